@@ -1,0 +1,11 @@
+//! xdpqual: qualifies XDP programs before they reach production.
+//!
+//! The crate is laid out the way a packet flows through the tool:
+//! - [`isa`]: the eBPF instruction set shared by everything below;
+//! - `loader`: BPF ELF objects into programs, maps and line info;
+//! - `engine`: our kernel-exact interpreter (the sandbox for untrusted programs);
+//! - `backends`: each place a program can run (engine, rbpf, host kernel, ...);
+//! - `replay`, `diff`, `report`: what the user sees.
+
+pub mod isa;
+pub mod program;

@@ -1,0 +1,204 @@
+//! What the loader hands to every backend: linked programs and map definitions.
+//!
+//! These types are the contract between `loader` (which makes them from an
+//! ELF object) and the backends (engine, rbpf, host kernel, NIC model), so
+//! they carry no backend-specific state.
+
+use crate::isa::Insn;
+use serde::{Deserialize, Serialize};
+
+/// Map types by their UAPI number (`enum bpf_map_type`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MapType {
+    Hash,
+    Array,
+    ProgArray,
+    PerfEventArray,
+    PercpuHash,
+    PercpuArray,
+    LruHash,
+    LruPercpuHash,
+    LpmTrie,
+    Devmap,
+    Cpumap,
+    Xskmap,
+    DevmapHash,
+    Ringbuf,
+    /// A type the engine does not model; the number is kept for messages.
+    Other(u32),
+}
+
+impl MapType {
+    pub fn from_uapi(n: u32) -> MapType {
+        match n {
+            1 => MapType::Hash,
+            2 => MapType::Array,
+            3 => MapType::ProgArray,
+            4 => MapType::PerfEventArray,
+            5 => MapType::PercpuHash,
+            6 => MapType::PercpuArray,
+            9 => MapType::LruHash,
+            10 => MapType::LruPercpuHash,
+            11 => MapType::LpmTrie,
+            14 => MapType::Devmap,
+            16 => MapType::Cpumap,
+            17 => MapType::Xskmap,
+            25 => MapType::DevmapHash,
+            27 => MapType::Ringbuf,
+            n => MapType::Other(n),
+        }
+    }
+
+    pub fn uapi(self) -> u32 {
+        match self {
+            MapType::Hash => 1,
+            MapType::Array => 2,
+            MapType::ProgArray => 3,
+            MapType::PerfEventArray => 4,
+            MapType::PercpuHash => 5,
+            MapType::PercpuArray => 6,
+            MapType::LruHash => 9,
+            MapType::LruPercpuHash => 10,
+            MapType::LpmTrie => 11,
+            MapType::Devmap => 14,
+            MapType::Cpumap => 16,
+            MapType::Xskmap => 17,
+            MapType::DevmapHash => 25,
+            MapType::Ringbuf => 27,
+            MapType::Other(n) => n,
+        }
+    }
+
+    pub fn name(self) -> String {
+        match self {
+            MapType::Other(n) => format!("map type {n}"),
+            t => format!("{t:?}").to_uppercase_snake(),
+        }
+    }
+
+    pub fn is_percpu(self) -> bool {
+        matches!(
+            self,
+            MapType::PercpuHash | MapType::PercpuArray | MapType::LruPercpuHash
+        )
+    }
+}
+
+trait UpperSnake {
+    fn to_uppercase_snake(&self) -> String;
+}
+
+impl UpperSnake for String {
+    fn to_uppercase_snake(&self) -> String {
+        let mut out = String::new();
+        for (i, c) in self.chars().enumerate() {
+            if c.is_uppercase() && i > 0 {
+                out.push('_');
+            }
+            out.push(c.to_ascii_uppercase());
+        }
+        out
+    }
+}
+
+/// Where a map definition came from in the object.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MapOrigin {
+    /// A BTF-defined map in `.maps`.
+    BtfMaps,
+    /// A `struct bpf_map_def` in the legacy `maps` section.
+    Legacy,
+    /// Global data: `.data`, `.rodata`, `.bss` (one-entry ARRAY maps, as the
+    /// kernel and libbpf back them).
+    GlobalData,
+}
+
+/// One map as the object defines it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MapDef {
+    pub name: String,
+    pub map_type: MapType,
+    pub key_size: u32,
+    pub value_size: u32,
+    pub max_entries: u32,
+    pub flags: u32,
+    pub origin: MapOrigin,
+    /// Initial contents of entry 0 for global-data maps.
+    pub initial_data: Option<Vec<u8>>,
+    /// `.rodata`: the kernel freezes it, so program stores into it fault.
+    pub read_only: bool,
+}
+
+/// A source position from BTF line info.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SourceLine {
+    pub file: String,
+    pub line: u32,
+    pub column: u32,
+    /// The text of the line as recorded in BTF (clang embeds it).
+    pub text: String,
+}
+
+/// Line info for a linked program: sorted by instruction index. An
+/// instruction maps to the last entry at or before it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LineTable {
+    pub entries: Vec<(usize, SourceLine)>,
+}
+
+impl LineTable {
+    pub fn lookup(&self, pc: usize) -> Option<&SourceLine> {
+        let i = self.entries.partition_point(|(at, _)| *at <= pc);
+        if i == 0 {
+            None
+        } else {
+            Some(&self.entries[i - 1].1)
+        }
+    }
+}
+
+/// A program after relocation and linking: self-contained bytecode.
+///
+/// Relocated `lddw` instructions use object-relative map numbers, not file
+/// descriptors: `src = PSEUDO_MAP_FD, imm = index into Object::maps`, or
+/// `src = PSEUDO_MAP_VALUE, imm = map index, next.imm = offset`. Each backend
+/// swaps these for its own map handles.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Program {
+    pub name: String,
+    /// The ELF section it came from (`xdp`, `xdp/foo`, `xdp.frags`, ...).
+    pub section: String,
+    /// `xdp.frags`: the program accepts multi-buffer packets.
+    pub frags: bool,
+    pub insns: Vec<Insn>,
+    pub lines: LineTable,
+    /// Names of the BPF-to-BPF functions and where each starts, for traces.
+    pub functions: Vec<(usize, String)>,
+}
+
+/// A whole object: its programs and maps.
+#[derive(Clone, Debug)]
+pub struct Object {
+    pub path: std::path::PathBuf,
+    pub programs: Vec<Program>,
+    pub maps: Vec<MapDef>,
+    pub license: String,
+}
+
+impl Object {
+    pub fn program(&self, name: Option<&str>) -> Option<&Program> {
+        match name {
+            None => self.programs.first(),
+            Some(n) => self
+                .programs
+                .iter()
+                .find(|p| p.name == n || p.section == n),
+        }
+    }
+
+    pub fn map_index(&self, name: &str) -> Option<usize> {
+        self.maps.iter().position(|m| m.name == name)
+    }
+}
