@@ -9,3 +9,5 @@
 
 pub mod isa;
 pub mod program;
+pub mod engine;
+pub mod util;

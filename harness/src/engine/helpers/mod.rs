@@ -1,0 +1,510 @@
+//! Helper functions, each with the kernel's argument checks and results.
+//!
+//! The verifier guarantees most argument properties in the kernel; the
+//! engine cannot assume a verifier ran (it runs untrusted programs), so each
+//! helper checks what the verifier would have and faults with a
+//! `HelperArgument` naming the rule instead of misbehaving.
+
+pub mod csum;
+pub mod ids;
+pub mod printk;
+
+use super::exec::{Exec, HelperMode, HelperOutcome, Reservation};
+use super::fault::FaultKind;
+use super::maps::Index;
+use super::memory::*;
+use super::trace::Tracer;
+use super::{Event, RedirectTarget};
+use crate::program::MapType;
+use ids::*;
+
+/// XDP actions (enum xdp_action).
+pub const XDP_ABORTED: u64 = 0;
+pub const XDP_REDIRECT: u64 = 4;
+
+/// `MAX_TAIL_CALL_CNT` (include/linux/bpf.h).
+pub const MAX_TAIL_CALL_CNT: u32 = 33;
+/// `BPF_MAX_LOOPS` (include/linux/bpf.h): 8M iterations.
+pub const BPF_MAX_LOOPS: u64 = 8 * 1024 * 1024;
+
+const EINVAL: i64 = 22;
+const ENOENT: i64 = 2;
+const EFAULT: i64 = 14;
+const E2BIG: i64 = 7;
+const EAGAIN: i64 = 11;
+
+fn neg(e: i64) -> u64 {
+    (-e) as u64
+}
+
+fn arg_err(helper: &'static str, reason: impl Into<String>) -> FaultKind {
+    FaultKind::HelperArgument { helper, reason: reason.into() }
+}
+
+impl<T: Tracer> Exec<'_, T> {
+    fn map_arg(&self, helper: &'static str, v: u64) -> Result<usize, FaultKind> {
+        if tag_of(v) != TAG_MAP || offset_of(v) as usize >= self.maps.maps.len() {
+            return Err(arg_err(helper, format!("argument {v:#x} is not a map (expected a `lddw` map reference)")));
+        }
+        Ok(offset_of(v) as usize)
+    }
+
+    fn ctx_arg(&self, helper: &'static str, v: u64) -> Result<(), FaultKind> {
+        if v != self.ctx_addr || self.buff.is_none() {
+            return Err(arg_err(helper, "first argument must be the program's ctx"));
+        }
+        Ok(())
+    }
+
+    fn value_addr(&self, map: usize, slot: usize) -> u64 {
+        let m = &self.maps.maps[map];
+        let cpu_off = if m.def.map_type.is_percpu() { self.cpu * m.per_cpu } else { 0 };
+        addr(TAG_MAP_VALUE_BASE + map as u64, (slot * m.stride + cpu_off) as u64)
+    }
+
+    pub(crate) fn call_helper(
+        &mut self,
+        id: i32,
+        prog: usize,
+        pc: usize,
+        regs: &mut [u64; 11],
+        depth: usize,
+    ) -> Result<HelperOutcome, FaultKind> {
+        use HelperOutcome::Return;
+        let r = [regs[1], regs[2], regs[3], regs[4], regs[5]];
+        if self.helper_mode == HelperMode::Conformance {
+            return match id {
+                5 if r[0] == 0 => Ok(HelperOutcome::Unwind(0)),
+                5 => Ok(Return(r[0])),
+                _ => Err(FaultKind::NotModelled { what: format!("helper {id} in the conformance runtime") }),
+            };
+        }
+        match id {
+            MAP_LOOKUP_ELEM => {
+                let m = self.map_arg("bpf_map_lookup_elem", r[0])?;
+                let t = self.maps.maps[m].def.map_type;
+                if matches!(t, MapType::ProgArray | MapType::Cpumap | MapType::Ringbuf | MapType::PerfEventArray) {
+                    return Err(arg_err("bpf_map_lookup_elem", format!("the verifier refuses lookups in {} maps", t.name())));
+                }
+                let key = self.read_bytes(pc, r[1], self.maps.maps[m].def.key_size as usize)?;
+                Ok(Return(match self.maps.maps[m].find(&key) {
+                    Some(slot) => self.value_addr(m, slot),
+                    None => 0,
+                }))
+            }
+            MAP_UPDATE_ELEM => {
+                let m = self.map_arg("bpf_map_update_elem", r[0])?;
+                let def = &self.maps.maps[m].def;
+                if !matches!(
+                    def.map_type,
+                    MapType::Hash
+                        | MapType::Array
+                        | MapType::PercpuHash
+                        | MapType::PercpuArray
+                        | MapType::LruHash
+                        | MapType::LruPercpuHash
+                        | MapType::LpmTrie
+                ) {
+                    return Err(arg_err("bpf_map_update_elem", format!("programs cannot update {} maps", def.map_type.name())));
+                }
+                if self.maps.maps[m].read_only {
+                    return Err(arg_err("bpf_map_update_elem", format!("map '{}' is read-only", def.name)));
+                }
+                let (ks, vs) = (def.key_size as usize, def.value_size as usize);
+                let key = self.read_bytes(pc, r[1], ks)?;
+                let value = self.read_bytes(pc, r[2], vs)?;
+                let cpu = self.cpu;
+                Ok(Return(self.maps.maps[m].update(&key, &value, r[3], Some(cpu)) as u64))
+            }
+            MAP_DELETE_ELEM => {
+                let m = self.map_arg("bpf_map_delete_elem", r[0])?;
+                let def = &self.maps.maps[m].def;
+                if matches!(def.map_type, MapType::ProgArray | MapType::Devmap | MapType::DevmapHash | MapType::Cpumap | MapType::Xskmap | MapType::Ringbuf | MapType::PerfEventArray) {
+                    return Err(arg_err("bpf_map_delete_elem", format!("programs cannot delete from {} maps", def.map_type.name())));
+                }
+                let key = self.read_bytes(pc, r[1], def.key_size as usize)?;
+                Ok(Return(self.maps.maps[m].delete(&key) as u64))
+            }
+            KTIME_GET_NS | KTIME_GET_BOOT_NS | KTIME_GET_COARSE_NS => Ok(Return(self.now_ns)),
+            GET_PRANDOM_U32 => Ok(Return(self.next_random() as u64)),
+            GET_SMP_PROCESSOR_ID => Ok(Return(self.cpu as u64)),
+            TRACE_PRINTK => self.trace_printk(pc, r).map(Return),
+            TAIL_CALL => {
+                self.ctx_arg("bpf_tail_call", r[0])?;
+                let m = self.map_arg("bpf_tail_call", r[1])?;
+                let map = &self.maps.maps[m];
+                if map.def.map_type != MapType::ProgArray {
+                    return Err(arg_err("bpf_tail_call", "second argument must be a PROG_ARRAY"));
+                }
+                // bpf_tail_call semantics (kernel/bpf/core.c JMP_TAIL_CALL):
+                // out-of-range index, exhausted count or empty slot fall
+                // through to the next instruction.
+                let index = r[2] as u32 as usize;
+                let Index::Array { present } = &map.index else { unreachable!("prog array is an array") };
+                if index >= present.len() || self.tail_calls >= MAX_TAIL_CALL_CNT || !present[index] {
+                    return Ok(Return(neg(ENOENT)));
+                }
+                let target = u32::from_le_bytes(map.values[index * map.stride..][..4].try_into().expect("4")) as usize;
+                if target >= self.programs.len() {
+                    return Ok(Return(neg(ENOENT)));
+                }
+                self.tail_calls += 1;
+                let _ = depth;
+                Ok(HelperOutcome::TailCall(target))
+            }
+            REDIRECT => {
+                // bpf_xdp_redirect: non-zero flags abort.
+                if r[1] != 0 {
+                    return Ok(Return(XDP_ABORTED));
+                }
+                *self.redirect = Some(RedirectTarget::Ifindex { ifindex: r[0] as u32 });
+                Ok(Return(XDP_REDIRECT))
+            }
+            REDIRECT_MAP => self.redirect_map(r).map(Return),
+            PERF_EVENT_OUTPUT => self.perf_event_output(pc, r).map(Return),
+            CSUM_DIFF => {
+                let (from_size, to_size) = (r[1] as u32 as usize, r[3] as u32 as usize);
+                if (from_size | to_size) & 3 != 0 || from_size + to_size > 512 {
+                    return Ok(Return(neg(EINVAL)));
+                }
+                let from = if from_size > 0 { self.read_bytes(pc, r[0], from_size)? } else { Vec::new() };
+                let to = if to_size > 0 { self.read_bytes(pc, r[2], to_size)? } else { Vec::new() };
+                let buf = csum::diff_buffer(&from, &to);
+                Ok(Return(csum::csum_partial_x86_64(&buf, r[4] as u32) as u64))
+            }
+            XDP_ADJUST_HEAD => {
+                self.ctx_arg("bpf_xdp_adjust_head", r[0])?;
+                Ok(Return(self.buff.as_mut().expect("ctx checked").adjust_head(r[1] as i32) as u64))
+            }
+            XDP_ADJUST_META => {
+                self.ctx_arg("bpf_xdp_adjust_meta", r[0])?;
+                Ok(Return(self.buff.as_mut().expect("ctx checked").adjust_meta(r[1] as i32) as u64))
+            }
+            XDP_ADJUST_TAIL => {
+                self.ctx_arg("bpf_xdp_adjust_tail", r[0])?;
+                match self.buff.as_mut().expect("ctx checked").adjust_tail(r[1] as i32) {
+                    Ok(v) => Ok(Return(v as u64)),
+                    Err(what) => Err(FaultKind::NotModelled { what: what.into() }),
+                }
+            }
+            XDP_GET_BUFF_LEN => {
+                self.ctx_arg("bpf_xdp_get_buff_len", r[0])?;
+                let b = self.buff.as_ref().expect("ctx checked");
+                Ok(Return((b.data_end - b.data + b.frags_len()) as u64))
+            }
+            XDP_LOAD_BYTES | XDP_STORE_BYTES => self.xdp_bytes(pc, id == XDP_STORE_BYTES, r).map(Return),
+            FIB_LOOKUP => Err(FaultKind::NotModelled {
+                what: "bpf_fib_lookup needs the kernel's routing table; the engine has none".into(),
+            }),
+            SPIN_LOCK | SPIN_UNLOCK => {
+                // Single-threaded: locking is a no-op, but the lock must live
+                // in a map value, as the verifier requires.
+                if !matches!(region_of(r[0]), crate::engine::fault::Region::MapValue(_)) {
+                    return Err(arg_err("bpf_spin_lock", "the lock must be inside a map value"));
+                }
+                self.slice(pc, r[0], 4, true)?;
+                Ok(Return(0))
+            }
+            RINGBUF_OUTPUT => {
+                let m = self.map_arg("bpf_ringbuf_output", r[0])?;
+                let data = self.read_bytes(pc, r[1], r[2] as u32 as usize)?;
+                Ok(Return(self.ringbuf_commit(m, data, r[3]) as u64))
+            }
+            RINGBUF_RESERVE => {
+                let m = self.map_arg("bpf_ringbuf_reserve", r[0])?;
+                if self.maps.maps[m].def.map_type != MapType::Ringbuf {
+                    return Err(arg_err("bpf_ringbuf_reserve", "map is not a RINGBUF"));
+                }
+                if r[2] != 0 {
+                    return Ok(Return(0));
+                }
+                let size = r[1] as usize;
+                if self.reservations.len() >= 256 || !self.ringbuf_take(m, size) {
+                    return Ok(Return(0));
+                }
+                self.reservations.push(Reservation { map: m, data: vec![0; size], open: true });
+                Ok(Return(addr(TAG_RINGBUF, ((self.reservations.len() - 1) as u64) << 24)))
+            }
+            RINGBUF_SUBMIT | RINGBUF_DISCARD => {
+                let a = r[0];
+                let rid = (offset_of(a) >> 24) as usize;
+                let open = self.reservations.get(rid).is_some_and(|x| x.open);
+                if tag_of(a) != TAG_RINGBUF || offset_of(a) & 0xff_ffff != 0 || !open {
+                    return Err(arg_err("bpf_ringbuf_submit", "argument is not an open ringbuf reservation"));
+                }
+                let res = &mut self.reservations[rid];
+                res.open = false;
+                let (map, data) = (res.map, std::mem::take(&mut res.data));
+                // The space was taken at reserve time; a discarded record keeps
+                // it too, since nothing consumes the ring under test-run.
+                if id == RINGBUF_SUBMIT {
+                    let name = self.maps.maps[map].def.name.clone();
+                    self.events.push(Event::Ringbuf { map: name, data });
+                }
+                Ok(Return(0))
+            }
+            LOOP => self.bpf_loop(prog, pc, r, depth).map(Return),
+            _ => Err(FaultKind::NotModelled { what: format!("helper #{id}") }),
+        }
+    }
+}
+
+/// Bytes a ringbuf record occupies: an 8-byte header, rounded up to 8
+/// (`BPF_RINGBUF_HDR_SZ`, kernel/bpf/ringbuf.c).
+fn ringbuf_record_size(len: usize) -> u64 {
+    ((len as u64 + 8) + 7) & !7
+}
+
+impl<T: Tracer> Exec<'_, T> {
+    /// The kernel's per-CPU prandom is unknowable; this is a seeded
+    /// splitmix64 so runs are reproducible.
+    fn next_random(&mut self) -> u32 {
+        *self.rng = self.rng.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = *self.rng;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        (z ^ (z >> 31)) as u32
+    }
+
+    fn trace_printk(&mut self, pc: usize, r: [u64; 5]) -> Result<u64, FaultKind> {
+        let size = r[1] as u32 as usize;
+        if size == 0 {
+            return Err(arg_err("bpf_trace_printk", "format size is 0"));
+        }
+        let fmt = self.read_bytes(pc, r[0], size)?;
+        // bpf_bprintf_prepare: the format must be NUL-terminated in size.
+        if fmt[size - 1] != 0 {
+            return Ok(neg(EINVAL));
+        }
+        let end = fmt.iter().position(|&b| b == 0).unwrap_or(size);
+        let mut strs = Vec::new();
+        let mut fetch = |a: u64| -> Option<String> {
+            // %s reads up to a NUL, at most the kernel's 512-byte buffer.
+            let mut s = Vec::new();
+            for i in 0..512u64 {
+                match self.slice(pc, a.wrapping_add(i), 1, false) {
+                    Ok(b) if b[0] != 0 => s.push(b[0]),
+                    Ok(_) => break,
+                    Err(_) => {
+                        // The kernel prints "(efault)" for unreadable strings.
+                        return Some("(efault)".into());
+                    }
+                }
+            }
+            let s = String::from_utf8_lossy(&s).into_owned();
+            strs.push(s.clone());
+            Some(s)
+        };
+        match printk::format(&fmt[..end], [r[2], r[3], r[4]], &mut fetch) {
+            Some(text) => {
+                let n = text.len() as u64;
+                self.events.push(Event::TracePrintk { text });
+                Ok(n)
+            }
+            None => Ok(neg(EINVAL)),
+        }
+    }
+
+    /// `__bpf_xdp_redirect_map` (net/core/filter.c): the low two bits of the
+    /// flags are the action returned when the key has no entry.
+    fn redirect_map(&mut self, r: [u64; 5]) -> Result<u64, FaultKind> {
+        const ACTION_MASK: u64 = 3;
+        const BPF_F_BROADCAST: u64 = 1 << 3;
+        const BPF_F_EXCLUDE_INGRESS: u64 = 1 << 4;
+        let m = self.map_arg("bpf_redirect_map", r[0])?;
+        let map = &mut self.maps.maps[m];
+        if !matches!(map.def.map_type, MapType::Devmap | MapType::DevmapHash | MapType::Cpumap | MapType::Xskmap) {
+            return Err(arg_err("bpf_redirect_map", format!("{} is not a redirect map", map.def.map_type.name())));
+        }
+        let flags = r[2];
+        if flags & !(ACTION_MASK | BPF_F_BROADCAST | BPF_F_EXCLUDE_INGRESS) != 0 {
+            return Ok(XDP_ABORTED);
+        }
+        if flags & BPF_F_BROADCAST != 0 {
+            return Err(FaultKind::NotModelled { what: "bpf_redirect_map with BPF_F_BROADCAST".into() });
+        }
+        let key = r[1] as u32;
+        match map.find(&key.to_le_bytes()) {
+            Some(slot) => {
+                let vs = map.def.value_size as usize;
+                let value = map.values[slot * map.stride..][..vs].to_vec();
+                *self.redirect = Some(RedirectTarget::Map { map: map.def.name.clone(), key, value });
+                Ok(XDP_REDIRECT)
+            }
+            None => {
+                *self.redirect = None;
+                Ok(flags & ACTION_MASK)
+            }
+        }
+    }
+
+    /// `bpf_xdp_event_output`: flags' low 32 bits pick the CPU slot
+    /// (`BPF_F_CURRENT_CPU`), the upper 32 bits how many packet bytes to
+    /// append. With no perf reader attached, as under test-run, the kernel
+    /// returns -ENOENT; the engine returns the same and still records the
+    /// event so the user can see what would have been sent.
+    fn perf_event_output(&mut self, pc: usize, r: [u64; 5]) -> Result<u64, FaultKind> {
+        const BPF_F_INDEX_MASK: u64 = 0xffff_ffff;
+        const BPF_F_CURRENT_CPU: u64 = BPF_F_INDEX_MASK;
+        const BPF_F_CTXLEN_MASK: u64 = 0xfffff << 32;
+        self.ctx_arg("bpf_perf_event_output", r[0])?;
+        let m = self.map_arg("bpf_perf_event_output", r[1])?;
+        if self.maps.maps[m].def.map_type != MapType::PerfEventArray {
+            return Err(arg_err("bpf_perf_event_output", "map is not a PERF_EVENT_ARRAY"));
+        }
+        let flags = r[2];
+        if flags & !(BPF_F_CTXLEN_MASK | BPF_F_INDEX_MASK) != 0 {
+            return Ok(neg(EINVAL));
+        }
+        let pkt_len = ((flags & BPF_F_CTXLEN_MASK) >> 32) as usize;
+        let b = self.buff.as_ref().expect("ctx checked");
+        let total = b.data_end - b.data + b.frags_len();
+        if pkt_len > total {
+            return Ok(neg(EFAULT));
+        }
+        let mut packet = b.page[b.data..b.data_end].to_vec();
+        for f in &b.frags {
+            packet.extend_from_slice(f);
+        }
+        packet.truncate(pkt_len);
+        let index = flags & BPF_F_INDEX_MASK;
+        let index = if index == BPF_F_CURRENT_CPU { self.cpu as u32 } else { index as u32 };
+        if index >= self.maps.maps[m].def.max_entries {
+            return Ok(neg(E2BIG));
+        }
+        let data = self.read_bytes(pc, r[3], r[4] as u32 as usize)?;
+        self.events.push(Event::Perf {
+            map: self.maps.maps[m].def.name.clone(),
+            index,
+            data,
+            packet,
+            delivered: false,
+        });
+        Ok(neg(ENOENT))
+    }
+
+    /// Nothing consumes records under test-run, so a ring fills up and then
+    /// refuses (-EAGAIN for output, NULL for reserve), as the kernel's does.
+    fn ringbuf_commit(&mut self, m: usize, data: Vec<u8>, flags: u64) -> i64 {
+        const BPF_RB_NO_WAKEUP: u64 = 1;
+        const BPF_RB_FORCE_WAKEUP: u64 = 2;
+        if flags & !(BPF_RB_NO_WAKEUP | BPF_RB_FORCE_WAKEUP) != 0 {
+            return -EINVAL;
+        }
+        if self.maps.maps[m].def.map_type != MapType::Ringbuf {
+            return -EINVAL;
+        }
+        if !self.ringbuf_take(m, data.len()) {
+            return -EAGAIN;
+        }
+        self.events.push(Event::Ringbuf { map: self.maps.maps[m].def.name.clone(), data });
+        0
+    }
+
+    /// Takes space for a record; false when the ring is full.
+    fn ringbuf_take(&mut self, m: usize, len: usize) -> bool {
+        let cap = self.maps.maps[m].def.max_entries as u64;
+        match &mut self.maps.maps[m].index {
+            Index::Ringbuf { used } if *used + ringbuf_record_size(len) <= cap => {
+                *used += ringbuf_record_size(len);
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// `bpf_xdp_load_bytes` / `bpf_xdp_store_bytes`: offsets count from
+    /// `data` across the linear part and the fragments.
+    fn xdp_bytes(&mut self, pc: usize, store: bool, r: [u64; 5]) -> Result<u64, FaultKind> {
+        let name = if store { "bpf_xdp_store_bytes" } else { "bpf_xdp_load_bytes" };
+        self.ctx_arg(name, r[0])?;
+        let (off, len) = (r[1] as u32 as usize, r[3] as u32 as usize);
+        if len == 0 {
+            return Err(arg_err(name, "length must be a non-zero constant"));
+        }
+        if off > 0xffff || len > 0xffff {
+            return Ok(neg(EFAULT));
+        }
+        let total = {
+            let b = self.buff.as_ref().expect("ctx checked");
+            b.data_end - b.data + b.frags_len()
+        };
+        if off + len > total {
+            return Ok(neg(EINVAL));
+        }
+        let mut tmp = if store { self.read_bytes(pc, r[2], len)? } else { vec![0u8; len] };
+        {
+            let b = self.buff.as_mut().expect("ctx checked");
+            let lin = b.data_end - b.data;
+            for (i, byte) in tmp.iter_mut().enumerate() {
+                let at = off + i;
+                let cell = if at < lin {
+                    &mut b.page[b.data + at]
+                } else {
+                    let mut rest = at - lin;
+                    let mut found = None;
+                    for f in b.frags.iter_mut() {
+                        if rest < f.len() {
+                            found = Some(&mut f[rest]);
+                            break;
+                        }
+                        rest -= f.len();
+                    }
+                    found.expect("offset within total length")
+                };
+                if store {
+                    *cell = *byte;
+                } else {
+                    *byte = *cell;
+                }
+            }
+        }
+        if !store {
+            self.slice(pc, r[2], len, true)?.copy_from_slice(&tmp);
+        }
+        Ok(0)
+    }
+
+    /// `bpf_loop(nr, callback, ctx, flags)`: calls `callback(i, ctx)` until
+    /// it returns 1 or `nr` iterations; returns the number of calls.
+    fn bpf_loop(&mut self, prog: usize, pc: usize, r: [u64; 5], depth: usize) -> Result<u64, FaultKind> {
+        if r[3] != 0 {
+            return Ok(neg(EINVAL));
+        }
+        if r[0] > BPF_MAX_LOOPS {
+            return Ok(neg(E2BIG));
+        }
+        if tag_of(r[1]) != TAG_FUNC {
+            return Err(arg_err("bpf_loop", "callback is not a BPF function"));
+        }
+        if depth + 1 >= MAX_FRAMES {
+            return Err(FaultKind::CallDepth);
+        }
+        let target = offset_of(r[1]) as usize;
+        let saved_low = self.stack_low;
+        let mut calls = 0;
+        for i in 0..r[0] {
+            let mut regs = [0u64; 11];
+            regs[1] = i;
+            regs[2] = r[2];
+            regs[10] = addr(TAG_STACK, (STACK_SIZE - (depth + 1) * FRAME_SIZE) as u64);
+            self.stack_low = STACK_SIZE - (depth + 2) * FRAME_SIZE;
+            self.clear_frame(depth + 1);
+            let res = self.run_frame(prog, target, &mut regs, depth + 1);
+            self.stack_low = saved_low;
+            calls += 1;
+            match res {
+                Ok(()) => {}
+                // A fault in the callback is reported at the bpf_loop call.
+                Err(super::exec::Stop::Fault(f)) => return Err(f.kind),
+                Err(super::exec::Stop::Unwind) => break,
+            }
+            if regs[0] == 1 {
+                break;
+            }
+        }
+        let _ = pc;
+        Ok(calls)
+    }
+}
+

@@ -1,0 +1,136 @@
+//! Longest-prefix-match index for `BPF_MAP_TYPE_LPM_TRIE`.
+//!
+//! Keys are `struct bpf_lpm_trie_key { u32 prefixlen; u8 data[]; }` with the
+//! data in network order. Semantics from `kernel/bpf/lpm_trie.c`: an update
+//! with a prefix length above the data's bit width is -EINVAL; a new prefix
+//! when `max_entries` are stored is -ENOSPC; a lookup matches the stored
+//! prefix with the most bits that also covers the key, up to the key's own
+//! prefix length.
+
+use std::collections::HashMap;
+
+use super::{BPF_EXIST, BPF_NOEXIST, EEXIST, EINVAL, ENOENT, ENOSPC};
+
+#[derive(Debug, Clone)]
+pub struct LpmIndex {
+    data_len: usize,
+    /// Per prefix length: masked data -> slot.
+    by_len: Vec<HashMap<Vec<u8>, usize>>,
+    free: Vec<usize>,
+    next: usize,
+    count: usize,
+}
+
+fn masked(data: &[u8], bits: usize) -> Vec<u8> {
+    let mut out = data.to_vec();
+    for (i, b) in out.iter_mut().enumerate() {
+        let lo = i * 8;
+        if lo >= bits {
+            *b = 0;
+        } else if bits - lo < 8 {
+            *b &= 0xffu8 << (8 - (bits - lo));
+        }
+    }
+    out
+}
+
+impl LpmIndex {
+    pub fn new(data_len: usize) -> LpmIndex {
+        LpmIndex {
+            data_len,
+            by_len: vec![HashMap::new(); data_len * 8 + 1],
+            free: Vec::new(),
+            next: 0,
+            count: 0,
+        }
+    }
+
+    fn split<'k>(&self, key: &'k [u8]) -> (usize, &'k [u8]) {
+        let plen = u32::from_le_bytes(key[..4].try_into().expect("lpm key has prefixlen")) as usize;
+        (plen, &key[4..4 + self.data_len])
+    }
+
+    pub fn longest_match(&self, key: &[u8]) -> Option<usize> {
+        let (plen, data) = self.split(key);
+        let max = plen.min(self.data_len * 8);
+        (0..=max).rev().find_map(|len| self.by_len[len].get(&masked(data, len)).copied())
+    }
+
+    pub fn insert(&mut self, key: &[u8], flags: u64, max_entries: usize) -> Result<(usize, bool), i64> {
+        let (plen, data) = self.split(key);
+        if plen > self.data_len * 8 {
+            return Err(-EINVAL);
+        }
+        let k = masked(data, plen);
+        if let Some(&slot) = self.by_len[plen].get(&k) {
+            if flags == BPF_NOEXIST {
+                return Err(-EEXIST);
+            }
+            return Ok((slot, false));
+        }
+        if flags == BPF_EXIST {
+            return Err(-ENOENT);
+        }
+        if self.count >= max_entries {
+            return Err(-ENOSPC);
+        }
+        let slot = self.free.pop().unwrap_or_else(|| {
+            self.next += 1;
+            self.next - 1
+        });
+        self.by_len[plen].insert(k, slot);
+        self.count += 1;
+        Ok((slot, true))
+    }
+
+    pub fn remove(&mut self, key: &[u8]) -> bool {
+        let (plen, data) = self.split(key);
+        if plen > self.data_len * 8 {
+            return false;
+        }
+        match self.by_len[plen].remove(&masked(data, plen)) {
+            Some(slot) => {
+                self.free.push(slot);
+                self.count -= 1;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Entries as full keys (prefixlen + masked data).
+    pub fn iter(&self) -> impl Iterator<Item = (Vec<u8>, usize)> + '_ {
+        self.by_len.iter().enumerate().flat_map(|(len, m)| {
+            m.iter().map(move |(d, slot)| {
+                let mut k = (len as u32).to_le_bytes().to_vec();
+                k.extend_from_slice(d);
+                (k, *slot)
+            })
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(plen: u32, d: [u8; 4]) -> Vec<u8> {
+        let mut k = plen.to_le_bytes().to_vec();
+        k.extend_from_slice(&d);
+        k
+    }
+
+    #[test]
+    fn longest_prefix_wins() {
+        let mut l = LpmIndex::new(4);
+        let a = l.insert(&key(8, [10, 0, 0, 0]), 0, 10).unwrap().0;
+        let b = l.insert(&key(24, [10, 1, 2, 0]), 0, 10).unwrap().0;
+        assert_eq!(l.longest_match(&key(32, [10, 1, 2, 3])), Some(b));
+        assert_eq!(l.longest_match(&key(32, [10, 1, 3, 3])), Some(a));
+        assert_eq!(l.longest_match(&key(32, [11, 1, 2, 3])), None);
+        // A lookup key's own prefix length caps the match.
+        assert_eq!(l.longest_match(&key(16, [10, 1, 2, 3])), Some(a));
+        assert_eq!(l.insert(&key(33, [0; 4]), 0, 10), Err(-EINVAL));
+        assert_eq!(l.insert(&key(7, [0; 4]), 0, 2), Err(-ENOSPC));
+    }
+}

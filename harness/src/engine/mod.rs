@@ -1,0 +1,370 @@
+//! The engine: our kernel-exact eBPF interpreter for XDP programs.
+//!
+//! It is the backend that needs no privileges, and the sandbox for untrusted
+//! programs: all memory a program can reach is engine-owned and every access
+//! is bounds-checked ([`memory`]). A program it cannot run exactly (unknown
+//! helper, map type or instruction) is refused when prepared, never run
+//! half-way.
+//!
+//! - [`prepare`]: load-time checks and `lddw` resolution;
+//! - [`interp`]: the instruction semantics;
+//! - [`exec`]: one run's state and the bounds-checked address translation;
+//! - [`helpers`], [`maps`], [`xdp`]: the kernel's helpers, maps and buffer;
+//! - [`trace`]: the per-instruction hook.
+
+mod exec;
+pub mod fault;
+pub mod helpers;
+mod interp;
+pub mod maps;
+pub mod memory;
+pub mod prepare;
+pub mod trace;
+pub mod xdp;
+
+pub use exec::HelperMode;
+pub use fault::{Fault, FaultKind, Region};
+pub use maps::{MapEntry, MapError, MapSet};
+pub use prepare::PrepareError;
+pub use trace::{NoTrace, Recorder, Tracer};
+pub use xdp::NotRunReason;
+
+use crate::isa::Insn;
+use crate::program::{MapDef, MapType, Object, Program};
+use exec::{Exec, Stop};
+use memory::*;
+use serde::Serialize;
+use xdp::XdpBuff;
+
+/// Human name of a helper id, for messages.
+pub fn helper_name(id: i32) -> String {
+    match helpers::ids::name(id) {
+        Some(n) => format!("{n} (#{id})"),
+        None => format!("#{id}"),
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct EngineConfig {
+    /// Instructions one packet may execute before it is stopped.
+    pub insn_budget: u64,
+    /// CPUs modelled for per-CPU maps.
+    pub ncpus: usize,
+    /// The CPU this engine instance runs as (`bpf_get_smp_processor_id`).
+    pub cpu: usize,
+    /// Seed for `bpf_get_prandom_u32`.
+    pub prandom_seed: u64,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig { insn_budget: 1_000_000, ncpus: 1, cpu: 0, prandom_seed: 0x5eed }
+    }
+}
+
+/// A program ready to run.
+#[derive(Clone, Debug)]
+pub struct Prepared {
+    pub name: String,
+    pub insns: Vec<Insn>,
+}
+
+/// Everything that can stop an engine from being built for an object.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Prepare(#[from] PrepareError),
+    #[error(transparent)]
+    Map(#[from] MapError),
+    #[error("the object has no program named '{0}'")]
+    NoSuchProgram(String),
+}
+
+/// One packet as the engine receives it.
+#[derive(Clone, Debug)]
+pub struct PacketIn<'a> {
+    pub data: &'a [u8],
+    /// Capture timestamp: what `bpf_ktime_get_ns` returns.
+    pub ts_ns: u64,
+    pub ingress_ifindex: u32,
+    pub rx_queue_index: u32,
+}
+
+/// Where a redirect went, as recorded by the last redirect helper call.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum RedirectTarget {
+    Ifindex { ifindex: u32 },
+    Map {
+        map: String,
+        key: u32,
+        #[serde(with = "crate::util::hex_bytes")]
+        value: Vec<u8>,
+    },
+}
+
+/// Something a program emitted while running.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Event {
+    TracePrintk { text: String },
+    Perf {
+        map: String,
+        index: u32,
+        #[serde(with = "crate::util::hex_bytes")]
+        data: Vec<u8>,
+        #[serde(with = "crate::util::hex_bytes")]
+        packet: Vec<u8>,
+        /// False under test-run semantics: no perf reader is attached, so the
+        /// helper returned -ENOENT.
+        delivered: bool,
+    },
+    Ringbuf {
+        map: String,
+        #[serde(with = "crate::util::hex_bytes")]
+        data: Vec<u8>,
+    },
+}
+
+/// How a run ended.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Outcome {
+    /// The program returned; for XDP the verdict is `r0 as u32`.
+    Exit { r0: u64 },
+    /// The sandbox stopped it.
+    Fault(Fault),
+    /// The frame was refused before the program ran, as test-run does.
+    NotRun { reason: NotRunReason },
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct RunResult {
+    pub outcome: Outcome,
+    /// The frame after the run: metadata, data and fragments (test-run's
+    /// `data_out`). Empty when the program did not run.
+    #[serde(with = "crate::util::hex_bytes")]
+    pub output: Vec<u8>,
+    pub events: Vec<Event>,
+    pub insns: u64,
+    pub redirect: Option<RedirectTarget>,
+}
+
+pub struct Engine {
+    programs: Vec<Prepared>,
+    entry: usize,
+    maps: MapSet,
+    initial_maps: MapSet,
+    pub config: EngineConfig,
+    helper_mode: HelperMode,
+    allow_callx: bool,
+    stack: Vec<u8>,
+    buff: Option<XdpBuff>,
+    rng: u64,
+}
+
+impl Engine {
+    /// Prepares every XDP program of `obj` (tail calls may reach any of
+    /// them) and runs `entry` (the first program when `None`).
+    pub fn new(obj: &Object, entry: Option<&str>, config: EngineConfig) -> Result<Engine, EngineError> {
+        let entry_idx = match entry {
+            None => 0,
+            Some(name) => obj
+                .programs
+                .iter()
+                .position(|p| p.name == name || p.section == name)
+                .ok_or_else(|| EngineError::NoSuchProgram(name.to_string()))?,
+        };
+        if obj.programs.is_empty() {
+            return Err(EngineError::NoSuchProgram(entry.unwrap_or("(any XDP program)").to_string()));
+        }
+        Self::build(&obj.programs, entry_idx, &obj.maps, config, HelperMode::Xdp, false)
+    }
+
+    /// One program with its maps.
+    pub fn for_program(prog: &Program, maps: &[MapDef], config: EngineConfig) -> Result<Engine, EngineError> {
+        Self::build(std::slice::from_ref(prog), 0, maps, config, HelperMode::Xdp, false)
+    }
+
+    /// A bare instruction sequence under bpf_conformance's runtime: r1 points
+    /// to the test memory, r2 holds its length, helper 5 is "unwind".
+    pub fn conformance(insns: Vec<Insn>) -> Result<Engine, EngineError> {
+        let prog = Program {
+            name: "conformance".into(),
+            section: String::new(),
+            frags: false,
+            insns,
+            lines: Default::default(),
+            functions: Vec::new(),
+        };
+        Self::build(std::slice::from_ref(&prog), 0, &[], EngineConfig::default(), HelperMode::Conformance, true)
+    }
+
+    fn build(
+        programs: &[Program],
+        entry: usize,
+        maps: &[MapDef],
+        config: EngineConfig,
+        helper_mode: HelperMode,
+        allow_callx: bool,
+    ) -> Result<Engine, EngineError> {
+        let opts = prepare::Options { allow_callx, xdp_helpers: helper_mode == HelperMode::Xdp };
+        let prepared = programs
+            .iter()
+            .map(|p| {
+                Ok(Prepared { name: p.name.clone(), insns: prepare::prepare(p, maps, &opts)? })
+            })
+            .collect::<Result<Vec<_>, PrepareError>>()?;
+        let map_set = MapSet::new(maps, config.ncpus.max(1))?;
+        Ok(Engine {
+            programs: prepared,
+            entry,
+            initial_maps: map_set.clone(),
+            maps: map_set,
+            rng: config.prandom_seed,
+            config,
+            helper_mode,
+            allow_callx,
+            stack: vec![0; STACK_SIZE],
+            buff: None,
+        })
+    }
+
+    pub fn maps(&self) -> &MapSet {
+        &self.maps
+    }
+
+    pub fn maps_mut(&mut self) -> &mut MapSet {
+        &mut self.maps
+    }
+
+    /// Makes the current map contents the state `reset_maps` returns to
+    /// (after `--map` files were applied).
+    pub fn snapshot_maps(&mut self) {
+        self.initial_maps = self.maps.clone();
+    }
+
+    /// Restores the maps to their initial contents (`--fresh-maps`).
+    pub fn reset_maps(&mut self) {
+        self.maps = self.initial_maps.clone();
+    }
+
+    pub fn program_names(&self) -> impl Iterator<Item = &str> {
+        self.programs.iter().map(|p| p.name.as_str())
+    }
+
+    /// Puts program `name` into slot `index` of PROG_ARRAY `map`.
+    pub fn set_prog_array(&mut self, map: &str, index: u32, name: &str) -> Result<(), String> {
+        let target = self
+            .programs
+            .iter()
+            .position(|p| p.name == name)
+            .ok_or_else(|| format!("no XDP program named '{name}' in the object"))?;
+        let m = self.maps.by_name(map).ok_or_else(|| format!("no map named '{map}'"))?;
+        if m.def.map_type != MapType::ProgArray {
+            return Err(format!("map '{map}' is {}, not PROG_ARRAY", m.def.map_type.name()));
+        }
+        let maps::Index::Array { present } = &mut m.index else { unreachable!() };
+        let i = index as usize;
+        if i >= present.len() {
+            return Err(format!("index {index} is beyond PROG_ARRAY '{map}' ({} entries)", present.len()));
+        }
+        present[i] = true;
+        let at = i * m.stride;
+        m.values[at..at + 4].copy_from_slice(&(target as u32).to_le_bytes());
+        Ok(())
+    }
+
+    /// Runs the entry program on one packet.
+    pub fn run_xdp(&mut self, pkt: &PacketIn) -> RunResult {
+        self.run_xdp_traced(pkt, &mut NoTrace)
+    }
+
+    pub fn run_xdp_traced<T: Tracer>(&mut self, pkt: &PacketIn, tracer: &mut T) -> RunResult {
+        let mut buff = self.buff.take().unwrap_or_else(|| XdpBuff {
+            page: vec![0; xdp::PAGE_SIZE],
+            data_meta: 0,
+            data: 0,
+            data_end: 0,
+            frags: Vec::new(),
+        });
+        if let Err(reason) = buff.reset(pkt.data) {
+            self.buff = Some(buff);
+            return RunResult { outcome: Outcome::NotRun { reason }, output: Vec::new(), events: Vec::new(), insns: 0, redirect: None };
+        }
+        let ctx = addr(TAG_CTX, 0);
+        let mut regs = [0u64; 11];
+        regs[1] = ctx;
+        let (result, executed, events, redirect) =
+            self.exec(Some(&mut buff), None, ctx, pkt, &mut regs, tracer);
+        let output = buff.output();
+        self.buff = Some(buff);
+        RunResult {
+            outcome: match result {
+                Ok(()) | Err(Stop::Unwind) => Outcome::Exit { r0: regs[0] },
+                Err(Stop::Fault(f)) => Outcome::Fault(f),
+            },
+            output,
+            events,
+            insns: executed,
+            redirect,
+        }
+    }
+
+    /// Runs with a flat memory region (conformance tests): r1 = memory,
+    /// r2 = its length.
+    pub fn run_raw(&mut self, mem: &mut [u8]) -> (Outcome, u64) {
+        let mut regs = [0u64; 11];
+        regs[1] = if mem.is_empty() { 0 } else { addr(TAG_MEM, 0) };
+        regs[2] = mem.len() as u64;
+        let pkt = PacketIn { data: &[], ts_ns: 0, ingress_ifindex: 0, rx_queue_index: 0 };
+        let (result, executed, _, _) = self.exec(None, Some(mem), 0, &pkt, &mut regs, &mut NoTrace);
+        let outcome = match result {
+            Ok(()) | Err(Stop::Unwind) => Outcome::Exit { r0: regs[0] },
+            Err(Stop::Fault(f)) => Outcome::Fault(f),
+        };
+        (outcome, executed)
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn exec<T: Tracer>(
+        &mut self,
+        buff: Option<&mut XdpBuff>,
+        mem: Option<&mut [u8]>,
+        ctx_addr: u64,
+        pkt: &PacketIn,
+        regs: &mut [u64; 11],
+        tracer: &mut T,
+    ) -> (Result<(), Stop>, u64, Vec<Event>, Option<RedirectTarget>) {
+        self.stack.iter_mut().for_each(|b| *b = 0);
+        regs[10] = addr(TAG_STACK, STACK_SIZE as u64);
+        let mut events = Vec::new();
+        let mut redirect = None;
+        let mut ex = Exec {
+            programs: &self.programs,
+            maps: &mut self.maps,
+            stack: &mut self.stack,
+            stack_low: STACK_SIZE - FRAME_SIZE,
+            buff,
+            mem,
+            ctx_addr,
+            ingress_ifindex: pkt.ingress_ifindex,
+            rx_queue_index: pkt.rx_queue_index,
+            executed: 0,
+            budget: self.config.insn_budget,
+            tail_calls: 0,
+            allow_callx: self.allow_callx,
+            helper_mode: self.helper_mode,
+            cpu: self.config.cpu,
+            now_ns: pkt.ts_ns,
+            rng: &mut self.rng,
+            events: &mut events,
+            redirect: &mut redirect,
+            reservations: Vec::new(),
+            tracer,
+        };
+        let result = ex.run_frame(self.entry, 0, regs, 0);
+        let executed = ex.executed;
+        (result, executed, events, redirect)
+    }
+}
