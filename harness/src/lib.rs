@@ -8,5 +8,6 @@
 //! - `replay`, `diff`, `report`: what the user sees.
 
 pub mod asm;
+pub mod conformance;
 pub mod isa;
 pub mod program;

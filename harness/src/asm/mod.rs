@@ -14,7 +14,7 @@
 mod encode;
 mod lexer;
 
-pub use lexer::{parse_imm32, parse_int};
+pub use lexer::{parse_imm32, parse_int, strip_comment};
 
 use crate::isa::Insn;
 use encode::FixupField;
