@@ -8,6 +8,7 @@
 //! - `replay`, `diff`, `report`: what the user sees.
 
 pub mod asm;
+pub mod backends;
 pub mod conformance;
 pub mod isa;
 pub mod program;
