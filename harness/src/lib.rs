@@ -7,6 +7,9 @@
 //! - `backends`: each place a program can run (engine, rbpf, host kernel, ...);
 //! - `replay`, `diff`, `report`: what the user sees.
 
+pub mod asm;
+pub mod backends;
+pub mod conformance;
 pub mod isa;
 pub mod program;
 pub mod engine;
