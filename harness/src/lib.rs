@@ -7,5 +7,7 @@
 //! - `backends`: each place a program can run (engine, rbpf, host kernel, ...);
 //! - `replay`, `diff`, `report`: what the user sees.
 
+pub mod cli;
 pub mod isa;
+pub mod loader;
 pub mod program;
