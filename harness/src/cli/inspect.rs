@@ -3,7 +3,6 @@
 use crate::isa::disasm::{disasm_insn, Context};
 use crate::loader::{inspect_object, Loaded};
 use crate::program::{MapDef, Program, SourceLine};
-use anyhow::Context as _;
 use serde::Serialize;
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -21,8 +20,8 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let loaded = inspect_object(&args.object)
-        .with_context(|| format!("cannot inspect {}", args.object.display()))?;
+    // Loader errors name the file themselves.
+    let loaded = inspect_object(&args.object)?;
     if let Some(want) = &args.program {
         if loaded.object.program(Some(want)).is_none() {
             let names: Vec<&str> = loaded.object.programs.iter().map(|p| p.name.as_str()).collect();
