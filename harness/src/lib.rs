@@ -10,7 +10,9 @@
 pub mod asm;
 pub mod backends;
 pub mod conformance;
+pub mod cli;
 pub mod isa;
+pub mod loader;
 pub mod program;
 pub mod engine;
 pub mod util;

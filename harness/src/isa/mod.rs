@@ -5,6 +5,8 @@
 //! the assembler and the disassembler all share these definitions, so there is
 //! one place that says what an opcode means.
 
+pub mod disasm;
+pub mod helpers;
 pub mod opcode;
 
 use std::fmt;

@@ -1,0 +1,202 @@
+//! `xdpqual inspect PROG.o`: what the loader made of an object.
+
+use crate::isa::disasm::{disasm_insn, Context};
+use crate::loader::{inspect_object, Loaded};
+use crate::program::{MapDef, Program, SourceLine};
+use serde::Serialize;
+use std::fmt::Write as _;
+use std::path::PathBuf;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// The BPF ELF object (clang -target bpf -g -c).
+    pub object: PathBuf,
+    /// Disassemble only this program (by name or section).
+    #[arg(long)]
+    pub program: Option<String>,
+    /// Print a machine-readable JSON document instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    // Loader errors name the file themselves.
+    let loaded = inspect_object(&args.object)?;
+    if let Some(want) = &args.program {
+        if loaded.object.program(Some(want)).is_none() {
+            let names: Vec<&str> = loaded.object.programs.iter().map(|p| p.name.as_str()).collect();
+            anyhow::bail!(
+                "{} has no XDP program or section named `{want}` (XDP programs: {})",
+                args.object.display(),
+                if names.is_empty() { "none".to_string() } else { names.join(", ") }
+            );
+        }
+    }
+    let out = if args.json {
+        serde_json::to_string_pretty(&json(&loaded, args.program.as_deref()))? + "\n"
+    } else {
+        text(&loaded, args.program.as_deref())
+    };
+    print!("{out}");
+    Ok(())
+}
+
+fn selected<'a>(loaded: &'a Loaded, want: Option<&'a str>) -> impl Iterator<Item = &'a Program> + 'a {
+    loaded
+        .object
+        .programs
+        .iter()
+        .filter(move |p| want.is_none_or(|w| p.name == w || p.section == w))
+}
+
+fn map_names(loaded: &Loaded) -> Vec<String> {
+    loaded.object.maps.iter().map(|m| m.name.clone()).collect()
+}
+
+fn origin(m: &MapDef) -> &'static str {
+    match m.origin {
+        crate::program::MapOrigin::BtfMaps => ".maps (BTF)",
+        crate::program::MapOrigin::Legacy => "maps (legacy bpf_map_def)",
+        crate::program::MapOrigin::GlobalData => "global data",
+    }
+}
+
+fn text(loaded: &Loaded, want: Option<&str>) -> String {
+    let o = &loaded.object;
+    let mut s = String::new();
+    let _ = writeln!(s, "object {} (license \"{}\")", o.path.display(), o.license);
+    let _ = writeln!(s, "\nprograms:");
+    for p in &o.programs {
+        let funcs: Vec<String> = p.functions.iter().map(|(at, n)| format!("{n}@{at}")).collect();
+        let _ = writeln!(
+            s,
+            "  {:<20} section {:<12} {:>6} insns  functions: {}",
+            p.name,
+            p.section,
+            p.insns.len(),
+            funcs.join(", ")
+        );
+    }
+    for p in &loaded.other_programs {
+        let _ = writeln!(s, "  {:<20} section {:<12} not XDP ({})", p.name, p.section, p.kind);
+    }
+    if o.programs.is_empty() && loaded.other_programs.is_empty() {
+        let _ = writeln!(s, "  (none)");
+    }
+    let _ = writeln!(s, "\nmaps:");
+    if o.maps.is_empty() {
+        let _ = writeln!(s, "  (none)");
+    } else {
+        let _ = writeln!(
+            s,
+            "  {:>3}  {:<20} {:<20} {:>5} {:>7} {:>11} {:>10}  origin",
+            "#", "name", "type", "key", "value", "max_entries", "flags"
+        );
+    }
+    for (i, m) in o.maps.iter().enumerate() {
+        let _ = writeln!(
+            s,
+            "  {:>3}  {:<20} {:<20} {:>5} {:>7} {:>11} {:>#10x}  {}{}",
+            i,
+            m.name,
+            m.map_type.name(),
+            m.key_size,
+            m.value_size,
+            m.max_entries,
+            m.flags,
+            origin(m),
+            if m.read_only { ", read-only" } else { "" }
+        );
+    }
+    let names = map_names(loaded);
+    for p in selected(loaded, want) {
+        let _ = writeln!(s, "\ndisassembly of {} (section {}):", p.name, p.section);
+        let ctx = Context { map_names: &names, functions: &p.functions };
+        let mut last: Option<&SourceLine> = None;
+        let mut pc = 0;
+        while pc < p.insns.len() {
+            if let Some((_, f)) = p.functions.iter().find(|(at, _)| *at == pc) {
+                let _ = writeln!(s, "{f}:");
+            }
+            if let Some(l) = p.lines.lookup(pc) {
+                if last.is_none_or(|prev| (prev.line, &prev.file) != (l.line, &l.file)) {
+                    let _ = writeln!(s, "; {}  ({}:{})", l.text, l.file, l.line);
+                    last = Some(l);
+                }
+            }
+            let _ = writeln!(s, "{pc:>6}: ({:02x}) {}", p.insns[pc].code, disasm_insn(&p.insns, pc, &ctx));
+            pc += if p.insns[pc].is_lddw() { 2 } else { 1 };
+        }
+    }
+    s
+}
+
+#[derive(Serialize)]
+struct JsonObject<'a> {
+    path: String,
+    license: &'a str,
+    programs: Vec<JsonProgram<'a>>,
+    other_programs: &'a [crate::loader::OtherProgram],
+    maps: &'a [MapDef],
+}
+
+#[derive(Serialize)]
+struct JsonProgram<'a> {
+    name: &'a str,
+    section: &'a str,
+    frags: bool,
+    insn_count: usize,
+    functions: Vec<JsonFunction<'a>>,
+    /// Present for the programs selected for disassembly.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    disassembly: Option<Vec<JsonInsn<'a>>>,
+}
+
+#[derive(Serialize)]
+struct JsonFunction<'a> {
+    name: &'a str,
+    start: usize,
+}
+
+#[derive(Serialize)]
+struct JsonInsn<'a> {
+    pc: usize,
+    opcode: u8,
+    text: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    source: Option<&'a SourceLine>,
+}
+
+fn json<'a>(loaded: &'a Loaded, want: Option<&'a str>) -> JsonObject<'a> {
+    let names = map_names(loaded);
+    let programs = loaded
+        .object
+        .programs
+        .iter()
+        .map(|p| {
+            let ctx = Context { map_names: &names, functions: &p.functions };
+            let chosen = want.is_none_or(|w| p.name == w || p.section == w);
+            let disassembly = chosen.then(|| {
+                crate::isa::disasm::disasm_program(&p.insns, &ctx)
+                    .into_iter()
+                    .map(|(pc, text)| JsonInsn { pc, opcode: p.insns[pc].code, text, source: p.lines.lookup(pc) })
+                    .collect()
+            });
+            JsonProgram {
+                name: &p.name,
+                section: &p.section,
+                frags: p.frags,
+                insn_count: p.insns.len(),
+                functions: p.functions.iter().map(|(start, name)| JsonFunction { name, start: *start }).collect(),
+                disassembly,
+            }
+        })
+        .collect();
+    JsonObject {
+        path: loaded.object.path.display().to_string(),
+        license: &loaded.object.license,
+        programs,
+        other_programs: &loaded.other_programs,
+        maps: &loaded.object.maps,
+    }
+}

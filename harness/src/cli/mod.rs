@@ -1,0 +1,52 @@
+//! The `xdpqual` command line: one file per subcommand.
+
+mod inspect;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+#[derive(Parser, Debug)]
+#[command(name = "xdpqual", version, about = "Qualifies XDP programs before they reach production")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// List an object's programs and maps and disassemble its XDP programs.
+    Inspect(inspect::Args),
+}
+
+/// Runs the CLI. Any error prints one paragraph, `xdpqual: error: ...` with
+/// its cause chain, and exits with status 2.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Inspect(args) => inspect::run(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xdpqual: error: {}", error_paragraph(&e));
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// The error and its causes on one line, skipping a cause whose text the
+/// previous message already contains (thiserror messages often embed it).
+fn error_paragraph(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if out.contains(&text) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&text);
+    }
+    out
+}

@@ -1,0 +1,230 @@
+//! ELF-level checks made before aya-obj sees the bytes: is it an ELF, is it
+//! BPF, is it little-endian, are its relocations ones we can apply.
+//!
+//! aya-obj trusts its input (it slices section data by symbol values and
+//! `todo!()`s on unexpected relocation symbols), so what can be checked
+//! cheaply here is checked here, with messages that name the file.
+
+use super::error::LoadError;
+use crate::isa::{opcode, Insn, INSN_SIZE};
+use object::read::{Object as _, ObjectSection as _, ObjectSymbol as _};
+use object::{RelocationFlags, RelocationTarget, SectionKind};
+use std::path::Path;
+
+/// `EM_BPF` from `include/uapi/linux/elf-em.h`.
+const EM_BPF: u16 = 247;
+
+// ELF relocation types for BPF (LLVM `BPFELFObjectWriter`, kernel
+// Documentation/bpf/llvm_reloc.rst): only these two patch instructions.
+const R_BPF_64_64: u32 = 1;
+const R_BPF_64_32: u32 = 10;
+
+fn reloc_type_name(t: u32) -> &'static str {
+    match t {
+        0 => "R_BPF_NONE",
+        1 => "R_BPF_64_64",
+        2 => "R_BPF_64_ABS64",
+        3 => "R_BPF_64_ABS32",
+        4 => "R_BPF_64_NODYLD32",
+        10 => "R_BPF_64_32",
+        _ => "unknown",
+    }
+}
+
+/// A few machine numbers users actually hand us by mistake, for the message.
+fn machine_name(m: u16) -> &'static str {
+    match m {
+        3 => "EM_386, x86",
+        40 => "EM_ARM",
+        62 => "EM_X86_64, x86-64",
+        183 => "EM_AARCH64, arm64",
+        243 => "EM_RISCV",
+        247 => "EM_BPF",
+        _ => "not BPF",
+    }
+}
+
+/// Checks the ELF identification and header; returns nothing but errors.
+pub(crate) fn precheck(bytes: &[u8], path: &Path) -> Result<(), LoadError> {
+    let p = || path.to_path_buf();
+    if bytes.len() < 4 || bytes[..4] != [0x7f, b'E', b'L', b'F'] {
+        return Err(LoadError::NotElf { path: p() });
+    }
+    // e_ident[EI_CLASS], e_ident[EI_DATA], e_machine: elf(5) "ELF header".
+    if bytes.len() < 64 {
+        return Err(LoadError::MalformedElf {
+            path: p(),
+            reason: format!("{} bytes is shorter than an ELF64 header (64 bytes)", bytes.len()),
+        });
+    }
+    match bytes[4] {
+        2 => {}
+        1 => return Err(LoadError::NotElf64 { path: p() }),
+        c => {
+            return Err(LoadError::MalformedElf {
+                path: p(),
+                reason: format!("invalid ELF class byte {c}"),
+            })
+        }
+    }
+    let big = match bytes[5] {
+        1 => false,
+        2 => true,
+        d => {
+            return Err(LoadError::MalformedElf {
+                path: p(),
+                reason: format!("invalid ELF data-encoding byte {d}"),
+            })
+        }
+    };
+    let m = [bytes[18], bytes[19]];
+    let machine = if big { u16::from_be_bytes(m) } else { u16::from_le_bytes(m) };
+    if machine != EM_BPF {
+        return Err(LoadError::WrongMachine { path: p(), machine, machine_name: machine_name(machine) });
+    }
+    if big {
+        return Err(LoadError::BigEndian { path: p() });
+    }
+    object::File::parse(bytes).map_err(|e| LoadError::MalformedElf {
+        path: p(),
+        reason: e.to_string(),
+    })?;
+    Ok(())
+}
+
+/// Section names by ELF section index, for messages and program sections.
+pub(crate) fn section_names(file: &object::File<'_>) -> Vec<String> {
+    let mut names = Vec::new();
+    for s in file.sections() {
+        let i = s.index().0;
+        if names.len() <= i {
+            names.resize(i + 1, String::new());
+        }
+        names[i] = s.name().unwrap_or("?").to_string();
+    }
+    names
+}
+
+/// Checks what aya-obj assumes without checking: symbols lie inside their
+/// sections, every relocation in code is one of the two kinds LLVM emits
+/// for instructions and sits on an instruction of the matching shape, and
+/// no relocation points at an undefined (extern) symbol, which aya-obj
+/// would silently leave as the constant 0.
+pub(crate) fn check_structure(file: &object::File<'_>, path: &Path) -> Result<(), LoadError> {
+    let p = || path.to_path_buf();
+    let malformed = |reason: String| LoadError::MalformedElf { path: p(), reason };
+
+    for sym in file.symbols() {
+        let Some(idx) = sym.section().index() else { continue };
+        let sec = file
+            .section_by_index(idx)
+            .map_err(|e| malformed(format!("symbol #{}: {e}", sym.index().0)))?;
+        if sec.kind() == SectionKind::UninitializedData {
+            continue;
+        }
+        let end = sym.address().checked_add(sym.size());
+        if end.is_none_or(|end| end > sec.size()) {
+            return Err(malformed(format!(
+                "symbol `{}` ({} bytes at {:#x}) lies outside its section `{}` ({} bytes)",
+                sym.name().unwrap_or("?"),
+                sym.size(),
+                sym.address(),
+                sec.name().unwrap_or("?"),
+                sec.size()
+            )));
+        }
+    }
+
+    for sec in file.sections() {
+        if sec.kind() != SectionKind::Text {
+            continue;
+        }
+        let name = sec.name().unwrap_or("?").to_string();
+        let data = sec
+            .data()
+            .map_err(|e| malformed(format!("section `{name}`: {e}")))?;
+        for (offset, rel) in sec.relocations() {
+            let insn = (offset / INSN_SIZE as u64) as usize;
+            let err = |reason: String| LoadError::Relocation {
+                path: p(),
+                section: name.clone(),
+                insn,
+                reason,
+            };
+            let RelocationFlags::Elf { r_type } = rel.flags() else {
+                return Err(err("relocation is not an ELF relocation".into()));
+            };
+            if offset % INSN_SIZE as u64 != 0 || offset + INSN_SIZE as u64 > data.len() as u64 {
+                return Err(err(format!(
+                    "relocation offset {offset:#x} is not an instruction of this {}-byte section",
+                    data.len()
+                )));
+            }
+            let o = offset as usize;
+            let slot = Insn::from_le_bytes(data[o..o + INSN_SIZE].try_into().expect("8 bytes"));
+            match r_type {
+                R_BPF_64_64 if slot.is_lddw() => {
+                    if o + 2 * INSN_SIZE > data.len() {
+                        return Err(err("relocated lddw is missing its second slot".into()));
+                    }
+                }
+                R_BPF_64_32 if slot.code == opcode::JMP | opcode::CALL => {}
+                R_BPF_64_64 | R_BPF_64_32 => {
+                    return Err(err(format!(
+                        "{} relocation on opcode {:#04x}, which is neither lddw nor call",
+                        reloc_type_name(r_type),
+                        slot.code
+                    )))
+                }
+                t => {
+                    return Err(err(format!(
+                        "unsupported relocation type {} ({t}) in code; only R_BPF_64_64 (lddw) and \
+                         R_BPF_64_32 (call) can be applied",
+                        reloc_type_name(t)
+                    )))
+                }
+            }
+            let RelocationTarget::Symbol(si) = rel.target() else {
+                return Err(err("relocation does not name a symbol".into()));
+            };
+            let sym = file
+                .symbol_by_index(si)
+                .map_err(|e| err(format!("relocation names a bad symbol: {e}")))?;
+            if sym.is_undefined() {
+                return Err(err(format!(
+                    "refers to extern symbol `{}`, which only libbpf can resolve (__kconfig and \
+                     __ksym externs are not supported)",
+                    sym.name().unwrap_or("?")
+                )));
+            }
+            // aya-obj handles section symbols only with these relocation
+            // sizes and otherwise reaches a `todo!()`.
+            if sym.kind() == object::SymbolKind::Section && !matches!(rel.size(), 32 | 64) {
+                return Err(err(format!("relocation of {} bits against a section", rel.size())));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Refuses objects with CO-RE relocations (`.BTF.ext` core_relo records,
+/// kernel Documentation/bpf/btf.rst "BTF Ext Section"): applying them needs
+/// the target kernel's BTF, and leaving them unapplied would run wrong
+/// field offsets.
+pub(crate) fn check_no_core_relocations(file: &object::File<'_>, path: &Path) -> Result<(), LoadError> {
+    let Some(sec) = file.section_by_name(".BTF.ext") else { return Ok(()) };
+    let Ok(data) = sec.data() else { return Ok(()) };
+    let u32_at = |o: usize| data.get(o..o + 4).map(|b| u32::from_le_bytes(b.try_into().expect("4")));
+    // struct btf_ext_header: magic u16, version u8, flags u8, hdr_len u32,
+    // func_info_off/len, line_info_off/len, then (hdr_len >= 32)
+    // core_relo_off/len.
+    let Some(hdr_len) = u32_at(4) else { return Ok(()) };
+    if hdr_len < 32 {
+        return Ok(());
+    }
+    // The subsection starts with a u32 record size; anything past it is records.
+    match u32_at(28) {
+        Some(len) if len > 4 => Err(LoadError::CoreRelocations { path: path.to_path_buf() }),
+        _ => Ok(()),
+    }
+}

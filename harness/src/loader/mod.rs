@@ -1,0 +1,224 @@
+//! BPF ELF objects into [`Object`]s: linked XDP programs, map definitions
+//! and line info, checked the way the kernel checks a program before it
+//! simulates it.
+//!
+//! The pipeline: ELF checks of our own ([`elf`]), then aya-obj parses and
+//! links (maps, BPF-to-BPF calls), then line info ([`lines`]) and static
+//! checks ([`validate`]).
+
+mod elf;
+mod error;
+mod link;
+mod lines;
+mod maps;
+pub mod validate;
+
+pub use error::LoadError;
+
+use crate::isa::Insn;
+use crate::program::{Object, Program};
+use aya_obj::generated::bpf_insn;
+use aya_obj::{Function, ProgramSection};
+use object::read::{Object as _, ObjectSection as _};
+use serde::Serialize;
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
+
+/// A program in the object that is not XDP: listed by `inspect`, never run.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct OtherProgram {
+    pub name: String,
+    pub section: String,
+    /// aya-obj's name for its program type (`SocketFilter`, `KProbe`, ...).
+    pub kind: String,
+}
+
+/// Everything the loader learned about an object.
+#[derive(Clone, Debug)]
+pub struct Loaded {
+    pub object: Object,
+    pub other_programs: Vec<OtherProgram>,
+}
+
+/// Loads the XDP programs of the object at `path`; an object with none is
+/// an error.
+pub fn load_object(path: &Path) -> Result<Object, LoadError> {
+    let bytes = read(path)?;
+    load_object_bytes(&bytes, path)
+}
+
+/// [`load_object`] on bytes already in memory; `path` is used in messages.
+pub fn load_object_bytes(bytes: &[u8], path: &Path) -> Result<Object, LoadError> {
+    let loaded = inspect_object_bytes(bytes, path)?;
+    if loaded.object.programs.is_empty() {
+        let others: Vec<String> = loaded
+            .other_programs
+            .iter()
+            .map(|o| format!("`{}` ({})", o.section, o.kind))
+            .collect();
+        let others = if others.is_empty() { "no programs at all".into() } else { others.join(", ") };
+        return Err(LoadError::NoXdpProgram { path: path.to_path_buf(), others });
+    }
+    Ok(loaded.object)
+}
+
+/// Like [`load_object`] but also reports non-XDP programs and accepts an
+/// object without XDP programs.
+pub fn inspect_object(path: &Path) -> Result<Loaded, LoadError> {
+    let bytes = read(path)?;
+    inspect_object_bytes(&bytes, path)
+}
+
+fn read(path: &Path) -> Result<Vec<u8>, LoadError> {
+    std::fs::read(path).map_err(|source| LoadError::Io { path: path.to_path_buf(), source })
+}
+
+pub fn inspect_object_bytes(bytes: &[u8], path: &Path) -> Result<Loaded, LoadError> {
+    elf::precheck(bytes, path)?;
+    let file = object::File::parse(bytes).map_err(|e| LoadError::MalformedElf {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })?;
+    elf::check_structure(&file, path)?;
+    elf::check_no_core_relocations(&file, path)?;
+    let section_names = elf::section_names(&file);
+    let btf = file.section_by_name(".BTF").and_then(|s| s.data().ok());
+    let strings = match btf {
+        Some(b) => Some(lines::BtfStrings::parse(b).map_err(|reason| LoadError::Btf {
+            path: path.to_path_buf(),
+            reason,
+        })?),
+        None => None,
+    };
+
+    let linked = guarded(path, || aya_link(bytes, path))?;
+
+    let map_names: Vec<&str> = linked.maps.iter().map(|(n, _)| n.as_str()).collect();
+    let maps = linked.maps.iter().map(|(n, m)| maps::to_def(n, m)).collect();
+    debug_assert!(map_names.windows(2).all(|w| w[0] <= w[1]));
+
+    let program_keys: HashSet<(usize, u64)> =
+        linked.obj.programs.values().map(|p| p.function_key()).collect();
+    let mut progs: Vec<(&String, &aya_obj::Program)> = linked.obj.programs.iter().collect();
+    progs.sort_by_key(|(name, p)| (p.section_index, p.address, name.as_str()));
+
+    let mut programs = Vec::new();
+    let mut other_programs = Vec::new();
+    for (name, p) in progs {
+        let section = section_names.get(p.section_index).cloned().unwrap_or_default();
+        let ProgramSection::Xdp { frags, .. } = p.section else {
+            other_programs.push(OtherProgram {
+                name: name.clone(),
+                section,
+                kind: format!("{:?}", p.section).split([' ', '{']).next().unwrap_or("").to_string(),
+            });
+            continue;
+        };
+        let func = linked.obj.functions.get(&p.function_key()).ok_or_else(|| LoadError::Link {
+            path: path.to_path_buf(),
+            reason: format!("program `{name}` has no linked code"),
+        })?;
+        let insns: Vec<Insn> = func.instructions.iter().map(to_insn).collect();
+        let mut placements = linked.tags.placements(func);
+        if placements.first().map(|pl| pl.start) != Some(0) {
+            placements.insert(0, link::Placement { start: 0, key: p.function_key() });
+        }
+        let mut functions = Vec::new();
+        let mut line_entries = Vec::new();
+        for pl in &placements {
+            let Some(orig) = linked.originals.get(&pl.key) else { continue };
+            functions.push((pl.start, orig.name.clone()));
+            let Some(strings) = &strings else { continue };
+            // Program functions carry line info relative to their start,
+            // .text functions relative to the section (aya-obj
+            // `get_func_and_line_info`'s `rewrite_insn_off`).
+            let base = if program_keys.contains(&pl.key) { 0 } else { orig.section_offset / 8 };
+            for li in &orig.line_info.line_info {
+                let Some(rel) = (li.insn_off as usize).checked_sub(base) else { continue };
+                if rel < orig.instructions.len() {
+                    line_entries.push((pl.start + rel, lines::source_line(strings, li)));
+                }
+            }
+        }
+        let lines = lines::table(line_entries);
+        validate::validate(&insns, map_names.len()).map_err(|mut error| {
+            error.line = lines.lookup(error.insn).cloned();
+            LoadError::Invalid { path: path.to_path_buf(), program: name.clone(), error }
+        })?;
+        programs.push(Program {
+            name: name.clone(),
+            section,
+            frags,
+            insns,
+            lines,
+            functions,
+        });
+    }
+
+    Ok(Loaded {
+        object: Object {
+            path: path.to_path_buf(),
+            programs,
+            maps,
+            license: linked.obj.license.to_string_lossy().into_owned(),
+        },
+        other_programs,
+    })
+}
+
+fn to_insn(i: &bpf_insn) -> Insn {
+    Insn::new(i.code, i.dst_reg(), i.src_reg(), i.off, i.imm)
+}
+
+/// What aya-obj produced: the linked object, its maps in index order, and
+/// each function as it was before call linking (for line info).
+struct Linked {
+    obj: aya_obj::Object,
+    maps: Vec<(String, aya_obj::Map)>,
+    originals: BTreeMap<(usize, u64), Function>,
+    tags: link::Tags,
+}
+
+fn aya_link(bytes: &[u8], path: &Path) -> Result<Linked, LoadError> {
+    let p = || path.to_path_buf();
+    let mut obj = aya_obj::Object::parse(bytes).map_err(|e| match e {
+        aya_obj::ParseError::InvalidProgramSection { section } => {
+            LoadError::UnknownSection { path: p(), section }
+        }
+        e => LoadError::Parse { path: p(), reason: error::chain(&e) },
+    })?;
+    let maps = maps::sorted(obj.maps.iter());
+    let originals = obj.functions.clone();
+    let tags = link::tag_functions(&mut obj);
+    let text_sections: HashSet<usize> = obj.functions.keys().map(|(s, _)| *s).collect();
+    // The map's index stands in for the file descriptor a kernel loader
+    // would put there (program.rs: relocated lddw carry map indices).
+    obj.relocate_maps(
+        maps.iter().enumerate().map(|(i, (n, m))| (n.as_str(), i as i32, m)),
+        &text_sections,
+    )
+    .map_err(|e| LoadError::Link { path: p(), reason: error::chain(&e) })?;
+    obj.relocate_calls(&text_sections)
+        .map_err(|e| LoadError::Link { path: p(), reason: error::chain(&e) })?;
+    Ok(Linked { obj, maps, originals, tags })
+}
+
+/// Runs aya-obj, turning a panic into [`LoadError::ParserPanic`].
+///
+/// This is the one place panics are caught: aya-obj 0.2 indexes section
+/// data with values from the file and has a `todo!()` in its call linker,
+/// and [`elf::check_structure`] cannot rule out every such path on hostile
+/// input. The default panic hook still prints the panic to stderr.
+fn guarded<T>(path: &Path, f: impl FnOnce() -> Result<T, LoadError>) -> Result<T, LoadError> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        Ok(r) => r,
+        Err(payload) => {
+            let message = payload
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".into());
+            Err(LoadError::ParserPanic { path: PathBuf::from(path), message })
+        }
+    }
+}

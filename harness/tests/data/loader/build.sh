@@ -1,0 +1,18 @@
+#!/bin/sh
+# Rebuilds the loader test objects. The .o files are committed so tests do
+# not need clang; rerun this only when a .c file changes.
+set -eu
+cd "$(dirname "$0")"
+CLANG=${CLANG:-clang-19}
+INC="-I/usr/include/$(uname -m)-linux-gnu -fdebug-prefix-map=$(pwd)=."
+BPF="$CLANG -O2 -g -target bpf -mcpu=v3 $INC -c"
+for src in btf_maps legacy_maps global_data subprogs old_section extern_kconfig socket_only; do
+	$BPF "$src.c" -o "$src.o"
+done
+# Same program for the big-endian BPF target, which the engine does not run.
+$CLANG -O2 -g -target bpfeb -mcpu=v3 $INC -c btf_maps.c -o bpfeb.o
+# A host object: valid ELF, wrong machine.
+$CLANG -O2 -c host.c -o host_x86.o
+# The first 1000 bytes of a good object: ELF header intact, rest cut off.
+head -c 1000 btf_maps.o > truncated.o
+printf 'this is not an ELF file\n' > not_elf.o
