@@ -9,3 +9,5 @@
 
 pub mod isa;
 pub mod program;
+pub mod capture;
+pub mod pcapgen;
