@@ -16,3 +16,5 @@ pub mod loader;
 pub mod program;
 pub mod engine;
 pub mod util;
+pub mod capture;
+pub mod pcapgen;

@@ -1,0 +1,20 @@
+//! The NIC model: would an XDP/TC program be accepted for hardware offload
+//! (Netronome nfp, netdevsim, hXDP), and if not, where and why; plus RSS.
+//!
+//! Rules come from `docs/offload-nfp.md` (the offload specification).
+
+pub mod absint;
+pub mod check;
+pub mod disasm;
+pub mod opcode;
+pub mod profile;
+pub mod program;
+pub mod report;
+pub mod rss;
+pub mod rules;
+
+pub use check::{check, check_with, CheckOptions};
+pub use profile::{Profile, ProfileError};
+pub use program::{Insn, MapSpec, ProgramSpec};
+pub use report::{Finding, Report, Severity, Verdict};
+pub use rules::RuleId;
