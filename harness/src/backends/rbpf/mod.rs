@@ -161,6 +161,7 @@ impl XdpProgram {
     /// time) and rewrites its `xdp_md` loads.
     pub fn prepare(insns: &[Insn], helpers: &RbpfHelpers) -> Result<XdpProgram, Unsupported> {
         check(insns, Engine::Interpreter, &helpers.ids())?;
+        refuse_entry_reads(insns)?;
         let rewritten = rewrite_xdp_ctx(insns)?;
         Ok(XdpProgram { bytes: encode_le(&rewritten), helpers: helpers.ids() })
     }
