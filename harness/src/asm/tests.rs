@@ -215,3 +215,27 @@ fn errors_carry_line_and_text() {
     let e = assemble(&far).unwrap_err();
     assert!(matches!(e.kind, AsmErrorKind::JumpRange { distance: 40_000, .. }));
 }
+
+/// The assembler inputs of bpf_conformance's own negative tests
+/// (negative/invalid_*.data in its repository) are all refused.
+#[test]
+fn bpf_conformance_negative_inputs_are_refused() {
+    use AsmErrorKind as K;
+    let cases: &[(&str, fn(&AsmErrorKind) -> bool)] = &[
+        ("mov32 %r0, 2147483648", |k| matches!(k, K::ImmRange(_))),
+        ("mov32 %r0, 0x100000000", |k| matches!(k, K::ImmRange(_))),
+        ("ja NOT_A_LABEL", |k| matches!(k, K::UnknownLabel(_))),
+        ("lock or [%r10-8]", |k| matches!(k, K::OperandCount { .. })),
+        ("lock", |k| matches!(k, K::OperandCount { .. })),
+        ("ldxq %r0, %r1", |k| matches!(k, K::UnknownMnemonic(_))),
+        ("ldxb %r0, %r1", |k| matches!(k, K::Expected { .. })),
+        ("ldxb %r0, [%r1+0x10000]", |k| matches!(k, K::OffsetRange(_))),
+        ("lddw %r0", |k| matches!(k, K::OperandCount { .. })),
+        ("or %r0, %r50", |k| matches!(k, K::BadRegister(_))),
+    ];
+    for (line, ok) in cases {
+        let e = assemble(&format!("{line}\nexit")).unwrap_err();
+        assert_eq!(e.line, 1, "{line}");
+        assert!(ok(&e.kind), "{line}: {e}");
+    }
+}

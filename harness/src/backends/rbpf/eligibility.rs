@@ -99,6 +99,11 @@ fn check_insn(insn: Insn, at: usize, engine: Engine, helpers: &[u32]) -> Result<
             if insn.code == ALU | MOD | K && insn.imm == 0 {
                 return no("32-bit modulo by immediate 0 (rbpf keeps dst's upper 32 bits)".into());
             }
+            // jit.rs: `MOV32_REG => self.emit_mov(..)`, a 64-bit x86 mov,
+            // so the upper half is copied instead of zeroed.
+            if engine == Engine::Jit && insn.code == ALU | MOV | X {
+                return no("mov32 from a register in the JIT (rbpf's JIT copies all 64 bits)".into());
+            }
             // jit.rs: `ebpf::LE => {}, // No-op`, but le16/le32 truncate.
             if engine == Engine::Jit && insn.code == ALU | END | K && insn.imm != 64 {
                 return no(format!("le{} in the JIT (rbpf's JIT emits no truncation)", insn.imm));
@@ -183,20 +188,14 @@ fn check_local_calls(insns: &[Insn], calls: &[usize], engine: Engine) -> Result<
         // the callee's stack overlaps its caller's.
         return Err(Unsupported::new("BPF-to-BPF call in the JIT (rbpf gives callees no stack frame)".into(), calls[0]));
     }
-    for &c in calls {
-        if insns[c].imm < 0 {
-            // interpreter.rs `insn_ptr += insn.imm as usize` overflows
-            // (a panic with overflow checks on) for a backward call.
-            return Err(Unsupported::new("backward BPF-to-BPF call (rbpf adds the offset as unsigned)".into(), c));
-        }
-    }
-    let mut starts: Vec<usize> = calls.iter().map(|&c| c + 1 + insns[c].imm as usize).collect();
-    starts.sort_unstable();
-    starts.dedup();
-    for &c in calls {
-        // A call inside a callee's body (from its start to the next
-        // function's start) is a nested call.
-        if starts.iter().any(|&s| s <= c) {
+    // interpreter.rs `insn_ptr += insn.imm as usize` wraps to the right
+    // target for a backward call only without overflow checks: the
+    // workspace disables them for rbpf in every profile (Cargo.toml), and
+    // the runner turns a panic into an error should that ever change.
+    let callees: Vec<usize> = calls.iter().map(|&c| (c as i64 + 1 + insns[c].imm as i64) as usize).collect();
+    for &entry in &callees {
+        // A call reachable inside a callee's body is a nested call.
+        if let Some(&c) = calls.iter().find(|&&c| body(insns, entry).contains(&c)) {
             return Err(Unsupported::new("nested BPF-to-BPF call (rbpf's third frame has no stack left)".into(), c));
         }
     }
@@ -231,6 +230,99 @@ fn check_local_calls(insns: &[Insn], calls: &[usize], engine: Engine) -> Result<
         i += if insn.is_lddw() { 2 } else { 1 };
     }
     Ok(())
+}
+
+/// Slots reachable from `entry` without entering calls: a function's body.
+fn body(insns: &[Insn], entry: usize) -> std::collections::BTreeSet<usize> {
+    let mut seen = std::collections::BTreeSet::new();
+    let mut work = vec![entry];
+    while let Some(i) = work.pop() {
+        if i >= insns.len() || !seen.insert(i) {
+            continue;
+        }
+        let insn = insns[i];
+        let next = i as i64 + 1;
+        let op = insn.code & 0xf0;
+        let succ: Vec<i64> = match insn.class() {
+            JMP | JMP32 if op == EXIT => vec![],
+            JMP | JMP32 if op == CALL => vec![next],
+            JMP if op == JA => vec![next + insn.off as i64],
+            JMP32 if op == JA => vec![next + insn.imm as i64],
+            JMP | JMP32 => vec![next, next + insn.off as i64],
+            LD if insn.is_lddw() => vec![next + 1],
+            _ => vec![next],
+        };
+        work.extend(succ.into_iter().filter(|&t| t >= 0).map(|t| t as usize));
+    }
+    seen
+}
+
+/// The first slot that may read `reg` before anything wrote it, on some
+/// path from the entry (a forward "defined on every path" analysis). Used
+/// for `r2`-`r5`, which rbpf zeroes at entry while bpf_conformance's
+/// executors pass the memory length in `r2` and the kernel leaves them
+/// unreadable.
+pub fn reads_before_write(insns: &[Insn], reg: u8) -> Option<usize> {
+    let n = insns.len();
+    // defined[i]: Some(true) if `reg` is written on every path to i.
+    let mut defined: Vec<Option<bool>> = vec![None; n];
+    let mut work = vec![0usize];
+    if n == 0 {
+        return None;
+    }
+    defined[0] = Some(false);
+    let mut first_read: Option<usize> = None;
+    while let Some(i) = work.pop() {
+        let insn = insns[i];
+        let mut d = defined[i].expect("queued slots are reached");
+        let (class, op) = (insn.class(), insn.code & 0xf0);
+        let x = insn.code & X != 0;
+        let reads = match class {
+            ALU | ALU64 => (x && insn.src == reg) || (op != MOV && insn.dst == reg),
+            JMP | JMP32 if op == EXIT => reg == 0,
+            JMP | JMP32 if op == CALL => false,
+            JMP | JMP32 => op != JA && (insn.dst == reg || (x && insn.src == reg)),
+            LDX => insn.src == reg,
+            ST => insn.dst == reg,
+            STX => insn.dst == reg || insn.src == reg,
+            _ => false,
+        };
+        if reads && !d {
+            first_read = Some(first_read.map_or(i, |f| f.min(i)));
+        }
+        let writes = match class {
+            ALU | ALU64 | LD | LDX => insn.dst == reg,
+            JMP | JMP32 if op == CALL => reg <= 5,
+            STX if insn.code & 0xe0 == MODE_ATOMIC && insn.imm & ATOMIC_FETCH != 0 => {
+                reg == if insn.imm == ATOMIC_CMPXCHG { 0 } else { insn.src }
+            }
+            _ => false,
+        };
+        d |= writes;
+        let next = i as i64 + 1;
+        let succ: Vec<i64> = match class {
+            JMP | JMP32 if op == EXIT => vec![],
+            JMP | JMP32 if op == CALL && insn.src == PSEUDO_CALL => vec![next, next + insn.imm as i64],
+            JMP | JMP32 if op == CALL => vec![next],
+            JMP if op == JA => vec![next + insn.off as i64],
+            JMP32 if op == JA => vec![next + insn.imm as i64],
+            JMP | JMP32 => vec![next, next + insn.off as i64],
+            LD if insn.is_lddw() => vec![next + 1],
+            _ => vec![next],
+        };
+        for t in succ {
+            if t < 0 || t as usize >= n {
+                continue;
+            }
+            let t = t as usize;
+            let merged = defined[t].map_or(d, |old| old && d);
+            if defined[t] != Some(merged) {
+                defined[t] = Some(merged);
+                work.push(t);
+            }
+        }
+    }
+    first_read
 }
 
 fn pseudo_name(src: u8) -> &'static str {
@@ -310,6 +402,8 @@ mod tests {
 
     #[test]
     fn jit_only_gaps() {
+        let p = assemble("mov32 %r0, %r1\nexit").unwrap();
+        assert!(check(&p, Engine::Jit, &[]).unwrap_err().reason.contains("mov32 from a register"));
         let p = assemble("le32 %r0\nexit").unwrap();
         assert_eq!(check(&p, Engine::Interpreter, &[]), Ok(()));
         assert!(check(&p, Engine::Jit, &[]).unwrap_err().reason.contains("le32 in the JIT"));
@@ -328,11 +422,44 @@ mod tests {
         assert!(why(copy).contains("use of r10 as a value"));
         let nested = "call local f\nexit\nf:\ncall local g\nexit\ng:\nmov %r0, 1\nexit";
         assert_eq!(why(nested), "rbpf: unsupported: nested BPF-to-BPF call (rbpf's third frame has no stack left) at insn 2");
-        let backward = "ja +2\nf:\nmov %r0, 1\nexit\ncall local f\nexit";
-        assert!(why(backward).contains("backward BPF-to-BPF call"));
         // Without local calls, deep stack use and r10 copies are fine.
         let p = assemble("stxdw [%r10-512], %r1\nmov %r2, %r10\nexit").unwrap();
         assert_eq!(eligibility(&p), Ok(()));
+    }
+
+    /// These run rbpf itself on programs whose kernel result is worked out
+    /// by hand, to show each interpreter rule guards a real divergence (if
+    /// an rbpf upgrade fixes one, its test fails and the rule can go).
+    #[test]
+    fn rbpf_really_diverges_where_we_refuse() {
+        fn raw(src: &str) -> u64 {
+            let bytes = crate::isa::encode_le(&assemble(src).unwrap());
+            let vm = ::rbpf::EbpfVmRaw::new(Some(&bytes)).unwrap();
+            let r0 = vm.execute_program(&mut []).unwrap();
+            drop(vm);
+            r0
+        }
+        // Kernel: -1 == sext(-1), jump taken, r0 = 1. rbpf compares with 0xffffffff.
+        assert_eq!(raw("mov %r0, -1\njeq %r0, -1, +2\nmov %r0, 0\nexit\nmov %r0, 1\nexit"), 0);
+        // Kernel: -7 s/ 2 = -3. rbpf divides unsigned.
+        assert_ne!(raw("mov %r0, -7\nsdiv %r0, 2\nexit"), (-3i64) as u64);
+        // Kernel: mod32 by 0 keeps the low 32 bits, zero-extended: 0x1.
+        assert_eq!(raw("lddw %r0, 0x100000001\nmov %r1, 0\nmod32 %r0, %r1\nexit"), 0x1_0000_0001);
+        // Kernel: movsx864 of 0x80 is -128. rbpf moves 0x80.
+        assert_eq!(raw("mov %r1, 0x80\nmovsx864 %r0, %r1\nexit"), 0x80);
+    }
+
+    #[test]
+    fn entry_register_reads() {
+        let p = assemble("mov %r0, %r2\nexit").unwrap();
+        assert_eq!(reads_before_write(&p, 2), Some(0));
+        let p = assemble("mov %r2, 1\nmov %r0, %r2\nexit").unwrap();
+        assert_eq!(reads_before_write(&p, 2), None);
+        // Written on one path only: the join point reads it undefined.
+        let p = assemble("jeq %r1, 0, +1\nmov %r2, 1\nmov %r0, %r2\nexit").unwrap();
+        assert_eq!(reads_before_write(&p, 2), Some(2));
+        let p = assemble("call 1\nmov %r0, %r2\nexit").unwrap();
+        assert_eq!(reads_before_write(&p, 2), None, "a call defines r1-r5 (as clobbered)");
     }
 
     #[test]

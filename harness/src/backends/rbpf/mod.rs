@@ -20,7 +20,10 @@
 //!   branches on the numeric value of a pointer (the buffers' addresses
 //!   differ between the two runs), which the kernel verifier forbids for
 //!   packet and stack pointers compared against scalars in the programs
-//!   we qualify. Helpers are not registered with the JIT path.
+//!   we qualify. The gate also requires the program to pass the
+//!   interpreter's eligibility, since a program the interpreter runs
+//!   differently could take another path in the JIT. Helpers are not
+//!   registered with the JIT path.
 //!
 //! Helper calls are refused unless the caller registers them
 //! ([`RbpfHelpers`]); which kernel helpers to bridge is the caller's call.
@@ -87,12 +90,45 @@ impl RbpfHelpers {
 /// (`interpreter.rs` zeroes it), where ubpf would pass the length.
 pub fn run_raw(insns: &[Insn], mem: &mut [u8], helpers: &RbpfHelpers) -> Result<u64, RunError> {
     check(insns, Engine::Interpreter, &helpers.ids())?;
+    refuse_entry_reads(insns)?;
     let bytes = encode_le(insns);
     let mut vm = ::rbpf::EbpfVmRaw::new(Some(&bytes)).map_err(rbpf_err)?;
     for (id, f) in &helpers.0 {
         vm.register_helper(*id, *f).map_err(rbpf_err)?;
     }
-    vm.execute_program(mem).map_err(rbpf_err)
+    guarded(|| vm.execute_program(mem))
+}
+
+/// rbpf zeroes r2-r5 at entry; bpf_conformance's executors pass the memory
+/// length in r2 (ubpf_plugin calls `fn(mem, mem_len)`), and the kernel
+/// refuses reads of them. A program reading one has no agreed value there.
+fn refuse_entry_reads(insns: &[Insn]) -> Result<(), Unsupported> {
+    for r in 2..=5 {
+        if let Some(at) = eligibility::reads_before_write(insns, r) {
+            return Err(Unsupported::new(
+                format!("reads r{r} at entry (rbpf sets it to 0; the suite passes the memory length in r2)"),
+                at,
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Runs rbpf, turning a panic inside it (an `unreachable!()` or an
+/// arithmetic overflow check) into an error instead of taking the harness
+/// down. Eligibility is meant to rule these out; this is the backstop.
+fn guarded(f: impl FnOnce() -> Result<u64, std::io::Error>) -> Result<u64, RunError> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+        Ok(r) => r.map_err(rbpf_err),
+        Err(p) => {
+            let msg = p
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| p.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            Err(RunError::Rbpf(format!("panicked: {msg}")))
+        }
+    }
 }
 
 /// Runs a non-XDP program on rbpf's x86_64 JIT, after the interpreter has
@@ -125,6 +161,7 @@ impl XdpProgram {
     /// time) and rewrites its `xdp_md` loads.
     pub fn prepare(insns: &[Insn], helpers: &RbpfHelpers) -> Result<XdpProgram, Unsupported> {
         check(insns, Engine::Interpreter, &helpers.ids())?;
+        refuse_entry_reads(insns)?;
         let rewritten = rewrite_xdp_ctx(insns)?;
         Ok(XdpProgram { bytes: encode_le(&rewritten), helpers: helpers.ids() })
     }
@@ -160,7 +197,7 @@ impl XdpProgram {
         // rbpf takes `mem` as `&[u8]` yet lets the program store through
         // it (an aliasing wart inside rbpf we cannot fix from here); we at
         // least hold `packet` exclusively, so nothing else observes it.
-        vm.execute_program(packet, &mbuff).map_err(rbpf_err)
+        guarded(|| vm.execute_program(packet, &mbuff))
     }
 }
 
@@ -189,6 +226,18 @@ mod tests {
         let p = assemble("mov %r0, 7\nsdiv %r0, 2\nexit").unwrap();
         let e = run_raw(&p, &mut [], &RbpfHelpers::default()).unwrap_err();
         assert_eq!(e.to_string(), "rbpf: unsupported: signed division (sdiv, off=1) at insn 1");
+    }
+
+    /// Kernel results worked out by hand: NEG of i64::MIN wraps to itself;
+    /// a backward BPF-to-BPF call returns the callee's r0.
+    #[test]
+    fn wrapping_arithmetic_matches_the_kernel() {
+        let none = RbpfHelpers::default();
+        let p = assemble("lddw %r0, 0x8000000000000000\nneg %r0\nexit").unwrap();
+        assert_eq!(run_raw(&p, &mut [], &none).unwrap(), 0x8000000000000000);
+        let p = assemble("ja +2\nf:\nmov %r0, 5\nexit\ncall local f\nexit").unwrap();
+        assert_eq!(p[3].imm, -3);
+        assert_eq!(run_raw(&p, &mut [], &none).unwrap(), 5);
     }
 
     #[test]
