@@ -18,3 +18,4 @@ pub mod engine;
 pub mod util;
 pub mod capture;
 pub mod pcapgen;
+pub mod verdict;
