@@ -192,7 +192,7 @@ impl Ng {
     }
     fn block(&mut self, ty: u32, body: &[u8]) {
         let mut b = body.to_vec();
-        while b.len() % 4 != 0 {
+        while b.len() & 3 != 0 {
             b.push(0);
         }
         let total = 12 + b.len() as u32;
