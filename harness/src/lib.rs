@@ -7,5 +7,6 @@
 //! - `backends`: each place a program can run (engine, rbpf, host kernel, ...);
 //! - `replay`, `diff`, `report`: what the user sees.
 
+pub mod backends;
 pub mod isa;
 pub mod program;

@@ -1,0 +1,3 @@
+//! Each place a program can run.
+
+pub mod host;
