@@ -155,7 +155,7 @@ pub enum TestRunError {
     FrameTooShort { len: usize },
     #[error("frame of {len} bytes is larger than BPF_PROG_TEST_RUN takes ({limit} bytes: {linear} linear plus {MAX_SKB_FRAGS} page fragments)")]
     FrameTooLarge { len: usize, limit: usize, linear: usize },
-    #[error("frame of {len} bytes is larger than live-frames mode takes ({limit} bytes, no fragments)")]
+    #[error("frame of {len} bytes is too large for live-frames mode, which takes no fragments (the limit is a little over {limit} bytes)")]
     LiveFrameTooLarge { len: usize, limit: usize },
     #[error("{meta_len} bytes of metadata: {reason}")]
     BadMetadata { meta_len: u32, reason: &'static str },
@@ -184,25 +184,19 @@ impl TestRunError {
     }
 }
 
+/// What is checked before the kernel sees the frame: only what would make
+/// the call itself meaningless. Frame-size rules are left to the kernel and
+/// recognised in its answer (see [`classify`]), so they are never stricter
+/// or looser than the kernel actually running.
 fn validate(packet: &[u8], ctx: &XdpCtx, flags: RunFlags) -> Result<(), TestRunError> {
     let meta = if flags.without_ctx { 0 } else { ctx.data_meta_len as usize };
-    if meta % 4 != 0 {
-        return Err(TestRunError::BadMetadata {
-            meta_len: ctx.data_meta_len,
-            reason: "must be a multiple of 4 (xdp_metalen_invalid)",
-        });
-    }
     if meta > packet.len() {
         return Err(TestRunError::BadMetadata {
             meta_len: ctx.data_meta_len,
             reason: "longer than the input",
         });
     }
-    let frame = packet.len() - meta;
-    if frame < ETH_HLEN {
-        return Err(TestRunError::FrameTooShort { len: frame });
-    }
-    if packet.len() > max_frame() {
+    if u32::try_from(packet.len()).is_err() {
         return Err(TestRunError::FrameTooLarge {
             len: packet.len(),
             limit: max_frame(),
@@ -223,11 +217,24 @@ fn md_in(ctx: &XdpCtx, len: usize) -> XdpMd {
     }
 }
 
+/// Turns the kernel's errno into a reason, naming the frame's fault where
+/// the kernel's checks (module docs) say that is what it refused.
 fn classify(errno: Errno, packet: &[u8], ctx: &XdpCtx, flags: RunFlags) -> TestRunError {
+    let meta = if flags.without_ctx { 0 } else { ctx.data_meta_len as usize };
+    let frame = packet.len() - meta;
     match errno.0 {
+        libc::EINVAL if frame < ETH_HLEN => TestRunError::FrameTooShort { len: frame },
+        libc::EINVAL if meta % 4 != 0 => TestRunError::BadMetadata {
+            meta_len: ctx.data_meta_len,
+            reason: "must be a multiple of 4 (xdp_metalen_invalid)",
+        },
+        libc::EINVAL if meta > 0 && meta + ETH_HLEN > XDP_PACKET_HEADROOM => TestRunError::BadMetadata {
+            meta_len: ctx.data_meta_len,
+            reason: "does not fit in the 256-byte headroom",
+        },
         libc::ENODEV if !flags.without_ctx => TestRunError::NoSuchDevice(ctx.ingress_ifindex),
         // Only the fragment path allocates per frame; running out of frag
-        // slots reads as ENOMEM (bpf_prog_test_run_xdp).
+        // slots (nr_frags == MAX_SKB_FRAGS) reads as ENOMEM.
         libc::ENOMEM if packet.len() > max_linear_frame() => TestRunError::FrameTooLarge {
             len: packet.len(),
             limit: max_frame(),
@@ -319,16 +326,6 @@ pub fn test_run_live(
     if batch_size > MAX_LIVE_BATCH {
         return Err(TestRunError::BatchTooLarge(batch_size));
     }
-    // Live mode keeps frames linear and also spends headroom on its
-    // per-page bookkeeping (`struct xdp_page_head`), so the exact limit is
-    // below max_linear_frame(); the kernel's EINVAL is reported for frames
-    // past the linear limit.
-    if packet.len() > max_linear_frame() {
-        return Err(TestRunError::LiveFrameTooLarge {
-            len: packet.len(),
-            limit: max_linear_frame(),
-        });
-    }
     let md = md_in(&ctx, packet.len());
     let r = sys::prog_test_run(
         prog.fd(),
@@ -346,30 +343,57 @@ pub fn test_run_live(
         Ok(res) => Ok(LiveRunResult {
             duration_ns: res.duration_ns,
         }),
+        // Live mode keeps frames linear and spends part of the headroom on
+        // its per-page `struct xdp_page_head`, so its limit is below
+        // max_linear_frame(); the kernel says EINVAL past it.
+        Err(f) if f.errno.0 == libc::EINVAL && packet.len() > live_frame_floor() => {
+            Err(TestRunError::LiveFrameTooLarge {
+                len: packet.len(),
+                limit: live_frame_floor(),
+            })
+        }
         Err(f) => Err(classify(f.errno, packet, &ctx, flags)),
     }
 }
+
+/// A frame size live mode always accepts; a refusal above it is the size.
+fn live_frame_floor() -> usize {
+    max_linear_frame() - LIVE_PAGE_HEAD_BOUND
+}
+
+/// An upper bound for `sizeof(struct xdp_page_head)` (two `xdp_buff`s and a
+/// frame header, net/bpf/test_run.c).
+const LIVE_PAGE_HEAD_BOUND: usize = 256;
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn frame_checks_before_the_kernel() {
+    fn kernel_answers_become_reasons() {
         let ctx = XdpCtx {
             ingress_ifindex: 1,
             rx_queue_index: 0,
             data_meta_len: 0,
         };
         let f = RunFlags::default();
-        assert_eq!(validate(&[0; 13], &ctx, f), Err(TestRunError::FrameTooShort { len: 13 }));
-        assert_eq!(validate(&[0; 14], &ctx, f), Ok(()));
+        let einval = Errno(libc::EINVAL);
+        assert_eq!(classify(einval, &[0; 13], &ctx, f), TestRunError::FrameTooShort { len: 13 });
         let meta = XdpCtx { data_meta_len: 4, ..ctx };
-        assert_eq!(validate(&[0; 17], &meta, f), Err(TestRunError::FrameTooShort { len: 13 }));
+        assert_eq!(classify(einval, &[0; 17], &meta, f), TestRunError::FrameTooShort { len: 13 });
         let odd = XdpCtx { data_meta_len: 3, ..ctx };
-        assert!(matches!(validate(&[0; 60], &odd, f), Err(TestRunError::BadMetadata { .. })));
+        assert!(matches!(classify(einval, &[0; 60], &odd, f), TestRunError::BadMetadata { .. }));
+        assert!(matches!(classify(einval, &[0; 60], &ctx, f), TestRunError::Refused { .. }));
         let big = vec![0u8; max_frame() + 1];
-        assert!(matches!(validate(&big, &ctx, f), Err(TestRunError::FrameTooLarge { .. })));
+        assert!(matches!(
+            classify(Errno(libc::ENOMEM), &big, &ctx, f),
+            TestRunError::FrameTooLarge { .. }
+        ));
+        assert!(matches!(classify(Errno(libc::ENOMEM), &[0; 60], &ctx, f), TestRunError::Kernel { .. }));
+        assert_eq!(
+            validate(&[0; 3], &meta, f),
+            Err(TestRunError::BadMetadata { meta_len: 4, reason: "longer than the input" })
+        );
         assert!(TestRunError::FrameTooShort { len: 1 }.is_per_packet());
         assert!(!TestRunError::Kernel { errno: Errno(libc::EBADF) }.is_per_packet());
     }
