@@ -639,3 +639,47 @@ fn session_releases_everything_it_created() {
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
 }
+
+#[test]
+fn small_log_buffer_grows_until_the_log_fits() {
+    let Some(_b) = backend() else { return };
+    // 128 bytes is the kernel's minimum and too small for either log below:
+    // the kernel answers ENOSPC (even for a refused program) and the loader
+    // grows the buffer to the size the kernel reports. (At level 1 an
+    // accepted program's log is only the summary line, since the verifier
+    // resets the log after each path that reaches exit; level 2 keeps all.)
+    let tiny = LoadOptions {
+        log_size: 128,
+        ..LoadOptions::default()
+    };
+    let verbose = LoadOptions {
+        log_level: 2,
+        ..tiny.clone()
+    };
+    let ok = KernelProgram::load(&ethertype_prog(), &[], &verbose).unwrap().loaded().expect("verifies");
+    assert!(ok.verifier_log().contains("5: (71) r5 = *(u8 *)(r2 +12)"), "{}", ok.verifier_log());
+    assert!(ok.verifier_log().len() > 128, "{}", ok.verifier_log());
+    assert!(ok.verifier_log().contains("processed "), "{}", ok.verifier_log());
+    let oob = program("oob", vec![ldx(op::SIZE_W, 2, 1, 0), ldx(op::SIZE_B, 0, 2, 12), exit()]);
+    match KernelProgram::load(&oob, &[], &tiny).unwrap() {
+        LoadOutcome::Rejected(r) => {
+            assert!(!r.log_truncated);
+            assert_eq!(r.insn, Some(1), "{}", r.log);
+            assert!(r.first_error_line.unwrap().starts_with("invalid access to packet"));
+        }
+        LoadOutcome::Loaded(_) => panic!("must be refused"),
+    }
+}
+
+#[test]
+fn missing_exit_blames_the_last_instruction() {
+    let Some(_b) = backend() else { return };
+    let p = program("noexit", vec![mov_imm(0, 2), mov_imm(0, 1)]);
+    match KernelProgram::load(&p, &[], &LoadOptions::default()).unwrap() {
+        LoadOutcome::Rejected(r) => {
+            assert_eq!(r.first_error_line.as_deref(), Some("last insn is not an exit or jmp"), "{}", r.log);
+            assert_eq!(r.insn, Some(1));
+        }
+        LoadOutcome::Loaded(_) => panic!("a program without exit must be refused"),
+    }
+}

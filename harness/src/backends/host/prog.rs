@@ -194,14 +194,19 @@ pub fn patch_map_refs(prog: &Program, maps: &[KernelMap]) -> Result<Vec<Insn>, L
 /// Splits a verifier log into the error message and the instruction it is
 /// about.
 ///
-/// At log level 1 and above the verifier prints each instruction it walks as
+/// At log level 1 and above the verifier prints each instruction of the
+/// path it is walking (at level 1 it discards paths that reached exit, so
+/// a refusal leaves the failing path) as
 /// `12: (61) r2 = *(u32 *)(r1 +4)` (`do_check` in kernel/bpf/verifier.c,
 /// via `print_bpf_insn`), and an error is printed right after the
 /// instruction that caused it, followed by the `processed N insns` summary.
 /// Errors found before the walk (`check_cfg`: unreachable code, jumps out of
 /// range, back-edges) have no instruction line and name the instruction in
 /// the message (`unreachable insn 3`, `jump out of range from insn 1 to 9`).
-pub fn parse_verifier_log(log: &str) -> (Option<String>, Option<usize>) {
+///
+/// `insn_count` places the one message that names no index: `last insn is
+/// not an exit or jmp` (check_subprogs) is about the last instruction.
+pub fn parse_verifier_log(log: &str, insn_count: usize) -> (Option<String>, Option<usize>) {
     let lines: Vec<&str> = log.lines().collect();
     let last_insn = lines
         .iter()
@@ -220,6 +225,7 @@ pub fn parse_verifier_log(log: &str) -> (Option<String>, Option<usize>) {
             || t.starts_with("last_idx")
             || t.starts_with("regs=")
             || t.starts_with("parent ")
+            || t.starts_with("func#")
             || state_line(t)
     };
     match last_insn {
@@ -229,7 +235,11 @@ pub fn parse_verifier_log(log: &str) -> (Option<String>, Option<usize>) {
         }
         None => {
             let err = lines.iter().find(|l| !is_noise(l)).map(|l| l.trim().to_string());
-            let ix = err.as_deref().and_then(insn_in_message);
+            let ix = match err.as_deref() {
+                Some(m) if m.starts_with("last insn is not an exit or jmp") => insn_count.checked_sub(1),
+                Some(m) => insn_in_message(m),
+                None => None,
+            };
             (err, ix)
         }
     }
@@ -332,7 +342,7 @@ impl KernelProgram {
                             log: text,
                         });
                     }
-                    let (first_error_line, insn) = parse_verifier_log(&text);
+                    let (first_error_line, insn) = parse_verifier_log(&text, prog.insns.len());
                     // Level 2 adds register state; it is only worth a second
                     // verification when level 1 did not say where it failed.
                     if level == 1 && insn.is_none() && matches!(f.errno.0, libc::EACCES | libc::EINVAL) {
@@ -353,7 +363,7 @@ impl KernelProgram {
             Ok(ok) => ok,
             Err(mut rejection) => {
                 if rejection.log_truncated {
-                    let (line, insn) = parse_verifier_log(&rejection.log);
+                    let (line, insn) = parse_verifier_log(&rejection.log, prog.insns.len());
                     rejection.first_error_line = line;
                     rejection.insn = insn;
                 }
@@ -393,18 +403,25 @@ mod tests {
                    invalid access to packet, off=12 size=1, R2(id=0,off=12,r=0)\n\
                    R2 offset is outside of the packet\n\
                    processed 2 insns (limit 1000000) max_states_per_insn 0 total_states 0 peak_states 0 mark_read 0\n";
-        let (line, insn) = parse_verifier_log(log);
+        let (line, insn) = parse_verifier_log(log, 3);
         assert_eq!(insn, Some(1));
         assert_eq!(line.as_deref(), Some("invalid access to packet, off=12 size=1, R2(id=0,off=12,r=0)"));
     }
 
     #[test]
     fn cfg_errors_name_the_instruction() {
-        let (line, insn) = parse_verifier_log("unreachable insn 3\nprocessed 0 insns\n");
+        let (line, insn) = parse_verifier_log("unreachable insn 3\nprocessed 0 insns\n", 5);
         assert_eq!(line.as_deref(), Some("unreachable insn 3"));
         assert_eq!(insn, Some(3));
-        let (_, insn) = parse_verifier_log("jump out of range from insn 1 to 9\n");
+        let (_, insn) = parse_verifier_log("jump out of range from insn 1 to 9\n", 5);
         assert_eq!(insn, Some(1));
+        // As 6.18 logs it (the func# line is the subprogram table).
+        let (line, insn) = parse_verifier_log(
+            "func#0 @0\nlast insn is not an exit or jmp\nprocessed 0 insns (limit 1000000)\n",
+            1,
+        );
+        assert_eq!(line.as_deref(), Some("last insn is not an exit or jmp"));
+        assert_eq!(insn, Some(0));
     }
 
     #[test]
