@@ -608,14 +608,39 @@ fn rejected_main_program_is_reported_not_an_error() {
     }
 }
 
+/// Checks that none of `ids` (programs, maps) is still in the kernel.
+/// Other processes may load programs meanwhile, so this compares our own
+/// ids rather than totals. Closing the last fd unloads a program at once;
+/// a map a program used is freed after an RCU grace period, and programs
+/// held by a PROG_ARRAY are released when the array's last fd closes
+/// (`prog_array_map_clear` via `map_release_uref`), so allow that to pass.
+fn assert_released((prog_ids, map_ids): (Vec<u32>, Vec<u32>)) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let progs_now = host::kernel_program_ids().unwrap();
+        let maps_now = host::kernel_map_ids().unwrap();
+        let progs_left: Vec<_> = prog_ids.iter().filter(|id| progs_now.contains(id)).collect();
+        let maps_left: Vec<_> = map_ids.iter().filter(|id| maps_now.contains(id)).collect();
+        if progs_left.is_empty() && maps_left.is_empty() {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "still in the kernel after the session ended: programs {progs_left:?}, maps {maps_left:?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
 #[test]
 fn session_releases_everything_it_created() {
     let Some(b) = backend() else { return };
     let obj = object(vec![counter_prog()], vec![array_def("counter", MapType::Array, 8)]);
-    let (prog_ids, map_ids) = {
+    let ids = {
         let session = b.load(&obj, &obj.programs[0]).unwrap().ready().unwrap();
         session.run(&frame(60, [0, 0]), XdpCtx::loopback(), 1, RunFlags::default()).unwrap();
         let ids = session.kernel_ids().unwrap();
+        assert_eq!((ids.0.len(), ids.1.len()), (1, 1));
         let live = host::kernel_program_ids().unwrap();
         assert!(ids.0.iter().all(|id| live.contains(id)), "our program is listed while alive");
         assert!(host::count_kernel_programs().unwrap() >= 1);
@@ -623,21 +648,37 @@ fn session_releases_everything_it_created() {
         assert!(ids.1.iter().all(|id| live_maps.contains(id)));
         ids
     };
-    // Other processes may load programs meanwhile, so compare our own ids
-    // rather than totals. Closing the last fd unloads a program at once; a
-    // map the program used is freed after an RCU grace period, so allow
-    // that to pass.
-    let progs_now = host::kernel_program_ids().unwrap();
-    assert!(prog_ids.iter().all(|id| !progs_now.contains(id)), "program leaked: {prog_ids:?}");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    loop {
-        let maps_now = host::kernel_map_ids().unwrap();
-        if map_ids.iter().all(|id| !maps_now.contains(id)) {
-            break;
-        }
-        assert!(std::time::Instant::now() < deadline, "map leaked: {map_ids:?}");
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    assert_released(ids);
+}
+
+#[test]
+fn filled_prog_array_does_not_keep_programs_alive() {
+    let Some(b) = backend() else { return };
+    // The array holds the target, the entry program holds the array: a
+    // cycle the kernel breaks when user space lets go of the array.
+    let jmp = MapDef {
+        max_entries: 2,
+        ..array_def("jmp", MapType::ProgArray, 4)
+    };
+    let main = program(
+        "entry",
+        flat(vec![
+            ld_map(2, 0).to_vec(),
+            vec![mov_imm(3, 0), call(HELPER_TAIL_CALL), mov_imm(0, XDP_PASS as i32), exit()],
+        ]),
+    );
+    let target = program("target", vec![mov_imm(0, XDP_DROP as i32), exit()]);
+    let obj = object(vec![main.clone(), target], vec![jmp]);
+    let ids = {
+        let session = b.load(&obj, &main).unwrap().ready().unwrap();
+        session.set_tail_call("jmp", 0, "target").unwrap();
+        session.set_tail_call("jmp", 1, "entry").unwrap();
+        let r = session.run(&frame(60, [0, 0]), XdpCtx::loopback(), 1, RunFlags::default()).unwrap();
+        assert_eq!(r.retval, XDP_DROP);
+        session.kernel_ids().unwrap()
+    };
+    assert_eq!(ids.0.len(), 2);
+    assert_released(ids);
 }
 
 #[test]

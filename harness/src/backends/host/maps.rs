@@ -58,7 +58,9 @@ pub enum MapDump {
     /// Per-CPU maps: one value per possible CPU, in CPU order, each cut to
     /// `value_size` (the kernel pads each to a multiple of 8).
     PerCpu(Vec<(Vec<u8>, Vec<Vec<u8>>)>),
-    /// RINGBUF and PERF_EVENT_ARRAY have no key/value contents to read back.
+    /// RINGBUF and PERF_EVENT_ARRAY have no key/value contents to read
+    /// back, and XSKMAP refuses lookups from user space (EOPNOTSUPP,
+    /// net/xdp/xskmap.c `xsk_map_lookup_elem_sys_only`).
     NotDumpable(MapType),
 }
 
@@ -274,7 +276,7 @@ impl KernelMap {
     /// vanishes between the walk and the lookup (an empty PROG_ARRAY or
     /// DEVMAP slot reads as ENOENT) is left out.
     pub fn dump(&self) -> Result<MapDump, MapError> {
-        if matches!(self.def.map_type, MapType::Ringbuf | MapType::PerfEventArray) {
+        if matches!(self.def.map_type, MapType::Ringbuf | MapType::PerfEventArray | MapType::Xskmap) {
             return Ok(MapDump::NotDumpable(self.def.map_type));
         }
         let mut plain = Vec::new();

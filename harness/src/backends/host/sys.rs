@@ -349,7 +349,7 @@ pub struct LoadFailure {
 /// Loads a program. `log` receives the verifier log (NUL-terminated) when
 /// `spec.log_level > 0`; it must be empty when the level is 0.
 pub fn prog_load(spec: &ProgSpec<'_>, log: &mut [u8]) -> Result<OwnedFd, LoadFailure> {
-    assert!(spec.insns.len() % 8 == 0, "instruction bytes must be whole slots");
+    assert_eq!(spec.insns.len() % 8, 0, "instruction bytes must be whole slots");
     let mut name = [0u8; OBJ_NAME_LEN];
     let n = spec.name.len().min(OBJ_NAME_LEN - 1);
     name[..n].copy_from_slice(&spec.name.as_bytes()[..n]);
