@@ -7,8 +7,8 @@
 
 use std::path::PathBuf;
 use xdpqual::backends::host::{
-    self, maps::BPF_F_RDONLY_PROG, prog, testrun, HostBackend, KernelMap, KernelProgram, LoadOptions,
-    LoadOutcome, MapDump, MapError, RunFlags, SessionOutcome, TestRunError, XdpCtx,
+    self, maps::BPF_F_RDONLY_PROG, prog, testrun, HostBackend, KernelMap, KernelProgram,
+    LoadOptions, LoadOutcome, MapDump, MapError, RunFlags, SessionOutcome, TestRunError, XdpCtx,
 };
 use xdpqual::isa::{opcode as op, Insn};
 use xdpqual::program::{LineTable, MapDef, MapOrigin, MapType, Object, Program};
@@ -45,7 +45,13 @@ fn stx(size: u8, dst: u8, src: u8, off: i16) -> Insn {
     Insn::new(op::STX | size | op::MODE_MEM, dst, src, off, 0)
 }
 fn atomic_add64(dst: u8, src: u8, off: i16) -> Insn {
-    Insn::new(op::STX | op::SIZE_DW | op::MODE_ATOMIC, dst, src, off, op::ATOMIC_ADD)
+    Insn::new(
+        op::STX | op::SIZE_DW | op::MODE_ATOMIC,
+        dst,
+        src,
+        off,
+        op::ATOMIC_ADD,
+    )
 }
 fn jgt_reg(dst: u8, src: u8, off: i16) -> Insn {
     Insn::new(op::JMP | op::JGT | op::X, dst, src, off, 0)
@@ -64,11 +70,17 @@ fn exit() -> Insn {
 }
 /// `lddw dst, map` with an object-relative map index, as the loader emits.
 fn ld_map(dst: u8, index: i32) -> [Insn; 2] {
-    [Insn::new(op::LD_DW_IMM, dst, op::PSEUDO_MAP_FD, 0, index), Insn::new(0, 0, 0, 0, 0)]
+    [
+        Insn::new(op::LD_DW_IMM, dst, op::PSEUDO_MAP_FD, 0, index),
+        Insn::new(0, 0, 0, 0, 0),
+    ]
 }
 /// `lddw dst, &map[index].value + offset`.
 fn ld_map_value(dst: u8, index: i32, offset: i32) -> [Insn; 2] {
-    [Insn::new(op::LD_DW_IMM, dst, op::PSEUDO_MAP_VALUE, 0, index), Insn::new(0, 0, 0, 0, offset)]
+    [
+        Insn::new(op::LD_DW_IMM, dst, op::PSEUDO_MAP_VALUE, 0, index),
+        Insn::new(0, 0, 0, 0, offset),
+    ]
 }
 
 fn program(name: &str, insns: Vec<Insn>) -> Program {
@@ -96,17 +108,17 @@ fn ethertype_prog() -> Program {
     program(
         "ethertype",
         vec![
-            ldx(op::SIZE_W, 2, 1, 0),        // 0: r2 = ctx->data
-            ldx(op::SIZE_W, 3, 1, 4),        // 1: r3 = ctx->data_end
-            mov_reg(4, 2),                   // 2: r4 = r2
-            add_imm(4, 14),                  // 3: r4 += 14
-            jgt_reg(4, 3, 4),                // 4: if r4 > r3 goto 9
-            ldx(op::SIZE_B, 5, 2, 12),       // 5: r5 = data[12]
-            jne_imm(5, 0x08, 2),             // 6: if r5 != 8 goto 9
-            mov_imm(0, XDP_DROP as i32),     // 7
-            exit(),                          // 8
-            mov_imm(0, XDP_PASS as i32),     // 9
-            exit(),                          // 10
+            ldx(op::SIZE_W, 2, 1, 0),    // 0: r2 = ctx->data
+            ldx(op::SIZE_W, 3, 1, 4),    // 1: r3 = ctx->data_end
+            mov_reg(4, 2),               // 2: r4 = r2
+            add_imm(4, 14),              // 3: r4 += 14
+            jgt_reg(4, 3, 4),            // 4: if r4 > r3 goto 9
+            ldx(op::SIZE_B, 5, 2, 12),   // 5: r5 = data[12]
+            jne_imm(5, 0x08, 2),         // 6: if r5 != 8 goto 9
+            mov_imm(0, XDP_DROP as i32), // 7
+            exit(),                      // 8
+            mov_imm(0, XDP_PASS as i32), // 9
+            exit(),                      // 10
         ],
     )
 }
@@ -201,7 +213,10 @@ fn backend() -> Option<HostBackend> {
 fn load_ok(prog: &Program, maps: &[KernelMap]) -> KernelProgram {
     match KernelProgram::load(prog, maps, &LoadOptions::default()).expect("load call") {
         LoadOutcome::Loaded(p) => p,
-        LoadOutcome::Rejected(r) => panic!("verifier rejected `{}`: {:?}\n{}", prog.name, r.first_error_line, r.log),
+        LoadOutcome::Rejected(r) => panic!(
+            "verifier rejected `{}`: {:?}\n{}",
+            prog.name, r.first_error_line, r.log
+        ),
     }
 }
 
@@ -216,7 +231,9 @@ fn pass_returns_pass_and_the_frame_unchanged() {
     let Some(b) = backend() else { return };
     assert_eq!(
         b.kernel_release(),
-        std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap().trim()
+        std::fs::read_to_string("/proc/sys/kernel/osrelease")
+            .unwrap()
+            .trim()
     );
     let p = load_ok(&pass_prog(), &[]);
     let info = p.info();
@@ -225,9 +242,16 @@ fn pass_returns_pass_and_the_frame_unchanged() {
     assert_eq!(info.xlated_prog_len, 16);
     assert_eq!(info.verified_insns, 2);
     if std::fs::read_to_string("/proc/sys/net/core/bpf_jit_enable").is_ok_and(|s| s.trim() == "1") {
-        assert!(info.jited_prog_len > 0, "JIT is on, so there is native code");
+        assert!(
+            info.jited_prog_len > 0,
+            "JIT is on, so there is native code"
+        );
     }
-    assert!(p.verifier_log().contains("processed 2 insns"), "{}", p.verifier_log());
+    assert!(
+        p.verifier_log().contains("processed 2 insns"),
+        "{}",
+        p.verifier_log()
+    );
     let f = frame(60, [0x86, 0xdd]);
     let r = run(&p, &f).unwrap();
     assert_eq!(r.retval, XDP_PASS);
@@ -271,15 +295,28 @@ fn map_counter_counts_runs() {
     let maps = vec![KernelMap::create(&array_def("counter", MapType::Array, 8)).unwrap()];
     let p = load_ok(&counter_prog(), &maps);
     for i in 0..5 {
-        assert_eq!(run(&p, &frame(60 + i, [0x08, 0x00])).unwrap().retval, XDP_PASS);
+        assert_eq!(
+            run(&p, &frame(60 + i, [0x08, 0x00])).unwrap().retval,
+            XDP_PASS
+        );
     }
     // repeat = 3 runs the program three more times on one frame.
-    let r = testrun::test_run(&p, &frame(60, [0, 0]), XdpCtx::loopback(), 3, RunFlags::default()).unwrap();
+    let r = testrun::test_run(
+        &p,
+        &frame(60, [0, 0]),
+        XdpCtx::loopback(),
+        3,
+        RunFlags::default(),
+    )
+    .unwrap();
     assert_eq!(r.retval, XDP_PASS);
     let expected_count: u64 = 5 + 3;
     assert_eq!(
         maps[0].dump().unwrap(),
-        MapDump::Plain(vec![(0u32.to_ne_bytes().to_vec(), expected_count.to_ne_bytes().to_vec())])
+        MapDump::Plain(vec![(
+            0u32.to_ne_bytes().to_vec(),
+            expected_count.to_ne_bytes().to_vec()
+        )])
     );
 }
 
@@ -291,7 +328,11 @@ fn percpu_counter_sums_to_the_runs() {
     let prog = program(
         "pcpu_counter",
         flat(vec![
-            vec![st_imm(op::SIZE_W, 10, -4, 0), mov_reg(2, 10), add_imm(2, -4)],
+            vec![
+                st_imm(op::SIZE_W, 10, -4, 0),
+                mov_reg(2, 10),
+                add_imm(2, -4),
+            ],
             ld_map(1, 0).to_vec(),
             vec![
                 call(HELPER_MAP_LOOKUP_ELEM),
@@ -315,7 +356,10 @@ fn percpu_counter_sums_to_the_runs() {
             let (key, values) = &entries[0];
             assert_eq!(key, &0u32.to_ne_bytes().to_vec());
             assert_eq!(values.len(), cpus);
-            let sum: u64 = values.iter().map(|v| u64::from_ne_bytes(v[..8].try_into().unwrap())).sum();
+            let sum: u64 = values
+                .iter()
+                .map(|v| u64::from_ne_bytes(v[..8].try_into().unwrap()))
+                .sum();
             assert_eq!(sum, 4);
         }
         other => panic!("expected a per-CPU dump, got {other:?}"),
@@ -333,9 +377,14 @@ fn hash_map_element_operations() {
     assert_eq!(m.next_key(None).unwrap(), None);
     m.update(&1u32.to_ne_bytes(), &10u32.to_ne_bytes()).unwrap();
     m.update(&2u32.to_ne_bytes(), &20u32.to_ne_bytes()).unwrap();
-    assert_eq!(m.lookup(&2u32.to_ne_bytes()).unwrap(), Some(20u32.to_ne_bytes().to_vec()));
+    assert_eq!(
+        m.lookup(&2u32.to_ne_bytes()).unwrap(),
+        Some(20u32.to_ne_bytes().to_vec())
+    );
     assert_eq!(m.lookup(&3u32.to_ne_bytes()).unwrap(), None);
-    let MapDump::Plain(mut all) = m.dump().unwrap() else { panic!("plain map") };
+    let MapDump::Plain(mut all) = m.dump().unwrap() else {
+        panic!("plain map")
+    };
     all.sort();
     assert_eq!(
         all,
@@ -346,7 +395,10 @@ fn hash_map_element_operations() {
     );
     assert!(m.delete(&1u32.to_ne_bytes()).unwrap());
     assert!(!m.delete(&1u32.to_ne_bytes()).unwrap());
-    assert!(matches!(m.update(&[0u8; 3], &[0u8; 4]), Err(MapError::Size { .. })));
+    assert!(matches!(
+        m.update(&[0u8; 3], &[0u8; 4]),
+        Err(MapError::Size { .. })
+    ));
     let ring = KernelMap::create(&MapDef {
         key_size: 0,
         value_size: 0,
@@ -367,7 +419,12 @@ fn verifier_rejects_uninitialised_register() {
         LoadOutcome::Rejected(r) => {
             assert_eq!(r.errno.0, libc::EACCES, "{r:?}");
             assert_eq!(r.insn, Some(0), "{}", r.log);
-            assert_eq!(r.first_error_line.as_deref(), Some("R2 !read_ok"), "{}", r.log);
+            assert_eq!(
+                r.first_error_line.as_deref(),
+                Some("R2 !read_ok"),
+                "{}",
+                r.log
+            );
         }
         LoadOutcome::Loaded(_) => panic!("reading an uninitialised register must be refused"),
     }
@@ -402,7 +459,12 @@ fn verifier_rejects_unreachable_code_before_walking() {
     match KernelProgram::load(&p, &[], &LoadOptions::default()).unwrap() {
         LoadOutcome::Rejected(r) => {
             assert_eq!(r.errno.0, libc::EINVAL);
-            assert_eq!(r.first_error_line.as_deref(), Some("unreachable insn 2"), "{}", r.log);
+            assert_eq!(
+                r.first_error_line.as_deref(),
+                Some("unreachable insn 2"),
+                "{}",
+                r.log
+            );
             assert_eq!(r.insn, Some(2));
         }
         LoadOutcome::Loaded(_) => panic!("unreachable code must be refused"),
@@ -417,7 +479,14 @@ fn short_frame_is_a_per_packet_error() {
     assert_eq!(err, TestRunError::FrameTooShort { len: 10 });
     assert!(err.is_per_packet());
     // And the same without a context (the path older kernels take).
-    let err = testrun::test_run(&p, &[0u8; 10], XdpCtx::loopback(), 1, RunFlags { without_ctx: true }).unwrap_err();
+    let err = testrun::test_run(
+        &p,
+        &[0u8; 10],
+        XdpCtx::loopback(),
+        1,
+        RunFlags { without_ctx: true },
+    )
+    .unwrap_err();
     assert_eq!(err, TestRunError::FrameTooShort { len: 10 });
 }
 
@@ -425,7 +494,10 @@ fn short_frame_is_a_per_packet_error() {
 fn context_reaches_the_program() {
     let Some(_b) = backend() else { return };
     // return ctx->ingress_ifindex (offset 12 in struct xdp_md)
-    let p = load_ok(&program("ifindex", vec![ldx(op::SIZE_W, 0, 1, 12), exit()]), &[]);
+    let p = load_ok(
+        &program("ifindex", vec![ldx(op::SIZE_W, 0, 1, 12), exit()]),
+        &[],
+    );
     let lo = XdpCtx::loopback();
     let r = run(&p, &frame(60, [0, 0])).unwrap();
     assert_eq!(r.retval, lo.ingress_ifindex);
@@ -447,7 +519,13 @@ fn metadata_precedes_the_frame() {
     let p = load_ok(
         &program(
             "metalen",
-            vec![ldx(op::SIZE_W, 2, 1, 0), ldx(op::SIZE_W, 3, 1, 8), mov_reg(0, 2), sub_reg(0, 3), exit()],
+            vec![
+                ldx(op::SIZE_W, 2, 1, 0),
+                ldx(op::SIZE_W, 3, 1, 8),
+                mov_reg(0, 2),
+                sub_reg(0, 3),
+                exit(),
+            ],
         ),
         &[],
     );
@@ -481,26 +559,46 @@ fn rodata_is_frozen_and_readable_by_value() {
         Err(MapError::Op { errno, .. }) => assert_eq!(errno.0, libc::EPERM),
         other => panic!("update of a frozen map must fail with EPERM, got {other:?}"),
     }
-    assert_eq!(maps[0].lookup(&0u32.to_ne_bytes()).unwrap(), Some(init.clone()));
+    assert_eq!(
+        maps[0].lookup(&0u32.to_ne_bytes()).unwrap(),
+        Some(init.clone())
+    );
     // ...a program reads it through a PSEUDO_MAP_VALUE lddw (offset 4: the
     // upper half of the native-endian u64)...
     let reader = program(
         "ro_read",
-        flat(vec![ld_map_value(1, 0, 4).to_vec(), vec![ldx(op::SIZE_W, 0, 1, 0), exit()]]),
+        flat(vec![
+            ld_map_value(1, 0, 4).to_vec(),
+            vec![ldx(op::SIZE_W, 0, 1, 0), exit()],
+        ]),
     );
     let p = load_ok(&reader, &maps);
     let upper = u32::from_ne_bytes(init[4..8].try_into().unwrap());
     assert_eq!(run(&p, &frame(60, [0, 0])).unwrap().retval, upper);
     // ...and may not store into it (BPF_F_RDONLY_PROG): refused at insn 2.
-    assert_ne!(maps[0].def().flags & BPF_F_RDONLY_PROG, BPF_F_RDONLY_PROG, "flag is added at creation, not in the def");
+    assert_ne!(
+        maps[0].def().flags & BPF_F_RDONLY_PROG,
+        BPF_F_RDONLY_PROG,
+        "flag is added at creation, not in the def"
+    );
     let writer = program(
         "ro_write",
-        flat(vec![ld_map_value(1, 0, 0).to_vec(), vec![st_imm(op::SIZE_W, 1, 0, 7), mov_imm(0, 2), exit()]]),
+        flat(vec![
+            ld_map_value(1, 0, 0).to_vec(),
+            vec![st_imm(op::SIZE_W, 1, 0, 7), mov_imm(0, 2), exit()],
+        ]),
     );
     match KernelProgram::load(&writer, &maps, &LoadOptions::default()).unwrap() {
         LoadOutcome::Rejected(r) => {
             assert_eq!(r.insn, Some(2), "{}", r.log);
-            assert!(r.first_error_line.as_deref().unwrap_or("").contains("write into map forbidden"), "{}", r.log);
+            assert!(
+                r.first_error_line
+                    .as_deref()
+                    .unwrap_or("")
+                    .contains("write into map forbidden"),
+                "{}",
+                r.log
+            );
         }
         LoadOutcome::Loaded(_) => panic!("stores into .rodata must be refused"),
     }
@@ -509,9 +607,17 @@ fn rodata_is_frozen_and_readable_by_value() {
 #[test]
 fn bad_map_reference_is_a_load_error() {
     let Some(_b) = backend() else { return };
-    let p = program("badref", flat(vec![ld_map(1, 3).to_vec(), vec![mov_imm(0, 2), exit()]]));
+    let p = program(
+        "badref",
+        flat(vec![ld_map(1, 3).to_vec(), vec![mov_imm(0, 2), exit()]]),
+    );
     match KernelProgram::load(&p, &[], &LoadOptions::default()) {
-        Err(prog::LoadError::BadMapReference { insn: 0, index: 3, maps: 0, .. }) => {}
+        Err(prog::LoadError::BadMapReference {
+            insn: 0,
+            index: 3,
+            maps: 0,
+            ..
+        }) => {}
         other => panic!("expected BadMapReference, got {other:?}"),
     }
 }
@@ -523,7 +629,13 @@ fn large_frames_split_into_fragments() {
     let linear_len = |frags: bool| {
         let mut p = program(
             if frags { "lin_frags" } else { "lin_plain" },
-            vec![ldx(op::SIZE_W, 2, 1, 0), ldx(op::SIZE_W, 3, 1, 4), mov_reg(0, 3), sub_reg(0, 2), exit()],
+            vec![
+                ldx(op::SIZE_W, 2, 1, 0),
+                ldx(op::SIZE_W, 3, 1, 4),
+                mov_reg(0, 3),
+                sub_reg(0, 2),
+                exit(),
+            ],
         );
         p.frags = frags;
         p
@@ -546,7 +658,10 @@ fn large_frames_split_into_fragments() {
     // Linear part plus MAX_SKB_FRAGS pages is the most it takes.
     let p = load_ok(&linear_len(true), &[]);
     let at_limit = frame(testrun::max_frame(), [0, 0]);
-    assert_eq!(run(&p, &at_limit).unwrap().data_out.len(), testrun::max_frame());
+    assert_eq!(
+        run(&p, &at_limit).unwrap().data_out.len(),
+        testrun::max_frame()
+    );
     let over = frame(testrun::max_frame() + 1, [0, 0]);
     let err = run(&p, &over).unwrap_err();
     assert!(matches!(err, TestRunError::FrameTooLarge { .. }), "{err:?}");
@@ -556,7 +671,10 @@ fn large_frames_split_into_fragments() {
 #[test]
 fn live_frames_mode_runs_batches() {
     let Some(_b) = backend() else { return };
-    let p = load_ok(&program("drop", vec![mov_imm(0, XDP_DROP as i32), exit()]), &[]);
+    let p = load_ok(
+        &program("drop", vec![mov_imm(0, XDP_DROP as i32), exit()]),
+        &[],
+    );
     let f = frame(64, [0x08, 0x00]);
     testrun::test_run_live(&p, &f, XdpCtx::loopback(), 1000, 64).unwrap();
     assert_eq!(
@@ -565,7 +683,10 @@ fn live_frames_mode_runs_batches() {
     );
     let big = frame(testrun::max_linear_frame(), [0, 0]);
     let err = testrun::test_run_live(&p, &big, XdpCtx::loopback(), 1, 0).unwrap_err();
-    assert!(matches!(err, TestRunError::LiveFrameTooLarge { .. }), "{err:?}");
+    assert!(
+        matches!(err, TestRunError::LiveFrameTooLarge { .. }),
+        "{err:?}"
+    );
 }
 
 #[test]
@@ -579,18 +700,43 @@ fn tail_calls_reach_other_programs_once_filled() {
         "entry",
         flat(vec![
             ld_map(2, 0).to_vec(),
-            vec![mov_imm(3, 0), call(HELPER_TAIL_CALL), mov_imm(0, XDP_PASS as i32), exit()],
+            vec![
+                mov_imm(3, 0),
+                call(HELPER_TAIL_CALL),
+                mov_imm(0, XDP_PASS as i32),
+                exit(),
+            ],
         ]),
     );
     let target = program("target", vec![mov_imm(0, XDP_ABORTED as i32), exit()]);
     let obj = object(vec![main.clone(), target], vec![jmp]);
-    let session = b.load(&obj, &main).unwrap().ready().expect("both programs verify");
-    assert_eq!(session.programs().len(), 2, "the PROG_ARRAY makes the other program load too");
+    let session = b
+        .load(&obj, &main)
+        .unwrap()
+        .ready()
+        .expect("both programs verify");
+    assert_eq!(
+        session.programs().len(),
+        2,
+        "the PROG_ARRAY makes the other program load too"
+    );
     let f = frame(60, [0, 0]);
     // Empty slot: bpf_tail_call falls through to the next instruction.
-    assert_eq!(session.run(&f, XdpCtx::loopback(), 1, RunFlags::default()).unwrap().retval, XDP_PASS);
+    assert_eq!(
+        session
+            .run(&f, XdpCtx::loopback(), 1, RunFlags::default())
+            .unwrap()
+            .retval,
+        XDP_PASS
+    );
     session.set_tail_call("jmp_table", 0, "target").unwrap();
-    assert_eq!(session.run(&f, XdpCtx::loopback(), 1, RunFlags::default()).unwrap().retval, XDP_ABORTED);
+    assert_eq!(
+        session
+            .run(&f, XdpCtx::loopback(), 1, RunFlags::default())
+            .unwrap()
+            .retval,
+        XDP_ABORTED
+    );
     assert!(session.set_tail_call("jmp_table", 0, "nope").is_err());
 }
 
@@ -619,7 +765,10 @@ fn assert_released((prog_ids, map_ids): (Vec<u32>, Vec<u32>)) {
     loop {
         let progs_now = host::kernel_program_ids().unwrap();
         let maps_now = host::kernel_map_ids().unwrap();
-        let progs_left: Vec<_> = prog_ids.iter().filter(|id| progs_now.contains(id)).collect();
+        let progs_left: Vec<_> = prog_ids
+            .iter()
+            .filter(|id| progs_now.contains(id))
+            .collect();
         let maps_left: Vec<_> = map_ids.iter().filter(|id| maps_now.contains(id)).collect();
         if progs_left.is_empty() && maps_left.is_empty() {
             return;
@@ -635,14 +784,27 @@ fn assert_released((prog_ids, map_ids): (Vec<u32>, Vec<u32>)) {
 #[test]
 fn session_releases_everything_it_created() {
     let Some(b) = backend() else { return };
-    let obj = object(vec![counter_prog()], vec![array_def("counter", MapType::Array, 8)]);
+    let obj = object(
+        vec![counter_prog()],
+        vec![array_def("counter", MapType::Array, 8)],
+    );
     let ids = {
         let session = b.load(&obj, &obj.programs[0]).unwrap().ready().unwrap();
-        session.run(&frame(60, [0, 0]), XdpCtx::loopback(), 1, RunFlags::default()).unwrap();
+        session
+            .run(
+                &frame(60, [0, 0]),
+                XdpCtx::loopback(),
+                1,
+                RunFlags::default(),
+            )
+            .unwrap();
         let ids = session.kernel_ids().unwrap();
         assert_eq!((ids.0.len(), ids.1.len()), (1, 1));
         let live = host::kernel_program_ids().unwrap();
-        assert!(ids.0.iter().all(|id| live.contains(id)), "our program is listed while alive");
+        assert!(
+            ids.0.iter().all(|id| live.contains(id)),
+            "our program is listed while alive"
+        );
         assert!(host::count_kernel_programs().unwrap() >= 1);
         let live_maps = host::kernel_map_ids().unwrap();
         assert!(ids.1.iter().all(|id| live_maps.contains(id)));
@@ -664,7 +826,12 @@ fn filled_prog_array_does_not_keep_programs_alive() {
         "entry",
         flat(vec![
             ld_map(2, 0).to_vec(),
-            vec![mov_imm(3, 0), call(HELPER_TAIL_CALL), mov_imm(0, XDP_PASS as i32), exit()],
+            vec![
+                mov_imm(3, 0),
+                call(HELPER_TAIL_CALL),
+                mov_imm(0, XDP_PASS as i32),
+                exit(),
+            ],
         ]),
     );
     let target = program("target", vec![mov_imm(0, XDP_DROP as i32), exit()]);
@@ -673,7 +840,14 @@ fn filled_prog_array_does_not_keep_programs_alive() {
         let session = b.load(&obj, &main).unwrap().ready().unwrap();
         session.set_tail_call("jmp", 0, "target").unwrap();
         session.set_tail_call("jmp", 1, "entry").unwrap();
-        let r = session.run(&frame(60, [0, 0]), XdpCtx::loopback(), 1, RunFlags::default()).unwrap();
+        let r = session
+            .run(
+                &frame(60, [0, 0]),
+                XdpCtx::loopback(),
+                1,
+                RunFlags::default(),
+            )
+            .unwrap();
         assert_eq!(r.retval, XDP_DROP);
         session.kernel_ids().unwrap()
     };
@@ -697,16 +871,33 @@ fn small_log_buffer_grows_until_the_log_fits() {
         log_level: 2,
         ..tiny.clone()
     };
-    let ok = KernelProgram::load(&ethertype_prog(), &[], &verbose).unwrap().loaded().expect("verifies");
-    assert!(ok.verifier_log().contains("5: (71) r5 = *(u8 *)(r2 +12)"), "{}", ok.verifier_log());
+    let ok = KernelProgram::load(&ethertype_prog(), &[], &verbose)
+        .unwrap()
+        .loaded()
+        .expect("verifies");
+    assert!(
+        ok.verifier_log().contains("5: (71) r5 = *(u8 *)(r2 +12)"),
+        "{}",
+        ok.verifier_log()
+    );
     assert!(ok.verifier_log().len() > 128, "{}", ok.verifier_log());
-    assert!(ok.verifier_log().contains("processed "), "{}", ok.verifier_log());
-    let oob = program("oob", vec![ldx(op::SIZE_W, 2, 1, 0), ldx(op::SIZE_B, 0, 2, 12), exit()]);
+    assert!(
+        ok.verifier_log().contains("processed "),
+        "{}",
+        ok.verifier_log()
+    );
+    let oob = program(
+        "oob",
+        vec![ldx(op::SIZE_W, 2, 1, 0), ldx(op::SIZE_B, 0, 2, 12), exit()],
+    );
     match KernelProgram::load(&oob, &[], &tiny).unwrap() {
         LoadOutcome::Rejected(r) => {
             assert!(!r.log_truncated);
             assert_eq!(r.insn, Some(1), "{}", r.log);
-            assert!(r.first_error_line.unwrap().starts_with("invalid access to packet"));
+            assert!(r
+                .first_error_line
+                .unwrap()
+                .starts_with("invalid access to packet"));
         }
         LoadOutcome::Loaded(_) => panic!("must be refused"),
     }
@@ -718,7 +909,12 @@ fn missing_exit_blames_the_last_instruction() {
     let p = program("noexit", vec![mov_imm(0, 2), mov_imm(0, 1)]);
     match KernelProgram::load(&p, &[], &LoadOptions::default()).unwrap() {
         LoadOutcome::Rejected(r) => {
-            assert_eq!(r.first_error_line.as_deref(), Some("last insn is not an exit or jmp"), "{}", r.log);
+            assert_eq!(
+                r.first_error_line.as_deref(),
+                Some("last insn is not an exit or jmp"),
+                "{}",
+                r.log
+            );
             assert_eq!(r.insn, Some(1));
         }
         LoadOutcome::Loaded(_) => panic!("a program without exit must be refused"),

@@ -137,7 +137,8 @@ fn probe() -> Result<(), Unavailable> {
         name: "xdpqual_probe",
         log_level: 0,
     };
-    let fd = sys::prog_load(&spec, &mut []).map_err(|f| classify("load an XDP program", f.errno))?;
+    let fd =
+        sys::prog_load(&spec, &mut []).map_err(|f| classify("load an XDP program", f.errno))?;
     let frame = [0u8; 64];
     let out = sys::prog_test_run(
         &fd,
@@ -179,11 +180,17 @@ mod tests {
         assert_eq!(missing_for_xdp(sys), None);
         assert!(matches!(
             missing_for_xdp(net),
-            Some(Unavailable::MissingCapability { missing: Capability::Bpf, .. })
+            Some(Unavailable::MissingCapability {
+                missing: Capability::Bpf,
+                ..
+            })
         ));
         assert!(matches!(
             missing_for_xdp(bpf),
-            Some(Unavailable::MissingCapability { missing: Capability::NetAdmin, .. })
+            Some(Unavailable::MissingCapability {
+                missing: Capability::NetAdmin,
+                ..
+            })
         ));
         let msg = missing_for_xdp(0).unwrap().to_string();
         assert!(msg.contains("CAP_BPF (39)"), "{msg}");

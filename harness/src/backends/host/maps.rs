@@ -31,7 +31,11 @@ pub enum MapError {
         errno: Errno,
     },
     #[error("map `{name}`: global data of {got} bytes does not match the value size {value_size}")]
-    InitialDataSize { name: String, got: usize, value_size: u32 },
+    InitialDataSize {
+        name: String,
+        got: usize,
+        value_size: u32,
+    },
     #[error("map `{name}`: {op} failed: {errno}")]
     Op {
         name: String,
@@ -98,7 +102,10 @@ pub fn parse_cpu_list(text: &str) -> Option<usize> {
     let mut count = 0usize;
     for part in text.trim().split(',') {
         let (lo, hi) = match part.split_once('-') {
-            Some((lo, hi)) => (lo.trim().parse::<usize>().ok()?, hi.trim().parse::<usize>().ok()?),
+            Some((lo, hi)) => (
+                lo.trim().parse::<usize>().ok()?,
+                hi.trim().parse::<usize>().ok()?,
+            ),
             None => {
                 let n = part.trim().parse::<usize>().ok()?;
                 (n, n)
@@ -131,7 +138,11 @@ fn round_up8(n: u32) -> usize {
 impl KernelMap {
     /// Creates the map, writes global data and freezes `.rodata`.
     pub fn create(def: &MapDef) -> Result<KernelMap, MapError> {
-        let cpus = if def.map_type.is_percpu() { possible_cpus()? } else { 1 };
+        let cpus = if def.map_type.is_percpu() {
+            possible_cpus()?
+        } else {
+            1
+        };
         let syscall_value_size = if def.map_type.is_percpu() {
             round_up8(def.value_size) * cpus
         } else {
@@ -207,7 +218,13 @@ impl KernelMap {
         }
     }
 
-    fn check(&self, op: &'static str, what: &'static str, need: usize, got: usize) -> Result<(), MapError> {
+    fn check(
+        &self,
+        op: &'static str,
+        what: &'static str,
+        need: usize,
+        got: usize,
+    ) -> Result<(), MapError> {
         if need == got {
             Ok(())
         } else {
@@ -227,7 +244,8 @@ impl KernelMap {
     pub fn update(&self, key: &[u8], value: &[u8]) -> Result<(), MapError> {
         self.check("update", "key", self.fd.key_size(), key.len())?;
         self.check("update", "value", self.fd.value_size(), value.len())?;
-        sys::map_update(&self.fd, key, value, BPF_ANY).map_err(|e| self.op_err("BPF_MAP_UPDATE_ELEM", e))
+        sys::map_update(&self.fd, key, value, BPF_ANY)
+            .map_err(|e| self.op_err("BPF_MAP_UPDATE_ELEM", e))
     }
 
     /// Reads one value in the syscall layout; `Ok(None)` if absent.
@@ -276,7 +294,10 @@ impl KernelMap {
     /// vanishes between the walk and the lookup (an empty PROG_ARRAY or
     /// DEVMAP slot reads as ENOENT) is left out.
     pub fn dump(&self) -> Result<MapDump, MapError> {
-        if matches!(self.def.map_type, MapType::Ringbuf | MapType::PerfEventArray | MapType::Xskmap) {
+        if matches!(
+            self.def.map_type,
+            MapType::Ringbuf | MapType::PerfEventArray | MapType::Xskmap
+        ) {
             return Ok(MapDump::NotDumpable(self.def.map_type));
         }
         let mut plain = Vec::new();

@@ -123,7 +123,12 @@ impl HostBackend {
         }
     }
 
-    fn load_programs(&self, object: &Object, main: &Program, with_others: bool) -> Result<SessionOutcome, HostError> {
+    fn load_programs(
+        &self,
+        object: &Object,
+        main: &Program,
+        with_others: bool,
+    ) -> Result<SessionOutcome, HostError> {
         let obj_name = object.path.display().to_string();
         let maps = object
             .maps
@@ -224,11 +229,18 @@ impl HostSession {
                 object: self.object.clone(),
                 name: map.to_string(),
             })?;
-        let prog = self.program_named(target).ok_or_else(|| HostError::NoSuchProgram {
-            object: self.object.clone(),
-            name: target.to_string(),
-            loaded: self.programs.iter().map(|p| p.name()).collect::<Vec<_>>().join(", "),
-        })?;
+        let prog = self
+            .program_named(target)
+            .ok_or_else(|| HostError::NoSuchProgram {
+                object: self.object.clone(),
+                name: target.to_string(),
+                loaded: self
+                    .programs
+                    .iter()
+                    .map(|p| p.name())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            })?;
         array.set_prog(slot, prog).map_err(|source| HostError::Map {
             object: self.object.clone(),
             source,
@@ -236,7 +248,13 @@ impl HostSession {
     }
 
     /// Runs one frame through the main program.
-    pub fn run(&self, packet: &[u8], ctx: XdpCtx, repeat: u32, flags: RunFlags) -> Result<TestRunResult, TestRunError> {
+    pub fn run(
+        &self,
+        packet: &[u8],
+        ctx: XdpCtx,
+        repeat: u32,
+        flags: RunFlags,
+    ) -> Result<TestRunResult, TestRunError> {
         testrun::test_run(self.program(), packet, ctx, repeat, flags)
     }
 

@@ -230,13 +230,21 @@ pub fn parse_verifier_log(log: &str, insn_count: usize) -> (Option<String>, Opti
     };
     match last_insn {
         Some((at, ix)) => {
-            let err = lines[at + 1..].iter().find(|l| !is_noise(l)).map(|l| l.trim().to_string());
+            let err = lines[at + 1..]
+                .iter()
+                .find(|l| !is_noise(l))
+                .map(|l| l.trim().to_string());
             (err, Some(ix))
         }
         None => {
-            let err = lines.iter().find(|l| !is_noise(l)).map(|l| l.trim().to_string());
+            let err = lines
+                .iter()
+                .find(|l| !is_noise(l))
+                .map(|l| l.trim().to_string());
             let ix = match err.as_deref() {
-                Some(m) if m.starts_with("last insn is not an exit or jmp") => insn_count.checked_sub(1),
+                Some(m) if m.starts_with("last insn is not an exit or jmp") => {
+                    insn_count.checked_sub(1)
+                }
                 Some(m) => insn_in_message(m),
                 None => None,
             };
@@ -252,7 +260,10 @@ fn insn_line_index(line: &str) -> Option<usize> {
         return None;
     }
     let code = rest.get(..3)?;
-    if code.len() == 3 && code.as_bytes()[2] == b')' && code[..2].bytes().all(|b| b.is_ascii_hexdigit()) {
+    if code.len() == 3
+        && code.as_bytes()[2] == b')'
+        && code[..2].bytes().all(|b| b.is_ascii_hexdigit())
+    {
         num.parse().ok()
     } else {
         None
@@ -263,7 +274,9 @@ fn insn_line_index(line: &str) -> Option<usize> {
 fn state_line(line: &str) -> bool {
     match line.split_once(": ") {
         Some((num, rest)) => {
-            !num.is_empty() && num.bytes().all(|b| b.is_ascii_digit()) && (rest.starts_with('R') || rest.starts_with("frame"))
+            !num.is_empty()
+                && num.bytes().all(|b| b.is_ascii_digit())
+                && (rest.starts_with('R') || rest.starts_with("frame"))
         }
         None => false,
     }
@@ -272,7 +285,10 @@ fn state_line(line: &str) -> bool {
 /// The first `insn N` in a message.
 fn insn_in_message(msg: &str) -> Option<usize> {
     let at = msg.find("insn ")?;
-    let digits: String = msg[at + 5..].chars().take_while(|c| c.is_ascii_digit()).collect();
+    let digits: String = msg[at + 5..]
+        .chars()
+        .take_while(|c| c.is_ascii_digit())
+        .collect();
     digits.parse().ok()
 }
 
@@ -285,13 +301,20 @@ fn log_text(buf: &[u8]) -> String {
 /// whatever its contents; everything else from BPF_PROG_LOAD is the
 /// verifier (or the load checks before it) refusing this program.
 fn is_backend_errno(e: Errno) -> bool {
-    matches!(e.0, libc::EPERM | libc::ENOSYS | libc::EBADF | libc::ENOMEM | libc::EFAULT)
+    matches!(
+        e.0,
+        libc::EPERM | libc::ENOSYS | libc::EBADF | libc::ENOMEM | libc::EFAULT
+    )
 }
 
 impl KernelProgram {
     /// Loads `prog` as an XDP program using `maps` (created from the same
     /// object's `maps`, in order) for its map references.
-    pub fn load(prog: &Program, maps: &[KernelMap], opts: &LoadOptions) -> Result<LoadOutcome, LoadError> {
+    pub fn load(
+        prog: &Program,
+        maps: &[KernelMap],
+        opts: &LoadOptions,
+    ) -> Result<LoadOutcome, LoadError> {
         if prog.insns.is_empty() {
             return Err(LoadError::Empty {
                 program: prog.name.clone(),
@@ -299,7 +322,8 @@ impl KernelProgram {
         }
         let insns = patch_map_refs(prog, maps)?;
         let bytes = isa::encode_le(&insns);
-        let license = CString::new(opts.license.clone()).map_err(|_| LoadError::License(opts.license.clone()))?;
+        let license = CString::new(opts.license.clone())
+            .map_err(|_| LoadError::License(opts.license.clone()))?;
         let name = super::maps::kernel_name(&prog.name);
         let spec = |log_level| sys::ProgSpec {
             prog_type: BPF_PROG_TYPE_XDP,
@@ -315,7 +339,11 @@ impl KernelProgram {
         let mut size = opts.log_size.clamp(MIN_LOG_SIZE, MAX_LOG_SIZE);
         let mut truncated_tail: Option<String> = None;
         let result = loop {
-            let mut log = if level == 0 { Vec::new() } else { vec![0u8; size] };
+            let mut log = if level == 0 {
+                Vec::new()
+            } else {
+                vec![0u8; size]
+            };
             match sys::prog_load(&spec(level), &mut log) {
                 Ok(fd) => break Ok((fd, log_text(&log))),
                 Err(f) if f.errno.0 == libc::ENOSPC && level > 0 => {
@@ -345,7 +373,10 @@ impl KernelProgram {
                     let (first_error_line, insn) = parse_verifier_log(&text, prog.insns.len());
                     // Level 2 adds register state; it is only worth a second
                     // verification when level 1 did not say where it failed.
-                    if level == 1 && insn.is_none() && matches!(f.errno.0, libc::EACCES | libc::EINVAL) {
+                    if level == 1
+                        && insn.is_none()
+                        && matches!(f.errno.0, libc::EACCES | libc::EINVAL)
+                    {
                         level = 2;
                         continue;
                     }
@@ -374,7 +405,8 @@ impl KernelProgram {
             program: prog.name.clone(),
             errno,
         })?;
-        let kernel_release = sys::kernel_release().unwrap_or_else(|e| format!("unknown (uname: {e})"));
+        let kernel_release =
+            sys::kernel_release().unwrap_or_else(|e| format!("unknown (uname: {e})"));
         Ok(LoadOutcome::Loaded(KernelProgram {
             name: prog.name.clone(),
             fd,
@@ -405,7 +437,10 @@ mod tests {
                    processed 2 insns (limit 1000000) max_states_per_insn 0 total_states 0 peak_states 0 mark_read 0\n";
         let (line, insn) = parse_verifier_log(log, 3);
         assert_eq!(insn, Some(1));
-        assert_eq!(line.as_deref(), Some("invalid access to packet, off=12 size=1, R2(id=0,off=12,r=0)"));
+        assert_eq!(
+            line.as_deref(),
+            Some("invalid access to packet, off=12 size=1, R2(id=0,off=12,r=0)")
+        );
     }
 
     #[test]

@@ -23,7 +23,11 @@ pub struct Errno(pub i32);
 
 impl Errno {
     fn last() -> Errno {
-        Errno(std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO))
+        Errno(
+            std::io::Error::last_os_error()
+                .raw_os_error()
+                .unwrap_or(libc::EIO),
+        )
     }
 
     /// The symbolic name (`EINVAL`) for the errors this backend expects.
@@ -226,7 +230,10 @@ pub fn map_create(spec: &MapSpec) -> Result<MapFd, Errno> {
 fn check_len(what: &str, got: usize, need: usize) {
     // A short buffer would let the kernel write past it: that is a bug in
     // our own code, never a property of user input, so it panics.
-    assert!(got >= need, "{what} buffer of {got} bytes, the kernel uses {need}");
+    assert!(
+        got >= need,
+        "{what} buffer of {got} bytes, the kernel uses {need}"
+    );
 }
 
 pub fn map_lookup(map: &MapFd, key: &[u8], value: &mut [u8]) -> Result<(), Errno> {
@@ -284,7 +291,9 @@ pub fn map_get_next_key(map: &MapFd, key: Option<&[u8]>, next: &mut [u8]) -> Res
 }
 
 pub fn map_freeze(map: &MapFd) -> Result<(), Errno> {
-    let mut attr = MapFdAttr { map_fd: map.raw() as u32 };
+    let mut attr = MapFdAttr {
+        map_fd: map.raw() as u32,
+    };
     sys_bpf(BPF_MAP_FREEZE, &mut attr).map(drop)
 }
 
@@ -349,7 +358,11 @@ pub struct LoadFailure {
 /// Loads a program. `log` receives the verifier log (NUL-terminated) when
 /// `spec.log_level > 0`; it must be empty when the level is 0.
 pub fn prog_load(spec: &ProgSpec<'_>, log: &mut [u8]) -> Result<OwnedFd, LoadFailure> {
-    assert_eq!(spec.insns.len() % 8, 0, "instruction bytes must be whole slots");
+    assert_eq!(
+        spec.insns.len() % 8,
+        0,
+        "instruction bytes must be whole slots"
+    );
     let mut name = [0u8; OBJ_NAME_LEN];
     let n = spec.name.len().min(OBJ_NAME_LEN - 1);
     name[..n].copy_from_slice(&spec.name.as_bytes()[..n]);
@@ -361,7 +374,11 @@ pub fn prog_load(spec: &ProgSpec<'_>, log: &mut [u8]) -> Result<OwnedFd, LoadFai
         license: ptr(spec.license.as_ptr()),
         log_level: if log.is_empty() { 0 } else { spec.log_level },
         log_size: if log.is_empty() { 0 } else { log_size },
-        log_buf: if log.is_empty() { 0 } else { ptr(log.as_mut_ptr()) },
+        log_buf: if log.is_empty() {
+            0
+        } else {
+            ptr(log.as_mut_ptr())
+        },
         prog_flags: spec.prog_flags,
         prog_name: name,
         expected_attach_type: spec.expected_attach_type,

@@ -156,7 +156,11 @@ pub enum TestRunError {
     #[error("frame of {len} bytes is shorter than an Ethernet header ({ETH_HLEN} bytes); BPF_PROG_TEST_RUN refuses it with EINVAL")]
     FrameTooShort { len: usize },
     #[error("frame of {len} bytes is larger than BPF_PROG_TEST_RUN takes ({limit} bytes: {linear} linear plus {MAX_SKB_FRAGS} page fragments)")]
-    FrameTooLarge { len: usize, limit: usize, linear: usize },
+    FrameTooLarge {
+        len: usize,
+        limit: usize,
+        linear: usize,
+    },
     #[error("frame of {len} bytes is too large for live-frames mode, which takes no fragments (the limit is a little over {limit} bytes)")]
     LiveFrameTooLarge { len: usize, limit: usize },
     #[error("{meta_len} bytes of metadata: {reason}")]
@@ -167,7 +171,9 @@ pub enum TestRunError {
     NoSuchDevice(u32),
     #[error("the kernel refused the run with {errno}: {context}")]
     Refused { errno: Errno, context: String },
-    #[error("the kernel produced {needed} output bytes, more than the {capacity}-byte buffer offered")]
+    #[error(
+        "the kernel produced {needed} output bytes, more than the {capacity}-byte buffer offered"
+    )]
     OutputTooSmall { needed: u32, capacity: usize },
     #[error("BPF_PROG_TEST_RUN failed: {errno}")]
     Kernel { errno: Errno },
@@ -191,7 +197,11 @@ impl TestRunError {
 /// recognised in its answer (see [`classify`]), so they are never stricter
 /// or looser than the kernel actually running.
 fn validate(packet: &[u8], ctx: &XdpCtx, flags: RunFlags) -> Result<(), TestRunError> {
-    let meta = if flags.without_ctx { 0 } else { ctx.data_meta_len as usize };
+    let meta = if flags.without_ctx {
+        0
+    } else {
+        ctx.data_meta_len as usize
+    };
     if meta > packet.len() {
         return Err(TestRunError::BadMetadata {
             meta_len: ctx.data_meta_len,
@@ -222,7 +232,11 @@ fn md_in(ctx: &XdpCtx, len: usize) -> XdpMd {
 /// Turns the kernel's errno into a reason, naming the frame's fault where
 /// the kernel's checks (module docs) say that is what it refused.
 fn classify(errno: Errno, packet: &[u8], ctx: &XdpCtx, flags: RunFlags) -> TestRunError {
-    let meta = if flags.without_ctx { 0 } else { ctx.data_meta_len as usize };
+    let meta = if flags.without_ctx {
+        0
+    } else {
+        ctx.data_meta_len as usize
+    };
     let frame = packet.len() - meta;
     match errno.0 {
         libc::EINVAL if frame < ETH_HLEN => TestRunError::FrameTooShort { len: frame },
@@ -230,10 +244,12 @@ fn classify(errno: Errno, packet: &[u8], ctx: &XdpCtx, flags: RunFlags) -> TestR
             meta_len: ctx.data_meta_len,
             reason: "must be a multiple of 4 (xdp_metalen_invalid)",
         },
-        libc::EINVAL if meta > 0 && meta + ETH_HLEN > XDP_PACKET_HEADROOM => TestRunError::BadMetadata {
-            meta_len: ctx.data_meta_len,
-            reason: "does not fit in the 256-byte headroom",
-        },
+        libc::EINVAL if meta > 0 && meta + ETH_HLEN > XDP_PACKET_HEADROOM => {
+            TestRunError::BadMetadata {
+                meta_len: ctx.data_meta_len,
+                reason: "does not fit in the 256-byte headroom",
+            }
+        }
         libc::ENODEV if !flags.without_ctx => TestRunError::NoSuchDevice(ctx.ingress_ifindex),
         // Only the fragment path allocates per frame; running out of frag
         // slots (nr_frags == MAX_SKB_FRAGS) reads as ENOMEM.
@@ -250,7 +266,11 @@ fn classify(errno: Errno, packet: &[u8], ctx: &XdpCtx, flags: RunFlags) -> TestR
                 ctx.data_meta_len,
                 ctx.ingress_ifindex,
                 ctx.rx_queue_index,
-                if flags.without_ctx { " (no ctx passed)" } else { "" }
+                if flags.without_ctx {
+                    " (no ctx passed)"
+                } else {
+                    ""
+                }
             ),
         },
         _ => TestRunError::Kernel { errno },
@@ -380,24 +400,51 @@ mod tests {
         };
         let f = RunFlags::default();
         let einval = Errno(libc::EINVAL);
-        assert_eq!(classify(einval, &[0; 13], &ctx, f), TestRunError::FrameTooShort { len: 13 });
-        let meta = XdpCtx { data_meta_len: 4, ..ctx };
-        assert_eq!(classify(einval, &[0; 17], &meta, f), TestRunError::FrameTooShort { len: 13 });
-        let odd = XdpCtx { data_meta_len: 3, ..ctx };
-        assert!(matches!(classify(einval, &[0; 60], &odd, f), TestRunError::BadMetadata { .. }));
-        assert!(matches!(classify(einval, &[0; 60], &ctx, f), TestRunError::Refused { .. }));
+        assert_eq!(
+            classify(einval, &[0; 13], &ctx, f),
+            TestRunError::FrameTooShort { len: 13 }
+        );
+        let meta = XdpCtx {
+            data_meta_len: 4,
+            ..ctx
+        };
+        assert_eq!(
+            classify(einval, &[0; 17], &meta, f),
+            TestRunError::FrameTooShort { len: 13 }
+        );
+        let odd = XdpCtx {
+            data_meta_len: 3,
+            ..ctx
+        };
+        assert!(matches!(
+            classify(einval, &[0; 60], &odd, f),
+            TestRunError::BadMetadata { .. }
+        ));
+        assert!(matches!(
+            classify(einval, &[0; 60], &ctx, f),
+            TestRunError::Refused { .. }
+        ));
         let big = vec![0u8; max_frame() + 1];
         assert!(matches!(
             classify(Errno(libc::ENOMEM), &big, &ctx, f),
             TestRunError::FrameTooLarge { .. }
         ));
-        assert!(matches!(classify(Errno(libc::ENOMEM), &[0; 60], &ctx, f), TestRunError::Kernel { .. }));
+        assert!(matches!(
+            classify(Errno(libc::ENOMEM), &[0; 60], &ctx, f),
+            TestRunError::Kernel { .. }
+        ));
         assert_eq!(
             validate(&[0; 3], &meta, f),
-            Err(TestRunError::BadMetadata { meta_len: 4, reason: "longer than the input" })
+            Err(TestRunError::BadMetadata {
+                meta_len: 4,
+                reason: "longer than the input"
+            })
         );
         assert!(TestRunError::FrameTooShort { len: 1 }.is_per_packet());
-        assert!(!TestRunError::Kernel { errno: Errno(libc::EBADF) }.is_per_packet());
+        assert!(!TestRunError::Kernel {
+            errno: Errno(libc::EBADF)
+        }
+        .is_per_packet());
     }
 
     #[test]
