@@ -133,7 +133,9 @@ pub fn profile(name: &str) -> Profile {
 
 /// Rule IDs reported, as strings.
 pub fn ids(r: &Report) -> Vec<&'static str> {
-    r.rule_ids().into_iter().map(RuleId::id).collect()
+    let mut v: Vec<&'static str> = r.rule_ids().into_iter().map(RuleId::id).collect();
+    v.sort();
+    v
 }
 
 /// The report names exactly these rules.
