@@ -11,6 +11,7 @@ pub fn render(engine: &Engine, obj: &Object, program: &str, rec: &Recorder, resu
     let mut out = String::new();
     let names: Vec<&str> = engine.program_names().collect();
     let mut last_line = None;
+    let map_names: Vec<String> = obj.maps.iter().map(|m| m.name.clone()).collect();
     let _ = writeln!(out, "trace of {program}: {} instructions", rec.steps.len());
     for s in &rec.steps {
         let pname = names.get(s.prog).copied().unwrap_or("?");
@@ -22,7 +23,7 @@ pub fn render(engine: &Engine, obj: &Object, program: &str, rec: &Recorder, resu
                 last_line = Some(key);
             }
         }
-        let ctx = Context::with_maps(&obj.maps);
+        let ctx = Context { map_names: &map_names, functions: &prog.functions };
         let text = disasm_insn(&prog.insns, s.pc, &ctx);
         let used: Vec<String> = s.regs[..10]
             .iter()
