@@ -72,6 +72,9 @@ pub fn render(r: &diff::DiffReport) -> String {
     for mm in &r.map_mismatches {
         s.push_str(&format!("MAP MISMATCH {mm}\n"));
     }
+    for mm in &r.map_nondeterministic {
+        s.push_str(&format!("map differs (nondeterministic: the program reads time or random numbers): {mm}\n"));
+    }
     for e in &r.capture_errors {
         s.push_str(&format!("capture error: {e}\n"));
     }

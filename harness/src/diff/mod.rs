@@ -82,6 +82,9 @@ pub struct DiffReport {
     pub mismatches: Vec<Mismatch>,
     pub mismatch_count: u64,
     pub map_mismatches: Vec<String>,
+    /// Map differences in a program that reads time or random numbers:
+    /// reported, not counted as mismatches.
+    pub map_nondeterministic: Vec<String>,
     pub capture_errors: Vec<String>,
 }
 
@@ -286,7 +289,12 @@ pub fn run(obj: &Object, program: &Program, captures: &[PathBuf], opts: &DiffOpt
         }
     }
     if let (Some(e), Some(h)) = (&b.engine, &b.host) {
-        report.map_mismatches = compare_maps(e, h);
+        let diffs = compare_maps(e, h);
+        if nondet_prog {
+            report.map_nondeterministic = diffs;
+        } else {
+            report.map_mismatches = diffs;
+        }
     }
     Ok(report)
 }
