@@ -21,3 +21,4 @@ pub mod pcapgen;
 pub mod verdict;
 pub mod diff;
 pub mod replay;
+pub mod qualify;

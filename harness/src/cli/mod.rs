@@ -4,7 +4,10 @@ mod diff;
 mod gen_pcap;
 mod inspect;
 mod offload_check;
+mod qualify;
 mod replay;
+
+pub use offload_check::spec as offload_spec;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -20,6 +23,8 @@ pub struct Cli {
 pub enum Command {
     /// List an object's programs and maps and disassemble its XDP programs.
     Inspect(inspect::Args),
+    /// Run the checks of xdpqual.toml on every available backend (the CI gate).
+    Qualify(qualify::Args),
     /// Replay captures through a program in the engine and summarise the verdicts.
     Replay(replay::Args),
     /// Compare what the engine, rbpf and the host kernel do with each packet.
@@ -37,6 +42,7 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Inspect(args) => inspect::run(args).map(|()| ExitCode::SUCCESS),
         Command::Replay(args) => replay::run(args),
+        Command::Qualify(args) => qualify::run(args),
         Command::Diff(args) => diff::run(args),
         Command::OffloadCheck(args) => offload_check::run(args),
         Command::GenPcap(args) => gen_pcap::run(&args),
