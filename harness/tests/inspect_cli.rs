@@ -98,6 +98,7 @@ fn bad_inputs_exit_2_with_one_paragraph() {
         ("old_section.o", "section `xdp_prog`"),
         ("extern_kconfig.o", "extern symbol `LINUX_KERNEL_VERSION`"),
         ("does_not_exist.o", "cannot read"),
+        ("fuzz_btf_ext.o", ".BTF.ext"),
     ];
     for (file, want) in cases {
         let o = inspect(&[data(file).to_str().unwrap()]);

@@ -205,6 +205,12 @@ fn bad_objects_get_distinct_errors() {
         e => panic!("{e}"),
     }
     assert!(matches!(err("no_such_file.o"), LoadError::Io { .. }));
+    // Found by the fuzzer: a func_info block claiming 8388609 records, which
+    // aya-obj would slice without checking.
+    match err("fuzz_btf_ext.o") {
+        LoadError::Btf { reason, .. } => assert!(reason.contains("func_info") && reason.contains("8388609"), "{reason}"),
+        e => panic!("{e}"),
+    }
     for name in ["not_elf.o", "truncated.o", "host_x86.o", "old_section.o", "extern_kconfig.o"] {
         assert!(err(name).to_string().contains(name), "{name}");
     }

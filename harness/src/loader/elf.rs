@@ -228,3 +228,53 @@ pub(crate) fn check_no_core_relocations(file: &object::File<'_>, path: &Path) ->
         _ => Ok(()),
     }
 }
+
+/// Checks the layout of `.BTF.ext`'s func_info and line_info subsections the
+/// way libbpf's `btf_ext_setup_info` does: a record size of at least the
+/// UAPI struct (`bpf_func_info` 8 bytes, `bpf_line_info` 16), and per-section
+/// blocks (`btf_ext_info_sec`: name offset, record count) whose records fit.
+/// aya-obj slices these without checking.
+pub(crate) fn check_btf_ext(file: &object::File<'_>, path: &Path) -> Result<(), LoadError> {
+    let Some(sec) = file.section_by_name(".BTF.ext") else { return Ok(()) };
+    let data = sec.data().map_err(|e| LoadError::MalformedElf {
+        path: path.to_path_buf(),
+        reason: format!(".BTF.ext: {e}"),
+    })?;
+    let bad = |reason: String| LoadError::Btf { path: path.to_path_buf(), reason: format!(".BTF.ext: {reason}") };
+    let u32_at = |o: usize| data.get(o..o + 4).map(|b| u32::from_le_bytes(b.try_into().expect("4")));
+    let hdr_len = u32_at(4).ok_or_else(|| bad("shorter than its header".into()))? as usize;
+    if hdr_len < 24 || hdr_len > data.len() {
+        return Err(bad(format!("header length {hdr_len} is invalid for a {}-byte section", data.len())));
+    }
+    for (what, off_at, min_rec) in [("func_info", 8, 8usize), ("line_info", 16, 16)] {
+        let off = u32_at(off_at).expect("inside header") as usize;
+        let len = u32_at(off_at + 4).expect("inside header") as usize;
+        if len == 0 {
+            continue;
+        }
+        let start = hdr_len.checked_add(off);
+        let end = start.and_then(|s| s.checked_add(len));
+        let (Some(start), Some(end)) = (start, end) else {
+            return Err(bad(format!("{what} subsection overflows")));
+        };
+        let Some(sub) = data.get(start..end) else {
+            return Err(bad(format!("{what} subsection ({len} bytes at {start}) runs past the section")));
+        };
+        let rec = sub.get(0..4).map(|b| u32::from_le_bytes(b.try_into().expect("4"))).unwrap_or(0) as usize;
+        if rec < min_rec || rec % 4 != 0 {
+            return Err(bad(format!("{what} record size {rec} is invalid (at least {min_rec}, a multiple of 4)")));
+        }
+        let mut at = 4;
+        while at < sub.len() {
+            let hdr = sub.get(at..at + 8).ok_or_else(|| bad(format!("{what} section header is truncated")))?;
+            let num = u32::from_le_bytes(hdr[4..8].try_into().expect("4")) as usize;
+            at += 8;
+            let size = num.checked_mul(rec).ok_or_else(|| bad(format!("{what} record count {num} overflows")))?;
+            if num == 0 || at + size > sub.len() {
+                return Err(bad(format!("{what} section block with {num} records does not fit")));
+            }
+            at += size;
+        }
+    }
+    Ok(())
+}

@@ -81,6 +81,7 @@ pub fn inspect_object_bytes(bytes: &[u8], path: &Path) -> Result<Loaded, LoadErr
     })?;
     elf::check_structure(&file, path)?;
     elf::check_no_core_relocations(&file, path)?;
+    elf::check_btf_ext(&file, path)?;
     let section_names = elf::section_names(&file);
     let btf = file.section_by_name(".BTF").and_then(|s| s.data().ok());
     let strings = match btf {
