@@ -11,6 +11,11 @@ use object::read::{Object as _, ObjectSection as _, ObjectSymbol as _};
 use object::{RelocationFlags, RelocationTarget, SectionKind};
 use std::path::Path;
 
+/// The largest `.data`/`.rodata`/`.bss` accepted. Each becomes one map
+/// value the engine holds in memory; real XDP globals are kilobytes, and
+/// without a cap a forged section header could demand terabytes.
+const MAX_GLOBAL_DATA: u64 = 1 << 28;
+
 /// `EM_BPF` from `include/uapi/linux/elf-em.h`.
 const EM_BPF: u16 = 247;
 
@@ -136,6 +141,19 @@ pub(crate) fn check_structure(file: &object::File<'_>, path: &Path) -> Result<()
     }
 
     for sec in file.sections() {
+        let name = sec.name().unwrap_or("?");
+        // aya-obj makes a zero-filled Vec of a global-data section's size
+        // (which for NOBITS `.bss` costs no file bytes).
+        let global = [".bss", ".data", ".rodata"].iter().any(|p| name.starts_with(p));
+        if global && sec.size() > MAX_GLOBAL_DATA {
+            return Err(malformed(format!(
+                "global data section `{name}` claims {} bytes, more than xdpqual's limit of {MAX_GLOBAL_DATA}",
+                sec.size()
+            )));
+        }
+    }
+
+    for sec in file.sections() {
         if sec.kind() != SectionKind::Text {
             continue;
         }
@@ -154,7 +172,7 @@ pub(crate) fn check_structure(file: &object::File<'_>, path: &Path) -> Result<()
             let RelocationFlags::Elf { r_type } = rel.flags() else {
                 return Err(err("relocation is not an ELF relocation".into()));
             };
-            if offset % INSN_SIZE as u64 != 0 || offset + INSN_SIZE as u64 > data.len() as u64 {
+            if !offset.is_multiple_of(INSN_SIZE as u64) || offset + INSN_SIZE as u64 > data.len() as u64 {
                 return Err(err(format!(
                     "relocation offset {offset:#x} is not an instruction of this {}-byte section",
                     data.len()
@@ -261,7 +279,7 @@ pub(crate) fn check_btf_ext(file: &object::File<'_>, path: &Path) -> Result<(), 
             return Err(bad(format!("{what} subsection ({len} bytes at {start}) runs past the section")));
         };
         let rec = sub.get(0..4).map(|b| u32::from_le_bytes(b.try_into().expect("4"))).unwrap_or(0) as usize;
-        if rec < min_rec || rec % 4 != 0 {
+        if rec < min_rec || !rec.is_multiple_of(4) {
             return Err(bad(format!("{what} record size {rec} is invalid (at least {min_rec}, a multiple of 4)")));
         }
         let mut at = 4;

@@ -144,7 +144,7 @@ pub fn inspect_object_bytes(bytes: &[u8], path: &Path) -> Result<Loaded, LoadErr
         let lines = lines::table(line_entries);
         validate::validate(&insns, map_names.len()).map_err(|mut error| {
             error.line = lines.lookup(error.insn).cloned();
-            LoadError::Invalid { path: path.to_path_buf(), program: name.clone(), error }
+            LoadError::Invalid { path: path.to_path_buf(), program: name.clone(), error: Box::new(error) }
         })?;
         programs.push(Program {
             name: name.clone(),
