@@ -38,6 +38,7 @@ pub enum Command {
 /// Runs the CLI. Any error prints one paragraph, `xdpqual: error: ...` with
 /// its cause chain, and exits with status 2.
 pub fn main() -> ExitCode {
+    quiet_aya_panics();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Inspect(args) => inspect::run(args).map(|()| ExitCode::SUCCESS),
@@ -71,4 +72,18 @@ fn error_paragraph(e: &anyhow::Error) -> String {
         out.push_str(&text);
     }
     out
+}
+
+/// The loader catches panics from aya-obj on malformed objects and reports
+/// them as errors (`LoadError::ParserPanic`), so the default hook's message
+/// and backtrace for those would only be noise before the real error.
+/// Panics from anywhere else still print as usual.
+fn quiet_aya_panics() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let from_aya = info.location().is_some_and(|l| l.file().contains("aya-obj"));
+        if !from_aya {
+            default(info);
+        }
+    }));
 }

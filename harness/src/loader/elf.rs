@@ -11,6 +11,11 @@ use object::read::{Object as _, ObjectSection as _, ObjectSymbol as _};
 use object::{RelocationFlags, RelocationTarget, SectionKind};
 use std::path::Path;
 
+/// The largest `.data`/`.rodata`/`.bss` accepted. Each becomes one map
+/// value the engine holds in memory; real XDP globals are kilobytes, and
+/// without a cap a forged section header could demand terabytes.
+const MAX_GLOBAL_DATA: u64 = 1 << 28;
+
 /// `EM_BPF` from `include/uapi/linux/elf-em.h`.
 const EM_BPF: u16 = 247;
 
@@ -136,6 +141,19 @@ pub(crate) fn check_structure(file: &object::File<'_>, path: &Path) -> Result<()
     }
 
     for sec in file.sections() {
+        let name = sec.name().unwrap_or("?");
+        // aya-obj makes a zero-filled Vec of a global-data section's size
+        // (which for NOBITS `.bss` costs no file bytes).
+        let global = [".bss", ".data", ".rodata"].iter().any(|p| name.starts_with(p));
+        if global && sec.size() > MAX_GLOBAL_DATA {
+            return Err(malformed(format!(
+                "global data section `{name}` claims {} bytes, more than xdpqual's limit of {MAX_GLOBAL_DATA}",
+                sec.size()
+            )));
+        }
+    }
+
+    for sec in file.sections() {
         if sec.kind() != SectionKind::Text {
             continue;
         }
@@ -154,7 +172,7 @@ pub(crate) fn check_structure(file: &object::File<'_>, path: &Path) -> Result<()
             let RelocationFlags::Elf { r_type } = rel.flags() else {
                 return Err(err("relocation is not an ELF relocation".into()));
             };
-            if offset % INSN_SIZE as u64 != 0 || offset + INSN_SIZE as u64 > data.len() as u64 {
+            if !offset.is_multiple_of(INSN_SIZE as u64) || offset + INSN_SIZE as u64 > data.len() as u64 {
                 return Err(err(format!(
                     "relocation offset {offset:#x} is not an instruction of this {}-byte section",
                     data.len()
@@ -258,4 +276,53 @@ pub(crate) fn legacy_xdp_names_for_aya<'a>(bytes: &'a [u8], file: &object::File<
         Some(v) => std::borrow::Cow::Owned(v),
         None => std::borrow::Cow::Borrowed(bytes),
     }
+
+/// Checks the layout of `.BTF.ext`'s func_info and line_info subsections the
+/// way libbpf's `btf_ext_setup_info` does: a record size of at least the
+/// UAPI struct (`bpf_func_info` 8 bytes, `bpf_line_info` 16), and per-section
+/// blocks (`btf_ext_info_sec`: name offset, record count) whose records fit.
+/// aya-obj slices these without checking.
+pub(crate) fn check_btf_ext(file: &object::File<'_>, path: &Path) -> Result<(), LoadError> {
+    let Some(sec) = file.section_by_name(".BTF.ext") else { return Ok(()) };
+    let data = sec.data().map_err(|e| LoadError::MalformedElf {
+        path: path.to_path_buf(),
+        reason: format!(".BTF.ext: {e}"),
+    })?;
+    let bad = |reason: String| LoadError::Btf { path: path.to_path_buf(), reason: format!(".BTF.ext: {reason}") };
+    let u32_at = |o: usize| data.get(o..o + 4).map(|b| u32::from_le_bytes(b.try_into().expect("4")));
+    let hdr_len = u32_at(4).ok_or_else(|| bad("shorter than its header".into()))? as usize;
+    if hdr_len < 24 || hdr_len > data.len() {
+        return Err(bad(format!("header length {hdr_len} is invalid for a {}-byte section", data.len())));
+    }
+    for (what, off_at, min_rec) in [("func_info", 8, 8usize), ("line_info", 16, 16)] {
+        let off = u32_at(off_at).expect("inside header") as usize;
+        let len = u32_at(off_at + 4).expect("inside header") as usize;
+        if len == 0 {
+            continue;
+        }
+        let start = hdr_len.checked_add(off);
+        let end = start.and_then(|s| s.checked_add(len));
+        let (Some(start), Some(end)) = (start, end) else {
+            return Err(bad(format!("{what} subsection overflows")));
+        };
+        let Some(sub) = data.get(start..end) else {
+            return Err(bad(format!("{what} subsection ({len} bytes at {start}) runs past the section")));
+        };
+        let rec = sub.get(0..4).map(|b| u32::from_le_bytes(b.try_into().expect("4"))).unwrap_or(0) as usize;
+        if rec < min_rec || !rec.is_multiple_of(4) {
+            return Err(bad(format!("{what} record size {rec} is invalid (at least {min_rec}, a multiple of 4)")));
+        }
+        let mut at = 4;
+        while at < sub.len() {
+            let hdr = sub.get(at..at + 8).ok_or_else(|| bad(format!("{what} section header is truncated")))?;
+            let num = u32::from_le_bytes(hdr[4..8].try_into().expect("4")) as usize;
+            at += 8;
+            let size = num.checked_mul(rec).ok_or_else(|| bad(format!("{what} record count {num} overflows")))?;
+            if num == 0 || at + size > sub.len() {
+                return Err(bad(format!("{what} section block with {num} records does not fit")));
+            }
+            at += size;
+        }
+    }
+    Ok(())
 }

@@ -70,7 +70,7 @@ pub enum LoadError {
         path: PathBuf,
         program: String,
         #[source]
-        error: super::validate::ValidationError,
+        error: Box<super::validate::ValidationError>,
     },
 
     #[error("{path}: BTF: {reason}")]

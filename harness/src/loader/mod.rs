@@ -81,6 +81,7 @@ pub fn inspect_object_bytes(bytes: &[u8], path: &Path) -> Result<Loaded, LoadErr
     })?;
     elf::check_structure(&file, path)?;
     elf::check_no_core_relocations(&file, path)?;
+    elf::check_btf_ext(&file, path)?;
     let section_names = elf::section_names(&file);
     let btf = file.section_by_name(".BTF").and_then(|s| s.data().ok());
     let strings = match btf {
@@ -144,7 +145,7 @@ pub fn inspect_object_bytes(bytes: &[u8], path: &Path) -> Result<Loaded, LoadErr
         let lines = lines::table(line_entries);
         validate::validate(&insns, map_names.len()).map_err(|mut error| {
             error.line = lines.lookup(error.insn).cloned();
-            LoadError::Invalid { path: path.to_path_buf(), program: name.clone(), error }
+            LoadError::Invalid { path: path.to_path_buf(), program: name.clone(), error: Box::new(error) }
         })?;
         programs.push(Program {
             name: name.clone(),

@@ -15,4 +15,5 @@ $CLANG -O2 -g -target bpfeb -mcpu=v3 $INC -c btf_maps.c -o bpfeb.o
 $CLANG -O2 -c host.c -o host_x86.o
 # The first 1000 bytes of a good object: ELF header intact, rest cut off.
 head -c 1000 btf_maps.o > truncated.o
+# fuzz_btf_ext.o is a fuzzer-found crash input (a mutated subprogs.o), kept as is.
 printf 'this is not an ELF file\n' > not_elf.o
