@@ -276,6 +276,7 @@ pub(crate) fn legacy_xdp_names_for_aya<'a>(bytes: &'a [u8], file: &object::File<
         Some(v) => std::borrow::Cow::Owned(v),
         None => std::borrow::Cow::Borrowed(bytes),
     }
+}
 
 /// Checks the layout of `.BTF.ext`'s func_info and line_info subsections the
 /// way libbpf's `btf_ext_setup_info` does: a record size of at least the
