@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# System setup for running xdpqual's test suite on a fresh Debian 12 machine.
+#
+# Idempotent: packages already installed are left alone, so on a warm machine
+# this prints one line and changes nothing (not even `apt-get update`).
+# Packages come from whatever apt sources the machine is configured with; no
+# mirror is named here.
+#
+# Exit status: non-zero only when a REQUIRED package could not be installed.
+# OPTIONAL packages are ones whose tests print `SKIP: ...` and pass without
+# them, so failing to get them is reported but not fatal.
+set -euo pipefail
+
+# The test suite and the backends it drives need these:
+#   llvm-19        llvm-objdump (BPF disassembly)
+#   bpftool        inspecting programs and maps the host kernel loaded
+#   iproute2       `ip` for network devices in host-kernel runs
+#   busybox-static a static userland for the QEMU guest kernels' initramfs
+#   tcpdump        reading captures with a parser other than ours
+REQUIRED=(llvm-19 bpftool iproute2 busybox-static tcpdump)
+# Tests skip visibly without these:
+#   clang-19       rebuilding the committed corpus objects (corpus_build)
+#   libbpf-dev     bpf_helpers.h etc. for that rebuild
+OPTIONAL=(clang-19 libbpf-dev)
+
+log() { printf 'ci/setup.sh: %s\n' "$*"; }
+
+installed() {
+    [ "$(dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null || true)" = installed ]
+}
+
+# Root runs apt directly; anyone else needs password-less sudo (CI has no stdin).
+if [ "$(id -u)" -eq 0 ]; then
+    AS_ROOT=()
+elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+    AS_ROOT=(sudo -n)
+else
+    AS_ROOT=(false)
+fi
+
+apt() {
+    "${AS_ROOT[@]}" env DEBIAN_FRONTEND=noninteractive \
+        apt-get -o DPkg::Lock::Timeout=300 "$@" </dev/null
+}
+
+missing=()
+for p in "${REQUIRED[@]}" "${OPTIONAL[@]}"; do
+    installed "$p" || missing+=("$p")
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+    log "all packages present (${REQUIRED[*]} ${OPTIONAL[*]}); nothing to do"
+else
+    log "installing: ${missing[*]}"
+    if [ "${AS_ROOT[0]:-}" = false ]; then
+        log "not root and no password-less sudo: cannot install packages"
+    elif ! apt update -q; then
+        log "apt-get update failed; trying to install from the existing package lists"
+    fi
+    # One transaction first (fast path); if it fails, one package at a time
+    # so a single unavailable package does not block the others.
+    if [ "${AS_ROOT[0]:-}" = false ] || ! apt install -y -q --no-install-recommends "${missing[@]}"; then
+        for p in "${missing[@]}"; do
+            [ "${AS_ROOT[0]:-}" = false ] || apt install -y -q --no-install-recommends "$p" || true
+        done
+    fi
+fi
+
+failed_required=()
+failed_optional=()
+for p in "${REQUIRED[@]}"; do installed "$p" || failed_required+=("$p"); done
+for p in "${OPTIONAL[@]}"; do installed "$p" || failed_optional+=("$p"); done
+
+if [ ${#failed_optional[@]} -gt 0 ]; then
+    log "WARNING: optional packages not installed: ${failed_optional[*]}"
+    log "         tests that need them will print SKIP and pass"
+fi
+
+# Not installed here (no registry is named in this script), but checked so a
+# missing toolchain fails with a clear message rather than deep in cargo.
+for tool in cargo cc; do
+    if ! command -v "$tool" >/dev/null 2>&1; then
+        log "ERROR: '$tool' is not on PATH; install a Rust toolchain (rustup) and a C linker (gcc)"
+        exit 1
+    fi
+done
+
+if [ ${#failed_required[@]} -gt 0 ]; then
+    log "ERROR: required packages could not be installed: ${failed_required[*]}"
+    log "       check the machine's apt sources (/etc/apt/sources.list.d) and network, then rerun"
+    exit 1
+fi
+log "setup complete"

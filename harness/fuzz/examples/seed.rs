@@ -1,0 +1,90 @@
+//! Writes starting corpora for both fuzz targets, so the fuzzer begins from
+//! inputs that get past the first checks instead of from nothing:
+//!
+//! - `corpus/loader/`: the committed clang objects (`corpus/build/*.o`) and
+//!   the loader's test objects (`harness/tests/data/**/*.o`);
+//! - `corpus/engine/`: every bpf_conformance program with its memory, and
+//!   every XDP program of the committed objects with a small UDP frame, in
+//!   the `engine` target's input layout.
+//!
+//! Run from `harness/fuzz/`: `cargo run --release --example seed`.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use xdpqual::conformance::{data_files, suite_dir, ConformanceTest};
+use xdpqual::isa::encode_le;
+
+/// Ethernet + IPv4 + UDP, 42 bytes of headers and 22 of payload.
+const UDP_FRAME: [u8; 64] = {
+    let mut f = [0u8; 64];
+    let hdr: [u8; 42] = [
+        0x02, 0, 0, 0, 0, 2, 0x02, 0, 0, 0, 0, 1, 0x08, 0x00, // Ethernet, IPv4
+        0x45, 0, 0, 50, 0, 1, 0, 0, 64, 17, 0, 0, 10, 0, 0, 1, 10, 0, 0, 2, // IPv4, UDP
+        0x30, 0x39, 0x00, 0x35, 0, 30, 0, 0, // UDP 12345 -> 53
+    ];
+    let mut i = 0;
+    while i < hdr.len() {
+        f[i] = hdr[i];
+        i += 1;
+    }
+    f
+};
+
+fn engine_input(flags: u8, insns: &[u8], packet: &[u8]) -> Vec<u8> {
+    let n = (insns.len() / 8).min(u16::MAX as usize) as u16;
+    let mut v = vec![flags];
+    v.extend_from_slice(&n.to_le_bytes());
+    v.extend_from_slice(&insns[..n as usize * 8]);
+    v.extend_from_slice(packet);
+    v
+}
+
+fn objects(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = fs::read_dir(dir) else { return };
+    for e in entries.flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            objects(&p, out);
+        } else if p.extension().is_some_and(|x| x == "o") {
+            out.push(p);
+        }
+    }
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let loader_dir = Path::new("corpus/loader");
+    let engine_dir = Path::new("corpus/engine");
+    fs::create_dir_all(loader_dir)?;
+    fs::create_dir_all(engine_dir)?;
+
+    let mut objs = Vec::new();
+    objects(&root.join("corpus/build"), &mut objs);
+    objects(&root.join("harness/tests/data"), &mut objs);
+    let (mut n_loader, mut n_engine) = (0, 0);
+    for path in &objs {
+        let bytes = fs::read(path)?;
+        let stem = path.file_name().unwrap().to_string_lossy();
+        fs::write(loader_dir.join(format!("seed-{stem}")), &bytes)?;
+        n_loader += 1;
+        let Ok(obj) = xdpqual::loader::load_object_bytes(&bytes, path) else { continue };
+        for prog in &obj.programs {
+            let flags = 2 | u8::from(prog.frags);
+            let input = engine_input(flags, &encode_le(&prog.insns), &UDP_FRAME);
+            fs::write(engine_dir.join(format!("seed-{stem}-{}", prog.name)), input)?;
+            n_engine += 1;
+        }
+    }
+
+    let suite = suite_dir();
+    for file in data_files(&suite).unwrap_or_default() {
+        let Ok(test) = ConformanceTest::load(&file) else { continue };
+        let Ok(insns) = test.program(&file) else { continue };
+        let stem = file.file_stem().unwrap().to_string_lossy();
+        fs::write(engine_dir.join(format!("seed-conf-{stem}")), engine_input(0, &encode_le(&insns), &test.mem))?;
+        n_engine += 1;
+    }
+    println!("wrote {n_loader} loader seeds, {n_engine} engine seeds (suite: {})", suite.display());
+    Ok(())
+}
