@@ -26,7 +26,7 @@ impl Globals {
         if be16(f, 12) != 0x0800 {
             return Verdict::Pass;
         }
-        let ihl = (f[14] & 0xF) as usize;
+        let ihl = if l >= 34 { (f[14] & 0xF) as usize } else { 0 };
         if l < 34 || ihl < 5 || f[22] < TTL_FLOOR {
             return Verdict::Drop;
         }

@@ -14,7 +14,7 @@ fn verdict(f: &[u8]) -> Verdict {
     if be16(f, 12) != 0x0800 {
         return Verdict::Pass;
     }
-    let ihl = (f[14] & 0xF) as usize;
+    let ihl = if l >= 34 { (f[14] & 0xF) as usize } else { 0 };
     if l < 34 || ihl < 5 {
         return Verdict::Drop;
     }
