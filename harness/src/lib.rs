@@ -19,3 +19,6 @@ pub mod util;
 pub mod capture;
 pub mod pcapgen;
 pub mod verdict;
+pub mod diff;
+pub mod replay;
+pub mod qualify;

@@ -7,6 +7,7 @@
 //! - `host`: the running kernel through `BPF_PROG_TEST_RUN`.
 
 pub mod engine;
+pub mod host;
 pub mod rbpf;
 
 use crate::engine::{Event, RedirectTarget};

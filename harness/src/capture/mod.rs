@@ -5,7 +5,7 @@
 //! - [`linktype`]: accepted link types and their conversion to Ethernet;
 //! - [`writer`]: atomic Ethernet pcap writer;
 //! - [`classify`]: protocol class and flow 5-tuple of a frame;
-//! - [`error`]: [`CaptureError`].
+//! - [`error`], the [`CaptureError`] type.
 
 pub mod classify;
 pub mod error;

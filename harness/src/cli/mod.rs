@@ -1,6 +1,13 @@
 //! The `xdpqual` command line: one file per subcommand.
 
+mod diff;
+mod gen_pcap;
 mod inspect;
+mod offload_check;
+mod qualify;
+mod replay;
+
+pub use offload_check::spec as offload_spec;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -16,6 +23,16 @@ pub struct Cli {
 pub enum Command {
     /// List an object's programs and maps and disassemble its XDP programs.
     Inspect(inspect::Args),
+    /// Run the checks of xdpqual.toml on every available backend (the CI gate).
+    Qualify(qualify::Args),
+    /// Replay captures through a program in the engine and summarise the verdicts.
+    Replay(replay::Args),
+    /// Compare what the engine, rbpf and the host kernel do with each packet.
+    Diff(diff::Args),
+    /// Check a program against a NIC offload profile.
+    OffloadCheck(offload_check::Args),
+    /// Write a deterministic capture from a generator profile.
+    GenPcap(gen_pcap::Args),
 }
 
 /// Runs the CLI. Any error prints one paragraph, `xdpqual: error: ...` with
@@ -23,10 +40,15 @@ pub enum Command {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Inspect(args) => inspect::run(args),
+        Command::Inspect(args) => inspect::run(args).map(|()| ExitCode::SUCCESS),
+        Command::Replay(args) => replay::run(args),
+        Command::Qualify(args) => qualify::run(args),
+        Command::Diff(args) => diff::run(args),
+        Command::OffloadCheck(args) => offload_check::run(args),
+        Command::GenPcap(args) => gen_pcap::run(&args),
     };
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             eprintln!("xdpqual: error: {}", error_paragraph(&e));
             ExitCode::from(2)

@@ -174,16 +174,49 @@ impl XdpBuff {
         0
     }
 
-    /// `bpf_xdp_adjust_tail` for a linear frame: grow up to the tailroom
-    /// (new bytes zeroed), shrink down to ETH_HLEN bytes of data.
+    /// `bpf_xdp_adjust_tail` (net/core/filter.c). Linear frame: grow up to
+    /// the tailroom (new bytes zeroed), shrink down to ETH_HLEN bytes of
+    /// data. Multi-buffer frame: shrink takes bytes off the last fragments
+    /// first and touches the linear part only once every fragment is gone
+    /// (`bpf_xdp_frags_shrink_tail`); grow extends the last fragment within
+    /// its page (`bpf_xdp_frags_increase_tail`, test-run's frag_size is a page).
     pub fn adjust_tail(&mut self, delta: i32) -> Result<i64, &'static str> {
+        let einval = Ok(-(libc::EINVAL as i64));
         if !self.frags.is_empty() {
-            return Err("bpf_xdp_adjust_tail on a multi-buffer frame");
+            if delta < 0 {
+                let mut shrink = -(delta as i64) as usize;
+                let total = self.data_end - self.data + self.frags_len();
+                if shrink as i64 > total as i64 - ETH_HLEN as i64 {
+                    return einval;
+                }
+                while shrink > 0 {
+                    let Some(last) = self.frags.last_mut() else { break };
+                    if last.len() <= shrink {
+                        shrink -= last.len();
+                        self.frags.pop();
+                    } else {
+                        let n = last.len() - shrink;
+                        last.truncate(n);
+                        shrink = 0;
+                    }
+                }
+                if self.frags.is_empty() {
+                    self.data_end -= shrink;
+                }
+                return Ok(0);
+            }
+            let last = self.frags.last_mut().expect("non-empty");
+            let grow = delta as usize;
+            if grow > PAGE_SIZE - last.len() {
+                return einval;
+            }
+            last.resize(last.len() + grow, 0);
+            return Ok(0);
         }
         let new_end = self.data_end as i64 + delta as i64;
         let max_end = (PAGE_SIZE - TAILROOM) as i64;
         if new_end > max_end || new_end < (self.data + ETH_HLEN) as i64 {
-            return Ok(-(libc::EINVAL as i64));
+            return einval;
         }
         let new_end = new_end as usize;
         if new_end > self.data_end {
@@ -243,6 +276,25 @@ mod tests {
         b.page[b.data_meta..b.data].copy_from_slice(&[1, 2, 3, 4]);
         assert_eq!(b.adjust_head(-10), 0);
         assert_eq!(&b.page[b.data_meta..b.data], &[1, 2, 3, 4]);
+    }
+
+    #[test]
+    fn adjust_tail_on_fragments() {
+        // 7543 bytes: 3520 linear + one 4023-byte fragment.
+        let mut b = XdpBuff::new(&frame(7543)).unwrap();
+        assert_eq!(b.adjust_tail(256 - 3520), Ok(0));
+        assert_eq!(b.data_end - b.data, 3520, "linear part untouched");
+        assert_eq!(b.output(), frame(7543)[..7543 - 3264].to_vec());
+        // Shrinking past the fragments continues into the linear part.
+        let mut b = XdpBuff::new(&frame(3600)).unwrap();
+        assert_eq!(b.adjust_tail(-100), Ok(0));
+        assert!(b.frags.is_empty());
+        assert_eq!(b.output(), frame(3500));
+        // Grow: within the last fragment's page.
+        let mut b = XdpBuff::new(&frame(3600)).unwrap();
+        assert_eq!(b.adjust_tail(4096 - 80 + 1), Ok(-(libc::EINVAL as i64)));
+        assert_eq!(b.adjust_tail(10), Ok(0));
+        assert_eq!(b.output().len(), 3610);
     }
 
     #[test]

@@ -228,3 +228,34 @@ pub(crate) fn check_no_core_relocations(file: &object::File<'_>, path: &Path) ->
         _ => Ok(()),
     }
 }
+
+/// aya-obj 0.2 accepts `xdp`, `xdp.frags`, `xdp/devmap` and `xdp/cpumap` but
+/// refuses libbpf's older `xdp/<anything>` names, which real objects (and our
+/// corpus) still use for several XDP programs in one object. libbpf treats
+/// them all as plain XDP (`SEC_DEF("xdp", ...)` matches the prefix). We hand
+/// aya-obj a copy whose section-name string has a NUL where the `/` was, so
+/// it sees `xdp`; the real names are read from the original bytes by section
+/// index, so nothing the user sees changes.
+pub(crate) fn legacy_xdp_names_for_aya<'a>(bytes: &'a [u8], file: &object::File<'_>) -> std::borrow::Cow<'a, [u8]> {
+    use object::{Object, ObjectSection};
+    let mut patched: Option<Vec<u8>> = None;
+    for sec in file.sections() {
+        let Ok(name) = sec.name_bytes() else { continue };
+        let legacy = name.starts_with(b"xdp/") && name != b"xdp/devmap" && name != b"xdp/cpumap";
+        if !legacy {
+            continue;
+        }
+        // `name` borrows from `bytes`; its position is the string's offset.
+        let start = name.as_ptr() as usize;
+        let base = bytes.as_ptr() as usize;
+        if start < base || start + name.len() > base + bytes.len() {
+            continue;
+        }
+        let at = start - base + 3;
+        patched.get_or_insert_with(|| bytes.to_vec())[at] = 0;
+    }
+    match patched {
+        Some(v) => std::borrow::Cow::Owned(v),
+        None => std::borrow::Cow::Borrowed(bytes),
+    }
+}

@@ -91,7 +91,8 @@ pub fn inspect_object_bytes(bytes: &[u8], path: &Path) -> Result<Loaded, LoadErr
         None => None,
     };
 
-    let linked = guarded(path, || aya_link(bytes, path))?;
+    let aya_bytes = elf::legacy_xdp_names_for_aya(bytes, &file);
+    let linked = guarded(path, || aya_link(&aya_bytes, path))?;
 
     let map_names: Vec<&str> = linked.maps.iter().map(|(n, _)| n.as_str()).collect();
     let maps = linked.maps.iter().map(|(n, m)| maps::to_def(n, m)).collect();

@@ -1,0 +1,771 @@
+//! Thin, audited wrappers over the `bpf(2)` commands the host backend uses,
+//! plus the three other system calls it needs (`capget`, `uname`,
+//! `if_nametoindex`). This is the only file of the backend with `unsafe`.
+//!
+//! Every attribute struct below mirrors one member of `union bpf_attr` in
+//! `include/uapi/linux/bpf.h` field for field; padding the C compiler would
+//! insert is spelled out as `_pad` fields so the whole struct is initialised
+//! (the kernel refuses non-zero bytes past the last field a command uses,
+//! see `CHECK_ATTR` and `bpf_check_uarg_tail_zero` in kernel/bpf/syscall.c).
+//! The offsets are checked against the header in the tests at the bottom.
+//!
+//! Each public function is safe: the buffers the kernel reads or writes are
+//! borrowed slices whose lengths are checked against what the kernel will
+//! touch before the call.
+
+use std::ffi::CStr;
+use std::fmt;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+
+/// A failed system call's `errno`.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Errno(pub i32);
+
+impl Errno {
+    fn last() -> Errno {
+        Errno(
+            std::io::Error::last_os_error()
+                .raw_os_error()
+                .unwrap_or(libc::EIO),
+        )
+    }
+
+    /// The symbolic name (`EINVAL`) for the errors this backend expects.
+    pub fn name(self) -> &'static str {
+        match self.0 {
+            libc::EPERM => "EPERM",
+            libc::ENOENT => "ENOENT",
+            libc::EINTR => "EINTR",
+            libc::E2BIG => "E2BIG",
+            libc::EBADF => "EBADF",
+            libc::ENOMEM => "ENOMEM",
+            libc::EACCES => "EACCES",
+            libc::EFAULT => "EFAULT",
+            libc::EBUSY => "EBUSY",
+            libc::EEXIST => "EEXIST",
+            libc::ENODEV => "ENODEV",
+            libc::EINVAL => "EINVAL",
+            libc::ENOSPC => "ENOSPC",
+            libc::ERANGE => "ERANGE",
+            libc::ENOSYS => "ENOSYS",
+            libc::EOPNOTSUPP => "EOPNOTSUPP",
+            libc::EMSGSIZE => "EMSGSIZE",
+            524 => "ENOTSUPP", // kernel-internal, still leaks out of bpf(2)
+            _ => "E?",
+        }
+    }
+}
+
+impl fmt::Display for Errno {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} ({})",
+            self.name(),
+            std::io::Error::from_raw_os_error(self.0)
+        )
+    }
+}
+
+impl fmt::Debug for Errno {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Errno({}, {})", self.0, self.name())
+    }
+}
+
+// `enum bpf_cmd` (include/uapi/linux/bpf.h).
+const BPF_MAP_CREATE: libc::c_long = 0;
+const BPF_MAP_LOOKUP_ELEM: libc::c_long = 1;
+const BPF_MAP_UPDATE_ELEM: libc::c_long = 2;
+const BPF_MAP_DELETE_ELEM: libc::c_long = 3;
+const BPF_MAP_GET_NEXT_KEY: libc::c_long = 4;
+const BPF_PROG_LOAD: libc::c_long = 5;
+const BPF_PROG_TEST_RUN: libc::c_long = 10;
+const BPF_PROG_GET_NEXT_ID: libc::c_long = 11;
+const BPF_MAP_GET_NEXT_ID: libc::c_long = 12;
+const BPF_OBJ_GET_INFO_BY_FD: libc::c_long = 15;
+const BPF_MAP_FREEZE: libc::c_long = 22;
+
+/// `BPF_OBJ_NAME_LEN`: names are at most 15 bytes plus a NUL.
+pub const OBJ_NAME_LEN: usize = 16;
+
+/// Marker for the attribute structs: `#[repr(C)]`, no references, every
+/// byte initialised (explicit padding), valid for any bit pattern the kernel
+/// writes back.
+trait Attr: Sized {}
+
+/// The one place `bpf(2)` is entered.
+fn sys_bpf<A: Attr>(cmd: libc::c_long, attr: &mut A) -> Result<libc::c_long, Errno> {
+    // SAFETY: `attr` is an exclusive reference to a fully initialised
+    // `#[repr(C)]` struct of exactly `size_of::<A>()` bytes, so the kernel's
+    // copy_from_user/copy_to_user of up to that many bytes stays inside it.
+    // Any user pointers stored *inside* the struct are set by the safe
+    // wrappers below from live slices whose lengths they have checked, and
+    // those slices outlive this call.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            cmd,
+            attr as *mut A as *mut libc::c_void,
+            std::mem::size_of::<A>() as libc::c_uint,
+        )
+    };
+    if r < 0 {
+        Err(Errno::last())
+    } else {
+        Ok(r)
+    }
+}
+
+fn fd_from_ret(r: libc::c_long) -> OwnedFd {
+    // SAFETY: BPF_MAP_CREATE and BPF_PROG_LOAD return a freshly installed
+    // file descriptor that nothing else in this process owns yet.
+    unsafe { OwnedFd::from_raw_fd(r as RawFd) }
+}
+
+fn ptr<T>(p: *const T) -> u64 {
+    p as usize as u64
+}
+
+// ---------------------------------------------------------------- maps
+
+/// `union bpf_attr`, BPF_MAP_CREATE member (fields up to `map_extra`).
+#[repr(C)]
+#[derive(Default)]
+struct MapCreateAttr {
+    map_type: u32,
+    key_size: u32,
+    value_size: u32,
+    max_entries: u32,
+    map_flags: u32,
+    inner_map_fd: u32,
+    numa_node: u32,
+    map_name: [u8; OBJ_NAME_LEN],
+    map_ifindex: u32,
+    btf_fd: u32,
+    btf_key_type_id: u32,
+    btf_value_type_id: u32,
+    btf_vmlinux_value_type_id: u32,
+    map_extra: u64,
+}
+impl Attr for MapCreateAttr {}
+
+/// `union bpf_attr`, BPF_MAP_*_ELEM member.
+#[repr(C)]
+#[derive(Default)]
+struct MapElemAttr {
+    map_fd: u32,
+    _pad: u32,
+    key: u64,
+    /// `value` or `next_key` (a union in the header).
+    value: u64,
+    flags: u64,
+}
+impl Attr for MapElemAttr {}
+
+/// `union bpf_attr`, BPF_MAP_FREEZE uses only `map_fd`.
+#[repr(C)]
+struct MapFdAttr {
+    map_fd: u32,
+}
+impl Attr for MapFdAttr {}
+
+/// What BPF_MAP_CREATE needs.
+pub struct MapSpec {
+    pub map_type: u32,
+    pub key_size: u32,
+    pub value_size: u32,
+    pub max_entries: u32,
+    pub flags: u32,
+    /// Already sanitised to `[A-Za-z0-9_.]`, at most 15 bytes.
+    pub name: String,
+    /// Bytes the kernel copies in and out per value through the syscall
+    /// interface (differs from `value_size` for per-CPU and fd maps).
+    pub syscall_value_size: usize,
+}
+
+/// A map file descriptor together with the key/value buffer sizes the kernel
+/// will read and write for it, so element calls can check slice lengths.
+#[derive(Debug)]
+pub struct MapFd {
+    fd: OwnedFd,
+    key_size: usize,
+    value_size: usize,
+}
+
+impl MapFd {
+    pub fn raw(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+    pub fn key_size(&self) -> usize {
+        self.key_size
+    }
+    /// Bytes per value through the syscall interface.
+    pub fn value_size(&self) -> usize {
+        self.value_size
+    }
+}
+
+pub fn map_create(spec: &MapSpec) -> Result<MapFd, Errno> {
+    let mut name = [0u8; OBJ_NAME_LEN];
+    let n = spec.name.len().min(OBJ_NAME_LEN - 1);
+    name[..n].copy_from_slice(&spec.name.as_bytes()[..n]);
+    let mut attr = MapCreateAttr {
+        map_type: spec.map_type,
+        key_size: spec.key_size,
+        value_size: spec.value_size,
+        max_entries: spec.max_entries,
+        map_flags: spec.flags,
+        map_name: name,
+        ..Default::default()
+    };
+    let r = sys_bpf(BPF_MAP_CREATE, &mut attr)?;
+    Ok(MapFd {
+        fd: fd_from_ret(r),
+        key_size: spec.key_size as usize,
+        value_size: spec.syscall_value_size,
+    })
+}
+
+fn check_len(what: &str, got: usize, need: usize) {
+    // A short buffer would let the kernel write past it: that is a bug in
+    // our own code, never a property of user input, so it panics.
+    assert!(
+        got >= need,
+        "{what} buffer of {got} bytes, the kernel uses {need}"
+    );
+}
+
+pub fn map_lookup(map: &MapFd, key: &[u8], value: &mut [u8]) -> Result<(), Errno> {
+    check_len("key", key.len(), map.key_size);
+    check_len("value", value.len(), map.value_size);
+    let mut attr = MapElemAttr {
+        map_fd: map.raw() as u32,
+        key: ptr(key.as_ptr()),
+        value: ptr(value.as_mut_ptr()),
+        ..Default::default()
+    };
+    sys_bpf(BPF_MAP_LOOKUP_ELEM, &mut attr).map(drop)
+}
+
+pub fn map_update(map: &MapFd, key: &[u8], value: &[u8], flags: u64) -> Result<(), Errno> {
+    check_len("key", key.len(), map.key_size);
+    check_len("value", value.len(), map.value_size);
+    let mut attr = MapElemAttr {
+        map_fd: map.raw() as u32,
+        key: ptr(key.as_ptr()),
+        value: ptr(value.as_ptr()),
+        flags,
+        ..Default::default()
+    };
+    sys_bpf(BPF_MAP_UPDATE_ELEM, &mut attr).map(drop)
+}
+
+pub fn map_delete(map: &MapFd, key: &[u8]) -> Result<(), Errno> {
+    check_len("key", key.len(), map.key_size);
+    let mut attr = MapElemAttr {
+        map_fd: map.raw() as u32,
+        key: ptr(key.as_ptr()),
+        ..Default::default()
+    };
+    sys_bpf(BPF_MAP_DELETE_ELEM, &mut attr).map(drop)
+}
+
+/// `key = None` asks for the first key. `Ok(false)` means there is no next.
+pub fn map_get_next_key(map: &MapFd, key: Option<&[u8]>, next: &mut [u8]) -> Result<bool, Errno> {
+    if let Some(k) = key {
+        check_len("key", k.len(), map.key_size);
+    }
+    check_len("next key", next.len(), map.key_size);
+    let mut attr = MapElemAttr {
+        map_fd: map.raw() as u32,
+        key: key.map_or(0, |k| ptr(k.as_ptr())),
+        value: ptr(next.as_mut_ptr()),
+        ..Default::default()
+    };
+    match sys_bpf(BPF_MAP_GET_NEXT_KEY, &mut attr) {
+        Ok(_) => Ok(true),
+        Err(Errno(libc::ENOENT)) => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+pub fn map_freeze(map: &MapFd) -> Result<(), Errno> {
+    let mut attr = MapFdAttr {
+        map_fd: map.raw() as u32,
+    };
+    sys_bpf(BPF_MAP_FREEZE, &mut attr).map(drop)
+}
+
+// ------------------------------------------------------------ programs
+
+/// `union bpf_attr`, BPF_PROG_LOAD member, up to `log_true_size` (6.4+;
+/// older kernels see a zero tail, which they accept).
+#[repr(C)]
+#[derive(Default)]
+struct ProgLoadAttr {
+    prog_type: u32,
+    insn_cnt: u32,
+    insns: u64,
+    license: u64,
+    log_level: u32,
+    log_size: u32,
+    log_buf: u64,
+    kern_version: u32,
+    prog_flags: u32,
+    prog_name: [u8; OBJ_NAME_LEN],
+    prog_ifindex: u32,
+    expected_attach_type: u32,
+    prog_btf_fd: u32,
+    func_info_rec_size: u32,
+    func_info: u64,
+    func_info_cnt: u32,
+    line_info_rec_size: u32,
+    line_info: u64,
+    line_info_cnt: u32,
+    attach_btf_id: u32,
+    attach_prog_fd: u32,
+    core_relo_cnt: u32,
+    fd_array: u64,
+    core_relos: u64,
+    core_relo_rec_size: u32,
+    /// Output: the log size the verifier wanted, NUL included.
+    log_true_size: u32,
+}
+impl Attr for ProgLoadAttr {}
+
+/// What BPF_PROG_LOAD needs.
+pub struct ProgSpec<'a> {
+    pub prog_type: u32,
+    pub expected_attach_type: u32,
+    pub prog_flags: u32,
+    /// Little-endian instruction bytes, a multiple of 8.
+    pub insns: &'a [u8],
+    pub license: &'a CStr,
+    /// Already sanitised, at most 15 bytes.
+    pub name: &'a str,
+    pub log_level: u32,
+}
+
+/// A refused BPF_PROG_LOAD: the errno and, on 6.4+, the log size the
+/// verifier wanted (0 when the kernel does not report it).
+#[derive(Debug, Clone, Copy)]
+pub struct LoadFailure {
+    pub errno: Errno,
+    pub log_true_size: u32,
+}
+
+/// Loads a program. `log` receives the verifier log (NUL-terminated) when
+/// `spec.log_level > 0`; it must be empty when the level is 0.
+pub fn prog_load(spec: &ProgSpec<'_>, log: &mut [u8]) -> Result<OwnedFd, LoadFailure> {
+    assert_eq!(
+        spec.insns.len() % 8,
+        0,
+        "instruction bytes must be whole slots"
+    );
+    let mut name = [0u8; OBJ_NAME_LEN];
+    let n = spec.name.len().min(OBJ_NAME_LEN - 1);
+    name[..n].copy_from_slice(&spec.name.as_bytes()[..n]);
+    let log_size = u32::try_from(log.len()).unwrap_or(u32::MAX);
+    let mut attr = ProgLoadAttr {
+        prog_type: spec.prog_type,
+        insn_cnt: (spec.insns.len() / 8) as u32,
+        insns: ptr(spec.insns.as_ptr()),
+        license: ptr(spec.license.as_ptr()),
+        log_level: if log.is_empty() { 0 } else { spec.log_level },
+        log_size: if log.is_empty() { 0 } else { log_size },
+        log_buf: if log.is_empty() {
+            0
+        } else {
+            ptr(log.as_mut_ptr())
+        },
+        prog_flags: spec.prog_flags,
+        prog_name: name,
+        expected_attach_type: spec.expected_attach_type,
+        ..Default::default()
+    };
+    match sys_bpf(BPF_PROG_LOAD, &mut attr) {
+        Ok(r) => Ok(fd_from_ret(r)),
+        Err(errno) => Err(LoadFailure {
+            errno,
+            log_true_size: attr.log_true_size,
+        }),
+    }
+}
+
+/// `union bpf_attr`, BPF_PROG_TEST_RUN member (`test`).
+#[repr(C)]
+#[derive(Default)]
+struct TestRunAttr {
+    prog_fd: u32,
+    retval: u32,
+    data_size_in: u32,
+    data_size_out: u32,
+    data_in: u64,
+    data_out: u64,
+    repeat: u32,
+    duration: u32,
+    ctx_size_in: u32,
+    ctx_size_out: u32,
+    ctx_in: u64,
+    ctx_out: u64,
+    flags: u32,
+    cpu: u32,
+    batch_size: u32,
+    _pad: u32,
+}
+impl Attr for TestRunAttr {}
+
+/// `struct xdp_md` (include/uapi/linux/bpf.h): offsets relative to
+/// `data_meta`, and the device/queue the frame claims to arrive on.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct XdpMd {
+    pub data: u32,
+    pub data_end: u32,
+    pub data_meta: u32,
+    pub ingress_ifindex: u32,
+    pub rx_queue_index: u32,
+    pub egress_ifindex: u32,
+}
+
+pub struct TestRunIn<'a> {
+    pub data_in: &'a [u8],
+    /// Receives the output frame; `None` asks for none (live mode).
+    pub data_out: Option<&'a mut [u8]>,
+    pub ctx_in: Option<&'a XdpMd>,
+    pub ctx_out: Option<&'a mut XdpMd>,
+    pub repeat: u32,
+    pub flags: u32,
+    pub batch_size: u32,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct TestRunOut {
+    pub retval: u32,
+    /// The full output size the kernel had, even if it did not fit.
+    pub data_size_out: u32,
+    pub duration_ns: u32,
+}
+
+/// A refused test run, with what the kernel reported anyway (on ENOSPC it
+/// still writes `data_size_out`, see net/bpf/test_run.c bpf_test_finish).
+#[derive(Debug, Clone, Copy)]
+pub struct TestRunFailure {
+    pub errno: Errno,
+    pub data_size_out: u32,
+}
+
+pub fn prog_test_run(prog: &OwnedFd, io: TestRunIn<'_>) -> Result<TestRunOut, TestRunFailure> {
+    let data_size_in = u32::try_from(io.data_in.len()).expect("packet under 4 GiB");
+    // A non-null data_out with data_size_out == 0 means "copy everything"
+    // to the kernel (bpf_test_finish keeps that old behaviour), which could
+    // overrun the buffer: an empty output buffer is passed as NULL instead.
+    let (data_out, data_size_out) = match io.data_out {
+        Some(buf) if !buf.is_empty() => (
+            ptr(buf.as_mut_ptr()),
+            u32::try_from(buf.len()).unwrap_or(u32::MAX),
+        ),
+        _ => (0, 0),
+    };
+    let ctx_size = std::mem::size_of::<XdpMd>() as u32;
+    let mut attr = TestRunAttr {
+        prog_fd: prog.as_raw_fd() as u32,
+        data_size_in,
+        data_size_out,
+        data_in: ptr(io.data_in.as_ptr()),
+        data_out,
+        repeat: io.repeat,
+        ctx_size_in: if io.ctx_in.is_some() { ctx_size } else { 0 },
+        ctx_in: io.ctx_in.map_or(0, |c| ptr(c as *const XdpMd)),
+        ctx_size_out: if io.ctx_out.is_some() { ctx_size } else { 0 },
+        ctx_out: io.ctx_out.map_or(0, |c| ptr(c as *mut XdpMd)),
+        flags: io.flags,
+        batch_size: io.batch_size,
+        ..Default::default()
+    };
+    match sys_bpf(BPF_PROG_TEST_RUN, &mut attr) {
+        Ok(_) => Ok(TestRunOut {
+            retval: attr.retval,
+            data_size_out: attr.data_size_out,
+            duration_ns: attr.duration,
+        }),
+        Err(errno) => Err(TestRunFailure {
+            errno,
+            data_size_out: attr.data_size_out,
+        }),
+    }
+}
+
+// ------------------------------------------------------ ids and info
+
+/// `union bpf_attr`, BPF_*_GET_NEXT_ID member.
+#[repr(C)]
+#[derive(Default)]
+struct NextIdAttr {
+    start_id: u32,
+    next_id: u32,
+    open_flags: u32,
+}
+impl Attr for NextIdAttr {}
+
+fn next_id(cmd: libc::c_long, start: u32) -> Result<Option<u32>, Errno> {
+    let mut attr = NextIdAttr {
+        start_id: start,
+        ..Default::default()
+    };
+    match sys_bpf(cmd, &mut attr) {
+        Ok(_) => Ok(Some(attr.next_id)),
+        Err(Errno(libc::ENOENT)) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// The id of the first program loaded in the kernel with an id above
+/// `start`. Needs CAP_SYS_ADMIN (kernel/bpf/syscall.c bpf_obj_get_next_id).
+pub fn prog_get_next_id(start: u32) -> Result<Option<u32>, Errno> {
+    next_id(BPF_PROG_GET_NEXT_ID, start)
+}
+
+/// As [`prog_get_next_id`], for maps.
+pub fn map_get_next_id(start: u32) -> Result<Option<u32>, Errno> {
+    next_id(BPF_MAP_GET_NEXT_ID, start)
+}
+
+/// `union bpf_attr`, BPF_OBJ_GET_INFO_BY_FD member (`info`).
+#[repr(C)]
+struct InfoAttr {
+    bpf_fd: u32,
+    info_len: u32,
+    info: u64,
+}
+impl Attr for InfoAttr {}
+
+/// `struct bpf_prog_info` (include/uapi/linux/bpf.h), 232 bytes as of 6.x.
+/// Passed with every count and pointer zero, so the kernel only fills in
+/// scalars and writes through no pointer.
+#[repr(C)]
+#[derive(Default)]
+struct BpfProgInfo {
+    prog_type: u32,
+    id: u32,
+    tag: [u8; 8],
+    jited_prog_len: u32,
+    xlated_prog_len: u32,
+    jited_prog_insns: u64,
+    xlated_prog_insns: u64,
+    load_time: u64,
+    created_by_uid: u32,
+    nr_map_ids: u32,
+    map_ids: u64,
+    name: [u8; OBJ_NAME_LEN],
+    ifindex: u32,
+    gpl_compatible: u32,
+    netns_dev: u64,
+    netns_ino: u64,
+    nr_jited_ksyms: u32,
+    nr_jited_func_lens: u32,
+    jited_ksyms: u64,
+    jited_func_lens: u64,
+    btf_id: u32,
+    func_info_rec_size: u32,
+    func_info: u64,
+    nr_func_info: u32,
+    nr_line_info: u32,
+    line_info: u64,
+    jited_line_info: u64,
+    nr_jited_line_info: u32,
+    line_info_rec_size: u32,
+    jited_line_info_rec_size: u32,
+    nr_prog_tags: u32,
+    prog_tags: u64,
+    run_time_ns: u64,
+    run_cnt: u64,
+    recursion_misses: u64,
+    verified_insns: u32,
+    attach_btf_obj_id: u32,
+    attach_btf_id: u32,
+    _pad: u32,
+}
+
+/// The scalars of `struct bpf_prog_info` the backend reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProgInfo {
+    pub id: u32,
+    /// Bytes of the kernel's rewritten program (0 without CAP_BPF).
+    pub xlated_prog_len: u32,
+    /// Bytes of native code (0 when not JIT-compiled or without CAP_BPF).
+    pub jited_prog_len: u32,
+    /// Instructions the verifier processed (5.16+; 0 before).
+    pub verified_insns: u32,
+}
+
+pub fn prog_info(prog: &OwnedFd) -> Result<ProgInfo, Errno> {
+    let mut info = BpfProgInfo::default();
+    let mut attr = InfoAttr {
+        bpf_fd: prog.as_raw_fd() as u32,
+        info_len: std::mem::size_of::<BpfProgInfo>() as u32,
+        info: ptr(&mut info as *mut BpfProgInfo),
+    };
+    sys_bpf(BPF_OBJ_GET_INFO_BY_FD, &mut attr)?;
+    Ok(ProgInfo {
+        id: info.id,
+        xlated_prog_len: info.xlated_prog_len,
+        jited_prog_len: info.jited_prog_len,
+        verified_insns: info.verified_insns,
+    })
+}
+
+/// `struct bpf_map_info`'s leading scalars: only the id is needed, and the
+/// kernel copies `min(info_len, sizeof)` bytes, so a prefix is enough.
+#[repr(C)]
+#[derive(Default)]
+struct BpfMapInfoPrefix {
+    map_type: u32,
+    id: u32,
+    key_size: u32,
+    value_size: u32,
+    max_entries: u32,
+    map_flags: u32,
+}
+
+/// The kernel-wide id of a map.
+pub fn map_id(map: &MapFd) -> Result<u32, Errno> {
+    let mut info = BpfMapInfoPrefix::default();
+    let mut attr = InfoAttr {
+        bpf_fd: map.raw() as u32,
+        info_len: std::mem::size_of::<BpfMapInfoPrefix>() as u32,
+        info: ptr(&mut info as *mut BpfMapInfoPrefix),
+    };
+    sys_bpf(BPF_OBJ_GET_INFO_BY_FD, &mut attr)?;
+    Ok(info.id)
+}
+
+// ------------------------------------------------------ other syscalls
+
+/// Effective capability bits of this thread (`capget(2)`, version 3 which
+/// carries 64 bits in two 32-bit words).
+pub fn effective_caps() -> Result<u64, Errno> {
+    #[repr(C)]
+    struct Header {
+        version: u32,
+        pid: i32,
+    }
+    #[repr(C)]
+    #[derive(Default, Clone, Copy)]
+    struct Data {
+        effective: u32,
+        permitted: u32,
+        inheritable: u32,
+    }
+    const LINUX_CAPABILITY_VERSION_3: u32 = 0x2008_0522;
+    let mut header = Header {
+        version: LINUX_CAPABILITY_VERSION_3,
+        pid: 0,
+    };
+    let mut data = [Data::default(); 2];
+    // SAFETY: version 3 makes the kernel write exactly two `Data` records
+    // (include/uapi/linux/capability.h _LINUX_CAPABILITY_U32S_3 = 2) into
+    // `data`, and read/write the header, both live locals of that layout.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_capget,
+            &mut header as *mut Header,
+            data.as_mut_ptr(),
+        )
+    };
+    if r < 0 {
+        return Err(Errno::last());
+    }
+    Ok(u64::from(data[0].effective) | (u64::from(data[1].effective) << 32))
+}
+
+/// The running kernel's release string (`uname -r`).
+pub fn kernel_release() -> Result<String, Errno> {
+    // SAFETY: `utsname` is plain old data; all-zero is a valid value.
+    let mut uts: libc::utsname = unsafe { std::mem::zeroed() };
+    // SAFETY: `uts` is a valid, writable `struct utsname`.
+    if unsafe { libc::uname(&mut uts) } != 0 {
+        return Err(Errno::last());
+    }
+    let bytes: Vec<u8> = uts
+        .release
+        .iter()
+        .take_while(|&&c| c != 0)
+        .map(|&c| c as u8)
+        .collect();
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
+}
+
+/// `if_nametoindex(3)`; `None` when no such interface exists.
+pub fn if_nametoindex(name: &CStr) -> Option<u32> {
+    // SAFETY: `name` is a valid NUL-terminated string for the call.
+    let idx = unsafe { libc::if_nametoindex(name.as_ptr()) };
+    (idx != 0).then_some(idx)
+}
+
+/// The page size, which bounds test-run frames (net/bpf/test_run.c).
+pub fn page_size() -> usize {
+    // SAFETY: sysconf has no memory-safety preconditions.
+    let r = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    if r > 0 {
+        r as usize
+    } else {
+        4096
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::mem::{offset_of, size_of};
+
+    // Offsets from include/uapi/linux/bpf.h as compiled on x86_64/arm64
+    // (printed with offsetof() against the installed 6.1 UAPI header; the
+    // 6.4+ `log_true_size` follows `core_relo_rec_size`).
+    #[test]
+    fn attr_layouts_match_uapi() {
+        assert_eq!(offset_of!(MapCreateAttr, map_name), 28);
+        assert_eq!(offset_of!(MapCreateAttr, map_ifindex), 44);
+        assert_eq!(offset_of!(MapCreateAttr, btf_fd), 48);
+        assert_eq!(offset_of!(MapCreateAttr, map_extra), 64);
+        assert_eq!(size_of::<MapCreateAttr>(), 72);
+
+        assert_eq!(offset_of!(MapElemAttr, key), 8);
+        assert_eq!(offset_of!(MapElemAttr, value), 16);
+        assert_eq!(offset_of!(MapElemAttr, flags), 24);
+
+        assert_eq!(offset_of!(ProgLoadAttr, insns), 8);
+        assert_eq!(offset_of!(ProgLoadAttr, license), 16);
+        assert_eq!(offset_of!(ProgLoadAttr, log_level), 24);
+        assert_eq!(offset_of!(ProgLoadAttr, log_buf), 32);
+        assert_eq!(offset_of!(ProgLoadAttr, prog_flags), 44);
+        assert_eq!(offset_of!(ProgLoadAttr, prog_name), 48);
+        assert_eq!(offset_of!(ProgLoadAttr, expected_attach_type), 68);
+        assert_eq!(offset_of!(ProgLoadAttr, prog_btf_fd), 72);
+        assert_eq!(offset_of!(ProgLoadAttr, fd_array), 120);
+        assert_eq!(offset_of!(ProgLoadAttr, core_relos), 128);
+        assert_eq!(offset_of!(ProgLoadAttr, core_relo_rec_size), 136);
+        assert_eq!(offset_of!(ProgLoadAttr, log_true_size), 140);
+
+        assert_eq!(offset_of!(TestRunAttr, data_in), 16);
+        assert_eq!(offset_of!(TestRunAttr, data_out), 24);
+        assert_eq!(offset_of!(TestRunAttr, repeat), 32);
+        assert_eq!(offset_of!(TestRunAttr, duration), 36);
+        assert_eq!(offset_of!(TestRunAttr, ctx_in), 48);
+        assert_eq!(offset_of!(TestRunAttr, ctx_out), 56);
+        assert_eq!(offset_of!(TestRunAttr, flags), 64);
+        assert_eq!(offset_of!(TestRunAttr, batch_size), 72);
+        assert_eq!(size_of::<XdpMd>(), 24);
+
+        assert_eq!(offset_of!(NextIdAttr, next_id), 4);
+        assert_eq!(offset_of!(InfoAttr, info), 8);
+
+        assert_eq!(offset_of!(BpfProgInfo, jited_prog_len), 16);
+        assert_eq!(offset_of!(BpfProgInfo, xlated_prog_len), 20);
+        assert_eq!(offset_of!(BpfProgInfo, name), 64);
+        assert_eq!(offset_of!(BpfProgInfo, verified_insns), 216);
+        assert_eq!(offset_of!(BpfProgInfo, attach_btf_id), 224);
+        assert_eq!(size_of::<BpfProgInfo>(), 232);
+    }
+}

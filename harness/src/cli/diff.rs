@@ -1,0 +1,86 @@
+//! `xdpqual diff PROG.o CAPTURE... --backends vm,rbpf,host`
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+
+use crate::diff::{self, BackendKind, DiffOptions};
+use crate::loader::load_object;
+use crate::replay::mapfile::MapInit;
+use crate::replay::split_target;
+
+/// Run the same packets through several backends and show every place they
+/// disagree. Exit 0 when all agree, 1 on any mismatch.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// PROG.o[:SECTION]
+    pub program: String,
+    #[arg(required = true)]
+    pub captures: Vec<PathBuf>,
+    /// Comma-separated backends; the engine (vm) always takes part.
+    #[arg(long, value_delimiter = ',', default_value = "vm,rbpf,host")]
+    pub backends: Vec<BackendKind>,
+    #[arg(long = "map")]
+    pub maps: Vec<MapInit>,
+    #[arg(long, default_value_t = 0)]
+    pub rx_queue: u32,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Details are printed for at most this many mismatches.
+    #[arg(long, default_value_t = 10)]
+    pub max_reported: usize,
+}
+
+pub fn run(args: Args) -> Result<ExitCode> {
+    let (path, section) = split_target(&args.program);
+    let obj = load_object(&path)?;
+    let program = obj.program(section.as_deref()).with_context(|| format!("{}: no such XDP program", path.display()))?.clone();
+    let opts = DiffOptions { backends: args.backends.clone(), maps: args.maps.clone(), rx_queue_index: args.rx_queue, max_reported: args.max_reported };
+    let report = diff::run(&obj, &program, &args.captures, &opts)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", render(&report));
+    }
+    Ok(if report.agrees() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+pub fn render(r: &diff::DiffReport) -> String {
+    let mut s = String::new();
+    let names: Vec<String> = r.backends.iter().map(|b| format!("{b:?}").to_lowercase()).collect();
+    s.push_str(&format!("diff of {} on {}", r.program, names.join(", ")));
+    if let Some(k) = &r.kernel {
+        s.push_str(&format!(" (host kernel {k})"));
+    }
+    s.push('\n');
+    for sk in &r.skipped {
+        s.push_str(&format!("  skipped {:?}: {}\n", sk.backend, sk.reason).to_lowercase().replacen("skipped", "skipped", 1));
+    }
+    for m in &r.mismatches {
+        s.push_str(&format!("MISMATCH {} packet {}", m.capture, m.index));
+        if let Some(f) = &m.flow {
+            s.push_str(&format!(" ({f})"));
+        }
+        s.push('\n');
+        for (name, res) in &m.results {
+            s.push_str(&format!("    {name:>6}: {}\n", res.verdict));
+        }
+        s.push_str(&format!("    {}\n", m.detail.trim_end()));
+    }
+    for mm in &r.map_mismatches {
+        s.push_str(&format!("MAP MISMATCH {mm}\n"));
+    }
+    for mm in &r.map_nondeterministic {
+        s.push_str(&format!("map differs (nondeterministic: the program reads time or random numbers): {mm}\n"));
+    }
+    for e in &r.capture_errors {
+        s.push_str(&format!("capture error: {e}\n"));
+    }
+    s.push_str(&format!(
+        "{} packets: {} agree, {} mismatch, {} nondeterministic (depend on time or random helpers)\n",
+        r.packets, r.agreed, r.mismatch_count, r.nondeterministic
+    ));
+    s
+}

@@ -1,0 +1,110 @@
+//! `xdpqual replay PROG.o[:SECTION] CAPTURE...`
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{bail, Context, Result};
+
+use crate::engine::{Engine, EngineConfig};
+use crate::loader::load_object;
+use crate::replay::mapfile::{self, MapInit};
+use crate::replay::{replay, split_target, ReplayOptions};
+
+/// Run every packet of the captures through the program in the engine and
+/// report what it did with each.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// The object, optionally with the program's section or name: PROG.o[:SECTION].
+    pub program: String,
+    /// pcap or pcapng files.
+    #[arg(required = true)]
+    pub captures: Vec<PathBuf>,
+    /// Write one JSON line per packet (schema xdpqual.replay.packet/1) to this file, `-` for stdout.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    /// Write the output packets of one verdict to a pcap: VERDICT=FILE (repeatable), e.g. TX=tx.pcap.
+    #[arg(long = "write-pcap", value_parser = parse_write_pcap)]
+    pub write_pcap: Vec<(String, PathBuf)>,
+    /// `ingress_ifindex` the program sees.
+    #[arg(long, default_value_t = 1)]
+    pub ingress_ifindex: u32,
+    /// `rx_queue_index` the program sees.
+    #[arg(long, default_value_t = 0)]
+    pub rx_queue: u32,
+    /// Fill a map before the run: NAME=FILE.json (repeatable; format in docs/maps-json.md).
+    #[arg(long = "map")]
+    pub maps: Vec<MapInit>,
+    /// Write every map's contents after the run to this JSON file.
+    #[arg(long)]
+    pub dump_maps: Option<PathBuf>,
+    /// Print the instruction trace of packet N (0-based over all captures).
+    #[arg(long)]
+    pub trace: Option<u64>,
+    /// Reset maps to their initial contents before each packet.
+    #[arg(long)]
+    pub fresh_maps: bool,
+    /// Per-packet instruction budget.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub insn_budget: u64,
+    /// Print the summary as JSON instead of a table.
+    #[arg(long)]
+    pub summary_json: bool,
+}
+
+fn parse_write_pcap(s: &str) -> Result<(String, PathBuf), String> {
+    let (v, f) = s.split_once('=').ok_or_else(|| format!("'{s}' is not VERDICT=FILE"))?;
+    let v = v.to_ascii_uppercase();
+    const KNOWN: [&str; 8] = ["PASS", "DROP", "TX", "REDIRECT", "ABORTED", "FAULT", "NOT_RUN", "ERROR"];
+    if !KNOWN.contains(&v.as_str()) {
+        return Err(format!("unknown verdict '{v}' (one of {})", KNOWN.join(", ")));
+    }
+    Ok((v, PathBuf::from(f)))
+}
+
+pub fn run(args: Args) -> Result<ExitCode> {
+    let (path, section) = split_target(&args.program);
+    let obj = load_object(&path)?;
+    let program = match &section {
+        Some(s) => obj.program(Some(s)).with_context(|| format!("{}: no XDP program or section named '{s}'", path.display()))?,
+        None => obj.program(None).context("the object has no XDP program")?,
+    };
+    let name = program.name.clone();
+    let cfg = EngineConfig { insn_budget: args.insn_budget, ..Default::default() };
+    let mut engine = Engine::new(&obj, Some(&name), cfg).with_context(|| format!("{}: the engine cannot run '{name}'", path.display()))?;
+    for m in &args.maps {
+        mapfile::apply(&mut engine, m)?;
+    }
+    engine.snapshot_maps();
+    let json_stdout = args.json.as_deref().is_some_and(|p| p.as_os_str() == "-");
+    let opts = ReplayOptions {
+        ingress_ifindex: args.ingress_ifindex,
+        rx_queue_index: args.rx_queue,
+        fresh_maps: args.fresh_maps,
+        json: args.json.clone().map(|p| if json_stdout { PathBuf::from("/dev/stdout") } else { p }),
+        write_pcap: args.write_pcap.clone(),
+        trace: args.trace,
+        progress: true,
+    };
+    let report = replay(&mut engine, &obj, &name, &args.captures, &opts)?;
+    if let Some(t) = &report.trace {
+        eprintln!("{t}");
+    } else if let Some(n) = args.trace {
+        bail!("--trace {n}: the captures hold fewer than {} packets", n + 1);
+    }
+    if let Some(p) = &args.dump_maps {
+        mapfile::write_dump(&engine, p)?;
+    }
+    if !json_stdout {
+        if args.summary_json {
+            println!("{}", serde_json::to_string_pretty(&report.summary)?);
+        } else {
+            print!("{}", report.summary.render());
+        }
+    }
+    let failed_files = report.summary.captures.iter().filter(|c| c.error.is_some()).count();
+    if failed_files > 0 {
+        eprintln!("xdpqual: {failed_files} capture(s) could not be read to the end; see the summary");
+        return Ok(ExitCode::from(2));
+    }
+    Ok(ExitCode::SUCCESS)
+}

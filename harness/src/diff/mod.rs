@@ -1,0 +1,377 @@
+//! The verdict diff: the same packets through several backends, compared
+//! packet by packet (verdict, redirect target, output bytes) and, at the
+//! end, map by map.
+//!
+//! The host kernel is the reference. Packets whose result depends on a
+//! value the engine cannot know (time, random numbers) are classed
+//! `nondeterministic` when backends disagree on them, never `mismatch`; a
+//! program that calls no such helper must agree exactly.
+
+pub mod hexdiff;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use serde::Serialize;
+
+use crate::backends::host::{HostBackend, HostSession, RunFlags, SessionOutcome, XdpCtx};
+use crate::backends::{engine::run_packet, PacketResult, PacketSource};
+use crate::capture::{flow, CaptureReader};
+use crate::engine::helpers::ids::NONDETERMINISTIC;
+use crate::engine::{Engine, EngineConfig, Recorder};
+use crate::program::{MapType, Object, Program};
+use crate::replay::mapfile::{self, MapInit};
+use crate::verdict::{Verdict, XdpAction};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BackendKind {
+    Vm,
+    Rbpf,
+    Host,
+}
+
+impl std::str::FromStr for BackendKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "vm" | "engine" => Ok(BackendKind::Vm),
+            "rbpf" => Ok(BackendKind::Rbpf),
+            "host" => Ok(BackendKind::Host),
+            other => Err(format!("unknown backend '{other}' (known: vm, rbpf, host)")),
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct DiffOptions {
+    pub backends: Vec<BackendKind>,
+    pub maps: Vec<MapInit>,
+    pub rx_queue_index: u32,
+    /// Stop printing details after this many mismatches (all are counted).
+    pub max_reported: usize,
+}
+
+/// Why a backend took no part.
+#[derive(Clone, Debug, Serialize)]
+pub struct Skipped {
+    pub backend: BackendKind,
+    pub reason: String,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Mismatch {
+    pub capture: String,
+    pub index: u64,
+    pub flow: Option<String>,
+    pub results: BTreeMap<String, PacketResult>,
+    pub detail: String,
+}
+
+#[derive(Clone, Debug, Serialize, Default)]
+pub struct DiffReport {
+    pub schema: &'static str,
+    pub program: String,
+    pub kernel: Option<String>,
+    pub backends: Vec<BackendKind>,
+    pub skipped: Vec<Skipped>,
+    pub packets: u64,
+    pub agreed: u64,
+    pub nondeterministic: u64,
+    pub mismatches: Vec<Mismatch>,
+    pub mismatch_count: u64,
+    pub map_mismatches: Vec<String>,
+    /// Map differences in a program that reads time or random numbers:
+    /// reported, not counted as mismatches.
+    pub map_nondeterministic: Vec<String>,
+    pub capture_errors: Vec<String>,
+}
+
+impl DiffReport {
+    pub fn agrees(&self) -> bool {
+        self.mismatch_count == 0 && self.map_mismatches.is_empty()
+    }
+}
+
+/// Pins this thread to CPU 0 so the kernel's per-CPU map slots and
+/// `bpf_get_smp_processor_id` match the engine's CPU 0.
+fn pin_to_cpu0() {
+    // SAFETY: cpu_set_t is plain data; we pass its exact size and a valid
+    // pointer, and sched_setaffinity(0, ...) only affects this thread.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(0, &mut set);
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
+    }
+}
+
+fn possible_cpus() -> usize {
+    std::fs::read_to_string("/sys/devices/system/cpu/possible")
+        .ok()
+        .and_then(|s| {
+            s.trim().split(',').map(|r| r.split('-').last().and_then(|x| x.parse::<usize>().ok())).max().flatten()
+        })
+        .map_or(1, |m| m + 1)
+}
+
+fn host_result(r: Result<crate::backends::host::TestRunResult, crate::backends::host::TestRunError>) -> PacketResult {
+    match r {
+        Ok(t) => PacketResult {
+            verdict: Verdict::Action { action: XdpAction::from_retval(t.retval) },
+            output: t.data_out.clone(),
+            events: Vec::new(),
+            redirect: None,
+            insns: None,
+            duration_ns: Some(t.duration_ns as u64),
+        },
+        Err(e) if e.is_per_packet() => PacketResult {
+            verdict: Verdict::NotRun { reason: e.to_string() },
+            output: Vec::new(),
+            events: Vec::new(),
+            redirect: None,
+            insns: None,
+            duration_ns: None,
+        },
+        Err(e) => PacketResult {
+            verdict: Verdict::Error { message: e.to_string() },
+            output: Vec::new(),
+            events: Vec::new(),
+            redirect: None,
+            insns: None,
+            duration_ns: None,
+        },
+    }
+}
+
+/// Compares two results; `None` when they agree. NOT_RUN agrees with
+/// NOT_RUN whatever the wording (each backend words its reason).
+fn compare(a: &PacketResult, b: &PacketResult, compare_redirect: bool) -> Option<String> {
+    let same_verdict = match (&a.verdict, &b.verdict) {
+        (Verdict::NotRun { .. }, Verdict::NotRun { .. }) => true,
+        (x, y) => x == y,
+    };
+    if !same_verdict {
+        return Some(format!("verdict {} vs {}", a.verdict, b.verdict));
+    }
+    if matches!(a.verdict, Verdict::NotRun { .. }) {
+        return None;
+    }
+    if compare_redirect && a.redirect != b.redirect {
+        return Some(format!("redirect target {:?} vs {:?}", a.redirect, b.redirect));
+    }
+    if a.output != b.output {
+        return Some("output bytes differ".into());
+    }
+    None
+}
+
+struct Backends {
+    engine: Option<Engine>,
+    rbpf: Option<(crate::backends::rbpf::XdpProgram, crate::backends::rbpf::RbpfHelpers)>,
+    host: Option<HostSession>,
+}
+
+/// Runs the diff.
+pub fn run(obj: &Object, program: &Program, captures: &[PathBuf], opts: &DiffOptions) -> Result<DiffReport> {
+    let mut report = DiffReport { schema: "xdpqual.diff/1", program: program.name.clone(), ..Default::default() };
+    pin_to_cpu0();
+    let ingress = XdpCtx::loopback().ingress_ifindex;
+    let mut b = Backends { engine: None, rbpf: None, host: None };
+    // The engine always runs: it is the one being checked.
+    let cfg = EngineConfig { ncpus: possible_cpus(), cpu: 0, ..Default::default() };
+    let mut engine = Engine::new(obj, Some(&program.name), cfg).context("preparing the engine")?;
+    for m in &opts.maps {
+        mapfile::apply(&mut engine, m)?;
+    }
+    b.engine = Some(engine);
+    report.backends.push(BackendKind::Vm);
+    if opts.backends.contains(&BackendKind::Rbpf) {
+        let helpers = crate::backends::rbpf::RbpfHelpers::default();
+        match crate::backends::rbpf::XdpProgram::prepare(&program.insns, &helpers) {
+            Ok(p) => {
+                b.rbpf = Some((p, helpers));
+                report.backends.push(BackendKind::Rbpf);
+            }
+            Err(u) => report.skipped.push(Skipped { backend: BackendKind::Rbpf, reason: u.to_string() }),
+        }
+    }
+    if opts.backends.contains(&BackendKind::Host) {
+        match HostBackend::open() {
+            Err(u) => report.skipped.push(Skipped { backend: BackendKind::Host, reason: format!("unavailable: {u}") }),
+            Ok(host) => {
+                report.kernel = Some(host.kernel_release().to_string());
+                match host.load(obj, program).context("loading into the host kernel")? {
+                    SessionOutcome::Ready(s) => {
+                        apply_maps_to_host(&s, obj, opts)?;
+                        b.host = Some(s);
+                        report.backends.push(BackendKind::Host);
+                    }
+                    SessionOutcome::Rejected(r) => {
+                        let line = r.rejection.insn.and_then(|i| program.lines.lookup(i)).map(|l| format!(" at {}:{}", l.file, l.line)).unwrap_or_default();
+                        report.skipped.push(Skipped {
+                            backend: BackendKind::Host,
+                            reason: format!("rejected by verifier (kernel {}){line}: {}", host.kernel_release(), r.rejection.first_error_line.clone().unwrap_or_else(|| format!("errno {}", r.rejection.errno))),
+                        });
+                    }
+                }
+            }
+        }
+    }
+    let nondet_prog = program.insns.iter().any(|i| i.code == 0x85 && i.src == 0 && NONDETERMINISTIC.contains(&i.imm));
+    for path in captures {
+        let reader = CaptureReader::open(path).with_context(|| format!("opening capture {}", path.display()))?;
+        for item in reader {
+            let pkt = match item {
+                Ok(p) => p,
+                Err(e) => {
+                    report.capture_errors.push(e.to_string());
+                    break;
+                }
+            };
+            let src = PacketSource { data: pkt.data, ts_ns: pkt.ts_ns, ingress_ifindex: ingress, rx_queue_index: opts.rx_queue_index };
+            let mut results: BTreeMap<String, PacketResult> = BTreeMap::new();
+            let mut rec = Recorder::new(0);
+            let e = run_packet(b.engine.as_mut().expect("engine"), &src, &mut rec);
+            let used_nondet = rec.helpers.iter().any(|(_, id)| NONDETERMINISTIC.contains(id));
+            results.insert("vm".into(), e);
+            if let Some((p, h)) = &b.rbpf {
+                let mut data = src.data.clone();
+                let r = if data.len() < 14 {
+                    PacketResult { verdict: Verdict::NotRun { reason: "shorter than 14 bytes".into() }, output: vec![], events: vec![], redirect: None, insns: None, duration_ns: None }
+                } else {
+                    match p.run(&mut data, src.ingress_ifindex, src.rx_queue_index, h) {
+                        Ok(r0) => PacketResult { verdict: Verdict::Action { action: XdpAction::from_retval(r0 as u32) }, output: data, events: vec![], redirect: None, insns: None, duration_ns: None },
+                        Err(e) => PacketResult { verdict: Verdict::Error { message: e.to_string() }, output: vec![], events: vec![], redirect: None, insns: None, duration_ns: None },
+                    }
+                };
+                results.insert("rbpf".into(), r);
+            }
+            if let Some(h) = &b.host {
+                let ctx = XdpCtx { ingress_ifindex: ingress, rx_queue_index: opts.rx_queue_index, data_meta_len: 0 };
+                results.insert("host".into(), host_result(h.run(&src.data, ctx, 1, RunFlags::default())));
+            }
+            report.packets += 1;
+            let vm = &results["vm"];
+            let mut problems = Vec::new();
+            for (name, r) in &results {
+                if name == "vm" {
+                    continue;
+                }
+                // test-run does not report where a redirect went.
+                if let Some(why) = compare(vm, r, false) {
+                    problems.push(format!("vm vs {name}: {why}"));
+                }
+            }
+            if problems.is_empty() {
+                report.agreed += 1;
+            } else if nondet_prog && used_nondet {
+                report.nondeterministic += 1;
+            } else {
+                report.mismatch_count += 1;
+                if report.mismatches.len() < opts.max_reported {
+                    let mut detail = problems.join("; ");
+                    detail.push('\n');
+                    for (name, r) in &results {
+                        if name != "vm" && r.output != vm.output && !r.output.is_empty() {
+                            detail.push_str(&hexdiff::render("vm", &vm.output, name, &r.output));
+                        }
+                    }
+                    report.mismatches.push(Mismatch {
+                        capture: path.display().to_string(),
+                        index: pkt.index,
+                        flow: flow(&src.data).map(|f| f.to_string()),
+                        results,
+                        detail,
+                    });
+                }
+            }
+        }
+    }
+    if let (Some(e), Some(h)) = (&b.engine, &b.host) {
+        let diffs = compare_maps(e, h);
+        if nondet_prog {
+            report.map_nondeterministic = diffs;
+        } else {
+            report.map_mismatches = diffs;
+        }
+    }
+    Ok(report)
+}
+
+fn apply_maps_to_host(s: &HostSession, obj: &Object, opts: &DiffOptions) -> Result<()> {
+    // Build a scratch engine to parse the map files the same way, then copy
+    // its entries into the kernel maps.
+    if opts.maps.is_empty() {
+        return Ok(());
+    }
+    let mut scratch = Engine::new(obj, None, EngineConfig::default())?;
+    let before: Vec<_> = scratch.maps().maps.iter().map(|m| m.entries()).collect();
+    for m in &opts.maps {
+        mapfile::apply(&mut scratch, m)?;
+    }
+    for (i, m) in scratch.maps().maps.iter().enumerate() {
+        if m.def.map_type == MapType::ProgArray {
+            let names: Vec<&str> = scratch.program_names().collect();
+            for e in m.entries() {
+                let slot = u32::from_le_bytes(e.key[..4].try_into().expect("4"));
+                let target = u32::from_le_bytes(e.values[0][..4].try_into().expect("4")) as usize;
+                s.set_tail_call(&m.def.name, slot, names[target]).with_context(|| format!("filling PROG_ARRAY {}", m.def.name))?;
+            }
+            continue;
+        }
+        let after = m.entries();
+        if after == before[i] {
+            continue;
+        }
+        let km = s.map_named(&m.def.name).with_context(|| format!("kernel map {}", m.def.name))?;
+        for e in after {
+            let mut v = Vec::new();
+            if m.def.map_type.is_percpu() {
+                for cpu in &e.values {
+                    let mut c = cpu.clone();
+                    c.resize((c.len() + 7) & !7, 0);
+                    v.extend(c);
+                }
+            } else {
+                v = e.values[0].clone();
+            }
+            km.update(&e.key, &v).with_context(|| format!("updating kernel map {}", m.def.name))?;
+        }
+    }
+    Ok(())
+}
+
+fn compare_maps(e: &Engine, h: &HostSession) -> Vec<String> {
+    use crate::backends::host::MapDump;
+    let mut out = Vec::new();
+    for m in &e.maps().maps {
+        if matches!(m.def.map_type, MapType::Ringbuf | MapType::PerfEventArray | MapType::Xskmap | MapType::ProgArray) {
+            continue;
+        }
+        let Some(km) = h.map_named(&m.def.name) else { continue };
+        let ours: Vec<(Vec<u8>, Vec<Vec<u8>>)> = m.entries().into_iter().map(|x| (x.key, x.values)).collect();
+        let theirs: Vec<(Vec<u8>, Vec<Vec<u8>>)> = match km.dump() {
+            Ok(MapDump::Plain(v)) => v.into_iter().map(|(k, v)| (k, vec![v])).collect(),
+            Ok(MapDump::PerCpu(v)) => v,
+            Ok(_) => continue,
+            Err(err) => {
+                out.push(format!("map {}: cannot dump kernel map: {err}", m.def.name));
+                continue;
+            }
+        };
+        let mut theirs = theirs;
+        theirs.sort();
+        if ours != theirs {
+            let only_ours = ours.iter().filter(|x| !theirs.contains(x)).count();
+            let only_theirs = theirs.iter().filter(|x| !ours.contains(x)).count();
+            out.push(format!(
+                "map {}: {} entries in the engine, {} in the kernel; {only_ours} engine entries differ or are missing in the kernel, {only_theirs} the other way",
+                m.def.name,
+                ours.len(),
+                theirs.len()
+            ));
+        }
+    }
+    out
+}

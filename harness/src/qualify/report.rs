@@ -1,0 +1,181 @@
+//! The qualification report and its renderings: JSON (schema
+//! `xdpqual.qualify/1`), JUnit XML and a Markdown summary for pull requests.
+//! Everything that came from a program or a file (names, messages) is
+//! escaped for the format it lands in.
+
+use serde::Serialize;
+
+#[derive(Serialize, Clone, Debug)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum Outcome {
+    Pass { detail: String },
+    Fail { reason: String },
+    Skipped { reason: String },
+}
+
+#[derive(Serialize, Clone, Debug)]
+pub struct Check {
+    pub program: String,
+    pub capture: String,
+    pub check: String,
+    #[serde(flatten)]
+    pub outcome: Outcome,
+}
+
+impl Check {
+    pub fn new(program: &str, capture: &str, check: &str, outcome: Outcome) -> Check {
+        Check { program: program.into(), capture: capture.into(), check: check.into(), outcome }
+    }
+
+    pub fn line(&self) -> String {
+        let (tag, text) = match &self.outcome {
+            Outcome::Pass { detail } => ("PASS", detail),
+            Outcome::Fail { reason } => ("FAIL", reason),
+            Outcome::Skipped { reason } => ("SKIP", reason),
+        };
+        format!("{tag} {} [{}] {}: {text}", self.program, self.capture, self.check)
+    }
+}
+
+#[derive(Serialize, Clone, Debug)]
+pub struct Report {
+    pub schema: &'static str,
+    pub xdpqual_version: &'static str,
+    pub checks: Vec<Check>,
+}
+
+fn xml(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;").replace('\'', "&apos;")
+}
+
+/// Markdown-safe inline text: no HTML, no table breaks, no code spans.
+pub fn md(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '&' => out.push_str("&amp;"),
+            '|' => out.push_str("\\|"),
+            '`' | '*' | '_' | '[' | ']' | '\\' => {
+                out.push('\\');
+                out.push(c);
+            }
+            '\n' => out.push(' '),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+impl Report {
+    pub fn new() -> Report {
+        Report { schema: "xdpqual.qualify/1", xdpqual_version: env!("CARGO_PKG_VERSION"), checks: Vec::new() }
+    }
+
+    pub fn failures(&self) -> impl Iterator<Item = &Check> {
+        self.checks.iter().filter(|c| matches!(c.outcome, Outcome::Fail { .. }))
+    }
+
+    pub fn passed(&self) -> bool {
+        self.failures().next().is_none()
+    }
+
+    pub fn count(&self) -> (usize, usize, usize) {
+        let mut n = (0, 0, 0);
+        for c in &self.checks {
+            match c.outcome {
+                Outcome::Pass { .. } => n.0 += 1,
+                Outcome::Fail { .. } => n.1 += 1,
+                Outcome::Skipped { .. } => n.2 += 1,
+            }
+        }
+        n
+    }
+
+    pub fn junit(&self) -> String {
+        let (_, failed, skipped) = self.count();
+        let mut s = format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"xdpqual\" tests=\"{}\" failures=\"{failed}\" skipped=\"{skipped}\">\n<testsuite name=\"qualify\" tests=\"{}\" failures=\"{failed}\" skipped=\"{skipped}\">\n",
+            self.checks.len(),
+            self.checks.len()
+        );
+        // Failures first, so a reader of the raw file sees them at once.
+        let mut ordered: Vec<&Check> = self.failures().collect();
+        ordered.extend(self.checks.iter().filter(|c| !matches!(c.outcome, Outcome::Fail { .. })));
+        for c in ordered {
+            s.push_str(&format!(
+                "  <testcase classname=\"{}\" name=\"{}\">",
+                xml(&c.program),
+                xml(&format!("{} [{}]", c.check, c.capture))
+            ));
+            match &c.outcome {
+                Outcome::Pass { .. } => {}
+                Outcome::Fail { reason } => s.push_str(&format!("<failure message=\"{}\">{}</failure>", xml(reason), xml(reason))),
+                Outcome::Skipped { reason } => s.push_str(&format!("<skipped message=\"{}\"/>", xml(reason))),
+            }
+            s.push_str("</testcase>\n");
+        }
+        s.push_str("</testsuite>\n</testsuites>\n");
+        s
+    }
+
+    pub fn markdown(&self) -> String {
+        let (passed, failed, skipped) = self.count();
+        let mut s = String::new();
+        if failed > 0 {
+            s.push_str(&format!("## xdpqual: {failed} check(s) FAILED\n\n"));
+            for c in self.failures() {
+                if let Outcome::Fail { reason } = &c.outcome {
+                    s.push_str(&format!("- **{}** on {} ({}): {}\n", md(&c.program), md(&c.capture), md(&c.check), md(reason)));
+                }
+            }
+            s.push('\n');
+        } else {
+            s.push_str("## xdpqual: all checks passed\n\n");
+        }
+        s.push_str(&format!("{passed} passed, {failed} failed, {skipped} skipped\n\n"));
+        let skips: Vec<&Check> = self.checks.iter().filter(|c| matches!(c.outcome, Outcome::Skipped { .. })).collect();
+        if !skips.is_empty() {
+            s.push_str("### Skipped\n\n");
+            for c in skips {
+                if let Outcome::Skipped { reason } = &c.outcome {
+                    s.push_str(&format!("- {} on {} ({}): {}\n", md(&c.program), md(&c.capture), md(&c.check), md(reason)));
+                }
+            }
+            s.push('\n');
+        }
+        s.push_str("| program | capture | check | result |\n|---|---|---|---|\n");
+        for c in &self.checks {
+            let r = match &c.outcome {
+                Outcome::Pass { detail } => format!("pass: {}", md(detail)),
+                Outcome::Fail { reason } => format!("**FAIL**: {}", md(reason)),
+                Outcome::Skipped { reason } => format!("skipped: {}", md(reason)),
+            };
+            s.push_str(&format!("| {} | {} | {} | {r} |\n", md(&c.program), md(&c.capture), md(&c.check)));
+        }
+        s
+    }
+}
+
+impl Default for Report {
+    fn default() -> Self {
+        Report::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hostile_names_are_escaped() {
+        let mut r = Report::new();
+        r.checks.push(Check::new("<script>|x`", "c", "k", Outcome::Fail { reason: "a & b <b>".into() }));
+        let m = r.markdown();
+        assert!(!m.contains("<script>") && m.contains("&lt;script&gt;\\|x\\`"), "{m}");
+        let j = r.junit();
+        assert!(!j.contains("<script>") && j.contains("&lt;script&gt;"), "{j}");
+        assert!(m.starts_with("## xdpqual: 1 check(s) FAILED"));
+    }
+}
