@@ -392,6 +392,24 @@ fn replay(case: &Case, isa: &str, cap: &Capture, pred: &Predicted) -> Result<(Ve
     Ok((verdicts, reports))
 }
 
+/// For cross-checks against the kernel (`bpftool prog run` per frame):
+/// the oracle's verdict letter and output of every frame, as
+/// `<dir>/<capture>/<program>.<config>/<i>.v` and `<i>.out`.
+fn dump_oracle(dir: &Path, cases: &[Case], captures: &[Capture], predictions: &[Vec<Predicted>]) {
+    for (case, preds) in cases.iter().zip(predictions) {
+        for (cap, pred) in captures.iter().zip(preds) {
+            let d = dir.join(cap.name).join(format!("{}.{}", case.program, case.config));
+            std::fs::create_dir_all(&d).unwrap();
+            for (i, e) in pred.expects.iter().enumerate() {
+                std::fs::write(d.join(format!("{i}.v")), e.verdict.letter().to_string()).unwrap();
+                if let Some(o) = &e.output {
+                    std::fs::write(d.join(format!("{i}.out")), o).unwrap();
+                }
+            }
+        }
+    }
+}
+
 // ---------------------------------------------------------------- the test
 
 #[test]
@@ -405,6 +423,9 @@ fn corpus_programs_match_their_specifications() {
     let cases = oracles::cases();
     let predictions: Vec<Vec<Predicted>> =
         cases.iter().map(|c| captures.iter().map(|cap| predict(c, cap)).collect()).collect();
+    if let Some(dir) = std::env::var_os("XDPQUAL_DUMP_ORACLE") {
+        dump_oracle(Path::new(&dir), &cases, &captures, &predictions);
+    }
 
     // Expectation files: one per program, from the oracle.
     let mut failures = Vec::new();
