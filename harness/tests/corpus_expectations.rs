@@ -170,7 +170,8 @@ fn render_expect_file(program: &str, runs: &[(&Case, &Capture, &Predicted)]) -> 
     writeln!(s, "# Frames shorter than 14 bytes count as not_run: BPF_PROG_TEST_RUN refuses them").unwrap();
     writeln!(s, "# (EINVAL) before the program runs. `verdicts` (small captures only) has one letter").unwrap();
     writeln!(s, "# per packet: A aborted, D drop, P pass, T tx, R redirect, N not run.").unwrap();
-    writeln!(s, "# Packet i of a capture gets ingress_ifindex 1 + (i % 5).").unwrap();
+    writeln!(s, "# Packet i of a capture gets ingress_ifindex 1 + (i % 5). Each `config` (entry").unwrap();
+    writeln!(s, "# program and map contents) is defined by cases() in that oracle file.").unwrap();
     writeln!(s).unwrap();
     writeln!(s, "program = {program:?}").unwrap();
     for (case, cap, pred) in runs {
