@@ -141,7 +141,7 @@ pub fn replay(engine: &mut Engine, obj: &Object, program: &str, captures: &[Path
                             truncated: pkt.truncated,
                             class,
                             flow: flow(&src.data).map(|f| f.to_string()),
-                            output_changed: result.output != src.data,
+                            output_changed: !result.output.is_empty() && result.output != src.data,
                             result: &result,
                         };
                         serde_json::to_writer(&mut *j, &line)?;
