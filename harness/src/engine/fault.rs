@@ -78,6 +78,9 @@ pub struct Fault {
     pub pc: usize,
     /// Name of the program that was running (differs after a tail call).
     pub program: String,
+    /// `file:line` of the instruction, from BTF line info, when known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<String>,
     #[serde(flatten)]
     pub kind: FaultKind,
 }
@@ -114,6 +117,10 @@ impl fmt::Display for FaultKind {
 
 impl fmt::Display for Fault {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} at insn {} of {}", self.kind, self.pc, self.program)
+        write!(f, "{} at insn {} of {}", self.kind, self.pc, self.program)?;
+        if let Some(l) = &self.line {
+            write!(f, " ({l})")?;
+        }
+        Ok(())
     }
 }

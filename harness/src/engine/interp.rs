@@ -156,7 +156,9 @@ fn truncate(v: u64, width: i32) -> Option<u64> {
 
 impl<T: Tracer> Exec<'_, T> {
     fn fault(&self, prog: usize, pc: usize, kind: FaultKind) -> Stop {
-        Stop::Fault(Fault { pc, program: self.programs[prog].name.clone(), kind })
+        let p = &self.programs[prog];
+        let line = p.lines.lookup(pc).map(|l| format!("{}:{}", l.file, l.line));
+        Stop::Fault(Fault { pc, program: p.name.clone(), kind, line })
     }
 
     /// Runs a function from `pc` until its `exit`, with `regs` as its

@@ -67,6 +67,8 @@ impl Default for EngineConfig {
 pub struct Prepared {
     pub name: String,
     pub insns: Vec<Insn>,
+    /// BTF line info, so faults can name the source line.
+    pub lines: crate::program::LineTable,
 }
 
 /// Everything that can stop an engine from being built for an object.
@@ -212,7 +214,7 @@ impl Engine {
         let prepared = programs
             .iter()
             .map(|p| {
-                Ok(Prepared { name: p.name.clone(), insns: prepare::prepare(p, maps, &opts)? })
+                Ok(Prepared { name: p.name.clone(), insns: prepare::prepare(p, maps, &opts)?, lines: p.lines.clone() })
             })
             .collect::<Result<Vec<_>, PrepareError>>()?;
         let map_set = MapSet::new(maps, config.ncpus.max(1))?;
