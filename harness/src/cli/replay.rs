@@ -72,7 +72,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let cfg = EngineConfig { insn_budget: args.insn_budget, ..Default::default() };
     let mut engine = Engine::new(&obj, Some(&name), cfg).with_context(|| format!("{}: the engine cannot run '{name}'", path.display()))?;
     for m in &args.maps {
-        mapfile::apply(&mut engine, m)?;
+        mapfile::apply(&mut engine, &obj, m)?;
     }
     engine.snapshot_maps();
     let json_stdout = args.json.as_deref().is_some_and(|p| p.as_os_str() == "-");

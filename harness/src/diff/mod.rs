@@ -182,7 +182,7 @@ pub fn run(obj: &Object, program: &Program, captures: &[PathBuf], opts: &DiffOpt
     let cfg = EngineConfig { ncpus: possible_cpus(), cpu: 0, ..Default::default() };
     let mut engine = Engine::new(obj, Some(&program.name), cfg).context("preparing the engine")?;
     for m in &opts.maps {
-        mapfile::apply(&mut engine, m)?;
+        mapfile::apply(&mut engine, obj, m)?;
     }
     b.engine = Some(engine);
     report.backends.push(BackendKind::Vm);
@@ -308,7 +308,7 @@ fn apply_maps_to_host(s: &HostSession, obj: &Object, opts: &DiffOptions) -> Resu
     let mut scratch = Engine::new(obj, None, EngineConfig::default())?;
     let before: Vec<_> = scratch.maps().maps.iter().map(|m| m.entries()).collect();
     for m in &opts.maps {
-        mapfile::apply(&mut scratch, m)?;
+        mapfile::apply(&mut scratch, obj, m)?;
     }
     for (i, m) in scratch.maps().maps.iter().enumerate() {
         if m.def.map_type == MapType::ProgArray {

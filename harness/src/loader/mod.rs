@@ -224,3 +224,4 @@ fn guarded<T>(path: &Path, f: impl FnOnce() -> Result<T, LoadError>) -> Result<T
         }
     }
 }
+pub mod btf_types;

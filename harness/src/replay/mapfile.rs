@@ -6,10 +6,12 @@
 //!                { "key": 3, "value": "00000000" },
 //!                { "key": 0, "program": "xdp_ipv4" } ] }
 //! ```
-//! Keys and values are hex byte strings in memory order; a number as a key
-//! is a little-endian u32 (array indices). For a PROG_ARRAY, `program`
-//! names the XDP program of the same object to put in that slot. For per-CPU
-//! maps a single value is written to every CPU.
+//! Keys and values are hex byte strings in memory order, or typed fields
+//! laid out with the map's BTF (`{"port": 23, "proto": 6}`; see
+//! docs/maps-json.md). A number as a key of a map without BTF is a
+//! little-endian u32 (array indices). For a PROG_ARRAY, `program` names the
+//! XDP program of the same object to put in that slot. For per-CPU maps a
+//! single value is written to every CPU.
 
 use std::path::Path;
 
@@ -17,6 +19,8 @@ use anyhow::{anyhow, bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
 use crate::engine::{Engine, MapEntry};
+use crate::loader::btf_types::{map_layouts, Layout, MapLayouts};
+use crate::program::Object;
 use crate::program::MapType;
 use crate::util::unhex;
 
@@ -29,18 +33,11 @@ struct MapFile {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct EntrySpec {
-    key: KeySpec,
+    key: serde_json::Value,
     #[serde(default)]
-    value: Option<String>,
+    value: Option<serde_json::Value>,
     #[serde(default)]
     program: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum KeySpec {
-    Index(u32),
-    Hex(String),
 }
 
 /// One `--map` argument, parsed.
@@ -59,27 +56,116 @@ impl std::str::FromStr for MapInit {
 }
 
 /// Applies a map file to the engine's maps.
-pub fn apply(engine: &mut Engine, init: &MapInit) -> Result<()> {
+pub fn apply(engine: &mut Engine, obj: &Object, init: &MapInit) -> Result<()> {
     let ctx = || format!("map file {} for map '{}'", init.file.display(), init.map);
     let text = std::fs::read_to_string(&init.file).with_context(ctx)?;
     let spec: MapFile = serde_json::from_str(&text).with_context(ctx)?;
+    let layouts = layouts_of(obj).with_context(ctx)?;
+    let layout = layouts.get(&init.map);
     for (i, e) in spec.entries.iter().enumerate() {
-        apply_entry(engine, &init.map, e).with_context(|| format!("entry {i}")).with_context(ctx)?;
+        apply_entry(engine, &init.map, layout, e).with_context(|| format!("entry {i}")).with_context(ctx)?;
     }
     Ok(())
 }
 
-fn apply_entry(engine: &mut Engine, map: &str, e: &EntrySpec) -> Result<()> {
-    let key = match &e.key {
-        KeySpec::Index(i) => i.to_le_bytes().to_vec(),
-        KeySpec::Hex(h) => unhex(h).map_err(|m| anyhow!(m))?,
-    };
+/// Key/value layouts from the object's BTF (empty without BTF).
+fn layouts_of(obj: &Object) -> Result<MapLayouts> {
+    use object::{Object as _, ObjectSection};
+    let bytes = std::fs::read(&obj.path).with_context(|| format!("reading {}", obj.path.display()))?;
+    let file = object::File::parse(&*bytes).map_err(|e| anyhow!("{}: {e}", obj.path.display()))?;
+    match file.section_by_name(".BTF").and_then(|s| s.data().ok()) {
+        Some(btf) => map_layouts(btf).map_err(|e| anyhow!("{}: .BTF: {e}", obj.path.display())),
+        None => Ok(MapLayouts::new()),
+    }
+}
+
+fn bytes_of(v: &serde_json::Value, layout: Option<&Layout>, size: usize, what: &str) -> Result<Vec<u8>> {
+    match (v, layout) {
+        (serde_json::Value::String(h), _) if unhex(h).is_ok_and(|b| b.len() == size) => Ok(unhex(h).expect("checked")),
+        (serde_json::Value::Number(n), None) if size == 4 => {
+            let i = n.as_u64().filter(|i| *i <= u32::MAX as u64).ok_or_else(|| anyhow!("{what} {n} is not a u32"))?;
+            Ok((i as u32).to_le_bytes().to_vec())
+        }
+        (v, Some(l)) => encode(v, l, what),
+        (v, None) => bail!("{what} {v} must be a hex string of {size} bytes (the map has no BTF type information for typed fields)"),
+    }
+}
+
+/// Encodes a typed JSON value with a BTF layout.
+pub fn encode(v: &serde_json::Value, layout: &Layout, what: &str) -> Result<Vec<u8>> {
+    use serde_json::Value as V;
+    let size = layout.size();
+    let mut out = vec![0u8; size];
+    match (v, layout) {
+        (V::String(s), _) if s.parse::<std::net::Ipv4Addr>().is_ok() && size == 4 => {
+            out.copy_from_slice(&s.parse::<std::net::Ipv4Addr>().expect("checked").octets());
+        }
+        (V::String(s), _) if s.parse::<std::net::Ipv6Addr>().is_ok() && size == 16 => {
+            out.copy_from_slice(&s.parse::<std::net::Ipv6Addr>().expect("checked").octets());
+        }
+        (V::String(s), _) => {
+            let b = unhex(s).map_err(|e| anyhow!("{what}: {e}"))?;
+            if b.len() != size {
+                bail!("{what}: hex '{s}' has {} bytes, the type has {size}", b.len());
+            }
+            out = b;
+        }
+        (V::Number(n), Layout::Int { size, signed, big_endian }) => {
+            let bits = *size * 8;
+            let raw: u64 = if let Some(u) = n.as_u64() {
+                if bits < 64 && u >> bits != 0 {
+                    bail!("{what}: {u} does not fit in {size} bytes");
+                }
+                u
+            } else if let (Some(i), true) = (n.as_i64(), *signed) {
+                if bits < 64 && (i < -(1i64 << (bits - 1)) || i >= 1i64 << (bits - 1)) {
+                    bail!("{what}: {i} does not fit in a signed {size}-byte integer");
+                }
+                i as u64
+            } else {
+                bail!("{what}: {n} is not a valid {}integer of {size} bytes", if *signed { "" } else { "unsigned " });
+            };
+            let le = raw.to_le_bytes();
+            out.copy_from_slice(&le[..*size]);
+            if *big_endian {
+                out.reverse();
+            }
+        }
+        (V::Array(items), Layout::Array { elem, len, .. }) => {
+            if items.len() != *len {
+                bail!("{what}: {} elements given, the array has {len}", items.len());
+            }
+            let es = elem.size();
+            for (i, item) in items.iter().enumerate() {
+                let b = encode(item, elem, &format!("{what}[{i}]"))?;
+                out[i * es..(i + 1) * es].copy_from_slice(&b);
+            }
+        }
+        (V::Object(fields), Layout::Struct { members, .. }) => {
+            for (name, val) in fields {
+                let m = members.iter().find(|m| &m.name == name).ok_or_else(|| {
+                    let known: Vec<&str> = members.iter().map(|m| m.name.as_str()).collect();
+                    anyhow!("{what}: no field '{name}' (fields: {})", known.join(", "))
+                })?;
+                let b = encode(val, &m.layout, &format!("{what}.{name}"))?;
+                out[m.offset..m.offset + b.len()].copy_from_slice(&b);
+            }
+        }
+        (v, l) => bail!("{what}: {v} does not match the BTF type ({l:?})"),
+    }
+    Ok(out)
+}
+
+fn apply_entry(engine: &mut Engine, map: &str, layout: Option<&(Layout, Layout)>, e: &EntrySpec) -> Result<()> {
+    let key_size = engine.maps_mut().by_name(map).map(|m| m.def.key_size as usize).ok_or_else(|| anyhow!("the object has no map named '{map}'"))?;
+    let key = bytes_of(&e.key, layout.map(|l| &l.0), key_size, "key")?;
     if let Some(prog) = &e.program {
         let index = u32::from_le_bytes(key.get(..4).and_then(|k| k.try_into().ok()).ok_or_else(|| anyhow!("PROG_ARRAY keys are 4 bytes"))?);
         return engine.set_prog_array(map, index, prog).map_err(|m| anyhow!(m));
     }
     let m = engine.maps_mut().by_name(map).ok_or_else(|| anyhow!("the object has no map named '{map}'"))?;
-    let value = unhex(e.value.as_deref().ok_or_else(|| anyhow!("entry has neither 'value' nor 'program'"))?).map_err(|m| anyhow!(m))?;
+    let value_json = e.value.as_ref().ok_or_else(|| anyhow!("entry has neither 'value' nor 'program'"))?;
+    let value = bytes_of(value_json, layout.map(|l| &l.1), m.def.value_size as usize, "value")?;
     if key.len() != m.def.key_size as usize {
         bail!("key has {} bytes, map '{map}' has key_size {}", key.len(), m.def.key_size);
     }
