@@ -24,6 +24,13 @@ const EM_BPF: u16 = 247;
 const R_BPF_64_64: u32 = 1;
 const R_BPF_64_32: u32 = 10;
 
+/// Largest `.bss`-style (SHT_NOBITS) section accepted. Such a section has no
+/// bytes in the file, only a size, and aya-obj allocates that many zero
+/// bytes for the global-data map (obj.rs `parse_data_map_section`): an
+/// unchecked size from a hostile file aborts the process on allocation
+/// failure. 1 GiB matches the engine's cap on one map's storage.
+const MAX_NOBITS_SIZE: u64 = 1 << 30;
+
 fn reloc_type_name(t: u32) -> &'static str {
     match t {
         0 => "R_BPF_NONE",
@@ -110,7 +117,8 @@ pub(crate) fn section_names(file: &object::File<'_>) -> Vec<String> {
     names
 }
 
-/// Checks what aya-obj assumes without checking: symbols lie inside their
+/// Checks what aya-obj assumes without checking: zero-filled sections have
+/// a size it can allocate, symbols lie inside their
 /// sections, every relocation in code is one of the two kinds LLVM emits
 /// for instructions and sits on an instruction of the matching shape, and
 /// no relocation points at an undefined (extern) symbol, which aya-obj
@@ -118,6 +126,16 @@ pub(crate) fn section_names(file: &object::File<'_>) -> Vec<String> {
 pub(crate) fn check_structure(file: &object::File<'_>, path: &Path) -> Result<(), LoadError> {
     let p = || path.to_path_buf();
     let malformed = |reason: String| LoadError::MalformedElf { path: p(), reason };
+
+    for sec in file.sections() {
+        if sec.kind() == SectionKind::UninitializedData && sec.size() > MAX_NOBITS_SIZE {
+            return Err(malformed(format!(
+                "section `{}` claims {} bytes of zero-initialised data (limit {MAX_NOBITS_SIZE})",
+                sec.name().unwrap_or("?"),
+                sec.size()
+            )));
+        }
+    }
 
     for sym in file.symbols() {
         let Some(idx) = sym.section().index() else { continue };
