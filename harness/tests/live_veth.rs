@@ -262,7 +262,7 @@ fn frames_over_the_mtu_are_reported_not_sent() {
     let obj = load_object(&root().join("corpus/build/v4ops.v4.o")).unwrap();
     let mut o = opts(&pair, XdpMode::Skb);
     o.max_packets = None;
-    let report = live::run(&obj, &obj.programs[0], &[pcap.clone()], &o).expect("run");
+    let report = live::run(&obj, &obj.programs[0], std::slice::from_ref(&pcap), &o).expect("run");
     std::fs::remove_dir_all(&dir).ok();
     assert_eq!((report.packets, report.sent, report.not_sent), (3, 2, 1));
     assert_eq!(report.not_sent_examples[0].index, 1);

@@ -148,7 +148,7 @@ pub enum LiveError {
     #[error("attaching to {iface} in {mode} mode failed (driver {driver}, kernel {kernel}): {err}")]
     AttachRefused { iface: String, mode: XdpMode, driver: String, kernel: String, err: netlink::NlError },
     #[error("{0}")]
-    Offload(#[from] offload::OffloadError),
+    Offload(Box<offload::OffloadError>),
     #[error("{step} on {iface} failed: {errno}")]
     Io { step: String, iface: String, errno: Errno },
     #[error("netlink request about {iface} failed: {err}")]

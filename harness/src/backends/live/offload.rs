@@ -41,8 +41,8 @@ fn hint(errno: Errno) -> &'static str {
 }
 
 /// Creates `obj`'s maps and `prog` bound to `iface`.
-pub fn load(obj: &Object, prog: &Program, iface: &Interface, kernel: &str) -> Result<Offloaded, OffloadError> {
-    let refused = |step: String, errno: Errno, log: String| OffloadError::Refused {
+pub fn load(obj: &Object, prog: &Program, iface: &Interface, kernel: &str) -> Result<Offloaded, Box<OffloadError>> {
+    let refused = |step: String, errno: Errno, log: String| Box::new(OffloadError::Refused {
         iface: iface.describe(),
         driver: iface.driver().to_string(),
         kernel: kernel.to_string(),
@@ -50,10 +50,10 @@ pub fn load(obj: &Object, prog: &Program, iface: &Interface, kernel: &str) -> Re
         errno,
         hint: hint(errno),
         log: if log.trim().is_empty() { String::new() } else { format!(" Verifier log: {}", log.trim()) },
-    };
+    });
     for m in &obj.maps {
         if !matches!(m.map_type, MapType::Array | MapType::Hash) {
-            return Err(OffloadError::MapType { iface: iface.describe(), map: m.name.clone(), map_type: m.map_type });
+            return Err(Box::new(OffloadError::MapType { iface: iface.describe(), map: m.name.clone(), map_type: m.map_type }));
         }
     }
     let netns = iface.endpoint.netns.clone();
@@ -69,11 +69,8 @@ pub fn load(obj: &Object, prog: &Program, iface: &Interface, kernel: &str) -> Re
         while i < insns.len() {
             if insns[i].is_lddw() && (insns[i].src == op::PSEUDO_MAP_FD || insns[i].src == op::PSEUDO_MAP_VALUE) {
                 let index = insns[i].imm;
-                let fd = usize::try_from(index).ok().and_then(|x| maps.get(x)).ok_or_else(|| OffloadError::BadMapReference {
-                    iface: iface.describe(),
-                    program: prog.name.clone(),
-                    insn: i,
-                    index,
+                let fd = usize::try_from(index).ok().and_then(|x| maps.get(x)).ok_or_else(|| {
+                    Box::new(OffloadError::BadMapReference { iface: iface.describe(), program: prog.name.clone(), insn: i, index })
                 })?;
                 insns[i].imm = fd.as_raw_fd();
                 i += 2;
@@ -88,5 +85,5 @@ pub fn load(obj: &Object, prog: &Program, iface: &Interface, kernel: &str) -> Re
         })?;
         Ok(Offloaded { prog: fd, maps })
     })
-    .map_err(|errno| OffloadError::Netns { iface: iface.describe(), errno })?
+        .map_err(|errno| Box::new(OffloadError::Netns { iface: iface.describe(), errno }))?
 }

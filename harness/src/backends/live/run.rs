@@ -219,7 +219,7 @@ pub fn run(obj: &Object, program: &Program, captures: &[PathBuf], opts: &LiveOpt
     }
     let mut notes = Vec::new();
     let loaded = match opts.mode {
-        XdpMode::Hw => Loaded::Offloaded(offload::load(obj, program, &iface, &kernel)?),
+        XdpMode::Hw => Loaded::Offloaded(offload::load(obj, program, &iface, &kernel).map_err(LiveError::Offload)?),
         XdpMode::Skb | XdpMode::Drv => match host.load(obj, program).map_err(|e| LiveError::Host(e.to_string()))? {
             SessionOutcome::Ready(s) => {
                 let dopts = crate::diff::DiffOptions { backends: Vec::new(), maps: opts.maps.clone(), rx_queue_index: 0, max_reported: 0 };
@@ -311,8 +311,7 @@ pub fn run(obj: &Object, program: &Program, captures: &[PathBuf], opts: &LiveOpt
     let started = Instant::now();
     for path in captures {
         let reader = CaptureReader::open(path).map_err(|e| LiveError::Other(e.to_string()))?;
-        let mut taken = 0u64;
-        for item in reader {
+        for (taken, item) in reader.enumerate() {
             if interrupt.interrupted() {
                 return Err(LiveError::Interrupted { iface: iface.describe() });
             }
@@ -323,10 +322,9 @@ pub fn run(obj: &Object, program: &Program, captures: &[PathBuf], opts: &LiveOpt
                     break;
                 }
             };
-            if opts.max_packets.is_some_and(|m| taken >= m) {
+            if opts.max_packets.is_some_and(|m| taken as u64 >= m) {
                 break;
             }
-            taken += 1;
             report.packets += 1;
             if let Some(reason) = unsendable(&pkt.data, iface.mtu) {
                 report.not_sent += 1;
