@@ -171,7 +171,7 @@ fn unsendable(frame: &[u8], mtu: u32) -> Option<String> {
     let vlan = matches!(u16::from_be_bytes([frame[12], frame[13]]), 0x8100 | 0x88a8);
     let limit = mtu as usize + 14 + if vlan { 4 } else { 0 };
     if frame.len() > limit {
-        return Some(format!("{} bytes is larger than the interface MTU {mtu} allows ({limit} bytes with the Ethernet header{}); not sent", frame.len(), if vlan { " and a VLAN tag" } else { "" }));
+        return Some(format!("{} bytes is larger than the interface MTU {mtu} allows ({limit} bytes with the Ethernet header{})", frame.len(), if vlan { " and a VLAN tag" } else { "" }));
     }
     None
 }
