@@ -3,6 +3,7 @@
 mod diff;
 mod gen_pcap;
 mod inspect;
+mod live;
 mod offload_check;
 mod qualify;
 mod replay;
@@ -29,6 +30,8 @@ pub enum Command {
     Replay(replay::Args),
     /// Compare what the engine, rbpf and the host kernel do with each packet.
     Diff(diff::Args),
+    /// Attach to a real interface, send the captures in from its peer, compare with the engine.
+    Live(live::Args),
     /// Check a program against a NIC offload profile.
     OffloadCheck(offload_check::Args),
     /// Write a deterministic capture from a generator profile.
@@ -45,6 +48,7 @@ pub fn main() -> ExitCode {
         Command::Replay(args) => replay::run(args),
         Command::Qualify(args) => qualify::run(args),
         Command::Diff(args) => diff::run(args),
+        Command::Live(args) => live::run(args),
         Command::OffloadCheck(args) => offload_check::run(args),
         Command::GenPcap(args) => gen_pcap::run(&args),
     };

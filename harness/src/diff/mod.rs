@@ -106,7 +106,7 @@ fn pin_to_cpu0() {
     }
 }
 
-fn possible_cpus() -> usize {
+pub(crate) fn possible_cpus() -> usize {
     std::fs::read_to_string("/sys/devices/system/cpu/possible")
         .ok()
         .and_then(|s| {
@@ -299,7 +299,7 @@ pub fn run(obj: &Object, program: &Program, captures: &[PathBuf], opts: &DiffOpt
     Ok(report)
 }
 
-fn apply_maps_to_host(s: &HostSession, obj: &Object, opts: &DiffOptions) -> Result<()> {
+pub(crate) fn apply_maps_to_host(s: &HostSession, obj: &Object, opts: &DiffOptions) -> Result<()> {
     // Build a scratch engine to parse the map files the same way, then copy
     // its entries into the kernel maps.
     if opts.maps.is_empty() {
@@ -342,7 +342,7 @@ fn apply_maps_to_host(s: &HostSession, obj: &Object, opts: &DiffOptions) -> Resu
     Ok(())
 }
 
-fn compare_maps(e: &Engine, h: &HostSession) -> Vec<String> {
+pub(crate) fn compare_maps(e: &Engine, h: &HostSession) -> Vec<String> {
     use crate::backends::host::MapDump;
     let mut out = Vec::new();
     for m in &e.maps().maps {

@@ -277,6 +277,12 @@ impl Engine {
         Ok(())
     }
 
+    /// Bytes of metadata in front of the last run's output (what
+    /// `bpf_xdp_adjust_meta` left), which does not leave the host.
+    pub fn last_meta_len(&self) -> usize {
+        self.buff.as_ref().map_or(0, |b| b.meta_len())
+    }
+
     /// Runs the entry program on one packet.
     pub fn run_xdp(&mut self, pkt: &PacketIn) -> RunResult {
         self.run_xdp_traced(pkt, &mut NoTrace)

@@ -1,0 +1,205 @@
+//! Backend `live:IFACE[:MODE]`: the program attached to a real interface,
+//! the capture's frames sent into it from its peer, and what became of each
+//! frame observed on the wire.
+//!
+//! - Attach: rtnetlink `IFLA_XDP` with the SKB, DRV or HW mode flag
+//!   ([`netlink`]); for `hw` the program and its maps are created bound to
+//!   the device (`prog_ifindex`/`map_ifindex`, [`offload`]), as offload needs.
+//! - Inject: an AF_PACKET socket on the peer (the other end of a veth pair,
+//!   or the link partner) sends each frame unchanged ([`observe`]).
+//! - Observe, "by packet tagging": one frame is in flight at a time, so its
+//!   position in the capture is its tag. The kernel's run counter of the
+//!   program (BPF_ENABLE_STATS `run_cnt`) says when the program has run on
+//!   it; a packet socket on the interface sees it if it went to the stack
+//!   (PASS: packet taps run after XDP), one on the peer if it was sent back
+//!   (TX), and neither if it was dropped, aborted or redirected elsewhere.
+//!   No fentry/fexit probe is used: it needs the program's BTF, which our
+//!   loader does not upload.
+//! - Cleanup: an [`attach::Attachment`] detaches on drop (errors, panics),
+//!   SIGINT/SIGTERM are turned into a flag the loop checks, and a program
+//!   replaced with `--replace` is put back.
+//!
+//! `hw` on a device without offload reports the device, its driver, the
+//! kernel and the kernel's refusal in words.
+
+pub mod attach;
+pub mod frames;
+pub mod netlink;
+pub mod observe;
+pub mod offload;
+pub mod run;
+mod sys;
+
+use std::fmt;
+use std::path::PathBuf;
+
+pub use run::{run, LiveOptions, LiveReport};
+pub use sys::Errno;
+
+/// How the program is attached (`XDP_FLAGS_*_MODE`, include/uapi/linux/if_link.h).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum XdpMode {
+    /// Generic XDP, on the skb in the stack's receive path.
+    Skb,
+    /// Native XDP in the driver.
+    Drv,
+    /// Offloaded to the NIC.
+    Hw,
+}
+
+impl XdpMode {
+    pub fn flag(self) -> u32 {
+        match self {
+            XdpMode::Skb => 1 << 1,
+            XdpMode::Drv => 1 << 2,
+            XdpMode::Hw => 1 << 3,
+        }
+    }
+    pub fn name(self) -> &'static str {
+        match self {
+            XdpMode::Skb => "skb",
+            XdpMode::Drv => "drv",
+            XdpMode::Hw => "hw",
+        }
+    }
+}
+
+impl fmt::Display for XdpMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for XdpMode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<XdpMode, String> {
+        match s {
+            "skb" | "generic" => Ok(XdpMode::Skb),
+            "drv" | "native" => Ok(XdpMode::Drv),
+            "hw" | "offload" => Ok(XdpMode::Hw),
+            o => Err(format!("unknown XDP mode '{o}' (known: skb, drv, hw)")),
+        }
+    }
+}
+
+/// `live:IFACE[:MODE]` as a backend name; the mode defaults to `drv`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LiveSpec {
+    pub iface: String,
+    pub mode: XdpMode,
+}
+
+impl std::str::FromStr for LiveSpec {
+    type Err = String;
+    fn from_str(s: &str) -> Result<LiveSpec, String> {
+        let rest = s.strip_prefix("live:").ok_or_else(|| format!("'{s}' is not a live backend (expected live:IFACE[:skb|drv|hw])"))?;
+        let (iface, mode) = match rest.split_once(':') {
+            Some((i, m)) => (i, m.parse()?),
+            None => (rest, XdpMode::Drv),
+        };
+        if iface.is_empty() || iface.len() > 15 || iface.contains('/') || iface.contains(char::is_whitespace) {
+            return Err(format!("'{iface}' is not a valid interface name (1 to 15 characters, no '/' or spaces)"));
+        }
+        Ok(LiveSpec { iface: iface.to_string(), mode })
+    }
+}
+
+/// An interface, optionally in another network namespace.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Endpoint {
+    pub iface: String,
+    /// A namespace file such as `/run/netns/NAME`; `None`: ours.
+    pub netns: Option<PathBuf>,
+}
+
+impl Endpoint {
+    pub fn new(iface: &str, netns: Option<&str>) -> Endpoint {
+        Endpoint { iface: iface.to_string(), netns: netns.map(netns_path) }
+    }
+    fn describe(&self) -> String {
+        match &self.netns {
+            Some(p) => format!("{} (network namespace {})", self.iface, p.display()),
+            None => self.iface.clone(),
+        }
+    }
+}
+
+/// `NAME` → `/run/netns/NAME` (where `ip netns add` puts it); a path is kept.
+pub fn netns_path(name: &str) -> PathBuf {
+    if name.contains('/') {
+        PathBuf::from(name)
+    } else {
+        PathBuf::from("/run/netns").join(name)
+    }
+}
+
+/// Why a live run could not be done (as opposed to what it found).
+#[derive(Debug, thiserror::Error)]
+pub enum LiveError {
+    #[error("interface {iface} does not exist ({errno}); list interfaces with `ip link`{}", if iface.contains("namespace") { " inside that namespace" } else { "" })]
+    NoSuchInterface { iface: String, errno: Errno },
+    #[error("cannot enter network namespace {path}: {errno}")]
+    Netns { path: String, errno: Errno },
+    #[error("the live backend needs {cap} to {purpose}; this process does not have it (run as root)")]
+    MissingPrivilege { cap: &'static str, purpose: &'static str },
+    #[error("{iface} already runs XDP program id {prog_id} (`{name}`) in {mode} mode; refusing to replace it. Pass --replace to swap it out for the run (it is put back afterwards)")]
+    Busy { iface: String, prog_id: u32, name: String, mode: XdpMode },
+    #[error("attaching to {iface} in {mode} mode failed (driver {driver}, kernel {kernel}): {err}")]
+    AttachRefused { iface: String, mode: XdpMode, driver: String, kernel: String, err: netlink::NlError },
+    #[error("{0}")]
+    Offload(Box<offload::OffloadError>),
+    #[error("{step} on {iface} failed: {errno}")]
+    Io { step: String, iface: String, errno: Errno },
+    #[error("netlink request about {iface} failed: {err}")]
+    Netlink { iface: String, err: netlink::NlError },
+    #[error("the host kernel backend is unavailable: {0}")]
+    Host(String),
+    #[error("the verifier of kernel {kernel} rejected `{program}`: {message}")]
+    Rejected { kernel: String, program: String, message: String },
+    #[error("interrupted; the program was detached from {iface}")]
+    Interrupted { iface: String },
+    #[error("{0}")]
+    Other(String),
+}
+
+/// Capabilities the live backend itself needs beyond the host backend's.
+fn require_caps(netns: bool) -> Result<(), LiveError> {
+    const CAP_NET_ADMIN: u32 = 12;
+    const CAP_NET_RAW: u32 = 13;
+    const CAP_SYS_ADMIN: u32 = 21;
+    let caps = sys::effective_caps().map_err(|errno| LiveError::Other(format!("capget failed: {errno}")))?;
+    let has = |c: u32| caps & (1u64 << c) != 0;
+    if !has(CAP_NET_ADMIN) {
+        return Err(LiveError::MissingPrivilege { cap: "CAP_NET_ADMIN", purpose: "attach XDP programs to an interface" });
+    }
+    if !has(CAP_NET_RAW) {
+        return Err(LiveError::MissingPrivilege { cap: "CAP_NET_RAW", purpose: "send and capture frames with packet sockets" });
+    }
+    if netns && !has(CAP_SYS_ADMIN) {
+        return Err(LiveError::MissingPrivilege { cap: "CAP_SYS_ADMIN", purpose: "enter another network namespace (setns)" });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_backend_names() {
+        assert_eq!("live:veth0:skb".parse::<LiveSpec>(), Ok(LiveSpec { iface: "veth0".into(), mode: XdpMode::Skb }));
+        assert_eq!("live:eth1".parse::<LiveSpec>().unwrap().mode, XdpMode::Drv);
+        assert_eq!("live:ens1f0np0:hw".parse::<LiveSpec>().unwrap().mode, XdpMode::Hw);
+        assert!("live:eth0:turbo".parse::<LiveSpec>().unwrap_err().contains("unknown XDP mode"));
+        assert!("live:".parse::<LiveSpec>().is_err());
+        assert!("host".parse::<LiveSpec>().is_err());
+        assert!("live:averyveryverylongname".parse::<LiveSpec>().is_err());
+    }
+
+    #[test]
+    fn netns_names_and_paths() {
+        assert_eq!(netns_path("xq-a"), PathBuf::from("/run/netns/xq-a"));
+        assert_eq!(netns_path("/proc/1/ns/net"), PathBuf::from("/proc/1/ns/net"));
+    }
+}

@@ -1,0 +1,437 @@
+//! A live run: attach, send every frame of the captures, compare where each
+//! went with what the engine says the program does, detach.
+
+use std::collections::BTreeMap;
+use std::os::fd::AsRawFd;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use super::attach::{Attachment, Interface};
+use super::observe::{Observer, Seen};
+use super::{offload, require_caps, sys, Endpoint, LiveError, XdpMode};
+use crate::backends::engine::run_packet;
+use crate::backends::host::{HostBackend, HostSession, SessionOutcome};
+use crate::backends::{PacketResult, PacketSource};
+use crate::capture::{flow, CaptureReader};
+use crate::engine::helpers::ids::NONDETERMINISTIC;
+use crate::engine::{Engine, EngineConfig, Recorder, RedirectTarget};
+use crate::isa::{self, Insn};
+use crate::program::{Object, Program};
+use crate::replay::mapfile::{self, MapInit};
+use crate::verdict::{Verdict, XdpAction};
+
+#[derive(Clone, Debug)]
+pub struct LiveOptions {
+    /// Where the program is attached.
+    pub iface: Endpoint,
+    /// Where frames are sent from and XDP_TX frames arrive.
+    pub peer: Endpoint,
+    pub mode: XdpMode,
+    /// Swap out a program already attached (restored afterwards).
+    pub replace: bool,
+    pub maps: Vec<MapInit>,
+    /// How long to wait for a frame after the program ran on it.
+    pub settle: Duration,
+    /// Details are kept for at most this many mismatches.
+    pub max_reported: usize,
+    /// Send at most this many frames of each capture.
+    pub max_packets: Option<u64>,
+}
+
+/// A frame that was not sent.
+#[derive(Clone, Debug, Serialize)]
+pub struct NotSent {
+    pub capture: String,
+    pub index: u64,
+    pub len: usize,
+    pub reason: String,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct LiveMismatch {
+    pub capture: String,
+    pub index: u64,
+    pub flow: Option<String>,
+    pub engine: PacketResult,
+    pub live: Seen,
+    pub detail: String,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct LiveReport {
+    pub schema: &'static str,
+    pub program: String,
+    pub iface: String,
+    pub peer: String,
+    pub mode: XdpMode,
+    /// `ethtool -i` of the interface: driver, version, firmware, bus.
+    pub driver: [String; 4],
+    pub kernel: String,
+    pub mtu: u32,
+    /// How verdicts were observed.
+    pub observation: String,
+    pub notes: Vec<String>,
+    /// Frames read from the captures.
+    pub packets: u64,
+    pub sent: u64,
+    pub not_sent: u64,
+    /// The first few frames not sent, with why.
+    pub not_sent_examples: Vec<NotSent>,
+    pub agreed: u64,
+    pub nondeterministic: u64,
+    pub mismatch_count: u64,
+    pub mismatches: Vec<LiveMismatch>,
+    /// Sent frames by where they were seen.
+    pub counts: BTreeMap<String, u64>,
+    /// Frames that showed up after their settle time (given to their frame).
+    pub late_arrivals: u64,
+    /// Frames seen that cannot be tied to a sent frame.
+    pub unattributed: u64,
+    /// Program runs beyond one per frame sent (traffic we did not send).
+    pub foreign_runs: u64,
+    pub elapsed_s: f64,
+    /// Sent frames per second, one in flight at a time (latency-bound).
+    pub packets_per_s: f64,
+    pub map_mismatches: Vec<String>,
+    pub map_nondeterministic: Vec<String>,
+    pub capture_errors: Vec<String>,
+}
+
+impl LiveReport {
+    /// The engine and the interface agreed on every frame sent, and nothing
+    /// seen was left unexplained.
+    pub fn agrees(&self) -> bool {
+        self.mismatch_count == 0 && self.map_mismatches.is_empty() && self.unattributed == 0 && self.foreign_runs == 0
+    }
+}
+
+/// Where the engine's verdict says the frame goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Place {
+    Stack,
+    Peer,
+    Nowhere,
+}
+
+fn expected_place(r: &PacketResult, iface_ifindex: u32) -> Option<Place> {
+    let Verdict::Action { action } = &r.verdict else { return None };
+    Some(match action {
+        XdpAction::Pass => Place::Stack,
+        XdpAction::Tx => Place::Peer,
+        XdpAction::Drop | XdpAction::Aborted | XdpAction::Invalid(_) => Place::Nowhere,
+        XdpAction::Redirect => {
+            let to_self = match &r.redirect {
+                Some(RedirectTarget::Ifindex { ifindex }) => *ifindex == iface_ifindex,
+                Some(RedirectTarget::Map { value, .. }) => value.get(..4).is_some_and(|v| u32::from_le_bytes(v.try_into().expect("4")) == iface_ifindex),
+                None => false,
+            };
+            if to_self {
+                Place::Peer
+            } else {
+                Place::Nowhere
+            }
+        }
+    })
+}
+
+/// `None` when the engine's result and what was seen agree.
+fn judge(engine: &PacketResult, meta_len: usize, seen: &Seen, iface_ifindex: u32) -> Option<String> {
+    let want = match expected_place(engine, iface_ifindex) {
+        Some(p) => p,
+        None => return Some(format!("the engine did not return an action ({}); live: {}", engine.verdict, seen.label())),
+    };
+    let (got, frame) = match seen {
+        Seen::Stack { frame } => (Place::Stack, Some(frame)),
+        Seen::Peer { frame } => (Place::Peer, Some(frame)),
+        Seen::Nowhere => (Place::Nowhere, None),
+        Seen::NotRun { reason } => return Some(format!("engine {}; live: not run ({reason})", engine.verdict)),
+    };
+    if want != got {
+        return Some(format!("engine {} (frame expected {want:?}), live: {}", engine.verdict, seen.label()));
+    }
+    let frame = frame?;
+    let ours = engine.output.get(meta_len..).unwrap_or(&[]);
+    if ours != frame.as_slice() {
+        return Some(format!("{}\n{}", "output bytes differ", crate::diff::hexdiff::render("vm", ours, "live", frame)));
+    }
+    None
+}
+
+/// Why `frame` cannot be sent through an interface with `mtu`, if it can't.
+/// AF_PACKET refuses frames over MTU + header (+4 for one VLAN tag), see
+/// net/packet/af_packet.c packet_snd / packet_extra_vlan_len_allowed; a
+/// frame shorter than an Ethernet header would be padded by the kernel for
+/// CAP_SYS_RAWIO callers (dev_validate_header), changing it.
+fn unsendable(frame: &[u8], mtu: u32) -> Option<String> {
+    if frame.len() < 14 {
+        return Some(format!("{} bytes is shorter than an Ethernet header (14 bytes)", frame.len()));
+    }
+    let vlan = matches!(u16::from_be_bytes([frame[12], frame[13]]), 0x8100 | 0x88a8);
+    let limit = mtu as usize + 14 + if vlan { 4 } else { 0 };
+    if frame.len() > limit {
+        return Some(format!("{} bytes is larger than the interface MTU {mtu} allows ({limit} bytes with the Ethernet header{})", frame.len(), if vlan { " and a VLAN tag" } else { "" }));
+    }
+    None
+}
+
+struct Pending {
+    capture: String,
+    index: u64,
+    frame: Vec<u8>,
+    engine: PacketResult,
+    meta_len: usize,
+    nondet: bool,
+    seen: Seen,
+}
+
+/// What a run has loaded: a host session (skb/drv) or device-bound objects (hw).
+enum Loaded {
+    Host(HostSession),
+    Offloaded(offload::Offloaded),
+}
+
+impl Loaded {
+    fn prog_fd(&self) -> std::os::fd::RawFd {
+        match self {
+            Loaded::Host(s) => s.program().fd().as_raw_fd(),
+            Loaded::Offloaded(o) => o.prog.as_raw_fd(),
+        }
+    }
+}
+
+fn pass_program() -> Result<std::os::fd::OwnedFd, sys::Errno> {
+    // r0 = XDP_PASS; exit
+    let insns = [Insn { code: 0xb7, dst: 0, src: 0, off: 0, imm: 2 }, Insn { code: 0x95, dst: 0, src: 0, off: 0, imm: 0 }];
+    sys::prog_load_xdp(&isa::encode_le(&insns), "GPL", "xq_peer_pass", 0, &mut [])
+}
+
+/// Runs the captures through `program` attached to `opts.iface`.
+pub fn run(obj: &Object, program: &Program, captures: &[PathBuf], opts: &LiveOptions) -> Result<LiveReport, LiveError> {
+    require_caps(opts.iface.netns.is_some() || opts.peer.netns.is_some())?;
+    let host = HostBackend::open().map_err(|e| LiveError::Host(e.to_string()))?;
+    let kernel = host.kernel_release().to_string();
+    let iface = Interface::resolve(&opts.iface)?;
+    let peer = Interface::resolve(&opts.peer)?;
+    if iface.ifindex == peer.ifindex && iface.endpoint.netns == peer.endpoint.netns {
+        return Err(LiveError::Other(format!("the peer must be another interface than {} (frames are sent from the peer into it)", iface.describe())));
+    }
+    let mut notes = Vec::new();
+    let loaded = match opts.mode {
+        XdpMode::Hw => Loaded::Offloaded(offload::load(obj, program, &iface, &kernel).map_err(LiveError::Offload)?),
+        XdpMode::Skb | XdpMode::Drv => match host.load(obj, program).map_err(|e| LiveError::Host(e.to_string()))? {
+            SessionOutcome::Ready(s) => {
+                let dopts = crate::diff::DiffOptions { backends: Vec::new(), maps: opts.maps.clone(), rx_queue_index: 0, max_reported: 0 };
+                crate::diff::apply_maps_to_host(&s, obj, &dopts).map_err(|e| LiveError::Other(format!("filling kernel maps: {e:#}")))?;
+                Loaded::Host(s)
+            }
+            SessionOutcome::Rejected(r) => {
+                return Err(LiveError::Rejected { kernel, program: r.program, message: r.rejection.first_error_line.unwrap_or_else(|| r.rejection.errno.to_string()) })
+            }
+        },
+    };
+    if opts.mode == XdpMode::Hw && !opts.maps.is_empty() {
+        notes.push("map files are not applied in hw mode and maps are not compared".into());
+    }
+
+    let interrupt = sys::InterruptGuard::install();
+    let attached = Attachment::attach(&iface, loaded.prog_fd(), opts.mode, opts.replace, &kernel)?;
+    // veth delivers XDP_TX and redirected frames to its peer only when the
+    // peer's NAPI runs, i.e. when the peer has an XDP program or GRO
+    // (drivers/net/veth.c veth_xdp_xmit); give it a pass-through program.
+    let peer_pass = if opts.mode == XdpMode::Drv && peer.driver() == "veth" && peer.xdp.is_empty() {
+        let fd = pass_program().map_err(|errno| LiveError::Io { step: "loading the peer's XDP_PASS program".into(), iface: peer.describe(), errno })?;
+        let a = Attachment::attach(&peer, fd.as_raw_fd(), XdpMode::Drv, false, &kernel)?;
+        notes.push(format!("attached an XDP_PASS program to the peer {} for the run: veth hands XDP_TX frames to its peer only when the peer runs NAPI (drivers/net/veth.c veth_xdp_xmit)", peer.describe()));
+        Some((a, fd))
+    } else {
+        None
+    };
+    let fence = (opts.mode != XdpMode::Hw).then(|| loaded.prog_fd());
+    let mut observer = Observer::open(&iface, &peer, fence, opts.settle)?;
+    sys::pin_to_cpu(0);
+
+    let cfg = EngineConfig { ncpus: crate::diff::possible_cpus(), cpu: 0, ..Default::default() };
+    let mut engine = Engine::new(obj, Some(&program.name), cfg).map_err(|e| LiveError::Other(format!("preparing the engine: {e}")))?;
+    for m in &opts.maps {
+        mapfile::apply(&mut engine, m).map_err(|e| LiveError::Other(format!("{e:#}")))?;
+    }
+    let nondet_prog = program.insns.iter().any(|i| i.code == 0x85 && i.src == 0 && NONDETERMINISTIC.contains(&i.imm));
+
+    let mut report = LiveReport {
+        schema: "xdpqual.live/1",
+        program: program.name.clone(),
+        iface: iface.describe(),
+        peer: peer.describe(),
+        mode: opts.mode,
+        driver: iface.driver.clone(),
+        kernel: kernel.clone(),
+        mtu: iface.mtu,
+        observation: observer.method().to_string(),
+        notes,
+        packets: 0,
+        sent: 0,
+        not_sent: 0,
+        not_sent_examples: Vec::new(),
+        agreed: 0,
+        nondeterministic: 0,
+        mismatch_count: 0,
+        mismatches: Vec::new(),
+        counts: BTreeMap::new(),
+        late_arrivals: 0,
+        unattributed: 0,
+        foreign_runs: 0,
+        elapsed_s: 0.0,
+        packets_per_s: 0.0,
+        map_mismatches: Vec::new(),
+        map_nondeterministic: Vec::new(),
+        capture_errors: Vec::new(),
+    };
+    let io = |errno| LiveError::Io { step: "sending or receiving frames".into(), iface: iface.describe(), errno };
+    let stray = observer.drain().map_err(io)?.len();
+    if stray > 0 {
+        report.notes.push(format!("{stray} frames were queued before the first was sent (ignored)"));
+    }
+    let iface_ifindex = iface.ifindex;
+    let finalize = |report: &mut LiveReport, p: Pending| {
+        *report.counts.entry(p.seen.label().to_string()).or_default() += 1;
+        match judge(&p.engine, p.meta_len, &p.seen, iface_ifindex) {
+            None => report.agreed += 1,
+            Some(_) if p.nondet => report.nondeterministic += 1,
+            Some(detail) => {
+                report.mismatch_count += 1;
+                if report.mismatches.len() < opts.max_reported {
+                    report.mismatches.push(LiveMismatch { capture: p.capture, index: p.index, flow: flow(&p.frame).map(|f| f.to_string()), engine: p.engine, live: p.seen, detail });
+                }
+            }
+        }
+    };
+    let mut pending: Option<Pending> = None;
+    let started = Instant::now();
+    for path in captures {
+        let reader = CaptureReader::open(path).map_err(|e| LiveError::Other(e.to_string()))?;
+        for (taken, item) in reader.enumerate() {
+            if interrupt.interrupted() {
+                return Err(LiveError::Interrupted { iface: iface.describe() });
+            }
+            let pkt = match item {
+                Ok(p) => p,
+                Err(e) => {
+                    report.capture_errors.push(e.to_string());
+                    break;
+                }
+            };
+            if opts.max_packets.is_some_and(|m| taken as u64 >= m) {
+                break;
+            }
+            report.packets += 1;
+            if let Some(reason) = unsendable(&pkt.data, iface.mtu) {
+                report.not_sent += 1;
+                if report.not_sent_examples.len() < 10 {
+                    report.not_sent_examples.push(NotSent { capture: path.display().to_string(), index: pkt.index, len: pkt.data.len(), reason });
+                }
+                continue;
+            }
+            // Anything that arrived since the last frame's window closed
+            // belongs to that frame: nothing else was in flight.
+            let late = observer.drain().map_err(io)?;
+            if let Some(mut p) = pending.take() {
+                if p.seen == Seen::Nowhere && late.len() == 1 {
+                    p.seen = late.into_iter().next().expect("one");
+                    report.late_arrivals += 1;
+                } else {
+                    report.unattributed += late.len() as u64;
+                }
+                finalize(&mut report, p);
+            } else {
+                report.unattributed += late.len() as u64;
+            }
+            let src = PacketSource { data: pkt.data, ts_ns: pkt.ts_ns, ingress_ifindex: iface.ifindex, rx_queue_index: 0 };
+            let mut rec = Recorder::new(0);
+            let engine_result = run_packet(&mut engine, &src, &mut rec);
+            let meta_len = engine.last_meta_len();
+            let (seen, extra) = observer.send(&src.data).map_err(io)?;
+            report.sent += 1;
+            report.unattributed += extra.len() as u64;
+            pending = Some(Pending {
+                capture: path.display().to_string(),
+                index: pkt.index,
+                frame: src.data,
+                engine: engine_result,
+                meta_len,
+                nondet: nondet_prog && rec.helpers.iter().any(|(_, id)| NONDETERMINISTIC.contains(id)),
+                seen,
+            });
+        }
+    }
+    if let Some(mut p) = pending.take() {
+        std::thread::sleep(opts.settle);
+        let late = observer.drain().map_err(io)?;
+        if p.seen == Seen::Nowhere && late.len() == 1 {
+            p.seen = late.into_iter().next().expect("one");
+            report.late_arrivals += 1;
+        } else {
+            report.unattributed += late.len() as u64;
+        }
+        finalize(&mut report, p);
+    }
+    report.elapsed_s = started.elapsed().as_secs_f64();
+    report.packets_per_s = if report.elapsed_s > 0.0 { report.sent as f64 / report.elapsed_s } else { 0.0 };
+    report.foreign_runs = observer.foreign_runs;
+    if report.foreign_runs > 0 {
+        report.notes.push(format!("the program ran {} more times than frames were sent: other traffic reaches {}, so verdicts and maps may be misattributed", report.foreign_runs, iface.describe()));
+    }
+    if let Loaded::Host(s) = &loaded {
+        let diffs = crate::diff::compare_maps(&engine, s);
+        if nondet_prog {
+            report.map_nondeterministic = diffs;
+        } else {
+            report.map_mismatches = diffs;
+        }
+    }
+    drop(observer);
+    if let Some((a, _fd)) = peer_pass {
+        a.finish()?;
+    }
+    attached.finish()?;
+    Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn result(action: XdpAction, output: &[u8]) -> PacketResult {
+        PacketResult { verdict: Verdict::Action { action }, output: output.to_vec(), events: vec![], redirect: None, insns: None, duration_ns: None }
+    }
+
+    #[test]
+    fn unsendable_frames_name_the_limit() {
+        let mut f = vec![0u8; 1515];
+        assert!(unsendable(&f, 1500).unwrap().contains("MTU 1500"));
+        f.truncate(1514);
+        assert_eq!(unsendable(&f, 1500), None);
+        // One VLAN tag may ride on top of the MTU.
+        let mut v = vec![0u8; 1518];
+        v[12..14].copy_from_slice(&[0x81, 0x00]);
+        assert_eq!(unsendable(&v, 1500), None);
+        assert!(unsendable(&[0u8; 13], 1500).unwrap().contains("shorter"));
+    }
+
+    #[test]
+    fn verdicts_map_to_places() {
+        let f = [1u8, 2, 3];
+        assert_eq!(judge(&result(XdpAction::Pass, &f), 0, &Seen::Stack { frame: f.to_vec() }, 7), None);
+        assert!(judge(&result(XdpAction::Pass, &f), 0, &Seen::Peer { frame: f.to_vec() }, 7).is_some());
+        assert_eq!(judge(&result(XdpAction::Aborted, &f), 0, &Seen::Nowhere, 7), None);
+        assert!(judge(&result(XdpAction::Tx, &f), 0, &Seen::Nowhere, 7).is_some());
+        // Metadata stays on the host: only the bytes after it leave.
+        assert_eq!(judge(&result(XdpAction::Tx, &[9, 9, 9, 9, 1, 2, 3]), 4, &Seen::Peer { frame: f.to_vec() }, 7), None);
+        assert!(judge(&result(XdpAction::Tx, &f), 0, &Seen::Peer { frame: vec![1, 2, 4] }, 7).unwrap().contains("differ"));
+        let mut to_self = result(XdpAction::Redirect, &f);
+        to_self.redirect = Some(RedirectTarget::Ifindex { ifindex: 7 });
+        assert_eq!(judge(&to_self, 0, &Seen::Peer { frame: f.to_vec() }, 7), None);
+        assert_eq!(judge(&to_self, 0, &Seen::Nowhere, 8), None);
+    }
+}

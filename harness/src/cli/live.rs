@@ -1,0 +1,116 @@
+//! `xdpqual live PROG.o CAPTURE... --iface IF --peer IF --mode drv|skb|hw [--replace]`
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+
+use crate::backends::live::{self, Endpoint, LiveOptions, LiveReport, XdpMode};
+use crate::loader::load_object;
+use crate::replay::mapfile::MapInit;
+use crate::replay::split_target;
+
+/// Attach the program to a real interface, send the captures into it from
+/// its peer, and compare where each frame went with the engine. Exit 0 when
+/// all agree, 1 on any mismatch, 2 when the run could not be done.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// PROG.o[:SECTION]
+    pub program: String,
+    #[arg(required = true)]
+    pub captures: Vec<PathBuf>,
+    /// The interface the program is attached to.
+    #[arg(long)]
+    pub iface: String,
+    /// skb (generic), drv (native) or hw (offload).
+    #[arg(long, default_value = "drv")]
+    pub mode: XdpMode,
+    /// The interface frames are sent from: the other end of a veth pair, or
+    /// the link partner's port on this host.
+    #[arg(long)]
+    pub peer: String,
+    /// Network namespace of --iface (name under /run/netns, or a path).
+    #[arg(long)]
+    pub netns: Option<String>,
+    /// Network namespace of --peer.
+    #[arg(long)]
+    pub peer_netns: Option<String>,
+    /// Replace a program already attached; it is put back afterwards.
+    #[arg(long)]
+    pub replace: bool,
+    #[arg(long = "map")]
+    pub maps: Vec<MapInit>,
+    /// Microseconds to wait for a frame after the program ran on it.
+    #[arg(long, default_value_t = 2000)]
+    pub settle_us: u64,
+    /// Send at most this many frames of each capture.
+    #[arg(long)]
+    pub max_packets: Option<u64>,
+    #[arg(long, default_value_t = 10)]
+    pub max_reported: usize,
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub fn run(args: Args) -> Result<ExitCode> {
+    let (path, section) = split_target(&args.program);
+    let obj = load_object(&path)?;
+    let program = obj.program(section.as_deref()).with_context(|| format!("{}: no such XDP program", path.display()))?.clone();
+    let opts = LiveOptions {
+        iface: Endpoint::new(&args.iface, args.netns.as_deref()),
+        peer: Endpoint::new(&args.peer, args.peer_netns.as_deref()),
+        mode: args.mode,
+        replace: args.replace,
+        maps: args.maps.clone(),
+        settle: Duration::from_micros(args.settle_us),
+        max_reported: args.max_reported,
+        max_packets: args.max_packets,
+    };
+    let report = live::run(&obj, &program, &args.captures, &opts)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", render(&report));
+    }
+    Ok(if report.agrees() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+pub fn render(r: &LiveReport) -> String {
+    let mut s = format!(
+        "live run of {} on {} ({} mode, driver {}, MTU {}, kernel {}), frames sent from {}\n  {}\n",
+        r.program, r.iface, r.mode, r.driver[0], r.mtu, r.kernel, r.peer, r.observation
+    );
+    for n in &r.notes {
+        s.push_str(&format!("  note: {n}\n"));
+    }
+    for m in &r.mismatches {
+        s.push_str(&format!("MISMATCH {} packet {}", m.capture, m.index));
+        if let Some(f) = &m.flow {
+            s.push_str(&format!(" ({f})"));
+        }
+        s.push_str(&format!("\n    engine: {}\n      live: {}\n    {}\n", m.engine.verdict, m.live.label(), m.detail.trim_end()));
+    }
+    for mm in &r.map_mismatches {
+        s.push_str(&format!("MAP MISMATCH {mm}\n"));
+    }
+    for mm in &r.map_nondeterministic {
+        s.push_str(&format!("map differs (nondeterministic: the program reads time or random numbers): {mm}\n"));
+    }
+    for n in &r.not_sent_examples {
+        s.push_str(&format!("not sent: {} packet {}: {}\n", n.capture, n.index, n.reason));
+    }
+    for e in &r.capture_errors {
+        s.push_str(&format!("capture error: {e}\n"));
+    }
+    s.push_str(&format!("{} packets read, {} sent, {} not sent\n", r.packets, r.sent, r.not_sent));
+    for (k, v) in &r.counts {
+        s.push_str(&format!("  {k:<32} {v}\n"));
+    }
+    s.push_str(&format!(
+        "{} agree, {} mismatch, {} nondeterministic; {} late, {} unattributed, {} foreign runs; {:.0} packets/s (one frame in flight)\n",
+        r.agreed, r.mismatch_count, r.nondeterministic, r.late_arrivals, r.unattributed, r.foreign_runs, r.packets_per_s
+    ));
+    s
+}
