@@ -255,7 +255,7 @@ pub fn run(obj: &Object, program: &Program, captures: &[PathBuf], opts: &LiveOpt
     let cfg = EngineConfig { ncpus: crate::diff::possible_cpus(), cpu: 0, ..Default::default() };
     let mut engine = Engine::new(obj, Some(&program.name), cfg).map_err(|e| LiveError::Other(format!("preparing the engine: {e}")))?;
     for m in &opts.maps {
-        mapfile::apply(&mut engine, m).map_err(|e| LiveError::Other(format!("{e:#}")))?;
+        mapfile::apply(&mut engine, obj, m).map_err(|e| LiveError::Other(format!("{e:#}")))?;
     }
     let nondet_prog = program.insns.iter().any(|i| i.code == 0x85 && i.src == 0 && NONDETERMINISTIC.contains(&i.imm));
 
