@@ -1,11 +1,13 @@
 //! The qualification report and its renderings: JSON (schema
-//! `xdpqual.qualify/1`), JUnit XML and a Markdown summary for pull requests.
+//! `xdpqual.qualify/2`), JUnit XML and a Markdown summary for pull requests.
 //! Everything that came from a program or a file (names, messages) is
 //! escaped for the format it lands in.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-#[derive(Serialize, Clone, Debug)]
+use super::perf::PerfSample;
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum Outcome {
     Pass { detail: String },
@@ -13,10 +15,16 @@ pub enum Outcome {
     Skipped { reason: String },
 }
 
-#[derive(Serialize, Clone, Debug)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 pub struct Check {
+    /// Index of the work unit (program x capture x cell) in the run's plan.
+    #[serde(default)]
+    pub unit: usize,
     pub program: String,
     pub capture: String,
+    /// vm, rbpf, host or offload:PROFILE.
+    #[serde(default)]
+    pub cell: String,
     pub check: String,
     #[serde(flatten)]
     pub outcome: Outcome,
@@ -24,7 +32,17 @@ pub struct Check {
 
 impl Check {
     pub fn new(program: &str, capture: &str, check: &str, outcome: Outcome) -> Check {
-        Check { program: program.into(), capture: capture.into(), check: check.into(), outcome }
+        Check { unit: 0, program: program.into(), capture: capture.into(), cell: String::new(), check: check.into(), outcome }
+    }
+
+    pub fn in_unit(mut self, unit: usize, cell: &str) -> Check {
+        self.unit = unit;
+        self.cell = cell.into();
+        self
+    }
+
+    pub fn failed(&self) -> bool {
+        matches!(self.outcome, Outcome::Fail { .. })
     }
 
     pub fn line(&self) -> String {
@@ -37,11 +55,80 @@ impl Check {
     }
 }
 
-#[derive(Serialize, Clone, Debug)]
+/// One packet on which a check found a difference: for the dashboard's
+/// per-packet pages.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct PacketDetail {
+    pub unit: usize,
+    pub program: String,
+    pub capture: String,
+    pub cell: String,
+    pub index: u64,
+    pub detail: String,
+}
+
+/// A NIC offload verdict with a throughput estimate where the profile has
+/// the constants for one.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct OffloadResult {
+    #[serde(default)]
+    pub unit: usize,
+    pub program: String,
+    pub profile: String,
+    pub compatible: bool,
+    pub reason: String,
+    pub est_mpps: Option<f64>,
+    pub est_basis: String,
+}
+
+/// Wall time one unit took: the cost that balances later shards.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct UnitTiming {
+    pub unit: usize,
+    pub key: String,
+    pub seconds: f64,
+}
+
+/// Which slice of the plan a shard ran.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct ShardInfo {
+    /// 1-based.
+    pub index: u32,
+    pub count: u32,
+    /// Fingerprint of the whole plan and its assignment; shards of one
+    /// qualification share it.
+    pub plan: String,
+    pub units: Vec<usize>,
+    pub total_units: usize,
+}
+
+/// Where and when a report was made.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+pub struct RunInfo {
+    pub id: String,
+    pub created_unix: u64,
+    pub arch: String,
+    pub kernel: Option<String>,
+    pub config: String,
+    #[serde(default)]
+    pub shard: Option<ShardInfo>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug)]
 pub struct Report {
-    pub schema: &'static str,
-    pub xdpqual_version: &'static str,
+    pub schema: String,
+    pub xdpqual_version: String,
+    #[serde(default)]
+    pub run: RunInfo,
     pub checks: Vec<Check>,
+    #[serde(default)]
+    pub perf: Vec<PerfSample>,
+    #[serde(default)]
+    pub packets: Vec<PacketDetail>,
+    #[serde(default)]
+    pub offload: Vec<OffloadResult>,
+    #[serde(default)]
+    pub units: Vec<UnitTiming>,
 }
 
 fn xml(s: &str) -> String {
@@ -70,7 +157,16 @@ pub fn md(s: &str) -> String {
 
 impl Report {
     pub fn new() -> Report {
-        Report { schema: "xdpqual.qualify/1", xdpqual_version: env!("CARGO_PKG_VERSION"), checks: Vec::new() }
+        Report {
+            schema: "xdpqual.qualify/2".into(),
+            xdpqual_version: env!("CARGO_PKG_VERSION").into(),
+            run: RunInfo::default(),
+            checks: Vec::new(),
+            perf: Vec::new(),
+            packets: Vec::new(),
+            offload: Vec::new(),
+            units: Vec::new(),
+        }
     }
 
     pub fn failures(&self) -> impl Iterator<Item = &Check> {
