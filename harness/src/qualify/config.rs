@@ -184,7 +184,7 @@ impl Ctx<'_> {
 pub fn load(path: &Path) -> Result<Config, ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
     let raw: RawConfig = toml::from_str(&text).map_err(|e| ConfigError::Syntax { path: path.to_path_buf(), message: e.to_string().trim_end().replace('\n', " ") })?;
-    let base = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let base = path.parent().unwrap_or(Path::new(""));
     let cx = Ctx { path, text: &text, base };
     let whole = |message: String| ConfigError::Whole { path: path.to_path_buf(), message };
 
