@@ -15,12 +15,23 @@ use std::time::{Duration, Instant};
 use xdpqual::capture::{PcapFileWriter, TsPrecision};
 
 fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").canonicalize().unwrap()
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .canonicalize()
+        .unwrap()
 }
 
 fn xdpqual(args: &[&str]) -> (i32, String, String) {
-    let o = Command::new(env!("CARGO_BIN_EXE_xdpqual")).current_dir(root()).args(args).output().expect("run xdpqual");
-    (o.status.code().unwrap_or(-1), String::from_utf8_lossy(&o.stdout).into(), String::from_utf8_lossy(&o.stderr).into())
+    let o = Command::new(env!("CARGO_BIN_EXE_xdpqual"))
+        .current_dir(root())
+        .args(args)
+        .output()
+        .expect("run xdpqual");
+    (
+        o.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&o.stdout).into(),
+        String::from_utf8_lossy(&o.stderr).into(),
+    )
 }
 
 fn chromium() -> Option<PathBuf> {
@@ -28,14 +39,29 @@ fn chromium() -> Option<PathBuf> {
         return Some(p.into());
     }
     let path = std::env::var_os("PATH")?;
-    ["chromium", "chromium-browser", "google-chrome"].iter().find_map(|n| std::env::split_paths(&path).map(|d| d.join(n)).find(|p| p.is_file()))
+    ["chromium", "chromium-browser", "google-chrome"]
+        .iter()
+        .find_map(|n| {
+            std::env::split_paths(&path)
+                .map(|d| d.join(n))
+                .find(|p| p.is_file())
+        })
 }
 
 /// Runs Chromium headless with the flags a root CI user needs, bounded in
 /// time; returns its stdout.
 fn headless(bin: &Path, profile: &Path, extra: &[String], url: &str) -> String {
     let mut child = Command::new(bin)
-        .args(["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run", "--hide-scrollbars"])
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--no-first-run",
+            "--hide-scrollbars",
+        ])
         .arg(format!("--user-data-dir={}", profile.display()))
         .args(extra)
         .arg(url)
@@ -101,27 +127,62 @@ fn dashboard_renders_in_headless_chromium() {
     let cfg = dir.join("xdpqual.toml");
     let hist = dir.join("h.sqlite");
     for _ in 0..2 {
-        let (code, stdout, stderr) = xdpqual(&["qualify", "--quiet", "--config", cfg.to_str().unwrap(), "--out", dir.join("out").to_str().unwrap(), "--history", hist.to_str().unwrap()]);
-        assert_eq!(code, 1, "the counters expectation (packet 1 is a runt) fails: {stdout}{stderr}");
+        let (code, stdout, stderr) = xdpqual(&[
+            "qualify",
+            "--quiet",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--out",
+            dir.join("out").to_str().unwrap(),
+            "--history",
+            hist.to_str().unwrap(),
+        ]);
+        assert_eq!(
+            code, 1,
+            "the counters expectation (packet 1 is a runt) fails: {stdout}{stderr}"
+        );
     }
     let site = dir.join("site");
-    let (code, stdout, stderr) = xdpqual(&["dashboard", "--history", hist.to_str().unwrap(), "--out", site.to_str().unwrap()]);
+    let (code, stdout, stderr) = xdpqual(&[
+        "dashboard",
+        "--history",
+        hist.to_str().unwrap(),
+        "--out",
+        site.to_str().unwrap(),
+    ]);
     assert_eq!(code, 0, "{stdout}{stderr}");
     let page = std::fs::read_to_string(site.join("index.html")).unwrap();
     // Self-contained: nothing is fetched from anywhere.
-    assert!(!page.contains("src=\"http") && !page.contains("href=\"http") && !page.contains("<link"), "external asset in the page");
+    assert!(
+        !page.contains("src=\"http") && !page.contains("href=\"http") && !page.contains("<link"),
+        "external asset in the page"
+    );
     let url = format!("file://{}", site.join("index.html").display());
 
     let dom = headless(&bin, &dir.join("profile-dom"), &["--dump-dom".into()], &url);
-    let rendered = dom.split("data-rendered=\"").nth(1).and_then(|s| s.split('"').next()).unwrap_or_else(|| panic!("the page script did not run:\n{dom}"));
+    let rendered = dom
+        .split("data-rendered=\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .unwrap_or_else(|| panic!("the page script did not run:\n{dom}"));
     // 2 programs x 2 captures = 4 perf series, each with a point per run;
     // matrix: firewall (vm, netdevsim) and counters (vm) are coloured, the
     // counters x netdevsim cell is empty.
     assert_eq!(rendered, "charts=4;points=8;matrix=3", "{rendered}");
-    assert!(dom.contains("<td class=\"fail\"") && dom.contains("<td class=\"ok\""), "green and red cells");
+    assert!(
+        dom.contains("<td class=\"fail\"") && dom.contains("<td class=\"ok\""),
+        "green and red cells"
+    );
     // The failing check links to its per-packet details.
-    let target = dom.split("href=\"#unit-").nth(1).and_then(|s| s.split('"').next()).expect("a link to per-packet details");
-    assert!(dom.contains(&format!("<details id=\"unit-{target}\"")), "{target}");
+    let target = dom
+        .split("href=\"#unit-")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .expect("a link to per-packet details");
+    assert!(
+        dom.contains(&format!("<details id=\"unit-{target}\"")),
+        "{target}"
+    );
     assert!(dom.contains("packet 1") && dom.contains("expected PASS, the engine returned NOT_RUN"));
 
     let shots = r.join("results/screenshots");
@@ -129,9 +190,22 @@ fn dashboard_renders_in_headless_chromium() {
     for section in ["matrix", "diffs", "trends", "offload"] {
         let png = shots.join(format!("dashboard-{section}.png"));
         let _ = std::fs::remove_file(&png);
-        headless(&bin, &dir.join(format!("profile-{section}")), &["--window-size=1200,800".into(), format!("--screenshot={}", png.display())], &format!("{url}#only={section}"));
-        let bytes = std::fs::read(&png).unwrap_or_else(|e| panic!("no screenshot {}: {e}", png.display()));
-        assert!(bytes.starts_with(b"\x89PNG\r\n\x1a\n") && bytes.len() > 1000, "{} is not a PNG", png.display());
+        headless(
+            &bin,
+            &dir.join(format!("profile-{section}")),
+            &[
+                "--window-size=1200,800".into(),
+                format!("--screenshot={}", png.display()),
+            ],
+            &format!("{url}#only={section}"),
+        );
+        let bytes =
+            std::fs::read(&png).unwrap_or_else(|e| panic!("no screenshot {}: {e}", png.display()));
+        assert!(
+            bytes.starts_with(b"\x89PNG\r\n\x1a\n") && bytes.len() > 1000,
+            "{} is not a PNG",
+            png.display()
+        );
     }
     let _ = std::fs::remove_dir_all(&dir);
 }

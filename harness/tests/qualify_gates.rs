@@ -13,7 +13,10 @@ use std::process::Command;
 use xdpqual::capture::{PcapFileWriter, TsPrecision};
 
 fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").canonicalize().unwrap()
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .canonicalize()
+        .unwrap()
 }
 
 fn tempdir(tag: &str) -> PathBuf {
@@ -24,8 +27,16 @@ fn tempdir(tag: &str) -> PathBuf {
 }
 
 fn xdpqual(args: &[&str]) -> (i32, String, String) {
-    let o = Command::new(env!("CARGO_BIN_EXE_xdpqual")).current_dir(root()).args(args).output().expect("run xdpqual");
-    (o.status.code().unwrap_or(-1), String::from_utf8_lossy(&o.stdout).into(), String::from_utf8_lossy(&o.stderr).into())
+    let o = Command::new(env!("CARGO_BIN_EXE_xdpqual"))
+        .current_dir(root())
+        .args(args)
+        .output()
+        .expect("run xdpqual");
+    (
+        o.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&o.stdout).into(),
+        String::from_utf8_lossy(&o.stderr).into(),
+    )
 }
 
 /// Three frames: a 10-byte runt (not run), then two 60-byte IPv4 frames.
@@ -55,7 +66,11 @@ fn config(dir: &Path, body: &str) -> PathBuf {
 }
 
 fn only_run(out: &Path) -> PathBuf {
-    let runs: Vec<_> = std::fs::read_dir(out).unwrap().map(|e| e.unwrap().path()).filter(|p| p.join("report.json").exists()).collect();
+    let runs: Vec<_> = std::fs::read_dir(out)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.join("report.json").exists())
+        .collect();
     assert_eq!(runs.len(), 1, "{runs:?}");
     runs[0].clone()
 }
@@ -70,26 +85,54 @@ fn expectations_pass_when_right_and_fail_first_when_wrong() {
          [[program]]\nobject = \"@ROOT@/corpus/build/counters.v2.o\"\nexpect = { \"firewall-2k.pcap\" = { DROP = 2000 }, \"tiny.pcap\" = { verdicts = [\"PASS\", \"PASS\", \"PASS\"] } }\n",
     );
     let out = dir.join("out");
-    let (code, stdout, stderr) = xdpqual(&["qualify", "--no-history", "--quiet", "--config", cfg.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    let (code, stdout, stderr) = xdpqual(&[
+        "qualify",
+        "--no-history",
+        "--quiet",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
     assert_eq!(code, 1, "{stdout}\n{stderr}");
     let run = only_run(&out);
     let md = std::fs::read_to_string(run.join("summary.md")).unwrap();
     assert!(md.starts_with("## xdpqual: 2 check(s) FAILED"), "{md}");
     let items: Vec<&str> = md.lines().filter(|l| l.starts_with("- ")).collect();
-    assert!(items[0].contains("counters.v2.o") && items[0].contains("DROP expected 2000, got 0") && items[0].contains("PASS expected 0, got 2000"), "{md}");
-    assert!(items[1].contains("tiny.pcap") && items[1].contains("packet 0 expected PASS, got NOT\\_RUN"), "{md}");
-    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(run.join("report.json")).unwrap()).unwrap();
+    assert!(
+        items[0].contains("counters.v2.o")
+            && items[0].contains("DROP expected 2000, got 0")
+            && items[0].contains("PASS expected 0, got 2000"),
+        "{md}"
+    );
+    assert!(
+        items[1].contains("tiny.pcap")
+            && items[1].contains("packet 0 expected PASS, got NOT\\_RUN"),
+        "{md}"
+    );
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run.join("report.json")).unwrap()).unwrap();
     let checks = report["checks"].as_array().unwrap();
-    let v3: Vec<_> = checks.iter().filter(|c| c["program"].as_str().unwrap().ends_with("counters.v3.o")).collect();
+    let v3: Vec<_> = checks
+        .iter()
+        .filter(|c| c["program"].as_str().unwrap().ends_with("counters.v3.o"))
+        .collect();
     assert_eq!(v3.len(), 2);
-    assert!(v3.iter().all(|c| c["status"] == "pass" && c["check"] == "expected verdicts"), "{v3:?}");
+    assert!(
+        v3.iter()
+            .all(|c| c["status"] == "pass" && c["check"] == "expected verdicts"),
+        "{v3:?}"
+    );
     // The per-packet difference is kept for the dashboard.
     let pk = report["packets"].as_array().unwrap();
     assert_eq!(pk.len(), 1, "{pk:?}");
     assert_eq!(pk[0]["index"], 0);
     let junit = std::fs::read_to_string(run.join("junit.xml")).unwrap();
     let first = junit.lines().find(|l| l.contains("<testcase")).unwrap();
-    assert!(first.contains("counters.v2.o") && first.contains("<failure"), "{first}");
+    assert!(
+        first.contains("counters.v2.o") && first.contains("<failure"),
+        "{first}"
+    );
 }
 
 #[test]
@@ -100,23 +143,50 @@ fn an_impossible_time_budget_fails_and_perf_is_recorded() {
     let cfg = config(&dir, "[perf]\nrounds = 1\n[[program]]\nobject = \"@ROOT@/corpus/build/counters.v3.o\"\nbudget = { max_ns_per_packet = 0.001 }\n");
     let out = dir.join("out");
     let hist = dir.join("h.sqlite");
-    let (code, stdout, _) = xdpqual(&["qualify", "--quiet", "--config", cfg.to_str().unwrap(), "--out", out.to_str().unwrap(), "--history", hist.to_str().unwrap()]);
+    let (code, stdout, _) = xdpqual(&[
+        "qualify",
+        "--quiet",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--history",
+        hist.to_str().unwrap(),
+    ]);
     assert_eq!(code, 1, "{stdout}");
     assert!(stdout.contains("perf: at most 0.001 ns/packet"), "{stdout}");
-    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(only_run(&out).join("report.json")).unwrap()).unwrap();
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(only_run(&out).join("report.json")).unwrap())
+            .unwrap();
     let perf = report["perf"].as_array().unwrap();
     assert_eq!(perf.len(), 2, "one sample per capture");
     for p in perf {
-        assert!(p["median_ns"].as_f64().unwrap() > 0.0 && p["ref_median_ns"].as_f64().unwrap() > 0.0, "{p}");
-        assert_eq!(p["packets"], if p["capture"].as_str().unwrap().ends_with("tiny.pcap") { 3 } else { 2000 });
+        assert!(
+            p["median_ns"].as_f64().unwrap() > 0.0 && p["ref_median_ns"].as_f64().unwrap() > 0.0,
+            "{p}"
+        );
+        assert_eq!(
+            p["packets"],
+            if p["capture"].as_str().unwrap().ends_with("tiny.pcap") {
+                3
+            } else {
+                2000
+            }
+        );
     }
     // The run is in the history; a baseline can be set and compared.
     let h = hist.to_str().unwrap();
     let (code, stdout, stderr) = xdpqual(&["baseline", "set", "latest", "--history", h]);
     assert_eq!(code, 0, "{stdout}{stderr}");
     let (code, stdout, _) = xdpqual(&["compare", "latest", "--history", h]);
-    assert_eq!(code, 0, "a run compared with itself has nothing worse: {stdout}");
-    assert!(stdout.contains("0 new failure(s), 0 fixed, 0 perf regression(s) of 2 measurements"), "{stdout}");
+    assert_eq!(
+        code, 0,
+        "a run compared with itself has nothing worse: {stdout}"
+    );
+    assert!(
+        stdout.contains("0 new failure(s), 0 fixed, 0 perf regression(s) of 2 measurements"),
+        "{stdout}"
+    );
     let (code, _, stderr) = xdpqual(&["compare", "nosuchrun", "--history", h]);
     assert_eq!(code, 2);
     assert!(stderr.contains("no run 'nosuchrun'"), "{stderr}");
@@ -131,7 +201,14 @@ fn c_sources_are_built_with_their_flags() {
     }
     let dir = tempdir("csrc");
     tiny_capture(&dir);
-    let multiarch = String::from_utf8(Command::new("gcc").arg("-print-multiarch").output().map(|o| o.stdout).unwrap_or_default()).unwrap_or_default();
+    let multiarch = String::from_utf8(
+        Command::new("gcc")
+            .arg("-print-multiarch")
+            .output()
+            .map(|o| o.stdout)
+            .unwrap_or_default(),
+    )
+    .unwrap_or_default();
     let body = format!(
         "[[program]]\nsource = \"@ROOT@/corpus/counters.c\"\ncflags = [\"-mcpu=v3\", \"-I/usr/include/{}\"]\nexpect = {{ \"tiny.pcap\" = {{ verdicts = \"NPP\" }} }}\n\
          [[program]]\nsource = \"@ROOT@/corpus/counters.c\"\ncflags = [\"-DNO_SUCH_HEADER\", \"-include\", \"no/such/header.h\"]\n",
@@ -139,14 +216,35 @@ fn c_sources_are_built_with_their_flags() {
     );
     let cfg = config(&dir, &body);
     let out = dir.join("out");
-    let (code, stdout, stderr) = xdpqual(&["qualify", "--no-history", "--quiet", "--config", cfg.to_str().unwrap(), "--out", out.to_str().unwrap()]);
+    let (code, stdout, stderr) = xdpqual(&[
+        "qualify",
+        "--no-history",
+        "--quiet",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
     assert_eq!(code, 1, "{stdout}\n{stderr}");
-    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(only_run(&out).join("report.json")).unwrap()).unwrap();
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(only_run(&out).join("report.json")).unwrap())
+            .unwrap();
     let checks = report["checks"].as_array().unwrap();
     // The good build passes its per-packet expectation on tiny.pcap ...
-    assert!(checks.iter().any(|c| c["check"] == "expected verdicts" && c["status"] == "pass"), "{checks:?}");
+    assert!(
+        checks
+            .iter()
+            .any(|c| c["check"] == "expected verdicts" && c["status"] == "pass"),
+        "{checks:?}"
+    );
     // ... and the bad one fails to load, with the compiler's error.
     let bad: Vec<_> = checks.iter().filter(|c| c["check"] == "load").collect();
     assert_eq!(bad.len(), 2, "one per unit of the broken build: {checks:?}");
-    assert!(bad[0]["reason"].as_str().unwrap().contains("no/such/header.h"), "{bad:?}");
+    assert!(
+        bad[0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("no/such/header.h"),
+        "{bad:?}"
+    );
 }

@@ -40,7 +40,17 @@ pub fn run(args: Args) -> Result<ExitCode> {
                 println!("baseline {name}: {id}");
             }
             for r in h.runs()? {
-                println!("run {} {} {} {}", r.id, r.arch, r.kernel.as_deref().unwrap_or("-"), if r.passed { "passed".to_string() } else { format!("{} failed", r.failed) });
+                println!(
+                    "run {} {} {} {}",
+                    r.id,
+                    r.arch,
+                    r.kernel.as_deref().unwrap_or("-"),
+                    if r.passed {
+                        "passed".to_string()
+                    } else {
+                        format!("{} failed", r.failed)
+                    }
+                );
             }
         }
     }

@@ -26,7 +26,15 @@ pub struct Args {
 pub fn run(args: Args) -> Result<ExitCode> {
     let files = merge::find_reports(&args.dirs);
     if files.is_empty() {
-        return Err(merge::MergeError::NoReports { dirs: args.dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", ") }.into());
+        return Err(merge::MergeError::NoReports {
+            dirs: args
+                .dirs
+                .iter()
+                .map(|d| d.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+        }
+        .into());
     }
     let mut shards = Vec::new();
     for f in files {
@@ -39,12 +47,21 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let dir = args.out.join(&run_id);
     qualify::write(&report, &dir)?;
     if !args.no_history {
-        History::open(&args.history)?.record(&report).with_context(|| format!("recording merged run {run_id}"))?;
+        History::open(&args.history)?
+            .record(&report)
+            .with_context(|| format!("recording merged run {run_id}"))?;
     }
     let (p, f, s) = report.count();
-    println!("xdpqual merge: {n} shards, {p} passed, {f} failed, {s} skipped; reports in {}", dir.display());
+    println!(
+        "xdpqual merge: {n} shards, {p} passed, {f} failed, {s} skipped; reports in {}",
+        dir.display()
+    );
     for c in report.failures() {
         println!("  {}", c.line());
     }
-    Ok(if report.passed() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if report.passed() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }

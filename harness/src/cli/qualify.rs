@@ -37,7 +37,8 @@ pub struct Args {
 }
 
 pub fn history_path(flag: Option<PathBuf>, cfg: Option<&qualify::config::Config>) -> PathBuf {
-    flag.or_else(|| cfg.and_then(|c| c.history.clone())).unwrap_or_else(|| PathBuf::from(DEFAULT_PATH))
+    flag.or_else(|| cfg.and_then(|c| c.history.clone()))
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_PATH))
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
@@ -62,13 +63,22 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let recorded = if args.no_history || args.shard.is_some() {
         String::new()
     } else {
-        History::open(&history)?.record(&report).with_context(|| format!("recording run {run_id}"))?;
+        History::open(&history)?
+            .record(&report)
+            .with_context(|| format!("recording run {run_id}"))?;
         format!("; recorded as run {run_id} in {}", history.display())
     };
     let (p, f, s) = report.count();
-    println!("xdpqual qualify: {p} passed, {f} failed, {s} skipped; reports in {}{recorded}", dir.display());
+    println!(
+        "xdpqual qualify: {p} passed, {f} failed, {s} skipped; reports in {}{recorded}",
+        dir.display()
+    );
     for c in report.failures() {
         println!("  {}", c.line());
     }
-    Ok(if report.passed() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if report.passed() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }

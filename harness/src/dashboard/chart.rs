@@ -23,7 +23,13 @@ const BOTTOM: f64 = 26.0;
 /// `runs` is the number of runs in the history: the x axis spans all of
 /// them, so charts of one page line up.
 pub fn line_chart(points: &[Point], baseline: Option<f64>, y_label: &str, runs: usize) -> String {
-    let ymax = points.iter().map(|p| p.y).chain(baseline).fold(0.0f64, f64::max).max(1e-9) * 1.15;
+    let ymax = points
+        .iter()
+        .map(|p| p.y)
+        .chain(baseline)
+        .fold(0.0f64, f64::max)
+        .max(1e-9)
+        * 1.15;
     let xmax = (runs.max(2) - 1) as f64;
     let sx = |x: f64| LEFT + x / xmax * (W - LEFT - RIGHT);
     let sy = |y: f64| TOP + (1.0 - y / ymax) * (H - TOP - BOTTOM);
@@ -32,18 +38,42 @@ pub fn line_chart(points: &[Point], baseline: Option<f64>, y_label: &str, runs: 
         let y = ymax * k as f64 / 4.0;
         let _ = write!(s, "<line class=\"grid\" x1=\"{LEFT}\" x2=\"{}\" y1=\"{:.1}\" y2=\"{:.1}\"/><text x=\"{}\" y=\"{:.1}\" text-anchor=\"end\">{y:.2}</text>", W - RIGHT, sy(y), sy(y), LEFT - 4.0, sy(y) + 4.0);
     }
-    let _ = write!(s, "<line class=\"axis\" x1=\"{LEFT}\" x2=\"{LEFT}\" y1=\"{TOP}\" y2=\"{}\"/>", H - BOTTOM);
-    let _ = write!(s, "<line class=\"axis\" x1=\"{LEFT}\" x2=\"{}\" y1=\"{}\" y2=\"{}\"/>", W - RIGHT, H - BOTTOM, H - BOTTOM);
-    let _ = write!(s, "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">run 1 … {runs}  ({})</text>", (LEFT + W - RIGHT) / 2.0, H - 6.0, html(y_label));
+    let _ = write!(
+        s,
+        "<line class=\"axis\" x1=\"{LEFT}\" x2=\"{LEFT}\" y1=\"{TOP}\" y2=\"{}\"/>",
+        H - BOTTOM
+    );
+    let _ = write!(
+        s,
+        "<line class=\"axis\" x1=\"{LEFT}\" x2=\"{}\" y1=\"{}\" y2=\"{}\"/>",
+        W - RIGHT,
+        H - BOTTOM,
+        H - BOTTOM
+    );
+    let _ = write!(
+        s,
+        "<text x=\"{}\" y=\"{}\" text-anchor=\"middle\">run 1 … {runs}  ({})</text>",
+        (LEFT + W - RIGHT) / 2.0,
+        H - 6.0,
+        html(y_label)
+    );
     if let Some(b) = baseline {
         let _ = write!(s, "<line class=\"base\" x1=\"{LEFT}\" x2=\"{}\" y1=\"{:.1}\" y2=\"{:.1}\"><title>baseline {b:.3}</title></line>", W - RIGHT, sy(b), sy(b));
     }
     if points.len() > 1 {
-        let path: Vec<String> = points.iter().map(|p| format!("{:.1},{:.1}", sx(p.x), sy(p.y))).collect();
-        let _ = write!(s, "<polyline class=\"line\" points=\"{}\"/>", path.join(" "));
+        let path: Vec<String> = points
+            .iter()
+            .map(|p| format!("{:.1},{:.1}", sx(p.x), sy(p.y)))
+            .collect();
+        let _ = write!(
+            s,
+            "<polyline class=\"line\" points=\"{}\"/>",
+            path.join(" ")
+        );
     }
     for p in points {
-        let _ = write!(
+        let _ =
+            write!(
             s,
             "<circle class=\"{}\" cx=\"{:.1}\" cy=\"{:.1}\" r=\"{}\"><title>{}</title></circle>",
             if p.regressed { "regression" } else { "pt" },
@@ -64,14 +94,27 @@ mod tests {
     #[test]
     fn points_land_inside_the_plot_and_regressions_are_marked() {
         let pts = vec![
-            Point { x: 0.0, y: 1.0, label: "a".into(), regressed: false },
-            Point { x: 1.0, y: 2.0, label: "<b>".into(), regressed: true },
+            Point {
+                x: 0.0,
+                y: 1.0,
+                label: "a".into(),
+                regressed: false,
+            },
+            Point {
+                x: 1.0,
+                y: 2.0,
+                label: "<b>".into(),
+                regressed: true,
+            },
         ];
         let svg = line_chart(&pts, Some(1.0), "ratio", 2);
         assert_eq!(svg.matches("<circle").count(), 2);
         assert_eq!(svg.matches("class=\"regression\"").count(), 1);
         assert!(svg.contains("&lt;b&gt; — REGRESSION") && !svg.contains("<b>"));
         // First point at the left edge of the plot, second at the right.
-        assert!(svg.contains(&format!("cx=\"{LEFT:.1}\"")) && svg.contains(&format!("cx=\"{:.1}\"", W - RIGHT)));
+        assert!(
+            svg.contains(&format!("cx=\"{LEFT:.1}\""))
+                && svg.contains(&format!("cx=\"{:.1}\"", W - RIGHT))
+        );
     }
 }

@@ -10,7 +10,7 @@ use std::fmt::Write;
 
 use crate::history::compare::{compare, DEFAULT_THRESHOLD_PCT};
 use crate::history::{History, HistoryError};
-use crate::qualify::perf::judge_regression;
+use crate::qualify::perf::{judge_regression, PerfSample};
 use crate::qualify::report::{Check, Outcome, Report};
 
 /// Text and attribute-safe HTML.
@@ -72,8 +72,14 @@ fn column_title(cell: &str, r: &Report) -> String {
     match cell {
         "vm" => format!("engine ({arch})"),
         "rbpf" => format!("rbpf ({arch})"),
-        "host" => format!("kernel {} ({arch})", r.run.kernel.as_deref().unwrap_or("unavailable")),
-        c => c.strip_prefix("offload:").map(|p| format!("offload {p}")).unwrap_or_else(|| c.to_string()),
+        "host" => format!(
+            "kernel {} ({arch})",
+            r.run.kernel.as_deref().unwrap_or("unavailable")
+        ),
+        c => c
+            .strip_prefix("offload:")
+            .map(|p| format!("offload {p}"))
+            .unwrap_or_else(|| c.to_string()),
     }
 }
 
@@ -96,7 +102,11 @@ fn matrix(r: &Report, out: &mut String) {
     for p in &programs {
         let _ = write!(out, "<tr><th>{}</th>", html(p));
         for cell in &cells {
-            let here: Vec<&Check> = r.checks.iter().filter(|c| c.program == *p && c.cell == *cell).collect();
+            let here: Vec<&Check> = r
+                .checks
+                .iter()
+                .filter(|c| c.program == *p && c.cell == *cell)
+                .collect();
             let Some(worst) = here.iter().max_by_key(|c| status_rank(&c.outcome)) else {
                 out.push_str("<td class=\"none\"></td>");
                 continue;
@@ -107,8 +117,16 @@ fn matrix(r: &Report, out: &mut String) {
                 Outcome::Skipped { .. } => ("skip", "skip"),
             };
             let title = here.iter().map(|c| c.line()).collect::<Vec<_>>().join("\n");
-            let body = if class == "fail" { format!("<a href=\"#unit-{}\">{text}</a>", worst.unit) } else { text.to_string() };
-            let _ = write!(out, "<td class=\"{class}\" title=\"{}\">{body}</td>", html(&title));
+            let body = if class == "fail" {
+                format!("<a href=\"#unit-{}\">{text}</a>", worst.unit)
+            } else {
+                text.to_string()
+            };
+            let _ = write!(
+                out,
+                "<td class=\"{class}\" title=\"{}\">{body}</td>",
+                html(&title)
+            );
         }
         out.push_str("</tr>\n");
     }
@@ -124,41 +142,80 @@ fn diffs(r: &Report, previous: Option<&Report>, out: &mut String) {
         for c in &failures {
             if let Outcome::Fail { reason } = &c.outcome {
                 let n = r.packets.iter().filter(|p| p.unit == c.unit).count();
-                let link = if n > 0 { format!(" <a href=\"#unit-{}\">{n} packet(s)</a>", c.unit) } else { String::new() };
-                let _ = writeln!(out, "<li><b>{}</b> on {} ({}, {}): {}{link}</li>", html(&c.program), html(&c.capture), html(&c.cell), html(&c.check), html(reason));
+                let link = if n > 0 {
+                    format!(" <a href=\"#unit-{}\">{n} packet(s)</a>", c.unit)
+                } else {
+                    String::new()
+                };
+                let _ = writeln!(
+                    out,
+                    "<li><b>{}</b> on {} ({}, {}): {}{link}</li>",
+                    html(&c.program),
+                    html(&c.capture),
+                    html(&c.cell),
+                    html(&c.check),
+                    html(reason)
+                );
             }
         }
         out.push_str("</ul>\n");
     }
     if let Some(prev) = previous {
         let cmp = compare(r, prev, DEFAULT_THRESHOLD_PCT);
-        let _ = writeln!(out, "<p>Since run {}: {} new failure(s), {} fixed.</p>", html(&prev.run.id), cmp.new_failures.len(), cmp.fixed.len());
+        let _ = writeln!(
+            out,
+            "<p>Since run {}: {} new failure(s), {} fixed.</p>",
+            html(&prev.run.id),
+            cmp.new_failures.len(),
+            cmp.fixed.len()
+        );
     }
     let mut units: Vec<usize> = r.packets.iter().map(|p| p.unit).collect();
     units.dedup();
     for u in units {
         let here: Vec<_> = r.packets.iter().filter(|p| p.unit == u).collect();
         let first = here[0];
-        let _ = writeln!(out, "<details id=\"unit-{u}\" open><summary>{} on {} ({}): per-packet details</summary>", html(&first.program), html(&first.capture), html(&first.cell));
+        let _ = writeln!(
+            out,
+            "<details id=\"unit-{u}\" open><summary>{} on {} ({}): per-packet details</summary>",
+            html(&first.program),
+            html(&first.capture),
+            html(&first.cell)
+        );
         for p in here {
-            let _ = writeln!(out, "<p id=\"unit-{u}-pkt-{}\">packet {}</p><pre>{}</pre>", p.index, p.index, html(&p.detail));
+            let _ = writeln!(
+                out,
+                "<p id=\"unit-{u}-pkt-{}\">packet {}</p><pre>{}</pre>",
+                p.index,
+                p.index,
+                html(&p.detail)
+            );
         }
         out.push_str("</details>\n");
     }
     // Failing units without packet details still get an anchor target.
     for c in &failures {
-        if !r.packets.iter().any(|p| p.unit == c.unit) && !out.contains(&format!("id=\"unit-{}\"", c.unit)) {
+        if !r.packets.iter().any(|p| p.unit == c.unit)
+            && !out.contains(&format!("id=\"unit-{}\"", c.unit))
+        {
             let _ = writeln!(out, "<div id=\"unit-{}\"></div>", c.unit);
         }
     }
 }
 
+/// (program, capture, backend).
+type SeriesKey = (String, String, String);
+/// (run position, run id, sample).
+type SeriesPoint<'a> = (usize, &'a str, &'a PerfSample);
+
 fn trends(reports: &[Report], baseline: Option<&Report>, out: &mut String) -> usize {
-    // (program, capture, backend) -> [(run position, run id, sample)]
-    let mut series: BTreeMap<(String, String, String), Vec<(usize, &str, &crate::qualify::perf::PerfSample)>> = BTreeMap::new();
+    let mut series: BTreeMap<SeriesKey, Vec<SeriesPoint>> = BTreeMap::new();
     for (i, r) in reports.iter().enumerate() {
         for s in &r.perf {
-            series.entry((s.program.clone(), s.capture.clone(), s.backend.clone())).or_default().push((i, &r.run.id, s));
+            series
+                .entry((s.program.clone(), s.capture.clone(), s.backend.clone()))
+                .or_default()
+                .push((i, &r.run.id, s));
         }
     }
     if series.is_empty() {
@@ -167,20 +224,40 @@ fn trends(reports: &[Report], baseline: Option<&Report>, out: &mut String) -> us
     }
     out.push_str("<div class=\"charts\">\n");
     for ((program, capture, backend), pts) in &series {
-        let base = baseline.and_then(|b| b.perf.iter().find(|s| s.program == *program && s.capture == *capture && s.backend == *backend));
+        let base = baseline.and_then(|b| {
+            b.perf
+                .iter()
+                .find(|s| s.program == *program && s.capture == *capture && s.backend == *backend)
+        });
         let points: Vec<chart::Point> = pts
             .iter()
             .enumerate()
             .map(|(k, (pos, id, s))| {
                 // Each run is judged against the run before it.
-                let regressed = k > 0 && judge_regression(s, pts[k - 1].2, DEFAULT_THRESHOLD_PCT).regressed;
-                chart::Point { x: *pos as f64, y: s.ratio, label: format!("run {id}: {:.1} ns/packet, {:.3} x reference (noise {:.1}%)", s.median_ns, s.ratio, s.noise * 100.0), regressed }
+                let regressed =
+                    k > 0 && judge_regression(s, pts[k - 1].2, DEFAULT_THRESHOLD_PCT).regressed;
+                chart::Point {
+                    x: *pos as f64,
+                    y: s.ratio,
+                    label: format!(
+                        "run {id}: {:.1} ns/packet, {:.3} x reference (noise {:.1}%)",
+                        s.median_ns,
+                        s.ratio,
+                        s.noise * 100.0
+                    ),
+                    regressed,
+                }
             })
             .collect();
         let title = format!("{program} on {capture} ({backend})");
         out.push_str("<figure>");
-        out.push_str(&chart::line_chart(&points, base.map(|b| b.ratio), "cost / reference", reports.len()));
-        let _ = write!(out, "<figcaption>{}</figcaption></figure>\n", html(&title));
+        out.push_str(&chart::line_chart(
+            &points,
+            base.map(|b| b.ratio),
+            "cost / reference",
+            reports.len(),
+        ));
+        let _ = writeln!(out, "<figcaption>{}</figcaption></figure>", html(&title));
     }
     out.push_str("</div>\n");
     series.len()
@@ -193,7 +270,9 @@ fn offload(r: &Report, out: &mut String) {
     }
     out.push_str("<table><tr><th>program</th><th>profile</th><th>compatible</th><th>estimated Mpps</th></tr>\n");
     for o in &r.offload {
-        let est = o.est_mpps.map_or_else(|| "-".to_string(), |m| format!("{m:.1}"));
+        let est = o
+            .est_mpps
+            .map_or_else(|| "-".to_string(), |m| format!("{m:.1}"));
         let _ = writeln!(
             out,
             "<tr><td>{}</td><td>{}</td><td class=\"{}\" title=\"{}\">{}</td><td title=\"{}\">{est}</td></tr>",
@@ -211,9 +290,14 @@ fn offload(r: &Report, out: &mut String) {
 /// The page for the whole history.
 pub fn render(h: &History) -> Result<String, HistoryError> {
     let runs = h.runs()?;
-    let reports: Vec<Report> = runs.iter().map(|r| h.report(&r.id)).collect::<Result<_, _>>()?;
+    let reports: Vec<Report> = runs
+        .iter()
+        .map(|r| h.report(&r.id))
+        .collect::<Result<_, _>>()?;
     let baselines = h.baselines()?;
-    let baseline = baselines.get(crate::history::DEFAULT_BASELINE).and_then(|id| reports.iter().find(|r| &r.run.id == id));
+    let baseline = baselines
+        .get(crate::history::DEFAULT_BASELINE)
+        .and_then(|id| reports.iter().find(|r| &r.run.id == id));
     let mut out = String::from("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>xdpqual dashboard</title>\n<style>");
     out.push_str(STYLE);
     out.push_str("</style></head><body>\n<h1>xdpqual dashboard</h1>\n");
@@ -238,11 +322,17 @@ pub fn render(h: &History) -> Result<String, HistoryError> {
     out.push_str("<section id=\"matrix\"><h2>Compatibility matrix (latest run)</h2>\n<p class=\"muted\">Program × cell (kernel, engine, architecture, offload profile). Hover a cell for its checks.</p>\n");
     matrix(latest, &mut out);
     out.push_str("</section>\n<section id=\"diffs\"><h2>Verdict diffs</h2>\n");
-    diffs(latest, reports.len().checked_sub(2).map(|i| &reports[i]), &mut out);
+    diffs(
+        latest,
+        reports.len().checked_sub(2).map(|i| &reports[i]),
+        &mut out,
+    );
     out.push_str("</section>\n<section id=\"trends\"><h2>Performance over runs</h2>\n");
     let _ = writeln!(out, "<p class=\"muted\">Median engine cost per packet divided by the reference workload's, measured in the same run (lower is faster). Red points regressed against the run before by more than {DEFAULT_THRESHOLD_PCT}% and more than the noise allowance; the dashed line is the baseline.</p>");
     trends(&reports, baseline, &mut out);
-    out.push_str("</section>\n<section id=\"offload\"><h2>Offload throughput estimates (latest run)</h2>\n");
+    out.push_str(
+        "</section>\n<section id=\"offload\"><h2>Offload throughput estimates (latest run)</h2>\n",
+    );
     offload(latest, &mut out);
     out.push_str("</section>\n<script>");
     out.push_str(SCRIPT);
@@ -258,10 +348,31 @@ mod tests {
     #[test]
     fn program_derived_text_is_escaped_everywhere() {
         let mut r = Report::new();
-        r.run = RunInfo { id: "1-x".into(), arch: "x86_64".into(), ..Default::default() };
+        r.run = RunInfo {
+            id: "1-x".into(),
+            arch: "x86_64".into(),
+            ..Default::default()
+        };
         let evil = "<script>alert(1)</script>\"'&";
-        r.checks.push(Check::new(evil, evil, evil, Outcome::Fail { reason: evil.into() }).in_unit(0, "vm"));
-        r.packets.push(PacketDetail { unit: 0, program: evil.into(), capture: evil.into(), cell: "vm".into(), index: 3, detail: evil.into() });
+        r.checks.push(
+            Check::new(
+                evil,
+                evil,
+                evil,
+                Outcome::Fail {
+                    reason: evil.into(),
+                },
+            )
+            .in_unit(0, "vm"),
+        );
+        r.packets.push(PacketDetail {
+            unit: 0,
+            program: evil.into(),
+            capture: evil.into(),
+            cell: "vm".into(),
+            index: 3,
+            detail: evil.into(),
+        });
         let mut out = String::new();
         matrix(&r, &mut out);
         diffs(&r, None, &mut out);

@@ -38,10 +38,21 @@ pub fn compare(now: &Report, base: &Report, threshold_pct: f64) -> Comparison {
         .perf
         .iter()
         .filter_map(|s| {
-            base.perf.iter().find(|b| b.program == s.program && b.capture == s.capture && b.backend == s.backend).map(|b| (s.clone(), judge_regression(s, b, threshold_pct)))
+            base.perf
+                .iter()
+                .find(|b| {
+                    b.program == s.program && b.capture == s.capture && b.backend == s.backend
+                })
+                .map(|b| (s.clone(), judge_regression(s, b, threshold_pct)))
         })
         .collect();
-    Comparison { run: now.run.id.clone(), baseline: base.run.id.clone(), new_failures, fixed, perf }
+    Comparison {
+        run: now.run.id.clone(),
+        baseline: base.run.id.clone(),
+        new_failures,
+        fixed,
+        perf,
+    }
 }
 
 impl Comparison {
@@ -55,14 +66,30 @@ impl Comparison {
 
     /// Markdown, regressions and new failures first.
     pub fn markdown(&self) -> String {
-        let mut s = format!("## xdpqual compare: run {} against {}\n\n", md(&self.run), md(&self.baseline));
+        let mut s = format!(
+            "## xdpqual compare: run {} against {}\n\n",
+            md(&self.run),
+            md(&self.baseline)
+        );
         let regs: Vec<_> = self.regressions().collect();
-        s.push_str(&format!("{} new failure(s), {} fixed, {} perf regression(s) of {} measurements\n\n", self.new_failures.len(), self.fixed.len(), regs.len(), self.perf.len()));
+        s.push_str(&format!(
+            "{} new failure(s), {} fixed, {} perf regression(s) of {} measurements\n\n",
+            self.new_failures.len(),
+            self.fixed.len(),
+            regs.len(),
+            self.perf.len()
+        ));
         if !self.new_failures.is_empty() {
             s.push_str("### New failures\n\n");
             for c in &self.new_failures {
                 if let Outcome::Fail { reason } = &c.outcome {
-                    s.push_str(&format!("- **{}** on {} ({}): {}\n", md(&c.program), md(&c.capture), md(&c.check), md(reason)));
+                    s.push_str(&format!(
+                        "- **{}** on {} ({}): {}\n",
+                        md(&c.program),
+                        md(&c.capture),
+                        md(&c.check),
+                        md(reason)
+                    ));
                 }
             }
             s.push('\n');
@@ -70,14 +97,26 @@ impl Comparison {
         if !regs.is_empty() {
             s.push_str("### Performance regressions\n\n");
             for (p, r) in &regs {
-                s.push_str(&format!("- **{}** on {}: {:+.1}% (threshold {}%, noise allowance {:.1}%)\n", md(&p.program), md(&p.capture), r.change_pct, r.threshold_pct, r.noise_pct));
+                s.push_str(&format!(
+                    "- **{}** on {}: {:+.1}% (threshold {}%, noise allowance {:.1}%)\n",
+                    md(&p.program),
+                    md(&p.capture),
+                    r.change_pct,
+                    r.threshold_pct,
+                    r.noise_pct
+                ));
             }
             s.push('\n');
         }
         if !self.fixed.is_empty() {
             s.push_str("### Fixed\n\n");
             for c in &self.fixed {
-                s.push_str(&format!("- {} on {} ({})\n", md(&c.program), md(&c.capture), md(&c.check)));
+                s.push_str(&format!(
+                    "- {} on {} ({})\n",
+                    md(&c.program),
+                    md(&c.capture),
+                    md(&c.check)
+                ));
             }
             s.push('\n');
         }

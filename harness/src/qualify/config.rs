@@ -31,7 +31,11 @@ pub enum ConfigError {
     #[error("{}: {message}", path.display())]
     Syntax { path: PathBuf, message: String },
     #[error("{}, line {line}: {message}", path.display())]
-    At { path: PathBuf, line: usize, message: String },
+    At {
+        path: PathBuf,
+        line: usize,
+        message: String,
+    },
     #[error("{}: {message}", path.display())]
     Whole { path: PathBuf, message: String },
 }
@@ -113,7 +117,10 @@ pub struct Config {
 #[derive(Debug, Clone, PartialEq)]
 pub enum ProgramSource {
     Object(PathBuf),
-    C { source: PathBuf, cflags: Vec<String> },
+    C {
+        source: PathBuf,
+        cflags: Vec<String>,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -143,7 +150,11 @@ impl ProgramConfig {
 }
 
 fn line_of(text: &str, offset: usize) -> usize {
-    text[..offset.min(text.len())].bytes().filter(|b| *b == b'\n').count() + 1
+    text[..offset.min(text.len())]
+        .bytes()
+        .filter(|b| *b == b'\n')
+        .count()
+        + 1
 }
 
 struct Ctx<'a> {
@@ -154,11 +165,19 @@ struct Ctx<'a> {
 
 impl Ctx<'_> {
     fn at<T>(&self, s: &Spanned<T>, message: String) -> ConfigError {
-        ConfigError::At { path: self.path.to_path_buf(), line: line_of(self.text, s.span().start), message }
+        ConfigError::At {
+            path: self.path.to_path_buf(),
+            line: line_of(self.text, s.span().start),
+            message,
+        }
     }
 
     fn file(&self, p: &Spanned<PathBuf>, what: &str) -> Result<PathBuf, ConfigError> {
-        let full = if p.get_ref().is_relative() { self.base.join(p.get_ref()) } else { p.get_ref().clone() };
+        let full = if p.get_ref().is_relative() {
+            self.base.join(p.get_ref())
+        } else {
+            p.get_ref().clone()
+        };
         if !full.is_file() {
             return Err(self.at(p, format!("{what} {} does not exist", full.display())));
         }
@@ -182,11 +201,24 @@ impl Ctx<'_> {
 /// Reads and validates the configuration; paths become relative to its
 /// directory.
 pub fn load(path: &Path) -> Result<Config, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
-    let raw: RawConfig = toml::from_str(&text).map_err(|e| ConfigError::Syntax { path: path.to_path_buf(), message: e.to_string().trim_end().replace('\n', " ") })?;
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let raw: RawConfig = toml::from_str(&text).map_err(|e| ConfigError::Syntax {
+        path: path.to_path_buf(),
+        message: e.to_string().trim_end().replace('\n', " "),
+    })?;
     let base = path.parent().unwrap_or(Path::new(""));
-    let cx = Ctx { path, text: &text, base };
-    let whole = |message: String| ConfigError::Whole { path: path.to_path_buf(), message };
+    let cx = Ctx {
+        path,
+        text: &text,
+        base,
+    };
+    let whole = |message: String| ConfigError::Whole {
+        path: path.to_path_buf(),
+        message,
+    };
 
     let mut captures = Vec::new();
     for c in &raw.captures {
@@ -210,9 +242,21 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
                 }
                 ProgramSource::Object(cx.file(o, "program object")?)
             }
-            (None, Some(s)) => ProgramSource::C { source: cx.file(s, "program source")?, cflags: p.cflags.clone() },
-            (Some(o), Some(_)) => return Err(cx.at(o, "a program has either `object` or `source`, not both".into())),
-            (None, None) => return Err(whole("a [[program]] has neither `object` nor `source`".into())),
+            (None, Some(s)) => ProgramSource::C {
+                source: cx.file(s, "program source")?,
+                cflags: p.cflags.clone(),
+            },
+            (Some(o), Some(_)) => {
+                return Err(cx.at(
+                    o,
+                    "a program has either `object` or `source`, not both".into(),
+                ))
+            }
+            (None, None) => {
+                return Err(whole(
+                    "a [[program]] has neither `object` nor `source`".into(),
+                ))
+            }
         };
         let mut maps = BTreeMap::new();
         for (m, f) in &p.maps {
@@ -221,7 +265,14 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let mut offload = BTreeMap::new();
         for (prof, ok) in &p.offload {
             if nic_model::Profile::load(prof.get_ref()).is_err() {
-                return Err(cx.at(prof, format!("unknown offload profile '{}' (built in: {})", prof.get_ref(), nic_model::Profile::builtin_names().join(", "))));
+                return Err(cx.at(
+                    prof,
+                    format!(
+                        "unknown offload profile '{}' (built in: {})",
+                        prof.get_ref(),
+                        nic_model::Profile::builtin_names().join(", ")
+                    ),
+                ));
             }
             offload.insert(prof.get_ref().clone(), *ok);
         }
@@ -231,25 +282,46 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
         };
         let mut expect = BTreeMap::new();
         for (cap, table) in &p.expect {
-            let idx = capture_index(&captures, base, cap.get_ref())
-                .ok_or_else(|| cx.at(cap, format!("expectation for capture '{}', which is not in `captures`", cap.get_ref())))?;
-            let e = expect::from_table(table).map_err(|(at, msg)| ConfigError::At { path: path.to_path_buf(), line: line_of(&text, at), message: msg })?;
+            let idx = capture_index(&captures, base, cap.get_ref()).ok_or_else(|| {
+                cx.at(
+                    cap,
+                    format!(
+                        "expectation for capture '{}', which is not in `captures`",
+                        cap.get_ref()
+                    ),
+                )
+            })?;
+            let e = expect::from_table(table).map_err(|(at, msg)| ConfigError::At {
+                path: path.to_path_buf(),
+                line: line_of(&text, at),
+                message: msg,
+            })?;
             expect.insert(idx, e);
         }
         if let Some(f) = &p.expect_file {
             let file = cx.file(f, "expectation file")?;
-            let runs = expect::load_corpus_file(&file, p.expect_config.as_deref(), p.section.as_deref()).map_err(|m| cx.at(f, m))?;
+            let runs =
+                expect::load_corpus_file(&file, p.expect_config.as_deref(), p.section.as_deref())
+                    .map_err(|m| cx.at(f, m))?;
             for (cap_name, e) in runs {
                 // corpus/expect names captures by file name.
-                if let Some(idx) = captures.iter().position(|c| c.file_name().is_some_and(|n| n.to_string_lossy() == cap_name)) {
+                if let Some(idx) = captures.iter().position(|c| {
+                    c.file_name()
+                        .is_some_and(|n| n.to_string_lossy() == cap_name)
+                }) {
                     expect.entry(idx).or_insert(e);
                 }
             }
         } else if p.expect_config.is_some() {
-            return Err(whole(format!("{}: `expect_config` without `expect_file`", p.section.clone().unwrap_or_default())));
+            return Err(whole(format!(
+                "{}: `expect_config` without `expect_file`",
+                p.section.clone().unwrap_or_default()
+            )));
         }
         if cells.iter().all(|c| c != "vm") && !expect.is_empty() {
-            return Err(whole("a program with expectations needs the `vm` cell, where they are checked".into()));
+            return Err(whole(
+                "a program with expectations needs the `vm` cell, where they are checked".into(),
+            ));
         }
         programs.push(ProgramConfig {
             source,
@@ -279,7 +351,12 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
 fn capture_index(captures: &[PathBuf], base: &Path, key: &str) -> Option<usize> {
     let joined = base.join(key);
     captures.iter().position(|c| *c == joined).or_else(|| {
-        let named: Vec<usize> = captures.iter().enumerate().filter(|(_, c)| c.file_name().is_some_and(|n| n.to_string_lossy() == key)).map(|(i, _)| i).collect();
+        let named: Vec<usize> = captures
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.file_name().is_some_and(|n| n.to_string_lossy() == key))
+            .map(|(i, _)| i)
+            .collect();
         (named.len() == 1).then(|| named[0])
     })
 }
@@ -312,13 +389,25 @@ mod tests {
     fn errors_name_the_line() {
         let d = scratch("lines");
         let e = err(&d, "captures = [\"a.pcap\"]\n[[program]]\nobject = \"p.o\"\ncells = [\"vm\", \"qemu-9.9\"]\n");
-        assert!(e.contains("line 4") && e.contains("unknown cell 'qemu-9.9'"), "{e}");
-        let e = err(&d, "captures = [\"a.pcap\",\n  \"missing.pcap\"]\n[[program]]\nobject = \"p.o\"\n");
-        assert!(e.contains("line 2") && e.contains("missing.pcap") && e.contains("does not exist"), "{e}");
+        assert!(
+            e.contains("line 4") && e.contains("unknown cell 'qemu-9.9'"),
+            "{e}"
+        );
+        let e = err(
+            &d,
+            "captures = [\"a.pcap\",\n  \"missing.pcap\"]\n[[program]]\nobject = \"p.o\"\n",
+        );
+        assert!(
+            e.contains("line 2") && e.contains("missing.pcap") && e.contains("does not exist"),
+            "{e}"
+        );
         let e = err(&d, "captures = [\"a.pcap\"]\n[[program]]\nobject = \"p.o\"\nexpect = { \"a.pcap\" = { PASS = 1, MAYBE = 2 } }\n");
         assert!(e.contains("line 4") && e.contains("MAYBE"), "{e}");
         let e = err(&d, "captures = [\"a.pcap\"]\n[[program]]\nobject = \"p.o\"\n\nexpect = { \"b.pcap\" = { PASS = 1 } }\n");
-        assert!(e.contains("line 5") && e.contains("not in `captures`"), "{e}");
+        assert!(
+            e.contains("line 5") && e.contains("not in `captures`"),
+            "{e}"
+        );
         let e = err(&d, "captures = [\"a.pcap\"]\n[[program]]\nobject = \"p.o\"\noffload = { \"nosuchnic\" = true }\n");
         assert!(e.contains("line 4") && e.contains("nosuchnic"), "{e}");
         let e = err(&d, "captures = [\"a.pcap\"]\n[[program]]\nobject = \"p.o\"\n[program.budget]\nmax_ns = 3\n");
@@ -341,7 +430,13 @@ mod tests {
         assert_eq!(e.counts.as_ref().unwrap()["DROP"], 2);
         assert_eq!(e.verdicts.as_ref().unwrap().len(), 3);
         assert_eq!(c.programs[0].budget.max_regression_pct, Some(10.0));
-        assert_eq!(c.programs[1].budget, Budget { max_ns_per_packet: Some(500.0), max_regression_pct: None });
+        assert_eq!(
+            c.programs[1].budget,
+            Budget {
+                max_ns_per_packet: Some(500.0),
+                max_regression_pct: None
+            }
+        );
         assert_eq!(c.programs[1].cells, vec!["vm".to_string()]);
     }
 }

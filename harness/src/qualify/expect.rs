@@ -9,11 +9,22 @@ use serde::Deserialize;
 use toml::Spanned;
 
 /// The verdict labels an expectation may name (`Verdict::label`).
-pub const LABELS: [&str; 8] = ["PASS", "DROP", "TX", "REDIRECT", "ABORTED", "NOT_RUN", "FAULT", "ERROR"];
+pub const LABELS: [&str; 8] = [
+    "PASS", "DROP", "TX", "REDIRECT", "ABORTED", "NOT_RUN", "FAULT", "ERROR",
+];
 
 /// Letters of a per-packet verdict string, as corpus/expect writes them
 /// (F and E added for engine faults and backend errors).
-const LETTERS: [(char, &str); 8] = [('P', "PASS"), ('D', "DROP"), ('T', "TX"), ('R', "REDIRECT"), ('A', "ABORTED"), ('N', "NOT_RUN"), ('F', "FAULT"), ('E', "ERROR")];
+const LETTERS: [(char, &str); 8] = [
+    ('P', "PASS"),
+    ('D', "DROP"),
+    ('T', "TX"),
+    ('R', "REDIRECT"),
+    ('A', "ABORTED"),
+    ('N', "NOT_RUN"),
+    ('F', "FAULT"),
+    ('E', "ERROR"),
+];
 
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct CaptureExpect {
@@ -27,16 +38,30 @@ pub struct CaptureExpect {
 
 fn label(s: &str) -> Option<&'static str> {
     let up = s.to_ascii_uppercase();
-    LABELS.iter().copied().find(|l| *l == up.trim_start_matches("XDP_"))
+    LABELS
+        .iter()
+        .copied()
+        .find(|l| *l == up.trim_start_matches("XDP_"))
 }
 
 fn letters(s: &str) -> Result<Vec<String>, String> {
     s.chars()
         .filter(|c| !c.is_whitespace())
         .map(|c| {
-            LETTERS.iter().find(|(l, _)| *l == c.to_ascii_uppercase()).map(|(_, n)| n.to_string()).ok_or_else(|| {
-                format!("'{c}' is not a verdict letter (letters: {})", LETTERS.iter().map(|(l, n)| format!("{l}={n}")).collect::<Vec<_>>().join(", "))
-            })
+            LETTERS
+                .iter()
+                .find(|(l, _)| *l == c.to_ascii_uppercase())
+                .map(|(_, n)| n.to_string())
+                .ok_or_else(|| {
+                    format!(
+                        "'{c}' is not a verdict letter (letters: {})",
+                        LETTERS
+                            .iter()
+                            .map(|(l, n)| format!("{l}={n}"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )
+                })
         })
         .collect()
 }
@@ -44,7 +69,9 @@ fn letters(s: &str) -> Result<Vec<String>, String> {
 /// Parses one capture's inline table: `{ PASS = 10, DROP = 2 }`, with
 /// optional `packets = N` and `verdicts = "PPD..."` or `["PASS", ...]`.
 /// Errors carry the byte offset of the offending key or value.
-pub fn from_table(t: &BTreeMap<Spanned<String>, Spanned<toml::Value>>) -> Result<CaptureExpect, (usize, String)> {
+pub fn from_table(
+    t: &BTreeMap<Spanned<String>, Spanned<toml::Value>>,
+) -> Result<CaptureExpect, (usize, String)> {
     let mut e = CaptureExpect::default();
     let mut counts = BTreeMap::new();
     for (k, v) in t {
@@ -55,15 +82,41 @@ pub fn from_table(t: &BTreeMap<Spanned<String>, Spanned<toml::Value>>) -> Result
                     toml::Value::String(s) => letters(s).map_err(|m| (v.span().start, m))?,
                     toml::Value::Array(a) => a
                         .iter()
-                        .map(|x| x.as_str().and_then(label).map(str::to_string).ok_or_else(|| (v.span().start, format!("{x} is not a verdict (verdicts: {})", LABELS.join(", ")))))
+                        .map(|x| {
+                            x.as_str()
+                                .and_then(label)
+                                .map(str::to_string)
+                                .ok_or_else(|| {
+                                    (
+                                        v.span().start,
+                                        format!(
+                                            "{x} is not a verdict (verdicts: {})",
+                                            LABELS.join(", ")
+                                        ),
+                                    )
+                                })
+                        })
                         .collect::<Result<_, _>>()?,
-                    _ => return Err((v.span().start, "`verdicts` is a string of letters or a list of verdict names".into())),
+                    _ => {
+                        return Err((
+                            v.span().start,
+                            "`verdicts` is a string of letters or a list of verdict names".into(),
+                        ))
+                    }
                 };
                 e.verdicts = Some(list);
             }
             "packets" => e.packets = Some(count(v)?),
             name => {
-                let l = label(name).ok_or_else(|| (at, format!("'{name}' is not a verdict (verdicts: {}; or `packets`, `verdicts`)", LABELS.join(", "))))?;
+                let l = label(name).ok_or_else(|| {
+                    (
+                        at,
+                        format!(
+                            "'{name}' is not a verdict (verdicts: {}; or `packets`, `verdicts`)",
+                            LABELS.join(", ")
+                        ),
+                    )
+                })?;
                 counts.insert(l.to_string(), count(v)?);
             }
         }
@@ -73,14 +126,25 @@ pub fn from_table(t: &BTreeMap<Spanned<String>, Spanned<toml::Value>>) -> Result
     }
     if let (Some(n), Some(v)) = (e.packets, &e.verdicts) {
         if n != v.len() as u64 {
-            return Err((t.keys().next().map_or(0, |k| k.span().start), format!("`packets = {n}` but `verdicts` lists {}", v.len())));
+            return Err((
+                t.keys().next().map_or(0, |k| k.span().start),
+                format!("`packets = {n}` but `verdicts` lists {}", v.len()),
+            ));
         }
     }
     Ok(e)
 }
 
 fn count(v: &Spanned<toml::Value>) -> Result<u64, (usize, String)> {
-    v.get_ref().as_integer().and_then(|n| u64::try_from(n).ok()).ok_or_else(|| (v.span().start, format!("{} is not a packet count", v.get_ref())))
+    v.get_ref()
+        .as_integer()
+        .and_then(|n| u64::try_from(n).ok())
+        .ok_or_else(|| {
+            (
+                v.span().start,
+                format!("{} is not a packet count", v.get_ref()),
+            )
+        })
 }
 
 #[derive(Deserialize)]
@@ -102,9 +166,20 @@ struct CorpusRun {
 
 /// Reads a corpus/expect file: the runs of one `config` and one entry
 /// program, as (capture file name, expectation).
-pub fn load_corpus_file(path: &Path, config: Option<&str>, section: Option<&str>) -> Result<Vec<(String, CaptureExpect)>, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("reading {}: {e}", path.display()))?;
-    let f: CorpusFile = toml::from_str(&text).map_err(|e| format!("{}: {}", path.display(), e.to_string().trim_end().replace('\n', " ")))?;
+pub fn load_corpus_file(
+    path: &Path,
+    config: Option<&str>,
+    section: Option<&str>,
+) -> Result<Vec<(String, CaptureExpect)>, String> {
+    let text =
+        std::fs::read_to_string(path).map_err(|e| format!("reading {}: {e}", path.display()))?;
+    let f: CorpusFile = toml::from_str(&text).map_err(|e| {
+        format!(
+            "{}: {}",
+            path.display(),
+            e.to_string().trim_end().replace('\n', " ")
+        )
+    })?;
     let distinct = |get: fn(&CorpusRun) -> &str| {
         let mut v: Vec<&str> = f.run.iter().map(get).collect();
         v.sort();
@@ -114,28 +189,66 @@ pub fn load_corpus_file(path: &Path, config: Option<&str>, section: Option<&str>
     let configs = distinct(|r| &r.config);
     let config = match config {
         Some(c) if configs.contains(&c) => c,
-        Some(c) => return Err(format!("{} has no config '{c}' (it has: {})", path.display(), configs.join(", "))),
+        Some(c) => {
+            return Err(format!(
+                "{} has no config '{c}' (it has: {})",
+                path.display(),
+                configs.join(", ")
+            ))
+        }
         None if configs.len() == 1 => configs[0],
-        None => return Err(format!("{} has several configs ({}); choose one with `expect_config`", path.display(), configs.join(", "))),
+        None => {
+            return Err(format!(
+                "{} has several configs ({}); choose one with `expect_config`",
+                path.display(),
+                configs.join(", ")
+            ))
+        }
     };
     let entries = distinct(|r| &r.entry);
     let entry = match section {
         Some(s) => s,
         None if entries.len() == 1 => entries[0],
-        None => return Err(format!("{} has several entry programs ({}); set the program's `section`", path.display(), entries.join(", "))),
+        None => {
+            return Err(format!(
+                "{} has several entry programs ({}); set the program's `section`",
+                path.display(),
+                entries.join(", ")
+            ))
+        }
     };
     let mut out = Vec::new();
-    for r in f.run.iter().filter(|r| r.config == config && r.entry == entry) {
+    for r in f
+        .run
+        .iter()
+        .filter(|r| r.config == config && r.entry == entry)
+    {
         let mut counts = BTreeMap::new();
         for (k, n) in &r.counts {
-            let l = label(k).ok_or_else(|| format!("{}: '{k}' is not a verdict", path.display()))?;
+            let l =
+                label(k).ok_or_else(|| format!("{}: '{k}' is not a verdict", path.display()))?;
             counts.insert(l.to_string(), *n);
         }
-        let verdicts = r.verdicts.as_deref().map(letters).transpose().map_err(|m| format!("{}: {m}", path.display()))?;
-        out.push((r.capture.clone(), CaptureExpect { counts: Some(counts), packets: r.packets, verdicts }));
+        let verdicts = r
+            .verdicts
+            .as_deref()
+            .map(letters)
+            .transpose()
+            .map_err(|m| format!("{}: {m}", path.display()))?;
+        out.push((
+            r.capture.clone(),
+            CaptureExpect {
+                counts: Some(counts),
+                packets: r.packets,
+                verdicts,
+            },
+        ));
     }
     if out.is_empty() {
-        return Err(format!("{} has no runs for config '{config}' and entry '{entry}'", path.display()));
+        return Err(format!(
+            "{} has no runs for config '{config}' and entry '{entry}'",
+            path.display()
+        ));
     }
     Ok(out)
 }
@@ -153,7 +266,10 @@ pub fn judge(e: &CaptureExpect, got: &[String]) -> Judgement {
     let mut problems = Vec::new();
     if let Some(n) = e.packets {
         if n != got.len() as u64 {
-            problems.push(format!("expected {n} packets, the capture has {}", got.len()));
+            problems.push(format!(
+                "expected {n} packets, the capture has {}",
+                got.len()
+            ));
         }
     }
     if let Some(want) = &e.counts {
@@ -167,7 +283,10 @@ pub fn judge(e: &CaptureExpect, got: &[String]) -> Judgement {
         let diffs: Vec<String> = keys
             .into_iter()
             .filter_map(|k| {
-                let (w, h) = (want.get(k).copied().unwrap_or(0), have.get(k).copied().unwrap_or(0));
+                let (w, h) = (
+                    want.get(k).copied().unwrap_or(0),
+                    have.get(k).copied().unwrap_or(0),
+                );
                 (w != h).then(|| format!("{k} expected {w}, got {h}"))
             })
             .collect();
@@ -178,7 +297,11 @@ pub fn judge(e: &CaptureExpect, got: &[String]) -> Judgement {
     let mut packets = Vec::new();
     if let Some(want) = &e.verdicts {
         if want.len() != got.len() {
-            problems.push(format!("the per-packet list has {} verdicts, the capture {} packets", want.len(), got.len()));
+            problems.push(format!(
+                "the per-packet list has {} verdicts, the capture {} packets",
+                want.len(),
+                got.len()
+            ));
         }
         for (i, (w, g)) in want.iter().zip(got).enumerate() {
             if w != g {
@@ -186,7 +309,10 @@ pub fn judge(e: &CaptureExpect, got: &[String]) -> Judgement {
             }
         }
         if let Some((i, w, g)) = packets.first() {
-            problems.push(format!("{} packet verdicts differ; first: packet {i} expected {w}, got {g}", packets.len()));
+            problems.push(format!(
+                "{} packet verdicts differ; first: packet {i} expected {w}, got {g}",
+                packets.len()
+            ));
         }
     }
     Judgement { problems, packets }
@@ -198,7 +324,8 @@ mod tests {
 
     fn e(counts: &[(&str, u64)], verdicts: Option<&str>) -> CaptureExpect {
         CaptureExpect {
-            counts: (!counts.is_empty()).then(|| counts.iter().map(|(k, v)| (k.to_string(), *v)).collect()),
+            counts: (!counts.is_empty())
+                .then(|| counts.iter().map(|(k, v)| (k.to_string(), *v)).collect()),
             packets: None,
             verdicts: verdicts.map(|v| letters(v).unwrap()),
         }
@@ -210,19 +337,37 @@ mod tests {
 
     #[test]
     fn counts_must_match_exactly_including_unnamed_verdicts() {
-        assert!(judge(&e(&[("PASS", 2), ("DROP", 1)], None), &got("PDP")).problems.is_empty());
+        assert!(judge(&e(&[("PASS", 2), ("DROP", 1)], None), &got("PDP"))
+            .problems
+            .is_empty());
         let j = judge(&e(&[("PASS", 2)], None), &got("PDP"));
-        assert_eq!(j.problems, vec!["verdict counts differ: DROP expected 0, got 1".to_string()]);
+        assert_eq!(
+            j.problems,
+            vec!["verdict counts differ: DROP expected 0, got 1".to_string()]
+        );
         let j = judge(&e(&[("PASS", 3)], None), &got("PP"));
-        assert_eq!(j.problems, vec!["verdict counts differ: PASS expected 3, got 2".to_string()]);
+        assert_eq!(
+            j.problems,
+            vec!["verdict counts differ: PASS expected 3, got 2".to_string()]
+        );
     }
 
     #[test]
     fn per_packet_lists_name_each_differing_packet() {
         let j = judge(&e(&[], Some("PPDT")), &got("PDDA"));
-        assert_eq!(j.packets, vec![(1, "PASS".into(), "DROP".into()), (3, "TX".into(), "ABORTED".into())]);
-        assert_eq!(j.problems, vec!["2 packet verdicts differ; first: packet 1 expected PASS, got DROP".to_string()]);
-        assert!(judge(&e(&[], Some("PD")), &got("PDP")).problems[0].contains("2 verdicts, the capture 3 packets"));
+        assert_eq!(
+            j.packets,
+            vec![
+                (1, "PASS".into(), "DROP".into()),
+                (3, "TX".into(), "ABORTED".into())
+            ]
+        );
+        assert_eq!(
+            j.problems,
+            vec!["2 packet verdicts differ; first: packet 1 expected PASS, got DROP".to_string()]
+        );
+        assert!(judge(&e(&[], Some("PD")), &got("PDP")).problems[0]
+            .contains("2 verdicts, the capture 3 packets"));
     }
 
     #[test]

@@ -51,7 +51,10 @@ pub fn new_run_id() -> String {
 }
 
 pub fn now_unix() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 struct Loaded {
@@ -63,14 +66,26 @@ struct Loaded {
 fn load_program(p: &ProgramConfig, build_dir: &Path) -> Result<Loaded, String> {
     let path = match &p.source {
         ProgramSource::Object(o) => o.clone(),
-        ProgramSource::C { source, cflags } => build::compile(source, cflags, build_dir).map_err(|e| format!("{e:#}"))?,
+        ProgramSource::C { source, cflags } => {
+            build::compile(source, cflags, build_dir).map_err(|e| format!("{e:#}"))?
+        }
     };
     let obj = load_object(&path).map_err(|e| e.to_string())?;
-    let prog = obj.program(p.section.as_deref()).cloned().ok_or_else(|| match &p.section {
-        Some(s) => format!("no XDP program '{s}' in {}", path.display()),
-        None => format!("no XDP program in {}", path.display()),
-    })?;
-    let maps = p.maps.iter().map(|(m, f)| MapInit { map: m.clone(), file: f.clone() }).collect();
+    let prog = obj
+        .program(p.section.as_deref())
+        .cloned()
+        .ok_or_else(|| match &p.section {
+            Some(s) => format!("no XDP program '{s}' in {}", path.display()),
+            None => format!("no XDP program in {}", path.display()),
+        })?;
+    let maps = p
+        .maps
+        .iter()
+        .map(|(m, f)| MapInit {
+            map: m.clone(),
+            file: f.clone(),
+        })
+        .collect();
     Ok(Loaded { obj, prog, maps })
 }
 
@@ -86,12 +101,18 @@ fn fresh_engine(l: &Loaded) -> Result<Engine> {
 /// 1 + (i % 5), queue 0: the convention corpus/expect's oracles use, so
 /// their expectations hold here.
 fn read_packets(path: &Path) -> Result<Vec<PacketSource>, String> {
-    let reader = CaptureReader::open(path).map_err(|e| format!("opening capture {}: {e}", path.display()))?;
+    let reader = CaptureReader::open(path)
+        .map_err(|e| format!("opening capture {}: {e}", path.display()))?;
     let mut out = Vec::new();
     for item in reader {
         let p = item.map_err(|e| format!("reading capture {}: {e}", path.display()))?;
         let i = out.len() as u32;
-        out.push(PacketSource { data: p.data, ts_ns: p.ts_ns, ingress_ifindex: 1 + i % 5, rx_queue_index: 0 });
+        out.push(PacketSource {
+            data: p.data,
+            ts_ns: p.ts_ns,
+            ingress_ifindex: 1 + i % 5,
+            rx_queue_index: 0,
+        });
     }
     Ok(out)
 }
@@ -105,16 +126,25 @@ struct Prior {
 }
 
 fn prior(opts: &RunOptions) -> Result<Prior> {
-    let Some(path) = &opts.history else { return Ok(Prior::default()) };
+    let Some(path) = &opts.history else {
+        return Ok(Prior::default());
+    };
     if !path.exists() {
-        return Ok(Prior { source: path.display().to_string(), ..Default::default() });
+        return Ok(Prior {
+            source: path.display().to_string(),
+            ..Default::default()
+        });
     }
     let h = History::open(path)?;
     let baseline = match h.baseline(&opts.baseline)? {
         Some(id) => Some((id.clone(), h.perf(&id)?)),
         None => None,
     };
-    Ok(Prior { costs: h.unit_costs()?, baseline, source: path.display().to_string() })
+    Ok(Prior {
+        costs: h.unit_costs()?,
+        baseline,
+        source: path.display().to_string(),
+    })
 }
 
 /// Runs every unit of the plan (or of the shard); never stops at the first
@@ -122,7 +152,9 @@ fn prior(opts: &RunOptions) -> Result<Prior> {
 pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Report> {
     let units = plan::units(cfg);
     let prior = prior(opts)?;
-    let kernel = crate::backends::host::HostBackend::open().ok().map(|h| h.kernel_release().to_string());
+    let kernel = crate::backends::host::HostBackend::open()
+        .ok()
+        .map(|h| h.kernel_release().to_string());
     let mut report = Report::new();
     report.run = RunInfo {
         id: opts.run_id.clone(),
@@ -135,32 +167,60 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Report> {
     let selected: Vec<&plan::Unit> = match opts.shard {
         None => units.iter().collect(),
         Some(s) => {
-            let (assignment, print) = plan::assign(&units, &prior.costs, |u| plan::estimate(cfg, u), s.count);
-            let mine: Vec<&plan::Unit> = units.iter().filter(|u| assignment[u.index] == s.index - 1).collect();
-            report.run.shard = Some(ShardInfo { index: s.index, count: s.count, plan: print, units: mine.iter().map(|u| u.index).collect(), total_units: units.len() });
+            let (assignment, print) =
+                plan::assign(&units, &prior.costs, |u| plan::estimate(cfg, u), s.count);
+            let mine: Vec<&plan::Unit> = units
+                .iter()
+                .filter(|u| assignment[u.index] == s.index - 1)
+                .collect();
+            report.run.shard = Some(ShardInfo {
+                index: s.index,
+                count: s.count,
+                plan: print,
+                units: mine.iter().map(|u| u.index).collect(),
+                total_units: units.len(),
+            });
             mine
         }
     };
     let progress = progress_bar(!opts.quiet, selected.len() as u64);
     let mut loaded: BTreeMap<usize, Result<Loaded, String>> = BTreeMap::new();
-    let mut r = Runner { cfg, opts, prior: &prior, kernel };
+    let mut r = Runner {
+        cfg,
+        opts,
+        prior: &prior,
+        kernel,
+    };
     for u in selected {
         let p = &cfg.programs[u.program];
         if let Some(bar) = &progress {
             bar.set_message(u.key.clone());
         }
         let started = Instant::now();
-        let lp = loaded.entry(u.program).or_insert_with(|| load_program(p, &opts.build_dir));
+        let lp = loaded
+            .entry(u.program)
+            .or_insert_with(|| load_program(p, &opts.build_dir));
         let first = report.checks.len();
         match lp {
-            Err(why) => report.checks.push(Check::new(&p.label(), &cap_label(cfg, u), "load", Outcome::Fail { reason: why.clone() })),
+            Err(why) => report.checks.push(Check::new(
+                &p.label(),
+                &cap_label(cfg, u),
+                "load",
+                Outcome::Fail {
+                    reason: why.clone(),
+                },
+            )),
             Ok(l) => r.unit(u, p, l, &mut report),
         }
         for c in &mut report.checks[first..] {
             c.unit = u.index;
             c.cell = u.cell.clone();
         }
-        report.units.push(UnitTiming { unit: u.index, key: u.key.clone(), seconds: started.elapsed().as_secs_f64() });
+        report.units.push(UnitTiming {
+            unit: u.index,
+            key: u.key.clone(),
+            seconds: started.elapsed().as_secs_f64(),
+        });
         for c in &report.checks[first..] {
             match &progress {
                 Some(bar) if c.failed() => bar.println(c.line()),
@@ -185,13 +245,21 @@ fn progress_bar(enabled: bool, n: u64) -> Option<indicatif::ProgressBar> {
         return None;
     }
     let bar = indicatif::ProgressBar::new(n);
-    bar.set_style(indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} units, {elapsed} elapsed, ETA {eta}  {wide_msg}").expect("valid template"));
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{bar:30} {pos}/{len} units, {elapsed} elapsed, ETA {eta}  {wide_msg}",
+        )
+        .expect("valid template"),
+    );
     bar.enable_steady_tick(std::time::Duration::from_millis(250));
     Some(bar)
 }
 
 fn cap_label(cfg: &Config, u: &plan::Unit) -> String {
-    u.capture.map_or_else(|| "-".to_string(), |c| cfg.captures[c].display().to_string())
+    u.capture.map_or_else(
+        || "-".to_string(),
+        |c| cfg.captures[c].display().to_string(),
+    )
 }
 
 struct Runner<'a> {
@@ -214,15 +282,30 @@ impl Runner<'_> {
                 let expect_ok = p.offload[profile];
                 self.offload(u.index, &label, profile, expect_ok, l, report);
             }
-            (cell, _) => report.checks.push(Check::new(&label, &cap, cell, Outcome::Fail { reason: format!("internal: no runner for cell '{cell}'") })),
+            (cell, _) => report.checks.push(Check::new(
+                &label,
+                &cap,
+                cell,
+                Outcome::Fail {
+                    reason: format!("internal: no runner for cell '{cell}'"),
+                },
+            )),
         }
     }
 
     /// The engine alone: expected verdicts, then performance.
-    fn vm(&mut self, u: &plan::Unit, p: &ProgramConfig, l: &Loaded, ci: usize, report: &mut Report) {
+    fn vm(
+        &mut self,
+        u: &plan::Unit,
+        p: &ProgramConfig,
+        l: &Loaded,
+        ci: usize,
+        report: &mut Report,
+    ) {
         let label = p.label();
         let cap = self.cfg.captures[ci].display().to_string();
-        let fail = |name: &str, reason: String| Check::new(&label, &cap, name, Outcome::Fail { reason });
+        let fail =
+            |name: &str, reason: String| Check::new(&label, &cap, name, Outcome::Fail { reason });
         let packets = match read_packets(&self.cfg.captures[ci]) {
             Ok(p) => p,
             Err(e) => return report.checks.push(fail("engine replay", e)),
@@ -231,25 +314,52 @@ impl Runner<'_> {
             Ok(e) => e,
             Err(e) => return report.checks.push(fail("engine replay", format!("{e:#}"))),
         };
-        let labels: Vec<String> = packets.iter().map(|pkt| run_packet(&mut engine, pkt, &mut NoTrace).verdict.label()).collect();
+        let labels: Vec<String> = packets
+            .iter()
+            .map(|pkt| run_packet(&mut engine, pkt, &mut NoTrace).verdict.label())
+            .collect();
         let mut counts: BTreeMap<&str, u64> = BTreeMap::new();
         for v in &labels {
             *counts.entry(v).or_default() += 1;
         }
-        let counts_text = counts.iter().map(|(k, n)| format!("{k} {n}")).collect::<Vec<_>>().join(", ");
+        let counts_text = counts
+            .iter()
+            .map(|(k, n)| format!("{k} {n}"))
+            .collect::<Vec<_>>()
+            .join(", ");
         match p.expect.get(&ci) {
-            None => report.checks.push(Check::new(&label, &cap, "engine replay", Outcome::Pass { detail: format!("{} packets, no expectation: {counts_text}", labels.len()) })),
+            None => report.checks.push(Check::new(
+                &label,
+                &cap,
+                "engine replay",
+                Outcome::Pass {
+                    detail: format!("{} packets, no expectation: {counts_text}", labels.len()),
+                },
+            )),
             Some(e) => {
                 let j = expect::judge(e, &labels);
                 for (index, want, got) in j.packets.iter().take(MAX_PACKET_DETAILS) {
-                    report.packets.push(PacketDetail { unit: u.index, program: label.clone(), capture: cap.clone(), cell: u.cell.clone(), index: *index, detail: format!("expected {want}, the engine returned {got}") });
+                    report.packets.push(PacketDetail {
+                        unit: u.index,
+                        program: label.clone(),
+                        capture: cap.clone(),
+                        cell: u.cell.clone(),
+                        index: *index,
+                        detail: format!("expected {want}, the engine returned {got}"),
+                    });
                 }
                 let outcome = if j.problems.is_empty() {
-                    Outcome::Pass { detail: format!("{} packets as expected: {counts_text}", labels.len()) }
+                    Outcome::Pass {
+                        detail: format!("{} packets as expected: {counts_text}", labels.len()),
+                    }
                 } else {
-                    Outcome::Fail { reason: j.problems.join("; ") }
+                    Outcome::Fail {
+                        reason: j.problems.join("; "),
+                    }
                 };
-                report.checks.push(Check::new(&label, &cap, "expected verdicts", outcome));
+                report
+                    .checks
+                    .push(Check::new(&label, &cap, "expected verdicts", outcome));
             }
         }
         if self.cfg.measure {
@@ -257,24 +367,70 @@ impl Runner<'_> {
         }
     }
 
-    fn perf(&mut self, u: &plan::Unit, p: &ProgramConfig, l: &Loaded, packets: &[PacketSource], cap: &str, report: &mut Report) {
+    fn perf(
+        &mut self,
+        u: &plan::Unit,
+        p: &ProgramConfig,
+        l: &Loaded,
+        packets: &[PacketSource],
+        cap: &str,
+        report: &mut Report,
+    ) {
         let label = p.label();
-        let sample = match perf::measure(&label, cap, packets, self.cfg.rounds, || fresh_engine(l)) {
+        let sample = match perf::measure(&label, cap, packets, self.cfg.rounds, || fresh_engine(l))
+        {
             Ok(s) => PerfSample { unit: u.index, ..s },
-            Err(e) => return report.checks.push(Check::new(&label, cap, "perf", Outcome::Fail { reason: format!("{e:#}") })),
+            Err(e) => {
+                return report.checks.push(Check::new(
+                    &label,
+                    cap,
+                    "perf",
+                    Outcome::Fail {
+                        reason: format!("{e:#}"),
+                    },
+                ))
+            }
         };
         if let Some(max) = p.budget.max_ns_per_packet {
             let name = format!("perf: at most {max} ns/packet");
-            let text = format!("median {:.1} ns/packet over {} rounds (reference {:.1})", sample.median_ns, sample.rounds, sample.ref_median_ns);
-            let outcome = if sample.median_ns <= max { Outcome::Pass { detail: text } } else { Outcome::Fail { reason: text } };
+            let text = format!(
+                "median {:.1} ns/packet over {} rounds (reference {:.1})",
+                sample.median_ns, sample.rounds, sample.ref_median_ns
+            );
+            let outcome = if sample.median_ns <= max {
+                Outcome::Pass { detail: text }
+            } else {
+                Outcome::Fail { reason: text }
+            };
             report.checks.push(Check::new(&label, cap, &name, outcome));
         }
         if let Some(max) = p.budget.max_regression_pct {
-            let name = format!("perf: at most {max}% slower than baseline '{}'", self.opts.baseline);
+            let name = format!(
+                "perf: at most {max}% slower than baseline '{}'",
+                self.opts.baseline
+            );
             let outcome = match &self.prior.baseline {
-                None => Outcome::Skipped { reason: format!("no baseline '{}' in {}", self.opts.baseline, if self.prior.source.is_empty() { "the history (none configured)" } else { &self.prior.source }) },
-                Some((id, samples)) => match samples.iter().find(|b| b.program == sample.program && b.capture == sample.capture && b.backend == sample.backend) {
-                    None => Outcome::Skipped { reason: format!("baseline run {id} has no measurement of this program and capture") },
+                None => Outcome::Skipped {
+                    reason: format!(
+                        "no baseline '{}' in {}",
+                        self.opts.baseline,
+                        if self.prior.source.is_empty() {
+                            "the history (none configured)"
+                        } else {
+                            &self.prior.source
+                        }
+                    ),
+                },
+                Some((id, samples)) => match samples.iter().find(|b| {
+                    b.program == sample.program
+                        && b.capture == sample.capture
+                        && b.backend == sample.backend
+                }) {
+                    None => Outcome::Skipped {
+                        reason: format!(
+                            "baseline run {id} has no measurement of this program and capture"
+                        ),
+                    },
                     Some(base) => {
                         let r = perf::judge_regression(&sample, base, max);
                         let text = format!("{:+.1}% against run {id} (normalised by the reference workload; noise allowance {:.1}%)", r.change_pct, r.noise_pct);
@@ -292,7 +448,15 @@ impl Runner<'_> {
     }
 
     /// The engine against another backend, packet by packet.
-    fn against(&mut self, u: &plan::Unit, p: &ProgramConfig, l: &Loaded, ci: usize, other: BackendKind, report: &mut Report) {
+    fn against(
+        &mut self,
+        u: &plan::Unit,
+        p: &ProgramConfig,
+        l: &Loaded,
+        ci: usize,
+        other: BackendKind,
+        report: &mut Report,
+    ) {
         let label = p.label();
         let cap = self.cfg.captures[ci].display().to_string();
         let name = match other {
@@ -300,34 +464,69 @@ impl Runner<'_> {
             _ => "engine agrees with rbpf",
         };
         let required = self.cfg.required.contains(&u.cell);
-        let opts = DiffOptions { backends: vec![BackendKind::Vm, other], maps: l.maps.clone(), rx_queue_index: 0, max_reported: MAX_PACKET_DETAILS };
-        let outcome = match diff::run(&l.obj, &l.prog, std::slice::from_ref(&self.cfg.captures[ci]), &opts) {
-            Err(e) => Outcome::Fail { reason: format!("{e:#}") },
+        let opts = DiffOptions {
+            backends: vec![BackendKind::Vm, other],
+            maps: l.maps.clone(),
+            rx_queue_index: 0,
+            max_reported: MAX_PACKET_DETAILS,
+        };
+        let outcome = match diff::run(
+            &l.obj,
+            &l.prog,
+            std::slice::from_ref(&self.cfg.captures[ci]),
+            &opts,
+        ) {
+            Err(e) => Outcome::Fail {
+                reason: format!("{e:#}"),
+            },
             Ok(d) if !d.backends.contains(&other) => {
-                let why = d.skipped.iter().find(|s| s.backend == other).map(|s| s.reason.clone()).unwrap_or_default();
+                let why = d
+                    .skipped
+                    .iter()
+                    .find(|s| s.backend == other)
+                    .map(|s| s.reason.clone())
+                    .unwrap_or_default();
                 // A verifier rejection is a failure; an unavailable backend
                 // is a skip unless the configuration requires it.
                 if why.starts_with("rejected") {
                     Outcome::Fail { reason: why }
                 } else if required {
-                    Outcome::Fail { reason: format!("required backend '{}' {why}", u.cell) }
+                    Outcome::Fail {
+                        reason: format!("required backend '{}' {why}", u.cell),
+                    }
                 } else {
                     Outcome::Skipped { reason: why }
                 }
             }
             Ok(d) if d.agrees() => Outcome::Pass {
                 detail: match other {
-                    BackendKind::Host => format!("{} packets agree, {} nondeterministic (kernel {})", d.agreed, d.nondeterministic, self.kernel.clone().or(d.kernel.clone()).unwrap_or_default()),
+                    BackendKind::Host => format!(
+                        "{} packets agree, {} nondeterministic (kernel {})",
+                        d.agreed,
+                        d.nondeterministic,
+                        self.kernel.clone().or(d.kernel.clone()).unwrap_or_default()
+                    ),
                     _ => format!("{} packets agree", d.agreed),
                 },
             },
             Ok(d) => {
                 for m in &d.mismatches {
-                    report.packets.push(PacketDetail { unit: u.index, program: label.clone(), capture: cap.clone(), cell: u.cell.clone(), index: m.index, detail: m.detail.clone() });
+                    report.packets.push(PacketDetail {
+                        unit: u.index,
+                        program: label.clone(),
+                        capture: cap.clone(),
+                        cell: u.cell.clone(),
+                        index: m.index,
+                        detail: m.detail.clone(),
+                    });
                 }
                 let mut reason = format!("{} of {} packets differ", d.mismatch_count, d.packets);
                 if let Some(m) = d.mismatches.first() {
-                    reason.push_str(&format!("; first: packet {}: {}", m.index, m.detail.lines().next().unwrap_or("")));
+                    reason.push_str(&format!(
+                        "; first: packet {}: {}",
+                        m.index,
+                        m.detail.lines().next().unwrap_or("")
+                    ));
                 }
                 for mm in &d.map_mismatches {
                     reason.push_str(&format!("; {mm}"));
@@ -335,26 +534,63 @@ impl Runner<'_> {
                 if p.agree_with_kernel || other != BackendKind::Host {
                     Outcome::Fail { reason }
                 } else {
-                    Outcome::Pass { detail: format!("agreement not required: {reason}") }
+                    Outcome::Pass {
+                        detail: format!("agreement not required: {reason}"),
+                    }
                 }
             }
         };
         report.checks.push(Check::new(&label, &cap, name, outcome));
     }
 
-    fn offload(&mut self, unit: usize, label: &str, profile: &str, expect_ok: bool, l: &Loaded, report: &mut Report) {
-        let name = format!("offload {profile}: expected {}", if expect_ok { "compatible" } else { "not compatible" });
+    fn offload(
+        &mut self,
+        unit: usize,
+        label: &str,
+        profile: &str,
+        expect_ok: bool,
+        l: &Loaded,
+        report: &mut Report,
+    ) {
+        let name = format!(
+            "offload {profile}: expected {}",
+            if expect_ok {
+                "compatible"
+            } else {
+                "not compatible"
+            }
+        );
         let prof = match nic_model::Profile::load(profile) {
             Ok(p) => p,
-            Err(e) => return report.checks.push(Check::new(label, "-", &name, Outcome::Fail { reason: e.to_string() })),
+            Err(e) => {
+                return report.checks.push(Check::new(
+                    label,
+                    "-",
+                    &name,
+                    Outcome::Fail {
+                        reason: e.to_string(),
+                    },
+                ))
+            }
         };
         let r = nic_model::check(&crate::cli::offload_spec(&l.obj, &l.prog), &prof);
         let ok = r.verdict == nic_model::Verdict::Compatible;
-        let first = r.findings.first().map(|f| format!("{:?}: {}", f.rule, f.message)).unwrap_or_default();
+        let first = r
+            .findings
+            .first()
+            .map(|f| format!("{:?}: {}", f.rule, f.message))
+            .unwrap_or_default();
         let outcome = if ok == expect_ok {
-            Outcome::Pass { detail: format!("{} findings", r.findings.len()) }
+            Outcome::Pass {
+                detail: format!("{} findings", r.findings.len()),
+            }
         } else {
-            Outcome::Fail { reason: format!("the checker says {} (first finding {first})", if ok { "compatible" } else { "not compatible" }) }
+            Outcome::Fail {
+                reason: format!(
+                    "the checker says {} (first finding {first})",
+                    if ok { "compatible" } else { "not compatible" }
+                ),
+            }
         };
         let (est_mpps, est_basis) = estimate_mpps(&prof, r.stats.reachable_insns);
         report.offload.push(OffloadResult {
@@ -362,7 +598,11 @@ impl Runner<'_> {
             program: label.into(),
             profile: profile.into(),
             compatible: ok,
-            reason: if ok { format!("{} findings", r.findings.len()) } else { first },
+            reason: if ok {
+                format!("{} findings", r.findings.len())
+            } else {
+                first
+            },
             est_mpps: if ok { est_mpps } else { None },
             est_basis,
         });
@@ -376,12 +616,19 @@ impl Runner<'_> {
 /// core of the profile, plus the profile's fixed per-packet cycles, capped
 /// at line rate. Only profiles with a clock and a core count get one.
 pub fn estimate_mpps(prof: &nic_model::Profile, reachable_insns: usize) -> (Option<f64>, String) {
-    let Some(pm) = &prof.perf else { return (None, "the profile has no performance constants".into()) };
-    let (Some(clock), Some(cores)) = (&pm.clock_mhz, &pm.cores) else { return (None, "the profile has no clock or core count".into()) };
+    let Some(pm) = &prof.perf else {
+        return (None, "the profile has no performance constants".into());
+    };
+    let (Some(clock), Some(cores)) = (&pm.clock_mhz, &pm.cores) else {
+        return (None, "the profile has no clock or core count".into());
+    };
     let fixed = pm.per_packet_cycles.as_ref().map_or(0.0, |c| c.value);
     let cycles = fixed + reachable_insns as f64;
     let mut mpps = clock.value * cores.value as f64 / cycles.max(1.0);
-    let mut basis = format!("{} MHz x {} cores / ({fixed} + {reachable_insns} insns) cycles", clock.value, cores.value);
+    let mut basis = format!(
+        "{} MHz x {} cores / ({fixed} + {reachable_insns} insns) cycles",
+        clock.value, cores.value
+    );
     if let Some(line) = &pm.line_rate_mpps {
         if mpps > line.value {
             mpps = line.value;
@@ -394,7 +641,10 @@ pub fn estimate_mpps(prof: &nic_model::Profile, reachable_insns: usize) -> (Opti
 /// Writes the three report files atomically into `dir`.
 pub fn write(report: &Report, dir: &Path) -> Result<()> {
     std::fs::create_dir_all(dir)?;
-    crate::util::write_atomic(&dir.join("report.json"), &serde_json::to_vec_pretty(report)?)?;
+    crate::util::write_atomic(
+        &dir.join("report.json"),
+        &serde_json::to_vec_pretty(report)?,
+    )?;
     crate::util::write_atomic(&dir.join("junit.xml"), report.junit().as_bytes())?;
     crate::util::write_atomic(&dir.join("summary.md"), report.markdown().as_bytes())?;
     Ok(())

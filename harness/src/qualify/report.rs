@@ -32,7 +32,14 @@ pub struct Check {
 
 impl Check {
     pub fn new(program: &str, capture: &str, check: &str, outcome: Outcome) -> Check {
-        Check { unit: 0, program: program.into(), capture: capture.into(), cell: String::new(), check: check.into(), outcome }
+        Check {
+            unit: 0,
+            program: program.into(),
+            capture: capture.into(),
+            cell: String::new(),
+            check: check.into(),
+            outcome,
+        }
     }
 
     pub fn in_unit(mut self, unit: usize, cell: &str) -> Check {
@@ -51,7 +58,10 @@ impl Check {
             Outcome::Fail { reason } => ("FAIL", reason),
             Outcome::Skipped { reason } => ("SKIP", reason),
         };
-        format!("{tag} {} [{}] {}: {text}", self.program, self.capture, self.check)
+        format!(
+            "{tag} {} [{}] {}: {text}",
+            self.program, self.capture, self.check
+        )
     }
 }
 
@@ -132,7 +142,11 @@ pub struct Report {
 }
 
 fn xml(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;").replace('\'', "&apos;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&apos;")
 }
 
 /// Markdown-safe inline text: no HTML, no table breaks, no code spans.
@@ -170,7 +184,9 @@ impl Report {
     }
 
     pub fn failures(&self) -> impl Iterator<Item = &Check> {
-        self.checks.iter().filter(|c| matches!(c.outcome, Outcome::Fail { .. }))
+        self.checks
+            .iter()
+            .filter(|c| matches!(c.outcome, Outcome::Fail { .. }))
     }
 
     pub fn passed(&self) -> bool {
@@ -198,7 +214,11 @@ impl Report {
         );
         // Failures first, so a reader of the raw file sees them at once.
         let mut ordered: Vec<&Check> = self.failures().collect();
-        ordered.extend(self.checks.iter().filter(|c| !matches!(c.outcome, Outcome::Fail { .. })));
+        ordered.extend(
+            self.checks
+                .iter()
+                .filter(|c| !matches!(c.outcome, Outcome::Fail { .. })),
+        );
         for c in ordered {
             s.push_str(&format!(
                 "  <testcase classname=\"{}\" name=\"{}\">",
@@ -207,8 +227,14 @@ impl Report {
             ));
             match &c.outcome {
                 Outcome::Pass { .. } => {}
-                Outcome::Fail { reason } => s.push_str(&format!("<failure message=\"{}\">{}</failure>", xml(reason), xml(reason))),
-                Outcome::Skipped { reason } => s.push_str(&format!("<skipped message=\"{}\"/>", xml(reason))),
+                Outcome::Fail { reason } => s.push_str(&format!(
+                    "<failure message=\"{}\">{}</failure>",
+                    xml(reason),
+                    xml(reason)
+                )),
+                Outcome::Skipped { reason } => {
+                    s.push_str(&format!("<skipped message=\"{}\"/>", xml(reason)))
+                }
             }
             s.push_str("</testcase>\n");
         }
@@ -223,20 +249,38 @@ impl Report {
             s.push_str(&format!("## xdpqual: {failed} check(s) FAILED\n\n"));
             for c in self.failures() {
                 if let Outcome::Fail { reason } = &c.outcome {
-                    s.push_str(&format!("- **{}** on {} ({}): {}\n", md(&c.program), md(&c.capture), md(&c.check), md(reason)));
+                    s.push_str(&format!(
+                        "- **{}** on {} ({}): {}\n",
+                        md(&c.program),
+                        md(&c.capture),
+                        md(&c.check),
+                        md(reason)
+                    ));
                 }
             }
             s.push('\n');
         } else {
             s.push_str("## xdpqual: all checks passed\n\n");
         }
-        s.push_str(&format!("{passed} passed, {failed} failed, {skipped} skipped\n\n"));
-        let skips: Vec<&Check> = self.checks.iter().filter(|c| matches!(c.outcome, Outcome::Skipped { .. })).collect();
+        s.push_str(&format!(
+            "{passed} passed, {failed} failed, {skipped} skipped\n\n"
+        ));
+        let skips: Vec<&Check> = self
+            .checks
+            .iter()
+            .filter(|c| matches!(c.outcome, Outcome::Skipped { .. }))
+            .collect();
         if !skips.is_empty() {
             s.push_str("### Skipped\n\n");
             for c in skips {
                 if let Outcome::Skipped { reason } = &c.outcome {
-                    s.push_str(&format!("- {} on {} ({}): {}\n", md(&c.program), md(&c.capture), md(&c.check), md(reason)));
+                    s.push_str(&format!(
+                        "- {} on {} ({}): {}\n",
+                        md(&c.program),
+                        md(&c.capture),
+                        md(&c.check),
+                        md(reason)
+                    ));
                 }
             }
             s.push('\n');
@@ -248,7 +292,12 @@ impl Report {
                 Outcome::Fail { reason } => format!("**FAIL**: {}", md(reason)),
                 Outcome::Skipped { reason } => format!("skipped: {}", md(reason)),
             };
-            s.push_str(&format!("| {} | {} | {} | {r} |\n", md(&c.program), md(&c.capture), md(&c.check)));
+            s.push_str(&format!(
+                "| {} | {} | {} | {r} |\n",
+                md(&c.program),
+                md(&c.capture),
+                md(&c.check)
+            ));
         }
         s
     }
@@ -267,11 +316,24 @@ mod tests {
     #[test]
     fn hostile_names_are_escaped() {
         let mut r = Report::new();
-        r.checks.push(Check::new("<script>|x`", "c", "k", Outcome::Fail { reason: "a & b <b>".into() }));
+        r.checks.push(Check::new(
+            "<script>|x`",
+            "c",
+            "k",
+            Outcome::Fail {
+                reason: "a & b <b>".into(),
+            },
+        ));
         let m = r.markdown();
-        assert!(!m.contains("<script>") && m.contains("&lt;script&gt;\\|x\\`"), "{m}");
+        assert!(
+            !m.contains("<script>") && m.contains("&lt;script&gt;\\|x\\`"),
+            "{m}"
+        );
         let j = r.junit();
-        assert!(!j.contains("<script>") && j.contains("&lt;script&gt;"), "{j}");
+        assert!(
+            !j.contains("<script>") && j.contains("&lt;script&gt;"),
+            "{j}"
+        );
         assert!(m.starts_with("## xdpqual: 1 check(s) FAILED"));
     }
 }
