@@ -21,7 +21,8 @@ REQUIRED=(llvm-19 bpftool iproute2 busybox-static tcpdump)
 # Tests skip visibly without these:
 #   clang-19       rebuilding the committed corpus objects (corpus_build)
 #   libbpf-dev     bpf_helpers.h etc. for that rebuild
-OPTIONAL=(clang-19 libbpf-dev)
+#   chromium       headless browser for the dashboard test (dashboard_browser)
+OPTIONAL=(clang-19 libbpf-dev chromium)
 
 log() { printf 'ci/setup.sh: %s\n' "$*"; }
 

@@ -22,3 +22,5 @@ pub mod verdict;
 pub mod diff;
 pub mod replay;
 pub mod qualify;
+pub mod history;
+pub mod dashboard;

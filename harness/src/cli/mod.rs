@@ -1,9 +1,13 @@
 //! The `xdpqual` command line: one file per subcommand.
 
+mod baseline;
+mod compare;
+mod dashboard;
 mod diff;
 mod gen_pcap;
 mod inspect;
 mod live;
+mod merge;
 mod offload_check;
 mod qualify;
 mod replay;
@@ -36,6 +40,14 @@ pub enum Command {
     OffloadCheck(offload_check::Args),
     /// Write a deterministic capture from a generator profile.
     GenPcap(gen_pcap::Args),
+    /// Name a stored run as a baseline, or list runs and baselines.
+    Baseline(baseline::Args),
+    /// Compare a stored run with a baseline: new failures and perf regressions.
+    Compare(compare::Args),
+    /// Combine `qualify --shard` results into one report and history entry.
+    Merge(merge::Args),
+    /// Write a static HTML dashboard from the history.
+    Dashboard(dashboard::Args),
 }
 
 /// Runs the CLI. Any error prints one paragraph, `xdpqual: error: ...` with
@@ -51,6 +63,10 @@ pub fn main() -> ExitCode {
         Command::Live(args) => live::run(args),
         Command::OffloadCheck(args) => offload_check::run(args),
         Command::GenPcap(args) => gen_pcap::run(&args),
+        Command::Baseline(args) => baseline::run(args),
+        Command::Compare(args) => compare::run(args),
+        Command::Merge(args) => merge::run(args),
+        Command::Dashboard(args) => dashboard::run(args),
     };
     match result {
         Ok(code) => code,

@@ -1,99 +1,650 @@
-//! `xdpqual qualify`: the CI gate. Runs the configuration's checks on every
-//! backend available here and writes `report.json`, `junit.xml` and
-//! `summary.md` under `results/<run-id>/`.
+//! `xdpqual qualify`: the CI gate. Runs the configuration's units
+//! (program x capture x cell, program x offload profile) on every backend
+//! available here, or one shard of them, and writes `report.json`,
+//! `junit.xml` and `summary.md` under `results/<run-id>/`.
 
+pub mod build;
 pub mod config;
+pub mod expect;
+pub mod merge;
+pub mod perf;
+pub mod plan;
 pub mod report;
 
-use std::path::Path;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 use anyhow::Result;
 
+use crate::backends::{engine::run_packet, PacketSource};
+use crate::capture::CaptureReader;
 use crate::diff::{self, BackendKind, DiffOptions};
+use crate::engine::{Engine, EngineConfig, NoTrace};
+use crate::history::History;
 use crate::loader::load_object;
-use crate::replay::mapfile::MapInit;
-use report::{Check, Outcome, Report};
+use crate::program::{Object, Program};
+use crate::replay::mapfile::{self, MapInit};
+use config::{Config, ProgramConfig, ProgramSource};
+use perf::PerfSample;
+use report::{Check, OffloadResult, Outcome, PacketDetail, Report, RunInfo, ShardInfo, UnitTiming};
 
-/// Runs every check; never stops at the first failure.
-pub fn run(cfg: &config::Config, quiet: bool) -> Result<Report> {
-    let mut report = Report::new();
-    for p in &cfg.programs {
-        let label = p.label();
-        let obj = match load_object(&p.object) {
-            Ok(o) => o,
-            Err(e) => {
-                report.checks.push(Check::new(&label, "-", "load", Outcome::Fail { reason: e.to_string() }));
-                continue;
-            }
-        };
-        let Some(prog) = obj.program(p.section.as_deref()).cloned() else {
-            report.checks.push(Check::new(&label, "-", "load", Outcome::Fail { reason: "no such XDP program in the object".into() }));
-            continue;
-        };
-        let maps: Vec<MapInit> = p.maps.iter().map(|(m, f)| MapInit { map: m.clone(), file: f.clone() }).collect();
-        for cap in &cfg.captures {
-            let cap_label = cap.display().to_string();
-            let opts = DiffOptions { backends: vec![BackendKind::Vm, BackendKind::Host], maps: maps.clone(), rx_queue_index: 0, max_reported: 5 };
-            let check = match diff::run(&obj, &prog, std::slice::from_ref(cap), &opts) {
-                Err(e) => Check::new(&label, &cap_label, "engine agrees with host kernel", Outcome::Fail { reason: format!("{e:#}") }),
-                Ok(d) if !d.backends.contains(&BackendKind::Host) => {
-                    let why = d.skipped.iter().find(|s| s.backend == BackendKind::Host).map(|s| s.reason.clone()).unwrap_or_default();
-                    // A verifier rejection is a failure; an unavailable kernel is a skip.
-                    if why.starts_with("rejected") {
-                        Check::new(&label, &cap_label, "engine agrees with host kernel", Outcome::Fail { reason: why })
-                    } else {
-                        Check::new(&label, &cap_label, "engine agrees with host kernel", Outcome::Skipped { reason: why })
-                    }
-                }
-                Ok(d) if d.agrees() => Check::new(
-                    &label,
-                    &cap_label,
-                    "engine agrees with host kernel",
-                    Outcome::Pass {
-                        detail: format!("{} packets agree, {} nondeterministic (kernel {})", d.agreed, d.nondeterministic, d.kernel.clone().unwrap_or_default()),
-                    },
-                ),
-                Ok(d) => {
-                    let mut reason = format!("{} of {} packets differ", d.mismatch_count, d.packets);
-                    if let Some(m) = d.mismatches.first() {
-                        reason.push_str(&format!("; first: packet {}: {}", m.index, m.detail.lines().next().unwrap_or("")));
-                    }
-                    for mm in &d.map_mismatches {
-                        reason.push_str(&format!("; {mm}"));
-                    }
-                    Check::new(&label, &cap_label, "engine agrees with host kernel", Outcome::Fail { reason })
-                }
-            };
-            if !quiet {
-                eprintln!("{}", check.line());
-            }
-            report.checks.push(check);
+/// Per-packet details kept per unit (all are counted).
+const MAX_PACKET_DETAILS: usize = 50;
+
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    pub quiet: bool,
+    pub shard: Option<plan::Shard>,
+    /// Read for unit costs and the perf baseline; written by the caller.
+    pub history: Option<PathBuf>,
+    /// Baseline name for the regression budget.
+    pub baseline: String,
+    /// Where `source` programs are compiled.
+    pub build_dir: PathBuf,
+    pub run_id: String,
+}
+
+/// A run id: seconds since the epoch and the process id, sortable.
+pub fn new_run_id() -> String {
+    format!("{}-{}", now_unix(), std::process::id())
+}
+
+pub fn now_unix() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+struct Loaded {
+    obj: Object,
+    prog: Program,
+    maps: Vec<MapInit>,
+}
+
+fn load_program(p: &ProgramConfig, build_dir: &Path) -> Result<Loaded, String> {
+    let path = match &p.source {
+        ProgramSource::Object(o) => o.clone(),
+        ProgramSource::C { source, cflags } => {
+            build::compile(source, cflags, build_dir).map_err(|e| format!("{e:#}"))?
         }
-        for (profile, expect_ok) in &p.offload {
-            let prof = nic_model::Profile::load(profile)?;
-            let r = nic_model::check(&crate::cli::offload_spec(&obj, &prog), &prof);
-            let ok = r.verdict == nic_model::Verdict::Compatible;
-            let name = format!("offload {profile}: expected {}", if *expect_ok { "compatible" } else { "not compatible" });
-            let outcome = if ok == *expect_ok {
-                Outcome::Pass { detail: format!("{} findings", r.findings.len()) }
-            } else {
-                let first = r.findings.first().map(|f| format!("{:?}", f.rule)).unwrap_or_default();
-                Outcome::Fail { reason: format!("the checker says {} (first finding {first})", if ok { "compatible" } else { "not compatible" }) }
-            };
-            let check = Check::new(&label, "-", &name, outcome);
-            if !quiet {
-                eprintln!("{}", check.line());
+    };
+    let obj = load_object(&path).map_err(|e| e.to_string())?;
+    let prog = obj
+        .program(p.section.as_deref())
+        .cloned()
+        .ok_or_else(|| match &p.section {
+            Some(s) => format!("no XDP program '{s}' in {}", path.display()),
+            None => format!("no XDP program in {}", path.display()),
+        })?;
+    let maps = p
+        .maps
+        .iter()
+        .map(|(m, f)| MapInit {
+            map: m.clone(),
+            file: f.clone(),
+        })
+        .collect();
+    Ok(Loaded { obj, prog, maps })
+}
+
+fn fresh_engine(l: &Loaded) -> Result<Engine> {
+    let mut e = Engine::new(&l.obj, Some(&l.prog.name), EngineConfig::default())?;
+    for m in &l.maps {
+        mapfile::apply(&mut e, &l.obj, m)?;
+    }
+    Ok(e)
+}
+
+/// The whole capture in memory. Packet i arrives on ingress_ifindex
+/// 1 + (i % 5), queue 0: the convention corpus/expect's oracles use, so
+/// their expectations hold here.
+fn read_packets(path: &Path) -> Result<Vec<PacketSource>, String> {
+    let reader = CaptureReader::open(path)
+        .map_err(|e| format!("opening capture {}: {e}", path.display()))?;
+    let mut out = Vec::new();
+    for item in reader {
+        let p = item.map_err(|e| format!("reading capture {}: {e}", path.display()))?;
+        let i = out.len() as u32;
+        out.push(PacketSource {
+            data: p.data,
+            ts_ns: p.ts_ns,
+            ingress_ifindex: 1 + i % 5,
+            rx_queue_index: 0,
+        });
+    }
+    Ok(out)
+}
+
+/// What the history says before the run: unit costs and baseline perf.
+#[derive(Default)]
+struct Prior {
+    costs: BTreeMap<String, f64>,
+    baseline: Option<(String, Vec<PerfSample>)>,
+    source: String,
+}
+
+fn prior(opts: &RunOptions) -> Result<Prior> {
+    let Some(path) = &opts.history else {
+        return Ok(Prior::default());
+    };
+    if !path.exists() {
+        return Ok(Prior {
+            source: path.display().to_string(),
+            ..Default::default()
+        });
+    }
+    let h = History::open(path)?;
+    let baseline = match h.baseline(&opts.baseline)? {
+        Some(id) => Some((id.clone(), h.perf(&id)?)),
+        None => None,
+    };
+    Ok(Prior {
+        costs: h.unit_costs()?,
+        baseline,
+        source: path.display().to_string(),
+    })
+}
+
+/// Runs every unit of the plan (or of the shard); never stops at the first
+/// failure. Checks come out in plan order.
+pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Report> {
+    let units = plan::units(cfg);
+    let prior = prior(opts)?;
+    let kernel = crate::backends::host::HostBackend::open()
+        .ok()
+        .map(|h| h.kernel_release().to_string());
+    let mut report = Report::new();
+    report.run = RunInfo {
+        id: opts.run_id.clone(),
+        created_unix: now_unix(),
+        arch: std::env::consts::ARCH.into(),
+        kernel: kernel.clone(),
+        config: cfg.path.display().to_string(),
+        shard: None,
+    };
+    let selected: Vec<&plan::Unit> = match opts.shard {
+        None => units.iter().collect(),
+        Some(s) => {
+            let (assignment, print) =
+                plan::assign(&units, &prior.costs, |u| plan::estimate(cfg, u), s.count);
+            let mine: Vec<&plan::Unit> = units
+                .iter()
+                .filter(|u| assignment[u.index] == s.index - 1)
+                .collect();
+            report.run.shard = Some(ShardInfo {
+                index: s.index,
+                count: s.count,
+                plan: print,
+                units: mine.iter().map(|u| u.index).collect(),
+                total_units: units.len(),
+            });
+            mine
+        }
+    };
+    let progress = progress_bar(!opts.quiet, selected.len() as u64);
+    let mut loaded: BTreeMap<usize, Result<Loaded, String>> = BTreeMap::new();
+    let mut r = Runner {
+        cfg,
+        opts,
+        prior: &prior,
+        kernel,
+    };
+    for u in selected {
+        let p = &cfg.programs[u.program];
+        if let Some(bar) = &progress {
+            bar.set_message(u.key.clone());
+        }
+        let started = Instant::now();
+        let lp = loaded
+            .entry(u.program)
+            .or_insert_with(|| load_program(p, &opts.build_dir));
+        let first = report.checks.len();
+        match lp {
+            Err(why) => report.checks.push(Check::new(
+                &p.label(),
+                &cap_label(cfg, u),
+                "load",
+                Outcome::Fail {
+                    reason: why.clone(),
+                },
+            )),
+            Ok(l) => r.unit(u, p, l, &mut report),
+        }
+        for c in &mut report.checks[first..] {
+            c.unit = u.index;
+            c.cell = u.cell.clone();
+        }
+        report.units.push(UnitTiming {
+            unit: u.index,
+            key: u.key.clone(),
+            seconds: started.elapsed().as_secs_f64(),
+        });
+        for c in &report.checks[first..] {
+            match &progress {
+                Some(bar) if c.failed() => bar.println(c.line()),
+                Some(_) => {}
+                None if !opts.quiet => eprintln!("{}", c.line()),
+                None => {}
             }
-            report.checks.push(check);
+        }
+        if let Some(bar) = &progress {
+            bar.inc(1);
         }
     }
+    if let Some(bar) = progress {
+        bar.finish_and_clear();
+    }
     Ok(report)
+}
+
+fn progress_bar(enabled: bool, n: u64) -> Option<indicatif::ProgressBar> {
+    use std::io::IsTerminal;
+    if !enabled || !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let bar = indicatif::ProgressBar::new(n);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{bar:30} {pos}/{len} units, {elapsed} elapsed, ETA {eta}  {wide_msg}",
+        )
+        .expect("valid template"),
+    );
+    bar.enable_steady_tick(std::time::Duration::from_millis(250));
+    Some(bar)
+}
+
+fn cap_label(cfg: &Config, u: &plan::Unit) -> String {
+    u.capture.map_or_else(
+        || "-".to_string(),
+        |c| cfg.captures[c].display().to_string(),
+    )
+}
+
+struct Runner<'a> {
+    cfg: &'a Config,
+    opts: &'a RunOptions,
+    prior: &'a Prior,
+    kernel: Option<String>,
+}
+
+impl Runner<'_> {
+    fn unit(&mut self, u: &plan::Unit, p: &ProgramConfig, l: &Loaded, report: &mut Report) {
+        let label = p.label();
+        let cap = cap_label(self.cfg, u);
+        match (u.cell.as_str(), u.capture) {
+            ("vm", Some(ci)) => self.vm(u, p, l, ci, report),
+            ("host", Some(ci)) => self.against(u, p, l, ci, BackendKind::Host, report),
+            ("rbpf", Some(ci)) => self.against(u, p, l, ci, BackendKind::Rbpf, report),
+            (cell, None) if cell.starts_with("offload:") => {
+                let profile = &cell["offload:".len()..];
+                let expect_ok = p.offload[profile];
+                self.offload(u.index, &label, profile, expect_ok, l, report);
+            }
+            (cell, _) => report.checks.push(Check::new(
+                &label,
+                &cap,
+                cell,
+                Outcome::Fail {
+                    reason: format!("internal: no runner for cell '{cell}'"),
+                },
+            )),
+        }
+    }
+
+    /// The engine alone: expected verdicts, then performance.
+    fn vm(
+        &mut self,
+        u: &plan::Unit,
+        p: &ProgramConfig,
+        l: &Loaded,
+        ci: usize,
+        report: &mut Report,
+    ) {
+        let label = p.label();
+        let cap = self.cfg.captures[ci].display().to_string();
+        let fail =
+            |name: &str, reason: String| Check::new(&label, &cap, name, Outcome::Fail { reason });
+        let packets = match read_packets(&self.cfg.captures[ci]) {
+            Ok(p) => p,
+            Err(e) => return report.checks.push(fail("engine replay", e)),
+        };
+        let mut engine = match fresh_engine(l) {
+            Ok(e) => e,
+            Err(e) => return report.checks.push(fail("engine replay", format!("{e:#}"))),
+        };
+        let labels: Vec<String> = packets
+            .iter()
+            .map(|pkt| run_packet(&mut engine, pkt, &mut NoTrace).verdict.label())
+            .collect();
+        let mut counts: BTreeMap<&str, u64> = BTreeMap::new();
+        for v in &labels {
+            *counts.entry(v).or_default() += 1;
+        }
+        let counts_text = counts
+            .iter()
+            .map(|(k, n)| format!("{k} {n}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        match p.expect.get(&ci) {
+            None => report.checks.push(Check::new(
+                &label,
+                &cap,
+                "engine replay",
+                Outcome::Pass {
+                    detail: format!("{} packets, no expectation: {counts_text}", labels.len()),
+                },
+            )),
+            Some(e) => {
+                let j = expect::judge(e, &labels);
+                for (index, want, got) in j.packets.iter().take(MAX_PACKET_DETAILS) {
+                    report.packets.push(PacketDetail {
+                        unit: u.index,
+                        program: label.clone(),
+                        capture: cap.clone(),
+                        cell: u.cell.clone(),
+                        index: *index,
+                        detail: format!("expected {want}, the engine returned {got}"),
+                    });
+                }
+                let outcome = if j.problems.is_empty() {
+                    Outcome::Pass {
+                        detail: format!("{} packets as expected: {counts_text}", labels.len()),
+                    }
+                } else {
+                    Outcome::Fail {
+                        reason: j.problems.join("; "),
+                    }
+                };
+                report
+                    .checks
+                    .push(Check::new(&label, &cap, "expected verdicts", outcome));
+            }
+        }
+        if self.cfg.measure {
+            self.perf(u, p, l, &packets, &cap, report);
+        }
+    }
+
+    fn perf(
+        &mut self,
+        u: &plan::Unit,
+        p: &ProgramConfig,
+        l: &Loaded,
+        packets: &[PacketSource],
+        cap: &str,
+        report: &mut Report,
+    ) {
+        let label = p.label();
+        let sample = match perf::measure(&label, cap, packets, self.cfg.rounds, || fresh_engine(l))
+        {
+            Ok(s) => PerfSample { unit: u.index, ..s },
+            Err(e) => {
+                return report.checks.push(Check::new(
+                    &label,
+                    cap,
+                    "perf",
+                    Outcome::Fail {
+                        reason: format!("{e:#}"),
+                    },
+                ))
+            }
+        };
+        if let Some(max) = p.budget.max_ns_per_packet {
+            let name = format!("perf: at most {max} ns/packet");
+            let text = format!(
+                "median {:.1} ns/packet over {} rounds (reference {:.1})",
+                sample.median_ns, sample.rounds, sample.ref_median_ns
+            );
+            let outcome = if sample.median_ns <= max {
+                Outcome::Pass { detail: text }
+            } else {
+                Outcome::Fail { reason: text }
+            };
+            report.checks.push(Check::new(&label, cap, &name, outcome));
+        }
+        if let Some(max) = p.budget.max_regression_pct {
+            let name = format!(
+                "perf: at most {max}% slower than baseline '{}'",
+                self.opts.baseline
+            );
+            let outcome = match &self.prior.baseline {
+                None => Outcome::Skipped {
+                    reason: format!(
+                        "no baseline '{}' in {}",
+                        self.opts.baseline,
+                        if self.prior.source.is_empty() {
+                            "the history (none configured)"
+                        } else {
+                            &self.prior.source
+                        }
+                    ),
+                },
+                Some((id, samples)) => match samples.iter().find(|b| {
+                    b.program == sample.program
+                        && b.capture == sample.capture
+                        && b.backend == sample.backend
+                }) {
+                    None => Outcome::Skipped {
+                        reason: format!(
+                            "baseline run {id} has no measurement of this program and capture"
+                        ),
+                    },
+                    Some(base) => {
+                        let r = perf::judge_regression(&sample, base, max);
+                        let text = format!("{:+.1}% against run {id} (normalised by the reference workload; noise allowance {:.1}%)", r.change_pct, r.noise_pct);
+                        if r.regressed {
+                            Outcome::Fail { reason: text }
+                        } else {
+                            Outcome::Pass { detail: text }
+                        }
+                    }
+                },
+            };
+            report.checks.push(Check::new(&label, cap, &name, outcome));
+        }
+        report.perf.push(sample);
+    }
+
+    /// The engine against another backend, packet by packet.
+    fn against(
+        &mut self,
+        u: &plan::Unit,
+        p: &ProgramConfig,
+        l: &Loaded,
+        ci: usize,
+        other: BackendKind,
+        report: &mut Report,
+    ) {
+        let label = p.label();
+        let cap = self.cfg.captures[ci].display().to_string();
+        let name = match other {
+            BackendKind::Host => "engine agrees with host kernel",
+            _ => "engine agrees with rbpf",
+        };
+        let required = self.cfg.required.contains(&u.cell);
+        let opts = DiffOptions {
+            backends: vec![BackendKind::Vm, other],
+            maps: l.maps.clone(),
+            rx_queue_index: 0,
+            max_reported: MAX_PACKET_DETAILS,
+        };
+        let outcome = match diff::run(
+            &l.obj,
+            &l.prog,
+            std::slice::from_ref(&self.cfg.captures[ci]),
+            &opts,
+        ) {
+            Err(e) => Outcome::Fail {
+                reason: format!("{e:#}"),
+            },
+            Ok(d) if !d.backends.contains(&other) => {
+                let why = d
+                    .skipped
+                    .iter()
+                    .find(|s| s.backend == other)
+                    .map(|s| s.reason.clone())
+                    .unwrap_or_default();
+                // A verifier rejection is a failure; an unavailable backend
+                // is a skip unless the configuration requires it.
+                if why.starts_with("rejected") {
+                    Outcome::Fail { reason: why }
+                } else if required {
+                    Outcome::Fail {
+                        reason: format!("required backend '{}' {why}", u.cell),
+                    }
+                } else {
+                    Outcome::Skipped { reason: why }
+                }
+            }
+            Ok(d) if d.agrees() => Outcome::Pass {
+                detail: match other {
+                    BackendKind::Host => format!(
+                        "{} packets agree, {} nondeterministic (kernel {})",
+                        d.agreed,
+                        d.nondeterministic,
+                        self.kernel.clone().or(d.kernel.clone()).unwrap_or_default()
+                    ),
+                    _ => format!("{} packets agree", d.agreed),
+                },
+            },
+            Ok(d) => {
+                for m in &d.mismatches {
+                    report.packets.push(PacketDetail {
+                        unit: u.index,
+                        program: label.clone(),
+                        capture: cap.clone(),
+                        cell: u.cell.clone(),
+                        index: m.index,
+                        detail: m.detail.clone(),
+                    });
+                }
+                let mut reason = format!("{} of {} packets differ", d.mismatch_count, d.packets);
+                if let Some(m) = d.mismatches.first() {
+                    reason.push_str(&format!(
+                        "; first: packet {}: {}",
+                        m.index,
+                        m.detail.lines().next().unwrap_or("")
+                    ));
+                }
+                for mm in &d.map_mismatches {
+                    reason.push_str(&format!("; {mm}"));
+                }
+                if p.agree_with_kernel || other != BackendKind::Host {
+                    Outcome::Fail { reason }
+                } else {
+                    Outcome::Pass {
+                        detail: format!("agreement not required: {reason}"),
+                    }
+                }
+            }
+        };
+        report.checks.push(Check::new(&label, &cap, name, outcome));
+    }
+
+    fn offload(
+        &mut self,
+        unit: usize,
+        label: &str,
+        profile: &str,
+        expect_ok: bool,
+        l: &Loaded,
+        report: &mut Report,
+    ) {
+        let name = format!(
+            "offload {profile}: expected {}",
+            if expect_ok {
+                "compatible"
+            } else {
+                "not compatible"
+            }
+        );
+        let prof = match nic_model::Profile::load(profile) {
+            Ok(p) => p,
+            Err(e) => {
+                return report.checks.push(Check::new(
+                    label,
+                    "-",
+                    &name,
+                    Outcome::Fail {
+                        reason: e.to_string(),
+                    },
+                ))
+            }
+        };
+        let r = nic_model::check(&crate::cli::offload_spec(&l.obj, &l.prog), &prof);
+        let ok = r.verdict == nic_model::Verdict::Compatible;
+        let first = r
+            .findings
+            .first()
+            .map(|f| format!("{:?}: {}", f.rule, f.message))
+            .unwrap_or_default();
+        let outcome = if ok == expect_ok {
+            Outcome::Pass {
+                detail: format!("{} findings", r.findings.len()),
+            }
+        } else {
+            Outcome::Fail {
+                reason: format!(
+                    "the checker says {} (first finding {first})",
+                    if ok { "compatible" } else { "not compatible" }
+                ),
+            }
+        };
+        let (est_mpps, est_basis) = estimate_mpps(&prof, r.stats.reachable_insns);
+        report.offload.push(OffloadResult {
+            unit,
+            program: label.into(),
+            profile: profile.into(),
+            compatible: ok,
+            reason: if ok {
+                format!("{} findings", r.findings.len())
+            } else {
+                first
+            },
+            est_mpps: if ok { est_mpps } else { None },
+            est_basis,
+        });
+        report.checks.push(Check::new(label, "-", &name, outcome));
+    }
+}
+
+/// A first-order throughput estimate for an offloaded program: every
+/// reachable instruction runs once per packet at one instruction per cycle
+/// (an upper bound on the work, so a lower bound on the rate), on every
+/// core of the profile, plus the profile's fixed per-packet cycles, capped
+/// at line rate. Only profiles with a clock and a core count get one.
+pub fn estimate_mpps(prof: &nic_model::Profile, reachable_insns: usize) -> (Option<f64>, String) {
+    let Some(pm) = &prof.perf else {
+        return (None, "the profile has no performance constants".into());
+    };
+    let (Some(clock), Some(cores)) = (&pm.clock_mhz, &pm.cores) else {
+        return (None, "the profile has no clock or core count".into());
+    };
+    let fixed = pm.per_packet_cycles.as_ref().map_or(0.0, |c| c.value);
+    let cycles = fixed + reachable_insns as f64;
+    let mut mpps = clock.value * cores.value as f64 / cycles.max(1.0);
+    let mut basis = format!(
+        "{} MHz x {} cores / ({fixed} + {reachable_insns} insns) cycles",
+        clock.value, cores.value
+    );
+    if let Some(line) = &pm.line_rate_mpps {
+        if mpps > line.value {
+            mpps = line.value;
+            basis.push_str(&format!(", capped at line rate {} Mpps", line.value));
+        }
+    }
+    (Some(mpps), basis)
 }
 
 /// Writes the three report files atomically into `dir`.
 pub fn write(report: &Report, dir: &Path) -> Result<()> {
     std::fs::create_dir_all(dir)?;
-    crate::util::write_atomic(&dir.join("report.json"), &serde_json::to_vec_pretty(report)?)?;
+    crate::util::write_atomic(
+        &dir.join("report.json"),
+        &serde_json::to_vec_pretty(report)?,
+    )?;
     crate::util::write_atomic(&dir.join("junit.xml"), report.junit().as_bytes())?;
     crate::util::write_atomic(&dir.join("summary.md"), report.markdown().as_bytes())?;
     Ok(())

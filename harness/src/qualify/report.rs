@@ -1,11 +1,13 @@
 //! The qualification report and its renderings: JSON (schema
-//! `xdpqual.qualify/1`), JUnit XML and a Markdown summary for pull requests.
+//! `xdpqual.qualify/2`), JUnit XML and a Markdown summary for pull requests.
 //! Everything that came from a program or a file (names, messages) is
 //! escaped for the format it lands in.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-#[derive(Serialize, Clone, Debug)]
+use super::perf::PerfSample;
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum Outcome {
     Pass { detail: String },
@@ -13,10 +15,16 @@ pub enum Outcome {
     Skipped { reason: String },
 }
 
-#[derive(Serialize, Clone, Debug)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 pub struct Check {
+    /// Index of the work unit (program x capture x cell) in the run's plan.
+    #[serde(default)]
+    pub unit: usize,
     pub program: String,
     pub capture: String,
+    /// vm, rbpf, host or offload:PROFILE.
+    #[serde(default)]
+    pub cell: String,
     pub check: String,
     #[serde(flatten)]
     pub outcome: Outcome,
@@ -24,7 +32,24 @@ pub struct Check {
 
 impl Check {
     pub fn new(program: &str, capture: &str, check: &str, outcome: Outcome) -> Check {
-        Check { program: program.into(), capture: capture.into(), check: check.into(), outcome }
+        Check {
+            unit: 0,
+            program: program.into(),
+            capture: capture.into(),
+            cell: String::new(),
+            check: check.into(),
+            outcome,
+        }
+    }
+
+    pub fn in_unit(mut self, unit: usize, cell: &str) -> Check {
+        self.unit = unit;
+        self.cell = cell.into();
+        self
+    }
+
+    pub fn failed(&self) -> bool {
+        matches!(self.outcome, Outcome::Fail { .. })
     }
 
     pub fn line(&self) -> String {
@@ -33,19 +58,95 @@ impl Check {
             Outcome::Fail { reason } => ("FAIL", reason),
             Outcome::Skipped { reason } => ("SKIP", reason),
         };
-        format!("{tag} {} [{}] {}: {text}", self.program, self.capture, self.check)
+        format!(
+            "{tag} {} [{}] {}: {text}",
+            self.program, self.capture, self.check
+        )
     }
 }
 
-#[derive(Serialize, Clone, Debug)]
+/// One packet on which a check found a difference: for the dashboard's
+/// per-packet pages.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct PacketDetail {
+    pub unit: usize,
+    pub program: String,
+    pub capture: String,
+    pub cell: String,
+    pub index: u64,
+    pub detail: String,
+}
+
+/// A NIC offload verdict with a throughput estimate where the profile has
+/// the constants for one.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct OffloadResult {
+    #[serde(default)]
+    pub unit: usize,
+    pub program: String,
+    pub profile: String,
+    pub compatible: bool,
+    pub reason: String,
+    pub est_mpps: Option<f64>,
+    pub est_basis: String,
+}
+
+/// Wall time one unit took: the cost that balances later shards.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct UnitTiming {
+    pub unit: usize,
+    pub key: String,
+    pub seconds: f64,
+}
+
+/// Which slice of the plan a shard ran.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+pub struct ShardInfo {
+    /// 1-based.
+    pub index: u32,
+    pub count: u32,
+    /// Fingerprint of the whole plan and its assignment; shards of one
+    /// qualification share it.
+    pub plan: String,
+    pub units: Vec<usize>,
+    pub total_units: usize,
+}
+
+/// Where and when a report was made.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+pub struct RunInfo {
+    pub id: String,
+    pub created_unix: u64,
+    pub arch: String,
+    pub kernel: Option<String>,
+    pub config: String,
+    #[serde(default)]
+    pub shard: Option<ShardInfo>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug)]
 pub struct Report {
-    pub schema: &'static str,
-    pub xdpqual_version: &'static str,
+    pub schema: String,
+    pub xdpqual_version: String,
+    #[serde(default)]
+    pub run: RunInfo,
     pub checks: Vec<Check>,
+    #[serde(default)]
+    pub perf: Vec<PerfSample>,
+    #[serde(default)]
+    pub packets: Vec<PacketDetail>,
+    #[serde(default)]
+    pub offload: Vec<OffloadResult>,
+    #[serde(default)]
+    pub units: Vec<UnitTiming>,
 }
 
 fn xml(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;").replace('\'', "&apos;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&apos;")
 }
 
 /// Markdown-safe inline text: no HTML, no table breaks, no code spans.
@@ -70,11 +171,22 @@ pub fn md(s: &str) -> String {
 
 impl Report {
     pub fn new() -> Report {
-        Report { schema: "xdpqual.qualify/1", xdpqual_version: env!("CARGO_PKG_VERSION"), checks: Vec::new() }
+        Report {
+            schema: "xdpqual.qualify/2".into(),
+            xdpqual_version: env!("CARGO_PKG_VERSION").into(),
+            run: RunInfo::default(),
+            checks: Vec::new(),
+            perf: Vec::new(),
+            packets: Vec::new(),
+            offload: Vec::new(),
+            units: Vec::new(),
+        }
     }
 
     pub fn failures(&self) -> impl Iterator<Item = &Check> {
-        self.checks.iter().filter(|c| matches!(c.outcome, Outcome::Fail { .. }))
+        self.checks
+            .iter()
+            .filter(|c| matches!(c.outcome, Outcome::Fail { .. }))
     }
 
     pub fn passed(&self) -> bool {
@@ -102,7 +214,11 @@ impl Report {
         );
         // Failures first, so a reader of the raw file sees them at once.
         let mut ordered: Vec<&Check> = self.failures().collect();
-        ordered.extend(self.checks.iter().filter(|c| !matches!(c.outcome, Outcome::Fail { .. })));
+        ordered.extend(
+            self.checks
+                .iter()
+                .filter(|c| !matches!(c.outcome, Outcome::Fail { .. })),
+        );
         for c in ordered {
             s.push_str(&format!(
                 "  <testcase classname=\"{}\" name=\"{}\">",
@@ -111,8 +227,14 @@ impl Report {
             ));
             match &c.outcome {
                 Outcome::Pass { .. } => {}
-                Outcome::Fail { reason } => s.push_str(&format!("<failure message=\"{}\">{}</failure>", xml(reason), xml(reason))),
-                Outcome::Skipped { reason } => s.push_str(&format!("<skipped message=\"{}\"/>", xml(reason))),
+                Outcome::Fail { reason } => s.push_str(&format!(
+                    "<failure message=\"{}\">{}</failure>",
+                    xml(reason),
+                    xml(reason)
+                )),
+                Outcome::Skipped { reason } => {
+                    s.push_str(&format!("<skipped message=\"{}\"/>", xml(reason)))
+                }
             }
             s.push_str("</testcase>\n");
         }
@@ -127,20 +249,38 @@ impl Report {
             s.push_str(&format!("## xdpqual: {failed} check(s) FAILED\n\n"));
             for c in self.failures() {
                 if let Outcome::Fail { reason } = &c.outcome {
-                    s.push_str(&format!("- **{}** on {} ({}): {}\n", md(&c.program), md(&c.capture), md(&c.check), md(reason)));
+                    s.push_str(&format!(
+                        "- **{}** on {} ({}): {}\n",
+                        md(&c.program),
+                        md(&c.capture),
+                        md(&c.check),
+                        md(reason)
+                    ));
                 }
             }
             s.push('\n');
         } else {
             s.push_str("## xdpqual: all checks passed\n\n");
         }
-        s.push_str(&format!("{passed} passed, {failed} failed, {skipped} skipped\n\n"));
-        let skips: Vec<&Check> = self.checks.iter().filter(|c| matches!(c.outcome, Outcome::Skipped { .. })).collect();
+        s.push_str(&format!(
+            "{passed} passed, {failed} failed, {skipped} skipped\n\n"
+        ));
+        let skips: Vec<&Check> = self
+            .checks
+            .iter()
+            .filter(|c| matches!(c.outcome, Outcome::Skipped { .. }))
+            .collect();
         if !skips.is_empty() {
             s.push_str("### Skipped\n\n");
             for c in skips {
                 if let Outcome::Skipped { reason } = &c.outcome {
-                    s.push_str(&format!("- {} on {} ({}): {}\n", md(&c.program), md(&c.capture), md(&c.check), md(reason)));
+                    s.push_str(&format!(
+                        "- {} on {} ({}): {}\n",
+                        md(&c.program),
+                        md(&c.capture),
+                        md(&c.check),
+                        md(reason)
+                    ));
                 }
             }
             s.push('\n');
@@ -152,7 +292,12 @@ impl Report {
                 Outcome::Fail { reason } => format!("**FAIL**: {}", md(reason)),
                 Outcome::Skipped { reason } => format!("skipped: {}", md(reason)),
             };
-            s.push_str(&format!("| {} | {} | {} | {r} |\n", md(&c.program), md(&c.capture), md(&c.check)));
+            s.push_str(&format!(
+                "| {} | {} | {} | {r} |\n",
+                md(&c.program),
+                md(&c.capture),
+                md(&c.check)
+            ));
         }
         s
     }
@@ -171,11 +316,24 @@ mod tests {
     #[test]
     fn hostile_names_are_escaped() {
         let mut r = Report::new();
-        r.checks.push(Check::new("<script>|x`", "c", "k", Outcome::Fail { reason: "a & b <b>".into() }));
+        r.checks.push(Check::new(
+            "<script>|x`",
+            "c",
+            "k",
+            Outcome::Fail {
+                reason: "a & b <b>".into(),
+            },
+        ));
         let m = r.markdown();
-        assert!(!m.contains("<script>") && m.contains("&lt;script&gt;\\|x\\`"), "{m}");
+        assert!(
+            !m.contains("<script>") && m.contains("&lt;script&gt;\\|x\\`"),
+            "{m}"
+        );
         let j = r.junit();
-        assert!(!j.contains("<script>") && j.contains("&lt;script&gt;"), "{j}");
+        assert!(
+            !j.contains("<script>") && j.contains("&lt;script&gt;"),
+            "{j}"
+        );
         assert!(m.starts_with("## xdpqual: 1 check(s) FAILED"));
     }
 }

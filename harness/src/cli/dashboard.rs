@@ -1,0 +1,27 @@
+//! `xdpqual dashboard`: a static HTML site from the history.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Result;
+
+use crate::history::{History, DEFAULT_PATH};
+
+/// Writes OUT/index.html (every asset inline; open it from disk).
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    #[arg(long, default_value = DEFAULT_PATH)]
+    pub history: PathBuf,
+    #[arg(long, default_value = "results/dashboard")]
+    pub out: PathBuf,
+}
+
+pub fn run(args: Args) -> Result<ExitCode> {
+    let h = History::open(&args.history)?;
+    let page = crate::dashboard::render(&h)?;
+    std::fs::create_dir_all(&args.out)?;
+    let index = args.out.join("index.html");
+    crate::util::write_atomic(&index, page.as_bytes())?;
+    println!("xdpqual dashboard: {}", index.display());
+    Ok(ExitCode::SUCCESS)
+}
