@@ -384,7 +384,7 @@ impl<T: Tracer> Exec<'_, T> {
         }
     }
 
-    fn atomic(
+    pub(crate) fn atomic(
         &mut self,
         pc: usize,
         op: i32,
