@@ -103,3 +103,48 @@ fn jit_matches_interpreter_on_corpus() {
     println!("JIT == interpreter: {programs} programs, {compared} packet runs ({faults} faults)");
     assert!(compared > 100_000);
 }
+
+/// Not a test: ns/packet of the interpreter and the JIT on the firewall
+/// over pcaps/firewall-2k.pcap, replayed many times. Run with
+/// `cargo test --release -p xdpqual --test jit_corpus -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn bench_firewall_interp_vs_jit() {
+    let path = root().join("corpus/build/firewall.v3.o");
+    let obj = load_object(&path).unwrap();
+    let prog = &obj.programs[0];
+    let (_, pkts) = packets().into_iter().find(|(n, _)| n == "firewall-2k.pcap").expect("firewall-2k.pcap");
+    let rounds: usize = std::env::var("ROUNDS").ok().and_then(|s| s.parse().ok()).unwrap_or(50);
+    println!("{}: {} insns, {} packets x {rounds} rounds", prog.name, prog.insns.len(), pkts.len());
+    // The same runs of `r0 = XDP_PASS; exit`: the engine's per-packet cost
+    // around the program (buffer setup, output copy), to subtract.
+    use xdpqual::isa::Insn;
+    let trivial = xdpqual::program::Program {
+        name: "pass".into(),
+        section: "xdp".into(),
+        frags: false,
+        insns: vec![Insn { code: 0xb7, dst: 0, src: 0, off: 0, imm: 2 }, Insn { code: 0x95, dst: 0, src: 0, off: 0, imm: 0 }],
+        lines: Default::default(),
+        functions: Vec::new(),
+    };
+    for (jit, base) in [(false, true), (true, true), (false, false), (true, false)] {
+        let mut e = if base {
+            Engine::for_program(&trivial, &[], EngineConfig { jit, ..Default::default() }).unwrap()
+        } else {
+            engine(&obj, &prog.name, &[], jit)
+        };
+        let (mut insns, mut verdicts) = (0u64, 0u64);
+        let t = std::time::Instant::now();
+        for _ in 0..rounds {
+            for (ts, data) in &pkts {
+                let r = e.run_xdp(&PacketIn { data, ts_ns: *ts, ingress_ifindex: 1, rx_queue_index: 0 });
+                insns += r.insns;
+                verdicts += matches!(r.outcome, xdpqual::engine::Outcome::Exit { .. }) as u64;
+            }
+        }
+        let n = (rounds * pkts.len()) as f64;
+        let ns = t.elapsed().as_nanos() as f64 / n;
+        let what = if base { "pass-only" } else { "firewall" };
+        println!("{what:>9} {:>12}: {ns:8.1} ns/packet, {:.1} insns/packet, {verdicts} exits", e.exec_mode().to_string(), insns as f64 / n);
+    }
+}

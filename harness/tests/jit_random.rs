@@ -6,8 +6,10 @@
 //! run shows: outcome (a fault's kind and pc included), output bytes,
 //! instruction count.
 
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
 use quickcheck::{Arbitrary, Gen, QuickCheck, TestResult};
-use xdpqual::engine::{Engine, EngineConfig, ExecMode, PacketIn};
+use xdpqual::engine::{Engine, EngineConfig, ExecMode, FaultKind, Outcome, PacketIn};
 use xdpqual::isa::opcode::*;
 use xdpqual::isa::Insn;
 use xdpqual::program::Program;
@@ -221,12 +223,29 @@ fn same(case: Case) -> TestResult {
     assert_eq!(a.output, b.output, "output");
     assert_eq!(a.insns, b.insns, "instruction count");
     assert_eq!(a.events, b.events, "events");
+    let seen = match &a.outcome {
+        Outcome::Exit { .. } => &EXITS,
+        Outcome::Fault(f) if matches!(f.kind, FaultKind::BudgetExhausted { .. }) => &BUDGET,
+        Outcome::Fault(_) => &FAULTS,
+        Outcome::NotRun { .. } => &NOT_RUN,
+    };
+    seen.fetch_add(1, Relaxed);
     TestResult::passed()
 }
 
+static EXITS: AtomicU64 = AtomicU64::new(0);
+static FAULTS: AtomicU64 = AtomicU64::new(0);
+static BUDGET: AtomicU64 = AtomicU64::new(0);
+static NOT_RUN: AtomicU64 = AtomicU64::new(0);
+
 #[test]
 fn jit_matches_interpreter_on_random_programs() {
-    QuickCheck::new().tests(3000).max_tests(20_000).quickcheck(same as fn(Case) -> TestResult);
+    QuickCheck::new().tests(1000).max_tests(10_000).quickcheck(same as fn(Case) -> TestResult);
+    let (e, f, b) = (EXITS.load(Relaxed), FAULTS.load(Relaxed), BUDGET.load(Relaxed));
+    println!("random programs: {e} exits, {f} memory/other faults, {b} budget faults, {} not run", NOT_RUN.load(Relaxed));
+    // The generator must exercise every kind of ending, or the comparison
+    // says little.
+    assert!(e > 50 && f > 50 && b > 20, "generator too narrow: {e} exits, {f} faults, {b} budget faults");
 }
 
 /// Out-of-bounds accesses fault at the same pc without touching memory.
@@ -253,9 +272,9 @@ fn out_of_bounds_store_faults_at_its_pc() {
     let data = [0u8; 20];
     let r = jit.run_xdp(&PacketIn { data: &data, ts_ns: 0, ingress_ifindex: 1, rx_queue_index: 0 });
     match r.outcome {
-        xdpqual::engine::Outcome::Fault(f) => {
+        Outcome::Fault(f) => {
             assert_eq!(f.pc, 3);
-            assert!(matches!(f.kind, xdpqual::engine::FaultKind::OutOfBounds { write: true, .. }), "{f}");
+            assert!(matches!(f.kind, FaultKind::OutOfBounds { write: true, .. }), "{f}");
         }
         o => panic!("expected a fault, got {o:?}"),
     }

@@ -374,7 +374,9 @@ impl Engine {
         tracer: &mut T,
         use_jit: bool,
     ) -> (Result<(), Stop>, u64, Vec<Event>, Option<RedirectTarget>) {
-        self.stack.iter_mut().for_each(|b| *b = 0);
+        // Only the entry frame needs clearing: deeper frames are cleared when
+        // a call enters them (`clear_frame`), and frame 0 cannot reach them.
+        self.stack[STACK_SIZE - FRAME_SIZE..].fill(0);
         regs[10] = addr(TAG_STACK, STACK_SIZE as u64);
         let mut events = Vec::new();
         let mut redirect = None;
