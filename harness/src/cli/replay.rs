@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
 
-use crate::engine::{Engine, EngineConfig};
+use crate::engine::{Engine, EngineConfig, ExecMode};
 use crate::loader::load_object;
 use crate::replay::mapfile::{self, MapInit};
 use crate::replay::{replay, split_target, ReplayOptions};
@@ -49,6 +49,16 @@ pub struct Args {
     /// Print the summary as JSON instead of a table.
     #[arg(long)]
     pub summary_json: bool,
+    /// Executor: compiled code (falls back to the interpreter when the
+    /// program cannot be compiled) or the interpreter. Traces always interpret.
+    #[arg(long, value_enum, default_value_t = EngineKind::Jit)]
+    pub engine: EngineKind,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EngineKind {
+    Interp,
+    Jit,
 }
 
 fn parse_write_pcap(s: &str) -> Result<(String, PathBuf), String> {
@@ -69,12 +79,15 @@ pub fn run(args: Args) -> Result<ExitCode> {
         None => obj.program(None).context("the object has no XDP program")?,
     };
     let name = program.name.clone();
-    let cfg = EngineConfig { insn_budget: args.insn_budget, ..Default::default() };
+    let cfg = EngineConfig { insn_budget: args.insn_budget, jit: args.engine == EngineKind::Jit, ..Default::default() };
     let mut engine = Engine::new(&obj, Some(&name), cfg).with_context(|| format!("{}: the engine cannot run '{name}'", path.display()))?;
     for m in &args.maps {
         mapfile::apply(&mut engine, &obj, m)?;
     }
     engine.snapshot_maps();
+    if let ExecMode::Fallback { reason } = engine.exec_mode() {
+        eprintln!("xdpqual: '{name}' runs in the interpreter: the JIT cannot compile it ({reason})");
+    }
     let json_stdout = args.json.as_deref().is_some_and(|p| p.as_os_str() == "-");
     let opts = ReplayOptions {
         ingress_ifindex: args.ingress_ifindex,

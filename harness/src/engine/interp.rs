@@ -386,7 +386,7 @@ impl<T: Tracer> Exec<'_, T> {
         }
     }
 
-    fn atomic(
+    pub(crate) fn atomic(
         &mut self,
         pc: usize,
         op: i32,

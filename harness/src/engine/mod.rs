@@ -16,6 +16,7 @@ mod exec;
 pub mod fault;
 pub mod helpers;
 mod interp;
+pub mod jit;
 pub mod maps;
 pub mod memory;
 pub mod prepare;
@@ -24,6 +25,7 @@ pub mod xdp;
 
 pub use exec::HelperMode;
 pub use fault::{Fault, FaultKind, Region};
+pub use jit::ExecMode;
 pub use maps::{MapEntry, MapError, MapSet};
 pub use prepare::PrepareError;
 pub use trace::{NoTrace, Recorder, Tracer};
@@ -54,11 +56,14 @@ pub struct EngineConfig {
     pub cpu: usize,
     /// Seed for `bpf_get_prandom_u32`.
     pub prandom_seed: u64,
+    /// Compile the programs to machine code (falls back to the interpreter
+    /// when they cannot be compiled; see [`Engine::exec_mode`]).
+    pub jit: bool,
 }
 
 impl Default for EngineConfig {
     fn default() -> Self {
-        EngineConfig { insn_budget: 1_000_000, ncpus: 1, cpu: 0, prandom_seed: 0x5eed }
+        EngineConfig { insn_budget: 1_000_000, ncpus: 1, cpu: 0, prandom_seed: 0x5eed, jit: false }
     }
 }
 
@@ -163,6 +168,8 @@ pub struct Engine {
     stack: Vec<u8>,
     buff: Option<XdpBuff>,
     rng: u64,
+    jit: Option<jit::Code>,
+    mode: ExecMode,
 }
 
 impl Engine {
@@ -218,7 +225,8 @@ impl Engine {
             })
             .collect::<Result<Vec<_>, PrepareError>>()?;
         let map_set = MapSet::new(maps, config.ncpus.max(1))?;
-        Ok(Engine {
+        let want_jit = config.jit;
+        let engine = Engine {
             programs: prepared,
             entry,
             initial_maps: map_set.clone(),
@@ -229,7 +237,31 @@ impl Engine {
             allow_callx,
             stack: vec![0; STACK_SIZE],
             buff: None,
-        })
+            jit: None,
+            mode: ExecMode::Interpreter,
+        };
+        Ok(engine.with_jit(want_jit))
+    }
+
+    /// Switches between compiled code and the interpreter. Programs the JIT
+    /// cannot compile keep running in the interpreter; [`Engine::exec_mode`]
+    /// says which runs.
+    pub fn with_jit(mut self, on: bool) -> Engine {
+        self.config.jit = on;
+        (self.jit, self.mode) = if !on {
+            (None, ExecMode::Interpreter)
+        } else {
+            match jit::compile(&self.programs, self.allow_callx) {
+                Ok(code) => (Some(code), ExecMode::Jit),
+                Err(reason) => (None, ExecMode::Fallback { reason }),
+            }
+        };
+        self
+    }
+
+    /// Which executor `run_xdp` and `run_raw` use.
+    pub fn exec_mode(&self) -> &ExecMode {
+        &self.mode
     }
 
     pub fn maps(&self) -> &MapSet {
@@ -285,10 +317,15 @@ impl Engine {
 
     /// Runs the entry program on one packet.
     pub fn run_xdp(&mut self, pkt: &PacketIn) -> RunResult {
-        self.run_xdp_traced(pkt, &mut NoTrace)
+        self.run_xdp_with(pkt, &mut NoTrace, true)
     }
 
+    /// Runs in the interpreter (compiled code has no per-instruction hook).
     pub fn run_xdp_traced<T: Tracer>(&mut self, pkt: &PacketIn, tracer: &mut T) -> RunResult {
+        self.run_xdp_with(pkt, tracer, false)
+    }
+
+    fn run_xdp_with<T: Tracer>(&mut self, pkt: &PacketIn, tracer: &mut T, use_jit: bool) -> RunResult {
         let mut buff = self.buff.take().unwrap_or_else(|| XdpBuff {
             page: vec![0; xdp::PAGE_SIZE],
             data_meta: 0,
@@ -304,7 +341,7 @@ impl Engine {
         let mut regs = [0u64; 11];
         regs[1] = ctx;
         let (result, executed, events, redirect) =
-            self.exec(Some(&mut buff), None, ctx, pkt, &mut regs, tracer);
+            self.exec(Some(&mut buff), None, ctx, pkt, &mut regs, tracer, use_jit);
         let output = buff.output();
         self.buff = Some(buff);
         RunResult {
@@ -326,7 +363,7 @@ impl Engine {
         regs[1] = if mem.is_empty() { 0 } else { addr(TAG_MEM, 0) };
         regs[2] = mem.len() as u64;
         let pkt = PacketIn { data: &[], ts_ns: 0, ingress_ifindex: 0, rx_queue_index: 0 };
-        let (result, executed, _, _) = self.exec(None, Some(mem), 0, &pkt, &mut regs, &mut NoTrace);
+        let (result, executed, _, _) = self.exec(None, Some(mem), 0, &pkt, &mut regs, &mut NoTrace, true);
         let outcome = match result {
             Ok(()) | Err(Stop::Unwind) => Outcome::Exit { r0: regs[0] },
             Err(Stop::Fault(f)) => Outcome::Fault(f),
@@ -334,7 +371,7 @@ impl Engine {
         (outcome, executed)
     }
 
-    #[allow(clippy::type_complexity)]
+    #[allow(clippy::type_complexity, clippy::too_many_arguments)]
     fn exec<T: Tracer>(
         &mut self,
         buff: Option<&mut XdpBuff>,
@@ -343,8 +380,11 @@ impl Engine {
         pkt: &PacketIn,
         regs: &mut [u64; 11],
         tracer: &mut T,
+        use_jit: bool,
     ) -> (Result<(), Stop>, u64, Vec<Event>, Option<RedirectTarget>) {
-        self.stack.iter_mut().for_each(|b| *b = 0);
+        // Only the entry frame needs clearing: deeper frames are cleared when
+        // a call enters them (`clear_frame`), and frame 0 cannot reach them.
+        self.stack[STACK_SIZE - FRAME_SIZE..].fill(0);
         regs[10] = addr(TAG_STACK, STACK_SIZE as u64);
         let mut events = Vec::new();
         let mut redirect = None;
@@ -371,7 +411,10 @@ impl Engine {
             reservations: Vec::new(),
             tracer,
         };
-        let result = ex.run_frame(self.entry, 0, regs, 0);
+        let result = match self.jit.as_ref().filter(|_| use_jit) {
+            Some(code) => jit::run(code, &mut ex, self.entry, regs),
+            None => ex.run_frame(self.entry, 0, regs, 0),
+        };
         let executed = ex.executed;
         (result, executed, events, redirect)
     }

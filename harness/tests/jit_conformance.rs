@@ -1,0 +1,41 @@
+//! All bpf_conformance files through the JIT and the interpreter: same
+//! outcome (r0 or fault at the same pc), same instruction count, same
+//! final test memory.
+
+use std::path::PathBuf;
+
+use xdpqual::conformance::{data_files, ConformanceTest};
+use xdpqual::engine::{Engine, ExecMode};
+
+#[test]
+fn jit_matches_interpreter_on_conformance_suite() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/conformance/bpf_conformance/tests");
+    if !dir.is_dir() {
+        println!("SKIP: {} not found", dir.display());
+        return;
+    }
+    let files = data_files(&dir).unwrap();
+    assert!(files.len() >= 300, "expected the full suite, found {}", files.len());
+    let (mut compared, mut refused, mut unassembled) = (0, 0, 0);
+    for file in &files {
+        let test = ConformanceTest::load(file).unwrap();
+        let Ok(insns) = test.program(file) else {
+            unassembled += 1;
+            continue;
+        };
+        let Ok(mut interp) = Engine::conformance(insns.clone()) else {
+            refused += 1;
+            continue;
+        };
+        let mut jit = Engine::conformance(insns).unwrap().with_jit(true);
+        assert_eq!(jit.exec_mode(), &ExecMode::Jit, "{}", file.display());
+        let (mut ma, mut mb) = (test.mem.clone(), test.mem.clone());
+        let a = interp.run_raw(&mut ma);
+        let b = jit.run_raw(&mut mb);
+        assert_eq!(a, b, "{}: (outcome, insns)", file.display());
+        assert_eq!(ma, mb, "{}: memory", file.display());
+        compared += 1;
+    }
+    println!("conformance JIT == interpreter: {compared} compared, {refused} refused by both, {unassembled} not assembled, of {}", files.len());
+    assert!(compared >= 280, "only {compared} files compared");
+}
