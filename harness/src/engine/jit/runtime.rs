@@ -231,7 +231,9 @@ fn unsite(site: u64) -> (usize, usize) {
 
 fn fail<T: Tracer>(host: &mut Host<'_, '_, T>, site: u64, kind: FaultKind) -> u64 {
     let (prog, pc) = unsite(site);
-    host.fault = Some(Fault { pc, program: host.exec.programs[prog].name.clone(), kind });
+    let p = &host.exec.programs[prog];
+    let line = p.lines.lookup(pc).map(|l| format!("{}:{}", l.file, l.line));
+    host.fault = Some(Fault { pc, program: p.name.clone(), kind, line });
     ST_FAULT
 }
 
