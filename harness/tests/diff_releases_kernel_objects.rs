@@ -110,7 +110,7 @@ fn diff_run_releases_everything_on_return() {
         return;
     }
     let (obj, maps) = dispatcher();
-    let capture = common::repo_root().join("pcaps/mixed.pcap");
+    let capture = common::repo_root().join("pcaps/mixed-2k.pcap");
     assert!(capture.is_file(), "{} missing", capture.display());
     let before = bpf_fds();
     let report = diff::run(&obj, &obj.programs[0], &[capture], &opts(maps)).expect("diff");
@@ -126,7 +126,7 @@ fn diff_run_releases_everything_when_a_capture_fails_midway() {
         return;
     }
     let (obj, maps) = dispatcher();
-    let good = common::repo_root().join("pcaps/mixed.pcap");
+    let good = common::repo_root().join("pcaps/mixed-2k.pcap");
     let missing = PathBuf::from("/nonexistent/xdpqual-leak-test.pcap");
     let before = bpf_fds();
     // The first capture is replayed (the kernel session is live), then

@@ -19,7 +19,7 @@ use common::packets::Frame;
 use quickcheck::{QuickCheck, TestResult};
 use xdpqual::diff::pair::{PairOpen, VmHostPair};
 
-const CASES: u64 = 1500;
+const CASES: u64 = 8000;
 
 struct Target {
     label: String,
@@ -94,7 +94,7 @@ fn corpus_programs_agree_with_the_kernel_on_generated_packets() {
     QuickCheck::new()
         .tests(cases)
         .max_tests(cases * 2)
-        .gen(quickcheck::Gen::new(64))
+        .rng(quickcheck::Gen::new(64))
         .quickcheck(prop_same_on_engine_and_kernel as fn(Frame) -> TestResult);
     println!(
         "differential packets: {} cases over {n} programs, {} packets compared, {} nondeterministic (time/random helpers) not counted",

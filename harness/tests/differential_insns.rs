@@ -29,7 +29,7 @@ use xdpqual::engine::{Engine, EngineConfig, Outcome, PacketIn};
 use xdpqual::isa::{opcode as op, Insn};
 use xdpqual::program::{LineTable, MapDef, MapOrigin, MapType, Object, Program};
 
-const CASES: u64 = 600;
+const CASES: u64 = 4000;
 /// Scalar registers the body works on. r1 = ctx, r2 = data, r3 = data_end,
 /// r10 = frame pointer stay what the prolog made them.
 const SCALARS: [u8; 7] = [0, 4, 5, 6, 7, 8, 9];
@@ -70,7 +70,8 @@ fn scalar(g: &mut Gen) -> u8 {
     pick(g, &SCALARS)
 }
 fn imm(g: &mut Gen) -> i32 {
-    pick(g, &[0, 1, -1, 2, 3, 7, 8, 15, 16, 31, 32, 33, 63, 64, 255, 0x7fff_ffff, i32::MIN, -2, i32::arbitrary(g)])
+    let r = i32::arbitrary(g);
+    pick(g, &[0, 1, -1, 2, 3, 7, 8, 15, 16, 31, 32, 33, 63, 64, 255, 0x7fff_ffff, i32::MIN, -2, r])
 }
 fn size(g: &mut Gen) -> (u8, i16) {
     pick(g, &[(op::SIZE_B, 1), (op::SIZE_H, 2), (op::SIZE_W, 4), (op::SIZE_DW, 8)])
@@ -117,7 +118,7 @@ fn endian(g: &mut Gen) -> Insn {
 fn jump(g: &mut Gen) -> Insn {
     let class = pick(g, &[op::JMP, op::JMP32]);
     let skip = below(g, 8) as i16;
-    if below(g, 10) == 0 && class == op::JMP {
+    if below(g, 40) == 0 && class == op::JMP {
         return Insn::new(op::JMP | op::JA, 0, 0, skip, 0);
     }
     let o = pick(g, &[op::JEQ, op::JGT, op::JGE, op::JSET, op::JNE, op::JSGT, op::JSGE, op::JLT, op::JLE, op::JSLT, op::JSLE]);
@@ -132,10 +133,16 @@ fn stack(g: &mut Gen) -> Insn {
     let (sz, n) = size(g);
     // Mostly aligned slots inside the zeroed area; sometimes not.
     let mut off = -((1 + below(g, (STACK_INIT / n) as u32) as i16) * n);
-    if below(g, 8) == 0 {
+    if below(g, 40) == 0 {
         off += 1;
     }
-    match below(g, 4) {
+    match below(g, 5) {
+        // Atomic read-modify-write on a W/DW stack slot.
+        4 if matches!(sz, op::SIZE_W | op::SIZE_DW) && off % n == 0 => {
+            let a = pick(g, &[op::ATOMIC_ADD, op::ATOMIC_OR, op::ATOMIC_AND, op::ATOMIC_XOR, op::ATOMIC_XCHG, op::ATOMIC_CMPXCHG]);
+            let fetch = if a == op::ATOMIC_XCHG || a == op::ATOMIC_CMPXCHG || bool::arbitrary(g) { op::ATOMIC_FETCH } else { 0 };
+            Insn::new(op::STX | sz | op::MODE_ATOMIC, 10, scalar(g), off, a | fetch)
+        }
         0 => Insn::new(op::ST | sz | op::MODE_MEM, 10, 0, off, imm(g)),
         1 => Insn::new(op::STX | sz | op::MODE_MEM, 10, scalar(g), off, 0),
         2 if sz != op::SIZE_DW => Insn::new(op::LDX | sz | op::MODE_MEMSX, scalar(g), 10, off, 0),
@@ -333,7 +340,7 @@ fn random_instruction_sequences_agree_with_the_kernel() {
     QuickCheck::new()
         .tests(cases)
         .max_tests(cases * 20)
-        .gen(Gen::new(100))
+        .rng(Gen::new(100))
         .quickcheck(prop_engine_matches_kernel as fn(RandProg) -> TestResult);
     let run = RUN.load(Ordering::Relaxed);
     let refused = REFUSED.load(Ordering::Relaxed);

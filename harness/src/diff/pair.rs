@@ -44,6 +44,12 @@ pub struct PairResult {
     pub nondeterministic: bool,
 }
 
+impl std::fmt::Debug for VmHostPair {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VmHostPair").field("host", &self.host).field("nondet_prog", &self.nondet_prog).finish_non_exhaustive()
+    }
+}
+
 impl VmHostPair {
     /// Prepares the engine, loads the program into the kernel and applies
     /// `maps` to both, as `diff` does.

@@ -43,7 +43,10 @@ fn l3(g: &mut Gen, what: &mut String) -> (Vec<u8>, u16) {
     let mut out = Vec::new();
     // Addresses from a few values so programs' tables (firewall, lpm) match sometimes.
     let a4 = |g: &mut Gen| pick(g, &[[10, 0, 0, 1], [192, 168, 1, 1], [10, 1, 2, 3], [8, 8, 8, 8]]);
-    let port = |g: &mut Gen| pick(g, &[22u16, 53, 80, 443, 8080, u16::arbitrary(g)]);
+    let port = |g: &mut Gen| {
+        let r = u16::arbitrary(g);
+        pick(g, &[22u16, 53, 80, 443, 8080, r])
+    };
     let l4 = below(g, 3);
     if v6 {
         let mut s = [0u8; 16];
@@ -151,13 +154,15 @@ fn malform(g: &mut Gen, f: &mut Vec<u8>, what: &mut String) {
         1 if f.len() > ip + 4 => {
             // IPv4 total length / IPv6 payload length set to something else.
             let at = if f[ip] >> 4 == 4 { ip + 2 } else { ip + 4 };
-            let v = pick(g, &[0u16, 1, 20, 39, 40, 0xffff, u16::arbitrary(g)]);
+            let r = u16::arbitrary(g);
+            let v = pick(g, &[0u16, 1, 20, 39, 40, 0xffff, r]);
             what.push_str(&format!(" iplen={v}"));
             f[at..at + 2].copy_from_slice(&v.to_be_bytes());
         }
         2 if f.len() > ip => {
             // Version/IHL byte: IHL below 5, options that are not there, wrong version.
-            let v = pick(g, &[0x40, 0x44, 0x46, 0x4f, 0x60, 0x00, u8::arbitrary(g)]);
+            let r = u8::arbitrary(g);
+            let v = pick(g, &[0x40, 0x44, 0x46, 0x4f, 0x60, 0x00, r]);
             what.push_str(&format!(" verihl={v:#x}"));
             f[ip] = v;
         }
