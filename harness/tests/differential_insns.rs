@@ -5,8 +5,9 @@
 //! a prolog that bounds-checks 64 packet bytes, zeroes 64 bytes of stack
 //! and loads random 64-bit values into the scalar registers; a random body
 //! of ALU/ALU32 (v4 sdiv/smod/movsx/bswap included), JMP/JMP32 with forward
-//! offsets only, stack loads and stores, and packet loads and stores inside
-//! the checked 64 bytes; an epilogue that stores every scalar register into
+//! offsets only, stack loads, stores and atomics, packet loads and stores
+//! inside the checked 64 bytes, and calls of bpf_xdp_adjust_head/meta/tail
+//! (after which the packet is re-checked); an epilogue that stores every scalar register into
 //! an ARRAY map value and exits with r0. The XDP return value is 32 bits,
 //! so the map carries the full 64-bit registers back (the idea of
 //! bpf_conformance's map-value result; see `kernel_conformance.rs`).
@@ -31,8 +32,12 @@ use xdpqual::program::{LineTable, MapDef, MapOrigin, MapType, Object, Program};
 
 const CASES: u64 = 4000;
 /// Scalar registers the body works on. r1 = ctx, r2 = data, r3 = data_end,
-/// r10 = frame pointer stay what the prolog made them.
-const SCALARS: [u8; 7] = [0, 4, 5, 6, 7, 8, 9];
+/// r9 = ctx (kept across helper calls), r10 = frame pointer stay what the
+/// prolog made them.
+const SCALARS: [u8; 6] = [0, 4, 5, 6, 7, 8];
+/// Packet-resizing helpers a body may call (include/uapi/linux/bpf.h):
+/// bpf_xdp_adjust_head, bpf_xdp_adjust_meta, bpf_xdp_adjust_tail.
+const RESIZE_HELPERS: [i32; 3] = [44, 54, 65];
 /// Packet bytes the prolog proves present.
 const PKT_CHECKED: i16 = 64;
 /// Stack bytes the prolog zeroes (so loads from them verify).
@@ -40,7 +45,7 @@ const STACK_INIT: i16 = 64;
 
 #[derive(Clone)]
 struct RandProg {
-    init: [u64; 7],
+    init: [u64; 6],
     body: Vec<Insn>,
     packet: Vec<u8>,
 }
@@ -52,7 +57,7 @@ fn fmt_insn(i: &Insn) -> String {
 impl std::fmt::Debug for RandProg {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         writeln!(f, "RandProg {{ init: {:#x?},", self.init)?;
-        writeln!(f, "  body (jump offsets as written; they are clamped to the body when built): vec![")?;
+        writeln!(f, "  body (jump offsets count ops and are clamped when built; a call is a resize-helper op, see `lower`): vec![")?;
         for i in &self.body {
             writeln!(f, "    {},", fmt_insn(i))?;
         }
@@ -163,7 +168,7 @@ fn packet(g: &mut Gen) -> Insn {
 
 impl Arbitrary for RandProg {
     fn arbitrary(g: &mut Gen) -> RandProg {
-        let mut init = [0u64; 7];
+        let mut init = [0u64; 6];
         for v in &mut init {
             *v = match below(g, 4) {
                 0 => u64::from(u32::arbitrary(g)),
@@ -174,7 +179,16 @@ impl Arbitrary for RandProg {
         }
         let n = 1 + below(g, 40) as usize;
         let body = (0..n)
-            .map(|_| match below(g, 16) {
+            .map(|_| match below(g, 17) {
+                // A resize-helper call: see `lower`. Encoded as a call
+                // with the delta in `off`.
+                16 => Insn::new(
+                    op::JMP | op::CALL,
+                    0,
+                    0,
+                    pick(g, &[-300, -256, -255, -64, -36, -32, -16, -14, -4, -1, 0, 1, 4, 14, 20, 64, 100, 4000]),
+                    pick(g, &RESIZE_HELPERS),
+                ),
                 0..=6 => alu(g),
                 7 => endian(g),
                 8..=10 => jump(g),
@@ -209,10 +223,35 @@ fn lddw(dst: u8, src: u8, lo: i32, hi: i32) -> [Insn; 2] {
     [Insn::new(op::LD_DW_IMM, dst, src, 0, lo), Insn::new(0, 0, 0, 0, hi)]
 }
 
-/// The whole program: prolog, body with jumps clamped to stay inside it
-/// (a jump may land on the epilogue), epilogue.
+/// One body op as instructions. A resize-helper call becomes: call it on
+/// ctx (r9) with the delta, reload data/data_end, check 64 bytes again
+/// (exit with the helper's r0 when they are not there) and clear r4/r5,
+/// which the call clobbered.
+fn lower(insn: Insn) -> Vec<Insn> {
+    if insn.code != op::JMP | op::CALL {
+        return vec![insn];
+    }
+    vec![
+        Insn::new(op::ALU64 | op::MOV | op::X, 1, 9, 0, 0),
+        Insn::new(op::ALU64 | op::MOV | op::K, 2, 0, 0, i32::from(insn.off)),
+        Insn::new(op::JMP | op::CALL, 0, 0, 0, insn.imm),
+        Insn::new(op::LDX | op::SIZE_W | op::MODE_MEM, 2, 9, 0, 0),
+        Insn::new(op::LDX | op::SIZE_W | op::MODE_MEM, 3, 9, 4, 0),
+        Insn::new(op::ALU64 | op::MOV | op::X, 4, 2, 0, 0),
+        Insn::new(op::ALU64 | op::ADD | op::K, 4, 0, 0, PKT_CHECKED as i32),
+        Insn::new(op::JMP | op::JLE | op::X, 4, 3, 1, 0),
+        Insn::new(op::JMP | op::EXIT, 0, 0, 0, 0),
+        Insn::new(op::ALU64 | op::MOV | op::K, 4, 0, 0, 0),
+        Insn::new(op::ALU64 | op::MOV | op::K, 5, 0, 0, 0),
+    ]
+}
+
+/// The whole program: prolog, body, epilogue. A jump's offset counts body
+/// ops; it is clamped to stay inside the body (it may land on the
+/// epilogue) and converted to instructions, so jumps land on op starts.
 fn build(p: &RandProg) -> Vec<Insn> {
     let mut v = vec![
+        Insn::new(op::ALU64 | op::MOV | op::X, 9, 1, 0, 0),         // r9 = ctx
         Insn::new(op::LDX | op::SIZE_W | op::MODE_MEM, 2, 1, 0, 0), // r2 = ctx->data
         Insn::new(op::LDX | op::SIZE_W | op::MODE_MEM, 3, 1, 4, 0), // r3 = ctx->data_end
         Insn::new(op::ALU64 | op::MOV | op::X, 4, 2, 0, 0),
@@ -227,13 +266,16 @@ fn build(p: &RandProg) -> Vec<Insn> {
     for (r, val) in SCALARS.iter().zip(p.init) {
         v.extend(lddw(*r, 0, val as u32 as i32, (val >> 32) as u32 as i32));
     }
+    let lowered: Vec<Vec<Insn>> = p.body.iter().map(|i| lower(*i)).collect();
     let n = p.body.len();
-    for (i, insn) in p.body.iter().enumerate() {
-        let mut insn = *insn;
-        if matches!(insn.code & 0x07, op::JMP | op::JMP32) {
-            insn.off = insn.off.clamp(0, (n - i - 1) as i16);
+    for (i, group) in lowered.iter().enumerate() {
+        let mut group = group.clone();
+        let first = &mut group[0];
+        if matches!(first.code & 0x07, op::JMP | op::JMP32) && !matches!(first.code & 0xf0, op::CALL | op::EXIT) {
+            let skip = (first.off.max(0) as usize).min(n - i - 1);
+            first.off = lowered[i + 1..i + 1 + skip].iter().map(Vec::len).sum::<usize>() as i16;
         }
-        v.push(insn);
+        v.extend(group);
     }
     v.extend(lddw(1, op::PSEUDO_MAP_VALUE, 0, 0));
     for (k, r) in SCALARS.iter().enumerate() {
@@ -269,6 +311,7 @@ fn object(insns: Vec<Insn>) -> Object {
 static RUN: AtomicU64 = AtomicU64::new(0);
 static REFUSED: AtomicU64 = AtomicU64::new(0);
 static COMPARED: AtomicU64 = AtomicU64::new(0);
+static WITH_HELPER: AtomicU64 = AtomicU64::new(0);
 static REASONS: Mutex<BTreeMap<String, u64>> = Mutex::new(BTreeMap::new());
 
 /// The verifier's message without the numbers that vary per case.
@@ -293,6 +336,9 @@ fn prop_engine_matches_kernel(p: RandProg) -> TestResult {
         }
     };
     COMPARED.fetch_add(1, Ordering::Relaxed);
+    if p.body.iter().any(|i| i.code == op::JMP | op::CALL) {
+        WITH_HELPER.fetch_add(1, Ordering::Relaxed);
+    }
     let ctx = XdpCtx::loopback();
     let k = match session.run(&p.packet, ctx, 1, RunFlags::default()) {
         Ok(k) => k,
@@ -348,8 +394,9 @@ fn random_instruction_sequences_agree_with_the_kernel() {
     let run = RUN.load(Ordering::Relaxed);
     let refused = REFUSED.load(Ordering::Relaxed);
     println!(
-        "random programs: {run} generated, {} compared on engine and kernel, {refused} refused by the verifier",
-        COMPARED.load(Ordering::Relaxed)
+        "random programs: {run} generated, {} compared on engine and kernel ({} calling a resize helper), {refused} refused by the verifier",
+        COMPARED.load(Ordering::Relaxed),
+        WITH_HELPER.load(Ordering::Relaxed)
     );
     let reasons = REASONS.lock().unwrap();
     let mut top: Vec<_> = reasons.iter().collect();
