@@ -7,7 +7,9 @@
 //! `nondeterministic` when backends disagree on them, never `mismatch`; a
 //! program that calls no such helper must agree exactly.
 
+pub mod divergence;
 pub mod hexdiff;
+pub mod pair;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -277,6 +279,9 @@ pub fn run(obj: &Object, program: &Program, captures: &[PathBuf], opts: &DiffOpt
                             detail.push_str(&hexdiff::render("vm", &vm.output, name, &r.output));
                         }
                     }
+                    let engine = b.engine.as_mut().expect("engine");
+                    let branches = divergence::engine_branches(engine, obj, &src);
+                    detail.push_str(&divergence::render_hint(obj, &branches));
                     report.mismatches.push(Mismatch {
                         capture: path.display().to_string(),
                         index: pkt.index,
