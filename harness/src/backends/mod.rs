@@ -8,6 +8,7 @@
 
 pub mod engine;
 pub mod host;
+pub mod nic;
 pub mod rbpf;
 
 use crate::engine::{Event, RedirectTarget};

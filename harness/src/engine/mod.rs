@@ -62,6 +62,20 @@ impl Default for EngineConfig {
     }
 }
 
+/// Helper semantics of an offload target where they are narrower than the
+/// kernel's; the NIC backend sets them. A refused call returns -EINVAL
+/// before the kernel's own checks run.
+#[derive(Clone, Debug, Default)]
+pub struct TargetRules {
+    /// `bpf_xdp_adjust_head`: the new data start, relative to where the
+    /// frame started, must lie in `[lo, hi]`.
+    pub adjust_head_window: Option<(i64, i64)>,
+    /// `bpf_xdp_adjust_tail` may only shrink (a delta >= 0 is refused).
+    pub adjust_tail_shrink_only: bool,
+    /// Shortest frame an adjustment may leave.
+    pub min_len_after_adjust: usize,
+}
+
 /// A program ready to run.
 #[derive(Clone, Debug)]
 pub struct Prepared {
@@ -161,6 +175,8 @@ pub struct Engine {
     stack: Vec<u8>,
     buff: Option<XdpBuff>,
     rng: u64,
+    target: Option<TargetRules>,
+    refusals: Vec<(usize, i32)>,
 }
 
 impl Engine {
@@ -227,7 +243,19 @@ impl Engine {
             allow_callx,
             stack: vec![0; STACK_SIZE],
             buff: None,
+            target: None,
+            refusals: Vec::new(),
         })
+    }
+
+    /// Runs under an offload target's narrower helper rules from now on.
+    pub fn set_target_rules(&mut self, rules: TargetRules) {
+        self.target = Some(rules);
+    }
+
+    /// Helper calls the target rules refused in the last run: (pc, helper id).
+    pub fn last_refusals(&self) -> &[(usize, i32)] {
+        &self.refusals
     }
 
     pub fn maps(&self) -> &MapSet {
@@ -340,6 +368,7 @@ impl Engine {
         regs[10] = addr(TAG_STACK, STACK_SIZE as u64);
         let mut events = Vec::new();
         let mut redirect = None;
+        self.refusals.clear();
         let mut ex = Exec {
             programs: &self.programs,
             maps: &mut self.maps,
@@ -362,6 +391,8 @@ impl Engine {
             redirect: &mut redirect,
             reservations: Vec::new(),
             tracer,
+            target: self.target.as_ref(),
+            refusals: &mut self.refusals,
         };
         let result = ex.run_frame(self.entry, 0, regs, 0);
         let executed = ex.executed;
