@@ -301,3 +301,48 @@ pub trait PacketTracer {
 /// Rules that explain why the NIC's result differs from the kernel's; one
 /// label per rule with the count of packets it explained.
 pub type Explanations = BTreeMap<String, u64>;
+
+/// Replays `frames` through the datapath and estimates the throughput on
+/// the backend's profile from the trace (averaged over the packets the
+/// program ran on).
+pub fn estimate_frames(
+    nic: &mut NicBackend,
+    frames: impl IntoIterator<Item = Vec<u8>>,
+) -> Result<nic_model::Estimate, nic_model::perf::EstimateError> {
+    let mut tracer = SummaryTracer::new(nic.adjust_head_fast());
+    for (i, data) in frames.into_iter().enumerate() {
+        let src = PacketSource { data, ts_ns: i as u64 * 1000, ingress_ifindex: 1, rx_queue_index: 0 };
+        nic.run_traced(&src, &mut tracer);
+    }
+    nic_model::estimate(&nic.profile, &tracer.total)
+}
+
+/// Ethernet/IPv4/UDP frames of `len` bytes (at least 42), with source
+/// addresses and ports varying by index so RSS spreads them.
+pub fn synthetic_udp_frames(len: usize, count: usize) -> Vec<Vec<u8>> {
+    let len = len.max(42);
+    (0..count)
+        .map(|i| {
+            let mut f = vec![0u8; len];
+            f[0..6].copy_from_slice(&[0x02, 0, 0, 0, 0, 0x01]);
+            f[6..12].copy_from_slice(&[0x02, 0, 0, 0, 0, 0x02]);
+            f[12..14].copy_from_slice(&0x0800u16.to_be_bytes());
+            let ip = &mut f[14..34];
+            ip[0] = 0x45;
+            ip[2..4].copy_from_slice(&((len - 14) as u16).to_be_bytes());
+            ip[8] = 64;
+            ip[9] = 17;
+            ip[12..16].copy_from_slice(&[10, 0, (i >> 8) as u8, i as u8]);
+            ip[16..20].copy_from_slice(&[10, 1, 0, 1]);
+            let mut sum: u32 = ip.chunks(2).map(|w| u16::from_be_bytes([w[0], w[1]]) as u32).sum();
+            sum = (sum & 0xffff) + (sum >> 16);
+            sum = (sum & 0xffff) + (sum >> 16);
+            ip[10..12].copy_from_slice(&(!(sum as u16)).to_be_bytes());
+            let udp = &mut f[34..42];
+            udp[0..2].copy_from_slice(&(1024 + i as u16).to_be_bytes());
+            udp[2..4].copy_from_slice(&53u16.to_be_bytes());
+            udp[4..6].copy_from_slice(&((len - 34) as u16).to_be_bytes());
+            f
+        })
+        .collect()
+}
