@@ -137,6 +137,9 @@ pub enum EstimateError {
     NoPackets,
 }
 
+/// `BPF_FUNC_xdp_adjust_head`.
+const ADJUST_HEAD_ID: i32 = 44;
+
 /// Bytes on the wire besides the captured frame: FCS 4, preamble+SFD 8, IFG 12.
 const WIRE_OVERHEAD: f64 = 24.0;
 /// Shortest Ethernet frame without FCS (padding).
@@ -204,7 +207,12 @@ pub fn estimate(profile: &Profile, summary: &TraceSummary) -> Result<Estimate, E
     }
 
     // Helpers (the call instruction itself is in insn:helper_call).
+    // adjust_head's cost is its fast or slow path, counted below.
+    let adjust_head_modelled = perf.adjust_head_fast_cycles.is_some() || perf.adjust_head_slow_cycles.is_some();
     for (id, count) in &summary.helpers {
+        if *id == ADJUST_HEAD_ID && adjust_head_modelled {
+            continue;
+        }
         let cost = perf.helper_cycles.iter().find(|h| h.id == *id);
         let (hc, hw) = match cost {
             Some(h) => (h.compute.value, h.wait.as_ref().map_or(0.0, |w| w.value)),

@@ -339,7 +339,7 @@ pub fn synthetic_udp_frames(len: usize, count: usize) -> Vec<Vec<u8>> {
             sum = (sum & 0xffff) + (sum >> 16);
             ip[10..12].copy_from_slice(&(!(sum as u16)).to_be_bytes());
             let udp = &mut f[34..42];
-            udp[0..2].copy_from_slice(&(1024 + i as u16).to_be_bytes());
+            udp[0..2].copy_from_slice(&(1024u16.wrapping_add(i as u16)).to_be_bytes());
             udp[2..4].copy_from_slice(&53u16.to_be_bytes());
             udp[4..6].copy_from_slice(&((len - 34) as u16).to_be_bytes());
             f
