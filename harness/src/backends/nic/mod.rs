@@ -116,7 +116,7 @@ impl NicBackend {
             profile: profile.profile.name.clone(),
             message: e.to_string(),
         })?;
-        let seed = perf.and_then(|p| p.prandom_seed.as_ref()).map_or(0x4e49_43, |s| s.value);
+        let seed = perf.and_then(|p| p.prandom_seed.as_ref()).map_or(0x004e_4943, |s| s.value);
         let cfg = EngineConfig { ncpus: queues as usize, cpu: 0, prandom_seed: seed, ..Default::default() };
         let mut engine = Engine::new(obj, Some(&prog.name), cfg)?;
         let h = &profile.helpers;
