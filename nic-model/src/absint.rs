@@ -944,7 +944,7 @@ fn scalar_op(o: u8, off: i16, a: Range, b: Range, bits: u32) -> Val {
     }
     let hi = |m: u64| if m == 0 { 0 } else { Range::bits(64 - m.leading_zeros()).max };
     let r = match o {
-        ADD => match (a.max.checked_add(b.max), a.min + b.min) {
+        ADD => match (a.max.checked_add(b.max), a.min.wrapping_add(b.min)) {
             (Some(mx), mn) if mx <= mask => Range { min: mn, max: mx },
             _ => full,
         },

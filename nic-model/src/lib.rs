@@ -7,6 +7,7 @@ pub mod absint;
 pub mod check;
 pub mod disasm;
 pub mod opcode;
+pub mod perf;
 pub mod profile;
 pub mod program;
 pub mod report;
@@ -14,6 +15,7 @@ pub mod rss;
 pub mod rules;
 
 pub use check::{check, check_with, CheckOptions};
+pub use perf::{estimate, Estimate, TraceSummary};
 pub use profile::{Profile, ProfileError};
 pub use program::{Insn, MapSpec, ProgramSpec};
 pub use report::{Finding, Report, Severity, Verdict};

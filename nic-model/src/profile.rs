@@ -113,6 +113,10 @@ pub struct AdjustHead {
     pub off_max: Sourced<i64>,
     pub guaranteed_sub: Sourced<i64>,
     pub guaranteed_add: Sourced<i64>,
+    /// Offset of the packet start in its buffer when the program starts
+    /// (the window `[off_min, off_max]` is in these units).
+    #[serde(default)]
+    pub start_offset: Option<Sourced<i64>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -218,6 +222,50 @@ pub struct PerfModel {
     pub line_rate_mpps: Option<Sourced<f64>>,
     /// Receive queues for RSS.
     pub rx_queues: Option<Sourced<u32>>,
+    /// Issue rate for targets without a per-class cost table (VLIW: eBPF
+    /// instructions per row); when set it replaces `[code.cost]`.
+    #[serde(default)]
+    pub insns_per_cycle: Option<Sourced<f64>>,
+    /// Which memory (a `mem_latency_cycles` name) each region lives in.
+    #[serde(default)]
+    pub region_memory: Option<RegionMemory>,
+    /// Helper costs by id; helpers not listed cost `default_helper_cycles`.
+    #[serde(default)]
+    pub helper_cycles: Vec<HelperCost>,
+    #[serde(default)]
+    pub default_helper_cycles: Option<Sourced<f64>>,
+    /// bpf_xdp_adjust_head code paths (beyond the call instruction).
+    #[serde(default)]
+    pub adjust_head_fast_cycles: Option<Sourced<f64>>,
+    #[serde(default)]
+    pub adjust_head_slow_cycles: Option<Sourced<f64>>,
+    /// Line rate in Gbit/s: the cap is computed for the traced frame size
+    /// (takes precedence over `line_rate_mpps`).
+    #[serde(default)]
+    pub line_rate_gbps: Option<Sourced<f64>>,
+    /// Seed of the NIC's pseudo-random generator in the datapath emulation.
+    #[serde(default)]
+    pub prandom_seed: Option<Sourced<u64>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegionMemory {
+    pub packet: Option<Sourced<String>>,
+    pub stack: Option<Sourced<String>>,
+    pub ctx: Option<Sourced<String>>,
+    pub map_value: Option<Sourced<String>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HelperCost {
+    pub id: i32,
+    /// Cycles the core is busy.
+    pub compute: Sourced<f64>,
+    /// Cycles waiting on memory (hidden by other threads).
+    #[serde(default)]
+    pub wait: Option<Sourced<f64>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -255,8 +255,9 @@ fn i3_div_rules() {
 
 #[test]
 fn i4_mod() {
-    for code in [0x94u8, 0x97, 0x9c, 0x9f] {
-        let r = check(&Prog::new().mov(1, 7).mov(2, 3).raw(code, 1, 2, 0, 3).ret(2).xdp(), &corenic());
+    // Valid encodings (the kernel rejects K forms with src != 0 and X forms with imm != 0).
+    for (code, src, imm) in [(0x94u8, 0, 3), (0x97, 0, 3), (0x9c, 2, 0), (0x9f, 2, 0)] {
+        let r = check(&Prog::new().mov(1, 7).mov(2, 3).raw(code, 1, src, 0, imm).ret(2).xdp(), &corenic());
         assert_rules(&r, &["NFP-I4"]);
     }
 }

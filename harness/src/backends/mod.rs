@@ -9,6 +9,7 @@
 pub mod engine;
 pub mod host;
 pub mod live;
+pub mod nic;
 pub mod rbpf;
 
 use crate::engine::{Event, RedirectTarget};

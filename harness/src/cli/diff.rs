@@ -49,14 +49,14 @@ pub fn run(args: Args) -> Result<ExitCode> {
 
 pub fn render(r: &diff::DiffReport) -> String {
     let mut s = String::new();
-    let names: Vec<String> = r.backends.iter().map(|b| format!("{b:?}").to_lowercase()).collect();
+    let names: Vec<String> = r.backends.iter().map(|b| b.label()).collect();
     s.push_str(&format!("diff of {} on {}", r.program, names.join(", ")));
     if let Some(k) = &r.kernel {
         s.push_str(&format!(" (host kernel {k})"));
     }
     s.push('\n');
     for sk in &r.skipped {
-        s.push_str(&format!("  skipped {:?}: {}\n", sk.backend, sk.reason).to_lowercase().replacen("skipped", "skipped", 1));
+        s.push_str(&format!("  skipped {}: {}\n", sk.backend.label(), sk.reason));
     }
     for m in &r.mismatches {
         s.push_str(&format!("MISMATCH {} packet {}", m.capture, m.index));
@@ -75,12 +75,29 @@ pub fn render(r: &diff::DiffReport) -> String {
     for mm in &r.map_nondeterministic {
         s.push_str(&format!("map differs (nondeterministic: the program reads time or random numbers): {mm}\n"));
     }
+    for m in &r.explained_examples {
+        s.push_str(&format!("explained {} packet {}: {}\n", m.capture, m.index, m.detail.trim_end()));
+    }
+    for (label, queues) in &r.nic_counters {
+        s.push_str(&format!("{label} counters:\n"));
+        for (i, c) in queues.iter().enumerate() {
+            s.push_str(&format!(
+                "  rxq{i}: rx {} pass {} drop {} tx {} abort {} oversize {} fault {}\n",
+                c.rx, c.pass, c.drop, c.tx, c.abort, c.oversize, c.fault
+            ));
+        }
+    }
     for e in &r.capture_errors {
         s.push_str(&format!("capture error: {e}\n"));
     }
     s.push_str(&format!(
-        "{} packets: {} agree, {} mismatch, {} nondeterministic (depend on time or random helpers)\n",
+        "{} packets: {} agree, {} mismatch, {} nondeterministic (depend on time or random helpers)",
         r.packets, r.agreed, r.mismatch_count, r.nondeterministic
     ));
+    if r.explained > 0 || !r.nic_counters.is_empty() {
+        let by: Vec<String> = r.explained_by.iter().map(|(k, v)| format!("{k} {v}")).collect();
+        s.push_str(&format!(", {} differ as offload rules say ({})", r.explained, if by.is_empty() { "none".into() } else { by.join(", ") }));
+    }
+    s.push('\n');
     s
 }

@@ -20,6 +20,39 @@ pub struct Args {
     /// Output format: text, json or markdown.
     #[arg(long, default_value = "text")]
     pub format: String,
+    /// Captures to replay for the throughput estimate; without one, 256
+    /// synthetic 64-byte UDP frames are used.
+    #[arg(long = "capture")]
+    pub captures: Vec<std::path::PathBuf>,
+    /// Skip the throughput estimate.
+    #[arg(long)]
+    pub no_estimate: bool,
+}
+
+/// The throughput estimate for a compatible program (None when the
+/// profile has no perf model or the checker rejects the program).
+fn throughput(obj: &Object, p: &Program, args: &Args) -> Result<Option<nic_model::Estimate>> {
+    use crate::backends::nic::{estimate_frames, synthetic_udp_frames, NicBackend, NicOpen};
+    let NicOpen::Ready(mut nic) = NicBackend::open(obj, p, &args.profile, None)? else { return Ok(None) };
+    if nic.profile.perf.is_none() {
+        return Ok(None);
+    }
+    let frames: Vec<Vec<u8>> = if args.captures.is_empty() {
+        synthetic_udp_frames(60, 256)
+    } else {
+        let mut v = Vec::new();
+        for c in &args.captures {
+            for pkt in crate::capture::CaptureReader::open(c).with_context(|| format!("opening capture {}", c.display()))? {
+                v.push(pkt.with_context(|| format!("reading capture {}", c.display()))?.data);
+            }
+        }
+        v
+    };
+    match estimate_frames(&mut nic, frames) {
+        Ok(e) => Ok(Some(e)),
+        Err(nic_model::perf::EstimateError::NoPackets) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// The NIC model's view of one of our programs.
@@ -51,10 +84,21 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let p = obj.program(section.as_deref()).with_context(|| format!("{}: no such XDP program", path.display()))?;
     let profile = nic_model::Profile::load(&args.profile)?;
     let report = nic_model::check(&spec(&obj, p), &profile);
+    let estimate = if args.no_estimate { None } else { throughput(&obj, p, &args)? };
     match args.format.as_str() {
-        "json" => println!("{}", serde_json::to_string_pretty(&report)?),
-        "markdown" | "md" => print!("{}", report.to_markdown()),
-        "text" => print!("{}", report.to_text()),
+        "json" => println!("{}", serde_json::to_string_pretty(&serde_json::json!({"check": report, "estimate": estimate}))?),
+        "markdown" | "md" => {
+            print!("{}", report.to_markdown());
+            if let Some(e) = &estimate {
+                print!("\n```\n{e}```\n");
+            }
+        }
+        "text" => {
+            print!("{}", report.to_text());
+            if let Some(e) = &estimate {
+                print!("{e}");
+            }
+        }
         f => anyhow::bail!("unknown --format '{f}' (text, json, markdown)"),
     }
     Ok(ExitCode::from(report.verdict.exit_code() as u8))

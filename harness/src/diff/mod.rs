@@ -18,6 +18,7 @@ use anyhow::{Context, Result};
 use serde::Serialize;
 
 use crate::backends::host::{HostBackend, HostSession, RunFlags, SessionOutcome, XdpCtx};
+use crate::backends::nic::{NicBackend, NicOpen};
 use crate::backends::{engine::run_packet, PacketResult, PacketSource};
 use crate::capture::{flow, CaptureReader};
 use crate::engine::helpers::ids::NONDETERMINISTIC;
@@ -26,12 +27,24 @@ use crate::program::{MapType, Object, Program};
 use crate::replay::mapfile::{self, MapInit};
 use crate::verdict::{Verdict, XdpAction};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum BackendKind {
     Vm,
     Rbpf,
     Host,
+    /// The emulated datapath of an offload profile (`nic:PROFILE`).
+    Nic(String),
+}
+
+impl BackendKind {
+    /// The name results are filed under (`vm`, `nic:nfp-corenic`, ...).
+    pub fn label(&self) -> String {
+        match self {
+            BackendKind::Nic(p) => format!("nic:{p}"),
+            other => format!("{other:?}").to_lowercase(),
+        }
+    }
 }
 
 impl std::str::FromStr for BackendKind {
@@ -41,7 +54,8 @@ impl std::str::FromStr for BackendKind {
             "vm" | "engine" => Ok(BackendKind::Vm),
             "rbpf" => Ok(BackendKind::Rbpf),
             "host" => Ok(BackendKind::Host),
-            other => Err(format!("unknown backend '{other}' (known: vm, rbpf, host)")),
+            nic if nic.starts_with("nic:") && nic.len() > 4 => Ok(BackendKind::Nic(nic[4..].to_string())),
+            other => Err(format!("unknown backend '{other}' (known: vm, rbpf, host, nic:PROFILE)")),
         }
     }
 }
@@ -88,6 +102,14 @@ pub struct DiffReport {
     /// reported, not counted as mismatches.
     pub map_nondeterministic: Vec<String>,
     pub capture_errors: Vec<String>,
+    /// Packets where a NIC backend differs from `vm` only as its profile's
+    /// rules say it must.
+    pub explained: u64,
+    /// Packets explained, by rule (`NFP-R1`, `NFP-H4`, ...).
+    pub explained_by: BTreeMap<String, u64>,
+    pub explained_examples: Vec<Mismatch>,
+    /// Per-queue counters of each NIC backend.
+    pub nic_counters: BTreeMap<String, Vec<crate::backends::nic::QueueCounters>>,
 }
 
 impl DiffReport {
@@ -168,7 +190,22 @@ fn compare(a: &PacketResult, b: &PacketResult, compare_redirect: bool) -> Option
     None
 }
 
+/// A NIC backend in the diff, and the rule after which its ordinary (not
+/// per-CPU) maps stopped matching the engine's.
+struct NicRun {
+    label: String,
+    nic: Box<NicBackend>,
+    diverged: Option<String>,
+}
+
+/// Whether the ordinary maps of two engines hold the same entries (per-CPU
+/// maps differ by construction: the NIC has one slot per queue).
+fn shared_maps_equal(a: &Engine, b: &Engine) -> bool {
+    a.maps().maps.iter().zip(&b.maps().maps).all(|(x, y)| x.def.map_type.is_percpu() || x.entries() == y.entries())
+}
+
 struct Backends {
+    nics: Vec<NicRun>,
     engine: Option<Engine>,
     rbpf: Option<(crate::backends::rbpf::XdpProgram, crate::backends::rbpf::RbpfHelpers)>,
     host: Option<HostSession>,
@@ -179,7 +216,7 @@ pub fn run(obj: &Object, program: &Program, captures: &[PathBuf], opts: &DiffOpt
     let mut report = DiffReport { schema: "xdpqual.diff/1", program: program.name.clone(), ..Default::default() };
     pin_to_cpu0();
     let ingress = XdpCtx::loopback().ingress_ifindex;
-    let mut b = Backends { engine: None, rbpf: None, host: None };
+    let mut b = Backends { nics: Vec::new(), engine: None, rbpf: None, host: None };
     // The engine always runs: it is the one being checked.
     let cfg = EngineConfig { ncpus: possible_cpus(), cpu: 0, ..Default::default() };
     let mut engine = Engine::new(obj, Some(&program.name), cfg).context("preparing the engine")?;
@@ -220,6 +257,22 @@ pub fn run(obj: &Object, program: &Program, captures: &[PathBuf], opts: &DiffOpt
             }
         }
     }
+    for kind in &opts.backends {
+        let BackendKind::Nic(profile) = kind else { continue };
+        match NicBackend::open(obj, program, profile, None).with_context(|| format!("backend {}", kind.label()))? {
+            NicOpen::Ready(mut nic) => {
+                for m in &opts.maps {
+                    mapfile::apply(nic.engine_mut(), obj, m)?;
+                }
+                b.nics.push(NicRun { label: kind.label(), nic, diverged: None });
+                report.backends.push(kind.clone());
+            }
+            NicOpen::Rejected(r) => {
+                let first = r.findings.iter().find(|f| f.severity.blocks()).map(|f| format!("{}: {}", f.rule, f.message)).unwrap_or_default();
+                report.skipped.push(Skipped { backend: kind.clone(), reason: format!("the offload checker rejects the program for {}: {first}", r.profile) });
+            }
+        }
+    }
     let nondet_prog = program.insns.iter().any(|i| i.code == 0x85 && i.src == 0 && NONDETERMINISTIC.contains(&i.imm));
     for path in captures {
         let reader = CaptureReader::open(path).with_context(|| format!("opening capture {}", path.display()))?;
@@ -253,11 +306,37 @@ pub fn run(obj: &Object, program: &Program, captures: &[PathBuf], opts: &DiffOpt
                 let ctx = XdpCtx { ingress_ifindex: ingress, rx_queue_index: opts.rx_queue_index, data_meta_len: 0 };
                 results.insert("host".into(), host_result(h.run(&src.data, ctx, 1, RunFlags::default())));
             }
+            let mut nic_applied: BTreeMap<String, Vec<crate::backends::nic::Applied>> = BTreeMap::new();
+            for n in &mut b.nics {
+                let r = n.nic.run(&src);
+                nic_applied.insert(n.label.clone(), r.applied);
+                results.insert(n.label.clone(), r.result);
+            }
             report.packets += 1;
             let vm = &results["vm"];
             let mut problems = Vec::new();
+            let mut explained: Vec<String> = Vec::new();
             for (name, r) in &results {
                 if name == "vm" {
+                    continue;
+                }
+                if let Some(applied) = nic_applied.get(name) {
+                    let n = b.nics.iter_mut().find(|n| &n.label == name).expect("nic backend");
+                    let equal_maps = shared_maps_equal(b.engine.as_ref().expect("engine"), n.nic.engine());
+                    if let Some(why) = compare(vm, r, false) {
+                        if !applied.is_empty() {
+                            explained.extend(applied.iter().map(|a| a.rule.clone()));
+                        } else if let (Some(rule), false) = (&n.diverged, equal_maps) {
+                            explained.push(format!("state after {rule}"));
+                        } else {
+                            problems.push(format!("vm vs {name}: {why}"));
+                        }
+                    }
+                    if n.diverged.is_none() && !equal_maps {
+                        n.diverged = Some(applied.first().map_or_else(|| "an unexplained difference".to_string(), |a| a.rule.clone()));
+                    } else if equal_maps {
+                        n.diverged = None;
+                    }
                     continue;
                 }
                 // test-run does not report where a redirect went.
@@ -265,7 +344,26 @@ pub fn run(obj: &Object, program: &Program, captures: &[PathBuf], opts: &DiffOpt
                     problems.push(format!("vm vs {name}: {why}"));
                 }
             }
-            if problems.is_empty() {
+            if problems.is_empty() && !explained.is_empty() {
+                report.explained += 1;
+                explained.sort();
+                explained.dedup();
+                for e in &explained {
+                    *report.explained_by.entry(e.clone()).or_default() += 1;
+                }
+                if report.explained_examples.len() < opts.max_reported {
+                    let labels: Vec<&String> = b.nics.iter().map(|n| &n.label).collect();
+                    let why: Vec<String> = nic_applied.iter().flat_map(|(l, a)| a.iter().map(move |x| format!("{l}: {} {}", x.rule, x.what))).collect();
+                    let _ = labels;
+                    report.explained_examples.push(Mismatch {
+                        capture: path.display().to_string(),
+                        index: pkt.index,
+                        flow: flow(&src.data).map(|f| f.to_string()),
+                        detail: if why.is_empty() { format!("explained by {}", explained.join(", ")) } else { why.join("; ") },
+                        results,
+                    });
+                }
+            } else if problems.is_empty() {
                 report.agreed += 1;
             } else if nondet_prog && used_nondet {
                 report.nondeterministic += 1;
@@ -292,6 +390,9 @@ pub fn run(obj: &Object, program: &Program, captures: &[PathBuf], opts: &DiffOpt
                 }
             }
         }
+    }
+    for n in &b.nics {
+        report.nic_counters.insert(n.label.clone(), n.nic.counters().to_vec());
     }
     if let (Some(e), Some(h)) = (&b.engine, &b.host) {
         let diffs = compare_maps(e, h);

@@ -62,6 +62,10 @@ pub(crate) struct Exec<'e, T: Tracer> {
     pub redirect: &'e mut Option<RedirectTarget>,
     pub reservations: Vec<Reservation>,
     pub tracer: &'e mut T,
+    /// An offload target's helper rules, applied before the kernel's.
+    pub target: Option<&'e super::TargetRules>,
+    /// Helper calls the target's rules refused: (pc, helper id).
+    pub refusals: &'e mut Vec<(usize, i32)>,
 }
 
 impl<T: Tracer> Exec<'_, T> {

@@ -67,6 +67,20 @@ impl Default for EngineConfig {
     }
 }
 
+/// Helper semantics of an offload target where they are narrower than the
+/// kernel's; the NIC backend sets them. A refused call returns -EINVAL
+/// before the kernel's own checks run.
+#[derive(Clone, Debug, Default)]
+pub struct TargetRules {
+    /// `bpf_xdp_adjust_head`: the new data start, relative to where the
+    /// frame started, must lie in `[lo, hi]`.
+    pub adjust_head_window: Option<(i64, i64)>,
+    /// `bpf_xdp_adjust_tail` may only shrink (a delta >= 0 is refused).
+    pub adjust_tail_shrink_only: bool,
+    /// Shortest frame an adjustment may leave.
+    pub min_len_after_adjust: usize,
+}
+
 /// A program ready to run.
 #[derive(Clone, Debug)]
 pub struct Prepared {
@@ -170,6 +184,8 @@ pub struct Engine {
     rng: u64,
     jit: Option<jit::Code>,
     mode: ExecMode,
+    target: Option<TargetRules>,
+    refusals: Vec<(usize, i32)>,
 }
 
 impl Engine {
@@ -239,6 +255,8 @@ impl Engine {
             buff: None,
             jit: None,
             mode: ExecMode::Interpreter,
+            target: None,
+            refusals: Vec::new(),
         };
         Ok(engine.with_jit(want_jit))
     }
@@ -262,6 +280,16 @@ impl Engine {
     /// Which executor `run_xdp` and `run_raw` use.
     pub fn exec_mode(&self) -> &ExecMode {
         &self.mode
+    }
+
+    /// Runs under an offload target's narrower helper rules from now on.
+    pub fn set_target_rules(&mut self, rules: TargetRules) {
+        self.target = Some(rules);
+    }
+
+    /// Helper calls the target rules refused in the last run: (pc, helper id).
+    pub fn last_refusals(&self) -> &[(usize, i32)] {
+        &self.refusals
     }
 
     pub fn maps(&self) -> &MapSet {
@@ -388,6 +416,7 @@ impl Engine {
         regs[10] = addr(TAG_STACK, STACK_SIZE as u64);
         let mut events = Vec::new();
         let mut redirect = None;
+        self.refusals.clear();
         let mut ex = Exec {
             programs: &self.programs,
             maps: &mut self.maps,
@@ -410,6 +439,8 @@ impl Engine {
             redirect: &mut redirect,
             reservations: Vec::new(),
             tracer,
+            target: self.target.as_ref(),
+            refusals: &mut self.refusals,
         };
         let result = match self.jit.as_ref().filter(|_| use_jit) {
             Some(code) => jit::run(code, &mut ex, self.entry, regs),

@@ -465,7 +465,7 @@ impl Runner<'_> {
         };
         let required = self.cfg.required.contains(&u.cell);
         let opts = DiffOptions {
-            backends: vec![BackendKind::Vm, other],
+            backends: vec![BackendKind::Vm, other.clone()],
             maps: l.maps.clone(),
             rx_queue_index: 0,
             max_reported: MAX_PACKET_DETAILS,

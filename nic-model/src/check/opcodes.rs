@@ -54,6 +54,27 @@ pub(super) fn check(prog: &ProgramSpec, profile: &Profile, sink: &mut Sink) {
             }
         }
 
+        // kernel/bpf/verifier.c check_cfg: "jump out of range from insn %d to %d".
+        if matches!(class(c), 0x05 | 0x06) && !matches!(op(c), 0x80 | 0x90) {
+            let delta = if c == 0x06 { i.imm as i64 } else { i.off as i64 };
+            let target = pc as i64 + 1 + delta;
+            if target < 0 || target >= prog.insns.len() as i64 {
+                sink.add(RuleId::KernelReserved, Violates, format!("jump out of range from insn {pc} to {target}"),
+                    "kernel/bpf/verifier.c check_cfg".into(), at);
+            }
+        }
+
+        // check_reg_arg: "frame pointer is read only" (ALU and LDX write dst).
+        if i.dst == 10 && (matches!(class(c), ALU | ALU64) || class(c) == 0x01) {
+            sink.add(RuleId::KernelReserved, Violates, "frame pointer is read only".into(),
+                "kernel/bpf/verifier.c check_reg_arg".into(), at);
+        }
+        // do_check: BPF_CALL src must be a helper (0), a pseudo call (1) or a kfunc (2).
+        if c == 0x85 && i.src > 2 {
+            sink.add(RuleId::KernelReserved, Violates, "BPF_CALL uses reserved fields".into(),
+                "kernel/bpf/verifier.c do_check".into(), at);
+        }
+
         // Opcodes with no translation.
         if isa.unsupported_opcodes.value.contains(&c) {
             let rule = if hxdp {
@@ -89,6 +110,26 @@ pub(super) fn check(prog: &ProgramSpec, profile: &Profile, sink: &mut Sink) {
                 (RuleId::I12, format!("{what} (off={}) would be translated as its unsigned/plain form", i.off))
             };
             sink.add(rule, Violates, msg, "rejected conservatively: the JIT keys on the opcode only (spec NFP-I12, unverified on hardware)".into(), at);
+        }
+
+        // kernel/bpf/verifier.c check_alu_op: ALU ops other than MOV/DIV/MOD
+        // (signed forms) and END must have off == 0; the K form src == 0, the
+        // X form imm == 0 ("BPF_ALU uses reserved fields").
+        if matches!(class(c), ALU | ALU64) && op(c) != END {
+            let x = c & 0x08 != 0;
+            let bad_off = i.off != 0 && !matches!(op(c), MOV | DIV | MOD);
+            let bad_src = !x && i.src != 0;
+            let bad_imm = x && i.imm != 0;
+            if bad_off || bad_src || bad_imm {
+                sink.add(RuleId::KernelReserved, Violates, "BPF_ALU uses reserved fields".into(),
+                    "kernel/bpf/verifier.c check_alu_op".into(), at);
+            }
+        } else if matches!(class(c), ALU | ALU64) {
+            // BPF_END: imm is the width; off and src reserved.
+            if !matches!(i.imm, 16 | 32 | 64) || i.off != 0 || i.src != 0 {
+                sink.add(RuleId::KernelReserved, Violates, "BPF_ALU uses reserved fields".into(),
+                    "kernel/bpf/verifier.c check_alu_op".into(), at);
+            }
         }
 
         if nfp {

@@ -174,6 +174,10 @@ impl<T: Tracer> Exec<'_, T> {
             }
             XDP_ADJUST_HEAD => {
                 self.ctx_arg("bpf_xdp_adjust_head", r[0])?;
+                if self.target_refuses_head(r[1] as i32) {
+                    self.refusals.push((pc, id));
+                    return Ok(Return(neg(EINVAL)));
+                }
                 Ok(Return(self.buff.as_mut().expect("ctx checked").adjust_head(r[1] as i32) as u64))
             }
             XDP_ADJUST_META => {
@@ -182,6 +186,10 @@ impl<T: Tracer> Exec<'_, T> {
             }
             XDP_ADJUST_TAIL => {
                 self.ctx_arg("bpf_xdp_adjust_tail", r[0])?;
+                if self.target_refuses_tail(r[1] as i32) {
+                    self.refusals.push((pc, id));
+                    return Ok(Return(neg(EINVAL)));
+                }
                 match self.buff.as_mut().expect("ctx checked").adjust_tail(r[1] as i32) {
                     Ok(v) => Ok(Return(v as u64)),
                     Err(what) => Err(FaultKind::NotModelled { what: what.into() }),
@@ -256,6 +264,27 @@ fn ringbuf_record_size(len: usize) -> u64 {
 }
 
 impl<T: Tracer> Exec<'_, T> {
+    /// An offload target's adjust_head window (e.g. the NFP firmware's
+    /// ADJUST_HEAD capability, checked in nfp/bpf/jit.c adjust_head).
+    fn target_refuses_head(&self, delta: i32) -> bool {
+        let (Some(t), Some(b)) = (self.target, self.buff.as_ref()) else { return false };
+        let Some((lo, hi)) = t.adjust_head_window else { return false };
+        let moved = b.data as i64 - super::xdp::XDP_PACKET_HEADROOM as i64 + delta as i64;
+        let new_len = (b.data_end - b.data) as i64 - delta as i64;
+        moved < lo || moved > hi || new_len < t.min_len_after_adjust as i64
+    }
+
+    /// Shrink-only adjust_tail (nfp/bpf/jit.c adjust_tail: the add must
+    /// carry, so a delta >= 0 is refused; the new length must stay >= ETH_HLEN).
+    fn target_refuses_tail(&self, delta: i32) -> bool {
+        let (Some(t), Some(b)) = (self.target, self.buff.as_ref()) else { return false };
+        if !t.adjust_tail_shrink_only {
+            return false;
+        }
+        let new_len = (b.data_end - b.data + b.frags_len()) as i64 + delta as i64;
+        delta >= 0 || new_len < t.min_len_after_adjust as i64
+    }
+
     /// The kernel's per-CPU prandom is unknowable; this is a seeded
     /// splitmix64 so runs are reproducible.
     fn next_random(&mut self) -> u32 {

@@ -1,0 +1,80 @@
+//! The throughput estimate against published figures
+//! (nic-model/calibration/table.toml): each program runs through the NIC
+//! datapath with the summary tracer, and the estimate must stay within the
+//! tolerance the table states for its row.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use xdpqual::backends::nic::{estimate_frames, synthetic_udp_frames, NicBackend, NicOpen};
+use xdpqual::loader::load_object;
+
+#[derive(Deserialize)]
+struct Table {
+    row: Vec<Row>,
+}
+
+#[derive(Deserialize)]
+#[allow(dead_code)]
+struct Row {
+    name: String,
+    object: String,
+    profile: String,
+    published_mpps: f64,
+    source: String,
+    paper_insns: String,
+    frame_len: usize,
+    tolerance: f64,
+    fitted: String,
+    gate: bool,
+    /// Why an ungated row is not gated.
+    known_gap: Option<String>,
+}
+
+fn dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../nic-model/calibration")
+}
+
+fn predict(row: &Row) -> nic_model::Estimate {
+    let path = dir().join(&row.object);
+    let obj = load_object(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let prog = obj.programs[0].clone();
+    let mut nic = match NicBackend::open(&obj, &prog, &row.profile, None).expect("profile") {
+        NicOpen::Ready(n) => n,
+        NicOpen::Rejected(r) => panic!("{}: the checker rejects it for {}:\n{}", row.name, row.profile, r.to_text()),
+    };
+    // The l4lb needs its destinations; a missing entry would make it drop.
+    if let Some(m) = nic.engine_mut().maps_mut().by_name("dests") {
+        for k in 0..32u32 {
+            let mut v = [0u8; 8];
+            v[..4].copy_from_slice(&[192, 168, 0, k as u8 + 1]);
+            v[4..].copy_from_slice(&[10, 9, 9, 9]);
+            assert_eq!(m.update(&k.to_le_bytes(), &v, 0, None), 0, "array update");
+        }
+    }
+    estimate_frames(&mut nic, synthetic_udp_frames(row.frame_len, 256)).expect("estimate")
+}
+
+#[test]
+fn calibration_table_within_tolerance() {
+    let text = std::fs::read_to_string(dir().join("table.toml")).expect("table.toml");
+    let table: Table = toml::from_str(&text).expect("table.toml parses");
+    assert!(table.row.len() >= 5, "the table covers hXDP DROP/TX/redirect/firewall and the NFP l4lb");
+    for row in &table.row {
+        assert!(row.gate || row.known_gap.is_some(), "{}: an ungated row must say why (known_gap)", row.name);
+    }
+    assert!(table.row.iter().filter(|r| r.gate).count() >= 4, "most rows are gated");
+    let mut failures = Vec::new();
+    for row in &table.row {
+        let e = predict(row);
+        let err = (e.mpps - row.published_mpps) / row.published_mpps;
+        eprintln!(
+            "{:<24} predicted {:>7.2} Mpps, published {:>6.2} ({:+.1}%, tolerance {:.0}%), {:.1} insns/pkt, {:.1} cycles, bottleneck {}",
+            row.name, e.mpps, row.published_mpps, err * 100.0, row.tolerance * 100.0, e.avg_insns, e.total_cycles, e.bottleneck
+        );
+        if row.gate && err.abs() > row.tolerance {
+            failures.push(format!("{}: predicted {:.2} Mpps vs published {:.2} ({:+.1}% > {:.0}%)\n{e}", row.name, e.mpps, row.published_mpps, err * 100.0, row.tolerance * 100.0));
+        }
+    }
+    assert!(failures.is_empty(), "calibration drifted:\n{}", failures.join("\n"));
+}
