@@ -59,7 +59,7 @@ fn engine(obj: &Object, prog: &str, inits: &[MapInit], jit: bool) -> Engine {
     let cfg = EngineConfig { jit, ..Default::default() };
     let mut e = Engine::new(obj, Some(prog), cfg).unwrap_or_else(|err| panic!("{prog}: {err}"));
     for m in inits {
-        mapfile::apply(&mut e, m).unwrap();
+        mapfile::apply(&mut e, obj, m).unwrap();
     }
     e
 }
