@@ -1,5 +1,6 @@
 //! The `xdpqual` command line: one file per subcommand.
 
+mod bench;
 mod diff;
 mod gen_pcap;
 mod inspect;
@@ -33,6 +34,8 @@ pub enum Command {
     OffloadCheck(offload_check::Args),
     /// Write a deterministic capture from a generator profile.
     GenPcap(gen_pcap::Args),
+    /// Measure per-packet cost on every backend side by side.
+    Bench(bench::Args),
 }
 
 /// Runs the CLI. Any error prints one paragraph, `xdpqual: error: ...` with
@@ -47,6 +50,7 @@ pub fn main() -> ExitCode {
         Command::Diff(args) => diff::run(args),
         Command::OffloadCheck(args) => offload_check::run(args),
         Command::GenPcap(args) => gen_pcap::run(&args),
+        Command::Bench(args) => bench::run(args),
     };
     match result {
         Ok(code) => code,

@@ -8,7 +8,8 @@ use anyhow::{bail, Context, Result};
 use crate::engine::{Engine, EngineConfig};
 use crate::loader::load_object;
 use crate::replay::mapfile::{self, MapInit};
-use crate::replay::{replay, split_target, ReplayOptions};
+use crate::replay::parallel::{plan, replay_parallel, ParallelOptions};
+use crate::replay::{split_target, ReplayOptions};
 
 /// Run every packet of the captures through the program in the engine and
 /// report what it did with each.
@@ -49,6 +50,15 @@ pub struct Args {
     /// Print the summary as JSON instead of a table.
     #[arg(long)]
     pub summary_json: bool,
+    /// Worker threads; packets are spread over them by RSS flow hash and
+    /// results are reported in capture order (0: one per available core).
+    /// Default 1: per-CPU map contents then match a one-CPU run.
+    #[arg(long, default_value_t = 1)]
+    pub threads: usize,
+    /// Split across threads even when the program writes maps shared by
+    /// all flows (results may then differ from a one-thread run).
+    #[arg(long)]
+    pub parallel_unsafe: bool,
 }
 
 fn parse_write_pcap(s: &str) -> Result<(String, PathBuf), String> {
@@ -69,12 +79,24 @@ pub fn run(args: Args) -> Result<ExitCode> {
         None => obj.program(None).context("the object has no XDP program")?,
     };
     let name = program.name.clone();
-    let cfg = EngineConfig { insn_budget: args.insn_budget, ..Default::default() };
-    let mut engine = Engine::new(&obj, Some(&name), cfg).with_context(|| format!("{}: the engine cannot run '{name}'", path.display()))?;
-    for m in &args.maps {
-        mapfile::apply(&mut engine, m)?;
+    let threads = match args.threads {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    };
+    let plan = plan(&obj, &ParallelOptions { threads, allow_shared_state: args.parallel_unsafe });
+    if let Some(why) = &plan.downgraded {
+        eprintln!("xdpqual: note: {why}");
     }
-    engine.snapshot_maps();
+    let build = |cpu: usize, ncpus: usize| -> Result<Engine> {
+        let cfg = EngineConfig { insn_budget: args.insn_budget, cpu, ncpus, ..Default::default() };
+        let mut engine =
+            Engine::new(&obj, Some(&name), cfg).with_context(|| format!("{}: the engine cannot run '{name}'", path.display()))?;
+        for m in &args.maps {
+            mapfile::apply(&mut engine, m)?;
+        }
+        engine.snapshot_maps();
+        Ok(engine)
+    };
     let json_stdout = args.json.as_deref().is_some_and(|p| p.as_os_str() == "-");
     let opts = ReplayOptions {
         ingress_ifindex: args.ingress_ifindex,
@@ -85,23 +107,24 @@ pub fn run(args: Args) -> Result<ExitCode> {
         trace: args.trace,
         progress: true,
     };
-    let report = replay(&mut engine, &obj, &name, &args.captures, &opts)?;
+    let report = replay_parallel(&obj, &name, &build, &args.captures, &opts, plan)?;
     if let Some(t) = &report.trace {
         eprintln!("{t}");
     } else if let Some(n) = args.trace {
         bail!("--trace {n}: the captures hold fewer than {} packets", n + 1);
     }
+    let summary = report.summary.clone();
     if let Some(p) = &args.dump_maps {
-        mapfile::write_dump(&engine, p)?;
+        mapfile::write_dump(&report.merged_engine()?, p)?;
     }
     if !json_stdout {
         if args.summary_json {
-            println!("{}", serde_json::to_string_pretty(&report.summary)?);
+            println!("{}", serde_json::to_string_pretty(&summary)?);
         } else {
-            print!("{}", report.summary.render());
+            print!("{}", summary.render());
         }
     }
-    let failed_files = report.summary.captures.iter().filter(|c| c.error.is_some()).count();
+    let failed_files = summary.captures.iter().filter(|c| c.error.is_some()).count();
     if failed_files > 0 {
         eprintln!("xdpqual: {failed_files} capture(s) could not be read to the end; see the summary");
         return Ok(ExitCode::from(2));
