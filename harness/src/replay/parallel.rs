@@ -519,3 +519,151 @@ impl Sink {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::EngineConfig;
+    use crate::loader::load_object;
+    use crate::replay::replay;
+    use std::path::Path;
+
+    fn root() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+    }
+
+    /// The firewall's blocklist as pcapgen's firewall profile defines it
+    /// (192.0.2.66, 2001:db8::66, TCP/UDP ports 23, 445, 3389), so its
+    /// verdicts are a mix of PASS and DROP.
+    fn firewall_maps(e: &mut Engine) {
+        let one = [1u8];
+        let maps = e.maps_mut();
+        maps.by_name("blocked_v4").unwrap().update(&[192, 0, 2, 66], &one, 0, None);
+        let mut v6 = [0u8; 16];
+        v6[..4].copy_from_slice(&[0x20, 0x01, 0x0d, 0xb8]);
+        v6[15] = 0x66;
+        maps.by_name("blocked_v6").unwrap().update(&v6, &one, 0, None);
+        for port in crate::pcapgen::firewall::BLOCKED_DST_PORTS {
+            for proto in [6u8, 17] {
+                let p = port.to_le_bytes();
+                maps.by_name("blocked_ports").unwrap().update(&[p[0], p[1], proto, 0], &one, 0, None);
+            }
+        }
+    }
+
+    fn engine_for(obj: &Object, cpu: usize, ncpus: usize) -> Engine {
+        let mut e = Engine::new(obj, None, EngineConfig { cpu, ncpus, ..Default::default() }).unwrap();
+        if obj.maps.iter().any(|m| m.name == "blocked_v4") {
+            firewall_maps(&mut e);
+        }
+        e.snapshot_maps();
+        e
+    }
+
+    fn captures() -> Vec<PathBuf> {
+        vec![root().join("pcaps/firewall-2k.pcap"), root().join("pcaps/mixed-2k.pcap")]
+    }
+
+    fn opts(json: Option<PathBuf>) -> ReplayOptions {
+        ReplayOptions { ingress_ifindex: 1, json, ..Default::default() }
+    }
+
+    fn tmp(name: &str) -> PathBuf {
+        std::env::temp_dir().join(format!("xdpqual-par-{}-{name}", std::process::id()))
+    }
+
+    /// The serial reference loop's summary and JSON lines.
+    fn serial(obj: &Object) -> (String, String) {
+        let mut e = engine_for(obj, 0, 1);
+        let j = tmp(&format!("{}-serial.jsonl", obj.programs[0].name));
+        let name = obj.programs[0].name.clone();
+        let r = replay(&mut e, obj, &name, &captures(), &opts(Some(j.clone()))).unwrap();
+        let lines = std::fs::read_to_string(&j).unwrap();
+        std::fs::remove_file(j).unwrap();
+        (serde_json::to_string(&r.summary).unwrap(), lines)
+    }
+
+    fn parallel(obj: &Object, threads: usize, allow: bool) -> (String, String, ParallelReport) {
+        let name = obj.programs[0].name.clone();
+        let p = plan(obj, &ParallelOptions { threads, allow_shared_state: allow });
+        let j = tmp(&format!("{name}-par{threads}-{allow}.jsonl"));
+        let build = |cpu: usize, n: usize| Ok(engine_for(obj, cpu, n));
+        let r = replay_parallel(obj, &name, &build, &captures(), &opts(Some(j.clone())), p).unwrap();
+        let lines = std::fs::read_to_string(&j).unwrap();
+        std::fs::remove_file(j).unwrap();
+        (serde_json::to_string(&r.summary).unwrap(), lines, r)
+    }
+
+    /// firewall keeps its only written state in a PERCPU_ARRAY: any split
+    /// gives the serial loop's summary and per-packet lines, byte for byte,
+    /// and the per-CPU counters summed over workers equal the serial ones.
+    #[test]
+    fn firewall_is_identical_at_any_thread_count() {
+        let obj = load_object(&root().join("corpus/build/firewall.v3.o")).unwrap();
+        assert!(shared_state_uses(&obj).is_empty(), "{:?}", shared_state_uses(&obj));
+        let (sum1, lines1) = serial(&obj);
+        assert!(sum1.contains("\"DROP\"") && sum1.contains("\"PASS\""), "the blocklist should both drop and pass: {sum1}");
+        let mut serial_engine = engine_for(&obj, 0, 1);
+        let name = obj.programs[0].name.clone();
+        replay(&mut serial_engine, &obj, &name, &captures(), &opts(None)).unwrap();
+        let stats_total = |e: &Engine| -> Vec<u64> {
+            let m = e.maps().maps.iter().find(|m| m.def.name == "stats").unwrap();
+            m.entries().iter().map(|en| en.values.iter().map(|v| u64::from_le_bytes(v[..8].try_into().unwrap())).sum()).collect()
+        };
+        let want = stats_total(&serial_engine);
+        for threads in [1, 2, 4] {
+            let (sum, lines, report) = parallel(&obj, threads, false);
+            assert_eq!(report.plan.workers, threads);
+            assert_eq!(sum, sum1, "{threads} threads: summary differs");
+            assert!(lines == lines1, "{threads} threads: per-packet lines differ");
+            if threads > 1 {
+                let per_worker: Vec<u64> = report.engines.iter().map(|e| stats_total(e).iter().sum()).collect();
+                assert!(per_worker.iter().all(|&n| n > 0), "RSS should give every worker packets: {per_worker:?}");
+            }
+            let merged = report.merged_engine().unwrap();
+            assert_eq!(stats_total(&merged), want, "{threads} threads: per-CPU stats summed over CPUs");
+        }
+    }
+
+    /// counters does atomics on a value of the ARRAY `totals`: shared state,
+    /// so it runs on one worker unless the split is forced, and a forced
+    /// split cannot dump maps.
+    #[test]
+    fn counters_shares_state() {
+        let obj = load_object(&root().join("corpus/build/counters.v3.o")).unwrap();
+        let uses = shared_state_uses(&obj);
+        assert!(uses.iter().any(|u| u.what.contains("atomic operation on a value of ARRAY map 'totals'")), "{uses:?}");
+        assert!(!uses.iter().any(|u| u.what.contains("proto_stats")), "proto_stats is per-CPU: {uses:?}");
+        let p = plan(&obj, &ParallelOptions { threads: 4, allow_shared_state: false });
+        assert_eq!(p.workers, 1);
+        assert!(p.downgraded.as_deref().unwrap().contains("--parallel-unsafe"));
+        let (sum1, lines1) = serial(&obj);
+        let (sum, lines, report) = parallel(&obj, 4, false);
+        assert_eq!((sum, lines == lines1), (sum1, true));
+        assert_eq!(report.engines.len(), 1);
+        let (_, _, forced) = parallel(&obj, 4, true);
+        assert_eq!(forced.engines.len(), 4);
+        let err = forced.merged_engine().err().unwrap().to_string();
+        assert!(err.contains("--threads 1"), "{err}");
+    }
+
+    /// Microsoft's RSS verification vector: 66.9.149.187:2794 ->
+    /// 161.142.100.80:1766 over TCP hashes to 0x51ccc178; with 128 queues
+    /// the default table sends it to queue 0x78 (the hash's low 7 bits).
+    #[test]
+    fn rss_uses_the_four_tuple_in_network_order() {
+        let t = FiveTuple {
+            src: "66.9.149.187".parse().unwrap(),
+            dst: "161.142.100.80".parse().unwrap(),
+            protocol: 6,
+            src_port: 2794,
+            dst_port: 1766,
+        };
+        let table = IndirectionTable::round_robin(128).unwrap();
+        assert_eq!(rss_queue(Some(&t), &table), 0x78);
+        // Same vector without ports (ICMP): the 2-tuple hash is 0x323e8fc2.
+        let icmp = FiveTuple { protocol: 1, src_port: 0, dst_port: 0, ..t };
+        assert_eq!(rss_queue(Some(&icmp), &table), 0x42);
+        assert_eq!(rss_queue(None, &table), 0);
+    }
+}
