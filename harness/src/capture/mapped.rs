@@ -31,6 +31,8 @@ const LT_LINKTYPE_MASK: u32 = 0x03FF_FFFF;
 pub struct MappedPcap {
     file: PathBuf,
     map: Mmap,
+    /// Bytes from the start already handed back with [`MappedPcap::release`].
+    released: std::cell::Cell<usize>,
     big_endian: bool,
     nanosecond: bool,
 }
@@ -79,7 +81,9 @@ impl MappedPcap {
         if !matches!(LinkType::from_number(link), Ok(LinkType::Ethernet)) {
             return Ok(None);
         }
-        Ok(Some(MappedPcap { file: path.to_path_buf(), map, big_endian, nanosecond }))
+        // Read-ahead hint only; failure changes nothing but speed.
+        let _ = map.advise(memmap2::Advice::Sequential);
+        Ok(Some(MappedPcap { file: path.to_path_buf(), map, released: std::cell::Cell::new(0), big_endian, nanosecond }))
     }
 
     pub fn file(&self) -> &Path {
@@ -89,6 +93,28 @@ impl MappedPcap {
     /// The records in file order; an error ends the iteration.
     pub fn records(&self) -> Records<'_> {
         Records { pcap: self, offset: FILE_HDR, index: 0, done: false }
+    }
+
+    /// Lets the kernel drop this process's pages of the file before byte
+    /// `upto` (whole pages only), so a long replay's resident memory stays
+    /// at the pages in use rather than growing to the file's size. Reading
+    /// a released range again is still correct, only slower.
+    pub fn release(&self, upto: usize) {
+        // SAFETY: sysconf has no memory-safety preconditions.
+        let page = usize::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).unwrap_or(4096).max(1);
+        let end = (upto.min(self.map.len()) / page) * page;
+        let start = self.released.get();
+        if end <= start {
+            return;
+        }
+        // SAFETY: MADV_DONTNEED on a private, read-only file mapping only
+        // drops this process's page-table entries; a later access faults
+        // the same bytes in again from the file (madvise(2)), so slices
+        // into the range never observe different contents. The range is
+        // page-aligned and inside the mapping. Failure only leaves the
+        // pages resident.
+        let _ = unsafe { self.map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, start, end - start) };
+        self.released.set(end);
     }
 
     /// Size of the mapped file in bytes.
@@ -110,6 +136,11 @@ pub struct Records<'a> {
 }
 
 impl<'a> Records<'a> {
+    /// File offset of the next record.
+    pub fn offset(&self) -> usize {
+        self.offset
+    }
+
     fn pos(&self) -> RecordPos {
         RecordPos { file: self.pcap.file.clone(), index: self.index, offset: self.offset as u64 }
     }

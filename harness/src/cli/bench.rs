@@ -25,8 +25,12 @@ pub struct Args {
     #[arg(long, default_value_t = 10)]
     pub rounds: usize,
     /// Runs per BPF_PROG_TEST_RUN call for the in-kernel and live-frames rows.
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = 10_000)]
     pub repeat: u32,
+    /// Packets (an even stride) for the in-kernel and live rows, whose calls
+    /// each wait for two RCU grace periods.
+    #[arg(long, default_value_t = 32)]
+    pub kernel_sample: usize,
     /// Packets taken from the start of the capture.
     #[arg(long, default_value_t = 10_000)]
     pub packets: usize,
@@ -50,6 +54,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         rounds: args.rounds.max(1),
         repeat: args.repeat.max(1),
         packets: args.packets.max(1),
+        kernel_sample: args.kernel_sample.max(1),
     };
     let packets = bench::load_packets(&args.capture, opts.packets)?;
     let report = bench::run(&obj, program, &args.capture, &packets, &opts)?;

@@ -323,6 +323,9 @@ pub fn replay_parallel(
                     }
                     let got = frames.len();
                     pool.install(|| process_chunk(&run, &mut workers, &mut frames, &cap.capture, &mut tally, &mut sink))?;
+                    // The chunk is accounted for: its pages can go.
+                    frames.clear();
+                    mapped.release(records.offset());
                     global += got as u64;
                     if let Some(p) = &progress {
                         p.inc(got as u64);
