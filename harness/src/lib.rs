@@ -24,3 +24,4 @@ pub mod replay;
 pub mod qualify;
 pub mod history;
 pub mod dashboard;
+pub mod bench;

@@ -11,7 +11,12 @@ pub fn run_packet<T: Tracer>(engine: &mut Engine, pkt: &PacketSource, tracer: &m
         ingress_ifindex: pkt.ingress_ifindex,
         rx_queue_index: pkt.rx_queue_index,
     };
-    let r = engine.run_xdp_traced(&input, tracer);
+    run_frame(engine, &input, tracer)
+}
+
+/// [`run_packet`] on a borrowed frame (no copy of the input).
+pub fn run_frame<T: Tracer>(engine: &mut Engine, input: &PacketIn, tracer: &mut T) -> PacketResult {
+    let r = engine.run_xdp_traced(input, tracer);
     let verdict = match &r.outcome {
         Outcome::Exit { r0 } => Verdict::Action { action: XdpAction::from_retval(*r0 as u32) },
         Outcome::Fault(f) => Verdict::Fault { message: f.to_string(), insn: f.pc },

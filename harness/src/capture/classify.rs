@@ -132,6 +132,12 @@ pub fn flow(frame: &[u8]) -> Option<FiveTuple> {
     parse(frame).flow
 }
 
+/// [`classify`] and [`flow`] from one parse of the frame.
+pub fn classify_with_flow(frame: &[u8]) -> (FrameClass, Option<FiveTuple>) {
+    let p = parse(frame);
+    (p.class, p.flow)
+}
+
 fn parse(frame: &[u8]) -> Parsed {
     let unparseable = |vlan| Parsed { class: FrameClass { vlan, proto: ProtoClass::Unparseable }, flow: None };
     let Ok(pkt) = LaxSlicedPacket::from_ethernet(frame) else {

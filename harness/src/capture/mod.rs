@@ -10,11 +10,13 @@
 pub mod classify;
 pub mod error;
 pub mod linktype;
+pub mod mapped;
 pub mod reader;
 pub mod writer;
 
-pub use classify::{classify, flow, FiveTuple, FrameClass, ProtoClass, VlanTagging};
+pub use classify::{classify, classify_with_flow, flow, FiveTuple, FrameClass, ProtoClass, VlanTagging};
 pub use error::{CaptureError, RecordPos};
 pub use linktype::LinkType;
+pub use mapped::{MappedPcap, RawRecord};
 pub use reader::{CaptureFormat, CaptureReader, LinkNotice, Packet, MAX_CAPLEN};
 pub use writer::{write_pcap, PcapFileWriter, TsPrecision};

@@ -3,6 +3,7 @@
 mod baseline;
 mod compare;
 mod dashboard;
+mod bench;
 mod diff;
 mod gen_pcap;
 mod inspect;
@@ -48,6 +49,8 @@ pub enum Command {
     Merge(merge::Args),
     /// Write a static HTML dashboard from the history.
     Dashboard(dashboard::Args),
+    /// Measure per-packet cost on every backend side by side.
+    Bench(bench::Args),
 }
 
 /// Runs the CLI. Any error prints one paragraph, `xdpqual: error: ...` with
@@ -67,6 +70,7 @@ pub fn main() -> ExitCode {
         Command::Compare(args) => compare::run(args),
         Command::Merge(args) => merge::run(args),
         Command::Dashboard(args) => dashboard::run(args),
+        Command::Bench(args) => bench::run(args),
     };
     match result {
         Ok(code) => code,

@@ -8,7 +8,8 @@ use anyhow::{bail, Context, Result};
 use crate::engine::{Engine, EngineConfig, ExecMode};
 use crate::loader::load_object;
 use crate::replay::mapfile::{self, MapInit};
-use crate::replay::{replay, split_target, ReplayOptions};
+use crate::replay::parallel::{plan, replay_parallel, ParallelOptions};
+use crate::replay::{split_target, ReplayOptions};
 
 /// Run every packet of the captures through the program in the engine and
 /// report what it did with each.
@@ -53,6 +54,15 @@ pub struct Args {
     /// program cannot be compiled) or the interpreter. Traces always interpret.
     #[arg(long, value_enum, default_value_t = EngineKind::Jit)]
     pub engine: EngineKind,
+    /// Worker threads; packets are spread over them by RSS flow hash and
+    /// results are reported in capture order (0: one per available core).
+    /// Default 1: per-CPU map contents then match a one-CPU run.
+    #[arg(long, default_value_t = 1)]
+    pub threads: usize,
+    /// Split across threads even when the program writes maps shared by
+    /// all flows (results may then differ from a one-thread run).
+    #[arg(long)]
+    pub parallel_unsafe: bool,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -79,15 +89,29 @@ pub fn run(args: Args) -> Result<ExitCode> {
         None => obj.program(None).context("the object has no XDP program")?,
     };
     let name = program.name.clone();
-    let cfg = EngineConfig { insn_budget: args.insn_budget, jit: args.engine == EngineKind::Jit, ..Default::default() };
-    let mut engine = Engine::new(&obj, Some(&name), cfg).with_context(|| format!("{}: the engine cannot run '{name}'", path.display()))?;
-    for m in &args.maps {
-        mapfile::apply(&mut engine, &obj, m)?;
+    let threads = match args.threads {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    };
+    let plan = plan(&obj, &ParallelOptions { threads, allow_shared_state: args.parallel_unsafe });
+    if let Some(why) = &plan.downgraded {
+        eprintln!("xdpqual: note: {why}");
     }
-    engine.snapshot_maps();
-    if let ExecMode::Fallback { reason } = engine.exec_mode() {
-        eprintln!("xdpqual: '{name}' runs in the interpreter: the JIT cannot compile it ({reason})");
-    }
+    let jit = args.engine == EngineKind::Jit;
+    let fallback_reported = std::sync::Once::new();
+    let build = |cpu: usize, ncpus: usize| -> Result<Engine> {
+        let cfg = EngineConfig { insn_budget: args.insn_budget, cpu, ncpus, jit, ..Default::default() };
+        let mut engine =
+            Engine::new(&obj, Some(&name), cfg).with_context(|| format!("{}: the engine cannot run '{name}'", path.display()))?;
+        for m in &args.maps {
+            mapfile::apply(&mut engine, &obj, m)?;
+        }
+        engine.snapshot_maps();
+        if let ExecMode::Fallback { reason } = engine.exec_mode() {
+            fallback_reported.call_once(|| eprintln!("xdpqual: '{name}' runs in the interpreter: the JIT cannot compile it ({reason})"));
+        }
+        Ok(engine)
+    };
     let json_stdout = args.json.as_deref().is_some_and(|p| p.as_os_str() == "-");
     let opts = ReplayOptions {
         ingress_ifindex: args.ingress_ifindex,
@@ -98,23 +122,24 @@ pub fn run(args: Args) -> Result<ExitCode> {
         trace: args.trace,
         progress: true,
     };
-    let report = replay(&mut engine, &obj, &name, &args.captures, &opts)?;
+    let report = replay_parallel(&obj, &name, &build, &args.captures, &opts, plan)?;
     if let Some(t) = &report.trace {
         eprintln!("{t}");
     } else if let Some(n) = args.trace {
         bail!("--trace {n}: the captures hold fewer than {} packets", n + 1);
     }
+    let summary = report.summary.clone();
     if let Some(p) = &args.dump_maps {
-        mapfile::write_dump(&engine, p)?;
+        mapfile::write_dump(&report.merged_engine()?, p)?;
     }
     if !json_stdout {
         if args.summary_json {
-            println!("{}", serde_json::to_string_pretty(&report.summary)?);
+            println!("{}", serde_json::to_string_pretty(&summary)?);
         } else {
-            print!("{}", report.summary.render());
+            print!("{}", summary.render());
         }
     }
-    let failed_files = report.summary.captures.iter().filter(|c| c.error.is_some()).count();
+    let failed_files = summary.captures.iter().filter(|c| c.error.is_some()).count();
     if failed_files > 0 {
         eprintln!("xdpqual: {failed_files} capture(s) could not be read to the end; see the summary");
         return Ok(ExitCode::from(2));

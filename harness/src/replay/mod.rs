@@ -5,6 +5,8 @@
 //! packet to packet unless `fresh_maps` is set.
 
 pub mod mapfile;
+pub mod parallel;
+pub mod shared_state;
 pub mod summary;
 pub mod trace;
 
@@ -41,20 +43,20 @@ pub struct ReplayOptions {
 
 /// One per-packet JSON line.
 #[derive(Serialize)]
-struct PacketLine<'a> {
-    schema: &'static str,
-    capture: &'a str,
-    index: u64,
-    ts_ns: u64,
-    len: usize,
-    orig_len: u32,
-    truncated: bool,
-    class: String,
+pub(crate) struct PacketLine<'a> {
+    pub(crate) schema: &'static str,
+    pub(crate) capture: &'a str,
+    pub(crate) index: u64,
+    pub(crate) ts_ns: u64,
+    pub(crate) len: usize,
+    pub(crate) orig_len: u32,
+    pub(crate) truncated: bool,
+    pub(crate) class: String,
     #[serde(skip_serializing_if = "Option::is_none")]
-    flow: Option<String>,
+    pub(crate) flow: Option<String>,
     #[serde(flatten)]
-    result: &'a PacketResult,
-    output_changed: bool,
+    pub(crate) result: &'a PacketResult,
+    pub(crate) output_changed: bool,
 }
 
 /// What a replay produced: the summary plus where it stopped early, if it did.
@@ -63,8 +65,11 @@ pub struct ReplayReport {
     pub trace: Option<String>,
 }
 
-/// Replays `captures` through `engine`. Per-file read errors are recorded
-/// in the summary and the next file goes on.
+/// Replays `captures` through `engine`, one packet at a time on this
+/// thread. Per-file read errors are recorded in the summary and the next
+/// file goes on. [`parallel::replay_parallel`] is the fast path the CLI
+/// uses; this straightforward loop is kept as its reference (the parallel
+/// tests compare the two).
 pub fn replay(engine: &mut Engine, obj: &Object, program: &str, captures: &[PathBuf], opts: &ReplayOptions) -> Result<ReplayReport> {
     let mut summary = Summary {
         schema: "xdpqual.replay.summary/1",
@@ -169,7 +174,7 @@ pub fn replay(engine: &mut Engine, obj: &Object, program: &str, captures: &[Path
     Ok(ReplayReport { summary, trace: trace_text })
 }
 
-fn progress_bar(enabled: bool) -> Option<indicatif::ProgressBar> {
+pub(crate) fn progress_bar(enabled: bool) -> Option<indicatif::ProgressBar> {
     use std::io::IsTerminal;
     if !enabled || !std::io::stderr().is_terminal() {
         return None;

@@ -1,0 +1,254 @@
+//! Measuring each backend over the same packets.
+
+use std::hint::black_box;
+use std::time::Instant;
+
+use super::{BackendId, BenchOptions, EngineMode, Measured, Spread};
+use crate::backends::host::testrun::{test_run_live, RunFlags, XdpCtx};
+use crate::backends::host::{HostBackend, HostSession, SessionOutcome};
+use crate::backends::rbpf::{self, RbpfHelpers, XdpMd, XdpProgram};
+use crate::engine::{Engine, EngineConfig, PacketIn};
+use crate::isa::encode_le;
+use crate::program::{Object, Program};
+
+/// Runs `round` once to warm up, then `rounds` times; each call returns
+/// (nanoseconds, packets) and the figure is their ratio.
+fn rounds(opts: &BenchOptions, mut round: impl FnMut() -> Result<(f64, usize), String>) -> Result<(Spread, usize), String> {
+    round()?;
+    let mut per_packet = Vec::with_capacity(opts.rounds);
+    let mut packets = 0;
+    for _ in 0..opts.rounds.max(1) {
+        let (ns, n) = round()?;
+        if n == 0 {
+            return Err("no packet could be run".into());
+        }
+        packets = n;
+        per_packet.push(ns / n as f64);
+    }
+    Ok((Spread::of(&per_packet).expect("at least one round"), packets))
+}
+
+fn measured(spread: Spread, packets: usize, note: Option<String>) -> Measured {
+    Measured {
+        packets,
+        packets_per_s: if spread.median > 0.0 { 1e9 / spread.median } else { f64::INFINITY },
+        ns_per_packet: spread,
+        insns_per_packet: None,
+        ns_per_insn: None,
+        vs_kernel_in_kernel: None,
+        note,
+    }
+}
+
+fn input(data: &[u8]) -> PacketIn<'_> {
+    PacketIn { data, ts_ns: 0, ingress_ifindex: 1, rx_queue_index: 0 }
+}
+
+fn new_engine(obj: &Object, program: &Program, mode: EngineMode) -> Result<Engine, String> {
+    match mode {
+        EngineMode::Interp => Engine::new(obj, Some(&program.name), EngineConfig::default())
+            .map_err(|e| format!("the engine cannot run '{}': {e}", program.name)),
+    }
+}
+
+/// The engine, returning also the mean instructions per packet.
+pub fn engine(obj: &Object, program: &Program, mode: EngineMode, packets: &[Vec<u8>], opts: &BenchOptions) -> Result<(Measured, f64), String> {
+    let mut e = new_engine(obj, program, mode)?;
+    let (spread, n) = rounds(opts, || {
+        let t = Instant::now();
+        for p in packets {
+            black_box(e.run_xdp(&input(p)));
+        }
+        Ok((t.elapsed().as_nanos() as f64, packets.len()))
+    })?;
+    let ipp = engine_insns(obj, program, packets).unwrap_or(0.0);
+    Ok((measured(spread, n, None), ipp))
+}
+
+/// Mean instructions per packet in the engine (fresh maps, one pass).
+pub fn engine_insns(obj: &Object, program: &Program, packets: &[Vec<u8>]) -> Option<f64> {
+    let mut e = Engine::new(obj, Some(&program.name), EngineConfig::default()).ok()?;
+    let total: u64 = packets.iter().map(|p| e.run_xdp(&input(p)).insns).sum();
+    Some(total as f64 / packets.len().max(1) as f64)
+}
+
+/// rbpf's interpreter or JIT. The VM is built once (the backend's
+/// `XdpProgram::run` rebuilds it per packet, which would measure rbpf's
+/// verifier too).
+pub fn rbpf(program: &Program, packets: &[Vec<u8>], opts: &BenchOptions, jit: bool) -> Result<Measured, String> {
+    let none = RbpfHelpers::default();
+    XdpProgram::prepare(&program.insns, &none).map_err(|u| u.to_string())?;
+    if jit {
+        rbpf::check(&program.insns, rbpf::Engine::Jit, &[]).map_err(|u| u.to_string())?;
+    }
+    let bytes = encode_le(&rbpf::rewrite_xdp_ctx(&program.insns).map_err(|u| u.to_string())?);
+    let mut vm = ::rbpf::EbpfVmMbuff::new(Some(&bytes)).map_err(|e| format!("rbpf: {e}"))?;
+    // rbpf's XDP path needs an Ethernet header to be meaningful; shorter
+    // frames are left out as the diff does.
+    let usable: Vec<&Vec<u8>> = packets.iter().filter(|p| p.len() >= 14).collect();
+    let mut buf = vec![0u8; usable.iter().map(|p| p.len()).max().unwrap_or(0)];
+    let mbuff_for = |buf: &mut [u8]| {
+        let data = buf.as_ptr() as u64;
+        XdpMd { data, data_end: data + buf.len() as u64, data_meta: data, ingress_ifindex: 1, rx_queue_index: 0, egress_ifindex: 0 }
+            .to_mbuff()
+    };
+    // The interpreter's verdicts: the JIT's safety gate (rbpf's JIT checks
+    // no bounds, so it only repeats runs the interpreter completed; see
+    // backends::rbpf) and its correctness check.
+    let mut verdicts = Vec::with_capacity(usable.len());
+    for p in &usable {
+        let b = &mut buf[..p.len()];
+        b.copy_from_slice(p);
+        let mbuff = mbuff_for(b);
+        verdicts.push(vm.execute_program(b, &mbuff).ok());
+    }
+    let failed = verdicts.iter().filter(|v| v.is_none()).count();
+    let note = (failed > 0 || usable.len() < packets.len()).then(|| {
+        format!("{} frames shorter than 14 bytes left out; {failed} runs ended in an rbpf error", packets.len() - usable.len())
+    });
+    if !jit {
+        let (spread, n) = rounds(opts, || {
+            let t = Instant::now();
+            for p in &usable {
+                let b = &mut buf[..p.len()];
+                b.copy_from_slice(p);
+                let mbuff = mbuff_for(b);
+                black_box(vm.execute_program(b, &mbuff).ok());
+            }
+            Ok((t.elapsed().as_nanos() as f64, usable.len()))
+        })?;
+        return Ok(measured(spread, n, note));
+    }
+    vm.jit_compile().map_err(|e| format!("rbpf JIT: {e}"))?;
+    let gated: Vec<(&Vec<u8>, u64)> = usable.iter().zip(&verdicts).filter_map(|(p, v)| v.map(|v| (*p, v))).collect();
+    let mut mismatch = None;
+    let (spread, n) = rounds(opts, || {
+        let t = Instant::now();
+        for (p, expect) in &gated {
+            let b = &mut buf[..p.len()];
+            b.copy_from_slice(p);
+            let mut mbuff = mbuff_for(b);
+            // SAFETY: rbpf's interpreter, which bounds-checks every access,
+            // ran this program on this very frame without error (`gated`),
+            // so the JIT repeats a path shown to stay in bounds; the frame
+            // sits at a different address, which the programs we measure
+            // do not branch on (see backends::rbpf's module notes).
+            let r = unsafe { vm.execute_program_jit(b, &mut mbuff) };
+            if r.as_ref().ok() != Some(expect) && mismatch.is_none() {
+                mismatch = Some(format!("rbpf's JIT returned {r:?} where its interpreter returned {expect}"));
+            }
+        }
+        Ok((t.elapsed().as_nanos() as f64, gated.len()))
+    })?;
+    if let Some(m) = mismatch {
+        return Err(m);
+    }
+    Ok(measured(spread, n, note))
+}
+
+/// The host kernel rows, sharing one loaded program.
+///
+/// A `BPF_PROG_TEST_RUN` with `repeat > 1` installs the program in the XDP
+/// dispatcher for the call and removes it afterwards
+/// (net/bpf/test_run.c, bpf_prog_test_run_xdp -> bpf_prog_change_xdp ->
+/// kernel/bpf/dispatcher.c, which waits for an RCU grace period on each
+/// change), so such a call costs milliseconds of wall time whatever it
+/// measures. The in-kernel and live rows therefore run a stride sample of
+/// the packets with a large `repeat`; the kernel's own timer excludes the
+/// grace periods from their figures.
+pub struct HostRows {
+    backend: HostBackend,
+    session: HostSession,
+}
+
+impl HostRows {
+    pub fn open(obj: &Object, program: &Program) -> Result<HostRows, String> {
+        let backend = HostBackend::open().map_err(|u| format!("host kernel unavailable: {u}"))?;
+        let session = match backend.load(obj, program).map_err(|e| format!("loading into the host kernel: {e}"))? {
+            SessionOutcome::Ready(s) => s,
+            SessionOutcome::Rejected(r) => {
+                return Err(format!(
+                    "the kernel's verifier rejected the program: {}",
+                    r.rejection.first_error_line.clone().unwrap_or_else(|| format!("errno {}", r.rejection.errno))
+                ))
+            }
+        };
+        Ok(HostRows { backend, session })
+    }
+
+    pub fn kernel_release(&self) -> &str {
+        self.backend.kernel_release()
+    }
+
+    pub fn measure(&self, row: BackendId, packets: &[Vec<u8>], opts: &BenchOptions) -> Result<Measured, String> {
+        let ctx = XdpCtx::loopback();
+        // Frames the kernel refuses as frames (too short, too long) are
+        // left out of every kernel row; anything else is a failure.
+        let mut usable = Vec::with_capacity(packets.len());
+        for p in packets {
+            match self.session.run(p, ctx, 1, RunFlags::default()) {
+                Ok(_) => usable.push(p.as_slice()),
+                Err(e) if e.is_per_packet() => {}
+                Err(e) => return Err(format!("BPF_PROG_TEST_RUN: {e}")),
+            }
+        }
+        let left_out = packets.len() - usable.len();
+        let stride = usable.len().div_ceil(opts.kernel_sample.max(1)).max(1);
+        let sample: Vec<&[u8]> = usable.iter().step_by(stride).copied().collect();
+        let sampled = format!("{} of the {} packets (every {stride}th), {} runs per call", sample.len(), usable.len(), opts.repeat.max(1));
+        let note = |extra: &str| {
+            let mut parts = Vec::new();
+            if left_out > 0 {
+                parts.push(format!("{left_out} frames the kernel refuses as frames left out"));
+            }
+            if !extra.is_empty() {
+                parts.push(extra.to_string());
+            }
+            (!parts.is_empty()).then(|| parts.join("; "))
+        };
+        let run = |p: &[u8], repeat: u32| self.session.run(p, ctx, repeat, RunFlags::default()).map_err(|e| format!("BPF_PROG_TEST_RUN: {e}"));
+        let (spread, n) = match row {
+            BackendId::KernelSyscall => rounds(opts, || {
+                let t = Instant::now();
+                for p in &usable {
+                    black_box(run(p, 1)?);
+                }
+                Ok((t.elapsed().as_nanos() as f64, usable.len()))
+            })?,
+            BackendId::KernelReported => rounds(opts, || {
+                let mut ns = 0u64;
+                for p in &usable {
+                    ns += u64::from(run(p, 1)?.duration_ns);
+                }
+                Ok((ns as f64, usable.len()))
+            })?,
+            BackendId::KernelInKernel => rounds(opts, || {
+                let mut ns = 0f64;
+                for p in &sample {
+                    ns += f64::from(run(p, opts.repeat.max(1))?.duration_ns);
+                }
+                Ok((ns, sample.len()))
+            })?,
+            BackendId::KernelLive => {
+                let prog = self.session.program();
+                let r = rounds(opts, || {
+                    let mut ns = 0f64;
+                    for p in &sample {
+                        let r = test_run_live(prog, p, ctx, opts.repeat.max(1), 0).map_err(|e| format!("live frames: {e}"))?;
+                        ns += f64::from(r.duration_ns);
+                    }
+                    Ok((ns, sample.len()))
+                })?;
+                let extra = format!("{sampled}; frames continue through loopback's datapath after the program");
+                return Ok(measured(r.0, r.1, note(&extra)));
+            }
+            other => return Err(format!("{} is not a kernel row", other.name())),
+        };
+        let extra = match row {
+            BackendId::KernelInKernel => format!("kernel's average; {sampled}"),
+            BackendId::KernelReported => "kernel-reported duration of single runs".to_string(),
+            _ => "one BPF_PROG_TEST_RUN per packet, user-space clock".to_string(),
+        };
+        Ok(measured(spread, n, note(&extra)))
+    }
+}

@@ -1,0 +1,70 @@
+//! The terminal table.
+
+use std::fmt::Write;
+
+use super::{BenchReport, Outcome};
+
+fn num(v: f64) -> String {
+    if !v.is_finite() {
+        "-".into()
+    } else if v >= 1e6 {
+        format!("{:.2}M", v / 1e6)
+    } else if v >= 1e4 {
+        format!("{:.1}k", v / 1e3)
+    } else if v >= 100.0 {
+        format!("{v:.0}")
+    } else {
+        format!("{v:.2}")
+    }
+}
+
+/// One line per backend; skipped ones with their reason, notes below.
+pub fn table(r: &BenchReport) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{} ({}) on {} packets of {}, {} rounds{}",
+        r.program,
+        r.object,
+        r.packets,
+        r.capture,
+        r.rounds,
+        r.kernel.as_deref().map(|k| format!(", kernel {k}")).unwrap_or_default()
+    );
+    let _ = writeln!(out, "host: {}", r.host);
+    let _ = writeln!(
+        out,
+        "{:<18}{:>10}{:>10}{:>10}{:>10}{:>10}{:>9}{:>11}",
+        "backend", "ns/pkt", "p10", "p90", "pkt/s", "insn/pkt", "ns/insn", "vs kernel"
+    );
+    let mut notes = Vec::new();
+    for row in &r.rows {
+        let name = row.backend.name();
+        match &row.outcome {
+            Outcome::Measured(m) => {
+                let s = &m.ns_per_packet;
+                let _ = writeln!(
+                    out,
+                    "{name:<18}{:>10}{:>10}{:>10}{:>10}{:>10}{:>9}{:>11}",
+                    num(s.median),
+                    num(s.p10),
+                    num(s.p90),
+                    num(m.packets_per_s),
+                    m.insns_per_packet.map_or("-".into(), num),
+                    m.ns_per_insn.map_or("-".into(), num),
+                    m.vs_kernel_in_kernel.map_or("-".into(), |x| format!("{x:.2}x")),
+                );
+                if let Some(n) = &m.note {
+                    notes.push(format!("{name}: {n}"));
+                }
+            }
+            Outcome::Skipped(why) => {
+                let _ = writeln!(out, "{name:<18}skipped: {why}");
+            }
+        }
+    }
+    for n in notes {
+        let _ = writeln!(out, "  note: {n}");
+    }
+    out
+}

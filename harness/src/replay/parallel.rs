@@ -1,0 +1,672 @@
+//! Parallel replay: packets spread over worker threads the way a NIC
+//! spreads them over receive queues, results put back in capture order.
+//!
+//! # The split
+//!
+//! Each packet goes to a worker by receive-side scaling: the Toeplitz hash
+//! (`nic_model::rss`, Microsoft's default key) of the flow, then a
+//! round-robin indirection table of `workers` queues, as a NIC with that
+//! many queues and ethtool's default table would do. The hash input is
+//! source and destination address plus source and destination port for
+//! TCP and UDP (the 4-tuple), the two addresses only for other IP
+//! protocols, and frames with no IP flow (ARP, unparseable, ...) all go to
+//! worker 0, as NICs deliver non-RSS traffic to the default queue. A flow's
+//! packets therefore always meet the same worker, in capture order. (The
+//! two directions of a connection may land on different workers, as on a
+//! real NIC: the Toeplitz hash is not symmetric.)
+//!
+//! # Workers and maps
+//!
+//! Worker `w` of `n` is its own [`Engine`] built with
+//! `EngineConfig { cpu: w, ncpus: n }`: it plays CPU `w`, writes only that
+//! CPU's slot of per-CPU maps, and has its own copy of every other map.
+//! That is the kernel's model exactly for per-CPU maps; for the others it
+//! is only right if nobody writes them, which
+//! [`shared_state::shared_state_uses`](super::shared_state) checks
+//! statically. A program that shares state is replayed on one worker unless
+//! the caller allows the split anyway (`--parallel-unsafe`).
+//!
+//! `rx_queue_index` stays what the caller set (not the worker's queue), so
+//! the per-packet results do not depend on the thread count.
+//!
+//! # Determinism
+//!
+//! Packets are taken in chunks. For each chunk, classification and the
+//! RSS hash run in parallel, then every worker runs its own packets of the
+//! chunk in order, then this thread walks the chunk in capture order,
+//! taking each packet's result from its worker, and does everything with
+//! an order (summary counts, JSON lines, pcap output). So the output is the
+//! same for any thread count, and equal to [`super::replay`]'s for
+//! parallel-safe programs.
+//!
+//! # Input
+//!
+//! Classic Ethernet pcap files are memory-mapped ([`MappedPcap`]) and
+//! packets are slices of the mapping; other captures go through the
+//! streaming [`CaptureReader`].
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
+use rayon::prelude::*;
+
+use super::shared_state::{shared_state_uses, SharedUse};
+use super::summary::{CaptureSummary, Summary};
+use super::{progress_bar, trace, PacketLine, ReplayOptions, PACKET_SCHEMA};
+use crate::backends::engine::run_frame;
+use crate::backends::PacketResult;
+use crate::capture::{classify_with_flow, flow, CaptureReader, FiveTuple, FrameClass, MappedPcap, PcapFileWriter, ProtoClass, TsPrecision, VlanTagging};
+use crate::engine::{Engine, NoTrace, PacketIn, Recorder};
+use crate::program::Object;
+use crate::verdict::{Verdict, XdpAction};
+use nic_model::rss::{toeplitz, IndirectionTable, MICROSOFT_KEY};
+
+/// Packets per chunk: large enough that the per-chunk synchronisation is
+/// noise, small enough that a chunk of frames stays in cache-friendly
+/// memory (16 Ki frames of metadata plus their results).
+const CHUNK: usize = 16 * 1024;
+
+/// How many workers, and whether to split a program that shares state.
+#[derive(Clone, Debug)]
+pub struct ParallelOptions {
+    /// Workers wanted (at least 1).
+    pub threads: usize,
+    /// Split even when the program writes non-per-CPU maps.
+    pub allow_shared_state: bool,
+}
+
+/// How a replay was run.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    pub workers: usize,
+    /// Why the program's state is shared between flows (empty: it is not).
+    pub shared: Vec<SharedUse>,
+    /// Set when fewer workers run than were asked for, with the reason.
+    pub downgraded: Option<String>,
+}
+
+/// Decides the number of workers for `obj` under `opts`.
+pub fn plan(obj: &Object, opts: &ParallelOptions) -> Plan {
+    let wanted = opts.threads.max(1);
+    let shared = shared_state_uses(obj);
+    let downgraded = (wanted > 1 && !shared.is_empty() && !opts.allow_shared_state).then(|| {
+        format!(
+            "the program shares state between flows ({}{}), so the split across {wanted} workers could change its results; replaying on one thread (--parallel-unsafe splits anyway)",
+            shared[0],
+            if shared.len() > 1 { format!(" and {} more", shared.len() - 1) } else { String::new() }
+        )
+    });
+    Plan { workers: if downgraded.is_some() { 1 } else { wanted }, shared, downgraded }
+}
+
+/// The worker queue for a flow (see the module notes).
+pub fn rss_queue(flow: Option<&FiveTuple>, table: &IndirectionTable) -> usize {
+    let Some(f) = flow else { return 0 };
+    let mut input = [0u8; 36];
+    let mut n = 0;
+    for a in [f.src, f.dst] {
+        match a {
+            std::net::IpAddr::V4(a) => {
+                input[n..n + 4].copy_from_slice(&a.octets());
+                n += 4;
+            }
+            std::net::IpAddr::V6(a) => {
+                input[n..n + 16].copy_from_slice(&a.octets());
+                n += 16;
+            }
+        }
+    }
+    if matches!(f.protocol, 6 | 17) {
+        input[n..n + 2].copy_from_slice(&f.src_port.to_be_bytes());
+        input[n + 2..n + 4].copy_from_slice(&f.dst_port.to_be_bytes());
+        n += 4;
+    }
+    // Mixed families cannot come out of one parsed header; queue 0 if they did.
+    match toeplitz(&MICROSOFT_KEY, &input[..n]) {
+        Ok(h) => usize::from(table.queue(h)),
+        Err(_) => 0,
+    }
+}
+
+/// What a parallel replay produced.
+pub struct ParallelReport {
+    pub summary: Summary,
+    pub trace: Option<String>,
+    pub plan: Plan,
+    /// The workers' engines, worker `w` playing CPU `w`.
+    pub engines: Vec<Engine>,
+}
+
+impl ParallelReport {
+    /// The maps after the run as one engine's: per-CPU maps take CPU `w`'s
+    /// values from worker `w`; other maps are worker 0's, which is every
+    /// worker's when the program does not share state. Refused when it does
+    /// and more than one worker ran, since no single copy is the truth.
+    pub fn merged_engine(mut self) -> Result<Engine> {
+        if self.engines.len() > 1 && !self.plan.shared.is_empty() {
+            bail!(
+                "the maps cannot be dumped after a split replay of a program that shares state between flows ({}): each of the {} workers has its own copy; replay with --threads 1 to dump them",
+                self.plan.shared[0],
+                self.engines.len()
+            );
+        }
+        let mut engines = std::mem::take(&mut self.engines).into_iter();
+        let mut merged = engines.next().context("no workers ran")?;
+        for (w, other) in engines.enumerate().map(|(i, e)| (i + 1, e)) {
+            for (m, theirs) in merged.maps_mut().maps.iter_mut().zip(other.maps().maps.iter()) {
+                if !m.def.map_type.is_percpu() {
+                    continue;
+                }
+                for e in theirs.entries() {
+                    if let Some(v) = e.values.get(w) {
+                        let rc = m.update(&e.key, v, 0, Some(w));
+                        if rc != 0 {
+                            bail!("merging CPU {w}'s entries of per-CPU map '{}': update refused with errno {}", m.def.name, -rc);
+                        }
+                    }
+                }
+            }
+        }
+        Ok(merged)
+    }
+}
+
+/// Placeholder until the chunk's classification pass fills it in.
+const UNCLASSIFIED: FrameClass = FrameClass { vlan: VlanTagging::Untagged, proto: ProtoClass::Unparseable };
+
+/// One packet of a chunk.
+struct Frame<'a> {
+    data: &'a [u8],
+    ts_ns: u64,
+    orig_len: u32,
+    truncated: bool,
+    index: u64,
+    global: u64,
+    class: FrameClass,
+    queue: usize,
+}
+
+/// A verdict as counted in the summary, without allocation.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+enum Label {
+    Action(XdpAction),
+    Fault,
+    NotRun,
+    Error,
+}
+
+impl Label {
+    fn of(v: &Verdict) -> Label {
+        match v {
+            Verdict::Action { action } => Label::Action(*action),
+            Verdict::Fault { .. } => Label::Fault,
+            Verdict::NotRun { .. } => Label::NotRun,
+            Verdict::Error { .. } => Label::Error,
+        }
+    }
+    fn text(self) -> String {
+        match self {
+            Label::Action(a) => a.to_string(),
+            Label::Fault => "FAULT".into(),
+            Label::NotRun => "NOT_RUN".into(),
+            Label::Error => "ERROR".into(),
+        }
+    }
+}
+
+struct Worker {
+    engine: Engine,
+    /// Results of this worker's packets of the current chunk, in order.
+    out: Vec<PacketResult>,
+    trace: Option<String>,
+}
+
+/// What the run needs from the caller besides the captures.
+struct Run<'a> {
+    obj: &'a Object,
+    program: &'a str,
+    opts: &'a ReplayOptions,
+    /// JSON or pcap output wants each result's frame.
+    keep_output: bool,
+    table: IndirectionTable,
+}
+
+/// Per-capture counts, keyed without strings until the end.
+#[derive(Default)]
+struct Tally {
+    counts: HashMap<(FrameClass, Label), u64>,
+    truncated: u64,
+}
+
+impl Tally {
+    fn into_summary(self, cap: &mut CaptureSummary) {
+        let mut sorted: Vec<_> = self.counts.into_iter().collect();
+        sorted.sort_by_key(|((c, _), _)| *c);
+        for ((class, label), n) in sorted {
+            let l = label.text();
+            *cap.counts.by_verdict.entry(l.clone()).or_default() += n;
+            cap.counts.total += n;
+            let c = cap.by_class.entry(class.to_string()).or_default();
+            *c.by_verdict.entry(l).or_default() += n;
+            c.total += n;
+        }
+        cap.truncated = self.truncated;
+    }
+}
+
+/// Replays `captures` through `program` on the workers `plan` decided.
+/// `build(cpu, ncpus)` makes one worker's engine (with any map files
+/// applied and snapshotted).
+pub fn replay_parallel(
+    obj: &Object,
+    program: &str,
+    build: &(dyn Fn(usize, usize) -> Result<Engine> + Sync),
+    captures: &[PathBuf],
+    opts: &ReplayOptions,
+    plan: Plan,
+) -> Result<ParallelReport> {
+    let n = plan.workers.max(1);
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(n)
+        .thread_name(|i| format!("xdpqual-replay-{i}"))
+        .build()
+        .context("starting the replay worker threads")?;
+    let mut workers = (0..n)
+        .map(|w| Ok(Worker { engine: build(w, n)?, out: Vec::with_capacity(CHUNK / n + 64), trace: None }))
+        .collect::<Result<Vec<_>>>()?;
+    let run = Run {
+        obj,
+        program,
+        opts,
+        keep_output: opts.json.is_some() || !opts.write_pcap.is_empty(),
+        table: IndirectionTable::round_robin(u16::try_from(n).context("more than 65535 workers")?)?,
+    };
+    let mut summary = Summary {
+        schema: "xdpqual.replay.summary/1",
+        program: program.to_string(),
+        object: obj.path.display().to_string(),
+        captures: Vec::new(),
+    };
+    let mut sink = Sink::open(opts)?;
+    let mut global = 0u64;
+    let progress = progress_bar(opts.progress);
+    for path in captures {
+        let mut cap = CaptureSummary { capture: path.display().to_string(), ..Default::default() };
+        let mut tally = Tally::default();
+        let mut frames: Vec<Frame> = Vec::with_capacity(CHUNK);
+        match MappedPcap::open(path) {
+            Err(e) => cap.error = Some(e.to_string()),
+            Ok(Some(mapped)) => {
+                let mut records = mapped.records();
+                loop {
+                    frames.clear();
+                    let mut err = None;
+                    for r in records.by_ref().take(CHUNK) {
+                        match r {
+                            Ok(r) => frames.push(Frame {
+                                data: r.data,
+                                ts_ns: r.ts_ns,
+                                orig_len: r.orig_len,
+                                truncated: r.truncated(),
+                                index: r.index,
+                                global: global + frames.len() as u64,
+                                class: UNCLASSIFIED,
+                                queue: 0,
+                            }),
+                            Err(e) => {
+                                err = Some(e.to_string());
+                                break;
+                            }
+                        }
+                    }
+                    let got = frames.len();
+                    pool.install(|| process_chunk(&run, &mut workers, &mut frames, &cap.capture, &mut tally, &mut sink))?;
+                    // The chunk is accounted for: its pages can go.
+                    frames.clear();
+                    mapped.release(records.offset());
+                    global += got as u64;
+                    if let Some(p) = &progress {
+                        p.inc(got as u64);
+                    }
+                    if err.is_some() {
+                        cap.error = err;
+                        break;
+                    }
+                    if got < CHUNK {
+                        break;
+                    }
+                }
+            }
+            Ok(None) => match CaptureReader::open(path) {
+                Err(e) => cap.error = Some(e.to_string()),
+                Ok(mut reader) => {
+                    let mut packets = Vec::with_capacity(CHUNK);
+                    loop {
+                        packets.clear();
+                        let mut err = None;
+                        for item in reader.by_ref().take(CHUNK) {
+                            match item {
+                                Ok(p) => packets.push(p),
+                                Err(e) => {
+                                    err = Some(e.to_string());
+                                    break;
+                                }
+                            }
+                        }
+                        let mut frames: Vec<Frame> = packets
+                            .iter()
+                            .enumerate()
+                            .map(|(i, p)| Frame {
+                                data: &p.data,
+                                ts_ns: p.ts_ns,
+                                orig_len: p.orig_len,
+                                truncated: p.truncated,
+                                index: p.index,
+                                global: global + i as u64,
+                                class: UNCLASSIFIED,
+                                queue: 0,
+                            })
+                            .collect();
+                        let got = frames.len();
+                        pool.install(|| process_chunk(&run, &mut workers, &mut frames, &cap.capture, &mut tally, &mut sink))?;
+                        global += got as u64;
+                        if let Some(p) = &progress {
+                            p.inc(got as u64);
+                        }
+                        if err.is_some() {
+                            cap.error = err;
+                            break;
+                        }
+                        if got < CHUNK {
+                            break;
+                        }
+                    }
+                    cap.notices = reader.take_notices().iter().map(|n| n.to_string()).collect();
+                }
+            },
+        }
+        tally.into_summary(&mut cap);
+        summary.captures.push(cap);
+    }
+    if let Some(p) = progress {
+        p.finish_and_clear();
+    }
+    sink.finish()?;
+    let trace = workers.iter_mut().find_map(|w| w.trace.take());
+    Ok(ParallelReport { summary, trace, plan, engines: workers.into_iter().map(|w| w.engine).collect() })
+}
+
+/// Classify and hash in parallel, run each worker's share in parallel,
+/// then account for every packet in capture order on this thread.
+fn process_chunk(
+    run: &Run,
+    workers: &mut [Worker],
+    frames: &mut [Frame],
+    capture: &str,
+    tally: &mut Tally,
+    sink: &mut Sink,
+) -> Result<()> {
+    if frames.is_empty() {
+        return Ok(());
+    }
+    let n = workers.len();
+    frames.par_chunks_mut(512).for_each(|c| {
+        for f in c {
+            let (class, flow) = classify_with_flow(f.data);
+            f.class = class;
+            f.queue = if n == 1 { 0 } else { rss_queue(flow.as_ref(), &run.table) };
+        }
+    });
+    let frames: &[Frame] = frames;
+    workers.par_iter_mut().enumerate().for_each(|(w, worker)| {
+        worker.out.clear();
+        for f in frames.iter().filter(|f| f.queue == w) {
+            let r = run_one(run, worker, f);
+            worker.out.push(r);
+        }
+    });
+    let mut cursors = vec![0usize; n];
+    for f in frames {
+        let result = &workers[f.queue].out[cursors[f.queue]];
+        cursors[f.queue] += 1;
+        *tally.counts.entry((f.class, Label::of(&result.verdict))).or_default() += 1;
+        if f.truncated {
+            tally.truncated += 1;
+        }
+        sink.packet(capture, f, result)?;
+    }
+    Ok(())
+}
+
+fn run_one(run: &Run, worker: &mut Worker, f: &Frame) -> PacketResult {
+    let opts = run.opts;
+    if opts.fresh_maps {
+        worker.engine.reset_maps();
+    }
+    let input = PacketIn { data: f.data, ts_ns: f.ts_ns, ingress_ifindex: opts.ingress_ifindex, rx_queue_index: opts.rx_queue_index };
+    let mut r = if opts.trace == Some(f.global) {
+        let mut rec = Recorder::new(100_000);
+        let r = run_frame(&mut worker.engine, &input, &mut rec);
+        worker.trace = Some(trace::render(&worker.engine, run.obj, run.program, &rec, &r));
+        r
+    } else {
+        run_frame(&mut worker.engine, &input, &mut NoTrace)
+    };
+    if !run.keep_output {
+        r.output = Vec::new();
+    }
+    r
+}
+
+/// Ordered per-packet outputs: JSON lines and per-verdict pcaps.
+struct Sink {
+    json: Option<std::io::BufWriter<std::fs::File>>,
+    writers: BTreeMap<String, PcapFileWriter>,
+}
+
+impl Sink {
+    fn open(opts: &ReplayOptions) -> Result<Sink> {
+        let json = match &opts.json {
+            Some(p) => Some(std::io::BufWriter::new(
+                std::fs::File::create(p).with_context(|| format!("creating JSON output {}", p.display()))?,
+            )),
+            None => None,
+        };
+        let mut writers = BTreeMap::new();
+        for (verdict, path) in &opts.write_pcap {
+            writers.insert(
+                verdict.to_uppercase(),
+                PcapFileWriter::create(path, TsPrecision::Nanosecond).with_context(|| format!("creating {}", path.display()))?,
+            );
+        }
+        Ok(Sink { json, writers })
+    }
+
+    fn packet(&mut self, capture: &str, f: &Frame, result: &PacketResult) -> Result<()> {
+        if !self.writers.is_empty() {
+            if let Some(w) = self.writers.get_mut(&result.verdict.label()) {
+                if !result.output.is_empty() {
+                    w.write(f.ts_ns, &result.output).context("writing --write-pcap output")?;
+                }
+            }
+        }
+        if let Some(j) = self.json.as_mut() {
+            let line = PacketLine {
+                schema: PACKET_SCHEMA,
+                capture,
+                index: f.index,
+                ts_ns: f.ts_ns,
+                len: f.data.len(),
+                orig_len: f.orig_len,
+                truncated: f.truncated,
+                class: f.class.to_string(),
+                flow: flow(f.data).map(|f| f.to_string()),
+                output_changed: result.output != f.data,
+                result,
+            };
+            serde_json::to_writer(&mut *j, &line)?;
+            j.write_all(b"\n")?;
+        }
+        Ok(())
+    }
+
+    fn finish(self) -> Result<()> {
+        if let Some(mut j) = self.json {
+            j.flush()?;
+        }
+        for (_, w) in self.writers {
+            w.finish().context("finishing --write-pcap output")?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::EngineConfig;
+    use crate::loader::load_object;
+    use crate::replay::replay;
+    use std::path::Path;
+
+    fn root() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+    }
+
+    /// The firewall's blocklist as pcapgen's firewall profile defines it
+    /// (192.0.2.66, 2001:db8::66, TCP/UDP ports 23, 445, 3389), so its
+    /// verdicts are a mix of PASS and DROP.
+    fn firewall_maps(e: &mut Engine) {
+        let one = [1u8];
+        let maps = e.maps_mut();
+        maps.by_name("blocked_v4").unwrap().update(&[192, 0, 2, 66], &one, 0, None);
+        let mut v6 = [0u8; 16];
+        v6[..4].copy_from_slice(&[0x20, 0x01, 0x0d, 0xb8]);
+        v6[15] = 0x66;
+        maps.by_name("blocked_v6").unwrap().update(&v6, &one, 0, None);
+        for port in crate::pcapgen::firewall::BLOCKED_DST_PORTS {
+            for proto in [6u8, 17] {
+                let p = port.to_le_bytes();
+                maps.by_name("blocked_ports").unwrap().update(&[p[0], p[1], proto, 0], &one, 0, None);
+            }
+        }
+    }
+
+    fn engine_for(obj: &Object, cpu: usize, ncpus: usize) -> Engine {
+        let mut e = Engine::new(obj, None, EngineConfig { cpu, ncpus, ..Default::default() }).unwrap();
+        if obj.maps.iter().any(|m| m.name == "blocked_v4") {
+            firewall_maps(&mut e);
+        }
+        e.snapshot_maps();
+        e
+    }
+
+    fn captures() -> Vec<PathBuf> {
+        vec![root().join("pcaps/firewall-2k.pcap"), root().join("pcaps/mixed-2k.pcap")]
+    }
+
+    fn opts(json: Option<PathBuf>) -> ReplayOptions {
+        ReplayOptions { ingress_ifindex: 1, json, ..Default::default() }
+    }
+
+    fn tmp(name: &str) -> PathBuf {
+        std::env::temp_dir().join(format!("xdpqual-par-{}-{name}", std::process::id()))
+    }
+
+    /// The serial reference loop's summary and JSON lines.
+    fn serial(obj: &Object) -> (String, String) {
+        let mut e = engine_for(obj, 0, 1);
+        let j = tmp(&format!("{}-serial.jsonl", obj.programs[0].name));
+        let name = obj.programs[0].name.clone();
+        let r = replay(&mut e, obj, &name, &captures(), &opts(Some(j.clone()))).unwrap();
+        let lines = std::fs::read_to_string(&j).unwrap();
+        std::fs::remove_file(j).unwrap();
+        (serde_json::to_string(&r.summary).unwrap(), lines)
+    }
+
+    fn parallel(obj: &Object, threads: usize, allow: bool) -> (String, String, ParallelReport) {
+        let name = obj.programs[0].name.clone();
+        let p = plan(obj, &ParallelOptions { threads, allow_shared_state: allow });
+        let j = tmp(&format!("{name}-par{threads}-{allow}.jsonl"));
+        let build = |cpu: usize, n: usize| Ok(engine_for(obj, cpu, n));
+        let r = replay_parallel(obj, &name, &build, &captures(), &opts(Some(j.clone())), p).unwrap();
+        let lines = std::fs::read_to_string(&j).unwrap();
+        std::fs::remove_file(j).unwrap();
+        (serde_json::to_string(&r.summary).unwrap(), lines, r)
+    }
+
+    /// firewall keeps its only written state in a PERCPU_ARRAY: any split
+    /// gives the serial loop's summary and per-packet lines, byte for byte,
+    /// and the per-CPU counters summed over workers equal the serial ones.
+    #[test]
+    fn firewall_is_identical_at_any_thread_count() {
+        let obj = load_object(&root().join("corpus/build/firewall.v3.o")).unwrap();
+        assert!(shared_state_uses(&obj).is_empty(), "{:?}", shared_state_uses(&obj));
+        let (sum1, lines1) = serial(&obj);
+        assert!(sum1.contains("\"DROP\"") && sum1.contains("\"PASS\""), "the blocklist should both drop and pass: {sum1}");
+        let mut serial_engine = engine_for(&obj, 0, 1);
+        let name = obj.programs[0].name.clone();
+        replay(&mut serial_engine, &obj, &name, &captures(), &opts(None)).unwrap();
+        let stats_total = |e: &Engine| -> Vec<u64> {
+            let m = e.maps().maps.iter().find(|m| m.def.name == "stats").unwrap();
+            m.entries().iter().map(|en| en.values.iter().map(|v| u64::from_le_bytes(v[..8].try_into().unwrap())).sum()).collect()
+        };
+        let want = stats_total(&serial_engine);
+        for threads in [1, 2, 4] {
+            let (sum, lines, report) = parallel(&obj, threads, false);
+            assert_eq!(report.plan.workers, threads);
+            assert_eq!(sum, sum1, "{threads} threads: summary differs");
+            assert!(lines == lines1, "{threads} threads: per-packet lines differ");
+            if threads > 1 {
+                let per_worker: Vec<u64> = report.engines.iter().map(|e| stats_total(e).iter().sum()).collect();
+                assert!(per_worker.iter().all(|&n| n > 0), "RSS should give every worker packets: {per_worker:?}");
+            }
+            let merged = report.merged_engine().unwrap();
+            assert_eq!(stats_total(&merged), want, "{threads} threads: per-CPU stats summed over CPUs");
+        }
+    }
+
+    /// counters does atomics on a value of the ARRAY `totals`: shared state,
+    /// so it runs on one worker unless the split is forced, and a forced
+    /// split cannot dump maps.
+    #[test]
+    fn counters_shares_state() {
+        let obj = load_object(&root().join("corpus/build/counters.v3.o")).unwrap();
+        let uses = shared_state_uses(&obj);
+        assert!(uses.iter().any(|u| u.what.contains("atomic operation on a value of ARRAY map 'totals'")), "{uses:?}");
+        assert!(!uses.iter().any(|u| u.what.contains("proto_stats")), "proto_stats is per-CPU: {uses:?}");
+        let p = plan(&obj, &ParallelOptions { threads: 4, allow_shared_state: false });
+        assert_eq!(p.workers, 1);
+        assert!(p.downgraded.as_deref().unwrap().contains("--parallel-unsafe"));
+        let (sum1, lines1) = serial(&obj);
+        let (sum, lines, report) = parallel(&obj, 4, false);
+        assert_eq!((sum, lines == lines1), (sum1, true));
+        assert_eq!(report.engines.len(), 1);
+        let (_, _, forced) = parallel(&obj, 4, true);
+        assert_eq!(forced.engines.len(), 4);
+        let err = forced.merged_engine().err().unwrap().to_string();
+        assert!(err.contains("--threads 1"), "{err}");
+    }
+
+    /// Microsoft's RSS verification vector: 66.9.149.187:2794 ->
+    /// 161.142.100.80:1766 over TCP hashes to 0x51ccc178; with 128 queues
+    /// the default table sends it to queue 0x78 (the hash's low 7 bits).
+    #[test]
+    fn rss_uses_the_four_tuple_in_network_order() {
+        let t = FiveTuple {
+            src: "66.9.149.187".parse().unwrap(),
+            dst: "161.142.100.80".parse().unwrap(),
+            protocol: 6,
+            src_port: 2794,
+            dst_port: 1766,
+        };
+        let table = IndirectionTable::round_robin(128).unwrap();
+        assert_eq!(rss_queue(Some(&t), &table), 0x78);
+        // Same vector without ports (ICMP): the 2-tuple hash is 0x323e8fc2.
+        let icmp = FiveTuple { protocol: 1, src_port: 0, dst_port: 0, ..t };
+        assert_eq!(rss_queue(Some(&icmp), &table), 0x42);
+        assert_eq!(rss_queue(None, &table), 0);
+    }
+}
