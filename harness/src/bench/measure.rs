@@ -45,10 +45,13 @@ fn input(data: &[u8]) -> PacketIn<'_> {
 }
 
 fn new_engine(obj: &Object, program: &Program, mode: EngineMode) -> Result<Engine, String> {
-    match mode {
-        EngineMode::Interp => Engine::new(obj, Some(&program.name), EngineConfig::default())
-            .map_err(|e| format!("the engine cannot run '{}': {e}", program.name)),
+    let jit = mode == EngineMode::Jit;
+    let e = Engine::new(obj, Some(&program.name), EngineConfig { jit, ..Default::default() })
+        .map_err(|e| format!("the engine cannot run '{}': {e}", program.name))?;
+    if let crate::engine::ExecMode::Fallback { reason } = e.exec_mode() {
+        return Err(format!("the JIT cannot compile '{}' ({reason}); the interpreter row measures it", program.name));
     }
+    Ok(e)
 }
 
 /// The engine, returning also the mean instructions per packet.
@@ -251,4 +254,31 @@ impl HostRows {
         };
         Ok(measured(spread, n, note(&extra)))
     }
+}
+
+/// The NIC model's throughput estimate for the default offload profile
+/// (`nfp-corenic`), expressed as ns/packet of the whole NIC. It is a model,
+/// not a measurement: one "round", and the note says so.
+pub fn nic_model(obj: &Object, program: &Program, packets: &[Vec<u8>]) -> Result<Measured, String> {
+    use crate::backends::nic::{estimate_frames, NicBackend, NicOpen};
+    const PROFILE: &str = "nfp-corenic";
+    let nic = NicBackend::open(obj, program, PROFILE, None).map_err(|e| format!("NIC model: {e:#}"))?;
+    let mut nic = match nic {
+        NicOpen::Ready(n) => n,
+        NicOpen::Rejected(report) => {
+            let first = report.findings.iter().find(|f| f.severity.blocks()).map(|f| format!("{:?}: {}", f.rule, f.message)).unwrap_or_default();
+            return Err(format!("not offloadable to {PROFILE} ({first}); see `xdpqual offload-check`"));
+        }
+    };
+    let e = estimate_frames(&mut nic, packets.iter().cloned()).map_err(|e| format!("NIC model: {e}"))?;
+    if e.mpps <= 0.0 {
+        return Err("NIC model: the estimate is zero packets/s".into());
+    }
+    let ns = 1e3 / e.mpps;
+    let spread = Spread { median: ns, p10: ns, p90: ns, rounds: 1 };
+    Ok(measured(
+        spread,
+        packets.len(),
+        Some(format!("estimate on {PROFILE}: {:.2} Mpps, {:.0} cycles/packet, bound by {:?} (a model, not a measurement)", e.mpps, e.total_cycles, e.bottleneck)),
+    ))
 }

@@ -12,8 +12,8 @@
 //! `repeat`, which the kernel times itself) from the same run.
 //!
 //! Rows ([`BackendId`]):
-//! - `engine-interp`: our interpreter ([`EngineMode::Interp`]; a JIT mode
-//!   is one more [`EngineMode`] and row);
+//! - `engine-interp` and `engine-jit`: our interpreter and Cranelift JIT
+//!   ([`EngineMode`]; a program the JIT cannot compile skips its row);
 //! - `rbpf-interp`, `rbpf-jit`: rbpf, where the program is eligible;
 //! - `kernel-syscall`: `BPF_PROG_TEST_RUN` once per packet, what a replay
 //!   on the host costs, timed from user space around the call;
@@ -45,6 +45,7 @@ pub use stats::Spread;
 #[serde(rename_all = "kebab-case")]
 pub enum EngineMode {
     Interp,
+    Jit,
 }
 
 /// One row of the bench.
@@ -73,8 +74,9 @@ impl Ord for EngineMode {
 }
 
 impl BackendId {
-    pub const ALL: [BackendId; 8] = [
+    pub const ALL: [BackendId; 9] = [
         BackendId::Engine(EngineMode::Interp),
+        BackendId::Engine(EngineMode::Jit),
         BackendId::RbpfInterp,
         BackendId::RbpfJit,
         BackendId::KernelSyscall,
@@ -87,6 +89,7 @@ impl BackendId {
     pub fn name(self) -> &'static str {
         match self {
             BackendId::Engine(EngineMode::Interp) => "engine-interp",
+            BackendId::Engine(EngineMode::Jit) => "engine-jit",
             BackendId::RbpfInterp => "rbpf-interp",
             BackendId::RbpfJit => "rbpf-jit",
             BackendId::KernelSyscall => "kernel-syscall",
@@ -236,10 +239,7 @@ pub fn run(obj: &Object, program: &Program, capture: &Path, packets: &[Vec<u8>],
                 Ok(h) => h.measure(b, packets, opts),
                 Err(why) => Err(why.clone()),
             },
-            BackendId::NicModel => Err(
-                "the NIC model has no throughput estimate yet (its profiles carry the constants, nic-model has no estimator to apply them)"
-                    .to_string(),
-            ),
+            BackendId::NicModel => measure::nic_model(obj, program, packets),
         };
         rows.push(Row { backend: b, outcome: outcome.map_or_else(Outcome::Skipped, Outcome::Measured) });
     }
@@ -320,7 +320,7 @@ mod tests {
         assert_eq!(BackendId::parse_list("rbpf").unwrap(), vec![BackendId::RbpfInterp, BackendId::RbpfJit]);
         assert_eq!(
             BackendId::parse_list("kernel-in-kernel,engine-interp").unwrap(),
-            vec![BackendId::Engine(EngineMode::Interp), BackendId::KernelInKernel]
+            vec![BackendId::Engine(EngineMode::Interp), BackendId::Engine(EngineMode::Jit), BackendId::KernelInKernel]
         );
         assert!(BackendId::parse_list("gpu").unwrap_err().contains("unknown backend 'gpu'"));
     }
