@@ -320,7 +320,7 @@ mod tests {
         assert_eq!(BackendId::parse_list("rbpf").unwrap(), vec![BackendId::RbpfInterp, BackendId::RbpfJit]);
         assert_eq!(
             BackendId::parse_list("kernel-in-kernel,engine-interp").unwrap(),
-            vec![BackendId::Engine(EngineMode::Interp), BackendId::Engine(EngineMode::Jit), BackendId::KernelInKernel]
+            vec![BackendId::Engine(EngineMode::Interp), BackendId::KernelInKernel]
         );
         assert!(BackendId::parse_list("gpu").unwrap_err().contains("unknown backend 'gpu'"));
     }

@@ -59,6 +59,36 @@ pub(crate) struct PacketLine<'a> {
     pub(crate) output_changed: bool,
 }
 
+impl<'a> PacketLine<'a> {
+    /// The line for one packet: `data` is the frame the program was given.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        capture: &'a str,
+        index: u64,
+        ts_ns: u64,
+        data: &[u8],
+        orig_len: u32,
+        truncated: bool,
+        class: String,
+        result: &'a PacketResult,
+    ) -> PacketLine<'a> {
+        PacketLine {
+            schema: PACKET_SCHEMA,
+            capture,
+            index,
+            ts_ns,
+            len: data.len(),
+            orig_len,
+            truncated,
+            class,
+            flow: flow(data).map(|f| f.to_string()),
+            // A frame that did not run has no output, which is no change.
+            output_changed: !result.output.is_empty() && result.output != data,
+            result,
+        }
+    }
+}
+
 /// What a replay produced: the summary plus where it stopped early, if it did.
 pub struct ReplayReport {
     pub summary: Summary,
@@ -136,19 +166,7 @@ pub fn replay(engine: &mut Engine, obj: &Object, program: &str, captures: &[Path
                         }
                     }
                     if let Some(j) = json.as_mut() {
-                        let line = PacketLine {
-                            schema: PACKET_SCHEMA,
-                            capture: &cap.capture,
-                            index: pkt.index,
-                            ts_ns: pkt.ts_ns,
-                            len: src.data.len(),
-                            orig_len: pkt.orig_len,
-                            truncated: pkt.truncated,
-                            class,
-                            flow: flow(&src.data).map(|f| f.to_string()),
-                            output_changed: !result.output.is_empty() && result.output != src.data,
-                            result: &result,
-                        };
+                        let line = PacketLine::new(&cap.capture, pkt.index, pkt.ts_ns, &src.data, pkt.orig_len, pkt.truncated, class, &result);
                         serde_json::to_writer(&mut *j, &line)?;
                         j.write_all(b"\n")?;
                     }

@@ -54,10 +54,10 @@ use rayon::prelude::*;
 
 use super::shared_state::{shared_state_uses, SharedUse};
 use super::summary::{CaptureSummary, Summary};
-use super::{progress_bar, trace, PacketLine, ReplayOptions, PACKET_SCHEMA};
+use super::{progress_bar, trace, PacketLine, ReplayOptions};
 use crate::backends::engine::run_frame;
 use crate::backends::PacketResult;
-use crate::capture::{classify_with_flow, flow, CaptureReader, FiveTuple, FrameClass, MappedPcap, PcapFileWriter, ProtoClass, TsPrecision, VlanTagging};
+use crate::capture::{classify_with_flow, CaptureReader, FiveTuple, FrameClass, MappedPcap, PcapFileWriter, ProtoClass, TsPrecision, VlanTagging};
 use crate::engine::{Engine, NoTrace, PacketIn, Recorder};
 use crate::program::Object;
 use crate::verdict::{Verdict, XdpAction};
@@ -493,19 +493,7 @@ impl Sink {
             }
         }
         if let Some(j) = self.json.as_mut() {
-            let line = PacketLine {
-                schema: PACKET_SCHEMA,
-                capture,
-                index: f.index,
-                ts_ns: f.ts_ns,
-                len: f.data.len(),
-                orig_len: f.orig_len,
-                truncated: f.truncated,
-                class: f.class.to_string(),
-                flow: flow(f.data).map(|f| f.to_string()),
-                output_changed: result.output != f.data,
-                result,
-            };
+            let line = PacketLine::new(capture, f.index, f.ts_ns, f.data, f.orig_len, f.truncated, f.class.to_string(), result);
             serde_json::to_writer(&mut *j, &line)?;
             j.write_all(b"\n")?;
         }
