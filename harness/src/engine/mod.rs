@@ -354,13 +354,7 @@ impl Engine {
     }
 
     fn run_xdp_with<T: Tracer>(&mut self, pkt: &PacketIn, tracer: &mut T, use_jit: bool) -> RunResult {
-        let mut buff = self.buff.take().unwrap_or_else(|| XdpBuff {
-            page: vec![0; xdp::PAGE_SIZE],
-            data_meta: 0,
-            data: 0,
-            data_end: 0,
-            frags: Vec::new(),
-        });
+        let mut buff = self.buff.take().unwrap_or_else(XdpBuff::empty);
         if let Err(reason) = buff.reset(pkt.data) {
             self.buff = Some(buff);
             return RunResult { outcome: Outcome::NotRun { reason }, output: Vec::new(), events: Vec::new(), insns: 0, redirect: None };

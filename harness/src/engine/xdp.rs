@@ -72,20 +72,28 @@ pub struct XdpBuff {
     pub data_end: usize,
     /// Bytes beyond the linear part, in page-sized fragments.
     pub frags: Vec<Vec<u8>>,
+    /// `page[dirty.0..dirty.1]` holds every byte that may be non-zero: the
+    /// data of the last frame and wherever `data_meta`/`data_end` moved to
+    /// since (programs can only write between them). `reset` clears just
+    /// this range, so laying out a frame costs its length, not a page.
+    dirty: (usize, usize),
 }
 
 impl XdpBuff {
     /// Lays out `frame` as test-run does.
     pub fn new(frame: &[u8]) -> Result<XdpBuff, NotRunReason> {
-        let mut b = XdpBuff {
-            page: vec![0; PAGE_SIZE],
-            data_meta: 0,
-            data: 0,
-            data_end: 0,
-            frags: Vec::new(),
-        };
+        let mut b = XdpBuff::empty();
         b.reset(frame)?;
         Ok(b)
+    }
+
+    /// A zeroed page with no frame in it yet.
+    pub fn empty() -> XdpBuff {
+        XdpBuff { page: vec![0; PAGE_SIZE], data_meta: 0, data: 0, data_end: 0, frags: Vec::new(), dirty: (0, 0) }
+    }
+
+    fn touch(&mut self) {
+        self.dirty = (self.dirty.0.min(self.data_meta), self.dirty.1.max(self.data_end));
     }
 
     /// Reuses this buffer's allocation for a new frame.
@@ -98,13 +106,14 @@ impl XdpBuff {
             return Err(NotRunReason::TooLong { len: frame.len(), max });
         }
         let linear = frame.len().min(MAX_LINEAR);
-        // The kernel allocates the page with kzalloc-like semantics for the
-        // headroom and copies the user data in; tailroom beyond data_end is
-        // zero, which matters for bpf_xdp_adjust_tail growth (it also clears).
-        self.page.iter_mut().for_each(|b| *b = 0);
+        // The kernel allocates the page zeroed (headroom and tailroom are
+        // zero, which matters for bpf_xdp_adjust_tail growth and for
+        // metadata the program reads before writing) and copies the data in.
+        self.page[self.dirty.0..self.dirty.1].fill(0);
         self.data = XDP_PACKET_HEADROOM;
         self.data_meta = XDP_PACKET_HEADROOM;
         self.data_end = XDP_PACKET_HEADROOM + linear;
+        self.dirty = (self.data, self.data_end);
         self.page[self.data..self.data_end].copy_from_slice(&frame[..linear]);
         self.frags.clear();
         for chunk in frame[linear..].chunks(PAGE_SIZE) {
@@ -156,6 +165,7 @@ impl XdpBuff {
         }
         self.data_meta = new_meta;
         self.data = new_data as usize;
+        self.touch();
         0
     }
 
@@ -171,6 +181,7 @@ impl XdpBuff {
             return -(libc::EACCES as i64);
         }
         self.data_meta = meta as usize;
+        self.touch();
         0
     }
 
@@ -223,6 +234,7 @@ impl XdpBuff {
             self.page[self.data_end..new_end].iter_mut().for_each(|b| *b = 0);
         }
         self.data_end = new_end;
+        self.touch();
         Ok(0)
     }
 }
@@ -305,5 +317,28 @@ mod tests {
         assert_eq!(b.adjust_tail(3520 - 14), Ok(0));
         assert_eq!(b.adjust_tail(1), Ok(-(libc::EINVAL as i64)));
         assert!(b.output()[14..].iter().all(|&x| x == 0), "grown bytes are zeroed");
+    }
+}
+
+#[cfg(test)]
+mod reuse_tests {
+    use super::*;
+
+    /// A reused buffer must look exactly like a fresh one: whatever the
+    /// previous frame's program did to headroom, metadata or tailroom.
+    #[test]
+    fn reset_after_adjustments_equals_a_fresh_page() {
+        let mut b = XdpBuff::new(&[0xaa; 100]).unwrap();
+        assert_eq!(b.adjust_head(-200), 0);
+        assert_eq!(b.adjust_meta(-16), 0);
+        let (lo, hi) = (b.data_meta, b.data_end);
+        b.page[lo..hi].fill(0x55);
+        assert_eq!(b.adjust_tail(500), Ok(0));
+        let end = b.data_end;
+        b.page[hi..end].fill(0x66);
+        b.reset(&[1; 60]).unwrap();
+        let fresh = XdpBuff::new(&[1; 60]).unwrap();
+        assert_eq!(b.page, fresh.page);
+        assert_eq!((b.data_meta, b.data, b.data_end), (fresh.data_meta, fresh.data, fresh.data_end));
     }
 }

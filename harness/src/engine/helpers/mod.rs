@@ -86,8 +86,18 @@ impl<T: Tracer> Exec<'_, T> {
                 if matches!(t, MapType::ProgArray | MapType::Cpumap | MapType::Ringbuf | MapType::PerfEventArray) {
                     return Err(arg_err("bpf_map_lookup_elem", format!("the verifier refuses lookups in {} maps", t.name())));
                 }
-                let key = self.read_bytes(pc, r[1], self.maps.maps[m].def.key_size as usize)?;
-                Ok(Return(match self.maps.maps[m].find(&key) {
+                // Lookups are the hot helper: copy the key onto the stack,
+                // not into a fresh allocation, when it is small.
+                let ks = self.maps.maps[m].def.key_size as usize;
+                let mut small = [0u8; 64];
+                let slot = if ks <= small.len() {
+                    small[..ks].copy_from_slice(self.slice(pc, r[1], ks, false)?);
+                    self.maps.maps[m].find(&small[..ks])
+                } else {
+                    let key = self.read_bytes(pc, r[1], ks)?;
+                    self.maps.maps[m].find(&key)
+                };
+                Ok(Return(match slot {
                     Some(slot) => self.value_addr(m, slot),
                     None => 0,
                 }))
