@@ -22,3 +22,4 @@ pub mod verdict;
 pub mod diff;
 pub mod replay;
 pub mod qualify;
+pub mod matrix;

@@ -3,6 +3,7 @@
 mod diff;
 mod gen_pcap;
 mod inspect;
+mod matrix;
 mod offload_check;
 mod qualify;
 mod replay;
@@ -31,6 +32,8 @@ pub enum Command {
     Diff(diff::Args),
     /// Check a program against a NIC offload profile.
     OffloadCheck(offload_check::Args),
+    /// Run a program in every kernel x architecture of the QEMU matrix and compare with the engine.
+    Matrix(matrix::Args),
     /// Write a deterministic capture from a generator profile.
     GenPcap(gen_pcap::Args),
 }
@@ -47,6 +50,7 @@ pub fn main() -> ExitCode {
         Command::Diff(args) => diff::run(args),
         Command::OffloadCheck(args) => offload_check::run(args),
         Command::GenPcap(args) => gen_pcap::run(&args),
+        Command::Matrix(args) => matrix::run(args),
     };
     match result {
         Ok(code) => code,

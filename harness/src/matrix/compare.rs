@@ -1,0 +1,129 @@
+//! The engine against one guest kernel, packet by packet and map by map,
+//! with the rules of `xdpqual diff`: verdicts and output bytes must match;
+//! NOT_RUN agrees with NOT_RUN whatever the wording; a difference on a
+//! packet that used time or random helpers is `nondeterministic`, not a
+//! mismatch.
+
+use super::job::{Input, Reference};
+use super::protocol::{hex, GuestMap, GuestPacket};
+use crate::program::MapType;
+use crate::verdict::{Verdict, XdpAction};
+use serde::Serialize;
+
+/// Mismatches described in full per cell; all are counted.
+pub const MAX_REPORTED: usize = 10;
+
+#[derive(Clone, Debug, Serialize)]
+pub struct PacketMismatch {
+    pub capture: String,
+    pub index: u64,
+    pub engine: String,
+    pub kernel: String,
+    pub detail: String,
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Agreement {
+    pub packets: u64,
+    pub agreed: u64,
+    pub nondeterministic: u64,
+    pub mismatch_count: u64,
+    pub mismatches: Vec<PacketMismatch>,
+    pub map_mismatches: Vec<String>,
+    pub map_nondeterministic: Vec<String>,
+}
+
+impl Agreement {
+    pub fn agrees(&self) -> bool {
+        self.mismatch_count == 0 && self.map_mismatches.is_empty()
+    }
+}
+
+fn kernel_verdict(p: &GuestPacket) -> Verdict {
+    match p {
+        GuestPacket::Ran { retval, .. } => Verdict::Action { action: XdpAction::from_retval(*retval) },
+        GuestPacket::NotRun { reason } => Verdict::NotRun { reason: reason.clone() },
+        GuestPacket::Error { message } => Verdict::Error { message: message.clone() },
+    }
+}
+
+/// Compares; `nondet_prog` says the program calls time/random helpers.
+pub fn compare(inputs: &[Input], reference: &Reference, guest: &[GuestPacket], guest_maps: &[GuestMap], nondet_prog: bool) -> Agreement {
+    let mut a = Agreement::default();
+    if guest.len() != inputs.len() {
+        a.map_mismatches.push(format!("the guest returned {} packet results for {} packets", guest.len(), inputs.len()));
+    }
+    for ((input, (ours, used_nondet)), theirs) in inputs.iter().zip(reference.results.iter().zip(&reference.nondeterministic)).zip(guest) {
+        a.packets += 1;
+        let kv = kernel_verdict(theirs);
+        let problem = match (&ours.verdict, &kv) {
+            (Verdict::NotRun { .. }, Verdict::NotRun { .. }) => None,
+            (x, y) if x != y => Some(format!("verdict {x} vs {y}")),
+            _ => {
+                let out = match theirs {
+                    GuestPacket::Ran { output: Some(o), .. } => o.as_slice(),
+                    _ => input.data.as_slice(),
+                };
+                (ours.output != out).then(|| {
+                    let at = ours.output.iter().zip(out).position(|(x, y)| x != y).unwrap_or(ours.output.len().min(out.len()));
+                    format!("output bytes differ: engine {} bytes, kernel {} bytes, first difference at byte {at}", ours.output.len(), out.len())
+                })
+            }
+        };
+        match problem {
+            None => a.agreed += 1,
+            Some(_) if nondet_prog && *used_nondet => a.nondeterministic += 1,
+            Some(detail) => {
+                a.mismatch_count += 1;
+                if a.mismatches.len() < MAX_REPORTED {
+                    a.mismatches.push(PacketMismatch {
+                        capture: input.capture.clone(),
+                        index: input.index,
+                        engine: ours.verdict.to_string(),
+                        kernel: kv.to_string(),
+                        detail,
+                    });
+                }
+            }
+        }
+    }
+    let diffs = compare_maps(reference, guest_maps);
+    if nondet_prog {
+        a.map_nondeterministic = diffs;
+    } else {
+        a.map_mismatches.extend(diffs);
+    }
+    a
+}
+
+fn compare_maps(reference: &Reference, guest_maps: &[GuestMap]) -> Vec<String> {
+    let mut out = Vec::new();
+    for m in &reference.engine.maps().maps {
+        if matches!(m.def.map_type, MapType::Ringbuf | MapType::PerfEventArray | MapType::Xskmap | MapType::ProgArray) {
+            continue;
+        }
+        let Some(g) = guest_maps.iter().find(|g| g.name == m.def.name) else {
+            out.push(format!("map {}: not in the guest's report", m.def.name));
+            continue;
+        };
+        if let Some(why) = &g.unreadable {
+            out.push(format!("map {}: the guest could not read it: {why}", m.def.name));
+            continue;
+        }
+        let mut ours: Vec<(String, Vec<String>)> = m.entries().into_iter().map(|e| (hex::encode(&e.key), e.values.iter().map(|v| hex::encode(v)).collect())).collect();
+        let mut theirs = g.entries.clone();
+        ours.sort();
+        theirs.sort();
+        if ours != theirs {
+            let only_ours = ours.iter().filter(|x| !theirs.contains(x)).count();
+            let only_theirs = theirs.iter().filter(|x| !ours.contains(x)).count();
+            out.push(format!(
+                "map {}: {} entries in the engine, {} in the kernel; {only_ours} engine entries differ or are missing in the kernel, {only_theirs} the other way",
+                m.def.name,
+                ours.len(),
+                theirs.len()
+            ));
+        }
+    }
+    out
+}
