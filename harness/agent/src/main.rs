@@ -52,7 +52,7 @@ fn main() {
         // sees missing frames and fails the cell.
         let _ = out.write_all(f.as_bytes());
     }
-    let _ = out.write_all(b"@@XQ1 END\n");
+    let _ = out.write_all(format!("{}\n", matrix::protocol::END).as_bytes());
     let _ = out.flush();
     drop(out);
     if pid1 {

@@ -22,6 +22,8 @@ pub const MAGIC: &str = "@@XQ1";
 /// The agent's first line, written as soon as it runs: proof that the
 /// kernel booted and reached `/init`.
 pub const HELLO: &str = "@@XQ1 HELLO";
+/// The agent's last line, after the frames.
+pub const END: &str = "@@XQ1 END";
 /// Payload bytes per frame line.
 pub const FRAME_BYTES: usize = 2048;
 /// Path of the job file inside the initramfs.
@@ -253,7 +255,7 @@ pub fn decode_frames(console: &str) -> Result<Vec<u8>, FrameError> {
     for line in console.lines() {
         let Some(at) = line.find(MAGIC) else { continue };
         let rest = line[at + MAGIC.len()..].trim();
-        if rest.starts_with("HELLO") {
+        if rest.starts_with("HELLO") || rest.starts_with("END") {
             continue;
         }
         let mut fields = rest.split(' ');
