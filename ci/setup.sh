@@ -21,7 +21,9 @@ REQUIRED=(llvm-19 bpftool iproute2 busybox-static tcpdump)
 # Tests skip visibly without these:
 #   clang-19       rebuilding the committed corpus objects (corpus_build)
 #   libbpf-dev     bpf_helpers.h etc. for that rebuild
-OPTIONAL=(clang-19 libbpf-dev)
+#   qemu-system-x86, qemu-system-arm
+#                  the kernel x architecture matrix (`xdpqual matrix`, tests/matrix_*.rs)
+OPTIONAL=(clang-19 libbpf-dev qemu-system-x86 qemu-system-arm)
 
 log() { printf 'ci/setup.sh: %s\n' "$*"; }
 
@@ -63,6 +65,18 @@ else
         for p in "${missing[@]}"; do
             [ "${AS_ROOT[0]:-}" = false ] || apt install -y -q --no-install-recommends "$p" || true
         done
+    fi
+fi
+
+# QEMU depends on the release's own qemu-utils/qemu-block-extra; a newer one
+# (e.g. from backports) makes apt refuse the install. Then pin those two to
+# this release (by its codename from /etc/os-release), allowing the downgrade.
+if ! installed qemu-system-x86 || ! installed qemu-system-arm; then
+    codename="$(. /etc/os-release 2>/dev/null && echo "${VERSION_CODENAME:-}")"
+    if [ -n "$codename" ] && [ "${AS_ROOT[0]:-}" != false ]; then
+        log "retrying QEMU with qemu-utils/$codename and qemu-block-extra/$codename (downgrade allowed)"
+        apt install -y -q --no-install-recommends --allow-downgrades \
+            qemu-system-x86 qemu-system-arm "qemu-utils/$codename" "qemu-block-extra/$codename" || true
     fi
 fi
 

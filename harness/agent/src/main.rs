@@ -42,6 +42,7 @@ fn main() {
     if pid1 {
         mount("proc", "/proc", "proc");
         mount("sysfs", "/sys", "sysfs");
+        unlimit_memlock();
     }
     let report = run::run_job(matrix::protocol::JOB_PATH);
     let payload = serde_json::to_vec(&report).expect("a report always serialises");
@@ -75,6 +76,18 @@ fn mount(source: &str, target: &str, fstype: &str) {
     let rc = unsafe { libc::mount(src.as_ptr(), tgt.as_ptr(), fs.as_ptr(), 0, std::ptr::null()) };
     if rc != 0 {
         say(&format!("xdpqual-agent: mounting {fstype} on {target} failed: {}\n", std::io::Error::last_os_error()));
+    }
+}
+
+/// Kernels before 5.11 charge BPF maps and programs to RLIMIT_MEMLOCK
+/// (memcg accounting replaced it in 5.11, kernel/bpf/syscall.c); init's
+/// default of 8 MiB or less refuses even small maps with EPERM. libbpf
+/// lifts the limit the same way (`bump_rlimit_memlock`).
+fn unlimit_memlock() {
+    let inf = libc::rlimit { rlim_cur: libc::RLIM_INFINITY, rlim_max: libc::RLIM_INFINITY };
+    // SAFETY: a valid pointer to an initialised rlimit for the call's duration.
+    if unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &inf) } != 0 {
+        say(&format!("xdpqual-agent: raising RLIMIT_MEMLOCK failed: {}\n", std::io::Error::last_os_error()));
     }
 }
 

@@ -59,7 +59,7 @@ pub fn resolve(cell: &Cell, cache: &Path, apt: &AptTree, refresh: bool) -> Resul
         KernelSource::Debian { suite, flavour } => (suite, flavour.as_deref()),
     };
     let meta = metapackage(cell.arch, flavour);
-    let record = cache.join("resolved").join(format!("{}.json", super::apt::sha256_hex(format!("{}|{suite}|{meta}", apt.mirror()).as_bytes())));
+    let record = record_path(cache, apt.mirror(), suite, &meta);
     if !refresh {
         if let Some(img) = cached(&record, cache)? {
             return Ok(img);
@@ -88,6 +88,22 @@ pub fn resolve(cell: &Cell, cache: &Path, apt: &AptTree, refresh: bool) -> Resul
         }
     }
     Err(KernelError::NoImage { package: image.package, version: image.version, arch: image.arch, suite: suite.clone() })
+}
+
+fn record_path(cache: &Path, mirror: &str, suite: &str, meta: &str) -> PathBuf {
+    cache.join("resolved").join(format!("{}.json", apt::sha256_hex(format!("{mirror}|{suite}|{meta}").as_bytes())))
+}
+
+/// True when the cell's kernel is on disk already: resolving it runs no
+/// apt command and downloads nothing.
+pub fn is_cached(cell: &Cell, cache: &Path, mirror: &str) -> bool {
+    match &cell.kernel {
+        KernelSource::File(p) => p.is_file(),
+        KernelSource::Debian { suite, flavour } => {
+            let record = record_path(cache, mirror.trim_end_matches('/'), suite, &metapackage(cell.arch, flavour.as_deref()));
+            matches!(cached(&record, cache), Ok(Some(_)))
+        }
+    }
 }
 
 fn dir_for(cache: &Path, entry: &IndexEntry) -> PathBuf {

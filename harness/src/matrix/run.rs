@@ -21,6 +21,9 @@ use std::time::{Duration, Instant};
 /// (a healthy one reaches /init in well under a second).
 const KVM_HELLO: Duration = Duration::from_secs(8);
 
+/// Whether KVM worked, once probed in this process.
+static KVM_VERDICT: std::sync::OnceLock<(bool, String)> = std::sync::OnceLock::new();
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AccelChoice {
     /// KVM for the host's own architecture when it works, else TCG.
@@ -226,6 +229,10 @@ pub fn run(obj: &Object, program: &Program, captures: &[PathBuf], opts: &Options
     } else if let Some(pos) = queue.iter().position(|(_, r)| Some(r.cell.arch) == host) {
         if !qemu::kvm_openable() {
             kvm = "not used (/dev/kvm cannot be opened)".into();
+        } else if let Some((ok, why)) = KVM_VERDICT.get() {
+            // Probed earlier in this process: do not pay the probe again.
+            kvm_ok = *ok;
+            kvm = why.clone();
         } else {
             let (i, r) = queue.remove(pos).expect("position is valid");
             let rep = run_cell(&shared, &r, Accel::Kvm);
@@ -237,6 +244,7 @@ pub fn run(obj: &Object, program: &Program, captures: &[PathBuf], opts: &Options
                 kvm = format!("/dev/kvm is present but a KVM guest ({}) said nothing within {}s; falling back to TCG", r.cell.name, KVM_HELLO.as_secs());
                 queue.push_front((i, r));
             }
+            let _ = KVM_VERDICT.set((kvm_ok, kvm.clone()));
         }
     }
 
