@@ -80,6 +80,17 @@ if ! installed qemu-system-x86 || ! installed qemu-system-arm; then
     fi
 fi
 
+# The QEMU matrix's guest agent is a static musl binary per guest
+# architecture; without these targets its test prints SKIP.
+if command -v rustup >/dev/null 2>&1; then
+    for t in x86_64-unknown-linux-musl aarch64-unknown-linux-musl; do
+        if ! rustup target list --installed 2>/dev/null | grep -qx "$t"; then
+            log "adding Rust target $t (QEMU matrix guest agent)"
+            rustup target add "$t" || log "WARNING: could not add $t; the QEMU matrix test will print SKIP"
+        fi
+    done
+fi
+
 failed_required=()
 failed_optional=()
 for p in "${REQUIRED[@]}"; do installed "$p" || failed_required+=("$p"); done

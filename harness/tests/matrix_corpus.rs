@@ -91,6 +91,16 @@ fn corpus_on_the_kernel_matrix() {
             return;
         }
     }
+    for arch in spec::Arch::ALL {
+        match matrix::agent::build(arch) {
+            Ok(_) => {}
+            Err(e @ matrix::agent::AgentError::MissingTarget { .. }) => {
+                eprintln!("SKIP: {e}");
+                return;
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
     let cache = matrix::cache_dir();
     let all = spec::default_cells();
     let full = std::env::var("XDPQUAL_MATRIX").is_ok_and(|v| v == "1");

@@ -262,6 +262,20 @@ mod tests {
     }
 
     #[test]
+    fn a_missing_package_names_package_and_suite() {
+        if Command::new("apt-cache").arg("--version").output().is_err() {
+            eprintln!("SKIP: apt-cache not installed");
+            return;
+        }
+        let dir = std::env::temp_dir().join(format!("xdpqual-apt-missing-{}", std::process::id()));
+        let tree = AptTree::new(&dir, "http://unused.invalid/debian", vec!["bookworm".into()]);
+        tree.prepare().unwrap();
+        let e = tree.show("linux-image-nonexistent-amd64", Arch::X86_64, "bookworm", None).unwrap_err().to_string();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert!(e.contains("linux-image-nonexistent-amd64") && e.contains("`bookworm`"), "{e}");
+    }
+
+    #[test]
     fn a_wrong_checksum_names_package_and_suite() {
         let path = std::env::temp_dir().join(format!("xdpqual-apt-{}.deb", std::process::id()));
         std::fs::write(&path, b"not the package").unwrap();
