@@ -18,6 +18,7 @@ pub fn run_job(path: &str) -> GuestReport {
         packets: Vec::new(),
         maps: Vec::new(),
         notes: Vec::new(),
+        ran_without_ctx: false,
     };
     match execute(path, &mut report) {
         Ok(()) => {}
@@ -108,6 +109,7 @@ fn execute(path: &str, report: &mut GuestReport) -> Result<(), String> {
                 r = retry;
             }
         }
+        report.ran_without_ctx = flags.without_ctx;
         report.packets.push(match r {
             Ok(t) => GuestPacket::Ran {
                 retval: t.retval,

@@ -208,6 +208,9 @@ pub struct GuestReport {
     pub maps: Vec<GuestMap>,
     /// Features this kernel lacks that the agent worked around, in words.
     pub notes: Vec<String>,
+    /// Test-run was called without a context (kernels before 5.12).
+    #[serde(default)]
+    pub ran_without_ctx: bool,
 }
 
 /// CRC-32 (IEEE 802.3, reflected, as zlib's `crc32`).

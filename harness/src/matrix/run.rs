@@ -352,7 +352,7 @@ fn run_cell(p: &Prepared, r: &Ready, accel: Accel) -> CellReport {
             match reference(p, ncpus) {
                 Err(e) => rep.error = Some(format!("engine: {e:#}")),
                 Ok(reference) => {
-                    let a = compare::compare(&p.inputs, &reference, &guest.packets, &guest.maps, p.nondet_prog);
+                    let a = compare::compare(&p.inputs, &reference, &guest.packets, &guest.maps, p.nondet_prog, guest.ran_without_ctx);
                     rep.status = if a.agrees() { CellStatus::Agrees } else { CellStatus::Disagrees };
                     rep.error = None;
                     rep.agreement = Some(a);
@@ -377,6 +377,7 @@ pub fn render(r: &MatrixReport) -> String {
             CellStatus::Failed => "FAILED",
         };
         let agree = match &c.agreement {
+            Some(a) if a.agrees() && a.explained > 0 => format!("agree {}/{} ({} explained)", a.agreed, a.packets, a.explained),
             Some(a) if a.agrees() && a.nondeterministic == 0 => format!("agree {}/{}", a.agreed, a.packets),
             Some(a) if a.agrees() => format!("agree {}/{} ({} nondet)", a.agreed, a.packets, a.nondeterministic),
             Some(a) => format!("DIFFER {} pkts {} maps", a.mismatch_count, a.map_mismatches.len()),
@@ -408,6 +409,9 @@ pub fn render(r: &MatrixReport) -> String {
         if let Some(a) = &c.agreement {
             for m in &a.mismatches {
                 lines.push(format!("MISMATCH {} packet {}: engine {} / kernel {}: {}", m.capture, m.index, m.engine, m.kernel, m.detail));
+            }
+            for e in &a.explanations {
+                lines.push(format!("explained ({} packets): {e}", a.explained));
             }
             for m in &a.map_mismatches {
                 lines.push(format!("MAP MISMATCH {m}"));
