@@ -82,13 +82,30 @@ pub fn build(cache: &Path, agent: &[u8], job: &[u8]) -> Result<PathBuf, Initramf
     let io = |f: &Path, e: std::io::Error| InitramfsError::Io { file: f.display().to_string(), reason: e.to_string() };
     if path.exists() {
         check(&path)?;
+        // Mark it used, so pruning keeps it.
+        let _ = std::fs::File::options().append(true).open(&path).and_then(|f| f.set_modified(std::time::SystemTime::now()));
         return Ok(path);
     }
     std::fs::create_dir_all(&dir).map_err(|e| io(&dir, e))?;
     let tmp = dir.join(format!(".{sha}.{}", std::process::id()));
     std::fs::write(&tmp, &bytes).map_err(|e| io(&tmp, e))?;
     std::fs::rename(&tmp, &path).map_err(|e| io(&path, e))?;
+    prune(&dir);
     Ok(path)
+}
+
+/// Every job makes a new archive; ones unused for a day are removed so the
+/// cache does not grow without bound (a day: no run in progress can still
+/// be about to boot one).
+fn prune(dir: &Path) {
+    let Ok(rd) = std::fs::read_dir(dir) else { return };
+    let day = std::time::Duration::from_secs(24 * 3600);
+    for e in rd.flatten() {
+        let old = e.metadata().and_then(|m| m.modified()).ok().and_then(|t| t.elapsed().ok()).is_some_and(|age| age > day);
+        if old && e.path().extension().is_some_and(|x| x == "cpio") {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
 }
 
 /// Checks a cached archive against the hash in its name.
