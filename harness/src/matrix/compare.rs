@@ -72,8 +72,8 @@ pub fn compare(inputs: &[Input], reference: &Reference, guest: &[GuestPacket], g
     }
     for ((input, (ours, used_nondet)), theirs) in inputs.iter().zip(reference.results.iter().zip(&reference.nondeterministic)).zip(guest) {
         let kv = kernel_verdict(theirs);
-        if let (true, GuestPacket::Ran { output: Some(o), .. }) = (without_ctx && ours.verdict == kv, theirs) {
-            if is_meta_prefix(&ours.output, o) {
+        if let (true, GuestPacket::Ran { output, .. }) = (without_ctx && ours.verdict == kv, theirs) {
+            if is_meta_prefix(&ours.output, output.as_deref().unwrap_or(&input.data)) {
                 a.explained += 1;
                 if a.explanations.is_empty() {
                     a.explanations.push(NO_META_IN_DATA_OUT.to_string());
