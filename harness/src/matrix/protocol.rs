@@ -4,7 +4,7 @@
 //!
 //! This file is compiled twice: into `xdpqual` and, through a `#[path]`
 //! include, into the static guest agent (`harness/agent`), so it depends on
-//! nothing but `serde`, `std` and `crate::program`.
+//! nothing but `serde`, `thiserror`, `std` and `crate::program`.
 //!
 //! The console also carries whatever the kernel prints, so a report travels
 //! as lines `@@XQ1 <index>/<count> <crc32> <hex>`: each line says where it
