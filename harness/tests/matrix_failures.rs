@@ -51,7 +51,7 @@ fn a_kernel_that_is_not_a_kernel_fails_its_cell_only() {
     // QEMU refuses the image and says why on stderr, which the tail keeps.
     let tail = cell.console_tail.as_deref().unwrap_or("");
     assert!(tail.contains("qemu stderr"), "{tail}");
-    assert!(cell.error.as_deref().unwrap().contains("before reaching /init"), "{:?}", cell.error);
+    assert!(cell.error.as_deref().unwrap().contains("before the guest reached /init"), "{:?}", cell.error);
 }
 
 #[test]

@@ -241,7 +241,21 @@ pub fn run(obj: &Object, program: &Program, captures: &[PathBuf], opts: &Options
                 kvm = "used for the host architecture".into();
                 reports[i] = Some(rep);
             } else {
-                kvm = format!("/dev/kvm is present but a KVM guest ({}) said nothing within {}s; falling back to TCG", r.cell.name, KVM_HELLO.as_secs());
+                // Seen here: `-cpu host` aborts at once on an MSR the
+                // (nested) KVM refuses; other models hang silently.
+                let qemu_says = rep
+                    .console_tail
+                    .as_deref()
+                    .and_then(|t| t.split("[qemu stderr] ").nth(1))
+                    .and_then(|e| e.lines().next())
+                    .map(|l| format!("; QEMU: {l}"))
+                    .unwrap_or_default();
+                kvm = format!(
+                    "/dev/kvm is present but a KVM guest ({}) did not reach /init within {}s ({}{qemu_says}); falling back to TCG",
+                    r.cell.name,
+                    KVM_HELLO.as_secs(),
+                    rep.error.as_deref().unwrap_or("no output")
+                );
                 queue.push_front((i, r));
             }
             let _ = KVM_VERDICT.set((kvm_ok, kvm.clone()));
@@ -318,7 +332,8 @@ fn run_cell(p: &Prepared, r: &Ready, accel: Accel) -> CellReport {
                     Some(_) => format!("guest did not finish within {:.0}s", spec.timeout.as_secs_f64()),
                 }
             } else if vm.hello.is_none() {
-                format!("guest exited (status {:?}) before reaching /init: kernel panic or bad kernel image", vm.exit)
+                let status = vm.exit.map_or("killed by a signal".to_string(), |c| format!("status {c}"));
+                format!("QEMU exited ({status}) before the guest reached /init: a QEMU error, a kernel panic or a bad kernel image (see the console tail)")
             } else {
                 format!("guest exited without a readable report ({e}): agent crash or kernel panic")
             });
