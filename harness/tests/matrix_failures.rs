@@ -92,3 +92,54 @@ fn a_kernel_panic_ends_the_guest_with_its_console() {
     assert!(!vm.timed_out, "panic=-1 and -no-reboot end QEMU; it should not need killing");
     assert!(vm.tail().contains("Kernel panic"), "{}", vm.tail());
 }
+
+#[test]
+fn a_guest_that_never_reports_is_killed_at_its_deadline() {
+    let Ok(q) = qemu::find(Arch::X86_64) else {
+        eprintln!("SKIP: qemu-system-x86_64 not installed");
+        return;
+    };
+    // busybox-static (installed by ci/setup.sh) as /init runs busybox's
+    // init, which never powers off and never says our hello.
+    let Ok(busybox) = std::fs::read("/bin/busybox") else {
+        eprintln!("SKIP: /bin/busybox not installed");
+        return;
+    };
+    let cache = matrix::cache_dir();
+    let cell = spec::select(spec::default_cells(), &["6.1-x86_64".into()]).unwrap().remove(0);
+    let Ok(mirror) = sources::system_mirror(Path::new("/etc/apt")) else {
+        eprintln!("SKIP: no apt mirror configured");
+        return;
+    };
+    if !kernel::is_cached(&cell, &cache, &mirror) {
+        eprintln!("SKIP: the 6.1-x86_64 kernel is not cached (run the matrix once)");
+        return;
+    }
+    let tree = matrix::apt::AptTree::new(&cache, &mirror, vec![]);
+    let k = kernel::resolve(&cell, &cache, &tree, false).unwrap();
+    let dir = std::env::temp_dir().join(format!("xdpqual-matrix-hang-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let initrd = dir.join("hang.cpio");
+    std::fs::write(
+        &initrd,
+        initramfs::write(&[
+            initramfs::Entry::Dir("dev"),
+            initramfs::Entry::CharDev { name: "dev/console", major: 5, minor: 1 },
+            initramfs::Entry::File { name: "init", mode: 0o755, data: &busybox },
+        ]),
+    )
+    .unwrap();
+    let vm = qemu::boot(&VmSpec {
+        qemu: &q,
+        arch: Arch::X86_64,
+        kernel: &k.path,
+        initrd: &initrd,
+        accel: Accel::Tcg,
+        hello_timeout: Duration::from_secs(5),
+        timeout: Duration::from_secs(120),
+    })
+    .unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert!(vm.timed_out, "the guest cannot have exited by itself: {}", vm.tail());
+    assert!(vm.hello.is_none());
+}
