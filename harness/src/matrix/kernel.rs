@@ -65,7 +65,8 @@ pub fn resolve(cell: &Cell, cache: &Path, apt: &AptTree, refresh: bool) -> Resul
             return Ok(img);
         }
     }
-    apt.update(refresh)?;
+    // With `refresh` the caller has re-fetched the lists once already.
+    apt.update(false)?;
     let entry = apt.show(&meta, cell.arch, suite, None)?;
     let image_pkg = entry
         .depends

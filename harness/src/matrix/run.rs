@@ -196,6 +196,9 @@ pub fn run(obj: &Object, program: &Program, captures: &[PathBuf], opts: &Options
         })
         .collect();
     let tree = AptTree::new(&opts.cache, &mirror, suites);
+    if opts.refresh && needs_apt {
+        tree.update(true)?;
+    }
     let mut reports: Vec<Option<CellReport>> = vec![None; opts.cells.len()];
     let mut ready: Vec<(usize, Ready)> = Vec::new();
     for (i, cell) in opts.cells.iter().enumerate() {
