@@ -136,12 +136,19 @@ impl AptTree {
         }
         let arches: Vec<&str> = Arch::ALL.iter().map(|a| a.debian()).collect();
         let signed = if Path::new(KEYRING).exists() { format!(" signed-by={KEYRING}") } else { String::new() };
-        let list: String = self
-            .suites
+        // Keep the suites an earlier run listed, so a run over a few cells
+        // does not make the next full run fetch every list again.
+        let path = self.root.join("sources.list");
+        let mut suites = self.suites.clone();
+        if let Ok(old) = std::fs::read_to_string(&path) {
+            suites.extend(old.lines().filter_map(|l| l.split_whitespace().rev().nth(1)).map(str::to_string));
+        }
+        suites.sort();
+        suites.dedup();
+        let list: String = suites
             .iter()
             .map(|s| format!("deb [arch={}{signed}] {} {s} main\n", arches.join(","), self.mirror))
             .collect();
-        let path = self.root.join("sources.list");
         if std::fs::read_to_string(&path).ok().as_deref() != Some(list.as_str()) {
             std::fs::write(&path, list).map_err(io)?;
             // A new suite set needs new lists.
