@@ -395,7 +395,9 @@ pub fn render(r: &MatrixReport) -> String {
             CellStatus::Failed => "FAILED",
         };
         let agree = match &c.agreement {
-            Some(a) if a.agrees() && a.explained > 0 => format!("agree {}/{} ({} explained)", a.agreed, a.packets, a.explained),
+            Some(a) if a.agrees() && a.explained + a.not_comparable > 0 => {
+                format!("agree {}/{} ({} expl, {} n/c)", a.agreed, a.packets, a.explained, a.not_comparable)
+            }
             Some(a) if a.agrees() && a.nondeterministic == 0 => format!("agree {}/{}", a.agreed, a.packets),
             Some(a) if a.agrees() => format!("agree {}/{} ({} nondet)", a.agreed, a.packets, a.nondeterministic),
             Some(a) => format!("DIFFER {} pkts {} maps", a.mismatch_count, a.map_mismatches.len()),
@@ -429,7 +431,7 @@ pub fn render(r: &MatrixReport) -> String {
                 lines.push(format!("MISMATCH {} packet {}: engine {} / kernel {}: {}", m.capture, m.index, m.engine, m.kernel, m.detail));
             }
             for e in &a.explanations {
-                lines.push(format!("explained ({} packets): {e}", a.explained));
+                lines.push(format!("explained: {e}"));
             }
             for m in &a.map_mismatches {
                 lines.push(format!("MAP MISMATCH {m}"));
