@@ -38,6 +38,8 @@ pub struct Agreement {
     pub mismatches: Vec<PacketMismatch>,
     pub map_mismatches: Vec<String>,
     pub map_nondeterministic: Vec<String>,
+    /// Map differences after packets only one side ran (`not_comparable`).
+    pub map_not_comparable: Vec<String>,
 }
 
 impl Agreement {
@@ -145,6 +147,10 @@ pub fn compare(inputs: &[Input], reference: &Reference, guest: &[GuestPacket], g
     let diffs = compare_maps(reference, guest_maps);
     if nondet_prog {
         a.map_nondeterministic = diffs;
+    } else if a.not_comparable > 0 {
+        // The two sides ran different packet sets, so their maps may
+        // rightly differ; shown, not counted.
+        a.map_not_comparable = diffs;
     } else {
         a.map_mismatches.extend(diffs);
     }

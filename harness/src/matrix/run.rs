@@ -436,6 +436,9 @@ pub fn render(r: &MatrixReport) -> String {
             for m in &a.map_mismatches {
                 lines.push(format!("MAP MISMATCH {m}"));
             }
+            for m in &a.map_not_comparable {
+                lines.push(format!("map differs ({} packets ran on one side only, see above): {m}", a.not_comparable));
+            }
             for m in &a.map_nondeterministic {
                 lines.push(format!("map differs (program reads time or random numbers): {m}"));
             }
