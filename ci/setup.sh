@@ -22,7 +22,9 @@ REQUIRED=(llvm-19 bpftool iproute2 busybox-static tcpdump)
 #   clang-19       rebuilding the committed corpus objects (corpus_build)
 #   libbpf-dev     bpf_helpers.h etc. for that rebuild
 #   chromium       headless browser for the dashboard test (dashboard_browser)
-OPTIONAL=(clang-19 libbpf-dev chromium)
+#   qemu-system-x86, qemu-system-arm
+#                  the kernel x architecture matrix (`xdpqual matrix`, tests/matrix_*.rs)
+OPTIONAL=(clang-19 libbpf-dev chromium qemu-system-x86 qemu-system-arm)
 
 log() { printf 'ci/setup.sh: %s\n' "$*"; }
 
@@ -65,6 +67,29 @@ else
             [ "${AS_ROOT[0]:-}" = false ] || apt install -y -q --no-install-recommends "$p" || true
         done
     fi
+fi
+
+# QEMU depends on the release's own qemu-utils/qemu-block-extra; a newer one
+# (e.g. from backports) makes apt refuse the install. Then pin those two to
+# this release (by its codename from /etc/os-release), allowing the downgrade.
+if ! installed qemu-system-x86 || ! installed qemu-system-arm; then
+    codename="$(. /etc/os-release 2>/dev/null && echo "${VERSION_CODENAME:-}")"
+    if [ -n "$codename" ] && [ "${AS_ROOT[0]:-}" != false ]; then
+        log "retrying QEMU with qemu-utils/$codename and qemu-block-extra/$codename (downgrade allowed)"
+        apt install -y -q --no-install-recommends --allow-downgrades \
+            qemu-system-x86 qemu-system-arm "qemu-utils/$codename" "qemu-block-extra/$codename" || true
+    fi
+fi
+
+# The QEMU matrix's guest agent is a static musl binary per guest
+# architecture; without these targets its test prints SKIP.
+if command -v rustup >/dev/null 2>&1; then
+    for t in x86_64-unknown-linux-musl aarch64-unknown-linux-musl; do
+        if ! rustup target list --installed 2>/dev/null | grep -qx "$t"; then
+            log "adding Rust target $t (QEMU matrix guest agent)"
+            rustup target add "$t" || log "WARNING: could not add $t; the QEMU matrix test will print SKIP"
+        fi
+    done
 fi
 
 failed_required=()

@@ -25,3 +25,4 @@ pub mod qualify;
 pub mod history;
 pub mod dashboard;
 pub mod bench;
+pub mod matrix;

@@ -9,6 +9,7 @@ mod gen_pcap;
 mod inspect;
 mod live;
 mod merge;
+mod matrix;
 mod offload_check;
 mod qualify;
 mod replay;
@@ -39,6 +40,8 @@ pub enum Command {
     Live(live::Args),
     /// Check a program against a NIC offload profile.
     OffloadCheck(offload_check::Args),
+    /// Run a program in every kernel x architecture of the QEMU matrix and compare with the engine.
+    Matrix(matrix::Args),
     /// Write a deterministic capture from a generator profile.
     GenPcap(gen_pcap::Args),
     /// Name a stored run as a baseline, or list runs and baselines.
@@ -71,6 +74,7 @@ pub fn main() -> ExitCode {
         Command::Merge(args) => merge::run(args),
         Command::Dashboard(args) => dashboard::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::Matrix(args) => matrix::run(args),
     };
     match result {
         Ok(code) => code,

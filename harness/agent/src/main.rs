@@ -1,0 +1,106 @@
+//! `/init` of an xdpqual QEMU guest.
+//!
+//! It runs exactly what the host backend runs on the host: the same source
+//! files (`harness/src/backends/host/`, `program.rs`, `isa/`) are compiled
+//! into this binary through `#[path]` includes laid out in the same module
+//! tree, so their `crate::` paths resolve unchanged. Nothing is copied.
+//!
+//! Sequence: say hello on the console (the host's proof of boot), mount
+//! proc and sysfs (the maps code reads `/sys/devices/system/cpu/possible`),
+//! read the job from the initramfs, create maps, load, test-run every
+//! packet, dump the maps, write the report as checksummed frames, wait for
+//! the UART to drain and power off. A panic here kills init, the kernel
+//! panics, and with `panic=-1` and QEMU's `-no-reboot` the VM exits; the
+//! host then reports the console tail.
+
+// The shared files carry API the agent does not call (disassembler, live
+// test-run, id walks): they are part of the library, not dead here.
+#![allow(dead_code, unused_imports)]
+
+#[path = "../../src/isa/mod.rs"]
+mod isa;
+#[path = "../../src/program.rs"]
+mod program;
+
+#[path = "../../src/backends"]
+mod backends {
+    pub mod host;
+}
+
+#[path = "../../src/matrix"]
+mod matrix {
+    pub mod protocol;
+}
+
+mod run;
+
+use std::io::Write;
+
+fn main() {
+    say(&format!("{} {}\n", matrix::protocol::HELLO, env!("CARGO_PKG_VERSION")));
+    let pid1 = std::process::id() == 1;
+    if pid1 {
+        mount("proc", "/proc", "proc");
+        mount("sysfs", "/sys", "sysfs");
+        unlimit_memlock();
+    }
+    let report = run::run_job(matrix::protocol::JOB_PATH);
+    let payload = serde_json::to_vec(&report).expect("a report always serialises");
+    let frames = matrix::protocol::encode_frames(&payload);
+    let mut out = std::io::stdout().lock();
+    for f in frames {
+        // A failed console write leaves nothing to report to; the host
+        // sees missing frames and fails the cell.
+        let _ = out.write_all(f.as_bytes());
+    }
+    let _ = out.write_all(format!("{}\n", matrix::protocol::END).as_bytes());
+    let _ = out.flush();
+    drop(out);
+    if pid1 {
+        power_off();
+    }
+}
+
+fn say(s: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(s.as_bytes());
+    let _ = out.flush();
+}
+
+fn mount(source: &str, target: &str, fstype: &str) {
+    let _ = std::fs::create_dir_all(target);
+    let c = |s: &str| std::ffi::CString::new(s).expect("no NUL in constant strings");
+    let (src, tgt, fs) = (c(source), c(target), c(fstype));
+    // SAFETY: all pointers are valid NUL-terminated strings that outlive
+    // the call; data is NULL, which mount(2) accepts for these filesystems.
+    let rc = unsafe { libc::mount(src.as_ptr(), tgt.as_ptr(), fs.as_ptr(), 0, std::ptr::null()) };
+    if rc != 0 {
+        say(&format!("xdpqual-agent: mounting {fstype} on {target} failed: {}\n", std::io::Error::last_os_error()));
+    }
+}
+
+/// Kernels before 5.11 charge BPF maps and programs to RLIMIT_MEMLOCK
+/// (memcg accounting replaced it in 5.11, kernel/bpf/syscall.c); init's
+/// default of 8 MiB or less refuses even small maps with EPERM. libbpf
+/// lifts the limit the same way (`bump_rlimit_memlock`).
+fn unlimit_memlock() {
+    let inf = libc::rlimit { rlim_cur: libc::RLIM_INFINITY, rlim_max: libc::RLIM_INFINITY };
+    // SAFETY: a valid pointer to an initialised rlimit for the call's duration.
+    if unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &inf) } != 0 {
+        say(&format!("xdpqual-agent: raising RLIMIT_MEMLOCK failed: {}\n", std::io::Error::last_os_error()));
+    }
+}
+
+/// Waits for the console to transmit everything, then powers off.
+fn power_off() -> ! {
+    // SAFETY: tcdrain on fd 1 only blocks until the tty's output queue is
+    // empty; sync and reboot take no pointers.
+    unsafe {
+        libc::tcdrain(1);
+        libc::sync();
+        libc::reboot(libc::LINUX_REBOOT_CMD_POWER_OFF);
+    }
+    // reboot(2) returned: we are not allowed to power off. Exiting init
+    // panics the kernel, which with panic=-1 and -no-reboot also ends QEMU.
+    std::process::exit(1)
+}

@@ -1,0 +1,82 @@
+//! The guest agent binary for an architecture: given by the user
+//! (`XDPQUAL_AGENT_<ARCH>` or `--agent-dir`), or built from this source
+//! tree with cargo for the architecture's static musl target, linked with
+//! rust-lld (no cross C toolchain needed).
+
+use super::spec::Arch;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    #[error("the Rust standard library for {target} is not installed, so the {arch} guest agent cannot be built; run `rustup target add {target}`")]
+    MissingTarget { target: String, arch: String },
+    #[error("building the {arch} guest agent failed:\n{stderr}")]
+    Build { arch: String, stderr: String },
+    #[error("cannot run cargo to build the guest agent ({reason}); install a Rust toolchain or give prebuilt agents with --agent-dir DIR (DIR/<arch>/xdpqual-agent)")]
+    NoCargo { reason: String },
+    #[error("the xdpqual source tree ({0}) is not here to build the guest agent from; give prebuilt agents with --agent-dir DIR (DIR/<arch>/xdpqual-agent)")]
+    NoSource(String),
+    #[error("{file}: {reason}")]
+    Io { file: String, reason: String },
+}
+
+/// The agent's crate, relative to this crate at build time.
+fn agent_manifest() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("agent/Cargo.toml")
+}
+
+/// Where agents are built: beside the caller's cargo target directory, or
+/// the workspace's `target/`.
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"))
+        .join("xdpqual-agent")
+}
+
+/// The agent binary's bytes for `arch`.
+pub fn agent_bytes(arch: Arch, agent_dir: Option<&Path>) -> Result<Vec<u8>, AgentError> {
+    let env_name = format!("XDPQUAL_AGENT_{}", arch.name().to_ascii_uppercase());
+    let given = std::env::var_os(&env_name)
+        .map(PathBuf::from)
+        .or_else(|| agent_dir.map(|d| d.join(arch.name()).join("xdpqual-agent")));
+    let path = match given {
+        Some(p) => p,
+        None => build(arch)?,
+    };
+    std::fs::read(&path).map_err(|e| AgentError::Io { file: path.display().to_string(), reason: e.to_string() })
+}
+
+/// Builds (or finds up to date) the agent for `arch`.
+pub fn build(arch: Arch) -> Result<PathBuf, AgentError> {
+    let manifest = agent_manifest();
+    if !manifest.exists() {
+        return Err(AgentError::NoSource(manifest.display().to_string()));
+    }
+    let target = arch.rust_target();
+    let linker_var = format!("CARGO_TARGET_{}_LINKER", target.to_ascii_uppercase().replace('-', "_"));
+    let dir = target_dir();
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let out = Command::new(cargo)
+        .args(["build", "--quiet", "--release", "--manifest-path"])
+        .arg(&manifest)
+        .args(["--target", target, "--target-dir"])
+        .arg(&dir)
+        .env(linker_var, "rust-lld")
+        // Small, symbol-free binary: it is copied into every initramfs.
+        .env("CARGO_PROFILE_RELEASE_DEBUG", "0")
+        .env("CARGO_PROFILE_RELEASE_STRIP", "symbols")
+        .env_remove("RUSTFLAGS")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .map_err(|e| AgentError::NoCargo { reason: e.to_string() })?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if !out.status.success() {
+        if stderr.contains("target may not be installed") || stderr.contains("can't find crate for `std`") {
+            return Err(AgentError::MissingTarget { target: target.into(), arch: arch.name().into() });
+        }
+        return Err(AgentError::Build { arch: arch.name().into(), stderr: stderr.trim().to_string() });
+    }
+    Ok(dir.join(target).join("release/xdpqual-agent"))
+}

@@ -1,0 +1,136 @@
+//! The packets and map contents of a matrix run, turned into the job every
+//! guest runs and into the engine's reference results.
+
+use super::protocol::{Job, JobProgram, MapWrite, TailCall};
+use crate::backends::{engine::run_packet, PacketResult, PacketSource};
+use crate::capture::CaptureReader;
+use crate::engine::helpers::ids::NONDETERMINISTIC;
+use crate::engine::{Engine, EngineConfig, Recorder};
+use crate::isa;
+use crate::program::{MapType, Object, Program};
+use crate::replay::mapfile::{self, MapInit};
+use anyhow::{Context, Result};
+use std::path::PathBuf;
+
+/// The guest's loopback device: test-run without a device argument uses
+/// it, and it is always ifindex 1 in a fresh network namespace.
+pub const GUEST_IFINDEX: u32 = 1;
+
+/// One input frame and where it came from.
+#[derive(Clone, Debug)]
+pub struct Input {
+    pub capture: String,
+    pub index: u64,
+    pub ts_ns: u64,
+    pub data: Vec<u8>,
+}
+
+/// Reads up to `limit` packets (over all captures, in order).
+pub fn read_inputs(captures: &[PathBuf], limit: Option<usize>) -> Result<(Vec<Input>, Vec<String>)> {
+    let mut out = Vec::new();
+    let mut errors = Vec::new();
+    'all: for path in captures {
+        let reader = CaptureReader::open(path).with_context(|| format!("opening capture {}", path.display()))?;
+        for item in reader {
+            if limit.is_some_and(|l| out.len() >= l) {
+                break 'all;
+            }
+            match item {
+                Ok(p) => out.push(Input { capture: path.display().to_string(), index: p.index, ts_ns: p.ts_ns, data: p.data }),
+                Err(e) => {
+                    errors.push(e.to_string());
+                    break;
+                }
+            }
+        }
+    }
+    Ok((out, errors))
+}
+
+fn job_program(p: &Program) -> JobProgram {
+    JobProgram { name: p.name.clone(), section: p.section.clone(), frags: p.frags, insns: isa::encode_le(&p.insns) }
+}
+
+/// The job: the program under test first, then the object's other
+/// programs (tail-call targets), the map writes the map files ask for.
+pub fn build(obj: &Object, program: &Program, maps: &[MapInit], inputs: &[Input], rx_queue_index: u32) -> Result<Job> {
+    let mut programs = vec![job_program(program)];
+    programs.extend(obj.programs.iter().filter(|p| p.name != program.name).map(job_program));
+    // The map files are applied to a scratch engine, the same parser the
+    // engine itself uses, and what changed is copied into the job (as the
+    // `diff` command does for the host kernel).
+    let mut scratch = Engine::new(obj, None, EngineConfig::default()).context("preparing map contents")?;
+    let before: Vec<_> = scratch.maps().maps.iter().map(|m| m.entries()).collect();
+    for m in maps {
+        mapfile::apply(&mut scratch, obj, m)?;
+    }
+    let names: Vec<String> = scratch.program_names().map(str::to_string).collect();
+    let mut map_writes = Vec::new();
+    let mut tail_calls = Vec::new();
+    for (i, m) in scratch.maps().maps.iter().enumerate() {
+        let after = m.entries();
+        if m.def.map_type == MapType::ProgArray {
+            for e in after {
+                let slot = u32::from_le_bytes(e.key[..4].try_into().expect("PROG_ARRAY keys are 4 bytes"));
+                let target = u32::from_le_bytes(e.values[0][..4].try_into().expect("4-byte values")) as usize;
+                tail_calls.push(TailCall { map: m.def.name.clone(), slot, target: names[target].clone() });
+            }
+            continue;
+        }
+        if after == before[i] {
+            continue;
+        }
+        for e in after {
+            let percpu = m.def.map_type.is_percpu();
+            let mut value = e.values[0].clone();
+            if percpu {
+                // The syscall's per-CPU slots are 8-byte aligned.
+                value.resize(value.len().div_ceil(8) * 8, 0);
+            }
+            map_writes.push(MapWrite { map: i, key: e.key, value, per_cpu_broadcast: percpu });
+        }
+    }
+    Ok(Job {
+        license: obj.license.clone(),
+        programs,
+        maps: obj.maps.clone(),
+        map_writes,
+        tail_calls,
+        rx_queue_index,
+        packets: inputs.iter().map(|p| p.data.clone()).collect(),
+    })
+}
+
+/// The engine's result for each input, and whether the packet's result
+/// came from a helper the engine cannot know (time, random numbers).
+pub struct Reference {
+    pub results: Vec<PacketResult>,
+    pub nondeterministic: Vec<bool>,
+    /// The engine's maps after the run (the engine itself, with JIT code,
+    /// is not shared across the cell threads).
+    pub maps: crate::engine::MapSet,
+}
+
+/// Runs the inputs through the engine as the guest's CPU 0 of `ncpus`.
+pub fn reference(obj: &Object, program: &Program, maps: &[MapInit], inputs: &[Input], ncpus: usize, rx_queue_index: u32) -> Result<Reference> {
+    let cfg = EngineConfig { ncpus, cpu: 0, ..Default::default() };
+    let mut engine = Engine::new(obj, Some(&program.name), cfg).context("preparing the engine")?;
+    for m in maps {
+        mapfile::apply(&mut engine, obj, m)?;
+    }
+    let mut results = Vec::with_capacity(inputs.len());
+    let mut nondeterministic = Vec::with_capacity(inputs.len());
+    for p in inputs {
+        let src = PacketSource { data: p.data.clone(), ts_ns: p.ts_ns, ingress_ifindex: GUEST_IFINDEX, rx_queue_index };
+        let mut rec = Recorder::new(0);
+        results.push(run_packet(&mut engine, &src, &mut rec));
+        nondeterministic.push(rec.helpers.iter().any(|(_, id)| NONDETERMINISTIC.contains(id)));
+    }
+    Ok(Reference { results, nondeterministic, maps: engine.maps().clone() })
+}
+
+/// True when the program calls a helper whose result the engine cannot
+/// reproduce.
+pub fn calls_nondeterministic(program: &Program) -> bool {
+    program.insns.iter().any(|i| i.code == 0x85 && i.src == 0 && NONDETERMINISTIC.contains(&i.imm))
+}

@@ -1,0 +1,328 @@
+//! What the host sends a guest (a [`Job`], as a file in the initramfs) and
+//! what the guest agent sends back (a [`GuestReport`], framed on the serial
+//! console).
+//!
+//! This file is compiled twice: into `xdpqual` and, through a `#[path]`
+//! include, into the static guest agent (`harness/agent`), so it depends on
+//! nothing but `serde`, `thiserror`, `std` and `crate::program`.
+//!
+//! The console also carries whatever the kernel prints, so a report travels
+//! as lines `@@XQ1 <index>/<count> <crc32> <hex>`: each line says where it
+//! belongs and carries the CRC-32 (IEEE, as zlib computes it) of its bytes,
+//! and a reader takes the marker from anywhere in a line (a kernel message
+//! printed without a newline may precede it). A frame that fails its
+//! checksum, or a missing frame, makes the whole report unreadable: a cell
+//! with a damaged report fails rather than showing partial results.
+
+use crate::program::MapDef;
+use serde::{Deserialize, Serialize};
+
+/// Starts every line the agent writes for the host.
+pub const MAGIC: &str = "@@XQ1";
+/// The agent's first line, written as soon as it runs: proof that the
+/// kernel booted and reached `/init`.
+pub const HELLO: &str = "@@XQ1 HELLO";
+/// The agent's last line, after the frames.
+pub const END: &str = "@@XQ1 END";
+/// Payload bytes per frame line.
+pub const FRAME_BYTES: usize = 2048;
+/// Path of the job file inside the initramfs.
+pub const JOB_PATH: &str = "/xdpqual-job.json";
+
+/// Hex strings for byte vectors, so jobs and reports stay compact text.
+pub mod hex {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn encode(b: &[u8]) -> String {
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        let mut s = String::with_capacity(b.len() * 2);
+        for x in b {
+            s.push(DIGITS[(x >> 4) as usize] as char);
+            s.push(DIGITS[(x & 15) as usize] as char);
+        }
+        s
+    }
+
+    pub fn decode(s: &str) -> Result<Vec<u8>, String> {
+        if s.len() % 2 != 0 {
+            return Err(format!("odd-length hex string ({} digits)", s.len()));
+        }
+        (0..s.len())
+            .step_by(2)
+            .map(|i| {
+                s.get(i..i + 2)
+                    .and_then(|d| u8::from_str_radix(d, 16).ok())
+                    .ok_or_else(|| format!("not a hex digit pair at offset {i}"))
+            })
+            .collect()
+    }
+
+    pub fn serialize<S: Serializer>(v: &[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&encode(v))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
+        decode(&String::deserialize(d)?).map_err(serde::de::Error::custom)
+    }
+
+    pub mod opt {
+        use serde::{Deserialize, Deserializer, Serializer};
+
+        pub fn serialize<S: Serializer>(v: &Option<Vec<u8>>, s: S) -> Result<S::Ok, S::Error> {
+            match v {
+                Some(b) => s.serialize_some(&super::encode(b)),
+                None => s.serialize_none(),
+            }
+        }
+
+        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<u8>>, D::Error> {
+            Option::<String>::deserialize(d)?
+                .map(|s| super::decode(&s).map_err(serde::de::Error::custom))
+                .transpose()
+        }
+    }
+}
+
+/// One program of the object, as the loader linked it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobProgram {
+    pub name: String,
+    pub section: String,
+    pub frags: bool,
+    /// `Program::insns` encoded little-endian (`isa::encode_le`).
+    #[serde(with = "hex")]
+    pub insns: Vec<u8>,
+}
+
+/// One map entry to write before the first packet.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MapWrite {
+    /// Index into `Job::maps`.
+    pub map: usize,
+    #[serde(with = "hex")]
+    pub key: Vec<u8>,
+    /// The syscall value: per-CPU maps carry one 8-byte-aligned slot per
+    /// possible CPU.
+    #[serde(with = "hex")]
+    pub value: Vec<u8>,
+    /// True for per-CPU maps whose value holds one CPU's slot: the agent
+    /// repeats it for every possible CPU of its kernel.
+    pub per_cpu_broadcast: bool,
+}
+
+/// A PROG_ARRAY slot to fill.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TailCall {
+    pub map: String,
+    pub slot: u32,
+    pub target: String,
+}
+
+/// Everything the agent needs; the first program is the one under test.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Job {
+    pub license: String,
+    pub programs: Vec<JobProgram>,
+    pub maps: Vec<MapDef>,
+    pub map_writes: Vec<MapWrite>,
+    pub tail_calls: Vec<TailCall>,
+    pub rx_queue_index: u32,
+    /// Frames to run, in order, each once.
+    #[serde(with = "hex_list")]
+    pub packets: Vec<Vec<u8>>,
+}
+
+mod hex_list {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &[Vec<u8>], s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(v.iter().map(|b| super::hex::encode(b)))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Vec<u8>>, D::Error> {
+        Vec::<String>::deserialize(d)?
+            .iter()
+            .map(|s| super::hex::decode(s).map_err(serde::de::Error::custom))
+            .collect()
+    }
+}
+
+/// What the guest kernel's verifier said.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum GuestLoad {
+    Loaded {
+        /// `verified_insns` from prog info; `None` where the kernel does
+        /// not report it (added in 5.16) or reports 0.
+        verified_insns: Option<u32>,
+        xlated_len: u32,
+        /// 0 when the kernel interprets the program.
+        jited_len: u32,
+        /// Other programs of the object (tail-call targets) it refused.
+        rejected_others: Vec<String>,
+    },
+    Rejected {
+        errno: String,
+        first_error_line: Option<String>,
+        insn: Option<usize>,
+        /// The last lines of the verifier log.
+        log_tail: String,
+    },
+    /// The backend could not even try (maps refused, no BPF, ...).
+    Failed { message: String },
+}
+
+/// What one packet did in the guest.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum GuestPacket {
+    Ran {
+        retval: u32,
+        /// The output frame; `None` when it equals the input, which keeps
+        /// the serial traffic small for programs that do not rewrite.
+        #[serde(with = "hex::opt", default)]
+        output: Option<Vec<u8>>,
+        duration_ns: u32,
+    },
+    /// The kernel refused the frame itself (too short, too long).
+    NotRun { reason: String },
+    Error { message: String },
+}
+
+/// One map's contents after the last packet.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GuestMap {
+    pub name: String,
+    /// (key, one value per possible CPU for per-CPU maps, else one value).
+    pub entries: Vec<(String, Vec<String>)>,
+    /// Why the map could not be read (or is not readable by design).
+    pub unreadable: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GuestReport {
+    pub kernel_release: String,
+    pub possible_cpus: Option<usize>,
+    pub load: GuestLoad,
+    pub packets: Vec<GuestPacket>,
+    pub maps: Vec<GuestMap>,
+    /// Features this kernel lacks that the agent worked around, in words.
+    pub notes: Vec<String>,
+    /// Test-run was called without a context (kernels before 5.12).
+    #[serde(default)]
+    pub ran_without_ctx: bool,
+}
+
+/// CRC-32 (IEEE 802.3, reflected, as zlib's `crc32`).
+pub fn crc32(data: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for &b in data {
+        crc ^= b as u32;
+        for _ in 0..8 {
+            crc = if crc & 1 != 0 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
+        }
+    }
+    !crc
+}
+
+/// Splits `payload` into frame lines, each ending in `\n`.
+pub fn encode_frames(payload: &[u8]) -> Vec<String> {
+    let chunks: Vec<&[u8]> = if payload.is_empty() {
+        vec![&[][..]]
+    } else {
+        payload.chunks(FRAME_BYTES).collect()
+    };
+    let count = chunks.len();
+    chunks
+        .iter()
+        .enumerate()
+        .map(|(i, c)| format!("{MAGIC} {i}/{count} {:08x} {}\n", crc32(c), hex::encode(c)))
+        .collect()
+}
+
+/// Why the frames on a console do not make a report.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum FrameError {
+    #[error("no result frames on the console")]
+    Missing,
+    #[error("result frame {index}: {what}")]
+    Damaged { index: String, what: String },
+    #[error("result frames incomplete: got {got} of {count}")]
+    Incomplete { got: usize, count: usize },
+}
+
+/// Collects frames from console text (other lines ignored) into the payload.
+pub fn decode_frames(console: &str) -> Result<Vec<u8>, FrameError> {
+    let mut parts: Vec<Option<Vec<u8>>> = Vec::new();
+    let mut count: Option<usize> = None;
+    for line in console.lines() {
+        let Some(at) = line.find(MAGIC) else { continue };
+        let rest = line[at + MAGIC.len()..].trim();
+        if rest.starts_with("HELLO") || rest.starts_with("END") {
+            continue;
+        }
+        let mut fields = rest.split(' ');
+        let (pos, crc, data) = (fields.next(), fields.next(), fields.next().unwrap_or(""));
+        let damaged = |what: &str| FrameError::Damaged {
+            index: pos.unwrap_or("?").to_string(),
+            what: what.to_string(),
+        };
+        let (i, n) = pos
+            .and_then(|p| p.split_once('/'))
+            .and_then(|(i, n)| Some((i.parse::<usize>().ok()?, n.parse::<usize>().ok()?)))
+            .filter(|(i, n)| i < n)
+            .ok_or_else(|| damaged("bad position field"))?;
+        if *count.get_or_insert(n) != n {
+            return Err(damaged("frame count changed between frames"));
+        }
+        let bytes = hex::decode(data.trim_end()).map_err(|e| damaged(&e))?;
+        let want = crc
+            .and_then(|c| u32::from_str_radix(c, 16).ok())
+            .ok_or_else(|| damaged("bad checksum field"))?;
+        if crc32(&bytes) != want {
+            return Err(damaged("checksum mismatch (console output interleaved or corrupted)"));
+        }
+        parts.resize(n, None);
+        parts[i] = Some(bytes);
+    }
+    let count = count.ok_or(FrameError::Missing)?;
+    let got = parts.iter().filter(|p| p.is_some()).count();
+    if got != count {
+        return Err(FrameError::Incomplete { got, count });
+    }
+    Ok(parts.into_iter().flatten().flatten().collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn crc32_matches_the_standard_check_value() {
+        // The CRC catalogue's check value for CRC-32/ISO-HDLC.
+        assert_eq!(crc32(b"123456789"), 0xCBF4_3926);
+    }
+
+    #[test]
+    fn frames_survive_kernel_noise() {
+        let payload: Vec<u8> = (0..5000u32).map(|i| (i * 7) as u8).collect();
+        let mut console = String::from("[    1.0] random: crng init done\n");
+        for (i, f) in encode_frames(&payload).iter().enumerate() {
+            if i == 1 {
+                console.push_str("[    2.0] some message without newline");
+            }
+            console.push_str(f);
+        }
+        assert_eq!(decode_frames(&console).unwrap(), payload);
+    }
+
+    #[test]
+    fn damage_is_detected() {
+        let frames = encode_frames(b"hello world");
+        let bad = frames[0].replace("68656c6c6f", "68656c6c6e");
+        assert!(matches!(decode_frames(&bad), Err(FrameError::Damaged { .. })));
+        let two = encode_frames(&vec![1u8; FRAME_BYTES + 1]);
+        assert_eq!(decode_frames(&two[1]), Err(FrameError::Incomplete { got: 1, count: 2 }));
+        assert_eq!(decode_frames("no frames here"), Err(FrameError::Missing));
+    }
+}

@@ -1,0 +1,247 @@
+//! The matrix definition (`vm-images/matrix.toml`): which kernels, on which
+//! architectures.
+
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+
+/// The shipped default matrix.
+pub const DEFAULT_MATRIX: &str = include_str!("../../../vm-images/matrix.toml");
+
+/// A guest architecture we can boot and build the agent for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Arch {
+    X86_64,
+    Aarch64,
+}
+
+impl Arch {
+    pub const ALL: [Arch; 2] = [Arch::X86_64, Arch::Aarch64];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Arch::X86_64 => "x86_64",
+            Arch::Aarch64 => "aarch64",
+        }
+    }
+    /// Debian's architecture name.
+    pub fn debian(self) -> &'static str {
+        match self {
+            Arch::X86_64 => "amd64",
+            Arch::Aarch64 => "arm64",
+        }
+    }
+    /// Rust target the agent is built for.
+    pub fn rust_target(self) -> &'static str {
+        match self {
+            Arch::X86_64 => "x86_64-unknown-linux-musl",
+            Arch::Aarch64 => "aarch64-unknown-linux-musl",
+        }
+    }
+    /// The architecture this xdpqual runs on, where KVM can help.
+    pub fn host() -> Option<Arch> {
+        std::env::consts::ARCH.parse().ok()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown architecture `{0}`: the matrix supports x86_64 and aarch64 (Debian names amd64 and arm64 are accepted too); fix the cell's `arch`")]
+pub struct UnknownArch(pub String);
+
+impl std::str::FromStr for Arch {
+    type Err = UnknownArch;
+    fn from_str(s: &str) -> Result<Arch, UnknownArch> {
+        match s {
+            "x86_64" | "amd64" => Ok(Arch::X86_64),
+            "aarch64" | "arm64" => Ok(Arch::Aarch64),
+            other => Err(UnknownArch(other.to_string())),
+        }
+    }
+}
+
+/// Where a cell's kernel comes from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum KernelSource {
+    /// `linux-image-<flavour>-<arch>` from Debian `suite`; no flavour means
+    /// the generic `linux-image-<arch>`.
+    Debian { suite: String, flavour: Option<String> },
+    /// A kernel image file on this machine.
+    File(PathBuf),
+}
+
+impl KernelSource {
+    pub fn describe(&self) -> String {
+        match self {
+            KernelSource::Debian { suite, flavour: Some(f) } => format!("debian {suite} {f}"),
+            KernelSource::Debian { suite, flavour: None } => format!("debian {suite}"),
+            KernelSource::File(p) => p.display().to_string(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Cell {
+    pub name: String,
+    pub arch: Arch,
+    pub kernel: KernelSource,
+    /// A required cell that refuses the program or disagrees fails the run.
+    pub required: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SpecError {
+    #[error("{file}: {message}")]
+    Parse { file: String, message: String },
+    #[error("{file}: cell `{cell}`: {message}")]
+    Cell { file: String, cell: String, message: String },
+    #[error("reading matrix file {file}: {source}")]
+    Io {
+        file: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("no cell named `{0}` in the matrix (known: {1})")]
+    NoSuchCell(String, String),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFile {
+    #[serde(default)]
+    cell: Vec<RawCell>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCell {
+    name: String,
+    arch: String,
+    debian: Option<RawDebian>,
+    kernel: Option<PathBuf>,
+    #[serde(default = "yes")]
+    required: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDebian {
+    suite: String,
+    flavour: Option<String>,
+}
+
+/// Parses a matrix; `file` names it in errors, relative kernel paths are
+/// taken from `base`.
+pub fn parse(text: &str, file: &str, base: &Path) -> Result<Vec<Cell>, SpecError> {
+    let raw: RawFile = toml::from_str(text).map_err(|e| SpecError::Parse {
+        file: file.to_string(),
+        message: e.to_string(),
+    })?;
+    let mut cells = Vec::new();
+    for c in raw.cell {
+        let err = |message: String| SpecError::Cell {
+            file: file.to_string(),
+            cell: c.name.clone(),
+            message,
+        };
+        if cells.iter().any(|x: &Cell| x.name == c.name) {
+            return Err(err("two cells have this name".into()));
+        }
+        let arch = c.arch.parse::<Arch>().map_err(|e| err(e.to_string()))?;
+        let kernel = match (c.debian, c.kernel) {
+            (Some(d), None) => {
+                let ok = |s: &str| !s.is_empty() && s.chars().all(|ch| ch.is_ascii_alphanumeric() || "-.+".contains(ch));
+                if !ok(&d.suite) || !d.flavour.as_deref().is_none_or(ok) {
+                    return Err(err(format!("suite {:?} / flavour {:?} must be plain names like `bookworm` / `cloud`", d.suite, d.flavour)));
+                }
+                KernelSource::Debian { suite: d.suite, flavour: d.flavour }
+            }
+            (None, Some(p)) => KernelSource::File(if p.is_absolute() { p } else { base.join(p) }),
+            _ => return Err(err("give exactly one of `debian = { suite = ..., flavour = ... }` or `kernel = \"/path/to/vmlinuz\"`".into())),
+        };
+        cells.push(Cell { name: c.name, arch, kernel, required: c.required });
+    }
+    if cells.is_empty() {
+        return Err(SpecError::Parse { file: file.to_string(), message: "the matrix has no [[cell]]".into() });
+    }
+    Ok(cells)
+}
+
+pub fn default_cells() -> Vec<Cell> {
+    parse(DEFAULT_MATRIX, "vm-images/matrix.toml (built in)", Path::new(".")).expect("the shipped matrix parses")
+}
+
+pub fn load(path: &Path) -> Result<Vec<Cell>, SpecError> {
+    let text = std::fs::read_to_string(path).map_err(|source| SpecError::Io { file: path.display().to_string(), source })?;
+    let base = path.parent().unwrap_or(Path::new("."));
+    parse(&text, &path.display().to_string(), base)
+}
+
+/// Keeps the cells named in `wanted` (in the matrix's order).
+pub fn select(cells: Vec<Cell>, wanted: &[String]) -> Result<Vec<Cell>, SpecError> {
+    if wanted.is_empty() {
+        return Ok(cells);
+    }
+    for w in wanted {
+        if !cells.iter().any(|c| &c.name == w) {
+            let known = cells.iter().map(|c| c.name.as_str()).collect::<Vec<_>>().join(", ");
+            return Err(SpecError::NoSuchCell(w.clone(), known));
+        }
+    }
+    Ok(cells.into_iter().filter(|c| wanted.contains(&c.name)).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_matrix_is_four_kernels_by_two_arches() {
+        let cells = default_cells();
+        assert_eq!(cells.len(), 8);
+        let suites: std::collections::BTreeSet<_> = cells
+            .iter()
+            .map(|c| match &c.kernel {
+                KernelSource::Debian { suite, flavour } => {
+                    assert_eq!(flavour.as_deref(), Some("cloud"));
+                    suite.clone()
+                }
+                KernelSource::File(_) => panic!("default cells are Debian kernels"),
+            })
+            .collect();
+        assert_eq!(suites.into_iter().collect::<Vec<_>>(), ["bookworm", "bullseye", "sid", "trixie"]);
+        assert!(Arch::ALL.iter().all(|a| cells.iter().filter(|c| c.arch == *a).count() == 4));
+    }
+
+    #[test]
+    fn unknown_arch_says_what_is_known() {
+        let e = parse("[[cell]]\nname='z'\narch='s390x'\nkernel='/k'\n", "m.toml", Path::new("/")).unwrap_err().to_string();
+        assert!(e.contains("m.toml") && e.contains("`z`") && e.contains("s390x") && e.contains("x86_64 and aarch64"), "{e}");
+    }
+
+    #[test]
+    fn local_kernel_cells_resolve_relative_paths() {
+        let cells = parse("[[cell]]\nname='mine'\narch='arm64'\nkernel='k/Image'\nrequired=false\n", "m.toml", Path::new("/base")).unwrap();
+        assert_eq!(cells[0].kernel, KernelSource::File("/base/k/Image".into()));
+        assert_eq!(cells[0].arch, Arch::Aarch64);
+        assert!(!cells[0].required);
+    }
+
+    #[test]
+    fn a_cell_needs_exactly_one_kernel_source() {
+        let e = parse("[[cell]]\nname='x'\narch='x86_64'\n", "m.toml", Path::new("/")).unwrap_err().to_string();
+        assert!(e.contains("exactly one"), "{e}");
+        let e = parse("[[cell]]\nname='x'\narch='x86_64'\ndebian={suite='a b'}\n", "m.toml", Path::new("/")).unwrap_err().to_string();
+        assert!(e.contains("plain names"), "{e}");
+    }
+
+    #[test]
+    fn selecting_an_unknown_cell_lists_the_known_ones() {
+        let e = select(default_cells(), &["7.0-riscv".into()]).unwrap_err().to_string();
+        assert!(e.contains("7.0-riscv") && e.contains("6.1-x86_64"), "{e}");
+        assert_eq!(select(default_cells(), &["6.1-aarch64".into()]).unwrap().len(), 1);
+    }
+}
