@@ -187,8 +187,15 @@ impl Ctx<'_> {
     fn cells(&self, list: &[Spanned<String>]) -> Result<Vec<String>, ConfigError> {
         let mut out = Vec::new();
         for c in list {
-            if !CELLS.contains(&c.get_ref().as_str()) {
-                return Err(self.at(c, format!("unknown cell '{}' (cells: {}; offload profiles go in a program's `offload` table)", c.get_ref(), CELLS.join(", "))));
+            let name = c.get_ref().as_str();
+            if let Some(kernel) = name.strip_prefix("kernel:") {
+                // A QEMU matrix cell from vm-images/matrix.toml.
+                let known: Vec<String> = crate::matrix::spec::default_cells().into_iter().map(|c| c.name).collect();
+                if !known.iter().any(|k| k == kernel) {
+                    return Err(self.at(c, format!("unknown kernel cell '{name}' (kernel cells: {})", known.iter().map(|k| format!("kernel:{k}")).collect::<Vec<_>>().join(", "))));
+                }
+            } else if !CELLS.contains(&name) {
+                return Err(self.at(c, format!("unknown cell '{}' (cells: {}, or kernel:<matrix cell>; offload profiles go in a program's `offload` table)", c.get_ref(), CELLS.join(", "))));
             }
             if !out.contains(c.get_ref()) {
                 out.push(c.get_ref().clone());

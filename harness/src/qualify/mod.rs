@@ -277,6 +277,7 @@ impl Runner<'_> {
             ("vm", Some(ci)) => self.vm(u, p, l, ci, report),
             ("host", Some(ci)) => self.against(u, p, l, ci, BackendKind::Host, report),
             ("rbpf", Some(ci)) => self.against(u, p, l, ci, BackendKind::Rbpf, report),
+            (cell, Some(ci)) if cell.starts_with("kernel:") => self.kernel_cell(u, p, l, ci, &cell["kernel:".len()..], report),
             (cell, None) if cell.starts_with("offload:") => {
                 let profile = &cell["offload:".len()..];
                 let expect_ok = p.offload[profile];
@@ -541,6 +542,69 @@ impl Runner<'_> {
             }
         };
         report.checks.push(Check::new(&label, &cap, name, outcome));
+    }
+
+    /// One QEMU matrix cell: the program loads in that kernel and agrees
+    /// with the engine on every deterministic packet of the capture.
+    fn kernel_cell(&mut self, u: &plan::Unit, p: &ProgramConfig, l: &Loaded, ci: usize, kernel: &str, report: &mut Report) {
+        use crate::matrix::run::{AccelChoice, CellStatus, Options};
+        use crate::matrix::{self, spec};
+        let label = p.label();
+        let cap = self.cfg.captures[ci].display().to_string();
+        let name = format!("engine agrees with kernel {kernel} (QEMU)");
+        let required = self.cfg.required.contains(&u.cell);
+        let skip_or_fail = |why: String| {
+            if required {
+                Outcome::Fail { reason: format!("required cell '{}': {why}", u.cell) }
+            } else {
+                Outcome::Skipped { reason: why }
+            }
+        };
+        let cells: Vec<_> = spec::default_cells().into_iter().filter(|c| c.name == kernel).collect();
+        let opts = Options {
+            cells,
+            cache: matrix::cache_dir(),
+            mirror: None,
+            refresh: false,
+            jobs: Some(1),
+            timeout: std::time::Duration::from_secs(120),
+            agent_dir: None,
+            maps: l.maps.clone(),
+            rx_queue_index: 0,
+            max_packets: None,
+            accel: AccelChoice::Auto,
+        };
+        let outcome = match matrix::run(&l.obj, &l.prog, std::slice::from_ref(&self.cfg.captures[ci]), &opts) {
+            // QEMU, the musl agent or the kernel package unavailable here.
+            Err(e) => skip_or_fail(format!("{e:#}")),
+            Ok(r) => match r.cells.first() {
+                None => skip_or_fail("no such cell ran".into()),
+                Some(c) => match c.status {
+                    CellStatus::Agrees => {
+                        let a = c.agreement.as_ref();
+                        Outcome::Pass {
+                            detail: format!(
+                                "{} packets agree, {} nondeterministic, {} explained (kernel {})",
+                                a.map_or(0, |a| a.agreed),
+                                a.map_or(0, |a| a.nondeterministic),
+                                a.map_or(0, |a| a.explained),
+                                c.kernel_release.clone().unwrap_or_else(|| c.kernel.clone())
+                            ),
+                        }
+                    }
+                    CellStatus::Refused => Outcome::Fail {
+                        reason: format!("refused by the {kernel} verifier: {}", c.error.clone().unwrap_or_default()),
+                    },
+                    CellStatus::Disagrees => {
+                        let a = c.agreement.as_ref();
+                        let first = a.and_then(|a| a.mismatches.first()).map(|m| format!("; first: packet {}: {}", m.index, m.detail)).unwrap_or_default();
+                        Outcome::Fail { reason: format!("{} packets differ{first}", a.map_or(0, |a| a.mismatch_count)) }
+                    }
+                    CellStatus::Failed => skip_or_fail(format!("cell failed: {}", c.error.clone().unwrap_or_default())),
+                },
+            },
+        };
+        report.checks.push(Check::new(&label, &cap, &name, outcome));
     }
 
     fn offload(
