@@ -34,6 +34,9 @@ pub struct CaptureExpect {
     pub packets: Option<u64>,
     /// One verdict label per packet, in capture order.
     pub verdicts: Option<Vec<String>>,
+    /// Expected output frame (what test-run returns as data_out) of given
+    /// packets, by 0-based index.
+    pub outputs: BTreeMap<u64, Vec<u8>>,
 }
 
 fn label(s: &str) -> Option<&'static str> {
@@ -107,6 +110,18 @@ pub fn from_table(
                 e.verdicts = Some(list);
             }
             "packets" => e.packets = Some(count(v)?),
+            "outputs" => {
+                let bad = |m: String| (v.span().start, m);
+                let toml::Value::Table(t) = v.get_ref() else {
+                    return Err(bad("`outputs` is a table of packet index = \"hex bytes\"".into()));
+                };
+                for (idx, hex) in t {
+                    let i: u64 = idx.parse().map_err(|_| bad(format!("`outputs` key '{idx}' is not a packet index")))?;
+                    let h = hex.as_str().ok_or_else(|| bad(format!("`outputs.{idx}` must be a hex string")))?;
+                    let bytes = crate::util::unhex(h).map_err(|m| bad(format!("`outputs.{idx}`: {m}")))?;
+                    e.outputs.insert(i, bytes);
+                }
+            }
             name => {
                 let l = label(name).ok_or_else(|| {
                     (
@@ -241,6 +256,7 @@ pub fn load_corpus_file(
                 counts: Some(counts),
                 packets: r.packets,
                 verdicts,
+                outputs: BTreeMap::new(),
             },
         ));
     }
@@ -260,6 +276,26 @@ pub struct Judgement {
     pub problems: Vec<String>,
     /// Packets whose verdict differs: (index, expected, got).
     pub packets: Vec<(u64, String, String)>,
+}
+
+/// Compares expected output frames with what the engine produced (one
+/// entry per packet, in capture order); one problem per differing packet.
+pub fn judge_outputs(e: &CaptureExpect, outputs: &[Vec<u8>]) -> Vec<String> {
+    e.outputs
+        .iter()
+        .filter_map(|(&i, want)| match outputs.get(i as usize) {
+            None => Some(format!("packet {i}: expected an output frame, the capture has {} packets", outputs.len())),
+            Some(got) if got != want => {
+                let first = want.iter().zip(got).position(|(a, b)| a != b).unwrap_or(want.len().min(got.len()));
+                Some(format!(
+                    "packet {i}: output differs from byte {first} (expected {} bytes, got {})",
+                    want.len(),
+                    got.len()
+                ))
+            }
+            Some(_) => None,
+        })
+        .collect()
 }
 
 pub fn judge(e: &CaptureExpect, got: &[String]) -> Judgement {
@@ -328,6 +364,7 @@ mod tests {
                 .then(|| counts.iter().map(|(k, v)| (k.to_string(), *v)).collect()),
             packets: None,
             verdicts: verdicts.map(|v| letters(v).unwrap()),
+            outputs: BTreeMap::new(),
         }
     }
 
@@ -341,6 +378,12 @@ mod tests {
             .problems
             .is_empty());
         let j = judge(&e(&[("PASS", 2)], None), &got("PDP"));
+        let mut with_out = e(&[], None);
+        with_out.outputs.insert(1, vec![1, 2, 3]);
+        assert!(judge_outputs(&with_out, &[vec![], vec![1, 2, 3]]).is_empty());
+        let p = judge_outputs(&with_out, &[vec![], vec![1, 9, 3]]);
+        assert_eq!(p, vec!["packet 1: output differs from byte 1 (expected 3 bytes, got 3)".to_string()]);
+        assert_eq!(judge_outputs(&with_out, &[vec![]]).len(), 1);
         assert_eq!(
             j.problems,
             vec!["verdict counts differ: DROP expected 0, got 1".to_string()]

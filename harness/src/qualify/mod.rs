@@ -315,10 +315,8 @@ impl Runner<'_> {
             Ok(e) => e,
             Err(e) => return report.checks.push(fail("engine replay", format!("{e:#}"))),
         };
-        let labels: Vec<String> = packets
-            .iter()
-            .map(|pkt| run_packet(&mut engine, pkt, &mut NoTrace).verdict.label())
-            .collect();
+        let results: Vec<_> = packets.iter().map(|pkt| run_packet(&mut engine, pkt, &mut NoTrace)).collect();
+        let labels: Vec<String> = results.iter().map(|r| r.verdict.label()).collect();
         let mut counts: BTreeMap<&str, u64> = BTreeMap::new();
         for v in &labels {
             *counts.entry(v).or_default() += 1;
@@ -338,7 +336,11 @@ impl Runner<'_> {
                 },
             )),
             Some(e) => {
-                let j = expect::judge(e, &labels);
+                let mut j = expect::judge(e, &labels);
+                if !e.outputs.is_empty() {
+                    let outputs: Vec<Vec<u8>> = results.iter().map(|r| r.output.clone()).collect();
+                    j.problems.extend(expect::judge_outputs(e, &outputs));
+                }
                 for (index, want, got) in j.packets.iter().take(MAX_PACKET_DETAILS) {
                     report.packets.push(PacketDetail {
                         unit: u.index,
