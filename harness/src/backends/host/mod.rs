@@ -20,7 +20,7 @@
 pub mod caps;
 pub mod maps;
 pub mod prog;
-mod sys;
+pub(crate) mod sys;
 pub mod testrun;
 
 pub use caps::{Capability, Unavailable};

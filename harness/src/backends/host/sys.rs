@@ -616,6 +616,20 @@ pub fn prog_info(prog: &OwnedFd) -> Result<ProgInfo, Errno> {
     })
 }
 
+/// A program's kernel id, name and run counter (`run_cnt` counts only while
+/// `BPF_ENABLE_STATS` is held), for the live backend's observation.
+pub(crate) fn prog_run_stats(prog: RawFd) -> Result<(u32, String, u64), Errno> {
+    let mut info = BpfProgInfo::default();
+    let mut attr = InfoAttr {
+        bpf_fd: prog as u32,
+        info_len: std::mem::size_of::<BpfProgInfo>() as u32,
+        info: ptr(&mut info as *mut BpfProgInfo),
+    };
+    sys_bpf(BPF_OBJ_GET_INFO_BY_FD, &mut attr)?;
+    let end = info.name.iter().position(|&b| b == 0).unwrap_or(info.name.len());
+    Ok((info.id, String::from_utf8_lossy(&info.name[..end]).into_owned(), info.run_cnt))
+}
+
 /// `struct bpf_map_info`'s leading scalars: only the id is needed, and the
 /// kernel copies `min(info_len, sizeof)` bytes, so a prefix is enough.
 #[repr(C)]
@@ -764,6 +778,7 @@ mod tests {
         assert_eq!(offset_of!(BpfProgInfo, jited_prog_len), 16);
         assert_eq!(offset_of!(BpfProgInfo, xlated_prog_len), 20);
         assert_eq!(offset_of!(BpfProgInfo, name), 64);
+        assert_eq!(offset_of!(BpfProgInfo, run_cnt), 200);
         assert_eq!(offset_of!(BpfProgInfo, verified_insns), 216);
         assert_eq!(offset_of!(BpfProgInfo, attach_btf_id), 224);
         assert_eq!(size_of::<BpfProgInfo>(), 232);

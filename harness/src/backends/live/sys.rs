@@ -428,7 +428,6 @@ fn zeroed_sigaction() -> libc::sigaction {
 const BPF_MAP_CREATE: libc::c_long = 0;
 const BPF_PROG_LOAD: libc::c_long = 5;
 const BPF_PROG_GET_FD_BY_ID: libc::c_long = 13;
-const BPF_OBJ_GET_INFO_BY_FD: libc::c_long = 15;
 const BPF_ENABLE_STATS: libc::c_long = 32;
 
 fn sys_bpf<A>(cmd: libc::c_long, attr: &mut A) -> Result<libc::c_long, Errno> {
@@ -457,48 +456,6 @@ pub fn enable_run_stats() -> Result<OwnedFd, Errno> {
     bpf_fd(sys_bpf(BPF_ENABLE_STATS, &mut A { stats_type: 0 })?)
 }
 
-/// The leading part of `struct bpf_prog_info`, up to `run_cnt`; the kernel
-/// copies `min(info_len, sizeof)` bytes. Counts and pointers stay zero, so
-/// it writes through no pointer.
-#[repr(C)]
-#[derive(Default)]
-struct ProgInfoPrefix {
-    prog_type: u32,
-    id: u32,
-    tag: [u8; 8],
-    jited_prog_len: u32,
-    xlated_prog_len: u32,
-    jited_prog_insns: u64,
-    xlated_prog_insns: u64,
-    load_time: u64,
-    created_by_uid: u32,
-    nr_map_ids: u32,
-    map_ids: u64,
-    name: [u8; 16],
-    ifindex: u32,
-    gpl_compatible: u32,
-    netns_dev: u64,
-    netns_ino: u64,
-    nr_jited_ksyms: u32,
-    nr_jited_func_lens: u32,
-    jited_ksyms: u64,
-    jited_func_lens: u64,
-    btf_id: u32,
-    func_info_rec_size: u32,
-    func_info: u64,
-    nr_func_info: u32,
-    nr_line_info: u32,
-    line_info: u64,
-    jited_line_info: u64,
-    nr_jited_line_info: u32,
-    line_info_rec_size: u32,
-    jited_line_info_rec_size: u32,
-    nr_prog_tags: u32,
-    prog_tags: u64,
-    run_time_ns: u64,
-    run_cnt: u64,
-}
-
 /// What the live backend reads about a loaded program.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProgStats {
@@ -507,17 +464,11 @@ pub struct ProgStats {
     pub run_cnt: u64,
 }
 
+/// Reads through the host backend's `struct bpf_prog_info` (one layout,
+/// checked against the UAPI header there).
 pub fn prog_stats(fd: RawFd) -> Result<ProgStats, Errno> {
-    #[repr(C)]
-    struct A {
-        bpf_fd: u32,
-        info_len: u32,
-        info: u64,
-    }
-    let mut info = ProgInfoPrefix::default();
-    let mut a = A { bpf_fd: fd as u32, info_len: std::mem::size_of::<ProgInfoPrefix>() as u32, info: &mut info as *mut ProgInfoPrefix as usize as u64 };
-    sys_bpf(BPF_OBJ_GET_INFO_BY_FD, &mut a)?;
-    Ok(ProgStats { id: info.id, name: cstr(&info.name), run_cnt: info.run_cnt })
+    let (id, name, run_cnt) = crate::backends::host::sys::prog_run_stats(fd)?;
+    Ok(ProgStats { id, name, run_cnt })
 }
 
 /// A new fd for the program with kernel id `id` (it keeps the program
@@ -602,10 +553,8 @@ mod tests {
     #[test]
     fn layouts_match_the_uapi_headers() {
         // Offsets from include/uapi/linux/bpf.h and ethtool.h as compiled
-        // for x86-64: run_cnt at 200, map_ifindex at 44, prog_ifindex at
-        // 64, ethtool_drvinfo 196 bytes.
-        assert_eq!(std::mem::offset_of!(ProgInfoPrefix, run_cnt), 200);
-        assert_eq!(std::mem::offset_of!(ProgInfoPrefix, name), 64);
+        // for x86-64: map_ifindex at 44, prog_ifindex at 64,
+        // ethtool_drvinfo 196 bytes.
         assert_eq!(std::mem::offset_of!(MapCreate, map_ifindex), 44);
         assert_eq!(std::mem::offset_of!(ProgLoad, prog_ifindex), 64);
         assert_eq!(std::mem::size_of::<EthtoolDrvinfo>(), 196);
