@@ -632,3 +632,20 @@ fn markdown_escapes_map_names() {
     assert!(md.contains("a\\|&lt;b&gt;&amp;\\`c\\`"), "{md}");
     assert!(!md.contains("<b>"));
 }
+
+/// Found by `checker_pass_implies_engine_prepare` in CI: a BPF-to-BPF call
+/// whose target lies past the end was passed as compatible. The kernel's
+/// add_subprog refuses it ("call to invalid destination") before any offload
+/// hook runs, so the checker must too. Call at insn 0 with imm 7 -> insn 8 of 3.
+#[test]
+fn call_outside_the_program_is_refused_like_the_kernel() {
+    let r = check(&Prog::new().call_pc(7).ret(2).xdp(), &corenic());
+    assert_rules(&r, &["KERNEL-RESERVED"]);
+    let f = finding(&r, "KERNEL-RESERVED");
+    assert_eq!(f.insn, Some(0));
+    assert!(f.message.starts_with("call to invalid destination"), "{}", f.message);
+    assert_eq!(r.verdict, Verdict::NotCompatible);
+    // A call to a target inside the program is not this rule.
+    let ok = check(&Prog::new().call_pc(2).ret(2).ret(0).xdp(), &corenic());
+    assert!(ok.findings.iter().all(|f| f.rule.id() != "KERNEL-RESERVED"), "{:?}", ok.findings);
+}

@@ -64,6 +64,17 @@ pub(super) fn check(prog: &ProgramSpec, profile: &Profile, sink: &mut Sink) {
             }
         }
 
+        // kernel/bpf/verifier.c add_subprog: a BPF-to-BPF call whose target is
+        // outside the program fails with "call to invalid destination" before
+        // check_cfg or any offload hook runs.
+        if c == 0x85 && i.src == PSEUDO_CALL {
+            let target = pc as i64 + 1 + i.imm as i64;
+            if target < 0 || target >= prog.insns.len() as i64 {
+                sink.add(RuleId::KernelReserved, Violates, format!("call to invalid destination (insn {pc} calls insn {target})"),
+                    "kernel/bpf/verifier.c add_subprog".into(), at);
+            }
+        }
+
         // check_reg_arg: "frame pointer is read only" (ALU and LDX write dst).
         if i.dst == 10 && (matches!(class(c), ALU | ALU64) || class(c) == 0x01) {
             sink.add(RuleId::KernelReserved, Violates, "frame pointer is read only".into(),
