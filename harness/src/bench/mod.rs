@@ -189,7 +189,7 @@ pub struct Row {
     pub outcome: Outcome,
 }
 
-/// The whole bench, as written to `results/bench-<timestamp>.json`.
+/// The whole bench, as written to `results/bench-<timestamp>-<program>.json`.
 #[derive(Clone, Debug, Serialize)]
 pub struct BenchReport {
     pub schema: &'static str,
@@ -281,10 +281,25 @@ fn host_description() -> String {
     format!("{cpu}, {cores} cores available")
 }
 
-/// `results/bench-<UTC timestamp>.json` under `dir`.
-pub fn result_path(dir: &Path, now: std::time::SystemTime) -> PathBuf {
+/// `bench-<UTC timestamp>-<program>.json` under `dir`, with `-2`, `-3`, ...
+/// added when that name is taken: a bench of several programs finishes
+/// within one second, and no run may overwrite another's results.
+pub fn result_path(dir: &Path, now: std::time::SystemTime, program: &str) -> PathBuf {
     let secs = now.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
-    dir.join(format!("bench-{}.json", utc_stamp(secs)))
+    // Keep the name a plain file name whatever the program is called.
+    let tag: String = program
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '_' || c == '-' { c } else { '_' })
+        .take(64)
+        .collect();
+    let base = format!("bench-{}-{tag}", utc_stamp(secs));
+    let mut path = dir.join(format!("{base}.json"));
+    let mut n = 2;
+    while path.exists() {
+        path = dir.join(format!("{base}-{n}.json"));
+        n += 1;
+    }
+    path
 }
 
 /// `YYYYMMDDTHHMMSSZ` for seconds since the epoch (civil-from-days, Howard
@@ -313,6 +328,19 @@ mod tests {
         assert_eq!(utc_stamp(0), "19700101T000000Z");
         // 2000-02-29 12:34:56 UTC = 951827696 (a leap day).
         assert_eq!(utc_stamp(951_827_696), "20000229T123456Z");
+    }
+
+    #[test]
+    fn result_paths_never_collide() {
+        let dir = std::env::temp_dir().join(format!("xdpqual-bench-path-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(951_827_696);
+        let first = result_path(&dir, t, "xdp/fw 1");
+        assert_eq!(first.file_name().unwrap(), "bench-20000229T123456Z-xdp_fw_1.json");
+        std::fs::write(&first, b"{}").unwrap();
+        let second = result_path(&dir, t, "xdp/fw 1");
+        assert_eq!(second.file_name().unwrap(), "bench-20000229T123456Z-xdp_fw_1-2.json");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -11,7 +11,7 @@ use crate::replay::split_target;
 
 /// Measure what a packet costs on each backend, side by side: the engine,
 /// rbpf, the host kernel (per call, in-kernel, live frames) and the NIC
-/// model. Prints a table and writes results/bench-<timestamp>.json.
+/// model. Prints a table and writes results/bench-<timestamp>-<program>.json.
 #[derive(clap::Args, Debug)]
 pub struct Args {
     /// The object, optionally with the program's section or name: PROG.o[:SECTION].
@@ -60,7 +60,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let report = bench::run(&obj, program, &args.capture, &packets, &opts)?;
     print!("{}", bench::render::table(&report));
     std::fs::create_dir_all(&args.out_dir).with_context(|| format!("creating {}", args.out_dir.display()))?;
-    let out = bench::result_path(&args.out_dir, std::time::SystemTime::now());
+    let out = bench::result_path(&args.out_dir, std::time::SystemTime::now(), &program.name);
     crate::util::write_atomic(&out, &serde_json::to_vec_pretty(&report)?).with_context(|| format!("writing {}", out.display()))?;
     println!("results: {}", out.display());
     Ok(ExitCode::SUCCESS)
