@@ -227,7 +227,11 @@ fn lddw(dst: u8, src: u8, lo: i32, hi: i32) -> [Insn; 2] {
 /// ctx (r9) with the delta, reload data/data_end, check 64 bytes again
 /// (exit with the helper's r0 when they are not there) and clear r4/r5,
 /// which the call clobbered.
-fn lower(insn: Insn) -> Vec<Insn> {
+fn lower(insn: Insn, explicit_zext: bool) -> Vec<Insn> {
+    if explicit_zext && is_cmpxchg32(&insn) {
+        // `w0 = w0`: a no-op by the ISA, see `kernel_cmpxchg32_zext_defect`.
+        return vec![insn, Insn::new(op::ALU | op::MOV | op::X, 0, 0, 0, 0)];
+    }
     if insn.code != op::JMP | op::CALL {
         return vec![insn];
     }
@@ -250,6 +254,16 @@ fn lower(insn: Insn) -> Vec<Insn> {
 /// ops; it is clamped to stay inside the body (it may land on the
 /// epilogue) and converted to instructions, so jumps land on op starts.
 fn build(p: &RandProg) -> Vec<Insn> {
+    build_with(p, false)
+}
+
+fn is_cmpxchg32(i: &Insn) -> bool {
+    i.code == op::STX | op::SIZE_W | op::MODE_ATOMIC && i.imm == op::ATOMIC_CMPXCHG
+}
+
+/// `build`, optionally with an explicit `w0 = w0` after every 32-bit
+/// cmpxchg (the "twin" of a program, see `kernel_cmpxchg32_zext_defect`).
+fn build_with(p: &RandProg, explicit_zext: bool) -> Vec<Insn> {
     let mut v = vec![
         Insn::new(op::ALU64 | op::MOV | op::X, 9, 1, 0, 0),         // r9 = ctx
         Insn::new(op::LDX | op::SIZE_W | op::MODE_MEM, 2, 1, 0, 0), // r2 = ctx->data
@@ -266,7 +280,7 @@ fn build(p: &RandProg) -> Vec<Insn> {
     for (r, val) in SCALARS.iter().zip(p.init) {
         v.extend(lddw(*r, 0, val as u32 as i32, (val >> 32) as u32 as i32));
     }
-    let lowered: Vec<Vec<Insn>> = p.body.iter().map(|i| lower(*i)).collect();
+    let lowered: Vec<Vec<Insn>> = p.body.iter().map(|i| lower(*i, explicit_zext)).collect();
     let n = p.body.len();
     for (i, group) in lowered.iter().enumerate() {
         let mut group = group.clone();
@@ -322,33 +336,83 @@ fn reason_class(line: &str) -> String {
     line.split(|c: char| c.is_ascii_digit()).collect::<Vec<_>>().join("N")
 }
 
-fn prop_engine_matches_kernel(p: RandProg) -> TestResult {
-    RUN.fetch_add(1, Ordering::Relaxed);
-    let obj = object(build(&p));
+/// What the kernel did with one built program.
+struct KernelRun {
+    retval: u32,
+    map: Vec<u8>,
+    data_out: Vec<u8>,
+    /// The verifier's rewrite of the program.
+    xlated: Vec<Insn>,
+}
+
+fn run_kernel(obj: &Object, packet: &[u8]) -> Result<Option<KernelRun>, String> {
     let host = HostBackend::open().expect("checked before");
-    let session = match host.load(&obj, &obj.programs[0]).expect("load") {
+    let session = match host.load(obj, &obj.programs[0]).expect("load") {
         SessionOutcome::Ready(s) => s,
         SessionOutcome::Rejected(r) => {
             REFUSED.fetch_add(1, Ordering::Relaxed);
             let why = r.rejection.first_error_line.unwrap_or_else(|| format!("errno {}", r.rejection.errno));
             *REASONS.lock().unwrap().entry(reason_class(&why)).or_default() += 1;
-            return TestResult::discard();
+            return Ok(None);
         }
+    };
+    let k = session.run(packet, XdpCtx::loopback(), 1, RunFlags::default()).map_err(|e| format!("test-run failed: {e}"))?;
+    let map = session.maps()[0].lookup(&0u32.to_le_bytes()).expect("lookup").expect("array entry 0");
+    let xlated = session.program().xlated().map_err(|e| format!("reading the xlated program: {e}"))?;
+    Ok(Some(KernelRun { retval: k.retval, map, data_out: k.data_out, xlated }))
+}
+
+/// Differences between the engine's run and the kernel's, empty if none.
+fn differences(r0: u64, emap: &[u8], eout: &[u8], k: &KernelRun) -> Vec<String> {
+    let mut problems = Vec::new();
+    if r0 as u32 != k.retval {
+        problems.push(format!("retval: engine {:#x}, kernel {:#x}", r0 as u32, k.retval));
+    }
+    if emap != k.map.as_slice() {
+        for (i, r) in SCALARS.iter().enumerate() {
+            let e = u64::from_le_bytes(emap[8 * i..8 * i + 8].try_into().unwrap());
+            let kv = u64::from_le_bytes(k.map[8 * i..8 * i + 8].try_into().unwrap());
+            if e != kv {
+                problems.push(format!("r{r}: engine {e:#x}, kernel {kv:#x}"));
+            }
+        }
+    }
+    if eout != k.data_out.as_slice() {
+        problems.push("packet bytes differ".into());
+    }
+    problems
+}
+
+/// Does the kernel's rewrite leave a 32-bit cmpxchg without the explicit
+/// zero-extension of r0 that kernel/bpf/verifier.c
+/// (opt_subreg_zext_lo32_rnd_hi32) inserts for it? On x86-64 `lock cmpxchg`
+/// leaves RAX untouched when the comparison succeeds, so without that
+/// `w0 = w0` the upper half of r0 survives, where the ISA (RFC 9669 §5.3.2,
+/// and the kernel's own interpreter) says r0 is the zero-extended old value.
+fn lacks_cmpxchg32_zext(xlated: &[Insn]) -> bool {
+    let zext = |i: Option<&Insn>| matches!(i, Some(i) if i.code == op::ALU | op::MOV | op::X && i.dst == 0 && i.src == 0 && i.off == 0);
+    xlated.iter().enumerate().any(|(n, i)| is_cmpxchg32(i) && !zext(xlated.get(n + 1)))
+}
+
+static ZEXT_DEFECT: AtomicU64 = AtomicU64::new(0);
+
+fn prop_engine_matches_kernel(p: RandProg) -> TestResult {
+    RUN.fetch_add(1, Ordering::Relaxed);
+    let obj = object(build(&p));
+    let k = match run_kernel(&obj, &p.packet) {
+        Ok(Some(k)) => k,
+        Ok(None) => return TestResult::discard(),
+        Err(e) => return TestResult::error(e),
     };
     COMPARED.fetch_add(1, Ordering::Relaxed);
     if p.body.iter().any(|i| i.code == op::JMP | op::CALL) {
         WITH_HELPER.fetch_add(1, Ordering::Relaxed);
     }
-    let ctx = XdpCtx::loopback();
-    let k = match session.run(&p.packet, ctx, 1, RunFlags::default()) {
-        Ok(k) => k,
-        Err(e) => return TestResult::error(format!("test-run failed: {e}")),
-    };
-    let kmap = session.maps()[0].lookup(&0u32.to_le_bytes()).expect("lookup").expect("array entry 0");
     let mut engine = match Engine::new(&obj, None, EngineConfig::default()) {
         Ok(e) => e,
         Err(e) => return TestResult::error(format!("the kernel accepted it, the engine refused: {e}")),
     };
+    let ctx = XdpCtx::loopback();
     let pkt = PacketIn { data: &p.packet, ts_ns: 0, ingress_ifindex: ctx.ingress_ifindex, rx_queue_index: 0 };
     let e = engine.run_xdp(&pkt);
     let r0 = match e.outcome {
@@ -356,27 +420,30 @@ fn prop_engine_matches_kernel(p: RandProg) -> TestResult {
         other => return TestResult::error(format!("the kernel ran it (retval {}), the engine: {other:?}", k.retval)),
     };
     let emap = engine.maps().maps[0].entries().into_iter().next().map(|x| x.values[0].clone()).unwrap_or_default();
-    let mut problems = Vec::new();
-    if r0 as u32 != k.retval {
-        problems.push(format!("retval: engine {:#x}, kernel {:#x}", r0 as u32, k.retval));
+    let problems = differences(r0, &emap, &e.output, &k);
+    if problems.is_empty() {
+        return TestResult::passed();
     }
-    if emap != kmap {
-        for (i, r) in SCALARS.iter().enumerate() {
-            let e = u64::from_le_bytes(emap[8 * i..8 * i + 8].try_into().unwrap());
-            let kv = u64::from_le_bytes(kmap[8 * i..8 * i + 8].try_into().unwrap());
-            if e != kv {
-                problems.push(format!("r{r}: engine {e:#x}, kernel {kv:#x}"));
+    // A known kernel defect (see `lacks_cmpxchg32_zext`): the engine is only
+    // excused if the program's twin, with an explicit `w0 = w0` after each
+    // 32-bit cmpxchg (a no-op by the ISA), gives exactly the engine's
+    // results on the same kernel. Anything else is still a mismatch.
+    if cfg!(target_arch = "x86_64") && lacks_cmpxchg32_zext(&k.xlated) {
+        match run_kernel(&object(build_with(&p, true)), &p.packet) {
+            Ok(Some(twin)) if differences(r0, &emap, &e.output, &twin).is_empty() => {
+                ZEXT_DEFECT.fetch_add(1, Ordering::Relaxed);
+                println!("kernel defect (32-bit cmpxchg not zero-extended; twin agrees with the engine): {}", problems.join("; "));
+                return TestResult::passed();
             }
+            Ok(Some(twin)) => {
+                let still = differences(r0, &emap, &e.output, &twin);
+                return TestResult::error(format!("{} (and with explicit zero-extension: {})", problems.join("; "), still.join("; ")));
+            }
+            Ok(None) => return TestResult::error(format!("{} (the twin with explicit zero-extension was refused)", problems.join("; "))),
+            Err(err) => return TestResult::error(format!("{} (twin: {err})", problems.join("; "))),
         }
     }
-    if e.output != k.data_out {
-        problems.push("packet bytes differ".into());
-    }
-    if problems.is_empty() {
-        TestResult::passed()
-    } else {
-        TestResult::error(problems.join("; "))
-    }
+    TestResult::error(problems.join("; "))
 }
 
 #[test]
@@ -398,6 +465,10 @@ fn random_instruction_sequences_agree_with_the_kernel() {
         COMPARED.load(Ordering::Relaxed),
         WITH_HELPER.load(Ordering::Relaxed)
     );
+    println!(
+        "  {} of them differ only through the kernel's missing cmpxchg32 zero-extension (see kernel_cmpxchg32_zext_defect)",
+        ZEXT_DEFECT.load(Ordering::Relaxed)
+    );
     let reasons = REASONS.lock().unwrap();
     let mut top: Vec<_> = reasons.iter().collect();
     top.sort_by(|a, b| b.1.cmp(a.1));
@@ -405,4 +476,64 @@ fn random_instruction_sequences_agree_with_the_kernel() {
         println!("  refused {n:>5}x: {why}");
     }
     assert!(COMPARED.load(Ordering::Relaxed) >= cases / 2, "too few programs passed the verifier to mean anything");
+}
+
+/// Found by the soak run of the property above (`XDPQUAL_SOAK=1`): the
+/// kernel on this machine (6.18, x86-64) returned r0 = 0x31ac46da00000000
+/// where the engine returned 0. Worked out by hand: the jne32 (r6 =
+/// 0xcbce72a5 != r5 = 0) skips five ops; r5 /= r0 (32-bit) = 0; r0 =
+/// bswap64(0xda46ac31) = 0x31ac46da00000000; cmpxchg32 compares the zeroed
+/// stack word with w0 = 0, succeeds, and loads the old value 0 into r0,
+/// zero-extended (RFC 9669 §5.3.2; kernel/bpf/core.c's interpreter does the
+/// same); r5 s< 16, so the helper is skipped; r0 = 0 is stored. The kernel's
+/// rewrite has no `w0 = w0` after the cmpxchg (the state of the taken branch
+/// is pruned against the helper path's), and x86's `lock cmpxchg` leaves RAX
+/// unwritten on success. The same program as an ELF object
+/// (tests/data/kernel-defects/cmpxchg32_zext.s) through `xdpqual matrix`:
+/// 6.1 and 6.12 (x86-64, arm64) agree with the engine; Debian sid 7.2
+/// x86-64 shows the defect, arm64 does not.
+#[test]
+fn kernel_cmpxchg32_zext_defect() {
+    if let Err(u) = HostBackend::open() {
+        println!("SKIP: host kernel backend unavailable: {u}");
+        return;
+    }
+    let p = RandProg {
+        init: [0xda46ac31, 0, 0, 0xcbce72a5, 0, 0],
+        body: vec![
+            Insn::new(0x5e, 6, 5, 5, 0x0),
+            Insn::new(0xac, 7, 6, 0, 0x0),
+            Insn::new(0x69, 6, 10, -14, 0x0),
+            Insn::new(0x61, 0, 10, -20, 0x0),
+            Insn::new(0xdc, 6, 0, 0, 0x20),
+            Insn::new(0x6b, 2, 8, 43, 0x0),
+            Insn::new(0x3c, 5, 0, 0, 0x0),
+            Insn::new(0xd7, 0, 0, 0, 0x40),
+            Insn::new(0xc3, 10, 4, -40, 0xf1),
+            Insn::new(0xc5, 5, 0, 7, 0x10),
+            Insn::new(0x85, 0, 0, 4, 0x2c),
+        ],
+        packet: (0..80u8).collect(),
+    };
+    let obj = object(build(&p));
+    let mut engine = Engine::new(&obj, None, EngineConfig::default()).unwrap();
+    let pkt = PacketIn { data: &p.packet, ts_ns: 0, ingress_ifindex: XdpCtx::loopback().ingress_ifindex, rx_queue_index: 0 };
+    let e = engine.run_xdp(&pkt);
+    assert_eq!(e.outcome, Outcome::Exit { r0: 0 }, "the ISA's answer, worked out above");
+    let emap = engine.maps().maps[0].entries().into_iter().next().map(|x| x.values[0].clone()).unwrap();
+    // r0, r4, r5, r6 (0xcbce72a5), r7, r8 as stored by the epilogue.
+    let expect: Vec<u8> = [0u64, 0, 0, 0xcbce72a5, 0, 0].iter().flat_map(|v| v.to_le_bytes()).collect();
+    assert_eq!(emap, expect);
+
+    let k = run_kernel(&obj, &p.packet).unwrap().expect("the verifier accepts it");
+    let twin = run_kernel(&object(build_with(&p, true)), &p.packet).unwrap().expect("the verifier accepts the twin");
+    assert!(differences(0, &emap, &e.output, &twin).is_empty(), "with an explicit w0 = w0 the kernel must agree with the ISA");
+    let found = differences(0, &emap, &e.output, &k);
+    if found.is_empty() {
+        println!("this kernel zero-extends r0 after the 32-bit cmpxchg: no defect");
+        return;
+    }
+    assert_eq!(found, vec!["r0: engine 0x0, kernel 0x31ac46da00000000".to_string()], "only r0's upper half may differ");
+    assert!(lacks_cmpxchg32_zext(&k.xlated), "the kernel's rewrite must be missing the zero-extension");
+    println!("kernel defect present on this kernel: 32-bit cmpxchg leaves r0's upper half (the engine follows the ISA)");
 }

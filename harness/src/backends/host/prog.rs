@@ -124,6 +124,12 @@ impl KernelProgram {
     pub(crate) fn fd(&self) -> &OwnedFd {
         &self.fd
     }
+    /// The program after the verifier's rewrites (what the JIT compiled),
+    /// for finding out which side is wrong when the engine and the kernel
+    /// disagree.
+    pub fn xlated(&self) -> Result<Vec<Insn>, Errno> {
+        Ok(sys::prog_xlated(&self.fd)?.iter().map(|b| Insn::from_le_bytes(*b)).collect())
+    }
 }
 
 /// The verifier said no.

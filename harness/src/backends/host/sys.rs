@@ -630,6 +630,33 @@ pub(crate) fn prog_run_stats(prog: RawFd) -> Result<(u32, String, u64), Errno> {
     Ok((info.id, String::from_utf8_lossy(&info.name[..end]).into_owned(), info.run_cnt))
 }
 
+/// The program as the verifier rewrote it (`xlated_prog_insns`), as raw
+/// 8-byte instructions. Two calls: the first learns the length, the second
+/// hands the kernel a buffer of exactly that size to copy into
+/// (kernel/bpf/syscall.c bpf_prog_get_info_by_fd copies
+/// `min(xlated_prog_len, ulen)` bytes). With `kernel.kptr_restrict` the
+/// kernel may blank map addresses in lddw; opcodes and registers stay.
+pub(crate) fn prog_xlated(prog: &OwnedFd) -> Result<Vec<[u8; 8]>, Errno> {
+    let len = prog_info(prog)?.xlated_prog_len;
+    let mut buf = vec![[0u8; 8]; len as usize / 8];
+    let mut info = BpfProgInfo {
+        xlated_prog_len: (buf.len() * 8) as u32,
+        xlated_prog_insns: buf.as_mut_ptr() as u64,
+        ..BpfProgInfo::default()
+    };
+    let mut attr = InfoAttr {
+        bpf_fd: prog.as_raw_fd() as u32,
+        info_len: std::mem::size_of::<BpfProgInfo>() as u32,
+        info: ptr(&mut info as *mut BpfProgInfo),
+    };
+    // SAFETY (of the kernel's write): `xlated_prog_insns` points at `buf`,
+    // which is `xlated_prog_len` bytes long and outlives the call; every
+    // other pointer in `info` is zero, so the kernel writes nowhere else.
+    sys_bpf(BPF_OBJ_GET_INFO_BY_FD, &mut attr)?;
+    buf.truncate(info.xlated_prog_len.min(len) as usize / 8);
+    Ok(buf)
+}
+
 /// `struct bpf_map_info`'s leading scalars: only the id is needed, and the
 /// kernel copies `min(info_len, sizeof)` bytes, so a prefix is enough.
 #[repr(C)]
