@@ -1,0 +1,152 @@
+//! The engine's interpreter against rbpf's interpreter, program by program,
+//! on every bpf_conformance file that both run correctly.
+//!
+//! None of the corpus programs is eligible for rbpf (they use maps, helpers
+//! or nested calls), so the conformance suite is where the two interpreters
+//! can be compared on the same code. A program counts only when rbpf's
+//! result equals the file's own `-- result` and the engine's does too.
+//!
+//! Each program is prepared once per backend (the engine's `Engine`, rbpf's
+//! `EbpfVmRaw`), then timed in alternating rounds so that both see the same
+//! machine state; the figure per backend is the median over rounds of the
+//! mean time of one run. Both get a fresh copy of the file's memory before
+//! every run (the copy is inside the timed loop for both, so it cancels out
+//! of the comparison except for its small absolute cost).
+//!
+//! `cargo bench -p xdpqual --bench interp_vs_rbpf` prints one line per
+//! program, sorted by ratio, then the summary; it writes
+//! `results/interp-vs-rbpf-<timestamp>.json`. The target is a ratio
+//! (rbpf time / engine time) of at least 2 on every program.
+
+use std::hint::black_box;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use xdpqual::backends::rbpf::{run_raw, RbpfHelpers};
+use xdpqual::conformance::{data_files, suite_dir, ConformanceTest};
+use xdpqual::engine::{Engine, Outcome};
+use xdpqual::isa::encode_le;
+
+/// Timed rounds per backend and program; the median is reported.
+const ROUNDS: usize = 9;
+/// Wall time one round aims at, to size the iteration count.
+const ROUND_NS: u128 = 2_000_000;
+
+#[derive(serde::Serialize)]
+struct Row {
+    program: String,
+    insns: usize,
+    engine_ns: f64,
+    rbpf_ns: f64,
+    /// rbpf time / engine time: above 1, the engine is faster.
+    ratio: f64,
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.partial_cmp(b).expect("no NaN"));
+    v[v.len() / 2]
+}
+
+/// Mean ns of one call of `f`, over `iters` calls.
+fn time(iters: u64, mut f: impl FnMut()) -> f64 {
+    let t = Instant::now();
+    for _ in 0..iters {
+        f();
+    }
+    t.elapsed().as_nanos() as f64 / iters as f64
+}
+
+fn bench_one(file: &Path) -> Option<Row> {
+    let t = ConformanceTest::load(file).ok()?;
+    let want = t.result?;
+    if t.error.is_some() {
+        return None;
+    }
+    let insns = t.program(file).ok()?;
+    // rbpf must run it and get the file's answer (this also applies the
+    // backend's eligibility rules).
+    let mut mem = t.mem.clone();
+    if run_raw(&insns, &mut mem, &RbpfHelpers::default()).ok()? != want {
+        return None;
+    }
+    let mut engine = Engine::conformance(insns.clone()).ok()?;
+    let mut mem = t.mem.clone();
+    if engine.run_raw(&mut mem).0 != (Outcome::Exit { r0: want }) {
+        return None;
+    }
+    let bytes = encode_le(&insns);
+    let vm = rbpf::EbpfVmRaw::new(Some(&bytes)).ok()?;
+
+    let mut mem = t.mem.clone();
+    let mut run_engine = || {
+        mem.copy_from_slice(&t.mem);
+        black_box(engine.run_raw(black_box(&mut mem)));
+    };
+    let mut mem2 = t.mem.clone();
+    let mut run_rbpf = || {
+        mem2.copy_from_slice(&t.mem);
+        black_box(vm.execute_program(black_box(&mut mem2)).ok());
+    };
+    // Size the rounds from a short probe of the slower of the two.
+    let probe = time(200, &mut run_engine).max(time(200, &mut run_rbpf)).max(1.0);
+    let iters = ((ROUND_NS as f64 / probe) as u64).clamp(100, 1_000_000);
+    let (mut e, mut r) = (Vec::new(), Vec::new());
+    for _ in 0..ROUNDS {
+        e.push(time(iters, &mut run_engine));
+        r.push(time(iters, &mut run_rbpf));
+    }
+    let (engine_ns, rbpf_ns) = (median(e), median(r));
+    Some(Row {
+        program: file.file_stem()?.to_string_lossy().into_owned(),
+        insns: insns.len(),
+        engine_ns,
+        rbpf_ns,
+        ratio: rbpf_ns / engine_ns,
+    })
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; a filter argument selects programs.
+    let filter: Option<String> = std::env::args().skip(1).find(|a| !a.starts_with("--"));
+    let dir = suite_dir();
+    let files = match data_files(&dir) {
+        Ok(f) => f,
+        Err(e) => {
+            println!("SKIP: the bpf_conformance suite is not readable at {}: {e}", dir.display());
+            return;
+        }
+    };
+    let mut rows: Vec<Row> = files
+        .iter()
+        .filter(|f| filter.as_ref().is_none_or(|p| f.to_string_lossy().contains(p.as_str())))
+        .filter_map(|f| bench_one(f))
+        .collect();
+    rows.sort_by(|a, b| a.ratio.partial_cmp(&b.ratio).expect("no NaN"));
+    println!("{:<28} {:>6} {:>10} {:>10} {:>8}", "program", "insns", "engine ns", "rbpf ns", "rbpf/eng");
+    for r in &rows {
+        println!("{:<28} {:>6} {:>10.1} {:>10.1} {:>8.2}", r.program, r.insns, r.engine_ns, r.rbpf_ns, r.ratio);
+    }
+    if rows.is_empty() {
+        println!("no program ran correctly on both interpreters");
+        return;
+    }
+    let geo = (rows.iter().map(|r| r.ratio.ln()).sum::<f64>() / rows.len() as f64).exp();
+    let at_2x = rows.iter().filter(|r| r.ratio >= 2.0).count();
+    let faster = rows.iter().filter(|r| r.ratio > 1.0).count();
+    println!(
+        "{} programs: ratio rbpf/engine min {:.2}, median {:.2}, geometric mean {:.2}, max {:.2}; engine faster on {faster}, at least 2x on {at_2x}",
+        rows.len(),
+        rows[0].ratio,
+        rows[rows.len() / 2].ratio,
+        geo,
+        rows[rows.len() - 1].ratio
+    );
+    let out_dir: PathBuf = Path::new(env!("CARGO_MANIFEST_DIR")).join("../results");
+    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let out = out_dir.join(format!("interp-vs-rbpf-{}.json", xdpqual::bench::utc_stamp(secs)));
+    let json = serde_json::json!({ "schema": "xdpqual.interp-vs-rbpf/1", "rounds": ROUNDS, "geomean_ratio": geo, "programs": rows });
+    match std::fs::create_dir_all(&out_dir).and_then(|_| std::fs::write(&out, serde_json::to_vec_pretty(&json).expect("serialisable"))) {
+        Ok(()) => println!("results: {}", out.display()),
+        Err(e) => println!("could not write {}: {e}", out.display()),
+    }
+}
