@@ -78,3 +78,19 @@ fn calibration_table_within_tolerance() {
     }
     assert!(failures.is_empty(), "calibration drifted:\n{}", failures.join("\n"));
 }
+
+/// hXDP's 6-byte load/store fusion on the calibration programs, as worked
+/// out by hand from their disassembly and the artifact's state machines
+/// (parallelizer/optimizations/LoadStore48.py, Load48Store48.py): clang's
+/// MAC swap interleaves loads and stores of different chunks, which resets
+/// both machines, so nothing is fused; a straight 6-byte copy by half-words
+/// is (see nic_model::fuse48's unit tests).
+#[test]
+fn hxdp_fusion_on_calibration_programs() {
+    for (object, fused) in [("xdp_tx_macswap.o", 0), ("xdp_redirect.o", 0), ("xdp_drop.o", 0)] {
+        let obj = load_object(&dir().join(object)).expect("object");
+        let spec = xdpqual::cli::offload_spec(&obj, &obj.programs[0]);
+        let got = nic_model::fuse48::fused48(&spec.insns).iter().filter(|r| **r).count();
+        assert_eq!(got, fused, "{object}");
+    }
+}

@@ -408,6 +408,9 @@ impl<'a> Analyzer<'a> {
                 seen[pc].push(st.clone());
                 st
             } else {
+                // The previous join result at this pc, before it is folded in
+                // below: widening compares the new join against it.
+                let prev_join = seen[pc].iter().find(|t| t.joined).cloned();
                 // Join with every joinable stored state; keep the rest.
                 let mut acc = st;
                 let mut keep = Vec::new();
@@ -421,9 +424,12 @@ impl<'a> Analyzer<'a> {
                 if joins[pc] == 1 {
                     self.out.instructions_joined += 1;
                 }
+                // Widen against the previous join (not against `keep`: the
+                // joinable states, that one included, were all drained into
+                // `acc` above, so searching `keep` never found it and ranges
+                // that grow by a step per loop iteration never converged).
                 if joins[pc] > self.limits.widen_after {
-                    if let Some(prev) = keep.iter().position(|t| t.joined && t.join(&acc).is_some()) {
-                        let p = keep.remove(prev);
+                    if let Some(p) = prev_join.filter(|p| p.join(&acc).is_some()) {
                         acc = p.widen(&acc);
                     }
                 }

@@ -6,6 +6,7 @@
 pub mod absint;
 pub mod check;
 pub mod disasm;
+pub mod fuse48;
 pub mod opcode;
 pub mod perf;
 pub mod profile;

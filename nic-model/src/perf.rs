@@ -62,6 +62,9 @@ pub struct TraceSummary {
     pub helpers: BTreeMap<i32, u64>,
     pub adjust_head_fast: u64,
     pub adjust_head_slow: u64,
+    /// Executed instructions the target's 6-byte load/store fusion removed
+    /// (`fuse48`); not in `insns`.
+    pub fused48: u64,
 }
 
 impl TraceSummary {
@@ -84,6 +87,7 @@ impl TraceSummary {
         }
         self.adjust_head_fast += o.adjust_head_fast;
         self.adjust_head_slow += o.adjust_head_slow;
+        self.fused48 += o.fused48;
     }
 }
 

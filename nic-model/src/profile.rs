@@ -246,6 +246,10 @@ pub struct PerfModel {
     /// Seed of the NIC's pseudo-random generator in the datapath emulation.
     #[serde(default)]
     pub prandom_seed: Option<Sourced<u64>>,
+    /// The target fuses groups of loads/stores moving 6 contiguous bytes
+    /// into one 6-byte load and store (hXDP; see `fuse48`).
+    #[serde(default)]
+    pub load_store48: Option<Sourced<bool>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

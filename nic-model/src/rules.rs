@@ -93,7 +93,7 @@ rules! {
     HxdpI1 => "HXDP-I1", true, "opcode outside the hXDP (2020) instruction set";
     HxdpC1 => "HXDP-C1", true, "program must fit in 256 VLIW instruction rows";
     HxdpS1 => "HXDP-S1", true, "stack within 512 B";
-    HxdpM1 => "HXDP-M1", true, "hXDP maps: assumed ARRAY or HASH";
+    HxdpM1 => "HXDP-M1", true, "hXDP maps: only the types of the programs the paper ran (HASH, ARRAY, PERCPU_ARRAY, LPM_TRIE, DEVMAP)";
     KernelReserved => "KERNEL-RESERVED", true, "the kernel verifier rejects the instruction (reserved fields, jump range) before any offload hook";
     Budget => "ANALYSIS-BUDGET", true, "the abstract interpretation ran out of budget";
 }

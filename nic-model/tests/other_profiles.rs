@@ -121,3 +121,29 @@ fn budget_exhaustion_is_reported() {
     assert_rules(&r, &["ANALYSIS-BUDGET"]);
     assert_eq!(r.verdict, Verdict::NotCompatible);
 }
+
+#[test]
+fn packet_walk_loop_converges_within_budget() {
+    // The shape of firewall.c's IPv6 extension-header walk: the packet pointer
+    // advances by a length read from the packet on every iteration. Widening
+    // must make this converge long before the analysis budget; before the fix
+    // it ran to the budget (ANALYSIS-BUDGET, verdict not_compatible).
+    let p = Prog::new()
+        .xdp_pkt() // 0, 1: r6 = data, r7 = data_end
+        .movr(2, 6) // 2: loop head
+        .alu(ADD, 2, 2)
+        .jmpr(JGT, 2, 7, 5) // 4: past the end -> 10
+        .ldx(B, 3, 6, 1)
+        .alu(ADD, 3, 1)
+        .alu(LSH, 3, 3)
+        .alur(ADD, 6, 3)
+        .ja(-8) // 9: back to 2
+        .ret(2)
+        .xdp();
+    let r = check(&p, &profile("hxdp"));
+    assert!(!ids(&r).contains(&"ANALYSIS-BUDGET"), "{:?}", ids(&r));
+    assert_eq!(r.verdict, Verdict::Compatible);
+    // On the NFP the reach is unbounded: accepted at MTU 1500, MTU raise refused.
+    let nfp = check(&p, &corenic());
+    assert_rules(&nfp, &["NFP-M7"]);
+}

@@ -78,6 +78,17 @@ pub fn render(r: &diff::DiffReport) -> String {
     for m in &r.explained_examples {
         s.push_str(&format!("explained {} packet {}: {}\n", m.capture, m.index, m.detail.trim_end()));
     }
+    if r.explained_packets.len() > r.explained_examples.len() {
+        // Every explained packet, one line per rule set (the JSON report
+        // lists them one by one in `explained_packets`).
+        let mut by_rules: std::collections::BTreeMap<String, Vec<String>> = std::collections::BTreeMap::new();
+        for p in &r.explained_packets {
+            by_rules.entry(p.rules.join("+")).or_default().push(format!("{}#{}", p.capture, p.index));
+        }
+        for (rules, pkts) in by_rules {
+            s.push_str(&format!("explained by {rules} ({} packets): {}\n", pkts.len(), pkts.join(" ")));
+        }
+    }
     for (label, queues) in &r.nic_counters {
         s.push_str(&format!("{label} counters:\n"));
         for (i, c) in queues.iter().enumerate() {
@@ -96,7 +107,12 @@ pub fn render(r: &diff::DiffReport) -> String {
     ));
     if r.explained > 0 || !r.nic_counters.is_empty() {
         let by: Vec<String> = r.explained_by.iter().map(|(k, v)| format!("{k} {v}")).collect();
-        s.push_str(&format!(", {} differ as offload rules say ({})", r.explained, if by.is_empty() { "none".into() } else { by.join(", ") }));
+        s.push_str(&format!(
+            ", {} differ as offload rules say ({}), {} NIC differences no rule explains",
+            r.explained,
+            if by.is_empty() { "none".into() } else { by.join(", ") },
+            r.unexplained
+        ));
     }
     s.push('\n');
     s

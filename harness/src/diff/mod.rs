@@ -85,6 +85,16 @@ pub struct Mismatch {
     pub detail: String,
 }
 
+/// A packet a NIC backend treats differently from `vm` as named rules say.
+#[derive(Clone, Debug, Serialize)]
+pub struct ExplainedPacket {
+    pub capture: String,
+    pub index: u64,
+    /// Rule IDs (`NFP-M7`, `NFP-R1`, ...), or `state after RULE` when an
+    /// earlier explained packet left the NIC's maps different.
+    pub rules: Vec<String>,
+}
+
 #[derive(Clone, Debug, Serialize, Default)]
 pub struct DiffReport {
     pub schema: &'static str,
@@ -108,6 +118,12 @@ pub struct DiffReport {
     /// Packets explained, by rule (`NFP-R1`, `NFP-H4`, ...).
     pub explained_by: BTreeMap<String, u64>,
     pub explained_examples: Vec<Mismatch>,
+    /// Every explained packet with the rules that explain it (the examples
+    /// above are capped at `max_reported`; this list is not).
+    pub explained_packets: Vec<ExplainedPacket>,
+    /// Packets where a NIC backend differs from `vm` and no rule of its
+    /// profile explains it (they are also counted in `mismatch_count`).
+    pub unexplained: u64,
     /// Per-queue counters of each NIC backend.
     pub nic_counters: BTreeMap<String, Vec<crate::backends::nic::QueueCounters>>,
 }
@@ -316,6 +332,7 @@ pub fn run(obj: &Object, program: &Program, captures: &[PathBuf], opts: &DiffOpt
             let vm = &results["vm"];
             let mut problems = Vec::new();
             let mut explained: Vec<String> = Vec::new();
+            let mut nic_unexplained = false;
             for (name, r) in &results {
                 if name == "vm" {
                     continue;
@@ -329,6 +346,7 @@ pub fn run(obj: &Object, program: &Program, captures: &[PathBuf], opts: &DiffOpt
                         } else if let (Some(rule), false) = (&n.diverged, equal_maps) {
                             explained.push(format!("state after {rule}"));
                         } else {
+                            nic_unexplained = true;
                             problems.push(format!("vm vs {name}: {why}"));
                         }
                     }
@@ -351,6 +369,7 @@ pub fn run(obj: &Object, program: &Program, captures: &[PathBuf], opts: &DiffOpt
                 for e in &explained {
                     *report.explained_by.entry(e.clone()).or_default() += 1;
                 }
+                report.explained_packets.push(ExplainedPacket { capture: path.display().to_string(), index: pkt.index, rules: explained.clone() });
                 if report.explained_examples.len() < opts.max_reported {
                     let labels: Vec<&String> = b.nics.iter().map(|n| &n.label).collect();
                     let why: Vec<String> = nic_applied.iter().flat_map(|(l, a)| a.iter().map(move |x| format!("{l}: {} {}", x.rule, x.what))).collect();
@@ -369,6 +388,9 @@ pub fn run(obj: &Object, program: &Program, captures: &[PathBuf], opts: &DiffOpt
                 report.nondeterministic += 1;
             } else {
                 report.mismatch_count += 1;
+                if nic_unexplained {
+                    report.unexplained += 1;
+                }
                 if report.mismatches.len() < opts.max_reported {
                     let mut detail = problems.join("; ");
                     detail.push('\n');

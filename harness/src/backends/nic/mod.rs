@@ -97,6 +97,9 @@ pub struct NicBackend {
     split_boundary: Option<usize>,
     max_action: Option<u64>,
     adjust_head_fast: bool,
+    /// Instructions the profile's 6-byte load/store fusion removes, by pc of
+    /// the entry program.
+    fused48: Vec<bool>,
 }
 
 impl NicBackend {
@@ -104,7 +107,8 @@ impl NicBackend {
     /// `queues`: `None` takes the profile's `rx_queues`, else [`DEFAULT_QUEUES`].
     pub fn open(obj: &Object, prog: &Program, profile: &str, queues: Option<u16>) -> Result<NicOpen, NicError> {
         let profile = Profile::load(profile)?;
-        let report = nic_model::check(&crate::cli::offload_spec(obj, prog), &profile);
+        let spec = crate::cli::offload_spec(obj, prog);
+        let report = nic_model::check(&spec, &profile);
         if report.verdict.exit_code() != 0 {
             return Ok(NicOpen::Rejected(Box::new(report)));
         }
@@ -134,7 +138,11 @@ impl NicBackend {
         });
         // The checker reports NFP-H4 exactly when adjust_head takes the slow path.
         let adjust_head_fast = !report.findings.iter().any(|f| f.rule == RuleId::H4);
+        // Instructions the target's compiler removes (hXDP 6-byte load/store).
+        let fuses48 = perf.and_then(|p| p.load_store48.as_ref()).is_some_and(|f| f.value);
+        let fused48 = if fuses48 { nic_model::fuse48::fused48(&spec.insns) } else { Vec::new() };
         Ok(NicOpen::Ready(Box::new(NicBackend {
+            fused48,
             split_boundary: profile.packet.split_boundary.as_ref().map(|s| s.value as usize),
             max_action: profile.exit.xdp_max_action.as_ref().map(|m| m.value),
             profile,
@@ -309,7 +317,7 @@ pub fn estimate_frames(
     nic: &mut NicBackend,
     frames: impl IntoIterator<Item = Vec<u8>>,
 ) -> Result<nic_model::Estimate, nic_model::perf::EstimateError> {
-    let mut tracer = SummaryTracer::new(nic.adjust_head_fast());
+    let mut tracer = SummaryTracer::with_fusion(nic.adjust_head_fast(), nic.fused48.clone());
     for (i, data) in frames.into_iter().enumerate() {
         let src = PacketSource { data, ts_ns: i as u64 * 1000, ingress_ifindex: 1, rx_queue_index: 0 };
         nic.run_traced(&src, &mut tracer);

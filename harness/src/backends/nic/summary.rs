@@ -19,6 +19,9 @@ pub const PACKET_WINDOW: u64 = 64;
 pub struct SummaryTracer {
     /// The program's adjust_head takes the JIT's fast path.
     adjust_head_fast: bool,
+    /// Instructions of the entry program the target's 6-byte load/store
+    /// fusion removes (nic_model::fuse48); empty when it has none.
+    fused48: Vec<bool>,
     /// Everything so far, over packets the program ran on.
     pub total: TraceSummary,
     packet: TraceSummary,
@@ -28,12 +31,20 @@ pub struct SummaryTracer {
 
 impl SummaryTracer {
     pub fn new(adjust_head_fast: bool) -> Self {
-        SummaryTracer { adjust_head_fast, total: TraceSummary::default(), packet: TraceSummary::default(), windows: HashSet::new(), helpers: Vec::new() }
+        Self::with_fusion(adjust_head_fast, Vec::new())
+    }
+
+    pub fn with_fusion(adjust_head_fast: bool, fused48: Vec<bool>) -> Self {
+        SummaryTracer { adjust_head_fast, fused48, total: TraceSummary::default(), packet: TraceSummary::default(), windows: HashSet::new(), helpers: Vec::new() }
     }
 }
 
 impl Tracer for SummaryTracer {
-    fn insn(&mut self, _prog: usize, _pc: usize, insn: Insn, _regs: &[u64; 11]) {
+    fn insn(&mut self, prog: usize, pc: usize, insn: Insn, _regs: &[u64; 11]) {
+        if prog == 0 && self.fused48.get(pc).copied().unwrap_or(false) {
+            self.packet.fused48 += 1;
+            return;
+        }
         *self.packet.insns.entry(classify(insn.code, insn.src)).or_default() += 1;
     }
 
