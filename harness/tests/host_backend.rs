@@ -186,6 +186,7 @@ fn object(programs: Vec<Program>, maps: Vec<MapDef>) -> Object {
         programs,
         maps,
         license: "GPL".to_string(),
+        btf: Default::default(),
     }
 }
 
