@@ -7,7 +7,7 @@
 //! placed it, the same way `lines` does for source lines.
 
 use crate::program::ProgramBtf;
-use aya_obj::btf::BtfFeatures;
+use aya_obj::btf::{Btf, BtfFeatures, BtfKind};
 use aya_obj::Function;
 
 /// Sanitised BTF bytes of `obj`, or why there are none.
@@ -28,9 +28,20 @@ pub(super) fn sanitized(obj: &mut aya_obj::Object) -> Result<Vec<u8>, String> {
 /// Adds the records of function `f`, placed at instruction `start` of the
 /// linked program. A program's own records are relative to its start; a
 /// `.text` function's to its section (aya-obj `get_func_and_line_info`).
-pub(super) fn add_function(out: &mut ProgramBtf, start: usize, f: &Function, is_program: bool) {
-    let Some(fi) = f.func_info.func_info.first() else { return };
-    out.func_info.push((start as u32, fi.type_id));
+///
+/// aya-obj finds a function's records by its section's name, and sees
+/// legacy `xdp/NAME` sections as `xdp` (see `elf::legacy_xdp_names_for_aya`),
+/// so their functions come without records; the FUNC is then found by the
+/// function's name, which is what clang names it, and they get no line info.
+pub(super) fn add_function(out: &mut ProgramBtf, start: usize, f: &Function, is_program: bool, btf: Option<&Btf>) {
+    let type_id = match f.func_info.func_info.first() {
+        Some(fi) => fi.type_id,
+        None => match btf.and_then(|b| b.id_by_type_name_kind(&f.name, BtfKind::Func).ok()) {
+            Some(id) => id,
+            None => return,
+        },
+    };
+    out.func_info.push((start as u32, type_id));
     let base = if is_program { 0 } else { f.section_offset / 8 };
     for li in &f.line_info.line_info {
         let Some(rel) = (li.insn_off as usize).checked_sub(base) else { continue };

@@ -235,3 +235,9 @@ pub fn member_offset(btf: &[u8], structure: &str, member: &str) -> Result<usize,
     }
     Ok(bits as usize / 8)
 }
+
+/// The type id of the FUNC named `name` in raw BTF.
+pub fn func_id(btf: &[u8], name: &str) -> Result<u32, String> {
+    let types = parse(btf)?;
+    types.types.iter().position(|t| t.kind == KIND_FUNC && t.name == name).map(|i| i as u32).ok_or_else(|| format!("BTF has no function {name}"))
+}

@@ -133,7 +133,7 @@ pub fn inspect_object_bytes(bytes: &[u8], path: &Path) -> Result<Loaded, LoadErr
         for pl in &placements {
             let Some(orig) = linked.originals.get(&pl.key) else { continue };
             functions.push((pl.start, orig.name.clone()));
-            btf_info::add_function(&mut records, pl.start, orig, program_keys.contains(&pl.key));
+            btf_info::add_function(&mut records, pl.start, orig, program_keys.contains(&pl.key), linked.obj.btf.as_ref());
             let Some(strings) = &strings else { continue };
             // Program functions carry line info relative to their start,
             // .text functions relative to the section (aya-obj

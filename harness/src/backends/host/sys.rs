@@ -484,6 +484,25 @@ pub fn tracing_attach(prog: &OwnedFd) -> Result<OwnedFd, Errno> {
     sys_bpf(BPF_RAW_TRACEPOINT_OPEN, &mut attr).map(fd_from_ret)
 }
 
+/// Loads a tracing program against the vmlinux function with BTF id
+/// `attach_btf_id` (no target program), without a log.
+pub fn prog_load_traced_fn(spec: &ProgSpec<'_>, attach_btf_id: u32) -> Result<OwnedFd, Errno> {
+    let mut name = [0u8; OBJ_NAME_LEN];
+    let n = spec.name.len().min(OBJ_NAME_LEN - 1);
+    name[..n].copy_from_slice(&spec.name.as_bytes()[..n]);
+    let mut attr = ProgLoadAttr {
+        prog_type: spec.prog_type,
+        insn_cnt: (spec.insns.len() / 8) as u32,
+        insns: ptr(spec.insns.as_ptr()),
+        license: ptr(spec.license.as_ptr()),
+        prog_name: name,
+        expected_attach_type: spec.expected_attach_type,
+        attach_btf_id,
+        ..Default::default()
+    };
+    sys_bpf(BPF_PROG_LOAD, &mut attr).map(fd_from_ret)
+}
+
 /// `union bpf_attr`, BPF_PROG_TEST_RUN member (`test`).
 #[repr(C)]
 #[derive(Default)]

@@ -27,6 +27,7 @@ pub mod frames;
 pub mod netlink;
 pub mod observe;
 pub mod offload;
+pub mod probe;
 pub mod run;
 mod sys;
 
