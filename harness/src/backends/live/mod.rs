@@ -85,7 +85,7 @@ impl std::str::FromStr for XdpMode {
 }
 
 /// `live:IFACE[:MODE]` as a backend name; the mode defaults to `drv`.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct LiveSpec {
     pub iface: String,
     pub mode: XdpMode,
@@ -162,6 +162,22 @@ pub enum LiveError {
     Interrupted { iface: String },
     #[error("{0}")]
     Other(String),
+}
+
+/// The other end of the veth `iface`, where frames are sent from when no
+/// peer is named (`xdpqual diff --backends live:IFACE`).
+pub fn veth_peer(iface: &Endpoint) -> Result<Endpoint, LiveError> {
+    let ifc = attach::Interface::resolve(iface)?;
+    if ifc.driver() != "veth" {
+        return Err(LiveError::Other(format!("{} is not a veth (driver {}), so its peer cannot be found; run `xdpqual live --peer IFACE` to name the interface frames are sent from", ifc.describe(), ifc.driver())));
+    }
+    let Some(peer) = ifc.peer_ifindex else {
+        return Err(LiveError::Other(format!("the peer of the veth {} is in another network namespace; run `xdpqual live --peer IFACE --peer-netns NS` instead", ifc.describe())));
+    };
+    let name = sys::in_netns(iface.netns.as_deref(), || sys::if_name(peer))
+        .map_err(|errno| LiveError::Netns { path: iface.netns.as_ref().map(|p| p.display().to_string()).unwrap_or_default(), errno })?
+        .map_err(|errno| LiveError::Io { step: format!("naming the peer (ifindex {peer})"), iface: ifc.describe(), errno })?;
+    Ok(Endpoint { iface: name, netns: iface.netns.clone() })
 }
 
 /// Capabilities the live backend itself needs beyond the host backend's.
