@@ -479,6 +479,20 @@ mod tests {
     }
 
     #[test]
+    fn fexit_tells_aborted_from_drop() {
+        let f = [1u8, 2, 3];
+        let run = |action| Run { action, len: 3, head: f.to_vec() };
+        assert_eq!(judge(&result(XdpAction::Aborted, &f), 0, &Seen::Nowhere, Some(&run(0)), 7), None);
+        let d = judge(&result(XdpAction::Aborted, &f), 0, &Seen::Nowhere, Some(&run(1)), 7).expect("DROP is not ABORTED");
+        assert!(d.contains("engine ABORTED, live DROP (fexit)"), "{d}");
+        // The frame the program returned is compared too.
+        let mut short = run(1);
+        short.len = 2;
+        short.head.pop();
+        assert!(judge(&result(XdpAction::Drop, &f), 0, &Seen::Nowhere, Some(&short), 7).unwrap().contains("differs"));
+    }
+
+    #[test]
     fn verdicts_map_to_places() {
         let f = [1u8, 2, 3];
         assert_eq!(judge(&result(XdpAction::Pass, &f), 0, &Seen::Stack { frame: f.to_vec() }, None, 7), None);
