@@ -7,14 +7,17 @@
 //!   the device (`prog_ifindex`/`map_ifindex`, [`offload`]), as offload needs.
 //! - Inject: an AF_PACKET socket on the peer (the other end of a veth pair,
 //!   or the link partner) sends each frame unchanged ([`observe`]).
-//! - Observe, "by packet tagging": one frame is in flight at a time, so its
-//!   position in the capture is its tag. The kernel's run counter of the
-//!   program (BPF_ENABLE_STATS `run_cnt`) says when the program has run on
-//!   it; a packet socket on the interface sees it if it went to the stack
-//!   (PASS: packet taps run after XDP), one on the peer if it was sent back
-//!   (TX), and neither if it was dropped, aborted or redirected elsewhere.
-//!   No fentry/fexit probe is used: it needs the program's BTF, which our
-//!   loader does not upload.
+//! - Observe: one frame is in flight at a time, so its position in the
+//!   capture is its tag. In skb/drv mode an fexit probe on the program
+//!   ([`probe`]) records the action of every run, exactly (DROP apart from
+//!   ABORTED); the program is loaded with its BTF for that. Where the probe
+//!   cannot attach (hw mode, a kernel that refuses tracing programs) the
+//!   kernel's run counter (BPF_ENABLE_STATS `run_cnt`) fences each run, and
+//!   the verdict is inferred from where the frame went ("tagging"): a packet
+//!   socket on the interface sees it if it went to the stack (PASS: packet
+//!   taps run after XDP), one on the peer if it was sent back (TX), neither
+//!   if it was dropped, aborted or redirected elsewhere. The report says
+//!   which method was used and why.
 //! - Cleanup: an [`attach::Attachment`] detaches on drop (errors, panics),
 //!   SIGINT/SIGTERM are turned into a flag the loop checks, and a program
 //!   replaced with `--replace` is put back.
