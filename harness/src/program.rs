@@ -185,6 +185,56 @@ pub struct Object {
     pub programs: Vec<Program>,
     pub maps: Vec<MapDef>,
     pub license: String,
+    /// The object's BTF as a kernel loader would upload it, or why there is none.
+    pub btf: ObjectBtf,
+}
+
+/// The object's BTF, sanitised for the kernel, and each program's
+/// `func_info`/`line_info` against the *linked* instructions: what
+/// BPF_BTF_LOAD and BPF_PROG_LOAD (`prog_btf_fd`, `func_info`, `line_info`)
+/// take. Loading with it makes a program BTF-aware, which fentry/fexit on
+/// it need (kernel/bpf/verifier.c bpf_check_attach_target looks the target
+/// up in the program's `func_info`).
+#[derive(Clone, Debug, Default)]
+pub enum ObjectBtf {
+    /// Built without an ELF (assembled, or sent to a guest).
+    #[default]
+    None,
+    /// The ELF has no usable BTF; why.
+    Unusable(String),
+    Present(std::sync::Arc<BtfBlob>),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BtfBlob {
+    /// Raw BTF (header, types, strings) after sanitising.
+    pub bytes: Vec<u8>,
+    /// By program name.
+    pub programs: std::collections::BTreeMap<String, ProgramBtf>,
+}
+
+/// `struct bpf_func_info` / `struct bpf_line_info` records (include/uapi/linux/bpf.h),
+/// instruction offsets in instructions into `Program::insns`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ProgramBtf {
+    /// `(insn_off, type_id of the FUNC)`, one per function, the program's own first.
+    pub func_info: Vec<(u32, u32)>,
+    /// `(insn_off, file_name_off, line_off, line_col)`.
+    pub line_info: Vec<(u32, u32, u32, u32)>,
+}
+
+impl ObjectBtf {
+    /// The BTF and the records of program `name`, or why there are none.
+    pub fn for_program(&self, name: &str) -> Result<(&[u8], &ProgramBtf), String> {
+        match self {
+            ObjectBtf::None => Err("the object was not read from an ELF file, so it has no BTF".into()),
+            ObjectBtf::Unusable(why) => Err(why.clone()),
+            ObjectBtf::Present(b) => match b.programs.get(name) {
+                Some(p) if !p.func_info.is_empty() => Ok((&b.bytes, p)),
+                _ => Err(format!("the object's .BTF.ext has no func_info for program `{name}`")),
+            },
+        }
+    }
 }
 
 impl Object {

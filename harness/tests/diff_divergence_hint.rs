@@ -59,7 +59,7 @@ fn object() -> Object {
         initial_data: None,
         read_only: false,
     };
-    Object { path: "hint.o".into(), programs: vec![prog], maps: vec![map], license: "GPL".into() }
+    Object { path: "hint.o".into(), programs: vec![prog], maps: vec![map], license: "GPL".into(), btf: Default::default() }
 }
 
 fn frame(ethertype: [u8; 2]) -> Vec<u8> {

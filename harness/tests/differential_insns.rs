@@ -319,7 +319,7 @@ fn object(insns: Vec<Insn>) -> Object {
         lines: LineTable::default(),
         functions: vec![(0, "random".into())],
     };
-    Object { path: "random-program".into(), programs: vec![prog], maps: vec![map], license: "GPL".into() }
+    Object { path: "random-program".into(), programs: vec![prog], maps: vec![map], license: "GPL".into(), btf: Default::default() }
 }
 
 static RUN: AtomicU64 = AtomicU64::new(0);

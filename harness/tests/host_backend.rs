@@ -186,6 +186,7 @@ fn object(programs: Vec<Program>, maps: Vec<MapDef>) -> Object {
         programs,
         maps,
         license: "GPL".to_string(),
+        btf: Default::default(),
     }
 }
 
@@ -918,5 +919,28 @@ fn missing_exit_blames_the_last_instruction() {
             assert_eq!(r.insn, Some(1));
         }
         LoadOutcome::Loaded(_) => panic!("a program without exit must be refused"),
+    }
+}
+
+/// Objects from clang load BTF-aware (BTF, func_info, line_info), as
+/// libbpf loads them; programs built without an ELF load without and say so.
+#[test]
+fn corpus_objects_load_with_their_btf() {
+    let Some(host) = backend() else { return };
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf();
+    let mut loaded = 0;
+    for name in ["firewall", "subprogs", "encap", "globals"] {
+        let obj = xdpqual::loader::load_object(&root.join(format!("corpus/build/{name}.v4.o"))).unwrap();
+        for p in &obj.programs {
+            let s = host.load(&obj, p).unwrap().ready().unwrap_or_else(|| panic!("{name} {} loads", p.name));
+            assert!(s.program().btf().func_id().is_some(), "{name} {}: {:?}", p.name, s.program().btf());
+            loaded += 1;
+        }
+    }
+    assert!(loaded >= 5);
+    let s = host.load(&object(vec![pass_prog()], vec![]), &pass_prog()).unwrap().ready().unwrap();
+    match s.program().btf() {
+        host::BtfUse::Without(why) => assert!(why.contains("no BTF"), "{why}"),
+        other => panic!("{other:?}"),
     }
 }

@@ -92,7 +92,7 @@ fn object(insns: Vec<Insn>) -> Object {
         lines: LineTable::default(),
         functions: Vec::new(),
     };
-    Object { path: "conformance".into(), programs: vec![prog], maps: vec![map], license: "GPL".into() }
+    Object { path: "conformance".into(), programs: vec![prog], maps: vec![map], license: "GPL".into(), btf: Default::default() }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -15,7 +15,7 @@ fn insn(code: u8, dst: u8, src: u8, off: i16, imm: i32) -> Insn {
 
 fn object(insns: Vec<Insn>) -> (Object, Program) {
     let p = Program { name: "p".into(), section: "xdp".into(), frags: false, insns, lines: LineTable::default(), functions: Vec::new() };
-    let obj = Object { path: "test.o".into(), programs: vec![p.clone()], maps: Vec::new(), license: "GPL".into() };
+    let obj = Object { path: "test.o".into(), programs: vec![p.clone()], maps: Vec::new(), license: "GPL".into(), btf: Default::default() };
     (obj, p)
 }
 

@@ -58,6 +58,13 @@ pub fn render(r: &diff::DiffReport) -> String {
     for sk in &r.skipped {
         s.push_str(&format!("  skipped {}: {}\n", sk.backend.label(), sk.reason));
     }
+    for l in &r.live {
+        let how = match (&l.observation_method, &l.observation_fallback) {
+            (crate::backends::live::observe::Method::Fexit, _) => "fexit (exact verdicts)".to_string(),
+            (_, why) => format!("tagging ({})", why.as_deref().unwrap_or("")),
+        };
+        s.push_str(&format!("  {}: frames sent from {}, {} sent, {} not sent; verdicts observed by {how}\n", l.backend, l.peer, l.sent, l.not_sent));
+    }
     for m in &r.mismatches {
         s.push_str(&format!("MISMATCH {} packet {}", m.capture, m.index));
         if let Some(f) = &m.flow {

@@ -82,6 +82,13 @@ pub fn render(r: &LiveReport) -> String {
         "live run of {} on {} ({} mode, driver {}, MTU {}, kernel {}), frames sent from {}\n  {}\n",
         r.program, r.iface, r.mode, r.driver[0], r.mtu, r.kernel, r.peer, r.observation
     );
+    s.push_str(&format!("  verdicts observed by: {}\n", match r.observation_method {
+        live::observe::Method::Fexit => "fexit (exact)".to_string(),
+        live::observe::Method::Tagging => format!("tagging ({})", r.observation_fallback.as_deref().unwrap_or("")),
+    }));
+    for (k, v) in &r.actions {
+        s.push_str(&format!("  fexit {k:<26} {v}\n"));
+    }
     for n in &r.notes {
         s.push_str(&format!("  note: {n}\n"));
     }

@@ -9,6 +9,7 @@
 
 pub mod divergence;
 pub mod hexdiff;
+pub mod live;
 pub mod pair;
 
 use std::collections::BTreeMap;
@@ -35,6 +36,8 @@ pub enum BackendKind {
     Host,
     /// The emulated datapath of an offload profile (`nic:PROFILE`).
     Nic(String),
+    /// A real interface (`live:IFACE[:MODE]`, see [`crate::backends::live`]).
+    Live(crate::backends::live::LiveSpec),
 }
 
 impl BackendKind {
@@ -42,6 +45,7 @@ impl BackendKind {
     pub fn label(&self) -> String {
         match self {
             BackendKind::Nic(p) => format!("nic:{p}"),
+            BackendKind::Live(l) => format!("live:{}:{}", l.iface, l.mode),
             other => format!("{other:?}").to_lowercase(),
         }
     }
@@ -55,7 +59,8 @@ impl std::str::FromStr for BackendKind {
             "rbpf" => Ok(BackendKind::Rbpf),
             "host" => Ok(BackendKind::Host),
             nic if nic.starts_with("nic:") && nic.len() > 4 => Ok(BackendKind::Nic(nic[4..].to_string())),
-            other => Err(format!("unknown backend '{other}' (known: vm, rbpf, host, nic:PROFILE)")),
+            l if l.starts_with("live:") => l.parse().map(BackendKind::Live),
+            other => Err(format!("unknown backend '{other}' (known: vm, rbpf, host, nic:PROFILE, live:IFACE[:skb|drv|hw])")),
         }
     }
 }
@@ -124,6 +129,8 @@ pub struct DiffReport {
     /// Packets where a NIC backend differs from `vm` and no rule of its
     /// profile explains it (they are also counted in `mismatch_count`).
     pub unexplained: u64,
+    /// Each `live:` backend's run: how verdicts were observed, frames sent.
+    pub live: Vec<live::LiveSummary>,
     /// Per-queue counters of each NIC backend.
     pub nic_counters: BTreeMap<String, Vec<crate::backends::nic::QueueCounters>>,
 }
@@ -290,6 +297,11 @@ pub fn run(obj: &Object, program: &Program, captures: &[PathBuf], opts: &DiffOpt
         }
     }
     let nondet_prog = program.insns.iter().any(|i| i.code == 0x85 && i.src == 0 && NONDETERMINISTIC.contains(&i.imm));
+    // Packets by (capture, index), only kept when a live backend's
+    // disagreements are to be folded in afterwards.
+    let with_live = opts.backends.iter().any(|k| matches!(k, BackendKind::Live(_)));
+    let mut mismatched = std::collections::HashSet::new();
+    let mut agreed_keys = std::collections::HashSet::new();
     for path in captures {
         let reader = CaptureReader::open(path).with_context(|| format!("opening capture {}", path.display()))?;
         for item in reader {
@@ -384,12 +396,18 @@ pub fn run(obj: &Object, program: &Program, captures: &[PathBuf], opts: &DiffOpt
                 }
             } else if problems.is_empty() {
                 report.agreed += 1;
+                if with_live {
+                    agreed_keys.insert((path.display().to_string(), pkt.index));
+                }
             } else if nondet_prog && used_nondet {
                 report.nondeterministic += 1;
             } else {
                 report.mismatch_count += 1;
                 if nic_unexplained {
                     report.unexplained += 1;
+                }
+                if with_live {
+                    mismatched.insert((path.display().to_string(), pkt.index));
                 }
                 if report.mismatches.len() < opts.max_reported {
                     let mut detail = problems.join("; ");
@@ -412,6 +430,9 @@ pub fn run(obj: &Object, program: &Program, captures: &[PathBuf], opts: &DiffOpt
                 }
             }
         }
+    }
+    if with_live {
+        live::fold(obj, program, captures, opts, &mut report, &mut mismatched, &agreed_keys);
     }
     for n in &b.nics {
         report.nic_counters.insert(n.label.clone(), n.nic.counters().to_vec());

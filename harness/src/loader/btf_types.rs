@@ -215,3 +215,29 @@ pub fn map_layouts(btf: &[u8]) -> Result<MapLayouts, String> {
     }
     Ok(out)
 }
+
+/// Byte offset of `member` in the struct named `structure`, read from raw
+/// BTF such as `/sys/kernel/btf/vmlinux`. A member's `offset` word is in
+/// bits, with a bitfield size in its top byte when the struct's kind_flag is
+/// set (Documentation/bpf/btf.rst, BTF_KIND_STRUCT).
+pub fn member_offset(btf: &[u8], structure: &str, member: &str) -> Result<usize, String> {
+    let types = parse(btf)?;
+    let t = types
+        .types
+        .iter()
+        .find(|t| t.kind == KIND_STRUCT && t.name == structure)
+        .ok_or_else(|| format!("BTF has no struct {structure}"))?;
+    let at = t.member_names.iter().position(|n| n == member).ok_or_else(|| format!("struct {structure} has no member {member}"))?;
+    let word = t.extra[3 * at + 2];
+    let bits = if t.kind_flag { word & 0x00ff_ffff } else { word };
+    if bits % 8 != 0 {
+        return Err(format!("{structure}.{member} is not byte-aligned"));
+    }
+    Ok(bits as usize / 8)
+}
+
+/// The type id of the FUNC named `name` in raw BTF.
+pub fn func_id(btf: &[u8], name: &str) -> Result<u32, String> {
+    let types = parse(btf)?;
+    types.types.iter().position(|t| t.kind == KIND_FUNC && t.name == name).map(|i| i as u32).ok_or_else(|| format!("BTF has no function {name}"))
+}

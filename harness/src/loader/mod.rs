@@ -6,6 +6,7 @@
 //! links (maps, BPF-to-BPF calls), then line info ([`lines`]) and static
 //! checks ([`validate`]).
 
+mod btf_info;
 mod elf;
 mod error;
 mod link;
@@ -16,7 +17,7 @@ pub mod validate;
 pub use error::LoadError;
 
 use crate::isa::Insn;
-use crate::program::{Object, Program};
+use crate::program::{BtfBlob, Object, ObjectBtf, Program, ProgramBtf};
 use aya_obj::generated::bpf_insn;
 use aya_obj::{Function, ProgramSection};
 use object::read::{Object as _, ObjectSection as _};
@@ -105,6 +106,7 @@ pub fn inspect_object_bytes(bytes: &[u8], path: &Path) -> Result<Loaded, LoadErr
     progs.sort_by_key(|(name, p)| (p.section_index, p.address, name.as_str()));
 
     let mut programs = Vec::new();
+    let mut btf_records = BTreeMap::new();
     let mut other_programs = Vec::new();
     for (name, p) in progs {
         let section = section_names.get(p.section_index).cloned().unwrap_or_default();
@@ -127,9 +129,11 @@ pub fn inspect_object_bytes(bytes: &[u8], path: &Path) -> Result<Loaded, LoadErr
         }
         let mut functions = Vec::new();
         let mut line_entries = Vec::new();
+        let mut records = ProgramBtf::default();
         for pl in &placements {
             let Some(orig) = linked.originals.get(&pl.key) else { continue };
             functions.push((pl.start, orig.name.clone()));
+            btf_info::add_function(&mut records, pl.start, orig, program_keys.contains(&pl.key), linked.obj.btf.as_ref());
             let Some(strings) = &strings else { continue };
             // Program functions carry line info relative to their start,
             // .text functions relative to the section (aya-obj
@@ -147,6 +151,7 @@ pub fn inspect_object_bytes(bytes: &[u8], path: &Path) -> Result<Loaded, LoadErr
             error.line = lines.lookup(error.insn).cloned();
             LoadError::Invalid { path: path.to_path_buf(), program: name.clone(), error: Box::new(error) }
         })?;
+        btf_records.insert(name.clone(), btf_info::finish(records));
         programs.push(Program {
             name: name.clone(),
             section,
@@ -163,6 +168,9 @@ pub fn inspect_object_bytes(bytes: &[u8], path: &Path) -> Result<Loaded, LoadErr
             programs,
             maps,
             license: linked.obj.license.to_string_lossy().into_owned(),
+            btf: linked.btf.map_or_else(ObjectBtf::Unusable, |bytes| {
+                ObjectBtf::Present(std::sync::Arc::new(BtfBlob { bytes, programs: btf_records }))
+            }),
         },
         other_programs,
     })
@@ -179,6 +187,8 @@ struct Linked {
     maps: Vec<(String, aya_obj::Map)>,
     originals: BTreeMap<(usize, u64), Function>,
     tags: link::Tags,
+    /// Sanitised BTF bytes, or why there are none.
+    btf: Result<Vec<u8>, String>,
 }
 
 fn aya_link(bytes: &[u8], path: &Path) -> Result<Linked, LoadError> {
@@ -202,7 +212,8 @@ fn aya_link(bytes: &[u8], path: &Path) -> Result<Linked, LoadError> {
     .map_err(|e| LoadError::Link { path: p(), reason: error::chain(&e) })?;
     obj.relocate_calls(&text_sections)
         .map_err(|e| LoadError::Link { path: p(), reason: error::chain(&e) })?;
-    Ok(Linked { obj, maps, originals, tags })
+    let btf = btf_info::sanitized(&mut obj);
+    Ok(Linked { obj, maps, originals, tags, btf })
 }
 
 /// Runs aya-obj, turning a panic into [`LoadError::ParserPanic`].

@@ -69,6 +69,7 @@ pub fn reference_object() -> Object {
         }],
         maps: vec![],
         license: "GPL".into(),
+        btf: Default::default(),
     }
 }
 

@@ -136,6 +136,8 @@ fn probe() -> Result<(), Unavailable> {
         license: c"GPL",
         name: "xdpqual_probe",
         log_level: 0,
+        btf: None,
+        attach: None,
     };
     let fd =
         sys::prog_load(&spec, &mut []).map_err(|f| classify("load an XDP program", f.errno))?;

@@ -17,12 +17,14 @@
 //!
 //! [`MapDef`]: crate::program::MapDef
 
+pub mod btf;
 pub mod caps;
 pub mod maps;
 pub mod prog;
 pub(crate) mod sys;
 pub mod testrun;
 
+pub use btf::{BtfUse, KernelBtf};
 pub use caps::{Capability, Unavailable};
 pub use maps::{KernelMap, MapDump, MapError};
 pub use prog::{KernelProgram, LoadError, LoadOptions, LoadOutcome, LoadedInfo, Rejection};
@@ -143,8 +145,9 @@ impl HostBackend {
             license: object.license.clone(),
             ..LoadOptions::default()
         };
+        let btf = KernelBtf::load(&object.btf);
         let load = |p: &Program| {
-            KernelProgram::load(p, &maps, &opts).map_err(|source| HostError::Load {
+            KernelProgram::load_with_btf(p, &maps, &opts, btf.as_ref().map_err(|e| e.as_str())).map_err(|source| HostError::Load {
                 object: obj_name.clone(),
                 source,
             })

@@ -11,6 +11,7 @@
 //! [`LoadOutcome::Rejected`] carries the log and the instruction it blames,
 //! so the caller can point at the source line with `Program::lines`.
 
+use super::btf::{BtfUse, KernelBtf};
 use super::maps::KernelMap;
 use super::sys::{self, Errno};
 use crate::isa::{self, opcode as op, Insn};
@@ -104,6 +105,7 @@ pub struct KernelProgram {
     frags: bool,
     info: LoadedInfo,
     log: String,
+    btf: BtfUse,
 }
 
 impl KernelProgram {
@@ -129,6 +131,10 @@ impl KernelProgram {
     /// disagree.
     pub fn xlated(&self) -> Result<Vec<Insn>, Errno> {
         Ok(sys::prog_xlated(&self.fd)?.iter().map(|b| Insn::from_le_bytes(*b)).collect())
+    }
+    /// Whether it was loaded with its BTF (and so can be traced).
+    pub fn btf(&self) -> &BtfUse {
+        &self.btf
     }
 }
 
@@ -315,11 +321,59 @@ fn is_backend_errno(e: Errno) -> bool {
 
 impl KernelProgram {
     /// Loads `prog` as an XDP program using `maps` (created from the same
-    /// object's `maps`, in order) for its map references.
+    /// object's `maps`, in order) for its map references, without BTF.
     pub fn load(
         prog: &Program,
         maps: &[KernelMap],
         opts: &LoadOptions,
+    ) -> Result<LoadOutcome, LoadError> {
+        Self::load_with_btf(prog, maps, opts, Err("loaded without BTF on request"))
+    }
+
+    /// As [`load`](Self::load), BTF-aware when `btf` has records for the
+    /// program (`Err`: why there is no BTF). A program the verifier refuses
+    /// with its BTF is tried again without: BTF makes global functions be
+    /// verified on their own against their prototypes, which some programs
+    /// that load without BTF do not pass, and our verdict is about the
+    /// instructions. What was done is in [`KernelProgram::btf`].
+    pub fn load_with_btf(
+        prog: &Program,
+        maps: &[KernelMap],
+        opts: &LoadOptions,
+        btf: Result<&KernelBtf, &str>,
+    ) -> Result<LoadOutcome, LoadError> {
+        let with = match btf {
+            Ok(b) => match b.program(&prog.name) {
+                Some(records) => Ok((b, records)),
+                None => Err(format!("the object's .BTF.ext has no func_info for `{}`", prog.name)),
+            },
+            Err(why) => Err(why.to_string()),
+        };
+        let (kb, records) = match with {
+            Ok(x) => x,
+            Err(why) => return Self::load_inner(prog, maps, opts, None, BtfUse::Without(why)),
+        };
+        let spec = sys::ProgBtf { btf_fd: kb.fd(), func_info: &records.func_info, line_info: &records.line_info };
+        let func_id = records.func_info[0].1;
+        match Self::load_inner(prog, maps, opts, Some(spec), BtfUse::Loaded { func_id })? {
+            LoadOutcome::Loaded(p) => Ok(LoadOutcome::Loaded(p)),
+            LoadOutcome::Rejected(r) => {
+                let why = format!(
+                    "with its BTF the kernel refused it ({}: {}); loaded without",
+                    r.errno,
+                    r.first_error_line.as_deref().unwrap_or("no message")
+                );
+                Self::load_inner(prog, maps, opts, None, BtfUse::Without(why))
+            }
+        }
+    }
+
+    fn load_inner(
+        prog: &Program,
+        maps: &[KernelMap],
+        opts: &LoadOptions,
+        btf: Option<sys::ProgBtf<'_>>,
+        btf_use: BtfUse,
     ) -> Result<LoadOutcome, LoadError> {
         if prog.insns.is_empty() {
             return Err(LoadError::Empty {
@@ -339,6 +393,8 @@ impl KernelProgram {
             license: &license,
             name: &name,
             log_level,
+            btf: btf.as_ref().map(|b| sys::ProgBtf { btf_fd: b.btf_fd, func_info: b.func_info, line_info: b.line_info }),
+            attach: None,
         };
 
         let mut level = opts.log_level;
@@ -425,6 +481,7 @@ impl KernelProgram {
                 kernel_release,
             },
             log,
+            btf: btf_use,
         }))
     }
 }

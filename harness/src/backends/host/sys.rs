@@ -84,6 +84,8 @@ const BPF_PROG_TEST_RUN: libc::c_long = 10;
 const BPF_PROG_GET_NEXT_ID: libc::c_long = 11;
 const BPF_MAP_GET_NEXT_ID: libc::c_long = 12;
 const BPF_OBJ_GET_INFO_BY_FD: libc::c_long = 15;
+const BPF_RAW_TRACEPOINT_OPEN: libc::c_long = 17;
+const BPF_BTF_LOAD: libc::c_long = 18;
 const BPF_MAP_FREEZE: libc::c_long = 22;
 
 /// `BPF_OBJ_NAME_LEN`: names are at most 15 bytes plus a NUL.
@@ -345,6 +347,27 @@ pub struct ProgSpec<'a> {
     /// Already sanitised, at most 15 bytes.
     pub name: &'a str,
     pub log_level: u32,
+    /// The program's BTF and its records, when loaded BTF-aware.
+    pub btf: Option<ProgBtf<'a>>,
+    /// Tracing programs: the program they attach to and the BTF id of its
+    /// function (`attach_prog_fd`, `attach_btf_id`).
+    pub attach: Option<(RawFd, u32)>,
+}
+
+/// `prog_btf_fd`, `func_info` and `line_info` of BPF_PROG_LOAD.
+pub struct ProgBtf<'a> {
+    pub btf_fd: RawFd,
+    /// `struct bpf_func_info` records: (insn_off, type_id).
+    pub func_info: &'a [(u32, u32)],
+    /// `struct bpf_line_info` records.
+    pub line_info: &'a [(u32, u32, u32, u32)],
+}
+
+/// `struct bpf_func_info` is two u32s and `struct bpf_line_info` four
+/// (include/uapi/linux/bpf.h); a tuple of u32s has no layout guarantee, so
+/// they are flattened into native u32 words, which is their C layout.
+fn u32_records<const N: usize>(recs: impl Iterator<Item = [u32; N]>) -> Vec<u32> {
+    recs.flat_map(|r| r.into_iter()).collect()
 }
 
 /// A refused BPF_PROG_LOAD: the errno and, on 6.4+, the log size the
@@ -367,6 +390,10 @@ pub fn prog_load(spec: &ProgSpec<'_>, log: &mut [u8]) -> Result<OwnedFd, LoadFai
     let n = spec.name.len().min(OBJ_NAME_LEN - 1);
     name[..n].copy_from_slice(&spec.name.as_bytes()[..n]);
     let log_size = u32::try_from(log.len()).unwrap_or(u32::MAX);
+    // Kept alive until the call returns: the kernel reads them through the
+    // pointers stored in `attr`.
+    let func_info = spec.btf.as_ref().map_or_else(Vec::new, |b| u32_records(b.func_info.iter().map(|&(o, t)| [o, t])));
+    let line_info = spec.btf.as_ref().map_or_else(Vec::new, |b| u32_records(b.line_info.iter().map(|&(o, f, l, c)| [o, f, l, c])));
     let mut attr = ProgLoadAttr {
         prog_type: spec.prog_type,
         insn_cnt: (spec.insns.len() / 8) as u32,
@@ -384,6 +411,21 @@ pub fn prog_load(spec: &ProgSpec<'_>, log: &mut [u8]) -> Result<OwnedFd, LoadFai
         expected_attach_type: spec.expected_attach_type,
         ..Default::default()
     };
+    if let Some(b) = &spec.btf {
+        attr.prog_btf_fd = b.btf_fd as u32;
+        attr.func_info_rec_size = 8;
+        attr.func_info = ptr(func_info.as_ptr());
+        attr.func_info_cnt = b.func_info.len() as u32;
+        if !b.line_info.is_empty() {
+            attr.line_info_rec_size = 16;
+            attr.line_info = ptr(line_info.as_ptr());
+            attr.line_info_cnt = b.line_info.len() as u32;
+        }
+    }
+    if let Some((prog_fd, btf_id)) = spec.attach {
+        attr.attach_prog_fd = prog_fd as u32;
+        attr.attach_btf_id = btf_id;
+    }
     match sys_bpf(BPF_PROG_LOAD, &mut attr) {
         Ok(r) => Ok(fd_from_ret(r)),
         Err(errno) => Err(LoadFailure {
@@ -391,6 +433,74 @@ pub fn prog_load(spec: &ProgSpec<'_>, log: &mut [u8]) -> Result<OwnedFd, LoadFai
             log_true_size: attr.log_true_size,
         }),
     }
+}
+
+/// `union bpf_attr`, BPF_BTF_LOAD member, up to `btf_log_true_size` (6.4+).
+#[repr(C)]
+#[derive(Default)]
+struct BtfLoadAttr {
+    btf: u64,
+    btf_log_buf: u64,
+    btf_size: u32,
+    btf_log_size: u32,
+    btf_log_level: u32,
+    btf_log_true_size: u32,
+}
+impl Attr for BtfLoadAttr {}
+
+/// Uploads raw BTF (kernel/bpf/btf.c btf_parse). `log` receives the
+/// kernel's reason when it refuses (level 1), and may be empty.
+pub fn btf_load(btf: &[u8], log: &mut [u8]) -> Result<OwnedFd, Errno> {
+    let mut attr = BtfLoadAttr {
+        btf: ptr(btf.as_ptr()),
+        btf_size: u32::try_from(btf.len()).map_err(|_| Errno(libc::E2BIG))?,
+        ..Default::default()
+    };
+    if !log.is_empty() {
+        attr.btf_log_buf = ptr(log.as_mut_ptr());
+        attr.btf_log_size = u32::try_from(log.len()).unwrap_or(u32::MAX);
+        attr.btf_log_level = 1;
+    }
+    sys_bpf(BPF_BTF_LOAD, &mut attr).map(fd_from_ret)
+}
+
+/// `union bpf_attr`, BPF_RAW_TRACEPOINT_OPEN member.
+#[repr(C)]
+#[derive(Default)]
+struct RawTpAttr {
+    name: u64,
+    prog_fd: u32,
+    _pad: u32,
+    cookie: u64,
+}
+impl Attr for RawTpAttr {}
+
+/// Attaches a loaded fentry/fexit program to the target it was loaded for
+/// (a NULL name means "the program's own attach target",
+/// kernel/bpf/syscall.c bpf_raw_tp_link_attach → bpf_tracing_prog_attach).
+/// The attachment lasts while the returned link fd is open.
+pub fn tracing_attach(prog: &OwnedFd) -> Result<OwnedFd, Errno> {
+    let mut attr = RawTpAttr { prog_fd: prog.as_raw_fd() as u32, ..Default::default() };
+    sys_bpf(BPF_RAW_TRACEPOINT_OPEN, &mut attr).map(fd_from_ret)
+}
+
+/// Loads a tracing program against the vmlinux function with BTF id
+/// `attach_btf_id` (no target program), without a log.
+pub fn prog_load_traced_fn(spec: &ProgSpec<'_>, attach_btf_id: u32) -> Result<OwnedFd, Errno> {
+    let mut name = [0u8; OBJ_NAME_LEN];
+    let n = spec.name.len().min(OBJ_NAME_LEN - 1);
+    name[..n].copy_from_slice(&spec.name.as_bytes()[..n]);
+    let mut attr = ProgLoadAttr {
+        prog_type: spec.prog_type,
+        insn_cnt: (spec.insns.len() / 8) as u32,
+        insns: ptr(spec.insns.as_ptr()),
+        license: ptr(spec.license.as_ptr()),
+        prog_name: name,
+        expected_attach_type: spec.expected_attach_type,
+        attach_btf_id,
+        ..Default::default()
+    };
+    sys_bpf(BPF_PROG_LOAD, &mut attr).map(fd_from_ret)
 }
 
 /// `union bpf_attr`, BPF_PROG_TEST_RUN member (`test`).
@@ -798,6 +908,14 @@ mod tests {
         assert_eq!(offset_of!(TestRunAttr, flags), 64);
         assert_eq!(offset_of!(TestRunAttr, batch_size), 72);
         assert_eq!(size_of::<XdpMd>(), 24);
+
+        assert_eq!(offset_of!(ProgLoadAttr, func_info_rec_size), 76);
+        assert_eq!(offset_of!(ProgLoadAttr, func_info), 80);
+        assert_eq!(offset_of!(ProgLoadAttr, line_info), 96);
+        assert_eq!(offset_of!(ProgLoadAttr, attach_btf_id), 108);
+        assert_eq!(offset_of!(ProgLoadAttr, attach_prog_fd), 112);
+        assert_eq!(size_of::<BtfLoadAttr>(), 32);
+        assert_eq!(offset_of!(RawTpAttr, cookie), 16);
 
         assert_eq!(offset_of!(NextIdAttr, next_id), 4);
         assert_eq!(offset_of!(InfoAttr, info), 8);

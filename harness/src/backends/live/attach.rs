@@ -18,6 +18,8 @@ pub struct Interface {
     /// `ethtool -i`: driver, version, firmware, bus.
     pub driver: [String; 4],
     pub xdp: Vec<Attached>,
+    /// For a veth, its peer's ifindex, when the peer is in the same namespace.
+    pub peer_ifindex: Option<u32>,
     nl: OwnedFd,
 }
 
@@ -34,7 +36,8 @@ impl Interface {
             Err(errno) => return Err(LiveError::Netns { path: ep.netns.as_ref().map(|p| p.display().to_string()).unwrap_or_default(), errno }),
         };
         let state = netlink::query(&nl, ifindex).map_err(|err| LiveError::Netlink { iface: ep.describe(), err })?;
-        Ok(Interface { endpoint: ep.clone(), ifindex, mtu: state.mtu, driver, xdp: state.xdp, nl })
+        let peer_ifindex = state.link.filter(|_| !state.link_in_other_netns);
+        Ok(Interface { endpoint: ep.clone(), ifindex, mtu: state.mtu, driver, xdp: state.xdp, peer_ifindex, nl })
     }
 
     pub fn driver(&self) -> &str {

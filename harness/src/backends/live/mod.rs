@@ -7,14 +7,17 @@
 //!   the device (`prog_ifindex`/`map_ifindex`, [`offload`]), as offload needs.
 //! - Inject: an AF_PACKET socket on the peer (the other end of a veth pair,
 //!   or the link partner) sends each frame unchanged ([`observe`]).
-//! - Observe, "by packet tagging": one frame is in flight at a time, so its
-//!   position in the capture is its tag. The kernel's run counter of the
-//!   program (BPF_ENABLE_STATS `run_cnt`) says when the program has run on
-//!   it; a packet socket on the interface sees it if it went to the stack
-//!   (PASS: packet taps run after XDP), one on the peer if it was sent back
-//!   (TX), and neither if it was dropped, aborted or redirected elsewhere.
-//!   No fentry/fexit probe is used: it needs the program's BTF, which our
-//!   loader does not upload.
+//! - Observe: one frame is in flight at a time, so its position in the
+//!   capture is its tag. In skb/drv mode an fexit probe on the program
+//!   ([`probe`]) records the action of every run, exactly (DROP apart from
+//!   ABORTED); the program is loaded with its BTF for that. Where the probe
+//!   cannot attach (hw mode, a kernel that refuses tracing programs) the
+//!   kernel's run counter (BPF_ENABLE_STATS `run_cnt`) fences each run, and
+//!   the verdict is inferred from where the frame went ("tagging"): a packet
+//!   socket on the interface sees it if it went to the stack (PASS: packet
+//!   taps run after XDP), one on the peer if it was sent back (TX), neither
+//!   if it was dropped, aborted or redirected elsewhere. The report says
+//!   which method was used and why.
 //! - Cleanup: an [`attach::Attachment`] detaches on drop (errors, panics),
 //!   SIGINT/SIGTERM are turned into a flag the loop checks, and a program
 //!   replaced with `--replace` is put back.
@@ -27,6 +30,7 @@ pub mod frames;
 pub mod netlink;
 pub mod observe;
 pub mod offload;
+pub mod probe;
 pub mod run;
 mod sys;
 
@@ -84,7 +88,7 @@ impl std::str::FromStr for XdpMode {
 }
 
 /// `live:IFACE[:MODE]` as a backend name; the mode defaults to `drv`.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct LiveSpec {
     pub iface: String,
     pub mode: XdpMode,
@@ -161,6 +165,22 @@ pub enum LiveError {
     Interrupted { iface: String },
     #[error("{0}")]
     Other(String),
+}
+
+/// The other end of the veth `iface`, where frames are sent from when no
+/// peer is named (`xdpqual diff --backends live:IFACE`).
+pub fn veth_peer(iface: &Endpoint) -> Result<Endpoint, LiveError> {
+    let ifc = attach::Interface::resolve(iface)?;
+    if ifc.driver() != "veth" {
+        return Err(LiveError::Other(format!("{} is not a veth (driver {}), so its peer cannot be found; run `xdpqual live --peer IFACE` to name the interface frames are sent from", ifc.describe(), ifc.driver())));
+    }
+    let Some(peer) = ifc.peer_ifindex else {
+        return Err(LiveError::Other(format!("the peer of the veth {} is in another network namespace; run `xdpqual live --peer IFACE --peer-netns NS` instead", ifc.describe())));
+    };
+    let name = sys::in_netns(iface.netns.as_deref(), || sys::if_name(peer))
+        .map_err(|errno| LiveError::Netns { path: iface.netns.as_ref().map(|p| p.display().to_string()).unwrap_or_default(), errno })?
+        .map_err(|errno| LiveError::Io { step: format!("naming the peer (ifindex {peer})"), iface: ifc.describe(), errno })?;
+    Ok(Endpoint { iface: name, netns: iface.netns.clone() })
 }
 
 /// Capabilities the live backend itself needs beyond the host backend's.

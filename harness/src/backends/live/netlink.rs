@@ -26,6 +26,8 @@ const NLA_F_NESTED: u16 = 1 << 15;
 const NLA_TYPE_MASK: u16 = !(NLA_F_NESTED | (1 << 14));
 const IFLA_IFNAME: u16 = 3;
 const IFLA_MTU: u16 = 4;
+const IFLA_LINK: u16 = 5;
+const IFLA_LINK_NETNSID: u16 = 37;
 const IFLA_XDP: u16 = 43;
 const IFLA_XDP_FD: u16 = 1;
 const IFLA_XDP_ATTACHED: u16 = 2;
@@ -80,6 +82,10 @@ pub struct LinkState {
     pub mtu: u32,
     /// One entry per mode with a program (several only with MULTI).
     pub xdp: Vec<Attached>,
+    /// `IFLA_LINK`: for a veth, its peer's ifindex.
+    pub link: Option<u32>,
+    /// `IFLA_LINK_NETNSID`: present when that peer is in another namespace.
+    pub link_in_other_netns: bool,
 }
 
 fn push_attr(buf: &mut Vec<u8>, ty: u16, payload: &[u8]) {
@@ -190,12 +196,14 @@ pub fn query(fd: &OwnedFd, ifindex: u32) -> Result<LinkState, NlError> {
 }
 
 fn parse_link(a: &[u8]) -> LinkState {
-    let mut s = LinkState { name: String::new(), mtu: 0, xdp: Vec::new() };
+    let mut s = LinkState { name: String::new(), mtu: 0, xdp: Vec::new(), link: None, link_in_other_netns: false };
     for (ty, p) in attrs(a) {
         match ty {
             IFLA_IFNAME => s.name = String::from_utf8_lossy(p.split(|&c| c == 0).next().unwrap_or(&[])).into_owned(),
             IFLA_MTU => s.mtu = u32_of(p).unwrap_or(0),
             IFLA_XDP => s.xdp = parse_xdp(p),
+            IFLA_LINK => s.link = u32_of(p).filter(|&i| i != 0),
+            IFLA_LINK_NETNSID => s.link_in_other_netns = true,
             _ => {}
         }
     }

@@ -15,6 +15,7 @@ use std::os::fd::{OwnedFd, RawFd};
 use std::time::{Duration, Instant};
 
 use super::attach::Interface;
+use super::probe::{Run, VerdictProbe};
 use super::sys::{self, Errno};
 use super::LiveError;
 
@@ -50,9 +51,30 @@ impl Seen {
     }
 }
 
-/// How the end of the program's run is known.
+/// How verdicts were observed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Method {
+    /// The action each run returned, from an fexit probe ([`super::probe`]).
+    Fexit,
+    /// Where each frame went (stack, peer, nowhere).
+    Tagging,
+}
+
+/// What one sent frame led to.
 #[derive(Debug)]
+pub struct Outcome {
+    pub seen: Seen,
+    /// The program's run on it, when a probe watched it.
+    pub run: Option<Run>,
+    /// Frames seen in its window that were not the first.
+    pub extra: Vec<Seen>,
+}
+
+/// How the end of the program's run is known.
 enum Fence {
+    /// The fexit probe's records, which also carry the action.
+    Probe(VerdictProbe),
     /// The kernel's run counter (non-offloaded modes).
     RunCount { _stats: OwnedFd, prog: RawFd },
     /// Offloaded programs run on the NIC and are not counted: only time.
@@ -75,7 +97,7 @@ pub struct Observer {
 impl Observer {
     /// Opens the sockets (each in its interface's namespace). `prog` is the
     /// attached program's fd, for its run counter; `None` for offload.
-    pub fn open(iface: &Interface, peer: &Interface, prog: Option<RawFd>, settle: Duration) -> Result<Observer, LiveError> {
+    pub fn open(iface: &Interface, peer: &Interface, prog: Option<RawFd>, probe: Option<VerdictProbe>, settle: Duration) -> Result<Observer, LiveError> {
         let sock = |ifc: &Interface, receive: bool, what: &str| -> Result<OwnedFd, LiveError> {
             let io = |errno| LiveError::Io { step: format!("opening a packet socket to {what}"), iface: ifc.describe(), errno };
             sys::in_netns(ifc.endpoint.netns.as_deref(), || sys::packet_socket(ifc.ifindex, receive))
@@ -85,18 +107,30 @@ impl Observer {
         let send = sock(peer, false, "send from")?;
         let at_iface = sock(iface, true, "watch")?;
         let at_peer = sock(peer, true, "watch")?;
-        let fence = match prog {
-            Some(fd) => {
+        let fence = match (probe, prog) {
+            (Some(mut probe), _) => {
+                probe.sync().map_err(|e| LiveError::Other(format!("reading the fexit probe: {e}")))?;
+                Fence::Probe(probe)
+            }
+            (None, Some(fd)) => {
                 let stats = sys::enable_run_stats().map_err(|errno| LiveError::Io { step: "enabling BPF run statistics (BPF_ENABLE_STATS)".into(), iface: iface.describe(), errno })?;
                 Fence::RunCount { _stats: stats, prog: fd }
             }
-            None => Fence::Settle,
+            (None, None) => Fence::Settle,
         };
         Ok(Observer { send, send_ifindex: peer.ifindex, at_iface, at_peer, fence, settle, run_timeout: Duration::from_secs(1), buf: vec![0; 64 << 10], foreign_runs: 0 })
     }
 
-    pub fn method(&self) -> &'static str {
+    pub fn method(&self) -> Method {
         match self.fence {
+            Fence::Probe(_) => Method::Fexit,
+            Fence::RunCount { .. } | Fence::Settle => Method::Tagging,
+        }
+    }
+
+    pub fn describe(&self) -> &'static str {
+        match self.fence {
+            Fence::Probe(_) => "exact verdicts from an fexit probe on the program (the action each run returned, and the frame's length and first bytes when it returned); frames still tagged by their turn (one in flight), PASS also seen by a packet socket on the interface, TX on the peer",
             Fence::RunCount { .. } => "observed by packet tagging (one frame in flight; end of run from the kernel's run_cnt; PASS seen by a packet socket on the interface, TX on the peer)",
             Fence::Settle => "observed by packet tagging (one frame in flight; offloaded runs are not counted, so each frame gets the full settle time; PASS seen by a packet socket on the interface, TX on the peer)",
         }
@@ -105,7 +139,7 @@ impl Observer {
     fn run_cnt(&self) -> Result<u64, Errno> {
         match &self.fence {
             Fence::RunCount { prog, .. } => sys::prog_stats(*prog).map(|s| s.run_cnt),
-            Fence::Settle => Ok(0),
+            Fence::Settle | Fence::Probe(_) => Ok(0),
         }
     }
 
@@ -123,9 +157,19 @@ impl Observer {
 
     /// Sends `frame` and reports where it went. Extra frames seen in its
     /// window come back in the second element.
-    pub fn send(&mut self, frame: &[u8]) -> Result<(Seen, Vec<Seen>), Errno> {
+    pub fn send(&mut self, frame: &[u8]) -> Result<Outcome, Errno> {
         let before = self.run_cnt()?;
         sys::packet_send(&self.send, self.send_ifindex, frame)?;
+        let mut run = None;
+        if let Fence::Probe(probe) = &mut self.fence {
+            // A probe that cannot be read is a backend failure, not a verdict.
+            let (mut runs, lost) = probe.wait_runs(self.run_timeout).map_err(|_| Errno(libc::EIO))?;
+            if runs.is_empty() {
+                return Ok(Outcome { seen: Seen::NotRun { reason: format!("the program did not run within {:?} of sending", self.run_timeout) }, run: None, extra: self.drain()? });
+            }
+            self.foreign_runs += runs.len() as u64 - 1 + lost;
+            run = Some(runs.remove(0));
+        }
         if let Fence::RunCount { .. } = self.fence {
             let start = Instant::now();
             loop {
@@ -135,7 +179,7 @@ impl Observer {
                     break;
                 }
                 if start.elapsed() > self.run_timeout {
-                    return Ok((Seen::NotRun { reason: format!("the program did not run within {:?} of sending", self.run_timeout) }, self.drain()?));
+                    return Ok(Outcome { seen: Seen::NotRun { reason: format!("the program did not run within {:?} of sending", self.run_timeout) }, run: None, extra: self.drain()? });
                 }
                 std::thread::yield_now();
             }
@@ -145,11 +189,11 @@ impl Observer {
             let mut seen = self.drain()?;
             if !seen.is_empty() {
                 let first = seen.remove(0);
-                return Ok((first, seen));
+                return Ok(Outcome { seen: first, run, extra: seen });
             }
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
-                return Ok((Seen::Nowhere, Vec::new()));
+                return Ok(Outcome { seen: Seen::Nowhere, run, extra: Vec::new() });
             }
             sys::poll_readable(&[&self.at_iface, &self.at_peer], left)?;
         }

@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use super::attach::{Attachment, Interface};
-use super::observe::{Observer, Seen};
+use super::observe::{Method, Observer, Seen};
+use super::probe::{Run, VerdictProbe};
 use super::{offload, require_caps, sys, Endpoint, LiveError, XdpMode};
 use crate::backends::engine::run_packet;
 use crate::backends::host::{HostBackend, HostSession, SessionOutcome};
@@ -56,6 +57,8 @@ pub struct LiveMismatch {
     pub flow: Option<String>,
     pub engine: PacketResult,
     pub live: Seen,
+    /// What the fexit probe saw the program return (fexit runs only).
+    pub fexit: Option<Run>,
     pub detail: String,
 }
 
@@ -70,7 +73,13 @@ pub struct LiveReport {
     pub driver: [String; 4],
     pub kernel: String,
     pub mtu: u32,
-    /// How verdicts were observed.
+    /// How verdicts were observed: `fexit` (the action of every run, exact)
+    /// or `tagging` (where each frame went: DROP, ABORTED and redirects
+    /// elsewhere look the same).
+    pub observation_method: Method,
+    /// Why fexit was not used, when it was not.
+    pub observation_fallback: Option<String>,
+    /// How verdicts were observed, in words.
     pub observation: String,
     pub notes: Vec<String>,
     /// Frames read from the captures.
@@ -85,6 +94,8 @@ pub struct LiveReport {
     pub mismatches: Vec<LiveMismatch>,
     /// Sent frames by where they were seen.
     pub counts: BTreeMap<String, u64>,
+    /// Sent frames by the action the fexit probe saw (fexit runs only).
+    pub actions: BTreeMap<String, u64>,
     /// Frames that showed up after their settle time (given to their frame).
     pub late_arrivals: u64,
     /// Frames seen that cannot be tied to a sent frame.
@@ -136,12 +147,31 @@ fn expected_place(r: &PacketResult, iface_ifindex: u32) -> Option<Place> {
     })
 }
 
-/// `None` when the engine's result and what was seen agree.
-fn judge(engine: &PacketResult, meta_len: usize, seen: &Seen, iface_ifindex: u32) -> Option<String> {
+/// `None` when the engine's result and what was seen agree. With an fexit
+/// record the action must be the same, and so must the frame the program
+/// returned (its length and first bytes; `data` is past any metadata, as
+/// the engine's output after `meta_len` is).
+fn judge(engine: &PacketResult, meta_len: usize, seen: &Seen, run: Option<&Run>, iface_ifindex: u32) -> Option<String> {
     let want = match expected_place(engine, iface_ifindex) {
         Some(p) => p,
         None => return Some(format!("the engine did not return an action ({}); live: {}", engine.verdict, seen.label())),
     };
+    if let (Some(run), Verdict::Action { action }) = (run, &engine.verdict) {
+        let live = XdpAction::from_retval(run.action);
+        if live != *action {
+            return Some(format!("engine {action}, live {live} (fexit)"));
+        }
+        let ours = engine.output.get(meta_len..).unwrap_or(&[]);
+        let head = &ours[..ours.len().min(super::probe::HEAD)];
+        if run.len as usize != ours.len() || run.head != head {
+            return Some(format!(
+                "the frame when the program returned differs (engine {} bytes, live {} bytes)\n{}",
+                ours.len(),
+                run.len,
+                crate::diff::hexdiff::render("vm", head, "live", &run.head)
+            ));
+        }
+    }
     let (got, frame) = match seen {
         Seen::Stack { frame } => (Place::Stack, Some(frame)),
         Seen::Peer { frame } => (Place::Peer, Some(frame)),
@@ -184,6 +214,7 @@ struct Pending {
     meta_len: usize,
     nondet: bool,
     seen: Seen,
+    run: Option<Run>,
 }
 
 /// What a run has loaded: a host session (skb/drv) or device-bound objects (hw).
@@ -218,6 +249,16 @@ pub fn run(obj: &Object, program: &Program, captures: &[PathBuf], opts: &LiveOpt
         return Err(LiveError::Other(format!("the peer must be another interface than {} (frames are sent from the peer into it)", iface.describe())));
     }
     let mut notes = Vec::new();
+    // A program built without an ELF gets the BTF clang would have given
+    // it, so that the fexit probe can attach to it.
+    let synthesized;
+    let obj = match (&obj.btf, crate::backends::host::btf::synthesize(program)) {
+        (crate::program::ObjectBtf::None, Some(blob)) if opts.mode != XdpMode::Hw => {
+            synthesized = Object { btf: crate::program::ObjectBtf::Present(std::sync::Arc::new(blob)), ..obj.clone() };
+            &synthesized
+        }
+        _ => obj,
+    };
     let loaded = match opts.mode {
         XdpMode::Hw => Loaded::Offloaded(offload::load(obj, program, &iface, &kernel).map_err(LiveError::Offload)?),
         XdpMode::Skb | XdpMode::Drv => match host.load(obj, program).map_err(|e| LiveError::Host(e.to_string()))? {
@@ -249,7 +290,18 @@ pub fn run(obj: &Object, program: &Program, captures: &[PathBuf], opts: &LiveOpt
         None
     };
     let fence = (opts.mode != XdpMode::Hw).then(|| loaded.prog_fd());
-    let mut observer = Observer::open(&iface, &peer, fence, opts.settle)?;
+    // Exact verdicts where a probe can attach; otherwise tagging, and why.
+    let (probe, fallback) = match &loaded {
+        Loaded::Host(s) => match VerdictProbe::attach(s.program()) {
+            Ok(p) => (Some(p), None),
+            Err(why) => (None, Some(why)),
+        },
+        Loaded::Offloaded(_) => (None, Some("offloaded programs run on the NIC, where no fexit probe can follow them".to_string())),
+    };
+    if let Some(why) = &fallback {
+        notes.push(format!("verdicts observed by packet tagging, not fexit: {why}; XDP_DROP and XDP_ABORTED cannot be told apart"));
+    }
+    let mut observer = Observer::open(&iface, &peer, fence, probe, opts.settle)?;
     sys::pin_to_cpu(0);
 
     let cfg = EngineConfig { ncpus: crate::diff::possible_cpus(), cpu: 0, ..Default::default() };
@@ -268,7 +320,9 @@ pub fn run(obj: &Object, program: &Program, captures: &[PathBuf], opts: &LiveOpt
         driver: iface.driver.clone(),
         kernel: kernel.clone(),
         mtu: iface.mtu,
-        observation: observer.method().to_string(),
+        observation_method: observer.method(),
+        observation_fallback: fallback,
+        observation: observer.describe().to_string(),
         notes,
         packets: 0,
         sent: 0,
@@ -279,6 +333,7 @@ pub fn run(obj: &Object, program: &Program, captures: &[PathBuf], opts: &LiveOpt
         mismatch_count: 0,
         mismatches: Vec::new(),
         counts: BTreeMap::new(),
+        actions: BTreeMap::new(),
         late_arrivals: 0,
         unattributed: 0,
         foreign_runs: 0,
@@ -296,13 +351,16 @@ pub fn run(obj: &Object, program: &Program, captures: &[PathBuf], opts: &LiveOpt
     let iface_ifindex = iface.ifindex;
     let finalize = |report: &mut LiveReport, p: Pending| {
         *report.counts.entry(p.seen.label().to_string()).or_default() += 1;
-        match judge(&p.engine, p.meta_len, &p.seen, iface_ifindex) {
+        if let Some(r) = &p.run {
+            *report.actions.entry(XdpAction::from_retval(r.action).to_string()).or_default() += 1;
+        }
+        match judge(&p.engine, p.meta_len, &p.seen, p.run.as_ref(), iface_ifindex) {
             None => report.agreed += 1,
             Some(_) if p.nondet => report.nondeterministic += 1,
             Some(detail) => {
                 report.mismatch_count += 1;
                 if report.mismatches.len() < opts.max_reported {
-                    report.mismatches.push(LiveMismatch { capture: p.capture, index: p.index, flow: flow(&p.frame).map(|f| f.to_string()), engine: p.engine, live: p.seen, detail });
+                    report.mismatches.push(LiveMismatch { capture: p.capture, index: p.index, flow: flow(&p.frame).map(|f| f.to_string()), engine: p.engine, live: p.seen, fexit: p.run, detail });
                 }
             }
         }
@@ -351,9 +409,9 @@ pub fn run(obj: &Object, program: &Program, captures: &[PathBuf], opts: &LiveOpt
             let mut rec = Recorder::new(0);
             let engine_result = run_packet(&mut engine, &src, &mut rec);
             let meta_len = engine.last_meta_len();
-            let (seen, extra) = observer.send(&src.data).map_err(io)?;
+            let out = observer.send(&src.data).map_err(io)?;
             report.sent += 1;
-            report.unattributed += extra.len() as u64;
+            report.unattributed += out.extra.len() as u64;
             pending = Some(Pending {
                 capture: path.display().to_string(),
                 index: pkt.index,
@@ -361,7 +419,8 @@ pub fn run(obj: &Object, program: &Program, captures: &[PathBuf], opts: &LiveOpt
                 engine: engine_result,
                 meta_len,
                 nondet: nondet_prog && rec.helpers.iter().any(|(_, id)| NONDETERMINISTIC.contains(id)),
-                seen,
+                seen: out.seen,
+                run: out.run,
             });
         }
     }
@@ -420,18 +479,32 @@ mod tests {
     }
 
     #[test]
+    fn fexit_tells_aborted_from_drop() {
+        let f = [1u8, 2, 3];
+        let run = |action| Run { action, len: 3, head: f.to_vec() };
+        assert_eq!(judge(&result(XdpAction::Aborted, &f), 0, &Seen::Nowhere, Some(&run(0)), 7), None);
+        let d = judge(&result(XdpAction::Aborted, &f), 0, &Seen::Nowhere, Some(&run(1)), 7).expect("DROP is not ABORTED");
+        assert!(d.contains("engine ABORTED, live DROP (fexit)"), "{d}");
+        // The frame the program returned is compared too.
+        let mut short = run(1);
+        short.len = 2;
+        short.head.pop();
+        assert!(judge(&result(XdpAction::Drop, &f), 0, &Seen::Nowhere, Some(&short), 7).unwrap().contains("differs"));
+    }
+
+    #[test]
     fn verdicts_map_to_places() {
         let f = [1u8, 2, 3];
-        assert_eq!(judge(&result(XdpAction::Pass, &f), 0, &Seen::Stack { frame: f.to_vec() }, 7), None);
-        assert!(judge(&result(XdpAction::Pass, &f), 0, &Seen::Peer { frame: f.to_vec() }, 7).is_some());
-        assert_eq!(judge(&result(XdpAction::Aborted, &f), 0, &Seen::Nowhere, 7), None);
-        assert!(judge(&result(XdpAction::Tx, &f), 0, &Seen::Nowhere, 7).is_some());
+        assert_eq!(judge(&result(XdpAction::Pass, &f), 0, &Seen::Stack { frame: f.to_vec() }, None, 7), None);
+        assert!(judge(&result(XdpAction::Pass, &f), 0, &Seen::Peer { frame: f.to_vec() }, None, 7).is_some());
+        assert_eq!(judge(&result(XdpAction::Aborted, &f), 0, &Seen::Nowhere, None, 7), None);
+        assert!(judge(&result(XdpAction::Tx, &f), 0, &Seen::Nowhere, None, 7).is_some());
         // Metadata stays on the host: only the bytes after it leave.
-        assert_eq!(judge(&result(XdpAction::Tx, &[9, 9, 9, 9, 1, 2, 3]), 4, &Seen::Peer { frame: f.to_vec() }, 7), None);
-        assert!(judge(&result(XdpAction::Tx, &f), 0, &Seen::Peer { frame: vec![1, 2, 4] }, 7).unwrap().contains("differ"));
+        assert_eq!(judge(&result(XdpAction::Tx, &[9, 9, 9, 9, 1, 2, 3]), 4, &Seen::Peer { frame: f.to_vec() }, None, 7), None);
+        assert!(judge(&result(XdpAction::Tx, &f), 0, &Seen::Peer { frame: vec![1, 2, 4] }, None, 7).unwrap().contains("differ"));
         let mut to_self = result(XdpAction::Redirect, &f);
         to_self.redirect = Some(RedirectTarget::Ifindex { ifindex: 7 });
-        assert_eq!(judge(&to_self, 0, &Seen::Peer { frame: f.to_vec() }, 7), None);
-        assert_eq!(judge(&to_self, 0, &Seen::Nowhere, 8), None);
+        assert_eq!(judge(&to_self, 0, &Seen::Peer { frame: f.to_vec() }, None, 7), None);
+        assert_eq!(judge(&to_self, 0, &Seen::Nowhere, None, 8), None);
     }
 }

@@ -265,6 +265,18 @@ pub fn if_index(name: &str) -> Result<u32, Errno> {
     Ok(unsafe { r.ifr_ifru.ifru_ifindex } as u32)
 }
 
+/// `if_indextoname(3)` in the calling thread's network namespace.
+pub fn if_name(ifindex: u32) -> Result<String, Errno> {
+    let mut buf = [0 as libc::c_char; libc::IF_NAMESIZE];
+    // SAFETY: `buf` has the IF_NAMESIZE bytes the call may write.
+    let r = unsafe { libc::if_indextoname(ifindex, buf.as_mut_ptr()) };
+    if r.is_null() {
+        return Err(last());
+    }
+    // SAFETY: on success the buffer holds a NUL-terminated name.
+    Ok(unsafe { std::ffi::CStr::from_ptr(buf.as_ptr()) }.to_string_lossy().into_owned())
+}
+
 /// `struct ethtool_drvinfo` (include/uapi/linux/ethtool.h).
 #[repr(C)]
 struct EthtoolDrvinfo {
