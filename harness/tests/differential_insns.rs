@@ -384,14 +384,9 @@ fn differences(r0: u64, emap: &[u8], eout: &[u8], k: &KernelRun) -> Vec<String> 
 }
 
 /// Does the kernel's rewrite leave a 32-bit cmpxchg without the explicit
-/// zero-extension of r0 that kernel/bpf/verifier.c
-/// (opt_subreg_zext_lo32_rnd_hi32) inserts for it? On x86-64 `lock cmpxchg`
-/// leaves RAX untouched when the comparison succeeds, so without that
-/// `w0 = w0` the upper half of r0 survives, where the ISA (RFC 9669 §5.3.2,
-/// and the kernel's own interpreter) says r0 is the zero-extended old value.
+/// zero-extension of r0 (see `xdpqual::diff::kernel_defects`)?
 fn lacks_cmpxchg32_zext(xlated: &[Insn]) -> bool {
-    let zext = |i: Option<&Insn>| matches!(i, Some(i) if i.code == op::ALU | op::MOV | op::X && i.dst == 0 && i.src == 0 && i.off == 0);
-    xlated.iter().enumerate().any(|(n, i)| is_cmpxchg32(i) && !zext(xlated.get(n + 1)))
+    !xdpqual::diff::kernel_defects::cmpxchg32_without_zext(xlated).is_empty()
 }
 
 static ZEXT_DEFECT: AtomicU64 = AtomicU64::new(0);

@@ -55,6 +55,9 @@ pub fn render(r: &diff::DiffReport) -> String {
         s.push_str(&format!(" (host kernel {k})"));
     }
     s.push('\n');
+    for d in &r.kernel_defects {
+        s.push_str(&format!("  kernel note: possible known defect at the kernel's rewritten insn {}: {}\n", d.xlated_insn, d.what));
+    }
     for sk in &r.skipped {
         s.push_str(&format!("  skipped {}: {}\n", sk.backend.label(), sk.reason));
     }

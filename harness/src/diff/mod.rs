@@ -9,6 +9,7 @@
 
 pub mod divergence;
 pub mod hexdiff;
+pub mod kernel_defects;
 pub mod live;
 pub mod pair;
 
@@ -129,6 +130,9 @@ pub struct DiffReport {
     /// Packets where a NIC backend differs from `vm` and no rule of its
     /// profile explains it (they are also counted in `mismatch_count`).
     pub unexplained: u64,
+    /// Known kernel defects found in the host kernel's rewrite of the
+    /// program (see [`kernel_defects`]); mismatches stay mismatches.
+    pub kernel_defects: Vec<kernel_defects::KernelDefect>,
     /// Each `live:` backend's run: how verdicts were observed, frames sent.
     pub live: Vec<live::LiveSummary>,
     /// Per-queue counters of each NIC backend.
@@ -265,6 +269,10 @@ pub fn run(obj: &Object, program: &Program, captures: &[PathBuf], opts: &DiffOpt
                 report.kernel = Some(host.kernel_release().to_string());
                 match host.load(obj, program).context("loading into the host kernel")? {
                     SessionOutcome::Ready(s) => {
+                        // Unreadable without CAP_BPF/CAP_SYS_ADMIN: then no defect can be shown.
+                        if let Ok(x) = s.program().xlated() {
+                            report.kernel_defects = kernel_defects::known_defects(&x);
+                        }
                         apply_maps_to_host(&s, obj, opts)?;
                         b.host = Some(s);
                         report.backends.push(BackendKind::Host);
@@ -415,6 +423,11 @@ pub fn run(obj: &Object, program: &Program, captures: &[PathBuf], opts: &DiffOpt
                     for (name, r) in &results {
                         if name != "vm" && r.output != vm.output && !r.output.is_empty() {
                             detail.push_str(&hexdiff::render("vm", &vm.output, name, &r.output));
+                        }
+                    }
+                    if results.contains_key("host") {
+                        for d in &report.kernel_defects {
+                            detail.push_str(&format!("kernel note: at the kernel's rewritten insn {}: {}\n", d.xlated_insn, d.what));
                         }
                     }
                     let engine = b.engine.as_mut().expect("engine");
