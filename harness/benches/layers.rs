@@ -15,7 +15,7 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use xdpqual::backends::host::testrun::{RunFlags, XdpCtx};
 use xdpqual::backends::host::{HostBackend, SessionOutcome};
 use xdpqual::backends::rbpf::{self, RbpfHelpers, XdpMd, XdpProgram};
-use xdpqual::capture::{CaptureReader, MappedPcap};
+use xdpqual::capture::{CaptureReader, PcapBatches};
 use xdpqual::engine::{Engine, EngineConfig, PacketIn};
 use xdpqual::isa::encode_le;
 use xdpqual::loader::load_object;
@@ -54,10 +54,18 @@ fn capture_readers(c: &mut Criterion) {
     let n = CaptureReader::open(&path).unwrap().count() as u64;
     let mut g = c.benchmark_group("capture");
     g.throughput(Throughput::Elements(n));
-    g.bench_function("mapped", |b| {
+    g.bench_function("batches", |b| {
         b.iter(|| {
-            let m = MappedPcap::open(&path).unwrap().unwrap();
-            m.records().map(|r| r.unwrap().data.len()).sum::<usize>()
+            let mut r = PcapBatches::open(&path).unwrap().unwrap();
+            let mut bytes = 0usize;
+            loop {
+                let batch = r.next_batch();
+                if batch.is_empty() {
+                    break bytes;
+                }
+                bytes += batch.records().map(|r| r.data.len()).sum::<usize>();
+                r.recycle(batch);
+            }
         })
     });
     g.bench_function("streaming", |b| b.iter(|| CaptureReader::open(&path).unwrap().map(|r| r.unwrap().data.len()).sum::<usize>()));

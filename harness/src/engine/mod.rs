@@ -169,6 +169,28 @@ pub struct RunResult {
     pub events: Vec<Event>,
     pub insns: u64,
     pub redirect: Option<RedirectTarget>,
+    /// What executed the program; `None` when it did not run
+    /// ([`Outcome::NotRun`]).
+    pub executor: Option<Executor>,
+}
+
+/// The executor that ran one packet. A JIT-configured engine still
+/// interprets a traced run, so this is recorded per run, not per engine.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Executor {
+    Interpreter,
+    Jit,
+}
+
+impl Executor {
+    /// The name reports use (`interpreter`, `jit`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Executor::Interpreter => "interpreter",
+            Executor::Jit => "jit",
+        }
+    }
 }
 
 pub struct Engine {
@@ -186,6 +208,8 @@ pub struct Engine {
     mode: ExecMode,
     target: Option<TargetRules>,
     refusals: Vec<(usize, i32)>,
+    /// Whether runs copy the frame out into [`RunResult::output`].
+    keep_output: bool,
 }
 
 impl Engine {
@@ -257,6 +281,7 @@ impl Engine {
             mode: ExecMode::Interpreter,
             target: None,
             refusals: Vec::new(),
+            keep_output: true,
         };
         Ok(engine.with_jit(want_jit))
     }
@@ -275,6 +300,13 @@ impl Engine {
             }
         };
         self
+    }
+
+    /// Whether runs return the frame after the program (default: yes). A
+    /// caller that only counts verdicts turns it off and saves a copy and
+    /// an allocation per packet; [`RunResult::output`] is then empty.
+    pub fn set_keep_output(&mut self, keep: bool) {
+        self.keep_output = keep;
     }
 
     /// Which executor `run_xdp` and `run_raw` use.
@@ -348,23 +380,34 @@ impl Engine {
         self.run_xdp_with(pkt, &mut NoTrace, true)
     }
 
-    /// Runs in the interpreter (compiled code has no per-instruction hook).
+    /// Runs with `tracer`'s hooks. A tracer that observes anything
+    /// ([`Tracer::OBSERVES`]) gets the interpreter, since compiled code has
+    /// no per-instruction hook; [`NoTrace`] gets the compiled code when the
+    /// engine has it. [`RunResult::executor`] says which ran.
     pub fn run_xdp_traced<T: Tracer>(&mut self, pkt: &PacketIn, tracer: &mut T) -> RunResult {
-        self.run_xdp_with(pkt, tracer, false)
+        self.run_xdp_with(pkt, tracer, !T::OBSERVES)
     }
 
     fn run_xdp_with<T: Tracer>(&mut self, pkt: &PacketIn, tracer: &mut T, use_jit: bool) -> RunResult {
         let mut buff = self.buff.take().unwrap_or_else(XdpBuff::empty);
         if let Err(reason) = buff.reset(pkt.data) {
             self.buff = Some(buff);
-            return RunResult { outcome: Outcome::NotRun { reason }, output: Vec::new(), events: Vec::new(), insns: 0, redirect: None };
+            return RunResult {
+                outcome: Outcome::NotRun { reason },
+                output: Vec::new(),
+                events: Vec::new(),
+                insns: 0,
+                redirect: None,
+                executor: None,
+            };
         }
         let ctx = addr(TAG_CTX, 0);
         let mut regs = [0u64; 11];
         regs[1] = ctx;
+        let executor = if use_jit && self.jit.is_some() { Executor::Jit } else { Executor::Interpreter };
         let (result, executed, events, redirect) =
             self.exec(Some(&mut buff), None, ctx, pkt, &mut regs, tracer, use_jit);
-        let output = buff.output();
+        let output = if self.keep_output { buff.output() } else { Vec::new() };
         self.buff = Some(buff);
         RunResult {
             outcome: match result {
@@ -375,6 +418,7 @@ impl Engine {
             events,
             insns: executed,
             redirect,
+            executor: Some(executor),
         }
     }
 

@@ -8,6 +8,11 @@ use super::fault::Region;
 use crate::isa::Insn;
 
 pub trait Tracer {
+    /// Whether the hooks below observe anything. A tracer that observes
+    /// needs the interpreter (compiled code calls no per-instruction hook);
+    /// one that does not lets the engine run its compiled code. The default
+    /// is `true`, so a new tracer is never silently skipped by the JIT.
+    const OBSERVES: bool = true;
     /// Called before instruction `pc` of program `prog` executes.
     #[inline(always)]
     fn insn(&mut self, _prog: usize, _pc: usize, _insn: Insn, _regs: &[u64; 11]) {}
@@ -21,7 +26,9 @@ pub trait Tracer {
 
 /// The no-op tracer.
 pub struct NoTrace;
-impl Tracer for NoTrace {}
+impl Tracer for NoTrace {
+    const OBSERVES: bool = false;
+}
 
 /// One step of a recorded trace.
 #[derive(Clone, Debug, serde::Serialize)]

@@ -4,6 +4,7 @@
 //! (memory does not grow with their size); map state carries over from
 //! packet to packet unless `fresh_maps` is set.
 
+mod chunk;
 pub mod mapfile;
 pub mod parallel;
 pub mod shared_state;
@@ -17,7 +18,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use serde::Serialize;
 
-use crate::backends::{engine::run_packet, PacketResult, PacketSource};
+use crate::backends::{engine::run_packet_executed, PacketResult, PacketSource};
 use crate::capture::{classify, flow, CaptureReader, PcapFileWriter, TsPrecision};
 use crate::engine::{Engine, NoTrace};
 use crate::program::Object;
@@ -106,6 +107,7 @@ pub fn replay(engine: &mut Engine, obj: &Object, program: &str, captures: &[Path
         program: program.to_string(),
         object: obj.path.display().to_string(),
         captures: Vec::new(),
+        executors: BTreeMap::new(),
     };
     let mut json = match &opts.json {
         Some(p) => Some(std::io::BufWriter::new(
@@ -145,14 +147,17 @@ pub fn replay(engine: &mut Engine, obj: &Object, program: &str, captures: &[Path
                         ingress_ifindex: opts.ingress_ifindex,
                         rx_queue_index: opts.rx_queue_index,
                     };
-                    let result = if opts.trace == Some(global) {
+                    let (result, executor) = if opts.trace == Some(global) {
                         let mut rec = crate::engine::Recorder::new(100_000);
-                        let r = run_packet(engine, &src, &mut rec);
+                        let (r, executor) = run_packet_executed(engine, &src, &mut rec);
                         trace_text = Some(trace::render(engine, obj, program, &rec, &r));
-                        r
+                        (r, executor)
                     } else {
-                        run_packet(engine, &src, &mut NoTrace)
+                        run_packet_executed(engine, &src, &mut NoTrace)
                     };
+                    if let Some(e) = executor {
+                        *summary.executors.entry(e.name().to_string()).or_default() += 1;
+                    }
                     let class = classify(&src.data).to_string();
                     let label = result.verdict.label();
                     cap.counts.add(&label);

@@ -31,21 +31,25 @@
 //!
 //! # Determinism
 //!
-//! Packets are taken in chunks. For each chunk, classification and the
-//! RSS hash run in parallel, then every worker runs its own packets of the
-//! chunk in order, then this thread walks the chunk in capture order,
-//! taking each packet's result from its worker, and does everything with
-//! an order (summary counts, JSON lines, pcap output). So the output is the
-//! same for any thread count, and equal to [`super::replay`]'s for
-//! parallel-safe programs.
+//! Packets are taken in chunks. The reading thread classifies each chunk
+//! and computes every packet's RSS queue as it reads it; then every worker
+//! runs its own packets of the chunk in capture order and counts them
+//! (counts add up the same in any order). Only what has an order (JSON
+//! lines, pcap output) walks the chunk in capture order afterwards, taking
+//! each packet's result from its worker. So the output is the same for any
+//! thread count, and equal to [`super::replay`]'s for parallel-safe
+//! programs.
 //!
 //! # Input
 //!
-//! Classic Ethernet pcap files are memory-mapped ([`MappedPcap`]) and
-//! packets are slices of the mapping; other captures go through the
-//! streaming [`CaptureReader`].
+//! Packets come in owned chunks ([`super::chunk`]): classic Ethernet pcap
+//! files are read in large blocks into reusable buffers
+//! ([`PcapBatches`](crate::capture::PcapBatches)) and packets are slices
+//! of them; other captures go through the streaming reader. The thread that
+//! reads is one of the pool's, and it reads and classifies chunk k+1 while
+//! the workers run chunk k.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::PathBuf;
 
@@ -55,18 +59,15 @@ use rayon::prelude::*;
 use super::shared_state::{shared_state_uses, SharedUse};
 use super::summary::{CaptureSummary, Summary};
 use super::{progress_bar, trace, PacketLine, ReplayOptions};
-use crate::backends::engine::run_frame;
+use crate::backends::engine::run_frame_executed;
 use crate::backends::PacketResult;
-use crate::capture::{classify_with_flow, CaptureReader, FiveTuple, FrameClass, MappedPcap, PcapFileWriter, ProtoClass, TsPrecision, VlanTagging};
-use crate::engine::{Engine, NoTrace, PacketIn, Recorder};
+use super::chunk::{Chunk, Frame, Source};
+use crate::capture::{FiveTuple, FrameClass, PcapFileWriter, TsPrecision};
+use crate::engine::{Engine, Executor, NoTrace, PacketIn, Recorder};
 use crate::program::Object;
 use crate::verdict::{Verdict, XdpAction};
 use nic_model::rss::{toeplitz, IndirectionTable, MICROSOFT_KEY};
 
-/// Packets per chunk: large enough that the per-chunk synchronisation is
-/// noise, small enough that a chunk of frames stays in cache-friendly
-/// memory (16 Ki frames of metadata plus their results).
-const CHUNK: usize = 16 * 1024;
 
 /// How many workers, and whether to split a program that shares state.
 #[derive(Clone, Debug)]
@@ -173,21 +174,6 @@ impl ParallelReport {
     }
 }
 
-/// Placeholder until the chunk's classification pass fills it in.
-const UNCLASSIFIED: FrameClass = FrameClass { vlan: VlanTagging::Untagged, proto: ProtoClass::Unparseable };
-
-/// One packet of a chunk.
-struct Frame<'a> {
-    data: &'a [u8],
-    ts_ns: u64,
-    orig_len: u32,
-    truncated: bool,
-    index: u64,
-    global: u64,
-    class: FrameClass,
-    queue: usize,
-}
-
 /// A verdict as counted in the summary, without allocation.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
 enum Label {
@@ -218,9 +204,17 @@ impl Label {
 
 struct Worker {
     engine: Engine,
-    /// Results of this worker's packets of the current chunk, in order.
+    /// Results of this worker's packets of the current chunk, in order;
+    /// kept only when something needs them in capture order (the sink).
     out: Vec<PacketResult>,
+    /// Counts of this worker's packets of the current capture. Counting is
+    /// commutative, so workers count their own and the capture's summary
+    /// adds them up: no per-packet work is left for one thread.
+    tally: Tally,
     trace: Option<String>,
+    /// Packets this worker ran in the interpreter and in compiled code.
+    interpreted: u64,
+    compiled: u64,
 }
 
 /// What the run needs from the caller besides the captures.
@@ -228,19 +222,44 @@ struct Run<'a> {
     obj: &'a Object,
     program: &'a str,
     opts: &'a ReplayOptions,
-    /// JSON or pcap output wants each result's frame.
-    keep_output: bool,
+    /// JSON or pcap output wants each result, with its frame, in capture order.
+    ordered_output: bool,
     table: IndirectionTable,
+    /// The worker pool; `None` with one worker, which runs on the calling
+    /// thread.
+    pool: Option<&'a rayon::ThreadPool>,
 }
 
-/// Per-capture counts, keyed without strings until the end.
+impl Run<'_> {
+    /// Runs `a` and `b`, side by side when there is a pool.
+    fn join<A: Send, B: Send>(&self, a: impl FnOnce() -> A + Send, b: impl FnOnce() -> B + Send) -> (A, B) {
+        match self.pool {
+            Some(pool) => pool.join(a, b),
+            None => {
+                let rb = b();
+                (a(), rb)
+            }
+        }
+    }
+}
+
+/// Per-capture counts, keyed without strings until the end. FxHash, not
+/// SipHash: the keys are ours (no flooding risk) and this is touched once
+/// per packet.
 #[derive(Default)]
 struct Tally {
-    counts: HashMap<(FrameClass, Label), u64>,
+    counts: rustc_hash::FxHashMap<(FrameClass, Label), u64>,
     truncated: u64,
 }
 
 impl Tally {
+    fn add(&mut self, other: &mut Tally) {
+        for (k, n) in other.counts.drain() {
+            *self.counts.entry(k).or_default() += n;
+        }
+        self.truncated += std::mem::take(&mut other.truncated);
+    }
+
     fn into_summary(self, cap: &mut CaptureSummary) {
         let mut sorted: Vec<_> = self.counts.into_iter().collect();
         sorted.sort_by_key(|((c, _), _)| *c);
@@ -268,194 +287,166 @@ pub fn replay_parallel(
     plan: Plan,
 ) -> Result<ParallelReport> {
     let n = plan.workers.max(1);
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(n)
-        .thread_name(|i| format!("xdpqual-replay-{i}"))
-        .build()
-        .context("starting the replay worker threads")?;
+    // n workers, n threads: the thread that reads and orders is one of the
+    // pool's (everything below runs inside `install`), so no extra thread
+    // competes with the workers for cores. One worker needs no pool.
+    let pool = if n == 1 {
+        None
+    } else {
+        Some(
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(n)
+                .thread_name(|i| format!("xdpqual-replay-{i}"))
+                .build()
+                .context("starting the replay worker threads")?,
+        )
+    };
+    let ordered_output = opts.json.is_some() || !opts.write_pcap.is_empty();
     let mut workers = (0..n)
-        .map(|w| Ok(Worker { engine: build(w, n)?, out: Vec::with_capacity(CHUNK / n + 64), trace: None }))
+        .map(|w| {
+            let mut engine = build(w, n)?;
+            engine.set_keep_output(ordered_output);
+            Ok(Worker { engine, out: Vec::new(), tally: Tally::default(), trace: None, interpreted: 0, compiled: 0 })
+        })
         .collect::<Result<Vec<_>>>()?;
     let run = Run {
         obj,
         program,
         opts,
-        keep_output: opts.json.is_some() || !opts.write_pcap.is_empty(),
+        ordered_output,
         table: IndirectionTable::round_robin(u16::try_from(n).context("more than 65535 workers")?)?,
+        pool: pool.as_ref(),
     };
     let mut summary = Summary {
         schema: "xdpqual.replay.summary/1",
         program: program.to_string(),
         object: obj.path.display().to_string(),
         captures: Vec::new(),
+        executors: BTreeMap::new(),
     };
     let mut sink = Sink::open(opts)?;
-    let mut global = 0u64;
     let progress = progress_bar(opts.progress);
-    for path in captures {
-        let mut cap = CaptureSummary { capture: path.display().to_string(), ..Default::default() };
-        let mut tally = Tally::default();
-        let mut frames: Vec<Frame> = Vec::with_capacity(CHUNK);
-        match MappedPcap::open(path) {
-            Err(e) => cap.error = Some(e.to_string()),
-            Ok(Some(mapped)) => {
-                let mut records = mapped.records();
-                loop {
-                    frames.clear();
-                    let mut err = None;
-                    for r in records.by_ref().take(CHUNK) {
-                        match r {
-                            Ok(r) => frames.push(Frame {
-                                data: r.data,
-                                ts_ns: r.ts_ns,
-                                orig_len: r.orig_len,
-                                truncated: r.truncated(),
-                                index: r.index,
-                                global: global + frames.len() as u64,
-                                class: UNCLASSIFIED,
-                                queue: 0,
-                            }),
-                            Err(e) => {
-                                err = Some(e.to_string());
-                                break;
-                            }
+    let queue = |flow: Option<&FiveTuple>| if n == 1 { 0 } else { rss_queue(flow, &run.table) };
+    let mut body = || -> Result<()> {
+        let mut global = 0u64;
+        for path in captures {
+            let mut cap = CaptureSummary { capture: path.display().to_string(), ..Default::default() };
+            let mut tally = Tally::default();
+            match Source::open(path) {
+                Err(e) => cap.error = Some(e.to_string()),
+                Ok(mut source) => {
+                    let mut cur = source.next_chunk(global);
+                    cur.classify(queue);
+                    loop {
+                        // The reading thread reads and classifies the next
+                        // chunk (its bytes are then in that core's cache)
+                        // while the workers run this one. Measured on 2
+                        // cores: classifying in a separate parallel phase
+                        // left the second thread asleep for most of it.
+                        let next_global = global + cur.frames.len() as u64;
+                        let (next, ()) = run.join(
+                            || {
+                                (!cur.last).then(|| {
+                                    let mut c = source.next_chunk(next_global);
+                                    c.classify(queue);
+                                    c
+                                })
+                            },
+                            || run_workers(&run, &mut workers, &cur),
+                        );
+                        for w in workers.iter_mut() {
+                            tally.add(&mut w.tally);
+                        }
+                        if run.ordered_output {
+                            sink.chunk(&cap.capture, &cur, &workers)?;
+                        }
+                        if let Some(p) = &progress {
+                            p.inc(cur.frames.len() as u64);
+                        }
+                        global = next_global;
+                        if let Some(e) = cur.error.take() {
+                            cap.error = Some(e);
+                        }
+                        source.recycle(cur);
+                        match next {
+                            Some(c) => cur = c,
+                            None => break,
                         }
                     }
-                    let got = frames.len();
-                    pool.install(|| process_chunk(&run, &mut workers, &mut frames, &cap.capture, &mut tally, &mut sink))?;
-                    // The chunk is accounted for: its pages can go.
-                    frames.clear();
-                    mapped.release(records.offset());
-                    global += got as u64;
-                    if let Some(p) = &progress {
-                        p.inc(got as u64);
-                    }
-                    if err.is_some() {
-                        cap.error = err;
-                        break;
-                    }
-                    if got < CHUNK {
-                        break;
-                    }
+                    cap.notices = source.notices();
                 }
             }
-            Ok(None) => match CaptureReader::open(path) {
-                Err(e) => cap.error = Some(e.to_string()),
-                Ok(mut reader) => {
-                    let mut packets = Vec::with_capacity(CHUNK);
-                    loop {
-                        packets.clear();
-                        let mut err = None;
-                        for item in reader.by_ref().take(CHUNK) {
-                            match item {
-                                Ok(p) => packets.push(p),
-                                Err(e) => {
-                                    err = Some(e.to_string());
-                                    break;
-                                }
-                            }
-                        }
-                        let mut frames: Vec<Frame> = packets
-                            .iter()
-                            .enumerate()
-                            .map(|(i, p)| Frame {
-                                data: &p.data,
-                                ts_ns: p.ts_ns,
-                                orig_len: p.orig_len,
-                                truncated: p.truncated,
-                                index: p.index,
-                                global: global + i as u64,
-                                class: UNCLASSIFIED,
-                                queue: 0,
-                            })
-                            .collect();
-                        let got = frames.len();
-                        pool.install(|| process_chunk(&run, &mut workers, &mut frames, &cap.capture, &mut tally, &mut sink))?;
-                        global += got as u64;
-                        if let Some(p) = &progress {
-                            p.inc(got as u64);
-                        }
-                        if err.is_some() {
-                            cap.error = err;
-                            break;
-                        }
-                        if got < CHUNK {
-                            break;
-                        }
-                    }
-                    cap.notices = reader.take_notices().iter().map(|n| n.to_string()).collect();
-                }
-            },
+            tally.into_summary(&mut cap);
+            summary.captures.push(cap);
         }
-        tally.into_summary(&mut cap);
-        summary.captures.push(cap);
+        Ok(())
+    };
+    match &pool {
+        Some(p) => p.install(body)?,
+        None => body()?,
     }
     if let Some(p) = progress {
         p.finish_and_clear();
     }
     sink.finish()?;
+    for (name, n) in [
+        (Executor::Interpreter.name(), workers.iter().map(|w| w.interpreted).sum::<u64>()),
+        (Executor::Jit.name(), workers.iter().map(|w| w.compiled).sum::<u64>()),
+    ] {
+        if n > 0 {
+            summary.executors.insert(name.to_string(), n);
+        }
+    }
     let trace = workers.iter_mut().find_map(|w| w.trace.take());
     Ok(ParallelReport { summary, trace, plan, engines: workers.into_iter().map(|w| w.engine).collect() })
 }
 
-/// Classify and hash in parallel, run each worker's share in parallel,
-/// then account for every packet in capture order on this thread.
-fn process_chunk(
-    run: &Run,
-    workers: &mut [Worker],
-    frames: &mut [Frame],
-    capture: &str,
-    tally: &mut Tally,
-    sink: &mut Sink,
-) -> Result<()> {
-    if frames.is_empty() {
-        return Ok(());
-    }
-    let n = workers.len();
-    frames.par_chunks_mut(512).for_each(|c| {
-        for f in c {
-            let (class, flow) = classify_with_flow(f.data);
-            f.class = class;
-            f.queue = if n == 1 { 0 } else { rss_queue(flow.as_ref(), &run.table) };
-        }
-    });
-    let frames: &[Frame] = frames;
-    workers.par_iter_mut().enumerate().for_each(|(w, worker)| {
+/// Every worker runs and counts its own share of the classified chunk, in
+/// parallel when there is a pool.
+fn run_workers(run: &Run, workers: &mut [Worker], chunk: &Chunk) {
+    let work = |w: usize, worker: &mut Worker| {
         worker.out.clear();
-        for f in frames.iter().filter(|f| f.queue == w) {
-            let r = run_one(run, worker, f);
-            worker.out.push(r);
+        for f in chunk.frames.iter().filter(|f| f.queue == w) {
+            let r = run_one(run, worker, f, chunk.data(f));
+            *worker.tally.counts.entry((f.class, Label::of(&r.verdict))).or_default() += 1;
+            if f.truncated {
+                worker.tally.truncated += 1;
+            }
+            if run.ordered_output {
+                worker.out.push(r);
+            }
         }
-    });
-    let mut cursors = vec![0usize; n];
-    for f in frames {
-        let result = &workers[f.queue].out[cursors[f.queue]];
-        cursors[f.queue] += 1;
-        *tally.counts.entry((f.class, Label::of(&result.verdict))).or_default() += 1;
-        if f.truncated {
-            tally.truncated += 1;
-        }
-        sink.packet(capture, f, result)?;
+    };
+    match run.pool {
+        None => work(0, &mut workers[0]),
+        Some(_) => workers.par_iter_mut().enumerate().for_each(|(w, worker)| work(w, worker)),
     }
-    Ok(())
 }
 
-fn run_one(run: &Run, worker: &mut Worker, f: &Frame) -> PacketResult {
+fn run_one(run: &Run, worker: &mut Worker, f: &Frame, data: &[u8]) -> PacketResult {
     let opts = run.opts;
     if opts.fresh_maps {
         worker.engine.reset_maps();
     }
-    let input = PacketIn { data: f.data, ts_ns: f.ts_ns, ingress_ifindex: opts.ingress_ifindex, rx_queue_index: opts.rx_queue_index };
-    let mut r = if opts.trace == Some(f.global) {
+    let input = PacketIn { data, ts_ns: f.ts_ns, ingress_ifindex: opts.ingress_ifindex, rx_queue_index: opts.rx_queue_index };
+    let (r, executor) = if opts.trace == Some(f.global) {
         let mut rec = Recorder::new(100_000);
-        let r = run_frame(&mut worker.engine, &input, &mut rec);
+        // The trace shows the output frame even when nothing else keeps it.
+        worker.engine.set_keep_output(true);
+        let (mut r, executor) = run_frame_executed(&mut worker.engine, &input, &mut rec);
+        worker.engine.set_keep_output(run.ordered_output);
         worker.trace = Some(trace::render(&worker.engine, run.obj, run.program, &rec, &r));
-        r
+        if !run.ordered_output {
+            r.output = Vec::new();
+        }
+        (r, executor)
     } else {
-        run_frame(&mut worker.engine, &input, &mut NoTrace)
+        run_frame_executed(&mut worker.engine, &input, &mut NoTrace)
     };
-    if !run.keep_output {
-        r.output = Vec::new();
+    match executor {
+        Some(Executor::Interpreter) => worker.interpreted += 1,
+        Some(Executor::Jit) => worker.compiled += 1,
+        None => {}
     }
     r
 }
@@ -484,7 +475,19 @@ impl Sink {
         Ok(Sink { json, writers })
     }
 
-    fn packet(&mut self, capture: &str, f: &Frame, result: &PacketResult) -> Result<()> {
+    /// Writes a chunk's packets in capture order, taking each one's result
+    /// from the worker that ran it.
+    fn chunk(&mut self, capture: &str, chunk: &Chunk, workers: &[Worker]) -> Result<()> {
+        let mut cursors = vec![0usize; workers.len()];
+        for f in &chunk.frames {
+            let result = &workers[f.queue].out[cursors[f.queue]];
+            cursors[f.queue] += 1;
+            self.packet(capture, f, chunk.data(f), result)?;
+        }
+        Ok(())
+    }
+
+    fn packet(&mut self, capture: &str, f: &Frame, data: &[u8], result: &PacketResult) -> Result<()> {
         if !self.writers.is_empty() {
             if let Some(w) = self.writers.get_mut(&result.verdict.label()) {
                 if !result.output.is_empty() {
@@ -493,7 +496,7 @@ impl Sink {
             }
         }
         if let Some(j) = self.json.as_mut() {
-            let line = PacketLine::new(capture, f.index, f.ts_ns, f.data, f.orig_len, f.truncated, f.class.to_string(), result);
+            let line = PacketLine::new(capture, f.index, f.ts_ns, data, f.orig_len, f.truncated, f.class.to_string(), result);
             serde_json::to_writer(&mut *j, &line)?;
             j.write_all(b"\n")?;
         }

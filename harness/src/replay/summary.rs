@@ -37,6 +37,11 @@ pub struct Summary {
     pub program: String,
     pub object: String,
     pub captures: Vec<CaptureSummary>,
+    /// Packets each executor ran (`jit`, `interpreter`), over all
+    /// captures, counted run by run: a JIT replay still interprets the
+    /// packet it traces. Frames refused before the program ran are in no
+    /// count.
+    pub executors: BTreeMap<String, u64>,
 }
 
 const COLUMNS: [&str; 8] = ["PASS", "DROP", "TX", "REDIRECT", "ABORTED", "FAULT", "NOT_RUN", "other"];
@@ -82,6 +87,10 @@ impl Summary {
                 let _ = writeln!(out, "  error: {e} (the packets before it are counted above)");
             }
             out.push('\n');
+        }
+        if !self.executors.is_empty() {
+            let ran: Vec<String> = self.executors.iter().map(|(e, n)| format!("{e} {n}")).collect();
+            let _ = writeln!(out, "packets run by executor: {}", ran.join(", "));
         }
         out
     }
