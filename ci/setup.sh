@@ -24,7 +24,8 @@ REQUIRED=(llvm-19 bpftool iproute2 busybox-static tcpdump)
 #   chromium       headless browser for the dashboard test (dashboard_browser)
 #   qemu-system-x86, qemu-system-arm
 #                  the kernel x architecture matrix (`xdpqual matrix`, tests/matrix_*.rs)
-OPTIONAL=(clang-19 libbpf-dev chromium qemu-system-x86 qemu-system-arm)
+#   cpio           an independent reader for the matrix's initramfs writer (its unit test)
+OPTIONAL=(clang-19 libbpf-dev chromium qemu-system-x86 qemu-system-arm cpio)
 
 log() { printf 'ci/setup.sh: %s\n' "$*"; }
 

@@ -53,7 +53,7 @@ fn run(test: &ConformanceTest, file: &std::path::Path) -> Result<(), String> {
 #[test]
 fn bpf_conformance_suite_on_the_engine() {
     let Some(dir) = suite() else {
-        println!("SKIP: ../shared/conformance/bpf_conformance/tests not found next to the checkout");
+        xdpqual::util::skip(format_args!("../shared/conformance/bpf_conformance/tests not found next to the checkout"));
         return;
     };
     let files = data_files(&dir).expect("list conformance files");

@@ -65,7 +65,7 @@ fn committed_corpus_objects_match_a_fresh_build() {
     let recorded = fs::read_to_string(&version_file)
         .unwrap_or_else(|e| panic!("cannot read {}: {e}", version_file.display()));
     if let Some(why) = skip_reason(recorded.trim()) {
-        println!("SKIP: corpus rebuild check: {why}");
+        xdpqual::util::skip(format_args!("corpus rebuild check: {why}"));
         return;
     }
 

@@ -95,7 +95,7 @@ fn headless(bin: &Path, profile: &Path, extra: &[String], url: &str) -> String {
 #[test]
 fn dashboard_renders_in_headless_chromium() {
     let Some(bin) = chromium() else {
-        println!("SKIP: chromium is not installed (optional package of ci/setup.sh)");
+        xdpqual::util::skip(format_args!("chromium is not installed (optional package of ci/setup.sh)"));
         return;
     };
     let dir = std::env::temp_dir().join(format!("xdpqual-dash-{}", std::process::id()));

@@ -117,7 +117,7 @@ fn only_the_last_branches_are_shown() {
 #[test]
 fn diff_mismatch_detail_carries_the_hint() {
     if let Err(u) = HostBackend::open() {
-        println!("SKIP: host kernel backend unavailable: {u}");
+        xdpqual::util::skip(format_args!("host kernel backend unavailable: {u}"));
         return;
     }
     let obj = object();

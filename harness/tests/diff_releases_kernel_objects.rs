@@ -50,7 +50,7 @@ fn available() -> bool {
     match HostBackend::open() {
         Ok(_) => true,
         Err(u) => {
-            println!("SKIP: host kernel backend unavailable: {u}");
+            xdpqual::util::skip(format_args!("host kernel backend unavailable: {u}"));
             false
         }
     }

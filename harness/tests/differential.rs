@@ -70,7 +70,7 @@ fn corpus_programs_agree_with_the_kernel_on_generated_packets() {
     let targets = match common::corpus_pairs() {
         Ok(t) => t,
         Err(skip) => {
-            println!("SKIP: {skip}");
+            xdpqual::util::skip(format_args!("{skip}"));
             return;
         }
     };

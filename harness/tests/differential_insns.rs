@@ -444,7 +444,7 @@ fn prop_engine_matches_kernel(p: RandProg) -> TestResult {
 #[test]
 fn random_instruction_sequences_agree_with_the_kernel() {
     if let Err(u) = HostBackend::open() {
-        println!("SKIP: host kernel backend unavailable: {u}");
+        xdpqual::util::skip(format_args!("host kernel backend unavailable: {u}"));
         return;
     }
     let cases = common::cases(CASES);
@@ -490,7 +490,7 @@ fn random_instruction_sequences_agree_with_the_kernel() {
 #[test]
 fn kernel_cmpxchg32_zext_defect() {
     if let Err(u) = HostBackend::open() {
-        println!("SKIP: host kernel backend unavailable: {u}");
+        xdpqual::util::skip(format_args!("host kernel backend unavailable: {u}"));
         return;
     }
     let p = RandProg {

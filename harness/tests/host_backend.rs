@@ -205,7 +205,7 @@ fn backend() -> Option<HostBackend> {
     match HostBackend::open() {
         Ok(b) => Some(b),
         Err(why) => {
-            println!("SKIP: host-kernel backend unavailable: {why}");
+            xdpqual::util::skip(format_args!("host-kernel backend unavailable: {why}"));
             None
         }
     }

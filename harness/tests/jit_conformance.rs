@@ -11,7 +11,7 @@ use xdpqual::engine::{Engine, ExecMode};
 fn jit_matches_interpreter_on_conformance_suite() {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/conformance/bpf_conformance/tests");
     if !dir.is_dir() {
-        println!("SKIP: {} not found", dir.display());
+        xdpqual::util::skip(format_args!("{} not found", dir.display()));
         return;
     }
     let files = data_files(&dir).unwrap();

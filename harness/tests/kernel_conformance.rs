@@ -186,13 +186,13 @@ fn engine_exceptions() -> Vec<String> {
 #[test]
 fn bpf_conformance_suite_through_the_kernel() {
     let Some(dir) = common::shared_dir().map(|s| s.join("conformance/bpf_conformance/tests")) else {
-        println!("SKIP: shared/conformance/bpf_conformance/tests not found above the checkout");
+        xdpqual::util::skip(format_args!("shared/conformance/bpf_conformance/tests not found above the checkout"));
         return;
     };
     let host = match HostBackend::open() {
         Ok(h) => h,
         Err(u) => {
-            println!("SKIP: host kernel backend unavailable: {u}");
+            xdpqual::util::skip(format_args!("host kernel backend unavailable: {u}"));
             return;
         }
     };
@@ -265,11 +265,11 @@ fn bpf_conformance_suite_through_the_kernel() {
         let (release, recorded) = read_record(&path);
         match release {
             None => panic!("{} is missing or has no '# kernel:' line; run with XDPQUAL_BLESS_KERNEL=1", path.display()),
-            Some(r) if series(&r) != series(host.kernel_release()) => println!(
-                "SKIP (record comparison only): {} was blessed on kernel {r}, this is {}",
+            Some(r) if series(&r) != series(host.kernel_release()) => xdpqual::util::skip(format_args!(
+                "(record comparison only): {} was blessed on kernel {r}, this is {}",
                 path.display(),
                 host.kernel_release()
-            ),
+            )),
             Some(_) => {
                 let mut diffs = Vec::new();
                 for name in rows.keys().chain(recorded.keys()).collect::<std::collections::BTreeSet<_>>() {

@@ -46,7 +46,7 @@ fn skip_reason() -> Option<String> {
 macro_rules! skip_unless_able {
     () => {
         if let Some(why) = skip_reason() {
-            eprintln!("SKIP: {why}");
+            xdpqual::util::skip(format_args!("{why}"));
             return;
         }
     };

@@ -87,7 +87,7 @@ fn version(release: &str) -> (u32, u32) {
 fn corpus_on_the_kernel_matrix() {
     for arch in spec::Arch::ALL {
         if let Err(e) = qemu::find(arch) {
-            eprintln!("SKIP: {e}");
+            xdpqual::util::skip(format_args!("{e}"));
             return;
         }
     }
@@ -95,7 +95,7 @@ fn corpus_on_the_kernel_matrix() {
         match matrix::agent::build(arch) {
             Ok(_) => {}
             Err(e @ matrix::agent::AgentError::MissingTarget { .. }) => {
-                eprintln!("SKIP: {e}");
+                xdpqual::util::skip(format_args!("{e}"));
                 return;
             }
             Err(e) => panic!("{e}"),
@@ -110,7 +110,7 @@ fn corpus_on_the_kernel_matrix() {
         let subset = spec::select(all, &["5.10-x86_64".into(), "6.12-aarch64".into()]).unwrap();
         let cached = sources::system_mirror(Path::new("/etc/apt")).is_ok_and(|m| subset.iter().all(|c| kernel::is_cached(c, &cache, &m)));
         if !cached {
-            eprintln!("SKIP: set XDPQUAL_MATRIX=1 to download the Debian kernels and run the QEMU matrix (the subset runs by itself once its kernels are cached)");
+            xdpqual::util::skip(format_args!("set XDPQUAL_MATRIX=1 to download the Debian kernels and run the QEMU matrix (the subset runs by itself once its kernels are cached)"));
             return;
         }
         (subset, &CASES[..3])

@@ -18,11 +18,11 @@ fn root() -> std::path::PathBuf {
 #[test]
 fn a_kernel_that_is_not_a_kernel_fails_its_cell_only() {
     let Ok(_) = qemu::find(Arch::X86_64) else {
-        eprintln!("SKIP: qemu-system-x86_64 not installed");
+        xdpqual::util::skip(format_args!("qemu-system-x86_64 not installed"));
         return;
     };
     if let Err(e) = matrix::agent::build(Arch::X86_64) {
-        eprintln!("SKIP: {e}");
+        xdpqual::util::skip(format_args!("{e}"));
         return;
     }
     let dir = std::env::temp_dir().join(format!("xdpqual-matrix-fail-{}", std::process::id()));
@@ -57,17 +57,17 @@ fn a_kernel_that_is_not_a_kernel_fails_its_cell_only() {
 #[test]
 fn a_kernel_panic_ends_the_guest_with_its_console() {
     let Ok(q) = qemu::find(Arch::X86_64) else {
-        eprintln!("SKIP: qemu-system-x86_64 not installed");
+        xdpqual::util::skip(format_args!("qemu-system-x86_64 not installed"));
         return;
     };
     let cache = matrix::cache_dir();
     let cell = spec::select(spec::default_cells(), &["6.1-x86_64".into()]).unwrap().remove(0);
     let Ok(mirror) = sources::system_mirror(Path::new("/etc/apt")) else {
-        eprintln!("SKIP: no apt mirror configured");
+        xdpqual::util::skip(format_args!("no apt mirror configured"));
         return;
     };
     if !kernel::is_cached(&cell, &cache, &mirror) {
-        eprintln!("SKIP: the 6.1-x86_64 kernel is not cached (run the matrix once)");
+        xdpqual::util::skip(format_args!("the 6.1-x86_64 kernel is not cached (run the matrix once)"));
         return;
     }
     let tree = matrix::apt::AptTree::new(&cache, &mirror, vec![]);
@@ -96,23 +96,23 @@ fn a_kernel_panic_ends_the_guest_with_its_console() {
 #[test]
 fn a_guest_that_never_reports_is_killed_at_its_deadline() {
     let Ok(q) = qemu::find(Arch::X86_64) else {
-        eprintln!("SKIP: qemu-system-x86_64 not installed");
+        xdpqual::util::skip(format_args!("qemu-system-x86_64 not installed"));
         return;
     };
     // busybox-static (installed by ci/setup.sh) as /init runs busybox's
     // init, which never powers off and never says our hello.
     let Ok(busybox) = std::fs::read("/bin/busybox") else {
-        eprintln!("SKIP: /bin/busybox not installed");
+        xdpqual::util::skip(format_args!("/bin/busybox not installed"));
         return;
     };
     let cache = matrix::cache_dir();
     let cell = spec::select(spec::default_cells(), &["6.1-x86_64".into()]).unwrap().remove(0);
     let Ok(mirror) = sources::system_mirror(Path::new("/etc/apt")) else {
-        eprintln!("SKIP: no apt mirror configured");
+        xdpqual::util::skip(format_args!("no apt mirror configured"));
         return;
     };
     if !kernel::is_cached(&cell, &cache, &mirror) {
-        eprintln!("SKIP: the 6.1-x86_64 kernel is not cached (run the matrix once)");
+        xdpqual::util::skip(format_args!("the 6.1-x86_64 kernel is not cached (run the matrix once)"));
         return;
     }
     let tree = matrix::apt::AptTree::new(&cache, &mirror, vec![]);

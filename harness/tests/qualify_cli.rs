@@ -40,7 +40,7 @@ fn shipped_corpus_qualifies() {
     let checks = report["checks"].as_array().unwrap();
     assert!(checks.len() >= 32, "every program x capture is checked");
     match host_available() {
-        Some(why) => println!("SKIP (host kernel part): {why}"),
+        Some(why) => xdpqual::util::skip(format_args!("(host kernel part): {why}")),
         None => {
             // With the kernel here, no kernel check may be skipped: every
             // packet of every capture was compared. (Without a history the
@@ -56,7 +56,7 @@ fn shipped_corpus_qualifies() {
 #[test]
 fn broken_program_fails_the_gate_first_in_reports() {
     if let Some(why) = host_available() {
-        println!("SKIP: the broken program is caught by the host kernel's verifier, which is unavailable: {why}");
+        xdpqual::util::skip(format_args!("the broken program is caught by the host kernel's verifier, which is unavailable: {why}"));
         return;
     }
     let out = tempdir("broken");

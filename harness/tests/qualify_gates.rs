@@ -196,7 +196,7 @@ fn an_impossible_time_budget_fails_and_perf_is_recorded() {
 fn c_sources_are_built_with_their_flags() {
     let have = |p: &str| Path::new(p).exists();
     if !have("/usr/bin/clang-19") || !have("/usr/include/bpf/bpf_helpers.h") {
-        println!("SKIP: needs clang-19 and libbpf-dev (optional packages of ci/setup.sh)");
+        xdpqual::util::skip(format_args!("needs clang-19 and libbpf-dev (optional packages of ci/setup.sh)"));
         return;
     }
     let dir = tempdir("csrc");

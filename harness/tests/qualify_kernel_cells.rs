@@ -42,7 +42,7 @@ fn unknown_kernel_cell_is_a_config_error_with_its_line() {
 #[test]
 fn kernel_cells_gate_on_load_and_agreement() {
     if std::env::var_os("XDPQUAL_MATRIX").is_none() {
-        println!("SKIP: set XDPQUAL_MATRIX=1 to boot QEMU kernels (.ci/run does)");
+        xdpqual::util::skip(format_args!("set XDPQUAL_MATRIX=1 to boot QEMU kernels (.ci/run does)"));
         return;
     }
     let r = root();
@@ -58,7 +58,7 @@ fn kernel_cells_gate_on_load_and_agreement() {
     // Per-check lines go to stderr, the summary and failures to stdout.
     let out = format!("{stdout}{err}");
     if out.contains("SKIP") && !out.contains("PASS") {
-        println!("SKIP: kernel cells could not run here:\n{out}{err}");
+        xdpqual::util::skip(format_args!("kernel cells could not run here:\n{out}{err}"));
         return;
     }
     assert_eq!(code, 1, "{out}");

@@ -69,7 +69,7 @@ fn read_file(path: &Path) -> Outcome {
 #[test]
 fn every_tcpdump_capture_reads_or_fails_cleanly() {
     let Some(dir) = corpus_dir() else {
-        println!("SKIP tcpdump_captures: no shared/pcaps/tcpdump/tests directory (set XDPQUAL_SHARED_DIR)");
+        xdpqual::util::skip(format_args!("tcpdump_captures: no shared/pcaps/tcpdump/tests directory (set XDPQUAL_SHARED_DIR)"));
         return;
     };
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();

@@ -25,7 +25,7 @@ fn corpus_dir() -> Option<PathBuf> {
 #[test]
 fn tcpdump_captures_replay_through_the_firewall() {
     let Some(dir) = corpus_dir() else {
-        println!("SKIP: ../shared/pcaps/tcpdump/tests not found");
+        xdpqual::util::skip(format_args!("../shared/pcaps/tcpdump/tests not found"));
         return;
     };
     let obj = load_object(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../corpus/build/firewall.v3.o")).unwrap();

@@ -271,7 +271,7 @@ mod tests {
     #[test]
     fn a_missing_package_names_package_and_suite() {
         if Command::new("apt-cache").arg("--version").output().is_err() {
-            eprintln!("SKIP: apt-cache not installed");
+            crate::util::skip(format_args!("apt-cache not installed"));
             return;
         }
         let dir = std::env::temp_dir().join(format!("xdpqual-apt-missing-{}", std::process::id()));

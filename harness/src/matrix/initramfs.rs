@@ -136,7 +136,7 @@ mod tests {
             .stderr(std::process::Stdio::null())
             .spawn()
         else {
-            eprintln!("SKIP: cpio(1) not installed; only the header was checked");
+            crate::util::skip(format_args!("cpio(1) not installed; only the header was checked"));
             return;
         };
         use std::io::Write;
