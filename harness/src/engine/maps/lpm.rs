@@ -16,6 +16,10 @@ pub struct LpmIndex {
     data_len: usize,
     /// Per prefix length: masked data -> slot.
     by_len: Vec<HashMap<Vec<u8>, usize>>,
+    /// The prefix lengths that hold at least one entry, longest first: a
+    /// lookup probes only these (a miss on an IPv6 map would otherwise
+    /// probe all 129 lengths).
+    lengths: Vec<usize>,
     free: Vec<usize>,
     next: usize,
     count: usize,
@@ -23,6 +27,12 @@ pub struct LpmIndex {
 
 fn masked(data: &[u8], bits: usize) -> Vec<u8> {
     let mut out = data.to_vec();
+    mask_in_place(&mut out, bits);
+    out
+}
+
+/// Clears every bit of `out` after the first `bits`.
+fn mask_in_place(out: &mut [u8], bits: usize) {
     for (i, b) in out.iter_mut().enumerate() {
         let lo = i * 8;
         if lo >= bits {
@@ -31,14 +41,18 @@ fn masked(data: &[u8], bits: usize) -> Vec<u8> {
             *b &= 0xffu8 << (8 - (bits - lo));
         }
     }
-    out
 }
+
+/// The kernel's largest LPM key data (`LPM_DATA_SIZE_MAX`,
+/// kernel/bpf/lpm_trie.c); lookups mask keys up to this size on the stack.
+const LPM_DATA_SIZE_MAX: usize = 256;
 
 impl LpmIndex {
     pub fn new(data_len: usize) -> LpmIndex {
         LpmIndex {
             data_len,
             by_len: vec![HashMap::new(); data_len * 8 + 1],
+            lengths: Vec::new(),
             free: Vec::new(),
             next: 0,
             count: 0,
@@ -53,7 +67,19 @@ impl LpmIndex {
     pub fn longest_match(&self, key: &[u8]) -> Option<usize> {
         let (plen, data) = self.split(key);
         let max = plen.min(self.data_len * 8);
-        (0..=max).rev().find_map(|len| self.by_len[len].get(&masked(data, len)).copied())
+        let mut stack = [0u8; LPM_DATA_SIZE_MAX];
+        let mut heap = Vec::new();
+        let buf: &mut [u8] = if data.len() <= LPM_DATA_SIZE_MAX {
+            &mut stack[..data.len()]
+        } else {
+            heap.resize(data.len(), 0);
+            &mut heap
+        };
+        self.lengths.iter().filter(|&&len| len <= max).find_map(|&len| {
+            buf.copy_from_slice(data);
+            mask_in_place(buf, len);
+            self.by_len[len].get(&*buf).copied()
+        })
     }
 
     pub fn insert(&mut self, key: &[u8], flags: u64, max_entries: usize) -> Result<(usize, bool), i64> {
@@ -78,6 +104,10 @@ impl LpmIndex {
             self.next += 1;
             self.next - 1
         });
+        if self.by_len[plen].is_empty() {
+            let at = self.lengths.partition_point(|&l| l > plen);
+            self.lengths.insert(at, plen);
+        }
         self.by_len[plen].insert(k, slot);
         self.count += 1;
         Ok((slot, true))
@@ -92,6 +122,9 @@ impl LpmIndex {
             Some(slot) => {
                 self.free.push(slot);
                 self.count -= 1;
+                if self.by_len[plen].is_empty() {
+                    self.lengths.retain(|&l| l != plen);
+                }
                 true
             }
             None => false,
@@ -132,5 +165,24 @@ mod tests {
         assert_eq!(l.longest_match(&key(16, [10, 1, 2, 3])), Some(a));
         assert_eq!(l.insert(&key(33, [0; 4]), 0, 10), Err(-EINVAL));
         assert_eq!(l.insert(&key(7, [0; 4]), 0, 2), Err(-ENOSPC));
+    }
+
+    /// Removing the last entry of a prefix length stops lookups probing it;
+    /// a later insert of that length is found again.
+    #[test]
+    fn emptied_lengths_are_forgotten_and_refilled() {
+        let mut l = LpmIndex::new(4);
+        let a = l.insert(&key(8, [10, 0, 0, 0]), 0, 10).unwrap().0;
+        let b = l.insert(&key(24, [10, 1, 2, 0]), 0, 10).unwrap().0;
+        assert_eq!(l.lengths, vec![24, 8]);
+        assert!(l.remove(&key(24, [10, 1, 2, 0])));
+        assert_eq!(l.lengths, vec![8]);
+        assert_eq!(l.longest_match(&key(32, [10, 1, 2, 3])), Some(a));
+        let c = l.insert(&key(24, [10, 1, 2, 0]), 0, 10).unwrap().0;
+        assert_eq!(c, b, "the freed slot is reused");
+        assert_eq!(l.longest_match(&key(32, [10, 1, 2, 3])), Some(c));
+        assert_eq!(l.insert(&key(0, [0; 4]), 0, 10).map(|r| r.1), Ok(true));
+        assert_eq!(l.lengths, vec![24, 8, 0]);
+        assert!(l.longest_match(&key(32, [11, 1, 2, 3])).is_some(), "the /0 entry covers every key");
     }
 }
