@@ -1,8 +1,8 @@
 //! Criterion benchmarks, one layer at a time, so a regression shows in the
 //! layer that has it: the capture readers alone, then each corpus program on
-//! the engine's interpreter, rbpf (interpreter and JIT, where eligible) and
-//! the host kernel in-kernel (where it is available and accepts the
-//! program). `cargo bench -p xdpqual` runs them; `cargo test` does not
+//! the engine's interpreter and JIT, rbpf (interpreter and JIT, where
+//! eligible) and the host kernel in-kernel (where it is available and accepts
+//! the program). `cargo bench -p xdpqual` runs them; `cargo test` does not
 //! (`test = false` in Cargo.toml). Measurement times are kept short so the
 //! whole set finishes in a few minutes; `xdpqual bench` is the one-program
 //! side-by-side report.
@@ -16,7 +16,7 @@ use xdpqual::backends::host::testrun::{RunFlags, XdpCtx};
 use xdpqual::backends::host::{HostBackend, SessionOutcome};
 use xdpqual::backends::rbpf::{self, RbpfHelpers, XdpMd, XdpProgram};
 use xdpqual::capture::{CaptureReader, PcapBatches};
-use xdpqual::engine::{Engine, EngineConfig, PacketIn};
+use xdpqual::engine::{Engine, EngineConfig, ExecMode, PacketIn};
 use xdpqual::isa::encode_le;
 use xdpqual::loader::load_object;
 
@@ -95,6 +95,22 @@ fn programs(c: &mut Criterion) {
                     }
                 })
             });
+        }
+        // The same engine compiled with Cranelift; a program the JIT cannot
+        // compile would fall back to the interpreter, so it is left out
+        // rather than timed twice under another name.
+        if let Ok(mut e) = Engine::new(&obj, Some(&prog.name), EngineConfig { jit: true, ..EngineConfig::default() }) {
+            if matches!(e.exec_mode(), ExecMode::Jit) {
+                g.bench_function("engine-jit", |b| {
+                    b.iter(|| {
+                        for p in &pkts {
+                            black_box(e.run_xdp(&input(p)));
+                        }
+                    })
+                });
+            } else {
+                eprintln!("{name}: the JIT fell back to the interpreter ({}); engine-jit skipped", e.exec_mode());
+            }
         }
         if XdpProgram::prepare(&prog.insns, &RbpfHelpers::default()).is_ok() {
             let bytes = encode_le(&rbpf::rewrite_xdp_ctx(&prog.insns).unwrap());

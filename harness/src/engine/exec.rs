@@ -10,7 +10,9 @@ use super::{Event, Prepared, RedirectTarget};
 
 /// Why `run_frame` stopped early.
 pub(crate) enum Stop {
-    Fault(Fault),
+    /// Boxed so that `Result<(), Stop>`, which every instruction's path
+    /// returns through, stays two words: faults are rare, returns are not.
+    Fault(Box<Fault>),
     /// The conformance suite's "unwind" helper asked to end the program.
     Unwind,
 }

@@ -155,10 +155,12 @@ fn truncate(v: u64, width: i32) -> Option<u64> {
 }
 
 impl<T: Tracer> Exec<'_, T> {
+    #[cold]
+    #[inline(never)]
     fn fault(&self, prog: usize, pc: usize, kind: FaultKind) -> Stop {
         let p = &self.programs[prog];
         let line = p.lines.lookup(pc).map(|l| format!("{}:{}", l.file, l.line));
-        Stop::Fault(Fault { pc, program: p.name.clone(), kind, line })
+        Stop::Fault(Box::new(Fault { pc, program: p.name.clone(), kind, line }))
     }
 
     /// Runs a function from `pc` until its `exit`, with `regs` as its

@@ -412,7 +412,7 @@ impl Engine {
         RunResult {
             outcome: match result {
                 Ok(()) | Err(Stop::Unwind) => Outcome::Exit { r0: regs[0] },
-                Err(Stop::Fault(f)) => Outcome::Fault(f),
+                Err(Stop::Fault(f)) => Outcome::Fault(*f),
             },
             output,
             events,
@@ -432,7 +432,7 @@ impl Engine {
         let (result, executed, _, _) = self.exec(None, Some(mem), 0, &pkt, &mut regs, &mut NoTrace, true);
         let outcome = match result {
             Ok(()) | Err(Stop::Unwind) => Outcome::Exit { r0: regs[0] },
-            Err(Stop::Fault(f)) => Outcome::Fault(f),
+            Err(Stop::Fault(f)) => Outcome::Fault(*f),
         };
         (outcome, executed)
     }

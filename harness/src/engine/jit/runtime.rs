@@ -189,7 +189,7 @@ pub(crate) fn run<T: Tracer>(code: &Code, exec: &mut Exec<'_, T>, entry: usize, 
     match status {
         ST_OK => Ok(()),
         ST_UNWIND => Err(Stop::Unwind),
-        _ => Err(Stop::Fault(host.fault.take().expect("a fault status always records its fault"))),
+        _ => Err(Stop::Fault(Box::new(host.fault.take().expect("a fault status always records its fault")))),
     }
 }
 
