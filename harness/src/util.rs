@@ -14,7 +14,7 @@ pub fn hex(bytes: &[u8]) -> String {
 pub fn unhex(s: &str) -> Result<Vec<u8>, String> {
     let s: String = s.chars().filter(|c| !c.is_whitespace() && *c != ':').collect();
     let s = s.strip_prefix("0x").unwrap_or(&s);
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return Err(format!("hex string '{s}' has an odd number of digits"));
     }
     (0..s.len())
@@ -75,6 +75,19 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     result
 }
 
+/// Reports a test (or test part) that cannot run here, visibly.
+///
+/// libtest captures `print!`/`eprint!` output of passing tests, so a
+/// `println!("SKIP: ...")` in a test that then returns is invisible in a CI
+/// log and reads as a pass. The capture only applies to those macros, so
+/// this writes to the process's stderr handle directly: the line always
+/// appears, and `.ci/run` counts the `SKIP:` lines in its closing summary.
+pub fn skip(reason: impl std::fmt::Display) {
+    let line = format!("SKIP: {reason}\n");
+    // A failed write to stderr has nowhere better to be reported.
+    let _ = std::io::stderr().lock().write_all(line.as_bytes());
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -87,17 +100,4 @@ mod tests {
         assert!(unhex("abc").is_err());
         assert!(unhex("zz").is_err());
     }
-}
-
-/// Reports a test (or test part) that cannot run here, visibly.
-///
-/// libtest captures `print!`/`eprint!` output of passing tests, so a
-/// `println!("SKIP: ...")` in a test that then returns is invisible in a CI
-/// log and reads as a pass. The capture only applies to those macros, so
-/// this writes to the process's stderr handle directly: the line always
-/// appears, and `.ci/run` counts the `SKIP:` lines in its closing summary.
-pub fn skip(reason: impl std::fmt::Display) {
-    let line = format!("SKIP: {reason}\n");
-    // A failed write to stderr has nowhere better to be reported.
-    let _ = std::io::stderr().lock().write_all(line.as_bytes());
 }

@@ -87,7 +87,7 @@ pub struct Report {
 
 impl Report {
     pub fn new(program: String, profile: String, profile_is_assumption: bool, mut findings: Vec<Finding>, stats: Stats) -> Report {
-        findings.sort_by(|a, b| (a.insn, a.rule, a.severity).cmp(&(b.insn, b.rule, b.severity)));
+        findings.sort_by_key(|a| (a.insn, a.rule, a.severity));
         findings.dedup_by(|a, b| a.rule == b.rule && a.insn == b.insn && a.message == b.message);
         let verdict = if findings.iter().any(|f| f.severity.blocks()) {
             Verdict::NotCompatible
@@ -177,7 +177,7 @@ impl Report {
                     f.insn.map(|i| i.to_string()).unwrap_or_default(),
                     f.source_line.as_deref().map(md_escape).unwrap_or_default(),
                     f.disasm.as_deref().map(md_escape).unwrap_or_default(),
-                    md_escape(&format!("{} {}", f.message, f.detail).trim().to_string()),
+                    md_escape(format!("{} {}", f.message, f.detail).trim()),
                 );
             }
             s += "\n";

@@ -161,7 +161,7 @@ pub(crate) fn possible_cpus() -> usize {
     std::fs::read_to_string("/sys/devices/system/cpu/possible")
         .ok()
         .and_then(|s| {
-            s.trim().split(',').map(|r| r.split('-').last().and_then(|x| x.parse::<usize>().ok())).max().flatten()
+            s.trim().split(',').map(|r| r.split('-').next_back().and_then(|x| x.parse::<usize>().ok())).max().flatten()
         })
         .map_or(1, |m| m + 1)
 }

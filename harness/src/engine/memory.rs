@@ -55,7 +55,7 @@ pub fn region_of(a: u64) -> Region {
         TAG_CTX => Region::Ctx,
         TAG_MEM => Region::Mem,
         TAG_RINGBUF => Region::Ringbuf,
-        t if t >= TAG_MAP_VALUE_BASE && t < TAG_MAP_VALUE_BASE + (1 << 20) => {
+        t if (TAG_MAP_VALUE_BASE..TAG_MAP_VALUE_BASE + (1 << 20)).contains(&t) => {
             Region::MapValue((t - TAG_MAP_VALUE_BASE) as u32)
         }
         _ => Region::Invalid,

@@ -101,7 +101,7 @@ pub enum DecodeError {
 
 /// Splits little-endian program bytes into instruction slots.
 pub fn decode_le(bytes: &[u8]) -> Result<Vec<Insn>, DecodeError> {
-    if bytes.len() % INSN_SIZE != 0 {
+    if !bytes.len().is_multiple_of(INSN_SIZE) {
         return Err(DecodeError::Ragged(bytes.len()));
     }
     if bytes.is_empty() {

@@ -72,7 +72,7 @@ pub const LONG_FRAME: &str = "frames longer than one page's linear area (3520 by
 /// include/net/xdp.h).
 fn is_meta_prefix(engine: &[u8], kernel: &[u8]) -> bool {
     let k = engine.len().wrapping_sub(kernel.len());
-    engine.len() > kernel.len() && k % 4 == 0 && k <= 32 && &engine[k..] == kernel
+    engine.len() > kernel.len() && k.is_multiple_of(4) && k <= 32 && &engine[k..] == kernel
 }
 
 /// Compares; `nondet_prog` says the program calls time/random helpers;
@@ -157,23 +157,6 @@ pub fn compare(inputs: &[Input], reference: &Reference, guest: &[GuestPacket], g
     a
 }
 
-#[cfg(test)]
-mod tests {
-    use super::is_meta_prefix;
-
-    #[test]
-    fn metadata_prefix_is_exact() {
-        let frame = [1u8, 2, 3, 4, 5, 6];
-        let with_meta = [9u8, 9, 9, 9, 1, 2, 3, 4, 5, 6];
-        assert!(is_meta_prefix(&with_meta, &frame));
-        // Not a multiple of 4, longer than 32, different frame, equal.
-        assert!(!is_meta_prefix(&with_meta[1..], &frame));
-        assert!(!is_meta_prefix(&[vec![0u8; 36], frame.to_vec()].concat(), &frame));
-        assert!(!is_meta_prefix(&with_meta, &[1, 2, 3, 4, 5, 7]));
-        assert!(!is_meta_prefix(&frame, &frame));
-    }
-}
-
 fn compare_maps(reference: &Reference, guest_maps: &[GuestMap]) -> Vec<String> {
     let mut out = Vec::new();
     for m in &reference.maps.maps {
@@ -204,4 +187,21 @@ fn compare_maps(reference: &Reference, guest_maps: &[GuestMap]) -> Vec<String> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_meta_prefix;
+
+    #[test]
+    fn metadata_prefix_is_exact() {
+        let frame = [1u8, 2, 3, 4, 5, 6];
+        let with_meta = [9u8, 9, 9, 9, 1, 2, 3, 4, 5, 6];
+        assert!(is_meta_prefix(&with_meta, &frame));
+        // Not a multiple of 4, longer than 32, different frame, equal.
+        assert!(!is_meta_prefix(&with_meta[1..], &frame));
+        assert!(!is_meta_prefix(&[vec![0u8; 36], frame.to_vec()].concat(), &frame));
+        assert!(!is_meta_prefix(&with_meta, &[1, 2, 3, 4, 5, 7]));
+        assert!(!is_meta_prefix(&frame, &frame));
+    }
 }

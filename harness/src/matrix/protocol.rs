@@ -44,7 +44,7 @@ pub mod hex {
     }
 
     pub fn decode(s: &str) -> Result<Vec<u8>, String> {
-        if s.len() % 2 != 0 {
+        if !s.len().is_multiple_of(2) {
             return Err(format!("odd-length hex string ({} digits)", s.len()));
         }
         (0..s.len())

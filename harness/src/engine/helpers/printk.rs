@@ -94,14 +94,14 @@ pub fn format(fmt: &[u8], args: [u64; 3], mut fetch_str: impl FnMut(u64) -> Opti
         let pad = width.saturating_sub(body.len());
         if left {
             out.push_str(&body);
-            out.extend(std::iter::repeat(' ').take(pad));
+            out.extend(std::iter::repeat_n(' ', pad));
         } else if zero && conv != b's' && conv != b'c' {
             let (sign, digits) = if body.starts_with(['-', '+', ' ']) { body.split_at(1) } else { ("", &body[..]) };
             out.push_str(sign);
-            out.extend(std::iter::repeat('0').take(pad));
+            out.extend(std::iter::repeat_n('0', pad));
             out.push_str(digits);
         } else {
-            out.extend(std::iter::repeat(' ').take(pad));
+            out.extend(std::iter::repeat_n(' ', pad));
             out.push_str(&body);
         }
     }
