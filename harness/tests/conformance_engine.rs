@@ -73,10 +73,10 @@ fn bpf_conformance_suite_on_the_engine() {
             (Err(why), None) => unexpected.push(format!("{name}: {why}")),
         }
     }
-    println!(
+    xdpqual::util::count(format_args!(
         "bpf_conformance on the engine: {passed} passed, {failed_as_known} known exceptions, {} unexpected, of {} files",
         unexpected.len(),
         files.len()
-    );
+    ));
     assert!(unexpected.is_empty(), "unexpected conformance results:\n{}", unexpected.join("\n"));
 }

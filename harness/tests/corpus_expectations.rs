@@ -483,7 +483,7 @@ fn corpus_programs_match_their_specifications() {
             }
         }
     }
-    eprintln!("{runs} replays ({} cases x {} ISAs x {} captures)", cases.len(), ISAS.len(), captures.len());
+    xdpqual::util::count(format_args!("{runs} replays ({} cases x {} ISAs x {} captures)", cases.len(), ISAS.len(), captures.len()));
     if !failures.is_empty() {
         panic!("{} problems:\n{}", failures.len(), failures.join("\n"));
     }

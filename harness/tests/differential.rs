@@ -96,11 +96,11 @@ fn corpus_programs_agree_with_the_kernel_on_generated_packets() {
         .max_tests(cases * 2)
         .rng(quickcheck::Gen::new(64))
         .quickcheck(prop_same_on_engine_and_kernel as fn(Frame) -> TestResult);
-    println!(
+    xdpqual::util::count(format_args!(
         "differential packets: {} cases over {n} programs, {} packets compared, {} nondeterministic (time/random helpers) not counted",
         CASES_RUN.load(Ordering::Relaxed),
         PACKETS.load(Ordering::Relaxed),
         NONDET.load(Ordering::Relaxed)
-    );
+    ));
     TARGETS.with(|t| t.borrow_mut().clear());
 }

@@ -455,15 +455,15 @@ fn random_instruction_sequences_agree_with_the_kernel() {
         .quickcheck(prop_engine_matches_kernel as fn(RandProg) -> TestResult);
     let run = RUN.load(Ordering::Relaxed);
     let refused = REFUSED.load(Ordering::Relaxed);
-    println!(
+    xdpqual::util::count(format_args!(
         "random programs: {run} generated, {} compared on engine and kernel ({} calling a resize helper), {refused} refused by the verifier",
         COMPARED.load(Ordering::Relaxed),
         WITH_HELPER.load(Ordering::Relaxed)
-    );
-    println!(
+    ));
+    xdpqual::util::count(format_args!(
         "  {} of them differ only through the kernel's missing cmpxchg32 zero-extension (see kernel_cmpxchg32_zext_defect)",
         ZEXT_DEFECT.load(Ordering::Relaxed)
-    );
+    ));
     let reasons = REASONS.lock().unwrap();
     let mut top: Vec<_> = reasons.iter().collect();
     top.sort_by(|a, b| b.1.cmp(a.1));
@@ -525,10 +525,10 @@ fn kernel_cmpxchg32_zext_defect() {
     assert!(differences(0, &emap, &e.output, &twin).is_empty(), "with an explicit w0 = w0 the kernel must agree with the ISA");
     let found = differences(0, &emap, &e.output, &k);
     if found.is_empty() {
-        println!("this kernel zero-extends r0 after the 32-bit cmpxchg: no defect");
+        xdpqual::util::count(format_args!("this kernel zero-extends r0 after the 32-bit cmpxchg: no defect"));
         return;
     }
     assert_eq!(found, vec!["r0: engine 0x0, kernel 0x31ac46da00000000".to_string()], "only r0's upper half may differ");
     assert!(lacks_cmpxchg32_zext(&k.xlated), "the kernel's rewrite must be missing the zero-extension");
-    println!("kernel defect present on this kernel: 32-bit cmpxchg leaves r0's upper half (the engine follows the ISA)");
+    xdpqual::util::count(format_args!("kernel defect present on this kernel: 32-bit cmpxchg leaves r0's upper half (the engine follows the ISA)"));
 }

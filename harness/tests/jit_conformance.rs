@@ -36,6 +36,6 @@ fn jit_matches_interpreter_on_conformance_suite() {
         assert_eq!(ma, mb, "{}: memory", file.display());
         compared += 1;
     }
-    println!("conformance JIT == interpreter: {compared} compared, {refused} refused by both, {unassembled} not assembled, of {}", files.len());
+    xdpqual::util::count(format_args!("conformance JIT == interpreter: {compared} compared, {refused} refused by both, {unassembled} not assembled, of {}", files.len()));
     assert!(compared >= 280, "only {compared} files compared");
 }

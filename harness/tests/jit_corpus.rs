@@ -100,7 +100,7 @@ fn jit_matches_interpreter_on_corpus() {
             }
         }
     }
-    println!("JIT == interpreter: {programs} programs, {compared} packet runs ({faults} faults)");
+    xdpqual::util::count(format_args!("JIT == interpreter: {programs} programs, {compared} packet runs ({faults} faults)"));
     assert!(compared > 100_000);
 }
 

@@ -242,7 +242,7 @@ static NOT_RUN: AtomicU64 = AtomicU64::new(0);
 fn jit_matches_interpreter_on_random_programs() {
     QuickCheck::new().tests(1000).max_tests(10_000).quickcheck(same as fn(Case) -> TestResult);
     let (e, f, b) = (EXITS.load(Relaxed), FAULTS.load(Relaxed), BUDGET.load(Relaxed));
-    println!("random programs: {e} exits, {f} memory/other faults, {b} budget faults, {} not run", NOT_RUN.load(Relaxed));
+    xdpqual::util::count(format_args!("random programs: {e} exits, {f} memory/other faults, {b} budget faults, {} not run", NOT_RUN.load(Relaxed)));
     // The generator must exercise every kind of ending, or the comparison
     // says little.
     assert!(e > 50 && f > 50 && b > 20, "generator too narrow: {e} exits, {f} faults, {b} budget faults");

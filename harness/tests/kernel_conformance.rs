@@ -226,7 +226,7 @@ fn bpf_conformance_suite_through_the_kernel() {
         rows.insert(name, (word, detail.replace(['\t', '\n'], " ")));
     }
     let count = |w: &str| rows.values().filter(|(x, _)| x == w).count();
-    println!(
+    xdpqual::util::count(format_args!(
         "bpf_conformance through kernel {}: {} pass, {} fail, {} refused, {} refused as the file expects, {} run errors, {} unassembled, of {} files",
         host.kernel_release(),
         count("pass"),
@@ -236,13 +236,13 @@ fn bpf_conformance_suite_through_the_kernel() {
         count("run-error"),
         count("unassembled"),
         files.len()
-    );
+    ));
     for (name, (w, d)) in &rows {
         if w != "pass" {
             println!("  {name}: {w} {d}");
         }
     }
-    println!("kernel vs file disagreements: {}", kernel_vs_file.len());
+    xdpqual::util::count(format_args!("kernel vs file disagreements: {}", kernel_vs_file.len()));
     for d in &kernel_vs_file {
         println!("  {d}");
     }

@@ -151,7 +151,7 @@ fn corpus_agrees(mode: XdpMode, tag: &str) {
         let obj = load_object(path).expect("corpus object loads");
         for prog in &obj.programs {
             let report = live::run(&obj, prog, &captures(), &opts(&pair, mode)).unwrap_or_else(|e| panic!("{} {}: {e}", path.display(), prog.name));
-            eprintln!(
+            xdpqual::util::count(format_args!(
                 "{} {}: sent {}, not sent {}, agree {}, nondet {}, late {}, {:?}, {:.0} pps",
                 path.file_name().unwrap().to_string_lossy(),
                 prog.name,
@@ -162,7 +162,7 @@ fn corpus_agrees(mode: XdpMode, tag: &str) {
                 report.late_arrivals,
                 report.counts,
                 report.packets_per_s
-            );
+            ));
             assert!(report.agrees(), "{} {} in {mode} mode disagrees with the engine:\n{}", path.display(), prog.name, serde_json::to_string_pretty(&report).unwrap());
             assert_eq!(report.sent, report.agreed + report.nondeterministic);
             assert_eq!(report.sent + report.not_sent, report.packets);

@@ -68,10 +68,10 @@ fn calibration_table_within_tolerance() {
     for row in &table.row {
         let e = predict(row);
         let err = (e.mpps - row.published_mpps) / row.published_mpps;
-        eprintln!(
+        xdpqual::util::count(format_args!(
             "{:<24} predicted {:>7.2} Mpps, published {:>6.2} ({:+.1}%, tolerance {:.0}%), {:.1} insns/pkt, {:.1} cycles, bottleneck {}",
             row.name, e.mpps, row.published_mpps, err * 100.0, row.tolerance * 100.0, e.avg_insns, e.total_cycles, e.bottleneck
-        );
+        ));
         if row.gate && err.abs() > row.tolerance {
             failures.push(format!("{}: predicted {:.2} Mpps vs published {:.2} ({:+.1}% > {:.0}%)\n{e}", row.name, e.mpps, row.published_mpps, err * 100.0, row.tolerance * 100.0));
         }

@@ -118,12 +118,12 @@ fn every_tcpdump_capture_reads_or_fails_cleanly() {
             Err(_) => panics.push(path.display().to_string()),
         }
     }
-    println!("tcpdump corpus: {total} files in {}", dir.display());
+    xdpqual::util::count(format_args!("tcpdump corpus: {total} files in {}", dir.display()));
     println!("{:>6}  outcome", "files");
     for (reason, n) in &table {
         println!("{n:>6}  {reason}");
     }
-    println!("packets read: {packets_total}");
+    xdpqual::util::count(format_args!("packets read: {packets_total}"));
     println!("one example message per error reason:");
     for (reason, msg) in &examples {
         println!("  [{reason}] {msg}");

@@ -69,7 +69,7 @@ fn tcpdump_captures_replay_through_the_firewall() {
             }
         }
     }
-    println!("tcpdump captures through the firewall: {} files, {replayed} replayed fully, {} refused or cut short, {packets} packets", files.len(), files.len() - replayed);
+    xdpqual::util::count(format_args!("tcpdump captures through the firewall: {} files, {replayed} replayed fully, {} refused or cut short, {packets} packets", files.len(), files.len() - replayed));
     for (reason, n) in &refused {
         println!("  {n:>4}  {reason}");
     }

@@ -1,11 +1,14 @@
-//! Writes starting corpora for both fuzz targets, so the fuzzer begins from
+//! Writes starting corpora for the fuzz targets, so the fuzzer begins from
 //! inputs that get past the first checks instead of from nothing:
 //!
 //! - `corpus/loader/`: the committed clang objects (`corpus/build/*.o`) and
 //!   the loader's test objects (`harness/tests/data/**/*.o`);
 //! - `corpus/engine/`: every bpf_conformance program with its memory, and
 //!   every XDP program of the committed objects with a small UDP frame, in
-//!   the `engine` target's input layout.
+//!   the `engine` target's input layout;
+//! - `corpus/capture/`: the committed captures (`pcaps/*.pcap`) and, when
+//!   `../shared/` is beside the checkout, tcpdump's 830 test captures, many
+//!   of them malformed on purpose.
 //!
 //! Run from `harness/fuzz/`: `cargo run --release --example seed`.
 
@@ -56,8 +59,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let loader_dir = Path::new("corpus/loader");
     let engine_dir = Path::new("corpus/engine");
+    let capture_dir = Path::new("corpus/capture");
     fs::create_dir_all(loader_dir)?;
     fs::create_dir_all(engine_dir)?;
+    fs::create_dir_all(capture_dir)?;
 
     let mut objs = Vec::new();
     objects(&root.join("corpus/build"), &mut objs);
@@ -85,6 +90,22 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         fs::write(engine_dir.join(format!("seed-conf-{stem}")), engine_input(0, &encode_le(&insns), &test.mem))?;
         n_engine += 1;
     }
-    println!("wrote {n_loader} loader seeds, {n_engine} engine seeds (suite: {})", suite.display());
+    let mut n_capture = 0;
+    for dir in [root.join("pcaps"), root.join("../shared/pcaps/tcpdump/tests")] {
+        let Ok(entries) = fs::read_dir(&dir) else { continue };
+        for p in entries.flatten().map(|e| e.path()) {
+            let is_capture = p.extension().is_some_and(|x| x == "pcap" || x == "pcapng");
+            // Huge captures slow every fuzzing round; libFuzzer truncates to
+            // -max_len anyway.
+            if is_capture && fs::metadata(&p).is_ok_and(|m| m.len() <= 1 << 20) {
+                fs::write(capture_dir.join(format!("seed-{}", p.file_name().unwrap().to_string_lossy())), fs::read(&p)?)?;
+                n_capture += 1;
+            }
+        }
+    }
+    println!(
+        "wrote {n_loader} loader seeds, {n_engine} engine seeds (suite: {}), {n_capture} capture seeds",
+        suite.display()
+    );
     Ok(())
 }
