@@ -71,3 +71,44 @@ fn loader_huge_bss_is_refused_before_aya_obj_allocates_it() {
     assert!(msg.contains("huge-bss.o") && msg.contains("`.bss`"), "error must name the file and section: {msg}");
     assert!(msg.contains(&0x6f76_0900_632e_736c_u64.to_string()), "error must give the claimed size: {msg}");
 }
+
+/// Sets `r_offset` of the first relocation that applies to an executable
+/// section; returns that section's index. ELF64 layout as above, plus
+/// `sh_flags` at 0x08 (`SHF_EXECINSTR` = 4), `sh_offset` at 0x18 and
+/// `sh_info` at 0x2c (the section a SHT_REL (9) section relocates).
+fn set_first_text_reloc_offset(elf: &mut [u8], r_offset: u64) -> Option<usize> {
+    let u16_at = |b: &[u8], o: usize| u16::from_le_bytes(b[o..o + 2].try_into().unwrap()) as usize;
+    let u32_at = |b: &[u8], o: usize| u32::from_le_bytes(b[o..o + 4].try_into().unwrap()) as usize;
+    let u64_at = |b: &[u8], o: usize| u64::from_le_bytes(b[o..o + 8].try_into().unwrap()) as usize;
+    let shoff = u64_at(elf, 0x28);
+    let (shentsize, shnum) = (u16_at(elf, 0x3a), u16_at(elf, 0x3c));
+    let sh = |i: usize| shoff + i * shentsize;
+    for i in 0..shnum {
+        let target = u32_at(elf, sh(i) + 0x2c);
+        if u32_at(elf, sh(i) + 4) == 9 && target < shnum && u64_at(elf, sh(target) + 8) & 4 != 0 {
+            let at = u64_at(elf, sh(i) + 0x18);
+            elf[at..at + 8].copy_from_slice(&r_offset.to_le_bytes());
+            return Some(target);
+        }
+    }
+    None
+}
+
+/// A relocation of a program section whose `r_offset` is
+/// 0xffff_ffff_ffff_fff8: a multiple of 8, so it passed the alignment
+/// check, and `offset + 8` wrapped to 0, so it passed the bound check too
+/// and reached the slice of the section's bytes. Found by the `loader`
+/// target (as "attempt to add with overflow" at loader/elf.rs
+/// `check_structure`; a release build panicked on the slice instead).
+/// Fixed with a checked add; the error names the file, section and offset.
+#[test]
+fn loader_relocation_offset_near_u64_max_is_an_error_not_a_panic() {
+    let mut bytes = include_bytes!("../../corpus/build/firewall.v3.o").to_vec();
+    assert!(load_object_bytes(&bytes, Path::new("firewall.v3.o")).is_ok(), "the unmodified object must load");
+    assert!(set_first_text_reloc_offset(&mut bytes, 0xffff_ffff_ffff_fff8).is_some(), "firewall.v3.o relocates its program");
+
+    let err = load_object_bytes(&bytes, Path::new("wrapped-reloc.o")).expect_err("an offset past the section must be refused");
+    let msg = err.to_string();
+    assert!(msg.contains("wrapped-reloc.o"), "error must name the file: {msg}");
+    assert!(msg.contains("0xfffffffffffffff8"), "error must give the offset: {msg}");
+}

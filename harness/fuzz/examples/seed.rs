@@ -78,7 +78,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let flags = 2 | u8::from(prog.frags);
             let input = engine_input(flags, &encode_le(&prog.insns), &UDP_FRAME);
             fs::write(engine_dir.join(format!("seed-{stem}-{}", prog.name)), input)?;
-            n_engine += 1;
+            // The same, also compiled and compared with the interpreter.
+            let input = engine_input(flags | 4, &encode_le(&prog.insns), &UDP_FRAME);
+            fs::write(engine_dir.join(format!("seed-{stem}-{}-jit", prog.name)), input)?;
+            n_engine += 2;
         }
     }
 

@@ -7,14 +7,15 @@
 //! Input layout (all of it optional; short inputs read as zeros):
 //!   byte 0      flags: bit 0 = `xdp.frags` program, bit 1 = give it the
 //!               fixed map set below (else no maps, so map `lddw`s are
-//!               refused at prepare time)
+//!               refused at prepare time), bit 2 = also run it compiled
+//!               and compare with the interpreter
 //!   bytes 1..3  slot count N, little-endian u16 (capped by what follows)
 //!   next 8*N    instruction slots, as in an ELF text section
 //!   the rest    the packet (XDP run) and the flat memory (conformance run)
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use xdpqual::engine::{Engine, EngineConfig, EngineError, PacketIn};
+use xdpqual::engine::{Engine, EngineConfig, EngineError, ExecMode, PacketIn};
 use xdpqual::isa::{Insn, INSN_SIZE};
 use xdpqual::program::{MapDef, MapOrigin, MapType, Program};
 
@@ -84,7 +85,7 @@ fuzz_target!(|data: &[u8]| {
     };
     let maps = if flags & 2 != 0 { maps() } else { Vec::new() };
     let cfg = EngineConfig { insn_budget: BUDGET, ..EngineConfig::default() };
-    let built = Engine::for_program(&prog, &maps, cfg);
+    let built = Engine::for_program(&prog, &maps, cfg.clone());
     if let Err(EngineError::Map(e)) = &built {
         panic!("the fixed map set must be valid: {e}");
     }
@@ -92,8 +93,25 @@ fuzz_target!(|data: &[u8]| {
         let pkt = PacketIn { data: packet, ts_ns: 1, ingress_ifindex: 1, rx_queue_index: 0 };
         // Twice: the second run reuses the engine's buffer and sees the
         // first run's map updates, as consecutive packets do.
-        engine.run_xdp(&pkt);
-        engine.run_xdp(&pkt);
+        let first = engine.run_xdp(&pkt);
+        let second = engine.run_xdp(&pkt);
+        // The JIT is the same sandbox in compiled code: the same program on
+        // the same packets must end the same way, fault for fault, with the
+        // same frame and events. Compiling costs milliseconds, so only the
+        // inputs with flag bit 2 take this path.
+        if flags & 4 != 0 {
+            let mut jit = Engine::for_program(&prog, &maps, EngineConfig { jit: true, ..cfg })
+                .expect("the interpreter's engine was built from the same program and maps");
+            if *jit.exec_mode() == ExecMode::Jit {
+                for (i, want) in [first, second].iter().enumerate() {
+                    let got = jit.run_xdp(&pkt);
+                    assert_eq!(got.outcome, want.outcome, "run {i}: outcome");
+                    assert_eq!(got.output, want.output, "run {i}: output frame");
+                    assert_eq!(got.insns, want.insns, "run {i}: instruction count");
+                    assert_eq!(got.events, want.events, "run {i}: events");
+                }
+            }
+        }
     }
 
     if let Ok(mut engine) = Engine::conformance(insns) {

@@ -190,7 +190,10 @@ pub(crate) fn check_structure(file: &object::File<'_>, path: &Path) -> Result<()
             let RelocationFlags::Elf { r_type } = rel.flags() else {
                 return Err(err("relocation is not an ELF relocation".into()));
             };
-            if !offset.is_multiple_of(INSN_SIZE as u64) || offset + INSN_SIZE as u64 > data.len() as u64 {
+            // checked: a hostile offset near u64::MAX would wrap past the
+            // bound and reach the slice below (found by the loader fuzzer).
+            let in_section = offset.checked_add(INSN_SIZE as u64).is_some_and(|end| end <= data.len() as u64);
+            if !offset.is_multiple_of(INSN_SIZE as u64) || !in_section {
                 return Err(err(format!(
                     "relocation offset {offset:#x} is not an instruction of this {}-byte section",
                     data.len()
