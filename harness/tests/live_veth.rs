@@ -152,7 +152,7 @@ fn corpus_agrees(mode: XdpMode, tag: &str) {
         for prog in &obj.programs {
             let report = live::run(&obj, prog, &captures(), &opts(&pair, mode)).unwrap_or_else(|e| panic!("{} {}: {e}", path.display(), prog.name));
             xdpqual::util::count(format_args!(
-                "{} {}: sent {}, not sent {}, agree {}, nondet {}, late {}, {:?}, {:.0} pps",
+                "live {mode} {} {}: sent {}, not sent {}, agree {}, nondet {}, late {}, {:?}, {:.0} pps",
                 path.file_name().unwrap().to_string_lossy(),
                 prog.name,
                 report.sent,
