@@ -79,13 +79,10 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 ///
 /// libtest captures `print!`/`eprint!` output of passing tests, so a
 /// `println!("SKIP: ...")` in a test that then returns is invisible in a CI
-/// log and reads as a pass. The capture only applies to those macros, so
-/// this writes to the process's stderr handle directly: the line always
-/// appears, and `.ci/run` counts the `SKIP:` lines in its closing summary.
+/// log and reads as a pass. `.ci/run` counts the `SKIP:` lines in its
+/// closing summary.
 pub fn skip(reason: impl std::fmt::Display) {
-    let line = format!("SKIP: {reason}\n");
-    // A failed write to stderr has nowhere better to be reported.
-    let _ = std::io::stderr().lock().write_all(line.as_bytes());
+    past_test_capture("SKIP", reason);
 }
 
 /// A test's headline figure (files passed, packets compared), written past
@@ -93,8 +90,14 @@ pub fn skip(reason: impl std::fmt::Display) {
 /// is printed" needs the line in a passing run's log, where `println!`
 /// output is swallowed. `.ci/run` lists the `COUNT:` lines at the end.
 pub fn count(what: impl std::fmt::Display) {
-    let line = format!("COUNT: {what}\n");
-    // As in `skip`: a failed write to stderr has nowhere better to go.
+    past_test_capture("COUNT", what);
+}
+
+/// Writes `TAG: text` to the process's stderr handle directly: libtest's
+/// capture applies only to the print macros, so the line always appears.
+fn past_test_capture(tag: &str, text: impl std::fmt::Display) {
+    let line = format!("{tag}: {text}\n");
+    // A failed write to stderr has nowhere better to be reported.
     let _ = std::io::stderr().lock().write_all(line.as_bytes());
 }
 
