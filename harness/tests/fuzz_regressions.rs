@@ -33,18 +33,32 @@ fn loader_btf_ext_line_info_bit_flip_is_an_error_not_a_panic() {
     assert!(msg.contains("flipped.o"), "error must name the file: {msg}");
 }
 
-/// Sets `sh_size` of every SHT_NOBITS section of a little-endian ELF64
-/// file; returns how many it changed. Offsets from the ELF64 layout
-/// (`Elf64_Ehdr.e_shoff` at 0x28, `e_shentsize` 0x3a, `e_shnum` 0x3c;
-/// `Elf64_Shdr.sh_type` at 0x04, `sh_size` at 0x20).
-fn set_nobits_size(elf: &mut [u8], size: u64) -> usize {
-    let u16_at = |b: &[u8], o: usize| u16::from_le_bytes(b[o..o + 2].try_into().unwrap()) as usize;
-    let shoff = u64::from_le_bytes(elf[0x28..0x30].try_into().unwrap()) as usize;
+/// Little-endian field readers for the ELF64 patches below.
+fn u16_at(b: &[u8], o: usize) -> usize {
+    u16::from_le_bytes(b[o..o + 2].try_into().unwrap()) as usize
+}
+fn u32_at(b: &[u8], o: usize) -> usize {
+    u32::from_le_bytes(b[o..o + 4].try_into().unwrap()) as usize
+}
+fn u64_at(b: &[u8], o: usize) -> usize {
+    u64::from_le_bytes(b[o..o + 8].try_into().unwrap()) as usize
+}
+
+/// File offsets of the section headers of a little-endian ELF64 file
+/// (`Elf64_Ehdr.e_shoff` at 0x28, `e_shentsize` 0x3a, `e_shnum` 0x3c),
+/// indexed by section number.
+fn section_headers(elf: &[u8]) -> Vec<usize> {
+    let shoff = u64_at(elf, 0x28);
     let (shentsize, shnum) = (u16_at(elf, 0x3a), u16_at(elf, 0x3c));
+    (0..shnum).map(|i| shoff + i * shentsize).collect()
+}
+
+/// Sets `sh_size` of every SHT_NOBITS section; returns how many it changed
+/// (`Elf64_Shdr.sh_type` at 0x04, `sh_size` at 0x20).
+fn set_nobits_size(elf: &mut [u8], size: u64) -> usize {
     let mut changed = 0;
-    for i in 0..shnum {
-        let sh = shoff + i * shentsize;
-        if u32::from_le_bytes(elf[sh + 4..sh + 8].try_into().unwrap()) == 8 {
+    for sh in section_headers(elf) {
+        if u32_at(elf, sh + 4) == 8 {
             elf[sh + 0x20..sh + 0x28].copy_from_slice(&size.to_le_bytes());
             changed += 1;
         }
@@ -73,20 +87,15 @@ fn loader_huge_bss_is_refused_before_aya_obj_allocates_it() {
 }
 
 /// Sets `r_offset` of the first relocation that applies to an executable
-/// section; returns that section's index. ELF64 layout as above, plus
-/// `sh_flags` at 0x08 (`SHF_EXECINSTR` = 4), `sh_offset` at 0x18 and
-/// `sh_info` at 0x2c (the section a SHT_REL (9) section relocates).
+/// section; returns that section's index. `sh_flags` at 0x08
+/// (`SHF_EXECINSTR` = 4), `sh_offset` at 0x18 and `sh_info` at 0x2c (the
+/// section a SHT_REL (9) section relocates).
 fn set_first_text_reloc_offset(elf: &mut [u8], r_offset: u64) -> Option<usize> {
-    let u16_at = |b: &[u8], o: usize| u16::from_le_bytes(b[o..o + 2].try_into().unwrap()) as usize;
-    let u32_at = |b: &[u8], o: usize| u32::from_le_bytes(b[o..o + 4].try_into().unwrap()) as usize;
-    let u64_at = |b: &[u8], o: usize| u64::from_le_bytes(b[o..o + 8].try_into().unwrap()) as usize;
-    let shoff = u64_at(elf, 0x28);
-    let (shentsize, shnum) = (u16_at(elf, 0x3a), u16_at(elf, 0x3c));
-    let sh = |i: usize| shoff + i * shentsize;
-    for i in 0..shnum {
-        let target = u32_at(elf, sh(i) + 0x2c);
-        if u32_at(elf, sh(i) + 4) == 9 && target < shnum && u64_at(elf, sh(target) + 8) & 4 != 0 {
-            let at = u64_at(elf, sh(i) + 0x18);
+    let headers = section_headers(elf);
+    for &sh in &headers {
+        let target = u32_at(elf, sh + 0x2c);
+        if u32_at(elf, sh + 4) == 9 && headers.get(target).is_some_and(|&t| u64_at(elf, t + 8) & 4 != 0) {
+            let at = u64_at(elf, sh + 0x18);
             elf[at..at + 8].copy_from_slice(&r_offset.to_le_bytes());
             return Some(target);
         }
