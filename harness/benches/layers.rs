@@ -87,30 +87,23 @@ fn programs(c: &mut Criterion) {
         let prog = obj.program(None).expect("an XDP program").clone();
         let mut g = c.benchmark_group(name.clone());
         g.throughput(Throughput::Elements(pkts.len() as u64));
-        if let Ok(mut e) = Engine::new(&obj, Some(&prog.name), EngineConfig::default()) {
-            g.bench_function("engine-interp", |b| {
+        // The interpreter, then the same engine compiled with Cranelift. A
+        // program the JIT cannot compile would fall back to the interpreter,
+        // so its JIT row is left out rather than timed twice under another
+        // name.
+        for (row, jit) in [("engine-interp", false), ("engine-jit", true)] {
+            let Ok(mut e) = Engine::new(&obj, Some(&prog.name), EngineConfig { jit, ..EngineConfig::default() }) else { continue };
+            if jit && !matches!(e.exec_mode(), ExecMode::Jit) {
+                eprintln!("{name}: the JIT fell back to the interpreter ({}); engine-jit skipped", e.exec_mode());
+                continue;
+            }
+            g.bench_function(row, |b| {
                 b.iter(|| {
                     for p in &pkts {
                         black_box(e.run_xdp(&input(p)));
                     }
                 })
             });
-        }
-        // The same engine compiled with Cranelift; a program the JIT cannot
-        // compile would fall back to the interpreter, so it is left out
-        // rather than timed twice under another name.
-        if let Ok(mut e) = Engine::new(&obj, Some(&prog.name), EngineConfig { jit: true, ..EngineConfig::default() }) {
-            if matches!(e.exec_mode(), ExecMode::Jit) {
-                g.bench_function("engine-jit", |b| {
-                    b.iter(|| {
-                        for p in &pkts {
-                            black_box(e.run_xdp(&input(p)));
-                        }
-                    })
-                });
-            } else {
-                eprintln!("{name}: the JIT fell back to the interpreter ({}); engine-jit skipped", e.exec_mode());
-            }
         }
         if XdpProgram::prepare(&prog.insns, &RbpfHelpers::default()).is_ok() {
             let bytes = encode_le(&rbpf::rewrite_xdp_ctx(&prog.insns).unwrap());
