@@ -135,17 +135,17 @@ fn corpus_on_the_kernel_matrix() {
         };
         let report = matrix::run(&obj, &program, &captures, &opts).unwrap();
         println!("{}", render(&report));
+        let label = format!("{object}{}", section.map(|s| format!(":{s}")).unwrap_or_default());
         let refused: Vec<&str> = report.cells.iter().filter(|c| c.status == CellStatus::Refused).map(|c| c.name.as_str()).collect();
         let agree = report.cells.iter().filter(|c| c.status == CellStatus::Agrees).count();
         xdpqual::util::count(format_args!(
-            "matrix {object}{}: {agree} of {} cells load and agree, refused by {}",
-            section.map(|s| format!(":{s}")).unwrap_or_default(),
+            "matrix {label}: {agree} of {} cells load and agree, refused by {}",
             report.cells.len(),
             if refused.is_empty() { "none".to_string() } else { refused.join(", ") }
         ));
         let needs = needs(&program);
         for c in &report.cells {
-            let what = format!("{object}{} on {}", section.map(|s| format!(":{s}")).unwrap_or_default(), c.name);
+            let what = format!("{label} on {}", c.name);
             let Some(release) = &c.kernel_release else {
                 problems.push(format!("{what}: cell failed: {}", c.error.as_deref().unwrap_or("?")));
                 continue;
