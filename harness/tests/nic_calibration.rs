@@ -94,3 +94,27 @@ fn hxdp_fusion_on_calibration_programs() {
         assert_eq!(got, fused, "{object}");
     }
 }
+
+/// `offload-check --schedule` shows the rows the modelled hXDP compiler
+/// makes; the MAC swap's 6 rows are worked out by hand in
+/// nic_model::vliw's `mac_swap_schedule_worked_by_hand`.
+#[test]
+fn offload_check_prints_the_vliw_schedule() {
+    let obj = dir().join("xdp_tx_macswap.o");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_xdpqual"))
+        .args(["offload-check", obj.to_str().unwrap(), "--profile", "hxdp", "--schedule"])
+        .output()
+        .expect("run xdpqual");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains("VLIW schedule: 6 rows of 4 lanes, 1 blocks"), "{text}");
+    assert!(text.contains("5: if r3 > r2 goto pc+13 (packet boundary check, done in hardware)"), "{text}");
+    assert!(text.contains("vliw:rows"), "{text}");
+    // A profile without a modelled compiler: a clear error, exit 2.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_xdpqual"))
+        .args(["offload-check", obj.to_str().unwrap(), "--profile", "netdevsim", "--schedule"])
+        .output()
+        .expect("run xdpqual");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("needs a profile that models a VLIW compiler"));
+}

@@ -14,6 +14,7 @@ pub mod program;
 pub mod report;
 pub mod rss;
 pub mod rules;
+pub mod vliw;
 
 pub use check::{check, check_with, CheckOptions};
 pub use perf::{estimate, Estimate, TraceSummary};

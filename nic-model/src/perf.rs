@@ -6,7 +6,9 @@
 //!
 //! * compute: each executed eBPF instruction costs its class's cycles
 //!   (NFP: the JIT's NFP instructions per class, `[code.cost]`, at one NFP
-//!   instruction per cycle; VLIW: instructions ÷ `insns_per_cycle`), plus
+//!   instruction per cycle; a VLIW target with a modelled compiler: one cycle
+//!   per row of its schedule on the packet's path, [`crate::vliw`]; else
+//!   instructions ÷ `insns_per_cycle`), plus
 //!   helper compute, the adjust_head fast or slow path, and the fixed
 //!   per-packet overhead;
 //! * memory wait: each access waits the latency of the memory its region
@@ -62,9 +64,9 @@ pub struct TraceSummary {
     pub helpers: BTreeMap<i32, u64>,
     pub adjust_head_fast: u64,
     pub adjust_head_slow: u64,
-    /// Executed instructions the target's 6-byte load/store fusion removed
-    /// (`fuse48`); not in `insns`.
-    pub fused48: u64,
+    /// VLIW rows issued (targets with a modelled compiler, [`crate::vliw`]):
+    /// the rows of every block the packets entered.
+    pub vliw_rows: u64,
 }
 
 impl TraceSummary {
@@ -87,7 +89,7 @@ impl TraceSummary {
         }
         self.adjust_head_fast += o.adjust_head_fast;
         self.adjust_head_slow += o.adjust_head_slow;
-        self.fused48 += o.fused48;
+        self.vliw_rows += o.vliw_rows;
     }
 }
 
@@ -139,6 +141,8 @@ pub enum EstimateError {
     Missing { profile: String, key: &'static str },
     #[error("the trace summary holds no packets")]
     NoPackets,
+    #[error("offload profile `{profile}` models its VLIW compiler, but the trace counted no rows: the tracer was not given the program's schedule")]
+    NoSchedule { profile: String },
 }
 
 /// `BPF_FUNC_xdp_adjust_head`.
@@ -166,8 +170,18 @@ pub fn estimate(profile: &Profile, summary: &TraceSummary) -> Result<Estimate, E
     let mut compute = 0.0;
     let mut wait = 0.0;
 
-    // Instructions.
-    for (class, count) in &summary.insns {
+    // Instructions: the rows of the modelled compiler's schedule, or each
+    // instruction's class cost.
+    let vliw = profile.vliw_options().is_some();
+    if vliw {
+        if summary.vliw_rows == 0 && summary.insns_total() > 0 {
+            return Err(EstimateError::NoSchedule { profile: name });
+        }
+        let c = summary.vliw_rows as f64 / n;
+        compute += c;
+        add(&mut cats, "vliw:rows".into(), c);
+    }
+    for (class, count) in summary.insns.iter().filter(|_| !vliw) {
         let per = match (&profile.code, &perf.insns_per_cycle) {
             (_, Some(ipc)) => 1.0 / ipc.value,
             (CodeLimits::Nfp { cost, .. }, None) => (match class {

@@ -149,9 +149,45 @@ pub enum CodeLimits {
     Vliw {
         max_rows: Sourced<u32>,
         lanes: Sourced<u32>,
-        /// Typical eBPF instructions per row after scheduling (paper: 2-3x fewer rows).
+        /// Typical eBPF instructions per row after scheduling (paper: 2-3x
+        /// fewer rows); used when `compiler` is absent.
         typical_insns_per_row: Sourced<f64>,
+        /// The target's compiler passes, for a real schedule ([`crate::vliw`]):
+        /// code size in rows, and rows on each packet's path for the estimate.
+        #[serde(default)]
+        compiler: Option<VliwCompiler>,
     },
+}
+
+/// Which passes and constraints of hXDP's parallelizer to model (see
+/// [`crate::vliw`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VliwCompiler {
+    pub lane_forwarding: Sourced<bool>,
+    pub branch_lane0: Sourced<bool>,
+    pub mov_alu: Sourced<bool>,
+    pub movi_exit: Sourced<bool>,
+    pub alu32_patterns: Sourced<bool>,
+    pub load_store48: Sourced<bool>,
+    pub memset_to_zero: Sourced<bool>,
+    pub remove_bounds_checks: Sourced<bool>,
+}
+
+impl VliwCompiler {
+    pub fn options(&self, lanes: u32) -> crate::vliw::Options {
+        crate::vliw::Options {
+            lanes: lanes.max(1) as usize,
+            lane_forwarding: self.lane_forwarding.value,
+            branch_lane0: self.branch_lane0.value,
+            mov_alu: self.mov_alu.value,
+            movi_exit: self.movi_exit.value,
+            alu32_patterns: self.alu32_patterns.value,
+            load_store48: self.load_store48.value,
+            memset_to_zero: self.memset_to_zero.value,
+            remove_bounds_checks: self.remove_bounds_checks.value,
+        }
+    }
 }
 
 /// NFP instructions per eBPF instruction class, for the code-size estimate.
@@ -222,8 +258,10 @@ pub struct PerfModel {
     pub line_rate_mpps: Option<Sourced<f64>>,
     /// Receive queues for RSS.
     pub rx_queues: Option<Sourced<u32>>,
-    /// Issue rate for targets without a per-class cost table (VLIW: eBPF
-    /// instructions per row); when set it replaces `[code.cost]`.
+    /// Issue rate for targets without a per-class cost table or a modelled
+    /// compiler (eBPF instructions per cycle); when set it replaces
+    /// `[code.cost]`. A VLIW profile with `[code.compiler]` counts the rows
+    /// of its schedule instead.
     #[serde(default)]
     pub insns_per_cycle: Option<Sourced<f64>>,
     /// Which memory (a `mem_latency_cycles` name) each region lives in.
@@ -246,10 +284,6 @@ pub struct PerfModel {
     /// Seed of the NIC's pseudo-random generator in the datapath emulation.
     #[serde(default)]
     pub prandom_seed: Option<Sourced<u64>>,
-    /// The target fuses groups of loads/stores moving 6 contiguous bytes
-    /// into one 6-byte load and store (hXDP; see `fuse48`).
-    #[serde(default)]
-    pub load_store48: Option<Sourced<bool>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -310,6 +344,14 @@ const BUILTIN: &[(&str, &str, &str)] = &[
 ];
 
 impl Profile {
+    /// The modelled VLIW compiler's options, for a profile that has one.
+    pub fn vliw_options(&self) -> Option<crate::vliw::Options> {
+        match &self.code {
+            CodeLimits::Vliw { lanes, compiler: Some(c), .. } => Some(c.options(lanes.value)),
+            _ => None,
+        }
+    }
+
     /// Names of the built-in profiles.
     pub fn builtin_names() -> Vec<&'static str> {
         BUILTIN.iter().map(|(n, _, _)| *n).collect()

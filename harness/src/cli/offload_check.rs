@@ -27,6 +27,10 @@ pub struct Args {
     /// Skip the throughput estimate.
     #[arg(long)]
     pub no_estimate: bool,
+    /// Print the VLIW schedule the profile's modelled compiler makes of the
+    /// program (row by row, with what its passes removed); hXDP only.
+    #[arg(long)]
+    pub schedule: bool,
 }
 
 /// The throughput estimate for a compatible program (None when the
@@ -85,18 +89,36 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let profile = nic_model::Profile::load(&args.profile)?;
     let report = nic_model::check(&spec(&obj, p), &profile);
     let estimate = if args.no_estimate { None } else { throughput(&obj, p, &args)? };
+    let schedule = if args.schedule {
+        let Some(o) = profile.vliw_options() else {
+            anyhow::bail!(
+                "--schedule needs a profile that models a VLIW compiler ([code.compiler], as `hxdp` has); `{}` has none",
+                profile.profile.name
+            );
+        };
+        let insns = spec(&obj, p).insns;
+        Some(nic_model::vliw::schedule(&insns, &o).to_text(&insns, o.lanes))
+    } else {
+        None
+    };
     match args.format.as_str() {
-        "json" => println!("{}", serde_json::to_string_pretty(&serde_json::json!({"check": report, "estimate": estimate}))?),
+        "json" => println!("{}", serde_json::to_string_pretty(&serde_json::json!({"check": report, "estimate": estimate, "schedule": schedule}))?),
         "markdown" | "md" => {
             print!("{}", report.to_markdown());
             if let Some(e) = &estimate {
                 print!("\n```\n{e}```\n");
+            }
+            if let Some(t) = &schedule {
+                print!("\n```\n{t}```\n");
             }
         }
         "text" => {
             print!("{}", report.to_text());
             if let Some(e) = &estimate {
                 print!("{e}");
+            }
+            if let Some(t) = &schedule {
+                print!("{t}");
             }
         }
         f => anyhow::bail!("unknown --format '{f}' (text, json, markdown)"),

@@ -85,13 +85,26 @@ fn code_size(prog: &ProgramSpec, profile: &Profile, out: &Outcome, sink: &mut Si
                     format!("estimated {est} NFP instructions (lower bound {lb}); the estimate uses assumed per-instruction costs"), None);
             }
         }
-        CodeLimits::Vliw { max_rows, lanes, typical_insns_per_row } => {
+        CodeLimits::Vliw { max_rows, lanes, typical_insns_per_row, compiler } => {
             let n = pcs.len() as u64;
             // A row holds at most `lanes` instructions, and at most one helper call.
             let calls = pcs.iter().filter(|&&pc| op(prog.insns[pc].code) == CALL && class(prog.insns[pc].code) == JMP).count() as u64;
             let lb = n.div_ceil(lanes.value as u64).max(calls);
-            let est = ((n as f64) / typical_insns_per_row.value).ceil() as u64;
-            let est = est.max(lb);
+            // With the compiler modelled, the estimate is its schedule's
+            // length; its passes can remove instructions, so the lower bound
+            // does not hold for it and only the schedule decides.
+            let (est, how, lb) = match compiler {
+                Some(c) => {
+                    let s = crate::vliw::schedule(&prog.insns, &c.options(lanes.value));
+                    let kept = s.placed.iter().filter(|p| p.is_some()).count() as u64;
+                    let lb = kept.div_ceil(lanes.value as u64).max(calls);
+                    (s.total_rows as u64, "the modelled parallelizer's schedule".to_string(), lb)
+                }
+                None => {
+                    let est = ((n as f64) / typical_insns_per_row.value).ceil() as u64;
+                    (est.max(lb), format!("{} eBPF instructions per row (assumed)", typical_insns_per_row.value), lb)
+                }
+            };
             let max = max_rows.value as u64;
             stats.code_size_estimate = Some(est);
             stats.code_size_lower_bound = Some(lb);
@@ -101,7 +114,7 @@ fn code_size(prog: &ProgramSpec, profile: &Profile, out: &Outcome, sink: &mut Si
                     format!("{n} eBPF instructions need at least {lb} rows of {} lanes; instruction memory has {max}", lanes.value), None);
             } else if est > max {
                 sink.add(RuleId::HxdpC1, CannotProve, format!("cannot prove: program fits in {max} VLIW rows"),
-                    format!("estimated {est} rows at {} eBPF instructions per row (assumed)", typical_insns_per_row.value), None);
+                    format!("estimated {est} rows by {how}"), None);
             }
         }
     }

@@ -97,9 +97,9 @@ pub struct NicBackend {
     split_boundary: Option<usize>,
     max_action: Option<u64>,
     adjust_head_fast: bool,
-    /// Instructions the profile's 6-byte load/store fusion removes, by pc of
-    /// the entry program.
-    fused48: Vec<bool>,
+    /// Rows of the target compiler's schedule, by the entry program's block
+    /// leaders (nic_model::vliw); empty without a modelled compiler.
+    entry_rows: Vec<u32>,
 }
 
 impl NicBackend {
@@ -138,11 +138,10 @@ impl NicBackend {
         });
         // The checker reports NFP-H4 exactly when adjust_head takes the slow path.
         let adjust_head_fast = !report.findings.iter().any(|f| f.rule == RuleId::H4);
-        // Instructions the target's compiler removes (hXDP 6-byte load/store).
-        let fuses48 = perf.and_then(|p| p.load_store48.as_ref()).is_some_and(|f| f.value);
-        let fused48 = if fuses48 { nic_model::fuse48::fused48(&spec.insns) } else { Vec::new() };
+        // The rows the target's compiler makes of each block (hXDP).
+        let entry_rows = profile.vliw_options().map(|o| nic_model::vliw::schedule(&spec.insns, &o).entry_rows).unwrap_or_default();
         Ok(NicOpen::Ready(Box::new(NicBackend {
-            fused48,
+            entry_rows,
             split_boundary: profile.packet.split_boundary.as_ref().map(|s| s.value as usize),
             max_action: profile.exit.xdp_max_action.as_ref().map(|m| m.value),
             profile,
@@ -317,7 +316,7 @@ pub fn estimate_frames(
     nic: &mut NicBackend,
     frames: impl IntoIterator<Item = Vec<u8>>,
 ) -> Result<nic_model::Estimate, nic_model::perf::EstimateError> {
-    let mut tracer = SummaryTracer::with_fusion(nic.adjust_head_fast(), nic.fused48.clone());
+    let mut tracer = SummaryTracer::with_schedule(nic.adjust_head_fast(), nic.entry_rows.clone());
     for (i, data) in frames.into_iter().enumerate() {
         let src = PacketSource { data, ts_ns: i as u64 * 1000, ingress_ifindex: 1, rx_queue_index: 0 };
         nic.run_traced(&src, &mut tracer);

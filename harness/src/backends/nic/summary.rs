@@ -19,9 +19,10 @@ pub const PACKET_WINDOW: u64 = 64;
 pub struct SummaryTracer {
     /// The program's adjust_head takes the JIT's fast path.
     adjust_head_fast: bool,
-    /// Instructions of the entry program the target's 6-byte load/store
-    /// fusion removes (nic_model::fuse48); empty when it has none.
-    fused48: Vec<bool>,
+    /// Rows of the VLIW schedule charged when the entry program enters the
+    /// block a slot leads (nic_model::vliw); empty when the target has no
+    /// modelled compiler.
+    entry_rows: Vec<u32>,
     /// Everything so far, over packets the program ran on.
     pub total: TraceSummary,
     packet: TraceSummary,
@@ -31,19 +32,20 @@ pub struct SummaryTracer {
 
 impl SummaryTracer {
     pub fn new(adjust_head_fast: bool) -> Self {
-        Self::with_fusion(adjust_head_fast, Vec::new())
+        Self::with_schedule(adjust_head_fast, Vec::new())
     }
 
-    pub fn with_fusion(adjust_head_fast: bool, fused48: Vec<bool>) -> Self {
-        SummaryTracer { adjust_head_fast, fused48, total: TraceSummary::default(), packet: TraceSummary::default(), windows: HashSet::new(), helpers: Vec::new() }
+    pub fn with_schedule(adjust_head_fast: bool, entry_rows: Vec<u32>) -> Self {
+        SummaryTracer { adjust_head_fast, entry_rows, total: TraceSummary::default(), packet: TraceSummary::default(), windows: HashSet::new(), helpers: Vec::new() }
     }
 }
 
 impl Tracer for SummaryTracer {
     fn insn(&mut self, prog: usize, pc: usize, insn: Insn, _regs: &[u64; 11]) {
-        if prog == 0 && self.fused48.get(pc).copied().unwrap_or(false) {
-            self.packet.fused48 += 1;
-            return;
+        // Tail-called programs have no schedule here; the hXDP profile has
+        // no PROG_ARRAY, so none runs there.
+        if prog == 0 {
+            self.packet.vliw_rows += self.entry_rows.get(pc).copied().unwrap_or(0) as u64;
         }
         *self.packet.insns.entry(classify(insn.code, insn.src)).or_default() += 1;
     }
