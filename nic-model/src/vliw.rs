@@ -667,7 +667,9 @@ fn remove_bounds_checks(insns: &[Insn], removed: &mut [Option<Removed>], reads_o
             if is_exit(i) {
                 return true;
             }
-            if removed[p].is_some() || (matches!(i.code, 0xb7 | 0xb4) && i.dst == 0) {
+            // The program's exit block: it may set r0 (from a constant or
+            // the register holding the packet action) before `exit`.
+            if removed[p].is_some() || (matches!(i.code, 0xb7 | 0xb4 | 0xbf | 0xbc) && i.dst == 0) {
                 p += 1;
                 continue;
             }
