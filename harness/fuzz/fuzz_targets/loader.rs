@@ -1,5 +1,8 @@
 //! Arbitrary bytes into the loader: it must return an error or an object,
-//! never panic.
+//! never panic. Every program of an object that loads then goes through the
+//! offload checker on every built-in profile (what `offload-check` does with
+//! a pull request's object), hXDP's modelled compile included: a report,
+//! never a panic.
 //!
 //! aya-obj 0.2 panics on some hostile input (it indexes section data with
 //! values from the file); the loader catches those panics and reports
@@ -23,6 +26,19 @@ fn tolerate_aya_obj_panics() {
     }));
 }
 
+fn profiles() -> &'static [nic_model::Profile] {
+    static P: std::sync::OnceLock<Vec<nic_model::Profile>> = std::sync::OnceLock::new();
+    P.get_or_init(|| {
+        ["nfp-corenic", "nfp-agilio-ebpf", "netdevsim", "hxdp"].iter().map(|n| nic_model::Profile::load(n).expect("built-in profile")).collect()
+    })
+}
+
 fuzz_target!(init: tolerate_aya_obj_panics(), |data: &[u8]| {
-    let _ = xdpqual::loader::load_object_bytes(data, Path::new("fuzz.o"));
+    let Ok(obj) = xdpqual::loader::load_object_bytes(data, Path::new("fuzz.o")) else { return };
+    for p in &obj.programs {
+        let spec = xdpqual::cli::offload_spec(&obj, p);
+        for profile in profiles() {
+            let _ = nic_model::check(&spec, profile);
+        }
+    }
 });
