@@ -92,27 +92,50 @@ fn is_control(i: &Insn) -> bool {
     matches!(i.code & 0x07, 0x05 | 0x06)
 }
 
-/// Instructions the extension removes: `true` at each index that becomes a
-/// NOP (every group keeps one 6-byte load and one 6-byte store).
-pub fn fused48(insns: &[Insn]) -> Vec<bool> {
+/// One fused group: the slots it spans, the kept 6-byte load and store, and
+/// the lowest offset each of them covers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Group {
+    pub span: std::ops::Range<usize>,
+    pub load: usize,
+    pub store: usize,
+    pub load_off: i64,
+    pub store_off: i64,
+}
+
+/// The groups the extension fuses, in program order.
+pub fn groups(insns: &[Insn]) -> Vec<Group> {
     let targets = branch_targets(insns);
-    let mut removed = vec![false; insns.len()];
     let inside_clear = |from: usize, to: usize| (from + 1..to).all(|p| !targets[p]);
+    let mut out = Vec::new();
     let mut pc = 0;
     while pc < insns.len() {
         if let Some(end) = interleaved(insns, pc).or_else(|| grouped(insns, pc)) {
             if inside_clear(pc, end) {
-                for p in (pc..end).filter(|p| access(&insns[*p]).is_some()) {
-                    // Keep the first load and the first store of the group.
-                    let a = access(&insns[p]).expect("access");
-                    let first_of_kind = (pc..p).all(|q| access(&insns[q]).is_none_or(|b| b.load != a.load));
-                    removed[p] = !first_of_kind;
+                let accesses: Vec<(usize, Access)> = (pc..end).filter_map(|p| access(&insns[p]).map(|a| (p, a))).collect();
+                // Keep the first load and the first store of the group.
+                let first = |load: bool| accesses.iter().find(|(_, a)| a.load == load).map(|(p, _)| *p);
+                let low = |load: bool| accesses.iter().filter(|(_, a)| a.load == load).map(|(_, a)| a.off).min();
+                if let (Some(load), Some(store), Some(load_off), Some(store_off)) = (first(true), first(false), low(true), low(false)) {
+                    out.push(Group { span: pc..end, load, store, load_off, store_off });
                 }
                 pc = end;
                 continue;
             }
         }
         pc += 1;
+    }
+    out
+}
+
+/// Instructions the extension removes: `true` at each index that becomes a
+/// NOP (every group keeps one 6-byte load and one 6-byte store).
+pub fn fused48(insns: &[Insn]) -> Vec<bool> {
+    let mut removed = vec![false; insns.len()];
+    for g in groups(insns) {
+        for p in g.span.clone().filter(|&p| access(&insns[p]).is_some() && p != g.load && p != g.store) {
+            removed[p] = true;
+        }
     }
     removed
 }

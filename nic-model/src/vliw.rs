@@ -529,12 +529,23 @@ pub fn schedule(insns: &[Insn], opt: &Options) -> Schedule {
         remove_bounds_checks(insns, &mut removed, &reads_override, &ptrs);
     }
 
-    // Pass 4: advanced optimizations.
+    // Pass 4: advanced optimizations. A fused group keeps one 6-byte load
+    // and one 6-byte store: they cover the group's 6 bytes, and the store
+    // writes what the load read.
+    let mut fused: Vec<Fused> = vec![Fused::None; n];
     if opt.load_store48 {
-        for (pc, f) in fuse48::fused48(insns).into_iter().enumerate() {
-            if f && removed[pc].is_none() {
-                removed[pc] = Some(Removed::Fused48);
+        for g in fuse48::groups(insns) {
+            if g.span.clone().any(|p| removed[p].is_some()) {
+                continue;
             }
+            for p in g.span.clone() {
+                let is_access = matches!(class(&insns[p]), LDX | STX);
+                if is_access && p != g.load && p != g.store {
+                    removed[p] = Some(Removed::Fused48);
+                }
+            }
+            fused[g.load] = Fused::Load { off: g.load_off };
+            fused[g.store] = Fused::Store { off: g.store_off, from: g.load };
         }
     }
     if opt.memset_to_zero {
@@ -548,7 +559,8 @@ pub fn schedule(insns: &[Insn], opt: &Options) -> Schedule {
     let mut entry_rows = vec![0u32; n];
     let mut next_row = 0u32;
     for (s, e) in block_ranges(&lead) {
-        let rows = schedule_block(insns, &removed, &reads_override, &ptrs, s, e, opt.lane_forwarding, opt.branch_lane0, lanes, next_row, &mut placed);
+        let ctx = BlockCtx { insns, removed: &removed, reads_override: &reads_override, ptrs: &ptrs, fused: &fused };
+        let rows = schedule_block(&ctx, s, e, opt.lane_forwarding, opt.branch_lane0, lanes, next_row, &mut placed);
         entry_rows[s] = rows;
         blocks.push(Block { start: s, end: e, first_row: next_row, rows });
         next_row += rows;
@@ -851,12 +863,28 @@ fn may_alias(a: (Place, i64), b: (Place, i64)) -> bool {
 /// Memory accesses a block compares each new one against exactly.
 const MEM_WINDOW: usize = 256;
 
+/// The kept instructions of a 6-byte fused group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fused {
+    None,
+    /// The 6-byte load; `off` is the lowest offset the group reads.
+    Load { off: i64 },
+    /// The 6-byte store of what the load at `from` read.
+    Store { off: i64, from: usize },
+}
+
+/// What the passes decided, for the block scheduler.
+struct BlockCtx<'a> {
+    insns: &'a [Insn],
+    removed: &'a [Option<Removed>],
+    reads_override: &'a [Option<Vec<u8>>],
+    ptrs: &'a [PtrState],
+    fused: &'a [Fused],
+}
+
 #[allow(clippy::too_many_arguments)]
 fn schedule_block(
-    insns: &[Insn],
-    removed: &[Option<Removed>],
-    reads_override: &[Option<Vec<u8>>],
-    ptrs: &[PtrState],
+    cx: &BlockCtx,
     s: usize,
     e: usize,
     lane_forwarding: bool,
@@ -865,6 +893,7 @@ fn schedule_block(
     base: u32,
     placed: &mut [Option<(u32, u8)>],
 ) -> u32 {
+    let (insns, removed, reads_override, ptrs) = (cx.insns, cx.removed, cx.reads_override, cx.ptrs);
     // Local rows: occupancy per row.
     let mut table: Vec<Vec<bool>> = Vec::new();
     // Producer (local row, lane) of each register's current value in this block.
@@ -881,7 +910,6 @@ fn schedule_block(
             }
         }
     }
-    // Memory accesses so far: (place, size, row, is store).
     // The latest memory accesses: (place, size, row, is store). Older ones
     // leave the window but keep bounding what follows as if they aliased
     // everything, so a block of thousands of accesses stays linear and the
@@ -900,7 +928,12 @@ fn schedule_block(
             continue;
         }
         let i = &insns[pc];
-        let o = operands(i);
+        let mut o = operands(i);
+        // A fused group's kept access covers all 6 bytes of the group.
+        if let (Some(a), Fused::Load { off } | Fused::Store { off, .. }) = (o.mem.as_mut(), cx.fused[pc]) {
+            a.off = off;
+            a.size = 6;
+        }
         let reads: Vec<u8> = match &reads_override[pc] {
             Some(v) => {
                 let mut v = v.clone();
@@ -915,6 +948,14 @@ fn schedule_block(
         for &r in &reads {
             let r = r as usize & 15;
             if let Some((row, lane)) = producer[r] {
+                earliest = earliest.max(row + 1);
+                preds.push((row, lane));
+            }
+        }
+        // The 6-byte store writes what the group's 6-byte load read.
+        if let Fused::Store { from, .. } = cx.fused[pc] {
+            if let Some((row, lane)) = placed[from] {
+                let row = row.saturating_sub(base) as usize;
                 earliest = earliest.max(row + 1);
                 preds.push((row, lane));
             }
@@ -1352,6 +1393,26 @@ mod tests {
         let s = schedule(&p, &opts());
         assert_eq!(s.placed[99_999].map(|x| x.0), Some(24_999));
         assert_eq!(s.total_rows, 25_001, "then the parametrized exit on lane 0 of a new row");
+    }
+
+    #[test]
+    fn a_fused_copy_keeps_its_store_after_its_load_and_covers_six_bytes() {
+        const LDXB: u8 = 0x71;
+        const STXB: u8 = 0x73;
+        // Copy 6 stack bytes r10-16..-10 -> r10-8..-2 by bytes, loads first
+        // (the grouped shape); stack offsets are known, so aliasing is exact.
+        let mut p: Vec<Insn> = (0..6).map(|k| i(LDXB, 3 + k as u8, 10, -16 + k, 0)).collect();
+        p.extend((0..6).map(|k| i(STXB, 10, 3 + k as u8, -8 + k, 0)));
+        // Then a load of byte 4 of the destination (r10-4): it must wait for
+        // the 6-byte store, though the kept store's own byte is r10-8.
+        p.push(i(LDXB, 9, 10, -4, 0));
+        p.extend([i(MOV_IMM, 0, 0, 0, 2), i(EXIT, 0, 0, 0, 0)]);
+        let s = schedule(&p, &opts());
+        assert_eq!(s.removed_count(Removed::Fused48), 10);
+        let row = |pc: usize| s.placed[pc].expect("placed").0;
+        assert!(s.removed[0].is_none() && s.removed[6].is_none(), "the first load and first store stay");
+        assert!(row(6) > row(0), "the store follows the load");
+        assert!(row(12) > row(6), "the later load of byte 4 follows the 6-byte store");
     }
 
 }
