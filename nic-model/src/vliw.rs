@@ -33,6 +33,10 @@
 //! a block (the artifact renames with a register cache; we assume a free
 //! physical register is always found, which the 10 physical registers make
 //! likely for the short blocks XDP programs have).
+//!
+//! The input may be hostile (offload-check runs on pull requests' objects):
+//! every pass is linear or capped, and each cap falls back to the
+//! conservative answer, never to an optimistic schedule.
 
 use crate::fuse48;
 use crate::program::Insn;
