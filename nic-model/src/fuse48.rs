@@ -68,21 +68,8 @@ fn contiguous(a: &[Access]) -> Option<i64> {
 pub(crate) fn branch_targets(insns: &[Insn]) -> Vec<bool> {
     let mut t = vec![false; insns.len() + 1];
     for (pc, i) in insns.iter().enumerate() {
-        let class = i.code & 0x07;
-        if class != 0x05 && class != 0x06 {
-            continue;
-        }
-        let op = i.code & 0xf0;
-        let rel = match op {
-            0x90 => continue,                              // exit
-            0x80 if i.src == 1 => i.imm as i64,            // BPF-to-BPF call
-            0x80 => continue,                              // helper call
-            0x00 if class == 0x06 => i.imm as i64,         // gotol
-            _ => i.off as i64,
-        };
-        let to = pc as i64 + 1 + rel;
-        if (0..t.len() as i64).contains(&to) {
-            t[to as usize] = true;
+        if let Some(to) = crate::opcode::jump_target(pc, i).filter(|&to| to < t.len()) {
+            t[to] = true;
         }
     }
     t

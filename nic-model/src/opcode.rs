@@ -85,6 +85,25 @@ pub fn is_x(code: u8) -> bool {
     code & X != 0
 }
 
+/// Where a jump or BPF-to-BPF call at `pc` goes: `pc + 1 + off` (or `+ imm`
+/// for `gotol` and calls); `None` for exits, helper calls and instructions
+/// that are not control flow, and for a target before the program.
+pub fn jump_target(pc: usize, i: &crate::program::Insn) -> Option<usize> {
+    let c = class(i.code);
+    if c != JMP && c != JMP32 {
+        return None;
+    }
+    let rel = match op(i.code) {
+        EXIT => return None,
+        CALL if i.src == PSEUDO_CALL => i.imm as i64,
+        CALL => return None,
+        JA if c == JMP32 => i.imm as i64, // gotol
+        _ => i.off as i64,
+    };
+    let t = pc as i64 + 1 + rel;
+    (t >= 0).then_some(t as usize)
+}
+
 /// Size in bytes of a load/store.
 pub fn mem_size(code: u8) -> u8 {
     match code & 0x18 {

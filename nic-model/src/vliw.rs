@@ -39,6 +39,7 @@
 //! conservative answer, never to an optimistic schedule.
 
 use crate::fuse48;
+use crate::opcode::{self, *};
 use crate::program::Insn;
 
 /// The compiler passes and hardware constraints to model.
@@ -178,47 +179,32 @@ impl Removed {
     }
 }
 
-// eBPF encoding (include/uapi/linux/bpf.h, bpf_common.h).
-const LD: u8 = 0x00;
-const LDX: u8 = 0x01;
-const ST: u8 = 0x02;
-const STX: u8 = 0x03;
-const ALU: u8 = 0x04;
-const JMP: u8 = 0x05;
-const JMP32: u8 = 0x06;
-const ALU64: u8 = 0x07;
-const LDDW: u8 = 0x18;
-const OP_MOV: u8 = 0xb0;
-const OP_CALL: u8 = 0x80;
-const OP_EXIT: u8 = 0x90;
-const OP_JA: u8 = 0x00;
-const MODE_ATOMIC: u8 = 0xc0;
-const MODE_MEM: u8 = 0x60;
-const MODE_MEMSX: u8 = 0x80;
+// The mov forms the artifact's patterns match (ebpf_parser.py MOV = 0xbf,
+// MOV_IMM = 0xb7) and their 32-bit twins.
+const MOV64_X: u8 = ALU64 | MOV | X;
+const MOV64_K: u8 = ALU64 | MOV | K;
+const MOV32_X: u8 = ALU | MOV | X;
+const MOV32_K: u8 = ALU | MOV | K;
+const JGT_X: u8 = JMP | JGT | X;
 
 fn class(i: &Insn) -> u8 {
-    i.code & 0x07
+    opcode::class(i.code)
 }
 fn is_jmp_class(i: &Insn) -> bool {
     matches!(class(i), JMP | JMP32)
 }
 fn is_exit(i: &Insn) -> bool {
-    class(i) == JMP && i.code & 0xf0 == OP_EXIT
+    class(i) == JMP && op(i.code) == EXIT
 }
 fn is_call(i: &Insn) -> bool {
-    class(i) == JMP && i.code & 0xf0 == OP_CALL
+    class(i) == JMP && op(i.code) == CALL
 }
 /// A control instruction: jump, call or exit; it ends its block.
 fn is_control(i: &Insn) -> bool {
     is_jmp_class(i)
 }
 fn size_of(code: u8) -> i64 {
-    match code & 0x18 {
-        0x00 => 4,
-        0x08 => 2,
-        0x10 => 1,
-        _ => 8,
-    }
+    mem_size(code) as i64
 }
 
 /// A memory access: base register, offset, bytes.
@@ -240,20 +226,20 @@ struct Operands {
 }
 
 fn operands(i: &Insn) -> Operands {
-    let x = i.code & 0x08 != 0;
+    let x = is_x(i.code);
     let mut o = Operands::default();
     match class(i) {
         ALU | ALU64 => {
-            let op = i.code & 0xf0;
-            if op != OP_MOV {
+            let op = op(i.code);
+            if op != MOV {
                 o.reads.push(i.dst);
             }
-            if x && op != 0x80 && op != 0xd0 {
+            if x && op != NEG && op != END {
                 o.reads.push(i.src);
             }
             o.writes.push(i.dst);
         }
-        LDX if matches!(i.code & 0xe0, MODE_MEM | MODE_MEMSX) => {
+        LDX if matches!(mode(i.code), MODE_MEM | MODE_MEMSX) => {
             o.reads.push(i.src);
             o.writes.push(i.dst);
             o.mem = Some(Access { base: i.src, off: i.off as i64, size: size_of(i.code), load: true, store: false });
@@ -264,37 +250,37 @@ fn operands(i: &Insn) -> Operands {
         }
         STX => {
             o.reads.extend([i.dst, i.src]);
-            let atomic = i.code & 0xe0 == MODE_ATOMIC;
+            let atomic = mode(i.code) == MODE_ATOMIC;
             if atomic {
-                if i.imm == 0xf1 {
+                if i.imm == ATOMIC_CMPXCHG {
                     // cmpxchg compares with r0 and loads into r0.
                     o.reads.push(0);
                     o.writes.push(0);
-                } else if i.imm & 0x01 != 0 {
+                } else if i.imm & ATOMIC_FETCH != 0 {
                     o.writes.push(i.src);
                 }
             }
             o.mem = Some(Access { base: i.dst, off: i.off as i64, size: size_of(i.code), load: atomic, store: true });
         }
-        LD if i.code == LDDW => o.writes.push(i.dst),
+        LD if i.code == LD_DW_IMM => o.writes.push(i.dst),
         LD => {
             // Legacy packet loads (not allowed in XDP): r6 is the context.
             o.reads.push(6);
-            if i.code & 0xe0 == 0x40 {
+            if mode(i.code) == MODE_IND {
                 o.reads.push(i.src);
             }
             o.writes.push(0);
         }
         JMP | JMP32 => {
-            let op = i.code & 0xf0;
+            let op = op(i.code);
             match op {
-                OP_JA => {}
-                OP_CALL => {
+                JA => {}
+                CALL => {
                     let args = if i.src == 0 { helper_args(i.imm) } else { 5 };
                     o.reads.extend(1..=args);
                     o.writes.extend(0..=5);
                 }
-                OP_EXIT => o.reads.push(0),
+                EXIT => o.reads.push(0),
                 _ => {
                     o.reads.push(i.dst);
                     if x {
@@ -308,15 +294,30 @@ fn operands(i: &Insn) -> Operands {
     o
 }
 
+/// The registers an instruction reads once the 3-operand fold has run: a
+/// folded `alu rX, imm` reads the `mov`'s source in place of rX.
+fn reads_of(i: &Insn, folded_src: Option<u8>) -> Vec<u8> {
+    let reads = operands(i).reads;
+    match folded_src {
+        Some(src) => reads.into_iter().map(|r| if r == i.dst { src } else { r }).collect(),
+        None => reads,
+    }
+}
+
 /// Arguments a helper reads (include/uapi/linux/bpf.h prototypes; the
 /// artifact's `__call_to_regs` also reads only a call's arguments). Helpers
 /// not listed are taken to read all five.
 fn helper_args(id: i32) -> u8 {
+    use opcode::helper::*;
+    const KTIME_GET_NS: i32 = 5;
+    const GET_SMP_PROCESSOR_ID: i32 = 8;
+    const XDP_ADJUST_META: i32 = 54;
+    const FIB_LOOKUP: i32 = 69;
     match id {
-        5 | 7 | 8 => 0,                    // ktime_get_ns, get_prandom_u32, get_smp_processor_id
-        1 | 3 | 23 | 44 | 54 | 65 => 2,    // map_lookup/delete_elem, redirect, xdp_adjust_head/meta/tail
-        12 | 51 => 3,                      // tail_call, redirect_map
-        2 | 69 => 4,                       // map_update_elem, fib_lookup
+        KTIME_GET_NS | GET_PRANDOM_U32 | GET_SMP_PROCESSOR_ID => 0,
+        MAP_LOOKUP_ELEM | MAP_DELETE_ELEM | REDIRECT | XDP_ADJUST_HEAD | XDP_ADJUST_META | XDP_ADJUST_TAIL => 2,
+        TAIL_CALL | REDIRECT_MAP => 3,
+        MAP_UPDATE_ELEM | FIB_LOOKUP => 4,
         _ => 5,
     }
 }
@@ -370,18 +371,18 @@ const XDP_MD_DATA: i16 = 0;
 const XDP_MD_DATA_END: i16 = 4;
 
 fn step_ptr(s: &mut PtrState, i: &Insn) {
-    let x = i.code & 0x08 != 0;
+    let x = is_x(i.code);
     let dst = i.dst as usize;
     if dst > 10 {
         return;
     }
     match class(i) {
         ALU64 => {
-            let op = i.code & 0xf0;
+            let op = op(i.code);
             let src = if x && (i.src as usize) < 11 { s[i.src as usize] } else { Ptr::Scalar };
             s[dst] = match (op, x) {
-                (OP_MOV, true) => src,
-                (OP_MOV, false) => Ptr::Scalar,
+                (MOV, true) => src,
+                (MOV, false) => Ptr::Scalar,
                 (0x00, false) => s[dst].add(Some(i.imm as i64)),
                 (0x10, false) => s[dst].add(Some(-(i.imm as i64))),
                 (0x00, true) if src == Ptr::Scalar => s[dst].add(None),
@@ -398,8 +399,8 @@ fn step_ptr(s: &mut PtrState, i: &Insn) {
                 _ => Ptr::Any,
             };
         }
-        LD if i.code == LDDW => s[dst] = Ptr::Any,
-        STX if i.code & 0xe0 == MODE_ATOMIC => {
+        LD if i.code == LD_DW_IMM => s[dst] = Ptr::Any,
+        STX if mode(i.code) == MODE_ATOMIC => {
             for w in operands(i).writes.into_iter().filter(|&w| w <= 10) {
                 s[w as usize] = Ptr::Scalar;
             }
@@ -410,25 +411,6 @@ fn step_ptr(s: &mut PtrState, i: &Insn) {
         }
         _ => {}
     }
-}
-
-/// Relative jump target of a control instruction, if it has one.
-fn jump_target(pc: usize, i: &Insn) -> Option<usize> {
-    if !is_jmp_class(i) || is_exit(i) {
-        return None;
-    }
-    let rel = if is_call(i) {
-        if i.src != 1 {
-            return None; // helper call
-        }
-        i.imm as i64
-    } else if class(i) == JMP32 && i.code & 0xf0 == OP_JA {
-        i.imm as i64 // gotol
-    } else {
-        i.off as i64
-    };
-    let t = pc as i64 + 1 + rel;
-    (t >= 0).then_some(t as usize)
 }
 
 /// Block leaders over the instructions still present (`gone[pc]` = removed).
@@ -468,7 +450,7 @@ fn successors(insns: &[Insn], gone: &[bool], s: usize, e: usize) -> Vec<usize> {
         return vec![];
     }
     let mut out = Vec::new();
-    let uncond_ja = i.code & 0xf0 == OP_JA; // goto or gotol (control: JMP or JMP32 class)
+    let uncond_ja = op(i.code) == JA; // goto or gotol (control: JMP or JMP32 class)
     if !uncond_ja {
         out.push(e);
     }
@@ -493,18 +475,16 @@ pub fn schedule(insns: &[Insn], opt: &Options) -> Schedule {
     let lanes = opt.lanes.max(1);
     let mut removed: Vec<Option<Removed>> = vec![None; n];
     for pc in 0..n {
-        if insns[pc].code == LDDW && pc + 1 < n {
+        if insns[pc].code == LD_DW_IMM && pc + 1 < n {
             removed[pc + 1] = Some(Removed::LddwTail);
         }
     }
-    // An instruction's effective register inputs after folding.
-    let mut reads_override: Vec<Option<Vec<u8>>> = vec![None; n];
-    // For the control-flow graph a folded exit still ends its block: the
-    // parametrized exit that replaces it is the block's branch.
-    let gone = |r: &Vec<Option<Removed>>| r.iter().map(|x| x.is_some_and(|w| w != Removed::MoviExit)).collect::<Vec<bool>>();
+    // For an ALU instruction the 3-operand fold rewrote: the register it
+    // reads in place of its destination.
+    let mut folded_src: Vec<Option<u8>> = vec![None; n];
 
     // Pass 2: local folds on the original blocks.
-    let blocks0 = block_ranges(&leaders(insns, &gone(&removed)));
+    let blocks0 = block_ranges(&leaders(insns, &cfg_gone(&removed)));
     for &(s, e) in &blocks0 {
         for pc in s + 1..e {
             if removed[pc].is_some() || removed[pc - 1].is_some() {
@@ -512,11 +492,11 @@ pub fn schedule(insns: &[Insn], opt: &Options) -> Schedule {
             }
             let (prev, cur) = (&insns[pc - 1], &insns[pc]);
             // A 32-bit `w = w` truncates, so it folds only into a 32-bit op.
-            let mov_reg = prev.code == 0xbf || (opt.alu32_patterns && prev.code == 0xbc && class(cur) == ALU);
-            let mov_imm = prev.code == 0xb7 || (opt.alu32_patterns && prev.code == 0xb4 && prev.imm >= 0);
+            let mov_reg = prev.code == MOV64_X || (opt.alu32_patterns && prev.code == MOV32_X && class(cur) == ALU);
+            let mov_imm = prev.code == MOV64_K || (opt.alu32_patterns && prev.code == MOV32_K && prev.imm >= 0);
             if opt.mov_alu && mov_reg && mov_alu_op(cur.code) && prev.dst == cur.dst && prev.src != prev.dst {
                 removed[pc - 1] = Some(Removed::MovAlu);
-                reads_override[pc] = Some(vec![prev.src]);
+                folded_src[pc] = Some(prev.src);
             } else if opt.movi_exit && mov_imm && prev.dst == 0 && is_exit(cur) {
                 removed[pc] = Some(Removed::MoviExit);
             }
@@ -530,7 +510,7 @@ pub fn schedule(insns: &[Insn], opt: &Options) -> Schedule {
 
     // Pass 3: packet boundary checks.
     if opt.remove_bounds_checks {
-        remove_bounds_checks(insns, &mut removed, &reads_override, &ptrs);
+        remove_bounds_checks(insns, &mut removed, &folded_src, &ptrs);
     }
 
     // Pass 4: advanced optimizations. A fused group keeps one 6-byte load
@@ -557,13 +537,13 @@ pub fn schedule(insns: &[Insn], opt: &Options) -> Schedule {
     }
 
     // Pass 5: schedule the blocks that remain.
-    let lead = leaders(insns, &gone(&removed));
+    let lead = leaders(insns, &cfg_gone(&removed));
     let mut placed: Vec<Option<(u32, u8)>> = vec![None; n];
     let mut blocks = Vec::new();
     let mut entry_rows = vec![0u32; n];
     let mut next_row = 0u32;
     for (s, e) in block_ranges(&lead) {
-        let ctx = BlockCtx { insns, removed: &removed, reads_override: &reads_override, ptrs: &ptrs, fused: &fused };
+        let ctx = BlockCtx { insns, removed: &removed, folded_src: &folded_src, ptrs: &ptrs, fused: &fused };
         let rows = schedule_block(&ctx, s, e, opt.lane_forwarding, opt.branch_lane0, lanes, next_row, &mut placed);
         entry_rows[s] = rows;
         blocks.push(Block { start: s, end: e, first_row: next_row, rows });
@@ -628,19 +608,12 @@ fn bit(r: u8) -> u16 {
 
 /// Registers live at the entry of each instruction, over the instructions
 /// still present (classic backward dataflow over the blocks).
-fn liveness(insns: &[Insn], removed: &[Option<Removed>], reads_override: &[Option<Vec<u8>>]) -> Vec<u16> {
+fn liveness(insns: &[Insn], removed: &[Option<Removed>], folded_src: &[Option<u8>]) -> Vec<u16> {
     let n = insns.len();
     let gone = cfg_gone(removed);
     let ranges = block_ranges(&leaders(insns, &gone));
     let index_of = |pc: usize| ranges.binary_search_by(|(s, _)| s.cmp(&pc)).ok();
-    let reads = |pc: usize| -> u16 {
-        let o = operands(&insns[pc]);
-        let r = reads_override[pc].clone().map(|mut v| {
-            v.extend(o.reads.iter().copied().filter(|&x| x != insns[pc].dst));
-            v
-        });
-        r.unwrap_or(o.reads).iter().fold(0u16, |m, &x| m | bit(x))
-    };
+    let reads = |pc: usize| -> u16 { reads_of(&insns[pc], folded_src[pc]).iter().fold(0u16, |m, &x| m | bit(x)) };
     let writes = |pc: usize| -> u16 { operands(&insns[pc]).writes.iter().fold(0u16, |m, &x| m | bit(x)) };
     let mut live_in = vec![0u16; ranges.len()];
     let mut out = vec![0u16; n];
@@ -679,8 +652,7 @@ fn liveness(insns: &[Insn], removed: &[Option<Removed>], reads_override: &[Optio
 /// (rX = data + K, the data_end load, `r0 = XDP_DROP` for the failing path)
 /// are removed once nothing reads them. Sephirot checks packet accesses in
 /// hardware instead (spec §3.2).
-fn remove_bounds_checks(insns: &[Insn], removed: &mut [Option<Removed>], reads_override: &[Option<Vec<u8>>], ptrs: &[PtrState]) {
-    const JGT_X: u8 = 0x2d;
+fn remove_bounds_checks(insns: &[Insn], removed: &mut [Option<Removed>], folded_src: &[Option<u8>], ptrs: &[PtrState]) {
     let n = insns.len();
     let exit_only = |removed: &[Option<Removed>], t: usize| -> bool {
         let mut p = t;
@@ -691,7 +663,7 @@ fn remove_bounds_checks(insns: &[Insn], removed: &mut [Option<Removed>], reads_o
             }
             // The program's exit block: it may set r0 (from a constant or
             // the register holding the packet action) before `exit`.
-            if removed[p].is_some() || (matches!(i.code, 0xb7 | 0xb4 | 0xbf | 0xbc) && i.dst == 0) {
+            if removed[p].is_some() || (matches!(i.code, MOV64_K | MOV32_K | MOV64_X | MOV32_X) && i.dst == 0) {
                 p += 1;
                 continue;
             }
@@ -731,8 +703,7 @@ fn remove_bounds_checks(insns: &[Insn], removed: &mut [Option<Removed>], reads_o
                     want.remove(k);
                     if matches!(class(q), ALU | ALU64) {
                         candidates.push(p);
-                        let rd = reads_override[p].clone().unwrap_or(o.reads);
-                        want.extend(rd.into_iter().filter(|&r| r != 10));
+                        want.extend(reads_of(q, folded_src[p]).into_iter().filter(|&r| r != 10));
                     }
                 }
             }
@@ -744,14 +715,14 @@ fn remove_bounds_checks(insns: &[Insn], removed: &mut [Option<Removed>], reads_o
     for pc in 0..n {
         let i = &insns[pc];
         let data_end_load = class(i) == LDX && i.off == XDP_MD_DATA_END && ptrs[pc][i.src as usize % 11] == Ptr::Ctx;
-        let r0_drop = matches!(i.code, 0xb7 | 0xb4) && i.dst == 0 && i.imm == 1;
+        let r0_drop = matches!(i.code, MOV64_K | MOV32_K) && i.dst == 0 && i.imm == 1;
         if data_end_load || r0_drop {
             candidates.push(pc);
         }
     }
     // Remove a candidate once its result is dead; repeat to a fixpoint.
     loop {
-        let live = liveness(insns, removed, reads_override);
+        let live = liveness(insns, removed, folded_src);
         let mut changed = false;
         for &c in &candidates {
             if removed[c].is_some() {
@@ -790,14 +761,14 @@ fn memset_to_zero(insns: &[Insn], removed: &mut [Option<Removed>], alu32: bool) 
         if removed[pc].is_none() && matches!(class(&i), ST | STX) && i.dst != 10 {
             return;
         }
-        let zero = i.imm == 0 && (i.code == 0xb7 || (alu32 && i.code == 0xb4));
+        let zero = i.imm == 0 && (i.code == MOV64_K || (alu32 && i.code == MOV32_K));
         if removed[pc].is_none() && zero && i.dst != 10 {
             let r = i.dst;
             let mut q = pc + 1;
             let mut stores = Vec::new();
             while q < end {
                 let s = &insns[q];
-                if removed[q].is_none() && class(s) == STX && s.code & 0xe0 == MODE_MEM && s.dst == 10 && s.src == r {
+                if removed[q].is_none() && class(s) == STX && mode(s.code) == MODE_MEM && s.dst == 10 && s.src == r {
                     let a = s.off as i64;
                     let b = a + size_of(s.code);
                     if overlaps(&touched, a, b) {
@@ -828,7 +799,9 @@ fn memset_to_zero(insns: &[Insn], removed: &mut [Option<Removed>], alu32: bool) 
     }
 }
 
-/// Removed slots, except that a folded exit still ends its block.
+/// Removed slots, except that a folded exit still ends its block (for the
+/// control-flow graph, the parametrized exit that replaces it is the block's
+/// branch).
 fn cfg_gone(removed: &[Option<Removed>]) -> Vec<bool> {
     removed.iter().map(|x| x.is_some_and(|w| w != Removed::MoviExit)).collect()
 }
@@ -881,7 +854,7 @@ enum Fused {
 struct BlockCtx<'a> {
     insns: &'a [Insn],
     removed: &'a [Option<Removed>],
-    reads_override: &'a [Option<Vec<u8>>],
+    folded_src: &'a [Option<u8>],
     ptrs: &'a [PtrState],
     fused: &'a [Fused],
 }
@@ -897,7 +870,7 @@ fn schedule_block(
     base: u32,
     placed: &mut [Option<(u32, u8)>],
 ) -> u32 {
-    let (insns, removed, reads_override, ptrs) = (cx.insns, cx.removed, cx.reads_override, cx.ptrs);
+    let (insns, removed, folded_src, ptrs) = (cx.insns, cx.removed, cx.folded_src, cx.ptrs);
     // Local rows: occupancy per row.
     let mut table: Vec<Vec<bool>> = Vec::new();
     // Producer (local row, lane) of each register's current value in this block.
@@ -938,14 +911,7 @@ fn schedule_block(
             a.off = off;
             a.size = 6;
         }
-        let reads: Vec<u8> = match &reads_override[pc] {
-            Some(v) => {
-                let mut v = v.clone();
-                v.extend(o.reads.iter().copied().filter(|&x| x != i.dst));
-                v
-            }
-            None => o.reads.clone(),
-        };
+        let reads = reads_of(i, folded_src[pc]);
         let control = is_control(i) || removed.get(pc + 1).copied().flatten() == Some(Removed::MoviExit);
         let mut earliest = 0usize;
         let mut preds: Vec<(usize, u8)> = Vec::new();
