@@ -533,7 +533,7 @@ pub fn schedule(insns: &[Insn], opt: &Options) -> Schedule {
         }
     }
     if opt.memset_to_zero {
-        memset_to_zero(insns, &mut removed, opt.alu32_patterns);
+        memset_to_zero(insns, &mut removed, &folded_src, opt.alu32_patterns);
     }
 
     // Pass 5: schedule the blocks that remain.
@@ -747,14 +747,14 @@ fn remove_bounds_checks(insns: &[Insn], removed: &mut [Option<Removed>], folded_
 /// has touched yet are all redundant. (The artifact keeps the stores if any
 /// other instruction intervenes; this model requires the stores to follow
 /// the `mov` directly, one after another, which is stricter.)
-fn memset_to_zero(insns: &[Insn], removed: &mut [Option<Removed>], alu32: bool) {
+fn memset_to_zero(insns: &[Insn], removed: &mut [Option<Removed>], folded_src: &[Option<u8>], alu32: bool) {
     let gone = cfg_gone(removed);
     let lead = leaders(insns, &gone);
     let end = (1..insns.len()).find(|&p| lead[p]).unwrap_or(insns.len());
     let mut touched: Vec<(i64, i64)> = Vec::new(); // stack byte ranges accessed so far
     let overlaps = |t: &[(i64, i64)], a: i64, b: i64| t.iter().any(|&(x, y)| a < y && x < b);
     let mut pc = 0;
-    let live = liveness(insns, removed, &vec![None; insns.len()]);
+    let live = liveness(insns, removed, folded_src);
     while pc < end {
         let i = insns[pc];
         // A store through any other pointer might reach the stack: stop.
@@ -1256,6 +1256,19 @@ mod tests {
         // If r1 is read later it stays.
         let p2 = [i(MOV_IMM, 1, 0, 0, 0), i(STXDW, 10, 1, -8, 0), i(MOV_REG, 0, 1, 0, 0), i(EXIT, 0, 0, 0, 0)];
         assert_eq!(schedule(&p2, &opts()).removed_count(Removed::MemsetToZero), 0);
+        // A read of r1 through a folded `r2 = r1; r2 += 4` keeps it too: the
+        // fold's ALU instruction reads r1 once the mov is gone.
+        let p4 = [
+            i(MOV_IMM, 1, 0, 0, 0),
+            i(STXDW, 10, 1, -8, 0),
+            i(MOV_REG, 2, 1, 0, 0),
+            i(ADD_IMM, 2, 0, 0, 4),
+            i(MOV_REG, 0, 2, 0, 0),
+            i(EXIT, 0, 0, 0, 0),
+        ];
+        let s4 = schedule(&p4, &opts());
+        assert_eq!(s4.removed[2], Some(Removed::MovAlu));
+        assert_eq!(s4.removed_count(Removed::MemsetToZero), 0);
         // A slot written before is not fresh.
         let p3 = [i(STXDW, 10, 2, -8, 0), i(MOV_IMM, 1, 0, 0, 0), i(STXDW, 10, 1, -8, 0), i(MOV_IMM, 0, 0, 0, 2), i(EXIT, 0, 0, 0, 0)];
         assert_eq!(schedule(&p3, &opts()).removed_count(Removed::MemsetToZero), 0);
