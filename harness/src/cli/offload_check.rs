@@ -87,7 +87,8 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let obj = load_object(&path)?;
     let p = obj.program(section.as_deref()).with_context(|| format!("{}: no such XDP program", path.display()))?;
     let profile = nic_model::Profile::load(&args.profile)?;
-    let report = nic_model::check(&spec(&obj, p), &profile);
+    let spec = spec(&obj, p);
+    let report = nic_model::check(&spec, &profile);
     let estimate = if args.no_estimate { None } else { throughput(&obj, p, &args)? };
     let schedule = if args.schedule {
         let Some(o) = profile.vliw_options() else {
@@ -96,8 +97,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
                 profile.profile.name
             );
         };
-        let insns = spec(&obj, p).insns;
-        Some(nic_model::vliw::schedule(&insns, &o).to_text(&insns, o.lanes))
+        Some(nic_model::vliw::schedule(&spec.insns, &o).to_text(&spec.insns, o.lanes))
     } else {
         None
     };
