@@ -93,6 +93,31 @@ pub fn count(what: impl std::fmt::Display) {
     past_test_capture("COUNT", what);
 }
 
+/// A directory of the read-only project data (`shared/`, e.g.
+/// `conformance/bpf_conformance/tests`), for tests. Looked for in this
+/// order: `$XDPQUAL_SHARED_DIR`; `shared/` in the checkout or any directory
+/// above it (beside the checkout is the usual place; a worktree sits deeper;
+/// the device machine carries it inside); and, for a clone made from a local
+/// checkout (`git clone main /tmp/fresh`), the same places around the
+/// `origin` it was cloned from. `None` if none has `sub`.
+pub fn shared_dir(sub: &str) -> Option<std::path::PathBuf> {
+    use std::path::PathBuf;
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut candidates: Vec<PathBuf> = std::env::var_os("XDPQUAL_SHARED_DIR").map(PathBuf::from).into_iter().collect();
+    let around = |dir: &Path| -> Vec<PathBuf> {
+        dir.canonicalize().map(|d| d.ancestors().map(|a| a.join("shared")).collect()).unwrap_or_default()
+    };
+    candidates.extend(around(&root));
+    let origin = std::process::Command::new("git").arg("-C").arg(&root).args(["remote", "get-url", "origin"]).output();
+    if let Some(o) = origin.ok().filter(|o| o.status.success()) {
+        let url = PathBuf::from(String::from_utf8_lossy(&o.stdout).trim());
+        if url.is_dir() {
+            candidates.extend(around(&url));
+        }
+    }
+    candidates.into_iter().map(|d| d.join(sub)).find(|d| d.is_dir())
+}
+
 /// Writes `TAG: text` to the process's stderr handle directly: libtest's
 /// capture applies only to the print macros, so the line always appears.
 fn past_test_capture(tag: &str, text: impl std::fmt::Display) {

@@ -14,8 +14,7 @@ use xdpqual::conformance::{data_files, ConformanceTest};
 use xdpqual::engine::{Engine, Outcome};
 
 fn suite() -> Option<PathBuf> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/conformance/bpf_conformance/tests");
-    dir.is_dir().then_some(dir)
+    xdpqual::util::shared_dir("conformance/bpf_conformance/tests")
 }
 
 fn exceptions() -> BTreeMap<String, String> {

@@ -2,18 +2,16 @@
 //! outcome (r0 or fault at the same pc), same instruction count, same
 //! final test memory.
 
-use std::path::PathBuf;
 
 use xdpqual::conformance::{data_files, ConformanceTest};
 use xdpqual::engine::{Engine, ExecMode};
 
 #[test]
 fn jit_matches_interpreter_on_conformance_suite() {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/conformance/bpf_conformance/tests");
-    if !dir.is_dir() {
-        xdpqual::util::skip(format_args!("{} not found", dir.display()));
+    let Some(dir) = xdpqual::util::shared_dir("conformance/bpf_conformance/tests") else {
+        xdpqual::util::skip(format_args!("shared/conformance/bpf_conformance/tests not found (set XDPQUAL_SHARED_DIR)"));
         return;
-    }
+    };
     let files = data_files(&dir).unwrap();
     assert!(files.len() >= 300, "expected the full suite, found {}", files.len());
     let (mut compared, mut refused, mut unassembled) = (0, 0, 0);

@@ -185,7 +185,7 @@ fn engine_exceptions() -> Vec<String> {
 
 #[test]
 fn bpf_conformance_suite_through_the_kernel() {
-    let Some(dir) = common::shared_dir().map(|s| s.join("conformance/bpf_conformance/tests")) else {
+    let Some(dir) = xdpqual::util::shared_dir("conformance/bpf_conformance/tests") else {
         xdpqual::util::skip(format_args!("shared/conformance/bpf_conformance/tests not found above the checkout"));
         return;
     };

@@ -15,14 +15,7 @@ use std::time::Duration;
 use xdpqual::capture::CaptureReader;
 
 fn corpus_dir() -> Option<PathBuf> {
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let mut candidates = Vec::new();
-    if let Some(d) = std::env::var_os("XDPQUAL_SHARED_DIR") {
-        candidates.push(PathBuf::from(d));
-    }
-    candidates.push(manifest.join("../../shared"));
-    candidates.push(manifest.join("../shared"));
-    candidates.into_iter().map(|d| d.join("pcaps/tcpdump/tests")).find(|d| d.is_dir())
+    xdpqual::util::shared_dir("pcaps/tcpdump/tests")
 }
 
 enum Outcome {

@@ -13,13 +13,7 @@ use xdpqual::loader::load_object;
 use xdpqual::replay::{replay, ReplayOptions};
 
 fn corpus_dir() -> Option<PathBuf> {
-    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let mut c = Vec::new();
-    if let Some(d) = std::env::var_os("XDPQUAL_SHARED_DIR") {
-        c.push(PathBuf::from(d));
-    }
-    c.push(manifest.join("../../shared"));
-    c.into_iter().map(|d| d.join("pcaps/tcpdump/tests")).find(|d| d.is_dir())
+    xdpqual::util::shared_dir("pcaps/tcpdump/tests")
 }
 
 #[test]

@@ -486,12 +486,7 @@ mod tests {
     /// tcpdump suite's classic Ethernet captures (many malformed).
     #[test]
     fn batches_match_streaming() {
-        // Same search as tests/tcpdump_captures.rs: shared/ beside or inside the checkout.
-        let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
-        let mut candidates: Vec<PathBuf> = std::env::var_os("XDPQUAL_SHARED_DIR").map(PathBuf::from).into_iter().collect();
-        candidates.push(manifest.join("../../shared"));
-        candidates.push(manifest.join("../shared"));
-        let Some(dir) = candidates.into_iter().map(|d| d.join("pcaps/tcpdump/tests")).find(|d| d.is_dir()) else {
+        let Some(dir) = crate::util::shared_dir("pcaps/tcpdump/tests") else {
             crate::util::skip("the tcpdump capture corpus is not present");
             return;
         };

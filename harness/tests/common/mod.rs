@@ -13,13 +13,6 @@ pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-/// The read-only project data (`shared/`): next to the checkout, or in
-/// any directory above it (worktrees sit deeper than the main checkout).
-pub fn shared_dir() -> Option<PathBuf> {
-    let root = repo_root().canonicalize().ok()?;
-    root.ancestors().map(|a| a.join("shared")).find(|d| d.join("conformance").is_dir())
-}
-
 /// `base` cases, or 100 times more with `XDPQUAL_SOAK=1`.
 pub fn cases(base: u64) -> u64 {
     if std::env::var("XDPQUAL_SOAK").as_deref() == Ok("1") {
