@@ -122,9 +122,15 @@ fn main() {
         .filter_map(|f| bench_one(f))
         .collect();
     rows.sort_by(|a, b| a.ratio.partial_cmp(&b.ratio).expect("no NaN"));
-    println!("{:<28} {:>6} {:>10} {:>10} {:>8}", "program", "insns", "engine ns", "rbpf ns", "rbpf/eng");
+    println!(
+        "{:<28} {:>6} {:>10} {:>10} {:>8}",
+        "program", "insns", "engine ns", "rbpf ns", "rbpf/eng"
+    );
     for r in &rows {
-        println!("{:<28} {:>6} {:>10.1} {:>10.1} {:>8.2}", r.program, r.insns, r.engine_ns, r.rbpf_ns, r.ratio);
+        println!(
+            "{:<28} {:>6} {:>10.1} {:>10.1} {:>8.2}",
+            r.program, r.insns, r.engine_ns, r.rbpf_ns, r.ratio
+        );
     }
     if rows.is_empty() {
         println!("no program ran correctly on both interpreters");
@@ -142,10 +148,14 @@ fn main() {
         rows[rows.len() - 1].ratio
     );
     let out_dir: PathBuf = Path::new(env!("CARGO_MANIFEST_DIR")).join("../results");
-    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
     let out = out_dir.join(format!("interp-vs-rbpf-{}.json", xdpqual::bench::utc_stamp(secs)));
     let json = serde_json::json!({ "schema": "xdpqual.interp-vs-rbpf/1", "rounds": ROUNDS, "geomean_ratio": geo, "programs": rows });
-    match std::fs::create_dir_all(&out_dir).and_then(|_| std::fs::write(&out, serde_json::to_vec_pretty(&json).expect("serialisable"))) {
+    match std::fs::create_dir_all(&out_dir)
+        .and_then(|_| std::fs::write(&out, serde_json::to_vec_pretty(&json).expect("serialisable")))
+    {
         Ok(()) => println!("results: {}", out.display()),
         Err(e) => println!("could not write {}: {e}", out.display()),
     }

@@ -42,12 +42,13 @@ fn corpus() -> Vec<(String, PathBuf)> {
         .expect("corpus/build")
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.to_string_lossy().ends_with(".v3.o"))
-        .map(|p| (p.file_name().unwrap().to_string_lossy().trim_end_matches(".v3.o").to_string(), p))
+        .map(|p| {
+            (p.file_name().unwrap().to_string_lossy().trim_end_matches(".v3.o").to_string(), p)
+        })
         .collect();
     v.sort();
     v
 }
-
 
 fn capture_readers(c: &mut Criterion) {
     let path = root().join("pcaps/firewall-2k.pcap");
@@ -68,7 +69,9 @@ fn capture_readers(c: &mut Criterion) {
             }
         })
     });
-    g.bench_function("streaming", |b| b.iter(|| CaptureReader::open(&path).unwrap().map(|r| r.unwrap().data.len()).sum::<usize>()));
+    g.bench_function("streaming", |b| {
+        b.iter(|| CaptureReader::open(&path).unwrap().map(|r| r.unwrap().data.len()).sum::<usize>())
+    });
     g.finish();
 }
 
@@ -92,9 +95,18 @@ fn programs(c: &mut Criterion) {
         // so its JIT row is left out rather than timed twice under another
         // name.
         for (row, jit) in [("engine-interp", false), ("engine-jit", true)] {
-            let Ok(mut e) = Engine::new(&obj, Some(&prog.name), EngineConfig { jit, ..EngineConfig::default() }) else { continue };
+            let Ok(mut e) = Engine::new(
+                &obj,
+                Some(&prog.name),
+                EngineConfig { jit, ..EngineConfig::default() },
+            ) else {
+                continue;
+            };
             if jit && !matches!(e.exec_mode(), ExecMode::Jit) {
-                eprintln!("{name}: the JIT fell back to the interpreter ({}); engine-jit skipped", e.exec_mode());
+                eprintln!(
+                    "{name}: the JIT fell back to the interpreter ({}); engine-jit skipped",
+                    e.exec_mode()
+                );
                 continue;
             }
             g.bench_function(row, |b| {
@@ -111,7 +123,15 @@ fn programs(c: &mut Criterion) {
             let mut buf = vec![0u8; 16 * 1024];
             let md = |b: &[u8]| {
                 let d = b.as_ptr() as u64;
-                XdpMd { data: d, data_end: d + b.len() as u64, data_meta: d, ingress_ifindex: 1, rx_queue_index: 0, egress_ifindex: 0 }.to_mbuff()
+                XdpMd {
+                    data: d,
+                    data_end: d + b.len() as u64,
+                    data_meta: d,
+                    ingress_ifindex: 1,
+                    rx_queue_index: 0,
+                    egress_ifindex: 0,
+                }
+                .to_mbuff()
             };
             // The JIT only repeats runs the bounds-checking interpreter completed.
             let ok: Vec<&Vec<u8>> = pkts
@@ -133,7 +153,8 @@ fn programs(c: &mut Criterion) {
                     }
                 })
             });
-            if rbpf::check(&prog.insns, rbpf::Engine::Jit, &[]).is_ok() && vm.jit_compile().is_ok() {
+            if rbpf::check(&prog.insns, rbpf::Engine::Jit, &[]).is_ok() && vm.jit_compile().is_ok()
+            {
                 g.bench_function("rbpf-jit", |b| {
                     b.iter(|| {
                         for p in &ok {
@@ -155,8 +176,11 @@ fn programs(c: &mut Criterion) {
                 // (the XDP dispatcher swap in net/bpf/test_run.c), so the
                 // kernel gets an even stride of KERNEL_SAMPLE packets.
                 let stride = pkts.len().div_ceil(KERNEL_SAMPLE).max(1);
-                let ok: Vec<&Vec<u8>> =
-                    pkts.iter().step_by(stride).filter(|p| s.run(p, ctx, 1, RunFlags::default()).is_ok()).collect();
+                let ok: Vec<&Vec<u8>> = pkts
+                    .iter()
+                    .step_by(stride)
+                    .filter(|p| s.run(p, ctx, 1, RunFlags::default()).is_ok())
+                    .collect();
                 // The kernel times its own loop: iter_custom reports its
                 // average times the iterations, per packet of the sample.
                 g.throughput(Throughput::Elements(ok.len() as u64));
@@ -181,9 +205,11 @@ fn programs(c: &mut Criterion) {
 }
 
 fn config() -> Criterion {
-    Criterion::default().measurement_time(Duration::from_secs(1)).warm_up_time(Duration::from_millis(300)).sample_size(10)
+    Criterion::default()
+        .measurement_time(Duration::from_secs(1))
+        .warm_up_time(Duration::from_millis(300))
+        .sample_size(10)
 }
 
 criterion_group! { name = layers; config = config(); targets = capture_readers, programs }
 criterion_main!(layers);
-

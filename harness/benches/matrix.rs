@@ -32,12 +32,14 @@ fn main() {
     };
     // Warm-up: builds the agents and fills the caches.
     let all = spec::default_cells();
-    matrix::run(&obj, &program, &captures, &opts(all.clone(), AccelChoice::Tcg)).expect("warm-up run");
+    matrix::run(&obj, &program, &captures, &opts(all.clone(), AccelChoice::Tcg))
+        .expect("warm-up run");
 
     for name in ["6.1-x86_64", "6.12-aarch64"] {
         let cell = spec::select(all.clone(), &[name.to_string()]).expect("default cell");
         let t = Instant::now();
-        let r = matrix::run(&obj, &program, &captures, &opts(cell, AccelChoice::Tcg)).expect("one cell");
+        let r = matrix::run(&obj, &program, &captures, &opts(cell, AccelChoice::Tcg))
+            .expect("one cell");
         let c = &r.cells[0];
         println!(
             "one cell {name} (TCG, 1000 packets): total {:.2}s, boot to /init {:.2}s, QEMU wall {:.2}s, status {:?}",
@@ -50,5 +52,9 @@ fn main() {
     let t = Instant::now();
     let r = matrix::run(&obj, &program, &captures, &opts(all, AccelChoice::Auto)).expect("matrix");
     print!("{}", render(&r));
-    println!("default matrix warm ({} cells, 1000 packets each): {:.2}s", r.cells.len(), t.elapsed().as_secs_f64());
+    println!(
+        "default matrix warm ({} cells, 1000 packets each): {:.2}s",
+        r.cells.len(),
+        t.elapsed().as_secs_f64()
+    );
 }

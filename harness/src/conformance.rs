@@ -153,7 +153,10 @@ impl ConformanceTest {
             match section {
                 Section::Preamble => {
                     if !data.is_empty() {
-                        return Err(syntax(line_no, "text before the first `-- section` line".into()));
+                        return Err(syntax(
+                            line_no,
+                            "text before the first `-- section` line".into(),
+                        ));
                     }
                 }
                 Section::Asm => {
@@ -175,15 +178,18 @@ impl ConformanceTest {
                 }
                 Section::Raw => {
                     for tok in data.split_whitespace() {
-                        let v = parse_u64(tok)
-                            .ok_or_else(|| syntax(line_no, format!("raw slot `{tok}` is not a 64-bit number")))?;
+                        let v = parse_u64(tok).ok_or_else(|| {
+                            syntax(line_no, format!("raw slot `{tok}` is not a 64-bit number"))
+                        })?;
                         raw.push(Insn::from_u64(v));
                     }
                 }
                 Section::Mem => {
                     for tok in data.split_whitespace() {
-                        let b = u8::from_str_radix(tok.trim_start_matches("0x"), 16)
-                            .map_err(|_| syntax(line_no, format!("memory byte `{tok}` is not a hex byte")))?;
+                        let b =
+                            u8::from_str_radix(tok.trim_start_matches("0x"), 16).map_err(|_| {
+                                syntax(line_no, format!("memory byte `{tok}` is not a hex byte"))
+                            })?;
                         t.mem.push(b);
                     }
                 }
@@ -194,10 +200,9 @@ impl ConformanceTest {
                     if t.result.is_some() {
                         return Err(syntax(line_no, "more than one value in `-- result`".into()));
                     }
-                    t.result = Some(
-                        parse_u64(data)
-                            .ok_or_else(|| syntax(line_no, format!("result `{data}` is not a 64-bit number")))?,
-                    );
+                    t.result = Some(parse_u64(data).ok_or_else(|| {
+                        syntax(line_no, format!("result `{data}` is not a 64-bit number"))
+                    })?);
                 }
             }
         }
@@ -236,7 +241,8 @@ impl ConformanceTest {
             return Ok(raw.clone());
         }
         let src = self.asm.as_deref().unwrap_or_default();
-        asm::assemble(src).map_err(|source| ConformanceError::Asm { file: file.to_path_buf(), source })
+        asm::assemble(src)
+            .map_err(|source| ConformanceError::Asm { file: file.to_path_buf(), source })
     }
 }
 
@@ -268,7 +274,9 @@ pub const SHARED_SUITE_DIR: &str = "/work/shared/conformance/bpf_conformance/tes
 
 /// The suite directory: `XDPQUAL_CONFORMANCE_DIR` if set, else [`SHARED_SUITE_DIR`].
 pub fn suite_dir() -> PathBuf {
-    std::env::var_os("XDPQUAL_CONFORMANCE_DIR").map(PathBuf::from).unwrap_or_else(|| SHARED_SUITE_DIR.into())
+    std::env::var_os("XDPQUAL_CONFORMANCE_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| SHARED_SUITE_DIR.into())
 }
 
 #[cfg(test)]
@@ -296,7 +304,8 @@ mod tests {
 
     #[test]
     fn raw_wins_over_asm_and_decimal_result() {
-        let t = parse("-- asm\nmov %r0, 1\nexit\n-- raw\n0x00000002000000b7 149\n-- result\n2\n").unwrap();
+        let t = parse("-- asm\nmov %r0, 1\nexit\n-- raw\n0x00000002000000b7 149\n-- result\n2\n")
+            .unwrap();
         let p = t.program(Path::new("t")).unwrap();
         assert_eq!(p, vec![Insn::new(0xb7, 0, 0, 0, 2), Insn::new(0x95, 0, 0, 0, 0)]);
         assert_eq!(t.result, Some(2));
@@ -333,7 +342,8 @@ mod tests {
             let prog = t.program(f).unwrap_or_else(|e| panic!("{e}"));
             assert!(!prog.is_empty());
             if let (Some(src), Some(raw)) = (&t.asm, &t.raw) {
-                let assembled = asm::assemble(src).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
+                let assembled =
+                    asm::assemble(src).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
                 assert_eq!(&assembled, raw, "{}: -- asm and -- raw differ", f.display());
                 compared_raw += 1;
             } else {

@@ -78,10 +78,7 @@ impl MapType {
     }
 
     pub fn is_percpu(self) -> bool {
-        matches!(
-            self,
-            MapType::PercpuHash | MapType::PercpuArray | MapType::LruPercpuHash
-        )
+        matches!(self, MapType::PercpuHash | MapType::PercpuArray | MapType::LruPercpuHash)
     }
 }
 
@@ -227,7 +224,9 @@ impl ObjectBtf {
     /// The BTF and the records of program `name`, or why there are none.
     pub fn for_program(&self, name: &str) -> Result<(&[u8], &ProgramBtf), String> {
         match self {
-            ObjectBtf::None => Err("the object was not read from an ELF file, so it has no BTF".into()),
+            ObjectBtf::None => {
+                Err("the object was not read from an ELF file, so it has no BTF".into())
+            }
             ObjectBtf::Unusable(why) => Err(why.clone()),
             ObjectBtf::Present(b) => match b.programs.get(name) {
                 Some(p) if !p.func_info.is_empty() => Ok((&b.bytes, p)),
@@ -241,10 +240,7 @@ impl Object {
     pub fn program(&self, name: Option<&str>) -> Option<&Program> {
         match name {
             None => self.programs.first(),
-            Some(n) => self
-                .programs
-                .iter()
-                .find(|p| p.name == n || p.section == n),
+            Some(n) => self.programs.iter().find(|p| p.name == n || p.section == n),
         }
     }
 

@@ -19,7 +19,10 @@ pub fn unhex(s: &str) -> Result<Vec<u8>, String> {
     }
     (0..s.len())
         .step_by(2)
-        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).map_err(|_| format!("'{}' is not hex", &s[i..i + 2])))
+        .map(|i| {
+            u8::from_str_radix(&s[i..i + 2], 16)
+                .map_err(|_| format!("'{}' is not hex", &s[i..i + 2]))
+        })
         .collect()
 }
 
@@ -103,12 +106,19 @@ pub fn count(what: impl std::fmt::Display) {
 pub fn shared_dir(sub: &str) -> Option<std::path::PathBuf> {
     use std::path::PathBuf;
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let mut candidates: Vec<PathBuf> = std::env::var_os("XDPQUAL_SHARED_DIR").map(PathBuf::from).into_iter().collect();
+    let mut candidates: Vec<PathBuf> =
+        std::env::var_os("XDPQUAL_SHARED_DIR").map(PathBuf::from).into_iter().collect();
     let around = |dir: &Path| -> Vec<PathBuf> {
-        dir.canonicalize().map(|d| d.ancestors().map(|a| a.join("shared")).collect()).unwrap_or_default()
+        dir.canonicalize()
+            .map(|d| d.ancestors().map(|a| a.join("shared")).collect())
+            .unwrap_or_default()
     };
     candidates.extend(around(&root));
-    let origin = std::process::Command::new("git").arg("-C").arg(&root).args(["remote", "get-url", "origin"]).output();
+    let origin = std::process::Command::new("git")
+        .arg("-C")
+        .arg(&root)
+        .args(["remote", "get-url", "origin"])
+        .output();
     if let Some(o) = origin.ok().filter(|o| o.status.success()) {
         let url = PathBuf::from(String::from_utf8_lossy(&o.stdout).trim());
         if url.is_dir() {

@@ -59,14 +59,23 @@ impl fmt::Display for XdpAction {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Verdict {
-    Action { action: XdpAction },
+    Action {
+        action: XdpAction,
+    },
     /// The engine's sandbox stopped the program.
-    Fault { message: String, insn: usize },
+    Fault {
+        message: String,
+        insn: usize,
+    },
     /// The backend refused the frame before running (e.g. shorter than 14
     /// bytes under test-run).
-    NotRun { reason: String },
+    NotRun {
+        reason: String,
+    },
     /// The backend itself failed on this packet.
-    Error { message: String },
+    Error {
+        message: String,
+    },
 }
 
 impl Verdict {

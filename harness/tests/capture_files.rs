@@ -6,7 +6,8 @@ use std::path::PathBuf;
 
 use xdpqual::capture::linktype::RawIpNumber;
 use xdpqual::capture::{
-    write_pcap, CaptureError, CaptureFormat, CaptureReader, LinkType, Packet, PcapFileWriter, TsPrecision,
+    write_pcap, CaptureError, CaptureFormat, CaptureReader, LinkType, Packet, PcapFileWriter,
+    TsPrecision,
 };
 use xdpqual::pcapgen::{generate_packets, Profile};
 
@@ -29,7 +30,8 @@ fn read_all(bytes: Vec<u8>) -> (Vec<Packet>, Option<CaptureError>) {
 }
 
 fn scratch_dir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("xdpqual-capture-test-{}-{name}", std::process::id()));
+    let d =
+        std::env::temp_dir().join(format!("xdpqual-capture-test-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).unwrap();
     d
@@ -39,7 +41,9 @@ fn scratch_dir(name: &str) -> PathBuf {
 
 fn pcap_header(magic_be: u32, big_endian: bool, linktype: u32) -> Vec<u8> {
     let mut h = Vec::new();
-    let w32 = |h: &mut Vec<u8>, v: u32| h.extend_from_slice(&if big_endian { v.to_be_bytes() } else { v.to_le_bytes() });
+    let w32 = |h: &mut Vec<u8>, v: u32| {
+        h.extend_from_slice(&if big_endian { v.to_be_bytes() } else { v.to_le_bytes() })
+    };
     w32(&mut h, magic_be);
     let (maj, min) = (2u16, 4u16);
     h.extend_from_slice(&if big_endian { maj.to_be_bytes() } else { maj.to_le_bytes() });
@@ -142,7 +146,10 @@ fn hostile_caplen_ends_the_file_keeping_earlier_packets() {
     assert_eq!(pkts.len(), 1);
     match err {
         Some(CaptureError::CaplenTooLarge { pos, caplen, max }) => {
-            assert_eq!((pos.index, pos.offset, caplen, max), (1, 24 + 16 + 14, 0x7fff_ffff, 262_144));
+            assert_eq!(
+                (pos.index, pos.offset, caplen, max),
+                (1, 24 + 16 + 14, 0x7fff_ffff, 262_144)
+            );
         }
         other => panic!("{other:?}"),
     }
@@ -156,14 +163,20 @@ fn truncated_records_are_reported_with_position() {
     let (pkts, err) = read_all(f);
     assert!(pkts.is_empty());
     let err = err.unwrap();
-    assert!(matches!(&err, CaptureError::Truncated { pos, needed: 116, available: 26 } if pos.offset == 24), "{err:?}");
+    assert!(
+        matches!(&err, CaptureError::Truncated { pos, needed: 116, available: 26 } if pos.offset == 24),
+        "{err:?}"
+    );
     assert!(err.to_string().contains("test.pcap: packet 0 (record at byte offset 24)"), "{err}");
 
     // A partial record header.
     let mut f = pcap_header(0xa1b2c3d4, false, 1);
     f.extend_from_slice(&[0; 8]);
     let (_, err) = read_all(f);
-    assert!(matches!(err, Some(CaptureError::Truncated { needed: 16, available: 8, .. })), "{err:?}");
+    assert!(
+        matches!(err, Some(CaptureError::Truncated { needed: 16, available: 8, .. })),
+        "{err:?}"
+    );
 }
 
 #[test]
@@ -185,10 +198,18 @@ struct Ng {
 
 impl Ng {
     fn u16(&self, v: u16) -> [u8; 2] {
-        if self.le { v.to_le_bytes() } else { v.to_be_bytes() }
+        if self.le {
+            v.to_le_bytes()
+        } else {
+            v.to_be_bytes()
+        }
     }
     fn u32(&self, v: u32) -> [u8; 4] {
-        if self.le { v.to_le_bytes() } else { v.to_be_bytes() }
+        if self.le {
+            v.to_le_bytes()
+        } else {
+            v.to_be_bytes()
+        }
     }
     fn block(&mut self, ty: u32, body: &[u8]) {
         let mut b = body.to_vec();
@@ -297,7 +318,10 @@ fn pcapng_two_sections_interfaces_link_types_and_resolutions() {
         }
     );
     // Simple packet block: interface 0, previous timestamp.
-    assert_eq!((pkts[2].interface, pkts[2].ts_ns, pkts[2].data.as_slice()), (0, 2_000_000_000, &eth_frame[..16]));
+    assert_eq!(
+        (pkts[2].interface, pkts[2].ts_ns, pkts[2].data.as_slice()),
+        (0, 2_000_000_000, &eth_frame[..16])
+    );
     // Second section's first interface is the file's third.
     let mut want3 = eth_header(0x86dd);
     want3.extend_from_slice(&ipv6_start);
@@ -307,7 +331,10 @@ fn pcapng_two_sections_interfaces_link_types_and_resolutions() {
     );
     let notices: Vec<String> = r.take_notices().iter().map(|n| n.to_string()).collect();
     assert_eq!(notices.len(), 2, "{notices:?}");
-    assert!(notices[0].contains("link type 101 (RAW)") && notices[1].contains("link type 276 (LINUX_SLL2)"));
+    assert!(
+        notices[0].contains("link type 101 (RAW)")
+            && notices[1].contains("link type 276 (LINUX_SLL2)")
+    );
 }
 
 #[test]
@@ -364,14 +391,19 @@ fn pcapng_hostile_lengths() {
 fn generated_packets_round_trip_byte_identical() {
     let dir = scratch_dir("roundtrip");
     let gen: Vec<_> = generate_packets(Profile::Mixed, 2000, 1).collect();
-    for (precision, name) in [(TsPrecision::Microsecond, "us.pcap"), (TsPrecision::Nanosecond, "ns.pcap")] {
+    for (precision, name) in
+        [(TsPrecision::Microsecond, "us.pcap"), (TsPrecision::Nanosecond, "ns.pcap")]
+    {
         let path = dir.join(name);
         let n = write_pcap(&path, precision, gen.iter().map(|p| (p.ts_ns, &p.bytes))).unwrap();
         assert_eq!(n, 2000);
         let r = CaptureReader::open(&path).unwrap();
         assert_eq!(
             r.format(),
-            CaptureFormat::Pcap { nanosecond: precision == TsPrecision::Nanosecond, big_endian: false }
+            CaptureFormat::Pcap {
+                nanosecond: precision == TsPrecision::Nanosecond,
+                big_endian: false
+            }
         );
         let mut count = 0;
         for (got, want) in r.zip(&gen) {
@@ -386,7 +418,9 @@ fn generated_packets_round_trip_byte_identical() {
     }
     // Sub-microsecond timestamps: kept by nanosecond files, truncated by microsecond ones.
     let ts = 1_000_000_123u64;
-    for (precision, want) in [(TsPrecision::Microsecond, 1_000_000_000), (TsPrecision::Nanosecond, ts)] {
+    for (precision, want) in
+        [(TsPrecision::Microsecond, 1_000_000_000), (TsPrecision::Nanosecond, ts)]
+    {
         let path = dir.join("sub-us.pcap");
         write_pcap(&path, precision, [(ts, vec![0u8; 14])]).unwrap();
         let p = CaptureReader::open(&path).unwrap().next().unwrap().unwrap();

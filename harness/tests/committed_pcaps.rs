@@ -15,7 +15,8 @@ const CORPORA: [(&str, Profile, u64, u64); 2] =
 fn committed_pcaps_match_the_generator() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../pcaps");
     let bless = std::env::var_os("XDPQUAL_BLESS_PCAPS").is_some();
-    let scratch = std::env::temp_dir().join(format!("xdpqual-committed-pcaps-{}", std::process::id()));
+    let scratch =
+        std::env::temp_dir().join(format!("xdpqual-committed-pcaps-{}", std::process::id()));
     std::fs::create_dir_all(&scratch).unwrap();
     for (name, profile, n, seed) in CORPORA {
         let committed = dir.join(name);
@@ -26,9 +27,13 @@ fn committed_pcaps_match_the_generator() {
         let fresh = scratch.join(name);
         write_profile_pcap(&fresh, profile, n, seed, TsPrecision::Microsecond).unwrap();
         let want = std::fs::read(&fresh).unwrap();
-        let got = std::fs::read(&committed).unwrap_or_else(|e| panic!("{}: {e}", committed.display()));
+        let got =
+            std::fs::read(&committed).unwrap_or_else(|e| panic!("{}: {e}", committed.display()));
         assert_eq!(got.len(), want.len(), "{name}: length differs from a fresh `gen-pcap` run");
-        assert!(got == want, "{name}: bytes differ from a fresh `gen-pcap` run (profile {profile}, seed {seed})");
+        assert!(
+            got == want,
+            "{name}: bytes differ from a fresh `gen-pcap` run (profile {profile}, seed {seed})"
+        );
     }
     std::fs::remove_dir_all(&scratch).unwrap();
 }

@@ -52,7 +52,9 @@ fn run(test: &ConformanceTest, file: &std::path::Path) -> Result<(), String> {
 #[test]
 fn bpf_conformance_suite_on_the_engine() {
     let Some(dir) = suite() else {
-        xdpqual::util::skip(format_args!("../shared/conformance/bpf_conformance/tests not found next to the checkout"));
+        xdpqual::util::skip(format_args!(
+            "../shared/conformance/bpf_conformance/tests not found next to the checkout"
+        ));
         return;
     };
     let files = data_files(&dir).expect("list conformance files");
@@ -67,7 +69,9 @@ fn bpf_conformance_suite_on_the_engine() {
             .unwrap_or_else(|_| Err("engine panicked".to_string()));
         match (result, known.get(&name)) {
             (Ok(()), None) => passed += 1,
-            (Ok(()), Some(_)) => unexpected.push(format!("{name}: passes now, remove it from the exceptions list")),
+            (Ok(()), Some(_)) => {
+                unexpected.push(format!("{name}: passes now, remove it from the exceptions list"))
+            }
             (Err(_), Some(_)) => failed_as_known += 1,
             (Err(why), None) => unexpected.push(format!("{name}: {why}")),
         }

@@ -47,9 +47,7 @@ fn skip_reason(recorded: &str) -> Option<String> {
         Err(why) => return Some(why),
     };
     if found != recorded {
-        return Some(format!(
-            "clang-19 is `{found}`, the objects were built with `{recorded}`"
-        ));
+        return Some(format!("clang-19 is `{found}`, the objects were built with `{recorded}`"));
     }
     if !Path::new("/usr/include/bpf/bpf_helpers.h").exists() {
         return Some("libbpf headers (/usr/include/bpf) are not installed".to_string());
@@ -91,14 +89,10 @@ fn committed_corpus_objects_match_a_fresh_build() {
     let fresh = objects_in(&fresh_dir);
     let mut problems = Vec::new();
     for name in fresh.difference(&committed) {
-        problems.push(format!(
-            "{name}: built from source but not committed in corpus/build"
-        ));
+        problems.push(format!("{name}: built from source but not committed in corpus/build"));
     }
     for name in committed.difference(&fresh) {
-        problems.push(format!(
-            "{name}: committed but no source builds it (stale object)"
-        ));
+        problems.push(format!("{name}: committed but no source builds it (stale object)"));
     }
     for name in committed.intersection(&fresh) {
         let a = fs::read(committed_dir.join(name)).expect("read committed object");
@@ -112,10 +106,6 @@ fn committed_corpus_objects_match_a_fresh_build() {
         }
     }
     let _ = fs::remove_dir_all(&fresh_dir);
-    assert!(
-        problems.is_empty(),
-        "corpus objects out of date:\n  {}",
-        problems.join("\n  ")
-    );
+    assert!(problems.is_empty(), "corpus objects out of date:\n  {}", problems.join("\n  "));
     assert!(!committed.is_empty(), "corpus/build holds no objects");
 }

@@ -53,14 +53,22 @@ fn ifindex(i: usize) -> u32 {
 // ---------------------------------------------------------------- captures
 
 fn edge_captures() -> Vec<(&'static str, Vec<(u64, Vec<u8>)>)> {
-    let edges = oracles::edges::frames().into_iter().enumerate().map(|(i, f)| (oracles::edges::T0 + i as u64 * 1000, f)).collect();
+    let edges = oracles::edges::frames()
+        .into_iter()
+        .enumerate()
+        .map(|(i, f)| (oracles::edges::T0 + i as u64 * 1000, f))
+        .collect();
     vec![("edges.pcap", edges), ("ratelimit-timed.pcap", oracles::edges::ratelimit_frames())]
 }
 
 fn write_edge_captures(dir: &Path) {
     for (name, frames) in edge_captures() {
-        write_pcap(dir.join(name), TsPrecision::Nanosecond, frames.iter().map(|(t, f)| (*t, f.as_slice())))
-            .unwrap_or_else(|e| panic!("writing {name}: {e}"));
+        write_pcap(
+            dir.join(name),
+            TsPrecision::Nanosecond,
+            frames.iter().map(|(t, f)| (*t, f.as_slice())),
+        )
+        .unwrap_or_else(|e| panic!("writing {name}: {e}"));
     }
 }
 
@@ -158,19 +166,41 @@ fn expect_path(program: &str) -> PathBuf {
 
 fn render_expect_file(program: &str, runs: &[(&Case, &Capture, &Predicted)]) -> String {
     let mut s = String::new();
-    writeln!(s, "# Expected verdicts of corpus/{program}.c, per configuration and capture.").unwrap();
+    writeln!(s, "# Expected verdicts of corpus/{program}.c, per configuration and capture.")
+        .unwrap();
     writeln!(s, "#").unwrap();
-    writeln!(s, "# PRODUCED FROM THE ORACLE harness/tests/oracles/{program}.rs, which implements the").unwrap();
-    writeln!(s, "# specification in the header comment of corpus/{program}.c. Never recorded from a").unwrap();
-    writeln!(s, "# backend. Regenerate (after a deliberate oracle or capture change only) with").unwrap();
-    writeln!(s, "#     XDPQUAL_BLESS_EXPECT=1 cargo test -p xdpqual --test corpus_expectations").unwrap();
-    writeln!(s, "# harness/tests/corpus_expectations.rs checks every ISA build (v2, v3, v4) against").unwrap();
-    writeln!(s, "# these counts and, per packet, against the oracle (verdicts and output bytes).").unwrap();
+    writeln!(
+        s,
+        "# PRODUCED FROM THE ORACLE harness/tests/oracles/{program}.rs, which implements the"
+    )
+    .unwrap();
+    writeln!(
+        s,
+        "# specification in the header comment of corpus/{program}.c. Never recorded from a"
+    )
+    .unwrap();
+    writeln!(s, "# backend. Regenerate (after a deliberate oracle or capture change only) with")
+        .unwrap();
+    writeln!(s, "#     XDPQUAL_BLESS_EXPECT=1 cargo test -p xdpqual --test corpus_expectations")
+        .unwrap();
+    writeln!(
+        s,
+        "# harness/tests/corpus_expectations.rs checks every ISA build (v2, v3, v4) against"
+    )
+    .unwrap();
+    writeln!(s, "# these counts and, per packet, against the oracle (verdicts and output bytes).")
+        .unwrap();
     writeln!(s, "#").unwrap();
-    writeln!(s, "# Frames shorter than 14 bytes count as not_run: BPF_PROG_TEST_RUN refuses them").unwrap();
-    writeln!(s, "# (EINVAL) before the program runs. `verdicts` (small captures only) has one letter").unwrap();
+    writeln!(s, "# Frames shorter than 14 bytes count as not_run: BPF_PROG_TEST_RUN refuses them")
+        .unwrap();
+    writeln!(
+        s,
+        "# (EINVAL) before the program runs. `verdicts` (small captures only) has one letter"
+    )
+    .unwrap();
     writeln!(s, "# per packet: A aborted, D drop, P pass, T tx, R redirect, N not run.").unwrap();
-    writeln!(s, "# Packet i of a capture gets ingress_ifindex 1 + (i % 5). Each `config` (entry").unwrap();
+    writeln!(s, "# Packet i of a capture gets ingress_ifindex 1 + (i % 5). Each `config` (entry")
+        .unwrap();
     writeln!(s, "# program and map contents) is defined by cases() in that oracle file.").unwrap();
     writeln!(s).unwrap();
     writeln!(s, "program = {program:?}").unwrap();
@@ -196,7 +226,9 @@ fn check_expect_file(program: &str, runs: &[(&Case, &Capture, &Predicted)]) -> V
     let path = expect_path(program);
     let text = match std::fs::read_to_string(&path) {
         Ok(t) => t,
-        Err(e) => return vec![format!("{}: {e} (bless with XDPQUAL_BLESS_EXPECT=1)", path.display())],
+        Err(e) => {
+            return vec![format!("{}: {e} (bless with XDPQUAL_BLESS_EXPECT=1)", path.display())]
+        }
     };
     let file: ExpectFile = match toml::from_str(&text) {
         Ok(f) => f,
@@ -204,11 +236,21 @@ fn check_expect_file(program: &str, runs: &[(&Case, &Capture, &Predicted)]) -> V
     };
     let mut errs = Vec::new();
     if file.program != program {
-        errs.push(format!("{}: program = {:?}, expected {program:?}", path.display(), file.program));
+        errs.push(format!(
+            "{}: program = {:?}, expected {program:?}",
+            path.display(),
+            file.program
+        ));
     }
     for (case, cap, pred) in runs {
-        let Some(r) = file.run.iter().find(|r| r.config == case.config && r.capture == cap.name) else {
-            errs.push(format!("{}: no [[run]] for config {} capture {}", path.display(), case.config, cap.name));
+        let Some(r) = file.run.iter().find(|r| r.config == case.config && r.capture == cap.name)
+        else {
+            errs.push(format!(
+                "{}: no [[run]] for config {} capture {}",
+                path.display(),
+                case.config,
+                cap.name
+            ));
             continue;
         };
         let want = counts(pred.expects.iter().map(|e| e.verdict));
@@ -250,13 +292,17 @@ fn object_path(program: &str, isa: &str) -> PathBuf {
 
 fn engine_for(case: &Case, isa: &str) -> Result<(Engine, xdpqual::program::Object), String> {
     let path = object_path(case.program, isa);
-    let obj = xdpqual::loader::load_object(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let obj =
+        xdpqual::loader::load_object(&path).map_err(|e| format!("{}: {e}", path.display()))?;
     let mut engine = Engine::new(&obj, Some(case.entry), EngineConfig::default())
         .map_err(|e| format!("{} entry {}: {e}", path.display(), case.entry))?;
     for s in &case.setup {
         match s {
             Setup::Update { map, key, value } => {
-                let m = engine.maps_mut().by_name(map).ok_or_else(|| format!("{}: no map {map}", path.display()))?;
+                let m = engine
+                    .maps_mut()
+                    .by_name(map)
+                    .ok_or_else(|| format!("{}: no map {map}", path.display()))?;
                 let rc = m.update(key, value, 0, None);
                 if rc != 0 {
                     return Err(format!("{}: update of {map} failed with {rc}", path.display()));
@@ -273,7 +319,8 @@ fn hex_lines(b: &[u8], from: usize, to: usize) -> String {
     let mut s = String::new();
     let start = from / 16 * 16;
     for line in (start..to.min(b.len())).step_by(16) {
-        let bytes: Vec<String> = b[line..(line + 16).min(b.len())].iter().map(|x| format!("{x:02x}")).collect();
+        let bytes: Vec<String> =
+            b[line..(line + 16).min(b.len())].iter().map(|x| format!("{x:02x}")).collect();
         writeln!(s, "      {line:05x}: {}", bytes.join(" ")).unwrap();
     }
     s
@@ -310,11 +357,13 @@ fn check_maps(engine: &mut Engine, case: &Case, isa: &str, want: &[MapExpect]) -
                     errs.push(format!("no symbol {sym}"));
                     continue;
                 };
-                let Some(bss) = engine.maps().maps.iter().find(|s| s.def.name.ends_with(".bss")) else {
+                let Some(bss) = engine.maps().maps.iter().find(|s| s.def.name.ends_with(".bss"))
+                else {
                     errs.push("no .bss map".into());
                     continue;
                 };
-                let got = bss.entries().first().map(|e| e.values[0][off..off + m.value.len()].to_vec());
+                let got =
+                    bss.entries().first().map(|e| e.values[0][off..off + m.value.len()].to_vec());
                 if got.as_deref() != Some(&m.value[..]) {
                     errs.push(format!(".bss {sym}: oracle {:02x?}, engine {:02x?}", m.value, got));
                 }
@@ -328,7 +377,9 @@ fn check_maps(engine: &mut Engine, case: &Case, isa: &str, want: &[MapExpect]) -
         };
         let got = state.entries().into_iter().find(|e| e.key == *key).map(|e| e.values[0].clone());
         if got.as_ref() != Some(value) {
-            errs.push(format!("map {map_name} key {key:02x?}: oracle {value:02x?}, engine {got:02x?}"));
+            errs.push(format!(
+                "map {map_name} key {key:02x?}: oracle {value:02x?}, engine {got:02x?}"
+            ));
         }
     }
     errs
@@ -336,13 +387,23 @@ fn check_maps(engine: &mut Engine, case: &Case, isa: &str, want: &[MapExpect]) -
 
 /// Runs one case on one ISA build over one capture; returns the engine's
 /// verdicts and the mismatch reports.
-fn replay(case: &Case, isa: &str, cap: &Capture, pred: &Predicted) -> Result<(Vec<Verdict>, Vec<String>), String> {
+fn replay(
+    case: &Case,
+    isa: &str,
+    cap: &Capture,
+    pred: &Predicted,
+) -> Result<(Vec<Verdict>, Vec<String>), String> {
     let (mut engine, _obj) = engine_for(case, isa)?;
     let mut verdicts = Vec::with_capacity(cap.frames.len());
     let mut reports = Vec::new();
     let mut mismatches = 0usize;
     for (i, (f, want)) in cap.frames.iter().zip(&pred.expects).enumerate() {
-        let r = engine.run_xdp(&PacketIn { data: &f.data, ts_ns: f.ts_ns, ingress_ifindex: ifindex(i), rx_queue_index: 0 });
+        let r = engine.run_xdp(&PacketIn {
+            data: &f.data,
+            ts_ns: f.ts_ns,
+            ingress_ifindex: ifindex(i),
+            rx_queue_index: 0,
+        });
         let (got, detail) = match &r.outcome {
             Outcome::Exit { r0 } => match Verdict::from_r0(*r0) {
                 Some(v) => (Some(v), String::new()),
@@ -387,7 +448,10 @@ fn replay(case: &Case, isa: &str, cap: &Capture, pred: &Predicted) -> Result<(Ve
     }
     if mismatches == 0 {
         for e in check_maps(&mut engine, case, isa, &pred.maps) {
-            reports.push(format!("{} [{}] {isa} {}: maps after replay: {e}", case.program, case.config, cap.name));
+            reports.push(format!(
+                "{} [{}] {isa} {}: maps after replay: {e}",
+                case.program, case.config, cap.name
+            ));
         }
     }
     Ok((verdicts, reports))
@@ -448,7 +512,8 @@ fn corpus_programs_match_their_specifications() {
     }
 
     // The engine, every case x ISA x capture, two worker threads.
-    let jobs: Vec<(usize, &str)> = (0..cases.len()).flat_map(|c| ISAS.into_iter().map(move |isa| (c, isa))).collect();
+    let jobs: Vec<(usize, &str)> =
+        (0..cases.len()).flat_map(|c| ISAS.into_iter().map(move |isa| (c, isa))).collect();
     let next = std::sync::atomic::AtomicUsize::new(0);
     let results = std::sync::Mutex::new(Vec::new());
     std::thread::scope(|s| {
@@ -483,7 +548,12 @@ fn corpus_programs_match_their_specifications() {
             }
         }
     }
-    xdpqual::util::count(format_args!("{runs} replays ({} cases x {} ISAs x {} captures)", cases.len(), ISAS.len(), captures.len()));
+    xdpqual::util::count(format_args!(
+        "{runs} replays ({} cases x {} ISAs x {} captures)",
+        cases.len(),
+        ISAS.len(),
+        captures.len()
+    ));
     if !failures.is_empty() {
         panic!("{} problems:\n{}", failures.len(), failures.join("\n"));
     }

@@ -15,10 +15,7 @@ use std::time::{Duration, Instant};
 use xdpqual::capture::{PcapFileWriter, TsPrecision};
 
 fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
-        .canonicalize()
-        .unwrap()
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").canonicalize().unwrap()
 }
 
 fn xdpqual(args: &[&str]) -> (i32, String, String) {
@@ -41,11 +38,7 @@ fn chromium() -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
     ["chromium", "chromium-browser", "google-chrome"]
         .iter()
-        .find_map(|n| {
-            std::env::split_paths(&path)
-                .map(|d| d.join(n))
-                .find(|p| p.is_file())
-        })
+        .find_map(|n| std::env::split_paths(&path).map(|d| d.join(n)).find(|p| p.is_file()))
 }
 
 /// Runs Chromium headless with the flags a root CI user needs, bounded in
@@ -95,7 +88,9 @@ fn headless(bin: &Path, profile: &Path, extra: &[String], url: &str) -> String {
 #[test]
 fn dashboard_renders_in_headless_chromium() {
     let Some(bin) = chromium() else {
-        xdpqual::util::skip(format_args!("chromium is not installed (optional package of ci/setup.sh)"));
+        xdpqual::util::skip(format_args!(
+            "chromium is not installed (optional package of ci/setup.sh)"
+        ));
         return;
     };
     let dir = std::env::temp_dir().join(format!("xdpqual-dash-{}", std::process::id()));
@@ -179,10 +174,7 @@ fn dashboard_renders_in_headless_chromium() {
         .nth(1)
         .and_then(|s| s.split('"').next())
         .expect("a link to per-packet details");
-    assert!(
-        dom.contains(&format!("<details id=\"unit-{target}\"")),
-        "{target}"
-    );
+    assert!(dom.contains(&format!("<details id=\"unit-{target}\"")), "{target}");
     assert!(dom.contains("packet 1") && dom.contains("expected PASS, the engine returned NOT_RUN"));
 
     let shots = r.join("results/screenshots");
@@ -193,10 +185,7 @@ fn dashboard_renders_in_headless_chromium() {
         headless(
             &bin,
             &dir.join(format!("profile-{section}")),
-            &[
-                "--window-size=1200,800".into(),
-                format!("--screenshot={}", png.display()),
-            ],
+            &["--window-size=1200,800".into(), format!("--screenshot={}", png.display())],
             &format!("{url}#only={section}"),
         );
         let bytes =

@@ -5,7 +5,6 @@
 //! its text: for a 60-byte IPv6 frame, the bounds check at pc 4 falls
 //! through (60 >= 14) and the EtherType test at pc 6 jumps (0x86 != 0x08).
 
-
 use xdpqual::backends::host::HostBackend;
 use xdpqual::backends::PacketSource;
 use xdpqual::diff::divergence::{engine_branches, render_hint, BranchStep};
@@ -47,7 +46,14 @@ fn object() -> Object {
             (13, line(19, "return XDP_PASS;")),
         ],
     };
-    let prog = Program { name: "hint".into(), section: "xdp".into(), frags: false, insns, lines, functions: vec![(0, "hint".into())] };
+    let prog = Program {
+        name: "hint".into(),
+        section: "xdp".into(),
+        frags: false,
+        insns,
+        lines,
+        functions: vec![(0, "hint".into())],
+    };
     let map = MapDef {
         name: "count".into(),
         map_type: MapType::Array,
@@ -59,7 +65,13 @@ fn object() -> Object {
         initial_data: None,
         read_only: false,
     };
-    Object { path: "hint.o".into(), programs: vec![prog], maps: vec![map], license: "GPL".into(), btf: Default::default() }
+    Object {
+        path: "hint.o".into(),
+        programs: vec![prog],
+        maps: vec![map],
+        license: "GPL".into(),
+        btf: Default::default(),
+    }
 }
 
 fn frame(ethertype: [u8; 2]) -> Vec<u8> {
@@ -72,13 +84,24 @@ fn frame(ethertype: [u8; 2]) -> Vec<u8> {
 fn branches_are_listed_with_direction_and_source() {
     let obj = object();
     let mut engine = Engine::new(&obj, None, EngineConfig::default()).expect("engine");
-    let src = PacketSource { data: frame([0x86, 0xdd]), ts_ns: 0, ingress_ifindex: 1, rx_queue_index: 0 };
+    let src =
+        PacketSource { data: frame([0x86, 0xdd]), ts_ns: 0, ingress_ifindex: 1, rx_queue_index: 0 };
     let b = engine_branches(&mut engine, &obj, &src);
     assert_eq!(
         b,
         vec![
-            BranchStep { prog: 0, pc: 4, taken: false, source: Some("hint.c:12: if (data + 14 > data_end)".into()) },
-            BranchStep { prog: 0, pc: 6, taken: true, source: Some("hint.c:14: if (eth[12] != 0x08)".into()) },
+            BranchStep {
+                prog: 0,
+                pc: 4,
+                taken: false,
+                source: Some("hint.c:12: if (data + 14 > data_end)".into())
+            },
+            BranchStep {
+                prog: 0,
+                pc: 6,
+                taken: true,
+                source: Some("hint.c:14: if (eth[12] != 0x08)".into())
+            },
         ]
     );
     let text = render_hint(&obj, &b);
@@ -91,7 +114,8 @@ fn branches_are_listed_with_direction_and_source() {
 fn the_rerun_leaves_the_maps_as_they_were() {
     let obj = object();
     let mut engine = Engine::new(&obj, None, EngineConfig::default()).expect("engine");
-    let src = PacketSource { data: frame([0x08, 0x00]), ts_ns: 0, ingress_ifindex: 1, rx_queue_index: 0 };
+    let src =
+        PacketSource { data: frame([0x08, 0x00]), ts_ns: 0, ingress_ifindex: 1, rx_queue_index: 0 };
     let before = engine.maps().maps[0].entries();
     let b = engine_branches(&mut engine, &obj, &src);
     // IPv4: both branches fall through and the counter is bumped...
@@ -103,7 +127,8 @@ fn the_rerun_leaves_the_maps_as_they_were() {
 #[test]
 fn only_the_last_branches_are_shown() {
     let obj = object();
-    let many: Vec<BranchStep> = (0..25).map(|i| BranchStep { prog: 0, pc: i, taken: i % 2 == 0, source: None }).collect();
+    let many: Vec<BranchStep> =
+        (0..25).map(|i| BranchStep { prog: 0, pc: i, taken: i % 2 == 0, source: None }).collect();
     let text = render_hint(&obj, &many);
     assert!(text.contains("last 10 of 25"), "{text}");
     assert!(!text.contains("hint+14 "), "{text}");
@@ -124,9 +149,18 @@ fn diff_mismatch_detail_carries_the_hint() {
     let dir = std::env::temp_dir().join(format!("xdpqual-hint-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let pcap = dir.join("one.pcap");
-    xdpqual::capture::write_pcap(&pcap, xdpqual::capture::TsPrecision::Microsecond, [(0u64, frame([0x86, 0xdd]))])
-        .expect("write pcap");
-    let opts = DiffOptions { backends: vec![BackendKind::Host], maps: vec![], rx_queue_index: 5, max_reported: 5 };
+    xdpqual::capture::write_pcap(
+        &pcap,
+        xdpqual::capture::TsPrecision::Microsecond,
+        [(0u64, frame([0x86, 0xdd]))],
+    )
+    .expect("write pcap");
+    let opts = DiffOptions {
+        backends: vec![BackendKind::Host],
+        maps: vec![],
+        rx_queue_index: 5,
+        max_reported: 5,
+    };
     let report = diff::run(&obj, &obj.programs[0], &[pcap], &opts).expect("diff");
     std::fs::remove_dir_all(&dir).ok();
     assert_eq!(report.mismatch_count, 1, "{report:#?}");

@@ -37,8 +37,12 @@ fn bpf_fds() -> (usize, usize) {
 
 fn dispatcher() -> (xdpqual::program::Object, Vec<MapInit>) {
     let root = common::repo_root();
-    let obj = xdpqual::loader::load_object(&root.join("corpus/build/dispatcher.v3.o")).expect("dispatcher");
-    let maps = vec![MapInit { map: "jmp_table".into(), file: root.join("corpus/maps/dispatcher-jmp_table.json") }];
+    let obj = xdpqual::loader::load_object(&root.join("corpus/build/dispatcher.v3.o"))
+        .expect("dispatcher");
+    let maps = vec![MapInit {
+        map: "jmp_table".into(),
+        file: root.join("corpus/maps/dispatcher-jmp_table.json"),
+    }];
     (obj, maps)
 }
 
@@ -96,7 +100,10 @@ fn a_session_creates_kernel_objects_and_dropping_it_frees_them() {
     assert_eq!(during.0 - before.0, progs.len(), "one fd per program");
     assert!(during.1 - before.1 >= map_ids.len(), "at least one fd per map");
     let live_p = host::kernel_program_ids().expect("program ids");
-    assert!(progs.iter().all(|i| live_p.contains(i)), "the session's programs are in the kernel's list");
+    assert!(
+        progs.iter().all(|i| live_p.contains(i)),
+        "the session's programs are in the kernel's list"
+    );
     drop(pair);
     assert_eq!(bpf_fds(), before, "descriptors left after the session was dropped");
     let left = wait_gone(&progs, &map_ids);
@@ -114,7 +121,11 @@ fn diff_run_releases_everything_on_return() {
     assert!(capture.is_file(), "{} missing", capture.display());
     let before = bpf_fds();
     let report = diff::run(&obj, &obj.programs[0], &[capture], &opts(maps)).expect("diff");
-    assert!(report.backends.contains(&BackendKind::Host), "the host backend took part: {:?}", report.skipped);
+    assert!(
+        report.backends.contains(&BackendKind::Host),
+        "the host backend took part: {:?}",
+        report.skipped
+    );
     assert!(report.packets > 0);
     assert_eq!(bpf_fds(), before, "diff::run left BPF descriptors open");
 }
@@ -131,7 +142,8 @@ fn diff_run_releases_everything_when_a_capture_fails_midway() {
     let before = bpf_fds();
     // The first capture is replayed (the kernel session is live), then
     // opening the second fails and diff::run returns the error.
-    let err = diff::run(&obj, &obj.programs[0], &[good, missing], &opts(maps)).expect_err("second capture is missing");
+    let err = diff::run(&obj, &obj.programs[0], &[good, missing], &opts(maps))
+        .expect_err("second capture is missing");
     assert!(format!("{err:#}").contains("xdpqual-leak-test.pcap"), "{err:#}");
     assert_eq!(bpf_fds(), before, "diff::run left BPF descriptors open on its error path");
 }

@@ -75,10 +75,13 @@ fn corpus_programs_agree_with_the_kernel_on_generated_packets() {
         }
     };
     let n = targets.len();
-    let refused: Vec<String> = targets.iter().filter_map(|(l, p)| match p {
-        PairOpen::Rejected(why) => Some(format!("{l}: {why}")),
-        _ => None,
-    }).collect();
+    let refused: Vec<String> = targets
+        .iter()
+        .filter_map(|(l, p)| match p {
+            PairOpen::Rejected(why) => Some(format!("{l}: {why}")),
+            _ => None,
+        })
+        .collect();
     // Every corpus program is meant to load: a refusal is a finding, not a skip.
     assert!(refused.is_empty(), "the kernel refused corpus programs:\n{}", refused.join("\n"));
     TARGETS.with(|t| {

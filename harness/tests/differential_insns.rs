@@ -84,7 +84,24 @@ fn size(g: &mut Gen) -> (u8, i16) {
 
 fn alu(g: &mut Gen) -> Insn {
     let class = pick(g, &[op::ALU, op::ALU64]);
-    let o = pick(g, &[op::ADD, op::SUB, op::MUL, op::DIV, op::OR, op::AND, op::LSH, op::RSH, op::NEG, op::MOD, op::XOR, op::MOV, op::ARSH]);
+    let o = pick(
+        g,
+        &[
+            op::ADD,
+            op::SUB,
+            op::MUL,
+            op::DIV,
+            op::OR,
+            op::AND,
+            op::LSH,
+            op::RSH,
+            op::NEG,
+            op::MOD,
+            op::XOR,
+            op::MOV,
+            op::ARSH,
+        ],
+    );
     let dst = scalar(g);
     if o == op::NEG {
         return Insn::new(class | o | op::K, dst, 0, 0, 0);
@@ -116,7 +133,10 @@ fn alu(g: &mut Gen) -> Insn {
 
 fn endian(g: &mut Gen) -> Insn {
     // ALU|END|K = to little endian, ALU|END|X = to big endian, ALU64|END|K = bswap (v4).
-    let code = pick(g, &[op::ALU | op::END | op::K, op::ALU | op::END | op::X, op::ALU64 | op::END | op::K]);
+    let code = pick(
+        g,
+        &[op::ALU | op::END | op::K, op::ALU | op::END | op::X, op::ALU64 | op::END | op::K],
+    );
     Insn::new(code, scalar(g), 0, 0, pick(g, &[16, 32, 64]))
 }
 
@@ -126,7 +146,22 @@ fn jump(g: &mut Gen) -> Insn {
     if below(g, 40) == 0 && class == op::JMP {
         return Insn::new(op::JMP | op::JA, 0, 0, skip, 0);
     }
-    let o = pick(g, &[op::JEQ, op::JGT, op::JGE, op::JSET, op::JNE, op::JSGT, op::JSGE, op::JLT, op::JLE, op::JSLT, op::JSLE]);
+    let o = pick(
+        g,
+        &[
+            op::JEQ,
+            op::JGT,
+            op::JGE,
+            op::JSET,
+            op::JNE,
+            op::JSGT,
+            op::JSGE,
+            op::JLT,
+            op::JLE,
+            op::JSLT,
+            op::JSLE,
+        ],
+    );
     if bool::arbitrary(g) {
         Insn::new(class | o | op::X, scalar(g), scalar(g), skip, 0)
     } else {
@@ -144,8 +179,22 @@ fn stack(g: &mut Gen) -> Insn {
     match below(g, 5) {
         // Atomic read-modify-write on a W/DW stack slot.
         4 if matches!(sz, op::SIZE_W | op::SIZE_DW) && off % n == 0 => {
-            let a = pick(g, &[op::ATOMIC_ADD, op::ATOMIC_OR, op::ATOMIC_AND, op::ATOMIC_XOR, op::ATOMIC_XCHG, op::ATOMIC_CMPXCHG]);
-            let fetch = if a == op::ATOMIC_XCHG || a == op::ATOMIC_CMPXCHG || bool::arbitrary(g) { op::ATOMIC_FETCH } else { 0 };
+            let a = pick(
+                g,
+                &[
+                    op::ATOMIC_ADD,
+                    op::ATOMIC_OR,
+                    op::ATOMIC_AND,
+                    op::ATOMIC_XOR,
+                    op::ATOMIC_XCHG,
+                    op::ATOMIC_CMPXCHG,
+                ],
+            );
+            let fetch = if a == op::ATOMIC_XCHG || a == op::ATOMIC_CMPXCHG || bool::arbitrary(g) {
+                op::ATOMIC_FETCH
+            } else {
+                0
+            };
             Insn::new(op::STX | sz | op::MODE_ATOMIC, 10, scalar(g), off, a | fetch)
         }
         0 => Insn::new(op::ST | sz | op::MODE_MEM, 10, 0, off, imm(g)),
@@ -186,7 +235,13 @@ impl Arbitrary for RandProg {
                     op::JMP | op::CALL,
                     0,
                     0,
-                    pick(g, &[-300, -256, -255, -64, -36, -32, -16, -14, -4, -1, 0, 1, 4, 14, 20, 64, 100, 4000]),
+                    pick(
+                        g,
+                        &[
+                            -300, -256, -255, -64, -36, -32, -16, -14, -4, -1, 0, 1, 4, 14, 20, 64,
+                            100, 4000,
+                        ],
+                    ),
                     pick(g, &RESIZE_HELPERS),
                 ),
                 0..=6 => alu(g),
@@ -265,7 +320,7 @@ fn is_cmpxchg32(i: &Insn) -> bool {
 /// cmpxchg (the "twin" of a program, see `kernel_cmpxchg32_zext_defect`).
 fn build_with(p: &RandProg, explicit_zext: bool) -> Vec<Insn> {
     let mut v = vec![
-        Insn::new(op::ALU64 | op::MOV | op::X, 9, 1, 0, 0),         // r9 = ctx
+        Insn::new(op::ALU64 | op::MOV | op::X, 9, 1, 0, 0), // r9 = ctx
         Insn::new(op::LDX | op::SIZE_W | op::MODE_MEM, 2, 1, 0, 0), // r2 = ctx->data
         Insn::new(op::LDX | op::SIZE_W | op::MODE_MEM, 3, 1, 4, 0), // r3 = ctx->data_end
         Insn::new(op::ALU64 | op::MOV | op::X, 4, 2, 0, 0),
@@ -285,7 +340,9 @@ fn build_with(p: &RandProg, explicit_zext: bool) -> Vec<Insn> {
     for (i, group) in lowered.iter().enumerate() {
         let mut group = group.clone();
         let first = &mut group[0];
-        if matches!(first.code & 0x07, op::JMP | op::JMP32) && !matches!(first.code & 0xf0, op::CALL | op::EXIT) {
+        if matches!(first.code & 0x07, op::JMP | op::JMP32)
+            && !matches!(first.code & 0xf0, op::CALL | op::EXIT)
+        {
             let skip = (first.off.max(0) as usize).min(n - i - 1);
             first.off = lowered[i + 1..i + 1 + skip].iter().map(Vec::len).sum::<usize>() as i16;
         }
@@ -319,7 +376,13 @@ fn object(insns: Vec<Insn>) -> Object {
         lines: LineTable::default(),
         functions: vec![(0, "random".into())],
     };
-    Object { path: "random-program".into(), programs: vec![prog], maps: vec![map], license: "GPL".into(), btf: Default::default() }
+    Object {
+        path: "random-program".into(),
+        programs: vec![prog],
+        maps: vec![map],
+        license: "GPL".into(),
+        btf: Default::default(),
+    }
 }
 
 static RUN: AtomicU64 = AtomicU64::new(0);
@@ -351,14 +414,21 @@ fn run_kernel(obj: &Object, packet: &[u8]) -> Result<Option<KernelRun>, String> 
         SessionOutcome::Ready(s) => s,
         SessionOutcome::Rejected(r) => {
             REFUSED.fetch_add(1, Ordering::Relaxed);
-            let why = r.rejection.first_error_line.unwrap_or_else(|| format!("errno {}", r.rejection.errno));
+            let why = r
+                .rejection
+                .first_error_line
+                .unwrap_or_else(|| format!("errno {}", r.rejection.errno));
             *REASONS.lock().unwrap().entry(reason_class(&why)).or_default() += 1;
             return Ok(None);
         }
     };
-    let k = session.run(packet, XdpCtx::loopback(), 1, RunFlags::default()).map_err(|e| format!("test-run failed: {e}"))?;
-    let map = session.maps()[0].lookup(&0u32.to_le_bytes()).expect("lookup").expect("array entry 0");
-    let xlated = session.program().xlated().map_err(|e| format!("reading the xlated program: {e}"))?;
+    let k = session
+        .run(packet, XdpCtx::loopback(), 1, RunFlags::default())
+        .map_err(|e| format!("test-run failed: {e}"))?;
+    let map =
+        session.maps()[0].lookup(&0u32.to_le_bytes()).expect("lookup").expect("array entry 0");
+    let xlated =
+        session.program().xlated().map_err(|e| format!("reading the xlated program: {e}"))?;
     Ok(Some(KernelRun { retval: k.retval, map, data_out: k.data_out, xlated }))
 }
 
@@ -405,16 +475,33 @@ fn prop_engine_matches_kernel(p: RandProg) -> TestResult {
     }
     let mut engine = match Engine::new(&obj, None, EngineConfig::default()) {
         Ok(e) => e,
-        Err(e) => return TestResult::error(format!("the kernel accepted it, the engine refused: {e}")),
+        Err(e) => {
+            return TestResult::error(format!("the kernel accepted it, the engine refused: {e}"))
+        }
     };
     let ctx = XdpCtx::loopback();
-    let pkt = PacketIn { data: &p.packet, ts_ns: 0, ingress_ifindex: ctx.ingress_ifindex, rx_queue_index: 0 };
+    let pkt = PacketIn {
+        data: &p.packet,
+        ts_ns: 0,
+        ingress_ifindex: ctx.ingress_ifindex,
+        rx_queue_index: 0,
+    };
     let e = engine.run_xdp(&pkt);
     let r0 = match e.outcome {
         Outcome::Exit { r0 } => r0,
-        other => return TestResult::error(format!("the kernel ran it (retval {}), the engine: {other:?}", k.retval)),
+        other => {
+            return TestResult::error(format!(
+                "the kernel ran it (retval {}), the engine: {other:?}",
+                k.retval
+            ))
+        }
     };
-    let emap = engine.maps().maps[0].entries().into_iter().next().map(|x| x.values[0].clone()).unwrap_or_default();
+    let emap = engine.maps().maps[0]
+        .entries()
+        .into_iter()
+        .next()
+        .map(|x| x.values[0].clone())
+        .unwrap_or_default();
     let problems = differences(r0, &emap, &e.output, &k);
     if problems.is_empty() {
         return TestResult::passed();
@@ -432,9 +519,18 @@ fn prop_engine_matches_kernel(p: RandProg) -> TestResult {
             }
             Ok(Some(twin)) => {
                 let still = differences(r0, &emap, &e.output, &twin);
-                return TestResult::error(format!("{} (and with explicit zero-extension: {})", problems.join("; "), still.join("; ")));
+                return TestResult::error(format!(
+                    "{} (and with explicit zero-extension: {})",
+                    problems.join("; "),
+                    still.join("; ")
+                ));
             }
-            Ok(None) => return TestResult::error(format!("{} (the twin with explicit zero-extension was refused)", problems.join("; "))),
+            Ok(None) => {
+                return TestResult::error(format!(
+                    "{} (the twin with explicit zero-extension was refused)",
+                    problems.join("; ")
+                ))
+            }
             Err(err) => return TestResult::error(format!("{} (twin: {err})", problems.join("; "))),
         }
     }
@@ -470,7 +566,10 @@ fn random_instruction_sequences_agree_with_the_kernel() {
     for (why, n) in top.iter().take(8) {
         println!("  refused {n:>5}x: {why}");
     }
-    assert!(COMPARED.load(Ordering::Relaxed) >= cases / 2, "too few programs passed the verifier to mean anything");
+    assert!(
+        COMPARED.load(Ordering::Relaxed) >= cases / 2,
+        "too few programs passed the verifier to mean anything"
+    );
 }
 
 /// Found by the soak run of the property above (`XDPQUAL_SOAK=1`): the
@@ -512,23 +611,44 @@ fn kernel_cmpxchg32_zext_defect() {
     };
     let obj = object(build(&p));
     let mut engine = Engine::new(&obj, None, EngineConfig::default()).unwrap();
-    let pkt = PacketIn { data: &p.packet, ts_ns: 0, ingress_ifindex: XdpCtx::loopback().ingress_ifindex, rx_queue_index: 0 };
+    let pkt = PacketIn {
+        data: &p.packet,
+        ts_ns: 0,
+        ingress_ifindex: XdpCtx::loopback().ingress_ifindex,
+        rx_queue_index: 0,
+    };
     let e = engine.run_xdp(&pkt);
     assert_eq!(e.outcome, Outcome::Exit { r0: 0 }, "the ISA's answer, worked out above");
-    let emap = engine.maps().maps[0].entries().into_iter().next().map(|x| x.values[0].clone()).unwrap();
+    let emap =
+        engine.maps().maps[0].entries().into_iter().next().map(|x| x.values[0].clone()).unwrap();
     // r0, r4, r5, r6 (0xcbce72a5), r7, r8 as stored by the epilogue.
-    let expect: Vec<u8> = [0u64, 0, 0, 0xcbce72a5, 0, 0].iter().flat_map(|v| v.to_le_bytes()).collect();
+    let expect: Vec<u8> =
+        [0u64, 0, 0, 0xcbce72a5, 0, 0].iter().flat_map(|v| v.to_le_bytes()).collect();
     assert_eq!(emap, expect);
 
     let k = run_kernel(&obj, &p.packet).unwrap().expect("the verifier accepts it");
-    let twin = run_kernel(&object(build_with(&p, true)), &p.packet).unwrap().expect("the verifier accepts the twin");
-    assert!(differences(0, &emap, &e.output, &twin).is_empty(), "with an explicit w0 = w0 the kernel must agree with the ISA");
+    let twin = run_kernel(&object(build_with(&p, true)), &p.packet)
+        .unwrap()
+        .expect("the verifier accepts the twin");
+    assert!(
+        differences(0, &emap, &e.output, &twin).is_empty(),
+        "with an explicit w0 = w0 the kernel must agree with the ISA"
+    );
     let found = differences(0, &emap, &e.output, &k);
     if found.is_empty() {
-        xdpqual::util::count(format_args!("this kernel zero-extends r0 after the 32-bit cmpxchg: no defect"));
+        xdpqual::util::count(format_args!(
+            "this kernel zero-extends r0 after the 32-bit cmpxchg: no defect"
+        ));
         return;
     }
-    assert_eq!(found, vec!["r0: engine 0x0, kernel 0x31ac46da00000000".to_string()], "only r0's upper half may differ");
-    assert!(lacks_cmpxchg32_zext(&k.xlated), "the kernel's rewrite must be missing the zero-extension");
+    assert_eq!(
+        found,
+        vec!["r0: engine 0x0, kernel 0x31ac46da00000000".to_string()],
+        "only r0's upper half may differ"
+    );
+    assert!(
+        lacks_cmpxchg32_zext(&k.xlated),
+        "the kernel's rewrite must be missing the zero-extension"
+    );
     xdpqual::util::count(format_args!("kernel defect present on this kernel: 32-bit cmpxchg leaves r0's upper half (the engine follows the ISA)"));
 }

@@ -28,7 +28,8 @@ fn loader_btf_ext_line_info_bit_flip_is_an_error_not_a_panic() {
 
     let mut bytes = BASE.to_vec();
     bytes[AT] ^= 0x10;
-    let err = load_object_bytes(&bytes, Path::new("flipped.o")).expect_err("a corrupt .BTF.ext must be refused");
+    let err = load_object_bytes(&bytes, Path::new("flipped.o"))
+        .expect_err("a corrupt .BTF.ext must be refused");
     let msg = err.to_string();
     assert!(msg.contains("flipped.o"), "error must name the file: {msg}");
 }
@@ -77,13 +78,27 @@ fn set_nobits_size(elf: &mut [u8], size: u64) -> usize {
 #[test]
 fn loader_huge_bss_is_refused_before_aya_obj_allocates_it() {
     let mut bytes = include_bytes!("../../corpus/build/globals.v4.o").to_vec();
-    assert!(load_object_bytes(&bytes, Path::new("globals.v4.o")).is_ok(), "the unmodified object must load");
-    assert_eq!(set_nobits_size(&mut bytes, 0x6f76_0900_632e_736c), 1, "globals.v4.o must have one .bss");
+    assert!(
+        load_object_bytes(&bytes, Path::new("globals.v4.o")).is_ok(),
+        "the unmodified object must load"
+    );
+    assert_eq!(
+        set_nobits_size(&mut bytes, 0x6f76_0900_632e_736c),
+        1,
+        "globals.v4.o must have one .bss"
+    );
 
-    let err = load_object_bytes(&bytes, Path::new("huge-bss.o")).expect_err("a 8 EiB .bss must be refused");
+    let err = load_object_bytes(&bytes, Path::new("huge-bss.o"))
+        .expect_err("a 8 EiB .bss must be refused");
     let msg = err.to_string();
-    assert!(msg.contains("huge-bss.o") && msg.contains("`.bss`"), "error must name the file and section: {msg}");
-    assert!(msg.contains(&0x6f76_0900_632e_736c_u64.to_string()), "error must give the claimed size: {msg}");
+    assert!(
+        msg.contains("huge-bss.o") && msg.contains("`.bss`"),
+        "error must name the file and section: {msg}"
+    );
+    assert!(
+        msg.contains(&0x6f76_0900_632e_736c_u64.to_string()),
+        "error must give the claimed size: {msg}"
+    );
 }
 
 /// Sets `r_offset` of the first relocation that applies to an executable
@@ -94,7 +109,9 @@ fn set_first_text_reloc_offset(elf: &mut [u8], r_offset: u64) -> Option<usize> {
     let headers = section_headers(elf);
     for &sh in &headers {
         let target = u32_at(elf, sh + 0x2c);
-        if u32_at(elf, sh + 4) == 9 && headers.get(target).is_some_and(|&t| u64_at(elf, t + 8) & 4 != 0) {
+        if u32_at(elf, sh + 4) == 9
+            && headers.get(target).is_some_and(|&t| u64_at(elf, t + 8) & 4 != 0)
+        {
             let at = u64_at(elf, sh + 0x18);
             elf[at..at + 8].copy_from_slice(&r_offset.to_le_bytes());
             return Some(target);
@@ -113,10 +130,17 @@ fn set_first_text_reloc_offset(elf: &mut [u8], r_offset: u64) -> Option<usize> {
 #[test]
 fn loader_relocation_offset_near_u64_max_is_an_error_not_a_panic() {
     let mut bytes = include_bytes!("../../corpus/build/firewall.v3.o").to_vec();
-    assert!(load_object_bytes(&bytes, Path::new("firewall.v3.o")).is_ok(), "the unmodified object must load");
-    assert!(set_first_text_reloc_offset(&mut bytes, 0xffff_ffff_ffff_fff8).is_some(), "firewall.v3.o relocates its program");
+    assert!(
+        load_object_bytes(&bytes, Path::new("firewall.v3.o")).is_ok(),
+        "the unmodified object must load"
+    );
+    assert!(
+        set_first_text_reloc_offset(&mut bytes, 0xffff_ffff_ffff_fff8).is_some(),
+        "firewall.v3.o relocates its program"
+    );
 
-    let err = load_object_bytes(&bytes, Path::new("wrapped-reloc.o")).expect_err("an offset past the section must be refused");
+    let err = load_object_bytes(&bytes, Path::new("wrapped-reloc.o"))
+        .expect_err("an offset past the section must be refused");
     let msg = err.to_string();
     assert!(msg.contains("wrapped-reloc.o"), "error must name the file: {msg}");
     assert!(msg.contains("0xfffffffffffffff8"), "error must give the offset: {msg}");

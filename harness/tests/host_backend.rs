@@ -45,13 +45,7 @@ fn stx(size: u8, dst: u8, src: u8, off: i16) -> Insn {
     Insn::new(op::STX | size | op::MODE_MEM, dst, src, off, 0)
 }
 fn atomic_add64(dst: u8, src: u8, off: i16) -> Insn {
-    Insn::new(
-        op::STX | op::SIZE_DW | op::MODE_ATOMIC,
-        dst,
-        src,
-        off,
-        op::ATOMIC_ADD,
-    )
+    Insn::new(op::STX | op::SIZE_DW | op::MODE_ATOMIC, dst, src, off, op::ATOMIC_ADD)
 }
 fn jgt_reg(dst: u8, src: u8, off: i16) -> Insn {
     Insn::new(op::JMP | op::JGT | op::X, dst, src, off, 0)
@@ -70,17 +64,11 @@ fn exit() -> Insn {
 }
 /// `lddw dst, map` with an object-relative map index, as the loader emits.
 fn ld_map(dst: u8, index: i32) -> [Insn; 2] {
-    [
-        Insn::new(op::LD_DW_IMM, dst, op::PSEUDO_MAP_FD, 0, index),
-        Insn::new(0, 0, 0, 0, 0),
-    ]
+    [Insn::new(op::LD_DW_IMM, dst, op::PSEUDO_MAP_FD, 0, index), Insn::new(0, 0, 0, 0, 0)]
 }
 /// `lddw dst, &map[index].value + offset`.
 fn ld_map_value(dst: u8, index: i32, offset: i32) -> [Insn; 2] {
-    [
-        Insn::new(op::LD_DW_IMM, dst, op::PSEUDO_MAP_VALUE, 0, index),
-        Insn::new(0, 0, 0, 0, offset),
-    ]
+    [Insn::new(op::LD_DW_IMM, dst, op::PSEUDO_MAP_VALUE, 0, index), Insn::new(0, 0, 0, 0, offset)]
 }
 
 fn program(name: &str, insns: Vec<Insn>) -> Program {
@@ -214,10 +202,9 @@ fn backend() -> Option<HostBackend> {
 fn load_ok(prog: &Program, maps: &[KernelMap]) -> KernelProgram {
     match KernelProgram::load(prog, maps, &LoadOptions::default()).expect("load call") {
         LoadOutcome::Loaded(p) => p,
-        LoadOutcome::Rejected(r) => panic!(
-            "verifier rejected `{}`: {:?}\n{}",
-            prog.name, r.first_error_line, r.log
-        ),
+        LoadOutcome::Rejected(r) => {
+            panic!("verifier rejected `{}`: {:?}\n{}", prog.name, r.first_error_line, r.log)
+        }
     }
 }
 
@@ -232,9 +219,7 @@ fn pass_returns_pass_and_the_frame_unchanged() {
     let Some(b) = backend() else { return };
     assert_eq!(
         b.kernel_release(),
-        std::fs::read_to_string("/proc/sys/kernel/osrelease")
-            .unwrap()
-            .trim()
+        std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap().trim()
     );
     let p = load_ok(&pass_prog(), &[]);
     let info = p.info();
@@ -243,16 +228,9 @@ fn pass_returns_pass_and_the_frame_unchanged() {
     assert_eq!(info.xlated_prog_len, 16);
     assert_eq!(info.verified_insns, 2);
     if std::fs::read_to_string("/proc/sys/net/core/bpf_jit_enable").is_ok_and(|s| s.trim() == "1") {
-        assert!(
-            info.jited_prog_len > 0,
-            "JIT is on, so there is native code"
-        );
+        assert!(info.jited_prog_len > 0, "JIT is on, so there is native code");
     }
-    assert!(
-        p.verifier_log().contains("processed 2 insns"),
-        "{}",
-        p.verifier_log()
-    );
+    assert!(p.verifier_log().contains("processed 2 insns"), "{}", p.verifier_log());
     let f = frame(60, [0x86, 0xdd]);
     let r = run(&p, &f).unwrap();
     assert_eq!(r.retval, XDP_PASS);
@@ -296,28 +274,16 @@ fn map_counter_counts_runs() {
     let maps = vec![KernelMap::create(&array_def("counter", MapType::Array, 8)).unwrap()];
     let p = load_ok(&counter_prog(), &maps);
     for i in 0..5 {
-        assert_eq!(
-            run(&p, &frame(60 + i, [0x08, 0x00])).unwrap().retval,
-            XDP_PASS
-        );
+        assert_eq!(run(&p, &frame(60 + i, [0x08, 0x00])).unwrap().retval, XDP_PASS);
     }
     // repeat = 3 runs the program three more times on one frame.
-    let r = testrun::test_run(
-        &p,
-        &frame(60, [0, 0]),
-        XdpCtx::loopback(),
-        3,
-        RunFlags::default(),
-    )
-    .unwrap();
+    let r = testrun::test_run(&p, &frame(60, [0, 0]), XdpCtx::loopback(), 3, RunFlags::default())
+        .unwrap();
     assert_eq!(r.retval, XDP_PASS);
     let expected_count: u64 = 5 + 3;
     assert_eq!(
         maps[0].dump().unwrap(),
-        MapDump::Plain(vec![(
-            0u32.to_ne_bytes().to_vec(),
-            expected_count.to_ne_bytes().to_vec()
-        )])
+        MapDump::Plain(vec![(0u32.to_ne_bytes().to_vec(), expected_count.to_ne_bytes().to_vec())])
     );
 }
 
@@ -329,11 +295,7 @@ fn percpu_counter_sums_to_the_runs() {
     let prog = program(
         "pcpu_counter",
         flat(vec![
-            vec![
-                st_imm(op::SIZE_W, 10, -4, 0),
-                mov_reg(2, 10),
-                add_imm(2, -4),
-            ],
+            vec![st_imm(op::SIZE_W, 10, -4, 0), mov_reg(2, 10), add_imm(2, -4)],
             ld_map(1, 0).to_vec(),
             vec![
                 call(HELPER_MAP_LOOKUP_ELEM),
@@ -357,10 +319,8 @@ fn percpu_counter_sums_to_the_runs() {
             let (key, values) = &entries[0];
             assert_eq!(key, &0u32.to_ne_bytes().to_vec());
             assert_eq!(values.len(), cpus);
-            let sum: u64 = values
-                .iter()
-                .map(|v| u64::from_ne_bytes(v[..8].try_into().unwrap()))
-                .sum();
+            let sum: u64 =
+                values.iter().map(|v| u64::from_ne_bytes(v[..8].try_into().unwrap())).sum();
             assert_eq!(sum, 4);
         }
         other => panic!("expected a per-CPU dump, got {other:?}"),
@@ -370,22 +330,14 @@ fn percpu_counter_sums_to_the_runs() {
 #[test]
 fn hash_map_element_operations() {
     let Some(_b) = backend() else { return };
-    let def = MapDef {
-        max_entries: 8,
-        ..array_def("h", MapType::Hash, 4)
-    };
+    let def = MapDef { max_entries: 8, ..array_def("h", MapType::Hash, 4) };
     let m = KernelMap::create(&def).unwrap();
     assert_eq!(m.next_key(None).unwrap(), None);
     m.update(&1u32.to_ne_bytes(), &10u32.to_ne_bytes()).unwrap();
     m.update(&2u32.to_ne_bytes(), &20u32.to_ne_bytes()).unwrap();
-    assert_eq!(
-        m.lookup(&2u32.to_ne_bytes()).unwrap(),
-        Some(20u32.to_ne_bytes().to_vec())
-    );
+    assert_eq!(m.lookup(&2u32.to_ne_bytes()).unwrap(), Some(20u32.to_ne_bytes().to_vec()));
     assert_eq!(m.lookup(&3u32.to_ne_bytes()).unwrap(), None);
-    let MapDump::Plain(mut all) = m.dump().unwrap() else {
-        panic!("plain map")
-    };
+    let MapDump::Plain(mut all) = m.dump().unwrap() else { panic!("plain map") };
     all.sort();
     assert_eq!(
         all,
@@ -396,10 +348,7 @@ fn hash_map_element_operations() {
     );
     assert!(m.delete(&1u32.to_ne_bytes()).unwrap());
     assert!(!m.delete(&1u32.to_ne_bytes()).unwrap());
-    assert!(matches!(
-        m.update(&[0u8; 3], &[0u8; 4]),
-        Err(MapError::Size { .. })
-    ));
+    assert!(matches!(m.update(&[0u8; 3], &[0u8; 4]), Err(MapError::Size { .. })));
     let ring = KernelMap::create(&MapDef {
         key_size: 0,
         value_size: 0,
@@ -420,12 +369,7 @@ fn verifier_rejects_uninitialised_register() {
         LoadOutcome::Rejected(r) => {
             assert_eq!(r.errno.0, libc::EACCES, "{r:?}");
             assert_eq!(r.insn, Some(0), "{}", r.log);
-            assert_eq!(
-                r.first_error_line.as_deref(),
-                Some("R2 !read_ok"),
-                "{}",
-                r.log
-            );
+            assert_eq!(r.first_error_line.as_deref(), Some("R2 !read_ok"), "{}", r.log);
         }
         LoadOutcome::Loaded(_) => panic!("reading an uninitialised register must be refused"),
     }
@@ -436,10 +380,7 @@ fn verifier_rejects_unchecked_packet_read() {
     let Some(_b) = backend() else { return };
     // Reading data[12] without comparing against data_end: the verifier
     // refuses instruction 1 (check_packet_access: "invalid access to packet").
-    let p = program(
-        "oob",
-        vec![ldx(op::SIZE_W, 2, 1, 0), ldx(op::SIZE_B, 0, 2, 12), exit()],
-    );
+    let p = program("oob", vec![ldx(op::SIZE_W, 2, 1, 0), ldx(op::SIZE_B, 0, 2, 12), exit()]);
     match KernelProgram::load(&p, &[], &LoadOptions::default()).unwrap() {
         LoadOutcome::Rejected(r) => {
             assert_eq!(r.insn, Some(1), "{}", r.log);
@@ -460,12 +401,7 @@ fn verifier_rejects_unreachable_code_before_walking() {
     match KernelProgram::load(&p, &[], &LoadOptions::default()).unwrap() {
         LoadOutcome::Rejected(r) => {
             assert_eq!(r.errno.0, libc::EINVAL);
-            assert_eq!(
-                r.first_error_line.as_deref(),
-                Some("unreachable insn 2"),
-                "{}",
-                r.log
-            );
+            assert_eq!(r.first_error_line.as_deref(), Some("unreachable insn 2"), "{}", r.log);
             assert_eq!(r.insn, Some(2));
         }
         LoadOutcome::Loaded(_) => panic!("unreachable code must be refused"),
@@ -480,14 +416,9 @@ fn short_frame_is_a_per_packet_error() {
     assert_eq!(err, TestRunError::FrameTooShort { len: 10 });
     assert!(err.is_per_packet());
     // And the same without a context (the path older kernels take).
-    let err = testrun::test_run(
-        &p,
-        &[0u8; 10],
-        XdpCtx::loopback(),
-        1,
-        RunFlags { without_ctx: true },
-    )
-    .unwrap_err();
+    let err =
+        testrun::test_run(&p, &[0u8; 10], XdpCtx::loopback(), 1, RunFlags { without_ctx: true })
+            .unwrap_err();
     assert_eq!(err, TestRunError::FrameTooShort { len: 10 });
 }
 
@@ -495,18 +426,12 @@ fn short_frame_is_a_per_packet_error() {
 fn context_reaches_the_program() {
     let Some(_b) = backend() else { return };
     // return ctx->ingress_ifindex (offset 12 in struct xdp_md)
-    let p = load_ok(
-        &program("ifindex", vec![ldx(op::SIZE_W, 0, 1, 12), exit()]),
-        &[],
-    );
+    let p = load_ok(&program("ifindex", vec![ldx(op::SIZE_W, 0, 1, 12), exit()]), &[]);
     let lo = XdpCtx::loopback();
     let r = run(&p, &frame(60, [0, 0])).unwrap();
     assert_eq!(r.retval, lo.ingress_ifindex);
     assert_eq!(r.ctx_out.unwrap().ingress_ifindex, lo.ingress_ifindex);
-    let nowhere = XdpCtx {
-        ingress_ifindex: 0x7fff_fff0,
-        ..lo
-    };
+    let nowhere = XdpCtx { ingress_ifindex: 0x7fff_fff0, ..lo };
     assert_eq!(
         testrun::test_run(&p, &frame(60, [0, 0]), nowhere, 1, RunFlags::default()).unwrap_err(),
         TestRunError::NoSuchDevice(0x7fff_fff0)
@@ -532,10 +457,7 @@ fn metadata_precedes_the_frame() {
     );
     let mut input = vec![0xa1, 0xa2, 0xa3, 0xa4, 0xa5, 0xa6, 0xa7, 0xa8];
     input.extend(frame(60, [0x08, 0x00]));
-    let ctx = XdpCtx {
-        data_meta_len: 8,
-        ..XdpCtx::loopback()
-    };
+    let ctx = XdpCtx { data_meta_len: 8, ..XdpCtx::loopback() };
     let r = testrun::test_run(&p, &input, ctx, 1, RunFlags::default()).unwrap();
     assert_eq!(r.retval, 8);
     assert_eq!(r.data_out, input);
@@ -560,18 +482,12 @@ fn rodata_is_frozen_and_readable_by_value() {
         Err(MapError::Op { errno, .. }) => assert_eq!(errno.0, libc::EPERM),
         other => panic!("update of a frozen map must fail with EPERM, got {other:?}"),
     }
-    assert_eq!(
-        maps[0].lookup(&0u32.to_ne_bytes()).unwrap(),
-        Some(init.clone())
-    );
+    assert_eq!(maps[0].lookup(&0u32.to_ne_bytes()).unwrap(), Some(init.clone()));
     // ...a program reads it through a PSEUDO_MAP_VALUE lddw (offset 4: the
     // upper half of the native-endian u64)...
     let reader = program(
         "ro_read",
-        flat(vec![
-            ld_map_value(1, 0, 4).to_vec(),
-            vec![ldx(op::SIZE_W, 0, 1, 0), exit()],
-        ]),
+        flat(vec![ld_map_value(1, 0, 4).to_vec(), vec![ldx(op::SIZE_W, 0, 1, 0), exit()]]),
     );
     let p = load_ok(&reader, &maps);
     let upper = u32::from_ne_bytes(init[4..8].try_into().unwrap());
@@ -593,10 +509,7 @@ fn rodata_is_frozen_and_readable_by_value() {
         LoadOutcome::Rejected(r) => {
             assert_eq!(r.insn, Some(2), "{}", r.log);
             assert!(
-                r.first_error_line
-                    .as_deref()
-                    .unwrap_or("")
-                    .contains("write into map forbidden"),
+                r.first_error_line.as_deref().unwrap_or("").contains("write into map forbidden"),
                 "{}",
                 r.log
             );
@@ -608,17 +521,9 @@ fn rodata_is_frozen_and_readable_by_value() {
 #[test]
 fn bad_map_reference_is_a_load_error() {
     let Some(_b) = backend() else { return };
-    let p = program(
-        "badref",
-        flat(vec![ld_map(1, 3).to_vec(), vec![mov_imm(0, 2), exit()]]),
-    );
+    let p = program("badref", flat(vec![ld_map(1, 3).to_vec(), vec![mov_imm(0, 2), exit()]]));
     match KernelProgram::load(&p, &[], &LoadOptions::default()) {
-        Err(prog::LoadError::BadMapReference {
-            insn: 0,
-            index: 3,
-            maps: 0,
-            ..
-        }) => {}
+        Err(prog::LoadError::BadMapReference { insn: 0, index: 3, maps: 0, .. }) => {}
         other => panic!("expected BadMapReference, got {other:?}"),
     }
 }
@@ -659,10 +564,7 @@ fn large_frames_split_into_fragments() {
     // Linear part plus MAX_SKB_FRAGS pages is the most it takes.
     let p = load_ok(&linear_len(true), &[]);
     let at_limit = frame(testrun::max_frame(), [0, 0]);
-    assert_eq!(
-        run(&p, &at_limit).unwrap().data_out.len(),
-        testrun::max_frame()
-    );
+    assert_eq!(run(&p, &at_limit).unwrap().data_out.len(), testrun::max_frame());
     let over = frame(testrun::max_frame() + 1, [0, 0]);
     let err = run(&p, &over).unwrap_err();
     assert!(matches!(err, TestRunError::FrameTooLarge { .. }), "{err:?}");
@@ -672,10 +574,7 @@ fn large_frames_split_into_fragments() {
 #[test]
 fn live_frames_mode_runs_batches() {
     let Some(_b) = backend() else { return };
-    let p = load_ok(
-        &program("drop", vec![mov_imm(0, XDP_DROP as i32), exit()]),
-        &[],
-    );
+    let p = load_ok(&program("drop", vec![mov_imm(0, XDP_DROP as i32), exit()]), &[]);
     let f = frame(64, [0x08, 0x00]);
     testrun::test_run_live(&p, &f, XdpCtx::loopback(), 1000, 64).unwrap();
     assert_eq!(
@@ -684,58 +583,33 @@ fn live_frames_mode_runs_batches() {
     );
     let big = frame(testrun::max_linear_frame(), [0, 0]);
     let err = testrun::test_run_live(&p, &big, XdpCtx::loopback(), 1, 0).unwrap_err();
-    assert!(
-        matches!(err, TestRunError::LiveFrameTooLarge { .. }),
-        "{err:?}"
-    );
+    assert!(matches!(err, TestRunError::LiveFrameTooLarge { .. }), "{err:?}");
 }
 
 #[test]
 fn tail_calls_reach_other_programs_once_filled() {
     let Some(b) = backend() else { return };
-    let jmp = MapDef {
-        max_entries: 4,
-        ..array_def("jmp_table", MapType::ProgArray, 4)
-    };
+    let jmp = MapDef { max_entries: 4, ..array_def("jmp_table", MapType::ProgArray, 4) };
     let main = program(
         "entry",
         flat(vec![
             ld_map(2, 0).to_vec(),
-            vec![
-                mov_imm(3, 0),
-                call(HELPER_TAIL_CALL),
-                mov_imm(0, XDP_PASS as i32),
-                exit(),
-            ],
+            vec![mov_imm(3, 0), call(HELPER_TAIL_CALL), mov_imm(0, XDP_PASS as i32), exit()],
         ]),
     );
     let target = program("target", vec![mov_imm(0, XDP_ABORTED as i32), exit()]);
     let obj = object(vec![main.clone(), target], vec![jmp]);
-    let session = b
-        .load(&obj, &main)
-        .unwrap()
-        .ready()
-        .expect("both programs verify");
-    assert_eq!(
-        session.programs().len(),
-        2,
-        "the PROG_ARRAY makes the other program load too"
-    );
+    let session = b.load(&obj, &main).unwrap().ready().expect("both programs verify");
+    assert_eq!(session.programs().len(), 2, "the PROG_ARRAY makes the other program load too");
     let f = frame(60, [0, 0]);
     // Empty slot: bpf_tail_call falls through to the next instruction.
     assert_eq!(
-        session
-            .run(&f, XdpCtx::loopback(), 1, RunFlags::default())
-            .unwrap()
-            .retval,
+        session.run(&f, XdpCtx::loopback(), 1, RunFlags::default()).unwrap().retval,
         XDP_PASS
     );
     session.set_tail_call("jmp_table", 0, "target").unwrap();
     assert_eq!(
-        session
-            .run(&f, XdpCtx::loopback(), 1, RunFlags::default())
-            .unwrap()
-            .retval,
+        session.run(&f, XdpCtx::loopback(), 1, RunFlags::default()).unwrap().retval,
         XDP_ABORTED
     );
     assert!(session.set_tail_call("jmp_table", 0, "nope").is_err());
@@ -766,10 +640,7 @@ fn assert_released((prog_ids, map_ids): (Vec<u32>, Vec<u32>)) {
     loop {
         let progs_now = host::kernel_program_ids().unwrap();
         let maps_now = host::kernel_map_ids().unwrap();
-        let progs_left: Vec<_> = prog_ids
-            .iter()
-            .filter(|id| progs_now.contains(id))
-            .collect();
+        let progs_left: Vec<_> = prog_ids.iter().filter(|id| progs_now.contains(id)).collect();
         let maps_left: Vec<_> = map_ids.iter().filter(|id| maps_now.contains(id)).collect();
         if progs_left.is_empty() && maps_left.is_empty() {
             return;
@@ -785,27 +656,14 @@ fn assert_released((prog_ids, map_ids): (Vec<u32>, Vec<u32>)) {
 #[test]
 fn session_releases_everything_it_created() {
     let Some(b) = backend() else { return };
-    let obj = object(
-        vec![counter_prog()],
-        vec![array_def("counter", MapType::Array, 8)],
-    );
+    let obj = object(vec![counter_prog()], vec![array_def("counter", MapType::Array, 8)]);
     let ids = {
         let session = b.load(&obj, &obj.programs[0]).unwrap().ready().unwrap();
-        session
-            .run(
-                &frame(60, [0, 0]),
-                XdpCtx::loopback(),
-                1,
-                RunFlags::default(),
-            )
-            .unwrap();
+        session.run(&frame(60, [0, 0]), XdpCtx::loopback(), 1, RunFlags::default()).unwrap();
         let ids = session.kernel_ids().unwrap();
         assert_eq!((ids.0.len(), ids.1.len()), (1, 1));
         let live = host::kernel_program_ids().unwrap();
-        assert!(
-            ids.0.iter().all(|id| live.contains(id)),
-            "our program is listed while alive"
-        );
+        assert!(ids.0.iter().all(|id| live.contains(id)), "our program is listed while alive");
         assert!(host::count_kernel_programs().unwrap() >= 1);
         let live_maps = host::kernel_map_ids().unwrap();
         assert!(ids.1.iter().all(|id| live_maps.contains(id)));
@@ -819,20 +677,12 @@ fn filled_prog_array_does_not_keep_programs_alive() {
     let Some(b) = backend() else { return };
     // The array holds the target, the entry program holds the array: a
     // cycle the kernel breaks when user space lets go of the array.
-    let jmp = MapDef {
-        max_entries: 2,
-        ..array_def("jmp", MapType::ProgArray, 4)
-    };
+    let jmp = MapDef { max_entries: 2, ..array_def("jmp", MapType::ProgArray, 4) };
     let main = program(
         "entry",
         flat(vec![
             ld_map(2, 0).to_vec(),
-            vec![
-                mov_imm(3, 0),
-                call(HELPER_TAIL_CALL),
-                mov_imm(0, XDP_PASS as i32),
-                exit(),
-            ],
+            vec![mov_imm(3, 0), call(HELPER_TAIL_CALL), mov_imm(0, XDP_PASS as i32), exit()],
         ]),
     );
     let target = program("target", vec![mov_imm(0, XDP_DROP as i32), exit()]);
@@ -841,14 +691,8 @@ fn filled_prog_array_does_not_keep_programs_alive() {
         let session = b.load(&obj, &main).unwrap().ready().unwrap();
         session.set_tail_call("jmp", 0, "target").unwrap();
         session.set_tail_call("jmp", 1, "entry").unwrap();
-        let r = session
-            .run(
-                &frame(60, [0, 0]),
-                XdpCtx::loopback(),
-                1,
-                RunFlags::default(),
-            )
-            .unwrap();
+        let r =
+            session.run(&frame(60, [0, 0]), XdpCtx::loopback(), 1, RunFlags::default()).unwrap();
         assert_eq!(r.retval, XDP_DROP);
         session.kernel_ids().unwrap()
     };
@@ -864,41 +708,19 @@ fn small_log_buffer_grows_until_the_log_fits() {
     // grows the buffer to the size the kernel reports. (At level 1 an
     // accepted program's log is only the summary line, since the verifier
     // resets the log after each path that reaches exit; level 2 keeps all.)
-    let tiny = LoadOptions {
-        log_size: 128,
-        ..LoadOptions::default()
-    };
-    let verbose = LoadOptions {
-        log_level: 2,
-        ..tiny.clone()
-    };
-    let ok = KernelProgram::load(&ethertype_prog(), &[], &verbose)
-        .unwrap()
-        .loaded()
-        .expect("verifies");
-    assert!(
-        ok.verifier_log().contains("5: (71) r5 = *(u8 *)(r2 +12)"),
-        "{}",
-        ok.verifier_log()
-    );
+    let tiny = LoadOptions { log_size: 128, ..LoadOptions::default() };
+    let verbose = LoadOptions { log_level: 2, ..tiny.clone() };
+    let ok =
+        KernelProgram::load(&ethertype_prog(), &[], &verbose).unwrap().loaded().expect("verifies");
+    assert!(ok.verifier_log().contains("5: (71) r5 = *(u8 *)(r2 +12)"), "{}", ok.verifier_log());
     assert!(ok.verifier_log().len() > 128, "{}", ok.verifier_log());
-    assert!(
-        ok.verifier_log().contains("processed "),
-        "{}",
-        ok.verifier_log()
-    );
-    let oob = program(
-        "oob",
-        vec![ldx(op::SIZE_W, 2, 1, 0), ldx(op::SIZE_B, 0, 2, 12), exit()],
-    );
+    assert!(ok.verifier_log().contains("processed "), "{}", ok.verifier_log());
+    let oob = program("oob", vec![ldx(op::SIZE_W, 2, 1, 0), ldx(op::SIZE_B, 0, 2, 12), exit()]);
     match KernelProgram::load(&oob, &[], &tiny).unwrap() {
         LoadOutcome::Rejected(r) => {
             assert!(!r.log_truncated);
             assert_eq!(r.insn, Some(1), "{}", r.log);
-            assert!(r
-                .first_error_line
-                .unwrap()
-                .starts_with("invalid access to packet"));
+            assert!(r.first_error_line.unwrap().starts_with("invalid access to packet"));
         }
         LoadOutcome::Loaded(_) => panic!("must be refused"),
     }
@@ -930,10 +752,20 @@ fn corpus_objects_load_with_their_btf() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf();
     let mut loaded = 0;
     for name in ["firewall", "subprogs", "encap", "globals"] {
-        let obj = xdpqual::loader::load_object(&root.join(format!("corpus/build/{name}.v4.o"))).unwrap();
+        let obj =
+            xdpqual::loader::load_object(&root.join(format!("corpus/build/{name}.v4.o"))).unwrap();
         for p in &obj.programs {
-            let s = host.load(&obj, p).unwrap().ready().unwrap_or_else(|| panic!("{name} {} loads", p.name));
-            assert!(s.program().btf().func_id().is_some(), "{name} {}: {:?}", p.name, s.program().btf());
+            let s = host
+                .load(&obj, p)
+                .unwrap()
+                .ready()
+                .unwrap_or_else(|| panic!("{name} {} loads", p.name));
+            assert!(
+                s.program().btf().func_id().is_some(),
+                "{name} {}: {:?}",
+                p.name,
+                s.program().btf()
+            );
             loaded += 1;
         }
     }

@@ -47,7 +47,8 @@ fn map_table_and_map_names_in_lddw() {
     let o = inspect(&[data("legacy_maps.o").to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let out = stdout(&o);
-    let row = out.lines().find(|l| l.contains("blocklist") && l.contains("HASH")).expect("blocklist row");
+    let row =
+        out.lines().find(|l| l.contains("blocklist") && l.contains("HASH")).expect("blocklist row");
     let cols: Vec<&str> = row.split_whitespace().collect();
     // #, name, type, key, value, max_entries, flags
     assert_eq!(&cols[..7], ["0", "blocklist", "HASH", "4", "8", "256", "0x1"]);
@@ -67,14 +68,17 @@ fn json_listing() {
     assert_eq!(ro["map_type"], "array");
     assert_eq!(ro["value_size"], 8);
     // { 0x11223344, 0x55667788 } little-endian.
-    let bytes: Vec<u64> = ro["initial_data"].as_array().unwrap().iter().map(|b| b.as_u64().unwrap()).collect();
+    let bytes: Vec<u64> =
+        ro["initial_data"].as_array().unwrap().iter().map(|b| b.as_u64().unwrap()).collect();
     assert_eq!(bytes, [0x44, 0x33, 0x22, 0x11, 0x88, 0x77, 0x66, 0x55]);
     let p = &v["programs"][0];
     assert_eq!(p["name"], "xdp_globals");
     let dis = p["disassembly"].as_array().unwrap();
     assert_eq!(dis.last().unwrap()["text"], "exit");
     let (n, _) = source_line("global_data.c", "dropped += 1");
-    assert!(dis.iter().any(|i| i["source"]["line"] == n && i["text"].as_str().unwrap().contains("map[.bss]")));
+    assert!(dis
+        .iter()
+        .any(|i| i["source"]["line"] == n && i["text"].as_str().unwrap().contains("map[.bss]")));
 }
 
 #[test]
@@ -82,7 +86,10 @@ fn program_filter() {
     let o = inspect(&["--program", "xdp_frags", data("subprogs.o").to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(0));
     let out = stdout(&o);
-    assert!(out.contains("disassembly of xdp_frags") && !out.contains("disassembly of xdp_main"), "{out}");
+    assert!(
+        out.contains("disassembly of xdp_frags") && !out.contains("disassembly of xdp_main"),
+        "{out}"
+    );
     let o = inspect(&["--program", "nope", data("subprogs.o").to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("no XDP program or section named `nope`"), "{}", stderr(&o));

@@ -2,14 +2,15 @@
 //! outcome (r0 or fault at the same pc), same instruction count, same
 //! final test memory.
 
-
 use xdpqual::conformance::{data_files, ConformanceTest};
 use xdpqual::engine::{Engine, ExecMode};
 
 #[test]
 fn jit_matches_interpreter_on_conformance_suite() {
     let Some(dir) = xdpqual::util::shared_dir("conformance/bpf_conformance/tests") else {
-        xdpqual::util::skip(format_args!("shared/conformance/bpf_conformance/tests not found (set XDPQUAL_SHARED_DIR)"));
+        xdpqual::util::skip(format_args!(
+            "shared/conformance/bpf_conformance/tests not found (set XDPQUAL_SHARED_DIR)"
+        ));
         return;
     };
     let files = data_files(&dir).unwrap();

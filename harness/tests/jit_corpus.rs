@@ -50,7 +50,8 @@ fn map_inits(obj_path: &Path, obj: &Object) -> Vec<MapInit> {
         .filter_map(|f| {
             let name = f.file_stem().unwrap().to_string_lossy().into_owned();
             let (o, m) = name.split_once('-')?;
-            (o == base && obj.maps.iter().any(|d| d.name == m)).then(|| MapInit { map: m.to_string(), file: f.clone() })
+            (o == base && obj.maps.iter().any(|d| d.name == m))
+                .then(|| MapInit { map: m.to_string(), file: f.clone() })
         })
         .collect()
 }
@@ -78,7 +79,13 @@ fn jit_matches_interpreter_on_corpus() {
             let mut interp = engine(&obj, &prog.name, &inits, false);
             let mut jit = engine(&obj, &prog.name, &inits, true);
             assert_eq!(interp.exec_mode(), &ExecMode::Interpreter);
-            assert_eq!(jit.exec_mode(), &ExecMode::Jit, "{}:{} did not compile", path.display(), prog.name);
+            assert_eq!(
+                jit.exec_mode(),
+                &ExecMode::Jit,
+                "{}:{} did not compile",
+                path.display(),
+                prog.name
+            );
             programs += 1;
             for (cap, pkts) in &captures {
                 for (i, (ts, data)) in pkts.iter().enumerate() {
@@ -96,11 +103,20 @@ fn jit_matches_interpreter_on_corpus() {
                 }
             }
             for (ma, mb) in interp.maps().maps.iter().zip(&jit.maps().maps) {
-                assert_eq!(ma.entries(), mb.entries(), "{}:{} final map '{}'", path.display(), prog.name, ma.def.name);
+                assert_eq!(
+                    ma.entries(),
+                    mb.entries(),
+                    "{}:{} final map '{}'",
+                    path.display(),
+                    prog.name,
+                    ma.def.name
+                );
             }
         }
     }
-    xdpqual::util::count(format_args!("JIT == interpreter: {programs} programs, {compared} packet runs ({faults} faults)"));
+    xdpqual::util::count(format_args!(
+        "JIT == interpreter: {programs} programs, {compared} packet runs ({faults} faults)"
+    ));
     assert!(compared > 100_000);
 }
 
@@ -113,7 +129,8 @@ fn bench_firewall_interp_vs_jit() {
     let path = root().join("corpus/build/firewall.v3.o");
     let obj = load_object(&path).unwrap();
     let prog = &obj.programs[0];
-    let (_, pkts) = packets().into_iter().find(|(n, _)| n == "firewall-2k.pcap").expect("firewall-2k.pcap");
+    let (_, pkts) =
+        packets().into_iter().find(|(n, _)| n == "firewall-2k.pcap").expect("firewall-2k.pcap");
     let rounds: usize = std::env::var("ROUNDS").ok().and_then(|s| s.parse().ok()).unwrap_or(50);
     println!("{}: {} insns, {} packets x {rounds} rounds", prog.name, prog.insns.len(), pkts.len());
     // The same runs of `r0 = XDP_PASS; exit`: the engine's per-packet cost
@@ -123,7 +140,10 @@ fn bench_firewall_interp_vs_jit() {
         name: "pass".into(),
         section: "xdp".into(),
         frags: false,
-        insns: vec![Insn { code: 0xb7, dst: 0, src: 0, off: 0, imm: 2 }, Insn { code: 0x95, dst: 0, src: 0, off: 0, imm: 0 }],
+        insns: vec![
+            Insn { code: 0xb7, dst: 0, src: 0, off: 0, imm: 2 },
+            Insn { code: 0x95, dst: 0, src: 0, off: 0, imm: 0 },
+        ],
         lines: Default::default(),
         functions: Vec::new(),
     };
@@ -137,7 +157,12 @@ fn bench_firewall_interp_vs_jit() {
         let t = std::time::Instant::now();
         for _ in 0..rounds {
             for (ts, data) in &pkts {
-                let r = e.run_xdp(&PacketIn { data, ts_ns: *ts, ingress_ifindex: 1, rx_queue_index: 0 });
+                let r = e.run_xdp(&PacketIn {
+                    data,
+                    ts_ns: *ts,
+                    ingress_ifindex: 1,
+                    rx_queue_index: 0,
+                });
                 insns += r.insns;
                 verdicts += matches!(r.outcome, xdpqual::engine::Outcome::Exit { .. }) as u64;
             }
@@ -145,6 +170,10 @@ fn bench_firewall_interp_vs_jit() {
         let n = (rounds * pkts.len()) as f64;
         let ns = t.elapsed().as_nanos() as f64 / n;
         let what = if base { "pass-only" } else { "firewall" };
-        println!("{what:>9} {:>12}: {ns:8.1} ns/packet, {:.1} insns/packet, {verdicts} exits", e.exec_mode().to_string(), insns as f64 / n);
+        println!(
+            "{what:>9} {:>12}: {ns:8.1} ns/packet, {:.1} insns/packet, {verdicts} exits",
+            e.exec_mode().to_string(),
+            insns as f64 / n
+        );
     }
 }

@@ -95,7 +95,10 @@ fn gen_part(g: &mut Gen) -> Part {
         }
         8 => {
             let v = u64::arbitrary(g);
-            Part::Fixed(vec![i(LD_DW_IMM, wreg(g), 0, 0, v as i32), i(0, 0, 0, 0, (v >> 32) as i32)])
+            Part::Fixed(vec![
+                i(LD_DW_IMM, wreg(g), 0, 0, v as i32),
+                i(0, 0, 0, 0, (v >> 32) as i32),
+            ])
         }
         9..=11 => {
             let (base, off) = mem_target(g);
@@ -112,10 +115,19 @@ fn gen_part(g: &mut Gen) -> Part {
             }
         }
         14 => {
-            let (base, off) = if bool::arbitrary(g) { (10, small(g, -64, 0) as i16 & !7) } else { mem_target(g) };
+            let (base, off) =
+                if bool::arbitrary(g) { (10, small(g, -64, 0) as i16 & !7) } else { mem_target(g) };
             let op = pick(
                 g,
-                &[ATOMIC_ADD, ATOMIC_OR, ATOMIC_AND, ATOMIC_XOR, ATOMIC_ADD | ATOMIC_FETCH, ATOMIC_XCHG, ATOMIC_CMPXCHG],
+                &[
+                    ATOMIC_ADD,
+                    ATOMIC_OR,
+                    ATOMIC_AND,
+                    ATOMIC_XOR,
+                    ATOMIC_ADD | ATOMIC_FETCH,
+                    ATOMIC_XCHG,
+                    ATOMIC_CMPXCHG,
+                ],
             );
             one(i(STX | MODE_ATOMIC | pick(g, &[SIZE_W, SIZE_DW]), base, wreg(g), off, op))
         }
@@ -242,10 +254,16 @@ static NOT_RUN: AtomicU64 = AtomicU64::new(0);
 fn jit_matches_interpreter_on_random_programs() {
     QuickCheck::new().tests(1000).max_tests(10_000).quickcheck(same as fn(Case) -> TestResult);
     let (e, f, b) = (EXITS.load(Relaxed), FAULTS.load(Relaxed), BUDGET.load(Relaxed));
-    xdpqual::util::count(format_args!("random programs: {e} exits, {f} memory/other faults, {b} budget faults, {} not run", NOT_RUN.load(Relaxed)));
+    xdpqual::util::count(format_args!(
+        "random programs: {e} exits, {f} memory/other faults, {b} budget faults, {} not run",
+        NOT_RUN.load(Relaxed)
+    ));
     // The generator must exercise every kind of ending, or the comparison
     // says little.
-    assert!(e > 50 && f > 50 && b > 20, "generator too narrow: {e} exits, {f} faults, {b} budget faults");
+    assert!(
+        e > 50 && f > 50 && b > 20,
+        "generator too narrow: {e} exits, {f} faults, {b} budget faults"
+    );
 }
 
 /// Out-of-bounds accesses fault at the same pc without touching memory.
@@ -267,7 +285,8 @@ fn out_of_bounds_store_faults_at_its_pc() {
         lines: Default::default(),
         functions: Vec::new(),
     };
-    let mut jit = Engine::for_program(&prog, &[], EngineConfig { jit: true, ..Default::default() }).unwrap();
+    let mut jit =
+        Engine::for_program(&prog, &[], EngineConfig { jit: true, ..Default::default() }).unwrap();
     assert_eq!(jit.exec_mode(), &ExecMode::Jit);
     let data = [0u8; 20];
     let r = jit.run_xdp(&PacketIn { data: &data, ts_ns: 0, ingress_ifindex: 1, rx_queue_index: 0 });

@@ -92,7 +92,13 @@ fn object(insns: Vec<Insn>) -> Object {
         lines: LineTable::default(),
         functions: Vec::new(),
     };
-    Object { path: "conformance".into(), programs: vec![prog], maps: vec![map], license: "GPL".into(), btf: Default::default() }
+    Object {
+        path: "conformance".into(),
+        programs: vec![prog],
+        maps: vec![map],
+        license: "GPL".into(),
+        btf: Default::default(),
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -108,7 +114,11 @@ fn kernel_run(host: &HostBackend, test: &ConformanceTest, body: &[Insn]) -> Kern
     let session = match host.load(&obj, &obj.programs[0]) {
         Err(e) => return Kernel::RunError(format!("load: {e}")),
         Ok(SessionOutcome::Rejected(r)) => {
-            return Kernel::Refused(r.rejection.first_error_line.unwrap_or_else(|| format!("errno {}", r.rejection.errno)))
+            return Kernel::Refused(
+                r.rejection
+                    .first_error_line
+                    .unwrap_or_else(|| format!("errno {}", r.rejection.errno)),
+            )
         }
         Ok(SessionOutcome::Ready(s)) => s,
     };
@@ -142,8 +152,12 @@ fn engine_run(test: &ConformanceTest, body: Vec<Insn>) -> Option<u64> {
 fn outcome(test: &ConformanceTest, k: &Kernel) -> (String, String) {
     match (k, test.result, &test.error) {
         (Kernel::Ran(r0), Some(want), _) if *r0 == want => ("pass".into(), String::new()),
-        (Kernel::Ran(r0), Some(want), _) => ("fail".into(), format!("kernel r0={r0:#x}, file expects {want:#x}")),
-        (Kernel::Ran(r0), None, _) => ("fail".into(), format!("kernel ran it (r0={r0:#x}), file expects an error")),
+        (Kernel::Ran(r0), Some(want), _) => {
+            ("fail".into(), format!("kernel r0={r0:#x}, file expects {want:#x}"))
+        }
+        (Kernel::Ran(r0), None, _) => {
+            ("fail".into(), format!("kernel ran it (r0={r0:#x}), file expects an error"))
+        }
         (Kernel::Refused(why), _, Some(_)) => ("refused-as-expected".into(), why.clone()),
         (Kernel::Refused(why), _, None) => ("refused".into(), why.clone()),
         (Kernel::RunError(why), _, _) => ("run-error".into(), why.clone()),
@@ -186,7 +200,9 @@ fn engine_exceptions() -> Vec<String> {
 #[test]
 fn bpf_conformance_suite_through_the_kernel() {
     let Some(dir) = xdpqual::util::shared_dir("conformance/bpf_conformance/tests") else {
-        xdpqual::util::skip(format_args!("shared/conformance/bpf_conformance/tests not found above the checkout"));
+        xdpqual::util::skip(format_args!(
+            "shared/conformance/bpf_conformance/tests not found above the checkout"
+        ));
         return;
     };
     let host = match HostBackend::open() {
@@ -264,22 +280,34 @@ fn bpf_conformance_suite_through_the_kernel() {
     } else {
         let (release, recorded) = read_record(&path);
         match release {
-            None => panic!("{} is missing or has no '# kernel:' line; run with XDPQUAL_BLESS_KERNEL=1", path.display()),
-            Some(r) if series(&r) != series(host.kernel_release()) => xdpqual::util::skip(format_args!(
-                "(record comparison only): {} was blessed on kernel {r}, this is {}",
-                path.display(),
-                host.kernel_release()
-            )),
+            None => panic!(
+                "{} is missing or has no '# kernel:' line; run with XDPQUAL_BLESS_KERNEL=1",
+                path.display()
+            ),
+            Some(r) if series(&r) != series(host.kernel_release()) => {
+                xdpqual::util::skip(format_args!(
+                    "(record comparison only): {} was blessed on kernel {r}, this is {}",
+                    path.display(),
+                    host.kernel_release()
+                ))
+            }
             Some(_) => {
                 let mut diffs = Vec::new();
-                for name in rows.keys().chain(recorded.keys()).collect::<std::collections::BTreeSet<_>>() {
+                for name in
+                    rows.keys().chain(recorded.keys()).collect::<std::collections::BTreeSet<_>>()
+                {
                     let now = rows.get(name).map(|(w, d)| format!("{w} {d}").trim().to_string());
-                    let then = recorded.get(name).map(|(w, d)| format!("{w} {d}").trim().to_string());
+                    let then =
+                        recorded.get(name).map(|(w, d)| format!("{w} {d}").trim().to_string());
                     if now != then {
                         diffs.push(format!("{name}: recorded {then:?}, now {now:?}"));
                     }
                 }
-                assert!(diffs.is_empty(), "kernel conformance outcomes changed (re-bless only after checking why):\n{}", diffs.join("\n"));
+                assert!(
+                    diffs.is_empty(),
+                    "kernel conformance outcomes changed (re-bless only after checking why):\n{}",
+                    diffs.join("\n")
+                );
             }
         }
     }

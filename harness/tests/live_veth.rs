@@ -34,8 +34,14 @@ fn skip_reason() -> Option<String> {
         return Some("the `ip` command (iproute2) is not installed".into());
     }
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let eff = status.lines().find_map(|l| l.strip_prefix("CapEff:")).and_then(|h| u64::from_str_radix(h.trim(), 16).ok()).unwrap_or(0);
-    for (bit, name) in [(12, "CAP_NET_ADMIN"), (13, "CAP_NET_RAW"), (21, "CAP_SYS_ADMIN"), (39, "CAP_BPF")] {
+    let eff = status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapEff:"))
+        .and_then(|h| u64::from_str_radix(h.trim(), 16).ok())
+        .unwrap_or(0);
+    for (bit, name) in
+        [(12, "CAP_NET_ADMIN"), (13, "CAP_NET_RAW"), (21, "CAP_SYS_ADMIN"), (39, "CAP_BPF")]
+    {
         if eff & (1u64 << bit) == 0 {
             return Some(format!("{name} is missing (run as root)"));
         }
@@ -65,17 +71,46 @@ impl VethPair {
         ip(&["netns", "add", &p.a]).expect("netns a");
         ip(&["netns", "add", &p.b]).expect("netns b");
         // One queue each way, so every frame lands on rx queue 0.
-        ip(&["link", "add", "veth0", "numtxqueues", "1", "numrxqueues", "1", "netns", &p.a, "type", "veth", "peer", "name", "veth1", "numtxqueues", "1", "numrxqueues", "1", "netns", &p.b])
-            .expect("veth pair");
+        ip(&[
+            "link",
+            "add",
+            "veth0",
+            "numtxqueues",
+            "1",
+            "numrxqueues",
+            "1",
+            "netns",
+            &p.a,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            "veth1",
+            "numtxqueues",
+            "1",
+            "numrxqueues",
+            "1",
+            "netns",
+            &p.b,
+        ])
+        .expect("veth pair");
         for (ns, dev) in [(&p.a, "veth0"), (&p.b, "veth1")] {
             // No IPv6 (no router/neighbour solicitations) and no ARP, so the
             // only frames on the wire are the ones the test sends.
             let out = Command::new("ip")
-                .args(["netns", "exec", ns, "sh", "-c", &format!("echo 1 > /proc/sys/net/ipv6/conf/{dev}/disable_ipv6")])
+                .args([
+                    "netns",
+                    "exec",
+                    ns,
+                    "sh",
+                    "-c",
+                    &format!("echo 1 > /proc/sys/net/ipv6/conf/{dev}/disable_ipv6"),
+                ])
                 .output()
                 .expect("sysctl");
             assert!(out.status.success(), "disable_ipv6: {}", String::from_utf8_lossy(&out.stderr));
-            ip(&["-n", ns, "link", "set", dev, "mtu", "1500", "arp", "off", "up"]).expect("link up");
+            ip(&["-n", ns, "link", "set", dev, "mtu", "1500", "arp", "off", "up"])
+                .expect("link up");
         }
         p
     }
@@ -119,7 +154,12 @@ fn assert_observation(report: &live::LiveReport) {
     use live::observe::Method;
     match live::probe::kernel_allows_tracing() {
         Ok(()) => {
-            assert_eq!(report.observation_method, Method::Fexit, "fell back: {:?}", report.observation_fallback);
+            assert_eq!(
+                report.observation_method,
+                Method::Fexit,
+                "fell back: {:?}",
+                report.observation_fallback
+            );
             assert_eq!(report.observation_fallback, None);
             // Every frame sent has the action the probe saw, judged against the engine's.
             assert_eq!(report.actions.values().sum::<u64>(), report.sent);
@@ -129,7 +169,11 @@ fn assert_observation(report: &live::LiveReport) {
             assert_eq!(report.observation_method, Method::Tagging);
             let fallback = report.observation_fallback.as_deref().expect("the fallback says why");
             assert!(fallback.contains("fexit probe"), "{fallback}");
-            assert!(report.notes.iter().any(|n| n.contains("not fexit") && n.contains(fallback)), "{:?}", report.notes);
+            assert!(
+                report.notes.iter().any(|n| n.contains("not fexit") && n.contains(fallback)),
+                "{:?}",
+                report.notes
+            );
             assert!(report.actions.is_empty());
         }
     }
@@ -150,7 +194,8 @@ fn corpus_agrees(mode: XdpMode, tag: &str) {
     for path in &objects {
         let obj = load_object(path).expect("corpus object loads");
         for prog in &obj.programs {
-            let report = live::run(&obj, prog, &captures(), &opts(&pair, mode)).unwrap_or_else(|e| panic!("{} {}: {e}", path.display(), prog.name));
+            let report = live::run(&obj, prog, &captures(), &opts(&pair, mode))
+                .unwrap_or_else(|e| panic!("{} {}: {e}", path.display(), prog.name));
             xdpqual::util::count(format_args!(
                 "live {mode} {} {}: sent {}, not sent {}, agree {}, nondet {}, late {}, {:?}, {:.0} pps",
                 path.file_name().unwrap().to_string_lossy(),
@@ -163,7 +208,13 @@ fn corpus_agrees(mode: XdpMode, tag: &str) {
                 report.counts,
                 report.packets_per_s
             ));
-            assert!(report.agrees(), "{} {} in {mode} mode disagrees with the engine:\n{}", path.display(), prog.name, serde_json::to_string_pretty(&report).unwrap());
+            assert!(
+                report.agrees(),
+                "{} {} in {mode} mode disagrees with the engine:\n{}",
+                path.display(),
+                prog.name,
+                serde_json::to_string_pretty(&report).unwrap()
+            );
             assert_eq!(report.sent, report.agreed + report.nondeterministic);
             assert_eq!(report.sent + report.not_sent, report.packets);
             assert!(report.sent >= 100, "most of the 120 frames fit the MTU");
@@ -200,7 +251,8 @@ fn hw_mode_on_veth_is_refused_in_plain_words() {
     let pair = VethPair::new("hw");
     // reflector has no maps, so the refusal is the program load's.
     let obj = load_object(&root().join("corpus/build/reflector.v4.o")).unwrap();
-    let err = live::run(&obj, &obj.programs[0], &captures(), &opts(&pair, XdpMode::Hw)).expect_err("veth has no offload");
+    let err = live::run(&obj, &obj.programs[0], &captures(), &opts(&pair, XdpMode::Hw))
+        .expect_err("veth has no offload");
     let msg = err.to_string();
     eprintln!("{msg}");
     assert!(matches!(err, LiveError::Offload(_)), "{msg}");
@@ -209,7 +261,9 @@ fn hw_mode_on_veth_is_refused_in_plain_words() {
     }
     // A map type offload cannot hold is named before the kernel is asked.
     let fw = load_object(&root().join("corpus/build/firewall.v4.o")).unwrap();
-    let msg = live::run(&fw, &fw.programs[0], &captures(), &opts(&pair, XdpMode::Hw)).unwrap_err().to_string();
+    let msg = live::run(&fw, &fw.programs[0], &captures(), &opts(&pair, XdpMode::Hw))
+        .unwrap_err()
+        .to_string();
     assert!(msg.contains("offloaded maps can only be ARRAY or HASH"), "{msg}");
     let ifc = Interface::resolve(&pair.iface()).expect("veth0");
     assert!(ifc.xdp.is_empty());
@@ -225,26 +279,56 @@ fn bad_interfaces_and_busy_interfaces() {
     let mut o = opts(&pair, XdpMode::Drv);
     o.iface = Endpoint::new("nosuch0", Some(&pair.a));
     let msg = live::run(&obj, prog, &captures(), &o).unwrap_err().to_string();
-    assert!(msg.contains("interface nosuch0") && msg.contains("does not exist") && msg.contains("ENODEV"), "{msg}");
+    assert!(
+        msg.contains("interface nosuch0")
+            && msg.contains("does not exist")
+            && msg.contains("ENODEV"),
+        "{msg}"
+    );
 
     // Someone else's program on veth0: refused, then replaced and restored.
     let other = root().join("corpus/build/v4ops.v4.o");
-    ip(&["-n", &pair.a, "link", "set", "veth0", "xdpgeneric", "obj", other.to_str().unwrap(), "sec", "xdp"]).expect("attach a program with ip");
+    ip(&[
+        "-n",
+        &pair.a,
+        "link",
+        "set",
+        "veth0",
+        "xdpgeneric",
+        "obj",
+        other.to_str().unwrap(),
+        "sec",
+        "xdp",
+    ])
+    .expect("attach a program with ip");
     let before = Interface::resolve(&pair.iface()).unwrap().xdp;
     assert_eq!(before.len(), 1);
     assert_eq!(before[0].mode, XdpMode::Skb);
     let err = live::run(&obj, prog, &captures(), &opts(&pair, XdpMode::Drv)).unwrap_err();
     let msg = err.to_string();
     assert!(matches!(err, LiveError::Busy { .. }), "{msg}");
-    assert!(msg.contains(&format!("program id {}", before[0].prog_id)) && msg.contains("xdp_v4ops") && msg.contains("--replace"), "{msg}");
-    assert_eq!(Interface::resolve(&pair.iface()).unwrap().xdp, before, "a refused run leaves it alone");
+    assert!(
+        msg.contains(&format!("program id {}", before[0].prog_id))
+            && msg.contains("xdp_v4ops")
+            && msg.contains("--replace"),
+        "{msg}"
+    );
+    assert_eq!(
+        Interface::resolve(&pair.iface()).unwrap().xdp,
+        before,
+        "a refused run leaves it alone"
+    );
 
     let mut o = opts(&pair, XdpMode::Drv);
     o.replace = true;
     o.max_packets = Some(20);
     let report = live::run(&obj, prog, &captures(), &o).expect("replace run");
     assert!(report.agrees(), "{}", serde_json::to_string_pretty(&report).unwrap());
-    assert_eq!(Interface::resolve(&pair.iface()).unwrap().xdp, before, "the original program is back, in its mode");
+    assert_eq!(
+        Interface::resolve(&pair.iface()).unwrap().xdp,
+        before,
+        "the original program is back, in its mode"
+    );
 }
 
 /// Writes a classic pcap (LINKTYPE_ETHERNET) with `frames`.
@@ -289,7 +373,12 @@ fn frames_over_the_mtu_are_reported_not_sent() {
     std::fs::remove_dir_all(&dir).ok();
     assert_eq!((report.packets, report.sent, report.not_sent), (3, 2, 1));
     assert_eq!(report.not_sent_examples[0].index, 1);
-    assert!(report.not_sent_examples[0].reason.contains("1515 bytes") && report.not_sent_examples[0].reason.contains("MTU 1500"), "{:?}", report.not_sent_examples);
+    assert!(
+        report.not_sent_examples[0].reason.contains("1515 bytes")
+            && report.not_sent_examples[0].reason.contains("MTU 1500"),
+        "{:?}",
+        report.not_sent_examples
+    );
     assert!(report.agrees(), "{}", serde_json::to_string_pretty(&report).unwrap());
 }
 
@@ -314,8 +403,21 @@ fn size_classes() -> xdpqual::program::Object {
         Insn::new(op::ALU64 | op::MOV | op::K, 0, 0, 0, 2), // XDP_PASS
         Insn::new(op::JMP | op::EXIT, 0, 0, 0, 0),
     ];
-    let prog = xdpqual::program::Program { name: "size_classes".into(), section: "xdp".into(), frags: false, insns, lines: Default::default(), functions: vec![] };
-    xdpqual::program::Object { path: "size_classes.o".into(), programs: vec![prog], maps: vec![], license: "GPL".into(), btf: Default::default() }
+    let prog = xdpqual::program::Program {
+        name: "size_classes".into(),
+        section: "xdp".into(),
+        frags: false,
+        insns,
+        lines: Default::default(),
+        functions: vec![],
+    };
+    xdpqual::program::Object {
+        path: "size_classes.o".into(),
+        programs: vec![prog],
+        maps: vec![],
+        license: "GPL".into(),
+        btf: Default::default(),
+    }
 }
 
 #[test]
@@ -337,13 +439,18 @@ fn aborted_is_told_from_drop_where_fexit_can_attach() {
     for mode in [XdpMode::Drv, XdpMode::Skb] {
         let mut o = opts(&pair, mode);
         o.max_packets = None;
-        let report = live::run(&obj, &obj.programs[0], std::slice::from_ref(&pcap), &o).expect("run");
+        let report =
+            live::run(&obj, &obj.programs[0], std::slice::from_ref(&pcap), &o).expect("run");
         assert!(report.agrees(), "{}", serde_json::to_string_pretty(&report).unwrap());
         assert_eq!((report.sent, report.agreed), (6, 6));
         assert_observation(&report);
         if report.observation_method == live::observe::Method::Fexit {
             // Worked out from the sizes: 60, 70 pass; 100, 150 drop; 250, 300 abort.
-            let want: std::collections::BTreeMap<String, u64> = [("ABORTED", 2), ("DROP", 2), ("PASS", 2)].into_iter().map(|(k, v)| (k.to_string(), v)).collect();
+            let want: std::collections::BTreeMap<String, u64> =
+                [("ABORTED", 2), ("DROP", 2), ("PASS", 2)]
+                    .into_iter()
+                    .map(|(k, v)| (k.to_string(), v))
+                    .collect();
             assert_eq!(report.actions, want, "{mode} mode");
         }
     }
@@ -365,16 +472,55 @@ fn diff_takes_a_live_backend() {
         }
     }
     let _del = Del(ns.clone());
-    ip(&["-n", &ns, "link", "add", "veth0", "numtxqueues", "1", "numrxqueues", "1", "type", "veth", "peer", "name", "veth1", "numtxqueues", "1", "numrxqueues", "1"]).expect("veth");
+    ip(&[
+        "-n",
+        &ns,
+        "link",
+        "add",
+        "veth0",
+        "numtxqueues",
+        "1",
+        "numrxqueues",
+        "1",
+        "type",
+        "veth",
+        "peer",
+        "name",
+        "veth1",
+        "numtxqueues",
+        "1",
+        "numrxqueues",
+        "1",
+    ])
+    .expect("veth");
     for dev in ["veth0", "veth1"] {
-        let out = Command::new("ip").args(["netns", "exec", &ns, "sh", "-c", &format!("echo 1 > /proc/sys/net/ipv6/conf/{dev}/disable_ipv6")]).output().unwrap();
+        let out = Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &ns,
+                "sh",
+                "-c",
+                &format!("echo 1 > /proc/sys/net/ipv6/conf/{dev}/disable_ipv6"),
+            ])
+            .output()
+            .unwrap();
         assert!(out.status.success());
         ip(&["-n", &ns, "link", "set", dev, "mtu", "1500", "arp", "off", "up"]).expect("up");
     }
     let prog = root().join("corpus/build/reflector.v4.o");
     let cap = root().join("pcaps/mixed-2k.pcap");
     let out = Command::new("ip")
-        .args(["netns", "exec", &ns, env!("CARGO_BIN_EXE_xdpqual"), "diff", "--backends", "vm,live:veth0:drv", "--json"])
+        .args([
+            "netns",
+            "exec",
+            &ns,
+            env!("CARGO_BIN_EXE_xdpqual"),
+            "diff",
+            "--backends",
+            "vm,live:veth0:drv",
+            "--json",
+        ])
         .arg(&prog)
         .arg(&cap)
         .output()
@@ -382,7 +528,8 @@ fn diff_takes_a_live_backend() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{text}\n{}", String::from_utf8_lossy(&out.stderr));
     let report: serde_json::Value = serde_json::from_str(&text).expect("json");
-    let backends: Vec<&str> = report["backends"].as_array().unwrap().iter().map(|b| b.as_str().unwrap_or("")).collect();
+    let backends: Vec<&str> =
+        report["backends"].as_array().unwrap().iter().map(|b| b.as_str().unwrap_or("")).collect();
     assert_eq!(report["mismatch_count"], 0, "{text}");
     assert_eq!(report["live"][0]["backend"], "live:veth0:drv", "{text}");
     assert_eq!(report["live"][0]["peer"], "veth1", "{text}");

@@ -4,7 +4,9 @@
 use object::read::{Object as _, ObjectSection as _};
 use std::path::PathBuf;
 use xdpqual::isa::{opcode, Insn};
-use xdpqual::loader::{inspect_object, load_object, load_object_bytes, validate::Problem, LoadError};
+use xdpqual::loader::{
+    inspect_object, load_object, load_object_bytes, validate::Problem, LoadError,
+};
 use xdpqual::program::{MapOrigin, MapType, Program};
 
 fn data(name: &str) -> PathBuf {
@@ -14,14 +16,21 @@ fn data(name: &str) -> PathBuf {
 /// The 1-based line of the C source that contains `marker`.
 fn line_of(source: &str, marker: &str) -> u32 {
     let text = std::fs::read_to_string(data(source)).unwrap();
-    let idx = text.lines().position(|l| l.contains(marker)).unwrap_or_else(|| panic!("{marker} not in {source}"));
+    let idx = text
+        .lines()
+        .position(|l| l.contains(marker))
+        .unwrap_or_else(|| panic!("{marker} not in {source}"));
     idx as u32 + 1
 }
 
 /// Indices of helper calls to `helper` in `p`.
 fn helper_calls(p: &Program, helper: i32) -> Vec<usize> {
     (0..p.insns.len())
-        .filter(|&pc| p.insns[pc].code == opcode::JMP | opcode::CALL && p.insns[pc].src == 0 && p.insns[pc].imm == helper)
+        .filter(|&pc| {
+            p.insns[pc].code == opcode::JMP | opcode::CALL
+                && p.insns[pc].src == 0
+                && p.insns[pc].imm == helper
+        })
         .collect()
 }
 
@@ -44,13 +53,22 @@ fn btf_maps() {
     assert_eq!(names, ["flows", "recent", "verdicts"]);
     let f = &o.maps[0];
     // struct flow_stats is two __u64.
-    assert_eq!((f.map_type, f.key_size, f.value_size, f.max_entries, f.flags), (MapType::Hash, 4, 16, 1024, 0));
+    assert_eq!(
+        (f.map_type, f.key_size, f.value_size, f.max_entries, f.flags),
+        (MapType::Hash, 4, 16, 1024, 0)
+    );
     assert_eq!((f.origin, f.initial_data.as_ref(), f.read_only), (MapOrigin::BtfMaps, None, false));
     let r = &o.maps[1];
     // BPF_F_NO_COMMON_LRU is 1 << 1.
-    assert_eq!((r.map_type, r.key_size, r.value_size, r.max_entries, r.flags), (MapType::LruHash, 8, 4, 64, 2));
+    assert_eq!(
+        (r.map_type, r.key_size, r.value_size, r.max_entries, r.flags),
+        (MapType::LruHash, 8, 4, 64, 2)
+    );
     let v = &o.maps[2];
-    assert_eq!((v.map_type, v.key_size, v.value_size, v.max_entries), (MapType::PercpuArray, 4, 8, 4));
+    assert_eq!(
+        (v.map_type, v.key_size, v.value_size, v.max_entries),
+        (MapType::PercpuArray, 4, 8, 4)
+    );
 
     // Two bpf_map_lookup_elem calls: on flows (index 0), then verdicts (2).
     let calls = helper_calls(p, 1);
@@ -77,10 +95,16 @@ fn legacy_maps() {
     assert_eq!(names, ["blocklist", "tx_ports"]);
     let b = &o.maps[0];
     // BPF_F_NO_PREALLOC is 1.
-    assert_eq!((b.map_type, b.key_size, b.value_size, b.max_entries, b.flags), (MapType::Hash, 4, 8, 256, 1));
+    assert_eq!(
+        (b.map_type, b.key_size, b.value_size, b.max_entries, b.flags),
+        (MapType::Hash, 4, 8, 256, 1)
+    );
     assert_eq!(b.origin, MapOrigin::Legacy);
     let t = &o.maps[1];
-    assert_eq!((t.map_type, t.key_size, t.value_size, t.max_entries, t.flags), (MapType::Devmap, 4, 4, 8, 0));
+    assert_eq!(
+        (t.map_type, t.key_size, t.value_size, t.max_entries, t.flags),
+        (MapType::Devmap, 4, 4, 8, 0)
+    );
     let p = &o.programs[0];
     // bpf_redirect_map is helper 51; its map argument is tx_ports.
     let calls = helper_calls(p, 51);
@@ -95,7 +119,12 @@ fn global_data() {
     let names: Vec<&str> = o.maps.iter().map(|m| m.name.as_str()).collect();
     assert_eq!(names, [".bss", ".data", ".data.extra", ".rodata"]);
     for m in &o.maps {
-        assert_eq!((m.map_type, m.key_size, m.max_entries, m.origin), (MapType::Array, 4, 1, MapOrigin::GlobalData), "{}", m.name);
+        assert_eq!(
+            (m.map_type, m.key_size, m.max_entries, m.origin),
+            (MapType::Array, 4, 1, MapOrigin::GlobalData),
+            "{}",
+            m.name
+        );
     }
     let init = |i: usize| o.maps[i].initial_data.clone().unwrap();
     // __u64 dropped;
@@ -131,7 +160,10 @@ fn subprograms_are_linked_per_program() {
         o.programs.iter().map(|p| (p.name.as_str(), p.section.as_str(), p.frags)).collect();
     assert_eq!(progs, [("xdp_main", "xdp", false), ("xdp_frags", "xdp.frags", true)]);
     assert_eq!(l.other_programs.len(), 1);
-    assert_eq!((l.other_programs[0].name.as_str(), l.other_programs[0].section.as_str()), ("sock_filter", "socket"));
+    assert_eq!(
+        (l.other_programs[0].name.as_str(), l.other_programs[0].section.as_str()),
+        ("sock_filter", "socket")
+    );
     assert_eq!(l.other_programs[0].kind, "SocketFilter");
 
     for p in &o.programs {
@@ -154,7 +186,11 @@ fn subprograms_are_linked_per_program() {
             let i = p.insns[pc];
             if i.code == opcode::JMP | opcode::CALL && i.src == opcode::PSEUDO_CALL {
                 let target = (pc as i64 + i.imm as i64 + 1) as usize;
-                let callee = p.functions.iter().find(|(s, _)| *s == target).expect("call to a function start");
+                let callee = p
+                    .functions
+                    .iter()
+                    .find(|(s, _)| *s == target)
+                    .expect("call to a function start");
                 edges.push((func_at(pc), callee.1.as_str()));
             }
         }
@@ -168,10 +204,19 @@ fn subprograms_are_linked_per_program() {
         // The call inside weigh is on the CALL_CLASSIFY line, and classify's
         // first instruction on its definition line.
         let weigh_call = (start_of("weigh")..p.insns.len())
-            .find(|&pc| p.insns[pc].src == opcode::PSEUDO_CALL && p.insns[pc].code == opcode::JMP | opcode::CALL)
+            .find(|&pc| {
+                p.insns[pc].src == opcode::PSEUDO_CALL
+                    && p.insns[pc].code == opcode::JMP | opcode::CALL
+            })
             .unwrap();
-        assert_eq!(p.lines.lookup(weigh_call).unwrap().line, line_of("subprogs.c", "CALL_CLASSIFY"));
-        assert_eq!(p.lines.lookup(start_of("classify")).unwrap().line, line_of("subprogs.c", "int classify("));
+        assert_eq!(
+            p.lines.lookup(weigh_call).unwrap().line,
+            line_of("subprogs.c", "CALL_CLASSIFY")
+        );
+        assert_eq!(
+            p.lines.lookup(start_of("classify")).unwrap().line,
+            line_of("subprogs.c", "int classify(")
+        );
     }
 }
 
@@ -188,7 +233,10 @@ fn bad_objects_get_distinct_errors() {
     let e = err("bpfeb.o");
     assert!(matches!(e, LoadError::BigEndian { .. }));
     let msg = e.to_string();
-    assert!(msg.contains("bpfeb.o") && msg.contains("big-endian") && msg.contains("bpfel"), "{msg}");
+    assert!(
+        msg.contains("bpfeb.o") && msg.contains("big-endian") && msg.contains("bpfel"),
+        "{msg}"
+    );
     match err("old_section.o") {
         LoadError::UnknownSection { section, .. } => assert_eq!(section, "xdp_prog"),
         e => panic!("{e}"),
@@ -208,7 +256,9 @@ fn bad_objects_get_distinct_errors() {
     // Found by the fuzzer: a func_info block claiming 8388609 records, which
     // aya-obj would slice without checking.
     match err("fuzz_btf_ext.o") {
-        LoadError::Btf { reason, .. } => assert!(reason.contains("func_info") && reason.contains("8388609"), "{reason}"),
+        LoadError::Btf { reason, .. } => {
+            assert!(reason.contains("func_info") && reason.contains("8388609"), "{reason}")
+        }
         e => panic!("{e}"),
     }
     for name in ["not_elf.o", "truncated.o", "host_x86.o", "old_section.o", "extern_kconfig.o"] {

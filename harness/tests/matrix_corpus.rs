@@ -79,7 +79,10 @@ fn needs(p: &Program) -> Vec<((u32, u32), &'static str)> {
 }
 
 fn version(release: &str) -> (u32, u32) {
-    let mut it = release.split(|c: char| !c.is_ascii_digit()).filter(|s| !s.is_empty()).map(|s| s.parse().unwrap_or(0));
+    let mut it = release
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|s| !s.is_empty())
+        .map(|s| s.parse().unwrap_or(0));
     (it.next().unwrap_or(0), it.next().unwrap_or(0))
 }
 
@@ -108,14 +111,16 @@ fn corpus_on_the_kernel_matrix() {
         (all, CASES)
     } else {
         let subset = spec::select(all, &["5.10-x86_64".into(), "6.12-aarch64".into()]).unwrap();
-        let cached = sources::system_mirror(Path::new("/etc/apt")).is_ok_and(|m| subset.iter().all(|c| kernel::is_cached(c, &cache, &m)));
+        let cached = sources::system_mirror(Path::new("/etc/apt"))
+            .is_ok_and(|m| subset.iter().all(|c| kernel::is_cached(c, &cache, &m)));
         if !cached {
             xdpqual::util::skip(format_args!("set XDPQUAL_MATRIX=1 to download the Debian kernels and run the QEMU matrix (the subset runs by itself once its kernels are cached)"));
             return;
         }
         (subset, &CASES[..3])
     };
-    let captures = ["pcaps/edges.pcap", "pcaps/mixed-2k.pcap", "pcaps/firewall-2k.pcap"].map(|c| root().join(c));
+    let captures = ["pcaps/edges.pcap", "pcaps/mixed-2k.pcap", "pcaps/firewall-2k.pcap"]
+        .map(|c| root().join(c));
     let mut problems = Vec::new();
     for (object, section, maps) in cases {
         let obj = load_object(&root().join("corpus/build").join(object)).unwrap();
@@ -128,7 +133,10 @@ fn corpus_on_the_kernel_matrix() {
             jobs: None,
             timeout: Duration::from_secs(180),
             agent_dir: None,
-            maps: maps.iter().map(|(m, f)| MapInit { map: m.to_string(), file: root().join(f) }).collect(),
+            maps: maps
+                .iter()
+                .map(|(m, f)| MapInit { map: m.to_string(), file: root().join(f) })
+                .collect(),
             rx_queue_index: 0,
             max_packets: Some(1000),
             accel: AccelChoice::Auto,
@@ -136,7 +144,12 @@ fn corpus_on_the_kernel_matrix() {
         let report = matrix::run(&obj, &program, &captures, &opts).unwrap();
         println!("{}", render(&report));
         let label = format!("{object}{}", section.map(|s| format!(":{s}")).unwrap_or_default());
-        let refused: Vec<&str> = report.cells.iter().filter(|c| c.status == CellStatus::Refused).map(|c| c.name.as_str()).collect();
+        let refused: Vec<&str> = report
+            .cells
+            .iter()
+            .filter(|c| c.status == CellStatus::Refused)
+            .map(|c| c.name.as_str())
+            .collect();
         let agree = report.cells.iter().filter(|c| c.status == CellStatus::Agrees).count();
         xdpqual::util::count(format_args!(
             "matrix {label}: {agree} of {} cells load and agree, refused by {}",
@@ -147,15 +160,21 @@ fn corpus_on_the_kernel_matrix() {
         for c in &report.cells {
             let what = format!("{label} on {}", c.name);
             let Some(release) = &c.kernel_release else {
-                problems.push(format!("{what}: cell failed: {}", c.error.as_deref().unwrap_or("?")));
+                problems
+                    .push(format!("{what}: cell failed: {}", c.error.as_deref().unwrap_or("?")));
                 continue;
             };
             let v = version(release);
             let too_new: Vec<_> = needs.iter().filter(|(min, _)| *min > v).collect();
             match (too_new.is_empty(), c.status) {
                 (true, CellStatus::Agrees) | (false, CellStatus::Refused) => {}
-                (true, s) => problems.push(format!("{what}: kernel {release} should load and agree, got {s:?}: {}", c.error.as_deref().unwrap_or("see the table"))),
-                (false, s) => problems.push(format!("{what}: kernel {release} should refuse ({too_new:?}), got {s:?}")),
+                (true, s) => problems.push(format!(
+                    "{what}: kernel {release} should load and agree, got {s:?}: {}",
+                    c.error.as_deref().unwrap_or("see the table")
+                )),
+                (false, s) => problems.push(format!(
+                    "{what}: kernel {release} should refuse ({too_new:?}), got {s:?}"
+                )),
             }
         }
     }

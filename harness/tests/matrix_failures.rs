@@ -31,7 +31,12 @@ fn a_kernel_that_is_not_a_kernel_fails_its_cell_only() {
     std::fs::write(&junk, vec![0x5au8; 64 * 1024]).unwrap();
     let obj = load_object(&root().join("corpus/build/firewall.v3.o")).unwrap();
     let opts = Options {
-        cells: vec![Cell { name: "junk".into(), arch: Arch::X86_64, kernel: KernelSource::File(junk), required: true }],
+        cells: vec![Cell {
+            name: "junk".into(),
+            arch: Arch::X86_64,
+            kernel: KernelSource::File(junk),
+            required: true,
+        }],
         cache: dir.join("cache"),
         mirror: None,
         refresh: false,
@@ -43,7 +48,8 @@ fn a_kernel_that_is_not_a_kernel_fails_its_cell_only() {
         max_packets: Some(10),
         accel: AccelChoice::Tcg,
     };
-    let report = matrix::run(&obj, &obj.programs[0], &[root().join("pcaps/edges.pcap")], &opts).unwrap();
+    let report =
+        matrix::run(&obj, &obj.programs[0], &[root().join("pcaps/edges.pcap")], &opts).unwrap();
     std::fs::remove_dir_all(&dir).unwrap();
     let cell = &report.cells[0];
     assert_eq!(cell.status, CellStatus::Failed);
@@ -51,7 +57,11 @@ fn a_kernel_that_is_not_a_kernel_fails_its_cell_only() {
     // QEMU refuses the image and says why on stderr, which the tail keeps.
     let tail = cell.console_tail.as_deref().unwrap_or("");
     assert!(tail.contains("qemu stderr"), "{tail}");
-    assert!(cell.error.as_deref().unwrap().contains("before the guest reached /init"), "{:?}", cell.error);
+    assert!(
+        cell.error.as_deref().unwrap().contains("before the guest reached /init"),
+        "{:?}",
+        cell.error
+    );
 }
 
 #[test]
@@ -67,7 +77,9 @@ fn a_kernel_panic_ends_the_guest_with_its_console() {
         return;
     };
     if !kernel::is_cached(&cell, &cache, &mirror) {
-        xdpqual::util::skip(format_args!("the 6.1-x86_64 kernel is not cached (run the matrix once)"));
+        xdpqual::util::skip(format_args!(
+            "the 6.1-x86_64 kernel is not cached (run the matrix once)"
+        ));
         return;
     }
     let tree = matrix::apt::AptTree::new(&cache, &mirror, vec![]);
@@ -76,7 +88,14 @@ fn a_kernel_panic_ends_the_guest_with_its_console() {
     let dir = std::env::temp_dir().join(format!("xdpqual-matrix-panic-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let initrd = dir.join("empty.cpio");
-    std::fs::write(&initrd, initramfs::write(&[initramfs::Entry::Dir("dev"), initramfs::Entry::CharDev { name: "dev/console", major: 5, minor: 1 }])).unwrap();
+    std::fs::write(
+        &initrd,
+        initramfs::write(&[
+            initramfs::Entry::Dir("dev"),
+            initramfs::Entry::CharDev { name: "dev/console", major: 5, minor: 1 },
+        ]),
+    )
+    .unwrap();
     let vm = qemu::boot(&VmSpec {
         qemu: &q,
         arch: Arch::X86_64,
@@ -112,7 +131,9 @@ fn a_guest_that_never_reports_is_killed_at_its_deadline() {
         return;
     };
     if !kernel::is_cached(&cell, &cache, &mirror) {
-        xdpqual::util::skip(format_args!("the 6.1-x86_64 kernel is not cached (run the matrix once)"));
+        xdpqual::util::skip(format_args!(
+            "the 6.1-x86_64 kernel is not cached (run the matrix once)"
+        ));
         return;
     }
     let tree = matrix::apt::AptTree::new(&cache, &mirror, vec![]);

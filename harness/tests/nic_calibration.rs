@@ -41,7 +41,9 @@ fn predict(row: &Row) -> nic_model::Estimate {
     let prog = obj.programs[0].clone();
     let mut nic = match NicBackend::open(&obj, &prog, &row.profile, None).expect("profile") {
         NicOpen::Ready(n) => n,
-        NicOpen::Rejected(r) => panic!("{}: the checker rejects it for {}:\n{}", row.name, row.profile, r.to_text()),
+        NicOpen::Rejected(r) => {
+            panic!("{}: the checker rejects it for {}:\n{}", row.name, row.profile, r.to_text())
+        }
     };
     // The l4lb needs its destinations; a missing entry would make it drop.
     if let Some(m) = nic.engine_mut().maps_mut().by_name("dests") {
@@ -59,9 +61,16 @@ fn predict(row: &Row) -> nic_model::Estimate {
 fn calibration_table_within_tolerance() {
     let text = std::fs::read_to_string(dir().join("table.toml")).expect("table.toml");
     let table: Table = toml::from_str(&text).expect("table.toml parses");
-    assert!(table.row.len() >= 5, "the table covers hXDP DROP/TX/redirect/firewall and the NFP l4lb");
+    assert!(
+        table.row.len() >= 5,
+        "the table covers hXDP DROP/TX/redirect/firewall and the NFP l4lb"
+    );
     for row in &table.row {
-        assert!(row.gate || row.known_gap.is_some(), "{}: an ungated row must say why (known_gap)", row.name);
+        assert!(
+            row.gate || row.known_gap.is_some(),
+            "{}: an ungated row must say why (known_gap)",
+            row.name
+        );
     }
     assert!(table.row.iter().filter(|r| r.gate).count() >= 4, "most rows are gated");
     let mut failures = Vec::new();
@@ -73,7 +82,14 @@ fn calibration_table_within_tolerance() {
             row.name, e.mpps, row.published_mpps, err * 100.0, row.tolerance * 100.0, e.avg_insns, e.total_cycles, e.bottleneck
         ));
         if row.gate && err.abs() > row.tolerance {
-            failures.push(format!("{}: predicted {:.2} Mpps vs published {:.2} ({:+.1}% > {:.0}%)\n{e}", row.name, e.mpps, row.published_mpps, err * 100.0, row.tolerance * 100.0));
+            failures.push(format!(
+                "{}: predicted {:.2} Mpps vs published {:.2} ({:+.1}% > {:.0}%)\n{e}",
+                row.name,
+                e.mpps,
+                row.published_mpps,
+                err * 100.0,
+                row.tolerance * 100.0
+            ));
         }
     }
     assert!(failures.is_empty(), "calibration drifted:\n{}", failures.join("\n"));
@@ -108,7 +124,10 @@ fn offload_check_prints_the_vliw_schedule() {
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{text}\n{}", String::from_utf8_lossy(&out.stderr));
     assert!(text.contains("VLIW schedule: 6 rows of 4 lanes, 1 blocks"), "{text}");
-    assert!(text.contains("5: if r3 > r2 goto pc+13 (packet boundary check, done in hardware)"), "{text}");
+    assert!(
+        text.contains("5: if r3 > r2 goto pc+13 (packet boundary check, done in hardware)"),
+        "{text}"
+    );
     assert!(text.contains("vliw:rows"), "{text}");
     // A profile without a modelled compiler: a clear error, exit 2.
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_xdpqual"))
@@ -116,5 +135,6 @@ fn offload_check_prints_the_vliw_schedule() {
         .output()
         .expect("run xdpqual");
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("needs a profile that models a VLIW compiler"));
+    assert!(String::from_utf8_lossy(&out.stderr)
+        .contains("needs a profile that models a VLIW compiler"));
 }

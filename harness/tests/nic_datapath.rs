@@ -14,8 +14,21 @@ fn insn(code: u8, dst: u8, src: u8, off: i16, imm: i32) -> Insn {
 }
 
 fn object(insns: Vec<Insn>) -> (Object, Program) {
-    let p = Program { name: "p".into(), section: "xdp".into(), frags: false, insns, lines: LineTable::default(), functions: Vec::new() };
-    let obj = Object { path: "test.o".into(), programs: vec![p.clone()], maps: Vec::new(), license: "GPL".into(), btf: Default::default() };
+    let p = Program {
+        name: "p".into(),
+        section: "xdp".into(),
+        frags: false,
+        insns,
+        lines: LineTable::default(),
+        functions: Vec::new(),
+    };
+    let obj = Object {
+        path: "test.o".into(),
+        programs: vec![p.clone()],
+        maps: Vec::new(),
+        license: "GPL".into(),
+        btf: Default::default(),
+    };
     (obj, p)
 }
 
@@ -87,12 +100,17 @@ fn adjust_head_outside_the_firmware_window_is_refused() {
     assert!(r.applied.is_empty());
     let mut nic = open(adjust(44, -85));
     let r = nic.run(&pkt(frame.clone()));
-    assert_eq!(r.result.verdict, Verdict::Action { action: XdpAction::Drop }, "-EINVAL leads to DROP");
+    assert_eq!(
+        r.result.verdict,
+        Verdict::Action { action: XdpAction::Drop },
+        "-EINVAL leads to DROP"
+    );
     assert_eq!(r.applied[0].rule, "NFP-H4");
     // The kernel takes -85.
     let (obj, p) = object(adjust(44, -85));
     let mut e = Engine::new(&obj, Some(&p.name), EngineConfig::default()).unwrap();
-    let k = xdpqual::backends::engine::run_packet(&mut e, &pkt(frame), &mut xdpqual::engine::NoTrace);
+    let k =
+        xdpqual::backends::engine::run_packet(&mut e, &pkt(frame), &mut xdpqual::engine::NoTrace);
     assert_eq!(k.verdict, Verdict::Action { action: XdpAction::Pass });
 }
 
@@ -100,7 +118,10 @@ fn adjust_head_outside_the_firmware_window_is_refused() {
 fn adjust_tail_may_only_shrink() {
     let frame = synthetic_udp_frames(60, 1).remove(0);
     let mut nic = open(adjust(65, -10));
-    assert_eq!(nic.run(&pkt(frame.clone())).result.verdict, Verdict::Action { action: XdpAction::Pass });
+    assert_eq!(
+        nic.run(&pkt(frame.clone())).result.verdict,
+        Verdict::Action { action: XdpAction::Pass }
+    );
     let mut nic = open(adjust(65, 10));
     let r = nic.run(&pkt(frame.clone()));
     assert_eq!(r.result.verdict, Verdict::Action { action: XdpAction::Drop });

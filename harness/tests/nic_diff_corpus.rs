@@ -32,9 +32,14 @@ const COMPATIBLE: &[(&str, Option<&str>)] = &[
 
 #[test]
 fn corpus_nic_differences_are_all_explained() {
-    let cfg: toml::Value = toml::from_str(&std::fs::read_to_string(root().join("xdpqual.toml")).unwrap()).unwrap();
-    let captures: Vec<PathBuf> =
-        cfg["captures"].as_array().unwrap().iter().map(|c| root().join(c.as_str().unwrap())).collect();
+    let cfg: toml::Value =
+        toml::from_str(&std::fs::read_to_string(root().join("xdpqual.toml")).unwrap()).unwrap();
+    let captures: Vec<PathBuf> = cfg["captures"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| root().join(c.as_str().unwrap()))
+        .collect();
 
     // NFP-M7 (as the NIC backend models it, MTU at the boundary): a frame
     // whose L3 part is longer than the boundary never reaches the program.
@@ -51,7 +56,10 @@ fn corpus_nic_differences_are_all_explained() {
             }
         }
     }
-    assert!(!oversized.is_empty(), "the corpus captures hold jumbo frames (mixed-2k.pcap), so NFP-M7 must show");
+    assert!(
+        !oversized.is_empty(),
+        "the corpus captures hold jumbo frames (mixed-2k.pcap), so NFP-M7 must show"
+    );
 
     let mut diffed = BTreeSet::new();
     for prog in cfg["program"].as_array().unwrap() {
@@ -71,19 +79,30 @@ fn corpus_nic_differences_are_all_explained() {
         let label = format!("{object}:{}", section.unwrap_or("-"));
         if !expect_ok {
             assert!(
-                r.skipped.iter().any(|s| matches!(&s.backend, BackendKind::Nic(p) if p == "nfp-corenic")),
+                r.skipped
+                    .iter()
+                    .any(|s| matches!(&s.backend, BackendKind::Nic(p) if p == "nfp-corenic")),
                 "{label}: the checker must refuse it, so the diff skips the NIC"
             );
             continue;
         }
         assert!(prog.get("maps").is_none(), "{label}: give the diff its maps");
         diffed.insert((object, section));
-        assert_eq!(r.unexplained, 0, "{label}: NIC differences no rule explains: {:#?}", r.mismatches);
+        assert_eq!(
+            r.unexplained, 0,
+            "{label}: NIC differences no rule explains: {:#?}",
+            r.mismatches
+        );
         assert_eq!(r.mismatch_count, 0, "{label}: {:#?}", r.mismatches);
         assert_eq!(r.nondeterministic, 0, "{label}");
-        let got: BTreeSet<(String, u64)> = r.explained_packets.iter().map(|p| (p.capture.clone(), p.index)).collect();
+        let got: BTreeSet<(String, u64)> =
+            r.explained_packets.iter().map(|p| (p.capture.clone(), p.index)).collect();
         assert_eq!(got, oversized, "{label}: explained packets are exactly the oversized frames");
-        assert!(r.explained_packets.iter().all(|p| p.rules == ["NFP-M7"]), "{label}: {:?}", r.explained_packets);
+        assert!(
+            r.explained_packets.iter().all(|p| p.rules == ["NFP-M7"]),
+            "{label}: {:?}",
+            r.explained_packets
+        );
         assert_eq!(r.explained_by.get("NFP-M7").copied(), Some(oversized.len() as u64), "{label}");
         assert_eq!(r.explained as usize, oversized.len(), "{label}");
         assert_eq!(r.packets, r.agreed + r.explained, "{label}");

@@ -159,7 +159,10 @@ fn same_seed_same_bytes_different_seed_different_bytes() {
 #[test]
 fn timestamps_are_one_microsecond_apart() {
     let ts: Vec<u64> = generate_packets(Profile::Tiny, 3, 1).map(|p| p.ts_ns).collect();
-    assert_eq!(ts, vec![1_704_067_200_000_000_000, 1_704_067_200_000_001_000, 1_704_067_200_000_002_000]);
+    assert_eq!(
+        ts,
+        vec![1_704_067_200_000_000_000, 1_704_067_200_000_001_000, 1_704_067_200_000_002_000]
+    );
 }
 
 #[test]
@@ -206,7 +209,9 @@ fn mixed_contains_every_hard_case_and_kinds_match_bytes() {
                 see(name);
             }
         }
-        for (nh, name) in [(0, "v6-hop-by-hop"), (43, "v6-routing"), (44, "v6-fragment"), (60, "v6-dest-options")] {
+        for (nh, name) in
+            [(0, "v6-hop-by-hop"), (43, "v6-routing"), (44, "v6-fragment"), (60, "v6-dest-options")]
+        {
             if got.v6_exts.contains(&nh) {
                 see(name);
             }
@@ -218,16 +223,41 @@ fn mixed_contains_every_hard_case_and_kinds_match_bytes() {
     // Both directions of wrong length, and first and later fragments, via the kinds.
     let kinds: Vec<GenKind> = generate_packets(Profile::Mixed, 2000, 1).map(|p| p.kind).collect();
     let any = |f: &dyn Fn(&GenKind) -> bool| kinds.iter().any(f);
-    assert!(any(&|k| matches!(k, GenKind::Ip(ip) if matches!(ip.bad_length, Some(BadLength::TooLong { .. })))));
-    assert!(any(&|k| matches!(k, GenKind::Ip(ip) if matches!(ip.bad_length, Some(BadLength::TooShort { .. })))));
+    assert!(any(
+        &|k| matches!(k, GenKind::Ip(ip) if matches!(ip.bad_length, Some(BadLength::TooLong { .. })))
+    ));
+    assert!(any(
+        &|k| matches!(k, GenKind::Ip(ip) if matches!(ip.bad_length, Some(BadLength::TooShort { .. })))
+    ));
     println!("mixed-2k seed 1 case counts: {seen:?}");
     for case in [
-        "runt", "jumbo", "802.1q", "qinq-802.1ad", "ipv4", "ipv6", "arp", "other-ethertype", "tcp", "udp", "icmp",
-        "icmpv6", "ipv4-fragment", "ipv4-options", "wrong-ip-length", "wrong-ipv4-header-checksum",
-        "wrong-transport-checksum", "v6-hop-by-hop", "v6-routing", "v6-fragment", "v6-dest-options",
+        "runt",
+        "jumbo",
+        "802.1q",
+        "qinq-802.1ad",
+        "ipv4",
+        "ipv6",
+        "arp",
+        "other-ethertype",
+        "tcp",
+        "udp",
+        "icmp",
+        "icmpv6",
+        "ipv4-fragment",
+        "ipv4-options",
+        "wrong-ip-length",
+        "wrong-ipv4-header-checksum",
+        "wrong-transport-checksum",
+        "v6-hop-by-hop",
+        "v6-routing",
+        "v6-fragment",
+        "v6-dest-options",
         "v6-ext-chain-of-2+",
     ] {
-        assert!(seen.get(case).copied().unwrap_or(0) >= 5, "case {case} appears fewer than 5 times: {seen:?}");
+        assert!(
+            seen.get(case).copied().unwrap_or(0) >= 5,
+            "case {case} appears fewer than 5 times: {seen:?}"
+        );
     }
 }
 
@@ -242,7 +272,9 @@ fn kinds_agree_with_the_classifier() {
                 // A too-short length field ends the packet early; when it
                 // ends inside the transport header, that header is not intact.
                 let seen_l4 = match ip.bad_length {
-                    Some(BadLength::TooShort { by }) => (ip.l4.header_len() + ip.payload_len).saturating_sub(usize::from(by)),
+                    Some(BadLength::TooShort { by }) => {
+                        (ip.l4.header_len() + ip.payload_len).saturating_sub(usize::from(by))
+                    }
                     _ => ip.l4.header_len() + ip.payload_len,
                 };
                 let net = match ip.net {
@@ -281,8 +313,13 @@ fn firewall_profile_hits_and_misses_the_blocklist() {
         assert!(!f.bad_length && !f.bad_ip_checksum && !f.bad_l4_checksum);
         let ip_off = 14;
         let (src_hit, l4_off) = match f.ethertype {
-            0x0800 => (p.bytes[ip_off + 12..ip_off + 16] == firewall::BLOCKED_SRC_V4.octets(), ip_off + 20),
-            0x86dd => (p.bytes[ip_off + 8..ip_off + 24] == firewall::BLOCKED_SRC_V6.octets(), ip_off + 40),
+            0x0800 => (
+                p.bytes[ip_off + 12..ip_off + 16] == firewall::BLOCKED_SRC_V4.octets(),
+                ip_off + 20,
+            ),
+            0x86dd => {
+                (p.bytes[ip_off + 8..ip_off + 24] == firewall::BLOCKED_SRC_V6.octets(), ip_off + 40)
+            }
             other => panic!("ethertype {other:#x}"),
         };
         let has_ports = matches!(f.l4, Some(6 | 17));
@@ -294,7 +331,8 @@ fn firewall_profile_hits_and_misses_the_blocklist() {
             blocked_src[usize::from(f.ethertype == 0x86dd)] = true;
         }
         blocked_port |= port_hit;
-        src_port_only |= !port_hit && !src_hit && sport.is_some_and(|s| [23, 445, 3389].contains(&s));
+        src_port_only |=
+            !port_hit && !src_hit && sport.is_some_and(|s| [23, 445, 3389].contains(&s));
     }
     assert!(blocked_src[0] && blocked_src[1] && blocked_port && src_port_only);
 }
@@ -304,6 +342,9 @@ fn tiny_frames_are_64_byte_udp() {
     for p in generate_packets(Profile::Tiny, 200, 5) {
         assert_eq!(p.bytes.len(), 64);
         let f = facts(&p.bytes);
-        assert_eq!((f.ethertype, f.l4, f.bad_l4_checksum, f.bad_ip_checksum), (0x0800, Some(17), false, false));
+        assert_eq!(
+            (f.ethertype, f.l4, f.bad_l4_checksum, f.bad_ip_checksum),
+            (0x0800, Some(17), false, false)
+        );
     }
 }

@@ -17,7 +17,11 @@ fn xdpqual(args: &[&str], out: &Path) -> (i32, String, String) {
         .arg(out)
         .output()
         .expect("run xdpqual");
-    (o.status.code().unwrap_or(-1), String::from_utf8_lossy(&o.stdout).into(), String::from_utf8_lossy(&o.stderr).into())
+    (
+        o.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&o.stdout).into(),
+        String::from_utf8_lossy(&o.stderr).into(),
+    )
 }
 
 fn host_available() -> Option<String> {
@@ -36,7 +40,8 @@ fn shipped_corpus_qualifies() {
     let (code, stdout, stderr) = xdpqual(&["qualify", "--quiet", "--no-history"], &out);
     assert_eq!(code, 0, "qualify failed:\n{stdout}\n{stderr}");
     let run = only_run(&out);
-    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(run.join("report.json")).unwrap()).unwrap();
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run.join("report.json")).unwrap()).unwrap();
     let checks = report["checks"].as_array().unwrap();
     assert!(checks.len() >= 32, "every program x capture is checked");
     match host_available() {
@@ -60,13 +65,19 @@ fn broken_program_fails_the_gate_first_in_reports() {
         return;
     }
     let out = tempdir("broken");
-    let (code, stdout, _) = xdpqual(&["qualify", "--no-history", "--config", "harness/tests/data/qualify/broken.toml"], &out);
+    let (code, stdout, _) = xdpqual(
+        &["qualify", "--no-history", "--config", "harness/tests/data/qualify/broken.toml"],
+        &out,
+    );
     assert_eq!(code, 1, "{stdout}");
     let run = only_run(&out);
     let md = std::fs::read_to_string(run.join("summary.md")).unwrap();
     assert!(md.starts_with("## xdpqual: 1 check(s) FAILED"), "{md}");
     let first_item = md.lines().find(|l| l.starts_with("- ")).unwrap();
-    assert!(first_item.contains("broken.o") && first_item.contains("invalid access to packet"), "{first_item}");
+    assert!(
+        first_item.contains("broken.o") && first_item.contains("invalid access to packet"),
+        "{first_item}"
+    );
     assert!(first_item.contains("broken.c:11"), "source line of the refused access: {first_item}");
     let junit = std::fs::read_to_string(run.join("junit.xml")).unwrap();
     let first_case = junit.lines().find(|l| l.contains("<testcase")).unwrap();
@@ -79,7 +90,8 @@ fn config_errors_are_usage_errors_with_a_line() {
     let dir = tempdir("badcfg");
     let cfg = dir.join("x.toml");
     std::fs::write(&cfg, "captures = []\nbogus = 1\n[[program]]\nobject = \"a.o\"\n").unwrap();
-    let (code, _, stderr) = xdpqual(&["qualify", "--config", cfg.to_str().unwrap()], &dir.join("out"));
+    let (code, _, stderr) =
+        xdpqual(&["qualify", "--config", cfg.to_str().unwrap()], &dir.join("out"));
     assert_eq!(code, 2);
     assert!(stderr.contains("bogus") && stderr.contains("line 2"), "{stderr}");
     assert!(!stderr.contains("panicked"));

@@ -13,10 +13,7 @@ use std::process::Command;
 use xdpqual::capture::{PcapFileWriter, TsPrecision};
 
 fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
-        .canonicalize()
-        .unwrap()
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").canonicalize().unwrap()
 }
 
 fn tempdir(tag: &str) -> PathBuf {
@@ -119,8 +116,7 @@ fn expectations_pass_when_right_and_fail_first_when_wrong() {
         .collect();
     assert_eq!(v3.len(), 2);
     assert!(
-        v3.iter()
-            .all(|c| c["status"] == "pass" && c["check"] == "expected verdicts"),
+        v3.iter().all(|c| c["status"] == "pass" && c["check"] == "expected verdicts"),
         "{v3:?}"
     );
     // The per-packet difference is kept for the dashboard.
@@ -129,10 +125,7 @@ fn expectations_pass_when_right_and_fail_first_when_wrong() {
     assert_eq!(pk[0]["index"], 0);
     let junit = std::fs::read_to_string(run.join("junit.xml")).unwrap();
     let first = junit.lines().find(|l| l.contains("<testcase")).unwrap();
-    assert!(
-        first.contains("counters.v2.o") && first.contains("<failure"),
-        "{first}"
-    );
+    assert!(first.contains("counters.v2.o") && first.contains("<failure"), "{first}");
 }
 
 #[test]
@@ -167,11 +160,7 @@ fn an_impossible_time_budget_fails_and_perf_is_recorded() {
         );
         assert_eq!(
             p["packets"],
-            if p["capture"].as_str().unwrap().ends_with("tiny.pcap") {
-                3
-            } else {
-                2000
-            }
+            if p["capture"].as_str().unwrap().ends_with("tiny.pcap") { 3 } else { 2000 }
         );
     }
     // The run is in the history; a baseline can be set and compared.
@@ -179,10 +168,7 @@ fn an_impossible_time_budget_fails_and_perf_is_recorded() {
     let (code, stdout, stderr) = xdpqual(&["baseline", "set", "latest", "--history", h]);
     assert_eq!(code, 0, "{stdout}{stderr}");
     let (code, stdout, _) = xdpqual(&["compare", "latest", "--history", h]);
-    assert_eq!(
-        code, 0,
-        "a run compared with itself has nothing worse: {stdout}"
-    );
+    assert_eq!(code, 0, "a run compared with itself has nothing worse: {stdout}");
     assert!(
         stdout.contains("0 new failure(s), 0 fixed, 0 perf regression(s) of 2 measurements"),
         "{stdout}"
@@ -196,17 +182,15 @@ fn an_impossible_time_budget_fails_and_perf_is_recorded() {
 fn c_sources_are_built_with_their_flags() {
     let have = |p: &str| Path::new(p).exists();
     if !have("/usr/bin/clang-19") || !have("/usr/include/bpf/bpf_helpers.h") {
-        xdpqual::util::skip(format_args!("needs clang-19 and libbpf-dev (optional packages of ci/setup.sh)"));
+        xdpqual::util::skip(format_args!(
+            "needs clang-19 and libbpf-dev (optional packages of ci/setup.sh)"
+        ));
         return;
     }
     let dir = tempdir("csrc");
     tiny_capture(&dir);
     let multiarch = String::from_utf8(
-        Command::new("gcc")
-            .arg("-print-multiarch")
-            .output()
-            .map(|o| o.stdout)
-            .unwrap_or_default(),
+        Command::new("gcc").arg("-print-multiarch").output().map(|o| o.stdout).unwrap_or_default(),
     )
     .unwrap_or_default();
     let body = format!(
@@ -232,19 +216,11 @@ fn c_sources_are_built_with_their_flags() {
     let checks = report["checks"].as_array().unwrap();
     // The good build passes its per-packet expectation on tiny.pcap ...
     assert!(
-        checks
-            .iter()
-            .any(|c| c["check"] == "expected verdicts" && c["status"] == "pass"),
+        checks.iter().any(|c| c["check"] == "expected verdicts" && c["status"] == "pass"),
         "{checks:?}"
     );
     // ... and the bad one fails to load, with the compiler's error.
     let bad: Vec<_> = checks.iter().filter(|c| c["check"] == "load").collect();
     assert_eq!(bad.len(), 2, "one per unit of the broken build: {checks:?}");
-    assert!(
-        bad[0]["reason"]
-            .as_str()
-            .unwrap()
-            .contains("no/such/header.h"),
-        "{bad:?}"
-    );
+    assert!(bad[0]["reason"].as_str().unwrap().contains("no/such/header.h"), "{bad:?}");
 }

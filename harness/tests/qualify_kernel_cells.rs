@@ -23,7 +23,11 @@ fn qualify(cfg: &str, tag: &str) -> (i32, String, String) {
         .arg(dir.join("out"))
         .output()
         .unwrap();
-    (o.status.code().unwrap_or(-1), String::from_utf8_lossy(&o.stdout).into(), String::from_utf8_lossy(&o.stderr).into())
+    (
+        o.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&o.stdout).into(),
+        String::from_utf8_lossy(&o.stderr).into(),
+    )
 }
 
 #[test]
@@ -36,13 +40,20 @@ fn unknown_kernel_cell_is_a_config_error_with_its_line() {
     );
     let (code, _, err) = qualify(&cfg, "bad");
     assert_eq!(code, 2, "{err}");
-    assert!(err.contains("line 2") && err.contains("unknown kernel cell 'kernel:4.4-x86_64'") && err.contains("kernel:6.1-x86_64"), "{err}");
+    assert!(
+        err.contains("line 2")
+            && err.contains("unknown kernel cell 'kernel:4.4-x86_64'")
+            && err.contains("kernel:6.1-x86_64"),
+        "{err}"
+    );
 }
 
 #[test]
 fn kernel_cells_gate_on_load_and_agreement() {
     if std::env::var_os("XDPQUAL_MATRIX").is_none() {
-        xdpqual::util::skip(format_args!("set XDPQUAL_MATRIX=1 to boot QEMU kernels (.ci/run does)"));
+        xdpqual::util::skip(format_args!(
+            "set XDPQUAL_MATRIX=1 to boot QEMU kernels (.ci/run does)"
+        ));
         return;
     }
     let r = root();
@@ -62,7 +73,9 @@ fn kernel_cells_gate_on_load_and_agreement() {
         return;
     }
     assert_eq!(code, 1, "{out}");
-    let line = |cell: &str| out.lines().find(|l| l.contains(&format!("kernel {cell} (QEMU)"))).unwrap_or("").to_string();
+    let line = |cell: &str| {
+        out.lines().find(|l| l.contains(&format!("kernel {cell} (QEMU)"))).unwrap_or("").to_string()
+    };
     assert!(line("6.1-x86_64").starts_with("PASS"), "{out}");
     assert!(line("5.10-x86_64").contains("refused by the 5.10-x86_64 verifier"), "{out}");
 }

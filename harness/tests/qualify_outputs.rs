@@ -24,7 +24,10 @@ fn run(cfg: &str, tag: &str) -> (i32, String) {
         .arg(dir.join("out"))
         .output()
         .unwrap();
-    (o.status.code().unwrap_or(-1), format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr)))
+    (
+        o.status.code().unwrap_or(-1),
+        format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr)),
+    )
 }
 
 #[test]

@@ -5,10 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("..")
-        .canonicalize()
-        .unwrap()
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").canonicalize().unwrap()
 }
 
 fn xdpqual(args: &[&str]) -> (i32, String, String) {
@@ -99,43 +96,21 @@ fn shards_merge_into_the_unsharded_report() {
         assert!(code == 0 || code == 1, "{stdout}{stderr}");
         let rep = json(&run_dir(&out).join("report.json"));
         let s = &rep["run"]["shard"];
-        assert_eq!(
-            s["total_units"], 11,
-            "3 programs: 2x2 + 1 offload, 2x2, 2x1"
-        );
-        units.extend(
-            s["units"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|u| u.as_u64().unwrap()),
-        );
+        assert_eq!(s["total_units"], 11, "3 programs: 2x2 + 1 offload, 2x2, 2x1");
+        units.extend(s["units"].as_array().unwrap().iter().map(|u| u.as_u64().unwrap()));
         shard_dirs.push(out);
     }
     units.sort();
-    assert_eq!(
-        units,
-        (0..11).collect::<Vec<u64>>(),
-        "every unit in exactly one shard"
-    );
+    assert_eq!(units, (0..11).collect::<Vec<u64>>(), "every unit in exactly one shard");
     let merged_out = dir.join("merged");
-    let mut args = vec![
-        "merge",
-        "--out",
-        merged_out.to_str().unwrap(),
-        "--history",
-        h,
-    ];
+    let mut args = vec!["merge", "--out", merged_out.to_str().unwrap(), "--history", h];
     let names: Vec<String> = shard_dirs.iter().map(|d| d.display().to_string()).collect();
     args.extend(names.iter().map(String::as_str));
     let (code, stdout, stderr) = xdpqual(&args);
     assert_eq!(code, 1, "{stdout}{stderr}");
     assert!(stdout.contains("3 shards"), "{stdout}");
     let merged = run_dir(&merged_out);
-    let (a, b) = (
-        json(&whole.join("report.json")),
-        json(&merged.join("report.json")),
-    );
+    let (a, b) = (json(&whole.join("report.json")), json(&merged.join("report.json")));
     assert_eq!(a["checks"], b["checks"]);
     assert_eq!(a["packets"], b["packets"]);
     assert_eq!(a["offload"], b["offload"]);
@@ -148,11 +123,7 @@ fn shards_merge_into_the_unsharded_report() {
     }
     // One history entry for the merge; the shards recorded none.
     let (_, list, _) = xdpqual(&["baseline", "list", "--history", h]);
-    assert_eq!(
-        list.lines().filter(|l| l.starts_with("run ")).count(),
-        2,
-        "{list}"
-    );
+    assert_eq!(list.lines().filter(|l| l.starts_with("run ")).count(), 2, "{list}");
 
     // A missing shard and a repeated one are refused.
     let (code, _, stderr) = xdpqual(&[
@@ -167,11 +138,7 @@ fn shards_merge_into_the_unsharded_report() {
     assert!(stderr.contains("shards missing: 3 of 3"), "{stderr}");
     let dup = dir.join("dup");
     std::fs::create_dir_all(&dup).unwrap();
-    std::fs::copy(
-        run_dir(&shard_dirs[0]).join("report.json"),
-        dup.join("report.json"),
-    )
-    .unwrap();
+    std::fs::copy(run_dir(&shard_dirs[0]).join("report.json"), dup.join("report.json")).unwrap();
     let (code, _, stderr) = xdpqual(&[
         "merge",
         "--no-history",

@@ -9,9 +9,9 @@
 //! `XDPQUAL_BLESS_RBPF=1 cargo test -p xdpqual --test rbpf_conformance`.
 
 use std::path::{Path, PathBuf};
-use xdpqual::backends::rbpf::{check, run_raw, Engine, RbpfHelpers, RunError};
 #[cfg(all(target_arch = "x86_64", not(windows)))]
 use xdpqual::backends::rbpf::run_raw_jit;
+use xdpqual::backends::rbpf::{check, run_raw, Engine, RbpfHelpers, RunError};
 use xdpqual::conformance::{data_files, suite_dir, ConformanceTest};
 
 fn table_path(engine: Engine) -> PathBuf {
@@ -104,8 +104,9 @@ fn compare_with_table(engine: Engine) {
         std::fs::write(&path, &now).unwrap();
         return;
     }
-    let want = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("{}: {e} (bless with XDPQUAL_BLESS_RBPF=1 after review)", path.display()));
+    let want = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!("{}: {e} (bless with XDPQUAL_BLESS_RBPF=1 after review)", path.display())
+    });
     let changed: Vec<String> = want
         .lines()
         .zip(now.lines())

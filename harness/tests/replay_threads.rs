@@ -16,7 +16,11 @@ fn replay(obj: &str, extra: &[&str]) -> (String, String, bool) {
         .args(extra)
         .output()
         .expect("runs");
-    (String::from_utf8(out.stdout).unwrap(), String::from_utf8(out.stderr).unwrap(), out.status.success())
+    (
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+        out.status.success(),
+    )
 }
 
 #[test]
@@ -37,7 +41,8 @@ fn counters_falls_back_to_one_thread() {
     let (_, err, ok) = replay("corpus/build/counters.v3.o", &["--threads", "2"]);
     assert!(ok, "{err}");
     assert!(err.contains("shares state between flows") && err.contains("'totals'"), "{err}");
-    let (_, err, ok) = replay("corpus/build/counters.v3.o", &["--threads", "2", "--parallel-unsafe"]);
+    let (_, err, ok) =
+        replay("corpus/build/counters.v3.o", &["--threads", "2", "--parallel-unsafe"]);
     assert!(ok, "{err}");
     assert!(!err.contains("note:"), "{err}");
 }

@@ -35,7 +35,9 @@ const PACKET_LIMIT: u64 = 5_000_000;
 fn read_file(path: &Path) -> Outcome {
     let mut reader = match CaptureReader::open(path) {
         Ok(r) => r,
-        Err(e) => return Outcome::Error { kind: e.kind_label(), packets: 0, message: e.to_string() },
+        Err(e) => {
+            return Outcome::Error { kind: e.kind_label(), packets: 0, message: e.to_string() }
+        }
     };
     let mut packets = 0u64;
     loop {
@@ -45,7 +47,11 @@ fn read_file(path: &Path) -> Outcome {
                 assert_eq!(p.index, packets, "indices are consecutive");
                 assert!(p.data.len() <= 262_144 + 14, "frame of {} bytes", p.data.len());
                 packets += 1;
-                assert!(packets <= PACKET_LIMIT, "{}: more than {PACKET_LIMIT} packets", path.display());
+                assert!(
+                    packets <= PACKET_LIMIT,
+                    "{}: more than {PACKET_LIMIT} packets",
+                    path.display()
+                );
             }
             Some(Err(e)) => {
                 let message = e.to_string();
@@ -62,10 +68,13 @@ fn read_file(path: &Path) -> Outcome {
 #[test]
 fn every_tcpdump_capture_reads_or_fails_cleanly() {
     let Some(dir) = corpus_dir() else {
-        xdpqual::util::skip(format_args!("tcpdump_captures: no shared/pcaps/tcpdump/tests directory (set XDPQUAL_SHARED_DIR)"));
+        xdpqual::util::skip(format_args!(
+            "tcpdump_captures: no shared/pcaps/tcpdump/tests directory (set XDPQUAL_SHARED_DIR)"
+        ));
         return;
     };
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+    let mut files: Vec<PathBuf> =
+        std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
     files.sort();
     let total = files.len();
     assert!(total > 0, "{} is empty", dir.display());
@@ -100,7 +109,11 @@ fn every_tcpdump_capture_reads_or_fails_cleanly() {
                 // Group by kind, and for link types by the link type named.
                 let reason = match kind {
                     "unsupported-link" => {
-                        let link = message.split(": ").nth(2).and_then(|s| s.split(" is not").next()).unwrap_or("");
+                        let link = message
+                            .split(": ")
+                            .nth(2)
+                            .and_then(|s| s.split(" is not").next())
+                            .unwrap_or("");
                         format!("error: {kind}: {link}")
                     }
                     _ => format!("error: {kind}"),

@@ -22,7 +22,9 @@ fn tcpdump_captures_replay_through_the_firewall() {
         xdpqual::util::skip(format_args!("../shared/pcaps/tcpdump/tests not found"));
         return;
     };
-    let obj = load_object(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../corpus/build/firewall.v3.o")).unwrap();
+    let obj =
+        load_object(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../corpus/build/firewall.v3.o"))
+            .unwrap();
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -35,10 +37,20 @@ fn tcpdump_captures_replay_through_the_firewall() {
     let mut verdicts: BTreeMap<String, u64> = BTreeMap::new();
     for f in &files {
         let mut engine = Engine::new(&obj, None, EngineConfig::default()).unwrap();
-        let r = catch_unwind(AssertUnwindSafe(|| replay(&mut engine, &obj, "xdp_firewall", std::slice::from_ref(f), &ReplayOptions::default())));
+        let r = catch_unwind(AssertUnwindSafe(|| {
+            replay(
+                &mut engine,
+                &obj,
+                "xdp_firewall",
+                std::slice::from_ref(f),
+                &ReplayOptions::default(),
+            )
+        }));
         let report = match r {
             Err(_) => panic!("{}: replay panicked", f.display()),
-            Ok(Err(e)) => panic!("{}: replay failed outside the per-file error path: {e:#}", f.display()),
+            Ok(Err(e)) => {
+                panic!("{}: replay failed outside the per-file error path: {e:#}", f.display())
+            }
             Ok(Ok(r)) => r,
         };
         let cap = &report.summary.captures[0];
@@ -69,6 +81,10 @@ fn tcpdump_captures_replay_through_the_firewall() {
     }
     println!("  verdicts: {verdicts:?}");
     assert_eq!(replayed + refused.values().sum::<usize>(), files.len(), "every file accounted for");
-    assert!(faults.is_empty(), "the engine faulted on a verifier-accepted program:\n{}", faults.join("\n"));
+    assert!(
+        faults.is_empty(),
+        "the engine faulted on a verifier-accepted program:\n{}",
+        faults.join("\n")
+    );
     assert!(packets > 5_000, "the corpus yields many packets ({packets})");
 }

@@ -30,12 +30,21 @@ fn layouts_follow_the_c_definitions() {
     // lpm_filter.c: struct lpm_v4_key { __u32 prefixlen; __u8 addr[4]; }.
     let l = map_layouts(&btf_of(&corpus("lpm_filter.v3.o"))).unwrap();
     let (key, _) = &l["src_prefixes"];
-    let k = mapfile::encode(&serde_json::json!({"prefixlen": 24, "addr": "192.0.2.0"}), key, "key").unwrap();
+    let k = mapfile::encode(&serde_json::json!({"prefixlen": 24, "addr": "192.0.2.0"}), key, "key")
+        .unwrap();
     assert_eq!(k, vec![24, 0, 0, 0, 192, 0, 2, 0]);
-    let k = mapfile::encode(&serde_json::json!({"prefixlen": 8, "addr": [10, 0, 0, 0]}), key, "key").unwrap();
+    let k =
+        mapfile::encode(&serde_json::json!({"prefixlen": 8, "addr": [10, 0, 0, 0]}), key, "key")
+            .unwrap();
     assert_eq!(k, vec![8, 0, 0, 0, 10, 0, 0, 0]);
-    assert!(mapfile::encode(&serde_json::json!({"prefixlen": 1u64 << 32}), key, "key").is_err(), "range checked");
-    assert!(mapfile::encode(&serde_json::json!({"nope": 1}), key, "key").is_err(), "unknown field refused");
+    assert!(
+        mapfile::encode(&serde_json::json!({"prefixlen": 1u64 << 32}), key, "key").is_err(),
+        "range checked"
+    );
+    assert!(
+        mapfile::encode(&serde_json::json!({"nope": 1}), key, "key").is_err(),
+        "unknown field refused"
+    );
 }
 
 #[test]
@@ -46,7 +55,11 @@ fn typed_entries_fill_the_engine_map() {
     let dir = std::env::temp_dir().join(format!("xdpqual-typed-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let file = dir.join("ports.json");
-    std::fs::write(&file, r#"{"entries":[{"key":{"port":23,"proto":6},"value":1},{"key":"17000600","value":"01"}]}"#).unwrap();
+    std::fs::write(
+        &file,
+        r#"{"entries":[{"key":{"port":23,"proto":6},"value":1},{"key":"17000600","value":"01"}]}"#,
+    )
+    .unwrap();
     mapfile::apply(&mut engine, &obj, &MapInit { map: "blocked_ports".into(), file }).unwrap();
     let m = engine.maps_mut().by_name("blocked_ports").unwrap();
     let keys: Vec<Vec<u8>> = m.entries().into_iter().map(|e| e.key).collect();

@@ -101,9 +101,17 @@ pub enum Val {
     PktEnd,
     PktMeta(Off),
     /// Stack pointer into frame `frame` (0 = main), offset from that frame's r10.
-    Stack { frame: u8, off: Off },
+    Stack {
+        frame: u8,
+        off: Off,
+    },
     /// Map value pointer (object map index); `id` ties copies for NULL checks.
-    MapValue { map: u32, off: Off, maybe_null: bool, id: u32 },
+    MapValue {
+        map: u32,
+        off: Off,
+        maybe_null: bool,
+        id: u32,
+    },
     /// `CONST_PTR_TO_MAP` from `lddw` with `BPF_PSEUDO_MAP_FD`.
     MapPtr(u32),
     /// Unknown kind (paths with different kinds were joined).
@@ -178,7 +186,9 @@ impl Val {
             (_, Val::Top) => true,
             (Val::Scalar(a), Val::Scalar(b)) => b.contains(*a),
             (Val::Pkt(a), Val::Pkt(b)) | (Val::PktMeta(a), Val::PktMeta(b)) => b.contains(*a),
-            (Val::Stack { frame: f, off: a }, Val::Stack { frame: g, off: b }) => f == g && b.contains(*a),
+            (Val::Stack { frame: f, off: a }, Val::Stack { frame: g, off: b }) => {
+                f == g && b.contains(*a)
+            }
             (
                 Val::MapValue { map: m, off: a, maybe_null: n1, id: i1 },
                 Val::MapValue { map: k, off: b, maybe_null: n2, id: i2 },
@@ -194,7 +204,9 @@ impl Val {
             }),
             (Val::Pkt(a), Val::Pkt(b)) => Val::Pkt(widen_off(a, b)),
             (Val::PktMeta(a), Val::PktMeta(b)) => Val::PktMeta(widen_off(a, b)),
-            (Val::Stack { frame, off: a }, Val::Stack { off: b, .. }) => Val::Stack { frame, off: widen_off(a, b) },
+            (Val::Stack { frame, off: a }, Val::Stack { off: b, .. }) => {
+                Val::Stack { frame, off: widen_off(a, b) }
+            }
             (Val::MapValue { map, off: a, maybe_null, id }, Val::MapValue { off: b, .. }) => {
                 Val::MapValue { map, off: widen_off(a, b), maybe_null, id }
             }
@@ -239,7 +251,12 @@ impl State {
         regs[10] = Val::Stack { frame: 0, off: Off::ZERO };
         State {
             regs,
-            frames: vec![Frame { func: 0, ret_pc: 0, saved: [Val::Uninit; 4], slots: BTreeMap::new() }],
+            frames: vec![Frame {
+                func: 0,
+                ret_pc: 0,
+                saved: [Val::Uninit; 4],
+                slots: BTreeMap::new(),
+            }],
             joined: false,
         }
     }
@@ -264,7 +281,11 @@ impl State {
     }
     fn join(&self, o: &State) -> Option<State> {
         if self.frames.len() != o.frames.len()
-            || self.frames.iter().zip(&o.frames).any(|(a, b)| a.func != b.func || a.ret_pc != b.ret_pc)
+            || self
+                .frames
+                .iter()
+                .zip(&o.frames)
+                .any(|(a, b)| a.func != b.func || a.ret_pc != b.ret_pc)
         {
             return None;
         }
@@ -499,7 +520,9 @@ impl<'a> Analyzer<'a> {
                             maybe_null: false,
                             id: 0,
                         },
-                        0 => Val::Scalar(Range::exact(((hi.imm as u32 as u64) << 32) | insn.imm as u32 as u64)),
+                        0 => Val::Scalar(Range::exact(
+                            ((hi.imm as u32 as u64) << 32) | insn.imm as u32 as u64,
+                        )),
                         _ => Val::scalar_full(),
                     };
                     if let Some(slot) = st.regs.get_mut(insn.dst as usize) {
@@ -565,7 +588,9 @@ impl<'a> Analyzer<'a> {
     /// Record stack/packet reach for a memory access.
     fn touch(&mut self, st: &State, base: Val, off: i64, size: u64) {
         match base {
-            Val::Stack { frame, off: o } => self.note_stack(st, frame, o.add(Off::exact(off)), size),
+            Val::Stack { frame, off: o } => {
+                self.note_stack(st, frame, o.add(Off::exact(off)), size)
+            }
             Val::Pkt(o) => self.note_pkt(o.add(Off::exact(off)), size),
             _ => {}
         }
@@ -678,7 +703,11 @@ impl<'a> Analyzer<'a> {
                 return p;
             }
             if o == ADD {
-                if let (Val::Scalar(_), p @ (Val::Pkt(_) | Val::Stack { .. } | Val::MapValue { .. } | Val::PktMeta(_))) = (dst, src) {
+                if let (
+                    Val::Scalar(_),
+                    p @ (Val::Pkt(_) | Val::Stack { .. } | Val::MapValue { .. } | Val::PktMeta(_)),
+                ) = (dst, src)
+                {
                     if let Some(v) = ptr_add(p, dst, false) {
                         return v;
                     }
@@ -705,7 +734,11 @@ impl<'a> Analyzer<'a> {
         let target = (pc as i64 + 1 + insn.off as i64).max(0) as usize;
         match o {
             JA => {
-                let t = if class(c) == JMP32 { (pc as i64 + 1 + insn.imm as i64).max(0) as usize } else { target };
+                let t = if class(c) == JMP32 {
+                    (pc as i64 + 1 + insn.imm as i64).max(0) as usize
+                } else {
+                    target
+                };
                 vec![(t, st)]
             }
             EXIT => {
@@ -808,11 +841,17 @@ impl<'a> Analyzer<'a> {
             match id {
                 helper::MAP_LOOKUP_ELEM => {
                     if let (Val::MapPtr(m), Val::Stack { frame, off }) = (st.regs[1], st.regs[2]) {
-                        let ks = self.prog.maps.get(m as usize).map(|m| m.key_size as u64).unwrap_or(1);
+                        let ks =
+                            self.prog.maps.get(m as usize).map(|m| m.key_size as u64).unwrap_or(1);
                         self.note_stack(&st, frame, off, ks);
                     }
                     match st.regs[1] {
-                        Val::MapPtr(m) => Val::MapValue { map: m, off: Off::ZERO, maybe_null: true, id: pc as u32 + 1 },
+                        Val::MapPtr(m) => Val::MapValue {
+                            map: m,
+                            off: Off::ZERO,
+                            maybe_null: true,
+                            id: pc as u32 + 1,
+                        },
                         _ => Val::Top,
                     }
                 }
@@ -820,10 +859,22 @@ impl<'a> Analyzer<'a> {
                     if let Val::MapPtr(m) = st.regs[1] {
                         let spec = self.prog.maps.get(m as usize);
                         if let Val::Stack { frame, off } = st.regs[2] {
-                            self.note_stack(&st, frame, off, spec.map(|m| m.key_size as u64).unwrap_or(1));
+                            self.note_stack(
+                                &st,
+                                frame,
+                                off,
+                                spec.map(|m| m.key_size as u64).unwrap_or(1),
+                            );
                         }
-                        if let (true, Val::Stack { frame, off }) = (id == helper::MAP_UPDATE_ELEM, st.regs[3]) {
-                            self.note_stack(&st, frame, off, spec.map(|m| m.value_size as u64).unwrap_or(1));
+                        if let (true, Val::Stack { frame, off }) =
+                            (id == helper::MAP_UPDATE_ELEM, st.regs[3])
+                        {
+                            self.note_stack(
+                                &st,
+                                frame,
+                                off,
+                                spec.map(|m| m.value_size as u64).unwrap_or(1),
+                            );
                         }
                     }
                     Val::scalar_full()
@@ -844,7 +895,9 @@ impl<'a> Analyzer<'a> {
         } else {
             Val::scalar_full()
         };
-        if insn.src == CALL_HELPER && matches!(id, helper::XDP_ADJUST_HEAD | helper::XDP_ADJUST_TAIL | 54) {
+        if insn.src == CALL_HELPER
+            && matches!(id, helper::XDP_ADJUST_HEAD | helper::XDP_ADJUST_TAIL | 54)
+        {
             // The verifier invalidates every packet pointer after these
             // (clear_all_pkt_pointers): they become unknown scalars.
             st.map_vals(|v| match v {
@@ -892,8 +945,11 @@ fn resolve_null(st: &mut State, reg: u8, id: u32, is_null: bool) {
     st.map_vals(f);
     if id == 0 {
         if let Some(Val::MapValue { map, off, .. }) = st.regs.get(reg as usize).copied() {
-            st.regs[reg as usize] =
-                if is_null { Val::Scalar(Range::exact(0)) } else { Val::MapValue { map, off, maybe_null: false, id } };
+            st.regs[reg as usize] = if is_null {
+                Val::Scalar(Range::exact(0))
+            } else {
+                Val::MapValue { map, off, maybe_null: false, id }
+            };
         }
     }
 }
@@ -908,7 +964,9 @@ fn ptr_add(p: Val, s: Val, sub: bool) -> Option<Val> {
         Val::Pkt(o) => Val::Pkt(o.add(d)),
         Val::PktMeta(o) => Val::PktMeta(o.add(d)),
         Val::Stack { frame, off } => Val::Stack { frame, off: off.add(d) },
-        Val::MapValue { map, off, maybe_null, id } => Val::MapValue { map, off: off.add(d), maybe_null, id },
+        Val::MapValue { map, off, maybe_null, id } => {
+            Val::MapValue { map, off: off.add(d), maybe_null, id }
+        }
         Val::Ctx(c) => match d.constant() {
             Some(k) => Val::Ctx(c + k),
             None => Val::Top,
@@ -973,7 +1031,9 @@ fn scalar_op(o: u8, off: i16, a: Range, b: Range, bits: u32) -> Val {
         OR => Range { min: a.min.max(b.min), max: hi(a.max.max(b.max)) },
         XOR => Range { min: 0, max: hi(a.max.max(b.max)) },
         LSH => match b.constant() {
-            Some(s) if s < bits as u64 && a.max.leading_zeros() as u64 >= s + (64 - bits as u64) => {
+            Some(s)
+                if s < bits as u64 && a.max.leading_zeros() as u64 >= s + (64 - bits as u64) =>
+            {
                 Range { min: a.min << s, max: a.max << s }
             }
             _ => full,
@@ -1038,16 +1098,28 @@ fn refine(o: u8, a: Range, b: Range, bits: u32, taken: bool) -> Option<(Range, R
             Some((a2, b))
         }
         JGT => (a.max > b.min).then(|| {
-            (Range { min: a.min.max(b.min + 1), max: a.max }, Range { min: b.min, max: b.max.min(a.max - 1) })
+            (
+                Range { min: a.min.max(b.min + 1), max: a.max },
+                Range { min: b.min, max: b.max.min(a.max - 1) },
+            )
         }),
         JGE => (a.max >= b.min).then(|| {
-            (Range { min: a.min.max(b.min), max: a.max }, Range { min: b.min, max: b.max.min(a.max) })
+            (
+                Range { min: a.min.max(b.min), max: a.max },
+                Range { min: b.min, max: b.max.min(a.max) },
+            )
         }),
         JLT => (a.min < b.max).then(|| {
-            (Range { min: a.min, max: a.max.min(b.max - 1) }, Range { min: b.min.max(a.min + 1), max: b.max })
+            (
+                Range { min: a.min, max: a.max.min(b.max - 1) },
+                Range { min: b.min.max(a.min + 1), max: b.max },
+            )
         }),
         JLE => (a.min <= b.max).then(|| {
-            (Range { min: a.min, max: a.max.min(b.max) }, Range { min: b.min.max(a.min), max: b.max })
+            (
+                Range { min: a.min, max: a.max.min(b.max) },
+                Range { min: b.min.max(a.min), max: b.max },
+            )
         }),
         JSET => {
             if let (Some(x), Some(y)) = (a.constant(), b.constant()) {
@@ -1062,7 +1134,11 @@ fn refine(o: u8, a: Range, b: Range, bits: u32, taken: bool) -> Option<(Range, R
         _ => {
             // Signed compares with possibly-negative sides: decide only constants.
             if let (Some(x), Some(y)) = (a.constant(), b.constant()) {
-                let (x, y) = if bits == 64 { (x as i64, y as i64) } else { (x as u32 as i32 as i64, y as u32 as i32 as i64) };
+                let (x, y) = if bits == 64 {
+                    (x as i64, y as i64)
+                } else {
+                    (x as u32 as i32 as i64, y as u32 as i32 as i64)
+                };
                 let t = match o {
                     JSGT => x > y,
                     JSGE => x >= y,
@@ -1098,10 +1174,16 @@ mod tests {
             _ => panic!("not scalar"),
         };
         let byte = Range::bits(8);
-        assert_eq!(r(scalar_op(AND, 0, Range::FULL, Range::exact(0xf), 64)), Range { min: 0, max: 0xf });
+        assert_eq!(
+            r(scalar_op(AND, 0, Range::FULL, Range::exact(0xf), 64)),
+            Range { min: 0, max: 0xf }
+        );
         assert_eq!(r(scalar_op(LSH, 0, Range::exact(0xf), Range::exact(2), 64)), Range::exact(60));
         assert_eq!(r(scalar_op(MUL, 0, byte, byte, 64)), Range { min: 0, max: 255 * 255 });
         assert_eq!(r(scalar_op(ADD, 0, Range::U32, Range::U32, 32)), Range::U32);
-        assert_eq!(r(scalar_op(SUB, 0, Range::exact(1), Range::exact(2), 64)), Range::exact(u64::MAX));
+        assert_eq!(
+            r(scalar_op(SUB, 0, Range::exact(1), Range::exact(2), 64)),
+            Range::exact(u64::MAX)
+        );
     }
 }

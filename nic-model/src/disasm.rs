@@ -197,7 +197,10 @@ mod tests {
     #[test]
     fn kernel_style_forms() {
         assert_eq!(disasm(&i(LDX | MODE_MEM | SIZE_W, 0, 1, 0, 0), None), "r0 = *(u32 *)(r1 +0)");
-        assert_eq!(disasm(&i(STX | MODE_MEM | SIZE_DW, 10, 1, -8, 0), None), "*(u64 *)(r10 -8) = r1");
+        assert_eq!(
+            disasm(&i(STX | MODE_MEM | SIZE_DW, 10, 1, -8, 0), None),
+            "*(u64 *)(r10 -8) = r1"
+        );
         assert_eq!(disasm(&i(ALU64 | MOV | K, 0, 0, 0, 2), None), "r0 = 0x2");
         assert_eq!(disasm(&i(ALU | ADD | X, 1, 2, 0, 0), None), "w1 += w2");
         assert_eq!(disasm(&i(JMP | JGT | K, 1, 0, 3, 5), None), "if r1 > 0x5 goto pc+3");

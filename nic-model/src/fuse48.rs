@@ -99,11 +99,17 @@ pub fn groups(insns: &[Insn]) -> Vec<Group> {
     while pc < insns.len() {
         if let Some(end) = interleaved(insns, pc).or_else(|| grouped(insns, pc)) {
             if inside_clear(pc, end) {
-                let accesses: Vec<(usize, Access)> = (pc..end).filter_map(|p| access(&insns[p]).map(|a| (p, a))).collect();
+                let accesses: Vec<(usize, Access)> =
+                    (pc..end).filter_map(|p| access(&insns[p]).map(|a| (p, a))).collect();
                 // Keep the first load and the first store of the group.
-                let first = |load: bool| accesses.iter().find(|(_, a)| a.load == load).map(|(p, _)| *p);
-                let low = |load: bool| accesses.iter().filter(|(_, a)| a.load == load).map(|(_, a)| a.off).min();
-                if let (Some(load), Some(store), Some(load_off), Some(store_off)) = (first(true), first(false), low(true), low(false)) {
+                let first =
+                    |load: bool| accesses.iter().find(|(_, a)| a.load == load).map(|(p, _)| *p);
+                let low = |load: bool| {
+                    accesses.iter().filter(|(_, a)| a.load == load).map(|(_, a)| a.off).min()
+                };
+                if let (Some(load), Some(store), Some(load_off), Some(store_off)) =
+                    (first(true), first(false), low(true), low(false))
+                {
                     out.push(Group { span: pc..end, load, store, load_off, store_off });
                 }
                 pc = end;
@@ -120,7 +126,9 @@ pub fn groups(insns: &[Insn]) -> Vec<Group> {
 pub fn fused48(insns: &[Insn]) -> Vec<bool> {
     let mut removed = vec![false; insns.len()];
     for g in groups(insns) {
-        for p in g.span.clone().filter(|&p| access(&insns[p]).is_some() && p != g.load && p != g.store) {
+        for p in
+            g.span.clone().filter(|&p| access(&insns[p]).is_some() && p != g.load && p != g.store)
+        {
             removed[p] = true;
         }
     }
@@ -149,7 +157,8 @@ fn interleaved(insns: &[Insn], pc: usize) -> Option<usize> {
 fn grouped(insns: &[Insn], pc: usize) -> Option<usize> {
     let first = access(insns.get(pc)?)?;
     let n = (SPAN / first.size) as usize;
-    let loads: Vec<Access> = (0..n).map(|k| insns.get(pc + k).and_then(access)).collect::<Option<_>>()?;
+    let loads: Vec<Access> =
+        (0..n).map(|k| insns.get(pc + k).and_then(access)).collect::<Option<_>>()?;
     if loads.iter().any(|l| !l.load || l.reg == l.base) {
         return None;
     }
@@ -163,12 +172,17 @@ fn grouped(insns: &[Insn], pc: usize) -> Option<usize> {
         if access(i).is_some_and(|a| !a.load) {
             break;
         }
-        if is_control(i) || matches!(i.code & 0x07, 0x02 | 0x03) || regs.contains(&i.dst) || regs.contains(&i.src) {
+        if is_control(i)
+            || matches!(i.code & 0x07, 0x02 | 0x03)
+            || regs.contains(&i.dst)
+            || regs.contains(&i.src)
+        {
             return None;
         }
         q += 1;
     }
-    let stores: Vec<Access> = (0..n).map(|k| insns.get(q + k).and_then(access)).collect::<Option<_>>()?;
+    let stores: Vec<Access> =
+        (0..n).map(|k| insns.get(q + k).and_then(access)).collect::<Option<_>>()?;
     if stores.iter().any(|s| s.load) || contiguous(&stores)? != step {
         return None;
     }
@@ -193,9 +207,12 @@ mod tests {
     fn interleaved_copy_of_a_mac_is_fused() {
         // memcpy(dst=r2, src=r1, 6) by half-words: 6 insns -> 2.
         let p = [
-            i(LDXH, 3, 1, 0), i(STXH, 2, 3, 0),
-            i(LDXH, 3, 1, 2), i(STXH, 2, 3, 2),
-            i(LDXH, 3, 1, 4), i(STXH, 2, 3, 4),
+            i(LDXH, 3, 1, 0),
+            i(STXH, 2, 3, 0),
+            i(LDXH, 3, 1, 2),
+            i(STXH, 2, 3, 2),
+            i(LDXH, 3, 1, 4),
+            i(STXH, 2, 3, 4),
         ];
         assert_eq!(fused48(&p), [false, false, true, true, true, true]);
     }
@@ -203,9 +220,19 @@ mod tests {
     #[test]
     fn grouped_copy_with_unrelated_work_between_is_fused() {
         let p = [
-            i(LDXB, 3, 1, 5), i(LDXB, 4, 1, 4), i(LDXB, 5, 1, 3), i(LDXB, 6, 1, 2), i(LDXB, 7, 1, 1), i(LDXB, 8, 1, 0),
+            i(LDXB, 3, 1, 5),
+            i(LDXB, 4, 1, 4),
+            i(LDXB, 5, 1, 3),
+            i(LDXB, 6, 1, 2),
+            i(LDXB, 7, 1, 1),
+            i(LDXB, 8, 1, 0),
             i(0x07, 0, 0, 0), // r0 += imm: touches none of r3..r8
-            i(STXB, 2, 3, 5), i(STXB, 2, 4, 4), i(STXB, 2, 5, 3), i(STXB, 2, 6, 2), i(STXB, 2, 7, 1), i(STXB, 2, 8, 0),
+            i(STXB, 2, 3, 5),
+            i(STXB, 2, 4, 4),
+            i(STXB, 2, 5, 3),
+            i(STXB, 2, 6, 2),
+            i(STXB, 2, 7, 1),
+            i(STXB, 2, 8, 0),
         ];
         let r = fused48(&p);
         assert_eq!(r.iter().filter(|x| **x).count(), 10, "12 accesses -> 2");
@@ -217,9 +244,18 @@ mod tests {
         // What clang emits for the calibration's swap_macs (xdp_tx_macswap.o):
         // the artifact's state machines reset on this order.
         let p = [
-            i(LDXH, 2, 1, 0), i(LDXH, 3, 1, 6), i(STXH, 1, 3, 0), i(LDXH, 3, 1, 8), i(LDXH, 4, 1, 2),
-            i(STXH, 1, 4, 8), i(STXH, 1, 3, 2), i(LDXH, 3, 1, 10), i(LDXH, 4, 1, 4), i(STXH, 1, 4, 10),
-            i(STXH, 1, 2, 6), i(STXH, 1, 3, 4),
+            i(LDXH, 2, 1, 0),
+            i(LDXH, 3, 1, 6),
+            i(STXH, 1, 3, 0),
+            i(LDXH, 3, 1, 8),
+            i(LDXH, 4, 1, 2),
+            i(STXH, 1, 4, 8),
+            i(STXH, 1, 3, 2),
+            i(LDXH, 3, 1, 10),
+            i(LDXH, 4, 1, 4),
+            i(STXH, 1, 4, 10),
+            i(STXH, 1, 2, 6),
+            i(STXH, 1, 3, 4),
         ];
         assert!(fused48(&p).iter().all(|x| !x));
     }
@@ -227,15 +263,22 @@ mod tests {
     #[test]
     fn wrong_register_order_or_a_branch_target_inside_blocks_fusion() {
         let swapped = [
-            i(LDXH, 3, 1, 0), i(LDXH, 4, 1, 2), i(LDXH, 5, 1, 4),
-            i(STXH, 2, 4, 0), i(STXH, 2, 3, 2), i(STXH, 2, 5, 4),
+            i(LDXH, 3, 1, 0),
+            i(LDXH, 4, 1, 2),
+            i(LDXH, 5, 1, 4),
+            i(STXH, 2, 4, 0),
+            i(STXH, 2, 3, 2),
+            i(STXH, 2, 5, 4),
         ];
         assert!(fused48(&swapped).iter().all(|x| !x));
         let mut p = vec![
             i(0x05, 0, 0, 2), // goto +2 -> lands on the third insn of the group
-            i(LDXH, 3, 1, 0), i(STXH, 2, 3, 0),
-            i(LDXH, 3, 1, 2), i(STXH, 2, 3, 2),
-            i(LDXH, 3, 1, 4), i(STXH, 2, 3, 4),
+            i(LDXH, 3, 1, 0),
+            i(STXH, 2, 3, 0),
+            i(LDXH, 3, 1, 2),
+            i(STXH, 2, 3, 2),
+            i(LDXH, 3, 1, 4),
+            i(STXH, 2, 3, 4),
         ];
         assert!(fused48(&p).iter().all(|x| !x));
         p[0] = i(0xb7, 0, 0, 0);

@@ -184,17 +184,19 @@ pub fn estimate(profile: &Profile, summary: &TraceSummary) -> Result<Estimate, E
     for (class, count) in summary.insns.iter().filter(|_| !vliw) {
         let per = match (&profile.code, &perf.insns_per_cycle) {
             (_, Some(ipc)) => 1.0 / ipc.value,
-            (CodeLimits::Nfp { cost, .. }, None) => (match class {
-                InsnClass::Alu32 => cost.alu32.value,
-                InsnClass::Alu64 => cost.alu64.value,
-                InsnClass::Mul => cost.mul.value,
-                InsnClass::Div => cost.div.value,
-                InsnClass::Jmp => cost.jmp.value,
-                InsnClass::Load => cost.load.value,
-                InsnClass::Store => cost.store.value,
-                InsnClass::HelperCall => cost.helper_call.value,
-                InsnClass::Other => cost.other.value,
-            }) as f64,
+            (CodeLimits::Nfp { cost, .. }, None) => {
+                (match class {
+                    InsnClass::Alu32 => cost.alu32.value,
+                    InsnClass::Alu64 => cost.alu64.value,
+                    InsnClass::Mul => cost.mul.value,
+                    InsnClass::Div => cost.div.value,
+                    InsnClass::Jmp => cost.jmp.value,
+                    InsnClass::Load => cost.load.value,
+                    InsnClass::Store => cost.store.value,
+                    InsnClass::HelperCall => cost.helper_call.value,
+                    InsnClass::Other => cost.other.value,
+                }) as f64
+            }
             _ => 1.0,
         };
         let c = per * *count as f64 / n;
@@ -226,7 +228,8 @@ pub fn estimate(profile: &Profile, summary: &TraceSummary) -> Result<Estimate, E
 
     // Helpers (the call instruction itself is in insn:helper_call).
     // adjust_head's cost is its fast or slow path, counted below.
-    let adjust_head_modelled = perf.adjust_head_fast_cycles.is_some() || perf.adjust_head_slow_cycles.is_some();
+    let adjust_head_modelled =
+        perf.adjust_head_fast_cycles.is_some() || perf.adjust_head_slow_cycles.is_some();
     for (id, count) in &summary.helpers {
         if *id == ADJUST_HEAD_ID && adjust_head_modelled {
             continue;
@@ -353,7 +356,11 @@ pub fn classify(code: u8, src: u8) -> InsnClass {
 
 impl std::fmt::Display for Estimate {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        writeln!(f, "throughput estimate on {}: {:.2} Mpps (bottleneck: {})", self.profile, self.mpps, self.bottleneck)?;
+        writeln!(
+            f,
+            "throughput estimate on {}: {:.2} Mpps (bottleneck: {})",
+            self.profile, self.mpps, self.bottleneck
+        )?;
         writeln!(
             f,
             "  per packet: {:.1} insns, {:.1} cycles busy + {:.1} cycles waiting = {:.1} cycles; average frame {:.0} B",

@@ -325,12 +325,7 @@ pub enum ProfileError {
         source: std::io::Error,
     },
     #[error("offload profile {file}, line {line}: {message}{}", key.as_ref().map(|k| format!(" (key `{k}`)")).unwrap_or_default())]
-    Parse {
-        file: String,
-        line: usize,
-        key: Option<String>,
-        message: String,
-    },
+    Parse { file: String, line: usize, key: Option<String>, message: String },
     #[error("offload profile {file}: key `{key}`: {message}")]
     Invalid { file: String, key: String, message: String },
 }
@@ -394,7 +389,12 @@ impl Profile {
                 .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1)
                 .unwrap_or(0);
             let key = e.span().and_then(|s| key_at(text, s.start));
-            ProfileError::Parse { file: file.to_string(), line, key, message: e.message().to_string() }
+            ProfileError::Parse {
+                file: file.to_string(),
+                line,
+                key,
+                message: e.message().to_string(),
+            }
         })?;
         profile.validate(file)?;
         Ok(profile)
@@ -402,11 +402,18 @@ impl Profile {
 
     fn validate(&self, file: &str) -> Result<(), ProfileError> {
         let bad = |key: &str, message: &str| {
-            Err(ProfileError::Invalid { file: file.into(), key: key.into(), message: message.into() })
+            Err(ProfileError::Invalid {
+                file: file.into(),
+                key: key.into(),
+                message: message.into(),
+            })
         };
         for t in &self.program.prog_types.value {
             if t != "xdp" && t != "sched_cls" {
-                return bad("program.prog_types", &format!("unknown program type `{t}` (expected xdp or sched_cls)"));
+                return bad(
+                    "program.prog_types",
+                    &format!("unknown program type `{t}` (expected xdp or sched_cls)"),
+                );
             }
         }
         if self.stack.frame_align.value == 0 {
@@ -422,7 +429,10 @@ impl Profile {
         }
         if let (Some(known), Some(fw)) = (&self.helpers.driver_known, &self.helpers.firmware) {
             if let Some(h) = fw.value.iter().find(|h| !known.value.contains(h)) {
-                return bad("helpers.firmware", &format!("helper {h} is not in helpers.driver_known"));
+                return bad(
+                    "helpers.firmware",
+                    &format!("helper {h} is not in helpers.driver_known"),
+                );
             }
         }
         let mut sources = Vec::new();
@@ -444,7 +454,8 @@ impl Profile {
 fn collect_sources(v: &serde_json::Value, path: &str, out: &mut Vec<(String, String)>) {
     match v {
         serde_json::Value::Object(m) => {
-            if let (Some(_), Some(serde_json::Value::String(s))) = (m.get("value"), m.get("source")) {
+            if let (Some(_), Some(serde_json::Value::String(s))) = (m.get("value"), m.get("source"))
+            {
                 out.push((path.to_string(), s.clone()));
                 return;
             }
@@ -473,7 +484,10 @@ fn key_at(text: &str, pos: usize) -> Option<String> {
         .rev()
         .find(|l| l.trim_start().starts_with('['))
         .map(|l| l.trim().trim_matches(|c| c == '[' || c == ']').to_string());
-    let key = line.split_once('=').map(|(k, _)| k.trim().to_string()).filter(|k| !k.is_empty() && !k.starts_with('['));
+    let key = line
+        .split_once('=')
+        .map(|(k, _)| k.trim().to_string())
+        .filter(|k| !k.is_empty() && !k.starts_with('['));
     match (table, key) {
         (Some(t), Some(k)) => Some(format!("{t}.{k}")),
         (None, Some(k)) => Some(k),

@@ -86,7 +86,13 @@ pub struct Report {
 }
 
 impl Report {
-    pub fn new(program: String, profile: String, profile_is_assumption: bool, mut findings: Vec<Finding>, stats: Stats) -> Report {
+    pub fn new(
+        program: String,
+        profile: String,
+        profile_is_assumption: bool,
+        mut findings: Vec<Finding>,
+        stats: Stats,
+    ) -> Report {
         findings.sort_by_key(|a| (a.insn, a.rule, a.severity));
         findings.dedup_by(|a, b| a.rule == b.rule && a.insn == b.insn && a.message == b.message);
         let verdict = if findings.iter().any(|f| f.severity.blocks()) {

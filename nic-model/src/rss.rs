@@ -37,7 +37,8 @@ pub fn toeplitz(key: &[u8], input: &[u8]) -> Result<u32, RssError> {
     }
     let mut hash = 0u32;
     // A 64-bit window: the top 32 bits are the key bits aligned with the current input bit.
-    let mut window: u64 = u64::from_be_bytes([key[0], key[1], key[2], key[3], key[4], key[5], key[6], key[7]]);
+    let mut window: u64 =
+        u64::from_be_bytes([key[0], key[1], key[2], key[3], key[4], key[5], key[6], key[7]]);
     let mut next_key_byte = 8;
     for &byte in input {
         for bit in 0..8 {
@@ -55,7 +56,11 @@ pub fn toeplitz(key: &[u8], input: &[u8]) -> Result<u32, RssError> {
 }
 
 /// The hash input for a flow: addresses, then ports if given.
-pub fn flow_input(src: IpAddr, dst: IpAddr, ports: Option<(u16, u16)>) -> Result<Vec<u8>, RssError> {
+pub fn flow_input(
+    src: IpAddr,
+    dst: IpAddr,
+    ports: Option<(u16, u16)>,
+) -> Result<Vec<u8>, RssError> {
     let mut v = Vec::with_capacity(36);
     match (src, dst) {
         (IpAddr::V4(s), IpAddr::V4(d)) => {
@@ -93,7 +98,9 @@ impl IndirectionTable {
         if queues == 0 {
             return Err(RssError::NoQueues);
         }
-        Ok(IndirectionTable { entries: (0..INDIRECTION_ENTRIES).map(|i| (i % queues as usize) as u16).collect() })
+        Ok(IndirectionTable {
+            entries: (0..INDIRECTION_ENTRIES).map(|i| (i % queues as usize) as u16).collect(),
+        })
     }
 
     pub fn entries(&self) -> &[u16] {

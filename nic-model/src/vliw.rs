@@ -139,13 +139,15 @@ impl Schedule {
     pub fn to_text(&self, insns: &[Insn], lanes: usize) -> String {
         use std::fmt::Write;
         let table = self.table(lanes);
-        let dis = |pc: usize| format!("{pc}: {}", crate::disasm::disasm(&insns[pc], insns.get(pc + 1)));
+        let dis =
+            |pc: usize| format!("{pc}: {}", crate::disasm::disasm(&insns[pc], insns.get(pc + 1)));
         let mut out = String::new();
         let _ = writeln!(out, "VLIW schedule: {} rows of {lanes} lanes, {} blocks (registers as the eBPF program names them; the compiler renames values local to a block)", self.total_rows, self.blocks.len());
         for b in &self.blocks {
             let _ = writeln!(out, "  block insns {}..{}: {} rows", b.start, b.end, b.rows);
             for r in b.first_row..b.first_row + b.rows {
-                let cells: Vec<String> = table[r as usize].iter().map(|c| c.map_or("-".to_string(), dis)).collect();
+                let cells: Vec<String> =
+                    table[r as usize].iter().map(|c| c.map_or("-".to_string(), dis)).collect();
                 let _ = writeln!(out, "    row {r:>3}: {}", cells.join(" | "));
             }
         }
@@ -242,11 +244,23 @@ fn operands(i: &Insn) -> Operands {
         LDX if matches!(mode(i.code), MODE_MEM | MODE_MEMSX) => {
             o.reads.push(i.src);
             o.writes.push(i.dst);
-            o.mem = Some(Access { base: i.src, off: i.off as i64, size: size_of(i.code), load: true, store: false });
+            o.mem = Some(Access {
+                base: i.src,
+                off: i.off as i64,
+                size: size_of(i.code),
+                load: true,
+                store: false,
+            });
         }
         ST => {
             o.reads.push(i.dst);
-            o.mem = Some(Access { base: i.dst, off: i.off as i64, size: size_of(i.code), load: false, store: true });
+            o.mem = Some(Access {
+                base: i.dst,
+                off: i.off as i64,
+                size: size_of(i.code),
+                load: false,
+                store: true,
+            });
         }
         STX => {
             o.reads.extend([i.dst, i.src]);
@@ -260,7 +274,13 @@ fn operands(i: &Insn) -> Operands {
                     o.writes.push(i.src);
                 }
             }
-            o.mem = Some(Access { base: i.dst, off: i.off as i64, size: size_of(i.code), load: atomic, store: true });
+            o.mem = Some(Access {
+                base: i.dst,
+                off: i.off as i64,
+                size: size_of(i.code),
+                load: atomic,
+                store: true,
+            });
         }
         LD if i.code == LD_DW_IMM => o.writes.push(i.dst),
         LD => {
@@ -315,7 +335,8 @@ fn helper_args(id: i32) -> u8 {
     const FIB_LOOKUP: i32 = 69;
     match id {
         KTIME_GET_NS | GET_PRANDOM_U32 | GET_SMP_PROCESSOR_ID => 0,
-        MAP_LOOKUP_ELEM | MAP_DELETE_ELEM | REDIRECT | XDP_ADJUST_HEAD | XDP_ADJUST_META | XDP_ADJUST_TAIL => 2,
+        MAP_LOOKUP_ELEM | MAP_DELETE_ELEM | REDIRECT | XDP_ADJUST_HEAD | XDP_ADJUST_META
+        | XDP_ADJUST_TAIL => 2,
         TAIL_CALL | REDIRECT_MAP => 3,
         MAP_UPDATE_ELEM | FIB_LOOKUP => 4,
         _ => 5,
@@ -435,7 +456,11 @@ fn leaders(insns: &[Insn], gone: &[bool]) -> Vec<bool> {
 
 fn block_ranges(lead: &[bool]) -> Vec<(usize, usize)> {
     let starts: Vec<usize> = (0..lead.len()).filter(|&p| lead[p]).collect();
-    starts.iter().enumerate().map(|(k, &s)| (s, starts.get(k + 1).copied().unwrap_or(lead.len()))).collect()
+    starts
+        .iter()
+        .enumerate()
+        .map(|(k, &s)| (s, starts.get(k + 1).copied().unwrap_or(lead.len())))
+        .collect()
 }
 
 /// Successor blocks (by start pc) of the block `[s, e)`.
@@ -492,9 +517,16 @@ pub fn schedule(insns: &[Insn], opt: &Options) -> Schedule {
             }
             let (prev, cur) = (&insns[pc - 1], &insns[pc]);
             // A 32-bit `w = w` truncates, so it folds only into a 32-bit op.
-            let mov_reg = prev.code == MOV64_X || (opt.alu32_patterns && prev.code == MOV32_X && class(cur) == ALU);
-            let mov_imm = prev.code == MOV64_K || (opt.alu32_patterns && prev.code == MOV32_K && prev.imm >= 0);
-            if opt.mov_alu && mov_reg && mov_alu_op(cur.code) && prev.dst == cur.dst && prev.src != prev.dst {
+            let mov_reg = prev.code == MOV64_X
+                || (opt.alu32_patterns && prev.code == MOV32_X && class(cur) == ALU);
+            let mov_imm = prev.code == MOV64_K
+                || (opt.alu32_patterns && prev.code == MOV32_K && prev.imm >= 0);
+            if opt.mov_alu
+                && mov_reg
+                && mov_alu_op(cur.code)
+                && prev.dst == cur.dst
+                && prev.src != prev.dst
+            {
                 removed[pc - 1] = Some(Removed::MovAlu);
                 folded_src[pc] = Some(prev.src);
             } else if opt.movi_exit && mov_imm && prev.dst == 0 && is_exit(cur) {
@@ -543,8 +575,23 @@ pub fn schedule(insns: &[Insn], opt: &Options) -> Schedule {
     let mut entry_rows = vec![0u32; n];
     let mut next_row = 0u32;
     for (s, e) in block_ranges(&lead) {
-        let ctx = BlockCtx { insns, removed: &removed, folded_src: &folded_src, ptrs: &ptrs, fused: &fused };
-        let rows = schedule_block(&ctx, s, e, opt.lane_forwarding, opt.branch_lane0, lanes, next_row, &mut placed);
+        let ctx = BlockCtx {
+            insns,
+            removed: &removed,
+            folded_src: &folded_src,
+            ptrs: &ptrs,
+            fused: &fused,
+        };
+        let rows = schedule_block(
+            &ctx,
+            s,
+            e,
+            opt.lane_forwarding,
+            opt.branch_lane0,
+            lanes,
+            next_row,
+            &mut placed,
+        );
         entry_rows[s] = rows;
         blocks.push(Block { start: s, end: e, first_row: next_row, rows });
         next_row += rows;
@@ -613,8 +660,11 @@ fn liveness(insns: &[Insn], removed: &[Option<Removed>], folded_src: &[Option<u8
     let gone = cfg_gone(removed);
     let ranges = block_ranges(&leaders(insns, &gone));
     let index_of = |pc: usize| ranges.binary_search_by(|(s, _)| s.cmp(&pc)).ok();
-    let reads = |pc: usize| -> u16 { reads_of(&insns[pc], folded_src[pc]).iter().fold(0u16, |m, &x| m | bit(x)) };
-    let writes = |pc: usize| -> u16 { operands(&insns[pc]).writes.iter().fold(0u16, |m, &x| m | bit(x)) };
+    let reads = |pc: usize| -> u16 {
+        reads_of(&insns[pc], folded_src[pc]).iter().fold(0u16, |m, &x| m | bit(x))
+    };
+    let writes =
+        |pc: usize| -> u16 { operands(&insns[pc]).writes.iter().fold(0u16, |m, &x| m | bit(x)) };
     let mut live_in = vec![0u16; ranges.len()];
     let mut out = vec![0u16; n];
     // Program-order blocks with forward jumps settle in two rounds; loops
@@ -624,7 +674,10 @@ fn liveness(insns: &[Insn], removed: &[Option<Removed>], folded_src: &[Option<u8
         let mut changed = false;
         for b in (0..ranges.len()).rev() {
             let (s, e) = ranges[b];
-            let mut live: u16 = successors(insns, &gone, s, e).iter().filter_map(|&t| index_of(t)).fold(0, |m, t| m | live_in[t]);
+            let mut live: u16 = successors(insns, &gone, s, e)
+                .iter()
+                .filter_map(|&t| index_of(t))
+                .fold(0, |m, t| m | live_in[t]);
             if (s..e).rev().find(|&p| !gone[p]).is_some_and(|p| is_exit(&insns[p])) {
                 live = 0;
             }
@@ -652,7 +705,12 @@ fn liveness(insns: &[Insn], removed: &[Option<Removed>], folded_src: &[Option<u8
 /// (rX = data + K, the data_end load, `r0 = XDP_DROP` for the failing path)
 /// are removed once nothing reads them. Sephirot checks packet accesses in
 /// hardware instead (spec §3.2).
-fn remove_bounds_checks(insns: &[Insn], removed: &mut [Option<Removed>], folded_src: &[Option<u8>], ptrs: &[PtrState]) {
+fn remove_bounds_checks(
+    insns: &[Insn],
+    removed: &mut [Option<Removed>],
+    folded_src: &[Option<u8>],
+    ptrs: &[PtrState],
+) {
     let n = insns.len();
     let exit_only = |removed: &[Option<Removed>], t: usize| -> bool {
         let mut p = t;
@@ -663,7 +721,9 @@ fn remove_bounds_checks(insns: &[Insn], removed: &mut [Option<Removed>], folded_
             }
             // The program's exit block: it may set r0 (from a constant or
             // the register holding the packet action) before `exit`.
-            if removed[p].is_some() || (matches!(i.code, MOV64_K | MOV32_K | MOV64_X | MOV32_X) && i.dst == 0) {
+            if removed[p].is_some()
+                || (matches!(i.code, MOV64_K | MOV32_K | MOV64_X | MOV32_X) && i.dst == 0)
+            {
                 p += 1;
                 continue;
             }
@@ -714,7 +774,9 @@ fn remove_bounds_checks(insns: &[Insn], removed: &mut [Option<Removed>], folded_
     }
     for pc in 0..n {
         let i = &insns[pc];
-        let data_end_load = class(i) == LDX && i.off == XDP_MD_DATA_END && ptrs[pc][i.src as usize % 11] == Ptr::Ctx;
+        let data_end_load = class(i) == LDX
+            && i.off == XDP_MD_DATA_END
+            && ptrs[pc][i.src as usize % 11] == Ptr::Ctx;
         let r0_drop = matches!(i.code, MOV64_K | MOV32_K) && i.dst == 0 && i.imm == 1;
         if data_end_load || r0_drop {
             candidates.push(pc);
@@ -747,7 +809,12 @@ fn remove_bounds_checks(insns: &[Insn], removed: &mut [Option<Removed>], folded_
 /// has touched yet are all redundant. (The artifact keeps the stores if any
 /// other instruction intervenes; this model requires the stores to follow
 /// the `mov` directly, one after another, which is stricter.)
-fn memset_to_zero(insns: &[Insn], removed: &mut [Option<Removed>], folded_src: &[Option<u8>], alu32: bool) {
+fn memset_to_zero(
+    insns: &[Insn],
+    removed: &mut [Option<Removed>],
+    folded_src: &[Option<u8>],
+    alu32: bool,
+) {
     let gone = cfg_gone(removed);
     let lead = leaders(insns, &gone);
     let end = (1..insns.len()).find(|&p| lead[p]).unwrap_or(insns.len());
@@ -768,7 +835,12 @@ fn memset_to_zero(insns: &[Insn], removed: &mut [Option<Removed>], folded_src: &
             let mut stores = Vec::new();
             while q < end {
                 let s = &insns[q];
-                if removed[q].is_none() && class(s) == STX && mode(s.code) == MODE_MEM && s.dst == 10 && s.src == r {
+                if removed[q].is_none()
+                    && class(s) == STX
+                    && mode(s.code) == MODE_MEM
+                    && s.dst == 10
+                    && s.src == r
+                {
                     let a = s.off as i64;
                     let b = a + size_of(s.code);
                     if overlaps(&touched, a, b) {
@@ -830,7 +902,8 @@ fn may_alias(a: (Place, i64), b: (Place, i64)) -> bool {
     let overlap = |x: i64, xs: i64, y: i64, ys: i64| x < y + ys && y < x + xs;
     match (a.0, b.0) {
         (Place::Any, _) | (_, Place::Any) => true,
-        (Place::Stack(Some(x)), Place::Stack(Some(y))) | (Place::Packet(Some(x)), Place::Packet(Some(y))) => overlap(x, a.1, y, b.1),
+        (Place::Stack(Some(x)), Place::Stack(Some(y)))
+        | (Place::Packet(Some(x)), Place::Packet(Some(y))) => overlap(x, a.1, y, b.1),
         (Place::Stack(_), Place::Stack(_)) | (Place::Packet(_), Place::Packet(_)) => true,
         (Place::Ctx, Place::Ctx) | (Place::Helper, Place::Helper) => true,
         _ => false,
@@ -845,9 +918,14 @@ const MEM_WINDOW: usize = 256;
 enum Fused {
     None,
     /// The 6-byte load; `off` is the lowest offset the group reads.
-    Load { off: i64 },
+    Load {
+        off: i64,
+    },
     /// The 6-byte store of what the load at `from` read.
-    Store { off: i64, from: usize },
+    Store {
+        off: i64,
+        from: usize,
+    },
 }
 
 /// What the passes decided, for the block scheduler.
@@ -891,7 +969,8 @@ fn schedule_block(
     // leave the window but keep bounding what follows as if they aliased
     // everything, so a block of thousands of accesses stays linear and the
     // schedule stays safe.
-    let mut mem: std::collections::VecDeque<(Place, i64, usize, bool)> = std::collections::VecDeque::new();
+    let mut mem: std::collections::VecDeque<(Place, i64, usize, bool)> =
+        std::collections::VecDeque::new();
     let mut evicted_store_row: Option<usize> = None;
     let mut evicted_load_row: Option<usize> = None;
     let mut first_open = 0usize;
@@ -899,7 +978,8 @@ fn schedule_block(
     let mut last_store_row: Option<usize> = None;
     let mut last_load_row: Option<usize> = None;
 
-    let slot_free = |table: &Vec<Vec<bool>>, r: usize, l: usize| table.get(r).is_none_or(|row| !row[l]);
+    let slot_free =
+        |table: &Vec<Vec<bool>>, r: usize, l: usize| table.get(r).is_none_or(|row| !row[l]);
     for pc in s..e {
         if removed[pc].is_some() {
             continue;
@@ -907,12 +987,15 @@ fn schedule_block(
         let i = &insns[pc];
         let mut o = operands(i);
         // A fused group's kept access covers all 6 bytes of the group.
-        if let (Some(a), Fused::Load { off } | Fused::Store { off, .. }) = (o.mem.as_mut(), cx.fused[pc]) {
+        if let (Some(a), Fused::Load { off } | Fused::Store { off, .. }) =
+            (o.mem.as_mut(), cx.fused[pc])
+        {
             a.off = off;
             a.size = 6;
         }
         let reads = reads_of(i, folded_src[pc]);
-        let control = is_control(i) || removed.get(pc + 1).copied().flatten() == Some(Removed::MoviExit);
+        let control =
+            is_control(i) || removed.get(pc + 1).copied().flatten() == Some(Removed::MoviExit);
         let mut earliest = 0usize;
         let mut preds: Vec<(usize, u8)> = Vec::new();
         for &r in &reads {
@@ -979,7 +1062,8 @@ fn schedule_block(
         let mut row = earliest.max(first_open);
         let lane = loop {
             let forced: Vec<u8> = if lane_forwarding {
-                let mut v: Vec<u8> = preds.iter().filter(|(r, _)| r + 1 == row).map(|(_, l)| *l).collect();
+                let mut v: Vec<u8> =
+                    preds.iter().filter(|(r, _)| r + 1 == row).map(|(_, l)| *l).collect();
                 v.sort_unstable();
                 v.dedup();
                 v
@@ -1054,7 +1138,11 @@ mod tests {
     const JGT_X: u8 = 0x2d;
 
     fn opts() -> Options {
-        Options { alu32_patterns: true, remove_bounds_checks: true, ..Options::artifact_defaults(4) }
+        Options {
+            alu32_patterns: true,
+            remove_bounds_checks: true,
+            ..Options::artifact_defaults(4)
+        }
     }
     fn rows(p: &[Insn], o: &Options) -> u32 {
         schedule(p, o).total_rows
@@ -1103,7 +1191,12 @@ mod tests {
     #[test]
     fn mov_then_alu_becomes_one_three_operand_instruction() {
         // r2 = r1; r2 += 14; r0 = r2; exit -> r2 = r1 + 14 | r0 = r2 | exit.
-        let p = [i(MOV_REG, 2, 1, 0, 0), i(ADD_IMM, 2, 0, 0, 14), i(MOV_REG, 0, 2, 0, 0), i(EXIT, 0, 0, 0, 0)];
+        let p = [
+            i(MOV_REG, 2, 1, 0, 0),
+            i(ADD_IMM, 2, 0, 0, 14),
+            i(MOV_REG, 0, 2, 0, 0),
+            i(EXIT, 0, 0, 0, 0),
+        ];
         let s = schedule(&p, &opts());
         assert_eq!(s.removed[0], Some(Removed::MovAlu));
         assert_eq!(s.total_rows, 3);
@@ -1139,7 +1232,12 @@ mod tests {
         ];
         let s = schedule(&same, &opts());
         assert_eq!(s.placed[1].map(|x| x.0), Some(1));
-        let other = [i(STXDW, 10, 1, -8, 0), i(LDXDW, 2, 10, -16, 0), i(MOV_IMM, 0, 0, 0, 2), i(EXIT, 0, 0, 0, 0)];
+        let other = [
+            i(STXDW, 10, 1, -8, 0),
+            i(LDXDW, 2, 10, -16, 0),
+            i(MOV_IMM, 0, 0, 0, 2),
+            i(EXIT, 0, 0, 0, 0),
+        ];
         let s = schedule(&other, &opts());
         assert_eq!(s.placed[1].map(|x| x.0), Some(0));
     }
@@ -1250,11 +1348,22 @@ mod tests {
     #[test]
     fn zeroing_fresh_stack_slots_in_the_entry_block_is_removed() {
         // r1 = 0; *(r10-8) = r1; *(r10-16) = r1; r0 = 2; exit
-        let p = [i(MOV_IMM, 1, 0, 0, 0), i(STXDW, 10, 1, -8, 0), i(STXDW, 10, 1, -16, 0), i(MOV_IMM, 0, 0, 0, 2), i(EXIT, 0, 0, 0, 0)];
+        let p = [
+            i(MOV_IMM, 1, 0, 0, 0),
+            i(STXDW, 10, 1, -8, 0),
+            i(STXDW, 10, 1, -16, 0),
+            i(MOV_IMM, 0, 0, 0, 2),
+            i(EXIT, 0, 0, 0, 0),
+        ];
         let s = schedule(&p, &opts());
         assert_eq!(s.removed_count(Removed::MemsetToZero), 3);
         // If r1 is read later it stays.
-        let p2 = [i(MOV_IMM, 1, 0, 0, 0), i(STXDW, 10, 1, -8, 0), i(MOV_REG, 0, 1, 0, 0), i(EXIT, 0, 0, 0, 0)];
+        let p2 = [
+            i(MOV_IMM, 1, 0, 0, 0),
+            i(STXDW, 10, 1, -8, 0),
+            i(MOV_REG, 0, 1, 0, 0),
+            i(EXIT, 0, 0, 0, 0),
+        ];
         assert_eq!(schedule(&p2, &opts()).removed_count(Removed::MemsetToZero), 0);
         // A read of r1 through a folded `r2 = r1; r2 += 4` keeps it too: the
         // fold's ALU instruction reads r1 once the mov is gone.
@@ -1270,7 +1379,13 @@ mod tests {
         assert_eq!(s4.removed[2], Some(Removed::MovAlu));
         assert_eq!(s4.removed_count(Removed::MemsetToZero), 0);
         // A slot written before is not fresh.
-        let p3 = [i(STXDW, 10, 2, -8, 0), i(MOV_IMM, 1, 0, 0, 0), i(STXDW, 10, 1, -8, 0), i(MOV_IMM, 0, 0, 0, 2), i(EXIT, 0, 0, 0, 0)];
+        let p3 = [
+            i(STXDW, 10, 2, -8, 0),
+            i(MOV_IMM, 1, 0, 0, 0),
+            i(STXDW, 10, 1, -8, 0),
+            i(MOV_IMM, 0, 0, 0, 2),
+            i(EXIT, 0, 0, 0, 0),
+        ];
         assert_eq!(schedule(&p3, &opts()).removed_count(Removed::MemsetToZero), 0);
     }
 
@@ -1295,12 +1410,25 @@ mod tests {
         struct Prog(Vec<Insn>, bool, usize);
         impl Arbitrary for Prog {
             fn arbitrary(g: &mut Gen) -> Prog {
-                let codes = [MOV_IMM, MOV32_IMM, MOV_REG, ADD_IMM, 0x0f, 0x04, 0xbc, LDXW, LDXH, LDXDW, STXH, STXDW, 0x72, 0xdb, EXIT, CALL, JGT_X, 0x15, 0x05, 0x18, 0x00];
+                let codes = [
+                    MOV_IMM, MOV32_IMM, MOV_REG, ADD_IMM, 0x0f, 0x04, 0xbc, LDXW, LDXH, LDXDW,
+                    STXH, STXDW, 0x72, 0xdb, EXIT, CALL, JGT_X, 0x15, 0x05, 0x18, 0x00,
+                ];
                 let n = usize::arbitrary(g) % 40 + 1;
                 let v = (0..n)
                     .map(|_| {
-                        let code = if u8::arbitrary(g) % 8 == 0 { u8::arbitrary(g) } else { *g.choose(&codes).unwrap() };
-                        Insn { code, dst: u8::arbitrary(g) % 12, src: u8::arbitrary(g) % 12, off: i16::arbitrary(g) % 24, imm: i32::arbitrary(g) % 64 }
+                        let code = if u8::arbitrary(g) % 8 == 0 {
+                            u8::arbitrary(g)
+                        } else {
+                            *g.choose(&codes).unwrap()
+                        };
+                        Insn {
+                            code,
+                            dst: u8::arbitrary(g) % 12,
+                            src: u8::arbitrary(g) % 12,
+                            off: i16::arbitrary(g) % 24,
+                            imm: i32::arbitrary(g) % 64,
+                        }
                     })
                     .collect();
                 Prog(v, bool::arbitrary(g), usize::arbitrary(g) % 4 + 1)
@@ -1330,7 +1458,8 @@ mod tests {
                 for pc in b.start..b.end {
                     let Some((row, _)) = s.placed[pc] else { continue };
                     for r in operands(&p.0[pc]).reads {
-                        let w = (b.start..pc).rev().find(|&q| operands(&p.0[q]).writes.contains(&r));
+                        let w =
+                            (b.start..pc).rev().find(|&q| operands(&p.0[q]).writes.contains(&r));
                         if let Some(w) = w {
                             if let Some((wr, _)) = s.placed[w] {
                                 if !folded && wr >= row {
@@ -1345,7 +1474,6 @@ mod tests {
         }
         QuickCheck::new().tests(2000).quickcheck(prop as fn(Prog) -> bool);
     }
-
 
     #[test]
     fn a_huge_straight_line_block_is_scheduled_and_stays_ordered() {
@@ -1393,9 +1521,11 @@ mod tests {
         let s = schedule(&p, &opts());
         assert_eq!(s.removed_count(Removed::Fused48), 10);
         let row = |pc: usize| s.placed[pc].expect("placed").0;
-        assert!(s.removed[0].is_none() && s.removed[6].is_none(), "the first load and first store stay");
+        assert!(
+            s.removed[0].is_none() && s.removed[6].is_none(),
+            "the first load and first store stay"
+        );
         assert!(row(6) > row(0), "the store follows the load");
         assert!(row(12) > row(6), "the later load of byte 4 follows the 6-byte store");
     }
-
 }

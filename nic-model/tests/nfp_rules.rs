@@ -56,7 +56,10 @@ fn t2_prog_flags_from_frags_section() {
 fn t9_extended_registers() {
     let r = check(&Prog::new().mov(11, 0).ret(2).xdp(), &corenic());
     assert_rules(&r, &["NFP-T9"]);
-    assert_eq!(finding(&r, "NFP-T9").message, "[nfp] program uses extended registers - jit hardening?");
+    assert_eq!(
+        finding(&r, "NFP-T9").message,
+        "[nfp] program uses extended registers - jit hardening?"
+    );
 }
 
 #[test]
@@ -98,7 +101,10 @@ fn s2_stack_frames_round_to_64() {
         .xdp();
     let r = check(&p, &corenic());
     assert_rules(&r, &["NFP-S2"]);
-    assert_eq!(finding(&r, "NFP-S2").message, "[nfp] stack too large: program 576B > FW stack 512B");
+    assert_eq!(
+        finding(&r, "NFP-S2").message,
+        "[nfp] stack too large: program 576B > FW stack 512B"
+    );
     assert_eq!(r.stats.stack_bytes, Some(576));
 }
 
@@ -116,7 +122,14 @@ fn s2_callee_writing_r6_r9_adds_32_bytes() {
     let r = check(&p, &corenic());
     assert_rules(&r, &["NFP-S2"]);
     // Without the r6 write the callee frame is 444 -> 448: 512 total, fits.
-    let p = Prog::new().stx(DW, 10, -8, 1).call_pc(2).ret(2).mov(2, 0).stx(DW, 10, -440, 2).ret(0).xdp();
+    let p = Prog::new()
+        .stx(DW, 10, -8, 1)
+        .call_pc(2)
+        .ret(2)
+        .mov(2, 0)
+        .stx(DW, 10, -440, 2)
+        .ret(0)
+        .xdp();
     assert_rules(&check(&p, &corenic()), &[]);
 }
 
@@ -175,7 +188,16 @@ fn s5_stack_location_changes_across_paths() {
     assert_eq!(f.insn, Some(6));
     assert!(f.message.starts_with("[nfp] stack access changed location was:"), "{}", f.message);
     // -8 and -4 share off % 4: allowed.
-    let p = Prog::new().call(7).movr(2, 10).jmp(JGT, 0, 5, 2).alu(ADD, 2, -8).ja(1).alu(ADD, 2, -4).ldx(B, 3, 2, 0).ret(2).xdp();
+    let p = Prog::new()
+        .call(7)
+        .movr(2, 10)
+        .jmp(JGT, 0, 5, 2)
+        .alu(ADD, 2, -8)
+        .ja(1)
+        .alu(ADD, 2, -4)
+        .ldx(B, 3, 2, 0)
+        .ret(2)
+        .xdp();
     assert_rules(&check(&p, &corenic()), &[]);
 }
 
@@ -220,7 +242,15 @@ fn i1_undefined_opcode() {
 #[test]
 fn i2_mul_ranges() {
     // Unknown 64-bit value from the packet: cannot prove it fits u32.
-    let p = Prog::new().xdp_pkt().movr(8, 6).alu(ADD, 8, 8).jmpr(JGT, 8, 7, 2).ldx(DW, 0, 6, 0).alu(MUL, 0, 3).ret(2).xdp();
+    let p = Prog::new()
+        .xdp_pkt()
+        .movr(8, 6)
+        .alu(ADD, 8, 8)
+        .jmpr(JGT, 8, 7, 2)
+        .ldx(DW, 0, 6, 0)
+        .alu(MUL, 0, 3)
+        .ret(2)
+        .xdp();
     let r = check(&p, &corenic());
     assert_rules(&r, &["NFP-I2"]);
     assert_eq!(severity_of(&r, "NFP-I2"), Severity::CannotProve);
@@ -232,15 +262,30 @@ fn i2_mul_ranges() {
     // ALU64 MUL by a negative immediate.
     let r = check(&Prog::new().mov(1, 5).alu(MUL, 1, -1).ret(2).xdp(), &corenic());
     assert_rules(&r, &["NFP-I2"]);
-    assert_eq!(finding(&r, "NFP-I2").message, "[nfp] sign extended multiplicand won't be within u32 value range");
+    assert_eq!(
+        finding(&r, "NFP-I2").message,
+        "[nfp] sign extended multiplicand won't be within u32 value range"
+    );
     // A branch bounds the value: the verifier-style refinement proves it.
-    let p = Prog::new().xdp_pkt().movr(8, 6).alu(ADD, 8, 8).jmpr(JGT, 8, 7, 3).ldx(DW, 0, 6, 0).jmp(JGT, 0, 1000, 1).alu(MUL, 0, 3).ret(2).xdp();
+    let p = Prog::new()
+        .xdp_pkt()
+        .movr(8, 6)
+        .alu(ADD, 8, 8)
+        .jmpr(JGT, 8, 7, 3)
+        .ldx(DW, 0, 6, 0)
+        .jmp(JGT, 0, 1000, 1)
+        .alu(MUL, 0, 3)
+        .ret(2)
+        .xdp();
     assert_rules(&check(&p, &corenic()), &[]);
 }
 
 #[test]
 fn i3_div_rules() {
-    let r = check(&Prog::new().call(helper::GET_PRANDOM_U32).mov(1, 100).alur(DIV, 1, 0).ret(2).xdp(), &corenic());
+    let r = check(
+        &Prog::new().call(helper::GET_PRANDOM_U32).mov(1, 100).alur(DIV, 1, 0).ret(2).xdp(),
+        &corenic(),
+    );
     assert_rules(&r, &["NFP-I3"]);
     assert_eq!(finding(&r, "NFP-I3").message, "[nfp] divisor is not constant");
     let r = check(&Prog::new().mov(1, 100).alu(DIV, 1, -2).ret(2).xdp(), &corenic());
@@ -257,7 +302,10 @@ fn i3_div_rules() {
 fn i4_mod() {
     // Valid encodings (the kernel rejects K forms with src != 0 and X forms with imm != 0).
     for (code, src, imm) in [(0x94u8, 0, 3), (0x97, 0, 3), (0x9c, 2, 0), (0x9f, 2, 0)] {
-        let r = check(&Prog::new().mov(1, 7).mov(2, 3).raw(code, 1, src, 0, imm).ret(2).xdp(), &corenic());
+        let r = check(
+            &Prog::new().mov(1, 7).mov(2, 3).raw(code, 1, src, 0, imm).ret(2).xdp(),
+            &corenic(),
+        );
         assert_rules(&r, &["NFP-I4"]);
     }
 }
@@ -266,7 +314,8 @@ fn i4_mod() {
 fn i6_end_to_le_and_bswap() {
     let r = check(&Prog::new().mov(1, 7).raw(ALU | END | K, 1, 0, 0, 16).ret(2).xdp(), &corenic());
     assert_rules(&r, &["NFP-I6"]);
-    let r = check(&Prog::new().mov(1, 7).raw(ALU64 | END | K, 1, 0, 0, 32).ret(2).xdp(), &corenic());
+    let r =
+        check(&Prog::new().mov(1, 7).raw(ALU64 | END | K, 1, 0, 0, 32).ret(2).xdp(), &corenic());
     assert_rules(&r, &["NFP-I6"]);
     // to-be is supported.
     let r = check(&Prog::new().mov(1, 7).raw(ALU | END | X, 1, 0, 0, 16).ret(2).xdp(), &corenic());
@@ -282,12 +331,20 @@ fn i7_gotol() {
 #[test]
 fn i8_atomics() {
     // fetch-add into a map value: op not implemented.
-    let p = Prog::new().lookup_or_skip(2).mov(1, 1).raw(STX | MODE_ATOMIC | DW, 0, 1, 0, ATOMIC_ADD | ATOMIC_FETCH).ret(2).xdp_maps(vec![counters()]);
+    let p = Prog::new()
+        .lookup_or_skip(2)
+        .mov(1, 1)
+        .raw(STX | MODE_ATOMIC | DW, 0, 1, 0, ATOMIC_ADD | ATOMIC_FETCH)
+        .ret(2)
+        .xdp_maps(vec![counters()]);
     let r = check(&p, &corenic());
     assert_rules(&r, &["NFP-I8"]);
     assert_eq!(finding(&r, "NFP-I8").message, "[nfp] atomic op not implemented: 1");
     // XADD to the stack: not a map value pointer (PTR_TO_STACK = 6).
-    let r = check(&Prog::new().mov(1, 0).stx(DW, 10, -8, 1).mov(1, 1).xadd(DW, 10, -8, 1).ret(2).xdp(), &corenic());
+    let r = check(
+        &Prog::new().mov(1, 0).stx(DW, 10, -8, 1).mov(1, 1).xadd(DW, 10, -8, 1).ret(2).xdp(),
+        &corenic(),
+    );
     assert_rules(&r, &["NFP-I8"]);
     assert_eq!(finding(&r, "NFP-I8").message, "[nfp] atomic add not to a map value pointer: 6");
     // XADD of a pointer.
@@ -299,7 +356,13 @@ fn i8_atomics() {
 
 #[test]
 fn i9_read_and_atomic_on_the_same_word() {
-    let p = Prog::new().lookup_or_skip(3).ldx(DW, 1, 0, 0).mov(1, 1).xadd(DW, 0, 0, 1).ret(2).xdp_maps(vec![counters()]);
+    let p = Prog::new()
+        .lookup_or_skip(3)
+        .ldx(DW, 1, 0, 0)
+        .mov(1, 1)
+        .xadd(DW, 0, 0, 1)
+        .ret(2)
+        .xdp_maps(vec![counters()]);
     let r = check(&p, &corenic());
     assert_rules(&r, &["NFP-I9"]);
     assert!(finding(&r, "NFP-I9").message.starts_with("[nfp] map value use type conflict"));
@@ -344,9 +407,11 @@ fn i11_sign_extending_load() {
 
 #[test]
 fn i12_movsx_and_sdiv() {
-    let r = check(&Prog::new().mov(1, 200).raw(ALU64 | MOV | X, 2, 1, 8, 0).ret(2).xdp(), &corenic());
+    let r =
+        check(&Prog::new().mov(1, 200).raw(ALU64 | MOV | X, 2, 1, 8, 0).ret(2).xdp(), &corenic());
     assert_rules(&r, &["NFP-I12"]);
-    let r = check(&Prog::new().mov(1, 200).raw(ALU64 | DIV | K, 1, 0, 1, 3).ret(2).xdp(), &corenic());
+    let r =
+        check(&Prog::new().mov(1, 200).raw(ALU64 | DIV | K, 1, 0, 1, 3).ret(2).xdp(), &corenic());
     assert_rules(&r, &["NFP-I12"]);
 }
 
@@ -355,13 +420,17 @@ fn i13_ld_abs_in_xdp() {
     let r = check(&Prog::new().raw(LD | MODE_ABS | B, 0, 0, 0, 12).ret(2).xdp(), &corenic());
     assert_rules(&r, &["NFP-I13"]);
     // TC may use it (r0 = SHOT is an allowed TC return).
-    let r = check(&Prog::new().raw(LD | MODE_ABS | B, 0, 0, 0, 12).ret(2).spec("tc", vec![]), &corenic());
+    let r = check(
+        &Prog::new().raw(LD | MODE_ABS | B, 0, 0, 0, 12).ret(2).spec("tc", vec![]),
+        &corenic(),
+    );
     assert_rules(&r, &[]);
 }
 
 #[test]
 fn i14_ld_imm64_pseudo_btf_id() {
-    let r = check(&Prog::new().raw(LD_DW_IMM, 1, 3, 0, 7).raw(0, 0, 0, 0, 0).ret(2).xdp(), &corenic());
+    let r =
+        check(&Prog::new().raw(LD_DW_IMM, 1, 3, 0, 7).raw(0, 0, 0, 0, 0).ret(2).xdp(), &corenic());
     assert_rules(&r, &["NFP-I14"]);
 }
 
@@ -374,7 +443,8 @@ fn m1_deref_of_packet_end() {
 
 #[test]
 fn m2_store_to_map_value() {
-    let p = Prog::new().lookup_or_skip(2).mov(1, 1).stx(DW, 0, 0, 1).ret(2).xdp_maps(vec![counters()]);
+    let p =
+        Prog::new().lookup_or_skip(2).mov(1, 1).stx(DW, 0, 0, 1).ret(2).xdp_maps(vec![counters()]);
     let r = check(&p, &corenic());
     assert_rules(&r, &["NFP-M2"]);
     assert_eq!(finding(&r, "NFP-M2").message, "[nfp] map writes not supported");
@@ -426,12 +496,27 @@ fn m5_xdp_ctx_writes() {
 fn m6_tc_ctx_read_of_mark() {
     let r = check(&Prog::new().ldx(W, 0, 1, 8).ret(2).spec("tc", vec![]), &corenic());
     assert_rules(&r, &["NFP-M6"]);
-    let r = check(&Prog::new().ldx(W, 0, 1, 0).ldx(W, 2, 1, 76).ldx(W, 3, 1, 80).ret(2).spec("classifier", vec![]), &corenic());
+    let r = check(
+        &Prog::new()
+            .ldx(W, 0, 1, 0)
+            .ldx(W, 2, 1, 76)
+            .ldx(W, 3, 1, 80)
+            .ret(2)
+            .spec("classifier", vec![]),
+        &corenic(),
+    );
     assert_rules(&r, &[]);
 }
 
 fn reaches_2000() -> nic_model::ProgramSpec {
-    Prog::new().xdp_pkt().movr(8, 6).alu(ADD, 8, 2001).jmpr(JGT, 8, 7, 1).ldx(B, 0, 6, 2000).ret(2).xdp()
+    Prog::new()
+        .xdp_pkt()
+        .movr(8, 6)
+        .alu(ADD, 8, 2001)
+        .jmpr(JGT, 8, 7, 1)
+        .ldx(B, 0, 6, 2000)
+        .ret(2)
+        .xdp()
 }
 
 #[test]
@@ -456,13 +541,24 @@ fn h1_unsupported_helpers() {
         assert_eq!(finding(&r, "NFP-H1").message, format!("[nfp] unsupported function id: {id}"));
     }
     // kfunc
-    let r = check(&Prog::new().raw(JMP | CALL, 0, PSEUDO_KFUNC_CALL, 0, 12345).ret(2).xdp(), &corenic());
+    let r = check(
+        &Prog::new().raw(JMP | CALL, 0, PSEUDO_KFUNC_CALL, 0, 12345).ret(2).xdp(),
+        &corenic(),
+    );
     assert_rules(&r, &["NFP-H1"]);
 }
 
 #[test]
 fn h2_helpers_missing_from_corenic_firmware() {
-    let p = Prog::new().ld_map(1, 0).movr(2, 10).alu(ADD, 2, -4).movr(3, 10).alu(ADD, 3, -24).mov(4, 0).call(helper::MAP_UPDATE_ELEM).ret(2)
+    let p = Prog::new()
+        .ld_map(1, 0)
+        .movr(2, 10)
+        .alu(ADD, 2, -4)
+        .movr(3, 10)
+        .alu(ADD, 3, -24)
+        .mov(4, 0)
+        .call(helper::MAP_UPDATE_ELEM)
+        .ret(2)
         .xdp_maps(vec![counters()]);
     let r = check(&p, &corenic());
     assert_rules(&r, &["NFP-H2"]);
@@ -476,12 +572,29 @@ fn h2_helpers_missing_from_corenic_firmware() {
 #[test]
 fn h3_map_helper_key_pointer() {
     // Key in the packet.
-    let p = Prog::new().xdp_pkt().movr(8, 6).alu(ADD, 8, 4).jmpr(JGT, 8, 7, 4).ld_map(1, 0).movr(2, 6).call(1).ret(2).xdp_maps(vec![counters()]);
+    let p = Prog::new()
+        .xdp_pkt()
+        .movr(8, 6)
+        .alu(ADD, 8, 4)
+        .jmpr(JGT, 8, 7, 4)
+        .ld_map(1, 0)
+        .movr(2, 6)
+        .call(1)
+        .ret(2)
+        .xdp_maps(vec![counters()]);
     let r = check(&p, &corenic());
     assert_rules(&r, &["NFP-H3"]);
     assert_eq!(finding(&r, "NFP-H3").message, "[nfp] map_lookup: unsupported ptr type 8");
     // Unaligned stack key.
-    let p = Prog::new().mov(2, 0).stx(DW, 10, -8, 2).ld_map(1, 0).movr(2, 10).alu(ADD, 2, -6).call(1).ret(2).xdp_maps(vec![counters()]);
+    let p = Prog::new()
+        .mov(2, 0)
+        .stx(DW, 10, -8, 2)
+        .ld_map(1, 0)
+        .movr(2, 10)
+        .alu(ADD, 2, -6)
+        .call(1)
+        .ret(2)
+        .xdp_maps(vec![counters()]);
     let r = check(&p, &corenic());
     assert_rules(&r, &["NFP-H3"]);
     assert_eq!(finding(&r, "NFP-H3").message, "[nfp] map_lookup: unaligned stack pointer 6");
@@ -501,7 +614,10 @@ fn h4_adjust_head() {
     prof.helpers.adjust_head.as_mut().unwrap().no_meta.value = false;
     let r = check(&Prog::new().mov(2, -14).call(helper::XDP_ADJUST_HEAD).ret(2).xdp(), &prof);
     assert_rules(&r, &["NFP-H4"]);
-    assert_eq!(finding(&r, "NFP-H4").message, "[nfp] adjust_head: FW requires shifting metadata, not supported by the driver");
+    assert_eq!(
+        finding(&r, "NFP-H4").message,
+        "[nfp] adjust_head: FW requires shifting metadata, not supported by the driver"
+    );
 }
 
 #[test]
@@ -517,12 +633,28 @@ fn h5_adjust_tail_grows() {
 fn h6_perf_event_output() {
     let perf = map("events", map_type::PERF_EVENT_ARRAY, 4, 4, 2);
     // flags 0 instead of BPF_F_CURRENT_CPU.
-    let p = Prog::new().ld_map(2, 0).mov(3, 0).movr(4, 10).alu(ADD, 4, -8).mov(5, 8).call(helper::PERF_EVENT_OUTPUT).ret(2).xdp_maps(vec![perf.clone()]);
+    let p = Prog::new()
+        .ld_map(2, 0)
+        .mov(3, 0)
+        .movr(4, 10)
+        .alu(ADD, 4, -8)
+        .mov(5, 8)
+        .call(helper::PERF_EVENT_OUTPUT)
+        .ret(2)
+        .xdp_maps(vec![perf.clone()]);
     let r = check(&p, &profile("nfp-agilio-ebpf"));
     assert_rules(&r, &["NFP-H6"]);
     assert_eq!(severity_of(&r, "NFP-H6"), Severity::Violates);
     // Correct flags: only the asynchronous-semantics warning remains.
-    let p = Prog::new().ld_map(2, 0).lddw(3, 0xffff_ffff).movr(4, 10).alu(ADD, 4, -8).mov(5, 8).call(helper::PERF_EVENT_OUTPUT).ret(2).xdp_maps(vec![perf]);
+    let p = Prog::new()
+        .ld_map(2, 0)
+        .lddw(3, 0xffff_ffff)
+        .movr(4, 10)
+        .alu(ADD, 4, -8)
+        .mov(5, 8)
+        .call(helper::PERF_EVENT_OUTPUT)
+        .ret(2)
+        .xdp_maps(vec![perf]);
     let r = check(&p, &profile("nfp-agilio-ebpf"));
     assert_rules(&r, &["NFP-H6"]);
     assert_eq!(severity_of(&r, "NFP-H6"), Severity::BehaviourDiffers);
@@ -555,7 +687,10 @@ fn p1_map_type_not_offloadable() {
     let r = check(&Prog::new().ret(2).xdp_maps(vec![map("lru", 9, 4, 8, 16)]), &corenic());
     assert_rules(&r, &["NFP-P1"]);
     // A perf event array stays on the host and is fine.
-    let r = check(&Prog::new().ret(2).xdp_maps(vec![map("ev", map_type::PERF_EVENT_ARRAY, 4, 4, 4)]), &corenic());
+    let r = check(
+        &Prog::new().ret(2).xdp_maps(vec![map("ev", map_type::PERF_EVENT_ARRAY, 4, 4, 4)]),
+        &corenic(),
+    );
     assert_rules(&r, &[]);
 }
 
@@ -585,7 +720,8 @@ fn p6_too_many_maps() {
 
 #[test]
 fn p7_total_entries() {
-    let maps = vec![map("a", map_type::HASH, 4, 8, 2_000_000), map("b", map_type::HASH, 4, 8, 100_000)];
+    let maps =
+        vec![map("a", map_type::HASH, 4, 8, 2_000_000), map("b", map_type::HASH, 4, 8, 100_000)];
     let r = check(&Prog::new().ret(2).xdp_maps(maps), &corenic());
     assert_rules(&r, &["NFP-P7"]);
     assert_eq!(finding(&r, "NFP-P7").message, "map with too many elements: 100000, left: 48000");
@@ -593,10 +729,14 @@ fn p7_total_entries() {
 
 #[test]
 fn p8_element_sizes() {
-    let r = check(&Prog::new().ret(2).xdp_maps(vec![map("big", map_type::HASH, 8, 60, 4)]), &corenic());
+    let r =
+        check(&Prog::new().ret(2).xdp_maps(vec![map("big", map_type::HASH, 8, 60, 4)]), &corenic());
     assert_rules(&r, &["NFP-P8"]);
     let msgs: Vec<_> = r.findings.iter().map(|f| f.message.as_str()).collect();
-    assert!(msgs.contains(&"map elements too large: 72, FW max element size (key+value): 64"), "{msgs:?}");
+    assert!(
+        msgs.contains(&"map elements too large: 72, FW max element size (key+value): 64"),
+        "{msgs:?}"
+    );
     assert!(msgs.contains(&"map value size 60, FW max is 56"), "{msgs:?}");
 }
 
@@ -604,7 +744,10 @@ fn p8_element_sizes() {
 fn p12_global_data() {
     let mut g = map(".rodata", map_type::ARRAY, 4, 8, 1);
     g.is_global_data = true;
-    let r = check(&Prog::new().ld_map_value(1, 0, 0).ldx(DW, 0, 1, 0).ret(2).xdp_maps(vec![g]), &corenic());
+    let r = check(
+        &Prog::new().ld_map_value(1, 0, 0).ldx(DW, 0, 1, 0).ret(2).xdp_maps(vec![g]),
+        &corenic(),
+    );
     assert_rules(&r, &["NFP-P12"]);
 }
 
@@ -620,7 +763,9 @@ fn findings_carry_line_and_disassembly() {
     assert_eq!(json["verdict"], "not_compatible");
     assert_eq!(json["findings"][0]["rule"], "NFP-I4");
     assert_eq!(json["findings"][0]["severity"], "violates");
-    assert!(r.to_text().contains("NFP-I4 [violates] [nfp] instruction 0x9f not supported at insn 2 (prog.c:12)"));
+    assert!(r
+        .to_text()
+        .contains("NFP-I4 [violates] [nfp] instruction 0x9f not supported at insn 2 (prog.c:12)"));
 }
 
 #[test]

@@ -8,7 +8,14 @@ use nic_model::{check, check_with, CheckOptions, Severity, Verdict};
 #[test]
 fn netdevsim_accepts_what_nfp_rejects() {
     // MOD, callx, bpf_redirect and a REDIRECT return: netdevsim models no ISA limits.
-    let p = Prog::new().mov(1, 7).alu(MOD, 1, 3).mov(2, 0).raw(JMP | CALL | X, 2, 0, 0, 0).call(helper::REDIRECT).ret(4).xdp();
+    let p = Prog::new()
+        .mov(1, 7)
+        .alu(MOD, 1, 3)
+        .mov(2, 0)
+        .raw(JMP | CALL | X, 2, 0, 0, 0)
+        .call(helper::REDIRECT)
+        .ret(4)
+        .xdp();
     let r = check(&p, &profile("netdevsim"));
     assert_rules(&r, &[]);
     assert_eq!(r.verdict, Verdict::Compatible);
@@ -21,7 +28,8 @@ fn netdevsim_map_rules() {
     let nsim = profile("netdevsim");
     let r = check(&Prog::new().ret(2).xdp_maps(vec![map("lru", 9, 4, 8, 2)]), &nsim);
     assert_rules(&r, &["NSIM-M1"]);
-    let r = check(&Prog::new().ret(2).xdp_maps(vec![map("three", map_type::ARRAY, 4, 8, 3)]), &nsim);
+    let r =
+        check(&Prog::new().ret(2).xdp_maps(vec![map("three", map_type::ARRAY, 4, 8, 3)]), &nsim);
     assert_rules(&r, &["NSIM-M2"]);
     let mut m = map("f", map_type::HASH, 4, 8, 2);
     m.flags = 1;
@@ -78,7 +86,15 @@ fn hxdp_instruction_rows() {
 #[test]
 fn hxdp_stack_and_isa() {
     // 300 B in main plus 300 B in a callee: 600 B > 512 B (no frame rounding on hXDP).
-    let p = Prog::new().mov(2, 0).stx(DW, 10, -300, 2).call_pc(2).ret(2).mov(2, 0).stx(DW, 10, -300, 2).ret(0).xdp();
+    let p = Prog::new()
+        .mov(2, 0)
+        .stx(DW, 10, -300, 2)
+        .call_pc(2)
+        .ret(2)
+        .mov(2, 0)
+        .stx(DW, 10, -300, 2)
+        .ret(0)
+        .xdp();
     let r = check(&p, &profile("hxdp"));
     assert_rules(&r, &["HXDP-S1"]);
     let r = check(&Prog::new().raw(JMP32 | JA, 0, 0, 0, 0).ret(2).xdp(), &profile("hxdp"));
@@ -113,7 +129,10 @@ fn bounded_loop_terminates_and_keeps_ranges_sound() {
 fn joined_states_give_cannot_prove() {
     // Many paths with different constant stack offsets force a join (state cap 2);
     // the joined offset is a range, so the constant-offset rule cannot be proven.
-    let opts = CheckOptions { limits: nic_model::absint::Limits { state_cap: 2, ..Default::default() }, ..Default::default() };
+    let opts = CheckOptions {
+        limits: nic_model::absint::Limits { state_cap: 2, ..Default::default() },
+        ..Default::default()
+    };
     let mut p = Prog::new().call(7).movr(2, 10);
     for k in 1..=4 {
         p = p.jmp(JEQ, 0, k, 1).alu(ADD, 2, -4);
@@ -128,8 +147,15 @@ fn joined_states_give_cannot_prove() {
 
 #[test]
 fn budget_exhaustion_is_reported() {
-    let opts = CheckOptions { limits: nic_model::absint::Limits { budget: 3, ..Default::default() }, ..Default::default() };
-    let r = check_with(&Prog::new().mov(1, 0).mov(2, 0).mov(3, 0).mov(4, 0).ret(2).xdp(), &corenic(), &opts);
+    let opts = CheckOptions {
+        limits: nic_model::absint::Limits { budget: 3, ..Default::default() },
+        ..Default::default()
+    };
+    let r = check_with(
+        &Prog::new().mov(1, 0).mov(2, 0).mov(3, 0).mov(4, 0).ret(2).xdp(),
+        &corenic(),
+        &opts,
+    );
     assert_rules(&r, &["ANALYSIS-BUDGET"]);
     assert_eq!(r.verdict, Verdict::NotCompatible);
 }

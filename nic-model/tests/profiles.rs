@@ -41,15 +41,16 @@ fn builtin_values_match_the_spec() {
 fn unknown_builtin_lists_the_known_ones() {
     let e = Profile::builtin("nfp-9000").unwrap_err();
     let msg = e.to_string();
-    assert!(msg.contains("nfp-9000") && msg.contains("nfp-corenic") && msg.contains("hxdp"), "{msg}");
+    assert!(
+        msg.contains("nfp-9000") && msg.contains("nfp-corenic") && msg.contains("hxdp"),
+        "{msg}"
+    );
 }
 
 #[test]
 fn unknown_key_error_names_file_key_and_line() {
-    let text = include_str!("../profiles/netdevsim.toml").replace(
-        "[stack]\n",
-        "[stack]\nmax_byts = { value = 1, source = \"typo\" }\n",
-    );
+    let text = include_str!("../profiles/netdevsim.toml")
+        .replace("[stack]\n", "[stack]\nmax_byts = { value = 1, source = \"typo\" }\n");
     let line = text.lines().position(|l| l.starts_with("max_byts")).unwrap() + 1;
     let e = Profile::parse(&text, "my-nic.toml").unwrap_err();
     let ProfileError::Parse { file, line: got, key, message } = &e else { panic!("{e}") };
@@ -68,10 +69,8 @@ fn missing_source_is_rejected() {
         "max_entries_per_map = { value = 2 }",
     );
     assert!(Profile::parse(&text, "x.toml").is_err());
-    let text = include_str!("../profiles/netdevsim.toml").replace(
-        "source = \"netdevsim/bpf.c NSIM_BPF_MAX_KEYS 2 (spec §2.1)\"",
-        "source = \" \"",
-    );
+    let text = include_str!("../profiles/netdevsim.toml")
+        .replace("source = \"netdevsim/bpf.c NSIM_BPF_MAX_KEYS 2 (spec §2.1)\"", "source = \" \"");
     let e = Profile::parse(&text, "x.toml").unwrap_err();
     assert!(e.to_string().contains("maps.max_entries_per_map"), "{e}");
 }

@@ -75,7 +75,10 @@ fn mount(source: &str, target: &str, fstype: &str) {
     // the call; data is NULL, which mount(2) accepts for these filesystems.
     let rc = unsafe { libc::mount(src.as_ptr(), tgt.as_ptr(), fs.as_ptr(), 0, std::ptr::null()) };
     if rc != 0 {
-        say(&format!("xdpqual-agent: mounting {fstype} on {target} failed: {}\n", std::io::Error::last_os_error()));
+        say(&format!(
+            "xdpqual-agent: mounting {fstype} on {target} failed: {}\n",
+            std::io::Error::last_os_error()
+        ));
     }
 }
 
@@ -87,7 +90,10 @@ fn unlimit_memlock() {
     let inf = libc::rlimit { rlim_cur: libc::RLIM_INFINITY, rlim_max: libc::RLIM_INFINITY };
     // SAFETY: a valid pointer to an initialised rlimit for the call's duration.
     if unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &inf) } != 0 {
-        say(&format!("xdpqual-agent: raising RLIMIT_MEMLOCK failed: {}\n", std::io::Error::last_os_error()));
+        say(&format!(
+            "xdpqual-agent: raising RLIMIT_MEMLOCK failed: {}\n",
+            std::io::Error::last_os_error()
+        ));
     }
 }
 

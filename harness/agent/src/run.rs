@@ -53,7 +53,8 @@ fn object_of(job: &Job) -> Result<Object, String> {
 
 fn execute(path: &str, report: &mut GuestReport) -> Result<(), String> {
     let text = std::fs::read(path).map_err(|e| format!("reading the job {path}: {e}"))?;
-    let job: Job = serde_json::from_slice(&text).map_err(|e| format!("parsing the job {path}: {e}"))?;
+    let job: Job =
+        serde_json::from_slice(&text).map_err(|e| format!("parsing the job {path}: {e}"))?;
     let obj = object_of(&job)?;
     let main = obj.programs.first().ok_or("the job has no program")?;
     let host = HostBackend::open().map_err(|e| format!("BPF unavailable in the guest: {e}"))?;
@@ -87,7 +88,10 @@ fn execute(path: &str, report: &mut GuestReport) -> Result<(), String> {
 
     let cpus = report.possible_cpus.unwrap_or(1);
     for w in &job.map_writes {
-        let map = session.maps().get(w.map).ok_or_else(|| format!("map write names map {} of {}", w.map, session.maps().len()))?;
+        let map = session
+            .maps()
+            .get(w.map)
+            .ok_or_else(|| format!("map write names map {} of {}", w.map, session.maps().len()))?;
         let value = if w.per_cpu_broadcast { w.value.repeat(cpus) } else { w.value.clone() };
         map.update(&w.key, &value).map_err(|e| format!("writing map {}: {e}", map.def().name))?;
     }
@@ -102,11 +106,16 @@ fn execute(path: &str, report: &mut GuestReport) -> Result<(), String> {
         // Kernels before 5.12 refuse ctx_in for XDP (bpf_prog_test_run_xdp
         // returned EINVAL for any ctx); the frame then arrives on loopback
         // queue 0 anyway, the same place the ctx names.
-        if !flags.without_ctx && matches!(&r, Err(TestRunError::Refused { errno, .. }) if errno.0 == libc::EINVAL) {
+        if !flags.without_ctx
+            && matches!(&r, Err(TestRunError::Refused { errno, .. }) if errno.0 == libc::EINVAL)
+        {
             let retry = session.run(pkt, ctx, 1, RunFlags { without_ctx: true });
             if retry.is_ok() {
                 flags.without_ctx = true;
-                report.notes.push("kernel refuses ctx_in for XDP test-run (before 5.12): ran without a context".into());
+                report.notes.push(
+                    "kernel refuses ctx_in for XDP test-run (before 5.12): ran without a context"
+                        .into(),
+                );
                 r = retry;
             }
         }
@@ -132,10 +141,17 @@ fn execute(path: &str, report: &mut GuestReport) -> Result<(), String> {
             },
             Ok(MapDump::PerCpu(v)) => GuestMap {
                 name,
-                entries: v.iter().map(|(k, vs)| (hex::encode(k), vs.iter().map(|x| hex::encode(x)).collect())).collect(),
+                entries: v
+                    .iter()
+                    .map(|(k, vs)| (hex::encode(k), vs.iter().map(|x| hex::encode(x)).collect()))
+                    .collect(),
                 unreadable: None,
             },
-            Ok(MapDump::NotDumpable(t)) => GuestMap { name, entries: Vec::new(), unreadable: Some(format!("{} maps cannot be read from user space", t.name())) },
+            Ok(MapDump::NotDumpable(t)) => GuestMap {
+                name,
+                entries: Vec::new(),
+                unreadable: Some(format!("{} maps cannot be read from user space", t.name())),
+            },
             Err(e) => GuestMap { name, entries: Vec::new(), unreadable: Some(e.to_string()) },
         });
     }

@@ -90,7 +90,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let Ok(test) = ConformanceTest::load(&file) else { continue };
         let Ok(insns) = test.program(&file) else { continue };
         let stem = file.file_stem().unwrap().to_string_lossy();
-        fs::write(engine_dir.join(format!("seed-conf-{stem}")), engine_input(0, &encode_le(&insns), &test.mem))?;
+        fs::write(
+            engine_dir.join(format!("seed-conf-{stem}")),
+            engine_input(0, &encode_le(&insns), &test.mem),
+        )?;
         n_engine += 1;
     }
     let mut n_capture = 0;
@@ -101,7 +104,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             // Huge captures slow every fuzzing round; libFuzzer truncates to
             // -max_len anyway.
             if is_capture && fs::metadata(&p).is_ok_and(|m| m.len() <= 1 << 20) {
-                fs::write(capture_dir.join(format!("seed-{}", p.file_name().unwrap().to_string_lossy())), fs::read(&p)?)?;
+                fs::write(
+                    capture_dir.join(format!("seed-{}", p.file_name().unwrap().to_string_lossy())),
+                    fs::read(&p)?,
+                )?;
                 n_capture += 1;
             }
         }

@@ -23,15 +23,18 @@ use xdpqual::capture::{classify, CaptureReader};
 /// One scratch file per fuzzing process, rewritten for every input.
 fn scratch() -> &'static PathBuf {
     static PATH: OnceLock<PathBuf> = OnceLock::new();
-    PATH.get_or_init(|| std::env::temp_dir().join(format!("xdpqual-fuzz-capture-{}.pcap", std::process::id())))
+    PATH.get_or_init(|| {
+        std::env::temp_dir().join(format!("xdpqual-fuzz-capture-{}.pcap", std::process::id()))
+    })
 }
 
 fuzz_target!(|data: &[u8]| {
     // Both readers get the same name, so their errors read the same.
     let path = scratch();
-    let stream: Option<Vec<_>> = CaptureReader::from_reader(path.clone(), Cursor::new(data.to_vec()))
-        .ok()
-        .map(|r| r.collect());
+    let stream: Option<Vec<_>> =
+        CaptureReader::from_reader(path.clone(), Cursor::new(data.to_vec()))
+            .ok()
+            .map(|r| r.collect());
     if let Some(records) = &stream {
         for p in records.iter().flatten() {
             let _ = classify(&p.data);

@@ -70,10 +70,8 @@ fuzz_target!(|data: &[u8]| {
     let rest = data.get(3..).unwrap_or(&[]);
     let n = want.min(rest.len() / INSN_SIZE);
     let (code, packet) = rest.split_at(n * INSN_SIZE);
-    let insns: Vec<Insn> = code
-        .chunks_exact(INSN_SIZE)
-        .map(|c| Insn::from_le_bytes(c.try_into().unwrap()))
-        .collect();
+    let insns: Vec<Insn> =
+        code.chunks_exact(INSN_SIZE).map(|c| Insn::from_le_bytes(c.try_into().unwrap())).collect();
 
     let prog = Program {
         name: "fuzz".into(),

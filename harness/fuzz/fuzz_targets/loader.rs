@@ -29,7 +29,10 @@ fn tolerate_aya_obj_panics() {
 fn profiles() -> &'static [nic_model::Profile] {
     static P: std::sync::OnceLock<Vec<nic_model::Profile>> = std::sync::OnceLock::new();
     P.get_or_init(|| {
-        ["nfp-corenic", "nfp-agilio-ebpf", "netdevsim", "hxdp"].iter().map(|n| nic_model::Profile::load(n).expect("built-in profile")).collect()
+        ["nfp-corenic", "nfp-agilio-ebpf", "netdevsim", "hxdp"]
+            .iter()
+            .map(|n| nic_model::Profile::load(n).expect("built-in profile"))
+            .collect()
     })
 }
 

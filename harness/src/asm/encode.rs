@@ -49,7 +49,8 @@ pub fn encode(mnemonic: &str, ops: &[Operand]) -> R<Encoded> {
         "ja" | "ja32" => {
             want(mnemonic, ops, 1)?;
             let gotol = mnemonic == "ja32";
-            let (code, field) = if gotol { (JMP32 | JA, FixupField::Imm) } else { (JMP | JA, FixupField::Off) };
+            let (code, field) =
+                if gotol { (JMP32 | JA, FixupField::Imm) } else { (JMP | JA, FixupField::Off) };
             jump_target(Insn::new(code, 0, 0, 0, 0), word(&ops[0])?, field)
         }
         "call" => encode_call(ops),
@@ -78,7 +79,11 @@ fn want(mnemonic: &str, ops: &[Operand], n: usize) -> R<()> {
     if ops.len() == n {
         Ok(())
     } else {
-        Err(AsmErrorKind::OperandCount { mnemonic: mnemonic.to_string(), expected: n, found: ops.len() })
+        Err(AsmErrorKind::OperandCount {
+            mnemonic: mnemonic.to_string(),
+            expected: n,
+            found: ops.len(),
+        })
     }
 }
 
@@ -92,7 +97,10 @@ fn reg(op: &Operand) -> R<u8> {
 fn mem(op: &Operand) -> R<(u8, i16)> {
     match op {
         Operand::Mem { base, off } => Ok((*base, *off)),
-        other => Err(AsmErrorKind::Expected { what: "a memory operand [%rN+off]", found: describe(other) }),
+        other => Err(AsmErrorKind::Expected {
+            what: "a memory operand [%rN+off]",
+            found: describe(other),
+        }),
     }
 }
 
@@ -131,11 +139,19 @@ fn encode_call(ops: &[Operand]) -> R<Encoded> {
     let (mode, target) = match ops {
         [t] => ("helper", t),
         [Operand::Word(m), t] => (m.as_str(), t),
-        _ => return Err(AsmErrorKind::OperandCount { mnemonic: "call".into(), expected: 2, found: ops.len() }),
+        _ => {
+            return Err(AsmErrorKind::OperandCount {
+                mnemonic: "call".into(),
+                expected: 2,
+                found: ops.len(),
+            })
+        }
     };
     match (mode, target) {
         ("helper", Operand::Reg(r)) => Ok(Encoded::one(Insn::new(JMP | CALL | X, *r, 0, 0, 0))),
-        ("helper", t) => Ok(Encoded::one(Insn::new(JMP | CALL, 0, CALL_HELPER, 0, parse_imm32(word(t)?)?))),
+        ("helper", t) => {
+            Ok(Encoded::one(Insn::new(JMP | CALL, 0, CALL_HELPER, 0, parse_imm32(word(t)?)?)))
+        }
         ("local", t) => {
             jump_target(Insn::new(JMP | CALL, 0, PSEUDO_CALL, 0, 0), word(t)?, FixupField::Imm)
         }
@@ -260,8 +276,12 @@ fn byte_width(s: &str) -> Option<i32> {
 fn encode_alu(m: &str, ops: &[Operand]) -> R<Encoded> {
     // Byte swaps: `le`/`be` are class ALU with the source bit choosing the
     // target order; `swap`/`bswap` are the ALU64 unconditional swap.
-    for (prefix, code) in [("le", ALU | END | K), ("be", ALU | END | X), ("bswap", ALU64 | END | K), ("swap", ALU64 | END | K)]
-    {
+    for (prefix, code) in [
+        ("le", ALU | END | K),
+        ("be", ALU | END | X),
+        ("bswap", ALU64 | END | K),
+        ("swap", ALU64 | END | K),
+    ] {
         if let Some(width) = m.strip_prefix(prefix).and_then(byte_width) {
             want(m, ops, 1)?;
             return Ok(Encoded::one(Insn::new(code, reg(&ops[0])?, 0, 0, width)));
@@ -306,7 +326,11 @@ fn encode_atomic(ops: &[Operand]) -> R<Encoded> {
         _ => (false, ops),
     };
     let [Operand::Word(op), target, src] = rest else {
-        return Err(AsmErrorKind::OperandCount { mnemonic: "lock".into(), expected: 3, found: rest.len() });
+        return Err(AsmErrorKind::OperandCount {
+            mnemonic: "lock".into(),
+            expected: 3,
+            found: rest.len(),
+        });
     };
     let (base, size) = match op.strip_suffix("32") {
         Some(b) => (b, SIZE_W),

@@ -110,16 +110,11 @@ fn classify(token: &str) -> Result<Operand, AsmErrorKind> {
         return parse_reg(token).map(Operand::Reg);
     }
     if let Some(inner) = token.strip_prefix('[') {
-        let inner = inner
-            .strip_suffix(']')
-            .ok_or_else(|| AsmErrorKind::BadMemory(token.to_string()))?;
+        let inner =
+            inner.strip_suffix(']').ok_or_else(|| AsmErrorKind::BadMemory(token.to_string()))?;
         let split = inner.find(['+', '-']).unwrap_or(inner.len());
         let base = parse_reg(&inner[..split])?;
-        let off = if split == inner.len() {
-            0
-        } else {
-            parse_offset(&inner[split..])?
-        };
+        let off = if split == inner.len() { 0 } else { parse_offset(&inner[split..])? };
         return Ok(Operand::Mem { base, off });
     }
     Ok(Operand::Word(token.to_string()))

@@ -185,10 +185,16 @@ fn errors_carry_line_and_text() {
     assert_eq!((e.line, e.kind), (2, AsmErrorKind::UnknownLabel("nowhere".into())));
 
     let e = assemble("a:\nexit\na:\nexit").unwrap_err();
-    assert_eq!((e.line, e.kind), (3, AsmErrorKind::DuplicateLabel { label: "a".into(), first_line: 1 }));
+    assert_eq!(
+        (e.line, e.kind),
+        (3, AsmErrorKind::DuplicateLabel { label: "a".into(), first_line: 1 })
+    );
 
     let e = assemble("mov %r0").unwrap_err();
-    assert_eq!(e.kind, AsmErrorKind::OperandCount { mnemonic: "mov".into(), expected: 2, found: 1 });
+    assert_eq!(
+        e.kind,
+        AsmErrorKind::OperandCount { mnemonic: "mov".into(), expected: 2, found: 1 }
+    );
 
     let e = assemble("mov %r16, 1").unwrap_err();
     assert_eq!(e.kind, AsmErrorKind::BadRegister("%r16".into()));

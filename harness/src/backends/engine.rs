@@ -5,12 +5,20 @@ use super::{PacketResult, PacketSource};
 use crate::engine::{Engine, Executor, Outcome, PacketIn, Tracer};
 use crate::verdict::{Verdict, XdpAction};
 
-pub fn run_packet<T: Tracer>(engine: &mut Engine, pkt: &PacketSource, tracer: &mut T) -> PacketResult {
+pub fn run_packet<T: Tracer>(
+    engine: &mut Engine,
+    pkt: &PacketSource,
+    tracer: &mut T,
+) -> PacketResult {
     run_packet_executed(engine, pkt, tracer).0
 }
 
 /// [`run_packet`], also saying which executor ran it (see [`run_frame_executed`]).
-pub fn run_packet_executed<T: Tracer>(engine: &mut Engine, pkt: &PacketSource, tracer: &mut T) -> (PacketResult, Option<Executor>) {
+pub fn run_packet_executed<T: Tracer>(
+    engine: &mut Engine,
+    pkt: &PacketSource,
+    tracer: &mut T,
+) -> (PacketResult, Option<Executor>) {
     let input = PacketIn {
         data: &pkt.data,
         ts_ns: pkt.ts_ns,
@@ -27,7 +35,11 @@ pub fn run_frame<T: Tracer>(engine: &mut Engine, input: &PacketIn, tracer: &mut 
 
 /// [`run_frame`], also saying which executor ran the packet (`None`: the
 /// frame was refused before the program ran).
-pub fn run_frame_executed<T: Tracer>(engine: &mut Engine, input: &PacketIn, tracer: &mut T) -> (PacketResult, Option<Executor>) {
+pub fn run_frame_executed<T: Tracer>(
+    engine: &mut Engine,
+    input: &PacketIn,
+    tracer: &mut T,
+) -> (PacketResult, Option<Executor>) {
     let r = engine.run_xdp_traced(input, tracer);
     let executor = r.executor;
     let verdict = match &r.outcome {

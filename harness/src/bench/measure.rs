@@ -13,7 +13,10 @@ use crate::program::{Object, Program};
 
 /// Runs `round` once to warm up, then `rounds` times; each call returns
 /// (nanoseconds, packets) and the figure is their ratio.
-fn rounds(opts: &BenchOptions, mut round: impl FnMut() -> Result<(f64, usize), String>) -> Result<(Spread, usize), String> {
+fn rounds(
+    opts: &BenchOptions,
+    mut round: impl FnMut() -> Result<(f64, usize), String>,
+) -> Result<(Spread, usize), String> {
     round()?;
     let mut per_packet = Vec::with_capacity(opts.rounds);
     let mut packets = 0;
@@ -49,13 +52,22 @@ fn new_engine(obj: &Object, program: &Program, mode: EngineMode) -> Result<Engin
     let e = Engine::new(obj, Some(&program.name), EngineConfig { jit, ..Default::default() })
         .map_err(|e| format!("the engine cannot run '{}': {e}", program.name))?;
     if let crate::engine::ExecMode::Fallback { reason } = e.exec_mode() {
-        return Err(format!("the JIT cannot compile '{}' ({reason}); the interpreter row measures it", program.name));
+        return Err(format!(
+            "the JIT cannot compile '{}' ({reason}); the interpreter row measures it",
+            program.name
+        ));
     }
     Ok(e)
 }
 
 /// The engine, returning also the mean instructions per packet.
-pub fn engine(obj: &Object, program: &Program, mode: EngineMode, packets: &[Vec<u8>], opts: &BenchOptions) -> Result<(Measured, f64), String> {
+pub fn engine(
+    obj: &Object,
+    program: &Program,
+    mode: EngineMode,
+    packets: &[Vec<u8>],
+    opts: &BenchOptions,
+) -> Result<(Measured, f64), String> {
     let mut e = new_engine(obj, program, mode)?;
     let (spread, n) = rounds(opts, || {
         let t = Instant::now();
@@ -78,7 +90,12 @@ pub fn engine_insns(obj: &Object, program: &Program, packets: &[Vec<u8>]) -> Opt
 /// rbpf's interpreter or JIT. The VM is built once (the backend's
 /// `XdpProgram::run` rebuilds it per packet, which would measure rbpf's
 /// verifier too).
-pub fn rbpf(program: &Program, packets: &[Vec<u8>], opts: &BenchOptions, jit: bool) -> Result<Measured, String> {
+pub fn rbpf(
+    program: &Program,
+    packets: &[Vec<u8>],
+    opts: &BenchOptions,
+    jit: bool,
+) -> Result<Measured, String> {
     let none = RbpfHelpers::default();
     XdpProgram::prepare(&program.insns, &none).map_err(|u| u.to_string())?;
     if jit {
@@ -92,8 +109,15 @@ pub fn rbpf(program: &Program, packets: &[Vec<u8>], opts: &BenchOptions, jit: bo
     let mut buf = vec![0u8; usable.iter().map(|p| p.len()).max().unwrap_or(0)];
     let mbuff_for = |buf: &mut [u8]| {
         let data = buf.as_ptr() as u64;
-        XdpMd { data, data_end: data + buf.len() as u64, data_meta: data, ingress_ifindex: 1, rx_queue_index: 0, egress_ifindex: 0 }
-            .to_mbuff()
+        XdpMd {
+            data,
+            data_end: data + buf.len() as u64,
+            data_meta: data,
+            ingress_ifindex: 1,
+            rx_queue_index: 0,
+            egress_ifindex: 0,
+        }
+        .to_mbuff()
     };
     // The interpreter's verdicts: the JIT's safety gate (rbpf's JIT checks
     // no bounds, so it only repeats runs the interpreter completed; see
@@ -107,7 +131,10 @@ pub fn rbpf(program: &Program, packets: &[Vec<u8>], opts: &BenchOptions, jit: bo
     }
     let failed = verdicts.iter().filter(|v| v.is_none()).count();
     let note = (failed > 0 || usable.len() < packets.len()).then(|| {
-        format!("{} frames shorter than 14 bytes left out; {failed} runs ended in an rbpf error", packets.len() - usable.len())
+        format!(
+            "{} frames shorter than 14 bytes left out; {failed} runs ended in an rbpf error",
+            packets.len() - usable.len()
+        )
     });
     if !jit {
         let (spread, n) = rounds(opts, || {
@@ -123,7 +150,8 @@ pub fn rbpf(program: &Program, packets: &[Vec<u8>], opts: &BenchOptions, jit: bo
         return Ok(measured(spread, n, note));
     }
     vm.jit_compile().map_err(|e| format!("rbpf JIT: {e}"))?;
-    let gated: Vec<(&Vec<u8>, u64)> = usable.iter().zip(&verdicts).filter_map(|(p, v)| v.map(|v| (*p, v))).collect();
+    let gated: Vec<(&Vec<u8>, u64)> =
+        usable.iter().zip(&verdicts).filter_map(|(p, v)| v.map(|v| (*p, v))).collect();
     let mut mismatch = None;
     let (spread, n) = rounds(opts, || {
         let t = Instant::now();
@@ -138,7 +166,9 @@ pub fn rbpf(program: &Program, packets: &[Vec<u8>], opts: &BenchOptions, jit: bo
             // do not branch on (see backends::rbpf's module notes).
             let r = unsafe { vm.execute_program_jit(b, &mut mbuff) };
             if r.as_ref().ok() != Some(expect) && mismatch.is_none() {
-                mismatch = Some(format!("rbpf's JIT returned {r:?} where its interpreter returned {expect}"));
+                mismatch = Some(format!(
+                    "rbpf's JIT returned {r:?} where its interpreter returned {expect}"
+                ));
             }
         }
         Ok((t.elapsed().as_nanos() as f64, gated.len()))
@@ -167,12 +197,18 @@ pub struct HostRows {
 impl HostRows {
     pub fn open(obj: &Object, program: &Program) -> Result<HostRows, String> {
         let backend = HostBackend::open().map_err(|u| format!("host kernel unavailable: {u}"))?;
-        let session = match backend.load(obj, program).map_err(|e| format!("loading into the host kernel: {e}"))? {
+        let session = match backend
+            .load(obj, program)
+            .map_err(|e| format!("loading into the host kernel: {e}"))?
+        {
             SessionOutcome::Ready(s) => s,
             SessionOutcome::Rejected(r) => {
                 return Err(format!(
                     "the kernel's verifier rejected the program: {}",
-                    r.rejection.first_error_line.clone().unwrap_or_else(|| format!("errno {}", r.rejection.errno))
+                    r.rejection
+                        .first_error_line
+                        .clone()
+                        .unwrap_or_else(|| format!("errno {}", r.rejection.errno))
                 ))
             }
         };
@@ -183,7 +219,12 @@ impl HostRows {
         self.backend.kernel_release()
     }
 
-    pub fn measure(&self, row: BackendId, packets: &[Vec<u8>], opts: &BenchOptions) -> Result<Measured, String> {
+    pub fn measure(
+        &self,
+        row: BackendId,
+        packets: &[Vec<u8>],
+        opts: &BenchOptions,
+    ) -> Result<Measured, String> {
         let ctx = XdpCtx::loopback();
         // Frames the kernel refuses as frames (too short, too long) are
         // left out of every kernel row; anything else is a failure.
@@ -198,7 +239,12 @@ impl HostRows {
         let left_out = packets.len() - usable.len();
         let stride = usable.len().div_ceil(opts.kernel_sample.max(1)).max(1);
         let sample: Vec<&[u8]> = usable.iter().step_by(stride).copied().collect();
-        let sampled = format!("{} of the {} packets (every {stride}th), {} runs per call", sample.len(), usable.len(), opts.repeat.max(1));
+        let sampled = format!(
+            "{} of the {} packets (every {stride}th), {} runs per call",
+            sample.len(),
+            usable.len(),
+            opts.repeat.max(1)
+        );
         let note = |extra: &str| {
             let mut parts = Vec::new();
             if left_out > 0 {
@@ -209,7 +255,11 @@ impl HostRows {
             }
             (!parts.is_empty()).then(|| parts.join("; "))
         };
-        let run = |p: &[u8], repeat: u32| self.session.run(p, ctx, repeat, RunFlags::default()).map_err(|e| format!("BPF_PROG_TEST_RUN: {e}"));
+        let run = |p: &[u8], repeat: u32| {
+            self.session
+                .run(p, ctx, repeat, RunFlags::default())
+                .map_err(|e| format!("BPF_PROG_TEST_RUN: {e}"))
+        };
         let (spread, n) = match row {
             BackendId::KernelSyscall => rounds(opts, || {
                 let t = Instant::now();
@@ -237,12 +287,15 @@ impl HostRows {
                 let r = rounds(opts, || {
                     let mut ns = 0f64;
                     for p in &sample {
-                        let r = test_run_live(prog, p, ctx, opts.repeat.max(1), 0).map_err(|e| format!("live frames: {e}"))?;
+                        let r = test_run_live(prog, p, ctx, opts.repeat.max(1), 0)
+                            .map_err(|e| format!("live frames: {e}"))?;
                         ns += f64::from(r.duration_ns);
                     }
                     Ok((ns, sample.len()))
                 })?;
-                let extra = format!("{sampled}; frames continue through loopback's datapath after the program");
+                let extra = format!(
+                    "{sampled}; frames continue through loopback's datapath after the program"
+                );
                 return Ok(measured(r.0, r.1, note(&extra)));
             }
             other => return Err(format!("{} is not a kernel row", other.name())),
@@ -262,15 +315,24 @@ impl HostRows {
 pub fn nic_model(obj: &Object, program: &Program, packets: &[Vec<u8>]) -> Result<Measured, String> {
     use crate::backends::nic::{estimate_frames, NicBackend, NicOpen};
     const PROFILE: &str = "nfp-corenic";
-    let nic = NicBackend::open(obj, program, PROFILE, None).map_err(|e| format!("NIC model: {e:#}"))?;
+    let nic =
+        NicBackend::open(obj, program, PROFILE, None).map_err(|e| format!("NIC model: {e:#}"))?;
     let mut nic = match nic {
         NicOpen::Ready(n) => n,
         NicOpen::Rejected(report) => {
-            let first = report.findings.iter().find(|f| f.severity.blocks()).map(|f| format!("{:?}: {}", f.rule, f.message)).unwrap_or_default();
-            return Err(format!("not offloadable to {PROFILE} ({first}); see `xdpqual offload-check`"));
+            let first = report
+                .findings
+                .iter()
+                .find(|f| f.severity.blocks())
+                .map(|f| format!("{:?}: {}", f.rule, f.message))
+                .unwrap_or_default();
+            return Err(format!(
+                "not offloadable to {PROFILE} ({first}); see `xdpqual offload-check`"
+            ));
         }
     };
-    let e = estimate_frames(&mut nic, packets.iter().cloned()).map_err(|e| format!("NIC model: {e}"))?;
+    let e = estimate_frames(&mut nic, packets.iter().cloned())
+        .map_err(|e| format!("NIC model: {e}"))?;
     if e.mpps <= 0.0 {
         return Err("NIC model: the estimate is zero packets/s".into());
     }

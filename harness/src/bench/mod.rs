@@ -110,7 +110,10 @@ impl BackendId {
                 .collect();
             if matched.is_empty() {
                 let known: Vec<&str> = BackendId::ALL.iter().map(|b| b.name()).collect();
-                return Err(format!("unknown backend '{part}' (known: {}, or a group: engine, rbpf, kernel, nic)", known.join(", ")));
+                return Err(format!(
+                    "unknown backend '{part}' (known: {}, or a group: engine, rbpf, kernel, nic)",
+                    known.join(", ")
+                ));
             }
             for m in matched {
                 if !out.contains(&m) {
@@ -154,7 +157,13 @@ pub struct BenchOptions {
 
 impl Default for BenchOptions {
     fn default() -> Self {
-        BenchOptions { backends: BackendId::ALL.to_vec(), rounds: 10, repeat: 10_000, packets: 10_000, kernel_sample: 32 }
+        BenchOptions {
+            backends: BackendId::ALL.to_vec(),
+            rounds: 10,
+            repeat: 10_000,
+            packets: 10_000,
+            kernel_sample: 32,
+        }
     }
 }
 
@@ -207,7 +216,8 @@ pub struct BenchReport {
 
 /// Reads the first `limit` packets of a capture into memory.
 pub fn load_packets(path: &Path, limit: usize) -> Result<Vec<Vec<u8>>> {
-    let reader = CaptureReader::open(path).with_context(|| format!("opening capture {}", path.display()))?;
+    let reader =
+        CaptureReader::open(path).with_context(|| format!("opening capture {}", path.display()))?;
     let mut out = Vec::new();
     for item in reader.take(limit) {
         out.push(item.with_context(|| format!("reading capture {}", path.display()))?.data);
@@ -219,7 +229,13 @@ pub fn load_packets(path: &Path, limit: usize) -> Result<Vec<Vec<u8>>> {
 }
 
 /// Runs every selected row over `packets`.
-pub fn run(obj: &Object, program: &Program, capture: &Path, packets: &[Vec<u8>], opts: &BenchOptions) -> Result<BenchReport> {
+pub fn run(
+    obj: &Object,
+    program: &Program,
+    capture: &Path,
+    packets: &[Vec<u8>],
+    opts: &BenchOptions,
+) -> Result<BenchReport> {
     let mut rows = Vec::new();
     let mut insns_per_packet = None;
     let mut kernel = None;
@@ -229,19 +245,27 @@ pub fn run(obj: &Object, program: &Program, capture: &Path, packets: &[Vec<u8>],
     }
     for &b in &opts.backends {
         let outcome = match b {
-            BackendId::Engine(mode) => measure::engine(obj, program, mode, packets, opts).map(|(m, ipp)| {
-                insns_per_packet = Some(ipp);
-                m
-            }),
+            BackendId::Engine(mode) => {
+                measure::engine(obj, program, mode, packets, opts).map(|(m, ipp)| {
+                    insns_per_packet = Some(ipp);
+                    m
+                })
+            }
             BackendId::RbpfInterp => measure::rbpf(program, packets, opts, false),
             BackendId::RbpfJit => measure::rbpf(program, packets, opts, true),
-            BackendId::KernelSyscall | BackendId::KernelReported | BackendId::KernelInKernel | BackendId::KernelLive => match &host {
+            BackendId::KernelSyscall
+            | BackendId::KernelReported
+            | BackendId::KernelInKernel
+            | BackendId::KernelLive => match &host {
                 Ok(h) => h.measure(b, packets, opts),
                 Err(why) => Err(why.clone()),
             },
             BackendId::NicModel => measure::nic_model(obj, program, packets),
         };
-        rows.push(Row { backend: b, outcome: outcome.map_or_else(Outcome::Skipped, Outcome::Measured) });
+        rows.push(Row {
+            backend: b,
+            outcome: outcome.map_or_else(Outcome::Skipped, Outcome::Measured),
+        });
     }
     // Engine-interp counts instructions even when its row was not asked for.
     if insns_per_packet.is_none() {
@@ -254,8 +278,10 @@ pub fn run(obj: &Object, program: &Program, capture: &Path, packets: &[Vec<u8>],
     for r in &mut rows {
         if let Outcome::Measured(m) = &mut r.outcome {
             m.insns_per_packet = insns_per_packet;
-            m.ns_per_insn = insns_per_packet.filter(|i| *i > 0.0).map(|i| m.ns_per_packet.median / i);
-            m.vs_kernel_in_kernel = kernel_median.filter(|k| *k > 0.0).map(|k| m.ns_per_packet.median / k);
+            m.ns_per_insn =
+                insns_per_packet.filter(|i| *i > 0.0).map(|i| m.ns_per_packet.median / i);
+            m.vs_kernel_in_kernel =
+                kernel_median.filter(|k| *k > 0.0).map(|k| m.ns_per_packet.median / k);
         }
     }
     Ok(BenchReport {
@@ -275,7 +301,12 @@ pub fn run(obj: &Object, program: &Program, capture: &Path, packets: &[Vec<u8>],
 fn host_description() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
-        .and_then(|t| t.lines().find(|l| l.starts_with("model name")).and_then(|l| l.split(':').nth(1)).map(|s| s.trim().to_string()))
+        .and_then(|t| {
+            t.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|s| s.trim().to_string())
+        })
         .unwrap_or_else(|| "unknown CPU".into());
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     format!("{cpu}, {cores} cores available")
@@ -345,7 +376,10 @@ mod tests {
 
     #[test]
     fn backend_lists() {
-        assert_eq!(BackendId::parse_list("rbpf").unwrap(), vec![BackendId::RbpfInterp, BackendId::RbpfJit]);
+        assert_eq!(
+            BackendId::parse_list("rbpf").unwrap(),
+            vec![BackendId::RbpfInterp, BackendId::RbpfJit]
+        );
         assert_eq!(
             BackendId::parse_list("kernel-in-kernel,engine-interp").unwrap(),
             vec![BackendId::Engine(EngineMode::Interp), BackendId::KernelInKernel]

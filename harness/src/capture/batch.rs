@@ -43,7 +43,10 @@ const LT_LINKTYPE_MASK: u32 = 0x03FF_FFFF;
 /// replay, eight interleaved runs): median 0.69 s with 1 MiB, 0.92 s with
 /// 4 MiB, 0.77 s with 512 KiB.
 pub const BUFFER_BYTES: usize = 1 << 20;
-const _: () = assert!(BUFFER_BYTES >= RECORD_HDR + MAX_CAPLEN as usize, "a buffer must hold the largest record");
+const _: () = assert!(
+    BUFFER_BYTES >= RECORD_HDR + MAX_CAPLEN as usize,
+    "a buffer must hold the largest record"
+);
 
 /// A classic pcap file of Ethernet frames, read in batches.
 pub struct PcapBatches {
@@ -151,7 +154,11 @@ impl PcapBatches {
             return Ok(None);
         }
         let mut hdr = [0u8; FILE_HDR];
-        src.read_exact(&mut hdr).map_err(|source| CaptureError::Read { file: path.to_path_buf(), offset: 0, source })?;
+        src.read_exact(&mut hdr).map_err(|source| CaptureError::Read {
+            file: path.to_path_buf(),
+            offset: 0,
+            source,
+        })?;
         let (big_endian, nanosecond) = match hdr[..4] {
             [0xd4, 0xc3, 0xb2, 0xa1] => (false, false),
             [0xa1, 0xb2, 0xc3, 0xd4] => (true, false),
@@ -185,9 +192,15 @@ impl PcapBatches {
     /// After an error or the end of the file every further batch is empty.
     pub fn next_batch(&mut self) -> Batch {
         if self.done {
-            return Batch { buf: Box::new([]), spans: Vec::new(), first_index: self.next_index, error: None };
+            return Batch {
+                buf: Box::new([]),
+                spans: Vec::new(),
+                first_index: self.next_index,
+                error: None,
+            };
         }
-        let mut buf = self.spare.take().unwrap_or_else(|| vec![0u8; BUFFER_BYTES].into_boxed_slice());
+        let mut buf =
+            self.spare.take().unwrap_or_else(|| vec![0u8; BUFFER_BYTES].into_boxed_slice());
         let base = self.carry_offset;
         buf[..self.carry.len()].copy_from_slice(&self.carry);
         let mut end = self.carry.len();
@@ -200,7 +213,11 @@ impl PcapBatches {
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                 Err(source) => {
                     // The records wholly read before the failure still count.
-                    error = Some(CaptureError::Read { file: self.file.clone(), offset: base + end as u64, source });
+                    error = Some(CaptureError::Read {
+                        file: self.file.clone(),
+                        offset: base + end as u64,
+                        source,
+                    });
                     self.eof = true;
                 }
             }
@@ -208,9 +225,18 @@ impl PcapBatches {
         let mut spans = Vec::with_capacity(end / 64 + 1);
         let mut at = 0;
         while error.is_none() {
-            match self.record_at(&buf[at..end], base + at as u64, self.next_index + spans.len() as u64) {
+            match self.record_at(
+                &buf[at..end],
+                base + at as u64,
+                self.next_index + spans.len() as u64,
+            ) {
                 Ok(Some(span)) => {
-                    spans.push(Span { from: at + RECORD_HDR, to: at + span.0, ts_ns: span.1, orig_len: span.2 });
+                    spans.push(Span {
+                        from: at + RECORD_HDR,
+                        to: at + span.0,
+                        ts_ns: span.1,
+                        orig_len: span.2,
+                    });
                     at += span.0;
                 }
                 Ok(None) => break,
@@ -240,7 +266,12 @@ impl PcapBatches {
     /// The record at the start of `rest` (file offset `offset`, packet
     /// number `index`): `(total bytes, ts_ns, orig_len)`, or `None` when it
     /// is not wholly read yet (or the file ended cleanly there).
-    fn record_at(&self, rest: &[u8], offset: u64, index: u64) -> Result<Option<(usize, u64, u32)>, CaptureError> {
+    fn record_at(
+        &self,
+        rest: &[u8],
+        offset: u64,
+        index: u64,
+    ) -> Result<Option<(usize, u64, u32)>, CaptureError> {
         if rest.is_empty() {
             return Ok(None);
         }
@@ -250,7 +281,11 @@ impl PcapBatches {
         // then the rest of it is still to be read.
         if rest.len() < RECORD_HDR {
             return if self.eof {
-                Err(CaptureError::Truncated { pos: pos(), needed: RECORD_HDR as u64, available: rest.len() as u64 })
+                Err(CaptureError::Truncated {
+                    pos: pos(),
+                    needed: RECORD_HDR as u64,
+                    available: rest.len() as u64,
+                })
             } else {
                 Ok(None)
             };
@@ -258,12 +293,20 @@ impl PcapBatches {
         let be = self.big_endian;
         let caplen = read_u32(be, &rest[8..12]);
         if caplen > MAX_CAPLEN {
-            return Err(CaptureError::CaplenTooLarge { pos: pos(), caplen: caplen.into(), max: MAX_CAPLEN.into() });
+            return Err(CaptureError::CaplenTooLarge {
+                pos: pos(),
+                caplen: caplen.into(),
+                max: MAX_CAPLEN.into(),
+            });
         }
         let total = RECORD_HDR + caplen as usize;
         if rest.len() < total {
             return if self.eof {
-                Err(CaptureError::Truncated { pos: pos(), needed: total as u64, available: rest.len() as u64 })
+                Err(CaptureError::Truncated {
+                    pos: pos(),
+                    needed: total as u64,
+                    available: rest.len() as u64,
+                })
             } else {
                 Ok(None)
             };
@@ -281,13 +324,17 @@ pub type OwnedRecord = (u64, u64, Vec<u8>, u32);
 /// Every record of `path` in order, through [`PcapBatches`] (the
 /// `Ok(None)` of `open` passed through). For tests and small tools; replay
 /// uses the batches directly.
-pub fn read_all(path: impl AsRef<Path>) -> Result<Option<Vec<Result<OwnedRecord, CaptureError>>>, CaptureError> {
+pub fn read_all(
+    path: impl AsRef<Path>,
+) -> Result<Option<Vec<Result<OwnedRecord, CaptureError>>>, CaptureError> {
     let Some(mut r) = PcapBatches::open(path)? else { return Ok(None) };
     let mut out = Vec::new();
     loop {
         let mut batch = r.next_batch();
         let empty = batch.is_empty();
-        out.extend(batch.records().map(|rec| Ok((rec.index, rec.ts_ns, rec.data.to_vec(), rec.orig_len))));
+        out.extend(
+            batch.records().map(|rec| Ok((rec.index, rec.ts_ns, rec.data.to_vec(), rec.orig_len))),
+        );
         if let Some(e) = batch.error.take() {
             out.push(Err(e));
             break;
@@ -311,12 +358,16 @@ pub fn readers_disagree(
     let mut batches = batches.iter();
     for (i, s) in stream.into_iter().enumerate() {
         let Some(b) = batches.next() else {
-            return Some(format!("the batch reader ended after {i} records; the streaming reader has more"));
+            return Some(format!(
+                "the batch reader ended after {i} records; the streaming reader has more"
+            ));
         };
         match (s, b) {
             (Ok(s), Ok((index, ts_ns, data, orig_len))) => {
                 let truncated = (data.len() as u64) < u64::from(*orig_len);
-                if (s.index, s.ts_ns, s.orig_len, s.truncated) != (*index, *ts_ns, *orig_len, truncated) {
+                if (s.index, s.ts_ns, s.orig_len, s.truncated)
+                    != (*index, *ts_ns, *orig_len, truncated)
+                {
                     return Some(format!(
                         "record {i}: (index, ts_ns, orig_len, truncated) {:?} streaming against {:?} batched",
                         (s.index, s.ts_ns, s.orig_len, s.truncated),
@@ -331,7 +382,9 @@ pub fn readers_disagree(
             (s, b) => return Some(format!("record {i}: {s:?} streaming against {b:?} batched")),
         }
     }
-    batches.next().map(|_| "the batch reader has more records than the streaming reader".to_string())
+    batches
+        .next()
+        .map(|_| "the batch reader has more records than the streaming reader".to_string())
 }
 
 fn read_u32(big_endian: bool, b: &[u8]) -> u32 {
@@ -377,13 +430,19 @@ mod tests {
     #[test]
     fn records_are_slices_with_metadata() {
         for be in [false, true] {
-            let p = temp(&format!("basic-{be}"), &pcap_bytes(be, &[(2, 5, &[1, 2, 3], 3), (3, 0, &[9; 20], 60)]));
+            let p = temp(
+                &format!("basic-{be}"),
+                &pcap_bytes(be, &[(2, 5, &[1, 2, 3], 3), (3, 0, &[9; 20], 60)]),
+            );
             let mut r = PcapBatches::open(&p).unwrap().expect("classic Ethernet pcap");
             let b = r.next_batch();
             assert!(b.error.is_none());
             let recs: Vec<_> = b.records().collect();
             assert_eq!(recs.len(), 2);
-            assert_eq!(recs[0], RawRecord { index: 0, ts_ns: 2_000_005_000, data: &[1, 2, 3], orig_len: 3 });
+            assert_eq!(
+                recs[0],
+                RawRecord { index: 0, ts_ns: 2_000_005_000, data: &[1, 2, 3], orig_len: 3 }
+            );
             assert!(!recs[0].truncated());
             assert_eq!(recs[1].index, 1);
             assert_eq!(recs[1].ts_ns, 3_000_000_000);
@@ -400,8 +459,10 @@ mod tests {
     /// its records stay valid, and numbering continues across batches.
     #[test]
     fn batches_outlive_the_next_read() {
-        let payloads: Vec<Vec<u8>> = (0..2 * BUFFER_BYTES / 1500).map(|i| vec![(i % 256) as u8; 1500]).collect();
-        let recs: Vec<(u32, u32, &[u8], u32)> = payloads.iter().map(|d| (1, 0, d.as_slice(), d.len() as u32)).collect();
+        let payloads: Vec<Vec<u8>> =
+            (0..2 * BUFFER_BYTES / 1500).map(|i| vec![(i % 256) as u8; 1500]).collect();
+        let recs: Vec<(u32, u32, &[u8], u32)> =
+            payloads.iter().map(|d| (1, 0, d.as_slice(), d.len() as u32)).collect();
         let p = temp("double", &pcap_bytes(false, &recs));
         let mut r = PcapBatches::open(&p).unwrap().unwrap();
         let first = r.next_batch();
@@ -420,14 +481,20 @@ mod tests {
     #[test]
     fn records_across_refills_are_whole() {
         let sizes = [9000usize, 1514, 60, 65535, 14];
-        let payloads: Vec<Vec<u8>> = (0..3 * BUFFER_BYTES / 15000).map(|i| vec![(i % 251) as u8; sizes[i % sizes.len()]]).collect();
-        let recs: Vec<(u32, u32, &[u8], u32)> = payloads.iter().map(|d| (7, 1, d.as_slice(), d.len() as u32)).collect();
+        let payloads: Vec<Vec<u8>> = (0..3 * BUFFER_BYTES / 15000)
+            .map(|i| vec![(i % 251) as u8; sizes[i % sizes.len()]])
+            .collect();
+        let recs: Vec<(u32, u32, &[u8], u32)> =
+            payloads.iter().map(|d| (7, 1, d.as_slice(), d.len() as u32)).collect();
         let p = temp("refill", &pcap_bytes(true, &recs));
         let all = read_all(&p).unwrap().unwrap();
         assert_eq!(all.len(), payloads.len());
         for (i, (item, want)) in all.iter().zip(&payloads).enumerate() {
             let (index, ts, data, orig) = item.as_ref().unwrap();
-            assert_eq!((*index, *ts, data, *orig as usize), (i as u64, 7_000_001_000, want, want.len()));
+            assert_eq!(
+                (*index, *ts, data, *orig as usize),
+                (i as u64, 7_000_001_000, want, want.len())
+            );
         }
         std::fs::remove_file(p).unwrap();
     }
@@ -438,7 +505,13 @@ mod tests {
         raw[20] = 101; // LINKTYPE_RAW
         let p = temp("raw", &raw);
         assert!(PcapBatches::open(&p).unwrap().is_none());
-        let p2 = temp("ng", &[0x0a, 0x0d, 0x0d, 0x0a, 28, 0, 0, 0, 0x4d, 0x3c, 0x2b, 0x1a, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+        let p2 = temp(
+            "ng",
+            &[
+                0x0a, 0x0d, 0x0d, 0x0a, 28, 0, 0, 0, 0x4d, 0x3c, 0x2b, 0x1a, 1, 0, 0, 0, 0, 0, 0,
+                0, 0, 0, 0, 0, 0, 0, 0, 0,
+            ],
+        );
         assert!(PcapBatches::open(&p2).unwrap().is_none());
         std::fs::remove_file(p).unwrap();
         std::fs::remove_file(p2).unwrap();
@@ -494,7 +567,9 @@ mod tests {
         for e in std::fs::read_dir(&dir).unwrap() {
             let path = e.unwrap().path();
             let Ok(Some(fast)) = read_all(&path) else { continue };
-            let stream = CaptureReader::open(&path).unwrap_or_else(|e| panic!("batch reader accepted what the streaming one refuses: {e}"));
+            let stream = CaptureReader::open(&path).unwrap_or_else(|e| {
+                panic!("batch reader accepted what the streaming one refuses: {e}")
+            });
             if let Some(why) = readers_disagree(stream, &fast) {
                 panic!("{}: {why}", path.display());
             }

@@ -112,7 +112,13 @@ impl fmt::Display for FiveTuple {
             IpAddr::V4(a) => format!("{a}:{p}"),
             IpAddr::V6(a) => format!("[{a}]:{p}"),
         };
-        write!(f, "{} -> {} proto {}", sock(self.src, self.src_port), sock(self.dst, self.dst_port), self.protocol)
+        write!(
+            f,
+            "{} -> {} proto {}",
+            sock(self.src, self.src_port),
+            sock(self.dst, self.dst_port),
+            self.protocol
+        )
     }
 }
 
@@ -139,7 +145,8 @@ pub fn classify_with_flow(frame: &[u8]) -> (FrameClass, Option<FiveTuple>) {
 }
 
 fn parse(frame: &[u8]) -> Parsed {
-    let unparseable = |vlan| Parsed { class: FrameClass { vlan, proto: ProtoClass::Unparseable }, flow: None };
+    let unparseable =
+        |vlan| Parsed { class: FrameClass { vlan, proto: ProtoClass::Unparseable }, flow: None };
     let Ok(pkt) = LaxSlicedPacket::from_ethernet(frame) else {
         return unparseable(VlanTagging::Untagged);
     };
@@ -160,7 +167,11 @@ fn parse(frame: &[u8]) -> Parsed {
     match ether.ether_type {
         EtherType::IPV4 | EtherType::IPV6 => {}
         EtherType::ARP => {
-            return done(if arp_is_complete(ether.payload) { ProtoClass::Arp } else { ProtoClass::Unparseable });
+            return done(if arp_is_complete(ether.payload) {
+                ProtoClass::Arp
+            } else {
+                ProtoClass::Unparseable
+            });
         }
         _ => return done(ProtoClass::Other),
     }
@@ -189,7 +200,13 @@ fn parse(frame: &[u8]) -> Parsed {
     };
     Parsed {
         class: FrameClass { vlan, proto },
-        flow: Some(FiveTuple { src, dst, protocol: payload.ip_number.0, src_port: ports.0, dst_port: ports.1 }),
+        flow: Some(FiveTuple {
+            src,
+            dst,
+            protocol: payload.ip_number.0,
+            src_port: ports.0,
+            dst_port: ports.1,
+        }),
     }
 }
 

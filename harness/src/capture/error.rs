@@ -50,11 +50,7 @@ pub enum CaptureError {
     BadRecord { pos: RecordPos, reason: String },
 
     #[error("{pos}: the file ends in the middle of this record ({needed} bytes needed, {available} left); packets before it were read")]
-    Truncated {
-        pos: RecordPos,
-        needed: u64,
-        available: u64,
-    },
+    Truncated { pos: RecordPos, needed: u64, available: u64 },
 
     #[error("{pos}: captured length {caplen} is larger than the {max}-byte maximum any capture tool writes; the file is corrupt or hostile (packets before it were read)")]
     CaplenTooLarge { pos: RecordPos, caplen: u64, max: u64 },
@@ -68,11 +64,7 @@ pub enum CaptureError {
     },
 
     #[error("{pos}: cannot turn this {link} packet into an Ethernet frame: {reason}")]
-    Conversion {
-        pos: RecordPos,
-        link: String,
-        reason: String,
-    },
+    Conversion { pos: RecordPos, link: String, reason: String },
 
     #[error("{}: read error at byte offset {offset}: {source}", file.display())]
     Read {

@@ -155,8 +155,12 @@ impl LinkType {
         let payload_orig_len = orig_len.saturating_sub(hlen as u32);
         let ethertype = match self {
             LinkType::Ethernet => unreachable!("handled above"),
-            LinkType::LinuxSll => cooked_ethertype(u16::from_be_bytes([data[14], data[15]]), payload_orig_len)?,
-            LinkType::LinuxSll2 => cooked_ethertype(u16::from_be_bytes([data[0], data[1]]), payload_orig_len)?,
+            LinkType::LinuxSll => {
+                cooked_ethertype(u16::from_be_bytes([data[14], data[15]]), payload_orig_len)?
+            }
+            LinkType::LinuxSll2 => {
+                cooked_ethertype(u16::from_be_bytes([data[0], data[1]]), payload_orig_len)?
+            }
             LinkType::RawIp(_) => ip_version_ethertype(payload)?,
             LinkType::Ipv4 => ETHERTYPE_IPV4,
             LinkType::Ipv6 => ETHERTYPE_IPV6,
@@ -168,8 +172,11 @@ impl LinkType {
                     .or_else(|| af_ethertype(u32::from_be_bytes(af)))
                     .ok_or_else(|| format!("address family {af:02x?} is neither IPv4 nor IPv6"))?
             }
-            LinkType::BsdLoop => af_ethertype(u32::from_be_bytes([data[0], data[1], data[2], data[3]]))
-                .ok_or_else(|| format!("address family {:02x?} is neither IPv4 nor IPv6", &data[..4]))?,
+            LinkType::BsdLoop => {
+                af_ethertype(u32::from_be_bytes([data[0], data[1], data[2], data[3]])).ok_or_else(
+                    || format!("address family {:02x?} is neither IPv4 nor IPv6", &data[..4]),
+                )?
+            }
         };
         let mut frame = Vec::with_capacity(ETH_HLEN + payload.len());
         frame.extend_from_slice(&[0u8; 12]);
@@ -198,7 +205,9 @@ fn cooked_ethertype(protocol: u16, payload_orig_len: u32) -> Result<u16, String>
     const ETH_P_802_2: u16 = 0x0004;
     match protocol {
         p if p >= ETHERTYPE_MIN => Ok(p),
-        ETH_P_802_3 | ETH_P_802_2 if payload_orig_len <= ETH_DATA_LEN => Ok(payload_orig_len as u16),
+        ETH_P_802_3 | ETH_P_802_2 if payload_orig_len <= ETH_DATA_LEN => {
+            Ok(payload_orig_len as u16)
+        }
         ETH_P_802_3 | ETH_P_802_2 => Err(format!(
             "802.3 payload of {payload_orig_len} bytes does not fit an 802.3 length field"
         )),

@@ -16,9 +16,11 @@ pub mod linktype;
 pub mod reader;
 pub mod writer;
 
-pub use classify::{classify, classify_with_flow, flow, FiveTuple, FrameClass, ProtoClass, VlanTagging};
+pub use batch::{Batch, PcapBatches, RawRecord};
+pub use classify::{
+    classify, classify_with_flow, flow, FiveTuple, FrameClass, ProtoClass, VlanTagging,
+};
 pub use error::{CaptureError, RecordPos};
 pub use linktype::LinkType;
-pub use batch::{Batch, PcapBatches, RawRecord};
 pub use reader::{CaptureFormat, CaptureReader, LinkNotice, Packet, MAX_CAPLEN};
 pub use writer::{write_pcap, PcapFileWriter, TsPrecision};

@@ -133,22 +133,28 @@ impl CaptureReader {
     /// Opens a capture file and reads its header.
     pub fn open(path: impl AsRef<Path>) -> Result<CaptureReader, CaptureError> {
         let path = path.as_ref();
-        let f = std::fs::File::open(path).map_err(|source| CaptureError::Open { file: path.to_path_buf(), source })?;
+        let f = std::fs::File::open(path)
+            .map_err(|source| CaptureError::Open { file: path.to_path_buf(), source })?;
         Self::from_reader(path, f)
     }
 
     /// Reads a capture from any byte stream; `name` is used in messages.
-    pub fn from_reader(name: impl Into<PathBuf>, reader: impl Read + Send + 'static) -> Result<CaptureReader, CaptureError> {
+    pub fn from_reader(
+        name: impl Into<PathBuf>,
+        reader: impl Read + Send + 'static,
+    ) -> Result<CaptureReader, CaptureError> {
         let file = name.into();
         let mut src = Source::new(Box::new(reader));
-        let read_err = |file: &PathBuf, source| CaptureError::Read { file: file.clone(), offset: 0, source };
+        let read_err =
+            |file: &PathBuf, source| CaptureError::Read { file: file.clone(), offset: 0, source };
         let avail = src.fill(4).map_err(|e| read_err(&file, e))?;
         let magic = src.available()[..avail.min(4)].to_vec();
         let format = match magic.as_slice() {
             [0x0a, 0x0d, 0x0d, 0x0a] => Format::PcapNg(open_pcapng(&file, &mut src)?),
-            [0xa1, 0xb2, 0xc3, 0xd4] | [0xd4, 0xc3, 0xb2, 0xa1] | [0xa1, 0xb2, 0x3c, 0x4d] | [0x4d, 0x3c, 0xb2, 0xa1] => {
-                Format::Pcap(open_pcap(&file, &mut src)?)
-            }
+            [0xa1, 0xb2, 0xc3, 0xd4]
+            | [0xd4, 0xc3, 0xb2, 0xa1]
+            | [0xa1, 0xb2, 0x3c, 0x4d]
+            | [0x4d, 0x3c, 0xb2, 0xa1] => Format::Pcap(open_pcap(&file, &mut src)?),
             _ => return Err(CaptureError::NotACapture { file, magic }),
         };
         let mut reader = CaptureReader {
@@ -234,7 +240,11 @@ impl CaptureReader {
             source,
         })?;
         if avail < need {
-            return Err(CaptureError::Truncated { pos: self.pos(), needed: need as u64, available: avail as u64 });
+            return Err(CaptureError::Truncated {
+                pos: self.pos(),
+                needed: need as u64,
+                available: avail as u64,
+            });
         }
         Ok(())
     }
@@ -258,7 +268,11 @@ impl CaptureReader {
         let endian = header.endianness;
         let caplen = read_u32(endian, &self.src.available()[8..12]);
         if caplen > MAX_CAPLEN {
-            return Err(CaptureError::CaplenTooLarge { pos: self.pos(), caplen: caplen.into(), max: MAX_CAPLEN.into() });
+            return Err(CaptureError::CaplenTooLarge {
+                pos: self.pos(),
+                caplen: caplen.into(),
+                max: MAX_CAPLEN.into(),
+            });
         }
         self.need(PCAP_RECORD_HDR + caplen as usize)?;
         let pos = self.pos();
@@ -278,8 +292,11 @@ impl CaptureReader {
         let orig_len = raw.orig_len;
         let converted = link.to_ethernet(&raw.data, orig_len);
         self.src.consume(used);
-        let (data, orig_len_eth) =
-            converted.map_err(|reason| CaptureError::Conversion { pos, link: link.to_string(), reason })?;
+        let (data, orig_len_eth) = converted.map_err(|reason| CaptureError::Conversion {
+            pos,
+            link: link.to_string(),
+            reason,
+        })?;
         Ok(Some(Packet {
             index: self.next_index,
             ts_ns,
@@ -297,19 +314,25 @@ impl CaptureReader {
                 return Ok(None);
             }
             self.need(12)?;
-            let Format::PcapNg(state) = &self.format else { unreachable!("called for pcapng only") };
+            let Format::PcapNg(state) = &self.format else {
+                unreachable!("called for pcapng only")
+            };
             let endian = state.parser.section().endianness;
             let (block_type, block_len) = peek_block_header(endian, self.src.available())
                 .map_err(|reason| CaptureError::BadRecord { pos: self.pos(), reason })?;
             if block_len > MAX_BLOCK_LEN {
                 return Err(CaptureError::BadRecord {
                     pos: self.pos(),
-                    reason: format!("block length {block_len} exceeds the {MAX_BLOCK_LEN}-byte maximum"),
+                    reason: format!(
+                        "block length {block_len} exceeds the {MAX_BLOCK_LEN}-byte maximum"
+                    ),
                 });
             }
             self.need(block_len.max(12) as usize)?;
             let pos = self.pos();
-            let Format::PcapNg(state) = &mut self.format else { unreachable!("called for pcapng only") };
+            let Format::PcapNg(state) = &mut self.format else {
+                unreachable!("called for pcapng only")
+            };
             let avail = self.src.available();
             let (rem, raw) = state
                 .parser
@@ -324,12 +347,18 @@ impl CaptureReader {
                     None
                 }
                 PCAPNG_IDB => {
-                    let idb = state.parser.interfaces().last().expect("pcap-file records every IDB it parses");
+                    let idb = state
+                        .parser
+                        .interfaces()
+                        .last()
+                        .expect("pcap-file records every IDB it parses");
                     state.ifaces.push(iface_from_idb(idb, state.total_ifaces));
                     state.total_ifaces = state.total_ifaces.saturating_add(1);
                     None
                 }
-                PCAPNG_EPB | PCAPNG_PB => Some(parse_packet_block(block_type, endian, body, state, &pos)?),
+                PCAPNG_EPB | PCAPNG_PB => {
+                    Some(parse_packet_block(block_type, endian, body, state, &pos)?)
+                }
                 PCAPNG_SPB => Some(parse_simple_block(endian, body, state, &pos)?),
                 _ => None,
             };
@@ -357,8 +386,11 @@ impl CaptureReader {
             let data = &body[rec.data_start..rec.data_start + rec.caplen as usize];
             let converted = link.to_ethernet(data, rec.orig_len);
             self.src.consume(used);
-            let (data, orig_len) =
-                converted.map_err(|reason| CaptureError::Conversion { pos, link: link.to_string(), reason })?;
+            let (data, orig_len) = converted.map_err(|reason| CaptureError::Conversion {
+                pos,
+                link: link.to_string(),
+                reason,
+            })?;
             self.notice(link);
             return Ok(Some(Packet {
                 index: self.next_index,
@@ -384,7 +416,9 @@ fn open_pcap(file: &Path, src: &mut Source) -> Result<PcapState, CaptureError> {
     let bad = |reason: String| CaptureError::BadHeader { file: file.to_path_buf(), reason };
     let avail = src.fill(PCAP_FILE_HDR).map_err(|e| bad(e.to_string()))?;
     if avail < PCAP_FILE_HDR {
-        return Err(bad(format!("the file is {avail} bytes long, shorter than the 24-byte pcap header")));
+        return Err(bad(format!(
+            "the file is {avail} bytes long, shorter than the 24-byte pcap header"
+        )));
     }
     let (_, parser) = PcapParser::new(src.available()).map_err(|e| bad(e.to_string()))?;
     src.consume(PCAP_FILE_HDR);
@@ -401,11 +435,15 @@ fn open_pcapng(file: &Path, src: &mut Source) -> Result<NgState, CaptureError> {
     let bad = |reason: String| CaptureError::BadHeader { file: file.to_path_buf(), reason };
     let avail = src.fill(12).map_err(|e| bad(e.to_string()))?;
     if avail < 12 {
-        return Err(bad(format!("the file is {avail} bytes long, shorter than a pcapng section header")));
+        return Err(bad(format!(
+            "the file is {avail} bytes long, shorter than a pcapng section header"
+        )));
     }
     let (_, len) = peek_block_header(Endianness::Big, src.available()).map_err(bad)?;
     if len > MAX_BLOCK_LEN {
-        return Err(bad(format!("section header length {len} exceeds the {MAX_BLOCK_LEN}-byte maximum")));
+        return Err(bad(format!(
+            "section header length {len} exceeds the {MAX_BLOCK_LEN}-byte maximum"
+        )));
     }
     let len = len.max(12) as usize;
     let avail = src.fill(len).map_err(|e| bad(e.to_string()))?;
@@ -413,13 +451,17 @@ fn open_pcapng(file: &Path, src: &mut Source) -> Result<NgState, CaptureError> {
         return Err(bad(format!("the section header claims {len} bytes but the file has {avail}")));
     }
     let avail = src.available();
-    let (rem, parser) = PcapNgParser::new(avail).map_err(|e| bad(format!("section header: {e}")))?;
+    let (rem, parser) =
+        PcapNgParser::new(avail).map_err(|e| bad(format!("section header: {e}")))?;
     let used = avail.len() - rem.len();
     src.consume(used);
     Ok(NgState { parser, ifaces: Vec::new(), total_ifaces: 0, last_ts_ns: 0 })
 }
 
-fn iface_from_idb(idb: &pcap_file::pcapng::blocks::interface_description::InterfaceDescriptionBlock, global: u32) -> Iface {
+fn iface_from_idb(
+    idb: &pcap_file::pcapng::blocks::interface_description::InterfaceDescriptionBlock,
+    global: u32,
+) -> Iface {
     let mut tsresol = DEFAULT_TSRESOL;
     let mut tsoffset_s = 0i64;
     for opt in &idb.options {
@@ -459,21 +501,32 @@ fn parse_packet_block(
 ) -> Result<BlockRecord, CaptureError> {
     let bad = |reason: String| CaptureError::BadRecord { pos: pos.clone(), reason };
     if body.len() < 20 {
-        return Err(bad(format!("packet block body is {} bytes, shorter than its 20-byte fixed part", body.len())));
+        return Err(bad(format!(
+            "packet block body is {} bytes, shorter than its 20-byte fixed part",
+            body.len()
+        )));
     }
     let iface = if block_type == PCAPNG_EPB {
         read_u32(endian, &body[0..4])
     } else {
         u32::from(read_u16(endian, &body[0..2]))
     };
-    let ts_units = (u64::from(read_u32(endian, &body[4..8])) << 32) | u64::from(read_u32(endian, &body[8..12]));
+    let ts_units = (u64::from(read_u32(endian, &body[4..8])) << 32)
+        | u64::from(read_u32(endian, &body[8..12]));
     let caplen = read_u32(endian, &body[12..16]);
     let orig_len = read_u32(endian, &body[16..20]);
     if caplen > MAX_CAPLEN {
-        return Err(CaptureError::CaplenTooLarge { pos: pos.clone(), caplen: caplen.into(), max: MAX_CAPLEN.into() });
+        return Err(CaptureError::CaplenTooLarge {
+            pos: pos.clone(),
+            caplen: caplen.into(),
+            max: MAX_CAPLEN.into(),
+        });
     }
     if 20 + caplen as usize > body.len() {
-        return Err(bad(format!("captured length {caplen} does not fit in a block body of {} bytes", body.len())));
+        return Err(bad(format!(
+            "captured length {caplen} does not fit in a block body of {} bytes",
+            body.len()
+        )));
     }
     let iface = check_iface(iface, state).map_err(bad)?;
     Ok(BlockRecord { iface, ts_units: Some(ts_units), data_start: 20, caplen, orig_len })
@@ -482,7 +535,12 @@ fn parse_packet_block(
 /// A simple packet block belongs to the section's first interface; its
 /// captured length is the original length cut to that interface's snaplen
 /// (pcapng spec, "Simple Packet Block").
-fn parse_simple_block(endian: Endianness, body: &[u8], state: &NgState, pos: &RecordPos) -> Result<BlockRecord, CaptureError> {
+fn parse_simple_block(
+    endian: Endianness,
+    body: &[u8],
+    state: &NgState,
+    pos: &RecordPos,
+) -> Result<BlockRecord, CaptureError> {
     let bad = |reason: String| CaptureError::BadRecord { pos: pos.clone(), reason };
     if body.len() < 4 {
         return Err(bad("simple packet block body shorter than 4 bytes".into()));
@@ -496,7 +554,11 @@ fn parse_simple_block(endian: Endianness, body: &[u8], state: &NgState, pos: &Re
     let room = u32::try_from(body.len() - 4).unwrap_or(u32::MAX);
     let caplen = orig_len.min(snaplen).min(room);
     if caplen > MAX_CAPLEN {
-        return Err(CaptureError::CaplenTooLarge { pos: pos.clone(), caplen: caplen.into(), max: MAX_CAPLEN.into() });
+        return Err(CaptureError::CaplenTooLarge {
+            pos: pos.clone(),
+            caplen: caplen.into(),
+            max: MAX_CAPLEN.into(),
+        });
     }
     Ok(BlockRecord { iface, ts_units: None, data_start: 4, caplen, orig_len })
 }
@@ -520,7 +582,9 @@ fn peek_block_header(section: Endianness, buf: &[u8]) -> Result<(u32, u32), Stri
     let endian = match &buf[8..12] {
         [0x1a, 0x2b, 0x3c, 0x4d] => Endianness::Big,
         [0x4d, 0x3c, 0x2b, 0x1a] => Endianness::Little,
-        other => return Err(format!("section header has byte-order magic {other:02x?}, not 1a2b3c4d")),
+        other => {
+            return Err(format!("section header has byte-order magic {other:02x?}, not 1a2b3c4d"))
+        }
     };
     Ok((block_type, read_u32(endian, &buf[4..8])))
 }

@@ -39,7 +39,10 @@ static TMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
 impl PcapFileWriter {
     /// Starts writing `path` (replaced only when [`finish`](Self::finish) succeeds).
-    pub fn create(path: impl AsRef<Path>, precision: TsPrecision) -> Result<PcapFileWriter, CaptureError> {
+    pub fn create(
+        path: impl AsRef<Path>,
+        precision: TsPrecision,
+    ) -> Result<PcapFileWriter, CaptureError> {
         let path = path.as_ref().to_path_buf();
         let fail = |reason: String| CaptureError::Write { file: path.clone(), reason };
         let name = path
@@ -56,11 +59,10 @@ impl PcapFileWriter {
             std::process::id(),
             TMP_COUNTER.fetch_add(1, Ordering::Relaxed)
         ));
-        let file = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&tmp)
-            .map_err(|e| fail(format!("cannot create temporary file {}: {e}", tmp.display())))?;
+        let file =
+            std::fs::OpenOptions::new().write(true).create_new(true).open(&tmp).map_err(|e| {
+                fail(format!("cannot create temporary file {}: {e}", tmp.display()))
+            })?;
         let header = PcapHeader {
             version_major: 2,
             version_minor: 4,
@@ -75,7 +77,8 @@ impl PcapFileWriter {
             endianness: Endianness::Little,
         };
         let mut writer = PcapFileWriter { path: path.clone(), tmp, inner: None };
-        let inner = PcapWriter::with_header(BufWriter::new(file), header).map_err(|e| fail(e.to_string()))?;
+        let inner = PcapWriter::with_header(BufWriter::new(file), header)
+            .map_err(|e| fail(e.to_string()))?;
         writer.inner = Some(inner);
         Ok(writer)
     }
@@ -87,16 +90,23 @@ impl PcapFileWriter {
     }
 
     /// Appends a frame that was `orig_len` bytes long on the wire (>= `frame.len()`).
-    pub fn write_truncated(&mut self, ts_ns: u64, frame: &[u8], orig_len: u32) -> Result<(), CaptureError> {
+    pub fn write_truncated(
+        &mut self,
+        ts_ns: u64,
+        frame: &[u8],
+        orig_len: u32,
+    ) -> Result<(), CaptureError> {
         if frame.len() > MAX_CAPLEN as usize {
-            return Err(self.fail(format!("a {}-byte frame exceeds the {MAX_CAPLEN}-byte snaplen", frame.len())));
+            return Err(self.fail(format!(
+                "a {}-byte frame exceeds the {MAX_CAPLEN}-byte snaplen",
+                frame.len()
+            )));
         }
         let packet = PcapPacket::new(Duration::from_nanos(ts_ns), orig_len, frame);
         let inner = self.inner.as_mut().expect("inner is set from create until finish or drop");
-        inner.write_packet(&packet).map_err(|e| CaptureError::Write {
-            file: self.path.clone(),
-            reason: e.to_string(),
-        })?;
+        inner
+            .write_packet(&packet)
+            .map_err(|e| CaptureError::Write { file: self.path.clone(), reason: e.to_string() })?;
         Ok(())
     }
 
@@ -109,8 +119,9 @@ impl PcapFileWriter {
             .map_err(|e| self.fail(format!("flush failed: {}", e.error())))?;
         file.sync_all().map_err(|e| self.fail(format!("sync failed: {e}")))?;
         drop(file);
-        std::fs::rename(&self.tmp, &self.path)
-            .map_err(|e| self.fail(format!("cannot rename {} into place: {e}", self.tmp.display())))?;
+        std::fs::rename(&self.tmp, &self.path).map_err(|e| {
+            self.fail(format!("cannot rename {} into place: {e}", self.tmp.display()))
+        })?;
         self.tmp = PathBuf::new();
         Ok(())
     }
@@ -132,7 +143,11 @@ impl Drop for PcapFileWriter {
 }
 
 /// Writes `(timestamp_ns, frame)` pairs as a pcap, atomically.
-pub fn write_pcap<I, F>(path: impl AsRef<Path>, precision: TsPrecision, packets: I) -> Result<u64, CaptureError>
+pub fn write_pcap<I, F>(
+    path: impl AsRef<Path>,
+    precision: TsPrecision,
+    packets: I,
+) -> Result<u64, CaptureError>
 where
     I: IntoIterator<Item = (u64, F)>,
     F: AsRef<[u8]>,

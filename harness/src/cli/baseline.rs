@@ -45,11 +45,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
                     r.id,
                     r.arch,
                     r.kernel.as_deref().unwrap_or("-"),
-                    if r.passed {
-                        "passed".to_string()
-                    } else {
-                        format!("{} failed", r.failed)
-                    }
+                    if r.passed { "passed".to_string() } else { format!("{} failed", r.failed) }
                 );
             }
         }

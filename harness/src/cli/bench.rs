@@ -43,12 +43,16 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let (path, section) = split_target(&args.program);
     let obj = load_object(&path)?;
     let program = match &section {
-        Some(s) => obj.program(Some(s)).with_context(|| format!("{}: no XDP program or section named '{s}'", path.display()))?,
+        Some(s) => obj.program(Some(s)).with_context(|| {
+            format!("{}: no XDP program or section named '{s}'", path.display())
+        })?,
         None => obj.program(None).context("the object has no XDP program")?,
     };
     let opts = BenchOptions {
         backends: match &args.backends {
-            Some(list) => BackendId::parse_list(list).map_err(|e| anyhow::anyhow!("--backends: {e}"))?,
+            Some(list) => {
+                BackendId::parse_list(list).map_err(|e| anyhow::anyhow!("--backends: {e}"))?
+            }
             None => BackendId::ALL.to_vec(),
         },
         rounds: args.rounds.max(1),
@@ -59,9 +63,11 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let packets = bench::load_packets(&args.capture, opts.packets)?;
     let report = bench::run(&obj, program, &args.capture, &packets, &opts)?;
     print!("{}", bench::render::table(&report));
-    std::fs::create_dir_all(&args.out_dir).with_context(|| format!("creating {}", args.out_dir.display()))?;
+    std::fs::create_dir_all(&args.out_dir)
+        .with_context(|| format!("creating {}", args.out_dir.display()))?;
     let out = bench::result_path(&args.out_dir, std::time::SystemTime::now(), &program.name);
-    crate::util::write_atomic(&out, &serde_json::to_vec_pretty(&report)?).with_context(|| format!("writing {}", out.display()))?;
+    crate::util::write_atomic(&out, &serde_json::to_vec_pretty(&report)?)
+        .with_context(|| format!("writing {}", out.display()))?;
     println!("results: {}", out.display());
     Ok(ExitCode::SUCCESS)
 }

@@ -29,9 +29,5 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let base = h.resolve(args.baseline.as_deref().unwrap_or(DEFAULT_BASELINE))?;
     let c = compare(&h.report(&run)?, &h.report(&base)?, args.max_regression);
     print!("{}", c.markdown());
-    Ok(if c.worse() {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
-    })
+    Ok(if c.worse() { ExitCode::from(1) } else { ExitCode::SUCCESS })
 }

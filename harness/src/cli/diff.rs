@@ -36,8 +36,16 @@ pub struct Args {
 pub fn run(args: Args) -> Result<ExitCode> {
     let (path, section) = split_target(&args.program);
     let obj = load_object(&path)?;
-    let program = obj.program(section.as_deref()).with_context(|| format!("{}: no such XDP program", path.display()))?.clone();
-    let opts = DiffOptions { backends: args.backends.clone(), maps: args.maps.clone(), rx_queue_index: args.rx_queue, max_reported: args.max_reported };
+    let program = obj
+        .program(section.as_deref())
+        .with_context(|| format!("{}: no such XDP program", path.display()))?
+        .clone();
+    let opts = DiffOptions {
+        backends: args.backends.clone(),
+        maps: args.maps.clone(),
+        rx_queue_index: args.rx_queue,
+        max_reported: args.max_reported,
+    };
     let report = diff::run(&obj, &program, &args.captures, &opts)?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
@@ -56,17 +64,25 @@ pub fn render(r: &diff::DiffReport) -> String {
     }
     s.push('\n');
     for d in &r.kernel_defects {
-        s.push_str(&format!("  kernel note: possible known defect at the kernel's rewritten insn {}: {}\n", d.xlated_insn, d.what));
+        s.push_str(&format!(
+            "  kernel note: possible known defect at the kernel's rewritten insn {}: {}\n",
+            d.xlated_insn, d.what
+        ));
     }
     for sk in &r.skipped {
         s.push_str(&format!("  skipped {}: {}\n", sk.backend.label(), sk.reason));
     }
     for l in &r.live {
         let how = match (&l.observation_method, &l.observation_fallback) {
-            (crate::backends::live::observe::Method::Fexit, _) => "fexit (exact verdicts)".to_string(),
+            (crate::backends::live::observe::Method::Fexit, _) => {
+                "fexit (exact verdicts)".to_string()
+            }
             (_, why) => format!("tagging ({})", why.as_deref().unwrap_or("")),
         };
-        s.push_str(&format!("  {}: frames sent from {}, {} sent, {} not sent; verdicts observed by {how}\n", l.backend, l.peer, l.sent, l.not_sent));
+        s.push_str(&format!(
+            "  {}: frames sent from {}, {} sent, {} not sent; verdicts observed by {how}\n",
+            l.backend, l.peer, l.sent, l.not_sent
+        ));
     }
     for m in &r.mismatches {
         s.push_str(&format!("MISMATCH {} packet {}", m.capture, m.index));
@@ -83,20 +99,35 @@ pub fn render(r: &diff::DiffReport) -> String {
         s.push_str(&format!("MAP MISMATCH {mm}\n"));
     }
     for mm in &r.map_nondeterministic {
-        s.push_str(&format!("map differs (nondeterministic: the program reads time or random numbers): {mm}\n"));
+        s.push_str(&format!(
+            "map differs (nondeterministic: the program reads time or random numbers): {mm}\n"
+        ));
     }
     for m in &r.explained_examples {
-        s.push_str(&format!("explained {} packet {}: {}\n", m.capture, m.index, m.detail.trim_end()));
+        s.push_str(&format!(
+            "explained {} packet {}: {}\n",
+            m.capture,
+            m.index,
+            m.detail.trim_end()
+        ));
     }
     if r.explained_packets.len() > r.explained_examples.len() {
         // Every explained packet, one line per rule set (the JSON report
         // lists them one by one in `explained_packets`).
-        let mut by_rules: std::collections::BTreeMap<String, Vec<String>> = std::collections::BTreeMap::new();
+        let mut by_rules: std::collections::BTreeMap<String, Vec<String>> =
+            std::collections::BTreeMap::new();
         for p in &r.explained_packets {
-            by_rules.entry(p.rules.join("+")).or_default().push(format!("{}#{}", p.capture, p.index));
+            by_rules
+                .entry(p.rules.join("+"))
+                .or_default()
+                .push(format!("{}#{}", p.capture, p.index));
         }
         for (rules, pkts) in by_rules {
-            s.push_str(&format!("explained by {rules} ({} packets): {}\n", pkts.len(), pkts.join(" ")));
+            s.push_str(&format!(
+                "explained by {rules} ({} packets): {}\n",
+                pkts.len(),
+                pkts.join(" ")
+            ));
         }
     }
     for (label, queues) in &r.nic_counters {

@@ -28,8 +28,15 @@ pub struct Args {
 }
 
 pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
-    let precision = if args.nanosecond { TsPrecision::Nanosecond } else { TsPrecision::Microsecond };
-    let n = pcapgen::write_profile_pcap(&args.output, args.profile, args.packets, args.seed, precision)?;
+    let precision =
+        if args.nanosecond { TsPrecision::Nanosecond } else { TsPrecision::Microsecond };
+    let n = pcapgen::write_profile_pcap(
+        &args.output,
+        args.profile,
+        args.packets,
+        args.seed,
+        precision,
+    )?;
     eprintln!(
         "wrote {n} packets (profile {}, seed {}) to {}",
         args.profile,

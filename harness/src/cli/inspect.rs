@@ -41,7 +41,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn selected<'a>(loaded: &'a Loaded, want: Option<&'a str>) -> impl Iterator<Item = &'a Program> + 'a {
+fn selected<'a>(
+    loaded: &'a Loaded,
+    want: Option<&'a str>,
+) -> impl Iterator<Item = &'a Program> + 'a {
     loaded
         .object
         .programs
@@ -124,7 +127,12 @@ fn text(loaded: &Loaded, want: Option<&str>) -> String {
                     last = Some(l);
                 }
             }
-            let _ = writeln!(s, "{pc:>6}: ({:02x}) {}", p.insns[pc].code, disasm_insn(&p.insns, pc, &ctx));
+            let _ = writeln!(
+                s,
+                "{pc:>6}: ({:02x}) {}",
+                p.insns[pc].code,
+                disasm_insn(&p.insns, pc, &ctx)
+            );
             pc += if p.insns[pc].is_lddw() { 2 } else { 1 };
         }
     }
@@ -179,7 +187,12 @@ fn json<'a>(loaded: &'a Loaded, want: Option<&'a str>) -> JsonObject<'a> {
             let disassembly = chosen.then(|| {
                 crate::isa::disasm::disasm_program(&p.insns, &ctx)
                     .into_iter()
-                    .map(|(pc, text)| JsonInsn { pc, opcode: p.insns[pc].code, text, source: p.lines.lookup(pc) })
+                    .map(|(pc, text)| JsonInsn {
+                        pc,
+                        opcode: p.insns[pc].code,
+                        text,
+                        source: p.lines.lookup(pc),
+                    })
                     .collect()
             });
             JsonProgram {
@@ -187,7 +200,11 @@ fn json<'a>(loaded: &'a Loaded, want: Option<&'a str>) -> JsonObject<'a> {
                 section: &p.section,
                 frags: p.frags,
                 insn_count: p.insns.len(),
-                functions: p.functions.iter().map(|(start, name)| JsonFunction { name, start: *start }).collect(),
+                functions: p
+                    .functions
+                    .iter()
+                    .map(|(start, name)| JsonFunction { name, start: *start })
+                    .collect(),
                 disassembly,
             }
         })

@@ -57,7 +57,10 @@ pub struct Args {
 pub fn run(args: Args) -> Result<ExitCode> {
     let (path, section) = split_target(&args.program);
     let obj = load_object(&path)?;
-    let program = obj.program(section.as_deref()).with_context(|| format!("{}: no such XDP program", path.display()))?.clone();
+    let program = obj
+        .program(section.as_deref())
+        .with_context(|| format!("{}: no such XDP program", path.display()))?
+        .clone();
     let opts = LiveOptions {
         iface: Endpoint::new(&args.iface, args.netns.as_deref()),
         peer: Endpoint::new(&args.peer, args.peer_netns.as_deref()),
@@ -82,10 +85,14 @@ pub fn render(r: &LiveReport) -> String {
         "live run of {} on {} ({} mode, driver {}, MTU {}, kernel {}), frames sent from {}\n  {}\n",
         r.program, r.iface, r.mode, r.driver[0], r.mtu, r.kernel, r.peer, r.observation
     );
-    s.push_str(&format!("  verdicts observed by: {}\n", match r.observation_method {
-        live::observe::Method::Fexit => "fexit (exact)".to_string(),
-        live::observe::Method::Tagging => format!("tagging ({})", r.observation_fallback.as_deref().unwrap_or("")),
-    }));
+    s.push_str(&format!(
+        "  verdicts observed by: {}\n",
+        match r.observation_method {
+            live::observe::Method::Fexit => "fexit (exact)".to_string(),
+            live::observe::Method::Tagging =>
+                format!("tagging ({})", r.observation_fallback.as_deref().unwrap_or("")),
+        }
+    ));
     for (k, v) in &r.actions {
         s.push_str(&format!("  fexit {k:<26} {v}\n"));
     }
@@ -97,13 +104,20 @@ pub fn render(r: &LiveReport) -> String {
         if let Some(f) = &m.flow {
             s.push_str(&format!(" ({f})"));
         }
-        s.push_str(&format!("\n    engine: {}\n      live: {}\n    {}\n", m.engine.verdict, m.live.label(), m.detail.trim_end()));
+        s.push_str(&format!(
+            "\n    engine: {}\n      live: {}\n    {}\n",
+            m.engine.verdict,
+            m.live.label(),
+            m.detail.trim_end()
+        ));
     }
     for mm in &r.map_mismatches {
         s.push_str(&format!("MAP MISMATCH {mm}\n"));
     }
     for mm in &r.map_nondeterministic {
-        s.push_str(&format!("map differs (nondeterministic: the program reads time or random numbers): {mm}\n"));
+        s.push_str(&format!(
+            "map differs (nondeterministic: the program reads time or random numbers): {mm}\n"
+        ));
     }
     for n in &r.not_sent_examples {
         s.push_str(&format!("not sent: {} packet {}: {}\n", n.capture, n.index, n.reason));

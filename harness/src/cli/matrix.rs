@@ -59,7 +59,10 @@ pub struct Args {
 pub fn run(args: Args) -> Result<ExitCode> {
     let (path, section) = split_target(&args.program);
     let obj = load_object(&path)?;
-    let program = obj.program(section.as_deref()).with_context(|| format!("{}: no such XDP program", path.display()))?.clone();
+    let program = obj
+        .program(section.as_deref())
+        .with_context(|| format!("{}: no such XDP program", path.display()))?
+        .clone();
     let cells = match &args.matrix {
         Some(m) => spec::load(m)?,
         None => spec::default_cells(),

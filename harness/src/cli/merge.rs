@@ -27,12 +27,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let files = merge::find_reports(&args.dirs);
     if files.is_empty() {
         return Err(merge::MergeError::NoReports {
-            dirs: args
-                .dirs
-                .iter()
-                .map(|d| d.display().to_string())
-                .collect::<Vec<_>>()
-                .join(", "),
+            dirs: args.dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", "),
         }
         .into());
     }
@@ -59,9 +54,5 @@ pub fn run(args: Args) -> Result<ExitCode> {
     for c in report.failures() {
         println!("  {}", c.line());
     }
-    Ok(if report.passed() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
+    Ok(if report.passed() { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }

@@ -1,15 +1,15 @@
 //! The `xdpqual` command line: one file per subcommand.
 
 mod baseline;
+mod bench;
 mod compare;
 mod dashboard;
-mod bench;
 mod diff;
 mod gen_pcap;
 mod inspect;
 mod live;
-mod merge;
 mod matrix;
+mod merge;
 mod offload_check;
 mod qualify;
 mod replay;

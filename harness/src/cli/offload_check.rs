@@ -37,7 +37,9 @@ pub struct Args {
 /// profile has no perf model or the checker rejects the program).
 fn throughput(obj: &Object, p: &Program, args: &Args) -> Result<Option<nic_model::Estimate>> {
     use crate::backends::nic::{estimate_frames, synthetic_udp_frames, NicBackend, NicOpen};
-    let NicOpen::Ready(mut nic) = NicBackend::open(obj, p, &args.profile, None)? else { return Ok(None) };
+    let NicOpen::Ready(mut nic) = NicBackend::open(obj, p, &args.profile, None)? else {
+        return Ok(None);
+    };
     if nic.profile.perf.is_none() {
         return Ok(None);
     }
@@ -46,7 +48,9 @@ fn throughput(obj: &Object, p: &Program, args: &Args) -> Result<Option<nic_model
     } else {
         let mut v = Vec::new();
         for c in &args.captures {
-            for pkt in crate::capture::CaptureReader::open(c).with_context(|| format!("opening capture {}", c.display()))? {
+            for pkt in crate::capture::CaptureReader::open(c)
+                .with_context(|| format!("opening capture {}", c.display()))?
+            {
                 v.push(pkt.with_context(|| format!("reading capture {}", c.display()))?.data);
             }
         }
@@ -64,7 +68,17 @@ pub fn spec(obj: &Object, p: &Program) -> nic_model::ProgramSpec {
     nic_model::ProgramSpec {
         name: p.name.clone(),
         section: p.section.clone(),
-        insns: p.insns.iter().map(|i| nic_model::Insn { code: i.code, dst: i.dst, src: i.src, off: i.off, imm: i.imm }).collect(),
+        insns: p
+            .insns
+            .iter()
+            .map(|i| nic_model::Insn {
+                code: i.code,
+                dst: i.dst,
+                src: i.src,
+                off: i.off,
+                imm: i.imm,
+            })
+            .collect(),
         maps: obj
             .maps
             .iter()
@@ -78,14 +92,18 @@ pub fn spec(obj: &Object, p: &Program) -> nic_model::ProgramSpec {
                 is_global_data: m.origin == MapOrigin::GlobalData,
             })
             .collect(),
-        lines: Some(p.lines.entries.iter().map(|(i, l)| (*i, format!("{}:{}", l.file, l.line))).collect()),
+        lines: Some(
+            p.lines.entries.iter().map(|(i, l)| (*i, format!("{}:{}", l.file, l.line))).collect(),
+        ),
     }
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
     let (path, section) = split_target(&args.program);
     let obj = load_object(&path)?;
-    let p = obj.program(section.as_deref()).with_context(|| format!("{}: no such XDP program", path.display()))?;
+    let p = obj
+        .program(section.as_deref())
+        .with_context(|| format!("{}: no such XDP program", path.display()))?;
     let profile = nic_model::Profile::load(&args.profile)?;
     let spec = spec(&obj, p);
     let report = nic_model::check(&spec, &profile);
@@ -102,7 +120,12 @@ pub fn run(args: Args) -> Result<ExitCode> {
         None
     };
     match args.format.as_str() {
-        "json" => println!("{}", serde_json::to_string_pretty(&serde_json::json!({"check": report, "estimate": estimate, "schedule": schedule}))?),
+        "json" => println!(
+            "{}",
+            serde_json::to_string_pretty(
+                &serde_json::json!({"check": report, "estimate": estimate, "schedule": schedule})
+            )?
+        ),
         "markdown" | "md" => {
             print!("{}", report.to_markdown());
             if let Some(e) = &estimate {

@@ -76,9 +76,5 @@ pub fn run(args: Args) -> Result<ExitCode> {
     for c in report.failures() {
         println!("  {}", c.line());
     }
-    Ok(if report.passed() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
+    Ok(if report.passed() { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }

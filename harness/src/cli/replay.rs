@@ -74,7 +74,8 @@ pub enum EngineKind {
 fn parse_write_pcap(s: &str) -> Result<(String, PathBuf), String> {
     let (v, f) = s.split_once('=').ok_or_else(|| format!("'{s}' is not VERDICT=FILE"))?;
     let v = v.to_ascii_uppercase();
-    const KNOWN: [&str; 8] = ["PASS", "DROP", "TX", "REDIRECT", "ABORTED", "FAULT", "NOT_RUN", "ERROR"];
+    const KNOWN: [&str; 8] =
+        ["PASS", "DROP", "TX", "REDIRECT", "ABORTED", "FAULT", "NOT_RUN", "ERROR"];
     if !KNOWN.contains(&v.as_str()) {
         return Err(format!("unknown verdict '{v}' (one of {})", KNOWN.join(", ")));
     }
@@ -85,7 +86,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let (path, section) = split_target(&args.program);
     let obj = load_object(&path)?;
     let program = match &section {
-        Some(s) => obj.program(Some(s)).with_context(|| format!("{}: no XDP program or section named '{s}'", path.display()))?,
+        Some(s) => obj.program(Some(s)).with_context(|| {
+            format!("{}: no XDP program or section named '{s}'", path.display())
+        })?,
         None => obj.program(None).context("the object has no XDP program")?,
     };
     let name = program.name.clone();
@@ -100,9 +103,10 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let jit = args.engine == EngineKind::Jit;
     let fallback_reported = std::sync::Once::new();
     let build = |cpu: usize, ncpus: usize| -> Result<Engine> {
-        let cfg = EngineConfig { insn_budget: args.insn_budget, cpu, ncpus, jit, ..Default::default() };
-        let mut engine =
-            Engine::new(&obj, Some(&name), cfg).with_context(|| format!("{}: the engine cannot run '{name}'", path.display()))?;
+        let cfg =
+            EngineConfig { insn_budget: args.insn_budget, cpu, ncpus, jit, ..Default::default() };
+        let mut engine = Engine::new(&obj, Some(&name), cfg)
+            .with_context(|| format!("{}: the engine cannot run '{name}'", path.display()))?;
         for m in &args.maps {
             mapfile::apply(&mut engine, &obj, m)?;
         }
@@ -141,7 +145,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
     }
     let failed_files = summary.captures.iter().filter(|c| c.error.is_some()).count();
     if failed_files > 0 {
-        eprintln!("xdpqual: {failed_files} capture(s) could not be read to the end; see the summary");
+        eprintln!(
+            "xdpqual: {failed_files} capture(s) could not be read to the end; see the summary"
+        );
         return Ok(ExitCode::from(2));
     }
     Ok(ExitCode::SUCCESS)

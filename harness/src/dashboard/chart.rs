@@ -23,13 +23,7 @@ const BOTTOM: f64 = 26.0;
 /// `runs` is the number of runs in the history: the x axis spans all of
 /// them, so charts of one page line up.
 pub fn line_chart(points: &[Point], baseline: Option<f64>, y_label: &str, runs: usize) -> String {
-    let ymax = points
-        .iter()
-        .map(|p| p.y)
-        .chain(baseline)
-        .fold(0.0f64, f64::max)
-        .max(1e-9)
-        * 1.15;
+    let ymax = points.iter().map(|p| p.y).chain(baseline).fold(0.0f64, f64::max).max(1e-9) * 1.15;
     let xmax = (runs.max(2) - 1) as f64;
     let sx = |x: f64| LEFT + x / xmax * (W - LEFT - RIGHT);
     let sy = |y: f64| TOP + (1.0 - y / ymax) * (H - TOP - BOTTOM);
@@ -61,19 +55,12 @@ pub fn line_chart(points: &[Point], baseline: Option<f64>, y_label: &str, runs: 
         let _ = write!(s, "<line class=\"base\" x1=\"{LEFT}\" x2=\"{}\" y1=\"{:.1}\" y2=\"{:.1}\"><title>baseline {b:.3}</title></line>", W - RIGHT, sy(b), sy(b));
     }
     if points.len() > 1 {
-        let path: Vec<String> = points
-            .iter()
-            .map(|p| format!("{:.1},{:.1}", sx(p.x), sy(p.y)))
-            .collect();
-        let _ = write!(
-            s,
-            "<polyline class=\"line\" points=\"{}\"/>",
-            path.join(" ")
-        );
+        let path: Vec<String> =
+            points.iter().map(|p| format!("{:.1},{:.1}", sx(p.x), sy(p.y))).collect();
+        let _ = write!(s, "<polyline class=\"line\" points=\"{}\"/>", path.join(" "));
     }
     for p in points {
-        let _ =
-            write!(
+        let _ = write!(
             s,
             "<circle class=\"{}\" cx=\"{:.1}\" cy=\"{:.1}\" r=\"{}\"><title>{}</title></circle>",
             if p.regressed { "regression" } else { "pt" },
@@ -94,18 +81,8 @@ mod tests {
     #[test]
     fn points_land_inside_the_plot_and_regressions_are_marked() {
         let pts = vec![
-            Point {
-                x: 0.0,
-                y: 1.0,
-                label: "a".into(),
-                regressed: false,
-            },
-            Point {
-                x: 1.0,
-                y: 2.0,
-                label: "<b>".into(),
-                regressed: true,
-            },
+            Point { x: 0.0, y: 1.0, label: "a".into(), regressed: false },
+            Point { x: 1.0, y: 2.0, label: "<b>".into(), regressed: true },
         ];
         let svg = line_chart(&pts, Some(1.0), "ratio", 2);
         assert_eq!(svg.matches("<circle").count(), 2);

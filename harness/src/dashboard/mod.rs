@@ -72,10 +72,7 @@ fn column_title(cell: &str, r: &Report) -> String {
     match cell {
         "vm" => format!("engine ({arch})"),
         "rbpf" => format!("rbpf ({arch})"),
-        "host" => format!(
-            "kernel {} ({arch})",
-            r.run.kernel.as_deref().unwrap_or("unavailable")
-        ),
+        "host" => format!("kernel {} ({arch})", r.run.kernel.as_deref().unwrap_or("unavailable")),
         c => c
             .strip_prefix("offload:")
             .map(|p| format!("offload {p}"))
@@ -102,11 +99,8 @@ fn matrix(r: &Report, out: &mut String) {
     for p in &programs {
         let _ = write!(out, "<tr><th>{}</th>", html(p));
         for cell in &cells {
-            let here: Vec<&Check> = r
-                .checks
-                .iter()
-                .filter(|c| c.program == *p && c.cell == *cell)
-                .collect();
+            let here: Vec<&Check> =
+                r.checks.iter().filter(|c| c.program == *p && c.cell == *cell).collect();
             let Some(worst) = here.iter().max_by_key(|c| status_rank(&c.outcome)) else {
                 out.push_str("<td class=\"none\"></td>");
                 continue;
@@ -122,11 +116,7 @@ fn matrix(r: &Report, out: &mut String) {
             } else {
                 text.to_string()
             };
-            let _ = write!(
-                out,
-                "<td class=\"{class}\" title=\"{}\">{body}</td>",
-                html(&title)
-            );
+            let _ = write!(out, "<td class=\"{class}\" title=\"{}\">{body}</td>", html(&title));
         }
         out.push_str("</tr>\n");
     }
@@ -270,9 +260,7 @@ fn offload(r: &Report, out: &mut String) {
     }
     out.push_str("<table><tr><th>program</th><th>profile</th><th>compatible</th><th>estimated Mpps</th></tr>\n");
     for o in &r.offload {
-        let est = o
-            .est_mpps
-            .map_or_else(|| "-".to_string(), |m| format!("{m:.1}"));
+        let est = o.est_mpps.map_or_else(|| "-".to_string(), |m| format!("{m:.1}"));
         let _ = writeln!(
             out,
             "<tr><td>{}</td><td>{}</td><td class=\"{}\" title=\"{}\">{}</td><td title=\"{}\">{est}</td></tr>",
@@ -290,10 +278,7 @@ fn offload(r: &Report, out: &mut String) {
 /// The page for the whole history.
 pub fn render(h: &History) -> Result<String, HistoryError> {
     let runs = h.runs()?;
-    let reports: Vec<Report> = runs
-        .iter()
-        .map(|r| h.report(&r.id))
-        .collect::<Result<_, _>>()?;
+    let reports: Vec<Report> = runs.iter().map(|r| h.report(&r.id)).collect::<Result<_, _>>()?;
     let baselines = h.baselines()?;
     let baseline = baselines
         .get(crate::history::DEFAULT_BASELINE)
@@ -322,11 +307,7 @@ pub fn render(h: &History) -> Result<String, HistoryError> {
     out.push_str("<section id=\"matrix\"><h2>Compatibility matrix (latest run)</h2>\n<p class=\"muted\">Program × cell (kernel, engine, architecture, offload profile). Hover a cell for its checks.</p>\n");
     matrix(latest, &mut out);
     out.push_str("</section>\n<section id=\"diffs\"><h2>Verdict diffs</h2>\n");
-    diffs(
-        latest,
-        reports.len().checked_sub(2).map(|i| &reports[i]),
-        &mut out,
-    );
+    diffs(latest, reports.len().checked_sub(2).map(|i| &reports[i]), &mut out);
     out.push_str("</section>\n<section id=\"trends\"><h2>Performance over runs</h2>\n");
     let _ = writeln!(out, "<p class=\"muted\">Median engine cost per packet divided by the reference workload's, measured in the same run (lower is faster). Red points regressed against the run before by more than {DEFAULT_THRESHOLD_PCT}% and more than the noise allowance; the dashed line is the baseline.</p>");
     trends(&reports, baseline, &mut out);
@@ -348,22 +329,10 @@ mod tests {
     #[test]
     fn program_derived_text_is_escaped_everywhere() {
         let mut r = Report::new();
-        r.run = RunInfo {
-            id: "1-x".into(),
-            arch: "x86_64".into(),
-            ..Default::default()
-        };
+        r.run = RunInfo { id: "1-x".into(), arch: "x86_64".into(), ..Default::default() };
         let evil = "<script>alert(1)</script>\"'&";
         r.checks.push(
-            Check::new(
-                evil,
-                evil,
-                evil,
-                Outcome::Fail {
-                    reason: evil.into(),
-                },
-            )
-            .in_unit(0, "vm"),
+            Check::new(evil, evil, evil, Outcome::Fail { reason: evil.into() }).in_unit(0, "vm"),
         );
         r.packets.push(PacketDetail {
             unit: 0,

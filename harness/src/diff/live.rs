@@ -38,7 +38,9 @@ fn as_result(seen: &Seen, run: Option<&live::probe::Run>) -> PacketResult {
     let verdict = match (run, seen) {
         (Some(r), _) => Verdict::Action { action: XdpAction::from_retval(r.action) },
         (None, Seen::NotRun { reason }) => Verdict::NotRun { reason: reason.clone() },
-        (None, s) => Verdict::Error { message: format!("no action observed (tagging): frame seen at {}", s.label()) },
+        (None, s) => Verdict::Error {
+            message: format!("no action observed (tagging): frame seen at {}", s.label()),
+        },
     };
     let output = match seen {
         Seen::Stack { frame } | Seen::Peer { frame } => frame.clone(),
@@ -89,11 +91,19 @@ pub(super) fn fold(
                 let mut results = BTreeMap::new();
                 results.insert(label.clone(), as_result(&m.live, m.fexit.as_ref()));
                 results.insert("vm".to_string(), m.engine);
-                report.mismatches.push(Mismatch { capture: m.capture, index: m.index, flow: m.flow, results, detail: format!("vm vs {label}: {}", m.detail) });
+                report.mismatches.push(Mismatch {
+                    capture: m.capture,
+                    index: m.index,
+                    flow: m.flow,
+                    results,
+                    detail: format!("vm vs {label}: {}", m.detail),
+                });
             }
         }
         if !lr.map_mismatches.is_empty() {
-            report.map_mismatches.extend(lr.map_mismatches.iter().map(|d| format!("vm vs {label}: {d}")));
+            report
+                .map_mismatches
+                .extend(lr.map_mismatches.iter().map(|d| format!("vm vs {label}: {d}")));
         }
         report.live.push(LiveSummary {
             backend: label,

@@ -161,12 +161,18 @@ pub(crate) fn possible_cpus() -> usize {
     std::fs::read_to_string("/sys/devices/system/cpu/possible")
         .ok()
         .and_then(|s| {
-            s.trim().split(',').map(|r| r.split('-').next_back().and_then(|x| x.parse::<usize>().ok())).max().flatten()
+            s.trim()
+                .split(',')
+                .map(|r| r.split('-').next_back().and_then(|x| x.parse::<usize>().ok()))
+                .max()
+                .flatten()
         })
         .map_or(1, |m| m + 1)
 }
 
-fn host_result(r: Result<crate::backends::host::TestRunResult, crate::backends::host::TestRunError>) -> PacketResult {
+fn host_result(
+    r: Result<crate::backends::host::TestRunResult, crate::backends::host::TestRunError>,
+) -> PacketResult {
     match r {
         Ok(t) => PacketResult {
             verdict: Verdict::Action { action: XdpAction::from_retval(t.retval) },
@@ -228,7 +234,11 @@ struct NicRun {
 /// Whether the ordinary maps of two engines hold the same entries (per-CPU
 /// maps differ by construction: the NIC has one slot per queue).
 fn shared_maps_equal(a: &Engine, b: &Engine) -> bool {
-    a.maps().maps.iter().zip(&b.maps().maps).all(|(x, y)| x.def.map_type.is_percpu() || x.entries() == y.entries())
+    a.maps()
+        .maps
+        .iter()
+        .zip(&b.maps().maps)
+        .all(|(x, y)| x.def.map_type.is_percpu() || x.entries() == y.entries())
 }
 
 struct Backends {
@@ -239,8 +249,17 @@ struct Backends {
 }
 
 /// Runs the diff.
-pub fn run(obj: &Object, program: &Program, captures: &[PathBuf], opts: &DiffOptions) -> Result<DiffReport> {
-    let mut report = DiffReport { schema: "xdpqual.diff/1", program: program.name.clone(), ..Default::default() };
+pub fn run(
+    obj: &Object,
+    program: &Program,
+    captures: &[PathBuf],
+    opts: &DiffOptions,
+) -> Result<DiffReport> {
+    let mut report = DiffReport {
+        schema: "xdpqual.diff/1",
+        program: program.name.clone(),
+        ..Default::default()
+    };
     pin_to_cpu0();
     let ingress = XdpCtx::loopback().ingress_ifindex;
     let mut b = Backends { nics: Vec::new(), engine: None, rbpf: None, host: None };
@@ -259,12 +278,16 @@ pub fn run(obj: &Object, program: &Program, captures: &[PathBuf], opts: &DiffOpt
                 b.rbpf = Some((p, helpers));
                 report.backends.push(BackendKind::Rbpf);
             }
-            Err(u) => report.skipped.push(Skipped { backend: BackendKind::Rbpf, reason: u.to_string() }),
+            Err(u) => {
+                report.skipped.push(Skipped { backend: BackendKind::Rbpf, reason: u.to_string() })
+            }
         }
     }
     if opts.backends.contains(&BackendKind::Host) {
         match HostBackend::open() {
-            Err(u) => report.skipped.push(Skipped { backend: BackendKind::Host, reason: format!("unavailable: {u}") }),
+            Err(u) => report
+                .skipped
+                .push(Skipped { backend: BackendKind::Host, reason: format!("unavailable: {u}") }),
             Ok(host) => {
                 report.kernel = Some(host.kernel_release().to_string());
                 match host.load(obj, program).context("loading into the host kernel")? {
@@ -278,10 +301,22 @@ pub fn run(obj: &Object, program: &Program, captures: &[PathBuf], opts: &DiffOpt
                         report.backends.push(BackendKind::Host);
                     }
                     SessionOutcome::Rejected(r) => {
-                        let line = r.rejection.insn.and_then(|i| program.lines.lookup(i)).map(|l| format!(" at {}:{}", l.file, l.line)).unwrap_or_default();
+                        let line = r
+                            .rejection
+                            .insn
+                            .and_then(|i| program.lines.lookup(i))
+                            .map(|l| format!(" at {}:{}", l.file, l.line))
+                            .unwrap_or_default();
                         report.skipped.push(Skipped {
                             backend: BackendKind::Host,
-                            reason: format!("rejected by verifier (kernel {}){line}: {}", host.kernel_release(), r.rejection.first_error_line.clone().unwrap_or_else(|| format!("errno {}", r.rejection.errno))),
+                            reason: format!(
+                                "rejected by verifier (kernel {}){line}: {}",
+                                host.kernel_release(),
+                                r.rejection
+                                    .first_error_line
+                                    .clone()
+                                    .unwrap_or_else(|| format!("errno {}", r.rejection.errno))
+                            ),
                         });
                     }
                 }
@@ -290,7 +325,9 @@ pub fn run(obj: &Object, program: &Program, captures: &[PathBuf], opts: &DiffOpt
     }
     for kind in &opts.backends {
         let BackendKind::Nic(profile) = kind else { continue };
-        match NicBackend::open(obj, program, profile, None).with_context(|| format!("backend {}", kind.label()))? {
+        match NicBackend::open(obj, program, profile, None)
+            .with_context(|| format!("backend {}", kind.label()))?
+        {
             NicOpen::Ready(mut nic) => {
                 for m in &opts.maps {
                     mapfile::apply(nic.engine_mut(), obj, m)?;
@@ -299,19 +336,34 @@ pub fn run(obj: &Object, program: &Program, captures: &[PathBuf], opts: &DiffOpt
                 report.backends.push(kind.clone());
             }
             NicOpen::Rejected(r) => {
-                let first = r.findings.iter().find(|f| f.severity.blocks()).map(|f| format!("{}: {}", f.rule, f.message)).unwrap_or_default();
-                report.skipped.push(Skipped { backend: kind.clone(), reason: format!("the offload checker rejects the program for {}: {first}", r.profile) });
+                let first = r
+                    .findings
+                    .iter()
+                    .find(|f| f.severity.blocks())
+                    .map(|f| format!("{}: {}", f.rule, f.message))
+                    .unwrap_or_default();
+                report.skipped.push(Skipped {
+                    backend: kind.clone(),
+                    reason: format!(
+                        "the offload checker rejects the program for {}: {first}",
+                        r.profile
+                    ),
+                });
             }
         }
     }
-    let nondet_prog = program.insns.iter().any(|i| i.code == 0x85 && i.src == 0 && NONDETERMINISTIC.contains(&i.imm));
+    let nondet_prog = program
+        .insns
+        .iter()
+        .any(|i| i.code == 0x85 && i.src == 0 && NONDETERMINISTIC.contains(&i.imm));
     // Packets by (capture, index), only kept when a live backend's
     // disagreements are to be folded in afterwards.
     let with_live = opts.backends.iter().any(|k| matches!(k, BackendKind::Live(_)));
     let mut mismatched = std::collections::HashSet::new();
     let mut agreed_keys = std::collections::HashSet::new();
     for path in captures {
-        let reader = CaptureReader::open(path).with_context(|| format!("opening capture {}", path.display()))?;
+        let reader = CaptureReader::open(path)
+            .with_context(|| format!("opening capture {}", path.display()))?;
         for item in reader {
             let pkt = match item {
                 Ok(p) => p,
@@ -320,7 +372,12 @@ pub fn run(obj: &Object, program: &Program, captures: &[PathBuf], opts: &DiffOpt
                     break;
                 }
             };
-            let src = PacketSource { data: pkt.data, ts_ns: pkt.ts_ns, ingress_ifindex: ingress, rx_queue_index: opts.rx_queue_index };
+            let src = PacketSource {
+                data: pkt.data,
+                ts_ns: pkt.ts_ns,
+                ingress_ifindex: ingress,
+                rx_queue_index: opts.rx_queue_index,
+            };
             let mut results: BTreeMap<String, PacketResult> = BTreeMap::new();
             let mut rec = Recorder::new(0);
             let e = run_packet(b.engine.as_mut().expect("engine"), &src, &mut rec);
@@ -329,20 +386,49 @@ pub fn run(obj: &Object, program: &Program, captures: &[PathBuf], opts: &DiffOpt
             if let Some((p, h)) = &b.rbpf {
                 let mut data = src.data.clone();
                 let r = if data.len() < 14 {
-                    PacketResult { verdict: Verdict::NotRun { reason: "shorter than 14 bytes".into() }, output: vec![], events: vec![], redirect: None, insns: None, duration_ns: None }
+                    PacketResult {
+                        verdict: Verdict::NotRun { reason: "shorter than 14 bytes".into() },
+                        output: vec![],
+                        events: vec![],
+                        redirect: None,
+                        insns: None,
+                        duration_ns: None,
+                    }
                 } else {
                     match p.run(&mut data, src.ingress_ifindex, src.rx_queue_index, h) {
-                        Ok(r0) => PacketResult { verdict: Verdict::Action { action: XdpAction::from_retval(r0 as u32) }, output: data, events: vec![], redirect: None, insns: None, duration_ns: None },
-                        Err(e) => PacketResult { verdict: Verdict::Error { message: e.to_string() }, output: vec![], events: vec![], redirect: None, insns: None, duration_ns: None },
+                        Ok(r0) => PacketResult {
+                            verdict: Verdict::Action { action: XdpAction::from_retval(r0 as u32) },
+                            output: data,
+                            events: vec![],
+                            redirect: None,
+                            insns: None,
+                            duration_ns: None,
+                        },
+                        Err(e) => PacketResult {
+                            verdict: Verdict::Error { message: e.to_string() },
+                            output: vec![],
+                            events: vec![],
+                            redirect: None,
+                            insns: None,
+                            duration_ns: None,
+                        },
                     }
                 };
                 results.insert("rbpf".into(), r);
             }
             if let Some(h) = &b.host {
-                let ctx = XdpCtx { ingress_ifindex: ingress, rx_queue_index: opts.rx_queue_index, data_meta_len: 0 };
-                results.insert("host".into(), host_result(h.run(&src.data, ctx, 1, RunFlags::default())));
+                let ctx = XdpCtx {
+                    ingress_ifindex: ingress,
+                    rx_queue_index: opts.rx_queue_index,
+                    data_meta_len: 0,
+                };
+                results.insert(
+                    "host".into(),
+                    host_result(h.run(&src.data, ctx, 1, RunFlags::default())),
+                );
             }
-            let mut nic_applied: BTreeMap<String, Vec<crate::backends::nic::Applied>> = BTreeMap::new();
+            let mut nic_applied: BTreeMap<String, Vec<crate::backends::nic::Applied>> =
+                BTreeMap::new();
             for n in &mut b.nics {
                 let r = n.nic.run(&src);
                 nic_applied.insert(n.label.clone(), r.applied);
@@ -359,7 +445,8 @@ pub fn run(obj: &Object, program: &Program, captures: &[PathBuf], opts: &DiffOpt
                 }
                 if let Some(applied) = nic_applied.get(name) {
                     let n = b.nics.iter_mut().find(|n| &n.label == name).expect("nic backend");
-                    let equal_maps = shared_maps_equal(b.engine.as_ref().expect("engine"), n.nic.engine());
+                    let equal_maps =
+                        shared_maps_equal(b.engine.as_ref().expect("engine"), n.nic.engine());
                     if let Some(why) = compare(vm, r, false) {
                         if !applied.is_empty() {
                             explained.extend(applied.iter().map(|a| a.rule.clone()));
@@ -371,7 +458,10 @@ pub fn run(obj: &Object, program: &Program, captures: &[PathBuf], opts: &DiffOpt
                         }
                     }
                     if n.diverged.is_none() && !equal_maps {
-                        n.diverged = Some(applied.first().map_or_else(|| "an unexplained difference".to_string(), |a| a.rule.clone()));
+                        n.diverged = Some(applied.first().map_or_else(
+                            || "an unexplained difference".to_string(),
+                            |a| a.rule.clone(),
+                        ));
                     } else if equal_maps {
                         n.diverged = None;
                     }
@@ -389,16 +479,29 @@ pub fn run(obj: &Object, program: &Program, captures: &[PathBuf], opts: &DiffOpt
                 for e in &explained {
                     *report.explained_by.entry(e.clone()).or_default() += 1;
                 }
-                report.explained_packets.push(ExplainedPacket { capture: path.display().to_string(), index: pkt.index, rules: explained.clone() });
+                report.explained_packets.push(ExplainedPacket {
+                    capture: path.display().to_string(),
+                    index: pkt.index,
+                    rules: explained.clone(),
+                });
                 if report.explained_examples.len() < opts.max_reported {
                     let labels: Vec<&String> = b.nics.iter().map(|n| &n.label).collect();
-                    let why: Vec<String> = nic_applied.iter().flat_map(|(l, a)| a.iter().map(move |x| format!("{l}: {} {}", x.rule, x.what))).collect();
+                    let why: Vec<String> = nic_applied
+                        .iter()
+                        .flat_map(|(l, a)| {
+                            a.iter().map(move |x| format!("{l}: {} {}", x.rule, x.what))
+                        })
+                        .collect();
                     let _ = labels;
                     report.explained_examples.push(Mismatch {
                         capture: path.display().to_string(),
                         index: pkt.index,
                         flow: flow(&src.data).map(|f| f.to_string()),
-                        detail: if why.is_empty() { format!("explained by {}", explained.join(", ")) } else { why.join("; ") },
+                        detail: if why.is_empty() {
+                            format!("explained by {}", explained.join(", "))
+                        } else {
+                            why.join("; ")
+                        },
                         results,
                     });
                 }
@@ -427,7 +530,10 @@ pub fn run(obj: &Object, program: &Program, captures: &[PathBuf], opts: &DiffOpt
                     }
                     if results.contains_key("host") {
                         for d in &report.kernel_defects {
-                            detail.push_str(&format!("kernel note: at the kernel's rewritten insn {}: {}\n", d.xlated_insn, d.what));
+                            detail.push_str(&format!(
+                                "kernel note: at the kernel's rewritten insn {}: {}\n",
+                                d.xlated_insn, d.what
+                            ));
                         }
                     }
                     let engine = b.engine.as_mut().expect("engine");
@@ -478,7 +584,8 @@ pub(crate) fn apply_maps_to_host(s: &HostSession, obj: &Object, opts: &DiffOptio
             for e in m.entries() {
                 let slot = u32::from_le_bytes(e.key[..4].try_into().expect("4"));
                 let target = u32::from_le_bytes(e.values[0][..4].try_into().expect("4")) as usize;
-                s.set_tail_call(&m.def.name, slot, names[target]).with_context(|| format!("filling PROG_ARRAY {}", m.def.name))?;
+                s.set_tail_call(&m.def.name, slot, names[target])
+                    .with_context(|| format!("filling PROG_ARRAY {}", m.def.name))?;
             }
             continue;
         }
@@ -508,11 +615,15 @@ pub(crate) fn compare_maps(e: &Engine, h: &HostSession) -> Vec<String> {
     use crate::backends::host::MapDump;
     let mut out = Vec::new();
     for m in &e.maps().maps {
-        if matches!(m.def.map_type, MapType::Ringbuf | MapType::PerfEventArray | MapType::Xskmap | MapType::ProgArray) {
+        if matches!(
+            m.def.map_type,
+            MapType::Ringbuf | MapType::PerfEventArray | MapType::Xskmap | MapType::ProgArray
+        ) {
             continue;
         }
         let Some(km) = h.map_named(&m.def.name) else { continue };
-        let ours: Vec<(Vec<u8>, Vec<Vec<u8>>)> = m.entries().into_iter().map(|x| (x.key, x.values)).collect();
+        let ours: Vec<(Vec<u8>, Vec<Vec<u8>>)> =
+            m.entries().into_iter().map(|x| (x.key, x.values)).collect();
         let theirs: Vec<(Vec<u8>, Vec<Vec<u8>>)> = match km.dump() {
             Ok(MapDump::Plain(v)) => v.into_iter().map(|(k, v)| (k, vec![v])).collect(),
             Ok(MapDump::PerCpu(v)) => v,

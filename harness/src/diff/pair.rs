@@ -46,7 +46,10 @@ pub struct PairResult {
 
 impl std::fmt::Debug for VmHostPair {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("VmHostPair").field("host", &self.host).field("nondet_prog", &self.nondet_prog).finish_non_exhaustive()
+        f.debug_struct("VmHostPair")
+            .field("host", &self.host)
+            .field("nondet_prog", &self.nondet_prog)
+            .finish_non_exhaustive()
     }
 }
 
@@ -60,7 +63,8 @@ impl VmHostPair {
             Err(u) => return Ok(PairOpen::Unavailable(u.to_string())),
         };
         let cfg = EngineConfig { ncpus: possible_cpus(), cpu: 0, ..Default::default() };
-        let mut engine = Engine::new(obj, Some(&program.name), cfg).context("preparing the engine")?;
+        let mut engine =
+            Engine::new(obj, Some(&program.name), cfg).context("preparing the engine")?;
         for m in maps {
             mapfile::apply(&mut engine, obj, m)?;
         }
@@ -68,14 +72,23 @@ impl VmHostPair {
             SessionOutcome::Ready(s) => s,
             SessionOutcome::Rejected(r) => {
                 return Ok(PairOpen::Rejected(
-                    r.rejection.first_error_line.unwrap_or_else(|| format!("errno {}", r.rejection.errno)),
+                    r.rejection
+                        .first_error_line
+                        .unwrap_or_else(|| format!("errno {}", r.rejection.errno)),
                 ))
             }
         };
-        let opts = super::DiffOptions { backends: Vec::new(), maps: maps.to_vec(), rx_queue_index: 0, max_reported: 0 };
+        let opts = super::DiffOptions {
+            backends: Vec::new(),
+            maps: maps.to_vec(),
+            rx_queue_index: 0,
+            max_reported: 0,
+        };
         apply_maps_to_host(&session, obj, &opts)?;
-        let nondet_prog =
-            program.insns.iter().any(|i| i.code == 0x85 && i.src == 0 && NONDETERMINISTIC.contains(&i.imm));
+        let nondet_prog = program
+            .insns
+            .iter()
+            .any(|i| i.code == 0x85 && i.src == 0 && NONDETERMINISTIC.contains(&i.imm));
         Ok(PairOpen::Ready(Box::new(VmHostPair {
             engine,
             host: session,
@@ -107,6 +120,11 @@ impl VmHostPair {
 
     /// The packet as both backends receive it.
     pub fn source(&self, data: &[u8]) -> PacketSource {
-        PacketSource { data: data.to_vec(), ts_ns: 0, ingress_ifindex: self.ingress, rx_queue_index: 0 }
+        PacketSource {
+            data: data.to_vec(),
+            ts_ns: 0,
+            ingress_ifindex: self.ingress,
+            rx_queue_index: 0,
+        }
     }
 }

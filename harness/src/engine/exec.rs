@@ -83,7 +83,13 @@ impl<T: Tracer> Exec<'_, T> {
         Ok(read_le(self.slice(pc, a, size, false)?))
     }
 
-    pub(crate) fn store(&mut self, pc: usize, a: u64, size: usize, v: u64) -> Result<(), FaultKind> {
+    pub(crate) fn store(
+        &mut self,
+        pc: usize,
+        a: u64,
+        size: usize,
+        v: u64,
+    ) -> Result<(), FaultKind> {
         if tag_of(a) == TAG_CTX {
             return Err(FaultKind::ReadOnly { addr: a, region: Region::Ctx });
         }
@@ -125,7 +131,13 @@ impl<T: Tracer> Exec<'_, T> {
     }
 
     /// Resolves `[a, a+len)` to bytes, or faults. This is the sandbox.
-    pub(crate) fn slice(&mut self, pc: usize, a: u64, len: usize, write: bool) -> Result<&mut [u8], FaultKind> {
+    pub(crate) fn slice(
+        &mut self,
+        pc: usize,
+        a: u64,
+        len: usize,
+        write: bool,
+    ) -> Result<&mut [u8], FaultKind> {
         let tag = tag_of(a);
         let off = offset_of(a);
         let oob = |region: Region, lo: u64, hi: u64| FaultKind::OutOfBounds {
@@ -141,11 +153,17 @@ impl<T: Tracer> Exec<'_, T> {
                     return Err(oob(Region::Packet, 0, 0));
                 };
                 let (lo, hi) = (b.data_meta as u64, b.data_end as u64);
-                (Region::Packet, check_range(off, len, lo, hi).ok_or_else(|| oob(Region::Packet, lo, hi))?)
+                (
+                    Region::Packet,
+                    check_range(off, len, lo, hi).ok_or_else(|| oob(Region::Packet, lo, hi))?,
+                )
             }
             TAG_STACK => {
                 let (lo, hi) = (self.stack_low as u64, STACK_SIZE as u64);
-                (Region::Stack, check_range(off, len, lo, hi).ok_or_else(|| oob(Region::Stack, lo, hi))?)
+                (
+                    Region::Stack,
+                    check_range(off, len, lo, hi).ok_or_else(|| oob(Region::Stack, lo, hi))?,
+                )
             }
             TAG_MEM => {
                 let hi = self.mem.as_deref().map_or(0, |m| m.len()) as u64;
@@ -158,7 +176,8 @@ impl<T: Tracer> Exec<'_, T> {
                     return Err(oob(Region::Ringbuf, 0, 0));
                 };
                 let hi = r.data.len() as u64;
-                let range = check_range(inner, len, 0, hi).ok_or_else(|| oob(Region::Ringbuf, 0, hi))?;
+                let range =
+                    check_range(inner, len, 0, hi).ok_or_else(|| oob(Region::Ringbuf, 0, hi))?;
                 self.tracer.mem(pc, Region::Ringbuf, inner, len, write);
                 return Ok(&mut self.reservations[id].data[range]);
             }
@@ -190,7 +209,12 @@ impl<T: Tracer> Exec<'_, T> {
                 self.tracer.mem(pc, region, off, len, write);
                 return Ok(&mut m.values[o..o + len]);
             }
-            TAG_CTX => return Err(FaultKind::InvalidCtxAccess { offset: off as i64, size: len.min(255) as u8 }),
+            TAG_CTX => {
+                return Err(FaultKind::InvalidCtxAccess {
+                    offset: off as i64,
+                    size: len.min(255) as u8,
+                })
+            }
             _ => return Err(FaultKind::NotAPointer { addr: a }),
         };
         self.tracer.mem(pc, region, off, len, write);
@@ -202,7 +226,12 @@ impl<T: Tracer> Exec<'_, T> {
     }
 
     /// Copies `len` bytes from an engine address (for helper arguments).
-    pub(crate) fn read_bytes(&mut self, pc: usize, a: u64, len: usize) -> Result<Vec<u8>, FaultKind> {
+    pub(crate) fn read_bytes(
+        &mut self,
+        pc: usize,
+        a: u64,
+        len: usize,
+    ) -> Result<Vec<u8>, FaultKind> {
         if len == 0 {
             return Ok(Vec::new());
         }

@@ -39,7 +39,11 @@ fn alu64(op: u8, off: i16, dst: u64, src: u64) -> Option<u64> {
         DIV => {
             if off == 1 {
                 let (d, s) = (dst as i64, src as i64);
-                if s == 0 { 0 } else { d.wrapping_div(s) as u64 }
+                if s == 0 {
+                    0
+                } else {
+                    d.wrapping_div(s) as u64
+                }
             } else if src == 0 {
                 0
             } else {
@@ -49,7 +53,11 @@ fn alu64(op: u8, off: i16, dst: u64, src: u64) -> Option<u64> {
         MOD => {
             if off == 1 {
                 let (d, s) = (dst as i64, src as i64);
-                if s == 0 { dst } else { d.wrapping_rem(s) as u64 }
+                if s == 0 {
+                    dst
+                } else {
+                    d.wrapping_rem(s) as u64
+                }
             } else if src == 0 {
                 dst
             } else {
@@ -81,7 +89,11 @@ fn alu32(op: u8, off: i16, dst: u32, src: u32) -> Option<u32> {
         DIV => {
             if off == 1 {
                 let (d, s) = (dst as i32, src as i32);
-                if s == 0 { 0 } else { d.wrapping_div(s) as u32 }
+                if s == 0 {
+                    0
+                } else {
+                    d.wrapping_div(s) as u32
+                }
             } else if src == 0 {
                 0
             } else {
@@ -91,7 +103,11 @@ fn alu32(op: u8, off: i16, dst: u32, src: u32) -> Option<u32> {
         MOD => {
             if off == 1 {
                 let (d, s) = (dst as i32, src as i32);
-                if s == 0 { dst } else { d.wrapping_rem(s) as u32 }
+                if s == 0 {
+                    dst
+                } else {
+                    d.wrapping_rem(s) as u32
+                }
             } else if src == 0 {
                 dst
             } else {
@@ -116,7 +132,8 @@ fn alu32(op: u8, off: i16, dst: u32, src: u32) -> Option<u32> {
 
 #[inline(always)]
 fn cond(op: u8, a: u64, b: u64, wide: bool) -> Option<bool> {
-    let (sa, sb) = if wide { (a as i64, b as i64) } else { (a as u32 as i32 as i64, b as u32 as i32 as i64) };
+    let (sa, sb) =
+        if wide { (a as i64, b as i64) } else { (a as u32 as i32 as i64, b as u32 as i32 as i64) };
     let (a, b) = if wide { (a, b) } else { (a as u32 as u64, b as u32 as u64) };
     Some(match op {
         JEQ => a == b,
@@ -181,7 +198,11 @@ impl<T: Tracer> Exec<'_, T> {
             };
             self.executed += 1;
             if self.executed > self.budget {
-                return Err(self.fault(prog, pc, FaultKind::BudgetExhausted { budget: self.budget }));
+                return Err(self.fault(
+                    prog,
+                    pc,
+                    FaultKind::BudgetExhausted { budget: self.budget },
+                ));
             }
             self.tracer.insn(prog, pc, ins, regs);
             let dst = ins.dst as usize;
@@ -246,7 +267,8 @@ impl<T: Tracer> Exec<'_, T> {
                     let op = code & 0xf0;
                     match op {
                         JA => {
-                            let delta = if class == JMP32 { ins.imm as i64 } else { ins.off as i64 };
+                            let delta =
+                                if class == JMP32 { ins.imm as i64 } else { ins.off as i64 };
                             next = (pc as i64 + 1 + delta) as usize;
                         }
                         EXIT if class == JMP => return Ok(()),
@@ -273,10 +295,15 @@ impl<T: Tracer> Exec<'_, T> {
                                 }
                                 let target = pc as i64 + 1 + ins.imm as i64;
                                 if target < 0 || target as usize >= insns.len() {
-                                    return Err(self.fault(prog, pc, FaultKind::PcOutOfRange { pc: target }));
+                                    return Err(self.fault(
+                                        prog,
+                                        pc,
+                                        FaultKind::PcOutOfRange { pc: target },
+                                    ));
                                 }
                                 let saved = [regs[6], regs[7], regs[8], regs[9], regs[10]];
-                                regs[10] = addr(TAG_STACK, (STACK_SIZE - (depth + 1) * FRAME_SIZE) as u64);
+                                regs[10] =
+                                    addr(TAG_STACK, (STACK_SIZE - (depth + 1) * FRAME_SIZE) as u64);
                                 let saved_low = self.stack_low;
                                 self.stack_low = STACK_SIZE - (depth + 2) * FRAME_SIZE;
                                 self.clear_frame(depth + 1);

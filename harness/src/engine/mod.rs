@@ -115,7 +115,9 @@ pub struct PacketIn<'a> {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum RedirectTarget {
-    Ifindex { ifindex: u32 },
+    Ifindex {
+        ifindex: u32,
+    },
     Map {
         map: String,
         key: u32,
@@ -128,7 +130,9 @@ pub enum RedirectTarget {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Event {
-    TracePrintk { text: String },
+    TracePrintk {
+        text: String,
+    },
     Perf {
         map: String,
         index: u32,
@@ -215,7 +219,11 @@ pub struct Engine {
 impl Engine {
     /// Prepares every XDP program of `obj` (tail calls may reach any of
     /// them) and runs `entry` (the first program when `None`).
-    pub fn new(obj: &Object, entry: Option<&str>, config: EngineConfig) -> Result<Engine, EngineError> {
+    pub fn new(
+        obj: &Object,
+        entry: Option<&str>,
+        config: EngineConfig,
+    ) -> Result<Engine, EngineError> {
         let entry_idx = match entry {
             None => 0,
             Some(name) => obj
@@ -225,13 +233,19 @@ impl Engine {
                 .ok_or_else(|| EngineError::NoSuchProgram(name.to_string()))?,
         };
         if obj.programs.is_empty() {
-            return Err(EngineError::NoSuchProgram(entry.unwrap_or("(any XDP program)").to_string()));
+            return Err(EngineError::NoSuchProgram(
+                entry.unwrap_or("(any XDP program)").to_string(),
+            ));
         }
         Self::build(&obj.programs, entry_idx, &obj.maps, config, HelperMode::Xdp, false)
     }
 
     /// One program with its maps.
-    pub fn for_program(prog: &Program, maps: &[MapDef], config: EngineConfig) -> Result<Engine, EngineError> {
+    pub fn for_program(
+        prog: &Program,
+        maps: &[MapDef],
+        config: EngineConfig,
+    ) -> Result<Engine, EngineError> {
         Self::build(std::slice::from_ref(prog), 0, maps, config, HelperMode::Xdp, false)
     }
 
@@ -246,7 +260,14 @@ impl Engine {
             lines: Default::default(),
             functions: Vec::new(),
         };
-        Self::build(std::slice::from_ref(&prog), 0, &[], EngineConfig::default(), HelperMode::Conformance, true)
+        Self::build(
+            std::slice::from_ref(&prog),
+            0,
+            &[],
+            EngineConfig::default(),
+            HelperMode::Conformance,
+            true,
+        )
     }
 
     fn build(
@@ -261,7 +282,11 @@ impl Engine {
         let prepared = programs
             .iter()
             .map(|p| {
-                Ok(Prepared { name: p.name.clone(), insns: prepare::prepare(p, maps, &opts)?, lines: p.lines.clone() })
+                Ok(Prepared {
+                    name: p.name.clone(),
+                    insns: prepare::prepare(p, maps, &opts)?,
+                    lines: p.lines.clone(),
+                })
             })
             .collect::<Result<Vec<_>, PrepareError>>()?;
         let map_set = MapSet::new(maps, config.ncpus.max(1))?;
@@ -361,7 +386,10 @@ impl Engine {
         let maps::Index::Array { present } = &mut m.index else { unreachable!() };
         let i = index as usize;
         if i >= present.len() {
-            return Err(format!("index {index} is beyond PROG_ARRAY '{map}' ({} entries)", present.len()));
+            return Err(format!(
+                "index {index} is beyond PROG_ARRAY '{map}' ({} entries)",
+                present.len()
+            ));
         }
         present[i] = true;
         let at = i * m.stride;
@@ -388,7 +416,12 @@ impl Engine {
         self.run_xdp_with(pkt, tracer, !T::OBSERVES)
     }
 
-    fn run_xdp_with<T: Tracer>(&mut self, pkt: &PacketIn, tracer: &mut T, use_jit: bool) -> RunResult {
+    fn run_xdp_with<T: Tracer>(
+        &mut self,
+        pkt: &PacketIn,
+        tracer: &mut T,
+        use_jit: bool,
+    ) -> RunResult {
         let mut buff = self.buff.take().unwrap_or_else(XdpBuff::empty);
         if let Err(reason) = buff.reset(pkt.data) {
             self.buff = Some(buff);
@@ -404,7 +437,8 @@ impl Engine {
         let ctx = addr(TAG_CTX, 0);
         let mut regs = [0u64; 11];
         regs[1] = ctx;
-        let executor = if use_jit && self.jit.is_some() { Executor::Jit } else { Executor::Interpreter };
+        let executor =
+            if use_jit && self.jit.is_some() { Executor::Jit } else { Executor::Interpreter };
         let (result, executed, events, redirect) =
             self.exec(Some(&mut buff), None, ctx, pkt, &mut regs, tracer, use_jit);
         let output = if self.keep_output { buff.output() } else { Vec::new() };
@@ -429,7 +463,8 @@ impl Engine {
         regs[1] = if mem.is_empty() { 0 } else { addr(TAG_MEM, 0) };
         regs[2] = mem.len() as u64;
         let pkt = PacketIn { data: &[], ts_ns: 0, ingress_ifindex: 0, rx_queue_index: 0 };
-        let (result, executed, _, _) = self.exec(None, Some(mem), 0, &pkt, &mut regs, &mut NoTrace, true);
+        let (result, executed, _, _) =
+            self.exec(None, Some(mem), 0, &pkt, &mut regs, &mut NoTrace, true);
         let outcome = match result {
             Ok(()) | Err(Stop::Unwind) => Outcome::Exit { r0: regs[0] },
             Err(Stop::Fault(f)) => Outcome::Fault(*f),

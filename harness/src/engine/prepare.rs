@@ -78,10 +78,11 @@ pub fn check_encoding(ins: Insn) -> Result<(), String> {
         STX => match code & 0xe0 {
             MODE_MEM => {}
             MODE_ATOMIC => {
-                let rmw = matches!(
-                    ins.imm,
-                    ATOMIC_ADD | ATOMIC_OR | ATOMIC_AND | ATOMIC_XOR
-                ) || matches!(ins.imm & !ATOMIC_FETCH, ATOMIC_ADD | ATOMIC_OR | ATOMIC_AND | ATOMIC_XOR)
+                let rmw = matches!(ins.imm, ATOMIC_ADD | ATOMIC_OR | ATOMIC_AND | ATOMIC_XOR)
+                    || matches!(
+                        ins.imm & !ATOMIC_FETCH,
+                        ATOMIC_ADD | ATOMIC_OR | ATOMIC_AND | ATOMIC_XOR
+                    )
                     || ins.imm == ATOMIC_XCHG
                     || ins.imm == ATOMIC_CMPXCHG;
                 let acq_rel = ins.imm == 0x100 || ins.imm == 0x110;
@@ -93,7 +94,9 @@ pub fn check_encoding(ins: Insn) -> Result<(), String> {
         },
         LD => match code & 0xe0 {
             MODE_ABS | MODE_IND => {
-                return Err("legacy packet access (LD_ABS/LD_IND) is not allowed in XDP programs".into())
+                return Err(
+                    "legacy packet access (LD_ABS/LD_IND) is not allowed in XDP programs".into()
+                )
             }
             _ if code == LD_DW_IMM => {}
             _ => return bad(),
@@ -140,9 +143,15 @@ pub fn prepare(prog: &Program, maps: &[MapDef], opts: &Options) -> Result<Vec<In
                 return Err(err(pc + 1, "malformed second half of lddw".into()));
             }
             let map = |idx: i32| -> Result<&MapDef, PrepareError> {
-                maps.get(idx as usize)
-                    .filter(|_| idx >= 0)
-                    .ok_or_else(|| err(pc, format!("lddw refers to map #{idx}, but the object has {} maps", maps.len())))
+                maps.get(idx as usize).filter(|_| idx >= 0).ok_or_else(|| {
+                    err(
+                        pc,
+                        format!(
+                            "lddw refers to map #{idx}, but the object has {} maps",
+                            maps.len()
+                        ),
+                    )
+                })
             };
             let value: Option<u64> = match ins.src {
                 0 => None,
@@ -157,18 +166,33 @@ pub fn prepare(prog: &Program, maps: &[MapDef], opts: &Options) -> Result<Vec<In
                     }
                     let off = hi.imm as u32;
                     if off >= m.value_size {
-                        return Err(err(pc, format!("direct value offset {off} is beyond map '{}' value size {}", m.name, m.value_size)));
+                        return Err(err(
+                            pc,
+                            format!(
+                                "direct value offset {off} is beyond map '{}' value size {}",
+                                m.name, m.value_size
+                            ),
+                        ));
                     }
                     Some(addr(TAG_MAP_VALUE_BASE + ins.imm as u64, off as u64))
                 }
                 PSEUDO_FUNC => {
                     let target = pc as i64 + 1 + ins.imm as i64;
                     if target < 0 || target as usize >= n {
-                        return Err(err(pc, format!("function reference to insn {target}, outside the program")));
+                        return Err(err(
+                            pc,
+                            format!("function reference to insn {target}, outside the program"),
+                        ));
                     }
                     Some(addr(TAG_FUNC, target as u64))
                 }
-                PSEUDO_BTF_ID => return Err(err(pc, "lddw of a kernel BTF id (ksym) is not modelled: the engine has no kernel".into())),
+                PSEUDO_BTF_ID => {
+                    return Err(err(
+                        pc,
+                        "lddw of a kernel BTF id (ksym) is not modelled: the engine has no kernel"
+                            .into(),
+                    ))
+                }
                 s => return Err(err(pc, format!("lddw pseudo source {s} is not supported"))),
             };
             if let Some(v) = value {
@@ -183,29 +207,44 @@ pub fn prepare(prog: &Program, maps: &[MapDef], opts: &Options) -> Result<Vec<In
             if op == CALL {
                 if ins.code & X != 0 {
                     if !opts.allow_callx {
-                        return Err(err(pc, "callx (indirect call) is not supported by Linux".into()));
+                        return Err(err(
+                            pc,
+                            "callx (indirect call) is not supported by Linux".into(),
+                        ));
                     }
                 } else {
                     match ins.src {
                         CALL_HELPER if opts.xdp_helpers => {
                             if ids::name(ins.imm).is_none() {
                                 let name = crate::engine::helper_name(ins.imm);
-                                return Err(err(pc, format!("helper {name} is not implemented by the engine")));
+                                return Err(err(
+                                    pc,
+                                    format!("helper {name} is not implemented by the engine"),
+                                ));
                             }
                         }
                         CALL_HELPER => {}
                         PSEUDO_CALL => {
                             let t = pc as i64 + 1 + ins.imm as i64;
                             if t < 0 || t as usize >= n {
-                                return Err(err(pc, format!("call to insn {t}, outside the program")));
+                                return Err(err(
+                                    pc,
+                                    format!("call to insn {t}, outside the program"),
+                                ));
                             }
                         }
-                        PSEUDO_KFUNC_CALL => return Err(err(pc, format!("kfunc call (BTF id {}) is not modelled", ins.imm))),
+                        PSEUDO_KFUNC_CALL => {
+                            return Err(err(
+                                pc,
+                                format!("kfunc call (BTF id {}) is not modelled", ins.imm),
+                            ))
+                        }
                         s => return Err(err(pc, format!("call with unknown src {s}"))),
                     }
                 }
             } else if op != EXIT {
-                let delta = if class == JMP32 && op == JA { ins.imm as i64 } else { ins.off as i64 };
+                let delta =
+                    if class == JMP32 && op == JA { ins.imm as i64 } else { ins.off as i64 };
                 let t = pc as i64 + 1 + delta;
                 if t < 0 || t as usize >= n {
                     return Err(err(pc, format!("jump to insn {t}, outside the program")));

@@ -67,7 +67,13 @@ impl Recorder {
 impl Tracer for Recorder {
     fn insn(&mut self, prog: usize, pc: usize, insn: Insn, regs: &[u64; 11]) {
         if self.steps.len() < self.limit {
-            self.steps.push(Step { prog, pc, insn: insn.to_le_bytes(), regs: *regs, accesses: Vec::new() });
+            self.steps.push(Step {
+                prog,
+                pc,
+                insn: insn.to_le_bytes(),
+                regs: *regs,
+                accesses: Vec::new(),
+            });
         }
     }
     fn mem(&mut self, _pc: usize, region: Region, offset: u64, size: usize, write: bool) {

@@ -89,7 +89,14 @@ impl XdpBuff {
 
     /// A zeroed page with no frame in it yet.
     pub fn empty() -> XdpBuff {
-        XdpBuff { page: vec![0; PAGE_SIZE], data_meta: 0, data: 0, data_end: 0, frags: Vec::new(), dirty: (0, 0) }
+        XdpBuff {
+            page: vec![0; PAGE_SIZE],
+            data_meta: 0,
+            data: 0,
+            data_end: 0,
+            frags: Vec::new(),
+            dirty: (0, 0),
+        }
     }
 
     fn touch(&mut self) {
@@ -160,8 +167,7 @@ impl XdpBuff {
         }
         let new_meta = (self.data_meta as i64 + delta as i64) as usize;
         if metalen > 0 {
-            self.page
-                .copy_within(self.data_meta..self.data, new_meta);
+            self.page.copy_within(self.data_meta..self.data, new_meta);
         }
         self.data_meta = new_meta;
         self.data = new_data as usize;
@@ -284,7 +290,7 @@ mod tests {
         assert_eq!(b.adjust_meta(-4), 0);
         assert_eq!(b.meta_len(), 4);
         assert_eq!(b.adjust_meta(8), -(libc::EINVAL as i64)); // meta beyond data
-        // Head adjustment carries the metadata along.
+                                                              // Head adjustment carries the metadata along.
         b.page[b.data_meta..b.data].copy_from_slice(&[1, 2, 3, 4]);
         assert_eq!(b.adjust_head(-10), 0);
         assert_eq!(&b.page[b.data_meta..b.data], &[1, 2, 3, 4]);
@@ -339,6 +345,9 @@ mod reuse_tests {
         b.reset(&[1; 60]).unwrap();
         let fresh = XdpBuff::new(&[1; 60]).unwrap();
         assert_eq!(b.page, fresh.page);
-        assert_eq!((b.data_meta, b.data, b.data_end), (fresh.data_meta, fresh.data, fresh.data_end));
+        assert_eq!(
+            (b.data_meta, b.data, b.data_end),
+            (fresh.data_meta, fresh.data, fresh.data_end)
+        );
     }
 }

@@ -46,13 +46,7 @@ pub fn compare(now: &Report, base: &Report, threshold_pct: f64) -> Comparison {
                 .map(|b| (s.clone(), judge_regression(s, b, threshold_pct)))
         })
         .collect();
-    Comparison {
-        run: now.run.id.clone(),
-        baseline: base.run.id.clone(),
-        new_failures,
-        fixed,
-        perf,
-    }
+    Comparison { run: now.run.id.clone(), baseline: base.run.id.clone(), new_failures, fixed, perf }
 }
 
 impl Comparison {
@@ -66,11 +60,8 @@ impl Comparison {
 
     /// Markdown, regressions and new failures first.
     pub fn markdown(&self) -> String {
-        let mut s = format!(
-            "## xdpqual compare: run {} against {}\n\n",
-            md(&self.run),
-            md(&self.baseline)
-        );
+        let mut s =
+            format!("## xdpqual compare: run {} against {}\n\n", md(&self.run), md(&self.baseline));
         let regs: Vec<_> = self.regressions().collect();
         s.push_str(&format!(
             "{} new failure(s), {} fixed, {} perf regression(s) of {} measurements\n\n",

@@ -38,11 +38,7 @@ pub enum HistoryError {
     #[error("history database {}: no run '{spec}' (give a run id, a unique prefix of one, `latest`, or a baseline name)", path.display())]
     NoSuchRun { path: PathBuf, spec: String },
     #[error("history database {}: '{spec}' matches several runs ({matches}); give more of the id", path.display())]
-    Ambiguous {
-        path: PathBuf,
-        spec: String,
-        matches: String,
-    },
+    Ambiguous { path: PathBuf, spec: String, matches: String },
     #[error("history database {}: run {id} has a report this xdpqual cannot read: {source}", path.display())]
     BadReport {
         path: PathBuf,
@@ -152,57 +148,35 @@ impl History {
     /// the current version.
     pub fn open(path: &Path) -> Result<History, HistoryError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|source| HistoryError::Dir {
-                path: path.to_path_buf(),
-                source,
-            })?;
+            std::fs::create_dir_all(dir)
+                .map_err(|source| HistoryError::Dir { path: path.to_path_buf(), source })?;
         }
-        let sql = |source| HistoryError::Sql {
-            path: path.to_path_buf(),
-            source,
-        };
+        let sql = |source| HistoryError::Sql { path: path.to_path_buf(), source };
         let mut conn = Connection::open(path).map_err(sql)?;
         // Shards and a dashboard may read while a merge writes.
-        conn.busy_timeout(std::time::Duration::from_secs(30))
-            .map_err(sql)?;
-        conn.pragma_update(None, "foreign_keys", true)
-            .map_err(sql)?;
-        let version: i64 = conn
-            .query_row("PRAGMA user_version", [], |r| r.get(0))
-            .map_err(sql)?;
+        conn.busy_timeout(std::time::Duration::from_secs(30)).map_err(sql)?;
+        conn.pragma_update(None, "foreign_keys", true).map_err(sql)?;
+        let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(sql)?;
         if version > SCHEMA_VERSION {
-            return Err(HistoryError::TooNew {
-                path: path.to_path_buf(),
-                found: version,
-            });
+            return Err(HistoryError::TooNew { path: path.to_path_buf(), found: version });
         }
         if version == 0 {
             let tx = conn.transaction().map_err(sql)?;
             tx.execute_batch(SCHEMA).map_err(sql)?;
-            tx.pragma_update(None, "user_version", SCHEMA_VERSION)
-                .map_err(sql)?;
+            tx.pragma_update(None, "user_version", SCHEMA_VERSION).map_err(sql)?;
             tx.commit().map_err(sql)?;
         }
-        Ok(History {
-            path: path.to_path_buf(),
-            conn,
-        })
+        Ok(History { path: path.to_path_buf(), conn })
     }
 
     fn sql(&self) -> impl Fn(rusqlite::Error) -> HistoryError + '_ {
-        |source| HistoryError::Sql {
-            path: self.path.clone(),
-            source,
-        }
+        |source| HistoryError::Sql { path: self.path.clone(), source }
     }
 
     /// Stores a finished run and its unit costs in one transaction.
     pub fn record(&mut self, report: &Report) -> Result<(), HistoryError> {
         let path = self.path.clone();
-        let sql = |source| HistoryError::Sql {
-            path: path.clone(),
-            source,
-        };
+        let sql = |source| HistoryError::Sql { path: path.clone(), source };
         let json = serde_json::to_string(report).expect("a report always serialises");
         let failed = report.failures().count() as i64;
         let tx = self.conn.transaction().map_err(sql)?;
@@ -269,23 +243,14 @@ impl History {
                 ])
                 .map_err(sql)?;
             }
-            let mut st = tx
-                .prepare("INSERT INTO offload VALUES (?1, ?2, ?3, ?4, ?5, ?6)")
-                .map_err(sql)?;
+            let mut st =
+                tx.prepare("INSERT INTO offload VALUES (?1, ?2, ?3, ?4, ?5, ?6)").map_err(sql)?;
             for o in &report.offload {
-                st.execute(params![
-                    r.id,
-                    o.program,
-                    o.profile,
-                    o.compatible,
-                    o.reason,
-                    o.est_mpps
-                ])
-                .map_err(sql)?;
+                st.execute(params![r.id, o.program, o.profile, o.compatible, o.reason, o.est_mpps])
+                    .map_err(sql)?;
             }
-            let mut st = tx
-                .prepare("INSERT OR REPLACE INTO unit_costs VALUES (?1, ?2, ?3)")
-                .map_err(sql)?;
+            let mut st =
+                tx.prepare("INSERT OR REPLACE INTO unit_costs VALUES (?1, ?2, ?3)").map_err(sql)?;
             for u in &report.units {
                 st.execute(params![u.key, u.seconds, r.id]).map_err(sql)?;
             }
@@ -315,13 +280,10 @@ impl History {
     pub fn resolve(&self, spec: &str) -> Result<String, HistoryError> {
         let runs = self.runs()?;
         if spec == "latest" {
-            return runs
-                .last()
-                .map(|r| r.id.clone())
-                .ok_or_else(|| HistoryError::NoSuchRun {
-                    path: self.path.clone(),
-                    spec: spec.into(),
-                });
+            return runs.last().map(|r| r.id.clone()).ok_or_else(|| HistoryError::NoSuchRun {
+                path: self.path.clone(),
+                spec: spec.into(),
+            });
         }
         if runs.iter().any(|r| r.id == spec) {
             return Ok(spec.into());
@@ -332,18 +294,11 @@ impl History {
         let matches: Vec<&RunRow> = runs.iter().filter(|r| r.id.starts_with(spec)).collect();
         match matches.as_slice() {
             [one] => Ok(one.id.clone()),
-            [] => Err(HistoryError::NoSuchRun {
-                path: self.path.clone(),
-                spec: spec.into(),
-            }),
+            [] => Err(HistoryError::NoSuchRun { path: self.path.clone(), spec: spec.into() }),
             many => Err(HistoryError::Ambiguous {
                 path: self.path.clone(),
                 spec: spec.into(),
-                matches: many
-                    .iter()
-                    .map(|r| r.id.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", "),
+                matches: many.iter().map(|r| r.id.as_str()).collect::<Vec<_>>().join(", "),
             }),
         }
     }
@@ -351,15 +306,11 @@ impl History {
     pub fn report(&self, id: &str) -> Result<Report, HistoryError> {
         let json: Option<String> = self
             .conn
-            .query_row("SELECT report_json FROM runs WHERE id = ?1", [id], |r| {
-                r.get(0)
-            })
+            .query_row("SELECT report_json FROM runs WHERE id = ?1", [id], |r| r.get(0))
             .optional()
             .map_err(self.sql())?;
-        let json = json.ok_or_else(|| HistoryError::NoSuchRun {
-            path: self.path.clone(),
-            spec: id.into(),
-        })?;
+        let json = json
+            .ok_or_else(|| HistoryError::NoSuchRun { path: self.path.clone(), spec: id.into() })?;
         serde_json::from_str(&json).map_err(|source| HistoryError::BadReport {
             path: self.path.clone(),
             id: id.into(),
@@ -380,11 +331,7 @@ impl History {
 
     pub fn baseline(&self, name: &str) -> Result<Option<String>, HistoryError> {
         self.conn
-            .query_row(
-                "SELECT run_id FROM baselines WHERE name = ?1",
-                [name],
-                |r| r.get(0),
-            )
+            .query_row("SELECT run_id FROM baselines WHERE name = ?1", [name], |r| r.get(0))
             .optional()
             .map_err(self.sql())
     }
@@ -395,21 +342,15 @@ impl History {
             .conn
             .prepare("SELECT name, run_id FROM baselines ORDER BY name")
             .map_err(self.sql())?;
-        let rows = st
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-            .map_err(self.sql())?;
+        let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).map_err(self.sql())?;
         rows.collect::<Result<_, _>>().map_err(self.sql())
     }
 
     /// The latest recorded wall time of each unit key.
     pub fn unit_costs(&self) -> Result<BTreeMap<String, f64>, HistoryError> {
-        let mut st = self
-            .conn
-            .prepare("SELECT key, seconds FROM unit_costs")
-            .map_err(self.sql())?;
-        let rows = st
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-            .map_err(self.sql())?;
+        let mut st =
+            self.conn.prepare("SELECT key, seconds FROM unit_costs").map_err(self.sql())?;
+        let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).map_err(self.sql())?;
         rows.collect::<Result<_, _>>().map_err(self.sql())
     }
 
@@ -456,16 +397,11 @@ mod tests {
             shard: None,
         };
         let outcome = if fail {
-            Outcome::Fail {
-                reason: "bad".into(),
-            }
+            Outcome::Fail { reason: "bad".into() }
         } else {
-            Outcome::Pass {
-                detail: "ok".into(),
-            }
+            Outcome::Pass { detail: "ok".into() }
         };
-        r.checks
-            .push(Check::new("p.o", "c.pcap", "engine replay", outcome).in_unit(0, "vm"));
+        r.checks.push(Check::new("p.o", "c.pcap", "engine replay", outcome).in_unit(0, "vm"));
         r.perf.push(PerfSample {
             unit: 0,
             program: "p.o".into(),
@@ -479,11 +415,7 @@ mod tests {
             noise: 0.01,
             insns_per_packet: 12.0,
         });
-        r.units.push(UnitTiming {
-            unit: 0,
-            key: "p.o|c.pcap|vm".into(),
-            seconds: t as f64,
-        });
+        r.units.push(UnitTiming { unit: 0, key: "p.o|c.pcap|vm".into(), seconds: t as f64 });
         r
     }
 
@@ -501,36 +433,23 @@ mod tests {
         let mut h = History::open(&path).unwrap();
         let runs = h.runs().unwrap();
         assert_eq!(
-            runs.iter()
-                .map(|r| (r.id.as_str(), r.passed))
-                .collect::<Vec<_>>(),
+            runs.iter().map(|r| (r.id.as_str(), r.passed)).collect::<Vec<_>>(),
             vec![("100-a", true), ("200-b", false)]
         );
         assert_eq!(h.resolve("latest").unwrap(), "200-b");
         assert_eq!(h.resolve("1").unwrap(), "100-a");
-        assert!(matches!(
-            h.resolve("9"),
-            Err(HistoryError::NoSuchRun { .. })
-        ));
+        assert!(matches!(h.resolve("9"), Err(HistoryError::NoSuchRun { .. })));
         assert_eq!(h.set_baseline("default", "100").unwrap(), "100-a");
         assert_eq!(h.resolve("default").unwrap(), "100-a");
         assert_eq!(h.unit_costs().unwrap()["p.o|c.pcap|vm"], 200.0);
         assert_eq!(h.perf("100-a").unwrap()[0].ratio, 2.0);
-        assert_eq!(
-            h.report("200-b").unwrap().checks,
-            report("200-b", 200, true).checks
-        );
-        let checks: i64 = h
-            .conn
-            .query_row("SELECT COUNT(*) FROM checks", [], |r| r.get(0))
-            .unwrap();
+        assert_eq!(h.report("200-b").unwrap().checks, report("200-b", 200, true).checks);
+        let checks: i64 =
+            h.conn.query_row("SELECT COUNT(*) FROM checks", [], |r| r.get(0)).unwrap();
         assert_eq!(checks, 2);
         h.conn.pragma_update(None, "user_version", 99).unwrap();
         drop(h);
-        assert!(matches!(
-            History::open(&path),
-            Err(HistoryError::TooNew { found: 99, .. })
-        ));
+        assert!(matches!(History::open(&path), Err(HistoryError::TooNew { found: 99, .. })));
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

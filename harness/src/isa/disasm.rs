@@ -28,10 +28,7 @@ impl Context<'_> {
     }
 
     fn function_at(&self, pc: i64) -> Option<&str> {
-        self.functions
-            .iter()
-            .find(|(at, _)| *at as i64 == pc)
-            .map(|(_, n)| n.as_str())
+        self.functions.iter().find(|(at, _)| *at as i64 == pc).map(|(_, n)| n.as_str())
     }
 }
 
@@ -223,21 +220,18 @@ fn jmp(i: Insn, pc: usize, ctx: &Context<'_>) -> String {
                 }
             }
             PSEUDO_KFUNC_CALL => format!("call kfunc#{}", i.imm),
-            _ => format!(
-                "call {}#{}",
-                helper_name(i.imm).unwrap_or_else(|| "unknown".into()),
-                i.imm
-            ),
+            _ => {
+                format!("call {}#{}", helper_name(i.imm).unwrap_or_else(|| "unknown".into()), i.imm)
+            }
         },
         EXIT if wide && !x => "exit".to_string(),
         _ => match jmp_op(op) {
-            Some(s) if x => format!(
-                "if {} {s} {} goto pc{:+}",
-                reg(wide, i.dst),
-                reg(wide, i.src),
-                i.off
-            ),
-            Some(s) => format!("if {} {s} {:#x} goto pc{:+}", reg(wide, i.dst), i.imm as u32, i.off),
+            Some(s) if x => {
+                format!("if {} {s} {} goto pc{:+}", reg(wide, i.dst), reg(wide, i.src), i.off)
+            }
+            Some(s) => {
+                format!("if {} {s} {:#x} goto pc{:+}", reg(wide, i.dst), i.imm as u32, i.off)
+            }
             None => bad(i),
         },
     }
@@ -310,10 +304,19 @@ mod tests {
         assert_eq!(a(SIZE_W, ATOMIC_OR), "lock *(u32 *)(r1 +8) |= r2");
         assert_eq!(a(SIZE_W, ATOMIC_AND), "lock *(u32 *)(r1 +8) &= r2");
         assert_eq!(a(SIZE_DW, ATOMIC_XOR), "lock *(u64 *)(r1 +8) ^= r2");
-        assert_eq!(a(SIZE_DW, ATOMIC_ADD | ATOMIC_FETCH), "r2 = atomic64_fetch_add((u64 *)(r1 +8), r2)");
-        assert_eq!(a(SIZE_W, ATOMIC_AND | ATOMIC_FETCH), "r2 = atomic_fetch_and((u32 *)(r1 +8), r2)");
+        assert_eq!(
+            a(SIZE_DW, ATOMIC_ADD | ATOMIC_FETCH),
+            "r2 = atomic64_fetch_add((u64 *)(r1 +8), r2)"
+        );
+        assert_eq!(
+            a(SIZE_W, ATOMIC_AND | ATOMIC_FETCH),
+            "r2 = atomic_fetch_and((u32 *)(r1 +8), r2)"
+        );
         assert_eq!(a(SIZE_W, ATOMIC_OR | ATOMIC_FETCH), "r2 = atomic_fetch_or((u32 *)(r1 +8), r2)");
-        assert_eq!(a(SIZE_DW, ATOMIC_XOR | ATOMIC_FETCH), "r2 = atomic64_fetch_xor((u64 *)(r1 +8), r2)");
+        assert_eq!(
+            a(SIZE_DW, ATOMIC_XOR | ATOMIC_FETCH),
+            "r2 = atomic64_fetch_xor((u64 *)(r1 +8), r2)"
+        );
         assert_eq!(a(SIZE_DW, ATOMIC_XCHG), "r2 = atomic64_xchg((u64 *)(r1 +8), r2)");
         assert_eq!(a(SIZE_W, ATOMIC_CMPXCHG), "r0 = atomic_cmpxchg((u32 *)(r1 +8), r0, r2)");
         assert_eq!(a(SIZE_B, 0x100), "r1 = load_acquire((u8 *)(r2 +8))");

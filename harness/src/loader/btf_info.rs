@@ -33,7 +33,13 @@ pub(super) fn sanitized(obj: &mut aya_obj::Object) -> Result<Vec<u8>, String> {
 /// legacy `xdp/NAME` sections as `xdp` (see `elf::legacy_xdp_names_for_aya`),
 /// so their functions come without records; the FUNC is then found by the
 /// function's name, which is what clang names it, and they get no line info.
-pub(super) fn add_function(out: &mut ProgramBtf, start: usize, f: &Function, is_program: bool, btf: Option<&Btf>) {
+pub(super) fn add_function(
+    out: &mut ProgramBtf,
+    start: usize,
+    f: &Function,
+    is_program: bool,
+    btf: Option<&Btf>,
+) {
     let type_id = match f.func_info.func_info.first() {
         Some(fi) => fi.type_id,
         None => match btf.and_then(|b| b.id_by_type_name_kind(&f.name, BtfKind::Func).ok()) {
@@ -62,7 +68,8 @@ pub(super) fn finish(mut p: ProgramBtf) -> ProgramBtf {
     p.func_info.dedup_by_key(|f| f.0);
     p.line_info.sort_by_key(|l| l.0);
     p.line_info.dedup_by_key(|l| l.0);
-    let covered = p.func_info.iter().all(|f| p.line_info.binary_search_by_key(&f.0, |l| l.0).is_ok());
+    let covered =
+        p.func_info.iter().all(|f| p.line_info.binary_search_by_key(&f.0, |l| l.0).is_ok());
     if !covered {
         p.line_info.clear();
     }
@@ -75,10 +82,14 @@ mod tests {
 
     #[test]
     fn line_info_must_cover_every_function() {
-        let p = finish(ProgramBtf { func_info: vec![(5, 9), (0, 3)], line_info: vec![(5, 1, 2, 3), (0, 1, 1, 1), (2, 1, 1, 1)] });
+        let p = finish(ProgramBtf {
+            func_info: vec![(5, 9), (0, 3)],
+            line_info: vec![(5, 1, 2, 3), (0, 1, 1, 1), (2, 1, 1, 1)],
+        });
         assert_eq!(p.func_info, vec![(0, 3), (5, 9)]);
         assert_eq!(p.line_info.iter().map(|l| l.0).collect::<Vec<_>>(), vec![0, 2, 5]);
-        let q = finish(ProgramBtf { func_info: vec![(0, 3), (5, 9)], line_info: vec![(0, 1, 1, 1)] });
+        let q =
+            finish(ProgramBtf { func_info: vec![(0, 3), (5, 9)], line_info: vec![(0, 1, 1, 1)] });
         assert!(q.line_info.is_empty());
         assert_eq!(q.func_info.len(), 2);
     }

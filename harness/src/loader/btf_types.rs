@@ -46,11 +46,24 @@ struct RawType {
 pub enum Layout {
     /// An integer (or enum) of `size` bytes; `big_endian` when its typedef
     /// chain names it `__be16`/`__be32`/`__be64` (network order).
-    Int { size: usize, signed: bool, big_endian: bool },
-    Array { elem: Box<Layout>, len: usize, size: usize },
-    Struct { members: Vec<Member>, size: usize },
+    Int {
+        size: usize,
+        signed: bool,
+        big_endian: bool,
+    },
+    Array {
+        elem: Box<Layout>,
+        len: usize,
+        size: usize,
+    },
+    Struct {
+        members: Vec<Member>,
+        size: usize,
+    },
     /// Anything else (unions, floats, ...): raw bytes only.
-    Opaque { size: usize },
+    Opaque {
+        size: usize,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -63,7 +76,10 @@ pub struct Member {
 impl Layout {
     pub fn size(&self) -> usize {
         match self {
-            Layout::Int { size, .. } | Layout::Array { size, .. } | Layout::Struct { size, .. } | Layout::Opaque { size } => *size,
+            Layout::Int { size, .. }
+            | Layout::Array { size, .. }
+            | Layout::Struct { size, .. }
+            | Layout::Opaque { size } => *size,
         }
     }
 }
@@ -77,26 +93,41 @@ struct Types {
 
 fn parse(data: &[u8]) -> Result<Types, String> {
     let u32_at = |o: usize| -> Result<u32, String> {
-        data.get(o..o + 4).map(|b| u32::from_le_bytes(b.try_into().expect("4"))).ok_or_else(|| format!("BTF truncated at byte {o}"))
+        data.get(o..o + 4)
+            .map(|b| u32::from_le_bytes(b.try_into().expect("4")))
+            .ok_or_else(|| format!("BTF truncated at byte {o}"))
     };
     if data.len() < 24 || u16::from_le_bytes([data[0], data[1]]) != 0xeb9f {
         return Err("not little-endian BTF (bad magic)".into());
     }
     let hdr_len = u32_at(4)? as usize;
-    let (type_off, type_len, str_off, str_len) = (u32_at(8)? as usize, u32_at(12)? as usize, u32_at(16)? as usize, u32_at(20)? as usize);
+    let (type_off, type_len, str_off, str_len) =
+        (u32_at(8)? as usize, u32_at(12)? as usize, u32_at(16)? as usize, u32_at(20)? as usize);
     let types_start = hdr_len.checked_add(type_off).ok_or("BTF type offset overflows")?;
     let types_end = types_start.checked_add(type_len).ok_or("BTF type length overflows")?;
     let strs_start = hdr_len.checked_add(str_off).ok_or("BTF string offset overflows")?;
-    let strs = data.get(strs_start..strs_start.saturating_add(str_len)).ok_or("BTF string section out of bounds")?;
+    let strs = data
+        .get(strs_start..strs_start.saturating_add(str_len))
+        .ok_or("BTF string section out of bounds")?;
     if types_end > data.len() {
         return Err("BTF type section out of bounds".into());
     }
     let name = |off: u32| -> String {
         strs.get(off as usize..)
-            .map(|s| String::from_utf8_lossy(&s[..s.iter().position(|&b| b == 0).unwrap_or(s.len())]).into_owned())
+            .map(|s| {
+                String::from_utf8_lossy(&s[..s.iter().position(|&b| b == 0).unwrap_or(s.len())])
+                    .into_owned()
+            })
             .unwrap_or_default()
     };
-    let mut types = vec![RawType { name: String::new(), kind: 0, kind_flag: false, size_or_type: 0, extra: vec![], member_names: vec![] }];
+    let mut types = vec![RawType {
+        name: String::new(),
+        kind: 0,
+        kind_flag: false,
+        size_or_type: 0,
+        extra: vec![],
+        member_names: vec![],
+    }];
     let mut at = types_start;
     while at + 12 <= types_end {
         let (name_off, info, st) = (u32_at(at)?, u32_at(at + 4)?, u32_at(at + 8)?);
@@ -108,8 +139,8 @@ fn parse(data: &[u8]) -> Result<Types, String> {
             KIND_ARRAY => 3,
             KIND_STRUCT | KIND_UNION | KIND_DATASEC | KIND_ENUM64 => 3 * vlen,
             KIND_ENUM | KIND_FUNC_PROTO => 2 * vlen,
-            KIND_PTR | KIND_FWD | KIND_TYPEDEF | KIND_VOLATILE | KIND_CONST | KIND_RESTRICT | KIND_FUNC | KIND_FLOAT
-            | KIND_TYPE_TAG => 0,
+            KIND_PTR | KIND_FWD | KIND_TYPEDEF | KIND_VOLATILE | KIND_CONST | KIND_RESTRICT
+            | KIND_FUNC | KIND_FLOAT | KIND_TYPE_TAG => 0,
             k => return Err(format!("unknown BTF kind {k}")),
         };
         let mut extra = Vec::with_capacity(words.min(1 << 16));
@@ -122,7 +153,14 @@ fn parse(data: &[u8]) -> Result<Types, String> {
         } else {
             Vec::new()
         };
-        types.push(RawType { name: name(name_off), kind, kind_flag: info >> 31 == 1, size_or_type: st, extra, member_names });
+        types.push(RawType {
+            name: name(name_off),
+            kind,
+            kind_flag: info >> 31 == 1,
+            size_or_type: st,
+            extra,
+            member_names,
+        });
     }
     Ok(Types { types })
 }
@@ -140,7 +178,9 @@ impl Types {
             let t = self.get(id).ok_or_else(|| format!("BTF type id {id} does not exist"))?;
             match t.kind {
                 KIND_TYPEDEF | KIND_VOLATILE | KIND_CONST | KIND_RESTRICT | KIND_TYPE_TAG => {
-                    if t.kind == KIND_TYPEDEF && matches!(t.name.as_str(), "__be16" | "__be32" | "__be64") {
+                    if t.kind == KIND_TYPEDEF
+                        && matches!(t.name.as_str(), "__be16" | "__be32" | "__be64")
+                    {
                         be = true;
                     }
                     id = t.size_or_type;
@@ -163,7 +203,9 @@ impl Types {
                 let enc = t.extra[0] >> 24;
                 Layout::Int { size: t.size_or_type as usize, signed: enc & 1 != 0, big_endian: be }
             }
-            KIND_ENUM | KIND_ENUM64 => Layout::Int { size: t.size_or_type as usize, signed: false, big_endian: be },
+            KIND_ENUM | KIND_ENUM64 => {
+                Layout::Int { size: t.size_or_type as usize, signed: false, big_endian: be }
+            }
             KIND_ARRAY => {
                 let elem = self.layout(t.extra[0], depth + 1)?;
                 let len = t.extra[2] as usize;
@@ -175,11 +217,16 @@ impl Types {
                 for (m, name) in t.extra.chunks_exact(3).zip(&t.member_names) {
                     // With kind_flag, the offset word packs a bitfield size in
                     // its top 8 bits; bitfields are not addressable by name here.
-                    let (bits, bitfield) = if t.kind_flag { (m[2] & 0xff_ffff, m[2] >> 24) } else { (m[2], 0) };
+                    let (bits, bitfield) =
+                        if t.kind_flag { (m[2] & 0xff_ffff, m[2] >> 24) } else { (m[2], 0) };
                     if bitfield != 0 || bits % 8 != 0 {
                         continue;
                     }
-                    members.push(Member { name: name.clone(), offset: (bits / 8) as usize, layout: self.layout(m[1], depth + 1)? });
+                    members.push(Member {
+                        name: name.clone(),
+                        offset: (bits / 8) as usize,
+                        layout: self.layout(m[1], depth + 1)?,
+                    });
                 }
                 Layout::Struct { members, size: t.size_or_type as usize }
             }
@@ -227,7 +274,11 @@ pub fn member_offset(btf: &[u8], structure: &str, member: &str) -> Result<usize,
         .iter()
         .find(|t| t.kind == KIND_STRUCT && t.name == structure)
         .ok_or_else(|| format!("BTF has no struct {structure}"))?;
-    let at = t.member_names.iter().position(|n| n == member).ok_or_else(|| format!("struct {structure} has no member {member}"))?;
+    let at = t
+        .member_names
+        .iter()
+        .position(|n| n == member)
+        .ok_or_else(|| format!("struct {structure} has no member {member}"))?;
     let word = t.extra[3 * at + 2];
     let bits = if t.kind_flag { word & 0x00ff_ffff } else { word };
     if bits % 8 != 0 {
@@ -239,5 +290,10 @@ pub fn member_offset(btf: &[u8], structure: &str, member: &str) -> Result<usize,
 /// The type id of the FUNC named `name` in raw BTF.
 pub fn func_id(btf: &[u8], name: &str) -> Result<u32, String> {
     let types = parse(btf)?;
-    types.types.iter().position(|t| t.kind == KIND_FUNC && t.name == name).map(|i| i as u32).ok_or_else(|| format!("BTF has no function {name}"))
+    types
+        .types
+        .iter()
+        .position(|t| t.kind == KIND_FUNC && t.name == name)
+        .map(|i| i as u32)
+        .ok_or_else(|| format!("BTF has no function {name}"))
 }

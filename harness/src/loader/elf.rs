@@ -92,15 +92,17 @@ pub(crate) fn precheck(bytes: &[u8], path: &Path) -> Result<(), LoadError> {
     let m = [bytes[18], bytes[19]];
     let machine = if big { u16::from_be_bytes(m) } else { u16::from_le_bytes(m) };
     if machine != EM_BPF {
-        return Err(LoadError::WrongMachine { path: p(), machine, machine_name: machine_name(machine) });
+        return Err(LoadError::WrongMachine {
+            path: p(),
+            machine,
+            machine_name: machine_name(machine),
+        });
     }
     if big {
         return Err(LoadError::BigEndian { path: p() });
     }
-    object::File::parse(bytes).map_err(|e| LoadError::MalformedElf {
-        path: p(),
-        reason: e.to_string(),
-    })?;
+    object::File::parse(bytes)
+        .map_err(|e| LoadError::MalformedElf { path: p(), reason: e.to_string() })?;
     Ok(())
 }
 
@@ -176,9 +178,7 @@ pub(crate) fn check_structure(file: &object::File<'_>, path: &Path) -> Result<()
             continue;
         }
         let name = sec.name().unwrap_or("?").to_string();
-        let data = sec
-            .data()
-            .map_err(|e| malformed(format!("section `{name}`: {e}")))?;
+        let data = sec.data().map_err(|e| malformed(format!("section `{name}`: {e}")))?;
         for (offset, rel) in sec.relocations() {
             let insn = (offset / INSN_SIZE as u64) as usize;
             let err = |reason: String| LoadError::Relocation {
@@ -192,7 +192,8 @@ pub(crate) fn check_structure(file: &object::File<'_>, path: &Path) -> Result<()
             };
             // checked: a hostile offset near u64::MAX would wrap past the
             // bound and reach the slice below (found by the loader fuzzer).
-            let in_section = offset.checked_add(INSN_SIZE as u64).is_some_and(|end| end <= data.len() as u64);
+            let in_section =
+                offset.checked_add(INSN_SIZE as u64).is_some_and(|end| end <= data.len() as u64);
             if !offset.is_multiple_of(INSN_SIZE as u64) || !in_section {
                 return Err(err(format!(
                     "relocation offset {offset:#x} is not an instruction of this {}-byte section",
@@ -250,10 +251,14 @@ pub(crate) fn check_structure(file: &object::File<'_>, path: &Path) -> Result<()
 /// kernel Documentation/bpf/btf.rst "BTF Ext Section"): applying them needs
 /// the target kernel's BTF, and leaving them unapplied would run wrong
 /// field offsets.
-pub(crate) fn check_no_core_relocations(file: &object::File<'_>, path: &Path) -> Result<(), LoadError> {
+pub(crate) fn check_no_core_relocations(
+    file: &object::File<'_>,
+    path: &Path,
+) -> Result<(), LoadError> {
     let Some(sec) = file.section_by_name(".BTF.ext") else { return Ok(()) };
     let Ok(data) = sec.data() else { return Ok(()) };
-    let u32_at = |o: usize| data.get(o..o + 4).map(|b| u32::from_le_bytes(b.try_into().expect("4")));
+    let u32_at =
+        |o: usize| data.get(o..o + 4).map(|b| u32::from_le_bytes(b.try_into().expect("4")));
     // struct btf_ext_header: magic u16, version u8, flags u8, hdr_len u32,
     // func_info_off/len, line_info_off/len, then (hdr_len >= 32)
     // core_relo_off/len.
@@ -275,7 +280,10 @@ pub(crate) fn check_no_core_relocations(file: &object::File<'_>, path: &Path) ->
 /// aya-obj a copy whose section-name string has a NUL where the `/` was, so
 /// it sees `xdp`; the real names are read from the original bytes by section
 /// index, so nothing the user sees changes.
-pub(crate) fn legacy_xdp_names_for_aya<'a>(bytes: &'a [u8], file: &object::File<'_>) -> std::borrow::Cow<'a, [u8]> {
+pub(crate) fn legacy_xdp_names_for_aya<'a>(
+    bytes: &'a [u8],
+    file: &object::File<'_>,
+) -> std::borrow::Cow<'a, [u8]> {
     use object::{Object, ObjectSection};
     let mut patched: Option<Vec<u8>> = None;
     for sec in file.sections() {
@@ -310,11 +318,18 @@ pub(crate) fn check_btf_ext(file: &object::File<'_>, path: &Path) -> Result<(), 
         path: path.to_path_buf(),
         reason: format!(".BTF.ext: {e}"),
     })?;
-    let bad = |reason: String| LoadError::Btf { path: path.to_path_buf(), reason: format!(".BTF.ext: {reason}") };
-    let u32_at = |o: usize| data.get(o..o + 4).map(|b| u32::from_le_bytes(b.try_into().expect("4")));
+    let bad = |reason: String| LoadError::Btf {
+        path: path.to_path_buf(),
+        reason: format!(".BTF.ext: {reason}"),
+    };
+    let u32_at =
+        |o: usize| data.get(o..o + 4).map(|b| u32::from_le_bytes(b.try_into().expect("4")));
     let hdr_len = u32_at(4).ok_or_else(|| bad("shorter than its header".into()))? as usize;
     if hdr_len < 24 || hdr_len > data.len() {
-        return Err(bad(format!("header length {hdr_len} is invalid for a {}-byte section", data.len())));
+        return Err(bad(format!(
+            "header length {hdr_len} is invalid for a {}-byte section",
+            data.len()
+        )));
     }
     for (what, off_at, min_rec) in [("func_info", 8, 8usize), ("line_info", 16, 16)] {
         let off = u32_at(off_at).expect("inside header") as usize;
@@ -328,18 +343,27 @@ pub(crate) fn check_btf_ext(file: &object::File<'_>, path: &Path) -> Result<(), 
             return Err(bad(format!("{what} subsection overflows")));
         };
         let Some(sub) = data.get(start..end) else {
-            return Err(bad(format!("{what} subsection ({len} bytes at {start}) runs past the section")));
+            return Err(bad(format!(
+                "{what} subsection ({len} bytes at {start}) runs past the section"
+            )));
         };
-        let rec = sub.get(0..4).map(|b| u32::from_le_bytes(b.try_into().expect("4"))).unwrap_or(0) as usize;
+        let rec = sub.get(0..4).map(|b| u32::from_le_bytes(b.try_into().expect("4"))).unwrap_or(0)
+            as usize;
         if rec < min_rec || !rec.is_multiple_of(4) {
-            return Err(bad(format!("{what} record size {rec} is invalid (at least {min_rec}, a multiple of 4)")));
+            return Err(bad(format!(
+                "{what} record size {rec} is invalid (at least {min_rec}, a multiple of 4)"
+            )));
         }
         let mut at = 4;
         while at < sub.len() {
-            let hdr = sub.get(at..at + 8).ok_or_else(|| bad(format!("{what} section header is truncated")))?;
+            let hdr = sub
+                .get(at..at + 8)
+                .ok_or_else(|| bad(format!("{what} section header is truncated")))?;
             let num = u32::from_le_bytes(hdr[4..8].try_into().expect("4")) as usize;
             at += 8;
-            let size = num.checked_mul(rec).ok_or_else(|| bad(format!("{what} record count {num} overflows")))?;
+            let size = num
+                .checked_mul(rec)
+                .ok_or_else(|| bad(format!("{what} record count {num} overflows")))?;
             if num == 0 || at + size > sub.len() {
                 return Err(bad(format!("{what} section block with {num} records does not fit")));
             }

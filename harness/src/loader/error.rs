@@ -26,11 +26,7 @@ pub enum LoadError {
         "{path} is not a BPF object: its ELF machine is {machine} ({machine_name}), expected EM_BPF (247); \
          compile with clang -target bpf"
     )]
-    WrongMachine {
-        path: PathBuf,
-        machine: u16,
-        machine_name: &'static str,
-    },
+    WrongMachine { path: PathBuf, machine: u16, machine_name: &'static str },
 
     #[error(
         "{path} is a big-endian BPF object (clang -target bpfeb); xdpqual runs little-endian BPF \
@@ -49,12 +45,7 @@ pub enum LoadError {
     Parse { path: PathBuf, reason: String },
 
     #[error("{path}: section `{section}`, instruction {insn}: {reason}")]
-    Relocation {
-        path: PathBuf,
-        section: String,
-        insn: usize,
-        reason: String,
-    },
+    Relocation { path: PathBuf, section: String, insn: usize, reason: String },
 
     #[error(
         "{path} uses CO-RE relocations (BPF_CORE_READ, __builtin_preserve_access_index in .BTF.ext); \

@@ -25,7 +25,9 @@ impl<'a> BtfStrings<'a> {
         let u32_at = |o: usize| {
             btf.get(o..o + 4)
                 .map(|b| u32::from_le_bytes(b.try_into().expect("4 bytes")))
-                .ok_or_else(|| format!(".BTF section of {} bytes is too short for its header", btf.len()))
+                .ok_or_else(|| {
+                    format!(".BTF section of {} bytes is too short for its header", btf.len())
+                })
         };
         let magic = btf.get(0..2).map(|b| u16::from_le_bytes([b[0], b[1]]));
         if magic != Some(BTF_MAGIC) {
@@ -99,9 +101,13 @@ mod tests {
         let s = BtfStrings::parse(&btf).unwrap();
         assert_eq!(s.at(0).as_deref(), Some(""));
         assert_eq!(s.at(1).as_deref(), Some("a.c"));
-        let li = bpf_line_info { insn_off: 0, file_name_off: 1, line_off: 5, line_col: (42 << 10) | 9 };
+        let li =
+            bpf_line_info { insn_off: 0, file_name_off: 1, line_off: 5, line_col: (42 << 10) | 9 };
         let l = source_line(&s, &li);
-        assert_eq!((l.file.as_str(), l.line, l.column, l.text.as_str()), ("a.c", 42, 9, "return 0;"));
+        assert_eq!(
+            (l.file.as_str(), l.line, l.column, l.text.as_str()),
+            ("a.c", 42, 9, "return 0;")
+        );
         assert_eq!(s.at(1000), None);
     }
 

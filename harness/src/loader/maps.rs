@@ -18,7 +18,9 @@ pub(crate) fn sorted<'a>(maps: impl Iterator<Item = (&'a String, &'a Map)>) -> V
 pub(crate) fn to_def(name: &str, map: &Map) -> MapDef {
     let origin = match map.section_kind() {
         EbpfSectionKind::BtfMaps => MapOrigin::BtfMaps,
-        EbpfSectionKind::Data | EbpfSectionKind::Rodata | EbpfSectionKind::Bss => MapOrigin::GlobalData,
+        EbpfSectionKind::Data | EbpfSectionKind::Rodata | EbpfSectionKind::Bss => {
+            MapOrigin::GlobalData
+        }
         _ => MapOrigin::Legacy,
     };
     let global = origin == MapOrigin::GlobalData;

@@ -9,8 +9,8 @@
 mod btf_info;
 mod elf;
 mod error;
-mod link;
 mod lines;
+mod link;
 mod maps;
 pub mod validate;
 
@@ -52,12 +52,10 @@ pub fn load_object(path: &Path) -> Result<Object, LoadError> {
 pub fn load_object_bytes(bytes: &[u8], path: &Path) -> Result<Object, LoadError> {
     let loaded = inspect_object_bytes(bytes, path)?;
     if loaded.object.programs.is_empty() {
-        let others: Vec<String> = loaded
-            .other_programs
-            .iter()
-            .map(|o| format!("`{}` ({})", o.section, o.kind))
-            .collect();
-        let others = if others.is_empty() { "no programs at all".into() } else { others.join(", ") };
+        let others: Vec<String> =
+            loaded.other_programs.iter().map(|o| format!("`{}` ({})", o.section, o.kind)).collect();
+        let others =
+            if others.is_empty() { "no programs at all".into() } else { others.join(", ") };
         return Err(LoadError::NoXdpProgram { path: path.to_path_buf(), others });
     }
     Ok(loaded.object)
@@ -76,20 +74,18 @@ fn read(path: &Path) -> Result<Vec<u8>, LoadError> {
 
 pub fn inspect_object_bytes(bytes: &[u8], path: &Path) -> Result<Loaded, LoadError> {
     elf::precheck(bytes, path)?;
-    let file = object::File::parse(bytes).map_err(|e| LoadError::MalformedElf {
-        path: path.to_path_buf(),
-        reason: e.to_string(),
-    })?;
+    let file = object::File::parse(bytes)
+        .map_err(|e| LoadError::MalformedElf { path: path.to_path_buf(), reason: e.to_string() })?;
     elf::check_structure(&file, path)?;
     elf::check_no_core_relocations(&file, path)?;
     elf::check_btf_ext(&file, path)?;
     let section_names = elf::section_names(&file);
     let btf = file.section_by_name(".BTF").and_then(|s| s.data().ok());
     let strings = match btf {
-        Some(b) => Some(lines::BtfStrings::parse(b).map_err(|reason| LoadError::Btf {
-            path: path.to_path_buf(),
-            reason,
-        })?),
+        Some(b) => Some(
+            lines::BtfStrings::parse(b)
+                .map_err(|reason| LoadError::Btf { path: path.to_path_buf(), reason })?,
+        ),
         None => None,
     };
 
@@ -133,7 +129,13 @@ pub fn inspect_object_bytes(bytes: &[u8], path: &Path) -> Result<Loaded, LoadErr
         for pl in &placements {
             let Some(orig) = linked.originals.get(&pl.key) else { continue };
             functions.push((pl.start, orig.name.clone()));
-            btf_info::add_function(&mut records, pl.start, orig, program_keys.contains(&pl.key), linked.obj.btf.as_ref());
+            btf_info::add_function(
+                &mut records,
+                pl.start,
+                orig,
+                program_keys.contains(&pl.key),
+                linked.obj.btf.as_ref(),
+            );
             let Some(strings) = &strings else { continue };
             // Program functions carry line info relative to their start,
             // .text functions relative to the section (aya-obj
@@ -149,17 +151,14 @@ pub fn inspect_object_bytes(bytes: &[u8], path: &Path) -> Result<Loaded, LoadErr
         let lines = lines::table(line_entries);
         validate::validate(&insns, map_names.len()).map_err(|mut error| {
             error.line = lines.lookup(error.insn).cloned();
-            LoadError::Invalid { path: path.to_path_buf(), program: name.clone(), error: Box::new(error) }
+            LoadError::Invalid {
+                path: path.to_path_buf(),
+                program: name.clone(),
+                error: Box::new(error),
+            }
         })?;
         btf_records.insert(name.clone(), btf_info::finish(records));
-        programs.push(Program {
-            name: name.clone(),
-            section,
-            frags,
-            insns,
-            lines,
-            functions,
-        });
+        programs.push(Program { name: name.clone(), section, frags, insns, lines, functions });
     }
 
     Ok(Loaded {

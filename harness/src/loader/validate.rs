@@ -123,7 +123,12 @@ fn call_target(insns: &[Insn], pc: usize) -> Result<usize, ValidationError> {
 
 /// Jumps stay inside their function and the function ends in exit or goto
 /// (`check_subprogs`).
-fn check_function(insns: &[Insn], second: &[bool], start: usize, end: usize) -> Result<(), ValidationError> {
+fn check_function(
+    insns: &[Insn],
+    second: &[bool],
+    start: usize,
+    end: usize,
+) -> Result<(), ValidationError> {
     for pc in start..end {
         let i = insns[pc];
         if second[pc] || !matches!(i.class(), JMP | JMP32) {
@@ -303,12 +308,21 @@ mod tests {
 
     #[test]
     fn unknown_opcodes() {
-        assert_eq!(problem(&[Insn::new(0xe7, 0, 0, 0, 0), EXIT_I]), (0, Problem::UnknownOpcode(0xe7)));
-        assert_eq!(problem(&[MOV0, Insn::new(0xdf, 0, 0, 0, 0), EXIT_I]), (1, Problem::UnknownOpcode(0xdf)));
+        assert_eq!(
+            problem(&[Insn::new(0xe7, 0, 0, 0, 0), EXIT_I]),
+            (0, Problem::UnknownOpcode(0xe7))
+        );
+        assert_eq!(
+            problem(&[MOV0, Insn::new(0xdf, 0, 0, 0, 0), EXIT_I]),
+            (1, Problem::UnknownOpcode(0xdf))
+        );
         // JMP32 has no call or exit.
         assert_eq!(problem(&[Insn::new(0x96, 0, 0, 0, 0)]), (0, Problem::UnknownOpcode(0x96)));
         // ldsx has no 64-bit form.
-        assert_eq!(problem(&[Insn::new(0x99, 0, 1, 0, 0), EXIT_I]), (0, Problem::UnknownOpcode(0x99)));
+        assert_eq!(
+            problem(&[Insn::new(0x99, 0, 1, 0, 0), EXIT_I]),
+            (0, Problem::UnknownOpcode(0x99))
+        );
         assert_eq!(
             problem(&[Insn::new(STX | MODE_ATOMIC | SIZE_DW, 1, 2, 0, 0x31), EXIT_I]),
             (0, Problem::UnknownAtomic(0x31))
@@ -318,7 +332,10 @@ mod tests {
             problem(&[Insn::new(STX | MODE_ATOMIC | SIZE_B, 1, 2, 0, 0), EXIT_I]),
             (0, Problem::UnknownOpcode(0xd3))
         );
-        assert_eq!(problem(&[Insn::new(0x30, 0, 0, 0, 12), EXIT_I]), (0, Problem::LegacyPacketLoad(0x30)));
+        assert_eq!(
+            problem(&[Insn::new(0x30, 0, 0, 0, 12), EXIT_I]),
+            (0, Problem::LegacyPacketLoad(0x30))
+        );
     }
 
     #[test]
@@ -349,7 +366,12 @@ mod tests {
             (0, Problem::JumpOutOfRange { target: -1, start: 0, end: 2 })
         );
         assert_eq!(
-            problem(&[Insn::new(JMP | JEQ | K, 0, 0, 1, 0), Insn::new(LD_DW_IMM, 0, 0, 0, 0), Insn::default(), EXIT_I]),
+            problem(&[
+                Insn::new(JMP | JEQ | K, 0, 0, 1, 0),
+                Insn::new(LD_DW_IMM, 0, 0, 0, 0),
+                Insn::default(),
+                EXIT_I
+            ]),
             (0, Problem::JumpIntoLddw(2))
         );
         assert_eq!(
@@ -372,9 +394,18 @@ mod tests {
 
     #[test]
     fn registers() {
-        assert_eq!(problem(&[Insn::new(ALU64 | MOV | K, 11, 0, 0, 0), EXIT_I]), (0, Problem::BadRegister(11)));
-        assert_eq!(problem(&[Insn::new(ALU64 | MOV | X, 1, 15, 0, 0), EXIT_I]), (0, Problem::BadRegister(15)));
-        assert_eq!(problem(&[Insn::new(ALU64 | ADD | K, 10, 0, 0, 8), EXIT_I]), (0, Problem::WriteToR10));
+        assert_eq!(
+            problem(&[Insn::new(ALU64 | MOV | K, 11, 0, 0, 0), EXIT_I]),
+            (0, Problem::BadRegister(11))
+        );
+        assert_eq!(
+            problem(&[Insn::new(ALU64 | MOV | X, 1, 15, 0, 0), EXIT_I]),
+            (0, Problem::BadRegister(15))
+        );
+        assert_eq!(
+            problem(&[Insn::new(ALU64 | ADD | K, 10, 0, 0, 8), EXIT_I]),
+            (0, Problem::WriteToR10)
+        );
         assert_eq!(problem(&[Insn::new(0x79, 10, 1, 0, 0), EXIT_I]), (0, Problem::WriteToR10));
         assert_eq!(
             problem(&[Insn::new(STX | MODE_ATOMIC | SIZE_DW, 1, 10, 0, ATOMIC_XCHG), EXIT_I]),
@@ -400,7 +431,8 @@ mod tests {
     #[test]
     fn message_names_source_line() {
         let mut e = validate(&[MOV0], 0).unwrap_err();
-        e.line = Some(SourceLine { file: "a.c".into(), line: 12, column: 3, text: "return x;".into() });
+        e.line =
+            Some(SourceLine { file: "a.c".into(), line: 12, column: 3, text: "return x;".into() });
         assert_eq!(
             e.to_string(),
             "instruction 0: the last instruction of a function is not exit or goto, so execution \

@@ -45,7 +45,8 @@ pub fn agent_bytes(arch: Arch, agent_dir: Option<&Path>) -> Result<Vec<u8>, Agen
         Some(p) => p,
         None => build(arch)?,
     };
-    std::fs::read(&path).map_err(|e| AgentError::Io { file: path.display().to_string(), reason: e.to_string() })
+    std::fs::read(&path)
+        .map_err(|e| AgentError::Io { file: path.display().to_string(), reason: e.to_string() })
 }
 
 /// Builds (or finds up to date) the agent for `arch`.
@@ -55,7 +56,8 @@ pub fn build(arch: Arch) -> Result<PathBuf, AgentError> {
         return Err(AgentError::NoSource(manifest.display().to_string()));
     }
     let target = arch.rust_target();
-    let linker_var = format!("CARGO_TARGET_{}_LINKER", target.to_ascii_uppercase().replace('-', "_"));
+    let linker_var =
+        format!("CARGO_TARGET_{}_LINKER", target.to_ascii_uppercase().replace('-', "_"));
     let dir = target_dir();
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let out = Command::new(cargo)
@@ -73,10 +75,18 @@ pub fn build(arch: Arch) -> Result<PathBuf, AgentError> {
         .map_err(|e| AgentError::NoCargo { reason: e.to_string() })?;
     let stderr = String::from_utf8_lossy(&out.stderr);
     if !out.status.success() {
-        if stderr.contains("target may not be installed") || stderr.contains("can't find crate for `std`") {
-            return Err(AgentError::MissingTarget { target: target.into(), arch: arch.name().into() });
+        if stderr.contains("target may not be installed")
+            || stderr.contains("can't find crate for `std`")
+        {
+            return Err(AgentError::MissingTarget {
+                target: target.into(),
+                arch: arch.name().into(),
+            });
         }
-        return Err(AgentError::Build { arch: arch.name().into(), stderr: stderr.trim().to_string() });
+        return Err(AgentError::Build {
+            arch: arch.name().into(),
+            stderr: stderr.trim().to_string(),
+        });
     }
     Ok(dir.join(target).join("release/xdpqual-agent"))
 }

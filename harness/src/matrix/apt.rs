@@ -26,7 +26,15 @@ pub enum AptError {
     #[error("downloading {package} {version} ({arch}) from suite `{suite}` failed: {stderr}")]
     Download { package: String, version: String, arch: String, suite: String, stderr: String },
     #[error("package {package} {version} ({arch}) from suite `{suite}` fails its checksum: the index says SHA256 {expected}, the file {file} has {actual}. Delete it and rerun; if it repeats, the mirror or a proxy serves wrong data")]
-    Checksum { package: String, version: String, arch: String, suite: String, file: String, expected: String, actual: String },
+    Checksum {
+        package: String,
+        version: String,
+        arch: String,
+        suite: String,
+        file: String,
+        expected: String,
+        actual: String,
+    },
     #[error("{file}: {reason}")]
     Io { file: String, reason: String },
 }
@@ -50,7 +58,8 @@ pub struct AptTree {
 }
 
 pub fn sha256_file(path: &Path) -> Result<String, AptError> {
-    let data = std::fs::read(path).map_err(|e| AptError::Io { file: path.display().to_string(), reason: e.to_string() })?;
+    let data = std::fs::read(path)
+        .map_err(|e| AptError::Io { file: path.display().to_string(), reason: e.to_string() })?;
     Ok(sha256_hex(&data))
 }
 
@@ -60,7 +69,9 @@ pub fn sha256_hex(data: &[u8]) -> String {
 
 /// Fields of one stanza of `apt-cache show` output.
 fn field<'a>(stanza: &'a str, name: &str) -> Option<&'a str> {
-    stanza.lines().find_map(|l| l.strip_prefix(name).and_then(|r| r.strip_prefix(':')).map(str::trim))
+    stanza
+        .lines()
+        .find_map(|l| l.strip_prefix(name).and_then(|r| r.strip_prefix(':')).map(str::trim))
 }
 
 /// Package names (without version constraints) of a Depends field.
@@ -117,17 +128,28 @@ impl AptTree {
         o.into_iter().flat_map(|x| ["-o".to_string(), x]).collect()
     }
 
-    fn run(&self, tool: &str, args: &[String], cwd: Option<&Path>) -> Result<std::process::Output, AptError> {
+    fn run(
+        &self,
+        tool: &str,
+        args: &[String],
+        cwd: Option<&Path>,
+    ) -> Result<std::process::Output, AptError> {
         let mut cmd = Command::new(tool);
         cmd.args(self.options()).args(args).env("LC_ALL", "C").stdin(std::process::Stdio::null());
         if let Some(d) = cwd {
             cmd.current_dir(d);
         }
-        cmd.output().map_err(|e| AptError::Spawn { what: format!("{tool} {}", args.join(" ")), reason: e.to_string() })
+        cmd.output().map_err(|e| AptError::Spawn {
+            what: format!("{tool} {}", args.join(" ")),
+            reason: e.to_string(),
+        })
     }
 
     fn prepare(&self) -> Result<(), AptError> {
-        let io = |e: std::io::Error| AptError::Io { file: self.root.display().to_string(), reason: e.to_string() };
+        let io = |e: std::io::Error| AptError::Io {
+            file: self.root.display().to_string(),
+            reason: e.to_string(),
+        };
         std::fs::create_dir_all(self.lists().join("partial")).map_err(io)?;
         std::fs::create_dir_all(self.root.join("cache/archives/partial")).map_err(io)?;
         let status = self.root.join("status");
@@ -135,13 +157,19 @@ impl AptTree {
             std::fs::write(&status, "").map_err(io)?;
         }
         let arches: Vec<&str> = Arch::ALL.iter().map(|a| a.debian()).collect();
-        let signed = if Path::new(KEYRING).exists() { format!(" signed-by={KEYRING}") } else { String::new() };
+        let signed = if Path::new(KEYRING).exists() {
+            format!(" signed-by={KEYRING}")
+        } else {
+            String::new()
+        };
         // Keep the suites an earlier run listed, so a run over a few cells
         // does not make the next full run fetch every list again.
         let path = self.root.join("sources.list");
         let mut suites = self.suites.clone();
         if let Ok(old) = std::fs::read_to_string(&path) {
-            suites.extend(old.lines().filter_map(|l| l.split_whitespace().rev().nth(1)).map(str::to_string));
+            suites.extend(
+                old.lines().filter_map(|l| l.split_whitespace().rev().nth(1)).map(str::to_string),
+            );
         }
         suites.sort();
         suites.dedup();
@@ -160,7 +188,8 @@ impl AptTree {
     /// True when the lists for these suites are present (a warm cache).
     pub fn is_fresh(&self) -> bool {
         self.root.join("updated").exists()
-            && std::fs::read_to_string(self.root.join("sources.list")).is_ok_and(|s| self.suites.iter().all(|x| s.contains(&format!(" {x} main"))))
+            && std::fs::read_to_string(self.root.join("sources.list"))
+                .is_ok_and(|s| self.suites.iter().all(|x| s.contains(&format!(" {x} main"))))
     }
 
     /// Fetches the Packages indices unless they are present and `refresh`
@@ -175,14 +204,27 @@ impl AptTree {
         // "W: Failed" lines say so.
         let stderr = String::from_utf8_lossy(&out.stderr);
         if !out.status.success() || stderr.contains("Failed to fetch") {
-            return Err(AptError::Update { mirror: self.mirror.clone(), suites: self.suites.join(" "), stderr: stderr.trim().to_string() });
+            return Err(AptError::Update {
+                mirror: self.mirror.clone(),
+                suites: self.suites.join(" "),
+                stderr: stderr.trim().to_string(),
+            });
         }
-        std::fs::write(self.root.join("updated"), "").map_err(|e| AptError::Io { file: self.root.display().to_string(), reason: e.to_string() })?;
+        std::fs::write(self.root.join("updated"), "").map_err(|e| AptError::Io {
+            file: self.root.display().to_string(),
+            reason: e.to_string(),
+        })?;
         Ok(())
     }
 
     /// The index entry of `package` for `arch` in `suite`.
-    pub fn show(&self, package: &str, arch: Arch, suite: &str, version: Option<&str>) -> Result<IndexEntry, AptError> {
+    pub fn show(
+        &self,
+        package: &str,
+        arch: Arch,
+        suite: &str,
+        version: Option<&str>,
+    ) -> Result<IndexEntry, AptError> {
         let spec = match version {
             Some(v) => format!("{package}:{}={v}", arch.debian()),
             None => format!("{package}:{}/{suite}", arch.debian()),
@@ -202,7 +244,8 @@ impl AptTree {
         // With an explicit version apt-cache may print the same version
         // from several suites; they share the file, so the first will do.
         let stanza = text.split("\n\n").next().unwrap_or("");
-        let sha256 = field(stanza, "SHA256").ok_or_else(|| missing("the index entry has no SHA256 field".into()))?;
+        let sha256 = field(stanza, "SHA256")
+            .ok_or_else(|| missing("the index entry has no SHA256 field".into()))?;
         Ok(IndexEntry {
             package: package.to_string(),
             version: field(stanza, "Version").unwrap_or("").to_string(),
@@ -215,7 +258,8 @@ impl AptTree {
 
     /// Downloads `entry` into `dir` and checks its SHA-256 against the index.
     pub fn download(&self, entry: &IndexEntry, dir: &Path) -> Result<PathBuf, AptError> {
-        std::fs::create_dir_all(dir).map_err(|e| AptError::Io { file: dir.display().to_string(), reason: e.to_string() })?;
+        std::fs::create_dir_all(dir)
+            .map_err(|e| AptError::Io { file: dir.display().to_string(), reason: e.to_string() })?;
         let spec = format!("{}:{}={}", entry.package, entry.arch, entry.version);
         let out = self.run("apt-get", &["-q".into(), "download".into(), spec], Some(dir))?;
         let fail = |stderr: String| AptError::Download {
@@ -229,10 +273,14 @@ impl AptTree {
             return Err(fail(String::from_utf8_lossy(&out.stderr).trim().to_string()));
         }
         // apt names the file <package>_<version with ':' as %3a>_<arch>.deb.
-        let name = format!("{}_{}_{}.deb", entry.package, entry.version.replace(':', "%3a"), entry.arch);
+        let name =
+            format!("{}_{}_{}.deb", entry.package, entry.version.replace(':', "%3a"), entry.arch);
         let path = dir.join(&name);
         if !path.exists() {
-            return Err(fail(format!("apt-get reported success but {} is not there", path.display())));
+            return Err(fail(format!(
+                "apt-get reported success but {} is not there",
+                path.display()
+            )));
         }
         verify(entry, &path)?;
         Ok(path)
@@ -277,7 +325,10 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("xdpqual-apt-missing-{}", std::process::id()));
         let tree = AptTree::new(&dir, "http://unused.invalid/debian", vec!["bookworm".into()]);
         tree.prepare().unwrap();
-        let e = tree.show("linux-image-nonexistent-amd64", Arch::X86_64, "bookworm", None).unwrap_err().to_string();
+        let e = tree
+            .show("linux-image-nonexistent-amd64", Arch::X86_64, "bookworm", None)
+            .unwrap_err()
+            .to_string();
         std::fs::remove_dir_all(&dir).unwrap();
         assert!(e.contains("linux-image-nonexistent-amd64") && e.contains("`bookworm`"), "{e}");
     }
@@ -296,8 +347,16 @@ mod tests {
         };
         let e = verify(&entry, &path).unwrap_err().to_string();
         std::fs::remove_file(&path).unwrap();
-        assert!(e.contains("linux-image-6.1.0-50-cloud-amd64") && e.contains("`bookworm`") && e.contains("checksum"), "{e}");
+        assert!(
+            e.contains("linux-image-6.1.0-50-cloud-amd64")
+                && e.contains("`bookworm`")
+                && e.contains("checksum"),
+            "{e}"
+        );
         // The checksum itself: SHA-256 of "abc" (FIPS 180-2 example).
-        assert_eq!(sha256_hex(b"abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+        assert_eq!(
+            sha256_hex(b"abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
     }
 }

@@ -50,7 +50,9 @@ impl Agreement {
 
 fn kernel_verdict(p: &GuestPacket) -> Verdict {
     match p {
-        GuestPacket::Ran { retval, .. } => Verdict::Action { action: XdpAction::from_retval(*retval) },
+        GuestPacket::Ran { retval, .. } => {
+            Verdict::Action { action: XdpAction::from_retval(*retval) }
+        }
         GuestPacket::NotRun { reason } => Verdict::NotRun { reason: reason.clone() },
         GuestPacket::Error { message } => Verdict::Error { message: message.clone() },
     }
@@ -77,14 +79,28 @@ fn is_meta_prefix(engine: &[u8], kernel: &[u8]) -> bool {
 
 /// Compares; `nondet_prog` says the program calls time/random helpers;
 /// `without_ctx`: the guest ran test-run without a context (pre-5.12).
-pub fn compare(inputs: &[Input], reference: &Reference, guest: &[GuestPacket], guest_maps: &[GuestMap], nondet_prog: bool, without_ctx: bool) -> Agreement {
+pub fn compare(
+    inputs: &[Input],
+    reference: &Reference,
+    guest: &[GuestPacket],
+    guest_maps: &[GuestMap],
+    nondet_prog: bool,
+    without_ctx: bool,
+) -> Agreement {
     let mut a = Agreement::default();
     if guest.len() != inputs.len() {
-        a.map_mismatches.push(format!("the guest returned {} packet results for {} packets", guest.len(), inputs.len()));
+        a.map_mismatches.push(format!(
+            "the guest returned {} packet results for {} packets",
+            guest.len(),
+            inputs.len()
+        ));
     }
-    for ((input, (ours, used_nondet)), theirs) in inputs.iter().zip(reference.results.iter().zip(&reference.nondeterministic)).zip(guest) {
+    for ((input, (ours, used_nondet)), theirs) in
+        inputs.iter().zip(reference.results.iter().zip(&reference.nondeterministic)).zip(guest)
+    {
         let kv = kernel_verdict(theirs);
-        if let (true, GuestPacket::Ran { output, .. }) = (without_ctx && ours.verdict == kv, theirs) {
+        if let (true, GuestPacket::Ran { output, .. }) = (without_ctx && ours.verdict == kv, theirs)
+        {
             if is_meta_prefix(&ours.output, output.as_deref().unwrap_or(&input.data)) {
                 a.explained += 1;
                 if a.explanations.is_empty() {
@@ -160,7 +176,10 @@ pub fn compare(inputs: &[Input], reference: &Reference, guest: &[GuestPacket], g
 fn compare_maps(reference: &Reference, guest_maps: &[GuestMap]) -> Vec<String> {
     let mut out = Vec::new();
     for m in &reference.maps.maps {
-        if matches!(m.def.map_type, MapType::Ringbuf | MapType::PerfEventArray | MapType::Xskmap | MapType::ProgArray) {
+        if matches!(
+            m.def.map_type,
+            MapType::Ringbuf | MapType::PerfEventArray | MapType::Xskmap | MapType::ProgArray
+        ) {
             continue;
         }
         let Some(g) = guest_maps.iter().find(|g| g.name == m.def.name) else {
@@ -171,7 +190,11 @@ fn compare_maps(reference: &Reference, guest_maps: &[GuestMap]) -> Vec<String> {
             out.push(format!("map {}: the guest could not read it: {why}", m.def.name));
             continue;
         }
-        let mut ours: Vec<(String, Vec<String>)> = m.entries().into_iter().map(|e| (hex::encode(&e.key), e.values.iter().map(|v| hex::encode(v)).collect())).collect();
+        let mut ours: Vec<(String, Vec<String>)> = m
+            .entries()
+            .into_iter()
+            .map(|e| (hex::encode(&e.key), e.values.iter().map(|v| hex::encode(v)).collect()))
+            .collect();
         let mut theirs = g.entries.clone();
         ours.sort();
         theirs.sort();

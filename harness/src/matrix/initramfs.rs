@@ -28,7 +28,8 @@ fn pad4(out: &mut Vec<u8>) {
 }
 
 fn header(out: &mut Vec<u8>, ino: u32, name: &str, mode: u32, size: usize, rdev: (u32, u32)) {
-    let fields = [ino, mode, 0, 0, 1, 0, size as u32, 0, 0, rdev.0, rdev.1, name.len() as u32 + 1, 0];
+    let fields =
+        [ino, mode, 0, 0, 1, 0, size as u32, 0, 0, rdev.0, rdev.1, name.len() as u32 + 1, 0];
     out.extend_from_slice(b"070701");
     for f in fields {
         out.extend_from_slice(format!("{f:08x}").as_bytes());
@@ -45,7 +46,9 @@ pub fn write(entries: &[Entry]) -> Vec<u8> {
         let ino = i as u32 + 1;
         match e {
             Entry::Dir(name) => header(&mut out, ino, name, S_IFDIR | 0o755, 0, (0, 0)),
-            Entry::CharDev { name, major, minor } => header(&mut out, ino, name, S_IFCHR | 0o600, 0, (*major, *minor)),
+            Entry::CharDev { name, major, minor } => {
+                header(&mut out, ino, name, S_IFCHR | 0o600, 0, (*major, *minor))
+            }
             Entry::File { name, mode, data } => {
                 header(&mut out, ino, name, S_IFREG | mode, data.len(), (0, 0));
                 out.extend_from_slice(data);
@@ -74,16 +77,26 @@ pub fn build(cache: &Path, agent: &[u8], job: &[u8]) -> Result<PathBuf, Initramf
         Entry::Dir("proc"),
         Entry::Dir("sys"),
         Entry::File { name: "init", mode: 0o755, data: agent },
-        Entry::File { name: super::protocol::JOB_PATH.trim_start_matches('/'), mode: 0o644, data: job },
+        Entry::File {
+            name: super::protocol::JOB_PATH.trim_start_matches('/'),
+            mode: 0o644,
+            data: job,
+        },
     ]);
     let sha = super::apt::sha256_hex(&bytes);
     let dir = cache.join("initramfs");
     let path = dir.join(format!("{sha}.cpio"));
-    let io = |f: &Path, e: std::io::Error| InitramfsError::Io { file: f.display().to_string(), reason: e.to_string() };
+    let io = |f: &Path, e: std::io::Error| InitramfsError::Io {
+        file: f.display().to_string(),
+        reason: e.to_string(),
+    };
     if path.exists() {
         check(&path)?;
         // Mark it used, so pruning keeps it.
-        let _ = std::fs::File::options().append(true).open(&path).and_then(|f| f.set_modified(std::time::SystemTime::now()));
+        let _ = std::fs::File::options()
+            .append(true)
+            .open(&path)
+            .and_then(|f| f.set_modified(std::time::SystemTime::now()));
         return Ok(path);
     }
     std::fs::create_dir_all(&dir).map_err(|e| io(&dir, e))?;
@@ -101,7 +114,12 @@ fn prune(dir: &Path) {
     let Ok(rd) = std::fs::read_dir(dir) else { return };
     let day = std::time::Duration::from_secs(24 * 3600);
     for e in rd.flatten() {
-        let old = e.metadata().and_then(|m| m.modified()).ok().and_then(|t| t.elapsed().ok()).is_some_and(|age| age > day);
+        let old = e
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age > day);
         if old && e.path().extension().is_some_and(|x| x == "cpio") {
             let _ = std::fs::remove_file(e.path());
         }
@@ -111,7 +129,10 @@ fn prune(dir: &Path) {
 /// Checks a cached archive against the hash in its name.
 pub fn check(path: &Path) -> Result<(), InitramfsError> {
     let want = path.file_stem().and_then(|s| s.to_str()).unwrap_or("");
-    let data = std::fs::read(path).map_err(|e| InitramfsError::Io { file: path.display().to_string(), reason: e.to_string() })?;
+    let data = std::fs::read(path).map_err(|e| InitramfsError::Io {
+        file: path.display().to_string(),
+        reason: e.to_string(),
+    })?;
     if super::apt::sha256_hex(&data) != want {
         return Err(InitramfsError::Corrupt { path: path.display().to_string() });
     }
@@ -124,7 +145,8 @@ mod tests {
 
     #[test]
     fn newc_layout_matches_cpio() {
-        let a = write(&[Entry::Dir("dev"), Entry::File { name: "init", mode: 0o755, data: b"hello" }]);
+        let a =
+            write(&[Entry::Dir("dev"), Entry::File { name: "init", mode: 0o755, data: b"hello" }]);
         // Header magic and alignment.
         assert_eq!(&a[..6], b"070701");
         assert_eq!(a.len() % 4, 0);

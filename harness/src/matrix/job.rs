@@ -26,17 +26,26 @@ pub struct Input {
 }
 
 /// Reads up to `limit` packets (over all captures, in order).
-pub fn read_inputs(captures: &[PathBuf], limit: Option<usize>) -> Result<(Vec<Input>, Vec<String>)> {
+pub fn read_inputs(
+    captures: &[PathBuf],
+    limit: Option<usize>,
+) -> Result<(Vec<Input>, Vec<String>)> {
     let mut out = Vec::new();
     let mut errors = Vec::new();
     'all: for path in captures {
-        let reader = CaptureReader::open(path).with_context(|| format!("opening capture {}", path.display()))?;
+        let reader = CaptureReader::open(path)
+            .with_context(|| format!("opening capture {}", path.display()))?;
         for item in reader {
             if limit.is_some_and(|l| out.len() >= l) {
                 break 'all;
             }
             match item {
-                Ok(p) => out.push(Input { capture: path.display().to_string(), index: p.index, ts_ns: p.ts_ns, data: p.data }),
+                Ok(p) => out.push(Input {
+                    capture: path.display().to_string(),
+                    index: p.index,
+                    ts_ns: p.ts_ns,
+                    data: p.data,
+                }),
                 Err(e) => {
                     errors.push(e.to_string());
                     break;
@@ -48,18 +57,30 @@ pub fn read_inputs(captures: &[PathBuf], limit: Option<usize>) -> Result<(Vec<In
 }
 
 fn job_program(p: &Program) -> JobProgram {
-    JobProgram { name: p.name.clone(), section: p.section.clone(), frags: p.frags, insns: isa::encode_le(&p.insns) }
+    JobProgram {
+        name: p.name.clone(),
+        section: p.section.clone(),
+        frags: p.frags,
+        insns: isa::encode_le(&p.insns),
+    }
 }
 
 /// The job: the program under test first, then the object's other
 /// programs (tail-call targets), the map writes the map files ask for.
-pub fn build(obj: &Object, program: &Program, maps: &[MapInit], inputs: &[Input], rx_queue_index: u32) -> Result<Job> {
+pub fn build(
+    obj: &Object,
+    program: &Program,
+    maps: &[MapInit],
+    inputs: &[Input],
+    rx_queue_index: u32,
+) -> Result<Job> {
     let mut programs = vec![job_program(program)];
     programs.extend(obj.programs.iter().filter(|p| p.name != program.name).map(job_program));
     // The map files are applied to a scratch engine, the same parser the
     // engine itself uses, and what changed is copied into the job (as the
     // `diff` command does for the host kernel).
-    let mut scratch = Engine::new(obj, None, EngineConfig::default()).context("preparing map contents")?;
+    let mut scratch =
+        Engine::new(obj, None, EngineConfig::default()).context("preparing map contents")?;
     let before: Vec<_> = scratch.maps().maps.iter().map(|m| m.entries()).collect();
     for m in maps {
         mapfile::apply(&mut scratch, obj, m)?;
@@ -71,9 +92,15 @@ pub fn build(obj: &Object, program: &Program, maps: &[MapInit], inputs: &[Input]
         let after = m.entries();
         if m.def.map_type == MapType::ProgArray {
             for e in after {
-                let slot = u32::from_le_bytes(e.key[..4].try_into().expect("PROG_ARRAY keys are 4 bytes"));
-                let target = u32::from_le_bytes(e.values[0][..4].try_into().expect("4-byte values")) as usize;
-                tail_calls.push(TailCall { map: m.def.name.clone(), slot, target: names[target].clone() });
+                let slot =
+                    u32::from_le_bytes(e.key[..4].try_into().expect("PROG_ARRAY keys are 4 bytes"));
+                let target = u32::from_le_bytes(e.values[0][..4].try_into().expect("4-byte values"))
+                    as usize;
+                tail_calls.push(TailCall {
+                    map: m.def.name.clone(),
+                    slot,
+                    target: names[target].clone(),
+                });
             }
             continue;
         }
@@ -112,7 +139,14 @@ pub struct Reference {
 }
 
 /// Runs the inputs through the engine as the guest's CPU 0 of `ncpus`.
-pub fn reference(obj: &Object, program: &Program, maps: &[MapInit], inputs: &[Input], ncpus: usize, rx_queue_index: u32) -> Result<Reference> {
+pub fn reference(
+    obj: &Object,
+    program: &Program,
+    maps: &[MapInit],
+    inputs: &[Input],
+    ncpus: usize,
+    rx_queue_index: u32,
+) -> Result<Reference> {
     let cfg = EngineConfig { ncpus, cpu: 0, ..Default::default() };
     let mut engine = Engine::new(obj, Some(&program.name), cfg).context("preparing the engine")?;
     for m in maps {
@@ -121,7 +155,12 @@ pub fn reference(obj: &Object, program: &Program, maps: &[MapInit], inputs: &[In
     let mut results = Vec::with_capacity(inputs.len());
     let mut nondeterministic = Vec::with_capacity(inputs.len());
     for p in inputs {
-        let src = PacketSource { data: p.data.clone(), ts_ns: p.ts_ns, ingress_ifindex: GUEST_IFINDEX, rx_queue_index };
+        let src = PacketSource {
+            data: p.data.clone(),
+            ts_ns: p.ts_ns,
+            ingress_ifindex: GUEST_IFINDEX,
+            rx_queue_index,
+        };
         let mut rec = Recorder::new(0);
         results.push(run_packet(&mut engine, &src, &mut rec));
         nondeterministic.push(rec.helpers.iter().any(|(_, id)| NONDETERMINISTIC.contains(id)));

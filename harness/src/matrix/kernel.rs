@@ -12,7 +12,9 @@ use std::process::{Command, Stdio};
 pub enum KernelError {
     #[error(transparent)]
     Apt(#[from] AptError),
-    #[error("cell `{cell}`: kernel file {path} does not exist; fix `kernel = ...` in the matrix file")]
+    #[error(
+        "cell `{cell}`: kernel file {path} does not exist; fix `kernel = ...` in the matrix file"
+    )]
     NoFile { cell: String, path: String },
     #[error("{package} {version} ({arch}, suite `{suite}`) holds no kernel image (looked for ./boot/vmlinuz-* and ./usr/lib/modules/*/vmlinuz, also in its linux-binary-* dependency)")]
     NoImage { package: String, version: String, arch: String, suite: String },
@@ -48,11 +50,19 @@ pub fn metapackage(arch: Arch, flavour: Option<&str>) -> String {
 
 /// Resolves a cell's kernel. `apt` is only touched for Debian cells whose
 /// resolution is not cached yet (or when `refresh` asks).
-pub fn resolve(cell: &Cell, cache: &Path, apt: &AptTree, refresh: bool) -> Result<KernelImage, KernelError> {
+pub fn resolve(
+    cell: &Cell,
+    cache: &Path,
+    apt: &AptTree,
+    refresh: bool,
+) -> Result<KernelImage, KernelError> {
     let (suite, flavour) = match &cell.kernel {
         KernelSource::File(p) => {
             if !p.is_file() {
-                return Err(KernelError::NoFile { cell: cell.name.clone(), path: p.display().to_string() });
+                return Err(KernelError::NoFile {
+                    cell: cell.name.clone(),
+                    path: p.display().to_string(),
+                });
             }
             return Ok(KernelImage { path: p.clone(), label: p.display().to_string() });
         }
@@ -68,11 +78,14 @@ pub fn resolve(cell: &Cell, cache: &Path, apt: &AptTree, refresh: bool) -> Resul
     // With `refresh` the caller has re-fetched the lists once already.
     apt.update(false)?;
     let entry = apt.show(&meta, cell.arch, suite, None)?;
-    let image_pkg = entry
-        .depends
-        .iter()
-        .find(|d| d.starts_with("linux-image-"))
-        .ok_or_else(|| KernelError::NoImageDependency { meta: meta.clone(), arch: entry.arch.clone(), suite: suite.clone() })?;
+    let image_pkg =
+        entry.depends.iter().find(|d| d.starts_with("linux-image-")).ok_or_else(|| {
+            KernelError::NoImageDependency {
+                meta: meta.clone(),
+                arch: entry.arch.clone(),
+                suite: suite.clone(),
+            }
+        })?;
     let image = apt.show(image_pkg, cell.arch, suite, None)?;
     // Since 7.x Debian splits the image package: the kernel itself is in
     // the linux-binary-* package it depends on.
@@ -88,11 +101,18 @@ pub fn resolve(cell: &Cell, cache: &Path, apt: &AptTree, refresh: bool) -> Resul
             return Ok(img);
         }
     }
-    Err(KernelError::NoImage { package: image.package, version: image.version, arch: image.arch, suite: suite.clone() })
+    Err(KernelError::NoImage {
+        package: image.package,
+        version: image.version,
+        arch: image.arch,
+        suite: suite.clone(),
+    })
 }
 
 fn record_path(cache: &Path, mirror: &str, suite: &str, meta: &str) -> PathBuf {
-    cache.join("resolved").join(format!("{}.json", apt::sha256_hex(format!("{mirror}|{suite}|{meta}").as_bytes())))
+    cache
+        .join("resolved")
+        .join(format!("{}.json", apt::sha256_hex(format!("{mirror}|{suite}|{meta}").as_bytes())))
 }
 
 /// True when the cell's kernel is on disk already: resolving it runs no
@@ -101,7 +121,12 @@ pub fn is_cached(cell: &Cell, cache: &Path, mirror: &str) -> bool {
     match &cell.kernel {
         KernelSource::File(p) => p.is_file(),
         KernelSource::Debian { suite, flavour } => {
-            let record = record_path(cache, mirror.trim_end_matches('/'), suite, &metapackage(cell.arch, flavour.as_deref()));
+            let record = record_path(
+                cache,
+                mirror.trim_end_matches('/'),
+                suite,
+                &metapackage(cell.arch, flavour.as_deref()),
+            );
             matches!(cached(&record, cache), Ok(Some(_)))
         }
     }
@@ -126,12 +151,19 @@ fn cached(record: &Path, cache: &Path) -> Result<Option<KernelImage>, KernelErro
         return Ok(None);
     }
     if apt::sha256_file(&path)? != want.trim() {
-        return Err(KernelError::Corrupt { path: path.display().to_string(), dir: dir.display().to_string() });
+        return Err(KernelError::Corrupt {
+            path: path.display().to_string(),
+            dir: dir.display().to_string(),
+        });
     }
     Ok(Some(KernelImage { path, label: label(&entry) }))
 }
 
-fn fetch_and_extract(entry: &IndexEntry, cache: &Path, apt: &AptTree) -> Result<Option<KernelImage>, KernelError> {
+fn fetch_and_extract(
+    entry: &IndexEntry,
+    cache: &Path,
+    apt: &AptTree,
+) -> Result<Option<KernelImage>, KernelError> {
     let dir = dir_for(cache, entry);
     let path = dir.join("vmlinuz");
     if path.exists() && dir.join("vmlinuz.sha256").exists() {
@@ -148,7 +180,8 @@ fn fetch_and_extract(entry: &IndexEntry, cache: &Path, apt: &AptTree) -> Result<
             let tmp = dir.join(format!("vmlinuz.tmp{}", std::process::id()));
             std::fs::write(&tmp, &bytes).map_err(io(&tmp))?;
             std::fs::rename(&tmp, &path).map_err(io(&path))?;
-            std::fs::write(dir.join("vmlinuz.sha256"), apt::sha256_hex(&bytes)).map_err(io(&dir))?;
+            std::fs::write(dir.join("vmlinuz.sha256"), apt::sha256_hex(&bytes))
+                .map_err(io(&dir))?;
             Some(KernelImage { path, label: label(entry) })
         }
     };
@@ -159,8 +192,13 @@ fn fetch_and_extract(entry: &IndexEntry, cache: &Path, apt: &AptTree) -> Result<
 
 /// The archive member holding the kernel image, if any.
 fn image_member(deb: &Path) -> Result<Option<String>, KernelError> {
-    let out = Command::new("dpkg-deb").arg("--fsys-tarfile").arg(deb).stdout(Stdio::piped()).spawn();
-    let err = |reason: String| KernelError::Extract { deb: deb.display().to_string(), member: "(listing)".into(), reason };
+    let out =
+        Command::new("dpkg-deb").arg("--fsys-tarfile").arg(deb).stdout(Stdio::piped()).spawn();
+    let err = |reason: String| KernelError::Extract {
+        deb: deb.display().to_string(),
+        member: "(listing)".into(),
+        reason,
+    };
     let mut child = out.map_err(|e| err(format!("running dpkg-deb: {e}")))?;
     let listing = Command::new("tar")
         .arg("-t")
@@ -171,17 +209,26 @@ fn image_member(deb: &Path) -> Result<Option<String>, KernelError> {
     if !listing.status.success() {
         return Err(err(String::from_utf8_lossy(&listing.stderr).trim().to_string()));
     }
-    Ok(String::from_utf8_lossy(&listing.stdout).lines().find(|m| is_image_member(m)).map(str::to_string))
+    Ok(String::from_utf8_lossy(&listing.stdout)
+        .lines()
+        .find(|m| is_image_member(m))
+        .map(str::to_string))
 }
 
 pub fn is_image_member(m: &str) -> bool {
     let m = m.trim_start_matches("./");
     (m.starts_with("boot/vmlinuz-") || m.starts_with("boot/vmlinux-"))
-        || (m.starts_with("usr/lib/modules/") && m.ends_with("/vmlinuz") && m.matches('/').count() == 4)
+        || (m.starts_with("usr/lib/modules/")
+            && m.ends_with("/vmlinuz")
+            && m.matches('/').count() == 4)
 }
 
 fn extract(deb: &Path, member: &str) -> Result<Vec<u8>, KernelError> {
-    let err = |reason: String| KernelError::Extract { deb: deb.display().to_string(), member: member.to_string(), reason };
+    let err = |reason: String| KernelError::Extract {
+        deb: deb.display().to_string(),
+        member: member.to_string(),
+        reason,
+    };
     let mut child = Command::new("dpkg-deb")
         .arg("--fsys-tarfile")
         .arg(deb)
@@ -216,7 +263,12 @@ mod tests {
 
     #[test]
     fn missing_local_kernel_names_the_cell() {
-        let cell = Cell { name: "mine".into(), arch: Arch::X86_64, kernel: KernelSource::File("/nonexistent/bzImage".into()), required: true };
+        let cell = Cell {
+            name: "mine".into(),
+            arch: Arch::X86_64,
+            kernel: KernelSource::File("/nonexistent/bzImage".into()),
+            required: true,
+        };
         let tree = AptTree::new(Path::new("/nonexistent"), "http://unused.invalid/debian", vec![]);
         let e = resolve(&cell, Path::new("/nonexistent"), &tree, false).unwrap_err().to_string();
         assert!(e.contains("`mine`") && e.contains("/nonexistent/bzImage"), "{e}");

@@ -185,8 +185,12 @@ pub enum GuestPacket {
         duration_ns: u32,
     },
     /// The kernel refused the frame itself (too short, too long).
-    NotRun { reason: String },
-    Error { message: String },
+    NotRun {
+        reason: String,
+    },
+    Error {
+        message: String,
+    },
 }
 
 /// One map's contents after the last packet.
@@ -227,11 +231,8 @@ pub fn crc32(data: &[u8]) -> u32 {
 
 /// Splits `payload` into frame lines, each ending in `\n`.
 pub fn encode_frames(payload: &[u8]) -> Vec<String> {
-    let chunks: Vec<&[u8]> = if payload.is_empty() {
-        vec![&[][..]]
-    } else {
-        payload.chunks(FRAME_BYTES).collect()
-    };
+    let chunks: Vec<&[u8]> =
+        if payload.is_empty() { vec![&[][..]] } else { payload.chunks(FRAME_BYTES).collect() };
     let count = chunks.len();
     chunks
         .iter()

@@ -88,7 +88,8 @@ pub struct VmResult {
 impl VmResult {
     /// The last bytes of the console with the agent's frames left out.
     pub fn tail(&self) -> String {
-        let text: String = self.console.lines().filter(|l| !l.contains(MAGIC)).collect::<Vec<_>>().join("\n");
+        let text: String =
+            self.console.lines().filter(|l| !l.contains(MAGIC)).collect::<Vec<_>>().join("\n");
         let start = text.len().saturating_sub(TAIL_BYTES);
         let start = (start..text.len()).find(|i| text.is_char_boundary(*i)).unwrap_or(text.len());
         text[start..].to_string()
@@ -112,19 +113,27 @@ pub fn command(spec: &VmSpec) -> Command {
         (Accel::Tcg, Arch::X86_64) => cmd.args(["-accel", "tcg", "-cpu", "max"]),
         (Accel::Tcg, Arch::Aarch64) => cmd.args(["-accel", "tcg"]),
     };
-    cmd.args(["-nodefaults", "-no-user-config", "-display", "none", "-serial", "stdio", "-no-reboot"])
-        .args(["-m", &MEMORY_MB.to_string(), "-smp", "1"])
-        .arg("-kernel")
-        .arg(spec.kernel)
-        .arg("-initrd")
-        .arg(spec.initrd)
-        // loglevel=1: only emergencies (a panic) share the console with the
-        // agent's frames; panic=-1 reboots at once, which -no-reboot turns
-        // into QEMU exiting.
-        .args(["-append", &format!("console={console} panic=-1 quiet loglevel=1 rdinit=/init")])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+    cmd.args([
+        "-nodefaults",
+        "-no-user-config",
+        "-display",
+        "none",
+        "-serial",
+        "stdio",
+        "-no-reboot",
+    ])
+    .args(["-m", &MEMORY_MB.to_string(), "-smp", "1"])
+    .arg("-kernel")
+    .arg(spec.kernel)
+    .arg("-initrd")
+    .arg(spec.initrd)
+    // loglevel=1: only emergencies (a panic) share the console with the
+    // agent's frames; panic=-1 reboots at once, which -no-reboot turns
+    // into QEMU exiting.
+    .args(["-append", &format!("console={console} panic=-1 quiet loglevel=1 rdinit=/init")])
+    .stdin(Stdio::null())
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
     // SAFETY: prctl(PR_SET_PDEATHSIG) is async-signal-safe and touches no
     // memory of the parent; it runs in the forked child before exec.
     unsafe {
@@ -148,9 +157,10 @@ impl Drop for Reaper {
 
 pub fn boot(spec: &VmSpec) -> Result<VmResult, QemuError> {
     let start = Instant::now();
-    let child = command(spec)
-        .spawn()
-        .map_err(|e| QemuError::Spawn { binary: spec.qemu.display().to_string(), reason: e.to_string() })?;
+    let child = command(spec).spawn().map_err(|e| QemuError::Spawn {
+        binary: spec.qemu.display().to_string(),
+        reason: e.to_string(),
+    })?;
     let mut child = Reaper(child);
     let console = Arc::new(Mutex::new(Vec::<u8>::new()));
     let hello_at = Arc::new(Mutex::new(None::<Duration>));
@@ -215,7 +225,11 @@ mod tests {
     #[test]
     fn missing_qemu_says_which_package() {
         assert!(find_in("qemu-system-x86_64", "/nonexistent".into()).is_none());
-        let e = QemuError::Missing { binary: "qemu-system-aarch64".into(), arch: "aarch64".into(), package: binary(Arch::Aarch64).1.into() };
+        let e = QemuError::Missing {
+            binary: "qemu-system-aarch64".into(),
+            arch: "aarch64".into(),
+            package: binary(Arch::Aarch64).1.into(),
+        };
         let s = e.to_string();
         assert!(s.contains("apt-get install qemu-system-arm") && s.contains("--cells"), "{s}");
     }
@@ -231,8 +245,14 @@ mod tests {
             hello_timeout: Duration::from_secs(1),
             timeout: Duration::from_secs(1),
         };
-        let args: Vec<String> = command(&spec).get_args().map(|a| a.to_string_lossy().into_owned()).collect();
+        let args: Vec<String> =
+            command(&spec).get_args().map(|a| a.to_string_lossy().into_owned()).collect();
         let joined = args.join(" ");
-        assert!(joined.contains("-M virt") && joined.contains("console=ttyAMA0") && joined.contains("-no-reboot"), "{joined}");
+        assert!(
+            joined.contains("-M virt")
+                && joined.contains("console=ttyAMA0")
+                && joined.contains("-no-reboot"),
+            "{joined}"
+        );
     }
 }

@@ -136,7 +136,11 @@ fn parallelism(wanted: Option<usize>, cells: usize) -> usize {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let mem_mb = std::fs::read_to_string("/proc/meminfo")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("MemAvailable:")).and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("MemAvailable:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+        })
         .map_or(1024, |kb| kb / 1024);
     // QEMU itself needs ~150 MiB beside the guest's RAM.
     let by_mem = (mem_mb / (qemu::MEMORY_MB as u64 + 150)).max(1) as usize;
@@ -161,7 +165,12 @@ struct Ready {
     initrd: PathBuf,
 }
 
-pub fn run(obj: &Object, program: &Program, captures: &[PathBuf], opts: &Options) -> Result<MatrixReport> {
+pub fn run(
+    obj: &Object,
+    program: &Program,
+    captures: &[PathBuf],
+    opts: &Options,
+) -> Result<MatrixReport> {
     let start = Instant::now();
     let (inputs, capture_errors) = job::read_inputs(captures, opts.max_packets)?;
     let job = job::build(obj, program, &opts.maps, &inputs, opts.rx_queue_index)?;
@@ -272,7 +281,8 @@ pub fn run(obj: &Object, program: &Program, captures: &[PathBuf], opts: &Options
         for _ in 0..workers {
             s.spawn(|| loop {
                 let Some((i, r)) = queue.lock().expect("queue lock").pop_front() else { break };
-                let accel = if kvm_ok && Some(r.cell.arch) == host { Accel::Kvm } else { Accel::Tcg };
+                let accel =
+                    if kvm_ok && Some(r.cell.arch) == host { Accel::Kvm } else { Accel::Tcg };
                 let rep = run_cell(&shared, &r, accel);
                 done.lock().expect("done lock").push((i, rep));
             });
@@ -297,7 +307,14 @@ fn reference(p: &Prepared, ncpus: usize) -> Result<std::sync::Arc<job::Reference
     if let Some(r) = p.references.lock().expect("reference lock").get(&ncpus) {
         return Ok(r.clone());
     }
-    let r = std::sync::Arc::new(job::reference(p.obj, p.program, &p.opts.maps, &p.inputs, ncpus, p.opts.rx_queue_index)?);
+    let r = std::sync::Arc::new(job::reference(
+        p.obj,
+        p.program,
+        &p.opts.maps,
+        &p.inputs,
+        ncpus,
+        p.opts.rx_queue_index,
+    )?);
     p.references.lock().expect("reference lock").insert(ncpus, r.clone());
     Ok(r)
 }
@@ -323,19 +340,24 @@ fn run_cell(p: &Prepared, r: &Ready, accel: Accel) -> CellReport {
     };
     rep.wall_s = vm.wall.as_secs_f64();
     rep.boot_s = vm.hello.map(|d| d.as_secs_f64());
-    let guest: GuestReport = match decode_frames(&vm.console)
-        .map_err(|e| e.to_string())
-        .and_then(|b| serde_json::from_slice(&b).map_err(|e| format!("result frames do not parse: {e}")))
-    {
+    let guest: GuestReport = match decode_frames(&vm.console).map_err(|e| e.to_string()).and_then(
+        |b| serde_json::from_slice(&b).map_err(|e| format!("result frames do not parse: {e}")),
+    ) {
         Ok(g) => g,
         Err(e) => {
             rep.error = Some(if vm.timed_out {
                 match vm.hello {
-                    None => format!("guest never reached /init within {:.0}s (hung boot)", spec.hello_timeout.as_secs_f64()),
-                    Some(_) => format!("guest did not finish within {:.0}s", spec.timeout.as_secs_f64()),
+                    None => format!(
+                        "guest never reached /init within {:.0}s (hung boot)",
+                        spec.hello_timeout.as_secs_f64()
+                    ),
+                    Some(_) => {
+                        format!("guest did not finish within {:.0}s", spec.timeout.as_secs_f64())
+                    }
                 }
             } else if vm.hello.is_none() {
-                let status = vm.exit.map_or("killed by a signal".to_string(), |c| format!("status {c}"));
+                let status =
+                    vm.exit.map_or("killed by a signal".to_string(), |c| format!("status {c}"));
                 format!("QEMU exited ({status}) before the guest reached /init: a QEMU error, a kernel panic or a bad kernel image (see the console tail)")
             } else {
                 format!("guest exited without a readable report ({e}): agent crash or kernel panic")
@@ -354,9 +376,18 @@ fn run_cell(p: &Prepared, r: &Ready, accel: Accel) -> CellReport {
         GuestLoad::Rejected { errno, first_error_line, insn, log_tail } => {
             rep.status = CellStatus::Refused;
             let at = insn
-                .and_then(|i| p.program.lines.lookup(i).map(|l| format!(" (insn {i}, {}:{})", l.file, l.line)).or(Some(format!(" (insn {i})"))))
+                .and_then(|i| {
+                    p.program
+                        .lines
+                        .lookup(i)
+                        .map(|l| format!(" (insn {i}, {}:{})", l.file, l.line))
+                        .or(Some(format!(" (insn {i})")))
+                })
                 .unwrap_or_default();
-            rep.error = Some(format!("{}{at}", first_error_line.clone().unwrap_or_else(|| format!("refused with {errno}"))));
+            rep.error = Some(format!(
+                "{}{at}",
+                first_error_line.clone().unwrap_or_else(|| format!("refused with {errno}"))
+            ));
             rep.verifier_log_tail = Some(log_tail.clone());
         }
         GuestLoad::Loaded { verified_insns, xlated_len, jited_len, rejected_others } => {
@@ -364,14 +395,25 @@ fn run_cell(p: &Prepared, r: &Ready, accel: Accel) -> CellReport {
             rep.xlated_len = Some(*xlated_len);
             rep.jited_len = Some(*jited_len);
             if !rejected_others.is_empty() {
-                rep.notes.push(format!("other programs of the object refused (tail calls to them fall through): {}", rejected_others.join(", ")));
+                rep.notes.push(format!(
+                    "other programs of the object refused (tail calls to them fall through): {}",
+                    rejected_others.join(", ")
+                ));
             }
             let ncpus = guest.possible_cpus.unwrap_or(1);
             match reference(p, ncpus) {
                 Err(e) => rep.error = Some(format!("engine: {e:#}")),
                 Ok(reference) => {
-                    let a = compare::compare(&p.inputs, &reference, &guest.packets, &guest.maps, p.nondet_prog, guest.ran_without_ctx);
-                    rep.status = if a.agrees() { CellStatus::Agrees } else { CellStatus::Disagrees };
+                    let a = compare::compare(
+                        &p.inputs,
+                        &reference,
+                        &guest.packets,
+                        &guest.maps,
+                        p.nondet_prog,
+                        guest.ran_without_ctx,
+                    );
+                    rep.status =
+                        if a.agrees() { CellStatus::Agrees } else { CellStatus::Disagrees };
                     rep.error = None;
                     rep.agreement = Some(a);
                 }
@@ -383,7 +425,10 @@ fn run_cell(p: &Prepared, r: &Ready, accel: Accel) -> CellReport {
 
 /// The report as a table and per-cell details.
 pub fn render(r: &MatrixReport) -> String {
-    let mut s = format!("matrix of {} ({}) on {} packets; KVM: {}\n", r.program, r.object, r.packets, r.kvm);
+    let mut s = format!(
+        "matrix of {} ({}) on {} packets; KVM: {}\n",
+        r.program, r.object, r.packets, r.kvm
+    );
     s.push_str(&format!(
         "{:<14} {:<44} {:<5} {:<6} {:>8} {:>7} {:<28} {:>6} {:>6}\n",
         "cell", "kernel", "accel", "loads", "verified", "jited", "engine vs kernel", "boot", "wall"
@@ -396,10 +441,17 @@ pub fn render(r: &MatrixReport) -> String {
         };
         let agree = match &c.agreement {
             Some(a) if a.agrees() && a.explained + a.not_comparable > 0 => {
-                format!("agree {}/{} ({} expl, {} n/c)", a.agreed, a.packets, a.explained, a.not_comparable)
+                format!(
+                    "agree {}/{} ({} expl, {} n/c)",
+                    a.agreed, a.packets, a.explained, a.not_comparable
+                )
             }
-            Some(a) if a.agrees() && a.nondeterministic == 0 => format!("agree {}/{}", a.agreed, a.packets),
-            Some(a) if a.agrees() => format!("agree {}/{} ({} nondet)", a.agreed, a.packets, a.nondeterministic),
+            Some(a) if a.agrees() && a.nondeterministic == 0 => {
+                format!("agree {}/{}", a.agreed, a.packets)
+            }
+            Some(a) if a.agrees() => {
+                format!("agree {}/{} ({} nondet)", a.agreed, a.packets, a.nondeterministic)
+            }
             Some(a) => format!("DIFFER {} pkts {} maps", a.mismatch_count, a.map_mismatches.len()),
             None => "-".into(),
         };
@@ -418,7 +470,11 @@ pub fn render(r: &MatrixReport) -> String {
             format!("{:.1}s", c.wall_s),
         ));
         if let Some(e) = &c.error {
-            s.push_str(&format!("    {}: {}\n", if c.status == CellStatus::Refused { "verifier" } else { "error" }, e));
+            s.push_str(&format!(
+                "    {}: {}\n",
+                if c.status == CellStatus::Refused { "verifier" } else { "error" },
+                e
+            ));
         }
     }
     for c in &r.cells {
@@ -428,7 +484,10 @@ pub fn render(r: &MatrixReport) -> String {
         }
         if let Some(a) = &c.agreement {
             for m in &a.mismatches {
-                lines.push(format!("MISMATCH {} packet {}: engine {} / kernel {}: {}", m.capture, m.index, m.engine, m.kernel, m.detail));
+                lines.push(format!(
+                    "MISMATCH {} packet {}: engine {} / kernel {}: {}",
+                    m.capture, m.index, m.engine, m.kernel, m.detail
+                ));
             }
             for e in &a.explanations {
                 lines.push(format!("explained: {e}"));
@@ -437,7 +496,10 @@ pub fn render(r: &MatrixReport) -> String {
                 lines.push(format!("MAP MISMATCH {m}"));
             }
             for m in &a.map_not_comparable {
-                lines.push(format!("map differs ({} packets ran on one side only, see above): {m}", a.not_comparable));
+                lines.push(format!(
+                    "map differs ({} packets ran on one side only, see above): {m}",
+                    a.not_comparable
+                ));
             }
             for m in &a.map_nondeterministic {
                 lines.push(format!("map differs (program reads time or random numbers): {m}"));

@@ -81,7 +81,10 @@ pub fn system_mirror(etc_apt: &Path) -> Result<String, NoMirror> {
             _ => {}
         }
     }
-    let web: Vec<String> = uris.into_iter().filter(|u| u.starts_with("http://") || u.starts_with("https://")).collect();
+    let web: Vec<String> = uris
+        .into_iter()
+        .filter(|u| u.starts_with("http://") || u.starts_with("https://"))
+        .collect();
     web.iter()
         .find(|u| !u.contains("security") && !u.contains("backports"))
         .or(web.first())
@@ -97,7 +100,8 @@ mod tests {
 
     #[test]
     fn one_line_format_with_options() {
-        let text = "# comment\ndeb [arch=amd64 signed-by=/k.gpg] http://m.example/debian bookworm main\n\
+        let text =
+            "# comment\ndeb [arch=amd64 signed-by=/k.gpg] http://m.example/debian bookworm main\n\
                     deb-src http://src.example/debian bookworm main\n\
                     deb http://m2.example/debian/ trixie main # trailing\n";
         assert_eq!(uris_in_list(text), ["http://m.example/debian", "http://m2.example/debian/"]);
@@ -105,7 +109,8 @@ mod tests {
 
     #[test]
     fn deb822_format_skips_disabled_and_source_stanzas() {
-        let text = "Types: deb\nURIs: http://a.example/debian\nSuites: bookworm\nComponents: main\n\n\
+        let text =
+            "Types: deb\nURIs: http://a.example/debian\nSuites: bookworm\nComponents: main\n\n\
                     Types: deb-src\nURIs: http://b.example/debian\n\n\
                     Types: deb\nURIs: http://c.example/debian\nEnabled: no\n";
         assert_eq!(uris_in_deb822(text), ["http://a.example/debian"]);
@@ -115,8 +120,16 @@ mod tests {
     fn prefers_the_main_archive_over_security() {
         let dir = std::env::temp_dir().join(format!("xdpqual-sources-{}", std::process::id()));
         std::fs::create_dir_all(dir.join("sources.list.d")).unwrap();
-        std::fs::write(dir.join("sources.list"), "deb http://sec.example/debian-security bookworm-security main\n").unwrap();
-        std::fs::write(dir.join("sources.list.d/d.sources"), "Types: deb\nURIs: http://main.example/debian/\n").unwrap();
+        std::fs::write(
+            dir.join("sources.list"),
+            "deb http://sec.example/debian-security bookworm-security main\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join("sources.list.d/d.sources"),
+            "Types: deb\nURIs: http://main.example/debian/\n",
+        )
+        .unwrap();
         assert_eq!(system_mirror(&dir).unwrap(), "http://main.example/debian");
         std::fs::remove_dir_all(&dir).unwrap();
         let e = system_mirror(&dir).unwrap_err().to_string();

@@ -136,10 +136,8 @@ struct RawDebian {
 /// Parses a matrix; `file` names it in errors, relative kernel paths are
 /// taken from `base`.
 pub fn parse(text: &str, file: &str, base: &Path) -> Result<Vec<Cell>, SpecError> {
-    let raw: RawFile = toml::from_str(text).map_err(|e| SpecError::Parse {
-        file: file.to_string(),
-        message: e.to_string(),
-    })?;
+    let raw: RawFile = toml::from_str(text)
+        .map_err(|e| SpecError::Parse { file: file.to_string(), message: e.to_string() })?;
     let mut cells = Vec::new();
     for c in raw.cell {
         let err = |message: String| SpecError::Cell {
@@ -165,17 +163,22 @@ pub fn parse(text: &str, file: &str, base: &Path) -> Result<Vec<Cell>, SpecError
         cells.push(Cell { name: c.name, arch, kernel, required: c.required });
     }
     if cells.is_empty() {
-        return Err(SpecError::Parse { file: file.to_string(), message: "the matrix has no [[cell]]".into() });
+        return Err(SpecError::Parse {
+            file: file.to_string(),
+            message: "the matrix has no [[cell]]".into(),
+        });
     }
     Ok(cells)
 }
 
 pub fn default_cells() -> Vec<Cell> {
-    parse(DEFAULT_MATRIX, "vm-images/matrix.toml (built in)", Path::new(".")).expect("the shipped matrix parses")
+    parse(DEFAULT_MATRIX, "vm-images/matrix.toml (built in)", Path::new("."))
+        .expect("the shipped matrix parses")
 }
 
 pub fn load(path: &Path) -> Result<Vec<Cell>, SpecError> {
-    let text = std::fs::read_to_string(path).map_err(|source| SpecError::Io { file: path.display().to_string(), source })?;
+    let text = std::fs::read_to_string(path)
+        .map_err(|source| SpecError::Io { file: path.display().to_string(), source })?;
     let base = path.parent().unwrap_or(Path::new("."));
     parse(&text, &path.display().to_string(), base)
 }
@@ -212,19 +215,35 @@ mod tests {
                 KernelSource::File(_) => panic!("default cells are Debian kernels"),
             })
             .collect();
-        assert_eq!(suites.into_iter().collect::<Vec<_>>(), ["bookworm", "bullseye", "sid", "trixie"]);
+        assert_eq!(
+            suites.into_iter().collect::<Vec<_>>(),
+            ["bookworm", "bullseye", "sid", "trixie"]
+        );
         assert!(Arch::ALL.iter().all(|a| cells.iter().filter(|c| c.arch == *a).count() == 4));
     }
 
     #[test]
     fn unknown_arch_says_what_is_known() {
-        let e = parse("[[cell]]\nname='z'\narch='s390x'\nkernel='/k'\n", "m.toml", Path::new("/")).unwrap_err().to_string();
-        assert!(e.contains("m.toml") && e.contains("`z`") && e.contains("s390x") && e.contains("x86_64 and aarch64"), "{e}");
+        let e = parse("[[cell]]\nname='z'\narch='s390x'\nkernel='/k'\n", "m.toml", Path::new("/"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("m.toml")
+                && e.contains("`z`")
+                && e.contains("s390x")
+                && e.contains("x86_64 and aarch64"),
+            "{e}"
+        );
     }
 
     #[test]
     fn local_kernel_cells_resolve_relative_paths() {
-        let cells = parse("[[cell]]\nname='mine'\narch='arm64'\nkernel='k/Image'\nrequired=false\n", "m.toml", Path::new("/base")).unwrap();
+        let cells = parse(
+            "[[cell]]\nname='mine'\narch='arm64'\nkernel='k/Image'\nrequired=false\n",
+            "m.toml",
+            Path::new("/base"),
+        )
+        .unwrap();
         assert_eq!(cells[0].kernel, KernelSource::File("/base/k/Image".into()));
         assert_eq!(cells[0].arch, Arch::Aarch64);
         assert!(!cells[0].required);
@@ -232,9 +251,17 @@ mod tests {
 
     #[test]
     fn a_cell_needs_exactly_one_kernel_source() {
-        let e = parse("[[cell]]\nname='x'\narch='x86_64'\n", "m.toml", Path::new("/")).unwrap_err().to_string();
+        let e = parse("[[cell]]\nname='x'\narch='x86_64'\n", "m.toml", Path::new("/"))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("exactly one"), "{e}");
-        let e = parse("[[cell]]\nname='x'\narch='x86_64'\ndebian={suite='a b'}\n", "m.toml", Path::new("/")).unwrap_err().to_string();
+        let e = parse(
+            "[[cell]]\nname='x'\narch='x86_64'\ndebian={suite='a b'}\n",
+            "m.toml",
+            Path::new("/"),
+        )
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("plain names"), "{e}");
     }
 

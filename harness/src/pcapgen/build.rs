@@ -2,12 +2,14 @@
 //! Every length and checksum is correct unless the kind asks otherwise.
 
 use etherparse::{
-    EtherType, Ethernet2Header, IcmpEchoHeader, Icmpv4Header, Icmpv4Type, Icmpv6Header, Icmpv6Type, IpFragOffset,
-    IpNumber, Ipv4Header, Ipv6FlowLabel, Ipv6FragmentHeader, Ipv6Header, Ipv6RawExtHeader, SingleVlanHeader, TcpHeader,
-    UdpHeader, VlanId, VlanPcp,
+    EtherType, Ethernet2Header, IcmpEchoHeader, Icmpv4Header, Icmpv4Type, Icmpv6Header, Icmpv6Type,
+    IpFragOffset, IpNumber, Ipv4Header, Ipv6FlowLabel, Ipv6FragmentHeader, Ipv6Header,
+    Ipv6RawExtHeader, SingleVlanHeader, TcpHeader, UdpHeader, VlanId, VlanPcp,
 };
 
-use super::kind::{first_fragment_len, BadChecksum, BadLength, Fragment, GenKind, IpKind, Ipv6Ext, Net, Vlan, L4};
+use super::kind::{
+    first_fragment_len, BadChecksum, BadLength, Fragment, GenKind, IpKind, Ipv6Ext, Net, Vlan, L4,
+};
 use super::rng::Rng;
 
 const SRC_MAC: [u8; 6] = [0x02, 0x00, 0x00, 0x00, 0x00, 0x01];
@@ -59,9 +61,13 @@ fn link_header(vlan: Vlan, ethertype: u16) -> Vec<u8> {
         Vlan::Dot1Q { .. } => 0x8100,
         Vlan::QinQ { .. } => 0x88a8,
     };
-    let mut f = Ethernet2Header { source: SRC_MAC, destination: DST_MAC, ether_type: EtherType(outer_type) }
-        .to_bytes()
-        .to_vec();
+    let mut f = Ethernet2Header {
+        source: SRC_MAC,
+        destination: DST_MAC,
+        ether_type: EtherType(outer_type),
+    }
+    .to_bytes()
+    .to_vec();
     match vlan {
         Vlan::None => {}
         Vlan::Dot1Q { vid } => f.extend_from_slice(&tag(vid, ethertype)),
@@ -118,15 +124,17 @@ fn ip_packet(ip: &IpKind, rng: &mut Rng) -> Vec<u8> {
                     (&segment[cut..], false, (cut / 8) as u16)
                 }
             };
-            let mut h = Ipv4Header::new(0, 64, IpNumber(ip.l4.ip_number()), src.octets(), dst.octets())
-                .expect("payload length 0 is valid");
+            let mut h =
+                Ipv4Header::new(0, 64, IpNumber(ip.l4.ip_number()), src.octets(), dst.octets())
+                    .expect("payload length 0 is valid");
             if let Some(o) = options {
                 h.options = o.bytes().try_into().expect("option sets are multiples of 4 bytes");
             }
             h.set_payload_len(body.len()).expect("generated packets are below 64 KiB");
             h.identification = rng.below(0x1_0000) as u16;
             h.more_fragments = more;
-            h.fragment_offset = IpFragOffset::try_new(offset_units).expect("offsets are below 8 KiB units");
+            h.fragment_offset =
+                IpFragOffset::try_new(offset_units).expect("offsets are below 8 KiB units");
             h.total_len = wrong_length(h.total_len, ip.bad_length);
             h.header_checksum = h.calc_header_checksum();
             if ip.bad_checksum == Some(BadChecksum::Ipv4Header) {
@@ -139,17 +147,28 @@ fn ip_packet(ip: &IpKind, rng: &mut Rng) -> Vec<u8> {
         Net::V6 { src, dst, exts } => {
             let mut chain = Vec::new();
             for (i, ext) in exts.iter().enumerate() {
-                let next = IpNumber(exts.get(i + 1).map_or(ip.l4.ip_number(), |e| e.next_header_value()));
+                let next =
+                    IpNumber(exts.get(i + 1).map_or(ip.l4.ip_number(), |e| e.next_header_value()));
                 match ext {
                     // PadN (type 1) of 4 bytes fills the 8-byte header (RFC 8200 section 4.2).
                     Ipv6Ext::HopByHop | Ipv6Ext::DestinationOptions => chain.extend_from_slice(
-                        &Ipv6RawExtHeader::new_raw(next, &[1, 4, 0, 0, 0, 0]).expect("6-byte payload").to_bytes(),
+                        &Ipv6RawExtHeader::new_raw(next, &[1, 4, 0, 0, 0, 0])
+                            .expect("6-byte payload")
+                            .to_bytes(),
                     ),
                     Ipv6Ext::Routing => chain.extend_from_slice(
-                        &Ipv6RawExtHeader::new_raw(next, &[253, 0, 0, 0, 0, 0]).expect("6-byte payload").to_bytes(),
+                        &Ipv6RawExtHeader::new_raw(next, &[253, 0, 0, 0, 0, 0])
+                            .expect("6-byte payload")
+                            .to_bytes(),
                     ),
                     Ipv6Ext::Fragment => chain.extend_from_slice(
-                        &Ipv6FragmentHeader::new(next, IpFragOffset::ZERO, false, rng.next_u64() as u32).to_bytes(),
+                        &Ipv6FragmentHeader::new(
+                            next,
+                            IpFragOffset::ZERO,
+                            false,
+                            rng.next_u64() as u32,
+                        )
+                        .to_bytes(),
                     ),
                 }
             }
@@ -187,7 +206,8 @@ fn transport_segment(l4: L4, src: &[u8], dst: &[u8], payload: &[u8]) -> Vec<u8> 
     let v6 = |a: &[u8]| -> [u8; 16] { a.try_into().expect("IPv6 address") };
     let mut out = match l4 {
         L4::Tcp { src_port, dst_port } => {
-            let mut t = TcpHeader::new(src_port, dst_port, 0x1000_0000 ^ u32::from(src_port), 0xffff);
+            let mut t =
+                TcpHeader::new(src_port, dst_port, 0x1000_0000 ^ u32::from(src_port), 0xffff);
             t.ack = true;
             t.psh = !payload.is_empty();
             t.acknowledgment_number = 1;
@@ -200,7 +220,8 @@ fn transport_segment(l4: L4, src: &[u8], dst: &[u8], payload: &[u8]) -> Vec<u8> 
             t.to_bytes().to_vec()
         }
         L4::Udp { src_port, dst_port } => {
-            let mut u = UdpHeader::without_ipv4_checksum(src_port, dst_port, payload.len()).expect("below 64 KiB");
+            let mut u = UdpHeader::without_ipv4_checksum(src_port, dst_port, payload.len())
+                .expect("below 64 KiB");
             u.checksum = if src.len() == 4 {
                 u.calc_checksum_ipv4_raw(v4(src), v4(dst), payload)
             } else {
@@ -209,15 +230,21 @@ fn transport_segment(l4: L4, src: &[u8], dst: &[u8], payload: &[u8]) -> Vec<u8> 
             .expect("segments are below 64 KiB");
             u.to_bytes().to_vec()
         }
-        L4::Icmpv4 { id, seq } => {
-            Icmpv4Header::with_checksum(Icmpv4Type::EchoRequest(IcmpEchoHeader { id, seq }), payload).to_bytes().to_vec()
-        }
-        L4::Icmpv6 { id, seq } => {
-            Icmpv6Header::with_checksum(Icmpv6Type::EchoRequest(IcmpEchoHeader { id, seq }), v6(src), v6(dst), payload)
-                .expect("below 4 GiB")
-                .to_bytes()
-                .to_vec()
-        }
+        L4::Icmpv4 { id, seq } => Icmpv4Header::with_checksum(
+            Icmpv4Type::EchoRequest(IcmpEchoHeader { id, seq }),
+            payload,
+        )
+        .to_bytes()
+        .to_vec(),
+        L4::Icmpv6 { id, seq } => Icmpv6Header::with_checksum(
+            Icmpv6Type::EchoRequest(IcmpEchoHeader { id, seq }),
+            v6(src),
+            v6(dst),
+            payload,
+        )
+        .expect("below 4 GiB")
+        .to_bytes()
+        .to_vec(),
     };
     out.extend_from_slice(payload);
     out

@@ -46,7 +46,16 @@ pub(crate) fn next(rng: &mut Rng) -> GenKind {
         let src = if blocked_src {
             BLOCKED_SRC_V6
         } else {
-            Ipv6Addr::new(0x2001, 0xdb8, 0x100, 0, 0, 0, rng.below(0x1_0000) as u16, 1 + rng.below(0xfffe) as u16)
+            Ipv6Addr::new(
+                0x2001,
+                0xdb8,
+                0x100,
+                0,
+                0,
+                0,
+                rng.below(0x1_0000) as u16,
+                1 + rng.below(0xfffe) as u16,
+            )
         };
         let dst = Ipv6Addr::new(0x2001, 0xdb8, 0x200, 0, 0, 0, 0, 1 + rng.below(64) as u16);
         Net::V6 { src, dst, exts: Vec::new() }
@@ -61,7 +70,12 @@ pub(crate) fn next(rng: &mut Rng) -> GenKind {
             }
             Ipv4Addr::new(198, 51, 100, host)
         };
-        Net::V4 { src, dst: Ipv4Addr::new(203, 0, 113, 1 + rng.below(64) as u8), options: None, fragment: None }
+        Net::V4 {
+            src,
+            dst: Ipv4Addr::new(203, 0, 113, 1 + rng.below(64) as u8),
+            options: None,
+            fragment: None,
+        }
     };
     let port_roll = rng.below(100);
     let ephemeral = 32768 + rng.below(28232) as u16;

@@ -8,9 +8,14 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 pub enum Vlan {
     None,
     /// One 802.1Q tag (TPID 0x8100).
-    Dot1Q { vid: u16 },
+    Dot1Q {
+        vid: u16,
+    },
     /// 802.1ad service tag (TPID 0x88a8) around an 802.1Q customer tag.
-    QinQ { outer_vid: u16, inner_vid: u16 },
+    QinQ {
+        outer_vid: u16,
+        inner_vid: u16,
+    },
 }
 
 /// An IPv4 option set carried by the header.
@@ -96,12 +101,24 @@ impl Net {
 /// The transport layer. ICMP echo requests carry `id`/`seq`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum L4 {
-    Tcp { src_port: u16, dst_port: u16 },
-    Udp { src_port: u16, dst_port: u16 },
+    Tcp {
+        src_port: u16,
+        dst_port: u16,
+    },
+    Udp {
+        src_port: u16,
+        dst_port: u16,
+    },
     /// ICMPv4 echo request (IPv4 only).
-    Icmpv4 { id: u16, seq: u16 },
+    Icmpv4 {
+        id: u16,
+        seq: u16,
+    },
     /// ICMPv6 echo request (IPv6 only).
-    Icmpv6 { id: u16, seq: u16 },
+    Icmpv6 {
+        id: u16,
+        seq: u16,
+    },
 }
 
 impl L4 {
@@ -161,11 +178,19 @@ pub struct IpKind {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum GenKind {
     /// Fewer than 14 bytes: not even an Ethernet header.
-    Runt { len: usize },
+    Runt {
+        len: usize,
+    },
     /// An ARP request for IPv4 over Ethernet (28-byte body).
-    Arp { vlan: Vlan },
+    Arp {
+        vlan: Vlan,
+    },
     /// An Ethernet frame with an EtherType nobody here parses (LLDP 0x88cc).
-    OtherEthertype { vlan: Vlan, ethertype: u16, payload_len: usize },
+    OtherEthertype {
+        vlan: Vlan,
+        ethertype: u16,
+        payload_len: usize,
+    },
     Ip(IpKind),
 }
 
@@ -183,11 +208,12 @@ impl GenKind {
 
     /// Length of the frame this kind describes.
     pub fn frame_len(&self) -> usize {
-        let link = 14 + match self.vlan() {
-            Vlan::None => 0,
-            Vlan::Dot1Q { .. } => 4,
-            Vlan::QinQ { .. } => 8,
-        };
+        let link = 14
+            + match self.vlan() {
+                Vlan::None => 0,
+                Vlan::Dot1Q { .. } => 4,
+                Vlan::QinQ { .. } => 8,
+            };
         match self {
             GenKind::Runt { len } => *len,
             GenKind::Arp { .. } => link + 28,

@@ -23,7 +23,9 @@
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
-use super::kind::{BadChecksum, BadLength, Fragment, GenKind, IpKind, Ipv4Opt, Ipv6Ext, Net, Vlan, L4};
+use super::kind::{
+    BadChecksum, BadLength, Fragment, GenKind, IpKind, Ipv4Opt, Ipv6Ext, Net, Vlan, L4,
+};
 use super::rng::Rng;
 
 const DST_PORTS: [u16; 7] = [22, 53, 80, 123, 443, 5201, 8080];
@@ -44,13 +46,20 @@ pub(crate) fn next(rng: &mut Rng) -> GenKind {
         38..=44 => ip(plain(true, Proto::Udp, rng)),
         45..=49 => ip(plain(true, Proto::Icmp, rng)),
         50..=54 => GenKind::Arp { vlan: Vlan::None },
-        55..=56 => GenKind::OtherEthertype { vlan: Vlan::None, ethertype: 0x88cc, payload_len: rng.range(46, 100) as usize },
+        55..=56 => GenKind::OtherEthertype {
+            vlan: Vlan::None,
+            ethertype: 0x88cc,
+            payload_len: rng.range(46, 100) as usize,
+        },
         57..=62 => {
             let vlan = Vlan::Dot1Q { vid: rng.range(1, 4094) as u16 };
             tagged(rng, vlan)
         }
         63..=66 => {
-            let vlan = Vlan::QinQ { outer_vid: rng.range(1, 4094) as u16, inner_vid: rng.range(1, 4094) as u16 };
+            let vlan = Vlan::QinQ {
+                outer_vid: rng.range(1, 4094) as u16,
+                inner_vid: rng.range(1, 4094) as u16,
+            };
             tagged(rng, vlan)
         }
         67..=71 => {
@@ -64,14 +73,20 @@ pub(crate) fn next(rng: &mut Rng) -> GenKind {
         72..=76 => {
             let mut k = plain(false, any_proto(rng), rng);
             if let Net::V4 { options, .. } = &mut k.net {
-                *options = Some(if rng.percent(50) { Ipv4Opt::RouterAlert } else { Ipv4Opt::RecordRoute });
+                *options =
+                    Some(if rng.percent(50) { Ipv4Opt::RouterAlert } else { Ipv4Opt::RecordRoute });
             }
             ip(k)
         }
         77..=82 => {
             let mut k = plain(true, any_proto(rng), rng);
             let mask = rng.range(1, 15);
-            let all = [Ipv6Ext::HopByHop, Ipv6Ext::Routing, Ipv6Ext::Fragment, Ipv6Ext::DestinationOptions];
+            let all = [
+                Ipv6Ext::HopByHop,
+                Ipv6Ext::Routing,
+                Ipv6Ext::Fragment,
+                Ipv6Ext::DestinationOptions,
+            ];
             if let Net::V6 { exts, .. } = &mut k.net {
                 *exts = (0..4).filter(|b| mask & (1 << b) != 0).map(|b| all[b]).collect();
             }
@@ -100,7 +115,11 @@ pub(crate) fn next(rng: &mut Rng) -> GenKind {
         _ => {
             let v6 = rng.percent(40);
             let mut k = plain(v6, any_proto(rng), rng);
-            k.bad_checksum = Some(if !v6 && rng.percent(50) { BadChecksum::Ipv4Header } else { BadChecksum::Transport });
+            k.bad_checksum = Some(if !v6 && rng.percent(50) {
+                BadChecksum::Ipv4Header
+            } else {
+                BadChecksum::Transport
+            });
             ip(k)
         }
     }
@@ -157,8 +176,19 @@ fn plain(v6: bool, proto: Proto, rng: &mut Rng) -> IpKind {
     let l4 = match (proto, v6) {
         (Proto::Tcp, _) => L4::Tcp { src_port, dst_port },
         (Proto::Udp, _) => L4::Udp { src_port, dst_port },
-        (Proto::Icmp, false) => L4::Icmpv4 { id: rng.below(0x1_0000) as u16, seq: rng.below(1000) as u16 },
-        (Proto::Icmp, true) => L4::Icmpv6 { id: rng.below(0x1_0000) as u16, seq: rng.below(1000) as u16 },
+        (Proto::Icmp, false) => {
+            L4::Icmpv4 { id: rng.below(0x1_0000) as u16, seq: rng.below(1000) as u16 }
+        }
+        (Proto::Icmp, true) => {
+            L4::Icmpv6 { id: rng.below(0x1_0000) as u16, seq: rng.below(1000) as u16 }
+        }
     };
-    IpKind { vlan: Vlan::None, net, l4, payload_len: payload_len(rng), bad_length: None, bad_checksum: None }
+    IpKind {
+        vlan: Vlan::None,
+        net,
+        l4,
+        payload_len: payload_len(rng),
+        bad_length: None,
+        bad_checksum: None,
+    }
 }

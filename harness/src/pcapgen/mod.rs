@@ -25,7 +25,9 @@ use std::net::Ipv4Addr;
 use std::path::Path;
 use std::str::FromStr;
 
-pub use kind::{BadChecksum, BadLength, Fragment, GenKind, IpKind, Ipv4Opt, Ipv6Ext, Net, Vlan, L4};
+pub use kind::{
+    BadChecksum, BadLength, Fragment, GenKind, IpKind, Ipv4Opt, Ipv6Ext, Net, Vlan, L4,
+};
 
 use crate::capture::{CaptureError, PcapFileWriter, TsPrecision};
 use rng::Rng;

@@ -21,7 +21,9 @@ impl Rng {
     pub fn new(seed: u64) -> Rng {
         let mut sm = seed;
         // splitmix64 never yields four zeros in a row, so the state is valid.
-        Rng { s: [splitmix64(&mut sm), splitmix64(&mut sm), splitmix64(&mut sm), splitmix64(&mut sm)] }
+        Rng {
+            s: [splitmix64(&mut sm), splitmix64(&mut sm), splitmix64(&mut sm), splitmix64(&mut sm)],
+        }
     }
 
     pub fn next_u64(&mut self) -> u64 {

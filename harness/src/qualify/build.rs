@@ -28,12 +28,7 @@ pub fn compile(source: &Path, cflags: &[String], build_dir: &Path) -> Result<Pat
     std::fs::create_dir_all(build_dir)
         .with_context(|| format!("creating build folder {}", build_dir.display()))?;
     let mut h: u64 = 0xcbf29ce484222325;
-    for b in source
-        .as_os_str()
-        .as_encoded_bytes()
-        .iter()
-        .chain(cflags.join("\0").as_bytes())
-    {
+    for b in source.as_os_str().as_encoded_bytes().iter().chain(cflags.join("\0").as_bytes()) {
         h ^= *b as u64;
         h = h.wrapping_mul(0x100000001b3);
     }
@@ -44,10 +39,7 @@ pub fn compile(source: &Path, cflags: &[String], build_dir: &Path) -> Result<Pat
     let out = build_dir.join(format!("{stem}-{h:016x}.o"));
     let cc = clang();
     let mut cmd = Command::new(&cc);
-    cmd.args(["-O2", "-g", "--target=bpf", "-c"])
-        .arg(source)
-        .arg("-o")
-        .arg(&out);
+    cmd.args(["-O2", "-g", "--target=bpf", "-c"]).arg(source).arg("-o").arg(&out);
     if let Some(dir) = source.parent().filter(|d| !d.as_os_str().is_empty()) {
         cmd.arg("-I").arg(dir);
     }
@@ -60,20 +52,12 @@ pub fn compile(source: &Path, cflags: &[String], build_dir: &Path) -> Result<Pat
     })?;
     if !o.status.success() {
         let err = String::from_utf8_lossy(&o.stderr);
-        let first: Vec<&str> = err
-            .lines()
-            .filter(|l| l.contains("error"))
-            .take(3)
-            .collect();
+        let first: Vec<&str> = err.lines().filter(|l| l.contains("error")).take(3).collect();
         bail!(
             "{cc} failed to build {} ({}): {}",
             source.display(),
             o.status,
-            if first.is_empty() {
-                err.trim().to_string()
-            } else {
-                first.join(" | ")
-            }
+            if first.is_empty() { err.trim().to_string() } else { first.join(" | ") }
         );
     }
     Ok(out)

@@ -31,11 +31,7 @@ pub enum ConfigError {
     #[error("{}: {message}", path.display())]
     Syntax { path: PathBuf, message: String },
     #[error("{}, line {line}: {message}", path.display())]
-    At {
-        path: PathBuf,
-        line: usize,
-        message: String,
-    },
+    At { path: PathBuf, line: usize, message: String },
     #[error("{}: {message}", path.display())]
     Whole { path: PathBuf, message: String },
 }
@@ -117,10 +113,7 @@ pub struct Config {
 #[derive(Debug, Clone, PartialEq)]
 pub enum ProgramSource {
     Object(PathBuf),
-    C {
-        source: PathBuf,
-        cflags: Vec<String>,
-    },
+    C { source: PathBuf, cflags: Vec<String> },
 }
 
 #[derive(Debug, Clone)]
@@ -150,11 +143,7 @@ impl ProgramConfig {
 }
 
 fn line_of(text: &str, offset: usize) -> usize {
-    text[..offset.min(text.len())]
-        .bytes()
-        .filter(|b| *b == b'\n')
-        .count()
-        + 1
+    text[..offset.min(text.len())].bytes().filter(|b| *b == b'\n').count() + 1
 }
 
 struct Ctx<'a> {
@@ -190,9 +179,20 @@ impl Ctx<'_> {
             let name = c.get_ref().as_str();
             if let Some(kernel) = name.strip_prefix("kernel:") {
                 // A QEMU matrix cell from vm-images/matrix.toml.
-                let known: Vec<String> = crate::matrix::spec::default_cells().into_iter().map(|c| c.name).collect();
+                let known: Vec<String> =
+                    crate::matrix::spec::default_cells().into_iter().map(|c| c.name).collect();
                 if !known.iter().any(|k| k == kernel) {
-                    return Err(self.at(c, format!("unknown kernel cell '{name}' (kernel cells: {})", known.iter().map(|k| format!("kernel:{k}")).collect::<Vec<_>>().join(", "))));
+                    return Err(self.at(
+                        c,
+                        format!(
+                            "unknown kernel cell '{name}' (kernel cells: {})",
+                            known
+                                .iter()
+                                .map(|k| format!("kernel:{k}"))
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
+                    ));
                 }
             } else if !CELLS.contains(&name) {
                 return Err(self.at(c, format!("unknown cell '{}' (cells: {}, or kernel:<matrix cell>; offload profiles go in a program's `offload` table)", c.get_ref(), CELLS.join(", "))));
@@ -208,24 +208,15 @@ impl Ctx<'_> {
 /// Reads and validates the configuration; paths become relative to its
 /// directory.
 pub fn load(path: &Path) -> Result<Config, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let text = std::fs::read_to_string(path)
+        .map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
     let raw: RawConfig = toml::from_str(&text).map_err(|e| ConfigError::Syntax {
         path: path.to_path_buf(),
         message: e.to_string().trim_end().replace('\n', " "),
     })?;
     let base = path.parent().unwrap_or(Path::new(""));
-    let cx = Ctx {
-        path,
-        text: &text,
-        base,
-    };
-    let whole = |message: String| ConfigError::Whole {
-        path: path.to_path_buf(),
-        message,
-    };
+    let cx = Ctx { path, text: &text, base };
+    let whole = |message: String| ConfigError::Whole { path: path.to_path_buf(), message };
 
     let mut captures = Vec::new();
     for c in &raw.captures {
@@ -249,20 +240,14 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
                 }
                 ProgramSource::Object(cx.file(o, "program object")?)
             }
-            (None, Some(s)) => ProgramSource::C {
-                source: cx.file(s, "program source")?,
-                cflags: p.cflags.clone(),
-            },
+            (None, Some(s)) => {
+                ProgramSource::C { source: cx.file(s, "program source")?, cflags: p.cflags.clone() }
+            }
             (Some(o), Some(_)) => {
-                return Err(cx.at(
-                    o,
-                    "a program has either `object` or `source`, not both".into(),
-                ))
+                return Err(cx.at(o, "a program has either `object` or `source`, not both".into()))
             }
             (None, None) => {
-                return Err(whole(
-                    "a [[program]] has neither `object` nor `source`".into(),
-                ))
+                return Err(whole("a [[program]] has neither `object` nor `source`".into()))
             }
         };
         let mut maps = BTreeMap::new();
@@ -312,10 +297,10 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
                     .map_err(|m| cx.at(f, m))?;
             for (cap_name, e) in runs {
                 // corpus/expect names captures by file name.
-                if let Some(idx) = captures.iter().position(|c| {
-                    c.file_name()
-                        .is_some_and(|n| n.to_string_lossy() == cap_name)
-                }) {
+                if let Some(idx) = captures
+                    .iter()
+                    .position(|c| c.file_name().is_some_and(|n| n.to_string_lossy() == cap_name))
+                {
                     expect.entry(idx).or_insert(e);
                 }
             }
@@ -396,10 +381,7 @@ mod tests {
     fn errors_name_the_line() {
         let d = scratch("lines");
         let e = err(&d, "captures = [\"a.pcap\"]\n[[program]]\nobject = \"p.o\"\ncells = [\"vm\", \"qemu-9.9\"]\n");
-        assert!(
-            e.contains("line 4") && e.contains("unknown cell 'qemu-9.9'"),
-            "{e}"
-        );
+        assert!(e.contains("line 4") && e.contains("unknown cell 'qemu-9.9'"), "{e}");
         let e = err(
             &d,
             "captures = [\"a.pcap\",\n  \"missing.pcap\"]\n[[program]]\nobject = \"p.o\"\n",
@@ -411,10 +393,7 @@ mod tests {
         let e = err(&d, "captures = [\"a.pcap\"]\n[[program]]\nobject = \"p.o\"\nexpect = { \"a.pcap\" = { PASS = 1, MAYBE = 2 } }\n");
         assert!(e.contains("line 4") && e.contains("MAYBE"), "{e}");
         let e = err(&d, "captures = [\"a.pcap\"]\n[[program]]\nobject = \"p.o\"\n\nexpect = { \"b.pcap\" = { PASS = 1 } }\n");
-        assert!(
-            e.contains("line 5") && e.contains("not in `captures`"),
-            "{e}"
-        );
+        assert!(e.contains("line 5") && e.contains("not in `captures`"), "{e}");
         let e = err(&d, "captures = [\"a.pcap\"]\n[[program]]\nobject = \"p.o\"\noffload = { \"nosuchnic\" = true }\n");
         assert!(e.contains("line 4") && e.contains("nosuchnic"), "{e}");
         let e = err(&d, "captures = [\"a.pcap\"]\n[[program]]\nobject = \"p.o\"\n[program.budget]\nmax_ns = 3\n");
@@ -439,10 +418,7 @@ mod tests {
         assert_eq!(c.programs[0].budget.max_regression_pct, Some(10.0));
         assert_eq!(
             c.programs[1].budget,
-            Budget {
-                max_ns_per_packet: Some(500.0),
-                max_regression_pct: None
-            }
+            Budget { max_ns_per_packet: Some(500.0), max_regression_pct: None }
         );
         assert_eq!(c.programs[1].cells, vec!["vm".to_string()]);
     }

@@ -9,9 +9,8 @@ use serde::Deserialize;
 use toml::Spanned;
 
 /// The verdict labels an expectation may name (`Verdict::label`).
-pub const LABELS: [&str; 8] = [
-    "PASS", "DROP", "TX", "REDIRECT", "ABORTED", "NOT_RUN", "FAULT", "ERROR",
-];
+pub const LABELS: [&str; 8] =
+    ["PASS", "DROP", "TX", "REDIRECT", "ABORTED", "NOT_RUN", "FAULT", "ERROR"];
 
 /// Letters of a per-packet verdict string, as corpus/expect writes them
 /// (F and E added for engine faults and backend errors).
@@ -41,10 +40,7 @@ pub struct CaptureExpect {
 
 fn label(s: &str) -> Option<&'static str> {
     let up = s.to_ascii_uppercase();
-    LABELS
-        .iter()
-        .copied()
-        .find(|l| *l == up.trim_start_matches("XDP_"))
+    LABELS.iter().copied().find(|l| *l == up.trim_start_matches("XDP_"))
 }
 
 fn letters(s: &str) -> Result<Vec<String>, String> {
@@ -86,18 +82,15 @@ pub fn from_table(
                     toml::Value::Array(a) => a
                         .iter()
                         .map(|x| {
-                            x.as_str()
-                                .and_then(label)
-                                .map(str::to_string)
-                                .ok_or_else(|| {
-                                    (
-                                        v.span().start,
-                                        format!(
-                                            "{x} is not a verdict (verdicts: {})",
-                                            LABELS.join(", ")
-                                        ),
-                                    )
-                                })
+                            x.as_str().and_then(label).map(str::to_string).ok_or_else(|| {
+                                (
+                                    v.span().start,
+                                    format!(
+                                        "{x} is not a verdict (verdicts: {})",
+                                        LABELS.join(", ")
+                                    ),
+                                )
+                            })
                         })
                         .collect::<Result<_, _>>()?,
                     _ => {
@@ -116,9 +109,14 @@ pub fn from_table(
                     return Err(bad("`outputs` is a table of packet index = \"hex bytes\"".into()));
                 };
                 for (idx, hex) in t {
-                    let i: u64 = idx.parse().map_err(|_| bad(format!("`outputs` key '{idx}' is not a packet index")))?;
-                    let h = hex.as_str().ok_or_else(|| bad(format!("`outputs.{idx}` must be a hex string")))?;
-                    let bytes = crate::util::unhex(h).map_err(|m| bad(format!("`outputs.{idx}`: {m}")))?;
+                    let i: u64 = idx
+                        .parse()
+                        .map_err(|_| bad(format!("`outputs` key '{idx}' is not a packet index")))?;
+                    let h = hex
+                        .as_str()
+                        .ok_or_else(|| bad(format!("`outputs.{idx}` must be a hex string")))?;
+                    let bytes =
+                        crate::util::unhex(h).map_err(|m| bad(format!("`outputs.{idx}`: {m}")))?;
                     e.outputs.insert(i, bytes);
                 }
             }
@@ -154,12 +152,7 @@ fn count(v: &Spanned<toml::Value>) -> Result<u64, (usize, String)> {
     v.get_ref()
         .as_integer()
         .and_then(|n| u64::try_from(n).ok())
-        .ok_or_else(|| {
-            (
-                v.span().start,
-                format!("{} is not a packet count", v.get_ref()),
-            )
-        })
+        .ok_or_else(|| (v.span().start, format!("{} is not a packet count", v.get_ref())))
 }
 
 #[derive(Deserialize)]
@@ -189,11 +182,7 @@ pub fn load_corpus_file(
     let text =
         std::fs::read_to_string(path).map_err(|e| format!("reading {}: {e}", path.display()))?;
     let f: CorpusFile = toml::from_str(&text).map_err(|e| {
-        format!(
-            "{}: {}",
-            path.display(),
-            e.to_string().trim_end().replace('\n', " ")
-        )
+        format!("{}: {}", path.display(), e.to_string().trim_end().replace('\n', " "))
     })?;
     let distinct = |get: fn(&CorpusRun) -> &str| {
         let mut v: Vec<&str> = f.run.iter().map(get).collect();
@@ -233,11 +222,7 @@ pub fn load_corpus_file(
         }
     };
     let mut out = Vec::new();
-    for r in f
-        .run
-        .iter()
-        .filter(|r| r.config == config && r.entry == entry)
-    {
+    for r in f.run.iter().filter(|r| r.config == config && r.entry == entry) {
         let mut counts = BTreeMap::new();
         for (k, n) in &r.counts {
             let l =
@@ -284,9 +269,16 @@ pub fn judge_outputs(e: &CaptureExpect, outputs: &[Vec<u8>]) -> Vec<String> {
     e.outputs
         .iter()
         .filter_map(|(&i, want)| match outputs.get(i as usize) {
-            None => Some(format!("packet {i}: expected an output frame, the capture has {} packets", outputs.len())),
+            None => Some(format!(
+                "packet {i}: expected an output frame, the capture has {} packets",
+                outputs.len()
+            )),
             Some(got) if got != want => {
-                let first = want.iter().zip(got).position(|(a, b)| a != b).unwrap_or(want.len().min(got.len()));
+                let first = want
+                    .iter()
+                    .zip(got)
+                    .position(|(a, b)| a != b)
+                    .unwrap_or(want.len().min(got.len()));
                 Some(format!(
                     "packet {i}: output differs from byte {first} (expected {} bytes, got {})",
                     want.len(),
@@ -302,10 +294,7 @@ pub fn judge(e: &CaptureExpect, got: &[String]) -> Judgement {
     let mut problems = Vec::new();
     if let Some(n) = e.packets {
         if n != got.len() as u64 {
-            problems.push(format!(
-                "expected {n} packets, the capture has {}",
-                got.len()
-            ));
+            problems.push(format!("expected {n} packets, the capture has {}", got.len()));
         }
     }
     if let Some(want) = &e.counts {
@@ -319,10 +308,7 @@ pub fn judge(e: &CaptureExpect, got: &[String]) -> Judgement {
         let diffs: Vec<String> = keys
             .into_iter()
             .filter_map(|k| {
-                let (w, h) = (
-                    want.get(k).copied().unwrap_or(0),
-                    have.get(k).copied().unwrap_or(0),
-                );
+                let (w, h) = (want.get(k).copied().unwrap_or(0), have.get(k).copied().unwrap_or(0));
                 (w != h).then(|| format!("{k} expected {w}, got {h}"))
             })
             .collect();
@@ -374,25 +360,20 @@ mod tests {
 
     #[test]
     fn counts_must_match_exactly_including_unnamed_verdicts() {
-        assert!(judge(&e(&[("PASS", 2), ("DROP", 1)], None), &got("PDP"))
-            .problems
-            .is_empty());
+        assert!(judge(&e(&[("PASS", 2), ("DROP", 1)], None), &got("PDP")).problems.is_empty());
         let j = judge(&e(&[("PASS", 2)], None), &got("PDP"));
         let mut with_out = e(&[], None);
         with_out.outputs.insert(1, vec![1, 2, 3]);
         assert!(judge_outputs(&with_out, &[vec![], vec![1, 2, 3]]).is_empty());
         let p = judge_outputs(&with_out, &[vec![], vec![1, 9, 3]]);
-        assert_eq!(p, vec!["packet 1: output differs from byte 1 (expected 3 bytes, got 3)".to_string()]);
+        assert_eq!(
+            p,
+            vec!["packet 1: output differs from byte 1 (expected 3 bytes, got 3)".to_string()]
+        );
         assert_eq!(judge_outputs(&with_out, &[vec![]]).len(), 1);
-        assert_eq!(
-            j.problems,
-            vec!["verdict counts differ: DROP expected 0, got 1".to_string()]
-        );
+        assert_eq!(j.problems, vec!["verdict counts differ: DROP expected 0, got 1".to_string()]);
         let j = judge(&e(&[("PASS", 3)], None), &got("PP"));
-        assert_eq!(
-            j.problems,
-            vec!["verdict counts differ: PASS expected 3, got 2".to_string()]
-        );
+        assert_eq!(j.problems, vec!["verdict counts differ: PASS expected 3, got 2".to_string()]);
     }
 
     #[test]
@@ -400,10 +381,7 @@ mod tests {
         let j = judge(&e(&[], Some("PPDT")), &got("PDDA"));
         assert_eq!(
             j.packets,
-            vec![
-                (1, "PASS".into(), "DROP".into()),
-                (3, "TX".into(), "ABORTED".into())
-            ]
+            vec![(1, "PASS".into(), "DROP".into()), (3, "TX".into(), "ABORTED".into())]
         );
         assert_eq!(
             j.problems,

@@ -14,19 +14,9 @@ pub enum MergeError {
     #[error("{} is not a shard report (it was made without --shard)", path.display())]
     NotShard { path: PathBuf },
     #[error("shards come from different plans: {} has plan {b}, {} has {a}; every shard must run the same configuration, xdpqual and history", path_b.display(), path_a.display())]
-    PlanMismatch {
-        path_a: PathBuf,
-        a: String,
-        path_b: PathBuf,
-        b: String,
-    },
+    PlanMismatch { path_a: PathBuf, a: String, path_b: PathBuf, b: String },
     #[error("shard {index}/{count} appears twice: {} and {}", first.display(), second.display())]
-    Duplicate {
-        index: u32,
-        count: u32,
-        first: PathBuf,
-        second: PathBuf,
-    },
+    Duplicate { index: u32, count: u32, first: PathBuf, second: PathBuf },
     #[error(
         "shards missing: {missing} of {count}; each of 1..={count} must be given exactly once"
     )]
@@ -59,39 +49,24 @@ pub fn find_reports(dirs: &[PathBuf]) -> Vec<PathBuf> {
 }
 
 pub fn read(path: &Path) -> Result<Report, MergeError> {
-    let bytes = std::fs::read(path).map_err(|e| MergeError::Read {
-        path: path.into(),
-        message: e.to_string(),
-    })?;
-    serde_json::from_slice(&bytes).map_err(|e| MergeError::Read {
-        path: path.into(),
-        message: e.to_string(),
-    })
+    let bytes = std::fs::read(path)
+        .map_err(|e| MergeError::Read { path: path.into(), message: e.to_string() })?;
+    serde_json::from_slice(&bytes)
+        .map_err(|e| MergeError::Read { path: path.into(), message: e.to_string() })
 }
 
 /// Combines shard reports. Refuses mixed plans, duplicates and gaps, so a
 /// merged report always covers the whole plan exactly once.
 pub fn merge(shards: Vec<(PathBuf, Report)>, run_id: &str) -> Result<Report, MergeError> {
     let Some((first_path, first)) = shards.first() else {
-        return Err(MergeError::NoReports {
-            dirs: String::new(),
-        });
+        return Err(MergeError::NoReports { dirs: String::new() });
     };
-    let info = first
-        .run
-        .shard
-        .clone()
-        .ok_or_else(|| MergeError::NotShard {
-            path: first_path.clone(),
-        })?;
+    let info =
+        first.run.shard.clone().ok_or_else(|| MergeError::NotShard { path: first_path.clone() })?;
     let mut seen: Vec<Option<PathBuf>> = vec![None; info.count as usize];
     let mut covered = vec![false; info.total_units];
     for (path, r) in &shards {
-        let s = r
-            .run
-            .shard
-            .as_ref()
-            .ok_or_else(|| MergeError::NotShard { path: path.clone() })?;
+        let s = r.run.shard.as_ref().ok_or_else(|| MergeError::NotShard { path: path.clone() })?;
         if s.plan != info.plan {
             return Err(MergeError::PlanMismatch {
                 path_a: first_path.clone(),
@@ -123,30 +98,17 @@ pub fn merge(shards: Vec<(PathBuf, Report)>, run_id: &str) -> Result<Report, Mer
         .map(|(i, _)| (i + 1).to_string())
         .collect();
     if !missing.is_empty() {
-        return Err(MergeError::Missing {
-            missing: missing.join(", "),
-            count: info.count,
-        });
+        return Err(MergeError::Missing { missing: missing.join(", "), count: info.count });
     }
-    let uncovered: Vec<String> = covered
-        .iter()
-        .enumerate()
-        .filter(|(_, c)| !**c)
-        .map(|(i, _)| i.to_string())
-        .collect();
+    let uncovered: Vec<String> =
+        covered.iter().enumerate().filter(|(_, c)| !**c).map(|(i, _)| i.to_string()).collect();
     if !uncovered.is_empty() {
-        return Err(MergeError::Uncovered {
-            units: uncovered.join(", "),
-        });
+        return Err(MergeError::Uncovered { units: uncovered.join(", ") });
     }
     let mut out = Report::new();
     out.run = RunInfo {
         id: run_id.into(),
-        created_unix: shards
-            .iter()
-            .map(|(_, r)| r.run.created_unix)
-            .max()
-            .unwrap_or(0),
+        created_unix: shards.iter().map(|(_, r)| r.run.created_unix).max().unwrap_or(0),
         arch: first.run.arch.clone(),
         kernel: first.run.kernel.clone(),
         config: first.run.config.clone(),

@@ -71,21 +71,11 @@ fn load_program(p: &ProgramConfig, build_dir: &Path) -> Result<Loaded, String> {
         }
     };
     let obj = load_object(&path).map_err(|e| e.to_string())?;
-    let prog = obj
-        .program(p.section.as_deref())
-        .cloned()
-        .ok_or_else(|| match &p.section {
-            Some(s) => format!("no XDP program '{s}' in {}", path.display()),
-            None => format!("no XDP program in {}", path.display()),
-        })?;
-    let maps = p
-        .maps
-        .iter()
-        .map(|(m, f)| MapInit {
-            map: m.clone(),
-            file: f.clone(),
-        })
-        .collect();
+    let prog = obj.program(p.section.as_deref()).cloned().ok_or_else(|| match &p.section {
+        Some(s) => format!("no XDP program '{s}' in {}", path.display()),
+        None => format!("no XDP program in {}", path.display()),
+    })?;
+    let maps = p.maps.iter().map(|(m, f)| MapInit { map: m.clone(), file: f.clone() }).collect();
     Ok(Loaded { obj, prog, maps })
 }
 
@@ -130,21 +120,14 @@ fn prior(opts: &RunOptions) -> Result<Prior> {
         return Ok(Prior::default());
     };
     if !path.exists() {
-        return Ok(Prior {
-            source: path.display().to_string(),
-            ..Default::default()
-        });
+        return Ok(Prior { source: path.display().to_string(), ..Default::default() });
     }
     let h = History::open(path)?;
     let baseline = match h.baseline(&opts.baseline)? {
         Some(id) => Some((id.clone(), h.perf(&id)?)),
         None => None,
     };
-    Ok(Prior {
-        costs: h.unit_costs()?,
-        baseline,
-        source: path.display().to_string(),
-    })
+    Ok(Prior { costs: h.unit_costs()?, baseline, source: path.display().to_string() })
 }
 
 /// Runs every unit of the plan (or of the shard); never stops at the first
@@ -152,9 +135,8 @@ fn prior(opts: &RunOptions) -> Result<Prior> {
 pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Report> {
     let units = plan::units(cfg);
     let prior = prior(opts)?;
-    let kernel = crate::backends::host::HostBackend::open()
-        .ok()
-        .map(|h| h.kernel_release().to_string());
+    let kernel =
+        crate::backends::host::HostBackend::open().ok().map(|h| h.kernel_release().to_string());
     let mut report = Report::new();
     report.run = RunInfo {
         id: opts.run_id.clone(),
@@ -169,10 +151,8 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Report> {
         Some(s) => {
             let (assignment, print) =
                 plan::assign(&units, &prior.costs, |u| plan::estimate(cfg, u), s.count);
-            let mine: Vec<&plan::Unit> = units
-                .iter()
-                .filter(|u| assignment[u.index] == s.index - 1)
-                .collect();
+            let mine: Vec<&plan::Unit> =
+                units.iter().filter(|u| assignment[u.index] == s.index - 1).collect();
             report.run.shard = Some(ShardInfo {
                 index: s.index,
                 count: s.count,
@@ -185,30 +165,21 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Report> {
     };
     let progress = progress_bar(!opts.quiet, selected.len() as u64);
     let mut loaded: BTreeMap<usize, Result<Loaded, String>> = BTreeMap::new();
-    let mut r = Runner {
-        cfg,
-        opts,
-        prior: &prior,
-        kernel,
-    };
+    let mut r = Runner { cfg, opts, prior: &prior, kernel };
     for u in selected {
         let p = &cfg.programs[u.program];
         if let Some(bar) = &progress {
             bar.set_message(u.key.clone());
         }
         let started = Instant::now();
-        let lp = loaded
-            .entry(u.program)
-            .or_insert_with(|| load_program(p, &opts.build_dir));
+        let lp = loaded.entry(u.program).or_insert_with(|| load_program(p, &opts.build_dir));
         let first = report.checks.len();
         match lp {
             Err(why) => report.checks.push(Check::new(
                 &p.label(),
                 &cap_label(cfg, u),
                 "load",
-                Outcome::Fail {
-                    reason: why.clone(),
-                },
+                Outcome::Fail { reason: why.clone() },
             )),
             Ok(l) => r.unit(u, p, l, &mut report),
         }
@@ -256,10 +227,7 @@ fn progress_bar(enabled: bool, n: u64) -> Option<indicatif::ProgressBar> {
 }
 
 fn cap_label(cfg: &Config, u: &plan::Unit) -> String {
-    u.capture.map_or_else(
-        || "-".to_string(),
-        |c| cfg.captures[c].display().to_string(),
-    )
+    u.capture.map_or_else(|| "-".to_string(), |c| cfg.captures[c].display().to_string())
 }
 
 struct Runner<'a> {
@@ -277,7 +245,9 @@ impl Runner<'_> {
             ("vm", Some(ci)) => self.vm(u, p, l, ci, report),
             ("host", Some(ci)) => self.against(u, p, l, ci, BackendKind::Host, report),
             ("rbpf", Some(ci)) => self.against(u, p, l, ci, BackendKind::Rbpf, report),
-            (cell, Some(ci)) if cell.starts_with("kernel:") => self.kernel_cell(u, p, l, ci, &cell["kernel:".len()..], report),
+            (cell, Some(ci)) if cell.starts_with("kernel:") => {
+                self.kernel_cell(u, p, l, ci, &cell["kernel:".len()..], report)
+            }
             (cell, None) if cell.starts_with("offload:") => {
                 let profile = &cell["offload:".len()..];
                 let expect_ok = p.offload[profile];
@@ -287,9 +257,7 @@ impl Runner<'_> {
                 &label,
                 &cap,
                 cell,
-                Outcome::Fail {
-                    reason: format!("internal: no runner for cell '{cell}'"),
-                },
+                Outcome::Fail { reason: format!("internal: no runner for cell '{cell}'") },
             )),
         }
     }
@@ -315,17 +283,15 @@ impl Runner<'_> {
             Ok(e) => e,
             Err(e) => return report.checks.push(fail("engine replay", format!("{e:#}"))),
         };
-        let results: Vec<_> = packets.iter().map(|pkt| run_packet(&mut engine, pkt, &mut NoTrace)).collect();
+        let results: Vec<_> =
+            packets.iter().map(|pkt| run_packet(&mut engine, pkt, &mut NoTrace)).collect();
         let labels: Vec<String> = results.iter().map(|r| r.verdict.label()).collect();
         let mut counts: BTreeMap<&str, u64> = BTreeMap::new();
         for v in &labels {
             *counts.entry(v).or_default() += 1;
         }
-        let counts_text = counts
-            .iter()
-            .map(|(k, n)| format!("{k} {n}"))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let counts_text =
+            counts.iter().map(|(k, n)| format!("{k} {n}")).collect::<Vec<_>>().join(", ");
         match p.expect.get(&ci) {
             None => report.checks.push(Check::new(
                 &label,
@@ -356,13 +322,9 @@ impl Runner<'_> {
                         detail: format!("{} packets as expected: {counts_text}", labels.len()),
                     }
                 } else {
-                    Outcome::Fail {
-                        reason: j.problems.join("; "),
-                    }
+                    Outcome::Fail { reason: j.problems.join("; ") }
                 };
-                report
-                    .checks
-                    .push(Check::new(&label, &cap, "expected verdicts", outcome));
+                report.checks.push(Check::new(&label, &cap, "expected verdicts", outcome));
             }
         }
         if self.cfg.measure {
@@ -388,9 +350,7 @@ impl Runner<'_> {
                     &label,
                     cap,
                     "perf",
-                    Outcome::Fail {
-                        reason: format!("{e:#}"),
-                    },
+                    Outcome::Fail { reason: format!("{e:#}") },
                 ))
             }
         };
@@ -408,10 +368,8 @@ impl Runner<'_> {
             report.checks.push(Check::new(&label, cap, &name, outcome));
         }
         if let Some(max) = p.budget.max_regression_pct {
-            let name = format!(
-                "perf: at most {max}% slower than baseline '{}'",
-                self.opts.baseline
-            );
+            let name =
+                format!("perf: at most {max}% slower than baseline '{}'", self.opts.baseline);
             let outcome = match &self.prior.baseline {
                 None => Outcome::Skipped {
                     reason: format!(
@@ -473,82 +431,81 @@ impl Runner<'_> {
             rx_queue_index: 0,
             max_reported: MAX_PACKET_DETAILS,
         };
-        let outcome = match diff::run(
-            &l.obj,
-            &l.prog,
-            std::slice::from_ref(&self.cfg.captures[ci]),
-            &opts,
-        ) {
-            Err(e) => Outcome::Fail {
-                reason: format!("{e:#}"),
-            },
-            Ok(d) if !d.backends.contains(&other) => {
-                let why = d
-                    .skipped
-                    .iter()
-                    .find(|s| s.backend == other)
-                    .map(|s| s.reason.clone())
-                    .unwrap_or_default();
-                // A verifier rejection is a failure; an unavailable backend
-                // is a skip unless the configuration requires it.
-                if why.starts_with("rejected") {
-                    Outcome::Fail { reason: why }
-                } else if required {
-                    Outcome::Fail {
-                        reason: format!("required backend '{}' {why}", u.cell),
+        let outcome =
+            match diff::run(&l.obj, &l.prog, std::slice::from_ref(&self.cfg.captures[ci]), &opts) {
+                Err(e) => Outcome::Fail { reason: format!("{e:#}") },
+                Ok(d) if !d.backends.contains(&other) => {
+                    let why = d
+                        .skipped
+                        .iter()
+                        .find(|s| s.backend == other)
+                        .map(|s| s.reason.clone())
+                        .unwrap_or_default();
+                    // A verifier rejection is a failure; an unavailable backend
+                    // is a skip unless the configuration requires it.
+                    if why.starts_with("rejected") {
+                        Outcome::Fail { reason: why }
+                    } else if required {
+                        Outcome::Fail { reason: format!("required backend '{}' {why}", u.cell) }
+                    } else {
+                        Outcome::Skipped { reason: why }
                     }
-                } else {
-                    Outcome::Skipped { reason: why }
                 }
-            }
-            Ok(d) if d.agrees() => Outcome::Pass {
-                detail: match other {
-                    BackendKind::Host => format!(
-                        "{} packets agree, {} nondeterministic (kernel {})",
-                        d.agreed,
-                        d.nondeterministic,
-                        self.kernel.clone().or(d.kernel.clone()).unwrap_or_default()
-                    ),
-                    _ => format!("{} packets agree", d.agreed),
+                Ok(d) if d.agrees() => Outcome::Pass {
+                    detail: match other {
+                        BackendKind::Host => format!(
+                            "{} packets agree, {} nondeterministic (kernel {})",
+                            d.agreed,
+                            d.nondeterministic,
+                            self.kernel.clone().or(d.kernel.clone()).unwrap_or_default()
+                        ),
+                        _ => format!("{} packets agree", d.agreed),
+                    },
                 },
-            },
-            Ok(d) => {
-                for m in &d.mismatches {
-                    report.packets.push(PacketDetail {
-                        unit: u.index,
-                        program: label.clone(),
-                        capture: cap.clone(),
-                        cell: u.cell.clone(),
-                        index: m.index,
-                        detail: m.detail.clone(),
-                    });
-                }
-                let mut reason = format!("{} of {} packets differ", d.mismatch_count, d.packets);
-                if let Some(m) = d.mismatches.first() {
-                    reason.push_str(&format!(
-                        "; first: packet {}: {}",
-                        m.index,
-                        m.detail.lines().next().unwrap_or("")
-                    ));
-                }
-                for mm in &d.map_mismatches {
-                    reason.push_str(&format!("; {mm}"));
-                }
-                if p.agree_with_kernel || other != BackendKind::Host {
-                    Outcome::Fail { reason }
-                } else {
-                    Outcome::Pass {
-                        detail: format!("agreement not required: {reason}"),
+                Ok(d) => {
+                    for m in &d.mismatches {
+                        report.packets.push(PacketDetail {
+                            unit: u.index,
+                            program: label.clone(),
+                            capture: cap.clone(),
+                            cell: u.cell.clone(),
+                            index: m.index,
+                            detail: m.detail.clone(),
+                        });
+                    }
+                    let mut reason =
+                        format!("{} of {} packets differ", d.mismatch_count, d.packets);
+                    if let Some(m) = d.mismatches.first() {
+                        reason.push_str(&format!(
+                            "; first: packet {}: {}",
+                            m.index,
+                            m.detail.lines().next().unwrap_or("")
+                        ));
+                    }
+                    for mm in &d.map_mismatches {
+                        reason.push_str(&format!("; {mm}"));
+                    }
+                    if p.agree_with_kernel || other != BackendKind::Host {
+                        Outcome::Fail { reason }
+                    } else {
+                        Outcome::Pass { detail: format!("agreement not required: {reason}") }
                     }
                 }
-            }
-        };
+            };
         report.checks.push(Check::new(&label, &cap, name, outcome));
     }
 
     /// One QEMU matrix cell: the program loads in that kernel and agrees
     /// with the engine on every deterministic packet of the capture.
-    fn kernel_cell(&mut self, u: &plan::Unit, p: &ProgramConfig, l: &Loaded, ci: usize, kernel: &str, report: &mut Report) {
+    fn kernel_cell(
+        &mut self,
+        u: &plan::Unit,
+        p: &ProgramConfig,
+        l: &Loaded,
+        ci: usize,
+        kernel: &str,
+        report: &mut Report,
+    ) {
         use crate::matrix::run::{AccelChoice, CellStatus, Options};
         use crate::matrix::{self, spec};
         let label = p.label();
@@ -562,7 +519,8 @@ impl Runner<'_> {
                 Outcome::Skipped { reason: why }
             }
         };
-        let cells: Vec<_> = spec::default_cells().into_iter().filter(|c| c.name == kernel).collect();
+        let cells: Vec<_> =
+            spec::default_cells().into_iter().filter(|c| c.name == kernel).collect();
         let opts = Options {
             cells,
             cache: matrix::cache_dir(),
@@ -576,36 +534,52 @@ impl Runner<'_> {
             max_packets: None,
             accel: AccelChoice::Auto,
         };
-        let outcome = match matrix::run(&l.obj, &l.prog, std::slice::from_ref(&self.cfg.captures[ci]), &opts) {
-            // QEMU, the musl agent or the kernel package unavailable here.
-            Err(e) => skip_or_fail(format!("{e:#}")),
-            Ok(r) => match r.cells.first() {
-                None => skip_or_fail("no such cell ran".into()),
-                Some(c) => match c.status {
-                    CellStatus::Agrees => {
-                        let a = c.agreement.as_ref();
-                        Outcome::Pass {
-                            detail: format!(
+        let outcome =
+            match matrix::run(&l.obj, &l.prog, std::slice::from_ref(&self.cfg.captures[ci]), &opts)
+            {
+                // QEMU, the musl agent or the kernel package unavailable here.
+                Err(e) => skip_or_fail(format!("{e:#}")),
+                Ok(r) => match r.cells.first() {
+                    None => skip_or_fail("no such cell ran".into()),
+                    Some(c) => match c.status {
+                        CellStatus::Agrees => {
+                            let a = c.agreement.as_ref();
+                            Outcome::Pass {
+                                detail: format!(
                                 "{} packets agree, {} nondeterministic, {} explained (kernel {})",
                                 a.map_or(0, |a| a.agreed),
                                 a.map_or(0, |a| a.nondeterministic),
                                 a.map_or(0, |a| a.explained),
                                 c.kernel_release.clone().unwrap_or_else(|| c.kernel.clone())
                             ),
+                            }
                         }
-                    }
-                    CellStatus::Refused => Outcome::Fail {
-                        reason: format!("refused by the {kernel} verifier: {}", c.error.clone().unwrap_or_default()),
+                        CellStatus::Refused => Outcome::Fail {
+                            reason: format!(
+                                "refused by the {kernel} verifier: {}",
+                                c.error.clone().unwrap_or_default()
+                            ),
+                        },
+                        CellStatus::Disagrees => {
+                            let a = c.agreement.as_ref();
+                            let first = a
+                                .and_then(|a| a.mismatches.first())
+                                .map(|m| format!("; first: packet {}: {}", m.index, m.detail))
+                                .unwrap_or_default();
+                            Outcome::Fail {
+                                reason: format!(
+                                    "{} packets differ{first}",
+                                    a.map_or(0, |a| a.mismatch_count)
+                                ),
+                            }
+                        }
+                        CellStatus::Failed => skip_or_fail(format!(
+                            "cell failed: {}",
+                            c.error.clone().unwrap_or_default()
+                        )),
                     },
-                    CellStatus::Disagrees => {
-                        let a = c.agreement.as_ref();
-                        let first = a.and_then(|a| a.mismatches.first()).map(|m| format!("; first: packet {}: {}", m.index, m.detail)).unwrap_or_default();
-                        Outcome::Fail { reason: format!("{} packets differ{first}", a.map_or(0, |a| a.mismatch_count)) }
-                    }
-                    CellStatus::Failed => skip_or_fail(format!("cell failed: {}", c.error.clone().unwrap_or_default())),
                 },
-            },
-        };
+            };
         report.checks.push(Check::new(&label, &cap, &name, outcome));
     }
 
@@ -620,11 +594,7 @@ impl Runner<'_> {
     ) {
         let name = format!(
             "offload {profile}: expected {}",
-            if expect_ok {
-                "compatible"
-            } else {
-                "not compatible"
-            }
+            if expect_ok { "compatible" } else { "not compatible" }
         );
         let prof = match nic_model::Profile::load(profile) {
             Ok(p) => p,
@@ -633,23 +603,16 @@ impl Runner<'_> {
                     label,
                     "-",
                     &name,
-                    Outcome::Fail {
-                        reason: e.to_string(),
-                    },
+                    Outcome::Fail { reason: e.to_string() },
                 ))
             }
         };
         let r = nic_model::check(&crate::cli::offload_spec(&l.obj, &l.prog), &prof);
         let ok = r.verdict == nic_model::Verdict::Compatible;
-        let first = r
-            .findings
-            .first()
-            .map(|f| format!("{:?}: {}", f.rule, f.message))
-            .unwrap_or_default();
+        let first =
+            r.findings.first().map(|f| format!("{:?}: {}", f.rule, f.message)).unwrap_or_default();
         let outcome = if ok == expect_ok {
-            Outcome::Pass {
-                detail: format!("{} findings", r.findings.len()),
-            }
+            Outcome::Pass { detail: format!("{} findings", r.findings.len()) }
         } else {
             Outcome::Fail {
                 reason: format!(
@@ -664,11 +627,7 @@ impl Runner<'_> {
             program: label.into(),
             profile: profile.into(),
             compatible: ok,
-            reason: if ok {
-                format!("{} findings", r.findings.len())
-            } else {
-                first
-            },
+            reason: if ok { format!("{} findings", r.findings.len()) } else { first },
             est_mpps: if ok { est_mpps } else { None },
             est_basis,
         });
@@ -707,10 +666,7 @@ pub fn estimate_mpps(prof: &nic_model::Profile, reachable_insns: usize) -> (Opti
 /// Writes the three report files atomically into `dir`.
 pub fn write(report: &Report, dir: &Path) -> Result<()> {
     std::fs::create_dir_all(dir)?;
-    crate::util::write_atomic(
-        &dir.join("report.json"),
-        &serde_json::to_vec_pretty(report)?,
-    )?;
+    crate::util::write_atomic(&dir.join("report.json"), &serde_json::to_vec_pretty(report)?)?;
     crate::util::write_atomic(&dir.join("junit.xml"), report.junit().as_bytes())?;
     crate::util::write_atomic(&dir.join("summary.md"), report.markdown().as_bytes())?;
     Ok(())

@@ -41,13 +41,7 @@ pub struct PerfSample {
 /// through the same engine and packet setup as the measured program, so the
 /// ratio cancels the machine's speed and the per-packet overhead's share.
 pub fn reference_object() -> Object {
-    let i = |code: u8, dst: u8, src: u8, off: i16, imm: i32| Insn {
-        code,
-        dst,
-        src,
-        off,
-        imm,
-    };
+    let i = |code: u8, dst: u8, src: u8, off: i16, imm: i32| Insn { code, dst, src, off, imm };
     let insns = vec![
         i(0xb7, 1, 0, 0, 64), // r1 = 64
         i(0xb7, 2, 0, 0, 0),  // r2 = 0
@@ -137,19 +131,11 @@ pub fn measure(
         }
         prog_ns.push(g_total / n);
         ref_ns.push(r_total / n);
-        ratios.push(if r_total > 0.0 {
-            g_total / r_total
-        } else {
-            0.0
-        });
+        ratios.push(if r_total > 0.0 { g_total / r_total } else { 0.0 });
     }
     let ratio = median(&mut ratios.clone());
     let mut dev: Vec<f64> = ratios.iter().map(|x| (x - ratio).abs()).collect();
-    let noise = if ratio > 0.0 {
-        1.4826 * median(&mut dev) / ratio
-    } else {
-        0.0
-    };
+    let noise = if ratio > 0.0 { 1.4826 * median(&mut dev) / ratio } else { 0.0 };
     Ok(PerfSample {
         unit: 0,
         program: program.into(),
@@ -183,11 +169,7 @@ pub struct Regression {
 /// the user's budget; the second keeps a noisy measurement from failing
 /// the gate on jitter alone.
 pub fn judge_regression(now: &PerfSample, base: &PerfSample, threshold_pct: f64) -> Regression {
-    let change_pct = if base.ratio > 0.0 {
-        (now.ratio / base.ratio - 1.0) * 100.0
-    } else {
-        0.0
-    };
+    let change_pct = if base.ratio > 0.0 { (now.ratio / base.ratio - 1.0) * 100.0 } else { 0.0 };
     let noise_pct = 300.0 * (now.noise * now.noise + base.noise * base.noise).sqrt();
     Regression {
         change_pct,
@@ -226,10 +208,7 @@ mod tests {
         assert!(!judge_regression(&s(1.2, 0.01), &s(1.0, 0.01), 25.0).regressed);
         // 20% slower but each side has 10% noise: 3 x 14.1% = 42% covers it.
         let r = judge_regression(&s(1.2, 0.1), &s(1.0, 0.1), 10.0);
-        assert!(
-            !r.regressed && (r.noise_pct - 300.0 * 0.02f64.sqrt()).abs() < 1e-9,
-            "{r:?}"
-        );
+        assert!(!r.regressed && (r.noise_pct - 300.0 * 0.02f64.sqrt()).abs() < 1e-9, "{r:?}");
         // Faster is never a regression.
         assert!(!judge_regression(&s(0.5, 0.0), &s(1.0, 0.0), 0.0).regressed);
     }
@@ -244,12 +223,8 @@ mod tests {
     fn reference_workload_runs_and_passes() {
         let obj = reference_object();
         let mut e = Engine::new(&obj, None, EngineConfig::default()).unwrap();
-        let pkt = PacketSource {
-            data: vec![0; 64],
-            ts_ns: 0,
-            ingress_ifindex: 1,
-            rx_queue_index: 0,
-        };
+        let pkt =
+            PacketSource { data: vec![0; 64], ts_ns: 0, ingress_ifindex: 1, rx_queue_index: 0 };
         let r = run_packet(&mut e, &pkt, &mut NoTrace);
         assert_eq!(r.verdict.label(), "PASS");
         // 2 setup + 64 x 3 loop + 2 exit instructions.

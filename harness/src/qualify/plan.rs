@@ -78,9 +78,9 @@ impl FromStr for Shard {
 /// time grows with it), a fixed small cost for an offload check.
 pub fn estimate(cfg: &Config, u: &Unit) -> f64 {
     match u.capture {
-        Some(c) => std::fs::metadata(&cfg.captures[c])
-            .map(|m| m.len() as f64 * 1e-7)
-            .unwrap_or(1e-3),
+        Some(c) => {
+            std::fs::metadata(&cfg.captures[c]).map(|m| m.len() as f64 * 1e-7).unwrap_or(1e-3)
+        }
         None => 1e-3,
     }
 }
@@ -132,21 +132,12 @@ mod tests {
     use super::*;
 
     fn u(i: usize) -> Unit {
-        Unit {
-            index: i,
-            program: 0,
-            capture: Some(0),
-            cell: "vm".into(),
-            key: format!("k{i}"),
-        }
+        Unit { index: i, program: 0, capture: Some(0), cell: "vm".into(), key: format!("k{i}") }
     }
 
     #[test]
     fn shard_parses_strictly() {
-        assert_eq!(
-            "2/4".parse::<Shard>().unwrap(),
-            Shard { index: 2, count: 4 }
-        );
+        assert_eq!("2/4".parse::<Shard>().unwrap(), Shard { index: 2, count: 4 });
         for bad in ["0/4", "5/4", "1", "a/b", "1/0"] {
             assert!(bad.parse::<Shard>().is_err(), "{bad}");
         }
@@ -170,21 +161,13 @@ mod tests {
         let (a, print) = assign(&units, &costs, |_| 0.0, 2);
         // LPT: 10 -> s0; 4, 4 -> s1 (8); the 1s: s1 (9), s1 (10), s0 (11), s1 (11).
         let load = |s: u32| {
-            units
-                .iter()
-                .zip(&a)
-                .filter(|(_, x)| **x == s)
-                .map(|(u, _)| costs[&u.key])
-                .sum::<f64>()
+            units.iter().zip(&a).filter(|(_, x)| **x == s).map(|(u, _)| costs[&u.key]).sum::<f64>()
         };
         assert_eq!(load(0) + load(1), 22.0);
         assert_eq!((load(0), load(1)), (11.0, 11.0), "{a:?}");
         let (b, print2) = assign(&units, &costs, |_| 0.0, 2);
         assert_eq!((a.clone(), print.clone()), (b, print2), "deterministic");
         let (_, other) = assign(&units, &BTreeMap::new(), |_| 1.0, 2);
-        assert_ne!(
-            print, other,
-            "a different assignment has a different fingerprint"
-        );
+        assert_ne!(print, other, "a different assignment has a different fingerprint");
     }
 }

@@ -58,10 +58,7 @@ impl Check {
             Outcome::Fail { reason } => ("FAIL", reason),
             Outcome::Skipped { reason } => ("SKIP", reason),
         };
-        format!(
-            "{tag} {} [{}] {}: {text}",
-            self.program, self.capture, self.check
-        )
+        format!("{tag} {} [{}] {}: {text}", self.program, self.capture, self.check)
     }
 }
 
@@ -184,9 +181,7 @@ impl Report {
     }
 
     pub fn failures(&self) -> impl Iterator<Item = &Check> {
-        self.checks
-            .iter()
-            .filter(|c| matches!(c.outcome, Outcome::Fail { .. }))
+        self.checks.iter().filter(|c| matches!(c.outcome, Outcome::Fail { .. }))
     }
 
     pub fn passed(&self) -> bool {
@@ -214,11 +209,7 @@ impl Report {
         );
         // Failures first, so a reader of the raw file sees them at once.
         let mut ordered: Vec<&Check> = self.failures().collect();
-        ordered.extend(
-            self.checks
-                .iter()
-                .filter(|c| !matches!(c.outcome, Outcome::Fail { .. })),
-        );
+        ordered.extend(self.checks.iter().filter(|c| !matches!(c.outcome, Outcome::Fail { .. })));
         for c in ordered {
             s.push_str(&format!(
                 "  <testcase classname=\"{}\" name=\"{}\">",
@@ -262,14 +253,9 @@ impl Report {
         } else {
             s.push_str("## xdpqual: all checks passed\n\n");
         }
-        s.push_str(&format!(
-            "{passed} passed, {failed} failed, {skipped} skipped\n\n"
-        ));
-        let skips: Vec<&Check> = self
-            .checks
-            .iter()
-            .filter(|c| matches!(c.outcome, Outcome::Skipped { .. }))
-            .collect();
+        s.push_str(&format!("{passed} passed, {failed} failed, {skipped} skipped\n\n"));
+        let skips: Vec<&Check> =
+            self.checks.iter().filter(|c| matches!(c.outcome, Outcome::Skipped { .. })).collect();
         if !skips.is_empty() {
             s.push_str("### Skipped\n\n");
             for c in skips {
@@ -320,20 +306,12 @@ mod tests {
             "<script>|x`",
             "c",
             "k",
-            Outcome::Fail {
-                reason: "a & b <b>".into(),
-            },
+            Outcome::Fail { reason: "a & b <b>".into() },
         ));
         let m = r.markdown();
-        assert!(
-            !m.contains("<script>") && m.contains("&lt;script&gt;\\|x\\`"),
-            "{m}"
-        );
+        assert!(!m.contains("<script>") && m.contains("&lt;script&gt;\\|x\\`"), "{m}");
         let j = r.junit();
-        assert!(
-            !j.contains("<script>") && j.contains("&lt;script&gt;"),
-            "{j}"
-        );
+        assert!(!j.contains("<script>") && j.contains("&lt;script&gt;"), "{j}");
         assert!(m.starts_with("## xdpqual: 1 check(s) FAILED"));
     }
 }

@@ -10,7 +10,10 @@
 
 use std::path::Path;
 
-use crate::capture::{classify_with_flow, Batch, CaptureError, CaptureReader, FiveTuple, FrameClass, PcapBatches, ProtoClass, VlanTagging};
+use crate::capture::{
+    classify_with_flow, Batch, CaptureError, CaptureReader, FiveTuple, FrameClass, PcapBatches,
+    ProtoClass, VlanTagging,
+};
 
 /// Packets per chunk from the streaming reader: large enough that the
 /// per-chunk synchronisation is noise. Classic pcap chunks are whatever
@@ -18,7 +21,8 @@ use crate::capture::{classify_with_flow, Batch, CaptureError, CaptureReader, Fiv
 const STREAM_CHUNK: usize = 8 * 1024;
 
 /// Placeholder until classification fills it in.
-const UNCLASSIFIED: FrameClass = FrameClass { vlan: VlanTagging::Untagged, proto: ProtoClass::Unparseable };
+const UNCLASSIFIED: FrameClass =
+    FrameClass { vlan: VlanTagging::Untagged, proto: ProtoClass::Unparseable };
 
 /// One packet of a chunk; its bytes are [`Chunk::data`].
 pub(super) struct Frame {

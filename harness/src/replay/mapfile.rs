@@ -20,8 +20,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::engine::{Engine, MapEntry};
 use crate::loader::btf_types::{map_layouts, Layout, MapLayouts};
-use crate::program::Object;
 use crate::program::MapType;
+use crate::program::Object;
 use crate::util::unhex;
 
 #[derive(Deserialize)]
@@ -50,7 +50,8 @@ pub struct MapInit {
 impl std::str::FromStr for MapInit {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        let (map, file) = s.split_once('=').ok_or_else(|| format!("'{s}' is not NAME=FILE.json"))?;
+        let (map, file) =
+            s.split_once('=').ok_or_else(|| format!("'{s}' is not NAME=FILE.json"))?;
         Ok(MapInit { map: map.to_string(), file: file.into() })
     }
 }
@@ -63,7 +64,9 @@ pub fn apply(engine: &mut Engine, obj: &Object, init: &MapInit) -> Result<()> {
     let layouts = layouts_of(obj).with_context(ctx)?;
     let layout = layouts.get(&init.map);
     for (i, e) in spec.entries.iter().enumerate() {
-        apply_entry(engine, &init.map, layout, e).with_context(|| format!("entry {i}")).with_context(ctx)?;
+        apply_entry(engine, &init.map, layout, e)
+            .with_context(|| format!("entry {i}"))
+            .with_context(ctx)?;
     }
     Ok(())
 }
@@ -71,7 +74,8 @@ pub fn apply(engine: &mut Engine, obj: &Object, init: &MapInit) -> Result<()> {
 /// Key/value layouts from the object's BTF (empty without BTF).
 fn layouts_of(obj: &Object) -> Result<MapLayouts> {
     use object::{Object as _, ObjectSection};
-    let bytes = std::fs::read(&obj.path).with_context(|| format!("reading {}", obj.path.display()))?;
+    let bytes =
+        std::fs::read(&obj.path).with_context(|| format!("reading {}", obj.path.display()))?;
     let file = object::File::parse(&*bytes).map_err(|e| anyhow!("{}: {e}", obj.path.display()))?;
     match file.section_by_name(".BTF").and_then(|s| s.data().ok()) {
         Some(btf) => map_layouts(btf).map_err(|e| anyhow!("{}: .BTF: {e}", obj.path.display())),
@@ -79,7 +83,12 @@ fn layouts_of(obj: &Object) -> Result<MapLayouts> {
     }
 }
 
-fn bytes_of(v: &serde_json::Value, layout: Option<&Layout>, size: usize, what: &str) -> Result<Vec<u8>> {
+fn bytes_of(
+    v: &serde_json::Value,
+    layout: Option<&Layout>,
+    size: usize,
+    what: &str,
+) -> Result<Vec<u8>> {
     match (v, layout) {
         (serde_json::Value::String(h), _) if unhex(h).is_ok_and(|b| b.len() == size) => Ok(unhex(h).expect("checked")),
         (serde_json::Value::Number(n), None) if size == 4 => {
@@ -123,7 +132,10 @@ pub fn encode(v: &serde_json::Value, layout: &Layout, what: &str) -> Result<Vec<
                 }
                 i as u64
             } else {
-                bail!("{what}: {n} is not a valid {}integer of {size} bytes", if *signed { "" } else { "unsigned " });
+                bail!(
+                    "{what}: {n} is not a valid {}integer of {size} bytes",
+                    if *signed { "" } else { "unsigned " }
+                );
             };
             let le = raw.to_le_bytes();
             out.copy_from_slice(&le[..*size]);
@@ -156,15 +168,32 @@ pub fn encode(v: &serde_json::Value, layout: &Layout, what: &str) -> Result<Vec<
     Ok(out)
 }
 
-fn apply_entry(engine: &mut Engine, map: &str, layout: Option<&(Layout, Layout)>, e: &EntrySpec) -> Result<()> {
-    let key_size = engine.maps_mut().by_name(map).map(|m| m.def.key_size as usize).ok_or_else(|| anyhow!("the object has no map named '{map}'"))?;
+fn apply_entry(
+    engine: &mut Engine,
+    map: &str,
+    layout: Option<&(Layout, Layout)>,
+    e: &EntrySpec,
+) -> Result<()> {
+    let key_size = engine
+        .maps_mut()
+        .by_name(map)
+        .map(|m| m.def.key_size as usize)
+        .ok_or_else(|| anyhow!("the object has no map named '{map}'"))?;
     let key = bytes_of(&e.key, layout.map(|l| &l.0), key_size, "key")?;
     if let Some(prog) = &e.program {
-        let index = u32::from_le_bytes(key.get(..4).and_then(|k| k.try_into().ok()).ok_or_else(|| anyhow!("PROG_ARRAY keys are 4 bytes"))?);
+        let index = u32::from_le_bytes(
+            key.get(..4)
+                .and_then(|k| k.try_into().ok())
+                .ok_or_else(|| anyhow!("PROG_ARRAY keys are 4 bytes"))?,
+        );
         return engine.set_prog_array(map, index, prog).map_err(|m| anyhow!(m));
     }
-    let m = engine.maps_mut().by_name(map).ok_or_else(|| anyhow!("the object has no map named '{map}'"))?;
-    let value_json = e.value.as_ref().ok_or_else(|| anyhow!("entry has neither 'value' nor 'program'"))?;
+    let m = engine
+        .maps_mut()
+        .by_name(map)
+        .ok_or_else(|| anyhow!("the object has no map named '{map}'"))?;
+    let value_json =
+        e.value.as_ref().ok_or_else(|| anyhow!("entry has neither 'value' nor 'program'"))?;
     let value = bytes_of(value_json, layout.map(|l| &l.1), m.def.value_size as usize, "value")?;
     if key.len() != m.def.key_size as usize {
         bail!("key has {} bytes, map '{map}' has key_size {}", key.len(), m.def.key_size);
@@ -204,12 +233,17 @@ pub fn dump(engine: &Engine) -> MapDump<'_> {
             .maps()
             .maps
             .iter()
-            .map(|m| DumpedMap { name: &m.def.name, map_type: m.def.map_type.name(), entries: m.entries() })
+            .map(|m| DumpedMap {
+                name: &m.def.name,
+                map_type: m.def.map_type.name(),
+                entries: m.entries(),
+            })
             .collect(),
     }
 }
 
 pub fn write_dump(engine: &Engine, path: &Path) -> Result<()> {
     let json = serde_json::to_vec_pretty(&dump(engine))?;
-    crate::util::write_atomic(path, &json).with_context(|| format!("writing map dump {}", path.display()))
+    crate::util::write_atomic(path, &json)
+        .with_context(|| format!("writing map dump {}", path.display()))
 }

@@ -101,7 +101,13 @@ pub struct ReplayReport {
 /// file goes on. [`parallel::replay_parallel`] is the fast path the CLI
 /// uses; this straightforward loop is kept as its reference (the parallel
 /// tests compare the two).
-pub fn replay(engine: &mut Engine, obj: &Object, program: &str, captures: &[PathBuf], opts: &ReplayOptions) -> Result<ReplayReport> {
+pub fn replay(
+    engine: &mut Engine,
+    obj: &Object,
+    program: &str,
+    captures: &[PathBuf],
+    opts: &ReplayOptions,
+) -> Result<ReplayReport> {
     let mut summary = Summary {
         schema: "xdpqual.replay.summary/1",
         program: program.to_string(),
@@ -111,7 +117,8 @@ pub fn replay(engine: &mut Engine, obj: &Object, program: &str, captures: &[Path
     };
     let mut json = match &opts.json {
         Some(p) => Some(std::io::BufWriter::new(
-            std::fs::File::create(p).with_context(|| format!("creating JSON output {}", p.display()))?,
+            std::fs::File::create(p)
+                .with_context(|| format!("creating JSON output {}", p.display()))?,
         )),
         None => None,
     };
@@ -119,7 +126,8 @@ pub fn replay(engine: &mut Engine, obj: &Object, program: &str, captures: &[Path
     for (verdict, path) in &opts.write_pcap {
         writers.insert(
             verdict.to_uppercase(),
-            PcapFileWriter::create(path, TsPrecision::Nanosecond).with_context(|| format!("creating {}", path.display()))?,
+            PcapFileWriter::create(path, TsPrecision::Nanosecond)
+                .with_context(|| format!("creating {}", path.display()))?,
         );
     }
     let mut global = 0u64;
@@ -167,11 +175,21 @@ pub fn replay(engine: &mut Engine, obj: &Object, program: &str, captures: &[Path
                     }
                     if let Some(w) = writers.get_mut(&label) {
                         if !result.output.is_empty() {
-                            w.write(pkt.ts_ns, &result.output).context("writing --write-pcap output")?;
+                            w.write(pkt.ts_ns, &result.output)
+                                .context("writing --write-pcap output")?;
                         }
                     }
                     if let Some(j) = json.as_mut() {
-                        let line = PacketLine::new(&cap.capture, pkt.index, pkt.ts_ns, &src.data, pkt.orig_len, pkt.truncated, class, &result);
+                        let line = PacketLine::new(
+                            &cap.capture,
+                            pkt.index,
+                            pkt.ts_ns,
+                            &src.data,
+                            pkt.orig_len,
+                            pkt.truncated,
+                            class,
+                            &result,
+                        );
                         serde_json::to_writer(&mut *j, &line)?;
                         j.write_all(b"\n")?;
                     }
@@ -203,7 +221,10 @@ pub(crate) fn progress_bar(enabled: bool) -> Option<indicatif::ProgressBar> {
         return None;
     }
     let p = indicatif::ProgressBar::new_spinner();
-    p.set_style(indicatif::ProgressStyle::with_template("{spinner} {pos} packets replayed ({per_sec})").expect("valid template"));
+    p.set_style(
+        indicatif::ProgressStyle::with_template("{spinner} {pos} packets replayed ({per_sec})")
+            .expect("valid template"),
+    );
     p.enable_steady_tick(std::time::Duration::from_millis(200));
     Some(p)
 }
@@ -211,7 +232,9 @@ pub(crate) fn progress_bar(enabled: bool) -> Option<indicatif::ProgressBar> {
 /// Splits `PROG.o[:SECTION]`.
 pub fn split_target(s: &str) -> (PathBuf, Option<String>) {
     match s.rsplit_once(':') {
-        Some((path, sec)) if Path::new(path).extension().is_some_and(|e| e == "o") => (PathBuf::from(path), Some(sec.to_string())),
+        Some((path, sec)) if Path::new(path).extension().is_some_and(|e| e == "o") => {
+            (PathBuf::from(path), Some(sec.to_string()))
+        }
         _ => (PathBuf::from(s), None),
     }
 }

@@ -56,18 +56,17 @@ use std::path::PathBuf;
 use anyhow::{bail, Context, Result};
 use rayon::prelude::*;
 
+use super::chunk::{Chunk, Frame, Source};
 use super::shared_state::{shared_state_uses, SharedUse};
 use super::summary::{CaptureSummary, Summary};
 use super::{progress_bar, trace, PacketLine, ReplayOptions};
 use crate::backends::engine::run_frame_executed;
 use crate::backends::PacketResult;
-use super::chunk::{Chunk, Frame, Source};
 use crate::capture::{FiveTuple, FrameClass, PcapFileWriter, TsPrecision};
 use crate::engine::{Engine, Executor, NoTrace, PacketIn, Recorder};
 use crate::program::Object;
 use crate::verdict::{Verdict, XdpAction};
 use nic_model::rss::{toeplitz, IndirectionTable, MICROSOFT_KEY};
-
 
 /// How many workers, and whether to split a program that shares state.
 #[derive(Clone, Debug)]
@@ -232,7 +231,11 @@ struct Run<'a> {
 
 impl Run<'_> {
     /// Runs `a` and `b`, side by side when there is a pool.
-    fn join<A: Send, B: Send>(&self, a: impl FnOnce() -> A + Send, b: impl FnOnce() -> B + Send) -> (A, B) {
+    fn join<A: Send, B: Send>(
+        &self,
+        a: impl FnOnce() -> A + Send,
+        b: impl FnOnce() -> B + Send,
+    ) -> (A, B) {
         match self.pool {
             Some(pool) => pool.join(a, b),
             None => {
@@ -306,7 +309,14 @@ pub fn replay_parallel(
         .map(|w| {
             let mut engine = build(w, n)?;
             engine.set_keep_output(ordered_output);
-            Ok(Worker { engine, out: Vec::new(), tally: Tally::default(), trace: None, interpreted: 0, compiled: 0 })
+            Ok(Worker {
+                engine,
+                out: Vec::new(),
+                tally: Tally::default(),
+                trace: None,
+                interpreted: 0,
+                compiled: 0,
+            })
         })
         .collect::<Result<Vec<_>>>()?;
     let run = Run {
@@ -330,7 +340,8 @@ pub fn replay_parallel(
     let mut body = || -> Result<()> {
         let mut global = 0u64;
         for path in captures {
-            let mut cap = CaptureSummary { capture: path.display().to_string(), ..Default::default() };
+            let mut cap =
+                CaptureSummary { capture: path.display().to_string(), ..Default::default() };
             let mut tally = Tally::default();
             match Source::open(path) {
                 Err(e) => cap.error = Some(e.to_string()),
@@ -398,7 +409,12 @@ pub fn replay_parallel(
         }
     }
     let trace = workers.iter_mut().find_map(|w| w.trace.take());
-    Ok(ParallelReport { summary, trace, plan, engines: workers.into_iter().map(|w| w.engine).collect() })
+    Ok(ParallelReport {
+        summary,
+        trace,
+        plan,
+        engines: workers.into_iter().map(|w| w.engine).collect(),
+    })
 }
 
 /// Every worker runs and counts its own share of the classified chunk, in
@@ -428,7 +444,12 @@ fn run_one(run: &Run, worker: &mut Worker, f: &Frame, data: &[u8]) -> PacketResu
     if opts.fresh_maps {
         worker.engine.reset_maps();
     }
-    let input = PacketIn { data, ts_ns: f.ts_ns, ingress_ifindex: opts.ingress_ifindex, rx_queue_index: opts.rx_queue_index };
+    let input = PacketIn {
+        data,
+        ts_ns: f.ts_ns,
+        ingress_ifindex: opts.ingress_ifindex,
+        rx_queue_index: opts.rx_queue_index,
+    };
     let (r, executor) = if opts.trace == Some(f.global) {
         let mut rec = Recorder::new(100_000);
         // The trace shows the output frame even when nothing else keeps it.
@@ -461,7 +482,8 @@ impl Sink {
     fn open(opts: &ReplayOptions) -> Result<Sink> {
         let json = match &opts.json {
             Some(p) => Some(std::io::BufWriter::new(
-                std::fs::File::create(p).with_context(|| format!("creating JSON output {}", p.display()))?,
+                std::fs::File::create(p)
+                    .with_context(|| format!("creating JSON output {}", p.display()))?,
             )),
             None => None,
         };
@@ -469,7 +491,8 @@ impl Sink {
         for (verdict, path) in &opts.write_pcap {
             writers.insert(
                 verdict.to_uppercase(),
-                PcapFileWriter::create(path, TsPrecision::Nanosecond).with_context(|| format!("creating {}", path.display()))?,
+                PcapFileWriter::create(path, TsPrecision::Nanosecond)
+                    .with_context(|| format!("creating {}", path.display()))?,
             );
         }
         Ok(Sink { json, writers })
@@ -487,7 +510,13 @@ impl Sink {
         Ok(())
     }
 
-    fn packet(&mut self, capture: &str, f: &Frame, data: &[u8], result: &PacketResult) -> Result<()> {
+    fn packet(
+        &mut self,
+        capture: &str,
+        f: &Frame,
+        data: &[u8],
+        result: &PacketResult,
+    ) -> Result<()> {
         if !self.writers.is_empty() {
             if let Some(w) = self.writers.get_mut(&result.verdict.label()) {
                 if !result.output.is_empty() {
@@ -496,7 +525,16 @@ impl Sink {
             }
         }
         if let Some(j) = self.json.as_mut() {
-            let line = PacketLine::new(capture, f.index, f.ts_ns, data, f.orig_len, f.truncated, f.class.to_string(), result);
+            let line = PacketLine::new(
+                capture,
+                f.index,
+                f.ts_ns,
+                data,
+                f.orig_len,
+                f.truncated,
+                f.class.to_string(),
+                result,
+            );
             serde_json::to_writer(&mut *j, &line)?;
             j.write_all(b"\n")?;
         }
@@ -540,13 +578,19 @@ mod tests {
         for port in crate::pcapgen::firewall::BLOCKED_DST_PORTS {
             for proto in [6u8, 17] {
                 let p = port.to_le_bytes();
-                maps.by_name("blocked_ports").unwrap().update(&[p[0], p[1], proto, 0], &one, 0, None);
+                maps.by_name("blocked_ports").unwrap().update(
+                    &[p[0], p[1], proto, 0],
+                    &one,
+                    0,
+                    None,
+                );
             }
         }
     }
 
     fn engine_for(obj: &Object, cpu: usize, ncpus: usize) -> Engine {
-        let mut e = Engine::new(obj, None, EngineConfig { cpu, ncpus, ..Default::default() }).unwrap();
+        let mut e =
+            Engine::new(obj, None, EngineConfig { cpu, ncpus, ..Default::default() }).unwrap();
         if obj.maps.iter().any(|m| m.name == "blocked_v4") {
             firewall_maps(&mut e);
         }
@@ -582,7 +626,8 @@ mod tests {
         let p = plan(obj, &ParallelOptions { threads, allow_shared_state: allow });
         let j = tmp(&format!("{name}-par{threads}-{allow}.jsonl"));
         let build = |cpu: usize, n: usize| Ok(engine_for(obj, cpu, n));
-        let r = replay_parallel(obj, &name, &build, &captures(), &opts(Some(j.clone())), p).unwrap();
+        let r =
+            replay_parallel(obj, &name, &build, &captures(), &opts(Some(j.clone())), p).unwrap();
         let lines = std::fs::read_to_string(&j).unwrap();
         std::fs::remove_file(j).unwrap();
         (serde_json::to_string(&r.summary).unwrap(), lines, r)
@@ -596,13 +641,21 @@ mod tests {
         let obj = load_object(&root().join("corpus/build/firewall.v3.o")).unwrap();
         assert!(shared_state_uses(&obj).is_empty(), "{:?}", shared_state_uses(&obj));
         let (sum1, lines1) = serial(&obj);
-        assert!(sum1.contains("\"DROP\"") && sum1.contains("\"PASS\""), "the blocklist should both drop and pass: {sum1}");
+        assert!(
+            sum1.contains("\"DROP\"") && sum1.contains("\"PASS\""),
+            "the blocklist should both drop and pass: {sum1}"
+        );
         let mut serial_engine = engine_for(&obj, 0, 1);
         let name = obj.programs[0].name.clone();
         replay(&mut serial_engine, &obj, &name, &captures(), &opts(None)).unwrap();
         let stats_total = |e: &Engine| -> Vec<u64> {
             let m = e.maps().maps.iter().find(|m| m.def.name == "stats").unwrap();
-            m.entries().iter().map(|en| en.values.iter().map(|v| u64::from_le_bytes(v[..8].try_into().unwrap())).sum()).collect()
+            m.entries()
+                .iter()
+                .map(|en| {
+                    en.values.iter().map(|v| u64::from_le_bytes(v[..8].try_into().unwrap())).sum()
+                })
+                .collect()
         };
         let want = stats_total(&serial_engine);
         for threads in [1, 2, 4] {
@@ -611,11 +664,19 @@ mod tests {
             assert_eq!(sum, sum1, "{threads} threads: summary differs");
             assert!(lines == lines1, "{threads} threads: per-packet lines differ");
             if threads > 1 {
-                let per_worker: Vec<u64> = report.engines.iter().map(|e| stats_total(e).iter().sum()).collect();
-                assert!(per_worker.iter().all(|&n| n > 0), "RSS should give every worker packets: {per_worker:?}");
+                let per_worker: Vec<u64> =
+                    report.engines.iter().map(|e| stats_total(e).iter().sum()).collect();
+                assert!(
+                    per_worker.iter().all(|&n| n > 0),
+                    "RSS should give every worker packets: {per_worker:?}"
+                );
             }
             let merged = report.merged_engine().unwrap();
-            assert_eq!(stats_total(&merged), want, "{threads} threads: per-CPU stats summed over CPUs");
+            assert_eq!(
+                stats_total(&merged),
+                want,
+                "{threads} threads: per-CPU stats summed over CPUs"
+            );
         }
     }
 
@@ -626,8 +687,15 @@ mod tests {
     fn counters_shares_state() {
         let obj = load_object(&root().join("corpus/build/counters.v3.o")).unwrap();
         let uses = shared_state_uses(&obj);
-        assert!(uses.iter().any(|u| u.what.contains("atomic operation on a value of ARRAY map 'totals'")), "{uses:?}");
-        assert!(!uses.iter().any(|u| u.what.contains("proto_stats")), "proto_stats is per-CPU: {uses:?}");
+        assert!(
+            uses.iter()
+                .any(|u| u.what.contains("atomic operation on a value of ARRAY map 'totals'")),
+            "{uses:?}"
+        );
+        assert!(
+            !uses.iter().any(|u| u.what.contains("proto_stats")),
+            "proto_stats is per-CPU: {uses:?}"
+        );
         let p = plan(&obj, &ParallelOptions { threads: 4, allow_shared_state: false });
         assert_eq!(p.workers, 1);
         assert!(p.downgraded.as_deref().unwrap().contains("--parallel-unsafe"));

@@ -132,7 +132,9 @@ const READ_ONLY_ARGS: &[i32] = &[
 ];
 
 fn shared(def: &MapDef) -> bool {
-    !def.map_type.is_percpu() && !def.read_only && !matches!(def.map_type, MapType::ProgArray | MapType::PerfEventArray)
+    !def.map_type.is_percpu()
+        && !def.read_only
+        && !matches!(def.map_type, MapType::ProgArray | MapType::PerfEventArray)
 }
 
 struct Ctx<'a> {
@@ -166,7 +168,12 @@ impl Ctx<'_> {
 }
 
 fn analyse(program: &str, insns: &[Insn], maps: &[MapDef]) -> Vec<SharedUse> {
-    let shared_mask = maps.iter().take(63).enumerate().filter(|(_, d)| shared(d)).fold(0u64, |m, (i, _)| m | 1 << i);
+    let shared_mask = maps
+        .iter()
+        .take(63)
+        .enumerate()
+        .filter(|(_, d)| shared(d))
+        .fold(0u64, |m, (i, _)| m | 1 << i);
     let mut cx = Ctx { program, maps, shared_mask, found: Vec::new() };
     let n = insns.len();
     let mut states: Vec<Option<State>> = vec![None; n];
@@ -294,7 +301,9 @@ fn step(cx: &mut Ctx, insns: &[Insn], pc: usize, st: &mut State) -> Vec<(usize, 
                     let off = if class == JMP32 { i.imm as i64 } else { i.off as i64 };
                     vec![((pc as i64 + 1 + off) as usize, st.clone())]
                 }
-                _ => vec![(next, st.clone()), ((pc as i64 + 1 + i.off as i64) as usize, st.clone())],
+                _ => {
+                    vec![(next, st.clone()), ((pc as i64 + 1 + i.off as i64) as usize, st.clone())]
+                }
             }
         }
         _ => vec![(next, st.clone())],
@@ -326,12 +335,19 @@ fn call(cx: &mut Ctx, pc: usize, i: Insn, st: &mut State) -> Vec<(usize, State)>
         ids::MAP_UPDATE_ELEM | ids::MAP_DELETE_ELEM => {
             let hit = if r1.map == 0 { UNKNOWN_MAP } else { cx.hits(r1.map) };
             if hit != 0 {
-                let verb = if id == ids::MAP_UPDATE_ELEM { "bpf_map_update_elem" } else { "bpf_map_delete_elem" };
+                let verb = if id == ids::MAP_UPDATE_ELEM {
+                    "bpf_map_update_elem"
+                } else {
+                    "bpf_map_delete_elem"
+                };
                 cx.report(pc, format!("{verb} on {}", cx.names(hit)));
             }
         }
         ids::RINGBUF_OUTPUT | ids::RINGBUF_RESERVE => {
-            cx.report(pc, "ring buffer output (the ring's free space is shared by every packet)".into());
+            cx.report(
+                pc,
+                "ring buffer output (the ring's free space is shared by every packet)".into(),
+            );
         }
         ids::GET_PRANDOM_U32 => {
             cx.report(pc, "bpf_get_prandom_u32 (each worker draws from its own stream)".into());
@@ -345,7 +361,14 @@ fn call(cx: &mut Ctx, pc: usize, i: Insn, st: &mut State) -> Vec<(usize, State)>
         for r in 1..=5 {
             let hit = cx.hits(st.regs[r].value);
             if hit != 0 {
-                cx.report(pc, format!("a pointer into {} is passed to helper {} which may write through it", cx.names(hit), crate::engine::helper_name(id)));
+                cx.report(
+                    pc,
+                    format!(
+                        "a pointer into {} is passed to helper {} which may write through it",
+                        cx.names(hit),
+                        crate::engine::helper_name(id)
+                    ),
+                );
             }
         }
     }
@@ -398,7 +421,12 @@ mod tests {
     fn atomic_on_shared_value_is_reported_as_atomic() {
         let p = with_lookup("mov %r1, 1\nlock add [%r0+0], %r1");
         let found = analyse("t", &p, &[map("totals", MapType::Hash)]);
-        assert!(found.iter().any(|u| u.what.starts_with("atomic operation on a value of HASH map 'totals'")), "{found:?}");
+        assert!(
+            found
+                .iter()
+                .any(|u| u.what.starts_with("atomic operation on a value of HASH map 'totals'")),
+            "{found:?}"
+        );
     }
 
     #[test]
@@ -410,7 +438,9 @@ mod tests {
     /// The value pointer survives a spill to the stack and a reload.
     #[test]
     fn spilled_pointer_is_followed() {
-        let p = with_lookup("stxdw [%r10-16], %r0\nldxdw %r3, [%r10-16]\nmov %r1, 1\nstxb [%r3+2], %r1");
+        let p = with_lookup(
+            "stxdw [%r10-16], %r0\nldxdw %r3, [%r10-16]\nmov %r1, 1\nstxb [%r3+2], %r1",
+        );
         let found = analyse("t", &p, &[map("totals", MapType::Array)]);
         assert_eq!(found.len(), 1, "{found:?}");
     }

@@ -44,13 +44,18 @@ pub struct Summary {
     pub executors: BTreeMap<String, u64>,
 }
 
-const COLUMNS: [&str; 8] = ["PASS", "DROP", "TX", "REDIRECT", "ABORTED", "FAULT", "NOT_RUN", "other"];
+const COLUMNS: [&str; 8] =
+    ["PASS", "DROP", "TX", "REDIRECT", "ABORTED", "FAULT", "NOT_RUN", "other"];
 
 fn row(label: &str, c: &Counts) -> String {
     let mut s = format!("  {label:<22}{:>9}", c.total);
     for col in COLUMNS {
         let n = if col == "other" {
-            c.by_verdict.iter().filter(|(k, _)| !COLUMNS.contains(&k.as_str())).map(|(_, v)| v).sum()
+            c.by_verdict
+                .iter()
+                .filter(|(k, _)| !COLUMNS.contains(&k.as_str()))
+                .map(|(_, v)| v)
+                .sum()
         } else {
             c.by_verdict.get(col).copied().unwrap_or(0)
         };
@@ -78,7 +83,11 @@ impl Summary {
                 let _ = writeln!(out, "{}", row(class, c));
             }
             if cap.truncated > 0 {
-                let _ = writeln!(out, "  {} truncated records (caplen < len) were replayed as captured", cap.truncated);
+                let _ = writeln!(
+                    out,
+                    "  {} truncated records (caplen < len) were replayed as captured",
+                    cap.truncated
+                );
             }
             for n in &cap.notices {
                 let _ = writeln!(out, "  warning: {n}");

@@ -7,7 +7,13 @@ use crate::engine::{Engine, Recorder};
 use crate::isa::disasm::{disasm_insn, Context};
 use crate::program::Object;
 
-pub fn render(engine: &Engine, obj: &Object, program: &str, rec: &Recorder, result: &PacketResult) -> String {
+pub fn render(
+    engine: &Engine,
+    obj: &Object,
+    program: &str,
+    rec: &Recorder,
+    result: &PacketResult,
+) -> String {
     let mut out = String::new();
     let names: Vec<&str> = engine.program_names().collect();
     let mut last_line = None;

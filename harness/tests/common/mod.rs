@@ -36,8 +36,12 @@ pub fn rust_bytes(b: &[u8]) -> String {
 fn map_files(stem: &str) -> Vec<MapInit> {
     let maps = repo_root().join("corpus/maps");
     match stem {
-        "dispatcher" => vec![MapInit { map: "jmp_table".into(), file: maps.join("dispatcher-jmp_table.json") }],
-        "redirect" => vec![MapInit { map: "tx_ports".into(), file: maps.join("redirect-tx_ports.json") }],
+        "dispatcher" => {
+            vec![MapInit { map: "jmp_table".into(), file: maps.join("dispatcher-jmp_table.json") }]
+        }
+        "redirect" => {
+            vec![MapInit { map: "tx_ports".into(), file: maps.join("redirect-tx_ports.json") }]
+        }
         _ => Vec::new(),
     }
 }
@@ -55,11 +59,13 @@ pub fn corpus_pairs() -> Result<Vec<(String, PairOpen)>, String> {
     assert!(files.len() >= 10, "corpus/build has only {} v3 objects", files.len());
     let mut out = Vec::new();
     for f in files {
-        let obj = xdpqual::loader::load_object(&f).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
+        let obj =
+            xdpqual::loader::load_object(&f).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
         let stem = f.file_name().unwrap().to_string_lossy().trim_end_matches(".v3.o").to_string();
         for p in &obj.programs {
             let label = format!("{stem}.v3.o:{}", p.name);
-            let pair = VmHostPair::open(&obj, p, &map_files(&stem)).unwrap_or_else(|e| panic!("{label}: {e:#}"));
+            let pair = VmHostPair::open(&obj, p, &map_files(&stem))
+                .unwrap_or_else(|e| panic!("{label}: {e:#}"));
             if let PairOpen::Unavailable(why) = &pair {
                 return Err(format!("host kernel backend unavailable: {why}"));
             }

@@ -18,7 +18,13 @@ pub struct Frame {
 
 impl std::fmt::Debug for Frame {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Frame({}, {} bytes: {})", self.what, self.bytes.len(), super::rust_bytes(&self.bytes))
+        write!(
+            f,
+            "Frame({}, {} bytes: {})",
+            self.what,
+            self.bytes.len(),
+            super::rust_bytes(&self.bytes)
+        )
     }
 }
 
@@ -69,7 +75,10 @@ fn l3(g: &mut Gen, what: &mut String) -> (Vec<u8>, u16) {
             }
             1 => {
                 what.push_str("ipv6/tcp");
-                b.tcp(port(g), port(g), u32::arbitrary(g), 1024).syn().write(&mut out, &data).expect("build")
+                b.tcp(port(g), port(g), u32::arbitrary(g), 1024)
+                    .syn()
+                    .write(&mut out, &data)
+                    .expect("build")
             }
             _ => {
                 what.push_str("ipv6/icmp6");
@@ -104,7 +113,10 @@ fn l3(g: &mut Gen, what: &mut String) -> (Vec<u8>, u16) {
             }
             1 => {
                 what.push_str("ipv4/tcp");
-                b.tcp(port(g), port(g), u32::arbitrary(g), 1024).syn().write(&mut out, &data).expect("build")
+                b.tcp(port(g), port(g), u32::arbitrary(g), 1024)
+                    .syn()
+                    .write(&mut out, &data)
+                    .expect("build")
             }
             _ => {
                 what.push_str("ipv4/icmp");

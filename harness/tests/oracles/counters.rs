@@ -3,7 +3,13 @@
 use super::*;
 
 pub fn cases() -> Vec<Case> {
-    vec![Case { program: "counters", entry: "xdp", config: "default", setup: vec![], oracle: || Box::new(Counters::default()) }]
+    vec![Case {
+        program: "counters",
+        entry: "xdp",
+        config: "default",
+        setup: vec![],
+        oracle: || Box::new(Counters::default()),
+    }]
 }
 
 #[derive(Default)]
@@ -74,7 +80,11 @@ impl Oracle for Counters {
             .map(|(c, &(n, b))| {
                 let mut value = n.to_le_bytes().to_vec();
                 value.extend(b.to_le_bytes());
-                MapExpect { map: "proto_stats".into(), key: (c as u32).to_le_bytes().to_vec(), value }
+                MapExpect {
+                    map: "proto_stats".into(),
+                    key: (c as u32).to_le_bytes().to_vec(),
+                    value,
+                }
             })
             .collect();
         let mut t = Vec::new();

@@ -29,7 +29,15 @@ pub fn tag(vid: u16, inner: u16, rest: &[u8]) -> Vec<u8> {
 
 /// IPv4 header with options `opts` (a multiple of 4 bytes), a correct
 /// header checksum, total length = header + payload.
-pub fn ipv4(src: [u8; 4], dst: [u8; 4], proto: u8, ttl: u8, frag: u16, opts: &[u8], payload: &[u8]) -> Vec<u8> {
+pub fn ipv4(
+    src: [u8; 4],
+    dst: [u8; 4],
+    proto: u8,
+    ttl: u8,
+    frag: u16,
+    opts: &[u8],
+    payload: &[u8],
+) -> Vec<u8> {
     let ihl = 5 + opts.len() / 4;
     let total = (ihl * 4 + payload.len()) as u16;
     let mut h = vec![0x40 | ihl as u8, 0];
@@ -137,7 +145,7 @@ pub fn frames() -> Vec<Vec<u8>> {
     v.push(long_opts.clone()); // IHL 15
     long_opts.truncate(14 + 50);
     v.push(long_opts); // options truncated
-    // TTLs around the floors.
+                       // TTLs around the floors.
     for ttl in [0, 1, 2, 255] {
         v.push(eth(0x0800, &ipv4(A, B, 17, ttl, 0, &[], &udp(7, 9, 0, b"ttl"))));
     }
@@ -146,7 +154,7 @@ pub fn frames() -> Vec<Vec<u8>> {
     v.push(eth(0x0800, &ipv4(A, B, 6, 64, 0x2000 | 3, &[], &tcp(1, 80))));
     v.push(eth(0x0800, &ipv4(A, B, 6, 64, 7, &[], b"tail of a datagram")));
     v.push(eth(0x0800, &ipv4(A, B, 17, 64, 0x4000, &[], &udp(1, 9, 0, b"DF")))); // DF only
-    // Blocked and special ports / sources.
+                                                                                 // Blocked and special ports / sources.
     for dport in [23u16, 445, 3389, 8080, 53, 22, 1023, 1024, 0] {
         v.push(v4tcp(A, dport));
     }
@@ -164,9 +172,9 @@ pub fn frames() -> Vec<Vec<u8>> {
     v.push(eth(0x0800, &ipv4(A, B, 1, 64, 0, &[], &[5, 1, 0])));
     v.push(eth(0x0800, &ipv4(A, B, 58, 64, 0, &[], &[137, 0, 0, 0])));
     v.push(eth(0x0800, &ipv4(A, B, 47, 64, 0, &[], &[0; 8]))); // GRE
-    // Reflector: PING with a checksum, without one, one that lands on 0,
-    // a header checksum of 0xFFFF with TTL already 64, no payload, short
-    // payload.
+                                                               // Reflector: PING with a checksum, without one, one that lands on 0,
+                                                               // a header checksum of 0xFFFF with TTL already 64, no payload, short
+                                                               // payload.
     v.push(v4udp(7, b"PING and more"));
     v.push(eth(0x0800, &ipv4(A, B, 17, 64, 0, &[], &udp(7, 7, 0, b"PING"))));
     v.push(eth(0x0800, &ipv4(A, B, 17, 64, 0, &[], &udp(7, 7, reflector_zero_csum(), b"PING"))));
@@ -182,7 +190,10 @@ pub fn frames() -> Vec<Vec<u8>> {
     v.push(eth(0x0800, &ipv4([198, 51, 100, 1], [203, 0, 113, 1], 4, 64, 0, &[], &inner)));
     v.push(eth(0x0800, &ipv4([198, 51, 100, 1], [203, 0, 113, 1], 4, 64, 0, &[], &inner[..19])));
     v.push(eth(0x0800, &ipv4([198, 51, 100, 1], [203, 0, 113, 1], 4, 64, 0, &[], &inner[..20])));
-    v.push(eth(0x0800, &ipv4([198, 51, 100, 1], [203, 0, 113, 1], 4, 64, 0, &[1, 1, 1, 0], &inner)));
+    v.push(eth(
+        0x0800,
+        &ipv4([198, 51, 100, 1], [203, 0, 113, 1], 4, 64, 0, &[1, 1, 1, 0], &inner),
+    ));
     // Total length near 65535: the outer length wraps.
     let mut big = eth(0x0800, &ipv4(A, B, 17, 64, 0, &[], &udp(1, 2, 0, b"len")));
     big[16] = 0xff;
@@ -193,7 +204,10 @@ pub fn frames() -> Vec<Vec<u8>> {
     v.push(eth(0x8100, &tag(100, 0x0800, &ip_udp)));
     v.push(eth(0x8100, &tag(100, 0x0800, &ipv4(A, B, 6, 64, 0, &[], &tcp(1, 445)))));
     v.push(eth(0x88A8, &tag(10, 0x8100, &tag(20, 0x0800, &ip_udp))));
-    v.push(eth(0x88A8, &tag(10, 0x8100, &tag(20, 0x0800, &ipv4(A, B, 6, 64, 0, &[], &tcp(1, 3389))))));
+    v.push(eth(
+        0x88A8,
+        &tag(10, 0x8100, &tag(20, 0x0800, &ipv4(A, B, 6, 64, 0, &[], &tcp(1, 3389)))),
+    ));
     v.push(eth(0x8100, &tag(10, 0x8100, &tag(20, 0x8100, &tag(30, 0x0800, &ip_udp)))));
     v.push(eth(0x88A8, &tag(10, 0x0800, &ip_udp)));
     v.push(eth(0x8100, &tag(10, 0x0806, &[0; 28])));
@@ -202,7 +216,10 @@ pub fn frames() -> Vec<Vec<u8>> {
     v.push(eth(0x8100, &[0, 100, 0x08, 0x00]));
     v.push(eth(0x88A8, &[0, 10, 0x81, 0x00, 0, 20]));
     v.push(eth(0x8100, &tag(100, 0x86DD, &ipv6(V6SRC, 17, 64, &udp(1, 80, 0, b"v6")))));
-    v.push(eth(0x0806, &[0, 1, 8, 0, 6, 4, 0, 1, 2, 0, 0, 0, 0, 1, 10, 0, 1, 1, 0, 0, 0, 0, 0, 0, 10, 1, 0, 1]));
+    v.push(eth(
+        0x0806,
+        &[0, 1, 8, 0, 6, 4, 0, 1, 2, 0, 0, 0, 0, 1, 10, 0, 1, 1, 0, 0, 0, 0, 0, 0, 10, 1, 0, 1],
+    ));
     v.push(eth(0x88cc, &[0; 46]));
     // IPv6: plain, truncated, wrong version, special/blocked sources.
     let v6udp = ipv6(V6SRC, 17, 64, &udp(1, 80, 0, b"six"));
@@ -266,7 +283,10 @@ pub fn frames() -> Vec<Vec<u8>> {
         v.push(eth(0x0800, &ipv4(A, B, 17, 64, 0, &[], &udp(7, 9, 0, &payload))));
     }
     let payload = vec![0xa5; 5000 - 14 - 20 - 8];
-    v.push(eth(0x0800, &ipv4(A, B, 17, 64, 0, &[], &udp(7, 7, 0x1111, &[b"PING".as_slice(), &payload].concat()))));
+    v.push(eth(
+        0x0800,
+        &ipv4(A, B, 17, 64, 0, &[], &udp(7, 7, 0x1111, &[b"PING".as_slice(), &payload].concat())),
+    ));
     v
 }
 
@@ -321,7 +341,10 @@ pub fn ratelimit_frames() -> Vec<(u64, Vec<u8>)> {
     }
     // Classification corners between the bucket packets.
     v.push((t, eth(0x0800, &ipv4([10, 9, 0, 1], B, 17, 64, 0x0010, &[], b"non-first frag"))));
-    v.push((t, eth(0x0800, &ipv4([10, 9, 0, 1], B, 17, 64, 0x2000, &[], &udp(1, 80, 0, b"first")))));
+    v.push((
+        t,
+        eth(0x0800, &ipv4([10, 9, 0, 1], B, 17, 64, 0x2000, &[], &udp(1, 80, 0, b"first"))),
+    ));
     v.push((t, eth(0x0800, &ipv4([10, 9, 0, 1], B, 1, 64, 0, &[], &[8, 0, 0, 0]))));
     v.push((t, truncated(a(80), 37)));
     v.push((t, truncated(a(80), 33)));
@@ -329,7 +352,10 @@ pub fn ratelimit_frames() -> Vec<(u64, Vec<u8>)> {
     let mut ihl4 = a(80);
     ihl4[14] = 0x44;
     v.push((t, ihl4));
-    v.push((t, eth(0x0800, &ipv4([10, 9, 0, 1], B, 17, 64, 0, &[1, 1, 1, 0], &udp(1, 80, 0, b"opt")))));
+    v.push((
+        t,
+        eth(0x0800, &ipv4([10, 9, 0, 1], B, 17, 64, 0, &[1, 1, 1, 0], &udp(1, 80, 0, b"opt"))),
+    ));
     v.push((t, vec![1, 2, 3]));
     // Many flows, each once.
     for i in 0..200u32 {

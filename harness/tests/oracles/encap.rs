@@ -5,8 +5,20 @@ use super::*;
 
 pub fn cases() -> Vec<Case> {
     vec![
-        Case { program: "encap", entry: "xdp/encap", config: "encap", setup: vec![], oracle: || Box::new(Stateless(encap)) },
-        Case { program: "encap", entry: "xdp/decap", config: "decap", setup: vec![], oracle: || Box::new(Stateless(decap)) },
+        Case {
+            program: "encap",
+            entry: "xdp/encap",
+            config: "encap",
+            setup: vec![],
+            oracle: || Box::new(Stateless(encap)),
+        },
+        Case {
+            program: "encap",
+            entry: "xdp/decap",
+            config: "decap",
+            setup: vec![],
+            oracle: || Box::new(Stateless(decap)),
+        },
     ]
 }
 

@@ -24,7 +24,13 @@ pub const BLOCKLIST: Blocklist = Blocklist {
 
 pub fn cases() -> Vec<Case> {
     vec![
-        Case { program: "firewall", entry: "xdp", config: "empty-maps", setup: vec![], oracle: || Box::new(Firewall::new(&EMPTY)) },
+        Case {
+            program: "firewall",
+            entry: "xdp",
+            config: "empty-maps",
+            setup: vec![],
+            oracle: || Box::new(Firewall::new(&EMPTY)),
+        },
         Case {
             program: "firewall",
             entry: "xdp",
@@ -78,7 +84,11 @@ impl Oracle for Firewall {
     fn expected_maps(&self) -> Vec<MapExpect> {
         [(0u32, 0u64), (1, self.drops), (2, self.passes), (3, 0), (4, 0)]
             .into_iter()
-            .map(|(k, n)| MapExpect { map: "stats".into(), key: k.to_le_bytes().to_vec(), value: n.to_le_bytes().to_vec() })
+            .map(|(k, n)| MapExpect {
+                map: "stats".into(),
+                key: k.to_le_bytes().to_vec(),
+                value: n.to_le_bytes().to_vec(),
+            })
             .collect()
     }
 }

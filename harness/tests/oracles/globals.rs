@@ -3,7 +3,13 @@
 use super::*;
 
 pub fn cases() -> Vec<Case> {
-    vec![Case { program: "globals", entry: "xdp", config: "compiled-in", setup: vec![], oracle: || Box::new(Globals::default()) }]
+    vec![Case {
+        program: "globals",
+        entry: "xdp",
+        config: "compiled-in",
+        setup: vec![],
+        oracle: || Box::new(Globals::default()),
+    }]
 }
 
 const BLOCKED_PORT: u16 = 9;
@@ -59,9 +65,17 @@ impl Oracle for Globals {
 
     /// The .bss counters; the test places them at their ELF symbol offsets.
     fn expected_maps(&self) -> Vec<MapExpect> {
-        [("packets_seen", self.packets_seen), ("dropped", self.dropped), ("port_hits", self.port_hits)]
-            .into_iter()
-            .map(|(sym, n)| MapExpect { map: format!(".bss:{sym}"), key: vec![], value: n.to_le_bytes().to_vec() })
-            .collect()
+        [
+            ("packets_seen", self.packets_seen),
+            ("dropped", self.dropped),
+            ("port_hits", self.port_hits),
+        ]
+        .into_iter()
+        .map(|(sym, n)| MapExpect {
+            map: format!(".bss:{sym}"),
+            key: vec![],
+            value: n.to_le_bytes().to_vec(),
+        })
+        .collect()
     }
 }

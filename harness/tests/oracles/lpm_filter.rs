@@ -7,14 +7,27 @@ pub type Prefixes = &'static [([u8; 4], u32)];
 
 /// Cover parts of the mixed (10.0.x.y) and firewall (198.51.100.x) sources,
 /// with a nested pair to exercise the longest match.
-pub const SOME: Prefixes = &[([10, 0, 128, 0], 17), ([10, 0, 128, 0], 24), ([198, 51, 100, 0], 28), ([10, 0, 7, 9], 32)];
+pub const SOME: Prefixes =
+    &[([10, 0, 128, 0], 17), ([10, 0, 128, 0], 24), ([198, 51, 100, 0], 28), ([10, 0, 7, 9], 32)];
 /// A default route matches every address.
 pub const DEFAULT_ROUTE: Prefixes = &[([0, 0, 0, 0], 0)];
 
 pub fn cases() -> Vec<Case> {
     vec![
-        Case { program: "lpm_filter", entry: "xdp", config: "empty-trie", setup: vec![], oracle: || Box::new(Lpm(&[])) },
-        Case { program: "lpm_filter", entry: "xdp", config: "prefixes", setup: setup(SOME), oracle: || Box::new(Lpm(SOME)) },
+        Case {
+            program: "lpm_filter",
+            entry: "xdp",
+            config: "empty-trie",
+            setup: vec![],
+            oracle: || Box::new(Lpm(&[])),
+        },
+        Case {
+            program: "lpm_filter",
+            entry: "xdp",
+            config: "prefixes",
+            setup: setup(SOME),
+            oracle: || Box::new(Lpm(SOME)),
+        },
         Case {
             program: "lpm_filter",
             entry: "xdp",

@@ -3,7 +3,13 @@
 use super::*;
 
 pub fn cases() -> Vec<Case> {
-    vec![Case { program: "meta", entry: "xdp", config: "default", setup: vec![], oracle: || Box::new(Stateless(run)) }]
+    vec![Case {
+        program: "meta",
+        entry: "xdp",
+        config: "default",
+        setup: vec![],
+        oracle: || Box::new(Stateless(run)),
+    }]
 }
 
 fn mark(f: &[u8]) -> u32 {

@@ -52,8 +52,14 @@ pub enum Verdict {
 }
 
 impl Verdict {
-    pub const ALL: [Verdict; 6] =
-        [Verdict::Aborted, Verdict::Drop, Verdict::Pass, Verdict::Tx, Verdict::Redirect, Verdict::NotRun];
+    pub const ALL: [Verdict; 6] = [
+        Verdict::Aborted,
+        Verdict::Drop,
+        Verdict::Pass,
+        Verdict::Tx,
+        Verdict::Redirect,
+        Verdict::NotRun,
+    ];
 
     /// `enum xdp_action` (include/uapi/linux/bpf.h).
     pub fn from_r0(r0: u64) -> Option<Verdict> {

@@ -4,7 +4,13 @@ use super::*;
 use std::collections::HashMap;
 
 pub fn cases() -> Vec<Case> {
-    vec![Case { program: "ratelimit", entry: "xdp", config: "default", setup: vec![], oracle: || Box::new(RateLimit::default()) }]
+    vec![Case {
+        program: "ratelimit",
+        entry: "xdp",
+        config: "default",
+        setup: vec![],
+        oracle: || Box::new(RateLimit::default()),
+    }]
 }
 
 const BURST: u64 = 4;

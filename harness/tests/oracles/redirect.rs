@@ -8,7 +8,13 @@ pub const SLOTS: &[(u32, u32)] = &[(0, 10), (1, 11), (3, 13)];
 
 pub fn cases() -> Vec<Case> {
     vec![
-        Case { program: "redirect", entry: "xdp", config: "empty-devmap", setup: vec![], oracle: || Box::new(Redirect(&[])) },
+        Case {
+            program: "redirect",
+            entry: "xdp",
+            config: "empty-devmap",
+            setup: vec![],
+            oracle: || Box::new(Redirect(&[])),
+        },
         Case {
             program: "redirect",
             entry: "xdp",

@@ -4,7 +4,13 @@
 use super::*;
 
 pub fn cases() -> Vec<Case> {
-    vec![Case { program: "reflector", entry: "xdp", config: "default", setup: vec![], oracle: || Box::new(Stateless(run)) }]
+    vec![Case {
+        program: "reflector",
+        entry: "xdp",
+        config: "default",
+        setup: vec![],
+        oracle: || Box::new(Stateless(run)),
+    }]
 }
 
 /// The specification's "INCREMENTAL UPDATE, exactly" over 16-bit words.

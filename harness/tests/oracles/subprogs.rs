@@ -3,7 +3,13 @@
 use super::*;
 
 pub fn cases() -> Vec<Case> {
-    vec![Case { program: "subprogs", entry: "xdp", config: "default", setup: vec![], oracle: || Box::new(Stateless(run)) }]
+    vec![Case {
+        program: "subprogs",
+        entry: "xdp",
+        config: "default",
+        setup: vec![],
+        oracle: || Box::new(Stateless(run)),
+    }]
 }
 
 fn verdict(f: &[u8]) -> Verdict {

@@ -3,7 +3,13 @@
 use super::*;
 
 pub fn cases() -> Vec<Case> {
-    vec![Case { program: "truncate", entry: "xdp", config: "default", setup: vec![], oracle: || Box::new(Stateless(run)) }]
+    vec![Case {
+        program: "truncate",
+        entry: "xdp",
+        config: "default",
+        setup: vec![],
+        oracle: || Box::new(Stateless(run)),
+    }]
 }
 
 const SNAP: usize = 256;

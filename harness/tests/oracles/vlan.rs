@@ -5,8 +5,20 @@ use super::*;
 
 pub fn cases() -> Vec<Case> {
     vec![
-        Case { program: "vlan", entry: "xdp/vlan_push", config: "push", setup: vec![], oracle: || Box::new(Stateless(push)) },
-        Case { program: "vlan", entry: "xdp/vlan_pop", config: "pop", setup: vec![], oracle: || Box::new(Stateless(pop)) },
+        Case {
+            program: "vlan",
+            entry: "xdp/vlan_push",
+            config: "push",
+            setup: vec![],
+            oracle: || Box::new(Stateless(push)),
+        },
+        Case {
+            program: "vlan",
+            entry: "xdp/vlan_pop",
+            config: "pop",
+            setup: vec![],
+            oracle: || Box::new(Stateless(pop)),
+        },
     ]
 }
 

@@ -18,8 +18,15 @@ pub(super) fn check(prog: &ProgramSpec, profile: &Profile, sink: &mut Sink) {
     let mut offloaded = 0u32;
     let mut total_entries = 0u64;
     for map in &prog.maps {
-        let what = format!("map `{}` ({}, key {} B, value {} B, {} entries, flags {:#x})",
-            map.name, map_type::name(map.map_type), map.key_size, map.value_size, map.max_entries, map.flags);
+        let what = format!(
+            "map `{}` ({}, key {} B, value {} B, {} entries, flags {:#x})",
+            map.name,
+            map_type::name(map.map_type),
+            map.key_size,
+            map.value_size,
+            map.max_entries,
+            map.flags
+        );
         if map.is_global_data {
             if !m.global_data.value {
                 let rule = match fam {
@@ -27,7 +34,13 @@ pub(super) fn check(prog: &ProgramSpec, profile: &Profile, sink: &mut Sink) {
                     Family::Netdevsim => RuleId::NsimM3,
                     Family::Hxdp => RuleId::HxdpM1,
                 };
-                sink.add(rule, Violates, "global data is not supported for offload".into(), what, None);
+                sink.add(
+                    rule,
+                    Violates,
+                    "global data is not supported for offload".into(),
+                    what,
+                    None,
+                );
             }
             continue;
         }
@@ -48,9 +61,13 @@ pub(super) fn check(prog: &ProgramSpec, profile: &Profile, sink: &mut Sink) {
         if let Some(max) = &m.max_total_entries {
             let left = max.value.saturating_sub(total_entries);
             if map.max_entries as u64 > left {
-                sink.add(RuleId::P7, Violates,
+                sink.add(
+                    RuleId::P7,
+                    Violates,
                     format!("map with too many elements: {}, left: {left}", map.max_entries),
-                    format!("{what}; FW max_elems {} over all maps", max.value), None);
+                    format!("{what}; FW max_elems {} over all maps", max.value),
+                    None,
+                );
             } else {
                 total_entries += map.max_entries as u64;
             }
@@ -67,32 +84,62 @@ pub(super) fn check(prog: &ProgramSpec, profile: &Profile, sink: &mut Sink) {
         }
         if let Some(max) = &m.max_entries_per_map {
             if map.max_entries > max.value {
-                sink.add(RuleId::NsimM2, Violates, "-ENOMEM (netdevsim: more than NSIM_BPF_MAX_KEYS entries)".into(),
-                    format!("{what}: limit {}", max.value), None);
+                sink.add(
+                    RuleId::NsimM2,
+                    Violates,
+                    "-ENOMEM (netdevsim: more than NSIM_BPF_MAX_KEYS entries)".into(),
+                    format!("{what}: limit {}", max.value),
+                    None,
+                );
             }
         }
         if let Some(max) = &m.max_elem_size {
             let elem = round8(map.key_size) + round8(map.value_size);
             if elem > max.value as u64 {
-                sink.add(RuleId::P8, Violates,
-                    format!("map elements too large: {elem}, FW max element size (key+value): {}", max.value), what.clone(), None);
+                sink.add(
+                    RuleId::P8,
+                    Violates,
+                    format!(
+                        "map elements too large: {elem}, FW max element size (key+value): {}",
+                        max.value
+                    ),
+                    what.clone(),
+                    None,
+                );
             }
         }
         if let Some(max) = &m.max_key_size {
             if map.key_size > max.value {
-                sink.add(RuleId::P8, Violates, format!("map key size {}, FW max is {}", map.key_size, max.value), what.clone(), None);
+                sink.add(
+                    RuleId::P8,
+                    Violates,
+                    format!("map key size {}, FW max is {}", map.key_size, max.value),
+                    what.clone(),
+                    None,
+                );
             }
         }
         if let Some(max) = &m.max_value_size {
             if map.value_size > max.value {
-                sink.add(RuleId::P8, Violates, format!("map value size {}, FW max is {}", map.value_size, max.value), what.clone(), None);
+                sink.add(
+                    RuleId::P8,
+                    Violates,
+                    format!("map value size {}, FW max is {}", map.value_size, max.value),
+                    what.clone(),
+                    None,
+                );
             }
         }
     }
     if let Some(max) = &m.max_maps {
         if offloaded > max.value {
-            sink.add(RuleId::P6, Violates, "too many maps for a device".into(),
-                format!("{offloaded} offloaded maps, FW max_maps {}", max.value), None);
+            sink.add(
+                RuleId::P6,
+                Violates,
+                "too many maps for a device".into(),
+                format!("{offloaded} offloaded maps, FW max_maps {}", max.value),
+                None,
+            );
         }
     }
 }

@@ -52,7 +52,10 @@ pub fn check_with(program: &ProgramSpec, profile: &Profile, opts: &CheckOptions)
             RuleId::Budget,
             Severity::CannotProve,
             "cannot prove: analysis budget exhausted".into(),
-            format!("explored {} instruction visits; results cover only the paths explored", opts.limits.budget),
+            format!(
+                "explored {} instruction visits; results cover only the paths explored",
+                opts.limits.budget
+            ),
             None,
         );
     }
@@ -84,7 +87,14 @@ impl<'p> Sink<'p> {
         Sink { prog, found: BTreeMap::new() }
     }
 
-    pub(crate) fn add(&mut self, rule: RuleId, severity: Severity, message: String, detail: String, insn: Option<usize>) {
+    pub(crate) fn add(
+        &mut self,
+        rule: RuleId,
+        severity: Severity,
+        message: String,
+        detail: String,
+        insn: Option<usize>,
+    ) {
         let (source_line, dis) = match insn {
             Some(pc) => (
                 self.prog.line_of(pc).map(str::to_string),
@@ -92,7 +102,15 @@ impl<'p> Sink<'p> {
             ),
             None => (None, None),
         };
-        let f = Finding { rule, severity, message: message.clone(), detail, insn, source_line, disasm: dis };
+        let f = Finding {
+            rule,
+            severity,
+            message: message.clone(),
+            detail,
+            insn,
+            source_line,
+            disasm: dis,
+        };
         match self.found.entry((rule, insn, message)) {
             std::collections::btree_map::Entry::Vacant(v) => {
                 v.insert(f);

@@ -30,7 +30,17 @@ pub(super) fn check(prog: &ProgramSpec, profile: &Profile, sink: &mut Sink) {
         } else {
             (RuleId::T1, "-EINVAL (program type cannot be offloaded)".to_string())
         };
-        sink.add(rule, Violates, msg, format!("section `{}` gives program type {}", prog.section, if ty.is_empty() { "other than XDP/SCHED_CLS" } else { ty }), None);
+        sink.add(
+            rule,
+            Violates,
+            msg,
+            format!(
+                "section `{}` gives program type {}",
+                prog.section,
+                if ty.is_empty() { "other than XDP/SCHED_CLS" } else { ty }
+            ),
+            None,
+        );
     }
     let flags = prog.prog_flags() & !profile.program.allowed_prog_flags.value;
     if flags != 0 {
@@ -48,9 +58,21 @@ pub(super) fn check(prog: &ProgramSpec, profile: &Profile, sink: &mut Sink) {
 
         if isa.reject_extended_regs.value && (i.dst > 10 || i.src > 10) {
             if nfp {
-                sink.add(RuleId::T9, Violates, "[nfp] program uses extended registers - jit hardening?".into(), String::new(), at);
+                sink.add(
+                    RuleId::T9,
+                    Violates,
+                    "[nfp] program uses extended registers - jit hardening?".into(),
+                    String::new(),
+                    at,
+                );
             } else {
-                sink.add(RuleId::HxdpI1, Violates, "register outside r0-r10".into(), String::new(), at);
+                sink.add(
+                    RuleId::HxdpI1,
+                    Violates,
+                    "register outside r0-r10".into(),
+                    String::new(),
+                    at,
+                );
             }
         }
 
@@ -59,8 +81,13 @@ pub(super) fn check(prog: &ProgramSpec, profile: &Profile, sink: &mut Sink) {
             let delta = if c == 0x06 { i.imm as i64 } else { i.off as i64 };
             let target = pc as i64 + 1 + delta;
             if target < 0 || target >= prog.insns.len() as i64 {
-                sink.add(RuleId::KernelReserved, Violates, format!("jump out of range from insn {pc} to {target}"),
-                    "kernel/bpf/verifier.c check_cfg".into(), at);
+                sink.add(
+                    RuleId::KernelReserved,
+                    Violates,
+                    format!("jump out of range from insn {pc} to {target}"),
+                    "kernel/bpf/verifier.c check_cfg".into(),
+                    at,
+                );
             }
         }
 
@@ -70,20 +97,35 @@ pub(super) fn check(prog: &ProgramSpec, profile: &Profile, sink: &mut Sink) {
         if c == 0x85 && i.src == PSEUDO_CALL {
             let target = pc as i64 + 1 + i.imm as i64;
             if target < 0 || target >= prog.insns.len() as i64 {
-                sink.add(RuleId::KernelReserved, Violates, format!("call to invalid destination (insn {pc} calls insn {target})"),
-                    "kernel/bpf/verifier.c add_subprog".into(), at);
+                sink.add(
+                    RuleId::KernelReserved,
+                    Violates,
+                    format!("call to invalid destination (insn {pc} calls insn {target})"),
+                    "kernel/bpf/verifier.c add_subprog".into(),
+                    at,
+                );
             }
         }
 
         // check_reg_arg: "frame pointer is read only" (ALU and LDX write dst).
         if i.dst == 10 && (matches!(class(c), ALU | ALU64) || class(c) == 0x01) {
-            sink.add(RuleId::KernelReserved, Violates, "frame pointer is read only".into(),
-                "kernel/bpf/verifier.c check_reg_arg".into(), at);
+            sink.add(
+                RuleId::KernelReserved,
+                Violates,
+                "frame pointer is read only".into(),
+                "kernel/bpf/verifier.c check_reg_arg".into(),
+                at,
+            );
         }
         // do_check: BPF_CALL src must be a helper (0), a pseudo call (1) or a kfunc (2).
         if c == 0x85 && i.src > 2 {
-            sink.add(RuleId::KernelReserved, Violates, "BPF_CALL uses reserved fields".into(),
-                "kernel/bpf/verifier.c do_check".into(), at);
+            sink.add(
+                RuleId::KernelReserved,
+                Violates,
+                "BPF_CALL uses reserved fields".into(),
+                "kernel/bpf/verifier.c do_check".into(),
+                at,
+            );
         }
 
         // Opcodes with no translation.
@@ -100,15 +142,28 @@ pub(super) fn check(prog: &ProgramSpec, profile: &Profile, sink: &mut Sink) {
                     _ => RuleId::I1,
                 }
             };
-            let msg = if hxdp { format!("opcode {c:#04x} is outside the hXDP instruction set") } else { not_supported(c) };
+            let msg = if hxdp {
+                format!("opcode {c:#04x} is outside the hXDP instruction set")
+            } else {
+                not_supported(c)
+            };
             sink.add(rule, Violates, msg, String::new(), at);
         } else if nfp && !known_opcode(c) {
-            sink.add(RuleId::I1, Violates, not_supported(c), "not a defined eBPF opcode".into(), at);
+            sink.add(
+                RuleId::I1,
+                Violates,
+                not_supported(c),
+                "not a defined eBPF opcode".into(),
+                at,
+            );
         }
 
         // cpu=v4 signed forms reuse MOV/DIV/MOD opcodes with off != 0.
-        if isa.reject_signed_alu_off.value && matches!(class(c), ALU | ALU64) && i.off != 0
-            && matches!(op(c), MOV | DIV | MOD) && !isa.unsupported_opcodes.value.contains(&c)
+        if isa.reject_signed_alu_off.value
+            && matches!(class(c), ALU | ALU64)
+            && i.off != 0
+            && matches!(op(c), MOV | DIV | MOD)
+            && !isa.unsupported_opcodes.value.contains(&c)
         {
             let what = match op(c) {
                 MOV => "MOVSX",
@@ -118,7 +173,13 @@ pub(super) fn check(prog: &ProgramSpec, profile: &Profile, sink: &mut Sink) {
             let (rule, msg) = if hxdp {
                 (RuleId::HxdpI1, format!("{what} (cpu=v4) is outside the hXDP instruction set"))
             } else {
-                (RuleId::I12, format!("{what} (off={}) would be translated as its unsigned/plain form", i.off))
+                (
+                    RuleId::I12,
+                    format!(
+                        "{what} (off={}) would be translated as its unsigned/plain form",
+                        i.off
+                    ),
+                )
             };
             sink.add(rule, Violates, msg, "rejected conservatively: the JIT keys on the opcode only (spec NFP-I12, unverified on hardware)".into(), at);
         }
@@ -132,14 +193,24 @@ pub(super) fn check(prog: &ProgramSpec, profile: &Profile, sink: &mut Sink) {
             let bad_src = !x && i.src != 0;
             let bad_imm = x && i.imm != 0;
             if bad_off || bad_src || bad_imm {
-                sink.add(RuleId::KernelReserved, Violates, "BPF_ALU uses reserved fields".into(),
-                    "kernel/bpf/verifier.c check_alu_op".into(), at);
+                sink.add(
+                    RuleId::KernelReserved,
+                    Violates,
+                    "BPF_ALU uses reserved fields".into(),
+                    "kernel/bpf/verifier.c check_alu_op".into(),
+                    at,
+                );
             }
         } else if matches!(class(c), ALU | ALU64) {
             // BPF_END: imm is the width; off and src reserved.
             if !matches!(i.imm, 16 | 32 | 64) || i.off != 0 || i.src != 0 {
-                sink.add(RuleId::KernelReserved, Violates, "BPF_ALU uses reserved fields".into(),
-                    "kernel/bpf/verifier.c check_alu_op".into(), at);
+                sink.add(
+                    RuleId::KernelReserved,
+                    Violates,
+                    "BPF_ALU uses reserved fields".into(),
+                    "kernel/bpf/verifier.c check_alu_op".into(),
+                    at,
+                );
             }
         }
 
@@ -150,28 +221,60 @@ pub(super) fn check(prog: &ProgramSpec, profile: &Profile, sink: &mut Sink) {
                 sink.add(RuleId::I10, Violates, "Translation failed with error -95".into(),
                     "BPF_ST (store immediate) is not translated (spec NFP-I10, derived from jit.c mem_st)".into(), at);
             }
-            if class(c) == STX && mode(c) == MODE_ATOMIC && isa.atomic_add_to_map_value_only.value
-                && matches!(c & 0x18, SIZE_W | SIZE_DW) && i.imm != ATOMIC_ADD
+            if class(c) == STX
+                && mode(c) == MODE_ATOMIC
+                && isa.atomic_add_to_map_value_only.value
+                && matches!(c & 0x18, SIZE_W | SIZE_DW)
+                && i.imm != ATOMIC_ADD
             {
-                sink.add(RuleId::I8, Violates, format!("[nfp] atomic op not implemented: {}", i.imm), String::new(), at);
+                sink.add(
+                    RuleId::I8,
+                    Violates,
+                    format!("[nfp] atomic op not implemented: {}", i.imm),
+                    String::new(),
+                    at,
+                );
             }
             if class(c) == LD && matches!(mode(c), MODE_ABS | MODE_IND) && ptype == ProgType::Xdp {
-                sink.add(RuleId::I13, Violates, "BPF_LD_[ABS|IND] instructions not allowed for this program type".into(),
-                    "the kernel allows legacy packet loads for TC, not XDP".into(), at);
+                sink.add(
+                    RuleId::I13,
+                    Violates,
+                    "BPF_LD_[ABS|IND] instructions not allowed for this program type".into(),
+                    "the kernel allows legacy packet loads for TC, not XDP".into(),
+                    at,
+                );
             }
             if c == LD_DW_IMM && !matches!(i.src, 0 | PSEUDO_MAP_FD | PSEUDO_MAP_VALUE) {
-                sink.add(RuleId::I14, Violates, "Translation failed with error -95".into(),
-                    format!("lddw pseudo source {} is not handled; only BPF_PSEUDO_MAP_FD is", i.src), at);
+                sink.add(
+                    RuleId::I14,
+                    Violates,
+                    "Translation failed with error -95".into(),
+                    format!(
+                        "lddw pseudo source {} is not handled; only BPF_PSEUDO_MAP_FD is",
+                        i.src
+                    ),
+                    at,
+                );
             }
             if class(c) == JMP && op(c) == CALL && !is_x(c) && i.src == PSEUDO_KFUNC_CALL {
-                sink.add(RuleId::H1, Violates, format!("[nfp] unsupported function id: {}", i.imm),
-                    "kfunc calls reach the helper switch with their BTF id".into(), at);
+                sink.add(
+                    RuleId::H1,
+                    Violates,
+                    format!("[nfp] unsupported function id: {}", i.imm),
+                    "kfunc calls reach the helper switch with their BTF id".into(),
+                    at,
+                );
             }
         }
         if c == LD_DW_IMM && i.src == PSEUDO_MAP_VALUE && !profile.maps.global_data.value {
             let name = prog.maps.get(i.imm as usize).map(|m| m.name.clone()).unwrap_or_default();
-            sink.add(RuleId::P12, Violates, "global data is not supported for offload".into(),
-                format!("direct map value access (BPF_PSEUDO_MAP_VALUE) to map `{name}`"), at);
+            sink.add(
+                RuleId::P12,
+                Violates,
+                "global data is not supported for offload".into(),
+                format!("direct map value access (BPF_PSEUDO_MAP_VALUE) to map `{name}`"),
+                at,
+            );
         }
         pc += width;
     }

@@ -85,17 +85,33 @@ impl<'s, 'p> PathChecks<'s, 'p> {
                 let msg = format!("[nfp] value at offset {off}/{off} may be non-zero, bpf_map_update_elem() is required to initialize atomic counters to zero to avoid offload endian issues");
                 match zero {
                     Some(true) => {}
-                    Some(false) => sink.add(RuleId::I9, Violates, msg, "the stored value word is a known non-zero constant".into(), Some(*pc)),
-                    None => sink.add(RuleId::I9, CannotProve, format!("cannot prove: {msg}"), "the value word on the stack is not known to be zero".into(), Some(*pc)),
+                    Some(false) => sink.add(
+                        RuleId::I9,
+                        Violates,
+                        msg,
+                        "the stored value word is a known non-zero constant".into(),
+                        Some(*pc),
+                    ),
+                    None => sink.add(
+                        RuleId::I9,
+                        CannotProve,
+                        format!("cannot prove: {msg}"),
+                        "the value word on the stack is not known to be zero".into(),
+                        Some(*pc),
+                    ),
                 }
             }
         }
-        if let (Some(ah), Some(fast_add)) = (&profile.helpers.adjust_head, &profile.helpers.adjust_head_fast_max_add) {
+        if let (Some(ah), Some(fast_add)) =
+            (&profile.helpers.adjust_head, &profile.helpers.adjust_head_fast_max_add)
+        {
             let single_site = adjust_head.len() == 1;
             for (pc, deltas) in &adjust_head {
                 let lo = -ah.guaranteed_sub.value;
                 let hi = ah.guaranteed_add.value.min(fast_add.value);
-                let fast = single_site && deltas.len() == 1 && matches!(deltas.iter().next(), Some(Some(d)) if (lo..=hi).contains(d));
+                let fast = single_site
+                    && deltas.len() == 1
+                    && matches!(deltas.iter().next(), Some(Some(d)) if (lo..=hi).contains(d));
                 if !fast {
                     sink.add(RuleId::H4, BehaviourDiffers,
                         "adjust_head: slow path, returns -EINVAL at runtime when the new data offset leaves the FW window".into(),
@@ -140,25 +156,38 @@ impl<'s, 'p> PathChecks<'s, 'p> {
         }
 
         match base {
-            Val::Stack { off, .. } => {
-                match off.constant() {
-                    None => self.add(RuleId::S4, sev_for(st), "[nfp] variable ptr stack access".into(),
-                        format!("r{base_reg} offset range [{}, {}]", off.min, off.max), pc),
-                    Some(o) => {
-                        let now = o + insn.off as i64;
-                        if let Some(old) = self.stack_off.get(&pc).copied() {
-                            if old != now && old.rem_euclid(4) != now.rem_euclid(4) {
-                                self.add(RuleId::S5, Violates,
-                                    format!("[nfp] stack access changed location was:{old} is:{now}"), String::new(), pc);
-                            }
-                        } else {
-                            self.stack_off.insert(pc, now);
+            Val::Stack { off, .. } => match off.constant() {
+                None => self.add(
+                    RuleId::S4,
+                    sev_for(st),
+                    "[nfp] variable ptr stack access".into(),
+                    format!("r{base_reg} offset range [{}, {}]", off.min, off.max),
+                    pc,
+                ),
+                Some(o) => {
+                    let now = o + insn.off as i64;
+                    if let Some(old) = self.stack_off.get(&pc).copied() {
+                        if old != now && old.rem_euclid(4) != now.rem_euclid(4) {
+                            self.add(
+                                RuleId::S5,
+                                Violates,
+                                format!("[nfp] stack access changed location was:{old} is:{now}"),
+                                String::new(),
+                                pc,
+                            );
                         }
+                    } else {
+                        self.stack_off.insert(pc, now);
                     }
                 }
-            }
+            },
             Val::MapValue { map, off, .. } => {
-                let vsize = self.prog.maps.get(map as usize).map(|m| m.value_size as i64).unwrap_or(i64::MAX);
+                let vsize = self
+                    .prog
+                    .maps
+                    .get(map as usize)
+                    .map(|m| m.value_size as i64)
+                    .unwrap_or(i64::MAX);
                 if atomic {
                     // NFP-I8 destination OK; record words.
                     if let Some(o) = off.constant() {
@@ -170,17 +199,35 @@ impl<'s, 'p> PathChecks<'s, 'p> {
                         }
                     }
                 } else if class(c) == STX {
-                    self.add(RuleId::M2, Violates, "[nfp] map writes not supported".into(),
-                        "map values are read-only on the NIC except through atomic add".into(), pc);
+                    self.add(
+                        RuleId::M2,
+                        Violates,
+                        "[nfp] map writes not supported".into(),
+                        "map values are read-only on the NIC except through atomic add".into(),
+                        pc,
+                    );
                 } else if load {
                     match off.constant() {
-                        None => self.add(RuleId::M3, sev_for(st), "[nfp] map value offset is variable".into(),
-                            format!("offset range [{}, {}]", off.min, off.max), pc),
+                        None => self.add(
+                            RuleId::M3,
+                            sev_for(st),
+                            "[nfp] map value offset is variable".into(),
+                            format!("offset range [{}, {}]", off.min, off.max),
+                            pc,
+                        ),
                         Some(o) => {
                             let a = o + insn.off as i64;
                             if a < 0 || a + size as i64 > vsize {
-                                self.add(RuleId::M3, Violates, "[nfp] map value access out-of-bounds".into(),
-                                    format!("bytes [{a}, {}) of a {vsize}-byte value", a + size as i64), pc);
+                                self.add(
+                                    RuleId::M3,
+                                    Violates,
+                                    "[nfp] map value access out-of-bounds".into(),
+                                    format!(
+                                        "bytes [{a}, {}) of a {vsize}-byte value",
+                                        a + size as i64
+                                    ),
+                                    pc,
+                                );
                             } else {
                                 for w in (a as u64 / 4)..((a as u64 + size).div_ceil(4)) {
                                     self.read_words.entry((map, w)).or_insert(pc);
@@ -194,8 +241,16 @@ impl<'s, 'p> PathChecks<'s, 'p> {
                 let at = c0 + insn.off as i64;
                 if load {
                     let ok = match self.ptype {
-                        ProgType::Xdp => size == 4 && (at == ctx_off::XDP_DATA || at == ctx_off::XDP_DATA_END),
-                        _ => size == 4 && matches!(at, ctx_off::SKB_LEN | ctx_off::SKB_DATA | ctx_off::SKB_DATA_END),
+                        ProgType::Xdp => {
+                            size == 4 && (at == ctx_off::XDP_DATA || at == ctx_off::XDP_DATA_END)
+                        }
+                        _ => {
+                            size == 4
+                                && matches!(
+                                    at,
+                                    ctx_off::SKB_LEN | ctx_off::SKB_DATA | ctx_off::SKB_DATA_END
+                                )
+                        }
                     };
                     if !ok {
                         let (rule, fields) = match self.ptype {
@@ -208,7 +263,13 @@ impl<'s, 'p> PathChecks<'s, 'p> {
                 } else if class(c) == STX && self.ptype == ProgType::Xdp {
                     if at == ctx_off::XDP_RX_QUEUE_INDEX && size == 4 {
                         if !self.profile.helpers.queue_select.value {
-                            self.add(RuleId::M5, Violates, "[nfp] queue selection not supported by FW".into(), String::new(), pc);
+                            self.add(
+                                RuleId::M5,
+                                Violates,
+                                "[nfp] queue selection not supported by FW".into(),
+                                String::new(),
+                                pc,
+                            );
                         }
                     } else {
                         self.add(RuleId::M5, Violates, "[nfp] unsupported store to context field".into(),
@@ -222,16 +283,38 @@ impl<'s, 'p> PathChecks<'s, 'p> {
         if atomic && self.profile.isa.atomic_add_to_map_value_only.value {
             match kind {
                 Kind::MapValue => {}
-                Kind::Unknown => self.add(RuleId::I8, CannotProve,
-                    "cannot prove: atomic add goes to a map value pointer".into(), String::new(), pc),
-                k => self.add(RuleId::I8, Violates, format!("[nfp] atomic add not to a map value pointer: {}", k as i32), String::new(), pc),
+                Kind::Unknown => self.add(
+                    RuleId::I8,
+                    CannotProve,
+                    "cannot prove: atomic add goes to a map value pointer".into(),
+                    String::new(),
+                    pc,
+                ),
+                k => self.add(
+                    RuleId::I8,
+                    Violates,
+                    format!("[nfp] atomic add not to a map value pointer: {}", k as i32),
+                    String::new(),
+                    pc,
+                ),
             }
             let sk = st.reg(insn.src).kind();
             match sk {
                 Kind::Scalar => {}
-                Kind::Unknown => self.add(RuleId::I8, CannotProve,
-                    "cannot prove: atomic add is of a scalar".into(), String::new(), pc),
-                k => self.add(RuleId::I8, Violates, format!("[nfp] atomic add not of a scalar: {}", k as i32), String::new(), pc),
+                Kind::Unknown => self.add(
+                    RuleId::I8,
+                    CannotProve,
+                    "cannot prove: atomic add is of a scalar".into(),
+                    String::new(),
+                    pc,
+                ),
+                k => self.add(
+                    RuleId::I8,
+                    Violates,
+                    format!("[nfp] atomic add not of a scalar: {}", k as i32),
+                    String::new(),
+                    pc,
+                ),
             }
         }
     }
@@ -253,38 +336,85 @@ impl<'s, 'p> PathChecks<'s, 'p> {
                 _ => Some(CannotProve),
             }
         };
-        let msg = |sev: Severity, m: &str| if sev == CannotProve { format!("cannot prove: [nfp] {m}") } else { format!("[nfp] {m}") };
+        let msg = |sev: Severity, m: &str| {
+            if sev == CannotProve {
+                format!("cannot prove: [nfp] {m}")
+            } else {
+                format!("[nfp] {m}")
+            }
+        };
         let show = |r: Option<crate::absint::Range>| match r {
             Some(r) => format!("range [{:#x}, {:#x}]", r.min, r.max),
             None => "not a scalar".to_string(),
         };
         if o == MUL {
             if let Some(sev) = check_u32(dst) {
-                self.add(RuleId::I2, sev, msg(sev, "multiplicand is not within u32 value range"), format!("r{} {}", insn.dst, show(dst)), pc);
+                self.add(
+                    RuleId::I2,
+                    sev,
+                    msg(sev, "multiplicand is not within u32 value range"),
+                    format!("r{} {}", insn.dst, show(dst)),
+                    pc,
+                );
             }
             if is_x(c) {
                 if let Some(sev) = check_u32(src) {
-                    self.add(RuleId::I2, sev, msg(sev, "multiplier is not within u32 value range"), format!("r{} {}", insn.src, show(src)), pc);
+                    self.add(
+                        RuleId::I2,
+                        sev,
+                        msg(sev, "multiplier is not within u32 value range"),
+                        format!("r{} {}", insn.src, show(src)),
+                        pc,
+                    );
                 }
             } else if wide && insn.imm < 0 {
-                self.add(RuleId::I2, Violates, "[nfp] sign extended multiplicand won't be within u32 value range".into(),
-                    format!("imm {}", insn.imm), pc);
+                self.add(
+                    RuleId::I2,
+                    Violates,
+                    "[nfp] sign extended multiplicand won't be within u32 value range".into(),
+                    format!("imm {}", insn.imm),
+                    pc,
+                );
             }
         } else {
             if let Some(sev) = check_u32(dst) {
-                self.add(RuleId::I3, sev, msg(sev, "dividend is not within u32 value range"), format!("r{} {}", insn.dst, show(dst)), pc);
+                self.add(
+                    RuleId::I3,
+                    sev,
+                    msg(sev, "dividend is not within u32 value range"),
+                    format!("r{} {}", insn.dst, show(dst)),
+                    pc,
+                );
             }
             if is_x(c) {
                 match src {
                     Some(r) if r.constant().is_some() => {
                         if r.min > U32_MAX {
-                            self.add(RuleId::I3, Violates, "[nfp] divisor is not within u32 value range".into(), show(src), pc);
+                            self.add(
+                                RuleId::I3,
+                                Violates,
+                                "[nfp] divisor is not within u32 value range".into(),
+                                show(src),
+                                pc,
+                            );
                         }
                     }
-                    _ => self.add(RuleId::I3, sev_for(st), msg(sev_for(st), "divisor is not constant"), format!("r{} {}", insn.src, show(src)), pc),
+                    _ => self.add(
+                        RuleId::I3,
+                        sev_for(st),
+                        msg(sev_for(st), "divisor is not constant"),
+                        format!("r{} {}", insn.src, show(src)),
+                        pc,
+                    ),
                 }
             } else if insn.imm < 0 {
-                self.add(RuleId::I3, Violates, "[nfp] divide by negative constant is not supported".into(), format!("imm {}", insn.imm), pc);
+                self.add(
+                    RuleId::I3,
+                    Violates,
+                    "[nfp] divide by negative constant is not supported".into(),
+                    format!("imm {}", insn.imm),
+                    pc,
+                );
             }
         }
     }
@@ -293,16 +423,39 @@ impl<'s, 'p> PathChecks<'s, 'p> {
         let v = st.reg(r);
         match v {
             Val::Stack { off, .. } => match off.constant() {
-                None => self.add(RuleId::H3, sev_for(st), format!("[nfp] {fname}: variable pointer"), format!("r{r}"), pc),
+                None => self.add(
+                    RuleId::H3,
+                    sev_for(st),
+                    format!("[nfp] {fname}: variable pointer"),
+                    format!("r{r}"),
+                    pc,
+                ),
                 Some(o) => {
                     if (-o) % 4 != 0 {
-                        self.add(RuleId::H3, Violates, format!("[nfp] {fname}: unaligned stack pointer {}", -o), format!("r{r}"), pc);
+                        self.add(
+                            RuleId::H3,
+                            Violates,
+                            format!("[nfp] {fname}: unaligned stack pointer {}", -o),
+                            format!("r{r}"),
+                            pc,
+                        );
                     }
                 }
             },
-            Val::Top => self.add(RuleId::H3, CannotProve, format!("cannot prove: {fname}: argument r{r} is a stack pointer"), String::new(), pc),
-            v => self.add(RuleId::H3, Violates, format!("[nfp] {fname}: unsupported ptr type {}", v.kind() as i32),
-                format!("r{r} must point to the stack"), pc),
+            Val::Top => self.add(
+                RuleId::H3,
+                CannotProve,
+                format!("cannot prove: {fname}: argument r{r} is a stack pointer"),
+                String::new(),
+                pc,
+            ),
+            v => self.add(
+                RuleId::H3,
+                Violates,
+                format!("[nfp] {fname}: unsupported ptr type {}", v.kind() as i32),
+                format!("r{r} must point to the stack"),
+                pc,
+            ),
         }
     }
 
@@ -313,13 +466,27 @@ impl<'s, 'p> PathChecks<'s, 'p> {
         let id = insn.imm;
         let h = &self.profile.helpers;
         if id == helper::TAIL_CALL && self.nfp {
-            self.add(RuleId::S7, Violates, format!("[nfp] unsupported function id: {id}"), "tail calls are not supported".into(), pc);
+            self.add(
+                RuleId::S7,
+                Violates,
+                format!("[nfp] unsupported function id: {id}"),
+                "tail calls are not supported".into(),
+                pc,
+            );
             return;
         }
         if let Some(known) = &h.driver_known {
             if !known.value.contains(&id) {
-                let name = helper::name(id).map(|n| format!("bpf_{n}")).unwrap_or_else(|| format!("helper {id}"));
-                self.add(RuleId::H1, Violates, format!("[nfp] unsupported function id: {id}"), format!("{name} is not offloadable"), pc);
+                let name = helper::name(id)
+                    .map(|n| format!("bpf_{n}"))
+                    .unwrap_or_else(|| format!("helper {id}"));
+                self.add(
+                    RuleId::H1,
+                    Violates,
+                    format!("[nfp] unsupported function id: {id}"),
+                    format!("{name} is not offloadable"),
+                    pc,
+                );
                 return;
             }
         }
@@ -329,13 +496,24 @@ impl<'s, 'p> PathChecks<'s, 'p> {
                     helper::MAP_LOOKUP_ELEM => "[nfp] map_lookup: not supported by FW",
                     helper::MAP_UPDATE_ELEM => "[nfp] map_update: not supported by FW",
                     helper::MAP_DELETE_ELEM => "[nfp] map_delete: not supported by FW",
-                    helper::GET_PRANDOM_U32 => "[nfp] bpf_get_prandom_u32(): FW doesn't support random number generation",
+                    helper::GET_PRANDOM_U32 => {
+                        "[nfp] bpf_get_prandom_u32(): FW doesn't support random number generation"
+                    }
                     helper::PERF_EVENT_OUTPUT => "[nfp] event_output: not supported by FW",
                     helper::XDP_ADJUST_HEAD => "[nfp] adjust_head not supported by FW",
                     helper::XDP_ADJUST_TAIL => "[nfp] adjust_tail not supported by FW",
                     _ => "[nfp] helper not supported by FW",
                 };
-                self.add(RuleId::H2, Violates, msg.into(), format!("the `{}` profile's firmware does not declare helper {id}", self.profile.profile.name), pc);
+                self.add(
+                    RuleId::H2,
+                    Violates,
+                    msg.into(),
+                    format!(
+                        "the `{}` profile's firmware does not declare helper {id}",
+                        self.profile.profile.name
+                    ),
+                    pc,
+                );
                 return;
             }
         }
@@ -349,18 +527,22 @@ impl<'s, 'p> PathChecks<'s, 'p> {
                 self.stack_arg(pc, "map_update", 2, st);
                 self.stack_arg(pc, "map_update", 3, st);
                 if let (Val::MapPtr(m), Val::Stack { frame, off }) = (st.reg(1), st.reg(3)) {
-                    if let (Some(o), Some(spec)) = (off.constant(), self.prog.maps.get(m as usize)) {
+                    if let (Some(o), Some(spec)) = (off.constant(), self.prog.maps.get(m as usize))
+                    {
                         let slots = st.frames.get(frame as usize).map(|f| &f.slots);
                         let mut words = Vec::new();
                         for w in 0..(spec.value_size as u64).div_ceil(4) {
                             let a = o + 4 * w as i64;
-                            let z = slots.and_then(|s| s.get(&(a.div_euclid(8) * 8))).and_then(|v| match v {
-                                Val::Scalar(r) => r.constant().map(|c| {
-                                    let shift = (a.rem_euclid(8) * 8) as u32;
-                                    (c >> shift) & 0xffff_ffff == 0
-                                }),
-                                _ => None,
-                            });
+                            let z =
+                                slots.and_then(|s| s.get(&(a.div_euclid(8) * 8))).and_then(|v| {
+                                    match v {
+                                        Val::Scalar(r) => r.constant().map(|c| {
+                                            let shift = (a.rem_euclid(8) * 8) as u32;
+                                            (c >> shift) & 0xffff_ffff == 0
+                                        }),
+                                        _ => None,
+                                    }
+                                });
                             words.push((4 * w, z));
                         }
                         self.updates.push((pc, m, words));
@@ -375,7 +557,15 @@ impl<'s, 'p> PathChecks<'s, 'p> {
                             Some(r) => format!("[{:#x}, {:#x}]", r.min, r.max),
                             None => "not a scalar".into(),
                         };
-                        self.add(RuleId::H6, Violates, format!("[nfp] event_output: must use BPF_F_CURRENT_CPU, var_off: {shown}"), String::new(), pc);
+                        self.add(
+                            RuleId::H6,
+                            Violates,
+                            format!(
+                                "[nfp] event_output: must use BPF_F_CURRENT_CPU, var_off: {shown}"
+                            ),
+                            String::new(),
+                            pc,
+                        );
                     }
                 }
                 let data = st.reg(4);
@@ -385,11 +575,26 @@ impl<'s, 'p> PathChecks<'s, 'p> {
                     _ => None,
                 };
                 match k {
-                    None => self.add(RuleId::H6, Violates, format!("[nfp] event_output: unsupported ptr type: {}", data.kind() as i32), String::new(), pc),
+                    None => self.add(
+                        RuleId::H6,
+                        Violates,
+                        format!("[nfp] event_output: unsupported ptr type: {}", data.kind() as i32),
+                        String::new(),
+                        pc,
+                    ),
                     Some(k) => {
                         if let Some(old) = self.event_kind.insert(pc, k) {
                             if old != k {
-                                self.add(RuleId::H6, Violates, format!("[nfp] event_output: ptr type changed: {} {}", old as i32, k as i32), String::new(), pc);
+                                self.add(
+                                    RuleId::H6,
+                                    Violates,
+                                    format!(
+                                        "[nfp] event_output: ptr type changed: {} {}",
+                                        old as i32, k as i32
+                                    ),
+                                    String::new(),
+                                    pc,
+                                );
                             }
                         }
                     }
@@ -417,7 +622,13 @@ impl<'s, 'p> PathChecks<'s, 'p> {
                     },
                     None => None,
                 };
-                let min_len = self.profile.helpers.min_len_after_adjust.as_ref().map(|m| m.value).unwrap_or(14);
+                let min_len = self
+                    .profile
+                    .helpers
+                    .min_len_after_adjust
+                    .as_ref()
+                    .map(|m| m.value)
+                    .unwrap_or(14);
                 match grows {
                     Some(false) => {}
                     Some(true) => self.add(RuleId::H5, BehaviourDiffers,
@@ -457,23 +668,42 @@ impl<'s, 'p> PathChecks<'s, 'p> {
                     }
                 }
             }
-            ProgType::SchedCls if self.profile.exit.tc_constant_return.value => match r0.range().and_then(|r| r.constant()) {
-                Some(c) => {
-                    // TC_ACT_SHOT 2, TC_ACT_STOLEN 4, TC_ACT_QUEUED 5; > TC_ACT_REDIRECT (7) is "pass".
-                    if c <= 7 && !matches!(c, 2 | 4 | 5) {
-                        self.add(RuleId::R2, Violates, format!("[nfp] unsupported exit state: {}, imm: {c:x}", Kind::Scalar as i32), String::new(), pc);
+            ProgType::SchedCls if self.profile.exit.tc_constant_return.value => {
+                match r0.range().and_then(|r| r.constant()) {
+                    Some(c) => {
+                        // TC_ACT_SHOT 2, TC_ACT_STOLEN 4, TC_ACT_QUEUED 5; > TC_ACT_REDIRECT (7) is "pass".
+                        if c <= 7 && !matches!(c, 2 | 4 | 5) {
+                            self.add(
+                                RuleId::R2,
+                                Violates,
+                                format!(
+                                    "[nfp] unsupported exit state: {}, imm: {c:x}",
+                                    Kind::Scalar as i32
+                                ),
+                                String::new(),
+                                pc,
+                            );
+                        }
+                    }
+                    None => {
+                        let shown = match r0.range() {
+                            Some(r) => format!("[{:#x}, {:#x}]", r.min, r.max),
+                            None => format!("{:?}", r0.kind()),
+                        };
+                        let sev = if r0.kind() == Kind::Scalar { sev_for(st) } else { Violates };
+                        self.add(
+                            RuleId::R2,
+                            sev,
+                            format!(
+                                "[nfp] unsupported exit state: {}, var_off: {shown}",
+                                r0.kind() as i32
+                            ),
+                            "TC direct-action needs a known constant return code".into(),
+                            pc,
+                        );
                     }
                 }
-                None => {
-                    let shown = match r0.range() {
-                        Some(r) => format!("[{:#x}, {:#x}]", r.min, r.max),
-                        None => format!("{:?}", r0.kind()),
-                    };
-                    let sev = if r0.kind() == Kind::Scalar { sev_for(st) } else { Violates };
-                    self.add(RuleId::R2, sev, format!("[nfp] unsupported exit state: {}, var_off: {shown}", r0.kind() as i32),
-                        "TC direct-action needs a known constant return code".into(), pc);
-                }
-            },
+            }
             _ => {}
         }
     }
@@ -483,8 +713,14 @@ impl Observer for PathChecks<'_, '_> {
     fn visit(&mut self, pc: usize, insn: &Insn, st: &State) {
         let c = insn.code;
         match class(c) {
-            LDX | ST | STX if self.nfp && matches!(mode(c), MODE_MEM | MODE_MEMSX | MODE_ATOMIC) => self.mem(pc, insn, st),
-            ALU | ALU64 if self.nfp && self.profile.isa.mul_div_u32_only.value => self.alu(pc, insn, st),
+            LDX | ST | STX
+                if self.nfp && matches!(mode(c), MODE_MEM | MODE_MEMSX | MODE_ATOMIC) =>
+            {
+                self.mem(pc, insn, st)
+            }
+            ALU | ALU64 if self.nfp && self.profile.isa.mul_div_u32_only.value => {
+                self.alu(pc, insn, st)
+            }
             JMP if op(c) == CALL => self.call(pc, insn, st),
             JMP if op(c) == EXIT => self.exit(pc, st),
             _ => {}

@@ -10,7 +10,14 @@ use crate::report::Severity::*;
 use crate::report::Stats;
 use crate::rules::RuleId;
 
-pub(super) fn check(prog: &ProgramSpec, profile: &Profile, opts: &CheckOptions, out: &Outcome, sink: &mut Sink, stats: &mut Stats) {
+pub(super) fn check(
+    prog: &ProgramSpec,
+    profile: &Profile,
+    opts: &CheckOptions,
+    out: &Outcome,
+    sink: &mut Sink,
+    stats: &mut Stats,
+) {
     code_size(prog, profile, out, sink, stats);
     stack(prog, profile, out, sink, stats);
     packet(profile, opts, out, sink, stats);
@@ -56,7 +63,13 @@ fn nfp_cost(i: &crate::program::Insn, c: &NfpCost) -> (u64, u64) {
     }
 }
 
-fn code_size(prog: &ProgramSpec, profile: &Profile, out: &Outcome, sink: &mut Sink, stats: &mut Stats) {
+fn code_size(
+    prog: &ProgramSpec,
+    profile: &Profile,
+    out: &Outcome,
+    sink: &mut Sink,
+    stats: &mut Stats,
+) {
     let pcs = counted(prog, out);
     match &profile.code {
         CodeLimits::None => {}
@@ -88,7 +101,10 @@ fn code_size(prog: &ProgramSpec, profile: &Profile, out: &Outcome, sink: &mut Si
         CodeLimits::Vliw { max_rows, lanes, typical_insns_per_row, compiler } => {
             let n = pcs.len() as u64;
             // A row holds at most `lanes` instructions, and at most one helper call.
-            let calls = pcs.iter().filter(|&&pc| op(prog.insns[pc].code) == CALL && class(prog.insns[pc].code) == JMP).count() as u64;
+            let calls = pcs
+                .iter()
+                .filter(|&&pc| op(prog.insns[pc].code) == CALL && class(prog.insns[pc].code) == JMP)
+                .count() as u64;
             let lb = n.div_ceil(lanes.value as u64).max(calls);
             // With the compiler modelled, the estimate is its schedule's
             // length; its passes can remove instructions, so the lower bound
@@ -102,7 +118,14 @@ fn code_size(prog: &ProgramSpec, profile: &Profile, out: &Outcome, sink: &mut Si
                 }
                 None => {
                     let est = ((n as f64) / typical_insns_per_row.value).ceil() as u64;
-                    (est.max(lb), format!("{} eBPF instructions per row (assumed)", typical_insns_per_row.value), lb)
+                    (
+                        est.max(lb),
+                        format!(
+                            "{} eBPF instructions per row (assumed)",
+                            typical_insns_per_row.value
+                        ),
+                        lb,
+                    )
                 }
             };
             let max = max_rows.value as u64;
@@ -113,8 +136,13 @@ fn code_size(prog: &ProgramSpec, profile: &Profile, out: &Outcome, sink: &mut Si
                 sink.add(RuleId::HxdpC1, Violates, "Error the parallelized program is longer than the available memory".into(),
                     format!("{n} eBPF instructions need at least {lb} rows of {} lanes; instruction memory has {max}", lanes.value), None);
             } else if est > max {
-                sink.add(RuleId::HxdpC1, CannotProve, format!("cannot prove: program fits in {max} VLIW rows"),
-                    format!("estimated {est} rows by {how}"), None);
+                sink.add(
+                    RuleId::HxdpC1,
+                    CannotProve,
+                    format!("cannot prove: program fits in {max} VLIW rows"),
+                    format!("estimated {est} rows by {how}"),
+                    None,
+                );
             }
         }
     }
@@ -133,7 +161,8 @@ fn stack(prog: &ProgramSpec, profile: &Profile, out: &Outcome, sink: &mut Sink, 
         let mut d = out.stack_depth.get(&f).copied().unwrap_or(0);
         if f != 0 {
             d += sl.callee_ret_addr.value as u64;
-            let writes_callee_saved = (f..end_of(f)).any(|pc| (6..=9).contains(&prog.insns[pc].dst));
+            let writes_callee_saved =
+                (f..end_of(f)).any(|pc| (6..=9).contains(&prog.insns[pc].dst));
             if writes_callee_saved {
                 d += sl.callee_saved_regs.value as u64;
             }
@@ -154,8 +183,15 @@ fn stack(prog: &ProgramSpec, profile: &Profile, out: &Outcome, sink: &mut Sink, 
             .collect()
     };
     // Deepest chain (DFS; recursion is cut, the kernel rejects it).
-    fn dfs(f: usize, path: &mut Vec<usize>, frame: &dyn Fn(usize) -> u64, callees: &dyn Fn(usize) -> Vec<(usize, usize)>,
-           best: &mut (u64, usize, Option<usize>), site: Option<usize>, acc: u64) {
+    fn dfs(
+        f: usize,
+        path: &mut Vec<usize>,
+        frame: &dyn Fn(usize) -> u64,
+        callees: &dyn Fn(usize) -> Vec<(usize, usize)>,
+        best: &mut (u64, usize, Option<usize>),
+        site: Option<usize>,
+        acc: u64,
+    ) {
         let total = acc + frame(f);
         if total > best.0 {
             best.0 = total;
@@ -183,31 +219,65 @@ fn stack(prog: &ProgramSpec, profile: &Profile, out: &Outcome, sink: &mut Sink, 
     let nfp = is_nfp(profile);
     if total > max {
         let (rule, msg) = match profile.profile.family {
-            Family::Hxdp => (RuleId::HxdpS1, format!("stack too large: program {total}B > hXDP stack {max}B")),
-            _ if nfp => (RuleId::S2, format!("[nfp] stack too large: program {total}B > FW stack {max}B")),
+            Family::Hxdp => {
+                (RuleId::HxdpS1, format!("stack too large: program {total}B > hXDP stack {max}B"))
+            }
+            _ if nfp => {
+                (RuleId::S2, format!("[nfp] stack too large: program {total}B > FW stack {max}B"))
+            }
             _ => (RuleId::S2, format!("stack too large: program {total}B > {max}B")),
         };
-        sink.add(rule, Violates, msg, format!("frames rounded up to {align} B along the deepest call chain"), None);
+        sink.add(
+            rule,
+            Violates,
+            msg,
+            format!("frames rounded up to {align} B along the deepest call chain"),
+            None,
+        );
     }
     if !out.stack_depth_unknown.is_empty() {
-        sink.add(if profile.profile.family == Family::Hxdp { RuleId::HxdpS1 } else { RuleId::S2 }, CannotProve,
-            "cannot prove: stack usage within the limit".into(), "a stack access has an unbounded offset".into(), None);
+        sink.add(
+            if profile.profile.family == Family::Hxdp { RuleId::HxdpS1 } else { RuleId::S2 },
+            CannotProve,
+            "cannot prove: stack usage within the limit".into(),
+            "a stack access has an unbounded offset".into(),
+            None,
+        );
     }
     if nfp && frames > sl.max_call_frames.value as usize {
-        sink.add(RuleId::S3, Violates, format!("the call chain is {frames} frames deep, more than {} (MAX_CALL_FRAMES)", sl.max_call_frames.value),
-            String::new(), deepest_site);
+        sink.add(
+            RuleId::S3,
+            Violates,
+            format!(
+                "the call chain is {frames} frames deep, more than {} (MAX_CALL_FRAMES)",
+                sl.max_call_frames.value
+            ),
+            String::new(),
+            deepest_site,
+        );
     }
 }
 
-fn packet(profile: &Profile, opts: &CheckOptions, out: &Outcome, sink: &mut Sink, stats: &mut Stats) {
+fn packet(
+    profile: &Profile,
+    opts: &CheckOptions,
+    out: &Outcome,
+    sink: &mut Sink,
+    stats: &mut Stats,
+) {
     stats.max_pkt_offset = Some(out.max_pkt_offset);
     let Some(b) = &profile.packet.split_boundary else { return };
     let boundary = b.value as u64;
     let mtu = opts.mtu as u64;
     if out.pkt_offset_unbounded {
         let sev = if mtu > boundary { CannotProve } else { BehaviourDiffers };
-        sink.add(RuleId::M7, sev, "cannot prove: packet access stays within the HW packet split boundary".into(),
-            format!("a packet access has an unbounded offset; boundary {boundary} B, MTU {mtu}"), None);
+        sink.add(
+            RuleId::M7,
+            sev,
+            "cannot prove: packet access stays within the HW packet split boundary".into(),
+            format!("a packet access has an unbounded offset; boundary {boundary} B, MTU {mtu}"),
+            None,
+        );
         return;
     }
     // nfp_bpf_offload_check_mtu: reject if min(max_pkt_offset, mtu) > fw_mtu.

@@ -103,7 +103,8 @@ impl Prog {
         self.insns.len()
     }
     pub fn spec(self, section: &str, maps: Vec<MapSpec>) -> ProgramSpec {
-        let lines = Some((0..self.insns.len()).map(|i| (i, format!("prog.c:{}", 10 + i))).collect());
+        let lines =
+            Some((0..self.insns.len()).map(|i| (i, format!("prog.c:{}", 10 + i))).collect());
         ProgramSpec { name: "test".into(), section: section.into(), insns: self.insns, maps, lines }
     }
     pub fn xdp(self) -> ProgramSpec {
@@ -115,7 +116,15 @@ impl Prog {
 }
 
 pub fn map(name: &str, map_type: u32, key: u32, value: u32, entries: u32) -> MapSpec {
-    MapSpec { name: name.into(), map_type, key_size: key, value_size: value, max_entries: entries, flags: 0, is_global_data: false }
+    MapSpec {
+        name: name.into(),
+        map_type,
+        key_size: key,
+        value_size: value,
+        max_entries: entries,
+        flags: 0,
+        is_global_data: false,
+    }
 }
 
 /// The counter map most tests use: HASH, u32 key, 16-byte value.
@@ -150,10 +159,17 @@ pub fn assert_rules(r: &Report, want: &[&str]) {
 /// Severity of the (first) finding with `rule`.
 #[track_caller]
 pub fn severity_of(r: &Report, rule: &str) -> Severity {
-    r.findings.iter().find(|f| f.rule.id() == rule).unwrap_or_else(|| panic!("no {rule} finding:\n{}", r.to_text())).severity
+    r.findings
+        .iter()
+        .find(|f| f.rule.id() == rule)
+        .unwrap_or_else(|| panic!("no {rule} finding:\n{}", r.to_text()))
+        .severity
 }
 
 #[track_caller]
 pub fn finding<'r>(r: &'r Report, rule: &str) -> &'r nic_model::Finding {
-    r.findings.iter().find(|f| f.rule.id() == rule).unwrap_or_else(|| panic!("no {rule} finding:\n{}", r.to_text()))
+    r.findings
+        .iter()
+        .find(|f| f.rule.id() == rule)
+        .unwrap_or_else(|| panic!("no {rule} finding:\n{}", r.to_text()))
 }

@@ -43,7 +43,9 @@ impl KernelBtf {
     /// Uploads the object's BTF, or says why it has none the kernel took.
     pub fn load(btf: &ObjectBtf) -> Result<KernelBtf, String> {
         let blob = match btf {
-            ObjectBtf::None => return Err("the object was not read from an ELF file, so it has no BTF".into()),
+            ObjectBtf::None => {
+                return Err("the object was not read from an ELF file, so it has no BTF".into())
+            }
             ObjectBtf::Unusable(why) => return Err(why.clone()),
             ObjectBtf::Present(b) => Arc::clone(b),
         };
@@ -54,7 +56,10 @@ impl KernelBtf {
                 let end = log.iter().position(|&b| b == 0).unwrap_or(log.len());
                 let text = String::from_utf8_lossy(&log[..end]);
                 let last = text.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or("").trim();
-                Err(format!("the kernel refused the object's BTF (BPF_BTF_LOAD: {errno}{})", if last.is_empty() { String::new() } else { format!("; {last}") }))
+                Err(format!(
+                    "the kernel refused the object's BTF (BPF_BTF_LOAD: {errno}{})",
+                    if last.is_empty() { String::new() } else { format!("; {last}") }
+                ))
             }
         }
     }
@@ -85,7 +90,11 @@ pub fn synthesize(program: &crate::program::Program) -> Option<BtfBlob> {
     if calls_functions || program.functions.len() > 1 {
         return None;
     }
-    let ident = |s: &str| !s.is_empty() && !s.starts_with(|c: char| c.is_ascii_digit()) && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    let ident = |s: &str| {
+        !s.is_empty()
+            && !s.starts_with(|c: char| c.is_ascii_digit())
+            && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+    };
     let name = if ident(&program.name) { program.name.as_str() } else { "xdp_prog" };
     let mut strings = vec![0u8];
     let mut add = |s: &str| {
@@ -105,15 +114,28 @@ pub fn synthesize(program: &crate::program::Program) -> Option<BtfBlob> {
     let info = |kind: u32, vlen: u32| kind << 24 | vlen;
     let types: Vec<u32> = vec![
         // [1] int: 4 bytes, signed, 32 bits
-        s_int, info(INT, 0), 4, BTF_INT_SIGNED << 24 | 32,
+        s_int,
+        info(INT, 0),
+        4,
+        BTF_INT_SIGNED << 24 | 32,
         // [2] struct xdp_md (24 bytes, members not needed)
-        s_md, info(STRUCT, 0), 24,
+        s_md,
+        info(STRUCT, 0),
+        24,
         // [3] struct xdp_md *
-        0, info(PTR, 0), 2,
+        0,
+        info(PTR, 0),
+        2,
         // [4] int (struct xdp_md *ctx)
-        0, info(FUNC_PROTO, 1), 1, s_ctx, 3,
+        0,
+        info(FUNC_PROTO, 1),
+        1,
+        s_ctx,
+        3,
         // [5] the function
-        s_name, info(FUNC, LINKAGE_GLOBAL), 4,
+        s_name,
+        info(FUNC, LINKAGE_GLOBAL),
+        4,
     ];
     let type_len = (types.len() * 4) as u32;
     let mut bytes = Vec::new();
@@ -127,6 +149,9 @@ pub fn synthesize(program: &crate::program::Program) -> Option<BtfBlob> {
     }
     bytes.extend_from_slice(&strings);
     let mut programs = std::collections::BTreeMap::new();
-    programs.insert(program.name.clone(), ProgramBtf { func_info: vec![(0, 5)], line_info: Vec::new() });
+    programs.insert(
+        program.name.clone(),
+        ProgramBtf { func_info: vec![(0, 5)], line_info: Vec::new() },
+    );
     Some(BtfBlob { bytes, programs })
 }

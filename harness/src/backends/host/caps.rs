@@ -64,10 +64,7 @@ pub enum Unavailable {
          this process's effective capability set lacks both (run as root, or grant it with \
          `setcap cap_bpf,cap_net_admin+ep` on the binary)"
     )]
-    MissingCapability {
-        missing: Capability,
-        purpose: &'static str,
-    },
+    MissingCapability { missing: Capability, purpose: &'static str },
     #[error(
         "the kernel has no bpf(2) system call (ENOSYS): it was built without \
          CONFIG_BPF_SYSCALL, or a seccomp filter blocks it"
@@ -182,17 +179,11 @@ mod tests {
         assert_eq!(missing_for_xdp(sys), None);
         assert!(matches!(
             missing_for_xdp(net),
-            Some(Unavailable::MissingCapability {
-                missing: Capability::Bpf,
-                ..
-            })
+            Some(Unavailable::MissingCapability { missing: Capability::Bpf, .. })
         ));
         assert!(matches!(
             missing_for_xdp(bpf),
-            Some(Unavailable::MissingCapability {
-                missing: Capability::NetAdmin,
-                ..
-            })
+            Some(Unavailable::MissingCapability { missing: Capability::NetAdmin, .. })
         ));
         let msg = missing_for_xdp(0).unwrap().to_string();
         assert!(msg.contains("CAP_BPF (39)"), "{msg}");

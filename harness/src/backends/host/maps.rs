@@ -31,25 +31,11 @@ pub enum MapError {
         errno: Errno,
     },
     #[error("map `{name}`: global data of {got} bytes does not match the value size {value_size}")]
-    InitialDataSize {
-        name: String,
-        got: usize,
-        value_size: u32,
-    },
+    InitialDataSize { name: String, got: usize, value_size: u32 },
     #[error("map `{name}`: {op} failed: {errno}")]
-    Op {
-        name: String,
-        op: &'static str,
-        errno: Errno,
-    },
+    Op { name: String, op: &'static str, errno: Errno },
     #[error("map `{name}`: {op} needs a {need}-byte {what}, got {got} bytes")]
-    Size {
-        name: String,
-        op: &'static str,
-        what: &'static str,
-        need: usize,
-        got: usize,
-    },
+    Size { name: String, op: &'static str, what: &'static str, need: usize, got: usize },
     #[error("could not read the possible CPUs from {path}: {reason}")]
     PossibleCpus { path: &'static str, reason: String },
 }
@@ -82,13 +68,7 @@ pub struct KernelMap {
 /// kernel/bpf/syscall.c); anything else becomes `_`.
 pub fn kernel_name(name: &str) -> String {
     name.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '_' || c == '.' {
-                c
-            } else {
-                '_'
-            }
-        })
+        .map(|c| if c.is_ascii_alphanumeric() || c == '_' || c == '.' { c } else { '_' })
         .take(sys::OBJ_NAME_LEN - 1)
         .collect()
 }
@@ -102,10 +82,7 @@ pub fn parse_cpu_list(text: &str) -> Option<usize> {
     let mut count = 0usize;
     for part in text.trim().split(',') {
         let (lo, hi) = match part.split_once('-') {
-            Some((lo, hi)) => (
-                lo.trim().parse::<usize>().ok()?,
-                hi.trim().parse::<usize>().ok()?,
-            ),
+            Some((lo, hi)) => (lo.trim().parse::<usize>().ok()?, hi.trim().parse::<usize>().ok()?),
             None => {
                 let n = part.trim().parse::<usize>().ok()?;
                 (n, n)
@@ -121,10 +98,8 @@ pub fn parse_cpu_list(text: &str) -> Option<usize> {
 
 pub fn possible_cpus() -> Result<usize, MapError> {
     const PATH: &str = "/sys/devices/system/cpu/possible";
-    let text = std::fs::read_to_string(PATH).map_err(|e| MapError::PossibleCpus {
-        path: PATH,
-        reason: e.to_string(),
-    })?;
+    let text = std::fs::read_to_string(PATH)
+        .map_err(|e| MapError::PossibleCpus { path: PATH, reason: e.to_string() })?;
     parse_cpu_list(&text).ok_or_else(|| MapError::PossibleCpus {
         path: PATH,
         reason: format!("unexpected contents {:?}", text.trim()),
@@ -138,11 +113,7 @@ fn round_up8(n: u32) -> usize {
 impl KernelMap {
     /// Creates the map, writes global data and freezes `.rodata`.
     pub fn create(def: &MapDef) -> Result<KernelMap, MapError> {
-        let cpus = if def.map_type.is_percpu() {
-            possible_cpus()?
-        } else {
-            1
-        };
+        let cpus = if def.map_type.is_percpu() { possible_cpus()? } else { 1 };
         let syscall_value_size = if def.map_type.is_percpu() {
             round_up8(def.value_size) * cpus
         } else {
@@ -169,11 +140,7 @@ impl KernelMap {
             max_entries: def.max_entries,
             errno,
         })?;
-        let map = KernelMap {
-            def: def.clone(),
-            fd,
-            cpus,
-        };
+        let map = KernelMap { def: def.clone(), fd, cpus };
         if def.origin == MapOrigin::GlobalData {
             if let Some(init) = &def.initial_data {
                 if init.len() != def.value_size as usize {
@@ -211,11 +178,7 @@ impl KernelMap {
     }
 
     fn op_err(&self, op: &'static str, errno: Errno) -> MapError {
-        MapError::Op {
-            name: self.def.name.clone(),
-            op,
-            errno,
-        }
+        MapError::Op { name: self.def.name.clone(), op, errno }
     }
 
     fn check(
@@ -228,13 +191,7 @@ impl KernelMap {
         if need == got {
             Ok(())
         } else {
-            Err(MapError::Size {
-                name: self.def.name.clone(),
-                op,
-                what,
-                need,
-                got,
-            })
+            Err(MapError::Size { name: self.def.name.clone(), op, what, need, got })
         }
     }
 
@@ -294,10 +251,8 @@ impl KernelMap {
     /// vanishes between the walk and the lookup (an empty PROG_ARRAY or
     /// DEVMAP slot reads as ENOENT) is left out.
     pub fn dump(&self) -> Result<MapDump, MapError> {
-        if matches!(
-            self.def.map_type,
-            MapType::Ringbuf | MapType::PerfEventArray | MapType::Xskmap
-        ) {
+        if matches!(self.def.map_type, MapType::Ringbuf | MapType::PerfEventArray | MapType::Xskmap)
+        {
             return Ok(MapDump::NotDumpable(self.def.map_type));
         }
         let mut plain = Vec::new();

@@ -49,11 +49,7 @@ pub enum HostError {
         source: LoadError,
     },
     #[error("{object}: no program named `{name}` is loaded in this session (loaded: {loaded})")]
-    NoSuchProgram {
-        object: String,
-        name: String,
-        loaded: String,
-    },
+    NoSuchProgram { object: String, name: String, loaded: String },
     #[error("{object}: map `{name}` does not exist or is not a PROG_ARRAY")]
     NotProgArray { object: String, name: String },
     #[error("listing kernel BPF objects failed: {0} (BPF_*_GET_NEXT_ID needs CAP_SYS_ADMIN)")]
@@ -118,9 +114,7 @@ impl HostBackend {
             Some(first) => self.load_programs(object, first, true),
             None => Err(HostError::Load {
                 object: object.path.display().to_string(),
-                source: LoadError::Empty {
-                    program: "(the object has no programs)".to_string(),
-                },
+                source: LoadError::Empty { program: "(the object has no programs)".to_string() },
             }),
         }
     }
@@ -137,20 +131,12 @@ impl HostBackend {
             .iter()
             .map(KernelMap::create)
             .collect::<Result<Vec<_>, _>>()
-            .map_err(|source| HostError::Map {
-                object: obj_name.clone(),
-                source,
-            })?;
-        let opts = LoadOptions {
-            license: object.license.clone(),
-            ..LoadOptions::default()
-        };
+            .map_err(|source| HostError::Map { object: obj_name.clone(), source })?;
+        let opts = LoadOptions { license: object.license.clone(), ..LoadOptions::default() };
         let btf = KernelBtf::load(&object.btf);
         let load = |p: &Program| {
-            KernelProgram::load_with_btf(p, &maps, &opts, btf.as_ref().map_err(|e| e.as_str())).map_err(|source| HostError::Load {
-                object: obj_name.clone(),
-                source,
-            })
+            KernelProgram::load_with_btf(p, &maps, &opts, btf.as_ref().map_err(|e| e.as_str()))
+                .map_err(|source| HostError::Load { object: obj_name.clone(), source })
         };
         let main_prog = match load(main)? {
             LoadOutcome::Loaded(p) => p,
@@ -167,19 +153,13 @@ impl HostBackend {
             for p in object.programs.iter().filter(|p| p.name != main.name) {
                 match load(p)? {
                     LoadOutcome::Loaded(k) => programs.push(k),
-                    LoadOutcome::Rejected(rejection) => rejected_others.push(Refused {
-                        program: p.name.clone(),
-                        rejection,
-                    }),
+                    LoadOutcome::Rejected(rejection) => {
+                        rejected_others.push(Refused { program: p.name.clone(), rejection })
+                    }
                 }
             }
         }
-        Ok(SessionOutcome::Ready(HostSession {
-            object: obj_name,
-            programs,
-            maps,
-            rejected_others,
-        }))
+        Ok(SessionOutcome::Ready(HostSession { object: obj_name, programs, maps, rejected_others }))
     }
 }
 
@@ -225,29 +205,18 @@ impl HostSession {
 
     /// Puts program `target` into slot `slot` of PROG_ARRAY `map`.
     pub fn set_tail_call(&self, map: &str, slot: u32, target: &str) -> Result<(), HostError> {
-        let array = self
-            .map_named(map)
-            .filter(|m| m.def().map_type == MapType::ProgArray)
-            .ok_or_else(|| HostError::NotProgArray {
-                object: self.object.clone(),
-                name: map.to_string(),
-            })?;
-        let prog = self
-            .program_named(target)
-            .ok_or_else(|| HostError::NoSuchProgram {
-                object: self.object.clone(),
-                name: target.to_string(),
-                loaded: self
-                    .programs
-                    .iter()
-                    .map(|p| p.name())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            })?;
-        array.set_prog(slot, prog).map_err(|source| HostError::Map {
+        let array =
+            self.map_named(map).filter(|m| m.def().map_type == MapType::ProgArray).ok_or_else(
+                || HostError::NotProgArray { object: self.object.clone(), name: map.to_string() },
+            )?;
+        let prog = self.program_named(target).ok_or_else(|| HostError::NoSuchProgram {
             object: self.object.clone(),
-            source,
-        })
+            name: target.to_string(),
+            loaded: self.programs.iter().map(|p| p.name()).collect::<Vec<_>>().join(", "),
+        })?;
+        array
+            .set_prog(slot, prog)
+            .map_err(|source| HostError::Map { object: self.object.clone(), source })
     }
 
     /// Runs one frame through the main program.
@@ -269,10 +238,7 @@ impl HostSession {
             .iter()
             .map(|m| m.id())
             .collect::<Result<Vec<_>, _>>()
-            .map_err(|source| HostError::Map {
-                object: self.object.clone(),
-                source,
-            })?;
+            .map_err(|source| HostError::Map { object: self.object.clone(), source })?;
         Ok((progs, maps))
     }
 }

@@ -46,11 +46,7 @@ pub struct LoadOptions {
 
 impl Default for LoadOptions {
     fn default() -> LoadOptions {
-        LoadOptions {
-            license: "GPL".to_string(),
-            log_level: 1,
-            log_size: 4 << 20,
-        }
+        LoadOptions { license: "GPL".to_string(), log_level: 1, log_size: 4 << 20 }
     }
 }
 
@@ -59,12 +55,7 @@ impl Default for LoadOptions {
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum LoadError {
     #[error("program `{program}`: instruction {insn} refers to map {index}, but the object has {maps} maps")]
-    BadMapReference {
-        program: String,
-        insn: usize,
-        index: i32,
-        maps: usize,
-    },
+    BadMapReference { program: String, insn: usize, index: i32, maps: usize },
     #[error("program `{program}`: instruction {insn} is an lddw without its second slot")]
     TruncatedLddw { program: String, insn: usize },
     #[error("program `{program}` is empty")]
@@ -72,11 +63,7 @@ pub enum LoadError {
     #[error("license string {0:?} contains a NUL byte")]
     License(String),
     #[error("loading program `{program}` failed for a reason outside the program: {errno}{}", if log.is_empty() { String::new() } else { format!("; verifier log:\n{log}") })]
-    Kernel {
-        program: String,
-        errno: Errno,
-        log: String,
-    },
+    Kernel { program: String, errno: Errno, log: String },
     #[error("program `{program}` loaded but BPF_OBJ_GET_INFO_BY_FD failed: {errno}")]
     Info { program: String, errno: Errno },
 }
@@ -177,23 +164,19 @@ pub fn patch_map_refs(prog: &Program, maps: &[KernelMap]) -> Result<Vec<Insn>, L
             continue;
         }
         if i + 1 >= insns.len() {
-            return Err(LoadError::TruncatedLddw {
-                program: prog.name.clone(),
-                insn: i,
-            });
+            return Err(LoadError::TruncatedLddw { program: prog.name.clone(), insn: i });
         }
         let src = insns[i].src;
         if src == op::PSEUDO_MAP_FD || src == op::PSEUDO_MAP_VALUE {
             let index = insns[i].imm;
-            let map = usize::try_from(index)
-                .ok()
-                .and_then(|ix| maps.get(ix))
-                .ok_or(LoadError::BadMapReference {
+            let map = usize::try_from(index).ok().and_then(|ix| maps.get(ix)).ok_or(
+                LoadError::BadMapReference {
                     program: prog.name.clone(),
                     insn: i,
                     index,
                     maps: maps.len(),
-                })?;
+                },
+            )?;
             // For PSEUDO_MAP_VALUE the second slot's imm is the offset into
             // the value and stays as it is.
             insns[i].imm = map.fd().raw();
@@ -220,11 +203,8 @@ pub fn patch_map_refs(prog: &Program, maps: &[KernelMap]) -> Result<Vec<Insn>, L
 /// not an exit or jmp` (check_subprogs) is about the last instruction.
 pub fn parse_verifier_log(log: &str, insn_count: usize) -> (Option<String>, Option<usize>) {
     let lines: Vec<&str> = log.lines().collect();
-    let last_insn = lines
-        .iter()
-        .enumerate()
-        .rev()
-        .find_map(|(at, l)| insn_line_index(l).map(|ix| (at, ix)));
+    let last_insn =
+        lines.iter().enumerate().rev().find_map(|(at, l)| insn_line_index(l).map(|ix| (at, ix)));
     let is_noise = |l: &&str| {
         let t = l.trim();
         t.is_empty()
@@ -242,17 +222,11 @@ pub fn parse_verifier_log(log: &str, insn_count: usize) -> (Option<String>, Opti
     };
     match last_insn {
         Some((at, ix)) => {
-            let err = lines[at + 1..]
-                .iter()
-                .find(|l| !is_noise(l))
-                .map(|l| l.trim().to_string());
+            let err = lines[at + 1..].iter().find(|l| !is_noise(l)).map(|l| l.trim().to_string());
             (err, Some(ix))
         }
         None => {
-            let err = lines
-                .iter()
-                .find(|l| !is_noise(l))
-                .map(|l| l.trim().to_string());
+            let err = lines.iter().find(|l| !is_noise(l)).map(|l| l.trim().to_string());
             let ix = match err.as_deref() {
                 Some(m) if m.starts_with("last insn is not an exit or jmp") => {
                     insn_count.checked_sub(1)
@@ -297,10 +271,7 @@ fn state_line(line: &str) -> bool {
 /// The first `insn N` in a message.
 fn insn_in_message(msg: &str) -> Option<usize> {
     let at = msg.find("insn ")?;
-    let digits: String = msg[at + 5..]
-        .chars()
-        .take_while(|c| c.is_ascii_digit())
-        .collect();
+    let digits: String = msg[at + 5..].chars().take_while(|c| c.is_ascii_digit()).collect();
     digits.parse().ok()
 }
 
@@ -313,10 +284,7 @@ fn log_text(buf: &[u8]) -> String {
 /// whatever its contents; everything else from BPF_PROG_LOAD is the
 /// verifier (or the load checks before it) refusing this program.
 fn is_backend_errno(e: Errno) -> bool {
-    matches!(
-        e.0,
-        libc::EPERM | libc::ENOSYS | libc::EBADF | libc::ENOMEM | libc::EFAULT
-    )
+    matches!(e.0, libc::EPERM | libc::ENOSYS | libc::EBADF | libc::ENOMEM | libc::EFAULT)
 }
 
 impl KernelProgram {
@@ -353,7 +321,11 @@ impl KernelProgram {
             Ok(x) => x,
             Err(why) => return Self::load_inner(prog, maps, opts, None, BtfUse::Without(why)),
         };
-        let spec = sys::ProgBtf { btf_fd: kb.fd(), func_info: &records.func_info, line_info: &records.line_info };
+        let spec = sys::ProgBtf {
+            btf_fd: kb.fd(),
+            func_info: &records.func_info,
+            line_info: &records.line_info,
+        };
         let func_id = records.func_info[0].1;
         match Self::load_inner(prog, maps, opts, Some(spec), BtfUse::Loaded { func_id })? {
             LoadOutcome::Loaded(p) => Ok(LoadOutcome::Loaded(p)),
@@ -376,9 +348,7 @@ impl KernelProgram {
         btf_use: BtfUse,
     ) -> Result<LoadOutcome, LoadError> {
         if prog.insns.is_empty() {
-            return Err(LoadError::Empty {
-                program: prog.name.clone(),
-            });
+            return Err(LoadError::Empty { program: prog.name.clone() });
         }
         let insns = patch_map_refs(prog, maps)?;
         let bytes = isa::encode_le(&insns);
@@ -393,7 +363,11 @@ impl KernelProgram {
             license: &license,
             name: &name,
             log_level,
-            btf: btf.as_ref().map(|b| sys::ProgBtf { btf_fd: b.btf_fd, func_info: b.func_info, line_info: b.line_info }),
+            btf: btf.as_ref().map(|b| sys::ProgBtf {
+                btf_fd: b.btf_fd,
+                func_info: b.func_info,
+                line_info: b.line_info,
+            }),
             attach: None,
         };
 
@@ -401,11 +375,7 @@ impl KernelProgram {
         let mut size = opts.log_size.clamp(MIN_LOG_SIZE, MAX_LOG_SIZE);
         let mut truncated_tail: Option<String> = None;
         let result = loop {
-            let mut log = if level == 0 {
-                Vec::new()
-            } else {
-                vec![0u8; size]
-            };
+            let mut log = if level == 0 { Vec::new() } else { vec![0u8; size] };
             match sys::prog_load(&spec(level), &mut log) {
                 Ok(fd) => break Ok((fd, log_text(&log))),
                 Err(f) if f.errno.0 == libc::ENOSPC && level > 0 => {
@@ -463,10 +433,8 @@ impl KernelProgram {
                 return Ok(LoadOutcome::Rejected(rejection));
             }
         };
-        let info = sys::prog_info(&fd).map_err(|errno| LoadError::Info {
-            program: prog.name.clone(),
-            errno,
-        })?;
+        let info = sys::prog_info(&fd)
+            .map_err(|errno| LoadError::Info { program: prog.name.clone(), errno })?;
         let kernel_release =
             sys::kernel_release().unwrap_or_else(|e| format!("unknown (uname: {e})"));
         Ok(LoadOutcome::Loaded(KernelProgram {

@@ -23,11 +23,7 @@ pub struct Errno(pub i32);
 
 impl Errno {
     fn last() -> Errno {
-        Errno(
-            std::io::Error::last_os_error()
-                .raw_os_error()
-                .unwrap_or(libc::EIO),
-        )
+        Errno(std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO))
     }
 
     /// The symbolic name (`EINVAL`) for the errors this backend expects.
@@ -58,12 +54,7 @@ impl Errno {
 
 impl fmt::Display for Errno {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{} ({})",
-            self.name(),
-            std::io::Error::from_raw_os_error(self.0)
-        )
+        write!(f, "{} ({})", self.name(), std::io::Error::from_raw_os_error(self.0))
     }
 }
 
@@ -232,10 +223,7 @@ pub fn map_create(spec: &MapSpec) -> Result<MapFd, Errno> {
 fn check_len(what: &str, got: usize, need: usize) {
     // A short buffer would let the kernel write past it: that is a bug in
     // our own code, never a property of user input, so it panics.
-    assert!(
-        got >= need,
-        "{what} buffer of {got} bytes, the kernel uses {need}"
-    );
+    assert!(got >= need, "{what} buffer of {got} bytes, the kernel uses {need}");
 }
 
 pub fn map_lookup(map: &MapFd, key: &[u8], value: &mut [u8]) -> Result<(), Errno> {
@@ -265,11 +253,8 @@ pub fn map_update(map: &MapFd, key: &[u8], value: &[u8], flags: u64) -> Result<(
 
 pub fn map_delete(map: &MapFd, key: &[u8]) -> Result<(), Errno> {
     check_len("key", key.len(), map.key_size);
-    let mut attr = MapElemAttr {
-        map_fd: map.raw() as u32,
-        key: ptr(key.as_ptr()),
-        ..Default::default()
-    };
+    let mut attr =
+        MapElemAttr { map_fd: map.raw() as u32, key: ptr(key.as_ptr()), ..Default::default() };
     sys_bpf(BPF_MAP_DELETE_ELEM, &mut attr).map(drop)
 }
 
@@ -293,9 +278,7 @@ pub fn map_get_next_key(map: &MapFd, key: Option<&[u8]>, next: &mut [u8]) -> Res
 }
 
 pub fn map_freeze(map: &MapFd) -> Result<(), Errno> {
-    let mut attr = MapFdAttr {
-        map_fd: map.raw() as u32,
-    };
+    let mut attr = MapFdAttr { map_fd: map.raw() as u32 };
     sys_bpf(BPF_MAP_FREEZE, &mut attr).map(drop)
 }
 
@@ -381,19 +364,20 @@ pub struct LoadFailure {
 /// Loads a program. `log` receives the verifier log (NUL-terminated) when
 /// `spec.log_level > 0`; it must be empty when the level is 0.
 pub fn prog_load(spec: &ProgSpec<'_>, log: &mut [u8]) -> Result<OwnedFd, LoadFailure> {
-    assert_eq!(
-        spec.insns.len() % 8,
-        0,
-        "instruction bytes must be whole slots"
-    );
+    assert_eq!(spec.insns.len() % 8, 0, "instruction bytes must be whole slots");
     let mut name = [0u8; OBJ_NAME_LEN];
     let n = spec.name.len().min(OBJ_NAME_LEN - 1);
     name[..n].copy_from_slice(&spec.name.as_bytes()[..n]);
     let log_size = u32::try_from(log.len()).unwrap_or(u32::MAX);
     // Kept alive until the call returns: the kernel reads them through the
     // pointers stored in `attr`.
-    let func_info = spec.btf.as_ref().map_or_else(Vec::new, |b| u32_records(b.func_info.iter().map(|&(o, t)| [o, t])));
-    let line_info = spec.btf.as_ref().map_or_else(Vec::new, |b| u32_records(b.line_info.iter().map(|&(o, f, l, c)| [o, f, l, c])));
+    let func_info = spec
+        .btf
+        .as_ref()
+        .map_or_else(Vec::new, |b| u32_records(b.func_info.iter().map(|&(o, t)| [o, t])));
+    let line_info = spec.btf.as_ref().map_or_else(Vec::new, |b| {
+        u32_records(b.line_info.iter().map(|&(o, f, l, c)| [o, f, l, c]))
+    });
     let mut attr = ProgLoadAttr {
         prog_type: spec.prog_type,
         insn_cnt: (spec.insns.len() / 8) as u32,
@@ -401,11 +385,7 @@ pub fn prog_load(spec: &ProgSpec<'_>, log: &mut [u8]) -> Result<OwnedFd, LoadFai
         license: ptr(spec.license.as_ptr()),
         log_level: if log.is_empty() { 0 } else { spec.log_level },
         log_size: if log.is_empty() { 0 } else { log_size },
-        log_buf: if log.is_empty() {
-            0
-        } else {
-            ptr(log.as_mut_ptr())
-        },
+        log_buf: if log.is_empty() { 0 } else { ptr(log.as_mut_ptr()) },
         prog_flags: spec.prog_flags,
         prog_name: name,
         expected_attach_type: spec.expected_attach_type,
@@ -428,10 +408,7 @@ pub fn prog_load(spec: &ProgSpec<'_>, log: &mut [u8]) -> Result<OwnedFd, LoadFai
     }
     match sys_bpf(BPF_PROG_LOAD, &mut attr) {
         Ok(r) => Ok(fd_from_ret(r)),
-        Err(errno) => Err(LoadFailure {
-            errno,
-            log_true_size: attr.log_true_size,
-        }),
+        Err(errno) => Err(LoadFailure { errno, log_true_size: attr.log_true_size }),
     }
 }
 
@@ -572,10 +549,9 @@ pub fn prog_test_run(prog: &OwnedFd, io: TestRunIn<'_>) -> Result<TestRunOut, Te
     // to the kernel (bpf_test_finish keeps that old behaviour), which could
     // overrun the buffer: an empty output buffer is passed as NULL instead.
     let (data_out, data_size_out) = match io.data_out {
-        Some(buf) if !buf.is_empty() => (
-            ptr(buf.as_mut_ptr()),
-            u32::try_from(buf.len()).unwrap_or(u32::MAX),
-        ),
+        Some(buf) if !buf.is_empty() => {
+            (ptr(buf.as_mut_ptr()), u32::try_from(buf.len()).unwrap_or(u32::MAX))
+        }
         _ => (0, 0),
     };
     let ctx_size = std::mem::size_of::<XdpMd>() as u32;
@@ -600,10 +576,7 @@ pub fn prog_test_run(prog: &OwnedFd, io: TestRunIn<'_>) -> Result<TestRunOut, Te
             data_size_out: attr.data_size_out,
             duration_ns: attr.duration,
         }),
-        Err(errno) => Err(TestRunFailure {
-            errno,
-            data_size_out: attr.data_size_out,
-        }),
+        Err(errno) => Err(TestRunFailure { errno, data_size_out: attr.data_size_out }),
     }
 }
 
@@ -620,10 +593,7 @@ struct NextIdAttr {
 impl Attr for NextIdAttr {}
 
 fn next_id(cmd: libc::c_long, start: u32) -> Result<Option<u32>, Errno> {
-    let mut attr = NextIdAttr {
-        start_id: start,
-        ..Default::default()
-    };
+    let mut attr = NextIdAttr { start_id: start, ..Default::default() };
     match sys_bpf(cmd, &mut attr) {
         Ok(_) => Ok(Some(attr.next_id)),
         Err(Errno(libc::ENOENT)) => Ok(None),
@@ -810,21 +780,13 @@ pub fn effective_caps() -> Result<u64, Errno> {
         inheritable: u32,
     }
     const LINUX_CAPABILITY_VERSION_3: u32 = 0x2008_0522;
-    let mut header = Header {
-        version: LINUX_CAPABILITY_VERSION_3,
-        pid: 0,
-    };
+    let mut header = Header { version: LINUX_CAPABILITY_VERSION_3, pid: 0 };
     let mut data = [Data::default(); 2];
     // SAFETY: version 3 makes the kernel write exactly two `Data` records
     // (include/uapi/linux/capability.h _LINUX_CAPABILITY_U32S_3 = 2) into
     // `data`, and read/write the header, both live locals of that layout.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_capget,
-            &mut header as *mut Header,
-            data.as_mut_ptr(),
-        )
-    };
+    let r =
+        unsafe { libc::syscall(libc::SYS_capget, &mut header as *mut Header, data.as_mut_ptr()) };
     if r < 0 {
         return Err(Errno::last());
     }
@@ -839,12 +801,7 @@ pub fn kernel_release() -> Result<String, Errno> {
     if unsafe { libc::uname(&mut uts) } != 0 {
         return Err(Errno::last());
     }
-    let bytes: Vec<u8> = uts
-        .release
-        .iter()
-        .take_while(|&&c| c != 0)
-        .map(|&c| c as u8)
-        .collect();
+    let bytes: Vec<u8> = uts.release.iter().take_while(|&&c| c != 0).map(|&c| c as u8).collect();
     Ok(String::from_utf8_lossy(&bytes).into_owned())
 }
 

@@ -156,11 +156,7 @@ pub enum TestRunError {
     #[error("frame of {len} bytes is shorter than an Ethernet header ({ETH_HLEN} bytes); BPF_PROG_TEST_RUN refuses it with EINVAL")]
     FrameTooShort { len: usize },
     #[error("frame of {len} bytes is larger than BPF_PROG_TEST_RUN takes ({limit} bytes: {linear} linear plus {MAX_SKB_FRAGS} page fragments)")]
-    FrameTooLarge {
-        len: usize,
-        limit: usize,
-        linear: usize,
-    },
+    FrameTooLarge { len: usize, limit: usize, linear: usize },
     #[error("frame of {len} bytes is too large for live-frames mode, which takes no fragments (the limit is a little over {limit} bytes)")]
     LiveFrameTooLarge { len: usize, limit: usize },
     #[error("{meta_len} bytes of metadata: {reason}")]
@@ -197,11 +193,7 @@ impl TestRunError {
 /// recognised in its answer (see [`classify`]), so they are never stricter
 /// or looser than the kernel actually running.
 fn validate(packet: &[u8], ctx: &XdpCtx, flags: RunFlags) -> Result<(), TestRunError> {
-    let meta = if flags.without_ctx {
-        0
-    } else {
-        ctx.data_meta_len as usize
-    };
+    let meta = if flags.without_ctx { 0 } else { ctx.data_meta_len as usize };
     if meta > packet.len() {
         return Err(TestRunError::BadMetadata {
             meta_len: ctx.data_meta_len,
@@ -232,11 +224,7 @@ fn md_in(ctx: &XdpCtx, len: usize) -> XdpMd {
 /// Turns the kernel's errno into a reason, naming the frame's fault where
 /// the kernel's checks (module docs) say that is what it refused.
 fn classify(errno: Errno, packet: &[u8], ctx: &XdpCtx, flags: RunFlags) -> TestRunError {
-    let meta = if flags.without_ctx {
-        0
-    } else {
-        ctx.data_meta_len as usize
-    };
+    let meta = if flags.without_ctx { 0 } else { ctx.data_meta_len as usize };
     let frame = packet.len() - meta;
     match errno.0 {
         libc::EINVAL if frame < ETH_HLEN => TestRunError::FrameTooShort { len: frame },
@@ -266,11 +254,7 @@ fn classify(errno: Errno, packet: &[u8], ctx: &XdpCtx, flags: RunFlags) -> TestR
                 ctx.data_meta_len,
                 ctx.ingress_ifindex,
                 ctx.rx_queue_index,
-                if flags.without_ctx {
-                    " (no ctx passed)"
-                } else {
-                    ""
-                }
+                if flags.without_ctx { " (no ctx passed)" } else { "" }
             ),
         },
         _ => TestRunError::Kernel { errno },
@@ -312,10 +296,7 @@ pub fn test_run(
         Ok(res) => {
             let n = res.data_size_out as usize;
             if n > capacity {
-                return Err(TestRunError::OutputTooSmall {
-                    needed: res.data_size_out,
-                    capacity,
-                });
+                return Err(TestRunError::OutputTooSmall { needed: res.data_size_out, capacity });
             }
             out.truncate(n);
             Ok(TestRunResult {
@@ -325,10 +306,9 @@ pub fn test_run(
                 ctx_out: (!flags.without_ctx).then(|| XdpMdOut::from(md_out)),
             })
         }
-        Err(f) if f.errno.0 == libc::ENOSPC => Err(TestRunError::OutputTooSmall {
-            needed: f.data_size_out,
-            capacity,
-        }),
+        Err(f) if f.errno.0 == libc::ENOSPC => {
+            Err(TestRunError::OutputTooSmall { needed: f.data_size_out, capacity })
+        }
         Err(f) => Err(classify(f.errno, packet, &ctx, flags)),
     }
 }
@@ -362,17 +342,12 @@ pub fn test_run_live(
         },
     );
     match r {
-        Ok(res) => Ok(LiveRunResult {
-            duration_ns: res.duration_ns,
-        }),
+        Ok(res) => Ok(LiveRunResult { duration_ns: res.duration_ns }),
         // Live mode keeps frames linear and spends part of the headroom on
         // its per-page `struct xdp_page_head`, so its limit is below
         // max_linear_frame(); the kernel says EINVAL past it.
         Err(f) if f.errno.0 == libc::EINVAL && packet.len() > live_frame_floor() => {
-            Err(TestRunError::LiveFrameTooLarge {
-                len: packet.len(),
-                limit: live_frame_floor(),
-            })
+            Err(TestRunError::LiveFrameTooLarge { len: packet.len(), limit: live_frame_floor() })
         }
         Err(f) => Err(classify(f.errno, packet, &ctx, flags)),
     }
@@ -393,37 +368,15 @@ mod tests {
 
     #[test]
     fn kernel_answers_become_reasons() {
-        let ctx = XdpCtx {
-            ingress_ifindex: 1,
-            rx_queue_index: 0,
-            data_meta_len: 0,
-        };
+        let ctx = XdpCtx { ingress_ifindex: 1, rx_queue_index: 0, data_meta_len: 0 };
         let f = RunFlags::default();
         let einval = Errno(libc::EINVAL);
-        assert_eq!(
-            classify(einval, &[0; 13], &ctx, f),
-            TestRunError::FrameTooShort { len: 13 }
-        );
-        let meta = XdpCtx {
-            data_meta_len: 4,
-            ..ctx
-        };
-        assert_eq!(
-            classify(einval, &[0; 17], &meta, f),
-            TestRunError::FrameTooShort { len: 13 }
-        );
-        let odd = XdpCtx {
-            data_meta_len: 3,
-            ..ctx
-        };
-        assert!(matches!(
-            classify(einval, &[0; 60], &odd, f),
-            TestRunError::BadMetadata { .. }
-        ));
-        assert!(matches!(
-            classify(einval, &[0; 60], &ctx, f),
-            TestRunError::Refused { .. }
-        ));
+        assert_eq!(classify(einval, &[0; 13], &ctx, f), TestRunError::FrameTooShort { len: 13 });
+        let meta = XdpCtx { data_meta_len: 4, ..ctx };
+        assert_eq!(classify(einval, &[0; 17], &meta, f), TestRunError::FrameTooShort { len: 13 });
+        let odd = XdpCtx { data_meta_len: 3, ..ctx };
+        assert!(matches!(classify(einval, &[0; 60], &odd, f), TestRunError::BadMetadata { .. }));
+        assert!(matches!(classify(einval, &[0; 60], &ctx, f), TestRunError::Refused { .. }));
         let big = vec![0u8; max_frame() + 1];
         assert!(matches!(
             classify(Errno(libc::ENOMEM), &big, &ctx, f),
@@ -435,16 +388,10 @@ mod tests {
         ));
         assert_eq!(
             validate(&[0; 3], &meta, f),
-            Err(TestRunError::BadMetadata {
-                meta_len: 4,
-                reason: "longer than the input"
-            })
+            Err(TestRunError::BadMetadata { meta_len: 4, reason: "longer than the input" })
         );
         assert!(TestRunError::FrameTooShort { len: 1 }.is_per_packet());
-        assert!(!TestRunError::Kernel {
-            errno: Errno(libc::EBADF)
-        }
-        .is_per_packet());
+        assert!(!TestRunError::Kernel { errno: Errno(libc::EBADF) }.is_per_packet());
     }
 
     #[test]

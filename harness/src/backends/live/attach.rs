@@ -26,18 +26,44 @@ pub struct Interface {
 impl Interface {
     pub fn resolve(ep: &Endpoint) -> Result<Interface, LiveError> {
         let r = sys::in_netns(ep.netns.as_deref(), || -> Result<_, LiveError> {
-            let ifindex = sys::if_index(&ep.iface).map_err(|errno| LiveError::NoSuchInterface { iface: ep.describe(), errno })?;
-            let driver = sys::driver_info(&ep.iface).unwrap_or_else(|e| [format!("unknown (ethtool ioctl: {e})"), String::new(), String::new(), String::new()]);
-            let nl = sys::netlink_route().map_err(|errno| LiveError::Io { step: "opening a netlink socket".into(), iface: ep.describe(), errno })?;
+            let ifindex = sys::if_index(&ep.iface)
+                .map_err(|errno| LiveError::NoSuchInterface { iface: ep.describe(), errno })?;
+            let driver = sys::driver_info(&ep.iface).unwrap_or_else(|e| {
+                [
+                    format!("unknown (ethtool ioctl: {e})"),
+                    String::new(),
+                    String::new(),
+                    String::new(),
+                ]
+            });
+            let nl = sys::netlink_route().map_err(|errno| LiveError::Io {
+                step: "opening a netlink socket".into(),
+                iface: ep.describe(),
+                errno,
+            })?;
             Ok((ifindex, driver, nl))
         });
         let (ifindex, driver, nl) = match r {
             Ok(inner) => inner?,
-            Err(errno) => return Err(LiveError::Netns { path: ep.netns.as_ref().map(|p| p.display().to_string()).unwrap_or_default(), errno }),
+            Err(errno) => {
+                return Err(LiveError::Netns {
+                    path: ep.netns.as_ref().map(|p| p.display().to_string()).unwrap_or_default(),
+                    errno,
+                })
+            }
         };
-        let state = netlink::query(&nl, ifindex).map_err(|err| LiveError::Netlink { iface: ep.describe(), err })?;
+        let state = netlink::query(&nl, ifindex)
+            .map_err(|err| LiveError::Netlink { iface: ep.describe(), err })?;
         let peer_ifindex = state.link.filter(|_| !state.link_in_other_netns);
-        Ok(Interface { endpoint: ep.clone(), ifindex, mtu: state.mtu, driver, xdp: state.xdp, peer_ifindex, nl })
+        Ok(Interface {
+            endpoint: ep.clone(),
+            ifindex,
+            mtu: state.mtu,
+            driver,
+            xdp: state.xdp,
+            peer_ifindex,
+            nl,
+        })
     }
 
     pub fn driver(&self) -> &str {
@@ -63,26 +89,47 @@ impl<'a> Attachment<'a> {
     /// Attaches `prog_fd` in `mode`. With programs already attached it
     /// refuses unless `replace`, in which case they are detached first and
     /// kept open to be put back.
-    pub fn attach(iface: &'a Interface, prog_fd: RawFd, mode: XdpMode, replace: bool, kernel: &str) -> Result<Attachment<'a>, LiveError> {
+    pub fn attach(
+        iface: &'a Interface,
+        prog_fd: RawFd,
+        mode: XdpMode,
+        replace: bool,
+        kernel: &str,
+    ) -> Result<Attachment<'a>, LiveError> {
         let mut a = Attachment { iface, mode, replaced: Vec::new(), done: false };
         if let Some(first) = iface.xdp.first() {
             if !replace {
-                let name = sys::prog_fd_by_id(first.prog_id).ok().and_then(|fd| sys::prog_stats(fd.as_raw_fd()).ok()).map(|s| s.name).unwrap_or_else(|| "?".into());
-                return Err(LiveError::Busy { iface: iface.describe(), prog_id: first.prog_id, name, mode: first.mode });
+                let name = sys::prog_fd_by_id(first.prog_id)
+                    .ok()
+                    .and_then(|fd| sys::prog_stats(fd.as_raw_fd()).ok())
+                    .map(|s| s.name)
+                    .unwrap_or_else(|| "?".into());
+                return Err(LiveError::Busy {
+                    iface: iface.describe(),
+                    prog_id: first.prog_id,
+                    name,
+                    mode: first.mode,
+                });
             }
             for old in &iface.xdp {
-                let fd = sys::prog_fd_by_id(old.prog_id).map_err(|errno| LiveError::Io { step: format!("taking hold of the attached program id {}", old.prog_id), iface: iface.describe(), errno })?;
-                netlink::set_xdp(&iface.nl, iface.ifindex, -1, old.mode, 0).map_err(|err| LiveError::Netlink { iface: iface.describe(), err })?;
+                let fd = sys::prog_fd_by_id(old.prog_id).map_err(|errno| LiveError::Io {
+                    step: format!("taking hold of the attached program id {}", old.prog_id),
+                    iface: iface.describe(),
+                    errno,
+                })?;
+                netlink::set_xdp(&iface.nl, iface.ifindex, -1, old.mode, 0)
+                    .map_err(|err| LiveError::Netlink { iface: iface.describe(), err })?;
                 a.replaced.push((old.mode, fd));
             }
         }
-        netlink::set_xdp(&iface.nl, iface.ifindex, prog_fd, mode, XDP_FLAGS_UPDATE_IF_NOEXIST).map_err(|err| LiveError::AttachRefused {
-            iface: iface.describe(),
-            mode,
-            driver: iface.driver().to_string(),
-            kernel: kernel.to_string(),
-            err,
-        })?;
+        netlink::set_xdp(&iface.nl, iface.ifindex, prog_fd, mode, XDP_FLAGS_UPDATE_IF_NOEXIST)
+            .map_err(|err| LiveError::AttachRefused {
+                iface: iface.describe(),
+                mode,
+                driver: iface.driver().to_string(),
+                kernel: kernel.to_string(),
+                err,
+            })?;
         Ok(a)
     }
 
@@ -100,11 +147,26 @@ impl<'a> Attachment<'a> {
         let detach = netlink::set_xdp(&iface.nl, iface.ifindex, -1, self.mode, 0);
         let mut restore = Ok(());
         for (mode, fd) in self.replaced.drain(..) {
-            if let Err(err) = netlink::set_xdp(&iface.nl, iface.ifindex, fd.as_raw_fd(), mode, XDP_FLAGS_UPDATE_IF_NOEXIST) {
-                restore = Err(LiveError::Netlink { iface: format!("{} (putting back the replaced program in {mode} mode)", iface.describe()), err });
+            if let Err(err) = netlink::set_xdp(
+                &iface.nl,
+                iface.ifindex,
+                fd.as_raw_fd(),
+                mode,
+                XDP_FLAGS_UPDATE_IF_NOEXIST,
+            ) {
+                restore = Err(LiveError::Netlink {
+                    iface: format!(
+                        "{} (putting back the replaced program in {mode} mode)",
+                        iface.describe()
+                    ),
+                    err,
+                });
             }
         }
-        detach.map_err(|err| LiveError::Netlink { iface: format!("{} (detaching)", iface.describe()), err })?;
+        detach.map_err(|err| LiveError::Netlink {
+            iface: format!("{} (detaching)", iface.describe()),
+            err,
+        })?;
         restore
     }
 }
@@ -112,7 +174,10 @@ impl<'a> Attachment<'a> {
 impl Drop for Attachment<'_> {
     fn drop(&mut self) {
         if let Err(e) = self.cleanup() {
-            eprintln!("xdpqual: warning: cleanup of {} failed: {e}; check with `ip link show`", self.iface.describe());
+            eprintln!(
+                "xdpqual: warning: cleanup of {} failed: {e}; check with `ip link show`",
+                self.iface.describe()
+            );
         }
     }
 }

@@ -25,7 +25,13 @@ pub struct LiveFramesRate {
 
 /// Loads `program` into the host kernel and runs `frame` `repeat` times in
 /// live-frames mode, `batch` frames per kernel batch (at most 256).
-pub fn measure(obj: &Object, program: &Program, frame: &[u8], repeat: u32, batch: u32) -> Result<LiveFramesRate, LiveError> {
+pub fn measure(
+    obj: &Object,
+    program: &Program,
+    frame: &[u8],
+    repeat: u32,
+    batch: u32,
+) -> Result<LiveFramesRate, LiveError> {
     let host = HostBackend::open().map_err(|e| LiveError::Host(e.to_string()))?;
     let session = match host.load(obj, program).map_err(|e| LiveError::Host(e.to_string()))? {
         SessionOutcome::Ready(s) => s,
@@ -33,11 +39,15 @@ pub fn measure(obj: &Object, program: &Program, frame: &[u8], repeat: u32, batch
             return Err(LiveError::Rejected {
                 kernel: host.kernel_release().to_string(),
                 program: r.program,
-                message: r.rejection.first_error_line.unwrap_or_else(|| r.rejection.errno.to_string()),
+                message: r
+                    .rejection
+                    .first_error_line
+                    .unwrap_or_else(|| r.rejection.errno.to_string()),
             })
         }
     };
-    let r = testrun::test_run_live(session.program(), frame, XdpCtx::loopback(), repeat, batch).map_err(|e| LiveError::Other(format!("live-frames run of `{}`: {e}", program.name)))?;
+    let r = testrun::test_run_live(session.program(), frame, XdpCtx::loopback(), repeat, batch)
+        .map_err(|e| LiveError::Other(format!("live-frames run of `{}`: {e}", program.name)))?;
     Ok(LiveFramesRate {
         program: program.name.clone(),
         kernel: host.kernel_release().to_string(),

@@ -97,13 +97,21 @@ pub struct LiveSpec {
 impl std::str::FromStr for LiveSpec {
     type Err = String;
     fn from_str(s: &str) -> Result<LiveSpec, String> {
-        let rest = s.strip_prefix("live:").ok_or_else(|| format!("'{s}' is not a live backend (expected live:IFACE[:skb|drv|hw])"))?;
+        let rest = s.strip_prefix("live:").ok_or_else(|| {
+            format!("'{s}' is not a live backend (expected live:IFACE[:skb|drv|hw])")
+        })?;
         let (iface, mode) = match rest.split_once(':') {
             Some((i, m)) => (i, m.parse()?),
             None => (rest, XdpMode::Drv),
         };
-        if iface.is_empty() || iface.len() > 15 || iface.contains('/') || iface.contains(char::is_whitespace) {
-            return Err(format!("'{iface}' is not a valid interface name (1 to 15 characters, no '/' or spaces)"));
+        if iface.is_empty()
+            || iface.len() > 15
+            || iface.contains('/')
+            || iface.contains(char::is_whitespace)
+        {
+            return Err(format!(
+                "'{iface}' is not a valid interface name (1 to 15 characters, no '/' or spaces)"
+            ));
         }
         Ok(LiveSpec { iface: iface.to_string(), mode })
     }
@@ -145,12 +153,22 @@ pub enum LiveError {
     NoSuchInterface { iface: String, errno: Errno },
     #[error("cannot enter network namespace {path}: {errno}")]
     Netns { path: String, errno: Errno },
-    #[error("the live backend needs {cap} to {purpose}; this process does not have it (run as root)")]
+    #[error(
+        "the live backend needs {cap} to {purpose}; this process does not have it (run as root)"
+    )]
     MissingPrivilege { cap: &'static str, purpose: &'static str },
     #[error("{iface} already runs XDP program id {prog_id} (`{name}`) in {mode} mode; refusing to replace it. Pass --replace to swap it out for the run (it is put back afterwards)")]
     Busy { iface: String, prog_id: u32, name: String, mode: XdpMode },
-    #[error("attaching to {iface} in {mode} mode failed (driver {driver}, kernel {kernel}): {err}")]
-    AttachRefused { iface: String, mode: XdpMode, driver: String, kernel: String, err: netlink::NlError },
+    #[error(
+        "attaching to {iface} in {mode} mode failed (driver {driver}, kernel {kernel}): {err}"
+    )]
+    AttachRefused {
+        iface: String,
+        mode: XdpMode,
+        driver: String,
+        kernel: String,
+        err: netlink::NlError,
+    },
     #[error("{0}")]
     Offload(Box<offload::OffloadError>),
     #[error("{step} on {iface} failed: {errno}")]
@@ -178,8 +196,15 @@ pub fn veth_peer(iface: &Endpoint) -> Result<Endpoint, LiveError> {
         return Err(LiveError::Other(format!("the peer of the veth {} is in another network namespace; run `xdpqual live --peer IFACE --peer-netns NS` instead", ifc.describe())));
     };
     let name = sys::in_netns(iface.netns.as_deref(), || sys::if_name(peer))
-        .map_err(|errno| LiveError::Netns { path: iface.netns.as_ref().map(|p| p.display().to_string()).unwrap_or_default(), errno })?
-        .map_err(|errno| LiveError::Io { step: format!("naming the peer (ifindex {peer})"), iface: ifc.describe(), errno })?;
+        .map_err(|errno| LiveError::Netns {
+            path: iface.netns.as_ref().map(|p| p.display().to_string()).unwrap_or_default(),
+            errno,
+        })?
+        .map_err(|errno| LiveError::Io {
+            step: format!("naming the peer (ifindex {peer})"),
+            iface: ifc.describe(),
+            errno,
+        })?;
     Ok(Endpoint { iface: name, netns: iface.netns.clone() })
 }
 
@@ -188,16 +213,26 @@ fn require_caps(netns: bool) -> Result<(), LiveError> {
     const CAP_NET_ADMIN: u32 = 12;
     const CAP_NET_RAW: u32 = 13;
     const CAP_SYS_ADMIN: u32 = 21;
-    let caps = sys::effective_caps().map_err(|errno| LiveError::Other(format!("capget failed: {errno}")))?;
+    let caps = sys::effective_caps()
+        .map_err(|errno| LiveError::Other(format!("capget failed: {errno}")))?;
     let has = |c: u32| caps & (1u64 << c) != 0;
     if !has(CAP_NET_ADMIN) {
-        return Err(LiveError::MissingPrivilege { cap: "CAP_NET_ADMIN", purpose: "attach XDP programs to an interface" });
+        return Err(LiveError::MissingPrivilege {
+            cap: "CAP_NET_ADMIN",
+            purpose: "attach XDP programs to an interface",
+        });
     }
     if !has(CAP_NET_RAW) {
-        return Err(LiveError::MissingPrivilege { cap: "CAP_NET_RAW", purpose: "send and capture frames with packet sockets" });
+        return Err(LiveError::MissingPrivilege {
+            cap: "CAP_NET_RAW",
+            purpose: "send and capture frames with packet sockets",
+        });
     }
     if netns && !has(CAP_SYS_ADMIN) {
-        return Err(LiveError::MissingPrivilege { cap: "CAP_SYS_ADMIN", purpose: "enter another network namespace (setns)" });
+        return Err(LiveError::MissingPrivilege {
+            cap: "CAP_SYS_ADMIN",
+            purpose: "enter another network namespace (setns)",
+        });
     }
     Ok(())
 }
@@ -208,7 +243,10 @@ mod tests {
 
     #[test]
     fn parses_backend_names() {
-        assert_eq!("live:veth0:skb".parse::<LiveSpec>(), Ok(LiveSpec { iface: "veth0".into(), mode: XdpMode::Skb }));
+        assert_eq!(
+            "live:veth0:skb".parse::<LiveSpec>(),
+            Ok(LiveSpec { iface: "veth0".into(), mode: XdpMode::Skb })
+        );
         assert_eq!("live:eth1".parse::<LiveSpec>().unwrap().mode, XdpMode::Drv);
         assert_eq!("live:ens1f0np0:hw".parse::<LiveSpec>().unwrap().mode, XdpMode::Hw);
         assert!("live:eth0:turbo".parse::<LiveSpec>().unwrap_err().contains("unknown XDP mode"));

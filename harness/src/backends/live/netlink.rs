@@ -105,7 +105,7 @@ fn link_message(ty: u16, flags: u16, ifindex: u32, attrs: &[u8]) -> Vec<u8> {
     m.extend_from_slice(&(flags | NLM_F_REQUEST).to_ne_bytes());
     m.extend_from_slice(&1u32.to_ne_bytes()); // seq
     m.extend_from_slice(&0u32.to_ne_bytes()); // pid: the kernel fills it
-    // struct ifinfomsg: family, pad, type, index, flags, change.
+                                              // struct ifinfomsg: family, pad, type, index, flags, change.
     m.extend_from_slice(&[libc::AF_UNSPEC as u8, 0, 0, 0]);
     m.extend_from_slice(&(ifindex as i32).to_ne_bytes());
     m.extend_from_slice(&0u32.to_ne_bytes());
@@ -137,7 +137,10 @@ fn u32_of(p: &[u8]) -> Option<u32> {
 
 /// Parses an NLMSG_ERROR payload (flags from its header): 0 is the ack.
 fn parse_error(flags: u16, payload: &[u8]) -> Result<(), NlError> {
-    let code = payload.get(..4).map(|x| i32::from_ne_bytes(x.try_into().expect("4 bytes"))).unwrap_or(-libc::EIO);
+    let code = payload
+        .get(..4)
+        .map(|x| i32::from_ne_bytes(x.try_into().expect("4 bytes")))
+        .unwrap_or(-libc::EIO);
     if code == 0 {
         return Ok(());
     }
@@ -147,7 +150,10 @@ fn parse_error(flags: u16, payload: &[u8]) -> Result<(), NlError> {
         // too unless the reply is capped.
         let mut at = 4 + 16;
         if flags & NLM_F_CAPPED == 0 {
-            let orig_len = payload.get(4..8).map(|x| u32::from_ne_bytes(x.try_into().expect("4 bytes")) as usize).unwrap_or(16);
+            let orig_len = payload
+                .get(4..8)
+                .map(|x| u32::from_ne_bytes(x.try_into().expect("4 bytes")) as usize)
+                .unwrap_or(16);
             at = 4 + orig_len;
         }
         if let Some(tlvs) = payload.get((at + 3) & !3..) {
@@ -173,7 +179,10 @@ fn transact(fd: &OwnedFd, msg: &[u8], mut on_link: impl FnMut(&[u8])) -> Result<
             let ty = u16::from_ne_bytes([b[4], b[5]]);
             let flags = u16::from_ne_bytes([b[6], b[7]]);
             if len < 16 || len > b.len() {
-                return Err(NlError { errno: Errno(libc::EPROTO), extack: Some("malformed netlink reply".into()) });
+                return Err(NlError {
+                    errno: Errno(libc::EPROTO),
+                    extack: Some("malformed netlink reply".into()),
+                });
             }
             let payload = &b[16..len];
             match ty {
@@ -196,10 +205,19 @@ pub fn query(fd: &OwnedFd, ifindex: u32) -> Result<LinkState, NlError> {
 }
 
 fn parse_link(a: &[u8]) -> LinkState {
-    let mut s = LinkState { name: String::new(), mtu: 0, xdp: Vec::new(), link: None, link_in_other_netns: false };
+    let mut s = LinkState {
+        name: String::new(),
+        mtu: 0,
+        xdp: Vec::new(),
+        link: None,
+        link_in_other_netns: false,
+    };
     for (ty, p) in attrs(a) {
         match ty {
-            IFLA_IFNAME => s.name = String::from_utf8_lossy(p.split(|&c| c == 0).next().unwrap_or(&[])).into_owned(),
+            IFLA_IFNAME => {
+                s.name =
+                    String::from_utf8_lossy(p.split(|&c| c == 0).next().unwrap_or(&[])).into_owned()
+            }
             IFLA_MTU => s.mtu = u32_of(p).unwrap_or(0),
             IFLA_XDP => s.xdp = parse_xdp(p),
             IFLA_LINK => s.link = u32_of(p).filter(|&i| i != 0),
@@ -246,7 +264,13 @@ fn parse_xdp(p: &[u8]) -> Vec<Attached> {
 /// Attaches `prog_fd` to `ifindex` in `mode` (`prog_fd` -1 detaches the
 /// program of that mode). `extra` adds flags such as
 /// [`XDP_FLAGS_UPDATE_IF_NOEXIST`].
-pub fn set_xdp(fd: &OwnedFd, ifindex: u32, prog_fd: RawFd, mode: XdpMode, extra: u32) -> Result<(), NlError> {
+pub fn set_xdp(
+    fd: &OwnedFd,
+    ifindex: u32,
+    prog_fd: RawFd,
+    mode: XdpMode,
+    extra: u32,
+) -> Result<(), NlError> {
     let mut nested = Vec::new();
     push_attr(&mut nested, IFLA_XDP_FD, &prog_fd.to_ne_bytes());
     push_attr(&mut nested, IFLA_XDP_FLAGS, &(mode.flag() | extra).to_ne_bytes());
@@ -279,10 +303,17 @@ mod tests {
     fn reads_extack_text_from_a_capped_error() {
         let mut p = (-libc::EOPNOTSUPP).to_ne_bytes().to_vec();
         p.extend_from_slice(&[0u8; 16]); // the request's header, capped
-        push_attr(&mut p, NLMSGERR_ATTR_MSG, b"Underlying driver does not support XDP in native mode\0");
+        push_attr(
+            &mut p,
+            NLMSGERR_ATTR_MSG,
+            b"Underlying driver does not support XDP in native mode\0",
+        );
         let e = parse_error(NLM_F_ACK_TLVS | NLM_F_CAPPED, &p).unwrap_err();
         assert_eq!(e.errno, Errno(libc::EOPNOTSUPP));
-        assert_eq!(e.extack.as_deref(), Some("Underlying driver does not support XDP in native mode"));
+        assert_eq!(
+            e.extack.as_deref(),
+            Some("Underlying driver does not support XDP in native mode")
+        );
         assert_eq!(parse_error(0, &0i32.to_ne_bytes()), Ok(()));
     }
 
@@ -292,6 +323,12 @@ mod tests {
         push_attr(&mut p, IFLA_XDP_ATTACHED, &[XDP_ATTACHED_MULTI]);
         push_attr(&mut p, IFLA_XDP_SKB_PROG_ID, &11u32.to_ne_bytes());
         push_attr(&mut p, IFLA_XDP_HW_PROG_ID, &12u32.to_ne_bytes());
-        assert_eq!(parse_xdp(&p), vec![Attached { mode: XdpMode::Skb, prog_id: 11 }, Attached { mode: XdpMode::Hw, prog_id: 12 }]);
+        assert_eq!(
+            parse_xdp(&p),
+            vec![
+                Attached { mode: XdpMode::Skb, prog_id: 11 },
+                Attached { mode: XdpMode::Hw, prog_id: 12 }
+            ]
+        );
     }
 }

@@ -97,28 +97,56 @@ pub struct Observer {
 impl Observer {
     /// Opens the sockets (each in its interface's namespace). `prog` is the
     /// attached program's fd, for its run counter; `None` for offload.
-    pub fn open(iface: &Interface, peer: &Interface, prog: Option<RawFd>, probe: Option<VerdictProbe>, settle: Duration) -> Result<Observer, LiveError> {
+    pub fn open(
+        iface: &Interface,
+        peer: &Interface,
+        prog: Option<RawFd>,
+        probe: Option<VerdictProbe>,
+        settle: Duration,
+    ) -> Result<Observer, LiveError> {
         let sock = |ifc: &Interface, receive: bool, what: &str| -> Result<OwnedFd, LiveError> {
-            let io = |errno| LiveError::Io { step: format!("opening a packet socket to {what}"), iface: ifc.describe(), errno };
-            sys::in_netns(ifc.endpoint.netns.as_deref(), || sys::packet_socket(ifc.ifindex, receive))
-                .map_err(io)?
-                .map_err(io)
+            let io = |errno| LiveError::Io {
+                step: format!("opening a packet socket to {what}"),
+                iface: ifc.describe(),
+                errno,
+            };
+            sys::in_netns(ifc.endpoint.netns.as_deref(), || {
+                sys::packet_socket(ifc.ifindex, receive)
+            })
+            .map_err(io)?
+            .map_err(io)
         };
         let send = sock(peer, false, "send from")?;
         let at_iface = sock(iface, true, "watch")?;
         let at_peer = sock(peer, true, "watch")?;
         let fence = match (probe, prog) {
             (Some(mut probe), _) => {
-                probe.sync().map_err(|e| LiveError::Other(format!("reading the fexit probe: {e}")))?;
+                probe
+                    .sync()
+                    .map_err(|e| LiveError::Other(format!("reading the fexit probe: {e}")))?;
                 Fence::Probe(probe)
             }
             (None, Some(fd)) => {
-                let stats = sys::enable_run_stats().map_err(|errno| LiveError::Io { step: "enabling BPF run statistics (BPF_ENABLE_STATS)".into(), iface: iface.describe(), errno })?;
+                let stats = sys::enable_run_stats().map_err(|errno| LiveError::Io {
+                    step: "enabling BPF run statistics (BPF_ENABLE_STATS)".into(),
+                    iface: iface.describe(),
+                    errno,
+                })?;
                 Fence::RunCount { _stats: stats, prog: fd }
             }
             (None, None) => Fence::Settle,
         };
-        Ok(Observer { send, send_ifindex: peer.ifindex, at_iface, at_peer, fence, settle, run_timeout: Duration::from_secs(1), buf: vec![0; 64 << 10], foreign_runs: 0 })
+        Ok(Observer {
+            send,
+            send_ifindex: peer.ifindex,
+            at_iface,
+            at_peer,
+            fence,
+            settle,
+            run_timeout: Duration::from_secs(1),
+            buf: vec![0; 64 << 10],
+            foreign_runs: 0,
+        })
     }
 
     pub fn method(&self) -> Method {
@@ -163,9 +191,19 @@ impl Observer {
         let mut run = None;
         if let Fence::Probe(probe) = &mut self.fence {
             // A probe that cannot be read is a backend failure, not a verdict.
-            let (mut runs, lost) = probe.wait_runs(self.run_timeout).map_err(|_| Errno(libc::EIO))?;
+            let (mut runs, lost) =
+                probe.wait_runs(self.run_timeout).map_err(|_| Errno(libc::EIO))?;
             if runs.is_empty() {
-                return Ok(Outcome { seen: Seen::NotRun { reason: format!("the program did not run within {:?} of sending", self.run_timeout) }, run: None, extra: self.drain()? });
+                return Ok(Outcome {
+                    seen: Seen::NotRun {
+                        reason: format!(
+                            "the program did not run within {:?} of sending",
+                            self.run_timeout
+                        ),
+                    },
+                    run: None,
+                    extra: self.drain()?,
+                });
             }
             self.foreign_runs += runs.len() as u64 - 1 + lost;
             run = Some(runs.remove(0));
@@ -179,7 +217,16 @@ impl Observer {
                     break;
                 }
                 if start.elapsed() > self.run_timeout {
-                    return Ok(Outcome { seen: Seen::NotRun { reason: format!("the program did not run within {:?} of sending", self.run_timeout) }, run: None, extra: self.drain()? });
+                    return Ok(Outcome {
+                        seen: Seen::NotRun {
+                            reason: format!(
+                                "the program did not run within {:?} of sending",
+                                self.run_timeout
+                            ),
+                        },
+                        run: None,
+                        extra: self.drain()?,
+                    });
                 }
                 std::thread::yield_now();
             }

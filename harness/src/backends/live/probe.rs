@@ -64,26 +64,45 @@ pub struct VerdictProbe {
 }
 
 fn array(name: &str, value_size: u32, max_entries: u32) -> MapDef {
-    MapDef { name: name.into(), map_type: MapType::Array, key_size: 4, value_size, max_entries, flags: 0, origin: MapOrigin::Legacy, initial_data: None, read_only: false }
+    MapDef {
+        name: name.into(),
+        map_type: MapType::Array,
+        key_size: 4,
+        value_size,
+        max_entries,
+        flags: 0,
+        origin: MapOrigin::Legacy,
+        initial_data: None,
+        read_only: false,
+    }
 }
 
 fn ld_map(dst: u8, fd: i32) -> [Insn; 2] {
-    [Insn::new(op::LD | op::SIZE_DW | op::MODE_IMM, dst, op::PSEUDO_MAP_FD, 0, fd), Insn::new(0, 0, 0, 0, 0)]
+    [
+        Insn::new(op::LD | op::SIZE_DW | op::MODE_IMM, dst, op::PSEUDO_MAP_FD, 0, fd),
+        Insn::new(0, 0, 0, 0, 0),
+    ]
 }
 
 /// The fexit program. `data`/`data_end`: offsets in `struct xdp_buff`.
 fn program(counter_fd: i32, records_fd: i32, data: i16, data_end: i16) -> Vec<Insn> {
     let alu = |o: u8, dst: u8, imm: i32| Insn::new(op::ALU64 | o | op::K, dst, 0, 0, imm);
     let mov = |dst: u8, src: u8| Insn::new(op::ALU64 | op::MOV | op::X, dst, src, 0, 0);
-    let ldx = |size: u8, dst: u8, src: u8, off: i16| Insn::new(op::LDX | size | op::MODE_MEM, dst, src, off, 0);
-    let stx = |size: u8, dst: u8, src: u8, off: i16| Insn::new(op::STX | size | op::MODE_MEM, dst, src, off, 0);
-    let st = |size: u8, dst: u8, off: i16, imm: i32| Insn::new(op::ST | size | op::MODE_MEM, dst, 0, off, imm);
+    let ldx = |size: u8, dst: u8, src: u8, off: i16| {
+        Insn::new(op::LDX | size | op::MODE_MEM, dst, src, off, 0)
+    };
+    let stx = |size: u8, dst: u8, src: u8, off: i16| {
+        Insn::new(op::STX | size | op::MODE_MEM, dst, src, off, 0)
+    };
+    let st = |size: u8, dst: u8, off: i16, imm: i32| {
+        Insn::new(op::ST | size | op::MODE_MEM, dst, 0, off, imm)
+    };
     let call = |h: i32| Insn::new(op::JMP | op::CALL, 0, 0, 0, h);
     let jeq0 = |dst: u8, off: i16| Insn::new(op::JMP | op::JEQ | op::K, dst, 0, off, 0);
     let mut p = Vec::new();
     p.push(ldx(op::SIZE_DW, 7, 1, 0)); // r7 = ctx[0]: struct xdp_buff *
     p.push(ldx(op::SIZE_DW, 8, 1, 8)); // r8 = ctx[1]: the return value
-    // r9 = fetch_add(counter[0], 1)
+                                       // r9 = fetch_add(counter[0], 1)
     p.push(st(op::SIZE_W, 10, -4, 0));
     p.extend(ld_map(1, counter_fd));
     p.push(mov(2, 10));
@@ -92,7 +111,13 @@ fn program(counter_fd: i32, records_fd: i32, data: i16, data_end: i16) -> Vec<In
     let to_exit_1 = p.len();
     p.push(jeq0(0, 0)); // patched below
     p.push(alu(op::MOV, 9, 1));
-    p.push(Insn::new(op::STX | op::SIZE_DW | op::MODE_ATOMIC, 0, 9, 0, op::ATOMIC_ADD | op::ATOMIC_FETCH));
+    p.push(Insn::new(
+        op::STX | op::SIZE_DW | op::MODE_ATOMIC,
+        0,
+        9,
+        0,
+        op::ATOMIC_ADD | op::ATOMIC_FETCH,
+    ));
     // r6 = &records[r9 % SLOTS]
     p.push(mov(1, 9));
     p.push(alu(op::AND, 1, SLOTS as i32 - 1));
@@ -128,8 +153,13 @@ fn program(counter_fd: i32, records_fd: i32, data: i16, data_end: i16) -> Vec<In
 /// `struct xdp_buff`'s `data` and `data_end` offsets in the running kernel.
 fn xdp_buff_offsets() -> Result<(usize, usize), String> {
     let path = "/sys/kernel/btf/vmlinux";
-    let btf = std::fs::read(path).map_err(|e| format!("reading {path}: {e} (kernel built without CONFIG_DEBUG_INFO_BTF?)"))?;
-    let off = |m| crate::loader::btf_types::member_offset(&btf, "xdp_buff", m).map_err(|e| format!("{path}: {e}"));
+    let btf = std::fs::read(path).map_err(|e| {
+        format!("reading {path}: {e} (kernel built without CONFIG_DEBUG_INFO_BTF?)")
+    })?;
+    let off = |m| {
+        crate::loader::btf_types::member_offset(&btf, "xdp_buff", m)
+            .map_err(|e| format!("{path}: {e}"))
+    };
     Ok((off("data")?, off("data_end")?))
 }
 
@@ -140,8 +170,12 @@ pub fn kernel_allows_tracing() -> Result<(), String> {
     const BPF_TRACE_FENTRY: u32 = 24;
     let path = "/sys/kernel/btf/vmlinux";
     let btf = std::fs::read(path).map_err(|e| format!("reading {path}: {e}"))?;
-    let id = crate::loader::btf_types::func_id(&btf, "bpf_fentry_test1").map_err(|e| format!("{path}: {e}"))?;
-    let bytes = isa::encode_le(&[Insn::new(op::ALU64 | op::MOV | op::K, 0, 0, 0, 0), Insn::new(op::JMP | op::EXIT, 0, 0, 0, 0)]);
+    let id = crate::loader::btf_types::func_id(&btf, "bpf_fentry_test1")
+        .map_err(|e| format!("{path}: {e}"))?;
+    let bytes = isa::encode_le(&[
+        Insn::new(op::ALU64 | op::MOV | op::K, 0, 0, 0, 0),
+        Insn::new(op::JMP | op::EXIT, 0, 0, 0, 0),
+    ]);
     let spec = sys::ProgSpec {
         prog_type: BPF_PROG_TYPE_TRACING,
         expected_attach_type: BPF_TRACE_FENTRY,
@@ -153,7 +187,9 @@ pub fn kernel_allows_tracing() -> Result<(), String> {
         btf: None,
         attach: None,
     };
-    sys::prog_load_traced_fn(&spec, id).map(drop).map_err(|e| format!("an fentry program on bpf_fentry_test1 was refused: {e}"))
+    sys::prog_load_traced_fn(&spec, id)
+        .map(drop)
+        .map_err(|e| format!("an fentry program on bpf_fentry_test1 was refused: {e}"))
 }
 
 impl VerdictProbe {
@@ -162,12 +198,16 @@ impl VerdictProbe {
     pub fn attach(target: &KernelProgram) -> Result<VerdictProbe, String> {
         let func_id = match target.btf() {
             crate::backends::host::BtfUse::Loaded { func_id } => *func_id,
-            crate::backends::host::BtfUse::Without(why) => return Err(format!("the program was loaded without BTF, which fexit needs: {why}")),
+            crate::backends::host::BtfUse::Without(why) => {
+                return Err(format!("the program was loaded without BTF, which fexit needs: {why}"))
+            }
         };
         let (data, data_end) = xdp_buff_offsets()?;
-        let map_err = |e: crate::backends::host::MapError| format!("creating the probe's maps: {e}");
+        let map_err =
+            |e: crate::backends::host::MapError| format!("creating the probe's maps: {e}");
         let counter = KernelMap::create(&array("xq_fexit_seq", 8, 1)).map_err(map_err)?;
-        let records = KernelMap::create(&array("xq_fexit_runs", RECORD as u32, SLOTS)).map_err(map_err)?;
+        let records =
+            KernelMap::create(&array("xq_fexit_runs", RECORD as u32, SLOTS)).map_err(map_err)?;
         let insns = program(counter.fd().raw(), records.fd().raw(), data as i16, data_end as i16);
         let bytes = isa::encode_le(&insns);
         let spec = sys::ProgSpec {
@@ -185,15 +225,30 @@ impl VerdictProbe {
         let prog = sys::prog_load(&spec, &mut log).map_err(|f| {
             let end = log.iter().position(|&b| b == 0).unwrap_or(log.len());
             let text = String::from_utf8_lossy(&log[..end]);
-            let last = text.lines().rev().find(|l| !l.trim().is_empty() && !l.starts_with("processed")).unwrap_or("").trim().to_string();
-            format!("the kernel refused the fexit probe ({}{})", f.errno, if last.is_empty() { String::new() } else { format!(": {last}") })
+            let last = text
+                .lines()
+                .rev()
+                .find(|l| !l.trim().is_empty() && !l.starts_with("processed"))
+                .unwrap_or("")
+                .trim()
+                .to_string();
+            format!(
+                "the kernel refused the fexit probe ({}{})",
+                f.errno,
+                if last.is_empty() { String::new() } else { format!(": {last}") }
+            )
         })?;
-        let link = sys::tracing_attach(&prog).map_err(|e| format!("attaching the fexit probe failed: {e}"))?;
+        let link = sys::tracing_attach(&prog)
+            .map_err(|e| format!("attaching the fexit probe failed: {e}"))?;
         Ok(VerdictProbe { counter, records, _prog: prog, _link: link, seen: 0 })
     }
 
     fn count(&self) -> Result<u64, String> {
-        let v = self.counter.lookup(&0u32.to_ne_bytes()).map_err(|e| e.to_string())?.unwrap_or_default();
+        let v = self
+            .counter
+            .lookup(&0u32.to_ne_bytes())
+            .map_err(|e| e.to_string())?
+            .unwrap_or_default();
         Ok(v.get(..8).map_or(0, |b| u64::from_ne_bytes(b.try_into().expect("8"))))
     }
 
@@ -241,7 +296,11 @@ impl VerdictProbe {
             };
             let word = |o: usize| u32::from_ne_bytes(r[o..o + 4].try_into().expect("4"));
             let len = word(12);
-            runs.push(Run { action: word(8), len, head: r[16..16 + (len as usize).min(HEAD)].to_vec() });
+            runs.push(Run {
+                action: word(8),
+                len,
+                head: r[16..16 + (len as usize).min(HEAD)].to_vec(),
+            });
         }
         self.seen = now;
         Ok((runs, lost))
@@ -257,7 +316,11 @@ mod tests {
         let p = program(3, 4, 0, 8);
         let exit = p.iter().position(|i| i.code == op::JMP | op::EXIT).unwrap();
         for (at, i) in p.iter().enumerate().filter(|(_, i)| i.code == op::JMP | op::JEQ | op::K) {
-            assert_eq!(at as i64 + 1 + i64::from(i.off), exit as i64 - 1, "jump at {at} must reach `r0 = 0`");
+            assert_eq!(
+                at as i64 + 1 + i64::from(i.off),
+                exit as i64 - 1,
+                "jump at {at} must reach `r0 = 0`"
+            );
         }
     }
 }

@@ -114,7 +114,10 @@ impl LiveReport {
     /// The engine and the interface agreed on every frame sent, and nothing
     /// seen was left unexplained.
     pub fn agrees(&self) -> bool {
-        self.mismatch_count == 0 && self.map_mismatches.is_empty() && self.unattributed == 0 && self.foreign_runs == 0
+        self.mismatch_count == 0
+            && self.map_mismatches.is_empty()
+            && self.unattributed == 0
+            && self.foreign_runs == 0
     }
 }
 
@@ -135,7 +138,9 @@ fn expected_place(r: &PacketResult, iface_ifindex: u32) -> Option<Place> {
         XdpAction::Redirect => {
             let to_self = match &r.redirect {
                 Some(RedirectTarget::Ifindex { ifindex }) => *ifindex == iface_ifindex,
-                Some(RedirectTarget::Map { value, .. }) => value.get(..4).is_some_and(|v| u32::from_le_bytes(v.try_into().expect("4")) == iface_ifindex),
+                Some(RedirectTarget::Map { value, .. }) => value
+                    .get(..4)
+                    .is_some_and(|v| u32::from_le_bytes(v.try_into().expect("4")) == iface_ifindex),
                 None => false,
             };
             if to_self {
@@ -151,10 +156,22 @@ fn expected_place(r: &PacketResult, iface_ifindex: u32) -> Option<Place> {
 /// record the action must be the same, and so must the frame the program
 /// returned (its length and first bytes; `data` is past any metadata, as
 /// the engine's output after `meta_len` is).
-fn judge(engine: &PacketResult, meta_len: usize, seen: &Seen, run: Option<&Run>, iface_ifindex: u32) -> Option<String> {
+fn judge(
+    engine: &PacketResult,
+    meta_len: usize,
+    seen: &Seen,
+    run: Option<&Run>,
+    iface_ifindex: u32,
+) -> Option<String> {
     let want = match expected_place(engine, iface_ifindex) {
         Some(p) => p,
-        None => return Some(format!("the engine did not return an action ({}); live: {}", engine.verdict, seen.label())),
+        None => {
+            return Some(format!(
+                "the engine did not return an action ({}); live: {}",
+                engine.verdict,
+                seen.label()
+            ))
+        }
     };
     if let (Some(run), Verdict::Action { action }) = (run, &engine.verdict) {
         let live = XdpAction::from_retval(run.action);
@@ -176,15 +193,25 @@ fn judge(engine: &PacketResult, meta_len: usize, seen: &Seen, run: Option<&Run>,
         Seen::Stack { frame } => (Place::Stack, Some(frame)),
         Seen::Peer { frame } => (Place::Peer, Some(frame)),
         Seen::Nowhere => (Place::Nowhere, None),
-        Seen::NotRun { reason } => return Some(format!("engine {}; live: not run ({reason})", engine.verdict)),
+        Seen::NotRun { reason } => {
+            return Some(format!("engine {}; live: not run ({reason})", engine.verdict))
+        }
     };
     if want != got {
-        return Some(format!("engine {} (frame expected {want:?}), live: {}", engine.verdict, seen.label()));
+        return Some(format!(
+            "engine {} (frame expected {want:?}), live: {}",
+            engine.verdict,
+            seen.label()
+        ));
     }
     let frame = frame?;
     let ours = engine.output.get(meta_len..).unwrap_or(&[]);
     if ours != frame.as_slice() {
-        return Some(format!("{}\n{}", "output bytes differ", crate::diff::hexdiff::render("vm", ours, "live", frame)));
+        return Some(format!(
+            "{}\n{}",
+            "output bytes differ",
+            crate::diff::hexdiff::render("vm", ours, "live", frame)
+        ));
     }
     None
 }
@@ -196,7 +223,10 @@ fn judge(engine: &PacketResult, meta_len: usize, seen: &Seen, run: Option<&Run>,
 /// CAP_SYS_RAWIO callers (dev_validate_header), changing it.
 fn unsendable(frame: &[u8], mtu: u32) -> Option<String> {
     if frame.len() < 14 {
-        return Some(format!("{} bytes is shorter than an Ethernet header (14 bytes)", frame.len()));
+        return Some(format!(
+            "{} bytes is shorter than an Ethernet header (14 bytes)",
+            frame.len()
+        ));
     }
     let vlan = matches!(u16::from_be_bytes([frame[12], frame[13]]), 0x8100 | 0x88a8);
     let limit = mtu as usize + 14 + if vlan { 4 } else { 0 };
@@ -234,19 +264,30 @@ impl Loaded {
 
 fn pass_program() -> Result<std::os::fd::OwnedFd, sys::Errno> {
     // r0 = XDP_PASS; exit
-    let insns = [Insn { code: 0xb7, dst: 0, src: 0, off: 0, imm: 2 }, Insn { code: 0x95, dst: 0, src: 0, off: 0, imm: 0 }];
+    let insns = [
+        Insn { code: 0xb7, dst: 0, src: 0, off: 0, imm: 2 },
+        Insn { code: 0x95, dst: 0, src: 0, off: 0, imm: 0 },
+    ];
     sys::prog_load_xdp(&isa::encode_le(&insns), "GPL", "xq_peer_pass", 0, &mut [])
 }
 
 /// Runs the captures through `program` attached to `opts.iface`.
-pub fn run(obj: &Object, program: &Program, captures: &[PathBuf], opts: &LiveOptions) -> Result<LiveReport, LiveError> {
+pub fn run(
+    obj: &Object,
+    program: &Program,
+    captures: &[PathBuf],
+    opts: &LiveOptions,
+) -> Result<LiveReport, LiveError> {
     require_caps(opts.iface.netns.is_some() || opts.peer.netns.is_some())?;
     let host = HostBackend::open().map_err(|e| LiveError::Host(e.to_string()))?;
     let kernel = host.kernel_release().to_string();
     let iface = Interface::resolve(&opts.iface)?;
     let peer = Interface::resolve(&opts.peer)?;
     if iface.ifindex == peer.ifindex && iface.endpoint.netns == peer.endpoint.netns {
-        return Err(LiveError::Other(format!("the peer must be another interface than {} (frames are sent from the peer into it)", iface.describe())));
+        return Err(LiveError::Other(format!(
+            "the peer must be another interface than {} (frames are sent from the peer into it)",
+            iface.describe()
+        )));
     }
     let mut notes = Vec::new();
     // A program built without an ELF gets the BTF clang would have given
@@ -254,23 +295,43 @@ pub fn run(obj: &Object, program: &Program, captures: &[PathBuf], opts: &LiveOpt
     let synthesized;
     let obj = match (&obj.btf, crate::backends::host::btf::synthesize(program)) {
         (crate::program::ObjectBtf::None, Some(blob)) if opts.mode != XdpMode::Hw => {
-            synthesized = Object { btf: crate::program::ObjectBtf::Present(std::sync::Arc::new(blob)), ..obj.clone() };
+            synthesized = Object {
+                btf: crate::program::ObjectBtf::Present(std::sync::Arc::new(blob)),
+                ..obj.clone()
+            };
             &synthesized
         }
         _ => obj,
     };
     let loaded = match opts.mode {
-        XdpMode::Hw => Loaded::Offloaded(offload::load(obj, program, &iface, &kernel).map_err(LiveError::Offload)?),
-        XdpMode::Skb | XdpMode::Drv => match host.load(obj, program).map_err(|e| LiveError::Host(e.to_string()))? {
-            SessionOutcome::Ready(s) => {
-                let dopts = crate::diff::DiffOptions { backends: Vec::new(), maps: opts.maps.clone(), rx_queue_index: 0, max_reported: 0 };
-                crate::diff::apply_maps_to_host(&s, obj, &dopts).map_err(|e| LiveError::Other(format!("filling kernel maps: {e:#}")))?;
-                Loaded::Host(s)
+        XdpMode::Hw => Loaded::Offloaded(
+            offload::load(obj, program, &iface, &kernel).map_err(LiveError::Offload)?,
+        ),
+        XdpMode::Skb | XdpMode::Drv => {
+            match host.load(obj, program).map_err(|e| LiveError::Host(e.to_string()))? {
+                SessionOutcome::Ready(s) => {
+                    let dopts = crate::diff::DiffOptions {
+                        backends: Vec::new(),
+                        maps: opts.maps.clone(),
+                        rx_queue_index: 0,
+                        max_reported: 0,
+                    };
+                    crate::diff::apply_maps_to_host(&s, obj, &dopts)
+                        .map_err(|e| LiveError::Other(format!("filling kernel maps: {e:#}")))?;
+                    Loaded::Host(s)
+                }
+                SessionOutcome::Rejected(r) => {
+                    return Err(LiveError::Rejected {
+                        kernel,
+                        program: r.program,
+                        message: r
+                            .rejection
+                            .first_error_line
+                            .unwrap_or_else(|| r.rejection.errno.to_string()),
+                    })
+                }
             }
-            SessionOutcome::Rejected(r) => {
-                return Err(LiveError::Rejected { kernel, program: r.program, message: r.rejection.first_error_line.unwrap_or_else(|| r.rejection.errno.to_string()) })
-            }
-        },
+        }
     };
     if opts.mode == XdpMode::Hw && !opts.maps.is_empty() {
         notes.push("map files are not applied in hw mode and maps are not compared".into());
@@ -282,7 +343,11 @@ pub fn run(obj: &Object, program: &Program, captures: &[PathBuf], opts: &LiveOpt
     // peer's NAPI runs, i.e. when the peer has an XDP program or GRO
     // (drivers/net/veth.c veth_xdp_xmit); give it a pass-through program.
     let peer_pass = if opts.mode == XdpMode::Drv && peer.driver() == "veth" && peer.xdp.is_empty() {
-        let fd = pass_program().map_err(|errno| LiveError::Io { step: "loading the peer's XDP_PASS program".into(), iface: peer.describe(), errno })?;
+        let fd = pass_program().map_err(|errno| LiveError::Io {
+            step: "loading the peer's XDP_PASS program".into(),
+            iface: peer.describe(),
+            errno,
+        })?;
         let a = Attachment::attach(&peer, fd.as_raw_fd(), XdpMode::Drv, false, &kernel)?;
         notes.push(format!("attached an XDP_PASS program to the peer {} for the run: veth hands XDP_TX frames to its peer only when the peer runs NAPI (drivers/net/veth.c veth_xdp_xmit)", peer.describe()));
         Some((a, fd))
@@ -296,7 +361,13 @@ pub fn run(obj: &Object, program: &Program, captures: &[PathBuf], opts: &LiveOpt
             Ok(p) => (Some(p), None),
             Err(why) => (None, Some(why)),
         },
-        Loaded::Offloaded(_) => (None, Some("offloaded programs run on the NIC, where no fexit probe can follow them".to_string())),
+        Loaded::Offloaded(_) => (
+            None,
+            Some(
+                "offloaded programs run on the NIC, where no fexit probe can follow them"
+                    .to_string(),
+            ),
+        ),
     };
     if let Some(why) = &fallback {
         notes.push(format!("verdicts observed by packet tagging, not fexit: {why}; XDP_DROP and XDP_ABORTED cannot be told apart"));
@@ -305,11 +376,15 @@ pub fn run(obj: &Object, program: &Program, captures: &[PathBuf], opts: &LiveOpt
     sys::pin_to_cpu(0);
 
     let cfg = EngineConfig { ncpus: crate::diff::possible_cpus(), cpu: 0, ..Default::default() };
-    let mut engine = Engine::new(obj, Some(&program.name), cfg).map_err(|e| LiveError::Other(format!("preparing the engine: {e}")))?;
+    let mut engine = Engine::new(obj, Some(&program.name), cfg)
+        .map_err(|e| LiveError::Other(format!("preparing the engine: {e}")))?;
     for m in &opts.maps {
         mapfile::apply(&mut engine, obj, m).map_err(|e| LiveError::Other(format!("{e:#}")))?;
     }
-    let nondet_prog = program.insns.iter().any(|i| i.code == 0x85 && i.src == 0 && NONDETERMINISTIC.contains(&i.imm));
+    let nondet_prog = program
+        .insns
+        .iter()
+        .any(|i| i.code == 0x85 && i.src == 0 && NONDETERMINISTIC.contains(&i.imm));
 
     let mut report = LiveReport {
         schema: "xdpqual.live/1",
@@ -343,10 +418,16 @@ pub fn run(obj: &Object, program: &Program, captures: &[PathBuf], opts: &LiveOpt
         map_nondeterministic: Vec::new(),
         capture_errors: Vec::new(),
     };
-    let io = |errno| LiveError::Io { step: "sending or receiving frames".into(), iface: iface.describe(), errno };
+    let io = |errno| LiveError::Io {
+        step: "sending or receiving frames".into(),
+        iface: iface.describe(),
+        errno,
+    };
     let stray = observer.drain().map_err(io)?.len();
     if stray > 0 {
-        report.notes.push(format!("{stray} frames were queued before the first was sent (ignored)"));
+        report
+            .notes
+            .push(format!("{stray} frames were queued before the first was sent (ignored)"));
     }
     let iface_ifindex = iface.ifindex;
     let finalize = |report: &mut LiveReport, p: Pending| {
@@ -360,7 +441,15 @@ pub fn run(obj: &Object, program: &Program, captures: &[PathBuf], opts: &LiveOpt
             Some(detail) => {
                 report.mismatch_count += 1;
                 if report.mismatches.len() < opts.max_reported {
-                    report.mismatches.push(LiveMismatch { capture: p.capture, index: p.index, flow: flow(&p.frame).map(|f| f.to_string()), engine: p.engine, live: p.seen, fexit: p.run, detail });
+                    report.mismatches.push(LiveMismatch {
+                        capture: p.capture,
+                        index: p.index,
+                        flow: flow(&p.frame).map(|f| f.to_string()),
+                        engine: p.engine,
+                        live: p.seen,
+                        fexit: p.run,
+                        detail,
+                    });
                 }
             }
         }
@@ -387,7 +476,12 @@ pub fn run(obj: &Object, program: &Program, captures: &[PathBuf], opts: &LiveOpt
             if let Some(reason) = unsendable(&pkt.data, iface.mtu) {
                 report.not_sent += 1;
                 if report.not_sent_examples.len() < 10 {
-                    report.not_sent_examples.push(NotSent { capture: path.display().to_string(), index: pkt.index, len: pkt.data.len(), reason });
+                    report.not_sent_examples.push(NotSent {
+                        capture: path.display().to_string(),
+                        index: pkt.index,
+                        len: pkt.data.len(),
+                        reason,
+                    });
                 }
                 continue;
             }
@@ -405,7 +499,12 @@ pub fn run(obj: &Object, program: &Program, captures: &[PathBuf], opts: &LiveOpt
             } else {
                 report.unattributed += late.len() as u64;
             }
-            let src = PacketSource { data: pkt.data, ts_ns: pkt.ts_ns, ingress_ifindex: iface.ifindex, rx_queue_index: 0 };
+            let src = PacketSource {
+                data: pkt.data,
+                ts_ns: pkt.ts_ns,
+                ingress_ifindex: iface.ifindex,
+                rx_queue_index: 0,
+            };
             let mut rec = Recorder::new(0);
             let engine_result = run_packet(&mut engine, &src, &mut rec);
             let meta_len = engine.last_meta_len();
@@ -418,7 +517,8 @@ pub fn run(obj: &Object, program: &Program, captures: &[PathBuf], opts: &LiveOpt
                 frame: src.data,
                 engine: engine_result,
                 meta_len,
-                nondet: nondet_prog && rec.helpers.iter().any(|(_, id)| NONDETERMINISTIC.contains(id)),
+                nondet: nondet_prog
+                    && rec.helpers.iter().any(|(_, id)| NONDETERMINISTIC.contains(id)),
                 seen: out.seen,
                 run: out.run,
             });
@@ -436,7 +536,8 @@ pub fn run(obj: &Object, program: &Program, captures: &[PathBuf], opts: &LiveOpt
         finalize(&mut report, p);
     }
     report.elapsed_s = started.elapsed().as_secs_f64();
-    report.packets_per_s = if report.elapsed_s > 0.0 { report.sent as f64 / report.elapsed_s } else { 0.0 };
+    report.packets_per_s =
+        if report.elapsed_s > 0.0 { report.sent as f64 / report.elapsed_s } else { 0.0 };
     report.foreign_runs = observer.foreign_runs;
     if report.foreign_runs > 0 {
         report.notes.push(format!("the program ran {} more times than frames were sent: other traffic reaches {}, so verdicts and maps may be misattributed", report.foreign_runs, iface.describe()));
@@ -462,7 +563,14 @@ mod tests {
     use super::*;
 
     fn result(action: XdpAction, output: &[u8]) -> PacketResult {
-        PacketResult { verdict: Verdict::Action { action }, output: output.to_vec(), events: vec![], redirect: None, insns: None, duration_ns: None }
+        PacketResult {
+            verdict: Verdict::Action { action },
+            output: output.to_vec(),
+            events: vec![],
+            redirect: None,
+            insns: None,
+            duration_ns: None,
+        }
     }
 
     #[test]
@@ -482,26 +590,53 @@ mod tests {
     fn fexit_tells_aborted_from_drop() {
         let f = [1u8, 2, 3];
         let run = |action| Run { action, len: 3, head: f.to_vec() };
-        assert_eq!(judge(&result(XdpAction::Aborted, &f), 0, &Seen::Nowhere, Some(&run(0)), 7), None);
-        let d = judge(&result(XdpAction::Aborted, &f), 0, &Seen::Nowhere, Some(&run(1)), 7).expect("DROP is not ABORTED");
+        assert_eq!(
+            judge(&result(XdpAction::Aborted, &f), 0, &Seen::Nowhere, Some(&run(0)), 7),
+            None
+        );
+        let d = judge(&result(XdpAction::Aborted, &f), 0, &Seen::Nowhere, Some(&run(1)), 7)
+            .expect("DROP is not ABORTED");
         assert!(d.contains("engine ABORTED, live DROP (fexit)"), "{d}");
         // The frame the program returned is compared too.
         let mut short = run(1);
         short.len = 2;
         short.head.pop();
-        assert!(judge(&result(XdpAction::Drop, &f), 0, &Seen::Nowhere, Some(&short), 7).unwrap().contains("differs"));
+        assert!(judge(&result(XdpAction::Drop, &f), 0, &Seen::Nowhere, Some(&short), 7)
+            .unwrap()
+            .contains("differs"));
     }
 
     #[test]
     fn verdicts_map_to_places() {
         let f = [1u8, 2, 3];
-        assert_eq!(judge(&result(XdpAction::Pass, &f), 0, &Seen::Stack { frame: f.to_vec() }, None, 7), None);
-        assert!(judge(&result(XdpAction::Pass, &f), 0, &Seen::Peer { frame: f.to_vec() }, None, 7).is_some());
+        assert_eq!(
+            judge(&result(XdpAction::Pass, &f), 0, &Seen::Stack { frame: f.to_vec() }, None, 7),
+            None
+        );
+        assert!(judge(&result(XdpAction::Pass, &f), 0, &Seen::Peer { frame: f.to_vec() }, None, 7)
+            .is_some());
         assert_eq!(judge(&result(XdpAction::Aborted, &f), 0, &Seen::Nowhere, None, 7), None);
         assert!(judge(&result(XdpAction::Tx, &f), 0, &Seen::Nowhere, None, 7).is_some());
         // Metadata stays on the host: only the bytes after it leave.
-        assert_eq!(judge(&result(XdpAction::Tx, &[9, 9, 9, 9, 1, 2, 3]), 4, &Seen::Peer { frame: f.to_vec() }, None, 7), None);
-        assert!(judge(&result(XdpAction::Tx, &f), 0, &Seen::Peer { frame: vec![1, 2, 4] }, None, 7).unwrap().contains("differ"));
+        assert_eq!(
+            judge(
+                &result(XdpAction::Tx, &[9, 9, 9, 9, 1, 2, 3]),
+                4,
+                &Seen::Peer { frame: f.to_vec() },
+                None,
+                7
+            ),
+            None
+        );
+        assert!(judge(
+            &result(XdpAction::Tx, &f),
+            0,
+            &Seen::Peer { frame: vec![1, 2, 4] },
+            None,
+            7
+        )
+        .unwrap()
+        .contains("differ"));
         let mut to_self = result(XdpAction::Redirect, &f);
         to_self.redirect = Some(RedirectTarget::Ifindex { ifindex: 7 });
         assert_eq!(judge(&to_self, 0, &Seen::Peer { frame: f.to_vec() }, None, 7), None);

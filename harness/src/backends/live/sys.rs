@@ -33,7 +33,12 @@ fn owned(fd: libc::c_int) -> Result<OwnedFd, Errno> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
-fn setsockopt_int(fd: &OwnedFd, level: libc::c_int, name: libc::c_int, value: libc::c_int) -> Result<(), Errno> {
+fn setsockopt_int(
+    fd: &OwnedFd,
+    level: libc::c_int,
+    name: libc::c_int,
+    value: libc::c_int,
+) -> Result<(), Errno> {
     // SAFETY: the option value is a live c_int and its exact size is passed.
     check(unsafe {
         libc::setsockopt(
@@ -58,7 +63,9 @@ const NETLINK_EXT_ACK: libc::c_int = 11;
 /// text) with the request left out of error replies.
 pub fn netlink_route() -> Result<OwnedFd, Errno> {
     // SAFETY: plain socket(2) call, no pointers.
-    let fd = owned(unsafe { libc::socket(libc::AF_NETLINK, libc::SOCK_RAW | libc::SOCK_CLOEXEC, libc::NETLINK_ROUTE) })?;
+    let fd = owned(unsafe {
+        libc::socket(libc::AF_NETLINK, libc::SOCK_RAW | libc::SOCK_CLOEXEC, libc::NETLINK_ROUTE)
+    })?;
     setsockopt_int(&fd, SOL_NETLINK, NETLINK_EXT_ACK, 1)?;
     setsockopt_int(&fd, SOL_NETLINK, NETLINK_CAP_ACK, 1)?;
     Ok(fd)
@@ -90,7 +97,8 @@ pub fn netlink_send(fd: &OwnedFd, msg: &[u8]) -> Result<(), Errno> {
 /// Receives one datagram (possibly several messages) into `buf`.
 pub fn netlink_recv(fd: &OwnedFd, buf: &mut [u8]) -> Result<usize, Errno> {
     // SAFETY: the kernel writes at most `buf.len()` bytes into `buf`.
-    let r = unsafe { libc::recv(fd.as_raw_fd(), buf.as_mut_ptr() as *mut libc::c_void, buf.len(), 0) };
+    let r =
+        unsafe { libc::recv(fd.as_raw_fd(), buf.as_mut_ptr() as *mut libc::c_void, buf.len(), 0) };
     if r < 0 {
         Err(last())
     } else {
@@ -180,7 +188,8 @@ pub fn packet_send(fd: &OwnedFd, ifindex: u32, frame: &[u8]) -> Result<(), Errno
 /// VLAN tag the stack moved into the skb (`skb_vlan_untag` runs before the
 /// packet taps) is put back from the auxdata, as libpcap does.
 pub fn packet_recv(fd: &OwnedFd, buf: &mut [u8]) -> Result<Option<Vec<u8>>, Errno> {
-    let mut iov = libc::iovec { iov_base: buf.as_mut_ptr() as *mut libc::c_void, iov_len: buf.len() };
+    let mut iov =
+        libc::iovec { iov_base: buf.as_mut_ptr() as *mut libc::c_void, iov_len: buf.len() };
     let mut control = [0u64; 16];
     // SAFETY: msghdr is plain data; all-zero is valid.
     let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
@@ -203,9 +212,14 @@ pub fn packet_recv(fd: &OwnedFd, buf: &mut [u8]) -> Result<Option<Vec<u8>>, Errn
         let mut c = libc::CMSG_FIRSTHDR(&msg);
         while !c.is_null() {
             if (*c).cmsg_level == libc::SOL_PACKET && (*c).cmsg_type == PACKET_AUXDATA {
-                let aux: TpacketAuxdata = std::ptr::read_unaligned(libc::CMSG_DATA(c) as *const TpacketAuxdata);
+                let aux: TpacketAuxdata =
+                    std::ptr::read_unaligned(libc::CMSG_DATA(c) as *const TpacketAuxdata);
                 if aux.tp_status & TP_STATUS_VLAN_VALID != 0 && frame.len() >= 12 {
-                    let tpid = if aux.tp_status & TP_STATUS_VLAN_TPID_VALID != 0 { aux.tp_vlan_tpid } else { 0x8100 };
+                    let tpid = if aux.tp_status & TP_STATUS_VLAN_TPID_VALID != 0 {
+                        aux.tp_vlan_tpid
+                    } else {
+                        0x8100
+                    };
                     let mut tag = tpid.to_be_bytes().to_vec();
                     tag.extend_from_slice(&aux.tp_vlan_tci.to_be_bytes());
                     frame.splice(12..12, tag);
@@ -220,7 +234,10 @@ pub fn packet_recv(fd: &OwnedFd, buf: &mut [u8]) -> Result<Option<Vec<u8>>, Errn
 /// Waits until one of `fds` is readable or `timeout` passes; returns which
 /// are readable.
 pub fn poll_readable(fds: &[&OwnedFd], timeout: Duration) -> Result<Vec<bool>, Errno> {
-    let mut p: Vec<libc::pollfd> = fds.iter().map(|f| libc::pollfd { fd: f.as_raw_fd(), events: libc::POLLIN, revents: 0 }).collect();
+    let mut p: Vec<libc::pollfd> = fds
+        .iter()
+        .map(|f| libc::pollfd { fd: f.as_raw_fd(), events: libc::POLLIN, revents: 0 })
+        .collect();
     let ms = timeout.as_millis().min(i32::MAX as u128) as libc::c_int;
     // SAFETY: `p` is a live array of `p.len()` pollfds.
     let r = unsafe { libc::poll(p.as_mut_ptr(), p.len() as libc::nfds_t, ms) };
@@ -334,7 +351,8 @@ pub fn driver_info(name: &str) -> Result<[String; 4], Errno> {
 /// namespace for life, wherever they are used from.
 pub fn in_netns<T: Send>(netns: Option<&Path>, f: impl FnOnce() -> T + Send) -> Result<T, Errno> {
     let Some(path) = netns else { return Ok(f()) };
-    let file = std::fs::File::open(path).map_err(|e| Errno(e.raw_os_error().unwrap_or(libc::ENOENT)))?;
+    let file =
+        std::fs::File::open(path).map_err(|e| Errno(e.raw_os_error().unwrap_or(libc::ENOENT)))?;
     std::thread::scope(|s| {
         s.spawn(move || {
             // SAFETY: `file` is an open namespace file; setns only changes
@@ -376,7 +394,8 @@ pub fn effective_caps() -> Result<u64, Errno> {
     let mut data = [Data::default(); 2];
     // SAFETY: version 3 makes the kernel write two `Data` records into
     // `data` and read the header; both are live locals of that layout.
-    let r = unsafe { libc::syscall(libc::SYS_capget, &mut header as *mut Header, data.as_mut_ptr()) };
+    let r =
+        unsafe { libc::syscall(libc::SYS_capget, &mut header as *mut Header, data.as_mut_ptr()) };
     if r < 0 {
         return Err(last());
     }
@@ -446,7 +465,14 @@ fn sys_bpf<A>(cmd: libc::c_long, attr: &mut A) -> Result<libc::c_long, Errno> {
     // SAFETY: `attr` is an exclusive reference to a fully initialised
     // #[repr(C)] attribute struct of the size passed; pointers inside it are
     // set below from live buffers that outlive the call.
-    let r = unsafe { libc::syscall(libc::SYS_bpf, cmd, attr as *mut A as *mut libc::c_void, std::mem::size_of::<A>() as libc::c_uint) };
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_bpf,
+            cmd,
+            attr as *mut A as *mut libc::c_void,
+            std::mem::size_of::<A>() as libc::c_uint,
+        )
+    };
     if r < 0 {
         Err(last())
     } else {
@@ -510,8 +536,25 @@ struct MapCreate {
 }
 
 /// Creates a map bound to the device `ifindex` (offloaded, kernel/bpf/offload.c).
-pub fn map_create_offloaded(map_type: u32, key_size: u32, value_size: u32, max_entries: u32, flags: u32, ifindex: u32) -> Result<OwnedFd, Errno> {
-    let mut a = MapCreate { map_type, key_size, value_size, max_entries, map_flags: flags, inner_map_fd: 0, numa_node: 0, map_name: [0; 16], map_ifindex: ifindex };
+pub fn map_create_offloaded(
+    map_type: u32,
+    key_size: u32,
+    value_size: u32,
+    max_entries: u32,
+    flags: u32,
+    ifindex: u32,
+) -> Result<OwnedFd, Errno> {
+    let mut a = MapCreate {
+        map_type,
+        key_size,
+        value_size,
+        max_entries,
+        map_flags: flags,
+        inner_map_fd: 0,
+        numa_node: 0,
+        map_name: [0; 16],
+        map_ifindex: ifindex,
+    };
     bpf_fd(sys_bpf(BPF_MAP_CREATE, &mut a)?)
 }
 
@@ -535,10 +578,19 @@ struct ProgLoad {
 /// Loads XDP instructions (`insns`: encoded little-endian, map fds already
 /// in place). `ifindex` non-zero binds the program to that device for
 /// offload. Returns the verifier log with the error.
-pub fn prog_load_xdp(insns: &[u8], license: &str, name: &str, ifindex: u32, log: &mut [u8]) -> Result<OwnedFd, Errno> {
+pub fn prog_load_xdp(
+    insns: &[u8],
+    license: &str,
+    name: &str,
+    ifindex: u32,
+    log: &mut [u8],
+) -> Result<OwnedFd, Errno> {
     let license = CString::new(license).map_err(|_| Errno(libc::EINVAL))?;
     let mut prog_name = [0u8; 16];
-    for (d, s) in prog_name.iter_mut().zip(name.bytes().filter(|b| b.is_ascii_alphanumeric() || *b == b'_').take(15)) {
+    for (d, s) in prog_name
+        .iter_mut()
+        .zip(name.bytes().filter(|b| b.is_ascii_alphanumeric() || *b == b'_').take(15))
+    {
         *d = s;
     }
     let mut a = ProgLoad {

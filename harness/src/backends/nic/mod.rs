@@ -105,7 +105,12 @@ pub struct NicBackend {
 impl NicBackend {
     /// Checks `prog` against the profile, then builds the datapath.
     /// `queues`: `None` takes the profile's `rx_queues`, else [`DEFAULT_QUEUES`].
-    pub fn open(obj: &Object, prog: &Program, profile: &str, queues: Option<u16>) -> Result<NicOpen, NicError> {
+    pub fn open(
+        obj: &Object,
+        prog: &Program,
+        profile: &str,
+        queues: Option<u16>,
+    ) -> Result<NicOpen, NicError> {
         let profile = Profile::load(profile)?;
         let spec = crate::cli::offload_spec(obj, prog);
         let report = nic_model::check(&spec, &profile);
@@ -114,21 +119,34 @@ impl NicBackend {
         }
         let perf = profile.perf.as_ref();
         let queues = queues
-            .or_else(|| perf.and_then(|p| p.rx_queues.as_ref()).map(|q| q.value.min(u16::MAX as u32) as u16))
+            .or_else(|| {
+                perf.and_then(|p| p.rx_queues.as_ref()).map(|q| q.value.min(u16::MAX as u32) as u16)
+            })
             .unwrap_or(DEFAULT_QUEUES);
         let table = IndirectionTable::round_robin(queues).map_err(|e| NicError::Config {
             profile: profile.profile.name.clone(),
             message: e.to_string(),
         })?;
         let seed = perf.and_then(|p| p.prandom_seed.as_ref()).map_or(0x004e_4943, |s| s.value);
-        let cfg = EngineConfig { ncpus: queues as usize, cpu: 0, prandom_seed: seed, ..Default::default() };
+        let cfg = EngineConfig {
+            ncpus: queues as usize,
+            cpu: 0,
+            prandom_seed: seed,
+            ..Default::default()
+        };
         let mut engine = Engine::new(obj, Some(&prog.name), cfg)?;
         let h = &profile.helpers;
-        let min_len = h.min_len_after_adjust.as_ref().map_or(crate::engine::xdp::ETH_HLEN, |m| m.value as usize);
+        let min_len = h
+            .min_len_after_adjust
+            .as_ref()
+            .map_or(crate::engine::xdp::ETH_HLEN, |m| m.value as usize);
         let window = h.adjust_head.as_ref().map(|a| {
             // The firmware window is on the packet's offset in its buffer;
             // relative to where the frame started it is shifted by the start.
-            let start = a.start_offset.as_ref().map_or(a.off_min.value + a.guaranteed_sub.value, |s| s.value);
+            let start = a
+                .start_offset
+                .as_ref()
+                .map_or(a.off_min.value + a.guaranteed_sub.value, |s| s.value);
             (a.off_min.value - start, a.off_max.value - start)
         });
         engine.set_target_rules(TargetRules {
@@ -139,7 +157,10 @@ impl NicBackend {
         // The checker reports NFP-H4 exactly when adjust_head takes the slow path.
         let adjust_head_fast = !report.findings.iter().any(|f| f.rule == RuleId::H4);
         // The rows the target's compiler makes of each block (hXDP).
-        let entry_rows = profile.vliw_options().map(|o| nic_model::vliw::schedule(&spec.insns, &o).entry_rows).unwrap_or_default();
+        let entry_rows = profile
+            .vliw_options()
+            .map(|o| nic_model::vliw::schedule(&spec.insns, &o).entry_rows)
+            .unwrap_or_default();
         Ok(NicOpen::Ready(Box::new(NicBackend {
             entry_rows,
             split_boundary: profile.packet.split_boundary.as_ref().map(|s| s.value as usize),
@@ -191,14 +212,22 @@ impl NicBackend {
     }
 
     /// Runs one packet, feeding `tracer` (e.g. a [`SummaryTracer`]).
-    pub fn run_traced<T: Tracer + PacketTracer>(&mut self, pkt: &PacketSource, tracer: &mut T) -> NicResult {
+    pub fn run_traced<T: Tracer + PacketTracer>(
+        &mut self,
+        pkt: &PacketSource,
+        tracer: &mut T,
+    ) -> NicResult {
         tracer.start_packet(pkt.data.len());
         let r = self.run_inner(pkt, tracer);
         tracer.end_packet(r.result.insns.is_some());
         r
     }
 
-    fn run_inner<T: Tracer + PacketTracer>(&mut self, pkt: &PacketSource, tracer: &mut T) -> NicResult {
+    fn run_inner<T: Tracer + PacketTracer>(
+        &mut self,
+        pkt: &PacketSource,
+        tracer: &mut T,
+    ) -> NicResult {
         let queue = self.queue_of(&pkt.data);
         let q = queue as usize;
         self.counters[q].rx += 1;
@@ -212,7 +241,9 @@ impl NicBackend {
             });
             return NicResult {
                 result: PacketResult {
-                    verdict: Verdict::NotRun { reason: format!("longer than the NIC's MTU ({b} bytes of L3)") },
+                    verdict: Verdict::NotRun {
+                        reason: format!("longer than the NIC's MTU ({b} bytes of L3)"),
+                    },
                     output: Vec::new(),
                     events: Vec::new(),
                     redirect: None,
@@ -224,14 +255,31 @@ impl NicBackend {
             };
         }
         self.engine.config.cpu = q;
-        let input = PacketIn { data: &pkt.data, ts_ns: pkt.ts_ns, ingress_ifindex: pkt.ingress_ifindex, rx_queue_index: queue as u32 };
+        let input = PacketIn {
+            data: &pkt.data,
+            ts_ns: pkt.ts_ns,
+            ingress_ifindex: pkt.ingress_ifindex,
+            rx_queue_index: queue as u32,
+        };
         let r = self.engine.run_xdp_traced(&input, tracer);
         for (pc, id) in self.engine.last_refusals() {
-            let (rule, name) = if *id == XDP_ADJUST_HEAD { (RuleId::H4, "bpf_xdp_adjust_head") } else { (RuleId::H5, "bpf_xdp_adjust_tail") };
-            applied.push(Applied { rule: rule.id().into(), what: format!("{name} at insn {pc} refused by the firmware's rule: returned -EINVAL") });
+            let (rule, name) = if *id == XDP_ADJUST_HEAD {
+                (RuleId::H4, "bpf_xdp_adjust_head")
+            } else {
+                (RuleId::H5, "bpf_xdp_adjust_tail")
+            };
+            applied.push(Applied {
+                rule: rule.id().into(),
+                what: format!(
+                    "{name} at insn {pc} refused by the firmware's rule: returned -EINVAL"
+                ),
+            });
         }
         if tracer.helpers_called().contains(&GET_PRANDOM_U32) {
-            applied.push(Applied { rule: "NIC-PRANDOM".into(), what: "bpf_get_prandom_u32 reads the NIC's own generator".into() });
+            applied.push(Applied {
+                rule: "NIC-PRANDOM".into(),
+                what: "bpf_get_prandom_u32 reads the NIC's own generator".into(),
+            });
         }
         let verdict = match &r.outcome {
             Outcome::Exit { r0 } => {
@@ -240,7 +288,10 @@ impl NicBackend {
                     Some(max) if r0 > max => {
                         applied.push(Applied {
                             rule: RuleId::R1.id().into(),
-                            what: format!("return code {r0} ({}) is above {max}: abort, dropped", XdpAction::from_retval(r0 as u32)),
+                            what: format!(
+                                "return code {r0} ({}) is above {max}: abort, dropped",
+                                XdpAction::from_retval(r0 as u32)
+                            ),
                         });
                         XdpAction::from_retval(0)
                     }
@@ -262,7 +313,14 @@ impl NicBackend {
             Outcome::NotRun { reason } => Verdict::NotRun { reason: reason.to_string() },
         };
         NicResult {
-            result: PacketResult { verdict, output: r.output, events: r.events, redirect: r.redirect, insns: Some(r.insns), duration_ns: None },
+            result: PacketResult {
+                verdict,
+                output: r.output,
+                events: r.events,
+                redirect: r.redirect,
+                insns: Some(r.insns),
+                duration_ns: None,
+            },
             queue,
             applied,
         }
@@ -318,7 +376,8 @@ pub fn estimate_frames(
 ) -> Result<nic_model::Estimate, nic_model::perf::EstimateError> {
     let mut tracer = SummaryTracer::with_schedule(nic.adjust_head_fast(), nic.entry_rows.clone());
     for (i, data) in frames.into_iter().enumerate() {
-        let src = PacketSource { data, ts_ns: i as u64 * 1000, ingress_ifindex: 1, rx_queue_index: 0 };
+        let src =
+            PacketSource { data, ts_ns: i as u64 * 1000, ingress_ifindex: 1, rx_queue_index: 0 };
         nic.run_traced(&src, &mut tracer);
     }
     nic_model::estimate(&nic.profile, &tracer.total)

@@ -36,7 +36,14 @@ impl SummaryTracer {
     }
 
     pub fn with_schedule(adjust_head_fast: bool, entry_rows: Vec<u32>) -> Self {
-        SummaryTracer { adjust_head_fast, entry_rows, total: TraceSummary::default(), packet: TraceSummary::default(), windows: HashSet::new(), helpers: Vec::new() }
+        SummaryTracer {
+            adjust_head_fast,
+            entry_rows,
+            total: TraceSummary::default(),
+            packet: TraceSummary::default(),
+            windows: HashSet::new(),
+            helpers: Vec::new(),
+        }
     }
 }
 
@@ -85,7 +92,8 @@ impl Tracer for SummaryTracer {
 
 impl PacketTracer for SummaryTracer {
     fn start_packet(&mut self, frame_len: usize) {
-        self.packet = TraceSummary { packets: 1, frame_bytes: frame_len as u64, ..Default::default() };
+        self.packet =
+            TraceSummary { packets: 1, frame_bytes: frame_len as u64, ..Default::default() };
         self.windows.clear();
         self.helpers.clear();
     }

@@ -83,7 +83,10 @@ fn check_insn(insn: Insn, at: usize, engine: Engine, helpers: &[u32]) -> Result<
                         let to = if insn.class() == ALU { 32 } else { 64 };
                         no(format!("sign-extending move (movsx{}{to}, off={})", insn.off, insn.off))
                     }
-                    _ => no(format!("ALU opcode {:#04x} with non-zero offset {}", insn.code, insn.off)),
+                    _ => no(format!(
+                        "ALU opcode {:#04x} with non-zero offset {}",
+                        insn.code, insn.off
+                    )),
                 };
             }
             if insn.code == ALU64 | END | K {
@@ -102,7 +105,9 @@ fn check_insn(insn: Insn, at: usize, engine: Engine, helpers: &[u32]) -> Result<
             // jit.rs: `MOV32_REG => self.emit_mov(..)`, a 64-bit x86 mov,
             // so the upper half is copied instead of zeroed.
             if engine == Engine::Jit && insn.code == ALU | MOV | X {
-                return no("mov32 from a register in the JIT (rbpf's JIT copies all 64 bits)".into());
+                return no(
+                    "mov32 from a register in the JIT (rbpf's JIT copies all 64 bits)".into()
+                );
             }
             // jit.rs: `ebpf::LE => {}, // No-op`, but le16/le32 truncate.
             if engine == Engine::Jit && insn.code == ALU | END | K && insn.imm != 64 {
@@ -122,7 +127,10 @@ fn check_insn(insn: Insn, at: usize, engine: Engine, helpers: &[u32]) -> Result<
             if is_call {
                 match insn.src {
                     CALL_HELPER if !helpers.contains(&(insn.imm as u32)) => {
-                        return no(format!("helper call {} (no rbpf implementation registered)", insn.imm));
+                        return no(format!(
+                            "helper call {} (no rbpf implementation registered)",
+                            insn.imm
+                        ));
                     }
                     CALL_HELPER => {}
                     PSEUDO_CALL => {}
@@ -151,7 +159,11 @@ fn check_insn(insn: Insn, at: usize, engine: Engine, helpers: &[u32]) -> Result<
             if insn.is_lddw() {
                 if insn.src != 0 {
                     // interpreter.rs LD_DW_IMM ignores src.
-                    return no(format!("lddw with pseudo source {} ({})", insn.src, pseudo_name(insn.src)));
+                    return no(format!(
+                        "lddw with pseudo source {} ({})",
+                        insn.src,
+                        pseudo_name(insn.src)
+                    ));
                 }
             } else if matches!(insn.code & 0xe0, MODE_ABS | MODE_IND) {
                 // interpreter.rs reads these from `mem` in host byte order
@@ -186,17 +198,24 @@ fn check_local_calls(insns: &[Insn], calls: &[usize], engine: Engine) -> Result<
     if engine == Engine::Jit {
         // jit.rs emit_local_call pushes r6-r9 and calls, leaving r10 as is:
         // the callee's stack overlaps its caller's.
-        return Err(Unsupported::new("BPF-to-BPF call in the JIT (rbpf gives callees no stack frame)".into(), calls[0]));
+        return Err(Unsupported::new(
+            "BPF-to-BPF call in the JIT (rbpf gives callees no stack frame)".into(),
+            calls[0],
+        ));
     }
     // interpreter.rs `insn_ptr += insn.imm as usize` wraps to the right
     // target for a backward call only without overflow checks: the
     // workspace disables them for rbpf in every profile (Cargo.toml), and
     // the runner turns a panic into an error should that ever change.
-    let callees: Vec<usize> = calls.iter().map(|&c| (c as i64 + 1 + insns[c].imm as i64) as usize).collect();
+    let callees: Vec<usize> =
+        calls.iter().map(|&c| (c as i64 + 1 + insns[c].imm as i64) as usize).collect();
     for &entry in &callees {
         // A call reachable inside a callee's body is a nested call.
         if let Some(&c) = calls.iter().find(|&&c| body(insns, entry).contains(&c)) {
-            return Err(Unsupported::new("nested BPF-to-BPF call (rbpf's third frame has no stack left)".into(), c));
+            return Err(Unsupported::new(
+                "nested BPF-to-BPF call (rbpf's third frame has no stack left)".into(),
+                c,
+            ));
         }
     }
     let mut i = 0;
@@ -302,7 +321,9 @@ pub fn reads_before_write(insns: &[Insn], reg: u8) -> Option<usize> {
         let next = i as i64 + 1;
         let succ: Vec<i64> = match class {
             JMP | JMP32 if op == EXIT => vec![],
-            JMP | JMP32 if op == CALL && insn.src == PSEUDO_CALL => vec![next, next + insn.imm as i64],
+            JMP | JMP32 if op == CALL && insn.src == PSEUDO_CALL => {
+                vec![next, next + insn.imm as i64]
+            }
             JMP | JMP32 if op == CALL => vec![next],
             JMP if op == JA => vec![next + insn.off as i64],
             JMP32 if op == JA => vec![next + insn.imm as i64],
@@ -357,13 +378,22 @@ mod tests {
 
     #[test]
     fn refusals_name_the_construct_and_slot() {
-        assert_eq!(why("mov %r0, 1\nsdiv %r0, 3\nexit"), "rbpf: unsupported: signed division (sdiv, off=1) at insn 1");
-        assert_eq!(why("smod32 %r0, %r1\nexit"), "rbpf: unsupported: signed modulo (smod32, off=1) at insn 0");
+        assert_eq!(
+            why("mov %r0, 1\nsdiv %r0, 3\nexit"),
+            "rbpf: unsupported: signed division (sdiv, off=1) at insn 1"
+        );
+        assert_eq!(
+            why("smod32 %r0, %r1\nexit"),
+            "rbpf: unsupported: signed modulo (smod32, off=1) at insn 0"
+        );
         assert_eq!(
             why("movsx1632 %r0, %r1\nexit"),
             "rbpf: unsupported: sign-extending move (movsx1632, off=16) at insn 0"
         );
-        assert_eq!(why("movsx864 %r0, %r1\nexit"), "rbpf: unsupported: sign-extending move (movsx864, off=8) at insn 0");
+        assert_eq!(
+            why("movsx864 %r0, %r1\nexit"),
+            "rbpf: unsupported: sign-extending move (movsx864, off=8) at insn 0"
+        );
         assert!(why("bswap16 %r0\nexit").contains("bswap16 (ALU64 END"));
         assert!(why("ja32 +0\nexit").contains("ja32/gotol"));
         assert!(why("ldxsh %r0, [%r1]\nexit").contains("ldxsh"));
@@ -378,8 +408,15 @@ mod tests {
 
     #[test]
     fn lddw_pseudo_sources_and_legacy_loads() {
-        let map = vec![Insn::new(LD_DW_IMM, 1, PSEUDO_MAP_FD, 0, 0), Insn::new(0, 0, 0, 0, 0), Insn::new(0x95, 0, 0, 0, 0)];
-        assert_eq!(eligibility(&map).unwrap_err().to_string(), "rbpf: unsupported: lddw with pseudo source 1 (map fd) at insn 0");
+        let map = vec![
+            Insn::new(LD_DW_IMM, 1, PSEUDO_MAP_FD, 0, 0),
+            Insn::new(0, 0, 0, 0, 0),
+            Insn::new(0x95, 0, 0, 0, 0),
+        ];
+        assert_eq!(
+            eligibility(&map).unwrap_err().to_string(),
+            "rbpf: unsupported: lddw with pseudo source 1 (map fd) at insn 0"
+        );
         let abs = vec![Insn::new(LD | MODE_ABS | SIZE_H, 0, 0, 0, 12), Insn::new(0x95, 0, 0, 0, 0)];
         assert!(eligibility(&abs).unwrap_err().reason.contains("LD_ABS"));
     }
@@ -414,7 +451,8 @@ mod tests {
 
     #[test]
     fn local_call_frames() {
-        let ok = "stxdw [%r10-8], %r1\ncall local f\nexit\nf:\nstxdw [%r10-256], %r1\nmov %r0, 1\nexit";
+        let ok =
+            "stxdw [%r10-8], %r1\ncall local f\nexit\nf:\nstxdw [%r10-256], %r1\nmov %r0, 1\nexit";
         assert_eq!(eligibility(&assemble(ok).unwrap()), Ok(()));
         let deep = "stxdw [%r10-264], %r1\ncall local f\nexit\nf:\nmov %r0, 1\nexit";
         assert_eq!(why(deep), "rbpf: unsupported: stack access at r10-264 beyond rbpf's 256-byte call frame at insn 0");

@@ -178,7 +178,9 @@ impl XdpProgram {
         helpers: &RbpfHelpers,
     ) -> Result<u64, RunError> {
         if helpers.ids() != self.helpers {
-            return Err(RunError::Rbpf("helpers differ from those the program was prepared for".into()));
+            return Err(RunError::Rbpf(
+                "helpers differ from those the program was prepared for".into(),
+            ));
         }
         let data = packet.as_ptr() as u64;
         let md = XdpMd {

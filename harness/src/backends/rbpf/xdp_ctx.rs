@@ -113,20 +113,34 @@ pub fn rewrite_xdp_ctx(insns: &[Insn]) -> Result<Vec<Insn>, Unsupported> {
                             i,
                         )
                     })?;
-                    out[i] = Insn::new(LDX | MODE_MEM | SIZE_DW, insn.dst, insn.src, (field * 8) as i16, 0);
+                    out[i] = Insn::new(
+                        LDX | MODE_MEM | SIZE_DW,
+                        insn.dst,
+                        insn.src,
+                        (field * 8) as i16,
+                        0,
+                    );
                 }
                 Val::Unsure => return Err(unsure(insn.src)),
                 Val::Other => {}
             },
             ST | STX => {
                 match st[insn.dst as usize] {
-                    Val::Ctx => return Err(Unsupported::new("store into the XDP context".into(), i)),
+                    Val::Ctx => {
+                        return Err(Unsupported::new("store into the XDP context".into(), i))
+                    }
                     Val::Unsure => return Err(unsure(insn.dst)),
                     Val::Other => {}
                 }
-                if class == STX && (mode == MODE_MEM || mode == MODE_ATOMIC) && st[insn.src as usize] != Val::Other {
+                if class == STX
+                    && (mode == MODE_MEM || mode == MODE_ATOMIC)
+                    && st[insn.src as usize] != Val::Other
+                {
                     return Err(Unsupported::new(
-                        format!("r{} (possibly the XDP context pointer) stored to memory", insn.src),
+                        format!(
+                            "r{} (possibly the XDP context pointer) stored to memory",
+                            insn.src
+                        ),
                         i,
                     ));
                 }
@@ -145,7 +159,10 @@ fn ctx_field(insn: Insn) -> Option<usize> {
 }
 
 fn exits_may_return_ctx(insns: &[Insn], states: &[Option<State>]) -> bool {
-    insns.iter().zip(states).any(|(i, s)| i.code == JMP | EXIT && s.is_some_and(|s| s[0] != Val::Other))
+    insns
+        .iter()
+        .zip(states)
+        .any(|(i, s)| i.code == JMP | EXIT && s.is_some_and(|s| s[0] != Val::Other))
 }
 
 /// Fixpoint of the forward analysis: the state before each reachable slot.
@@ -190,7 +207,11 @@ fn analyse(insns: &[Insn], callee_may_return_ctx: bool) -> Vec<Option<State>> {
                         Val::Other
                     } else if op == MOV {
                         // mov32 / movsx of the pointer: a truncated copy.
-                        if src_val == Val::Other { Val::Other } else { Val::Unsure }
+                        if src_val == Val::Other {
+                            Val::Other
+                        } else {
+                            Val::Unsure
+                        }
                     } else if st[d] == Val::Other && src_val == Val::Other {
                         Val::Other
                     } else {
@@ -304,7 +325,10 @@ mod tests {
     #[test]
     fn unsure_cases_are_refused() {
         let e = rw("stxdw [%r10-8], %r1\nexit").unwrap_err();
-        assert_eq!(e.to_string(), "rbpf: unsupported: r1 (possibly the XDP context pointer) stored to memory at insn 0");
+        assert_eq!(
+            e.to_string(),
+            "rbpf: unsupported: r1 (possibly the XDP context pointer) stored to memory at insn 0"
+        );
         let e = rw("ldxdw %r2, [%r1+0]\nexit").unwrap_err();
         assert!(e.reason.contains("context access of 8 bytes at offset 0"), "{e}");
         let e = rw("ldxw %r2, [%r1+24]\nexit").unwrap_err();
@@ -355,7 +379,14 @@ mod tests {
 
     #[test]
     fn mbuff_layout() {
-        let md = XdpMd { data: 0x1000, data_end: 0x1040, data_meta: 0x1000, ingress_ifindex: 3, rx_queue_index: 1, egress_ifindex: 0 };
+        let md = XdpMd {
+            data: 0x1000,
+            data_end: 0x1040,
+            data_meta: 0x1000,
+            ingress_ifindex: 3,
+            rx_queue_index: 1,
+            egress_ifindex: 0,
+        };
         let m = md.to_mbuff();
         assert_eq!(u64::from_le_bytes(m[8..16].try_into().unwrap()), 0x1040);
         assert_eq!(u64::from_le_bytes(m[24..32].try_into().unwrap()), 3);

@@ -68,10 +68,5 @@ pub fn name(id: i32) -> Option<&'static str> {
 
 /// Helpers whose result the engine cannot know the kernel's value of: the
 /// diff classes packets that depend on them as nondeterministic.
-pub const NONDETERMINISTIC: &[i32] = &[
-    KTIME_GET_NS,
-    KTIME_GET_BOOT_NS,
-    KTIME_GET_COARSE_NS,
-    GET_PRANDOM_U32,
-    GET_SMP_PROCESSOR_ID,
-];
+pub const NONDETERMINISTIC: &[i32] =
+    &[KTIME_GET_NS, KTIME_GET_BOOT_NS, KTIME_GET_COARSE_NS, GET_PRANDOM_U32, GET_SMP_PROCESSOR_ID];

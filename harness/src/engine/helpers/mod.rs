@@ -44,7 +44,10 @@ fn arg_err(helper: &'static str, reason: impl Into<String>) -> FaultKind {
 impl<T: Tracer> Exec<'_, T> {
     fn map_arg(&self, helper: &'static str, v: u64) -> Result<usize, FaultKind> {
         if tag_of(v) != TAG_MAP || offset_of(v) as usize >= self.maps.maps.len() {
-            return Err(arg_err(helper, format!("argument {v:#x} is not a map (expected a `lddw` map reference)")));
+            return Err(arg_err(
+                helper,
+                format!("argument {v:#x} is not a map (expected a `lddw` map reference)"),
+            ));
         }
         Ok(offset_of(v) as usize)
     }
@@ -76,15 +79,26 @@ impl<T: Tracer> Exec<'_, T> {
             return match id {
                 5 if r[0] == 0 => Ok(HelperOutcome::Unwind(0)),
                 5 => Ok(Return(r[0])),
-                _ => Err(FaultKind::NotModelled { what: format!("helper {id} in the conformance runtime") }),
+                _ => Err(FaultKind::NotModelled {
+                    what: format!("helper {id} in the conformance runtime"),
+                }),
             };
         }
         match id {
             MAP_LOOKUP_ELEM => {
                 let m = self.map_arg("bpf_map_lookup_elem", r[0])?;
                 let t = self.maps.maps[m].def.map_type;
-                if matches!(t, MapType::ProgArray | MapType::Cpumap | MapType::Ringbuf | MapType::PerfEventArray) {
-                    return Err(arg_err("bpf_map_lookup_elem", format!("the verifier refuses lookups in {} maps", t.name())));
+                if matches!(
+                    t,
+                    MapType::ProgArray
+                        | MapType::Cpumap
+                        | MapType::Ringbuf
+                        | MapType::PerfEventArray
+                ) {
+                    return Err(arg_err(
+                        "bpf_map_lookup_elem",
+                        format!("the verifier refuses lookups in {} maps", t.name()),
+                    ));
                 }
                 // Lookups are the hot helper: copy the key onto the stack,
                 // not into a fresh allocation, when it is small.
@@ -115,10 +129,16 @@ impl<T: Tracer> Exec<'_, T> {
                         | MapType::LruPercpuHash
                         | MapType::LpmTrie
                 ) {
-                    return Err(arg_err("bpf_map_update_elem", format!("programs cannot update {} maps", def.map_type.name())));
+                    return Err(arg_err(
+                        "bpf_map_update_elem",
+                        format!("programs cannot update {} maps", def.map_type.name()),
+                    ));
                 }
                 if self.maps.maps[m].read_only {
-                    return Err(arg_err("bpf_map_update_elem", format!("map '{}' is read-only", def.name)));
+                    return Err(arg_err(
+                        "bpf_map_update_elem",
+                        format!("map '{}' is read-only", def.name),
+                    ));
                 }
                 let (ks, vs) = (def.key_size as usize, def.value_size as usize);
                 let key = self.read_bytes(pc, r[1], ks)?;
@@ -129,8 +149,20 @@ impl<T: Tracer> Exec<'_, T> {
             MAP_DELETE_ELEM => {
                 let m = self.map_arg("bpf_map_delete_elem", r[0])?;
                 let def = &self.maps.maps[m].def;
-                if matches!(def.map_type, MapType::ProgArray | MapType::Devmap | MapType::DevmapHash | MapType::Cpumap | MapType::Xskmap | MapType::Ringbuf | MapType::PerfEventArray) {
-                    return Err(arg_err("bpf_map_delete_elem", format!("programs cannot delete from {} maps", def.map_type.name())));
+                if matches!(
+                    def.map_type,
+                    MapType::ProgArray
+                        | MapType::Devmap
+                        | MapType::DevmapHash
+                        | MapType::Cpumap
+                        | MapType::Xskmap
+                        | MapType::Ringbuf
+                        | MapType::PerfEventArray
+                ) {
+                    return Err(arg_err(
+                        "bpf_map_delete_elem",
+                        format!("programs cannot delete from {} maps", def.map_type.name()),
+                    ));
                 }
                 let key = self.read_bytes(pc, r[1], def.key_size as usize)?;
                 Ok(Return(self.maps.maps[m].delete(&key) as u64))
@@ -150,11 +182,16 @@ impl<T: Tracer> Exec<'_, T> {
                 // out-of-range index, exhausted count or empty slot fall
                 // through to the next instruction.
                 let index = r[2] as u32 as usize;
-                let Index::Array { present } = &map.index else { unreachable!("prog array is an array") };
-                if index >= present.len() || self.tail_calls >= MAX_TAIL_CALL_CNT || !present[index] {
+                let Index::Array { present } = &map.index else {
+                    unreachable!("prog array is an array")
+                };
+                if index >= present.len() || self.tail_calls >= MAX_TAIL_CALL_CNT || !present[index]
+                {
                     return Ok(Return(neg(ENOENT)));
                 }
-                let target = u32::from_le_bytes(map.values[index * map.stride..][..4].try_into().expect("4")) as usize;
+                let target = u32::from_le_bytes(
+                    map.values[index * map.stride..][..4].try_into().expect("4"),
+                ) as usize;
                 if target >= self.programs.len() {
                     return Ok(Return(neg(ENOENT)));
                 }
@@ -177,7 +214,8 @@ impl<T: Tracer> Exec<'_, T> {
                 if (from_size | to_size) & 3 != 0 || from_size + to_size > 512 {
                     return Ok(Return(neg(EINVAL)));
                 }
-                let from = if from_size > 0 { self.read_bytes(pc, r[0], from_size)? } else { Vec::new() };
+                let from =
+                    if from_size > 0 { self.read_bytes(pc, r[0], from_size)? } else { Vec::new() };
                 let to = if to_size > 0 { self.read_bytes(pc, r[2], to_size)? } else { Vec::new() };
                 let buf = csum::diff_buffer(&from, &to);
                 Ok(Return(csum::csum_partial_x86_64(&buf, r[4] as u32) as u64))
@@ -210,7 +248,9 @@ impl<T: Tracer> Exec<'_, T> {
                 let b = self.buff.as_ref().expect("ctx checked");
                 Ok(Return((b.data_end - b.data + b.frags_len()) as u64))
             }
-            XDP_LOAD_BYTES | XDP_STORE_BYTES => self.xdp_bytes(pc, id == XDP_STORE_BYTES, r).map(Return),
+            XDP_LOAD_BYTES | XDP_STORE_BYTES => {
+                self.xdp_bytes(pc, id == XDP_STORE_BYTES, r).map(Return)
+            }
             FIB_LOOKUP => Err(FaultKind::NotModelled {
                 what: "bpf_fib_lookup needs the kernel's routing table; the engine has none".into(),
             }),
@@ -248,7 +288,10 @@ impl<T: Tracer> Exec<'_, T> {
                 let rid = (offset_of(a) >> 24) as usize;
                 let open = self.reservations.get(rid).is_some_and(|x| x.open);
                 if tag_of(a) != TAG_RINGBUF || offset_of(a) & 0xff_ffff != 0 || !open {
-                    return Err(arg_err("bpf_ringbuf_submit", "argument is not an open ringbuf reservation"));
+                    return Err(arg_err(
+                        "bpf_ringbuf_submit",
+                        "argument is not an open ringbuf reservation",
+                    ));
                 }
                 let res = &mut self.reservations[rid];
                 res.open = false;
@@ -352,22 +395,31 @@ impl<T: Tracer> Exec<'_, T> {
         const BPF_F_EXCLUDE_INGRESS: u64 = 1 << 4;
         let m = self.map_arg("bpf_redirect_map", r[0])?;
         let map = &mut self.maps.maps[m];
-        if !matches!(map.def.map_type, MapType::Devmap | MapType::DevmapHash | MapType::Cpumap | MapType::Xskmap) {
-            return Err(arg_err("bpf_redirect_map", format!("{} is not a redirect map", map.def.map_type.name())));
+        if !matches!(
+            map.def.map_type,
+            MapType::Devmap | MapType::DevmapHash | MapType::Cpumap | MapType::Xskmap
+        ) {
+            return Err(arg_err(
+                "bpf_redirect_map",
+                format!("{} is not a redirect map", map.def.map_type.name()),
+            ));
         }
         let flags = r[2];
         if flags & !(ACTION_MASK | BPF_F_BROADCAST | BPF_F_EXCLUDE_INGRESS) != 0 {
             return Ok(XDP_ABORTED);
         }
         if flags & BPF_F_BROADCAST != 0 {
-            return Err(FaultKind::NotModelled { what: "bpf_redirect_map with BPF_F_BROADCAST".into() });
+            return Err(FaultKind::NotModelled {
+                what: "bpf_redirect_map with BPF_F_BROADCAST".into(),
+            });
         }
         let key = r[1] as u32;
         match map.find(&key.to_le_bytes()) {
             Some(slot) => {
                 let vs = map.def.value_size as usize;
                 let value = map.values[slot * map.stride..][..vs].to_vec();
-                *self.redirect = Some(RedirectTarget::Map { map: map.def.name.clone(), key, value });
+                *self.redirect =
+                    Some(RedirectTarget::Map { map: map.def.name.clone(), key, value });
                 Ok(XDP_REDIRECT)
             }
             None => {
@@ -506,7 +558,13 @@ impl<T: Tracer> Exec<'_, T> {
 
     /// `bpf_loop(nr, callback, ctx, flags)`: calls `callback(i, ctx)` until
     /// it returns 1 or `nr` iterations; returns the number of calls.
-    fn bpf_loop(&mut self, prog: usize, pc: usize, r: [u64; 5], depth: usize) -> Result<u64, FaultKind> {
+    fn bpf_loop(
+        &mut self,
+        prog: usize,
+        pc: usize,
+        r: [u64; 5],
+        depth: usize,
+    ) -> Result<u64, FaultKind> {
         if r[3] != 0 {
             return Ok(neg(EINVAL));
         }
@@ -546,4 +604,3 @@ impl<T: Tracer> Exec<'_, T> {
         Ok(calls)
     }
 }
-

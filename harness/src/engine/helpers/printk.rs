@@ -13,7 +13,11 @@ pub enum Arg {
 
 /// Formats `fmt` (without its NUL). `fetch_str(i)` reads argument `i` as a C
 /// string for `%s`. Returns `None` when the kernel would refuse the format.
-pub fn format(fmt: &[u8], args: [u64; 3], mut fetch_str: impl FnMut(u64) -> Option<String>) -> Option<String> {
+pub fn format(
+    fmt: &[u8],
+    args: [u64; 3],
+    mut fetch_str: impl FnMut(u64) -> Option<String>,
+) -> Option<String> {
     let mut out = String::new();
     let mut i = 0;
     let mut n = 0;
@@ -96,7 +100,8 @@ pub fn format(fmt: &[u8], args: [u64; 3], mut fetch_str: impl FnMut(u64) -> Opti
             out.push_str(&body);
             out.extend(std::iter::repeat_n(' ', pad));
         } else if zero && conv != b's' && conv != b'c' {
-            let (sign, digits) = if body.starts_with(['-', '+', ' ']) { body.split_at(1) } else { ("", &body[..]) };
+            let (sign, digits) =
+                if body.starts_with(['-', '+', ' ']) { body.split_at(1) } else { ("", &body[..]) };
             out.push_str(sign);
             out.extend(std::iter::repeat_n('0', pad));
             out.push_str(digits);

@@ -26,9 +26,13 @@ pub(super) enum Kind {
     /// Memory access, atomic or call: may fault or touch state; falls through.
     Effect,
     /// Conditional jump: to `pc + 1 + off` or the next instruction.
-    Cond { target: usize },
+    Cond {
+        target: usize,
+    },
     /// Unconditional jump.
-    Ja { target: usize },
+    Ja {
+        target: usize,
+    },
     Exit,
     /// Not an instruction the interpreter runs (e.g. the second half of an
     /// `lddw` reached by a jump): counted, then faults as invalid.

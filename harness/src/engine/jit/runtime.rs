@@ -108,7 +108,11 @@ pub(crate) struct Code {
 
 impl Code {
     /// Takes a module whose functions `ids` are all defined.
-    pub(super) fn finalize(mut module: JITModule, ids: &[FuncId], entries: Vec<usize>) -> Result<Code, String> {
+    pub(super) fn finalize(
+        mut module: JITModule,
+        ids: &[FuncId],
+        entries: Vec<usize>,
+    ) -> Result<Code, String> {
         module.finalize_definitions().map_err(|e| format!("finalizing machine code: {e}"))?;
         let funcs = ids
             .iter()
@@ -163,7 +167,12 @@ fn refresh<T: Tracer>(ctx: &mut JitCtx, exec: &mut Exec<'_, T>) {
 }
 
 /// Runs program `entry` as the interpreter's `run_frame(entry, 0, regs, 0)`.
-pub(crate) fn run<T: Tracer>(code: &Code, exec: &mut Exec<'_, T>, entry: usize, regs: &mut [u64; 11]) -> Result<(), Stop> {
+pub(crate) fn run<T: Tracer>(
+    code: &Code,
+    exec: &mut Exec<'_, T>,
+    entry: usize,
+    regs: &mut [u64; 11],
+) -> Result<(), Stop> {
     let mut ctx = JitCtx {
         pkt_base: std::ptr::null_mut(),
         pkt_lo: 0,
@@ -189,7 +198,9 @@ pub(crate) fn run<T: Tracer>(code: &Code, exec: &mut Exec<'_, T>, entry: usize, 
     match status {
         ST_OK => Ok(()),
         ST_UNWIND => Err(Stop::Unwind),
-        _ => Err(Stop::Fault(Box::new(host.fault.take().expect("a fault status always records its fault")))),
+        _ => Err(Stop::Fault(Box::new(
+            host.fault.take().expect("a fault status always records its fault"),
+        ))),
     }
 }
 
@@ -259,7 +270,13 @@ extern "C" fn rt_store<T: Tracer>(ctx: *mut JitCtx, site: u64, a: u64, size: u64
 }
 
 /// `packed` is `op << 8 | size`; r0 and `src` are in `regs`.
-extern "C" fn rt_atomic<T: Tracer>(ctx: *mut JitCtx, site: u64, a: u64, packed: u64, src: u64) -> u64 {
+extern "C" fn rt_atomic<T: Tracer>(
+    ctx: *mut JitCtx,
+    site: u64,
+    a: u64,
+    packed: u64,
+    src: u64,
+) -> u64 {
     // SAFETY: called only by compiled code with its context (`parts`).
     let (c, h) = unsafe { parts::<T>(ctx) };
     let (op, size) = ((packed >> 8) as i32, (packed & 0xff) as usize);
@@ -294,7 +311,9 @@ extern "C" fn rt_helper<T: Tracer>(ctx: *mut JitCtx, site: u64, id: u64, callx: 
             c.tail_target = target as u64;
             ST_TAIL
         }
-        Ok(HelperOutcome::TailCall(_)) => fail(h, site, FaultKind::InvalidInstruction { code: JMP | CALL | X }),
+        Ok(HelperOutcome::TailCall(_)) => {
+            fail(h, site, FaultKind::InvalidInstruction { code: JMP | CALL | X })
+        }
         Ok(HelperOutcome::Unwind(v)) => {
             c.regs[0] = v;
             ST_UNWIND

@@ -17,7 +17,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::mem::offset_of;
 
 use cranelift_codegen::ir::condcodes::IntCC;
-use cranelift_codegen::ir::{types, AbiParam, Block, InstBuilder, MemFlags, SigRef, Signature, Type, Value};
+use cranelift_codegen::ir::{
+    types, AbiParam, Block, InstBuilder, MemFlags, SigRef, Signature, Type, Value,
+};
 use cranelift_codegen::settings::{self, Configurable};
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext, Variable};
 use cranelift_jit::{JITBuilder, JITModule};
@@ -83,7 +85,11 @@ pub(super) fn translate(programs: &[Prepared], allow_callx: bool) -> Result<Tran
     sig.returns.push(AbiParam::new(I64));
     let mut ids = Vec::with_capacity(funcs.len());
     for (i, _) in funcs.iter().enumerate() {
-        ids.push(module.declare_function(&format!("bpf_fn_{i}"), Linkage::Local, &sig).map_err(|e| e.to_string())?);
+        ids.push(
+            module
+                .declare_function(&format!("bpf_fn_{i}"), Linkage::Local, &sig)
+                .map_err(|e| e.to_string())?,
+        );
     }
     let mut cctx = module.make_context();
     let mut fctx = FunctionBuilderContext::new();
@@ -102,9 +108,9 @@ pub(super) fn translate(programs: &[Prepared], allow_callx: bool) -> Result<Tran
             t.b.seal_all_blocks();
             t.b.finalize();
         }
-        module
-            .define_function(ids[i], &mut cctx)
-            .map_err(|e| format!("program '{}', function at insn {entry}: {e:?}", programs[p].name))?;
+        module.define_function(ids[i], &mut cctx).map_err(|e| {
+            format!("program '{}', function at insn {entry}: {e:?}", programs[p].name)
+        })?;
         module.clear_context(&mut cctx);
     }
     Ok(Translated { module, ids, entries })
@@ -166,7 +172,20 @@ impl<'a, 'f> Tx<'a, 'f> {
         let abort = b.create_block();
         b.append_block_param(abort, I64);
         b.set_cold_block(abort);
-        Tx { b, prog, insns, func_of, allow_callx, ctx, budget, regs, executed, abort, blocks: BTreeMap::new(), sigs }
+        Tx {
+            b,
+            prog,
+            insns,
+            func_of,
+            allow_callx,
+            ctx,
+            budget,
+            regs,
+            executed,
+            abort,
+            blocks: BTreeMap::new(),
+            sigs,
+        }
     }
 
     fn site(&mut self, pc: usize) -> Value {
@@ -262,7 +281,11 @@ impl<'a, 'f> Tx<'a, 'f> {
     }
 
     /// Emits the block starting at `leader` up to its terminator.
-    fn block(&mut self, leaders: &std::collections::BTreeSet<usize>, leader: usize) -> Result<(), String> {
+    fn block(
+        &mut self,
+        leaders: &std::collections::BTreeSet<usize>,
+        leader: usize,
+    ) -> Result<(), String> {
         let mut pc = leader;
         loop {
             let (count, end) = segment(self.insns, leaders, pc);
@@ -274,7 +297,8 @@ impl<'a, 'f> Tx<'a, 'f> {
                     Kind::Pure => self.alu(pc),
                     Kind::Lddw => {
                         let ins = self.insns[pc];
-                        let v = (ins.imm as u32 as u64) | ((self.insns[pc + 1].imm as u32 as u64) << 32);
+                        let v = (ins.imm as u32 as u64)
+                            | ((self.insns[pc + 1].imm as u32 as u64) << 32);
                         let v = self.imm(v as i64);
                         self.set(ins.dst, v);
                     }
@@ -399,7 +423,11 @@ impl<'a, 'f> Tx<'a, 'f> {
         let ty = if wide { I64 } else { types::I32 };
         let s = if ins.code & X != 0 {
             let s = self.reg(ins.src);
-            if wide { s } else { self.b.ins().ireduce(ty, s) }
+            if wide {
+                s
+            } else {
+                self.b.ins().ireduce(ty, s)
+            }
         } else if wide {
             self.imm(ins.imm as i64)
         } else {
@@ -550,7 +578,10 @@ impl<'a, 'f> Tx<'a, 'f> {
             }
         } else if ins.src == PSEUDO_CALL {
             let t = (pc as i64 + 1 + ins.imm as i64) as usize;
-            let func = *self.func_of.get(&(self.prog, t)).ok_or_else(|| format!("insn {pc}: call target {t} has no function"))?;
+            let func = *self
+                .func_of
+                .get(&(self.prog, t))
+                .ok_or_else(|| format!("insn {pc}: call target {t} has no function"))?;
             let func = self.imm(func as i64);
             let st = self.rt(offset_of!(RtTable, call), &[site, func]);
             self.load_executed();

@@ -82,7 +82,12 @@ impl LpmIndex {
         })
     }
 
-    pub fn insert(&mut self, key: &[u8], flags: u64, max_entries: usize) -> Result<(usize, bool), i64> {
+    pub fn insert(
+        &mut self,
+        key: &[u8],
+        flags: u64,
+        max_entries: usize,
+    ) -> Result<(usize, bool), i64> {
         let (plen, data) = self.split(key);
         if plen > self.data_len * 8 {
             return Err(-EINVAL);
@@ -183,6 +188,9 @@ mod tests {
         assert_eq!(l.longest_match(&key(32, [10, 1, 2, 3])), Some(c));
         assert_eq!(l.insert(&key(0, [0; 4]), 0, 10).map(|r| r.1), Ok(true));
         assert_eq!(l.lengths, vec![24, 8, 0]);
-        assert!(l.longest_match(&key(32, [11, 1, 2, 3])).is_some(), "the /0 entry covers every key");
+        assert!(
+            l.longest_match(&key(32, [11, 1, 2, 3])).is_some(),
+            "the /0 entry covers every key"
+        );
     }
 }

@@ -41,12 +41,16 @@ pub enum MapError {
 pub enum Index {
     /// ARRAY, PERCPU_ARRAY, DEVMAP, CPUMAP, XSKMAP, PROG_ARRAY: slot = key.
     /// `present` tracks which slots hold an entry (arrays: all).
-    Array { present: Vec<bool> },
+    Array {
+        present: Vec<bool>,
+    },
     /// HASH, PERCPU_HASH, LRU variants, DEVMAP_HASH.
     Hash(HashIndex),
     Lpm(LpmIndex),
     /// RINGBUF: no entries; `used` bytes since nothing consumes records.
-    Ringbuf { used: u64 },
+    Ringbuf {
+        used: u64,
+    },
     /// PERF_EVENT_ARRAY: no value storage.
     PerfEvents,
 }
@@ -84,11 +88,8 @@ impl MapState {
         // Keep a hostile object from making us allocate without bound: the
         // kernel itself caps value sizes (KMALLOC_MAX_SIZE) and memory.
         const MAX_BYTES: usize = 1 << 30;
-        let (per_cpu, stride) = if def.map_type.is_percpu() {
-            (round8(vs), round8(vs) * ncpus)
-        } else {
-            (vs, vs)
-        };
+        let (per_cpu, stride) =
+            if def.map_type.is_percpu() { (round8(vs), round8(vs) * ncpus) } else { (vs, vs) };
         let need_key = |size: u32| -> Result<(), MapError> {
             if def.key_size != size {
                 return Err(invalid(format!(
@@ -139,10 +140,11 @@ impl MapState {
         };
         let storage = match index {
             Index::Ringbuf { .. } | Index::PerfEvents => 0,
-            _ => stride
-                .checked_mul(n)
-                .filter(|b| *b <= MAX_BYTES)
-                .ok_or_else(|| invalid(format!("{n} entries of {stride} bytes exceed the engine's 1 GiB map limit")))?,
+            _ => stride.checked_mul(n).filter(|b| *b <= MAX_BYTES).ok_or_else(|| {
+                invalid(format!(
+                    "{n} entries of {stride} bytes exceed the engine's 1 GiB map limit"
+                ))
+            })?,
         };
         let mut values = vec![0u8; storage];
         if let Some(init) = &def.initial_data {
@@ -289,16 +291,18 @@ impl MapState {
                 .iter()
                 .enumerate()
                 .filter(|(_, p)| **p)
-                .map(|(i, _)| MapEntry { key: (i as u32).to_le_bytes().to_vec(), values: value_of(i) })
+                .map(|(i, _)| MapEntry {
+                    key: (i as u32).to_le_bytes().to_vec(),
+                    values: value_of(i),
+                })
                 .collect(),
             Index::Hash(h) => h
                 .iter()
                 .map(|(k, slot)| MapEntry { key: k.to_vec(), values: value_of(slot) })
                 .collect(),
-            Index::Lpm(l) => l
-                .iter()
-                .map(|(k, slot)| MapEntry { key: k, values: value_of(slot) })
-                .collect(),
+            Index::Lpm(l) => {
+                l.iter().map(|(k, slot)| MapEntry { key: k, values: value_of(slot) }).collect()
+            }
             Index::Ringbuf { .. } | Index::PerfEvents => Vec::new(),
         };
         out.sort_by(|a, b| a.key.cmp(&b.key));
