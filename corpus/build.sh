@@ -3,6 +3,10 @@
 #
 # Usage: corpus/build.sh [OUT_DIR]    (default OUT_DIR: corpus/build)
 #
+# Also builds the hostile programs (corpus/hostile/*.c: attacks on the harness,
+# see corpus/hostile/hostile.h) into OUT_DIR/hostile/, for cpu v3 only: they
+# test the sandbox, not the instruction set.
+#
 # Determinism: the script always compiles from inside the corpus directory with
 # relative source names, and maps the working directory to "." in debug info
 # (-fdebug-prefix-map / -ffile-prefix-map), so the bytes do not depend on where
@@ -34,4 +38,10 @@ for src in *.c; do
     for v in 2 3 4; do
         "$CLANG" "${flags[@]}" "-mcpu=v$v" -c "$src" -o "$out/$name.v$v.o"
     done
+done
+
+mkdir -p "$out/hostile"
+for src in hostile/*.c; do
+    name=$(basename "${src%.c}")
+    "$CLANG" "${flags[@]}" -mcpu=v3 -c "$src" -o "$out/hostile/$name.o"
 done

@@ -85,14 +85,30 @@ fn committed_corpus_objects_match_a_fresh_build() {
         String::from_utf8_lossy(&out.stderr)
     );
 
-    let committed = objects_in(&committed_dir);
-    let fresh = objects_in(&fresh_dir);
     let mut problems = Vec::new();
+    // The corpus, then the hostile programs (corpus/hostile/) in their own folder.
+    for sub in ["", "hostile"] {
+        compare_objects(&committed_dir.join(sub), &fresh_dir.join(sub), &mut problems);
+    }
+    let _ = fs::remove_dir_all(&fresh_dir);
+    assert!(problems.is_empty(), "corpus objects out of date:\n  {}", problems.join("\n  "));
+    assert!(!objects_in(&committed_dir).is_empty(), "corpus/build holds no objects");
+    assert!(
+        !objects_in(&committed_dir.join("hostile")).is_empty(),
+        "corpus/build/hostile holds no objects"
+    );
+}
+
+/// Records every object that is missing, extra or different between the
+/// committed folder and a fresh build of it.
+fn compare_objects(committed_dir: &Path, fresh_dir: &Path, problems: &mut Vec<String>) {
+    let committed = objects_in(committed_dir);
+    let fresh = objects_in(fresh_dir);
     for name in fresh.difference(&committed) {
-        problems.push(format!("{name}: built from source but not committed in corpus/build"));
+        problems.push(format!("{}: built from source but not committed", committed_dir.join(name).display()));
     }
     for name in committed.difference(&fresh) {
-        problems.push(format!("{name}: committed but no source builds it (stale object)"));
+        problems.push(format!("{}: committed but no source builds it (stale object)", committed_dir.join(name).display()));
     }
     for name in committed.intersection(&fresh) {
         let a = fs::read(committed_dir.join(name)).expect("read committed object");
@@ -105,7 +121,4 @@ fn committed_corpus_objects_match_a_fresh_build() {
             ));
         }
     }
-    let _ = fs::remove_dir_all(&fresh_dir);
-    assert!(problems.is_empty(), "corpus objects out of date:\n  {}", problems.join("\n  "));
-    assert!(!committed.is_empty(), "corpus/build holds no objects");
 }
