@@ -17,7 +17,6 @@ pub mod dashboard;
 pub mod diff;
 pub mod engine;
 pub mod history;
-pub mod isa;
 pub mod loader;
 pub mod matrix;
 pub mod pcapgen;
@@ -26,3 +25,7 @@ pub mod qualify;
 pub mod replay;
 pub mod util;
 pub mod verdict;
+
+/// The instruction set, from its own crate (`crates/xdpqual-isa`), under the
+/// path the rest of this crate has always used.
+pub use xdpqual_isa as isa;

@@ -7,15 +7,8 @@
 
 use serde::{Deserialize, Serialize};
 
-/// One 64-bit eBPF instruction slot (an `lddw` takes two slots).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-pub struct Insn {
-    pub code: u8,
-    pub dst: u8,
-    pub src: u8,
-    pub off: i16,
-    pub imm: i32,
-}
+/// One 64-bit eBPF instruction slot: the shared instruction-set crate's.
+pub use xdpqual_isa::Insn;
 
 /// A map the program references, as created by the loader.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

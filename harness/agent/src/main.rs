@@ -1,9 +1,10 @@
 //! `/init` of an xdpqual QEMU guest.
 //!
 //! It runs exactly what the host backend runs on the host: the same source
-//! files (`harness/src/backends/host/`, `program.rs`, `isa/`) are compiled
-//! into this binary through `#[path]` includes laid out in the same module
-//! tree, so their `crate::` paths resolve unchanged. Nothing is copied.
+//! files (`harness/src/backends/host/`, `program.rs`) are compiled into this
+//! binary through `#[path]` includes laid out in the same module tree, so
+//! their `crate::` paths resolve unchanged, and the instruction set is the
+//! `xdpqual-isa` crate, as in the harness. Nothing is copied.
 //!
 //! Sequence: say hello on the console (the host's proof of boot), mount
 //! proc and sysfs (the maps code reads `/sys/devices/system/cpu/possible`),
@@ -17,8 +18,7 @@
 // test-run, id walks): they are part of the library, not dead here.
 #![allow(dead_code, unused_imports)]
 
-#[path = "../../src/isa/mod.rs"]
-mod isa;
+use xdpqual_isa as isa;
 #[path = "../../src/program.rs"]
 mod program;
 

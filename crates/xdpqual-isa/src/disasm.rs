@@ -6,8 +6,8 @@
 //! from the object (`r1 = map[flows]`, `r1 = map[.rodata][0]+4`), and a
 //! BPF-to-BPF call names its callee when known (`call pc+5 <weigh>`).
 
-use super::helpers::helper_name;
-use super::{opcode::*, Insn};
+use crate::helpers::helper_name;
+use crate::{opcode::*, Insn};
 
 /// What the disassembler knows beyond the instruction bytes.
 #[derive(Clone, Copy, Default)]

@@ -2,11 +2,17 @@
 //!
 //! Everything here follows RFC 9669 ("BPF Instruction Set Architecture") and
 //! the Linux UAPI header `include/uapi/linux/bpf.h`. The engine, the loader,
-//! the assembler and the disassembler all share these definitions, so there is
-//! one place that says what an opcode means.
+//! the assembler, the NIC model and the QEMU guest agent all share these
+//! definitions, so there is one place that says what an opcode means.
+//!
+//! This crate owns: [`Insn`] and its byte encoding, the opcode fields
+//! ([`opcode`]), helper ids and names ([`helpers`]), map type names
+//! ([`map_types`]) and the disassembler ([`disasm`]). It must not depend on
+//! any other xdpqual crate, and makes no system calls.
 
 pub mod disasm;
 pub mod helpers;
+pub mod map_types;
 pub mod opcode;
 
 use std::fmt;
@@ -23,6 +29,7 @@ pub const MAX_INSNS: usize = 1_000_000;
 /// A wide `lddw` occupies two slots; the second holds the upper 32 bits of the
 /// immediate in its `imm` and has `code == 0`.
 #[derive(Clone, Copy, PartialEq, Eq, Default, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Insn {
     pub code: u8,
     pub dst: u8,

@@ -91,6 +91,46 @@ pub const CALL_HELPER: u8 = 0;
 pub const PSEUDO_CALL: u8 = 1;
 pub const PSEUDO_KFUNC_CALL: u8 = 2;
 
+/// The instruction class (low 3 bits).
+pub const fn class(code: u8) -> u8 {
+    code & 0x07
+}
+
+/// The ALU or jump operation (high 4 bits).
+pub const fn op(code: u8) -> u8 {
+    code & 0xf0
+}
+
+/// The memory mode of a load or store (high 3 bits).
+pub const fn mode(code: u8) -> u8 {
+    code & 0xe0
+}
+
+/// True when an ALU or jump instruction takes its operand from `src`.
+pub const fn is_x(code: u8) -> bool {
+    code & X != 0
+}
+
+/// Where a jump or BPF-to-BPF call at `pc` goes: `pc + 1 + off` (or `+ imm`
+/// for `gotol` and calls); `None` for exits, helper and kfunc calls and
+/// instructions that are not control flow, and for a target before the
+/// program.
+pub fn jump_target(pc: usize, i: &crate::Insn) -> Option<usize> {
+    let c = class(i.code);
+    if c != JMP && c != JMP32 {
+        return None;
+    }
+    let rel = match op(i.code) {
+        EXIT => return None,
+        CALL if i.src == PSEUDO_CALL => i.imm as i64,
+        CALL => return None,
+        JA if c == JMP32 => i.imm as i64, // gotol
+        _ => i.off as i64,
+    };
+    let t = pc as i64 + 1 + rel;
+    (t >= 0).then_some(t as usize)
+}
+
 /// Size in bytes of a load/store with this opcode.
 pub fn mem_size(code: u8) -> usize {
     match code & 0x18 {

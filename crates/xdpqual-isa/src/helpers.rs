@@ -219,6 +219,22 @@ const HELPERS: [&str; 212] = [
     "cgrp_storage_delete",            // 211
 ];
 
+/// Ids of the helpers that code in this workspace names (UAPI
+/// `enum bpf_func_id`).
+pub mod id {
+    pub const MAP_LOOKUP_ELEM: i32 = 1;
+    pub const MAP_UPDATE_ELEM: i32 = 2;
+    pub const MAP_DELETE_ELEM: i32 = 3;
+    pub const GET_PRANDOM_U32: i32 = 7;
+    pub const TAIL_CALL: i32 = 12;
+    pub const REDIRECT: i32 = 23;
+    pub const PERF_EVENT_OUTPUT: i32 = 25;
+    pub const XDP_ADJUST_HEAD: i32 = 44;
+    pub const REDIRECT_MAP: i32 = 51;
+    pub const XDP_ADJUST_META: i32 = 54;
+    pub const XDP_ADJUST_TAIL: i32 = 65;
+}
+
 /// The highest helper id the UAPI defines.
 pub const MAX_HELPER_ID: i32 = HELPERS.len() as i32 - 1;
 
@@ -228,6 +244,15 @@ pub fn helper_name(id: i32) -> Option<String> {
         return None;
     }
     Some(format!("bpf_{}", HELPERS[id as usize]))
+}
+
+/// `map_lookup_elem` for 1 (the name without `bpf_`, as the kernel's
+/// offload drivers print it); `None` for 0 and for ids the UAPI lacks.
+pub fn bare_name(id: i32) -> Option<&'static str> {
+    if id <= 0 || id > MAX_HELPER_ID {
+        return None;
+    }
+    Some(HELPERS[id as usize])
 }
 
 /// The inverse of [`helper_name`], accepting the name with or without `bpf_`.
