@@ -105,10 +105,16 @@ fn compare_objects(committed_dir: &Path, fresh_dir: &Path, problems: &mut Vec<St
     let committed = objects_in(committed_dir);
     let fresh = objects_in(fresh_dir);
     for name in fresh.difference(&committed) {
-        problems.push(format!("{}: built from source but not committed", committed_dir.join(name).display()));
+        problems.push(format!(
+            "{}: built from source but not committed",
+            committed_dir.join(name).display()
+        ));
     }
     for name in committed.difference(&fresh) {
-        problems.push(format!("{}: committed but no source builds it (stale object)", committed_dir.join(name).display()));
+        problems.push(format!(
+            "{}: committed but no source builds it (stale object)",
+            committed_dir.join(name).display()
+        ));
     }
     for name in committed.intersection(&fresh) {
         let a = fs::read(committed_dir.join(name)).expect("read committed object");

@@ -117,7 +117,8 @@ fn xml_forbidden(text: &str) -> Vec<char> {
     let mut found: Vec<char> = text
         .chars()
         .filter(|&c| {
-            ((c as u32) < 0x20 && !matches!(c, '\t' | '\n' | '\r')) || matches!(c, '\u{fffe}' | '\u{ffff}')
+            ((c as u32) < 0x20 && !matches!(c, '\t' | '\n' | '\r'))
+                || matches!(c, '\u{fffe}' | '\u{ffff}')
         })
         .collect();
     found.sort();
@@ -195,7 +196,8 @@ fn run(label: String, cwd: &Path, args: &[String]) -> Ran {
         }
         std::thread::sleep(Duration::from_millis(20));
     };
-    let read = |p: &Path| String::from_utf8_lossy(&std::fs::read(p).unwrap_or_default()).into_owned();
+    let read =
+        |p: &Path| String::from_utf8_lossy(&std::fs::read(p).unwrap_or_default()).into_owned();
     let ran = Ran {
         label,
         code: status.code(),
@@ -229,7 +231,8 @@ fn files_under(dir: &Path) -> Vec<(PathBuf, String)> {
             } else if p.extension().is_none_or(|x| x != "sqlite") {
                 // The SQLite history holds the same rows as report.json,
                 // in a binary page format the scan would misread.
-                let text = String::from_utf8_lossy(&std::fs::read(&p).unwrap_or_default()).into_owned();
+                let text =
+                    String::from_utf8_lossy(&std::fs::read(&p).unwrap_or_default()).into_owned();
                 out.push((p, text));
             }
         }
@@ -273,7 +276,9 @@ fn judge(ran: &Ran, files: &[(PathBuf, String)]) -> Vec<String> {
                 if line.contains("injected") && line.trim_start().starts_with('#')
                     || line.contains("</x>") && line.trim_start().starts_with('#')
                 {
-                    problems.push(format!("{l}: a program's name became a heading in {name}: {line:?}"));
+                    problems.push(format!(
+                        "{l}: a program's name became a heading in {name}: {line:?}"
+                    ));
                 }
             }
             if text.contains('\r') {
@@ -291,7 +296,8 @@ fn the_address_scan_finds_what_it_must() {
     assert!(!host_addresses("value 140737348943888 here").is_empty());
     assert!(!host_addresses("data 02000000000110c0a0f7ff7f0000ffff").is_empty()); // LE bytes
     assert!(!host_addresses("data 0000555555559abc0000").is_empty()); // BE bytes
-    assert!(host_addresses("r10 = 0x20000001000, ts 1700000000000000000, 0xffff888012345678").is_empty());
+    assert!(host_addresses("r10 = 0x20000001000, ts 1700000000000000000, 0xffff888012345678")
+        .is_empty());
     assert_eq!(terminal_controls("a\x1b[2Jb\r\u{85}"), vec!['\r', '\x1b', '\u{85}']);
     assert_eq!(xml_forbidden("a\x01b\tc"), vec!['\x01']);
 }
@@ -307,9 +313,16 @@ fn hostile_programs_through_every_command() {
         .filter(|p| p.extension().is_some_and(|x| x == "o"))
         .collect();
     objects.sort();
-    assert!(objects.len() >= 15, "expected the hostile set in {}, found {}", dir.display(), objects.len());
+    assert!(
+        objects.len() >= 15,
+        "expected the hostile set in {}, found {}",
+        dir.display(),
+        objects.len()
+    );
     if Command::new("setarch").arg("--help").output().is_err() {
-        xdpqual::util::skip(format_args!("hostile programs: setarch (util-linux) is not installed"));
+        xdpqual::util::skip(format_args!(
+            "hostile programs: setarch (util-linux) is not installed"
+        ));
         return;
     }
 
@@ -391,7 +404,8 @@ fn hostile_programs_through_every_command() {
             let _ = writeln!(
                 table,
                 "  {label:<40} exit {:>4} {:>6.1} s {}",
-                ran.code.map_or_else(|| format!("sig{}", ran.signal.unwrap_or(0)), |c| c.to_string()),
+                ran.code
+                    .map_or_else(|| format!("sig{}", ran.signal.unwrap_or(0)), |c| c.to_string()),
                 ran.elapsed.as_secs_f64(),
                 if found.is_empty() { "ok" } else { "PROBLEM" }
             );

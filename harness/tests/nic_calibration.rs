@@ -105,7 +105,7 @@ fn calibration_table_within_tolerance() {
 fn hxdp_fusion_on_calibration_programs() {
     for (object, fused) in [("xdp_tx_macswap.o", 0), ("xdp_redirect.o", 0), ("xdp_drop.o", 0)] {
         let obj = load_object(&dir().join(object)).expect("object");
-        let spec = xdpqual::cli::offload_spec(&obj, &obj.programs[0]);
+        let spec = xdpqual::backends::nic::offload_spec(&obj, &obj.programs[0]);
         let got = nic_model::fuse48::fused48(&spec.insns).iter().filter(|r| **r).count();
         assert_eq!(got, fused, "{object}");
     }

@@ -210,7 +210,7 @@ quickcheck! {
         insns.extend(ret(2));
         let (obj, p) = object(insns);
         let profile = nic_model::Profile::builtin("nfp-corenic").unwrap();
-        let report = nic_model::check(&xdpqual::cli::offload_spec(&obj, &p), &profile);
+        let report = nic_model::check(&xdpqual::backends::nic::offload_spec(&obj, &p), &profile);
         if report.verdict.exit_code() != 0 {
             return TestResult::discard();
         }

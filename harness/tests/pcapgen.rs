@@ -300,7 +300,7 @@ fn kinds_agree_with_the_classifier() {
 #[test]
 fn firewall_profile_hits_and_misses_the_blocklist() {
     let pkts: Vec<_> = generate_packets(Profile::Firewall, 2000, 2).collect();
-    let hits = pkts.iter().filter(|p| p.kind.hits_blocklist()).count();
+    let hits = pkts.iter().filter(|p| xdpqual::pcapgen::firewall::hits_blocklist(&p.kind)).count();
     assert!((300..=700).contains(&hits), "{hits} of 2000 hit the blocklist");
     let mut blocked_src = [false; 2];
     let mut blocked_port = false;
@@ -326,7 +326,12 @@ fn firewall_profile_hits_and_misses_the_blocklist() {
         let sport = if has_ports { Some(be16(&p.bytes, l4_off)) } else { None };
         let dport = if has_ports { Some(be16(&p.bytes, l4_off + 2)) } else { None };
         let port_hit = dport.is_some_and(|d| [23, 445, 3389].contains(&d));
-        assert_eq!(p.kind.hits_blocklist(), src_hit || port_hit, "packet {}", p.index);
+        assert_eq!(
+            xdpqual::pcapgen::firewall::hits_blocklist(&p.kind),
+            src_hit || port_hit,
+            "packet {}",
+            p.index
+        );
         if src_hit {
             blocked_src[usize::from(f.ethertype == 0x86dd)] = true;
         }

@@ -26,7 +26,10 @@ mod tests {
     fn kernel_style_forms() {
         // The notation of kernel/bpf/disasm.c print_bpf_insn.
         assert_eq!(disasm(&i(LDX | MODE_MEM | SIZE_W, 0, 1, 0, 0), None), "r0 = *(u32 *)(r1 +0)");
-        assert_eq!(disasm(&i(STX | MODE_MEM | SIZE_DW, 10, 1, -8, 0), None), "*(u64 *)(r10 -8) = r1");
+        assert_eq!(
+            disasm(&i(STX | MODE_MEM | SIZE_DW, 10, 1, -8, 0), None),
+            "*(u64 *)(r10 -8) = r1"
+        );
         assert_eq!(disasm(&i(ALU | ADD | X, 1, 2, 0, 0), None), "w1 += w2");
         assert_eq!(disasm(&i(JMP | EXIT, 0, 0, 0, 0), None), "exit");
         assert_eq!(disasm(&i(JMP | CALL, 0, 0, 0, 1), None), "call bpf_map_lookup_elem#1");

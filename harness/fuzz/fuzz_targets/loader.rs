@@ -39,7 +39,7 @@ fn profiles() -> &'static [nic_model::Profile] {
 fuzz_target!(init: tolerate_aya_obj_panics(), |data: &[u8]| {
     let Ok(obj) = xdpqual::loader::load_object_bytes(data, Path::new("fuzz.o")) else { return };
     for p in &obj.programs {
-        let spec = xdpqual::cli::offload_spec(&obj, p);
+        let spec = xdpqual::backends::nic::offload_spec(&obj, p);
         for profile in profiles() {
             let _ = nic_model::check(&spec, profile);
         }

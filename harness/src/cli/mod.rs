@@ -14,8 +14,6 @@ mod offload_check;
 mod qualify;
 mod replay;
 
-pub use offload_check::spec as offload_spec;
-
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 
 use crate::loader::load_object;
-use crate::program::{MapOrigin, Object, Program};
+use crate::program::{Object, Program};
 use crate::replay::split_target;
 
 /// Check whether a program can be offloaded to a NIC profile, and if not,
@@ -63,41 +63,6 @@ fn throughput(obj: &Object, p: &Program, args: &Args) -> Result<Option<nic_model
     }
 }
 
-/// The NIC model's view of one of our programs.
-pub fn spec(obj: &Object, p: &Program) -> nic_model::ProgramSpec {
-    nic_model::ProgramSpec {
-        name: p.name.clone(),
-        section: p.section.clone(),
-        insns: p
-            .insns
-            .iter()
-            .map(|i| nic_model::Insn {
-                code: i.code,
-                dst: i.dst,
-                src: i.src,
-                off: i.off,
-                imm: i.imm,
-            })
-            .collect(),
-        maps: obj
-            .maps
-            .iter()
-            .map(|m| nic_model::MapSpec {
-                name: m.name.clone(),
-                map_type: m.map_type.uapi(),
-                key_size: m.key_size,
-                value_size: m.value_size,
-                max_entries: m.max_entries,
-                flags: m.flags,
-                is_global_data: m.origin == MapOrigin::GlobalData,
-            })
-            .collect(),
-        lines: Some(
-            p.lines.entries.iter().map(|(i, l)| (*i, format!("{}:{}", l.file, l.line))).collect(),
-        ),
-    }
-}
-
 pub fn run(args: Args) -> Result<ExitCode> {
     let (path, section) = split_target(&args.program);
     let obj = load_object(&path)?;
@@ -105,7 +70,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         .program(section.as_deref())
         .with_context(|| format!("{}: no such XDP program", path.display()))?;
     let profile = nic_model::Profile::load(&args.profile)?;
-    let spec = spec(&obj, p);
+    let spec = crate::backends::nic::offload_spec(&obj, p);
     let report = nic_model::check(&spec, &profile);
     let estimate = if args.no_estimate { None } else { throughput(&obj, p, &args)? };
     let schedule = if args.schedule {

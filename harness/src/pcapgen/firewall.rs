@@ -13,7 +13,7 @@
 //! destination port; another ~5% use a blocked number as the *source* port
 //! only (replies from such a service), which must not count as a hit. A
 //! firewall XDP program implementing this list should drop exactly the
-//! packets for which [`GenKind::hits_blocklist`](super::GenKind::hits_blocklist) is true.
+//! packets for which [`hits_blocklist`] is true.
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
@@ -30,6 +30,14 @@ pub const BLOCKED_SRC_V6: Ipv6Addr = Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0,
 const COMMON_PORTS: [u16; 8] = [22, 25, 53, 80, 123, 443, 8080, 8443];
 
 /// The blocklist rule (see the module documentation).
+/// Whether the `firewall` profile's blocklist matches this packet.
+pub fn hits_blocklist(kind: &GenKind) -> bool {
+    match kind {
+        GenKind::Ip(ip) => blocked(ip),
+        _ => false,
+    }
+}
+
 pub(crate) fn blocked(ip: &IpKind) -> bool {
     let src_blocked = match &ip.net {
         Net::V4 { src, .. } => *src == BLOCKED_SRC_V4,

@@ -225,15 +225,6 @@ impl GenKind {
     pub fn is_jumbo(&self) -> bool {
         self.frame_len() > MAX_STANDARD_FRAME
     }
-
-    /// Whether the `firewall` profile's blocklist matches this packet; see
-    /// [`super::firewall`] for the rule.
-    pub fn hits_blocklist(&self) -> bool {
-        match self {
-            GenKind::Ip(ip) => super::firewall::blocked(ip),
-            _ => false,
-        }
-    }
 }
 
 impl IpKind {

@@ -607,7 +607,7 @@ impl Runner<'_> {
                 ))
             }
         };
-        let r = nic_model::check(&crate::cli::offload_spec(&l.obj, &l.prog), &prof);
+        let r = nic_model::check(&crate::backends::nic::offload_spec(&l.obj, &l.prog), &prof);
         let ok = r.verdict == nic_model::Verdict::Compatible;
         let first =
             r.findings.first().map(|f| format!("{:?}: {}", f.rule, f.message)).unwrap_or_default();

@@ -241,9 +241,9 @@ impl KernelMap {
 
     /// Puts a program in a PROG_ARRAY slot (the kernel takes the fd and
     /// holds its own reference to the program).
-    pub fn set_prog(&self, slot: u32, prog: &super::prog::KernelProgram) -> Result<(), MapError> {
+    pub fn set_prog(&self, slot: u32, prog: std::os::fd::BorrowedFd<'_>) -> Result<(), MapError> {
         use std::os::fd::AsRawFd;
-        let fd: i32 = prog.fd().as_raw_fd();
+        let fd: i32 = prog.as_raw_fd();
         self.update(&slot.to_ne_bytes(), &fd.to_ne_bytes())
     }
 

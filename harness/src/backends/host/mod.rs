@@ -215,7 +215,7 @@ impl HostSession {
             loaded: self.programs.iter().map(|p| p.name()).collect::<Vec<_>>().join(", "),
         })?;
         array
-            .set_prog(slot, prog)
+            .set_prog(slot, std::os::fd::AsFd::as_fd(prog.fd()))
             .map_err(|source| HostError::Map { object: self.object.clone(), source })
     }
 

@@ -34,7 +34,7 @@ use super::{PacketResult, PacketSource};
 use crate::capture::flow;
 use crate::engine::helpers::ids::{GET_PRANDOM_U32, XDP_ADJUST_HEAD};
 use crate::engine::{Engine, EngineConfig, EngineError, Outcome, PacketIn, TargetRules, Tracer};
-use crate::program::{Object, Program};
+use crate::program::{MapOrigin, Object, Program};
 use crate::verdict::{Verdict, XdpAction};
 use summary::SummaryTracer;
 
@@ -112,7 +112,7 @@ impl NicBackend {
         queues: Option<u16>,
     ) -> Result<NicOpen, NicError> {
         let profile = Profile::load(profile)?;
-        let spec = crate::cli::offload_spec(obj, prog);
+        let spec = offload_spec(obj, prog);
         let report = nic_model::check(&spec, &profile);
         if report.verdict.exit_code() != 0 {
             return Ok(NicOpen::Rejected(Box::new(report)));
@@ -411,4 +411,31 @@ pub fn synthetic_udp_frames(len: usize, count: usize) -> Vec<Vec<u8>> {
             f
         })
         .collect()
+}
+
+/// The NIC model's view of one of our programs: what `offload-check`,
+/// qualify's offload units and this backend all check.
+pub fn offload_spec(obj: &Object, p: &Program) -> nic_model::ProgramSpec {
+    nic_model::ProgramSpec {
+        name: p.name.clone(),
+        section: p.section.clone(),
+        // One instruction type on both sides (the xdpqual-isa crate).
+        insns: p.insns.clone(),
+        maps: obj
+            .maps
+            .iter()
+            .map(|m| nic_model::MapSpec {
+                name: m.name.clone(),
+                map_type: m.map_type.uapi(),
+                key_size: m.key_size,
+                value_size: m.value_size,
+                max_entries: m.max_entries,
+                flags: m.flags,
+                is_global_data: m.origin == MapOrigin::GlobalData,
+            })
+            .collect(),
+        lines: Some(
+            p.lines.entries.iter().map(|(i, l)| (*i, format!("{}:{}", l.file, l.line))).collect(),
+        ),
+    }
 }
