@@ -15,11 +15,21 @@ use crate::replay::split_target;
 /// compare each with the engine. Exit 0 when every required cell loads the
 /// program and agrees, 1 otherwise.
 #[derive(clap::Args, Debug)]
+#[command(
+    after_help = "Examples:\n  xdpqual matrix prog.o capture.pcap --cells 6.1-x86_64\n  xdpqual matrix --prepare      # once, from a checkout: cache the guest agents so an installed xdpqual runs the matrix anywhere\n\nExit status: 0 every cell loads the program and agrees, 1 a cell failed, 2 a usage or configuration error."
+)]
 pub struct Args {
     /// PROG.o[:SECTION]
-    pub program: String,
-    #[arg(required = true)]
+    #[arg(required_unless_present = "prepare")]
+    pub program: Option<String>,
+    /// Captures whose packets run in every cell.
+    #[arg(required_unless_present = "prepare")]
     pub captures: Vec<PathBuf>,
+    /// Build the guest agents of the selected cells' architectures from this
+    /// checkout into the cache, and exit. An installed xdpqual (no source
+    /// tree) then runs the matrix from any directory.
+    #[arg(long, conflicts_with_all = ["program", "captures"])]
+    pub prepare: bool,
     /// Comma-separated cell names (default: every cell of the matrix).
     #[arg(long, value_delimiter = ',')]
     pub cells: Vec<String>,
@@ -57,7 +67,11 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
-    let (path, section) = split_target(&args.program);
+    if args.prepare {
+        return prepare(&args);
+    }
+    let target = args.program.as_deref().context("a program is required without --prepare")?;
+    let (path, section) = split_target(target);
     let obj = load_object(&path)?;
     let program = obj
         .program(section.as_deref())
@@ -87,4 +101,24 @@ pub fn run(args: Args) -> Result<ExitCode> {
         print!("{}", matrix::run::render(&report));
     }
     Ok(if report.passes() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
+/// `--prepare`: the guest agent of every architecture the selected cells
+/// use, built and cached.
+fn prepare(args: &Args) -> Result<ExitCode> {
+    let cells = match &args.matrix {
+        Some(m) => spec::load(m)?,
+        None => spec::default_cells(),
+    };
+    let cells = spec::select(cells, &args.cells)?;
+    let cache = matrix::cache_dir();
+    let mut arches: Vec<spec::Arch> = cells.iter().map(|c| c.arch).collect();
+    arches.sort_by_key(|a| a.name());
+    arches.dedup();
+    for arch in arches {
+        let path = matrix::agent::prepare(arch, &cache)
+            .with_context(|| format!("preparing the {} guest agent", arch.name()))?;
+        println!("{} guest agent: {}", arch.name(), path.display());
+    }
+    Ok(ExitCode::SUCCESS)
 }

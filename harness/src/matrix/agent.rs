@@ -1,7 +1,11 @@
-//! The guest agent binary for an architecture: given by the user
-//! (`XDPQUAL_AGENT_<ARCH>` or `--agent-dir`), or built from this source
-//! tree with cargo for the architecture's static musl target, linked with
-//! rust-lld (no cross C toolchain needed).
+//! The guest agent binary for an architecture, from the first of:
+//! - the user (`XDPQUAL_AGENT_<ARCH>` or `--agent-dir`);
+//! - the cache, under a folder named for the agent's sources at this
+//!   binary's build (`build.rs`), so an installed xdpqual with no source
+//!   tree runs the matrix once `xdpqual matrix --prepare` has filled it;
+//! - a build from this source tree with cargo, for the architecture's static
+//!   musl target, linked with rust-lld (no cross C toolchain needed); the
+//!   result is then cached.
 
 use super::spec::Arch;
 use std::path::{Path, PathBuf};
@@ -15,8 +19,8 @@ pub enum AgentError {
     Build { arch: String, stderr: String },
     #[error("cannot run cargo to build the guest agent ({reason}); install a Rust toolchain or give prebuilt agents with --agent-dir DIR (DIR/<arch>/xdpqual-agent)")]
     NoCargo { reason: String },
-    #[error("the xdpqual source tree ({0}) is not here to build the guest agent from; give prebuilt agents with --agent-dir DIR (DIR/<arch>/xdpqual-agent)")]
-    NoSource(String),
+    #[error("no guest agent for this xdpqual build is cached in {cache}, and the source tree it was built from ({source_tree}) is not here to build one; run `xdpqual matrix --prepare` from a checkout of the same version, or give prebuilt agents with --agent-dir DIR (DIR/<arch>/xdpqual-agent)")]
+    NoSource { cache: String, source_tree: String },
     #[error("{file}: {reason}")]
     Io { file: String, reason: String },
 }
@@ -35,25 +39,65 @@ fn target_dir() -> PathBuf {
         .join("xdpqual-agent")
 }
 
+/// The agent's sources at this binary's build (version and hash).
+pub const SOURCE_ID: &str = env!("XDPQUAL_AGENT_SOURCE_ID");
+
+/// Where the agent for `arch` of this build is cached.
+pub fn cached_path(cache: &Path, arch: Arch) -> PathBuf {
+    cache.join("agents").join(SOURCE_ID).join(arch.name()).join("xdpqual-agent")
+}
+
 /// The agent binary's bytes for `arch`.
-pub fn agent_bytes(arch: Arch, agent_dir: Option<&Path>) -> Result<Vec<u8>, AgentError> {
+pub fn agent_bytes(
+    arch: Arch,
+    agent_dir: Option<&Path>,
+    cache: &Path,
+) -> Result<Vec<u8>, AgentError> {
     let env_name = format!("XDPQUAL_AGENT_{}", arch.name().to_ascii_uppercase());
     let given = std::env::var_os(&env_name)
         .map(PathBuf::from)
         .or_else(|| agent_dir.map(|d| d.join(arch.name()).join("xdpqual-agent")));
+    let cached = cached_path(cache, arch);
     let path = match given {
         Some(p) => p,
-        None => build(arch)?,
+        None if cached.is_file() => cached,
+        None => prepare(arch, cache)?,
     };
     std::fs::read(&path)
         .map_err(|e| AgentError::Io { file: path.display().to_string(), reason: e.to_string() })
 }
 
-/// Builds (or finds up to date) the agent for `arch`.
-pub fn build(arch: Arch) -> Result<PathBuf, AgentError> {
+/// Builds the agent for `arch` from the source tree and stores it in the
+/// cache (written under a temporary name, then renamed, so a killed build
+/// never leaves a half-written agent that a later run would boot).
+pub fn prepare(arch: Arch, cache: &Path) -> Result<PathBuf, AgentError> {
+    let built = build(arch, cache)?;
+    let dest = cached_path(cache, arch);
+    let io = |file: &Path, e: std::io::Error| AgentError::Io {
+        file: file.display().to_string(),
+        reason: e.to_string(),
+    };
+    let dir = dest.parent().expect("the cached path has a folder");
+    std::fs::create_dir_all(dir).map_err(|e| io(dir, e))?;
+    let tmp = dir.join(format!(".xdpqual-agent.tmp-{}", std::process::id()));
+    std::fs::copy(&built, &tmp).map_err(|e| io(&tmp, e))?;
+    std::fs::rename(&tmp, &dest).map_err(|e| io(&dest, e))?;
+    Ok(dest)
+}
+
+/// Builds (or finds up to date) the agent for `arch` in the source tree.
+fn build(arch: Arch, cache: &Path) -> Result<PathBuf, AgentError> {
     let manifest = agent_manifest();
     if !manifest.exists() {
-        return Err(AgentError::NoSource(manifest.display().to_string()));
+        return Err(AgentError::NoSource {
+            cache: cache.join("agents").join(SOURCE_ID).display().to_string(),
+            source_tree: manifest
+                .parent()
+                .and_then(Path::parent)
+                .unwrap_or(&manifest)
+                .display()
+                .to_string(),
+        });
     }
     let target = arch.rust_target();
     let linker_var =

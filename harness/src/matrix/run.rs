@@ -184,7 +184,7 @@ pub fn run(
             continue;
         }
         let q = qemu::find(arch)?;
-        let agent = agent::agent_bytes(arch, opts.agent_dir.as_deref())?;
+        let agent = agent::agent_bytes(arch, opts.agent_dir.as_deref(), &opts.cache)?;
         let initrd = initramfs::build(&opts.cache, &agent, &job_bytes)?;
         arch_files.insert(arch, (q, initrd));
     }
