@@ -258,6 +258,15 @@ impl History {
         tx.commit().map_err(sql)
     }
 
+    /// Whether the history holds run `id`.
+    pub fn has_run(&self, id: &str) -> Result<bool, HistoryError> {
+        self.conn
+            .query_row("SELECT 1 FROM runs WHERE id = ?1", params![id], |_| Ok(()))
+            .optional()
+            .map(|r| r.is_some())
+            .map_err(self.sql())
+    }
+
     /// All runs, oldest first.
     pub fn runs(&self) -> Result<Vec<RunRow>, HistoryError> {
         let mut st = self.conn.prepare("SELECT id, created_unix, arch, kernel, passed, failed FROM runs ORDER BY created_unix, rowid").map_err(self.sql())?;
