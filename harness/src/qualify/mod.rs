@@ -293,14 +293,43 @@ impl Runner<'_> {
         let counts_text =
             counts.iter().map(|(k, n)| format!("{k} {n}")).collect::<Vec<_>>().join(", ");
         match p.expect.get(&ci) {
-            None => report.checks.push(Check::new(
-                &label,
-                &cap,
-                "engine replay",
-                Outcome::Pass {
-                    detail: format!("{} packets, no expectation: {counts_text}", labels.len()),
-                },
-            )),
+            None => {
+                // Without an expectation, a packet the engine's sandbox
+                // stopped (or could not run) is still no pass: the same rule
+                // as `xdpqual replay`'s exit status.
+                let mut problems: BTreeMap<String, u64> = BTreeMap::new();
+                for r in &results {
+                    match &r.verdict {
+                        crate::verdict::Verdict::Fault { message, .. } => {
+                            *problems
+                                .entry(crate::replay::summary::fault_reason(message))
+                                .or_default() += 1
+                        }
+                        crate::verdict::Verdict::Error { message } => {
+                            *problems.entry(message.clone()).or_default() += 1
+                        }
+                        _ => {}
+                    }
+                }
+                let outcome = if problems.is_empty() {
+                    Outcome::Pass {
+                        detail: format!("{} packets, no expectation: {counts_text}", labels.len()),
+                    }
+                } else {
+                    let mut list: Vec<(String, u64)> = problems.into_iter().collect();
+                    list.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+                    let list: Vec<String> =
+                        list.iter().map(|(r, n)| format!("{n} \u{d7} {r}")).collect();
+                    Outcome::Fail {
+                        reason: format!(
+                            "{} packets ({counts_text}); faults: {}",
+                            labels.len(),
+                            list.join("; ")
+                        ),
+                    }
+                };
+                report.checks.push(Check::new(&label, &cap, "engine replay", outcome));
+            }
             Some(e) => {
                 let mut j = expect::judge(e, &labels);
                 if !e.outputs.is_empty() {
