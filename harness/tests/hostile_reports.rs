@@ -282,7 +282,7 @@ fn hostile_names_in_junit_summary_and_dashboard() {
         .any(|c| c.attribute("classname").unwrap().contains("fault\\x01\\x1b[2J.o")));
     let md = std::fs::read_to_string(run.join("summary.md")).unwrap();
     check_markdown(&md);
-    assert!(md.contains("cap\\\\r\\\\n\\# heading \\| \\`x\\` \\*y\\*\\.pcap"), "{md}");
+    assert!(md.contains("cap\\\\r\\\\n\\# heading \\| \\`x\\` \\*y\\*.pcap"), "{md}");
     // The dashboard from the same history.
     let dash = dir.join("dash");
     let (code, _, err) = xdpqual(&[

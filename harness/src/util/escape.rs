@@ -100,10 +100,15 @@ pub fn html(s: &str) -> String {
 /// Inline Markdown (GitHub-flavoured), safe in a table cell, a list item
 /// or a heading: one line whatever the input (CR and LF become visible
 /// `\r` `\n`), no HTML (`<` `>` `&` as entities), and every ASCII
-/// punctuation character that can start or end structure (emphasis, code
-/// spans, links, images, headings, lists, block quotes, tables,
-/// autolinks, footnotes) backslash-escaped, which CommonMark allows for any
-/// ASCII punctuation (spec §2.4). Other control characters become `\xNN`.
+/// character that starts or ends inline structure backslash-escaped, which
+/// CommonMark allows for any ASCII punctuation (spec §2.4): emphasis and
+/// strikethrough (`*` `_` `~`), code spans (`` ` ``), links, images and
+/// footnotes (`[` `]` `!`), table cells (`|`), headings (`#`), math (`$`),
+/// mentions (`@`) and escapes themselves (`\`). Characters that start
+/// structure only at the start of a line (`-` `+` `.` `=` digits `>`) need
+/// nothing more: the text can never start a line, since no CR or LF gets
+/// through and every caller writes it after a prefix (`| `, `- **`, `## `).
+/// Other control characters become `\xNN`.
 pub fn markdown(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
@@ -113,8 +118,7 @@ pub fn markdown(s: &str) -> String {
             '&' => out.push_str("&amp;"),
             '\r' => out.push_str("\\\\r"),
             '\n' => out.push_str("\\\\n"),
-            '\\' | '`' | '*' | '_' | '[' | ']' | '(' | ')' | '{' | '}' | '#' | '+' | '-' | '.'
-            | '!' | '|' | '~' | '=' | ':' | '$' | '@' => {
+            '\\' | '`' | '*' | '_' | '[' | ']' | '#' | '!' | '|' | '~' | '$' | '@' => {
                 out.push('\\');
                 out.push(c);
             }
@@ -177,7 +181,7 @@ mod tests {
     fn markdown_is_one_inert_line() {
         let m = markdown("a\r\n# heading | `x` *y* [l](u) <b>");
         assert!(!m.contains('\n') && !m.contains('\r'), "{m}");
-        assert_eq!(m, "a\\\\r\\\\n\\# heading \\| \\`x\\` \\*y\\* \\[l\\]\\(u\\) &lt;b&gt;");
+        assert_eq!(m, "a\\\\r\\\\n\\# heading \\| \\`x\\` \\*y\\* \\[l\\](u) &lt;b&gt;");
         assert_eq!(markdown("\u{7}"), "\\\\x07");
     }
 
