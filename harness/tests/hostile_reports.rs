@@ -407,10 +407,25 @@ fn write_errors_name_the_path() {
     ]);
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("/dev/full") && err.contains("not a regular file"), "{err}");
+    // So is a generated capture (written to a temporary file, renamed).
+    let (code, _, err) =
+        xdpqual(&["gen-pcap", "--profile", "mixed", "--packets", "3", "-o", "/dev/full"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("/dev/full") && err.contains("not a regular file"), "{err}");
     {
         use std::os::unix::fs::FileTypeExt;
         assert!(std::fs::metadata("/dev/full").unwrap().file_type().is_char_device());
     }
+    // The dashboard into a directory that cannot be created.
+    let (code, _, err) = xdpqual(&[
+        "dashboard".as_ref(),
+        "--history".as_ref(),
+        dir.join("h.sqlite").as_os_str(),
+        "--out".as_ref(),
+        "/dev/full/dash".as_ref(),
+    ]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("/dev/full/dash"), "{err}");
     // A results directory that is a file (root ignores permission bits, so
     // a read-only directory would not fail here).
     let file = dir.join("results-is-a-file");
