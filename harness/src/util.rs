@@ -1,5 +1,9 @@
 //! Small shared helpers: hex encoding for serde, atomic file writes.
 
+pub mod escape;
+pub mod input;
+pub mod interrupt;
+
 use std::io::Write;
 use std::path::Path;
 
@@ -63,6 +67,16 @@ pub mod hex_vec {
 /// directory, flushed, then renamed over the target. A crash leaves either
 /// the old file or the new one, never half of one.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    // Renaming over a device or a FIFO would replace it (`/dev/full` by a
+    // regular file, as root): only a regular file, or nothing, is replaced.
+    if let Ok(m) = std::fs::metadata(path) {
+        if !m.is_file() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "it exists and is not a regular file; refusing to replace it",
+            ));
+        }
+    }
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let tmp = dir.join(format!(".{name}.tmp.{}", std::process::id()));

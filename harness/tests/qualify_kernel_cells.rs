@@ -61,7 +61,7 @@ fn kernel_cells_gate_on_load_and_agreement() {
     // verifier refuses ("reserved fields"; those atomics arrived in 5.12);
     // 6.1 accepts it. So the 6.1 cell must pass and the 5.10 cell must fail.
     let cfg = format!(
-        "captures = [\"{}\"]\ncells = [\"vm\", \"kernel:6.1-x86_64\", \"kernel:5.10-x86_64\"]\n[[program]]\nobject = \"{}\"\n",
+        "captures = [\"{}\"]\ncells = [\"vm\", \"kernel:6.1-x86_64\", \"kernel:5.10-x86_64\"]\noptional = [\"kernel:6.1-x86_64\", \"kernel:5.10-x86_64\"]\n[[program]]\nobject = \"{}\"\n",
         r.join("pcaps/firewall-2k.pcap").display(),
         r.join("corpus/build/counters.v3.o").display()
     );

@@ -148,8 +148,8 @@ impl PcapBatches {
     pub fn open(path: impl AsRef<Path>) -> Result<Option<PcapBatches>, CaptureError> {
         let path = path.as_ref();
         let open_err = |source| CaptureError::Open { file: path.to_path_buf(), source };
-        let mut src = File::open(path).map_err(open_err)?;
-        let meta = src.metadata().map_err(open_err)?;
+        let (mut src, meta) =
+            crate::util::input::open_regular(path, "capture").map_err(open_err)?;
         if !meta.is_file() || meta.len() < FILE_HDR as u64 {
             return Ok(None);
         }

@@ -133,7 +133,9 @@ impl CaptureReader {
     /// Opens a capture file and reads its header.
     pub fn open(path: impl AsRef<Path>) -> Result<CaptureReader, CaptureError> {
         let path = path.as_ref();
-        let f = std::fs::File::open(path)
+        // Refuses FIFOs, devices and directories before reading (and
+        // without blocking on a FIFO); the capture is then streamed.
+        let (f, _) = crate::util::input::open_regular(path, "capture")
             .map_err(|source| CaptureError::Open { file: path.to_path_buf(), source })?;
         Self::from_reader(path, f)
     }

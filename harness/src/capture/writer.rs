@@ -45,6 +45,16 @@ impl PcapFileWriter {
     ) -> Result<PcapFileWriter, CaptureError> {
         let path = path.as_ref().to_path_buf();
         let fail = |reason: String| CaptureError::Write { file: path.clone(), reason };
+        // The finished file is renamed over `path`: over a device or a FIFO
+        // that would replace it (`-o /dev/full` as root turned /dev/full
+        // into a regular file), so only a regular file, or nothing, is.
+        if let Ok(m) = std::fs::metadata(&path) {
+            if !m.is_file() {
+                return Err(fail(
+                    "it exists and is not a regular file; refusing to replace it".into(),
+                ));
+            }
+        }
         let name = path
             .file_name()
             .ok_or_else(|| fail("the output path does not name a file".into()))?

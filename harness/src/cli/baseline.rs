@@ -33,11 +33,11 @@ pub fn run(args: Args) -> Result<ExitCode> {
     match args.action {
         Action::Set { run, name } => {
             let id = h.set_baseline(&name, &run)?;
-            println!("baseline '{name}' is now run {id}");
+            println!("baseline '{}' is now run {id}", crate::util::escape::terminal(&name));
         }
         Action::List => {
             for (name, id) in h.baselines()? {
-                println!("baseline {name}: {id}");
+                println!("baseline {}: {id}", crate::util::escape::terminal(&name));
             }
             for r in h.runs()? {
                 println!(

@@ -28,6 +28,6 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let run = h.resolve(&args.run)?;
     let base = h.resolve(args.baseline.as_deref().unwrap_or(DEFAULT_BASELINE))?;
     let c = compare(&h.report(&run)?, &h.report(&base)?, args.max_regression);
-    print!("{}", c.markdown());
+    print!("{}", crate::util::escape::terminal_block(&c.markdown()));
     Ok(if c.worse() { ExitCode::from(1) } else { ExitCode::SUCCESS })
 }

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 
 use crate::history::{History, DEFAULT_PATH};
 
@@ -19,9 +19,11 @@ pub struct Args {
 pub fn run(args: Args) -> Result<ExitCode> {
     let h = History::open(&args.history)?;
     let page = crate::dashboard::render(&h)?;
-    std::fs::create_dir_all(&args.out)?;
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("creating {}", args.out.display()))?;
     let index = args.out.join("index.html");
-    crate::util::write_atomic(&index, page.as_bytes())?;
+    crate::util::write_atomic(&index, page.as_bytes())
+        .with_context(|| format!("writing {}", index.display()))?;
     println!("xdpqual dashboard: {}", index.display());
     Ok(ExitCode::SUCCESS)
 }

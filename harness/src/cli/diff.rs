@@ -9,18 +9,36 @@ use crate::diff::{self, BackendKind, DiffOptions};
 use crate::loader::load_object;
 use crate::replay::mapfile::MapInit;
 use crate::replay::split_target;
+use crate::util::escape::terminal;
+
+/// Exit statuses, shown by `xdpqual diff --help` and in the README.
+pub const EXIT_CODES: &str = "\
+Exit status:
+  0    at least two backends ran, every capture was read to the end, and
+       all backends agree on every packet and on the maps
+  1    a backend disagrees with the engine (a packet or a map)
+  2    the comparison is incomplete or could not start: a capture could not
+       be read (at all or part-way), a backend named in --backends could not
+       run (the default set may skip a backend; it is listed), fewer than two
+       backends ran (e.g. the host verifier rejected the program), or a usage
+       or input error
+  130  interrupted by SIGINT or SIGTERM (the partial counts are printed,
+       marked as partial)";
 
 /// Run the same packets through several backends and show every place they
-/// disagree. Exit 0 when all agree, 1 on any mismatch.
+/// disagree.
 #[derive(clap::Args, Debug)]
+#[command(after_help = EXIT_CODES)]
 pub struct Args {
     /// PROG.o[:SECTION]
     pub program: String,
     #[arg(required = true)]
     pub captures: Vec<PathBuf>,
     /// Comma-separated backends; the engine (vm) always takes part.
-    #[arg(long, value_delimiter = ',', default_value = "vm,rbpf,host")]
-    pub backends: Vec<BackendKind>,
+    /// Default vm,rbpf,host, of which an unavailable one is skipped; a
+    /// backend named here that cannot run makes the exit status 2.
+    #[arg(long, value_delimiter = ',')]
+    pub backends: Option<Vec<BackendKind>>,
     #[arg(long = "map")]
     pub maps: Vec<MapInit>,
     #[arg(long, default_value_t = 0)]
@@ -33,6 +51,32 @@ pub struct Args {
     pub max_reported: usize,
 }
 
+/// Why a finished diff is not a complete comparison, one line each (empty
+/// when it is one). `explicit`: the user named the backends.
+pub fn incomplete(r: &diff::DiffReport, explicit: bool) -> Vec<String> {
+    let mut why = Vec::new();
+    for e in &r.capture_errors {
+        why.push(format!("capture error: {e}"));
+    }
+    if explicit {
+        for s in &r.skipped {
+            why.push(format!(
+                "backend {} was named but could not run: {}",
+                s.backend.label(),
+                s.reason
+            ));
+        }
+    }
+    if r.backends.len() < 2 {
+        let ran: Vec<String> = r.backends.iter().map(|b| b.label()).collect();
+        why.push(format!(
+            "only {} ran: there is nothing to compare the engine with",
+            if ran.is_empty() { "no backend".to_string() } else { ran.join(", ") }
+        ));
+    }
+    why
+}
+
 pub fn run(args: Args) -> Result<ExitCode> {
     let (path, section) = split_target(&args.program);
     let obj = load_object(&path)?;
@@ -40,17 +84,43 @@ pub fn run(args: Args) -> Result<ExitCode> {
         .program(section.as_deref())
         .with_context(|| format!("{}: no such XDP program", path.display()))?
         .clone();
+    let explicit = args.backends.is_some();
+    let backends = args
+        .backends
+        .clone()
+        .unwrap_or_else(|| vec![BackendKind::Vm, BackendKind::Rbpf, BackendKind::Host]);
     let opts = DiffOptions {
-        backends: args.backends.clone(),
+        backends,
         maps: args.maps.clone(),
         rx_queue_index: args.rx_queue,
         max_reported: args.max_reported,
     };
+    // From here SIGINT/SIGTERM stop the run between packets; the partial
+    // report is still printed (marked as partial) and the exit status is 130.
+    crate::util::interrupt::install();
+    eprintln!(
+        "xdpqual diff: running {} on {} capture(s)",
+        crate::util::escape::terminal(&program.name),
+        args.captures.len()
+    );
     let report = diff::run(&obj, &program, &args.captures, &opts)?;
+    let problems = incomplete(&report, explicit);
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
-        print!("{}", render(&report));
+        print!("{}", crate::util::escape::terminal_block(&render(&report)));
+    }
+    if report.interrupted {
+        eprintln!(
+            "xdpqual: diff interrupted; the counts above cover only the packets before the signal"
+        );
+        return Ok(ExitCode::from(crate::cli::EXIT_INTERRUPTED));
+    }
+    if !problems.is_empty() {
+        for p in &problems {
+            eprintln!("xdpqual: incomplete diff: {}", crate::util::escape::terminal(p));
+        }
+        return Ok(ExitCode::from(2));
     }
     Ok(if report.agrees() { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
@@ -58,7 +128,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
 pub fn render(r: &diff::DiffReport) -> String {
     let mut s = String::new();
     let names: Vec<String> = r.backends.iter().map(|b| b.label()).collect();
-    s.push_str(&format!("diff of {} on {}", r.program, names.join(", ")));
+    s.push_str(&format!("diff of {} on {}", terminal(&r.program), names.join(", ")));
     if let Some(k) = &r.kernel {
         s.push_str(&format!(" (host kernel {k})"));
     }
@@ -85,7 +155,7 @@ pub fn render(r: &diff::DiffReport) -> String {
         ));
     }
     for m in &r.mismatches {
-        s.push_str(&format!("MISMATCH {} packet {}", m.capture, m.index));
+        s.push_str(&format!("MISMATCH {} packet {}", terminal(&m.capture), m.index));
         if let Some(f) = &m.flow {
             s.push_str(&format!(" ({f})"));
         }
@@ -106,7 +176,7 @@ pub fn render(r: &diff::DiffReport) -> String {
     for m in &r.explained_examples {
         s.push_str(&format!(
             "explained {} packet {}: {}\n",
-            m.capture,
+            terminal(&m.capture),
             m.index,
             m.detail.trim_end()
         ));
@@ -142,10 +212,17 @@ pub fn render(r: &diff::DiffReport) -> String {
     for e in &r.capture_errors {
         s.push_str(&format!("capture error: {e}\n"));
     }
-    s.push_str(&format!(
-        "{} packets: {} agree, {} mismatch, {} nondeterministic (depend on time or random helpers)",
-        r.packets, r.agreed, r.mismatch_count, r.nondeterministic
-    ));
+    if r.interrupted {
+        s.push_str(&format!(
+            "INTERRUPTED after {} packets; partial counts, not a result: {} the same, {} mismatch, {} nondeterministic",
+            r.packets, r.agreed, r.mismatch_count, r.nondeterministic
+        ));
+    } else {
+        s.push_str(&format!(
+            "{} packets: {} agree, {} mismatch, {} nondeterministic (depend on time or random helpers)",
+            r.packets, r.agreed, r.mismatch_count, r.nondeterministic
+        ));
+    }
     if r.explained > 0 || !r.nic_counters.is_empty() {
         let by: Vec<String> = r.explained_by.iter().map(|(k, v)| format!("{k} {v}")).collect();
         s.push_str(&format!(

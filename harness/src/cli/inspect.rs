@@ -3,6 +3,7 @@
 use crate::isa::disasm::{disasm_insn, Context};
 use crate::loader::{inspect_object, Loaded};
 use crate::program::{MapDef, Program, SourceLine};
+use crate::util::escape::{terminal as t, terminal_block};
 use serde::Serialize;
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -26,8 +27,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         if loaded.object.program(Some(want)).is_none() {
             let names: Vec<&str> = loaded.object.programs.iter().map(|p| p.name.as_str()).collect();
             anyhow::bail!(
-                "{} has no XDP program or section named `{want}` (XDP programs: {})",
+                "{} has no XDP program or section named `{}` (XDP programs: {})",
                 args.object.display(),
+                t(want),
                 if names.is_empty() { "none".to_string() } else { names.join(", ") }
             );
         }
@@ -35,7 +37,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let out = if args.json {
         serde_json::to_string_pretty(&json(&loaded, args.program.as_deref()))? + "\n"
     } else {
-        text(&loaded, args.program.as_deref())
+        // Names, paths and source lines come from the object: no control
+        // character of theirs reaches the terminal (JSON escapes its own).
+        terminal_block(&text(&loaded, args.program.as_deref()))
     };
     print!("{out}");
     Ok(())
@@ -67,21 +71,29 @@ fn origin(m: &MapDef) -> &'static str {
 fn text(loaded: &Loaded, want: Option<&str>) -> String {
     let o = &loaded.object;
     let mut s = String::new();
-    let _ = writeln!(s, "object {} (license \"{}\")", o.path.display(), o.license);
+    let _ =
+        writeln!(s, "object {} (license \"{}\")", t(&o.path.display().to_string()), t(&o.license));
     let _ = writeln!(s, "\nprograms:");
     for p in &o.programs {
-        let funcs: Vec<String> = p.functions.iter().map(|(at, n)| format!("{n}@{at}")).collect();
+        let funcs: Vec<String> =
+            p.functions.iter().map(|(at, n)| format!("{}@{at}", t(n))).collect();
         let _ = writeln!(
             s,
             "  {:<20} section {:<12} {:>6} insns  functions: {}",
-            p.name,
-            p.section,
+            t(&p.name),
+            t(&p.section),
             p.insns.len(),
             funcs.join(", ")
         );
     }
     for p in &loaded.other_programs {
-        let _ = writeln!(s, "  {:<20} section {:<12} not XDP ({})", p.name, p.section, p.kind);
+        let _ = writeln!(
+            s,
+            "  {:<20} section {:<12} not XDP ({})",
+            t(&p.name),
+            t(&p.section),
+            t(&p.kind)
+        );
     }
     if o.programs.is_empty() && loaded.other_programs.is_empty() {
         let _ = writeln!(s, "  (none)");
@@ -101,7 +113,7 @@ fn text(loaded: &Loaded, want: Option<&str>) -> String {
             s,
             "  {:>3}  {:<20} {:<20} {:>5} {:>7} {:>11} {:>#10x}  {}{}",
             i,
-            m.name,
+            t(&m.name),
             m.map_type.name(),
             m.key_size,
             m.value_size,
@@ -113,17 +125,17 @@ fn text(loaded: &Loaded, want: Option<&str>) -> String {
     }
     let names = map_names(loaded);
     for p in selected(loaded, want) {
-        let _ = writeln!(s, "\ndisassembly of {} (section {}):", p.name, p.section);
+        let _ = writeln!(s, "\ndisassembly of {} (section {}):", t(&p.name), t(&p.section));
         let ctx = Context { map_names: &names, functions: &p.functions };
         let mut last: Option<&SourceLine> = None;
         let mut pc = 0;
         while pc < p.insns.len() {
             if let Some((_, f)) = p.functions.iter().find(|(at, _)| *at == pc) {
-                let _ = writeln!(s, "{f}:");
+                let _ = writeln!(s, "{}:", t(f));
             }
             if let Some(l) = p.lines.lookup(pc) {
                 if last.is_none_or(|prev| (prev.line, &prev.file) != (l.line, &l.file)) {
-                    let _ = writeln!(s, "; {}  ({}:{})", l.text, l.file, l.line);
+                    let _ = writeln!(s, "; {}  ({}:{})", t(&l.text), t(&l.file), l.line);
                     last = Some(l);
                 }
             }

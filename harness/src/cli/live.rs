@@ -75,7 +75,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
-        print!("{}", render(&report));
+        print!("{}", crate::util::escape::terminal_block(&render(&report)));
     }
     Ok(if report.agrees() { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }

@@ -98,7 +98,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
-        print!("{}", matrix::run::render(&report));
+        print!("{}", crate::util::escape::terminal_block(&matrix::run::render(&report)));
     }
     Ok(if report.passes() { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }

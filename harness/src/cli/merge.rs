@@ -3,9 +3,9 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 
-use crate::history::{History, DEFAULT_PATH};
+use crate::history::DEFAULT_PATH;
 use crate::qualify::{self, merge};
 
 /// Combine the reports of `qualify --shard I/N` runs (folders searched for
@@ -40,12 +40,11 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let run_id = qualify::new_run_id();
     let report = merge::merge(shards, &run_id)?;
     let dir = args.out.join(&run_id);
-    qualify::write(&report, &dir)?;
-    if !args.no_history {
-        History::open(&args.history)?
-            .record(&report)
-            .with_context(|| format!("recording merged run {run_id}"))?;
+    let history = (!args.no_history).then_some(args.history.as_path());
+    if let Some(line) = qualify::clean_stray(&args.out, history)? {
+        eprintln!("xdpqual: {}", crate::util::escape::terminal(&line));
     }
+    qualify::publish(&report, &dir, history)?;
     let (p, f, s) = report.count();
     println!(
         "xdpqual merge: {n} shards, {p} passed, {f} failed, {s} skipped; reports in {}",

@@ -54,6 +54,10 @@ pub enum Command {
     Bench(bench::Args),
 }
 
+/// The exit status of a command that was interrupted by SIGINT or SIGTERM
+/// (128 + SIGINT, as a shell reports it).
+pub const EXIT_INTERRUPTED: u8 = 130;
+
 /// Runs the CLI. Any error prints one paragraph, `xdpqual: error: ...` with
 /// its cause chain, and exits with status 2.
 pub fn main() -> ExitCode {
@@ -77,7 +81,9 @@ pub fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("xdpqual: error: {}", error_paragraph(&e));
+            // Names in the message come from files and programs: no
+            // control character of theirs reaches the terminal.
+            eprintln!("xdpqual: error: {}", crate::util::escape::terminal(&error_paragraph(&e)));
             ExitCode::from(2)
         }
     }

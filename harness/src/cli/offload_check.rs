@@ -92,21 +92,21 @@ pub fn run(args: Args) -> Result<ExitCode> {
             )?
         ),
         "markdown" | "md" => {
-            print!("{}", report.to_markdown());
+            print!("{}", crate::util::escape::terminal_block(&report.to_markdown()));
             if let Some(e) = &estimate {
-                print!("\n```\n{e}```\n");
+                print!("\n```\n{}```\n", crate::util::escape::terminal_block(&e.to_string()));
             }
             if let Some(t) = &schedule {
-                print!("\n```\n{t}```\n");
+                print!("\n```\n{}```\n", crate::util::escape::terminal_block(&t.to_string()));
             }
         }
         "text" => {
-            print!("{}", report.to_text());
+            print!("{}", crate::util::escape::terminal_block(&report.to_text()));
             if let Some(e) = &estimate {
-                print!("{e}");
+                print!("{}", crate::util::escape::terminal_block(&e.to_string()));
             }
             if let Some(t) = &schedule {
-                print!("{t}");
+                print!("{}", crate::util::escape::terminal_block(&t.to_string()));
             }
         }
         f => anyhow::bail!("unknown --format '{f}' (text, json, markdown)"),

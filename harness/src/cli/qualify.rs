@@ -3,15 +3,24 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 
-use crate::history::{History, DEFAULT_BASELINE, DEFAULT_PATH};
+use crate::history::{DEFAULT_BASELINE, DEFAULT_PATH};
 use crate::qualify::{self, plan::Shard, RunOptions};
 
+/// Exit statuses, shown by `xdpqual qualify --help` and in the README.
+pub const EXIT_CODES: &str = "\
+Exit status:
+  0  every check ran and passed (a cell listed in the configuration's
+     `optional` may have been skipped, with its reason)
+  1  a check failed, or a configured cell could not run here (no privileges
+     for the host kernel, no QEMU, ...) and is not listed as `optional`
+  2  usage or configuration error, or the reports could not be written";
+
 /// Qualify the programs of a configuration (default ./xdpqual.toml) on every
-/// backend available here. Exit 0 when everything passes, 1 when a gate
-/// fails, 2 on a usage or configuration error.
+/// backend available here.
 #[derive(clap::Args, Debug)]
+#[command(after_help = EXIT_CODES)]
 pub struct Args {
     #[arg(long, default_value = "xdpqual.toml")]
     pub config: PathBuf,
@@ -44,6 +53,11 @@ pub fn history_path(flag: Option<PathBuf>, cfg: Option<&qualify::config::Config>
 pub fn run(args: Args) -> Result<ExitCode> {
     let cfg = qualify::config::load(&args.config)?;
     let history = history_path(args.history, Some(&cfg));
+    // A shard is one part of a run: only the merge records it.
+    let record = !(args.no_history || args.shard.is_some());
+    if let Some(line) = qualify::clean_stray(&args.out, Some(&history))? {
+        eprintln!("xdpqual: {}", crate::util::escape::terminal(&line));
+    }
     let run_id = qualify::new_run_id();
     let opts = RunOptions {
         quiet: args.quiet,
@@ -58,20 +72,19 @@ pub fn run(args: Args) -> Result<ExitCode> {
         Some(s) => format!("{run_id}-shard{}of{}", s.index, s.count),
         None => run_id.clone(),
     });
-    qualify::write(&report, &dir)?;
-    // A shard is one part of a run: only the merge records it.
-    let recorded = if args.no_history || args.shard.is_some() {
-        String::new()
-    } else {
-        History::open(&history)?
-            .record(&report)
-            .with_context(|| format!("recording run {run_id}"))?;
+    qualify::publish(&report, &dir, record.then_some(history.as_path()))?;
+    let recorded = if record {
         format!("; recorded as run {run_id} in {}", history.display())
+    } else {
+        String::new()
     };
     let (p, f, s) = report.count();
     println!(
-        "xdpqual qualify: {p} passed, {f} failed, {s} skipped; reports in {}{recorded}",
-        dir.display()
+        "{}",
+        crate::util::escape::terminal(&format!(
+            "xdpqual qualify: {p} passed, {f} failed, {s} skipped; reports in {}{recorded}",
+            dir.display()
+        ))
     );
     for c in report.failures() {
         println!("  {}", c.line());

@@ -11,9 +11,19 @@ use crate::replay::mapfile::{self, MapInit};
 use crate::replay::parallel::{plan, replay_parallel, ParallelOptions};
 use crate::replay::{split_target, ReplayOptions};
 
+/// Exit statuses, shown by `xdpqual replay --help` and in the README.
+pub const EXIT_CODES: &str = "\
+Exit status:
+  0  every packet ran to a verdict (PASS, DROP, TX, REDIRECT, ABORTED or NOT_RUN)
+  1  a packet faulted in the engine's sandbox or the backend failed on one
+     (the table lists the reasons with counts); --allow-faults makes this 0
+  2  usage error, unreadable program or map file, or a capture that could
+     not be read to the end";
+
 /// Run every packet of the captures through the program in the engine and
 /// report what it did with each.
 #[derive(clap::Args, Debug)]
+#[command(after_help = EXIT_CODES)]
 pub struct Args {
     /// The object, optionally with the program's section or name: PROG.o[:SECTION].
     pub program: String,
@@ -63,6 +73,10 @@ pub struct Args {
     /// all flows (results may then differ from a one-thread run).
     #[arg(long)]
     pub parallel_unsafe: bool,
+    /// Exit 0 even when packets faulted or the backend failed on some
+    /// (they are still counted and listed).
+    #[arg(long)]
+    pub allow_faults: bool,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -98,7 +112,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     };
     let plan = plan(&obj, &ParallelOptions { threads, allow_shared_state: args.parallel_unsafe });
     if let Some(why) = &plan.downgraded {
-        eprintln!("xdpqual: note: {why}");
+        eprintln!("xdpqual: note: {}", crate::util::escape::terminal(why));
     }
     let jit = args.engine == EngineKind::Jit;
     let fallback_reported = std::sync::Once::new();
@@ -112,7 +126,13 @@ pub fn run(args: Args) -> Result<ExitCode> {
         }
         engine.snapshot_maps();
         if let ExecMode::Fallback { reason } = engine.exec_mode() {
-            fallback_reported.call_once(|| eprintln!("xdpqual: '{name}' runs in the interpreter: the JIT cannot compile it ({reason})"));
+            fallback_reported.call_once(|| {
+                eprintln!(
+                    "xdpqual: '{}' runs in the interpreter: the JIT cannot compile it ({})",
+                    crate::util::escape::terminal(&name),
+                    crate::util::escape::terminal(&reason.to_string())
+                )
+            });
         }
         Ok(engine)
     };
@@ -128,7 +148,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     };
     let report = replay_parallel(&obj, &name, &build, &args.captures, &opts, plan)?;
     if let Some(t) = &report.trace {
-        eprintln!("{t}");
+        eprintln!("{}", crate::util::escape::terminal_block(t));
     } else if let Some(n) = args.trace {
         bail!("--trace {n}: the captures hold fewer than {} packets", n + 1);
     }
@@ -140,7 +160,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         if args.summary_json {
             println!("{}", serde_json::to_string_pretty(&summary)?);
         } else {
-            print!("{}", summary.render());
+            print!("{}", crate::util::escape::terminal_block(&summary.render()));
         }
     }
     let failed_files = summary.captures.iter().filter(|c| c.error.is_some()).count();
@@ -149,6 +169,17 @@ pub fn run(args: Args) -> Result<ExitCode> {
             "xdpqual: {failed_files} capture(s) could not be read to the end; see the summary"
         );
         return Ok(ExitCode::from(2));
+    }
+    let faults: u64 = summary.captures.iter().flat_map(|c| c.faults.values()).sum();
+    let errors: u64 = summary.captures.iter().flat_map(|c| c.errors.values()).sum();
+    if faults + errors > 0 {
+        let allowed = if args.allow_faults { " (allowed by --allow-faults)" } else { "" };
+        eprintln!(
+            "xdpqual: {faults} packet(s) faulted and the backend failed on {errors}{allowed}; the reasons are listed above"
+        );
+        if !args.allow_faults {
+            return Ok(ExitCode::from(1));
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

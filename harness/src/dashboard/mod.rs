@@ -13,21 +13,8 @@ use crate::history::{History, HistoryError};
 use crate::qualify::perf::{judge_regression, PerfSample};
 use crate::qualify::report::{Check, Outcome, Report};
 
-/// Text and attribute-safe HTML.
-pub fn html(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
+/// Text and attribute-safe HTML (the one definition is in util::escape).
+pub use crate::util::escape::html;
 
 const STYLE: &str = "
 body{font:14px/1.4 system-ui,sans-serif;margin:1.5em;color:#222}

@@ -137,6 +137,9 @@ pub struct DiffReport {
     pub live: Vec<live::LiveSummary>,
     /// Per-queue counters of each NIC backend.
     pub nic_counters: BTreeMap<String, Vec<crate::backends::nic::QueueCounters>>,
+    /// SIGINT or SIGTERM stopped the run: the counts cover only the packets
+    /// before it and prove nothing about the rest.
+    pub interrupted: bool,
 }
 
 impl DiffReport {
@@ -361,10 +364,14 @@ pub fn run(
     let with_live = opts.backends.iter().any(|k| matches!(k, BackendKind::Live(_)));
     let mut mismatched = std::collections::HashSet::new();
     let mut agreed_keys = std::collections::HashSet::new();
-    for path in captures {
+    'captures: for path in captures {
         let reader = CaptureReader::open(path)
             .with_context(|| format!("opening capture {}", path.display()))?;
         for item in reader {
+            if crate::util::interrupt::requested() {
+                report.interrupted = true;
+                break 'captures;
+            }
             let pkt = match item {
                 Ok(p) => p,
                 Err(e) => {
@@ -550,8 +557,18 @@ pub fn run(
             }
         }
     }
-    if with_live {
+    if with_live && !report.interrupted {
         live::fold(obj, program, captures, opts, &mut report, &mut mismatched, &agreed_keys);
+    }
+    // The live backend catches SIGINT itself (to detach its program) and
+    // reports the interruption as its error; that is an interrupted run,
+    // not a backend that could not run.
+    if report
+        .skipped
+        .iter()
+        .any(|s| matches!(s.backend, BackendKind::Live(_)) && s.reason.starts_with("interrupted"))
+    {
+        report.interrupted = true;
     }
     for n in &b.nics {
         report.nic_counters.insert(n.label.clone(), n.nic.counters().to_vec());

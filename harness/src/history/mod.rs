@@ -46,6 +46,12 @@ pub enum HistoryError {
         #[source]
         source: serde_json::Error,
     },
+    #[error("history database {}: {source}", path.display())]
+    NotAFile {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("creating the folder for history database {}: {source}", path.display())]
     Dir {
         path: PathBuf,
@@ -147,6 +153,12 @@ impl History {
     /// Opens (creating when absent) the database and brings its schema to
     /// the current version.
     pub fn open(path: &Path) -> Result<History, HistoryError> {
+        // An existing database must be a regular file (SQLite would open a
+        // FIFO or a device and fail later, or not at all).
+        if path.exists() {
+            crate::util::input::open_regular(path, "history database")
+                .map_err(|source| HistoryError::NotAFile { path: path.to_path_buf(), source })?;
+        }
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)
                 .map_err(|source| HistoryError::Dir { path: path.to_path_buf(), source })?;
@@ -256,6 +268,15 @@ impl History {
             }
         }
         tx.commit().map_err(sql)
+    }
+
+    /// Whether the history holds run `id`.
+    pub fn has_run(&self, id: &str) -> Result<bool, HistoryError> {
+        self.conn
+            .query_row("SELECT 1 FROM runs WHERE id = ?1", params![id], |_| Ok(()))
+            .optional()
+            .map(|r| r.is_some())
+            .map_err(self.sql())
     }
 
     /// All runs, oldest first.

@@ -69,7 +69,10 @@ pub fn inspect_object(path: &Path) -> Result<Loaded, LoadError> {
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, LoadError> {
-    std::fs::read(path).map_err(|source| LoadError::Io { path: path.to_path_buf(), source })
+    // Non-regular files are refused before opening, and objects above the
+    // kernel's limits before they are read whole (see util::input).
+    crate::util::input::read_limited(path, "BPF object", crate::util::input::MAX_OBJECT_BYTES)
+        .map_err(|source| LoadError::Io { path: path.to_path_buf(), source })
 }
 
 pub fn inspect_object_bytes(bytes: &[u8], path: &Path) -> Result<Loaded, LoadError> {

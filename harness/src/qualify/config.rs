@@ -42,9 +42,15 @@ struct RawConfig {
     captures: Vec<Spanned<PathBuf>>,
     /// Cells every program is checked on (default: vm and host).
     cells: Option<Vec<Spanned<String>>>,
-    /// Cells that must run: an unavailable one fails instead of skipping.
+    /// Cells that must run. Every configured cell must (a cell that could
+    /// not run fails its units); kept for configurations that say so.
     #[serde(default)]
     required: Vec<Spanned<String>>,
+    /// Cells that may be skipped when they cannot run here (no privileges
+    /// for the host kernel, no QEMU): their units are reported as skipped
+    /// instead of failing.
+    #[serde(default)]
+    optional: Vec<Spanned<String>>,
     /// History database (default results/history.sqlite, relative to the
     /// working directory, not to this file).
     history: Option<PathBuf>,
@@ -102,6 +108,8 @@ pub struct Config {
     pub path: PathBuf,
     pub captures: Vec<PathBuf>,
     pub required: Vec<String>,
+    /// Cells whose units skip, rather than fail, when the cell cannot run.
+    pub optional: Vec<String>,
     pub history: Option<PathBuf>,
     pub rounds: u32,
     /// Whether any perf measurement is wanted at all.
@@ -208,8 +216,12 @@ impl Ctx<'_> {
 /// Reads and validates the configuration; paths become relative to its
 /// directory.
 pub fn load(path: &Path) -> Result<Config, ConfigError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+    let text = crate::util::input::read_text_limited(
+        path,
+        "configuration",
+        crate::util::input::MAX_CONFIG_BYTES,
+    )
+    .map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
     let raw: RawConfig = toml::from_str(&text).map_err(|e| ConfigError::Syntax {
         path: path.to_path_buf(),
         message: e.to_string().trim_end().replace('\n', " "),
@@ -227,6 +239,10 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
         None => DEFAULT_CELLS.iter().map(|s| s.to_string()).collect(),
     };
     let required = cx.cells(&raw.required)?;
+    let optional = cx.cells(&raw.optional)?;
+    if let Some(c) = raw.optional.iter().find(|c| required.contains(c.get_ref())) {
+        return Err(cx.at(c, format!("cell '{}' is both `required` and `optional`", c.get_ref())));
+    }
     if raw.programs.is_empty() {
         return Err(whole("no [[program]] entries".into()));
     }
@@ -331,6 +347,7 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
         path: path.to_path_buf(),
         captures,
         required,
+        optional,
         history: raw.history.clone(),
         rounds: perf.rounds.unwrap_or(5).clamp(1, 101),
         measure,

@@ -179,8 +179,12 @@ pub fn load_corpus_file(
     config: Option<&str>,
     section: Option<&str>,
 ) -> Result<Vec<(String, CaptureExpect)>, String> {
-    let text =
-        std::fs::read_to_string(path).map_err(|e| format!("reading {}: {e}", path.display()))?;
+    let text = crate::util::input::read_text_limited(
+        path,
+        "expectation file",
+        crate::util::input::MAX_CONFIG_BYTES,
+    )
+    .map_err(|e| format!("reading {}: {e}", path.display()))?;
     let f: CorpusFile = toml::from_str(&text).map_err(|e| {
         format!("{}: {}", path.display(), e.to_string().trim_end().replace('\n', " "))
     })?;

@@ -34,6 +34,11 @@ pub fn find_reports(dirs: &[PathBuf]) -> Vec<PathBuf> {
         } else if p.is_dir() && depth < 6 {
             if let Ok(rd) = std::fs::read_dir(p) {
                 for e in rd.flatten() {
+                    // A run directory still being written (or left by a
+                    // killed run) is not a report to merge.
+                    if e.file_name().to_string_lossy().starts_with(super::TMP_PREFIX) {
+                        continue;
+                    }
                     walk(&e.path(), out, depth + 1);
                 }
             }
@@ -49,8 +54,9 @@ pub fn find_reports(dirs: &[PathBuf]) -> Vec<PathBuf> {
 }
 
 pub fn read(path: &Path) -> Result<Report, MergeError> {
-    let bytes = std::fs::read(path)
-        .map_err(|e| MergeError::Read { path: path.into(), message: e.to_string() })?;
+    let bytes =
+        crate::util::input::read_limited(path, "report", crate::util::input::MAX_DATA_BYTES)
+            .map_err(|e| MergeError::Read { path: path.into(), message: e.to_string() })?;
     serde_json::from_slice(&bytes)
         .map_err(|e| MergeError::Read { path: path.into(), message: e.to_string() })
 }

@@ -293,14 +293,43 @@ impl Runner<'_> {
         let counts_text =
             counts.iter().map(|(k, n)| format!("{k} {n}")).collect::<Vec<_>>().join(", ");
         match p.expect.get(&ci) {
-            None => report.checks.push(Check::new(
-                &label,
-                &cap,
-                "engine replay",
-                Outcome::Pass {
-                    detail: format!("{} packets, no expectation: {counts_text}", labels.len()),
-                },
-            )),
+            None => {
+                // Without an expectation, a packet the engine's sandbox
+                // stopped (or could not run) is still no pass: the same rule
+                // as `xdpqual replay`'s exit status.
+                let mut problems: BTreeMap<String, u64> = BTreeMap::new();
+                for r in &results {
+                    match &r.verdict {
+                        crate::verdict::Verdict::Fault { message, .. } => {
+                            *problems
+                                .entry(crate::replay::summary::fault_reason(message))
+                                .or_default() += 1
+                        }
+                        crate::verdict::Verdict::Error { message } => {
+                            *problems.entry(message.clone()).or_default() += 1
+                        }
+                        _ => {}
+                    }
+                }
+                let outcome = if problems.is_empty() {
+                    Outcome::Pass {
+                        detail: format!("{} packets, no expectation: {counts_text}", labels.len()),
+                    }
+                } else {
+                    let mut list: Vec<(String, u64)> = problems.into_iter().collect();
+                    list.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+                    let list: Vec<String> =
+                        list.iter().map(|(r, n)| format!("{n} \u{d7} {r}")).collect();
+                    Outcome::Fail {
+                        reason: format!(
+                            "{} packets ({counts_text}); faults: {}",
+                            labels.len(),
+                            list.join("; ")
+                        ),
+                    }
+                };
+                report.checks.push(Check::new(&label, &cap, "engine replay", outcome));
+            }
             Some(e) => {
                 let mut j = expect::judge(e, &labels);
                 if !e.outputs.is_empty() {
@@ -424,7 +453,7 @@ impl Runner<'_> {
             BackendKind::Host => "engine agrees with host kernel",
             _ => "engine agrees with rbpf",
         };
-        let required = self.cfg.required.contains(&u.cell);
+        let optional = self.cfg.optional.contains(&u.cell);
         let opts = DiffOptions {
             backends: vec![BackendKind::Vm, other.clone()],
             maps: l.maps.clone(),
@@ -434,6 +463,15 @@ impl Runner<'_> {
         let outcome =
             match diff::run(&l.obj, &l.prog, std::slice::from_ref(&self.cfg.captures[ci]), &opts) {
                 Err(e) => Outcome::Fail { reason: format!("{e:#}") },
+                // A capture that could not be read to the end was not
+                // compared to the end: never a pass.
+                Ok(d) if !d.capture_errors.is_empty() => Outcome::Fail {
+                    reason: format!(
+                        "capture error after {} packets: {}",
+                        d.packets,
+                        d.capture_errors.join("; ")
+                    ),
+                },
                 Ok(d) if !d.backends.contains(&other) => {
                     let why = d
                         .skipped
@@ -442,13 +480,16 @@ impl Runner<'_> {
                         .map(|s| s.reason.clone())
                         .unwrap_or_default();
                     // A verifier rejection is a failure; an unavailable backend
-                    // is a skip unless the configuration requires it.
+                    // fails too (the gate did not run), unless the
+                    // configuration marks its cell optional.
                     if why.starts_with("rejected") {
                         Outcome::Fail { reason: why }
-                    } else if required {
-                        Outcome::Fail { reason: format!("required backend '{}' {why}", u.cell) }
+                    } else if optional {
+                        Outcome::Skipped {
+                            reason: format!("{why} (cell '{}' is optional)", u.cell),
+                        }
                     } else {
-                        Outcome::Skipped { reason: why }
+                        Outcome::Fail { reason: could_not_run(&u.cell, &why) }
                     }
                 }
                 Ok(d) if d.agrees() => Outcome::Pass {
@@ -511,12 +552,12 @@ impl Runner<'_> {
         let label = p.label();
         let cap = self.cfg.captures[ci].display().to_string();
         let name = format!("engine agrees with kernel {kernel} (QEMU)");
-        let required = self.cfg.required.contains(&u.cell);
+        let optional = self.cfg.optional.contains(&u.cell);
         let skip_or_fail = |why: String| {
-            if required {
-                Outcome::Fail { reason: format!("required cell '{}': {why}", u.cell) }
+            if optional {
+                Outcome::Skipped { reason: format!("{why} (cell '{}' is optional)", u.cell) }
             } else {
-                Outcome::Skipped { reason: why }
+                Outcome::Fail { reason: could_not_run(&u.cell, &why) }
             }
         };
         let cells: Vec<_> =
@@ -635,6 +676,13 @@ impl Runner<'_> {
     }
 }
 
+/// The failure of a configured cell that could not run here.
+fn could_not_run(cell: &str, why: &str) -> String {
+    format!(
+        "cell '{cell}' could not run: {why}; the configuration requires it (list it in `optional` to let it skip)"
+    )
+}
+
 /// A first-order throughput estimate for an offloaded program: every
 /// reachable instruction runs once per packet at one instruction per cycle
 /// (an upper bound on the work, so a lower bound on the rate), on every
@@ -663,11 +711,153 @@ pub fn estimate_mpps(prof: &nic_model::Profile, reachable_insns: usize) -> (Opti
     (Some(mpps), basis)
 }
 
-/// Writes the three report files atomically into `dir`.
+/// Prefix of a run directory being written: `.tmp-<pid>-<dir name>` in
+/// the directory that will hold it.
+pub const TMP_PREFIX: &str = ".tmp-";
+
+/// Publishes a run: `report.json`, `junit.xml` and `summary.md` are
+/// written and fsynced under `.tmp-<pid>-<name>` beside `dir`; then the run
+/// is recorded in `history` (one SQLite transaction, committed); then the
+/// directory is renamed to `dir` and the parent fsynced. So `dir` appears
+/// only complete, and a crash leaves one of: nothing; a `.tmp-` directory
+/// the history does not know (removed by the next run's [`clean_stray`]);
+/// or a complete `.tmp-` directory the history knows (renamed into place
+/// by [`clean_stray`]). Every error names the path it was about.
+pub fn publish(report: &Report, dir: &Path, history: Option<&Path>) -> Result<()> {
+    use anyhow::Context as _;
+    let parent = dir.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let name = dir
+        .file_name()
+        .with_context(|| format!("{}: not a directory name for a run", dir.display()))?
+        .to_string_lossy()
+        .into_owned();
+    std::fs::create_dir_all(parent)
+        .with_context(|| format!("creating results directory {}", parent.display()))?;
+    if dir.symlink_metadata().is_ok() {
+        anyhow::bail!("{} already exists; not overwriting another run", dir.display());
+    }
+    let tmp = parent.join(format!("{TMP_PREFIX}{}-{name}", std::process::id()));
+    std::fs::create_dir(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+    let files: [(&str, Vec<u8>); 3] = [
+        ("report.json", serde_json::to_vec_pretty(report)?),
+        ("junit.xml", report.junit().into_bytes()),
+        ("summary.md", report.markdown().into_bytes()),
+    ];
+    let written = (|| -> Result<()> {
+        for (file, bytes) in &files {
+            let p = tmp.join(file);
+            write_synced(&p, bytes).with_context(|| format!("writing {}", p.display()))?;
+        }
+        sync_dir(&tmp).with_context(|| format!("syncing {}", tmp.display()))
+    })();
+    if let Err(e) = written {
+        let _ = std::fs::remove_dir_all(&tmp);
+        return Err(e);
+    }
+    if let Some(h) = history {
+        let recorded = History::open(h)
+            .map_err(anyhow::Error::from)
+            .and_then(|mut h| h.record(report).map_err(anyhow::Error::from));
+        if let Err(e) = recorded {
+            let _ = std::fs::remove_dir_all(&tmp);
+            return Err(e.context(format!("recording run {} in {}", report.run.id, h.display())));
+        }
+    }
+    // From here the history has the run: a failure leaves the complete
+    // `.tmp-` directory for the next run to put in place.
+    std::fs::rename(&tmp, dir)
+        .with_context(|| format!("renaming {} to {}", tmp.display(), dir.display()))?;
+    sync_dir(parent).with_context(|| format!("syncing {}", parent.display()))
+}
+
+/// Writes the three report files into `dir` (see [`publish`]), without a
+/// history.
 pub fn write(report: &Report, dir: &Path) -> Result<()> {
-    std::fs::create_dir_all(dir)?;
-    crate::util::write_atomic(&dir.join("report.json"), &serde_json::to_vec_pretty(report)?)?;
-    crate::util::write_atomic(&dir.join("junit.xml"), report.junit().as_bytes())?;
-    crate::util::write_atomic(&dir.join("summary.md"), report.markdown().as_bytes())?;
-    Ok(())
+    publish(report, dir, None)
+}
+
+fn write_synced(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let mut f = std::fs::File::create(path)?;
+    f.write_all(bytes)?;
+    f.sync_all()
+}
+
+fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::File::open(dir)?.sync_all()
+}
+
+/// Whether process `pid` is alive (a `.tmp-` directory of a live run, e.g.
+/// a shard running beside this one, is left alone).
+fn alive(pid: u32) -> bool {
+    pid == std::process::id() || Path::new("/proc").join(pid.to_string()).exists()
+}
+
+/// Cleans what a killed run left in `out`: `.tmp-<pid>-<name>` directories
+/// (and files) whose process is gone are removed, unless `history` records
+/// the run named `<name>`, in which case the directory is complete (see
+/// [`publish`]) and is renamed into place. Also removes the temporary
+/// files of an interrupted atomic write (`.<file>.tmp.<pid>`). Returns one
+/// line describing what was done, or `None` when there was nothing.
+pub fn clean_stray(out: &Path, history: Option<&Path>) -> Result<Option<String>> {
+    use anyhow::Context as _;
+    let Ok(rd) = std::fs::read_dir(out) else { return Ok(None) };
+    let known = |id: &str| -> Result<bool> {
+        match history.filter(|h| h.exists()) {
+            Some(h) => Ok(History::open(h)?.has_run(id)?),
+            None => Ok(false),
+        }
+    };
+    let mut removed = Vec::new();
+    let mut completed = Vec::new();
+    let mut entries: Vec<_> = rd.filter_map(|e| e.ok()).collect();
+    entries.sort_by_key(|e| e.file_name());
+    for e in entries {
+        let fname = e.file_name().to_string_lossy().into_owned();
+        let (pid, rest) = if let Some(rest) = fname.strip_prefix(TMP_PREFIX) {
+            match rest.split_once('-') {
+                Some((pid, name)) => (pid.parse::<u32>().ok(), Some(name.to_string())),
+                None => (None, None),
+            }
+        } else if fname.starts_with('.') && fname.contains(".tmp.") {
+            (fname.rsplit('.').next().and_then(|p| p.parse::<u32>().ok()), None)
+        } else {
+            continue;
+        };
+        if pid.is_some_and(alive) {
+            continue;
+        }
+        let path = e.path();
+        let is_dir = e.file_type().map(|t| t.is_dir()).unwrap_or(false);
+        if let (true, Some(name)) = (is_dir, &rest) {
+            let target = out.join(name);
+            if target.symlink_metadata().is_err()
+                && path.join("report.json").is_file()
+                && known(name)?
+            {
+                std::fs::rename(&path, &target).with_context(|| {
+                    format!("renaming {} to {}", path.display(), target.display())
+                })?;
+                completed.push(name.clone());
+                continue;
+            }
+        }
+        let r = if is_dir { std::fs::remove_dir_all(&path) } else { std::fs::remove_file(&path) };
+        r.with_context(|| format!("removing {}, left by a killed run", path.display()))?;
+        removed.push(fname);
+    }
+    if removed.is_empty() && completed.is_empty() {
+        return Ok(None);
+    }
+    let mut parts = Vec::new();
+    if !removed.is_empty() {
+        parts.push(format!("removed {}", removed.join(", ")));
+    }
+    if !completed.is_empty() {
+        parts.push(format!(
+            "completed {} (recorded in the history, not yet renamed)",
+            completed.join(", ")
+        ));
+    }
+    Ok(Some(format!("cleaned up after a killed run in {}: {}", out.display(), parts.join("; "))))
 }

@@ -58,7 +58,11 @@ impl Check {
             Outcome::Fail { reason } => ("FAIL", reason),
             Outcome::Skipped { reason } => ("SKIP", reason),
         };
-        format!("{tag} {} [{}] {}: {text}", self.program, self.capture, self.check)
+        // For the terminal: names and messages lose their control characters.
+        crate::util::escape::terminal(&format!(
+            "{tag} {} [{}] {}: {text}",
+            self.program, self.capture, self.check
+        ))
     }
 }
 
@@ -138,33 +142,9 @@ pub struct Report {
     pub units: Vec<UnitTiming>,
 }
 
-fn xml(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&apos;")
-}
-
-/// Markdown-safe inline text: no HTML, no table breaks, no code spans.
-pub fn md(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '&' => out.push_str("&amp;"),
-            '|' => out.push_str("\\|"),
-            '`' | '*' | '_' | '[' | ']' | '\\' => {
-                out.push('\\');
-                out.push(c);
-            }
-            '\n' => out.push(' '),
-            c => out.push(c),
-        }
-    }
-    out
-}
+/// Markdown-safe inline text (see [`crate::util::escape::markdown`]).
+pub use crate::util::escape::markdown as md;
+use crate::util::escape::{xml_attr, xml_text};
 
 impl Report {
     pub fn new() -> Report {
@@ -213,18 +193,18 @@ impl Report {
         for c in ordered {
             s.push_str(&format!(
                 "  <testcase classname=\"{}\" name=\"{}\">",
-                xml(&c.program),
-                xml(&format!("{} [{}]", c.check, c.capture))
+                xml_attr(&c.program),
+                xml_attr(&format!("{} [{}]", c.check, c.capture))
             ));
             match &c.outcome {
                 Outcome::Pass { .. } => {}
                 Outcome::Fail { reason } => s.push_str(&format!(
                     "<failure message=\"{}\">{}</failure>",
-                    xml(reason),
-                    xml(reason)
+                    xml_attr(reason),
+                    xml_text(reason)
                 )),
                 Outcome::Skipped { reason } => {
-                    s.push_str(&format!("<skipped message=\"{}\"/>", xml(reason)))
+                    s.push_str(&format!("<skipped message=\"{}\"/>", xml_attr(reason)))
                 }
             }
             s.push_str("</testcase>\n");

@@ -59,7 +59,12 @@ impl std::str::FromStr for MapInit {
 /// Applies a map file to the engine's maps.
 pub fn apply(engine: &mut Engine, obj: &Object, init: &MapInit) -> Result<()> {
     let ctx = || format!("map file {} for map '{}'", init.file.display(), init.map);
-    let text = std::fs::read_to_string(&init.file).with_context(ctx)?;
+    let text = crate::util::input::read_text_limited(
+        &init.file,
+        "map file",
+        crate::util::input::MAX_DATA_BYTES,
+    )
+    .with_context(ctx)?;
     let spec: MapFile = serde_json::from_str(&text).with_context(ctx)?;
     let layouts = layouts_of(obj).with_context(ctx)?;
     let layout = layouts.get(&init.map);
@@ -74,8 +79,12 @@ pub fn apply(engine: &mut Engine, obj: &Object, init: &MapInit) -> Result<()> {
 /// Key/value layouts from the object's BTF (empty without BTF).
 fn layouts_of(obj: &Object) -> Result<MapLayouts> {
     use object::{Object as _, ObjectSection};
-    let bytes =
-        std::fs::read(&obj.path).with_context(|| format!("reading {}", obj.path.display()))?;
+    let bytes = crate::util::input::read_limited(
+        &obj.path,
+        "BPF object",
+        crate::util::input::MAX_OBJECT_BYTES,
+    )
+    .with_context(|| format!("reading {}", obj.path.display()))?;
     let file = object::File::parse(&*bytes).map_err(|e| anyhow!("{}: {e}", obj.path.display()))?;
     match file.section_by_name(".BTF").and_then(|s| s.data().ok()) {
         Some(btf) => map_layouts(btf).map_err(|e| anyhow!("{}: .BTF: {e}", obj.path.display())),

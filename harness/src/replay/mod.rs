@@ -169,6 +169,15 @@ pub fn replay(
                     let class = classify(&src.data).to_string();
                     let label = result.verdict.label();
                     cap.counts.add(&label);
+                    match &result.verdict {
+                        crate::verdict::Verdict::Fault { message, .. } => {
+                            *cap.faults.entry(summary::fault_reason(message)).or_default() += 1
+                        }
+                        crate::verdict::Verdict::Error { message } => {
+                            *cap.errors.entry(message.clone()).or_default() += 1
+                        }
+                        _ => {}
+                    }
                     cap.by_class.entry(class.clone()).or_default().add(&label);
                     if pkt.truncated {
                         cap.truncated += 1;

@@ -58,7 +58,7 @@ use rayon::prelude::*;
 
 use super::chunk::{Chunk, Frame, Source};
 use super::shared_state::{shared_state_uses, SharedUse};
-use super::summary::{CaptureSummary, Summary};
+use super::summary::{add_counts, fault_reason, CaptureSummary, Summary};
 use super::{progress_bar, trace, PacketLine, ReplayOptions};
 use crate::backends::engine::run_frame_executed;
 use crate::backends::PacketResult;
@@ -253,6 +253,10 @@ impl Run<'_> {
 struct Tally {
     counts: rustc_hash::FxHashMap<(FrameClass, Label), u64>,
     truncated: u64,
+    /// FAULT reasons and ERROR messages with counts (only faulting packets
+    /// pay for the string).
+    faults: BTreeMap<String, u64>,
+    errors: BTreeMap<String, u64>,
 }
 
 impl Tally {
@@ -261,6 +265,18 @@ impl Tally {
             *self.counts.entry(k).or_default() += n;
         }
         self.truncated += std::mem::take(&mut other.truncated);
+        add_counts(&mut self.faults, std::mem::take(&mut other.faults));
+        add_counts(&mut self.errors, std::mem::take(&mut other.errors));
+    }
+
+    fn count_problem(&mut self, v: &Verdict) {
+        match v {
+            Verdict::Fault { message, .. } => {
+                *self.faults.entry(fault_reason(message)).or_default() += 1
+            }
+            Verdict::Error { message } => *self.errors.entry(message.clone()).or_default() += 1,
+            _ => {}
+        }
     }
 
     fn into_summary(self, cap: &mut CaptureSummary) {
@@ -275,6 +291,8 @@ impl Tally {
             c.total += n;
         }
         cap.truncated = self.truncated;
+        add_counts(&mut cap.faults, self.faults);
+        add_counts(&mut cap.errors, self.errors);
     }
 }
 
@@ -425,6 +443,7 @@ fn run_workers(run: &Run, workers: &mut [Worker], chunk: &Chunk) {
         for f in chunk.frames.iter().filter(|f| f.queue == w) {
             let r = run_one(run, worker, f, chunk.data(f));
             *worker.tally.counts.entry((f.class, Label::of(&r.verdict))).or_default() += 1;
+            worker.tally.count_problem(&r.verdict);
             if f.truncated {
                 worker.tally.truncated += 1;
             }
@@ -474,16 +493,20 @@ fn run_one(run: &Run, worker: &mut Worker, f: &Frame, data: &[u8]) -> PacketResu
 
 /// Ordered per-packet outputs: JSON lines and per-verdict pcaps.
 struct Sink {
-    json: Option<std::io::BufWriter<std::fs::File>>,
-    writers: BTreeMap<String, PcapFileWriter>,
+    json: Option<(PathBuf, std::io::BufWriter<std::fs::File>)>,
+    /// Per-verdict pcaps, with their paths for messages.
+    writers: BTreeMap<String, (PathBuf, PcapFileWriter)>,
 }
 
 impl Sink {
     fn open(opts: &ReplayOptions) -> Result<Sink> {
         let json = match &opts.json {
-            Some(p) => Some(std::io::BufWriter::new(
-                std::fs::File::create(p)
-                    .with_context(|| format!("creating JSON output {}", p.display()))?,
+            Some(p) => Some((
+                p.clone(),
+                std::io::BufWriter::new(
+                    std::fs::File::create(p)
+                        .with_context(|| format!("creating JSON output {}", p.display()))?,
+                ),
             )),
             None => None,
         };
@@ -491,8 +514,11 @@ impl Sink {
         for (verdict, path) in &opts.write_pcap {
             writers.insert(
                 verdict.to_uppercase(),
-                PcapFileWriter::create(path, TsPrecision::Nanosecond)
-                    .with_context(|| format!("creating {}", path.display()))?,
+                (
+                    path.clone(),
+                    PcapFileWriter::create(path, TsPrecision::Nanosecond)
+                        .with_context(|| format!("creating {}", path.display()))?,
+                ),
             );
         }
         Ok(Sink { json, writers })
@@ -518,13 +544,15 @@ impl Sink {
         result: &PacketResult,
     ) -> Result<()> {
         if !self.writers.is_empty() {
-            if let Some(w) = self.writers.get_mut(&result.verdict.label()) {
+            if let Some((path, w)) = self.writers.get_mut(&result.verdict.label()) {
                 if !result.output.is_empty() {
-                    w.write(f.ts_ns, &result.output).context("writing --write-pcap output")?;
+                    w.write(f.ts_ns, &result.output).with_context(|| {
+                        format!("writing --write-pcap output {}", path.display())
+                    })?;
                 }
             }
         }
-        if let Some(j) = self.json.as_mut() {
+        if let Some((path, j)) = self.json.as_mut() {
             let line = PacketLine::new(
                 capture,
                 f.index,
@@ -535,18 +563,21 @@ impl Sink {
                 f.class.to_string(),
                 result,
             );
-            serde_json::to_writer(&mut *j, &line)?;
-            j.write_all(b"\n")?;
+            serde_json::to_writer(&mut *j, &line)
+                .map_err(std::io::Error::from)
+                .and_then(|()| j.write_all(b"\n"))
+                .with_context(|| format!("writing JSON output {}", path.display()))?;
         }
         Ok(())
     }
 
     fn finish(self) -> Result<()> {
-        if let Some(mut j) = self.json {
-            j.flush()?;
+        if let Some((path, mut j)) = self.json {
+            j.flush().with_context(|| format!("writing JSON output {}", path.display()))?;
         }
-        for (_, w) in self.writers {
-            w.finish().context("finishing --write-pcap output")?;
+        for (_, (path, w)) in self.writers {
+            w.finish()
+                .with_context(|| format!("finishing --write-pcap output {}", path.display()))?;
         }
         Ok(())
     }

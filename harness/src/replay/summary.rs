@@ -5,6 +5,8 @@ use std::fmt::Write;
 
 use serde::Serialize;
 
+use crate::util::escape::terminal;
+
 #[derive(Default, Serialize, Clone, Debug)]
 pub struct Counts {
     pub by_verdict: BTreeMap<String, u64>,
@@ -29,6 +31,47 @@ pub struct CaptureSummary {
     pub notices: Vec<String>,
     /// Set when reading stopped early; packets before it are counted.
     pub error: Option<String>,
+    /// FAULT verdicts by reason ([`fault_reason`]: the message without the
+    /// per-packet address and bounds), with counts.
+    pub faults: BTreeMap<String, u64>,
+    /// ERROR verdicts (the backend itself failed) by message, with counts.
+    pub errors: BTreeMap<String, u64>,
+}
+
+/// What a fault message says without its per-packet details (addresses,
+/// the valid range of a packet of that length), so faults of one cause
+/// count as one reason: "load of 4 bytes at <addr> is outside the packet
+/// at insn 42 of prog (x.c:7)".
+pub fn fault_reason(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut rest = message;
+    while !rest.is_empty() {
+        if let Some(after) = rest.strip_prefix(" (valid offsets ") {
+            if let Some(end) = after.find(')') {
+                rest = &after[end + 1..];
+                continue;
+            }
+        }
+        if let Some(after) = rest.strip_prefix("0x") {
+            let n = after.chars().take_while(|c| c.is_ascii_hexdigit()).count();
+            if n > 0 {
+                out.push_str("<addr>");
+                rest = &after[n..];
+                continue;
+            }
+        }
+        let c = rest.chars().next().expect("non-empty");
+        out.push(c);
+        rest = &rest[c.len_utf8()..];
+    }
+    out
+}
+
+/// Adds `add` into `into`, key by key.
+pub fn add_counts(into: &mut BTreeMap<String, u64>, add: impl IntoIterator<Item = (String, u64)>) {
+    for (k, n) in add {
+        *into.entry(k).or_default() += n;
+    }
 }
 
 #[derive(Default, Serialize, Clone, Debug)]
@@ -48,7 +91,7 @@ const COLUMNS: [&str; 8] =
     ["PASS", "DROP", "TX", "REDIRECT", "ABORTED", "FAULT", "NOT_RUN", "other"];
 
 fn row(label: &str, c: &Counts) -> String {
-    let mut s = format!("  {label:<22}{:>9}", c.total);
+    let mut s = format!("  {:<22}{:>9}", terminal(label), c.total);
     for col in COLUMNS {
         let n = if col == "other" {
             c.by_verdict
@@ -76,7 +119,13 @@ impl Summary {
             h
         };
         for cap in &self.captures {
-            let _ = writeln!(out, "{} through {} ({}):", cap.capture, self.program, self.object);
+            let _ = writeln!(
+                out,
+                "{} through {} ({}):",
+                terminal(&cap.capture),
+                terminal(&self.program),
+                terminal(&self.object)
+            );
             let _ = writeln!(out, "{header}");
             let _ = writeln!(out, "{}", row("all", &cap.counts));
             for (class, c) in &cap.by_class {
@@ -90,10 +139,24 @@ impl Summary {
                 );
             }
             for n in &cap.notices {
-                let _ = writeln!(out, "  warning: {n}");
+                let _ = writeln!(out, "  warning: {}", terminal(n));
+            }
+            for (what, list) in [("faults", &cap.faults), ("errors", &cap.errors)] {
+                if list.is_empty() {
+                    continue;
+                }
+                let mut by_count: Vec<(&String, &u64)> = list.iter().collect();
+                by_count.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+                let items: Vec<String> =
+                    by_count.iter().map(|(r, n)| format!("{n} \u{d7} {}", terminal(r))).collect();
+                let _ = writeln!(out, "  {what}: {}", items.join("; "));
             }
             if let Some(e) = &cap.error {
-                let _ = writeln!(out, "  error: {e} (the packets before it are counted above)");
+                let _ = writeln!(
+                    out,
+                    "  error: {} (the packets before it are counted above)",
+                    terminal(e)
+                );
             }
             out.push('\n');
         }
