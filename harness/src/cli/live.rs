@@ -114,9 +114,23 @@ pub fn render(r: &LiveReport) -> String {
     for mm in &r.map_mismatches {
         s.push_str(&format!("MAP MISMATCH {mm}\n"));
     }
+    if let Some(why) = &r.maps_inexact {
+        s.push_str(&format!("{why}\n"));
+        for d in &r.map_differences_inexact {
+            s.push_str(&format!("  map differs (not called a mismatch): {d}\n"));
+        }
+    }
     for mm in &r.map_nondeterministic {
         s.push_str(&format!(
             "map differs (nondeterministic: the program reads time or random numbers): {mm}\n"
+        ));
+    }
+    for u in &r.unattributed_examples {
+        s.push_str(&format!(
+            "unattributed: {} seen at {}{}\n",
+            u.protocol,
+            u.seen.label(),
+            u.turn_of.map(|i| format!(" in the turn of packet {i}")).unwrap_or_default()
         ));
     }
     for n in &r.not_sent_examples {
@@ -130,8 +144,8 @@ pub fn render(r: &LiveReport) -> String {
         s.push_str(&format!("  {k:<32} {v}\n"));
     }
     s.push_str(&format!(
-        "{} agree, {} mismatch, {} nondeterministic; {} late, {} unattributed, {} foreign runs; {:.0} packets/s (one frame in flight)\n",
-        r.agreed, r.mismatch_count, r.nondeterministic, r.late_arrivals, r.unattributed, r.foreign_runs, r.packets_per_s
+        "{} agree, {} mismatch, {} nondeterministic; {} late, {} unattributed; {} foreign frames in, {} out, {} foreign runs, {} unexplained runs; {:.0} packets/s (one frame in flight)\n",
+        r.agreed, r.mismatch_count, r.nondeterministic, r.late_arrivals, r.unattributed, r.foreign.into_iface, r.foreign.from_iface, r.foreign_runs, r.foreign.unexplained_runs, r.packets_per_s
     ));
     s
 }

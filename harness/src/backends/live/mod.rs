@@ -26,6 +26,7 @@
 //! kernel and the kernel's refusal in words.
 
 pub mod attach;
+pub mod foreign;
 pub mod frames;
 pub mod netlink;
 pub mod observe;

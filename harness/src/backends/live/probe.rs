@@ -258,52 +258,46 @@ impl VerdictProbe {
         Ok(())
     }
 
-    /// Runs since the last call (oldest first), waiting up to `timeout` for
-    /// at least one. Runs whose slot was reused before we read it are
-    /// counted in the second element.
-    pub fn wait_runs(&mut self, timeout: Duration) -> Result<(Vec<Run>, u64), String> {
+    /// Runs counted so far (as of the last [`poll_runs`](Self::poll_runs)).
+    pub fn seen_total(&self) -> u64 {
+        self.seen
+    }
+
+    /// Runs recorded since the last call, oldest first, without waiting for
+    /// new ones; `None` for a record whose slot was reused before it was
+    /// read.
+    pub fn poll_runs(&mut self) -> Result<Vec<Option<Run>>, String> {
+        let now = self.count()?;
         let start = Instant::now();
-        let now = loop {
-            let n = self.count()?;
-            if n > self.seen || start.elapsed() > timeout {
-                break n;
-            }
-            std::thread::yield_now();
-        };
+        // The counter moves before the record is written: a record is
+        // waited for this long.
+        let patience = Duration::from_millis(50);
         let mut runs = Vec::new();
-        let mut lost = 0;
         for seq in self.seen..now {
             if now - seq > u64::from(SLOTS) {
-                lost += 1;
+                runs.push(None);
                 continue;
             }
             let key = ((seq % u64::from(SLOTS)) as u32).to_ne_bytes();
-            // The counter moves before the record is written: wait for the stamp.
             let rec = loop {
                 let r = self.records.lookup(&key).map_err(|e| e.to_string())?.unwrap_or_default();
                 let stamp = r.get(..8).map_or(0, |b| u64::from_ne_bytes(b.try_into().expect("8")));
                 if stamp == seq + 1 {
                     break Some(r);
                 }
-                if stamp > seq + 1 || start.elapsed() > timeout {
+                if stamp > seq + 1 || start.elapsed() > patience {
                     break None;
                 }
                 std::thread::yield_now();
             };
-            let Some(r) = rec else {
-                lost += 1;
-                continue;
-            };
-            let word = |o: usize| u32::from_ne_bytes(r[o..o + 4].try_into().expect("4"));
-            let len = word(12);
-            runs.push(Run {
-                action: word(8),
-                len,
-                head: r[16..16 + (len as usize).min(HEAD)].to_vec(),
-            });
+            runs.push(rec.map(|r| {
+                let word = |o: usize| u32::from_ne_bytes(r[o..o + 4].try_into().expect("4"));
+                let len = word(12);
+                Run { action: word(8), len, head: r[16..16 + (len as usize).min(HEAD)].to_vec() }
+            }));
         }
         self.seen = now;
-        Ok((runs, lost))
+        Ok(runs)
     }
 }
 
