@@ -337,6 +337,8 @@ pub fn run(
     opts: &LiveOptions,
 ) -> Result<LiveReport, LiveError> {
     require_caps(opts.iface.netns.is_some() || opts.peer.netns.is_some())?;
+    // What runs killed with SIGKILL left attached, or their namespaces.
+    let stale = super::leftovers::clean_stale();
     let host = HostBackend::open().map_err(|e| LiveError::Host(e.to_string()))?;
     let kernel = host.kernel_release().to_string();
     let iface = Interface::resolve(&opts.iface)?;
@@ -347,7 +349,8 @@ pub fn run(
             iface.describe()
         )));
     }
-    let mut notes = Vec::new();
+    let mut notes: Vec<String> =
+        stale.into_iter().map(|s| format!("cleanup of an earlier run: {s}")).collect();
     // A program built without an ELF gets the BTF clang would have given
     // it, so that the fexit probe can attach to it.
     let synthesized;
