@@ -130,14 +130,8 @@ impl<'a> Attachment<'a> {
                 a.replaced.push((old.mode, fd));
             }
         }
-        netlink::set_xdp(&iface.nl, iface.ifindex, prog_fd, mode, XDP_FLAGS_UPDATE_IF_NOEXIST)
-            .map_err(|err| LiveError::AttachRefused {
-                iface: iface.describe(),
-                mode,
-                driver: iface.driver().to_string(),
-                kernel: kernel.to_string(),
-                err,
-            })?;
+        // Written down before attaching, so that a SIGKILL right after the
+        // attach still leaves the record a later run needs.
         if let Ok(stats) = sys::prog_stats(prog_fd) {
             a._state = Some(super::leftovers::StateFile::write(&super::leftovers::Record {
                 pid: std::process::id(),
@@ -147,6 +141,14 @@ impl<'a> Attachment<'a> {
                 prog_id: stats.id,
             }));
         }
+        netlink::set_xdp(&iface.nl, iface.ifindex, prog_fd, mode, XDP_FLAGS_UPDATE_IF_NOEXIST)
+            .map_err(|err| LiveError::AttachRefused {
+                iface: iface.describe(),
+                mode,
+                driver: iface.driver().to_string(),
+                kernel: kernel.to_string(),
+                err,
+            })?;
         Ok(a)
     }
 

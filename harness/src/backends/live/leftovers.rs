@@ -83,9 +83,14 @@ impl StateFile {
         let Some(dir) = state_dir() else { return StateFile { path: None } };
         let n = NEXT.fetch_add(1, Ordering::SeqCst);
         let path = dir.join(format!("{}-{n}.state", rec.pid));
-        match std::fs::write(&path, rec.render()) {
+        // Whole or not at all: written aside, then renamed into place.
+        let tmp = dir.join(format!("{}-{n}.tmp", rec.pid));
+        match std::fs::write(&tmp, rec.render()).and_then(|()| std::fs::rename(&tmp, &path)) {
             Ok(()) => StateFile { path: Some(path) },
-            Err(_) => StateFile { path: None },
+            Err(_) => {
+                let _ = std::fs::remove_file(&tmp);
+                StateFile { path: None }
+            }
         }
     }
 }
@@ -107,12 +112,34 @@ pub fn clean_stale() -> Vec<String> {
             .unwrap_or_default();
         files.sort();
         for path in files {
+            let dead_tmp = path.extension().and_then(|e| e.to_str()) == Some("tmp")
+                && path
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .and_then(|n| n.split('-').next())
+                    .and_then(|p| p.parse::<u32>().ok())
+                    .is_some_and(|p| !alive(p));
+            if dead_tmp {
+                let _ = std::fs::remove_file(&path);
+                continue;
+            }
             if path.extension().and_then(|e| e.to_str()) != Some("state") {
                 continue;
             }
             let Ok(text) = std::fs::read_to_string(&path) else { continue };
             let Some(rec) = Record::parse(&text) else {
-                done.push(format!("ignored unreadable state file {}", path.display()));
+                // Named `<pid>-<n>.state`: unreadable and its writer gone.
+                let writer = path
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .and_then(|n| n.split('-').next())
+                    .and_then(|p| p.parse::<u32>().ok());
+                if writer.is_some_and(|p| !alive(p)) {
+                    let _ = std::fs::remove_file(&path);
+                    done.push(format!("removed unreadable state file {}", path.display()));
+                } else {
+                    done.push(format!("ignored unreadable state file {}", path.display()));
+                }
                 continue;
             };
             if alive(rec.pid) {
