@@ -1,4 +1,4 @@
-//! `xdpqual live PROG.o CAPTURE... --iface IF --peer IF --mode drv|skb|hw [--replace]`
+//! `xdpqual live PROG.o CAPTURE... [--isolate | --iface IF [--peer IF]] --mode drv|skb|hw [--replace]`
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -20,16 +20,22 @@ pub struct Args {
     pub program: String,
     #[arg(required = true)]
     pub captures: Vec<PathBuf>,
-    /// The interface the program is attached to.
+    /// The interface the program is attached to. Without it, --isolate.
     #[arg(long)]
-    pub iface: String,
+    pub iface: Option<String>,
+    /// Build a network namespace and veth pair of our own for the run
+    /// (`xdpqual-<pid>-<n>`, `xq<pid>_<n>a`/`b`; IPv6 on but without
+    /// autoconfiguration) and remove them afterwards. The default when no
+    /// --iface is given.
+    #[arg(long, conflicts_with_all = ["iface", "peer", "netns", "peer_netns", "replace"])]
+    pub isolate: bool,
     /// skb (generic), drv (native) or hw (offload).
     #[arg(long, default_value = "drv")]
     pub mode: XdpMode,
     /// The interface frames are sent from: the other end of a veth pair, or
-    /// the link partner's port on this host.
-    #[arg(long)]
-    pub peer: String,
+    /// the link partner's port on this host. Default: --iface's veth peer.
+    #[arg(long, requires = "iface")]
+    pub peer: Option<String>,
     /// Network namespace of --iface (name under /run/netns, or a path).
     #[arg(long)]
     pub netns: Option<String>,
@@ -61,9 +67,25 @@ pub fn run(args: Args) -> Result<ExitCode> {
         .program(section.as_deref())
         .with_context(|| format!("{}: no such XDP program", path.display()))?
         .clone();
+    if args.iface.is_none() && (args.netns.is_some() || args.peer_netns.is_some()) {
+        anyhow::bail!("--netns and --peer-netns name the namespaces of --iface and --peer; give --iface too, or neither for --isolate");
+    }
+    let isolate = args.iface.is_none();
+    let (iface, peer) = match (&args.iface, &args.peer) {
+        (Some(i), Some(p)) => {
+            (Endpoint::new(i, args.netns.as_deref()), Endpoint::new(p, args.peer_netns.as_deref()))
+        }
+        (Some(i), None) => {
+            let iface = Endpoint::new(i, args.netns.as_deref());
+            let peer = live::veth_peer(&iface)?;
+            (iface, peer)
+        }
+        // Replaced by run_isolated with the ends it builds.
+        _ => (Endpoint::new("unset", None), Endpoint::new("unset", None)),
+    };
     let opts = LiveOptions {
-        iface: Endpoint::new(&args.iface, args.netns.as_deref()),
-        peer: Endpoint::new(&args.peer, args.peer_netns.as_deref()),
+        iface,
+        peer,
         mode: args.mode,
         replace: args.replace,
         maps: args.maps.clone(),
@@ -71,7 +93,11 @@ pub fn run(args: Args) -> Result<ExitCode> {
         max_reported: args.max_reported,
         max_packets: args.max_packets,
     };
-    let report = live::run(&obj, &program, &args.captures, &opts)?;
+    let report = if isolate {
+        live::run_isolated(&obj, &program, &args.captures, &opts)?
+    } else {
+        live::run(&obj, &program, &args.captures, &opts)?
+    };
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
@@ -114,9 +140,23 @@ pub fn render(r: &LiveReport) -> String {
     for mm in &r.map_mismatches {
         s.push_str(&format!("MAP MISMATCH {mm}\n"));
     }
+    if let Some(why) = &r.maps_inexact {
+        s.push_str(&format!("{why}\n"));
+        for d in &r.map_differences_inexact {
+            s.push_str(&format!("  map differs (not called a mismatch): {d}\n"));
+        }
+    }
     for mm in &r.map_nondeterministic {
         s.push_str(&format!(
             "map differs (nondeterministic: the program reads time or random numbers): {mm}\n"
+        ));
+    }
+    for u in &r.unattributed_examples {
+        s.push_str(&format!(
+            "unattributed: {} seen at {}{}\n",
+            u.protocol,
+            u.seen.label(),
+            u.turn_of.map(|i| format!(" in the turn of packet {i}")).unwrap_or_default()
         ));
     }
     for n in &r.not_sent_examples {
@@ -130,8 +170,8 @@ pub fn render(r: &LiveReport) -> String {
         s.push_str(&format!("  {k:<32} {v}\n"));
     }
     s.push_str(&format!(
-        "{} agree, {} mismatch, {} nondeterministic; {} late, {} unattributed, {} foreign runs; {:.0} packets/s (one frame in flight)\n",
-        r.agreed, r.mismatch_count, r.nondeterministic, r.late_arrivals, r.unattributed, r.foreign_runs, r.packets_per_s
+        "{} agree, {} mismatch, {} nondeterministic; {} late, {} unattributed; {} foreign frames in, {} out, {} foreign runs, {} unexplained runs; {:.0} packets/s (one frame in flight)\n",
+        r.agreed, r.mismatch_count, r.nondeterministic, r.late_arrivals, r.unattributed, r.foreign.into_iface, r.foreign.from_iface, r.foreign_runs, r.foreign.unexplained_runs, r.packets_per_s
     ));
     s
 }

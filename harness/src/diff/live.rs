@@ -28,6 +28,11 @@ pub struct LiveSummary {
     pub sent: u64,
     pub not_sent: u64,
     pub foreign_runs: u64,
+    /// Frames the tool did not send, by protocol (left out of the comparison).
+    pub foreign: crate::backends::live::foreign::ForeignSummary,
+    /// Why maps were not compared exactly, when they were not.
+    pub maps_inexact: Option<String>,
+    pub map_differences_inexact: Vec<String>,
     pub unattributed: u64,
     pub notes: Vec<String>,
 }
@@ -113,6 +118,9 @@ pub(super) fn fold(
             sent: lr.sent,
             not_sent: lr.not_sent,
             foreign_runs: lr.foreign_runs,
+            foreign: lr.foreign,
+            maps_inexact: lr.maps_inexact,
+            map_differences_inexact: lr.map_differences_inexact,
             unattributed: lr.unattributed,
             notes: lr.notes,
         });

@@ -66,6 +66,11 @@ impl Interface {
         })
     }
 
+    /// A netlink socket in the interface's namespace.
+    pub fn netlink(&self) -> &OwnedFd {
+        &self.nl
+    }
+
     pub fn driver(&self) -> &str {
         &self.driver[0]
     }
@@ -83,6 +88,9 @@ pub struct Attachment<'a> {
     /// The programs that were there before, held open so they survive.
     replaced: Vec<(XdpMode, OwnedFd)>,
     done: bool,
+    /// The record a later run uses to detach it if this process is killed;
+    /// removed after the detach (fields drop after `Drop::drop`).
+    _state: Option<super::leftovers::StateFile>,
 }
 
 impl<'a> Attachment<'a> {
@@ -96,7 +104,7 @@ impl<'a> Attachment<'a> {
         replace: bool,
         kernel: &str,
     ) -> Result<Attachment<'a>, LiveError> {
-        let mut a = Attachment { iface, mode, replaced: Vec::new(), done: false };
+        let mut a = Attachment { iface, mode, replaced: Vec::new(), done: false, _state: None };
         if let Some(first) = iface.xdp.first() {
             if !replace {
                 let name = sys::prog_fd_by_id(first.prog_id)
@@ -121,6 +129,17 @@ impl<'a> Attachment<'a> {
                     .map_err(|err| LiveError::Netlink { iface: iface.describe(), err })?;
                 a.replaced.push((old.mode, fd));
             }
+        }
+        // Written down before attaching, so that a SIGKILL right after the
+        // attach still leaves the record a later run needs.
+        if let Ok(stats) = sys::prog_stats(prog_fd) {
+            a._state = Some(super::leftovers::StateFile::write(&super::leftovers::Record {
+                pid: std::process::id(),
+                iface: iface.endpoint.iface.clone(),
+                netns: iface.endpoint.netns.clone(),
+                mode,
+                prog_id: stats.id,
+            }));
         }
         netlink::set_xdp(&iface.nl, iface.ifindex, prog_fd, mode, XDP_FLAGS_UPDATE_IF_NOEXIST)
             .map_err(|err| LiveError::AttachRefused {

@@ -26,7 +26,10 @@
 //! kernel and the kernel's refusal in words.
 
 pub mod attach;
+pub mod foreign;
 pub mod frames;
+pub mod isolate;
+pub mod leftovers;
 pub mod netlink;
 pub mod observe;
 pub mod offload;
@@ -183,6 +186,43 @@ pub enum LiveError {
     Interrupted { iface: String },
     #[error("{0}")]
     Other(String),
+}
+
+/// `--isolate`: runs the captures through `program` on a veth pair in a
+/// namespace of our own ([`isolate::Sandbox`]), which is removed afterwards
+/// whatever happens; `opts.iface` and `opts.peer` are replaced by its ends.
+pub fn run_isolated(
+    obj: &crate::program::Object,
+    program: &crate::program::Program,
+    captures: &[PathBuf],
+    opts: &LiveOptions,
+) -> Result<LiveReport, LiveError> {
+    require_caps(true)?;
+    // SIGINT/SIGTERM while the namespace is built are kept for later, so it
+    // is removed, not left behind.
+    let interrupt = sys::InterruptGuard::install();
+    let stale = leftovers::clean_stale();
+    let mut sandbox = isolate::Sandbox::create()?;
+    if interrupt.interrupted() {
+        sandbox.remove()?;
+        return Err(LiveError::Interrupted { iface: sandbox.iface.clone() });
+    }
+    let mut o = opts.clone();
+    o.iface = sandbox.iface();
+    o.peer = sandbox.peer();
+    let result = run(obj, program, captures, &o);
+    let removed = sandbox.remove();
+    let mut report = result?;
+    removed?;
+    if interrupt.interrupted() {
+        return Err(LiveError::Interrupted { iface: sandbox.iface.clone() });
+    }
+    report.notes.extend(stale.into_iter().map(|s| format!("cleanup of an earlier run: {s}")));
+    report.notes.push(format!(
+        "isolated: namespace {} with the veth pair {} / {} (IPv6 on, addr_gen_mode=1: no link-local address, so no DAD, MLD or router solicitations), removed after the run",
+        sandbox.netns, sandbox.iface, sandbox.peer
+    ));
+    Ok(report)
 }
 
 /// The other end of the veth `iface`, where frames are sent from when no

@@ -192,6 +192,83 @@ pub fn kernel_allows_tracing() -> Result<(), String> {
         .map_err(|e| format!("an fentry program on bpf_fentry_test1 was refused: {e}"))
 }
 
+fn read_trimmed(path: &str) -> String {
+    match std::fs::read_to_string(path) {
+        Ok(s) => s.trim().to_string(),
+        Err(e) => format!("unreadable ({e})"),
+    }
+}
+
+/// Loads a two-instruction `r0 = 0; exit` of `prog_type` with
+/// `expected_attach_type` and `attach_btf_id` (no target program).
+fn try_load(prog_type: u32, attach_type: u32, btf_id: u32) -> Result<(), sys::Errno> {
+    let bytes = isa::encode_le(&[
+        Insn::new(op::ALU64 | op::MOV | op::K, 0, 0, 0, 0),
+        Insn::new(op::JMP | op::EXIT, 0, 0, 0, 0),
+    ]);
+    let spec = sys::ProgSpec {
+        prog_type,
+        expected_attach_type: attach_type,
+        prog_flags: 0,
+        insns: &bytes,
+        license: c"GPL",
+        name: "xq_diag",
+        log_level: 0,
+        btf: None,
+        attach: None,
+    };
+    sys::prog_load_traced_fn(&spec, btf_id).map(drop)
+}
+
+/// Why BPF_PROG_LOAD of the fexit probe got EPERM with an empty verifier
+/// log, as far as userspace can tell: each thing the kernel checks is tried
+/// or read, and what is left is said.
+fn explain_eperm(func_id: u32) -> String {
+    const BPF_PROG_TYPE_KPROBE: u32 = 2;
+    const BPF_TRACE_FENTRY: u32 = 24;
+    let mut facts = Vec::new();
+    // kernel/bpf/syscall.c bpf_prog_load: EPERM without CAP_BPF, and for
+    // "perfmon" program types (kprobe, tracing, ...) without CAP_PERFMON.
+    let perfmon_ok = match try_load(BPF_PROG_TYPE_KPROBE, 0, 0) {
+        Ok(()) => {
+            facts.push("CAP_BPF and CAP_PERFMON are in effect (a kprobe program, the same \"perfmon\" class as tracing in kernel/bpf/syscall.c bpf_prog_load, loads)".to_string());
+            true
+        }
+        Err(e) => {
+            facts.push(format!("a kprobe program is refused too ({e}): CAP_BPF or CAP_PERFMON is missing (kernel/bpf/syscall.c bpf_prog_load, is_perfmon_prog_type)"));
+            false
+        }
+    };
+    facts.push(format!(
+        "kernel.unprivileged_bpf_disabled={} (applies only without CAP_BPF)",
+        read_trimmed("/proc/sys/kernel/unprivileged_bpf_disabled")
+    ));
+    facts.push(format!(
+        "net.core.bpf_jit_enable={} (trampolines need the JIT)",
+        read_trimmed("/proc/sys/net/core/bpf_jit_enable")
+    ));
+    facts.push(format!(
+        "the XDP program was loaded with its BTF and func_info, and the probe named its function (attach_prog_fd, attach_btf_id {func_id}) with expected_attach_type BPF_TRACE_FEXIT and a GPL licence"
+    ));
+    let lockdown = std::fs::read_to_string("/sys/kernel/security/lockdown")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|_| "unknown (securityfs not mounted)".into());
+    facts.push(format!("lockdown: {lockdown}"));
+    // The verifier refuses an fentry program without a BTF id with EINVAL
+    // and "Tracing programs must provide btf_id" (kernel/bpf/verifier.c
+    // bpf_check_attach_target). EPERM instead means the load was refused
+    // before the verifier looked at the attach target.
+    let before_verifier = matches!(try_load(26, BPF_TRACE_FENTRY, 0), Err(e) if e.0 == libc::EPERM);
+    let conclusion = if perfmon_ok && before_verifier {
+        "an fentry program without any attach target is refused with EPERM as well, where the verifier would answer EINVAL (\"Tracing programs must provide btf_id\", kernel/bpf/verifier.c bpf_check_attach_target): this kernel refuses every trampoline program (fentry/fexit) before the verifier reaches the attach target. With the capability checks passed, upstream bpf_prog_load (kernel/bpf/syscall.c) has one EPERM left on that path, the security_bpf_prog_load LSM hook, unless the kernel is patched; nothing in this process can change that, so verdicts come from tagging"
+    } else if perfmon_ok {
+        "tracing programs in general load, so the refusal is specific to this target"
+    } else {
+        "run as root with CAP_BPF and CAP_PERFMON"
+    };
+    format!(". Checked: {}. So: {conclusion}", facts.join("; "))
+}
+
 impl VerdictProbe {
     /// Loads the probe against `target` and attaches it. `Err` says why
     /// exact verdicts are unavailable.
@@ -232,11 +309,15 @@ impl VerdictProbe {
                 .unwrap_or("")
                 .trim()
                 .to_string();
-            format!(
+            let mut msg = format!(
                 "the kernel refused the fexit probe ({}{})",
                 f.errno,
                 if last.is_empty() { String::new() } else { format!(": {last}") }
-            )
+            );
+            if f.errno.0 == libc::EPERM && last.is_empty() {
+                msg.push_str(&explain_eperm(func_id));
+            }
+            msg
         })?;
         let link = sys::tracing_attach(&prog)
             .map_err(|e| format!("attaching the fexit probe failed: {e}"))?;
@@ -258,52 +339,46 @@ impl VerdictProbe {
         Ok(())
     }
 
-    /// Runs since the last call (oldest first), waiting up to `timeout` for
-    /// at least one. Runs whose slot was reused before we read it are
-    /// counted in the second element.
-    pub fn wait_runs(&mut self, timeout: Duration) -> Result<(Vec<Run>, u64), String> {
+    /// Runs counted so far (as of the last [`poll_runs`](Self::poll_runs)).
+    pub fn seen_total(&self) -> u64 {
+        self.seen
+    }
+
+    /// Runs recorded since the last call, oldest first, without waiting for
+    /// new ones; `None` for a record whose slot was reused before it was
+    /// read.
+    pub fn poll_runs(&mut self) -> Result<Vec<Option<Run>>, String> {
+        let now = self.count()?;
         let start = Instant::now();
-        let now = loop {
-            let n = self.count()?;
-            if n > self.seen || start.elapsed() > timeout {
-                break n;
-            }
-            std::thread::yield_now();
-        };
+        // The counter moves before the record is written: a record is
+        // waited for this long.
+        let patience = Duration::from_millis(50);
         let mut runs = Vec::new();
-        let mut lost = 0;
         for seq in self.seen..now {
             if now - seq > u64::from(SLOTS) {
-                lost += 1;
+                runs.push(None);
                 continue;
             }
             let key = ((seq % u64::from(SLOTS)) as u32).to_ne_bytes();
-            // The counter moves before the record is written: wait for the stamp.
             let rec = loop {
                 let r = self.records.lookup(&key).map_err(|e| e.to_string())?.unwrap_or_default();
                 let stamp = r.get(..8).map_or(0, |b| u64::from_ne_bytes(b.try_into().expect("8")));
                 if stamp == seq + 1 {
                     break Some(r);
                 }
-                if stamp > seq + 1 || start.elapsed() > timeout {
+                if stamp > seq + 1 || start.elapsed() > patience {
                     break None;
                 }
                 std::thread::yield_now();
             };
-            let Some(r) = rec else {
-                lost += 1;
-                continue;
-            };
-            let word = |o: usize| u32::from_ne_bytes(r[o..o + 4].try_into().expect("4"));
-            let len = word(12);
-            runs.push(Run {
-                action: word(8),
-                len,
-                head: r[16..16 + (len as usize).min(HEAD)].to_vec(),
-            });
+            runs.push(rec.map(|r| {
+                let word = |o: usize| u32::from_ne_bytes(r[o..o + 4].try_into().expect("4"));
+                let len = word(12);
+                Run { action: word(8), len, head: r[16..16 + (len as usize).min(HEAD)].to_vec() }
+            }));
         }
         self.seen = now;
-        Ok((runs, lost))
+        Ok(runs)
     }
 }
 

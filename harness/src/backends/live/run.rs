@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use super::attach::{Attachment, Interface};
-use super::observe::{Method, Observer, Seen};
+use super::foreign::ForeignSummary;
+use super::observe::{Expect, Method, Observer, Place, Seen};
 use super::probe::{Run, VerdictProbe};
 use super::{offload, require_caps, sys, Endpoint, LiveError, XdpMode};
 use crate::backends::engine::run_packet;
@@ -39,6 +40,15 @@ pub struct LiveOptions {
     pub max_reported: usize,
     /// Send at most this many frames of each capture.
     pub max_packets: Option<u64>,
+}
+
+/// A frame seen that neither a frame sent nor a foreign frame explains.
+#[derive(Clone, Debug, Serialize)]
+pub struct Unattributed {
+    /// The capture index of the frame sent in whose turn it was seen.
+    pub turn_of: Option<u64>,
+    pub seen: Seen,
+    pub protocol: String,
 }
 
 /// A frame that was not sent.
@@ -100,8 +110,17 @@ pub struct LiveReport {
     pub late_arrivals: u64,
     /// Frames seen that cannot be tied to a sent frame.
     pub unattributed: u64,
-    /// Program runs beyond one per frame sent (traffic we did not send).
+    /// The first few of them: where, protocol and bytes.
+    pub unattributed_examples: Vec<Unattributed>,
+    /// Program runs on frames the tool did not send (foreign frames).
     pub foreign_runs: u64,
+    /// Frames the tool did not send, by direction and protocol, and what
+    /// became of them.
+    pub foreign: ForeignSummary,
+    /// Why the map comparison is not exact, when it is not.
+    pub maps_inexact: Option<String>,
+    /// Map differences found while `maps_inexact` (not called mismatches).
+    pub map_differences_inexact: Vec<String>,
     pub elapsed_s: f64,
     /// Sent frames per second, one in flight at a time (latency-bound).
     pub packets_per_s: f64,
@@ -112,21 +131,14 @@ pub struct LiveReport {
 
 impl LiveReport {
     /// The engine and the interface agreed on every frame sent, and nothing
-    /// seen was left unexplained.
+    /// seen was left unexplained. Foreign frames are not ours to judge, but
+    /// every run of the program must be explained by a frame seen entering.
     pub fn agrees(&self) -> bool {
         self.mismatch_count == 0
             && self.map_mismatches.is_empty()
             && self.unattributed == 0
-            && self.foreign_runs == 0
+            && self.foreign.unexplained_runs == 0
     }
-}
-
-/// Where the engine's verdict says the frame goes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Place {
-    Stack,
-    Peer,
-    Nowhere,
 }
 
 fn expected_place(r: &PacketResult, iface_ifindex: u32) -> Option<Place> {
@@ -150,6 +162,38 @@ fn expected_place(r: &PacketResult, iface_ifindex: u32) -> Option<Place> {
             }
         }
     })
+}
+
+/// Where the engine says the frame ends and with which bytes (past any
+/// metadata, which stays on the host).
+fn expect(r: &PacketResult, meta_len: usize, iface_ifindex: u32) -> Option<Expect> {
+    let place = expected_place(r, iface_ifindex)?;
+    let bytes = match place {
+        Place::Nowhere => Vec::new(),
+        _ => r.output.get(meta_len..).unwrap_or(&[]).to_vec(),
+    };
+    Some(Expect { place, bytes })
+}
+
+/// The engine's prediction for frames the tool did not send, run as they
+/// are seen entering the interface (which also updates the engine's maps,
+/// as the kernel's run updates its own).
+fn predictor(
+    engine: &mut Engine,
+    ts_ns: u64,
+    iface_ifindex: u32,
+) -> impl FnMut(&[u8]) -> Option<Expect> + '_ {
+    move |frame: &[u8]| {
+        let src = PacketSource {
+            data: frame.to_vec(),
+            ts_ns,
+            ingress_ifindex: iface_ifindex,
+            rx_queue_index: 0,
+        };
+        let mut rec = Recorder::new(0);
+        let r = run_packet(engine, &src, &mut rec);
+        expect(&r, engine.last_meta_len(), iface_ifindex)
+    }
 }
 
 /// `None` when the engine's result and what was seen agree. With an fexit
@@ -216,6 +260,20 @@ fn judge(
     None
 }
 
+/// Counts frames nobody explains, keeping the first few.
+fn unattributed(report: &mut LiveReport, turn_of: Option<u64>, frames: Vec<Seen>) {
+    for seen in frames {
+        report.unattributed += 1;
+        if report.unattributed_examples.len() < 10 {
+            let protocol = match &seen {
+                Seen::Stack { frame } | Seen::Peer { frame } => super::foreign::protocol(frame),
+                _ => String::new(),
+            };
+            report.unattributed_examples.push(Unattributed { turn_of, seen, protocol });
+        }
+    }
+}
+
 /// Why `frame` cannot be sent through an interface with `mtu`, if it can't.
 /// AF_PACKET refuses frames over MTU + header (+4 for one VLAN tag), see
 /// net/packet/af_packet.c packet_snd / packet_extra_vlan_len_allowed; a
@@ -279,6 +337,8 @@ pub fn run(
     opts: &LiveOptions,
 ) -> Result<LiveReport, LiveError> {
     require_caps(opts.iface.netns.is_some() || opts.peer.netns.is_some())?;
+    // What runs killed with SIGKILL left attached, or their namespaces.
+    let stale = super::leftovers::clean_stale();
     let host = HostBackend::open().map_err(|e| LiveError::Host(e.to_string()))?;
     let kernel = host.kernel_release().to_string();
     let iface = Interface::resolve(&opts.iface)?;
@@ -289,7 +349,8 @@ pub fn run(
             iface.describe()
         )));
     }
-    let mut notes = Vec::new();
+    let mut notes: Vec<String> =
+        stale.into_iter().map(|s| format!("cleanup of an earlier run: {s}")).collect();
     // A program built without an ELF gets the BTF clang would have given
     // it, so that the fexit probe can attach to it.
     let synthesized;
@@ -337,23 +398,6 @@ pub fn run(
         notes.push("map files are not applied in hw mode and maps are not compared".into());
     }
 
-    let interrupt = sys::InterruptGuard::install();
-    let attached = Attachment::attach(&iface, loaded.prog_fd(), opts.mode, opts.replace, &kernel)?;
-    // veth delivers XDP_TX and redirected frames to its peer only when the
-    // peer's NAPI runs, i.e. when the peer has an XDP program or GRO
-    // (drivers/net/veth.c veth_xdp_xmit); give it a pass-through program.
-    let peer_pass = if opts.mode == XdpMode::Drv && peer.driver() == "veth" && peer.xdp.is_empty() {
-        let fd = pass_program().map_err(|errno| LiveError::Io {
-            step: "loading the peer's XDP_PASS program".into(),
-            iface: peer.describe(),
-            errno,
-        })?;
-        let a = Attachment::attach(&peer, fd.as_raw_fd(), XdpMode::Drv, false, &kernel)?;
-        notes.push(format!("attached an XDP_PASS program to the peer {} for the run: veth hands XDP_TX frames to its peer only when the peer runs NAPI (drivers/net/veth.c veth_xdp_xmit)", peer.describe()));
-        Some((a, fd))
-    } else {
-        None
-    };
     let fence = (opts.mode != XdpMode::Hw).then(|| loaded.prog_fd());
     // Exact verdicts where a probe can attach; otherwise tagging, and why.
     let (probe, fallback) = match &loaded {
@@ -372,7 +416,44 @@ pub fn run(
     if let Some(why) = &fallback {
         notes.push(format!("verdicts observed by packet tagging, not fexit: {why}; XDP_DROP and XDP_ABORTED cannot be told apart"));
     }
-    let mut observer = Observer::open(&iface, &peer, fence, probe, opts.settle)?;
+    // Run statistics on before the program is attached, so that runs
+    // before the observer is ready are counted too.
+    let stats = match (&probe, opts.mode) {
+        (None, XdpMode::Skb | XdpMode::Drv) => {
+            Some(sys::enable_run_stats().map_err(|errno| LiveError::Io {
+                step: "enabling BPF run statistics (BPF_ENABLE_STATS)".into(),
+                iface: iface.describe(),
+                errno,
+            })?)
+        }
+        _ => None,
+    };
+    // The wire is watched before the program is attached, so that no frame
+    // that runs it goes unseen.
+    let mut observer = Observer::open(&iface, &peer, fence, probe, stats, opts.settle)?;
+    observer.attaching().map_err(|errno| LiveError::Io {
+        step: "reading the packet sockets".into(),
+        iface: iface.describe(),
+        errno,
+    })?;
+    let interrupt = sys::InterruptGuard::install();
+    let attached = Attachment::attach(&iface, loaded.prog_fd(), opts.mode, opts.replace, &kernel)?;
+    // veth delivers XDP_TX and redirected frames to its peer only when the
+    // peer's NAPI runs, i.e. when the peer has an XDP program or GRO
+    // (drivers/net/veth.c veth_xdp_xmit); give it a pass-through program.
+    let peer_pass = if opts.mode == XdpMode::Drv && peer.driver() == "veth" && peer.xdp.is_empty() {
+        let fd = pass_program().map_err(|errno| LiveError::Io {
+            step: "loading the peer's XDP_PASS program".into(),
+            iface: peer.describe(),
+            errno,
+        })?;
+        let a = Attachment::attach(&peer, fd.as_raw_fd(), XdpMode::Drv, false, &kernel)?;
+        notes.push(format!("attached an XDP_PASS program to the peer {} for the run: veth hands XDP_TX frames to its peer only when the peer runs NAPI (drivers/net/veth.c veth_xdp_xmit)", peer.describe()));
+        Some((a, fd))
+    } else {
+        None
+    };
+
     sys::pin_to_cpu(0);
 
     let cfg = EngineConfig { ncpus: crate::diff::possible_cpus(), cpu: 0, ..Default::default() };
@@ -411,7 +492,11 @@ pub fn run(
         actions: BTreeMap::new(),
         late_arrivals: 0,
         unattributed: 0,
+        unattributed_examples: Vec::new(),
         foreign_runs: 0,
+        foreign: ForeignSummary::default(),
+        maps_inexact: None,
+        map_differences_inexact: Vec::new(),
         elapsed_s: 0.0,
         packets_per_s: 0.0,
         map_mismatches: Vec::new(),
@@ -423,13 +508,17 @@ pub fn run(
         iface: iface.describe(),
         errno,
     };
-    let stray = observer.drain().map_err(io)?.len();
-    if stray > 0 {
-        report
-            .notes
-            .push(format!("{stray} frames were queued before the first was sent (ignored)"));
-    }
     let iface_ifindex = iface.ifindex;
+    // Foreign frames that enter the interface run through the engine too,
+    // as they are seen entering, so that its maps follow the kernel's.
+    let mut last_ts = 0u64;
+    let stray =
+        observer.drain(&mut predictor(&mut engine, last_ts, iface_ifindex)).map_err(io)?.len();
+    if stray > 0 {
+        report.notes.push(format!(
+            "{stray} frames were queued before the first was sent and no foreign frame explains them (ignored)"
+        ));
+    }
     let finalize = |report: &mut LiveReport, p: Pending| {
         *report.counts.entry(p.seen.label().to_string()).or_default() += 1;
         if let Some(r) = &p.run {
@@ -455,6 +544,7 @@ pub fn run(
         }
     };
     let mut pending: Option<Pending> = None;
+    let mut last_index: Option<u64> = None;
     let started = Instant::now();
     for path in captures {
         let reader = CaptureReader::open(path).map_err(|e| LiveError::Other(e.to_string()))?;
@@ -487,17 +577,18 @@ pub fn run(
             }
             // Anything that arrived since the last frame's window closed
             // belongs to that frame: nothing else was in flight.
-            let late = observer.drain().map_err(io)?;
+            let late =
+                observer.drain(&mut predictor(&mut engine, last_ts, iface_ifindex)).map_err(io)?;
             if let Some(mut p) = pending.take() {
                 if p.seen == Seen::Nowhere && late.len() == 1 {
                     p.seen = late.into_iter().next().expect("one");
                     report.late_arrivals += 1;
                 } else {
-                    report.unattributed += late.len() as u64;
+                    unattributed(&mut report, last_index, late);
                 }
                 finalize(&mut report, p);
             } else {
-                report.unattributed += late.len() as u64;
+                unattributed(&mut report, last_index, late);
             }
             let src = PacketSource {
                 data: pkt.data,
@@ -508,9 +599,14 @@ pub fn run(
             let mut rec = Recorder::new(0);
             let engine_result = run_packet(&mut engine, &src, &mut rec);
             let meta_len = engine.last_meta_len();
-            let out = observer.send(&src.data).map_err(io)?;
+            let ours = expect(&engine_result, meta_len, iface_ifindex);
+            last_ts = src.ts_ns;
+            let out = observer
+                .send(&src.data, ours.as_ref(), &mut predictor(&mut engine, last_ts, iface_ifindex))
+                .map_err(io)?;
             report.sent += 1;
-            report.unattributed += out.extra.len() as u64;
+            last_index = Some(pkt.index);
+            unattributed(&mut report, last_index, out.extra);
             pending = Some(Pending {
                 capture: path.display().to_string(),
                 index: pkt.index,
@@ -524,28 +620,59 @@ pub fn run(
             });
         }
     }
+    std::thread::sleep(opts.settle);
+    let late = observer.finish(&mut predictor(&mut engine, last_ts, iface_ifindex)).map_err(io)?;
     if let Some(mut p) = pending.take() {
-        std::thread::sleep(opts.settle);
-        let late = observer.drain().map_err(io)?;
         if p.seen == Seen::Nowhere && late.len() == 1 {
             p.seen = late.into_iter().next().expect("one");
             report.late_arrivals += 1;
         } else {
-            report.unattributed += late.len() as u64;
+            unattributed(&mut report, last_index, late);
         }
         finalize(&mut report, p);
+    } else {
+        unattributed(&mut report, last_index, late);
     }
     report.elapsed_s = started.elapsed().as_secs_f64();
     report.packets_per_s =
         if report.elapsed_s > 0.0 { report.sent as f64 / report.elapsed_s } else { 0.0 };
-    report.foreign_runs = observer.foreign_runs;
-    if report.foreign_runs > 0 {
-        report.notes.push(format!("the program ran {} more times than frames were sent: other traffic reaches {}, so verdicts and maps may be misattributed", report.foreign_runs, iface.describe()));
+    report.foreign = observer.foreign.clone();
+    report.foreign_runs = report.foreign.into_iface;
+    report.notes.extend(report.foreign.describe(&iface.describe()));
+    if report.foreign.into_iface > 0 {
+        report.notes.push(format!(
+            "the {} foreign frames that entered {} were run through the engine as they entered, so that its maps follow the kernel's; {} of them went where the engine said",
+            report.foreign.into_iface,
+            iface.describe(),
+            report.foreign.as_engine_predicted
+        ));
+    }
+    if report.foreign.not_run > 0 {
+        report.notes.push(format!(
+            "{} foreign frames left the peer but never ran the program",
+            report.foreign.not_run
+        ));
+    }
+    if report.foreign.unexplained_runs > 0 {
+        report.notes.push(format!(
+            "the program ran {} times more than the frames seen entering {} explain",
+            report.foreign.unexplained_runs,
+            iface.describe()
+        ));
     }
     if let Loaded::Host(s) = &loaded {
         let diffs = crate::diff::compare_maps(&engine, s);
         if nondet_prog {
             report.map_nondeterministic = diffs;
+        } else if !diffs.is_empty() && report.foreign_runs > 0 {
+            // Foreign frames were replayed in the order they were seen, which
+            // around our own frame is not exact, and runs before the
+            // observer was ready were not replayed at all.
+            report.maps_inexact = Some(format!(
+                "maps not compared exactly: {} foreign frames ran the program",
+                report.foreign_runs
+            ));
+            report.map_differences_inexact = diffs;
         } else {
             report.map_mismatches = diffs;
         }

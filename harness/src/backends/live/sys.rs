@@ -137,17 +137,38 @@ fn sockaddr_ll(ifindex: u32, protocol: u16) -> libc::sockaddr_ll {
     a
 }
 
-/// A packet socket bound to `ifindex`. With `receive`, it takes every
-/// frame the interface receives (not the ones it sends), reports VLAN tags
-/// the stack took off in auxdata, and does not block; without, it only
-/// sends (protocol 0 receives nothing, packet(7)).
-pub fn packet_socket(ifindex: u32, receive: bool) -> Result<OwnedFd, Errno> {
+/// What a packet socket is for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Tap {
+    /// Sending only (protocol 0 receives nothing, packet(7)).
+    Send,
+    /// Every frame the interface receives, not the ones it sends.
+    Incoming,
+    /// Every frame, both ways; [`packet_recv`] says which way each went
+    /// (`PACKET_OUTGOING` frames are the ones the interface transmitted:
+    /// packet taps see them in `dev_queue_xmit_nit`, net/core/dev.c, before
+    /// the driver gets them).
+    Both,
+}
+
+/// `PACKET_OUTGOING` (include/uapi/linux/if_packet.h): a frame the
+/// interface sent, in `sll_pkttype`.
+pub const PACKET_OUTGOING: u8 = 4;
+/// `PACKET_LOOPBACK`: a frame the host sent to itself (multicast loopback).
+pub const PACKET_LOOPBACK: u8 = 5;
+
+/// A packet socket bound to `ifindex`. Receiving sockets report VLAN tags
+/// the stack took off in auxdata and do not block.
+pub fn packet_socket(ifindex: u32, tap: Tap) -> Result<OwnedFd, Errno> {
+    let receive = tap != Tap::Send;
     let proto = if receive { ETH_P_ALL } else { 0 };
     let flags = libc::SOCK_RAW | libc::SOCK_CLOEXEC | if receive { libc::SOCK_NONBLOCK } else { 0 };
     // SAFETY: plain socket(2) call, no pointers.
     let fd = owned(unsafe { libc::socket(libc::AF_PACKET, flags, i32::from(proto.to_be())) })?;
     if receive {
-        setsockopt_int(&fd, libc::SOL_PACKET, PACKET_IGNORE_OUTGOING, 1)?;
+        if tap == Tap::Incoming {
+            setsockopt_int(&fd, libc::SOL_PACKET, PACKET_IGNORE_OUTGOING, 1)?;
+        }
         setsockopt_int(&fd, libc::SOL_PACKET, PACKET_AUXDATA, 1)?;
         setsockopt_int(&fd, libc::SOL_SOCKET, libc::SO_RCVBUF, 4 << 20)?;
     }
@@ -184,21 +205,26 @@ pub fn packet_send(fd: &OwnedFd, ifindex: u32, frame: &[u8]) -> Result<(), Errno
     }
 }
 
-/// Takes one received frame, if one is queued, as it was on the wire: a
+/// Takes one received frame, if one is queued, as it was on the wire, with
+/// its `sll_pkttype` ([`PACKET_OUTGOING`] for frames the interface sent): a
 /// VLAN tag the stack moved into the skb (`skb_vlan_untag` runs before the
 /// packet taps) is put back from the auxdata, as libpcap does.
-pub fn packet_recv(fd: &OwnedFd, buf: &mut [u8]) -> Result<Option<Vec<u8>>, Errno> {
+pub fn packet_recv(fd: &OwnedFd, buf: &mut [u8]) -> Result<Option<(Vec<u8>, u8)>, Errno> {
     let mut iov =
         libc::iovec { iov_base: buf.as_mut_ptr() as *mut libc::c_void, iov_len: buf.len() };
     let mut control = [0u64; 16];
+    // SAFETY: sockaddr_ll is plain data; all-zero is valid.
+    let mut from: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
     // SAFETY: msghdr is plain data; all-zero is valid.
     let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_name = &mut from as *mut libc::sockaddr_ll as *mut libc::c_void;
+    msg.msg_namelen = std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t;
     msg.msg_iov = &mut iov;
     msg.msg_iovlen = 1;
     msg.msg_control = control.as_mut_ptr() as *mut libc::c_void;
     msg.msg_controllen = std::mem::size_of_val(&control);
-    // SAFETY: `msg` points at `iov` (over `buf`) and `control`, all live and
-    // writable for the sizes recorded in them.
+    // SAFETY: `msg` points at `from`, `iov` (over `buf`) and `control`, all
+    // live and writable for the sizes recorded in them.
     let r = unsafe { libc::recvmsg(fd.as_raw_fd(), &mut msg, libc::MSG_TRUNC) };
     if r < 0 {
         let e = last();
@@ -228,7 +254,7 @@ pub fn packet_recv(fd: &OwnedFd, buf: &mut [u8]) -> Result<Option<Vec<u8>>, Errn
             c = libc::CMSG_NXTHDR(&msg, c);
         }
     }
-    Ok(Some(frame))
+    Ok(Some((frame, from.sll_pkttype)))
 }
 
 /// Waits until one of `fds` is readable or `timeout` passes; returns which
