@@ -235,6 +235,15 @@ pub fn restrict(c: &Child, keep_fd: i32, l: &Limits) -> Result<(), &'static str>
         if libc::prctl(libc::PR_SET_DUMPABLE, 0 as libc::c_ulong, 0, 0, 0) != 0 {
             return Err("prctl(PR_SET_DUMPABLE)");
         }
+        // Rust's runtime handles SIGSEGV/SIGBUS (stack-overflow
+        // detection) by calling sigaction, which the filter would turn into
+        // SIGSYS: restore the default actions so a crash is reported as
+        // the signal it is.
+        for sig in [libc::SIGSEGV, libc::SIGBUS, libc::SIGILL, libc::SIGFPE, libc::SIGTRAP] {
+            if libc::signal(sig, libc::SIG_DFL) == libc::SIG_ERR {
+                return Err("signal(SIG_DFL)");
+            }
+        }
         let set = |res, soft: u64, hard: u64| {
             let r = libc::rlimit { rlim_cur: soft, rlim_max: hard };
             libc::setrlimit(res, &r) == 0
