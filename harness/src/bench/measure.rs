@@ -112,6 +112,9 @@ pub fn rbpf(
     // frames are left out as the diff does.
     let usable: Vec<&[u8]> =
         packets.iter().filter(|p| p.len() >= 14).map(|p| p.as_slice()).collect();
+    if usable.is_empty() {
+        return Err("no packet could be run (every frame is shorter than 14 bytes)".into());
+    }
     let rounds = opts.rounds.max(1);
     let job = Job {
         bytecode: &bytes,

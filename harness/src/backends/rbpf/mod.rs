@@ -362,6 +362,14 @@ mod tests {
         let vm = ::rbpf::EbpfVmRaw::new(Some(&bytes)).unwrap();
         let raw = vm.execute_program(&mut mem).unwrap_err().to_string();
         assert!(raw.contains(&format!("{addr:#x}")), "{raw}");
+        // The XDP path (diff, qualify): the same, with the frame's address.
+        let src = "ldxw %r2, [%r1+0]\nldxdw %r0, [%r2+4096]\nexit";
+        let prog = XdpProgram::prepare(&assemble(src).unwrap(), &RbpfHelpers::default()).unwrap();
+        let mut frame = [0u8; 64];
+        let addr = frame.as_ptr() as u64;
+        let e = prog.run(&mut frame, 1, 0, &RbpfHelpers::default()).unwrap_err().to_string();
+        assert!(e.contains("out of bounds") && e.contains("<addr>"), "{e}");
+        assert!(!e.contains(&format!("{addr:#x}")) && !e.contains(&format!("{addr}")), "{e}");
     }
 
     #[test]

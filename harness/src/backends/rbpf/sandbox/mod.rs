@@ -181,6 +181,10 @@ pub fn run(job: &Job<'_>) -> Result<Report, Error> {
     let jit = job.jit || job.timed == Timed::Jit;
     let engine = if jit { "rbpf JIT child" } else { "rbpf interpreter child" };
     let fail = |what: String| Error(format!("{engine}: {what}"));
+    if jit && job.timed == Timed::Interpreter {
+        // The child times the JIT once it has compiled it.
+        return Err(fail("a job cannot both run the JIT and time the interpreter".into()));
+    }
     let n = job.inputs.len();
     let jit_recs = if jit { 1 + n } else { 0 };
     let max_bytes = REC * (2 + n + jit_recs + job.rounds + 1) + REC + MAX_TEXT;
