@@ -10,7 +10,9 @@
 //!
 //! 1. has everything the child needs already in memory (the bytecode, the
 //!    inputs, one packet buffer's worth of capacity), then forks;
-//! 2. in the child: closes every fd but the result pipe (stdio included),
+//! 2. in the child: unmaps every shared mapping it inherited (so it
+//!    cannot write the parent's memory through one), closes every fd but
+//!    the result pipe (stdio included), restores default signal actions,
 //!    arms `PR_SET_PDEATHSIG(SIGKILL)`, sets `PR_SET_NO_NEW_PRIVS`, drops
 //!    dumpability, lowers rlimits (address space to what it has plus
 //!    [`CHILD_HEADROOM`], CPU seconds to the timeout, no new fds, no core,
@@ -165,7 +167,7 @@ const T_SETUP_ERR: u8 = b'E';
 const T_TEXT: u8 = b'M';
 
 const SETUP_STEPS: [&str; 5] = [
-    "restricting the child (fds, prctl, rlimits)",
+    "restricting the child (shared mappings, fds, prctl, rlimits)",
     "loading the program into rbpf",
     "JIT-compiling the program",
     "installing the seccomp filter",
@@ -531,7 +533,7 @@ fn child_main(
         put(T_SETUP_ERR, step);
         2
     };
-    if sys::restrict(c, fd, limits).is_err() {
+    if sys::unmap_shared(c).and_then(|()| sys::restrict(c, fd, limits)).is_err() {
         return setup_failed(STEP_RESTRICT, None);
     }
     put(T_START, MAGIC);
@@ -757,6 +759,23 @@ mod tests {
         .unwrap();
         assert!(matches!(s.stop, Some(Stop::TooMuch)));
         assert!(s.bytes.len() <= 64);
+    }
+
+    /// Shared mappings are gone from the child: writing one faults there
+    /// and the parent's page keeps its value.
+    #[test]
+    fn child_cannot_write_shared_memory() {
+        let page = sys::shared_page();
+        sys::poke(page, Some(7));
+        let s = supervise(Duration::from_secs(20), 64, |c, fd, limits| {
+            sys::unmap_shared(c).expect("unmap");
+            sys::restrict(c, fd, limits).expect("restrict");
+            sys::poke(page, Some(9));
+            0
+        })
+        .unwrap();
+        assert_eq!(s.ended, sys::Ended::Signaled(libc::SIGSEGV));
+        assert_eq!(sys::poke(page, None), 7);
     }
 
     /// The child's other fds are closed before anything runs.

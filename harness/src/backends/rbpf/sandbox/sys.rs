@@ -276,6 +276,68 @@ pub fn restrict(c: &Child, keep_fd: i32, l: &Limits) -> Result<(), &'static str>
     Ok(())
 }
 
+/// Unmaps every shared mapping the child inherited (`s` in
+/// `/proc/self/maps`: MAP_SHARED memory, memfds, SysV segments, mmapped
+/// BPF maps or packet rings): after fork those pages are still the
+/// parent's, and code in the child could write them. Runs before
+/// [`restrict`] closes the fds, since it opens one. The rest of the
+/// child's memory is a private copy.
+pub fn unmap_shared(_: &Child) -> Result<(), &'static str> {
+    let maps = std::fs::read_to_string("/proc/self/maps").map_err(|_| "reading /proc/self/maps")?;
+    for line in maps.lines() {
+        let mut f = line.split_whitespace();
+        let (Some(range), Some(perms)) = (f.next(), f.next()) else { continue };
+        if perms.as_bytes().get(3) != Some(&b's') {
+            continue;
+        }
+        let Some((a, b)) = range.split_once('-') else { return Err("parsing /proc/self/maps") };
+        let (Ok(a), Ok(b)) = (usize::from_str_radix(a, 16), usize::from_str_radix(b, 16)) else {
+            return Err("parsing /proc/self/maps");
+        };
+        // SAFETY: the range is a whole mapping of this (child) process
+        // that nothing in the child uses: the child's code touches only its
+        // private copy of the parent's heap and stack, and rbpf's buffers.
+        if unsafe { libc::munmap(a as *mut libc::c_void, b - a) } != 0 {
+            return Err("munmap of a shared mapping");
+        }
+    }
+    Ok(())
+}
+
+/// A shared anonymous page in this process, for the test that the child
+/// cannot write it. Returns its address.
+#[cfg(test)]
+pub fn shared_page() -> usize {
+    // SAFETY: a fresh anonymous mapping; no existing memory is affected.
+    let p = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            4096,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_SHARED | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        )
+    };
+    assert_ne!(p, libc::MAP_FAILED);
+    p as usize
+}
+
+/// Writes `v` to `addr` (a page from [`shared_page`]), or reads it.
+#[cfg(test)]
+pub fn poke(addr: usize, v: Option<u8>) -> u8 {
+    let p = addr as *mut u8;
+    // SAFETY: test-only; addr comes from `shared_page`, mapped for the
+    // process's life (in the child it may be gone: then this faults, which
+    // is what the test wants to see).
+    unsafe {
+        if let Some(v) = v {
+            std::ptr::write_volatile(p, v);
+        }
+        std::ptr::read_volatile(p)
+    }
+}
+
 /// close_range(2) (Linux 5.9); falls back to closing one by one up to the
 /// fd limit on older kernels.
 ///
