@@ -9,7 +9,7 @@
 //! `XDPQUAL_BLESS_RBPF=1 cargo test -p xdpqual --test rbpf_conformance`.
 
 use std::path::{Path, PathBuf};
-#[cfg(all(target_arch = "x86_64", not(windows)))]
+#[cfg(all(target_arch = "x86_64", target_os = "linux"))]
 use xdpqual::backends::rbpf::run_raw_jit;
 use xdpqual::backends::rbpf::{check, run_raw, Engine, RbpfHelpers, RunError};
 use xdpqual::conformance::{data_files, suite_dir, ConformanceTest};
@@ -55,9 +55,9 @@ fn outcome(file: &Path, engine: Engine) -> String {
     let mut mem = t.mem.clone();
     let run = match engine {
         Engine::Interpreter => run_raw(&prog, &mut mem, &RbpfHelpers::default()),
-        #[cfg(all(target_arch = "x86_64", not(windows)))]
-        Engine::Jit => run_raw_jit(&prog, &mut mem),
-        #[cfg(not(all(target_arch = "x86_64", not(windows))))]
+        #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+        Engine::Jit => run_raw_jit(&prog, &mem),
+        #[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]
         Engine::Jit => unreachable!("the JIT table is only built on x86_64"),
     };
     match (run, t.result, &t.error) {
@@ -90,7 +90,7 @@ fn rbpf_interpreter_outcomes_match_the_table() {
     compare_with_table(Engine::Interpreter);
 }
 
-#[cfg(all(target_arch = "x86_64", not(windows)))]
+#[cfg(all(target_arch = "x86_64", target_os = "linux"))]
 #[test]
 fn rbpf_jit_outcomes_match_the_table() {
     compare_with_table(Engine::Jit);

@@ -6,7 +6,7 @@ use std::time::Instant;
 use super::{BackendId, BenchOptions, EngineMode, Measured, Spread};
 use crate::backends::host::testrun::{test_run_live, RunFlags, XdpCtx};
 use crate::backends::host::{HostBackend, HostSession, SessionOutcome};
-use crate::backends::rbpf::{self, RbpfHelpers, XdpMd, XdpProgram};
+use crate::backends::rbpf::{self, RbpfHelpers, XdpProgram};
 use crate::engine::{Engine, EngineConfig, PacketIn};
 use crate::isa::encode_le;
 use crate::program::{Object, Program};
@@ -87,96 +87,79 @@ pub fn engine_insns(obj: &Object, program: &Program, packets: &[Vec<u8>]) -> Opt
     Some(total as f64 / packets.len().max(1) as f64)
 }
 
-/// rbpf's interpreter or JIT. The VM is built once (the backend's
-/// `XdpProgram::run` rebuilds it per packet, which would measure rbpf's
-/// verifier too).
+/// rbpf's interpreter or JIT, run in a sandboxed child process
+/// (`backends::rbpf::sandbox`): rbpf's JIT checks no bounds and a program
+/// can tell it from the interpreter, so it never runs in this process; the
+/// interpreter runs there too, so that a program that loops (rbpf has no
+/// instruction budget) is stopped by the child's timeout. Times are taken
+/// inside the child; the JIT's verdicts are only counted against the
+/// interpreter's, never reported.
+#[cfg(all(target_arch = "x86_64", target_os = "linux"))]
 pub fn rbpf(
     program: &Program,
     packets: &[Vec<u8>],
     opts: &BenchOptions,
     jit: bool,
 ) -> Result<Measured, String> {
+    use crate::backends::rbpf::sandbox::{self, Ctx, Job, Timed};
     let none = RbpfHelpers::default();
     XdpProgram::prepare(&program.insns, &none).map_err(|u| u.to_string())?;
     if jit {
         rbpf::check(&program.insns, rbpf::Engine::Jit, &[]).map_err(|u| u.to_string())?;
     }
     let bytes = encode_le(&rbpf::rewrite_xdp_ctx(&program.insns).map_err(|u| u.to_string())?);
-    let mut vm = ::rbpf::EbpfVmMbuff::new(Some(&bytes)).map_err(|e| format!("rbpf: {e}"))?;
     // rbpf's XDP path needs an Ethernet header to be meaningful; shorter
     // frames are left out as the diff does.
-    let usable: Vec<&Vec<u8>> = packets.iter().filter(|p| p.len() >= 14).collect();
-    let mut buf = vec![0u8; usable.iter().map(|p| p.len()).max().unwrap_or(0)];
-    let mbuff_for = |buf: &mut [u8]| {
-        let data = buf.as_ptr() as u64;
-        XdpMd {
-            data,
-            data_end: data + buf.len() as u64,
-            data_meta: data,
-            ingress_ifindex: 1,
-            rx_queue_index: 0,
-            egress_ifindex: 0,
-        }
-        .to_mbuff()
-    };
-    // The interpreter's verdicts: the JIT's safety gate (rbpf's JIT checks
-    // no bounds, so it only repeats runs the interpreter completed; see
-    // backends::rbpf) and its correctness check.
-    let mut verdicts = Vec::with_capacity(usable.len());
-    for p in &usable {
-        let b = &mut buf[..p.len()];
-        b.copy_from_slice(p);
-        let mbuff = mbuff_for(b);
-        verdicts.push(vm.execute_program(b, &mbuff).ok());
+    let usable: Vec<&[u8]> =
+        packets.iter().filter(|p| p.len() >= 14).map(|p| p.as_slice()).collect();
+    if usable.is_empty() {
+        return Err("no packet could be run (every frame is shorter than 14 bytes)".into());
     }
-    let failed = verdicts.iter().filter(|v| v.is_none()).count();
-    let note = (failed > 0 || usable.len() < packets.len()).then(|| {
-        format!(
+    let rounds = opts.rounds.max(1);
+    let job = Job {
+        bytecode: &bytes,
+        ctx: Ctx::Xdp { ingress_ifindex: 1, rx_queue_index: 0 },
+        inputs: &usable,
+        jit,
+        timed: if jit { Timed::Jit } else { Timed::Interpreter },
+        rounds,
+        timeout: sandbox::default_timeout(usable.len(), rounds),
+    };
+    let report = sandbox::run(&job).map_err(|e| e.to_string())?;
+    let failed = report.interpreter.iter().filter(|v| v.is_none()).count();
+    let mut notes = Vec::new();
+    if failed > 0 || usable.len() < packets.len() {
+        notes.push(format!(
             "{} frames shorter than 14 bytes left out; {failed} runs ended in an rbpf error",
             packets.len() - usable.len()
-        )
-    });
-    if !jit {
-        let (spread, n) = rounds(opts, || {
-            let t = Instant::now();
-            for p in &usable {
-                let b = &mut buf[..p.len()];
-                b.copy_from_slice(p);
-                let mbuff = mbuff_for(b);
-                black_box(vm.execute_program(b, &mbuff).ok());
-            }
-            Ok((t.elapsed().as_nanos() as f64, usable.len()))
-        })?;
-        return Ok(measured(spread, n, note));
+        ));
     }
-    vm.jit_compile().map_err(|e| format!("rbpf JIT: {e}"))?;
-    let gated: Vec<(&Vec<u8>, u64)> =
-        usable.iter().zip(&verdicts).filter_map(|(p, v)| v.map(|v| (*p, v))).collect();
-    let mut mismatch = None;
-    let (spread, n) = rounds(opts, || {
-        let t = Instant::now();
-        for (p, expect) in &gated {
-            let b = &mut buf[..p.len()];
-            b.copy_from_slice(p);
-            let mut mbuff = mbuff_for(b);
-            // SAFETY: rbpf's interpreter, which bounds-checks every access,
-            // ran this program on this very frame without error (`gated`),
-            // so the JIT repeats a path shown to stay in bounds; the frame
-            // sits at a different address, which the programs we measure
-            // do not branch on (see backends::rbpf's module notes).
-            let r = unsafe { vm.execute_program_jit(b, &mut mbuff) };
-            if r.as_ref().ok() != Some(expect) && mismatch.is_none() {
-                mismatch = Some(format!(
-                    "rbpf's JIT returned {r:?} where its interpreter returned {expect}"
-                ));
-            }
+    let n = if jit {
+        let gated = report.gated();
+        let bad = report.mismatches();
+        if bad > 0 {
+            return Err(format!(
+                "rbpf's JIT disagreed with its interpreter on {bad} of {gated} packets \
+                 (its values are withheld: they may be host addresses)"
+            ));
         }
-        Ok((t.elapsed().as_nanos() as f64, gated.len()))
-    })?;
-    if let Some(m) = mismatch {
-        return Err(m);
+        notes.push("JIT run in a sandboxed child process (seccomp), timed there".into());
+        gated
+    } else {
+        usable.len()
+    };
+    if n == 0 {
+        return Err("no packet could be run".into());
     }
-    Ok(measured(spread, n, note))
+    let per_packet: Vec<f64> = report.rounds_ns.iter().map(|ns| *ns as f64 / n as f64).collect();
+    let spread = Spread::of(&per_packet).ok_or("the child reported no rounds")?;
+    Ok(measured(spread, n, (!notes.is_empty()).then(|| notes.join("; "))))
+}
+
+/// rbpf's rows need the x86_64 Linux sandbox.
+#[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]
+pub fn rbpf(_: &Program, _: &[Vec<u8>], _: &BenchOptions, _: bool) -> Result<Measured, String> {
+    Err("rbpf rows run only on x86_64 Linux (their sandbox)".into())
 }
 
 /// The host kernel rows, sharing one loaded program.

@@ -11,19 +11,16 @@
 //! - the interpreter (always): bounds-checks every access against the
 //!   memory, metadata buffer and stack it was given and reports a run error
 //!   otherwise;
-//! - the x86_64 JIT ([`run_raw_jit`]): rbpf's JIT does no bounds checking
-//!   at all (its `execute_program_jit` is `unsafe` for that reason), so a
-//!   wild access would corrupt or crash this process. We run it only after
-//!   the interpreter has run the same program on a copy of the same input
-//!   without error, and only on a fresh copy, so the JIT repeats a path the
-//!   interpreter has shown stays in bounds. This is safe unless the program
-//!   branches on the numeric value of a pointer (the buffers' addresses
-//!   differ between the two runs), which the kernel verifier forbids for
-//!   packet and stack pointers compared against scalars in the programs
-//!   we qualify. The gate also requires the program to pass the
-//!   interpreter's eligibility, since a program the interpreter runs
-//!   differently could take another path in the JIT. Helpers are not
-//!   registered with the JIT path.
+//! - the x86_64 JIT ([`run_raw_jit`], and `xdpqual bench`'s rbpf-jit row):
+//!   rbpf's JIT does no bounds checking at all, and a program can tell it
+//!   from the interpreter (r10 points into a heap buffer in one and into the
+//!   native stack in the other), so "the interpreter ran it first" proves
+//!   nothing. It runs only in a sandboxed child process ([`sandbox`]), and
+//!   its results are only compared with the interpreter's.
+//!
+//! rbpf's error texts name host addresses (the interpreter's out-of-bounds
+//! message prints the access, the mbuff, the memory and the stack); every
+//! text that leaves this module goes through [`scrub_addresses`] first.
 //!
 //! Helper calls are refused unless the caller registers them
 //! ([`RbpfHelpers`]); which kernel helpers to bridge is the caller's call.
@@ -31,6 +28,8 @@
 //! its context.
 
 pub mod eligibility;
+#[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+pub mod sandbox;
 pub mod xdp_ctx;
 
 pub use eligibility::{check, eligibility, Engine};
@@ -72,7 +71,32 @@ pub enum RunError {
 }
 
 fn rbpf_err(e: std::io::Error) -> RunError {
-    RunError::Rbpf(e.to_string())
+    RunError::Rbpf(scrub_addresses(&e.to_string()))
+}
+
+/// `text` with every `0x` followed by 8 or more hex digits replaced by
+/// `<addr>`: rbpf formats host pointers that way (`{:#x}`, and `{:?}` of a
+/// pointer), and no value that long in its messages is anything else (the
+/// lengths and offsets it prints are short). Addresses of this process
+/// must never reach a report.
+pub fn scrub_addresses(text: &str) -> String {
+    let b = text.as_bytes();
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'0' && matches!(b.get(i + 1), Some(b'x' | b'X')) {
+            let digits = b[i + 2..].iter().take_while(|c| c.is_ascii_hexdigit()).count();
+            if digits >= 8 {
+                out.push_str("<addr>");
+                i += 2 + digits;
+                continue;
+            }
+        }
+        let ch = text[i..].chars().next().expect("i is on a char boundary");
+        out.push(ch);
+        i += ch.len_utf8();
+    }
+    out
 }
 
 /// Helpers to register with rbpf, by id. Empty by default.
@@ -126,26 +150,44 @@ fn guarded(f: impl FnOnce() -> Result<u64, std::io::Error>) -> Result<u64, RunEr
                 .map(|s| s.to_string())
                 .or_else(|| p.downcast_ref::<String>().cloned())
                 .unwrap_or_default();
-            Err(RunError::Rbpf(format!("panicked: {msg}")))
+            Err(RunError::Rbpf(scrub_addresses(&format!("panicked: {msg}"))))
         }
     }
 }
 
-/// Runs a non-XDP program on rbpf's x86_64 JIT, after the interpreter has
-/// run it cleanly on a copy of `mem` (see the module notes on safety).
-/// Returns the JIT's result; the interpreter's is only a safety gate.
-#[cfg(all(target_arch = "x86_64", not(windows)))]
-pub fn run_raw_jit(insns: &[Insn], mem: &mut [u8]) -> Result<u64, RunError> {
+/// Runs a non-XDP program on rbpf's x86_64 JIT, in a sandboxed child
+/// ([`sandbox`]), after rbpf's interpreter has run it on a copy of `mem`
+/// here (for its error text, if it fails). Returns the JIT's `r0` only
+/// where it equals the interpreter's: a value the interpreter did not
+/// produce is an error that withholds the value (it may be a host
+/// address). `mem` is not written back.
+#[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+pub fn run_raw_jit(insns: &[Insn], mem: &[u8]) -> Result<u64, RunError> {
     check(insns, Engine::Jit, &[])?;
     let mut probe = mem.to_vec();
     run_raw(insns, &mut probe, &RbpfHelpers::default())?;
     let bytes = encode_le(insns);
-    let mut vm = ::rbpf::EbpfVmRaw::new(Some(&bytes)).map_err(rbpf_err)?;
-    vm.jit_compile().map_err(rbpf_err)?;
-    // SAFETY: the interpreter, which bounds-checks every access, has just
-    // run this program on identical input without error; the JIT follows
-    // the same path (see module notes for the one assumption involved).
-    unsafe { vm.execute_program_jit(mem) }.map_err(rbpf_err)
+    let inputs = [mem];
+    let job = sandbox::Job {
+        bytecode: &bytes,
+        ctx: sandbox::Ctx::Raw,
+        inputs: &inputs,
+        jit: true,
+        timed: sandbox::Timed::None,
+        rounds: 0,
+        timeout: sandbox::default_timeout(1, 0),
+    };
+    let report = sandbox::run(&job).map_err(|e| RunError::Rbpf(e.to_string()))?;
+    match (report.interpreter[0], report.jit_agreeing(0)) {
+        (None, _) => Err(RunError::Rbpf(
+            "rbpf's interpreter failed in the sandbox where it ran here".into(),
+        )),
+        (Some(_), Some(r0)) => Ok(r0),
+        (Some(_), None) => Err(RunError::Rbpf(
+            "rbpf's JIT returned a value its interpreter did not (withheld: it may be a host address)"
+                .into(),
+        )),
+    }
 }
 
 /// An XDP program prepared for rbpf: checked and with context loads
@@ -286,17 +328,56 @@ mod tests {
         assert_eq!(frame[0], 0x5a);
     }
 
-    #[cfg(all(target_arch = "x86_64", not(windows)))]
+    #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
     #[test]
     fn jit_agrees_and_is_gated_by_the_interpreter() {
         let p = assemble("ldxw %r0, [%r1+0]\nadd %r0, 1\nexit").unwrap();
-        let mut mem = 41u32.to_le_bytes();
-        assert_eq!(run_raw_jit(&p, &mut mem).unwrap(), 42);
+        let mem = 41u32.to_le_bytes();
+        assert_eq!(run_raw_jit(&p, &mem).unwrap(), 42);
         // Out of bounds: the interpreter's error, the JIT never runs.
         let p = assemble("ldxdw %r0, [%r1+64]\nexit").unwrap();
-        assert!(matches!(run_raw_jit(&p, &mut mem), Err(RunError::Rbpf(_))));
+        assert!(matches!(run_raw_jit(&p, &mem), Err(RunError::Rbpf(_))));
         // le16 is refused for the JIT.
         let p = assemble("le16 %r0\nexit").unwrap();
-        assert!(matches!(run_raw_jit(&p, &mut mem), Err(RunError::Unsupported(_))));
+        assert!(matches!(run_raw_jit(&p, &mem), Err(RunError::Unsupported(_))));
+    }
+
+    /// A real out-of-bounds error from rbpf's interpreter names the access,
+    /// the mbuff, the memory and the stack by host address (interpreter.rs
+    /// `check_mem`); none of them may survive into the RunError.
+    #[test]
+    fn rbpf_errors_carry_no_host_address() {
+        let p = assemble("mov %r2, %r10\nldxdw %r0, [%r1+64]\nexit").unwrap();
+        let mut mem = [0u8; 16];
+        let addr = mem.as_ptr() as u64;
+        let e = run_raw(&p, &mut mem, &RbpfHelpers::default()).unwrap_err().to_string();
+        assert!(e.contains("out of bounds") && e.contains("<addr>"), "{e}");
+        assert!(!e.contains(&format!("{addr:#x}")) && !e.contains(&format!("{addr}")), "{e}");
+        let long_hex = e
+            .split(|c: char| !c.is_ascii_hexdigit() && c != 'x')
+            .any(|w| w.strip_prefix("0x").is_some_and(|h| h.len() >= 8));
+        assert!(!long_hex, "{e}");
+        // The raw rbpf message really did carry the address.
+        let bytes = encode_le(&p);
+        let vm = ::rbpf::EbpfVmRaw::new(Some(&bytes)).unwrap();
+        let raw = vm.execute_program(&mut mem).unwrap_err().to_string();
+        assert!(raw.contains(&format!("{addr:#x}")), "{raw}");
+        // The XDP path (diff, qualify): the same, with the frame's address.
+        let src = "ldxw %r2, [%r1+0]\nldxdw %r0, [%r2+4096]\nexit";
+        let prog = XdpProgram::prepare(&assemble(src).unwrap(), &RbpfHelpers::default()).unwrap();
+        let mut frame = [0u8; 64];
+        let addr = frame.as_ptr() as u64;
+        let e = prog.run(&mut frame, 1, 0, &RbpfHelpers::default()).unwrap_err().to_string();
+        assert!(e.contains("out of bounds") && e.contains("<addr>"), "{e}");
+        assert!(!e.contains(&format!("{addr:#x}")) && !e.contains(&format!("{addr}")), "{e}");
+    }
+
+    #[test]
+    fn scrubbing_keeps_short_numbers() {
+        assert_eq!(
+            scrub_addresses("addr 0x7ffd12345678, size 8\nmem: 0x55d0aa/0x10 0xDEADBEEF1"),
+            "addr <addr>, size 8\nmem: 0x55d0aa/0x10 <addr>"
+        );
+        assert_eq!(scrub_addresses("é 0x1234567 ü"), "é 0x1234567 ü");
     }
 }
