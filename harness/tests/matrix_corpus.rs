@@ -95,7 +95,7 @@ fn corpus_on_the_kernel_matrix() {
         }
     }
     for arch in spec::Arch::ALL {
-        match matrix::agent::build(arch) {
+        match matrix::agent::prepare(arch, &matrix::cache_dir()) {
             Ok(_) => {}
             Err(e @ matrix::agent::AgentError::MissingTarget { .. }) => {
                 xdpqual::util::skip(format_args!("{e}"));

@@ -21,7 +21,7 @@ fn a_kernel_that_is_not_a_kernel_fails_its_cell_only() {
         xdpqual::util::skip(format_args!("qemu-system-x86_64 not installed"));
         return;
     };
-    if let Err(e) = matrix::agent::build(Arch::X86_64) {
+    if let Err(e) = matrix::agent::prepare(Arch::X86_64, &matrix::cache_dir()) {
         xdpqual::util::skip(format_args!("{e}"));
         return;
     }
