@@ -310,9 +310,16 @@ pub fn run(
                             .and_then(|i| program.lines.lookup(i))
                             .map(|l| format!(" at {}:{}", l.file, l.line))
                             .unwrap_or_default();
-                        report.skipped.push(Skipped {
-                            backend: BackendKind::Host,
-                            reason: format!(
+                        let reason = match r.rejection.helper_not_offered() {
+                            // The kernel's build lacks a helper the program
+                            // needs: the comparison cannot run on this kernel
+                            // (a gate that needs it fails as "could not run").
+                            Some(helper) => format!(
+                                "kernel {} does not offer {helper} to XDP programs{line}, so the program cannot load here (verifier: {})",
+                                host.kernel_release(),
+                                r.rejection.first_error_line.as_deref().unwrap_or_default()
+                            ),
+                            None => format!(
                                 "rejected by verifier (kernel {}){line}: {}",
                                 host.kernel_release(),
                                 r.rejection
@@ -320,7 +327,8 @@ pub fn run(
                                     .clone()
                                     .unwrap_or_else(|| format!("errno {}", r.rejection.errno))
                             ),
-                        });
+                        };
+                        report.skipped.push(Skipped { backend: BackendKind::Host, reason });
                     }
                 }
             }

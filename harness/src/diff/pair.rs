@@ -30,6 +30,10 @@ pub enum PairOpen {
     Unavailable(String),
     /// The verifier refused the program.
     Rejected(String),
+    /// This kernel's build does not offer a helper the program calls
+    /// ([`Rejection::helper_not_offered`](crate::backends::host::prog::Rejection::helper_not_offered)):
+    /// nothing to compare with here, and not the program's fault.
+    HelperNotOffered(String),
 }
 
 /// Both results for one packet.
@@ -71,11 +75,19 @@ impl VmHostPair {
         let session = match host.load(obj, program).context("loading into the host kernel")? {
             SessionOutcome::Ready(s) => s,
             SessionOutcome::Rejected(r) => {
-                return Ok(PairOpen::Rejected(
-                    r.rejection
-                        .first_error_line
-                        .unwrap_or_else(|| format!("errno {}", r.rejection.errno)),
-                ))
+                let line = r
+                    .rejection
+                    .first_error_line
+                    .clone()
+                    .unwrap_or_else(|| format!("errno {}", r.rejection.errno));
+                return Ok(if r.rejection.helper_not_offered().is_some() {
+                    PairOpen::HelperNotOffered(format!(
+                        "kernel {} does not offer a helper this program calls: {line}",
+                        host.kernel_release()
+                    ))
+                } else {
+                    PairOpen::Rejected(line)
+                });
             }
         };
         let opts = super::DiffOptions {

@@ -82,6 +82,11 @@ struct RawProgram {
     expect_config: Option<String>,
     /// "Must agree with the kernel" (default true): a host-cell mismatch fails.
     agree_with_kernel: Option<bool>,
+    /// This program's cells that may skip when they cannot run here, in
+    /// addition to the file's `optional` (e.g. the host cell of a program
+    /// whose helper some kernels do not offer).
+    #[serde(default)]
+    optional: Vec<Spanned<String>>,
     budget: Option<Budget>,
 }
 
@@ -134,6 +139,9 @@ pub struct ProgramConfig {
     /// Per capture (index into `Config::captures`).
     pub expect: BTreeMap<usize, CaptureExpect>,
     pub agree_with_kernel: bool,
+    /// Cells of this program whose units skip, rather than fail, when the
+    /// cell cannot run (the file's `optional` plus the program's own).
+    pub optional: Vec<String>,
     pub budget: Budget,
 }
 
@@ -288,6 +296,16 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
             Some(c) => cx.cells(c)?,
             None => default_cells.clone(),
         };
+        let mut program_optional = optional.clone();
+        for c in cx.cells(&p.optional)? {
+            if required.contains(&c) {
+                let at = p.optional.iter().find(|s| *s.get_ref() == c).expect("from this list");
+                return Err(cx.at(at, format!("cell '{c}' is both `required` and `optional`")));
+            }
+            if !program_optional.contains(&c) {
+                program_optional.push(c);
+            }
+        }
         let mut expect = BTreeMap::new();
         for (cap, table) in &p.expect {
             let idx = capture_index(&captures, base, cap.get_ref()).ok_or_else(|| {
@@ -339,6 +357,7 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
             cells,
             expect,
             agree_with_kernel: p.agree_with_kernel.unwrap_or(true),
+            optional: program_optional,
             budget: p.budget.or(perf.budget).unwrap_or_default(),
         });
     }

@@ -453,7 +453,7 @@ impl Runner<'_> {
             BackendKind::Host => "engine agrees with host kernel",
             _ => "engine agrees with rbpf",
         };
-        let optional = self.cfg.optional.contains(&u.cell);
+        let optional = p.optional.contains(&u.cell);
         let opts = DiffOptions {
             backends: vec![BackendKind::Vm, other.clone()],
             maps: l.maps.clone(),
@@ -552,7 +552,7 @@ impl Runner<'_> {
         let label = p.label();
         let cap = self.cfg.captures[ci].display().to_string();
         let name = format!("engine agrees with kernel {kernel} (QEMU)");
-        let optional = self.cfg.optional.contains(&u.cell);
+        let optional = p.optional.contains(&u.cell);
         let skip_or_fail = |why: String| {
             if optional {
                 Outcome::Skipped { reason: format!("{why} (cell '{}' is optional)", u.cell) }

@@ -139,6 +139,21 @@ pub struct Rejection {
     pub log_truncated: bool,
 }
 
+impl Rejection {
+    /// The helper (`bpf_xdp_adjust_meta#54`) when the verifier refused the
+    /// program because this kernel does not offer that helper to its
+    /// program type: the verifier's "program of this type cannot use helper"
+    /// (kernel/bpf/verifier.c, check_helper_call, when the program type's
+    /// get_func_proto returns nothing). That is a property of the kernel's
+    /// build, not a fault in the program: a kernel that offers the helper
+    /// may load it.
+    pub fn helper_not_offered(&self) -> Option<&str> {
+        let line = self.first_error_line.as_deref()?;
+        let rest = line.split("program of this type cannot use helper ").nth(1)?;
+        Some(rest.split_whitespace().next().unwrap_or(rest))
+    }
+}
+
 #[derive(Debug)]
 pub enum LoadOutcome {
     Loaded(KernelProgram),
