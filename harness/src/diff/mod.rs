@@ -276,7 +276,7 @@ pub fn run(
     report.backends.push(BackendKind::Vm);
     if opts.backends.contains(&BackendKind::Rbpf) {
         let helpers = crate::backends::rbpf::RbpfHelpers::default();
-        match crate::backends::rbpf::XdpProgram::prepare(&program.insns, &helpers) {
+        match crate::backends::rbpf::XdpProgram::prepare_bounded(&program.insns, &helpers) {
             Ok(p) => {
                 b.rbpf = Some((p, helpers));
                 report.backends.push(BackendKind::Rbpf);

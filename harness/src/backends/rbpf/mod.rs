@@ -208,6 +208,37 @@ impl XdpProgram {
         Ok(XdpProgram { bytes: encode_le(&rewritten), helpers: helpers.ids() })
     }
 
+    /// [`prepare`](Self::prepare), for running in this process: also
+    /// refuses every backward jump. rbpf's interpreter has no instruction
+    /// budget, so a loop could run forever inside diff or qualify; without
+    /// backward jumps (and with nested BPF-to-BPF calls refused by
+    /// [`check`]) every run ends within the program's length times two
+    /// frames. `bench` runs rbpf in a child with a deadline instead, so
+    /// loops are measured there.
+    pub fn prepare_bounded(
+        insns: &[Insn],
+        helpers: &RbpfHelpers,
+    ) -> Result<XdpProgram, Unsupported> {
+        for (pc, insn) in insns.iter().enumerate() {
+            let is_call = insn.code & 0xf0 == crate::isa::opcode::CALL
+                && matches!(insn.class(), crate::isa::opcode::JMP | crate::isa::opcode::JMP32);
+            if is_call {
+                continue;
+            }
+            if let Some(t) = crate::isa::opcode::jump_target(pc, insn) {
+                if t <= pc {
+                    return Err(Unsupported::new(
+                        format!(
+                            "backward jump to insn {t}: rbpf's interpreter has no instruction budget, so a loop could run without end in this process"
+                        ),
+                        pc,
+                    ));
+                }
+            }
+        }
+        Self::prepare(insns, helpers)
+    }
+
     /// Runs on one packet; returns the program's `r0` (the XDP action).
     /// `packet` is the whole frame (`data` to `data_end`); `data_meta` is
     /// set equal to `data` (no metadata). The VM is built per run because
@@ -282,6 +313,27 @@ mod tests {
         let p = assemble("ja +2\nf:\nmov %r0, 5\nexit\ncall local f\nexit").unwrap();
         assert_eq!(p[3].imm, -3);
         assert_eq!(run_raw(&p, &mut [], &none).unwrap(), 5);
+    }
+
+    /// In this process rbpf may only run programs that end: a loop (here
+    /// one that never ends) is refused before it runs, while forward
+    /// jumps and a backward BPF-to-BPF call are not loops.
+    #[test]
+    fn loops_are_refused_for_in_process_runs() {
+        let none = RbpfHelpers::default();
+        let forever = assemble("mov %r0, 2\nja -1\nexit").unwrap();
+        let e = XdpProgram::prepare_bounded(&forever, &none).unwrap_err();
+        assert!(
+            e.to_string().contains("backward jump to insn 1")
+                && e.to_string().ends_with("at insn 1"),
+            "{e}"
+        );
+        let counted = assemble("mov %r1, 3\nsub %r1, 1\njne %r1, 0, -2\nmov %r0, 2\nexit").unwrap();
+        assert!(XdpProgram::prepare_bounded(&counted, &none).is_err());
+        let forward = assemble("mov %r0, 2\njeq %r1, 0, +1\nmov %r0, 1\nexit").unwrap();
+        assert!(XdpProgram::prepare_bounded(&forward, &none).is_ok());
+        let call = assemble("ja +2\nf:\nmov %r0, 2\nexit\ncall local f\nexit").unwrap();
+        assert!(XdpProgram::prepare_bounded(&call, &none).is_ok());
     }
 
     #[test]
