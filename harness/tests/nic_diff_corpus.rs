@@ -1,7 +1,7 @@
 //! `xdpqual diff --backends vm,nic:nfp-corenic` over the shipped corpus
 //! (xdpqual.toml): every packet the NIC treats differently from the engine
 //! must be attributed to a named rule, and the attributions must be the ones
-//! worked out here from the captures and the spec, not from the diff itself.
+//! worked out here from the captures and docs/offload-rules.md, not from the diff itself.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -15,7 +15,7 @@ fn root() -> PathBuf {
 }
 
 /// CoreNIC's packet-split boundary: NFP_NET_CFG_BPF_INL_MTU = 30 (NFD),
-/// fw_mtu = 30 * 64 - 32 = 1888 bytes (docs/offload-nfp.md NFP-M7).
+/// fw_mtu = 30 * 64 - 32 = 1888 bytes (docs/offload-rules.md NFP-M7).
 const SPLIT_BOUNDARY: usize = 30 * 64 - 32;
 const ETH_HLEN: usize = 14;
 

@@ -1,4 +1,4 @@
-//! hXDP's 6-byte load/store ISA extension (OSDI'20 §3.2, spec §3.2): the
+//! hXDP's 6-byte load/store ISA extension (OSDI'20 §3.2, offload-rules.md §3.2): the
 //! parallelizer rewrites a group of byte or half-word loads and stores that
 //! together copy 6 contiguous bytes (a MAC address) into one 6-byte load and
 //! one 6-byte store; the other instructions of the group become NOPs and are

@@ -1,7 +1,9 @@
 //! The NIC model: would an XDP/TC program be accepted for hardware offload
 //! (Netronome nfp, netdevsim, hXDP), and if not, where and why; plus RSS.
 //!
-//! Rules come from `docs/offload-nfp.md` (the offload specification).
+//! Rules and constants are documented, with their kernel and firmware sources,
+//! in `docs/offload-rules.md`; `tests/rules_documented.rs` keeps it in step
+//! with [`rules::RuleId`].
 
 pub mod absint;
 pub mod check;

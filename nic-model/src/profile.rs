@@ -23,11 +23,11 @@ pub struct Sourced<T> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Family {
-    /// Netronome nfp driver + firmware (spec §1).
+    /// Netronome nfp driver + firmware (offload-rules.md §1).
     Nfp,
-    /// netdevsim offload simulation (spec §2): no ISA limits.
+    /// netdevsim offload simulation (offload-rules.md §2): no ISA limits.
     Netdevsim,
-    /// hXDP on NetFPGA-SUME (spec §3).
+    /// hXDP on NetFPGA-SUME (offload-rules.md §3).
     Hxdp,
 }
 

@@ -35,7 +35,8 @@ impl Severity {
 pub struct Finding {
     pub rule: RuleId,
     pub severity: Severity,
-    /// The target's own message (kernel log / extack / dmesg), from the spec.
+    /// The target's own message (kernel log / extack / dmesg), as quoted in
+    /// docs/offload-rules.md.
     pub message: String,
     /// Why the checker says so, in its own words.
     pub detail: String,

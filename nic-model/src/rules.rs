@@ -1,6 +1,7 @@
-//! The rule catalogue: stable IDs from docs/offload-nfp.md §1.2 (NFP-*), plus
-//! IDs this crate assigns where the spec's tables have none (NFP-H* for the
-//! helper table, NSIM-* for netdevsim §2.1, HXDP-* for hXDP §3, ANALYSIS-*).
+//! The rule catalogue. Every ID here has a table row in docs/offload-rules.md
+//! (NFP-* in §1.2, NSIM-* in §2.1, HXDP-* in §3.4, KERNEL-RESERVED and
+//! ANALYSIS-BUDGET in §4) with the target's behaviour, its message and the
+//! kernel/firmware/paper source; tests/rules_documented.rs checks both ways.
 
 use serde::{Serialize, Serializer};
 

@@ -1,6 +1,6 @@
 //! hXDP's compiler, modelled: which VLIW row each eBPF instruction lands in.
 //!
-//! hXDP (OSDI'20 §3, spec §3.2) does not run eBPF instructions one by one:
+//! hXDP (OSDI'20 §3, offload-rules.md §3.2) does not run eBPF instructions one by one:
 //! its compiler removes some, fuses others, and packs the rest into rows of
 //! `lanes` slots that Sephirot issues one per cycle. So the cycles a packet
 //! costs are the rows on its path, not its instructions ÷ an average IPC.
@@ -704,7 +704,7 @@ fn liveness(insns: &[Insn], removed: &[Option<Removed>], folded_src: &[Option<u8
 /// loses the branch; then the computations that fed only such branches
 /// (rX = data + K, the data_end load, `r0 = XDP_DROP` for the failing path)
 /// are removed once nothing reads them. Sephirot checks packet accesses in
-/// hardware instead (spec §3.2).
+/// hardware instead (offload-rules.md §3.2).
 fn remove_bounds_checks(
     insns: &[Insn],
     removed: &mut [Option<Removed>],

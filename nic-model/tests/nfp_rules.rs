@@ -1,5 +1,5 @@
-//! One program per rule of docs/offload-nfp.md that breaks exactly that rule.
-//! Expected rule IDs and severities are worked out from the spec's tables,
+//! One program per rule of docs/offload-rules.md that breaks exactly that rule.
+//! Expected rule IDs and severities are worked out from that document's tables,
 //! not recorded from the checker.
 
 mod common;

@@ -1,4 +1,4 @@
-//! netdevsim and hXDP rules (spec §2.1, §3), and the analysis bounds.
+//! netdevsim and hXDP rules (offload-rules.md §2.1, §3), and the analysis bounds.
 
 mod common;
 use common::*;

@@ -65,12 +65,14 @@ fn unknown_key_error_names_file_key_and_line() {
 #[test]
 fn missing_source_is_rejected() {
     let text = include_str!("../profiles/netdevsim.toml").replace(
-        "max_entries_per_map = { value = 2, source = \"netdevsim/bpf.c NSIM_BPF_MAX_KEYS 2 (spec §2.1)\" }",
+        "max_entries_per_map = { value = 2, source = \"netdevsim/bpf.c NSIM_BPF_MAX_KEYS 2 (offload-rules.md §2.1)\" }",
         "max_entries_per_map = { value = 2 }",
     );
     assert!(Profile::parse(&text, "x.toml").is_err());
-    let text = include_str!("../profiles/netdevsim.toml")
-        .replace("source = \"netdevsim/bpf.c NSIM_BPF_MAX_KEYS 2 (spec §2.1)\"", "source = \" \"");
+    let text = include_str!("../profiles/netdevsim.toml").replace(
+        "source = \"netdevsim/bpf.c NSIM_BPF_MAX_KEYS 2 (offload-rules.md §2.1)\"",
+        "source = \" \"",
+    );
     let e = Profile::parse(&text, "x.toml").unwrap_err();
     assert!(e.to_string().contains("maps.max_entries_per_map"), "{e}");
 }

@@ -181,7 +181,7 @@ pub(super) fn check(prog: &ProgramSpec, profile: &Profile, sink: &mut Sink) {
                     ),
                 )
             };
-            sink.add(rule, Violates, msg, "rejected conservatively: the JIT keys on the opcode only (spec NFP-I12, unverified on hardware)".into(), at);
+            sink.add(rule, Violates, msg, "rejected conservatively: the JIT keys on the opcode only (offload-rules.md NFP-I12, unverified on hardware)".into(), at);
         }
 
         // kernel/bpf/verifier.c check_alu_op: ALU ops other than MOV/DIV/MOD
@@ -219,7 +219,7 @@ pub(super) fn check(prog: &ProgramSpec, profile: &Profile, sink: &mut Sink) {
             // verifier hook never records a pointer type for it).
             if isa.store_imm_fails.value && class(c) == ST && mode(c) == MODE_MEM {
                 sink.add(RuleId::I10, Violates, "Translation failed with error -95".into(),
-                    "BPF_ST (store immediate) is not translated (spec NFP-I10, derived from jit.c mem_st)".into(), at);
+                    "BPF_ST (store immediate) is not translated (offload-rules.md NFP-I10, derived from jit.c mem_st)".into(), at);
             }
             if class(c) == STX
                 && mode(c) == MODE_ATOMIC

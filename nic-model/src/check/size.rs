@@ -38,7 +38,7 @@ fn counted(prog: &ProgramSpec, out: &Outcome) -> Vec<usize> {
 
 fn nfp_cost(i: &crate::program::Insn, c: &NfpCost) -> (u64, u64) {
     // (estimate, lower bound). Lower bound: every eBPF insn becomes at least one
-    // NFP insn, 64-bit ALU at least two (spec §1.5).
+    // NFP insn, 64-bit ALU at least two (offload-rules.md §1.5).
     let code = i.code;
     match class(code) {
         ALU64 | ALU => {

@@ -1,7 +1,7 @@
 //! Backend `nic:PROFILE`: the datapath of an offload target, emulated.
 //!
 //! The engine runs the program; around it the profile's rules apply as the
-//! NIC applies them (docs/offload-nfp.md §1.2):
+//! NIC applies them (docs/offload-rules.md §1.2 and §5):
 //!
 //! - RSS: a Toeplitz hash of the 4-tuple (2-tuple for IP without ports,
 //!   0 for non-IP) under the standard 40-byte key picks an entry of a
