@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 
 use crate::bench::{self, BackendId, BenchOptions};
+use crate::util::escape::{terminal, terminal_block};
 use crate::loader::load_object;
 use crate::replay::split_target;
 
@@ -62,12 +63,13 @@ pub fn run(args: Args) -> Result<ExitCode> {
     };
     let packets = bench::load_packets(&args.capture, opts.packets)?;
     let report = bench::run(&obj, program, &args.capture, &packets, &opts)?;
-    print!("{}", bench::render::table(&report));
+    // Names in the table (program, capture) come from the user's files.
+    print!("{}", terminal_block(&bench::render::table(&report)));
     std::fs::create_dir_all(&args.out_dir)
         .with_context(|| format!("creating {}", args.out_dir.display()))?;
     let out = bench::result_path(&args.out_dir, std::time::SystemTime::now(), &program.name);
     crate::util::write_atomic(&out, &serde_json::to_vec_pretty(&report)?)
         .with_context(|| format!("writing {}", out.display()))?;
-    println!("results: {}", out.display());
+    println!("results: {}", terminal(&out.display().to_string()));
     Ok(ExitCode::SUCCESS)
 }
