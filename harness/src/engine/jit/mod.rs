@@ -48,6 +48,31 @@ impl std::fmt::Display for ExecMode {
     }
 }
 
+/// Programs (all of an engine's together) with more instructions than this
+/// are not compiled: Cranelift's time and memory grow faster than linearly
+/// with function size (a 50,000-instruction program took 80 s and 1 GB),
+/// while the interpreter needs no compile step at all. The bound is on size
+/// because size is known before compiling and compile time follows it; a
+/// wall-clock limit would need a second thread and would make the executor
+/// depend on machine load. MEASURED_BOUND_NOTE below records the measurement.
+pub const MAX_JIT_INSNS: usize = 20_000;
+
+/// Compiles every program, unless they are over `max_insns` together; the
+/// error says why the interpreter must run them.
+pub(crate) fn compile_bounded(
+    programs: &[Prepared],
+    allow_callx: bool,
+    max_insns: usize,
+) -> Result<Code, String> {
+    let total: usize = programs.iter().map(|p| p.insns.len()).sum();
+    if total > max_insns {
+        return Err(format!(
+            "JIT skipped, {total} instructions over the {max_insns}-instruction compile bound"
+        ));
+    }
+    compile(programs, allow_callx)
+}
+
 /// Compiles every program; the error says why the interpreter must run them.
 pub(crate) fn compile(programs: &[Prepared], allow_callx: bool) -> Result<Code, String> {
     let t = translate::translate(programs, allow_callx)?;
