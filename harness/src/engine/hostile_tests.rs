@@ -434,3 +434,48 @@ fn programs_over_the_jit_bound_run_in_the_interpreter_and_say_so() {
     assert_eq!(r.executor, Some(Executor::Interpreter));
     assert_eq!(r.outcome, Outcome::Exit { r0: 2 });
 }
+
+/// A straight program of `blocks` 10-instruction blocks of ALU work, stack
+/// stores and loads and forward branches: the shape that makes Cranelift's
+/// compile time grow fastest (many blocks, many memory operations).
+pub(crate) fn generated_program(blocks: usize) -> Program {
+    let mut parts = vec![mov(R0, 0), mov(R1, 0), mov(R3, 0)];
+    for _ in 0..blocks {
+        parts.extend([
+            add(R1, 1),
+            vec![Insn::new(0x7b, R10, R1, -8, 0)], // *(u64 *)(r10 - 8) = r1
+            vec![Insn::new(0x79, R2, R10, -8, 0)], // r2 = *(u64 *)(r10 - 8)
+            vec![Insn::new(0x25, R2, 0, 2, 1000)], // if r2 > 1000 goto +2
+            vec![Insn::new(0xaf, R3, R2, 0, 0)],   // r3 ^= r2
+            movr(R4, R3),
+            movr(R0, R4),
+            vec![Insn::new(0x27, R1, 0, 0, 3)],  // r1 *= 3
+            vec![Insn::new(0x15, R1, 0, 1, 7)],  // if r1 == 7 goto +1
+            vec![Insn::new(0x0f, R0, R1, 0, 0)], // r0 += r1
+        ]);
+    }
+    parts.push(exit());
+    prog(parts)
+}
+
+/// Measures JIT compile time against program size (run by hand:
+/// `cargo test --release -p xdpqual --lib measure_jit_compile_time --
+/// --ignored --nocapture`); the numbers set `jit::MAX_JIT_INSNS`.
+#[test]
+#[ignore]
+fn measure_jit_compile_time() {
+    for blocks in [250, 500, 1000, 2000, 4000] {
+        let p = generated_program(blocks);
+        let n = p.insns.len();
+        let t = std::time::Instant::now();
+        let cfg = EngineConfig { jit: true, jit_max_insns: usize::MAX, ..Default::default() };
+        let e = Engine::for_program(&p, &[], cfg).unwrap();
+        let rss = rss_bytes();
+        eprintln!(
+            "{n} insns: {:?} to compile ({}), RSS {} MiB",
+            t.elapsed(),
+            e.exec_mode(),
+            rss >> 20
+        );
+    }
+}
