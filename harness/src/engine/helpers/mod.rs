@@ -322,9 +322,10 @@ impl<T: Tracer> Exec<'_, T> {
                 {
                     return Ok(Return(0));
                 }
-                // The ring had room, so `size` is at most the ring's size,
-                // which the map memory cap bounded; the run's allocation
-                // budget bounds the sum of reservations.
+                // The ring had room, so `size` is at most the ring's size
+                // (up to 2 GiB for a ring the kernel accepts); the run's
+                // allocation budget bounds each reservation and their sum
+                // before anything is allocated.
                 self.res.charge(Resource::AllocBytes, size)?;
                 let data = vec![0; size as usize];
                 self.reservations.push(Reservation { map: m, data, open: true });
