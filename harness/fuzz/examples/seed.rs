@@ -6,6 +6,9 @@
 //! - `corpus/engine/`: every bpf_conformance program with its memory, and
 //!   every XDP program of the committed objects with a small UDP frame, in
 //!   the `engine` target's input layout;
+//! - `corpus/helpers/`: every modelled helper with argument shapes that
+//!   get past its first checks (ctx, map references of each map, stack
+//!   pointers, small and near-2^64 sizes), in the `helpers` target's layout;
 //! - `corpus/capture/`: the committed captures (`pcaps/*.pcap`) and, when
 //!   `../shared/` is beside the checkout, tcpdump's 830 test captures, many
 //!   of them malformed on purpose.
@@ -55,11 +58,72 @@ fn objects(dir: &Path, out: &mut Vec<PathBuf>) {
     }
 }
 
+/// One call of the `helpers` target: helper index, then (kind, value) for
+/// r1..r5 (kinds as in `fuzz_targets/helpers.rs`: 0 raw, 1 stack, 2 packet,
+/// 3 ctx, 4 map ref, 5 array value, 6 near 2^64, 7 small size, 8 callback,
+/// 9 first call's r0).
+type Call = (u8, [(u8, u64); 5]);
+
+fn helpers_input(flags: u8, calls: [Call; 2], stack: &[u8; 64], packet: &[u8]) -> Vec<u8> {
+    let mut v = vec![flags];
+    for (h, args) in calls {
+        v.push(h);
+        for (k, x) in args {
+            v.push(k);
+            v.extend_from_slice(&x.to_le_bytes());
+        }
+    }
+    v.extend_from_slice(stack);
+    v.extend_from_slice(packet);
+    v
+}
+
+fn helper_seeds(dir: &Path) -> std::io::Result<usize> {
+    use xdpqual::engine::helpers::ids::SUPPORTED;
+    let mut stack = [0u8; 64];
+    stack[..16].copy_from_slice(b"%d %s %99999x\0\0\0");
+    let stk = (1, (-64i64) as u64);
+    let mut n = 0;
+    for (i, _) in SUPPORTED.iter().enumerate() {
+        let h = i as u8;
+        let mut shapes: Vec<[(u8, u64); 5]> = vec![
+            [(0, 0); 5],
+            [(3, 0), (0, 0), (0, 0), (0, 0), (0, 0)],
+            [stk, (7, 16), (7, 7), (1, (-48i64) as u64), (5, 0)],
+            [(6, 0), (6, 7), (6, 0), (6, 0), (6, 0)],
+            [(8, 0), (8, 0), (8, 0), (8, 0), (8, 0)],
+        ];
+        for m in 0..13u64 {
+            shapes.push([(4, m), stk, stk, (0, 0), (0, 0)]);
+            shapes.push([(3, 0), (4, m), (0, 0xffff_ffff), stk, (7, 8)]);
+            shapes.push([(4, m), (7, 64), (0, 0), (0, 0), (0, 0)]);
+        }
+        for (j, args) in shapes.into_iter().enumerate() {
+            // Alone, then followed by a ringbuf submit of its result.
+            let submit = SUPPORTED.iter().position(|(id, _)| *id == 132).unwrap() as u8;
+            for (flags, second) in [
+                (0u8, (0u8, [(0u8, 0u64); 5])),
+                (2, (submit, [(9, 0), (0, 0), (0, 0), (0, 0), (0, 0)])),
+            ] {
+                fs::write(
+                    dir.join(format!("seed-{i}-{j}-{flags}")),
+                    helpers_input(flags, [(h, args), second], &stack, &UDP_FRAME),
+                )?;
+                n += 1;
+            }
+        }
+    }
+    Ok(n)
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let loader_dir = Path::new("corpus/loader");
     let engine_dir = Path::new("corpus/engine");
     let capture_dir = Path::new("corpus/capture");
+    let helpers_dir = Path::new("corpus/helpers");
+    fs::create_dir_all(helpers_dir)?;
+    let n_helpers = helper_seeds(helpers_dir)?;
     fs::create_dir_all(loader_dir)?;
     fs::create_dir_all(engine_dir)?;
     fs::create_dir_all(capture_dir)?;
@@ -113,7 +177,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     println!(
-        "wrote {n_loader} loader seeds, {n_engine} engine seeds (suite: {}), {n_capture} capture seeds",
+        "wrote {n_loader} loader seeds, {n_engine} engine seeds (suite: {}), {n_capture} capture seeds, {n_helpers} helpers seeds",
         suite.display()
     );
     Ok(())

@@ -54,6 +54,8 @@ pub(crate) struct Exec<'e, T: Tracer> {
     pub rx_queue_index: u32,
     pub executed: u64,
     pub budget: u64,
+    /// Everything else the run may consume ([`super::budget`]).
+    pub res: super::budget::Budget,
     pub tail_calls: u32,
     pub allow_callx: bool,
     pub helper_mode: HelperMode,
@@ -200,9 +202,10 @@ impl<T: Tracer> Exec<'_, T> {
                 let (part, inner) = (within / m.per_cpu, within % m.per_cpu);
                 let base = (slot * m.stride + part * m.per_cpu) as u64;
                 let vs = m.def.value_size as u64;
+                // Checked sums: `len` can be any helper size argument.
                 let ok = (!m.def.map_type.is_percpu() || part == cpu)
-                    && inner as u64 + len as u64 <= vs
-                    && o + len <= m.values.len();
+                    && (inner as u64).checked_add(len as u64).is_some_and(|e| e <= vs)
+                    && o.checked_add(len).is_some_and(|e| e <= m.values.len());
                 if !ok {
                     return Err(oob(region, base, base + vs));
                 }
@@ -225,16 +228,24 @@ impl<T: Tracer> Exec<'_, T> {
         })
     }
 
-    /// Copies `len` bytes from an engine address (for helper arguments).
-    pub(crate) fn read_bytes(
-        &mut self,
-        pc: usize,
-        a: u64,
-        len: usize,
-    ) -> Result<Vec<u8>, FaultKind> {
+    /// Copies `len` bytes from an engine address (for helper arguments),
+    /// charged as helper work before anything is copied. `len` is the
+    /// helper's size argument as the program passed it: a size no region
+    /// can hold faults as out of bounds, it never reaches an allocation.
+    pub(crate) fn read_bytes(&mut self, pc: usize, a: u64, len: u64) -> Result<Vec<u8>, FaultKind> {
         if len == 0 {
             return Ok(Vec::new());
         }
+        self.res.work(len)?;
+        let Ok(len) = usize::try_from(len) else {
+            return Err(FaultKind::OutOfBounds {
+                addr: a,
+                size: 255,
+                write: false,
+                region: region_of(a),
+                valid: (0, 0),
+            });
+        };
         Ok(self.slice(pc, a, len, false)?.to_vec())
     }
 }

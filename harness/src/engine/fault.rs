@@ -69,6 +69,15 @@ pub enum FaultKind {
     NotModelled { what: String },
     /// A null or non-pointer value used as a pointer.
     NotAPointer { addr: u64 },
+    /// A per-packet resource budget ([`super::budget`]) ran out.
+    ResourceExhausted { resource: super::budget::Resource, limit: u64 },
+    /// Growing a map would pass the engine's map memory cap
+    /// (`EngineConfig::map_memory_cap`); the kernel has no such cap, so this
+    /// is a fault rather than an errno.
+    MapMemoryCap { map: String, cap: u64 },
+    /// A bug in the engine (a panic in its own code) surfaced as a
+    /// per-packet fault instead of taking the process down.
+    Internal { what: String },
 }
 
 /// A fault with the instruction that caused it.
@@ -111,6 +120,17 @@ impl fmt::Display for FaultKind {
             FaultKind::HelperArgument { helper, reason } => write!(f, "{helper}: {reason}"),
             FaultKind::NotModelled { what } => write!(f, "not modelled: {what}"),
             FaultKind::NotAPointer { addr } => write!(f, "dereference of non-pointer value {addr:#x}"),
+            FaultKind::ResourceExhausted { resource, limit } => write!(
+                f,
+                "resource budget exhausted: {resource} (limit {})",
+                super::budget::show_limit(*resource, *limit)
+            ),
+            FaultKind::MapMemoryCap { map, cap } => write!(
+                f,
+                "map '{map}' cannot grow: the engine's map memory cap of {} is reached",
+                super::budget::show_limit(super::budget::Resource::AllocBytes, *cap)
+            ),
+            FaultKind::Internal { what } => write!(f, "internal error in {what}"),
         }
     }
 }

@@ -12,9 +12,12 @@
 //! - [`helpers`], [`maps`], [`xdp`]: the kernel's helpers, maps and buffer;
 //! - [`trace`]: the per-instruction hook.
 
+pub mod budget;
 mod exec;
 pub mod fault;
 pub mod helpers;
+#[cfg(test)]
+mod hostile_tests;
 mod interp;
 pub mod jit;
 pub mod maps;
@@ -46,6 +49,17 @@ pub fn helper_name(id: i32) -> String {
     }
 }
 
+/// The text of a panic payload (`panic!` gives a `&str` or a `String`).
+pub(crate) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        s.to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "(a panic without a message)".to_string()
+    }
+}
+
 #[derive(Clone, Debug)]
 pub struct EngineConfig {
     /// Instructions one packet may execute before it is stopped.
@@ -59,11 +73,31 @@ pub struct EngineConfig {
     /// Compile the programs to machine code (falls back to the interpreter
     /// when they cannot be compiled; see [`Engine::exec_mode`]).
     pub jit: bool,
+    /// Everything else one packet may consume ([`budget`]).
+    pub limits: budget::RunLimits,
+    /// Bytes all maps of this engine may hold together. Maps the kernel
+    /// preallocates are charged in full when created (and refused with
+    /// ENOMEM above the cap); maps that grow per element are charged as
+    /// they grow, and passing the cap then is a per-packet fault.
+    pub map_memory_cap: u64,
+    /// Programs with more instructions than this (all programs of the
+    /// engine together) are not compiled; they run in the interpreter and
+    /// [`Engine::exec_mode`] says why ([`jit::MAX_JIT_INSNS`]).
+    pub jit_max_insns: usize,
 }
 
 impl Default for EngineConfig {
     fn default() -> Self {
-        EngineConfig { insn_budget: 1_000_000, ncpus: 1, cpu: 0, prandom_seed: 0x5eed, jit: false }
+        EngineConfig {
+            insn_budget: 1_000_000,
+            ncpus: 1,
+            cpu: 0,
+            prandom_seed: 0x5eed,
+            jit: false,
+            limits: budget::RunLimits::default(),
+            map_memory_cap: maps::DEFAULT_MAP_MEMORY_CAP,
+            jit_max_insns: jit::MAX_JIT_INSNS,
+        }
     }
 }
 
@@ -201,7 +235,11 @@ pub struct Engine {
     programs: Vec<Prepared>,
     entry: usize,
     maps: MapSet,
-    initial_maps: MapSet,
+    /// What `reset_maps` returns to; `None` until `snapshot_maps`, meaning
+    /// "as created" (rebuilt from `map_defs`), so a fresh engine does not
+    /// hold every map twice.
+    initial_maps: Option<MapSet>,
+    map_defs: Vec<MapDef>,
     pub config: EngineConfig,
     helper_mode: HelperMode,
     allow_callx: bool,
@@ -289,12 +327,13 @@ impl Engine {
                 })
             })
             .collect::<Result<Vec<_>, PrepareError>>()?;
-        let map_set = MapSet::new(maps, config.ncpus.max(1))?;
+        let map_set = MapSet::with_cap(maps, config.ncpus.max(1), config.map_memory_cap)?;
         let want_jit = config.jit;
         let engine = Engine {
             programs: prepared,
             entry,
-            initial_maps: map_set.clone(),
+            initial_maps: None,
+            map_defs: maps.to_vec(),
             maps: map_set,
             rng: config.prandom_seed,
             config,
@@ -319,7 +358,8 @@ impl Engine {
         (self.jit, self.mode) = if !on {
             (None, ExecMode::Interpreter)
         } else {
-            match jit::compile(&self.programs, self.allow_callx) {
+            match jit::compile_bounded(&self.programs, self.allow_callx, self.config.jit_max_insns)
+            {
                 Ok(code) => (Some(code), ExecMode::Jit),
                 Err(reason) => (None, ExecMode::Fallback { reason }),
             }
@@ -360,12 +400,18 @@ impl Engine {
     /// Makes the current map contents the state `reset_maps` returns to
     /// (after `--map` files were applied).
     pub fn snapshot_maps(&mut self) {
-        self.initial_maps = self.maps.clone();
+        self.initial_maps = Some(self.maps.clone());
     }
 
     /// Restores the maps to their initial contents (`--fresh-maps`).
     pub fn reset_maps(&mut self) {
-        self.maps = self.initial_maps.clone();
+        self.maps = match &self.initial_maps {
+            Some(m) => m.clone(),
+            // The same definitions built the current maps under the same
+            // cap, so building them again cannot fail.
+            None => MapSet::with_cap(&self.map_defs, self.maps.ncpus, self.maps.cap)
+                .expect("maps that were created once are created again"),
+        };
     }
 
     pub fn program_names(&self) -> impl Iterator<Item = &str> {
@@ -502,6 +548,7 @@ impl Engine {
             rx_queue_index: pkt.rx_queue_index,
             executed: 0,
             budget: self.config.insn_budget,
+            res: budget::Budget::new(self.config.limits.clone()),
             tail_calls: 0,
             allow_callx: self.allow_callx,
             helper_mode: self.helper_mode,
@@ -515,10 +562,26 @@ impl Engine {
             target: self.target.as_ref(),
             refusals: &mut self.refusals,
         };
-        let result = match self.jit.as_ref().filter(|_| use_jit) {
-            Some(code) => jit::run(code, &mut ex, self.entry, regs),
-            None => ex.run_frame(self.entry, 0, regs, 0),
-        };
+        let entry = self.entry;
+        let jit = self.jit.as_ref().filter(|_| use_jit);
+        // Helpers and the JIT's slow paths contain their own panics (at the
+        // instruction that called them); this is the last line for a panic
+        // anywhere else in a run, so one packet can never take the process
+        // down. The run's state may be half-updated then, as after any fault.
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match jit {
+            Some(code) => jit::run(code, &mut ex, entry, regs),
+            None => ex.run_frame(entry, 0, regs, 0),
+        }))
+        .unwrap_or_else(|payload| {
+            Err(Stop::Fault(Box::new(Fault {
+                pc: 0,
+                program: self.programs[entry].name.clone(),
+                line: None,
+                kind: FaultKind::Internal {
+                    what: format!("the engine: {}", panic_message(payload.as_ref())),
+                },
+            })))
+        });
         let executed = ex.executed;
         (result, executed, events, redirect)
     }

@@ -63,6 +63,10 @@ pub const SUPPORTED: &[(i32, &str)] = &[
 ];
 
 pub fn name(id: i32) -> Option<&'static str> {
+    #[cfg(test)]
+    if id == super::TEST_PANIC_HELPER {
+        return Some("test_panic");
+    }
     SUPPORTED.iter().find(|(i, _)| *i == id).map(|(_, n)| *n)
 }
 

@@ -9,6 +9,7 @@ pub mod csum;
 pub mod ids;
 pub mod printk;
 
+use super::budget::Resource;
 use super::exec::{Exec, HelperMode, HelperOutcome, Reservation};
 use super::fault::FaultKind;
 use super::maps::Index;
@@ -21,6 +22,10 @@ use ids::*;
 /// XDP actions (enum xdp_action).
 pub const XDP_ABORTED: u64 = 0;
 pub const XDP_REDIRECT: u64 = 4;
+
+/// Helper id that panics, in test builds only.
+#[cfg(test)]
+pub(crate) const TEST_PANIC_HELPER: i32 = 0x7fff_0001;
 
 /// `MAX_TAIL_CALL_CNT` (include/linux/bpf.h).
 pub const MAX_TAIL_CALL_CNT: u32 = 33;
@@ -65,7 +70,33 @@ impl<T: Tracer> Exec<'_, T> {
         addr(TAG_MAP_VALUE_BASE + map as u64, (slot * m.stride + cpu_off) as u64)
     }
 
+    /// Calls helper `id`. A panic inside the helper (a bug in the engine)
+    /// becomes this packet's fault, at this call, instead of unwinding: the
+    /// interpreter and the JIT (whose `rt_helper` calls this) report it the
+    /// same way, and no unwind ever reaches compiled code.
     pub(crate) fn call_helper(
+        &mut self,
+        id: i32,
+        prog: usize,
+        pc: usize,
+        regs: &mut [u64; 11],
+        depth: usize,
+    ) -> Result<HelperOutcome, FaultKind> {
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            self.call_helper_unguarded(id, prog, pc, regs, depth)
+        }));
+        r.unwrap_or_else(|payload| {
+            Err(FaultKind::Internal {
+                what: format!(
+                    "helper {}: {}",
+                    super::helper_name(id),
+                    super::panic_message(payload.as_ref())
+                ),
+            })
+        })
+    }
+
+    fn call_helper_unguarded(
         &mut self,
         id: i32,
         prog: usize,
@@ -105,10 +136,12 @@ impl<T: Tracer> Exec<'_, T> {
                 let ks = self.maps.maps[m].def.key_size as usize;
                 let mut small = [0u8; 64];
                 let slot = if ks <= small.len() {
+                    // Hashing and comparing the key is the helper's work.
+                    self.res.work(ks as u64)?;
                     small[..ks].copy_from_slice(self.slice(pc, r[1], ks, false)?);
                     self.maps.maps[m].find(&small[..ks])
                 } else {
-                    let key = self.read_bytes(pc, r[1], ks)?;
+                    let key = self.read_bytes(pc, r[1], ks as u64)?;
                     self.maps.maps[m].find(&key)
                 };
                 Ok(Return(match slot {
@@ -140,10 +173,11 @@ impl<T: Tracer> Exec<'_, T> {
                         format!("map '{}' is read-only", def.name),
                     ));
                 }
-                let (ks, vs) = (def.key_size as usize, def.value_size as usize);
+                let (ks, vs) = (def.key_size as u64, def.value_size as u64);
                 let key = self.read_bytes(pc, r[1], ks)?;
                 let value = self.read_bytes(pc, r[2], vs)?;
                 let cpu = self.cpu;
+                self.check_map_growth(m, &key)?;
                 Ok(Return(self.maps.maps[m].update(&key, &value, r[3], Some(cpu)) as u64))
             }
             MAP_DELETE_ELEM => {
@@ -164,7 +198,7 @@ impl<T: Tracer> Exec<'_, T> {
                         format!("programs cannot delete from {} maps", def.map_type.name()),
                     ));
                 }
-                let key = self.read_bytes(pc, r[1], def.key_size as usize)?;
+                let key = self.read_bytes(pc, r[1], def.key_size as u64)?;
                 Ok(Return(self.maps.maps[m].delete(&key) as u64))
             }
             KTIME_GET_NS | KTIME_GET_BOOT_NS | KTIME_GET_COARSE_NS => Ok(Return(self.now_ns)),
@@ -214,9 +248,8 @@ impl<T: Tracer> Exec<'_, T> {
                 if (from_size | to_size) & 3 != 0 || from_size + to_size > 512 {
                     return Ok(Return(neg(EINVAL)));
                 }
-                let from =
-                    if from_size > 0 { self.read_bytes(pc, r[0], from_size)? } else { Vec::new() };
-                let to = if to_size > 0 { self.read_bytes(pc, r[2], to_size)? } else { Vec::new() };
+                let from = self.read_bytes(pc, r[0], from_size as u64)?;
+                let to = self.read_bytes(pc, r[2], to_size as u64)?;
                 let buf = csum::diff_buffer(&from, &to);
                 Ok(Return(csum::csum_partial_x86_64(&buf, r[4] as u32) as u64))
             }
@@ -265,8 +298,11 @@ impl<T: Tracer> Exec<'_, T> {
             }
             RINGBUF_OUTPUT => {
                 let m = self.map_arg("bpf_ringbuf_output", r[0])?;
-                let data = self.read_bytes(pc, r[1], r[2] as u32 as usize)?;
-                Ok(Return(self.ringbuf_commit(m, data, r[3]) as u64))
+                // The size is a u64 (kernel/bpf/ringbuf.c bpf_ringbuf_output);
+                // one no region holds faults in `read_bytes` before anything
+                // is copied.
+                let data = self.read_bytes(pc, r[1], r[2])?;
+                self.ringbuf_commit(m, data, r[3]).map(|v| Return(v as u64))
             }
             RINGBUF_RESERVE => {
                 let m = self.map_arg("bpf_ringbuf_reserve", r[0])?;
@@ -276,11 +312,23 @@ impl<T: Tracer> Exec<'_, T> {
                 if r[2] != 0 {
                     return Ok(Return(0));
                 }
-                let size = r[1] as usize;
-                if self.reservations.len() >= 256 || !self.ringbuf_take(m, size) {
+                // __bpf_ringbuf_reserve: a size over RINGBUF_MAX_RECORD_SZ, or
+                // a record (with its header) bigger than the ring, is NULL;
+                // `ringbuf_take` does the second with checked arithmetic.
+                let size = r[1];
+                if size > RINGBUF_MAX_RECORD_SZ
+                    || self.reservations.len() >= 256
+                    || !self.ringbuf_take(m, size)
+                {
                     return Ok(Return(0));
                 }
-                self.reservations.push(Reservation { map: m, data: vec![0; size], open: true });
+                // The ring had room, so `size` is at most the ring's size
+                // (up to 2 GiB for a ring the kernel accepts); the run's
+                // allocation budget bounds each reservation and their sum
+                // before anything is allocated.
+                self.res.charge(Resource::AllocBytes, size)?;
+                let data = vec![0; size as usize];
+                self.reservations.push(Reservation { map: m, data, open: true });
                 Ok(Return(addr(TAG_RINGBUF, ((self.reservations.len() - 1) as u64) << 24)))
             }
             RINGBUF_SUBMIT | RINGBUF_DISCARD => {
@@ -299,21 +347,30 @@ impl<T: Tracer> Exec<'_, T> {
                 // The space was taken at reserve time; a discarded record keeps
                 // it too, since nothing consumes the ring under test-run.
                 if id == RINGBUF_SUBMIT {
+                    self.charge_event(data.len() as u64)?;
                     let name = self.maps.maps[map].def.name.clone();
                     self.events.push(Event::Ringbuf { map: name, data });
                 }
                 Ok(Return(0))
             }
             LOOP => self.bpf_loop(prog, pc, r, depth).map(Return),
+            // A helper that panics, to test that a panic in helper code is
+            // contained (test builds only).
+            #[cfg(test)]
+            TEST_PANIC_HELPER => panic!("test helper panicked with r1 = {:#x}", r[0]),
             _ => Err(FaultKind::NotModelled { what: format!("helper #{id}") }),
         }
     }
 }
 
+/// `RINGBUF_MAX_RECORD_SZ` (kernel/bpf/ringbuf.c): `UINT_MAX / 4`.
+const RINGBUF_MAX_RECORD_SZ: u64 = u32::MAX as u64 / 4;
+
 /// Bytes a ringbuf record occupies: an 8-byte header, rounded up to 8
-/// (`BPF_RINGBUF_HDR_SZ`, kernel/bpf/ringbuf.c).
-fn ringbuf_record_size(len: usize) -> u64 {
-    ((len as u64 + 8) + 7) & !7
+/// (`BPF_RINGBUF_HDR_SZ`, kernel/bpf/ringbuf.c); `None` when that does not
+/// fit in a u64 (the ring is then too small for it anyway).
+fn ringbuf_record_size(len: u64) -> Option<u64> {
+    Some(len.checked_add(8 + 7)? & !7)
 }
 
 impl<T: Tracer> Exec<'_, T> {
@@ -353,7 +410,7 @@ impl<T: Tracer> Exec<'_, T> {
         if size == 0 {
             return Err(arg_err("bpf_trace_printk", "format size is 0"));
         }
-        let fmt = self.read_bytes(pc, r[0], size)?;
+        let fmt = self.read_bytes(pc, r[0], size as u64)?;
         // bpf_bprintf_prepare: the format must be NUL-terminated in size.
         if fmt[size - 1] != 0 {
             return Ok(neg(EINVAL));
@@ -377,11 +434,17 @@ impl<T: Tracer> Exec<'_, T> {
             strs.push(s.clone());
             Some(s)
         };
-        match printk::format(&fmt[..end], [r[2], r[3], r[4]], &mut fetch) {
-            Some(text) => {
-                let n = text.len() as u64;
-                self.events.push(Event::TracePrintk { text });
-                Ok(n)
+        let line = printk::format(&fmt[..end], [r[2], r[3], r[4]], &mut fetch);
+        // `%s` reads (at most 512 bytes each, three per call) are helper work.
+        let fetched: usize = strs.iter().map(String::len).sum();
+        self.res.work(fetched as u64)?;
+        match line {
+            Some(line) => {
+                self.res.charge(Resource::Events, 1)?;
+                self.res.charge(Resource::PrintkBytes, line.text.len() as u64)?;
+                self.events.push(Event::TracePrintk { text: line.text });
+                // bstr_printf's return: the whole line's length, as an int.
+                Ok(line.len as i32 as i64 as u64)
             }
             None => Ok(neg(EINVAL)),
         }
@@ -448,22 +511,31 @@ impl<T: Tracer> Exec<'_, T> {
             return Ok(neg(EINVAL));
         }
         let pkt_len = ((flags & BPF_F_CTXLEN_MASK) >> 32) as usize;
-        let b = self.buff.as_ref().expect("ctx checked");
-        let total = b.data_end - b.data + b.frags_len();
+        let total = {
+            let b = self.buff.as_ref().expect("ctx checked");
+            b.data_end - b.data + b.frags_len()
+        };
         if pkt_len > total {
             return Ok(neg(EFAULT));
         }
-        let mut packet = b.page[b.data..b.data_end].to_vec();
-        for f in &b.frags {
-            packet.extend_from_slice(f);
-        }
-        packet.truncate(pkt_len);
         let index = flags & BPF_F_INDEX_MASK;
         let index = if index == BPF_F_CURRENT_CPU { self.cpu as u32 } else { index as u32 };
         if index >= self.maps.maps[m].def.max_entries {
             return Ok(neg(E2BIG));
         }
-        let data = self.read_bytes(pc, r[3], r[4] as u32 as usize)?;
+        // The record's size is a u64 (bpf_xdp_event_output's meta_size).
+        // Event and byte budgets are charged before anything is copied.
+        self.charge_event(r[4].saturating_add(pkt_len as u64))?;
+        self.res.work(pkt_len as u64)?;
+        let data = self.read_bytes(pc, r[3], r[4])?;
+        let b = self.buff.as_ref().expect("ctx checked");
+        let mut packet = Vec::with_capacity(pkt_len);
+        for part in
+            std::iter::once(&b.page[b.data..b.data_end]).chain(b.frags.iter().map(|f| &f[..]))
+        {
+            let want = pkt_len - packet.len();
+            packet.extend_from_slice(&part[..want.min(part.len())]);
+        }
         self.events.push(Event::Perf {
             map: self.maps.maps[m].def.name.clone(),
             index,
@@ -476,32 +548,57 @@ impl<T: Tracer> Exec<'_, T> {
 
     /// Nothing consumes records under test-run, so a ring fills up and then
     /// refuses (-EAGAIN for output, NULL for reserve), as the kernel's does.
-    fn ringbuf_commit(&mut self, m: usize, data: Vec<u8>, flags: u64) -> i64 {
+    fn ringbuf_commit(&mut self, m: usize, data: Vec<u8>, flags: u64) -> Result<i64, FaultKind> {
         const BPF_RB_NO_WAKEUP: u64 = 1;
         const BPF_RB_FORCE_WAKEUP: u64 = 2;
         if flags & !(BPF_RB_NO_WAKEUP | BPF_RB_FORCE_WAKEUP) != 0 {
-            return -EINVAL;
+            return Ok(-EINVAL);
         }
         if self.maps.maps[m].def.map_type != MapType::Ringbuf {
-            return -EINVAL;
+            return Ok(-EINVAL);
         }
-        if !self.ringbuf_take(m, data.len()) {
-            return -EAGAIN;
+        if !self.ringbuf_take(m, data.len() as u64) {
+            return Ok(-EAGAIN);
         }
+        self.charge_event(data.len() as u64)?;
         self.events.push(Event::Ringbuf { map: self.maps.maps[m].def.name.clone(), data });
-        0
+        Ok(0)
     }
 
-    /// Takes space for a record; false when the ring is full.
-    fn ringbuf_take(&mut self, m: usize, len: usize) -> bool {
+    /// Takes space for a record; false when the ring is full (or the
+    /// record could never fit it).
+    fn ringbuf_take(&mut self, m: usize, len: u64) -> bool {
         let cap = self.maps.maps[m].def.max_entries as u64;
+        let Some(rec) = ringbuf_record_size(len) else { return false };
         match &mut self.maps.maps[m].index {
-            Index::Ringbuf { used } if *used + ringbuf_record_size(len) <= cap => {
-                *used += ringbuf_record_size(len);
+            Index::Ringbuf { used } if used.checked_add(rec).is_some_and(|e| e <= cap) => {
+                *used += rec;
                 true
             }
             _ => false,
         }
+    }
+
+    /// Charges one event of `bytes` bytes to the run's budget.
+    fn charge_event(&mut self, bytes: u64) -> Result<(), FaultKind> {
+        self.res.charge(Resource::Events, 1)?;
+        self.res.charge(Resource::EventBytes, bytes)
+    }
+
+    /// A new element in a map that grows per element must fit under the
+    /// engine's map memory cap. The kernel has no such cap (its limit is
+    /// the memory cgroup), so this is a fault naming the cap, not an errno.
+    /// A full map is left to `update`, which answers -E2BIG as the kernel.
+    fn check_map_growth(&self, m: usize, key: &[u8]) -> Result<(), FaultKind> {
+        let map = &self.maps.maps[m];
+        let grow = map.growth_bytes();
+        if grow == 0 || map.contains(key) {
+            return Ok(());
+        }
+        if self.maps.mem_used().saturating_add(grow) > self.maps.cap {
+            return Err(FaultKind::MapMemoryCap { map: map.def.name.clone(), cap: self.maps.cap });
+        }
+        Ok(())
     }
 
     /// `bpf_xdp_load_bytes` / `bpf_xdp_store_bytes`: offsets count from
@@ -523,7 +620,12 @@ impl<T: Tracer> Exec<'_, T> {
         if off + len > total {
             return Ok(neg(EINVAL));
         }
-        let mut tmp = if store { self.read_bytes(pc, r[2], len)? } else { vec![0u8; len] };
+        let mut tmp = if store {
+            self.read_bytes(pc, r[2], len as u64)?
+        } else {
+            self.res.work(len as u64)?;
+            vec![0u8; len]
+        };
         {
             let b = self.buff.as_mut().expect("ctx checked");
             let lin = b.data_end - b.data;

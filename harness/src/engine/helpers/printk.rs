@@ -11,14 +11,63 @@ pub enum Arg {
     Str(String),
 }
 
+/// `MAX_BPRINTF_BUF` (include/linux/bpf.h): `bpf_trace_printk`
+/// (kernel/trace/bpf_trace.c) formats with `bstr_printf(data.buf,
+/// MAX_BPRINTF_BUF, ...)`, so a line holds at most 1023 bytes and a NUL.
+pub const MAX_BPRINTF_BUF: usize = 1024;
+
+/// `FIELD_WIDTH_MAX` (lib/vsprintf.c): vsprintf keeps a field width in 24
+/// signed bits and clamps larger ones. Widths beyond `int` range wrap in
+/// the kernel's `skip_atoi` first; that wrap is not reproduced.
+pub const FIELD_WIDTH_MAX: usize = (1 << 23) - 1;
+
+/// A formatted line: the text as the kernel's buffer keeps it, and the
+/// length `bstr_printf` returns (what the whole line would have taken,
+/// like `vsnprintf`), which the helper returns.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Line {
+    pub text: String,
+    pub len: u64,
+}
+
+/// Output that keeps the first `MAX_BPRINTF_BUF - 1` bytes and counts the
+/// rest, so a huge width never allocates.
+struct Out {
+    text: String,
+    len: u64,
+}
+
+impl Out {
+    const KEEP: usize = MAX_BPRINTF_BUF - 1;
+
+    fn push(&mut self, c: char) {
+        self.repeat(c, 1);
+    }
+
+    fn push_str(&mut self, s: &str) {
+        for c in s.chars() {
+            self.push(c);
+        }
+    }
+
+    fn repeat(&mut self, c: char, n: usize) {
+        // Every char the formatter writes is ASCII except `%s` bytes that
+        // went through from_utf8_lossy; a char is kept only if all of it fits.
+        let room = Self::KEEP - self.text.len();
+        let fit = (room / c.len_utf8()).min(n);
+        self.text.extend(std::iter::repeat_n(c, fit));
+        self.len += (n * c.len_utf8()) as u64;
+    }
+}
+
 /// Formats `fmt` (without its NUL). `fetch_str(i)` reads argument `i` as a C
 /// string for `%s`. Returns `None` when the kernel would refuse the format.
 pub fn format(
     fmt: &[u8],
     args: [u64; 3],
     mut fetch_str: impl FnMut(u64) -> Option<String>,
-) -> Option<String> {
-    let mut out = String::new();
+) -> Option<Line> {
+    let mut out = Out { text: String::new(), len: 0 };
     let mut i = 0;
     let mut n = 0;
     while i < fmt.len() {
@@ -54,9 +103,10 @@ pub fn format(
         }
         let mut width = 0usize;
         while let Some(&d) = fmt.get(i).filter(|d| d.is_ascii_digit()) {
-            width = width * 10 + (d - b'0') as usize;
+            width = width.saturating_mul(10).saturating_add((d - b'0') as usize);
             i += 1;
         }
+        let width = width.min(FIELD_WIDTH_MAX);
         let mut bits = 32;
         while let Some(&m) = fmt.get(i) {
             match m {
@@ -98,19 +148,19 @@ pub fn format(
         let pad = width.saturating_sub(body.len());
         if left {
             out.push_str(&body);
-            out.extend(std::iter::repeat_n(' ', pad));
+            out.repeat(' ', pad);
         } else if zero && conv != b's' && conv != b'c' {
             let (sign, digits) =
                 if body.starts_with(['-', '+', ' ']) { body.split_at(1) } else { ("", &body[..]) };
             out.push_str(sign);
-            out.extend(std::iter::repeat_n('0', pad));
+            out.repeat('0', pad);
             out.push_str(digits);
         } else {
-            out.extend(std::iter::repeat_n(' ', pad));
+            out.repeat(' ', pad);
             out.push_str(&body);
         }
     }
-    Some(out)
+    Some(Line { text: out.text, len: out.len })
 }
 
 #[cfg(test)]
@@ -119,7 +169,12 @@ mod tests {
 
     #[test]
     fn common_formats() {
-        let f = |s: &str, a: [u64; 3]| format(s.as_bytes(), a, |_| Some("str".into()));
+        let f = |s: &str, a: [u64; 3]| {
+            format(s.as_bytes(), a, |_| Some("str".into())).map(|l| {
+                assert_eq!(l.len, l.text.len() as u64, "short lines are kept whole");
+                l.text
+            })
+        };
         assert_eq!(f("port %d len %u\n", [80, 60, 0]).unwrap(), "port 80 len 60\n");
         assert_eq!(f("%x %lx", [0x1_0000_0001, 0x1_0000_0001, 0]).unwrap(), "1 100000001");
         assert_eq!(f("%d", [-5i64 as u64, 0, 0]).unwrap(), "-5");
@@ -127,5 +182,24 @@ mod tests {
         assert_eq!(f("%s!", [0, 0, 0]).unwrap(), "str!");
         assert!(f("%d %d %d %d", [0; 3]).is_none());
         assert!(f("%q", [0; 3]).is_none());
+    }
+
+    /// The kernel's line buffer is MAX_BPRINTF_BUF (1024) bytes with the
+    /// NUL, so the text is 1023 bytes; the returned length is what the
+    /// whole line needs (bstr_printf, like vsnprintf), the width clamped
+    /// to FIELD_WIDTH_MAX ((1 << 23) - 1).
+    #[test]
+    fn huge_widths_are_cut_at_the_kernel_buffer_without_allocating_them() {
+        let l = format(b"%99999999999d", [7, 0, 0], |_| None).unwrap();
+        assert_eq!(l.text.len(), 1023);
+        assert!(l.text.bytes().all(|b| b == b' '));
+        assert_eq!(l.len, (1 << 23) - 1);
+        let l = format(b"ab%-2000dcd", [5, 0, 0], |_| None).unwrap();
+        assert_eq!(l.text.len(), 1023);
+        assert!(l.text.starts_with("ab5 "));
+        assert_eq!(l.len, 2 + 2000 + 2);
+        let l = format(b"x%01500u", [42, 0, 0], |_| None).unwrap();
+        assert_eq!(l.len, 1501);
+        assert!(l.text.starts_with("x000"));
     }
 }

@@ -48,6 +48,45 @@ impl std::fmt::Display for ExecMode {
     }
 }
 
+/// Programs (all of an engine's together) with more instructions than this
+/// are not compiled; they run in the interpreter, which needs no compile
+/// step. Cranelift's time and memory grow faster than linearly with program
+/// size. Measured with `hostile_tests::measure_jit_compile_time` (10-insn
+/// blocks of ALU work, stack stores/loads and forward branches; release
+/// build, 2 shared cores at load ~5, 2026-12-06):
+///
+/// | insns  | compile | RSS     |
+/// |-------:|--------:|--------:|
+/// |  2,504 |  0.62 s |  33 MiB |
+/// |  5,004 |  1.52 s |  62 MiB |
+/// | 10,004 |  5.40 s | 119 MiB |
+/// | 20,004 | 20.40 s | 203 MiB |
+///
+/// (the issue measured 80 s and 1 GB at 50,000). Time roughly quadruples
+/// per doubling, so 10,000 bounds a compile to a few seconds; the largest
+/// corpus program has under 300 instructions. The bound is on size
+/// because size is known before compiling and compile time follows it; a
+/// wall-clock limit would need a second thread (a Cranelift compile cannot
+/// be interrupted) and would make the chosen executor depend on machine
+/// load, so the same program could run differently on two machines.
+pub const MAX_JIT_INSNS: usize = 10_000;
+
+/// Compiles every program, unless they are over `max_insns` together; the
+/// error says why the interpreter must run them.
+pub(crate) fn compile_bounded(
+    programs: &[Prepared],
+    allow_callx: bool,
+    max_insns: usize,
+) -> Result<Code, String> {
+    let total: usize = programs.iter().map(|p| p.insns.len()).sum();
+    if total > max_insns {
+        return Err(format!(
+            "JIT skipped, {total} instructions over the {max_insns}-instruction compile bound"
+        ));
+    }
+    compile(programs, allow_callx)
+}
+
 /// Compiles every program; the error says why the interpreter must run them.
 pub(crate) fn compile(programs: &[Prepared], allow_callx: bool) -> Result<Code, String> {
     let t = translate::translate(programs, allow_callx)?;

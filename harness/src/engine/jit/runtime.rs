@@ -22,6 +22,7 @@ use super::layout::nth_in_segment;
 use crate::engine::exec::{Exec, HelperOutcome, Stop};
 use crate::engine::fault::{Fault, FaultKind};
 use crate::engine::memory::{addr, FRAME_SIZE, MAX_FRAMES, STACK_SIZE, TAG_STACK};
+use crate::engine::panic_message;
 use crate::engine::trace::Tracer;
 use crate::isa::opcode::{CALL, JMP, X};
 
@@ -248,25 +249,52 @@ fn fail<T: Tracer>(host: &mut Host<'_, '_, T>, site: u64, kind: FaultKind) -> u6
     ST_FAULT
 }
 
-extern "C" fn rt_load<T: Tracer>(ctx: *mut JitCtx, site: u64, a: u64, size: u64) -> u64 {
-    // SAFETY: called only by compiled code with its context (`parts`).
-    let (c, h) = unsafe { parts::<T>(ctx) };
-    match h.exec.load(unsite(site).1, a, size as usize) {
+/// Runs a slow path's body so that a panic in it never unwinds into
+/// compiled code (which has no unwind tables; unwinding through it would
+/// abort the process). A panic becomes the run's fault at `site`, and the
+/// slow path returns `ST_FAULT` (with `JitCtx::status` set too, for
+/// `rt_load`, whose return value is the loaded value and is then unused).
+fn guarded<T: Tracer>(ctx: *mut JitCtx, site: u64, what: &str, body: impl FnOnce() -> u64) -> u64 {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(body)) {
         Ok(v) => v,
-        Err(k) => {
-            c.status = fail(h, site, k);
-            0
+        Err(payload) => {
+            // SAFETY: called only by compiled code with its context
+            // (`parts`); the body's references ended with its unwind.
+            let (c, h) = unsafe { parts::<T>(ctx) };
+            let kind = FaultKind::Internal {
+                what: format!("{what}: {}", panic_message(payload.as_ref())),
+            };
+            // `rt_load`'s caller checks `status`; the others check the
+            // returned status. Either way the run stops here.
+            c.status = fail(h, site, kind);
+            ST_FAULT
         }
     }
 }
 
+extern "C" fn rt_load<T: Tracer>(ctx: *mut JitCtx, site: u64, a: u64, size: u64) -> u64 {
+    guarded::<T>(ctx, site, "the JIT's load slow path", || {
+        // SAFETY: called only by compiled code with its context (`parts`).
+        let (c, h) = unsafe { parts::<T>(ctx) };
+        match h.exec.load(unsite(site).1, a, size as usize) {
+            Ok(v) => v,
+            Err(k) => {
+                c.status = fail(h, site, k);
+                0
+            }
+        }
+    })
+}
+
 extern "C" fn rt_store<T: Tracer>(ctx: *mut JitCtx, site: u64, a: u64, size: u64, v: u64) -> u64 {
-    // SAFETY: called only by compiled code with its context (`parts`).
-    let (_, h) = unsafe { parts::<T>(ctx) };
-    match h.exec.store(unsite(site).1, a, size as usize, v) {
-        Ok(()) => ST_OK,
-        Err(k) => fail(h, site, k),
-    }
+    guarded::<T>(ctx, site, "the JIT's store slow path", || {
+        // SAFETY: called only by compiled code with its context (`parts`).
+        let (_, h) = unsafe { parts::<T>(ctx) };
+        match h.exec.store(unsite(site).1, a, size as usize, v) {
+            Ok(()) => ST_OK,
+            Err(k) => fail(h, site, k),
+        }
+    })
 }
 
 /// `packed` is `op << 8 | size`; r0 and `src` are in `regs`.
@@ -277,98 +305,112 @@ extern "C" fn rt_atomic<T: Tracer>(
     packed: u64,
     src: u64,
 ) -> u64 {
-    // SAFETY: called only by compiled code with its context (`parts`).
-    let (c, h) = unsafe { parts::<T>(ctx) };
-    let (op, size) = ((packed >> 8) as i32, (packed & 0xff) as usize);
-    match h.exec.atomic(unsite(site).1, op, a, size, src as usize, &mut c.regs) {
-        Ok(()) => ST_OK,
-        Err(k) => fail(h, site, k),
-    }
+    guarded::<T>(ctx, site, "the JIT's atomic slow path", || {
+        // SAFETY: called only by compiled code with its context (`parts`).
+        let (c, h) = unsafe { parts::<T>(ctx) };
+        let (op, size) = ((packed >> 8) as i32, (packed & 0xff) as usize);
+        match h.exec.atomic(unsite(site).1, op, a, size, src as usize, &mut c.regs) {
+            Ok(()) => ST_OK,
+            Err(k) => fail(h, site, k),
+        }
+    })
 }
 
 /// Helper `id` with r1-r5 in `regs`; r0 comes back there.
 extern "C" fn rt_helper<T: Tracer>(ctx: *mut JitCtx, site: u64, id: u64, callx: u64) -> u64 {
-    // SAFETY: called only by compiled code with its context (`parts`).
-    let (c, h) = unsafe { parts::<T>(ctx) };
-    let (prog, pc) = unsite(site);
-    if callx == 0 {
-        h.exec.tracer.helper(pc, id as i32);
-    }
-    h.exec.executed = c.executed;
-    let mut regs = c.regs;
-    let r = h.exec.call_helper(id as i32, prog, pc, &mut regs, c.depth as usize);
-    c.executed = h.exec.executed;
-    refresh(c, h.exec);
-    match r {
-        Ok(HelperOutcome::Return(v)) => {
-            c.regs[0] = v;
-            ST_OK
+    // `call_helper` contains a panic in the helper itself; this guards
+    // the rest of the slow path.
+    guarded::<T>(ctx, site, "the JIT's helper slow path", || {
+        // SAFETY: called only by compiled code with its context (`parts`).
+        let (c, h) = unsafe { parts::<T>(ctx) };
+        let (prog, pc) = unsite(site);
+        if callx == 0 {
+            h.exec.tracer.helper(pc, id as i32);
         }
-        Ok(HelperOutcome::TailCall(target)) if callx == 0 => {
-            // As the interpreter: r1-r5 clobbered, r1 is the ctx again.
-            c.regs[1] = h.exec.ctx_addr;
-            c.regs[2..6].fill(0);
-            c.tail_target = target as u64;
-            ST_TAIL
+        h.exec.executed = c.executed;
+        let mut regs = c.regs;
+        let r = h.exec.call_helper(id as i32, prog, pc, &mut regs, c.depth as usize);
+        c.executed = h.exec.executed;
+        refresh(c, h.exec);
+        match r {
+            Ok(HelperOutcome::Return(v)) => {
+                c.regs[0] = v;
+                ST_OK
+            }
+            Ok(HelperOutcome::TailCall(target)) if callx == 0 => {
+                // As the interpreter: r1-r5 clobbered, r1 is the ctx again.
+                c.regs[1] = h.exec.ctx_addr;
+                c.regs[2..6].fill(0);
+                c.tail_target = target as u64;
+                ST_TAIL
+            }
+            Ok(HelperOutcome::TailCall(_)) => {
+                fail(h, site, FaultKind::InvalidInstruction { code: JMP | CALL | X })
+            }
+            Ok(HelperOutcome::Unwind(v)) => {
+                c.regs[0] = v;
+                ST_UNWIND
+            }
+            Err(k) => fail(h, site, k),
         }
-        Ok(HelperOutcome::TailCall(_)) => {
-            fail(h, site, FaultKind::InvalidInstruction { code: JMP | CALL | X })
-        }
-        Ok(HelperOutcome::Unwind(v)) => {
-            c.regs[0] = v;
-            ST_UNWIND
-        }
-        Err(k) => fail(h, site, k),
-    }
+    })
 }
 
 /// A BPF-to-BPF call of compiled function `func` with all registers in
 /// `regs`, on a fresh frame, as the interpreter's `PSEUDO_CALL`.
 extern "C" fn rt_call<T: Tracer>(ctx: *mut JitCtx, site: u64, func: u64) -> u64 {
-    let (depth, saved_low, code) = {
-        // SAFETY: called only by compiled code with its context (`parts`);
-        // these references end before the callee runs.
+    // The callee's own slow paths are guarded; this guards the frame set-up.
+    guarded::<T>(ctx, site, "the JIT's call slow path", || {
+        let (depth, saved_low, code) = {
+            // SAFETY: called only by compiled code with its context (`parts`);
+            // these references end before the callee runs.
+            let (c, h) = unsafe { parts::<T>(ctx) };
+            let depth = c.depth as usize;
+            if depth + 1 >= MAX_FRAMES {
+                return fail(h, site, FaultKind::CallDepth);
+            }
+            c.regs[10] = addr(TAG_STACK, (STACK_SIZE - (depth + 1) * FRAME_SIZE) as u64);
+            let saved_low = h.exec.stack_low;
+            h.exec.stack_low = STACK_SIZE - (depth + 2) * FRAME_SIZE;
+            h.exec.clear_frame(depth + 1);
+            c.depth = (depth + 1) as u64;
+            refresh(c, h.exec);
+            (depth, saved_low, h.code as *const Code)
+        };
+        // SAFETY: `code` is the `&Code` the running `run` borrows.
+        let status = dispatch(ctx, unsafe { &*code }, func as usize);
+        // SAFETY: the callee has returned; see above.
         let (c, h) = unsafe { parts::<T>(ctx) };
-        let depth = c.depth as usize;
-        if depth + 1 >= MAX_FRAMES {
-            return fail(h, site, FaultKind::CallDepth);
-        }
-        c.regs[10] = addr(TAG_STACK, (STACK_SIZE - (depth + 1) * FRAME_SIZE) as u64);
-        let saved_low = h.exec.stack_low;
-        h.exec.stack_low = STACK_SIZE - (depth + 2) * FRAME_SIZE;
-        h.exec.clear_frame(depth + 1);
-        c.depth = (depth + 1) as u64;
+        h.exec.stack_low = saved_low;
+        c.depth = depth as u64;
         refresh(c, h.exec);
-        (depth, saved_low, h.code as *const Code)
-    };
-    // SAFETY: `code` is the `&Code` the running `run` borrows.
-    let status = dispatch(ctx, unsafe { &*code }, func as usize);
-    // SAFETY: the callee has returned; see above.
-    let (c, h) = unsafe { parts::<T>(ctx) };
-    h.exec.stack_low = saved_low;
-    c.depth = depth as u64;
-    refresh(c, h.exec);
-    status
+        status
+    })
 }
 
 /// The budget ran out inside the segment starting at `site`, which began
 /// with `executed` instructions done.
 extern "C" fn rt_budget<T: Tracer>(ctx: *mut JitCtx, site: u64, executed: u64) -> u64 {
-    // SAFETY: called only by compiled code with its context (`parts`).
-    let (c, h) = unsafe { parts::<T>(ctx) };
-    let (prog, start) = unsite(site);
-    let budget = h.exec.budget;
-    let pc = nth_in_segment(&h.exec.programs[prog].insns, start, budget.saturating_sub(executed));
-    c.executed = budget + 1;
-    fail(h, (prog as u64) << 32 | pc as u64, FaultKind::BudgetExhausted { budget })
+    guarded::<T>(ctx, site, "the JIT's budget slow path", || {
+        // SAFETY: called only by compiled code with its context (`parts`).
+        let (c, h) = unsafe { parts::<T>(ctx) };
+        let (prog, start) = unsite(site);
+        let budget = h.exec.budget;
+        let pc =
+            nth_in_segment(&h.exec.programs[prog].insns, start, budget.saturating_sub(executed));
+        c.executed = budget + 1;
+        fail(h, (prog as u64) << 32 | pc as u64, FaultKind::BudgetExhausted { budget })
+    })
 }
 
 extern "C" fn rt_fault<T: Tracer>(ctx: *mut JitCtx, site: u64, kind: u64, arg: u64) -> u64 {
-    // SAFETY: called only by compiled code with its context (`parts`).
-    let (_, h) = unsafe { parts::<T>(ctx) };
-    let kind = match kind {
-        FAULT_PC_OUT_OF_RANGE => FaultKind::PcOutOfRange { pc: arg as i64 },
-        _ => FaultKind::InvalidInstruction { code: arg as u8 },
-    };
-    fail(h, site, kind)
+    guarded::<T>(ctx, site, "the JIT's fault slow path", || {
+        // SAFETY: called only by compiled code with its context (`parts`).
+        let (_, h) = unsafe { parts::<T>(ctx) };
+        let kind = match kind {
+            FAULT_PC_OUT_OF_RANGE => FaultKind::PcOutOfRange { pc: arg as i64 },
+            _ => FaultKind::InvalidInstruction { code: arg as u8 },
+        };
+        fail(h, site, kind)
+    })
 }

@@ -15,7 +15,11 @@ use super::{BPF_EXIST, BPF_NOEXIST, E2BIG, EEXIST, ENOENT};
 #[derive(Debug, Clone)]
 pub struct HashIndex {
     slots: HashMap<Box<[u8]>, usize>,
+    /// Slots given back by deletes, reused first.
     free: Vec<usize>,
+    /// Slots below this have been handed out at least once: slots are
+    /// taken lazily, so a huge `max_entries` costs nothing up front.
+    next: usize,
     capacity: usize,
     lru: Option<Lru>,
 }
@@ -49,7 +53,8 @@ impl HashIndex {
     pub fn new(capacity: usize, lru: bool) -> HashIndex {
         HashIndex {
             slots: HashMap::new(),
-            free: (0..capacity).rev().collect(),
+            free: Vec::new(),
+            next: 0,
             capacity,
             lru: lru.then(Lru::default),
         }
@@ -78,7 +83,7 @@ impl HashIndex {
         if flags == BPF_EXIST {
             return Err(-ENOENT);
         }
-        if self.free.is_empty() {
+        if self.slots.len() >= self.capacity {
             match &self.lru {
                 Some(l) => {
                     let victim = l.oldest().ok_or(-E2BIG)?;
@@ -87,7 +92,14 @@ impl HashIndex {
                 None => return Err(-E2BIG),
             }
         }
-        let slot = self.free.pop().ok_or(-E2BIG)?;
+        let slot = match self.free.pop() {
+            Some(s) => s,
+            None if self.next < self.capacity => {
+                self.next += 1;
+                self.next - 1
+            }
+            None => return Err(-E2BIG),
+        };
         self.slots.insert(key.into(), slot);
         if let Some(l) = &mut self.lru {
             l.touch(key);
@@ -106,6 +118,10 @@ impl HashIndex {
             }
             None => false,
         }
+    }
+
+    pub fn contains(&self, key: &[u8]) -> bool {
+        self.slots.contains_key(key)
     }
 
     pub fn len(&self) -> usize {

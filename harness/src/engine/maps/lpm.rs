@@ -136,6 +136,20 @@ impl LpmIndex {
         }
     }
 
+    pub fn len(&self) -> usize {
+        self.count
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// Whether exactly this prefix (not a covering one) is stored.
+    pub fn contains(&self, key: &[u8]) -> bool {
+        let (plen, data) = self.split(key);
+        plen <= self.data_len * 8 && self.by_len[plen].contains_key(&masked(data, plen))
+    }
+
     /// Entries as full keys (prefixlen + masked data).
     pub fn iter(&self) -> impl Iterator<Item = (Vec<u8>, usize)> + '_ {
         self.by_len.iter().enumerate().flat_map(|(len, m)| {

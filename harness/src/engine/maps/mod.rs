@@ -34,6 +34,10 @@ pub enum MapError {
     Unsupported { name: String, ty: String },
     #[error("map '{name}': {reason}")]
     Invalid { name: String, reason: String },
+    /// Refused as the kernel's `map_create` would refuse it (or over the
+    /// engine's map memory cap, reported as the kernel's ENOMEM).
+    #[error("map '{name}': refused with {errno}: {reason}")]
+    Refused { name: String, errno: &'static str, reason: String },
 }
 
 /// How entries are found.
@@ -67,6 +71,10 @@ pub struct MapState {
     pub values: Vec<u8>,
     /// Program stores into these values fault (`.rodata`, DEVMAP/CPUMAP).
     pub read_only: bool,
+    /// Bytes charged against the map memory cap when the map was created.
+    fixed_bytes: u64,
+    /// Bytes charged per element of a map that grows per element.
+    elem_bytes: u64,
 }
 
 /// All maps of one object, indexed as in `Object::maps`.
@@ -74,20 +82,144 @@ pub struct MapState {
 pub struct MapSet {
     pub maps: Vec<MapState>,
     pub ncpus: usize,
+    /// The map memory cap (`EngineConfig::map_memory_cap`).
+    pub cap: u64,
 }
 
 fn round8(n: usize) -> usize {
     (n + 7) & !7
 }
 
+/// The engine's default map memory cap (`EngineConfig::map_memory_cap`).
+pub const DEFAULT_MAP_MEMORY_CAP: u64 = 1 << 30;
+
+/// `KMALLOC_MAX_SIZE` on x86-64: `1 << (MAX_PAGE_ORDER + PAGE_SHIFT)` =
+/// 2^(10+12) = 4 MiB (include/linux/slab.h, include/linux/mmzone.h).
+pub const KMALLOC_MAX_SIZE: u64 = 4 << 20;
+/// `PCPU_MIN_UNIT_SIZE` (include/linux/percpu.h): 32 KiB, the bound on a
+/// per-CPU value (arraymap.c / hashtab.c alloc checks).
+pub const PCPU_MIN_UNIT_SIZE: u64 = 32 << 10;
+/// `sizeof(struct htab_elem)` on x86-64 (kernel/bpf/hashtab.c): a 16-byte
+/// list node, a 24-byte LRU node union, the u32 hash, key aligned to 8.
+pub const HTAB_ELEM_SIZE: u64 = 48;
+/// `sizeof(struct bucket)` (kernel/bpf/hashtab.c): list head + lock.
+const HTAB_BUCKET_SIZE: u64 = 16;
+/// `BPF_F_NO_PREALLOC` (include/uapi/linux/bpf.h).
+pub const BPF_F_NO_PREALLOC: u32 = 1;
+/// Page size of the machines we model (ringbuf sizes are page multiples).
+const PAGE_SIZE: u64 = 4096;
+
+/// What the kernel's `map_create` answers, or the engine's own cap.
+fn refuse(def: &MapDef, errno: &'static str, reason: String) -> MapError {
+    MapError::Refused { name: def.name.clone(), errno, reason }
+}
+
+/// The kernel's `map_alloc_check` / `map_alloc` size rules for the types the
+/// engine models (kernel/bpf/arraymap.c `array_map_alloc_check`,
+/// `fd_array_map_alloc_check`; hashtab.c `htab_map_alloc_check`,
+/// `htab_map_alloc`; lpm_trie.c `trie_alloc`; ringbuf.c `ringbuf_map_alloc`).
+/// Runs before anything is allocated.
+fn kernel_checks(def: &MapDef) -> Result<(), MapError> {
+    let (ks, vs, n) = (def.key_size as u64, def.value_size as u64, def.max_entries as u64);
+    let percpu = def.map_type.is_percpu();
+    let einval = |r: String| Err(refuse(def, "EINVAL", r));
+    let e2big = |r: String| Err(refuse(def, "E2BIG", r));
+    match def.map_type {
+        MapType::Array | MapType::PercpuArray | MapType::ProgArray => {
+            if n == 0 || ks != 4 || vs == 0 {
+                return einval(format!(
+                    "an array needs max_entries > 0, key_size 4 and value_size > 0 (has {n}, {ks}, {vs})"
+                ));
+            }
+            if def.map_type == MapType::ProgArray && vs != 4 {
+                return einval(format!("PROG_ARRAY needs value_size 4, has {vs}"));
+            }
+            if vs > KMALLOC_MAX_SIZE {
+                return e2big(format!(
+                    "value_size {vs} is over KMALLOC_MAX_SIZE ({KMALLOC_MAX_SIZE})"
+                ));
+            }
+            if percpu && round8(vs as usize) as u64 > PCPU_MIN_UNIT_SIZE {
+                return e2big(format!(
+                    "per-CPU value_size {vs} is over PCPU_MIN_UNIT_SIZE ({PCPU_MIN_UNIT_SIZE})"
+                ));
+            }
+        }
+        MapType::Hash
+        | MapType::PercpuHash
+        | MapType::LruHash
+        | MapType::LruPercpuHash
+        | MapType::DevmapHash => {
+            if n == 0 || ks == 0 || vs == 0 {
+                return einval(format!(
+                    "a hash map needs max_entries, key_size and value_size > 0 (has {n}, {ks}, {vs})"
+                ));
+            }
+            if ks + vs >= KMALLOC_MAX_SIZE - HTAB_ELEM_SIZE {
+                return e2big(format!(
+                    "key_size {ks} + value_size {vs} is not below KMALLOC_MAX_SIZE - sizeof(struct htab_elem) ({})",
+                    KMALLOC_MAX_SIZE - HTAB_ELEM_SIZE
+                ));
+            }
+            if percpu && round8(vs as usize) as u64 > PCPU_MIN_UNIT_SIZE {
+                return e2big(format!(
+                    "per-CPU value_size {vs} is over PCPU_MIN_UNIT_SIZE ({PCPU_MIN_UNIT_SIZE})"
+                ));
+            }
+            // htab_map_alloc: max_entries above 2^31 would overflow the
+            // power-of-two bucket count; the bucket array's byte size must
+            // fit in a u32.
+            if n > 1 << 31 || n.next_power_of_two() > u32::MAX as u64 / HTAB_BUCKET_SIZE {
+                return e2big(format!(
+                    "max_entries {n} needs more than U32_MAX / sizeof(struct bucket) buckets"
+                ));
+            }
+        }
+        MapType::LpmTrie => {
+            // trie_alloc: LPM_KEY_SIZE_MIN/MAX, LPM_VAL_SIZE_MIN/MAX.
+            if n == 0 || !(5..=4 + 256).contains(&ks) || vs == 0 {
+                return einval(format!(
+                    "LPM_TRIE needs max_entries > 0, key_size 5..260 (a 4-byte prefix length and 1..256 data bytes) and value_size > 0 (has {n}, {ks}, {vs})"
+                ));
+            }
+            // LPM_VAL_SIZE_MAX: KMALLOC_MAX_SIZE - LPM_DATA_SIZE_MAX -
+            // sizeof(struct lpm_trie_node) (40 bytes on x86-64).
+            if vs > KMALLOC_MAX_SIZE - 256 - 40 {
+                return einval(format!("LPM_TRIE value_size {vs} is over LPM_VAL_SIZE_MAX"));
+            }
+        }
+        MapType::Ringbuf => {
+            if ks != 0 || vs != 0 || !n.is_power_of_two() || n % PAGE_SIZE != 0 {
+                return einval(format!(
+                    "RINGBUF needs key_size 0, value_size 0 and a power-of-2, page-aligned max_entries (has {ks}, {vs}, {n})"
+                ));
+            }
+        }
+        MapType::Devmap | MapType::Cpumap | MapType::Xskmap => {
+            if n == 0 || ks != 4 || vs == 0 {
+                return einval(format!(
+                    "{} needs max_entries > 0, key_size 4 and value_size > 0 (has {n}, {ks}, {vs})",
+                    def.map_type.name()
+                ));
+            }
+        }
+        MapType::PerfEventArray | MapType::Other(_) => {}
+    }
+    Ok(())
+}
+
 impl MapState {
     pub fn new(def: &MapDef, ncpus: usize) -> Result<MapState, MapError> {
+        Self::with_cap(def, ncpus, DEFAULT_MAP_MEMORY_CAP)
+    }
+
+    /// Builds a map whose up-front memory must fit in `cap` bytes. Every size
+    /// is checked (kernel rules, then the cap) before anything is allocated.
+    pub fn with_cap(def: &MapDef, ncpus: usize, cap: u64) -> Result<MapState, MapError> {
+        kernel_checks(def)?;
         let vs = def.value_size as usize;
         let n = def.max_entries as usize;
         let invalid = |reason: String| MapError::Invalid { name: def.name.clone(), reason };
-        // Keep a hostile object from making us allocate without bound: the
-        // kernel itself caps value sizes (KMALLOC_MAX_SIZE) and memory.
-        const MAX_BYTES: usize = 1 << 30;
         let (per_cpu, stride) =
             if def.map_type.is_percpu() { (round8(vs), round8(vs) * ncpus) } else { (vs, vs) };
         let need_key = |size: u32| -> Result<(), MapError> {
@@ -100,6 +232,47 @@ impl MapState {
             }
             Ok(())
         };
+        let no_prealloc = def.flags & BPF_F_NO_PREALLOC != 0;
+        // Bytes one element costs: its value storage plus, for keyed maps,
+        // the kernel's element header and key (what `htab_map_alloc` sizes).
+        let keyed_elem = (stride as u64)
+            .saturating_add(round8(def.key_size as usize) as u64)
+            .saturating_add(HTAB_ELEM_SIZE);
+        // (bytes charged now, bytes charged per element as the map grows)
+        let (fixed, per_elem) = match def.map_type {
+            MapType::Array
+            | MapType::PercpuArray
+            | MapType::ProgArray
+            | MapType::Devmap
+            | MapType::Cpumap
+            | MapType::Xskmap => ((stride as u64 + 1).saturating_mul(n as u64), 0),
+            MapType::Hash
+            | MapType::PercpuHash
+            | MapType::LruHash
+            | MapType::LruPercpuHash
+            | MapType::DevmapHash
+                if !no_prealloc =>
+            {
+                (keyed_elem.saturating_mul(n as u64), 0)
+            }
+            MapType::Hash
+            | MapType::PercpuHash
+            | MapType::LruHash
+            | MapType::LruPercpuHash
+            | MapType::DevmapHash
+            | MapType::LpmTrie => (0, keyed_elem),
+            _ => (0, 0),
+        };
+        if fixed > cap {
+            return Err(refuse(
+                def,
+                "ENOMEM",
+                format!(
+                    "{n} entries of {stride} bytes need {fixed} bytes, over the engine's map memory cap of {} (EngineConfig::map_memory_cap)",
+                    crate::engine::budget::show_limit(crate::engine::budget::Resource::AllocBytes, cap)
+                ),
+            ));
+        }
         let index = match def.map_type {
             MapType::Array | MapType::PercpuArray => {
                 need_key(4)?;
@@ -114,21 +287,10 @@ impl MapState {
             | MapType::LruHash
             | MapType::LruPercpuHash
             | MapType::DevmapHash => {
-                if def.key_size == 0 {
-                    return Err(invalid("hash map with key_size 0".into()));
-                }
                 let lru = matches!(def.map_type, MapType::LruHash | MapType::LruPercpuHash);
                 Index::Hash(HashIndex::new(n, lru))
             }
-            MapType::LpmTrie => {
-                if def.key_size < 5 || def.key_size > 4 + 256 {
-                    return Err(invalid(format!(
-                        "LPM_TRIE key_size {} must hold a 4-byte prefix length and 1..256 data bytes",
-                        def.key_size
-                    )));
-                }
-                Index::Lpm(LpmIndex::new((def.key_size - 4) as usize))
-            }
+            MapType::LpmTrie => Index::Lpm(LpmIndex::new((def.key_size - 4) as usize)),
             MapType::Ringbuf => Index::Ringbuf { used: 0 },
             MapType::PerfEventArray => Index::PerfEvents,
             MapType::Other(_) => {
@@ -138,13 +300,11 @@ impl MapState {
                 })
             }
         };
+        // Arrays hold every slot from the start (the kernel's do too);
+        // keyed maps grow their value store as slots are taken (`update`).
         let storage = match index {
-            Index::Ringbuf { .. } | Index::PerfEvents => 0,
-            _ => stride.checked_mul(n).filter(|b| *b <= MAX_BYTES).ok_or_else(|| {
-                invalid(format!(
-                    "{n} entries of {stride} bytes exceed the engine's 1 GiB map limit"
-                ))
-            })?,
+            Index::Array { .. } => stride * n,
+            _ => 0,
         };
         let mut values = vec![0u8; storage];
         if let Some(init) = &def.initial_data {
@@ -159,7 +319,38 @@ impl MapState {
             stride,
             per_cpu,
             values,
+            fixed_bytes: fixed,
+            elem_bytes: per_elem,
         })
+    }
+
+    /// Bytes this map holds against the engine's map memory cap.
+    pub fn mem_bytes(&self) -> u64 {
+        let grown = match &self.index {
+            Index::Hash(h) => h.len() as u64,
+            Index::Lpm(l) => l.len() as u64,
+            _ => 0,
+        };
+        self.fixed_bytes.saturating_add(grown.saturating_mul(self.elem_bytes))
+    }
+
+    /// Bytes one more element would add (0 for preallocated maps).
+    pub fn growth_bytes(&self) -> u64 {
+        self.elem_bytes
+    }
+
+    /// Whether `key` has an element (no LRU touch).
+    pub fn contains(&self, key: &[u8]) -> bool {
+        match &self.index {
+            Index::Hash(h) => h.contains(key),
+            Index::Lpm(l) => l.contains(key),
+            Index::Array { present } => {
+                u32::from_le_bytes(
+                    key.get(..4).and_then(|k| k.try_into().ok()).unwrap_or([0xff; 4]),
+                ) < present.len() as u32
+            }
+            _ => false,
+        }
     }
 
     /// Slot for a key, if present.
@@ -206,6 +397,13 @@ impl MapState {
             },
             Index::Ringbuf { .. } | Index::PerfEvents => return -EINVAL,
         };
+        let need = (slot + 1) * self.stride;
+        if self.values.len() < need {
+            // Keyed maps grow their value store as slots are taken; the
+            // cap was checked before the element was admitted.
+            // (`resize` grows the allocation geometrically.)
+            self.values.resize(need, 0);
+        }
         if fresh {
             // A new element starts zeroed on every CPU but the writer's
             // (hashtab.c pcpu_init_value); a reused slot must not leak the
@@ -322,10 +520,25 @@ pub struct MapEntry {
 
 impl MapSet {
     pub fn new(defs: &[MapDef], ncpus: usize) -> Result<MapSet, MapError> {
-        Ok(MapSet {
-            maps: defs.iter().map(|d| MapState::new(d, ncpus)).collect::<Result<_, _>>()?,
-            ncpus,
-        })
+        Self::with_cap(defs, ncpus, DEFAULT_MAP_MEMORY_CAP)
+    }
+
+    /// All maps of an object, together within `cap` bytes: each map is
+    /// checked against what is left before it is allocated.
+    pub fn with_cap(defs: &[MapDef], ncpus: usize, cap: u64) -> Result<MapSet, MapError> {
+        let mut maps = Vec::with_capacity(defs.len());
+        let mut used = 0u64;
+        for d in defs {
+            let m = MapState::with_cap(d, ncpus, cap - used)?;
+            used += m.mem_bytes();
+            maps.push(m);
+        }
+        Ok(MapSet { maps, ncpus, cap })
+    }
+
+    /// Bytes all maps hold against the cap.
+    pub fn mem_used(&self) -> u64 {
+        self.maps.iter().map(|m| m.mem_bytes()).fold(0, u64::saturating_add)
     }
 
     pub fn by_name(&mut self, name: &str) -> Option<&mut MapState> {
