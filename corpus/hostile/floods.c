@@ -31,6 +31,10 @@ struct {
 	__uint(max_entries, 1 << 20);
 	__uint(key_size, BIG);
 	__uint(value_size, 8);
+	/* Allocated per element, as the kernel accepts it: preallocated, its
+	 * 2^20 elements of 1 MiB would be refused at creation (ENOMEM) and no
+	 * flood below would ever run. */
+	__uint(map_flags, BPF_F_NO_PREALLOC);
 } bigkey SEC(".maps");
 
 struct {

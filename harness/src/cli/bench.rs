@@ -6,9 +6,9 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 
 use crate::bench::{self, BackendId, BenchOptions};
-use crate::util::escape::{terminal, terminal_block};
 use crate::loader::load_object;
 use crate::replay::split_target;
+use crate::util::escape::{terminal, terminal_block};
 
 /// Measure what a packet costs on each backend, side by side: the engine,
 /// rbpf, the host kernel (per call, in-kernel, live frames) and the NIC
