@@ -810,7 +810,7 @@ fn sigkill_leftovers_are_removed_by_the_next_run() {
     skip_unless_able!();
     // A long run: the same capture many times over.
     let cap = root().join("pcaps/mixed-2k.pcap");
-    let caps: Vec<&Path> = std::iter::repeat(cap.as_path()).take(300).collect();
+    let caps: Vec<&Path> = std::iter::repeat_n(cap.as_path(), 300).collect();
     let prog = root().join("corpus/build/reflector.v4.o");
 
     // 1. --isolate, killed: its namespace, veth pair and programs stay.

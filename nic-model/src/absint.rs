@@ -683,7 +683,7 @@ impl<'a> Analyzer<'a> {
             let bits = insn.imm as u32;
             return match dst.range().and_then(|r| r.constant()) {
                 Some(v) => {
-                    let swap = !(class(c) == ALU && !is_x(c)); // to-le is a no-op on a little-endian host
+                    let swap = class(c) != ALU || is_x(c); // to-le is a no-op on a little-endian host
                     let x = match (bits, swap) {
                         (16, true) => (v as u16).swap_bytes() as u64,
                         (32, true) => (v as u32).swap_bytes() as u64,
@@ -780,14 +780,10 @@ impl<'a> Analyzer<'a> {
                 let (Val::Scalar(ra), Val::Scalar(rb)) = (a, b) else {
                     return vec![(pc + 1, st.clone()), (target, st)];
                 };
-                let (ra, rb) = if wide {
-                    (ra, rb)
-                } else if ra.max <= u32::MAX as u64 && rb.max <= u32::MAX as u64 {
-                    (ra, rb)
-                } else {
+                if !wide && (ra.max > u32::MAX as u64 || rb.max > u32::MAX as u64) {
                     // 32-bit compare of wider ranges: no refinement.
                     return vec![(pc + 1, st.clone()), (target, st)];
-                };
+                }
                 let bits = if wide { 64 } else { 32 };
                 let mut out = Vec::new();
                 if let Some((x, y)) = refine(o, ra, rb, bits, false) {

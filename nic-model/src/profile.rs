@@ -423,7 +423,8 @@ impl Profile {
             if lanes.value == 0 {
                 return bad("code.lanes", "must be at least 1");
             }
-            if !(typical_insns_per_row.value >= 1.0) {
+            // Written so that NaN is refused too.
+            if typical_insns_per_row.value.partial_cmp(&1.0).is_none_or(|o| o.is_lt()) {
                 return bad("code.typical_insns_per_row", "must be at least 1.0");
             }
         }

@@ -39,8 +39,7 @@ pub fn toeplitz(key: &[u8], input: &[u8]) -> Result<u32, RssError> {
     // A 64-bit window: the top 32 bits are the key bits aligned with the current input bit.
     let mut window: u64 =
         u64::from_be_bytes([key[0], key[1], key[2], key[3], key[4], key[5], key[6], key[7]]);
-    let mut next_key_byte = 8;
-    for &byte in input {
+    for (next_key_byte, &byte) in (8..).zip(input) {
         for bit in 0..8 {
             if byte & (0x80 >> bit) != 0 {
                 hash ^= (window >> 32) as u32;
@@ -50,7 +49,6 @@ pub fn toeplitz(key: &[u8], input: &[u8]) -> Result<u32, RssError> {
         // After 8 shifts, refill the low byte with the next key byte (or zero).
         let kb = key.get(next_key_byte).copied().unwrap_or(0);
         window |= kb as u64;
-        next_key_byte += 1;
     }
     Ok(hash)
 }

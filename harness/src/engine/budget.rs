@@ -96,7 +96,7 @@ pub fn show_limit(resource: Resource, limit: u64) -> String {
         };
     }
     for (shift, unit) in [(30, "GiB"), (20, "MiB"), (10, "KiB")] {
-        if limit >= 1 << shift && limit % (1 << shift) == 0 {
+        if limit >= 1 << shift && limit.is_multiple_of(1 << shift) {
             return format!("{} {unit}", limit >> shift);
         }
     }

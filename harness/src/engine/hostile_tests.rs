@@ -331,7 +331,7 @@ fn maps_the_kernel_refuses_are_refused_with_its_errno_before_allocating() {
         def("r", MapType::Ringbuf, 0, 0, 4096 + 1),
         def("r", MapType::Ringbuf, 0, 0, 2048),
     ] {
-        let e = refusal(&[d.clone()], cfg());
+        let e = refusal(std::slice::from_ref(&d), cfg());
         assert!(e.contains("refused with EINVAL"), "{d:?}: {e}");
     }
     // value_size over KMALLOC_MAX_SIZE (4 MiB): E2BIG.

@@ -44,10 +44,9 @@ fn alu64(op: u8, off: i16, dst: u64, src: u64) -> Option<u64> {
                 } else {
                     d.wrapping_div(s) as u64
                 }
-            } else if src == 0 {
-                0
             } else {
-                dst / src
+                // BPF defines division by zero as 0 (RFC 9669 section 4.1).
+                dst.checked_div(src).unwrap_or(0)
             }
         }
         MOD => {
@@ -94,10 +93,9 @@ fn alu32(op: u8, off: i16, dst: u32, src: u32) -> Option<u32> {
                 } else {
                     d.wrapping_div(s) as u32
                 }
-            } else if src == 0 {
-                0
             } else {
-                dst / src
+                // BPF defines division by zero as 0 (RFC 9669 section 4.1).
+                dst.checked_div(src).unwrap_or(0)
             }
         }
         MOD => {

@@ -14,6 +14,10 @@ const U32_MAX: u64 = u32::MAX as u64;
 /// UAPI `BPF_F_CURRENT_CPU`.
 const BPF_F_CURRENT_CPU: u64 = 0xffff_ffff;
 
+/// A map_update_elem site: (pc, map, value words known to be zero (`Some(true)`),
+/// non-zero (`Some(false)`) or unknown).
+type UpdateSite = (usize, u32, Vec<(u64, Option<bool>)>);
+
 pub(super) struct PathChecks<'s, 'p> {
     prog: &'p ProgramSpec,
     profile: &'p Profile,
@@ -30,7 +34,7 @@ pub(super) struct PathChecks<'s, 'p> {
     read_words: BTreeMap<(u32, u64), usize>,
     atomic_words: BTreeMap<(u32, u64), usize>,
     /// map_update_elem sites: (pc, map, value words known to be zero / non-zero / unknown).
-    updates: Vec<(usize, u32, Vec<(u64, Option<bool>)>)>,
+    updates: Vec<UpdateSite>,
     /// adjust_head call sites and the constant deltas seen there.
     adjust_head: BTreeMap<usize, BTreeSet<Option<i64>>>,
 }

@@ -111,7 +111,8 @@ pub type Predict<'a> = dyn FnMut(&[u8]) -> Option<Expect> + 'a;
 /// How the end of the program's run is known.
 enum Fence {
     /// The fexit probe's records, which also carry the action.
-    Probe(VerdictProbe),
+    /// (Boxed: the probe is large and the other fences are a word.)
+    Probe(Box<VerdictProbe>),
     /// The kernel's run counter (non-offloaded modes).
     RunCount { _stats: OwnedFd, prog: RawFd },
     /// Offloaded programs run on the NIC and are not counted: only time.
@@ -211,7 +212,7 @@ impl Observer {
         let at_iface = sock(iface, Tap::Incoming, "watch")?;
         let at_peer = sock(peer, Tap::Incoming, "watch")?;
         let fence = match (probe, prog) {
-            (Some(probe), _) => Fence::Probe(probe),
+            (Some(probe), _) => Fence::Probe(Box::new(probe)),
             (None, Some(fd)) => {
                 let stats = match stats {
                     Some(s) => s,

@@ -210,8 +210,8 @@ pub struct Limits {
 /// error naming the step that failed (the child then reports it and
 /// exits without running anything).
 pub fn restrict(c: &Child, keep_fd: i32, l: &Limits) -> Result<(), &'static str> {
-    // SAFETY (all calls in this function): plain syscalls on integers and
-    // on rlimit structs that live on this stack frame.
+    // SAFETY: plain syscalls on integers and on rlimit structs that live on
+    // this stack frame (this covers every call in the block).
     unsafe {
         // Close every fd but the result pipe, including stdio: after this
         // the child can reach nothing it inherited (other tests' pipes,
