@@ -63,6 +63,19 @@ pub const EXIT_INTERRUPTED: u8 = 130;
 pub fn main() -> ExitCode {
     quiet_aya_panics();
     let cli = Cli::parse();
+    // The process-wide cap on map memory (engine/maps/ledger.rs).
+    if let Some(v) = std::env::var_os("XDPQUAL_MAP_MEMORY") {
+        match v.to_str().and_then(crate::engine::maps::ledger::parse_size) {
+            Some(bytes) => crate::engine::maps::ledger::set_cap(bytes),
+            None => {
+                eprintln!(
+                    "xdpqual: error: XDPQUAL_MAP_MEMORY={} is not a size in bytes (e.g. 1073741824, 512M, 2G)",
+                    crate::util::escape::terminal(&v.to_string_lossy())
+                );
+                return ExitCode::from(2);
+            }
+        }
+    }
     let result = match cli.command {
         Command::Inspect(args) => inspect::run(args).map(|()| ExitCode::SUCCESS),
         Command::Replay(args) => replay::run(args),

@@ -127,7 +127,7 @@ impl fmt::Display for FaultKind {
             ),
             FaultKind::MapMemoryCap { map, cap } => write!(
                 f,
-                "map '{map}' cannot grow: the engine's map memory cap of {} is reached",
+                "map '{map}' cannot grow: the map memory cap of {} (the engine's, or the whole process's: XDPQUAL_MAP_MEMORY) is reached",
                 super::budget::show_limit(super::budget::Resource::AllocBytes, *cap)
             ),
             FaultKind::Internal { what } => write!(f, "internal error in {what}"),

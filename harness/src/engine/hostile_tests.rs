@@ -387,7 +387,7 @@ fn growing_maps_fault_at_the_map_memory_cap() {
     let r = both(&p, &[h.clone()], cfg);
     assert_eq!(
         fault_text(&r),
-        "map 'h' cannot grow: the engine's map memory cap of 1000 bytes is reached at insn 9 of hostile"
+        "map 'h' cannot grow: the map memory cap of 1000 bytes (the engine's, or the whole process's: XDPQUAL_MAP_MEMORY) is reached at insn 9 of hostile"
     );
     // 15 updates done, the 16th faults: 1 set-up, 15 rounds of 10 (lddw
     // counts once), 8 up to and including the faulting call.

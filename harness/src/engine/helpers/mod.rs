@@ -586,17 +586,20 @@ impl<T: Tracer> Exec<'_, T> {
     }
 
     /// A new element in a map that grows per element must fit under the
-    /// engine's map memory cap. The kernel has no such cap (its limit is
+    /// engine's map memory cap and the process-wide one (maps/ledger.rs).
+    /// The kernel has no such cap (its limit is
     /// the memory cgroup), so this is a fault naming the cap, not an errno.
     /// A full map is left to `update`, which answers -E2BIG as the kernel.
-    fn check_map_growth(&self, m: usize, key: &[u8]) -> Result<(), FaultKind> {
+    fn check_map_growth(&mut self, m: usize, key: &[u8]) -> Result<(), FaultKind> {
         let map = &self.maps.maps[m];
         let grow = map.growth_bytes();
         if grow == 0 || map.contains(key) {
             return Ok(());
         }
-        if self.maps.mem_used().saturating_add(grow) > self.maps.cap {
-            return Err(FaultKind::MapMemoryCap { map: map.def.name.clone(), cap: self.maps.cap });
+        let name = map.def.name.clone();
+        if !self.maps.reserve_growth(grow) {
+            let cap = self.maps.cap.min(super::maps::ledger::cap());
+            return Err(FaultKind::MapMemoryCap { map: name, cap });
         }
         Ok(())
     }

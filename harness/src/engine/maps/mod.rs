@@ -7,6 +7,7 @@
 //! `kernel/bpf/arraymap.c`, `hashtab.c`, `lpm_trie.c` and `devmap.c`.
 
 mod hash;
+pub mod ledger;
 mod lpm;
 
 pub use hash::HashIndex;
@@ -78,12 +79,35 @@ pub struct MapState {
 }
 
 /// All maps of one object, indexed as in `Object::maps`.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct MapSet {
     pub maps: Vec<MapState>,
     pub ncpus: usize,
     /// The map memory cap (`EngineConfig::map_memory_cap`).
     pub cap: u64,
+    /// Bytes this set holds in the process-wide [`ledger`], given back on
+    /// drop.
+    reserved: u64,
+}
+
+impl Clone for MapSet {
+    fn clone(&self) -> MapSet {
+        // A copy of maps already admitted (the snapshot `reset_maps`
+        // returns to) holds as many bytes again: counted, not refused.
+        ledger::reserve_unchecked(self.reserved);
+        MapSet {
+            maps: self.maps.clone(),
+            ncpus: self.ncpus,
+            cap: self.cap,
+            reserved: self.reserved,
+        }
+    }
+}
+
+impl Drop for MapSet {
+    fn drop(&mut self) {
+        ledger::release(self.reserved);
+    }
 }
 
 fn round8(n: usize) -> usize {
@@ -529,11 +553,48 @@ impl MapSet {
         let mut maps = Vec::with_capacity(defs.len());
         let mut used = 0u64;
         for d in defs {
-            let m = MapState::with_cap(d, ncpus, cap - used)?;
+            // The process-wide ledger first, so a map the process cannot
+            // hold is refused before it is allocated.
+            let left = cap.min(ledger::cap().saturating_sub(ledger::in_use())).saturating_sub(used);
+            let m = MapState::with_cap(d, ncpus, left).map_err(|e| match e {
+                MapError::Refused { name, errno, reason } if left < cap.saturating_sub(used) => {
+                    MapError::Refused {
+                        name,
+                        errno,
+                        reason: format!(
+                            "{reason}; the process's maps already hold {} of its {} cap (XDPQUAL_MAP_MEMORY)",
+                            ledger::in_use(),
+                            ledger::cap()
+                        ),
+                    }
+                }
+                e => e,
+            })?;
             used += m.mem_bytes();
             maps.push(m);
         }
-        Ok(MapSet { maps, ncpus, cap })
+        if let Err(in_use) = ledger::reserve(used) {
+            // Another engine took the room between the check and here.
+            return Err(MapError::Refused {
+                name: defs.first().map(|d| d.name.clone()).unwrap_or_default(),
+                errno: "ENOMEM",
+                reason: format!(
+                    "the object's maps need {used} bytes and the process's maps already hold {in_use} of its {} cap (XDPQUAL_MAP_MEMORY)",
+                    ledger::cap()
+                ),
+            });
+        }
+        Ok(MapSet { maps, ncpus, cap, reserved: used })
+    }
+
+    /// Reserves one more element of map `m` in the process-wide ledger and
+    /// under this set's cap; `false` when either is full.
+    pub fn reserve_growth(&mut self, bytes: u64) -> bool {
+        if self.mem_used().saturating_add(bytes) > self.cap || ledger::reserve(bytes).is_err() {
+            return false;
+        }
+        self.reserved += bytes;
+        true
     }
 
     /// Bytes all maps hold against the cap.
