@@ -690,7 +690,11 @@ fn foreign_frames_are_reported_not_compared() {
         });
         let mut o = opts(&pair, mode);
         o.max_packets = None;
-        let report = live::run(&obj, &obj.programs[0], &captures(), &o).expect("run");
+        // The captures four times over: the run must outlast the injection
+        // by far even on a loaded machine (one CI run saw only 20 of the 30
+        // when the run was just the two captures).
+        let caps: Vec<PathBuf> = captures().into_iter().cycle().take(8).collect();
+        let report = live::run(&obj, &obj.programs[0], &caps, &o).expect("run");
         assert!(injector.join().unwrap(), "the program was never seen attached");
         let json = serde_json::to_string_pretty(&report).unwrap();
         // Every frame of ours agrees; the foreign ones are counted apart.
