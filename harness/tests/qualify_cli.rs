@@ -50,9 +50,19 @@ fn shipped_corpus_qualifies() {
             // With the kernel here, no kernel check may be skipped: every
             // packet of every capture was compared. (Without a history the
             // perf regression budget has no baseline; those skip.)
+            // The one exception: a kernel build that does not offer a
+            // helper a program calls (xdpqual.toml marks meta's host cell
+            // optional for that); said out loud, never counted as a pass.
             let host: Vec<_> = checks.iter().filter(|c| c["cell"] == "host").collect();
             assert_eq!(host.len(), 32, "every program x capture on the kernel");
-            assert!(host.iter().all(|c| c["status"] == "pass"), "{host:?}");
+            for c in &host {
+                let reason = c["reason"].as_str().unwrap_or("");
+                if c["status"] == "skipped" && reason.contains("does not offer") {
+                    xdpqual::util::skip(format_args!("shipped corpus: {}: {reason}", c["program"]));
+                } else {
+                    assert_eq!(c["status"], "pass", "{c:?}");
+                }
+            }
             assert!(stdout.contains(" 0 failed"), "{stdout}");
         }
     }
