@@ -440,12 +440,12 @@ fn hostile_programs_through_every_command() {
         }
     }
     eprintln!("hostile programs, one line per command:\n{table}");
-    eprintln!(
-        "COUNT: hostile programs: {} objects, {runs} commands under ulimit -v {VMEM_KIB} and {} s, {} problems",
+    xdpqual::util::count(format_args!(
+        "hostile programs: {} objects, {runs} commands under ulimit -v {VMEM_KIB} and {} s, {} problems",
         objects.len(),
         TIME_LIMIT.as_secs(),
         problems.iter().filter(|p| !p.starts_with("    ")).count()
-    );
+    ));
     let _ = std::fs::remove_dir_all(&work);
     assert!(problems.is_empty(), "hostile programs got through:\n{}", problems.join("\n"));
 }
