@@ -235,6 +235,13 @@ pub mod id {
     pub const XDP_ADJUST_TAIL: i32 = 65;
 }
 
+/// The `imm` of the helper call a CO-RE loader writes over an instruction
+/// whose relocation found no match in the target kernel's BTF (libbpf
+/// tools/lib/bpf/relo_core.c, `bpf_core_poison_insn`). No helper has this
+/// id, so the kernel's verifier rejects the program if it can reach the
+/// instruction ("invalid func unknown#195896080") and accepts it otherwise.
+pub const CORE_RELO_POISON: i32 = 0x0bad_2310;
+
 /// The highest helper id the UAPI defines.
 pub const MAX_HELPER_ID: i32 = HELPERS.len() as i32 - 1;
 

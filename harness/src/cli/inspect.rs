@@ -1,7 +1,7 @@
 //! `xdpqual inspect PROG.o`: what the loader made of an object.
 
 use crate::isa::disasm::{disasm_insn, Context};
-use crate::loader::{inspect_object, Loaded};
+use crate::loader::{inspect_object_with, LoadOptions, Loaded, TargetBtf};
 use crate::program::{MapDef, Program, SourceLine};
 use crate::util::escape::{terminal as t, terminal_block};
 use serde::Serialize;
@@ -18,11 +18,17 @@ pub struct Args {
     /// Print a machine-readable JSON document instead of text.
     #[arg(long)]
     pub json: bool,
+    /// Resolve CO-RE relocations against this kernel BTF file instead of
+    /// the running kernel's /sys/kernel/btf/vmlinux.
+    #[arg(long, value_name = "FILE")]
+    pub btf: Option<PathBuf>,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
     // Loader errors name the file themselves.
-    let loaded = inspect_object(&args.object)?;
+    let options =
+        LoadOptions { target_btf: args.btf.clone().map_or(TargetBtf::Host, TargetBtf::File) };
+    let loaded = inspect_object_with(&args.object, &options)?;
     if let Some(want) = &args.program {
         if loaded.object.program(Some(want)).is_none() {
             let names: Vec<&str> = loaded.object.programs.iter().map(|p| p.name.as_str()).collect();
@@ -123,6 +129,17 @@ fn text(loaded: &Loaded, want: Option<&str>) -> String {
             if m.read_only { ", read-only" } else { "" }
         );
     }
+    if !loaded.core_relocations.is_empty() {
+        let _ = writeln!(
+            s,
+            "\nCO-RE relocations ({}, resolved against {}):",
+            loaded.core_relocations.len(),
+            t(&loaded.core_target.display().to_string())
+        );
+        for r in &loaded.core_relocations {
+            let _ = writeln!(s, "  {}", t(&r.to_string()));
+        }
+    }
     let names = map_names(loaded);
     for p in selected(loaded, want) {
         let _ = writeln!(s, "\ndisassembly of {} (section {}):", t(&p.name), t(&p.section));
@@ -158,6 +175,7 @@ struct JsonObject<'a> {
     programs: Vec<JsonProgram<'a>>,
     other_programs: &'a [crate::loader::OtherProgram],
     maps: &'a [MapDef],
+    core_relocations: &'a [crate::loader::CoreRelocation],
 }
 
 #[derive(Serialize)]
@@ -226,6 +244,7 @@ fn json<'a>(loaded: &'a Loaded, want: Option<&'a str>) -> JsonObject<'a> {
         license: &loaded.object.license,
         programs,
         other_programs: &loaded.other_programs,
+        core_relocations: &loaded.core_relocations,
         maps: &loaded.object.maps,
     }
 }

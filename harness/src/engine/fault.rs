@@ -75,6 +75,10 @@ pub enum FaultKind {
     /// (`EngineConfig::map_memory_cap`); the kernel has no such cap, so this
     /// is a fault rather than an errno.
     MapMemoryCap { map: String, cap: u64 },
+    /// The program reached an instruction that CO-RE relocation poisoned
+    /// (no match in the target kernel's BTF); the kernel's verifier would
+    /// have refused to load a program that can get here.
+    CorePoisoned,
     /// A bug in the engine (a panic in its own code) surfaced as a
     /// per-packet fault instead of taking the process down.
     Internal { what: String },
@@ -129,6 +133,10 @@ impl fmt::Display for FaultKind {
                 f,
                 "map '{map}' cannot grow: the map memory cap of {} (the engine's, or the whole process's: XDPQUAL_MAP_MEMORY) is reached",
                 super::budget::show_limit(super::budget::Resource::AllocBytes, *cap)
+            ),
+            FaultKind::CorePoisoned => f.write_str(
+                "reached an instruction poisoned by an unresolved CO-RE relocation (call 0xbad2310); \
+                 the kernel rejects a program that can reach one",
             ),
             FaultKind::Internal { what } => write!(f, "internal error in {what}"),
         }

@@ -215,7 +215,13 @@ pub fn prepare(prog: &Program, maps: &[MapDef], opts: &Options) -> Result<Vec<In
                 } else {
                     match ins.src {
                         CALL_HELPER if opts.xdp_helpers => {
-                            if ids::name(ins.imm).is_none() {
+                            // A poisoned CO-RE relocation is accepted here
+                            // and faults only if a packet reaches it: the
+                            // kernel's verifier, too, rejects only a
+                            // reachable one (loader/core.rs).
+                            if ids::name(ins.imm).is_none()
+                                && ins.imm != crate::isa::helpers::CORE_RELO_POISON
+                            {
                                 let name = crate::engine::helper_name(ins.imm);
                                 return Err(err(
                                     pc,

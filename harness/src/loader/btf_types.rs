@@ -287,6 +287,17 @@ pub fn member_offset(btf: &[u8], structure: &str, member: &str) -> Result<usize,
     Ok(bits as usize / 8)
 }
 
+/// Every type's name, indexed by type id (id 0, `void`, and anonymous types
+/// have empty names); empty when the BTF cannot be parsed.
+pub fn type_names(btf: &[u8]) -> Vec<String> {
+    kinds_and_names(btf).map(|t| t.into_iter().map(|(_, n)| n).collect()).unwrap_or_default()
+}
+
+/// Every type's BTF kind and name, indexed by type id.
+pub fn kinds_and_names(btf: &[u8]) -> Result<Vec<(u32, String)>, String> {
+    Ok(parse(btf)?.types.into_iter().map(|t| (t.kind, t.name)).collect())
+}
+
 /// The type id of the FUNC named `name` in raw BTF.
 pub fn func_id(btf: &[u8], name: &str) -> Result<u32, String> {
     let types = parse(btf)?;

@@ -247,32 +247,6 @@ pub(crate) fn check_structure(file: &object::File<'_>, path: &Path) -> Result<()
     Ok(())
 }
 
-/// Refuses objects with CO-RE relocations (`.BTF.ext` core_relo records,
-/// kernel Documentation/bpf/btf.rst "BTF Ext Section"): applying them needs
-/// the target kernel's BTF, and leaving them unapplied would run wrong
-/// field offsets.
-pub(crate) fn check_no_core_relocations(
-    file: &object::File<'_>,
-    path: &Path,
-) -> Result<(), LoadError> {
-    let Some(sec) = file.section_by_name(".BTF.ext") else { return Ok(()) };
-    let Ok(data) = sec.data() else { return Ok(()) };
-    let u32_at =
-        |o: usize| data.get(o..o + 4).map(|b| u32::from_le_bytes(b.try_into().expect("4")));
-    // struct btf_ext_header: magic u16, version u8, flags u8, hdr_len u32,
-    // func_info_off/len, line_info_off/len, then (hdr_len >= 32)
-    // core_relo_off/len.
-    let Some(hdr_len) = u32_at(4) else { return Ok(()) };
-    if hdr_len < 32 {
-        return Ok(());
-    }
-    // The subsection starts with a u32 record size; anything past it is records.
-    match u32_at(28) {
-        Some(len) if len > 4 => Err(LoadError::CoreRelocations { path: path.to_path_buf() }),
-        _ => Ok(()),
-    }
-}
-
 /// aya-obj 0.2 accepts `xdp`, `xdp.frags`, `xdp/devmap` and `xdp/cpumap` but
 /// refuses libbpf's older `xdp/<anything>` names, which real objects (and our
 /// corpus) still use for several XDP programs in one object. libbpf treats

@@ -48,10 +48,14 @@ pub enum LoadError {
     Relocation { path: PathBuf, section: String, insn: usize, reason: String },
 
     #[error(
-        "{path} uses CO-RE relocations (BPF_CORE_READ, __builtin_preserve_access_index in .BTF.ext); \
-         applying them needs the target kernel's BTF, which xdpqual does not model"
+        "{path} uses CO-RE relocations, which are resolved against a kernel's BTF, and the target \
+         BTF {btf} cannot be used: {reason}. Give another kernel's BTF with --btf FILE (a copy of \
+         that kernel's /sys/kernel/btf/vmlinux)"
     )]
-    CoreRelocations { path: PathBuf },
+    TargetBtf { path: PathBuf, btf: PathBuf, reason: String },
+
+    #[error("{path}: section `{section}`: CO-RE relocation failed: {reason}")]
+    CoreRelocation { path: PathBuf, section: String, reason: String },
 
     #[error("{path}: cannot link: {reason}")]
     Link { path: PathBuf, reason: String },

@@ -7,6 +7,7 @@
 //! checks ([`validate`]).
 
 mod btf_info;
+pub mod core;
 mod elf;
 mod error;
 mod lines;
@@ -14,6 +15,7 @@ mod link;
 mod maps;
 pub mod validate;
 
+pub use self::core::{CoreOutcome, CoreRelocation, TargetBtf};
 pub use error::LoadError;
 
 use crate::isa::Insn;
@@ -39,18 +41,42 @@ pub struct OtherProgram {
 pub struct Loaded {
     pub object: Object,
     pub other_programs: Vec<OtherProgram>,
+    /// CO-RE relocations in file order, with what resolving each one did.
+    pub core_relocations: Vec<CoreRelocation>,
+    /// The BTF those relocations were resolved against.
+    pub core_target: PathBuf,
+}
+
+/// How to load an object. The default resolves CO-RE relocations against
+/// the running kernel's BTF.
+#[derive(Clone, Debug, Default)]
+pub struct LoadOptions {
+    pub target_btf: TargetBtf,
 }
 
 /// Loads the XDP programs of the object at `path`; an object with none is
 /// an error.
 pub fn load_object(path: &Path) -> Result<Object, LoadError> {
+    load_object_with(path, &LoadOptions::default())
+}
+
+/// [`load_object`] with explicit [`LoadOptions`].
+pub fn load_object_with(path: &Path, options: &LoadOptions) -> Result<Object, LoadError> {
     let bytes = read(path)?;
-    load_object_bytes(&bytes, path)
+    load_object_bytes_with(&bytes, path, options)
 }
 
 /// [`load_object`] on bytes already in memory; `path` is used in messages.
 pub fn load_object_bytes(bytes: &[u8], path: &Path) -> Result<Object, LoadError> {
-    let loaded = inspect_object_bytes(bytes, path)?;
+    load_object_bytes_with(bytes, path, &LoadOptions::default())
+}
+
+fn load_object_bytes_with(
+    bytes: &[u8],
+    path: &Path,
+    options: &LoadOptions,
+) -> Result<Object, LoadError> {
+    let loaded = inspect_object_bytes_with(bytes, path, options)?;
     if loaded.object.programs.is_empty() {
         let others: Vec<String> =
             loaded.other_programs.iter().map(|o| format!("`{}` ({})", o.section, o.kind)).collect();
@@ -64,8 +90,13 @@ pub fn load_object_bytes(bytes: &[u8], path: &Path) -> Result<Object, LoadError>
 /// Like [`load_object`] but also reports non-XDP programs and accepts an
 /// object without XDP programs.
 pub fn inspect_object(path: &Path) -> Result<Loaded, LoadError> {
+    inspect_object_with(path, &LoadOptions::default())
+}
+
+/// [`inspect_object`] with explicit [`LoadOptions`].
+pub fn inspect_object_with(path: &Path, options: &LoadOptions) -> Result<Loaded, LoadError> {
     let bytes = read(path)?;
-    inspect_object_bytes(&bytes, path)
+    inspect_object_bytes_with(&bytes, path, options)
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, LoadError> {
@@ -76,11 +107,19 @@ fn read(path: &Path) -> Result<Vec<u8>, LoadError> {
 }
 
 pub fn inspect_object_bytes(bytes: &[u8], path: &Path) -> Result<Loaded, LoadError> {
+    inspect_object_bytes_with(bytes, path, &LoadOptions::default())
+}
+
+/// [`inspect_object_bytes`] with explicit [`LoadOptions`].
+pub fn inspect_object_bytes_with(
+    bytes: &[u8],
+    path: &Path,
+    options: &LoadOptions,
+) -> Result<Loaded, LoadError> {
     elf::precheck(bytes, path)?;
     let file = object::File::parse(bytes)
         .map_err(|e| LoadError::MalformedElf { path: path.to_path_buf(), reason: e.to_string() })?;
     elf::check_structure(&file, path)?;
-    elf::check_no_core_relocations(&file, path)?;
     elf::check_btf_ext(&file, path)?;
     let section_names = elf::section_names(&file);
     let btf = file.section_by_name(".BTF").and_then(|s| s.data().ok());
@@ -92,8 +131,47 @@ pub fn inspect_object_bytes(bytes: &[u8], path: &Path) -> Result<Loaded, LoadErr
         None => None,
     };
 
-    let aya_bytes = elf::legacy_xdp_names_for_aya(bytes, &file);
-    let linked = guarded(path, || aya_link(&aya_bytes, path))?;
+    let core_records = match file.section_by_name(".BTF.ext").and_then(|s| s.data().ok()) {
+        Some(ext) => self::core::records(ext, strings.as_ref(), path)?,
+        None => Vec::new(),
+    };
+    let core = if core_records.is_empty() {
+        None
+    } else {
+        if let Some(r) = core_records.iter().find(|r| !self::core::supported(r.kind)) {
+            return Err(LoadError::CoreRelocation {
+                path: path.to_path_buf(),
+                section: r.section.clone(),
+                reason: format!(
+                    "instruction {}: relocation kind {} ({}) is not supported",
+                    r.insn_off / 8,
+                    r.kind,
+                    self::core::kind_name(r.kind)
+                ),
+            });
+        }
+        Some(self::core::target(&options.target_btf, path)?)
+    };
+
+    let mut aya_bytes = elf::legacy_xdp_names_for_aya(bytes, &file);
+    if let (Some(target), Some(ext)) = (&core, file.section_by_name(".BTF.ext")) {
+        let local = btf
+            .map(btf_types::kinds_and_names)
+            .transpose()
+            .map_err(|reason| LoadError::Btf { path: path.to_path_buf(), reason })?;
+        let patch =
+            self::core::zero_when_missing(&core_records, &local.unwrap_or_default(), target);
+        if let (false, Some((ext_start, _))) = (patch.is_empty(), ext.file_range()) {
+            let owned = aya_bytes.to_mut();
+            for at in patch {
+                let at = ext_start as usize + at;
+                owned[at..at + 4].copy_from_slice(&self::core::ZERO_RESULT_KIND.to_le_bytes());
+            }
+        }
+    }
+    let linked = guarded(path, || aya_link(&aya_bytes, path, core.as_ref().map(|t| &t.btf)))?;
+    let type_names = btf.map(btf_types::type_names).unwrap_or_default();
+    let core_relocations = describe_core(&core_records, &section_names, &linked, &type_names);
 
     let map_names: Vec<&str> = linked.maps.iter().map(|(n, _)| n.as_str()).collect();
     let maps = linked.maps.iter().map(|(n, m)| maps::to_def(n, m)).collect();
@@ -175,7 +253,52 @@ pub fn inspect_object_bytes(bytes: &[u8], path: &Path) -> Result<Loaded, LoadErr
             }),
         },
         other_programs,
+        core_relocations,
+        core_target: options.target_btf.path().to_path_buf(),
     })
+}
+
+/// Each CO-RE record with what resolving it did, found by comparing the
+/// function that holds its instruction before and after aya-obj's pass.
+fn describe_core(
+    records: &[self::core::Record],
+    section_names: &[String],
+    linked: &Linked,
+    type_names: &[String],
+) -> Vec<CoreRelocation> {
+    let Some(before) = &linked.before_core else { return Vec::new() };
+    records
+        .iter()
+        .map(|r| {
+            let at = r.insn_off as u64;
+            let slice = |funcs: &BTreeMap<(usize, u64), Function>| {
+                funcs
+                    .iter()
+                    .filter(|((s, _), _)| section_names.get(*s) == Some(&r.section))
+                    .find_map(|(_, f)| {
+                        let start = f.section_offset as u64;
+                        let n = f.instructions.len() as u64;
+                        (start <= at && at < start + 8 * n).then(|| {
+                            let i = ((at - start) / 8) as usize;
+                            f.instructions[i..(i + 2).min(n as usize)].to_vec()
+                        })
+                    })
+                    .unwrap_or_default()
+            };
+            CoreRelocation {
+                section: r.section.clone(),
+                insn: r.insn_off as usize / 8,
+                kind: self::core::kind_name(r.kind),
+                local_type: type_names
+                    .get(r.type_id as usize)
+                    .filter(|n| !n.is_empty())
+                    .cloned()
+                    .unwrap_or_else(|| format!("type #{}", r.type_id)),
+                access: r.access.clone(),
+                outcome: self::core::outcome(&slice(before), &slice(&linked.originals)),
+            }
+        })
+        .collect()
 }
 
 fn to_insn(i: &bpf_insn) -> Insn {
@@ -191,9 +314,15 @@ struct Linked {
     tags: link::Tags,
     /// Sanitised BTF bytes, or why there are none.
     btf: Result<Vec<u8>, String>,
+    /// The functions before CO-RE relocation, when there were any.
+    before_core: Option<BTreeMap<(usize, u64), Function>>,
 }
 
-fn aya_link(bytes: &[u8], path: &Path) -> Result<Linked, LoadError> {
+fn aya_link(
+    bytes: &[u8],
+    path: &Path,
+    core_target: Option<&aya_obj::btf::Btf>,
+) -> Result<Linked, LoadError> {
     let p = || path.to_path_buf();
     let mut obj = aya_obj::Object::parse(bytes).map_err(|e| match e {
         aya_obj::ParseError::InvalidProgramSection { section } => {
@@ -201,6 +330,20 @@ fn aya_link(bytes: &[u8], path: &Path) -> Result<Linked, LoadError> {
         }
         e => LoadError::Parse { path: p(), reason: error::chain(&e) },
     })?;
+    // CO-RE first, as libbpf's bpf_object__load does (relocations are
+    // recorded against the functions as compiled, before calls are linked).
+    let before_core = match core_target {
+        Some(target) => {
+            let before = obj.functions.clone();
+            obj.relocate_btf(target).map_err(|e| LoadError::CoreRelocation {
+                path: p(),
+                section: e.section.clone(),
+                reason: error::chain(&e),
+            })?;
+            Some(before)
+        }
+        None => None,
+    };
     let maps = maps::sorted(obj.maps.iter());
     let originals = obj.functions.clone();
     let tags = link::tag_functions(&mut obj);
@@ -215,7 +358,7 @@ fn aya_link(bytes: &[u8], path: &Path) -> Result<Linked, LoadError> {
     obj.relocate_calls(&text_sections)
         .map_err(|e| LoadError::Link { path: p(), reason: error::chain(&e) })?;
     let btf = btf_info::sanitized(&mut obj);
-    Ok(Linked { obj, maps, originals, tags, btf })
+    Ok(Linked { obj, maps, originals, tags, btf, before_core })
 }
 
 /// Runs aya-obj, turning a panic into [`LoadError::ParserPanic`].

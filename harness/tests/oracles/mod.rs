@@ -13,6 +13,7 @@
 
 #![allow(dead_code)]
 
+pub mod co_re;
 pub mod counters;
 pub mod dispatcher;
 pub mod edges;
@@ -198,6 +199,7 @@ pub fn be16(b: &[u8], off: usize) -> u16 {
 pub fn cases() -> Vec<Case> {
     let mut v = Vec::new();
     v.extend(firewall::cases());
+    v.extend(co_re::cases());
     v.extend(lpm_filter::cases());
     v.extend(counters::cases());
     v.extend(reflector::cases());

@@ -358,6 +358,7 @@ impl<T: Tracer> Exec<'_, T> {
             // contained (test builds only).
             #[cfg(test)]
             TEST_PANIC_HELPER => panic!("test helper panicked with r1 = {:#x}", r[0]),
+            crate::isa::helpers::CORE_RELO_POISON => Err(FaultKind::CorePoisoned),
             _ => Err(FaultKind::NotModelled { what: format!("helper #{id}") }),
         }
     }
