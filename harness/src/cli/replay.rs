@@ -48,9 +48,11 @@ pub struct Args {
     /// Write every map's contents after the run to this JSON file.
     #[arg(long)]
     pub dump_maps: Option<PathBuf>,
-    /// Print the instruction trace of packet N (0-based over all captures).
-    #[arg(long)]
-    pub trace: Option<u64>,
+    /// Print the instruction trace of one packet: N (0-based over all
+    /// captures in order) or CAPTURE:N (0-based within that capture, named
+    /// as on the command line, by file name, or by its 0-based position).
+    #[arg(long, value_name = "[CAPTURE:]N")]
+    pub trace: Option<String>,
     /// Reset maps to their initial contents before each packet.
     #[arg(long)]
     pub fresh_maps: bool,
@@ -94,6 +96,59 @@ fn parse_write_pcap(s: &str) -> Result<(String, PathBuf), String> {
         return Err(format!("unknown verdict '{v}' (one of {})", KNOWN.join(", ")));
     }
     Ok((v, PathBuf::from(f)))
+}
+
+/// The global packet number (0-based over all captures) that `--trace`
+/// names. `CAPTURE:N` is resolved by counting the packets of the captures
+/// before CAPTURE, and N is checked against CAPTURE's own count.
+fn trace_index(spec: &str, captures: &[PathBuf]) -> Result<u64> {
+    let number = |n: &str| {
+        n.parse::<u64>().with_context(|| {
+            format!(
+                "--trace {}: expected N or CAPTURE:N with N a packet number",
+                crate::util::escape::terminal(spec)
+            )
+        })
+    };
+    let Some((cap, n)) = spec.rsplit_once(':') else { return number(spec) };
+    let n = number(n)?;
+    let position = captures
+        .iter()
+        .position(|c| c.as_os_str() == cap || c.file_name().is_some_and(|f| f == cap))
+        .or_else(|| cap.parse::<usize>().ok().filter(|&i| i < captures.len()))
+        .with_context(|| {
+            let names: Vec<String> = captures.iter().map(|c| c.display().to_string()).collect();
+            format!(
+                "--trace {}: no capture named {} (captures: {})",
+                crate::util::escape::terminal(spec),
+                crate::util::escape::terminal(cap),
+                crate::util::escape::terminal(&names.join(", "))
+            )
+        })?;
+    let count = |path: &PathBuf| -> Result<u64> {
+        let reader = crate::capture::CaptureReader::open(path)
+            .with_context(|| format!("--trace: reading {}", path.display()))?;
+        let mut n = 0u64;
+        for item in reader {
+            item.with_context(|| format!("--trace: reading {}", path.display()))?;
+            n += 1;
+        }
+        Ok(n)
+    };
+    let mut before = 0u64;
+    for c in &captures[..position] {
+        before += count(c)?;
+    }
+    let own = count(&captures[position])?;
+    if n >= own {
+        bail!(
+            "--trace {}: {} holds {own} packets (0..{})",
+            crate::util::escape::terminal(spec),
+            captures[position].display(),
+            own.saturating_sub(1)
+        );
+    }
+    Ok(before + n)
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
@@ -143,14 +198,17 @@ pub fn run(args: Args) -> Result<ExitCode> {
         fresh_maps: args.fresh_maps,
         json: args.json.clone().map(|p| if json_stdout { PathBuf::from("/dev/stdout") } else { p }),
         write_pcap: args.write_pcap.clone(),
-        trace: args.trace,
+        trace: args.trace.as_deref().map(|t| trace_index(t, &args.captures)).transpose()?,
         progress: true,
     };
     let report = replay_parallel(&obj, &name, &build, &args.captures, &opts, plan)?;
     if let Some(t) = &report.trace {
         eprintln!("{}", crate::util::escape::terminal_block(t));
-    } else if let Some(n) = args.trace {
-        bail!("--trace {n}: the captures hold fewer than {} packets", n + 1);
+    } else if let Some(t) = &args.trace {
+        bail!(
+            "--trace {}: the captures hold no such packet (they were read to the end)",
+            crate::util::escape::terminal(t)
+        );
     }
     let summary = report.summary.clone();
     if let Some(p) = &args.dump_maps {

@@ -155,6 +155,7 @@ impl<T: Tracer> Exec<'_, T> {
                     return Err(oob(Region::Packet, 0, 0));
                 };
                 let (lo, hi) = (b.data_meta as u64, b.data_end as u64);
+                self.tracer.packet_data(b.data as u64);
                 (
                     Region::Packet,
                     check_range(off, len, lo, hi).ok_or_else(|| oob(Region::Packet, lo, hi))?,

@@ -22,6 +22,11 @@ pub trait Tracer {
     /// Called when helper `id` is invoked at `pc`.
     #[inline(always)]
     fn helper(&mut self, _pc: usize, _id: i32) {}
+    /// Called before each packet access with the buffer offset of `data`
+    /// at that moment (it moves with `bpf_xdp_adjust_head`), so a tracer
+    /// can show packet offsets as the program sees them: from `data`.
+    #[inline(always)]
+    fn packet_data(&mut self, _data: u64) {}
 }
 
 /// The no-op tracer.
@@ -44,7 +49,13 @@ pub struct Step {
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct Access {
     pub region: Region,
+    /// Offset in the region's buffer (for the packet: in the page, headroom
+    /// included).
     pub offset: u64,
+    /// For packet accesses: the offset from `data` at the time (negative
+    /// in the metadata area before `data`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub from_data: Option<i64>,
     pub size: usize,
     pub write: bool,
 }
@@ -56,6 +67,8 @@ pub struct Recorder {
     pub helpers: Vec<(usize, i32)>,
     /// Stop recording after this many steps (the run goes on).
     pub limit: usize,
+    /// `data`'s buffer offset as last reported by [`Tracer::packet_data`].
+    data: u64,
 }
 
 impl Recorder {
@@ -79,11 +92,16 @@ impl Tracer for Recorder {
     fn mem(&mut self, _pc: usize, region: Region, offset: u64, size: usize, write: bool) {
         if self.steps.len() <= self.limit {
             if let Some(s) = self.steps.last_mut() {
-                s.accesses.push(Access { region, offset, size, write });
+                let from_data =
+                    (region == Region::Packet).then(|| offset.wrapping_sub(self.data) as i64);
+                s.accesses.push(Access { region, offset, from_data, size, write });
             }
         }
     }
     fn helper(&mut self, pc: usize, id: i32) {
         self.helpers.push((pc, id));
+    }
+    fn packet_data(&mut self, data: u64) {
+        self.data = data;
     }
 }

@@ -39,13 +39,18 @@ pub fn render(
             .collect();
         let _ = writeln!(out, "{:>6}: {:<40} {}", s.pc, text, used.join(" "));
         for a in &s.accesses {
+            // Packet offsets as the program counts them: from `data`
+            // (`data-4` is metadata), not from the page with its headroom.
+            let at = match a.from_data {
+                Some(d) if d < 0 => format!("packet data-{}", d.unsigned_abs()),
+                Some(d) => format!("packet data+{d}"),
+                None => format!("{} offset {}", a.region, a.offset),
+            };
             let _ = writeln!(
                 out,
-                "        {} {} bytes at {} offset {}",
+                "        {} {} bytes at {at}",
                 if a.write { "store" } else { "load" },
                 a.size,
-                a.region,
-                a.offset
             );
         }
     }
