@@ -13,6 +13,7 @@ mod merge;
 mod offload_check;
 mod qualify;
 mod replay;
+mod shell;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -52,6 +53,10 @@ pub enum Command {
     Dashboard(dashboard::Args),
     /// Measure per-packet cost on every backend side by side.
     Bench(bench::Args),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions(shell::CompletionsArgs),
+    /// Print the man page, or write one page per command into a directory.
+    Man(shell::ManArgs),
 }
 
 /// The exit status of a command that was interrupted by SIGINT or SIGTERM
@@ -90,6 +95,8 @@ pub fn main() -> ExitCode {
         Command::Dashboard(args) => dashboard::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Matrix(args) => matrix::run(args),
+        Command::Completions(args) => shell::completions(&args).map(|()| ExitCode::SUCCESS),
+        Command::Man(args) => shell::man(&args).map(|()| ExitCode::SUCCESS),
     };
     match result {
         Ok(code) => code,
