@@ -29,7 +29,7 @@ fn trace(program: &str, captures: &[&str], spec: &str) -> (i32, String) {
 }
 
 fn frames(capture: &str) -> Vec<Vec<u8>> {
-    CaptureReader::open(&root().join(capture)).unwrap().map(|p| p.unwrap().data.to_vec()).collect()
+    CaptureReader::open(root().join(capture)).unwrap().map(|p| p.unwrap().data.to_vec()).collect()
 }
 
 /// The first IPv4/UDP frame with TTL > 1 and a full IPv4 header: core.c
