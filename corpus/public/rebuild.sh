@@ -68,7 +68,12 @@ while IFS=$'\t' read -r obj repo _commit source _load; do
             -include stdbool.h -DHAVE_LIBBPF_BPF_PROGRAM__TYPE ;;
     facebookincubator/katran)
         extra=()
-        case "$obj" in *balancer_full*)
+        case "$obj" in
+        # decap.bpf.c calls tcp_hdr_opt_lookup_server_id, which
+        # pckt_parsing.h defines only with TCP_SERVER_ID_ROUTING or
+        # DECAP_TPR_STATS; the former also needs the balancer's maps.
+        *decap*) extra=(-DDECAP_TPR_STATS) ;;
+        *balancer_full*)
             extra=(-DKATRAN_INTROSPECTION -DGUE_ENCAP -DINLINE_DECAP_GUE -DTCP_SERVER_ID_ROUTING
                    -DLPM_SRC_LOOKUP -DGLOBAL_LRU_LOOKUP) ;;
         esac
