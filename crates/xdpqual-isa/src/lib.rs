@@ -7,9 +7,10 @@
 //!
 //! This crate owns: [`Insn`] and its byte encoding, the opcode fields
 //! ([`opcode`]), helper ids and names ([`helpers`]), map type names
-//! ([`map_types`]) and the disassembler ([`disasm`]). It must not depend on
+//! ([`map_types`]), the disassembler ([`disasm`]) and control flow ([`cfg`]). It must not depend on
 //! any other xdpqual crate, and makes no system calls.
 
+pub mod cfg;
 pub mod disasm;
 pub mod helpers;
 pub mod map_types;

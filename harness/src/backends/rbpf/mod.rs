@@ -209,32 +209,24 @@ impl XdpProgram {
     }
 
     /// [`prepare`](Self::prepare), for running in this process: also
-    /// refuses every backward jump. rbpf's interpreter has no instruction
-    /// budget, so a loop could run forever inside diff or qualify; without
-    /// backward jumps (and with nested BPF-to-BPF calls refused by
-    /// [`check`]) every run ends within the program's length times two
-    /// frames. `bench` runs rbpf in a child with a deadline instead, so
-    /// loops are measured there.
+    /// refuses every program that can loop. rbpf's interpreter has no
+    /// instruction budget, so a loop could run forever inside diff or
+    /// qualify; with no cycle in the control flow (and nested BPF-to-BPF
+    /// calls refused by [`check`]) every run ends within the program's
+    /// length times two frames. A backward jump that closes no cycle (clang
+    /// shares exit blocks that way) is fine. `bench` runs rbpf in a child
+    /// with a deadline instead, so loops are measured there.
     pub fn prepare_bounded(
         insns: &[Insn],
         helpers: &RbpfHelpers,
     ) -> Result<XdpProgram, Unsupported> {
-        for (pc, insn) in insns.iter().enumerate() {
-            let is_call = insn.code & 0xf0 == crate::isa::opcode::CALL
-                && matches!(insn.class(), crate::isa::opcode::JMP | crate::isa::opcode::JMP32);
-            if is_call {
-                continue;
-            }
-            if let Some(t) = crate::isa::opcode::jump_target(pc, insn) {
-                if t <= pc {
-                    return Err(Unsupported::new(
-                        format!(
-                            "backward jump to insn {t}: rbpf's interpreter has no instruction budget, so a loop could run without end in this process"
-                        ),
-                        pc,
-                    ));
-                }
-            }
+        if let Some((from, to)) = crate::isa::cfg::find_cycle(insns) {
+            return Err(Unsupported::new(
+                format!(
+                    "loop (insn {from} goes to insn {to}, closing a cycle): rbpf's interpreter has no instruction budget, so it could run without end in this process"
+                ),
+                from,
+            ));
         }
         Self::prepare(insns, helpers)
     }
@@ -324,7 +316,7 @@ mod tests {
         let forever = assemble("mov %r0, 2\nja -1\nexit").unwrap();
         let e = XdpProgram::prepare_bounded(&forever, &none).unwrap_err();
         assert!(
-            e.to_string().contains("backward jump to insn 1")
+            e.to_string().contains("loop (insn 1 goes to insn 1, closing a cycle)")
                 && e.to_string().ends_with("at insn 1"),
             "{e}"
         );
@@ -334,6 +326,10 @@ mod tests {
         assert!(XdpProgram::prepare_bounded(&forward, &none).is_ok());
         let call = assemble("ja +2\nf:\nmov %r0, 2\nexit\ncall local f\nexit").unwrap();
         assert!(XdpProgram::prepare_bounded(&call, &none).is_ok());
+        // clang's shared exit block: a backward jump that closes no cycle.
+        let shared_exit = assemble("mov %r0, 2\njeq %r1, 0, +2\nexit\nmov %r0, 1\nja -3").unwrap();
+        assert!(XdpProgram::prepare_bounded(&shared_exit, &none).is_ok());
+        assert_eq!(run_raw(&shared_exit, &mut [], &none).unwrap(), 2);
     }
 
     #[test]
