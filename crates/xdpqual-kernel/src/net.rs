@@ -24,7 +24,7 @@ fn check(r: libc::c_int) -> Result<libc::c_int, Errno> {
 
 fn owned(fd: libc::c_int) -> Result<OwnedFd, Errno> {
     let fd = check(fd)?;
-    // SAFETY: `fd` was just returned by socket/open/bpf and nothing else in
+    // SAFETY: `fd` was just returned by socket(2) and nothing else in
     // this process owns it.
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
