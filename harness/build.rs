@@ -8,16 +8,19 @@
 
 use std::path::{Path, PathBuf};
 
-/// Everything compiled into the agent: its crate, the harness files it
-/// includes by `#[path]`, and the instruction-set crate.
+/// Everything compiled into the agent: its crate and the workspace crates
+/// it depends on (harness/agent/Cargo.toml; keep the two lists together).
 const AGENT_SOURCES: &[&str] = &[
     "agent/Cargo.toml",
     "agent/src",
-    "src/program.rs",
-    "src/backends/host",
-    "src/matrix/protocol.rs",
     "../crates/xdpqual-isa/Cargo.toml",
     "../crates/xdpqual-isa/src",
+    "../crates/xdpqual-object/Cargo.toml",
+    "../crates/xdpqual-object/src",
+    "../crates/xdpqual-kernel/Cargo.toml",
+    "../crates/xdpqual-kernel/src",
+    "../crates/xdpqual-protocol/Cargo.toml",
+    "../crates/xdpqual-protocol/src",
 ];
 
 fn main() {

@@ -20,7 +20,6 @@ pub mod history;
 pub mod loader;
 pub mod matrix;
 pub mod pcapgen;
-pub mod program;
 pub mod qualify;
 pub mod replay;
 pub mod util;
@@ -29,3 +28,5 @@ pub mod verdict;
 /// The instruction set, from its own crate (`crates/xdpqual-isa`), under the
 /// path the rest of this crate has always used.
 pub use xdpqual_isa as isa;
+/// The linked program (crate `xdpqual-object`), at its old path.
+pub use xdpqual_object as program;

@@ -604,49 +604,20 @@ fn diff_takes_a_live_backend() {
 /// Sends `frames` from a packet socket on `dev` in namespace `ns`, as
 /// another program on the peer would (traffic the live backend did not send).
 fn inject(ns: &str, dev: &str, frames: &[Vec<u8>], cpu: usize) {
-    use std::os::fd::AsRawFd;
-    // SAFETY: cpu_set_t is plain data; affects this thread only.
-    unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        libc::CPU_SET(cpu, &mut set);
-        assert_eq!(libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set), 0);
-    }
-    let f = std::fs::File::open(format!("/run/netns/{ns}")).expect("netns file");
-    // SAFETY: setns on this (test-spawned) thread only; the fd is live.
-    assert_eq!(unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) }, 0, "setns");
-    let ifindex = xdpqual_if_index(dev);
-    // SAFETY: plain socket(2).
-    let fd = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW, 0) };
-    assert!(fd >= 0, "packet socket");
+    use xdpqual_kernel::net::{if_index, in_netns, packet_send, packet_socket, Tap};
+    xdpqual_kernel::cpu::pin_to_cpu(cpu).expect("pin the injecting thread");
+    // The socket is made in the peer's namespace and keeps it for life,
+    // so this (pinned) thread sends from there.
+    let netns = std::path::PathBuf::from(format!("/run/netns/{ns}"));
+    let (ifindex, fd) = in_netns(Some(&netns), || {
+        let ifindex = if_index(dev).unwrap_or_else(|e| panic!("{dev} not found: {e}"));
+        (ifindex, packet_socket(ifindex, Tap::Send).expect("packet socket"))
+    })
+    .expect("entering the peer's namespace");
     for frame in frames {
-        // SAFETY: sockaddr_ll is plain data; all-zero is valid.
-        let mut a: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
-        a.sll_family = libc::AF_PACKET as u16;
-        a.sll_ifindex = ifindex as i32;
-        // SAFETY: `frame` and `a` are live for the call, sizes passed.
-        let r = unsafe {
-            libc::sendto(
-                fd,
-                frame.as_ptr() as *const libc::c_void,
-                frame.len(),
-                0,
-                &a as *const libc::sockaddr_ll as *const libc::sockaddr,
-                std::mem::size_of::<libc::sockaddr_ll>() as u32,
-            )
-        };
-        assert_eq!(r, frame.len() as isize, "sendto");
+        packet_send(&fd, ifindex, frame).expect("sendto");
         std::thread::sleep(Duration::from_millis(2));
     }
-    // SAFETY: closes the socket opened above.
-    unsafe { libc::close(fd) };
-}
-
-fn xdpqual_if_index(dev: &str) -> u32 {
-    let name = std::ffi::CString::new(dev).unwrap();
-    // SAFETY: a NUL-terminated name.
-    let i = unsafe { libc::if_nametoindex(name.as_ptr()) };
-    assert!(i > 0, "{dev} not found");
-    i
 }
 
 #[test]

@@ -1,10 +1,10 @@
 //! `/init` of an xdpqual QEMU guest.
 //!
-//! It runs exactly what the host backend runs on the host: the same source
-//! files (`harness/src/backends/host/`, `program.rs`) are compiled into this
-//! binary through `#[path]` includes laid out in the same module tree, so
-//! their `crate::` paths resolve unchanged, and the instruction set is the
-//! `xdpqual-isa` crate, as in the harness. Nothing is copied.
+//! It runs exactly what the host backend runs on the host: the host
+//! backend is the `xdpqual-kernel` crate's `host` module, which the harness
+//! uses too, the program it loads is `xdpqual-object`'s, and the job and
+//! report are `xdpqual-protocol`'s. An ordinary crate: nothing is included
+//! by path and nothing is copied.
 //!
 //! Sequence: say hello on the console (the host's proof of boot), mount
 //! proc and sysfs (the maps code reads `/sys/devices/system/cpu/possible`),
@@ -14,46 +14,30 @@
 //! panics, and with `panic=-1` and QEMU's `-no-reboot` the VM exits; the
 //! host then reports the console tail.
 
-// The shared files carry API the agent does not call (disassembler, live
-// test-run, id walks): they are part of the library, not dead here.
-#![allow(dead_code, unused_imports)]
-
-use xdpqual_isa as isa;
-#[path = "../../src/program.rs"]
-mod program;
-
-#[path = "../../src/backends"]
-mod backends {
-    pub mod host;
-}
-
-#[path = "../../src/matrix"]
-mod matrix {
-    pub mod protocol;
-}
-
 mod run;
+
+use xdpqual_protocol as protocol;
 
 use std::io::Write;
 
 fn main() {
-    say(&format!("{} {}\n", matrix::protocol::HELLO, env!("CARGO_PKG_VERSION")));
+    say(&format!("{} {}\n", protocol::HELLO, env!("CARGO_PKG_VERSION")));
     let pid1 = std::process::id() == 1;
     if pid1 {
         mount("proc", "/proc", "proc");
         mount("sysfs", "/sys", "sysfs");
         unlimit_memlock();
     }
-    let report = run::run_job(matrix::protocol::JOB_PATH);
+    let report = run::run_job(protocol::JOB_PATH);
     let payload = serde_json::to_vec(&report).expect("a report always serialises");
-    let frames = matrix::protocol::encode_frames(&payload);
+    let frames = protocol::encode_frames(&payload);
     let mut out = std::io::stdout().lock();
     for f in frames {
         // A failed console write leaves nothing to report to; the host
         // sees missing frames and fails the cell.
         let _ = out.write_all(f.as_bytes());
     }
-    let _ = out.write_all(format!("{}\n", matrix::protocol::END).as_bytes());
+    let _ = out.write_all(format!("{}\n", protocol::END).as_bytes());
     let _ = out.flush();
     drop(out);
     if pid1 {

@@ -1,11 +1,11 @@
 //! One job against the running (guest) kernel, through the host backend.
 
-use crate::backends::host::{
+use xdpqual_isa as isa;
+use xdpqual_kernel::host::{
     maps::possible_cpus, HostBackend, MapDump, RunFlags, SessionOutcome, TestRunError, XdpCtx,
 };
-use crate::isa;
-use crate::matrix::protocol::{hex, GuestLoad, GuestMap, GuestPacket, GuestReport, Job};
-use crate::program::{LineTable, Object, Program};
+use xdpqual_object::{LineTable, Object, Program};
+use xdpqual_protocol::{hex, GuestLoad, GuestMap, GuestPacket, GuestReport, Job};
 
 /// Lines of the verifier log kept for a refusal.
 const LOG_TAIL_LINES: usize = 20;

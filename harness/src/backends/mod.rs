@@ -4,10 +4,13 @@
 //!
 //! - [`engine`]: `vm`, our interpreter;
 //! - [`rbpf`]: the rbpf crate, as an independent second engine;
-//! - `host`: the running kernel through `BPF_PROG_TEST_RUN`.
+//! - [`host`]: the running kernel through `BPF_PROG_TEST_RUN` (it lives in
+//!   the kernel layer, crate `xdpqual-kernel`, which the QEMU guest agent
+//!   shares);
+//! - [`live`]: a real interface.
 
 pub mod engine;
-pub mod host;
+pub use xdpqual_kernel::host;
 pub mod live;
 pub mod nic;
 pub mod rbpf;

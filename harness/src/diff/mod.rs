@@ -150,14 +150,9 @@ impl DiffReport {
 
 /// Pins this thread to CPU 0 so the kernel's per-CPU map slots and
 /// `bpf_get_smp_processor_id` match the engine's CPU 0.
+/// Best effort, as before: where CPU 0 is not allowed the run goes on.
 fn pin_to_cpu0() {
-    // SAFETY: cpu_set_t is plain data; we pass its exact size and a valid
-    // pointer, and sched_setaffinity(0, ...) only affects this thread.
-    unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        libc::CPU_SET(0, &mut set);
-        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
-    }
+    let _ = xdpqual_kernel::cpu::pin_to_cpu(0);
 }
 
 pub(crate) fn possible_cpus() -> usize {

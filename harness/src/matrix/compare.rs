@@ -64,7 +64,7 @@ pub const NO_META_IN_DATA_OUT: &str = "before 5.12, BPF_PROG_TEST_RUN for XDP co
 
 const ETH_HLEN: usize = 14;
 /// The largest linear frame test-run takes with 4 KiB pages (see
-/// backends/host/testrun.rs).
+/// xdpqual-kernel's host/testrun.rs).
 const LINEAR_LIMIT: usize = 3520;
 pub const SHORT_FRAME: &str = "frames shorter than an Ethernet header (14 bytes): this kernel's BPF_PROG_TEST_RUN runs them, newer kernels (6.1+ here) and the engine refuse them with EINVAL";
 pub const LONG_FRAME: &str = "frames longer than one page's linear area (3520 bytes): this kernel's BPF_PROG_TEST_RUN refuses them, kernels with multi-buffer test-run (5.18+) and the engine split them into fragments";

@@ -15,7 +15,8 @@ pub mod compare;
 pub mod initramfs;
 pub mod job;
 pub mod kernel;
-pub mod protocol;
+/// The job/report wire format (crate `xdpqual-protocol`, shared with the agent).
+pub use xdpqual_protocol as protocol;
 pub mod qemu;
 pub mod run;
 pub mod sources;

@@ -35,13 +35,24 @@ pub mod observe;
 pub mod offload;
 pub mod probe;
 pub mod run;
-mod sys;
+/// The system calls this backend makes, all defined in the kernel layer
+/// (crate `xdpqual-kernel`); gathered here under one name so the files of
+/// the backend read the same whichever module of that crate a call is in.
+mod sys {
+    pub(crate) use xdpqual_kernel::cpu::pin_to_cpu;
+    pub(crate) use xdpqual_kernel::net::*;
+    pub(crate) use xdpqual_kernel::signal::InterruptGuard;
+    pub(crate) use xdpqual_kernel::sys::{
+        effective_caps, enable_run_stats, map_create_offloaded, prog_fd_by_id, prog_load_xdp,
+        prog_stats, Errno,
+    };
+}
 
 use std::fmt;
 use std::path::PathBuf;
 
 pub use run::{run, LiveOptions, LiveReport};
-pub use sys::Errno;
+pub use xdpqual_kernel::sys::Errno;
 
 /// How the program is attached (`XDP_FLAGS_*_MODE`, include/uapi/linux/if_link.h).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]

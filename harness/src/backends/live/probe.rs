@@ -28,9 +28,10 @@
 use std::os::fd::OwnedFd;
 use std::time::{Duration, Instant};
 
-use crate::backends::host::{sys, KernelMap, KernelProgram};
+use crate::backends::host::{KernelMap, KernelProgram};
 use crate::isa::{self, opcode as op, Insn};
 use crate::program::{MapDef, MapOrigin, MapType};
+use xdpqual_kernel::sys;
 
 /// Records kept; more runs than this between two reads lose the oldest.
 const SLOTS: u32 = 64;

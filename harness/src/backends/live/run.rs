@@ -454,7 +454,9 @@ pub fn run(
         None
     };
 
-    sys::pin_to_cpu(0);
+    // Best effort: where CPU 0 is not allowed the counts still hold, only
+    // per-CPU slots may differ from the engine's.
+    let _ = sys::pin_to_cpu(0);
 
     let cfg = EngineConfig { ncpus: crate::diff::possible_cpus(), cpu: 0, ..Default::default() };
     let mut engine = Engine::new(obj, Some(&program.name), cfg)

@@ -5,7 +5,7 @@
 //! once into [`Object`]/[`Program`]/[`MapDef`]. This backend does not parse
 //! ELF again and does not use a BPF library: it creates maps from the same
 //! `MapDef`s and loads the same `Program` instruction bytes through thin,
-//! audited `bpf(2)` wrappers ([`sys`]), changing nothing but map
+//! audited `bpf(2)` wrappers ([`crate::sys`]), changing nothing but map
 //! references. So the engine and the kernel run exactly the same
 //! instructions, a verifier message's instruction index is an index into
 //! `Program::insns`, and the backend has no C dependency: it links
@@ -15,23 +15,23 @@
 //! `OwnedFd`s) and released when it is dropped, on error paths and panics
 //! included; the kernel frees a program or map when its last fd closes.
 //!
-//! [`MapDef`]: crate::program::MapDef
+//! [`MapDef`]: xdpqual_object::MapDef
 
 pub mod btf;
 pub mod caps;
 pub mod maps;
 pub mod prog;
-pub(crate) mod sys;
 pub mod testrun;
 
+pub use crate::sys::Errno;
 pub use btf::{BtfUse, KernelBtf};
 pub use caps::{Capability, Unavailable};
 pub use maps::{KernelMap, MapDump, MapError};
 pub use prog::{KernelProgram, LoadError, LoadOptions, LoadOutcome, LoadedInfo, Rejection};
-pub use sys::Errno;
 pub use testrun::{LiveRunResult, RunFlags, TestRunError, TestRunResult, XdpCtx, XdpMdOut};
 
 use crate::program::{MapType, Object, Program};
+use crate::sys;
 
 /// Errors of the backend itself (not verdicts about the program).
 #[derive(Debug, Clone, thiserror::Error)]

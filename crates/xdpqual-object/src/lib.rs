@@ -1,11 +1,19 @@
 //! What the loader hands to every backend: linked programs and map definitions.
 //!
 //! These types are the contract between `loader` (which makes them from an
-//! ELF object) and the backends (engine, rbpf, host kernel, NIC model), so
-//! they carry no backend-specific state.
+//! ELF object) and the backends (engine, rbpf, host kernel, NIC model, the
+//! QEMU guest agent), so they carry no backend-specific state.
+//!
+//! This crate owns the linked program ([`Object`], [`Program`], [`MapDef`],
+//! [`LineTable`], [`ObjectBtf`]) and nothing that produces or runs it. It
+//! depends only on `xdpqual-isa` and serde, and makes no system calls: the
+//! kernel layer and the static guest agent need these types without the
+//! ELF loader (aya-obj), the engine (Cranelift) or anything else of the
+//! harness. The ELF/BTF loader may move here later; it must then sit
+//! behind a feature so the agent keeps building without it.
 
-use crate::isa::Insn;
 use serde::{Deserialize, Serialize};
+use xdpqual_isa::Insn;
 
 /// Map types by their UAPI number (`enum bpf_map_type`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -10,8 +10,8 @@
 //!   constants (`bpf_map_is_rdonly` in kernel/bpf/verifier.c), and it makes
 //!   later writes from user space fail with EPERM (`map_get_sys_perms`).
 
-use super::sys::{self, Errno, MapFd};
 use crate::program::{MapDef, MapOrigin, MapType};
+use crate::sys::{self, Errno, MapFd};
 
 /// `BPF_F_RDONLY_PROG`: programs may only read the map.
 pub const BPF_F_RDONLY_PROG: u32 = 1 << 7;
@@ -163,7 +163,9 @@ impl KernelMap {
         &self.def
     }
 
-    pub(crate) fn fd(&self) -> &MapFd {
+    /// The map's fd, for callers that hand it to the kernel themselves
+    /// (the live backend's probe puts it into a program's `lddw`).
+    pub fn fd(&self) -> &MapFd {
         &self.fd
     }
 

@@ -1,21 +1,17 @@
-//! Every system call of the live backend, and the only file of it with
-//! `unsafe`: netlink and packet sockets, interface ioctls, `setns`, signal
-//! handlers, and the few `bpf(2)` commands the host backend does not wrap
-//! (run statistics, fd-by-id, device-bound loads).
+//! The live backend's system calls outside `bpf(2)`: netlink and packet
+//! sockets, interface ioctls and network namespaces.
 //!
 //! Each public function is safe to call: buffers handed to the kernel are
 //! borrowed slices or locals whose sizes are passed with them.
 
-use std::ffi::CString;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-pub use crate::backends::host::Errno;
+pub use crate::sys::Errno;
 
 fn last() -> Errno {
-    Errno(std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO))
+    Errno::last()
 }
 
 fn check(r: libc::c_int) -> Result<libc::c_int, Errno> {
@@ -28,7 +24,7 @@ fn check(r: libc::c_int) -> Result<libc::c_int, Errno> {
 
 fn owned(fd: libc::c_int) -> Result<OwnedFd, Errno> {
     let fd = check(fd)?;
-    // SAFETY: `fd` was just returned by socket/open/bpf and nothing else in
+    // SAFETY: `fd` was just returned by socket(2) and nothing else in
     // this process owns it.
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
@@ -222,7 +218,8 @@ pub fn packet_recv(fd: &OwnedFd, buf: &mut [u8]) -> Result<Option<(Vec<u8>, u8)>
     msg.msg_iov = &mut iov;
     msg.msg_iovlen = 1;
     msg.msg_control = control.as_mut_ptr() as *mut libc::c_void;
-    msg.msg_controllen = std::mem::size_of_val(&control);
+    // socklen_t on musl, size_t on glibc.
+    msg.msg_controllen = std::mem::size_of_val(&control) as _;
     // SAFETY: `msg` points at `from`, `iov` (over `buf`) and `control`, all
     // live and writable for the sizes recorded in them.
     let r = unsafe { libc::recvmsg(fd.as_raw_fd(), &mut msg, libc::MSG_TRUNC) };
@@ -303,7 +300,7 @@ pub fn if_index(name: &str) -> Result<u32, Errno> {
     let s = ioctl_socket()?;
     let mut r = ifreq(name)?;
     // SAFETY: SIOCGIFINDEX reads the name and writes ifru_ifindex inside `r`.
-    check(unsafe { libc::ioctl(s.as_raw_fd(), libc::SIOCGIFINDEX, &mut r) })?;
+    check(unsafe { libc::ioctl(s.as_raw_fd(), libc::SIOCGIFINDEX as _, &mut r) })?;
     // SAFETY: the kernel filled the ifindex member of the union.
     Ok(unsafe { r.ifr_ifru.ifru_ifindex } as u32)
 }
@@ -365,7 +362,7 @@ pub fn driver_info(name: &str) -> Result<[String; 4], Errno> {
     r.ifr_ifru.ifru_data = &mut info as *mut EthtoolDrvinfo as *mut libc::c_char;
     // SAFETY: SIOCETHTOOL with ETHTOOL_GDRVINFO writes one ethtool_drvinfo
     // through ifru_data, which points at the live local `info`.
-    check(unsafe { libc::ioctl(s.as_raw_fd(), libc::SIOCETHTOOL, &mut r) })?;
+    check(unsafe { libc::ioctl(s.as_raw_fd(), libc::SIOCETHTOOL as _, &mut r) })?;
     Ok([cstr(&info.driver), cstr(&info.version), cstr(&info.fw_version), cstr(&info.bus_info)])
 }
 
@@ -391,262 +388,15 @@ pub fn in_netns<T: Send>(netns: Option<&Path>, f: impl FnOnce() -> T + Send) -> 
     })
 }
 
-/// Pins the calling thread to `cpu` (best effort).
-pub fn pin_to_cpu(cpu: usize) {
-    // SAFETY: cpu_set_t is plain data; its exact size and a live pointer
-    // are passed, and sched_setaffinity(0, ...) affects only this thread.
-    unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        libc::CPU_SET(cpu, &mut set);
-        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
-    }
-}
-
-/// Effective capability bits of this thread (capget(2), version 3).
-pub fn effective_caps() -> Result<u64, Errno> {
-    #[repr(C)]
-    struct Header {
-        version: u32,
-        pid: i32,
-    }
-    #[repr(C)]
-    #[derive(Default, Clone, Copy)]
-    struct Data {
-        effective: u32,
-        permitted: u32,
-        inheritable: u32,
-    }
-    let mut header = Header { version: 0x2008_0522, pid: 0 };
-    let mut data = [Data::default(); 2];
-    // SAFETY: version 3 makes the kernel write two `Data` records into
-    // `data` and read the header; both are live locals of that layout.
-    let r =
-        unsafe { libc::syscall(libc::SYS_capget, &mut header as *mut Header, data.as_mut_ptr()) };
-    if r < 0 {
-        return Err(last());
-    }
-    Ok(u64::from(data[0].effective) | (u64::from(data[1].effective) << 32))
-}
-
-// ------------------------------------------------------------ signals
-
-static INTERRUPTED: AtomicBool = AtomicBool::new(false);
-
-extern "C" fn on_signal(_: libc::c_int) {
-    INTERRUPTED.store(true, Ordering::SeqCst);
-}
-
-/// While alive, SIGINT and SIGTERM set a flag instead of killing the
-/// process, so a run can detach its program before it exits; the previous
-/// handlers come back on drop.
-pub struct InterruptGuard {
-    old: [(libc::c_int, libc::sigaction); 2],
-}
-
-impl InterruptGuard {
-    pub fn install() -> InterruptGuard {
-        INTERRUPTED.store(false, Ordering::SeqCst);
-        let mut old = [(libc::SIGINT, zeroed_sigaction()), (libc::SIGTERM, zeroed_sigaction())];
-        for (sig, prev) in old.iter_mut() {
-            let mut act = zeroed_sigaction();
-            act.sa_sigaction = on_signal as extern "C" fn(libc::c_int) as usize;
-            // SAFETY: `act` and `prev` are live sigaction structs; the
-            // handler only stores to an atomic, which is async-signal-safe.
-            unsafe {
-                libc::sigemptyset(&mut act.sa_mask);
-                libc::sigaction(*sig, &act, prev);
-            }
-        }
-        InterruptGuard { old }
-    }
-
-    pub fn interrupted(&self) -> bool {
-        INTERRUPTED.load(Ordering::SeqCst)
-    }
-}
-
-impl Drop for InterruptGuard {
-    fn drop(&mut self) {
-        for (sig, prev) in &self.old {
-            // SAFETY: restores the handler saved by `install`.
-            unsafe { libc::sigaction(*sig, prev, std::ptr::null_mut()) };
-        }
-    }
-}
-
-fn zeroed_sigaction() -> libc::sigaction {
-    // SAFETY: sigaction is plain data; all-zero is SIG_DFL with no flags.
-    unsafe { std::mem::zeroed() }
-}
-
-// --------------------------------------------------------------- bpf
-
-// `enum bpf_cmd` (include/uapi/linux/bpf.h).
-const BPF_MAP_CREATE: libc::c_long = 0;
-const BPF_PROG_LOAD: libc::c_long = 5;
-const BPF_PROG_GET_FD_BY_ID: libc::c_long = 13;
-const BPF_ENABLE_STATS: libc::c_long = 32;
-
-fn sys_bpf<A>(cmd: libc::c_long, attr: &mut A) -> Result<libc::c_long, Errno> {
-    // SAFETY: `attr` is an exclusive reference to a fully initialised
-    // #[repr(C)] attribute struct of the size passed; pointers inside it are
-    // set below from live buffers that outlive the call.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_bpf,
-            cmd,
-            attr as *mut A as *mut libc::c_void,
-            std::mem::size_of::<A>() as libc::c_uint,
-        )
-    };
-    if r < 0 {
-        Err(last())
-    } else {
-        Ok(r)
-    }
-}
-
-fn bpf_fd(r: libc::c_long) -> Result<OwnedFd, Errno> {
-    owned(r as libc::c_int)
-}
-
-/// Turns on the kernel's per-program run counters (`run_cnt`) for as long
-/// as the returned fd is open (BPF_ENABLE_STATS, BPF_STATS_RUN_TIME).
-pub fn enable_run_stats() -> Result<OwnedFd, Errno> {
-    #[repr(C)]
-    struct A {
-        stats_type: u32,
-    }
-    bpf_fd(sys_bpf(BPF_ENABLE_STATS, &mut A { stats_type: 0 })?)
-}
-
-/// What the live backend reads about a loaded program.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ProgStats {
-    pub id: u32,
-    pub name: String,
-    pub run_cnt: u64,
-}
-
-/// Reads through the host backend's `struct bpf_prog_info` (one layout,
-/// checked against the UAPI header there).
-pub fn prog_stats(fd: RawFd) -> Result<ProgStats, Errno> {
-    let (id, name, run_cnt) = crate::backends::host::sys::prog_run_stats(fd)?;
-    Ok(ProgStats { id, name, run_cnt })
-}
-
-/// A new fd for the program with kernel id `id` (it keeps the program
-/// alive while we hold it).
-pub fn prog_fd_by_id(id: u32) -> Result<OwnedFd, Errno> {
-    #[repr(C)]
-    struct A {
-        prog_id: u32,
-        next_id: u32,
-        open_flags: u32,
-    }
-    bpf_fd(sys_bpf(BPF_PROG_GET_FD_BY_ID, &mut A { prog_id: id, next_id: 0, open_flags: 0 })?)
-}
-
-/// `union bpf_attr`, BPF_MAP_CREATE member up to `map_ifindex`.
-#[repr(C)]
-struct MapCreate {
-    map_type: u32,
-    key_size: u32,
-    value_size: u32,
-    max_entries: u32,
-    map_flags: u32,
-    inner_map_fd: u32,
-    numa_node: u32,
-    map_name: [u8; 16],
-    map_ifindex: u32,
-}
-
-/// Creates a map bound to the device `ifindex` (offloaded, kernel/bpf/offload.c).
-pub fn map_create_offloaded(
-    map_type: u32,
-    key_size: u32,
-    value_size: u32,
-    max_entries: u32,
-    flags: u32,
-    ifindex: u32,
-) -> Result<OwnedFd, Errno> {
-    let mut a = MapCreate {
-        map_type,
-        key_size,
-        value_size,
-        max_entries,
-        map_flags: flags,
-        inner_map_fd: 0,
-        numa_node: 0,
-        map_name: [0; 16],
-        map_ifindex: ifindex,
-    };
-    bpf_fd(sys_bpf(BPF_MAP_CREATE, &mut a)?)
-}
-
-/// `union bpf_attr`, BPF_PROG_LOAD member up to `expected_attach_type`.
-#[repr(C)]
-struct ProgLoad {
-    prog_type: u32,
-    insn_cnt: u32,
-    insns: u64,
-    license: u64,
-    log_level: u32,
-    log_size: u32,
-    log_buf: u64,
-    kern_version: u32,
-    prog_flags: u32,
-    prog_name: [u8; 16],
-    prog_ifindex: u32,
-    expected_attach_type: u32,
-}
-
-/// Loads XDP instructions (`insns`: encoded little-endian, map fds already
-/// in place). `ifindex` non-zero binds the program to that device for
-/// offload. Returns the verifier log with the error.
-pub fn prog_load_xdp(
-    insns: &[u8],
-    license: &str,
-    name: &str,
-    ifindex: u32,
-    log: &mut [u8],
-) -> Result<OwnedFd, Errno> {
-    let license = CString::new(license).map_err(|_| Errno(libc::EINVAL))?;
-    let mut prog_name = [0u8; 16];
-    for (d, s) in prog_name
-        .iter_mut()
-        .zip(name.bytes().filter(|b| b.is_ascii_alphanumeric() || *b == b'_').take(15))
-    {
-        *d = s;
-    }
-    let mut a = ProgLoad {
-        prog_type: 6, // BPF_PROG_TYPE_XDP
-        insn_cnt: (insns.len() / 8) as u32,
-        insns: insns.as_ptr() as usize as u64,
-        license: license.as_ptr() as usize as u64,
-        log_level: if log.is_empty() { 0 } else { 1 },
-        log_size: log.len() as u32,
-        log_buf: if log.is_empty() { 0 } else { log.as_mut_ptr() as usize as u64 },
-        kern_version: 0,
-        prog_flags: 0,
-        prog_name,
-        prog_ifindex: ifindex,
-        expected_attach_type: 37, // BPF_XDP
-    };
-    bpf_fd(sys_bpf(BPF_PROG_LOAD, &mut a)?)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn layouts_match_the_uapi_headers() {
-        // Offsets from include/uapi/linux/bpf.h and ethtool.h as compiled
-        // for x86-64: map_ifindex at 44, prog_ifindex at 64,
-        // ethtool_drvinfo 196 bytes.
-        assert_eq!(std::mem::offset_of!(MapCreate, map_ifindex), 44);
-        assert_eq!(std::mem::offset_of!(ProgLoad, prog_ifindex), 64);
+        // Sizes from include/uapi/linux/ethtool.h and if_packet.h as
+        // compiled for x86-64: ethtool_drvinfo 196 bytes, tpacket_auxdata 20.
+        // (The bpf(2) attributes are checked in `sys`.)
         assert_eq!(std::mem::size_of::<EthtoolDrvinfo>(), 196);
         assert_eq!(std::mem::size_of::<TpacketAuxdata>(), 20);
     }

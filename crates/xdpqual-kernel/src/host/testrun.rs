@@ -34,7 +34,7 @@
 //!   largest live frame measured 3408 bytes (3520 - 112).
 
 use super::prog::KernelProgram;
-use super::sys::{self, Errno, XdpMd};
+use crate::sys::{self, Errno, XdpMd};
 
 /// `XDP_PACKET_HEADROOM` (include/uapi/linux/bpf.h).
 pub const XDP_PACKET_HEADROOM: usize = 256;

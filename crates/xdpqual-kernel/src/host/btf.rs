@@ -9,8 +9,8 @@
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::sync::Arc;
 
-use super::sys;
 use crate::program::{BtfBlob, ObjectBtf, ProgramBtf};
+use crate::sys;
 
 /// BTF uploaded with BPF_BTF_LOAD, with the records for each program.
 #[derive(Debug)]

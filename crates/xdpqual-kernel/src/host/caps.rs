@@ -21,7 +21,7 @@
 //! or lockdown can still refuse, and the syscall may not exist at all. So
 //! [`check`] also loads and runs a two-instruction program.
 
-use super::sys::{self, Errno};
+use crate::sys::{self, Errno};
 use std::fmt;
 
 /// A Linux capability by number (include/uapi/linux/capability.h).

@@ -2,9 +2,14 @@
 //! what the guest agent sends back (a [`GuestReport`], framed on the serial
 //! console).
 //!
-//! This file is compiled twice: into `xdpqual` and, through a `#[path]`
-//! include, into the static guest agent (`harness/agent`), so it depends on
-//! nothing but `serde`, `thiserror`, `std` and `crate::program`.
+//! This crate is the wire format between two binaries built from the same
+//! sources: `xdpqual` (the host, `harness/src/matrix`) and the static guest
+//! agent (`harness/agent`). It is a crate of its own, rather than a module
+//! of either side or of the kernel layer, so that both depend on it and on
+//! nothing of each other, and so the kernel layer keeps one job (talking to
+//! the kernel). It depends on nothing but `serde`, `thiserror`, `std` and
+//! `xdpqual-object` (the map definitions a job carries), makes no system
+//! calls, and builds for every guest target.
 //!
 //! The console also carries whatever the kernel prints, so a report travels
 //! as lines `@@XQ1 <index>/<count> <crc32> <hex>`: each line says where it
@@ -14,8 +19,8 @@
 //! checksum, or a missing frame, makes the whole report unreadable: a cell
 //! with a damaged report fails rather than showing partial results.
 
-use crate::program::MapDef;
 use serde::{Deserialize, Serialize};
+use xdpqual_object::MapDef;
 
 /// Starts every line the agent writes for the host.
 pub const MAGIC: &str = "@@XQ1";

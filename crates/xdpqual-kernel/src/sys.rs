@@ -1,6 +1,7 @@
-//! Thin, audited wrappers over the `bpf(2)` commands the host backend uses,
-//! plus the three other system calls it needs (`capget`, `uname`,
-//! `if_nametoindex`). This is the only file of the backend with `unsafe`.
+//! The one typed `bpf(2)` layer: thin, audited wrappers over every `bpf(2)`
+//! command xdpqual uses (the host backend's, the live backend's and the
+//! guest agent's), plus the other system calls that ask about the kernel
+//! itself (`capget`, `uname`, `if_nametoindex`, `sysconf`).
 //!
 //! Every attribute struct below mirrors one member of `union bpf_attr` in
 //! `include/uapi/linux/bpf.h` field for field; padding the C compiler would
@@ -22,7 +23,8 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 pub struct Errno(pub i32);
 
 impl Errno {
-    fn last() -> Errno {
+    /// The calling thread's `errno` after a failed call.
+    pub(crate) fn last() -> Errno {
         Errno(std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO))
     }
 
@@ -74,10 +76,16 @@ const BPF_PROG_LOAD: libc::c_long = 5;
 const BPF_PROG_TEST_RUN: libc::c_long = 10;
 const BPF_PROG_GET_NEXT_ID: libc::c_long = 11;
 const BPF_MAP_GET_NEXT_ID: libc::c_long = 12;
+const BPF_PROG_GET_FD_BY_ID: libc::c_long = 13;
 const BPF_OBJ_GET_INFO_BY_FD: libc::c_long = 15;
 const BPF_RAW_TRACEPOINT_OPEN: libc::c_long = 17;
 const BPF_BTF_LOAD: libc::c_long = 18;
 const BPF_MAP_FREEZE: libc::c_long = 22;
+const BPF_ENABLE_STATS: libc::c_long = 32;
+
+// `enum bpf_prog_type` and `enum bpf_attach_type` values for XDP.
+const BPF_PROG_TYPE_XDP: u32 = 6;
+const BPF_XDP: u32 = 37;
 
 /// `BPF_OBJ_NAME_LEN`: names are at most 15 bytes plus a NUL.
 pub const OBJ_NAME_LEN: usize = 16;
@@ -218,6 +226,30 @@ pub fn map_create(spec: &MapSpec) -> Result<MapFd, Errno> {
         key_size: spec.key_size as usize,
         value_size: spec.syscall_value_size,
     })
+}
+
+/// Creates a map bound to the device `ifindex` (offloaded,
+/// kernel/bpf/offload.c `bpf_map_offload_map_alloc`), for the live
+/// backend's `hw` mode. Its elements live on the device, so it is handed
+/// back as a plain fd: user space reaches them only through the driver.
+pub fn map_create_offloaded(
+    map_type: u32,
+    key_size: u32,
+    value_size: u32,
+    max_entries: u32,
+    flags: u32,
+    ifindex: u32,
+) -> Result<OwnedFd, Errno> {
+    let mut attr = MapCreateAttr {
+        map_type,
+        key_size,
+        value_size,
+        max_entries,
+        map_flags: flags,
+        map_ifindex: ifindex,
+        ..Default::default()
+    };
+    sys_bpf(BPF_MAP_CREATE, &mut attr).map(fd_from_ret)
 }
 
 fn check_len(what: &str, got: usize, need: usize) {
@@ -410,6 +442,43 @@ pub fn prog_load(spec: &ProgSpec<'_>, log: &mut [u8]) -> Result<OwnedFd, LoadFai
         Ok(r) => Ok(fd_from_ret(r)),
         Err(errno) => Err(LoadFailure { errno, log_true_size: attr.log_true_size }),
     }
+}
+
+/// Loads XDP instructions (`insns`: encoded little-endian, map fds already
+/// in place) as `BPF_PROG_TYPE_XDP` with `expected_attach_type = BPF_XDP`,
+/// for the live backend. `ifindex` non-zero binds the program to that
+/// device for offload (`prog_ifindex`, kernel/bpf/offload.c). `log`, when
+/// not empty, receives the verifier log at level 1. The name keeps only
+/// `[A-Za-z0-9_]`, at most 15 bytes.
+pub fn prog_load_xdp(
+    insns: &[u8],
+    license: &str,
+    name: &str,
+    ifindex: u32,
+    log: &mut [u8],
+) -> Result<OwnedFd, Errno> {
+    assert_eq!(insns.len() % 8, 0, "instruction bytes must be whole slots");
+    let license = std::ffi::CString::new(license).map_err(|_| Errno(libc::EINVAL))?;
+    let mut prog_name = [0u8; OBJ_NAME_LEN];
+    for (d, s) in prog_name.iter_mut().zip(
+        name.bytes().filter(|b| b.is_ascii_alphanumeric() || *b == b'_').take(OBJ_NAME_LEN - 1),
+    ) {
+        *d = s;
+    }
+    let mut attr = ProgLoadAttr {
+        prog_type: BPF_PROG_TYPE_XDP,
+        insn_cnt: (insns.len() / 8) as u32,
+        insns: ptr(insns.as_ptr()),
+        license: ptr(license.as_ptr()),
+        log_level: if log.is_empty() { 0 } else { 1 },
+        log_size: if log.is_empty() { 0 } else { u32::try_from(log.len()).unwrap_or(u32::MAX) },
+        log_buf: if log.is_empty() { 0 } else { ptr(log.as_mut_ptr()) },
+        prog_name,
+        prog_ifindex: ifindex,
+        expected_attach_type: BPF_XDP,
+        ..Default::default()
+    };
+    sys_bpf(BPF_PROG_LOAD, &mut attr).map(fd_from_ret)
 }
 
 /// `union bpf_attr`, BPF_BTF_LOAD member, up to `btf_log_true_size` (6.4+).
@@ -612,6 +681,33 @@ pub fn map_get_next_id(start: u32) -> Result<Option<u32>, Errno> {
     next_id(BPF_MAP_GET_NEXT_ID, start)
 }
 
+/// A new fd for the program with kernel id `id` (it keeps the program
+/// alive while held). BPF_PROG_GET_FD_BY_ID reads the same member as the
+/// id walks: `prog_id` shares its slot with `start_id` in the header's
+/// union. Needs CAP_SYS_ADMIN (kernel/bpf/syscall.c bpf_prog_get_fd_by_id).
+pub fn prog_fd_by_id(id: u32) -> Result<OwnedFd, Errno> {
+    let mut attr = NextIdAttr { start_id: id, ..Default::default() };
+    sys_bpf(BPF_PROG_GET_FD_BY_ID, &mut attr).map(fd_from_ret)
+}
+
+/// `union bpf_attr`, BPF_ENABLE_STATS member (`enable_stats`).
+#[repr(C)]
+#[derive(Default)]
+struct EnableStatsAttr {
+    /// `enum bpf_stats_type`: 0 is BPF_STATS_RUN_TIME.
+    stats_type: u32,
+}
+impl Attr for EnableStatsAttr {}
+
+/// Turns on the kernel's per-program run counters (`run_cnt`,
+/// `run_time_ns`) for as long as the returned fd is open
+/// (BPF_ENABLE_STATS with BPF_STATS_RUN_TIME, kernel/bpf/syscall.c
+/// bpf_enable_runtime_stats).
+pub fn enable_run_stats() -> Result<OwnedFd, Errno> {
+    let mut attr = EnableStatsAttr::default();
+    sys_bpf(BPF_ENABLE_STATS, &mut attr).map(fd_from_ret)
+}
+
 /// `union bpf_attr`, BPF_OBJ_GET_INFO_BY_FD member (`info`).
 #[repr(C)]
 struct InfoAttr {
@@ -696,9 +792,18 @@ pub fn prog_info(prog: &OwnedFd) -> Result<ProgInfo, Errno> {
     })
 }
 
-/// A program's kernel id, name and run counter (`run_cnt` counts only while
-/// `BPF_ENABLE_STATS` is held), for the live backend's observation.
-pub(crate) fn prog_run_stats(prog: RawFd) -> Result<(u32, String, u64), Errno> {
+/// What the live backend reads about a loaded program.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProgStats {
+    pub id: u32,
+    pub name: String,
+    /// Counts only while [`enable_run_stats`]'s fd is held by someone.
+    pub run_cnt: u64,
+}
+
+/// A program's kernel id, name and run counter, for the live backend's
+/// observation.
+pub fn prog_stats(prog: RawFd) -> Result<ProgStats, Errno> {
     let mut info = BpfProgInfo::default();
     let mut attr = InfoAttr {
         bpf_fd: prog as u32,
@@ -707,7 +812,11 @@ pub(crate) fn prog_run_stats(prog: RawFd) -> Result<(u32, String, u64), Errno> {
     };
     sys_bpf(BPF_OBJ_GET_INFO_BY_FD, &mut attr)?;
     let end = info.name.iter().position(|&b| b == 0).unwrap_or(info.name.len());
-    Ok((info.id, String::from_utf8_lossy(&info.name[..end]).into_owned(), info.run_cnt))
+    Ok(ProgStats {
+        id: info.id,
+        name: String::from_utf8_lossy(&info.name[..end]).into_owned(),
+        run_cnt: info.run_cnt,
+    })
 }
 
 /// The program as the verifier rewrote it (`xlated_prog_insns`), as raw
@@ -716,7 +825,7 @@ pub(crate) fn prog_run_stats(prog: RawFd) -> Result<(u32, String, u64), Errno> {
 /// (kernel/bpf/syscall.c bpf_prog_get_info_by_fd copies
 /// `min(xlated_prog_len, ulen)` bytes). With `kernel.kptr_restrict` the
 /// kernel may blank map addresses in lddw; opcodes and registers stay.
-pub(crate) fn prog_xlated(prog: &OwnedFd) -> Result<Vec<[u8; 8]>, Errno> {
+pub fn prog_xlated(prog: &OwnedFd) -> Result<Vec<[u8; 8]>, Errno> {
     let len = prog_info(prog)?.xlated_prog_len;
     let mut buf = vec![[0u8; 8]; len as usize / 8];
     let mut info = BpfProgInfo {
@@ -835,6 +944,8 @@ mod tests {
     fn attr_layouts_match_uapi() {
         assert_eq!(offset_of!(MapCreateAttr, map_name), 28);
         assert_eq!(offset_of!(MapCreateAttr, map_ifindex), 44);
+        assert_eq!(offset_of!(ProgLoadAttr, prog_ifindex), 64);
+        assert_eq!(size_of::<EnableStatsAttr>(), 4);
         assert_eq!(offset_of!(MapCreateAttr, btf_fd), 48);
         assert_eq!(offset_of!(MapCreateAttr, map_extra), 64);
         assert_eq!(size_of::<MapCreateAttr>(), 72);

@@ -13,9 +13,9 @@
 
 use super::btf::{BtfUse, KernelBtf};
 use super::maps::KernelMap;
-use super::sys::{self, Errno};
 use crate::isa::{self, opcode as op, Insn};
 use crate::program::Program;
+use crate::sys::{self, Errno};
 use std::ffi::CString;
 use std::os::fd::OwnedFd;
 
@@ -110,7 +110,9 @@ impl KernelProgram {
     pub fn verifier_log(&self) -> &str {
         &self.log
     }
-    pub(crate) fn fd(&self) -> &OwnedFd {
+    /// The program's fd, for callers that attach it themselves (the live
+    /// backend) or load a tracing program against it.
+    pub fn fd(&self) -> &OwnedFd {
         &self.fd
     }
     /// The program after the verifier's rewrites (what the JIT compiled),
