@@ -45,7 +45,12 @@ const NAMES: [&str; 33] = [
 
 /// `hash` for 1; `type 99` for a number the UAPI list lacks.
 pub fn name(t: u32) -> String {
-    NAMES.get(t as usize).map(|s| s.to_string()).unwrap_or_else(|| format!("type {t}"))
+    known_name(t).map(str::to_string).unwrap_or_else(|| format!("type {t}"))
+}
+
+/// `hash` for 1; `None` for a number the UAPI list lacks.
+pub fn known_name(t: u32) -> Option<&'static str> {
+    NAMES.get(t as usize).copied()
 }
 
 #[cfg(test)]

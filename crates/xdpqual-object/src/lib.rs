@@ -80,7 +80,12 @@ impl MapType {
 
     pub fn name(self) -> String {
         match self {
-            MapType::Other(n) => format!("map type {n}"),
+            // Types the engine does not model still have their UAPI name
+            // (`ARRAY_OF_MAPS` for 12), as bpftool prints them.
+            MapType::Other(n) => match xdpqual_isa::map_types::known_name(n) {
+                Some(name) => name.to_uppercase(),
+                None => format!("map type {n}"),
+            },
             t => format!("{t:?}").to_uppercase_snake(),
         }
     }
@@ -254,5 +259,20 @@ impl Object {
 
     pub fn map_index(&self, name: &str) -> Option<usize> {
         self.maps.iter().position(|m| m.name == name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::MapType;
+
+    #[test]
+    fn every_map_type_has_a_name() {
+        // Modelled types by their variant, the rest by the UAPI enum
+        // (include/uapi/linux/bpf.h: 12 and 13 are the map-in-map types).
+        assert_eq!(MapType::from_uapi(1).name(), "HASH");
+        assert_eq!(MapType::from_uapi(12).name(), "ARRAY_OF_MAPS");
+        assert_eq!(MapType::from_uapi(13).name(), "HASH_OF_MAPS");
+        assert_eq!(MapType::from_uapi(99).name(), "map type 99");
     }
 }
