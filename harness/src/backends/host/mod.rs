@@ -17,6 +17,7 @@
 //!
 //! [`MapDef`]: crate::program::MapDef
 
+pub mod backend;
 pub mod btf;
 pub mod caps;
 pub mod maps;
