@@ -39,7 +39,7 @@ fn prop_same_on_engine_and_kernel(frame: Frame) -> TestResult {
         for target in t.borrow_mut().iter_mut() {
             let r = target.pair.run(&frame.bytes);
             PACKETS.fetch_add(1, Ordering::Relaxed);
-            if r.tally.nondeterministic {
+            if r.nondeterministic {
                 NONDET.fetch_add(1, Ordering::Relaxed);
                 continue;
             }

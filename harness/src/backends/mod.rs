@@ -8,6 +8,7 @@
 
 pub mod engine;
 pub mod host;
+pub mod host_run;
 pub mod live;
 pub mod nic;
 #[cfg(test)]

@@ -62,7 +62,7 @@ pub struct Registration {
 pub const REGISTRY: &[Registration] = &[
     super::engine::REGISTRATION,
     super::rbpf::backend::REGISTRATION,
-    super::host::backend::REGISTRATION,
+    super::host_run::REGISTRATION,
     super::nic::backend::REGISTRATION,
     super::live::REGISTRATION,
     #[cfg(test)]

@@ -7,8 +7,8 @@ use anyhow::{Context, Result};
 
 use super::pin_to_cpu0;
 use crate::backends::engine::possible_cpus;
-use crate::backends::host::backend::{apply_maps_to_host, host_result};
 use crate::backends::host::{HostBackend, HostSession, RunFlags, SessionOutcome, XdpCtx};
+use crate::backends::host_run::{apply_maps_to_host, host_result};
 use crate::backends::{engine::run_packet, PacketResult, PacketSource};
 use crate::compare::{calls_nondeterministic_helper, packet_difference};
 use crate::engine::helpers::ids::NONDETERMINISTIC;

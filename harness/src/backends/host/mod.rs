@@ -17,7 +17,6 @@
 //!
 //! [`MapDef`]: crate::program::MapDef
 
-pub mod backend;
 pub mod btf;
 pub mod caps;
 pub mod maps;

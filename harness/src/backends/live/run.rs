@@ -371,7 +371,7 @@ pub fn run(
         XdpMode::Skb | XdpMode::Drv => {
             match host.load(obj, program).map_err(|e| LiveError::Host(e.to_string()))? {
                 SessionOutcome::Ready(s) => {
-                    crate::backends::host::backend::apply_maps_to_host(&s, obj, &opts.maps)
+                    crate::backends::host_run::apply_maps_to_host(&s, obj, &opts.maps)
                         .map_err(|e| LiveError::Other(format!("filling kernel maps: {e:#}")))?;
                     Loaded::Host(s)
                 }
@@ -658,7 +658,7 @@ pub fn run(
         let diffs = crate::compare::compare_maps(
             &engine,
             "the kernel",
-            &crate::backends::host::backend::session_maps(s),
+            &crate::backends::host_run::session_maps(s),
         );
         if nondet_prog {
             report.map_nondeterministic = diffs;

@@ -1,11 +1,12 @@
-//! The host kernel as a diff backend: the program loaded through
+//! The host kernel as a diff backend (kept out of `host/`, which the guest
+//! agent compiles by `#[path]` without the engine): the program loaded through
 //! `BPF_PROG_LOAD` (a verifier rejection is a skip with the verifier's
 //! first error and its source line), `--map` contents written into the
 //! kernel maps, then every packet through `BPF_PROG_TEST_RUN`.
 
 use anyhow::{Context, Result};
 
-use super::{
+use crate::backends::host::{
     HostBackend, HostSession, MapDump, RunFlags, SessionOutcome, TestRunError, TestRunResult,
     XdpCtx,
 };
