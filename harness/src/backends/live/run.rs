@@ -520,21 +520,18 @@ pub fn run(
         let problem = judge(&p.engine, p.meta_len, &p.seen, p.run.as_ref(), iface_ifindex);
         // `p.nondet`: this frame used a nondeterministic helper in a
         // program that calls one.
-        match (report.tally.record(&problem, p.nondet, true), problem) {
-            (Class::Mismatch, Some(detail)) => {
-                if report.mismatches.len() < opts.max_reported {
-                    report.mismatches.push(LiveMismatch {
-                        capture: p.capture,
-                        index: p.index,
-                        flow: flow(&p.frame).map(|f| f.to_string()),
-                        engine: p.engine,
-                        live: p.seen,
-                        fexit: p.run,
-                        detail,
-                    });
-                }
-            }
-            _ => {}
+        let class = report.tally.record(&problem, p.nondet, true);
+        let keep = report.mismatches.len() < opts.max_reported;
+        if let (Class::Mismatch, Some(detail), true) = (class, problem, keep) {
+            report.mismatches.push(LiveMismatch {
+                capture: p.capture,
+                index: p.index,
+                flow: flow(&p.frame).map(|f| f.to_string()),
+                engine: p.engine,
+                live: p.seen,
+                fexit: p.run,
+                detail,
+            });
         }
     };
     let mut pending: Option<Pending> = None;
