@@ -4,7 +4,16 @@
 //!
 //! - [`engine`]: `vm`, our interpreter;
 //! - [`rbpf`]: the rbpf crate, as an independent second engine;
-//! - `host`: the running kernel through `BPF_PROG_TEST_RUN`.
+//! - `host`: the running kernel through `BPF_PROG_TEST_RUN` ([`host_run`]
+//!   as a diff backend);
+//! - [`nic`]: an offload profile's emulated datapath;
+//! - [`live`]: a real interface.
+//!
+//! Each implements [`Backend`] and is named and opened through
+//! [`registry`]. Backends import nothing above them (diff, replay's
+//! runners, qualify, the CLI); what they share with those is in
+//! [`crate::compare`]. The one exception is `replay::mapfile` (`--map`
+//! files), which depends only on the engine and the loader.
 
 pub mod engine;
 pub mod host;
@@ -16,36 +25,9 @@ pub mod null;
 pub mod rbpf;
 pub mod registry;
 
-pub use crate::compare::MapContents;
-use crate::engine::{Event, RedirectTarget};
-use crate::verdict::Verdict;
-use serde::Serialize;
-
-/// One input packet with the context every backend needs.
-#[derive(Clone, Debug)]
-pub struct PacketSource {
-    pub data: Vec<u8>,
-    pub ts_ns: u64,
-    pub ingress_ifindex: u32,
-    pub rx_queue_index: u32,
-}
-
-/// What one backend did with one packet.
-#[derive(Clone, Debug, Serialize)]
-pub struct PacketResult {
-    pub verdict: Verdict,
-    /// The frame after the program (metadata, data, fragments).
-    #[serde(with = "crate::util::hex_bytes")]
-    pub output: Vec<u8>,
-    pub events: Vec<Event>,
-    pub redirect: Option<RedirectTarget>,
-    /// Instructions executed, where the backend can count them.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub insns: Option<u64>,
-    /// Run time the backend measured, where it can.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub duration_ns: Option<u64>,
-}
+/// The terms every backend reports in, defined with the comparison (in
+/// [`crate::compare`]) so that it depends on nothing that runs backends.
+pub use crate::compare::{MapContents, PacketResult, PacketSource};
 
 /// What a backend did with one packet, with what the diff needs besides the
 /// result.

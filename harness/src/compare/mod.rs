@@ -7,18 +7,46 @@
 //!
 //! This module sits below the backends and everything that runs them: it
 //! imports only the instruction set, the program and verdict types and the
-//! engine's helper ids.
+//! engine. The terms backends report in ([`PacketSource`], [`PacketResult`],
+//! [`MapContents`]) are defined here for that reason and re-exported from
+//! `backends`.
 
 pub mod hexdiff;
 
 use serde::Serialize;
 
-use crate::backends::PacketResult;
 use crate::engine::helpers::ids::NONDETERMINISTIC;
+use crate::engine::{Event, RedirectTarget};
 use crate::isa::opcode::{CALL, CALL_HELPER, JMP};
 use crate::isa::Insn;
 use crate::program::MapType;
 use crate::verdict::Verdict;
+
+/// One input packet with the context every backend needs.
+#[derive(Clone, Debug)]
+pub struct PacketSource {
+    pub data: Vec<u8>,
+    pub ts_ns: u64,
+    pub ingress_ifindex: u32,
+    pub rx_queue_index: u32,
+}
+
+/// What one backend did with one packet.
+#[derive(Clone, Debug, Serialize)]
+pub struct PacketResult {
+    pub verdict: Verdict,
+    /// The frame after the program (metadata, data, fragments).
+    #[serde(with = "crate::util::hex_bytes")]
+    pub output: Vec<u8>,
+    pub events: Vec<Event>,
+    pub redirect: Option<RedirectTarget>,
+    /// Instructions executed, where the backend can count them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub insns: Option<u64>,
+    /// Run time the backend measured, where it can.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duration_ns: Option<u64>,
+}
 
 /// The per-packet agreement counters every comparison keeps. Reports embed
 /// it with `#[serde(flatten)]`, so the JSON fields keep their names.
