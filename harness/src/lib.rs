@@ -12,6 +12,7 @@ pub mod backends;
 pub mod bench;
 pub mod capture;
 pub mod cli;
+pub mod compare;
 pub mod conformance;
 pub mod dashboard;
 pub mod diff;

@@ -163,7 +163,7 @@ fn diff_mismatch_detail_carries_the_hint() {
     };
     let report = diff::run(&obj, &obj.programs[0], &[pcap], &opts).expect("diff");
     std::fs::remove_dir_all(&dir).ok();
-    assert_eq!(report.mismatch_count, 1, "{report:#?}");
+    assert_eq!(report.tally.mismatch_count, 1, "{report:#?}");
     let detail = &report.mismatches[0].detail;
     assert!(detail.contains("hint (engine path only"), "{detail}");
     assert!(detail.contains("hint+6    taken     hint.c:14"), "{detail}");

@@ -215,8 +215,8 @@ fn corpus_agrees(mode: XdpMode, tag: &str) {
                 prog.name,
                 report.sent,
                 report.not_sent,
-                report.agreed,
-                report.nondeterministic,
+                report.tally.agreed,
+                report.tally.nondeterministic,
                 report.late_arrivals,
                 report.counts,
                 report.foreign.into_iface,
@@ -249,7 +249,7 @@ fn corpus_agrees(mode: XdpMode, tag: &str) {
             }
             foreign_in += report.foreign.into_iface;
             foreign_out += report.foreign.from_iface;
-            total_agreed += report.agreed;
+            total_agreed += report.tally.agreed;
             total_sent += report.sent;
             assert!(
                 report.agrees(),
@@ -258,7 +258,7 @@ fn corpus_agrees(mode: XdpMode, tag: &str) {
                 prog.name,
                 serde_json::to_string_pretty(&report).unwrap()
             );
-            assert_eq!(report.sent, report.agreed + report.nondeterministic);
+            assert_eq!(report.sent, report.tally.agreed + report.tally.nondeterministic);
             assert_eq!(report.sent + report.not_sent, report.packets);
             assert!(report.sent >= 100, "most of the 120 frames fit the MTU");
             assert_observation(&report);
@@ -504,7 +504,7 @@ fn aborted_is_told_from_drop_where_fexit_can_attach() {
         let report =
             live::run(&obj, &obj.programs[0], std::slice::from_ref(&pcap), &o).expect("run");
         assert!(report.agrees(), "{}", serde_json::to_string_pretty(&report).unwrap());
-        assert_eq!((report.sent, report.agreed), (6, 6));
+        assert_eq!((report.sent, report.tally.agreed), (6, 6));
         assert_observation(&report);
         if report.observation_method == live::observe::Method::Fexit {
             // Worked out from the sizes: 60, 70 pass; 100, 150 drop; 250, 300 abort.
@@ -670,7 +670,7 @@ fn foreign_frames_are_reported_not_compared() {
         let json = serde_json::to_string_pretty(&report).unwrap();
         // Every frame of ours agrees; the foreign ones are counted apart.
         assert!(report.agrees(), "{json}");
-        assert_eq!(report.sent, report.agreed + report.nondeterministic, "{json}");
+        assert_eq!(report.sent, report.tally.agreed + report.tally.nondeterministic, "{json}");
         assert_eq!(report.foreign.unexplained_runs, 0, "{json}");
         // All 30 were sent after the attach and before the run ended
         // (the run lasts far longer than 30 × 2 ms).
@@ -710,7 +710,7 @@ fn foreign_frames_are_reported_not_compared() {
         }
         xdpqual::util::count(format_args!(
             "live {mode}, foreign frames from CPU {cpu}: {} agree with {} foreign frames in ({:?}), {} out; maps: {}",
-            report.agreed,
+            report.tally.agreed,
             report.foreign.into_iface,
             report.foreign.into_iface_protocols,
             report.foreign.from_iface,

@@ -93,8 +93,8 @@ fn corpus_nic_differences_are_all_explained() {
             "{label}: NIC differences no rule explains: {:#?}",
             r.mismatches
         );
-        assert_eq!(r.mismatch_count, 0, "{label}: {:#?}", r.mismatches);
-        assert_eq!(r.nondeterministic, 0, "{label}");
+        assert_eq!(r.tally.mismatch_count, 0, "{label}: {:#?}", r.mismatches);
+        assert_eq!(r.tally.nondeterministic, 0, "{label}");
         let got: BTreeSet<(String, u64)> =
             r.explained_packets.iter().map(|p| (p.capture.clone(), p.index)).collect();
         assert_eq!(got, oversized, "{label}: explained packets are exactly the oversized frames");
@@ -105,7 +105,7 @@ fn corpus_nic_differences_are_all_explained() {
         );
         assert_eq!(r.explained_by.get("NFP-M7").copied(), Some(oversized.len() as u64), "{label}");
         assert_eq!(r.explained as usize, oversized.len(), "{label}");
-        assert_eq!(r.packets, r.agreed + r.explained, "{label}");
+        assert_eq!(r.packets, r.tally.agreed + r.explained, "{label}");
     }
     let want: BTreeSet<_> = COMPATIBLE.iter().copied().collect();
     assert_eq!(diffed, want, "the programs nfp-corenic accepts");

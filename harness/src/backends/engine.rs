@@ -1,8 +1,15 @@
 //! Backend `vm`: our own engine (the interpreter, or its JIT where the
 //! engine was built with one and the run is not traced).
 
-use super::{PacketResult, PacketSource};
-use crate::engine::{Engine, Executor, Outcome, PacketIn, Tracer};
+use anyhow::Context;
+
+use super::registry::{BackendKind, Registration};
+use super::{
+    Backend, Description, MapContents, MapsCompared, OpenCtx, Opened, PacketResult, PacketSource,
+    Ran, Released,
+};
+use crate::engine::helpers::ids::NONDETERMINISTIC;
+use crate::engine::{Engine, EngineConfig, Executor, Outcome, PacketIn, Recorder, Tracer};
 use crate::verdict::{Verdict, XdpAction};
 
 pub fn run_packet<T: Tracer>(
@@ -57,3 +64,89 @@ pub fn run_frame_executed<T: Tracer>(
     };
     (result, executor)
 }
+
+/// The possible CPUs (`/sys/devices/system/cpu/possible`), which is how
+/// many slots the kernel gives each per-CPU map value; 1 when unreadable.
+pub fn possible_cpus() -> usize {
+    std::fs::read_to_string("/sys/devices/system/cpu/possible")
+        .ok()
+        .and_then(|s| {
+            s.trim()
+                .split(',')
+                .map(|r| r.split('-').next_back().and_then(|x| x.parse::<usize>().ok()))
+                .max()
+                .flatten()
+        })
+        .map_or(1, |m| m + 1)
+}
+
+/// Backend `vm` (also `engine`): the diff's reference, run on CPU 0 with as
+/// many per-CPU slots as the host has possible CPUs, so its maps compare
+/// with the kernel's.
+pub struct EngineBackend {
+    pub engine: Engine,
+}
+
+impl EngineBackend {
+    /// Builds the engine for `ctx.program` and loads `ctx.maps` into it.
+    pub fn open(ctx: &OpenCtx) -> anyhow::Result<EngineBackend> {
+        let cfg = EngineConfig { ncpus: possible_cpus(), cpu: 0, ..Default::default() };
+        let mut engine =
+            Engine::new(ctx.obj, Some(&ctx.program.name), cfg).context("preparing the engine")?;
+        for m in ctx.maps {
+            crate::replay::mapfile::apply(&mut engine, ctx.obj, m)?;
+        }
+        Ok(EngineBackend { engine })
+    }
+
+    /// Runs one packet; also says whether it called a helper whose result
+    /// the other backends cannot reproduce (time, random numbers).
+    pub fn run_recorded(&mut self, pkt: &PacketSource) -> (PacketResult, bool) {
+        let mut rec = Recorder::new(0);
+        let r = run_packet(&mut self.engine, pkt, &mut rec);
+        let used_nondet = rec.helpers.iter().any(|(_, id)| NONDETERMINISTIC.contains(id));
+        (r, used_nondet)
+    }
+}
+
+/// An engine's maps as a backend reports them.
+pub fn engine_maps(engine: &Engine) -> Vec<MapContents> {
+    engine
+        .maps()
+        .maps
+        .iter()
+        .map(|m| MapContents {
+            name: m.def.name.clone(),
+            percpu: m.def.map_type.is_percpu(),
+            entries: Ok(m.entries().into_iter().map(|e| (e.key, e.values)).collect()),
+        })
+        .collect()
+}
+
+impl Backend for EngineBackend {
+    fn describe(&self) -> Description {
+        Description {
+            label: "vm".into(),
+            kernel: None,
+            xlated: None,
+            maps: MapsCompared::Never,
+            maps_side: "the engine".into(),
+        }
+    }
+    fn run(&mut self, pkt: &PacketSource) -> Ran {
+        Ran::plain(self.run_recorded(pkt).0)
+    }
+    fn dump_maps(&self) -> Vec<MapContents> {
+        engine_maps(&self.engine)
+    }
+    fn release(self: Box<Self>) -> Released {
+        Released::default()
+    }
+}
+
+/// `vm`/`engine`: always run by the diff as its reference.
+pub const REGISTRATION: Registration = Registration {
+    syntax: Some("vm"),
+    parse: |s| matches!(s, "vm" | "engine").then_some(Ok(BackendKind::Vm)),
+    open: |k, _| (*k == BackendKind::Vm).then_some(Ok(Opened::Reference)),
+};

@@ -215,12 +215,12 @@ pub fn render(r: &diff::DiffReport) -> String {
     if r.interrupted {
         s.push_str(&format!(
             "INTERRUPTED after {} packets; partial counts, not a result: {} the same, {} mismatch, {} nondeterministic",
-            r.packets, r.agreed, r.mismatch_count, r.nondeterministic
+            r.packets, r.tally.agreed, r.tally.mismatch_count, r.tally.nondeterministic
         ));
     } else {
         s.push_str(&format!(
             "{} packets: {} agree, {} mismatch, {} nondeterministic (depend on time or random helpers)",
-            r.packets, r.agreed, r.mismatch_count, r.nondeterministic
+            r.packets, r.tally.agreed, r.tally.mismatch_count, r.tally.nondeterministic
         ));
     }
     if r.explained > 0 || !r.nic_counters.is_empty() {

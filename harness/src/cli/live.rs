@@ -171,7 +171,7 @@ pub fn render(r: &LiveReport) -> String {
     }
     s.push_str(&format!(
         "{} agree, {} mismatch, {} nondeterministic; {} late, {} unattributed; {} foreign frames in, {} out, {} foreign runs, {} unexplained runs; {:.0} packets/s (one frame in flight)\n",
-        r.agreed, r.mismatch_count, r.nondeterministic, r.late_arrivals, r.unattributed, r.foreign.into_iface, r.foreign.from_iface, r.foreign_runs, r.foreign.unexplained_runs, r.packets_per_s
+        r.tally.agreed, r.tally.mismatch_count, r.tally.nondeterministic, r.late_arrivals, r.unattributed, r.foreign.into_iface, r.foreign.from_iface, r.foreign_runs, r.foreign.unexplained_runs, r.packets_per_s
     ));
     s
 }

@@ -88,9 +88,9 @@ pub(super) fn fold(
             let key = (m.capture.clone(), m.index);
             if mismatched.insert(key.clone()) {
                 if agreed_keys.contains(&key) {
-                    report.agreed -= 1;
+                    report.tally.agreed -= 1;
                 }
-                report.mismatch_count += 1;
+                report.tally.mismatch_count += 1;
             }
             if report.mismatches.len() < opts.max_reported {
                 let mut results = BTreeMap::new();

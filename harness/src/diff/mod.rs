@@ -8,10 +8,12 @@
 //! program that calls no such helper must agree exactly.
 
 pub mod divergence;
-pub mod hexdiff;
 pub mod kernel_defects;
 pub mod live;
 pub mod pair;
+
+/// Moved to [`crate::compare::hexdiff`]; kept here for existing callers.
+pub use crate::compare::hexdiff;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -19,52 +21,18 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use serde::Serialize;
 
-use crate::backends::host::{HostBackend, HostSession, RunFlags, SessionOutcome, XdpCtx};
-use crate::backends::nic::{NicBackend, NicOpen};
-use crate::backends::{engine::run_packet, PacketResult, PacketSource};
+use crate::backends::engine::EngineBackend;
+use crate::backends::host::XdpCtx;
+use crate::backends::registry;
+/// The backend names (`vm`, `host`, `nic:PROFILE`, ...), from the registry.
+pub use crate::backends::registry::BackendKind;
+use crate::backends::{
+    Backend, Description, MapContents, MapsCompared, OpenCtx, Opened, PacketResult, PacketSource,
+};
 use crate::capture::{flow, CaptureReader};
-use crate::engine::helpers::ids::NONDETERMINISTIC;
-use crate::engine::{Engine, EngineConfig, Recorder};
-use crate::program::{MapType, Object, Program};
-use crate::replay::mapfile::{self, MapInit};
-use crate::verdict::{Verdict, XdpAction};
-
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum BackendKind {
-    Vm,
-    Rbpf,
-    Host,
-    /// The emulated datapath of an offload profile (`nic:PROFILE`).
-    Nic(String),
-    /// A real interface (`live:IFACE[:MODE]`, see [`crate::backends::live`]).
-    Live(crate::backends::live::LiveSpec),
-}
-
-impl BackendKind {
-    /// The name results are filed under (`vm`, `nic:nfp-corenic`, ...).
-    pub fn label(&self) -> String {
-        match self {
-            BackendKind::Nic(p) => format!("nic:{p}"),
-            BackendKind::Live(l) => format!("live:{}:{}", l.iface, l.mode),
-            other => format!("{other:?}").to_lowercase(),
-        }
-    }
-}
-
-impl std::str::FromStr for BackendKind {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "vm" | "engine" => Ok(BackendKind::Vm),
-            "rbpf" => Ok(BackendKind::Rbpf),
-            "host" => Ok(BackendKind::Host),
-            nic if nic.starts_with("nic:") && nic.len() > 4 => Ok(BackendKind::Nic(nic[4..].to_string())),
-            l if l.starts_with("live:") => l.parse().map(BackendKind::Live),
-            other => Err(format!("unknown backend '{other}' (known: vm, rbpf, host, nic:PROFILE, live:IFACE[:skb|drv|hw])")),
-        }
-    }
-}
+use crate::compare::{self, Class, Tally};
+use crate::program::{Object, Program};
+use crate::replay::mapfile::MapInit;
 
 #[derive(Clone, Debug)]
 pub struct DiffOptions {
@@ -109,10 +77,10 @@ pub struct DiffReport {
     pub backends: Vec<BackendKind>,
     pub skipped: Vec<Skipped>,
     pub packets: u64,
-    pub agreed: u64,
-    pub nondeterministic: u64,
+    /// `agreed`, `nondeterministic` and `mismatch_count`.
+    #[serde(flatten)]
+    pub tally: Tally,
     pub mismatches: Vec<Mismatch>,
-    pub mismatch_count: u64,
     pub map_mismatches: Vec<String>,
     /// Map differences in a program that reads time or random numbers:
     /// reported, not counted as mismatches.
@@ -144,7 +112,7 @@ pub struct DiffReport {
 
 impl DiffReport {
     pub fn agrees(&self) -> bool {
-        self.mismatch_count == 0 && self.map_mismatches.is_empty()
+        self.tally.agrees(&self.map_mismatches)
     }
 }
 
@@ -155,95 +123,31 @@ fn pin_to_cpu0() {
     let _ = xdpqual_kernel::cpu::pin_to_cpu(0);
 }
 
-pub(crate) fn possible_cpus() -> usize {
-    std::fs::read_to_string("/sys/devices/system/cpu/possible")
-        .ok()
-        .and_then(|s| {
-            s.trim()
-                .split(',')
-                .map(|r| r.split('-').next_back().and_then(|x| x.parse::<usize>().ok()))
-                .max()
-                .flatten()
-        })
-        .map_or(1, |m| m + 1)
-}
-
-fn host_result(
-    r: Result<crate::backends::host::TestRunResult, crate::backends::host::TestRunError>,
-) -> PacketResult {
-    match r {
-        Ok(t) => PacketResult {
-            verdict: Verdict::Action { action: XdpAction::from_retval(t.retval) },
-            output: t.data_out.clone(),
-            events: Vec::new(),
-            redirect: None,
-            insns: None,
-            duration_ns: Some(t.duration_ns as u64),
-        },
-        Err(e) if e.is_per_packet() => PacketResult {
-            verdict: Verdict::NotRun { reason: e.to_string() },
-            output: Vec::new(),
-            events: Vec::new(),
-            redirect: None,
-            insns: None,
-            duration_ns: None,
-        },
-        Err(e) => PacketResult {
-            verdict: Verdict::Error { message: e.to_string() },
-            output: Vec::new(),
-            events: Vec::new(),
-            redirect: None,
-            insns: None,
-            duration_ns: None,
-        },
-    }
-}
-
-/// Compares two results; `None` when they agree. NOT_RUN agrees with
-/// NOT_RUN whatever the wording (each backend words its reason).
-fn compare(a: &PacketResult, b: &PacketResult, compare_redirect: bool) -> Option<String> {
-    let same_verdict = match (&a.verdict, &b.verdict) {
-        (Verdict::NotRun { .. }, Verdict::NotRun { .. }) => true,
-        (x, y) => x == y,
-    };
-    if !same_verdict {
-        return Some(format!("verdict {} vs {}", a.verdict, b.verdict));
-    }
-    if matches!(a.verdict, Verdict::NotRun { .. }) {
-        return None;
-    }
-    if compare_redirect && a.redirect != b.redirect {
-        return Some(format!("redirect target {:?} vs {:?}", a.redirect, b.redirect));
-    }
-    if a.output != b.output {
-        return Some("output bytes differ".into());
-    }
-    None
-}
-
-/// A NIC backend in the diff, and the rule after which its ordinary (not
-/// per-CPU) maps stopped matching the engine's.
-struct NicRun {
-    label: String,
-    nic: Box<NicBackend>,
+/// A backend in the diff, beside the engine, and for one that explains its
+/// differences by rules, the rule after which its ordinary (not per-CPU)
+/// maps stopped matching the engine's.
+struct Running {
+    backend: Box<dyn Backend>,
+    about: Description,
     diverged: Option<String>,
 }
 
-/// Whether the ordinary maps of two engines hold the same entries (per-CPU
-/// maps differ by construction: the NIC has one slot per queue).
-fn shared_maps_equal(a: &Engine, b: &Engine) -> bool {
-    a.maps()
-        .maps
-        .iter()
-        .zip(&b.maps().maps)
-        .all(|(x, y)| x.def.map_type.is_percpu() || x.entries() == y.entries())
+/// Whether the ordinary maps of two dumps hold the same entries, map by map
+/// in the object's order.
+fn shared_maps_equal(a: &[MapContents], b: &[MapContents]) -> bool {
+    a.iter().zip(b).all(|(x, y)| x.percpu || x.entries == y.entries)
 }
 
-struct Backends {
-    nics: Vec<NicRun>,
-    engine: Option<Engine>,
-    rbpf: Option<(crate::backends::rbpf::XdpProgram, crate::backends::rbpf::RbpfHelpers)>,
-    host: Option<HostSession>,
+/// The backends `opts` names, without repeats, in the registry's order.
+fn requested(opts: &DiffOptions) -> Vec<BackendKind> {
+    let mut kinds: Vec<BackendKind> = Vec::new();
+    for k in &opts.backends {
+        if !kinds.contains(k) {
+            kinds.push(k.clone());
+        }
+    }
+    kinds.sort_by_key(registry::rank);
+    kinds
 }
 
 /// Runs the diff.
@@ -260,111 +164,34 @@ pub fn run(
     };
     pin_to_cpu0();
     let ingress = XdpCtx::loopback().ingress_ifindex;
-    let mut b = Backends { nics: Vec::new(), engine: None, rbpf: None, host: None };
+    let ctx = OpenCtx { obj, program, maps: &opts.maps };
     // The engine always runs: it is the one being checked.
-    let cfg = EngineConfig { ncpus: possible_cpus(), cpu: 0, ..Default::default() };
-    let mut engine = Engine::new(obj, Some(&program.name), cfg).context("preparing the engine")?;
-    for m in &opts.maps {
-        mapfile::apply(&mut engine, obj, m)?;
-    }
-    b.engine = Some(engine);
+    let mut engine = EngineBackend::open(&ctx)?;
     report.backends.push(BackendKind::Vm);
-    if opts.backends.contains(&BackendKind::Rbpf) {
-        let helpers = crate::backends::rbpf::RbpfHelpers::default();
-        match crate::backends::rbpf::XdpProgram::prepare_bounded(&program.insns, &helpers) {
-            Ok(p) => {
-                b.rbpf = Some((p, helpers));
-                report.backends.push(BackendKind::Rbpf);
+    let mut others: Vec<Running> = Vec::new();
+    let mut with_live = false;
+    for kind in requested(opts) {
+        match registry::open(&kind, &ctx)? {
+            Opened::Reference => {}
+            Opened::WholeRun => with_live = true,
+            Opened::Skipped { reason, kernel } => {
+                report.kernel = report.kernel.take().or(kernel);
+                report.skipped.push(Skipped { backend: kind, reason });
             }
-            Err(u) => {
-                report.skipped.push(Skipped { backend: BackendKind::Rbpf, reason: u.to_string() })
-            }
-        }
-    }
-    if opts.backends.contains(&BackendKind::Host) {
-        match HostBackend::open() {
-            Err(u) => report
-                .skipped
-                .push(Skipped { backend: BackendKind::Host, reason: format!("unavailable: {u}") }),
-            Ok(host) => {
-                report.kernel = Some(host.kernel_release().to_string());
-                match host.load(obj, program).context("loading into the host kernel")? {
-                    SessionOutcome::Ready(s) => {
-                        // Unreadable without CAP_BPF/CAP_SYS_ADMIN: then no defect can be shown.
-                        if let Ok(x) = s.program().xlated() {
-                            report.kernel_defects = kernel_defects::known_defects(&x);
-                        }
-                        apply_maps_to_host(&s, obj, opts)?;
-                        b.host = Some(s);
-                        report.backends.push(BackendKind::Host);
-                    }
-                    SessionOutcome::Rejected(r) => {
-                        let line = r
-                            .rejection
-                            .insn
-                            .and_then(|i| program.lines.lookup(i))
-                            .map(|l| format!(" at {}:{}", l.file, l.line))
-                            .unwrap_or_default();
-                        let reason = match r.rejection.helper_not_offered() {
-                            // The kernel's build lacks a helper the program
-                            // needs: the comparison cannot run on this kernel
-                            // (a gate that needs it fails as "could not run").
-                            Some(helper) => format!(
-                                "kernel {} does not offer {helper} to XDP programs{line}, so the program cannot load here (verifier: {})",
-                                host.kernel_release(),
-                                r.rejection.first_error_line.as_deref().unwrap_or_default()
-                            ),
-                            None => format!(
-                                "rejected by verifier (kernel {}){line}: {}",
-                                host.kernel_release(),
-                                r.rejection
-                                    .first_error_line
-                                    .clone()
-                                    .unwrap_or_else(|| format!("errno {}", r.rejection.errno))
-                            ),
-                        };
-                        report.skipped.push(Skipped { backend: BackendKind::Host, reason });
-                    }
+            Opened::Ready(backend) => {
+                let about = backend.describe();
+                report.kernel = report.kernel.take().or(about.kernel.clone());
+                if let Some(x) = &about.xlated {
+                    report.kernel_defects = kernel_defects::known_defects(x);
                 }
+                report.backends.push(kind);
+                others.push(Running { backend, about, diverged: None });
             }
         }
     }
-    for kind in &opts.backends {
-        let BackendKind::Nic(profile) = kind else { continue };
-        match NicBackend::open(obj, program, profile, None)
-            .with_context(|| format!("backend {}", kind.label()))?
-        {
-            NicOpen::Ready(mut nic) => {
-                for m in &opts.maps {
-                    mapfile::apply(nic.engine_mut(), obj, m)?;
-                }
-                b.nics.push(NicRun { label: kind.label(), nic, diverged: None });
-                report.backends.push(kind.clone());
-            }
-            NicOpen::Rejected(r) => {
-                let first = r
-                    .findings
-                    .iter()
-                    .find(|f| f.severity.blocks())
-                    .map(|f| format!("{}: {}", f.rule, f.message))
-                    .unwrap_or_default();
-                report.skipped.push(Skipped {
-                    backend: kind.clone(),
-                    reason: format!(
-                        "the offload checker rejects the program for {}: {first}",
-                        r.profile
-                    ),
-                });
-            }
-        }
-    }
-    let nondet_prog = program
-        .insns
-        .iter()
-        .any(|i| i.code == 0x85 && i.src == 0 && NONDETERMINISTIC.contains(&i.imm));
+    let nondet_prog = compare::calls_nondeterministic_helper(&program.insns);
     // Packets by (capture, index), only kept when a live backend's
     // disagreements are to be folded in afterwards.
-    let with_live = opts.backends.iter().any(|k| matches!(k, BackendKind::Live(_)));
     let mut mismatched = std::collections::HashSet::new();
     let mut agreed_keys = std::collections::HashSet::new();
     'captures: for path in captures {
@@ -389,99 +216,58 @@ pub fn run(
                 rx_queue_index: opts.rx_queue_index,
             };
             let mut results: BTreeMap<String, PacketResult> = BTreeMap::new();
-            let mut rec = Recorder::new(0);
-            let e = run_packet(b.engine.as_mut().expect("engine"), &src, &mut rec);
-            let used_nondet = rec.helpers.iter().any(|(_, id)| NONDETERMINISTIC.contains(id));
-            results.insert("vm".into(), e);
-            if let Some((p, h)) = &b.rbpf {
-                let mut data = src.data.clone();
-                let r = if data.len() < 14 {
-                    PacketResult {
-                        verdict: Verdict::NotRun { reason: "shorter than 14 bytes".into() },
-                        output: vec![],
-                        events: vec![],
-                        redirect: None,
-                        insns: None,
-                        duration_ns: None,
-                    }
-                } else {
-                    match p.run(&mut data, src.ingress_ifindex, src.rx_queue_index, h) {
-                        Ok(r0) => PacketResult {
-                            verdict: Verdict::Action { action: XdpAction::from_retval(r0 as u32) },
-                            output: data,
-                            events: vec![],
-                            redirect: None,
-                            insns: None,
-                            duration_ns: None,
-                        },
-                        Err(e) => PacketResult {
-                            verdict: Verdict::Error { message: e.to_string() },
-                            output: vec![],
-                            events: vec![],
-                            redirect: None,
-                            insns: None,
-                            duration_ns: None,
-                        },
-                    }
-                };
-                results.insert("rbpf".into(), r);
-            }
-            if let Some(h) = &b.host {
-                let ctx = XdpCtx {
-                    ingress_ifindex: ingress,
-                    rx_queue_index: opts.rx_queue_index,
-                    data_meta_len: 0,
-                };
-                results.insert(
-                    "host".into(),
-                    host_result(h.run(&src.data, ctx, 1, RunFlags::default())),
-                );
-            }
-            let mut nic_applied: BTreeMap<String, Vec<crate::backends::nic::Applied>> =
-                BTreeMap::new();
-            for n in &mut b.nics {
-                let r = n.nic.run(&src);
-                nic_applied.insert(n.label.clone(), r.applied);
-                results.insert(n.label.clone(), r.result);
-            }
-            report.packets += 1;
-            let vm = &results["vm"];
+            let (vm, used_nondet) = engine.run_recorded(&src);
+            // The engine's maps after this packet, for backends that track
+            // theirs packet by packet.
+            let mut vm_maps = None;
             let mut problems = Vec::new();
             let mut explained: Vec<String> = Vec::new();
-            let mut nic_unexplained = false;
-            for (name, r) in &results {
-                if name == "vm" {
-                    continue;
-                }
-                if let Some(applied) = nic_applied.get(name) {
-                    let n = b.nics.iter_mut().find(|n| &n.label == name).expect("nic backend");
-                    let equal_maps =
-                        shared_maps_equal(b.engine.as_ref().expect("engine"), n.nic.engine());
-                    if let Some(why) = compare(vm, r, false) {
-                        if !applied.is_empty() {
-                            explained.extend(applied.iter().map(|a| a.rule.clone()));
-                        } else if let (Some(rule), false) = (&n.diverged, equal_maps) {
-                            explained.push(format!("state after {rule}"));
-                        } else {
-                            nic_unexplained = true;
+            // What each rule-explaining backend's rules did, by label.
+            let mut rule_notes: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+            let mut rules_unexplained = false;
+            report.packets += 1;
+            for o in &mut others {
+                let ran = o.backend.run(&src);
+                let name = &o.about.label;
+                let difference = compare::packet_difference(&vm, &ran.result, false);
+                match &ran.rules {
+                    None => {
+                        if let Some(why) = difference {
                             problems.push(format!("vm vs {name}: {why}"));
                         }
                     }
-                    if n.diverged.is_none() && !equal_maps {
-                        n.diverged = Some(applied.first().map_or_else(
-                            || "an unexplained difference".to_string(),
-                            |a| a.rule.clone(),
-                        ));
-                    } else if equal_maps {
-                        n.diverged = None;
+                    Some(applied) => {
+                        rule_notes.entry(name).or_default().extend(
+                            applied.iter().map(|x| format!("{name}: {} {}", x.rule, x.what)),
+                        );
+                        let equal_maps = o.about.maps != MapsCompared::PerPacket
+                            || shared_maps_equal(
+                                vm_maps.get_or_insert_with(|| engine.dump_maps()),
+                                &o.backend.dump_maps(),
+                            );
+                        if let Some(why) = difference {
+                            if !applied.is_empty() {
+                                explained.extend(applied.iter().map(|a| a.rule.clone()));
+                            } else if let (Some(rule), false) = (&o.diverged, equal_maps) {
+                                explained.push(format!("state after {rule}"));
+                            } else {
+                                rules_unexplained = true;
+                                problems.push(format!("vm vs {name}: {why}"));
+                            }
+                        }
+                        if o.diverged.is_none() && !equal_maps {
+                            o.diverged = Some(applied.first().map_or_else(
+                                || "an unexplained difference".to_string(),
+                                |a| a.rule.clone(),
+                            ));
+                        } else if equal_maps {
+                            o.diverged = None;
+                        }
                     }
-                    continue;
                 }
-                // test-run does not report where a redirect went.
-                if let Some(why) = compare(vm, r, false) {
-                    problems.push(format!("vm vs {name}: {why}"));
-                }
+                results.insert(name.clone(), ran.result);
             }
+            let key = (path.display().to_string(), pkt.index);
             if problems.is_empty() && !explained.is_empty() {
                 report.explained += 1;
                 explained.sort();
@@ -490,72 +276,69 @@ pub fn run(
                     *report.explained_by.entry(e.clone()).or_default() += 1;
                 }
                 report.explained_packets.push(ExplainedPacket {
-                    capture: path.display().to_string(),
+                    capture: key.0.clone(),
                     index: pkt.index,
                     rules: explained.clone(),
                 });
                 if report.explained_examples.len() < opts.max_reported {
-                    let labels: Vec<&String> = b.nics.iter().map(|n| &n.label).collect();
-                    let why: Vec<String> = nic_applied
-                        .iter()
-                        .flat_map(|(l, a)| {
-                            a.iter().map(move |x| format!("{l}: {} {}", x.rule, x.what))
-                        })
-                        .collect();
-                    let _ = labels;
+                    results.insert("vm".into(), vm);
                     report.explained_examples.push(Mismatch {
-                        capture: path.display().to_string(),
+                        capture: key.0,
                         index: pkt.index,
                         flow: flow(&src.data).map(|f| f.to_string()),
-                        detail: if why.is_empty() {
+                        detail: if rule_notes.values().all(Vec::is_empty) {
                             format!("explained by {}", explained.join(", "))
                         } else {
-                            why.join("; ")
+                            rule_notes.into_values().flatten().collect::<Vec<_>>().join("; ")
                         },
                         results,
                     });
                 }
-            } else if problems.is_empty() {
-                report.agreed += 1;
-                if with_live {
-                    agreed_keys.insert((path.display().to_string(), pkt.index));
-                }
-            } else if nondet_prog && used_nondet {
-                report.nondeterministic += 1;
-            } else {
-                report.mismatch_count += 1;
-                if nic_unexplained {
-                    report.unexplained += 1;
-                }
-                if with_live {
-                    mismatched.insert((path.display().to_string(), pkt.index));
-                }
-                if report.mismatches.len() < opts.max_reported {
-                    let mut detail = problems.join("; ");
-                    detail.push('\n');
-                    for (name, r) in &results {
-                        if name != "vm" && r.output != vm.output && !r.output.is_empty() {
-                            detail.push_str(&hexdiff::render("vm", &vm.output, name, &r.output));
-                        }
+                continue;
+            }
+            let problem = (!problems.is_empty()).then_some(());
+            match report.tally.record(&problem, nondet_prog, used_nondet) {
+                Class::Agreed => {
+                    if with_live {
+                        agreed_keys.insert(key);
                     }
-                    if results.contains_key("host") {
-                        for d in &report.kernel_defects {
-                            detail.push_str(&format!(
-                                "kernel note: at the kernel's rewritten insn {}: {}\n",
-                                d.xlated_insn, d.what
-                            ));
-                        }
+                }
+                Class::Nondeterministic => {}
+                Class::Mismatch => {
+                    if rules_unexplained {
+                        report.unexplained += 1;
                     }
-                    let engine = b.engine.as_mut().expect("engine");
-                    let branches = divergence::engine_branches(engine, obj, &src);
-                    detail.push_str(&divergence::render_hint(obj, &branches));
-                    report.mismatches.push(Mismatch {
-                        capture: path.display().to_string(),
-                        index: pkt.index,
-                        flow: flow(&src.data).map(|f| f.to_string()),
-                        results,
-                        detail,
-                    });
+                    if with_live {
+                        mismatched.insert(key.clone());
+                    }
+                    if report.mismatches.len() < opts.max_reported {
+                        let mut detail = problems.join("; ");
+                        detail.push('\n');
+                        for (name, r) in &results {
+                            if r.output != vm.output && !r.output.is_empty() {
+                                detail
+                                    .push_str(&hexdiff::render("vm", &vm.output, name, &r.output));
+                            }
+                        }
+                        if results.contains_key("host") {
+                            for d in &report.kernel_defects {
+                                detail.push_str(&format!(
+                                    "kernel note: at the kernel's rewritten insn {}: {}\n",
+                                    d.xlated_insn, d.what
+                                ));
+                            }
+                        }
+                        let branches = divergence::engine_branches(&mut engine.engine, obj, &src);
+                        detail.push_str(&divergence::render_hint(obj, &branches));
+                        results.insert("vm".into(), vm);
+                        report.mismatches.push(Mismatch {
+                            capture: key.0,
+                            index: pkt.index,
+                            flow: flow(&src.data).map(|f| f.to_string()),
+                            results,
+                            detail,
+                        });
+                    }
                 }
             }
         }
@@ -573,98 +356,19 @@ pub fn run(
     {
         report.interrupted = true;
     }
-    for n in &b.nics {
-        report.nic_counters.insert(n.label.clone(), n.nic.counters().to_vec());
-    }
-    if let (Some(e), Some(h)) = (&b.engine, &b.host) {
-        let diffs = compare_maps(e, h);
-        if nondet_prog {
-            report.map_nondeterministic = diffs;
-        } else {
-            report.map_mismatches = diffs;
+    for o in others {
+        if o.about.maps == MapsCompared::AtEnd {
+            let diffs =
+                compare::compare_maps(&engine.engine, &o.about.maps_side, &o.backend.dump_maps());
+            if nondet_prog {
+                report.map_nondeterministic.extend(diffs);
+            } else {
+                report.map_mismatches.extend(diffs);
+            }
+        }
+        if let Some(counters) = o.backend.release().queue_counters {
+            report.nic_counters.insert(o.about.label, counters);
         }
     }
     Ok(report)
-}
-
-pub(crate) fn apply_maps_to_host(s: &HostSession, obj: &Object, opts: &DiffOptions) -> Result<()> {
-    // Build a scratch engine to parse the map files the same way, then copy
-    // its entries into the kernel maps.
-    if opts.maps.is_empty() {
-        return Ok(());
-    }
-    let mut scratch = Engine::new(obj, None, EngineConfig::default())?;
-    let before: Vec<_> = scratch.maps().maps.iter().map(|m| m.entries()).collect();
-    for m in &opts.maps {
-        mapfile::apply(&mut scratch, obj, m)?;
-    }
-    for (i, m) in scratch.maps().maps.iter().enumerate() {
-        if m.def.map_type == MapType::ProgArray {
-            let names: Vec<&str> = scratch.program_names().collect();
-            for e in m.entries() {
-                let slot = u32::from_le_bytes(e.key[..4].try_into().expect("4"));
-                let target = u32::from_le_bytes(e.values[0][..4].try_into().expect("4")) as usize;
-                s.set_tail_call(&m.def.name, slot, names[target])
-                    .with_context(|| format!("filling PROG_ARRAY {}", m.def.name))?;
-            }
-            continue;
-        }
-        let after = m.entries();
-        if after == before[i] {
-            continue;
-        }
-        let km = s.map_named(&m.def.name).with_context(|| format!("kernel map {}", m.def.name))?;
-        for e in after {
-            let mut v = Vec::new();
-            if m.def.map_type.is_percpu() {
-                for cpu in &e.values {
-                    let mut c = cpu.clone();
-                    c.resize((c.len() + 7) & !7, 0);
-                    v.extend(c);
-                }
-            } else {
-                v = e.values[0].clone();
-            }
-            km.update(&e.key, &v).with_context(|| format!("updating kernel map {}", m.def.name))?;
-        }
-    }
-    Ok(())
-}
-
-pub(crate) fn compare_maps(e: &Engine, h: &HostSession) -> Vec<String> {
-    use crate::backends::host::MapDump;
-    let mut out = Vec::new();
-    for m in &e.maps().maps {
-        if matches!(
-            m.def.map_type,
-            MapType::Ringbuf | MapType::PerfEventArray | MapType::Xskmap | MapType::ProgArray
-        ) {
-            continue;
-        }
-        let Some(km) = h.map_named(&m.def.name) else { continue };
-        let ours: Vec<(Vec<u8>, Vec<Vec<u8>>)> =
-            m.entries().into_iter().map(|x| (x.key, x.values)).collect();
-        let theirs: Vec<(Vec<u8>, Vec<Vec<u8>>)> = match km.dump() {
-            Ok(MapDump::Plain(v)) => v.into_iter().map(|(k, v)| (k, vec![v])).collect(),
-            Ok(MapDump::PerCpu(v)) => v,
-            Ok(_) => continue,
-            Err(err) => {
-                out.push(format!("map {}: cannot dump kernel map: {err}", m.def.name));
-                continue;
-            }
-        };
-        let mut theirs = theirs;
-        theirs.sort();
-        if ours != theirs {
-            let only_ours = ours.iter().filter(|x| !theirs.contains(x)).count();
-            let only_theirs = theirs.iter().filter(|x| !ours.contains(x)).count();
-            out.push(format!(
-                "map {}: {} entries in the engine, {} in the kernel; {only_ours} engine entries differ or are missing in the kernel, {only_theirs} the other way",
-                m.def.name,
-                ours.len(),
-                theirs.len()
-            ));
-        }
-    }
-    out
 }

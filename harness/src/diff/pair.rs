@@ -5,9 +5,12 @@
 
 use anyhow::{Context, Result};
 
-use super::{apply_maps_to_host, compare, host_result, pin_to_cpu0, possible_cpus};
+use super::pin_to_cpu0;
+use crate::backends::engine::possible_cpus;
 use crate::backends::host::{HostBackend, HostSession, RunFlags, SessionOutcome, XdpCtx};
+use crate::backends::host_run::{apply_maps_to_host, host_result};
 use crate::backends::{engine::run_packet, PacketResult, PacketSource};
+use crate::compare::{calls_nondeterministic_helper, packet_difference};
 use crate::engine::helpers::ids::NONDETERMINISTIC;
 use crate::engine::{Engine, EngineConfig, Recorder};
 use crate::program::{Object, Program};
@@ -90,17 +93,8 @@ impl VmHostPair {
                 });
             }
         };
-        let opts = super::DiffOptions {
-            backends: Vec::new(),
-            maps: maps.to_vec(),
-            rx_queue_index: 0,
-            max_reported: 0,
-        };
-        apply_maps_to_host(&session, obj, &opts)?;
-        let nondet_prog = program
-            .insns
-            .iter()
-            .any(|i| i.code == 0x85 && i.src == 0 && NONDETERMINISTIC.contains(&i.imm));
+        apply_maps_to_host(&session, obj, maps)?;
+        let nondet_prog = calls_nondeterministic_helper(&program.insns);
         Ok(PairOpen::Ready(Box::new(VmHostPair {
             engine,
             host: session,
@@ -125,7 +119,7 @@ impl VmHostPair {
         let used_nondet = rec.helpers.iter().any(|(_, id)| NONDETERMINISTIC.contains(id));
         let ctx = XdpCtx { ingress_ifindex: self.ingress, rx_queue_index: 0, data_meta_len: 0 };
         let host = host_result(self.host.run(data, ctx, 1, RunFlags::default()));
-        let disagreement = compare(&vm, &host, false);
+        let disagreement = packet_difference(&vm, &host, false);
         let nondeterministic = disagreement.is_some() && self.nondet_prog && used_nondet;
         PairResult { vm, host, disagreement, nondeterministic }
     }

@@ -6,7 +6,7 @@
 
 use super::job::{Input, Reference};
 use super::protocol::{hex, GuestMap, GuestPacket};
-use crate::program::MapType;
+use crate::compare::{map_compared, map_difference, Class, Tally};
 use crate::verdict::{Verdict, XdpAction};
 use serde::Serialize;
 
@@ -25,9 +25,9 @@ pub struct PacketMismatch {
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct Agreement {
     pub packets: u64,
-    pub agreed: u64,
-    pub nondeterministic: u64,
-    pub mismatch_count: u64,
+    /// `agreed`, `nondeterministic` and `mismatch_count`.
+    #[serde(flatten)]
+    pub tally: Tally,
     /// Differences that are the kernel's documented behaviour, not the
     /// engine's fault; each reason once in `explanations`.
     pub explained: u64,
@@ -44,7 +44,7 @@ pub struct Agreement {
 
 impl Agreement {
     pub fn agrees(&self) -> bool {
-        self.mismatch_count == 0 && self.map_mismatches.is_empty()
+        self.tally.agrees(&self.map_mismatches)
     }
 }
 
@@ -143,11 +143,8 @@ pub fn compare(
             }
         };
         a.packets += 1;
-        match problem {
-            None => a.agreed += 1,
-            Some(_) if nondet_prog && *used_nondet => a.nondeterministic += 1,
-            Some(detail) => {
-                a.mismatch_count += 1;
+        if a.tally.record(&problem, nondet_prog, *used_nondet) == Class::Mismatch {
+            if let Some(detail) = problem {
                 if a.mismatches.len() < MAX_REPORTED {
                     a.mismatches.push(PacketMismatch {
                         capture: input.capture.clone(),
@@ -176,10 +173,7 @@ pub fn compare(
 fn compare_maps(reference: &Reference, guest_maps: &[GuestMap]) -> Vec<String> {
     let mut out = Vec::new();
     for m in &reference.maps.maps {
-        if matches!(
-            m.def.map_type,
-            MapType::Ringbuf | MapType::PerfEventArray | MapType::Xskmap | MapType::ProgArray
-        ) {
+        if !map_compared(m.def.map_type) {
             continue;
         }
         let Some(g) = guest_maps.iter().find(|g| g.name == m.def.name) else {
@@ -190,24 +184,13 @@ fn compare_maps(reference: &Reference, guest_maps: &[GuestMap]) -> Vec<String> {
             out.push(format!("map {}: the guest could not read it: {why}", m.def.name));
             continue;
         }
-        let mut ours: Vec<(String, Vec<String>)> = m
+        // The guest reports entries as hex text; compare in that form.
+        let ours: Vec<(String, Vec<String>)> = m
             .entries()
             .into_iter()
             .map(|e| (hex::encode(&e.key), e.values.iter().map(|v| hex::encode(v)).collect()))
             .collect();
-        let mut theirs = g.entries.clone();
-        ours.sort();
-        theirs.sort();
-        if ours != theirs {
-            let only_ours = ours.iter().filter(|x| !theirs.contains(x)).count();
-            let only_theirs = theirs.iter().filter(|x| !ours.contains(x)).count();
-            out.push(format!(
-                "map {}: {} entries in the engine, {} in the kernel; {only_ours} engine entries differ or are missing in the kernel, {only_theirs} the other way",
-                m.def.name,
-                ours.len(),
-                theirs.len()
-            ));
-        }
+        out.extend(map_difference(&m.def.name, "the kernel", ours, g.entries.clone()));
     }
     out
 }

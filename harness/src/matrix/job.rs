@@ -171,5 +171,5 @@ pub fn reference(
 /// True when the program calls a helper whose result the engine cannot
 /// reproduce.
 pub fn calls_nondeterministic(program: &Program) -> bool {
-    program.insns.iter().any(|i| i.code == 0x85 && i.src == 0 && NONDETERMINISTIC.contains(&i.imm))
+    crate::compare::calls_nondeterministic_helper(&program.insns)
 }

@@ -443,16 +443,21 @@ pub fn render(r: &MatrixReport) -> String {
             Some(a) if a.agrees() && a.explained + a.not_comparable > 0 => {
                 format!(
                     "agree {}/{} ({} expl, {} n/c)",
-                    a.agreed, a.packets, a.explained, a.not_comparable
+                    a.tally.agreed, a.packets, a.explained, a.not_comparable
                 )
             }
-            Some(a) if a.agrees() && a.nondeterministic == 0 => {
-                format!("agree {}/{}", a.agreed, a.packets)
+            Some(a) if a.agrees() && a.tally.nondeterministic == 0 => {
+                format!("agree {}/{}", a.tally.agreed, a.packets)
             }
             Some(a) if a.agrees() => {
-                format!("agree {}/{} ({} nondet)", a.agreed, a.packets, a.nondeterministic)
+                format!(
+                    "agree {}/{} ({} nondet)",
+                    a.tally.agreed, a.packets, a.tally.nondeterministic
+                )
             }
-            Some(a) => format!("DIFFER {} pkts {} maps", a.mismatch_count, a.map_mismatches.len()),
+            Some(a) => {
+                format!("DIFFER {} pkts {} maps", a.tally.mismatch_count, a.map_mismatches.len())
+            }
             None => "-".into(),
         };
         let opt = |v: Option<u32>| v.map_or("n/a".to_string(), |x| x.to_string());

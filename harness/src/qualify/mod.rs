@@ -496,11 +496,11 @@ impl Runner<'_> {
                     detail: match other {
                         BackendKind::Host => format!(
                             "{} packets agree, {} nondeterministic (kernel {})",
-                            d.agreed,
-                            d.nondeterministic,
+                            d.tally.agreed,
+                            d.tally.nondeterministic,
                             self.kernel.clone().or(d.kernel.clone()).unwrap_or_default()
                         ),
-                        _ => format!("{} packets agree", d.agreed),
+                        _ => format!("{} packets agree", d.tally.agreed),
                     },
                 },
                 Ok(d) => {
@@ -515,7 +515,7 @@ impl Runner<'_> {
                         });
                     }
                     let mut reason =
-                        format!("{} of {} packets differ", d.mismatch_count, d.packets);
+                        format!("{} of {} packets differ", d.tally.mismatch_count, d.packets);
                     if let Some(m) = d.mismatches.first() {
                         reason.push_str(&format!(
                             "; first: packet {}: {}",
@@ -588,8 +588,8 @@ impl Runner<'_> {
                             Outcome::Pass {
                                 detail: format!(
                                 "{} packets agree, {} nondeterministic, {} explained (kernel {})",
-                                a.map_or(0, |a| a.agreed),
-                                a.map_or(0, |a| a.nondeterministic),
+                                a.map_or(0, |a| a.tally.agreed),
+                                a.map_or(0, |a| a.tally.nondeterministic),
                                 a.map_or(0, |a| a.explained),
                                 c.kernel_release.clone().unwrap_or_else(|| c.kernel.clone())
                             ),
@@ -610,7 +610,7 @@ impl Runner<'_> {
                             Outcome::Fail {
                                 reason: format!(
                                     "{} packets differ{first}",
-                                    a.map_or(0, |a| a.mismatch_count)
+                                    a.map_or(0, |a| a.tally.mismatch_count)
                                 ),
                             }
                         }

@@ -54,6 +54,17 @@ use std::path::PathBuf;
 pub use run::{run, LiveOptions, LiveReport};
 pub use xdpqual_kernel::sys::Errno;
 
+use super::registry::{BackendKind, Registration};
+use super::Opened;
+
+/// `live:IFACE[:MODE]`: runs the captures itself, after the diff's
+/// per-packet pass (see `diff::live`).
+pub const REGISTRATION: Registration = Registration {
+    syntax: Some("live:IFACE[:skb|drv|hw]"),
+    parse: |s| s.starts_with("live:").then(|| s.parse().map(BackendKind::Live)),
+    open: |k, _| matches!(k, BackendKind::Live(_)).then_some(Ok(Opened::WholeRun)),
+};
+
 /// How the program is attached (`XDP_FLAGS_*_MODE`, include/uapi/linux/if_link.h).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
 #[serde(rename_all = "lowercase")]

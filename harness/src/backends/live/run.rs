@@ -17,6 +17,7 @@ use crate::backends::engine::run_packet;
 use crate::backends::host::{HostBackend, HostSession, SessionOutcome};
 use crate::backends::{PacketResult, PacketSource};
 use crate::capture::{flow, CaptureReader};
+use crate::compare::{Class, Tally};
 use crate::engine::helpers::ids::NONDETERMINISTIC;
 use crate::engine::{Engine, EngineConfig, Recorder, RedirectTarget};
 use crate::isa::{self, Insn};
@@ -98,9 +99,9 @@ pub struct LiveReport {
     pub not_sent: u64,
     /// The first few frames not sent, with why.
     pub not_sent_examples: Vec<NotSent>,
-    pub agreed: u64,
-    pub nondeterministic: u64,
-    pub mismatch_count: u64,
+    /// `agreed`, `nondeterministic` and `mismatch_count`.
+    #[serde(flatten)]
+    pub tally: Tally,
     pub mismatches: Vec<LiveMismatch>,
     /// Sent frames by where they were seen.
     pub counts: BTreeMap<String, u64>,
@@ -134,8 +135,7 @@ impl LiveReport {
     /// seen was left unexplained. Foreign frames are not ours to judge, but
     /// every run of the program must be explained by a frame seen entering.
     pub fn agrees(&self) -> bool {
-        self.mismatch_count == 0
-            && self.map_mismatches.is_empty()
+        self.tally.agrees(&self.map_mismatches)
             && self.unattributed == 0
             && self.foreign.unexplained_runs == 0
     }
@@ -229,7 +229,7 @@ fn judge(
                 "the frame when the program returned differs (engine {} bytes, live {} bytes)\n{}",
                 ours.len(),
                 run.len,
-                crate::diff::hexdiff::render("vm", head, "live", &run.head)
+                crate::compare::hexdiff::render("vm", head, "live", &run.head)
             ));
         }
     }
@@ -254,7 +254,7 @@ fn judge(
         return Some(format!(
             "{}\n{}",
             "output bytes differ",
-            crate::diff::hexdiff::render("vm", ours, "live", frame)
+            crate::compare::hexdiff::render("vm", ours, "live", frame)
         ));
     }
     None
@@ -371,13 +371,7 @@ pub fn run(
         XdpMode::Skb | XdpMode::Drv => {
             match host.load(obj, program).map_err(|e| LiveError::Host(e.to_string()))? {
                 SessionOutcome::Ready(s) => {
-                    let dopts = crate::diff::DiffOptions {
-                        backends: Vec::new(),
-                        maps: opts.maps.clone(),
-                        rx_queue_index: 0,
-                        max_reported: 0,
-                    };
-                    crate::diff::apply_maps_to_host(&s, obj, &dopts)
+                    crate::backends::host_run::apply_maps_to_host(&s, obj, &opts.maps)
                         .map_err(|e| LiveError::Other(format!("filling kernel maps: {e:#}")))?;
                     Loaded::Host(s)
                 }
@@ -458,16 +452,17 @@ pub fn run(
     // per-CPU slots may differ from the engine's.
     let _ = sys::pin_to_cpu(0);
 
-    let cfg = EngineConfig { ncpus: crate::diff::possible_cpus(), cpu: 0, ..Default::default() };
+    let cfg = EngineConfig {
+        ncpus: crate::backends::engine::possible_cpus(),
+        cpu: 0,
+        ..Default::default()
+    };
     let mut engine = Engine::new(obj, Some(&program.name), cfg)
         .map_err(|e| LiveError::Other(format!("preparing the engine: {e}")))?;
     for m in &opts.maps {
         mapfile::apply(&mut engine, obj, m).map_err(|e| LiveError::Other(format!("{e:#}")))?;
     }
-    let nondet_prog = program
-        .insns
-        .iter()
-        .any(|i| i.code == 0x85 && i.src == 0 && NONDETERMINISTIC.contains(&i.imm));
+    let nondet_prog = crate::compare::calls_nondeterministic_helper(&program.insns);
 
     let mut report = LiveReport {
         schema: "xdpqual.live/1",
@@ -486,9 +481,7 @@ pub fn run(
         sent: 0,
         not_sent: 0,
         not_sent_examples: Vec::new(),
-        agreed: 0,
-        nondeterministic: 0,
-        mismatch_count: 0,
+        tally: Tally::default(),
         mismatches: Vec::new(),
         counts: BTreeMap::new(),
         actions: BTreeMap::new(),
@@ -526,23 +519,21 @@ pub fn run(
         if let Some(r) = &p.run {
             *report.actions.entry(XdpAction::from_retval(r.action).to_string()).or_default() += 1;
         }
-        match judge(&p.engine, p.meta_len, &p.seen, p.run.as_ref(), iface_ifindex) {
-            None => report.agreed += 1,
-            Some(_) if p.nondet => report.nondeterministic += 1,
-            Some(detail) => {
-                report.mismatch_count += 1;
-                if report.mismatches.len() < opts.max_reported {
-                    report.mismatches.push(LiveMismatch {
-                        capture: p.capture,
-                        index: p.index,
-                        flow: flow(&p.frame).map(|f| f.to_string()),
-                        engine: p.engine,
-                        live: p.seen,
-                        fexit: p.run,
-                        detail,
-                    });
-                }
-            }
+        let problem = judge(&p.engine, p.meta_len, &p.seen, p.run.as_ref(), iface_ifindex);
+        // `p.nondet`: this frame used a nondeterministic helper in a
+        // program that calls one.
+        let class = report.tally.record(&problem, p.nondet, true);
+        let keep = report.mismatches.len() < opts.max_reported;
+        if let (Class::Mismatch, Some(detail), true) = (class, problem, keep) {
+            report.mismatches.push(LiveMismatch {
+                capture: p.capture,
+                index: p.index,
+                flow: flow(&p.frame).map(|f| f.to_string()),
+                engine: p.engine,
+                live: p.seen,
+                fexit: p.run,
+                detail,
+            });
         }
     };
     let mut pending: Option<Pending> = None;
@@ -663,7 +654,11 @@ pub fn run(
         ));
     }
     if let Loaded::Host(s) = &loaded {
-        let diffs = crate::diff::compare_maps(&engine, s);
+        let diffs = crate::compare::compare_maps(
+            &engine,
+            "the kernel",
+            &crate::backends::host_run::session_maps(s),
+        );
         if nondet_prog {
             report.map_nondeterministic = diffs;
         } else if !diffs.is_empty() && report.foreign_runs > 0 {

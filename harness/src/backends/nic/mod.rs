@@ -22,6 +22,7 @@
 //! - prandom: the NIC's generator, seeded from the profile, so a program
 //!   that draws random numbers sees a different sequence than under `vm`.
 
+pub mod backend;
 pub mod summary;
 
 use std::collections::BTreeMap;

@@ -27,6 +27,7 @@
 //! A registered helper receives the mbuff pointer where the program passes
 //! its context.
 
+pub mod backend;
 pub mod eligibility;
 #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
 pub mod sandbox;

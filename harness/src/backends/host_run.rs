@@ -1,0 +1,183 @@
+//! The host kernel as a diff backend (kept out of `xdpqual_kernel::host`,
+//! which the guest agent shares and which knows nothing of the engine or
+//! the diff): the program loaded through
+//! `BPF_PROG_LOAD` (a verifier rejection is a skip with the verifier's
+//! first error and its source line), `--map` contents written into the
+//! kernel maps, then every packet through `BPF_PROG_TEST_RUN`.
+
+use anyhow::{Context, Result};
+
+use crate::backends::host::{
+    HostBackend, HostSession, MapDump, RunFlags, SessionOutcome, TestRunError, TestRunResult,
+    XdpCtx,
+};
+use crate::backends::registry::{BackendKind, Registration};
+use crate::backends::{
+    Backend, Description, MapContents, MapsCompared, OpenCtx, Opened, PacketResult, PacketSource,
+    Ran, Released,
+};
+use crate::engine::{Engine, EngineConfig};
+use crate::program::{MapType, Object};
+use crate::replay::mapfile::{self, MapInit};
+use crate::verdict::{Verdict, XdpAction};
+
+pub struct HostRun {
+    session: HostSession,
+    kernel: String,
+}
+
+/// A test-run result as a [`PacketResult`]; a refusal of this one packet
+/// (its size, say) is NOT_RUN, anything else an error.
+pub fn host_result(r: Result<TestRunResult, TestRunError>) -> PacketResult {
+    let (verdict, output, duration_ns) = match r {
+        Ok(t) => (
+            Verdict::Action { action: XdpAction::from_retval(t.retval) },
+            t.data_out,
+            Some(t.duration_ns as u64),
+        ),
+        Err(e) if e.is_per_packet() => (Verdict::NotRun { reason: e.to_string() }, vec![], None),
+        Err(e) => (Verdict::Error { message: e.to_string() }, vec![], None),
+    };
+    PacketResult { verdict, output, events: Vec::new(), redirect: None, insns: None, duration_ns }
+}
+
+/// The session's maps as a backend reports them; maps without key/value
+/// contents (see [`MapDump`]) are left out.
+pub fn session_maps(s: &HostSession) -> Vec<MapContents> {
+    s.maps()
+        .iter()
+        .filter_map(|km| {
+            let entries = match km.dump() {
+                Ok(MapDump::Plain(v)) => Ok(v.into_iter().map(|(k, v)| (k, vec![v])).collect()),
+                Ok(MapDump::PerCpu(v)) => Ok(v),
+                Ok(_) => return None,
+                Err(err) => Err(format!("cannot dump kernel map: {err}")),
+            };
+            Some(MapContents {
+                name: km.def().name.clone(),
+                percpu: km.def().map_type.is_percpu(),
+                entries,
+            })
+        })
+        .collect()
+}
+
+/// Writes `maps` (`--map` files) into the session's kernel maps: parsed by
+/// a scratch engine exactly as the engine's own, then copied entry by entry
+/// (PROG_ARRAY slots become tail-call links).
+pub fn apply_maps_to_host(s: &HostSession, obj: &Object, maps: &[MapInit]) -> Result<()> {
+    if maps.is_empty() {
+        return Ok(());
+    }
+    let mut scratch = Engine::new(obj, None, EngineConfig::default())?;
+    let before: Vec<_> = scratch.maps().maps.iter().map(|m| m.entries()).collect();
+    for m in maps {
+        mapfile::apply(&mut scratch, obj, m)?;
+    }
+    for (i, m) in scratch.maps().maps.iter().enumerate() {
+        if m.def.map_type == MapType::ProgArray {
+            let names: Vec<&str> = scratch.program_names().collect();
+            for e in m.entries() {
+                let slot = u32::from_le_bytes(e.key[..4].try_into().expect("4"));
+                let target = u32::from_le_bytes(e.values[0][..4].try_into().expect("4")) as usize;
+                s.set_tail_call(&m.def.name, slot, names[target])
+                    .with_context(|| format!("filling PROG_ARRAY {}", m.def.name))?;
+            }
+            continue;
+        }
+        let after = m.entries();
+        if after == before[i] {
+            continue;
+        }
+        let km = s.map_named(&m.def.name).with_context(|| format!("kernel map {}", m.def.name))?;
+        for e in after {
+            let mut v = Vec::new();
+            if m.def.map_type.is_percpu() {
+                for cpu in &e.values {
+                    let mut c = cpu.clone();
+                    c.resize((c.len() + 7) & !7, 0);
+                    v.extend(c);
+                }
+            } else {
+                v = e.values[0].clone();
+            }
+            km.update(&e.key, &v).with_context(|| format!("updating kernel map {}", m.def.name))?;
+        }
+    }
+    Ok(())
+}
+
+fn open(ctx: &OpenCtx) -> Result<Opened> {
+    let host = match HostBackend::open() {
+        Err(u) => return Ok(Opened::Skipped { reason: format!("unavailable: {u}"), kernel: None }),
+        Ok(h) => h,
+    };
+    let kernel = host.kernel_release().to_string();
+    let (obj, program) = (ctx.obj, ctx.program);
+    match host.load(obj, program).context("loading into the host kernel")? {
+        SessionOutcome::Ready(session) => {
+            apply_maps_to_host(&session, obj, ctx.maps)?;
+            Ok(Opened::Ready(Box::new(HostRun { session, kernel })))
+        }
+        SessionOutcome::Rejected(r) => {
+            let line = r
+                .rejection
+                .insn
+                .and_then(|i| program.lines.lookup(i))
+                .map(|l| format!(" at {}:{}", l.file, l.line))
+                .unwrap_or_default();
+            let reason = match r.rejection.helper_not_offered() {
+                // The kernel's build lacks a helper the program needs: the
+                // comparison cannot run on this kernel (a gate that needs it
+                // fails as "could not run").
+                Some(helper) => format!(
+                    "kernel {kernel} does not offer {helper} to XDP programs{line}, so the program cannot load here (verifier: {})",
+                    r.rejection.first_error_line.as_deref().unwrap_or_default()
+                ),
+                None => format!(
+                    "rejected by verifier (kernel {kernel}){line}: {}",
+                    r.rejection
+                        .first_error_line
+                        .clone()
+                        .unwrap_or_else(|| format!("errno {}", r.rejection.errno))
+                ),
+            };
+            Ok(Opened::Skipped { reason, kernel: Some(kernel) })
+        }
+    }
+}
+
+impl Backend for HostRun {
+    fn describe(&self) -> Description {
+        Description {
+            label: "host".into(),
+            kernel: Some(self.kernel.clone()),
+            // Unreadable without CAP_BPF/CAP_SYS_ADMIN.
+            xlated: self.session.program().xlated().ok(),
+            maps: MapsCompared::AtEnd,
+            maps_side: "the kernel".into(),
+        }
+    }
+    fn run(&mut self, pkt: &PacketSource) -> Ran {
+        let ctx = XdpCtx {
+            ingress_ifindex: pkt.ingress_ifindex,
+            rx_queue_index: pkt.rx_queue_index,
+            data_meta_len: 0,
+        };
+        // test-run does not report where a redirect went.
+        Ran::plain(host_result(self.session.run(&pkt.data, ctx, 1, RunFlags::default())))
+    }
+    fn dump_maps(&self) -> Vec<MapContents> {
+        session_maps(&self.session)
+    }
+    fn release(self: Box<Self>) -> Released {
+        // Dropping the session closes its program and map descriptors.
+        Released::default()
+    }
+}
+
+pub const REGISTRATION: Registration = Registration {
+    syntax: Some("host"),
+    parse: |s| (s == "host").then_some(Ok(BackendKind::Host)),
+    open: |k, ctx| (*k == BackendKind::Host).then(|| open(ctx)),
+};
