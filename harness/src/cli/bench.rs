@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 
 use crate::bench::{self, BackendId, BenchOptions};
-use crate::loader::load_object;
+use crate::loader::load_target;
 use crate::replay::split_target;
 use crate::util::escape::{terminal, terminal_block};
 
@@ -17,6 +17,11 @@ use crate::util::escape::{terminal, terminal_block};
 pub struct Args {
     /// The object, optionally with the program's section or name: PROG.o[:SECTION].
     pub program: String,
+    /// Load code sections whose name declares no program type (`xdp1`, `xdp_prog`, ...) as
+    /// this type, as `bpftool prog load ... type xdp` does. `PROG.o:SECTION` does the same for
+    /// the section it names.
+    #[arg(long = "type", value_enum)]
+    pub prog_type: Option<crate::loader::ProgType>,
     /// pcap or pcapng file whose first --packets packets are measured.
     pub capture: PathBuf,
     /// Rows to run, comma-separated names or groups (engine, rbpf, kernel, nic); default all.
@@ -42,7 +47,7 @@ pub struct Args {
 
 pub fn run(args: Args) -> Result<ExitCode> {
     let (path, section) = split_target(&args.program);
-    let obj = load_object(&path)?;
+    let obj = load_target(&path, section.as_deref(), args.prog_type)?;
     let program = match &section {
         Some(s) => obj.program(Some(s)).with_context(|| {
             format!("{}: no XDP program or section named '{s}'", path.display())

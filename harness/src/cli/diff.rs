@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 
 use crate::diff::{self, BackendKind, DiffOptions};
-use crate::loader::load_object;
+use crate::loader::load_target;
 use crate::replay::mapfile::MapInit;
 use crate::replay::split_target;
 use crate::util::escape::terminal;
@@ -32,6 +32,11 @@ Exit status:
 pub struct Args {
     /// PROG.o[:SECTION]
     pub program: String,
+    /// Load code sections whose name declares no program type (`xdp1`, `xdp_prog`, ...) as
+    /// this type, as `bpftool prog load ... type xdp` does. `PROG.o:SECTION` does the same for
+    /// the section it names.
+    #[arg(long = "type", value_enum)]
+    pub prog_type: Option<crate::loader::ProgType>,
     #[arg(required = true)]
     pub captures: Vec<PathBuf>,
     /// Comma-separated backends; the engine (vm) always takes part.
@@ -79,7 +84,7 @@ pub fn incomplete(r: &diff::DiffReport, explicit: bool) -> Vec<String> {
 
 pub fn run(args: Args) -> Result<ExitCode> {
     let (path, section) = split_target(&args.program);
-    let obj = load_object(&path)?;
+    let obj = load_target(&path, section.as_deref(), args.prog_type)?;
     let program = obj
         .program(section.as_deref())
         .with_context(|| format!("{}: no such XDP program", path.display()))?

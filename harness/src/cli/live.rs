@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 
 use crate::backends::live::{self, Endpoint, LiveOptions, LiveReport, XdpMode};
-use crate::loader::load_object;
+use crate::loader::load_target;
 use crate::replay::mapfile::MapInit;
 use crate::replay::split_target;
 
@@ -18,6 +18,11 @@ use crate::replay::split_target;
 pub struct Args {
     /// PROG.o[:SECTION]
     pub program: String,
+    /// Load code sections whose name declares no program type (`xdp1`, `xdp_prog`, ...) as
+    /// this type, as `bpftool prog load ... type xdp` does. `PROG.o:SECTION` does the same for
+    /// the section it names.
+    #[arg(long = "type", value_enum)]
+    pub prog_type: Option<crate::loader::ProgType>,
     #[arg(required = true)]
     pub captures: Vec<PathBuf>,
     /// The interface the program is attached to. Without it, --isolate.
@@ -62,7 +67,7 @@ pub struct Args {
 
 pub fn run(args: Args) -> Result<ExitCode> {
     let (path, section) = split_target(&args.program);
-    let obj = load_object(&path)?;
+    let obj = load_target(&path, section.as_deref(), args.prog_type)?;
     let program = obj
         .program(section.as_deref())
         .with_context(|| format!("{}: no such XDP program", path.display()))?

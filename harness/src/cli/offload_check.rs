@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 
-use crate::loader::load_object;
+use crate::loader::load_target;
 use crate::program::{Object, Program};
 use crate::replay::split_target;
 
@@ -14,6 +14,11 @@ use crate::replay::split_target;
 pub struct Args {
     /// PROG.o[:SECTION]
     pub program: String,
+    /// Load code sections whose name declares no program type (`xdp1`, `xdp_prog`, ...) as
+    /// this type, as `bpftool prog load ... type xdp` does. `PROG.o:SECTION` does the same for
+    /// the section it names.
+    #[arg(long = "type", value_enum)]
+    pub prog_type: Option<crate::loader::ProgType>,
     /// nfp-corenic, nfp-agilio-ebpf, netdevsim, hxdp, or a profile TOML file.
     #[arg(long, default_value = "nfp-corenic")]
     pub profile: String,
@@ -65,7 +70,7 @@ fn throughput(obj: &Object, p: &Program, args: &Args) -> Result<Option<nic_model
 
 pub fn run(args: Args) -> Result<ExitCode> {
     let (path, section) = split_target(&args.program);
-    let obj = load_object(&path)?;
+    let obj = load_target(&path, section.as_deref(), args.prog_type)?;
     let p = obj
         .program(section.as_deref())
         .with_context(|| format!("{}: no such XDP program", path.display()))?;

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::{bail, Context, Result};
 
 use crate::engine::{Engine, EngineConfig, ExecMode};
-use crate::loader::load_object;
+use crate::loader::load_target;
 use crate::replay::mapfile::{self, MapInit};
 use crate::replay::parallel::{plan, replay_parallel, ParallelOptions};
 use crate::replay::{split_target, ReplayOptions};
@@ -27,6 +27,11 @@ Exit status:
 pub struct Args {
     /// The object, optionally with the program's section or name: PROG.o[:SECTION].
     pub program: String,
+    /// Load code sections whose name declares no program type (`xdp1`, `xdp_prog`, ...) as
+    /// this type, as `bpftool prog load ... type xdp` does. `PROG.o:SECTION` does the same for
+    /// the section it names.
+    #[arg(long = "type", value_enum)]
+    pub prog_type: Option<crate::loader::ProgType>,
     /// pcap or pcapng files.
     #[arg(required = true)]
     pub captures: Vec<PathBuf>,
@@ -98,7 +103,7 @@ fn parse_write_pcap(s: &str) -> Result<(String, PathBuf), String> {
 
 pub fn run(args: Args) -> Result<ExitCode> {
     let (path, section) = split_target(&args.program);
-    let obj = load_object(&path)?;
+    let obj = load_target(&path, section.as_deref(), args.prog_type)?;
     let program = match &section {
         Some(s) => obj.program(Some(s)).with_context(|| {
             format!("{}: no XDP program or section named '{s}'", path.display())

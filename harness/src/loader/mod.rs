@@ -12,9 +12,11 @@ mod error;
 mod lines;
 mod link;
 mod maps;
+pub mod sections;
 pub mod validate;
 
 pub use error::LoadError;
+pub use sections::{LoadOptions, ProgType, SectionType, XdpAttach};
 
 use crate::isa::Insn;
 use crate::program::{BtfBlob, Object, ObjectBtf, Program, ProgramBtf};
@@ -30,7 +32,8 @@ use std::path::{Path, PathBuf};
 pub struct OtherProgram {
     pub name: String,
     pub section: String,
-    /// aya-obj's name for its program type (`SocketFilter`, `KProbe`, ...).
+    /// The program type its section declares, libbpf's name for it
+    /// (`sched_cls`, `kprobe`, ...), or [`sections::UNKNOWN_HINT`].
     pub kind: String,
 }
 
@@ -50,7 +53,29 @@ pub fn load_object(path: &Path) -> Result<Object, LoadError> {
 
 /// [`load_object`] on bytes already in memory; `path` is used in messages.
 pub fn load_object_bytes(bytes: &[u8], path: &Path) -> Result<Object, LoadError> {
-    let loaded = inspect_object_bytes(bytes, path)?;
+    load_object_bytes_with(bytes, path, &LoadOptions::default())
+}
+
+/// Loads the object at `path` for a command that runs one program:
+/// `select` is the `SECTION` of `PROG.o:SECTION`, `prog_type` the
+/// `--type` option (see [`sections`] for what they change).
+pub fn load_target(
+    path: &Path,
+    select: Option<&str>,
+    prog_type: Option<ProgType>,
+) -> Result<Object, LoadError> {
+    let bytes = read(path)?;
+    let opts = LoadOptions { prog_type, select: select.map(str::to_string), list_unknown: false };
+    load_object_bytes_with(&bytes, path, &opts)
+}
+
+/// [`load_object_bytes`] with the user's program-type options.
+pub fn load_object_bytes_with(
+    bytes: &[u8],
+    path: &Path,
+    opts: &LoadOptions,
+) -> Result<Object, LoadError> {
+    let loaded = inspect_object_bytes_with(bytes, path, opts)?;
     if loaded.object.programs.is_empty() {
         let others: Vec<String> =
             loaded.other_programs.iter().map(|o| format!("`{}` ({})", o.section, o.kind)).collect();
@@ -68,6 +93,12 @@ pub fn inspect_object(path: &Path) -> Result<Loaded, LoadError> {
     inspect_object_bytes(&bytes, path)
 }
 
+/// [`inspect_object`] with the user's program-type options.
+pub fn inspect_object_with(path: &Path, opts: &LoadOptions) -> Result<Loaded, LoadError> {
+    let bytes = read(path)?;
+    inspect_object_bytes_with(&bytes, path, opts)
+}
+
 fn read(path: &Path) -> Result<Vec<u8>, LoadError> {
     // Non-regular files are refused before opening, and objects above the
     // kernel's limits before they are read whole (see util::input).
@@ -75,7 +106,18 @@ fn read(path: &Path) -> Result<Vec<u8>, LoadError> {
         .map_err(|source| LoadError::Io { path: path.to_path_buf(), source })
 }
 
+/// Inspects with `list_unknown`: sections of no known type are listed, not
+/// refused.
 pub fn inspect_object_bytes(bytes: &[u8], path: &Path) -> Result<Loaded, LoadError> {
+    let opts = LoadOptions { list_unknown: true, ..LoadOptions::default() };
+    inspect_object_bytes_with(bytes, path, &opts)
+}
+
+pub fn inspect_object_bytes_with(
+    bytes: &[u8],
+    path: &Path,
+    opts: &LoadOptions,
+) -> Result<Loaded, LoadError> {
     elf::precheck(bytes, path)?;
     let file = object::File::parse(bytes)
         .map_err(|e| LoadError::MalformedElf { path: path.to_path_buf(), reason: e.to_string() })?;
@@ -92,7 +134,24 @@ pub fn inspect_object_bytes(bytes: &[u8], path: &Path) -> Result<Loaded, LoadErr
         None => None,
     };
 
-    let aya_bytes = elf::legacy_xdp_names_for_aya(bytes, &file);
+    let decisions = decide_sections(&file, &section_names, path, opts)?;
+    let renames: Vec<(usize, &str)> = decisions
+        .iter()
+        .filter_map(|(&index, d)| {
+            let name = section_names.get(index)?;
+            let aya_name = match d {
+                Decision::Xdp => match name.as_str() {
+                    "xdp" | "xdp.frags" | "xdp/devmap" | "xdp/cpumap" | "xdp.frags/devmap"
+                    | "xdp.frags/cpumap" => return None,
+                    _ => "xdp",
+                },
+                Decision::ForcedXdp => "xdp",
+                Decision::Other(_) | Decision::ListedUnknown => "classifier",
+            };
+            Some((index, aya_name))
+        })
+        .collect();
+    let aya_bytes = elf::renamed_for_aya(bytes, &renames);
     let linked = guarded(path, || aya_link(&aya_bytes, path))?;
 
     let map_names: Vec<&str> = linked.maps.iter().map(|(n, _)| n.as_str()).collect();
@@ -109,13 +168,20 @@ pub fn inspect_object_bytes(bytes: &[u8], path: &Path) -> Result<Loaded, LoadErr
     let mut other_programs = Vec::new();
     for (name, p) in progs {
         let section = section_names.get(p.section_index).cloned().unwrap_or_default();
-        let ProgramSection::Xdp { frags, .. } = p.section else {
-            other_programs.push(OtherProgram {
-                name: name.clone(),
-                section,
-                kind: format!("{:?}", p.section).split([' ', '{']).next().unwrap_or("").to_string(),
-            });
-            continue;
+        let kind = match decisions.get(&p.section_index) {
+            Some(Decision::Other(t)) => Some(t.to_string()),
+            Some(Decision::ListedUnknown) => Some(sections::UNKNOWN_HINT.to_string()),
+            _ => None,
+        };
+        let frags = match (&p.section, kind) {
+            (ProgramSection::Xdp { frags, .. }, None) => *frags,
+            (_, kind) => {
+                let kind = kind.unwrap_or_else(|| {
+                    format!("{:?}", p.section).split([' ', '{']).next().unwrap_or("").to_string()
+                });
+                other_programs.push(OtherProgram { name: name.clone(), section, kind });
+                continue;
+            }
         };
         let func = linked.obj.functions.get(&p.function_key()).ok_or_else(|| LoadError::Link {
             path: path.to_path_buf(),
@@ -176,6 +242,74 @@ pub fn inspect_object_bytes(bytes: &[u8], path: &Path) -> Result<Loaded, LoadErr
         },
         other_programs,
     })
+}
+
+use sections::Decision;
+
+/// What to do with each code section (by ELF index), or why the object is
+/// refused: a section of unknown type the user did not force, or a selected
+/// program of another type.
+fn decide_sections(
+    file: &object::File<'_>,
+    names: &[String],
+    path: &Path,
+    opts: &LoadOptions,
+) -> Result<BTreeMap<usize, Decision>, LoadError> {
+    use object::read::ObjectSymbol as _;
+    let mut out = BTreeMap::new();
+    for sec in file.sections() {
+        let index = sec.index().0;
+        let Some(name) = names.get(index) else { continue };
+        if sec.kind() != object::SectionKind::Text || sec.size() == 0 || aya_special(name) {
+            continue;
+        }
+        // The selector names this section, or a function defined in it.
+        let selected = opts.select.as_deref().is_some_and(|sel| {
+            sel == name
+                || file.symbols().any(|s| {
+                    s.section_index() == Some(sec.index())
+                        && s.kind() == object::SymbolKind::Text
+                        && s.name() == Ok(sel)
+                })
+        });
+        let decision = match sections::classify(name) {
+            SectionType::Xdp { .. } => Decision::Xdp,
+            SectionType::Other(ty) => {
+                if selected {
+                    return Err(LoadError::NotXdp {
+                        path: path.to_path_buf(),
+                        section: name.clone(),
+                        prog_type: ty,
+                    });
+                }
+                Decision::Other(ty)
+            }
+            SectionType::Unknown => {
+                if selected || opts.prog_type == Some(ProgType::Xdp) {
+                    Decision::ForcedXdp
+                } else if opts.list_unknown || opts.select.is_some() {
+                    Decision::ListedUnknown
+                } else {
+                    return Err(LoadError::UnknownSection {
+                        path: path.to_path_buf(),
+                        section: name.clone(),
+                    });
+                }
+            }
+        };
+        out.insert(index, decision);
+    }
+    Ok(out)
+}
+
+/// Names aya-obj reads as something other than a program whatever their
+/// flags (aya-obj obj.rs `EbpfSectionKind::from_name`).
+fn aya_special(name: &str) -> bool {
+    ["license", "version", "maps", ".maps", ".text", ".bss", ".data", ".rodata"]
+        .iter()
+        .any(|p| name.starts_with(p))
+        || name == ".BTF"
+        || name == ".BTF.ext"
 }
 
 fn to_insn(i: &bpf_insn) -> Insn {
