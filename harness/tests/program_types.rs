@@ -51,10 +51,12 @@ fn section_names_classify_as_libbpf_does() {
     for untyped in ["xdp1", "xdp_prog", "prog", "from-netdev", "2/1", "xdp.frags/foo"] {
         assert_eq!(classify(untyped), SectionType::Unknown, "{untyped}");
     }
-    // enum bpf_attach_type: BPF_XDP 37, BPF_XDP_DEVMAP 38, BPF_XDP_CPUMAP 39.
+    // enum bpf_attach_type (include/uapi/linux/bpf.h): ..., BPF_CGROUP_INET6_GETSOCKNAME 32,
+    // BPF_XDP_DEVMAP 33, BPF_CGROUP_INET_SOCK_RELEASE 34, BPF_XDP_CPUMAP 35, BPF_SK_LOOKUP 36,
+    // BPF_XDP 37.
     assert_eq!(
         [XdpAttach::Interface, XdpAttach::Devmap, XdpAttach::Cpumap].map(XdpAttach::uapi),
-        [37, 38, 39]
+        [37, 33, 35]
     );
 }
 
@@ -182,5 +184,33 @@ fn forced_sections_agree_with_the_host_kernel() {
         assert_eq!(v["packets"].as_u64(), Some(2000), "{sel}");
         assert_eq!(v["agreed"].as_u64(), Some(2000), "{sel}: {v}");
         assert_eq!(v["mismatch_count"].as_u64(), Some(0), "{sel}");
+    }
+}
+
+/// `xdp/devmap` and `xdp/cpumap` load with their attach types: the devmap
+/// program reads `egress_ifindex`, which the verifier allows only for
+/// BPF_XDP_DEVMAP (net/core/filter.c xdp_is_valid_access), so "loads" is
+/// proof of the attach type. Test-run then refuses both with EINVAL
+/// (net/bpf/test_run.c bpf_prog_test_run_xdp), and diff says that.
+#[test]
+fn devmap_and_cpumap_programs_get_the_kernels_answer() {
+    let obj = data("devmap_prog.o");
+    let cap = pcap("edges.pcap");
+    for (sec, attach) in [("xdp/devmap", "BPF_XDP_DEVMAP"), ("xdp/cpumap", "BPF_XDP_CPUMAP")] {
+        let target = format!("{}:{sec}", obj.display());
+        let o = xdpqual(&["diff", &target, cap.to_str().unwrap(), "--backends", "vm,host"]);
+        let err = text(&o.stderr);
+        if err.contains("backend host was named but could not run: unavailable") {
+            println!("SKIP: the host backend is unavailable: {err}");
+            return;
+        }
+        assert_eq!(o.status.code(), Some(2), "{sec}: {err}");
+        assert!(
+            err.contains(&format!("loads `{sec}`"))
+                && err.contains(attach)
+                && err.contains("BPF_PROG_TEST_RUN refuses to run it (EINVAL"),
+            "{sec}: {err}"
+        );
+        assert!(!err.contains("verifier"), "{sec}: {err}");
     }
 }

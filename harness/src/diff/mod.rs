@@ -300,8 +300,15 @@ pub fn run(
                             report.kernel_defects = kernel_defects::known_defects(&x);
                         }
                         apply_maps_to_host(&s, obj, opts)?;
-                        b.host = Some(s);
-                        report.backends.push(BackendKind::Host);
+                        match map_program_refused(&s, program, host.kernel_release()) {
+                            Some(reason) => {
+                                report.skipped.push(Skipped { backend: BackendKind::Host, reason })
+                            }
+                            None => {
+                                b.host = Some(s);
+                                report.backends.push(BackendKind::Host);
+                            }
+                        }
                     }
                     SessionOutcome::Rejected(r) => {
                         let line = r
@@ -590,6 +597,41 @@ pub fn run(
         }
     }
     Ok(report)
+}
+
+/// `xdp/devmap` and `xdp/cpumap` programs load (the verifier checks them
+/// for their map, with expected_attach_type BPF_XDP_DEVMAP/BPF_XDP_CPUMAP),
+/// but BPF_PROG_TEST_RUN refuses to run them: net/bpf/test_run.c
+/// `bpf_prog_test_run_xdp` returns -EINVAL for either attach type before it
+/// looks at the frame. One run of a minimal frame asks the running kernel;
+/// when it refuses with EINVAL the host cannot be compared, and says why.
+fn map_program_refused(
+    s: &crate::backends::host::HostSession,
+    program: &Program,
+    kernel: &str,
+) -> Option<String> {
+    use crate::backends::host::testrun::TestRunError;
+    use crate::loader::XdpAttach;
+    let what = match XdpAttach::of_section(&program.section) {
+        XdpAttach::Interface => return None,
+        XdpAttach::Devmap => "a devmap program (expected_attach_type BPF_XDP_DEVMAP)",
+        XdpAttach::Cpumap => "a cpumap program (expected_attach_type BPF_XDP_CPUMAP)",
+    };
+    // 60 bytes: a minimum Ethernet frame without FCS.
+    let ctx = XdpCtx { ingress_ifindex: 1, rx_queue_index: 0, data_meta_len: 0 };
+    match s.run(&[0u8; 60], ctx, 1, RunFlags::default()) {
+        Err(TestRunError::Refused { errno, .. } | TestRunError::Kernel { errno })
+            if errno.0 == libc::EINVAL =>
+        {
+            Some(format!(
+                "the kernel ({kernel}) loads `{}` as {what} but BPF_PROG_TEST_RUN refuses to run \
+                 it (EINVAL: test-run does not run devmap or cpumap programs, net/bpf/test_run.c \
+                 bpf_prog_test_run_xdp), so the host cannot be compared",
+                program.section
+            ))
+        }
+        _ => None,
+    }
 }
 
 pub(crate) fn apply_maps_to_host(s: &HostSession, obj: &Object, opts: &DiffOptions) -> Result<()> {

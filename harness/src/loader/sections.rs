@@ -25,9 +25,9 @@ use serde::Serialize;
 pub enum XdpAttach {
     /// `BPF_XDP` (37): on an interface.
     Interface,
-    /// `BPF_XDP_DEVMAP` (38): run by a devmap entry on redirect.
+    /// `BPF_XDP_DEVMAP` (33): run by a devmap entry on redirect.
     Devmap,
-    /// `BPF_XDP_CPUMAP` (39): run by a cpumap entry on the remote CPU.
+    /// `BPF_XDP_CPUMAP` (35): run by a cpumap entry on the remote CPU.
     Cpumap,
 }
 
@@ -36,8 +36,8 @@ impl XdpAttach {
     pub fn uapi(self) -> u32 {
         match self {
             XdpAttach::Interface => 37,
-            XdpAttach::Devmap => 38,
-            XdpAttach::Cpumap => 39,
+            XdpAttach::Devmap => 33,
+            XdpAttach::Cpumap => 35,
         }
     }
 

@@ -372,7 +372,9 @@ impl KernelProgram {
         let name = super::maps::kernel_name(&prog.name);
         let spec = |log_level| sys::ProgSpec {
             prog_type: BPF_PROG_TYPE_XDP,
-            expected_attach_type: BPF_XDP,
+            // `xdp/devmap` and `xdp/cpumap` programs are verified for their
+            // map (they may read `egress_ifindex`), as libbpf loads them.
+            expected_attach_type: crate::loader::XdpAttach::of_section(&prog.section).uapi(),
             prog_flags: if prog.frags { BPF_F_XDP_HAS_FRAGS } else { 0 },
             insns: &bytes,
             license: &license,
