@@ -640,7 +640,11 @@ pub(crate) fn apply_maps_to_host(s: &HostSession, obj: &Object, opts: &DiffOptio
     if opts.maps.is_empty() {
         return Ok(());
     }
-    let mut scratch = Engine::new(obj, None, EngineConfig::default())?;
+    // As many CPUs as the kernel's per-CPU values have (one per possible
+    // CPU), so a single value in a map file fills every CPU, as it does in
+    // the engine, and a per-CPU list keeps its order.
+    let cfg = EngineConfig { ncpus: possible_cpus(), ..EngineConfig::default() };
+    let mut scratch = Engine::new(obj, None, cfg)?;
     let before: Vec<_> = scratch.maps().maps.iter().map(|m| m.entries()).collect();
     for m in &opts.maps {
         mapfile::apply(&mut scratch, obj, m)?;
