@@ -407,9 +407,11 @@ pub fn run(
             results.insert("vm".into(), e);
             if let Some((p, h)) = &b.rbpf {
                 let mut data = src.data.clone();
-                let r = if data.len() < 14 {
+                // rbpf runs any frame; the kernel (and the engine) refuse
+                // some before the program runs.
+                let r = if let Some(reason) = crate::engine::xdp::refused(data.len()) {
                     PacketResult {
-                        verdict: Verdict::NotRun { reason: "shorter than 14 bytes".into() },
+                        verdict: Verdict::NotRun { reason: reason.to_string() },
                         output: vec![],
                         events: vec![],
                         redirect: None,
