@@ -11,9 +11,7 @@ use std::process::Command;
 /// A classic pcap (LINKTYPE_ETHERNET, snaplen 262144) of the given frames.
 fn pcap(frames: &[Vec<u8>]) -> Vec<u8> {
     let mut out = Vec::new();
-    for v in [0xa1b2_c3d4u32] {
-        out.extend(v.to_le_bytes());
-    }
+    out.extend(0xa1b2_c3d4u32.to_le_bytes());
     out.extend(2u16.to_le_bytes());
     out.extend(4u16.to_le_bytes());
     out.extend(0i32.to_le_bytes());
