@@ -141,7 +141,8 @@ fn a_chosen_btf_resolves_differently_and_unresolved_reads_fault_when_reached() {
     let dir = scratch("own");
     let btf = dir.join("tiny.btf");
     std::fs::write(&btf, xdp_md_only_btf()).unwrap();
-    let all = outcomes(&LoadOptions { target_btf: TargetBtf::File(btf.clone()) });
+    let all =
+        outcomes(&LoadOptions { target_btf: TargetBtf::File(btf.clone()), ..Default::default() });
     // xdp_md resolves as on any kernel...
     assert_eq!(
         find(&all, "byte_off", "xdp_md___xq", "0:0"),
@@ -164,9 +165,9 @@ fn a_chosen_btf_resolves_differently_and_unresolved_reads_fault_when_reached() {
     // Run with that BTF, an Ethernet frame reaches the poisoned h_proto
     // read (instruction 6): a fault there, named as such. A 13-byte frame
     // is not run at all (test-run refuses frames shorter than ETH_HLEN).
-    let obj = xdpqual::loader::load_object_with(
+    let obj = xdpqual::loader::load_target(
         &core_object(),
-        &LoadOptions { target_btf: TargetBtf::File(btf.clone()) },
+        &LoadOptions { target_btf: TargetBtf::File(btf.clone()), ..Default::default() },
     )
     .unwrap();
     let mut engine = Engine::new(&obj, None, EngineConfig::default()).unwrap();

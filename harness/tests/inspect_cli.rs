@@ -31,7 +31,7 @@ fn lists_programs_maps_and_annotated_disassembly() {
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let out = stdout(&o);
     assert!(out.contains("xdp_main") && out.contains("xdp_frags"), "{out}");
-    assert!(out.contains("sock_filter") && out.contains("not XDP (SocketFilter)"), "{out}");
+    assert!(out.contains("sock_filter") && out.contains("type socket_filter  not run"), "{out}");
     // Source lines interleaved before the instructions they produced.
     let (n, text) = source_line("subprogs.c", "CALL_CLASSIFY");
     let annotation = format!("; {text}  (./subprogs.c:{n})");
@@ -102,7 +102,6 @@ fn bad_inputs_exit_2_with_one_paragraph() {
         ("truncated.o", "truncated or malformed ELF"),
         ("host_x86.o", "EM_X86_64"),
         ("bpfeb.o", "big-endian"),
-        ("old_section.o", "section `xdp_prog`"),
         ("extern_kconfig.o", "extern symbol `LINUX_KERNEL_VERSION`"),
         ("does_not_exist.o", "cannot read"),
         ("fuzz_btf_ext.o", ".BTF.ext"),
@@ -124,6 +123,19 @@ fn socket_only_object_is_listed_not_refused() {
     let o = inspect(&[data("socket_only.o").to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let out = stdout(&o);
-    assert!(out.contains("only_socket") && out.contains("not XDP"), "{out}");
+    assert!(out.contains("only_socket") && out.contains("not run"), "{out}");
     assert!(out.contains("license \"Dual MIT/GPL\""), "{out}");
+}
+
+/// inspect lists a section of no known type with how to run it, where
+/// every other command refuses it (tests/program_types.rs).
+#[test]
+fn untyped_section_is_listed_with_the_override() {
+    let o = inspect(&[data("old_section.o").to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(
+        out.contains("xdp_old") && out.contains("type unknown: pass --type xdp or PROG.o:SECTION"),
+        "{out}"
+    );
 }

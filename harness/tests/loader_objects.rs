@@ -164,7 +164,7 @@ fn subprograms_are_linked_per_program() {
         (l.other_programs[0].name.as_str(), l.other_programs[0].section.as_str()),
         ("sock_filter", "socket")
     );
-    assert_eq!(l.other_programs[0].kind, "SocketFilter");
+    assert_eq!(l.other_programs[0].kind, "socket_filter");
 
     for p in &o.programs {
         let mut names: Vec<&str> = p.functions.iter().map(|(_, n)| n.as_str()).collect();

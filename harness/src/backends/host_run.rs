@@ -69,7 +69,12 @@ pub fn apply_maps_to_host(s: &HostSession, obj: &Object, maps: &[MapInit]) -> Re
     if maps.is_empty() {
         return Ok(());
     }
-    let mut scratch = Engine::new(obj, None, EngineConfig::default())?;
+    // As many CPUs as the kernel's per-CPU values have (one per possible
+    // CPU), so a single value in a map file fills every CPU, as it does in
+    // the engine, and a per-CPU list keeps its order.
+    let cfg =
+        EngineConfig { ncpus: crate::backends::engine::possible_cpus(), ..EngineConfig::default() };
+    let mut scratch = Engine::new(obj, None, cfg)?;
     let before: Vec<_> = scratch.maps().maps.iter().map(|m| m.entries()).collect();
     for m in maps {
         mapfile::apply(&mut scratch, obj, m)?;
@@ -107,6 +112,40 @@ pub fn apply_maps_to_host(s: &HostSession, obj: &Object, maps: &[MapInit]) -> Re
     Ok(())
 }
 
+/// `xdp/devmap` and `xdp/cpumap` programs load (the verifier checks them
+/// for their map, with expected_attach_type BPF_XDP_DEVMAP/BPF_XDP_CPUMAP),
+/// but BPF_PROG_TEST_RUN refuses to run them: net/bpf/test_run.c
+/// `bpf_prog_test_run_xdp` returns -EINVAL for either attach type before it
+/// looks at the frame. One run of a minimal frame asks the running kernel;
+/// when it refuses with EINVAL the host cannot be compared, and says why.
+fn map_program_refused(
+    s: &HostSession,
+    program: &crate::program::Program,
+    kernel: &str,
+) -> Option<String> {
+    use crate::loader::XdpAttach;
+    let what = match XdpAttach::of_section(&program.section) {
+        XdpAttach::Interface => return None,
+        XdpAttach::Devmap => "a devmap program (expected_attach_type BPF_XDP_DEVMAP)",
+        XdpAttach::Cpumap => "a cpumap program (expected_attach_type BPF_XDP_CPUMAP)",
+    };
+    // 60 bytes: a minimum Ethernet frame without FCS.
+    let ctx = XdpCtx { ingress_ifindex: 1, rx_queue_index: 0, data_meta_len: 0 };
+    match s.run(&[0u8; 60], ctx, 1, RunFlags::default()) {
+        Err(TestRunError::Refused { errno, .. } | TestRunError::Kernel { errno })
+            if errno.0 == libc::EINVAL =>
+        {
+            Some(format!(
+                "the kernel ({kernel}) loads `{}` as {what} but BPF_PROG_TEST_RUN refuses to run \
+                 it (EINVAL: test-run does not run devmap or cpumap programs, net/bpf/test_run.c \
+                 bpf_prog_test_run_xdp), so the host cannot be compared",
+                program.section
+            ))
+        }
+        _ => None,
+    }
+}
+
 fn open(ctx: &OpenCtx) -> Result<Opened> {
     let host = match HostBackend::open() {
         Err(u) => return Ok(Opened::Skipped { reason: format!("unavailable: {u}"), kernel: None }),
@@ -117,7 +156,10 @@ fn open(ctx: &OpenCtx) -> Result<Opened> {
     match host.load(obj, program).context("loading into the host kernel")? {
         SessionOutcome::Ready(session) => {
             apply_maps_to_host(&session, obj, ctx.maps)?;
-            Ok(Opened::Ready(Box::new(HostRun { session, kernel })))
+            match map_program_refused(&session, program, &kernel) {
+                Some(reason) => Ok(Opened::Skipped { reason, kernel: Some(kernel) }),
+                None => Ok(Opened::Ready(Box::new(HostRun { session, kernel }))),
+            }
         }
         SessionOutcome::Rejected(r) => {
             let line = r

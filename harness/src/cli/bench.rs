@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 
 use crate::bench::{self, BackendId, BenchOptions};
-use crate::loader::load_object;
+use crate::loader::load_target;
 use crate::replay::split_target;
 use crate::util::escape::{terminal, terminal_block};
 
@@ -17,6 +17,8 @@ use crate::util::escape::{terminal, terminal_block};
 pub struct Args {
     /// The object, optionally with the program's section or name: PROG.o[:SECTION].
     pub program: String,
+    #[command(flatten)]
+    pub load: super::load_args::LoadArgs,
     /// pcap or pcapng file whose first --packets packets are measured.
     pub capture: PathBuf,
     /// Rows to run, comma-separated names or groups (engine, rbpf, kernel, nic); default all.
@@ -42,7 +44,7 @@ pub struct Args {
 
 pub fn run(args: Args) -> Result<ExitCode> {
     let (path, section) = split_target(&args.program);
-    let obj = load_object(&path)?;
+    let obj = load_target(&path, &args.load.options(section.as_deref()))?;
     let program = match &section {
         Some(s) => obj.program(Some(s)).with_context(|| {
             format!("{}: no XDP program or section named '{s}'", path.display())

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 
 use crate::diff::{self, BackendKind, DiffOptions};
-use crate::loader::load_object;
+use crate::loader::load_target;
 use crate::replay::mapfile::MapInit;
 use crate::replay::split_target;
 use crate::util::escape::terminal;
@@ -32,6 +32,8 @@ Exit status:
 pub struct Args {
     /// PROG.o[:SECTION]
     pub program: String,
+    #[command(flatten)]
+    pub load: super::load_args::LoadArgs,
     #[arg(required = true)]
     pub captures: Vec<PathBuf>,
     /// Comma-separated backends; the engine (vm) always takes part.
@@ -79,7 +81,7 @@ pub fn incomplete(r: &diff::DiffReport, explicit: bool) -> Vec<String> {
 
 pub fn run(args: Args) -> Result<ExitCode> {
     let (path, section) = split_target(&args.program);
-    let obj = load_object(&path)?;
+    let obj = load_target(&path, &args.load.options(section.as_deref()))?;
     let program = obj
         .program(section.as_deref())
         .with_context(|| format!("{}: no such XDP program", path.display()))?

@@ -15,6 +15,11 @@ pub struct Args {
     /// Disassemble only this program (by name or section).
     #[arg(long)]
     pub program: Option<String>,
+    /// Load code sections whose name declares no program type (`xdp1`, `xdp_prog`, ...) as
+    /// this type, as `bpftool prog load ... type xdp` does. `--program SECTION` does the same
+    /// for the section it names.
+    #[arg(long = "type", value_enum)]
+    pub prog_type: Option<crate::loader::ProgType>,
     /// Print a machine-readable JSON document instead of text.
     #[arg(long)]
     pub json: bool,
@@ -26,9 +31,13 @@ pub struct Args {
 
 pub fn run(args: Args) -> anyhow::Result<()> {
     // Loader errors name the file themselves.
-    let options =
-        LoadOptions { target_btf: args.btf.clone().map_or(TargetBtf::Host, TargetBtf::File) };
-    let loaded = inspect_object_with(&args.object, &options)?;
+    let opts = LoadOptions {
+        prog_type: args.prog_type,
+        select: args.program.clone(),
+        list_unknown: true,
+        target_btf: args.btf.clone().map_or(TargetBtf::Host, TargetBtf::File),
+    };
+    let loaded = inspect_object_with(&args.object, &opts)?;
     if let Some(want) = &args.program {
         if loaded.object.program(Some(want)).is_none() {
             let names: Vec<&str> = loaded.object.programs.iter().map(|p| p.name.as_str()).collect();
@@ -85,17 +94,23 @@ fn text(loaded: &Loaded, want: Option<&str>) -> String {
             p.functions.iter().map(|(at, n)| format!("{}@{at}", t(n))).collect();
         let _ = writeln!(
             s,
-            "  {:<20} section {:<12} {:>6} insns  functions: {}",
+            "  {:<20} section {:<12} type {}  {:>6} insns  functions: {}",
             t(&p.name),
             t(&p.section),
+            crate::loader::sections::xdp_label(&p.section, p.frags),
             p.insns.len(),
             funcs.join(", ")
         );
     }
     for p in &loaded.other_programs {
+        let not_run = if p.kind == crate::loader::sections::UNKNOWN_HINT {
+            ""
+        } else {
+            "  not run: xdpqual runs XDP programs only"
+        };
         let _ = writeln!(
             s,
-            "  {:<20} section {:<12} not XDP ({})",
+            "  {:<20} section {:<12} type {}{not_run}",
             t(&p.name),
             t(&p.section),
             t(&p.kind)
@@ -182,6 +197,9 @@ struct JsonObject<'a> {
 struct JsonProgram<'a> {
     name: &'a str,
     section: &'a str,
+    /// The type it is loaded as (`sections::xdp_label`).
+    #[serde(rename = "type")]
+    prog_type: String,
     frags: bool,
     insn_count: usize,
     functions: Vec<JsonFunction<'a>>,
@@ -228,6 +246,7 @@ fn json<'a>(loaded: &'a Loaded, want: Option<&'a str>) -> JsonObject<'a> {
             JsonProgram {
                 name: &p.name,
                 section: &p.section,
+                prog_type: crate::loader::sections::xdp_label(&p.section, p.frags),
                 frags: p.frags,
                 insn_count: p.insns.len(),
                 functions: p

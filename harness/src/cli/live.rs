@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 
 use crate::backends::live::{self, Endpoint, LiveOptions, LiveReport, XdpMode};
-use crate::loader::load_object;
+use crate::loader::load_target;
 use crate::replay::mapfile::MapInit;
 use crate::replay::split_target;
 
@@ -18,6 +18,8 @@ use crate::replay::split_target;
 pub struct Args {
     /// PROG.o[:SECTION]
     pub program: String,
+    #[command(flatten)]
+    pub load: super::load_args::LoadArgs,
     #[arg(required = true)]
     pub captures: Vec<PathBuf>,
     /// The interface the program is attached to. Without it, --isolate.
@@ -62,7 +64,7 @@ pub struct Args {
 
 pub fn run(args: Args) -> Result<ExitCode> {
     let (path, section) = split_target(&args.program);
-    let obj = load_object(&path)?;
+    let obj = load_target(&path, &args.load.options(section.as_deref()))?;
     let program = obj
         .program(section.as_deref())
         .with_context(|| format!("{}: no such XDP program", path.display()))?

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 
-use crate::loader::load_object;
+use crate::loader::load_target;
 use crate::matrix::{self, run::AccelChoice, spec, Options};
 use crate::replay::mapfile::MapInit;
 use crate::replay::split_target;
@@ -22,6 +22,8 @@ pub struct Args {
     /// PROG.o[:SECTION]
     #[arg(required_unless_present = "prepare")]
     pub program: Option<String>,
+    #[command(flatten)]
+    pub load: super::load_args::LoadArgs,
     /// Captures whose packets run in every cell.
     #[arg(required_unless_present = "prepare")]
     pub captures: Vec<PathBuf>,
@@ -72,7 +74,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     }
     let target = args.program.as_deref().context("a program is required without --prepare")?;
     let (path, section) = split_target(target);
-    let obj = load_object(&path)?;
+    let obj = load_target(&path, &args.load.options(section.as_deref()))?;
     let program = obj
         .program(section.as_deref())
         .with_context(|| format!("{}: no such XDP program", path.display()))?

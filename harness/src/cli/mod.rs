@@ -8,6 +8,7 @@ mod diff;
 mod gen_pcap;
 mod inspect;
 mod live;
+mod load_args;
 mod matrix;
 mod merge;
 mod offload_check;

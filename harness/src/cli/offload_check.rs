@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 
-use crate::loader::load_object;
+use crate::loader::load_target;
 use crate::program::{Object, Program};
 use crate::replay::split_target;
 
@@ -14,6 +14,8 @@ use crate::replay::split_target;
 pub struct Args {
     /// PROG.o[:SECTION]
     pub program: String,
+    #[command(flatten)]
+    pub load: super::load_args::LoadArgs,
     /// nfp-corenic, nfp-agilio-ebpf, netdevsim, hxdp, or a profile TOML file.
     #[arg(long, default_value = "nfp-corenic")]
     pub profile: String,
@@ -65,7 +67,7 @@ fn throughput(obj: &Object, p: &Program, args: &Args) -> Result<Option<nic_model
 
 pub fn run(args: Args) -> Result<ExitCode> {
     let (path, section) = split_target(&args.program);
-    let obj = load_object(&path)?;
+    let obj = load_target(&path, &args.load.options(section.as_deref()))?;
     let p = obj
         .program(section.as_deref())
         .with_context(|| format!("{}: no such XDP program", path.display()))?;

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use anyhow::{bail, Context, Result};
 
 use crate::engine::{Engine, EngineConfig, ExecMode};
-use crate::loader::load_object;
+use crate::loader::load_target;
 use crate::replay::mapfile::{self, MapInit};
 use crate::replay::parallel::{plan, replay_parallel, ParallelOptions};
 use crate::replay::{split_target, ReplayOptions};
@@ -27,6 +27,8 @@ Exit status:
 pub struct Args {
     /// The object, optionally with the program's section or name: PROG.o[:SECTION].
     pub program: String,
+    #[command(flatten)]
+    pub load: super::load_args::LoadArgs,
     /// pcap or pcapng files.
     #[arg(required = true)]
     pub captures: Vec<PathBuf>,
@@ -153,7 +155,7 @@ fn trace_index(spec: &str, captures: &[PathBuf]) -> Result<u64> {
 
 pub fn run(args: Args) -> Result<ExitCode> {
     let (path, section) = split_target(&args.program);
-    let obj = load_object(&path)?;
+    let obj = load_target(&path, &args.load.options(section.as_deref()))?;
     let program = match &section {
         Some(s) => obj.program(Some(s)).with_context(|| {
             format!("{}: no XDP program or section named '{s}'", path.display())

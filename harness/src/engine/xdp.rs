@@ -62,6 +62,20 @@ impl std::fmt::Display for NotRunReason {
     }
 }
 
+/// Why BPF_PROG_TEST_RUN refuses a frame of `len` bytes before running the
+/// program, if it does: shorter than an Ethernet header (EINVAL), or more
+/// than the linear part plus `MAX_SKB_FRAGS` pages (net/bpf/test_run.c
+/// bpf_prog_test_run_xdp). Every backend that runs frames outside the
+/// kernel (engine, rbpf) applies this, so none of them runs what the
+/// kernel would not.
+pub fn refused(len: usize) -> Option<NotRunReason> {
+    if len < ETH_HLEN {
+        return Some(NotRunReason::TooShort { len });
+    }
+    let max = MAX_LINEAR + MAX_FRAGS * PAGE_SIZE;
+    (len > max).then_some(NotRunReason::TooLong { len, max })
+}
+
 /// One frame: a page with headroom, data and tailroom, plus fragments.
 #[derive(Clone, Debug)]
 pub struct XdpBuff {
@@ -105,12 +119,8 @@ impl XdpBuff {
 
     /// Reuses this buffer's allocation for a new frame.
     pub fn reset(&mut self, frame: &[u8]) -> Result<(), NotRunReason> {
-        if frame.len() < ETH_HLEN {
-            return Err(NotRunReason::TooShort { len: frame.len() });
-        }
-        let max = MAX_LINEAR + MAX_FRAGS * PAGE_SIZE;
-        if frame.len() > max {
-            return Err(NotRunReason::TooLong { len: frame.len(), max });
+        if let Some(reason) = refused(frame.len()) {
+            return Err(reason);
         }
         let linear = frame.len().min(MAX_LINEAR);
         // The kernel allocates the page zeroed (headroom and tailroom are

@@ -30,7 +30,8 @@ pub(super) fn sanitized(obj: &mut aya_obj::Object) -> Result<Vec<u8>, String> {
 /// `.text` function's to its section (aya-obj `get_func_and_line_info`).
 ///
 /// aya-obj finds a function's records by its section's name, and sees
-/// legacy `xdp/NAME` sections as `xdp` (see `elf::legacy_xdp_names_for_aya`),
+/// renamed sections (`xdp/NAME`, forced or untyped names) by their new name
+/// (see `elf::renamed_for_aya`),
 /// so their functions come without records; the FUNC is then found by the
 /// function's name, which is what clang names it, and they get no line info.
 pub(super) fn add_function(

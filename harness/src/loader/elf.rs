@@ -247,38 +247,78 @@ pub(crate) fn check_structure(file: &object::File<'_>, path: &Path) -> Result<()
     Ok(())
 }
 
-/// aya-obj 0.2 accepts `xdp`, `xdp.frags`, `xdp/devmap` and `xdp/cpumap` but
-/// refuses libbpf's older `xdp/<anything>` names, which real objects (and our
-/// corpus) still use for several XDP programs in one object. libbpf treats
-/// them all as plain XDP (`SEC_DEF("xdp", ...)` matches the prefix). We hand
-/// aya-obj a copy whose section-name string has a NUL where the `/` was, so
-/// it sees `xdp`; the real names are read from the original bytes by section
-/// index, so nothing the user sees changes.
-pub(crate) fn legacy_xdp_names_for_aya<'a>(
+/// aya-obj 0.2 decides a program's type from its section's name and knows
+/// fewer names than libbpf (no `xdp/<name>`, `tc`, `tc/ingress`, ...), and
+/// none of the untyped names a user may force to XDP. We hand aya-obj a copy
+/// of the object in which each section of `renames` is called by the name
+/// given (`xdp`, `xdp.frags`, `classifier`): the section-name string table
+/// is copied to the end of the file with those names appended, and the
+/// section headers point there. The real names are read from the original
+/// bytes by section index, so nothing the user sees changes.
+///
+/// aya-obj finds a program's func_info/line_info by its section's name, so
+/// a renamed section's programs lose their line info (btf_info.rs finds
+/// their FUNC by name instead).
+///
+/// Returns the original bytes when there is nothing to rename or the
+/// headers are not where `check_structure` left them (aya-obj then reports
+/// the section itself).
+pub(crate) fn renamed_for_aya<'a>(
     bytes: &'a [u8],
-    file: &object::File<'_>,
+    renames: &[(usize, &str)],
 ) -> std::borrow::Cow<'a, [u8]> {
-    use object::{Object, ObjectSection};
-    let mut patched: Option<Vec<u8>> = None;
-    for sec in file.sections() {
-        let Ok(name) = sec.name_bytes() else { continue };
-        let legacy = name.starts_with(b"xdp/") && name != b"xdp/devmap" && name != b"xdp/cpumap";
-        if !legacy {
-            continue;
-        }
-        // `name` borrows from `bytes`; its position is the string's offset.
-        let start = name.as_ptr() as usize;
-        let base = bytes.as_ptr() as usize;
-        if start < base || start + name.len() > base + bytes.len() {
-            continue;
-        }
-        let at = start - base + 3;
-        patched.get_or_insert_with(|| bytes.to_vec())[at] = 0;
+    if renames.is_empty() {
+        return std::borrow::Cow::Borrowed(bytes);
     }
-    match patched {
+    match rename_sections(bytes, renames) {
         Some(v) => std::borrow::Cow::Owned(v),
         None => std::borrow::Cow::Borrowed(bytes),
     }
+}
+
+fn rename_sections(bytes: &[u8], renames: &[(usize, &str)]) -> Option<Vec<u8>> {
+    // ELF64 little-endian header and section header fields (elf(5)).
+    let u16_at = |at: usize| Some(u16::from_le_bytes(bytes.get(at..at + 2)?.try_into().ok()?));
+    let u64_at = |at: usize| Some(u64::from_le_bytes(bytes.get(at..at + 8)?.try_into().ok()?));
+    let shoff = usize::try_from(u64_at(0x28)?).ok()?;
+    let shentsize = usize::from(u16_at(0x3a)?);
+    let shnum = usize::from(u16_at(0x3c)?);
+    let shstrndx = usize::from(u16_at(0x3e)?);
+    if shentsize < 0x40 || shstrndx >= shnum {
+        return None;
+    }
+    let header = |i: usize| shoff.checked_add(i.checked_mul(shentsize)?);
+    let str_hdr = header(shstrndx)?;
+    let str_off = usize::try_from(u64_at(str_hdr + 0x18)?).ok()?;
+    let str_size = usize::try_from(u64_at(str_hdr + 0x20)?).ok()?;
+    let table = bytes.get(str_off..str_off.checked_add(str_size)?)?;
+
+    let mut out = bytes.to_vec();
+    let new_off = out.len().next_multiple_of(8);
+    out.resize(new_off, 0);
+    out.extend_from_slice(table);
+    let mut added: Vec<(&str, usize)> = Vec::new();
+    for &(index, name) in renames {
+        if index >= shnum || name.contains('\0') {
+            return None;
+        }
+        let at = match added.iter().find(|(n, _)| *n == name) {
+            Some(&(_, at)) => at,
+            None => {
+                let at = out.len() - new_off;
+                out.extend_from_slice(name.as_bytes());
+                out.push(0);
+                added.push((name, at));
+                at
+            }
+        };
+        let h = header(index)?;
+        out.get_mut(h..h + 4)?.copy_from_slice(&u32::try_from(at).ok()?.to_le_bytes());
+    }
+    let new_size = (out.len() - new_off) as u64;
+    out.get_mut(str_hdr + 0x18..str_hdr + 0x20)?.copy_from_slice(&(new_off as u64).to_le_bytes());
+    out.get_mut(str_hdr + 0x20..str_hdr + 0x28)?.copy_from_slice(&new_size.to_le_bytes());
+    Some(out)
 }
 
 /// Checks the layout of `.BTF.ext`'s func_info and line_info subsections the

@@ -35,11 +35,20 @@ pub enum LoadError {
     BigEndian { path: PathBuf },
 
     #[error(
-        "{path}: section `{section}` holds code but is not a program type the loader knows; \
-         XDP programs go in SEC(\"xdp\"), SEC(\"xdp.frags\"), SEC(\"xdp/devmap\") or SEC(\"xdp/cpumap\") \
-         (libbpf 1.0 names; `xdp_prog`-style names are no longer accepted)"
+        "{path}: section `{section}` holds code but is not a program type the loader knows: \
+         libbpf 1.0 names XDP sections SEC(\"xdp\"), SEC(\"xdp.frags\"), SEC(\"xdp/devmap\") or \
+         SEC(\"xdp/cpumap\"), and no longer guesses the type from names like `xdp_prog`; \
+         to load it as XDP anyway (as `bpftool prog load ... type xdp` does), name it, \
+         {path}:{section}, or pass --type xdp"
     )]
     UnknownSection { path: PathBuf, section: String },
+
+    #[error(
+        "{path}: section `{section}` holds a {prog_type} program (libbpf's name for the section), \
+         not XDP; xdpqual runs XDP programs only, and --type xdp does not change the type of a \
+         section libbpf recognises (it applies to sections of unknown type only)"
+    )]
+    NotXdp { path: PathBuf, section: String, prog_type: &'static str },
 
     #[error("{path}: cannot parse the BPF object: {reason}")]
     Parse { path: PathBuf, reason: String },

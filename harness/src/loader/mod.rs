@@ -13,10 +13,12 @@ mod error;
 mod lines;
 mod link;
 mod maps;
+pub mod sections;
 pub mod validate;
 
 pub use self::core::{CoreOutcome, CoreRelocation, TargetBtf};
 pub use error::LoadError;
+pub use sections::{LoadOptions, ProgType, SectionType, XdpAttach};
 
 use crate::isa::Insn;
 use crate::program::{BtfBlob, Object, ObjectBtf, Program, ProgramBtf};
@@ -32,7 +34,8 @@ use std::path::{Path, PathBuf};
 pub struct OtherProgram {
     pub name: String,
     pub section: String,
-    /// aya-obj's name for its program type (`SocketFilter`, `KProbe`, ...).
+    /// The program type its section declares, libbpf's name for it
+    /// (`sched_cls`, `kprobe`, ...), or [`sections::UNKNOWN_HINT`].
     pub kind: String,
 }
 
@@ -47,23 +50,11 @@ pub struct Loaded {
     pub core_target: PathBuf,
 }
 
-/// How to load an object. The default resolves CO-RE relocations against
-/// the running kernel's BTF.
-#[derive(Clone, Debug, Default)]
-pub struct LoadOptions {
-    pub target_btf: TargetBtf,
-}
-
 /// Loads the XDP programs of the object at `path`; an object with none is
 /// an error.
 pub fn load_object(path: &Path) -> Result<Object, LoadError> {
-    load_object_with(path, &LoadOptions::default())
-}
-
-/// [`load_object`] with explicit [`LoadOptions`].
-pub fn load_object_with(path: &Path, options: &LoadOptions) -> Result<Object, LoadError> {
     let bytes = read(path)?;
-    load_object_bytes_with(&bytes, path, options)
+    load_object_bytes(&bytes, path)
 }
 
 /// [`load_object`] on bytes already in memory; `path` is used in messages.
@@ -71,12 +62,22 @@ pub fn load_object_bytes(bytes: &[u8], path: &Path) -> Result<Object, LoadError>
     load_object_bytes_with(bytes, path, &LoadOptions::default())
 }
 
-fn load_object_bytes_with(
+/// Loads the object at `path` for a command that runs one program, with
+/// the user's options: `select` is the `SECTION` of `PROG.o:SECTION`,
+/// `prog_type` the `--type` option (see [`sections`] for what they change),
+/// `target_btf` the BTF CO-RE relocations are resolved against.
+pub fn load_target(path: &Path, opts: &LoadOptions) -> Result<Object, LoadError> {
+    let bytes = read(path)?;
+    load_object_bytes_with(&bytes, path, opts)
+}
+
+/// [`load_object_bytes`] with the user's program-type options.
+pub fn load_object_bytes_with(
     bytes: &[u8],
     path: &Path,
-    options: &LoadOptions,
+    opts: &LoadOptions,
 ) -> Result<Object, LoadError> {
-    let loaded = inspect_object_bytes_with(bytes, path, options)?;
+    let loaded = inspect_object_bytes_with(bytes, path, opts)?;
     if loaded.object.programs.is_empty() {
         let others: Vec<String> =
             loaded.other_programs.iter().map(|o| format!("`{}` ({})", o.section, o.kind)).collect();
@@ -90,13 +91,14 @@ fn load_object_bytes_with(
 /// Like [`load_object`] but also reports non-XDP programs and accepts an
 /// object without XDP programs.
 pub fn inspect_object(path: &Path) -> Result<Loaded, LoadError> {
-    inspect_object_with(path, &LoadOptions::default())
+    let bytes = read(path)?;
+    inspect_object_bytes(&bytes, path)
 }
 
-/// [`inspect_object`] with explicit [`LoadOptions`].
-pub fn inspect_object_with(path: &Path, options: &LoadOptions) -> Result<Loaded, LoadError> {
+/// [`inspect_object`] with the user's program-type options.
+pub fn inspect_object_with(path: &Path, opts: &LoadOptions) -> Result<Loaded, LoadError> {
     let bytes = read(path)?;
-    inspect_object_bytes_with(&bytes, path, options)
+    inspect_object_bytes_with(&bytes, path, opts)
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, LoadError> {
@@ -106,15 +108,17 @@ fn read(path: &Path) -> Result<Vec<u8>, LoadError> {
         .map_err(|source| LoadError::Io { path: path.to_path_buf(), source })
 }
 
+/// Inspects with `list_unknown`: sections of no known type are listed, not
+/// refused.
 pub fn inspect_object_bytes(bytes: &[u8], path: &Path) -> Result<Loaded, LoadError> {
-    inspect_object_bytes_with(bytes, path, &LoadOptions::default())
+    let opts = LoadOptions { list_unknown: true, ..LoadOptions::default() };
+    inspect_object_bytes_with(bytes, path, &opts)
 }
 
-/// [`inspect_object_bytes`] with explicit [`LoadOptions`].
 pub fn inspect_object_bytes_with(
     bytes: &[u8],
     path: &Path,
-    options: &LoadOptions,
+    opts: &LoadOptions,
 ) -> Result<Loaded, LoadError> {
     elf::precheck(bytes, path)?;
     let file = object::File::parse(bytes)
@@ -150,10 +154,27 @@ pub fn inspect_object_bytes_with(
                 ),
             });
         }
-        Some(self::core::target(&options.target_btf, path)?)
+        Some(self::core::target(&opts.target_btf, path)?)
     };
 
-    let mut aya_bytes = elf::legacy_xdp_names_for_aya(bytes, &file);
+    let decisions = decide_sections(&file, &section_names, path, opts)?;
+    let renames: Vec<(usize, &str)> = decisions
+        .iter()
+        .filter_map(|(&index, d)| {
+            let name = section_names.get(index)?;
+            let aya_name = match d {
+                Decision::Xdp => match name.as_str() {
+                    "xdp" | "xdp.frags" | "xdp/devmap" | "xdp/cpumap" | "xdp.frags/devmap"
+                    | "xdp.frags/cpumap" => return None,
+                    _ => "xdp",
+                },
+                Decision::ForcedXdp => "xdp",
+                Decision::Other(_) | Decision::ListedUnknown => "classifier",
+            };
+            Some((index, aya_name))
+        })
+        .collect();
+    let mut aya_bytes = elf::renamed_for_aya(bytes, &renames);
     if let (Some(target), Some(ext)) = (&core, file.section_by_name(".BTF.ext")) {
         let local = btf
             .map(btf_types::kinds_and_names)
@@ -187,13 +208,20 @@ pub fn inspect_object_bytes_with(
     let mut other_programs = Vec::new();
     for (name, p) in progs {
         let section = section_names.get(p.section_index).cloned().unwrap_or_default();
-        let ProgramSection::Xdp { frags, .. } = p.section else {
-            other_programs.push(OtherProgram {
-                name: name.clone(),
-                section,
-                kind: format!("{:?}", p.section).split([' ', '{']).next().unwrap_or("").to_string(),
-            });
-            continue;
+        let kind = match decisions.get(&p.section_index) {
+            Some(Decision::Other(t)) => Some(t.to_string()),
+            Some(Decision::ListedUnknown) => Some(sections::UNKNOWN_HINT.to_string()),
+            _ => None,
+        };
+        let frags = match (&p.section, kind) {
+            (ProgramSection::Xdp { frags, .. }, None) => *frags,
+            (_, kind) => {
+                let kind = kind.unwrap_or_else(|| {
+                    format!("{:?}", p.section).split([' ', '{']).next().unwrap_or("").to_string()
+                });
+                other_programs.push(OtherProgram { name: name.clone(), section, kind });
+                continue;
+            }
         };
         let func = linked.obj.functions.get(&p.function_key()).ok_or_else(|| LoadError::Link {
             path: path.to_path_buf(),
@@ -254,7 +282,7 @@ pub fn inspect_object_bytes_with(
         },
         other_programs,
         core_relocations,
-        core_target: options.target_btf.path().to_path_buf(),
+        core_target: opts.target_btf.path().to_path_buf(),
     })
 }
 
@@ -299,6 +327,74 @@ fn describe_core(
             }
         })
         .collect()
+}
+
+use sections::Decision;
+
+/// What to do with each code section (by ELF index), or why the object is
+/// refused: a section of unknown type the user did not force, or a selected
+/// program of another type.
+fn decide_sections(
+    file: &object::File<'_>,
+    names: &[String],
+    path: &Path,
+    opts: &LoadOptions,
+) -> Result<BTreeMap<usize, Decision>, LoadError> {
+    use object::read::ObjectSymbol as _;
+    let mut out = BTreeMap::new();
+    for sec in file.sections() {
+        let index = sec.index().0;
+        let Some(name) = names.get(index) else { continue };
+        if sec.kind() != object::SectionKind::Text || sec.size() == 0 || aya_special(name) {
+            continue;
+        }
+        // The selector names this section, or a function defined in it.
+        let selected = opts.select.as_deref().is_some_and(|sel| {
+            sel == name
+                || file.symbols().any(|s| {
+                    s.section_index() == Some(sec.index())
+                        && s.kind() == object::SymbolKind::Text
+                        && s.name() == Ok(sel)
+                })
+        });
+        let decision = match sections::classify(name) {
+            SectionType::Xdp { .. } => Decision::Xdp,
+            SectionType::Other(ty) => {
+                if selected {
+                    return Err(LoadError::NotXdp {
+                        path: path.to_path_buf(),
+                        section: name.clone(),
+                        prog_type: ty,
+                    });
+                }
+                Decision::Other(ty)
+            }
+            SectionType::Unknown => {
+                if selected || opts.prog_type == Some(ProgType::Xdp) {
+                    Decision::ForcedXdp
+                } else if opts.list_unknown || opts.select.is_some() {
+                    Decision::ListedUnknown
+                } else {
+                    return Err(LoadError::UnknownSection {
+                        path: path.to_path_buf(),
+                        section: name.clone(),
+                    });
+                }
+            }
+        };
+        out.insert(index, decision);
+    }
+    Ok(out)
+}
+
+/// Names aya-obj reads as something other than a program whatever their
+/// flags (aya-obj obj.rs `EbpfSectionKind::from_name`).
+fn aya_special(name: &str) -> bool {
+    ["license", "version", "maps", ".maps", ".text", ".bss", ".data", ".rodata"]
+        .iter()
+        .any(|p| name.starts_with(p))
+        || name == ".BTF"
+        || name == ".BTF.ext"
 }
 
 fn to_insn(i: &bpf_insn) -> Insn {

@@ -69,6 +69,9 @@ struct RawProgram {
     #[serde(default)]
     cflags: Vec<String>,
     section: Option<String>,
+    /// `type = "xdp"`: load sections of unknown type as XDP (`--type xdp`).
+    #[serde(rename = "type")]
+    prog_type: Option<crate::loader::ProgType>,
     #[serde(default)]
     maps: BTreeMap<String, Spanned<PathBuf>>,
     #[serde(default)]
@@ -133,6 +136,8 @@ pub enum ProgramSource {
 pub struct ProgramConfig {
     pub source: ProgramSource,
     pub section: Option<String>,
+    /// `type = "xdp"`, as `--type xdp` on the command line.
+    pub prog_type: Option<crate::loader::ProgType>,
     pub maps: BTreeMap<String, PathBuf>,
     pub offload: BTreeMap<String, bool>,
     pub cells: Vec<String>,
@@ -352,6 +357,7 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
         programs.push(ProgramConfig {
             source,
             section: p.section.clone(),
+            prog_type: p.prog_type,
             maps,
             offload,
             cells,

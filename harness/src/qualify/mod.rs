@@ -22,7 +22,7 @@ use crate::capture::CaptureReader;
 use crate::diff::{self, BackendKind, DiffOptions};
 use crate::engine::{Engine, EngineConfig, NoTrace};
 use crate::history::History;
-use crate::loader::load_object;
+use crate::loader::load_target;
 use crate::program::{Object, Program};
 use crate::replay::mapfile::{self, MapInit};
 use config::{Config, ProgramConfig, ProgramSource};
@@ -70,7 +70,15 @@ fn load_program(p: &ProgramConfig, build_dir: &Path) -> Result<Loaded, String> {
             build::compile(source, cflags, build_dir).map_err(|e| format!("{e:#}"))?
         }
     };
-    let obj = load_object(&path).map_err(|e| e.to_string())?;
+    let obj = load_target(
+        &path,
+        &crate::loader::LoadOptions {
+            prog_type: p.prog_type,
+            select: p.section.clone(),
+            ..Default::default()
+        },
+    )
+    .map_err(|e| e.to_string())?;
     let prog = obj.program(p.section.as_deref()).cloned().ok_or_else(|| match &p.section {
         Some(s) => format!("no XDP program '{s}' in {}", path.display()),
         None => format!("no XDP program in {}", path.display()),

@@ -177,6 +177,27 @@ pub fn encode(v: &serde_json::Value, layout: &Layout, what: &str) -> Result<Vec<
     Ok(out)
 }
 
+/// The per-CPU values of a PERCPU_ARRAY / PERCPU_HASH / LRU_PERCPU_HASH
+/// entry, when `value` is a list of them rather than one value. A JSON list
+/// is one value only where the value type is itself an array: then a list
+/// of lists is per CPU.
+fn per_cpu_list<'a>(
+    map_type: MapType,
+    value: &'a serde_json::Value,
+    layout: Option<&Layout>,
+) -> Option<&'a Vec<serde_json::Value>> {
+    let serde_json::Value::Array(items) = value else { return None };
+    if !map_type.is_percpu() {
+        return None;
+    }
+    match layout {
+        Some(Layout::Array { .. }) => {
+            items.iter().all(|i| matches!(i, serde_json::Value::Array(_))).then_some(items)
+        }
+        _ => Some(items),
+    }
+}
+
 fn apply_entry(
     engine: &mut Engine,
     map: &str,
@@ -203,13 +224,52 @@ fn apply_entry(
         .ok_or_else(|| anyhow!("the object has no map named '{map}'"))?;
     let value_json =
         e.value.as_ref().ok_or_else(|| anyhow!("entry has neither 'value' nor 'program'"))?;
-    let value = bytes_of(value_json, layout.map(|l| &l.1), m.def.value_size as usize, "value")?;
     if key.len() != m.def.key_size as usize {
         bail!("key has {} bytes, map '{map}' has key_size {}", key.len(), m.def.key_size);
     }
-    if value.len() != m.def.value_size as usize {
-        bail!("value has {} bytes, map '{map}' has value_size {}", value.len(), m.def.value_size);
-    }
+    let vs = m.def.value_size as usize;
+    let value_layout = layout.map(|l| &l.1);
+    let value = match per_cpu_list(m.def.map_type, value_json, value_layout) {
+        // One value per CPU the run models, as BPF_MAP_UPDATE_ELEM takes
+        // them from user space: each rounded up to 8 bytes
+        // (kernel/bpf/syscall.c bpf_map_value_size, round_up(value_size, 8)
+        // * num_possible_cpus()).
+        Some(items) => {
+            let ncpus = m.stride / m.per_cpu.max(1);
+            if items.len() != ncpus {
+                bail!(
+                    "map '{map}' ({}), key {}: {} values given, but a per-CPU list needs one per \
+                     CPU the run models, {ncpus} here (the machine's possible CPUs for diff, live \
+                     and the kernel; one per worker for replay --threads), or a single value for \
+                     every CPU",
+                    m.def.map_type.name(),
+                    e.key,
+                    items.len()
+                );
+            }
+            let mut out = vec![0u8; m.per_cpu * ncpus];
+            for (c, item) in items.iter().enumerate() {
+                let v = bytes_of(item, value_layout, vs, &format!("value for CPU {c}"))?;
+                if v.len() != vs {
+                    bail!(
+                        "value for CPU {c} has {} bytes, map '{map}' has value_size {vs}",
+                        v.len()
+                    );
+                }
+                out[c * m.per_cpu..c * m.per_cpu + vs].copy_from_slice(&v);
+            }
+            out
+        }
+        // A single value: the engine writes it to every CPU, as bpftool
+        // does when given one value for a per-CPU map.
+        None => {
+            let value = bytes_of(value_json, value_layout, vs, "value")?;
+            if value.len() != vs {
+                bail!("value has {} bytes, map '{map}' has value_size {vs}", value.len());
+            }
+            value
+        }
+    };
     if matches!(m.def.map_type, MapType::Ringbuf | MapType::PerfEventArray) {
         bail!("map '{map}' ({}) holds no entries", m.def.map_type.name());
     }

@@ -24,6 +24,24 @@ pub const BPF_PROG_TYPE_XDP: u32 = 6;
 /// `BPF_XDP` (enum bpf_attach_type): a plain XDP program, not one for a
 /// DEVMAP/CPUMAP entry (those cannot be test-run, net/bpf/test_run.c).
 pub const BPF_XDP: u32 = 37;
+/// `BPF_XDP_DEVMAP` and `BPF_XDP_CPUMAP` (enum bpf_attach_type,
+/// include/uapi/linux/bpf.h): programs run by a DEVMAP/CPUMAP entry.
+pub const BPF_XDP_DEVMAP: u32 = 33;
+pub const BPF_XDP_CPUMAP: u32 = 35;
+
+/// The attach type libbpf loads a program of this section with
+/// (tools/lib/bpf/libbpf.c section_defs: `xdp/devmap`, `xdp.frags/devmap`,
+/// `xdp/cpumap`, `xdp.frags/cpumap`; everything else XDP is BPF_XDP). Kept
+/// here, not in the loader, because the QEMU guest agent builds this file
+/// on its own; loader::XdpAttach says the same.
+pub fn attach_type_of(section: &str) -> u32 {
+    match section {
+        "xdp/devmap" | "xdp.frags/devmap" => BPF_XDP_DEVMAP,
+        "xdp/cpumap" | "xdp.frags/cpumap" => BPF_XDP_CPUMAP,
+        _ => BPF_XDP,
+    }
+}
+
 /// `BPF_F_XDP_HAS_FRAGS`: the program understands multi-buffer frames.
 pub const BPF_F_XDP_HAS_FRAGS: u32 = 1 << 5;
 
@@ -374,7 +392,9 @@ impl KernelProgram {
         let name = super::maps::kernel_name(&prog.name);
         let spec = |log_level| sys::ProgSpec {
             prog_type: BPF_PROG_TYPE_XDP,
-            expected_attach_type: BPF_XDP,
+            // `xdp/devmap` and `xdp/cpumap` programs are verified for their
+            // map (they may read `egress_ifindex`), as libbpf loads them.
+            expected_attach_type: attach_type_of(&prog.section),
             prog_flags: if prog.frags { BPF_F_XDP_HAS_FRAGS } else { 0 },
             insns: &bytes,
             license: &license,

@@ -11,7 +11,6 @@ use crate::verdict::{Verdict, XdpAction};
 
 /// The shortest frame rbpf is given: the engine and the kernel refuse
 /// frames shorter than an Ethernet header before the program runs.
-const ETH_HLEN: usize = 14;
 
 pub struct RbpfBackend {
     program: XdpProgram,
@@ -35,8 +34,10 @@ impl Backend for RbpfBackend {
     }
     fn run(&mut self, pkt: &PacketSource) -> Ran {
         let mut data = pkt.data.clone();
-        let r = if data.len() < ETH_HLEN {
-            result(Verdict::NotRun { reason: "shorter than 14 bytes".into() }, vec![])
+        // rbpf runs any frame; the kernel (and the engine) refuse some
+        // before the program runs, so rbpf must not run them either.
+        let r = if let Some(reason) = crate::engine::xdp::refused(data.len()) {
+            result(Verdict::NotRun { reason: reason.to_string() }, vec![])
         } else {
             match self.program.run(
                 &mut data,

@@ -25,6 +25,7 @@ pub const RINGBUF_RESERVE: i32 = 131;
 pub const RINGBUF_SUBMIT: i32 = 132;
 pub const RINGBUF_DISCARD: i32 = 133;
 pub const KTIME_GET_COARSE_NS: i32 = 160;
+pub const CHECK_MTU: i32 = 163;
 pub const LOOP: i32 = 181;
 pub const XDP_GET_BUFF_LEN: i32 = 188;
 pub const XDP_LOAD_BYTES: i32 = 189;
@@ -56,6 +57,7 @@ pub const SUPPORTED: &[(i32, &str)] = &[
     (RINGBUF_SUBMIT, "bpf_ringbuf_submit"),
     (RINGBUF_DISCARD, "bpf_ringbuf_discard"),
     (KTIME_GET_COARSE_NS, "bpf_ktime_get_coarse_ns"),
+    (CHECK_MTU, "bpf_check_mtu"),
     (LOOP, "bpf_loop"),
     (XDP_GET_BUFF_LEN, "bpf_xdp_get_buff_len"),
     (XDP_LOAD_BYTES, "bpf_xdp_load_bytes"),

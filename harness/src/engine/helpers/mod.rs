@@ -46,6 +46,25 @@ fn arg_err(helper: &'static str, reason: impl Into<String>) -> FaultKind {
     FaultKind::HelperArgument { helper, reason: reason.into() }
 }
 
+/// `bpf_check_mtu(ctx, ifindex, *mtu_len, len_diff, flags)` for XDP, as
+/// net/core/filter.c `bpf_xdp_check_mtu` computes it: flags other than 0
+/// give -EINVAL; the device is `ifindex`, or the receive queue's device
+/// when it is 0 (`__dev_via_ifindex`); the length checked is the linear
+/// frame (`data_end - data`), or `*mtu_len` plus the device's L2 header
+/// when `*mtu_len` is non-zero, plus `len_diff`; over `mtu +
+/// hard_header_len` it returns BPF_MTU_CHK_RET_FRAG_NEEDED (1), else 0.
+/// `*mtu_len` receives the device MTU (0 on the error paths).
+///
+/// BPF_PROG_TEST_RUN runs XDP on loopback's receive queue 0
+/// (net/bpf/test_run.c bpf_prog_test_run_xdp: `__netif_get_rx_queue(
+/// current->nsproxy->net_ns->loopback_dev, 0)`), and loopback is ifindex 1
+/// in every namespace, with MTU 65536 and an Ethernet-sized hard header
+/// (drivers/net/loopback.c loopback_setup: `dev->mtu = 64 * 1024`,
+/// `hard_header_len = ETH_HLEN`). Other devices are the host's and are not
+/// modelled.
+const LOOPBACK_MTU: u64 = 65536;
+const LOOPBACK_HARD_HEADER_LEN: i64 = 14;
+
 impl<T: Tracer> Exec<'_, T> {
     fn map_arg(&self, helper: &'static str, v: u64) -> Result<usize, FaultKind> {
         if tag_of(v) != TAG_MAP || offset_of(v) as usize >= self.maps.maps.len() {
@@ -55,6 +74,37 @@ impl<T: Tracer> Exec<'_, T> {
             ));
         }
         Ok(offset_of(v) as usize)
+    }
+
+    fn check_mtu(&mut self, pc: usize, r: [u64; 5]) -> Result<u64, FaultKind> {
+        self.ctx_arg("bpf_check_mtu", r[0])?;
+        let ifindex = r[1] as u32;
+        let len_diff = r[3] as u32 as i32;
+        // The verifier makes mtu_len a pointer to 4 writable bytes.
+        let mtu_in = u32::from_le_bytes(self.slice(pc, r[2], 4, true)?[..4].try_into().expect("4"));
+        let (ret, mtu) = if r[4] != 0 {
+            (neg(EINVAL), 0)
+        } else if ifindex != 0 && ifindex != 1 {
+            return Err(FaultKind::NotModelled {
+                what: format!(
+                    "bpf_check_mtu on ifindex {ifindex}: the engine models only the test-run \
+                     device, loopback (ifindex 0 or 1)"
+                ),
+            });
+        } else {
+            let b = self.buff.as_ref().expect("ctx checked");
+            // `int` arithmetic in the kernel.
+            let mut len: i64 = if mtu_in != 0 {
+                mtu_in as i32 as i64 + LOOPBACK_HARD_HEADER_LEN
+            } else {
+                (b.data_end - b.data) as i64
+            };
+            len = (len as i32).wrapping_add(len_diff) as i64;
+            let dev_len = LOOPBACK_MTU as i64 + LOOPBACK_HARD_HEADER_LEN;
+            (if len > dev_len { 1 } else { 0 }, LOOPBACK_MTU as u32)
+        };
+        self.slice(pc, r[2], 4, true)?.copy_from_slice(&mtu.to_le_bytes());
+        Ok(ret)
     }
 
     fn ctx_arg(&self, helper: &'static str, v: u64) -> Result<(), FaultKind> {
@@ -284,6 +334,7 @@ impl<T: Tracer> Exec<'_, T> {
             XDP_LOAD_BYTES | XDP_STORE_BYTES => {
                 self.xdp_bytes(pc, id == XDP_STORE_BYTES, r).map(Return)
             }
+            CHECK_MTU => self.check_mtu(pc, r).map(Return),
             FIB_LOOKUP => Err(FaultKind::NotModelled {
                 what: "bpf_fib_lookup needs the kernel's routing table; the engine has none".into(),
             }),
