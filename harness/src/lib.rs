@@ -19,6 +19,7 @@ pub mod engine;
 pub mod history;
 pub mod loader;
 pub mod matrix;
+pub mod offload;
 pub mod pcapgen;
 pub mod program;
 pub mod qualify;

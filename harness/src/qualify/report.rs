@@ -86,10 +86,32 @@ pub struct OffloadResult {
     pub unit: usize,
     pub program: String,
     pub profile: String,
+    /// The target loads the program (offloadable, with or without a
+    /// run-time fallback).
     pub compatible: bool,
+    /// The verdict: offloadable, offloadable with run-time fallback, not
+    /// offloadable. Absent in reports older than it (then `compatible`
+    /// alone: see [`OffloadResult::state`]).
+    #[serde(default, rename = "state")]
+    pub state: Option<nic_model::Offloadability>,
     pub reason: String,
     pub est_mpps: Option<f64>,
     pub est_basis: String,
+    /// Which bound the estimate is: `compute` or `line rate`.
+    #[serde(default)]
+    pub est_bound: Option<String>,
+}
+
+impl OffloadResult {
+    /// The verdict, from `compatible` for reports older than `state` (where
+    /// a run-time fallback was not told apart).
+    pub fn verdict(&self) -> nic_model::Offloadability {
+        self.state.unwrap_or(if self.compatible {
+            nic_model::Offloadability::Offloadable
+        } else {
+            nic_model::Offloadability::NotOffloadable
+        })
+    }
 }
 
 /// Wall time one unit took: the cost that balances later shards.

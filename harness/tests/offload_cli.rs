@@ -1,0 +1,130 @@
+//! `xdpqual offload-check` on the real binary: the three verdict states,
+//! the host kernel's verifier as the first gate, the estimate's bound, and
+//! the Markdown rendering's final newline (issue 18 item 6).
+
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").canonicalize().unwrap()
+}
+
+fn xdpqual(args: &[&str]) -> (i32, String, String) {
+    let o = Command::new(env!("CARGO_BIN_EXE_xdpqual"))
+        .current_dir(root())
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run xdpqual");
+    (
+        o.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&o.stdout).into(),
+        String::from_utf8_lossy(&o.stderr).into(),
+    )
+}
+
+/// encap.c calls bpf_xdp_adjust_head at two sites (-20 to encapsulate,
+/// +20 to decapsulate, encap.c lines 97 and 146). The NFP fast path needs a
+/// single call site with one constant delta (nfp/bpf/verifier.c
+/// nfp_record_adjust_head, offload-rules.md NFP-H4), so the JIT emits the
+/// slow path, which returns -EINVAL when the new data offset leaves the
+/// firmware window: the program loads, with a run-time fallback. It must
+/// never be shown as plain "compatible".
+#[test]
+fn encap_on_corenic_is_offloadable_with_fallback() {
+    let (code, out, err) = xdpqual(&[
+        "offload-check",
+        "corpus/build/encap.v3.o",
+        "--profile",
+        "nfp-corenic",
+        "--no-estimate",
+        "--no-host",
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.starts_with(
+            "program `xdp_ipip_encap` on profile `nfp-corenic`: offloadable with run-time fallback (NFP-H4)\n"
+        ),
+        "{out}"
+    );
+    assert!(!out.contains("compatible"), "{out}");
+
+    let (code, md, err) = xdpqual(&[
+        "offload-check",
+        "corpus/build/encap.v3.o",
+        "--profile",
+        "nfp-corenic",
+        "--no-estimate",
+        "--no-host",
+        "--format",
+        "markdown",
+    ]);
+    assert_eq!(code, 0, "{md}{err}");
+    assert!(md.contains("Verdict: **offloadable with run-time fallback (NFP-H4)**"), "{md}");
+    assert!(md.ends_with('\n'), "markdown output ends without a newline: {md:?}");
+}
+
+/// r10_smash.o shifts the frame pointer (`r1 = r10; r1 >>= 40`): the kernel
+/// verifier refuses pointer arithmetic with >>= (kernel/bpf/verifier.c,
+/// adjust_ptr_min_max_vals), while the NIC model has no rule against it on
+/// netdevsim. The offload path runs the host verifier first, so with the
+/// host backend available the verdict is "not offloadable" (exit 1), and
+/// the output says it was the host verifier.
+#[test]
+fn host_verifier_rejection_is_not_offloadable() {
+    let args = ["offload-check", "corpus/build/hostile/r10_smash.o", "--profile", "netdevsim"];
+    let (code, out, err) = xdpqual(&[&args[..], &["--no-host"]].concat());
+    assert_eq!(code, 0, "without the host verifier the model alone accepts it: {out}{err}");
+    assert!(out.contains(": offloadable\n"), "{out}");
+
+    let (code, out, err) = xdpqual(&args);
+    if out.contains("the host kernel's verifier was not asked") {
+        eprintln!("SKIP: host backend unavailable here: {}", out.lines().last().unwrap_or(""));
+        assert_eq!(code, 0, "{out}{err}");
+        return;
+    }
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(out.contains(": NOT offloadable\n"), "{out}");
+    assert!(
+        out.contains(
+            "KERNEL-VERIFIER [violates] R1 pointer arithmetic with >>= operator prohibited"
+        ),
+        "{out}"
+    );
+    assert!(out.contains("rejects the program: R1 pointer arithmetic with >>= operator prohibited"));
+    // No throughput estimate for a program that does not load.
+    assert!(!out.contains("throughput estimate"), "{out}");
+}
+
+/// nfp-agilio-ebpf has no line rate: the estimate says so instead of
+/// "line rate none Mpps". nfp-corenic has one (40 Gbit/s): with the default
+/// synthetic 60-byte frames that is 40e9 / ((60 + 24) x 8) = 59.52 Mpps, and
+/// truncate.c (13 insns, 200 per-packet cycles) computes far faster, so the
+/// line rate is the bound.
+#[test]
+fn estimate_names_its_bound() {
+    let (code, out, err) = xdpqual(&[
+        "offload-check",
+        "corpus/build/truncate.v3.o",
+        "--profile",
+        "nfp-agilio-ebpf",
+        "--no-host",
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("no line rate in the profile"), "{out}");
+    assert!(!out.contains("none"), "{out}");
+    assert!(out.contains("(bound: compute"), "{out}");
+
+    let (code, out, err) = xdpqual(&[
+        "offload-check",
+        "corpus/build/truncate.v3.o",
+        "--profile",
+        "nfp-corenic",
+        "--no-host",
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("throughput estimate on nfp-corenic: 59.52 Mpps (bound: line rate)"),
+        "{out}"
+    );
+}
