@@ -22,9 +22,10 @@ pub enum HostVerdict {
         message: String,
         insn: Option<usize>,
     },
-    /// The host backend cannot run here (capabilities, no bpf(2)), or the
-    /// load failed for a reason that is not the verifier's (a map the kernel
-    /// cannot create, say): the verifier was not asked.
+    /// The host backend cannot run here (capabilities, no bpf(2)), the load
+    /// failed for a reason that is not the verifier's (a map the kernel
+    /// cannot create, say), or the refusal is about the kernel's build (a
+    /// helper it does not offer): the verifier did not decide.
     NotAsked {
         why: String,
     },
@@ -41,7 +42,7 @@ impl HostVerdict {
                 format!("the host kernel's verifier ({kernel}) rejects the program: {message}")
             }
             HostVerdict::NotAsked { why } => {
-                format!("the host kernel's verifier was not asked ({why})")
+                format!("the host kernel's verifier did not decide ({why})")
             }
         }
     }
@@ -57,6 +58,18 @@ pub fn host_verdict(obj: &Object, prog: &Program) -> HostVerdict {
     let kernel = host.kernel_release().to_string();
     match host.load(obj, prog) {
         Ok(SessionOutcome::Ready(_)) => HostVerdict::Accepted { kernel },
+        // A helper this kernel's build does not offer to the program type is
+        // a property of the build, not of the program (as the host cell
+        // treats it, backends/host/prog.rs Rejection::helper_not_offered):
+        // it does not decide offloadability.
+        Ok(SessionOutcome::Rejected(r)) if r.rejection.helper_not_offered().is_some() => {
+            HostVerdict::NotAsked {
+                why: format!(
+                    "kernel {kernel} does not offer {} to this program type, a property of its build, not of the program",
+                    r.rejection.helper_not_offered().unwrap_or_default()
+                ),
+            }
+        }
         Ok(SessionOutcome::Rejected(r)) => HostVerdict::Rejected {
             kernel,
             message: r

@@ -78,7 +78,7 @@ fn host_verifier_rejection_is_not_offloadable() {
     assert!(out.contains(": offloadable\n"), "{out}");
 
     let (code, out, err) = xdpqual(&args);
-    if out.contains("the host kernel's verifier was not asked") {
+    if out.contains("the host kernel's verifier did not decide") {
         eprintln!("SKIP: host backend unavailable here: {}", out.lines().last().unwrap_or(""));
         assert_eq!(code, 0, "{out}{err}");
         return;
@@ -127,4 +127,34 @@ fn estimate_names_its_bound() {
         out.contains("throughput estimate on nfp-corenic: 59.52 Mpps (bound: line rate)"),
         "{out}"
     );
+}
+
+/// qualify's first-order estimate (dashboard, history): 13 reachable
+/// instructions. nfp-agilio-ebpf: 800 MHz x 50 cores / (0 + 13) cycles =
+/// 3076.9 Mpps, and no line rate to cap it: the basis says so.
+/// nfp-corenic: 800 x 50 / (200 + 13) = 187.8 Mpps, above its line rate of
+/// 59.52 Mpps, which is the bound.
+#[test]
+fn qualify_estimate_is_capped_by_line_rate_and_names_the_bound() {
+    use xdpqual::qualify::estimate_mpps;
+    let agilio = nic_model::Profile::builtin("nfp-agilio-ebpf").unwrap();
+    let e = estimate_mpps(&agilio, 13);
+    assert!((e.mpps.unwrap() - 40_000.0 / 13.0).abs() < 1e-9);
+    assert_eq!(e.bound.as_deref(), Some("compute"));
+    assert!(e.basis.contains("the profile has no line rate"), "{}", e.basis);
+
+    let corenic = nic_model::Profile::builtin("nfp-corenic").unwrap();
+    let e = estimate_mpps(&corenic, 13);
+    assert_eq!(e.mpps, Some(59.52));
+    assert_eq!(e.bound.as_deref(), Some("line rate"));
+    assert!(e.basis.starts_with("bound: line rate 59.52 Mpps"), "{}", e.basis);
+    assert!(e.basis.contains("= 187.8 Mpps"), "{}", e.basis);
+
+    // hxdp: 156.25 MHz, 1 core, 2 per-packet cycles (profiles/hxdp.toml):
+    // 156.25 / (2 + 100) = 1.53 Mpps, under its 59.5 Mpps line rate.
+    let hxdp = nic_model::Profile::builtin("hxdp").unwrap();
+    let e = estimate_mpps(&hxdp, 100);
+    assert_eq!(e.bound.as_deref(), Some("compute"));
+    assert!((e.mpps.unwrap() - 156.25 / 102.0).abs() < 1e-9, "{:?}", e.mpps);
+    assert!(e.basis.ends_with("(line rate 59.5 Mpps)"), "{}", e.basis);
 }
