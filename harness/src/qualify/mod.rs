@@ -43,6 +43,25 @@ pub struct RunOptions {
     /// Where `source` programs are compiled.
     pub build_dir: PathBuf,
     pub run_id: String,
+    /// This run will be recorded in the history and, when the history has
+    /// no baseline of that name yet, become it ([`adopt_first_baseline`]):
+    /// its regression gates then pass as the reference, not skip.
+    pub becomes_baseline_if_none: bool,
+}
+
+/// After a recorded run: when the history has no baseline `name`, make
+/// `run_id` it. Returns the one line to tell the user, or `None` when a
+/// baseline already existed.
+pub fn adopt_first_baseline(history: &Path, name: &str, run_id: &str) -> Result<Option<String>> {
+    let mut h = History::open(history)?;
+    if h.baseline(name)?.is_some() {
+        return Ok(None);
+    }
+    let id = h.set_baseline(name, run_id)?;
+    Ok(Some(format!(
+        "first run: no baseline '{name}' in {} yet, so this run ({id}) is now baseline '{name}'; later runs are compared with it (`xdpqual baseline set RUN` picks another)",
+        history.display()
+    )))
 }
 
 /// A run id: seconds since the epoch and the process id, sortable.
@@ -402,6 +421,16 @@ impl Runner<'_> {
             let name =
                 format!("perf: at most {max}% slower than baseline '{}'", self.opts.baseline);
             let outcome = match &self.prior.baseline {
+                // The first recorded run on a history without this baseline
+                // becomes it: it is the reference, 0% from itself.
+                None if self.opts.becomes_baseline_if_none && !self.prior.source.is_empty() => {
+                    Outcome::Pass {
+                        detail: format!(
+                            "first run: no baseline '{}' yet, this run becomes it (median {:.1} ns/packet, reference {:.1})",
+                            self.opts.baseline, sample.median_ns, sample.ref_median_ns
+                        ),
+                    }
+                }
                 None => Outcome::Skipped {
                     reason: format!(
                         "no baseline '{}' in {}",
