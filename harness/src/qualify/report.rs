@@ -379,12 +379,11 @@ impl Report {
             s.push_str("\n</details>\n\n");
         }
 
-        // 4. Where everything is.
-        let dir = if self.run.id.is_empty() { "<run-id>".to_string() } else { self.run.id.clone() };
-        s.push_str(&format!(
-            "Full report: report.json (every check with its detail), junit.xml, in the run's directory {}.\n",
-            md(&format!("results/{dir}/"))
-        ));
+        // 4. Where everything is (beside this file: the same text whichever
+        // run, shard merge or copy it is).
+        s.push_str(
+            "Full report: report.json (every check with its detail) and junit.xml, beside this summary.\n",
+        );
         s
     }
 }
