@@ -605,6 +605,15 @@ fn h4_adjust_head() {
     // Constant delta in the fast window, one call site: nothing to report.
     let r = check(&Prog::new().mov(2, -14).call(helper::XDP_ADJUST_HEAD).ret(2).xdp(), &corenic());
     assert_rules(&r, &[]);
+    // The same delta set by a 32-bit move (`w2 = -14`, as clang emits for
+    // an int argument): the register holds 0xfffffff2, which the driver
+    // reads as the int -14 (nfp_record_adjust_head), so still the fast path.
+    let r = check(
+        &Prog::new().raw(ALU | MOV | K, 2, 0, 0, -14).call(helper::XDP_ADJUST_HEAD).ret(2).xdp(),
+        &corenic(),
+    );
+    assert_rules(&r, &[]);
+    assert_eq!(r.verdict, Offloadability::Offloadable);
     // Outside [-84, 46]: slow path with a runtime window check.
     let r = check(&Prog::new().mov(2, -200).call(helper::XDP_ADJUST_HEAD).ret(2).xdp(), &corenic());
     assert_rules(&r, &["NFP-H4"]);
