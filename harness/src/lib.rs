@@ -20,6 +20,7 @@ pub mod engine;
 pub mod history;
 pub mod loader;
 pub mod matrix;
+pub mod offload;
 pub mod pcapgen;
 pub mod qualify;
 pub mod replay;

@@ -15,6 +15,18 @@ pub fn hex(bytes: &[u8]) -> String {
     s
 }
 
+/// English ordinal: 1st, 2nd, 3rd, 4th, 11th, 12th, 13th, 21st, 63rd.
+pub fn ordinal(n: usize) -> String {
+    let suffix = match (n % 10, n % 100) {
+        (_, 11..=13) => "th",
+        (1, _) => "st",
+        (2, _) => "nd",
+        (3, _) => "rd",
+        _ => "th",
+    };
+    format!("{n}{suffix}")
+}
+
 pub fn unhex(s: &str) -> Result<Vec<u8>, String> {
     let s: String = s.chars().filter(|c| !c.is_whitespace() && *c != ':').collect();
     let s = s.strip_prefix("0x").unwrap_or(&s);
@@ -152,6 +164,19 @@ fn past_test_capture(tag: &str, text: impl std::fmt::Display) {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn ordinals() {
+        let got: Vec<String> =
+            [1, 2, 3, 4, 11, 12, 13, 21, 22, 23, 63, 100, 101, 111, 112].map(super::ordinal).into();
+        assert_eq!(
+            got,
+            [
+                "1st", "2nd", "3rd", "4th", "11th", "12th", "13th", "21st", "22nd", "23rd", "63rd",
+                "100th", "101st", "111th", "112th"
+            ]
+        );
+    }
+
     use super::*;
 
     #[test]

@@ -224,3 +224,85 @@ fn c_sources_are_built_with_their_flags() {
     assert_eq!(bad.len(), 2, "one per unit of the broken build: {checks:?}");
     assert!(bad[0]["reason"].as_str().unwrap().contains("no/such/header.h"), "{bad:?}");
 }
+
+/// The first recorded `qualify` on a history without a baseline makes that
+/// run the baseline, says so in one line, and its regression gates pass as
+/// the reference instead of skipping; the next run is compared with it.
+#[test]
+fn the_first_run_becomes_the_baseline() {
+    let dir = tempdir("firstbase");
+    tiny_capture(&dir);
+    // 1000%: the second run's comparison is asserted to happen, not its
+    // result (no timing assertions).
+    let cfg = config(
+        &dir,
+        "[perf]\nrounds = 1\n[[program]]\nobject = \"@ROOT@/corpus/build/counters.v3.o\"\nbudget = { max_regression_pct = 1000.0 }\n",
+    );
+    let out = dir.join("out");
+    let hist = dir.join("h.sqlite");
+    let args = [
+        "qualify",
+        "--quiet",
+        "--config",
+        cfg.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--history",
+        hist.to_str().unwrap(),
+    ];
+    let (code, stdout, stderr) = xdpqual(&args);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let first = only_run(&out);
+    let id = first.file_name().unwrap().to_str().unwrap().to_string();
+    let lines: Vec<&str> = stdout.lines().filter(|l| l.contains("first run")).collect();
+    assert_eq!(
+        lines,
+        [format!(
+            "first run: no baseline 'default' in {} yet, so this run ({id}) is now baseline 'default'; later runs are compared with it (`xdpqual baseline set RUN` picks another)",
+            hist.display()
+        )],
+        "{stdout}"
+    );
+    // One vm check (no expectations: none) + one regression gate per capture.
+    assert!(stdout.contains(" 0 skipped"), "{stdout}");
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(first.join("report.json")).unwrap()).unwrap();
+    let gates: Vec<_> = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["check"].as_str().unwrap().starts_with("perf: at most 1000% slower"))
+        .collect();
+    assert_eq!(gates.len(), 2, "one per capture");
+    for g in &gates {
+        assert_eq!(g["status"], "pass", "{g}");
+        assert!(g["detail"].as_str().unwrap().starts_with("first run: no baseline 'default' yet"));
+    }
+    let (code, stdout, _) = xdpqual(&["baseline", "list", "--history", hist.to_str().unwrap()]);
+    assert_eq!(code, 0);
+    assert!(stdout.contains(&format!("baseline default: {id}")), "{stdout}");
+
+    // The second run is compared with the first, and changes no baseline.
+    let (code, stdout, stderr) = xdpqual(&args);
+    assert!(code == 0 || code == 1, "{stdout}{stderr}");
+    assert!(!stdout.contains("first run"), "{stdout}");
+    let second = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.join("report.json").exists() && *p != first)
+        .expect("a second run directory");
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(second.join("report.json")).unwrap()).unwrap();
+    for g in report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["check"].as_str().unwrap().starts_with("perf: at most 1000% slower"))
+    {
+        assert_ne!(g["status"], "skipped", "{g}");
+        let text = g["detail"].as_str().or(g["reason"].as_str()).unwrap();
+        assert!(text.contains(&format!("against run {id}")), "{text}");
+    }
+    let (_, stdout, _) = xdpqual(&["baseline", "list", "--history", hist.to_str().unwrap()]);
+    assert!(stdout.contains(&format!("baseline default: {id}")), "{stdout}");
+}

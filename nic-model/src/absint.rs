@@ -344,6 +344,10 @@ pub trait Observer {
     fn visit(&mut self, pc: usize, insn: &Insn, state: &State);
 }
 
+/// Largest packet offset the kernel verifier tracks (kernel/bpf/verifier.c
+/// `MAX_PACKET_OFF`).
+pub const MAX_PACKET_OFF: u64 = 0xffff;
+
 /// Bounds on the exploration.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
@@ -371,9 +375,11 @@ pub struct Outcome {
     pub stack_depth: BTreeMap<usize, u64>,
     /// Some stack access had a variable offset (depth unknown for that function).
     pub stack_depth_unknown: Vec<usize>,
-    /// Largest packet offset reached (last byte, as the kernel's `max_pkt_offset`).
+    /// Largest packet offset reached (last byte, as the kernel's
+    /// `max_pkt_offset`) by the accesses the analysis could bound.
     pub max_pkt_offset: u64,
-    /// Packet access whose offset is unbounded above.
+    /// A packet access whose offset is unbounded above (or beyond
+    /// [`MAX_PACKET_OFF`]): then `max_pkt_offset` is no bound at all.
     pub pkt_offset_unbounded: bool,
     pub budget_exhausted: bool,
     pub instructions_joined: usize,
@@ -488,14 +494,21 @@ impl<'a> Analyzer<'a> {
     }
 
     fn note_pkt(&mut self, off: Off, size: u64) {
-        if off.max == i64::MAX {
+        if off.max < 0 {
+            return;
+        }
+        let last = (off.max as u64).saturating_add(size.saturating_sub(1));
+        // The verifier grants a packet pointer a range only while its offset
+        // (fixed plus variable part) is at most MAX_PACKET_OFF (0xffff,
+        // kernel/bpf/verifier.c find_good_pkt_pointers), so every access it
+        // accepts ends below that. A reach past it is not a packet offset but
+        // a bound this analysis lost (a 32-bit wrap gave 2^32 + 14, joined
+        // loop iterations 108607): it is unbounded, not a number.
+        if last > MAX_PACKET_OFF {
             self.out.pkt_offset_unbounded = true;
             return;
         }
-        if off.max >= 0 {
-            let last = off.max as u64 + size - 1;
-            self.out.max_pkt_offset = self.out.max_pkt_offset.max(last);
-        }
+        self.out.max_pkt_offset = self.out.max_pkt_offset.max(last);
     }
 
     fn step(&mut self, pc: usize, insn: &Insn, mut st: State) -> Vec<(usize, State)> {
@@ -1003,6 +1016,24 @@ fn scalar_op(o: u8, off: i16, a: Range, b: Range, bits: u32) -> Val {
         return Val::Scalar(Range::exact(v & mask));
     }
     let hi = |m: u64| if m == 0 { 0 } else { Range::bits(64 - m.leading_zeros()).max };
+    // Adding a negative constant (`w3 += -1` is encoded with imm 0xffffffff)
+    // is a subtraction modulo 2^bits, and subtracting one is an addition.
+    // Taken literally the sum overflowed the width and the range became the
+    // full one: a loop counter lost its bound, and so did every pointer the
+    // loop advances.
+    let neg = |y: u64| (y > mask >> 1).then(|| (mask - y).wrapping_add(1) & mask);
+    match (o, b.constant().and_then(neg)) {
+        (ADD, Some(k)) if a.min >= k => {
+            return Val::Scalar(Range { min: a.min - k, max: a.max - k });
+        }
+        (SUB, Some(k)) => {
+            return Val::Scalar(match a.max.checked_add(k) {
+                Some(mx) if mx <= mask => Range { min: a.min + k, max: mx },
+                _ => full,
+            });
+        }
+        _ => {}
+    }
     let r = match o {
         ADD => match (a.max.checked_add(b.max), a.min.wrapping_add(b.min)) {
             (Some(mx), mn) if mx <= mask => Range { min: mn, max: mx },
@@ -1180,6 +1211,36 @@ mod tests {
         assert_eq!(
             r(scalar_op(SUB, 0, Range::exact(1), Range::exact(2), 64)),
             Range::exact(u64::MAX)
+        );
+    }
+
+    #[test]
+    fn adding_a_negative_constant_subtracts() {
+        let r = |v| match v {
+            Val::Scalar(r) => r,
+            _ => panic!("not scalar"),
+        };
+        // `w3 += -1` on a loop counter in [1, 6]: imm -1 is 0xffffffff in
+        // 32 bits; (c + 0xffffffff) mod 2^32 = c - 1, so [0, 5].
+        let counter = Range { min: 1, max: 6 };
+        assert_eq!(
+            r(scalar_op(ADD, 0, counter, Range::exact(0xffff_ffff), 32)),
+            Range { min: 0, max: 5 }
+        );
+        // 64-bit: r += -4 on [4, 10] is [0, 6].
+        assert_eq!(
+            r(scalar_op(ADD, 0, Range { min: 4, max: 10 }, Range::exact((-4i64) as u64), 64)),
+            Range { min: 0, max: 6 }
+        );
+        // Where the subtraction can go below zero it wraps: the full range.
+        assert_eq!(
+            r(scalar_op(ADD, 0, Range { min: 0, max: 6 }, Range::exact(0xffff_ffff), 32)),
+            Range::U32
+        );
+        // w -= -2 on [0, 10] is [2, 12].
+        assert_eq!(
+            r(scalar_op(SUB, 0, Range { min: 0, max: 10 }, Range::exact(0xffff_fffe), 32)),
+            Range { min: 2, max: 12 }
         );
     }
 }

@@ -22,5 +22,5 @@ pub use check::{check, check_with, CheckOptions};
 pub use perf::{estimate, Estimate, TraceSummary};
 pub use profile::{Profile, ProfileError};
 pub use program::{Insn, MapSpec, ProgramSpec};
-pub use report::{Finding, Report, Severity, Verdict};
+pub use report::{plural, Finding, Offloadability, Report, Severity};
 pub use rules::RuleId;

@@ -358,7 +358,7 @@ impl std::fmt::Display for Estimate {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         writeln!(
             f,
-            "throughput estimate on {}: {:.2} Mpps (bottleneck: {})",
+            "throughput estimate on {}: {:.2} Mpps (bound: {})",
             self.profile, self.mpps, self.bottleneck
         )?;
         writeln!(
@@ -366,10 +366,13 @@ impl std::fmt::Display for Estimate {
             "  per packet: {:.1} insns, {:.1} cycles busy + {:.1} cycles waiting = {:.1} cycles; average frame {:.0} B",
             self.avg_insns, self.compute_cycles, self.wait_cycles, self.total_cycles, self.avg_frame_bytes
         )?;
-        let line = self.line_rate_mpps.map(|l| format!("{l:.2}")).unwrap_or_else(|| "none".into());
+        let line = match self.line_rate_mpps {
+            Some(l) => format!("line rate {l:.2} Mpps"),
+            None => "no line rate in the profile, so the estimate is not capped by the wire".into(),
+        };
         writeln!(
             f,
-            "  bounds: compute {:.2} Mpps, latency {:.2} Mpps, line rate {line} Mpps",
+            "  bounds: compute {:.2} Mpps, latency {:.2} Mpps, {line}",
             self.compute_bound_mpps, self.latency_bound_mpps
         )?;
         writeln!(f, "  cycles by category:")?;

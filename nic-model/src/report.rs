@@ -45,20 +45,71 @@ pub struct Finding {
     pub disasm: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+/// Whether a program can be offloaded: the one verdict every output
+/// (offload-check, qualify, the dashboard, the history) shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Verdict {
-    Compatible,
-    NotCompatible,
+pub enum Offloadability {
+    /// Accepted, and the NIC runs it as the host would.
+    Offloadable,
+    /// Accepted, but some run-time path differs from the host: a helper that
+    /// returns -EINVAL on the NIC (NFP-H4 slow path, NFP-H5), an action the
+    /// NIC turns into an abort (NFP-R1), asynchronous events (NFP-H6), an
+    /// MTU that cannot be raised later (NFP-M7). The program must handle
+    /// the fallback; the findings name each one.
+    OffloadableWithFallback,
+    /// The target (or the host kernel's verifier before it) refuses it.
+    NotOffloadable,
 }
 
-impl Verdict {
-    /// Process exit code for the CLI: 0 compatible, 1 not compatible.
+impl Offloadability {
+    /// Process exit code for the CLI: 0 offloadable (with or without a
+    /// run-time fallback: the program loads), 1 not offloadable.
     pub fn exit_code(self) -> i32 {
         match self {
-            Verdict::Compatible => 0,
-            Verdict::NotCompatible => 1,
+            Offloadability::Offloadable | Offloadability::OffloadableWithFallback => 0,
+            Offloadability::NotOffloadable => 1,
         }
+    }
+
+    /// Whether the target accepts the program.
+    pub fn loads(self) -> bool {
+        self != Offloadability::NotOffloadable
+    }
+
+    /// `offloadable`, `offloadable with run-time fallback`, `not offloadable`.
+    pub fn label(self) -> &'static str {
+        match self {
+            Offloadability::Offloadable => "offloadable",
+            Offloadability::OffloadableWithFallback => "offloadable with run-time fallback",
+            Offloadability::NotOffloadable => "not offloadable",
+        }
+    }
+
+    /// The verdict that `findings` make.
+    pub fn of(findings: &[Finding]) -> Offloadability {
+        if findings.iter().any(|f| f.severity.blocks()) {
+            Offloadability::NotOffloadable
+        } else if findings.is_empty() {
+            Offloadability::Offloadable
+        } else {
+            Offloadability::OffloadableWithFallback
+        }
+    }
+}
+
+impl std::fmt::Display for Offloadability {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.label())
+    }
+}
+
+/// `n` and the noun, singular for one: "1 finding", "2 findings".
+pub fn plural(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
     }
 }
 
@@ -72,7 +123,12 @@ pub struct Stats {
     pub code_size_lower_bound: Option<u64>,
     pub code_size_limit: Option<u64>,
     pub stack_bytes: Option<u64>,
+    /// The furthest packet byte reached; `None` when it could not be
+    /// bounded (then `max_pkt_offset_unbounded`) or was not computed.
     pub max_pkt_offset: Option<u64>,
+    /// Some packet access has no bound the analysis (and so the
+    /// verifier's `MAX_PACKET_OFF` rule) could establish.
+    pub max_pkt_offset_unbounded: bool,
     pub joined_instructions: usize,
 }
 
@@ -81,7 +137,7 @@ pub struct Report {
     pub program: String,
     pub profile: String,
     pub profile_is_assumption: bool,
-    pub verdict: Verdict,
+    pub verdict: Offloadability,
     pub findings: Vec<Finding>,
     pub stats: Stats,
 }
@@ -96,12 +152,42 @@ impl Report {
     ) -> Report {
         findings.sort_by_key(|a| (a.insn, a.rule, a.severity));
         findings.dedup_by(|a, b| a.rule == b.rule && a.insn == b.insn && a.message == b.message);
-        let verdict = if findings.iter().any(|f| f.severity.blocks()) {
-            Verdict::NotCompatible
-        } else {
-            Verdict::Compatible
-        };
+        let verdict = Offloadability::of(&findings);
         Report { program, profile, profile_is_assumption, verdict, findings, stats }
+    }
+
+    /// Adds a finding made outside the checker (the host kernel's
+    /// verifier, say) and recomputes the verdict.
+    pub fn add_finding(&mut self, f: Finding) {
+        self.findings.push(f);
+        self.findings.sort_by_key(|a| (a.insn, a.rule, a.severity));
+        self.verdict = Offloadability::of(&self.findings);
+    }
+
+    /// The rules behind a run-time fallback (behaves-differently findings),
+    /// sorted and de-duplicated.
+    pub fn fallback_rules(&self) -> Vec<RuleId> {
+        let mut v: Vec<RuleId> = self
+            .findings
+            .iter()
+            .filter(|f| f.severity == Severity::BehaviourDiffers)
+            .map(|f| f.rule)
+            .collect();
+        v.sort();
+        v.dedup();
+        v
+    }
+
+    /// The verdict in words, with the rules that make a fallback:
+    /// `offloadable with run-time fallback (NFP-H4)`.
+    pub fn verdict_line(&self) -> String {
+        match self.verdict {
+            Offloadability::OffloadableWithFallback => {
+                let rules: Vec<&str> = self.fallback_rules().iter().map(|r| r.id()).collect();
+                format!("{} ({})", self.verdict, rules.join(", "))
+            }
+            v => v.to_string(),
+        }
     }
 
     /// Rule IDs of all findings, sorted and de-duplicated.
@@ -119,8 +205,8 @@ impl Report {
     pub fn to_text(&self) -> String {
         let mut s = String::new();
         let verdict = match self.verdict {
-            Verdict::Compatible => "compatible",
-            Verdict::NotCompatible => "NOT compatible",
+            Offloadability::NotOffloadable => "NOT offloadable".to_string(),
+            _ => self.verdict_line(),
         };
         s += &format!("program `{}` on profile `{}`: {verdict}\n", self.program, self.profile);
         if self.profile_is_assumption {
@@ -155,17 +241,16 @@ impl Report {
         if let Some(b) = st.stack_bytes {
             s += &format!(", stack {b} B");
         }
-        if let Some(p) = st.max_pkt_offset {
+        if st.max_pkt_offset_unbounded {
+            s += ", max packet offset unbounded";
+        } else if let Some(p) = st.max_pkt_offset {
             s += &format!(", max packet offset {p}");
         }
         s + "\n"
     }
 
     pub fn to_markdown(&self) -> String {
-        let verdict = match self.verdict {
-            Verdict::Compatible => "**compatible**",
-            Verdict::NotCompatible => "**not compatible**",
-        };
+        let verdict = format!("**{}**", md_escape(&self.verdict_line()));
         let mut s = format!(
             "### Offload check: `{}` on `{}`\n\nVerdict: {verdict}\n\n",
             md_code(&self.program),
@@ -189,7 +274,10 @@ impl Report {
             }
             s += "\n";
         }
-        s += &md_escape(&self.stats_line());
+        // The stats line's own newline is escaped to a space: end the
+        // paragraph (and the output) with one.
+        s += md_escape(&self.stats_line()).trim_end();
+        s += "\n";
         s
     }
 }

@@ -96,6 +96,7 @@ rules! {
     HxdpS1 => "HXDP-S1", true, "stack within 512 B";
     HxdpM1 => "HXDP-M1", true, "hXDP maps: only the types of the programs the paper ran (HASH, ARRAY, PERCPU_ARRAY, LPM_TRIE, DEVMAP)";
     KernelReserved => "KERNEL-RESERVED", true, "the kernel verifier rejects the instruction (reserved fields, jump range) before any offload hook";
+    HostVerifier => "KERNEL-VERIFIER", false, "the host kernel's verifier rejects the program; the offload path runs that verifier first";
     Budget => "ANALYSIS-BUDGET", true, "the abstract interpretation ran out of budget";
 }
 

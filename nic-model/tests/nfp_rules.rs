@@ -5,7 +5,7 @@
 mod common;
 use common::*;
 use nic_model::opcode::*;
-use nic_model::{check, check_with, CheckOptions, Severity, Verdict};
+use nic_model::{check, check_with, CheckOptions, Offloadability, Severity};
 
 /// Passes every rule on nfp-corenic: bounds-checked packet read, in-range
 /// MUL/DIV, stack key lookup, XADD into the map value, reads of another word.
@@ -32,7 +32,7 @@ fn passing_program_is_compatible_on_corenic() {
     let p = passing();
     let r = check(&p, &corenic());
     assert_rules(&r, &[]);
-    assert_eq!(r.verdict, Verdict::Compatible);
+    assert_eq!(r.verdict, Offloadability::Offloadable);
     assert_eq!(r.verdict.exit_code(), 0);
     assert_eq!(r.stats.max_pkt_offset, Some(13));
     assert_eq!(r.stats.reachable_insns, p.insns.len() - 1, "all but the lddw second slot");
@@ -42,7 +42,7 @@ fn passing_program_is_compatible_on_corenic() {
 fn t1_program_type() {
     let r = check(&Prog::new().ret(0).spec("kprobe/sys_open", vec![]), &corenic());
     assert_rules(&r, &["NFP-T1"]);
-    assert_eq!(r.verdict, Verdict::NotCompatible);
+    assert_eq!(r.verdict, Offloadability::NotOffloadable);
     assert_eq!(r.verdict.exit_code(), 1);
 }
 
@@ -530,7 +530,7 @@ fn m7_packet_reach_beyond_split_boundary() {
     let r = check(&reaches_2000(), &corenic());
     assert_rules(&r, &["NFP-M7"]);
     assert_eq!(severity_of(&r, "NFP-M7"), Severity::BehaviourDiffers);
-    assert_eq!(r.verdict, Verdict::Compatible);
+    assert_eq!(r.verdict, Offloadability::OffloadableWithFallback);
 }
 
 #[test]
@@ -605,6 +605,15 @@ fn h4_adjust_head() {
     // Constant delta in the fast window, one call site: nothing to report.
     let r = check(&Prog::new().mov(2, -14).call(helper::XDP_ADJUST_HEAD).ret(2).xdp(), &corenic());
     assert_rules(&r, &[]);
+    // The same delta set by a 32-bit move (`w2 = -14`, as clang emits for
+    // an int argument): the register holds 0xfffffff2, which the driver
+    // reads as the int -14 (nfp_record_adjust_head), so still the fast path.
+    let r = check(
+        &Prog::new().raw(ALU | MOV | K, 2, 0, 0, -14).call(helper::XDP_ADJUST_HEAD).ret(2).xdp(),
+        &corenic(),
+    );
+    assert_rules(&r, &[]);
+    assert_eq!(r.verdict, Offloadability::Offloadable);
     // Outside [-84, 46]: slow path with a runtime window check.
     let r = check(&Prog::new().mov(2, -200).call(helper::XDP_ADJUST_HEAD).ret(2).xdp(), &corenic());
     assert_rules(&r, &["NFP-H4"]);
@@ -658,7 +667,7 @@ fn h6_perf_event_output() {
     let r = check(&p, &profile("nfp-agilio-ebpf"));
     assert_rules(&r, &["NFP-H6"]);
     assert_eq!(severity_of(&r, "NFP-H6"), Severity::BehaviourDiffers);
-    assert_eq!(r.verdict, Verdict::Compatible);
+    assert_eq!(r.verdict, Offloadability::OffloadableWithFallback);
 }
 
 #[test]
@@ -666,7 +675,7 @@ fn r1_xdp_redirect_return_is_a_drop() {
     let r = check(&Prog::new().ret(4).xdp(), &corenic());
     assert_rules(&r, &["NFP-R1"]);
     assert_eq!(severity_of(&r, "NFP-R1"), Severity::BehaviourDiffers);
-    assert_eq!(r.verdict, Verdict::Compatible);
+    assert_eq!(r.verdict, Offloadability::OffloadableWithFallback);
 }
 
 #[test]
@@ -760,7 +769,7 @@ fn findings_carry_line_and_disassembly() {
     assert_eq!(f.disasm.as_deref(), Some("r1 %= r2"));
     assert_eq!(f.message, "[nfp] instruction 0x9f not supported");
     let json: serde_json::Value = serde_json::from_str(&r.to_json()).unwrap();
-    assert_eq!(json["verdict"], "not_compatible");
+    assert_eq!(json["verdict"], "not_offloadable");
     assert_eq!(json["findings"][0]["rule"], "NFP-I4");
     assert_eq!(json["findings"][0]["severity"], "violates");
     assert!(r
@@ -789,8 +798,97 @@ fn call_outside_the_program_is_refused_like_the_kernel() {
     let f = finding(&r, "KERNEL-RESERVED");
     assert_eq!(f.insn, Some(0));
     assert!(f.message.starts_with("call to invalid destination"), "{}", f.message);
-    assert_eq!(r.verdict, Verdict::NotCompatible);
+    assert_eq!(r.verdict, Offloadability::NotOffloadable);
     // A call to a target inside the program is not this rule.
     let ok = check(&Prog::new().call_pc(2).ret(2).ret(0).xdp(), &corenic());
     assert!(ok.findings.iter().all(|f| f.rule.id() != "KERNEL-RESERVED"), "{:?}", ok.findings);
+}
+
+/// A 32-bit subtraction that can wrap (`w4 = byte - 14` is 0xfffffff2.. for
+/// bytes below 14), added to the packet pointer: the offset range is
+/// [0, 2^32 - 1], and the analysis reported 2^32 - 1 + 14 = 4294967309 as
+/// the max packet offset (the kernel selftest xdpwall showed 2^32 + 14 on the
+/// NFP profile). The verifier never grants a range to a packet pointer past
+/// MAX_PACKET_OFF (0xffff), so the reach is unbounded, not a number.
+#[test]
+fn packet_offset_after_a_32_bit_wrap_is_unbounded() {
+    let p = Prog::new()
+        .xdp_pkt()
+        .ldx(B, 4, 6, 0) // r4 = byte 0: [0, 255]
+        .alu32(SUB, 4, 14) // w4 -= 14: wraps below 14
+        .movr(8, 6)
+        .alur(ADD, 8, 4) // r8 = data + [0, 2^32 - 1]
+        .ldx(B, 0, 8, 14)
+        .ret(2)
+        .xdp();
+    let r = check(&p, &profile("hxdp"));
+    assert_eq!(r.stats.max_pkt_offset, None);
+    assert!(r.stats.max_pkt_offset_unbounded);
+    let text = r.to_text();
+    assert!(text.contains("max packet offset unbounded"), "{text}");
+    assert!(!text.contains("4294967"), "{text}");
+    // On the NFP: NFP-M7 cannot bound it; at MTU 1500 (<= 1888) the program
+    // loads, so it behaves differently (the MTU cannot be raised).
+    let nfp = check(&p, &corenic());
+    assert_rules(&nfp, &["NFP-M7"]);
+    assert_eq!(severity_of(&nfp, "NFP-M7"), Severity::BehaviourDiffers);
+    assert_eq!(nfp.verdict, Offloadability::OffloadableWithFallback);
+    assert_eq!(nfp.stats.max_pkt_offset, None);
+}
+
+/// A loop whose counter starts as a range: `w3 = byte & 7`, exit if 0, then
+/// each iteration reads byte r8 + 7, advances r8 by 8 and does `w3 += -1`
+/// (imm 0xffffffff). The counter was [1, 7] and the add of 0xffffffff
+/// overflowed 32 bits, so it became [0, 2^32 - 1] and the loop never ended in
+/// the analysis: r8 grew until widened. Read as a subtraction the counter is
+/// [1, 7 - k] after k iterations, so there are at most 7; the last reads at
+/// 8 x 6 + 7 = 55.
+#[test]
+fn loop_counter_decremented_by_adding_minus_one_keeps_its_bound() {
+    let p = Prog::new()
+        .xdp_pkt() // 0, 1
+        .ldx(B, 3, 6, 0) // 2
+        .alu32(AND, 3, 7) // 3: w3 in [0, 7]
+        .jmp(JEQ, 3, 0, 7) // 4: -> 12
+        .movr(8, 6) // 5
+        .ldx(B, 0, 8, 7) // 6: loop head
+        .alu(ADD, 8, 8) // 7
+        .alu32(ADD, 3, -1) // 8
+        .raw(JMP32 | JNE | K, 3, 0, -4, 0) // 9: -> 6
+        .ret(2) // 10, 11
+        .ret(1) // 12, 13
+        .xdp();
+    let r = check(&p, &corenic());
+    assert_eq!(r.stats.max_pkt_offset, Some(55));
+    assert!(!r.stats.max_pkt_offset_unbounded);
+    assert_rules(&r, &[]);
+    assert_eq!(r.verdict, Offloadability::Offloadable);
+}
+
+/// The verdict is one of three states, and each rendering says which: a
+/// run-time fallback (here NFP-R1, XDP_REDIRECT becomes an abort) is never
+/// shown as plain "compatible"; markdown ends with a newline.
+#[test]
+fn verdict_states_in_every_rendering() {
+    let fallback = check(&Prog::new().ret(4).xdp(), &corenic());
+    assert_eq!(fallback.verdict, Offloadability::OffloadableWithFallback);
+    assert_eq!(fallback.verdict.exit_code(), 0);
+    let text = fallback.to_text();
+    assert!(
+        text.starts_with(
+            "program `test` on profile `nfp-corenic`: offloadable with run-time fallback (NFP-R1)\n"
+        ),
+        "{text}"
+    );
+    let md = fallback.to_markdown();
+    assert!(md.contains("Verdict: **offloadable with run-time fallback (NFP-R1)**"), "{md}");
+    assert!(md.ends_with('\n') && !md.ends_with("\n\n"), "{md:?}");
+    let json: serde_json::Value = serde_json::from_str(&fallback.to_json()).unwrap();
+    assert_eq!(json["verdict"], "offloadable_with_fallback");
+    assert!(!text.contains("compatible") && !md.contains("compatible"));
+
+    let clean = check(&Prog::new().ret(2).xdp(), &corenic());
+    assert_eq!(clean.verdict, Offloadability::Offloadable);
+    assert!(clean.to_text().contains(": offloadable\n"), "{}", clean.to_text());
+    assert!(clean.to_markdown().ends_with('\n'));
 }

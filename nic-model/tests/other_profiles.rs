@@ -3,7 +3,7 @@
 mod common;
 use common::*;
 use nic_model::opcode::*;
-use nic_model::{check, check_with, CheckOptions, Severity, Verdict};
+use nic_model::{check, check_with, CheckOptions, Offloadability, Severity};
 
 #[test]
 fn netdevsim_accepts_what_nfp_rejects() {
@@ -18,7 +18,7 @@ fn netdevsim_accepts_what_nfp_rejects() {
         .xdp();
     let r = check(&p, &profile("netdevsim"));
     assert_rules(&r, &[]);
-    assert_eq!(r.verdict, Verdict::Compatible);
+    assert_eq!(r.verdict, Offloadability::Offloadable);
     let nfp = check(&p, &corenic());
     assert_rules(&nfp, &["NFP-H1", "NFP-I4", "NFP-R1", "NFP-S3"]);
 }
@@ -157,7 +157,7 @@ fn budget_exhaustion_is_reported() {
         &opts,
     );
     assert_rules(&r, &["ANALYSIS-BUDGET"]);
-    assert_eq!(r.verdict, Verdict::NotCompatible);
+    assert_eq!(r.verdict, Offloadability::NotOffloadable);
 }
 
 #[test]
@@ -165,7 +165,7 @@ fn packet_walk_loop_converges_within_budget() {
     // The shape of firewall.c's IPv6 extension-header walk: the packet pointer
     // advances by a length read from the packet on every iteration. Widening
     // must make this converge long before the analysis budget; before the fix
-    // it ran to the budget (ANALYSIS-BUDGET, verdict not_compatible).
+    // it ran to the budget (ANALYSIS-BUDGET, verdict not_offloadable).
     let p = Prog::new()
         .xdp_pkt() // 0, 1: r6 = data, r7 = data_end
         .movr(2, 6) // 2: loop head
@@ -180,7 +180,7 @@ fn packet_walk_loop_converges_within_budget() {
         .xdp();
     let r = check(&p, &profile("hxdp"));
     assert!(!ids(&r).contains(&"ANALYSIS-BUDGET"), "{:?}", ids(&r));
-    assert_eq!(r.verdict, Verdict::Compatible);
+    assert_eq!(r.verdict, Offloadability::Offloadable);
     // On the NFP the reach is unbounded: accepted at MTU 1500, MTU raise refused.
     let nfp = check(&p, &corenic());
     assert_rules(&nfp, &["NFP-M7"]);

@@ -223,9 +223,10 @@ impl HostRows {
         let stride = usable.len().div_ceil(opts.kernel_sample.max(1)).max(1);
         let sample: Vec<&[u8]> = usable.iter().step_by(stride).copied().collect();
         let sampled = format!(
-            "{} of the {} packets (every {stride}th), {} runs per call",
+            "{} of the {} packets (every {}), {} runs per call",
             sample.len(),
             usable.len(),
+            crate::util::ordinal(stride),
             opts.repeat.max(1)
         );
         let note = |extra: &str| {

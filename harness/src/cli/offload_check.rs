@@ -9,7 +9,11 @@ use crate::program::{Object, Program};
 use crate::replay::split_target;
 
 /// Check whether a program can be offloaded to a NIC profile, and if not,
-/// which instruction breaks which rule. Exit 0 compatible, 1 not.
+/// which instruction breaks which rule. The verdict is one of: offloadable;
+/// offloadable with run-time fallback (it loads, but a rule such as NFP-H4
+/// makes a helper return -EINVAL on the NIC); not offloadable. Where this
+/// machine can load BPF, the host kernel's verifier is asked first: a
+/// program it rejects is not offloadable (KERNEL-VERIFIER).
 #[derive(clap::Args, Debug)]
 pub struct Args {
     /// PROG.o[:SECTION]
@@ -33,6 +37,9 @@ pub struct Args {
     /// program (row by row, with what its passes removed); hXDP only.
     #[arg(long)]
     pub schedule: bool,
+    /// Do not load the program into the host kernel to ask its verifier.
+    #[arg(long)]
+    pub no_host: bool,
 }
 
 /// The throughput estimate for a compatible program (None when the
@@ -73,8 +80,17 @@ pub fn run(args: Args) -> Result<ExitCode> {
         .with_context(|| format!("{}: no such XDP program", path.display()))?;
     let profile = nic_model::Profile::load(&args.profile)?;
     let spec = crate::backends::nic::offload_spec(&obj, p);
-    let report = nic_model::check(&spec, &profile);
-    let estimate = if args.no_estimate { None } else { throughput(&obj, p, &args)? };
+    let host = if args.no_host {
+        crate::offload::HostVerdict::NotAsked { why: "--no-host".into() }
+    } else {
+        crate::offload::host_verdict(&obj, p)
+    };
+    let report = crate::offload::check(&obj, p, &profile, &host);
+    let estimate = if args.no_estimate || !report.verdict.loads() {
+        None
+    } else {
+        throughput(&obj, p, &args)?
+    };
     let schedule = if args.schedule {
         let Some(o) = profile.vliw_options() else {
             anyhow::bail!(
@@ -90,11 +106,15 @@ pub fn run(args: Args) -> Result<ExitCode> {
         "json" => println!(
             "{}",
             serde_json::to_string_pretty(
-                &serde_json::json!({"check": report, "estimate": estimate, "schedule": schedule})
+                &serde_json::json!({"check": report, "host_verifier": host.line(), "estimate": estimate, "schedule": schedule})
             )?
         ),
         "markdown" | "md" => {
             print!("{}", crate::util::escape::terminal_block(&report.to_markdown()));
+            println!(
+                "\nHost verifier: {}",
+                crate::util::escape::terminal(&crate::util::escape::markdown(&host.line()))
+            );
             if let Some(e) = &estimate {
                 print!("\n```\n{}```\n", crate::util::escape::terminal_block(&e.to_string()));
             }
@@ -104,6 +124,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         }
         "text" => {
             print!("{}", crate::util::escape::terminal_block(&report.to_text()));
+            println!("{}", crate::util::escape::terminal(&host.line()));
             if let Some(e) = &estimate {
                 print!("{}", crate::util::escape::terminal_block(&e.to_string()));
             }

@@ -66,13 +66,20 @@ pub fn run(args: Args) -> Result<ExitCode> {
         baseline: args.baseline,
         build_dir: args.out.join("build"),
         run_id: run_id.clone(),
+        becomes_baseline_if_none: record,
     };
+    let baseline_name = opts.baseline.clone();
     let report = qualify::run(&cfg, &opts)?;
     let dir = args.out.join(match args.shard {
         Some(s) => format!("{run_id}-shard{}of{}", s.index, s.count),
         None => run_id.clone(),
     });
     qualify::publish(&report, &dir, record.then_some(history.as_path()))?;
+    let first_baseline = if record {
+        qualify::adopt_first_baseline(&history, &baseline_name, &run_id)?
+    } else {
+        None
+    };
     let recorded = if record {
         format!("; recorded as run {run_id} in {}", history.display())
     } else {
@@ -86,6 +93,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
             dir.display()
         ))
     );
+    if let Some(line) = first_baseline {
+        println!("{}", crate::util::escape::terminal(&line));
+    }
     for c in report.failures() {
         println!("  {}", c.line());
     }

@@ -245,21 +245,29 @@ fn offload(r: &Report, out: &mut String) {
         out.push_str("<p>No offload profile in the latest run.</p>\n");
         return;
     }
-    out.push_str("<table><tr><th>program</th><th>profile</th><th>compatible</th><th>estimated Mpps</th></tr>\n");
+    out.push_str("<table><tr><th>program</th><th>profile</th><th>verdict</th><th>estimated Mpps</th><th>bound</th></tr>\n");
     for o in &r.offload {
         let est = o.est_mpps.map_or_else(|| "-".to_string(), |m| format!("{m:.1}"));
+        let v = o.verdict();
+        // Offloadable: ok; with a run-time fallback: skip's amber (it loads,
+        // but some path acts differently on the NIC); not offloadable: fail.
+        let class = match v {
+            nic_model::Offloadability::Offloadable => "ok",
+            nic_model::Offloadability::OffloadableWithFallback => "skip",
+            nic_model::Offloadability::NotOffloadable => "fail",
+        };
         let _ = writeln!(
             out,
-            "<tr><td>{}</td><td>{}</td><td class=\"{}\" title=\"{}\">{}</td><td title=\"{}\">{est}</td></tr>",
+            "<tr><td>{}</td><td>{}</td><td class=\"{class}\" title=\"{}\">{}</td><td title=\"{}\">{est}</td><td>{}</td></tr>",
             html(&o.program),
             html(&o.profile),
-            if o.compatible { "ok" } else { "fail" },
             html(&o.reason),
-            if o.compatible { "yes" } else { "no" },
-            html(&o.est_basis)
+            html(v.label()),
+            html(&o.est_basis),
+            html(o.est_bound.as_deref().unwrap_or("-")),
         );
     }
-    out.push_str("</table>\n<p class=\"muted\">Estimates assume every reachable instruction runs once per packet at one instruction per cycle on every core of the profile (hover for the arithmetic); they rank programs, they do not predict a card.</p>\n");
+    out.push_str("</table>\n<p class=\"muted\">Estimates assume every reachable instruction runs once per packet at one instruction per cycle on every core of the profile (hover for the arithmetic); each is capped by the profile's line rate where it has one, and the bound column says which applies; they rank programs, they do not predict a card.</p>\n");
 }
 
 /// The page for the whole history.

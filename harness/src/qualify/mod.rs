@@ -43,6 +43,25 @@ pub struct RunOptions {
     /// Where `source` programs are compiled.
     pub build_dir: PathBuf,
     pub run_id: String,
+    /// This run will be recorded in the history and, when the history has
+    /// no baseline of that name yet, become it ([`adopt_first_baseline`]):
+    /// its regression gates then pass as the reference, not skip.
+    pub becomes_baseline_if_none: bool,
+}
+
+/// After a recorded run: when the history has no baseline `name`, make
+/// `run_id` it. Returns the one line to tell the user, or `None` when a
+/// baseline already existed.
+pub fn adopt_first_baseline(history: &Path, name: &str, run_id: &str) -> Result<Option<String>> {
+    let mut h = History::open(history)?;
+    if h.baseline(name)?.is_some() {
+        return Ok(None);
+    }
+    let id = h.set_baseline(name, run_id)?;
+    Ok(Some(format!(
+        "first run: no baseline '{name}' in {} yet, so this run ({id}) is now baseline '{name}'; later runs are compared with it (`xdpqual baseline set RUN` picks another)",
+        history.display()
+    )))
 }
 
 /// A run id: seconds since the epoch and the process id, sortable.
@@ -173,7 +192,7 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Report> {
     };
     let progress = progress_bar(!opts.quiet, selected.len() as u64);
     let mut loaded: BTreeMap<usize, Result<Loaded, String>> = BTreeMap::new();
-    let mut r = Runner { cfg, opts, prior: &prior, kernel };
+    let mut r = Runner { cfg, opts, prior: &prior, kernel, host_verdicts: Default::default() };
     for u in selected {
         let p = &cfg.programs[u.program];
         if let Some(bar) = &progress {
@@ -243,6 +262,8 @@ struct Runner<'a> {
     opts: &'a RunOptions,
     prior: &'a Prior,
     kernel: Option<String>,
+    /// The host kernel verifier's verdict per program label, asked once.
+    host_verdicts: std::collections::HashMap<String, crate::offload::HostVerdict>,
 }
 
 impl Runner<'_> {
@@ -408,6 +429,16 @@ impl Runner<'_> {
             let name =
                 format!("perf: at most {max}% slower than baseline '{}'", self.opts.baseline);
             let outcome = match &self.prior.baseline {
+                // The first recorded run on a history without this baseline
+                // becomes it: it is the reference, 0% from itself.
+                None if self.opts.becomes_baseline_if_none && !self.prior.source.is_empty() => {
+                    Outcome::Pass {
+                        detail: format!(
+                            "first run: no baseline '{}' yet, this run becomes it (median {:.1} ns/packet, reference {:.1})",
+                            self.opts.baseline, sample.median_ns, sample.ref_median_ns
+                        ),
+                    }
+                }
                 None => Outcome::Skipped {
                     reason: format!(
                         "no baseline '{}' in {}",
@@ -643,7 +674,7 @@ impl Runner<'_> {
     ) {
         let name = format!(
             "offload {profile}: expected {}",
-            if expect_ok { "compatible" } else { "not compatible" }
+            if expect_ok { "offloadable" } else { "not offloadable" }
         );
         let prof = match nic_model::Profile::load(profile) {
             Ok(p) => p,
@@ -656,29 +687,45 @@ impl Runner<'_> {
                 ))
             }
         };
-        let r = nic_model::check(&crate::backends::nic::offload_spec(&l.obj, &l.prog), &prof);
-        let ok = r.verdict == nic_model::Verdict::Compatible;
+        // The host verifier's verdict does not depend on the profile: ask
+        // it once per program.
+        let host = self
+            .host_verdicts
+            .entry(label.to_string())
+            .or_insert_with(|| crate::offload::host_verdict(&l.obj, &l.prog))
+            .clone();
+        let r = crate::offload::check(&l.obj, &l.prog, &prof, &host);
+        let state = r.verdict;
+        let ok = state.loads();
         let first =
-            r.findings.first().map(|f| format!("{:?}: {}", f.rule, f.message)).unwrap_or_default();
+            r.findings.first().map(|f| format!("{}: {}", f.rule, f.message)).unwrap_or_default();
+        let findings = nic_model::plural(r.findings.len(), "finding");
+        let host_note = match &host {
+            crate::offload::HostVerdict::NotAsked { .. } => format!("; {}", host.line()),
+            _ => String::new(),
+        };
         let outcome = if ok == expect_ok {
-            Outcome::Pass { detail: format!("{} findings", r.findings.len()) }
+            Outcome::Pass { detail: format!("{}, {findings}{host_note}", r.verdict_line()) }
         } else {
             Outcome::Fail {
-                reason: format!(
-                    "the checker says {} (first finding {first})",
-                    if ok { "compatible" } else { "not compatible" }
-                ),
+                reason: format!("the checker says {} (first finding {first})", r.verdict_line()),
             }
         };
-        let (est_mpps, est_basis) = estimate_mpps(&prof, r.stats.reachable_insns);
+        let est = estimate_mpps(&prof, r.stats.reachable_insns);
         report.offload.push(OffloadResult {
             unit,
             program: label.into(),
             profile: profile.into(),
             compatible: ok,
-            reason: if ok { format!("{} findings", r.findings.len()) } else { first },
-            est_mpps: if ok { est_mpps } else { None },
-            est_basis,
+            state: Some(state),
+            reason: if state == nic_model::Offloadability::Offloadable {
+                format!("{findings}{host_note}")
+            } else {
+                format!("{}; first finding {first}", r.verdict_line())
+            },
+            est_mpps: if ok { est.mpps } else { None },
+            est_basis: est.basis,
+            est_bound: if ok { est.bound } else { None },
         });
         report.checks.push(Check::new(label, "-", &name, outcome));
     }
@@ -691,32 +738,64 @@ fn could_not_run(cell: &str, why: &str) -> String {
     )
 }
 
-/// A first-order throughput estimate for an offloaded program: every
-/// reachable instruction runs once per packet at one instruction per cycle
-/// (an upper bound on the work, so a lower bound on the rate), on every
-/// core of the profile, plus the profile's fixed per-packet cycles, capped
-/// at line rate. Only profiles with a clock and a core count get one.
-pub fn estimate_mpps(prof: &nic_model::Profile, reachable_insns: usize) -> (Option<f64>, String) {
+/// A first-order throughput estimate for an offloaded program.
+pub struct FirstOrderEstimate {
+    pub mpps: Option<f64>,
+    /// How it was computed, naming the bound that applies.
+    pub basis: String,
+    /// `compute` or `line rate`; `None` without an estimate.
+    pub bound: Option<String>,
+}
+
+/// Every reachable instruction runs once per packet at one instruction per
+/// cycle (an upper bound on the work, so a lower bound on the rate), on
+/// every core of the profile, plus the profile's fixed per-packet cycles.
+/// That compute bound is capped by the line rate: the profile's
+/// `line_rate_mpps`, else `line_rate_gbps` at minimum-size frames (60 B +
+/// 24 B of FCS, preamble and gap on the wire, as `nic_model::perf`). The
+/// basis names the bound that applies, and says when the profile has no
+/// line rate. Only profiles with a clock and a core count get one.
+pub fn estimate_mpps(prof: &nic_model::Profile, reachable_insns: usize) -> FirstOrderEstimate {
+    let none = |basis: &str| FirstOrderEstimate { mpps: None, basis: basis.into(), bound: None };
     let Some(pm) = &prof.perf else {
-        return (None, "the profile has no performance constants".into());
+        return none("the profile has no performance constants");
     };
     let (Some(clock), Some(cores)) = (&pm.clock_mhz, &pm.cores) else {
-        return (None, "the profile has no clock or core count".into());
+        return none("the profile has no clock or core count");
     };
     let fixed = pm.per_packet_cycles.as_ref().map_or(0.0, |c| c.value);
     let cycles = fixed + reachable_insns as f64;
-    let mut mpps = clock.value * cores.value as f64 / cycles.max(1.0);
-    let mut basis = format!(
-        "{} MHz x {} cores / ({fixed} + {reachable_insns} insns) cycles",
+    let compute = clock.value * cores.value as f64 / cycles.max(1.0);
+    let compute_basis = format!(
+        "{} MHz x {} cores / ({fixed} + {reachable_insns} insns) cycles = {compute:.1} Mpps",
         clock.value, cores.value
     );
-    if let Some(line) = &pm.line_rate_mpps {
-        if mpps > line.value {
-            mpps = line.value;
-            basis.push_str(&format!(", capped at line rate {} Mpps", line.value));
-        }
+    let line =
+        pm.line_rate_mpps.as_ref().map(|l| (l.value, format!("{} Mpps", l.value))).or_else(|| {
+            pm.line_rate_gbps.as_ref().map(|g| {
+                let mpps = g.value * 1e3 / ((60.0 + 24.0) * 8.0);
+                (mpps, format!("{} Gbit/s at 64 B frames = {mpps:.1} Mpps", g.value))
+            })
+        });
+    match line {
+        Some((l, what)) if l < compute => FirstOrderEstimate {
+            mpps: Some(l),
+            basis: format!("bound: line rate {what} (compute would allow {compute_basis})"),
+            bound: Some("line rate".into()),
+        },
+        Some((_, what)) => FirstOrderEstimate {
+            mpps: Some(compute),
+            basis: format!("bound: compute, {compute_basis} (line rate {what})"),
+            bound: Some("compute".into()),
+        },
+        None => FirstOrderEstimate {
+            mpps: Some(compute),
+            basis: format!(
+                "bound: compute, {compute_basis}; the profile has no line rate, so nothing caps it"
+            ),
+            bound: Some("compute".into()),
+        },
     }
-    (Some(mpps), basis)
 }
 
 /// Prefix of a run directory being written: `.tmp-<pid>-<dir name>` in

@@ -86,10 +86,32 @@ pub struct OffloadResult {
     pub unit: usize,
     pub program: String,
     pub profile: String,
+    /// The target loads the program (offloadable, with or without a
+    /// run-time fallback).
     pub compatible: bool,
+    /// The verdict: offloadable, offloadable with run-time fallback, not
+    /// offloadable. Absent in reports older than it (then `compatible`
+    /// alone: see [`OffloadResult::state`]).
+    #[serde(default, rename = "state")]
+    pub state: Option<nic_model::Offloadability>,
     pub reason: String,
     pub est_mpps: Option<f64>,
     pub est_basis: String,
+    /// Which bound the estimate is: `compute` or `line rate`.
+    #[serde(default)]
+    pub est_bound: Option<String>,
+}
+
+impl OffloadResult {
+    /// The verdict, from `compatible` for reports older than `state` (where
+    /// a run-time fallback was not told apart).
+    pub fn verdict(&self) -> nic_model::Offloadability {
+        self.state.unwrap_or(if self.compatible {
+            nic_model::Offloadability::Offloadable
+        } else {
+            nic_model::Offloadability::NotOffloadable
+        })
+    }
 }
 
 /// Wall time one unit took: the cost that balances later shards.
@@ -213,59 +235,177 @@ impl Report {
         s
     }
 
+    /// `summary.md`, for a pull request or a job summary: the failures
+    /// first, then a program x cell grid of counts, then the skips grouped
+    /// by reason (one line each, inside `<details>`), then where the full
+    /// report is. Each part has a byte budget, so the whole stays under
+    /// [`SUMMARY_LIMIT`] whatever the corpus size; what does not fit is
+    /// counted, not dropped silently. Everything from a program or a file is
+    /// escaped with [`md`].
     pub fn markdown(&self) -> String {
         let (passed, failed, skipped) = self.count();
         let mut s = String::new();
         if failed > 0 {
             s.push_str(&format!("## xdpqual: {failed} check(s) FAILED\n\n"));
-            for c in self.failures() {
-                if let Outcome::Fail { reason } = &c.outcome {
-                    s.push_str(&format!(
-                        "- **{}** on {} ({}): {}\n",
-                        md(&c.program),
-                        md(&c.capture),
-                        md(&c.check),
-                        md(reason)
-                    ));
-                }
-            }
-            s.push('\n');
         } else {
             s.push_str("## xdpqual: all checks passed\n\n");
         }
         s.push_str(&format!("{passed} passed, {failed} failed, {skipped} skipped\n\n"));
-        let skips: Vec<&Check> =
-            self.checks.iter().filter(|c| matches!(c.outcome, Outcome::Skipped { .. })).collect();
-        if !skips.is_empty() {
-            s.push_str("### Skipped\n\n");
-            for c in skips {
-                if let Outcome::Skipped { reason } = &c.outcome {
-                    s.push_str(&format!(
-                        "- {} on {} ({}): {}\n",
+
+        // 1. Failures, each with its reason.
+        if failed > 0 {
+            let mut shown = 0;
+            for c in self.failures() {
+                if let Outcome::Fail { reason } = &c.outcome {
+                    let line = format!(
+                        "- **{}** on {} ({}): {}\n",
                         md(&c.program),
                         md(&c.capture),
                         md(&c.check),
-                        md(reason)
-                    ));
+                        md(&clip(reason, 600))
+                    );
+                    if s.len() + line.len() > FAILURES_BUDGET {
+                        break;
+                    }
+                    s.push_str(&line);
+                    shown += 1;
                 }
+            }
+            if shown < failed {
+                s.push_str(&format!("- and {} more failure(s): see report.json\n", failed - shown));
             }
             s.push('\n');
         }
-        s.push_str("| program | capture | check | result |\n|---|---|---|---|\n");
+
+        // 2. Program x cell grid.
+        let mut cells: Vec<&str> = Vec::new();
+        let mut programs: Vec<&str> = Vec::new();
+        let mut counts: std::collections::HashMap<(&str, &str), (usize, usize, usize)> =
+            Default::default();
         for c in &self.checks {
-            let r = match &c.outcome {
-                Outcome::Pass { detail } => format!("pass: {}", md(detail)),
-                Outcome::Fail { reason } => format!("**FAIL**: {}", md(reason)),
-                Outcome::Skipped { reason } => format!("skipped: {}", md(reason)),
-            };
-            s.push_str(&format!(
-                "| {} | {} | {} | {r} |\n",
-                md(&c.program),
-                md(&c.capture),
-                md(&c.check)
-            ));
+            let cell = if c.cell.is_empty() { "-" } else { c.cell.as_str() };
+            if !cells.contains(&cell) {
+                cells.push(cell);
+            }
+            if !programs.contains(&c.program.as_str()) {
+                programs.push(&c.program);
+            }
+            let n = counts.entry((c.program.as_str(), cell)).or_default();
+            match c.outcome {
+                Outcome::Pass { .. } => n.0 += 1,
+                Outcome::Fail { .. } => n.1 += 1,
+                Outcome::Skipped { .. } => n.2 += 1,
+            }
         }
+        if !programs.is_empty() {
+            s.push_str("### Checks by program\n\n");
+            s.push_str("| program |");
+            for c in &cells {
+                s.push_str(&format!(" {} |", md(c)));
+            }
+            s.push_str("\n|---|");
+            s.push_str(&"---|".repeat(cells.len()));
+            s.push('\n');
+            let budget = s.len() + GRID_BUDGET;
+            let mut shown = 0;
+            for p in &programs {
+                let mut row = format!("| {} |", md(&clip(p, 200)));
+                for c in &cells {
+                    let cell = match counts.get(&(*p, *c)) {
+                        None => String::new(),
+                        Some(&(ok, bad, skip)) => {
+                            let mut parts = Vec::new();
+                            if bad > 0 {
+                                parts.push(format!("**{bad} fail**"));
+                            }
+                            if ok > 0 {
+                                parts.push(format!("{ok} pass"));
+                            }
+                            if skip > 0 {
+                                parts.push(format!("{skip} skip"));
+                            }
+                            parts.join(", ")
+                        }
+                    };
+                    row.push_str(&format!(" {cell} |"));
+                }
+                row.push('\n');
+                if s.len() + row.len() > budget {
+                    break;
+                }
+                s.push_str(&row);
+                shown += 1;
+            }
+            s.push('\n');
+            if shown < programs.len() {
+                s.push_str(&format!(
+                    "{} more program(s) did not fit: see report.json.\n\n",
+                    programs.len() - shown
+                ));
+            }
+        }
+
+        // 3. Skips, one line per reason.
+        if skipped > 0 {
+            let mut reasons: Vec<(&str, usize)> = Vec::new();
+            for c in &self.checks {
+                if let Outcome::Skipped { reason } = &c.outcome {
+                    match reasons.iter_mut().find(|(r, _)| *r == reason.as_str()) {
+                        Some((_, n)) => *n += 1,
+                        None => reasons.push((reason, 1)),
+                    }
+                }
+            }
+            s.push_str(&format!(
+                "### Skipped\n\n<details><summary>{skipped} skipped check(s), {} reason(s)</summary>\n\n",
+                reasons.len()
+            ));
+            let budget = s.len() + SKIPS_BUDGET;
+            let mut shown = 0;
+            for (reason, n) in &reasons {
+                let line = format!("- {n} x {}\n", md(&clip(reason, 400)));
+                if s.len() + line.len() > budget {
+                    break;
+                }
+                s.push_str(&line);
+                shown += 1;
+            }
+            if shown < reasons.len() {
+                s.push_str(&format!(
+                    "- and {} more reason(s): see report.json\n",
+                    reasons.len() - shown
+                ));
+            }
+            s.push_str("\n</details>\n\n");
+        }
+
+        // 4. Where everything is (beside this file: the same text whichever
+        // run, shard merge or copy it is).
+        s.push_str(
+            "Full report: report.json (every check with its detail) and junit.xml, beside this summary.\n",
+        );
         s
+    }
+}
+
+/// summary.md stays under this many bytes (GitHub's PR comments and job
+/// summaries stop at 65,536 characters).
+pub const SUMMARY_LIMIT: usize = 60 * 1024;
+/// Bytes up to which the failure list is written (from the top).
+const FAILURES_BUDGET: usize = 24 * 1024;
+/// Bytes the grid may add.
+const GRID_BUDGET: usize = 24 * 1024;
+/// Bytes the skip reasons may add.
+const SKIPS_BUDGET: usize = 6 * 1024;
+
+/// At most `max` characters of `t`, with an ellipsis when cut.
+fn clip(t: &str, max: usize) -> String {
+    if t.chars().count() <= max {
+        t.to_string()
+    } else {
+        let mut c: String = t.chars().take(max).collect();
+        c.push_str("...");
+        c
     }
 }
 

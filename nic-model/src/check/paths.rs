@@ -612,7 +612,12 @@ impl<'s, 'p> PathChecks<'s, 'p> {
                         self.add(RuleId::H4, Violates, "[nfp] adjust_head: FW requires shifting metadata, not supported by the driver".into(), String::new(), pc);
                     }
                 }
-                let d = st.reg(2).range().and_then(|r| r.constant()).map(|c| c as i64);
+                // The driver reads the delta as an `int` (nfp/bpf/verifier.c
+                // nfp_record_adjust_head: `imm = reg2->var_off.value`), so
+                // `w2 = -20` (0xffffffec in the register) is -20, not
+                // 4294967276 (which wrongly sent it to the slow path).
+                let d =
+                    st.reg(2).range().and_then(|r| r.constant()).map(|c| c as u32 as i32 as i64);
                 self.adjust_head.entry(pc).or_default().insert(d);
             }
             helper::XDP_ADJUST_TAIL if self.profile.helpers.adjust_tail_shrink_only.value => {

@@ -265,7 +265,8 @@ fn packet(
     sink: &mut Sink,
     stats: &mut Stats,
 ) {
-    stats.max_pkt_offset = Some(out.max_pkt_offset);
+    stats.max_pkt_offset_unbounded = out.pkt_offset_unbounded;
+    stats.max_pkt_offset = (!out.pkt_offset_unbounded).then_some(out.max_pkt_offset);
     let Some(b) = &profile.packet.split_boundary else { return };
     let boundary = b.value as u64;
     let mtu = opts.mtu as u64;
