@@ -9,9 +9,6 @@ use crate::backends::{
 };
 use crate::verdict::{Verdict, XdpAction};
 
-/// The shortest frame rbpf is given: the engine and the kernel refuse
-/// frames shorter than an Ethernet header before the program runs.
-
 pub struct RbpfBackend {
     program: XdpProgram,
     helpers: RbpfHelpers,
