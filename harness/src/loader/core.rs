@@ -270,6 +270,39 @@ pub(crate) fn supported(kind: u32) -> bool {
     kind <= 11
 }
 
+/// Rewrites the `core_relo` subsection of `.BTF.ext` in place so that it
+/// holds only the blocks of the sections in `keep`: kept blocks move to the
+/// front and the header's `core_relo_len` shrinks, so nothing else in the
+/// file moves. Called on bytes [`records`] has already checked.
+pub(crate) fn keep_sections(
+    ext: &mut [u8],
+    strings: Option<&BtfStrings<'_>>,
+    keep: &HashSet<&str>,
+) {
+    let u32_at = |d: &[u8], o: usize| {
+        d.get(o..o + 4).map(|b| u32::from_le_bytes(b.try_into().expect("4 bytes")))
+    };
+    let (Some(hdr_len), Some(off), Some(len)) = (u32_at(ext, 4), u32_at(ext, 24), u32_at(ext, 28))
+    else {
+        return;
+    };
+    let start = hdr_len as usize + off as usize;
+    let Some(sub) = ext.get(start..start + len as usize) else { return };
+    let rec_size = u32_at(sub, 0).unwrap_or(0) as usize;
+    let mut out = sub[..4].to_vec();
+    let mut at = 4;
+    while let (Some(sec_off), Some(n)) = (u32_at(sub, at), u32_at(sub, at + 4)) {
+        let end = at + 8 + n as usize * rec_size;
+        let name = strings.and_then(|s| s.at(sec_off)).unwrap_or_default();
+        if keep.contains(name.as_str()) {
+            out.extend_from_slice(&sub[at..end.min(sub.len())]);
+        }
+        at = end;
+    }
+    ext[start..start + out.len()].copy_from_slice(&out);
+    ext[28..32].copy_from_slice(&(out.len() as u32).to_le_bytes());
+}
+
 const TYPE_ID_TARGET: u32 = 7;
 const TYPE_EXISTS: u32 = 8;
 const TYPE_SIZE: u32 = 9;

@@ -135,10 +135,56 @@ pub fn inspect_object_bytes_with(
         None => None,
     };
 
-    let core_records = match file.section_by_name(".BTF.ext").and_then(|s| s.data().ok()) {
+    let decisions = decide_sections(&file, &section_names, path, opts)?;
+    let renames: Vec<(usize, &str)> = decisions
+        .iter()
+        .filter_map(|(&index, d)| {
+            let name = section_names.get(index)?;
+            let aya_name = match d {
+                Decision::Xdp => match name.as_str() {
+                    "xdp" | "xdp.frags" | "xdp/devmap" | "xdp/cpumap" | "xdp.frags/devmap"
+                    | "xdp.frags/cpumap" => return None,
+                    _ => "xdp",
+                },
+                Decision::ForcedXdp => "xdp",
+                Decision::Other(_) | Decision::ListedUnknown => "classifier",
+            };
+            Some((index, aya_name))
+        })
+        .collect();
+    let all_core_records = match file.section_by_name(".BTF.ext").and_then(|s| s.data().ok()) {
         Some(ext) => self::core::records(ext, strings.as_ref(), path)?,
         None => Vec::new(),
     };
+    // Relocations are applied to the sections that run as XDP under their
+    // own name; those of sections that do not run (tracepoints, tc) are
+    // dropped before aya-obj sees them, since aya-obj knows those sections
+    // under a stand-in name and would refuse their records.
+    let renamed: HashSet<&str> =
+        renames.iter().filter_map(|(i, _)| section_names.get(*i).map(String::as_str)).collect();
+    let runs_as_xdp = |name: &str| {
+        section_names.iter().zip(0..).any(|(n, i)| {
+            n == name && matches!(decisions.get(&i), Some(Decision::Xdp | Decision::ForcedXdp))
+        })
+    };
+    if let Some(r) = all_core_records
+        .iter()
+        .find(|r| renamed.contains(r.section.as_str()) && runs_as_xdp(&r.section))
+    {
+        return Err(LoadError::CoreRelocation {
+            path: path.to_path_buf(),
+            section: r.section.clone(),
+            reason: "CO-RE relocations in a section loaded as XDP under a name aya-obj does not \
+                     know (an untyped or xdp/NAME section) are not supported yet; name the \
+                     section SEC(\"xdp\")"
+                .into(),
+        });
+    }
+    let core_records: Vec<self::core::Record> = all_core_records
+        .iter()
+        .filter(|r| !renamed.contains(r.section.as_str()))
+        .cloned()
+        .collect();
     let core = if core_records.is_empty() {
         None
     } else {
@@ -157,23 +203,6 @@ pub fn inspect_object_bytes_with(
         Some(self::core::target(&opts.target_btf, path)?)
     };
 
-    let decisions = decide_sections(&file, &section_names, path, opts)?;
-    let renames: Vec<(usize, &str)> = decisions
-        .iter()
-        .filter_map(|(&index, d)| {
-            let name = section_names.get(index)?;
-            let aya_name = match d {
-                Decision::Xdp => match name.as_str() {
-                    "xdp" | "xdp.frags" | "xdp/devmap" | "xdp/cpumap" | "xdp.frags/devmap"
-                    | "xdp.frags/cpumap" => return None,
-                    _ => "xdp",
-                },
-                Decision::ForcedXdp => "xdp",
-                Decision::Other(_) | Decision::ListedUnknown => "classifier",
-            };
-            Some((index, aya_name))
-        })
-        .collect();
     let mut aya_bytes = elf::renamed_for_aya(bytes, &renames);
     if let (Some(target), Some(ext)) = (&core, file.section_by_name(".BTF.ext")) {
         let local = btf
@@ -182,11 +211,19 @@ pub fn inspect_object_bytes_with(
             .map_err(|reason| LoadError::Btf { path: path.to_path_buf(), reason })?;
         let patch =
             self::core::zero_when_missing(&core_records, &local.unwrap_or_default(), target);
-        if let (false, Some((ext_start, _))) = (patch.is_empty(), ext.file_range()) {
-            let owned = aya_bytes.to_mut();
-            for at in patch {
-                let at = ext_start as usize + at;
-                owned[at..at + 4].copy_from_slice(&self::core::ZERO_RESULT_KIND.to_le_bytes());
+        if let Some((ext_start, ext_len)) = ext.file_range() {
+            let (ext_start, ext_len) = (ext_start as usize, ext_len as usize);
+            if !patch.is_empty() {
+                let owned = aya_bytes.to_mut();
+                for at in patch {
+                    let at = ext_start + at;
+                    owned[at..at + 4].copy_from_slice(&self::core::ZERO_RESULT_KIND.to_le_bytes());
+                }
+            }
+            if core_records.len() != all_core_records.len() {
+                let keep: HashSet<&str> = core_records.iter().map(|r| r.section.as_str()).collect();
+                let ext_bytes = &mut aya_bytes.to_mut()[ext_start..ext_start + ext_len];
+                self::core::keep_sections(ext_bytes, strings.as_ref(), &keep);
             }
         }
     }
