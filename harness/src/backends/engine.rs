@@ -3,7 +3,7 @@
 
 use anyhow::Context;
 
-use super::registry::{BackendKind, Registration};
+use super::kind::{BackendKind, Registration};
 use super::{
     Backend, Description, MapContents, MapsCompared, OpenCtx, Opened, PacketResult, PacketSource,
     Ran, Released,

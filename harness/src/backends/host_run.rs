@@ -11,7 +11,7 @@ use crate::backends::host::{
     HostBackend, HostSession, MapDump, RunFlags, SessionOutcome, TestRunError, TestRunResult,
     XdpCtx,
 };
-use crate::backends::registry::{BackendKind, Registration};
+use crate::backends::kind::{BackendKind, Registration};
 use crate::backends::{
     Backend, Description, MapContents, MapsCompared, OpenCtx, Opened, PacketResult, PacketSource,
     Ran, Released,

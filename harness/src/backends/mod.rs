@@ -19,6 +19,7 @@
 pub mod engine;
 pub use xdpqual_kernel::host;
 pub mod host_run;
+pub mod kind;
 pub mod live;
 pub mod nic;
 #[cfg(test)]

@@ -4,7 +4,7 @@
 //! [`super::registry::REGISTRY`]) and gives the diff a backend whose
 //! disagreements with a program can be worked out by hand.
 
-use super::registry::{BackendKind, Registration};
+use super::kind::{BackendKind, Registration};
 use super::{
     Backend, Description, MapContents, MapsCompared, Opened, PacketResult, PacketSource, Ran,
     Released,

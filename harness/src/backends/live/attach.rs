@@ -200,3 +200,30 @@ impl Drop for Attachment<'_> {
         }
     }
 }
+
+/// Detaches the program a dead run recorded, if that very program (by id) is
+/// still attached; says what it found.
+pub fn detach_recorded(rec: &super::leftovers::Record) -> String {
+    let ep = Endpoint { iface: rec.iface.clone(), netns: rec.netns.clone() };
+    let what = format!(
+        "XDP program id {} ({} mode) on {}, left by process {}, which is gone",
+        rec.prog_id,
+        rec.mode,
+        ep.describe(),
+        rec.pid
+    );
+    if rec.netns.as_ref().is_some_and(|p| !p.exists()) {
+        return format!("{what}: its namespace no longer exists");
+    }
+    let ifc = match Interface::resolve(&ep) {
+        Ok(i) => i,
+        Err(e) => return format!("{what}: interface gone ({e})"),
+    };
+    if !ifc.xdp.iter().any(|a| a.mode == rec.mode && a.prog_id == rec.prog_id) {
+        return format!("{what}: no longer attached");
+    }
+    match netlink::set_xdp(ifc.netlink(), ifc.ifindex, -1, rec.mode, 0) {
+        Ok(()) => format!("detached {what}"),
+        Err(e) => format!("could not detach {what}: {e}"),
+    }
+}

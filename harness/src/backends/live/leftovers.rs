@@ -13,9 +13,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use super::attach::Interface;
-use super::netlink;
-use super::{isolate, Endpoint, XdpMode};
+use super::{isolate, XdpMode};
 
 static NEXT: AtomicU32 = AtomicU32::new(0);
 
@@ -104,7 +102,10 @@ impl Drop for StateFile {
 }
 
 /// Removes what runs that no longer exist left behind; says what it did.
-pub fn clean_stale() -> Vec<String> {
+/// `detach` undoes one recorded attachment and says what it did (it is
+/// [`super::attach::detach_recorded`]; passed in so that this module, which
+/// attach.rs writes its records through, does not depend on attach.rs).
+pub fn clean_stale(detach: fn(&Record) -> String) -> Vec<String> {
     let mut done = Vec::new();
     if let Some(dir) = state_dir() {
         let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
@@ -145,7 +146,7 @@ pub fn clean_stale() -> Vec<String> {
             if alive(rec.pid) {
                 continue;
             }
-            done.push(detach_recorded(&rec));
+            done.push(detach(&rec));
             let _ = std::fs::remove_file(&path);
         }
     }
@@ -173,31 +174,6 @@ pub fn clean_stale() -> Vec<String> {
         }
     }
     done
-}
-
-fn detach_recorded(rec: &Record) -> String {
-    let ep = Endpoint { iface: rec.iface.clone(), netns: rec.netns.clone() };
-    let what = format!(
-        "XDP program id {} ({} mode) on {}, left by process {}, which is gone",
-        rec.prog_id,
-        rec.mode,
-        ep.describe(),
-        rec.pid
-    );
-    if rec.netns.as_ref().is_some_and(|p| !p.exists()) {
-        return format!("{what}: its namespace no longer exists");
-    }
-    let ifc = match Interface::resolve(&ep) {
-        Ok(i) => i,
-        Err(e) => return format!("{what}: interface gone ({e})"),
-    };
-    if !ifc.xdp.iter().any(|a| a.mode == rec.mode && a.prog_id == rec.prog_id) {
-        return format!("{what}: no longer attached");
-    }
-    match netlink::set_xdp(ifc.netlink(), ifc.ifindex, -1, rec.mode, 0) {
-        Ok(()) => format!("detached {what}"),
-        Err(e) => format!("could not detach {what}: {e}"),
-    }
 }
 
 #[cfg(test)]

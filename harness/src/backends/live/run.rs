@@ -338,7 +338,7 @@ pub fn run(
 ) -> Result<LiveReport, LiveError> {
     require_caps(opts.iface.netns.is_some() || opts.peer.netns.is_some())?;
     // What runs killed with SIGKILL left attached, or their namespaces.
-    let stale = super::leftovers::clean_stale();
+    let stale = super::leftovers::clean_stale(super::attach::detach_recorded);
     let host = HostBackend::open().map_err(|e| LiveError::Host(e.to_string()))?;
     let kernel = host.kernel_release().to_string();
     let iface = Interface::resolve(&opts.iface)?;

@@ -7,7 +7,7 @@ use anyhow::{Context, Result};
 
 use super::{NicBackend, NicOpen};
 use crate::backends::engine::engine_maps;
-use crate::backends::registry::{BackendKind, Registration};
+use crate::backends::kind::{BackendKind, Registration};
 use crate::backends::{
     Backend, Description, MapContents, MapsCompared, OpenCtx, Opened, PacketSource, Ran, Released,
 };

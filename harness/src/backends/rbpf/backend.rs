@@ -2,7 +2,7 @@
 //! reason, when rbpf cannot run it in this process), then run per packet.
 
 use super::{RbpfHelpers, XdpProgram};
-use crate::backends::registry::{BackendKind, Registration};
+use crate::backends::kind::{BackendKind, Registration};
 use crate::backends::{
     Backend, Description, MapContents, MapsCompared, Opened, PacketResult, PacketSource, Ran,
     Released,
