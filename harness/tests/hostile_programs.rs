@@ -62,9 +62,15 @@ fn host_addresses(text: &str) -> Vec<String> {
             i += 1;
         }
         let run = &text[start..i];
-        // A number on its own, hex or decimal.
+        // A number on its own, hex or decimal. A run of decimal digits is
+        // read as hex only after `0x` (how `{:#x}` prints): otherwise a
+        // 12-digit decimal such as a nanosecond total in bench JSON
+        // (558060084585) would read as the address 0x5580_6008_4585.
+        let after_0x = start >= 2 && b[start - 2] == b'0' && matches!(b[start - 1], b'x' | b'X');
+        let has_hex_letter = run.bytes().any(|c| c.is_ascii_alphabetic());
         if let Ok(v) = u64::from_str_radix(run.trim_start_matches('0'), 16) {
-            if (12..=16).contains(&run.len()) && is_host_address(v) {
+            if (after_0x || has_hex_letter) && (12..=16).contains(&run.len()) && is_host_address(v)
+            {
                 found.push(format!("hex number {run}"));
             }
         }
@@ -314,6 +320,11 @@ fn the_address_scan_finds_what_it_must() {
     assert!(!host_addresses("data 0000555555559abc0000").is_empty()); // BE bytes
     assert!(host_addresses("r10 = 0x20000001000, ts 1700000000000000000, 0xffff888012345678")
         .is_empty());
+    // Hex with only decimal digits counts after 0x; a bare 12-digit decimal
+    // (a timing in bench JSON) is a decimal number, not an address.
+    assert!(!host_addresses("at 0x555555559000").is_empty());
+    assert!(!host_addresses("at 55555555abcd").is_empty());
+    assert!(host_addresses(r#""ns_total": 558060084585"#).is_empty());
     assert_eq!(terminal_controls("a\x1b[2Jb\r\u{85}"), vec!['\r', '\x1b', '\u{85}']);
     assert_eq!(xml_forbidden("a\x01b\tc"), vec!['\x01']);
 }
