@@ -6,24 +6,7 @@
 
 use std::path::PathBuf;
 use std::process::Command;
-
-fn pcap(frames: &[Vec<u8>]) -> Vec<u8> {
-    let mut out = Vec::new();
-    out.extend(0xa1b2_c3d4u32.to_le_bytes());
-    out.extend(2u16.to_le_bytes());
-    out.extend(4u16.to_le_bytes());
-    out.extend([0u8; 8]);
-    out.extend(262_144u32.to_le_bytes());
-    out.extend(1u32.to_le_bytes());
-    for (i, f) in frames.iter().enumerate() {
-        out.extend((i as u32).to_le_bytes());
-        out.extend(0u32.to_le_bytes());
-        out.extend((f.len() as u32).to_le_bytes());
-        out.extend((f.len() as u32).to_le_bytes());
-        out.extend(f);
-    }
-    out
-}
+use xdpqual::capture::{write_pcap, TsPrecision};
 
 /// Words of the first frame of a classic pcap written by xdpqual.
 fn first_frame(p: &[u8]) -> Vec<u8> {
@@ -40,7 +23,7 @@ fn engine_and_kernel_agree_on_check_mtu() {
     f[12] = 0x08;
     let mut big = vec![0u8; 1514];
     big[12] = 0x08;
-    std::fs::write(&cap, pcap(&[f, big])).unwrap();
+    write_pcap(&cap, TsPrecision::Microsecond, [(0u64, f), (1_000_000_000, big)]).unwrap();
     let prog = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/loader/check_mtu.o"));
     let tx = dir.join("tx.pcap");
     let o = Command::new(env!("CARGO_BIN_EXE_xdpqual"))

@@ -7,26 +7,7 @@
 
 use std::path::PathBuf;
 use std::process::Command;
-
-/// A classic pcap (LINKTYPE_ETHERNET, snaplen 262144) of the given frames.
-fn pcap(frames: &[Vec<u8>]) -> Vec<u8> {
-    let mut out = Vec::new();
-    out.extend(0xa1b2_c3d4u32.to_le_bytes());
-    out.extend(2u16.to_le_bytes());
-    out.extend(4u16.to_le_bytes());
-    out.extend(0i32.to_le_bytes());
-    out.extend(0u32.to_le_bytes());
-    out.extend(262_144u32.to_le_bytes());
-    out.extend(1u32.to_le_bytes());
-    for (i, f) in frames.iter().enumerate() {
-        out.extend((i as u32).to_le_bytes());
-        out.extend(0u32.to_le_bytes());
-        out.extend((f.len() as u32).to_le_bytes());
-        out.extend((f.len() as u32).to_le_bytes());
-        out.extend(f);
-    }
-    out
-}
+use xdpqual::capture::{write_pcap, TsPrecision};
 
 #[test]
 fn rbpf_refuses_frames_test_run_refuses() {
@@ -38,7 +19,8 @@ fn rbpf_refuses_frames_test_run_refuses() {
         f[12] = 0x08; // IPv4 ethertype; the program does not look
         f
     };
-    std::fs::write(&cap, pcap(&[frame(60), frame(73_152), frame(73_153)])).unwrap();
+    let frames = [frame(60), frame(73_152), frame(73_153)];
+    write_pcap(&cap, TsPrecision::Microsecond, frames.into_iter().map(|f| (0u64, f))).unwrap();
     // Returns XDP_TX for every frame it runs (tests/data/loader/untyped.c).
     let prog =
         PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/loader/untyped.o:2/1"));
