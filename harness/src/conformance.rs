@@ -1,7 +1,7 @@
 //! bpf_conformance test files (`tests/*.data` in github.com/Alan-Jowett/bpf_conformance).
 //!
 //! A file is `#` comment lines followed by sections, each opened by a line
-//! `-- name`: `asm` (assembly, see [`crate::asm`]), `raw` (one 64-bit
+//! `-- name`: `asm` (assembly, see [`crate::isa::asm`]), `raw` (one 64-bit
 //! little-endian slot per token, hex or decimal), `mem` (hex bytes separated
 //! by whitespace, over any number of lines), `result` (the expected `r0`, hex
 //! or decimal), `error` (an expected error text), `c` (the C source the
@@ -37,7 +37,7 @@
 //! A backend modelling the suite should therefore implement helper 5 as
 //! `r0 = r1`, then terminate with result 0 if `r0 == 0`. See [`UNWIND_HELPER`].
 
-use crate::asm::{self, AsmError};
+use crate::isa::asm::{self, AsmError};
 use crate::isa::Insn;
 use std::path::{Path, PathBuf};
 

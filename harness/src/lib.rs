@@ -7,7 +7,6 @@
 //! - `backends`: each place a program can run (engine, rbpf, host kernel, ...);
 //! - `replay`, `diff`, `report`: what the user sees.
 
-pub mod asm;
 pub mod backends;
 pub mod bench;
 pub mod capture;
@@ -16,9 +15,7 @@ pub mod compare;
 pub mod conformance;
 pub mod dashboard;
 pub mod diff;
-pub mod engine;
 pub mod history;
-pub mod loader;
 pub mod matrix;
 pub mod offload;
 pub mod pcapgen;
@@ -27,8 +24,12 @@ pub mod replay;
 pub mod util;
 pub mod verdict;
 
+/// The engine (crate `xdpqual-engine`): interpreter, JIT, maps and helpers.
+pub use xdpqual_engine as engine;
 /// The instruction set, from its own crate (`crates/xdpqual-isa`), under the
 /// path the rest of this crate has always used.
 pub use xdpqual_isa as isa;
 /// The linked program (crate `xdpqual-object`), at its old path.
 pub use xdpqual_object as program;
+/// The ELF/BTF loader (module `loader` of `xdpqual-object`).
+pub use xdpqual_object::loader;

@@ -21,11 +21,11 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use xdpqual::asm::assemble;
 use xdpqual::backends::rbpf::rewrite_xdp_ctx;
 use xdpqual::backends::rbpf::sandbox::{self, Ctx, Job, Timed};
 use xdpqual::bench::{self, measure, BackendId, BenchOptions, Outcome};
 use xdpqual::engine::{Engine, EngineConfig, PacketIn};
+use xdpqual::isa::asm::assemble;
 use xdpqual::isa::encode_le;
 use xdpqual::program::{LineTable, Object, Program};
 

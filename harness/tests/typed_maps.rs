@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use xdpqual::engine::{Engine, EngineConfig};
-use xdpqual::loader::btf_types::map_layouts;
+use xdpqual::loader::btf_types::object_map_layouts;
 use xdpqual::loader::load_object;
 use xdpqual::replay::mapfile::{self, MapInit};
 
@@ -11,24 +11,17 @@ fn corpus(name: &str) -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../corpus/build").join(name)
 }
 
-fn btf_of(path: &Path) -> Vec<u8> {
-    use object::{Object, ObjectSection};
-    let bytes = std::fs::read(path).unwrap();
-    let f = object::File::parse(&*bytes).unwrap();
-    f.section_by_name(".BTF").unwrap().data().unwrap().to_vec()
-}
-
 #[test]
 fn layouts_follow_the_c_definitions() {
     // firewall.c: struct port_key { __u16 port; __u8 proto; __u8 pad; }.
-    let l = map_layouts(&btf_of(&corpus("firewall.v3.o"))).unwrap();
+    let l = object_map_layouts(&std::fs::read(corpus("firewall.v3.o")).unwrap()).unwrap();
     let (key, value) = &l["blocked_ports"];
     assert_eq!(key.size(), 4);
     assert_eq!(value.size(), 1);
     let k = mapfile::encode(&serde_json::json!({"port": 0x1234, "proto": 6}), key, "key").unwrap();
     assert_eq!(k, vec![0x34, 0x12, 6, 0], "host-order u16 then u8, pad zeroed");
     // lpm_filter.c: struct lpm_v4_key { __u32 prefixlen; __u8 addr[4]; }.
-    let l = map_layouts(&btf_of(&corpus("lpm_filter.v3.o"))).unwrap();
+    let l = object_map_layouts(&std::fs::read(corpus("lpm_filter.v3.o")).unwrap()).unwrap();
     let (key, _) = &l["src_prefixes"];
     let k = mapfile::encode(&serde_json::json!({"prefixlen": 24, "addr": "192.0.2.0"}), key, "key")
         .unwrap();

@@ -9,12 +9,18 @@ pub struct LoadArgs {
     /// Load code sections whose name declares no program type (`xdp1`, `xdp_prog`, ...) as
     /// this type, as `bpftool prog load ... type xdp` does. `PROG.o:SECTION` does the same for
     /// the section it names.
-    #[arg(long = "type", value_enum)]
+    #[arg(long = "type", value_name = "TYPE", value_parser = prog_type_parser())]
     pub prog_type: Option<ProgType>,
     /// Resolve CO-RE relocations against this kernel BTF file (a copy of a fleet kernel's
     /// /sys/kernel/btf/vmlinux) instead of the running kernel's.
     #[arg(long, value_name = "FILE")]
     pub btf: Option<PathBuf>,
+}
+
+/// `--type`'s values, listed in `--help` and checked by the loader's own parser.
+fn prog_type_parser() -> impl clap::builder::TypedValueParser<Value = ProgType> {
+    use clap::builder::TypedValueParser as _;
+    clap::builder::PossibleValuesParser::new(ProgType::NAMES).try_map(|s| s.parse::<ProgType>())
 }
 
 impl LoadArgs {

@@ -19,7 +19,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
 use crate::engine::{Engine, MapEntry};
-use crate::loader::btf_types::{map_layouts, Layout, MapLayouts};
+use crate::loader::btf_types::{object_map_layouts, Layout, MapLayouts};
 use crate::program::MapType;
 use crate::program::Object;
 use crate::util::unhex;
@@ -78,18 +78,13 @@ pub fn apply(engine: &mut Engine, obj: &Object, init: &MapInit) -> Result<()> {
 
 /// Key/value layouts from the object's BTF (empty without BTF).
 fn layouts_of(obj: &Object) -> Result<MapLayouts> {
-    use object::{Object as _, ObjectSection};
     let bytes = crate::util::input::read_limited(
         &obj.path,
         "BPF object",
         crate::util::input::MAX_OBJECT_BYTES,
     )
     .with_context(|| format!("reading {}", obj.path.display()))?;
-    let file = object::File::parse(&*bytes).map_err(|e| anyhow!("{}: {e}", obj.path.display()))?;
-    match file.section_by_name(".BTF").and_then(|s| s.data().ok()) {
-        Some(btf) => map_layouts(btf).map_err(|e| anyhow!("{}: .BTF: {e}", obj.path.display())),
-        None => Ok(MapLayouts::new()),
-    }
+    object_map_layouts(&bytes).map_err(|e| anyhow!("{}: {e}", obj.path.display()))
 }
 
 fn bytes_of(

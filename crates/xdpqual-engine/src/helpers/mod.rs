@@ -16,8 +16,8 @@ use super::maps::Index;
 use super::memory::*;
 use super::trace::Tracer;
 use super::{Event, RedirectTarget};
-use crate::program::MapType;
 use ids::*;
+use xdpqual_object::MapType;
 
 /// XDP actions (enum xdp_action).
 pub const XDP_ABORTED: u64 = 0;
@@ -341,7 +341,7 @@ impl<T: Tracer> Exec<'_, T> {
             SPIN_LOCK | SPIN_UNLOCK => {
                 // Single-threaded: locking is a no-op, but the lock must live
                 // in a map value, as the verifier requires.
-                if !matches!(region_of(r[0]), crate::engine::fault::Region::MapValue(_)) {
+                if !matches!(region_of(r[0]), crate::fault::Region::MapValue(_)) {
                     return Err(arg_err("bpf_spin_lock", "the lock must be inside a map value"));
                 }
                 self.slice(pc, r[0], 4, true)?;
@@ -409,7 +409,7 @@ impl<T: Tracer> Exec<'_, T> {
             // contained (test builds only).
             #[cfg(test)]
             TEST_PANIC_HELPER => panic!("test helper panicked with r1 = {:#x}", r[0]),
-            crate::isa::helpers::CORE_RELO_POISON => Err(FaultKind::CorePoisoned),
+            xdpqual_isa::helpers::CORE_RELO_POISON => Err(FaultKind::CorePoisoned),
             _ => Err(FaultKind::NotModelled { what: format!("helper #{id}") }),
         }
     }

@@ -6,7 +6,7 @@
 //! each function as it was before call linking, moved to where the linker
 //! placed it, the same way `lines` does for source lines.
 
-use crate::program::ProgramBtf;
+use crate::ProgramBtf;
 use aya_obj::btf::{Btf, BtfFeatures, BtfKind};
 use aya_obj::Function;
 

@@ -308,3 +308,15 @@ pub fn func_id(btf: &[u8], name: &str) -> Result<u32, String> {
         .map(|i| i as u32)
         .ok_or_else(|| format!("BTF has no function {name}"))
 }
+
+/// The key and value layouts of the maps in an object file's own `.BTF`
+/// section (as the compiler wrote it, before sanitising); empty when the
+/// object has no BTF.
+pub fn object_map_layouts(object: &[u8]) -> Result<MapLayouts, String> {
+    use object::{Object as _, ObjectSection};
+    let file = object::File::parse(object).map_err(|e| e.to_string())?;
+    match file.section_by_name(".BTF").and_then(|s| s.data().ok()) {
+        Some(btf) => map_layouts(btf).map_err(|e| format!(".BTF: {e}")),
+        None => Ok(MapLayouts::new()),
+    }
+}

@@ -13,8 +13,8 @@
 
 use std::collections::BTreeSet;
 
-use crate::isa::opcode::*;
-use crate::isa::Insn;
+use xdpqual_isa::opcode::*;
+use xdpqual_isa::Insn;
 
 /// What an instruction means for control flow and budgeting.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -1,6 +1,6 @@
 //! aya-obj map definitions to [`MapDef`]s, in a fixed order.
 
-use crate::program::{MapDef, MapOrigin, MapType};
+use crate::{MapDef, MapOrigin, MapType};
 use aya_obj::{EbpfSectionKind, Map};
 
 /// `BPF_F_RDONLY_PROG` (uapi bpf.h): aya-obj marks `.rodata` with it, as

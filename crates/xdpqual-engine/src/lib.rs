@@ -34,12 +34,12 @@ pub use prepare::PrepareError;
 pub use trace::{NoTrace, Recorder, Tracer};
 pub use xdp::NotRunReason;
 
-use crate::isa::Insn;
-use crate::program::{MapDef, MapType, Object, Program};
 use exec::{Exec, Stop};
 use memory::*;
 use serde::Serialize;
 use xdp::XdpBuff;
+use xdpqual_isa::Insn;
+use xdpqual_object::{MapDef, MapType, Object, Program};
 
 /// Human name of a helper id, for messages.
 pub fn helper_name(id: i32) -> String {
@@ -121,7 +121,7 @@ pub struct Prepared {
     pub name: String,
     pub insns: Vec<Insn>,
     /// BTF line info, so faults can name the source line.
-    pub lines: crate::program::LineTable,
+    pub lines: xdpqual_object::LineTable,
 }
 
 /// Everything that can stop an engine from being built for an object.
@@ -155,7 +155,7 @@ pub enum RedirectTarget {
     Map {
         map: String,
         key: u32,
-        #[serde(with = "crate::util::hex_bytes")]
+        #[serde(with = "xdpqual_object::hex::hex_bytes")]
         value: Vec<u8>,
     },
 }
@@ -170,9 +170,9 @@ pub enum Event {
     Perf {
         map: String,
         index: u32,
-        #[serde(with = "crate::util::hex_bytes")]
+        #[serde(with = "xdpqual_object::hex::hex_bytes")]
         data: Vec<u8>,
-        #[serde(with = "crate::util::hex_bytes")]
+        #[serde(with = "xdpqual_object::hex::hex_bytes")]
         packet: Vec<u8>,
         /// False under test-run semantics: no perf reader is attached, so the
         /// helper returned -ENOENT.
@@ -180,7 +180,7 @@ pub enum Event {
     },
     Ringbuf {
         map: String,
-        #[serde(with = "crate::util::hex_bytes")]
+        #[serde(with = "xdpqual_object::hex::hex_bytes")]
         data: Vec<u8>,
     },
 }
@@ -202,7 +202,7 @@ pub struct RunResult {
     pub outcome: Outcome,
     /// The frame after the run: metadata, data and fragments (test-run's
     /// `data_out`). Empty when the program did not run.
-    #[serde(with = "crate::util::hex_bytes")]
+    #[serde(with = "xdpqual_object::hex::hex_bytes")]
     pub output: Vec<u8>,
     pub events: Vec<Event>,
     pub insns: u64,

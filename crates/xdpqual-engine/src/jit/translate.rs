@@ -27,10 +27,10 @@ use cranelift_module::{default_libcall_names, FuncId, Linkage, Module};
 
 use super::layout::{kind, layout, next_pc, segment, Kind};
 use super::runtime::{JitCtx, RtTable, FAULT_INVALID_INSN, FAULT_PC_OUT_OF_RANGE, ST_FAULT};
-use crate::engine::memory::{OFFSET_MASK, TAG_PACKET, TAG_SHIFT, TAG_STACK};
-use crate::engine::Prepared;
-use crate::isa::opcode::*;
-use crate::isa::Insn;
+use crate::memory::{OFFSET_MASK, TAG_PACKET, TAG_SHIFT, TAG_STACK};
+use crate::Prepared;
+use xdpqual_isa::opcode::*;
+use xdpqual_isa::Insn;
 
 const I64: Type = types::I64;
 

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-/// A failure to turn a BPF ELF object into [`crate::program::Object`].
+/// A failure to turn a BPF ELF object into [`crate::Object`].
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
     #[error("cannot read {path}: {source}")]

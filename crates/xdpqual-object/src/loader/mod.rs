@@ -20,14 +20,14 @@ pub use self::core::{CoreOutcome, CoreRelocation, TargetBtf};
 pub use error::LoadError;
 pub use sections::{LoadOptions, ProgType, SectionType, XdpAttach};
 
-use crate::isa::Insn;
-use crate::program::{BtfBlob, Object, ObjectBtf, Program, ProgramBtf};
+use crate::{BtfBlob, Object, ObjectBtf, Program, ProgramBtf};
 use aya_obj::generated::bpf_insn;
 use aya_obj::{Function, ProgramSection};
 use object::read::{Object as _, ObjectSection as _};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
+use xdpqual_isa::Insn;
 
 /// A program in the object that is not XDP: listed by `inspect`, never run.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -104,7 +104,7 @@ pub fn inspect_object_with(path: &Path, opts: &LoadOptions) -> Result<Loaded, Lo
 fn read(path: &Path) -> Result<Vec<u8>, LoadError> {
     // Non-regular files are refused before opening, and objects above the
     // kernel's limits before they are read whole (see util::input).
-    crate::util::input::read_limited(path, "BPF object", crate::util::input::MAX_OBJECT_BYTES)
+    crate::input::read_limited(path, "BPF object", crate::input::MAX_OBJECT_BYTES)
         .map_err(|source| LoadError::Io { path: path.to_path_buf(), source })
 }
 

@@ -13,7 +13,7 @@
 //! rejects only if it can reach it. That is what a libbpf-based loader hands
 //! the kernel, so it is what every backend runs: the engine accepts the
 //! poisoned call at load and faults if a packet reaches it
-//! ([`crate::engine`]'s `CORE_POISON`).
+//! (the engine's `CORE_POISON`).
 //!
 //! This module adds what aya-obj does not: choosing and reading the target
 //! BTF ([`TargetBtf`]), checking the records before aya-obj reads them, and
@@ -29,7 +29,7 @@ use std::sync::{Arc, OnceLock};
 /// Where the running kernel publishes its own BTF (CONFIG_DEBUG_INFO_BTF).
 pub const HOST_BTF: &str = "/sys/kernel/btf/vmlinux";
 
-use crate::isa::helpers::CORE_RELO_POISON as CORE_POISON;
+use xdpqual_isa::helpers::CORE_RELO_POISON as CORE_POISON;
 
 /// Largest target BTF file read: vmlinux BTF is 5–8 MiB on distribution
 /// kernels; the limit keeps a wrong `--btf` path from reading gigabytes.
@@ -82,7 +82,7 @@ fn essential_name(name: &str) -> &str {
 pub(crate) fn target(which: &TargetBtf, object: &Path) -> Result<Target, LoadError> {
     static HOST: OnceLock<Result<Target, String>> = OnceLock::new();
     let parse = |path: &Path| -> Result<Target, String> {
-        let bytes = crate::util::input::read_limited(path, "BTF file", MAX_TARGET_BTF_BYTES)
+        let bytes = crate::input::read_limited(path, "BTF file", MAX_TARGET_BTF_BYTES)
             .map_err(|e| e.to_string())?;
         // aya-obj's BTF parser indexes with values from the file; a panic on
         // a hostile file is caught here and reported like any bad input.

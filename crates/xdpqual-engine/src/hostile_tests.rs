@@ -6,8 +6,8 @@
 //! from the engine's output.
 
 use super::*;
-use crate::isa::Insn;
-use crate::program::{MapOrigin, MapType};
+use xdpqual_isa::Insn;
+use xdpqual_object::{MapOrigin, MapType};
 
 const R0: u8 = 0;
 const R1: u8 = 1;

@@ -5,7 +5,7 @@
 //! private, so the string section is located here from the `.BTF` header
 //! (kernel Documentation/bpf/btf.rst, "BTF Type and String Encoding").
 
-use crate::program::{LineTable, SourceLine};
+use crate::{LineTable, SourceLine};
 use aya_obj::generated::bpf_line_info;
 
 /// `BTF_MAGIC`, include/uapi/linux/btf.h.

@@ -73,7 +73,7 @@ fn too_big(size: u64, limit: u64, what: &str) -> io::Error {
     io::Error::new(
         io::ErrorKind::InvalidData,
         format!(
-            "it is {size} bytes; a {what} above {limit} bytes ({} MiB) is refused (see MAX_*_BYTES in harness/src/util/input.rs for where the limit comes from)",
+            "it is {size} bytes; a {what} above {limit} bytes ({} MiB) is refused (see MAX_*_BYTES in crates/xdpqual-object/src/input.rs for where the limit comes from)",
             limit >> 20
         ),
     )

@@ -19,12 +19,12 @@ use cranelift_jit::JITModule;
 use cranelift_module::FuncId;
 
 use super::layout::nth_in_segment;
-use crate::engine::exec::{Exec, HelperOutcome, Stop};
-use crate::engine::fault::{Fault, FaultKind};
-use crate::engine::memory::{addr, FRAME_SIZE, MAX_FRAMES, STACK_SIZE, TAG_STACK};
-use crate::engine::panic_message;
-use crate::engine::trace::Tracer;
-use crate::isa::opcode::{CALL, JMP, X};
+use crate::exec::{Exec, HelperOutcome, Stop};
+use crate::fault::{Fault, FaultKind};
+use crate::memory::{addr, FRAME_SIZE, MAX_FRAMES, STACK_SIZE, TAG_STACK};
+use crate::panic_message;
+use crate::trace::Tracer;
+use xdpqual_isa::opcode::{CALL, JMP, X};
 
 /// Status a compiled function or slow path returns.
 pub(super) const ST_OK: u64 = 0;

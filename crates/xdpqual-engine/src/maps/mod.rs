@@ -13,8 +13,8 @@ mod lpm;
 pub use hash::HashIndex;
 pub use lpm::LpmIndex;
 
-use crate::program::{MapDef, MapType};
 use serde::Serialize;
+use xdpqual_object::{MapDef, MapType};
 
 pub const BPF_ANY: u64 = 0;
 pub const BPF_NOEXIST: u64 = 1;
@@ -293,7 +293,7 @@ impl MapState {
                 "ENOMEM",
                 format!(
                     "{n} entries of {stride} bytes need {fixed} bytes, over the engine's map memory cap of {} (EngineConfig::map_memory_cap)",
-                    crate::engine::budget::show_limit(crate::engine::budget::Resource::AllocBytes, cap)
+                    crate::budget::show_limit(crate::budget::Resource::AllocBytes, cap)
                 ),
             ));
         }
@@ -536,9 +536,9 @@ impl MapState {
 /// per-CPU maps, else exactly one.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct MapEntry {
-    #[serde(with = "crate::util::hex_bytes")]
+    #[serde(with = "xdpqual_object::hex::hex_bytes")]
     pub key: Vec<u8>,
-    #[serde(with = "crate::util::hex_vec")]
+    #[serde(with = "xdpqual_object::hex::hex_vec")]
     pub values: Vec<Vec<u8>>,
 }
 
@@ -610,7 +610,7 @@ impl MapSet {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::program::MapOrigin;
+    use xdpqual_object::MapOrigin;
 
     pub(crate) fn def(t: MapType, k: u32, v: u32, n: u32) -> MapDef {
         MapDef {

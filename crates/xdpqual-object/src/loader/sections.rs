@@ -67,11 +67,29 @@ pub enum SectionType {
 }
 
 /// The program type the user gave (`--type`): only XDP is run.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ProgType {
     /// Load code sections whose name declares no type as XDP (bpftool's `type xdp`).
     Xdp,
+}
+
+impl ProgType {
+    /// Every type `--type` accepts, by the name the user writes.
+    pub const NAMES: &'static [&'static str] = &["xdp"];
+}
+
+impl std::str::FromStr for ProgType {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "xdp" => Ok(ProgType::Xdp),
+            other => Err(format!(
+                "'{other}' is not a program type xdpqual runs; it runs XDP programs only (--type xdp)"
+            )),
+        }
+    }
 }
 
 /// libbpf's non-XDP `section_defs` (libbpf 1.0 to 1.5): name, whether it

@@ -3,9 +3,9 @@
 
 use super::helpers::ids;
 use super::memory::*;
-use crate::isa::opcode::*;
-use crate::isa::{Insn, MAX_INSNS};
-use crate::program::{MapDef, MapType, Program};
+use xdpqual_isa::opcode::*;
+use xdpqual_isa::{Insn, MAX_INSNS};
+use xdpqual_object::{MapDef, MapType, Program};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("program '{program}', insn {insn}{}: {reason}", line.as_ref().map(|l| format!(" ({l})")).unwrap_or_default())]
@@ -220,9 +220,9 @@ pub fn prepare(prog: &Program, maps: &[MapDef], opts: &Options) -> Result<Vec<In
                             // kernel's verifier, too, rejects only a
                             // reachable one (loader/core.rs).
                             if ids::name(ins.imm).is_none()
-                                && ins.imm != crate::isa::helpers::CORE_RELO_POISON
+                                && ins.imm != xdpqual_isa::helpers::CORE_RELO_POISON
                             {
-                                let name = crate::engine::helper_name(ins.imm);
+                                let name = crate::helper_name(ins.imm);
                                 return Err(err(
                                     pc,
                                     format!("helper {name} is not implemented by the engine"),

@@ -4,9 +4,9 @@
 //! and `bpf_prog_load`'s length limit). A program that fails one of these
 //! would never load, so the engine need not cope with it.
 
-use crate::isa::{opcode::*, Insn, MAX_INSNS};
-use crate::program::SourceLine;
+use crate::SourceLine;
 use std::fmt;
+use xdpqual_isa::{opcode::*, Insn, MAX_INSNS};
 
 /// What is wrong at one instruction.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

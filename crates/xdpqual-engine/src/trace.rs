@@ -5,7 +5,7 @@
 //! when unused. The NIC model's cost model and `replay --trace` plug in here.
 
 use super::fault::Region;
-use crate::isa::Insn;
+use xdpqual_isa::Insn;
 
 pub trait Tracer {
     /// Whether the hooks below observe anything. A tracer that observes

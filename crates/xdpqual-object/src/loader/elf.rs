@@ -6,10 +6,10 @@
 //! cheaply here is checked here, with messages that name the file.
 
 use super::error::LoadError;
-use crate::isa::{opcode, Insn, INSN_SIZE};
 use object::read::{Object as _, ObjectSection as _, ObjectSymbol as _};
 use object::{RelocationFlags, RelocationTarget, SectionKind};
 use std::path::Path;
+use xdpqual_isa::{opcode, Insn, INSN_SIZE};
 
 /// The largest `.data`/`.rodata`/`.bss` accepted. Each becomes one map
 /// value the engine holds in memory; real XDP globals are kilobytes, and

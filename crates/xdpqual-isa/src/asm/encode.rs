@@ -6,8 +6,8 @@
 
 use super::lexer::{parse_imm32, parse_imm64, parse_offset, Operand};
 use super::AsmErrorKind;
-use crate::isa::opcode::*;
-use crate::isa::Insn;
+use crate::opcode::*;
+use crate::Insn;
 
 /// A jump or call whose target is a label, resolved after all lines are read.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -17,7 +17,7 @@ use super::exec::{Exec, HelperOutcome, Stop};
 use super::fault::{Fault, FaultKind};
 use super::memory::{addr, FRAME_SIZE, MAX_FRAMES, STACK_SIZE, TAG_STACK};
 use super::trace::Tracer;
-use crate::isa::opcode::*;
+use xdpqual_isa::opcode::*;
 
 /// `BPF_LOAD_ACQ` / `BPF_STORE_REL` atomic operations (Linux 6.15).
 const LOAD_ACQ: i32 = 0x100;

@@ -16,7 +16,7 @@ mod lexer;
 
 pub use lexer::{parse_imm32, parse_int, strip_comment};
 
-use crate::isa::Insn;
+use crate::Insn;
 use encode::FixupField;
 use std::collections::HashMap;
 
