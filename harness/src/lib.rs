@@ -10,7 +10,6 @@
 pub mod backends;
 pub mod bench;
 pub mod capture;
-pub mod cli;
 pub mod compare;
 pub mod conformance;
 pub mod dashboard;

@@ -459,7 +459,7 @@ pub(crate) fn generated_program(blocks: usize) -> Program {
 }
 
 /// Measures JIT compile time against program size (run by hand:
-/// `cargo test --release -p xdpqual --lib measure_jit_compile_time --
+/// `cargo test --release -p xdpqual-engine --lib measure_jit_compile_time --
 /// --ignored --nocapture`); the numbers set `jit::MAX_JIT_INSNS`.
 #[test]
 #[ignore]

@@ -5,11 +5,11 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 
-use crate::diff::{self, BackendKind, DiffOptions};
-use crate::loader::load_target;
-use crate::replay::mapfile::MapInit;
-use crate::replay::split_target;
-use crate::util::escape::terminal;
+use xdpqual::diff::{self, BackendKind, DiffOptions};
+use xdpqual::loader::load_target;
+use xdpqual::replay::mapfile::MapInit;
+use xdpqual::replay::split_target;
+use xdpqual::util::escape::terminal;
 
 /// Exit statuses, shown by `xdpqual diff --help` and in the README.
 pub const EXIT_CODES: &str = "\
@@ -33,7 +33,7 @@ pub struct Args {
     /// PROG.o[:SECTION]
     pub program: String,
     #[command(flatten)]
-    pub load: super::load_args::LoadArgs,
+    pub load: crate::load_args::LoadArgs,
     #[arg(required = true)]
     pub captures: Vec<PathBuf>,
     /// Comma-separated backends; the engine (vm) always takes part.
@@ -99,10 +99,10 @@ pub fn run(args: Args) -> Result<ExitCode> {
     };
     // From here SIGINT/SIGTERM stop the run between packets; the partial
     // report is still printed (marked as partial) and the exit status is 130.
-    crate::util::interrupt::install();
+    xdpqual::util::interrupt::install();
     eprintln!(
         "xdpqual diff: running {} on {} capture(s)",
-        crate::util::escape::terminal(&program.name),
+        xdpqual::util::escape::terminal(&program.name),
         args.captures.len()
     );
     let report = diff::run(&obj, &program, &args.captures, &opts)?;
@@ -110,17 +110,17 @@ pub fn run(args: Args) -> Result<ExitCode> {
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
-        print!("{}", crate::util::escape::terminal_block(&render(&report)));
+        print!("{}", xdpqual::util::escape::terminal_block(&render(&report)));
     }
     if report.interrupted {
         eprintln!(
             "xdpqual: diff interrupted; the counts above cover only the packets before the signal"
         );
-        return Ok(ExitCode::from(crate::cli::EXIT_INTERRUPTED));
+        return Ok(ExitCode::from(crate::EXIT_INTERRUPTED));
     }
     if !problems.is_empty() {
         for p in &problems {
-            eprintln!("xdpqual: incomplete diff: {}", crate::util::escape::terminal(p));
+            eprintln!("xdpqual: incomplete diff: {}", xdpqual::util::escape::terminal(p));
         }
         return Ok(ExitCode::from(2));
     }
@@ -146,7 +146,7 @@ pub fn render(r: &diff::DiffReport) -> String {
     }
     for l in &r.live {
         let how = match (&l.observation_method, &l.observation_fallback) {
-            (crate::backends::live::observe::Method::Fexit, _) => {
+            (xdpqual::backends::live::observe::Method::Fexit, _) => {
                 "fexit (exact verdicts)".to_string()
             }
             (_, why) => format!("tagging ({})", why.as_deref().unwrap_or("")),

@@ -1,6 +1,6 @@
 //! The corpora committed under `pcaps/` are exactly what the generator
 //! makes; see pcaps/README.md. To rewrite them after a deliberate
-//! generator change: `XDPQUAL_BLESS_PCAPS=1 cargo test -p xdpqual --test committed_pcaps`
+//! generator change: `XDPQUAL_BLESS_PCAPS=1 cargo test -p xdpqual-cli --test committed_pcaps`
 //! (and say why in the commit).
 
 use std::path::Path;

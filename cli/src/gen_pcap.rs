@@ -3,8 +3,8 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use crate::capture::TsPrecision;
-use crate::pcapgen::{self, Profile};
+use xdpqual::capture::TsPrecision;
+use xdpqual::pcapgen::{self, Profile};
 
 /// Generate a deterministic pcap (same arguments, same bytes, on any machine).
 #[derive(clap::Args, Debug, Clone)]

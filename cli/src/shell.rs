@@ -33,7 +33,7 @@ pub struct ManArgs {
 }
 
 pub fn completions(args: &CompletionsArgs) -> Result<()> {
-    let mut cmd = super::Cli::command();
+    let mut cmd = crate::Cli::command();
     // Into memory first: clap_complete panics when its writer fails (a
     // closed pipe), and a failed write here is an ordinary error.
     let mut out = Vec::new();
@@ -52,7 +52,7 @@ fn write_stdout(bytes: &[u8]) -> Result<()> {
 }
 
 pub fn man(args: &ManArgs) -> Result<()> {
-    let cmd = super::Cli::command();
+    let cmd = crate::Cli::command();
     let Some(dir) = &args.out_dir else {
         let mut out = Vec::new();
         clap_mangen::Man::new(cmd).render(&mut out)?;
@@ -68,7 +68,7 @@ pub fn man(args: &ManArgs) -> Result<()> {
         let mut out = Vec::new();
         clap_mangen::Man::new(page).render(&mut out)?;
         let path = dir.join(format!("{name}.1"));
-        crate::util::write_atomic(&path, &out)
+        xdpqual::util::write_atomic(&path, &out)
             .with_context(|| format!("writing {}", path.display()))?;
     }
     Ok(())

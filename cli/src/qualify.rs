@@ -5,8 +5,8 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 
-use crate::history::{DEFAULT_BASELINE, DEFAULT_PATH};
-use crate::qualify::{self, plan::Shard, RunOptions};
+use xdpqual::history::{DEFAULT_BASELINE, DEFAULT_PATH};
+use xdpqual::qualify::{self, plan::Shard, RunOptions};
 
 /// Exit statuses, shown by `xdpqual qualify --help` and in the README.
 pub const EXIT_CODES: &str = "\
@@ -56,7 +56,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     // A shard is one part of a run: only the merge records it.
     let record = !(args.no_history || args.shard.is_some());
     if let Some(line) = qualify::clean_stray(&args.out, Some(&history))? {
-        eprintln!("xdpqual: {}", crate::util::escape::terminal(&line));
+        eprintln!("xdpqual: {}", xdpqual::util::escape::terminal(&line));
     }
     let run_id = qualify::new_run_id();
     let opts = RunOptions {
@@ -88,13 +88,13 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let (p, f, s) = report.count();
     println!(
         "{}",
-        crate::util::escape::terminal(&format!(
+        xdpqual::util::escape::terminal(&format!(
             "xdpqual qualify: {p} passed, {f} failed, {s} skipped; reports in {}{recorded}",
             dir.display()
         ))
     );
     if let Some(line) = first_baseline {
-        println!("{}", crate::util::escape::terminal(&line));
+        println!("{}", xdpqual::util::escape::terminal(&line));
     }
     for c in report.failures() {
         println!("  {}", c.line());

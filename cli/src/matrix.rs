@@ -6,10 +6,10 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 
-use crate::loader::load_target;
-use crate::matrix::{self, run::AccelChoice, spec, Options};
-use crate::replay::mapfile::MapInit;
-use crate::replay::split_target;
+use xdpqual::loader::load_target;
+use xdpqual::matrix::{self, run::AccelChoice, spec, Options};
+use xdpqual::replay::mapfile::MapInit;
+use xdpqual::replay::split_target;
 
 /// Run the program and packets in every kernel of the matrix (QEMU) and
 /// compare each with the engine. Exit 0 when every required cell loads the
@@ -23,7 +23,7 @@ pub struct Args {
     #[arg(required_unless_present = "prepare")]
     pub program: Option<String>,
     #[command(flatten)]
-    pub load: super::load_args::LoadArgs,
+    pub load: crate::load_args::LoadArgs,
     /// Captures whose packets run in every cell.
     #[arg(required_unless_present = "prepare")]
     pub captures: Vec<PathBuf>,
@@ -100,7 +100,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
-        print!("{}", crate::util::escape::terminal_block(&matrix::run::render(&report)));
+        print!("{}", xdpqual::util::escape::terminal_block(&matrix::run::render(&report)));
     }
     Ok(if report.passes() { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }

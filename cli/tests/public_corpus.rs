@@ -33,7 +33,7 @@ fn shared() -> PathBuf {
 }
 
 fn ledger_path() -> PathBuf {
-    root().join("harness/tests/data/public-xdp-status.tsv")
+    root().join("cli/tests/data/public-xdp-status.tsv")
 }
 
 const CAPTURES: [&str; 2] = ["pcaps/mixed-2k.pcap", "pcaps/edges.pcap"];

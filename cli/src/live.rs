@@ -6,10 +6,10 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 
-use crate::backends::live::{self, Endpoint, LiveOptions, LiveReport, XdpMode};
-use crate::loader::load_target;
-use crate::replay::mapfile::MapInit;
-use crate::replay::split_target;
+use xdpqual::backends::live::{self, Endpoint, LiveOptions, LiveReport, XdpMode};
+use xdpqual::loader::load_target;
+use xdpqual::replay::mapfile::MapInit;
+use xdpqual::replay::split_target;
 
 /// Attach the program to a real interface, send the captures into it from
 /// its peer, and compare where each frame went with the engine. Exit 0 when
@@ -19,7 +19,7 @@ pub struct Args {
     /// PROG.o[:SECTION]
     pub program: String,
     #[command(flatten)]
-    pub load: super::load_args::LoadArgs,
+    pub load: crate::load_args::LoadArgs,
     #[arg(required = true)]
     pub captures: Vec<PathBuf>,
     /// The interface the program is attached to. Without it, --isolate.
@@ -103,7 +103,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
-        print!("{}", crate::util::escape::terminal_block(&render(&report)));
+        print!("{}", xdpqual::util::escape::terminal_block(&render(&report)));
     }
     Ok(if report.agrees() { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }

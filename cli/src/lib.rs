@@ -71,12 +71,12 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     // The process-wide cap on map memory (engine/maps/ledger.rs).
     if let Some(v) = std::env::var_os("XDPQUAL_MAP_MEMORY") {
-        match v.to_str().and_then(crate::engine::maps::ledger::parse_size) {
-            Some(bytes) => crate::engine::maps::ledger::set_cap(bytes),
+        match v.to_str().and_then(xdpqual::engine::maps::ledger::parse_size) {
+            Some(bytes) => xdpqual::engine::maps::ledger::set_cap(bytes),
             None => {
                 eprintln!(
                     "xdpqual: error: XDPQUAL_MAP_MEMORY={} is not a size in bytes (e.g. 1073741824, 512M, 2G)",
-                    crate::util::escape::terminal(&v.to_string_lossy())
+                    xdpqual::util::escape::terminal(&v.to_string_lossy())
                 );
                 return ExitCode::from(2);
             }
@@ -104,7 +104,7 @@ pub fn main() -> ExitCode {
         Err(e) => {
             // Names in the message come from files and programs: no
             // control character of theirs reaches the terminal.
-            eprintln!("xdpqual: error: {}", crate::util::escape::terminal(&error_paragraph(&e)));
+            eprintln!("xdpqual: error: {}", xdpqual::util::escape::terminal(&error_paragraph(&e)));
             ExitCode::from(2)
         }
     }

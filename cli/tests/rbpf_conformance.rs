@@ -6,7 +6,7 @@
 //! "pass" means rbpf's `r0` equals the file's own `-- result` (or, for a
 //! file expecting an error, that rbpf reported one); it is never judged
 //! against another backend. To rewrite the table after reviewing a change:
-//! `XDPQUAL_BLESS_RBPF=1 cargo test -p xdpqual --test rbpf_conformance`.
+//! `XDPQUAL_BLESS_RBPF=1 cargo test -p xdpqual-cli --test rbpf_conformance`.
 
 use std::path::{Path, PathBuf};
 #[cfg(all(target_arch = "x86_64", target_os = "linux"))]

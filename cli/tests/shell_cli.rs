@@ -16,7 +16,7 @@ fn xdpqual(args: &[&str]) -> (i32, Vec<u8>, String) {
 
 /// Every subcommand (but `help`) with its long options.
 fn commands() -> Vec<(String, Vec<String>)> {
-    xdpqual::cli::Cli::command()
+    xdpqual_cli::Cli::command()
         .get_subcommands()
         .filter(|s| s.get_name() != "help")
         .map(|s| {

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 
-use crate::history::{History, DEFAULT_PATH};
+use xdpqual::history::{History, DEFAULT_PATH};
 
 /// Writes OUT/index.html (every asset inline; open it from disk).
 #[derive(clap::Args, Debug)]
@@ -18,11 +18,11 @@ pub struct Args {
 
 pub fn run(args: Args) -> Result<ExitCode> {
     let h = History::open(&args.history)?;
-    let page = crate::dashboard::render(&h)?;
+    let page = xdpqual::dashboard::render(&h)?;
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
     let index = args.out.join("index.html");
-    crate::util::write_atomic(&index, page.as_bytes())
+    xdpqual::util::write_atomic(&index, page.as_bytes())
         .with_context(|| format!("writing {}", index.display()))?;
     println!("xdpqual dashboard: {}", index.display());
     Ok(ExitCode::SUCCESS)

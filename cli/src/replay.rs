@@ -5,11 +5,11 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
 
-use crate::engine::{Engine, EngineConfig, ExecMode};
-use crate::loader::load_target;
-use crate::replay::mapfile::{self, MapInit};
-use crate::replay::parallel::{plan, replay_parallel, ParallelOptions};
-use crate::replay::{split_target, ReplayOptions};
+use xdpqual::engine::{Engine, EngineConfig, ExecMode};
+use xdpqual::loader::load_target;
+use xdpqual::replay::mapfile::{self, MapInit};
+use xdpqual::replay::parallel::{plan, replay_parallel, ParallelOptions};
+use xdpqual::replay::{split_target, ReplayOptions};
 
 /// Exit statuses, shown by `xdpqual replay --help` and in the README.
 pub const EXIT_CODES: &str = "\
@@ -28,7 +28,7 @@ pub struct Args {
     /// The object, optionally with the program's section or name: PROG.o[:SECTION].
     pub program: String,
     #[command(flatten)]
-    pub load: super::load_args::LoadArgs,
+    pub load: crate::load_args::LoadArgs,
     /// pcap or pcapng files.
     #[arg(required = true)]
     pub captures: Vec<PathBuf>,
@@ -108,7 +108,7 @@ fn trace_index(spec: &str, captures: &[PathBuf]) -> Result<u64> {
         n.parse::<u64>().with_context(|| {
             format!(
                 "--trace {}: expected N or CAPTURE:N with N a packet number",
-                crate::util::escape::terminal(spec)
+                xdpqual::util::escape::terminal(spec)
             )
         })
     };
@@ -122,13 +122,13 @@ fn trace_index(spec: &str, captures: &[PathBuf]) -> Result<u64> {
             let names: Vec<String> = captures.iter().map(|c| c.display().to_string()).collect();
             format!(
                 "--trace {}: no capture named {} (captures: {})",
-                crate::util::escape::terminal(spec),
-                crate::util::escape::terminal(cap),
-                crate::util::escape::terminal(&names.join(", "))
+                xdpqual::util::escape::terminal(spec),
+                xdpqual::util::escape::terminal(cap),
+                xdpqual::util::escape::terminal(&names.join(", "))
             )
         })?;
     let count = |path: &PathBuf| -> Result<u64> {
-        let reader = crate::capture::CaptureReader::open(path)
+        let reader = xdpqual::capture::CaptureReader::open(path)
             .with_context(|| format!("--trace: reading {}", path.display()))?;
         let mut n = 0u64;
         for item in reader {
@@ -145,7 +145,7 @@ fn trace_index(spec: &str, captures: &[PathBuf]) -> Result<u64> {
     if n >= own {
         bail!(
             "--trace {}: {} holds {own} packets (0..{})",
-            crate::util::escape::terminal(spec),
+            xdpqual::util::escape::terminal(spec),
             captures[position].display(),
             own.saturating_sub(1)
         );
@@ -169,7 +169,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     };
     let plan = plan(&obj, &ParallelOptions { threads, allow_shared_state: args.parallel_unsafe });
     if let Some(why) = &plan.downgraded {
-        eprintln!("xdpqual: note: {}", crate::util::escape::terminal(why));
+        eprintln!("xdpqual: note: {}", xdpqual::util::escape::terminal(why));
     }
     let jit = args.engine == EngineKind::Jit;
     let fallback_reported = std::sync::Once::new();
@@ -186,8 +186,8 @@ pub fn run(args: Args) -> Result<ExitCode> {
             fallback_reported.call_once(|| {
                 eprintln!(
                     "xdpqual: '{}' runs in the interpreter: the JIT cannot compile it ({})",
-                    crate::util::escape::terminal(&name),
-                    crate::util::escape::terminal(&reason.to_string())
+                    xdpqual::util::escape::terminal(&name),
+                    xdpqual::util::escape::terminal(&reason.to_string())
                 )
             });
         }
@@ -205,11 +205,11 @@ pub fn run(args: Args) -> Result<ExitCode> {
     };
     let report = replay_parallel(&obj, &name, &build, &args.captures, &opts, plan)?;
     if let Some(t) = &report.trace {
-        eprintln!("{}", crate::util::escape::terminal_block(t));
+        eprintln!("{}", xdpqual::util::escape::terminal_block(t));
     } else if let Some(t) = &args.trace {
         bail!(
             "--trace {}: the captures hold no such packet (they were read to the end)",
-            crate::util::escape::terminal(t)
+            xdpqual::util::escape::terminal(t)
         );
     }
     let summary = report.summary.clone();
@@ -220,7 +220,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         if args.summary_json {
             println!("{}", serde_json::to_string_pretty(&summary)?);
         } else {
-            print!("{}", crate::util::escape::terminal_block(&summary.render()));
+            print!("{}", xdpqual::util::escape::terminal_block(&summary.render()));
         }
     }
     let failed_files = summary.captures.iter().filter(|c| c.error.is_some()).count();

@@ -4,9 +4,9 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 
-use crate::loader::load_target;
-use crate::program::{Object, Program};
-use crate::replay::split_target;
+use xdpqual::loader::load_target;
+use xdpqual::program::{Object, Program};
+use xdpqual::replay::split_target;
 
 /// Check whether a program can be offloaded to a NIC profile, and if not,
 /// which instruction breaks which rule. The verdict is one of: offloadable;
@@ -19,7 +19,7 @@ pub struct Args {
     /// PROG.o[:SECTION]
     pub program: String,
     #[command(flatten)]
-    pub load: super::load_args::LoadArgs,
+    pub load: crate::load_args::LoadArgs,
     /// nfp-corenic, nfp-agilio-ebpf, netdevsim, hxdp, or a profile TOML file.
     #[arg(long, default_value = "nfp-corenic")]
     pub profile: String,
@@ -45,7 +45,7 @@ pub struct Args {
 /// The throughput estimate for a compatible program (None when the
 /// profile has no perf model or the checker rejects the program).
 fn throughput(obj: &Object, p: &Program, args: &Args) -> Result<Option<nic_model::Estimate>> {
-    use crate::backends::nic::{estimate_frames, synthetic_udp_frames, NicBackend, NicOpen};
+    use xdpqual::backends::nic::{estimate_frames, synthetic_udp_frames, NicBackend, NicOpen};
     let NicOpen::Ready(mut nic) = NicBackend::open(obj, p, &args.profile, None)? else {
         return Ok(None);
     };
@@ -57,7 +57,7 @@ fn throughput(obj: &Object, p: &Program, args: &Args) -> Result<Option<nic_model
     } else {
         let mut v = Vec::new();
         for c in &args.captures {
-            for pkt in crate::capture::CaptureReader::open(c)
+            for pkt in xdpqual::capture::CaptureReader::open(c)
                 .with_context(|| format!("opening capture {}", c.display()))?
             {
                 v.push(pkt.with_context(|| format!("reading capture {}", c.display()))?.data);
@@ -79,13 +79,13 @@ pub fn run(args: Args) -> Result<ExitCode> {
         .program(section.as_deref())
         .with_context(|| format!("{}: no such XDP program", path.display()))?;
     let profile = nic_model::Profile::load(&args.profile)?;
-    let spec = crate::backends::nic::offload_spec(&obj, p);
+    let spec = xdpqual::backends::nic::offload_spec(&obj, p);
     let host = if args.no_host {
-        crate::offload::HostVerdict::NotAsked { why: "--no-host".into() }
+        xdpqual::offload::HostVerdict::NotAsked { why: "--no-host".into() }
     } else {
-        crate::offload::host_verdict(&obj, p)
+        xdpqual::offload::host_verdict(&obj, p)
     };
-    let report = crate::offload::check(&obj, p, &profile, &host);
+    let report = xdpqual::offload::check(&obj, p, &profile, &host);
     let estimate = if args.no_estimate || !report.verdict.loads() {
         None
     } else {
@@ -110,26 +110,26 @@ pub fn run(args: Args) -> Result<ExitCode> {
             )?
         ),
         "markdown" | "md" => {
-            print!("{}", crate::util::escape::terminal_block(&report.to_markdown()));
+            print!("{}", xdpqual::util::escape::terminal_block(&report.to_markdown()));
             println!(
                 "\nHost verifier: {}",
-                crate::util::escape::terminal(&crate::util::escape::markdown(&host.line()))
+                xdpqual::util::escape::terminal(&xdpqual::util::escape::markdown(&host.line()))
             );
             if let Some(e) = &estimate {
-                print!("\n```\n{}```\n", crate::util::escape::terminal_block(&e.to_string()));
+                print!("\n```\n{}```\n", xdpqual::util::escape::terminal_block(&e.to_string()));
             }
             if let Some(t) = &schedule {
-                print!("\n```\n{}```\n", crate::util::escape::terminal_block(&t.to_string()));
+                print!("\n```\n{}```\n", xdpqual::util::escape::terminal_block(&t.to_string()));
             }
         }
         "text" => {
-            print!("{}", crate::util::escape::terminal_block(&report.to_text()));
-            println!("{}", crate::util::escape::terminal(&host.line()));
+            print!("{}", xdpqual::util::escape::terminal_block(&report.to_text()));
+            println!("{}", xdpqual::util::escape::terminal(&host.line()));
             if let Some(e) = &estimate {
-                print!("{}", crate::util::escape::terminal_block(&e.to_string()));
+                print!("{}", xdpqual::util::escape::terminal_block(&e.to_string()));
             }
             if let Some(t) = &schedule {
-                print!("{}", crate::util::escape::terminal_block(&t.to_string()));
+                print!("{}", xdpqual::util::escape::terminal_block(&t.to_string()));
             }
         }
         f => anyhow::bail!("unknown --format '{f}' (text, json, markdown)"),

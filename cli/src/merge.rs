@@ -5,8 +5,8 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 
-use crate::history::DEFAULT_PATH;
-use crate::qualify::{self, merge};
+use xdpqual::history::DEFAULT_PATH;
+use xdpqual::qualify::{self, merge};
 
 /// Combine the reports of `qualify --shard I/N` runs (folders searched for
 /// report.json) into one report, as an unsharded run would have written it.
@@ -42,7 +42,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let dir = args.out.join(&run_id);
     let history = (!args.no_history).then_some(args.history.as_path());
     if let Some(line) = qualify::clean_stray(&args.out, history)? {
-        eprintln!("xdpqual: {}", crate::util::escape::terminal(&line));
+        eprintln!("xdpqual: {}", xdpqual::util::escape::terminal(&line));
     }
     qualify::publish(&report, &dir, history)?;
     let (p, f, s) = report.count();

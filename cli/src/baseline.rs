@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 
-use crate::history::{History, DEFAULT_BASELINE, DEFAULT_PATH};
+use xdpqual::history::{History, DEFAULT_BASELINE, DEFAULT_PATH};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -33,11 +33,11 @@ pub fn run(args: Args) -> Result<ExitCode> {
     match args.action {
         Action::Set { run, name } => {
             let id = h.set_baseline(&name, &run)?;
-            println!("baseline '{}' is now run {id}", crate::util::escape::terminal(&name));
+            println!("baseline '{}' is now run {id}", xdpqual::util::escape::terminal(&name));
         }
         Action::List => {
             for (name, id) in h.baselines()? {
-                println!("baseline {}: {id}", crate::util::escape::terminal(&name));
+                println!("baseline {}: {id}", xdpqual::util::escape::terminal(&name));
             }
             for r in h.runs()? {
                 println!(

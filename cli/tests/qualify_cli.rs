@@ -76,7 +76,7 @@ fn broken_program_fails_the_gate_first_in_reports() {
     }
     let out = tempdir("broken");
     let (code, stdout, _) = xdpqual(
-        &["qualify", "--no-history", "--config", "harness/tests/data/qualify/broken.toml"],
+        &["qualify", "--no-history", "--config", "cli/tests/data/qualify/broken.toml"],
         &out,
     );
     assert_eq!(code, 1, "{stdout}");

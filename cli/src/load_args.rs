@@ -1,8 +1,8 @@
 //! The options every command that loads a program shares: what type an
 //! untyped section is, and which kernel's BTF CO-RE relocations use.
 
-use crate::loader::{LoadOptions, ProgType, TargetBtf};
 use std::path::PathBuf;
+use xdpqual::loader::{LoadOptions, ProgType, TargetBtf};
 
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct LoadArgs {

@@ -5,10 +5,10 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 
-use crate::bench::{self, BackendId, BenchOptions};
-use crate::loader::load_target;
-use crate::replay::split_target;
-use crate::util::escape::{terminal, terminal_block};
+use xdpqual::bench::{self, BackendId, BenchOptions};
+use xdpqual::loader::load_target;
+use xdpqual::replay::split_target;
+use xdpqual::util::escape::{terminal, terminal_block};
 
 /// Measure what a packet costs on each backend, side by side: the engine,
 /// rbpf, the host kernel (per call, in-kernel, live frames) and the NIC
@@ -18,7 +18,7 @@ pub struct Args {
     /// The object, optionally with the program's section or name: PROG.o[:SECTION].
     pub program: String,
     #[command(flatten)]
-    pub load: super::load_args::LoadArgs,
+    pub load: crate::load_args::LoadArgs,
     /// pcap or pcapng file whose first --packets packets are measured.
     pub capture: PathBuf,
     /// Rows to run, comma-separated names or groups (engine, rbpf, kernel, nic); default all.
@@ -70,7 +70,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     std::fs::create_dir_all(&args.out_dir)
         .with_context(|| format!("creating {}", args.out_dir.display()))?;
     let out = bench::result_path(&args.out_dir, std::time::SystemTime::now(), &program.name);
-    crate::util::write_atomic(&out, &serde_json::to_vec_pretty(&report)?)
+    xdpqual::util::write_atomic(&out, &serde_json::to_vec_pretty(&report)?)
         .with_context(|| format!("writing {}", out.display()))?;
     println!("results: {}", terminal(&out.display().to_string()));
     Ok(ExitCode::SUCCESS)

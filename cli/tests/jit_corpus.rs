@@ -122,7 +122,7 @@ fn jit_matches_interpreter_on_corpus() {
 
 /// Not a test: ns/packet of the interpreter and the JIT on the firewall
 /// over pcaps/firewall-2k.pcap, replayed many times. Run with
-/// `cargo test --release -p xdpqual --test jit_corpus -- --ignored --nocapture`.
+/// `cargo test --release -p xdpqual-cli --test jit_corpus -- --ignored --nocapture`.
 #[test]
 #[ignore]
 fn bench_firewall_interp_vs_jit() {

@@ -6,7 +6,7 @@
 //!
 //! The expectation files are produced FROM THE ORACLES, never from a
 //! backend:
-//!     XDPQUAL_BLESS_EXPECT=1 cargo test -p xdpqual --test corpus_expectations
+//!     XDPQUAL_BLESS_EXPECT=1 cargo test -p xdpqual-cli --test corpus_expectations
 //! which also (re)writes the hand-made captures pcaps/edges.pcap and
 //! pcaps/ratelimit-timed.pcap. Without it, those captures are rebuilt in a
 //! scratch directory and must match the committed files byte for byte.
@@ -84,7 +84,7 @@ fn check_edge_captures() -> Result<(), String> {
         let committed = std::fs::read(repo().join("pcaps").join(name)).unwrap_or_default();
         if fresh != committed {
             return Err(format!(
-                "pcaps/{name} differs from what harness/tests/oracles/edges.rs builds; rerun with XDPQUAL_BLESS_EXPECT=1 after a deliberate change"
+                "pcaps/{name} differs from what cli/tests/oracles/edges.rs builds; rerun with XDPQUAL_BLESS_EXPECT=1 after a deliberate change"
             ));
         }
     }
@@ -169,11 +169,8 @@ fn render_expect_file(program: &str, runs: &[(&Case, &Capture, &Predicted)]) -> 
     writeln!(s, "# Expected verdicts of corpus/{program}.c, per configuration and capture.")
         .unwrap();
     writeln!(s, "#").unwrap();
-    writeln!(
-        s,
-        "# PRODUCED FROM THE ORACLE harness/tests/oracles/{program}.rs, which implements the"
-    )
-    .unwrap();
+    writeln!(s, "# PRODUCED FROM THE ORACLE cli/tests/oracles/{program}.rs, which implements the")
+        .unwrap();
     writeln!(
         s,
         "# specification in the header comment of corpus/{program}.c. Never recorded from a"
@@ -181,13 +178,13 @@ fn render_expect_file(program: &str, runs: &[(&Case, &Capture, &Predicted)]) -> 
     .unwrap();
     writeln!(s, "# backend. Regenerate (after a deliberate oracle or capture change only) with")
         .unwrap();
-    writeln!(s, "#     XDPQUAL_BLESS_EXPECT=1 cargo test -p xdpqual --test corpus_expectations")
-        .unwrap();
     writeln!(
         s,
-        "# harness/tests/corpus_expectations.rs checks every ISA build (v2, v3, v4) against"
+        "#     XDPQUAL_BLESS_EXPECT=1 cargo test -p xdpqual-cli --test corpus_expectations"
     )
     .unwrap();
+    writeln!(s, "# cli/tests/corpus_expectations.rs checks every ISA build (v2, v3, v4) against")
+        .unwrap();
     writeln!(s, "# these counts and, per packet, against the oracle (verdicts and output bytes).")
         .unwrap();
     writeln!(s, "#").unwrap();

@@ -5,8 +5,8 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 
-use crate::history::compare::{compare, DEFAULT_THRESHOLD_PCT};
-use crate::history::{History, DEFAULT_BASELINE, DEFAULT_PATH};
+use xdpqual::history::compare::{compare, DEFAULT_THRESHOLD_PCT};
+use xdpqual::history::{History, DEFAULT_BASELINE, DEFAULT_PATH};
 
 /// Exit 0 when nothing got worse, 1 on a new failure or a performance
 /// regression (see docs/history.md for the rule).
@@ -28,6 +28,6 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let run = h.resolve(&args.run)?;
     let base = h.resolve(args.baseline.as_deref().unwrap_or(DEFAULT_BASELINE))?;
     let c = compare(&h.report(&run)?, &h.report(&base)?, args.max_regression);
-    print!("{}", crate::util::escape::terminal_block(&c.markdown()));
+    print!("{}", xdpqual::util::escape::terminal_block(&c.markdown()));
     Ok(if c.worse() { ExitCode::from(1) } else { ExitCode::SUCCESS })
 }

@@ -1,12 +1,12 @@
 //! `xdpqual inspect PROG.o`: what the loader made of an object.
 
-use crate::isa::disasm::{disasm_insn, Context};
-use crate::loader::{inspect_object_with, LoadOptions, Loaded, TargetBtf};
-use crate::program::{MapDef, Program, SourceLine};
-use crate::util::escape::{terminal as t, terminal_block};
 use serde::Serialize;
 use std::fmt::Write as _;
 use std::path::PathBuf;
+use xdpqual::isa::disasm::{disasm_insn, Context};
+use xdpqual::loader::{inspect_object_with, LoadOptions, Loaded, TargetBtf};
+use xdpqual::program::{MapDef, Program, SourceLine};
+use xdpqual::util::escape::{terminal as t, terminal_block};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -19,7 +19,7 @@ pub struct Args {
     /// this type, as `bpftool prog load ... type xdp` does. `--program SECTION` does the same
     /// for the section it names.
     #[arg(long = "type", value_enum)]
-    pub prog_type: Option<crate::loader::ProgType>,
+    pub prog_type: Option<xdpqual::loader::ProgType>,
     /// Print a machine-readable JSON document instead of text.
     #[arg(long)]
     pub json: bool,
@@ -77,9 +77,9 @@ fn map_names(loaded: &Loaded) -> Vec<String> {
 
 fn origin(m: &MapDef) -> &'static str {
     match m.origin {
-        crate::program::MapOrigin::BtfMaps => ".maps (BTF)",
-        crate::program::MapOrigin::Legacy => "maps (legacy bpf_map_def)",
-        crate::program::MapOrigin::GlobalData => "global data",
+        xdpqual::program::MapOrigin::BtfMaps => ".maps (BTF)",
+        xdpqual::program::MapOrigin::Legacy => "maps (legacy bpf_map_def)",
+        xdpqual::program::MapOrigin::GlobalData => "global data",
     }
 }
 
@@ -97,13 +97,13 @@ fn text(loaded: &Loaded, want: Option<&str>) -> String {
             "  {:<20} section {:<12} type {}  {:>6} insns  functions: {}",
             t(&p.name),
             t(&p.section),
-            crate::loader::sections::xdp_label(&p.section, p.frags),
+            xdpqual::loader::sections::xdp_label(&p.section, p.frags),
             p.insns.len(),
             funcs.join(", ")
         );
     }
     for p in &loaded.other_programs {
-        let not_run = if p.kind == crate::loader::sections::UNKNOWN_HINT {
+        let not_run = if p.kind == xdpqual::loader::sections::UNKNOWN_HINT {
             ""
         } else {
             "  not run: xdpqual runs XDP programs only"
@@ -188,9 +188,9 @@ struct JsonObject<'a> {
     path: String,
     license: &'a str,
     programs: Vec<JsonProgram<'a>>,
-    other_programs: &'a [crate::loader::OtherProgram],
+    other_programs: &'a [xdpqual::loader::OtherProgram],
     maps: &'a [MapDef],
-    core_relocations: &'a [crate::loader::CoreRelocation],
+    core_relocations: &'a [xdpqual::loader::CoreRelocation],
 }
 
 #[derive(Serialize)]
@@ -233,7 +233,7 @@ fn json<'a>(loaded: &'a Loaded, want: Option<&'a str>) -> JsonObject<'a> {
             let ctx = Context { map_names: &names, functions: &p.functions };
             let chosen = want.is_none_or(|w| p.name == w || p.section == w);
             let disassembly = chosen.then(|| {
-                crate::isa::disasm::disasm_program(&p.insns, &ctx)
+                xdpqual::isa::disasm::disasm_program(&p.insns, &ctx)
                     .into_iter()
                     .map(|(pc, text)| JsonInsn {
                         pc,
@@ -246,7 +246,7 @@ fn json<'a>(loaded: &'a Loaded, want: Option<&'a str>) -> JsonObject<'a> {
             JsonProgram {
                 name: &p.name,
                 section: &p.section,
-                prog_type: crate::loader::sections::xdp_label(&p.section, p.frags),
+                prog_type: xdpqual::loader::sections::xdp_label(&p.section, p.frags),
                 frags: p.frags,
                 insn_count: p.insns.len(),
                 functions: p
