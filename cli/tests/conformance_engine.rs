@@ -10,8 +10,8 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use xdpqual::conformance::{data_files, ConformanceTest};
 use xdpqual::engine::{Engine, Outcome};
+use xdpqual_testkit::conformance::{data_files, ConformanceTest};
 
 fn suite() -> Option<PathBuf> {
     xdpqual::util::shared_dir("conformance/bpf_conformance/tests")

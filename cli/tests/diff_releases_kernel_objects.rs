@@ -13,9 +13,9 @@ use std::path::PathBuf;
 use std::sync::Mutex;
 
 use xdpqual::backends::host::{self, HostBackend};
-use xdpqual::diff::pair::{PairOpen, VmHostPair};
 use xdpqual::diff::{self, BackendKind, DiffOptions};
 use xdpqual::replay::mapfile::MapInit;
+use xdpqual_testkit::pair::{PairOpen, VmHostPair};
 
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 

@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use common::packets::Frame;
 use quickcheck::{QuickCheck, TestResult};
-use xdpqual::diff::pair::{PairOpen, VmHostPair};
+use xdpqual_testkit::pair::{PairOpen, VmHostPair};
 
 const CASES: u64 = 8000;
 

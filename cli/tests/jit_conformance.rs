@@ -2,8 +2,8 @@
 //! outcome (r0 or fault at the same pc), same instruction count, same
 //! final test memory.
 
-use xdpqual::conformance::{data_files, ConformanceTest};
 use xdpqual::engine::{Engine, ExecMode};
+use xdpqual_testkit::conformance::{data_files, ConformanceTest};
 
 #[test]
 fn jit_matches_interpreter_on_conformance_suite() {

@@ -30,10 +30,10 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use xdpqual::backends::host::{HostBackend, RunFlags, SessionOutcome, XdpCtx};
-use xdpqual::conformance::{data_files, ConformanceTest};
 use xdpqual::engine::{Engine, Outcome};
 use xdpqual::isa::{opcode as op, Insn};
 use xdpqual::program::{LineTable, MapDef, MapOrigin, MapType, Object, Program};
+use xdpqual_testkit::conformance::{data_files, ConformanceTest};
 
 const RECORD: &str = "tests/data/kernel-conformance.txt";
 const ETH_HLEN: usize = 14;

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
 use xdpqual::backends::rbpf::run_raw_jit;
 use xdpqual::backends::rbpf::{check, run_raw, Engine, RbpfHelpers, RunError};
-use xdpqual::conformance::{data_files, suite_dir, ConformanceTest};
+use xdpqual_testkit::conformance::{data_files, suite_dir, ConformanceTest};
 
 fn table_path(engine: Engine) -> PathBuf {
     let name = match engine {

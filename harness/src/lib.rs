@@ -11,7 +11,6 @@ pub mod backends;
 pub mod bench;
 pub mod capture;
 pub mod compare;
-pub mod conformance;
 pub mod dashboard;
 pub mod diff;
 pub mod history;

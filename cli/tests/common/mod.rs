@@ -6,8 +6,8 @@ pub mod packets;
 use std::path::PathBuf;
 
 use xdpqual::backends::host::HostBackend;
-use xdpqual::diff::pair::{PairOpen, VmHostPair};
 use xdpqual::replay::mapfile::MapInit;
+use xdpqual_testkit::pair::{PairOpen, VmHostPair};
 
 pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")

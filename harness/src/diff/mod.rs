@@ -10,7 +10,6 @@
 pub mod divergence;
 pub mod kernel_defects;
 pub mod live;
-pub mod pair;
 
 /// Moved to [`crate::compare::hexdiff`]; kept here for existing callers.
 pub use crate::compare::hexdiff;
@@ -119,7 +118,7 @@ impl DiffReport {
 /// Pins this thread to CPU 0 so the kernel's per-CPU map slots and
 /// `bpf_get_smp_processor_id` match the engine's CPU 0.
 /// Best effort, as before: where CPU 0 is not allowed the run goes on.
-fn pin_to_cpu0() {
+pub fn pin_to_cpu0() {
     let _ = xdpqual_kernel::cpu::pin_to_cpu(0);
 }
 

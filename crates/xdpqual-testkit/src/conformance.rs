@@ -1,7 +1,7 @@
 //! bpf_conformance test files (`tests/*.data` in github.com/Alan-Jowett/bpf_conformance).
 //!
 //! A file is `#` comment lines followed by sections, each opened by a line
-//! `-- name`: `asm` (assembly, see [`crate::isa::asm`]), `raw` (one 64-bit
+//! `-- name`: `asm` (assembly, see [`xdpqual_isa::asm`]), `raw` (one 64-bit
 //! little-endian slot per token, hex or decimal), `mem` (hex bytes separated
 //! by whitespace, over any number of lines), `result` (the expected `r0`, hex
 //! or decimal), `error` (an expected error text), `c` (the C source the
@@ -37,9 +37,9 @@
 //! A backend modelling the suite should therefore implement helper 5 as
 //! `r0 = r1`, then terminate with result 0 if `r0 == 0`. See [`UNWIND_HELPER`].
 
-use crate::isa::asm::{self, AsmError};
-use crate::isa::Insn;
 use std::path::{Path, PathBuf};
+use xdpqual_isa::asm::{self, AsmError};
+use xdpqual_isa::Insn;
 
 /// The helper id the suite's reference executor treats as "unwind": returns
 /// its first argument, and a 0 return ends the program with result 0.
@@ -269,14 +269,20 @@ pub fn data_files(dir: &Path) -> Result<Vec<PathBuf>, ConformanceError> {
     Ok(files)
 }
 
-/// Where the suite's test files are in this workspace's shared data.
-pub const SHARED_SUITE_DIR: &str = "/work/shared/conformance/bpf_conformance/tests";
+/// The suite's test files under the project's shared data (`../shared/`
+/// beside the checkout).
+pub const SHARED_SUITE_SUBDIR: &str = "conformance/bpf_conformance/tests";
 
-/// The suite directory: `XDPQUAL_CONFORMANCE_DIR` if set, else [`SHARED_SUITE_DIR`].
+/// The suite directory: `XDPQUAL_CONFORMANCE_DIR` if set, else the shared
+/// data's copy found from the checkout (`xdpqual::util::shared_dir`), else
+/// where it would be beside the checkout, so that the error names a path.
 pub fn suite_dir() -> PathBuf {
-    std::env::var_os("XDPQUAL_CONFORMANCE_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| SHARED_SUITE_DIR.into())
+    std::env::var_os("XDPQUAL_CONFORMANCE_DIR").map(PathBuf::from).unwrap_or_else(|| {
+        xdpqual::util::shared_dir(SHARED_SUITE_SUBDIR).unwrap_or_else(|| {
+            PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared"))
+                .join(SHARED_SUITE_SUBDIR)
+        })
+    })
 }
 
 #[cfg(test)]

@@ -1,20 +1,20 @@
 //! The engine and the host kernel side by side for one program, one packet
-//! at a time: what [`super::run`] does per packet, for callers that make
+//! at a time: what `xdpqual::diff::run` does per packet, for callers that make
 //! their packets themselves (property tests, generators) instead of
 //! reading captures.
 
 use anyhow::{Context, Result};
 
-use super::pin_to_cpu0;
-use crate::backends::engine::possible_cpus;
-use crate::backends::host::{HostBackend, HostSession, RunFlags, SessionOutcome, XdpCtx};
-use crate::backends::host_run::{apply_maps_to_host, host_result};
-use crate::backends::{engine::run_packet, PacketResult, PacketSource};
-use crate::compare::{calls_nondeterministic_helper, packet_difference};
-use crate::engine::helpers::ids::NONDETERMINISTIC;
-use crate::engine::{Engine, EngineConfig, Recorder};
-use crate::program::{Object, Program};
-use crate::replay::mapfile::{self, MapInit};
+use xdpqual::backends::engine::possible_cpus;
+use xdpqual::backends::host::{HostBackend, HostSession, RunFlags, SessionOutcome, XdpCtx};
+use xdpqual::backends::host_run::{apply_maps_to_host, host_result};
+use xdpqual::backends::{engine::run_packet, PacketResult, PacketSource};
+use xdpqual::compare::{calls_nondeterministic_helper, packet_difference};
+use xdpqual::diff::pin_to_cpu0;
+use xdpqual::engine::helpers::ids::NONDETERMINISTIC;
+use xdpqual::engine::{Engine, EngineConfig, Recorder};
+use xdpqual::program::{Object, Program};
+use xdpqual::replay::mapfile::{self, MapInit};
 
 /// Engine and kernel instances of one program, with the same map contents.
 pub struct VmHostPair {
@@ -34,7 +34,7 @@ pub enum PairOpen {
     /// The verifier refused the program.
     Rejected(String),
     /// This kernel's build does not offer a helper the program calls
-    /// ([`Rejection::helper_not_offered`](crate::backends::host::prog::Rejection::helper_not_offered)):
+    /// ([`Rejection::helper_not_offered`](xdpqual::backends::host::prog::Rejection::helper_not_offered)):
     /// nothing to compare with here, and not the program's fault.
     HelperNotOffered(String),
 }
