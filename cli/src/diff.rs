@@ -7,7 +7,7 @@ use anyhow::{Context, Result};
 
 use xdpqual::diff::{self, BackendKind, DiffOptions};
 use xdpqual::loader::load_target;
-use xdpqual::replay::mapfile::MapInit;
+use xdpqual::mapfile::MapInit;
 use xdpqual::replay::split_target;
 use xdpqual::util::escape::terminal;
 

@@ -67,7 +67,7 @@ pub const EXIT_INTERRUPTED: u8 = 130;
 /// Runs the CLI. Any error prints one paragraph, `xdpqual: error: ...` with
 /// its cause chain, and exits with status 2.
 pub fn main() -> ExitCode {
-    quiet_aya_panics();
+    install_panic_hook();
     let cli = Cli::parse();
     // The process-wide cap on map memory (engine/maps/ledger.rs).
     if let Some(v) = std::env::var_os("XDPQUAL_MAP_MEMORY") {
@@ -127,16 +127,39 @@ fn error_paragraph(e: &anyhow::Error) -> String {
     out
 }
 
-/// The loader catches panics from aya-obj on malformed objects and reports
-/// them as errors (`LoadError::ParserPanic`), so the default hook's message
-/// and backtrace for those would only be noise before the real error.
+/// Two panics are not bugs and print nothing:
+/// - the loader catches panics from aya-obj on malformed objects and reports
+///   them as errors (`LoadError::ParserPanic`), so the default hook's message
+///   and backtrace for those would only be noise before the real error;
+/// - `println!` into a closed pipe, which ends the process (see below).
+///
 /// Panics from anywhere else still print as usual.
-fn quiet_aya_panics() {
+fn install_panic_hook() {
     let default = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
         let from_aya = info.location().is_some_and(|l| l.file().contains("aya-obj"));
+        if stdout_closed(info.payload()) {
+            // `xdpqual ... | head`: the reader has gone, so nothing more can
+            // be shown. Exit as a Unix filter killed by SIGPIPE does (128 +
+            // 13), without a panic message. SIGPIPE itself stays ignored
+            // (Rust's default), so that a closed socket or QEMU pipe
+            // elsewhere is an error the code handles, not a silent death.
+            // Result files are written atomically, so none is left half-written.
+            std::process::exit(141);
+        }
         if !from_aya {
             default(info);
         }
     }));
+}
+
+/// Whether a panic is `println!` failing because stdout's reader has gone
+/// (the standard library panics with "failed printing to stdout: Broken pipe").
+fn stdout_closed(payload: &(dyn std::any::Any + Send)) -> bool {
+    let text = payload
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| payload.downcast_ref::<&str>().copied())
+        .unwrap_or("");
+    text.starts_with("failed printing to stdout") && text.contains("Broken pipe")
 }

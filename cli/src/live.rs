@@ -8,7 +8,7 @@ use anyhow::{Context, Result};
 
 use xdpqual::backends::live::{self, Endpoint, LiveOptions, LiveReport, XdpMode};
 use xdpqual::loader::load_target;
-use xdpqual::replay::mapfile::MapInit;
+use xdpqual::mapfile::MapInit;
 use xdpqual::replay::split_target;
 
 /// Attach the program to a real interface, send the captures into it from

@@ -7,8 +7,8 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 
 use xdpqual::loader::load_target;
+use xdpqual::mapfile::MapInit;
 use xdpqual::matrix::{self, run::AccelChoice, spec, Options};
-use xdpqual::replay::mapfile::MapInit;
 use xdpqual::replay::split_target;
 
 /// Run the program and packets in every kernel of the matrix (QEMU) and

@@ -7,7 +7,7 @@ use anyhow::{bail, Context, Result};
 
 use xdpqual::engine::{Engine, EngineConfig, ExecMode};
 use xdpqual::loader::load_target;
-use xdpqual::replay::mapfile::{self, MapInit};
+use xdpqual::mapfile::{self, MapInit};
 use xdpqual::replay::parallel::{plan, replay_parallel, ParallelOptions};
 use xdpqual::replay::{split_target, ReplayOptions};
 

@@ -14,7 +14,7 @@ use std::sync::Mutex;
 
 use xdpqual::backends::host::{self, HostBackend};
 use xdpqual::diff::{self, BackendKind, DiffOptions};
-use xdpqual::replay::mapfile::MapInit;
+use xdpqual::mapfile::MapInit;
 use xdpqual_testkit::pair::{PairOpen, VmHostPair};
 
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());

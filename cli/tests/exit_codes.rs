@@ -334,3 +334,30 @@ fn qualify_fails_when_a_configured_cell_cannot_run_unless_optional() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("both `required` and `optional`"), "{err}");
 }
+
+/// `xdpqual inspect ... | head -1`: the reader has closed the pipe. The
+/// process ends as a Unix filter killed by SIGPIPE does (status 141 = 128 +
+/// 13) and prints no panic, whatever command was writing. The pipe's read
+/// end is closed before the child starts, so its first write fails however
+/// little it prints.
+#[test]
+fn closed_stdout_ends_quietly_with_141() {
+    for args in [
+        &["inspect", "corpus/build/firewall.v3.o"][..],
+        &["offload-check", "corpus/build/firewall.v3.o", "--format", "markdown"][..],
+    ] {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let out = Command::new(env!("CARGO_BIN_EXE_xdpqual"))
+            .current_dir(root())
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(writer)
+            .stderr(Stdio::piped())
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+        assert_eq!(out.status.code(), Some(141), "{args:?}: {err}");
+    }
+}

@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use xdpqual::capture::CaptureReader;
 use xdpqual::engine::{Engine, EngineConfig, ExecMode, PacketIn};
 use xdpqual::loader::load_object;
+use xdpqual::mapfile::{self, MapInit};
 use xdpqual::program::Object;
-use xdpqual::replay::mapfile::{self, MapInit};
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")

@@ -22,10 +22,10 @@ use std::time::Duration;
 
 use xdpqual::isa::opcode as op;
 use xdpqual::loader::load_object;
+use xdpqual::mapfile::MapInit;
 use xdpqual::matrix::run::{render, AccelChoice};
 use xdpqual::matrix::{self, kernel, qemu, sources, spec, CellStatus, Options};
 use xdpqual::program::Program;
-use xdpqual::replay::mapfile::MapInit;
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")

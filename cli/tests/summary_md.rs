@@ -2,7 +2,7 @@
 //! skips grouped by reason inside <details>, under 60 KB whatever the corpus
 //! size, a pointer to the full report, and everything escaped.
 
-use xdpqual::qualify::report::{Check, Outcome, Report, SUMMARY_LIMIT};
+use xdpqual::report::{Check, Outcome, Report, SUMMARY_LIMIT};
 
 fn check(program: &str, cell: &str, capture: &str, outcome: Outcome) -> Check {
     Check::new(program, capture, &format!("{cell} check"), outcome).in_unit(0, cell)

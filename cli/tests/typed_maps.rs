@@ -5,7 +5,7 @@ use std::path::Path;
 use xdpqual::engine::{Engine, EngineConfig};
 use xdpqual::loader::btf_types::object_map_layouts;
 use xdpqual::loader::load_object;
-use xdpqual::replay::mapfile::{self, MapInit};
+use xdpqual::mapfile::{self, MapInit};
 
 fn corpus(name: &str) -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../corpus/build").join(name)

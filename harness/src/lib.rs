@@ -1,11 +1,22 @@
 //! xdpqual: qualifies XDP programs before they reach production.
 //!
-//! The crate is laid out the way a packet flows through the tool:
-//! - [`isa`]: the eBPF instruction set shared by everything below;
-//! - `loader`: BPF ELF objects into programs, maps and line info;
-//! - `engine`: our kernel-exact interpreter (the sandbox for untrusted programs);
-//! - `backends`: each place a program can run (engine, rbpf, host kernel, ...);
-//! - `replay`, `diff`, `report`: what the user sees.
+//! This library is what the `xdpqual` command does; the command line itself
+//! (clap, terminal output, exit codes) is the `xdpqual-cli` crate above it.
+//! The crates below it are re-exported at the paths the code has always
+//! used: [`isa`] (instructions), [`program`] and [`loader`] (objects into
+//! linked programs), [`engine`] (the kernel-exact sandbox).
+//!
+//! Modules, from the bottom up (none imports one above it):
+//! - `util`, `verdict`, `capture`, `compare`, `mapfile`, `pcapgen`: shared
+//!   helpers, verdicts, reading and writing captures, comparing two
+//!   backends' results, `--map` files, generating captures;
+//! - `backends`: each place a program can run, behind the `Backend` trait;
+//! - `replay`, `diff`, `bench`, `offload`, `matrix`: one program through one
+//!   or all backends, timed, checked for offload, or in QEMU kernels;
+//! - `report`: a run's report, its renderings and performance samples;
+//! - `history`: runs and baselines in SQLite;
+//! - `qualify`: the CI gate that runs `xdpqual.toml` and records a report;
+//! - `dashboard`: HTML from the history.
 
 pub mod backends;
 pub mod bench;
@@ -14,11 +25,13 @@ pub mod compare;
 pub mod dashboard;
 pub mod diff;
 pub mod history;
+pub mod mapfile;
 pub mod matrix;
 pub mod offload;
 pub mod pcapgen;
 pub mod qualify;
 pub mod replay;
+pub mod report;
 pub mod util;
 pub mod verdict;
 

@@ -6,7 +6,7 @@ pub mod packets;
 use std::path::PathBuf;
 
 use xdpqual::backends::host::HostBackend;
-use xdpqual::replay::mapfile::MapInit;
+use xdpqual::mapfile::MapInit;
 use xdpqual_testkit::pair::{PairOpen, VmHostPair};
 
 pub fn repo_root() -> PathBuf {

@@ -4,7 +4,7 @@
 //!
 //! This crate is the wire format between two binaries built from the same
 //! sources: `xdpqual` (the host, `harness/src/matrix`) and the static guest
-//! agent (`harness/agent`). It is a crate of its own, rather than a module
+//! agent (`crates/xdpqual-agent`). It is a crate of its own, rather than a module
 //! of either side or of the kernel layer, so that both depend on it and on
 //! nothing of each other, and so the kernel layer keeps one job (talking to
 //! the kernel). It depends on nothing but `serde`, `thiserror`, `std` and

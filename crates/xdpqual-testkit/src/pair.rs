@@ -13,8 +13,8 @@ use xdpqual::compare::{calls_nondeterministic_helper, packet_difference};
 use xdpqual::diff::pin_to_cpu0;
 use xdpqual::engine::helpers::ids::NONDETERMINISTIC;
 use xdpqual::engine::{Engine, EngineConfig, Recorder};
+use xdpqual::mapfile::{self, MapInit};
 use xdpqual::program::{Object, Program};
-use xdpqual::replay::mapfile::{self, MapInit};
 
 /// Engine and kernel instances of one program, with the same map contents.
 pub struct VmHostPair {

@@ -30,8 +30,8 @@ use crate::backends::{
 };
 use crate::capture::{flow, CaptureReader};
 use crate::compare::{self, Class, Tally};
+use crate::mapfile::MapInit;
 use crate::program::{Object, Program};
-use crate::replay::mapfile::MapInit;
 
 #[derive(Clone, Debug)]
 pub struct DiffOptions {

@@ -21,8 +21,8 @@ use crate::compare::{Class, Tally};
 use crate::engine::helpers::ids::NONDETERMINISTIC;
 use crate::engine::{Engine, EngineConfig, Recorder, RedirectTarget};
 use crate::isa::{self, Insn};
+use crate::mapfile::{self, MapInit};
 use crate::program::{Object, Program};
-use crate::replay::mapfile::{self, MapInit};
 use crate::verdict::{Verdict, XdpAction};
 
 #[derive(Clone, Debug)]

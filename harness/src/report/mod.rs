@@ -5,7 +5,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::perf::PerfSample;
+pub mod perf;
+
+use perf::PerfSample;
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(tag = "status", rename_all = "snake_case")]
