@@ -28,7 +28,7 @@ pub enum Action {
     List,
 }
 
-pub fn run(args: Args) -> Result<ExitCode> {
+pub(crate) fn run(args: Args) -> Result<ExitCode> {
     let mut h = History::open(&args.history)?;
     match args.action {
         Action::Set { run, name } => {

@@ -42,7 +42,7 @@ pub struct Args {
     pub out_dir: PathBuf,
 }
 
-pub fn run(args: Args) -> Result<ExitCode> {
+pub(crate) fn run(args: Args) -> Result<ExitCode> {
     let (path, section) = split_target(&args.program);
     let obj = load_target(&path, &args.load.options(section.as_deref()))?;
     let program = match &section {

@@ -23,7 +23,7 @@ pub struct Args {
     pub max_regression: f64,
 }
 
-pub fn run(args: Args) -> Result<ExitCode> {
+pub(crate) fn run(args: Args) -> Result<ExitCode> {
     let h = History::open(&args.history)?;
     let run = h.resolve(&args.run)?;
     let base = h.resolve(args.baseline.as_deref().unwrap_or(DEFAULT_BASELINE))?;

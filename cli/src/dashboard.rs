@@ -16,7 +16,7 @@ pub struct Args {
     pub out: PathBuf,
 }
 
-pub fn run(args: Args) -> Result<ExitCode> {
+pub(crate) fn run(args: Args) -> Result<ExitCode> {
     let h = History::open(&args.history)?;
     let page = xdpqual::dashboard::render(&h)?;
     std::fs::create_dir_all(&args.out)

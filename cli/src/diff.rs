@@ -12,7 +12,7 @@ use xdpqual::replay::split_target;
 use xdpqual::util::escape::terminal;
 
 /// Exit statuses, shown by `xdpqual diff --help` and in the README.
-pub const EXIT_CODES: &str = "\
+pub(crate) const EXIT_CODES: &str = "\
 Exit status:
   0    at least two backends ran, every capture was read to the end, and
        all backends agree on every packet and on the maps
@@ -55,7 +55,7 @@ pub struct Args {
 
 /// Why a finished diff is not a complete comparison, one line each (empty
 /// when it is one). `explicit`: the user named the backends.
-pub fn incomplete(r: &diff::DiffReport, explicit: bool) -> Vec<String> {
+pub(crate) fn incomplete(r: &diff::DiffReport, explicit: bool) -> Vec<String> {
     let mut why = Vec::new();
     for e in &r.capture_errors {
         why.push(format!("capture error: {e}"));
@@ -79,7 +79,7 @@ pub fn incomplete(r: &diff::DiffReport, explicit: bool) -> Vec<String> {
     why
 }
 
-pub fn run(args: Args) -> Result<ExitCode> {
+pub(crate) fn run(args: Args) -> Result<ExitCode> {
     let (path, section) = split_target(&args.program);
     let obj = load_target(&path, &args.load.options(section.as_deref()))?;
     let program = obj
@@ -127,7 +127,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     Ok(if report.agrees() { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
 
-pub fn render(r: &diff::DiffReport) -> String {
+pub(crate) fn render(r: &diff::DiffReport) -> String {
     let mut s = String::new();
     let names: Vec<String> = r.backends.iter().map(|b| b.label()).collect();
     s.push_str(&format!("diff of {} on {}", terminal(&r.program), names.join(", ")));

@@ -27,7 +27,7 @@ pub struct Args {
     pub nanosecond: bool,
 }
 
-pub fn run(args: &Args) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(args: &Args) -> anyhow::Result<ExitCode> {
     let precision =
         if args.nanosecond { TsPrecision::Nanosecond } else { TsPrecision::Microsecond };
     let n = pcapgen::write_profile_pcap(

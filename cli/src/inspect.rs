@@ -29,7 +29,7 @@ pub struct Args {
     pub btf: Option<PathBuf>,
 }
 
-pub fn run(args: Args) -> anyhow::Result<()> {
+pub(crate) fn run(args: Args) -> anyhow::Result<()> {
     // Loader errors name the file themselves.
     let opts = LoadOptions {
         prog_type: args.prog_type,

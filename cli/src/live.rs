@@ -62,7 +62,7 @@ pub struct Args {
     pub json: bool,
 }
 
-pub fn run(args: Args) -> Result<ExitCode> {
+pub(crate) fn run(args: Args) -> Result<ExitCode> {
     let (path, section) = split_target(&args.program);
     let obj = load_target(&path, &args.load.options(section.as_deref()))?;
     let program = obj
@@ -108,7 +108,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     Ok(if report.agrees() { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
 
-pub fn render(r: &LiveReport) -> String {
+pub(crate) fn render(r: &LiveReport) -> String {
     let mut s = format!(
         "live run of {} on {} ({} mode, driver {}, MTU {}, kernel {}), frames sent from {}\n  {}\n",
         r.program, r.iface, r.mode, r.driver[0], r.mtu, r.kernel, r.peer, r.observation

@@ -23,7 +23,7 @@ pub struct Args {
     pub no_history: bool,
 }
 
-pub fn run(args: Args) -> Result<ExitCode> {
+pub(crate) fn run(args: Args) -> Result<ExitCode> {
     let files = merge::find_reports(&args.dirs);
     if files.is_empty() {
         return Err(merge::MergeError::NoReports {

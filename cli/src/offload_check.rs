@@ -72,7 +72,7 @@ fn throughput(obj: &Object, p: &Program, args: &Args) -> Result<Option<nic_model
     }
 }
 
-pub fn run(args: Args) -> Result<ExitCode> {
+pub(crate) fn run(args: Args) -> Result<ExitCode> {
     let (path, section) = split_target(&args.program);
     let obj = load_target(&path, &args.load.options(section.as_deref()))?;
     let p = obj

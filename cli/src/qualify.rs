@@ -9,7 +9,7 @@ use xdpqual::history::{DEFAULT_BASELINE, DEFAULT_PATH};
 use xdpqual::qualify::{self, plan::Shard, RunOptions};
 
 /// Exit statuses, shown by `xdpqual qualify --help` and in the README.
-pub const EXIT_CODES: &str = "\
+pub(crate) const EXIT_CODES: &str = "\
 Exit status:
   0  every check ran and passed (a cell listed in the configuration's
      `optional` may have been skipped, with its reason)
@@ -45,12 +45,15 @@ pub struct Args {
     pub baseline: String,
 }
 
-pub fn history_path(flag: Option<PathBuf>, cfg: Option<&qualify::config::Config>) -> PathBuf {
+pub(crate) fn history_path(
+    flag: Option<PathBuf>,
+    cfg: Option<&qualify::config::Config>,
+) -> PathBuf {
     flag.or_else(|| cfg.and_then(|c| c.history.clone()))
         .unwrap_or_else(|| PathBuf::from(DEFAULT_PATH))
 }
 
-pub fn run(args: Args) -> Result<ExitCode> {
+pub(crate) fn run(args: Args) -> Result<ExitCode> {
     let cfg = qualify::config::load(&args.config)?;
     let history = history_path(args.history, Some(&cfg));
     // A shard is one part of a run: only the merge records it.

@@ -12,7 +12,7 @@ use xdpqual::replay::parallel::{plan, replay_parallel, ParallelOptions};
 use xdpqual::replay::{split_target, ReplayOptions};
 
 /// Exit statuses, shown by `xdpqual replay --help` and in the README.
-pub const EXIT_CODES: &str = "\
+pub(crate) const EXIT_CODES: &str = "\
 Exit status:
   0  every packet ran to a verdict (PASS, DROP, TX, REDIRECT, ABORTED or NOT_RUN)
   1  a packet faulted in the engine's sandbox or the backend failed on one
@@ -153,7 +153,7 @@ fn trace_index(spec: &str, captures: &[PathBuf]) -> Result<u64> {
     Ok(before + n)
 }
 
-pub fn run(args: Args) -> Result<ExitCode> {
+pub(crate) fn run(args: Args) -> Result<ExitCode> {
     let (path, section) = split_target(&args.program);
     let obj = load_target(&path, &args.load.options(section.as_deref()))?;
     let program = match &section {

@@ -32,7 +32,7 @@ pub struct ManArgs {
     pub out_dir: Option<PathBuf>,
 }
 
-pub fn completions(args: &CompletionsArgs) -> Result<()> {
+pub(crate) fn completions(args: &CompletionsArgs) -> Result<()> {
     let mut cmd = crate::Cli::command();
     // Into memory first: clap_complete panics when its writer fails (a
     // closed pipe), and a failed write here is an ordinary error.
@@ -51,7 +51,7 @@ fn write_stdout(bytes: &[u8]) -> Result<()> {
     }
 }
 
-pub fn man(args: &ManArgs) -> Result<()> {
+pub(crate) fn man(args: &ManArgs) -> Result<()> {
     let cmd = crate::Cli::command();
     let Some(dir) = &args.out_dir else {
         let mut out = Vec::new();

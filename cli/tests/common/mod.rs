@@ -1,7 +1,7 @@
 //! Shared by the differential and kernel-conformance tests.
 #![allow(dead_code)]
 
-pub mod packets;
+pub(crate) mod packets;
 
 use std::path::PathBuf;
 
@@ -9,12 +9,12 @@ use xdpqual::backends::host::HostBackend;
 use xdpqual::mapfile::MapInit;
 use xdpqual_testkit::pair::{PairOpen, VmHostPair};
 
-pub fn repo_root() -> PathBuf {
+pub(crate) fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
 /// `base` cases, or 100 times more with `XDPQUAL_SOAK=1`.
-pub fn cases(base: u64) -> u64 {
+pub(crate) fn cases(base: u64) -> u64 {
     if std::env::var("XDPQUAL_SOAK").as_deref() == Ok("1") {
         base * 100
     } else {
@@ -23,7 +23,7 @@ pub fn cases(base: u64) -> u64 {
 }
 
 /// A byte-string literal to paste into a regression test.
-pub fn rust_bytes(b: &[u8]) -> String {
+pub(crate) fn rust_bytes(b: &[u8]) -> String {
     let mut s = String::from("b\"");
     for x in b {
         s.push_str(&format!("\\x{x:02x}"));
@@ -48,7 +48,7 @@ fn map_files(stem: &str) -> Vec<MapInit> {
 
 /// Every XDP program of every `corpus/build/*.v3.o`, paired engine/kernel.
 /// `Err` (a skip reason) when the host kernel cannot be used.
-pub fn corpus_pairs() -> Result<Vec<(String, PairOpen)>, String> {
+pub(crate) fn corpus_pairs() -> Result<Vec<(String, PairOpen)>, String> {
     HostBackend::open().map_err(|u| format!("host kernel backend unavailable: {u}"))?;
     let mut files: Vec<PathBuf> = std::fs::read_dir(repo_root().join("corpus/build"))
         .expect("corpus/build")

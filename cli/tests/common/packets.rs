@@ -10,7 +10,7 @@ use etherparse::PacketBuilder;
 use quickcheck::{Arbitrary, Gen};
 
 #[derive(Clone)]
-pub struct Frame {
+pub(crate) struct Frame {
     pub bytes: Vec<u8>,
     /// How it was made, for failure messages.
     pub what: String,

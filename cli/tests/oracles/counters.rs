@@ -2,7 +2,7 @@
 
 use super::*;
 
-pub fn cases() -> Vec<Case> {
+pub(crate) fn cases() -> Vec<Case> {
     vec![Case {
         program: "counters",
         entry: "xdp",
@@ -13,7 +13,7 @@ pub fn cases() -> Vec<Case> {
 }
 
 #[derive(Default)]
-pub struct Counters {
+pub(crate) struct Counters {
     /// proto_stats[c] = (packets, bytes)
     classes: [(u64, u64); 5],
     packets: u64,
@@ -28,7 +28,7 @@ pub struct Counters {
 }
 
 /// The class c of the specification.
-pub fn class(f: &[u8]) -> usize {
+pub(crate) fn class(f: &[u8]) -> usize {
     let l = f.len();
     if l < 14 {
         return 0;

@@ -5,12 +5,12 @@
 //! into fragments, and a timed sequence for the token bucket.
 
 /// Timestamp of the first edge frame (2024-01-01T00:00:00Z).
-pub const T0: u64 = 1_704_067_200 * 1_000_000_000;
+pub(crate) const T0: u64 = 1_704_067_200 * 1_000_000_000;
 
 const DST: [u8; 6] = [0x02, 0, 0, 0, 0, 0x02];
 const SRC: [u8; 6] = [0x02, 0, 0, 0, 0, 0x01];
 
-pub fn eth(ethertype: u16, rest: &[u8]) -> Vec<u8> {
+pub(crate) fn eth(ethertype: u16, rest: &[u8]) -> Vec<u8> {
     let mut f = DST.to_vec();
     f.extend(SRC);
     f.extend(ethertype.to_be_bytes());
@@ -20,7 +20,7 @@ pub fn eth(ethertype: u16, rest: &[u8]) -> Vec<u8> {
 
 /// An 802.1Q/802.1ad tag: TPID already written by the caller as the outer
 /// ethertype; this is TCI + inner ethertype.
-pub fn tag(vid: u16, inner: u16, rest: &[u8]) -> Vec<u8> {
+pub(crate) fn tag(vid: u16, inner: u16, rest: &[u8]) -> Vec<u8> {
     let mut f = vid.to_be_bytes().to_vec();
     f.extend(inner.to_be_bytes());
     f.extend(rest);
@@ -29,7 +29,7 @@ pub fn tag(vid: u16, inner: u16, rest: &[u8]) -> Vec<u8> {
 
 /// IPv4 header with options `opts` (a multiple of 4 bytes), a correct
 /// header checksum, total length = header + payload.
-pub fn ipv4(
+pub(crate) fn ipv4(
     src: [u8; 4],
     dst: [u8; 4],
     proto: u8,
@@ -54,7 +54,7 @@ pub fn ipv4(
     h
 }
 
-pub fn udp(sport: u16, dport: u16, csum: u16, payload: &[u8]) -> Vec<u8> {
+pub(crate) fn udp(sport: u16, dport: u16, csum: u16, payload: &[u8]) -> Vec<u8> {
     let mut u = sport.to_be_bytes().to_vec();
     u.extend(dport.to_be_bytes());
     u.extend(((8 + payload.len()) as u16).to_be_bytes());
@@ -63,14 +63,14 @@ pub fn udp(sport: u16, dport: u16, csum: u16, payload: &[u8]) -> Vec<u8> {
     u
 }
 
-pub fn tcp(sport: u16, dport: u16) -> Vec<u8> {
+pub(crate) fn tcp(sport: u16, dport: u16) -> Vec<u8> {
     let mut t = sport.to_be_bytes().to_vec();
     t.extend(dport.to_be_bytes());
     t.extend([0, 0, 0, 1, 0, 0, 0, 0, 0x50, 0x02, 0xff, 0xff, 0, 0, 0, 0]);
     t
 }
 
-pub fn ipv6(src: [u8; 16], next: u8, hop_limit: u8, payload: &[u8]) -> Vec<u8> {
+pub(crate) fn ipv6(src: [u8; 16], next: u8, hop_limit: u8, payload: &[u8]) -> Vec<u8> {
     let mut h = vec![0x60, 0, 0, 0];
     h.extend((payload.len() as u16).to_be_bytes());
     h.extend([next, hop_limit]);
@@ -82,13 +82,13 @@ pub fn ipv6(src: [u8; 16], next: u8, hop_limit: u8, payload: &[u8]) -> Vec<u8> {
 
 /// A generic extension header (HBH, routing, destination options) of
 /// (hdr_ext_len + 1) * 8 bytes.
-pub fn ext(next: u8, hdr_ext_len: u8) -> Vec<u8> {
+pub(crate) fn ext(next: u8, hdr_ext_len: u8) -> Vec<u8> {
     let mut e = vec![next, hdr_ext_len];
     e.resize((hdr_ext_len as usize + 1) * 8, 0);
     e
 }
 
-pub fn frag6(next: u8, offset: u16, more: bool) -> Vec<u8> {
+pub(crate) fn frag6(next: u8, offset: u16, more: bool) -> Vec<u8> {
     let mut e = vec![next, 0];
     e.extend((offset << 3 | more as u16).to_be_bytes());
     e.extend([0, 0, 0, 9]);
@@ -115,7 +115,7 @@ fn truncated(mut f: Vec<u8>, len: usize) -> Vec<u8> {
 }
 
 /// The edge frames, in capture order.
-pub fn frames() -> Vec<Vec<u8>> {
+pub(crate) fn frames() -> Vec<Vec<u8>> {
     let mut v: Vec<Vec<u8>> = Vec::new();
     // Runts: refused by test-run.
     v.push(vec![0xff]);
@@ -300,7 +300,7 @@ fn reflector_zero_csum() -> u16 {
 }
 
 /// (timestamp, frame) for the token bucket: flows, refills, clock steps.
-pub fn ratelimit_frames() -> Vec<(u64, Vec<u8>)> {
+pub(crate) fn ratelimit_frames() -> Vec<(u64, Vec<u8>)> {
     const MS: u64 = 1_000_000;
     let a = |dport| eth(0x0800, &ipv4([10, 9, 0, 1], B, 17, 64, 0, &[], &udp(1, dport, 0, b"a")));
     let a_tcp = |dport| eth(0x0800, &ipv4([10, 9, 0, 1], B, 6, 64, 0, &[], &tcp(1, dport)));

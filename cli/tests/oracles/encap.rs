@@ -3,7 +3,7 @@
 
 use super::*;
 
-pub fn cases() -> Vec<Case> {
+pub(crate) fn cases() -> Vec<Case> {
     vec![
         Case {
             program: "encap",
@@ -24,7 +24,7 @@ pub fn cases() -> Vec<Case> {
 
 /// The standard IPv4 header checksum (RFC 791) of `h` with its checksum
 /// field taken as 0.
-pub fn ipv4_checksum(h: &[u8]) -> u16 {
+pub(crate) fn ipv4_checksum(h: &[u8]) -> u16 {
     let mut s: u32 = 0;
     for (i, w) in h.chunks(2).enumerate() {
         if i != 5 {

@@ -4,25 +4,25 @@
 use super::*;
 
 /// The blocklist configuration: entries added to the maps before replay.
-pub struct Blocklist {
+pub(crate) struct Blocklist {
     /// (destination port, protocol)
     pub ports: &'static [(u16, u8)],
     pub v4: &'static [[u8; 4]],
     pub v6: &'static [[u8; 16]],
 }
 
-pub const EMPTY: Blocklist = Blocklist { ports: &[], v4: &[], v6: &[] };
+pub(crate) const EMPTY: Blocklist = Blocklist { ports: &[], v4: &[], v6: &[] };
 
 /// Chosen to hit packets of the committed captures: TCP 8080 and UDP 123
 /// appear in mixed-2k, 198.51.100.7 in firewall-2k, fd00::2:0:0:0:7 and
 /// 10.0.7.9 in the edge capture.
-pub const BLOCKLIST: Blocklist = Blocklist {
+pub(crate) const BLOCKLIST: Blocklist = Blocklist {
     ports: &[(8080, 6), (123, 17), (53, 6)],
     v4: &[[198, 51, 100, 7], [10, 0, 7, 9]],
     v6: &[[0xfd, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0x07]],
 };
 
-pub fn cases() -> Vec<Case> {
+pub(crate) fn cases() -> Vec<Case> {
     vec![
         Case {
             program: "firewall",
@@ -58,14 +58,14 @@ fn setup(b: &Blocklist) -> Vec<Setup> {
     v
 }
 
-pub struct Firewall {
+pub(crate) struct Firewall {
     list: &'static Blocklist,
     drops: u64,
     passes: u64,
 }
 
 impl Firewall {
-    pub fn new(list: &'static Blocklist) -> Firewall {
+    pub(crate) fn new(list: &'static Blocklist) -> Firewall {
         Firewall { list, drops: 0, passes: 0 }
     }
 }

@@ -2,7 +2,7 @@
 
 use super::*;
 
-pub fn cases() -> Vec<Case> {
+pub(crate) fn cases() -> Vec<Case> {
     vec![Case {
         program: "globals",
         entry: "xdp",
@@ -17,7 +17,7 @@ const ENFORCE: bool = true;
 const TTL_FLOOR: u8 = 2;
 
 #[derive(Default)]
-pub struct Globals {
+pub(crate) struct Globals {
     pub packets_seen: u64,
     pub dropped: u64,
     pub port_hits: u64,

@@ -3,16 +3,16 @@
 use super::*;
 
 /// Prefixes (address, length) put into src_prefixes.
-pub type Prefixes = &'static [([u8; 4], u32)];
+pub(crate) type Prefixes = &'static [([u8; 4], u32)];
 
 /// Cover parts of the mixed (10.0.x.y) and firewall (198.51.100.x) sources,
 /// with a nested pair to exercise the longest match.
-pub const SOME: Prefixes =
+pub(crate) const SOME: Prefixes =
     &[([10, 0, 128, 0], 17), ([10, 0, 128, 0], 24), ([198, 51, 100, 0], 28), ([10, 0, 7, 9], 32)];
 /// A default route matches every address.
-pub const DEFAULT_ROUTE: Prefixes = &[([0, 0, 0, 0], 0)];
+pub(crate) const DEFAULT_ROUTE: Prefixes = &[([0, 0, 0, 0], 0)];
 
-pub fn cases() -> Vec<Case> {
+pub(crate) fn cases() -> Vec<Case> {
     vec![
         Case {
             program: "lpm_filter",
@@ -49,7 +49,7 @@ fn setup(p: Prefixes) -> Vec<Setup> {
         .collect()
 }
 
-pub struct Lpm(Prefixes);
+pub(crate) struct Lpm(Prefixes);
 
 fn covers(prefix: [u8; 4], len: u32, addr: [u8; 4]) -> bool {
     let mask = if len == 0 { 0 } else { u32::MAX << (32 - len) };

@@ -13,36 +13,36 @@
 
 #![allow(dead_code)]
 
-pub mod co_re;
-pub mod counters;
-pub mod dispatcher;
-pub mod edges;
-pub mod encap;
-pub mod firewall;
-pub mod globals;
-pub mod lpm_filter;
-pub mod meta;
-pub mod ratelimit;
-pub mod redirect;
-pub mod reflector;
-pub mod subprogs;
-pub mod truncate;
-pub mod v4ops;
-pub mod vlan;
+pub(crate) mod co_re;
+pub(crate) mod counters;
+pub(crate) mod dispatcher;
+pub(crate) mod edges;
+pub(crate) mod encap;
+pub(crate) mod firewall;
+pub(crate) mod globals;
+pub(crate) mod lpm_filter;
+pub(crate) mod meta;
+pub(crate) mod ratelimit;
+pub(crate) mod redirect;
+pub(crate) mod reflector;
+pub(crate) mod subprogs;
+pub(crate) mod truncate;
+pub(crate) mod v4ops;
+pub(crate) mod vlan;
 
 /// Linear bytes of a test-run XDP buffer: one 4096-byte page minus
 /// XDP_PACKET_HEADROOM (256) minus SKB_DATA_ALIGN(sizeof(struct
 /// skb_shared_info)) (320 on x86_64); see net/bpf/test_run.c
 /// bpf_prog_test_run_xdp (max_data_sz).
-pub const MAX_LINEAR: usize = 4096 - 256 - 320;
+pub(crate) const MAX_LINEAR: usize = 4096 - 256 - 320;
 
 /// Frames shorter than an Ethernet header are refused by test-run (EINVAL)
 /// before the program runs.
-pub const ETH_HLEN: usize = 14;
+pub(crate) const ETH_HLEN: usize = 14;
 
 /// An XDP verdict, or "the program did not run".
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Verdict {
+pub(crate) enum Verdict {
     Aborted,
     Drop,
     Pass,
@@ -53,7 +53,7 @@ pub enum Verdict {
 }
 
 impl Verdict {
-    pub const ALL: [Verdict; 6] = [
+    pub(crate) const ALL: [Verdict; 6] = [
         Verdict::Aborted,
         Verdict::Drop,
         Verdict::Pass,
@@ -63,7 +63,7 @@ impl Verdict {
     ];
 
     /// `enum xdp_action` (include/uapi/linux/bpf.h).
-    pub fn from_r0(r0: u64) -> Option<Verdict> {
+    pub(crate) fn from_r0(r0: u64) -> Option<Verdict> {
         match r0 as u32 {
             0 => Some(Verdict::Aborted),
             1 => Some(Verdict::Drop),
@@ -74,7 +74,7 @@ impl Verdict {
         }
     }
 
-    pub fn letter(self) -> char {
+    pub(crate) fn letter(self) -> char {
         match self {
             Verdict::Aborted => 'A',
             Verdict::Drop => 'D',
@@ -85,7 +85,7 @@ impl Verdict {
         }
     }
 
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Verdict::Aborted => "aborted",
             Verdict::Drop => "drop",
@@ -96,14 +96,14 @@ impl Verdict {
         }
     }
 
-    pub fn from_name(s: &str) -> Option<Verdict> {
+    pub(crate) fn from_name(s: &str) -> Option<Verdict> {
         Verdict::ALL.into_iter().find(|v| v.name() == s)
     }
 }
 
 /// One packet as an oracle receives it.
 #[derive(Clone, Copy, Debug)]
-pub struct Pkt<'a> {
+pub(crate) struct Pkt<'a> {
     /// The whole frame (linear part and fragments).
     pub frame: &'a [u8],
     /// What `bpf_ktime_get_ns` returns for this packet.
@@ -114,18 +114,18 @@ pub struct Pkt<'a> {
 
 impl<'a> Pkt<'a> {
     /// `data .. data_end`.
-    pub fn lin(&self) -> &'a [u8] {
+    pub(crate) fn lin(&self) -> &'a [u8] {
         &self.frame[..self.frame.len().min(MAX_LINEAR)]
     }
 
     /// Bytes in page fragments, never seen by these programs.
-    pub fn frags(&self) -> &'a [u8] {
+    pub(crate) fn frags(&self) -> &'a [u8] {
         &self.frame[self.frame.len().min(MAX_LINEAR)..]
     }
 
     /// The output of a run that replaced the linear area by `lin`
     /// (fragments follow unchanged, as test-run's data_out has them).
-    pub fn with_lin(&self, mut lin: Vec<u8>) -> Vec<u8> {
+    pub(crate) fn with_lin(&self, mut lin: Vec<u8>) -> Vec<u8> {
         lin.extend_from_slice(self.frags());
         lin
     }
@@ -133,7 +133,7 @@ impl<'a> Pkt<'a> {
 
 /// What an oracle predicts for one packet.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Expect {
+pub(crate) struct Expect {
     pub verdict: Verdict,
     /// test-run's data_out (metadata, data, fragments) when predicted.
     pub output: Option<Vec<u8>>,
@@ -141,11 +141,11 @@ pub struct Expect {
 
 impl Expect {
     /// The program does not touch the packet.
-    pub fn unchanged(verdict: Verdict, p: &Pkt) -> Expect {
+    pub(crate) fn unchanged(verdict: Verdict, p: &Pkt) -> Expect {
         Expect { verdict, output: Some(p.frame.to_vec()) }
     }
 
-    pub fn rewritten(verdict: Verdict, output: Vec<u8>) -> Expect {
+    pub(crate) fn rewritten(verdict: Verdict, output: Vec<u8>) -> Expect {
         Expect { verdict, output: Some(output) }
     }
 }
@@ -153,7 +153,7 @@ impl Expect {
 /// An entry an oracle expects in a map after the whole capture (value of
 /// CPU 0 for per-CPU maps: the tests run one CPU).
 #[derive(Clone, Debug)]
-pub struct MapExpect {
+pub(crate) struct MapExpect {
     pub map: String,
     pub key: Vec<u8>,
     pub value: Vec<u8>,
@@ -162,7 +162,7 @@ pub struct MapExpect {
 /// A program's specification as executable code. `run` is only called for
 /// frames that test-run accepts (14 bytes or more): a refused frame never
 /// reaches the program, so it cannot change any state.
-pub trait Oracle {
+pub(crate) trait Oracle {
     fn run(&mut self, p: &Pkt) -> Expect;
 
     /// Map contents the specification implies after every packet so far.
@@ -173,13 +173,13 @@ pub trait Oracle {
 
 /// Something to put into the object's maps before the capture.
 #[derive(Clone, Debug)]
-pub enum Setup {
+pub(crate) enum Setup {
     Update { map: &'static str, key: Vec<u8>, value: Vec<u8> },
     ProgArray { map: &'static str, slot: u32, prog: &'static str },
 }
 
 /// One program configuration to replay captures through.
-pub struct Case {
+pub(crate) struct Case {
     /// Corpus file stem (corpus/<program>.c, corpus/expect/<program>.toml).
     pub program: &'static str,
     /// Section or function name of the entry program.
@@ -191,12 +191,12 @@ pub struct Case {
 }
 
 /// Big-endian u16 at `off`.
-pub fn be16(b: &[u8], off: usize) -> u16 {
+pub(crate) fn be16(b: &[u8], off: usize) -> u16 {
     u16::from_be_bytes([b[off], b[off + 1]])
 }
 
 /// Every configuration of every corpus program.
-pub fn cases() -> Vec<Case> {
+pub(crate) fn cases() -> Vec<Case> {
     let mut v = Vec::new();
     v.extend(firewall::cases());
     v.extend(co_re::cases());
@@ -217,7 +217,7 @@ pub fn cases() -> Vec<Case> {
 }
 
 /// A stateless oracle from a function.
-pub struct Stateless(pub fn(&Pkt) -> Expect);
+pub(crate) struct Stateless(pub fn(&Pkt) -> Expect);
 
 impl Oracle for Stateless {
     fn run(&mut self, p: &Pkt) -> Expect {

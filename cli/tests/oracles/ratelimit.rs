@@ -3,7 +3,7 @@
 use super::*;
 use std::collections::HashMap;
 
-pub fn cases() -> Vec<Case> {
+pub(crate) fn cases() -> Vec<Case> {
     vec![Case {
         program: "ratelimit",
         entry: "xdp",
@@ -17,7 +17,7 @@ const BURST: u64 = 4;
 const PERIOD: u64 = 100_000_000;
 
 #[derive(Default)]
-pub struct RateLimit {
+pub(crate) struct RateLimit {
     /// (saddr wire bytes, dport) -> (tokens, last_ns)
     buckets: HashMap<([u8; 4], u16), (u64, u64)>,
 }

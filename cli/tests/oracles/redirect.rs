@@ -4,9 +4,9 @@
 use super::*;
 
 /// Slot -> egress ifindex; slot 2 stays empty on purpose.
-pub const SLOTS: &[(u32, u32)] = &[(0, 10), (1, 11), (3, 13)];
+pub(crate) const SLOTS: &[(u32, u32)] = &[(0, 10), (1, 11), (3, 13)];
 
-pub fn cases() -> Vec<Case> {
+pub(crate) fn cases() -> Vec<Case> {
     vec![
         Case {
             program: "redirect",
@@ -32,9 +32,9 @@ pub fn cases() -> Vec<Case> {
     ]
 }
 
-pub struct Redirect(&'static [(u32, u32)]);
+pub(crate) struct Redirect(&'static [(u32, u32)]);
 
-pub fn slot(p: &Pkt) -> u32 {
+pub(crate) fn slot(p: &Pkt) -> u32 {
     let f = p.lin();
     let l = f.len();
     if l >= 34 && be16(f, 12) == 0x0800 && f[23] == 17 && f[14] & 0xF >= 5 {

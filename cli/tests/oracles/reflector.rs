@@ -3,7 +3,7 @@
 
 use super::*;
 
-pub fn cases() -> Vec<Case> {
+pub(crate) fn cases() -> Vec<Case> {
     vec![Case {
         program: "reflector",
         entry: "xdp",
@@ -14,7 +14,7 @@ pub fn cases() -> Vec<Case> {
 }
 
 /// The specification's "INCREMENTAL UPDATE, exactly" over 16-bit words.
-pub fn incremental(hc: u16, old: [u16; 2], new: [u16; 2]) -> u16 {
+pub(crate) fn incremental(hc: u16, old: [u16; 2], new: [u16; 2]) -> u16 {
     let mut s: u64 = 0xFFFF - hc as u64;
     for m in old {
         s += 0xFFFF - m as u64;

@@ -2,7 +2,7 @@
 
 use super::*;
 
-pub fn cases() -> Vec<Case> {
+pub(crate) fn cases() -> Vec<Case> {
     vec![Case {
         program: "v4ops",
         entry: "xdp",

@@ -10,7 +10,7 @@ use xdpqual_protocol::{hex, GuestLoad, GuestMap, GuestPacket, GuestReport, Job};
 /// Lines of the verifier log kept for a refusal.
 const LOG_TAIL_LINES: usize = 20;
 
-pub fn run_job(path: &str) -> GuestReport {
+pub(crate) fn run_job(path: &str) -> GuestReport {
     let mut report = GuestReport {
         kernel_release: String::new(),
         possible_cpus: possible_cpus().ok(),

@@ -11,7 +11,7 @@ use crate::Insn;
 
 /// A jump or call whose target is a label, resolved after all lines are read.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Fixup {
+pub(super) struct Fixup {
     pub label: String,
     /// Where the pc-relative distance goes: `off` for jumps, `imm` for
     /// `ja32` (gotol) and `call local`.
@@ -19,14 +19,14 @@ pub struct Fixup {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FixupField {
+pub(super) enum FixupField {
     Off,
     Imm,
 }
 
 /// What one instruction line becomes.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Encoded {
+pub(super) struct Encoded {
     /// One slot, or two for `lddw`.
     pub slots: Vec<Insn>,
     pub fixup: Option<Fixup>,
@@ -40,7 +40,7 @@ impl Encoded {
 
 type R<T> = Result<T, AsmErrorKind>;
 
-pub fn encode(mnemonic: &str, ops: &[Operand]) -> R<Encoded> {
+pub(super) fn encode(mnemonic: &str, ops: &[Operand]) -> R<Encoded> {
     match mnemonic {
         "exit" => {
             want(mnemonic, ops, 0)?;

@@ -10,7 +10,7 @@ use super::AsmErrorKind;
 
 /// One operand, classified by its first character.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Operand {
+pub(super) enum Operand {
     /// `%rN`.
     Reg(u8),
     /// `[%rN]`, `[%rN+off]`, `[%rN-off]`.
@@ -21,7 +21,7 @@ pub enum Operand {
 
 /// What a non-empty line holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Line {
+pub(super) struct Line {
     pub label: Option<String>,
     /// `None` for a line that holds only a label.
     pub mnemonic: Option<String>,
@@ -37,7 +37,7 @@ pub fn strip_comment(line: &str) -> &str {
 }
 
 /// Lexes one line; `Ok(None)` for a blank or comment-only line.
-pub fn lex_line(line: &str) -> Result<Option<Line>, AsmErrorKind> {
+pub(super) fn lex_line(line: &str) -> Result<Option<Line>, AsmErrorKind> {
     let code = strip_comment(line);
     if code.is_empty() {
         return Ok(None);
@@ -123,7 +123,7 @@ fn classify(token: &str) -> Result<Operand, AsmErrorKind> {
 /// `%r0` to `%r10`. bpf_conformance also accepts `%r11`..`%r15` so that its
 /// negative tests can encode invalid registers; so do we, because the field
 /// is 4 bits wide and a backend must be able to see (and refuse) them.
-pub fn parse_reg(token: &str) -> Result<u8, AsmErrorKind> {
+pub(super) fn parse_reg(token: &str) -> Result<u8, AsmErrorKind> {
     token
         .strip_prefix("%r")
         .and_then(|n| if n.len() <= 2 && !n.starts_with('+') { n.parse::<u8>().ok() } else { None })
@@ -166,7 +166,7 @@ pub fn parse_imm32(token: &str) -> Result<i32, AsmErrorKind> {
 }
 
 /// A 16-bit offset: signed decimal, or hex up to 0xffff as the bit pattern.
-pub fn parse_offset(token: &str) -> Result<i16, AsmErrorKind> {
+pub(super) fn parse_offset(token: &str) -> Result<i16, AsmErrorKind> {
     let v = parse_int(token)?;
     let is_hex = token.contains("0x") || token.contains("0X");
     if is_hex && (0..=u16::MAX as i128).contains(&v) {
@@ -177,7 +177,7 @@ pub fn parse_offset(token: &str) -> Result<i16, AsmErrorKind> {
 
 /// A 64-bit immediate for `lddw`: hex is the unsigned bit pattern, decimal
 /// may be negative (two's complement) or up to u64::MAX.
-pub fn parse_imm64(token: &str) -> Result<u64, AsmErrorKind> {
+pub(super) fn parse_imm64(token: &str) -> Result<u64, AsmErrorKind> {
     let v = parse_int(token)?;
     if (i64::MIN as i128..=u64::MAX as i128).contains(&v) {
         Ok(v as u64)
