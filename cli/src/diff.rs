@@ -98,8 +98,11 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
         max_reported: args.max_reported,
     };
     // From here SIGINT/SIGTERM stop the run between packets; the partial
-    // report is still printed (marked as partial) and the exit status is 130.
-    xdpqual::util::interrupt::install();
+    // report is still printed (marked as partial) and the exit status is
+    // 130. A second signal ends the process.
+    let _interrupt = xdpqual_kernel::signal::InterruptGuard::install(
+        xdpqual_kernel::signal::SecondSignal::EndsProcess,
+    );
     eprintln!(
         "xdpqual diff: running {} on {} capture(s)",
         xdpqual::util::escape::terminal(&program.name),

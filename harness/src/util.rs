@@ -2,7 +2,6 @@
 //! encoding and bounded input reads come from `xdpqual-object`.
 
 pub mod escape;
-pub mod interrupt;
 
 /// Bounded, type-checked reads of the files a user names (in `xdpqual-object`,
 /// which the loader shares).

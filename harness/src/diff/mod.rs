@@ -197,7 +197,7 @@ pub fn run(
         let reader = CaptureReader::open(path)
             .with_context(|| format!("opening capture {}", path.display()))?;
         for item in reader {
-            if crate::util::interrupt::requested() {
+            if xdpqual_kernel::signal::interrupted() {
                 report.interrupted = true;
                 break 'captures;
             }

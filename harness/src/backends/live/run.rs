@@ -430,7 +430,7 @@ pub fn run(
         iface: iface.describe(),
         errno,
     })?;
-    let interrupt = sys::InterruptGuard::install();
+    let interrupt = sys::InterruptGuard::install(xdpqual_kernel::signal::SecondSignal::Deferred);
     let attached = Attachment::attach(&iface, loaded.prog_fd(), opts.mode, opts.replace, &kernel)?;
     // veth delivers XDP_TX and redirected frames to its peer only when the
     // peer's NAPI runs, i.e. when the peer has an XDP program or GRO
