@@ -136,14 +136,14 @@ fn execute(path: &str, report: &mut GuestReport) -> Result<(), String> {
         report.maps.push(match m.dump() {
             Ok(MapDump::Plain(v)) => GuestMap {
                 name,
-                entries: v.iter().map(|(k, v)| (hex::encode(k), vec![hex::encode(v)])).collect(),
+                entries: v.iter().map(|(k, v)| (hex::hex(k), vec![hex::hex(v)])).collect(),
                 unreadable: None,
             },
             Ok(MapDump::PerCpu(v)) => GuestMap {
                 name,
                 entries: v
                     .iter()
-                    .map(|(k, vs)| (hex::encode(k), vs.iter().map(|x| hex::encode(x)).collect()))
+                    .map(|(k, vs)| (hex::hex(k), vs.iter().map(|x| hex::hex(x)).collect()))
                     .collect(),
                 unreadable: None,
             },
