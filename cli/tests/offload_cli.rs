@@ -171,3 +171,25 @@ fn qualify_estimate_is_capped_by_line_rate_and_names_the_bound() {
     assert!((e.mpps.unwrap() - 156.25 / 102.0).abs() < 1e-9, "{:?}", e.mpps);
     assert!(e.basis.ends_with("(line rate 59.5 Mpps)"), "{}", e.basis);
 }
+
+/// old_section.c is `SEC("xdp_prog") int xdp_old(...) { return XDP_PASS; }`:
+/// loaded with `--type xdp`, it is an XDP program, and the offload check
+/// must judge it as one. It once re-derived the type from the section name,
+/// found none, and reported NFP-T1 ("program type cannot be offloaded") for
+/// a two-instruction XDP_PASS. On netdevsim, which takes any XDP program the
+/// verifier accepts (drivers/net/netdevsim/bpf.c), it is offloadable.
+#[test]
+fn program_loaded_with_type_xdp_is_checked_as_xdp() {
+    let (code, out, err) = xdpqual(&[
+        "offload-check",
+        "cli/tests/data/loader/old_section.o",
+        "--type",
+        "xdp",
+        "--profile",
+        "netdevsim",
+        "--no-host",
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("`netdevsim`: offloadable"), "{out}");
+    assert!(!out.contains("T1"), "{out}");
+}

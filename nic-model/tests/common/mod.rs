@@ -2,7 +2,9 @@
 #![allow(dead_code)]
 
 use nic_model::opcode::*;
-use nic_model::program::{Insn, MapSpec, ProgramSpec};
+use nic_model::program::{
+    section_prog_flags, Insn, MapDef, MapOrigin, MapType, ProgType, ProgramSpec,
+};
 use nic_model::{Profile, Report, RuleId, Severity};
 
 pub(crate) const W: u8 = SIZE_W;
@@ -102,33 +104,43 @@ impl Prog {
     pub(crate) fn len(&self) -> usize {
         self.insns.len()
     }
-    pub(crate) fn spec(self, section: &str, maps: Vec<MapSpec>) -> ProgramSpec {
+    pub(crate) fn spec(self, section: &str, maps: Vec<MapDef>) -> ProgramSpec {
         let lines =
             Some((0..self.insns.len()).map(|i| (i, format!("prog.c:{}", 10 + i))).collect());
-        ProgramSpec { name: "test".into(), section: section.into(), insns: self.insns, maps, lines }
+        ProgramSpec {
+            name: "test".into(),
+            section: section.into(),
+            prog_type: ProgType::from_section(section),
+            prog_flags: section_prog_flags(section),
+            insns: self.insns,
+            maps,
+            lines,
+        }
     }
     pub(crate) fn xdp(self) -> ProgramSpec {
         self.spec("xdp", vec![])
     }
-    pub(crate) fn xdp_maps(self, maps: Vec<MapSpec>) -> ProgramSpec {
+    pub(crate) fn xdp_maps(self, maps: Vec<MapDef>) -> ProgramSpec {
         self.spec("xdp", maps)
     }
 }
 
-pub(crate) fn map(name: &str, map_type: u32, key: u32, value: u32, entries: u32) -> MapSpec {
-    MapSpec {
+pub(crate) fn map(name: &str, map_type: u32, key: u32, value: u32, entries: u32) -> MapDef {
+    MapDef {
         name: name.into(),
-        map_type,
+        map_type: MapType::from_uapi(map_type),
         key_size: key,
         value_size: value,
         max_entries: entries,
         flags: 0,
-        is_global_data: false,
+        origin: MapOrigin::BtfMaps,
+        initial_data: None,
+        read_only: false,
     }
 }
 
 /// The counter map most tests use: HASH, u32 key, 16-byte value.
-pub(crate) fn counters() -> MapSpec {
+pub(crate) fn counters() -> MapDef {
     map("counters", map_type::HASH, 4, 16, 1024)
 }
 
