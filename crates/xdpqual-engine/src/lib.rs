@@ -7,10 +7,18 @@
 //! half-way.
 //!
 //! - [`prepare`]: load-time checks and `lddw` resolution;
-//! - [`interp`]: the instruction semantics;
-//! - [`exec`]: one run's state and the bounds-checked address translation;
+//! - `interp`: the instruction semantics;
+//! - `exec`: one run's state and the bounds-checked address translation;
 //! - [`helpers`], [`maps`], [`xdp`]: the kernel's helpers, maps and buffer;
 //! - [`trace`]: the per-instruction hook.
+//!
+//! As a library: [`Engine::new`] prepares an `xdpqual_object::Object` (every
+//! refusal happens there), [`Engine::run_xdp`] runs one packet and returns a
+//! [`RunResult`], and [`Engine::maps`] shows the maps afterwards;
+//! `examples/run_packet.rs` is the whole round trip. The crate depends on
+//! the ISA and the linked-program types only: it makes no `bpf(2)` call,
+//! reads no file and knows nothing of captures or reports, so that what
+//! runs untrusted code is small enough to read whole.
 
 pub mod budget;
 mod exec;

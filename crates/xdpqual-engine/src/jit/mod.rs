@@ -1,7 +1,7 @@
 //! The engine's JIT: BPF compiled to host machine code with Cranelift,
 //! with the interpreter's semantics and the same sandbox.
 //!
-//! - [`layout`]: blocks and budget segments of a BPF function;
+//! - `layout`: blocks and budget segments of a BPF function;
 //! - [`translate`]: BPF to Cranelift IR (one native function per BPF
 //!   function; calls get real frames through the runtime);
 //! - [`runtime`]: the context compiled code sees, the slow paths into the
@@ -13,7 +13,7 @@
 //! values, ringbuf records, ctx, test memory) goes through `Exec::load` /
 //! `Exec::store` themselves. Faults carry the interpreter's instruction
 //! index, and the instruction count is the interpreter's (charged per
-//! straight-line segment, see [`layout`]).
+//! straight-line segment, see `layout`).
 //!
 //! What the JIT does not do: tracing (`run_xdp_traced` always interprets),
 //! and `bpf_loop` callbacks run in the interpreter (inside the helper).
