@@ -28,6 +28,7 @@ use std::fmt;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Capability {
     NetAdmin,
+    NetRaw,
     SysAdmin,
     Bpf,
 }
@@ -36,6 +37,7 @@ impl Capability {
     pub fn number(self) -> u32 {
         match self {
             Capability::NetAdmin => 12,
+            Capability::NetRaw => 13,
             Capability::SysAdmin => 21,
             Capability::Bpf => 39,
         }
@@ -44,6 +46,7 @@ impl Capability {
     pub fn name(self) -> &'static str {
         match self {
             Capability::NetAdmin => "CAP_NET_ADMIN",
+            Capability::NetRaw => "CAP_NET_RAW",
             Capability::SysAdmin => "CAP_SYS_ADMIN",
             Capability::Bpf => "CAP_BPF",
         }
@@ -86,7 +89,9 @@ pub enum Unavailable {
     ProbeWrongResult { retval: u32 },
 }
 
-fn has(caps: u64, c: Capability) -> bool {
+/// Whether the capability set `caps` (as [`crate::sys::effective_caps`]
+/// returns it) holds `c`.
+pub fn has(caps: u64, c: Capability) -> bool {
     caps & (1u64 << c.number()) != 0
 }
 

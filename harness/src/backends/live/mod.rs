@@ -196,25 +196,23 @@ pub fn veth_peer(iface: &Endpoint) -> Result<Endpoint, LiveError> {
 
 /// Capabilities the live backend itself needs beyond the host backend's.
 fn require_caps(netns: bool) -> Result<(), LiveError> {
-    const CAP_NET_ADMIN: u32 = 12;
-    const CAP_NET_RAW: u32 = 13;
-    const CAP_SYS_ADMIN: u32 = 21;
+    use crate::backends::host::caps::{has as holds, Capability};
     let caps = sys::effective_caps()
         .map_err(|errno| LiveError::Other(format!("capget failed: {errno}")))?;
-    let has = |c: u32| caps & (1u64 << c) != 0;
-    if !has(CAP_NET_ADMIN) {
+    let has = |c: Capability| holds(caps, c);
+    if !has(Capability::NetAdmin) {
         return Err(LiveError::MissingPrivilege {
             cap: "CAP_NET_ADMIN",
             purpose: "attach XDP programs to an interface",
         });
     }
-    if !has(CAP_NET_RAW) {
+    if !has(Capability::NetRaw) {
         return Err(LiveError::MissingPrivilege {
             cap: "CAP_NET_RAW",
             purpose: "send and capture frames with packet sockets",
         });
     }
-    if netns && !has(CAP_SYS_ADMIN) {
+    if netns && !has(Capability::SysAdmin) {
         return Err(LiveError::MissingPrivilege {
             cap: "CAP_SYS_ADMIN",
             purpose: "enter another network namespace (setns)",
