@@ -78,6 +78,8 @@ fn def(name: &str, t: MapType, k: u32, v: u32, n: u32) -> MapDef {
         origin: MapOrigin::BtfMaps,
         initial_data: None,
         read_only: false,
+        inner: None,
+        init_slots: Vec::new(),
     }
 }
 

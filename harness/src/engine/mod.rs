@@ -133,6 +133,8 @@ pub enum EngineError {
     Map(#[from] MapError),
     #[error("the object has no program named '{0}'")]
     NoSuchProgram(String),
+    #[error("{0}")]
+    ProgArraySlot(String),
 }
 
 /// One packet as the engine receives it.
@@ -275,7 +277,28 @@ impl Engine {
                 entry.unwrap_or("(any XDP program)").to_string(),
             ));
         }
-        Self::build(&obj.programs, entry_idx, &obj.maps, config, HelperMode::Xdp, false)
+        let mut engine =
+            Self::build(&obj.programs, entry_idx, &obj.maps, config, HelperMode::Xdp, false)?;
+        engine.init_prog_arrays().map_err(EngineError::ProgArraySlot)?;
+        Ok(engine)
+    }
+
+    /// PROG_ARRAY slots the object fills statically (`.values = { [i] =
+    /// &prog }`), as libbpf's `init_prog_array_slots` does once the
+    /// programs are loaded.
+    fn init_prog_arrays(&mut self) -> Result<(), String> {
+        let slots: Vec<(String, u32, String)> = self
+            .map_defs
+            .iter()
+            .filter(|d| d.map_type == MapType::ProgArray)
+            .flat_map(|d| d.init_slots.iter().map(|(i, p)| (d.name.clone(), *i, p.clone())))
+            .collect();
+        for (map, slot, prog) in slots {
+            self.set_prog_array(&map, slot, &prog).map_err(|e| {
+                format!("PROG_ARRAY '{map}', slot {slot} initialised statically: {e}")
+            })?;
+        }
+        Ok(())
     }
 
     /// One program with its maps.
@@ -412,6 +435,10 @@ impl Engine {
             None => MapSet::with_cap(&self.map_defs, self.maps.ncpus, self.maps.cap)
                 .expect("maps that were created once are created again"),
         };
+        if self.initial_maps.is_none() {
+            // Succeeded when the engine was made.
+            let _ = self.init_prog_arrays();
+        }
     }
 
     pub fn program_names(&self) -> impl Iterator<Item = &str> {

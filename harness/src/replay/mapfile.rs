@@ -12,6 +12,16 @@
 //! little-endian u32 (array indices). For a PROG_ARRAY, `program` names the
 //! XDP program of the same object to put in that slot. For per-CPU maps a
 //! single value is written to every CPU.
+//!
+//! For an ARRAY_OF_MAPS / HASH_OF_MAPS, a slot holds a map: `"map": NAME`
+//! puts a map of the object there (it must match the inner-map template,
+//! as the kernel checks), and `"inner": { "entries": [...] }` makes a
+//! fresh map from the template, named `OUTER[KEY]`, with those entries
+//! (given as for any map, typed with the template's BTF key and value):
+//! ```json
+//! { "entries": [ { "key": 0, "inner": { "entries": [] } },
+//!                { "key": 1, "map": "inner_map2" } ] }
+//! ```
 
 use std::path::Path;
 
@@ -19,7 +29,9 @@ use anyhow::{anyhow, bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
 use crate::engine::{Engine, MapEntry};
-use crate::loader::btf_types::{map_layouts, Layout, MapLayouts};
+use crate::loader::btf_types::{
+    map_layouts, values_maps, InnerMapDef, Layout, MapLayouts, ValuesDecl,
+};
 use crate::program::MapType;
 use crate::program::Object;
 use crate::util::unhex;
@@ -38,6 +50,12 @@ struct EntrySpec {
     value: Option<serde_json::Value>,
     #[serde(default)]
     program: Option<String>,
+    /// Map-in-map: a map of the object for this slot.
+    #[serde(default)]
+    map: Option<String>,
+    /// Map-in-map: a fresh inner map with these entries for this slot.
+    #[serde(default)]
+    inner: Option<MapFile>,
 }
 
 /// One `--map` argument, parsed.
@@ -67,13 +85,83 @@ pub fn apply(engine: &mut Engine, obj: &Object, init: &MapInit) -> Result<()> {
     .with_context(ctx)?;
     let spec: MapFile = serde_json::from_str(&text).with_context(ctx)?;
     let layouts = layouts_of(obj).with_context(ctx)?;
-    let layout = layouts.get(&init.map);
-    for (i, e) in spec.entries.iter().enumerate() {
-        apply_entry(engine, &init.map, layout, e)
-            .with_context(|| format!("entry {i}"))
-            .with_context(ctx)?;
+    apply_entries(engine, &init.map, &layouts, &spec.entries).with_context(ctx)
+}
+
+fn apply_entries(
+    engine: &mut Engine,
+    map: &str,
+    layouts: &MapLayouts,
+    entries: &[EntrySpec],
+) -> Result<()> {
+    let layout = layouts.get(map);
+    for (i, e) in entries.iter().enumerate() {
+        let r = if e.map.is_some() || e.inner.is_some() {
+            apply_slot(engine, map, layouts, e)
+        } else {
+            apply_entry(engine, map, layout, e)
+        };
+        r.with_context(|| format!("entry {i}"))?;
     }
     Ok(())
+}
+
+/// One slot of a map-in-map: an existing map of the object, or a fresh
+/// inner map from the template with its own entries.
+fn apply_slot(engine: &mut Engine, map: &str, layouts: &MapLayouts, e: &EntrySpec) -> Result<()> {
+    let set = engine.maps_mut();
+    let outer = set
+        .maps
+        .iter()
+        .position(|m| m.def.name == map)
+        .ok_or_else(|| anyhow!("the object has no map named '{map}'"))?;
+    let def = set.maps[outer].def.clone();
+    if !def.map_type.is_map_in_map() {
+        bail!(
+            "'map' and 'inner' fill ARRAY_OF_MAPS and HASH_OF_MAPS slots; map '{map}' is {}",
+            def.map_type.name()
+        );
+    }
+    if e.value.is_some() || e.program.is_some() || (e.map.is_some() && e.inner.is_some()) {
+        bail!("a map-in-map entry has a 'key' and exactly one of 'map' or 'inner'");
+    }
+    let key = bytes_of(&e.key, layouts.get(map).map(|l| &l.0), def.key_size as usize, "key")?;
+    if key.len() != def.key_size as usize {
+        bail!("key has {} bytes, map '{map}' has key_size {}", key.len(), def.key_size);
+    }
+    let inner = match (&e.map, &e.inner) {
+        (Some(name), _) => set.maps[..set.objects]
+            .iter()
+            .position(|m| &m.def.name == name)
+            .ok_or_else(|| anyhow!("the object has no map named '{name}' to put in the slot"))?,
+        (None, Some(spec)) => {
+            let name = inner_name(map, &key);
+            if set.maps.iter().any(|m| m.def.name == name) {
+                bail!("slot {name} is given twice");
+            }
+            let idx = set.add_inner(outer, &name).map_err(|e| anyhow!("{e}"))?;
+            let mut inner_layouts = MapLayouts::new();
+            if let Some(l) = layouts.get(&format!("{map}.inner")) {
+                inner_layouts.insert(name.clone(), l.clone());
+            }
+            apply_entries(engine, &name, &inner_layouts, &spec.entries)
+                .with_context(|| format!("inner map {name}"))?;
+            idx
+        }
+        (None, None) => unreachable!("checked by the caller"),
+    };
+    engine.maps_mut().set_inner(outer, &key, inner).map_err(|e| anyhow!(e))
+}
+
+/// The name of an inner map made for slot `key` of `outer`: `outer[3]`
+/// for 4-byte keys (array indices), `outer[hex]` otherwise.
+pub fn inner_name(outer: &str, key: &[u8]) -> String {
+    match <[u8; 4]>::try_from(key) {
+        Ok(k) => format!("{outer}[{}]", u32::from_le_bytes(k)),
+        Err(_) => {
+            format!("{outer}[{}]", key.iter().map(|b| format!("{b:02x}")).collect::<String>())
+        }
+    }
 }
 
 /// Key/value layouts from the object's BTF (empty without BTF).
@@ -87,7 +175,17 @@ fn layouts_of(obj: &Object) -> Result<MapLayouts> {
     .with_context(|| format!("reading {}", obj.path.display()))?;
     let file = object::File::parse(&*bytes).map_err(|e| anyhow!("{}: {e}", obj.path.display()))?;
     match file.section_by_name(".BTF").and_then(|s| s.data().ok()) {
-        Some(btf) => map_layouts(btf).map_err(|e| anyhow!("{}: .BTF: {e}", obj.path.display())),
+        Some(btf) => {
+            let mut l =
+                map_layouts(btf).map_err(|e| anyhow!("{}: .BTF: {e}", obj.path.display()))?;
+            // Inner-map templates' key and value types, under `OUTER.inner`.
+            for v in values_maps(btf).unwrap_or_default() {
+                if let ValuesDecl::Maps(InnerMapDef { layouts: Some(kv), .. }) = v.decl {
+                    l.insert(format!("{}.inner", v.map), kv);
+                }
+            }
+            Ok(l)
+        }
         None => Ok(MapLayouts::new()),
     }
 }
@@ -270,6 +368,13 @@ fn apply_entry(
             value
         }
     };
+    if m.def.map_type.is_map_in_map() {
+        bail!(
+            "map '{map}' ({}) holds maps: give each slot as {{\"key\": K, \"inner\": {{\"entries\": [...]}}}} \
+             or {{\"key\": K, \"map\": \"NAME\"}}",
+            m.def.map_type.name()
+        );
+    }
     if matches!(m.def.map_type, MapType::Ringbuf | MapType::PerfEventArray) {
         bail!("map '{map}' ({}) holds no entries", m.def.map_type.name());
     }
