@@ -108,15 +108,20 @@ fn xdp_sections(path: &Path) -> Vec<(String, bool)> {
 }
 
 /// `--map NAME=FILE` arguments from `maps/<stem>.args`, when the manifest
-/// gives realistic contents for the object.
+/// gives realistic contents for the object (`../shared/public-xdp/maps/`),
+/// or this repository does (`corpus/public/maps/`: Katran's VIP and reals).
 fn map_args(object: &str) -> Vec<String> {
-    let maps = shared().join("maps");
-    let args = maps.join(format!("{}.args", object.trim_end_matches(".o")));
-    let Ok(text) = std::fs::read_to_string(&args) else { return Vec::new() };
-    text.lines()
-        .filter_map(|l| l.split_once('='))
-        .flat_map(|(m, f)| ["--map".to_string(), format!("{m}={}", maps.join(f).display())])
-        .collect()
+    let stem = object.trim_end_matches(".o");
+    for maps in [shared().join("maps"), root().join("corpus/public/maps")] {
+        let args = maps.join(format!("{stem}.args"));
+        let Ok(text) = std::fs::read_to_string(&args) else { continue };
+        return text
+            .lines()
+            .filter_map(|l| l.split_once('='))
+            .flat_map(|(m, f)| ["--map".to_string(), format!("{m}={}", maps.join(f).display())])
+            .collect();
+    }
+    Vec::new()
 }
 
 fn run(object: &Path, section: &str, type_xdp: bool, maps: &[String]) -> Outcome {

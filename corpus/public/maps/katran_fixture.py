@@ -19,6 +19,8 @@ What the balancer does with them (read from its source):
   IPIP-encapsulated towards its real and sent back out with XDP_TX.
 - ctl_array (ARRAY of struct ctl_value): slot 0 (MAC_ADDR_POS) holds the
   default gateway's MAC, written as the encapsulated packet's destination.
+- pckt_srcs (ARRAY of struct real_definition, GUE builds only): slot 0,
+  the IPv4 source of the GUE header, 172.16.0.1.
 - lru_mapping (ARRAY_OF_MAPS): one fresh LRU (from the inner-map template)
   per CPU 0 and 1, as Katran's loader makes one per CPU; the runs are
   pinned to CPU 0.
@@ -47,6 +49,9 @@ write("katran_reals.json", [
     {"key": r, "value": ip("192.168.1.%d" % r) + "00" * 12 + "00" + "000000"} for r in (1, 2, 3)
 ])
 write("katran_ctl_array.json", [{"key": 0, "value": "0200000000fe" + "0000"}])
+# GUE_ENCAP builds (balancer_full) take the outer source address from
+# pckt_srcs[V4_SRC_INDEX = 0].
+write("katran_pckt_srcs.json", [{"key": 0, "value": ip("172.16.0.1") + "00" * 12 + "00" + "000000"}])
 write("katran_lru_mapping.json", [
     {"key": c, "inner": {"entries": []}} for c in (0, 1)
 ])

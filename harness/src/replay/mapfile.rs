@@ -320,8 +320,9 @@ fn apply_entry(
         .maps_mut()
         .by_name(map)
         .ok_or_else(|| anyhow!("the object has no map named '{map}'"))?;
-    let value_json =
-        e.value.as_ref().ok_or_else(|| anyhow!("entry has neither 'value' nor 'program'"))?;
+    let value_json = e.value.as_ref().ok_or_else(|| {
+        anyhow!("entry has neither 'value' nor 'program' (nor, for a map-in-map, 'map' or 'inner')")
+    })?;
     if key.len() != m.def.key_size as usize {
         bail!("key has {} bytes, map '{map}' has key_size {}", key.len(), m.def.key_size);
     }
@@ -398,6 +399,18 @@ pub struct DumpedMap<'a> {
     #[serde(rename = "type")]
     pub map_type: String,
     pub entries: Vec<MapEntry>,
+    /// Map-in-map: which map each slot holds (the entries' values are the
+    /// inner maps' positions in this list), e.g. `outer[0]`, whose own
+    /// entries are listed as a map of that name.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub slots: Vec<InnerSlot<'a>>,
+}
+
+#[derive(Serialize)]
+pub struct InnerSlot<'a> {
+    #[serde(with = "crate::util::hex_bytes")]
+    pub key: Vec<u8>,
+    pub map: &'a str,
 }
 
 pub fn dump(engine: &Engine) -> MapDump<'_> {
@@ -407,10 +420,18 @@ pub fn dump(engine: &Engine) -> MapDump<'_> {
             .maps()
             .maps
             .iter()
-            .map(|m| DumpedMap {
-                name: &m.def.name,
-                map_type: m.def.map_type.name(),
-                entries: m.entries(),
+            .enumerate()
+            .map(|(i, m)| {
+                let entries = m.entries();
+                let set = engine.maps();
+                let slots = entries
+                    .iter()
+                    .filter_map(|e| {
+                        let inner = set.inner_of(i, &e.values[0])?;
+                        Some(InnerSlot { key: e.key.clone(), map: &set.maps[inner].def.name })
+                    })
+                    .collect();
+                DumpedMap { name: &m.def.name, map_type: m.def.map_type.name(), entries, slots }
             })
             .collect(),
     }
