@@ -867,4 +867,98 @@ mod tests {
         assert_eq!(m.update(&0u32.to_le_bytes(), &[7; 4], BPF_ANY, Some(1)), 0);
         assert_eq!(m.entries()[0].values, vec![vec![0; 4], vec![7; 4]]);
     }
+
+    fn outer(t: MapType, name: &str, inner: MapDef) -> MapDef {
+        MapDef { name: name.into(), inner: Some(Box::new(inner)), ..def(t, 4, 4, 2) }
+    }
+
+    fn named(mut d: MapDef, name: &str) -> MapDef {
+        d.name = name.into();
+        d
+    }
+
+    #[test]
+    fn map_in_map_needs_a_template_and_4_byte_values() {
+        // kernel/bpf/arraymap.c fd_array_map_alloc_check: value_size 4.
+        let bad = MapDef {
+            value_size: 8,
+            ..outer(MapType::ArrayOfMaps, "o", def(MapType::Array, 4, 8, 1))
+        };
+        assert!(matches!(MapState::new(&bad, 1), Err(MapError::Refused { errno: "EINVAL", .. })));
+        let none =
+            MapDef { inner: None, ..outer(MapType::HashOfMaps, "o", def(MapType::Array, 4, 8, 1)) };
+        let e = MapState::new(&none, 1).unwrap_err().to_string();
+        assert!(e.contains("no inner-map template"), "{e}");
+        // One level only (map_in_map.c bpf_map_meta_alloc).
+        let nested = outer(
+            MapType::ArrayOfMaps,
+            "o",
+            outer(MapType::ArrayOfMaps, "i", def(MapType::Array, 4, 8, 1)),
+        );
+        assert!(matches!(
+            MapState::new(&nested, 1),
+            Err(MapError::Refused { errno: "EINVAL", .. })
+        ));
+    }
+
+    #[test]
+    fn inner_maps_must_match_the_template() {
+        let shape = def(MapType::Array, 4, 8, 4);
+        let defs = vec![
+            named(shape.clone(), "a"),
+            named(def(MapType::Array, 4, 4, 4), "narrow"),
+            named(def(MapType::Array, 4, 8, 5), "longer"),
+            outer(MapType::ArrayOfMaps, "o", shape.clone()),
+        ];
+        let mut set = MapSet::new(&defs, 1).unwrap();
+        let k0 = 0u32.to_le_bytes();
+        assert_eq!(set.set_inner(3, &k0, 0), Ok(()));
+        assert_eq!(set.inner_of(3, &set.maps[3].entries()[0].values[0]), Some(0));
+        let e = set.set_inner(3, &k0, 1).unwrap_err();
+        assert!(e.contains("value_size 4, template 8"), "{e}");
+        // arraymap.c array_map_meta_equal: an ARRAY's max_entries must
+        // match too, unless the template has BPF_F_INNER_MAP.
+        assert!(set.set_inner(3, &k0, 2).unwrap_err().contains("max_entries"));
+        assert!(set.set_inner(3, &k0, 3).unwrap_err().contains("itself a map-in-map"));
+        // Out of range is the array's E2BIG.
+        assert!(set.set_inner(3, &2u32.to_le_bytes(), 0).unwrap_err().contains("errno 7"));
+
+        let flexible = MapDef { flags: BPF_F_INNER_MAP, ..shape.clone() };
+        let defs = vec![
+            named(MapDef { max_entries: 9, ..flexible.clone() }, "long"),
+            outer(MapType::HashOfMaps, "h", flexible),
+        ];
+        let mut set = MapSet::new(&defs, 1).unwrap();
+        assert_eq!(set.set_inner(1, &5u32.to_le_bytes(), 0), Ok(()));
+    }
+
+    #[test]
+    fn fresh_inner_maps_and_static_slots() {
+        let shape = def(MapType::Hash, 2, 4, 8);
+        let mut o = outer(MapType::ArrayOfMaps, "o", shape.clone());
+        o.init_slots = vec![(1, "a".into())];
+        let defs = vec![named(shape, "a"), o];
+        let mut set = MapSet::new(&defs, 1).unwrap();
+        // Slot 1 was filled when the set was made (libbpf's
+        // init_map_in_map_slots); slot 0 is empty.
+        let e = set.maps[1].entries();
+        assert_eq!(e.len(), 1);
+        assert_eq!(e[0].key, 1u32.to_le_bytes());
+        assert_eq!(set.inner_of(1, &e[0].values[0]), Some(0));
+        let before = set.mem_used();
+        let i = set.add_inner(1, "o[0]").unwrap();
+        assert_eq!(i, 2);
+        assert_eq!(set.maps[i].def.map_type, MapType::Hash);
+        assert_eq!(set.maps[i].def.name, "o[0]");
+        assert_eq!(set.objects, 2);
+        assert_eq!(set.set_inner(1, &0u32.to_le_bytes(), i), Ok(()));
+        assert_eq!(set.maps[i].update(b"ab", &[1; 4], BPF_ANY, None), 0);
+        assert!(set.mem_used() > before, "the inner map's element is charged");
+        // Only map-in-map maps have a template to make maps from.
+        assert!(set.add_inner(0, "x").is_err());
+        // A slot naming no map of the object is refused.
+        let mut bad = outer(MapType::ArrayOfMaps, "o", def(MapType::Hash, 2, 4, 8));
+        bad.init_slots = vec![(0, "ghost".into())];
+        assert!(MapSet::new(&[bad], 1).unwrap_err().to_string().contains("ghost"));
+    }
 }
