@@ -208,7 +208,8 @@ pub(crate) fn attach_values(
             ));
         };
         let rel_off = off - start;
-        if rel_off < v.values_offset as u64 || (rel_off - v.values_offset as u64) % 8 != 0 {
+        if rel_off < v.values_offset as u64 || !(rel_off - v.values_offset as u64).is_multiple_of(8)
+        {
             return Err(err(
                 map,
                 format!("relocation to '{target}' at offset {off} is not on a slot of 'values'"),
