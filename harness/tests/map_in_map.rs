@@ -39,7 +39,11 @@ fn scratch(name: &str) -> Scratch {
 /// Compiles mapinmap.c with `define` (or none); `None` when clang-19 is
 /// missing.
 fn build(dir: &Path, define: Option<&str>) -> Option<String> {
-    let out = dir.join(format!("mim{}.o", define.unwrap_or("")));
+    build_src(dir, "mapinmap", define)
+}
+
+fn build_src(dir: &Path, src: &str, define: Option<&str>) -> Option<String> {
+    let out = dir.join(format!("{src}{}.o", define.unwrap_or("")));
     let multiarch = Command::new("gcc")
         .arg("-print-multiarch")
         .output()
@@ -52,7 +56,7 @@ fn build(dir: &Path, define: Option<&str>) -> Option<String> {
         .arg(format!("-I/usr/include/{multiarch}"))
         .args(define)
         .arg("-c")
-        .arg(root().join("corpus/mapinmap/mapinmap.c"))
+        .arg(root().join(format!("corpus/mapinmap/{src}.c")))
         .arg("-o")
         .arg(&out);
     match cmd.output() {
@@ -282,5 +286,33 @@ fn missing_or_malformed_templates_are_refused_with_exit_2() {
         assert_eq!(o.status.code(), Some(2), "{text}: {err}");
         assert!(err.contains(want), "{text}: {err}");
         assert!(!err.contains("panicked"), "{text}: {err}");
+    }
+}
+
+/// A legacy `maps` section: the template is the map `inner_map_idx` names
+/// (samples/bpf/bpf_load.c's layout); legacy.c's header gives the counts:
+/// inner[0] counts every packet once outer[0] holds `inner`.
+#[test]
+fn legacy_inner_map_idx() {
+    let dir = scratch("legacy");
+    let Some(obj) = build_src(&dir.0, "legacy", None) else {
+        xdpqual::util::skip("map_in_map: clang-19 is not installed");
+        return;
+    };
+    let cap = capture(&dir.0);
+    let f = dir.0.join("outer.json");
+    std::fs::write(&f, r#"{"entries":[{"key":0,"map":"inner"}]}"#).unwrap();
+    let (v, d) = replay(&obj, &cap, &dir.0.join("dump.json"), &[format!("outer={}", f.display())]);
+    assert_eq!(v, ["PASS"; 4]);
+    assert_eq!(u64_at(dump_map(&d, "inner"), 0), 4);
+    for (define, want) in [
+        ("-DINNER_IDX=1", "that one is the map itself"),
+        ("-DINNER_IDX=5", "the section has 2 maps"),
+    ] {
+        let obj = build_src(&dir.0, "legacy", Some(define)).unwrap();
+        let o = xdpqual(&["inspect", &obj]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{define}: {err}");
+        assert!(err.contains(want) && err.contains("inner_map_idx"), "{define}: {err}");
     }
 }
