@@ -36,6 +36,8 @@ pub enum MapError {
     Op { name: String, op: &'static str, errno: Errno },
     #[error("map `{name}`: {op} needs a {need}-byte {what}, got {got} bytes")]
     Size { name: String, op: &'static str, what: &'static str, need: usize, got: usize },
+    #[error("map `{name}`: a {map_type} needs an inner-map template to be created (the kernel takes it as inner_map_fd, kernel/bpf/map_in_map.c bpf_map_meta_alloc)")]
+    NoInnerTemplate { name: String, map_type: String },
     #[error("could not read the possible CPUs from {path}: {reason}")]
     PossibleCpus { path: &'static str, reason: String },
 }
@@ -128,6 +130,13 @@ impl KernelMap {
         // libbpf's bpf_object__create_map does with `map->inner_map`.
         let template = match (&def.inner, def.map_type.is_map_in_map()) {
             (Some(inner), true) => Some(KernelMap::create(inner)?),
+            // Without one, inner_map_fd 0 would name whatever fd 0 is.
+            (None, true) => {
+                return Err(MapError::NoInnerTemplate {
+                    name: def.name.clone(),
+                    map_type: def.map_type.name(),
+                })
+            }
             _ => None,
         };
         let spec = sys::MapSpec {
