@@ -246,7 +246,9 @@ pub struct Engine {
     stack: Vec<u8>,
     buff: Option<XdpBuff>,
     rng: u64,
-    jit: Option<jit::Code>,
+    /// Shared with every engine of the process built from the same
+    /// programs ([`jit::compile_cached`]).
+    jit: Option<std::sync::Arc<jit::Code>>,
     mode: ExecMode,
     target: Option<TargetRules>,
     refusals: Vec<(usize, i32)>,
@@ -358,8 +360,7 @@ impl Engine {
         (self.jit, self.mode) = if !on {
             (None, ExecMode::Interpreter)
         } else {
-            match jit::compile_bounded(&self.programs, self.allow_callx, self.config.jit_max_insns)
-            {
+            match jit::compile_cached(&self.programs, self.allow_callx, self.config.jit_max_insns) {
                 Ok(code) => (Some(code), ExecMode::Jit),
                 Err(reason) => (None, ExecMode::Fallback { reason }),
             }
@@ -372,6 +373,15 @@ impl Engine {
     /// an allocation per packet; [`RunResult::output`] is then empty.
     pub fn set_keep_output(&mut self, keep: bool) {
         self.keep_output = keep;
+    }
+
+    /// Whether this engine runs the very machine code `other` runs (both
+    /// compiled, sharing one compile through the cache).
+    pub fn shares_code_with(&self, other: &Engine) -> bool {
+        match (&self.jit, &other.jit) {
+            (Some(a), Some(b)) => std::sync::Arc::ptr_eq(a, b),
+            _ => false,
+        }
     }
 
     /// Which executor `run_xdp` and `run_raw` use.
@@ -529,9 +539,10 @@ impl Engine {
         tracer: &mut T,
         use_jit: bool,
     ) -> (Result<(), Stop>, u64, Vec<Event>, Option<RedirectTarget>) {
-        // Only the entry frame needs clearing: deeper frames are cleared when
-        // a call enters them (`clear_frame`), and frame 0 cannot reach them.
-        self.stack[STACK_SIZE - FRAME_SIZE..].fill(0);
+        // The entry frame is all zeros here: it starts so, and every run
+        // clears what it wrote of it when it ends (below). Deeper frames
+        // are cleared when a call enters them (`clear_frame`), and frame 0
+        // cannot reach them.
         regs[10] = addr(TAG_STACK, STACK_SIZE as u64);
         let mut events = Vec::new();
         let mut redirect = None;
@@ -541,6 +552,7 @@ impl Engine {
             maps: &mut self.maps,
             stack: &mut self.stack,
             stack_low: STACK_SIZE - FRAME_SIZE,
+            stack_dirty: STACK_SIZE,
             buff,
             mem,
             ctx_addr,
@@ -563,7 +575,7 @@ impl Engine {
             refusals: &mut self.refusals,
         };
         let entry = self.entry;
-        let jit = self.jit.as_ref().filter(|_| use_jit);
+        let jit = self.jit.as_deref().filter(|_| use_jit);
         // Helpers and the JIT's slow paths contain their own panics (at the
         // instruction that called them); this is the last line for a panic
         // anywhere else in a run, so one packet can never take the process
@@ -573,6 +585,8 @@ impl Engine {
             None => ex.run_frame(entry, 0, regs, 0),
         }))
         .unwrap_or_else(|payload| {
+            // Where the run wrote is not known then: clear all of frame 0.
+            ex.stack_dirty = 0;
             Err(Stop::Fault(Box::new(Fault {
                 pc: 0,
                 program: self.programs[entry].name.clone(),
@@ -583,6 +597,12 @@ impl Engine {
             })))
         });
         let executed = ex.executed;
+        // Back to all zeros for the next run: only the bytes of frame 0 at
+        // or above the lowest write can differ from zero (bytes below it in
+        // frame 0 were not written by this run, and were zero before it).
+        let dirty = ex.stack_dirty.max(STACK_SIZE - FRAME_SIZE);
+        drop(ex);
+        self.stack[dirty..].fill(0);
         (result, executed, events, redirect)
     }
 }

@@ -80,6 +80,9 @@ pub(super) struct JitCtx {
     /// Valid stack offsets `[stack_low, stack_hi)`.
     pub stack_low: u64,
     pub stack_hi: u64,
+    /// Lowest stack offset an inline store wrote (`Exec::stack_dirty` for
+    /// compiled code; slow paths lower the `Exec`'s own).
+    pub stack_dirty: u64,
     pub executed: u64,
     pub budget: u64,
     /// Set by `rt_load` when it faults (its return value is the loaded value).
@@ -129,6 +132,15 @@ impl Code {
         Ok(Code { module: ManuallyDrop::new(module), funcs, entries })
     }
 }
+
+// SAFETY: `Code` is `Send` (the module is), and a shared `&Code` reaches
+// only `funcs` and `entries` (plain data): the module, the one field that is
+// not `Sync` (a `RefCell` inside it), is touched only in `finalize`, on the
+// value it owns, and in `Drop`, through `&mut`. The compiled functions keep
+// all run state in the `JitCtx` each caller passes, so threads may call
+// them at once. This lets the process-wide cache (`jit::compile_cached`)
+// hand one compile to engines on several threads.
+unsafe impl Sync for Code {}
 
 impl Drop for Code {
     fn drop(&mut self) {
@@ -181,6 +193,7 @@ pub(crate) fn run<T: Tracer>(
         stack_base: std::ptr::null_mut(),
         stack_low: 0,
         stack_hi: 0,
+        stack_dirty: exec.stack_dirty as u64,
         executed: exec.executed,
         budget: exec.budget,
         status: ST_OK,
@@ -196,6 +209,7 @@ pub(crate) fn run<T: Tracer>(
     let status = dispatch(&mut ctx, code, code.entries[entry]);
     *regs = ctx.regs;
     host.exec.executed = ctx.executed;
+    host.exec.stack_dirty = host.exec.stack_dirty.min(ctx.stack_dirty as usize);
     match status {
         ST_OK => Ok(()),
         ST_UNWIND => Err(Stop::Unwind),
