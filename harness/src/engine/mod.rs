@@ -244,7 +244,9 @@ pub struct Engine {
     helper_mode: HelperMode,
     allow_callx: bool,
     stack: Vec<u8>,
-    buff: Option<XdpBuff>,
+    /// Boxed so that taking it out for a run and putting it back moves a
+    /// pointer, not the buffer's fields (this is on every run's path).
+    buff: Option<Box<XdpBuff>>,
     rng: u64,
     /// Shared with every engine of the process built from the same
     /// programs ([`jit::compile_cached`]).
@@ -254,6 +256,11 @@ pub struct Engine {
     refusals: Vec<(usize, i32)>,
     /// Whether runs copy the frame out into [`RunResult::output`].
     keep_output: bool,
+    /// A fresh budget for `config.limits`, copied into each run: cloning a
+    /// long-lived value is cheaper on the run's path than building one
+    /// (which stalls on the half-written struct). Rebuilt when
+    /// `config.limits` changed.
+    fresh_budget: budget::Budget,
 }
 
 impl Engine {
@@ -331,6 +338,7 @@ impl Engine {
             .collect::<Result<Vec<_>, PrepareError>>()?;
         let map_set = MapSet::with_cap(maps, config.ncpus.max(1), config.map_memory_cap)?;
         let want_jit = config.jit;
+        let fresh_budget = budget::Budget::new(config.limits.clone());
         let engine = Engine {
             programs: prepared,
             entry,
@@ -348,6 +356,7 @@ impl Engine {
             target: None,
             refusals: Vec::new(),
             keep_output: true,
+            fresh_budget,
         };
         Ok(engine.with_jit(want_jit))
     }
@@ -478,7 +487,7 @@ impl Engine {
         tracer: &mut T,
         use_jit: bool,
     ) -> RunResult {
-        let mut buff = self.buff.take().unwrap_or_else(XdpBuff::empty);
+        let mut buff = self.buff.take().unwrap_or_else(|| Box::new(XdpBuff::empty()));
         if let Err(reason) = buff.reset(pkt.data) {
             self.buff = Some(buff);
             return RunResult {
@@ -496,7 +505,7 @@ impl Engine {
         let executor =
             if use_jit && self.jit.is_some() { Executor::Jit } else { Executor::Interpreter };
         let (result, executed, events, redirect) =
-            self.exec(Some(&mut buff), None, ctx, pkt, &mut regs, tracer, use_jit);
+            self.exec(Some(&mut *buff), None, ctx, pkt, &mut regs, tracer, use_jit);
         let output = if self.keep_output { buff.output() } else { Vec::new() };
         self.buff = Some(buff);
         RunResult {
@@ -547,6 +556,9 @@ impl Engine {
         let mut events = Vec::new();
         let mut redirect = None;
         self.refusals.clear();
+        if self.fresh_budget.limits() != &self.config.limits {
+            self.fresh_budget = budget::Budget::new(self.config.limits.clone());
+        }
         let mut ex = Exec {
             programs: &self.programs,
             maps: &mut self.maps,
@@ -560,7 +572,7 @@ impl Engine {
             rx_queue_index: pkt.rx_queue_index,
             executed: 0,
             budget: self.config.insn_budget,
-            res: budget::Budget::new(self.config.limits.clone()),
+            res: self.fresh_budget.clone(),
             tail_calls: 0,
             allow_callx: self.allow_callx,
             helper_mode: self.helper_mode,
