@@ -84,9 +84,12 @@ pub(super) struct JitCtx {
     /// compiled code; slow paths lower the `Exec`'s own).
     pub stack_dirty: u64,
     pub executed: u64,
-    pub budget: u64,
     /// Set by `rt_load` when it faults (its return value is the loaded value).
+    /// Between `executed` and `budget` so that filling the two from the
+    /// `Exec` (written just before the run) is two 8-byte loads, not one
+    /// 16-byte load that stalls on the two 8-byte stores.
     pub status: u64,
+    pub budget: u64,
     /// Frame index of the running function.
     pub depth: u64,
     pub tail_target: u64,
