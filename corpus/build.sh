@@ -12,7 +12,7 @@
 # (-fdebug-prefix-map / -ffile-prefix-map), so the bytes do not depend on where
 # the checkout lives. The only absolute paths left in the objects are system
 # header paths (/usr/include/...), which depend on the installed packages, not
-# on the checkout. harness/tests/corpus_build.rs rebuilds with this script and
+# on the checkout. cli/tests/corpus_build.rs rebuilds with this script and
 # compares bytes, so flags live here and nowhere else.
 set -euo pipefail
 

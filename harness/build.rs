@@ -9,10 +9,10 @@
 use std::path::{Path, PathBuf};
 
 /// Everything compiled into the agent: its crate and the workspace crates
-/// it depends on (harness/agent/Cargo.toml; keep the two lists together).
+/// it depends on (crates/xdpqual-agent/Cargo.toml; keep the two lists together).
 const AGENT_SOURCES: &[&str] = &[
-    "agent/Cargo.toml",
-    "agent/src",
+    "../crates/xdpqual-agent/Cargo.toml",
+    "../crates/xdpqual-agent/src",
     "../crates/xdpqual-isa/Cargo.toml",
     "../crates/xdpqual-isa/src",
     "../crates/xdpqual-object/Cargo.toml",

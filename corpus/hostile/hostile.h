@@ -6,7 +6,7 @@
  * make xdpqual read or write host memory, crash, hang or exhaust memory. The
  * kernel's verifier refuses most of them; xdpqual must run them anyway (the
  * engine does not rely on the verifier) and turn every attempt into a
- * per-packet fault or a clear refusal. harness/tests/hostile_programs.rs runs
+ * per-packet fault or a clear refusal. cli/tests/hostile_programs.rs runs
  * each one through every command under a memory and time limit.
  *
  * SELECT: programs that try several attacks pick one per packet from the

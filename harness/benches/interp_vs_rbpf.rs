@@ -23,9 +23,9 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use xdpqual::backends::rbpf::{run_raw, RbpfHelpers};
-use xdpqual::conformance::{data_files, suite_dir, ConformanceTest};
 use xdpqual::engine::{Engine, Outcome};
 use xdpqual::isa::encode_le;
+use xdpqual_testkit::conformance::{data_files, suite_dir, ConformanceTest};
 
 /// Timed rounds per backend and program; the median is reported.
 const ROUNDS: usize = 9;

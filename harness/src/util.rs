@@ -1,19 +1,14 @@
-//! Small shared helpers: hex encoding for serde, atomic file writes.
+//! Small shared helpers: atomic file writes, test skips, ordinals; hex
+//! encoding and bounded input reads come from `xdpqual-object`.
 
 pub mod escape;
-pub mod input;
-pub mod interrupt;
+
+/// Bounded, type-checked reads of the files a user names (in `xdpqual-object`,
+/// which the loader shares).
+pub use xdpqual_object::input;
 
 use std::io::Write;
 use std::path::Path;
-
-pub fn hex(bytes: &[u8]) -> String {
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        s.push_str(&format!("{b:02x}"));
-    }
-    s
-}
 
 /// English ordinal: 1st, 2nd, 3rd, 4th, 11th, 12th, 13th, 21st, 63rd.
 pub fn ordinal(n: usize) -> String {
@@ -27,53 +22,7 @@ pub fn ordinal(n: usize) -> String {
     format!("{n}{suffix}")
 }
 
-pub fn unhex(s: &str) -> Result<Vec<u8>, String> {
-    let s: String = s.chars().filter(|c| !c.is_whitespace() && *c != ':').collect();
-    let s = s.strip_prefix("0x").unwrap_or(&s);
-    if !s.len().is_multiple_of(2) {
-        return Err(format!("hex string '{s}' has an odd number of digits"));
-    }
-    (0..s.len())
-        .step_by(2)
-        .map(|i| {
-            u8::from_str_radix(&s[i..i + 2], 16)
-                .map_err(|_| format!("'{}' is not hex", &s[i..i + 2]))
-        })
-        .collect()
-}
-
-/// Serialises a byte vector as one hex string.
-pub mod hex_bytes {
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(v: &[u8], s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&super::hex(v))
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
-        let s = String::deserialize(d)?;
-        super::unhex(&s).map_err(serde::de::Error::custom)
-    }
-}
-
-/// Serialises a list of byte vectors as a list of hex strings.
-pub mod hex_vec {
-    use serde::ser::SerializeSeq;
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(v: &[Vec<u8>], s: S) -> Result<S::Ok, S::Error> {
-        let mut seq = s.serialize_seq(Some(v.len()))?;
-        for b in v {
-            seq.serialize_element(&super::hex(b))?;
-        }
-        seq.end()
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Vec<u8>>, D::Error> {
-        let v = Vec::<String>::deserialize(d)?;
-        v.iter().map(|s| super::unhex(s).map_err(serde::de::Error::custom)).collect()
-    }
-}
+pub use xdpqual_object::hex::{hex, hex_bytes, hex_vec, unhex};
 
 /// Writes `bytes` to `path` atomically: a temporary file in the same
 /// directory, flushed, then renamed over the target. A crash leaves either

@@ -21,6 +21,6 @@ pub mod vliw;
 pub use check::{check, check_with, CheckOptions};
 pub use perf::{estimate, Estimate, TraceSummary};
 pub use profile::{Profile, ProfileError};
-pub use program::{Insn, MapSpec, ProgramSpec};
+pub use program::{Insn, MapDef, ProgramSpec};
 pub use report::{plural, Finding, Offloadability, Report, Severity};
 pub use rules::RuleId;

@@ -1,8 +1,8 @@
 //! Minimal, self-contained description of the program to check.
 //!
-//! The harness crate depends on this crate, so these types mirror (but do not
-//! import) its loader-to-backend contract: relocated `lddw` use object-relative
-//! map indices (`src = PSEUDO_MAP_FD (1)`, `imm = map index`; or
+//! Instructions and maps are the shared crates' own types (`xdpqual-isa`,
+//! `xdpqual-object`); the program adds what the checks need of its section
+//! and line table. Relocated `lddw` use object-relative map indices (`src = PSEUDO_MAP_FD (1)`, `imm = map index`; or
 //! `src = PSEUDO_MAP_VALUE (2)`, `imm = map index`, next slot `imm = offset`).
 
 use serde::{Deserialize, Serialize};
@@ -10,19 +10,9 @@ use serde::{Deserialize, Serialize};
 /// One 64-bit eBPF instruction slot: the shared instruction-set crate's.
 pub use xdpqual_isa::Insn;
 
-/// A map the program references, as created by the loader.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct MapSpec {
-    pub name: String,
-    /// UAPI `enum bpf_map_type` number (1 = HASH, 2 = ARRAY, 4 = PERF_EVENT_ARRAY, ...).
-    pub map_type: u32,
-    pub key_size: u32,
-    pub value_size: u32,
-    pub max_entries: u32,
-    pub flags: u32,
-    /// `.data`, `.rodata`, `.bss` and friends (libbpf's internal maps).
-    pub is_global_data: bool,
-}
+/// A map the program references: the loader's own definition (one type for
+/// every backend, from `xdpqual-object`).
+pub use xdpqual_object::{MapDef, MapOrigin, MapType};
 
 /// The program: instructions, maps and an optional line table.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -31,8 +21,14 @@ pub struct ProgramSpec {
     /// ELF section name (`xdp`, `tc`, `classifier`, `xdp.frags`, ...); it decides
     /// the program type the loader would ask for.
     pub section: String,
+    /// The type the program is loaded as. The loader decides it (from the
+    /// section, or from the user's `--type`), so it is given, not guessed
+    /// again from the section name here.
+    pub prog_type: ProgType,
+    /// `prog_flags` of the load (`BPF_F_XDP_HAS_FRAGS`, ...).
+    pub prog_flags: u32,
     pub insns: Vec<Insn>,
-    pub maps: Vec<MapSpec>,
+    pub maps: Vec<MapDef>,
     /// `(instruction index, "file:line")`, sorted by index; an entry applies to
     /// its instruction and the ones after it up to the next entry.
     pub lines: Option<Vec<(usize, String)>>,
@@ -54,12 +50,12 @@ pub enum ProgType {
 pub const BPF_F_XDP_HAS_FRAGS: u32 = 1 << 5;
 pub const BPF_F_SLEEPABLE: u32 = 1 << 4;
 
-impl ProgramSpec {
-    /// Program type from the section name, following libbpf's `section_defs`
-    /// (tools/lib/bpf/libbpf.c): `xdp*` is XDP, `tc*`/`classifier*` is SCHED_CLS.
-    pub fn prog_type(&self) -> ProgType {
-        let s = self.section.as_str();
-        let head = s.split('/').next().unwrap_or(s);
+impl ProgType {
+    /// Program type from a section name alone, following libbpf's
+    /// `section_defs` (tools/lib/bpf/libbpf.c): `xdp*` is XDP, `tc*` and
+    /// `classifier*` are SCHED_CLS. For specs built without a loader.
+    pub fn from_section(section: &str) -> ProgType {
+        let head = section.split('/').next().unwrap_or(section);
         match head {
             "xdp" | "xdp.frags" | "xdp_devmap" | "xdp.frags_devmap" | "xdp_cpumap"
             | "xdp.frags_cpumap" => ProgType::Xdp,
@@ -68,18 +64,29 @@ impl ProgramSpec {
             _ => ProgType::Other,
         }
     }
+}
 
-    /// `prog_flags` libbpf would pass for this section (`SEC_XDP_FRAGS`, `SEC_SLEEPABLE`).
+/// `prog_flags` libbpf would pass for a section (`SEC_XDP_FRAGS`,
+/// `SEC_SLEEPABLE`). For specs built without a loader.
+pub fn section_prog_flags(section: &str) -> u32 {
+    let head = section.split('/').next().unwrap_or("");
+    let mut f = 0;
+    if head.starts_with("xdp.frags") {
+        f |= BPF_F_XDP_HAS_FRAGS;
+    }
+    if head.ends_with(".s") {
+        f |= BPF_F_SLEEPABLE;
+    }
+    f
+}
+
+impl ProgramSpec {
+    pub fn prog_type(&self) -> ProgType {
+        self.prog_type
+    }
+
     pub fn prog_flags(&self) -> u32 {
-        let head = self.section.split('/').next().unwrap_or("");
-        let mut f = 0;
-        if head.starts_with("xdp.frags") {
-            f |= BPF_F_XDP_HAS_FRAGS;
-        }
-        if head.ends_with(".s") {
-            f |= BPF_F_SLEEPABLE;
-        }
-        f
+        self.prog_flags
     }
 
     /// Source line of instruction `pc`, if the line table covers it.

@@ -752,7 +752,7 @@ fn p8_element_sizes() {
 #[test]
 fn p12_global_data() {
     let mut g = map(".rodata", map_type::ARRAY, 4, 8, 1);
-    g.is_global_data = true;
+    g.origin = nic_model::program::MapOrigin::GlobalData;
     let r = check(
         &Prog::new().ld_map_value(1, 0, 0).ldx(DW, 0, 1, 0).ret(2).xdp_maps(vec![g]),
         &corenic(),

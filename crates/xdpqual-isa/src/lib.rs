@@ -7,9 +7,12 @@
 //!
 //! This crate owns: [`Insn`] and its byte encoding, the opcode fields
 //! ([`opcode`]), helper ids and names ([`helpers`]), map type names
-//! ([`map_types`]), the disassembler ([`disasm`]) and control flow ([`cfg`]). It must not depend on
+//! ([`map_types`]), the disassembler ([`disasm`]), the assembler ([`asm`],
+//! the text form the tests and the conformance suite write programs in) and
+//! control flow ([`cfg`]). It must not depend on
 //! any other xdpqual crate, and makes no system calls.
 
+pub mod asm;
 pub mod cfg;
 pub mod disasm;
 pub mod helpers;

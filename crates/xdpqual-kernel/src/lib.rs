@@ -17,7 +17,7 @@
 //! - [`host`]: the host-kernel backend proper — kernel maps from the
 //!   loader's `MapDef`s, program load and verifier rejections, test-run,
 //!   BTF, the capability check — shared unchanged by the harness and the
-//!   QEMU guest agent (`harness/agent`), which runs it against each guest
+//!   QEMU guest agent (`crates/xdpqual-agent`), which runs it against each guest
 //!   kernel.
 //!
 //! It is the only crate of the workspace with `unsafe` around `bpf(2)` and

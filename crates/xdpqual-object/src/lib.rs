@@ -9,8 +9,19 @@
 //! depends only on `xdpqual-isa` and serde, and makes no system calls: the
 //! kernel layer and the static guest agent need these types without the
 //! ELF loader (aya-obj), the engine (Cranelift) or anything else of the
-//! harness. The ELF/BTF loader may move here later; it must then sit
-//! behind a feature so the agent keeps building without it.
+//! harness.
+//!
+//! The ELF/BTF loader ([`loader`], on aya-obj and the `object` crate) sits
+//! behind the default feature `elf`: it parses bytes and makes no system
+//! calls (aya-obj's split), and the static guest agent, which only receives
+//! linked programs, builds without it. [`input`] (bounded reads of the
+//! files a user names) and [`hex`] (byte text for maps and reports) are
+//! shared by the loader and everything above it.
+
+pub mod hex;
+pub mod input;
+#[cfg(feature = "elf")]
+pub mod loader;
 
 use serde::{Deserialize, Serialize};
 use xdpqual_isa::Insn;

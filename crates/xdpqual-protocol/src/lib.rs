@@ -4,7 +4,7 @@
 //!
 //! This crate is the wire format between two binaries built from the same
 //! sources: `xdpqual` (the host, `harness/src/matrix`) and the static guest
-//! agent (`harness/agent`). It is a crate of its own, rather than a module
+//! agent (`crates/xdpqual-agent`). It is a crate of its own, rather than a module
 //! of either side or of the kernel layer, so that both depend on it and on
 //! nothing of each other, and so the kernel layer keeps one job (talking to
 //! the kernel). It depends on nothing but `serde`, `thiserror`, `std` and
@@ -34,59 +34,9 @@ pub const FRAME_BYTES: usize = 2048;
 /// Path of the job file inside the initramfs.
 pub const JOB_PATH: &str = "/xdpqual-job.json";
 
-/// Hex strings for byte vectors, so jobs and reports stay compact text.
-pub mod hex {
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub fn encode(b: &[u8]) -> String {
-        const DIGITS: &[u8; 16] = b"0123456789abcdef";
-        let mut s = String::with_capacity(b.len() * 2);
-        for x in b {
-            s.push(DIGITS[(x >> 4) as usize] as char);
-            s.push(DIGITS[(x & 15) as usize] as char);
-        }
-        s
-    }
-
-    pub fn decode(s: &str) -> Result<Vec<u8>, String> {
-        if !s.len().is_multiple_of(2) {
-            return Err(format!("odd-length hex string ({} digits)", s.len()));
-        }
-        (0..s.len())
-            .step_by(2)
-            .map(|i| {
-                s.get(i..i + 2)
-                    .and_then(|d| u8::from_str_radix(d, 16).ok())
-                    .ok_or_else(|| format!("not a hex digit pair at offset {i}"))
-            })
-            .collect()
-    }
-
-    pub fn serialize<S: Serializer>(v: &[u8], s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&encode(v))
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
-        decode(&String::deserialize(d)?).map_err(serde::de::Error::custom)
-    }
-
-    pub mod opt {
-        use serde::{Deserialize, Deserializer, Serializer};
-
-        pub fn serialize<S: Serializer>(v: &Option<Vec<u8>>, s: S) -> Result<S::Ok, S::Error> {
-            match v {
-                Some(b) => s.serialize_some(&super::encode(b)),
-                None => s.serialize_none(),
-            }
-        }
-
-        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<u8>>, D::Error> {
-            Option::<String>::deserialize(d)?
-                .map(|s| super::decode(&s).map_err(serde::de::Error::custom))
-                .transpose()
-        }
-    }
-}
+/// Hex strings for byte vectors, so jobs and reports stay compact text
+/// (the one hex module, `xdpqual_object::hex`).
+pub use xdpqual_object::hex;
 
 /// One program of the object, as the loader linked it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -95,7 +45,7 @@ pub struct JobProgram {
     pub section: String,
     pub frags: bool,
     /// `Program::insns` encoded little-endian (`isa::encode_le`).
-    #[serde(with = "hex")]
+    #[serde(with = "hex::hex_bytes")]
     pub insns: Vec<u8>,
 }
 
@@ -104,11 +54,11 @@ pub struct JobProgram {
 pub struct MapWrite {
     /// Index into `Job::maps`.
     pub map: usize,
-    #[serde(with = "hex")]
+    #[serde(with = "hex::hex_bytes")]
     pub key: Vec<u8>,
     /// The syscall value: per-CPU maps carry one 8-byte-aligned slot per
     /// possible CPU.
-    #[serde(with = "hex")]
+    #[serde(with = "hex::hex_bytes")]
     pub value: Vec<u8>,
     /// True for per-CPU maps whose value holds one CPU's slot: the agent
     /// repeats it for every possible CPU of its kernel.
@@ -133,23 +83,8 @@ pub struct Job {
     pub tail_calls: Vec<TailCall>,
     pub rx_queue_index: u32,
     /// Frames to run, in order, each once.
-    #[serde(with = "hex_list")]
+    #[serde(with = "hex::hex_vec")]
     pub packets: Vec<Vec<u8>>,
-}
-
-mod hex_list {
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(v: &[Vec<u8>], s: S) -> Result<S::Ok, S::Error> {
-        s.collect_seq(v.iter().map(|b| super::hex::encode(b)))
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Vec<u8>>, D::Error> {
-        Vec::<String>::deserialize(d)?
-            .iter()
-            .map(|s| super::hex::decode(s).map_err(serde::de::Error::custom))
-            .collect()
-    }
 }
 
 /// What the guest kernel's verifier said.
@@ -185,7 +120,7 @@ pub enum GuestPacket {
         retval: u32,
         /// The output frame; `None` when it equals the input, which keeps
         /// the serial traffic small for programs that do not rewrite.
-        #[serde(with = "hex::opt", default)]
+        #[serde(with = "hex::hex_opt", default)]
         output: Option<Vec<u8>>,
         duration_ns: u32,
     },
@@ -242,7 +177,7 @@ pub fn encode_frames(payload: &[u8]) -> Vec<String> {
     chunks
         .iter()
         .enumerate()
-        .map(|(i, c)| format!("{MAGIC} {i}/{count} {:08x} {}\n", crc32(c), hex::encode(c)))
+        .map(|(i, c)| format!("{MAGIC} {i}/{count} {:08x} {}\n", crc32(c), hex::hex(c)))
         .collect()
 }
 

@@ -2,7 +2,7 @@
 //! inputs that get past the first checks instead of from nothing:
 //!
 //! - `corpus/loader/`: the committed clang objects (`corpus/build/*.o`) and
-//!   the loader's test objects (`harness/tests/data/**/*.o`);
+//!   the loader's test objects (`cli/tests/data/**/*.o`);
 //! - `corpus/engine/`: every bpf_conformance program with its memory, and
 //!   every XDP program of the committed objects with a small UDP frame, in
 //!   the `engine` target's input layout;
@@ -18,7 +18,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use xdpqual::conformance::{data_files, suite_dir, ConformanceTest};
+use xdpqual_testkit::conformance::{data_files, suite_dir, ConformanceTest};
 use xdpqual::isa::encode_le;
 
 /// Ethernet + IPv4 + UDP, 42 bytes of headers and 22 of payload.
@@ -130,7 +130,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let mut objs = Vec::new();
     objects(&root.join("corpus/build"), &mut objs);
-    objects(&root.join("harness/tests/data"), &mut objs);
+    objects(&root.join("cli/tests/data"), &mut objs);
     let (mut n_loader, mut n_engine) = (0, 0);
     for path in &objs {
         let bytes = fs::read(path)?;

@@ -94,7 +94,7 @@ impl EngineBackend {
         let mut engine =
             Engine::new(ctx.obj, Some(&ctx.program.name), cfg).context("preparing the engine")?;
         for m in ctx.maps {
-            crate::replay::mapfile::apply(&mut engine, ctx.obj, m)?;
+            crate::mapfile::apply(&mut engine, ctx.obj, m)?;
         }
         Ok(EngineBackend { engine })
     }

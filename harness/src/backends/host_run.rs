@@ -17,8 +17,8 @@ use crate::backends::{
     Ran, Released,
 };
 use crate::engine::{Engine, EngineConfig};
+use crate::mapfile::{self, MapInit};
 use crate::program::{MapType, Object};
-use crate::replay::mapfile::{self, MapInit};
 use crate::verdict::{Verdict, XdpAction};
 
 pub struct HostRun {

@@ -13,7 +13,7 @@
 //! Each implements [`Backend`] and is named and opened through
 //! [`registry`]. Backends import nothing above them (diff, replay's
 //! runners, qualify, the CLI); what they share with those is in
-//! [`crate::compare`]. The one exception is `replay::mapfile` (`--map`
+//! [`crate::compare`]. The one exception is `mapfile` (`--map`
 //! files), which depends only on the engine and the loader.
 
 pub mod engine;
@@ -110,7 +110,7 @@ pub struct OpenCtx<'a> {
     pub obj: &'a crate::program::Object,
     pub program: &'a crate::program::Program,
     /// Map contents to load before the first packet (`--map`).
-    pub maps: &'a [crate::replay::mapfile::MapInit],
+    pub maps: &'a [crate::mapfile::MapInit],
 }
 
 /// The outcome of opening a backend.

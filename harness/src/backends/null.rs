@@ -62,9 +62,9 @@ pub const REGISTRATION: Registration = Registration {
 mod tests {
     use std::path::PathBuf;
 
-    use crate::asm::assemble;
     use crate::capture::writer::{write_pcap, TsPrecision};
     use crate::diff::{self, BackendKind, DiffOptions};
+    use crate::isa::asm::assemble;
     use crate::isa::opcode::PSEUDO_MAP_FD;
     use crate::program::{LineTable, MapDef, MapOrigin, MapType, Object, Program};
     use crate::verdict::{Verdict, XdpAction};

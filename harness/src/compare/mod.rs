@@ -176,21 +176,47 @@ pub struct MapContents {
     pub entries: Result<Entries<Vec<u8>>, String>,
 }
 
+/// What a comparison does with a map the other side did not report.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Unreported {
+    /// Skip it: the backend reports only the maps it could read (the host
+    /// and live backends report an unreadable map as an `Err` entry).
+    Skip,
+    /// Count it as a difference: the other side promised every map (a
+    /// matrix guest's report).
+    Difference,
+}
+
 /// Compares the engine's maps with another backend's, map by map, by name.
-/// Maps the engine has and `theirs` does not are skipped (a backend reports
-/// the maps it could read; one it cannot read is an `Err` entry). `side`
-/// names the other side in the messages ("the kernel").
+/// `side` names the other side in the messages ("the kernel").
 pub fn compare_maps(
     engine: &crate::engine::Engine,
     side: &str,
     theirs: &[MapContents],
 ) -> Vec<String> {
+    compare_map_set(engine.maps(), side, theirs, Unreported::Skip)
+}
+
+/// Compares maps on the engine's side (`ours`) with another side's, map by
+/// map, by name, for the map types whose contents are comparable
+/// ([`map_compared`]). The one map comparison of diff, live and the matrix.
+pub fn compare_map_set(
+    ours: &crate::engine::MapSet,
+    side: &str,
+    theirs: &[MapContents],
+    unreported: Unreported,
+) -> Vec<String> {
     let mut out = Vec::new();
-    for m in &engine.maps().maps {
+    for m in &ours.maps {
         if !map_compared(m.def.map_type) {
             continue;
         }
-        let Some(t) = theirs.iter().find(|t| t.name == m.def.name) else { continue };
+        let Some(t) = theirs.iter().find(|t| t.name == m.def.name) else {
+            if unreported == Unreported::Difference {
+                out.push(format!("map {}: not in {side}'s report", m.def.name));
+            }
+            continue;
+        };
         let other = match &t.entries {
             Ok(e) => e.clone(),
             Err(err) => {

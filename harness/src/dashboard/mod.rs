@@ -10,8 +10,8 @@ use std::fmt::Write;
 
 use crate::history::compare::{compare, DEFAULT_THRESHOLD_PCT};
 use crate::history::{History, HistoryError};
-use crate::qualify::perf::{judge_regression, PerfSample};
-use crate::qualify::report::{Check, Outcome, Report};
+use crate::report::perf::{judge_regression, PerfSample};
+use crate::report::{Check, Outcome, Report};
 
 /// Text and attribute-safe HTML (the one definition is in util::escape).
 pub use crate::util::escape::html;
@@ -319,7 +319,7 @@ pub fn render(h: &History) -> Result<String, HistoryError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::qualify::report::{PacketDetail, RunInfo};
+    use crate::report::{PacketDetail, RunInfo};
 
     #[test]
     fn program_derived_text_is_escaped_everywhere() {

@@ -2,7 +2,7 @@
 //!
 //! When the engine and the kernel disagree, the kernel is usually right and
 //! the engine is fixed. A few times the kernel is wrong; those cases are
-//! kept in `harness/tests/data/kernel-defects/` with a proof, and this module
+//! kept in `cli/tests/data/kernel-defects/` with a proof, and this module
 //! recognises them from the verifier's rewrite (`bpf_prog_info`'s
 //! `xlated_prog_insns`) so that a diff can say "this mismatch comes with a
 //! known kernel defect" next to it. It never turns a mismatch into an
@@ -45,7 +45,7 @@ pub fn cmpxchg32_without_zext(xlated: &[Insn]) -> Vec<KernelDefect> {
             xlated_insn: n,
             what: "32-bit cmpxchg with no zero-extension of r0 after it: on x86-64 r0 keeps its old upper 32 bits \
                    when the exchange succeeds, which shows wherever r0 is then read as 64 bits (the ISA, the kernel's \
-                   interpreter and the engine zero-extend; see harness/tests/data/kernel-defects)"
+                   interpreter and the engine zero-extend; see cli/tests/data/kernel-defects)"
                 .into(),
         })
         .collect()

@@ -10,7 +10,6 @@
 pub mod divergence;
 pub mod kernel_defects;
 pub mod live;
-pub mod pair;
 
 /// Moved to [`crate::compare::hexdiff`]; kept here for existing callers.
 pub use crate::compare::hexdiff;
@@ -31,8 +30,8 @@ use crate::backends::{
 };
 use crate::capture::{flow, CaptureReader};
 use crate::compare::{self, Class, Tally};
+use crate::mapfile::MapInit;
 use crate::program::{Object, Program};
-use crate::replay::mapfile::MapInit;
 
 #[derive(Clone, Debug)]
 pub struct DiffOptions {
@@ -119,7 +118,7 @@ impl DiffReport {
 /// Pins this thread to CPU 0 so the kernel's per-CPU map slots and
 /// `bpf_get_smp_processor_id` match the engine's CPU 0.
 /// Best effort, as before: where CPU 0 is not allowed the run goes on.
-fn pin_to_cpu0() {
+pub fn pin_to_cpu0() {
     let _ = xdpqual_kernel::cpu::pin_to_cpu(0);
 }
 
@@ -198,7 +197,7 @@ pub fn run(
         let reader = CaptureReader::open(path)
             .with_context(|| format!("opening capture {}", path.display()))?;
         for item in reader {
-            if crate::util::interrupt::requested() {
+            if xdpqual_kernel::signal::interrupted() {
                 report.interrupted = true;
                 break 'captures;
             }

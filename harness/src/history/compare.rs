@@ -1,8 +1,8 @@
 //! Two runs side by side: checks that changed status, and performance
-//! judged by the noise-aware rule of `qualify::perf::judge_regression`.
+//! judged by the noise-aware rule of `report::perf::judge_regression`.
 
-use crate::qualify::perf::{judge_regression, PerfSample, Regression};
-use crate::qualify::report::{md, Check, Outcome, Report};
+use crate::report::perf::{judge_regression, PerfSample, Regression};
+use crate::report::{md, Check, Outcome, Report};
 
 /// Default `--max-regression` of `xdpqual compare`, in percent.
 pub const DEFAULT_THRESHOLD_PCT: f64 = 10.0;

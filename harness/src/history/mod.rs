@@ -17,8 +17,8 @@ pub mod compare;
 
 use rusqlite::{params, Connection, OptionalExtension};
 
-use crate::qualify::perf::PerfSample;
-use crate::qualify::report::{Outcome, Report};
+use crate::report::perf::PerfSample;
+use crate::report::{Outcome, Report};
 
 pub const SCHEMA_VERSION: i64 = 1;
 pub const DEFAULT_PATH: &str = "results/history.sqlite";
@@ -405,7 +405,7 @@ impl History {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::qualify::report::{Check, RunInfo, UnitTiming};
+    use crate::report::{Check, RunInfo, UnitTiming};
 
     fn report(id: &str, t: u64, fail: bool) -> Report {
         let mut r = Report::new();

@@ -27,7 +27,7 @@ pub enum AgentError {
 
 /// The agent's crate, relative to this crate at build time.
 fn agent_manifest() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("agent/Cargo.toml")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../crates/xdpqual-agent/Cargo.toml")
 }
 
 /// Where agents are built: beside the caller's cargo target directory, or
@@ -91,12 +91,8 @@ fn build(arch: Arch, cache: &Path) -> Result<PathBuf, AgentError> {
     if !manifest.exists() {
         return Err(AgentError::NoSource {
             cache: cache.join("agents").join(SOURCE_ID).display().to_string(),
-            source_tree: manifest
-                .parent()
-                .and_then(Path::parent)
-                .unwrap_or(&manifest)
-                .display()
-                .to_string(),
+            // crates/xdpqual-agent/Cargo.toml -> the checkout.
+            source_tree: manifest.ancestors().nth(3).unwrap_or(&manifest).display().to_string(),
         });
     }
     let target = arch.rust_target();

@@ -64,7 +64,7 @@ pub fn sha256_file(path: &Path) -> Result<String, AptError> {
 }
 
 pub fn sha256_hex(data: &[u8]) -> String {
-    super::protocol::hex::encode(&Sha256::digest(data))
+    super::protocol::hex::hex(&Sha256::digest(data))
 }
 
 /// Fields of one stanza of `apt-cache show` output.

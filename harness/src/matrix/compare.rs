@@ -6,7 +6,7 @@
 
 use super::job::{Input, Reference};
 use super::protocol::{hex, GuestMap, GuestPacket};
-use crate::compare::{map_compared, map_difference, Class, Tally};
+use crate::compare::{compare_map_set, Class, MapContents, Tally, Unreported};
 use crate::verdict::{Verdict, XdpAction};
 use serde::Serialize;
 
@@ -170,29 +170,36 @@ pub fn compare(
     a
 }
 
+/// The guest's maps against the engine's reference run, through the one
+/// map comparison. A map the guest left out is a difference: its report
+/// lists every map of the object.
 fn compare_maps(reference: &Reference, guest_maps: &[GuestMap]) -> Vec<String> {
-    let mut out = Vec::new();
-    for m in &reference.maps.maps {
-        if !map_compared(m.def.map_type) {
-            continue;
-        }
-        let Some(g) = guest_maps.iter().find(|g| g.name == m.def.name) else {
-            out.push(format!("map {}: not in the guest's report", m.def.name));
-            continue;
-        };
-        if let Some(why) = &g.unreadable {
-            out.push(format!("map {}: the guest could not read it: {why}", m.def.name));
-            continue;
-        }
-        // The guest reports entries as hex text; compare in that form.
-        let ours: Vec<(String, Vec<String>)> = m
-            .entries()
-            .into_iter()
-            .map(|e| (hex::encode(&e.key), e.values.iter().map(|v| hex::encode(v)).collect()))
-            .collect();
-        out.extend(map_difference(&m.def.name, "the kernel", ours, g.entries.clone()));
-    }
-    out
+    let theirs: Vec<MapContents> = guest_maps
+        .iter()
+        .map(|g| MapContents {
+            name: g.name.clone(),
+            percpu: reference
+                .maps
+                .maps
+                .iter()
+                .any(|m| m.def.name == g.name && m.def.map_type.is_percpu()),
+            entries: match &g.unreadable {
+                Some(why) => Err(format!("the guest could not read it: {why}")),
+                None => g
+                    .entries
+                    .iter()
+                    .map(|(k, vs)| {
+                        Ok((
+                            hex::decode(k)?,
+                            vs.iter().map(|v| hex::decode(v)).collect::<Result<_, _>>()?,
+                        ))
+                    })
+                    .collect::<Result<_, String>>()
+                    .map_err(|e| format!("the guest's report is damaged: {e}")),
+            },
+        })
+        .collect();
+    compare_map_set(&reference.maps, "the kernel", &theirs, Unreported::Difference)
 }
 
 #[cfg(test)]

@@ -7,8 +7,8 @@ use crate::capture::CaptureReader;
 use crate::engine::helpers::ids::NONDETERMINISTIC;
 use crate::engine::{Engine, EngineConfig, Recorder};
 use crate::isa;
+use crate::mapfile::{self, MapInit};
 use crate::program::{MapType, Object, Program};
-use crate::replay::mapfile::{self, MapInit};
 use anyhow::{Context, Result};
 use std::path::PathBuf;
 

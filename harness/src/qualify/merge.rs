@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::report::{Report, RunInfo};
+use crate::report::{Report, RunInfo};
 
 #[derive(Debug, thiserror::Error)]
 pub enum MergeError {

@@ -9,7 +9,6 @@ pub mod expect;
 pub mod merge;
 pub mod perf;
 pub mod plan;
-pub mod report;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -23,11 +22,13 @@ use crate::diff::{self, BackendKind, DiffOptions};
 use crate::engine::{Engine, EngineConfig, NoTrace};
 use crate::history::History;
 use crate::loader::load_target;
+use crate::mapfile::{self, MapInit};
 use crate::program::{Object, Program};
-use crate::replay::mapfile::{self, MapInit};
+use crate::report::perf::PerfSample;
+use crate::report::{
+    Check, OffloadResult, Outcome, PacketDetail, Report, RunInfo, ShardInfo, UnitTiming,
+};
 use config::{Config, ProgramConfig, ProgramSource};
-use perf::PerfSample;
-use report::{Check, OffloadResult, Outcome, PacketDetail, Report, RunInfo, ShardInfo, UnitTiming};
 
 /// Per-packet details kept per unit (all are counted).
 const MAX_PACKET_DETAILS: usize = 50;
@@ -461,7 +462,7 @@ impl Runner<'_> {
                         ),
                     },
                     Some(base) => {
-                        let r = perf::judge_regression(&sample, base, max);
+                        let r = crate::report::perf::judge_regression(&sample, base, max);
                         let text = format!("{:+.1}% against run {id} (normalised by the reference workload; noise allowance {:.1}%)", r.change_pct, r.noise_pct);
                         if r.regressed {
                             Outcome::Fail { reason: text }

@@ -56,7 +56,7 @@ pub(super) struct Chunk {
 }
 
 impl Chunk {
-    pub fn data(&self, f: &Frame) -> &[u8] {
+    pub(super) fn data(&self, f: &Frame) -> &[u8] {
         match &self.bytes {
             Bytes::Batch(b) => b.bytes(f.from, f.to),
             Bytes::Owned(v) => &v[f.from..f.to],
@@ -64,7 +64,7 @@ impl Chunk {
     }
 
     /// Sets every frame's class and, through `queue`, its worker.
-    pub fn classify(&mut self, queue: impl Fn(Option<&FiveTuple>) -> usize) {
+    pub(super) fn classify(&mut self, queue: impl Fn(Option<&FiveTuple>) -> usize) {
         let Chunk { bytes, frames, .. } = self;
         for f in frames.iter_mut() {
             let data = match &*bytes {
@@ -85,7 +85,7 @@ pub(super) enum Source {
 }
 
 impl Source {
-    pub fn open(path: &Path) -> Result<Source, CaptureError> {
+    pub(super) fn open(path: &Path) -> Result<Source, CaptureError> {
         Ok(match PcapBatches::open(path)? {
             Some(b) => Source::Batches(b),
             None => Source::Stream(CaptureReader::open(path)?),
@@ -94,7 +94,7 @@ impl Source {
 
     /// The next chunk; its frames are numbered from `global`. An empty
     /// chunk ends the capture.
-    pub fn next_chunk(&mut self, global: u64) -> Chunk {
+    pub(super) fn next_chunk(&mut self, global: u64) -> Chunk {
         match self {
             Source::Batches(batches) => {
                 let mut batch = batches.next_batch();
@@ -151,14 +151,14 @@ impl Source {
     }
 
     /// Hands a finished chunk's buffer back for reuse.
-    pub fn recycle(&mut self, chunk: Chunk) {
+    pub(super) fn recycle(&mut self, chunk: Chunk) {
         if let (Source::Batches(batches), Bytes::Batch(b)) = (self, chunk.bytes) {
             batches.recycle(b);
         }
     }
 
     /// Warnings about the capture (synthetic Ethernet headers, ...).
-    pub fn notices(&mut self) -> Vec<String> {
+    pub(super) fn notices(&mut self) -> Vec<String> {
         match self {
             Source::Batches(_) => Vec::new(),
             Source::Stream(reader) => reader.take_notices().iter().map(|n| n.to_string()).collect(),

@@ -5,7 +5,6 @@
 //! packet to packet unless `fresh_maps` is set.
 
 mod chunk;
-pub mod mapfile;
 pub mod parallel;
 pub mod shared_state;
 pub mod summary;

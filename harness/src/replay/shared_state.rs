@@ -382,7 +382,7 @@ fn call(cx: &mut Ctx, pc: usize, i: Insn, st: &mut State) -> Vec<(usize, State)>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::asm::assemble;
+    use crate::isa::asm::assemble;
     use crate::program::MapOrigin;
 
     fn map(name: &str, t: MapType) -> MapDef {

@@ -21,13 +21,13 @@ pub(super) fn check(prog: &ProgramSpec, profile: &Profile, sink: &mut Sink) {
         let what = format!(
             "map `{}` ({}, key {} B, value {} B, {} entries, flags {:#x})",
             map.name,
-            map_type::name(map.map_type),
+            map_type::name(map.map_type.uapi()),
             map.key_size,
             map.value_size,
             map.max_entries,
             map.flags
         );
-        if map.is_global_data {
+        if map.origin == crate::program::MapOrigin::GlobalData {
             if !m.global_data.value {
                 let rule = match fam {
                     Family::Nfp => RuleId::P12,
@@ -44,8 +44,8 @@ pub(super) fn check(prog: &ProgramSpec, profile: &Profile, sink: &mut Sink) {
             }
             continue;
         }
-        let host = m.host_types.value.contains(&map.map_type);
-        if !m.offloadable_types.value.contains(&map.map_type) {
+        let host = m.host_types.value.contains(&map.map_type.uapi());
+        if !m.offloadable_types.value.contains(&map.map_type.uapi()) {
             if !host {
                 let (rule, msg) = match fam {
                     Family::Nfp => (RuleId::P1, "-EINVAL (map type cannot be offloaded); as a host map: offload device mismatch between prog and map"),
@@ -72,7 +72,7 @@ pub(super) fn check(prog: &ProgramSpec, profile: &Profile, sink: &mut Sink) {
                 total_entries += map.max_entries as u64;
             }
         }
-        if !m.device_types.value.contains(&map.map_type) && fam == Family::Nfp {
+        if !m.device_types.value.contains(&map.map_type.uapi()) && fam == Family::Nfp {
             sink.add(RuleId::P5, Violates, "map type not supported".into(), what.clone(), None);
         }
         if m.flags_must_be_zero.value && map.flags != 0 {

@@ -35,7 +35,8 @@ pub(super) fn check(prog: &ProgramSpec, profile: &Profile, sink: &mut Sink) {
             Violates,
             msg,
             format!(
-                "section `{}` gives program type {}",
+                "program `{}` (section `{}`) is loaded as {}",
+                prog.name,
                 prog.section,
                 if ty.is_empty() { "other than XDP/SCHED_CLS" } else { ty }
             ),

@@ -146,7 +146,7 @@ pub fn run_isolated(
     require_caps(true)?;
     // SIGINT/SIGTERM while the namespace is built are kept for later, so it
     // is removed, not left behind.
-    let interrupt = sys::InterruptGuard::install();
+    let interrupt = sys::InterruptGuard::install(xdpqual_kernel::signal::SecondSignal::Deferred);
     let stale = leftovers::clean_stale(attach::detach_recorded);
     let mut sandbox = isolate::Sandbox::create()?;
     if interrupt.interrupted() {

@@ -21,8 +21,8 @@ use crate::compare::{Class, Tally};
 use crate::engine::helpers::ids::NONDETERMINISTIC;
 use crate::engine::{Engine, EngineConfig, Recorder, RedirectTarget};
 use crate::isa::{self, Insn};
+use crate::mapfile::{self, MapInit};
 use crate::program::{Object, Program};
-use crate::replay::mapfile::{self, MapInit};
 use crate::verdict::{Verdict, XdpAction};
 
 #[derive(Clone, Debug)]
@@ -430,7 +430,7 @@ pub fn run(
         iface: iface.describe(),
         errno,
     })?;
-    let interrupt = sys::InterruptGuard::install();
+    let interrupt = sys::InterruptGuard::install(xdpqual_kernel::signal::SecondSignal::Deferred);
     let attached = Attachment::attach(&iface, loaded.prog_fd(), opts.mode, opts.replace, &kernel)?;
     // veth delivers XDP_TX and redirected frames to its peer only when the
     // peer's NAPI runs, i.e. when the peer has an XDP program or GRO

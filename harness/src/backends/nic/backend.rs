@@ -25,7 +25,7 @@ fn open(kind: &BackendKind, profile: &str, ctx: &OpenCtx) -> Result<Opened> {
         {
             NicOpen::Ready(mut nic) => {
                 for m in ctx.maps {
-                    crate::replay::mapfile::apply(nic.engine_mut(), ctx.obj, m)?;
+                    crate::mapfile::apply(nic.engine_mut(), ctx.obj, m)?;
                 }
                 Opened::Ready(Box::new(NicRun { label, nic }))
             }

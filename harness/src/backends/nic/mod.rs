@@ -35,7 +35,7 @@ use super::{PacketResult, PacketSource};
 use crate::capture::flow;
 use crate::engine::helpers::ids::{GET_PRANDOM_U32, XDP_ADJUST_HEAD};
 use crate::engine::{Engine, EngineConfig, EngineError, Outcome, PacketIn, TargetRules, Tracer};
-use crate::program::{MapOrigin, Object, Program};
+use crate::program::{Object, Program};
 use crate::verdict::{Verdict, XdpAction};
 use summary::SummaryTracer;
 
@@ -420,21 +420,13 @@ pub fn offload_spec(obj: &Object, p: &Program) -> nic_model::ProgramSpec {
     nic_model::ProgramSpec {
         name: p.name.clone(),
         section: p.section.clone(),
+        // Every program the loader hands over runs as XDP, whatever its
+        // section is called (`--type xdp`, `PROG.o:SECTION`).
+        prog_type: nic_model::program::ProgType::Xdp,
+        prog_flags: if p.frags { nic_model::program::BPF_F_XDP_HAS_FRAGS } else { 0 },
         // One instruction type on both sides (the xdpqual-isa crate).
         insns: p.insns.clone(),
-        maps: obj
-            .maps
-            .iter()
-            .map(|m| nic_model::MapSpec {
-                name: m.name.clone(),
-                map_type: m.map_type.uapi(),
-                key_size: m.key_size,
-                value_size: m.value_size,
-                max_entries: m.max_entries,
-                flags: m.flags,
-                is_global_data: m.origin == MapOrigin::GlobalData,
-            })
-            .collect(),
+        maps: obj.maps.clone(),
         lines: Some(
             p.lines.entries.iter().map(|(i, l)| (*i, format!("{}:{}", l.file, l.line))).collect(),
         ),

@@ -370,7 +370,7 @@ fn size_name(code: u8) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::asm::assemble;
+    use crate::isa::asm::assemble;
 
     fn why(src: &str) -> String {
         eligibility(&assemble(src).unwrap()).unwrap_err().to_string()

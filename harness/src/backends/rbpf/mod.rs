@@ -272,7 +272,7 @@ impl XdpProgram {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::asm::assemble;
+    use crate::isa::asm::assemble;
 
     #[test]
     fn raw_run_reads_memory_through_r1() {

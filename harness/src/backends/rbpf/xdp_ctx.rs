@@ -272,7 +272,7 @@ fn analyse(insns: &[Insn], callee_may_return_ctx: bool) -> Vec<Option<State>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::asm::assemble;
+    use crate::isa::asm::assemble;
 
     fn rw(src: &str) -> Result<Vec<Insn>, Unsupported> {
         rewrite_xdp_ctx(&assemble(src).unwrap())

@@ -26,12 +26,12 @@ const DATA_ARG0_HI: u32 = 20;
 
 /// A pipe's two ends, both close-on-exec (so a `Command` spawned by
 /// another thread of this process cannot inherit them).
-pub struct Pipe {
+pub(super) struct Pipe {
     pub read: i32,
     pub write: i32,
 }
 
-pub fn pipe() -> io::Result<Pipe> {
+pub(super) fn pipe() -> io::Result<Pipe> {
     let mut fds = [0i32; 2];
     // SAFETY: pipe2 writes two ints into the array we pass, which has room
     // for exactly two.
@@ -42,21 +42,21 @@ pub fn pipe() -> io::Result<Pipe> {
     Ok(Pipe { read: fds[0], write: fds[1] })
 }
 
-pub fn close(fd: i32) {
+pub(super) fn close(fd: i32) {
     // SAFETY: closing an fd this module created and owns; nothing else
     // holds it (the Pipe's ends are only used through this module).
     unsafe { libc::close(fd) };
 }
 
 /// Where `fork` left us.
-pub enum Forked {
+pub(super) enum Forked {
     Parent { pid: i32 },
     Child(Child),
 }
 
 /// Proof that the code holding it runs in the forked child. Only [`fork`]
 /// makes one; the JIT call below needs a [`Jailed`], made from this.
-pub struct Child(());
+pub(super) struct Child(());
 
 /// Forks. glibc's `fork` runs its atfork handlers, which reset malloc's
 /// arena locks in the child, so the child may allocate (until it installs
@@ -64,7 +64,7 @@ pub struct Child(());
 /// another thread held at fork time stay held in the child; the child code
 /// (`sandbox::child_main`) takes none of them: no stdio, no env, no
 /// threads.
-pub fn fork() -> io::Result<Forked> {
+pub(super) fn fork() -> io::Result<Forked> {
     // SAFETY: fork has no memory-safety preconditions of its own; the
     // child's restrictions after a multi-threaded fork are the note above.
     match unsafe { libc::fork() } {
@@ -76,13 +76,13 @@ pub fn fork() -> io::Result<Forked> {
 
 /// Ends the child at once: no atexit handlers, no destructors (they belong
 /// to the parent's state, copied), no stdio flush.
-pub fn exit_child(_: &Child, code: i32) -> ! {
+pub(super) fn exit_child(_: &Child, code: i32) -> ! {
     // SAFETY: _exit never returns and touches no process state we rely on.
     unsafe { libc::_exit(code) }
 }
 
 /// Writes all of `buf` to `fd`, retrying on EINTR and short writes.
-pub fn write_all(fd: i32, mut buf: &[u8]) -> io::Result<()> {
+pub(super) fn write_all(fd: i32, mut buf: &[u8]) -> io::Result<()> {
     while !buf.is_empty() {
         // SAFETY: buf is a live slice; write reads at most buf.len() bytes.
         let n = unsafe { libc::write(fd, buf.as_ptr().cast(), buf.len()) };
@@ -99,7 +99,7 @@ pub fn write_all(fd: i32, mut buf: &[u8]) -> io::Result<()> {
 }
 
 /// Reads what is available (after `poll` said so). Ok(0) is end of file.
-pub fn read_some(fd: i32, buf: &mut [u8]) -> io::Result<usize> {
+pub(super) fn read_some(fd: i32, buf: &mut [u8]) -> io::Result<usize> {
     loop {
         // SAFETY: buf is a live, writable slice of buf.len() bytes.
         let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
@@ -115,7 +115,7 @@ pub fn read_some(fd: i32, buf: &mut [u8]) -> io::Result<usize> {
 
 /// Waits up to `timeout` for `fd` to become readable (or hung up).
 /// Returns false on timeout.
-pub fn poll_readable(fd: i32, timeout: Duration) -> io::Result<bool> {
+pub(super) fn poll_readable(fd: i32, timeout: Duration) -> io::Result<bool> {
     let ms = timeout.as_millis().clamp(0, i32::MAX as u128) as i32;
     let mut p = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
     // SAFETY: one valid pollfd, count 1.
@@ -134,7 +134,7 @@ pub fn poll_readable(fd: i32, timeout: Duration) -> io::Result<bool> {
     }
 }
 
-pub fn kill_child(pid: i32) {
+pub(super) fn kill_child(pid: i32) {
     // SAFETY: pid is our own unreaped child (waitpid has not returned for
     // it), so the pid cannot have been reused by another process.
     unsafe { libc::kill(pid, libc::SIGKILL) };
@@ -142,13 +142,13 @@ pub fn kill_child(pid: i32) {
 
 /// How the child ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Ended {
+pub(super) enum Ended {
     Exited(i32),
     Signaled(i32),
 }
 
 /// Reaps `pid`, blocking.
-pub fn wait(pid: i32) -> io::Result<Ended> {
+pub(super) fn wait(pid: i32) -> io::Result<Ended> {
     let mut status = 0;
     loop {
         // SAFETY: status is a valid int to write the status into.
@@ -169,7 +169,7 @@ pub fn wait(pid: i32) -> io::Result<Ended> {
 }
 
 /// The signal's name, for messages.
-pub fn signal_name(sig: i32) -> String {
+pub(super) fn signal_name(sig: i32) -> String {
     let name = match sig {
         libc::SIGSEGV => "SIGSEGV",
         libc::SIGBUS => "SIGBUS",
@@ -188,7 +188,7 @@ pub fn signal_name(sig: i32) -> String {
 /// This process's virtual size in bytes (`/proc/self/statm`'s first field
 /// is in pages), read by the parent before forking: the child's address
 /// space limit is set above it, since the child starts as a copy.
-pub fn virtual_size() -> Option<u64> {
+pub(super) fn virtual_size() -> Option<u64> {
     let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
     let pages: u64 = statm.split_whitespace().next()?.parse().ok()?;
     // SAFETY: sysconf has no preconditions.
@@ -197,7 +197,7 @@ pub fn virtual_size() -> Option<u64> {
 }
 
 /// The limits the child puts on itself before it runs any program code.
-pub struct Limits {
+pub(super) struct Limits {
     pub address_space: u64,
     pub cpu_seconds: u64,
     pub max_fd: i32,
@@ -209,7 +209,7 @@ pub struct Limits {
 /// fds, no new privileges, death with the parent, rlimits. Returns an
 /// error naming the step that failed (the child then reports it and
 /// exits without running anything).
-pub fn restrict(c: &Child, keep_fd: i32, l: &Limits) -> Result<(), &'static str> {
+pub(super) fn restrict(c: &Child, keep_fd: i32, l: &Limits) -> Result<(), &'static str> {
     // SAFETY: plain syscalls on integers and on rlimit structs that live on
     // this stack frame (this covers every call in the block).
     unsafe {
@@ -282,7 +282,7 @@ pub fn restrict(c: &Child, keep_fd: i32, l: &Limits) -> Result<(), &'static str>
 /// parent's, and code in the child could write them. Runs before
 /// [`restrict`] closes the fds, since it opens one. The rest of the
 /// child's memory is a private copy.
-pub fn unmap_shared(_: &Child) -> Result<(), &'static str> {
+pub(super) fn unmap_shared(_: &Child) -> Result<(), &'static str> {
     let maps = std::fs::read_to_string("/proc/self/maps").map_err(|_| "reading /proc/self/maps")?;
     for line in maps.lines() {
         let mut f = line.split_whitespace();
@@ -307,7 +307,7 @@ pub fn unmap_shared(_: &Child) -> Result<(), &'static str> {
 /// A shared anonymous page in this process, for the test that the child
 /// cannot write it. Returns its address.
 #[cfg(test)]
-pub fn shared_page() -> usize {
+pub(super) fn shared_page() -> usize {
     // SAFETY: a fresh anonymous mapping; no existing memory is affected.
     let p = unsafe {
         libc::mmap(
@@ -325,7 +325,7 @@ pub fn shared_page() -> usize {
 
 /// Writes `v` to `addr` (a page from [`shared_page`]), or reads it.
 #[cfg(test)]
-pub fn poke(addr: usize, v: Option<u8>) -> u8 {
+pub(super) fn poke(addr: usize, v: Option<u8>) -> u8 {
     let p = addr as *mut u8;
     // SAFETY: test-only; addr comes from `shared_page`, mapped for the
     // process's life (in the child it may be gone: then this faults, which
@@ -367,7 +367,7 @@ unsafe fn close_range(first: u32, last: u32) -> Result<(), &'static str> {
 /// The child after seccomp: only `write` to the result fd, `exit`,
 /// `exit_group`, `rt_sigreturn` and `clock_gettime` (the vDSO's fallback
 /// for timing) remain. Only [`lock_down`] makes one.
-pub struct Jailed<'c> {
+pub(super) struct Jailed<'c> {
     _child: &'c Child,
 }
 
@@ -375,7 +375,7 @@ pub struct Jailed<'c> {
 /// through another ABI (x32 numbers, i386 `int 0x80` with its own arch
 /// value), kills the whole process (`SECCOMP_RET_KILL_PROCESS`, which the
 /// parent sees as SIGSYS).
-pub fn lock_down(c: &Child, result_fd: i32) -> Result<Jailed<'_>, &'static str> {
+pub(super) fn lock_down(c: &Child, result_fd: i32) -> Result<Jailed<'_>, &'static str> {
     let stmt = |code: u32, k: u32| libc::sock_filter { code: code as u16, jt: 0, jf: 0, k };
     let jeq = |k: u32, jt: u8, jf: u8| libc::sock_filter {
         code: (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16,
@@ -432,7 +432,7 @@ pub fn lock_down(c: &Child, result_fd: i32) -> Result<Jailed<'_>, &'static str> 
 }
 
 /// Calls rbpf's JIT-compiled program on an XDP metadata buffer and packet.
-pub fn jit_mbuff(
+pub(super) fn jit_mbuff(
     _: &Jailed<'_>,
     vm: &::rbpf::EbpfVmMbuff<'_>,
     mem: &mut [u8],
@@ -448,7 +448,7 @@ pub fn jit_mbuff(
 }
 
 /// Calls rbpf's JIT-compiled program with `r1` = `mem` (the raw VM).
-pub fn jit_raw(_: &Jailed<'_>, vm: &::rbpf::EbpfVmRaw<'_>, mem: &mut [u8]) -> Option<u64> {
+pub(super) fn jit_raw(_: &Jailed<'_>, vm: &::rbpf::EbpfVmRaw<'_>, mem: &mut [u8]) -> Option<u64> {
     // SAFETY: as in `jit_mbuff`: only in the sandboxed child.
     unsafe { vm.execute_program_jit(mem) }.ok()
 }
@@ -456,7 +456,7 @@ pub fn jit_raw(_: &Jailed<'_>, vm: &::rbpf::EbpfVmRaw<'_>, mem: &mut [u8]) -> Op
 /// Makes a raw syscall the filter forbids (getpid), for the sandbox's own
 /// test that the filter kills.
 #[cfg(test)]
-pub fn forbidden_syscall(_: &Jailed<'_>) {
+pub(super) fn forbidden_syscall(_: &Jailed<'_>) {
     // SAFETY: getpid has no preconditions.
     unsafe { libc::syscall(libc::SYS_getpid) };
 }

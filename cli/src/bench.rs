@@ -1,0 +1,84 @@
+//! `xdpqual bench PROG.o[:SECTION] CAPTURE`
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+
+use xdpqual::bench::{self, BackendId, BenchOptions};
+use xdpqual::loader::load_target;
+use xdpqual::replay::split_target;
+use xdpqual::util::escape::{terminal, terminal_block};
+
+/// Measure what a packet costs on each backend, side by side: the engine,
+/// rbpf, the host kernel (per call, in-kernel, live frames) and the NIC
+/// model. Prints a table and writes results/bench-<timestamp>-<program>.json.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// The object, optionally with the program's section or name: PROG.o[:SECTION];
+    /// or a built-in program: builtin:parse (map-free parser), builtin:floor.
+    pub program: String,
+    #[command(flatten)]
+    pub load: crate::load_args::LoadArgs,
+    /// pcap or pcapng file whose first --packets packets are measured.
+    pub capture: PathBuf,
+    /// Rows to run, comma-separated names or groups (engine, rbpf, kernel, nic); default all.
+    #[arg(long)]
+    pub backends: Option<String>,
+    /// Measured rounds per backend (after one warm-up round).
+    #[arg(long, default_value_t = 10)]
+    pub rounds: usize,
+    /// Runs per BPF_PROG_TEST_RUN call for the in-kernel and live-frames rows.
+    #[arg(long, default_value_t = 10_000)]
+    pub repeat: u32,
+    /// Packets (an even stride) for the in-kernel and live rows, whose calls
+    /// each wait for two RCU grace periods.
+    #[arg(long, default_value_t = 32)]
+    pub kernel_sample: usize,
+    /// Packets taken from the start of the capture.
+    #[arg(long, default_value_t = 10_000)]
+    pub packets: usize,
+    /// Directory for the JSON result.
+    #[arg(long, default_value = "results")]
+    pub out_dir: PathBuf,
+}
+
+pub(crate) fn run(args: Args) -> Result<ExitCode> {
+    let (obj, section) = match args.program.strip_prefix(bench::builtin::PREFIX) {
+        Some(name) => (bench::builtin::object(name).map_err(|e| anyhow::anyhow!(e))?, None),
+        None => {
+            let (path, section) = split_target(&args.program);
+            (load_target(&path, &args.load.options(section.as_deref()))?, section)
+        }
+    };
+    let path = obj.path.clone();
+    let program = match &section {
+        Some(s) => obj.program(Some(s)).with_context(|| {
+            format!("{}: no XDP program or section named '{s}'", path.display())
+        })?,
+        None => obj.program(None).context("the object has no XDP program")?,
+    };
+    let opts = BenchOptions {
+        backends: match &args.backends {
+            Some(list) => {
+                BackendId::parse_list(list).map_err(|e| anyhow::anyhow!("--backends: {e}"))?
+            }
+            None => BackendId::ALL.to_vec(),
+        },
+        rounds: args.rounds.max(1),
+        repeat: args.repeat.max(1),
+        packets: args.packets.max(1),
+        kernel_sample: args.kernel_sample.max(1),
+    };
+    let packets = bench::load_packets(&args.capture, opts.packets)?;
+    let report = bench::run(&obj, program, &args.capture, &packets, &opts)?;
+    // Names in the table (program, capture) come from the user's files.
+    print!("{}", terminal_block(&bench::render::table(&report)));
+    std::fs::create_dir_all(&args.out_dir)
+        .with_context(|| format!("creating {}", args.out_dir.display()))?;
+    let out = bench::result_path(&args.out_dir, std::time::SystemTime::now(), &program.name);
+    xdpqual::util::write_atomic(&out, &serde_json::to_vec_pretty(&report)?)
+        .with_context(|| format!("writing {}", out.display()))?;
+    println!("results: {}", terminal(&out.display().to_string()));
+    Ok(ExitCode::SUCCESS)
+}

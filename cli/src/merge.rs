@@ -1,0 +1,57 @@
+//! `xdpqual merge`: shard results into one report and one history entry.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Result;
+
+use xdpqual::history::DEFAULT_PATH;
+use xdpqual::qualify::{self, merge};
+
+/// Combine the reports of `qualify --shard I/N` runs (folders searched for
+/// report.json) into one report, as an unsharded run would have written it.
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Folders holding the shards' report.json files (searched recursively).
+    #[arg(required = true)]
+    pub dirs: Vec<PathBuf>,
+    #[arg(long, default_value = "results")]
+    pub out: PathBuf,
+    #[arg(long, default_value = DEFAULT_PATH)]
+    pub history: PathBuf,
+    #[arg(long)]
+    pub no_history: bool,
+}
+
+pub(crate) fn run(args: Args) -> Result<ExitCode> {
+    let files = merge::find_reports(&args.dirs);
+    if files.is_empty() {
+        return Err(merge::MergeError::NoReports {
+            dirs: args.dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", "),
+        }
+        .into());
+    }
+    let mut shards = Vec::new();
+    for f in files {
+        let r = merge::read(&f)?;
+        shards.push((f, r));
+    }
+    let n = shards.len();
+    let run_id = qualify::new_run_id();
+    let report = merge::merge(shards, &run_id)?;
+    let dir = args.out.join(&run_id);
+    let history = (!args.no_history).then_some(args.history.as_path());
+    if let Some(line) = qualify::clean_stray(&args.out, history)? {
+        eprintln!("xdpqual: {}", xdpqual::util::escape::terminal(&line));
+    }
+    qualify::publish(&report, &dir, history)?;
+    let (p, f, s) = report.count();
+    println!(
+        "xdpqual merge: {n} shards, {p} passed, {f} failed, {s} skipped; reports in {}",
+        dir.display()
+    );
+    for c in report.failures() {
+        println!("  {}", c.line());
+    }
+    Ok(if report.passed() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}

@@ -1,0 +1,182 @@
+//! The shipped corpus through the QEMU kernel matrix: every cell must load
+//! each program its kernel supports and agree with the engine on every
+//! deterministic packet and on the final maps; a kernel too old for a
+//! program must refuse it.
+//!
+//! Which kernel refuses what is worked out from the instructions and the
+//! kernel's history, not recorded from a run:
+//! - atomic operations other than plain add (BPF_FETCH, AND/OR/XOR, XCHG,
+//!   CMPXCHG) arrived in 5.12 (kernel/bpf/verifier.c `check_atomic`; 5.10
+//!   only knows BPF_XADD and refuses a non-zero imm as reserved fields);
+//! - ISA v4 (sign-extending loads and moves, BSWAP, signed div/mod,
+//!   `gotol`) arrived in 6.6;
+//! - `xdp.frags` (BPF_F_XDP_HAS_FRAGS) arrived in 5.18.
+//!
+//! Runs the full default matrix when `XDPQUAL_MATRIX=1` (.ci/run sets it);
+//! otherwise a two-cell subset if those kernels are already cached (a warm
+//! matrix downloads nothing), otherwise it prints SKIP. Without QEMU it
+//! prints SKIP (ci/setup.sh installs QEMU as optional).
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use xdpqual::isa::opcode as op;
+use xdpqual::loader::load_object;
+use xdpqual::mapfile::MapInit;
+use xdpqual::matrix::run::{render, AccelChoice};
+use xdpqual::matrix::{self, kernel, qemu, sources, spec, CellStatus, Options};
+use xdpqual::program::Program;
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// The programs of xdpqual.toml, with their map files.
+const CASES: &[(&str, Option<&str>, &[(&str, &str)])] = &[
+    ("firewall.v3.o", None, &[]),
+    ("lpm_filter.v3.o", None, &[]),
+    ("counters.v3.o", None, &[]),
+    ("reflector.v3.o", None, &[]),
+    ("encap.v3.o", Some("xdp/encap"), &[]),
+    ("encap.v3.o", Some("xdp/decap"), &[]),
+    ("vlan.v3.o", Some("xdp/vlan_push"), &[]),
+    ("vlan.v3.o", Some("xdp/vlan_pop"), &[]),
+    ("truncate.v3.o", None, &[]),
+    ("meta.v3.o", None, &[]),
+    ("redirect.v3.o", None, &[("tx_ports", "corpus/maps/redirect-tx_ports.json")]),
+    ("dispatcher.v3.o", None, &[("jmp_table", "corpus/maps/dispatcher-jmp_table.json")]),
+    ("ratelimit.v3.o", None, &[]),
+    ("subprogs.v3.o", None, &[]),
+    ("globals.v3.o", None, &[]),
+    ("v4ops.v4.o", None, &[]),
+    ("counters.v2.o", None, &[]),
+];
+
+/// The oldest kernel (major, minor) that accepts `p`, and why.
+fn needs(p: &Program) -> Vec<((u32, u32), &'static str)> {
+    let mut out = Vec::new();
+    for i in &p.insns {
+        let class = i.class();
+        if class == op::STX && i.code & 0xe0 == 0xc0 && i.imm != 0 {
+            out.push(((5, 12), "atomic operation other than add"));
+        }
+        let alu = class == op::ALU || class == op::ALU64;
+        let v4 = (class == op::LDX && i.code & 0xe0 == 0x80)
+            || (alu && i.code & 0xf0 == 0xb0 && i.code & 0x08 != 0 && i.off != 0)
+            || (class == op::ALU64 && i.code & 0xf0 == 0xd0)
+            || (alu && matches!(i.code & 0xf0, 0x30 | 0x90) && i.off == 1)
+            || (class == 0x06 && i.code & 0xf0 == 0x00);
+        if v4 {
+            out.push(((6, 6), "ISA v4 instruction"));
+        }
+    }
+    if p.frags {
+        out.push(((5, 18), "xdp.frags"));
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+fn version(release: &str) -> (u32, u32) {
+    let mut it = release
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|s| !s.is_empty())
+        .map(|s| s.parse().unwrap_or(0));
+    (it.next().unwrap_or(0), it.next().unwrap_or(0))
+}
+
+#[test]
+fn corpus_on_the_kernel_matrix() {
+    for arch in spec::Arch::ALL {
+        if let Err(e) = qemu::find(arch) {
+            xdpqual::util::skip(format_args!("{e}"));
+            return;
+        }
+    }
+    for arch in spec::Arch::ALL {
+        match matrix::agent::prepare(arch, &matrix::cache_dir()) {
+            Ok(_) => {}
+            Err(e @ matrix::agent::AgentError::MissingTarget { .. }) => {
+                xdpqual::util::skip(format_args!("{e}"));
+                return;
+            }
+            Err(e) => panic!("{e}"),
+        }
+    }
+    let cache = matrix::cache_dir();
+    let all = spec::default_cells();
+    let full = std::env::var("XDPQUAL_MATRIX").is_ok_and(|v| v == "1");
+    let (cells, cases): (Vec<spec::Cell>, &[_]) = if full {
+        (all, CASES)
+    } else {
+        let subset = spec::select(all, &["5.10-x86_64".into(), "6.12-aarch64".into()]).unwrap();
+        let cached = sources::system_mirror(Path::new("/etc/apt"))
+            .is_ok_and(|m| subset.iter().all(|c| kernel::is_cached(c, &cache, &m)));
+        if !cached {
+            xdpqual::util::skip(format_args!("set XDPQUAL_MATRIX=1 to download the Debian kernels and run the QEMU matrix (the subset runs by itself once its kernels are cached)"));
+            return;
+        }
+        (subset, &CASES[..3])
+    };
+    let captures = ["pcaps/edges.pcap", "pcaps/mixed-2k.pcap", "pcaps/firewall-2k.pcap"]
+        .map(|c| root().join(c));
+    let mut problems = Vec::new();
+    for (object, section, maps) in cases {
+        let obj = load_object(&root().join("corpus/build").join(object)).unwrap();
+        let program = obj.program(*section).unwrap().clone();
+        let opts = Options {
+            cells: cells.clone(),
+            cache: cache.clone(),
+            mirror: None,
+            refresh: false,
+            jobs: None,
+            timeout: Duration::from_secs(180),
+            agent_dir: None,
+            maps: maps
+                .iter()
+                .map(|(m, f)| MapInit { map: m.to_string(), file: root().join(f) })
+                .collect(),
+            rx_queue_index: 0,
+            max_packets: Some(1000),
+            accel: AccelChoice::Auto,
+        };
+        let report = matrix::run(&obj, &program, &captures, &opts).unwrap();
+        println!("{}", render(&report));
+        let label = format!("{object}{}", section.map(|s| format!(":{s}")).unwrap_or_default());
+        let refused: Vec<&str> = report
+            .cells
+            .iter()
+            .filter(|c| c.status == CellStatus::Refused)
+            .map(|c| c.name.as_str())
+            .collect();
+        let agree = report.cells.iter().filter(|c| c.status == CellStatus::Agrees).count();
+        xdpqual::util::count(format_args!(
+            "matrix {label}: {agree} of {} cells load and agree, refused by {}",
+            report.cells.len(),
+            if refused.is_empty() { "none".to_string() } else { refused.join(", ") }
+        ));
+        let needs = needs(&program);
+        for c in &report.cells {
+            let what = format!("{label} on {}", c.name);
+            let Some(release) = &c.kernel_release else {
+                problems
+                    .push(format!("{what}: cell failed: {}", c.error.as_deref().unwrap_or("?")));
+                continue;
+            };
+            let v = version(release);
+            let too_new: Vec<_> = needs.iter().filter(|(min, _)| *min > v).collect();
+            match (too_new.is_empty(), c.status) {
+                (true, CellStatus::Agrees) | (false, CellStatus::Refused) => {}
+                (true, s) => problems.push(format!(
+                    "{what}: kernel {release} should load and agree, got {s:?}: {}",
+                    c.error.as_deref().unwrap_or("see the table")
+                )),
+                (false, s) => problems.push(format!(
+                    "{what}: kernel {release} should refuse ({too_new:?}), got {s:?}"
+                )),
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{} problems:\n{}", problems.len(), problems.join("\n"));
+}

@@ -1,0 +1,262 @@
+//! One run of a program: its registers' world (stack, packet, ctx, maps)
+//! and the only code that turns an engine address into bytes.
+
+use super::fault::{Fault, FaultKind, Region};
+use super::maps::MapSet;
+use super::memory::*;
+use super::trace::Tracer;
+use super::xdp::{md, XdpBuff};
+use super::{Event, Prepared, RedirectTarget};
+
+/// Why `run_frame` stopped early.
+pub(crate) enum Stop {
+    /// Boxed so that `Result<(), Stop>`, which every instruction's path
+    /// returns through, stays two words: faults are rare, returns are not.
+    Fault(Box<Fault>),
+    /// The conformance suite's "unwind" helper asked to end the program.
+    Unwind,
+}
+
+pub(crate) enum HelperOutcome {
+    Return(u64),
+    TailCall(usize),
+    Unwind(u64),
+}
+
+/// Which helper table a run uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HelperMode {
+    /// The kernel's XDP helpers.
+    Xdp,
+    /// bpf_conformance's runtime: helper 5 returns its argument and, when
+    /// that is 0, ends the program with r0 = 0 (ubpf's "unwind" extension).
+    Conformance,
+}
+
+/// A ringbuf reservation: a record the program fills in place.
+pub(crate) struct Reservation {
+    pub map: usize,
+    pub data: Vec<u8>,
+    pub open: bool,
+}
+
+pub(crate) struct Exec<'e, T: Tracer> {
+    pub programs: &'e [Prepared],
+    pub maps: &'e mut MapSet,
+    pub stack: &'e mut [u8],
+    /// Lowest stack offset the current frame may touch: its own frame and
+    /// its callers' (a callee may use a pointer into a caller's frame).
+    pub stack_low: usize,
+    /// Lowest stack offset written so far in this run (`STACK_SIZE` when
+    /// none). The entry frame is all zeros when a run starts; the run
+    /// clears only `[stack_dirty, STACK_SIZE)` of it when it ends, instead
+    /// of the whole 512 bytes before it starts. Every stack write of the
+    /// interpreter and the helpers goes through `slice`, which lowers it;
+    /// the JIT's inline stores keep their own (`JitCtx::stack_dirty`),
+    /// merged in when compiled code returns.
+    pub stack_dirty: usize,
+    pub buff: Option<&'e mut XdpBuff>,
+    pub mem: Option<&'e mut [u8]>,
+    pub ctx_addr: u64,
+    pub ingress_ifindex: u32,
+    pub rx_queue_index: u32,
+    pub executed: u64,
+    pub budget: u64,
+    /// Everything else the run may consume ([`super::budget`]).
+    pub res: super::budget::Budget,
+    pub tail_calls: u32,
+    pub allow_callx: bool,
+    pub helper_mode: HelperMode,
+    pub cpu: usize,
+    pub now_ns: u64,
+    pub rng: &'e mut u64,
+    pub events: &'e mut Vec<Event>,
+    pub redirect: &'e mut Option<RedirectTarget>,
+    pub reservations: Vec<Reservation>,
+    pub tracer: &'e mut T,
+    /// An offload target's helper rules, applied before the kernel's.
+    pub target: Option<&'e super::TargetRules>,
+    /// Helper calls the target's rules refused: (pc, helper id).
+    pub refusals: &'e mut Vec<(usize, i32)>,
+}
+
+impl<T: Tracer> Exec<'_, T> {
+    pub(crate) fn clear_frame(&mut self, depth: usize) {
+        let hi = STACK_SIZE - depth * FRAME_SIZE;
+        self.stack[hi - FRAME_SIZE..hi].iter_mut().for_each(|b| *b = 0);
+    }
+
+    pub(crate) fn load(&mut self, pc: usize, a: u64, size: usize) -> Result<u64, FaultKind> {
+        if tag_of(a) == TAG_CTX {
+            return self.ctx_load(a, size);
+        }
+        Ok(read_le(self.slice(pc, a, size, false)?))
+    }
+
+    pub(crate) fn store(
+        &mut self,
+        pc: usize,
+        a: u64,
+        size: usize,
+        v: u64,
+    ) -> Result<(), FaultKind> {
+        if tag_of(a) == TAG_CTX {
+            return Err(FaultKind::ReadOnly { addr: a, region: Region::Ctx });
+        }
+        write_le(self.slice(pc, a, size, true)?, v);
+        Ok(())
+    }
+
+    /// Atomics are only valid on stack and map values; the verifier refuses
+    /// them on packet and ctx pointers (check_atomic in verifier.c).
+    pub(crate) fn check_atomic_region(&self, a: u64) -> Result<(), FaultKind> {
+        match region_of(a) {
+            Region::Stack | Region::MapValue(_) | Region::Mem => Ok(()),
+            r => Err(FaultKind::NotModelled {
+                what: format!("atomic operation on {r} memory (the verifier refuses it)"),
+            }),
+        }
+    }
+
+    /// `struct xdp_md` reads, rewritten as the kernel's
+    /// `xdp_convert_ctx_access` does: data/data_end/data_meta become
+    /// pointers, the ifindex fields come from the receive queue.
+    fn ctx_load(&mut self, a: u64, size: usize) -> Result<u64, FaultKind> {
+        let off = offset_of(a) as i64 - offset_of(self.ctx_addr) as i64;
+        let bad = FaultKind::InvalidCtxAccess { offset: off, size: size as u8 };
+        if size != 4 || off % 4 != 0 {
+            return Err(bad);
+        }
+        let Some(b) = self.buff.as_ref() else { return Err(bad) };
+        match off {
+            md::DATA => Ok(b.data_addr()),
+            md::DATA_END => Ok(b.data_end_addr()),
+            md::DATA_META => Ok(b.data_meta_addr()),
+            md::INGRESS_IFINDEX => Ok(self.ingress_ifindex as u64),
+            md::RX_QUEUE_INDEX => Ok(self.rx_queue_index as u64),
+            // egress_ifindex is only readable by BPF_XDP_DEVMAP programs
+            // (xdp_is_valid_access); anything else is out of the struct.
+            _ => Err(bad),
+        }
+    }
+
+    /// Resolves `[a, a+len)` to bytes, or faults. This is the sandbox.
+    pub(crate) fn slice(
+        &mut self,
+        pc: usize,
+        a: u64,
+        len: usize,
+        write: bool,
+    ) -> Result<&mut [u8], FaultKind> {
+        let tag = tag_of(a);
+        let off = offset_of(a);
+        let oob = |region: Region, lo: u64, hi: u64| FaultKind::OutOfBounds {
+            addr: a,
+            size: len.min(255) as u8,
+            write,
+            region,
+            valid: (lo, hi),
+        };
+        let (region, range) = match tag {
+            TAG_PACKET => {
+                let Some(b) = self.buff.as_deref() else {
+                    return Err(oob(Region::Packet, 0, 0));
+                };
+                let (lo, hi) = (b.data_meta as u64, b.data_end as u64);
+                self.tracer.packet_data(b.data as u64);
+                (
+                    Region::Packet,
+                    check_range(off, len, lo, hi).ok_or_else(|| oob(Region::Packet, lo, hi))?,
+                )
+            }
+            TAG_STACK => {
+                let (lo, hi) = (self.stack_low as u64, STACK_SIZE as u64);
+                let range =
+                    check_range(off, len, lo, hi).ok_or_else(|| oob(Region::Stack, lo, hi))?;
+                if write {
+                    self.stack_dirty = self.stack_dirty.min(range.start);
+                }
+                (Region::Stack, range)
+            }
+            TAG_MEM => {
+                let hi = self.mem.as_deref().map_or(0, |m| m.len()) as u64;
+                (Region::Mem, check_range(off, len, 0, hi).ok_or_else(|| oob(Region::Mem, 0, hi))?)
+            }
+            TAG_RINGBUF => {
+                let id = (off >> 24) as usize;
+                let inner = off & 0xff_ffff;
+                let Some(r) = self.reservations.get(id).filter(|r| r.open) else {
+                    return Err(oob(Region::Ringbuf, 0, 0));
+                };
+                let hi = r.data.len() as u64;
+                let range =
+                    check_range(inner, len, 0, hi).ok_or_else(|| oob(Region::Ringbuf, 0, hi))?;
+                self.tracer.mem(pc, Region::Ringbuf, inner, len, write);
+                return Ok(&mut self.reservations[id].data[range]);
+            }
+            t if t >= TAG_MAP_VALUE_BASE => {
+                let idx = (t - TAG_MAP_VALUE_BASE) as usize;
+                let region = Region::MapValue(idx as u32);
+                let cpu = self.cpu;
+                let Some(m) = self.maps.maps.get_mut(idx) else {
+                    return Err(oob(region, 0, 0));
+                };
+                if write && m.read_only {
+                    return Err(FaultKind::ReadOnly { addr: a, region });
+                }
+                if m.stride == 0 {
+                    return Err(oob(region, 0, 0));
+                }
+                let o = off as usize;
+                let slot = o / m.stride;
+                let within = o % m.stride;
+                let (part, inner) = (within / m.per_cpu, within % m.per_cpu);
+                let base = (slot * m.stride + part * m.per_cpu) as u64;
+                let vs = m.def.value_size as u64;
+                // Checked sums: `len` can be any helper size argument.
+                let ok = (!m.def.map_type.is_percpu() || part == cpu)
+                    && (inner as u64).checked_add(len as u64).is_some_and(|e| e <= vs)
+                    && o.checked_add(len).is_some_and(|e| e <= m.values.len());
+                if !ok {
+                    return Err(oob(region, base, base + vs));
+                }
+                self.tracer.mem(pc, region, off, len, write);
+                return Ok(&mut m.values[o..o + len]);
+            }
+            TAG_CTX => {
+                return Err(FaultKind::InvalidCtxAccess {
+                    offset: off as i64,
+                    size: len.min(255) as u8,
+                })
+            }
+            _ => return Err(FaultKind::NotAPointer { addr: a }),
+        };
+        self.tracer.mem(pc, region, off, len, write);
+        Ok(match region {
+            Region::Packet => &mut self.buff.as_deref_mut().expect("checked").page[range],
+            Region::Stack => &mut self.stack[range],
+            _ => &mut self.mem.as_deref_mut().expect("checked")[range],
+        })
+    }
+
+    /// Copies `len` bytes from an engine address (for helper arguments),
+    /// charged as helper work before anything is copied. `len` is the
+    /// helper's size argument as the program passed it: a size no region
+    /// can hold faults as out of bounds, it never reaches an allocation.
+    pub(crate) fn read_bytes(&mut self, pc: usize, a: u64, len: u64) -> Result<Vec<u8>, FaultKind> {
+        if len == 0 {
+            return Ok(Vec::new());
+        }
+        self.res.work(len)?;
+        let Ok(len) = usize::try_from(len) else {
+            return Err(FaultKind::OutOfBounds {
+                addr: a,
+                size: 255,
+                write: false,
+                region: region_of(a),
+                valid: (0, 0),
+            });
+        };
+        Ok(self.slice(pc, a, len, false)?.to_vec())
+    }
+}

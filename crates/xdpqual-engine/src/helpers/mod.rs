@@ -1,0 +1,776 @@
+//! Helper functions, each with the kernel's argument checks and results.
+//!
+//! The verifier guarantees most argument properties in the kernel; the
+//! engine cannot assume a verifier ran (it runs untrusted programs), so each
+//! helper checks what the verifier would have and faults with a
+//! `HelperArgument` naming the rule instead of misbehaving.
+
+pub mod csum;
+pub mod ids;
+pub mod printk;
+
+use super::budget::Resource;
+use super::exec::{Exec, HelperMode, HelperOutcome, Reservation};
+use super::fault::FaultKind;
+use super::maps::Index;
+use super::memory::*;
+use super::trace::Tracer;
+use super::{Event, RedirectTarget};
+use ids::*;
+use xdpqual_object::MapType;
+
+/// XDP actions (enum xdp_action).
+pub const XDP_ABORTED: u64 = 0;
+pub const XDP_REDIRECT: u64 = 4;
+
+/// Helper id that panics, in test builds only.
+#[cfg(test)]
+pub(crate) const TEST_PANIC_HELPER: i32 = 0x7fff_0001;
+
+/// `MAX_TAIL_CALL_CNT` (include/linux/bpf.h).
+pub const MAX_TAIL_CALL_CNT: u32 = 33;
+/// `BPF_MAX_LOOPS` (include/linux/bpf.h): 8M iterations.
+pub const BPF_MAX_LOOPS: u64 = 8 * 1024 * 1024;
+
+const EINVAL: i64 = 22;
+const ENOENT: i64 = 2;
+const EFAULT: i64 = 14;
+const E2BIG: i64 = 7;
+const EAGAIN: i64 = 11;
+
+fn neg(e: i64) -> u64 {
+    (-e) as u64
+}
+
+fn arg_err(helper: &'static str, reason: impl Into<String>) -> FaultKind {
+    FaultKind::HelperArgument { helper, reason: reason.into() }
+}
+
+/// `bpf_check_mtu(ctx, ifindex, *mtu_len, len_diff, flags)` for XDP, as
+/// net/core/filter.c `bpf_xdp_check_mtu` computes it: flags other than 0
+/// give -EINVAL; the device is `ifindex`, or the receive queue's device
+/// when it is 0 (`__dev_via_ifindex`); the length checked is the linear
+/// frame (`data_end - data`), or `*mtu_len` plus the device's L2 header
+/// when `*mtu_len` is non-zero, plus `len_diff`; over `mtu +
+/// hard_header_len` it returns BPF_MTU_CHK_RET_FRAG_NEEDED (1), else 0.
+/// `*mtu_len` receives the device MTU (0 on the error paths).
+///
+/// BPF_PROG_TEST_RUN runs XDP on loopback's receive queue 0
+/// (net/bpf/test_run.c bpf_prog_test_run_xdp: `__netif_get_rx_queue(
+/// current->nsproxy->net_ns->loopback_dev, 0)`), and loopback is ifindex 1
+/// in every namespace, with MTU 65536 and an Ethernet-sized hard header
+/// (drivers/net/loopback.c loopback_setup: `dev->mtu = 64 * 1024`,
+/// `hard_header_len = ETH_HLEN`). Other devices are the host's and are not
+/// modelled.
+const LOOPBACK_MTU: u64 = 65536;
+const LOOPBACK_HARD_HEADER_LEN: i64 = 14;
+
+impl<T: Tracer> Exec<'_, T> {
+    fn map_arg(&self, helper: &'static str, v: u64) -> Result<usize, FaultKind> {
+        if tag_of(v) != TAG_MAP || offset_of(v) as usize >= self.maps.maps.len() {
+            return Err(arg_err(
+                helper,
+                format!("argument {v:#x} is not a map (expected a `lddw` map reference)"),
+            ));
+        }
+        Ok(offset_of(v) as usize)
+    }
+
+    fn check_mtu(&mut self, pc: usize, r: [u64; 5]) -> Result<u64, FaultKind> {
+        self.ctx_arg("bpf_check_mtu", r[0])?;
+        let ifindex = r[1] as u32;
+        let len_diff = r[3] as u32 as i32;
+        // The verifier makes mtu_len a pointer to 4 writable bytes.
+        let mtu_in = u32::from_le_bytes(self.slice(pc, r[2], 4, true)?[..4].try_into().expect("4"));
+        let (ret, mtu) = if r[4] != 0 {
+            (neg(EINVAL), 0)
+        } else if ifindex != 0 && ifindex != 1 {
+            return Err(FaultKind::NotModelled {
+                what: format!(
+                    "bpf_check_mtu on ifindex {ifindex}: the engine models only the test-run \
+                     device, loopback (ifindex 0 or 1)"
+                ),
+            });
+        } else {
+            let b = self.buff.as_ref().expect("ctx checked");
+            // `int` arithmetic in the kernel.
+            let mut len: i64 = if mtu_in != 0 {
+                mtu_in as i32 as i64 + LOOPBACK_HARD_HEADER_LEN
+            } else {
+                (b.data_end - b.data) as i64
+            };
+            len = (len as i32).wrapping_add(len_diff) as i64;
+            let dev_len = LOOPBACK_MTU as i64 + LOOPBACK_HARD_HEADER_LEN;
+            (if len > dev_len { 1 } else { 0 }, LOOPBACK_MTU as u32)
+        };
+        self.slice(pc, r[2], 4, true)?.copy_from_slice(&mtu.to_le_bytes());
+        Ok(ret)
+    }
+
+    fn ctx_arg(&self, helper: &'static str, v: u64) -> Result<(), FaultKind> {
+        if v != self.ctx_addr || self.buff.is_none() {
+            return Err(arg_err(helper, "first argument must be the program's ctx"));
+        }
+        Ok(())
+    }
+
+    fn value_addr(&self, map: usize, slot: usize) -> u64 {
+        let m = &self.maps.maps[map];
+        let cpu_off = if m.def.map_type.is_percpu() { self.cpu * m.per_cpu } else { 0 };
+        addr(TAG_MAP_VALUE_BASE + map as u64, (slot * m.stride + cpu_off) as u64)
+    }
+
+    /// Calls helper `id`. A panic inside the helper (a bug in the engine)
+    /// becomes this packet's fault, at this call, instead of unwinding: the
+    /// interpreter and the JIT (whose `rt_helper` calls this) report it the
+    /// same way, and no unwind ever reaches compiled code.
+    pub(crate) fn call_helper(
+        &mut self,
+        id: i32,
+        prog: usize,
+        pc: usize,
+        regs: &mut [u64; 11],
+        depth: usize,
+    ) -> Result<HelperOutcome, FaultKind> {
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            self.call_helper_unguarded(id, prog, pc, regs, depth)
+        }));
+        r.unwrap_or_else(|payload| {
+            Err(FaultKind::Internal {
+                what: format!(
+                    "helper {}: {}",
+                    super::helper_name(id),
+                    super::panic_message(payload.as_ref())
+                ),
+            })
+        })
+    }
+
+    fn call_helper_unguarded(
+        &mut self,
+        id: i32,
+        prog: usize,
+        pc: usize,
+        regs: &mut [u64; 11],
+        depth: usize,
+    ) -> Result<HelperOutcome, FaultKind> {
+        use HelperOutcome::Return;
+        let r = [regs[1], regs[2], regs[3], regs[4], regs[5]];
+        if self.helper_mode == HelperMode::Conformance {
+            return match id {
+                5 if r[0] == 0 => Ok(HelperOutcome::Unwind(0)),
+                5 => Ok(Return(r[0])),
+                _ => Err(FaultKind::NotModelled {
+                    what: format!("helper {id} in the conformance runtime"),
+                }),
+            };
+        }
+        match id {
+            MAP_LOOKUP_ELEM => {
+                let m = self.map_arg("bpf_map_lookup_elem", r[0])?;
+                let t = self.maps.maps[m].def.map_type;
+                if matches!(
+                    t,
+                    MapType::ProgArray
+                        | MapType::Cpumap
+                        | MapType::Ringbuf
+                        | MapType::PerfEventArray
+                ) {
+                    return Err(arg_err(
+                        "bpf_map_lookup_elem",
+                        format!("the verifier refuses lookups in {} maps", t.name()),
+                    ));
+                }
+                // Lookups are the hot helper: copy the key onto the stack,
+                // not into a fresh allocation, when it is small.
+                let ks = self.maps.maps[m].def.key_size as usize;
+                let mut small = [0u8; 64];
+                let slot = if ks <= small.len() {
+                    // Hashing and comparing the key is the helper's work.
+                    self.res.work(ks as u64)?;
+                    small[..ks].copy_from_slice(self.slice(pc, r[1], ks, false)?);
+                    self.maps.maps[m].find(&small[..ks])
+                } else {
+                    let key = self.read_bytes(pc, r[1], ks as u64)?;
+                    self.maps.maps[m].find(&key)
+                };
+                Ok(Return(match slot {
+                    // A map-in-map hands out the inner map itself
+                    // (arraymap.c `array_of_map_lookup_elem`, hashtab.c
+                    // `htab_of_map_lookup_elem`), which the program passes
+                    // to map helpers like a `lddw` map reference.
+                    Some(slot) if t.is_map_in_map() => {
+                        let mm = &self.maps.maps[m];
+                        let v = &mm.values[slot * mm.stride..][..4];
+                        addr(TAG_MAP, u32::from_le_bytes(v.try_into().expect("4")) as u64)
+                    }
+                    Some(slot) => self.value_addr(m, slot),
+                    None => 0,
+                }))
+            }
+            MAP_UPDATE_ELEM => {
+                let m = self.map_arg("bpf_map_update_elem", r[0])?;
+                let def = &self.maps.maps[m].def;
+                if !matches!(
+                    def.map_type,
+                    MapType::Hash
+                        | MapType::Array
+                        | MapType::PercpuHash
+                        | MapType::PercpuArray
+                        | MapType::LruHash
+                        | MapType::LruPercpuHash
+                        | MapType::LpmTrie
+                ) {
+                    return Err(arg_err(
+                        "bpf_map_update_elem",
+                        format!("programs cannot update {} maps", def.map_type.name()),
+                    ));
+                }
+                if self.maps.maps[m].read_only {
+                    return Err(arg_err(
+                        "bpf_map_update_elem",
+                        format!("map '{}' is read-only", def.name),
+                    ));
+                }
+                let (ks, vs) = (def.key_size as u64, def.value_size as u64);
+                let key = self.read_bytes(pc, r[1], ks)?;
+                let value = self.read_bytes(pc, r[2], vs)?;
+                let cpu = self.cpu;
+                self.check_map_growth(m, &key)?;
+                Ok(Return(self.maps.maps[m].update(&key, &value, r[3], Some(cpu)) as u64))
+            }
+            MAP_DELETE_ELEM => {
+                let m = self.map_arg("bpf_map_delete_elem", r[0])?;
+                let def = &self.maps.maps[m].def;
+                if matches!(
+                    def.map_type,
+                    MapType::ProgArray
+                        | MapType::Devmap
+                        | MapType::DevmapHash
+                        | MapType::Cpumap
+                        | MapType::Xskmap
+                        | MapType::Ringbuf
+                        | MapType::PerfEventArray
+                        // verifier.c check_map_func_compatibility: a
+                        // map-in-map allows bpf_map_lookup_elem only.
+                        | MapType::ArrayOfMaps
+                        | MapType::HashOfMaps
+                ) {
+                    return Err(arg_err(
+                        "bpf_map_delete_elem",
+                        format!("programs cannot delete from {} maps", def.map_type.name()),
+                    ));
+                }
+                let key = self.read_bytes(pc, r[1], def.key_size as u64)?;
+                Ok(Return(self.maps.maps[m].delete(&key) as u64))
+            }
+            KTIME_GET_NS | KTIME_GET_BOOT_NS | KTIME_GET_COARSE_NS => Ok(Return(self.now_ns)),
+            GET_PRANDOM_U32 => Ok(Return(self.next_random() as u64)),
+            GET_SMP_PROCESSOR_ID => Ok(Return(self.cpu as u64)),
+            TRACE_PRINTK => self.trace_printk(pc, r).map(Return),
+            TAIL_CALL => {
+                self.ctx_arg("bpf_tail_call", r[0])?;
+                let m = self.map_arg("bpf_tail_call", r[1])?;
+                let map = &self.maps.maps[m];
+                if map.def.map_type != MapType::ProgArray {
+                    return Err(arg_err("bpf_tail_call", "second argument must be a PROG_ARRAY"));
+                }
+                // bpf_tail_call semantics (kernel/bpf/core.c JMP_TAIL_CALL):
+                // out-of-range index, exhausted count or empty slot fall
+                // through to the next instruction.
+                let index = r[2] as u32 as usize;
+                let Index::Array { present } = &map.index else {
+                    unreachable!("prog array is an array")
+                };
+                if index >= present.len() || self.tail_calls >= MAX_TAIL_CALL_CNT || !present[index]
+                {
+                    return Ok(Return(neg(ENOENT)));
+                }
+                let target = u32::from_le_bytes(
+                    map.values[index * map.stride..][..4].try_into().expect("4"),
+                ) as usize;
+                if target >= self.programs.len() {
+                    return Ok(Return(neg(ENOENT)));
+                }
+                self.tail_calls += 1;
+                let _ = depth;
+                Ok(HelperOutcome::TailCall(target))
+            }
+            REDIRECT => {
+                // bpf_xdp_redirect: non-zero flags abort.
+                if r[1] != 0 {
+                    return Ok(Return(XDP_ABORTED));
+                }
+                *self.redirect = Some(RedirectTarget::Ifindex { ifindex: r[0] as u32 });
+                Ok(Return(XDP_REDIRECT))
+            }
+            REDIRECT_MAP => self.redirect_map(r).map(Return),
+            PERF_EVENT_OUTPUT => self.perf_event_output(pc, r).map(Return),
+            CSUM_DIFF => {
+                let (from_size, to_size) = (r[1] as u32 as usize, r[3] as u32 as usize);
+                if (from_size | to_size) & 3 != 0 || from_size + to_size > 512 {
+                    return Ok(Return(neg(EINVAL)));
+                }
+                let from = self.read_bytes(pc, r[0], from_size as u64)?;
+                let to = self.read_bytes(pc, r[2], to_size as u64)?;
+                let buf = csum::diff_buffer(&from, &to);
+                Ok(Return(csum::csum_partial_x86_64(&buf, r[4] as u32) as u64))
+            }
+            XDP_ADJUST_HEAD => {
+                self.ctx_arg("bpf_xdp_adjust_head", r[0])?;
+                if self.target_refuses_head(r[1] as i32) {
+                    self.refusals.push((pc, id));
+                    return Ok(Return(neg(EINVAL)));
+                }
+                Ok(Return(self.buff.as_mut().expect("ctx checked").adjust_head(r[1] as i32) as u64))
+            }
+            XDP_ADJUST_META => {
+                self.ctx_arg("bpf_xdp_adjust_meta", r[0])?;
+                Ok(Return(self.buff.as_mut().expect("ctx checked").adjust_meta(r[1] as i32) as u64))
+            }
+            XDP_ADJUST_TAIL => {
+                self.ctx_arg("bpf_xdp_adjust_tail", r[0])?;
+                if self.target_refuses_tail(r[1] as i32) {
+                    self.refusals.push((pc, id));
+                    return Ok(Return(neg(EINVAL)));
+                }
+                match self.buff.as_mut().expect("ctx checked").adjust_tail(r[1] as i32) {
+                    Ok(v) => Ok(Return(v as u64)),
+                    Err(what) => Err(FaultKind::NotModelled { what: what.into() }),
+                }
+            }
+            XDP_GET_BUFF_LEN => {
+                self.ctx_arg("bpf_xdp_get_buff_len", r[0])?;
+                let b = self.buff.as_ref().expect("ctx checked");
+                Ok(Return((b.data_end - b.data + b.frags_len()) as u64))
+            }
+            XDP_LOAD_BYTES | XDP_STORE_BYTES => {
+                self.xdp_bytes(pc, id == XDP_STORE_BYTES, r).map(Return)
+            }
+            CHECK_MTU => self.check_mtu(pc, r).map(Return),
+            FIB_LOOKUP => Err(FaultKind::NotModelled {
+                what: "bpf_fib_lookup needs the kernel's routing table; the engine has none".into(),
+            }),
+            SPIN_LOCK | SPIN_UNLOCK => {
+                // Single-threaded: locking is a no-op, but the lock must live
+                // in a map value, as the verifier requires.
+                if !matches!(region_of(r[0]), crate::fault::Region::MapValue(_)) {
+                    return Err(arg_err("bpf_spin_lock", "the lock must be inside a map value"));
+                }
+                self.slice(pc, r[0], 4, true)?;
+                Ok(Return(0))
+            }
+            RINGBUF_OUTPUT => {
+                let m = self.map_arg("bpf_ringbuf_output", r[0])?;
+                // The size is a u64 (kernel/bpf/ringbuf.c bpf_ringbuf_output);
+                // one no region holds faults in `read_bytes` before anything
+                // is copied.
+                let data = self.read_bytes(pc, r[1], r[2])?;
+                self.ringbuf_commit(m, data, r[3]).map(|v| Return(v as u64))
+            }
+            RINGBUF_RESERVE => {
+                let m = self.map_arg("bpf_ringbuf_reserve", r[0])?;
+                if self.maps.maps[m].def.map_type != MapType::Ringbuf {
+                    return Err(arg_err("bpf_ringbuf_reserve", "map is not a RINGBUF"));
+                }
+                if r[2] != 0 {
+                    return Ok(Return(0));
+                }
+                // __bpf_ringbuf_reserve: a size over RINGBUF_MAX_RECORD_SZ, or
+                // a record (with its header) bigger than the ring, is NULL;
+                // `ringbuf_take` does the second with checked arithmetic.
+                let size = r[1];
+                if size > RINGBUF_MAX_RECORD_SZ
+                    || self.reservations.len() >= 256
+                    || !self.ringbuf_take(m, size)
+                {
+                    return Ok(Return(0));
+                }
+                // The ring had room, so `size` is at most the ring's size
+                // (up to 2 GiB for a ring the kernel accepts); the run's
+                // allocation budget bounds each reservation and their sum
+                // before anything is allocated.
+                self.res.charge(Resource::AllocBytes, size)?;
+                let data = vec![0; size as usize];
+                self.reservations.push(Reservation { map: m, data, open: true });
+                Ok(Return(addr(TAG_RINGBUF, ((self.reservations.len() - 1) as u64) << 24)))
+            }
+            RINGBUF_SUBMIT | RINGBUF_DISCARD => {
+                let a = r[0];
+                let rid = (offset_of(a) >> 24) as usize;
+                let open = self.reservations.get(rid).is_some_and(|x| x.open);
+                if tag_of(a) != TAG_RINGBUF || offset_of(a) & 0xff_ffff != 0 || !open {
+                    return Err(arg_err(
+                        "bpf_ringbuf_submit",
+                        "argument is not an open ringbuf reservation",
+                    ));
+                }
+                let res = &mut self.reservations[rid];
+                res.open = false;
+                let (map, data) = (res.map, std::mem::take(&mut res.data));
+                // The space was taken at reserve time; a discarded record keeps
+                // it too, since nothing consumes the ring under test-run.
+                if id == RINGBUF_SUBMIT {
+                    self.charge_event(data.len() as u64)?;
+                    let name = self.maps.maps[map].def.name.clone();
+                    self.events.push(Event::Ringbuf { map: name, data });
+                }
+                Ok(Return(0))
+            }
+            LOOP => self.bpf_loop(prog, pc, r, depth).map(Return),
+            // A helper that panics, to test that a panic in helper code is
+            // contained (test builds only).
+            #[cfg(test)]
+            TEST_PANIC_HELPER => panic!("test helper panicked with r1 = {:#x}", r[0]),
+            xdpqual_isa::helpers::CORE_RELO_POISON => Err(FaultKind::CorePoisoned),
+            _ => Err(FaultKind::NotModelled { what: format!("helper #{id}") }),
+        }
+    }
+}
+
+/// `RINGBUF_MAX_RECORD_SZ` (kernel/bpf/ringbuf.c): `UINT_MAX / 4`.
+const RINGBUF_MAX_RECORD_SZ: u64 = u32::MAX as u64 / 4;
+
+/// Bytes a ringbuf record occupies: an 8-byte header, rounded up to 8
+/// (`BPF_RINGBUF_HDR_SZ`, kernel/bpf/ringbuf.c); `None` when that does not
+/// fit in a u64 (the ring is then too small for it anyway).
+fn ringbuf_record_size(len: u64) -> Option<u64> {
+    Some(len.checked_add(8 + 7)? & !7)
+}
+
+impl<T: Tracer> Exec<'_, T> {
+    /// An offload target's adjust_head window (e.g. the NFP firmware's
+    /// ADJUST_HEAD capability, checked in nfp/bpf/jit.c adjust_head).
+    fn target_refuses_head(&self, delta: i32) -> bool {
+        let (Some(t), Some(b)) = (self.target, self.buff.as_ref()) else { return false };
+        let Some((lo, hi)) = t.adjust_head_window else { return false };
+        let moved = b.data as i64 - super::xdp::XDP_PACKET_HEADROOM as i64 + delta as i64;
+        let new_len = (b.data_end - b.data) as i64 - delta as i64;
+        moved < lo || moved > hi || new_len < t.min_len_after_adjust as i64
+    }
+
+    /// Shrink-only adjust_tail (nfp/bpf/jit.c adjust_tail: the add must
+    /// carry, so a delta >= 0 is refused; the new length must stay >= ETH_HLEN).
+    fn target_refuses_tail(&self, delta: i32) -> bool {
+        let (Some(t), Some(b)) = (self.target, self.buff.as_ref()) else { return false };
+        if !t.adjust_tail_shrink_only {
+            return false;
+        }
+        let new_len = (b.data_end - b.data + b.frags_len()) as i64 + delta as i64;
+        delta >= 0 || new_len < t.min_len_after_adjust as i64
+    }
+
+    /// The kernel's per-CPU prandom is unknowable; this is a seeded
+    /// splitmix64 so runs are reproducible.
+    fn next_random(&mut self) -> u32 {
+        *self.rng = self.rng.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = *self.rng;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        (z ^ (z >> 31)) as u32
+    }
+
+    fn trace_printk(&mut self, pc: usize, r: [u64; 5]) -> Result<u64, FaultKind> {
+        let size = r[1] as u32 as usize;
+        if size == 0 {
+            return Err(arg_err("bpf_trace_printk", "format size is 0"));
+        }
+        let fmt = self.read_bytes(pc, r[0], size as u64)?;
+        // bpf_bprintf_prepare: the format must be NUL-terminated in size.
+        if fmt[size - 1] != 0 {
+            return Ok(neg(EINVAL));
+        }
+        let end = fmt.iter().position(|&b| b == 0).unwrap_or(size);
+        let mut strs = Vec::new();
+        let mut fetch = |a: u64| -> Option<String> {
+            // %s reads up to a NUL, at most the kernel's 512-byte buffer.
+            let mut s = Vec::new();
+            for i in 0..512u64 {
+                match self.slice(pc, a.wrapping_add(i), 1, false) {
+                    Ok(b) if b[0] != 0 => s.push(b[0]),
+                    Ok(_) => break,
+                    Err(_) => {
+                        // The kernel prints "(efault)" for unreadable strings.
+                        return Some("(efault)".into());
+                    }
+                }
+            }
+            let s = String::from_utf8_lossy(&s).into_owned();
+            strs.push(s.clone());
+            Some(s)
+        };
+        let line = printk::format(&fmt[..end], [r[2], r[3], r[4]], &mut fetch);
+        // `%s` reads (at most 512 bytes each, three per call) are helper work.
+        let fetched: usize = strs.iter().map(String::len).sum();
+        self.res.work(fetched as u64)?;
+        match line {
+            Some(line) => {
+                self.res.charge(Resource::Events, 1)?;
+                self.res.charge(Resource::PrintkBytes, line.text.len() as u64)?;
+                self.events.push(Event::TracePrintk { text: line.text });
+                // bstr_printf's return: the whole line's length, as an int.
+                Ok(line.len as i32 as i64 as u64)
+            }
+            None => Ok(neg(EINVAL)),
+        }
+    }
+
+    /// `__bpf_xdp_redirect_map` (net/core/filter.c): the low two bits of the
+    /// flags are the action returned when the key has no entry.
+    fn redirect_map(&mut self, r: [u64; 5]) -> Result<u64, FaultKind> {
+        const ACTION_MASK: u64 = 3;
+        const BPF_F_BROADCAST: u64 = 1 << 3;
+        const BPF_F_EXCLUDE_INGRESS: u64 = 1 << 4;
+        let m = self.map_arg("bpf_redirect_map", r[0])?;
+        let map = &mut self.maps.maps[m];
+        if !matches!(
+            map.def.map_type,
+            MapType::Devmap | MapType::DevmapHash | MapType::Cpumap | MapType::Xskmap
+        ) {
+            return Err(arg_err(
+                "bpf_redirect_map",
+                format!("{} is not a redirect map", map.def.map_type.name()),
+            ));
+        }
+        let flags = r[2];
+        if flags & !(ACTION_MASK | BPF_F_BROADCAST | BPF_F_EXCLUDE_INGRESS) != 0 {
+            return Ok(XDP_ABORTED);
+        }
+        if flags & BPF_F_BROADCAST != 0 {
+            return Err(FaultKind::NotModelled {
+                what: "bpf_redirect_map with BPF_F_BROADCAST".into(),
+            });
+        }
+        let key = r[1] as u32;
+        match map.find(&key.to_le_bytes()) {
+            Some(slot) => {
+                let vs = map.def.value_size as usize;
+                let value = map.values[slot * map.stride..][..vs].to_vec();
+                *self.redirect =
+                    Some(RedirectTarget::Map { map: map.def.name.clone(), key, value });
+                Ok(XDP_REDIRECT)
+            }
+            None => {
+                *self.redirect = None;
+                Ok(flags & ACTION_MASK)
+            }
+        }
+    }
+
+    /// `bpf_xdp_event_output`: flags' low 32 bits pick the CPU slot
+    /// (`BPF_F_CURRENT_CPU`), the upper 32 bits how many packet bytes to
+    /// append. With no perf reader attached, as under test-run, the kernel
+    /// returns -ENOENT; the engine returns the same and still records the
+    /// event so the user can see what would have been sent.
+    fn perf_event_output(&mut self, pc: usize, r: [u64; 5]) -> Result<u64, FaultKind> {
+        const BPF_F_INDEX_MASK: u64 = 0xffff_ffff;
+        const BPF_F_CURRENT_CPU: u64 = BPF_F_INDEX_MASK;
+        const BPF_F_CTXLEN_MASK: u64 = 0xfffff << 32;
+        self.ctx_arg("bpf_perf_event_output", r[0])?;
+        let m = self.map_arg("bpf_perf_event_output", r[1])?;
+        if self.maps.maps[m].def.map_type != MapType::PerfEventArray {
+            return Err(arg_err("bpf_perf_event_output", "map is not a PERF_EVENT_ARRAY"));
+        }
+        let flags = r[2];
+        if flags & !(BPF_F_CTXLEN_MASK | BPF_F_INDEX_MASK) != 0 {
+            return Ok(neg(EINVAL));
+        }
+        let pkt_len = ((flags & BPF_F_CTXLEN_MASK) >> 32) as usize;
+        let total = {
+            let b = self.buff.as_ref().expect("ctx checked");
+            b.data_end - b.data + b.frags_len()
+        };
+        if pkt_len > total {
+            return Ok(neg(EFAULT));
+        }
+        let index = flags & BPF_F_INDEX_MASK;
+        let index = if index == BPF_F_CURRENT_CPU { self.cpu as u32 } else { index as u32 };
+        if index >= self.maps.maps[m].def.max_entries {
+            return Ok(neg(E2BIG));
+        }
+        // The record's size is a u64 (bpf_xdp_event_output's meta_size).
+        // Event and byte budgets are charged before anything is copied.
+        self.charge_event(r[4].saturating_add(pkt_len as u64))?;
+        self.res.work(pkt_len as u64)?;
+        let data = self.read_bytes(pc, r[3], r[4])?;
+        let b = self.buff.as_ref().expect("ctx checked");
+        let mut packet = Vec::with_capacity(pkt_len);
+        for part in
+            std::iter::once(&b.page[b.data..b.data_end]).chain(b.frags.iter().map(|f| &f[..]))
+        {
+            let want = pkt_len - packet.len();
+            packet.extend_from_slice(&part[..want.min(part.len())]);
+        }
+        self.events.push(Event::Perf {
+            map: self.maps.maps[m].def.name.clone(),
+            index,
+            data,
+            packet,
+            delivered: false,
+        });
+        Ok(neg(ENOENT))
+    }
+
+    /// Nothing consumes records under test-run, so a ring fills up and then
+    /// refuses (-EAGAIN for output, NULL for reserve), as the kernel's does.
+    fn ringbuf_commit(&mut self, m: usize, data: Vec<u8>, flags: u64) -> Result<i64, FaultKind> {
+        const BPF_RB_NO_WAKEUP: u64 = 1;
+        const BPF_RB_FORCE_WAKEUP: u64 = 2;
+        if flags & !(BPF_RB_NO_WAKEUP | BPF_RB_FORCE_WAKEUP) != 0 {
+            return Ok(-EINVAL);
+        }
+        if self.maps.maps[m].def.map_type != MapType::Ringbuf {
+            return Ok(-EINVAL);
+        }
+        if !self.ringbuf_take(m, data.len() as u64) {
+            return Ok(-EAGAIN);
+        }
+        self.charge_event(data.len() as u64)?;
+        self.events.push(Event::Ringbuf { map: self.maps.maps[m].def.name.clone(), data });
+        Ok(0)
+    }
+
+    /// Takes space for a record; false when the ring is full (or the
+    /// record could never fit it).
+    fn ringbuf_take(&mut self, m: usize, len: u64) -> bool {
+        let cap = self.maps.maps[m].def.max_entries as u64;
+        let Some(rec) = ringbuf_record_size(len) else { return false };
+        match &mut self.maps.maps[m].index {
+            Index::Ringbuf { used } if used.checked_add(rec).is_some_and(|e| e <= cap) => {
+                *used += rec;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Charges one event of `bytes` bytes to the run's budget.
+    fn charge_event(&mut self, bytes: u64) -> Result<(), FaultKind> {
+        self.res.charge(Resource::Events, 1)?;
+        self.res.charge(Resource::EventBytes, bytes)
+    }
+
+    /// A new element in a map that grows per element must fit under the
+    /// engine's map memory cap and the process-wide one (maps/ledger.rs).
+    /// The kernel has no such cap (its limit is
+    /// the memory cgroup), so this is a fault naming the cap, not an errno.
+    /// A full map is left to `update`, which answers -E2BIG as the kernel.
+    fn check_map_growth(&mut self, m: usize, key: &[u8]) -> Result<(), FaultKind> {
+        let map = &self.maps.maps[m];
+        let grow = map.growth_bytes();
+        if grow == 0 || map.contains(key) {
+            return Ok(());
+        }
+        let name = map.def.name.clone();
+        if !self.maps.reserve_growth(grow) {
+            let cap = self.maps.cap.min(super::maps::ledger::cap());
+            return Err(FaultKind::MapMemoryCap { map: name, cap });
+        }
+        Ok(())
+    }
+
+    /// `bpf_xdp_load_bytes` / `bpf_xdp_store_bytes`: offsets count from
+    /// `data` across the linear part and the fragments.
+    fn xdp_bytes(&mut self, pc: usize, store: bool, r: [u64; 5]) -> Result<u64, FaultKind> {
+        let name = if store { "bpf_xdp_store_bytes" } else { "bpf_xdp_load_bytes" };
+        self.ctx_arg(name, r[0])?;
+        let (off, len) = (r[1] as u32 as usize, r[3] as u32 as usize);
+        if len == 0 {
+            return Err(arg_err(name, "length must be a non-zero constant"));
+        }
+        if off > 0xffff || len > 0xffff {
+            return Ok(neg(EFAULT));
+        }
+        let total = {
+            let b = self.buff.as_ref().expect("ctx checked");
+            b.data_end - b.data + b.frags_len()
+        };
+        if off + len > total {
+            return Ok(neg(EINVAL));
+        }
+        let mut tmp = if store {
+            self.read_bytes(pc, r[2], len as u64)?
+        } else {
+            self.res.work(len as u64)?;
+            vec![0u8; len]
+        };
+        {
+            let b = self.buff.as_mut().expect("ctx checked");
+            let lin = b.data_end - b.data;
+            for (i, byte) in tmp.iter_mut().enumerate() {
+                let at = off + i;
+                let cell = if at < lin {
+                    &mut b.page[b.data + at]
+                } else {
+                    let mut rest = at - lin;
+                    let mut found = None;
+                    for f in b.frags.iter_mut() {
+                        if rest < f.len() {
+                            found = Some(&mut f[rest]);
+                            break;
+                        }
+                        rest -= f.len();
+                    }
+                    found.expect("offset within total length")
+                };
+                if store {
+                    *cell = *byte;
+                } else {
+                    *byte = *cell;
+                }
+            }
+        }
+        if !store {
+            self.slice(pc, r[2], len, true)?.copy_from_slice(&tmp);
+        }
+        Ok(0)
+    }
+
+    /// `bpf_loop(nr, callback, ctx, flags)`: calls `callback(i, ctx)` until
+    /// it returns 1 or `nr` iterations; returns the number of calls.
+    fn bpf_loop(
+        &mut self,
+        prog: usize,
+        pc: usize,
+        r: [u64; 5],
+        depth: usize,
+    ) -> Result<u64, FaultKind> {
+        if r[3] != 0 {
+            return Ok(neg(EINVAL));
+        }
+        if r[0] > BPF_MAX_LOOPS {
+            return Ok(neg(E2BIG));
+        }
+        if tag_of(r[1]) != TAG_FUNC {
+            return Err(arg_err("bpf_loop", "callback is not a BPF function"));
+        }
+        if depth + 1 >= MAX_FRAMES {
+            return Err(FaultKind::CallDepth);
+        }
+        let target = offset_of(r[1]) as usize;
+        let saved_low = self.stack_low;
+        let mut calls = 0;
+        for i in 0..r[0] {
+            let mut regs = [0u64; 11];
+            regs[1] = i;
+            regs[2] = r[2];
+            regs[10] = addr(TAG_STACK, (STACK_SIZE - (depth + 1) * FRAME_SIZE) as u64);
+            self.stack_low = STACK_SIZE - (depth + 2) * FRAME_SIZE;
+            self.clear_frame(depth + 1);
+            let res = self.run_frame(prog, target, &mut regs, depth + 1);
+            self.stack_low = saved_low;
+            calls += 1;
+            match res {
+                Ok(()) => {}
+                // A fault in the callback is reported at the bpf_loop call.
+                Err(super::exec::Stop::Fault(f)) => return Err(f.kind),
+                Err(super::exec::Stop::Unwind) => break,
+            }
+            if regs[0] == 1 {
+                break;
+            }
+        }
+        let _ = pc;
+        Ok(calls)
+    }
+}

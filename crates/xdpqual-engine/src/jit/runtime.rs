@@ -1,0 +1,436 @@
+//! The boundary between compiled code and the engine: the context the code
+//! reads, the slow paths it calls, and the dispatcher that calls it. All of
+//! the JIT's `unsafe` is in this module.
+//!
+//! Compiled code sees one `#[repr(C)]` [`JitCtx`]. It holds the bounds of
+//! the two regions the code checks inline (packet and stack: base pointer
+//! plus valid offset range, exactly the ranges `Exec::slice` checks) and the
+//! BPF registers at call boundaries. Every other access goes through an
+//! `extern "C"` slow path here, which calls the interpreter's own checked
+//! code (`Exec::load`, `store`, `call_helper`, ...). After every slow path
+//! the bounds are re-read from the `Exec`, so a helper that moves the packet
+//! (`bpf_xdp_adjust_head`) or a call that changes the frame is seen by the
+//! next inline check.
+
+use std::ffi::c_void;
+use std::mem::ManuallyDrop;
+
+use cranelift_jit::JITModule;
+use cranelift_module::FuncId;
+
+use super::layout::nth_in_segment;
+use crate::exec::{Exec, HelperOutcome, Stop};
+use crate::fault::{Fault, FaultKind};
+use crate::memory::{addr, FRAME_SIZE, MAX_FRAMES, STACK_SIZE, TAG_STACK};
+use crate::panic_message;
+use crate::trace::Tracer;
+use xdpqual_isa::opcode::{CALL, JMP, X};
+
+/// Status a compiled function or slow path returns.
+pub(super) const ST_OK: u64 = 0;
+pub(super) const ST_FAULT: u64 = 1;
+/// `bpf_tail_call` succeeded: run `JitCtx::tail_target` in this frame.
+pub(super) const ST_TAIL: u64 = 2;
+/// The conformance runtime's "unwind" helper ended the program.
+pub(super) const ST_UNWIND: u64 = 3;
+
+/// `rt_fault` kinds.
+pub(super) const FAULT_PC_OUT_OF_RANGE: u64 = 0;
+pub(super) const FAULT_INVALID_INSN: u64 = 1;
+
+/// A compiled BPF function: registers in and out through `JitCtx::regs`.
+type JitFn = unsafe extern "C" fn(*mut JitCtx) -> u64;
+
+/// Slow paths, as addresses the compiled code calls indirectly. They are
+/// generic over the run's tracer, so the table is filled per run.
+#[repr(C)]
+pub(super) struct RtTable {
+    pub load: usize,
+    pub store: usize,
+    pub atomic: usize,
+    pub helper: usize,
+    pub call: usize,
+    pub budget: usize,
+    pub fault: usize,
+}
+
+impl RtTable {
+    fn of<T: Tracer>() -> RtTable {
+        RtTable {
+            load: rt_load::<T> as *const () as usize,
+            store: rt_store::<T> as *const () as usize,
+            atomic: rt_atomic::<T> as *const () as usize,
+            helper: rt_helper::<T> as *const () as usize,
+            call: rt_call::<T> as *const () as usize,
+            budget: rt_budget::<T> as *const () as usize,
+            fault: rt_fault::<T> as *const () as usize,
+        }
+    }
+}
+
+/// What compiled code reads and writes. Field offsets are taken with
+/// `offset_of!` by the translator.
+#[repr(C)]
+pub(super) struct JitCtx {
+    pub pkt_base: *mut u8,
+    /// Valid packet offsets `[pkt_lo, pkt_hi)`: data_meta..data_end.
+    pub pkt_lo: u64,
+    pub pkt_hi: u64,
+    pub stack_base: *mut u8,
+    /// Valid stack offsets `[stack_low, stack_hi)`.
+    pub stack_low: u64,
+    pub stack_hi: u64,
+    /// Lowest stack offset an inline store wrote (`Exec::stack_dirty` for
+    /// compiled code; slow paths lower the `Exec`'s own).
+    pub stack_dirty: u64,
+    pub executed: u64,
+    /// Set by `rt_load` when it faults (its return value is the loaded value).
+    /// Between `executed` and `budget` so that filling the two from the
+    /// `Exec` (written just before the run) is two 8-byte loads, not one
+    /// 16-byte load that stalls on the two 8-byte stores.
+    pub status: u64,
+    pub budget: u64,
+    /// Frame index of the running function.
+    pub depth: u64,
+    pub tail_target: u64,
+    pub regs: [u64; 11],
+    pub rt: RtTable,
+    /// `*mut Host<T>` of the running `run`.
+    host: *mut c_void,
+}
+
+struct Host<'a, 'e, T: Tracer> {
+    exec: &'a mut Exec<'e, T>,
+    code: &'a Code,
+    fault: Option<Fault>,
+}
+
+/// Finalized machine code for every BPF function of a program set.
+pub(crate) struct Code {
+    module: ManuallyDrop<JITModule>,
+    funcs: Vec<JitFn>,
+    /// Function index of each program's entry (tail-call targets).
+    entries: Vec<usize>,
+}
+
+impl Code {
+    /// Takes a module whose functions `ids` are all defined.
+    pub(super) fn finalize(
+        mut module: JITModule,
+        ids: &[FuncId],
+        entries: Vec<usize>,
+    ) -> Result<Code, String> {
+        module.finalize_definitions().map_err(|e| format!("finalizing machine code: {e}"))?;
+        let funcs = ids
+            .iter()
+            .map(|&id| {
+                let p = module.get_finalized_function(id);
+                // SAFETY: `p` is the entry of a function the translator built
+                // with the signature `fn(*mut JitCtx) -> i64` in the host's
+                // default (C) calling convention; it stays mapped until
+                // `module` is freed in `Drop`, and `Code` owns both.
+                unsafe { std::mem::transmute::<*const u8, JitFn>(p) }
+            })
+            .collect();
+        Ok(Code { module: ManuallyDrop::new(module), funcs, entries })
+    }
+}
+
+// SAFETY: `Code` is `Send` (the module is), and a shared `&Code` reaches
+// only `funcs` and `entries` (plain data): the module, the one field that is
+// not `Sync` (a `RefCell` inside it), is touched only in `finalize`, on the
+// value it owns, and in `Drop`, through `&mut`. The compiled functions keep
+// all run state in the `JitCtx` each caller passes, so threads may call
+// them at once. This lets the process-wide cache (`jit::compile_cached`)
+// hand one compile to engines on several threads.
+unsafe impl Sync for Code {}
+
+impl Drop for Code {
+    fn drop(&mut self) {
+        // SAFETY: the function pointers into this memory are in `self.funcs`
+        // only, which is dropped with it; no run can be in progress since a
+        // run borrows `self`.
+        unsafe { ManuallyDrop::take(&mut self.module).free_memory() };
+    }
+}
+
+impl std::fmt::Debug for Code {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Code({} functions)", self.funcs.len())
+    }
+}
+
+/// Re-reads the inline-checked bounds from the run's state.
+fn refresh<T: Tracer>(ctx: &mut JitCtx, exec: &mut Exec<'_, T>) {
+    match exec.buff.as_deref_mut() {
+        Some(b) => {
+            // Clamped to the page so an inconsistent buffer can never let
+            // compiled code reach past the allocation (the interpreter would
+            // panic on the same access instead).
+            ctx.pkt_hi = (b.data_end as u64).min(b.page.len() as u64);
+            ctx.pkt_lo = b.data_meta as u64;
+            ctx.pkt_base = b.page.as_mut_ptr();
+        }
+        None => {
+            ctx.pkt_base = std::ptr::null_mut();
+            ctx.pkt_lo = 0;
+            ctx.pkt_hi = 0;
+        }
+    }
+    ctx.stack_base = exec.stack.as_mut_ptr();
+    ctx.stack_hi = (exec.stack.len() as u64).min(STACK_SIZE as u64);
+    ctx.stack_low = exec.stack_low as u64;
+}
+
+/// Runs program `entry` as the interpreter's `run_frame(entry, 0, regs, 0)`,
+/// except that only r0 comes back in `regs` (the one register a caller
+/// reads after a run; copying all eleven back costs a store-forwarding
+/// stall on every run, the compiled code having just written them).
+pub(crate) fn run<T: Tracer>(
+    code: &Code,
+    exec: &mut Exec<'_, T>,
+    entry: usize,
+    regs: &mut [u64; 11],
+) -> Result<(), Stop> {
+    let mut ctx = JitCtx {
+        pkt_base: std::ptr::null_mut(),
+        pkt_lo: 0,
+        pkt_hi: 0,
+        stack_base: std::ptr::null_mut(),
+        stack_low: 0,
+        stack_hi: 0,
+        stack_dirty: exec.stack_dirty as u64,
+        executed: exec.executed,
+        budget: exec.budget,
+        status: ST_OK,
+        depth: 0,
+        tail_target: 0,
+        regs: *regs,
+        rt: RtTable::of::<T>(),
+        host: std::ptr::null_mut(),
+    };
+    refresh(&mut ctx, exec);
+    let mut host = Host { exec, code, fault: None };
+    ctx.host = (&mut host as *mut Host<'_, '_, T>).cast();
+    let status = dispatch(&mut ctx, code, code.entries[entry]);
+    regs[0] = ctx.regs[0];
+    host.exec.executed = ctx.executed;
+    host.exec.stack_dirty = host.exec.stack_dirty.min(ctx.stack_dirty as usize);
+    match status {
+        ST_OK => Ok(()),
+        ST_UNWIND => Err(Stop::Unwind),
+        _ => Err(Stop::Fault(Box::new(
+            host.fault.take().expect("a fault status always records its fault"),
+        ))),
+    }
+}
+
+/// Calls compiled function `func`, then the programs it tail-calls.
+fn dispatch(ctx: *mut JitCtx, code: &Code, mut func: usize) -> u64 {
+    loop {
+        // SAFETY: `ctx` points to the live context of the current `run`,
+        // whose `host` and bounds are valid for this call; the function was
+        // compiled for exactly this context layout (see `Code::finalize`).
+        let status = unsafe { (code.funcs[func])(ctx) };
+        if status != ST_TAIL {
+            return status;
+        }
+        // SAFETY: as above; the compiled code has returned, so nothing else
+        // accesses the context now.
+        let target = unsafe { (*ctx).tail_target } as usize;
+        func = code.entries[target];
+    }
+}
+
+/// The context and host behind a slow path's `ctx` argument.
+///
+/// # Safety
+/// `ctx` must be the pointer `run` handed to compiled code, for a run with
+/// tracer type `T`, and no other reference to either may be in use while
+/// the returned ones are.
+unsafe fn parts<'x, T: Tracer>(ctx: *mut JitCtx) -> (&'x mut JitCtx, &'x mut Host<'x, 'x, T>) {
+    // SAFETY: per the contract above.
+    unsafe {
+        let c = &mut *ctx;
+        let h = &mut *(c.host as *mut Host<'x, 'x, T>);
+        (c, h)
+    }
+}
+
+fn unsite(site: u64) -> (usize, usize) {
+    ((site >> 32) as usize, site as u32 as usize)
+}
+
+fn fail<T: Tracer>(host: &mut Host<'_, '_, T>, site: u64, kind: FaultKind) -> u64 {
+    let (prog, pc) = unsite(site);
+    let p = &host.exec.programs[prog];
+    let line = p.lines.lookup(pc).map(|l| format!("{}:{}", l.file, l.line));
+    host.fault = Some(Fault { pc, program: p.name.clone(), kind, line });
+    ST_FAULT
+}
+
+/// Runs a slow path's body so that a panic in it never unwinds into
+/// compiled code (which has no unwind tables; unwinding through it would
+/// abort the process). A panic becomes the run's fault at `site`, and the
+/// slow path returns `ST_FAULT` (with `JitCtx::status` set too, for
+/// `rt_load`, whose return value is the loaded value and is then unused).
+fn guarded<T: Tracer>(ctx: *mut JitCtx, site: u64, what: &str, body: impl FnOnce() -> u64) -> u64 {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(body)) {
+        Ok(v) => v,
+        Err(payload) => {
+            // SAFETY: called only by compiled code with its context
+            // (`parts`); the body's references ended with its unwind.
+            let (c, h) = unsafe { parts::<T>(ctx) };
+            let kind = FaultKind::Internal {
+                what: format!("{what}: {}", panic_message(payload.as_ref())),
+            };
+            // `rt_load`'s caller checks `status`; the others check the
+            // returned status. Either way the run stops here.
+            c.status = fail(h, site, kind);
+            ST_FAULT
+        }
+    }
+}
+
+extern "C" fn rt_load<T: Tracer>(ctx: *mut JitCtx, site: u64, a: u64, size: u64) -> u64 {
+    guarded::<T>(ctx, site, "the JIT's load slow path", || {
+        // SAFETY: called only by compiled code with its context (`parts`).
+        let (c, h) = unsafe { parts::<T>(ctx) };
+        match h.exec.load(unsite(site).1, a, size as usize) {
+            Ok(v) => v,
+            Err(k) => {
+                c.status = fail(h, site, k);
+                0
+            }
+        }
+    })
+}
+
+extern "C" fn rt_store<T: Tracer>(ctx: *mut JitCtx, site: u64, a: u64, size: u64, v: u64) -> u64 {
+    guarded::<T>(ctx, site, "the JIT's store slow path", || {
+        // SAFETY: called only by compiled code with its context (`parts`).
+        let (_, h) = unsafe { parts::<T>(ctx) };
+        match h.exec.store(unsite(site).1, a, size as usize, v) {
+            Ok(()) => ST_OK,
+            Err(k) => fail(h, site, k),
+        }
+    })
+}
+
+/// `packed` is `op << 8 | size`; r0 and `src` are in `regs`.
+extern "C" fn rt_atomic<T: Tracer>(
+    ctx: *mut JitCtx,
+    site: u64,
+    a: u64,
+    packed: u64,
+    src: u64,
+) -> u64 {
+    guarded::<T>(ctx, site, "the JIT's atomic slow path", || {
+        // SAFETY: called only by compiled code with its context (`parts`).
+        let (c, h) = unsafe { parts::<T>(ctx) };
+        let (op, size) = ((packed >> 8) as i32, (packed & 0xff) as usize);
+        match h.exec.atomic(unsite(site).1, op, a, size, src as usize, &mut c.regs) {
+            Ok(()) => ST_OK,
+            Err(k) => fail(h, site, k),
+        }
+    })
+}
+
+/// Helper `id` with r1-r5 in `regs`; r0 comes back there.
+extern "C" fn rt_helper<T: Tracer>(ctx: *mut JitCtx, site: u64, id: u64, callx: u64) -> u64 {
+    // `call_helper` contains a panic in the helper itself; this guards
+    // the rest of the slow path.
+    guarded::<T>(ctx, site, "the JIT's helper slow path", || {
+        // SAFETY: called only by compiled code with its context (`parts`).
+        let (c, h) = unsafe { parts::<T>(ctx) };
+        let (prog, pc) = unsite(site);
+        if callx == 0 {
+            h.exec.tracer.helper(pc, id as i32);
+        }
+        h.exec.executed = c.executed;
+        let mut regs = c.regs;
+        let r = h.exec.call_helper(id as i32, prog, pc, &mut regs, c.depth as usize);
+        c.executed = h.exec.executed;
+        refresh(c, h.exec);
+        match r {
+            Ok(HelperOutcome::Return(v)) => {
+                c.regs[0] = v;
+                ST_OK
+            }
+            Ok(HelperOutcome::TailCall(target)) if callx == 0 => {
+                // As the interpreter: r1-r5 clobbered, r1 is the ctx again.
+                c.regs[1] = h.exec.ctx_addr;
+                c.regs[2..6].fill(0);
+                c.tail_target = target as u64;
+                ST_TAIL
+            }
+            Ok(HelperOutcome::TailCall(_)) => {
+                fail(h, site, FaultKind::InvalidInstruction { code: JMP | CALL | X })
+            }
+            Ok(HelperOutcome::Unwind(v)) => {
+                c.regs[0] = v;
+                ST_UNWIND
+            }
+            Err(k) => fail(h, site, k),
+        }
+    })
+}
+
+/// A BPF-to-BPF call of compiled function `func` with all registers in
+/// `regs`, on a fresh frame, as the interpreter's `PSEUDO_CALL`.
+extern "C" fn rt_call<T: Tracer>(ctx: *mut JitCtx, site: u64, func: u64) -> u64 {
+    // The callee's own slow paths are guarded; this guards the frame set-up.
+    guarded::<T>(ctx, site, "the JIT's call slow path", || {
+        let (depth, saved_low, code) = {
+            // SAFETY: called only by compiled code with its context (`parts`);
+            // these references end before the callee runs.
+            let (c, h) = unsafe { parts::<T>(ctx) };
+            let depth = c.depth as usize;
+            if depth + 1 >= MAX_FRAMES {
+                return fail(h, site, FaultKind::CallDepth);
+            }
+            c.regs[10] = addr(TAG_STACK, (STACK_SIZE - (depth + 1) * FRAME_SIZE) as u64);
+            let saved_low = h.exec.stack_low;
+            h.exec.stack_low = STACK_SIZE - (depth + 2) * FRAME_SIZE;
+            h.exec.clear_frame(depth + 1);
+            c.depth = (depth + 1) as u64;
+            refresh(c, h.exec);
+            (depth, saved_low, h.code as *const Code)
+        };
+        // SAFETY: `code` is the `&Code` the running `run` borrows.
+        let status = dispatch(ctx, unsafe { &*code }, func as usize);
+        // SAFETY: the callee has returned; see above.
+        let (c, h) = unsafe { parts::<T>(ctx) };
+        h.exec.stack_low = saved_low;
+        c.depth = depth as u64;
+        refresh(c, h.exec);
+        status
+    })
+}
+
+/// The budget ran out inside the segment starting at `site`, which began
+/// with `executed` instructions done.
+extern "C" fn rt_budget<T: Tracer>(ctx: *mut JitCtx, site: u64, executed: u64) -> u64 {
+    guarded::<T>(ctx, site, "the JIT's budget slow path", || {
+        // SAFETY: called only by compiled code with its context (`parts`).
+        let (c, h) = unsafe { parts::<T>(ctx) };
+        let (prog, start) = unsite(site);
+        let budget = h.exec.budget;
+        let pc =
+            nth_in_segment(&h.exec.programs[prog].insns, start, budget.saturating_sub(executed));
+        c.executed = budget + 1;
+        fail(h, (prog as u64) << 32 | pc as u64, FaultKind::BudgetExhausted { budget })
+    })
+}
+
+extern "C" fn rt_fault<T: Tracer>(ctx: *mut JitCtx, site: u64, kind: u64, arg: u64) -> u64 {
+    guarded::<T>(ctx, site, "the JIT's fault slow path", || {
+        // SAFETY: called only by compiled code with its context (`parts`).
+        let (_, h) = unsafe { parts::<T>(ctx) };
+        let kind = match kind {
+            FAULT_PC_OUT_OF_RANGE => FaultKind::PcOutOfRange { pc: arg as i64 },
+            _ => FaultKind::InvalidInstruction { code: arg as u8 },
+        };
+        fail(h, site, kind)
+    })
+}

@@ -1,3 +1,0 @@
-fn main() -> std::process::ExitCode {
-    xdpqual::cli::main()
-}

@@ -1,0 +1,427 @@
+//! `--map NAME=FILE.json` (initial map contents) and `--dump-maps FILE.json`.
+//!
+//! Input format, version 1:
+//! ```json
+//! { "entries": [ { "key": "0a000001", "value": "01" },
+//!                { "key": 3, "value": "00000000" },
+//!                { "key": 0, "program": "xdp_ipv4" } ] }
+//! ```
+//! Keys and values are hex byte strings in memory order, or typed fields
+//! laid out with the map's BTF (`{"port": 23, "proto": 6}`; see
+//! docs/maps-json.md). A number as a key of a map without BTF is a
+//! little-endian u32 (array indices). For a PROG_ARRAY, `program` names the
+//! XDP program of the same object to put in that slot. For per-CPU maps a
+//! single value is written to every CPU.
+//!
+//! For an ARRAY_OF_MAPS / HASH_OF_MAPS, a slot holds a map: `"map": NAME`
+//! puts a map of the object there (it must match the inner-map template,
+//! as the kernel checks), and `"inner": { "entries": [...] }` makes a
+//! fresh map from the template, named `OUTER[KEY]`, with those entries
+//! (given as for any map, typed with the template's BTF key and value):
+//! ```json
+//! { "entries": [ { "key": 0, "inner": { "entries": [] } },
+//!                { "key": 1, "map": "inner_map2" } ] }
+//! ```
+
+use std::path::Path;
+
+use anyhow::{anyhow, bail, Context, Result};
+use serde::{Deserialize, Serialize};
+
+use crate::engine::{Engine, MapEntry};
+use crate::loader::btf_types::{object_map_layouts, Layout, MapLayouts};
+use crate::program::MapType;
+use crate::program::Object;
+use crate::util::unhex;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MapFile {
+    entries: Vec<EntrySpec>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EntrySpec {
+    key: serde_json::Value,
+    #[serde(default)]
+    value: Option<serde_json::Value>,
+    #[serde(default)]
+    program: Option<String>,
+    /// Map-in-map: a map of the object for this slot.
+    #[serde(default)]
+    map: Option<String>,
+    /// Map-in-map: a fresh inner map with these entries for this slot.
+    #[serde(default)]
+    inner: Option<MapFile>,
+}
+
+/// One `--map` argument, parsed.
+#[derive(Clone, Debug)]
+pub struct MapInit {
+    pub map: String,
+    pub file: std::path::PathBuf,
+}
+
+impl std::str::FromStr for MapInit {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (map, file) =
+            s.split_once('=').ok_or_else(|| format!("'{s}' is not NAME=FILE.json"))?;
+        Ok(MapInit { map: map.to_string(), file: file.into() })
+    }
+}
+
+/// Applies a map file to the engine's maps.
+pub fn apply(engine: &mut Engine, obj: &Object, init: &MapInit) -> Result<()> {
+    let ctx = || format!("map file {} for map '{}'", init.file.display(), init.map);
+    let text = crate::util::input::read_text_limited(
+        &init.file,
+        "map file",
+        crate::util::input::MAX_DATA_BYTES,
+    )
+    .with_context(ctx)?;
+    let spec: MapFile = serde_json::from_str(&text).with_context(ctx)?;
+    let layouts = layouts_of(obj).with_context(ctx)?;
+    apply_entries(engine, &init.map, &layouts, &spec.entries).with_context(ctx)
+}
+
+fn apply_entries(
+    engine: &mut Engine,
+    map: &str,
+    layouts: &MapLayouts,
+    entries: &[EntrySpec],
+) -> Result<()> {
+    let layout = layouts.get(map);
+    for (i, e) in entries.iter().enumerate() {
+        let r = if e.map.is_some() || e.inner.is_some() {
+            apply_slot(engine, map, layouts, e)
+        } else {
+            apply_entry(engine, map, layout, e)
+        };
+        r.with_context(|| format!("entry {i}"))?;
+    }
+    Ok(())
+}
+
+/// One slot of a map-in-map: an existing map of the object, or a fresh
+/// inner map from the template with its own entries.
+fn apply_slot(engine: &mut Engine, map: &str, layouts: &MapLayouts, e: &EntrySpec) -> Result<()> {
+    let set = engine.maps_mut();
+    let outer = set
+        .maps
+        .iter()
+        .position(|m| m.def.name == map)
+        .ok_or_else(|| anyhow!("the object has no map named '{map}'"))?;
+    let def = set.maps[outer].def.clone();
+    if !def.map_type.is_map_in_map() {
+        bail!(
+            "'map' and 'inner' fill ARRAY_OF_MAPS and HASH_OF_MAPS slots; map '{map}' is {}",
+            def.map_type.name()
+        );
+    }
+    if e.value.is_some() || e.program.is_some() || (e.map.is_some() && e.inner.is_some()) {
+        bail!("a map-in-map entry has a 'key' and exactly one of 'map' or 'inner'");
+    }
+    let key = bytes_of(&e.key, layouts.get(map).map(|l| &l.0), def.key_size as usize, "key")?;
+    if key.len() != def.key_size as usize {
+        bail!("key has {} bytes, map '{map}' has key_size {}", key.len(), def.key_size);
+    }
+    let inner = match (&e.map, &e.inner) {
+        (Some(name), _) => set.maps[..set.objects]
+            .iter()
+            .position(|m| &m.def.name == name)
+            .ok_or_else(|| anyhow!("the object has no map named '{name}' to put in the slot"))?,
+        (None, Some(spec)) => {
+            let name = inner_name(map, &key);
+            if set.maps.iter().any(|m| m.def.name == name) {
+                bail!("slot {name} is given twice");
+            }
+            let idx = set.add_inner(outer, &name).map_err(|e| anyhow!("{e}"))?;
+            let mut inner_layouts = MapLayouts::new();
+            if let Some(l) = layouts.get(&format!("{map}.inner")) {
+                inner_layouts.insert(name.clone(), l.clone());
+            }
+            apply_entries(engine, &name, &inner_layouts, &spec.entries)
+                .with_context(|| format!("inner map {name}"))?;
+            idx
+        }
+        (None, None) => unreachable!("checked by the caller"),
+    };
+    engine.maps_mut().set_inner(outer, &key, inner).map_err(|e| anyhow!(e))
+}
+
+/// The name of an inner map made for slot `key` of `outer`: `outer[3]`
+/// for 4-byte keys (array indices), `outer[hex]` otherwise.
+pub fn inner_name(outer: &str, key: &[u8]) -> String {
+    match <[u8; 4]>::try_from(key) {
+        Ok(k) => format!("{outer}[{}]", u32::from_le_bytes(k)),
+        Err(_) => {
+            format!("{outer}[{}]", key.iter().map(|b| format!("{b:02x}")).collect::<String>())
+        }
+    }
+}
+
+/// Key/value layouts from the object's BTF (empty without BTF).
+fn layouts_of(obj: &Object) -> Result<MapLayouts> {
+    let bytes = crate::util::input::read_limited(
+        &obj.path,
+        "BPF object",
+        crate::util::input::MAX_OBJECT_BYTES,
+    )
+    .with_context(|| format!("reading {}", obj.path.display()))?;
+    object_map_layouts(&bytes).map_err(|e| anyhow!("{}: {e}", obj.path.display()))
+}
+
+fn bytes_of(
+    v: &serde_json::Value,
+    layout: Option<&Layout>,
+    size: usize,
+    what: &str,
+) -> Result<Vec<u8>> {
+    match (v, layout) {
+        (serde_json::Value::String(h), _) if unhex(h).is_ok_and(|b| b.len() == size) => Ok(unhex(h).expect("checked")),
+        (serde_json::Value::Number(n), None) if size == 4 => {
+            let i = n.as_u64().filter(|i| *i <= u32::MAX as u64).ok_or_else(|| anyhow!("{what} {n} is not a u32"))?;
+            Ok((i as u32).to_le_bytes().to_vec())
+        }
+        (v, Some(l)) => encode(v, l, what),
+        (v, None) => bail!("{what} {v} must be a hex string of {size} bytes (the map has no BTF type information for typed fields)"),
+    }
+}
+
+/// Encodes a typed JSON value with a BTF layout.
+pub fn encode(v: &serde_json::Value, layout: &Layout, what: &str) -> Result<Vec<u8>> {
+    use serde_json::Value as V;
+    let size = layout.size();
+    let mut out = vec![0u8; size];
+    match (v, layout) {
+        (V::String(s), _) if s.parse::<std::net::Ipv4Addr>().is_ok() && size == 4 => {
+            out.copy_from_slice(&s.parse::<std::net::Ipv4Addr>().expect("checked").octets());
+        }
+        (V::String(s), _) if s.parse::<std::net::Ipv6Addr>().is_ok() && size == 16 => {
+            out.copy_from_slice(&s.parse::<std::net::Ipv6Addr>().expect("checked").octets());
+        }
+        (V::String(s), _) => {
+            let b = unhex(s).map_err(|e| anyhow!("{what}: {e}"))?;
+            if b.len() != size {
+                bail!("{what}: hex '{s}' has {} bytes, the type has {size}", b.len());
+            }
+            out = b;
+        }
+        (V::Number(n), Layout::Int { size, signed, big_endian }) => {
+            let bits = *size * 8;
+            let raw: u64 = if let Some(u) = n.as_u64() {
+                if bits < 64 && u >> bits != 0 {
+                    bail!("{what}: {u} does not fit in {size} bytes");
+                }
+                u
+            } else if let (Some(i), true) = (n.as_i64(), *signed) {
+                if bits < 64 && (i < -(1i64 << (bits - 1)) || i >= 1i64 << (bits - 1)) {
+                    bail!("{what}: {i} does not fit in a signed {size}-byte integer");
+                }
+                i as u64
+            } else {
+                bail!(
+                    "{what}: {n} is not a valid {}integer of {size} bytes",
+                    if *signed { "" } else { "unsigned " }
+                );
+            };
+            let le = raw.to_le_bytes();
+            out.copy_from_slice(&le[..*size]);
+            if *big_endian {
+                out.reverse();
+            }
+        }
+        (V::Array(items), Layout::Array { elem, len, .. }) => {
+            if items.len() != *len {
+                bail!("{what}: {} elements given, the array has {len}", items.len());
+            }
+            let es = elem.size();
+            for (i, item) in items.iter().enumerate() {
+                let b = encode(item, elem, &format!("{what}[{i}]"))?;
+                out[i * es..(i + 1) * es].copy_from_slice(&b);
+            }
+        }
+        (V::Object(fields), Layout::Struct { members, .. }) => {
+            for (name, val) in fields {
+                let m = members.iter().find(|m| &m.name == name).ok_or_else(|| {
+                    let known: Vec<&str> = members.iter().map(|m| m.name.as_str()).collect();
+                    anyhow!("{what}: no field '{name}' (fields: {})", known.join(", "))
+                })?;
+                let b = encode(val, &m.layout, &format!("{what}.{name}"))?;
+                out[m.offset..m.offset + b.len()].copy_from_slice(&b);
+            }
+        }
+        (v, l) => bail!("{what}: {v} does not match the BTF type ({l:?})"),
+    }
+    Ok(out)
+}
+
+/// The per-CPU values of a PERCPU_ARRAY / PERCPU_HASH / LRU_PERCPU_HASH
+/// entry, when `value` is a list of them rather than one value. A JSON list
+/// is one value only where the value type is itself an array: then a list
+/// of lists is per CPU.
+fn per_cpu_list<'a>(
+    map_type: MapType,
+    value: &'a serde_json::Value,
+    layout: Option<&Layout>,
+) -> Option<&'a Vec<serde_json::Value>> {
+    let serde_json::Value::Array(items) = value else { return None };
+    if !map_type.is_percpu() {
+        return None;
+    }
+    match layout {
+        Some(Layout::Array { .. }) => {
+            items.iter().all(|i| matches!(i, serde_json::Value::Array(_))).then_some(items)
+        }
+        _ => Some(items),
+    }
+}
+
+fn apply_entry(
+    engine: &mut Engine,
+    map: &str,
+    layout: Option<&(Layout, Layout)>,
+    e: &EntrySpec,
+) -> Result<()> {
+    let key_size = engine
+        .maps_mut()
+        .by_name(map)
+        .map(|m| m.def.key_size as usize)
+        .ok_or_else(|| anyhow!("the object has no map named '{map}'"))?;
+    let key = bytes_of(&e.key, layout.map(|l| &l.0), key_size, "key")?;
+    if let Some(prog) = &e.program {
+        let index = u32::from_le_bytes(
+            key.get(..4)
+                .and_then(|k| k.try_into().ok())
+                .ok_or_else(|| anyhow!("PROG_ARRAY keys are 4 bytes"))?,
+        );
+        return engine.set_prog_array(map, index, prog).map_err(|m| anyhow!(m));
+    }
+    let m = engine
+        .maps_mut()
+        .by_name(map)
+        .ok_or_else(|| anyhow!("the object has no map named '{map}'"))?;
+    let value_json = e.value.as_ref().ok_or_else(|| {
+        anyhow!("entry has neither 'value' nor 'program' (nor, for a map-in-map, 'map' or 'inner')")
+    })?;
+    if key.len() != m.def.key_size as usize {
+        bail!("key has {} bytes, map '{map}' has key_size {}", key.len(), m.def.key_size);
+    }
+    let vs = m.def.value_size as usize;
+    let value_layout = layout.map(|l| &l.1);
+    let value = match per_cpu_list(m.def.map_type, value_json, value_layout) {
+        // One value per CPU the run models, as BPF_MAP_UPDATE_ELEM takes
+        // them from user space: each rounded up to 8 bytes
+        // (kernel/bpf/syscall.c bpf_map_value_size, round_up(value_size, 8)
+        // * num_possible_cpus()).
+        Some(items) => {
+            let ncpus = m.stride / m.per_cpu.max(1);
+            if items.len() != ncpus {
+                bail!(
+                    "map '{map}' ({}), key {}: {} values given, but a per-CPU list needs one per \
+                     CPU the run models, {ncpus} here (the machine's possible CPUs for diff, live \
+                     and the kernel; one per worker for replay --threads), or a single value for \
+                     every CPU",
+                    m.def.map_type.name(),
+                    e.key,
+                    items.len()
+                );
+            }
+            let mut out = vec![0u8; m.per_cpu * ncpus];
+            for (c, item) in items.iter().enumerate() {
+                let v = bytes_of(item, value_layout, vs, &format!("value for CPU {c}"))?;
+                if v.len() != vs {
+                    bail!(
+                        "value for CPU {c} has {} bytes, map '{map}' has value_size {vs}",
+                        v.len()
+                    );
+                }
+                out[c * m.per_cpu..c * m.per_cpu + vs].copy_from_slice(&v);
+            }
+            out
+        }
+        // A single value: the engine writes it to every CPU, as bpftool
+        // does when given one value for a per-CPU map.
+        None => {
+            let value = bytes_of(value_json, value_layout, vs, "value")?;
+            if value.len() != vs {
+                bail!("value has {} bytes, map '{map}' has value_size {vs}", value.len());
+            }
+            value
+        }
+    };
+    if m.def.map_type.is_map_in_map() {
+        bail!(
+            "map '{map}' ({}) holds maps: give each slot as {{\"key\": K, \"inner\": {{\"entries\": [...]}}}} \
+             or {{\"key\": K, \"map\": \"NAME\"}}",
+            m.def.map_type.name()
+        );
+    }
+    if matches!(m.def.map_type, MapType::Ringbuf | MapType::PerfEventArray) {
+        bail!("map '{map}' ({}) holds no entries", m.def.map_type.name());
+    }
+    let rc = m.update(&key, &value, 0, None);
+    if rc != 0 {
+        bail!("update refused with errno {}", -rc);
+    }
+    Ok(())
+}
+
+/// The `--dump-maps` document.
+#[derive(Serialize)]
+pub struct MapDump<'a> {
+    pub schema: &'static str,
+    pub maps: Vec<DumpedMap<'a>>,
+}
+
+#[derive(Serialize)]
+pub struct DumpedMap<'a> {
+    pub name: &'a str,
+    #[serde(rename = "type")]
+    pub map_type: String,
+    pub entries: Vec<MapEntry>,
+    /// Map-in-map: which map each slot holds (the entries' values are the
+    /// inner maps' positions in this list), e.g. `outer[0]`, whose own
+    /// entries are listed as a map of that name.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub slots: Vec<InnerSlot<'a>>,
+}
+
+#[derive(Serialize)]
+pub struct InnerSlot<'a> {
+    #[serde(with = "crate::util::hex_bytes")]
+    pub key: Vec<u8>,
+    pub map: &'a str,
+}
+
+pub fn dump(engine: &Engine) -> MapDump<'_> {
+    MapDump {
+        schema: "xdpqual.maps/1",
+        maps: engine
+            .maps()
+            .maps
+            .iter()
+            .enumerate()
+            .map(|(i, m)| {
+                let entries = m.entries();
+                let set = engine.maps();
+                let slots = entries
+                    .iter()
+                    .filter_map(|e| {
+                        let inner = set.inner_of(i, &e.values[0])?;
+                        Some(InnerSlot { key: e.key.clone(), map: &set.maps[inner].def.name })
+                    })
+                    .collect();
+                DumpedMap { name: &m.def.name, map_type: m.def.map_type.name(), entries, slots }
+            })
+            .collect(),
+    }
+}
+
+pub fn write_dump(engine: &Engine, path: &Path) -> Result<()> {
+    let json = serde_json::to_vec_pretty(&dump(engine))?;
+    crate::util::write_atomic(path, &json)
+        .with_context(|| format!("writing map dump {}", path.display()))
+}
