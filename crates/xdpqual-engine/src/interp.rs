@@ -171,9 +171,9 @@ fn truncate(v: u64, width: i32) -> Option<u64> {
 
 /// Whole opcodes of the interpreter's one-dispatch instructions.
 mod fast {
-    use crate::isa::opcode::*;
+    use xdpqual_isa::opcode::*;
     macro_rules! ops {
-        ($($name:ident = $v:expr;)*) => { $(pub const $name: u8 = $v;)* };
+        ($($name:ident = $v:expr;)*) => { $(pub(super) const $name: u8 = $v;)* };
     }
     ops! {
         ADD64_K = ALU64 | K | ADD; ADD64_X = ALU64 | X | ADD;

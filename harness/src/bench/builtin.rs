@@ -111,7 +111,7 @@ pub fn object(name: &str) -> Result<Object, String> {
             names.join(", ")
         ));
     };
-    let insns = crate::asm::assemble(src)
+    let insns = crate::isa::asm::assemble(src)
         .map_err(|e| format!("built-in program '{name}' does not assemble: {e}"))?;
     Ok(Object {
         path: format!("{PREFIX}{name}").into(),

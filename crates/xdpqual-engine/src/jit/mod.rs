@@ -81,7 +81,7 @@ const CACHE_MAX_INSNS: usize = 4 * MAX_JIT_INSNS;
 
 struct CacheEntry {
     allow_callx: bool,
-    programs: Vec<Vec<crate::isa::Insn>>,
+    programs: Vec<Vec<xdpqual_isa::Insn>>,
     code: Arc<Code>,
 }
 
