@@ -15,7 +15,8 @@ use xdpqual::util::escape::{terminal, terminal_block};
 /// model. Prints a table and writes results/bench-<timestamp>-<program>.json.
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// The object, optionally with the program's section or name: PROG.o[:SECTION].
+    /// The object, optionally with the program's section or name: PROG.o[:SECTION];
+    /// or a built-in program: builtin:parse (map-free parser), builtin:floor.
     pub program: String,
     #[command(flatten)]
     pub load: crate::load_args::LoadArgs,
@@ -43,8 +44,14 @@ pub struct Args {
 }
 
 pub(crate) fn run(args: Args) -> Result<ExitCode> {
-    let (path, section) = split_target(&args.program);
-    let obj = load_target(&path, &args.load.options(section.as_deref()))?;
+    let (obj, section) = match args.program.strip_prefix(bench::builtin::PREFIX) {
+        Some(name) => (bench::builtin::object(name).map_err(|e| anyhow::anyhow!(e))?, None),
+        None => {
+            let (path, section) = split_target(&args.program);
+            (load_target(&path, &args.load.options(section.as_deref()))?, section)
+        }
+    };
+    let path = obj.path.clone();
     let program = match &section {
         Some(s) => obj.program(Some(s)).with_context(|| {
             format!("{}: no XDP program or section named '{s}'", path.display())

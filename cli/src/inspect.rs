@@ -143,6 +143,24 @@ fn text(loaded: &Loaded, want: Option<&str>) -> String {
             origin(m),
             if m.read_only { ", read-only" } else { "" }
         );
+        // Map-in-map: the inner-map template every inner map must match.
+        if let Some(inner) = &m.inner {
+            let _ = writeln!(
+                s,
+                "       {:<20} {:<20} {:>5} {:>7} {:>11} {:>#10x}  inner-map template",
+                "",
+                inner.map_type.name(),
+                inner.key_size,
+                inner.value_size,
+                inner.max_entries,
+                inner.flags
+            );
+        }
+        if !m.init_slots.is_empty() {
+            let slots: Vec<String> =
+                m.init_slots.iter().map(|(i, n)| format!("[{i}] = {}", t(n))).collect();
+            let _ = writeln!(s, "       initialised slots: {}", slots.join(", "));
+        }
     }
     if !loaded.core_relocations.is_empty() {
         let _ = writeln!(

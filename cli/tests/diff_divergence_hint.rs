@@ -64,6 +64,8 @@ fn object() -> Object {
         origin: MapOrigin::BtfMaps,
         initial_data: None,
         read_only: false,
+        inner: None,
+        init_slots: Vec::new(),
     };
     Object {
         path: "hint.o".into(),

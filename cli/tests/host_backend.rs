@@ -165,6 +165,8 @@ fn array_def(name: &str, map_type: MapType, value_size: u32) -> MapDef {
         origin: MapOrigin::BtfMaps,
         initial_data: None,
         read_only: false,
+        inner: None,
+        init_slots: Vec::new(),
     }
 }
 
@@ -473,6 +475,8 @@ fn rodata_is_frozen_and_readable_by_value() {
         origin: MapOrigin::GlobalData,
         initial_data: Some(init.clone()),
         read_only: true,
+        inner: None,
+        init_slots: Vec::new(),
         ..array_def(".rodata", MapType::Array, 8)
     };
     let maps = vec![KernelMap::create(&def).unwrap()];

@@ -74,7 +74,10 @@ fn host_addresses(text: &str) -> Vec<String> {
                 found.push(format!("hex number {run}"));
             }
         }
-        if run.bytes().all(|c| c.is_ascii_digit()) && (14..=15).contains(&run.len()) {
+        // The digits after a float's decimal point (`12.93887405094188` in
+        // bench JSON) are a fraction, not a number of their own.
+        let fraction = start >= 2 && b[start - 1] == b'.' && b[start - 2].is_ascii_digit();
+        if !fraction && run.bytes().all(|c| c.is_ascii_digit()) && (14..=15).contains(&run.len()) {
             if let Ok(v) = run.parse::<u64>() {
                 if is_host_address(v) {
                     found.push(format!("decimal number {run}"));
@@ -325,6 +328,10 @@ fn the_address_scan_finds_what_it_must() {
     assert!(!host_addresses("at 0x555555559000").is_empty());
     assert!(!host_addresses("at 55555555abcd").is_empty());
     assert!(host_addresses(r#""ns_total": 558060084585"#).is_empty());
+    // A float's fraction is not a number of its own; the same digits after
+    // a non-digit and a point (`v.93887405094188`) still are.
+    assert!(host_addresses(r#""packets_per_s": 12.93887405094188"#).is_empty());
+    assert!(!host_addresses("v.93887405094188").is_empty());
     assert_eq!(terminal_controls("a\x1b[2Jb\r\u{85}"), vec!['\r', '\x1b', '\u{85}']);
     assert_eq!(xml_forbidden("a\x01b\tc"), vec!['\x01']);
 }

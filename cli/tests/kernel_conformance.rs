@@ -83,6 +83,8 @@ fn object(insns: Vec<Insn>) -> Object {
         origin: MapOrigin::BtfMaps,
         initial_data: None,
         read_only: false,
+        inner: None,
+        init_slots: Vec::new(),
     };
     let prog = Program {
         name: "conformance_test".into(),

@@ -22,6 +22,8 @@ fn array_8000() -> MapDef {
         origin: MapOrigin::BtfMaps,
         initial_data: None,
         read_only: false,
+        inner: None,
+        init_slots: Vec::new(),
     }
 }
 

@@ -12,6 +12,16 @@
 //! little-endian u32 (array indices). For a PROG_ARRAY, `program` names the
 //! XDP program of the same object to put in that slot. For per-CPU maps a
 //! single value is written to every CPU.
+//!
+//! For an ARRAY_OF_MAPS / HASH_OF_MAPS, a slot holds a map: `"map": NAME`
+//! puts a map of the object there (it must match the inner-map template,
+//! as the kernel checks), and `"inner": { "entries": [...] }` makes a
+//! fresh map from the template, named `OUTER[KEY]`, with those entries
+//! (given as for any map, typed with the template's BTF key and value):
+//! ```json
+//! { "entries": [ { "key": 0, "inner": { "entries": [] } },
+//!                { "key": 1, "map": "inner_map2" } ] }
+//! ```
 
 use std::path::Path;
 
@@ -38,6 +48,12 @@ struct EntrySpec {
     value: Option<serde_json::Value>,
     #[serde(default)]
     program: Option<String>,
+    /// Map-in-map: a map of the object for this slot.
+    #[serde(default)]
+    map: Option<String>,
+    /// Map-in-map: a fresh inner map with these entries for this slot.
+    #[serde(default)]
+    inner: Option<MapFile>,
 }
 
 /// One `--map` argument, parsed.
@@ -67,13 +83,83 @@ pub fn apply(engine: &mut Engine, obj: &Object, init: &MapInit) -> Result<()> {
     .with_context(ctx)?;
     let spec: MapFile = serde_json::from_str(&text).with_context(ctx)?;
     let layouts = layouts_of(obj).with_context(ctx)?;
-    let layout = layouts.get(&init.map);
-    for (i, e) in spec.entries.iter().enumerate() {
-        apply_entry(engine, &init.map, layout, e)
-            .with_context(|| format!("entry {i}"))
-            .with_context(ctx)?;
+    apply_entries(engine, &init.map, &layouts, &spec.entries).with_context(ctx)
+}
+
+fn apply_entries(
+    engine: &mut Engine,
+    map: &str,
+    layouts: &MapLayouts,
+    entries: &[EntrySpec],
+) -> Result<()> {
+    let layout = layouts.get(map);
+    for (i, e) in entries.iter().enumerate() {
+        let r = if e.map.is_some() || e.inner.is_some() {
+            apply_slot(engine, map, layouts, e)
+        } else {
+            apply_entry(engine, map, layout, e)
+        };
+        r.with_context(|| format!("entry {i}"))?;
     }
     Ok(())
+}
+
+/// One slot of a map-in-map: an existing map of the object, or a fresh
+/// inner map from the template with its own entries.
+fn apply_slot(engine: &mut Engine, map: &str, layouts: &MapLayouts, e: &EntrySpec) -> Result<()> {
+    let set = engine.maps_mut();
+    let outer = set
+        .maps
+        .iter()
+        .position(|m| m.def.name == map)
+        .ok_or_else(|| anyhow!("the object has no map named '{map}'"))?;
+    let def = set.maps[outer].def.clone();
+    if !def.map_type.is_map_in_map() {
+        bail!(
+            "'map' and 'inner' fill ARRAY_OF_MAPS and HASH_OF_MAPS slots; map '{map}' is {}",
+            def.map_type.name()
+        );
+    }
+    if e.value.is_some() || e.program.is_some() || (e.map.is_some() && e.inner.is_some()) {
+        bail!("a map-in-map entry has a 'key' and exactly one of 'map' or 'inner'");
+    }
+    let key = bytes_of(&e.key, layouts.get(map).map(|l| &l.0), def.key_size as usize, "key")?;
+    if key.len() != def.key_size as usize {
+        bail!("key has {} bytes, map '{map}' has key_size {}", key.len(), def.key_size);
+    }
+    let inner = match (&e.map, &e.inner) {
+        (Some(name), _) => set.maps[..set.objects]
+            .iter()
+            .position(|m| &m.def.name == name)
+            .ok_or_else(|| anyhow!("the object has no map named '{name}' to put in the slot"))?,
+        (None, Some(spec)) => {
+            let name = inner_name(map, &key);
+            if set.maps.iter().any(|m| m.def.name == name) {
+                bail!("slot {name} is given twice");
+            }
+            let idx = set.add_inner(outer, &name).map_err(|e| anyhow!("{e}"))?;
+            let mut inner_layouts = MapLayouts::new();
+            if let Some(l) = layouts.get(&format!("{map}.inner")) {
+                inner_layouts.insert(name.clone(), l.clone());
+            }
+            apply_entries(engine, &name, &inner_layouts, &spec.entries)
+                .with_context(|| format!("inner map {name}"))?;
+            idx
+        }
+        (None, None) => unreachable!("checked by the caller"),
+    };
+    engine.maps_mut().set_inner(outer, &key, inner).map_err(|e| anyhow!(e))
+}
+
+/// The name of an inner map made for slot `key` of `outer`: `outer[3]`
+/// for 4-byte keys (array indices), `outer[hex]` otherwise.
+pub fn inner_name(outer: &str, key: &[u8]) -> String {
+    match <[u8; 4]>::try_from(key) {
+        Ok(k) => format!("{outer}[{}]", u32::from_le_bytes(k)),
+        Err(_) => {
+            format!("{outer}[{}]", key.iter().map(|b| format!("{b:02x}")).collect::<String>())
+        }
+    }
 }
 
 /// Key/value layouts from the object's BTF (empty without BTF).
@@ -217,8 +303,9 @@ fn apply_entry(
         .maps_mut()
         .by_name(map)
         .ok_or_else(|| anyhow!("the object has no map named '{map}'"))?;
-    let value_json =
-        e.value.as_ref().ok_or_else(|| anyhow!("entry has neither 'value' nor 'program'"))?;
+    let value_json = e.value.as_ref().ok_or_else(|| {
+        anyhow!("entry has neither 'value' nor 'program' (nor, for a map-in-map, 'map' or 'inner')")
+    })?;
     if key.len() != m.def.key_size as usize {
         bail!("key has {} bytes, map '{map}' has key_size {}", key.len(), m.def.key_size);
     }
@@ -265,6 +352,13 @@ fn apply_entry(
             value
         }
     };
+    if m.def.map_type.is_map_in_map() {
+        bail!(
+            "map '{map}' ({}) holds maps: give each slot as {{\"key\": K, \"inner\": {{\"entries\": [...]}}}} \
+             or {{\"key\": K, \"map\": \"NAME\"}}",
+            m.def.map_type.name()
+        );
+    }
     if matches!(m.def.map_type, MapType::Ringbuf | MapType::PerfEventArray) {
         bail!("map '{map}' ({}) holds no entries", m.def.map_type.name());
     }
@@ -288,6 +382,18 @@ pub struct DumpedMap<'a> {
     #[serde(rename = "type")]
     pub map_type: String,
     pub entries: Vec<MapEntry>,
+    /// Map-in-map: which map each slot holds (the entries' values are the
+    /// inner maps' positions in this list), e.g. `outer[0]`, whose own
+    /// entries are listed as a map of that name.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub slots: Vec<InnerSlot<'a>>,
+}
+
+#[derive(Serialize)]
+pub struct InnerSlot<'a> {
+    #[serde(with = "crate::util::hex_bytes")]
+    pub key: Vec<u8>,
+    pub map: &'a str,
 }
 
 pub fn dump(engine: &Engine) -> MapDump<'_> {
@@ -297,10 +403,18 @@ pub fn dump(engine: &Engine) -> MapDump<'_> {
             .maps()
             .maps
             .iter()
-            .map(|m| DumpedMap {
-                name: &m.def.name,
-                map_type: m.def.map_type.name(),
-                entries: m.entries(),
+            .enumerate()
+            .map(|(i, m)| {
+                let entries = m.entries();
+                let set = engine.maps();
+                let slots = entries
+                    .iter()
+                    .filter_map(|e| {
+                        let inner = set.inner_of(i, &e.values[0])?;
+                        Some(InnerSlot { key: e.key.clone(), map: &set.maps[inner].def.name })
+                    })
+                    .collect();
+                DumpedMap { name: &m.def.name, map_type: m.def.map_type.name(), entries, slots }
             })
             .collect(),
     }

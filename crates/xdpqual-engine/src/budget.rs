@@ -115,6 +115,11 @@ impl Budget {
         Budget { limits, used: [0; 5] }
     }
 
+    /// The limits this budget charges against.
+    pub fn limits(&self) -> &RunLimits {
+        &self.limits
+    }
+
     pub fn limit(&self, r: Resource) -> u64 {
         match r {
             Resource::HelperWork => self.limits.helper_work,

@@ -47,6 +47,14 @@ pub(crate) struct Exec<'e, T: Tracer> {
     /// Lowest stack offset the current frame may touch: its own frame and
     /// its callers' (a callee may use a pointer into a caller's frame).
     pub stack_low: usize,
+    /// Lowest stack offset written so far in this run (`STACK_SIZE` when
+    /// none). The entry frame is all zeros when a run starts; the run
+    /// clears only `[stack_dirty, STACK_SIZE)` of it when it ends, instead
+    /// of the whole 512 bytes before it starts. Every stack write of the
+    /// interpreter and the helpers goes through `slice`, which lowers it;
+    /// the JIT's inline stores keep their own (`JitCtx::stack_dirty`),
+    /// merged in when compiled code returns.
+    pub stack_dirty: usize,
     pub buff: Option<&'e mut XdpBuff>,
     pub mem: Option<&'e mut [u8]>,
     pub ctx_addr: u64,
@@ -163,10 +171,12 @@ impl<T: Tracer> Exec<'_, T> {
             }
             TAG_STACK => {
                 let (lo, hi) = (self.stack_low as u64, STACK_SIZE as u64);
-                (
-                    Region::Stack,
-                    check_range(off, len, lo, hi).ok_or_else(|| oob(Region::Stack, lo, hi))?,
-                )
+                let range =
+                    check_range(off, len, lo, hi).ok_or_else(|| oob(Region::Stack, lo, hi))?;
+                if write {
+                    self.stack_dirty = self.stack_dirty.min(range.start);
+                }
+                (Region::Stack, range)
             }
             TAG_MEM => {
                 let hi = self.mem.as_deref().map_or(0, |m| m.len()) as u64;

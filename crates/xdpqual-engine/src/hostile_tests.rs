@@ -78,6 +78,8 @@ fn def(name: &str, t: MapType, k: u32, v: u32, n: u32) -> MapDef {
         origin: MapOrigin::BtfMaps,
         initial_data: None,
         read_only: false,
+        inner: None,
+        init_slots: Vec::new(),
     }
 }
 
@@ -478,4 +480,71 @@ fn measure_jit_compile_time() {
             rss >> 20
         );
     }
+}
+
+/// The entry frame reads as zeros at the start of every run, whatever the
+/// run before wrote there (through r10, through a stack address the
+/// program made up, or before it faulted): the run clears what it wrote
+/// when it ends (`Exec::stack_dirty`) instead of the whole frame first.
+#[test]
+fn stack_reads_zero_at_every_run_start() {
+    let top = memory::STACK_SIZE as u64;
+    let forged = addr(TAG_STACK, top - 512);
+    let writes = prog(vec![
+        vec![Insn::new(0x79, R6, R10, -8, 0)], // r6 = *(u64 *)(r10 - 8)
+        vec![Insn::new(0x79, R7, R10, -512, 0)], // r7 = *(u64 *)(r10 - 512)
+        vec![Insn::new(0x4f, R6, R7, 0, 0)],   // r6 |= r7
+        lddw(R1, forged),
+        mov(R3, 0x1111),
+        vec![Insn::new(0x7b, R1, R3, 0, 0)], // *(u64 *)forged = r3
+        stack_u64(-8, 0x2222),
+        movr(R0, R6),
+        exit(),
+    ]);
+    let faults = prog(vec![
+        vec![Insn::new(0x79, R6, R10, -16, 0)], // r6 = *(u64 *)(r10 - 16)
+        stack_u64(-16, 5),
+        vec![Insn::new(0x55, R6, 0, 2, 0)], // if r6 != 0 goto +2
+        mov(R0, 0),
+        vec![Insn::new(0x79, R0, R0, 0, 0)], // r0 = *(u64 *)0: faults
+        movr(R0, R6),
+        exit(),
+    ]);
+    let frame = [0u8; 64];
+    let pkt = PacketIn { data: &frame, ts_ns: 0, ingress_ifindex: 1, rx_queue_index: 0 };
+    for jit in [false, true] {
+        let mut e =
+            Engine::for_program(&writes, &[], EngineConfig { jit, ..Default::default() }).unwrap();
+        for run in 0..3 {
+            assert_eq!(r0(&e.run_xdp(&pkt)), 0, "jit {jit}, run {run}");
+        }
+        let mut e =
+            Engine::for_program(&faults, &[], EngineConfig { jit, ..Default::default() }).unwrap();
+        for run in 0..3 {
+            let t = fault_text(&e.run_xdp(&pkt));
+            assert!(t.contains("insn 6"), "jit {jit}, run {run}: {t}");
+        }
+    }
+}
+
+/// Two engines of the same programs share one compile; a different program
+/// gets its own, and a program over the compile bound none.
+#[test]
+fn compiled_code_is_shared_between_engines_of_the_same_programs() {
+    let p = prog(vec![mov(R0, 2), exit()]);
+    let q = prog(vec![mov(R0, 1), exit()]);
+    let jit = EngineConfig { jit: true, ..Default::default() };
+    let a = Engine::for_program(&p, &[], jit.clone()).unwrap();
+    let b = Engine::for_program(&p, &[], jit.clone()).unwrap();
+    let c = Engine::for_program(&q, &[], jit.clone()).unwrap();
+    assert!(a.shares_code_with(&b));
+    assert!(!a.shares_code_with(&c));
+    let frame = [0u8; 64];
+    let pkt = PacketIn { data: &frame, ts_ns: 0, ingress_ifindex: 1, rx_queue_index: 0 };
+    let (mut b, mut c) = (b, c);
+    assert_eq!((r0(&b.run_xdp(&pkt)), r0(&c.run_xdp(&pkt))), (2, 1));
+    let small = EngineConfig { jit_max_insns: 1, ..jit };
+    let d = Engine::for_program(&p, &[], small).unwrap();
+    assert!(matches!(d.exec_mode(), ExecMode::Fallback { .. }));
+    assert!(!a.shares_code_with(&d));
 }

@@ -169,6 +169,55 @@ fn truncate(v: u64, width: i32) -> Option<u64> {
     })
 }
 
+/// Whole opcodes of the interpreter's one-dispatch instructions.
+mod fast {
+    use xdpqual_isa::opcode::*;
+    macro_rules! ops {
+        ($($name:ident = $v:expr;)*) => { $(pub(super) const $name: u8 = $v;)* };
+    }
+    ops! {
+        ADD64_K = ALU64 | K | ADD; ADD64_X = ALU64 | X | ADD;
+        SUB64_K = ALU64 | K | SUB; SUB64_X = ALU64 | X | SUB;
+        MUL64_K = ALU64 | K | MUL; MUL64_X = ALU64 | X | MUL;
+        OR64_K = ALU64 | K | OR; OR64_X = ALU64 | X | OR;
+        AND64_K = ALU64 | K | AND; AND64_X = ALU64 | X | AND;
+        XOR64_K = ALU64 | K | XOR; XOR64_X = ALU64 | X | XOR;
+        LSH64_K = ALU64 | K | LSH; LSH64_X = ALU64 | X | LSH;
+        RSH64_K = ALU64 | K | RSH; RSH64_X = ALU64 | X | RSH;
+        ARSH64_K = ALU64 | K | ARSH; ARSH64_X = ALU64 | X | ARSH;
+        MOV64_K = ALU64 | K | MOV; MOV64_X = ALU64 | X | MOV;
+        ADD32_K = ALU | K | ADD; ADD32_X = ALU | X | ADD;
+        SUB32_K = ALU | K | SUB; SUB32_X = ALU | X | SUB;
+        OR32_K = ALU | K | OR; OR32_X = ALU | X | OR;
+        AND32_K = ALU | K | AND; AND32_X = ALU | X | AND;
+        XOR32_K = ALU | K | XOR; XOR32_X = ALU | X | XOR;
+        LSH32_K = ALU | K | LSH; LSH32_X = ALU | X | LSH;
+        RSH32_K = ALU | K | RSH; RSH32_X = ALU | X | RSH;
+        MOV32_K = ALU | K | MOV; MOV32_X = ALU | X | MOV;
+        JA = JMP | JA_OP;
+        JEQ_K = JMP | K | JEQ; JEQ_X = JMP | X | JEQ;
+        JNE_K = JMP | K | JNE; JNE_X = JMP | X | JNE;
+        JGT_K = JMP | K | JGT; JGT_X = JMP | X | JGT;
+        JGE_K = JMP | K | JGE; JGE_X = JMP | X | JGE;
+        JLT_K = JMP | K | JLT; JLT_X = JMP | X | JLT;
+        JLE_K = JMP | K | JLE; JLE_X = JMP | X | JLE;
+        JSET_K = JMP | K | JSET; JSET_X = JMP | X | JSET;
+        JSGT_K = JMP | K | JSGT; JSGT_X = JMP | X | JSGT;
+        JSGE_K = JMP | K | JSGE; JSGE_X = JMP | X | JSGE;
+        JSLT_K = JMP | K | JSLT; JSLT_X = JMP | X | JSLT;
+        JSLE_K = JMP | K | JSLE; JSLE_X = JMP | X | JSLE;
+        EXIT = JMP | EXIT_OP;
+        LDXW = LDX | MODE_MEM | SIZE_W; LDXH = LDX | MODE_MEM | SIZE_H;
+        LDXB = LDX | MODE_MEM | SIZE_B; LDXDW = LDX | MODE_MEM | SIZE_DW;
+        STXW = STX | MODE_MEM | SIZE_W; STXH = STX | MODE_MEM | SIZE_H;
+        STXB = STX | MODE_MEM | SIZE_B; STXDW = STX | MODE_MEM | SIZE_DW;
+        STW = ST | MODE_MEM | SIZE_W; STH = ST | MODE_MEM | SIZE_H;
+        STB = ST | MODE_MEM | SIZE_B; STDW = ST | MODE_MEM | SIZE_DW;
+    }
+    const JA_OP: u8 = 0x00;
+    const EXIT_OP: u8 = 0x90;
+}
+
 impl<T: Tracer> Exec<'_, T> {
     #[cold]
     #[inline(never)]
@@ -219,6 +268,127 @@ impl<T: Tracer> Exec<'_, T> {
                         Err(k) => return Err(self.fault(prog, pc, k)),
                     }
                 };
+            }
+            // The common instructions in one dispatch on the whole opcode
+            // (a jump table), each arm the same computation as the general
+            // path below, which handles everything else (and these opcodes
+            // with an `off` that changes their meaning, e.g. movsx).
+            let k = ins.imm as i64 as u64;
+            macro_rules! alu64 {
+                ($d:ident => $e:expr) => {{
+                    let $d: u64 = regs[dst];
+                    let v: u64 = $e;
+                    regs[dst] = v;
+                    pc += 1;
+                    continue;
+                }};
+            }
+            macro_rules! alu32 {
+                ($d:ident => $e:expr) => {{
+                    let $d: u32 = regs[dst] as u32;
+                    let v: u32 = $e;
+                    regs[dst] = v as u64;
+                    pc += 1;
+                    continue;
+                }};
+            }
+            macro_rules! jump_if {
+                ($c:expr) => {{
+                    pc = if $c { (pc as i64 + 1 + ins.off as i64) as usize } else { pc + 1 };
+                    continue;
+                }};
+            }
+            macro_rules! ldx {
+                ($size:expr) => {{
+                    let a = regs[src].wrapping_add(ins.off as i64 as u64);
+                    regs[dst] = mem_fault!(self.load(pc, a, $size));
+                    pc += 1;
+                    continue;
+                }};
+            }
+            macro_rules! st {
+                ($size:expr, $v:expr) => {{
+                    let a = regs[dst].wrapping_add(ins.off as i64 as u64);
+                    mem_fault!(self.store(pc, a, $size, $v));
+                    pc += 1;
+                    continue;
+                }};
+            }
+            let k32 = ins.imm as u32;
+            match code {
+                fast::ADD64_K => alu64!(d => d.wrapping_add(k)),
+                fast::ADD64_X => alu64!(d => d.wrapping_add(regs[src])),
+                fast::SUB64_K => alu64!(d => d.wrapping_sub(k)),
+                fast::SUB64_X => alu64!(d => d.wrapping_sub(regs[src])),
+                fast::MUL64_K => alu64!(d => d.wrapping_mul(k)),
+                fast::MUL64_X => alu64!(d => d.wrapping_mul(regs[src])),
+                fast::OR64_K => alu64!(d => d | k),
+                fast::OR64_X => alu64!(d => d | regs[src]),
+                fast::AND64_K => alu64!(d => d & k),
+                fast::AND64_X => alu64!(d => d & regs[src]),
+                fast::XOR64_K => alu64!(d => d ^ k),
+                fast::XOR64_X => alu64!(d => d ^ regs[src]),
+                fast::LSH64_K => alu64!(d => d << (k & 63)),
+                fast::LSH64_X => alu64!(d => d << (regs[src] & 63)),
+                fast::RSH64_K => alu64!(d => d >> (k & 63)),
+                fast::RSH64_X => alu64!(d => d >> (regs[src] & 63)),
+                fast::ARSH64_K => alu64!(d => ((d as i64) >> (k & 63)) as u64),
+                fast::ARSH64_X => alu64!(d => ((d as i64) >> (regs[src] & 63)) as u64),
+                fast::MOV64_K if ins.off == 0 => alu64!(_d => k),
+                fast::MOV64_X if ins.off == 0 => alu64!(_d => regs[src]),
+                fast::ADD32_K => alu32!(d => d.wrapping_add(k32)),
+                fast::ADD32_X => alu32!(d => d.wrapping_add(regs[src] as u32)),
+                fast::SUB32_K => alu32!(d => d.wrapping_sub(k32)),
+                fast::SUB32_X => alu32!(d => d.wrapping_sub(regs[src] as u32)),
+                fast::OR32_K => alu32!(d => d | k32),
+                fast::OR32_X => alu32!(d => d | (regs[src] as u32)),
+                fast::AND32_K => alu32!(d => d & k32),
+                fast::AND32_X => alu32!(d => d & (regs[src] as u32)),
+                fast::XOR32_K => alu32!(d => d ^ k32),
+                fast::XOR32_X => alu32!(d => d ^ (regs[src] as u32)),
+                fast::LSH32_K => alu32!(d => d << (k32 & 31)),
+                fast::LSH32_X => alu32!(d => d << ((regs[src] as u32) & 31)),
+                fast::RSH32_K => alu32!(d => d >> (k32 & 31)),
+                fast::RSH32_X => alu32!(d => d >> ((regs[src] as u32) & 31)),
+                fast::MOV32_K if ins.off == 0 => alu32!(_d => k32),
+                fast::MOV32_X if ins.off == 0 => alu32!(_d => regs[src] as u32),
+                fast::JA => jump_if!(true),
+                fast::JEQ_K => jump_if!(regs[dst] == k),
+                fast::JEQ_X => jump_if!(regs[dst] == regs[src]),
+                fast::JNE_K => jump_if!(regs[dst] != k),
+                fast::JNE_X => jump_if!(regs[dst] != regs[src]),
+                fast::JGT_K => jump_if!(regs[dst] > k),
+                fast::JGT_X => jump_if!(regs[dst] > regs[src]),
+                fast::JGE_K => jump_if!(regs[dst] >= k),
+                fast::JGE_X => jump_if!(regs[dst] >= regs[src]),
+                fast::JLT_K => jump_if!(regs[dst] < k),
+                fast::JLT_X => jump_if!(regs[dst] < regs[src]),
+                fast::JLE_K => jump_if!(regs[dst] <= k),
+                fast::JLE_X => jump_if!(regs[dst] <= regs[src]),
+                fast::JSET_K => jump_if!(regs[dst] & k != 0),
+                fast::JSET_X => jump_if!(regs[dst] & regs[src] != 0),
+                fast::JSGT_K => jump_if!((regs[dst] as i64) > k as i64),
+                fast::JSGT_X => jump_if!((regs[dst] as i64) > regs[src] as i64),
+                fast::JSGE_K => jump_if!((regs[dst] as i64) >= k as i64),
+                fast::JSGE_X => jump_if!((regs[dst] as i64) >= regs[src] as i64),
+                fast::JSLT_K => jump_if!((regs[dst] as i64) < k as i64),
+                fast::JSLT_X => jump_if!((regs[dst] as i64) < regs[src] as i64),
+                fast::JSLE_K => jump_if!((regs[dst] as i64) <= k as i64),
+                fast::JSLE_X => jump_if!((regs[dst] as i64) <= regs[src] as i64),
+                fast::EXIT => return Ok(()),
+                fast::LDXW => ldx!(4),
+                fast::LDXH => ldx!(2),
+                fast::LDXB => ldx!(1),
+                fast::LDXDW => ldx!(8),
+                fast::STXW => st!(4, regs[src]),
+                fast::STXH => st!(2, regs[src]),
+                fast::STXB => st!(1, regs[src]),
+                fast::STXDW => st!(8, regs[src]),
+                fast::STW => st!(4, k),
+                fast::STH => st!(2, k),
+                fast::STB => st!(1, k),
+                fast::STDW => st!(8, k),
+                _ => {}
             }
             match code & 0x07 {
                 ALU64 => {

@@ -141,6 +141,8 @@ pub enum EngineError {
     Map(#[from] MapError),
     #[error("the object has no program named '{0}'")]
     NoSuchProgram(String),
+    #[error("{0}")]
+    ProgArraySlot(String),
 }
 
 /// One packet as the engine receives it.
@@ -252,14 +254,23 @@ pub struct Engine {
     helper_mode: HelperMode,
     allow_callx: bool,
     stack: Vec<u8>,
-    buff: Option<XdpBuff>,
+    /// Boxed so that taking it out for a run and putting it back moves a
+    /// pointer, not the buffer's fields (this is on every run's path).
+    buff: Option<Box<XdpBuff>>,
     rng: u64,
-    jit: Option<jit::Code>,
+    /// Shared with every engine of the process built from the same
+    /// programs ([`jit::compile_cached`]).
+    jit: Option<std::sync::Arc<jit::Code>>,
     mode: ExecMode,
     target: Option<TargetRules>,
     refusals: Vec<(usize, i32)>,
     /// Whether runs copy the frame out into [`RunResult::output`].
     keep_output: bool,
+    /// A fresh budget for `config.limits`, copied into each run: cloning a
+    /// long-lived value is cheaper on the run's path than building one
+    /// (which stalls on the half-written struct). Rebuilt when
+    /// `config.limits` changed.
+    fresh_budget: budget::Budget,
 }
 
 impl Engine {
@@ -283,7 +294,28 @@ impl Engine {
                 entry.unwrap_or("(any XDP program)").to_string(),
             ));
         }
-        Self::build(&obj.programs, entry_idx, &obj.maps, config, HelperMode::Xdp, false)
+        let mut engine =
+            Self::build(&obj.programs, entry_idx, &obj.maps, config, HelperMode::Xdp, false)?;
+        engine.init_prog_arrays().map_err(EngineError::ProgArraySlot)?;
+        Ok(engine)
+    }
+
+    /// PROG_ARRAY slots the object fills statically (`.values = { [i] =
+    /// &prog }`), as libbpf's `init_prog_array_slots` does once the
+    /// programs are loaded.
+    fn init_prog_arrays(&mut self) -> Result<(), String> {
+        let slots: Vec<(String, u32, String)> = self
+            .map_defs
+            .iter()
+            .filter(|d| d.map_type == MapType::ProgArray)
+            .flat_map(|d| d.init_slots.iter().map(|(i, p)| (d.name.clone(), *i, p.clone())))
+            .collect();
+        for (map, slot, prog) in slots {
+            self.set_prog_array(&map, slot, &prog).map_err(|e| {
+                format!("PROG_ARRAY '{map}', slot {slot} initialised statically: {e}")
+            })?;
+        }
+        Ok(())
     }
 
     /// One program with its maps.
@@ -337,6 +369,7 @@ impl Engine {
             .collect::<Result<Vec<_>, PrepareError>>()?;
         let map_set = MapSet::with_cap(maps, config.ncpus.max(1), config.map_memory_cap)?;
         let want_jit = config.jit;
+        let fresh_budget = budget::Budget::new(config.limits.clone());
         let engine = Engine {
             programs: prepared,
             entry,
@@ -354,6 +387,7 @@ impl Engine {
             target: None,
             refusals: Vec::new(),
             keep_output: true,
+            fresh_budget,
         };
         Ok(engine.with_jit(want_jit))
     }
@@ -366,8 +400,7 @@ impl Engine {
         (self.jit, self.mode) = if !on {
             (None, ExecMode::Interpreter)
         } else {
-            match jit::compile_bounded(&self.programs, self.allow_callx, self.config.jit_max_insns)
-            {
+            match jit::compile_cached(&self.programs, self.allow_callx, self.config.jit_max_insns) {
                 Ok(code) => (Some(code), ExecMode::Jit),
                 Err(reason) => (None, ExecMode::Fallback { reason }),
             }
@@ -380,6 +413,15 @@ impl Engine {
     /// an allocation per packet; [`RunResult::output`] is then empty.
     pub fn set_keep_output(&mut self, keep: bool) {
         self.keep_output = keep;
+    }
+
+    /// Whether this engine runs the very machine code `other` runs (both
+    /// compiled, sharing one compile through the cache).
+    pub fn shares_code_with(&self, other: &Engine) -> bool {
+        match (&self.jit, &other.jit) {
+            (Some(a), Some(b)) => std::sync::Arc::ptr_eq(a, b),
+            _ => false,
+        }
     }
 
     /// Which executor `run_xdp` and `run_raw` use.
@@ -420,6 +462,10 @@ impl Engine {
             None => MapSet::with_cap(&self.map_defs, self.maps.ncpus, self.maps.cap)
                 .expect("maps that were created once are created again"),
         };
+        if self.initial_maps.is_none() {
+            // Succeeded when the engine was made.
+            let _ = self.init_prog_arrays();
+        }
     }
 
     pub fn program_names(&self) -> impl Iterator<Item = &str> {
@@ -476,7 +522,7 @@ impl Engine {
         tracer: &mut T,
         use_jit: bool,
     ) -> RunResult {
-        let mut buff = self.buff.take().unwrap_or_else(XdpBuff::empty);
+        let mut buff = self.buff.take().unwrap_or_else(|| Box::new(XdpBuff::empty()));
         if let Err(reason) = buff.reset(pkt.data) {
             self.buff = Some(buff);
             return RunResult {
@@ -494,7 +540,7 @@ impl Engine {
         let executor =
             if use_jit && self.jit.is_some() { Executor::Jit } else { Executor::Interpreter };
         let (result, executed, events, redirect) =
-            self.exec(Some(&mut buff), None, ctx, pkt, &mut regs, tracer, use_jit);
+            self.exec(Some(&mut *buff), None, ctx, pkt, &mut regs, tracer, use_jit);
         let output = if self.keep_output { buff.output() } else { Vec::new() };
         self.buff = Some(buff);
         RunResult {
@@ -537,18 +583,23 @@ impl Engine {
         tracer: &mut T,
         use_jit: bool,
     ) -> (Result<(), Stop>, u64, Vec<Event>, Option<RedirectTarget>) {
-        // Only the entry frame needs clearing: deeper frames are cleared when
-        // a call enters them (`clear_frame`), and frame 0 cannot reach them.
-        self.stack[STACK_SIZE - FRAME_SIZE..].fill(0);
+        // The entry frame is all zeros here: it starts so, and every run
+        // clears what it wrote of it when it ends (below). Deeper frames
+        // are cleared when a call enters them (`clear_frame`), and frame 0
+        // cannot reach them.
         regs[10] = addr(TAG_STACK, STACK_SIZE as u64);
         let mut events = Vec::new();
         let mut redirect = None;
         self.refusals.clear();
+        if self.fresh_budget.limits() != &self.config.limits {
+            self.fresh_budget = budget::Budget::new(self.config.limits.clone());
+        }
         let mut ex = Exec {
             programs: &self.programs,
             maps: &mut self.maps,
             stack: &mut self.stack,
             stack_low: STACK_SIZE - FRAME_SIZE,
+            stack_dirty: STACK_SIZE,
             buff,
             mem,
             ctx_addr,
@@ -556,7 +607,7 @@ impl Engine {
             rx_queue_index: pkt.rx_queue_index,
             executed: 0,
             budget: self.config.insn_budget,
-            res: budget::Budget::new(self.config.limits.clone()),
+            res: self.fresh_budget.clone(),
             tail_calls: 0,
             allow_callx: self.allow_callx,
             helper_mode: self.helper_mode,
@@ -571,7 +622,7 @@ impl Engine {
             refusals: &mut self.refusals,
         };
         let entry = self.entry;
-        let jit = self.jit.as_ref().filter(|_| use_jit);
+        let jit = self.jit.as_deref().filter(|_| use_jit);
         // Helpers and the JIT's slow paths contain their own panics (at the
         // instruction that called them); this is the last line for a panic
         // anywhere else in a run, so one packet can never take the process
@@ -581,6 +632,8 @@ impl Engine {
             None => ex.run_frame(entry, 0, regs, 0),
         }))
         .unwrap_or_else(|payload| {
+            // Where the run wrote is not known then: clear all of frame 0.
+            ex.stack_dirty = 0;
             Err(Stop::Fault(Box::new(Fault {
                 pc: 0,
                 program: self.programs[entry].name.clone(),
@@ -591,6 +644,11 @@ impl Engine {
             })))
         });
         let executed = ex.executed;
+        // Back to all zeros for the next run: only the bytes of frame 0 at
+        // or above the lowest write can differ from zero (bytes below it in
+        // frame 0 were not written by this run, and were zero before it).
+        let dirty = ex.stack_dirty.max(STACK_SIZE - FRAME_SIZE);
+        self.stack[dirty..].fill(0);
         (result, executed, events, redirect)
     }
 }

@@ -126,12 +126,21 @@ impl XdpBuff {
         // The kernel allocates the page zeroed (headroom and tailroom are
         // zero, which matters for bpf_xdp_adjust_tail growth and for
         // metadata the program reads before writing) and copies the data in.
-        self.page[self.dirty.0..self.dirty.1].fill(0);
-        self.data = XDP_PACKET_HEADROOM;
-        self.data_meta = XDP_PACKET_HEADROOM;
-        self.data_end = XDP_PACKET_HEADROOM + linear;
-        self.dirty = (self.data, self.data_end);
-        self.page[self.data..self.data_end].copy_from_slice(&frame[..linear]);
+        // Bytes the new frame's copy overwrites need no clearing first:
+        // only the parts of the dirty range outside it are zeroed.
+        let (start, end) = (XDP_PACKET_HEADROOM, XDP_PACKET_HEADROOM + linear);
+        let (d0, d1) = self.dirty;
+        if d0 < start {
+            self.page[d0..start.min(d1)].fill(0);
+        }
+        if d1 > end {
+            self.page[end.max(d0)..d1].fill(0);
+        }
+        self.data = start;
+        self.data_meta = start;
+        self.data_end = end;
+        self.dirty = (start, end);
+        self.page[start..end].copy_from_slice(&frame[..linear]);
         self.frags.clear();
         for chunk in frame[linear..].chunks(PAGE_SIZE) {
             self.frags.push(chunk.to_vec());

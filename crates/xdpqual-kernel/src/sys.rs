@@ -183,6 +183,9 @@ pub struct MapSpec {
     /// Bytes the kernel copies in and out per value through the syscall
     /// interface (differs from `value_size` for per-CPU and fd maps).
     pub syscall_value_size: usize,
+    /// ARRAY_OF_MAPS / HASH_OF_MAPS: a map made from the inner-map
+    /// template, whose shape the kernel copies (`bpf_map_meta_alloc`).
+    pub inner_map_fd: Option<RawFd>,
 }
 
 /// A map file descriptor together with the key/value buffer sizes the kernel
@@ -218,6 +221,7 @@ pub fn map_create(spec: &MapSpec) -> Result<MapFd, Errno> {
         max_entries: spec.max_entries,
         map_flags: spec.flags,
         map_name: name,
+        inner_map_fd: spec.inner_map_fd.map_or(0, |fd| fd as u32),
         ..Default::default()
     };
     let r = sys_bpf(BPF_MAP_CREATE, &mut attr)?;

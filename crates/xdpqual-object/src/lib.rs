@@ -44,6 +44,10 @@ pub enum MapType {
     Xskmap,
     DevmapHash,
     Ringbuf,
+    /// Map-in-map: values are inner maps (kernel/bpf/arraymap.c
+    /// `array_of_maps_map_ops`, hashtab.c `htab_of_maps_map_ops`).
+    ArrayOfMaps,
+    HashOfMaps,
     /// A type the engine does not model; the number is kept for messages.
     Other(u32),
 }
@@ -60,6 +64,8 @@ impl MapType {
             9 => MapType::LruHash,
             10 => MapType::LruPercpuHash,
             11 => MapType::LpmTrie,
+            12 => MapType::ArrayOfMaps,
+            13 => MapType::HashOfMaps,
             14 => MapType::Devmap,
             16 => MapType::Cpumap,
             17 => MapType::Xskmap,
@@ -80,6 +86,8 @@ impl MapType {
             MapType::LruHash => 9,
             MapType::LruPercpuHash => 10,
             MapType::LpmTrie => 11,
+            MapType::ArrayOfMaps => 12,
+            MapType::HashOfMaps => 13,
             MapType::Devmap => 14,
             MapType::Cpumap => 16,
             MapType::Xskmap => 17,
@@ -103,6 +111,11 @@ impl MapType {
 
     pub fn is_percpu(self) -> bool {
         matches!(self, MapType::PercpuHash | MapType::PercpuArray | MapType::LruPercpuHash)
+    }
+
+    /// ARRAY_OF_MAPS or HASH_OF_MAPS.
+    pub fn is_map_in_map(self) -> bool {
+        matches!(self, MapType::ArrayOfMaps | MapType::HashOfMaps)
     }
 }
 
@@ -150,6 +163,18 @@ pub struct MapDef {
     pub initial_data: Option<Vec<u8>>,
     /// `.rodata`: the kernel freezes it, so program stores into it fault.
     pub read_only: bool,
+    /// ARRAY_OF_MAPS / HASH_OF_MAPS: the inner-map template (from BTF
+    /// `__array(values, struct {...})` or a legacy `inner_map_idx`), whose
+    /// type, key and value sizes and flags every inner map must match
+    /// (kernel/bpf/map_in_map.c `bpf_map_meta_equal`).
+    #[serde(default)]
+    pub inner: Option<Box<MapDef>>,
+    /// Slots the object fills statically through relocations in `.maps`
+    /// (`.values = { [i] = &map_or_prog }`), as libbpf's
+    /// `init_map_in_map_slots` / `init_prog_array_slots` do after creating
+    /// the maps: `(index, name of the inner map or of the program)`.
+    #[serde(default)]
+    pub init_slots: Vec<(u32, String)>,
 }
 
 /// A source position from BTF line info.
@@ -284,6 +309,8 @@ mod tests {
         assert_eq!(MapType::from_uapi(1).name(), "HASH");
         assert_eq!(MapType::from_uapi(12).name(), "ARRAY_OF_MAPS");
         assert_eq!(MapType::from_uapi(13).name(), "HASH_OF_MAPS");
+        assert_eq!(MapType::from_uapi(12).uapi(), 12);
+        assert_eq!(MapType::from_uapi(13), MapType::HashOfMaps);
         assert_eq!(MapType::from_uapi(99).name(), "map type 99");
     }
 }

@@ -75,7 +75,7 @@ impl VmHostPair {
         for m in maps {
             mapfile::apply(&mut engine, obj, m)?;
         }
-        let session = match host.load(obj, program).context("loading into the host kernel")? {
+        let mut session = match host.load(obj, program).context("loading into the host kernel")? {
             SessionOutcome::Ready(s) => s,
             SessionOutcome::Rejected(r) => {
                 let line = r
@@ -93,7 +93,7 @@ impl VmHostPair {
                 });
             }
         };
-        apply_maps_to_host(&session, obj, maps)?;
+        apply_maps_to_host(&mut session, obj, maps)?;
         let nondet_prog = calls_nondeterministic_helper(&program.insns);
         Ok(PairOpen::Ready(Box::new(VmHostPair {
             engine,

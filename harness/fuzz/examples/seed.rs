@@ -18,7 +18,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use xdpqual::conformance::{data_files, suite_dir, ConformanceTest};
+use xdpqual_testkit::conformance::{data_files, suite_dir, ConformanceTest};
 use xdpqual::isa::encode_le;
 
 /// Ethernet + IPv4 + UDP, 42 bytes of headers and 22 of payload.

@@ -34,6 +34,8 @@ fn map(name: &str, map_type: MapType, key_size: u32, value_size: u32, max_entrie
         origin: MapOrigin::BtfMaps,
         initial_data: None,
         read_only: false,
+        inner: None,
+        init_slots: Vec::new(),
     }
 }
 

@@ -8,8 +8,8 @@
 use anyhow::{Context, Result};
 
 use crate::backends::host::{
-    HostBackend, HostSession, MapDump, RunFlags, SessionOutcome, TestRunError, TestRunResult,
-    XdpCtx,
+    HostBackend, HostSession, KernelMap, MapDump, RunFlags, SessionOutcome, TestRunError,
+    TestRunResult, XdpCtx,
 };
 use crate::backends::kind::{BackendKind, Registration};
 use crate::backends::{
@@ -42,13 +42,31 @@ pub fn host_result(r: Result<TestRunResult, TestRunError>) -> PacketResult {
 }
 
 /// The session's maps as a backend reports them; maps without key/value
-/// contents (see [`MapDump`]) are left out.
+/// contents (see [`MapDump`]) are left out. A map-in-map slot reads back
+/// from the kernel as the inner map's id (kernel/bpf/map_in_map.c
+/// `bpf_map_fd_sys_lookup_elem`); it is reported as the inner map's
+/// position in the session's map list, which is the engine's index for
+/// the same map (both make the object's maps, then the inner maps in the
+/// same order), so the two sides compare.
 pub fn session_maps(s: &HostSession) -> Vec<MapContents> {
+    let ids: Vec<Option<u32>> = s.maps().iter().map(|m| m.id().ok()).collect();
+    let position = |v: &[u8]| -> Vec<u8> {
+        let id = v.get(..4).map(|b| u32::from_ne_bytes(b.try_into().expect("4")));
+        match ids.iter().position(|i| i.is_some() && *i == id) {
+            Some(p) => (p as u32).to_le_bytes().to_vec(),
+            // A map this session did not make: keep the raw id.
+            None => v.to_vec(),
+        }
+    };
     s.maps()
         .iter()
         .filter_map(|km| {
+            let in_map = km.def().map_type.is_map_in_map();
             let entries = match km.dump() {
-                Ok(MapDump::Plain(v)) => Ok(v.into_iter().map(|(k, v)| (k, vec![v])).collect()),
+                Ok(MapDump::Plain(v)) => Ok(v
+                    .into_iter()
+                    .map(|(k, v)| (k, vec![if in_map { position(&v) } else { v }]))
+                    .collect()),
                 Ok(MapDump::PerCpu(v)) => Ok(v),
                 Ok(_) => return None,
                 Err(err) => Err(format!("cannot dump kernel map: {err}")),
@@ -64,8 +82,10 @@ pub fn session_maps(s: &HostSession) -> Vec<MapContents> {
 
 /// Writes `maps` (`--map` files) into the session's kernel maps: parsed by
 /// a scratch engine exactly as the engine's own, then copied entry by entry
-/// (PROG_ARRAY slots become tail-call links).
-pub fn apply_maps_to_host(s: &HostSession, obj: &Object, maps: &[MapInit]) -> Result<()> {
+/// (PROG_ARRAY slots become tail-call links; inner maps the files make are
+/// created in the kernel in the engine's order, filled, and put in their
+/// outer maps' slots by fd).
+pub fn apply_maps_to_host(s: &mut HostSession, obj: &Object, maps: &[MapInit]) -> Result<()> {
     if maps.is_empty() {
         return Ok(());
     }
@@ -79,7 +99,14 @@ pub fn apply_maps_to_host(s: &HostSession, obj: &Object, maps: &[MapInit]) -> Re
     for m in maps {
         mapfile::apply(&mut scratch, obj, m)?;
     }
-    for (i, m) in scratch.maps().maps.iter().enumerate() {
+    let set = scratch.maps();
+    // Inner maps first, so the outer slots can take their fds.
+    for m in &set.maps[set.objects..] {
+        let km = KernelMap::create(&m.def)
+            .with_context(|| format!("creating inner map {} in the kernel", m.def.name))?;
+        s.add_map(km);
+    }
+    for (i, m) in set.maps.iter().enumerate() {
         if m.def.map_type == MapType::ProgArray {
             let names: Vec<&str> = scratch.program_names().collect();
             for e in m.entries() {
@@ -91,11 +118,17 @@ pub fn apply_maps_to_host(s: &HostSession, obj: &Object, maps: &[MapInit]) -> Re
             continue;
         }
         let after = m.entries();
-        if after == before[i] {
+        if before.get(i) == Some(&after) {
             continue;
         }
-        let km = s.map_named(&m.def.name).with_context(|| format!("kernel map {}", m.def.name))?;
+        let km = s.maps().get(i).with_context(|| format!("kernel map {}", m.def.name))?;
         for e in after {
+            if m.def.map_type.is_map_in_map() {
+                let inner = set.inner_of(i, &e.values[0]).expect("engine slots hold its maps");
+                km.set_inner(&e.key, &s.maps()[inner])
+                    .with_context(|| format!("filling map-in-map {}", m.def.name))?;
+                continue;
+            }
             let mut v = Vec::new();
             if m.def.map_type.is_percpu() {
                 for cpu in &e.values {
@@ -154,8 +187,8 @@ fn open(ctx: &OpenCtx) -> Result<Opened> {
     let kernel = host.kernel_release().to_string();
     let (obj, program) = (ctx.obj, ctx.program);
     match host.load(obj, program).context("loading into the host kernel")? {
-        SessionOutcome::Ready(session) => {
-            apply_maps_to_host(&session, obj, ctx.maps)?;
+        SessionOutcome::Ready(mut session) => {
+            apply_maps_to_host(&mut session, obj, ctx.maps)?;
             match map_program_refused(&session, program, &kernel) {
                 Some(reason) => Ok(Opened::Skipped { reason, kernel: Some(kernel) }),
                 None => Ok(Opened::Ready(Box::new(HostRun { session, kernel }))),

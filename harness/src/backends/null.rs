@@ -117,6 +117,8 @@ mod tests {
                 origin: MapOrigin::BtfMaps,
                 initial_data: None,
                 read_only: false,
+                inner: None,
+                init_slots: Vec::new(),
             }],
             license: "GPL".into(),
             btf: Default::default(),

@@ -24,9 +24,14 @@
 //!   stack and XDP_TX frames are sent on it);
 //! - `nic-model`: the NIC model's estimate.
 //!
+//! Every bench also runs the built-in floor program (`r0 = XDP_PASS; exit`,
+//! [`builtin`]) on the same rows and packets, and records it as `floor`:
+//! what each backend costs per run before a program does any work.
+//!
 //! Rows that cannot run say why. No figure is asserted anywhere: timings
 //! are reported, never tested.
 
+pub mod builtin;
 pub mod measure;
 pub mod render;
 pub mod stats;
@@ -212,6 +217,10 @@ pub struct BenchReport {
     pub kernel: Option<String>,
     pub host: String,
     pub rows: Vec<Row>,
+    /// The same rows for the built-in floor program ([`builtin::FLOOR`]),
+    /// same packets, same run; empty when the program measured is the
+    /// floor itself.
+    pub floor: Vec<Row>,
 }
 
 /// Reads the first `limit` packets of a capture into memory.
@@ -228,7 +237,8 @@ pub fn load_packets(path: &Path, limit: usize) -> Result<Vec<Vec<u8>>> {
     Ok(out)
 }
 
-/// Runs every selected row over `packets`.
+/// Runs every selected row over `packets`, then the same rows for the
+/// built-in floor program.
 pub fn run(
     obj: &Object,
     program: &Program,
@@ -236,10 +246,53 @@ pub fn run(
     packets: &[Vec<u8>],
     opts: &BenchOptions,
 ) -> Result<BenchReport> {
+    let (rows, kernel) = rows_for(obj, program, packets, opts);
+    let floor = if obj.path.to_str() == Some("builtin:floor") {
+        Vec::new()
+    } else {
+        let fobj = builtin::object("floor").map_err(|e| anyhow::anyhow!(e))?;
+        rows_for(&fobj, &fobj.programs[0], packets, opts).0
+    };
+    Ok(BenchReport {
+        schema: "xdpqual.bench/2",
+        program: program.name.clone(),
+        object: obj.path.display().to_string(),
+        capture: capture.display().to_string(),
+        packets: packets.len(),
+        rounds: opts.rounds,
+        repeat: opts.repeat,
+        kernel,
+        host: host_description(),
+        rows,
+        floor,
+    })
+}
+
+/// Every selected row for one program, and the kernel's release when the
+/// host kernel could load it.
+fn rows_for(
+    obj: &Object,
+    program: &Program,
+    packets: &[Vec<u8>],
+    opts: &BenchOptions,
+) -> (Vec<Row>, Option<String>) {
     let mut rows = Vec::new();
     let mut insns_per_packet = None;
     let mut kernel = None;
-    let host = measure::HostRows::open(obj, program);
+    let wants_host = opts.backends.iter().any(|b| {
+        matches!(
+            b,
+            BackendId::KernelSyscall
+                | BackendId::KernelReported
+                | BackendId::KernelInKernel
+                | BackendId::KernelLive
+        )
+    });
+    let host = if wants_host {
+        measure::HostRows::open(obj, program)
+    } else {
+        Err("no kernel row was asked for".to_string())
+    };
     if let Ok(h) = &host {
         kernel = Some(h.kernel_release().to_string());
     }
@@ -284,18 +337,7 @@ pub fn run(
                 kernel_median.filter(|k| *k > 0.0).map(|k| m.ns_per_packet.median / k);
         }
     }
-    Ok(BenchReport {
-        schema: "xdpqual.bench/1",
-        program: program.name.clone(),
-        object: obj.path.display().to_string(),
-        capture: capture.display().to_string(),
-        packets: packets.len(),
-        rounds: opts.rounds,
-        repeat: opts.repeat,
-        kernel,
-        host: host_description(),
-        rows,
-    })
+    (rows, kernel)
 }
 
 fn host_description() -> String {

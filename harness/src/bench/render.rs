@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use super::{BenchReport, Outcome};
+use super::{BenchReport, Outcome, Row};
 
 fn num(v: f64) -> String {
     if !v.is_finite() {
@@ -38,7 +38,19 @@ pub fn table(r: &BenchReport) -> String {
         "backend", "ns/pkt", "p10", "p90", "pkt/s", "insn/pkt", "ns/insn", "vs kernel"
     );
     let mut notes = Vec::new();
-    for row in &r.rows {
+    rows(&mut out, &r.rows, &mut notes, "");
+    if !r.floor.is_empty() {
+        let _ = writeln!(out, "per-run floor (built-in `r0 = XDP_PASS; exit`, same packets):");
+        rows(&mut out, &r.floor, &mut notes, "floor ");
+    }
+    for n in notes {
+        let _ = writeln!(out, "  note: {n}");
+    }
+    out
+}
+
+fn rows(out: &mut String, rows: &[Row], notes: &mut Vec<String>, tag: &str) {
+    for row in rows {
         let name = row.backend.name();
         match &row.outcome {
             Outcome::Measured(m) => {
@@ -55,7 +67,7 @@ pub fn table(r: &BenchReport) -> String {
                     m.vs_kernel_in_kernel.map_or("-".into(), |x| format!("{x:.2}x")),
                 );
                 if let Some(n) = &m.note {
-                    notes.push(format!("{name}: {n}"));
+                    notes.push(format!("{tag}{name}: {n}"));
                 }
             }
             Outcome::Skipped(why) => {
@@ -63,8 +75,4 @@ pub fn table(r: &BenchReport) -> String {
             }
         }
     }
-    for n in notes {
-        let _ = writeln!(out, "  note: {n}");
-    }
-    out
 }

@@ -86,6 +86,22 @@ pub fn build(
         mapfile::apply(&mut scratch, obj, m)?;
     }
     let names: Vec<String> = scratch.program_names().map(str::to_string).collect();
+    // Inner maps made by map files would have to be created in the guest
+    // and their fds put into the outer slots; the job format carries map
+    // writes only. Static slots (from the object) need nothing here: the
+    // guest's loader fills them as the host's does.
+    let set = scratch.maps();
+    if let Some((_, m)) = set.maps[..set.objects]
+        .iter()
+        .enumerate()
+        .find(|(i, m)| m.def.map_type.is_map_in_map() && m.entries() != before[*i])
+    {
+        anyhow::bail!(
+            "map file for map-in-map '{}': matrix cells do not take inner maps from --map files \
+             yet (use diff --backends vm,host, or slots the object initialises statically)",
+            m.def.name
+        );
+    }
     let mut map_writes = Vec::new();
     let mut tail_calls = Vec::new();
     for (i, m) in scratch.maps().maps.iter().enumerate() {

@@ -136,6 +136,8 @@ pub(crate) fn map(name: &str, map_type: u32, key: u32, value: u32, entries: u32)
         origin: MapOrigin::BtfMaps,
         initial_data: None,
         read_only: false,
+        inner: None,
+        init_slots: Vec::new(),
     }
 }
 

@@ -195,6 +195,15 @@ impl<T: Tracer> Exec<'_, T> {
                     self.maps.maps[m].find(&key)
                 };
                 Ok(Return(match slot {
+                    // A map-in-map hands out the inner map itself
+                    // (arraymap.c `array_of_map_lookup_elem`, hashtab.c
+                    // `htab_of_map_lookup_elem`), which the program passes
+                    // to map helpers like a `lddw` map reference.
+                    Some(slot) if t.is_map_in_map() => {
+                        let mm = &self.maps.maps[m];
+                        let v = &mm.values[slot * mm.stride..][..4];
+                        addr(TAG_MAP, u32::from_le_bytes(v.try_into().expect("4")) as u64)
+                    }
                     Some(slot) => self.value_addr(m, slot),
                     None => 0,
                 }))
@@ -242,6 +251,10 @@ impl<T: Tracer> Exec<'_, T> {
                         | MapType::Xskmap
                         | MapType::Ringbuf
                         | MapType::PerfEventArray
+                        // verifier.c check_map_func_compatibility: a
+                        // map-in-map allows bpf_map_lookup_elem only.
+                        | MapType::ArrayOfMaps
+                        | MapType::HashOfMaps
                 ) {
                     return Err(arg_err(
                         "bpf_map_delete_elem",

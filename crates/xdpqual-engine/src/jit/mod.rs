@@ -22,6 +22,8 @@ mod layout;
 pub(crate) mod runtime;
 mod translate;
 
+use std::sync::{Arc, Mutex};
+
 use super::Prepared;
 pub(crate) use runtime::{run, Code};
 
@@ -70,6 +72,60 @@ impl std::fmt::Display for ExecMode {
 /// be interrupted) and would make the chosen executor depend on machine
 /// load, so the same program could run differently on two machines.
 pub const MAX_JIT_INSNS: usize = 10_000;
+
+/// Compiled program sets kept for the life of the process, so that every
+/// engine built from the same programs (replay's per-thread engines,
+/// qualify's and diff's runs, the bench's rows) shares one compile. Bounded
+/// by the instructions they hold together; the oldest go first.
+const CACHE_MAX_INSNS: usize = 4 * MAX_JIT_INSNS;
+
+struct CacheEntry {
+    allow_callx: bool,
+    programs: Vec<Vec<xdpqual_isa::Insn>>,
+    code: Arc<Code>,
+}
+
+static CACHE: Mutex<Vec<CacheEntry>> = Mutex::new(Vec::new());
+
+/// [`compile_bounded`], through the process-wide cache: the same prepared
+/// instructions (and `allow_callx`) give the same machine code, which holds
+/// no per-engine state (everything a run touches is in its `JitCtx`).
+/// Failures are not cached.
+pub(crate) fn compile_cached(
+    programs: &[Prepared],
+    allow_callx: bool,
+    max_insns: usize,
+) -> Result<Arc<Code>, String> {
+    let total: usize = programs.iter().map(|p| p.insns.len()).sum();
+    if total > max_insns {
+        return compile_bounded(programs, allow_callx, max_insns).map(Arc::new);
+    }
+    // A panic while the lock was held left at worst a missing entry.
+    let mut cache = CACHE.lock().unwrap_or_else(|e| e.into_inner());
+    let hit = cache.iter().position(|e| {
+        e.allow_callx == allow_callx
+            && e.programs.len() == programs.len()
+            && e.programs.iter().zip(programs).all(|(a, b)| a == &b.insns)
+    });
+    if let Some(i) = hit {
+        return Ok(cache[i].code.clone());
+    }
+    // Compiled under the lock, so two threads asking for the same programs
+    // at once compile them once.
+    let code = Arc::new(compile_bounded(programs, allow_callx, max_insns)?);
+    cache.push(CacheEntry {
+        allow_callx,
+        programs: programs.iter().map(|p| p.insns.clone()).collect(),
+        code: code.clone(),
+    });
+    let mut held: usize =
+        cache.iter().map(|e| e.programs.iter().map(Vec::len).sum::<usize>()).sum();
+    while held > CACHE_MAX_INSNS && cache.len() > 1 {
+        let gone = cache.remove(0);
+        held -= gone.programs.iter().map(Vec::len).sum::<usize>();
+    }
+    Ok(code)
+}
 
 /// Compiles every program, unless they are over `max_insns` together; the
 /// error says why the interpreter must run them.

@@ -80,10 +80,16 @@ pub(super) struct JitCtx {
     /// Valid stack offsets `[stack_low, stack_hi)`.
     pub stack_low: u64,
     pub stack_hi: u64,
+    /// Lowest stack offset an inline store wrote (`Exec::stack_dirty` for
+    /// compiled code; slow paths lower the `Exec`'s own).
+    pub stack_dirty: u64,
     pub executed: u64,
-    pub budget: u64,
     /// Set by `rt_load` when it faults (its return value is the loaded value).
+    /// Between `executed` and `budget` so that filling the two from the
+    /// `Exec` (written just before the run) is two 8-byte loads, not one
+    /// 16-byte load that stalls on the two 8-byte stores.
     pub status: u64,
+    pub budget: u64,
     /// Frame index of the running function.
     pub depth: u64,
     pub tail_target: u64,
@@ -130,6 +136,15 @@ impl Code {
     }
 }
 
+// SAFETY: `Code` is `Send` (the module is), and a shared `&Code` reaches
+// only `funcs` and `entries` (plain data): the module, the one field that is
+// not `Sync` (a `RefCell` inside it), is touched only in `finalize`, on the
+// value it owns, and in `Drop`, through `&mut`. The compiled functions keep
+// all run state in the `JitCtx` each caller passes, so threads may call
+// them at once. This lets the process-wide cache (`jit::compile_cached`)
+// hand one compile to engines on several threads.
+unsafe impl Sync for Code {}
+
 impl Drop for Code {
     fn drop(&mut self) {
         // SAFETY: the function pointers into this memory are in `self.funcs`
@@ -167,7 +182,10 @@ fn refresh<T: Tracer>(ctx: &mut JitCtx, exec: &mut Exec<'_, T>) {
     ctx.stack_low = exec.stack_low as u64;
 }
 
-/// Runs program `entry` as the interpreter's `run_frame(entry, 0, regs, 0)`.
+/// Runs program `entry` as the interpreter's `run_frame(entry, 0, regs, 0)`,
+/// except that only r0 comes back in `regs` (the one register a caller
+/// reads after a run; copying all eleven back costs a store-forwarding
+/// stall on every run, the compiled code having just written them).
 pub(crate) fn run<T: Tracer>(
     code: &Code,
     exec: &mut Exec<'_, T>,
@@ -181,6 +199,7 @@ pub(crate) fn run<T: Tracer>(
         stack_base: std::ptr::null_mut(),
         stack_low: 0,
         stack_hi: 0,
+        stack_dirty: exec.stack_dirty as u64,
         executed: exec.executed,
         budget: exec.budget,
         status: ST_OK,
@@ -194,8 +213,9 @@ pub(crate) fn run<T: Tracer>(
     let mut host = Host { exec, code, fault: None };
     ctx.host = (&mut host as *mut Host<'_, '_, T>).cast();
     let status = dispatch(&mut ctx, code, code.entries[entry]);
-    *regs = ctx.regs;
+    regs[0] = ctx.regs[0];
     host.exec.executed = ctx.executed;
+    host.exec.stack_dirty = host.exec.stack_dirty.min(ctx.stack_dirty as usize);
     match status {
         ST_OK => Ok(()),
         ST_UNWIND => Err(Stop::Unwind),

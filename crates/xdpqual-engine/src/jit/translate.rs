@@ -600,7 +600,7 @@ impl<'a, 'f> Tx<'a, 'f> {
         self.b.append_block_param(done, I64);
         let slow = self.b.create_block();
         self.b.set_cold_block(slow);
-        let ptr = self.fast_ptr(a, size, slow);
+        let ptr = self.fast_ptr(a, size, slow, false);
         let v = match size {
             1 => self.b.ins().uload8(I64, bpf_flags(), ptr, 0),
             2 => self.b.ins().uload16(I64, bpf_flags(), ptr, 0),
@@ -624,7 +624,7 @@ impl<'a, 'f> Tx<'a, 'f> {
         let done = self.b.create_block();
         let slow = self.b.create_block();
         self.b.set_cold_block(slow);
-        let ptr = self.fast_ptr(a, size, slow);
+        let ptr = self.fast_ptr(a, size, slow, true);
         match size {
             1 => self.b.ins().istore8(bpf_flags(), v, ptr, 0),
             2 => self.b.ins().istore16(bpf_flags(), v, ptr, 0),
@@ -643,8 +643,11 @@ impl<'a, 'f> Tx<'a, 'f> {
     }
 
     /// Emits the region checks for `[a, a+size)`; falls into a block where
-    /// the returned host pointer is valid, or branches to `slow`.
-    fn fast_ptr(&mut self, a: Value, size: i64, slow: Block) -> Value {
+    /// the returned host pointer is valid, or branches to `slow`. A write
+    /// to the stack lowers `JitCtx::stack_dirty` (the run clears the entry
+    /// frame from there when it ends; lowering it for an access that then
+    /// fails the check only makes that clear longer).
+    fn fast_ptr(&mut self, a: Value, size: i64, slow: Block, write: bool) -> Value {
         let ok = self.b.create_block();
         self.b.append_block_param(ok, I64);
         let pkt = self.b.create_block();
@@ -668,6 +671,11 @@ impl<'a, 'f> Tx<'a, 'f> {
             let ge = self.b.ins().icmp(IntCC::UnsignedGreaterThanOrEqual, off, lo);
             let le = self.b.ins().icmp(IntCC::UnsignedLessThanOrEqual, end, hi);
             let inside = self.b.ins().band(ge, le);
+            if write && blk == stack {
+                let d = self.b.ins().load(I64, flags(), self.ctx, ctx_off!(stack_dirty));
+                let d = self.b.ins().umin(d, off);
+                self.b.ins().store(flags(), d, self.ctx, ctx_off!(stack_dirty));
+            }
             let base = self.b.ins().load(I64, flags(), self.ctx, base);
             let p = self.b.ins().iadd(base, off);
             self.b.ins().brif(inside, ok, &[p.into()], slow, &[]);

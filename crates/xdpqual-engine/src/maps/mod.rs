@@ -81,7 +81,16 @@ pub struct MapState {
 /// All maps of one object, indexed as in `Object::maps`.
 #[derive(Debug)]
 pub struct MapSet {
+    /// The object's maps first (indexed as in `Object::maps`), then the
+    /// inner maps made for map-in-map slots ([`MapSet::add_inner`]), in
+    /// the order they were made. A map-in-map slot holds the index of its
+    /// inner map here; a lookup in the outer map hands the program a map
+    /// reference to it (kernel/bpf/arraymap.c `array_of_map_lookup_elem`,
+    /// hashtab.c `htab_of_map_lookup_elem` return the inner `struct
+    /// bpf_map *`, not a pointer to a value).
     pub maps: Vec<MapState>,
+    /// How many of `maps` are the object's own.
+    pub objects: usize,
     pub ncpus: usize,
     /// The map memory cap (`EngineConfig::map_memory_cap`).
     pub cap: u64,
@@ -97,6 +106,7 @@ impl Clone for MapSet {
         ledger::reserve_unchecked(self.reserved);
         MapSet {
             maps: self.maps.clone(),
+            objects: self.objects,
             ncpus: self.ncpus,
             cap: self.cap,
             reserved: self.reserved,
@@ -130,6 +140,9 @@ pub const HTAB_ELEM_SIZE: u64 = 48;
 const HTAB_BUCKET_SIZE: u64 = 16;
 /// `BPF_F_NO_PREALLOC` (include/uapi/linux/bpf.h).
 pub const BPF_F_NO_PREALLOC: u32 = 1;
+/// `BPF_F_INNER_MAP` (include/uapi/linux/bpf.h): an inner ARRAY template
+/// that lets inner arrays differ in max_entries.
+pub const BPF_F_INNER_MAP: u32 = 1 << 12;
 /// Page size of the machines we model (ringbuf sizes are page multiples).
 const PAGE_SIZE: u64 = 4096;
 
@@ -227,6 +240,55 @@ fn kernel_checks(def: &MapDef) -> Result<(), MapError> {
                 ));
             }
         }
+        // fd_array_map_alloc_check / fd_htab_map_alloc_check
+        // (kernel/bpf/arraymap.c, hashtab.c): the value user space writes
+        // is a 4-byte map fd; then the array or hash rules.
+        MapType::ArrayOfMaps | MapType::HashOfMaps => {
+            if vs != 4 {
+                return einval(format!(
+                    "{} needs value_size 4 (an inner map fd), has {vs}",
+                    def.map_type.name()
+                ));
+            }
+            let base = MapDef {
+                map_type: if def.map_type == MapType::ArrayOfMaps {
+                    MapType::Array
+                } else {
+                    MapType::Hash
+                },
+                ..def.clone()
+            };
+            kernel_checks(&base)?;
+            // bpf_map_meta_alloc: the template must be a map the kernel
+            // could create, and not itself a map-in-map.
+            let Some(inner) = &def.inner else {
+                return Err(MapError::Invalid {
+                    name: def.name.clone(),
+                    reason: format!(
+                        "{} has no inner-map template (the kernel's map_create needs one as \
+                         inner_map_fd, kernel/bpf/map_in_map.c bpf_map_meta_alloc)",
+                        def.map_type.name()
+                    ),
+                });
+            };
+            if inner.map_type.is_map_in_map() {
+                return einval("its inner-map template is itself a map-in-map; the kernel allows one level (bpf_map_meta_alloc)".into());
+            }
+            if matches!(inner.map_type, MapType::Other(_)) {
+                return Err(MapError::Unsupported {
+                    name: def.name.clone(),
+                    ty: format!("{} as an inner map", inner.map_type.name()),
+                });
+            }
+            kernel_checks(inner).map_err(|e| match e {
+                MapError::Refused { errno, reason, .. } => MapError::Refused {
+                    name: def.name.clone(),
+                    errno,
+                    reason: format!("inner-map template: {reason}"),
+                },
+                e => e,
+            })?;
+        }
         MapType::PerfEventArray | MapType::Other(_) => {}
     }
     Ok(())
@@ -267,6 +329,7 @@ impl MapState {
             MapType::Array
             | MapType::PercpuArray
             | MapType::ProgArray
+            | MapType::ArrayOfMaps
             | MapType::Devmap
             | MapType::Cpumap
             | MapType::Xskmap => ((stride as u64 + 1).saturating_mul(n as u64), 0),
@@ -274,6 +337,7 @@ impl MapState {
             | MapType::PercpuHash
             | MapType::LruHash
             | MapType::LruPercpuHash
+            | MapType::HashOfMaps
             | MapType::DevmapHash
                 if !no_prealloc =>
             {
@@ -283,6 +347,7 @@ impl MapState {
             | MapType::PercpuHash
             | MapType::LruHash
             | MapType::LruPercpuHash
+            | MapType::HashOfMaps
             | MapType::DevmapHash
             | MapType::LpmTrie => (0, keyed_elem),
             _ => (0, 0),
@@ -302,11 +367,18 @@ impl MapState {
                 need_key(4)?;
                 Index::Array { present: vec![true; n] }
             }
-            MapType::ProgArray | MapType::Devmap | MapType::Cpumap | MapType::Xskmap => {
+            // An ARRAY_OF_MAPS slot holds the engine index of its inner map
+            // (4 bytes), or nothing.
+            MapType::ProgArray
+            | MapType::Devmap
+            | MapType::Cpumap
+            | MapType::Xskmap
+            | MapType::ArrayOfMaps => {
                 need_key(4)?;
                 Index::Array { present: vec![false; n] }
             }
             MapType::Hash
+            | MapType::HashOfMaps
             | MapType::PercpuHash
             | MapType::LruHash
             | MapType::LruPercpuHash
@@ -584,7 +656,124 @@ impl MapSet {
                 ),
             });
         }
-        Ok(MapSet { maps, ncpus, cap, reserved: used })
+        let mut set = MapSet { maps, objects: defs.len(), ncpus, cap, reserved: used };
+        // Slots the object initialises statically, as libbpf's
+        // `init_map_in_map_slots` does once every map exists.
+        for (outer, d) in defs.iter().enumerate() {
+            if !d.map_type.is_map_in_map() {
+                continue;
+            }
+            for (slot, target) in &d.init_slots {
+                let inner = defs.iter().position(|t| &t.name == target).ok_or_else(|| {
+                    MapError::Invalid {
+                        name: d.name.clone(),
+                        reason: format!(
+                            "slot {slot} names '{target}', which is not a map of the object"
+                        ),
+                    }
+                })?;
+                set.set_inner(outer, &slot.to_le_bytes(), inner).map_err(|reason| {
+                    MapError::Invalid {
+                        name: d.name.clone(),
+                        reason: format!("slot {slot}: {reason}"),
+                    }
+                })?;
+            }
+        }
+        Ok(set)
+    }
+
+    /// Makes a fresh inner map from the template of map-in-map `outer`,
+    /// named `name`, and returns its index. Like any map it is charged
+    /// against the memory cap and the process-wide ledger.
+    pub fn add_inner(&mut self, outer: usize, name: &str) -> Result<usize, MapError> {
+        let o = &self.maps[outer].def;
+        let Some(template) = o.inner.as_deref().filter(|_| o.map_type.is_map_in_map()) else {
+            return Err(MapError::Invalid {
+                name: o.name.clone(),
+                reason: format!(
+                    "{} is not a map-in-map with an inner-map template",
+                    o.map_type.name()
+                ),
+            });
+        };
+        let def = MapDef { name: name.to_string(), ..template.clone() };
+        let left = self
+            .cap
+            .min(ledger::cap().saturating_sub(ledger::in_use()))
+            .saturating_sub(self.mem_used());
+        let m = MapState::with_cap(&def, self.ncpus, left)?;
+        let bytes = m.mem_bytes();
+        if ledger::reserve(bytes).is_err() {
+            return Err(MapError::Refused {
+                name: def.name,
+                errno: "ENOMEM",
+                reason: format!(
+                    "the process's maps already hold {} of its {} cap (XDPQUAL_MAP_MEMORY)",
+                    ledger::in_use(),
+                    ledger::cap()
+                ),
+            });
+        }
+        self.reserved += bytes;
+        self.maps.push(m);
+        Ok(self.maps.len() - 1)
+    }
+
+    /// Puts map `inner` into map-in-map `outer` under `key`, with the
+    /// kernel's checks (kernel/bpf/map_in_map.c `bpf_map_fd_get_ptr`,
+    /// `bpf_map_meta_equal`; arraymap.c `array_map_meta_equal`): the inner
+    /// map must match the template's type, key and value sizes and flags,
+    /// and for an ARRAY its max_entries too unless the template has
+    /// BPF_F_INNER_MAP; maps that are themselves map-in-map are refused
+    /// (EINVAL).
+    pub fn set_inner(&mut self, outer: usize, key: &[u8], inner: usize) -> Result<(), String> {
+        let o = &self.maps[outer].def;
+        let t = o
+            .inner
+            .as_deref()
+            .ok_or_else(|| format!("map '{}' has no inner-map template", o.name))?;
+        let i = &self.maps.get(inner).ok_or_else(|| format!("no map #{inner}"))?.def;
+        let differs = |what: &str, a: u64, b: u64| -> Result<(), String> {
+            if a == b {
+                Ok(())
+            } else {
+                Err(format!(
+                    "map '{}' does not match the inner-map template of '{}': {what} {b}, template {a} (the kernel refuses it with EINVAL)",
+                    i.name, o.name
+                ))
+            }
+        };
+        if i.map_type.is_map_in_map() {
+            return Err(format!("map '{}' is itself a map-in-map (EINVAL)", i.name));
+        }
+        differs("type", t.map_type.uapi() as u64, i.map_type.uapi() as u64)?;
+        differs("key_size", t.key_size as u64, i.key_size as u64)?;
+        differs("value_size", t.value_size as u64, i.value_size as u64)?;
+        differs("map_flags", t.flags as u64, i.flags as u64)?;
+        if t.map_type == MapType::Array && t.flags & BPF_F_INNER_MAP == 0 {
+            differs("max_entries", t.max_entries as u64, i.max_entries as u64)?;
+        }
+        if key.len() != o.key_size as usize {
+            return Err(format!(
+                "key has {} bytes, map '{}' has key_size {}",
+                key.len(),
+                o.name,
+                o.key_size
+            ));
+        }
+        let rc = self.maps[outer].update(key, &(inner as u32).to_le_bytes(), BPF_ANY, None);
+        if rc != 0 {
+            return Err(format!("update refused with errno {}", -rc));
+        }
+        Ok(())
+    }
+
+    /// The inner map a map-in-map slot holds (for dumps).
+    pub fn inner_of(&self, outer: usize, value: &[u8]) -> Option<usize> {
+        self.maps.get(outer).filter(|m| m.def.map_type.is_map_in_map())?;
+        let v: [u8; 4] = value.get(..4)?.try_into().ok()?;
+        Some(u32::from_le_bytes(v) as usize).filter(|i| *i < self.maps.len())
     }
 
     /// Reserves one more element of map `m` in the process-wide ledger and
@@ -623,6 +812,8 @@ mod tests {
             origin: MapOrigin::BtfMaps,
             initial_data: None,
             read_only: false,
+            inner: None,
+            init_slots: Vec::new(),
         }
     }
 
@@ -675,5 +866,99 @@ mod tests {
         assert_eq!(m.stride, 16);
         assert_eq!(m.update(&0u32.to_le_bytes(), &[7; 4], BPF_ANY, Some(1)), 0);
         assert_eq!(m.entries()[0].values, vec![vec![0; 4], vec![7; 4]]);
+    }
+
+    fn outer(t: MapType, name: &str, inner: MapDef) -> MapDef {
+        MapDef { name: name.into(), inner: Some(Box::new(inner)), ..def(t, 4, 4, 2) }
+    }
+
+    fn named(mut d: MapDef, name: &str) -> MapDef {
+        d.name = name.into();
+        d
+    }
+
+    #[test]
+    fn map_in_map_needs_a_template_and_4_byte_values() {
+        // kernel/bpf/arraymap.c fd_array_map_alloc_check: value_size 4.
+        let bad = MapDef {
+            value_size: 8,
+            ..outer(MapType::ArrayOfMaps, "o", def(MapType::Array, 4, 8, 1))
+        };
+        assert!(matches!(MapState::new(&bad, 1), Err(MapError::Refused { errno: "EINVAL", .. })));
+        let none =
+            MapDef { inner: None, ..outer(MapType::HashOfMaps, "o", def(MapType::Array, 4, 8, 1)) };
+        let e = MapState::new(&none, 1).unwrap_err().to_string();
+        assert!(e.contains("no inner-map template"), "{e}");
+        // One level only (map_in_map.c bpf_map_meta_alloc).
+        let nested = outer(
+            MapType::ArrayOfMaps,
+            "o",
+            outer(MapType::ArrayOfMaps, "i", def(MapType::Array, 4, 8, 1)),
+        );
+        assert!(matches!(
+            MapState::new(&nested, 1),
+            Err(MapError::Refused { errno: "EINVAL", .. })
+        ));
+    }
+
+    #[test]
+    fn inner_maps_must_match_the_template() {
+        let shape = def(MapType::Array, 4, 8, 4);
+        let defs = vec![
+            named(shape.clone(), "a"),
+            named(def(MapType::Array, 4, 4, 4), "narrow"),
+            named(def(MapType::Array, 4, 8, 5), "longer"),
+            outer(MapType::ArrayOfMaps, "o", shape.clone()),
+        ];
+        let mut set = MapSet::new(&defs, 1).unwrap();
+        let k0 = 0u32.to_le_bytes();
+        assert_eq!(set.set_inner(3, &k0, 0), Ok(()));
+        assert_eq!(set.inner_of(3, &set.maps[3].entries()[0].values[0]), Some(0));
+        let e = set.set_inner(3, &k0, 1).unwrap_err();
+        assert!(e.contains("value_size 4, template 8"), "{e}");
+        // arraymap.c array_map_meta_equal: an ARRAY's max_entries must
+        // match too, unless the template has BPF_F_INNER_MAP.
+        assert!(set.set_inner(3, &k0, 2).unwrap_err().contains("max_entries"));
+        assert!(set.set_inner(3, &k0, 3).unwrap_err().contains("itself a map-in-map"));
+        // Out of range is the array's E2BIG.
+        assert!(set.set_inner(3, &2u32.to_le_bytes(), 0).unwrap_err().contains("errno 7"));
+
+        let flexible = MapDef { flags: BPF_F_INNER_MAP, ..shape.clone() };
+        let defs = vec![
+            named(MapDef { max_entries: 9, ..flexible.clone() }, "long"),
+            outer(MapType::HashOfMaps, "h", flexible),
+        ];
+        let mut set = MapSet::new(&defs, 1).unwrap();
+        assert_eq!(set.set_inner(1, &5u32.to_le_bytes(), 0), Ok(()));
+    }
+
+    #[test]
+    fn fresh_inner_maps_and_static_slots() {
+        let shape = def(MapType::Hash, 2, 4, 8);
+        let mut o = outer(MapType::ArrayOfMaps, "o", shape.clone());
+        o.init_slots = vec![(1, "a".into())];
+        let defs = vec![named(shape, "a"), o];
+        let mut set = MapSet::new(&defs, 1).unwrap();
+        // Slot 1 was filled when the set was made (libbpf's
+        // init_map_in_map_slots); slot 0 is empty.
+        let e = set.maps[1].entries();
+        assert_eq!(e.len(), 1);
+        assert_eq!(e[0].key, 1u32.to_le_bytes());
+        assert_eq!(set.inner_of(1, &e[0].values[0]), Some(0));
+        let before = set.mem_used();
+        let i = set.add_inner(1, "o[0]").unwrap();
+        assert_eq!(i, 2);
+        assert_eq!(set.maps[i].def.map_type, MapType::Hash);
+        assert_eq!(set.maps[i].def.name, "o[0]");
+        assert_eq!(set.objects, 2);
+        assert_eq!(set.set_inner(1, &0u32.to_le_bytes(), i), Ok(()));
+        assert_eq!(set.maps[i].update(b"ab", &[1; 4], BPF_ANY, None), 0);
+        assert!(set.mem_used() > before, "the inner map's element is charged");
+        // Only map-in-map maps have a template to make maps from.
+        assert!(set.add_inner(0, "x").is_err());
+        // A slot naming no map of the object is refused.
+        let mut bad = outer(MapType::ArrayOfMaps, "o", def(MapType::Hash, 2, 4, 8));
+        bad.init_slots = vec![(0, "ghost".into())];
+        assert!(MapSet::new(&[bad], 1).unwrap_err().to_string().contains("ghost"));
     }
 }

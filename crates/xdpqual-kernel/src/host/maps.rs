@@ -36,6 +36,8 @@ pub enum MapError {
     Op { name: String, op: &'static str, errno: Errno },
     #[error("map `{name}`: {op} needs a {need}-byte {what}, got {got} bytes")]
     Size { name: String, op: &'static str, what: &'static str, need: usize, got: usize },
+    #[error("map `{name}`: a {map_type} needs an inner-map template to be created (the kernel takes it as inner_map_fd, kernel/bpf/map_in_map.c bpf_map_meta_alloc)")]
+    NoInnerTemplate { name: String, map_type: String },
     #[error("could not read the possible CPUs from {path}: {reason}")]
     PossibleCpus { path: &'static str, reason: String },
 }
@@ -123,6 +125,20 @@ impl KernelMap {
         if def.read_only {
             flags |= BPF_F_RDONLY_PROG;
         }
+        // A map-in-map is created against a map made from its template,
+        // which is closed again once the kernel has copied its shape, as
+        // libbpf's bpf_object__create_map does with `map->inner_map`.
+        let template = match (&def.inner, def.map_type.is_map_in_map()) {
+            (Some(inner), true) => Some(KernelMap::create(inner)?),
+            // Without one, inner_map_fd 0 would name whatever fd 0 is.
+            (None, true) => {
+                return Err(MapError::NoInnerTemplate {
+                    name: def.name.clone(),
+                    map_type: def.map_type.name(),
+                })
+            }
+            _ => None,
+        };
         let spec = sys::MapSpec {
             map_type: def.map_type.uapi(),
             key_size: def.key_size,
@@ -131,6 +147,7 @@ impl KernelMap {
             flags,
             name: kernel_name(&def.name),
             syscall_value_size,
+            inner_map_fd: template.as_ref().map(|t| t.fd.raw()),
         };
         let fd = sys::map_create(&spec).map_err(|errno| MapError::Create {
             name: def.name.clone(),
@@ -205,6 +222,12 @@ impl KernelMap {
         self.check("update", "value", self.fd.value_size(), value.len())?;
         sys::map_update(&self.fd, key, value, BPF_ANY)
             .map_err(|e| self.op_err("BPF_MAP_UPDATE_ELEM", e))
+    }
+
+    /// Puts map `inner` in slot `key` of this map-in-map (the kernel takes
+    /// the fd and holds its own reference to the map).
+    pub fn set_inner(&self, key: &[u8], inner: &KernelMap) -> Result<(), MapError> {
+        self.update(key, &inner.fd.raw().to_ne_bytes())
     }
 
     /// Reads one value in the syscall layout; `Ok(None)` if absent.

@@ -50,6 +50,8 @@ pub enum HostError {
     },
     #[error("{object}: no program named `{name}` is loaded in this session (loaded: {loaded})")]
     NoSuchProgram { object: String, name: String, loaded: String },
+    #[error("{object}: the object has no map `{name}`")]
+    NoSuchMap { object: String, name: String },
     #[error("{object}: map `{name}` does not exist or is not a PROG_ARRAY")]
     NotProgArray { object: String, name: String },
     #[error("listing kernel BPF objects failed: {0} (BPF_*_GET_NEXT_ID needs CAP_SYS_ADMIN)")]
@@ -132,6 +134,21 @@ impl HostBackend {
             .map(KernelMap::create)
             .collect::<Result<Vec<_>, _>>()
             .map_err(|source| HostError::Map { object: obj_name.clone(), source })?;
+        // Map-in-map slots the object initialises statically, once every
+        // map exists (libbpf's init_map_in_map_slots).
+        for (outer, def) in maps.iter().zip(&object.maps) {
+            if !def.map_type.is_map_in_map() {
+                continue;
+            }
+            for (slot, target) in &def.init_slots {
+                let inner = maps.iter().find(|m| &m.def().name == target).ok_or_else(|| {
+                    HostError::NoSuchMap { object: obj_name.clone(), name: target.clone() }
+                })?;
+                outer
+                    .set_inner(&slot.to_ne_bytes(), inner)
+                    .map_err(|source| HostError::Map { object: obj_name.clone(), source })?;
+            }
+        }
         let opts = LoadOptions { license: object.license.clone(), ..LoadOptions::default() };
         let btf = KernelBtf::load(&object.btf);
         let load = |p: &Program| {
@@ -159,7 +176,18 @@ impl HostBackend {
                 }
             }
         }
-        Ok(SessionOutcome::Ready(HostSession { object: obj_name, programs, maps, rejected_others }))
+        let session = HostSession { object: obj_name, programs, maps, rejected_others };
+        // PROG_ARRAY slots the object initialises statically, once the
+        // programs are loaded (libbpf's init_prog_array_slots). A target
+        // the verifier refused leaves its slot empty.
+        for def in object.maps.iter().filter(|d| d.map_type == MapType::ProgArray) {
+            for (slot, target) in &def.init_slots {
+                if session.program_named(target).is_some() {
+                    session.set_tail_call(&def.name, *slot, target)?;
+                }
+            }
+        }
+        Ok(SessionOutcome::Ready(session))
     }
 }
 
@@ -169,7 +197,8 @@ pub struct HostSession {
     object: String,
     /// The main program first.
     programs: Vec<KernelProgram>,
-    /// In `Object::maps` order, so map indices carry over.
+    /// In `Object::maps` order, so map indices carry over, then the inner
+    /// maps added with [`HostSession::add_map`].
     maps: Vec<KernelMap>,
     rejected_others: Vec<Refused>,
 }
@@ -201,6 +230,13 @@ impl HostSession {
 
     pub fn map_named(&self, name: &str) -> Option<&KernelMap> {
         self.maps.iter().find(|m| m.def().name == name)
+    }
+
+    /// Adds a map made after loading (an inner map for a map-in-map slot);
+    /// it is listed after the object's maps, in the order added.
+    pub fn add_map(&mut self, map: KernelMap) -> usize {
+        self.maps.push(map);
+        self.maps.len() - 1
     }
 
     /// Puts program `target` into slot `slot` of PROG_ARRAY `map`.

@@ -309,14 +309,165 @@ pub fn func_id(btf: &[u8], name: &str) -> Result<u32, String> {
         .ok_or_else(|| format!("BTF has no function {name}"))
 }
 
+/// What a BTF-defined map's `values` member declares (libbpf's
+/// `__array(values, ...)`, tools/lib/bpf/libbpf.c `parse_btf_map_def`): the
+/// slots of a PROG_ARRAY, or the inner-map template of a map-in-map.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ValuesDecl {
+    /// `__array(values, int (void *))` on a PROG_ARRAY.
+    Programs,
+    /// `__array(values, struct { ... })` on ARRAY_OF_MAPS / HASH_OF_MAPS:
+    /// the inner map's definition.
+    Maps(InnerMapDef),
+}
+
+/// An inner-map template, read from its `__uint`/`__type` members.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct InnerMapDef {
+    pub map_type: u32,
+    pub key_size: u32,
+    pub value_size: u32,
+    pub max_entries: u32,
+    pub map_flags: u32,
+    /// Key and value layouts when both are `__type`s, for typed map files.
+    pub layouts: Option<(Layout, Layout)>,
+}
+
+/// A map variable of the `.maps` section that has a `values` member.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ValuesMap {
+    pub map: String,
+    /// Byte offset of `values` in the map's struct: slot `i` is the
+    /// pointer at `values_offset + 8 * i` from the variable's start (the
+    /// variable's own offset in `.maps` comes from its ELF symbol: the
+    /// DATASEC offsets of an unlinked object are 0 until libbpf fixes them).
+    pub values_offset: u32,
+    pub decl: ValuesDecl,
+}
+
+/// Every `.maps` variable with a `values` member, from an object's `.BTF`.
+/// Follows libbpf's rules (`parse_btf_map_def`): `values` must be the last
+/// member and a zero-length array of pointers, to a function prototype
+/// (PROG_ARRAY) or to a map definition struct (map-in-map), and an inner
+/// definition may not itself have `values` (one level of nesting only).
+pub fn values_maps(btf: &[u8]) -> Result<Vec<ValuesMap>, String> {
+    let types = parse(btf)?;
+    let mut out = Vec::new();
+    for sec in types.types.iter().filter(|t| t.kind == KIND_DATASEC && t.name == ".maps") {
+        for v in sec.extra.chunks_exact(3) {
+            let Some(var) = types.get(v[0]).filter(|x| x.kind == KIND_VAR) else { continue };
+            let Ok((def_id, _)) = types.resolve(var.size_or_type, 0) else { continue };
+            let Some(def) = types.get(def_id).filter(|d| d.kind == KIND_STRUCT) else { continue };
+            let Some(at) = def.member_names.iter().position(|n| n == "values") else { continue };
+            if at + 1 != def.member_names.len() {
+                return Err(format!("map '{}': 'values' must be the last member", var.name));
+            }
+            let m = &def.extra[3 * at..3 * at + 3];
+            let bits = if def.kind_flag { m[2] & 0xff_ffff } else { m[2] };
+            let decl = types
+                .values_decl(m[1])
+                .map_err(|e| format!("map '{}': member 'values' {e}", var.name))?;
+            out.push(ValuesMap { map: var.name.clone(), values_offset: bits / 8, decl });
+        }
+    }
+    Ok(out)
+}
+
+impl Types {
+    /// `values` is a zero-length array of pointers to a FUNC_PROTO
+    /// (programs) or to a STRUCT (inner map).
+    fn values_decl(&self, id: u32) -> Result<ValuesDecl, String> {
+        let (arr, _) = self.resolve(id, 0)?;
+        let arr = self.get(arr).filter(|t| t.kind == KIND_ARRAY).ok_or("is not an array")?;
+        if arr.extra[2] != 0 {
+            return Err(format!(
+                "is an array of {} elements, not a zero-sized array",
+                arr.extra[2]
+            ));
+        }
+        let (ptr, _) = self.resolve(arr.extra[0], 0)?;
+        let ptr =
+            self.get(ptr).filter(|t| t.kind == KIND_PTR).ok_or("is not an array of pointers")?;
+        let (target, _) = self.resolve(ptr.size_or_type, 0)?;
+        let target = self.get(target).ok_or("points to a missing type")?;
+        match target.kind {
+            KIND_FUNC_PROTO => Ok(ValuesDecl::Programs),
+            KIND_STRUCT => Ok(ValuesDecl::Maps(
+                self.inner_map_def(target).map_err(|e| format!("(inner map definition): {e}"))?,
+            )),
+            k => Err(format!("points to BTF kind {k}, not a function or a map definition")),
+        }
+    }
+
+    /// `__uint(name, n)` is `int (*name)[n]`; `__type(name, T)` is `T *name`.
+    fn inner_map_def(&self, def: &RawType) -> Result<InnerMapDef, String> {
+        let mut d = InnerMapDef::default();
+        let (mut key, mut value) = (None, None);
+        for (m, name) in def.extra.chunks_exact(3).zip(&def.member_names) {
+            let uint = || -> Result<u32, String> {
+                let (p, _) = self.resolve(m[1], 0)?;
+                let p = self
+                    .get(p)
+                    .filter(|t| t.kind == KIND_PTR)
+                    .ok_or_else(|| format!("'{name}' is not a __uint"))?;
+                let (a, _) = self.resolve(p.size_or_type, 0)?;
+                let a = self
+                    .get(a)
+                    .filter(|t| t.kind == KIND_ARRAY)
+                    .ok_or_else(|| format!("'{name}' is not a __uint"))?;
+                Ok(a.extra[2])
+            };
+            let pointee = || -> Result<Layout, String> {
+                let (p, _) = self.resolve(m[1], 0)?;
+                let p = self
+                    .get(p)
+                    .filter(|t| t.kind == KIND_PTR)
+                    .ok_or_else(|| format!("'{name}' is not a __type"))?;
+                self.layout(p.size_or_type, 0)
+            };
+            match name.as_str() {
+                "type" => d.map_type = uint()?,
+                "max_entries" => d.max_entries = uint()?,
+                "map_flags" => d.map_flags = uint()?,
+                "key_size" => d.key_size = uint()?,
+                "value_size" => d.value_size = uint()?,
+                "key" => {
+                    let l = pointee()?;
+                    d.key_size = l.size() as u32;
+                    key = Some(l);
+                }
+                "value" => {
+                    let l = pointee()?;
+                    d.value_size = l.size() as u32;
+                    value = Some(l);
+                }
+                "values" => return Err("multi-level inner maps are not supported".into()),
+                _ => {}
+            }
+        }
+        if d.map_type == 0 {
+            return Err("has no map type (__uint(type, ...))".into());
+        }
+        d.layouts = key.zip(value);
+        Ok(d)
+    }
+}
+
 /// The key and value layouts of the maps in an object file's own `.BTF`
-/// section (as the compiler wrote it, before sanitising); empty when the
+/// section (as the compiler wrote it, before sanitising), with each
+/// map-in-map's inner-map template under `OUTER.inner`; empty when the
 /// object has no BTF.
 pub fn object_map_layouts(object: &[u8]) -> Result<MapLayouts, String> {
     use object::{Object as _, ObjectSection};
     let file = object::File::parse(object).map_err(|e| e.to_string())?;
-    match file.section_by_name(".BTF").and_then(|s| s.data().ok()) {
-        Some(btf) => map_layouts(btf).map_err(|e| format!(".BTF: {e}")),
-        None => Ok(MapLayouts::new()),
+    let Some(btf) = file.section_by_name(".BTF").and_then(|s| s.data().ok()) else {
+        return Ok(MapLayouts::new());
+    };
+    let mut layouts = map_layouts(btf).map_err(|e| format!(".BTF: {e}"))?;
+    for v in values_maps(btf).unwrap_or_default() {
+        if let ValuesDecl::Maps(InnerMapDef { layouts: Some(kv), .. }) = v.decl {
+            layouts.insert(format!("{}.inner", v.map), kv);
+        }
     }
+    Ok(layouts)
 }

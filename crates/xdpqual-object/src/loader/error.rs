@@ -77,6 +77,9 @@ pub enum LoadError {
         error: Box<super::validate::ValidationError>,
     },
 
+    #[error("{path}: map `{map}`: {reason}")]
+    InnerMap { path: PathBuf, map: String, reason: String },
+
     #[error("{path}: BTF: {reason}")]
     Btf { path: PathBuf, reason: String },
 

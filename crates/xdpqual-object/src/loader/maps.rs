@@ -1,5 +1,7 @@
 //! aya-obj map definitions to [`MapDef`]s, in a fixed order.
 
+use super::btf_types::ValuesDecl;
+use super::error::LoadError;
 use crate::{MapDef, MapOrigin, MapType};
 use aya_obj::{EbpfSectionKind, Map};
 
@@ -35,5 +37,209 @@ pub(crate) fn to_def(name: &str, map: &Map) -> MapDef {
         initial_data: global.then(|| map.data().to_vec()),
         read_only: map.section_kind() == EbpfSectionKind::Rodata
             || map.map_flags() & BPF_F_RDONLY_PROG != 0,
+        inner: None,
+        init_slots: Vec::new(),
     }
+}
+
+/// Inner-map templates and statically initialised slots of map-in-map and
+/// PROG_ARRAY maps, as libbpf reads them (tools/lib/bpf/libbpf.c):
+/// - BTF-defined maps: the `values` member (`parse_btf_map_def`) and the
+///   relocations in `.rel.maps` that fill its slots
+///   (`bpf_object__collect_map_relos`);
+/// - legacy `maps` definitions: the 6th word of `struct bpf_map_def` as the
+///   kernel samples' `bpf_load.c` laid it out, `inner_map_idx`, the index
+///   (in section order) of the legacy map that serves as the template.
+///
+/// A map-in-map without a template cannot be created (the kernel's
+/// `bpf_map_meta_alloc` needs an inner map fd), so it is refused here.
+pub(crate) fn attach_values(
+    file: &object::File<'_>,
+    btf: Option<&[u8]>,
+    aya_maps: &[(String, Map)],
+    defs: &mut [MapDef],
+    path: &std::path::Path,
+) -> Result<(), LoadError> {
+    use object::{Object as _, ObjectSection as _, ObjectSymbol as _};
+    let err = |map: &str, reason: String| LoadError::InnerMap {
+        path: path.to_path_buf(),
+        map: map.to_string(),
+        reason,
+    };
+    let wants = defs.iter().any(|d| d.map_type.is_map_in_map());
+    let maps_sec = file.section_by_name(".maps");
+    let has_relocs = maps_sec.as_ref().is_some_and(|s| s.relocations().next().is_some());
+    if !wants && !has_relocs {
+        return Ok(());
+    }
+    // BTF-defined maps: templates from `values`.
+    let values = match btf {
+        Some(b) => crate::loader::btf_types::values_maps(b)
+            .map_err(|reason| LoadError::Btf { path: path.to_path_buf(), reason })?,
+        None => Vec::new(),
+    };
+    for v in &values {
+        let Some(d) = defs.iter_mut().find(|d| d.name == v.map) else { continue };
+        match &v.decl {
+            ValuesDecl::Maps(inner) if d.map_type.is_map_in_map() => {
+                d.inner = Some(Box::new(MapDef {
+                    name: format!("{}.inner", d.name),
+                    map_type: MapType::from_uapi(inner.map_type),
+                    key_size: inner.key_size,
+                    value_size: inner.value_size,
+                    max_entries: inner.max_entries,
+                    flags: inner.map_flags,
+                    origin: MapOrigin::BtfMaps,
+                    initial_data: None,
+                    read_only: false,
+                    inner: None,
+                    init_slots: Vec::new(),
+                }));
+            }
+            ValuesDecl::Programs if d.map_type == MapType::ProgArray => {}
+            decl => {
+                return Err(err(
+                    &d.name,
+                    format!(
+                        "its 'values' member declares {} but the map is a {}; libbpf accepts \
+                         'values' only on ARRAY_OF_MAPS/HASH_OF_MAPS (an array of map \
+                         definitions) and PROG_ARRAY (an array of functions)",
+                        match decl {
+                            ValuesDecl::Maps(_) => "inner maps",
+                            ValuesDecl::Programs => "programs",
+                        },
+                        d.map_type.name()
+                    ),
+                ))
+            }
+        }
+    }
+    // Legacy maps: `inner_map_idx` names a map of the same section by its
+    // position, in symbol-offset order.
+    let sym_addr = |i: Option<usize>| {
+        i.and_then(|i| file.symbol_by_index(object::SymbolIndex(i)).ok()).map(|s| s.address())
+    };
+    for (name, m) in aya_maps {
+        let Map::Legacy(l) = m else { continue };
+        let ty = MapType::from_uapi(l.def.map_type);
+        if !ty.is_map_in_map() {
+            continue;
+        }
+        let mut same: Vec<(u64, &String, &Map)> = aya_maps
+            .iter()
+            .filter(|(_, o)| {
+                matches!(o, Map::Legacy(ol) if ol.section_index == l.section_index)
+                    && o.section_kind() == EbpfSectionKind::Maps
+            })
+            .map(|(n, o)| (sym_addr(o.symbol_index()).unwrap_or(u64::MAX), n, o))
+            .collect();
+        same.sort_by_key(|(a, n, _)| (*a, (*n).clone()));
+        let idx = l.def.id as usize;
+        let Some((_, tname, t)) = same.get(idx).filter(|(_, n, _)| *n != name) else {
+            return Err(err(
+                name,
+                format!(
+                    "a legacy {} definition names map #{idx} of its section as inner_map_idx \
+                     (the word after map_flags), but the section has {} maps{}",
+                    ty.name(),
+                    same.len(),
+                    if same.get(idx).is_some() { " and that one is the map itself" } else { "" }
+                ),
+            ));
+        };
+        let mut inner = to_def(tname, t);
+        inner.name = format!("{name}.inner");
+        if inner.map_type.is_map_in_map() {
+            return Err(err(
+                name,
+                "its inner map is itself a map-in-map (the kernel allows one level)".into(),
+            ));
+        }
+        if let Some(d) = defs.iter_mut().find(|d| &d.name == name) {
+            d.inner = Some(Box::new(inner));
+        }
+    }
+    if let Some(d) = defs.iter().find(|d| d.map_type.is_map_in_map() && d.inner.is_none()) {
+        return Err(err(
+            &d.name,
+            format!(
+                "the {} has no inner-map template: declare one with __array(values, struct {{ \
+                 __uint(type, ...); __type(key, ...); __type(value, ...); ... }}) in the BTF map \
+                 definition, as libbpf needs to create the map (the kernel's map_create takes the \
+                 template as inner_map_fd, kernel/bpf/map_in_map.c bpf_map_meta_alloc)",
+                d.map_type.name()
+            ),
+        ));
+    }
+    // Static slots: relocations inside a map variable's `values`.
+    let Some(sec) = maps_sec else { return Ok(()) };
+    let sec_index = sec.index();
+    let vars: Vec<(String, u64, u64)> = file
+        .symbols()
+        .filter(|s| s.section_index() == Some(sec_index) && s.size() > 0)
+        .filter_map(|s| Some((s.name().ok()?.to_string(), s.address(), s.size())))
+        .collect();
+    for (off, rel) in sec.relocations() {
+        let object::RelocationTarget::Symbol(si) = rel.target() else {
+            return Err(LoadError::Link {
+                path: path.to_path_buf(),
+                reason: format!(".maps relocation at offset {off} does not name a symbol"),
+            });
+        };
+        let target = file
+            .symbol_by_index(si)
+            .ok()
+            .and_then(|s| s.name().ok().map(str::to_string))
+            .unwrap_or_else(|| "<?>".into());
+        let Some((map, start, _)) =
+            vars.iter().find(|(_, a, size)| *a <= off && off + 8 <= a + size)
+        else {
+            return Err(LoadError::Link {
+                path: path.to_path_buf(),
+                reason: format!(".maps relocation to '{target}' at offset {off} is in no map"),
+            });
+        };
+        let Some(v) = values.iter().find(|v| &v.map == map) else {
+            return Err(err(
+                map,
+                format!(
+                    "a relocation to '{target}' at offset {off} lies outside a 'values' member"
+                ),
+            ));
+        };
+        let rel_off = off - start;
+        if rel_off < v.values_offset as u64 || !(rel_off - v.values_offset as u64).is_multiple_of(8)
+        {
+            return Err(err(
+                map,
+                format!("relocation to '{target}' at offset {off} is not on a slot of 'values'"),
+            ));
+        }
+        let slot = ((rel_off - v.values_offset as u64) / 8) as u32;
+        let d = defs.iter_mut().find(|d| &d.name == map).expect("values maps are defs");
+        if d.map_type == MapType::HashOfMaps && d.key_size != 4 {
+            return Err(err(
+                map,
+                format!(
+                    "a statically initialised HASH_OF_MAPS needs key_size 4 (libbpf), has {}",
+                    d.key_size
+                ),
+            ));
+        }
+        d.init_slots.retain(|(s, _)| *s != slot);
+        d.init_slots.push((slot, target));
+    }
+    for d in defs.iter_mut() {
+        d.init_slots.sort();
+    }
+    let names: Vec<String> = defs.iter().map(|d| d.name.clone()).collect();
+    for d in defs.iter().filter(|d| d.map_type.is_map_in_map()) {
+        if let Some((slot, t)) = d.init_slots.iter().find(|(_, t)| !names.contains(t)) {
+            return Err(err(
+                &d.name,
+                format!("slot {slot} is initialised with '{t}', which is not a map of the object"),
+            ));
+        }
+    }
+    Ok(())
 }

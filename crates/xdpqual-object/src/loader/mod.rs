@@ -232,7 +232,8 @@ pub fn inspect_object_bytes_with(
     let core_relocations = describe_core(&core_records, &section_names, &linked, &type_names);
 
     let map_names: Vec<&str> = linked.maps.iter().map(|(n, _)| n.as_str()).collect();
-    let maps = linked.maps.iter().map(|(n, m)| maps::to_def(n, m)).collect();
+    let mut maps: Vec<_> = linked.maps.iter().map(|(n, m)| maps::to_def(n, m)).collect();
+    maps::attach_values(&file, btf, &linked.maps, &mut maps, path)?;
     debug_assert!(map_names.windows(2).all(|w| w[0] <= w[1]));
 
     let program_keys: HashSet<(usize, u64)> =

@@ -75,6 +75,8 @@ fn array(name: &str, value_size: u32, max_entries: u32) -> MapDef {
         origin: MapOrigin::Legacy,
         initial_data: None,
         read_only: false,
+        inner: None,
+        init_slots: Vec::new(),
     }
 }
 

@@ -370,8 +370,8 @@ pub fn run(
         ),
         XdpMode::Skb | XdpMode::Drv => {
             match host.load(obj, program).map_err(|e| LiveError::Host(e.to_string()))? {
-                SessionOutcome::Ready(s) => {
-                    crate::backends::host_run::apply_maps_to_host(&s, obj, &opts.maps)
+                SessionOutcome::Ready(mut s) => {
+                    crate::backends::host_run::apply_maps_to_host(&mut s, obj, &opts.maps)
                         .map_err(|e| LiveError::Other(format!("filling kernel maps: {e:#}")))?;
                     Loaded::Host(s)
                 }
