@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 
-use xdpqual::bench::{self, BackendId, BenchOptions};
+use xdpqual::bench::{self, BackendId, BenchOptions, Selection};
 use xdpqual::loader::load_target;
 use xdpqual::replay::split_target;
 use xdpqual::util::escape::{terminal, terminal_block};
@@ -22,7 +22,9 @@ pub struct Args {
     pub load: crate::load_args::LoadArgs,
     /// pcap or pcapng file whose first --packets packets are measured.
     pub capture: PathBuf,
-    /// Rows to run, comma-separated names or groups (engine, rbpf, kernel, nic); default all.
+    /// Rows to run, comma-separated: row names, groups (engine, rbpf, kernel, nic), or the
+    /// backend specs diff takes (vm, host, rbpf, nic:PROFILE for the NIC row's profile,
+    /// default nfp-corenic); default all rows.
     #[arg(long)]
     pub backends: Option<String>,
     /// Measured rounds per backend (after one warm-up round).
@@ -58,13 +60,15 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
         })?,
         None => obj.program(None).context("the object has no XDP program")?,
     };
+    let selection = match &args.backends {
+        Some(list) => Selection::parse(list).map_err(|e| anyhow::anyhow!("--backends: {e}"))?,
+        None => Selection { rows: BackendId::ALL.to_vec(), nic_profile: None },
+    };
     let opts = BenchOptions {
-        backends: match &args.backends {
-            Some(list) => {
-                BackendId::parse_list(list).map_err(|e| anyhow::anyhow!("--backends: {e}"))?
-            }
-            None => BackendId::ALL.to_vec(),
-        },
+        backends: selection.rows,
+        nic_profile: selection
+            .nic_profile
+            .unwrap_or_else(|| bench::DEFAULT_NIC_PROFILE.to_string()),
         rounds: args.rounds.max(1),
         repeat: args.repeat.max(1),
         packets: args.packets.max(1),

@@ -75,6 +75,7 @@ fn opts() -> BenchOptions {
         repeat: 1,
         packets: 64,
         kernel_sample: 1,
+        ..BenchOptions::default()
     }
 }
 

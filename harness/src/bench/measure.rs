@@ -302,11 +302,15 @@ impl HostRows {
 /// The NIC model's throughput estimate for the default offload profile
 /// (`nfp-corenic`), expressed as ns/packet of the whole NIC. It is a model,
 /// not a measurement: one "round", and the note says so.
-pub fn nic_model(obj: &Object, program: &Program, packets: &[Vec<u8>]) -> Result<Measured, String> {
+pub fn nic_model(
+    obj: &Object,
+    program: &Program,
+    packets: &[Vec<u8>],
+    profile: &str,
+) -> Result<Measured, String> {
     use crate::backends::nic::{estimate_frames, NicBackend, NicOpen};
-    const PROFILE: &str = "nfp-corenic";
     let nic =
-        NicBackend::open(obj, program, PROFILE, None).map_err(|e| format!("NIC model: {e:#}"))?;
+        NicBackend::open(obj, program, profile, None).map_err(|e| format!("NIC model: {e:#}"))?;
     let mut nic = match nic {
         NicOpen::Ready(n) => n,
         NicOpen::Rejected(report) => {
@@ -317,7 +321,7 @@ pub fn nic_model(obj: &Object, program: &Program, packets: &[Vec<u8>]) -> Result
                 .map(|f| format!("{:?}: {}", f.rule, f.message))
                 .unwrap_or_default();
             return Err(format!(
-                "not offloadable to {PROFILE} ({first}); see `xdpqual offload-check`"
+                "not offloadable to {profile} ({first}); see `xdpqual offload-check`"
             ));
         }
     };
@@ -331,6 +335,6 @@ pub fn nic_model(obj: &Object, program: &Program, packets: &[Vec<u8>]) -> Result
     Ok(measured(
         spread,
         packets.len(),
-        Some(format!("estimate on {PROFILE}: {:.2} Mpps, {:.0} cycles/packet, bound by {:?} (a model, not a measurement)", e.mpps, e.total_cycles, e.bottleneck)),
+        Some(format!("estimate on {profile}: {:.2} Mpps, {:.0} cycles/packet, bound by {:?} (a model, not a measurement)", e.mpps, e.total_cycles, e.bottleneck)),
     ))
 }

@@ -131,6 +131,57 @@ impl BackendId {
     }
 }
 
+/// The rows `--backends` selects, and the offload profile of the NIC row.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Selection {
+    pub rows: Vec<BackendId>,
+    /// `nic:PROFILE`; `None` leaves the default ([`DEFAULT_NIC_PROFILE`]).
+    pub nic_profile: Option<String>,
+}
+
+/// The NIC row's profile when none is named.
+pub const DEFAULT_NIC_PROFILE: &str = "nfp-corenic";
+
+impl Selection {
+    /// Parses `--backends`: the row names and groups of [`BackendId::parse_list`],
+    /// and the backend specs `diff` takes, so one list works for both: `vm`
+    /// (the engine rows), `host` (the kernel rows), `rbpf`, and
+    /// `nic:PROFILE` (the NIC model's row on that profile). `live:IFACE:MODE`
+    /// is refused with the reason: bench times live frames through the
+    /// kernel's test-run (`kernel-live`) and attaches to no interface.
+    pub fn parse(s: &str) -> Result<Selection, String> {
+        let mut names = Vec::new();
+        let mut nic_profile: Option<String> = None;
+        for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            if let Some(profile) = part.strip_prefix("nic:") {
+                if profile.is_empty() {
+                    return Err("'nic:' names no offload profile (nic:PROFILE)".into());
+                }
+                match &nic_profile {
+                    Some(p) if p != profile => {
+                        return Err(format!(
+                            "one NIC profile per bench run ('{p}' and '{profile}'); run bench once per profile"
+                        ))
+                    }
+                    _ => nic_profile = Some(profile.to_string()),
+                }
+                names.push("nic-model");
+            } else if part.starts_with("live:") {
+                return Err(format!(
+                    "'{part}': bench does not attach to interfaces; it times live frames through the kernel's test-run (row kernel-live)"
+                ));
+            } else {
+                names.push(match part {
+                    "vm" => "engine",
+                    "host" => "kernel",
+                    other => other,
+                });
+            }
+        }
+        Ok(Selection { rows: BackendId::parse_list(&names.join(","))?, nic_profile })
+    }
+}
+
 impl Serialize for Row {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeStruct;
@@ -158,6 +209,8 @@ pub struct BenchOptions {
     pub kernel_sample: usize,
     /// Packets taken from the start of the capture.
     pub packets: usize,
+    /// The offload profile of the NIC model's row.
+    pub nic_profile: String,
 }
 
 impl Default for BenchOptions {
@@ -168,6 +221,7 @@ impl Default for BenchOptions {
             repeat: 10_000,
             packets: 10_000,
             kernel_sample: 32,
+            nic_profile: DEFAULT_NIC_PROFILE.to_string(),
         }
     }
 }
@@ -313,7 +367,7 @@ fn rows_for(
                 Ok(h) => h.measure(b, packets, opts),
                 Err(why) => Err(why.clone()),
             },
-            BackendId::NicModel => measure::nic_model(obj, program, packets),
+            BackendId::NicModel => measure::nic_model(obj, program, packets, &opts.nic_profile),
         };
         rows.push(Row {
             backend: b,
@@ -427,5 +481,31 @@ mod tests {
             vec![BackendId::Engine(EngineMode::Interp), BackendId::KernelInKernel]
         );
         assert!(BackendId::parse_list("gpu").unwrap_err().contains("unknown backend 'gpu'"));
+    }
+
+    #[test]
+    fn selection_takes_the_specs_diff_takes() {
+        let s = Selection::parse("vm,nic:hxdp").unwrap();
+        assert_eq!(
+            s.rows,
+            vec![
+                BackendId::Engine(EngineMode::Interp),
+                BackendId::Engine(EngineMode::Jit),
+                BackendId::NicModel
+            ]
+        );
+        assert_eq!(s.nic_profile.as_deref(), Some("hxdp"));
+        let s = Selection::parse("host,rbpf-jit").unwrap();
+        assert_eq!(s.nic_profile, None);
+        assert!(
+            s.rows.contains(&BackendId::KernelInKernel) && s.rows.contains(&BackendId::RbpfJit)
+        );
+        assert!(!s.rows.contains(&BackendId::RbpfInterp));
+        assert!(Selection::parse("live:veth0:skb").unwrap_err().contains("kernel-live"));
+        assert!(Selection::parse("nic:hxdp,nic:netdevsim")
+            .unwrap_err()
+            .contains("one NIC profile"));
+        assert!(Selection::parse("nic:").is_err());
+        assert!(Selection::parse("gpu").unwrap_err().contains("unknown backend 'gpu'"));
     }
 }
