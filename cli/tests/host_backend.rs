@@ -361,6 +361,57 @@ fn hash_map_element_operations() {
     assert_eq!(ring.dump().unwrap(), MapDump::NotDumpable(MapType::Ringbuf));
 }
 
+/// Dumps come in batches (BPF_MAP_LOOKUP_BATCH, 65,536 entries a call)
+/// and leave out an array's slots of zeros; maps without batch operations
+/// (LPM_TRIE) are walked key by key. Slots on both sides of the first
+/// batch boundary are written.
+#[test]
+fn dumps_are_batched_and_leave_out_zero_slots() {
+    let Some(_b) = backend() else { return };
+    let k = |i: u32| i.to_ne_bytes().to_vec();
+    let def = MapDef { max_entries: 200_000, ..array_def("big", MapType::Array, 4) };
+    let a = KernelMap::create(&def).unwrap();
+    for (i, v) in [(0u32, 1u32), (65_535, 2), (65_536, 3), (199_999, 4), (5, 0)] {
+        a.update(&k(i), &v.to_ne_bytes()).unwrap();
+    }
+    let MapDump::Plain(got) = a.dump().unwrap() else { panic!("plain map") };
+    let want: Vec<_> =
+        [(0u32, 1u32), (65_535, 2), (65_536, 3), (199_999, 4)].map(|(i, v)| (k(i), k(v))).to_vec();
+    assert_eq!(got, want, "array slots in index order, zeros left out");
+
+    // A hash map over several batches keeps its elements of zeros.
+    let def = MapDef { max_entries: 70_000, ..array_def("bighash", MapType::Hash, 4) };
+    let h = KernelMap::create(&def).unwrap();
+    for i in 0..70_000u32 {
+        h.update(&k(i), &k(i % 2)).unwrap();
+    }
+    let MapDump::Plain(mut got) = h.dump().unwrap() else { panic!("plain map") };
+    got.sort();
+    let mut want: Vec<_> = (0..70_000u32).map(|i| (k(i), k(i % 2))).collect();
+    want.sort();
+    assert_eq!(got, want);
+
+    // A per-CPU array: the slot written for every CPU, one value each.
+    let cpus = host::maps::possible_cpus().unwrap();
+    let def = MapDef { max_entries: 100_000, ..array_def("bigpcpu", MapType::PercpuArray, 4) };
+    let p = KernelMap::create(&def).unwrap();
+    p.update(&k(80_000), &[7u8, 0, 0, 0, 0, 0, 0, 0].repeat(cpus)).unwrap();
+    assert_eq!(p.dump().unwrap(), MapDump::PerCpu(vec![(k(80_000), vec![vec![7, 0, 0, 0]; cpus])]));
+
+    // LPM_TRIE has no batch lookup: the key walk finds both prefixes.
+    let def = MapDef {
+        key_size: 8,
+        max_entries: 16,
+        flags: 1, // BPF_F_NO_PREALLOC, which LPM_TRIE requires
+        ..array_def("lpm", MapType::LpmTrie, 4)
+    };
+    let l = KernelMap::create(&def).unwrap();
+    l.update(&[24, 0, 0, 0, 10, 0, 0, 0], &k(1)).unwrap();
+    l.update(&[8, 0, 0, 0, 10, 0, 0, 0], &k(2)).unwrap();
+    let MapDump::Plain(got) = l.dump().unwrap() else { panic!("plain map") };
+    assert_eq!(got.len(), 2, "{got:?}");
+}
+
 #[test]
 fn verifier_rejects_uninitialised_register() {
     let Some(_b) = backend() else { return };

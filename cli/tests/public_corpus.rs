@@ -36,9 +36,6 @@ fn ledger_path() -> PathBuf {
     root().join("cli/tests/data/public-xdp-status.tsv")
 }
 
-/// Held while a program with maps of tens of millions of entries runs.
-static BIG_MAPS: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
 const CAPTURES: [&str; 2] = ["pcaps/mixed-2k.pcap", "pcaps/edges.pcap"];
 
 /// One program's result.
@@ -220,13 +217,6 @@ fn public_programs_load_and_agree_with_the_kernel() {
                 let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 let Some((obj, sec, type_xdp)) = jobs.get(i) else { break };
                 let name = obj.file_name().unwrap().to_string_lossy().to_string();
-                // Katran's balancer at its default sizes (ch_rings: 33.5
-                // million entries) takes about 12 GB while its maps are
-                // dumped and compared whole (issue 14 item 7): two at once
-                // were OOM-killed on a 23 GB machine, so they take turns.
-                let _big = name
-                    .starts_with("katran__balancer")
-                    .then(|| BIG_MAPS.lock().unwrap_or_else(|e| e.into_inner()));
                 let outcome = run(obj, sec, *type_xdp, &map_args(&name));
                 results.lock().unwrap().insert(format!("{name}:{sec}"), outcome);
             });

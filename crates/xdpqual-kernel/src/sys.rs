@@ -81,6 +81,7 @@ const BPF_OBJ_GET_INFO_BY_FD: libc::c_long = 15;
 const BPF_RAW_TRACEPOINT_OPEN: libc::c_long = 17;
 const BPF_BTF_LOAD: libc::c_long = 18;
 const BPF_MAP_FREEZE: libc::c_long = 22;
+const BPF_MAP_LOOKUP_BATCH: libc::c_long = 24;
 const BPF_ENABLE_STATS: libc::c_long = 32;
 
 // `enum bpf_prog_type` and `enum bpf_attach_type` values for XDP.
@@ -163,6 +164,21 @@ struct MapElemAttr {
     flags: u64,
 }
 impl Attr for MapElemAttr {}
+
+/// `union bpf_attr`, BPF_MAP_*_BATCH member.
+#[repr(C)]
+#[derive(Default)]
+struct MapBatchAttr {
+    in_batch: u64,
+    out_batch: u64,
+    keys: u64,
+    values: u64,
+    count: u32,
+    map_fd: u32,
+    elem_flags: u64,
+    flags: u64,
+}
+impl Attr for MapBatchAttr {}
 
 /// `union bpf_attr`, BPF_MAP_FREEZE uses only `map_fd`.
 #[repr(C)]
@@ -311,6 +327,62 @@ pub fn map_get_next_key(map: &MapFd, key: Option<&[u8]>, next: &mut [u8]) -> Res
         Err(Errno(libc::ENOENT)) => Ok(false),
         Err(e) => Err(e),
     }
+}
+
+/// Where a batch lookup stopped.
+pub enum BatchEnd {
+    /// More entries follow: pass the `out_batch` cursor back in.
+    More,
+    /// The map has no more entries (the kernel's -ENOENT).
+    Done,
+}
+
+/// Bytes of a batch cursor (`in_batch`/`out_batch`): a key for the generic
+/// walk (kernel/bpf/syscall.c `generic_map_lookup_batch`), a `u32` bucket
+/// number for hash maps (kernel/bpf/hashtab.c
+/// `__htab_map_lookup_and_delete_batch`).
+pub fn batch_cursor_len(map: &MapFd) -> usize {
+    map.key_size.max(4)
+}
+
+/// BPF_MAP_LOOKUP_BATCH: up to `keys.len() / key_size` entries after the
+/// cursor `in_batch` (`None`: from the start) into `keys` and `values`;
+/// `out_batch` receives the cursor for the next call. Returns how many
+/// entries were filled and whether the map has more. Maps without batch
+/// operations (LPM_TRIE, PROG_ARRAY, ...) fail with ENOTSUPP/EINVAL, and a
+/// hash bucket larger than the batch with ENOSPC: callers fall back to the
+/// key walk.
+pub fn map_lookup_batch(
+    map: &MapFd,
+    in_batch: Option<&[u8]>,
+    out_batch: &mut [u8],
+    keys: &mut [u8],
+    values: &mut [u8],
+) -> Result<(usize, BatchEnd), Errno> {
+    let cursor = batch_cursor_len(map);
+    if let Some(b) = in_batch {
+        check_len("in_batch", b.len(), cursor);
+    }
+    check_len("out_batch", out_batch.len(), cursor);
+    let count = keys.len() / map.key_size.max(1);
+    check_len("values", values.len(), count * map.value_size);
+    let mut attr = MapBatchAttr {
+        in_batch: in_batch.map_or(0, |b| ptr(b.as_ptr())),
+        out_batch: ptr(out_batch.as_mut_ptr()),
+        keys: ptr(keys.as_mut_ptr()),
+        values: ptr(values.as_mut_ptr()),
+        count: u32::try_from(count).unwrap_or(u32::MAX),
+        map_fd: map.raw() as u32,
+        ..Default::default()
+    };
+    let end = match sys_bpf(BPF_MAP_LOOKUP_BATCH, &mut attr) {
+        Ok(_) => BatchEnd::More,
+        Err(Errno(libc::ENOENT)) => BatchEnd::Done,
+        Err(e) => return Err(e),
+    };
+    // The kernel writes back how many it filled; never trust it past what
+    // was asked for.
+    Ok(((attr.count as usize).min(count), end))
 }
 
 pub fn map_freeze(map: &MapFd) -> Result<(), Errno> {

@@ -113,6 +113,17 @@ impl MapType {
         matches!(self, MapType::PercpuHash | MapType::PercpuArray | MapType::LruPercpuHash)
     }
 
+    /// Every index in `[0, max_entries)` exists from creation, reads as
+    /// zeros until written, and cannot be deleted: ARRAY and PERCPU_ARRAY
+    /// (kernel/bpf/arraymap.c: `array_map_alloc` zeroes the values,
+    /// `array_map_delete_elem` returns -EINVAL). A slot of zeros says
+    /// nothing such a map's type does not already say, so dumps and
+    /// comparisons leave those slots out: a 33.5-million-entry ring then
+    /// costs what its written slots cost.
+    pub fn has_implicit_zero_slots(self) -> bool {
+        matches!(self, MapType::Array | MapType::PercpuArray)
+    }
+
     /// ARRAY_OF_MAPS or HASH_OF_MAPS.
     pub fn is_map_in_map(self) -> bool {
         matches!(self, MapType::ArrayOfMaps | MapType::HashOfMaps)

@@ -118,7 +118,7 @@ pub fn engine_maps(engine: &Engine) -> Vec<MapContents> {
         .map(|m| MapContents {
             name: m.def.name.clone(),
             percpu: m.def.map_type.is_percpu(),
-            entries: Ok(m.entries().into_iter().map(|e| (e.key, e.values)).collect()),
+            entries: Ok(m.sparse_entries().into_iter().map(|e| (e.key, e.values)).collect()),
         })
         .collect()
 }

@@ -16,6 +16,7 @@ use crate::backends::{
     Backend, Description, MapContents, MapsCompared, OpenCtx, Opened, PacketResult, PacketSource,
     Ran, Released,
 };
+use crate::engine::maps::entry_writes;
 use crate::engine::{Engine, EngineConfig};
 use crate::mapfile::{self, MapInit};
 use crate::program::{MapType, Object};
@@ -95,7 +96,7 @@ pub fn apply_maps_to_host(s: &mut HostSession, obj: &Object, maps: &[MapInit]) -
     let cfg =
         EngineConfig { ncpus: crate::backends::engine::possible_cpus(), ..EngineConfig::default() };
     let mut scratch = Engine::new(obj, None, cfg)?;
-    let before: Vec<_> = scratch.maps().maps.iter().map(|m| m.entries()).collect();
+    let before: Vec<_> = scratch.maps().maps.iter().map(|m| m.sparse_entries()).collect();
     for m in maps {
         mapfile::apply(&mut scratch, obj, m)?;
     }
@@ -117,12 +118,16 @@ pub fn apply_maps_to_host(s: &mut HostSession, obj: &Object, maps: &[MapInit]) -
             }
             continue;
         }
-        let after = m.entries();
-        if before.get(i) == Some(&after) {
+        let after = m.sparse_entries();
+        let writes = match before.get(i) {
+            Some(b) => entry_writes(m.def.map_type, b, &after),
+            None => after,
+        };
+        if writes.is_empty() {
             continue;
         }
         let km = s.maps().get(i).with_context(|| format!("kernel map {}", m.def.name))?;
-        for e in after {
+        for e in writes {
             if m.def.map_type.is_map_in_map() {
                 let inner = set.inner_of(i, &e.values[0]).expect("engine slots hold its maps");
                 km.set_inner(&e.key, &s.maps()[inner])

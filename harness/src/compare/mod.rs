@@ -152,13 +152,43 @@ pub fn map_difference<T: Ord>(
     mut ours: Entries<T>,
     mut theirs: Entries<T>,
 ) -> Option<String> {
-    ours.sort();
-    theirs.sort();
+    ours.sort_unstable();
+    theirs.sort_unstable();
     if ours == theirs {
         return None;
     }
-    let only_ours = ours.iter().filter(|x| !theirs.contains(x)).count();
-    let only_theirs = theirs.iter().filter(|x| !ours.contains(x)).count();
+    // One merge of the two sorted lists (entries in both are walked past
+    // together), so a big map with a few differences costs its size, not
+    // its size squared.
+    let (mut only_ours, mut only_theirs) = (0, 0);
+    let (mut a, mut b) = (ours.iter().peekable(), theirs.iter().peekable());
+    loop {
+        match (a.peek(), b.peek()) {
+            (Some(x), Some(y)) => match x.cmp(y) {
+                std::cmp::Ordering::Equal => {
+                    a.next();
+                    b.next();
+                }
+                std::cmp::Ordering::Less => {
+                    only_ours += 1;
+                    a.next();
+                }
+                std::cmp::Ordering::Greater => {
+                    only_theirs += 1;
+                    b.next();
+                }
+            },
+            (Some(_), None) => {
+                only_ours += 1;
+                a.next();
+            }
+            (None, Some(_)) => {
+                only_theirs += 1;
+                b.next();
+            }
+            (None, None) => break,
+        }
+    }
     Some(format!(
         "map {name}: {} entries in the engine, {} in {side}; {only_ours} engine entries differ or are missing in {side}, {only_theirs} the other way",
         ours.len(),
@@ -217,14 +247,22 @@ pub fn compare_map_set(
             }
             continue;
         };
+        // Both sides in the sparse form (MapState::sparse_entries): a side
+        // that listed an array's slots of zeros loses them here, so the
+        // comparison does not depend on how a backend dumps.
+        let implicit = m.def.map_type.has_implicit_zero_slots();
         let other = match &t.entries {
-            Ok(e) => e.clone(),
+            Ok(e) => e
+                .iter()
+                .filter(|(_, vs)| !(implicit && vs.iter().all(|v| v.iter().all(|b| *b == 0))))
+                .cloned()
+                .collect(),
             Err(err) => {
                 out.push(format!("map {}: {err}", m.def.name));
                 continue;
             }
         };
-        let ours = m.entries().into_iter().map(|x| (x.key, x.values)).collect();
+        let ours = m.sparse_entries().into_iter().map(|x| (x.key, x.values)).collect();
         out.extend(map_difference(&m.def.name, side, ours, other));
     }
     out
@@ -263,5 +301,47 @@ mod tests {
             map_difference("m", "the kernel", vec![e(1, 1), e(2, 2), e(3, 3)], vec![e(1, 9), e(2, 2)]).as_deref(),
             Some("map m: 3 entries in the engine, 2 in the kernel; 2 engine entries differ or are missing in the kernel, 1 the other way")
         );
+    }
+
+    /// A side that lists an array's slots of zeros (an older guest agent,
+    /// say) agrees with the engine's sparse form; a slot of zeros in a hash
+    /// map is an element, and its absence a difference.
+    #[test]
+    fn zero_slots_of_arrays_are_implicit_on_either_side() {
+        use crate::program::{MapDef, MapOrigin, MapType};
+        let def = |name: &str, map_type| MapDef {
+            name: name.into(),
+            map_type,
+            key_size: 4,
+            value_size: 4,
+            max_entries: 4,
+            flags: 0,
+            origin: MapOrigin::BtfMaps,
+            initial_data: None,
+            read_only: false,
+            inner: None,
+            init_slots: Vec::new(),
+        };
+        let mut ours =
+            crate::engine::MapSet::new(&[def("a", MapType::Array), def("h", MapType::Hash)], 1)
+                .unwrap();
+        assert_eq!(ours.maps[0].update(&1u32.to_le_bytes(), &[9; 4], 0, None), 0);
+        assert_eq!(ours.maps[1].update(&1u32.to_le_bytes(), &[0; 4], 0, None), 0);
+        let slot = |i: u32, v: u8| (i.to_le_bytes().to_vec(), vec![vec![v; 4]]);
+        let theirs = |hash: Vec<(Vec<u8>, Vec<Vec<u8>>)>| {
+            vec![
+                MapContents {
+                    name: "a".into(),
+                    percpu: false,
+                    entries: Ok(vec![slot(0, 0), slot(1, 9), slot(2, 0), slot(3, 0)]),
+                },
+                MapContents { name: "h".into(), percpu: false, entries: Ok(hash) },
+            ]
+        };
+        let diffs = compare_map_set(&ours, "k", &theirs(vec![slot(1, 0)]), Unreported::Skip);
+        assert!(diffs.is_empty(), "{diffs:?}");
+        let diffs = compare_map_set(&ours, "k", &theirs(vec![]), Unreported::Skip);
+        assert_eq!(diffs.len(), 1, "{diffs:?}");
+        assert!(diffs[0].starts_with("map h: 1 entries in the engine, 0 in k"), "{diffs:?}");
     }
 }

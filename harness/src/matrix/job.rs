@@ -5,6 +5,7 @@ use super::protocol::{Job, JobProgram, MapWrite, TailCall};
 use crate::backends::{engine::run_packet, PacketResult, PacketSource};
 use crate::capture::CaptureReader;
 use crate::engine::helpers::ids::NONDETERMINISTIC;
+use crate::engine::maps::entry_writes;
 use crate::engine::{Engine, EngineConfig, Recorder};
 use crate::isa;
 use crate::mapfile::{self, MapInit};
@@ -81,7 +82,7 @@ pub fn build(
     // `diff` command does for the host kernel).
     let mut scratch =
         Engine::new(obj, None, EngineConfig::default()).context("preparing map contents")?;
-    let before: Vec<_> = scratch.maps().maps.iter().map(|m| m.entries()).collect();
+    let before: Vec<_> = scratch.maps().maps.iter().map(|m| m.sparse_entries()).collect();
     for m in maps {
         mapfile::apply(&mut scratch, obj, m)?;
     }
@@ -94,7 +95,7 @@ pub fn build(
     if let Some((_, m)) = set.maps[..set.objects]
         .iter()
         .enumerate()
-        .find(|(i, m)| m.def.map_type.is_map_in_map() && m.entries() != before[*i])
+        .find(|(i, m)| m.def.map_type.is_map_in_map() && m.sparse_entries() != before[*i])
     {
         anyhow::bail!(
             "map file for map-in-map '{}': matrix cells do not take inner maps from --map files \
@@ -105,7 +106,7 @@ pub fn build(
     let mut map_writes = Vec::new();
     let mut tail_calls = Vec::new();
     for (i, m) in scratch.maps().maps.iter().enumerate() {
-        let after = m.entries();
+        let after = m.sparse_entries();
         if m.def.map_type == MapType::ProgArray {
             for e in after {
                 let slot =
@@ -120,10 +121,7 @@ pub fn build(
             }
             continue;
         }
-        if after == before[i] {
-            continue;
-        }
-        for e in after {
+        for e in entry_writes(m.def.map_type, &before[i], &after) {
             let percpu = m.def.map_type.is_percpu();
             let mut value = e.values[0].clone();
             if percpu {

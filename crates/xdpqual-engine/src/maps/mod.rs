@@ -569,7 +569,27 @@ impl MapState {
 
     /// Every entry, sorted by key, with the value bytes of each CPU.
     pub fn entries(&self) -> Vec<MapEntry> {
+        self.entries_where(false)
+    }
+
+    /// The entries less the slots of zeros that an ARRAY or PERCPU_ARRAY
+    /// holds implicitly ([`MapType::has_implicit_zero_slots`]), sorted by
+    /// key: the form the comparisons and the copies into a kernel use, so
+    /// a huge array costs what its written slots cost. Other map types
+    /// list every entry, a value of zeros included.
+    pub fn sparse_entries(&self) -> Vec<MapEntry> {
+        self.entries_where(self.def.map_type.has_implicit_zero_slots())
+    }
+
+    fn entries_where(&self, skip_zero_slots: bool) -> Vec<MapEntry> {
         let vs = self.def.value_size as usize;
+        // The slot's value bytes on every CPU (one CPU for other maps).
+        let zero = |slot: usize| {
+            let base = slot * self.stride;
+            let cpus =
+                if self.def.map_type.is_percpu() { self.stride / self.per_cpu.max(1) } else { 1 };
+            (0..cpus).all(|c| self.values[base + c * self.per_cpu..][..vs].iter().all(|b| *b == 0))
+        };
         let value_of = |slot: usize| -> Vec<Vec<u8>> {
             let base = slot * self.stride;
             if self.def.map_type.is_percpu() {
@@ -584,7 +604,7 @@ impl MapState {
             Index::Array { present } => present
                 .iter()
                 .enumerate()
-                .filter(|(_, p)| **p)
+                .filter(|(i, p)| **p && !(skip_zero_slots && zero(*i)))
                 .map(|(i, _)| MapEntry {
                     key: (i as u32).to_le_bytes().to_vec(),
                     values: value_of(i),
@@ -601,6 +621,49 @@ impl MapState {
         };
         out.sort_by(|a, b| a.key.cmp(&b.key));
         out
+    }
+}
+
+/// The writes that turn a map holding `before` into one holding `after`
+/// (both [`MapState::sparse_entries`] of one map, so sorted by key): every
+/// entry of `after` that is new or changed, and for a map with implicit
+/// zero slots a slot of zeros for each key `before` listed and `after` does
+/// not. How the map files reach a kernel: the kernel's copy starts where
+/// `before` did, and a 33.5-million-entry array costs its written slots.
+pub fn entry_writes(map_type: MapType, before: &[MapEntry], after: &[MapEntry]) -> Vec<MapEntry> {
+    let mut out = Vec::new();
+    let (mut b, mut a) = (before.iter().peekable(), after.iter().peekable());
+    loop {
+        let zeroed = |e: &MapEntry| MapEntry {
+            key: e.key.clone(),
+            values: e.values.iter().map(|v| vec![0; v.len()]).collect(),
+        };
+        match (b.peek(), a.peek()) {
+            (Some(x), Some(y)) if x.key == y.key => {
+                if x.values != y.values {
+                    out.push((*y).clone());
+                }
+                b.next();
+                a.next();
+            }
+            (Some(x), Some(y)) if x.key < y.key => {
+                if map_type.has_implicit_zero_slots() {
+                    out.push(zeroed(x));
+                }
+                b.next();
+            }
+            (Some(x), None) => {
+                if map_type.has_implicit_zero_slots() {
+                    out.push(zeroed(x));
+                }
+                b.next();
+            }
+            (_, Some(y)) => {
+                out.push((*y).clone());
+                a.next();
+            }
+            (None, None) => return out,
+        }
     }
 }
 
@@ -960,5 +1023,45 @@ mod tests {
         let mut bad = outer(MapType::ArrayOfMaps, "o", def(MapType::Hash, 2, 4, 8));
         bad.init_slots = vec![(0, "ghost".into())];
         assert!(MapSet::new(&[bad], 1).unwrap_err().to_string().contains("ghost"));
+    }
+
+    #[test]
+    fn sparse_entries_leave_out_implicit_zero_slots() {
+        let k = |i: u32| i.to_le_bytes().to_vec();
+        // A 1,000,000-slot array with two slots written, one back to zeros:
+        // only slot 7 is listed.
+        let mut a = MapState::new(&def(MapType::Array, 4, 4, 1_000_000), 1).unwrap();
+        assert_eq!(a.update(&k(7), &[1, 0, 0, 0], BPF_ANY, None), 0);
+        assert_eq!(a.update(&k(9), &[2; 4], BPF_ANY, None), 0);
+        assert_eq!(a.update(&k(9), &[0; 4], BPF_ANY, None), 0);
+        let e = a.sparse_entries();
+        assert_eq!(e, vec![MapEntry { key: k(7), values: vec![vec![1, 0, 0, 0]] }]);
+        assert_eq!(a.entries().len(), 1_000_000);
+        // Per-CPU: a slot written on CPU 1 only is listed, with CPU 0's zeros.
+        let mut p = MapState::new(&def(MapType::PercpuArray, 4, 4, 3), 2).unwrap();
+        assert_eq!(p.update(&k(2), &[5; 4], BPF_ANY, Some(1)), 0);
+        assert_eq!(
+            p.sparse_entries(),
+            vec![MapEntry { key: k(2), values: vec![vec![0; 4], vec![5; 4]] }]
+        );
+        // A hash element of zeros is an element: it stays.
+        let mut h = MapState::new(&def(MapType::Hash, 4, 4, 4), 1).unwrap();
+        assert_eq!(h.update(&k(1), &[0; 4], BPF_ANY, None), 0);
+        assert_eq!(h.sparse_entries().len(), 1);
+    }
+
+    #[test]
+    fn entry_writes_turn_before_into_after() {
+        let e = |key: u8, v: u8| MapEntry { key: vec![key, 0, 0, 0], values: vec![vec![v; 2]] };
+        let before = vec![e(1, 1), e(2, 2), e(4, 4)];
+        let after = vec![e(1, 1), e(3, 3), e(4, 5)];
+        // Array: 1 unchanged (no write), 2 gone (back to zeros), 3 new, 4
+        // changed; in key order.
+        assert_eq!(entry_writes(MapType::Array, &before, &after), vec![e(2, 0), e(3, 3), e(4, 5)]);
+        // Hash: an element missing from `after` is not a write of zeros.
+        assert_eq!(entry_writes(MapType::Hash, &before, &after), vec![e(3, 3), e(4, 5)]);
+        assert_eq!(entry_writes(MapType::Array, &before, &before), vec![]);
+        assert_eq!(entry_writes(MapType::Array, &[], &after), after);
+        assert_eq!(entry_writes(MapType::Array, &before, &[]), vec![e(1, 0), e(2, 0), e(4, 0)]);
     }
 }

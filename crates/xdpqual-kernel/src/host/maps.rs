@@ -272,37 +272,101 @@ impl KernelMap {
         self.update(&slot.to_ne_bytes(), &fd.to_ne_bytes())
     }
 
-    /// Every entry. Keys are walked with BPF_MAP_GET_NEXT_KEY; an entry that
-    /// vanishes between the walk and the lookup (an empty PROG_ARRAY or
-    /// DEVMAP slot reads as ENOENT) is left out.
+    /// Every entry, less the slots of zeros an ARRAY or PERCPU_ARRAY holds
+    /// implicitly ([`MapType::has_implicit_zero_slots`]: every index exists
+    /// and starts zeroed, so a missing slot reads as zeros). Entries come in
+    /// batches (BPF_MAP_LOOKUP_BATCH) where the map type has them, so a
+    /// 33.5-million-entry array dumps in a few hundred syscalls, not 67
+    /// million; otherwise keys are walked with BPF_MAP_GET_NEXT_KEY, and an
+    /// entry that vanishes between the walk and the lookup (an empty
+    /// PROG_ARRAY or DEVMAP slot reads as ENOENT) is left out.
     pub fn dump(&self) -> Result<MapDump, MapError> {
         if matches!(self.def.map_type, MapType::Ringbuf | MapType::PerfEventArray | MapType::Xskmap)
         {
             return Ok(MapDump::NotDumpable(self.def.map_type));
         }
-        let mut plain = Vec::new();
-        let mut percpu = Vec::new();
-        let mut key: Option<Vec<u8>> = None;
-        while let Some(next) = self.next_key(key.as_deref())? {
-            if let Some(value) = self.lookup(&next)? {
-                if self.def.map_type.is_percpu() {
-                    let stride = round_up8(self.def.value_size);
-                    let per: Vec<Vec<u8>> = value
-                        .chunks(stride)
-                        .map(|c| c[..self.def.value_size as usize].to_vec())
-                        .collect();
-                    percpu.push((next.clone(), per));
-                } else {
-                    plain.push((next.clone(), value));
+        let skip_zero = self.def.map_type.has_implicit_zero_slots();
+        let mut raw: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+        let keep = |value: &[u8]| !(skip_zero && value.iter().all(|b| *b == 0));
+        if !self.dump_batched(&mut raw, &keep)? {
+            raw.clear();
+            let mut key: Option<Vec<u8>> = None;
+            while let Some(next) = self.next_key(key.as_deref())? {
+                if let Some(value) = self.lookup(&next)? {
+                    if keep(&value) {
+                        raw.push((next.clone(), value));
+                    }
                 }
+                key = Some(next);
             }
-            key = Some(next);
         }
         Ok(if self.def.map_type.is_percpu() {
-            MapDump::PerCpu(percpu)
+            let stride = round_up8(self.def.value_size);
+            let vs = self.def.value_size as usize;
+            MapDump::PerCpu(
+                raw.into_iter()
+                    .map(|(k, v)| (k, v.chunks(stride).map(|c| c[..vs].to_vec()).collect()))
+                    .collect(),
+            )
         } else {
-            MapDump::Plain(plain)
+            MapDump::Plain(raw)
         })
+    }
+
+    /// The batched walk of [`dump`](Self::dump). `Ok(false)`: this map (or
+    /// kernel) has no batch lookup, or a hash bucket outgrew the batch
+    /// (ENOSPC); the caller walks the keys instead.
+    fn dump_batched(
+        &self,
+        out: &mut Vec<(Vec<u8>, Vec<u8>)>,
+        keep: &dyn Fn(&[u8]) -> bool,
+    ) -> Result<bool, MapError> {
+        // PROG_ARRAY, DEVMAP, map-in-map and LPM_TRIE have no batch
+        // lookup; asking costs a syscall and says nothing new.
+        if !matches!(
+            self.def.map_type,
+            MapType::Array
+                | MapType::PercpuArray
+                | MapType::Hash
+                | MapType::PercpuHash
+                | MapType::LruHash
+                | MapType::LruPercpuHash
+        ) {
+            return Ok(false);
+        }
+        const BATCH: usize = 1 << 16;
+        let (ks, vs) = (self.fd.key_size(), self.fd.value_size());
+        let n = BATCH.min(self.def.max_entries.max(1) as usize);
+        let mut keys = vec![0u8; n * ks];
+        let mut values = vec![0u8; n * vs];
+        let cursor_len = sys::batch_cursor_len(&self.fd);
+        let (mut cursor, mut next) = (vec![0u8; cursor_len], vec![0u8; cursor_len]);
+        let mut first = true;
+        loop {
+            let at = (!first).then_some(cursor.as_slice());
+            let (filled, end) =
+                match sys::map_lookup_batch(&self.fd, at, &mut next, &mut keys, &mut values) {
+                    Ok(r) => r,
+                    // ENOTSUPP (524, the kernel's internal "no such op")
+                    // or EINVAL from kernels before 5.6, on the first call;
+                    // ENOSPC for a hash bucket larger than the batch, on
+                    // any call.
+                    Err(Errno(libc::EINVAL | 524)) if first => return Ok(false),
+                    Err(Errno(libc::ENOSPC)) => return Ok(false),
+                    Err(e) => return Err(self.op_err("BPF_MAP_LOOKUP_BATCH", e)),
+                };
+            for i in 0..filled {
+                let value = &values[i * vs..(i + 1) * vs];
+                if keep(value) {
+                    out.push((keys[i * ks..(i + 1) * ks].to_vec(), value.to_vec()));
+                }
+            }
+            if matches!(end, sys::BatchEnd::Done) || filled == 0 {
+                return Ok(true);
+            }
+            std::mem::swap(&mut cursor, &mut next);
+            first = false;
+        }
     }
 }
 
