@@ -178,9 +178,7 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
             EngineConfig { insn_budget: args.insn_budget, cpu, ncpus, jit, ..Default::default() };
         let mut engine = Engine::new(&obj, Some(&name), cfg)
             .with_context(|| format!("{}: the engine cannot run '{name}'", path.display()))?;
-        for m in &args.maps {
-            mapfile::apply(&mut engine, &obj, m)?;
-        }
+        mapfile::apply(&mut engine, &obj, &args.maps)?;
         engine.snapshot_maps();
         if let ExecMode::Fallback { reason } = engine.exec_mode() {
             fallback_reported.call_once(|| {

@@ -59,9 +59,7 @@ fn map_inits(obj_path: &Path, obj: &Object) -> Vec<MapInit> {
 fn engine(obj: &Object, prog: &str, inits: &[MapInit], jit: bool) -> Engine {
     let cfg = EngineConfig { jit, ..Default::default() };
     let mut e = Engine::new(obj, Some(prog), cfg).unwrap_or_else(|err| panic!("{prog}: {err}"));
-    for m in inits {
-        mapfile::apply(&mut e, obj, m).unwrap();
-    }
+    mapfile::apply(&mut e, obj, inits).unwrap();
     e
 }
 

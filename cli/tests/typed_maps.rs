@@ -53,7 +53,7 @@ fn typed_entries_fill_the_engine_map() {
         r#"{"entries":[{"key":{"port":23,"proto":6},"value":1},{"key":"17000600","value":"01"}]}"#,
     )
     .unwrap();
-    mapfile::apply(&mut engine, &obj, &MapInit { map: "blocked_ports".into(), file }).unwrap();
+    mapfile::apply(&mut engine, &obj, &[MapInit { map: "blocked_ports".into(), file }]).unwrap();
     let m = engine.maps_mut().by_name("blocked_ports").unwrap();
     let keys: Vec<Vec<u8>> = m.entries().into_iter().map(|e| e.key).collect();
     // Port 23 (0x17) TCP given typed and as hex is the same key: one entry.

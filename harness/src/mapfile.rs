@@ -72,18 +72,26 @@ impl std::str::FromStr for MapInit {
     }
 }
 
-/// Applies a map file to the engine's maps.
-pub fn apply(engine: &mut Engine, obj: &Object, init: &MapInit) -> Result<()> {
-    let ctx = || format!("map file {} for map '{}'", init.file.display(), init.map);
-    let text = crate::util::input::read_text_limited(
-        &init.file,
-        "map file",
-        crate::util::input::MAX_DATA_BYTES,
-    )
-    .with_context(ctx)?;
-    let spec: MapFile = serde_json::from_str(&text).with_context(ctx)?;
-    let layouts = layouts_of(obj).with_context(ctx)?;
-    apply_entries(engine, &init.map, &layouts, &spec.entries).with_context(ctx)
+/// Applies map files to the engine's maps, in order. The object's BTF
+/// layouts are read once for all of them.
+pub fn apply(engine: &mut Engine, obj: &Object, inits: &[MapInit]) -> Result<()> {
+    if inits.is_empty() {
+        return Ok(());
+    }
+    let layouts = layouts_of(obj)
+        .with_context(|| format!("the BTF types of {}'s maps", obj.path.display()))?;
+    for init in inits {
+        let ctx = || format!("map file {} for map '{}'", init.file.display(), init.map);
+        let text = crate::util::input::read_text_limited(
+            &init.file,
+            "map file",
+            crate::util::input::MAX_DATA_BYTES,
+        )
+        .with_context(ctx)?;
+        let spec: MapFile = serde_json::from_str(&text).with_context(ctx)?;
+        apply_entries(engine, &init.map, &layouts, &spec.entries).with_context(ctx)?;
+    }
+    Ok(())
 }
 
 fn apply_entries(

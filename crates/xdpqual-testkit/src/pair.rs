@@ -72,9 +72,7 @@ impl VmHostPair {
         let cfg = EngineConfig { ncpus: possible_cpus(), cpu: 0, ..Default::default() };
         let mut engine =
             Engine::new(obj, Some(&program.name), cfg).context("preparing the engine")?;
-        for m in maps {
-            mapfile::apply(&mut engine, obj, m)?;
-        }
+        mapfile::apply(&mut engine, obj, maps)?;
         let mut session = match host.load(obj, program).context("loading into the host kernel")? {
             SessionOutcome::Ready(s) => s,
             SessionOutcome::Rejected(r) => {

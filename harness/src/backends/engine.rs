@@ -93,9 +93,7 @@ impl EngineBackend {
         let cfg = EngineConfig { ncpus: possible_cpus(), cpu: 0, ..Default::default() };
         let mut engine =
             Engine::new(ctx.obj, Some(&ctx.program.name), cfg).context("preparing the engine")?;
-        for m in ctx.maps {
-            crate::mapfile::apply(&mut engine, ctx.obj, m)?;
-        }
+        crate::mapfile::apply(&mut engine, ctx.obj, ctx.maps)?;
         Ok(EngineBackend { engine })
     }
 

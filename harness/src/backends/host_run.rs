@@ -97,9 +97,7 @@ pub fn apply_maps_to_host(s: &mut HostSession, obj: &Object, maps: &[MapInit]) -
         EngineConfig { ncpus: crate::backends::engine::possible_cpus(), ..EngineConfig::default() };
     let mut scratch = Engine::new(obj, None, cfg)?;
     let before: Vec<_> = scratch.maps().maps.iter().map(|m| m.sparse_entries()).collect();
-    for m in maps {
-        mapfile::apply(&mut scratch, obj, m)?;
-    }
+    mapfile::apply(&mut scratch, obj, maps)?;
     let set = scratch.maps();
     // Inner maps first, so the outer slots can take their fds.
     for m in &set.maps[set.objects..] {

@@ -83,9 +83,7 @@ pub fn build(
     let mut scratch =
         Engine::new(obj, None, EngineConfig::default()).context("preparing map contents")?;
     let before: Vec<_> = scratch.maps().maps.iter().map(|m| m.sparse_entries()).collect();
-    for m in maps {
-        mapfile::apply(&mut scratch, obj, m)?;
-    }
+    mapfile::apply(&mut scratch, obj, maps)?;
     let names: Vec<String> = scratch.program_names().map(str::to_string).collect();
     // Inner maps made by map files would have to be created in the guest
     // and their fds put into the outer slots; the job format carries map
@@ -163,9 +161,7 @@ pub fn reference(
 ) -> Result<Reference> {
     let cfg = EngineConfig { ncpus, cpu: 0, ..Default::default() };
     let mut engine = Engine::new(obj, Some(&program.name), cfg).context("preparing the engine")?;
-    for m in maps {
-        mapfile::apply(&mut engine, obj, m)?;
-    }
+    mapfile::apply(&mut engine, obj, maps)?;
     let mut results = Vec::with_capacity(inputs.len());
     let mut nondeterministic = Vec::with_capacity(inputs.len());
     for p in inputs {

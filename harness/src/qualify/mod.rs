@@ -109,9 +109,7 @@ fn load_program(p: &ProgramConfig, build_dir: &Path) -> Result<Loaded, String> {
 
 fn fresh_engine(l: &Loaded) -> Result<Engine> {
     let mut e = Engine::new(&l.obj, Some(&l.prog.name), EngineConfig::default())?;
-    for m in &l.maps {
-        mapfile::apply(&mut e, &l.obj, m)?;
-    }
+    mapfile::apply(&mut e, &l.obj, &l.maps)?;
     Ok(e)
 }
 

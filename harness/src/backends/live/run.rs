@@ -459,9 +459,7 @@ pub fn run(
     };
     let mut engine = Engine::new(obj, Some(&program.name), cfg)
         .map_err(|e| LiveError::Other(format!("preparing the engine: {e}")))?;
-    for m in &opts.maps {
-        mapfile::apply(&mut engine, obj, m).map_err(|e| LiveError::Other(format!("{e:#}")))?;
-    }
+    mapfile::apply(&mut engine, obj, &opts.maps).map_err(|e| LiveError::Other(format!("{e:#}")))?;
     let nondet_prog = crate::compare::calls_nondeterministic_helper(&program.insns);
 
     let mut report = LiveReport {

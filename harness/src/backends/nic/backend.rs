@@ -24,9 +24,7 @@ fn open(kind: &BackendKind, profile: &str, ctx: &OpenCtx) -> Result<Opened> {
             .with_context(|| format!("backend {label}"))?
         {
             NicOpen::Ready(mut nic) => {
-                for m in ctx.maps {
-                    crate::mapfile::apply(nic.engine_mut(), ctx.obj, m)?;
-                }
+                crate::mapfile::apply(nic.engine_mut(), ctx.obj, ctx.maps)?;
                 Opened::Ready(Box::new(NicRun { label, nic }))
             }
             NicOpen::Rejected(r) => {
