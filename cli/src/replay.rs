@@ -47,9 +47,14 @@ pub struct Args {
     /// Fill a map before the run: NAME=FILE.json (repeatable; format in docs/maps-json.md).
     #[arg(long = "map")]
     pub maps: Vec<MapInit>,
-    /// Write every map's contents after the run to this JSON file.
+    /// Write every map's contents after the run to this JSON file: keys and
+    /// values typed from the object's BTF (the form `--map` files take), or
+    /// hex with `--raw`.
     #[arg(long)]
     pub dump_maps: Option<PathBuf>,
+    /// Write `--dump-maps` in hex (schema xdpqual.maps/1), not typed.
+    #[arg(long, requires = "dump_maps")]
+    pub raw: bool,
     /// Print the instruction trace of one packet: N (0-based over all
     /// captures in order) or CAPTURE:N (0-based within that capture, named
     /// as on the command line, by file name, or by its 0-based position).
@@ -212,7 +217,8 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
     }
     let summary = report.summary.clone();
     if let Some(p) = &args.dump_maps {
-        mapfile::write_dump(&report.merged_engine()?, p)?;
+        let form = if args.raw { mapfile::DumpForm::Raw } else { mapfile::DumpForm::Typed };
+        mapfile::write_dump(&report.merged_engine()?, &obj, form, p)?;
     }
     if !json_stdout {
         if args.summary_json {

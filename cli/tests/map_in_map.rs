@@ -128,7 +128,7 @@ fn hex(b: &[u8]) -> String {
 }
 
 fn replay(obj: &str, cap: &str, dump: &Path, maps: &[String]) -> (Vec<String>, serde_json::Value) {
-    let mut args = vec!["replay", "--json", "-", "--dump-maps", dump.to_str().unwrap()];
+    let mut args = vec!["replay", "--json", "-", "--dump-maps", dump.to_str().unwrap(), "--raw"];
     for m in maps {
         args.extend(["--map", m.as_str()]);
     }

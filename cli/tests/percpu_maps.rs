@@ -53,13 +53,6 @@ fn possible_cpus() -> usize {
         + 1
 }
 
-fn u64_le(hex: &serde_json::Value) -> u64 {
-    let h = hex.as_str().unwrap();
-    let b: Vec<u8> =
-        (0..h.len()).step_by(2).map(|i| u8::from_str_radix(&h[i..i + 2], 16).unwrap()).collect();
-    u64::from_le_bytes(b[..8].try_into().unwrap())
-}
-
 /// The engine: a per-CPU list gives each worker (CPU) its own start.
 #[test]
 fn engine_takes_one_value_or_one_per_cpu() {
@@ -85,13 +78,15 @@ fn engine_takes_one_value_or_one_per_cpu() {
     let d: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&dump).unwrap()).unwrap();
     let stats = d["maps"].as_array().unwrap().iter().find(|m| m["name"] == "stats").unwrap();
-    let slot = |k: &str| -> Vec<u64> {
+    // The dump is typed from BTF (firewall.c: `__u32` keys, `__u64`
+    // values), one value per CPU, as a --map file takes them.
+    assert_eq!(d["schema"], "xdpqual.maps/2");
+    let slot = |k: u64| -> Vec<u64> {
         let e = stats["entries"].as_array().unwrap().iter().find(|e| e["key"] == k).unwrap();
-        e["values"].as_array().unwrap().iter().map(u64_le).collect()
+        e["value"].as_array().unwrap().iter().map(|v| v.as_u64().unwrap()).collect()
     };
-    // Dumps show one value per CPU.
-    let pass = slot("02000000");
-    let drop = slot("01000000");
+    let pass = slot(2);
+    let drop = slot(1);
     assert_eq!((pass.len(), drop.len()), (2, 2));
     assert_eq!(pass.iter().sum::<u64>(), 100 + 7 + 1573, "{pass:?}");
     // The single value 5 was on both CPUs.

@@ -377,7 +377,10 @@ fn apply_entry(
     Ok(())
 }
 
-/// The `--dump-maps` document.
+/// The `--dump-maps` document: schema `xdpqual.maps/2` with keys and
+/// values typed from the object's BTF (the form `--map` files take, so a
+/// dumped map can be fed back), or `xdpqual.maps/1`, every key and value in
+/// hex, with `--raw`.
 #[derive(Serialize)]
 pub struct MapDump<'a> {
     pub schema: &'static str,
@@ -389,12 +392,29 @@ pub struct DumpedMap<'a> {
     pub name: &'a str,
     #[serde(rename = "type")]
     pub map_type: String,
-    pub entries: Vec<MapEntry>,
+    pub entries: DumpedEntries,
     /// Map-in-map: which map each slot holds (the entries' values are the
     /// inner maps' positions in this list), e.g. `outer[0]`, whose own
     /// entries are listed as a map of that name.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub slots: Vec<InnerSlot<'a>>,
+}
+
+/// A map's entries in one of the two forms.
+#[derive(Serialize)]
+#[serde(untagged)]
+pub enum DumpedEntries {
+    /// Hex: `{"key": "...", "values": ["..." per CPU, or one]}`.
+    Raw(Vec<MapEntry>),
+    /// As a `--map` file takes them: `{"key": K, "value": V}`, with `V` a
+    /// list of one value per CPU for per-CPU maps.
+    Typed(Vec<TypedEntry>),
+}
+
+#[derive(Serialize)]
+pub struct TypedEntry {
+    pub key: serde_json::Value,
+    pub value: serde_json::Value,
 }
 
 #[derive(Serialize)]
@@ -404,32 +424,178 @@ pub struct InnerSlot<'a> {
     pub map: &'a str,
 }
 
-pub fn dump(engine: &Engine) -> MapDump<'_> {
+/// Which form a dump takes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DumpForm {
+    /// Typed from BTF where the map has types (hex where it has none).
+    Typed,
+    /// Hex everywhere (schema `xdpqual.maps/1`).
+    Raw,
+}
+
+/// The engine's maps as a dump. `layouts` are the object's BTF map types
+/// ([`object_map_layouts`]); they are used only for [`DumpForm::Typed`].
+pub fn dump<'a>(engine: &'a Engine, layouts: &MapLayouts, form: DumpForm) -> MapDump<'a> {
+    let set = engine.maps();
     MapDump {
-        schema: "xdpqual.maps/1",
-        maps: engine
-            .maps()
+        schema: match form {
+            DumpForm::Typed => "xdpqual.maps/2",
+            DumpForm::Raw => "xdpqual.maps/1",
+        },
+        maps: set
             .maps
             .iter()
             .enumerate()
             .map(|(i, m)| {
-                let entries = m.entries();
-                let set = engine.maps();
-                let slots = entries
+                let raw = m.entries();
+                let slots = raw
                     .iter()
                     .filter_map(|e| {
                         let inner = set.inner_of(i, &e.values[0])?;
                         Some(InnerSlot { key: e.key.clone(), map: &set.maps[inner].def.name })
                     })
                     .collect();
+                // Map-in-map and PROG_ARRAY values are positions, not data
+                // of a C type: they stay hex in either form.
+                let typed_values =
+                    !m.def.map_type.is_map_in_map() && m.def.map_type != MapType::ProgArray;
+                let entries = match form {
+                    DumpForm::Raw => DumpedEntries::Raw(raw),
+                    DumpForm::Typed => {
+                        let layout = layouts.get(&m.def.name);
+                        let key_layout = layout.map(|l| &l.0);
+                        let value_layout = layout.filter(|_| typed_values).map(|l| &l.1);
+                        DumpedEntries::Typed(
+                            raw.into_iter()
+                                .map(|e| TypedEntry {
+                                    key: decode_or_hex(&e.key, key_layout),
+                                    value: if m.def.map_type.is_percpu() {
+                                        serde_json::Value::Array(
+                                            e.values
+                                                .iter()
+                                                .map(|v| decode_or_hex(v, value_layout))
+                                                .collect(),
+                                        )
+                                    } else {
+                                        decode_or_hex(&e.values[0], value_layout)
+                                    },
+                                })
+                                .collect(),
+                        )
+                    }
+                };
                 DumpedMap { name: &m.def.name, map_type: m.def.map_type.name(), entries, slots }
             })
             .collect(),
     }
 }
 
-pub fn write_dump(engine: &Engine, path: &Path) -> Result<()> {
-    let json = serde_json::to_vec_pretty(&dump(engine))?;
+/// `bytes` typed by `layout`, or as hex when there is no layout or the
+/// typed form would lose bytes (bitfields and padding are not named
+/// fields): the typed form is used only when encoding it gives `bytes`
+/// back, so a dump never says less than the hex does.
+pub fn decode_or_hex(bytes: &[u8], layout: Option<&Layout>) -> serde_json::Value {
+    let hex = || serde_json::Value::String(crate::util::hex(bytes));
+    let Some(l) = layout.filter(|l| l.size() == bytes.len()) else { return hex() };
+    let v = decode(bytes, l);
+    match encode(&v, l, "value") {
+        Ok(b) if b == bytes => v,
+        _ => hex(),
+    }
+}
+
+/// The inverse of [`encode`] for the shapes it takes: integers as numbers
+/// (network order for `__be` types), arrays as lists, structs as objects of
+/// their named fields, anything else as hex.
+fn decode(bytes: &[u8], layout: &Layout) -> serde_json::Value {
+    use serde_json::Value as V;
+    match layout {
+        Layout::Int { size, signed, big_endian } if *size <= 8 && bytes.len() == *size => {
+            let mut b = [0u8; 8];
+            b[..*size].copy_from_slice(bytes);
+            if *big_endian {
+                b[..*size].reverse();
+            }
+            let raw = u64::from_le_bytes(b);
+            if *signed && *size > 0 {
+                let shift = 64 - 8 * *size as u32;
+                V::from(((raw << shift) as i64) >> shift)
+            } else {
+                V::from(raw)
+            }
+        }
+        Layout::Array { elem, len, .. } => {
+            let es = elem.size();
+            V::Array(
+                (0..*len)
+                    .map(|i| bytes.get(i * es..(i + 1) * es).map_or(V::Null, |b| decode(b, elem)))
+                    .collect(),
+            )
+        }
+        Layout::Struct { members, .. } => V::Object(
+            members
+                .iter()
+                .filter_map(|m| {
+                    let b = bytes.get(m.offset..m.offset + m.layout.size())?;
+                    Some((m.name.clone(), decode(b, &m.layout)))
+                })
+                .collect(),
+        ),
+        _ => V::String(crate::util::hex(bytes)),
+    }
+}
+
+/// Writes the engine's maps to `path` (atomically), typed from the
+/// object's BTF unless `form` is [`DumpForm::Raw`].
+pub fn write_dump(engine: &Engine, obj: &Object, form: DumpForm, path: &Path) -> Result<()> {
+    let layouts = match form {
+        DumpForm::Typed => layouts_of(obj)?,
+        DumpForm::Raw => MapLayouts::default(),
+    };
+    let json = serde_json::to_vec_pretty(&dump(engine, &layouts, form))?;
     crate::util::write_atomic(path, &json)
         .with_context(|| format!("writing map dump {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::loader::btf_types::Member;
+    use serde_json::json;
+
+    fn int(size: usize, signed: bool, big_endian: bool) -> Layout {
+        Layout::Int { size, signed, big_endian }
+    }
+
+    #[test]
+    fn decoding_is_the_inverse_of_encoding() {
+        // struct { __be16 port; __s8 delta; __u8 pad; } = 0x0050, -2, 0.
+        let l = Layout::Struct {
+            members: vec![
+                Member { name: "port".into(), offset: 0, layout: int(2, false, true) },
+                Member { name: "delta".into(), offset: 2, layout: int(1, true, false) },
+                Member { name: "pad".into(), offset: 3, layout: int(1, false, false) },
+            ],
+            size: 4,
+        };
+        let b = [0x00, 0x50, 0xfe, 0x00];
+        assert_eq!(decode_or_hex(&b, Some(&l)), json!({"port": 80, "delta": -2, "pad": 0}));
+        let arr = Layout::Array { elem: Box::new(int(2, false, false)), len: 2, size: 4 };
+        assert_eq!(decode_or_hex(&[1, 0, 2, 0], Some(&arr)), json!([1, 2]));
+        assert_eq!(decode_or_hex(&[1, 2], None), json!("0102"));
+    }
+
+    /// Bytes no named field covers (padding, bitfields) that are not zero
+    /// would be lost by the typed form: the whole value stays hex.
+    #[test]
+    fn unnamed_bytes_keep_the_value_hex() {
+        let l = Layout::Struct {
+            members: vec![Member { name: "a".into(), offset: 0, layout: int(1, false, false) }],
+            size: 2,
+        };
+        assert_eq!(decode_or_hex(&[1, 0], Some(&l)), json!({"a": 1}));
+        assert_eq!(decode_or_hex(&[1, 5], Some(&l)), json!("0105"));
+        // A layout of another size is not this value's type.
+        assert_eq!(decode_or_hex(&[1, 0, 0], Some(&l)), json!("010000"));
+    }
 }
