@@ -69,6 +69,8 @@ pub(crate) struct Exec<'e, T: Tracer> {
     pub helper_mode: HelperMode,
     pub cpu: usize,
     pub now_ns: u64,
+    /// CONFIG_HZ for `bpf_jiffies64` ([`crate::EngineConfig::hz`]).
+    pub hz: u32,
     pub rng: &'e mut u64,
     pub events: &'e mut Vec<Event>,
     pub redirect: &'e mut Option<RedirectTarget>,

@@ -548,3 +548,19 @@ fn compiled_code_is_shared_between_engines_of_the_same_programs() {
     assert!(matches!(d.exec_mode(), ExecMode::Fallback { .. }));
     assert!(!a.shares_code_with(&d));
 }
+
+/// `bpf_jiffies64` reads the engine's clock (the packet's timestamp) in
+/// CONFIG_HZ ticks from INITIAL_JIFFIES, in both executors: 2.5 s at HZ =
+/// 250 is 625 ticks after 2^32 - 75000.
+#[test]
+fn jiffies64_counts_ticks_of_the_packet_clock() {
+    let p = prog(vec![call(helpers::ids::JIFFIES64), vec![Insn::new(0x95, 0, 0, 0, 0)]]);
+    for jit in [false, true] {
+        let mut e =
+            Engine::for_program(&p, &[], EngineConfig { jit, ..Default::default() }).unwrap();
+        let frame = [0u8; 64];
+        let pkt =
+            PacketIn { data: &frame, ts_ns: 2_500_000_000, ingress_ifindex: 1, rx_queue_index: 0 };
+        assert_eq!(r0(&e.run_xdp(&pkt)), (1u64 << 32) - 75_000 + 625, "jit {jit}");
+    }
+}

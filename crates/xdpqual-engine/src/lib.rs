@@ -92,6 +92,9 @@ pub struct EngineConfig {
     /// engine together) are not compiled; they run in the interpreter and
     /// [`Engine::exec_mode`] says why ([`jit::MAX_JIT_INSNS`]).
     pub jit_max_insns: usize,
+    /// The modelled kernel's CONFIG_HZ, the unit of `bpf_jiffies64`.
+    /// Debian's kernels and this project's machine use 250.
+    pub hz: u32,
 }
 
 impl Default for EngineConfig {
@@ -105,6 +108,7 @@ impl Default for EngineConfig {
             limits: budget::RunLimits::default(),
             map_memory_cap: maps::DEFAULT_MAP_MEMORY_CAP,
             jit_max_insns: jit::MAX_JIT_INSNS,
+            hz: 250,
         }
     }
 }
@@ -613,6 +617,7 @@ impl Engine {
             helper_mode: self.helper_mode,
             cpu: self.config.cpu,
             now_ns: pkt.ts_ns,
+            hz: self.config.hz,
             rng: &mut self.rng,
             events: &mut events,
             redirect: &mut redirect,

@@ -18,6 +18,7 @@ pub const XDP_ADJUST_META: i32 = 54;
 pub const XDP_ADJUST_TAIL: i32 = 65;
 pub const FIB_LOOKUP: i32 = 69;
 pub const SPIN_LOCK: i32 = 93;
+pub const JIFFIES64: i32 = 118;
 pub const SPIN_UNLOCK: i32 = 94;
 pub const KTIME_GET_BOOT_NS: i32 = 125;
 pub const RINGBUF_OUTPUT: i32 = 130;
@@ -52,6 +53,7 @@ pub const SUPPORTED: &[(i32, &str)] = &[
     (SPIN_LOCK, "bpf_spin_lock"),
     (SPIN_UNLOCK, "bpf_spin_unlock"),
     (KTIME_GET_BOOT_NS, "bpf_ktime_get_boot_ns"),
+    (JIFFIES64, "bpf_jiffies64"),
     (RINGBUF_OUTPUT, "bpf_ringbuf_output"),
     (RINGBUF_RESERVE, "bpf_ringbuf_reserve"),
     (RINGBUF_SUBMIT, "bpf_ringbuf_submit"),
@@ -74,5 +76,11 @@ pub fn name(id: i32) -> Option<&'static str> {
 
 /// Helpers whose result the engine cannot know the kernel's value of: the
 /// diff classes packets that depend on them as nondeterministic.
-pub const NONDETERMINISTIC: &[i32] =
-    &[KTIME_GET_NS, KTIME_GET_BOOT_NS, KTIME_GET_COARSE_NS, GET_PRANDOM_U32, GET_SMP_PROCESSOR_ID];
+pub const NONDETERMINISTIC: &[i32] = &[
+    KTIME_GET_NS,
+    KTIME_GET_BOOT_NS,
+    KTIME_GET_COARSE_NS,
+    JIFFIES64,
+    GET_PRANDOM_U32,
+    GET_SMP_PROCESSOR_ID,
+];

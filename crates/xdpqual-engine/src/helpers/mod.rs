@@ -265,6 +265,7 @@ impl<T: Tracer> Exec<'_, T> {
                 Ok(Return(self.maps.maps[m].delete(&key) as u64))
             }
             KTIME_GET_NS | KTIME_GET_BOOT_NS | KTIME_GET_COARSE_NS => Ok(Return(self.now_ns)),
+            JIFFIES64 => Ok(Return(jiffies64(self.now_ns, self.hz))),
             GET_PRANDOM_U32 => Ok(Return(self.next_random() as u64)),
             GET_SMP_PROCESSOR_ID => Ok(Return(self.cpu as u64)),
             TRACE_PRINTK => self.trace_printk(pc, r).map(Return),
@@ -772,5 +773,32 @@ impl<T: Tracer> Exec<'_, T> {
         }
         let _ = pc;
         Ok(calls)
+    }
+}
+
+/// `bpf_jiffies64` at the engine's clock `now_ns` (the packet's capture
+/// time): the kernel's `get_jiffies_64()` counts `hz` ticks a second from
+/// INITIAL_JIFFIES, `(unsigned long)(unsigned int)(-300 * HZ)`, which puts
+/// the 32-bit wrap five minutes after boot (include/linux/jiffies.h). Like
+/// the ktime helpers it is nondeterministic: the diff does not expect the
+/// kernel's value.
+pub(crate) fn jiffies64(now_ns: u64, hz: u32) -> u64 {
+    let initial = u64::from((-300i64 * i64::from(hz)) as u32);
+    let ticks = (u128::from(now_ns) * u128::from(hz) / 1_000_000_000) as u64;
+    initial.wrapping_add(ticks)
+}
+
+#[cfg(test)]
+mod jiffies_tests {
+    #[test]
+    fn jiffies_start_five_minutes_before_the_32_bit_wrap() {
+        // HZ = 250: INITIAL_JIFFIES = 2^32 - 300 * 250 = 4294892296.
+        assert_eq!(super::jiffies64(0, 250), 4_294_892_296);
+        assert_eq!(super::jiffies64(1_000_000_000, 250), 4_294_892_296 + 250);
+        // One tick is 4 ms at 250 Hz; 3.999 ms is still the same tick.
+        assert_eq!(super::jiffies64(3_999_999, 250), 4_294_892_296);
+        assert_eq!(super::jiffies64(4_000_000, 250), 4_294_892_297);
+        // HZ = 1000: 2^32 - 300000.
+        assert_eq!(super::jiffies64(0, 1000), 4_294_667_296);
     }
 }
