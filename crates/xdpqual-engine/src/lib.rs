@@ -23,6 +23,7 @@
 pub mod budget;
 mod exec;
 pub mod fault;
+pub mod fib;
 pub mod helpers;
 #[cfg(test)]
 mod hostile_tests;
@@ -92,6 +93,9 @@ pub struct EngineConfig {
     /// engine together) are not compiled; they run in the interpreter and
     /// [`Engine::exec_mode`] says why ([`jit::MAX_JIT_INSNS`]).
     pub jit_max_insns: usize,
+    /// The forwarding table `bpf_fib_lookup` consults (`--fib`); without
+    /// one the helper faults, naming the option.
+    pub fib: Option<std::sync::Arc<fib::Fib>>,
 }
 
 impl Default for EngineConfig {
@@ -105,6 +109,7 @@ impl Default for EngineConfig {
             limits: budget::RunLimits::default(),
             map_memory_cap: maps::DEFAULT_MAP_MEMORY_CAP,
             jit_max_insns: jit::MAX_JIT_INSNS,
+            fib: None,
         }
     }
 }
@@ -620,6 +625,7 @@ impl Engine {
             tracer,
             target: self.target.as_ref(),
             refusals: &mut self.refusals,
+            fib: self.config.fib.as_deref(),
         };
         let entry = self.entry;
         let jit = self.jit.as_deref().filter(|_| use_jit);
