@@ -43,6 +43,11 @@ pub struct Args {
     pub backends: Option<Vec<BackendKind>>,
     #[arg(long = "map")]
     pub maps: Vec<MapInit>,
+    /// The forwarding table bpf_fib_lookup consults (JSON, format in the
+    /// README). The engine models it, and the host backend runs inside a
+    /// network namespace built from it (and removed afterwards).
+    #[arg(long, value_name = "FILE")]
+    pub fib: Option<PathBuf>,
     #[arg(long, default_value_t = 0)]
     pub rx_queue: u32,
     /// Print the report as JSON.
@@ -91,11 +96,16 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
         .backends
         .clone()
         .unwrap_or_else(|| vec![BackendKind::Vm, BackendKind::Rbpf, BackendKind::Host]);
+    let fib = match &args.fib {
+        Some(p) => Some(std::sync::Arc::new(xdpqual::fibfile::FibSpec::load(p)?.fib)),
+        None => None,
+    };
     let opts = DiffOptions {
         backends,
         maps: args.maps.clone(),
         rx_queue_index: args.rx_queue,
         max_reported: args.max_reported,
+        fib,
     };
     // From here SIGINT/SIGTERM stop the run between packets; the partial
     // report is still printed (marked as partial) and the exit status is

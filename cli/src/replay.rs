@@ -50,6 +50,11 @@ pub struct Args {
     /// Write every map's contents after the run to this JSON file.
     #[arg(long)]
     pub dump_maps: Option<PathBuf>,
+    /// The forwarding table bpf_fib_lookup consults: interfaces, routes and
+    /// neighbours as JSON (format in the README). Without it a program that
+    /// calls bpf_fib_lookup faults.
+    #[arg(long, value_name = "FILE")]
+    pub fib: Option<PathBuf>,
     /// Print the instruction trace of one packet: N (0-based over all
     /// captures in order) or CAPTURE:N (0-based within that capture, named
     /// as on the command line, by file name, or by its 0-based position).
@@ -172,10 +177,20 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
         eprintln!("xdpqual: note: {}", xdpqual::util::escape::terminal(why));
     }
     let jit = args.engine == EngineKind::Jit;
+    let fib = match &args.fib {
+        Some(p) => Some(std::sync::Arc::new(xdpqual::fibfile::FibSpec::load(p)?.fib)),
+        None => None,
+    };
     let fallback_reported = std::sync::Once::new();
     let build = |cpu: usize, ncpus: usize| -> Result<Engine> {
-        let cfg =
-            EngineConfig { insn_budget: args.insn_budget, cpu, ncpus, jit, ..Default::default() };
+        let cfg = EngineConfig {
+            insn_budget: args.insn_budget,
+            cpu,
+            ncpus,
+            jit,
+            fib: fib.clone(),
+            ..Default::default()
+        };
         let mut engine = Engine::new(&obj, Some(&name), cfg)
             .with_context(|| format!("{}: the engine cannot run '{name}'", path.display()))?;
         for m in &args.maps {

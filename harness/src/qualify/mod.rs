@@ -499,6 +499,7 @@ impl Runner<'_> {
             maps: l.maps.clone(),
             rx_queue_index: 0,
             max_reported: MAX_PACKET_DETAILS,
+            fib: None,
         };
         let outcome =
             match diff::run(&l.obj, &l.prog, std::slice::from_ref(&self.cfg.captures[ci]), &opts) {
