@@ -48,6 +48,12 @@ pub struct Args {
     /// network namespace built from it (and removed afterwards).
     #[arg(long, value_name = "FILE")]
     pub fib: Option<PathBuf>,
+    /// Take the forwarding table from an existing network namespace
+    /// (`ip netns` name): its Ethernet interfaces, routes of every table and
+    /// valid neighbours, as a snapshot (what the model cannot hold is left
+    /// out with a note, or refused).
+    #[arg(long, value_name = "NAME")]
+    pub fib_from_netns: Option<String>,
     #[arg(long, default_value_t = 0)]
     pub rx_queue: u32,
     /// Print the report as JSON.
@@ -96,10 +102,7 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
         .backends
         .clone()
         .unwrap_or_else(|| vec![BackendKind::Vm, BackendKind::Rbpf, BackendKind::Host]);
-    let fib = match &args.fib {
-        Some(p) => Some(std::sync::Arc::new(xdpqual::fibfile::FibSpec::load(p)?.fib)),
-        None => None,
-    };
+    let fib = xdpqual::fibfile::from_args(args.fib.as_deref(), args.fib_from_netns.as_deref())?;
     let opts = DiffOptions {
         backends,
         maps: args.maps.clone(),

@@ -489,3 +489,31 @@ fn bad_fib_files_exit_2_naming_the_entry() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `--fib-from-netns`: a namespace built from forward.json reads back as
+/// the same FIB (routes and neighbours compared as sets: the kernel lists
+/// them in its own order).
+#[test]
+fn a_namespace_snapshot_reads_back_as_the_file() {
+    use xdpqual::backends::fib_netns::FibNamespace;
+    use xdpqual::fibfile;
+    let want = fibfile::FibSpec::load(&data("fib/forward.json")).unwrap().fib;
+    let ns = match FibNamespace::create(&want) {
+        Ok(ns) => ns,
+        Err(e) => {
+            println!("SKIP: cannot build a network namespace here: {e:#}");
+            return;
+        }
+    };
+    let (mut got, notes) = fibfile::from_netns(&ns.name).unwrap();
+    let mut want = want;
+    for f in [&mut got, &mut want] {
+        f.interfaces.sort_by_key(|i| i.ifindex);
+        f.routes.sort_by_key(|r| (r.table, r.dst, r.prefix_len));
+        f.neighbours.sort_by_key(|n| (n.ifindex, n.ip));
+    }
+    assert_eq!(got, want, "notes: {notes:?}");
+    // Nothing of the file was left out; what was is the kernel's own
+    // IPv6 multicast routes (ff00::/8, local table) on each interface.
+    assert!(notes.iter().all(|n| n.contains("left out") && n.contains("ff00::/8")), "{notes:?}");
+}

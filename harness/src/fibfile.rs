@@ -330,3 +330,164 @@ mod tests {
         assert!(e.contains("unknown field"), "{e}");
     }
 }
+
+/// `ip -j ARGS` inside network namespace `netns`, parsed.
+fn ip_json(netns: &str, args: &[&str]) -> Result<serde_json::Value> {
+    let out = std::process::Command::new("ip")
+        .args(["-j", "-n", netns])
+        .args(args)
+        .output()
+        .map_err(|e| anyhow!("running `ip` (iproute2) to read namespace {netns}: {e}"))?;
+    if !out.status.success() {
+        bail!(
+            "`ip -j -n {netns} {}` failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    if out.stdout.iter().all(u8::is_ascii_whitespace) {
+        return Ok(serde_json::Value::Array(Vec::new()));
+    }
+    serde_json::from_slice(&out.stdout)
+        .with_context(|| format!("reading the output of `ip -j -n {netns} {}`", args.join(" ")))
+}
+
+/// `--fib-from-netns NAME`: a snapshot of an existing network namespace's
+/// interfaces (Ethernet ones; loopback is implicit), routes (every table)
+/// and valid neighbours, read with iproute2's JSON output and checked as a
+/// FIB file is. What the model cannot hold is left out and said in the
+/// returned notes (local-table routes, i.e. the namespace's own
+/// addresses; IPv6 link-local and multicast routes, which bpf_fib_lookup
+/// never uses), or refused (multipath routes, other route types,
+/// interfaces whose IPv4 and IPv6 forwarding differ).
+pub fn from_netns(netns: &str) -> Result<(Fib, Vec<String>)> {
+    use serde_json::{json, Value};
+    let ctx = || format!("snapshotting the FIB of network namespace {netns}");
+    let mut notes = Vec::new();
+    let links = ip_json(netns, &["link", "show"]).with_context(ctx)?;
+    let mut interfaces = Vec::new();
+    let path = PathBuf::from("/run/netns").join(netns);
+    for l in links.as_array().into_iter().flatten() {
+        let name = l["ifname"].as_str().unwrap_or_default().to_string();
+        if l["link_type"] != "ether" {
+            if l["link_type"] != "loopback" {
+                notes.push(format!(
+                    "interface {name} ({}) is not Ethernet: left out",
+                    l["link_type"]
+                ));
+            }
+            continue;
+        }
+        let n2 = name.clone();
+        let fwd = xdpqual_kernel::net::in_netns(Some(&path), move || {
+            let read = |f: &str| -> Result<bool> {
+                let p = format!("/proc/sys/net/{f}/conf/{n2}/forwarding");
+                let t = std::fs::read_to_string(&p).with_context(|| format!("reading {p}"))?;
+                Ok(t.trim() != "0")
+            };
+            Ok::<_, anyhow::Error>((read("ipv4")?, read("ipv6")?))
+        })
+        .map_err(|e| anyhow!("entering namespace {netns}: {e}"))
+        .with_context(ctx)??;
+        if fwd.0 != fwd.1 {
+            bail!(
+                "{}: interface {name} forwards {} IPv4 and {} IPv6; the model has one switch per interface",
+                ctx(),
+                if fwd.0 { "" } else { "no" },
+                if fwd.1 { "" } else { "no" }
+            );
+        }
+        interfaces.push(json!({
+            "ifindex": l["ifindex"], "name": name, "mtu": l["mtu"],
+            "mac": l["address"], "forwarding": fwd.0,
+        }));
+    }
+    let mut routes = Vec::new();
+    for family in ["-4", "-6"] {
+        let rs = ip_json(netns, &[family, "route", "show", "table", "all"]).with_context(ctx)?;
+        for r in rs.as_array().into_iter().flatten() {
+            let dst = match r["dst"].as_str().unwrap_or_default() {
+                "default" if family == "-4" => "0.0.0.0/0".to_string(),
+                "default" => "::/0".to_string(),
+                d if d.contains('/') => d.to_string(),
+                d if family == "-4" => format!("{d}/32"),
+                d => format!("{d}/128"),
+            };
+            let kind = r["type"].as_str().unwrap_or("unicast");
+            let table = match r["table"].as_str() {
+                None | Some("main") => Some(254),
+                Some("local") => None,
+                Some("default") => Some(253),
+                Some(t) => Some(t.parse::<u32>().map_err(|_| {
+                    anyhow!("{}: route {dst} is in table '{t}', not a number", ctx())
+                })?),
+            };
+            let v6_strict = family == "-6" && (dst.starts_with("fe80:") || dst.starts_with("ff"));
+            if table.is_none() || v6_strict || matches!(kind, "multicast" | "broadcast" | "local") {
+                notes.push(format!(
+                    "route {kind} {dst} ({}) left out: the model has no local table or link-local routes",
+                    r["table"].as_str().unwrap_or("main")
+                ));
+                continue;
+            }
+            if r.get("nexthops").is_some() {
+                bail!("{}: route {dst} has several next hops; ECMP is not modelled", ctx());
+            }
+            if r.get("prefsrc").is_some() {
+                notes.push(format!(
+                    "route {dst}: its preferred source is not modelled (BPF_FIB_LOOKUP_SRC)"
+                ));
+            }
+            let mut spec = json!({ "dst": dst, "type": kind, "table": table });
+            if kind == "unicast" {
+                spec["dev"] = r["dev"].clone();
+                if let Some(g) = r.get("gateway") {
+                    spec["via"] = g.clone();
+                }
+            }
+            if let Some(m) = r.get("metric") {
+                spec["metric"] = m.clone();
+            }
+            routes.push(spec);
+        }
+    }
+    let names: Vec<Value> = interfaces.iter().map(|i| i["name"].clone()).collect();
+    let mut neighbours = Vec::new();
+    let ns = ip_json(netns, &["neigh", "show"]).with_context(ctx)?;
+    for n in ns.as_array().into_iter().flatten() {
+        let valid = n["state"].as_array().is_some_and(|s| {
+            s.iter().any(|x| {
+                matches!(
+                    x.as_str(),
+                    Some("PERMANENT" | "REACHABLE" | "STALE" | "DELAY" | "PROBE" | "NOARP")
+                )
+            })
+        });
+        if !valid || n.get("lladdr").is_none() || !names.contains(&n["dev"]) {
+            continue;
+        }
+        neighbours.push(json!({ "ip": n["dst"], "mac": n["lladdr"], "dev": n["dev"] }));
+    }
+    let text = serde_json::to_string(
+        &json!({ "interfaces": interfaces, "routes": routes, "neighbours": neighbours }),
+    )?;
+    let fib = parse(&text).with_context(ctx)?;
+    Ok((fib, notes))
+}
+
+/// The FIB a command was given: `--fib FILE` or `--fib-from-netns NAME`
+/// (notes about what a snapshot left out go to stderr).
+pub fn from_args(file: Option<&Path>, netns: Option<&str>) -> Result<Option<std::sync::Arc<Fib>>> {
+    match (file, netns) {
+        (Some(_), Some(_)) => bail!("--fib and --fib-from-netns cannot be used together"),
+        (Some(p), None) => Ok(Some(std::sync::Arc::new(FibSpec::load(p)?.fib))),
+        (None, Some(n)) => {
+            let (fib, notes) = from_netns(n)?;
+            for note in notes {
+                eprintln!("xdpqual: note: --fib-from-netns {n}: {note}");
+            }
+            Ok(Some(std::sync::Arc::new(fib)))
+        }
+        (None, None) => Ok(None),
+    }
+}
