@@ -278,59 +278,6 @@ pub fn parse(text: &str) -> Result<Fib> {
     Ok(fib)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn err(text: &str) -> String {
-        format!("{:#}", parse(text).unwrap_err())
-    }
-
-    const IF: &str = r#""interfaces": [{"ifindex": 2, "name": "a", "mac": "02:00:00:00:00:02"}]"#;
-
-    #[test]
-    fn a_complete_file_parses() {
-        let f = parse(&format!(
-            r#"{{ {IF}, "routes": [
-                {{"dst": "10.0.0.0/8", "via": "192.0.2.1", "dev": "a", "metric": 3}},
-                {{"dst": "2001:db8::/32", "dev": "a"}},
-                {{"dst": "10.66.0.0/16", "type": "prohibit", "table": 7}}],
-              "neighbours": [{{"ip": "192.0.2.1", "mac": "02:00:00:00:00:99", "dev": "a"}}] }}"#
-        ))
-        .unwrap();
-        assert_eq!(f.interfaces[0].mtu, 1500);
-        assert!(f.interfaces[0].forwarding);
-        assert_eq!(f.routes[0].metric, 3);
-        assert_eq!(f.routes[1].metric, 1024, "IPv6 metric 0 is stored as 1024");
-        assert_eq!(f.routes[2].table, 7);
-        assert_eq!(f.neighbours[0].mac, [2, 0, 0, 0, 0, 0x99]);
-    }
-
-    #[test]
-    fn bad_entries_are_named() {
-        let e = err(&format!(
-            r#"{{ {IF}, "routes": [{{"dst": "10.0.0.0/8", "dev": "a"}}, {{"dst": "10.0.0.0/8", "type": "blackhole"}}] }}"#
-        ));
-        assert!(e.contains("routes[1]") && e.contains("routes[0]"), "{e}");
-        let e = err(&format!(r#"{{ {IF}, "routes": [{{"dst": "10.0.0.1/8", "dev": "a"}}] }}"#));
-        assert!(e.contains("host bits"), "{e}");
-        let e = err(&format!(r#"{{ {IF}, "routes": [{{"dst": "10.0.0.0/8", "dev": "b"}}] }}"#));
-        assert!(e.contains("routes[0]") && e.contains("'b'"), "{e}");
-        let e = err(r#"{"interfaces": [{"ifindex": 2, "name": "a", "mac": "02:00:00:00:00"}]}"#);
-        assert!(e.contains("interfaces[0]") && e.contains("MAC"), "{e}");
-        let e = err(r#"{"interfaces": [{"ifindex": 1, "name": "a", "mac": "02:00:00:00:00:01"}]}"#);
-        assert!(e.contains("loopback"), "{e}");
-        let e = err(&format!(
-            r#"{{ {IF}, "neighbours": [{{"ip": "1.2.3.4", "mac": "zz:00:00:00:00:01", "dev": "a"}}] }}"#
-        ));
-        assert!(e.contains("neighbours[0]"), "{e}");
-        let e = err(r#"{"routes": [ {"dst": "1.0.0.0/8"} "#);
-        assert!(e.contains("line 1"), "{e}");
-        let e = err(r#"{"route": []}"#);
-        assert!(e.contains("unknown field"), "{e}");
-    }
-}
-
 /// `ip -j ARGS` inside network namespace `netns`, parsed.
 fn ip_json(netns: &str, args: &[&str]) -> Result<serde_json::Value> {
     let out = std::process::Command::new("ip")
@@ -489,5 +436,58 @@ pub fn from_args(file: Option<&Path>, netns: Option<&str>) -> Result<Option<std:
             Ok(Some(std::sync::Arc::new(fib)))
         }
         (None, None) => Ok(None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(text: &str) -> String {
+        format!("{:#}", parse(text).unwrap_err())
+    }
+
+    const IF: &str = r#""interfaces": [{"ifindex": 2, "name": "a", "mac": "02:00:00:00:00:02"}]"#;
+
+    #[test]
+    fn a_complete_file_parses() {
+        let f = parse(&format!(
+            r#"{{ {IF}, "routes": [
+                {{"dst": "10.0.0.0/8", "via": "192.0.2.1", "dev": "a", "metric": 3}},
+                {{"dst": "2001:db8::/32", "dev": "a"}},
+                {{"dst": "10.66.0.0/16", "type": "prohibit", "table": 7}}],
+              "neighbours": [{{"ip": "192.0.2.1", "mac": "02:00:00:00:00:99", "dev": "a"}}] }}"#
+        ))
+        .unwrap();
+        assert_eq!(f.interfaces[0].mtu, 1500);
+        assert!(f.interfaces[0].forwarding);
+        assert_eq!(f.routes[0].metric, 3);
+        assert_eq!(f.routes[1].metric, 1024, "IPv6 metric 0 is stored as 1024");
+        assert_eq!(f.routes[2].table, 7);
+        assert_eq!(f.neighbours[0].mac, [2, 0, 0, 0, 0, 0x99]);
+    }
+
+    #[test]
+    fn bad_entries_are_named() {
+        let e = err(&format!(
+            r#"{{ {IF}, "routes": [{{"dst": "10.0.0.0/8", "dev": "a"}}, {{"dst": "10.0.0.0/8", "type": "blackhole"}}] }}"#
+        ));
+        assert!(e.contains("routes[1]") && e.contains("routes[0]"), "{e}");
+        let e = err(&format!(r#"{{ {IF}, "routes": [{{"dst": "10.0.0.1/8", "dev": "a"}}] }}"#));
+        assert!(e.contains("host bits"), "{e}");
+        let e = err(&format!(r#"{{ {IF}, "routes": [{{"dst": "10.0.0.0/8", "dev": "b"}}] }}"#));
+        assert!(e.contains("routes[0]") && e.contains("'b'"), "{e}");
+        let e = err(r#"{"interfaces": [{"ifindex": 2, "name": "a", "mac": "02:00:00:00:00"}]}"#);
+        assert!(e.contains("interfaces[0]") && e.contains("MAC"), "{e}");
+        let e = err(r#"{"interfaces": [{"ifindex": 1, "name": "a", "mac": "02:00:00:00:00:01"}]}"#);
+        assert!(e.contains("loopback"), "{e}");
+        let e = err(&format!(
+            r#"{{ {IF}, "neighbours": [{{"ip": "1.2.3.4", "mac": "zz:00:00:00:00:01", "dev": "a"}}] }}"#
+        ));
+        assert!(e.contains("neighbours[0]"), "{e}");
+        let e = err(r#"{"routes": [ {"dst": "1.0.0.0/8"} "#);
+        assert!(e.contains("line 1"), "{e}");
+        let e = err(r#"{"route": []}"#);
+        assert!(e.contains("unknown field"), "{e}");
     }
 }

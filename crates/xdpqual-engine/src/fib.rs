@@ -223,7 +223,7 @@ impl Fib {
                 .iter()
                 .filter(|r| r.table == t && prefix_contains(r.dst, r.prefix_len, dst))
                 .collect();
-            candidates.sort_by(|a, b| b.prefix_len.cmp(&a.prefix_len));
+            candidates.sort_by_key(|r| std::cmp::Reverse(r.prefix_len));
             for r in candidates {
                 if r.kind != RouteType::Unicast {
                     return Some(r);
