@@ -103,6 +103,16 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
         .clone()
         .unwrap_or_else(|| vec![BackendKind::Vm, BackendKind::Rbpf, BackendKind::Host]);
     let fib = xdpqual::fibfile::from_args(args.fib.as_deref(), args.fib_from_netns.as_deref())?;
+    if fib.is_some() {
+        if let Some(l) = backends.iter().find(|b| matches!(b, BackendKind::Live(_))) {
+            anyhow::bail!(
+                "a FIB (--fib / --fib-from-netns) cannot be used with {}: a live interface looks \
+                 routes up in its own namespace, not in one built from the FIB, so the comparison \
+                 would not be like for like",
+                l.label()
+            );
+        }
+    }
     let opts = DiffOptions {
         backends,
         maps: args.maps.clone(),
