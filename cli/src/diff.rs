@@ -43,6 +43,17 @@ pub struct Args {
     pub backends: Option<Vec<BackendKind>>,
     #[arg(long = "map")]
     pub maps: Vec<MapInit>,
+    /// The forwarding table bpf_fib_lookup consults (JSON, format in the
+    /// README). The engine models it, and the host backend runs inside a
+    /// network namespace built from it (and removed afterwards).
+    #[arg(long, value_name = "FILE")]
+    pub fib: Option<PathBuf>,
+    /// Take the forwarding table from an existing network namespace
+    /// (`ip netns` name): its Ethernet interfaces, routes of every table and
+    /// valid neighbours, as a snapshot (what the model cannot hold is left
+    /// out with a note, or refused).
+    #[arg(long, value_name = "NAME")]
+    pub fib_from_netns: Option<String>,
     #[arg(long, default_value_t = 0)]
     pub rx_queue: u32,
     /// Print the report as JSON.
@@ -91,11 +102,23 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
         .backends
         .clone()
         .unwrap_or_else(|| vec![BackendKind::Vm, BackendKind::Rbpf, BackendKind::Host]);
+    let fib = xdpqual::fibfile::from_args(args.fib.as_deref(), args.fib_from_netns.as_deref())?;
+    if fib.is_some() {
+        if let Some(l) = backends.iter().find(|b| matches!(b, BackendKind::Live(_))) {
+            anyhow::bail!(
+                "a FIB (--fib / --fib-from-netns) cannot be used with {}: a live interface looks \
+                 routes up in its own namespace, not in one built from the FIB, so the comparison \
+                 would not be like for like",
+                l.label()
+            );
+        }
+    }
     let opts = DiffOptions {
         backends,
         maps: args.maps.clone(),
         rx_queue_index: args.rx_queue,
         max_reported: args.max_reported,
+        fib,
     };
     // From here SIGINT/SIGTERM stop the run between packets; the partial
     // report is still printed (marked as partial) and the exit status is

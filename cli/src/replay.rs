@@ -55,6 +55,17 @@ pub struct Args {
     /// Write `--dump-maps` in hex (schema xdpqual.maps/1), not typed.
     #[arg(long, requires = "dump_maps")]
     pub raw: bool,
+    /// The forwarding table bpf_fib_lookup consults: interfaces, routes and
+    /// neighbours as JSON (format in the README). Without it a program that
+    /// calls bpf_fib_lookup faults.
+    #[arg(long, value_name = "FILE")]
+    pub fib: Option<PathBuf>,
+    /// Take the forwarding table from an existing network namespace
+    /// (`ip netns` name): its Ethernet interfaces, routes of every table and
+    /// valid neighbours, as a snapshot (what the model cannot hold is left
+    /// out with a note, or refused).
+    #[arg(long, value_name = "NAME")]
+    pub fib_from_netns: Option<String>,
     /// Print the instruction trace of one packet: N (0-based over all
     /// captures in order) or CAPTURE:N (0-based within that capture, named
     /// as on the command line, by file name, or by its 0-based position).
@@ -177,10 +188,17 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
         eprintln!("xdpqual: note: {}", xdpqual::util::escape::terminal(why));
     }
     let jit = args.engine == EngineKind::Jit;
+    let fib = xdpqual::fibfile::from_args(args.fib.as_deref(), args.fib_from_netns.as_deref())?;
     let fallback_reported = std::sync::Once::new();
     let build = |cpu: usize, ncpus: usize| -> Result<Engine> {
-        let cfg =
-            EngineConfig { insn_budget: args.insn_budget, cpu, ncpus, jit, ..Default::default() };
+        let cfg = EngineConfig {
+            insn_budget: args.insn_budget,
+            cpu,
+            ncpus,
+            jit,
+            fib: fib.clone(),
+            ..Default::default()
+        };
         let mut engine = Engine::new(&obj, Some(&name), cfg)
             .with_context(|| format!("{}: the engine cannot run '{name}'", path.display()))?;
         mapfile::apply(&mut engine, &obj, &args.maps)?;

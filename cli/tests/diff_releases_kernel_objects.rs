@@ -47,7 +47,13 @@ fn dispatcher() -> (xdpqual::program::Object, Vec<MapInit>) {
 }
 
 fn opts(maps: Vec<MapInit>) -> DiffOptions {
-    DiffOptions { backends: vec![BackendKind::Host], maps, rx_queue_index: 0, max_reported: 5 }
+    DiffOptions {
+        backends: vec![BackendKind::Host],
+        maps,
+        rx_queue_index: 0,
+        max_reported: 5,
+        fib: None,
+    }
 }
 
 fn available() -> bool {

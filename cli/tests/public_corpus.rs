@@ -109,7 +109,8 @@ fn xdp_sections(path: &Path) -> Vec<(String, bool)> {
 
 /// `--map NAME=FILE` arguments from `maps/<stem>.args`, when the manifest
 /// gives realistic contents for the object (`../shared/public-xdp/maps/`),
-/// or this repository does (`corpus/public/maps/`: Katran's VIP and reals).
+/// or this repository does (`corpus/public/maps/`: Katran's VIP and reals,
+/// and a `--fib=FILE` line for the programs that call bpf_fib_lookup).
 fn map_args(object: &str) -> Vec<String> {
     let stem = object.trim_end_matches(".o");
     for maps in [shared().join("maps"), root().join("corpus/public/maps")] {
@@ -118,7 +119,12 @@ fn map_args(object: &str) -> Vec<String> {
         return text
             .lines()
             .filter_map(|l| l.split_once('='))
-            .flat_map(|(m, f)| ["--map".to_string(), format!("{m}={}", maps.join(f).display())])
+            .flat_map(|(m, f)| match m {
+                // A forwarding table for bpf_fib_lookup (xdp-forward, the
+                // tutorial's router): `--fib=FILE`.
+                "--fib" => ["--fib".to_string(), maps.join(f).display().to_string()],
+                _ => ["--map".to_string(), format!("{m}={}", maps.join(f).display())],
+            })
             .collect();
     }
     Vec::new()

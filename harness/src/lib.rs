@@ -24,6 +24,7 @@ pub mod capture;
 pub mod compare;
 pub mod dashboard;
 pub mod diff;
+pub mod fibfile;
 pub mod history;
 pub mod mapfile;
 pub mod matrix;

@@ -80,6 +80,8 @@ pub(crate) struct Exec<'e, T: Tracer> {
     pub target: Option<&'e super::TargetRules>,
     /// Helper calls the target's rules refused: (pc, helper id).
     pub refusals: &'e mut Vec<(usize, i32)>,
+    /// The modelled FIB for `bpf_fib_lookup`, when one was given.
+    pub fib: Option<&'e super::fib::Fib>,
 }
 
 impl<T: Tracer> Exec<'_, T> {

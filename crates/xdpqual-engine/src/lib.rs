@@ -23,6 +23,7 @@
 pub mod budget;
 mod exec;
 pub mod fault;
+pub mod fib;
 pub mod helpers;
 #[cfg(test)]
 mod hostile_tests;
@@ -95,6 +96,9 @@ pub struct EngineConfig {
     /// The modelled kernel's CONFIG_HZ, the unit of `bpf_jiffies64`.
     /// Debian's kernels and this project's machine use 250.
     pub hz: u32,
+    /// The forwarding table `bpf_fib_lookup` consults (`--fib`); without
+    /// one the helper faults, naming the option.
+    pub fib: Option<std::sync::Arc<fib::Fib>>,
 }
 
 impl Default for EngineConfig {
@@ -109,6 +113,7 @@ impl Default for EngineConfig {
             map_memory_cap: maps::DEFAULT_MAP_MEMORY_CAP,
             jit_max_insns: jit::MAX_JIT_INSNS,
             hz: 250,
+            fib: None,
         }
     }
 }
@@ -625,6 +630,7 @@ impl Engine {
             tracer,
             target: self.target.as_ref(),
             refusals: &mut self.refusals,
+            fib: self.config.fib.as_deref(),
         };
         let entry = self.entry;
         let jit = self.jit.as_deref().filter(|_| use_jit);

@@ -90,7 +90,12 @@ pub struct EngineBackend {
 impl EngineBackend {
     /// Builds the engine for `ctx.program` and loads `ctx.maps` into it.
     pub fn open(ctx: &OpenCtx) -> anyhow::Result<EngineBackend> {
-        let cfg = EngineConfig { ncpus: possible_cpus(), cpu: 0, ..Default::default() };
+        let cfg = EngineConfig {
+            ncpus: possible_cpus(),
+            cpu: 0,
+            fib: ctx.fib.clone(),
+            ..Default::default()
+        };
         let mut engine =
             Engine::new(ctx.obj, Some(&ctx.program.name), cfg).context("preparing the engine")?;
         crate::mapfile::apply(&mut engine, ctx.obj, ctx.maps)?;

@@ -17,6 +17,7 @@
 //! files), which depends only on the engine and the loader.
 
 pub mod engine;
+pub mod fib_netns;
 pub use xdpqual_kernel::host;
 pub mod host_run;
 pub mod kind;
@@ -111,6 +112,8 @@ pub struct OpenCtx<'a> {
     pub program: &'a crate::program::Program,
     /// Map contents to load before the first packet (`--map`).
     pub maps: &'a [crate::mapfile::MapInit],
+    /// `--fib`: the forwarding table of the engine's `bpf_fib_lookup`.
+    pub fib: Option<std::sync::Arc<crate::engine::fib::Fib>>,
 }
 
 /// The outcome of opening a backend.

@@ -40,6 +40,9 @@ pub struct DiffOptions {
     pub rx_queue_index: u32,
     /// Stop printing details after this many mismatches (all are counted).
     pub max_reported: usize,
+    /// `--fib`: the engine's forwarding table, and the namespace the host
+    /// backend runs in.
+    pub fib: Option<std::sync::Arc<crate::engine::fib::Fib>>,
 }
 
 /// Why a backend took no part.
@@ -149,21 +152,57 @@ fn requested(opts: &DiffOptions) -> Vec<BackendKind> {
     kinds
 }
 
-/// Runs the diff.
+/// Runs the diff. With a FIB and the host backend, the whole run (every
+/// backend's packets) happens on a thread inside a namespace built from the
+/// FIB ([`crate::backends::fib_netns`]); when that namespace cannot be
+/// built, the host is skipped with the reason.
 pub fn run(
     obj: &Object,
     program: &Program,
     captures: &[PathBuf],
     opts: &DiffOptions,
 ) -> Result<DiffReport> {
+    let Some(fib) = &opts.fib else { return run_here(obj, program, captures, opts, None) };
+    if !requested(opts).contains(&BackendKind::Host) {
+        return run_here(obj, program, captures, opts, None);
+    }
+    match crate::backends::fib_netns::FibNamespace::create(fib) {
+        Ok(ns) => {
+            let r = xdpqual_kernel::net::in_netns(Some(&ns.path()), || {
+                run_here(obj, program, captures, opts, None)
+            })
+            .map_err(|e| anyhow::anyhow!("entering namespace {}: {e}", ns.name))?;
+            drop(ns);
+            r
+        }
+        Err(e) => {
+            let mut without = opts.clone();
+            without.backends.retain(|b| *b != BackendKind::Host);
+            let skip = Skipped {
+                backend: BackendKind::Host,
+                reason: format!("the --fib namespace could not be built: {e:#}"),
+            };
+            run_here(obj, program, captures, &without, Some(skip))
+        }
+    }
+}
+
+fn run_here(
+    obj: &Object,
+    program: &Program,
+    captures: &[PathBuf],
+    opts: &DiffOptions,
+    skipped: Option<Skipped>,
+) -> Result<DiffReport> {
     let mut report = DiffReport {
         schema: "xdpqual.diff/1",
         program: program.name.clone(),
         ..Default::default()
     };
+    report.skipped.extend(skipped);
     pin_to_cpu0();
     let ingress = XdpCtx::loopback().ingress_ifindex;
-    let ctx = OpenCtx { obj, program, maps: &opts.maps };
+    let ctx = OpenCtx { obj, program, maps: &opts.maps, fib: opts.fib.clone() };
     // The engine always runs: it is the one being checked.
     let mut engine = EngineBackend::open(&ctx)?;
     report.backends.push(BackendKind::Vm);

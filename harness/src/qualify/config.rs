@@ -74,6 +74,8 @@ struct RawProgram {
     prog_type: Option<crate::loader::ProgType>,
     #[serde(default)]
     maps: BTreeMap<String, Spanned<PathBuf>>,
+    /// The forwarding table bpf_fib_lookup consults (`--fib`).
+    fib: Option<Spanned<PathBuf>>,
     #[serde(default)]
     offload: BTreeMap<Spanned<String>, bool>,
     cells: Option<Vec<Spanned<String>>>,
@@ -139,6 +141,8 @@ pub struct ProgramConfig {
     /// `type = "xdp"`, as `--type xdp` on the command line.
     pub prog_type: Option<crate::loader::ProgType>,
     pub maps: BTreeMap<String, PathBuf>,
+    /// `fib = "FILE"`: the forwarding table, as `--fib FILE`.
+    pub fib: Option<PathBuf>,
     pub offload: BTreeMap<String, bool>,
     pub cells: Vec<String>,
     /// Per capture (index into `Config::captures`).
@@ -301,6 +305,23 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
             Some(c) => cx.cells(c)?,
             None => default_cells.clone(),
         };
+        let fib = match &p.fib {
+            Some(f) => {
+                // Only the host cell builds the FIB's namespace; a QEMU
+                // kernel or a NIC model would look routes up elsewhere.
+                if let Some(c) = cells.iter().find(|c| *c != "vm" && *c != "host") {
+                    return Err(cx.at(
+                        f,
+                        format!(
+                            "cell '{c}' cannot take a FIB (only `vm` and `host` model or build \
+                             one); give this program `cells = [\"vm\", \"host\"]`"
+                        ),
+                    ));
+                }
+                Some(cx.file(f, "FIB file")?)
+            }
+            None => None,
+        };
         let mut program_optional = optional.clone();
         for c in cx.cells(&p.optional)? {
             if required.contains(&c) {
@@ -359,6 +380,7 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
             section: p.section.clone(),
             prog_type: p.prog_type,
             maps,
+            fib,
             offload,
             cells,
             expect,
@@ -440,6 +462,26 @@ mod tests {
         assert!(e.contains("line 4") && e.contains("nosuchnic"), "{e}");
         let e = err(&d, "captures = [\"a.pcap\"]\n[[program]]\nobject = \"p.o\"\n[program.budget]\nmax_ns = 3\n");
         assert!(e.contains("line 5") && e.contains("max_ns"), "{e}");
+    }
+
+    #[test]
+    fn a_fib_is_for_the_vm_and_host_cells_only() {
+        let d = scratch("fib");
+        write(&d, "f.json", "{}");
+        let e = err(&d, "captures = [\"a.pcap\"]\n[[program]]\nobject = \"p.o\"\ncells = [\"vm\", \"rbpf\"]\nfib = \"f.json\"\n");
+        assert!(e.contains("line 5") && e.contains("cell 'rbpf' cannot take a FIB"), "{e}");
+        let e = err(
+            &d,
+            "captures = [\"a.pcap\"]\n[[program]]\nobject = \"p.o\"\nfib = \"nofib.json\"\n",
+        );
+        assert!(e.contains("line 4") && e.contains("nofib.json"), "{e}");
+        let p = write(
+            &d,
+            "ok.toml",
+            "captures = [\"a.pcap\"]\n[[program]]\nobject = \"p.o\"\nfib = \"f.json\"\n",
+        );
+        let c = load(&p).unwrap();
+        assert_eq!(c.programs[0].fib.as_deref(), Some(d.join("f.json").as_path()));
     }
 
     #[test]

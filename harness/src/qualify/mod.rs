@@ -81,6 +81,7 @@ struct Loaded {
     obj: Object,
     prog: Program,
     maps: Vec<MapInit>,
+    fib: Option<std::sync::Arc<crate::engine::fib::Fib>>,
 }
 
 fn load_program(p: &ProgramConfig, build_dir: &Path) -> Result<Loaded, String> {
@@ -104,11 +105,18 @@ fn load_program(p: &ProgramConfig, build_dir: &Path) -> Result<Loaded, String> {
         None => format!("no XDP program in {}", path.display()),
     })?;
     let maps = p.maps.iter().map(|(m, f)| MapInit { map: m.clone(), file: f.clone() }).collect();
-    Ok(Loaded { obj, prog, maps })
+    let fib = match &p.fib {
+        Some(f) => Some(std::sync::Arc::new(
+            crate::fibfile::FibSpec::load(f).map_err(|e| format!("{e:#}"))?.fib,
+        )),
+        None => None,
+    };
+    Ok(Loaded { obj, prog, maps, fib })
 }
 
 fn fresh_engine(l: &Loaded) -> Result<Engine> {
-    let mut e = Engine::new(&l.obj, Some(&l.prog.name), EngineConfig::default())?;
+    let cfg = EngineConfig { fib: l.fib.clone(), ..EngineConfig::default() };
+    let mut e = Engine::new(&l.obj, Some(&l.prog.name), cfg)?;
     mapfile::apply(&mut e, &l.obj, &l.maps)?;
     Ok(e)
 }
@@ -497,6 +505,7 @@ impl Runner<'_> {
             maps: l.maps.clone(),
             rx_queue_index: 0,
             max_reported: MAX_PACKET_DETAILS,
+            fib: l.fib.clone(),
         };
         let outcome =
             match diff::run(&l.obj, &l.prog, std::slice::from_ref(&self.cfg.captures[ci]), &opts) {

@@ -107,6 +107,38 @@ impl<T: Tracer> Exec<'_, T> {
         Ok(ret)
     }
 
+    /// `bpf_fib_lookup(ctx, params, plen, flags)` against the modelled FIB
+    /// ([`crate::fib`]). The verifier makes `params` memory of `plen`
+    /// bytes (ARG_PTR_TO_MEM with ARG_CONST_SIZE, net/core/filter.c
+    /// bpf_xdp_fib_lookup_proto), so that much must be readable and
+    /// writable; the kernel then touches the first 64 bytes, which the
+    /// model updates in a copy written back whole (unchanged bytes are
+    /// written with their own values).
+    fn fib_lookup(&mut self, pc: usize, r: [u64; 5]) -> Result<u64, FaultKind> {
+        self.ctx_arg("bpf_fib_lookup", r[0])?;
+        let Some(fib) = self.fib else {
+            return Err(FaultKind::NotModelled {
+                what: "bpf_fib_lookup needs a forwarding table: give one with --fib FILE \
+                       (interfaces, routes and neighbours; see README)"
+                    .into(),
+            });
+        };
+        let plen = r[2] as u32 as i32;
+        if plen <= 0 {
+            return Err(arg_err("bpf_fib_lookup", format!("params size {plen} is not positive")));
+        }
+        self.res.work(plen as u64)?;
+        self.slice(pc, r[1], plen as usize, true)?;
+        if (plen as usize) < crate::fib::PARAMS_SIZE {
+            return Ok(neg(EINVAL));
+        }
+        let mut p = [0u8; crate::fib::PARAMS_SIZE];
+        p.copy_from_slice(&self.slice(pc, r[1], crate::fib::PARAMS_SIZE, false)?[..]);
+        let ret = fib.lookup(&mut p, plen, r[3] as u32);
+        self.slice(pc, r[1], crate::fib::PARAMS_SIZE, true)?.copy_from_slice(&p);
+        Ok(ret as u64)
+    }
+
     fn ctx_arg(&self, helper: &'static str, v: u64) -> Result<(), FaultKind> {
         if v != self.ctx_addr || self.buff.is_none() {
             return Err(arg_err(helper, "first argument must be the program's ctx"));
@@ -349,9 +381,7 @@ impl<T: Tracer> Exec<'_, T> {
                 self.xdp_bytes(pc, id == XDP_STORE_BYTES, r).map(Return)
             }
             CHECK_MTU => self.check_mtu(pc, r).map(Return),
-            FIB_LOOKUP => Err(FaultKind::NotModelled {
-                what: "bpf_fib_lookup needs the kernel's routing table; the engine has none".into(),
-            }),
+            FIB_LOOKUP => self.fib_lookup(pc, r).map(Return),
             SPIN_LOCK | SPIN_UNLOCK => {
                 // Single-threaded: locking is a no-op, but the lock must live
                 // in a map value, as the verifier requires.
