@@ -180,7 +180,15 @@ fn record_capture(
     prog: &Program,
     capture: &Path,
 ) -> std::result::Result<Vec<(String, u64)>, String> {
-    let packets = super::read_packets(capture)?;
+    // The kernel's test-run needs a real device for ingress_ifindex: every
+    // packet arrives on lo, as in the host cell's comparison (diff). The
+    // engine's expectation check gives packet i ingress_ifindex 1 + i % 5
+    // (read_packets); the written comment says so.
+    let lo = crate::backends::host::XdpCtx::loopback().ingress_ifindex;
+    let mut packets = super::read_packets(capture)?;
+    for p in &mut packets {
+        p.ingress_ifindex = lo;
+    }
     let ctx = OpenCtx { obj, program: prog, maps: &[] };
     let mut backend = match registry::open(&BackendKind::Host, &ctx) {
         Ok(Opened::Ready(b)) => b,
@@ -420,7 +428,9 @@ pub fn render(plan: &Plan) -> String {
                         "Expected verdicts: RECORDED from kernel {kernel} (BPF_PROG_TEST_RUN) on {date},\n\
                          NOT worked out from what the program should do. They make later runs a\n\
                          regression gate against that kernel's behaviour; check each count against the\n\
-                         program's specification before trusting it, and correct it where it is wrong."
+                         program's specification before trusting it, and correct it where it is wrong.\n\
+                         (Recorded with every packet arriving on lo; the engine's check gives packet i\n\
+                         ingress_ifindex 1 + i % 5, so a program that reads it may need other counts.)"
                     ),
                 );
                 s.push_str("expect = {");
