@@ -164,3 +164,14 @@ fn bad_input_is_one_paragraph_and_exit_2() {
     assert!(stderr.contains("not a directory"), "{stderr}");
     let _ = std::fs::remove_dir_all(&d);
 }
+
+#[test]
+fn help_has_examples_and_exit_statuses() {
+    let (code, out, err) = xdpqual(&["init", "--help"], &root());
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("Examples:\n  xdpqual init"), "{out}");
+    assert!(out.contains("Exit status:\n  0") && out.contains("\n  2  "), "{out}");
+    for flag in ["--force", "--no-kernel", "[DIR]"] {
+        assert!(out.contains(flag), "{flag}: {out}");
+    }
+}
