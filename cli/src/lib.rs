@@ -6,6 +6,7 @@ mod compare;
 mod dashboard;
 mod diff;
 mod gen_pcap;
+mod init;
 mod inspect;
 mod live;
 mod load_args;
@@ -30,6 +31,8 @@ pub struct Cli {
 pub enum Command {
     /// List an object's programs and maps and disassemble its XDP programs.
     Inspect(inspect::Args),
+    /// Write an xdpqual.toml for the BPF objects and captures under a directory.
+    Init(init::Args),
     /// Run the checks of xdpqual.toml on every available backend (the CI gate).
     Qualify(qualify::Args),
     /// Replay captures through a program in the engine and summarise the verdicts.
@@ -85,6 +88,7 @@ pub fn main() -> ExitCode {
     let result = match cli.command {
         Command::Inspect(args) => inspect::run(args).map(|()| ExitCode::SUCCESS),
         Command::Replay(args) => replay::run(args),
+        Command::Init(args) => init::run(args),
         Command::Qualify(args) => qualify::run(args),
         Command::Diff(args) => diff::run(args),
         Command::Live(args) => live::run(args),

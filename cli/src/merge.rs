@@ -45,11 +45,20 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
         eprintln!("xdpqual: {}", xdpqual::util::escape::terminal(&line));
     }
     qualify::publish(&report, &dir, history)?;
+    // As an unsharded qualify: the first recorded run becomes the baseline
+    // (the shards' regression gates passed as that reference).
+    let first_baseline = match history {
+        Some(h) => qualify::adopt_first_baseline(h, xdpqual::history::DEFAULT_BASELINE, &run_id)?,
+        None => None,
+    };
     let (p, f, s) = report.count();
     println!(
         "xdpqual merge: {n} shards, {p} passed, {f} failed, {s} skipped; reports in {}",
         dir.display()
     );
+    if let Some(line) = first_baseline {
+        println!("{}", xdpqual::util::escape::terminal(&line));
+    }
     for c in report.failures() {
         println!("  {}", c.line());
     }

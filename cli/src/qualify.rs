@@ -69,7 +69,9 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
         baseline: args.baseline,
         build_dir: args.out.join("build"),
         run_id: run_id.clone(),
-        becomes_baseline_if_none: record,
+        // A shard's run is recorded by `merge`, which then adopts the first
+        // baseline the same way (cli/src/merge.rs).
+        becomes_baseline_if_none: record || (args.shard.is_some() && !args.no_history),
     };
     let baseline_name = opts.baseline.clone();
     let report = qualify::run(&cfg, &opts)?;

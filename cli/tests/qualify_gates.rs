@@ -306,3 +306,70 @@ fn the_first_run_becomes_the_baseline() {
     let (_, stdout, _) = xdpqual(&["baseline", "list", "--history", hist.to_str().unwrap()]);
     assert!(stdout.contains(&format!("baseline default: {id}")), "{stdout}");
 }
+
+/// The same for a sharded first run: the shards' regression gates pass as
+/// the reference, and `merge`, which records the run, makes it the baseline
+/// and says so in one line.
+#[test]
+fn a_sharded_first_run_becomes_the_baseline_at_the_merge() {
+    let dir = tempdir("firstshard");
+    tiny_capture(&dir);
+    let cfg = config(
+        &dir,
+        "[perf]\nrounds = 1\n[[program]]\nobject = \"@ROOT@/corpus/build/counters.v3.o\"\nbudget = { max_regression_pct = 1000.0 }\n[[program]]\nobject = \"@ROOT@/corpus/build/reflector.v3.o\"\nbudget = { max_regression_pct = 1000.0 }\n",
+    );
+    let hist = dir.join("h.sqlite");
+    for i in 1..=2 {
+        let out = dir.join(format!("shard-{i}"));
+        let (code, stdout, stderr) = xdpqual(&[
+            "qualify",
+            "--quiet",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--shard",
+            &format!("{i}/2"),
+            "--out",
+            out.to_str().unwrap(),
+            "--history",
+            hist.to_str().unwrap(),
+        ]);
+        assert_eq!(code, 0, "{stdout}{stderr}");
+        assert!(stdout.contains(" 0 skipped"), "{stdout}");
+        assert!(!stdout.contains("first run: no baseline 'default' in"), "shards record nothing");
+    }
+    let merged = dir.join("merged");
+    let (code, stdout, stderr) = xdpqual(&[
+        "merge",
+        dir.join("shard-1").to_str().unwrap(),
+        dir.join("shard-2").to_str().unwrap(),
+        "--out",
+        merged.to_str().unwrap(),
+        "--history",
+        hist.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let run = only_run(&merged);
+    let id = run.file_name().unwrap().to_str().unwrap().to_string();
+    assert!(stdout.contains(" 0 skipped"), "{stdout}");
+    let lines: Vec<&str> = stdout.lines().filter(|l| l.starts_with("first run:")).collect();
+    assert_eq!(lines.len(), 1, "{stdout}");
+    assert!(
+        lines[0].contains(&format!("so this run ({id}) is now baseline 'default'")),
+        "{stdout}"
+    );
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(run.join("report.json")).unwrap()).unwrap();
+    let gates: Vec<_> = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["check"].as_str().unwrap().starts_with("perf: at most 1000% slower"))
+        .collect();
+    assert_eq!(gates.len(), 4, "one per program and capture");
+    for g in &gates {
+        assert_eq!(g["status"], "pass", "{g}");
+    }
+    let (code, stdout, _) = xdpqual(&["baseline", "list", "--history", hist.to_str().unwrap()]);
+    assert_eq!(code, 0);
+    assert!(stdout.contains(&format!("baseline default: {id}")), "{stdout}");
+}

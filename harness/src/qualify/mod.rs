@@ -6,6 +6,7 @@
 pub mod build;
 pub mod config;
 pub mod expect;
+pub mod init;
 pub mod merge;
 pub mod perf;
 pub mod plan;

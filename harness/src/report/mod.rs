@@ -204,19 +204,47 @@ impl Report {
         n
     }
 
+    /// Seconds per check for JUnit's `time`. The checks of one work unit
+    /// come out of one replay of its capture (the engine run, the
+    /// comparison and the perf rounds are not timed apart), so a unit's wall
+    /// time is shared evenly among its checks; a check of a unit with no
+    /// timing (a report from before timings were kept) gets 0. The times
+    /// add up to the units' total, which is the suite's `time`.
+    pub fn check_seconds(&self) -> Vec<f64> {
+        let mut per_unit: std::collections::HashMap<usize, (f64, usize)> = Default::default();
+        for u in &self.units {
+            per_unit.entry(u.unit).or_insert((0.0, 0)).0 += u.seconds.max(0.0);
+        }
+        for c in &self.checks {
+            if let Some(e) = per_unit.get_mut(&c.unit) {
+                e.1 += 1;
+            }
+        }
+        self.checks
+            .iter()
+            .map(|c| match per_unit.get(&c.unit) {
+                Some((secs, n)) if *n > 0 => secs / *n as f64,
+                _ => 0.0,
+            })
+            .collect()
+    }
+
     pub fn junit(&self) -> String {
         let (_, failed, skipped) = self.count();
+        let times = self.check_seconds();
+        let total: f64 = times.iter().sum();
         let mut s = format!(
-            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"xdpqual\" tests=\"{}\" failures=\"{failed}\" skipped=\"{skipped}\">\n<testsuite name=\"qualify\" tests=\"{}\" failures=\"{failed}\" skipped=\"{skipped}\">\n",
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"xdpqual\" tests=\"{}\" failures=\"{failed}\" skipped=\"{skipped}\" time=\"{total:.6}\">\n<testsuite name=\"qualify\" tests=\"{}\" failures=\"{failed}\" skipped=\"{skipped}\" time=\"{total:.6}\">\n",
             self.checks.len(),
             self.checks.len()
         );
         // Failures first, so a reader of the raw file sees them at once.
-        let mut ordered: Vec<&Check> = self.failures().collect();
-        ordered.extend(self.checks.iter().filter(|c| !matches!(c.outcome, Outcome::Fail { .. })));
-        for c in ordered {
+        let mut ordered: Vec<(&Check, f64)> =
+            self.checks.iter().zip(times.iter().copied()).filter(|(c, _)| c.failed()).collect();
+        ordered.extend(self.checks.iter().zip(times.iter().copied()).filter(|(c, _)| !c.failed()));
+        for (c, secs) in ordered {
             s.push_str(&format!(
-                "  <testcase classname=\"{}\" name=\"{}\">",
+                "  <testcase classname=\"{}\" name=\"{}\" time=\"{secs:.6}\">",
                 xml_attr(&c.program),
                 xml_attr(&format!("{} [{}]", c.check, c.capture))
             ));
@@ -420,6 +448,23 @@ impl Default for Report {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn junit_times_share_each_units_wall_time() {
+        let mut r = Report::new();
+        let pass = || Outcome::Pass { detail: String::new() };
+        r.checks.push(Check::new("p", "c", "a", pass()).in_unit(0, "vm"));
+        r.checks.push(Check::new("p", "c", "b", pass()).in_unit(0, "vm"));
+        r.checks.push(Check::new("p", "c", "c", pass()).in_unit(1, "host"));
+        r.checks.push(Check::new("p", "-", "d", pass()).in_unit(2, "offload:x"));
+        r.units.push(UnitTiming { unit: 0, key: "u0".into(), seconds: 3.0 });
+        r.units.push(UnitTiming { unit: 1, key: "u1".into(), seconds: 0.5 });
+        // Unit 2 has no timing (an older report): 0, not a guess.
+        assert_eq!(r.check_seconds(), vec![1.5, 1.5, 0.5, 0.0]);
+        let j = r.junit();
+        assert!(j.contains("<testsuite name=\"qualify\" tests=\"4\" failures=\"0\" skipped=\"0\" time=\"3.500000\">"), "{j}");
+        assert_eq!(j.matches("time=\"1.500000\"").count(), 2, "{j}");
+    }
 
     #[test]
     fn hostile_names_are_escaped() {
