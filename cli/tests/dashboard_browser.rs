@@ -176,7 +176,8 @@ fn dashboard_renders_in_headless_chromium() {
     .unwrap();
     let cfg = dir.join("xdpqual.toml");
     let hist = dir.join("h.sqlite");
-    let commits = ["1111111aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "2222222bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"];
+    let commits =
+        ["1111111aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", "2222222bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"];
     let mut runs: Vec<xdpqual::report::Report> = Vec::new();
     for commit in commits {
         let o = Command::new(env!("CARGO_BIN_EXE_xdpqual"))
@@ -254,7 +255,8 @@ fn dashboard_renders_in_headless_chromium() {
             let sec = section(&dom, id);
             assert!(sec.contains(&format!("\">{date}</text>")), "date {date} on #{id}");
             assert!(
-                sec.contains("class=\"tick-commit\"") && sec.contains(&format!("\">{}</text>", &commit[..7])),
+                sec.contains("class=\"tick-commit\"")
+                    && sec.contains(&format!("\">{}</text>", &commit[..7])),
                 "commit {} on #{id}",
                 &commit[..7]
             );
@@ -286,7 +288,9 @@ fn dashboard_renders_in_headless_chromium() {
         let marks = trends
             .split("<circle class=\"regression\"")
             .skip(1)
-            .filter(|c| c.split("</circle>").next().unwrap().contains(&format!("(run {})", run.run.id)))
+            .filter(|c| {
+                c.split("</circle>").next().unwrap().contains(&format!("(run {})", run.run.id))
+            })
             .count();
         assert_eq!(marks, gate_failures(run), "run {}", run.run.id);
     }

@@ -67,7 +67,9 @@ const TICK_ROOM: f64 = 112.0;
 /// `v` with about three significant digits.
 pub fn num(v: f64) -> String {
     let a = v.abs();
-    if a >= 100.0 {
+    if a == 0.0 {
+        "0".into()
+    } else if a >= 100.0 {
         format!("{v:.0}")
     } else if a >= 10.0 {
         format!("{v:.1}")
