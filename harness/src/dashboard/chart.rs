@@ -214,7 +214,13 @@ impl Chart<'_> {
                     }
                 }
                 if let Some(note) = &p.note {
-                    let anchor = if runs > 1 && p.x == runs - 1 { "end" } else { "middle" };
+                    // Beside the edges the text runs inwards, clear of the y labels.
+                    let anchor = match p.x {
+                        _ if runs == 1 => "middle",
+                        0 => "start",
+                        x if x == runs - 1 => "end",
+                        _ => "middle",
+                    };
                     let _ = write!(
                         s,
                         "<text class=\"note\" x=\"{x:.1}\" y=\"{:.1}\" text-anchor=\"{anchor}\">{}</text>",
