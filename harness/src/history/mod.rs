@@ -1,14 +1,18 @@
 //! Qualification history and baselines in SQLite (results/history.sqlite
 //! by default).
 //!
-//! Schema version 1 (`PRAGMA user_version`):
+//! Schema version 2 (`PRAGMA user_version`):
 //! - `runs`: one row per qualification (a merged sharded one counts once),
-//!   with the whole report as JSON for exact re-rendering;
+//!   with the whole report as JSON for exact re-rendering, and (since
+//!   version 2) the commit it qualified, `source_commit`;
 //! - `checks`, `perf`, `packets`, `offload`, `unit_costs`: the report's
 //!   parts as rows, for SQL users and for cost-balanced sharding;
 //! - `baselines`: named pointers to runs.
 //!
 //! Every write is one transaction: a crash leaves the previous state.
+//! Opening an older database migrates it in place, one transaction per
+//! version ([`MIGRATIONS`]); what it held stays readable (a version-1 run
+//! has no commit).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -20,7 +24,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 use crate::report::perf::PerfSample;
 use crate::report::{Outcome, Report};
 
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 pub const DEFAULT_PATH: &str = "results/history.sqlite";
 /// The baseline `compare` and the regression budget use when none is named.
 pub const DEFAULT_BASELINE: &str = "default";
@@ -69,6 +73,9 @@ pub struct RunRow {
     pub kernel: Option<String>,
     pub passed: bool,
     pub failed: u64,
+    /// The qualified commit; `None` for runs recorded before schema 2 or
+    /// made outside a repository.
+    pub commit: Option<String>,
 }
 
 pub struct History {
@@ -76,7 +83,9 @@ pub struct History {
     conn: Connection,
 }
 
-const SCHEMA: &str = "
+/// Schema version 1, as first shipped; [`MIGRATIONS`] bring it up to
+/// [`SCHEMA_VERSION`], for a new database as for an old one.
+const SCHEMA_V1: &str = "
 CREATE TABLE runs (
     id TEXT PRIMARY KEY,
     created_unix INTEGER NOT NULL,
@@ -142,6 +151,9 @@ CREATE TABLE baselines (
 CREATE INDEX perf_key ON perf(program, capture, backend);
 ";
 
+/// (version it makes, SQL from the version before).
+const MIGRATIONS: &[(i64, &str)] = &[(2, "ALTER TABLE runs ADD COLUMN source_commit TEXT;")];
+
 fn now_unix() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -174,8 +186,14 @@ impl History {
         }
         if version == 0 {
             let tx = conn.transaction().map_err(sql)?;
-            tx.execute_batch(SCHEMA).map_err(sql)?;
-            tx.pragma_update(None, "user_version", SCHEMA_VERSION).map_err(sql)?;
+            tx.execute_batch(SCHEMA_V1).map_err(sql)?;
+            tx.pragma_update(None, "user_version", 1).map_err(sql)?;
+            tx.commit().map_err(sql)?;
+        }
+        for (to, migration) in MIGRATIONS.iter().filter(|(to, _)| *to > version.max(1)) {
+            let tx = conn.transaction().map_err(sql)?;
+            tx.execute_batch(migration).map_err(sql)?;
+            tx.pragma_update(None, "user_version", to).map_err(sql)?;
             tx.commit().map_err(sql)?;
         }
         Ok(History { path: path.to_path_buf(), conn })
@@ -194,8 +212,8 @@ impl History {
         let tx = self.conn.transaction().map_err(sql)?;
         let r = &report.run;
         tx.execute(
-            "INSERT INTO runs (id, created_unix, arch, kernel, config, passed, failed, report_json) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            params![r.id, r.created_unix as i64, r.arch, r.kernel, r.config, report.passed(), failed, json],
+            "INSERT INTO runs (id, created_unix, arch, kernel, config, passed, failed, report_json, source_commit) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            params![r.id, r.created_unix as i64, r.arch, r.kernel, r.config, report.passed(), failed, json, r.commit],
         )
         .map_err(sql)?;
         {
@@ -281,7 +299,7 @@ impl History {
 
     /// All runs, oldest first.
     pub fn runs(&self) -> Result<Vec<RunRow>, HistoryError> {
-        let mut st = self.conn.prepare("SELECT id, created_unix, arch, kernel, passed, failed FROM runs ORDER BY created_unix, rowid").map_err(self.sql())?;
+        let mut st = self.conn.prepare("SELECT id, created_unix, arch, kernel, passed, failed, source_commit FROM runs ORDER BY created_unix, rowid").map_err(self.sql())?;
         let rows = st
             .query_map([], |r| {
                 Ok(RunRow {
@@ -291,6 +309,7 @@ impl History {
                     kernel: r.get(3)?,
                     passed: r.get(4)?,
                     failed: r.get::<_, i64>(5)? as u64,
+                    commit: r.get(6)?,
                 })
             })
             .map_err(self.sql())?;
@@ -416,6 +435,7 @@ mod tests {
             kernel: None,
             config: "x.toml".into(),
             shard: None,
+            commit: None,
         };
         let outcome = if fail {
             Outcome::Fail { reason: "bad".into() }
@@ -471,6 +491,45 @@ mod tests {
         h.conn.pragma_update(None, "user_version", 99).unwrap();
         drop(h);
         assert!(matches!(History::open(&path), Err(HistoryError::TooNew { found: 99, .. })));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_version_1_database_is_migrated_and_stays_readable() {
+        let dir = std::env::temp_dir().join(format!("xdpqual-hist-v1-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("h.sqlite");
+        // A database as version 1 wrote it: its schema, and a run whose
+        // report JSON has no commit (RunInfo had none then).
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(SCHEMA_V1).unwrap();
+            conn.pragma_update(None, "user_version", 1).unwrap();
+            let mut old = serde_json::to_value(report("100-a", 100, false)).unwrap();
+            old["run"].as_object_mut().unwrap().remove("commit");
+            conn.execute(
+                "INSERT INTO runs (id, created_unix, arch, kernel, config, passed, failed, report_json) VALUES ('100-a', 100, 'x86_64', NULL, 'x.toml', 1, 0, ?1)",
+                [old.to_string()],
+            )
+            .unwrap();
+        }
+        let mut h = History::open(&path).unwrap();
+        let v: i64 = h.conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
+        assert_eq!(v, SCHEMA_VERSION);
+        let mut new = report("200-b", 200, false);
+        new.run.commit = Some("0123456789abcdef".into());
+        h.record(&new).unwrap();
+        drop(h);
+        // Reopening a current database changes nothing.
+        let h = History::open(&path).unwrap();
+        let runs = h.runs().unwrap();
+        assert_eq!(
+            runs.iter().map(|r| (r.id.as_str(), r.commit.as_deref())).collect::<Vec<_>>(),
+            vec![("100-a", None), ("200-b", Some("0123456789abcdef"))]
+        );
+        assert_eq!(h.report("100-a").unwrap().run.commit, None);
+        assert_eq!(h.report("200-b").unwrap().run.commit.as_deref(), Some("0123456789abcdef"));
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

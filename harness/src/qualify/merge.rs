@@ -119,6 +119,7 @@ pub fn merge(shards: Vec<(PathBuf, Report)>, run_id: &str) -> Result<Report, Mer
         kernel: first.run.kernel.clone(),
         config: first.run.config.clone(),
         shard: None,
+        commit: first.run.commit.clone(),
     };
     for (_, r) in shards {
         out.checks.extend(r.checks);

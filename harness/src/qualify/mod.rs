@@ -71,6 +71,34 @@ pub fn new_run_id() -> String {
     format!("{}-{}", now_unix(), std::process::id())
 }
 
+/// The commit being qualified, for the history and the dashboard's x axis:
+/// `XDPQUAL_COMMIT`, else CI's own variable (`GITHUB_SHA`, GitLab's
+/// `CI_COMMIT_SHA`), else `git rev-parse HEAD` in the configuration's
+/// folder. `None` outside a repository: a run without a commit is still a run.
+pub fn source_commit(config: &Path) -> Option<String> {
+    let from_env = ["XDPQUAL_COMMIT", "GITHUB_SHA", "CI_COMMIT_SHA"]
+        .iter()
+        .filter_map(|v| std::env::var(v).ok())
+        .map(|v| v.trim().to_string())
+        .find(|v| !v.is_empty());
+    let commit = from_env.or_else(|| {
+        let dir = config.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let out = std::process::Command::new("git")
+            .arg("-C")
+            .arg(dir)
+            .args(["rev-parse", "HEAD"])
+            .stdin(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .output()
+            .ok()
+            .filter(|o| o.status.success())?;
+        let s = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        (!s.is_empty()).then_some(s)
+    })?;
+    // An id, not a document: a variable set to something long is cut.
+    Some(commit.chars().take(64).collect())
+}
+
 pub fn now_unix() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -180,6 +208,7 @@ pub fn run(cfg: &Config, opts: &RunOptions) -> Result<Report> {
         kernel: kernel.clone(),
         config: cfg.path.display().to_string(),
         shard: None,
+        commit: source_commit(&cfg.path),
     };
     let selected: Vec<&plan::Unit> = match opts.shard {
         None => units.iter().collect(),
@@ -434,8 +463,7 @@ impl Runner<'_> {
             report.checks.push(Check::new(&label, cap, &name, outcome));
         }
         if let Some(max) = p.budget.max_regression_pct {
-            let name =
-                format!("perf: at most {max}% slower than baseline '{}'", self.opts.baseline);
+            let name = crate::report::perf::regression_gate_name(max, &self.opts.baseline);
             let outcome = match &self.prior.baseline {
                 // The first recorded run on a history without this baseline
                 // becomes it: it is the reference, 0% from itself.

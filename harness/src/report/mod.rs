@@ -147,6 +147,10 @@ pub struct RunInfo {
     pub config: String,
     #[serde(default)]
     pub shard: Option<ShardInfo>,
+    /// The commit of the qualified sources (see `qualify::source_commit`);
+    /// absent in reports older than it and where none is known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commit: Option<String>,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug)]

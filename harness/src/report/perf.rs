@@ -55,6 +55,17 @@ pub fn judge_regression(now: &PerfSample, base: &PerfSample, threshold_pct: f64)
     }
 }
 
+/// The name of the regression gate's check (`qualify` writes it, the
+/// dashboard finds the gate's verdict by it): one definition for both.
+pub fn regression_gate_name(max_pct: f64, baseline: &str) -> String {
+    format!("perf: at most {max_pct}% slower than baseline '{baseline}'")
+}
+
+/// Whether a check is the regression gate (see [`regression_gate_name`]).
+pub fn is_regression_gate(check: &str) -> bool {
+    check.starts_with("perf: at most ") && check.contains("% slower than baseline '")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -87,5 +98,12 @@ mod tests {
         assert!(!r.regressed && (r.noise_pct - 300.0 * 0.02f64.sqrt()).abs() < 1e-9, "{r:?}");
         // Faster is never a regression.
         assert!(!judge_regression(&s(0.5, 0.0), &s(1.0, 0.0), 0.0).regressed);
+    }
+
+    #[test]
+    fn the_gate_name_is_recognised_and_the_ns_budget_is_not() {
+        assert!(is_regression_gate(&regression_gate_name(25.0, "default")));
+        assert!(is_regression_gate(&regression_gate_name(2.5, "odd 'name'")));
+        assert!(!is_regression_gate("perf: at most 400 ns/packet"));
     }
 }
