@@ -253,7 +253,9 @@ fn public_programs_load_and_agree_with_the_kernel() {
     if std::env::var("XDPQUAL_PUBLIC_LEDGER").as_deref() == Ok("write") {
         let old = read_ledger();
         let mut out = String::from(
-            "# program\tstatus\treason (written by hand; see tests/public_corpus.rs)\n",
+            "# Public XDP programs that do not (yet) agree with the kernel, and why. \
+             tests/public_corpus.rs\n# fails when a program's status changes in either \
+             direction. Reasons are written by hand.\n# program\tstatus\treason\n",
         );
         for (key, o) in &results {
             if o.status == Status::Agree {
