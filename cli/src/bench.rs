@@ -10,6 +10,8 @@ use xdpqual::loader::load_target;
 use xdpqual::replay::split_target;
 use xdpqual::util::escape::{terminal, terminal_block};
 
+use crate::output::{Format, OutputFile};
+
 /// Measure what a packet costs on each backend, side by side: the engine,
 /// rbpf, the host kernel (per call, in-kernel, live frames) and the NIC
 /// model. Prints a table and writes results/bench-<timestamp>-<program>.json.
@@ -43,6 +45,12 @@ pub struct Args {
     /// Directory for the JSON result.
     #[arg(long, default_value = "results")]
     pub out_dir: PathBuf,
+    /// Report format: text (a table, then the result file's path), json
+    /// (schema xdpqual.bench/2, the result file's contents) or markdown (`md`).
+    #[arg(long, default_value = "text", value_parser = Format::parser(&[Format::Text, Format::Json, Format::Markdown]))]
+    pub format: Format,
+    #[command(flatten)]
+    pub output: OutputFile,
 }
 
 pub(crate) fn run(args: Args) -> Result<ExitCode> {
@@ -76,13 +84,22 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
     };
     let packets = bench::load_packets(&args.capture, opts.packets)?;
     let report = bench::run(&obj, program, &args.capture, &packets, &opts)?;
-    // Names in the table (program, capture) come from the user's files.
-    print!("{}", terminal_block(&bench::render::table(&report)));
     std::fs::create_dir_all(&args.out_dir)
         .with_context(|| format!("creating {}", args.out_dir.display()))?;
     let out = bench::result_path(&args.out_dir, std::time::SystemTime::now(), &program.name);
     xdpqual::util::write_atomic(&out, &serde_json::to_vec_pretty(&report)?)
         .with_context(|| format!("writing {}", out.display()))?;
-    println!("results: {}", terminal(&out.display().to_string()));
+    let results_line = format!("results: {}\n", terminal(&out.display().to_string()));
+    // Names in the table (program, capture) come from the user's files.
+    let text = match args.format {
+        Format::Text => terminal_block(&bench::render::table(&report)) + &results_line,
+        Format::Json => crate::output::json(&report)?,
+        Format::Markdown => terminal_block(&bench::render::markdown(&report)),
+    };
+    if args.format != Format::Text {
+        // Only the document goes to stdout; the path to stderr.
+        eprint!("{results_line}");
+    }
+    args.output.emit(&text)?;
     Ok(ExitCode::SUCCESS)
 }

@@ -11,6 +11,8 @@ use xdpqual::mapfile::MapInit;
 use xdpqual::replay::split_target;
 use xdpqual::util::escape::terminal;
 
+use crate::output::{Format, OutputFile};
+
 /// Exit statuses, shown by `xdpqual diff --help` and in the README.
 pub(crate) const EXIT_CODES: &str = "\
 Exit status:
@@ -34,6 +36,8 @@ pub struct Args {
     pub program: String,
     #[command(flatten)]
     pub load: crate::load_args::LoadArgs,
+    /// pcap or pcapng files, replayed in order; packet numbers in the report
+    /// count within each capture.
     #[arg(required = true)]
     pub captures: Vec<PathBuf>,
     /// Comma-separated backends; the engine (vm) always takes part.
@@ -41,12 +45,20 @@ pub struct Args {
     /// backend named here that cannot run makes the exit status 2.
     #[arg(long, value_delimiter = ',')]
     pub backends: Option<Vec<BackendKind>>,
-    #[arg(long = "map")]
+    /// Fill a map before the run, on every backend: NAME=FILE.json
+    /// (repeatable; format in docs/maps-json.md).
+    #[arg(long = "map", value_name = "NAME=FILE")]
     pub maps: Vec<MapInit>,
+    /// `rx_queue_index` the program sees.
     #[arg(long, default_value_t = 0)]
     pub rx_queue: u32,
-    /// Print the report as JSON.
-    #[arg(long)]
+    /// Report format: text, or json (schema xdpqual.diff/1).
+    #[arg(long, default_value = "text", value_parser = Format::parser(&[Format::Text, Format::Json]))]
+    pub format: Format,
+    #[command(flatten)]
+    pub output: OutputFile,
+    /// Deprecated: use --format json.
+    #[arg(long, hide = true, conflicts_with = "format")]
     pub json: bool,
     /// Details are printed for at most this many mismatches.
     #[arg(long, default_value_t = 10)]
@@ -80,6 +92,7 @@ pub(crate) fn incomplete(r: &diff::DiffReport, explicit: bool) -> Vec<String> {
 }
 
 pub(crate) fn run(args: Args) -> Result<ExitCode> {
+    let format = crate::output::with_json_alias(args.format, args.json);
     let (path, section) = split_target(&args.program);
     let obj = load_target(&path, &args.load.options(section.as_deref()))?;
     let program = obj
@@ -110,11 +123,10 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
     );
     let report = diff::run(&obj, &program, &args.captures, &opts)?;
     let problems = incomplete(&report, explicit);
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-    } else {
-        print!("{}", xdpqual::util::escape::terminal_block(&render(&report)));
-    }
+    args.output.emit(&match format {
+        Format::Json => crate::output::json(&report)?,
+        _ => xdpqual::util::escape::terminal_block(&render(&report)),
+    })?;
     if report.interrupted {
         eprintln!(
             "xdpqual: diff interrupted; the counts above cover only the packets before the signal"

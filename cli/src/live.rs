@@ -11,6 +11,8 @@ use xdpqual::loader::load_target;
 use xdpqual::mapfile::MapInit;
 use xdpqual::replay::split_target;
 
+use crate::output::{Format, OutputFile};
+
 /// Attach the program to a real interface, send the captures into it from
 /// its peer, and compare where each frame went with the engine. Exit 0 when
 /// all agree, 1 on any mismatch, 2 when the run could not be done.
@@ -57,12 +59,18 @@ pub struct Args {
     pub max_packets: Option<u64>,
     #[arg(long, default_value_t = 10)]
     pub max_reported: usize,
-    /// Print the report as JSON.
-    #[arg(long)]
+    /// Report format: text, or json (schema xdpqual.live/1).
+    #[arg(long, default_value = "text", value_parser = Format::parser(&[Format::Text, Format::Json]))]
+    pub format: Format,
+    #[command(flatten)]
+    pub output: OutputFile,
+    /// Deprecated: use --format json.
+    #[arg(long, hide = true, conflicts_with = "format")]
     pub json: bool,
 }
 
 pub(crate) fn run(args: Args) -> Result<ExitCode> {
+    let format = crate::output::with_json_alias(args.format, args.json);
     let (path, section) = split_target(&args.program);
     let obj = load_target(&path, &args.load.options(section.as_deref()))?;
     let program = obj
@@ -100,11 +108,10 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
     } else {
         live::run(&obj, &program, &args.captures, &opts)?
     };
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-    } else {
-        print!("{}", xdpqual::util::escape::terminal_block(&render(&report)));
-    }
+    args.output.emit(&match format {
+        Format::Json => crate::output::json(&report)?,
+        _ => xdpqual::util::escape::terminal_block(&render(&report)),
+    })?;
     Ok(if report.agrees() { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
 

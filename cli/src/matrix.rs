@@ -11,6 +11,8 @@ use xdpqual::mapfile::MapInit;
 use xdpqual::matrix::{self, run::AccelChoice, spec, Options};
 use xdpqual::replay::split_target;
 
+use crate::output::{Format, OutputFile};
+
 /// Run the program and packets in every kernel of the matrix (QEMU) and
 /// compare each with the engine. Exit 0 when every required cell loads the
 /// program and agrees, 1 otherwise.
@@ -63,12 +65,18 @@ pub struct Args {
     /// Use at most this many packets (over all captures).
     #[arg(long)]
     pub max_packets: Option<usize>,
-    /// Print the report as JSON.
-    #[arg(long)]
+    /// Report format: text, or json (schema xdpqual.matrix/1).
+    #[arg(long, default_value = "text", value_parser = Format::parser(&[Format::Text, Format::Json]))]
+    pub format: Format,
+    #[command(flatten)]
+    pub output: OutputFile,
+    /// Deprecated: use --format json.
+    #[arg(long, hide = true, conflicts_with = "format")]
     pub json: bool,
 }
 
 pub(crate) fn run(args: Args) -> Result<ExitCode> {
+    let format = crate::output::with_json_alias(args.format, args.json);
     if args.prepare {
         return prepare(&args);
     }
@@ -97,11 +105,10 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
         accel: if args.tcg { AccelChoice::Tcg } else { AccelChoice::Auto },
     };
     let report = matrix::run(&obj, &program, &args.captures, &opts)?;
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-    } else {
-        print!("{}", xdpqual::util::escape::terminal_block(&matrix::run::render(&report)));
-    }
+    args.output.emit(&match format {
+        Format::Json => crate::output::json(&report)?,
+        _ => xdpqual::util::escape::terminal_block(&matrix::run::render(&report)),
+    })?;
     Ok(if report.passes() { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
 
