@@ -16,6 +16,17 @@ use crate::output::{Format, OutputFile};
 /// rbpf, the host kernel (per call, in-kernel, live frames) and the NIC
 /// model. Prints a table and writes results/bench-<timestamp>-<program>.json.
 #[derive(clap::Args, Debug)]
+#[command(after_help = "\
+Examples:
+  xdpqual bench corpus/build/firewall.v3.o pcaps/firewall-2k.pcap
+  xdpqual bench builtin:parse pcaps/firewall-2k.pcap --backends engine,rbpf,host
+  xdpqual bench prog.o capture.pcap --rounds 5 --format markdown --output bench.md
+
+Exit status:
+  0  the table was printed and the result file written (a row that cannot
+     run here is listed as skipped, with its reason)
+  2  usage error, an unreadable program or capture, or the result could
+     not be written")]
 pub struct Args {
     /// The object, optionally with the program's section or name: PROG.o[:SECTION];
     /// or a built-in program: builtin:parse (map-free parser), builtin:floor.

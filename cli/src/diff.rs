@@ -15,6 +15,11 @@ use crate::output::{Format, OutputFile};
 
 /// Exit statuses, shown by `xdpqual diff --help` and in the README.
 pub(crate) const EXIT_CODES: &str = "\
+Examples:
+  xdpqual diff prog.o capture.pcap
+  xdpqual diff prog.o capture.pcap --backends vm,host,nic:nfp-corenic --format json --output diff.json
+  xdpqual diff prog.o capture.pcap --map blocklist=block.json --backends vm,rbpf
+
 Exit status:
   0    at least two backends ran, every capture was read to the end, and
        all backends agree on every packet and on the maps

@@ -10,7 +10,20 @@ use xdpqual::util::escape::{terminal as t, terminal_block};
 
 use crate::output::{Format, OutputFile};
 
+/// Exit statuses and examples, shown by `xdpqual inspect --help`.
+const AFTER_HELP: &str = "\
+Examples:
+  xdpqual inspect corpus/build/firewall.v3.o
+  xdpqual inspect prog.o --program xdp_main --btf fleet-vmlinux.btf
+  xdpqual inspect prog.o --format json --output prog.json
+
+Exit status:
+  0  the object was read and listed
+  2  usage error, an unreadable or malformed object, or no program named
+     by --program";
+
 #[derive(clap::Args, Debug)]
+#[command(after_help = AFTER_HELP)]
 pub struct Args {
     /// The BPF ELF object (clang -target bpf -g -c).
     pub object: PathBuf,

@@ -17,9 +17,17 @@ use crate::output::{Format, OutputFile};
 /// compare each with the engine. Exit 0 when every required cell loads the
 /// program and agrees, 1 otherwise.
 #[derive(clap::Args, Debug)]
-#[command(
-    after_help = "Examples:\n  xdpqual matrix prog.o capture.pcap --cells 6.1-x86_64\n  xdpqual matrix --prepare      # once, from a checkout: cache the guest agents so an installed xdpqual runs the matrix anywhere\n\nExit status: 0 every cell loads the program and agrees, 1 a cell failed, 2 a usage or configuration error."
-)]
+#[command(after_help = "\
+Examples:
+  xdpqual matrix prog.o capture.pcap --cells 6.1-x86_64
+  xdpqual matrix prog.o capture.pcap --format json --output matrix.json
+  xdpqual matrix --prepare      (once, from a checkout: cache the guest agents
+                                 so an installed xdpqual runs the matrix anywhere)
+
+Exit status:
+  0  every cell loads the program and agrees with the engine
+  1  a cell failed to load or run the program, or disagrees
+  2  usage or configuration error (a kernel could not be fetched, no QEMU)")]
 pub struct Args {
     /// PROG.o[:SECTION]
     #[arg(required_unless_present = "prepare")]
@@ -58,8 +66,11 @@ pub struct Args {
     /// Never try KVM.
     #[arg(long)]
     pub tcg: bool,
-    #[arg(long = "map")]
+    /// Fill a map before the run, in every cell and the engine:
+    /// NAME=FILE.json (repeatable; format in docs/maps-json.md).
+    #[arg(long = "map", value_name = "NAME=FILE")]
     pub maps: Vec<MapInit>,
+    /// `rx_queue_index` the program sees.
     #[arg(long, default_value_t = 0)]
     pub rx_queue: u32,
     /// Use at most this many packets (over all captures).

@@ -18,6 +18,16 @@ use crate::output::{Format, OutputFile};
 /// machine can load BPF, the host kernel's verifier is asked first: a
 /// program it rejects is not offloadable (KERNEL-VERIFIER).
 #[derive(clap::Args, Debug)]
+#[command(after_help = "\
+Examples:
+  xdpqual offload-check prog.o --profile nfp-corenic
+  xdpqual offload-check prog.o --profile hxdp --schedule --no-estimate
+  xdpqual offload-check prog.o --format markdown --output offload.md
+
+Exit status:
+  0  offloadable, or offloadable with run-time fallback (the rules are listed)
+  1  not offloadable (the host verifier or a profile rule rejects it)
+  2  usage error, an unreadable program, profile or capture")]
 pub struct Args {
     /// PROG.o[:SECTION]
     pub program: String,

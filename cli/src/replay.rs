@@ -15,6 +15,11 @@ use crate::output::{Format, OutputFile};
 
 /// Exit statuses, shown by `xdpqual replay --help` and in the README.
 pub(crate) const EXIT_CODES: &str = "\
+Examples:
+  xdpqual replay corpus/build/firewall.v3.o pcaps/firewall-2k.pcap
+  xdpqual replay prog.o:xdp_main a.pcap b.pcapng --format json --output summary.json
+  xdpqual replay prog.o a.pcap --trace a.pcap:12 --write-pcap TX=tx.pcap
+
 Exit status:
   0  every packet ran to a verdict (PASS, DROP, TX, REDIRECT, ABORTED or NOT_RUN)
   1  a packet faulted in the engine's sandbox or the backend failed on one
