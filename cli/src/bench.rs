@@ -62,9 +62,14 @@ pub struct Args {
     pub format: Format,
     #[command(flatten)]
     pub output: OutputFile,
+    /// No progress bar (one is drawn on stderr only while stdout and
+    /// stderr are both terminals).
+    #[arg(long)]
+    pub quiet: bool,
 }
 
 pub(crate) fn run(args: Args) -> Result<ExitCode> {
+    xdpqual::util::progress::enable(!args.quiet);
     let (obj, section) = match args.program.strip_prefix(bench::builtin::PREFIX) {
         Some(name) => (bench::builtin::object(name).map_err(|e| anyhow::anyhow!(e))?, None),
         None => {

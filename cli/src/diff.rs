@@ -62,6 +62,10 @@ pub struct Args {
     pub format: Format,
     #[command(flatten)]
     pub output: OutputFile,
+    /// No progress bar (one is drawn on stderr only while stdout and
+    /// stderr are both terminals).
+    #[arg(long)]
+    pub quiet: bool,
     /// Deprecated: use --format json.
     #[arg(long, hide = true, conflicts_with = "format")]
     pub json: bool,
@@ -97,6 +101,7 @@ pub(crate) fn incomplete(r: &diff::DiffReport, explicit: bool) -> Vec<String> {
 }
 
 pub(crate) fn run(args: Args) -> Result<ExitCode> {
+    xdpqual::util::progress::enable(!args.quiet);
     let format = crate::output::with_json_alias(args.format, args.json);
     let (path, section) = split_target(&args.program);
     let obj = load_target(&path, &args.load.options(section.as_deref()))?;

@@ -81,12 +81,17 @@ pub struct Args {
     pub format: Format,
     #[command(flatten)]
     pub output: OutputFile,
+    /// No progress bar (one is drawn on stderr only while stdout and
+    /// stderr are both terminals).
+    #[arg(long)]
+    pub quiet: bool,
     /// Deprecated: use --format json.
     #[arg(long, hide = true, conflicts_with = "format")]
     pub json: bool,
 }
 
 pub(crate) fn run(args: Args) -> Result<ExitCode> {
+    xdpqual::util::progress::enable(!args.quiet);
     let format = crate::output::with_json_alias(args.format, args.json);
     if args.prepare {
         return prepare(&args);
