@@ -9,9 +9,19 @@ use anyhow::Result;
 use xdpqual::history::{History, DEFAULT_BASELINE, DEFAULT_PATH};
 
 #[derive(clap::Args, Debug)]
+#[command(after_help = "\
+Examples:
+  xdpqual baseline set latest
+  xdpqual baseline set 1765015200-4242 --name release-1.4
+  xdpqual baseline list --history ci/history.sqlite
+
+Exit status:
+  0  done
+  2  usage error, an unreadable history, or no run matching RUN")]
 pub struct Args {
     #[command(subcommand)]
     pub action: Action,
+    /// History database.
     #[arg(long, global = true, default_value = DEFAULT_PATH)]
     pub history: PathBuf,
 }
@@ -20,7 +30,9 @@ pub struct Args {
 pub enum Action {
     /// Make RUN (an id, a unique prefix, or `latest`) the baseline.
     Set {
+        /// The run: its id, a unique prefix of one, or `latest`.
         run: String,
+        /// The baseline's name (`qualify --baseline` and `compare` use `default`).
         #[arg(long, default_value = DEFAULT_BASELINE)]
         name: String,
     },

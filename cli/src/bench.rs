@@ -10,10 +10,23 @@ use xdpqual::loader::load_target;
 use xdpqual::replay::split_target;
 use xdpqual::util::escape::{terminal, terminal_block};
 
+use crate::output::{Format, OutputFile};
+
 /// Measure what a packet costs on each backend, side by side: the engine,
 /// rbpf, the host kernel (per call, in-kernel, live frames) and the NIC
 /// model. Prints a table and writes results/bench-<timestamp>-<program>.json.
 #[derive(clap::Args, Debug)]
+#[command(after_help = "\
+Examples:
+  xdpqual bench corpus/build/firewall.v3.o pcaps/firewall-2k.pcap
+  xdpqual bench builtin:parse pcaps/firewall-2k.pcap --backends engine,rbpf,host
+  xdpqual bench prog.o capture.pcap --rounds 5 --format markdown --output bench.md
+
+Exit status:
+  0  the table was printed and the result file written (a row that cannot
+     run here is listed as skipped, with its reason)
+  2  usage error, an unreadable program or capture, or the result could
+     not be written")]
 pub struct Args {
     /// The object, optionally with the program's section or name: PROG.o[:SECTION];
     /// or a built-in program: builtin:parse (map-free parser), builtin:floor.
@@ -43,9 +56,20 @@ pub struct Args {
     /// Directory for the JSON result.
     #[arg(long, default_value = "results")]
     pub out_dir: PathBuf,
+    /// Report format: text (a table, then the result file's path), json
+    /// (schema xdpqual.bench/2, the result file's contents) or markdown (`md`).
+    #[arg(long, default_value = "text", value_parser = Format::parser(&[Format::Text, Format::Json, Format::Markdown]))]
+    pub format: Format,
+    #[command(flatten)]
+    pub output: OutputFile,
+    /// No progress bar (one is drawn on stderr only while stdout and
+    /// stderr are both terminals).
+    #[arg(long)]
+    pub quiet: bool,
 }
 
 pub(crate) fn run(args: Args) -> Result<ExitCode> {
+    xdpqual::util::progress::enable(!args.quiet);
     let (obj, section) = match args.program.strip_prefix(bench::builtin::PREFIX) {
         Some(name) => (bench::builtin::object(name).map_err(|e| anyhow::anyhow!(e))?, None),
         None => {
@@ -76,13 +100,22 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
     };
     let packets = bench::load_packets(&args.capture, opts.packets)?;
     let report = bench::run(&obj, program, &args.capture, &packets, &opts)?;
-    // Names in the table (program, capture) come from the user's files.
-    print!("{}", terminal_block(&bench::render::table(&report)));
     std::fs::create_dir_all(&args.out_dir)
         .with_context(|| format!("creating {}", args.out_dir.display()))?;
     let out = bench::result_path(&args.out_dir, std::time::SystemTime::now(), &program.name);
     xdpqual::util::write_atomic(&out, &serde_json::to_vec_pretty(&report)?)
         .with_context(|| format!("writing {}", out.display()))?;
-    println!("results: {}", terminal(&out.display().to_string()));
+    let results_line = format!("results: {}\n", terminal(&out.display().to_string()));
+    // Names in the table (program, capture) come from the user's files.
+    let text = match args.format {
+        Format::Text => terminal_block(&bench::render::table(&report)) + &results_line,
+        Format::Json => crate::output::json(&report)?,
+        Format::Markdown => terminal_block(&bench::render::markdown(&report)),
+    };
+    if args.format != Format::Text {
+        // Only the document goes to stdout; the path to stderr.
+        eprint!("{results_line}");
+    }
+    args.output.emit(&text)?;
     Ok(ExitCode::SUCCESS)
 }

@@ -9,9 +9,19 @@ use xdpqual::history::{History, DEFAULT_PATH};
 
 /// Writes OUT/index.html (every asset inline; open it from disk).
 #[derive(clap::Args, Debug)]
+#[command(after_help = "\
+Examples:
+  xdpqual dashboard
+  xdpqual dashboard --history ci/history.sqlite --out public/
+
+Exit status:
+  0  OUT/index.html was written
+  2  usage error, an unreadable history, or the page could not be written")]
 pub struct Args {
+    /// History database the charts are drawn from.
     #[arg(long, default_value = DEFAULT_PATH)]
     pub history: PathBuf,
+    /// Directory for index.html.
     #[arg(long, default_value = "results/dashboard")]
     pub out: PathBuf,
 }

@@ -11,8 +11,15 @@ use xdpqual::mapfile::MapInit;
 use xdpqual::replay::split_target;
 use xdpqual::util::escape::terminal;
 
+use crate::output::{Format, OutputFile};
+
 /// Exit statuses, shown by `xdpqual diff --help` and in the README.
 pub(crate) const EXIT_CODES: &str = "\
+Examples:
+  xdpqual diff prog.o capture.pcap
+  xdpqual diff prog.o capture.pcap --backends vm,host,nic:nfp-corenic --format json --output diff.json
+  xdpqual diff prog.o capture.pcap --map blocklist=block.json --backends vm,rbpf
+
 Exit status:
   0    at least two backends ran, every capture was read to the end, and
        all backends agree on every packet and on the maps
@@ -34,6 +41,8 @@ pub struct Args {
     pub program: String,
     #[command(flatten)]
     pub load: crate::load_args::LoadArgs,
+    /// pcap or pcapng files, replayed in order; packet numbers in the report
+    /// count within each capture.
     #[arg(required = true)]
     pub captures: Vec<PathBuf>,
     /// Comma-separated backends; the engine (vm) always takes part.
@@ -41,7 +50,9 @@ pub struct Args {
     /// backend named here that cannot run makes the exit status 2.
     #[arg(long, value_delimiter = ',')]
     pub backends: Option<Vec<BackendKind>>,
-    #[arg(long = "map")]
+    /// Fill a map before the run, on every backend: NAME=FILE.json
+    /// (repeatable; format in docs/maps-json.md).
+    #[arg(long = "map", value_name = "NAME=FILE")]
     pub maps: Vec<MapInit>,
     /// The forwarding table bpf_fib_lookup consults (JSON, format in the
     /// README). The engine models it, and the host backend runs inside a
@@ -54,10 +65,20 @@ pub struct Args {
     /// out with a note, or refused).
     #[arg(long, value_name = "NAME")]
     pub fib_from_netns: Option<String>,
+    /// `rx_queue_index` the program sees.
     #[arg(long, default_value_t = 0)]
     pub rx_queue: u32,
-    /// Print the report as JSON.
+    /// Report format: text, or json (schema xdpqual.diff/1).
+    #[arg(long, default_value = "text", value_parser = Format::parser(&[Format::Text, Format::Json]))]
+    pub format: Format,
+    #[command(flatten)]
+    pub output: OutputFile,
+    /// No progress bar (one is drawn on stderr only while stdout and
+    /// stderr are both terminals).
     #[arg(long)]
+    pub quiet: bool,
+    /// Deprecated: use --format json.
+    #[arg(long, hide = true, conflicts_with = "format")]
     pub json: bool,
     /// Details are printed for at most this many mismatches.
     #[arg(long, default_value_t = 10)]
@@ -91,6 +112,8 @@ pub(crate) fn incomplete(r: &diff::DiffReport, explicit: bool) -> Vec<String> {
 }
 
 pub(crate) fn run(args: Args) -> Result<ExitCode> {
+    xdpqual::util::progress::enable(!args.quiet);
+    let format = crate::output::with_json_alias(args.format, args.json);
     let (path, section) = split_target(&args.program);
     let obj = load_target(&path, &args.load.options(section.as_deref()))?;
     let program = obj
@@ -133,11 +156,10 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
     );
     let report = diff::run(&obj, &program, &args.captures, &opts)?;
     let problems = incomplete(&report, explicit);
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-    } else {
-        print!("{}", xdpqual::util::escape::terminal_block(&render(&report)));
-    }
+    args.output.emit(&match format {
+        Format::Json => crate::output::json(&report)?,
+        _ => xdpqual::util::escape::terminal_block(&render(&report)),
+    })?;
     if report.interrupted {
         eprintln!(
             "xdpqual: diff interrupted; the counts above cover only the packets before the signal"

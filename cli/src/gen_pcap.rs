@@ -8,6 +8,15 @@ use xdpqual::pcapgen::{self, Profile};
 
 /// Generate a deterministic pcap (same arguments, same bytes, on any machine).
 #[derive(clap::Args, Debug, Clone)]
+#[command(after_help = "\
+Examples:
+  xdpqual gen-pcap --profile mixed --packets 2000 --seed 1 -o mixed.pcap
+  xdpqual gen-pcap --profile firewall --packets 2000 -o firewall-2k.pcap
+  xdpqual gen-pcap --profile tiny --packets 100000 --nanosecond -o tiny.pcap
+
+Exit status:
+  0  the capture was written
+  2  usage error, or the file could not be written")]
 pub struct Args {
     /// Traffic profile: mixed (all protocol classes and hard cases), firewall
     /// (TCP/UDP/ICMP partly matching a blocklist), tiny (64-byte UDP).

@@ -8,7 +8,22 @@ use xdpqual::loader::{inspect_object_with, LoadOptions, Loaded, TargetBtf};
 use xdpqual::program::{MapDef, Program, SourceLine};
 use xdpqual::util::escape::{terminal as t, terminal_block};
 
+use crate::output::{Format, OutputFile};
+
+/// Exit statuses and examples, shown by `xdpqual inspect --help`.
+const AFTER_HELP: &str = "\
+Examples:
+  xdpqual inspect corpus/build/firewall.v3.o
+  xdpqual inspect prog.o --program xdp_main --btf fleet-vmlinux.btf
+  xdpqual inspect prog.o --format json --output prog.json
+
+Exit status:
+  0  the object was read and listed
+  2  usage error, an unreadable or malformed object, or no program named
+     by --program";
+
 #[derive(clap::Args, Debug)]
+#[command(after_help = AFTER_HELP)]
 pub struct Args {
     /// The BPF ELF object (clang -target bpf -g -c).
     pub object: PathBuf,
@@ -20,8 +35,13 @@ pub struct Args {
     /// for the section it names.
     #[arg(long = "type", value_enum)]
     pub prog_type: Option<xdpqual::loader::ProgType>,
-    /// Print a machine-readable JSON document instead of text.
-    #[arg(long)]
+    /// Output format: text, or json (schema xdpqual.inspect/1).
+    #[arg(long, default_value = "text", value_parser = Format::parser(&[Format::Text, Format::Json]))]
+    pub format: Format,
+    #[command(flatten)]
+    pub output: OutputFile,
+    /// Deprecated: use --format json.
+    #[arg(long, hide = true, conflicts_with = "format")]
     pub json: bool,
     /// Resolve CO-RE relocations against this kernel BTF file instead of
     /// the running kernel's /sys/kernel/btf/vmlinux.
@@ -30,6 +50,7 @@ pub struct Args {
 }
 
 pub(crate) fn run(args: Args) -> anyhow::Result<()> {
+    let format = crate::output::with_json_alias(args.format, args.json);
     // Loader errors name the file themselves.
     let opts = LoadOptions {
         prog_type: args.prog_type,
@@ -49,15 +70,14 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
             );
         }
     }
-    let out = if args.json {
-        serde_json::to_string_pretty(&json(&loaded, args.program.as_deref()))? + "\n"
+    let out = if format == Format::Json {
+        crate::output::json(&json(&loaded, args.program.as_deref()))?
     } else {
         // Names, paths and source lines come from the object: no control
         // character of theirs reaches the terminal (JSON escapes its own).
         terminal_block(&text(&loaded, args.program.as_deref()))
     };
-    print!("{out}");
-    Ok(())
+    args.output.emit(&out)
 }
 
 fn selected<'a>(
@@ -203,6 +223,7 @@ fn text(loaded: &Loaded, want: Option<&str>) -> String {
 
 #[derive(Serialize)]
 struct JsonObject<'a> {
+    schema: &'static str,
     path: String,
     license: &'a str,
     programs: Vec<JsonProgram<'a>>,
@@ -277,6 +298,7 @@ fn json<'a>(loaded: &'a Loaded, want: Option<&'a str>) -> JsonObject<'a> {
         })
         .collect();
     JsonObject {
+        schema: "xdpqual.inspect/1",
         path: loaded.object.path.display().to_string(),
         license: &loaded.object.license,
         programs,

@@ -13,6 +13,7 @@ mod load_args;
 mod matrix;
 mod merge;
 mod offload_check;
+mod output;
 mod qualify;
 mod replay;
 mod shell;

@@ -11,15 +11,29 @@ use xdpqual::loader::load_target;
 use xdpqual::mapfile::MapInit;
 use xdpqual::replay::split_target;
 
+use crate::output::{Format, OutputFile};
+
 /// Attach the program to a real interface, send the captures into it from
 /// its peer, and compare where each frame went with the engine. Exit 0 when
 /// all agree, 1 on any mismatch, 2 when the run could not be done.
 #[derive(clap::Args, Debug)]
+#[command(after_help = "\
+Examples:
+  xdpqual live prog.o capture.pcap                      (own netns and veth pair)
+  xdpqual live prog.o capture.pcap --iface veth0 --peer veth1 --mode skb
+  xdpqual live prog.o capture.pcap --format json --output live.json
+
+Exit status:
+  0  every frame went where the engine says and the maps agree
+  1  a frame or a map disagrees with the engine
+  2  the run could not be done (no privileges, no such interface, a
+     program already attached without --replace), or a usage or input error")]
 pub struct Args {
     /// PROG.o[:SECTION]
     pub program: String,
     #[command(flatten)]
     pub load: crate::load_args::LoadArgs,
+    /// pcap or pcapng files whose frames are sent in from the peer.
     #[arg(required = true)]
     pub captures: Vec<PathBuf>,
     /// The interface the program is attached to. Without it, --isolate.
@@ -47,7 +61,9 @@ pub struct Args {
     /// Replace a program already attached; it is put back afterwards.
     #[arg(long)]
     pub replace: bool,
-    #[arg(long = "map")]
+    /// Fill a map before the run, in the kernel and the engine:
+    /// NAME=FILE.json (repeatable; format in docs/maps-json.md).
+    #[arg(long = "map", value_name = "NAME=FILE")]
     pub maps: Vec<MapInit>,
     /// Microseconds to wait for a frame after the program ran on it.
     #[arg(long, default_value_t = 2000)]
@@ -55,14 +71,26 @@ pub struct Args {
     /// Send at most this many frames of each capture.
     #[arg(long)]
     pub max_packets: Option<u64>,
+    /// Details are printed for at most this many mismatches.
     #[arg(long, default_value_t = 10)]
     pub max_reported: usize,
-    /// Print the report as JSON.
+    /// Report format: text, or json (schema xdpqual.live/1).
+    #[arg(long, default_value = "text", value_parser = Format::parser(&[Format::Text, Format::Json]))]
+    pub format: Format,
+    #[command(flatten)]
+    pub output: OutputFile,
+    /// No progress bar (one is drawn on stderr only while stdout and
+    /// stderr are both terminals).
     #[arg(long)]
+    pub quiet: bool,
+    /// Deprecated: use --format json.
+    #[arg(long, hide = true, conflicts_with = "format")]
     pub json: bool,
 }
 
 pub(crate) fn run(args: Args) -> Result<ExitCode> {
+    xdpqual::util::progress::enable(!args.quiet);
+    let format = crate::output::with_json_alias(args.format, args.json);
     let (path, section) = split_target(&args.program);
     let obj = load_target(&path, &args.load.options(section.as_deref()))?;
     let program = obj
@@ -100,11 +128,10 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
     } else {
         live::run(&obj, &program, &args.captures, &opts)?
     };
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-    } else {
-        print!("{}", xdpqual::util::escape::terminal_block(&render(&report)));
-    }
+    args.output.emit(&match format {
+        Format::Json => crate::output::json(&report)?,
+        _ => xdpqual::util::escape::terminal_block(&render(&report)),
+    })?;
     Ok(if report.agrees() { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
 

@@ -11,13 +11,23 @@ use xdpqual::mapfile::MapInit;
 use xdpqual::matrix::{self, run::AccelChoice, spec, Options};
 use xdpqual::replay::split_target;
 
+use crate::output::{Format, OutputFile};
+
 /// Run the program and packets in every kernel of the matrix (QEMU) and
 /// compare each with the engine. Exit 0 when every required cell loads the
 /// program and agrees, 1 otherwise.
 #[derive(clap::Args, Debug)]
-#[command(
-    after_help = "Examples:\n  xdpqual matrix prog.o capture.pcap --cells 6.1-x86_64\n  xdpqual matrix --prepare      # once, from a checkout: cache the guest agents so an installed xdpqual runs the matrix anywhere\n\nExit status: 0 every cell loads the program and agrees, 1 a cell failed, 2 a usage or configuration error."
-)]
+#[command(after_help = "\
+Examples:
+  xdpqual matrix prog.o capture.pcap --cells 6.1-x86_64
+  xdpqual matrix prog.o capture.pcap --format json --output matrix.json
+  xdpqual matrix --prepare      (once, from a checkout: cache the guest agents
+                                 so an installed xdpqual runs the matrix anywhere)
+
+Exit status:
+  0  every cell loads the program and agrees with the engine
+  1  a cell failed to load or run the program, or disagrees
+  2  usage or configuration error (a kernel could not be fetched, no QEMU)")]
 pub struct Args {
     /// PROG.o[:SECTION]
     #[arg(required_unless_present = "prepare")]
@@ -56,19 +66,33 @@ pub struct Args {
     /// Never try KVM.
     #[arg(long)]
     pub tcg: bool,
-    #[arg(long = "map")]
+    /// Fill a map before the run, in every cell and the engine:
+    /// NAME=FILE.json (repeatable; format in docs/maps-json.md).
+    #[arg(long = "map", value_name = "NAME=FILE")]
     pub maps: Vec<MapInit>,
+    /// `rx_queue_index` the program sees.
     #[arg(long, default_value_t = 0)]
     pub rx_queue: u32,
     /// Use at most this many packets (over all captures).
     #[arg(long)]
     pub max_packets: Option<usize>,
-    /// Print the report as JSON.
+    /// Report format: text, or json (schema xdpqual.matrix/1).
+    #[arg(long, default_value = "text", value_parser = Format::parser(&[Format::Text, Format::Json]))]
+    pub format: Format,
+    #[command(flatten)]
+    pub output: OutputFile,
+    /// No progress bar (one is drawn on stderr only while stdout and
+    /// stderr are both terminals).
     #[arg(long)]
+    pub quiet: bool,
+    /// Deprecated: use --format json.
+    #[arg(long, hide = true, conflicts_with = "format")]
     pub json: bool,
 }
 
 pub(crate) fn run(args: Args) -> Result<ExitCode> {
+    xdpqual::util::progress::enable(!args.quiet);
+    let format = crate::output::with_json_alias(args.format, args.json);
     if args.prepare {
         return prepare(&args);
     }
@@ -97,11 +121,10 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
         accel: if args.tcg { AccelChoice::Tcg } else { AccelChoice::Auto },
     };
     let report = matrix::run(&obj, &program, &args.captures, &opts)?;
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-    } else {
-        print!("{}", xdpqual::util::escape::terminal_block(&matrix::run::render(&report)));
-    }
+    args.output.emit(&match format {
+        Format::Json => crate::output::json(&report)?,
+        _ => xdpqual::util::escape::terminal_block(&matrix::run::render(&report)),
+    })?;
     Ok(if report.passes() { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }
 

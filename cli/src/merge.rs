@@ -11,14 +11,28 @@ use xdpqual::qualify::{self, merge};
 /// Combine the reports of `qualify --shard I/N` runs (folders searched for
 /// report.json) into one report, as an unsharded run would have written it.
 #[derive(clap::Args, Debug)]
+#[command(after_help = "\
+Examples:
+  xdpqual merge results/shard1 results/shard2 results/shard3
+  xdpqual merge shards/ --out results --history ci/history.sqlite
+  xdpqual merge shards/ --no-history
+
+Exit status:
+  0  every check of every shard passed
+  1  a check failed
+  2  usage error, no report.json found, a report that cannot be read or
+     merged, or the merged report could not be written")]
 pub struct Args {
     /// Folders holding the shards' report.json files (searched recursively).
     #[arg(required = true)]
     pub dirs: Vec<PathBuf>,
+    /// Where `<run-id>/` with the merged reports is written.
     #[arg(long, default_value = "results")]
     pub out: PathBuf,
+    /// History database the merged run is recorded in.
     #[arg(long, default_value = DEFAULT_PATH)]
     pub history: PathBuf,
+    /// Do not record the merged run in the history.
     #[arg(long)]
     pub no_history: bool,
 }

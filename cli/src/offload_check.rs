@@ -7,6 +7,9 @@ use anyhow::{Context, Result};
 use xdpqual::loader::load_target;
 use xdpqual::program::{Object, Program};
 use xdpqual::replay::split_target;
+use xdpqual::util::escape::{markdown, terminal, terminal_block};
+
+use crate::output::{Format, OutputFile};
 
 /// Check whether a program can be offloaded to a NIC profile, and if not,
 /// which instruction breaks which rule. The verdict is one of: offloadable;
@@ -15,6 +18,16 @@ use xdpqual::replay::split_target;
 /// machine can load BPF, the host kernel's verifier is asked first: a
 /// program it rejects is not offloadable (KERNEL-VERIFIER).
 #[derive(clap::Args, Debug)]
+#[command(after_help = "\
+Examples:
+  xdpqual offload-check prog.o --profile nfp-corenic
+  xdpqual offload-check prog.o --profile hxdp --schedule --no-estimate
+  xdpqual offload-check prog.o --format markdown --output offload.md
+
+Exit status:
+  0  offloadable, or offloadable with run-time fallback (the rules are listed)
+  1  not offloadable (the host verifier or a profile rule rejects it)
+  2  usage error, an unreadable program, profile or capture")]
 pub struct Args {
     /// PROG.o[:SECTION]
     pub program: String,
@@ -23,9 +36,11 @@ pub struct Args {
     /// nfp-corenic, nfp-agilio-ebpf, netdevsim, hxdp, or a profile TOML file.
     #[arg(long, default_value = "nfp-corenic")]
     pub profile: String,
-    /// Output format: text, json or markdown.
-    #[arg(long, default_value = "text")]
-    pub format: String,
+    /// Report format: text, json (schema xdpqual.offload-check/1) or markdown (`md`).
+    #[arg(long, default_value = "text", value_parser = Format::parser(&[Format::Text, Format::Json, Format::Markdown]))]
+    pub format: Format,
+    #[command(flatten)]
+    pub output: OutputFile,
     /// Captures to replay for the throughput estimate; without one, 256
     /// synthetic 64-byte UDP frames are used.
     #[arg(long = "capture")]
@@ -102,37 +117,38 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
     } else {
         None
     };
-    match args.format.as_str() {
-        "json" => println!(
-            "{}",
-            serde_json::to_string_pretty(
-                &serde_json::json!({"check": report, "host_verifier": host.line(), "estimate": estimate, "schedule": schedule})
-            )?
-        ),
-        "markdown" | "md" => {
-            print!("{}", xdpqual::util::escape::terminal_block(&report.to_markdown()));
-            println!(
-                "\nHost verifier: {}",
-                xdpqual::util::escape::terminal(&xdpqual::util::escape::markdown(&host.line()))
-            );
+    let mut out = String::new();
+    match args.format {
+        Format::Json => {
+            out = crate::output::json(&serde_json::json!({
+                "schema": "xdpqual.offload-check/1",
+                "check": report,
+                "host_verifier": host.line(),
+                "estimate": estimate,
+                "schedule": schedule,
+            }))?;
+        }
+        Format::Markdown => {
+            out.push_str(&terminal_block(&report.to_markdown()));
+            out.push_str(&format!("\nHost verifier: {}\n", terminal(&markdown(&host.line()))));
             if let Some(e) = &estimate {
-                print!("\n```\n{}```\n", xdpqual::util::escape::terminal_block(&e.to_string()));
+                out.push_str(&format!("\n```\n{}```\n", terminal_block(&e.to_string())));
             }
             if let Some(t) = &schedule {
-                print!("\n```\n{}```\n", xdpqual::util::escape::terminal_block(&t.to_string()));
+                out.push_str(&format!("\n```\n{}```\n", terminal_block(&t.to_string())));
             }
         }
-        "text" => {
-            print!("{}", xdpqual::util::escape::terminal_block(&report.to_text()));
-            println!("{}", xdpqual::util::escape::terminal(&host.line()));
+        Format::Text => {
+            out.push_str(&terminal_block(&report.to_text()));
+            out.push_str(&format!("{}\n", terminal(&host.line())));
             if let Some(e) = &estimate {
-                print!("{}", xdpqual::util::escape::terminal_block(&e.to_string()));
+                out.push_str(&terminal_block(&e.to_string()));
             }
             if let Some(t) = &schedule {
-                print!("{}", xdpqual::util::escape::terminal_block(&t.to_string()));
+                out.push_str(&terminal_block(&t.to_string()));
             }
         }
-        f => anyhow::bail!("unknown --format '{f}' (text, json, markdown)"),
     }
+    args.output.emit(&out)?;
     Ok(ExitCode::from(report.verdict.exit_code() as u8))
 }

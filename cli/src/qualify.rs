@@ -10,6 +10,11 @@ use xdpqual::qualify::{self, plan::Shard, RunOptions};
 
 /// Exit statuses, shown by `xdpqual qualify --help` and in the README.
 pub(crate) const EXIT_CODES: &str = "\
+Examples:
+  xdpqual qualify
+  xdpqual qualify --config my.toml --quiet
+  xdpqual qualify --shard 2/4 --out results/shard2     (then: xdpqual merge results/shard*)
+
 Exit status:
   0  every check ran and passed (a cell listed in the configuration's
      `optional` may have been skipped, with its reason)
@@ -22,6 +27,7 @@ Exit status:
 #[derive(clap::Args, Debug)]
 #[command(after_help = EXIT_CODES)]
 pub struct Args {
+    /// The configuration: programs, captures, backends, gates (docs/qualify.md).
     #[arg(long, default_value = "xdpqual.toml")]
     pub config: PathBuf,
     /// Where `<run-id>/` with the reports is written.

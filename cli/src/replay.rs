@@ -11,8 +11,15 @@ use xdpqual::mapfile::{self, MapInit};
 use xdpqual::replay::parallel::{plan, replay_parallel, ParallelOptions};
 use xdpqual::replay::{split_target, ReplayOptions};
 
+use crate::output::{Format, OutputFile};
+
 /// Exit statuses, shown by `xdpqual replay --help` and in the README.
 pub(crate) const EXIT_CODES: &str = "\
+Examples:
+  xdpqual replay corpus/build/firewall.v3.o pcaps/firewall-2k.pcap
+  xdpqual replay prog.o:xdp_main a.pcap b.pcapng --format json --output summary.json
+  xdpqual replay prog.o a.pcap --trace a.pcap:12 --write-pcap TX=tx.pcap
+
 Exit status:
   0  every packet ran to a verdict (PASS, DROP, TX, REDIRECT, ABORTED or NOT_RUN)
   1  a packet faulted in the engine's sandbox or the backend failed on one
@@ -32,8 +39,12 @@ pub struct Args {
     /// pcap or pcapng files.
     #[arg(required = true)]
     pub captures: Vec<PathBuf>,
-    /// Write one JSON line per packet (schema xdpqual.replay.packet/1) to this file, `-` for stdout.
-    #[arg(long)]
+    /// Write one JSON line per packet (schema xdpqual.replay.packet/1) to
+    /// this file, `-` for stdout (the summary is then not printed).
+    #[arg(long, value_name = "FILE")]
+    pub packets_json: Option<PathBuf>,
+    /// Deprecated: use --packets-json FILE.
+    #[arg(long, value_name = "FILE", hide = true, conflicts_with = "packets_json")]
     pub json: Option<PathBuf>,
     /// Write the output packets of one verdict to a pcap: VERDICT=FILE (repeatable), e.g. TX=tx.pcap.
     #[arg(long = "write-pcap", value_parser = parse_write_pcap)]
@@ -45,7 +56,7 @@ pub struct Args {
     #[arg(long, default_value_t = 0)]
     pub rx_queue: u32,
     /// Fill a map before the run: NAME=FILE.json (repeatable; format in docs/maps-json.md).
-    #[arg(long = "map")]
+    #[arg(long = "map", value_name = "NAME=FILE")]
     pub maps: Vec<MapInit>,
     /// Write every map's contents after the run to this JSON file: keys and
     /// values typed from the object's BTF (the form `--map` files take), or
@@ -77,8 +88,14 @@ pub struct Args {
     /// Per-packet instruction budget.
     #[arg(long, default_value_t = 1_000_000)]
     pub insn_budget: u64,
-    /// Print the summary as JSON instead of a table.
-    #[arg(long)]
+    /// Summary format: text (a table per capture), or json (schema
+    /// xdpqual.replay.summary/1).
+    #[arg(long, default_value = "text", value_parser = Format::parser(&[Format::Text, Format::Json]))]
+    pub format: Format,
+    #[command(flatten)]
+    pub output: OutputFile,
+    /// Deprecated: use --format json.
+    #[arg(long, hide = true, conflicts_with = "format")]
     pub summary_json: bool,
     /// Executor: compiled code (falls back to the interpreter when the
     /// program cannot be compiled) or the interpreter. Traces always interpret.
@@ -169,7 +186,17 @@ fn trace_index(spec: &str, captures: &[PathBuf]) -> Result<u64> {
     Ok(before + n)
 }
 
-pub(crate) fn run(args: Args) -> Result<ExitCode> {
+pub(crate) fn run(mut args: Args) -> Result<ExitCode> {
+    if let Some(p) = args.json.take() {
+        crate::output::deprecated("--json FILE", "--packets-json FILE");
+        args.packets_json = Some(p);
+    }
+    let format = if args.summary_json {
+        crate::output::deprecated("--summary-json", "--format json");
+        Format::Json
+    } else {
+        args.format
+    };
     let (path, section) = split_target(&args.program);
     let obj = load_target(&path, &args.load.options(section.as_deref()))?;
     let program = match &section {
@@ -214,12 +241,18 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
         }
         Ok(engine)
     };
-    let json_stdout = args.json.as_deref().is_some_and(|p| p.as_os_str() == "-");
+    let json_stdout = args.packets_json.as_deref().is_some_and(|p| p.as_os_str() == "-");
     let opts = ReplayOptions {
         ingress_ifindex: args.ingress_ifindex,
         rx_queue_index: args.rx_queue,
         fresh_maps: args.fresh_maps,
-        json: args.json.clone().map(|p| if json_stdout { PathBuf::from("/dev/stdout") } else { p }),
+        json: args.packets_json.clone().map(|p| {
+            if json_stdout {
+                PathBuf::from("/dev/stdout")
+            } else {
+                p
+            }
+        }),
         write_pcap: args.write_pcap.clone(),
         trace: args.trace.as_deref().map(|t| trace_index(t, &args.captures)).transpose()?,
         progress: true,
@@ -238,12 +271,13 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
         let form = if args.raw { mapfile::DumpForm::Raw } else { mapfile::DumpForm::Typed };
         mapfile::write_dump(&report.merged_engine()?, &obj, form, p)?;
     }
-    if !json_stdout {
-        if args.summary_json {
-            println!("{}", serde_json::to_string_pretty(&summary)?);
-        } else {
-            print!("{}", xdpqual::util::escape::terminal_block(&summary.render()));
-        }
+    // With the packets on stdout, the summary is printed only where
+    // --output sends it.
+    if !json_stdout || !args.output.is_stdout() {
+        args.output.emit(&match format {
+            Format::Json => crate::output::json(&summary)?,
+            _ => xdpqual::util::escape::terminal_block(&summary.render()),
+        })?;
     }
     let failed_files = summary.captures.iter().filter(|c| c.error.is_some()).count();
     if failed_files > 0 {

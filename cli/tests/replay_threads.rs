@@ -12,7 +12,14 @@ fn root() -> PathBuf {
 fn replay(obj: &str, extra: &[&str]) -> (String, String, bool) {
     let out = Command::new(env!("CARGO_BIN_EXE_xdpqual"))
         .current_dir(root())
-        .args(["replay", obj, "pcaps/firewall-2k.pcap", "pcaps/mixed-2k.pcap", "--json", "-"])
+        .args([
+            "replay",
+            obj,
+            "pcaps/firewall-2k.pcap",
+            "pcaps/mixed-2k.pcap",
+            "--packets-json",
+            "-",
+        ])
         .args(extra)
         .output()
         .expect("runs");

@@ -20,7 +20,7 @@ fn root() -> PathBuf {
 fn trace(program: &str, captures: &[&str], spec: &str) -> (i32, String) {
     let o = Command::new(env!("CARGO_BIN_EXE_xdpqual"))
         .current_dir(root())
-        .args(["replay", "--summary-json", "--trace", spec, program])
+        .args(["replay", "--format", "json", "--trace", spec, program])
         .args(captures)
         .stdin(Stdio::null())
         .output()

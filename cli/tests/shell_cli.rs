@@ -14,13 +14,18 @@ fn xdpqual(args: &[&str]) -> (i32, Vec<u8>, String) {
     (o.status.code().unwrap_or(-1), o.stdout, String::from_utf8_lossy(&o.stderr).into())
 }
 
-/// Every subcommand (but `help`) with its long options.
+/// Every subcommand (but `help`) with its long options, but the hidden
+/// ones (deprecated aliases, which completions and pages leave out).
 fn commands() -> Vec<(String, Vec<String>)> {
     xdpqual_cli::Cli::command()
         .get_subcommands()
         .filter(|s| s.get_name() != "help")
         .map(|s| {
-            let longs = s.get_arguments().filter_map(|a| a.get_long()).map(|l| format!("--{l}"));
+            let longs = s
+                .get_arguments()
+                .filter(|a| !a.is_hide_set())
+                .filter_map(|a| a.get_long())
+                .map(|l| format!("--{l}"));
             (s.get_name().to_string(), longs.collect())
         })
         .collect()

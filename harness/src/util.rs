@@ -2,6 +2,7 @@
 //! encoding and bounded input reads come from `xdpqual-object`.
 
 pub mod escape;
+pub mod progress;
 
 /// Bounded, type-checked reads of the files a user names (in `xdpqual-object`,
 /// which the loader shares).

@@ -26,9 +26,11 @@ pub mod loader;
 use serde::{Deserialize, Serialize};
 use xdpqual_isa::Insn;
 
-/// Map types by their UAPI number (`enum bpf_map_type`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+/// Map types by their UAPI number (`enum bpf_map_type`). Named (in
+/// messages, tables and JSON) from the one UAPI name table,
+/// `xdpqual_isa::map_types`, so a type the engine does not model still has
+/// its name (`sockmap`), never a bare number.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum MapType {
     Hash,
     Array,
@@ -97,16 +99,19 @@ impl MapType {
         }
     }
 
+    /// `ARRAY_OF_MAPS` for 12, `SOCKMAP` for 15 (the UAPI name, as in
+    /// `BPF_MAP_TYPE_*`); `map type N` only for a number newer than the table.
     pub fn name(self) -> String {
-        match self {
-            // Types the engine does not model still have their UAPI name
-            // (`ARRAY_OF_MAPS` for 12), as bpftool prints them.
-            MapType::Other(n) => match xdpqual_isa::map_types::known_name(n) {
-                Some(name) => name.to_uppercase(),
-                None => format!("map type {n}"),
-            },
-            t => format!("{t:?}").to_uppercase_snake(),
+        match self.bpftool_name() {
+            Some(name) => name.to_uppercase(),
+            None => format!("map type {}", self.uapi()),
         }
+    }
+
+    /// The lower-case name bpftool prints (`array_of_maps`), if the UAPI
+    /// table has this number.
+    pub fn bpftool_name(self) -> Option<&'static str> {
+        xdpqual_isa::map_types::known_name(self.uapi())
     }
 
     pub fn is_percpu(self) -> bool {
@@ -130,20 +135,35 @@ impl MapType {
     }
 }
 
-trait UpperSnake {
-    fn to_uppercase_snake(&self) -> String;
+/// In JSON a map type is its bpftool name (`"percpu_array"`, `"sockmap"`),
+/// or its number when the name table lacks it.
+impl Serialize for MapType {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self.bpftool_name() {
+            Some(name) => s.serialize_str(name),
+            None => s.serialize_u32(self.uapi()),
+        }
+    }
 }
 
-impl UpperSnake for String {
-    fn to_uppercase_snake(&self) -> String {
-        let mut out = String::new();
-        for (i, c) in self.chars().enumerate() {
-            if c.is_uppercase() && i > 0 {
-                out.push('_');
-            }
-            out.push(c.to_ascii_uppercase());
+/// Reads what [`Serialize`] writes, and the `{"other": N}` form earlier
+/// versions wrote for types the engine does not model.
+impl<'de> Deserialize<'de> for MapType {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Repr {
+            Name(String),
+            Number(u32),
+            Legacy { other: u32 },
         }
-        out
+        match Repr::deserialize(d)? {
+            Repr::Number(n) | Repr::Legacy { other: n } => Ok(MapType::from_uapi(n)),
+            Repr::Name(name) => (0..=u8::MAX as u32)
+                .find(|&n| xdpqual_isa::map_types::known_name(n) == Some(name.as_str()))
+                .map(MapType::from_uapi)
+                .ok_or_else(|| serde::de::Error::custom(format!("unknown map type `{name}`"))),
+        }
     }
 }
 
@@ -323,5 +343,22 @@ mod tests {
         assert_eq!(MapType::from_uapi(12).uapi(), 12);
         assert_eq!(MapType::from_uapi(13), MapType::HashOfMaps);
         assert_eq!(MapType::from_uapi(99).name(), "map type 99");
+        // A type the engine does not model (15, BPF_MAP_TYPE_SOCKMAP) is named too.
+        assert_eq!(MapType::from_uapi(15).name(), "SOCKMAP");
+    }
+
+    #[test]
+    fn json_names_map_types_and_reads_the_old_form() {
+        // include/uapi/linux/bpf.h: 6 PERCPU_ARRAY, 12 ARRAY_OF_MAPS, 15 SOCKMAP.
+        for (n, json) in
+            [(6, "\"percpu_array\""), (12, "\"array_of_maps\""), (15, "\"sockmap\""), (99, "99")]
+        {
+            let t = MapType::from_uapi(n);
+            assert_eq!(serde_json::to_string(&t).unwrap(), json);
+            assert_eq!(serde_json::from_str::<MapType>(json).unwrap(), t);
+        }
+        // What earlier versions wrote for a type the engine does not model.
+        assert_eq!(serde_json::from_str::<MapType>(r#"{"other":15}"#).unwrap().uapi(), 15);
+        assert!(serde_json::from_str::<MapType>("\"no_such_map\"").is_err());
     }
 }

@@ -350,7 +350,9 @@ fn rows_for(
     if let Ok(h) = &host {
         kernel = Some(h.kernel_release().to_string());
     }
+    let bar = crate::util::progress::steps("bench rows", opts.backends.len() as u64);
     for &b in &opts.backends {
+        bar.set_message(format!("{}: {}", program.name, b.name()));
         let outcome = match b {
             BackendId::Engine(mode) => {
                 measure::engine(obj, program, mode, packets, opts).map(|(m, ipp)| {
@@ -373,7 +375,9 @@ fn rows_for(
             backend: b,
             outcome: outcome.map_or_else(Outcome::Skipped, Outcome::Measured),
         });
+        bar.inc(1);
     }
+    drop(bar);
     // Engine-interp counts instructions even when its row was not asked for.
     if insns_per_packet.is_none() {
         insns_per_packet = measure::engine_insns(obj, program, packets);

@@ -232,9 +232,11 @@ fn run_here(
     // disagreements are to be folded in afterwards.
     let mut mismatched = std::collections::HashSet::new();
     let mut agreed_keys = std::collections::HashSet::new();
+    let bar = crate::util::progress::packets("diff");
     'captures: for path in captures {
         let reader = CaptureReader::open(path)
             .with_context(|| format!("opening capture {}", path.display()))?;
+        bar.set_message(path.display().to_string());
         for item in reader {
             if xdpqual_kernel::signal::interrupted() {
                 report.interrupted = true;
@@ -264,6 +266,7 @@ fn run_here(
             let mut rule_notes: BTreeMap<&str, Vec<String>> = BTreeMap::new();
             let mut rules_unexplained = false;
             report.packets += 1;
+            bar.inc(1);
             for o in &mut others {
                 let ran = o.backend.run(&src);
                 let name = &o.about.label;

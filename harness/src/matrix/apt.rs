@@ -48,6 +48,9 @@ pub struct IndexEntry {
     pub suite: String,
     pub sha256: String,
     pub depends: Vec<String>,
+    /// The package's size in bytes (`Size:`), for the download's progress bar.
+    #[serde(default)]
+    pub size: Option<u64>,
 }
 
 /// A private apt configuration for one mirror and a set of suites.
@@ -253,6 +256,7 @@ impl AptTree {
             suite: suite.to_string(),
             sha256: sha256.to_ascii_lowercase(),
             depends: field(stanza, "Depends").map(depends_names).unwrap_or_default(),
+            size: field(stanza, "Size").and_then(|s| s.trim().parse().ok()),
         })
     }
 
@@ -261,7 +265,23 @@ impl AptTree {
         std::fs::create_dir_all(dir)
             .map_err(|e| AptError::Io { file: dir.display().to_string(), reason: e.to_string() })?;
         let spec = format!("{}:{}={}", entry.package, entry.arch, entry.version);
-        let out = self.run("apt-get", &["-q".into(), "download".into(), spec], Some(dir))?;
+        let out = {
+            // A cold kernel download takes tens of seconds: show its bytes
+            // (the files apt is writing for this package) while it runs.
+            let bar = crate::util::progress::bytes(&entry.package, entry.size);
+            let done = std::sync::atomic::AtomicBool::new(false);
+            std::thread::scope(|s| {
+                s.spawn(|| {
+                    while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                        bar.set_position(partial_bytes(dir, &entry.package));
+                        std::thread::sleep(std::time::Duration::from_millis(200));
+                    }
+                });
+                let out = self.run("apt-get", &["-q".into(), "download".into(), spec], Some(dir));
+                done.store(true, std::sync::atomic::Ordering::Relaxed);
+                out
+            })?
+        };
         let fail = |stderr: String| AptError::Download {
             package: entry.package.clone(),
             version: entry.version.clone(),
@@ -285,6 +305,22 @@ impl AptTree {
         verify(entry, &path)?;
         Ok(path)
     }
+}
+
+/// Bytes apt has written so far for `package` into `dir` (or its
+/// `partial/`), for the progress bar only.
+fn partial_bytes(dir: &Path, package: &str) -> u64 {
+    let prefix = format!("{package}_");
+    [dir.to_path_buf(), dir.join("partial")]
+        .iter()
+        .filter_map(|d| std::fs::read_dir(d).ok())
+        .flatten()
+        .filter_map(Result::ok)
+        .filter(|e| e.file_name().to_string_lossy().starts_with(&prefix))
+        .filter_map(|e| e.metadata().ok())
+        .filter(|m| m.is_file())
+        .map(|m| m.len())
+        .sum()
 }
 
 /// Checks a downloaded package against its index entry.
@@ -344,6 +380,7 @@ mod tests {
             suite: "bookworm".into(),
             sha256: "00".repeat(32),
             depends: vec![],
+            size: None,
         };
         let e = verify(&entry, &path).unwrap_err().to_string();
         std::fs::remove_file(&path).unwrap();

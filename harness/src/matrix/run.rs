@@ -210,13 +210,19 @@ pub fn run(
     }
     let mut reports: Vec<Option<CellReport>> = vec![None; opts.cells.len()];
     let mut ready: Vec<(usize, Ready)> = Vec::new();
+    // Per cell: its kernel (a download when not cached), then its boot.
+    let bar = crate::util::progress::steps("cells", opts.cells.len() as u64);
     for (i, cell) in opts.cells.iter().enumerate() {
+        bar.set_message(format!("{}: kernel ({})", cell.name, cell.kernel.describe()));
         match kernel::resolve(cell, &opts.cache, &tree, opts.refresh) {
             Ok(k) => {
                 let (q, initrd) = arch_files[&cell.arch].clone();
                 ready.push((i, Ready { cell: cell.clone(), kernel: k, qemu: q, initrd }));
             }
-            Err(e) => reports[i] = Some(failed(cell, cell.kernel.describe(), e.to_string())),
+            Err(e) => {
+                reports[i] = Some(failed(cell, cell.kernel.describe(), e.to_string()));
+                bar.inc(1);
+            }
         }
     }
 
@@ -247,11 +253,13 @@ pub fn run(
             kvm = why.clone();
         } else {
             let (i, r) = queue.remove(pos).expect("position is valid");
+            bar.set_message(format!("{}: booting (KVM probe), running the job", r.cell.name));
             let rep = run_cell(&shared, &r, Accel::Kvm);
             if rep.boot_s.is_some() {
                 kvm_ok = true;
                 kvm = "used for the host architecture".into();
                 reports[i] = Some(rep);
+                bar.inc(1);
             } else {
                 // Seen here: `-cpu host` aborts at once on an MSR the
                 // (nested) KVM refuses; other models hang silently.
@@ -277,17 +285,37 @@ pub fn run(
     let workers = parallelism(opts.jobs, queue.len());
     let queue = Mutex::new(queue);
     let done = Mutex::new(Vec::new());
+    // The cells booted now, for the bar's message.
+    let booting = Mutex::new(std::collections::BTreeSet::<String>::new());
+    let show = |b: &std::collections::BTreeSet<String>| {
+        let names: Vec<&str> = b.iter().map(String::as_str).collect();
+        bar.set_message(format!("booting, running the job: {}", names.join(", ")));
+    };
     std::thread::scope(|s| {
         for _ in 0..workers {
             s.spawn(|| loop {
                 let Some((i, r)) = queue.lock().expect("queue lock").pop_front() else { break };
                 let accel =
                     if kvm_ok && Some(r.cell.arch) == host { Accel::Kvm } else { Accel::Tcg };
+                let how = if matches!(accel, Accel::Kvm) { "KVM" } else { "TCG" };
+                let label = format!("{} ({how})", r.cell.name);
+                {
+                    let mut b = booting.lock().expect("booting lock");
+                    b.insert(label.clone());
+                    show(&b);
+                }
                 let rep = run_cell(&shared, &r, accel);
+                {
+                    let mut b = booting.lock().expect("booting lock");
+                    b.remove(&label);
+                    show(&b);
+                }
+                bar.inc(1);
                 done.lock().expect("done lock").push((i, rep));
             });
         }
     });
+    drop(bar);
     for (i, rep) in done.into_inner().expect("done lock") {
         reports[i] = Some(rep);
     }

@@ -810,7 +810,15 @@ impl MapSet {
         if i.map_type.is_map_in_map() {
             return Err(format!("map '{}' is itself a map-in-map (EINVAL)", i.name));
         }
-        differs("type", t.map_type.uapi() as u64, i.map_type.uapi() as u64)?;
+        if t.map_type != i.map_type {
+            return Err(format!(
+                "map '{}' does not match the inner-map template of '{}': type {}, template {} (the kernel refuses it with EINVAL)",
+                i.name,
+                o.name,
+                i.map_type.name(),
+                t.map_type.name()
+            ));
+        }
         differs("key_size", t.key_size as u64, i.key_size as u64)?;
         differs("value_size", t.value_size as u64, i.value_size as u64)?;
         differs("map_flags", t.flags as u64, i.flags as u64)?;

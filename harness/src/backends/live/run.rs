@@ -537,8 +537,10 @@ pub fn run(
     let mut pending: Option<Pending> = None;
     let mut last_index: Option<u64> = None;
     let started = Instant::now();
+    let bar = crate::util::progress::packets("live");
     for path in captures {
         let reader = CaptureReader::open(path).map_err(|e| LiveError::Other(e.to_string()))?;
+        bar.set_message(path.display().to_string());
         for (taken, item) in reader.enumerate() {
             if interrupt.interrupted() {
                 return Err(LiveError::Interrupted { iface: iface.describe() });
@@ -554,6 +556,7 @@ pub fn run(
                 break;
             }
             report.packets += 1;
+            bar.inc(1);
             if let Some(reason) = unsendable(&pkt.data, iface.mtu) {
                 report.not_sent += 1;
                 if report.not_sent_examples.len() < 10 {
