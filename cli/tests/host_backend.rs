@@ -843,3 +843,31 @@ fn corpus_objects_load_with_their_btf() {
         other => panic!("{other:?}"),
     }
 }
+
+/// The kernel's answers the engine's `redirect_map_broadcast_and_its_flags`
+/// test works out from include/linux/filter.h `__bpf_xdp_redirect_map`:
+/// a DEVMAP broadcast (flag 8) redirects although key 99 has no entry, a
+/// flag outside the mask is XDP_ABORTED, and CPUMAP's mask is 0.
+#[test]
+fn redirect_map_broadcast_flags_in_the_kernel() {
+    let Some(_b) = backend() else { return };
+    let retval = |map_type: MapType, flags: i32| {
+        let def = MapDef { max_entries: 2, ..array_def("m", map_type, 4) };
+        let maps = vec![KernelMap::create(&def).unwrap()];
+        let prog = program(
+            "redir",
+            flat(vec![
+                ld_map(1, 0).to_vec(),
+                vec![mov_imm(2, 99), mov_imm(3, flags), call(51), exit()],
+            ]),
+        );
+        run(&load_ok(&prog, &maps), &frame(60, [0x08, 0x00])).unwrap().retval
+    };
+    const XDP_REDIRECT: u32 = 4;
+    assert_eq!(retval(MapType::Devmap, 8), XDP_REDIRECT);
+    assert_eq!(retval(MapType::Devmap, 8 | 16), XDP_REDIRECT);
+    assert_eq!(retval(MapType::Devmap, 16 | 2), XDP_PASS);
+    assert_eq!(retval(MapType::Devmap, 32), XDP_ABORTED);
+    assert_eq!(retval(MapType::Cpumap, 8), XDP_ABORTED);
+    assert_eq!(retval(MapType::Cpumap, 16 | 2), XDP_ABORTED);
+}

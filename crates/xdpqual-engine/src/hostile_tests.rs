@@ -564,3 +564,43 @@ fn jiffies64_counts_ticks_of_the_packet_clock() {
         assert_eq!(r0(&e.run_xdp(&pkt)), (1u64 << 32) - 75_000 + 625, "jit {jit}");
     }
 }
+
+/// `bpf_redirect_map` flags as include/linux/filter.h
+/// `__bpf_xdp_redirect_map` takes them: DEVMAP and DEVMAP_HASH accept
+/// BPF_F_BROADCAST (8) and BPF_F_EXCLUDE_INGRESS (16) (devmap.c passes them
+/// as the flag mask), CPUMAP passes a mask of 0; a broadcast redirects even
+/// though key 99 has no entry; any other bit returns XDP_ABORTED.
+#[test]
+fn redirect_map_broadcast_and_its_flags() {
+    const DEVMAP: MapType = MapType::Devmap;
+    let run = |t: MapType, flags: i32| {
+        let p = prog(vec![
+            map(R1, 0),
+            mov(R2, 99),
+            mov(R3, flags),
+            call(helpers::ids::REDIRECT_MAP),
+            exit(),
+        ]);
+        let maps = [def("m", t, 4, 4, 4)];
+        let mut e = Engine::for_program(&p, &maps, EngineConfig::default()).unwrap();
+        if t == DEVMAP {
+            let m = e.maps_mut().by_name("m").unwrap();
+            assert_eq!(m.update(&0u32.to_le_bytes(), &7u32.to_le_bytes(), 0, None), 0);
+            assert_eq!(m.update(&2u32.to_le_bytes(), &9u32.to_le_bytes(), 0, None), 0);
+        }
+        let frame = [0u8; 64];
+        let pkt = PacketIn { data: &frame, ts_ns: 0, ingress_ifindex: 7, rx_queue_index: 0 };
+        let r = e.run_xdp(&pkt);
+        (r0(&r), r.redirect)
+    };
+    let broadcast = |exclude_ingress| {
+        Some(RedirectTarget::Broadcast { map: "m".into(), ifindexes: vec![7, 9], exclude_ingress })
+    };
+    assert_eq!(run(DEVMAP, 8), (4, broadcast(false)), "XDP_REDIRECT to devices 7 and 9");
+    assert_eq!(run(DEVMAP, 8 | 16), (4, broadcast(true)));
+    // No broadcast: the missing key returns the flags' low bits (XDP_PASS).
+    assert_eq!(run(DEVMAP, 16 | 2), (2, None));
+    assert_eq!(run(DEVMAP, 32), (0, None), "an unknown flag is XDP_ABORTED");
+    assert_eq!(run(MapType::Cpumap, 8), (0, None), "CPUMAP takes no broadcast");
+    assert_eq!(run(MapType::Cpumap, 16 | 2), (0, None));
+}

@@ -177,6 +177,16 @@ pub enum RedirectTarget {
         #[serde(with = "xdpqual_object::hex::hex_bytes")]
         value: Vec<u8>,
     },
+    /// `bpf_redirect_map(devmap, _, BPF_F_BROADCAST)`: to every device in
+    /// the map when the frame is redirected (`ifindexes`, the map's
+    /// entries at the call), less the ingress device with
+    /// `BPF_F_EXCLUDE_INGRESS` (kernel/bpf/devmap.c
+    /// `dev_map_enqueue_multi`).
+    Broadcast {
+        map: String,
+        ifindexes: Vec<u32>,
+        exclude_ingress: bool,
+    },
 }
 
 /// Something a program emitted while running.

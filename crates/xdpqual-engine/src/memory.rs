@@ -3,7 +3,7 @@
 //! A BPF register that holds a pointer holds an engine address, never a host
 //! address: the top bits name a region (packet, stack, ctx, a map's values,
 //! ...) and the low 40 bits are an offset inside it. Every load and store goes
-//! through [`Memory::slice`], which checks the access lies wholly inside the
+//! through [`check_range`], which checks the access lies wholly inside the
 //! region's valid range. So no BPF program can touch host memory outside its
 //! own regions, whatever it computes, and a fault names the region.
 //!

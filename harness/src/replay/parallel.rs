@@ -209,7 +209,7 @@ struct Worker {
     /// Counts of this worker's packets of the current capture. Counting is
     /// commutative, so workers count their own and the capture's summary
     /// adds them up: no per-packet work is left for one thread.
-    tally: Tally,
+    tally: VerdictCounts,
     trace: Option<String>,
     /// Packets this worker ran in the interpreter and in compiled code.
     interpreted: u64,
@@ -246,11 +246,12 @@ impl Run<'_> {
     }
 }
 
-/// Per-capture counts, keyed without strings until the end. FxHash, not
+/// Per-capture verdict counts (a histogram, not `compare::Tally`'s
+/// agreement counters), keyed without strings until the end. FxHash, not
 /// SipHash: the keys are ours (no flooding risk) and this is touched once
 /// per packet.
 #[derive(Default)]
-struct Tally {
+struct VerdictCounts {
     counts: rustc_hash::FxHashMap<(FrameClass, Label), u64>,
     truncated: u64,
     /// FAULT reasons and ERROR messages with counts (only faulting packets
@@ -259,8 +260,8 @@ struct Tally {
     errors: BTreeMap<String, u64>,
 }
 
-impl Tally {
-    fn add(&mut self, other: &mut Tally) {
+impl VerdictCounts {
+    fn add(&mut self, other: &mut VerdictCounts) {
         for (k, n) in other.counts.drain() {
             *self.counts.entry(k).or_default() += n;
         }
@@ -330,7 +331,7 @@ pub fn replay_parallel(
             Ok(Worker {
                 engine,
                 out: Vec::new(),
-                tally: Tally::default(),
+                tally: VerdictCounts::default(),
                 trace: None,
                 interpreted: 0,
                 compiled: 0,
@@ -360,7 +361,7 @@ pub fn replay_parallel(
         for path in captures {
             let mut cap =
                 CaptureSummary { capture: path.display().to_string(), ..Default::default() };
-            let mut tally = Tally::default();
+            let mut tally = VerdictCounts::default();
             match Source::open(path) {
                 Err(e) => cap.error = Some(e.to_string()),
                 Ok(mut source) => {

@@ -546,34 +546,51 @@ impl<T: Tracer> Exec<'_, T> {
         }
     }
 
-    /// `__bpf_xdp_redirect_map` (net/core/filter.c): the low two bits of the
-    /// flags are the action returned when the key has no entry.
+    /// `__bpf_xdp_redirect_map` (include/linux/filter.h): the low two bits
+    /// of the flags are the action returned when the key has no entry. Only
+    /// DEVMAP and DEVMAP_HASH take `BPF_F_BROADCAST` and
+    /// `BPF_F_EXCLUDE_INGRESS` (their `map_redirect` passes them as the
+    /// flag mask, kernel/bpf/devmap.c); CPUMAP and XSKMAP pass 0, so either
+    /// flag there returns XDP_ABORTED. A broadcast redirects whatever the
+    /// key: the lookup's failure is ignored.
     fn redirect_map(&mut self, r: [u64; 5]) -> Result<u64, FaultKind> {
         const ACTION_MASK: u64 = 3;
         const BPF_F_BROADCAST: u64 = 1 << 3;
         const BPF_F_EXCLUDE_INGRESS: u64 = 1 << 4;
         let m = self.map_arg("bpf_redirect_map", r[0])?;
         let map = &mut self.maps.maps[m];
-        if !matches!(
-            map.def.map_type,
-            MapType::Devmap | MapType::DevmapHash | MapType::Cpumap | MapType::Xskmap
-        ) {
-            return Err(arg_err(
-                "bpf_redirect_map",
-                format!("{} is not a redirect map", map.def.map_type.name()),
-            ));
-        }
+        let flag_mask = match map.def.map_type {
+            MapType::Devmap | MapType::DevmapHash => BPF_F_BROADCAST | BPF_F_EXCLUDE_INGRESS,
+            MapType::Cpumap | MapType::Xskmap => 0,
+            t => {
+                return Err(arg_err(
+                    "bpf_redirect_map",
+                    format!("{} is not a redirect map", t.name()),
+                ))
+            }
+        };
         let flags = r[2];
-        if flags & !(ACTION_MASK | BPF_F_BROADCAST | BPF_F_EXCLUDE_INGRESS) != 0 {
+        if flags & !(ACTION_MASK | flag_mask) != 0 {
             return Ok(XDP_ABORTED);
         }
-        if flags & BPF_F_BROADCAST != 0 {
-            return Err(FaultKind::NotModelled {
-                what: "bpf_redirect_map with BPF_F_BROADCAST".into(),
-            });
-        }
         let key = r[1] as u32;
-        match map.find(&key.to_le_bytes()) {
+        let found = map.find(&key.to_le_bytes());
+        if flags & BPF_F_BROADCAST != 0 {
+            // Devmap values start with the target's ifindex (struct
+            // bpf_devmap_val, or a bare u32).
+            let ifindexes = map
+                .entries()
+                .iter()
+                .filter_map(|e| Some(u32::from_le_bytes(e.values[0].get(..4)?.try_into().ok()?)))
+                .collect();
+            *self.redirect = Some(RedirectTarget::Broadcast {
+                map: map.def.name.clone(),
+                ifindexes,
+                exclude_ingress: flags & BPF_F_EXCLUDE_INGRESS != 0,
+            });
+            return Ok(XDP_REDIRECT);
+        }
+        match found {
             Some(slot) => {
                 let vs = map.def.value_size as usize;
                 let value = map.values[slot * map.stride..][..vs].to_vec();

@@ -2,9 +2,9 @@
 //! with the interpreter's semantics and the same sandbox.
 //!
 //! - `layout`: blocks and budget segments of a BPF function;
-//! - [`translate`]: BPF to Cranelift IR (one native function per BPF
+//! - `translate`: BPF to Cranelift IR (one native function per BPF
 //!   function; calls get real frames through the runtime);
-//! - [`runtime`]: the context compiled code sees, the slow paths into the
+//! - `runtime`: the context compiled code sees, the slow paths into the
 //!   interpreter's checked code, the tail-call dispatcher; all `unsafe`.
 //!
 //! Memory safety is the interpreter's: registers hold the same tagged

@@ -153,6 +153,11 @@ fn expected_place(r: &PacketResult, iface_ifindex: u32) -> Option<Place> {
                 Some(RedirectTarget::Map { value, .. }) => value
                     .get(..4)
                     .is_some_and(|v| u32::from_le_bytes(v.try_into().expect("4")) == iface_ifindex),
+                // The frame came in on this interface, so excluding the
+                // ingress excludes it.
+                Some(RedirectTarget::Broadcast { ifindexes, exclude_ingress, .. }) => {
+                    !exclude_ingress && ifindexes.contains(&iface_ifindex)
+                }
                 None => false,
             };
             if to_self {
