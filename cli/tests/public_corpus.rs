@@ -121,7 +121,7 @@ fn map_args(object: &str) -> Vec<String> {
             .filter_map(|l| l.split_once('='))
             .flat_map(|(m, f)| match m {
                 // A forwarding table for bpf_fib_lookup (xdp-forward, the
-                // tutorial's router): `--fib=FILE`.
+                // tutorial's router, Cilium's NAT tails): `--fib=FILE`.
                 "--fib" => ["--fib".to_string(), maps.join(f).display().to_string()],
                 _ => ["--map".to_string(), format!("{m}={}", maps.join(f).display())],
             })
@@ -132,7 +132,7 @@ fn map_args(object: &str) -> Vec<String> {
 
 fn run(object: &Path, section: &str, type_xdp: bool, maps: &[String]) -> Outcome {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_xdpqual"));
-    cmd.current_dir(root()).args(["diff", "--backends", "vm,host", "--json"]).args(maps);
+    cmd.current_dir(root()).args(["diff", "--backends", "vm,host", "--format", "json"]).args(maps);
     if type_xdp {
         cmd.args(["--type", "xdp"]);
     }
