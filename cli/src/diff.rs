@@ -11,7 +11,7 @@ use xdpqual::mapfile::MapInit;
 use xdpqual::replay::split_target;
 use xdpqual::util::escape::terminal;
 
-use crate::output::{Format, OutputFile};
+use crate::output::{Format, TextOrJsonReport};
 
 /// Exit statuses, shown by `xdpqual diff --help` and in the README.
 pub(crate) const EXIT_CODES: &str = "\
@@ -68,18 +68,9 @@ pub struct Args {
     /// `rx_queue_index` the program sees.
     #[arg(long, default_value_t = 0)]
     pub rx_queue: u32,
-    /// Report format: text, or json (schema xdpqual.diff/1).
-    #[arg(long, default_value = "text", value_parser = Format::parser(&[Format::Text, Format::Json]))]
-    pub format: Format,
+    /// `--format text|json` (the JSON's `schema` field: xdpqual.diff/1), `--output`, `--quiet`.
     #[command(flatten)]
-    pub output: OutputFile,
-    /// No progress bar (one is drawn on stderr only while stdout and
-    /// stderr are both terminals).
-    #[arg(long)]
-    pub quiet: bool,
-    /// Deprecated: use --format json.
-    #[arg(long, hide = true, conflicts_with = "format")]
-    pub json: bool,
+    pub report: TextOrJsonReport,
     /// Details are printed for at most this many mismatches.
     #[arg(long, default_value_t = 10)]
     pub max_reported: usize,
@@ -112,8 +103,7 @@ pub(crate) fn incomplete(r: &diff::DiffReport, explicit: bool) -> Vec<String> {
 }
 
 pub(crate) fn run(args: Args) -> Result<ExitCode> {
-    xdpqual::util::progress::enable(!args.quiet);
-    let format = crate::output::with_json_alias(args.format, args.json);
+    let format = args.report.start();
     let (path, section) = split_target(&args.program);
     let obj = load_target(&path, &args.load.options(section.as_deref()))?;
     let program = obj
@@ -156,7 +146,7 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
     );
     let report = diff::run(&obj, &program, &args.captures, &opts)?;
     let problems = incomplete(&report, explicit);
-    args.output.emit(&match format {
+    args.report.output.emit(&match format {
         Format::Json => crate::output::json(&report)?,
         _ => xdpqual::util::escape::terminal_block(&render(&report)),
     })?;

@@ -11,7 +11,7 @@ use xdpqual::loader::load_target;
 use xdpqual::mapfile::MapInit;
 use xdpqual::replay::split_target;
 
-use crate::output::{Format, OutputFile};
+use crate::output::{Format, TextOrJsonReport};
 
 /// Attach the program to a real interface, send the captures into it from
 /// its peer, and compare where each frame went with the engine. Exit 0 when
@@ -74,23 +74,13 @@ pub struct Args {
     /// Details are printed for at most this many mismatches.
     #[arg(long, default_value_t = 10)]
     pub max_reported: usize,
-    /// Report format: text, or json (schema xdpqual.live/1).
-    #[arg(long, default_value = "text", value_parser = Format::parser(&[Format::Text, Format::Json]))]
-    pub format: Format,
+    /// `--format text|json` (the JSON's `schema` field: xdpqual.live/1), `--output`, `--quiet`.
     #[command(flatten)]
-    pub output: OutputFile,
-    /// No progress bar (one is drawn on stderr only while stdout and
-    /// stderr are both terminals).
-    #[arg(long)]
-    pub quiet: bool,
-    /// Deprecated: use --format json.
-    #[arg(long, hide = true, conflicts_with = "format")]
-    pub json: bool,
+    pub report: TextOrJsonReport,
 }
 
 pub(crate) fn run(args: Args) -> Result<ExitCode> {
-    xdpqual::util::progress::enable(!args.quiet);
-    let format = crate::output::with_json_alias(args.format, args.json);
+    let format = args.report.start();
     let (path, section) = split_target(&args.program);
     let obj = load_target(&path, &args.load.options(section.as_deref()))?;
     let program = obj
@@ -128,7 +118,7 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
     } else {
         live::run(&obj, &program, &args.captures, &opts)?
     };
-    args.output.emit(&match format {
+    args.report.output.emit(&match format {
         Format::Json => crate::output::json(&report)?,
         _ => xdpqual::util::escape::terminal_block(&render(&report)),
     })?;

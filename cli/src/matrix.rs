@@ -11,7 +11,7 @@ use xdpqual::mapfile::MapInit;
 use xdpqual::matrix::{self, run::AccelChoice, spec, Options};
 use xdpqual::replay::split_target;
 
-use crate::output::{Format, OutputFile};
+use crate::output::{Format, TextOrJsonReport};
 
 /// Run the program and packets in every kernel of the matrix (QEMU) and
 /// compare each with the engine. Exit 0 when every required cell loads the
@@ -76,23 +76,13 @@ pub struct Args {
     /// Use at most this many packets (over all captures).
     #[arg(long)]
     pub max_packets: Option<usize>,
-    /// Report format: text, or json (schema xdpqual.matrix/1).
-    #[arg(long, default_value = "text", value_parser = Format::parser(&[Format::Text, Format::Json]))]
-    pub format: Format,
+    /// `--format text|json` (the JSON's `schema` field: xdpqual.matrix/1), `--output`, `--quiet`.
     #[command(flatten)]
-    pub output: OutputFile,
-    /// No progress bar (one is drawn on stderr only while stdout and
-    /// stderr are both terminals).
-    #[arg(long)]
-    pub quiet: bool,
-    /// Deprecated: use --format json.
-    #[arg(long, hide = true, conflicts_with = "format")]
-    pub json: bool,
+    pub report: TextOrJsonReport,
 }
 
 pub(crate) fn run(args: Args) -> Result<ExitCode> {
-    xdpqual::util::progress::enable(!args.quiet);
-    let format = crate::output::with_json_alias(args.format, args.json);
+    let format = args.report.start();
     if args.prepare {
         return prepare(&args);
     }
@@ -121,7 +111,7 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
         accel: if args.tcg { AccelChoice::Tcg } else { AccelChoice::Auto },
     };
     let report = matrix::run(&obj, &program, &args.captures, &opts)?;
-    args.output.emit(&match format {
+    args.report.output.emit(&match format {
         Format::Json => crate::output::json(&report)?,
         _ => xdpqual::util::escape::terminal_block(&matrix::run::render(&report)),
     })?;

@@ -87,3 +87,32 @@ pub(crate) fn with_json_alias(format: Format, json_flag: bool) -> Format {
         format
     }
 }
+
+/// The report flags of the commands that print text or one JSON document
+/// and draw a progress bar while they run (`diff`, `live`, `matrix`): one
+/// definition, flattened into each, so the flags cannot drift apart.
+#[derive(clap::Args, Debug, Clone)]
+pub struct TextOrJsonReport {
+    /// Report format: text, or json (the document's `schema` field names
+    /// its layout and version, e.g. xdpqual.diff/1).
+    #[arg(long, default_value = "text", value_parser = Format::parser(&[Format::Text, Format::Json]))]
+    pub format: Format,
+    #[command(flatten)]
+    pub output: OutputFile,
+    /// No progress bar (one is drawn on stderr only while stdout and
+    /// stderr are both terminals).
+    #[arg(long)]
+    pub quiet: bool,
+    /// Deprecated: use --format json.
+    #[arg(long, hide = true, conflicts_with = "format")]
+    pub json: bool,
+}
+
+impl TextOrJsonReport {
+    /// Sets up the progress bar as `--quiet` asks and returns the format,
+    /// with the deprecated `--json` folded in (and its note printed).
+    pub(crate) fn start(&self) -> Format {
+        xdpqual::util::progress::enable(!self.quiet);
+        with_json_alias(self.format, self.json)
+    }
+}
