@@ -224,6 +224,7 @@ pub(crate) fn run(mut args: Args) -> Result<ExitCode> {
             ncpus,
             jit,
             fib: fib.clone(),
+            kernel: xdpqual::backends::engine::host_kernel_release(),
             ..Default::default()
         };
         let mut engine = Engine::new(&obj, Some(&name), cfg)

@@ -113,6 +113,42 @@ fn legacy_maps() {
     assert_eq!(map_arg(p, helper_calls(p, 1)[0]).imm, 0);
 }
 
+/// legacy_maps.o as pre-BTF LLVM wrote objects (build.sh: no BTF, every
+/// global symbol NOTYPE with size 0, like the Linux samples/bpf objects).
+/// Pre-1.0 libbpf sized each definition as section size / map symbols and
+/// ran a program from its symbol to the section's end; the loader does the
+/// same, so the object loads exactly as the modern build does.
+#[test]
+fn pre_btf_symbols() {
+    let modern = load_object(&data("legacy_maps.o")).unwrap();
+    let old = load_object(&data("pre_btf.o")).unwrap();
+    let defs = |o: &xdpqual::program::Object| -> Vec<_> {
+        o.maps
+            .iter()
+            .map(|m| (m.name.clone(), m.map_type, m.key_size, m.value_size, m.max_entries, m.flags))
+            .collect()
+    };
+    assert_eq!(defs(&old), defs(&modern));
+    assert_eq!(old.programs.len(), 1);
+    assert_eq!(old.programs[0].name, "xdp_legacy");
+    assert_eq!(old.programs[0].insns, modern.programs[0].insns);
+
+    // A `maps` section that does not divide evenly among its symbols
+    // cannot be sized: refused with the reason, as libbpf 0.x refused it.
+    let mut bytes = std::fs::read(data("pre_btf.o")).unwrap();
+    let file = object::File::parse(&*bytes).unwrap();
+    let maps = file.section_by_name("maps").unwrap();
+    assert_eq!(maps.size(), 40, "two 20-byte definitions");
+    let index = maps.index().0;
+    drop(file);
+    let shoff = u64::from_le_bytes(bytes[0x28..0x30].try_into().unwrap()) as usize;
+    let shentsize = u16::from_le_bytes(bytes[0x3a..0x3c].try_into().unwrap()) as usize;
+    let size_at = shoff + index * shentsize + 0x20;
+    bytes[size_at..size_at + 8].copy_from_slice(&39u64.to_le_bytes());
+    let e = load_object_bytes(&bytes, &data("pre_btf.o")).unwrap_err().to_string();
+    assert!(e.contains("legacy `maps` section of 39 bytes holds 2 map symbols of size 0"), "{e}");
+}
+
 #[test]
 fn global_data() {
     let o = load_object(&data("global_data.o")).unwrap();

@@ -229,3 +229,38 @@ fn devmap_and_cpumap_programs_get_the_kernels_answer() {
         assert!(!err.contains("verifier"), "{sec}: {err}");
     }
 }
+
+/// An object with an untyped XDP section and an untyped tc one (the
+/// prototype-kernel xdp_vlan01 layout): with --type xdp both are offered as
+/// XDP. Running the XDP one must not fail because the other cannot run as
+/// XDP: the engine leaves it out, as a kernel loader that loads only the
+/// program asked for does. Naming the tc one is still refused, by the
+/// engine and by the host kernel's verifier.
+#[test]
+fn another_program_that_cannot_run_as_xdp_is_left_out() {
+    let obj = data("untyped_mixed.o");
+    let cap = pcap("mixed-2k.pcap");
+    let xdp = format!("{}:xdp_vlan_drop", obj.display());
+    let o = xdpqual(&["replay", "--type", "xdp", &xdp, cap.to_str().unwrap(), "--summary-json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let counts = &v["captures"][0]["counts"]["by_verdict"];
+    // mixed-2k.pcap has 802.1Q frames (dropped) and untagged ones (passed).
+    assert!(counts["DROP"].as_u64().unwrap_or(0) > 0, "{counts}");
+    assert!(counts["PASS"].as_u64().unwrap_or(0) > 0, "{counts}");
+
+    let o =
+        xdpqual(&["diff", "--type", "xdp", &xdp, cap.to_str().unwrap(), "--backends", "vm,host"]);
+    let err = text(&o.stderr);
+    if o.status.code() == Some(2) && err.contains("could not run") {
+        println!("SKIP: the host backend cannot run here: {err}");
+    } else {
+        assert_eq!(o.status.code(), Some(0), "{err}\n{}", text(&o.stdout));
+    }
+
+    let tc = format!("{}:tc_vlan_push", obj.display());
+    let o = xdpqual(&["replay", "--type", "xdp", &tc, cap.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = text(&o.stderr);
+    assert!(err.contains("push_tag") && err.contains("helper #26"), "{err}");
+}

@@ -71,6 +71,8 @@ pub(crate) struct Exec<'e, T: Tracer> {
     pub now_ns: u64,
     /// CONFIG_HZ for `bpf_jiffies64` ([`crate::EngineConfig::hz`]).
     pub hz: u32,
+    /// The modelled kernel release ([`crate::EngineConfig::kernel`]).
+    pub kernel: crate::KernelRelease,
     pub rng: &'e mut u64,
     pub events: &'e mut Vec<Event>,
     pub redirect: &'e mut Option<RedirectTarget>,

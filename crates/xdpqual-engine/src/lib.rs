@@ -32,6 +32,7 @@ pub mod jit;
 pub mod maps;
 pub mod memory;
 pub mod prepare;
+pub mod release;
 pub mod trace;
 pub mod xdp;
 
@@ -40,6 +41,7 @@ pub use fault::{Fault, FaultKind, Region};
 pub use jit::ExecMode;
 pub use maps::{MapEntry, MapError, MapSet};
 pub use prepare::PrepareError;
+pub use release::KernelRelease;
 pub use trace::{NoTrace, Recorder, Tracer};
 pub use xdp::NotRunReason;
 
@@ -99,6 +101,9 @@ pub struct EngineConfig {
     /// The forwarding table `bpf_fib_lookup` consults (`--fib`); without
     /// one the helper faults, naming the option.
     pub fib: Option<std::sync::Arc<fib::Fib>>,
+    /// The kernel release whose helper semantics are modelled where they
+    /// changed between releases ([`release`]).
+    pub kernel: KernelRelease,
 }
 
 impl Default for EngineConfig {
@@ -114,6 +119,7 @@ impl Default for EngineConfig {
             jit_max_insns: jit::MAX_JIT_INSNS,
             hz: 250,
             fib: None,
+            kernel: KernelRelease::NEWEST_MODELLED,
         }
     }
 }
@@ -283,6 +289,9 @@ pub struct Engine {
     mode: ExecMode,
     target: Option<TargetRules>,
     refusals: Vec<(usize, i32)>,
+    /// Programs of the object other than the entry that could not be
+    /// prepared, with why ([`Engine::refused_programs`]).
+    refused_programs: Vec<(String, String)>,
     /// Whether runs copy the frame out into [`RunResult::output`].
     keep_output: bool,
     /// A fresh budget for `config.limits`, copied into each run: cloning a
@@ -376,16 +385,27 @@ impl Engine {
         allow_callx: bool,
     ) -> Result<Engine, EngineError> {
         let opts = prepare::Options { allow_callx, xdp_helpers: helper_mode == HelperMode::Xdp };
-        let prepared = programs
-            .iter()
-            .map(|p| {
-                Ok(Prepared {
-                    name: p.name.clone(),
-                    insns: prepare::prepare(p, maps, &opts)?,
-                    lines: p.lines.clone(),
-                })
-            })
-            .collect::<Result<Vec<_>, PrepareError>>()?;
+        // The entry program must prepare. Another program of the object
+        // that does not (a tc program loaded with --type xdp, a helper XDP
+        // may not call) is left out, as a kernel loader that loads the
+        // entry leaves it out: it gets no fd, so no PROG_ARRAY can hold it
+        // and a tail call to its slot falls through.
+        let mut prepared = Vec::with_capacity(programs.len());
+        let mut refused = Vec::new();
+        let mut entry_at = 0;
+        for (i, p) in programs.iter().enumerate() {
+            match prepare::prepare(p, maps, &opts) {
+                Ok(insns) => {
+                    if i == entry {
+                        entry_at = prepared.len();
+                    }
+                    prepared.push(Prepared { name: p.name.clone(), insns, lines: p.lines.clone() });
+                }
+                Err(e) if i != entry => refused.push((p.name.clone(), e.to_string())),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        let entry = entry_at;
         let map_set = MapSet::with_cap(maps, config.ncpus.max(1), config.map_memory_cap)?;
         let want_jit = config.jit;
         let fresh_budget = budget::Budget::new(config.limits.clone());
@@ -405,6 +425,7 @@ impl Engine {
             mode: ExecMode::Interpreter,
             target: None,
             refusals: Vec::new(),
+            refused_programs: refused,
             keep_output: true,
             fresh_budget,
         };
@@ -487,17 +508,26 @@ impl Engine {
         }
     }
 
+    /// Programs of the object, other than the one run, that the engine left
+    /// out because they cannot run as XDP, with the reason: tail calls to
+    /// them fall through, as they do where a kernel refused them.
+    pub fn refused_programs(&self) -> &[(String, String)] {
+        &self.refused_programs
+    }
+
     pub fn program_names(&self) -> impl Iterator<Item = &str> {
         self.programs.iter().map(|p| p.name.as_str())
     }
 
     /// Puts program `name` into slot `index` of PROG_ARRAY `map`.
     pub fn set_prog_array(&mut self, map: &str, index: u32, name: &str) -> Result<(), String> {
-        let target = self
-            .programs
-            .iter()
-            .position(|p| p.name == name)
-            .ok_or_else(|| format!("no XDP program named '{name}' in the object"))?;
+        let target =
+            self.programs.iter().position(|p| p.name == name).ok_or_else(|| {
+                match self.refused_programs.iter().find(|(n, _)| n == name) {
+                    Some((_, why)) => format!("program '{name}' cannot run as XDP: {why}"),
+                    None => format!("no XDP program named '{name}' in the object"),
+                }
+            })?;
         let m = self.maps.by_name(map).ok_or_else(|| format!("no map named '{map}'"))?;
         if m.def.map_type != MapType::ProgArray {
             return Err(format!("map '{map}' is {}, not PROG_ARRAY", m.def.map_type.name()));
@@ -633,6 +663,7 @@ impl Engine {
             cpu: self.config.cpu,
             now_ns: pkt.ts_ns,
             hz: self.config.hz,
+            kernel: self.config.kernel,
             rng: &mut self.rng,
             events: &mut events,
             redirect: &mut redirect,

@@ -9,7 +9,9 @@ use super::{
     Ran, Released,
 };
 use crate::engine::helpers::ids::NONDETERMINISTIC;
-use crate::engine::{Engine, EngineConfig, Executor, Outcome, PacketIn, Recorder, Tracer};
+use crate::engine::{
+    Engine, EngineConfig, Executor, KernelRelease, Outcome, PacketIn, Recorder, Tracer,
+};
 use crate::verdict::{Verdict, XdpAction};
 
 pub fn run_packet<T: Tracer>(
@@ -65,6 +67,20 @@ pub fn run_frame_executed<T: Tracer>(
     (result, executor)
 }
 
+/// The release of the kernel on this machine, whose helper semantics the
+/// engine models when it stands for this machine's kernel (`diff`,
+/// `replay`, `qualify`, `live`); the newest modelled one when `uname` does
+/// not say (see [`KernelRelease`]).
+pub fn host_kernel_release() -> KernelRelease {
+    static HOST: std::sync::OnceLock<KernelRelease> = std::sync::OnceLock::new();
+    *HOST.get_or_init(|| {
+        xdpqual_kernel::sys::kernel_release()
+            .ok()
+            .and_then(|r| KernelRelease::parse(&r))
+            .unwrap_or(KernelRelease::NEWEST_MODELLED)
+    })
+}
+
 /// The possible CPUs (`/sys/devices/system/cpu/possible`), which is how
 /// many slots the kernel gives each per-CPU map value; 1 when unreadable.
 pub fn possible_cpus() -> usize {
@@ -94,6 +110,7 @@ impl EngineBackend {
             ncpus: possible_cpus(),
             cpu: 0,
             fib: ctx.fib.clone(),
+            kernel: host_kernel_release(),
             ..Default::default()
         };
         let mut engine =

@@ -6,7 +6,7 @@ use crate::backends::{engine::run_packet, PacketResult, PacketSource};
 use crate::capture::CaptureReader;
 use crate::engine::helpers::ids::NONDETERMINISTIC;
 use crate::engine::maps::entry_writes;
-use crate::engine::{Engine, EngineConfig, Recorder};
+use crate::engine::{Engine, EngineConfig, KernelRelease, Recorder};
 use crate::isa;
 use crate::mapfile::{self, MapInit};
 use crate::program::{MapType, Object, Program};
@@ -150,16 +150,18 @@ pub struct Reference {
     pub maps: crate::engine::MapSet,
 }
 
-/// Runs the inputs through the engine as the guest's CPU 0 of `ncpus`.
+/// Runs the inputs through the engine as the guest's CPU 0 of `ncpus`,
+/// with the helper semantics of kernel release `kernel`.
 pub fn reference(
     obj: &Object,
     program: &Program,
     maps: &[MapInit],
     inputs: &[Input],
     ncpus: usize,
+    kernel: KernelRelease,
     rx_queue_index: u32,
 ) -> Result<Reference> {
-    let cfg = EngineConfig { ncpus, cpu: 0, ..Default::default() };
+    let cfg = EngineConfig { ncpus, cpu: 0, kernel, ..Default::default() };
     let mut engine = Engine::new(obj, Some(&program.name), cfg).context("preparing the engine")?;
     mapfile::apply(&mut engine, obj, maps)?;
     let mut results = Vec::with_capacity(inputs.len());

@@ -8,6 +8,7 @@ use super::protocol::{decode_frames, GuestLoad, GuestReport};
 use super::qemu::{self, Accel, VmSpec};
 use super::spec::{Arch, Cell, KernelSource};
 use super::{agent, initramfs, kernel, sources};
+use crate::engine::KernelRelease;
 use crate::mapfile::MapInit;
 use crate::program::{Object, Program};
 use anyhow::{Context, Result};
@@ -154,8 +155,9 @@ struct Prepared<'a> {
     inputs: Vec<Input>,
     opts: &'a Options,
     nondet_prog: bool,
-    /// Engine references by guest CPU count.
-    references: Mutex<BTreeMap<usize, std::sync::Arc<job::Reference>>>,
+    /// Engine references by guest CPU count and the kernel release whose
+    /// helper semantics they model.
+    references: Mutex<BTreeMap<(usize, KernelRelease), std::sync::Arc<job::Reference>>>,
 }
 
 struct Ready {
@@ -331,8 +333,12 @@ pub fn run(
     })
 }
 
-fn reference(p: &Prepared, ncpus: usize) -> Result<std::sync::Arc<job::Reference>> {
-    if let Some(r) = p.references.lock().expect("reference lock").get(&ncpus) {
+fn reference(
+    p: &Prepared,
+    ncpus: usize,
+    kernel: KernelRelease,
+) -> Result<std::sync::Arc<job::Reference>> {
+    if let Some(r) = p.references.lock().expect("reference lock").get(&(ncpus, kernel)) {
         return Ok(r.clone());
     }
     let r = std::sync::Arc::new(job::reference(
@@ -341,9 +347,10 @@ fn reference(p: &Prepared, ncpus: usize) -> Result<std::sync::Arc<job::Reference
         &p.opts.maps,
         &p.inputs,
         ncpus,
+        kernel,
         p.opts.rx_queue_index,
     )?);
-    p.references.lock().expect("reference lock").insert(ncpus, r.clone());
+    p.references.lock().expect("reference lock").insert((ncpus, kernel), r.clone());
     Ok(r)
 }
 
@@ -429,7 +436,11 @@ fn run_cell(p: &Prepared, r: &Ready, accel: Accel) -> CellReport {
                 ));
             }
             let ncpus = guest.possible_cpus.unwrap_or(1);
-            match reference(p, ncpus) {
+            // The engine models the release the guest booted; an unreadable
+            // release (never seen) falls back to the newest modelled.
+            let kernel = KernelRelease::parse(&guest.kernel_release)
+                .unwrap_or(KernelRelease::NEWEST_MODELLED);
+            match reference(p, ncpus, kernel) {
                 Err(e) => rep.error = Some(format!("engine: {e:#}")),
                 Ok(reference) => {
                     let a = compare::compare(

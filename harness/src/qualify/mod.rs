@@ -144,7 +144,11 @@ fn load_program(p: &ProgramConfig, build_dir: &Path) -> Result<Loaded, String> {
 }
 
 fn fresh_engine(l: &Loaded) -> Result<Engine> {
-    let cfg = EngineConfig { fib: l.fib.clone(), ..EngineConfig::default() };
+    let cfg = EngineConfig {
+        fib: l.fib.clone(),
+        kernel: crate::backends::engine::host_kernel_release(),
+        ..EngineConfig::default()
+    };
     let mut e = Engine::new(&l.obj, Some(&l.prog.name), cfg)?;
     mapfile::apply(&mut e, &l.obj, &l.maps)?;
     Ok(e)

@@ -6,7 +6,7 @@ cd "$(dirname "$0")"
 CLANG=${CLANG:-clang-19}
 INC="-I/usr/include/$(uname -m)-linux-gnu -fdebug-prefix-map=$(pwd)=."
 BPF="$CLANG -O2 -g -target bpf -mcpu=v3 $INC -c"
-for src in btf_maps legacy_maps global_data subprogs old_section extern_kconfig socket_only mixed_types untyped devmap_prog check_mtu fib_lookup; do
+for src in btf_maps legacy_maps global_data subprogs old_section extern_kconfig socket_only mixed_types untyped devmap_prog check_mtu fib_lookup csum_diff untyped_mixed; do
 	$BPF "$src.c" -o "$src.o"
 done
 # Same program for the big-endian BPF target, which the engine does not run.
@@ -17,3 +17,8 @@ $CLANG -O2 -c host.c -o host_x86.o
 head -c 1000 btf_maps.o > truncated.o
 # fuzz_btf_ext.o is a fuzzer-found crash input (a mutated subprogs.o), kept as is.
 printf 'this is not an ELF file\n' > not_elf.o
+# legacy_maps.o as pre-BTF LLVM wrote it (no BTF, NOTYPE size-0 symbols),
+# like the Linux samples/bpf objects of that era.
+llvm-objcopy-19 --remove-section .BTF --remove-section .BTF.ext legacy_maps.o pre_btf.tmp.o
+python3 pre_btf.py pre_btf.tmp.o pre_btf.o
+rm -f pre_btf.tmp.o

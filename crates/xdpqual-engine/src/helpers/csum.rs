@@ -35,6 +35,28 @@ pub fn diff_buffer(from: &[u8], to: &[u8]) -> Vec<u8> {
     from.iter().map(|b| !b).chain(to.iter().copied()).collect()
 }
 
+/// `csum_add` (include/net/checksum.h): 32-bit ones'-complement addition,
+/// the carry out of the top added back in.
+pub fn csum_add(sum: u32, addend: u32) -> u32 {
+    let (s, carry) = sum.overflowing_add(addend);
+    s.wrapping_add(u32::from(carry))
+}
+
+/// `csum_sub` (include/net/checksum.h): adds the NOT of `addend`.
+pub fn csum_sub(sum: u32, addend: u32) -> u32 {
+    csum_add(sum, !addend)
+}
+
+/// `csum_from32to16` (include/net/checksum.h, since 6.13): folds a 32-bit
+/// partial sum to 16 bits with end-around carry, not inverted. The kernel
+/// adds the sum to itself rotated by 16 and keeps the top half, which is
+/// the same as adding the halves twice.
+pub fn from32to16(sum: u32) -> u16 {
+    let s = (sum & 0xffff) + (sum >> 16);
+    let s = (s & 0xffff) + (s >> 16);
+    s as u16
+}
+
 /// Folds a 32-bit partial sum to the 16-bit Internet checksum (csum_fold).
 pub fn fold(sum: u32) -> u16 {
     let s = (sum & 0xffff) + (sum >> 16);
@@ -59,6 +81,28 @@ mod tests {
         let s = csum_partial_x86_64(&data, 0);
         // The partial sum is in host (little-endian) order, like the kernel's.
         assert_eq!(fold(s).swap_bytes(), !0xddf2u16);
+    }
+
+    #[test]
+    fn from32to16_adds_the_halves_with_end_around_carry() {
+        // Worked by hand: 0x0001_ffff -> 0x0001 + 0xffff = 0x1_0000 -> 0x0001.
+        assert_eq!(from32to16(0x0001_ffff), 0x0001);
+        assert_eq!(from32to16(0xffff_ffff), 0xffff);
+        assert_eq!(from32to16(0x1234_5678), 0x68ac);
+        assert_eq!(from32to16(0), 0);
+        // The kernel's form: the top half of sum + ror32(sum, 16).
+        for sum in [0x0001_ffffu32, 0xffff_ffff, 0x1234_5678, 0x8000_8000, 0xfffe_0001] {
+            let kernel = (sum.wrapping_add(sum.rotate_right(16)) >> 16) as u16;
+            assert_eq!(from32to16(sum), kernel, "{sum:#x}");
+        }
+    }
+
+    #[test]
+    fn csum_sub_is_ones_complement_subtraction() {
+        // a - a is negative zero (all ones) in ones' complement.
+        assert_eq!(csum_sub(0x1234_5678, 0x1234_5678), 0xffff_ffff);
+        // 5 - 3: 5 + !3 = 5 + 0xffff_fffc = 0x1_0000_0001 -> 1 + carry 1 = 2.
+        assert_eq!(csum_sub(5, 3), 2);
     }
 
     #[test]

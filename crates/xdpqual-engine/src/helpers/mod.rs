@@ -339,16 +339,7 @@ impl<T: Tracer> Exec<'_, T> {
             }
             REDIRECT_MAP => self.redirect_map(r).map(Return),
             PERF_EVENT_OUTPUT => self.perf_event_output(pc, r).map(Return),
-            CSUM_DIFF => {
-                let (from_size, to_size) = (r[1] as u32 as usize, r[3] as u32 as usize);
-                if (from_size | to_size) & 3 != 0 || from_size + to_size > 512 {
-                    return Ok(Return(neg(EINVAL)));
-                }
-                let from = self.read_bytes(pc, r[0], from_size as u64)?;
-                let to = self.read_bytes(pc, r[2], to_size as u64)?;
-                let buf = csum::diff_buffer(&from, &to);
-                Ok(Return(csum::csum_partial_x86_64(&buf, r[4] as u32) as u64))
-            }
+            CSUM_DIFF => self.csum_diff(pc, r).map(Return),
             XDP_ADJUST_HEAD => {
                 self.ctx_arg("bpf_xdp_adjust_head", r[0])?;
                 if self.target_refuses_head(r[1] as i32) {
@@ -470,6 +461,40 @@ fn ringbuf_record_size(len: u64) -> Option<u64> {
 }
 
 impl<T: Tracer> Exec<'_, T> {
+    /// `bpf_csum_diff` as the modelled release defines it (net/core/filter.c):
+    /// see [`crate::KernelRelease::csum_diff_folds`] for the change in 6.13.
+    fn csum_diff(&mut self, pc: usize, r: [u64; 5]) -> Result<u64, FaultKind> {
+        let (from_size, to_size) = (r[1] as u32 as usize, r[3] as u32 as usize);
+        let seed = r[4] as u32;
+        if !self.kernel.csum_diff_folds() {
+            // Up to 6.12: both sizes multiples of 4 and together at most the
+            // 512-byte per-CPU scratch buffer (`bpf_sp.diff`), else -EINVAL;
+            // the NOT of `from` then `to` go through one csum_partial.
+            if (from_size | to_size) & 3 != 0 || from_size + to_size > 512 {
+                return Ok(neg(EINVAL));
+            }
+            let from = self.read_bytes(pc, r[0], from_size as u64)?;
+            let to = self.read_bytes(pc, r[2], to_size as u64)?;
+            let buf = csum::diff_buffer(&from, &to);
+            return Ok(u64::from(csum::csum_partial_x86_64(&buf, seed)));
+        }
+        // From 6.13: csum_partial over each buffer in place, combined with
+        // csum_sub, folded by csum_from32to16. The verifier bounds the sizes
+        // (ARG_CONST_SIZE_OR_ZERO), so there is no -EINVAL any more.
+        let from = self.read_bytes(pc, r[0], from_size as u64)?;
+        let to = self.read_bytes(pc, r[2], to_size as u64)?;
+        let sum = match (from_size, to_size) {
+            (0, 0) => seed,
+            (0, _) => csum::csum_partial_x86_64(&to, seed),
+            (_, 0) => !csum::csum_partial_x86_64(&from, !seed),
+            _ => csum::csum_sub(
+                csum::csum_partial_x86_64(&to, seed),
+                csum::csum_partial_x86_64(&from, 0),
+            ),
+        };
+        Ok(u64::from(csum::from32to16(sum)))
+    }
+
     /// An offload target's adjust_head window (e.g. the NFP firmware's
     /// ADJUST_HEAD capability, checked in nfp/bpf/jit.c adjust_head).
     fn target_refuses_head(&self, delta: i32) -> bool {

@@ -10,6 +10,7 @@ mod btf_info;
 pub mod core;
 mod elf;
 mod error;
+mod legacy;
 mod lines;
 mod link;
 mod maps;
@@ -203,7 +204,9 @@ pub fn inspect_object_bytes_with(
         Some(self::core::target(&opts.target_btf, path)?)
     };
 
-    let mut aya_bytes = elf::renamed_for_aya(bytes, &renames);
+    let aya_bytes = elf::renamed_for_aya(bytes, &renames);
+    let mut aya_bytes = legacy::patched_for_aya(&file, aya_bytes)
+        .map_err(|e| LoadError::Parse { path: path.to_path_buf(), reason: e.to_string() })?;
     if let (Some(target), Some(ext)) = (&core, file.section_by_name(".BTF.ext")) {
         let local = btf
             .map(btf_types::kinds_and_names)

@@ -460,6 +460,7 @@ pub fn run(
     let cfg = EngineConfig {
         ncpus: crate::backends::engine::possible_cpus(),
         cpu: 0,
+        kernel: crate::backends::engine::host_kernel_release(),
         ..Default::default()
     };
     let mut engine = Engine::new(obj, Some(&program.name), cfg)
