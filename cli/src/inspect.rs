@@ -35,6 +35,10 @@ pub struct Args {
     /// for the section it names.
     #[arg(long = "type", value_enum)]
     pub prog_type: Option<xdpqual::loader::ProgType>,
+    /// Set a map's max_entries before use, NAME=N (repeatable), as the
+    /// project's own loader does at run time.
+    #[arg(long = "map-size", value_name = "NAME=N", value_parser = crate::load_args::parse_map_size)]
+    pub map_size: Vec<(String, u32)>,
     /// Output format: text, or json (schema xdpqual.inspect/1).
     #[arg(long, default_value = "text", value_parser = Format::parser(&[Format::Text, Format::Json]))]
     pub format: Format,
@@ -57,6 +61,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
         select: args.program.clone(),
         list_unknown: true,
         target_btf: args.btf.clone().map_or(TargetBtf::Host, TargetBtf::File),
+        map_sizes: args.map_size.clone(),
     };
     let loaded = inspect_object_with(&args.object, &opts)?;
     if let Some(want) = &args.program {

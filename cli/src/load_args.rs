@@ -15,6 +15,22 @@ pub struct LoadArgs {
     /// /sys/kernel/btf/vmlinux) instead of the running kernel's.
     #[arg(long, value_name = "FILE")]
     pub btf: Option<PathBuf>,
+    /// Set a map's max_entries before anything is created from the object, NAME=N
+    /// (repeatable): what the project's own loader does at run time with
+    /// bpf_map__set_max_entries (xdp-tools builds its maps with max_entries 0).
+    #[arg(long = "map-size", value_name = "NAME=N", value_parser = parse_map_size)]
+    pub map_size: Vec<(String, u32)>,
+}
+
+/// `--map-size NAME=N`.
+pub(crate) fn parse_map_size(s: &str) -> Result<(String, u32), String> {
+    let (name, n) =
+        s.split_once('=').ok_or_else(|| format!("`{s}`: expected NAME=N, e.g. tx_port=64"))?;
+    let n = n.trim().parse::<u32>().map_err(|e| format!("`{s}`: N is not a count: {e}"))?;
+    if name.is_empty() {
+        return Err(format!("`{s}`: the map name is empty"));
+    }
+    Ok((name.to_string(), n))
 }
 
 /// `--type`'s values, listed in `--help` and checked by the loader's own parser.
@@ -32,6 +48,7 @@ impl LoadArgs {
             select: select.map(str::to_string),
             list_unknown: false,
             target_btf: self.btf.clone().map_or(TargetBtf::Host, TargetBtf::File),
+            map_sizes: self.map_size.clone(),
         }
     }
 }

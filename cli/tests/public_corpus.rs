@@ -110,7 +110,8 @@ fn xdp_sections(path: &Path) -> Vec<(String, bool)> {
 /// `--map NAME=FILE` arguments from `maps/<stem>.args`, when the manifest
 /// gives realistic contents for the object (`../shared/public-xdp/maps/`),
 /// or this repository does (`corpus/public/maps/`: Katran's VIP and reals,
-/// and a `--fib=FILE` line for the programs that call bpf_fib_lookup).
+/// a `--fib=FILE` line for the programs that call bpf_fib_lookup, and
+/// `--map-size=NAME=N` lines for maps their project sizes at run time).
 fn map_args(object: &str) -> Vec<String> {
     let stem = object.trim_end_matches(".o");
     for maps in [shared().join("maps"), root().join("corpus/public/maps")] {
@@ -123,6 +124,9 @@ fn map_args(object: &str) -> Vec<String> {
                 // A forwarding table for bpf_fib_lookup (xdp-forward, the
                 // tutorial's router, Cilium's NAT tails): `--fib=FILE`.
                 "--fib" => ["--fib".to_string(), maps.join(f).display().to_string()],
+                // `--map-size=NAME=N`: max_entries the project's loader sets
+                // at run time (xdp-tools' xdp_sample maps are built with 0).
+                "--map-size" => ["--map-size".to_string(), f.to_string()],
                 _ => ["--map".to_string(), format!("{m}={}", maps.join(f).display())],
             })
             .collect();

@@ -76,6 +76,9 @@ struct RawProgram {
     maps: BTreeMap<String, Spanned<PathBuf>>,
     /// The forwarding table bpf_fib_lookup consults (`--fib`).
     fib: Option<Spanned<PathBuf>>,
+    /// `map_sizes = { NAME = N }`: `max_entries` as `--map-size NAME=N`.
+    #[serde(default)]
+    map_sizes: BTreeMap<String, u32>,
     #[serde(default)]
     offload: BTreeMap<Spanned<String>, bool>,
     cells: Option<Vec<Spanned<String>>>,
@@ -143,6 +146,8 @@ pub struct ProgramConfig {
     pub maps: BTreeMap<String, PathBuf>,
     /// `fib = "FILE"`: the forwarding table, as `--fib FILE`.
     pub fib: Option<PathBuf>,
+    /// `map_sizes = { NAME = N }`: as `--map-size NAME=N`.
+    pub map_sizes: BTreeMap<String, u32>,
     pub offload: BTreeMap<String, bool>,
     pub cells: Vec<String>,
     /// Per capture (index into `Config::captures`).
@@ -381,6 +386,7 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
             prog_type: p.prog_type,
             maps,
             fib,
+            map_sizes: p.map_sizes.clone(),
             offload,
             cells,
             expect,

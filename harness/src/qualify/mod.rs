@@ -125,6 +125,7 @@ fn load_program(p: &ProgramConfig, build_dir: &Path) -> Result<Loaded, String> {
         &crate::loader::LoadOptions {
             prog_type: p.prog_type,
             select: p.section.clone(),
+            map_sizes: p.map_sizes.iter().map(|(n, s)| (n.clone(), *s)).collect(),
             ..Default::default()
         },
     )

@@ -80,6 +80,9 @@ pub enum LoadError {
     #[error("{path}: map `{map}`: {reason}")]
     InnerMap { path: PathBuf, map: String, reason: String },
 
+    #[error("{path}: --map-size {map}=...: {reason}")]
+    MapSize { path: PathBuf, map: String, reason: String },
+
     #[error("{path}: BTF: {reason}")]
     Btf { path: PathBuf, reason: String },
 

@@ -311,6 +311,8 @@ pub fn inspect_object_bytes_with(
         programs.push(Program { name: name.clone(), section, frags, insns, lines, functions });
     }
 
+    let mut maps = maps;
+    resize_maps(&mut maps, &opts.map_sizes, path)?;
     Ok(Loaded {
         object: Object {
             path: path.to_path_buf(),
@@ -325,6 +327,39 @@ pub fn inspect_object_bytes_with(
         core_relocations,
         core_target: opts.target_btf.path().to_path_buf(),
     })
+}
+
+/// `--map-size NAME=N`: sets a map's `max_entries` before anything is
+/// created from the object, as a project's loader does with libbpf's
+/// `bpf_map__set_max_entries` (xdp-tools sizes its maps this way and
+/// builds them with `max_entries` 0, which the kernel refuses as built).
+fn resize_maps(
+    maps: &mut [crate::MapDef],
+    sizes: &[(String, u32)],
+    path: &Path,
+) -> Result<(), LoadError> {
+    for (name, entries) in sizes {
+        let Some(m) = maps.iter_mut().find(|m| &m.name == name) else {
+            let known: Vec<&str> = maps.iter().map(|m| m.name.as_str()).collect();
+            return Err(LoadError::MapSize {
+                path: path.to_path_buf(),
+                map: name.clone(),
+                reason: format!(
+                    "the object has no map of that name (its maps: {})",
+                    if known.is_empty() { "none".to_string() } else { known.join(", ") }
+                ),
+            });
+        };
+        if *entries == 0 {
+            return Err(LoadError::MapSize {
+                path: path.to_path_buf(),
+                map: name.clone(),
+                reason: "max_entries 0 is refused by the kernel (EINVAL); give at least 1".into(),
+            });
+        }
+        m.max_entries = *entries;
+    }
+    Ok(())
 }
 
 /// Each CO-RE record with what resolving it did, found by comparing the

@@ -232,6 +232,8 @@ pub struct LoadOptions {
     /// The kernel BTF that CO-RE relocations are resolved against
     /// (`--btf FILE`; by default the running kernel's).
     pub target_btf: super::core::TargetBtf,
+    /// `--map-size NAME=N`: `max_entries` set before any map is created.
+    pub map_sizes: Vec<(String, u32)>,
 }
 
 /// What the loader does with one code section.
