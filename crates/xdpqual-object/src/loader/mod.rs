@@ -311,7 +311,6 @@ pub fn inspect_object_bytes_with(
         programs.push(Program { name: name.clone(), section, frags, insns, lines, functions });
     }
 
-    let mut maps = maps;
     resize_maps(&mut maps, &opts.map_sizes, path)?;
     Ok(Loaded {
         object: Object {
