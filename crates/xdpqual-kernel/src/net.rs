@@ -372,4 +372,24 @@ mod tests {
         assert_eq!(std::mem::size_of::<EthtoolDrvinfo>(), 196);
         assert_eq!(std::mem::size_of::<TpacketAuxdata>(), 20);
     }
+
+    #[test]
+    fn auxdata_vlan_reads_the_tag_at_the_header_offsets() {
+        // struct tpacket_auxdata: tp_status at 0, tp_vlan_tci at 16,
+        // tp_vlan_tpid at 18 (include/uapi/linux/if_packet.h), native order.
+        let aux = |status: u32, tci: u16, tpid: u16| {
+            let mut b = [0u8; 20];
+            b[0..4].copy_from_slice(&status.to_ne_bytes());
+            b[16..18].copy_from_slice(&tci.to_ne_bytes());
+            b[18..20].copy_from_slice(&tpid.to_ne_bytes());
+            b
+        };
+        let both = TP_STATUS_VLAN_VALID | TP_STATUS_VLAN_TPID_VALID;
+        assert_eq!(auxdata_vlan(&aux(both, 0x2064, 0x88a8)), Some((0x88a8, 0x2064)));
+        // No TPID reported: 802.1Q, as libpcap assumes.
+        assert_eq!(auxdata_vlan(&aux(TP_STATUS_VLAN_VALID, 7, 0x88a8)), Some((0x8100, 7)));
+        assert_eq!(auxdata_vlan(&aux(0, 7, 0x88a8)), None);
+        // A short control message is ignored, not read past.
+        assert_eq!(auxdata_vlan(&aux(both, 7, 0x88a8)[..17]), None);
+    }
 }
