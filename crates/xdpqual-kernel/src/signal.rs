@@ -9,9 +9,10 @@ use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal
 
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 
-extern "C" fn on_signal(_: nix::libc::c_int) {
+extern "C" fn on_signal(_: std::ffi::c_int) {
     INTERRUPTED.store(true, Ordering::SeqCst);
 }
+
 /// What a second SIGINT or SIGTERM does while the guard is alive.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SecondSignal {
