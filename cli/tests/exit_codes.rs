@@ -274,8 +274,9 @@ fn sigint_stops_a_diff_with_130_and_no_success_line() {
     let mut first = String::new();
     err.read_line(&mut first).unwrap();
     assert!(first.starts_with("xdpqual diff: running slow"), "{first}");
-    // SAFETY: kill(2) on the pid of a child we spawned and have not reaped.
-    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGINT) }, 0);
+    // The pid of a child we spawned and have not reaped.
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).unwrap();
     let mut rest = String::new();
     std::io::Read::read_to_string(&mut err, &mut rest).unwrap();
     let o = child.wait_with_output().unwrap();

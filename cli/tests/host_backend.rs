@@ -420,7 +420,7 @@ fn verifier_rejects_uninitialised_register() {
     let p = program("uninit", vec![mov_reg(0, 2), exit()]);
     match KernelProgram::load(&p, &[], &LoadOptions::default()).unwrap() {
         LoadOutcome::Rejected(r) => {
-            assert_eq!(r.errno.0, libc::EACCES, "{r:?}");
+            assert_eq!(r.errno.0, nix::errno::Errno::EACCES as i32, "{r:?}");
             assert_eq!(r.insn, Some(0), "{}", r.log);
             assert_eq!(r.first_error_line.as_deref(), Some("R2 !read_ok"), "{}", r.log);
         }
@@ -453,7 +453,7 @@ fn verifier_rejects_unreachable_code_before_walking() {
     let p = program("dead", vec![mov_imm(0, 2), exit(), mov_imm(0, 1), exit()]);
     match KernelProgram::load(&p, &[], &LoadOptions::default()).unwrap() {
         LoadOutcome::Rejected(r) => {
-            assert_eq!(r.errno.0, libc::EINVAL);
+            assert_eq!(r.errno.0, nix::errno::Errno::EINVAL as i32);
             assert_eq!(r.first_error_line.as_deref(), Some("unreachable insn 2"), "{}", r.log);
             assert_eq!(r.insn, Some(2));
         }
@@ -534,7 +534,7 @@ fn rodata_is_frozen_and_readable_by_value() {
     // User space can no longer write it (frozen: map_get_sys_perms drops
     // FMODE_CAN_WRITE, so BPF_MAP_UPDATE_ELEM says EPERM)...
     match maps[0].update(&0u32.to_ne_bytes(), &[0u8; 8]) {
-        Err(MapError::Op { errno, .. }) => assert_eq!(errno.0, libc::EPERM),
+        Err(MapError::Op { errno, .. }) => assert_eq!(errno.0, nix::errno::Errno::EPERM as i32),
         other => panic!("update of a frozen map must fail with EPERM, got {other:?}"),
     }
     assert_eq!(maps[0].lookup(&0u32.to_ne_bytes()).unwrap(), Some(init.clone()));
@@ -636,7 +636,7 @@ fn live_frames_mode_runs_batches() {
         // Some kernel builds refuse live-frames mode outright (the CI
         // machine's 6.18.44-fc does, as root with CAP_BPF, CAP_NET_ADMIN and
         // CAP_SYS_ADMIN); the mode's own checks below need a kernel that runs it.
-        Err(TestRunError::Kernel { errno }) if errno.0 == libc::EPERM => {
+        Err(TestRunError::Kernel { errno }) if errno.0 == nix::errno::Errno::EPERM as i32 => {
             xdpqual::util::skip(format_args!(
                 "live frames: this kernel refuses BPF_PROG_TEST_RUN with BPF_F_TEST_XDP_LIVE_FRAMES (EPERM)"
             ));

@@ -76,9 +76,7 @@ fn non_regular_inputs_are_refused_at_once() {
     // A FIFO nobody writes to: a blocking open would hang here for ever.
     let dir = tempdir("fifo");
     let fifo = dir.join("cap.pcap");
-    let c = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
-    // SAFETY: `c` is a NUL-terminated path that outlives the call.
-    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
     let fw = root().join("corpus/build/firewall.v3.o");
     for args in [
         vec!["inspect".as_ref(), fifo.as_os_str()],

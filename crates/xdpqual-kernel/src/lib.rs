@@ -21,15 +21,20 @@
 //!   kernel.
 //!
 //! It is the only crate of the workspace with `unsafe` around `bpf(2)` and
-//! netlink/socket system calls, and within it only [`sys`], [`net`],
-//! [`signal`] and [`cpu`] have `unsafe`, each block with a `// SAFETY:`
-//! comment. (The rbpf backend's sandbox in the harness,
+//! netlink/socket system calls. Everything `nix` wraps safely (sockets and
+//! their options, `recvmsg`, `poll`, `setns`, `sched_setaffinity`, `uname`,
+//! `sysconf`) goes through it; raw `libc` is left for what nix lacks:
+//! `bpf(2)` and `capget(2)` in [`sys`], the ethtool ioctl and building a
+//! packet-socket address in [`net`]. Within the crate only [`sys`], [`net`]
+//! and [`signal`] (`sigaction`, which nix marks unsafe) have `unsafe`, each
+//! block with a `// SAFETY:` comment. (The rbpf backend's sandbox in the harness,
 //! `backends/rbpf/sandbox`, keeps its own `fork`/seccomp calls: they belong
 //! to that sandbox, not to talking to the kernel's BPF subsystem.)
 //!
 //! It depends on `xdpqual-isa` and `xdpqual-object` (the linked program it
 //! loads) and on nothing else of ours: not the engine, the loader, the
-//! diff or the CLI, and no C library beyond libc, so it builds as a static
+//! diff or the CLI, and no C library beyond libc (`nix` is Rust over libc),
+//! so it builds as a static
 //! musl binary for every guest architecture (`cargo build -p
 //! xdpqual-agent --target x86_64-unknown-linux-musl`).
 

@@ -1,12 +1,29 @@
 //! The live backend's system calls outside `bpf(2)`: netlink and packet
 //! sockets, interface ioctls and network namespaces.
 //!
+//! Sockets, socket options, `poll`, interface names and `setns` go through
+//! `nix`'s safe wrappers. Two calls stay raw, each in one function below:
+//! the `SIOCETHTOOL` ioctl (nix has no ethtool call; its `ioctl!` macros
+//! would only generate an equally unsafe function over the same `ioctl`),
+//! and building a packet-socket address (nix's `LinkAddr` has no
+//! constructor from an interface index, only the unsafe `from_raw`).
+//!
 //! Each public function is safe to call: buffers handed to the kernel are
 //! borrowed slices or locals whose sizes are passed with them.
 
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::io::IoSliceMut;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::Path;
 use std::time::Duration;
+
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sched::{setns, CloneFlags};
+use nix::sys::socket::{
+    bind, recv, recvmsg, sendto, setsockopt, socket, sockopt, AddressFamily, ControlMessageOwned,
+    LinkAddr, MsgFlags, NetlinkAddr, SockFlag, SockProtocol, SockType, SockaddrLike,
+};
+
+use nix::{setsockopt_impl, sockopt_impl};
 
 pub use crate::sys::Errno;
 
@@ -22,32 +39,6 @@ fn check(r: libc::c_int) -> Result<libc::c_int, Errno> {
     }
 }
 
-fn owned(fd: libc::c_int) -> Result<OwnedFd, Errno> {
-    let fd = check(fd)?;
-    // SAFETY: `fd` was just returned by socket(2) and nothing else in
-    // this process owns it.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
-}
-
-fn setsockopt_int(
-    fd: &OwnedFd,
-    level: libc::c_int,
-    name: libc::c_int,
-    value: libc::c_int,
-) -> Result<(), Errno> {
-    // SAFETY: the option value is a live c_int and its exact size is passed.
-    check(unsafe {
-        libc::setsockopt(
-            fd.as_raw_fd(),
-            level,
-            name,
-            &value as *const libc::c_int as *const libc::c_void,
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    })
-    .map(drop)
-}
-
 // ------------------------------------------------------------- netlink
 
 /// `SOL_NETLINK`, `NETLINK_CAP_ACK`, `NETLINK_EXT_ACK` (include/uapi/linux/netlink.h).
@@ -55,63 +46,50 @@ const SOL_NETLINK: libc::c_int = 270;
 const NETLINK_CAP_ACK: libc::c_int = 10;
 const NETLINK_EXT_ACK: libc::c_int = 11;
 
+// Socket options nix does not name, declared with its own macro, which
+// defines each type and its safe `SetSockOpt` (setsockopt(2) with a c_int).
+sockopt_impl!(NetlinkExtAck, SetOnly, SOL_NETLINK, NETLINK_EXT_ACK, bool);
+sockopt_impl!(NetlinkCapAck, SetOnly, SOL_NETLINK, NETLINK_CAP_ACK, bool);
+sockopt_impl!(PacketAuxdata, SetOnly, libc::SOL_PACKET, PACKET_AUXDATA, bool);
+sockopt_impl!(PacketIgnoreOutgoing, SetOnly, libc::SOL_PACKET, PACKET_IGNORE_OUTGOING, bool);
+
 /// A NETLINK_ROUTE socket asking for extended acks (the kernel's error
 /// text) with the request left out of error replies.
 pub fn netlink_route() -> Result<OwnedFd, Errno> {
-    // SAFETY: plain socket(2) call, no pointers.
-    let fd = owned(unsafe {
-        libc::socket(libc::AF_NETLINK, libc::SOCK_RAW | libc::SOCK_CLOEXEC, libc::NETLINK_ROUTE)
-    })?;
-    setsockopt_int(&fd, SOL_NETLINK, NETLINK_EXT_ACK, 1)?;
-    setsockopt_int(&fd, SOL_NETLINK, NETLINK_CAP_ACK, 1)?;
+    let fd = socket(
+        AddressFamily::Netlink,
+        SockType::Raw,
+        SockFlag::SOCK_CLOEXEC,
+        SockProtocol::NetlinkRoute,
+    )?;
+    setsockopt(&fd, NetlinkExtAck, &true)?;
+    setsockopt(&fd, NetlinkCapAck, &true)?;
     Ok(fd)
 }
 
 /// Sends one complete netlink message to the kernel.
 pub fn netlink_send(fd: &OwnedFd, msg: &[u8]) -> Result<(), Errno> {
-    // SAFETY: sockaddr_nl is plain data; all-zero is the kernel's address.
-    let mut addr: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
-    addr.nl_family = libc::AF_NETLINK as libc::sa_family_t;
-    // SAFETY: `msg` and `addr` are live for the call and their sizes passed.
-    let r = unsafe {
-        libc::sendto(
-            fd.as_raw_fd(),
-            msg.as_ptr() as *const libc::c_void,
-            msg.len(),
-            0,
-            &addr as *const libc::sockaddr_nl as *const libc::sockaddr,
-            std::mem::size_of::<libc::sockaddr_nl>() as libc::socklen_t,
-        )
-    };
-    if r < 0 {
-        Err(last())
-    } else {
-        Ok(())
-    }
+    // Port id 0, no groups: the kernel's address.
+    sendto(fd.as_raw_fd(), msg, &NetlinkAddr::new(0, 0), MsgFlags::empty())?;
+    Ok(())
 }
 
 /// Receives one datagram (possibly several messages) into `buf`.
 pub fn netlink_recv(fd: &OwnedFd, buf: &mut [u8]) -> Result<usize, Errno> {
-    // SAFETY: the kernel writes at most `buf.len()` bytes into `buf`.
-    let r =
-        unsafe { libc::recv(fd.as_raw_fd(), buf.as_mut_ptr() as *mut libc::c_void, buf.len(), 0) };
-    if r < 0 {
-        Err(last())
-    } else {
-        Ok(r as usize)
-    }
+    Ok(recv(fd.as_raw_fd(), buf, MsgFlags::empty())?)
 }
 
 // ------------------------------------------------------ packet sockets
 
-const ETH_P_ALL: u16 = 0x0003;
 /// `PACKET_AUXDATA`, `PACKET_IGNORE_OUTGOING` (include/uapi/linux/if_packet.h).
 const PACKET_AUXDATA: libc::c_int = 8;
 const PACKET_IGNORE_OUTGOING: libc::c_int = 23;
 const TP_STATUS_VLAN_VALID: u32 = 1 << 4;
 const TP_STATUS_VLAN_TPID_VALID: u32 = 1 << 6;
 
-/// `struct tpacket_auxdata`.
+/// `struct tpacket_auxdata` (include/uapi/linux/if_packet.h); only its
+/// size is used (the layout test), the fields are read from the control
+/// message's bytes at these offsets.
 #[repr(C)]
 #[derive(Default, Clone, Copy)]
 struct TpacketAuxdata {
@@ -124,13 +102,41 @@ struct TpacketAuxdata {
     tp_vlan_tpid: u16,
 }
 
-fn sockaddr_ll(ifindex: u32, protocol: u16) -> libc::sockaddr_ll {
-    // SAFETY: sockaddr_ll is plain data; all-zero is valid.
-    let mut a: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
-    a.sll_family = libc::AF_PACKET as u16;
-    a.sll_protocol = protocol.to_be();
-    a.sll_ifindex = ifindex as i32;
-    a
+/// The VLAN tag (TPID, TCI) a `tpacket_auxdata` reports the stack took off,
+/// if any.
+fn auxdata_vlan(b: &[u8]) -> Option<(u16, u16)> {
+    let u16_at = |o: usize| Some(u16::from_ne_bytes(b.get(o..o + 2)?.try_into().ok()?));
+    let status = u32::from_ne_bytes(b.get(0..4)?.try_into().ok()?);
+    if status & TP_STATUS_VLAN_VALID == 0 {
+        return None;
+    }
+    let tci = u16_at(std::mem::offset_of!(TpacketAuxdata, tp_vlan_tci))?;
+    let tpid = if status & TP_STATUS_VLAN_TPID_VALID != 0 {
+        u16_at(std::mem::offset_of!(TpacketAuxdata, tp_vlan_tpid))?
+    } else {
+        0x8100
+    };
+    Some((tpid, tci))
+}
+
+/// The `sockaddr_ll` naming interface `ifindex` with `protocol` (host
+/// order; stored big-endian as packet(7) wants).
+fn link_addr(ifindex: u32, protocol: u16) -> LinkAddr {
+    let a = libc::sockaddr_ll {
+        sll_family: libc::AF_PACKET as u16,
+        sll_protocol: protocol.to_be(),
+        sll_ifindex: ifindex as i32,
+        sll_hatype: 0,
+        sll_pkttype: 0,
+        sll_halen: 0,
+        sll_addr: [0; 8],
+    };
+    let len = std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t;
+    // SAFETY: `a` is a live, fully initialised sockaddr_ll and `len` is its
+    // size, which is what `from_raw` reads. (nix offers no safe way to make
+    // a LinkAddr from an interface index.)
+    let addr = unsafe { LinkAddr::from_raw(&a as *const libc::sockaddr_ll as *const _, Some(len)) };
+    addr.expect("an AF_PACKET sockaddr_ll of its own size is a LinkAddr")
 }
 
 /// What a packet socket is for.
@@ -157,121 +163,95 @@ pub const PACKET_LOOPBACK: u8 = 5;
 /// the stack took off in auxdata and do not block.
 pub fn packet_socket(ifindex: u32, tap: Tap) -> Result<OwnedFd, Errno> {
     let receive = tap != Tap::Send;
-    let proto = if receive { ETH_P_ALL } else { 0 };
-    let flags = libc::SOCK_RAW | libc::SOCK_CLOEXEC | if receive { libc::SOCK_NONBLOCK } else { 0 };
-    // SAFETY: plain socket(2) call, no pointers.
-    let fd = owned(unsafe { libc::socket(libc::AF_PACKET, flags, i32::from(proto.to_be())) })?;
+    let mut flags = SockFlag::SOCK_CLOEXEC;
+    if receive {
+        flags |= SockFlag::SOCK_NONBLOCK;
+    }
+    // ETH_P_ALL (big-endian in the call, as nix's `EthAll` is) to receive
+    // everything; protocol 0 receives nothing.
+    let proto = receive.then_some(SockProtocol::EthAll);
+    let fd = socket(AddressFamily::Packet, SockType::Raw, flags, proto)?;
     if receive {
         if tap == Tap::Incoming {
-            setsockopt_int(&fd, libc::SOL_PACKET, PACKET_IGNORE_OUTGOING, 1)?;
+            setsockopt(&fd, PacketIgnoreOutgoing, &true)?;
         }
-        setsockopt_int(&fd, libc::SOL_PACKET, PACKET_AUXDATA, 1)?;
-        setsockopt_int(&fd, libc::SOL_SOCKET, libc::SO_RCVBUF, 4 << 20)?;
+        setsockopt(&fd, PacketAuxdata, &true)?;
+        setsockopt(&fd, sockopt::RcvBuf, &(4 << 20))?;
     }
-    let addr = sockaddr_ll(ifindex, proto);
-    // SAFETY: `addr` is a live sockaddr_ll and its size is passed.
-    check(unsafe {
-        libc::bind(
-            fd.as_raw_fd(),
-            &addr as *const libc::sockaddr_ll as *const libc::sockaddr,
-            std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t,
-        )
-    })?;
+    let eth_p_all = libc::ETH_P_ALL as u16;
+    bind(fd.as_raw_fd(), &link_addr(ifindex, if receive { eth_p_all } else { 0 }))?;
     Ok(fd)
 }
 
 /// Transmits one whole Ethernet frame on the socket's interface.
 pub fn packet_send(fd: &OwnedFd, ifindex: u32, frame: &[u8]) -> Result<(), Errno> {
-    let addr = sockaddr_ll(ifindex, 0);
-    // SAFETY: `frame` and `addr` are live for the call, sizes passed.
-    let r = unsafe {
-        libc::sendto(
-            fd.as_raw_fd(),
-            frame.as_ptr() as *const libc::c_void,
-            frame.len(),
-            0,
-            &addr as *const libc::sockaddr_ll as *const libc::sockaddr,
-            std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t,
-        )
-    };
-    if r < 0 {
-        Err(last())
-    } else {
-        Ok(())
-    }
+    sendto(fd.as_raw_fd(), frame, &link_addr(ifindex, 0), MsgFlags::empty())?;
+    Ok(())
 }
+
+/// Control-message space for one `tpacket_auxdata`, with room to spare,
+/// aligned as `struct cmsghdr` needs.
+#[repr(C, align(8))]
+struct CmsgBuf([u8; 128]);
 
 /// Takes one received frame, if one is queued, as it was on the wire, with
 /// its `sll_pkttype` ([`PACKET_OUTGOING`] for frames the interface sent): a
 /// VLAN tag the stack moved into the skb (`skb_vlan_untag` runs before the
 /// packet taps) is put back from the auxdata, as libpcap does.
 pub fn packet_recv(fd: &OwnedFd, buf: &mut [u8]) -> Result<Option<(Vec<u8>, u8)>, Errno> {
-    let mut iov =
-        libc::iovec { iov_base: buf.as_mut_ptr() as *mut libc::c_void, iov_len: buf.len() };
-    let mut control = [0u64; 16];
-    // SAFETY: sockaddr_ll is plain data; all-zero is valid.
-    let mut from: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
-    // SAFETY: msghdr is plain data; all-zero is valid.
-    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-    msg.msg_name = &mut from as *mut libc::sockaddr_ll as *mut libc::c_void;
-    msg.msg_namelen = std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t;
-    msg.msg_iov = &mut iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control.as_mut_ptr() as *mut libc::c_void;
-    // socklen_t on musl, size_t on glibc.
-    msg.msg_controllen = std::mem::size_of_val(&control) as _;
-    // SAFETY: `msg` points at `from`, `iov` (over `buf`) and `control`, all
-    // live and writable for the sizes recorded in them.
-    let r = unsafe { libc::recvmsg(fd.as_raw_fd(), &mut msg, libc::MSG_TRUNC) };
-    if r < 0 {
-        let e = last();
-        return if e.0 == libc::EAGAIN { Ok(None) } else { Err(e) };
-    }
-    let len = (r as usize).min(buf.len());
-    let mut frame = buf[..len].to_vec();
-    // SAFETY: CMSG_* walk the control buffer the kernel filled, bounded by
-    // msg_controllen; the auxdata payload is read unaligned into a local.
-    unsafe {
-        let mut c = libc::CMSG_FIRSTHDR(&msg);
-        while !c.is_null() {
-            if (*c).cmsg_level == libc::SOL_PACKET && (*c).cmsg_type == PACKET_AUXDATA {
-                let aux: TpacketAuxdata =
-                    std::ptr::read_unaligned(libc::CMSG_DATA(c) as *const TpacketAuxdata);
-                if aux.tp_status & TP_STATUS_VLAN_VALID != 0 && frame.len() >= 12 {
-                    let tpid = if aux.tp_status & TP_STATUS_VLAN_TPID_VALID != 0 {
-                        aux.tp_vlan_tpid
-                    } else {
-                        0x8100
-                    };
-                    let mut tag = tpid.to_be_bytes().to_vec();
-                    tag.extend_from_slice(&aux.tp_vlan_tci.to_be_bytes());
-                    frame.splice(12..12, tag);
+    let mut control = CmsgBuf([0; 128]);
+    let mut iov = [IoSliceMut::new(buf)];
+    // The kernel reports a `sockaddr_ll` of full size even for 6-byte
+    // hardware addresses (net/packet/af_packet.c `packet_recvmsg` pads
+    // msg_namelen), which is what `LinkAddr` requires.
+    let (len, pkttype, vlan) = match recvmsg::<LinkAddr>(
+        fd.as_raw_fd(),
+        &mut iov,
+        Some(&mut control.0),
+        MsgFlags::MSG_TRUNC,
+    ) {
+        Ok(msg) => {
+            let mut vlan = None;
+            // A truncated control buffer (ENOBUFS) cannot happen with only
+            // auxdata asked for; it would leave the frame as received.
+            for c in msg.cmsgs().into_iter().flatten() {
+                if let ControlMessageOwned::Unknown(u) = c {
+                    if u.cmsg_header.cmsg_level == libc::SOL_PACKET
+                        && u.cmsg_header.cmsg_type == PACKET_AUXDATA
+                    {
+                        vlan = auxdata_vlan(&u.data_bytes).or(vlan);
+                    }
                 }
             }
-            c = libc::CMSG_NXTHDR(&msg, c);
+            (msg.bytes, msg.address.map_or(0, |a| a.pkttype()), vlan)
+        }
+        Err(nix::errno::Errno::EAGAIN) => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    let len = len.min(buf.len());
+    let mut frame = buf[..len].to_vec();
+    if let Some((tpid, tci)) = vlan {
+        if frame.len() >= 12 {
+            let mut tag = tpid.to_be_bytes().to_vec();
+            tag.extend_from_slice(&tci.to_be_bytes());
+            frame.splice(12..12, tag);
         }
     }
-    Ok(Some((frame, from.sll_pkttype)))
+    Ok(Some((frame, pkttype)))
 }
 
 /// Waits until one of `fds` is readable or `timeout` passes; returns which
 /// are readable.
 pub fn poll_readable(fds: &[&OwnedFd], timeout: Duration) -> Result<Vec<bool>, Errno> {
-    let mut p: Vec<libc::pollfd> = fds
-        .iter()
-        .map(|f| libc::pollfd { fd: f.as_raw_fd(), events: libc::POLLIN, revents: 0 })
-        .collect();
-    let ms = timeout.as_millis().min(i32::MAX as u128) as libc::c_int;
-    // SAFETY: `p` is a live array of `p.len()` pollfds.
-    let r = unsafe { libc::poll(p.as_mut_ptr(), p.len() as libc::nfds_t, ms) };
-    if r < 0 {
-        let e = last();
-        if e.0 == libc::EINTR {
-            return Ok(vec![false; fds.len()]);
-        }
-        return Err(e);
+    let mut p: Vec<PollFd<'_>> =
+        fds.iter().map(|f| PollFd::new(f.as_fd(), PollFlags::POLLIN)).collect();
+    let ms = PollTimeout::try_from(timeout).unwrap_or(PollTimeout::MAX);
+    match poll(&mut p, ms) {
+        Ok(_) => {}
+        Err(nix::errno::Errno::EINTR) => return Ok(vec![false; fds.len()]),
+        Err(e) => return Err(e.into()),
     }
-    Ok(p.iter().map(|x| x.revents & libc::POLLIN != 0).collect())
+    Ok(p.iter().map(|x| x.revents().is_some_and(|r| r.contains(PollFlags::POLLIN))).collect())
 }
 
 // ------------------------------------------------- interfaces (ioctls)
@@ -291,30 +271,20 @@ fn ifreq(name: &str) -> Result<libc::ifreq, Errno> {
 /// A datagram socket, only as a handle for interface ioctls in the current
 /// network namespace.
 fn ioctl_socket() -> Result<OwnedFd, Errno> {
-    // SAFETY: plain socket(2) call.
-    owned(unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) })
+    Ok(socket(AddressFamily::Inet, SockType::Datagram, SockFlag::SOCK_CLOEXEC, None)?)
 }
 
 /// The interface's index in the calling thread's network namespace.
 pub fn if_index(name: &str) -> Result<u32, Errno> {
-    let s = ioctl_socket()?;
-    let mut r = ifreq(name)?;
-    // SAFETY: SIOCGIFINDEX reads the name and writes ifru_ifindex inside `r`.
-    check(unsafe { libc::ioctl(s.as_raw_fd(), libc::SIOCGIFINDEX as _, &mut r) })?;
-    // SAFETY: the kernel filled the ifindex member of the union.
-    Ok(unsafe { r.ifr_ifru.ifru_ifindex } as u32)
+    // The same name checks as every ioctl here (EINVAL), then
+    // if_nametoindex(3), which asks SIOCGIFINDEX (ENODEV: no such interface).
+    ifreq(name)?;
+    Ok(nix::net::if_::if_nametoindex(name)?)
 }
 
 /// `if_indextoname(3)` in the calling thread's network namespace.
 pub fn if_name(ifindex: u32) -> Result<String, Errno> {
-    let mut buf = [0 as libc::c_char; libc::IF_NAMESIZE];
-    // SAFETY: `buf` has the IF_NAMESIZE bytes the call may write.
-    let r = unsafe { libc::if_indextoname(ifindex, buf.as_mut_ptr()) };
-    if r.is_null() {
-        return Err(last());
-    }
-    // SAFETY: on success the buffer holds a NUL-terminated name.
-    Ok(unsafe { std::ffi::CStr::from_ptr(buf.as_ptr()) }.to_string_lossy().into_owned())
+    Ok(nix::net::if_::if_indextoname(ifindex)?.to_string_lossy().into_owned())
 }
 
 /// `struct ethtool_drvinfo` (include/uapi/linux/ethtool.h).
@@ -361,7 +331,9 @@ pub fn driver_info(name: &str) -> Result<[String; 4], Errno> {
     let mut r = ifreq(name)?;
     r.ifr_ifru.ifru_data = &mut info as *mut EthtoolDrvinfo as *mut libc::c_char;
     // SAFETY: SIOCETHTOOL with ETHTOOL_GDRVINFO writes one ethtool_drvinfo
-    // through ifru_data, which points at the live local `info`.
+    // through ifru_data, which points at the live local `info`. Raw libc:
+    // nix has no ethtool call (its ioctl macros only generate an unsafe
+    // function over this same ioctl).
     check(unsafe { libc::ioctl(s.as_raw_fd(), libc::SIOCETHTOOL as _, &mut r) })?;
     Ok([cstr(&info.driver), cstr(&info.version), cstr(&info.fw_version), cstr(&info.bus_info)])
 }
@@ -378,9 +350,9 @@ pub fn in_netns<T: Send>(netns: Option<&Path>, f: impl FnOnce() -> T + Send) -> 
         std::fs::File::open(path).map_err(|e| Errno(e.raw_os_error().unwrap_or(libc::ENOENT)))?;
     std::thread::scope(|s| {
         s.spawn(move || {
-            // SAFETY: `file` is an open namespace file; setns only changes
-            // this (fresh, scoped) thread's network namespace.
-            check(unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) })?;
+            // setns only changes this (fresh, scoped) thread's network
+            // namespace.
+            setns(&file, CloneFlags::CLONE_NEWNET)?;
             Ok(f())
         })
         .join()
@@ -399,5 +371,25 @@ mod tests {
         // (The bpf(2) attributes are checked in `sys`.)
         assert_eq!(std::mem::size_of::<EthtoolDrvinfo>(), 196);
         assert_eq!(std::mem::size_of::<TpacketAuxdata>(), 20);
+    }
+
+    #[test]
+    fn auxdata_vlan_reads_the_tag_at_the_header_offsets() {
+        // struct tpacket_auxdata: tp_status at 0, tp_vlan_tci at 16,
+        // tp_vlan_tpid at 18 (include/uapi/linux/if_packet.h), native order.
+        let aux = |status: u32, tci: u16, tpid: u16| {
+            let mut b = [0u8; 20];
+            b[0..4].copy_from_slice(&status.to_ne_bytes());
+            b[16..18].copy_from_slice(&tci.to_ne_bytes());
+            b[18..20].copy_from_slice(&tpid.to_ne_bytes());
+            b
+        };
+        let both = TP_STATUS_VLAN_VALID | TP_STATUS_VLAN_TPID_VALID;
+        assert_eq!(auxdata_vlan(&aux(both, 0x2064, 0x88a8)), Some((0x88a8, 0x2064)));
+        // No TPID reported: 802.1Q, as libpcap assumes.
+        assert_eq!(auxdata_vlan(&aux(TP_STATUS_VLAN_VALID, 7, 0x88a8)), Some((0x8100, 7)));
+        assert_eq!(auxdata_vlan(&aux(0, 7, 0x88a8)), None);
+        // A short control message is ignored, not read past.
+        assert_eq!(auxdata_vlan(&aux(both, 7, 0x88a8)[..17]), None);
     }
 }

@@ -5,9 +5,11 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
+
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 
-extern "C" fn on_signal(_: libc::c_int) {
+extern "C" fn on_signal(_: std::ffi::c_int) {
     INTERRUPTED.store(true, Ordering::SeqCst);
 }
 
@@ -33,26 +35,25 @@ pub fn interrupted() -> bool {
 /// process (see [`SecondSignal`] for a second one); the previous handlers
 /// come back on drop.
 pub struct InterruptGuard {
-    old: [(libc::c_int, libc::sigaction); 2],
+    /// The handlers in force before `install`, restored on drop (`None`
+    /// where sigaction refused, which it does only for an invalid signal).
+    old: [(Signal, Option<SigAction>); 2],
 }
 
 impl InterruptGuard {
     pub fn install(second: SecondSignal) -> InterruptGuard {
         INTERRUPTED.store(false, Ordering::SeqCst);
-        let mut old = [(libc::SIGINT, zeroed_sigaction()), (libc::SIGTERM, zeroed_sigaction())];
-        for (sig, prev) in old.iter_mut() {
-            let mut act = zeroed_sigaction();
-            act.sa_sigaction = on_signal as extern "C" fn(libc::c_int) as usize;
-            if second == SecondSignal::EndsProcess {
-                act.sa_flags = libc::SA_RESTART | libc::SA_RESETHAND;
-            }
-            // SAFETY: `act` and `prev` are live sigaction structs; the
-            // handler only stores to an atomic, which is async-signal-safe.
-            unsafe {
-                libc::sigemptyset(&mut act.sa_mask);
-                libc::sigaction(*sig, &act, prev);
-            }
-        }
+        let flags = match second {
+            SecondSignal::Deferred => SaFlags::empty(),
+            SecondSignal::EndsProcess => SaFlags::SA_RESTART | SaFlags::SA_RESETHAND,
+        };
+        let act = SigAction::new(SigHandler::Handler(on_signal), flags, SigSet::empty());
+        let old = [Signal::SIGINT, Signal::SIGTERM].map(|sig| {
+            // SAFETY: nix marks sigaction unsafe because a handler may do
+            // anything in signal context; `on_signal` only stores to an
+            // atomic, which is async-signal-safe.
+            (sig, unsafe { sigaction(sig, &act) }.ok())
+        });
         InterruptGuard { old }
     }
 
@@ -64,13 +65,11 @@ impl InterruptGuard {
 impl Drop for InterruptGuard {
     fn drop(&mut self) {
         for (sig, prev) in &self.old {
-            // SAFETY: restores the handler saved by `install`.
-            unsafe { libc::sigaction(*sig, prev, std::ptr::null_mut()) };
+            if let Some(prev) = prev {
+                // SAFETY: restores the handler that was in force before
+                // `install`, as the process had it.
+                let _ = unsafe { sigaction(*sig, prev) };
+            }
         }
     }
-}
-
-fn zeroed_sigaction() -> libc::sigaction {
-    // SAFETY: sigaction is plain data; all-zero is SIG_DFL with no flags.
-    unsafe { std::mem::zeroed() }
 }

@@ -3,6 +3,10 @@
 //! guest agent's), plus the other system calls that ask about the kernel
 //! itself (`capget`, `uname`, `if_nametoindex`, `sysconf`).
 //!
+//! `bpf(2)` and `capget(2)` are entered through raw `libc::syscall`: `nix`
+//! wraps neither (it has no BPF module and no capability calls). `uname`,
+//! `if_nametoindex` and `sysconf` go through `nix`'s safe wrappers.
+//!
 //! Every attribute struct below mirrors one member of `union bpf_attr` in
 //! `include/uapi/linux/bpf.h` field for field; padding the C compiler would
 //! insert is spelled out as `_pad` fields so the whole struct is initialised
@@ -25,7 +29,7 @@ pub struct Errno(pub i32);
 impl Errno {
     /// The calling thread's `errno` after a failed call.
     pub(crate) fn last() -> Errno {
-        Errno(std::io::Error::last_os_error().raw_os_error().unwrap_or(libc::EIO))
+        Errno(nix::errno::Errno::last_raw())
     }
 
     /// The symbolic name (`EINVAL`) for the errors this backend expects.
@@ -51,6 +55,12 @@ impl Errno {
             524 => "ENOTSUPP", // kernel-internal, still leaks out of bpf(2)
             _ => "E?",
         }
+    }
+}
+
+impl From<nix::errno::Errno> for Errno {
+    fn from(e: nix::errno::Errno) -> Errno {
+        Errno(e as i32)
     }
 }
 
@@ -950,7 +960,10 @@ pub fn map_id(map: &MapFd) -> Result<u32, Errno> {
 // ------------------------------------------------------ other syscalls
 
 /// Effective capability bits of this thread (`capget(2)`, version 3 which
-/// carries 64 bits in two 32-bit words).
+/// carries 64 bits in two 32-bit words). Raw, because `nix` has no
+/// capability calls; the one call answers directly, where `CapEff` in
+/// `/proc/self/status` would depend on procfs being mounted and on parsing
+/// its text.
 pub fn effective_caps() -> Result<u64, Errno> {
     #[repr(C)]
     struct Header {
@@ -980,31 +993,20 @@ pub fn effective_caps() -> Result<u64, Errno> {
 
 /// The running kernel's release string (`uname -r`).
 pub fn kernel_release() -> Result<String, Errno> {
-    // SAFETY: `utsname` is plain old data; all-zero is a valid value.
-    let mut uts: libc::utsname = unsafe { std::mem::zeroed() };
-    // SAFETY: `uts` is a valid, writable `struct utsname`.
-    if unsafe { libc::uname(&mut uts) } != 0 {
-        return Err(Errno::last());
-    }
-    let bytes: Vec<u8> = uts.release.iter().take_while(|&&c| c != 0).map(|&c| c as u8).collect();
-    Ok(String::from_utf8_lossy(&bytes).into_owned())
+    let uts = nix::sys::utsname::uname()?;
+    Ok(uts.release().to_string_lossy().into_owned())
 }
 
 /// `if_nametoindex(3)`; `None` when no such interface exists.
 pub fn if_nametoindex(name: &CStr) -> Option<u32> {
-    // SAFETY: `name` is a valid NUL-terminated string for the call.
-    let idx = unsafe { libc::if_nametoindex(name.as_ptr()) };
-    (idx != 0).then_some(idx)
+    nix::net::if_::if_nametoindex(name).ok()
 }
 
 /// The page size, which bounds test-run frames (net/bpf/test_run.c).
 pub fn page_size() -> usize {
-    // SAFETY: sysconf has no memory-safety preconditions.
-    let r = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-    if r > 0 {
-        r as usize
-    } else {
-        4096
+    match nix::unistd::sysconf(nix::unistd::SysconfVar::PAGE_SIZE) {
+        Ok(Some(r)) if r > 0 => r as usize,
+        _ => 4096,
     }
 }
 

@@ -45,6 +45,7 @@
 mod sys;
 
 use std::fmt;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::time::{Duration, Instant};
 
 use super::XdpMd;
@@ -262,30 +263,26 @@ fn supervise(
     let limits = sys::Limits {
         address_space: sys::virtual_size().unwrap_or(4 << 30).saturating_add(CHILD_HEADROOM),
         cpu_seconds: timeout.as_secs() + 2,
-        max_fd: pipe.write,
+        max_fd: pipe.write.as_raw_fd(),
         parent,
     };
     let started = Instant::now();
     let pid = match sys::fork() {
-        Err(e) => {
-            sys::close(pipe.read);
-            sys::close(pipe.write);
-            return Err(format!("cannot fork: {e}"));
-        }
+        Err(e) => return Err(format!("cannot fork: {e}")),
         Ok(sys::Forked::Child(c)) => {
             // Whatever happens in the child ends here: an unwind must never
             // return into the parent's code in this copy of the process.
             let code = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                body(&c, pipe.write, &limits)
+                body(&c, pipe.write.as_raw_fd(), &limits)
             }))
             .unwrap_or(101);
             sys::exit_child(&c, code)
         }
         Ok(sys::Forked::Parent { pid }) => pid,
     };
-    sys::close(pipe.write);
-    let (bytes, stop) = read_records(pipe.read, pid, timeout, max_bytes, started);
-    sys::close(pipe.read);
+    drop(pipe.write);
+    let (bytes, stop) = read_records(pipe.read.as_fd(), pid, timeout, max_bytes, started);
+    drop(pipe.read);
     let elapsed = started.elapsed();
     let ended = sys::wait(pid).map_err(|e| format!("waitpid failed: {e}"))?;
     Ok(Supervised { bytes, stop, ended, elapsed })
@@ -301,7 +298,7 @@ enum Stop {
 /// bytes than the job can produce (the child is then killed). Returns
 /// what was read and why reading stopped early, if it did.
 fn read_records(
-    fd: i32,
+    fd: BorrowedFd<'_>,
     pid: i32,
     timeout: Duration,
     max: usize,
@@ -782,12 +779,10 @@ mod tests {
     #[test]
     fn child_inherits_no_other_fd() {
         let keep = std::fs::File::open("/proc/self/statm").unwrap();
-        use std::os::fd::AsRawFd;
-        let other = keep.as_raw_fd();
         let s = supervise(Duration::from_secs(20), 64, |c, fd, limits| {
             sys::restrict(c, fd, limits).expect("restrict");
             let mut b = [0u8; 1];
-            let open = sys::read_some(other, &mut b).is_ok();
+            let open = sys::read_some(&keep, &mut b).is_ok();
             sys::write_all(fd, &[open as u8]).unwrap();
             0
         })

@@ -2,6 +2,12 @@
 //! creation, the pipe, rlimits, prctl, the seccomp filter, and the one call
 //! into rbpf's JIT-compiled code.
 //!
+//! `fork`, `waitpid`, `kill`, the pipe, `poll`/`read`, prctl, rlimits,
+//! signal dispositions and `munmap` go through `nix`. Raw `libc` is left for
+//! what nix lacks: `seccomp(2)` with its `sock_filter` program,
+//! `close_range(2)`, `_exit`, and the child's `write` by fd number (see
+//! [`write_all`]).
+//!
 //! The seccomp filter is written by hand as classic BPF with libc's
 //! constants rather than with the `seccompiler` crate: it is twelve
 //! instructions (an architecture check, five syscall numbers, one argument
@@ -10,7 +16,18 @@
 //! the child with SIGSYS, the allowed ones work).
 
 use std::io;
+use std::os::fd::{AsFd, OwnedFd};
 use std::time::Duration;
+
+use nix::errno::Errno;
+use nix::sys::resource::{getrlimit, setrlimit, Resource};
+use nix::sys::signal::{SigHandler, Signal};
+use nix::sys::wait::{waitpid, WaitStatus};
+use nix::unistd::{ForkResult, Pid};
+
+fn io_err(e: Errno) -> io::Error {
+    io::Error::from_raw_os_error(e as i32)
+}
 
 /// `AUDIT_ARCH_X86_64` from include/uapi/linux/audit.h: `EM_X86_64 |
 /// __AUDIT_ARCH_64BIT | __AUDIT_ARCH_LE`. libc does not export it.
@@ -27,25 +44,13 @@ const DATA_ARG0_HI: u32 = 20;
 /// A pipe's two ends, both close-on-exec (so a `Command` spawned by
 /// another thread of this process cannot inherit them).
 pub(super) struct Pipe {
-    pub read: i32,
-    pub write: i32,
+    pub read: OwnedFd,
+    pub write: OwnedFd,
 }
 
 pub(super) fn pipe() -> io::Result<Pipe> {
-    let mut fds = [0i32; 2];
-    // SAFETY: pipe2 writes two ints into the array we pass, which has room
-    // for exactly two.
-    let rc = unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) };
-    if rc != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(Pipe { read: fds[0], write: fds[1] })
-}
-
-pub(super) fn close(fd: i32) {
-    // SAFETY: closing an fd this module created and owns; nothing else
-    // holds it (the Pipe's ends are only used through this module).
-    unsafe { libc::close(fd) };
+    let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(io_err)?;
+    Ok(Pipe { read, write })
 }
 
 /// Where `fork` left us.
@@ -65,23 +70,29 @@ pub(super) struct Child(());
 /// (`sandbox::child_main`) takes none of them: no stdio, no env, no
 /// threads.
 pub(super) fn fork() -> io::Result<Forked> {
-    // SAFETY: fork has no memory-safety preconditions of its own; the
-    // child's restrictions after a multi-threaded fork are the note above.
-    match unsafe { libc::fork() } {
-        -1 => Err(io::Error::last_os_error()),
-        0 => Ok(Forked::Child(Child(()))),
-        pid => Ok(Forked::Parent { pid }),
+    // SAFETY: nix marks fork unsafe for what a child of a multi-threaded
+    // process may do before exec; the child's restrictions are the note
+    // above (it never returns into the parent's code: `supervise` ends it
+    // with `exit_child`).
+    match unsafe { nix::unistd::fork() }.map_err(io_err)? {
+        ForkResult::Child => Ok(Forked::Child(Child(()))),
+        ForkResult::Parent { child } => Ok(Forked::Parent { pid: child.as_raw() }),
     }
 }
 
 /// Ends the child at once: no atexit handlers, no destructors (they belong
-/// to the parent's state, copied), no stdio flush.
+/// to the parent's state, copied), no stdio flush. Raw: nix has no
+/// `_exit`, and `std::process::exit` would run the atexit handlers.
 pub(super) fn exit_child(_: &Child, code: i32) -> ! {
     // SAFETY: _exit never returns and touches no process state we rely on.
     unsafe { libc::_exit(code) }
 }
 
-/// Writes all of `buf` to `fd`, retrying on EINTR and short writes.
+/// Writes all of `buf` to the child's result fd `fd`, retrying on EINTR
+/// and short writes. Raw `write(2)` by number: the seccomp filter allows
+/// exactly this number, and after [`restrict`] has closed every other fd by
+/// range the child holds no I/O-safe handle that nix's `write` (which takes
+/// `AsFd`) could borrow honestly.
 pub(super) fn write_all(fd: i32, mut buf: &[u8]) -> io::Result<()> {
     while !buf.is_empty() {
         // SAFETY: buf is a live slice; write reads at most buf.len() bytes.
@@ -99,45 +110,33 @@ pub(super) fn write_all(fd: i32, mut buf: &[u8]) -> io::Result<()> {
 }
 
 /// Reads what is available (after `poll` said so). Ok(0) is end of file.
-pub(super) fn read_some(fd: i32, buf: &mut [u8]) -> io::Result<usize> {
+pub(super) fn read_some(fd: impl AsFd, buf: &mut [u8]) -> io::Result<usize> {
     loop {
-        // SAFETY: buf is a live, writable slice of buf.len() bytes.
-        let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
-        if n >= 0 {
-            return Ok(n as usize);
-        }
-        let e = io::Error::last_os_error();
-        if e.kind() != io::ErrorKind::Interrupted {
-            return Err(e);
+        match nix::unistd::read(fd.as_fd(), buf) {
+            Err(Errno::EINTR) => continue,
+            r => return r.map_err(io_err),
         }
     }
 }
 
 /// Waits up to `timeout` for `fd` to become readable (or hung up).
 /// Returns false on timeout.
-pub(super) fn poll_readable(fd: i32, timeout: Duration) -> io::Result<bool> {
-    let ms = timeout.as_millis().clamp(0, i32::MAX as u128) as i32;
-    let mut p = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
-    // SAFETY: one valid pollfd, count 1.
-    let rc = unsafe { libc::poll(&mut p, 1, ms) };
-    match rc {
-        -1 => {
-            let e = io::Error::last_os_error();
-            if e.kind() == io::ErrorKind::Interrupted {
-                Ok(true) // let the caller re-check its deadline and read
-            } else {
-                Err(e)
-            }
-        }
-        0 => Ok(false),
-        _ => Ok(true),
+pub(super) fn poll_readable(fd: impl AsFd, timeout: Duration) -> io::Result<bool> {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    let ms = PollTimeout::try_from(timeout).unwrap_or(PollTimeout::MAX);
+    let mut p = [PollFd::new(fd.as_fd(), PollFlags::POLLIN)];
+    match poll(&mut p, ms) {
+        Err(Errno::EINTR) => Ok(true), // let the caller re-check its deadline and read
+        Err(e) => Err(io_err(e)),
+        Ok(0) => Ok(false),
+        Ok(_) => Ok(true),
     }
 }
 
 pub(super) fn kill_child(pid: i32) {
-    // SAFETY: pid is our own unreaped child (waitpid has not returned for
-    // it), so the pid cannot have been reused by another process.
-    unsafe { libc::kill(pid, libc::SIGKILL) };
+    // pid is our own unreaped child (waitpid has not returned for it), so
+    // the pid cannot have been reused by another process.
+    let _ = nix::sys::signal::kill(Pid::from_raw(pid), Signal::SIGKILL);
 }
 
 /// How the child ended.
@@ -149,40 +148,26 @@ pub(super) enum Ended {
 
 /// Reaps `pid`, blocking.
 pub(super) fn wait(pid: i32) -> io::Result<Ended> {
-    let mut status = 0;
     loop {
-        // SAFETY: status is a valid int to write the status into.
-        let rc = unsafe { libc::waitpid(pid, &mut status, 0) };
-        if rc == pid {
-            break;
+        match waitpid(Pid::from_raw(pid), None) {
+            Err(Errno::EINTR) => continue,
+            Err(e) => return Err(io_err(e)),
+            Ok(WaitStatus::Exited(_, code)) => return Ok(Ended::Exited(code)),
+            Ok(WaitStatus::Signaled(_, sig, _)) => return Ok(Ended::Signaled(sig as i32)),
+            // Without WUNTRACED/WCONTINUED only an end is reported.
+            Ok(other) => {
+                return Err(io::Error::other(format!("waitpid reported {other:?}, not an end")))
+            }
         }
-        let e = io::Error::last_os_error();
-        if e.kind() != io::ErrorKind::Interrupted {
-            return Err(e);
-        }
-    }
-    if libc::WIFSIGNALED(status) {
-        Ok(Ended::Signaled(libc::WTERMSIG(status)))
-    } else {
-        Ok(Ended::Exited(libc::WEXITSTATUS(status)))
     }
 }
 
 /// The signal's name, for messages.
 pub(super) fn signal_name(sig: i32) -> String {
-    let name = match sig {
-        libc::SIGSEGV => "SIGSEGV",
-        libc::SIGBUS => "SIGBUS",
-        libc::SIGILL => "SIGILL",
-        libc::SIGFPE => "SIGFPE",
-        libc::SIGSYS => "SIGSYS",
-        libc::SIGKILL => "SIGKILL",
-        libc::SIGABRT => "SIGABRT",
-        libc::SIGXCPU => "SIGXCPU",
-        libc::SIGTRAP => "SIGTRAP",
-        _ => return format!("signal {sig}"),
-    };
-    name.to_string()
+    match Signal::try_from(sig) {
+        Ok(s) => s.as_str().to_string(),
+        Err(_) => format!("signal {sig}"),
+    }
 }
 
 /// This process's virtual size in bytes (`/proc/self/statm`'s first field
@@ -191,9 +176,8 @@ pub(super) fn signal_name(sig: i32) -> String {
 pub(super) fn virtual_size() -> Option<u64> {
     let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
     let pages: u64 = statm.split_whitespace().next()?.parse().ok()?;
-    // SAFETY: sysconf has no preconditions.
-    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-    Some(pages * page.max(4096) as u64)
+    let page = nix::unistd::sysconf(nix::unistd::SysconfVar::PAGE_SIZE).ok().flatten();
+    Some(pages * page.unwrap_or(4096).max(4096) as u64)
 }
 
 /// The limits the child puts on itself before it runs any program code.
@@ -210,68 +194,60 @@ pub(super) struct Limits {
 /// error naming the step that failed (the child then reports it and
 /// exits without running anything).
 pub(super) fn restrict(c: &Child, keep_fd: i32, l: &Limits) -> Result<(), &'static str> {
-    // SAFETY: plain syscalls on integers and on rlimit structs that live on
-    // this stack frame (this covers every call in the block).
+    use nix::sys::prctl;
+    // Close every fd but the result pipe, including stdio: after this the
+    // child can reach nothing it inherited (other tests' pipes, BPF program
+    // fds, the capture file).
+    // SAFETY: in the child, nothing it still runs uses another fd (the
+    // OwnedFds of the copied parent state are never used or dropped: the
+    // child ends with `_exit`).
     unsafe {
-        // Close every fd but the result pipe, including stdio: after this
-        // the child can reach nothing it inherited (other tests' pipes,
-        // BPF program fds, the capture file).
         if keep_fd > 0 {
             close_range(0, keep_fd as u32 - 1)?;
         }
         close_range(keep_fd as u32 + 1, u32::MAX)?;
-        if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong, 0, 0, 0) != 0 {
-            return Err("prctl(PR_SET_PDEATHSIG)");
+    }
+    prctl::set_pdeathsig(Signal::SIGKILL).map_err(|_| "prctl(PR_SET_PDEATHSIG)")?;
+    // The parent may have died before PDEATHSIG was armed.
+    if nix::unistd::getppid().as_raw() != l.parent {
+        exit_child(c, 111);
+    }
+    prctl::set_no_new_privs().map_err(|_| "prctl(PR_SET_NO_NEW_PRIVS)")?;
+    // Not dumpable: no core file, and no ptrace from other processes of
+    // this user into the child's copy of the parent's memory.
+    prctl::set_dumpable(false).map_err(|_| "prctl(PR_SET_DUMPABLE)")?;
+    // Rust's runtime handles SIGSEGV/SIGBUS (stack-overflow detection) by
+    // calling sigaction, which the filter would turn into SIGSYS: restore
+    // the default actions so a crash is reported as the signal it is.
+    for sig in [Signal::SIGSEGV, Signal::SIGBUS, Signal::SIGILL, Signal::SIGFPE, Signal::SIGTRAP] {
+        // SAFETY: nix marks signal() unsafe for the handlers it may
+        // install; SIG_DFL runs no code of ours.
+        if unsafe { nix::sys::signal::signal(sig, SigHandler::SigDfl) }.is_err() {
+            return Err("signal(SIG_DFL)");
         }
-        // The parent may have died before PDEATHSIG was armed.
-        if libc::getppid() != l.parent {
-            exit_child(c, 111);
+    }
+    // Never raise a hard limit we inherited (that would fail anyway).
+    let lower = |res, want: u64| match getrlimit(res) {
+        Ok((_, hard)) => {
+            let v = want.min(hard);
+            setrlimit(res, v, v).is_ok()
         }
-        if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1 as libc::c_ulong, 0, 0, 0) != 0 {
-            return Err("prctl(PR_SET_NO_NEW_PRIVS)");
-        }
-        // Not dumpable: no core file, and no ptrace from other processes
-        // of this user into the child's copy of the parent's memory.
-        if libc::prctl(libc::PR_SET_DUMPABLE, 0 as libc::c_ulong, 0, 0, 0) != 0 {
-            return Err("prctl(PR_SET_DUMPABLE)");
-        }
-        // Rust's runtime handles SIGSEGV/SIGBUS (stack-overflow
-        // detection) by calling sigaction, which the filter would turn into
-        // SIGSYS: restore the default actions so a crash is reported as
-        // the signal it is.
-        for sig in [libc::SIGSEGV, libc::SIGBUS, libc::SIGILL, libc::SIGFPE, libc::SIGTRAP] {
-            if libc::signal(sig, libc::SIG_DFL) == libc::SIG_ERR {
-                return Err("signal(SIG_DFL)");
-            }
-        }
-        let set = |res, soft: u64, hard: u64| {
-            let r = libc::rlimit { rlim_cur: soft, rlim_max: hard };
-            libc::setrlimit(res, &r) == 0
-        };
-        // Never raise a hard limit we inherited (that would fail anyway).
-        let lower = |res, want: u64| {
-            let mut cur = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
-            if libc::getrlimit(res, &mut cur) != 0 {
-                return false;
-            }
-            let v = want.min(cur.rlim_max);
-            set(res, v, v)
-        };
-        if !lower(libc::RLIMIT_AS, l.address_space) {
-            return Err("setrlimit(RLIMIT_AS)");
-        }
-        if !lower(libc::RLIMIT_CPU, l.cpu_seconds) {
-            return Err("setrlimit(RLIMIT_CPU)");
-        }
-        if !lower(libc::RLIMIT_NOFILE, l.max_fd as u64 + 1) {
-            return Err("setrlimit(RLIMIT_NOFILE)");
-        }
-        if !lower(libc::RLIMIT_CORE, 0) || !lower(libc::RLIMIT_FSIZE, 0) {
-            return Err("setrlimit(RLIMIT_CORE/FSIZE)");
-        }
-        if !lower(libc::RLIMIT_NPROC, 0) {
-            return Err("setrlimit(RLIMIT_NPROC)");
-        }
+        Err(_) => false,
+    };
+    if !lower(Resource::RLIMIT_AS, l.address_space) {
+        return Err("setrlimit(RLIMIT_AS)");
+    }
+    if !lower(Resource::RLIMIT_CPU, l.cpu_seconds) {
+        return Err("setrlimit(RLIMIT_CPU)");
+    }
+    if !lower(Resource::RLIMIT_NOFILE, l.max_fd as u64 + 1) {
+        return Err("setrlimit(RLIMIT_NOFILE)");
+    }
+    if !lower(Resource::RLIMIT_CORE, 0) || !lower(Resource::RLIMIT_FSIZE, 0) {
+        return Err("setrlimit(RLIMIT_CORE/FSIZE)");
+    }
+    if !lower(Resource::RLIMIT_NPROC, 0) {
+        return Err("setrlimit(RLIMIT_NPROC)");
     }
     Ok(())
 }
@@ -294,10 +270,13 @@ pub(super) fn unmap_shared(_: &Child) -> Result<(), &'static str> {
         let (Ok(a), Ok(b)) = (usize::from_str_radix(a, 16), usize::from_str_radix(b, 16)) else {
             return Err("parsing /proc/self/maps");
         };
+        let Some(start) = std::ptr::NonNull::new(a as *mut std::ffi::c_void) else {
+            return Err("parsing /proc/self/maps");
+        };
         // SAFETY: the range is a whole mapping of this (child) process
         // that nothing in the child uses: the child's code touches only its
         // private copy of the parent's heap and stack, and rbpf's buffers.
-        if unsafe { libc::munmap(a as *mut libc::c_void, b - a) } != 0 {
+        if unsafe { nix::sys::mman::munmap(start, b - a) }.is_err() {
             return Err("munmap of a shared mapping");
         }
     }
@@ -308,19 +287,18 @@ pub(super) fn unmap_shared(_: &Child) -> Result<(), &'static str> {
 /// cannot write it. Returns its address.
 #[cfg(test)]
 pub(super) fn shared_page() -> usize {
+    use nix::sys::mman::{mmap_anonymous, MapFlags, ProtFlags};
+    let len = std::num::NonZeroUsize::new(4096).unwrap();
     // SAFETY: a fresh anonymous mapping; no existing memory is affected.
     let p = unsafe {
-        libc::mmap(
-            std::ptr::null_mut(),
-            4096,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_SHARED | libc::MAP_ANONYMOUS,
-            -1,
-            0,
+        mmap_anonymous(
+            None,
+            len,
+            ProtFlags::PROT_READ | ProtFlags::PROT_WRITE,
+            MapFlags::MAP_SHARED,
         )
     };
-    assert_ne!(p, libc::MAP_FAILED);
-    p as usize
+    p.expect("mmap of a shared page").as_ptr() as usize
 }
 
 /// Writes `v` to `addr` (a page from [`shared_page`]), or reads it.
@@ -339,7 +317,7 @@ pub(super) fn poke(addr: usize, v: Option<u8>) -> u8 {
 }
 
 /// close_range(2) (Linux 5.9); falls back to closing one by one up to the
-/// fd limit on older kernels.
+/// fd limit on older kernels. Raw: nix has no close_range.
 ///
 /// SAFETY: callers pass fd ranges that hold nothing the caller still uses.
 unsafe fn close_range(first: u32, last: u32) -> Result<(), &'static str> {
@@ -351,15 +329,11 @@ unsafe fn close_range(first: u32, last: u32) -> Result<(), &'static str> {
     if rc == 0 {
         return Ok(());
     }
-    let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
-    // SAFETY: lim is a valid rlimit to fill.
-    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
-        return Err("close_range");
-    }
-    let end = (lim.rlim_cur.min(1 << 20) as u32).min(last.saturating_add(1));
+    let Ok((soft, _)) = getrlimit(Resource::RLIMIT_NOFILE) else { return Err("close_range") };
+    let end = (soft.min(1 << 20) as u32).min(last.saturating_add(1));
     for fd in first..end {
-        // SAFETY: as the function's contract says; EBADF is harmless.
-        unsafe { libc::close(fd as i32) };
+        // As the function's contract says; EBADF is harmless.
+        let _ = nix::unistd::close(fd as i32);
     }
     Ok(())
 }
@@ -371,7 +345,7 @@ pub(super) struct Jailed<'c> {
     _child: &'c Child,
 }
 
-/// Installs the seccomp filter. Every other system call, and every call
+/// Installs the seccomp filter (raw `seccomp(2)`: nix has no seccomp). Every other system call, and every call
 /// through another ABI (x32 numbers, i386 `int 0x80` with its own arch
 /// value), kills the whole process (`SECCOMP_RET_KILL_PROCESS`, which the
 /// parent sees as SIGSYS).
