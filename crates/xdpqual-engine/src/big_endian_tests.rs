@@ -108,7 +108,7 @@ fn array_index_and_atomics_are_big_endian() {
         Insn::new(0x95, 0, 0, 0, 0),
     ]);
     let frame = [0u8; 64];
-    let mut be = engine(&p, &[def.clone()], ByteOrder::Big);
+    let mut be = engine(&p, std::slice::from_ref(&def), ByteOrder::Big);
     assert_eq!(r0(&mut be, &frame), 1, "big-endian bytes 00 00 00 01 are index 1");
     let entries = be.maps_mut().by_name("a").unwrap().entries();
     let one = entries.iter().find(|e| e.key == [0, 0, 0, 1]).expect("index 1 listed big-endian");
