@@ -427,12 +427,53 @@ struct ProgLoadAttr {
 }
 impl Attr for ProgLoadAttr {}
 
+/// Instructions as this kernel reads `struct bpf_insn` (include/uapi/linux/
+/// bpf.h): `code`, then the `dst_reg:4, src_reg:4` bitfields, `off`, `imm`
+/// in the machine's byte order. On a big-endian machine (the s390x guest
+/// agent) the bitfields fill the byte from its top, so `dst_reg` is the
+/// high nibble, and `off`/`imm` are big-endian, as LLVM's `bpfeb` emits
+/// them.
+// TODO(be-engine merge): becomes `isa::encode(insns, ByteOrder::NATIVE)`.
+pub fn encode_native(insns: &[crate::isa::Insn]) -> Vec<u8> {
+    if cfg!(target_endian = "little") {
+        crate::isa::encode_le(insns)
+    } else {
+        insns.iter().flat_map(|i| encode_be(*i)).collect()
+    }
+}
+
+/// One slot the kernel wrote (`xlated_prog_insns`), read back as
+/// [`encode_native`] wrote it.
+pub fn decode_native(b: [u8; 8]) -> crate::isa::Insn {
+    if cfg!(target_endian = "little") {
+        crate::isa::Insn::from_le_bytes(b)
+    } else {
+        decode_be(b)
+    }
+}
+
+fn encode_be(i: crate::isa::Insn) -> [u8; 8] {
+    let (off, imm) = (i.off.to_be_bytes(), i.imm.to_be_bytes());
+    [i.code, (i.dst << 4) | (i.src & 0x0f), off[0], off[1], imm[0], imm[1], imm[2], imm[3]]
+}
+
+fn decode_be(b: [u8; 8]) -> crate::isa::Insn {
+    crate::isa::Insn {
+        code: b[0],
+        dst: b[1] >> 4,
+        src: b[1] & 0x0f,
+        off: i16::from_be_bytes([b[2], b[3]]),
+        imm: i32::from_be_bytes([b[4], b[5], b[6], b[7]]),
+    }
+}
+
 /// What BPF_PROG_LOAD needs.
 pub struct ProgSpec<'a> {
     pub prog_type: u32,
     pub expected_attach_type: u32,
     pub prog_flags: u32,
-    /// Little-endian instruction bytes, a multiple of 8.
+    /// Instruction bytes in this machine's byte order ([`encode_native`]),
+    /// a multiple of 8.
     pub insns: &'a [u8],
     pub license: &'a CStr,
     /// Already sanitised, at most 15 bytes.
@@ -1011,6 +1052,28 @@ pub fn page_size() -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn big_endian_slots_put_dst_in_the_high_nibble() {
+        // `r1 = *(u16 *)(r2 - 2)` (LDX|MEM|H, dst 1, src 2, off -2) and
+        // `r0 = 0x01020304`: worked out from struct bpf_insn's layout on a
+        // big-endian machine (bitfields from the top of the byte, integers
+        // most significant byte first).
+        let ldx = crate::isa::Insn::new(0x69, 1, 2, -2, 0);
+        assert_eq!(encode_be(ldx), [0x69, 0x12, 0xff, 0xfe, 0, 0, 0, 0]);
+        assert_eq!(decode_be(encode_be(ldx)), ldx);
+        let mov = crate::isa::Insn::new(0xb7, 0, 0, 0, 0x0102_0304);
+        assert_eq!(encode_be(mov), [0xb7, 0, 0, 0, 1, 2, 3, 4]);
+        // This machine's own order is what the kernel under us reads.
+        let native = encode_native(&[ldx]);
+        if cfg!(target_endian = "little") {
+            assert_eq!(native, [0x69, 0x21, 0xfe, 0xff, 0, 0, 0, 0]);
+        } else {
+            assert_eq!(native, [0x69, 0x12, 0xff, 0xfe, 0, 0, 0, 0]);
+        }
+        assert_eq!(decode_native(native.try_into().unwrap()), ldx);
+    }
+
     use std::mem::{offset_of, size_of};
 
     // Offsets from include/uapi/linux/bpf.h as compiled on x86_64/arm64
