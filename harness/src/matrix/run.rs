@@ -154,8 +154,8 @@ struct Prepared<'a> {
     inputs: Vec<Input>,
     opts: &'a Options,
     nondet_prog: bool,
-    /// Engine references by guest CPU count.
-    references: Mutex<BTreeMap<usize, std::sync::Arc<job::Reference>>>,
+    /// Engine references by guest CPU count and byte order (big).
+    references: Mutex<BTreeMap<(usize, bool), std::sync::Arc<job::Reference>>>,
 }
 
 struct Ready {
@@ -173,8 +173,16 @@ pub fn run(
 ) -> Result<MatrixReport> {
     let start = Instant::now();
     let (inputs, capture_errors) = job::read_inputs(captures, opts.max_packets)?;
-    let job = job::build(obj, program, &opts.maps, &inputs, opts.rx_queue_index)?;
-    let job_bytes = serde_json::to_vec(&job).context("serialising the guest job")?;
+    // One job per guest byte order: map-file integers become bytes in the
+    // guest's order.
+    let mut jobs: BTreeMap<bool, Vec<u8>> = BTreeMap::new();
+    for big in opts.cells.iter().map(|c| c.arch.big_endian()) {
+        if jobs.contains_key(&big) {
+            continue;
+        }
+        let job = job::build(obj, program, &opts.maps, &inputs, opts.rx_queue_index, big)?;
+        jobs.insert(big, serde_json::to_vec(&job).context("serialising the guest job")?);
+    }
 
     // Per architecture: QEMU (a missing one is an error up front) and the
     // initramfs with that architecture's agent.
@@ -185,7 +193,7 @@ pub fn run(
         }
         let q = qemu::find(arch)?;
         let agent = agent::agent_bytes(arch, opts.agent_dir.as_deref(), &opts.cache)?;
-        let initrd = initramfs::build(&opts.cache, &agent, &job_bytes)?;
+        let initrd = initramfs::build(&opts.cache, &agent, &jobs[&arch.big_endian()])?;
         arch_files.insert(arch, (q, initrd));
     }
 
@@ -331,8 +339,8 @@ pub fn run(
     })
 }
 
-fn reference(p: &Prepared, ncpus: usize) -> Result<std::sync::Arc<job::Reference>> {
-    if let Some(r) = p.references.lock().expect("reference lock").get(&ncpus) {
+fn reference(p: &Prepared, ncpus: usize, big: bool) -> Result<std::sync::Arc<job::Reference>> {
+    if let Some(r) = p.references.lock().expect("reference lock").get(&(ncpus, big)) {
         return Ok(r.clone());
     }
     let r = std::sync::Arc::new(job::reference(
@@ -342,8 +350,9 @@ fn reference(p: &Prepared, ncpus: usize) -> Result<std::sync::Arc<job::Reference
         &p.inputs,
         ncpus,
         p.opts.rx_queue_index,
+        big,
     )?);
-    p.references.lock().expect("reference lock").insert(ncpus, r.clone());
+    p.references.lock().expect("reference lock").insert((ncpus, big), r.clone());
     Ok(r)
 }
 
@@ -429,7 +438,7 @@ fn run_cell(p: &Prepared, r: &Ready, accel: Accel) -> CellReport {
                 ));
             }
             let ncpus = guest.possible_cpus.unwrap_or(1);
-            match reference(p, ncpus) {
+            match reference(p, ncpus, r.cell.arch.big_endian()) {
                 Err(e) => rep.error = Some(format!("engine: {e:#}")),
                 Ok(reference) => {
                     let a = compare::compare(
