@@ -3,6 +3,12 @@
 #
 # Usage: corpus/build.sh [OUT_DIR]    (default OUT_DIR: corpus/build)
 #
+# Also builds every corpus program for big-endian BPF (clang -target bpfeb,
+# the byte order of s390x) into OUT_DIR/bpfeb/NAME.v3.bpfeb.o, for cpu v3
+# only: the engine's big-endian mode and the s390x matrix cell run them. A
+# folder of their own keeps them out of everything that runs corpus/build/*.o
+# on this (little-endian) host.
+#
 # Also builds the hostile programs (corpus/hostile/*.c: attacks on the harness,
 # see corpus/hostile/hostile.h) into OUT_DIR/hostile/, for cpu v3 only: they
 # test the sandbox, not the instruction set.
@@ -27,9 +33,23 @@ cd "$here"
 # multiarch include directory; -target bpf does not search it by itself.
 multiarch=${MULTIARCH:-$(gcc -print-multiarch 2>/dev/null || echo "$(uname -m)-linux-gnu")}
 
-flags=(-O2 -g -target bpf -Wall -Werror
-       "-I/usr/include/$multiarch"
+common=(-O2 -g -Wall -Werror
        "-fdebug-prefix-map=$here=." "-ffile-prefix-map=$here=.")
+flags=(-target bpf "-I/usr/include/$multiarch" "${common[@]}")
+
+# The big-endian builds need a big-endian architecture's <asm/byteorder.h>:
+# the host's (x86-64, arm64) defines __LITTLE_ENDIAN_BITFIELD, and struct
+# iphdr's ihl/version bitfields would then be laid out little-endian in a
+# bpfeb object (clang allocates bitfields from the most significant bit on
+# big-endian targets), so `ip->version` would read the wrong nibble. s390x's
+# headers come with Debian's linux-libc-dev-s390x-cross (pulled in by
+# libc6-dev-s390x-cross, which ci/setup.sh installs for the s390x cell).
+be_include=${BE_INCLUDE:-/usr/s390x-linux-gnu/include}
+if [[ ! -f $be_include/asm/byteorder.h ]]; then
+    echo "corpus/build.sh: $be_include/asm/byteorder.h is missing; install libc6-dev-s390x-cross (or set BE_INCLUDE to a big-endian architecture's include directory)" >&2
+    exit 1
+fi
+be_flags=(-target bpfeb "-I$be_include" "${common[@]}")
 
 "$CLANG" --version | head -n1 > "$out/CLANG_VERSION"
 
@@ -38,6 +58,12 @@ for src in *.c; do
     for v in 2 3 4; do
         "$CLANG" "${flags[@]}" "-mcpu=v$v" -c "$src" -o "$out/$name.v$v.o"
     done
+done
+
+mkdir -p "$out/bpfeb"
+for src in *.c; do
+    name=${src%.c}
+    "$CLANG" "${be_flags[@]}" -mcpu=v3 -c "$src" -o "$out/bpfeb/$name.v3.bpfeb.o"
 done
 
 mkdir -p "$out/hostile"

@@ -49,6 +49,13 @@ fn skip_reason(recorded: &str) -> Option<String> {
     if found != recorded {
         return Some(format!("clang-19 is `{found}`, the objects were built with `{recorded}`"));
     }
+    if !Path::new("/usr/s390x-linux-gnu/include/asm/byteorder.h").exists() {
+        return Some(
+            "s390x kernel headers (libc6-dev-s390x-cross), which the bpfeb builds use, are not \
+             installed"
+                .to_string(),
+        );
+    }
     if !Path::new("/usr/include/bpf/bpf_helpers.h").exists() {
         return Some("libbpf headers (/usr/include/bpf) are not installed".to_string());
     }
@@ -86,8 +93,9 @@ fn committed_corpus_objects_match_a_fresh_build() {
     );
 
     let mut problems = Vec::new();
-    // The corpus, then the hostile programs (corpus/hostile/) in their own folder.
-    for sub in ["", "hostile"] {
+    // The corpus, then the hostile programs (corpus/hostile/) and the
+    // big-endian builds (bpfeb/) in their own folders.
+    for sub in ["", "hostile", "bpfeb"] {
         compare_objects(&committed_dir.join(sub), &fresh_dir.join(sub), &mut problems);
     }
     let _ = fs::remove_dir_all(&fresh_dir);
@@ -96,6 +104,10 @@ fn committed_corpus_objects_match_a_fresh_build() {
     assert!(
         !objects_in(&committed_dir.join("hostile")).is_empty(),
         "corpus/build/hostile holds no objects"
+    );
+    assert!(
+        !objects_in(&committed_dir.join("bpfeb")).is_empty(),
+        "corpus/build/bpfeb holds no objects"
     );
 }
 

@@ -72,6 +72,7 @@ fn object() -> Object {
         programs: vec![prog],
         maps: vec![map],
         license: "GPL".into(),
+        byte_order: Default::default(),
         btf: Default::default(),
     }
 }

@@ -176,6 +176,7 @@ fn object(programs: Vec<Program>, maps: Vec<MapDef>) -> Object {
         programs,
         maps,
         license: "GPL".to_string(),
+        byte_order: Default::default(),
         btf: Default::default(),
     }
 }

@@ -99,6 +99,7 @@ fn object(insns: Vec<Insn>) -> Object {
         programs: vec![prog],
         maps: vec![map],
         license: "GPL".into(),
+        byte_order: Default::default(),
         btf: Default::default(),
     }
 }

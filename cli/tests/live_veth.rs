@@ -478,6 +478,7 @@ fn size_classes() -> xdpqual::program::Object {
         programs: vec![prog],
         maps: vec![],
         license: "GPL".into(),
+        byte_order: Default::default(),
         btf: Default::default(),
     }
 }

@@ -27,6 +27,7 @@ fn object(insns: Vec<Insn>) -> (Object, Program) {
         programs: vec![p.clone()],
         maps: Vec::new(),
         license: "GPL".into(),
+        byte_order: Default::default(),
         btf: Default::default(),
     };
     (obj, p)

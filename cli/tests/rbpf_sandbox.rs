@@ -128,6 +128,7 @@ fn bench_rows(p: &Program) -> (Outcome, String) {
         programs: vec![p.clone()],
         maps: vec![],
         license: "GPL".into(),
+        byte_order: Default::default(),
         btf: Default::default(),
     };
     let r = bench::run(&obj, p, Path::new("frames.pcap"), &frames(40), &opts()).unwrap();
@@ -311,6 +312,7 @@ fn engine_interpreter_and_jit_show_the_same_addresses() {
         programs: vec![p],
         maps: vec![],
         license: "GPL".into(),
+        byte_order: Default::default(),
         btf: Default::default(),
     };
     let frame = vec![0u8; 64];

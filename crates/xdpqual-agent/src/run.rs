@@ -49,6 +49,7 @@ fn object_of(job: &Job) -> Result<Object, String> {
         programs,
         maps: job.maps.clone(),
         license: job.license.clone(),
+        byte_order: Default::default(),
         btf: Default::default(),
     })
 }

@@ -82,6 +82,11 @@ pub(crate) struct Exec<'e, T: Tracer> {
     pub refusals: &'e mut Vec<(usize, i32)>,
     /// The modelled FIB for `bpf_fib_lookup`, when one was given.
     pub fib: Option<&'e super::fib::Fib>,
+    /// The program's byte order ([`crate::EngineConfig::byte_order`]):
+    /// how 2-, 4- and 8-byte loads and stores map registers to bytes.
+    pub order: xdpqual_isa::ByteOrder,
+    /// `order.is_big()`, read on every load and store.
+    pub big: bool,
 }
 
 impl<T: Tracer> Exec<'_, T> {
@@ -94,7 +99,11 @@ impl<T: Tracer> Exec<'_, T> {
         if tag_of(a) == TAG_CTX {
             return self.ctx_load(a, size);
         }
-        Ok(read_le(self.slice(pc, a, size, false)?))
+        let big = self.big;
+        let v = read_le(self.slice(pc, a, size, false)?);
+        // Big-endian memory: the bytes read little-endian, reversed. One
+        // predictable branch, and a byte swap only in big-endian runs.
+        Ok(if big { swap_width(v, size) } else { v })
     }
 
     pub(crate) fn store(
@@ -107,6 +116,7 @@ impl<T: Tracer> Exec<'_, T> {
         if tag_of(a) == TAG_CTX {
             return Err(FaultKind::ReadOnly { addr: a, region: Region::Ctx });
         }
+        let v = if self.big { swap_width(v, size) } else { v };
         write_le(self.slice(pc, a, size, true)?, v);
         Ok(())
     }

@@ -78,6 +78,16 @@ mod off {
     pub(super) const DMAC: usize = 58;
 }
 
+/// The fields of `struct bpf_fib_lookup` that are host-order integers
+/// (include/uapi/linux/bpf.h: `tot_len`/`mtu_result`, `ifindex`,
+/// `rt_metric`, `tbid`), as (offset, size); every other field is bytes or
+/// network order. The model reads and writes them little-endian (the
+/// helper reverses them around a big-endian program's lookup). `tos` and
+/// `flowinfo` share `rt_metric`'s bytes but are never read by the model;
+/// `h_vlan_proto`/`h_vlan_TCI` share `tbid`'s and are only written, with 0.
+pub const HOST_ORDER_FIELDS: [(usize, usize); 4] =
+    [(off::TOT_LEN, 2), (off::IFINDEX, 4), (off::RT_METRIC, 4), (off::TBID, 4)];
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Interface {
     pub ifindex: u32,
@@ -163,16 +173,16 @@ struct Dev {
 }
 
 fn rd_u16(p: &[u8; PARAMS_SIZE], at: usize) -> u16 {
-    u16::from_ne_bytes([p[at], p[at + 1]])
+    u16::from_le_bytes([p[at], p[at + 1]])
 }
 fn rd_u32(p: &[u8; PARAMS_SIZE], at: usize) -> u32 {
-    u32::from_ne_bytes(p[at..at + 4].try_into().expect("4 bytes"))
+    u32::from_le_bytes(p[at..at + 4].try_into().expect("4 bytes"))
 }
 fn wr_u16(p: &mut [u8; PARAMS_SIZE], at: usize, v: u16) {
-    p[at..at + 2].copy_from_slice(&v.to_ne_bytes());
+    p[at..at + 2].copy_from_slice(&v.to_le_bytes());
 }
 fn wr_u32(p: &mut [u8; PARAMS_SIZE], at: usize, v: u32) {
-    p[at..at + 4].copy_from_slice(&v.to_ne_bytes());
+    p[at..at + 4].copy_from_slice(&v.to_le_bytes());
 }
 fn rd_addr(p: &[u8; PARAMS_SIZE], at: usize, v6: bool) -> IpAddr {
     if v6 {

@@ -417,10 +417,14 @@ impl<T: Tracer> Exec<'_, T> {
                 ALU => {
                     let op = code & 0xf0;
                     if op == END {
-                        let v = if code & X != 0 {
+                        // BPF_TO_BE (source X) swaps on a little-endian
+                        // machine and only truncates on a big-endian one;
+                        // BPF_TO_LE the other way round (kernel/bpf/core.c
+                        // ALU_END_TO_BE uses cpu_to_be16/32/64, which are
+                        // no-ops on big-endian hosts).
+                        let v = if (code & X != 0) != self.big {
                             byteswap(regs[dst], ins.imm)
                         } else {
-                            // to-le on a little-endian machine: truncation.
                             truncate(regs[dst], ins.imm)
                         };
                         match v {

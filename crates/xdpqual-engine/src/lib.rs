@@ -47,6 +47,7 @@ use exec::{Exec, Stop};
 use memory::*;
 use serde::Serialize;
 use xdp::XdpBuff;
+pub use xdpqual_isa::ByteOrder;
 use xdpqual_isa::Insn;
 use xdpqual_object::{MapDef, MapType, Object, Program};
 
@@ -99,6 +100,13 @@ pub struct EngineConfig {
     /// The forwarding table `bpf_fib_lookup` consults (`--fib`); without
     /// one the helper faults, naming the option.
     pub fib: Option<std::sync::Arc<fib::Fib>>,
+    /// The byte order programs run with: how loads and stores of 2, 4 and
+    /// 8 bytes, `BPF_END`, map keys and helper structs see memory.
+    /// [`Engine::new`] takes it from the object (`Object::byte_order`), so a
+    /// `bpfeb` object runs big-endian without being asked; the JIT runs
+    /// only little-endian programs (big-endian ones fall back to the
+    /// interpreter, and [`Engine::exec_mode`] says so).
+    pub byte_order: ByteOrder,
 }
 
 impl Default for EngineConfig {
@@ -114,6 +122,7 @@ impl Default for EngineConfig {
             jit_max_insns: jit::MAX_JIT_INSNS,
             hz: 250,
             fib: None,
+            byte_order: ByteOrder::Little,
         }
     }
 }
@@ -313,6 +322,7 @@ impl Engine {
                 entry.unwrap_or("(any XDP program)").to_string(),
             ));
         }
+        let config = EngineConfig { byte_order: obj.byte_order, ..config };
         let mut engine =
             Self::build(&obj.programs, entry_idx, &obj.maps, config, HelperMode::Xdp, false)?;
         engine.init_prog_arrays().map_err(EngineError::ProgArraySlot)?;
@@ -349,6 +359,14 @@ impl Engine {
     /// A bare instruction sequence under bpf_conformance's runtime: r1 points
     /// to the test memory, r2 holds its length, helper 5 is "unwind".
     pub fn conformance(insns: Vec<Insn>) -> Result<Engine, EngineError> {
+        Self::conformance_with_order(insns, ByteOrder::Little)
+    }
+
+    /// [`Engine::conformance`] on a machine of the given byte order.
+    pub fn conformance_with_order(
+        insns: Vec<Insn>,
+        order: ByteOrder,
+    ) -> Result<Engine, EngineError> {
         let prog = Program {
             name: "conformance".into(),
             section: String::new(),
@@ -361,7 +379,7 @@ impl Engine {
             std::slice::from_ref(&prog),
             0,
             &[],
-            EngineConfig::default(),
+            EngineConfig { byte_order: order, ..EngineConfig::default() },
             HelperMode::Conformance,
             true,
         )
@@ -386,7 +404,12 @@ impl Engine {
                 })
             })
             .collect::<Result<Vec<_>, PrepareError>>()?;
-        let map_set = MapSet::with_cap(maps, config.ncpus.max(1), config.map_memory_cap)?;
+        let map_set = MapSet::with_cap_order(
+            maps,
+            config.ncpus.max(1),
+            config.map_memory_cap,
+            config.byte_order,
+        )?;
         let want_jit = config.jit;
         let fresh_budget = budget::Budget::new(config.limits.clone());
         let engine = Engine {
@@ -418,6 +441,16 @@ impl Engine {
         self.config.jit = on;
         (self.jit, self.mode) = if !on {
             (None, ExecMode::Interpreter)
+        } else if self.config.byte_order.is_big() {
+            // The compiled code's loads and stores are the host's
+            // (little-endian) ones, inline; it has no big-endian mode.
+            (
+                None,
+                ExecMode::Fallback {
+                    reason: "the program is big-endian (bpfeb) and the JIT compiles only                              little-endian memory access; it runs in the interpreter"
+                        .into(),
+                },
+            )
         } else {
             match jit::compile_cached(&self.programs, self.allow_callx, self.config.jit_max_insns) {
                 Ok(code) => (Some(code), ExecMode::Jit),
@@ -478,8 +511,13 @@ impl Engine {
             Some(m) => m.clone(),
             // The same definitions built the current maps under the same
             // cap, so building them again cannot fail.
-            None => MapSet::with_cap(&self.map_defs, self.maps.ncpus, self.maps.cap)
-                .expect("maps that were created once are created again"),
+            None => MapSet::with_cap_order(
+                &self.map_defs,
+                self.maps.ncpus,
+                self.maps.cap,
+                self.config.byte_order,
+            )
+            .expect("maps that were created once are created again"),
         };
         if self.initial_maps.is_none() {
             // Succeeded when the engine was made.
@@ -512,7 +550,8 @@ impl Engine {
         }
         present[i] = true;
         let at = i * m.stride;
-        m.values[at..at + 4].copy_from_slice(&(target as u32).to_le_bytes());
+        let bytes = m.order.u32_bytes(target as u32);
+        m.values[at..at + 4].copy_from_slice(&bytes);
         Ok(())
     }
 
@@ -641,6 +680,8 @@ impl Engine {
             target: self.target.as_ref(),
             refusals: &mut self.refusals,
             fib: self.config.fib.as_deref(),
+            order: self.config.byte_order,
+            big: self.config.byte_order.is_big(),
         };
         let entry = self.entry;
         let jit = self.jit.as_deref().filter(|_| use_jit);

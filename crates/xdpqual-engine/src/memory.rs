@@ -83,6 +83,20 @@ pub fn read_le(bytes: &[u8]) -> u64 {
     }
 }
 
+/// Reverses the low `size` bytes of `v` (1, 2, 4 or 8), clearing the rest:
+/// turns a little-endian read of big-endian bytes into their value, and a
+/// value into what a little-endian write must store to leave big-endian
+/// bytes.
+#[inline(always)]
+pub fn swap_width(v: u64, size: usize) -> u64 {
+    match size {
+        1 => v as u8 as u64,
+        2 => (v as u16).swap_bytes() as u64,
+        4 => (v as u32).swap_bytes() as u64,
+        _ => v.swap_bytes(),
+    }
+}
+
 #[inline(always)]
 pub fn write_le(bytes: &mut [u8], v: u64) {
     let n = bytes.len();

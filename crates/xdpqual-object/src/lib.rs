@@ -262,6 +262,12 @@ pub struct Object {
     pub programs: Vec<Program>,
     pub maps: Vec<MapDef>,
     pub license: String,
+    /// `bpfel` or `bpfeb`: the order of the machine the object was built
+    /// for, which its 2-, 4- and 8-byte loads and stores, map keys and
+    /// values and `.data`/`.rodata` assume. Instructions are decoded (their
+    /// fields are numbers) whatever this is; the engine runs a `Big` object
+    /// with big-endian memory.
+    pub byte_order: xdpqual_isa::ByteOrder,
     /// The object's BTF as a kernel loader would upload it, or why there is none.
     pub btf: ObjectBtf,
 }

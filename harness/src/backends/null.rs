@@ -121,6 +121,7 @@ mod tests {
                 init_slots: Vec::new(),
             }],
             license: "GPL".into(),
+            byte_order: Default::default(),
             btf: Default::default(),
         }
     }

@@ -40,6 +40,7 @@ pub fn reference_object() -> Object {
         }],
         maps: vec![],
         license: "GPL".into(),
+        byte_order: Default::default(),
         btf: Default::default(),
     }
 }

@@ -81,7 +81,8 @@ impl<T: Tracer> Exec<'_, T> {
         let ifindex = r[1] as u32;
         let len_diff = r[3] as u32 as i32;
         // The verifier makes mtu_len a pointer to 4 writable bytes.
-        let mtu_in = u32::from_le_bytes(self.slice(pc, r[2], 4, true)?[..4].try_into().expect("4"));
+        let order = self.order;
+        let mtu_in = order.u32_from(self.slice(pc, r[2], 4, true)?[..4].try_into().expect("4"));
         let (ret, mtu) = if r[4] != 0 {
             (neg(EINVAL), 0)
         } else if ifindex != 0 && ifindex != 1 {
@@ -103,7 +104,7 @@ impl<T: Tracer> Exec<'_, T> {
             let dev_len = LOOPBACK_MTU as i64 + LOOPBACK_HARD_HEADER_LEN;
             (if len > dev_len { 1 } else { 0 }, LOOPBACK_MTU as u32)
         };
-        self.slice(pc, r[2], 4, true)?.copy_from_slice(&mtu.to_le_bytes());
+        self.slice(pc, r[2], 4, true)?.copy_from_slice(&order.u32_bytes(mtu));
         Ok(ret)
     }
 
@@ -134,7 +135,22 @@ impl<T: Tracer> Exec<'_, T> {
         }
         let mut p = [0u8; crate::fib::PARAMS_SIZE];
         p.copy_from_slice(&self.slice(pc, r[1], crate::fib::PARAMS_SIZE, false)?[..]);
+        // The model reads and writes the struct's host-order integers
+        // (tot_len/mtu_result, ifindex, rt_metric, tbid) little-endian; for
+        // a big-endian program they are reversed in and out again, which
+        // leaves every other byte as it was.
+        let swap = |p: &mut [u8; crate::fib::PARAMS_SIZE]| {
+            for (at, len) in crate::fib::HOST_ORDER_FIELDS {
+                p[at..at + len].reverse();
+            }
+        };
+        if self.big {
+            swap(&mut p);
+        }
         let ret = fib.lookup(&mut p, plen, r[3] as u32);
+        if self.big {
+            swap(&mut p);
+        }
         self.slice(pc, r[1], crate::fib::PARAMS_SIZE, true)?.copy_from_slice(&p);
         Ok(ret as u64)
     }
@@ -234,7 +250,7 @@ impl<T: Tracer> Exec<'_, T> {
                     Some(slot) if t.is_map_in_map() => {
                         let mm = &self.maps.maps[m];
                         let v = &mm.values[slot * mm.stride..][..4];
-                        addr(TAG_MAP, u32::from_le_bytes(v.try_into().expect("4")) as u64)
+                        addr(TAG_MAP, mm.order.u32_from(v.try_into().expect("4")) as u64)
                     }
                     Some(slot) => self.value_addr(m, slot),
                     None => 0,
@@ -319,9 +335,10 @@ impl<T: Tracer> Exec<'_, T> {
                 {
                     return Ok(Return(neg(ENOENT)));
                 }
-                let target = u32::from_le_bytes(
-                    map.values[index * map.stride..][..4].try_into().expect("4"),
-                ) as usize;
+                let target = map
+                    .order
+                    .u32_from(map.values[index * map.stride..][..4].try_into().expect("4"))
+                    as usize;
                 if target >= self.programs.len() {
                     return Ok(Return(neg(ENOENT)));
                 }
@@ -347,7 +364,12 @@ impl<T: Tracer> Exec<'_, T> {
                 let from = self.read_bytes(pc, r[0], from_size as u64)?;
                 let to = self.read_bytes(pc, r[2], to_size as u64)?;
                 let buf = csum::diff_buffer(&from, &to);
-                Ok(Return(csum::csum_partial_x86_64(&buf, r[4] as u32) as u64))
+                let sum = if self.big {
+                    csum::csum_partial_s390x(&buf, r[4] as u32)
+                } else {
+                    csum::csum_partial_x86_64(&buf, r[4] as u32)
+                };
+                Ok(Return(sum as u64))
             }
             XDP_ADJUST_HEAD => {
                 self.ctx_arg("bpf_xdp_adjust_head", r[0])?;
@@ -574,14 +596,17 @@ impl<T: Tracer> Exec<'_, T> {
             return Ok(XDP_ABORTED);
         }
         let key = r[1] as u32;
-        let found = map.find(&key.to_le_bytes());
+        // The kernel indexes with the u32 argument itself
+        // (devmap.c `__dev_map_lookup_elem(map, key)`); our maps take key
+        // bytes, in the program's order.
+        let found = map.find(&map.order.u32_bytes(key));
         if flags & BPF_F_BROADCAST != 0 {
             // Devmap values start with the target's ifindex (struct
             // bpf_devmap_val, or a bare u32).
             let ifindexes = map
                 .entries()
                 .iter()
-                .filter_map(|e| Some(u32::from_le_bytes(e.values[0].get(..4)?.try_into().ok()?)))
+                .filter_map(|e| Some(map.order.u32_from(e.values[0].get(..4)?.try_into().ok()?)))
                 .collect();
             *self.redirect = Some(RedirectTarget::Broadcast {
                 map: map.def.name.clone(),

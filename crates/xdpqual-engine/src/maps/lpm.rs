@@ -23,6 +23,8 @@ pub struct LpmIndex {
     free: Vec<usize>,
     next: usize,
     count: usize,
+    /// Byte order of the key's `prefixlen` (a host-order u32).
+    pub order: xdpqual_isa::ByteOrder,
 }
 
 fn masked(data: &[u8], bits: usize) -> Vec<u8> {
@@ -56,11 +58,13 @@ impl LpmIndex {
             free: Vec::new(),
             next: 0,
             count: 0,
+            order: xdpqual_isa::ByteOrder::Little,
         }
     }
 
     fn split<'k>(&self, key: &'k [u8]) -> (usize, &'k [u8]) {
-        let plen = u32::from_le_bytes(key[..4].try_into().expect("lpm key has prefixlen")) as usize;
+        let plen =
+            self.order.u32_from(key[..4].try_into().expect("lpm key has prefixlen")) as usize;
         (plen, &key[4..4 + self.data_len])
     }
 
@@ -152,9 +156,10 @@ impl LpmIndex {
 
     /// Entries as full keys (prefixlen + masked data).
     pub fn iter(&self) -> impl Iterator<Item = (Vec<u8>, usize)> + '_ {
-        self.by_len.iter().enumerate().flat_map(|(len, m)| {
+        let order = self.order;
+        self.by_len.iter().enumerate().flat_map(move |(len, m)| {
             m.iter().map(move |(d, slot)| {
-                let mut k = (len as u32).to_le_bytes().to_vec();
+                let mut k = order.u32_bytes(len as u32).to_vec();
                 k.extend_from_slice(d);
                 (k, *slot)
             })

@@ -14,6 +14,7 @@ pub use hash::HashIndex;
 pub use lpm::LpmIndex;
 
 use serde::Serialize;
+use xdpqual_isa::ByteOrder;
 use xdpqual_object::{MapDef, MapType};
 
 pub const BPF_ANY: u64 = 0;
@@ -76,6 +77,11 @@ pub struct MapState {
     fixed_bytes: u64,
     /// Bytes charged per element of a map that grows per element.
     elem_bytes: u64,
+    /// The program's byte order: an array index, an LPM key's prefixlen
+    /// and a map-in-map or devmap value's u32 are host-order integers in
+    /// the kernel (arraymap.c `array_map_lookup_elem` reads `*(u32 *)key`,
+    /// `struct bpf_lpm_trie_key_hdr` has a host-order `prefixlen`).
+    pub order: ByteOrder,
 }
 
 /// All maps of one object, indexed as in `Object::maps`.
@@ -417,6 +423,7 @@ impl MapState {
             values,
             fixed_bytes: fixed,
             elem_bytes: per_elem,
+            order: ByteOrder::Little,
         })
     }
 
@@ -435,15 +442,26 @@ impl MapState {
         self.elem_bytes
     }
 
+    /// Sets the byte order host-order integers in keys and values have.
+    pub fn set_byte_order(&mut self, order: ByteOrder) {
+        self.order = order;
+        if let Index::Lpm(l) = &mut self.index {
+            l.order = order;
+        }
+    }
+
+    /// An array-like map's index from the first four bytes of `key`.
+    fn key_index(order: ByteOrder, key: &[u8]) -> Option<usize> {
+        Some(order.u32_from(key.get(..4)?.try_into().ok()?) as usize)
+    }
+
     /// Whether `key` has an element (no LRU touch).
     pub fn contains(&self, key: &[u8]) -> bool {
         match &self.index {
             Index::Hash(h) => h.contains(key),
             Index::Lpm(l) => l.contains(key),
             Index::Array { present } => {
-                u32::from_le_bytes(
-                    key.get(..4).and_then(|k| k.try_into().ok()).unwrap_or([0xff; 4]),
-                ) < present.len() as u32
+                Self::key_index(self.order, key).is_some_and(|i| i < present.len())
             }
             _ => false,
         }
@@ -451,9 +469,10 @@ impl MapState {
 
     /// Slot for a key, if present.
     pub fn find(&mut self, key: &[u8]) -> Option<usize> {
+        let order = self.order;
         match &mut self.index {
             Index::Array { present } => {
-                let i = u32::from_le_bytes(key[..4].try_into().ok()?) as usize;
+                let i = Self::key_index(order, key)?;
                 (i < present.len() && present[i]).then_some(i)
             }
             Index::Hash(h) => h.find(key),
@@ -469,9 +488,10 @@ impl MapState {
             return -EINVAL;
         }
         let flags = flags & !BPF_F_LOCK;
+        let order = self.order;
         let (slot, fresh) = match &mut self.index {
             Index::Array { present } => {
-                let i = u32::from_le_bytes(key[..4].try_into().expect("key size checked")) as usize;
+                let i = Self::key_index(order, key).expect("key size checked");
                 if i >= present.len() {
                     return -E2BIG;
                 }
@@ -536,13 +556,14 @@ impl MapState {
     }
 
     pub fn delete(&mut self, key: &[u8]) -> i64 {
+        let order = self.order;
         match &mut self.index {
             // array_map_delete_elem returns -EINVAL; PROG_ARRAY/DEVMAP clear.
             Index::Array { present } => {
                 if matches!(self.def.map_type, MapType::Array | MapType::PercpuArray) {
                     return -EINVAL;
                 }
-                let i = u32::from_le_bytes(key[..4].try_into().expect("key size checked")) as usize;
+                let i = Self::key_index(order, key).expect("key size checked");
                 if i >= present.len() {
                     return -EINVAL;
                 }
@@ -606,7 +627,7 @@ impl MapState {
                 .enumerate()
                 .filter(|(i, p)| **p && !(skip_zero_slots && zero(*i)))
                 .map(|(i, _)| MapEntry {
-                    key: (i as u32).to_le_bytes().to_vec(),
+                    key: self.order.u32_bytes(i as u32).to_vec(),
                     values: value_of(i),
                 })
                 .collect(),
@@ -685,6 +706,16 @@ impl MapSet {
     /// All maps of an object, together within `cap` bytes: each map is
     /// checked against what is left before it is allocated.
     pub fn with_cap(defs: &[MapDef], ncpus: usize, cap: u64) -> Result<MapSet, MapError> {
+        Self::with_cap_order(defs, ncpus, cap, ByteOrder::Little)
+    }
+
+    /// [`MapSet::with_cap`] for a program of the given byte order.
+    pub fn with_cap_order(
+        defs: &[MapDef],
+        ncpus: usize,
+        cap: u64,
+        order: ByteOrder,
+    ) -> Result<MapSet, MapError> {
         let mut maps = Vec::with_capacity(defs.len());
         let mut used = 0u64;
         for d in defs {
@@ -706,6 +737,8 @@ impl MapSet {
                 e => e,
             })?;
             used += m.mem_bytes();
+            let mut m = m;
+            m.set_byte_order(order);
             maps.push(m);
         }
         if let Err(in_use) = ledger::reserve(used) {
@@ -735,7 +768,7 @@ impl MapSet {
                         ),
                     }
                 })?;
-                set.set_inner(outer, &slot.to_le_bytes(), inner).map_err(|reason| {
+                set.set_inner(outer, &order.u32_bytes(*slot), inner).map_err(|reason| {
                     MapError::Invalid {
                         name: d.name.clone(),
                         reason: format!("slot {slot}: {reason}"),
@@ -765,7 +798,8 @@ impl MapSet {
             .cap
             .min(ledger::cap().saturating_sub(ledger::in_use()))
             .saturating_sub(self.mem_used());
-        let m = MapState::with_cap(&def, self.ncpus, left)?;
+        let mut m = MapState::with_cap(&def, self.ncpus, left)?;
+        m.set_byte_order(self.order());
         let bytes = m.mem_bytes();
         if ledger::reserve(bytes).is_err() {
             return Err(MapError::Refused {
@@ -833,7 +867,8 @@ impl MapSet {
                 o.key_size
             ));
         }
-        let rc = self.maps[outer].update(key, &(inner as u32).to_le_bytes(), BPF_ANY, None);
+        let value = self.order().u32_bytes(inner as u32);
+        let rc = self.maps[outer].update(key, &value, BPF_ANY, None);
         if rc != 0 {
             return Err(format!("update refused with errno {}", -rc));
         }
@@ -844,7 +879,13 @@ impl MapSet {
     pub fn inner_of(&self, outer: usize, value: &[u8]) -> Option<usize> {
         self.maps.get(outer).filter(|m| m.def.map_type.is_map_in_map())?;
         let v: [u8; 4] = value.get(..4)?.try_into().ok()?;
-        Some(u32::from_le_bytes(v) as usize).filter(|i| *i < self.maps.len())
+        Some(self.order().u32_from(v) as usize).filter(|i| *i < self.maps.len())
+    }
+
+    /// The byte order of the program these maps belong to (the order every
+    /// map of the set was given).
+    pub fn order(&self) -> ByteOrder {
+        self.maps.first().map_or(ByteOrder::Little, |m| m.order)
     }
 
     /// Reserves one more element of map `m` in the process-wide ledger and

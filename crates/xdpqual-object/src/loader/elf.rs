@@ -1,5 +1,5 @@
 //! ELF-level checks made before aya-obj sees the bytes: is it an ELF, is it
-//! BPF, is it little-endian, are its relocations ones we can apply.
+//! BPF, which byte order, are its relocations ones we can apply.
 //!
 //! aya-obj trusts its input (it slices section data by symbol values and
 //! `todo!()`s on unexpected relocation symbols), so what can be checked
@@ -9,7 +9,7 @@ use super::error::LoadError;
 use object::read::{Object as _, ObjectSection as _, ObjectSymbol as _};
 use object::{RelocationFlags, RelocationTarget, SectionKind};
 use std::path::Path;
-use xdpqual_isa::{opcode, Insn, INSN_SIZE};
+use xdpqual_isa::{opcode, ByteOrder, Insn, INSN_SIZE};
 
 /// The largest `.data`/`.rodata`/`.bss` accepted. Each becomes one map
 /// value the engine holds in memory; real XDP globals are kilobytes, and
@@ -56,8 +56,9 @@ fn machine_name(m: u16) -> &'static str {
     }
 }
 
-/// Checks the ELF identification and header; returns nothing but errors.
-pub(crate) fn precheck(bytes: &[u8], path: &Path) -> Result<(), LoadError> {
+/// Checks the ELF identification and header; returns the object's byte
+/// order (`ELFDATA2MSB` is a `bpfeb` object).
+pub(crate) fn precheck(bytes: &[u8], path: &Path) -> Result<ByteOrder, LoadError> {
     let p = || path.to_path_buf();
     if bytes.len() < 4 || bytes[..4] != [0x7f, b'E', b'L', b'F'] {
         return Err(LoadError::NotElf { path: p() });
@@ -98,12 +99,9 @@ pub(crate) fn precheck(bytes: &[u8], path: &Path) -> Result<(), LoadError> {
             machine_name: machine_name(machine),
         });
     }
-    if big {
-        return Err(LoadError::BigEndian { path: p() });
-    }
     object::File::parse(bytes)
         .map_err(|e| LoadError::MalformedElf { path: p(), reason: e.to_string() })?;
-    Ok(())
+    Ok(if big { ByteOrder::Big } else { ByteOrder::Little })
 }
 
 /// Section names by ELF section index, for messages and program sections.

@@ -29,12 +29,6 @@ pub enum LoadError {
     WrongMachine { path: PathBuf, machine: u16, machine_name: &'static str },
 
     #[error(
-        "{path} is a big-endian BPF object (clang -target bpfeb); xdpqual runs little-endian BPF \
-         (bpfel, what x86-64 and arm64 kernels load): recompile with -target bpf or -target bpfel"
-    )]
-    BigEndian { path: PathBuf },
-
-    #[error(
         "{path}: section `{section}` holds code but is not a program type the loader knows: \
          libbpf 1.0 names XDP sections SEC(\"xdp\"), SEC(\"xdp.frags\"), SEC(\"xdp/devmap\") or \
          SEC(\"xdp/cpumap\"), and no longer guesses the type from names like `xdp_prog`; \

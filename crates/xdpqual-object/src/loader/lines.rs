@@ -19,7 +19,7 @@ pub(crate) struct BtfStrings<'a> {
 impl<'a> BtfStrings<'a> {
     /// Reads `struct btf_header` (magic u16, version u8, flags u8, hdr_len,
     /// type_off, type_len, str_off, str_len: all u32, little-endian here
-    /// because big-endian objects are refused earlier). The string section
+    /// because big-endian objects were rewritten little-endian, swap.rs). The string section
     /// starts `hdr_len + str_off` bytes into `.BTF`.
     pub(crate) fn parse(btf: &'a [u8]) -> Result<BtfStrings<'a>, String> {
         let u32_at = |o: usize| {

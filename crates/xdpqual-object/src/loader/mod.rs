@@ -14,11 +14,13 @@ mod lines;
 mod link;
 mod maps;
 pub mod sections;
+mod swap;
 pub mod validate;
 
 pub use self::core::{CoreOutcome, CoreRelocation, TargetBtf};
 pub use error::LoadError;
 pub use sections::{LoadOptions, ProgType, SectionType, XdpAttach};
+pub use swap::swap_btf;
 
 use crate::{BtfBlob, Object, ObjectBtf, Program, ProgramBtf};
 use aya_obj::generated::bpf_insn;
@@ -120,7 +122,20 @@ pub fn inspect_object_bytes_with(
     path: &Path,
     opts: &LoadOptions,
 ) -> Result<Loaded, LoadError> {
-    elf::precheck(bytes, path)?;
+    let byte_order = elf::precheck(bytes, path)?;
+    // A bpfeb object is rewritten as the bpfel object it is otherwise
+    // equal to (swap.rs); its data sections keep their bytes, and the
+    // engine runs it with big-endian memory (Object::byte_order).
+    let swapped;
+    let bytes = if byte_order.is_big() {
+        swapped = swap::to_little_endian(bytes).map_err(|reason| LoadError::MalformedElf {
+            path: path.to_path_buf(),
+            reason: format!("big-endian object: {reason}"),
+        })?;
+        &swapped[..]
+    } else {
+        bytes
+    };
     let file = object::File::parse(bytes)
         .map_err(|e| LoadError::MalformedElf { path: path.to_path_buf(), reason: e.to_string() })?;
     elf::check_structure(&file, path)?;
@@ -314,6 +329,7 @@ pub fn inspect_object_bytes_with(
             programs,
             maps,
             license: linked.obj.license.to_string_lossy().into_owned(),
+            byte_order,
             btf: linked.btf.map_or_else(ObjectBtf::Unusable, |bytes| {
                 ObjectBtf::Present(std::sync::Arc::new(BtfBlob { bytes, programs: btf_records }))
             }),
