@@ -432,39 +432,15 @@ impl Attr for ProgLoadAttr {}
 /// in the machine's byte order. On a big-endian machine (the s390x guest
 /// agent) the bitfields fill the byte from its top, so `dst_reg` is the
 /// high nibble, and `off`/`imm` are big-endian, as LLVM's `bpfeb` emits
-/// them.
-// TODO(be-engine merge): becomes `isa::encode(insns, ByteOrder::NATIVE)`.
+/// them (`isa::Insn::to_be_bytes`).
 pub fn encode_native(insns: &[crate::isa::Insn]) -> Vec<u8> {
-    if cfg!(target_endian = "little") {
-        crate::isa::encode_le(insns)
-    } else {
-        insns.iter().flat_map(|i| encode_be(*i)).collect()
-    }
+    crate::isa::encode(insns, crate::isa::ByteOrder::native())
 }
 
 /// One slot the kernel wrote (`xlated_prog_insns`), read back as
 /// [`encode_native`] wrote it.
 pub fn decode_native(b: [u8; 8]) -> crate::isa::Insn {
-    if cfg!(target_endian = "little") {
-        crate::isa::Insn::from_le_bytes(b)
-    } else {
-        decode_be(b)
-    }
-}
-
-fn encode_be(i: crate::isa::Insn) -> [u8; 8] {
-    let (off, imm) = (i.off.to_be_bytes(), i.imm.to_be_bytes());
-    [i.code, (i.dst << 4) | (i.src & 0x0f), off[0], off[1], imm[0], imm[1], imm[2], imm[3]]
-}
-
-fn decode_be(b: [u8; 8]) -> crate::isa::Insn {
-    crate::isa::Insn {
-        code: b[0],
-        dst: b[1] >> 4,
-        src: b[1] & 0x0f,
-        off: i16::from_be_bytes([b[2], b[3]]),
-        imm: i32::from_be_bytes([b[4], b[5], b[6], b[7]]),
-    }
+    crate::isa::Insn::from_bytes(b, crate::isa::ByteOrder::native())
 }
 
 /// What BPF_PROG_LOAD needs.
@@ -1054,17 +1030,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn big_endian_slots_put_dst_in_the_high_nibble() {
-        // `r1 = *(u16 *)(r2 - 2)` (LDX|MEM|H, dst 1, src 2, off -2) and
-        // `r0 = 0x01020304`: worked out from struct bpf_insn's layout on a
-        // big-endian machine (bitfields from the top of the byte, integers
-        // most significant byte first).
+    fn instructions_go_to_the_kernel_in_its_own_byte_order() {
+        // `r1 = *(u16 *)(r2 - 2)` (LDX|MEM|H, dst 1, src 2, off -2), worked
+        // out from struct bpf_insn's layout: on a little-endian machine the
+        // first bitfield (dst_reg) is the low nibble and integers start
+        // with their low byte; on a big-endian one, the reverse.
         let ldx = crate::isa::Insn::new(0x69, 1, 2, -2, 0);
-        assert_eq!(encode_be(ldx), [0x69, 0x12, 0xff, 0xfe, 0, 0, 0, 0]);
-        assert_eq!(decode_be(encode_be(ldx)), ldx);
-        let mov = crate::isa::Insn::new(0xb7, 0, 0, 0, 0x0102_0304);
-        assert_eq!(encode_be(mov), [0xb7, 0, 0, 0, 1, 2, 3, 4]);
-        // This machine's own order is what the kernel under us reads.
         let native = encode_native(&[ldx]);
         if cfg!(target_endian = "little") {
             assert_eq!(native, [0x69, 0x21, 0xfe, 0xff, 0, 0, 0, 0]);

@@ -7,7 +7,7 @@ use crate::capture::CaptureReader;
 use crate::engine::helpers::ids::NONDETERMINISTIC;
 use crate::engine::maps::entry_writes;
 use crate::engine::{Engine, EngineConfig, Recorder};
-use crate::isa;
+use crate::isa::{self, ByteOrder};
 use crate::mapfile::{self, MapInit};
 use crate::program::{MapType, Object, Program};
 use anyhow::{Context, Result};
@@ -73,11 +73,15 @@ fn job_program(p: &Program) -> JobProgram {
 /// big-endian mode too. Only the object's byte order changes: its
 /// instructions are decoded already, and its data sections are raw bytes
 /// both sides use as they are.
-pub fn engine_object(obj: &Object, big: bool) -> Result<std::borrow::Cow<'_, Object>> {
-    if big {
-        anyhow::bail!("this build's engine has no big-endian mode yet, so big-endian cells cannot be compared");
+pub fn engine_object(obj: &Object, big: bool) -> std::borrow::Cow<'_, Object> {
+    let order = if big { ByteOrder::Big } else { ByteOrder::Little };
+    if obj.byte_order == order {
+        return std::borrow::Cow::Borrowed(obj);
     }
-    Ok(std::borrow::Cow::Borrowed(obj))
+    // `Engine::new` takes the byte order from the object.
+    let mut o = obj.clone();
+    o.byte_order = order;
+    std::borrow::Cow::Owned(o)
 }
 
 /// The job: the program under test first, then the object's other
@@ -97,7 +101,7 @@ pub fn build(
     // The map files are applied to a scratch engine, the same parser the
     // engine itself uses, and what changed is copied into the job (as the
     // `diff` command does for the host kernel).
-    let obj = &*engine_object(obj, big)?;
+    let obj = &*engine_object(obj, big);
     let u32_of = |b: &[u8]| -> u32 {
         let b: [u8; 4] = b[..4].try_into().expect("4 bytes");
         if big {
@@ -186,7 +190,7 @@ pub fn reference(
     rx_queue_index: u32,
     big: bool,
 ) -> Result<Reference> {
-    let obj = &*engine_object(obj, big)?;
+    let obj = &*engine_object(obj, big);
     let cfg = EngineConfig { ncpus, cpu: 0, ..Default::default() };
     let mut engine = Engine::new(obj, Some(&program.name), cfg).context("preparing the engine")?;
     mapfile::apply(&mut engine, obj, maps)?;

@@ -438,7 +438,19 @@ fn run_cell(p: &Prepared, r: &Ready, accel: Accel) -> CellReport {
                 ));
             }
             let ncpus = guest.possible_cpus.unwrap_or(1);
-            match reference(p, ncpus, r.cell.arch.big_endian()) {
+            let big = r.cell.arch.big_endian();
+            if big != p.obj.byte_order.is_big() {
+                // The kernel runs the instructions with its own memory
+                // order; so does the engine it is compared with.
+                rep.notes.push(format!(
+                    "the object is {} ({}) and this guest is {}: both the kernel and the engine run its instructions with {} memory, which is what the program does on such a machine, not what it was written for",
+                    p.obj.byte_order.clang_target(),
+                    p.obj.byte_order,
+                    if big { "big-endian" } else { "little-endian" },
+                    if big { "big-endian" } else { "little-endian" },
+                ));
+            }
+            match reference(p, ncpus, big) {
                 Err(e) => rep.error = Some(format!("engine: {e:#}")),
                 Ok(reference) => {
                     let a = compare::compare(
