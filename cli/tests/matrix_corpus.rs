@@ -183,6 +183,21 @@ fn corpus_on_the_kernel_matrix() {
             runs.push((path, *section, *maps, big_cells.clone()));
         }
     }
+    // Every corpus program built for bpfeb runs on the big-endian cells,
+    // also those xdpqual.toml does not list (core, the v3 build of v4ops).
+    if !big_cells.is_empty() && full {
+        let mut extra: Vec<PathBuf> = std::fs::read_dir(root().join("corpus/build/bpfeb"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|x| x == "o"))
+            .filter(|p| !runs.iter().any(|(q, ..)| q == p))
+            .collect();
+        extra.sort();
+        for p in extra {
+            println!("{} on the big-endian cells (not in xdpqual.toml)", p.display());
+            runs.push((p, None, &[], big_cells.clone()));
+        }
+    }
     for (path, section, maps, cells) in &runs {
         let obj = load_object(path).unwrap();
         let program = obj.program(*section).unwrap().clone();

@@ -460,6 +460,7 @@ fn run_cell(p: &Prepared, r: &Ready, accel: Accel) -> CellReport {
                         &guest.maps,
                         p.nondet_prog,
                         guest.ran_without_ctx,
+                        r.cell.arch.test_run_linear(),
                     );
                     rep.status =
                         if a.agrees() { CellStatus::Agrees } else { CellStatus::Disagrees };
@@ -551,7 +552,7 @@ pub fn render(r: &MatrixReport) -> String {
             }
             for m in &a.map_not_comparable {
                 lines.push(format!(
-                    "map differs ({} packets ran on one side only, see above): {m}",
+                    "map differs ({} packets not comparable, see above): {m}",
                     a.not_comparable
                 ));
             }
