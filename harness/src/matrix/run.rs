@@ -175,26 +175,41 @@ pub fn run(
     let (inputs, capture_errors) = job::read_inputs(captures, opts.max_packets)?;
     // One job per guest byte order: map-file integers become bytes in the
     // guest's order.
-    let mut jobs: BTreeMap<bool, Vec<u8>> = BTreeMap::new();
+    // The little-endian job failing is an error of the run, as before; a
+    // big-endian one (map files the big-endian engine refuses) fails only
+    // the big-endian cells, so the rest of the matrix still runs.
+    let mut jobs: BTreeMap<bool, std::result::Result<Vec<u8>, String>> = BTreeMap::new();
     for big in opts.cells.iter().map(|c| c.arch.big_endian()) {
         if jobs.contains_key(&big) {
             continue;
         }
-        let job = job::build(obj, program, &opts.maps, &inputs, opts.rx_queue_index, big)?;
-        jobs.insert(big, serde_json::to_vec(&job).context("serialising the guest job")?);
+        let built = job::build(obj, program, &opts.maps, &inputs, opts.rx_queue_index, big)
+            .and_then(|j| serde_json::to_vec(&j).context("serialising the guest job"));
+        let built = match built {
+            Ok(b) => Ok(b),
+            Err(e) if big => Err(format!("preparing the big-endian job: {e:#}")),
+            Err(e) => return Err(e),
+        };
+        jobs.insert(big, built);
     }
 
     // Per architecture: QEMU (a missing one is an error up front) and the
     // initramfs with that architecture's agent.
-    let mut arch_files: BTreeMap<Arch, (PathBuf, PathBuf)> = BTreeMap::new();
+    let mut arch_files: BTreeMap<Arch, std::result::Result<(PathBuf, PathBuf), String>> =
+        BTreeMap::new();
     for arch in opts.cells.iter().map(|c| c.arch) {
         if arch_files.contains_key(&arch) {
             continue;
         }
         let q = qemu::find(arch)?;
-        let agent = agent::agent_bytes(arch, opts.agent_dir.as_deref(), &opts.cache)?;
-        let initrd = initramfs::build(&opts.cache, &agent, &jobs[&arch.big_endian()])?;
-        arch_files.insert(arch, (q, initrd));
+        let files = match &jobs[&arch.big_endian()] {
+            Ok(job_bytes) => {
+                let agent = agent::agent_bytes(arch, opts.agent_dir.as_deref(), &opts.cache)?;
+                Ok((q, initramfs::build(&opts.cache, &agent, job_bytes)?))
+            }
+            Err(e) => Err(e.clone()),
+        };
+        arch_files.insert(arch, files);
     }
 
     // Kernels, one at a time (they share the apt tree and the network).
@@ -222,9 +237,14 @@ pub fn run(
     let bar = crate::util::progress::steps("cells", opts.cells.len() as u64);
     for (i, cell) in opts.cells.iter().enumerate() {
         bar.set_message(format!("{}: kernel ({})", cell.name, cell.kernel.describe()));
+        if let Err(e) = &arch_files[&cell.arch] {
+            reports[i] = Some(failed(cell, cell.kernel.describe(), e.clone()));
+            bar.inc(1);
+            continue;
+        }
         match kernel::resolve(cell, &opts.cache, &tree, opts.refresh) {
             Ok(k) => {
-                let (q, initrd) = arch_files[&cell.arch].clone();
+                let (q, initrd) = arch_files[&cell.arch].clone().expect("checked above");
                 ready.push((i, Ready { cell: cell.clone(), kernel: k, qemu: q, initrd }));
             }
             Err(e) => {
