@@ -162,7 +162,7 @@ fn other_builds(
             out.push(e);
         }
     }
-    out.sort_by(|a, b| version_key(&b.version).cmp(&version_key(&a.version)));
+    out.sort_by_key(|e| std::cmp::Reverse(version_key(&e.version)));
     Ok(out)
 }
 
