@@ -106,8 +106,16 @@ fn origin(m: &MapDef) -> &'static str {
 fn text(loaded: &Loaded, want: Option<&str>) -> String {
     let o = &loaded.object;
     let mut s = String::new();
-    let _ =
-        writeln!(s, "object {} (license \"{}\")", t(&o.path.display().to_string()), t(&o.license));
+    let order = match o.byte_order {
+        xdpqual::isa::ByteOrder::Little => "",
+        xdpqual::isa::ByteOrder::Big => ", big-endian bpfeb",
+    };
+    let _ = writeln!(
+        s,
+        "object {} (license \"{}\"{order})",
+        t(&o.path.display().to_string()),
+        t(&o.license)
+    );
     let _ = writeln!(s, "\nprograms:");
     for p in &o.programs {
         let funcs: Vec<String> =
@@ -226,6 +234,8 @@ struct JsonObject<'a> {
     schema: &'static str,
     path: String,
     license: &'a str,
+    /// "little" or "big".
+    byte_order: xdpqual::isa::ByteOrder,
     programs: Vec<JsonProgram<'a>>,
     other_programs: &'a [xdpqual::loader::OtherProgram],
     maps: &'a [MapDef],
@@ -301,6 +311,7 @@ fn json<'a>(loaded: &'a Loaded, want: Option<&'a str>) -> JsonObject<'a> {
         schema: "xdpqual.inspect/1",
         path: loaded.object.path.display().to_string(),
         license: &loaded.object.license,
+        byte_order: loaded.object.byte_order,
         programs,
         other_programs: &loaded.other_programs,
         core_relocations: &loaded.core_relocations,

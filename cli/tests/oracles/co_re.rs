@@ -15,9 +15,33 @@ pub(crate) fn cases() -> Vec<Case> {
     }]
 }
 
+/// The bpfeb build (corpus/build/bpfeb/core.v3.bpfeb.o). core.c compares
+/// `eth->h_proto` with `__builtin_bswap16(0x0800)`, an unconditional swap,
+/// not `bpf_htons`: on a big-endian machine the 2-byte load reads bytes
+/// 12-13 as `f[12] << 8 | f[13]` and the constant is 0x0008, so only
+/// frames whose EtherType bytes are `00 08` get past step 2; the rest of
+/// the specification reads single bytes and holds unchanged.
+pub(crate) fn cases_bpfeb() -> Vec<Case> {
+    vec![Case {
+        program: "core",
+        entry: "xdp",
+        config: "default",
+        setup: vec![],
+        oracle: || Box::new(Stateless(run_bpfeb)),
+    }]
+}
+
 fn run(p: &Pkt) -> Expect {
+    run_with_ethertype(p, [0x08, 0x00])
+}
+
+fn run_bpfeb(p: &Pkt) -> Expect {
+    run_with_ethertype(p, [0x00, 0x08])
+}
+
+fn run_with_ethertype(p: &Pkt, ethertype: [u8; 2]) -> Expect {
     let f = p.lin();
-    if f.len() < 14 || f[12..14] != [0x08, 0x00] || f.len() < 34 {
+    if f.len() < 14 || f[12..14] != ethertype || f.len() < 34 {
         return Expect::unchanged(Verdict::Pass, p);
     }
     // Steps 4 and 5 never apply on a kernel whose struct iphdr is the

@@ -20,6 +20,8 @@
 //! reads no file and knows nothing of captures or reports, so that what
 //! runs untrusted code is small enough to read whole.
 
+#[cfg(test)]
+mod big_endian_tests;
 pub mod budget;
 mod exec;
 pub mod fault;

@@ -32,7 +32,24 @@ pub const REGISTRY: &[Registration] = &[
 ];
 
 /// Opens `kind` with the backend that claims it.
+///
+/// A big-endian (`bpfeb`) object runs only on the engine (`vm`), which has a
+/// big-endian mode: rbpf, this host's kernel, the NIC model and live
+/// interfaces are little-endian machines, where the program's loads and
+/// stores would mean something else. They are skipped with that reason
+/// (the s390x matrix cell runs such objects on a big-endian kernel).
 pub fn open(kind: &BackendKind, ctx: &OpenCtx) -> Result<Opened> {
+    if ctx.obj.byte_order.is_big() && *kind != BackendKind::Vm {
+        return Ok(Opened::Skipped {
+            reason: format!(
+                "{} runs little-endian programs and {} is a big-endian (bpfeb) object; \
+                 only the engine (vm) has a big-endian mode here",
+                kind.label(),
+                ctx.obj.path.display()
+            ),
+            kernel: None,
+        });
+    }
     REGISTRY
         .iter()
         .find_map(|r| (r.open)(kind, ctx))

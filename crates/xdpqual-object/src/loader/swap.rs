@@ -130,10 +130,10 @@ pub(crate) fn to_little_endian(bytes: &[u8]) -> Result<Vec<u8>, String> {
     }
     if shoff != 0 && shnum == 0 {
         // Extended numbering (elf(5)): the count is section 0's sh_size.
-        shnum = usize::try_from(be64(&b, shoff + 32)?).map_err(|e| e.to_string())?;
+        shnum = usize::try_from(be64(&b, shoff.saturating_add(32))?).map_err(|e| e.to_string())?;
     }
     if shstrndx == 0xffff {
-        shstrndx = be32(&b, shoff + 40)? as usize;
+        shstrndx = be32(&b, shoff.saturating_add(40))? as usize;
     }
     let _ = shstrndx;
 
@@ -145,10 +145,10 @@ pub(crate) fn to_little_endian(bytes: &[u8]) -> Result<Vec<u8>, String> {
             .and_then(|o| o.checked_add(shoff))
             .ok_or("section header offset overflows")?;
         let name = be32(&b, h)? as usize;
-        let ty = be32(&b, h + 4)?;
-        let flags = be64(&b, h + 8)?;
-        let off = usize::try_from(be64(&b, h + 24)?).map_err(|e| e.to_string())?;
-        let size = usize::try_from(be64(&b, h + 32)?).map_err(|e| e.to_string())?;
+        let ty = be32(&b, h.saturating_add(4))?;
+        let flags = be64(&b, h.saturating_add(8))?;
+        let off = usize::try_from(be64(&b, h.saturating_add(24))?).map_err(|e| e.to_string())?;
+        let size = usize::try_from(be64(&b, h.saturating_add(32))?).map_err(|e| e.to_string())?;
         sections.push((h, name, ty, flags, off, size));
     }
     let names = sections.get(shstrndx).map(|s| (s.4, s.5));
@@ -172,11 +172,12 @@ pub(crate) fn to_little_endian(bytes: &[u8]) -> Result<Vec<u8>, String> {
                 if !size.is_multiple_of(24) {
                     return Err(what(format!("{size} bytes is not whole 24-byte symbols")));
                 }
-                for s in (off..off + size).step_by(24) {
+                let end = off.checked_add(size).ok_or_else(|| what("size overflows".into()))?;
+                for s in (off..end).step_by(24) {
                     swap32(&mut b, s).map_err(what)?;
-                    swap16(&mut b, s + 6).map_err(what)?;
-                    swap64(&mut b, s + 8).map_err(what)?;
-                    swap64(&mut b, s + 16).map_err(what)?;
+                    swap16(&mut b, s.saturating_add(6)).map_err(what)?;
+                    swap64(&mut b, s.saturating_add(8)).map_err(what)?;
+                    swap64(&mut b, s.saturating_add(16)).map_err(what)?;
                 }
             }
             SHT_REL | SHT_RELA => swap_words(&mut b, off, size, 8).map_err(what)?,
@@ -211,10 +212,10 @@ pub(crate) fn to_little_endian(bytes: &[u8]) -> Result<Vec<u8>, String> {
         // sh_name, sh_type, then u64 flags, addr, offset, size, u32 link,
         // info, u64 addralign, entsize.
         for (at, w) in [(0, 4), (4, 4), (8, 8), (16, 8), (24, 8), (32, 8), (40, 4), (44, 4)] {
-            swap_words(&mut b, h + at, w, w)?;
+            swap_words(&mut b, h.saturating_add(at), w, w)?;
         }
-        swap64(&mut b, h + 48)?;
-        swap64(&mut b, h + 56)?;
+        swap64(&mut b, h.saturating_add(48))?;
+        swap64(&mut b, h.saturating_add(56))?;
     }
     for i in 0..phnum {
         let h = i
@@ -222,9 +223,9 @@ pub(crate) fn to_little_endian(bytes: &[u8]) -> Result<Vec<u8>, String> {
             .and_then(|o| o.checked_add(phoff))
             .ok_or("program header offset overflows")?;
         swap32(&mut b, h)?;
-        swap32(&mut b, h + 4)?;
+        swap32(&mut b, h.saturating_add(4))?;
         for k in 0..6 {
-            swap64(&mut b, h + 8 + 8 * k)?;
+            swap64(&mut b, h.saturating_add(8) + 8 * k)?;
         }
     }
     // The ELF header: e_ident is bytes; EI_DATA becomes ELFDATA2LSB.
@@ -260,6 +261,29 @@ mod tests {
         assert_eq!(&be[be.len() - 5..], b"\0int\0", "strings are bytes");
         swap_btf(&mut be).unwrap();
         assert_eq!(be, le);
+    }
+
+    /// Every truncation and many single-byte corruptions of a real bpfeb
+    /// object give a result or an error, never a panic.
+    #[test]
+    fn hostile_big_endian_objects_do_not_panic() {
+        let good: &[u8] = include_bytes!("../../../../cli/tests/data/loader/bpfeb.o");
+        let le = to_little_endian(good).expect("the clang object converts");
+        assert_eq!(le[5], 1, "EI_DATA is little-endian afterwards");
+        assert_eq!(u16::from_le_bytes([le[18], le[19]]), 247, "e_machine EM_BPF");
+        for n in (0..good.len()).step_by(7) {
+            let _ = to_little_endian(&good[..n]);
+        }
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        for _ in 0..2000 {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            let mut bad = good.to_vec();
+            let at = (seed as usize) % bad.len();
+            bad[at] = (seed >> 32) as u8;
+            let _ = to_little_endian(&bad);
+        }
     }
 
     #[test]
