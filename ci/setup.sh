@@ -22,11 +22,15 @@ REQUIRED=(llvm-19 bpftool iproute2 busybox-static tcpdump)
 #   clang-19       rebuilding the committed corpus objects (corpus_build)
 #   libbpf-dev     bpf_helpers.h etc. for that rebuild
 #   chromium       headless browser for the dashboard test (dashboard_browser)
-#   qemu-system-x86, qemu-system-arm
+#   qemu-system-x86, qemu-system-arm, qemu-system-misc (qemu-system-s390x)
 #                  the kernel x architecture matrix (`xdpqual matrix`, tests/matrix_*.rs)
+#   gcc-s390x-linux-gnu, libc6-dev-s390x-cross
+#                  linking the s390x guest agent statically against glibc
+#                  (Rust has no s390x musl target with a standard library)
 #   cpio           an independent reader for the matrix's initramfs writer (its unit test)
 #   python3-venv   a virtual environment for actionlint (below; .ci/run's workflow lint)
-OPTIONAL=(clang-19 libbpf-dev chromium qemu-system-x86 qemu-system-arm cpio python3-venv)
+OPTIONAL=(clang-19 libbpf-dev chromium qemu-system-x86 qemu-system-arm qemu-system-misc
+    gcc-s390x-linux-gnu libc6-dev-s390x-cross cpio python3-venv)
 
 log() { printf 'ci/setup.sh: %s\n' "$*"; }
 
@@ -74,19 +78,21 @@ fi
 # QEMU depends on the release's own qemu-utils/qemu-block-extra; a newer one
 # (e.g. from backports) makes apt refuse the install. Then pin those two to
 # this release (by its codename from /etc/os-release), allowing the downgrade.
-if ! installed qemu-system-x86 || ! installed qemu-system-arm; then
+if ! installed qemu-system-x86 || ! installed qemu-system-arm || ! installed qemu-system-misc; then
     codename="$(. /etc/os-release 2>/dev/null && echo "${VERSION_CODENAME:-}")"
     if [ -n "$codename" ] && [ "${AS_ROOT[0]:-}" != false ]; then
         log "retrying QEMU with qemu-utils/$codename and qemu-block-extra/$codename (downgrade allowed)"
         apt install -y -q --no-install-recommends --allow-downgrades \
-            qemu-system-x86 qemu-system-arm "qemu-utils/$codename" "qemu-block-extra/$codename" || true
+            qemu-system-x86 qemu-system-arm qemu-system-misc \
+            "qemu-utils/$codename" "qemu-block-extra/$codename" || true
     fi
 fi
 
-# The QEMU matrix's guest agent is a static musl binary per guest
-# architecture; without these targets its test prints SKIP.
+# The QEMU matrix's guest agent is a static binary per guest architecture
+# (musl, or glibc linked statically on s390x); without these targets its
+# test prints SKIP.
 if command -v rustup >/dev/null 2>&1; then
-    for t in x86_64-unknown-linux-musl aarch64-unknown-linux-musl; do
+    for t in x86_64-unknown-linux-musl aarch64-unknown-linux-musl s390x-unknown-linux-gnu; do
         if ! rustup target list --installed 2>/dev/null | grep -qx "$t"; then
             log "adding Rust target $t (QEMU matrix guest agent)"
             rustup target add "$t" || log "WARNING: could not add $t; the QEMU matrix test will print SKIP"

@@ -164,3 +164,130 @@ fn a_guest_that_never_reports_is_killed_at_its_deadline() {
     assert!(vm.timed_out, "the guest cannot have exited by itself: {}", vm.tail());
     assert!(vm.hello.is_none());
 }
+
+/// The big-endian cell fails the same ways: a panicking s390x guest ends
+/// QEMU with its console kept, a silent one is killed at its deadline, and
+/// in a matrix run an s390x cell whose kernel is junk fails alone while
+/// the real s390x cell beside it still boots and reports. Needs
+/// qemu-system-s390x, the cross gcc (for the hanging /init) and the cached
+/// s390x kernel (SKIP without each).
+#[test]
+fn a_bad_s390x_guest_fails_its_cell_only() {
+    let Ok(q) = qemu::find(Arch::S390x) else {
+        xdpqual::util::skip(format_args!("qemu-system-s390x not installed (qemu-system-misc)"));
+        return;
+    };
+    let gcc = matrix::agent::cross_linker(Arch::S390x).expect("s390x links with a cross gcc");
+    let cache = matrix::cache_dir();
+    let cell = spec::select(spec::default_cells(), &["s390x-6.12".into()]).unwrap().remove(0);
+    let Ok(mirror) = sources::system_mirror(Path::new("/etc/apt")) else {
+        xdpqual::util::skip(format_args!("no apt mirror configured"));
+        return;
+    };
+    if !kernel::is_cached(&cell, &cache, &mirror) {
+        xdpqual::util::skip(format_args!(
+            "the s390x-6.12 kernel is not cached (run `xdpqual matrix --cells s390x-6.12` once)"
+        ));
+        return;
+    }
+    let tree = matrix::apt::AptTree::new(&cache, &mirror, vec![]);
+    let k = kernel::resolve(&cell, &cache, &tree, false).unwrap();
+    let dir = std::env::temp_dir().join(format!("xdpqual-matrix-s390x-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let boot = |initrd: &Path, hello: u64| {
+        qemu::boot(&VmSpec {
+            qemu: &q,
+            arch: Arch::S390x,
+            kernel: &k.path,
+            initrd,
+            accel: Accel::Tcg,
+            hello_timeout: Duration::from_secs(hello),
+            timeout: Duration::from_secs(120),
+        })
+        .unwrap()
+    };
+
+    // No /init: the kernel panics, and panic=-1 with -no-reboot ends QEMU.
+    let empty = dir.join("empty.cpio");
+    std::fs::write(
+        &empty,
+        initramfs::write(&[
+            initramfs::Entry::Dir("dev"),
+            initramfs::Entry::CharDev { name: "dev/console", major: 5, minor: 1 },
+        ]),
+    )
+    .unwrap();
+    let vm = boot(&empty, 120);
+    assert!(vm.hello.is_none());
+    assert!(!vm.timed_out, "panic=-1 and -no-reboot end QEMU on s390x too: {}", vm.tail());
+    assert!(vm.tail().contains("Kernel panic"), "{}", vm.tail());
+
+    // An /init that never says hello nor exits: killed at the deadline.
+    let src = dir.join("hang.c");
+    std::fs::write(&src, "#include <unistd.h>\nint main(void){for(;;)pause();}\n").unwrap();
+    let bin = dir.join("hang");
+    match std::process::Command::new(gcc).arg("-static").arg("-o").arg(&bin).arg(&src).status() {
+        Ok(s) if s.success() => {
+            let init = std::fs::read(&bin).unwrap();
+            let hang = dir.join("hang.cpio");
+            std::fs::write(
+                &hang,
+                initramfs::write(&[
+                    initramfs::Entry::Dir("dev"),
+                    initramfs::Entry::CharDev { name: "dev/console", major: 5, minor: 1 },
+                    initramfs::Entry::File { name: "init", mode: 0o755, data: &init },
+                ]),
+            )
+            .unwrap();
+            let vm = boot(&hang, 20);
+            assert!(vm.timed_out, "the guest cannot have exited by itself: {}", vm.tail());
+            assert!(vm.hello.is_none());
+        }
+        _ => xdpqual::util::skip(format_args!(
+            "{gcc} cannot link a static s390x program (gcc-s390x-linux-gnu, libc6-dev-s390x-cross): hang case not run"
+        )),
+    }
+
+    // In a matrix: the junk s390x cell fails, the real one still runs.
+    if let Err(e) = matrix::agent::prepare(Arch::S390x, &cache) {
+        xdpqual::util::skip(format_args!("{e}: matrix case not run"));
+        std::fs::remove_dir_all(&dir).unwrap();
+        return;
+    }
+    let junk = dir.join("vmlinuz");
+    std::fs::write(&junk, vec![0x5au8; 64 * 1024]).unwrap();
+    let obj = load_object(&root().join("corpus/build/firewall.v3.o")).unwrap();
+    let opts = Options {
+        cells: vec![
+            Cell {
+                name: "junk-s390x".into(),
+                arch: Arch::S390x,
+                kernel: KernelSource::File(junk),
+                required: true,
+            },
+            cell,
+        ],
+        cache,
+        mirror: None,
+        refresh: false,
+        jobs: None,
+        timeout: Duration::from_secs(120),
+        agent_dir: None,
+        maps: vec![],
+        rx_queue_index: 0,
+        max_packets: Some(10),
+        accel: AccelChoice::Tcg,
+    };
+    let report =
+        matrix::run(&obj, &obj.programs[0], &[root().join("pcaps/edges.pcap")], &opts).unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(report.cells[0].status, CellStatus::Failed);
+    assert!(!report.passes());
+    let real = &report.cells[1];
+    assert!(
+        real.kernel_release.as_deref().is_some_and(|r| r.contains("s390x")),
+        "the real s390x cell should have booted and reported: {:?} {:?}",
+        real.error,
+        real.console_tail
+    );
+}

@@ -36,6 +36,8 @@ fn object_of(job: &Job) -> Result<Object, String> {
                 name: p.name.clone(),
                 section: p.section.clone(),
                 frags: p.frags,
+                // The job carries little-endian slots; the kernel layer
+                // encodes them again in this machine's byte order.
                 insns: isa::decode_le(&p.insns).map_err(|e| format!("program {}: {e}", p.name))?,
                 lines: LineTable::default(),
                 functions: Vec::new(),

@@ -437,12 +437,29 @@ struct ProgLoadAttr {
 }
 impl Attr for ProgLoadAttr {}
 
+/// Instructions as this kernel reads `struct bpf_insn` (include/uapi/linux/
+/// bpf.h): `code`, then the `dst_reg:4, src_reg:4` bitfields, `off`, `imm`
+/// in the machine's byte order. On a big-endian machine (the s390x guest
+/// agent) the bitfields fill the byte from its top, so `dst_reg` is the
+/// high nibble, and `off`/`imm` are big-endian, as LLVM's `bpfeb` emits
+/// them (`isa::Insn::to_be_bytes`).
+pub fn encode_native(insns: &[crate::isa::Insn]) -> Vec<u8> {
+    crate::isa::encode(insns, crate::isa::ByteOrder::native())
+}
+
+/// One slot the kernel wrote (`xlated_prog_insns`), read back as
+/// [`encode_native`] wrote it.
+pub fn decode_native(b: [u8; 8]) -> crate::isa::Insn {
+    crate::isa::Insn::from_bytes(b, crate::isa::ByteOrder::native())
+}
+
 /// What BPF_PROG_LOAD needs.
 pub struct ProgSpec<'a> {
     pub prog_type: u32,
     pub expected_attach_type: u32,
     pub prog_flags: u32,
-    /// Little-endian instruction bytes, a multiple of 8.
+    /// Instruction bytes in this machine's byte order ([`encode_native`]),
+    /// a multiple of 8.
     pub insns: &'a [u8],
     pub license: &'a CStr,
     /// Already sanitised, at most 15 bytes.
@@ -1013,6 +1030,23 @@ pub fn page_size() -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn instructions_go_to_the_kernel_in_its_own_byte_order() {
+        // `r1 = *(u16 *)(r2 - 2)` (LDX|MEM|H, dst 1, src 2, off -2), worked
+        // out from struct bpf_insn's layout: on a little-endian machine the
+        // first bitfield (dst_reg) is the low nibble and integers start
+        // with their low byte; on a big-endian one, the reverse.
+        let ldx = crate::isa::Insn::new(0x69, 1, 2, -2, 0);
+        let native = encode_native(&[ldx]);
+        if cfg!(target_endian = "little") {
+            assert_eq!(native, [0x69, 0x21, 0xfe, 0xff, 0, 0, 0, 0]);
+        } else {
+            assert_eq!(native, [0x69, 0x12, 0xff, 0xfe, 0, 0, 0, 0]);
+        }
+        assert_eq!(decode_native(native.try_into().unwrap()), ldx);
+    }
+
     use std::mem::{offset_of, size_of};
 
     // Offsets from include/uapi/linux/bpf.h as compiled on x86_64/arm64

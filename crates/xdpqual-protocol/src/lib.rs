@@ -44,7 +44,13 @@ pub struct JobProgram {
     pub name: String,
     pub section: String,
     pub frags: bool,
-    /// `Program::insns` encoded little-endian (`isa::encode_le`).
+    /// `Program::insns` encoded little-endian (`isa::encode_le`), whatever
+    /// the object's or the guest's byte order: the wire format is fixed.
+    /// The agent decodes the slots and the kernel layer re-encodes them in
+    /// the guest's own order (`xdpqual_kernel::sys::encode_native`), so a
+    /// big-endian (s390x) kernel gets `bpfeb` slots. Everything else in a
+    /// job is JSON numbers, or raw memory bytes (map keys and values,
+    /// frames) that both sides use as they are.
     #[serde(with = "hex::hex_bytes")]
     pub insns: Vec<u8>,
 }

@@ -4,8 +4,9 @@
 //!   binary's build (`build.rs`), so an installed xdpqual with no source
 //!   tree runs the matrix once `xdpqual matrix --prepare` has filled it;
 //! - a build from this source tree with cargo, for the architecture's static
-//!   musl target, linked with rust-lld (no cross C toolchain needed); the
-//!   result is then cached.
+//!   musl target, linked with rust-lld (no cross C toolchain needed), or on
+//!   s390x (no musl target) for glibc, linked statically with the cross gcc
+//!   found on PATH; the result is then cached.
 
 use super::spec::Arch;
 use std::path::{Path, PathBuf};
@@ -15,6 +16,8 @@ use std::process::Command;
 pub enum AgentError {
     #[error("the Rust standard library for {target} is not installed, so the {arch} guest agent cannot be built; run `rustup target add {target}`")]
     MissingTarget { target: String, arch: String },
+    #[error("the {arch} guest agent is linked statically against glibc with {linker}, which is not on PATH; install the cross toolchain (Debian: `apt-get install gcc-s390x-linux-gnu libc6-dev-s390x-cross`, which ci/setup.sh does) or leave out the {arch} cells with --cells")]
+    MissingLinker { arch: String, linker: String },
     #[error("building the {arch} guest agent failed:\n{stderr}")]
     Build { arch: String, stderr: String },
     #[error("cannot run cargo to build the guest agent ({reason}); install a Rust toolchain or give prebuilt agents with --agent-dir DIR (DIR/<arch>/xdpqual-agent)")]
@@ -96,8 +99,26 @@ fn build(arch: Arch, cache: &Path) -> Result<PathBuf, AgentError> {
         });
     }
     let target = arch.rust_target();
-    let linker_var =
-        format!("CARGO_TARGET_{}_LINKER", target.to_ascii_uppercase().replace('-', "_"));
+    let var = |what: &str| {
+        format!("CARGO_TARGET_{}_{what}", target.to_ascii_uppercase().replace('-', "_"))
+    };
+    let (linker, rustflags) = match cross_linker(arch) {
+        // glibc targets link through the cross gcc (it knows where the
+        // target's libc.a and crt files are), statically so the agent runs
+        // as /init with no loader or shared libraries in the initramfs.
+        Some(gcc) => {
+            if !on_path(gcc) {
+                return Err(AgentError::MissingLinker {
+                    arch: arch.name().into(),
+                    linker: gcc.into(),
+                });
+            }
+            (gcc, "-C target-feature=+crt-static")
+        }
+        // musl targets are static by default and rust-lld needs no C
+        // toolchain.
+        None => ("rust-lld", ""),
+    };
     let dir = target_dir();
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let out = Command::new(cargo)
@@ -105,7 +126,8 @@ fn build(arch: Arch, cache: &Path) -> Result<PathBuf, AgentError> {
         .arg(&manifest)
         .args(["--target", target, "--target-dir"])
         .arg(&dir)
-        .env(linker_var, "rust-lld")
+        .env(var("LINKER"), linker)
+        .env(var("RUSTFLAGS"), rustflags)
         // Small, symbol-free binary: it is copied into every initramfs.
         .env("CARGO_PROFILE_RELEASE_DEBUG", "0")
         .env("CARGO_PROFILE_RELEASE_STRIP", "symbols")
@@ -129,4 +151,18 @@ fn build(arch: Arch, cache: &Path) -> Result<PathBuf, AgentError> {
         });
     }
     Ok(dir.join(target).join("release/xdpqual-agent"))
+}
+
+/// The cross C compiler that links the agent for `arch`, when its target
+/// is a glibc one; `None`: rust-lld links it alone.
+pub fn cross_linker(arch: Arch) -> Option<&'static str> {
+    match arch {
+        Arch::X86_64 | Arch::Aarch64 => None,
+        Arch::S390x => Some("s390x-linux-gnu-gcc"),
+    }
+}
+
+fn on_path(bin: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(bin).is_file()))
 }

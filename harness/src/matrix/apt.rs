@@ -91,8 +91,12 @@ impl AptTree {
     pub fn new(cache: &Path, mirror: &str, mut suites: Vec<String>) -> AptTree {
         suites.sort();
         suites.dedup();
-        // One tree per mirror: lists of different mirrors never mix.
-        let tag = &sha256_hex(mirror.as_bytes())[..12];
+        // One tree per mirror and architecture set: lists of different
+        // mirrors never mix, and an xdpqual that knows other architectures
+        // (s390x) keeps its own lists rather than rewriting the sources of
+        // a tree another version shares.
+        let arches: Vec<&str> = Arch::ALL.iter().map(|a| a.debian()).collect();
+        let tag = &sha256_hex(format!("{mirror}|{}", arches.join(",")).as_bytes())[..12];
         AptTree { root: cache.join("apt").join(tag), mirror: mirror.to_string(), suites }
     }
 
@@ -258,6 +262,22 @@ impl AptTree {
             depends: field(stanza, "Depends").map(depends_names).unwrap_or_default(),
             size: field(stanza, "Size").and_then(|s| s.trim().parse().ok()),
         })
+    }
+
+    /// Names of the packages whose name matches the POSIX regular
+    /// expression `regex` (`apt-cache search --names-only`), sorted.
+    pub fn search_names(&self, regex: &str) -> Result<Vec<String>, AptError> {
+        let out =
+            self.run("apt-cache", &["search".into(), "--names-only".into(), regex.into()], None)?;
+        let mut names: Vec<String> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| l.split(" - ").next())
+            .map(|n| n.split(':').next().unwrap_or(n).trim().to_string())
+            .filter(|n| !n.is_empty())
+            .collect();
+        names.sort();
+        names.dedup();
+        Ok(names)
     }
 
     /// Downloads `entry` into `dir` and checks its SHA-256 against the index.

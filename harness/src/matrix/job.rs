@@ -7,7 +7,7 @@ use crate::capture::CaptureReader;
 use crate::engine::helpers::ids::NONDETERMINISTIC;
 use crate::engine::maps::entry_writes;
 use crate::engine::{Engine, EngineConfig, KernelRelease, Recorder};
-use crate::isa;
+use crate::isa::{self, ByteOrder};
 use crate::mapfile::{self, MapInit};
 use crate::program::{MapType, Object, Program};
 use anyhow::{Context, Result};
@@ -66,20 +66,50 @@ fn job_program(p: &Program) -> JobProgram {
     }
 }
 
+/// The object as the engine must run it for a guest whose memory is
+/// big-endian (`big`) or little-endian: the guest kernel runs any
+/// instruction stream with its own byte order, whatever the object was
+/// built for, so a `bpfel` object on s390x is compared with the engine's
+/// big-endian mode too. Only the object's byte order changes: its
+/// instructions are decoded already, and its data sections are raw bytes
+/// both sides use as they are.
+pub fn engine_object(obj: &Object, big: bool) -> std::borrow::Cow<'_, Object> {
+    let order = if big { ByteOrder::Big } else { ByteOrder::Little };
+    if obj.byte_order == order {
+        return std::borrow::Cow::Borrowed(obj);
+    }
+    // `Engine::new` takes the byte order from the object.
+    let mut o = obj.clone();
+    o.byte_order = order;
+    std::borrow::Cow::Owned(o)
+}
+
 /// The job: the program under test first, then the object's other
-/// programs (tail-call targets), the map writes the map files ask for.
+/// programs (tail-call targets), the map writes the map files ask for,
+/// encoded for a guest of byte order `big` (map files give integers; the
+/// bytes the guest gets are in its own order).
 pub fn build(
     obj: &Object,
     program: &Program,
     maps: &[MapInit],
     inputs: &[Input],
     rx_queue_index: u32,
+    big: bool,
 ) -> Result<Job> {
     let mut programs = vec![job_program(program)];
     programs.extend(obj.programs.iter().filter(|p| p.name != program.name).map(job_program));
     // The map files are applied to a scratch engine, the same parser the
     // engine itself uses, and what changed is copied into the job (as the
     // `diff` command does for the host kernel).
+    let obj = &*engine_object(obj, big);
+    let u32_of = |b: &[u8]| -> u32 {
+        let b: [u8; 4] = b[..4].try_into().expect("4 bytes");
+        if big {
+            u32::from_be_bytes(b)
+        } else {
+            u32::from_le_bytes(b)
+        }
+    };
     let mut scratch =
         Engine::new(obj, None, EngineConfig::default()).context("preparing map contents")?;
     let before: Vec<_> = scratch.maps().maps.iter().map(|m| m.sparse_entries()).collect();
@@ -107,10 +137,9 @@ pub fn build(
         let after = m.sparse_entries();
         if m.def.map_type == MapType::ProgArray {
             for e in after {
-                let slot =
-                    u32::from_le_bytes(e.key[..4].try_into().expect("PROG_ARRAY keys are 4 bytes"));
-                let target = u32::from_le_bytes(e.values[0][..4].try_into().expect("4-byte values"))
-                    as usize;
+                // PROG_ARRAY keys and values are 4 bytes (the loader checks).
+                let slot = u32_of(&e.key);
+                let target = u32_of(&e.values[0]) as usize;
                 tail_calls.push(TailCall {
                     map: m.def.name.clone(),
                     slot,
@@ -151,7 +180,8 @@ pub struct Reference {
 }
 
 /// Runs the inputs through the engine as the guest's CPU 0 of `ncpus`,
-/// with the helper semantics of kernel release `kernel`.
+/// with the helper semantics of kernel release `kernel` and the guest's
+/// byte order (`big`).
 pub fn reference(
     obj: &Object,
     program: &Program,
@@ -160,7 +190,9 @@ pub fn reference(
     ncpus: usize,
     kernel: KernelRelease,
     rx_queue_index: u32,
+    big: bool,
 ) -> Result<Reference> {
+    let obj = &*engine_object(obj, big);
     let cfg = EngineConfig { ncpus, cpu: 0, kernel, ..Default::default() };
     let mut engine = Engine::new(obj, Some(&program.name), cfg).context("preparing the engine")?;
     mapfile::apply(&mut engine, obj, maps)?;

@@ -87,26 +87,89 @@ pub fn resolve(
             }
         })?;
     let image = apt.show(image_pkg, cell.arch, suite, None)?;
+    let first = match fetch_image(&image, cache, apt, cell.arch, suite, &record) {
+        Ok(Some(img)) => return Ok(img),
+        Ok(None) => {
+            return Err(KernelError::NoImage {
+                package: image.package,
+                version: image.version,
+                arch: image.arch,
+                suite: suite.clone(),
+            })
+        }
+        Err(e @ KernelError::Apt(AptError::Download { .. })) => e,
+        Err(e) => return Err(e),
+    };
+    // The mirror lists the metapackage's kernel but does not serve it
+    // (seen: a partial mirror with trixie's s390x 6.12.117 missing and
+    // 6.12.107 present). The suite's other builds of the same flavour,
+    // newest first, are the same kernel series: the cell runs the newest
+    // one the mirror has, and its report names that version.
+    for alt in other_builds(apt, &meta, cell.arch, suite, &image)? {
+        if let Ok(Some(img)) = fetch_image(&alt, cache, apt, cell.arch, suite, &record) {
+            return Ok(img);
+        }
+    }
+    Err(first)
+}
+
+/// Fetches `image` (or the linux-binary-* package it depends on) and
+/// records it as the resolution of the cell's metapackage.
+fn fetch_image(
+    image: &IndexEntry,
+    cache: &Path,
+    apt: &AptTree,
+    arch: Arch,
+    suite: &str,
+    record: &Path,
+) -> Result<Option<KernelImage>, KernelError> {
     // Since 7.x Debian splits the image package: the kernel itself is in
     // the linux-binary-* package it depends on.
     let mut candidates = vec![image.clone()];
     for d in image.depends.iter().filter(|d| d.starts_with("linux-binary-")) {
-        candidates.push(apt.show(d, cell.arch, suite, None)?);
+        candidates.push(apt.show(d, arch, suite, None)?);
     }
     for c in &candidates {
         if let Some(img) = fetch_and_extract(c, cache, apt)? {
             let rec = serde_json::to_vec(c).expect("index entries serialise");
-            std::fs::create_dir_all(record.parent().expect("has parent")).map_err(io(&record))?;
-            std::fs::write(&record, rec).map_err(io(&record))?;
-            return Ok(img);
+            std::fs::create_dir_all(record.parent().expect("has parent")).map_err(io(record))?;
+            std::fs::write(record, rec).map_err(io(record))?;
+            return Ok(Some(img));
         }
     }
-    Err(KernelError::NoImage {
-        package: image.package,
-        version: image.version,
-        arch: image.arch,
-        suite: suite.clone(),
-    })
+    Ok(None)
+}
+
+/// The suite's other image packages of the metapackage's flavour (ABI
+/// names like `linux-image-6.12.107+deb13-s390x` or
+/// `linux-image-6.1.0-49-cloud-amd64`), newest version first.
+fn other_builds(
+    apt: &AptTree,
+    meta: &str,
+    arch: Arch,
+    suite: &str,
+    failed: &IndexEntry,
+) -> Result<Vec<IndexEntry>, KernelError> {
+    let flavour = meta.trim_start_matches("linux-image-");
+    let regex = format!("^linux-image-[0-9][^-]*(-[0-9]+)?-{}$", flavour.replace('+', "\\+"));
+    let mut out = Vec::new();
+    for name in apt.search_names(&regex)? {
+        if name == failed.package {
+            continue;
+        }
+        // Listed for another suite or architecture only: not a candidate.
+        if let Ok(e) = apt.show(&name, arch, suite, None) {
+            out.push(e);
+        }
+    }
+    out.sort_by_key(|e| std::cmp::Reverse(version_key(&e.version)));
+    Ok(out)
+}
+
+/// The numbers of a Debian version, for ordering kernel builds of one
+/// series (`6.12.107-1` < `6.12.117-1`).
+fn version_key(v: &str) -> Vec<u64> {
+    v.split(|c: char| !c.is_ascii_digit()).filter_map(|n| n.parse().ok()).collect()
 }
 
 fn record_path(cache: &Path, mirror: &str, suite: &str, meta: &str) -> PathBuf {
@@ -259,6 +322,9 @@ mod tests {
         assert!(!is_image_member("./boot/config-6.1.0-50-cloud-amd64"));
         assert_eq!(metapackage(Arch::Aarch64, Some("cloud")), "linux-image-cloud-arm64");
         assert_eq!(metapackage(Arch::X86_64, None), "linux-image-amd64");
+        assert_eq!(metapackage(Arch::S390x, None), "linux-image-s390x");
+        assert!(version_key("6.12.107-1") < version_key("6.12.117-1"));
+        assert!(version_key("6.1.176-1") > version_key("6.1.76-1"));
     }
 
     #[test]

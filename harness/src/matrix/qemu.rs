@@ -38,6 +38,7 @@ pub fn binary(arch: Arch) -> (&'static str, &'static str) {
     match arch {
         Arch::X86_64 => ("qemu-system-x86_64", "qemu-system-x86"),
         Arch::Aarch64 => ("qemu-system-aarch64", "qemu-system-arm"),
+        Arch::S390x => ("qemu-system-s390x", "qemu-system-misc"),
     }
 }
 
@@ -101,17 +102,24 @@ pub fn command(spec: &VmSpec) -> Command {
     let console = match spec.arch {
         Arch::X86_64 => "ttyS0",
         Arch::Aarch64 => "ttyAMA0",
+        // The SCLP line-mode console, which QEMU's s390-ccw-virtio machine
+        // puts `-serial` on (built into Debian's s390x kernel, no module).
+        Arch::S390x => "ttysclp0",
     };
     match spec.arch {
         Arch::X86_64 => cmd.args(["-M", "pc"]),
         // pauth-impdef: QEMU's cheap pointer-authentication hash; the
         // architected one dominates TCG time on arm64 kernels.
         Arch::Aarch64 => cmd.args(["-M", "virt", "-cpu", "max,pauth-impdef=on"]),
+        // The channel-I/O virtio machine; the guest needs no device but
+        // its console, so none is added.
+        Arch::S390x => cmd.args(["-M", "s390-ccw-virtio"]),
     };
     match (spec.accel, spec.arch) {
         (Accel::Kvm, _) => cmd.args(["-accel", "kvm", "-cpu", "host"]),
         (Accel::Tcg, Arch::X86_64) => cmd.args(["-accel", "tcg", "-cpu", "max"]),
         (Accel::Tcg, Arch::Aarch64) => cmd.args(["-accel", "tcg"]),
+        (Accel::Tcg, Arch::S390x) => cmd.args(["-accel", "tcg", "-cpu", "max"]),
     };
     cmd.args([
         "-nodefaults",

@@ -155,9 +155,9 @@ struct Prepared<'a> {
     inputs: Vec<Input>,
     opts: &'a Options,
     nondet_prog: bool,
-    /// Engine references by guest CPU count and the kernel release whose
-    /// helper semantics they model.
-    references: Mutex<BTreeMap<(usize, KernelRelease), std::sync::Arc<job::Reference>>>,
+    /// Engine references by guest CPU count, the kernel release whose
+    /// helper semantics they model, and byte order (big).
+    references: Mutex<BTreeMap<(usize, KernelRelease, bool), std::sync::Arc<job::Reference>>>,
 }
 
 struct Ready {
@@ -175,20 +175,43 @@ pub fn run(
 ) -> Result<MatrixReport> {
     let start = Instant::now();
     let (inputs, capture_errors) = job::read_inputs(captures, opts.max_packets)?;
-    let job = job::build(obj, program, &opts.maps, &inputs, opts.rx_queue_index)?;
-    let job_bytes = serde_json::to_vec(&job).context("serialising the guest job")?;
+    // One job per guest byte order: map-file integers become bytes in the
+    // guest's order.
+    // The little-endian job failing is an error of the run, as before; a
+    // big-endian one (map files the big-endian engine refuses) fails only
+    // the big-endian cells, so the rest of the matrix still runs.
+    let mut jobs: BTreeMap<bool, std::result::Result<Vec<u8>, String>> = BTreeMap::new();
+    for big in opts.cells.iter().map(|c| c.arch.big_endian()) {
+        if jobs.contains_key(&big) {
+            continue;
+        }
+        let built = job::build(obj, program, &opts.maps, &inputs, opts.rx_queue_index, big)
+            .and_then(|j| serde_json::to_vec(&j).context("serialising the guest job"));
+        let built = match built {
+            Ok(b) => Ok(b),
+            Err(e) if big => Err(format!("preparing the big-endian job: {e:#}")),
+            Err(e) => return Err(e),
+        };
+        jobs.insert(big, built);
+    }
 
     // Per architecture: QEMU (a missing one is an error up front) and the
     // initramfs with that architecture's agent.
-    let mut arch_files: BTreeMap<Arch, (PathBuf, PathBuf)> = BTreeMap::new();
+    let mut arch_files: BTreeMap<Arch, std::result::Result<(PathBuf, PathBuf), String>> =
+        BTreeMap::new();
     for arch in opts.cells.iter().map(|c| c.arch) {
         if arch_files.contains_key(&arch) {
             continue;
         }
         let q = qemu::find(arch)?;
-        let agent = agent::agent_bytes(arch, opts.agent_dir.as_deref(), &opts.cache)?;
-        let initrd = initramfs::build(&opts.cache, &agent, &job_bytes)?;
-        arch_files.insert(arch, (q, initrd));
+        let files = match &jobs[&arch.big_endian()] {
+            Ok(job_bytes) => {
+                let agent = agent::agent_bytes(arch, opts.agent_dir.as_deref(), &opts.cache)?;
+                Ok((q, initramfs::build(&opts.cache, &agent, job_bytes)?))
+            }
+            Err(e) => Err(e.clone()),
+        };
+        arch_files.insert(arch, files);
     }
 
     // Kernels, one at a time (they share the apt tree and the network).
@@ -216,9 +239,14 @@ pub fn run(
     let bar = crate::util::progress::steps("cells", opts.cells.len() as u64);
     for (i, cell) in opts.cells.iter().enumerate() {
         bar.set_message(format!("{}: kernel ({})", cell.name, cell.kernel.describe()));
+        if let Err(e) = &arch_files[&cell.arch] {
+            reports[i] = Some(failed(cell, cell.kernel.describe(), e.clone()));
+            bar.inc(1);
+            continue;
+        }
         match kernel::resolve(cell, &opts.cache, &tree, opts.refresh) {
             Ok(k) => {
-                let (q, initrd) = arch_files[&cell.arch].clone();
+                let (q, initrd) = arch_files[&cell.arch].clone().expect("checked above");
                 ready.push((i, Ready { cell: cell.clone(), kernel: k, qemu: q, initrd }));
             }
             Err(e) => {
@@ -337,8 +365,9 @@ fn reference(
     p: &Prepared,
     ncpus: usize,
     kernel: KernelRelease,
+    big: bool,
 ) -> Result<std::sync::Arc<job::Reference>> {
-    if let Some(r) = p.references.lock().expect("reference lock").get(&(ncpus, kernel)) {
+    if let Some(r) = p.references.lock().expect("reference lock").get(&(ncpus, kernel, big)) {
         return Ok(r.clone());
     }
     let r = std::sync::Arc::new(job::reference(
@@ -349,8 +378,9 @@ fn reference(
         ncpus,
         kernel,
         p.opts.rx_queue_index,
+        big,
     )?);
-    p.references.lock().expect("reference lock").insert((ncpus, kernel), r.clone());
+    p.references.lock().expect("reference lock").insert((ncpus, kernel, big), r.clone());
     Ok(r)
 }
 
@@ -436,11 +466,23 @@ fn run_cell(p: &Prepared, r: &Ready, accel: Accel) -> CellReport {
                 ));
             }
             let ncpus = guest.possible_cpus.unwrap_or(1);
+            let big = r.cell.arch.big_endian();
+            if big != p.obj.byte_order.is_big() {
+                // The kernel runs the instructions with its own memory
+                // order; so does the engine it is compared with.
+                rep.notes.push(format!(
+                    "the object is {} ({}) and this guest is {}: both the kernel and the engine run its instructions with {} memory, which is what the program does on such a machine, not what it was written for",
+                    p.obj.byte_order.clang_target(),
+                    p.obj.byte_order,
+                    if big { "big-endian" } else { "little-endian" },
+                    if big { "big-endian" } else { "little-endian" },
+                ));
+            }
             // The engine models the release the guest booted; an unreadable
             // release (never seen) falls back to the newest modelled.
             let kernel = KernelRelease::parse(&guest.kernel_release)
                 .unwrap_or(KernelRelease::NEWEST_MODELLED);
-            match reference(p, ncpus, kernel) {
+            match reference(p, ncpus, kernel, big) {
                 Err(e) => rep.error = Some(format!("engine: {e:#}")),
                 Ok(reference) => {
                     let a = compare::compare(
@@ -450,6 +492,7 @@ fn run_cell(p: &Prepared, r: &Ready, accel: Accel) -> CellReport {
                         &guest.maps,
                         p.nondet_prog,
                         guest.ran_without_ctx,
+                        r.cell.arch.test_run_linear(),
                     );
                     rep.status =
                         if a.agrees() { CellStatus::Agrees } else { CellStatus::Disagrees };
@@ -541,7 +584,7 @@ pub fn render(r: &MatrixReport) -> String {
             }
             for m in &a.map_not_comparable {
                 lines.push(format!(
-                    "map differs ({} packets ran on one side only, see above): {m}",
+                    "map differs ({} packets not comparable, see above): {m}",
                     a.not_comparable
                 ));
             }

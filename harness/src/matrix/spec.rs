@@ -13,15 +13,18 @@ pub const DEFAULT_MATRIX: &str = include_str!("../../../vm-images/matrix.toml");
 pub enum Arch {
     X86_64,
     Aarch64,
+    /// IBM Z: the big-endian cell.
+    S390x,
 }
 
 impl Arch {
-    pub const ALL: [Arch; 2] = [Arch::X86_64, Arch::Aarch64];
+    pub const ALL: [Arch; 3] = [Arch::X86_64, Arch::Aarch64, Arch::S390x];
 
     pub fn name(self) -> &'static str {
         match self {
             Arch::X86_64 => "x86_64",
             Arch::Aarch64 => "aarch64",
+            Arch::S390x => "s390x",
         }
     }
     /// Debian's architecture name.
@@ -29,14 +32,36 @@ impl Arch {
         match self {
             Arch::X86_64 => "amd64",
             Arch::Aarch64 => "arm64",
+            Arch::S390x => "s390x",
         }
     }
-    /// Rust target the agent is built for.
+    /// Rust target the agent is built for: static musl where Rust has a
+    /// musl target, else glibc linked statically (s390x has no musl target
+    /// with a prebuilt standard library).
     pub fn rust_target(self) -> &'static str {
         match self {
             Arch::X86_64 => "x86_64-unknown-linux-musl",
             Arch::Aarch64 => "aarch64-unknown-linux-musl",
+            Arch::S390x => "s390x-unknown-linux-gnu",
         }
+    }
+    /// Bytes of a frame BPF_PROG_TEST_RUN puts in the linear area: one
+    /// 4 KiB page less XDP_PACKET_HEADROOM (256) and the tailroom
+    /// SKB_DATA_ALIGN(sizeof(struct skb_shared_info)) (net/bpf/test_run.c
+    /// `bpf_prog_test_run_xdp`), which is 320 with 64-byte cache lines and
+    /// 512 with s390's 256-byte ones (the kernel's own selftest
+    /// tools/testing/selftests/bpf/progs/test_xdp_adjust_tail_grow.c uses
+    /// these values per architecture).
+    pub fn test_run_linear(self) -> usize {
+        match self {
+            Arch::X86_64 | Arch::Aarch64 => 4096 - 256 - 320,
+            Arch::S390x => 4096 - 256 - 512,
+        }
+    }
+    /// The byte order of the guest's memory: the kernel runs every BPF
+    /// program of this cell with it, whatever the object was built for.
+    pub fn big_endian(self) -> bool {
+        matches!(self, Arch::S390x)
     }
     /// The architecture this xdpqual runs on, where KVM can help.
     pub fn host() -> Option<Arch> {
@@ -45,7 +70,7 @@ impl Arch {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown architecture `{0}`: the matrix supports x86_64 and aarch64 (Debian names amd64 and arm64 are accepted too); fix the cell's `arch`")]
+#[error("unknown architecture `{0}`: the matrix supports x86_64, aarch64 and s390x (Debian names amd64 and arm64 are accepted too); fix the cell's `arch`")]
 pub struct UnknownArch(pub String);
 
 impl std::str::FromStr for Arch {
@@ -54,6 +79,7 @@ impl std::str::FromStr for Arch {
         match s {
             "x86_64" | "amd64" => Ok(Arch::X86_64),
             "aarch64" | "arm64" => Ok(Arch::Aarch64),
+            "s390x" => Ok(Arch::S390x),
             other => Err(UnknownArch(other.to_string())),
         }
     }
@@ -202,11 +228,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn default_matrix_is_four_kernels_by_two_arches() {
+    fn default_matrix_is_four_kernels_by_two_arches_and_a_big_endian_cell() {
         let cells = default_cells();
-        assert_eq!(cells.len(), 8);
+        assert_eq!(cells.len(), 9);
         let suites: std::collections::BTreeSet<_> = cells
             .iter()
+            .filter(|c| c.arch != Arch::S390x)
             .map(|c| match &c.kernel {
                 KernelSource::Debian { suite, flavour } => {
                     assert_eq!(flavour.as_deref(), Some("cloud"));
@@ -219,21 +246,33 @@ mod tests {
             suites.into_iter().collect::<Vec<_>>(),
             ["bookworm", "bullseye", "sid", "trixie"]
         );
-        assert!(Arch::ALL.iter().all(|a| cells.iter().filter(|c| c.arch == *a).count() == 4));
+        for a in [Arch::X86_64, Arch::Aarch64] {
+            assert_eq!(cells.iter().filter(|c| c.arch == a).count(), 4);
+        }
+        // Debian has no `cloud` flavour on s390x: the generic kernel.
+        let s390: Vec<_> = cells.iter().filter(|c| c.arch == Arch::S390x).collect();
+        assert_eq!(s390.len(), 1);
+        assert_eq!(s390[0].name, "s390x-6.12");
+        assert_eq!(s390[0].kernel, KernelSource::Debian { suite: "trixie".into(), flavour: None });
+        assert!(Arch::S390x.big_endian() && !Arch::X86_64.big_endian());
     }
 
     #[test]
     fn unknown_arch_says_what_is_known() {
-        let e = parse("[[cell]]\nname='z'\narch='s390x'\nkernel='/k'\n", "m.toml", Path::new("/"))
-            .unwrap_err()
-            .to_string();
+        let e =
+            parse("[[cell]]\nname='z'\narch='riscv64'\nkernel='/k'\n", "m.toml", Path::new("/"))
+                .unwrap_err()
+                .to_string();
         assert!(
             e.contains("m.toml")
                 && e.contains("`z`")
-                && e.contains("s390x")
-                && e.contains("x86_64 and aarch64"),
+                && e.contains("riscv64")
+                && e.contains("x86_64, aarch64 and s390x"),
             "{e}"
         );
+        let ok = parse("[[cell]]\nname='z'\narch='s390x'\nkernel='/k'\n", "m.toml", Path::new("/"))
+            .unwrap();
+        assert_eq!(ok[0].arch, Arch::S390x);
     }
 
     #[test]

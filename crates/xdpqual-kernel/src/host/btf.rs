@@ -139,13 +139,15 @@ pub fn synthesize(program: &crate::program::Program) -> Option<BtfBlob> {
     ];
     let type_len = (types.len() * 4) as u32;
     let mut bytes = Vec::new();
-    bytes.extend_from_slice(&0xeb9f_u16.to_le_bytes());
+    // The kernel reads BTF in its own byte order (kernel/bpf/btf.c
+    // `btf_parse_hdr` compares `hdr->magic` with BTF_MAGIC as is).
+    bytes.extend_from_slice(&0xeb9f_u16.to_ne_bytes());
     bytes.extend_from_slice(&[1, 0]); // version, flags
     for w in [24, 0, type_len, type_len, strings.len() as u32] {
-        bytes.extend_from_slice(&u32::to_le_bytes(w));
+        bytes.extend_from_slice(&u32::to_ne_bytes(w));
     }
     for w in types {
-        bytes.extend_from_slice(&w.to_le_bytes());
+        bytes.extend_from_slice(&w.to_ne_bytes());
     }
     bytes.extend_from_slice(&strings);
     let mut programs = std::collections::BTreeMap::new();

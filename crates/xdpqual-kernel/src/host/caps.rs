@@ -129,7 +129,7 @@ fn probe() -> Result<(), Unavailable> {
         Insn::new(op::ALU64 | op::MOV | op::K, 0, 0, 0, 2),
         Insn::new(op::JMP | op::EXIT, 0, 0, 0, 0),
     ];
-    let bytes = crate::isa::encode_le(&insns);
+    let bytes = sys::encode_native(&insns);
     let spec = sys::ProgSpec {
         prog_type: super::prog::BPF_PROG_TYPE_XDP,
         expected_attach_type: super::prog::BPF_XDP,

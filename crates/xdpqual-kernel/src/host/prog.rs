@@ -13,7 +13,7 @@
 
 use super::btf::{BtfUse, KernelBtf};
 use super::maps::KernelMap;
-use crate::isa::{self, opcode as op, Insn};
+use crate::isa::{opcode as op, Insn};
 use crate::program::Program;
 use crate::sys::{self, Errno};
 use std::ffi::CString;
@@ -137,7 +137,7 @@ impl KernelProgram {
     /// for finding out which side is wrong when the engine and the kernel
     /// disagree.
     pub fn xlated(&self) -> Result<Vec<Insn>, Errno> {
-        Ok(sys::prog_xlated(&self.fd)?.iter().map(|b| Insn::from_le_bytes(*b)).collect())
+        Ok(sys::prog_xlated(&self.fd)?.iter().map(|b| sys::decode_native(*b)).collect())
     }
     /// Whether it was loaded with its BTF (and so can be traced).
     pub fn btf(&self) -> &BtfUse {
@@ -386,7 +386,7 @@ impl KernelProgram {
             return Err(LoadError::Empty { program: prog.name.clone() });
         }
         let insns = patch_map_refs(prog, maps)?;
-        let bytes = isa::encode_le(&insns);
+        let bytes = sys::encode_native(&insns);
         let license = CString::new(opts.license.clone())
             .map_err(|_| LoadError::License(opts.license.clone()))?;
         let name = super::maps::kernel_name(&prog.name);
