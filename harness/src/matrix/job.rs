@@ -137,6 +137,7 @@ pub fn build(
         tail_calls,
         rx_queue_index,
         packets: inputs.iter().map(|p| p.data.clone()).collect(),
+        offload: None,
     })
 }
 

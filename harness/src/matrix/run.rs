@@ -82,6 +82,9 @@ pub struct CellReport {
     pub console_tail: Option<String>,
     /// The guest verifier's last log lines for a refusal.
     pub verifier_log_tail: Option<String>,
+    /// An offload cell's verdicts: the kernel's next to the profile's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub offload: Option<super::offload::OffloadComparison>,
 }
 
 impl CellReport {
@@ -128,6 +131,7 @@ fn failed(cell: &Cell, kernel: String, error: String) -> CellReport {
         wall_s: 0.0,
         console_tail: None,
         verifier_log_tail: None,
+        offload: None,
     }
 }
 
@@ -175,18 +179,28 @@ pub fn run(
     let (inputs, capture_errors) = job::read_inputs(captures, opts.max_packets)?;
     let job = job::build(obj, program, &opts.maps, &inputs, opts.rx_queue_index)?;
     let job_bytes = serde_json::to_vec(&job).context("serialising the guest job")?;
+    // Offload cells run no packets: the same job without them, asking for
+    // the offload path.
+    let offload_job = super::protocol::Job {
+        packets: Vec::new(),
+        offload: Some(super::protocol::OffloadJob::Netdevsim),
+        ..job.clone()
+    };
+    let offload_bytes =
+        serde_json::to_vec(&offload_job).context("serialising the guest offload job")?;
 
     // Per architecture: QEMU (a missing one is an error up front) and the
     // initramfs with that architecture's agent.
-    let mut arch_files: BTreeMap<Arch, (PathBuf, PathBuf)> = BTreeMap::new();
-    for arch in opts.cells.iter().map(|c| c.arch) {
-        if arch_files.contains_key(&arch) {
+    let mut arch_files: BTreeMap<(Arch, bool), (PathBuf, PathBuf)> = BTreeMap::new();
+    for key in opts.cells.iter().map(|c| (c.arch, c.offload.is_some())) {
+        if arch_files.contains_key(&key) {
             continue;
         }
-        let q = qemu::find(arch)?;
-        let agent = agent::agent_bytes(arch, opts.agent_dir.as_deref(), &opts.cache)?;
-        let initrd = initramfs::build(&opts.cache, &agent, &job_bytes)?;
-        arch_files.insert(arch, (q, initrd));
+        let q = qemu::find(key.0)?;
+        let agent = agent::agent_bytes(key.0, opts.agent_dir.as_deref(), &opts.cache)?;
+        let bytes = if key.1 { &offload_bytes } else { &job_bytes };
+        let initrd = initramfs::build(&opts.cache, &agent, bytes)?;
+        arch_files.insert(key, (q, initrd));
     }
 
     // Kernels, one at a time (they share the apt tree and the network).
@@ -201,7 +215,7 @@ pub fn run(
         .iter()
         .filter_map(|c| match &c.kernel {
             KernelSource::Debian { suite, .. } => Some(suite.clone()),
-            KernelSource::File(_) => None,
+            KernelSource::File(_) | KernelSource::Build { .. } => None,
         })
         .collect();
     let tree = AptTree::new(&opts.cache, &mirror, suites);
@@ -216,7 +230,7 @@ pub fn run(
         bar.set_message(format!("{}: kernel ({})", cell.name, cell.kernel.describe()));
         match kernel::resolve(cell, &opts.cache, &tree, opts.refresh) {
             Ok(k) => {
-                let (q, initrd) = arch_files[&cell.arch].clone();
+                let (q, initrd) = arch_files[&(cell.arch, cell.offload.is_some())].clone();
                 ready.push((i, Ready { cell: cell.clone(), kernel: k, qemu: q, initrd }));
             }
             Err(e) => {
@@ -396,6 +410,13 @@ fn run_cell(p: &Prepared, r: &Ready, accel: Accel) -> CellReport {
     };
     rep.kernel_release = Some(guest.kernel_release.clone()).filter(|s| !s.is_empty());
     rep.notes = guest.notes.clone();
+    if matches!(r.cell.kernel, KernelSource::Build { .. }) {
+        rep.notes.push(format!("kernel {}", r.kernel.label));
+    }
+    if let Some(device) = r.cell.offload {
+        offload_verdict(p, &mut rep, device, &guest, &vm);
+        return rep;
+    }
     match &guest.load {
         GuestLoad::Failed { message } => {
             rep.error = Some(message.clone());
@@ -451,6 +472,45 @@ fn run_cell(p: &Prepared, r: &Ready, accel: Accel) -> CellReport {
     rep
 }
 
+/// An offload cell: the kernel's offload verdict against the profile's.
+fn offload_verdict(
+    p: &Prepared,
+    rep: &mut CellReport,
+    device: super::spec::Offload,
+    guest: &GuestReport,
+    vm: &qemu::VmResult,
+) {
+    if let GuestLoad::Loaded { verified_insns, xlated_len, jited_len, .. } = &guest.load {
+        rep.verified_insns = *verified_insns;
+        rep.xlated_len = Some(*xlated_len);
+        rep.jited_len = Some(*jited_len);
+    }
+    let offload = match &guest.offload {
+        Some(Ok(o)) => o,
+        Some(Err(e)) => {
+            rep.error = Some(format!("offload device: {e}"));
+            rep.console_tail = Some(vm.tail());
+            return;
+        }
+        None => {
+            rep.error =
+                Some("the guest agent did not run the offload path (an older agent?)".into());
+            return;
+        }
+    };
+    match super::offload::compare(p.obj, p.program, device, guest, offload) {
+        Ok(c) => {
+            rep.status = if c.agrees { CellStatus::Agrees } else { CellStatus::Disagrees };
+            rep.error = None;
+            if !c.kernel.accepts {
+                rep.verifier_log_tail = Some(c.kernel.verifier_log.clone());
+            }
+            rep.offload = Some(c);
+        }
+        Err(e) => rep.error = Some(format!("profile {}: {e:#}", device.profile())),
+    }
+}
+
 /// The report as a table and per-cell details.
 pub fn render(r: &MatrixReport) -> String {
     let mut s = format!(
@@ -467,26 +527,40 @@ pub fn render(r: &MatrixReport) -> String {
             CellStatus::Refused => "NO",
             CellStatus::Failed => "FAILED",
         };
-        let agree = match &c.agreement {
-            Some(a) if a.agrees() && a.explained + a.not_comparable > 0 => {
-                format!(
-                    "agree {}/{} ({} expl, {} n/c)",
-                    a.tally.agreed, a.packets, a.explained, a.not_comparable
-                )
-            }
-            Some(a) if a.agrees() && a.tally.nondeterministic == 0 => {
-                format!("agree {}/{}", a.tally.agreed, a.packets)
-            }
-            Some(a) if a.agrees() => {
-                format!(
-                    "agree {}/{} ({} nondet)",
-                    a.tally.agreed, a.packets, a.tally.nondeterministic
-                )
-            }
-            Some(a) => {
-                format!("DIFFER {} pkts {} maps", a.tally.mismatch_count, a.map_mismatches.len())
-            }
-            None => "-".into(),
+        let agree = match (&c.agreement, &c.offload) {
+            (_, Some(o)) if o.agrees => format!(
+                "offload agree ({})",
+                if o.kernel.accepts { "both accept" } else { "both refuse" }
+            ),
+            (_, Some(o)) => format!(
+                "OFFLOAD MISMATCH (kernel {})",
+                if o.kernel.accepts { "accepts" } else { "refuses" }
+            ),
+            (a, None) => match a {
+                Some(a) if a.agrees() && a.explained + a.not_comparable > 0 => {
+                    format!(
+                        "agree {}/{} ({} expl, {} n/c)",
+                        a.tally.agreed, a.packets, a.explained, a.not_comparable
+                    )
+                }
+                Some(a) if a.agrees() && a.tally.nondeterministic == 0 => {
+                    format!("agree {}/{}", a.tally.agreed, a.packets)
+                }
+                Some(a) if a.agrees() => {
+                    format!(
+                        "agree {}/{} ({} nondet)",
+                        a.tally.agreed, a.packets, a.tally.nondeterministic
+                    )
+                }
+                Some(a) => {
+                    format!(
+                        "DIFFER {} pkts {} maps",
+                        a.tally.mismatch_count,
+                        a.map_mismatches.len()
+                    )
+                }
+                None => "-".into(),
+            },
         };
         let opt = |v: Option<u32>| v.map_or("n/a".to_string(), |x| x.to_string());
         let kernel = c.kernel_release.as_deref().unwrap_or(&c.kernel);
@@ -537,6 +611,14 @@ pub fn render(r: &MatrixReport) -> String {
             for m in &a.map_nondeterministic {
                 lines.push(format!("map differs (program reads time or random numbers): {m}"));
             }
+        }
+        if let Some(o) = &c.offload {
+            lines.push(format!("offload on {}: {}", o.kernel.device, o.line()));
+            lines.push(format!("host verifier: {}", o.host_verifier));
+            lines.push(format!(
+                "profile `{}` is checked against this real kernel's offload path; the NFP and hXDP profiles are documentation-based",
+                o.profile.profile
+            ));
         }
         if let Some(t) = &c.console_tail {
             lines.push(format!("console tail:\n{}", t.trim_end()));
