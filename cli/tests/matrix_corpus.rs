@@ -233,3 +233,70 @@ fn corpus_on_the_kernel_matrix() {
     }
     assert!(problems.is_empty(), "{} problems:\n{}", problems.len(), problems.join("\n"));
 }
+
+/// Every public program (`../shared/public-xdp/objects/`, SKIP when absent)
+/// on the netdevsim cell: the kernel's offload verdict must be the
+/// netdevsim profile's. Runs when the cell's kernel is cached (a cold
+/// build is the corpus test's job).
+#[test]
+fn public_programs_on_netdevsim() {
+    let dir = root().join("../shared/public-xdp/objects");
+    let Ok(rd) = std::fs::read_dir(&dir) else {
+        xdpqual::util::skip(format_args!("{} not present", dir.display()));
+        return;
+    };
+    let cache = matrix::cache_dir();
+    let Some(cell) = spec::default_cells().into_iter().find(|c| c.offload.is_some()) else {
+        panic!("the default matrix has no netdevsim cell");
+    };
+    if !kernel::is_cached(&cell, &cache, "") || qemu::find(cell.arch).is_err() {
+        xdpqual::util::skip(format_args!(
+            "the {} kernel is not built yet (or no QEMU); the corpus test builds it",
+            cell.name
+        ));
+        return;
+    }
+    let mut objects: Vec<PathBuf> = rd
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "o"))
+        .collect();
+    objects.sort();
+    let mut problems = Vec::new();
+    let mut checked = 0;
+    for path in &objects {
+        let Ok(obj) = load_object(path) else { continue };
+        for program in &obj.programs {
+            let opts = Options {
+                cells: vec![cell.clone()],
+                cache: cache.clone(),
+                mirror: None,
+                refresh: false,
+                jobs: None,
+                timeout: Duration::from_secs(180),
+                agent_dir: None,
+                maps: Vec::new(),
+                rx_queue_index: 0,
+                max_packets: Some(1),
+                accel: AccelChoice::Auto,
+            };
+            let captures = [root().join("pcaps/edges.pcap")];
+            let what = format!("{}:{}", path.display(), program.section);
+            match matrix::run(&obj, program, &captures, &opts) {
+                Err(e) => problems.push(format!("{what}: {e:#}")),
+                Ok(r) => match &r.cells[0].offload {
+                    Some(o) if o.agrees => checked += 1,
+                    Some(o) => problems.push(format!("{what}: {}", o.line())),
+                    None => problems.push(format!(
+                        "{what}: no offload verdict: {}",
+                        r.cells[0].error.as_deref().unwrap_or("?")
+                    )),
+                },
+            }
+        }
+    }
+    xdpqual::util::count(format_args!(
+        "netdevsim: {checked} public programs agree with the profile"
+    ));
+    assert!(problems.is_empty(), "{} problems:\n{}", problems.len(), problems.join("\n"));
+}
