@@ -29,8 +29,13 @@ REQUIRED=(llvm-19 bpftool iproute2 busybox-static tcpdump)
 #                  (Rust has no s390x musl target with a standard library)
 #   cpio           an independent reader for the matrix's initramfs writer (its unit test)
 #   python3-venv   a virtual environment for actionlint (below; .ci/run's workflow lint)
+#   linux-source-6.12 flex bison bc dwarves libelf-dev
+#                  the matrix's netdevsim cell builds its kernel from Debian's
+#                  source package (harness/src/matrix/build.rs; dwarves has
+#                  pahole for BTF); without them that cell SKIPs
 OPTIONAL=(clang-19 libbpf-dev chromium qemu-system-x86 qemu-system-arm qemu-system-misc
-    gcc-s390x-linux-gnu libc6-dev-s390x-cross cpio python3-venv)
+    gcc-s390x-linux-gnu libc6-dev-s390x-cross cpio python3-venv
+    linux-source-6.12 flex bison bc dwarves libelf-dev)
 
 log() { printf 'ci/setup.sh: %s\n' "$*"; }
 

@@ -36,6 +36,7 @@ fn a_kernel_that_is_not_a_kernel_fails_its_cell_only() {
             arch: Arch::X86_64,
             kernel: KernelSource::File(junk),
             required: true,
+            offload: None,
         }],
         cache: dir.join("cache"),
         mirror: None,
@@ -264,6 +265,7 @@ fn a_bad_s390x_guest_fails_its_cell_only() {
                 arch: Arch::S390x,
                 kernel: KernelSource::File(junk),
                 required: true,
+                offload: None,
             },
             cell,
         ],
@@ -289,5 +291,118 @@ fn a_bad_s390x_guest_fails_its_cell_only() {
         "the real s390x cell should have booted and reported: {:?} {:?}",
         real.error,
         real.console_tail
+    );
+}
+
+/// A cell built from a source package that does not exist fails at the
+/// step that fetches it, naming the package; the other cell still gets
+/// its own report.
+#[test]
+fn a_missing_source_package_fails_its_build_cell_only() {
+    let Ok(_) = qemu::find(Arch::X86_64) else {
+        xdpqual::util::skip(format_args!("qemu-system-x86_64 not installed"));
+        return;
+    };
+    if let Err(e) = matrix::agent::prepare(Arch::X86_64, &matrix::cache_dir()) {
+        xdpqual::util::skip(format_args!("{e}"));
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("xdpqual-matrix-nosrc-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let fragment = dir.join("f.config");
+    std::fs::write(&fragment, "CONFIG_NET=y\n").unwrap();
+    let obj = load_object(&root().join("corpus/build/firewall.v3.o")).unwrap();
+    let opts = Options {
+        cells: vec![
+            Cell {
+                name: "nosource".into(),
+                arch: Arch::X86_64,
+                // No Debian release has this package.
+                kernel: KernelSource::Build {
+                    source: "linux-source-0.0-xdpqual-test".into(),
+                    config: fragment,
+                },
+                required: true,
+                offload: None,
+            },
+            Cell {
+                name: "missing-file".into(),
+                arch: Arch::X86_64,
+                kernel: KernelSource::File(dir.join("no-such-vmlinuz")),
+                required: false,
+                offload: None,
+            },
+        ],
+        cache: dir.join("cache"),
+        mirror: None,
+        refresh: false,
+        jobs: None,
+        timeout: Duration::from_secs(30),
+        agent_dir: None,
+        maps: Vec::new(),
+        rx_queue_index: 0,
+        max_packets: Some(4),
+        accel: AccelChoice::Tcg,
+    };
+    let report =
+        matrix::run(&obj, &obj.programs[0], &[root().join("pcaps/edges.pcap")], &opts).unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(report.cells.len(), 2);
+    let e = report.cells[0].error.clone().unwrap_or_default();
+    assert_eq!(report.cells[0].status, CellStatus::Failed);
+    assert!(
+        e.contains("`nosource`")
+            && e.contains("fetching the source package")
+            && e.contains("linux-source-0.0-xdpqual-test"),
+        "{e}"
+    );
+    // The other cell was tried on its own terms (its own error).
+    let e2 = report.cells[1].error.clone().unwrap_or_default();
+    assert!(e2.contains("no-such-vmlinuz"), "{e2}");
+    assert!(!report.passes());
+}
+
+/// A fragment option whose dependency is off is dropped by `make
+/// olddefconfig`; the build stops before compiling and names it. Needs
+/// the kernel source package and the build tools (SKIP without): only the
+/// configure steps run, well under a minute.
+#[test]
+fn a_fragment_option_that_olddefconfig_drops_is_named() {
+    use xdpqual::matrix::build;
+    let package = "linux-source-6.12";
+    let missing = build::missing_tools();
+    if !missing.is_empty() {
+        xdpqual::util::skip(format_args!("kernel build tools missing: {}", missing.join(", ")));
+        return;
+    }
+    let installed = std::process::Command::new("dpkg-query")
+        .args(["-W", "-f", "${Status}", package])
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).ends_with(" installed"));
+    if !installed {
+        xdpqual::util::skip(format_args!("{package} is not installed (ci/setup.sh installs it)"));
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("xdpqual-matrix-drop-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let fragment = dir.join("broken.config");
+    // drivers/net/Kconfig: NETDEVSIM depends on DEBUG_FS and INET; with
+    // DEBUG_FS off it cannot be set, and NET is off in tinyconfig.
+    std::fs::write(
+        &fragment,
+        "CONFIG_NET=y\nCONFIG_INET=y\nCONFIG_NETDEVICES=y\n# CONFIG_DEBUG_FS is not set\nCONFIG_NETDEVSIM=y\n",
+    )
+    .unwrap();
+    // The shared cache: the unpacked source tree is reused, and the
+    // broken build's directory holds only its configuration.
+    let e = build::resolve(package, &fragment, Arch::X86_64, &matrix::cache_dir())
+        .unwrap_err()
+        .to_string();
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert!(
+        e.contains("dropped")
+            && e.contains("CONFIG_NETDEVSIM=y (got not set)")
+            && !e.contains("CONFIG_NET=y"),
+        "{e}"
     );
 }

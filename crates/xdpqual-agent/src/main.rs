@@ -14,6 +14,7 @@
 //! panics, and with `panic=-1` and QEMU's `-no-reboot` the VM exits; the
 //! host then reports the console tail.
 
+mod offload;
 mod run;
 
 use xdpqual_protocol as protocol;

@@ -19,6 +19,7 @@ pub(crate) fn run_job(path: &str) -> GuestReport {
         maps: Vec::new(),
         notes: Vec::new(),
         ran_without_ctx: false,
+        offload: None,
     };
     match execute(path, &mut report) {
         Ok(()) => {}
@@ -60,6 +61,11 @@ fn execute(path: &str, report: &mut GuestReport) -> Result<(), String> {
         serde_json::from_slice(&text).map_err(|e| format!("parsing the job {path}: {e}"))?;
     let obj = object_of(&job)?;
     let main = obj.programs.first().ok_or("the job has no program")?;
+    // The offload path first, so that a refusal of the ordinary load
+    // (which returns early below) does not skip it.
+    if job.offload.is_some() {
+        report.offload = Some(crate::offload::run(&obj, main));
+    }
     let host = HostBackend::open().map_err(|e| format!("BPF unavailable in the guest: {e}"))?;
     report.kernel_release = host.kernel_release().to_string();
     let session = match host.load(&obj, main).map_err(|e| e.to_string())? {

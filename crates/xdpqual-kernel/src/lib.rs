@@ -41,6 +41,7 @@
 pub mod cpu;
 pub mod host;
 pub mod net;
+pub mod rtnl;
 pub mod signal;
 pub mod sys;
 

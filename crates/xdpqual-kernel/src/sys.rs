@@ -560,6 +560,22 @@ pub fn prog_load_xdp(
     ifindex: u32,
     log: &mut [u8],
 ) -> Result<OwnedFd, Errno> {
+    prog_load_xdp_flags(insns, license, name, ifindex, 0, log)
+}
+
+/// `BPF_F_XDP_HAS_FRAGS` (include/uapi/linux/bpf.h): the program handles
+/// multi-buffer frames (`xdp.frags` sections).
+pub const BPF_F_XDP_HAS_FRAGS: u32 = 1 << 5;
+
+/// [`prog_load_xdp`] with `prog_flags` (such as [`BPF_F_XDP_HAS_FRAGS`]).
+pub fn prog_load_xdp_flags(
+    insns: &[u8],
+    license: &str,
+    name: &str,
+    ifindex: u32,
+    prog_flags: u32,
+    log: &mut [u8],
+) -> Result<OwnedFd, Errno> {
     assert_eq!(insns.len() % 8, 0, "instruction bytes must be whole slots");
     let license = std::ffi::CString::new(license).map_err(|_| Errno(libc::EINVAL))?;
     let mut prog_name = [0u8; OBJ_NAME_LEN];
@@ -578,6 +594,7 @@ pub fn prog_load_xdp(
         log_buf: if log.is_empty() { 0 } else { ptr(log.as_mut_ptr()) },
         prog_name,
         prog_ifindex: ifindex,
+        prog_flags,
         expected_attach_type: BPF_XDP,
         ..Default::default()
     };

@@ -91,6 +91,51 @@ pub struct Job {
     /// Frames to run, in order, each once.
     #[serde(with = "hex::hex_vec")]
     pub packets: Vec<Vec<u8>>,
+    /// An offload cell: after the ordinary load, load the program again
+    /// bound to a simulated device and attach it in HW mode.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offload: Option<OffloadJob>,
+}
+
+/// Which simulated offload device the agent creates.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OffloadJob {
+    /// `echo "<id> 1" > /sys/bus/netdevsim/new_device`
+    /// (drivers/net/netdevsim/bus.c new_device_store).
+    Netdevsim,
+}
+
+/// One step of the offload path and the kernel's answer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum OffloadStep {
+    Accepted,
+    Refused {
+        /// `BPF_MAP_CREATE`, `BPF_PROG_LOAD` or the netlink attach.
+        step: String,
+        errno: String,
+        /// The kernel's words: the verifier's first error line or the
+        /// extack message, when it gave any.
+        message: Option<String>,
+        /// The full verifier log (program load), empty otherwise.
+        log: String,
+    },
+}
+
+/// What the offload path said.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GuestOffload {
+    /// The netdev the agent created, e.g. `eth0 (ifindex 2, netdevsim1)`.
+    pub device: String,
+    /// Maps and program bound to the device.
+    pub load: OffloadStep,
+    /// `XDP_FLAGS_HW_MODE` attach over netlink; `None` when the load was
+    /// refused.
+    pub attach: Option<OffloadStep>,
+    /// The verifier log of the bound load when it was accepted (the
+    /// driver's own lines, such as netdevsim's "Hello from netdevsim!").
+    pub accepted_log: String,
 }
 
 /// What the guest kernel's verifier said.
@@ -161,6 +206,10 @@ pub struct GuestReport {
     /// Test-run was called without a context (kernels before 5.12).
     #[serde(default)]
     pub ran_without_ctx: bool,
+    /// The offload path's result, for a job that asked for it; a string
+    /// when the device could not be set up.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offload: Option<Result<GuestOffload, String>>,
 }
 
 /// CRC-32 (IEEE 802.3, reflected, as zlib's `crc32`).

@@ -166,6 +166,7 @@ pub fn build(
         tail_calls,
         rx_queue_index,
         packets: inputs.iter().map(|p| p.data.clone()).collect(),
+        offload: None,
     })
 }
 
@@ -179,19 +180,26 @@ pub struct Reference {
     pub maps: crate::engine::MapSet,
 }
 
-/// Runs the inputs through the engine as the guest's CPU 0 of `ncpus`,
-/// with the helper semantics of kernel release `kernel` and the guest's
-/// byte order (`big`).
+/// What of a guest the engine reference must model: its possible CPUs
+/// (per-CPU map slots), its kernel release (helper semantics) and its
+/// memory order. One reference serves every cell that agrees on all three.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct GuestModel {
+    pub ncpus: usize,
+    pub kernel: KernelRelease,
+    pub big: bool,
+}
+
+/// Runs the inputs through the engine as CPU 0 of the guest `guest`.
 pub fn reference(
     obj: &Object,
     program: &Program,
     maps: &[MapInit],
     inputs: &[Input],
-    ncpus: usize,
-    kernel: KernelRelease,
+    guest: GuestModel,
     rx_queue_index: u32,
-    big: bool,
 ) -> Result<Reference> {
+    let GuestModel { ncpus, kernel, big } = guest;
     let obj = &*engine_object(obj, big);
     let cfg = EngineConfig { ncpus, cpu: 0, kernel, ..Default::default() };
     let mut engine = Engine::new(obj, Some(&program.name), cfg).context("preparing the engine")?;

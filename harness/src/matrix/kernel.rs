@@ -12,6 +12,12 @@ use std::process::{Command, Stdio};
 pub enum KernelError {
     #[error(transparent)]
     Apt(#[from] AptError),
+    #[error("cell `{cell}`: {source}")]
+    Build {
+        cell: String,
+        #[source]
+        source: super::build::BuildError,
+    },
     #[error(
         "cell `{cell}`: kernel file {path} does not exist; fix `kernel = ...` in the matrix file"
     )]
@@ -67,6 +73,11 @@ pub fn resolve(
             return Ok(KernelImage { path: p.clone(), label: p.display().to_string() });
         }
         KernelSource::Debian { suite, flavour } => (suite, flavour.as_deref()),
+        KernelSource::Build { source, config } => {
+            let (path, rec) = super::build::resolve(source, config, cell.arch, cache)
+                .map_err(|source| KernelError::Build { cell: cell.name.clone(), source })?;
+            return Ok(KernelImage { path, label: rec.label() });
+        }
     };
     let meta = metapackage(cell.arch, flavour);
     let record = record_path(cache, apt.mirror(), suite, &meta);
@@ -183,6 +194,9 @@ fn record_path(cache: &Path, mirror: &str, suite: &str, meta: &str) -> PathBuf {
 pub fn is_cached(cell: &Cell, cache: &Path, mirror: &str) -> bool {
     match &cell.kernel {
         KernelSource::File(p) => p.is_file(),
+        KernelSource::Build { source, config } => {
+            super::build::is_cached(source, config, cell.arch, cache)
+        }
         KernelSource::Debian { suite, flavour } => {
             let record = record_path(
                 cache,
@@ -334,6 +348,7 @@ mod tests {
             arch: Arch::X86_64,
             kernel: KernelSource::File("/nonexistent/bzImage".into()),
             required: true,
+            offload: None,
         };
         let tree = AptTree::new(Path::new("/nonexistent"), "http://unused.invalid/debian", vec![]);
         let e = resolve(&cell, Path::new("/nonexistent"), &tree, false).unwrap_err().to_string();

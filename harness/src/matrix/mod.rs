@@ -3,7 +3,8 @@
 //!
 //! - [`spec`]: the cells (`vm-images/matrix.toml`);
 //! - [`sources`], [`apt`], [`kernel`]: Debian kernels through the
-//!   machine's apt, checked and cached;
+//!   machine's apt, checked and cached; [`build`]: kernels built from
+//!   Debian's kernel source with a config fragment, cached;
 //! - [`agent`], [`initramfs`], [`protocol`]: the guest's `/init`, its
 //!   archive, and the job/report it exchanges with us;
 //! - [`qemu`]: one boot with deadlines and cleanup;
@@ -11,10 +12,12 @@
 
 pub mod agent;
 pub mod apt;
+pub mod build;
 pub mod compare;
 pub mod initramfs;
 pub mod job;
 pub mod kernel;
+pub mod offload;
 /// The job/report wire format (crate `xdpqual-protocol`, shared with the agent).
 pub use xdpqual_protocol as protocol;
 pub mod qemu;

@@ -83,6 +83,9 @@ pub struct CellReport {
     pub console_tail: Option<String>,
     /// The guest verifier's last log lines for a refusal.
     pub verifier_log_tail: Option<String>,
+    /// An offload cell's verdicts: the kernel's next to the profile's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub offload: Option<super::offload::OffloadComparison>,
 }
 
 impl CellReport {
@@ -129,6 +132,7 @@ fn failed(cell: &Cell, kernel: String, error: String) -> CellReport {
         wall_s: 0.0,
         console_tail: None,
         verifier_log_tail: None,
+        offload: None,
     }
 }
 
@@ -155,9 +159,8 @@ struct Prepared<'a> {
     inputs: Vec<Input>,
     opts: &'a Options,
     nondet_prog: bool,
-    /// Engine references by guest CPU count, the kernel release whose
-    /// helper semantics they model, and byte order (big).
-    references: Mutex<BTreeMap<(usize, KernelRelease, bool), std::sync::Arc<job::Reference>>>,
+    /// Engine references, one per guest model (CPUs, release, byte order).
+    references: Mutex<BTreeMap<job::GuestModel, std::sync::Arc<job::Reference>>>,
 }
 
 struct Ready {
@@ -176,17 +179,29 @@ pub fn run(
     let start = Instant::now();
     let (inputs, capture_errors) = job::read_inputs(captures, opts.max_packets)?;
     // One job per guest byte order: map-file integers become bytes in the
-    // guest's order.
+    // guest's order. Offload cells run no packets: each job also comes
+    // without them, asking for the offload path.
     // The little-endian job failing is an error of the run, as before; a
     // big-endian one (map files the big-endian engine refuses) fails only
     // the big-endian cells, so the rest of the matrix still runs.
-    let mut jobs: BTreeMap<bool, std::result::Result<Vec<u8>, String>> = BTreeMap::new();
+    type JobBytes = (Vec<u8>, Vec<u8>);
+    let mut jobs: BTreeMap<bool, std::result::Result<JobBytes, String>> = BTreeMap::new();
     for big in opts.cells.iter().map(|c| c.arch.big_endian()) {
         if jobs.contains_key(&big) {
             continue;
         }
         let built = job::build(obj, program, &opts.maps, &inputs, opts.rx_queue_index, big)
-            .and_then(|j| serde_json::to_vec(&j).context("serialising the guest job"));
+            .and_then(|j| {
+                let packets = serde_json::to_vec(&j).context("serialising the guest job")?;
+                let offload_job = super::protocol::Job {
+                    packets: Vec::new(),
+                    offload: Some(super::protocol::OffloadJob::Netdevsim),
+                    ..j
+                };
+                let offload = serde_json::to_vec(&offload_job)
+                    .context("serialising the guest offload job")?;
+                Ok((packets, offload))
+            });
         let built = match built {
             Ok(b) => Ok(b),
             Err(e) if big => Err(format!("preparing the big-endian job: {e:#}")),
@@ -195,23 +210,24 @@ pub fn run(
         jobs.insert(big, built);
     }
 
-    // Per architecture: QEMU (a missing one is an error up front) and the
-    // initramfs with that architecture's agent.
-    let mut arch_files: BTreeMap<Arch, std::result::Result<(PathBuf, PathBuf), String>> =
-        BTreeMap::new();
-    for arch in opts.cells.iter().map(|c| c.arch) {
-        if arch_files.contains_key(&arch) {
+    // Per architecture and kind (offload or not): QEMU (a missing one is an
+    // error up front) and the initramfs with that architecture's agent.
+    type ArchFiles = std::result::Result<(PathBuf, PathBuf), String>;
+    let mut arch_files: BTreeMap<(Arch, bool), ArchFiles> = BTreeMap::new();
+    for key in opts.cells.iter().map(|c| (c.arch, c.offload.is_some())) {
+        if arch_files.contains_key(&key) {
             continue;
         }
-        let q = qemu::find(arch)?;
-        let files = match &jobs[&arch.big_endian()] {
-            Ok(job_bytes) => {
-                let agent = agent::agent_bytes(arch, opts.agent_dir.as_deref(), &opts.cache)?;
-                Ok((q, initramfs::build(&opts.cache, &agent, job_bytes)?))
+        let q = qemu::find(key.0)?;
+        let files = match &jobs[&key.0.big_endian()] {
+            Ok((packets, offload)) => {
+                let agent = agent::agent_bytes(key.0, opts.agent_dir.as_deref(), &opts.cache)?;
+                let bytes = if key.1 { offload } else { packets };
+                Ok((q, initramfs::build(&opts.cache, &agent, bytes)?))
             }
             Err(e) => Err(e.clone()),
         };
-        arch_files.insert(arch, files);
+        arch_files.insert(key, files);
     }
 
     // Kernels, one at a time (they share the apt tree and the network).
@@ -226,7 +242,7 @@ pub fn run(
         .iter()
         .filter_map(|c| match &c.kernel {
             KernelSource::Debian { suite, .. } => Some(suite.clone()),
-            KernelSource::File(_) => None,
+            KernelSource::File(_) | KernelSource::Build { .. } => None,
         })
         .collect();
     let tree = AptTree::new(&opts.cache, &mirror, suites);
@@ -239,14 +255,16 @@ pub fn run(
     let bar = crate::util::progress::steps("cells", opts.cells.len() as u64);
     for (i, cell) in opts.cells.iter().enumerate() {
         bar.set_message(format!("{}: kernel ({})", cell.name, cell.kernel.describe()));
-        if let Err(e) = &arch_files[&cell.arch] {
+        if let Err(e) = &arch_files[&(cell.arch, cell.offload.is_some())] {
             reports[i] = Some(failed(cell, cell.kernel.describe(), e.clone()));
             bar.inc(1);
             continue;
         }
         match kernel::resolve(cell, &opts.cache, &tree, opts.refresh) {
             Ok(k) => {
-                let (q, initrd) = arch_files[&cell.arch].clone().expect("checked above");
+                let (q, initrd) = arch_files[&(cell.arch, cell.offload.is_some())]
+                    .clone()
+                    .expect("checked above");
                 ready.push((i, Ready { cell: cell.clone(), kernel: k, qemu: q, initrd }));
             }
             Err(e) => {
@@ -361,13 +379,8 @@ pub fn run(
     })
 }
 
-fn reference(
-    p: &Prepared,
-    ncpus: usize,
-    kernel: KernelRelease,
-    big: bool,
-) -> Result<std::sync::Arc<job::Reference>> {
-    if let Some(r) = p.references.lock().expect("reference lock").get(&(ncpus, kernel, big)) {
+fn reference(p: &Prepared, guest: job::GuestModel) -> Result<std::sync::Arc<job::Reference>> {
+    if let Some(r) = p.references.lock().expect("reference lock").get(&guest) {
         return Ok(r.clone());
     }
     let r = std::sync::Arc::new(job::reference(
@@ -375,12 +388,10 @@ fn reference(
         p.program,
         &p.opts.maps,
         &p.inputs,
-        ncpus,
-        kernel,
+        guest,
         p.opts.rx_queue_index,
-        big,
     )?);
-    p.references.lock().expect("reference lock").insert((ncpus, kernel, big), r.clone());
+    p.references.lock().expect("reference lock").insert(guest, r.clone());
     Ok(r)
 }
 
@@ -433,6 +444,13 @@ fn run_cell(p: &Prepared, r: &Ready, accel: Accel) -> CellReport {
     };
     rep.kernel_release = Some(guest.kernel_release.clone()).filter(|s| !s.is_empty());
     rep.notes = guest.notes.clone();
+    if matches!(r.cell.kernel, KernelSource::Build { .. }) {
+        rep.notes.push(format!("kernel {}", r.kernel.label));
+    }
+    if let Some(device) = r.cell.offload {
+        offload_verdict(p, &mut rep, device, &guest, &vm);
+        return rep;
+    }
     match &guest.load {
         GuestLoad::Failed { message } => {
             rep.error = Some(message.clone());
@@ -482,7 +500,7 @@ fn run_cell(p: &Prepared, r: &Ready, accel: Accel) -> CellReport {
             // release (never seen) falls back to the newest modelled.
             let kernel = KernelRelease::parse(&guest.kernel_release)
                 .unwrap_or(KernelRelease::NEWEST_MODELLED);
-            match reference(p, ncpus, kernel, big) {
+            match reference(p, job::GuestModel { ncpus, kernel, big }) {
                 Err(e) => rep.error = Some(format!("engine: {e:#}")),
                 Ok(reference) => {
                     let a = compare::compare(
@@ -505,6 +523,45 @@ fn run_cell(p: &Prepared, r: &Ready, accel: Accel) -> CellReport {
     rep
 }
 
+/// An offload cell: the kernel's offload verdict against the profile's.
+fn offload_verdict(
+    p: &Prepared,
+    rep: &mut CellReport,
+    device: super::spec::Offload,
+    guest: &GuestReport,
+    vm: &qemu::VmResult,
+) {
+    if let GuestLoad::Loaded { verified_insns, xlated_len, jited_len, .. } = &guest.load {
+        rep.verified_insns = *verified_insns;
+        rep.xlated_len = Some(*xlated_len);
+        rep.jited_len = Some(*jited_len);
+    }
+    let offload = match &guest.offload {
+        Some(Ok(o)) => o,
+        Some(Err(e)) => {
+            rep.error = Some(format!("offload device: {e}"));
+            rep.console_tail = Some(vm.tail());
+            return;
+        }
+        None => {
+            rep.error =
+                Some("the guest agent did not run the offload path (an older agent?)".into());
+            return;
+        }
+    };
+    match super::offload::compare(p.obj, p.program, device, guest, offload) {
+        Ok(c) => {
+            rep.status = if c.agrees { CellStatus::Agrees } else { CellStatus::Disagrees };
+            rep.error = None;
+            if !c.kernel.accepts {
+                rep.verifier_log_tail = Some(c.kernel.verifier_log.clone());
+            }
+            rep.offload = Some(c);
+        }
+        Err(e) => rep.error = Some(format!("profile {}: {e:#}", device.profile())),
+    }
+}
+
 /// The report as a table and per-cell details.
 pub fn render(r: &MatrixReport) -> String {
     let mut s = format!(
@@ -521,26 +578,40 @@ pub fn render(r: &MatrixReport) -> String {
             CellStatus::Refused => "NO",
             CellStatus::Failed => "FAILED",
         };
-        let agree = match &c.agreement {
-            Some(a) if a.agrees() && a.explained + a.not_comparable > 0 => {
-                format!(
-                    "agree {}/{} ({} expl, {} n/c)",
-                    a.tally.agreed, a.packets, a.explained, a.not_comparable
-                )
-            }
-            Some(a) if a.agrees() && a.tally.nondeterministic == 0 => {
-                format!("agree {}/{}", a.tally.agreed, a.packets)
-            }
-            Some(a) if a.agrees() => {
-                format!(
-                    "agree {}/{} ({} nondet)",
-                    a.tally.agreed, a.packets, a.tally.nondeterministic
-                )
-            }
-            Some(a) => {
-                format!("DIFFER {} pkts {} maps", a.tally.mismatch_count, a.map_mismatches.len())
-            }
-            None => "-".into(),
+        let agree = match (&c.agreement, &c.offload) {
+            (_, Some(o)) if o.agrees => format!(
+                "offload agree ({})",
+                if o.kernel.accepts { "both accept" } else { "both refuse" }
+            ),
+            (_, Some(o)) => format!(
+                "OFFLOAD MISMATCH (kernel {})",
+                if o.kernel.accepts { "accepts" } else { "refuses" }
+            ),
+            (a, None) => match a {
+                Some(a) if a.agrees() && a.explained + a.not_comparable > 0 => {
+                    format!(
+                        "agree {}/{} ({} expl, {} n/c)",
+                        a.tally.agreed, a.packets, a.explained, a.not_comparable
+                    )
+                }
+                Some(a) if a.agrees() && a.tally.nondeterministic == 0 => {
+                    format!("agree {}/{}", a.tally.agreed, a.packets)
+                }
+                Some(a) if a.agrees() => {
+                    format!(
+                        "agree {}/{} ({} nondet)",
+                        a.tally.agreed, a.packets, a.tally.nondeterministic
+                    )
+                }
+                Some(a) => {
+                    format!(
+                        "DIFFER {} pkts {} maps",
+                        a.tally.mismatch_count,
+                        a.map_mismatches.len()
+                    )
+                }
+                None => "-".into(),
+            },
         };
         let opt = |v: Option<u32>| v.map_or("n/a".to_string(), |x| x.to_string());
         let kernel = c.kernel_release.as_deref().unwrap_or(&c.kernel);
@@ -591,6 +662,14 @@ pub fn render(r: &MatrixReport) -> String {
             for m in &a.map_nondeterministic {
                 lines.push(format!("map differs (program reads time or random numbers): {m}"));
             }
+        }
+        if let Some(o) = &c.offload {
+            lines.push(format!("offload on {}: {}", o.kernel.device, o.line()));
+            lines.push(format!("host verifier: {}", o.host_verifier));
+            lines.push(format!(
+                "profile `{}` is checked against this real kernel's offload path; the NFP and hXDP profiles are documentation-based",
+                o.profile.profile
+            ));
         }
         if let Some(t) = &c.console_tail {
             lines.push(format!("console tail:\n{}", t.trim_end()));

@@ -93,6 +93,9 @@ pub enum KernelSource {
     Debian { suite: String, flavour: Option<String> },
     /// A kernel image file on this machine.
     File(PathBuf),
+    /// Built from Debian's `source` package (`linux-source-X.Y`) with the
+    /// config fragment `config` over `tinyconfig` (see `build.rs`).
+    Build { source: String, config: PathBuf },
 }
 
 impl KernelSource {
@@ -101,6 +104,9 @@ impl KernelSource {
             KernelSource::Debian { suite, flavour: Some(f) } => format!("debian {suite} {f}"),
             KernelSource::Debian { suite, flavour: None } => format!("debian {suite}"),
             KernelSource::File(p) => p.display().to_string(),
+            KernelSource::Build { source, config } => {
+                format!("built from {source} with {}", config.display())
+            }
         }
     }
 }
@@ -112,6 +118,27 @@ pub struct Cell {
     pub kernel: KernelSource,
     /// A required cell that refuses the program or disagrees fails the run.
     pub required: bool,
+    /// An offload cell: the program is loaded for this simulated device
+    /// and the kernel's verdict is compared with the NIC model's profile
+    /// of the same name, instead of running packets.
+    pub offload: Option<Offload>,
+}
+
+/// Devices an offload cell can create in its guest.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Offload {
+    /// drivers/net/netdevsim: the kernel's software model of an offload NIC.
+    Netdevsim,
+}
+
+impl Offload {
+    /// The NIC model profile it is compared with.
+    pub fn profile(self) -> &'static str {
+        match self {
+            Offload::Netdevsim => "netdevsim",
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -144,12 +171,21 @@ struct RawCell {
     arch: String,
     debian: Option<RawDebian>,
     kernel: Option<PathBuf>,
+    build: Option<RawBuild>,
+    offload: Option<String>,
     #[serde(default = "yes")]
     required: bool,
 }
 
 fn yes() -> bool {
     true
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBuild {
+    source: String,
+    config: PathBuf,
 }
 
 #[derive(Deserialize)]
@@ -175,18 +211,35 @@ pub fn parse(text: &str, file: &str, base: &Path) -> Result<Vec<Cell>, SpecError
             return Err(err("two cells have this name".into()));
         }
         let arch = c.arch.parse::<Arch>().map_err(|e| err(e.to_string()))?;
-        let kernel = match (c.debian, c.kernel) {
-            (Some(d), None) => {
+        let kernel = match (c.debian, c.kernel, c.build) {
+            (None, None, Some(b)) => {
+                if !b.source.starts_with("linux-source-") {
+                    return Err(err(format!("build source {:?} must be a Debian kernel source package (linux-source-X.Y)", b.source)));
+                }
+                // Relative to the matrix file, as `kernel` paths are.
+                let config = if b.config.is_absolute() { b.config } else { base.join(b.config) };
+                KernelSource::Build { source: b.source, config }
+            }
+            (Some(d), None, None) => {
                 let ok = |s: &str| !s.is_empty() && s.chars().all(|ch| ch.is_ascii_alphanumeric() || "-.+".contains(ch));
                 if !ok(&d.suite) || !d.flavour.as_deref().is_none_or(ok) {
                     return Err(err(format!("suite {:?} / flavour {:?} must be plain names like `bookworm` / `cloud`", d.suite, d.flavour)));
                 }
                 KernelSource::Debian { suite: d.suite, flavour: d.flavour }
             }
-            (None, Some(p)) => KernelSource::File(if p.is_absolute() { p } else { base.join(p) }),
-            _ => return Err(err("give exactly one of `debian = { suite = ..., flavour = ... }` or `kernel = \"/path/to/vmlinuz\"`".into())),
+            (None, Some(p), None) => KernelSource::File(if p.is_absolute() { p } else { base.join(p) }),
+            _ => return Err(err("give exactly one of `debian = { suite = ..., flavour = ... }`, `kernel = \"/path/to/vmlinuz\"` or `build = { source = \"linux-source-X.Y\", config = \"fragment.config\" }`".into())),
         };
-        cells.push(Cell { name: c.name, arch, kernel, required: c.required });
+        let offload = match c.offload.as_deref() {
+            None => None,
+            Some("netdevsim") => Some(Offload::Netdevsim),
+            Some(o) => {
+                return Err(err(format!(
+                    "unknown offload device `{o}`: the matrix knows `netdevsim`"
+                )))
+            }
+        };
+        cells.push(Cell { name: c.name, arch, kernel, required: c.required, offload });
     }
     if cells.is_empty() {
         return Err(SpecError::Parse {
@@ -228,8 +281,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn default_matrix_is_four_kernels_by_two_arches_and_a_big_endian_cell() {
-        let cells = default_cells();
+    fn default_matrix_is_four_kernels_by_two_arches_a_big_endian_and_a_netdevsim_cell() {
+        let all = default_cells();
+        let built: Vec<&Cell> =
+            all.iter().filter(|c| matches!(c.kernel, KernelSource::Build { .. })).collect();
+        assert_eq!(built.len(), 1);
+        assert_eq!(built[0].name, "netdevsim-6.12");
+        assert_eq!(built[0].offload, Some(Offload::Netdevsim));
+        let cells: Vec<Cell> = all
+            .iter()
+            .filter(|c| matches!(c.kernel, KernelSource::Debian { .. }))
+            .cloned()
+            .collect();
         assert_eq!(cells.len(), 9);
         let suites: std::collections::BTreeSet<_> = cells
             .iter()
@@ -239,7 +302,7 @@ mod tests {
                     assert_eq!(flavour.as_deref(), Some("cloud"));
                     suite.clone()
                 }
-                KernelSource::File(_) => panic!("default cells are Debian kernels"),
+                _ => unreachable!("filtered to Debian cells"),
             })
             .collect();
         assert_eq!(
@@ -302,6 +365,40 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(e.contains("plain names"), "{e}");
+    }
+
+    #[test]
+    fn build_cells_take_a_source_package_and_a_fragment() {
+        let cells = parse(
+            "[[cell]]\nname='b'\narch='x86_64'\nbuild={source='linux-source-6.12', config='configs/n.config'}\noffload='netdevsim'\n",
+            "m.toml",
+            Path::new("/base"),
+        )
+        .unwrap();
+        assert_eq!(
+            cells[0].kernel,
+            KernelSource::Build {
+                source: "linux-source-6.12".into(),
+                config: "/base/configs/n.config".into()
+            }
+        );
+        assert_eq!(cells[0].offload, Some(Offload::Netdevsim));
+        let e = parse(
+            "[[cell]]\nname='b'\narch='x86_64'\nbuild={source='gcc', config='c'}\n",
+            "m.toml",
+            Path::new("/"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("linux-source-X.Y"), "{e}");
+        let e = parse(
+            "[[cell]]\nname='b'\narch='x86_64'\nkernel='/k'\noffload='nfp'\n",
+            "m.toml",
+            Path::new("/"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("unknown offload device `nfp`"), "{e}");
     }
 
     #[test]

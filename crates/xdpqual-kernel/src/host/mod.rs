@@ -20,6 +20,7 @@
 pub mod btf;
 pub mod caps;
 pub mod maps;
+pub mod offload;
 pub mod prog;
 pub mod testrun;
 

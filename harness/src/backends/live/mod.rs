@@ -45,8 +45,7 @@ mod sys {
     pub(crate) use xdpqual_kernel::net::*;
     pub(crate) use xdpqual_kernel::signal::InterruptGuard;
     pub(crate) use xdpqual_kernel::sys::{
-        effective_caps, enable_run_stats, map_create_offloaded, prog_fd_by_id, prog_load_xdp,
-        prog_stats, Errno,
+        effective_caps, enable_run_stats, prog_fd_by_id, prog_load_xdp, prog_stats, Errno,
     };
 }
 

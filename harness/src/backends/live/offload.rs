@@ -6,12 +6,11 @@
 //! Both calls resolve the ifindex in the caller's network namespace, so
 //! they run inside the interface's.
 
-use std::os::fd::{AsRawFd, OwnedFd};
-
 use super::attach::Interface;
 use super::sys::{self, Errno};
-use crate::isa::{self, opcode as op};
 use crate::program::{MapType, Object, Program};
+use xdpqual_kernel::host::offload::BindError;
+pub use xdpqual_kernel::host::offload::Bound as Offloaded;
 
 #[derive(Debug, thiserror::Error)]
 pub enum OffloadError {
@@ -31,13 +30,6 @@ pub enum OffloadError {
     BadMapReference { iface: String, program: String, insn: usize, index: i32 },
     #[error("cannot enter the network namespace of {iface}: {errno}")]
     Netns { iface: String, errno: Errno },
-}
-
-/// A program and its maps living on the device; freed when dropped.
-#[derive(Debug)]
-pub struct Offloaded {
-    pub prog: OwnedFd,
-    pub maps: Vec<OwnedFd>,
 }
 
 fn hint(errno: Errno) -> &'static str {
@@ -80,64 +72,27 @@ pub fn load(
         }
     }
     let netns = iface.endpoint.netns.clone();
+    // The kernel layer's code, which the QEMU netdevsim cell runs too.
     sys::in_netns(netns.as_deref(), || {
-        let mut maps = Vec::new();
-        for m in &obj.maps {
-            let fd = sys::map_create_offloaded(
-                m.map_type.uapi(),
-                m.key_size,
-                m.value_size,
-                m.max_entries,
-                m.flags,
-                iface.ifindex,
-            )
-            .map_err(|e| {
-                refused(format!("to create map `{}` bound to the device", m.name), e, String::new())
-            })?;
-            maps.push(fd);
-        }
-        let mut insns = prog.insns.clone();
-        let mut i = 0;
-        while i < insns.len() {
-            if insns[i].is_lddw()
-                && (insns[i].src == op::PSEUDO_MAP_FD || insns[i].src == op::PSEUDO_MAP_VALUE)
-            {
-                let index = insns[i].imm;
-                let fd =
-                    usize::try_from(index).ok().and_then(|x| maps.get(x)).ok_or_else(|| {
-                        Box::new(OffloadError::BadMapReference {
-                            iface: iface.describe(),
-                            program: prog.name.clone(),
-                            insn: i,
-                            index,
-                        })
-                    })?;
-                insns[i].imm = fd.as_raw_fd();
-                i += 2;
-            } else {
-                i += 1;
+        xdpqual_kernel::host::offload::load_bound(obj, prog, iface.ifindex).map_err(|e| match e {
+            BindError::Map { map, errno, .. } => {
+                refused(format!("to create map `{map}` bound to the device"), errno, String::new())
             }
-        }
-        let mut log = vec![0u8; 1 << 20];
-        let fd = sys::prog_load_xdp(
-            &isa::encode_le(&insns),
-            &obj.license,
-            &prog.name,
-            iface.ifindex,
-            &mut log,
-        )
-        .map_err(|e| {
-            let end = log.iter().position(|&b| b == 0).unwrap_or(log.len());
-            refused(
+            BindError::Program { errno, log } => refused(
                 format!(
                     "to load program `{}` bound to the device (BPF_PROG_LOAD with prog_ifindex {})",
                     prog.name, iface.ifindex
                 ),
-                e,
-                String::from_utf8_lossy(&log[..end]).into_owned(),
-            )
-        })?;
-        Ok(Offloaded { prog: fd, maps })
+                errno,
+                log,
+            ),
+            BindError::BadMapReference { insn, index } => Box::new(OffloadError::BadMapReference {
+                iface: iface.describe(),
+                program: prog.name.clone(),
+                insn,
+                index,
+            }),
+        })
     })
     .map_err(|errno| Box::new(OffloadError::Netns { iface: iface.describe(), errno }))?
 }
