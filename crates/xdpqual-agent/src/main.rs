@@ -54,16 +54,9 @@ fn say(s: &str) {
 
 fn mount(source: &str, target: &str, fstype: &str) {
     let _ = std::fs::create_dir_all(target);
-    let c = |s: &str| std::ffi::CString::new(s).expect("no NUL in constant strings");
-    let (src, tgt, fs) = (c(source), c(target), c(fstype));
-    // SAFETY: all pointers are valid NUL-terminated strings that outlive
-    // the call; data is NULL, which mount(2) accepts for these filesystems.
-    let rc = unsafe { libc::mount(src.as_ptr(), tgt.as_ptr(), fs.as_ptr(), 0, std::ptr::null()) };
-    if rc != 0 {
-        say(&format!(
-            "xdpqual-agent: mounting {fstype} on {target} failed: {}\n",
-            std::io::Error::last_os_error()
-        ));
+    let flags = nix::mount::MsFlags::empty();
+    if let Err(e) = nix::mount::mount(Some(source), target, Some(fstype), flags, None::<&str>) {
+        say(&format!("xdpqual-agent: mounting {fstype} on {target} failed: {e}\n"));
     }
 }
 
@@ -72,25 +65,19 @@ fn mount(source: &str, target: &str, fstype: &str) {
 /// default of 8 MiB or less refuses even small maps with EPERM. libbpf
 /// lifts the limit the same way (`bump_rlimit_memlock`).
 fn unlimit_memlock() {
-    let inf = libc::rlimit { rlim_cur: libc::RLIM_INFINITY, rlim_max: libc::RLIM_INFINITY };
-    // SAFETY: a valid pointer to an initialised rlimit for the call's duration.
-    if unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &inf) } != 0 {
-        say(&format!(
-            "xdpqual-agent: raising RLIMIT_MEMLOCK failed: {}\n",
-            std::io::Error::last_os_error()
-        ));
+    use nix::sys::resource::{setrlimit, Resource, RLIM_INFINITY};
+    if let Err(e) = setrlimit(Resource::RLIMIT_MEMLOCK, RLIM_INFINITY, RLIM_INFINITY) {
+        say(&format!("xdpqual-agent: raising RLIMIT_MEMLOCK failed: {e}\n"));
     }
 }
 
 /// Waits for the console to transmit everything, then powers off.
 fn power_off() -> ! {
-    // SAFETY: tcdrain on fd 1 only blocks until the tty's output queue is
-    // empty; sync and reboot take no pointers.
-    unsafe {
-        libc::tcdrain(1);
-        libc::sync();
-        libc::reboot(libc::LINUX_REBOOT_CMD_POWER_OFF);
-    }
+    // Errors are ignored: there is nobody left to tell, and the fallback
+    // below ends QEMU either way.
+    let _ = nix::sys::termios::tcdrain(std::io::stdout());
+    nix::unistd::sync();
+    let _ = nix::sys::reboot::reboot(nix::sys::reboot::RebootMode::RB_POWER_OFF);
     // reboot(2) returned: we are not allowed to power off. Exiting init
     // panics the kernel, which with panic=-1 and -no-reboot also ends QEMU.
     std::process::exit(1)

@@ -276,10 +276,17 @@ fn ioctl_socket() -> Result<OwnedFd, Errno> {
 
 /// The interface's index in the calling thread's network namespace.
 pub fn if_index(name: &str) -> Result<u32, Errno> {
-    // The same name checks as every ioctl here (EINVAL), then
-    // if_nametoindex(3), which asks SIOCGIFINDEX (ENODEV: no such interface).
-    ifreq(name)?;
-    Ok(nix::net::if_::if_nametoindex(name)?)
+    // SIOCGIFINDEX on this module's AF_INET socket, not nix's
+    // if_nametoindex: the C library's opens an AF_UNIX socket for the
+    // ioctl, and minimal kernels (the matrix's netdevsim cell, built from
+    // tinyconfig) have no CONFIG_UNIX, so it fails with EAFNOSUPPORT.
+    let s = ioctl_socket()?;
+    let mut r = ifreq(name)?;
+    // SAFETY: SIOCGIFINDEX reads the name and writes ifru_ifindex inside `r`,
+    // a valid, initialised ifreq that outlives the call.
+    check(unsafe { libc::ioctl(s.as_raw_fd(), libc::SIOCGIFINDEX as _, &mut r) })?;
+    // SAFETY: the kernel filled the ifindex member of the union.
+    Ok(unsafe { r.ifr_ifru.ifru_ifindex } as u32)
 }
 
 /// `if_indextoname(3)` in the calling thread's network namespace.

@@ -142,11 +142,12 @@ pub fn command(spec: &VmSpec) -> Command {
     .stdin(Stdio::null())
     .stdout(Stdio::piped())
     .stderr(Stdio::piped());
-    // SAFETY: prctl(PR_SET_PDEATHSIG) is async-signal-safe and touches no
-    // memory of the parent; it runs in the forked child before exec.
+    // SAFETY: the closure runs in the forked child before exec and only
+    // calls prctl(PR_SET_PDEATHSIG), which is async-signal-safe and touches
+    // no memory of the parent.
     unsafe {
         cmd.pre_exec(|| {
-            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)?;
             Ok(())
         });
     }
