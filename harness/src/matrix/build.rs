@@ -134,8 +134,7 @@ fn installed_version(package: &str) -> Option<String> {
 }
 
 fn is_root() -> bool {
-    // SAFETY: geteuid has no arguments and cannot fail.
-    unsafe { libc::geteuid() == 0 }
+    nix::unistd::geteuid().is_root()
 }
 
 /// Installs `package` through the machine's apt when it is not installed
@@ -231,24 +230,22 @@ fn cached(dir: &Path) -> Option<(PathBuf, BuildRecord)> {
 
 /// Holds an exclusive lock on a file while alive, so two xdpqual
 /// processes do not build the same kernel at once.
-struct Lock(#[allow(dead_code)] std::fs::File);
+struct Lock(
+    #[allow(dead_code, reason = "held for its Drop, which unlocks")]
+    nix::fcntl::Flock<std::fs::File>,
+);
 
 fn lock(path: &Path) -> Result<Lock, BuildError> {
-    use std::os::fd::AsRawFd;
     let f = std::fs::File::options()
         .create(true)
         .truncate(false)
         .write(true)
         .open(path)
         .map_err(io("locking the build directory", path))?;
-    // SAFETY: flock on a file descriptor we own; no memory is passed.
-    if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX) } != 0 {
-        return Err(step(
-            "locking the build directory",
-            format!("{}: {}", path.display(), std::io::Error::last_os_error()),
-        ));
+    match nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusive) {
+        Ok(held) => Ok(Lock(held)),
+        Err((_, e)) => Err(step("locking the build directory", format!("{}: {e}", path.display()))),
     }
-    Ok(Lock(f))
 }
 
 /// Runs `cmd` with its output appended to `log`; a failure is a
@@ -285,12 +282,8 @@ fn run_logged(step_name: &'static str, mut cmd: Command, log: &Path) -> Result<(
 }
 
 fn free_bytes(p: &Path) -> Option<u64> {
-    let c = std::ffi::CString::new(p.parent()?.as_os_str().as_encoded_bytes()).ok()?;
-    // SAFETY: statvfs fills the zeroed struct; the path is a valid C string.
-    unsafe {
-        let mut s: libc::statvfs = std::mem::zeroed();
-        (libc::statvfs(c.as_ptr(), &mut s) == 0).then(|| s.f_bavail as u64 * s.f_frsize as u64)
-    }
+    let s = nix::sys::statvfs::statvfs(p.parent()?).ok()?;
+    Some(s.blocks_available() as u64 * s.fragment_size() as u64)
 }
 
 /// True when the build is cached: resolving it runs no apt and no make.
