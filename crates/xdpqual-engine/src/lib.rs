@@ -20,6 +20,7 @@
 //! reads no file and knows nothing of captures or reports, so that what
 //! runs untrusted code is small enough to read whole.
 
+pub mod batch;
 #[cfg(test)]
 mod big_endian_tests;
 pub mod budget;
@@ -38,6 +39,7 @@ pub mod release;
 pub mod trace;
 pub mod xdp;
 
+pub use batch::{Batch, RunSlot, SlotOutcome};
 pub use exec::HelperMode;
 pub use fault::{Fault, FaultKind, Region};
 pub use jit::ExecMode;
@@ -172,7 +174,7 @@ pub enum EngineError {
 }
 
 /// One packet as the engine receives it.
-#[derive(Clone, Debug)]
+#[derive(Clone, Copy, Debug)]
 pub struct PacketIn<'a> {
     pub data: &'a [u8],
     /// Capture timestamp: what `bpf_ktime_get_ns` returns.
@@ -310,6 +312,9 @@ pub struct Engine {
     /// (which stalls on the half-written struct). Rebuilt when
     /// `config.limits` changed.
     fresh_budget: budget::Budget,
+    /// Whether laying out a frame must zero the page around it: only when
+    /// one of the programs can move the frame's bounds outwards.
+    surroundings: xdp::Surroundings,
 }
 
 impl Engine {
@@ -434,6 +439,22 @@ impl Engine {
         )?;
         let want_jit = config.jit;
         let fresh_budget = budget::Budget::new(config.limits.clone());
+        let adjusts = |i: &Insn| {
+            i.code == xdpqual_isa::opcode::JMP | xdpqual_isa::opcode::CALL
+                && i.src == xdpqual_isa::opcode::CALL_HELPER
+                && [
+                    helpers::ids::XDP_ADJUST_HEAD,
+                    helpers::ids::XDP_ADJUST_META,
+                    helpers::ids::XDP_ADJUST_TAIL,
+                ]
+                .contains(&i.imm)
+        };
+        // `callx` can reach any helper, so it counts as adjusting.
+        let surroundings = if allow_callx || prepared.iter().any(|p| p.insns.iter().any(adjusts)) {
+            xdp::Surroundings::Zeroed
+        } else {
+            xdp::Surroundings::Unobservable
+        };
         let engine = Engine {
             programs: prepared,
             entry,
@@ -453,6 +474,7 @@ impl Engine {
             refused_programs: refused,
             keep_output: true,
             fresh_budget,
+            surroundings,
         };
         Ok(engine.with_jit(want_jit))
     }
@@ -613,7 +635,7 @@ impl Engine {
         use_jit: bool,
     ) -> RunResult {
         let mut buff = self.buff.take().unwrap_or_else(|| Box::new(XdpBuff::empty()));
-        if let Err(reason) = buff.reset(pkt.data) {
+        if let Err(reason) = buff.reset_with(pkt.data, self.surroundings) {
             self.buff = Some(buff);
             return RunResult {
                 outcome: Outcome::NotRun { reason },

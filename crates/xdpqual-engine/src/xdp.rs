@@ -38,8 +38,23 @@ pub mod md {
     pub const SIZE: i64 = 24;
 }
 
+/// What the bytes of the page outside a newly laid-out frame must be.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Surroundings {
+    /// Zero, as in the kernel's freshly allocated page: a program that
+    /// moves `data`, `data_meta` or `data_end` outwards
+    /// (`bpf_xdp_adjust_head`, `_meta`, `_tail`) reads them.
+    Zeroed,
+    /// Never read: no program that can run calls an adjust helper, and
+    /// every access is checked against `[data_meta, data_end)`, so what an
+    /// earlier frame left outside the new one cannot be observed and need
+    /// not be cleared (a memset on every packet whose frame is shorter than
+    /// the last).
+    Unobservable,
+}
+
 /// Why a frame cannot be run at all (the kernel refuses it before the program).
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 pub enum NotRunReason {
     /// Shorter than an Ethernet header: test-run returns EINVAL.
     TooShort { len: usize },
@@ -119,10 +134,32 @@ impl XdpBuff {
 
     /// Reuses this buffer's allocation for a new frame.
     pub fn reset(&mut self, frame: &[u8]) -> Result<(), NotRunReason> {
+        self.reset_with(frame, Surroundings::Zeroed)
+    }
+
+    /// [`XdpBuff::reset`], where `around` says whether the bytes around the
+    /// new frame (headroom, tailroom) must read as zero or may keep what an
+    /// earlier frame left there.
+    pub fn reset_with(&mut self, frame: &[u8], around: Surroundings) -> Result<(), NotRunReason> {
         if let Some(reason) = refused(frame.len()) {
             return Err(reason);
         }
         let linear = frame.len().min(MAX_LINEAR);
+        if around == Surroundings::Unobservable {
+            let (start, end) = (XDP_PACKET_HEADROOM, XDP_PACKET_HEADROOM + linear);
+            self.data = start;
+            self.data_meta = start;
+            self.data_end = end;
+            // Stale bytes stay in the dirty range, so a later zeroing reset
+            // still clears them.
+            self.dirty = (self.dirty.0.min(start), self.dirty.1.max(end));
+            self.page[start..end].copy_from_slice(&frame[..linear]);
+            self.frags.clear();
+            for chunk in frame[linear..].chunks(PAGE_SIZE) {
+                self.frags.push(chunk.to_vec());
+            }
+            return Ok(());
+        }
         // The kernel allocates the page zeroed (headroom and tailroom are
         // zero, which matters for bpf_xdp_adjust_tail growth and for
         // metadata the program reads before writing) and copies the data in.
@@ -351,6 +388,25 @@ mod reuse_tests {
 
     /// A reused buffer must look exactly like a fresh one: whatever the
     /// previous frame's program did to headroom, metadata or tailroom.
+    #[test]
+    fn unobservable_surroundings_keep_the_frame_and_a_later_zeroing_reset_clears_them() {
+        let mut b = XdpBuff::new(&[0xaa; 1000]).unwrap();
+        b.reset_with(&[1; 60], Surroundings::Unobservable).unwrap();
+        // The frame is the new one, exactly where a zeroing reset puts it.
+        let fresh = XdpBuff::new(&[1; 60]).unwrap();
+        assert_eq!(
+            (b.data_meta, b.data, b.data_end),
+            (fresh.data_meta, fresh.data, fresh.data_end)
+        );
+        assert_eq!(b.output(), fresh.output());
+        // The old frame's tail is still there (never readable by a program
+        // that cannot move data_end) ...
+        assert_eq!(b.page[XDP_PACKET_HEADROOM + 60], 0xaa);
+        // ... and a zeroing reset after it gives a fresh page again.
+        b.reset(&[1; 60]).unwrap();
+        assert_eq!(b.page, fresh.page);
+    }
+
     #[test]
     fn reset_after_adjustments_equals_a_fresh_page() {
         let mut b = XdpBuff::new(&[0xaa; 100]).unwrap();

@@ -25,7 +25,7 @@ mod translate;
 use std::sync::{Arc, Mutex};
 
 use super::Prepared;
-pub(crate) use runtime::{run, Code};
+pub(crate) use runtime::{run, Code, Session};
 
 /// Which executor runs an engine's programs.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]

@@ -62,6 +62,9 @@ pub(super) fn translate(programs: &[Prepared], allow_callx: bool) -> Result<Tran
     let mut funcs: Vec<(usize, usize)> = Vec::new();
     let mut func_of: HashMap<(usize, usize), usize> = HashMap::new();
     let mut entries = Vec::new();
+    // Functions a BPF-to-BPF call reaches: their caller reads r0-r5 back
+    // when they exit; a program's entry is read for r0 only.
+    let mut called: std::collections::HashSet<(usize, usize)> = Default::default();
     for (p, prog) in programs.iter().enumerate() {
         let mut add = |pc: usize| {
             *func_of.entry((p, pc)).or_insert_with(|| {
@@ -75,6 +78,7 @@ pub(super) fn translate(programs: &[Prepared], allow_callx: bool) -> Result<Tran
                 let t = pc as i64 + 1 + ins.imm as i64;
                 if t >= 0 && (t as usize) < prog.insns.len() {
                     add(t as usize);
+                    called.insert((p, t as usize));
                 }
             }
         }
@@ -104,6 +108,7 @@ pub(super) fn translate(programs: &[Prepared], allow_callx: bool) -> Result<Tran
         {
             let b = FunctionBuilder::new(&mut cctx.func, &mut fctx);
             let mut t = Tx::new(b, &rt_sigs, p, &programs[p].insns, &func_of, allow_callx);
+            t.exit_regs = if called.contains(&(p, entry)) { 6 } else { 1 };
             t.function(entry)?;
             t.b.seal_all_blocks();
             t.b.finalize();
@@ -132,6 +137,11 @@ struct Tx<'a, 'f> {
     insns: &'a [Insn],
     func_of: &'a HashMap<(usize, usize), usize>,
     allow_callx: bool,
+    /// Registers r0.. an `exit` writes back to `JitCtx::regs`: r0-r5 for a
+    /// function a call reaches (`rt_call`'s caller reloads them), r0 alone
+    /// for an entry only (`run` reads nothing else). Fewer stores on every
+    /// run's way out.
+    exit_regs: u8,
     ctx: Value,
     budget: Value,
     regs: [Variable; 11],
@@ -178,6 +188,7 @@ impl<'a, 'f> Tx<'a, 'f> {
             insns,
             func_of,
             allow_callx,
+            exit_regs: 11,
             ctx,
             budget,
             regs,
@@ -313,7 +324,7 @@ impl<'a, 'f> Tx<'a, 'f> {
                         return Ok(());
                     }
                     Kind::Exit => {
-                        self.spill(0..=10);
+                        self.spill(0..self.exit_regs);
                         self.store_executed();
                         let zero = self.imm(0);
                         self.b.ins().return_(&[zero]);
