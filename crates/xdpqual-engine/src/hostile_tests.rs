@@ -604,3 +604,55 @@ fn redirect_map_broadcast_and_its_flags() {
     assert_eq!(run(MapType::Cpumap, 8), (0, None), "CPUMAP takes no broadcast");
     assert_eq!(run(MapType::Cpumap, 16 | 2), (0, None));
 }
+
+/// Compiled code answers 4-byte ctx reads inline: every offset and size a
+/// program can try, including misaligned, partly outside and past the
+/// readable fields, and a ctx pointer moved by arithmetic, ends exactly as
+/// in the interpreter. Expected values from `xdp_convert_ctx_access`
+/// (net/core/filter.c): data and data_end are the frame's bounds (on a
+/// 64-byte frame their difference is 64), ingress_ifindex is what the
+/// packet arrived on (1 here), rx_queue_index 0; other reads fault.
+#[test]
+fn ctx_reads_inline_match_the_interpreter_at_every_offset_and_size() {
+    let ldx = |size: u8, off: i16| Insn::new(0x61 & !0x18 | size, R0, R1, off, 0);
+    let (mut exits, mut faults) = (0, 0);
+    for (size, bytes) in [(0x00u8, 4), (0x08, 2), (0x10, 1), (0x18, 8)] {
+        for off in -4i16..=28 {
+            let p = prog(vec![vec![ldx(size, off)], exit()]);
+            let r = both(&p, &[], EngineConfig::default());
+            let readable = bytes == 4 && off >= 0 && off % 4 == 0 && off < 20;
+            match r.outcome {
+                Outcome::Exit { r0 } => {
+                    assert!(readable, "size {bytes} at {off} read {r0:#x}");
+                    exits += 1;
+                    match off {
+                        12 => assert_eq!(r0, 1),
+                        16 => assert_eq!(r0, 0),
+                        _ => assert_eq!(tag_of(r0), TAG_PACKET),
+                    }
+                }
+                Outcome::Fault(_) => {
+                    assert!(!readable, "size {bytes} at {off} faulted");
+                    faults += 1;
+                }
+                o => panic!("{o:?}"),
+            }
+        }
+    }
+    assert_eq!(exits, 5);
+    assert!(faults > 100);
+    // data_end - data through a ctx pointer moved by +4 and read at -4.
+    let p = prog(vec![
+        movr(R6, R1),
+        vec![Insn::new(0x61, R2, R6, 0, 0)],
+        add(R6, 4),
+        vec![Insn::new(0x61, R3, R6, 0, 0)],
+        vec![Insn::new(0x61, R4, R6, -4, 0)],
+        movr(R0, R3),
+        vec![Insn::new(0x1f, R0, R2, 0, 0)],
+        vec![Insn::new(0x1f, R0, R4, 0, 0)],
+        vec![Insn::new(0x0f, R0, R4, 0, 0)],
+        exit(),
+    ]);
+    assert_eq!(r0(&both(&p, &[], EngineConfig::default())), 64);
+}

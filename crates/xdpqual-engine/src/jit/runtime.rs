@@ -38,6 +38,18 @@ pub(super) const ST_UNWIND: u64 = 3;
 pub(super) const FAULT_PC_OUT_OF_RANGE: u64 = 0;
 pub(super) const FAULT_INVALID_INSN: u64 = 1;
 
+/// Bytes of `struct xdp_md` whose 4-byte reads compiled code answers from
+/// `JitCtx::ctx_fields`: the five fields `Exec::ctx_load` returns for any
+/// XDP program (`egress_ifindex`, at 20, is devmap-only and faults there).
+pub(super) const CTX_INLINE_SPAN: u64 = 20;
+const _: () = assert!(
+    crate::xdp::md::DATA == 0
+        && crate::xdp::md::DATA_END == 4
+        && crate::xdp::md::DATA_META == 8
+        && crate::xdp::md::INGRESS_IFINDEX == 12
+        && crate::xdp::md::RX_QUEUE_INDEX == 16
+);
+
 /// A compiled BPF function: registers in and out through `JitCtx::regs`.
 type JitFn = unsafe extern "C" fn(*mut JitCtx) -> u64;
 
@@ -94,6 +106,17 @@ pub(super) struct JitCtx {
     pub depth: u64,
     pub tail_target: u64,
     pub regs: [u64; 11],
+    /// The run's ctx address and the bytes of `struct xdp_md` compiled code
+    /// reads inline from `ctx_fields`: 20 (data .. rx_queue_index), or 0
+    /// when the run has no XDP buffer, so every ctx load takes the slow
+    /// path (`Exec::ctx_load`, which faults as the interpreter does).
+    pub ctx_addr: u64,
+    pub ctx_span: u64,
+    /// `Exec::ctx_load`'s value of each 4-byte field at offset `4 * i`:
+    /// data, data_end, data_meta (engine addresses), ingress_ifindex,
+    /// rx_queue_index. Kept current by `refresh`, like the bounds, since
+    /// only a slow path (`bpf_xdp_adjust_*`) moves the frame.
+    pub ctx_fields: [u64; 5],
     pub rt: RtTable,
     /// `*mut Host<T>` of the running `run`.
     host: *mut c_void,
@@ -170,13 +193,23 @@ fn refresh<T: Tracer>(ctx: &mut JitCtx, exec: &mut Exec<'_, T>) {
             ctx.pkt_hi = (b.data_end as u64).min(b.page.len() as u64);
             ctx.pkt_lo = b.data_meta as u64;
             ctx.pkt_base = b.page.as_mut_ptr();
+            ctx.ctx_fields = [
+                b.data_addr(),
+                b.data_end_addr(),
+                b.data_meta_addr(),
+                exec.ingress_ifindex as u64,
+                exec.rx_queue_index as u64,
+            ];
+            ctx.ctx_span = CTX_INLINE_SPAN;
         }
         None => {
             ctx.pkt_base = std::ptr::null_mut();
             ctx.pkt_lo = 0;
             ctx.pkt_hi = 0;
+            ctx.ctx_span = 0;
         }
     }
+    ctx.ctx_addr = exec.ctx_addr;
     ctx.stack_base = exec.stack.as_mut_ptr();
     ctx.stack_hi = (exec.stack.len() as u64).min(STACK_SIZE as u64);
     ctx.stack_low = exec.stack_low as u64;
@@ -223,6 +256,9 @@ impl<T: Tracer> Session<T> {
                 depth: 0,
                 tail_target: 0,
                 regs: [0; 11],
+                ctx_addr: 0,
+                ctx_span: 0,
+                ctx_fields: [0; 5],
                 rt: RtTable::of::<T>(),
                 host: std::ptr::null_mut(),
             },

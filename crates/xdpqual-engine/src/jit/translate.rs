@@ -611,7 +611,9 @@ impl<'a, 'f> Tx<'a, 'f> {
         self.b.append_block_param(done, I64);
         let slow = self.b.create_block();
         self.b.set_cold_block(slow);
-        let ptr = self.fast_ptr(a, size, slow, false);
+        // A 4-byte load may be a ctx field: checked after packet and stack.
+        let not_mem = if size == 4 { self.b.create_block() } else { slow };
+        let ptr = self.fast_ptr(a, size, not_mem, false);
         let v = match size {
             1 => self.b.ins().uload8(I64, bpf_flags(), ptr, 0),
             2 => self.b.ins().uload16(I64, bpf_flags(), ptr, 0),
@@ -619,6 +621,29 @@ impl<'a, 'f> Tx<'a, 'f> {
             _ => self.b.ins().load(I64, bpf_flags(), ptr, 0),
         };
         self.b.ins().jump(done, &[v.into()]);
+
+        if size == 4 {
+            // `Exec::ctx_load` inline: `a` is the ctx address plus a
+            // multiple of 4 below `ctx_span`. A pointer of another region
+            // differs from the ctx address in its tag, so the difference
+            // is far outside the span.
+            self.b.switch_to_block(not_mem);
+            let base = self.b.ins().load(I64, flags(), self.ctx, ctx_off!(ctx_addr));
+            let span = self.b.ins().load(I64, flags(), self.ctx, ctx_off!(ctx_span));
+            let d = self.b.ins().isub(a, base);
+            let inside = self.b.ins().icmp(IntCC::UnsignedLessThan, d, span);
+            let misaligned = self.b.ins().band_imm(d, 3);
+            let aligned = self.b.ins().icmp_imm(IntCC::Equal, misaligned, 0);
+            let ok = self.b.ins().band(inside, aligned);
+            let field = self.b.create_block();
+            self.b.ins().brif(ok, field, &[], slow, &[]);
+            self.b.switch_to_block(field);
+            // Field i (at byte 4i) is the u64 at ctx_fields + 8i = + 2d.
+            let at = self.b.ins().ishl_imm(d, 1);
+            let p = self.b.ins().iadd(self.ctx, at);
+            let v = self.b.ins().load(I64, flags(), p, ctx_off!(ctx_fields));
+            self.b.ins().jump(done, &[v.into()]);
+        }
 
         self.b.switch_to_block(slow);
         let site = self.site(pc);
