@@ -203,7 +203,13 @@ impl Engine {
             // As in `Engine::exec`: the last line against a panic anywhere
             // in a run, so one packet cannot take the process down.
             let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match &jit {
-                Some(code) => session.run_entry(code, &mut ex, entry, ctx_addr),
+                Some(code) => session.run_entry(
+                    code,
+                    &mut ex,
+                    entry,
+                    ctx_addr,
+                    (pkt.ingress_ifindex, pkt.rx_queue_index),
+                ),
                 None => {
                     let mut regs = [0u64; 11];
                     regs[1] = ctx_addr;
@@ -227,7 +233,10 @@ impl Engine {
             });
             // The entry frame back to all zeros (see `Engine::exec`).
             let dirty = ex.stack_dirty.max(STACK_SIZE - FRAME_SIZE);
-            ex.stack[dirty..].fill(0);
+            // Most runs write no stack: skip the call to memset then.
+            if dirty < STACK_SIZE {
+                ex.stack[dirty..].fill(0);
+            }
             let outcome = match result {
                 Ok(r0) => SlotOutcome::Exit { r0 },
                 // Both executors turned an unwind into its r0 above.

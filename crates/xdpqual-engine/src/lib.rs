@@ -765,7 +765,10 @@ impl Engine {
         // or above the lowest write can differ from zero (bytes below it in
         // frame 0 were not written by this run, and were zero before it).
         let dirty = ex.stack_dirty.max(STACK_SIZE - FRAME_SIZE);
-        self.stack[dirty..].fill(0);
+        // Most runs write no stack: skip the call to memset then.
+        if dirty < STACK_SIZE {
+            self.stack[dirty..].fill(0);
+        }
         (result, executed, events, redirect)
     }
 }

@@ -193,13 +193,11 @@ fn refresh<T: Tracer>(ctx: &mut JitCtx, exec: &mut Exec<'_, T>) {
             ctx.pkt_hi = (b.data_end as u64).min(b.page.len() as u64);
             ctx.pkt_lo = b.data_meta as u64;
             ctx.pkt_base = b.page.as_mut_ptr();
-            ctx.ctx_fields = [
-                b.data_addr(),
-                b.data_end_addr(),
-                b.data_meta_addr(),
-                exec.ingress_ifindex as u64,
-                exec.rx_queue_index as u64,
-            ];
+            // ingress_ifindex and rx_queue_index (fields 3 and 4) do not
+            // change during a run: `go` sets them once.
+            ctx.ctx_fields[0] = b.data_addr();
+            ctx.ctx_fields[1] = b.data_end_addr();
+            ctx.ctx_fields[2] = b.data_meta_addr();
             ctx.ctx_span = CTX_INLINE_SPAN;
         }
         None => {
@@ -274,26 +272,30 @@ impl<T: Tracer> Session<T> {
         regs: &mut [u64; 11],
     ) -> Result<(), Stop> {
         self.ctx.regs = *regs;
-        self.go(code, exec, entry, regs)
+        let queue = (exec.ingress_ifindex, exec.rx_queue_index);
+        self.go(code, exec, entry, queue, regs)
     }
 
     /// A run from the entry state of an XDP program (r1 the context, r10
-    /// the top of the stack, every other register 0); returns r0, also
-    /// when the conformance runtime's unwind ended the run.
-    /// Writing the registers here, each with its own store, rather than
-    /// copying a caller's array avoids a store-forwarding stall that
-    /// `perf annotate` showed taking most of a batch's per-packet floor.
+    /// the top of the stack, every other register 0) for a packet that
+    /// arrived on `queue` (ingress ifindex, rx queue; the caller's `Exec`
+    /// says the same); returns r0, also when the conformance runtime's
+    /// unwind ended the run. The registers and the queue come in as values
+    /// rather than from memory the caller has just written: `perf annotate`
+    /// showed store-forwarding stalls there taking most of a batch's
+    /// per-packet floor.
     pub(crate) fn run_entry(
         &mut self,
         code: &Code,
         exec: &mut Exec<'_, T>,
         entry: usize,
         r1: u64,
+        queue: (u32, u32),
     ) -> Result<u64, Stop> {
         let r10 = addr(TAG_STACK, STACK_SIZE as u64);
         self.ctx.regs = [0, r1, 0, 0, 0, 0, 0, 0, 0, 0, r10];
         let mut r0 = [0u64; 11];
-        match self.go(code, exec, entry, &mut r0) {
+        match self.go(code, exec, entry, queue, &mut r0) {
             // An unwind ends the program with its r0, as an exit does.
             Ok(()) | Err(Stop::Unwind) => Ok(r0[0]),
             Err(stop) => Err(stop),
@@ -306,9 +308,12 @@ impl<T: Tracer> Session<T> {
         code: &Code,
         exec: &mut Exec<'_, T>,
         entry: usize,
+        (ingress_ifindex, rx_queue_index): (u32, u32),
         regs: &mut [u64; 11],
     ) -> Result<(), Stop> {
         let ctx = &mut self.ctx;
+        ctx.ctx_fields[3] = ingress_ifindex as u64;
+        ctx.ctx_fields[4] = rx_queue_index as u64;
         ctx.stack_dirty = exec.stack_dirty as u64;
         ctx.executed = exec.executed;
         ctx.status = ST_OK;
