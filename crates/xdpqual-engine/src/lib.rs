@@ -20,6 +20,7 @@
 //! reads no file and knows nothing of captures or reports, so that what
 //! runs untrusted code is small enough to read whole.
 
+pub mod arch;
 #[cfg(test)]
 mod big_endian_tests;
 pub mod budget;
@@ -38,6 +39,7 @@ pub mod release;
 pub mod trace;
 pub mod xdp;
 
+pub use arch::Arch;
 pub use exec::HelperMode;
 pub use fault::{Fault, FaultKind, Region};
 pub use jit::ExecMode;
@@ -114,6 +116,9 @@ pub struct EngineConfig {
     /// only little-endian programs (big-endian ones fall back to the
     /// interpreter, and [`Engine::exec_mode`] says so).
     pub byte_order: ByteOrder,
+    /// The machine whose kernel is modelled where it matters: the size of
+    /// test-run's linear area ([`arch`]). Host runs are x86_64's.
+    pub arch: Arch,
 }
 
 impl Default for EngineConfig {
@@ -131,6 +136,7 @@ impl Default for EngineConfig {
             fib: None,
             kernel: KernelRelease::NEWEST_MODELLED,
             byte_order: ByteOrder::Little,
+            arch: Arch::X86_64,
         }
     }
 }
@@ -612,7 +618,8 @@ impl Engine {
         tracer: &mut T,
         use_jit: bool,
     ) -> RunResult {
-        let mut buff = self.buff.take().unwrap_or_else(|| Box::new(XdpBuff::empty()));
+        let arch = self.config.arch;
+        let mut buff = self.buff.take().unwrap_or_else(|| Box::new(XdpBuff::empty_on(arch)));
         if let Err(reason) = buff.reset(pkt.data) {
             self.buff = Some(buff);
             return RunResult {
