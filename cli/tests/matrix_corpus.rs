@@ -287,47 +287,7 @@ fn corpus_on_the_kernel_matrix() {
         ));
         let needs = needs(&program);
         for c in &report.cells {
-            // The open big-endian finding (docs/matrix.md): on the s390x
-            // kernel, reflector's IPv4 header checksum (frame byte 24, from
-            // bpf_csum_diff) differs from the engine's. Pinned exactly, so
-            // a fix, or a difference anywhere else, fails here.
-            if c.arch.big_endian() && object.starts_with("reflector.") {
-                let a = c.agreement.as_ref();
-                let only_ip_csum = a.is_some_and(|a| {
-                    !a.mismatches.is_empty()
-                        && a.map_mismatches.is_empty()
-                        && a.mismatches.iter().all(|m| {
-                            m.engine == m.kernel
-                                && m.detail.ends_with("first difference at byte 24")
-                        })
-                });
-                if c.status != CellStatus::Disagrees || !only_ip_csum {
-                    problems.push(format!(
-                        "{label} on {}: expected the known IPv4-checksum disagreement only, got {:?}: {:?}",
-                        c.name, c.status, a.map(|a| &a.mismatches)
-                    ));
-                } else {
-                    println!("KNOWN: {label} on {}: bpf_csum_diff differs (IPv4 header checksum), as docs/matrix.md says", c.name);
-                }
-                continue;
-            }
             let what = format!("{label} on {}", c.name);
-            // Map files on a big-endian cell: the loader reads only
-            // little-endian BTF (typed files of bpfeb objects) and the
-            // map-file encoder writes little-endian integers, which the
-            // big-endian engine refuses; the cell fails with that reason
-            // and the rest of the matrix runs. Shown, not hidden.
-            if c.arch.big_endian()
-                && !maps.is_empty()
-                && c.error.as_deref().is_some_and(|e| e.contains("preparing the big-endian job"))
-            {
-                xdpqual::util::skip(format_args!(
-                    "{label} on {}: {}",
-                    c.name,
-                    c.error.as_deref().unwrap_or("")
-                ));
-                continue;
-            }
             if c.name.starts_with("netdevsim") {
                 // No packets: the kernel's offload verdict must be the
                 // netdevsim profile's.

@@ -8,8 +8,11 @@
 //! ```
 //! Keys and values are hex byte strings in memory order, or typed fields
 //! laid out with the map's BTF (`{"port": 23, "proto": 6}`; see
-//! docs/maps-json.md). A number as a key of a map without BTF is a
-//! little-endian u32 (array indices). For a PROG_ARRAY, `program` names the
+//! docs/maps-json.md). A number as a key of a map without BTF is a u32
+//! (array indices). Integers are written in the byte order the program
+//! runs with (`Object::byte_order`): little-endian for a `bpfel` object,
+//! big-endian for a `bpfeb` one or on a big-endian machine; hex strings are
+//! memory bytes and are taken as they stand. For a PROG_ARRAY, `program` names the
 //! XDP program of the same object to put in that slot. For per-CPU maps a
 //! single value is written to every CPU.
 //!
@@ -78,8 +81,17 @@ pub fn apply(engine: &mut Engine, obj: &Object, inits: &[MapInit]) -> Result<()>
     if inits.is_empty() {
         return Ok(());
     }
-    let layouts = layouts_of(obj)
+    let mut layouts = layouts_of(obj)
         .with_context(|| format!("the BTF types of {}'s maps", obj.path.display()))?;
+    let big = obj.byte_order.is_big();
+    if big {
+        // The program's memory is big-endian, whatever the object was
+        // built for: so is every integer of its keys and values.
+        for (k, v) in layouts.values_mut() {
+            all_big_endian(k);
+            all_big_endian(v);
+        }
+    }
     for init in inits {
         let ctx = || format!("map file {} for map '{}'", init.file.display(), init.map);
         let text = crate::util::input::read_text_limited(
@@ -89,9 +101,30 @@ pub fn apply(engine: &mut Engine, obj: &Object, inits: &[MapInit]) -> Result<()>
         )
         .with_context(ctx)?;
         let spec: MapFile = serde_json::from_str(&text).with_context(ctx)?;
-        apply_entries(engine, &init.map, &layouts, &spec.entries).with_context(ctx)?;
+        apply_entries(engine, &init.map, &layouts, &spec.entries, big).with_context(ctx)?;
     }
     Ok(())
+}
+
+/// Marks every integer of `l` big-endian.
+fn all_big_endian(l: &mut Layout) {
+    match l {
+        Layout::Int { big_endian, .. } => *big_endian = true,
+        Layout::Array { elem, .. } => all_big_endian(elem),
+        Layout::Struct { members, .. } => {
+            members.iter_mut().for_each(|m| all_big_endian(&mut m.layout))
+        }
+        Layout::Opaque { .. } => {}
+    }
+}
+
+/// A 4-byte key or value as the u32 it is in the program's byte order.
+fn u32_in_order(b: [u8; 4], big: bool) -> u32 {
+    if big {
+        u32::from_be_bytes(b)
+    } else {
+        u32::from_le_bytes(b)
+    }
 }
 
 fn apply_entries(
@@ -99,13 +132,14 @@ fn apply_entries(
     map: &str,
     layouts: &MapLayouts,
     entries: &[EntrySpec],
+    big: bool,
 ) -> Result<()> {
     let layout = layouts.get(map);
     for (i, e) in entries.iter().enumerate() {
         let r = if e.map.is_some() || e.inner.is_some() {
-            apply_slot(engine, map, layouts, e)
+            apply_slot(engine, map, layouts, e, big)
         } else {
-            apply_entry(engine, map, layout, e)
+            apply_entry(engine, map, layout, e, big)
         };
         r.with_context(|| format!("entry {i}"))?;
     }
@@ -114,7 +148,13 @@ fn apply_entries(
 
 /// One slot of a map-in-map: an existing map of the object, or a fresh
 /// inner map from the template with its own entries.
-fn apply_slot(engine: &mut Engine, map: &str, layouts: &MapLayouts, e: &EntrySpec) -> Result<()> {
+fn apply_slot(
+    engine: &mut Engine,
+    map: &str,
+    layouts: &MapLayouts,
+    e: &EntrySpec,
+    big: bool,
+) -> Result<()> {
     let set = engine.maps_mut();
     let outer = set
         .maps
@@ -131,7 +171,7 @@ fn apply_slot(engine: &mut Engine, map: &str, layouts: &MapLayouts, e: &EntrySpe
     if e.value.is_some() || e.program.is_some() || (e.map.is_some() && e.inner.is_some()) {
         bail!("a map-in-map entry has a 'key' and exactly one of 'map' or 'inner'");
     }
-    let key = bytes_of(&e.key, layouts.get(map).map(|l| &l.0), def.key_size as usize, "key")?;
+    let key = bytes_of(&e.key, layouts.get(map).map(|l| &l.0), def.key_size as usize, "key", big)?;
     if key.len() != def.key_size as usize {
         bail!("key has {} bytes, map '{map}' has key_size {}", key.len(), def.key_size);
     }
@@ -141,7 +181,7 @@ fn apply_slot(engine: &mut Engine, map: &str, layouts: &MapLayouts, e: &EntrySpe
             .position(|m| &m.def.name == name)
             .ok_or_else(|| anyhow!("the object has no map named '{name}' to put in the slot"))?,
         (None, Some(spec)) => {
-            let name = inner_name(map, &key);
+            let name = inner_name(map, &key, big);
             if set.maps.iter().any(|m| m.def.name == name) {
                 bail!("slot {name} is given twice");
             }
@@ -150,7 +190,7 @@ fn apply_slot(engine: &mut Engine, map: &str, layouts: &MapLayouts, e: &EntrySpe
             if let Some(l) = layouts.get(&format!("{map}.inner")) {
                 inner_layouts.insert(name.clone(), l.clone());
             }
-            apply_entries(engine, &name, &inner_layouts, &spec.entries)
+            apply_entries(engine, &name, &inner_layouts, &spec.entries, big)
                 .with_context(|| format!("inner map {name}"))?;
             idx
         }
@@ -160,10 +200,11 @@ fn apply_slot(engine: &mut Engine, map: &str, layouts: &MapLayouts, e: &EntrySpe
 }
 
 /// The name of an inner map made for slot `key` of `outer`: `outer[3]`
-/// for 4-byte keys (array indices), `outer[hex]` otherwise.
-pub fn inner_name(outer: &str, key: &[u8]) -> String {
+/// for 4-byte keys (array indices, in the program's byte order: `big`),
+/// `outer[hex]` otherwise.
+pub fn inner_name(outer: &str, key: &[u8], big: bool) -> String {
     match <[u8; 4]>::try_from(key) {
-        Ok(k) => format!("{outer}[{}]", u32::from_le_bytes(k)),
+        Ok(k) => format!("{outer}[{}]", u32_in_order(k, big)),
         Err(_) => {
             format!("{outer}[{}]", key.iter().map(|b| format!("{b:02x}")).collect::<String>())
         }
@@ -186,12 +227,13 @@ fn bytes_of(
     layout: Option<&Layout>,
     size: usize,
     what: &str,
+    big: bool,
 ) -> Result<Vec<u8>> {
     match (v, layout) {
         (serde_json::Value::String(h), _) if unhex(h).is_ok_and(|b| b.len() == size) => Ok(unhex(h).expect("checked")),
         (serde_json::Value::Number(n), None) if size == 4 => {
-            let i = n.as_u64().filter(|i| *i <= u32::MAX as u64).ok_or_else(|| anyhow!("{what} {n} is not a u32"))?;
-            Ok((i as u32).to_le_bytes().to_vec())
+            let i = n.as_u64().filter(|i| *i <= u32::MAX as u64).ok_or_else(|| anyhow!("{what} {n} is not a u32"))? as u32;
+            Ok(if big { i.to_be_bytes() } else { i.to_le_bytes() }.to_vec())
         }
         (v, Some(l)) => encode(v, l, what),
         (v, None) => bail!("{what} {v} must be a hex string of {size} bytes (the map has no BTF type information for typed fields)"),
@@ -292,18 +334,20 @@ fn apply_entry(
     map: &str,
     layout: Option<&(Layout, Layout)>,
     e: &EntrySpec,
+    big: bool,
 ) -> Result<()> {
     let key_size = engine
         .maps_mut()
         .by_name(map)
         .map(|m| m.def.key_size as usize)
         .ok_or_else(|| anyhow!("the object has no map named '{map}'"))?;
-    let key = bytes_of(&e.key, layout.map(|l| &l.0), key_size, "key")?;
+    let key = bytes_of(&e.key, layout.map(|l| &l.0), key_size, "key", big)?;
     if let Some(prog) = &e.program {
-        let index = u32::from_le_bytes(
+        let index = u32_in_order(
             key.get(..4)
                 .and_then(|k| k.try_into().ok())
                 .ok_or_else(|| anyhow!("PROG_ARRAY keys are 4 bytes"))?,
+            big,
         );
         return engine.set_prog_array(map, index, prog).map_err(|m| anyhow!(m));
     }
@@ -339,7 +383,7 @@ fn apply_entry(
             }
             let mut out = vec![0u8; m.per_cpu * ncpus];
             for (c, item) in items.iter().enumerate() {
-                let v = bytes_of(item, value_layout, vs, &format!("value for CPU {c}"))?;
+                let v = bytes_of(item, value_layout, vs, &format!("value for CPU {c}"), big)?;
                 if v.len() != vs {
                     bail!(
                         "value for CPU {c} has {} bytes, map '{map}' has value_size {vs}",
@@ -353,7 +397,7 @@ fn apply_entry(
         // A single value: the engine writes it to every CPU, as bpftool
         // does when given one value for a per-CPU map.
         None => {
-            let value = bytes_of(value_json, value_layout, vs, "value")?;
+            let value = bytes_of(value_json, value_layout, vs, "value", big)?;
             if value.len() != vs {
                 bail!("value has {} bytes, map '{map}' has value_size {vs}", value.len());
             }
@@ -597,5 +641,40 @@ mod tests {
         assert_eq!(decode_or_hex(&[1, 5], Some(&l)), json!("0105"));
         // A layout of another size is not this value's type.
         assert_eq!(decode_or_hex(&[1, 0, 0], Some(&l)), json!("010000"));
+    }
+
+    /// A `bpfeb` object: its BTF is big-endian, and the integers of a map
+    /// file go into its maps big-endian. Expected bytes from the values:
+    /// key 2 as a big-endian u32 is 00 00 00 02, value 1 is 00 00 00 01;
+    /// the `bpfel` build of the same source gets 02 00 00 00 / 01 00 00 00.
+    #[test]
+    fn map_files_follow_the_object_byte_order() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let file = root.join("corpus/maps/redirect-tx_ports.json");
+        let inits = [MapInit { map: "tx_ports".into(), file }];
+        for (object, two, one) in [
+            ("corpus/build/bpfeb/redirect.v3.bpfeb.o", [0, 0, 0, 2], [0, 0, 0, 1]),
+            ("corpus/build/redirect.v3.o", [2, 0, 0, 0], [1, 0, 0, 0]),
+        ] {
+            let obj = crate::loader::load_object(&root.join(object)).unwrap();
+            let layouts = layouts_of(&obj).unwrap();
+            let (k, _) = &layouts["tx_ports"];
+            assert_eq!(
+                *k,
+                int(4, false, obj.byte_order.is_big()),
+                "{object}: a __u32 key in the object's order"
+            );
+            let mut engine =
+                Engine::new(&obj, None, crate::engine::EngineConfig::default()).unwrap();
+            apply(&mut engine, &obj, &inits).unwrap();
+            let m = engine.maps_mut().by_name("tx_ports").unwrap();
+            let e = m.sparse_entries();
+            let slot2 =
+                e.iter().find(|e| e.key == two).unwrap_or_else(|| panic!("{object}: {e:?}"));
+            assert_eq!(slot2.values[0], one, "{object}");
+        }
+        // An inner map is named by its 4-byte key read in the same order.
+        assert_eq!(inner_name("outer", &[0, 0, 0, 3], true), "outer[3]");
+        assert_eq!(inner_name("outer", &[3, 0, 0, 0], false), "outer[3]");
     }
 }

@@ -139,7 +139,8 @@ impl Engine {
         out.slots.reserve(packets.len());
         let use_jit = self.jit.is_some();
         out.executor = Some(if use_jit { Executor::Jit } else { Executor::Interpreter });
-        let mut buff = self.buff.take().unwrap_or_else(|| Box::new(XdpBuff::empty()));
+        let mut buff =
+            self.buff.take().unwrap_or_else(|| Box::new(XdpBuff::empty_on(self.config.arch)));
         if self.fresh_budget.limits() != &self.config.limits {
             self.fresh_budget = super::budget::Budget::new(self.config.limits.clone());
         }

@@ -20,6 +20,7 @@
 //! reads no file and knows nothing of captures or reports, so that what
 //! runs untrusted code is small enough to read whole.
 
+pub mod arch;
 pub mod batch;
 #[cfg(test)]
 mod big_endian_tests;
@@ -39,6 +40,7 @@ pub mod release;
 pub mod trace;
 pub mod xdp;
 
+pub use arch::Arch;
 pub use batch::{Batch, RunSlot, SlotOutcome};
 pub use exec::HelperMode;
 pub use fault::{Fault, FaultKind, Region};
@@ -116,6 +118,9 @@ pub struct EngineConfig {
     /// only little-endian programs (big-endian ones fall back to the
     /// interpreter, and [`Engine::exec_mode`] says so).
     pub byte_order: ByteOrder,
+    /// The machine whose kernel is modelled where it matters: the size of
+    /// test-run's linear area ([`arch`]). Host runs are x86_64's.
+    pub arch: Arch,
 }
 
 impl Default for EngineConfig {
@@ -133,6 +138,7 @@ impl Default for EngineConfig {
             fib: None,
             kernel: KernelRelease::NEWEST_MODELLED,
             byte_order: ByteOrder::Little,
+            arch: Arch::X86_64,
         }
     }
 }
@@ -634,7 +640,8 @@ impl Engine {
         tracer: &mut T,
         use_jit: bool,
     ) -> RunResult {
-        let mut buff = self.buff.take().unwrap_or_else(|| Box::new(XdpBuff::empty()));
+        let arch = self.config.arch;
+        let mut buff = self.buff.take().unwrap_or_else(|| Box::new(XdpBuff::empty_on(arch)));
         if let Err(reason) = buff.reset_with(pkt.data, self.surroundings) {
             self.buff = Some(buff);
             return RunResult {

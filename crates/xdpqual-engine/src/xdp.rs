@@ -3,9 +3,11 @@
 //! Geometry, from `net/bpf/test_run.c` (`bpf_prog_test_run_xdp`, Linux 6.x):
 //! the frame is one page; `XDP_PACKET_HEADROOM` (256) bytes of headroom come
 //! before the data and `SKB_DATA_ALIGN(sizeof(struct skb_shared_info))`
-//! (320 on x86_64 with 64-byte cache lines) of tailroom after the largest
-//! linear area, so at most 4096 - 256 - 320 = 3520 bytes are linear. Longer
-//! input is split: the rest goes into page-sized fragments. Frames shorter
+//! of tailroom after the largest linear area. The tailroom depends on the
+//! architecture's cache line ([`crate::arch::Arch`]): 320 on x86_64 and
+//! aarch64, so at most 4096 - 256 - 320 = 3520 bytes are linear, and 512 on
+//! s390x (3328 bytes). Longer input is split: the rest goes into page-sized
+//! fragments. Frames shorter
 //! than `ETH_HLEN` are refused with EINVAL before the program runs.
 //!
 //! The helpers that move `data`, `data_meta` and `data_end` check against the
@@ -15,14 +17,17 @@
 //! `ETH_HLEN`.
 
 use super::memory::{addr, TAG_PACKET};
+use crate::arch::Arch;
 
 pub const PAGE_SIZE: usize = 4096;
 pub const XDP_PACKET_HEADROOM: usize = 256;
-/// `SKB_DATA_ALIGN(sizeof(struct skb_shared_info))` on x86_64.
-pub const TAILROOM: usize = 320;
+/// `SKB_DATA_ALIGN(sizeof(struct skb_shared_info))` on x86_64 (the host's;
+/// other architectures: [`Arch::tailroom`]).
+pub const TAILROOM: usize = Arch::X86_64.tailroom();
 /// `sizeof(struct xdp_frame)`, stored at `data_hard_start` on redirect.
 pub const XDP_FRAME_SIZE: usize = 40;
-pub const MAX_LINEAR: usize = PAGE_SIZE - XDP_PACKET_HEADROOM - TAILROOM;
+/// The linear area on x86_64 ([`Arch::max_linear`] for the others).
+pub const MAX_LINEAR: usize = Arch::X86_64.max_linear();
 pub const ETH_HLEN: usize = 14;
 /// `MAX_SKB_FRAGS` (default config).
 pub const MAX_FRAGS: usize = 17;
@@ -82,12 +87,17 @@ impl std::fmt::Display for NotRunReason {
 /// than the linear part plus `MAX_SKB_FRAGS` pages (net/bpf/test_run.c
 /// bpf_prog_test_run_xdp). Every backend that runs frames outside the
 /// kernel (engine, rbpf) applies this, so none of them runs what the
-/// kernel would not.
+/// kernel would not. x86_64's linear area; [`refused_on`] for another.
 pub fn refused(len: usize) -> Option<NotRunReason> {
+    refused_on(len, Arch::X86_64)
+}
+
+/// [`refused`] on the architecture `arch`.
+pub fn refused_on(len: usize, arch: Arch) -> Option<NotRunReason> {
     if len < ETH_HLEN {
         return Some(NotRunReason::TooShort { len });
     }
-    let max = MAX_LINEAR + MAX_FRAGS * PAGE_SIZE;
+    let max = arch.max_linear() + MAX_FRAGS * PAGE_SIZE;
     (len > max).then_some(NotRunReason::TooLong { len, max })
 }
 
@@ -106,19 +116,32 @@ pub struct XdpBuff {
     /// since (programs can only write between them). `reset` clears just
     /// this range, so laying out a frame costs its length, not a page.
     dirty: (usize, usize),
+    /// The architecture whose test-run geometry this buffer has.
+    arch: Arch,
 }
 
 impl XdpBuff {
-    /// Lays out `frame` as test-run does.
+    /// Lays out `frame` as test-run does on x86_64.
     pub fn new(frame: &[u8]) -> Result<XdpBuff, NotRunReason> {
-        let mut b = XdpBuff::empty();
+        XdpBuff::new_on(frame, Arch::X86_64)
+    }
+
+    /// Lays out `frame` as test-run does on `arch`.
+    pub fn new_on(frame: &[u8], arch: Arch) -> Result<XdpBuff, NotRunReason> {
+        let mut b = XdpBuff::empty_on(arch);
         b.reset(frame)?;
         Ok(b)
     }
 
-    /// A zeroed page with no frame in it yet.
+    /// A zeroed page with no frame in it yet (x86_64's geometry).
     pub fn empty() -> XdpBuff {
+        XdpBuff::empty_on(Arch::X86_64)
+    }
+
+    /// A zeroed page with `arch`'s geometry and no frame in it yet.
+    pub fn empty_on(arch: Arch) -> XdpBuff {
         XdpBuff {
+            arch,
             page: vec![0; PAGE_SIZE],
             data_meta: 0,
             data: 0,
@@ -141,10 +164,10 @@ impl XdpBuff {
     /// new frame (headroom, tailroom) must read as zero or may keep what an
     /// earlier frame left there.
     pub fn reset_with(&mut self, frame: &[u8], around: Surroundings) -> Result<(), NotRunReason> {
-        if let Some(reason) = refused(frame.len()) {
+        if let Some(reason) = refused_on(frame.len(), self.arch) {
             return Err(reason);
         }
-        let linear = frame.len().min(MAX_LINEAR);
+        let linear = frame.len().min(self.arch.max_linear());
         if around == Surroundings::Unobservable {
             let (start, end) = (XDP_PACKET_HEADROOM, XDP_PACKET_HEADROOM + linear);
             self.data = start;
@@ -287,7 +310,7 @@ impl XdpBuff {
             return Ok(0);
         }
         let new_end = self.data_end as i64 + delta as i64;
-        let max_end = (PAGE_SIZE - TAILROOM) as i64;
+        let max_end = (PAGE_SIZE - self.arch.tailroom()) as i64;
         if new_end > max_end || new_end < (self.data + ETH_HLEN) as i64 {
             return einval;
         }
@@ -321,6 +344,29 @@ mod tests {
         assert_eq!(big.frags.len(), 2);
         assert_eq!(big.output(), frame(9000));
         assert_eq!(XdpBuff::new(&frame(13)).unwrap_err(), NotRunReason::TooShort { len: 13 });
+    }
+
+    #[test]
+    fn s390x_geometry_has_the_smaller_linear_area() {
+        // 4096 - 256 - ALIGN(320, 256) = 3328 bytes linear on s390x.
+        let b = XdpBuff::new_on(&frame(9000), Arch::S390x).unwrap();
+        assert_eq!(b.data_end - b.data, 3328);
+        // 9000 - 3328 = 5672 bytes: one full page and 1576 bytes.
+        assert_eq!(b.frags.iter().map(Vec::len).collect::<Vec<_>>(), vec![4096, 1576]);
+        assert_eq!(b.output(), frame(9000));
+        let b = XdpBuff::new_on(&frame(3400), Arch::S390x).unwrap();
+        assert_eq!((b.data_end - b.data, b.frags.len()), (3328, 1));
+        let b = XdpBuff::new_on(&frame(3400), Arch::X86_64).unwrap();
+        assert_eq!((b.data_end - b.data, b.frags.len()), (3400, 0));
+        // Tail growth of a linear frame stops at the tailroom: 4096 - 512
+        // = 3584 is the last end offset, data starts at 256, so a 60-byte
+        // frame grows by at most 3584 - 256 - 60 = 3268 bytes.
+        let mut b = XdpBuff::new_on(&frame(60), Arch::S390x).unwrap();
+        assert_eq!(b.adjust_tail(3269), Ok(-(libc::EINVAL as i64)));
+        assert_eq!(b.adjust_tail(3268), Ok(0));
+        // The largest frame test-run takes: linear area plus 17 pages.
+        assert_eq!(refused_on(3328 + 17 * 4096, Arch::S390x), None);
+        assert!(refused_on(3328 + 17 * 4096 + 1, Arch::S390x).is_some());
     }
 
     #[test]

@@ -181,13 +181,15 @@ pub struct Reference {
 }
 
 /// What of a guest the engine reference must model: its possible CPUs
-/// (per-CPU map slots), its kernel release (helper semantics) and its
-/// memory order. One reference serves every cell that agrees on all three.
+/// (per-CPU map slots), its kernel release (helper semantics), its memory
+/// order and its architecture (test-run's linear area). One reference
+/// serves every cell that agrees on all four.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct GuestModel {
     pub ncpus: usize,
     pub kernel: KernelRelease,
     pub big: bool,
+    pub arch: crate::engine::Arch,
 }
 
 /// Runs the inputs through the engine as CPU 0 of the guest `guest`.
@@ -199,9 +201,9 @@ pub fn reference(
     guest: GuestModel,
     rx_queue_index: u32,
 ) -> Result<Reference> {
-    let GuestModel { ncpus, kernel, big } = guest;
+    let GuestModel { ncpus, kernel, big, arch } = guest;
     let obj = &*engine_object(obj, big);
-    let cfg = EngineConfig { ncpus, cpu: 0, kernel, ..Default::default() };
+    let cfg = EngineConfig { ncpus, cpu: 0, kernel, arch, ..Default::default() };
     let mut engine = Engine::new(obj, Some(&program.name), cfg).context("preparing the engine")?;
     mapfile::apply(&mut engine, obj, maps)?;
     let mut results = Vec::with_capacity(inputs.len());

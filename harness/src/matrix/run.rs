@@ -500,7 +500,8 @@ fn run_cell(p: &Prepared, r: &Ready, accel: Accel) -> CellReport {
             // release (never seen) falls back to the newest modelled.
             let kernel = KernelRelease::parse(&guest.kernel_release)
                 .unwrap_or(KernelRelease::NEWEST_MODELLED);
-            match reference(p, job::GuestModel { ncpus, kernel, big }) {
+            let arch = r.cell.arch.machine();
+            match reference(p, job::GuestModel { ncpus, kernel, big, arch }) {
                 Err(e) => rep.error = Some(format!("engine: {e:#}")),
                 Ok(reference) => {
                     let a = compare::compare(

@@ -45,18 +45,19 @@ impl Arch {
             Arch::S390x => "s390x-unknown-linux-gnu",
         }
     }
-    /// Bytes of a frame BPF_PROG_TEST_RUN puts in the linear area: one
-    /// 4 KiB page less XDP_PACKET_HEADROOM (256) and the tailroom
-    /// SKB_DATA_ALIGN(sizeof(struct skb_shared_info)) (net/bpf/test_run.c
-    /// `bpf_prog_test_run_xdp`), which is 320 with 64-byte cache lines and
-    /// 512 with s390's 256-byte ones (the kernel's own selftest
-    /// tools/testing/selftests/bpf/progs/test_xdp_adjust_tail_grow.c uses
-    /// these values per architecture).
-    pub fn test_run_linear(self) -> usize {
+    /// The machine the engine models for this cell's kernel.
+    pub fn machine(self) -> crate::engine::Arch {
         match self {
-            Arch::X86_64 | Arch::Aarch64 => 4096 - 256 - 320,
-            Arch::S390x => 4096 - 256 - 512,
+            Arch::X86_64 => crate::engine::Arch::X86_64,
+            Arch::Aarch64 => crate::engine::Arch::Aarch64,
+            Arch::S390x => crate::engine::Arch::S390x,
         }
+    }
+    /// Bytes of a frame BPF_PROG_TEST_RUN puts in the linear area
+    /// (xdpqual-engine's `arch` module works it out from the cache line):
+    /// 3520 on x86_64 and aarch64, 3328 on s390x.
+    pub fn test_run_linear(self) -> usize {
+        self.machine().max_linear()
     }
     /// The byte order of the guest's memory: the kernel runs every BPF
     /// program of this cell with it, whatever the object was built for.

@@ -89,16 +89,29 @@ pub type MapLayouts = HashMap<String, (Layout, Layout)>;
 
 struct Types {
     types: Vec<RawType>, // index = type id (0 = void)
+    /// The BTF was big-endian (a `bpfeb` object's): the program's memory,
+    /// and so every integer of its maps' keys and values, is big-endian.
+    big: bool,
 }
 
 fn parse(data: &[u8]) -> Result<Types, String> {
+    // Big-endian BTF (magic bytes eb 9f) is read through its little-endian
+    // rewrite (swap.rs `swap_btf`, the same words libbpf's btf_bswap_*
+    // swap); its integers are then big-endian in memory.
+    if data.get(0..2) == Some(&[0xeb, 0x9f][..]) {
+        let mut le = data.to_vec();
+        super::swap::swap_btf(&mut le).map_err(|e| format!("big-endian BTF: {e}"))?;
+        let mut types = parse(&le)?;
+        types.big = true;
+        return Ok(types);
+    }
     let u32_at = |o: usize| -> Result<u32, String> {
         data.get(o..o + 4)
             .map(|b| u32::from_le_bytes(b.try_into().expect("4")))
             .ok_or_else(|| format!("BTF truncated at byte {o}"))
     };
     if data.len() < 24 || u16::from_le_bytes([data[0], data[1]]) != 0xeb9f {
-        return Err("not little-endian BTF (bad magic)".into());
+        return Err("not BTF (bad magic)".into());
     }
     let hdr_len = u32_at(4)? as usize;
     let (type_off, type_len, str_off, str_len) =
@@ -162,7 +175,7 @@ fn parse(data: &[u8]) -> Result<Types, String> {
             member_names,
         });
     }
-    Ok(Types { types })
+    Ok(Types { types, big: false })
 }
 
 impl Types {
@@ -201,11 +214,17 @@ impl Types {
         Ok(match t.kind {
             KIND_INT => {
                 let enc = t.extra[0] >> 24;
-                Layout::Int { size: t.size_or_type as usize, signed: enc & 1 != 0, big_endian: be }
+                Layout::Int {
+                    size: t.size_or_type as usize,
+                    signed: enc & 1 != 0,
+                    big_endian: be || self.big,
+                }
             }
-            KIND_ENUM | KIND_ENUM64 => {
-                Layout::Int { size: t.size_or_type as usize, signed: false, big_endian: be }
-            }
+            KIND_ENUM | KIND_ENUM64 => Layout::Int {
+                size: t.size_or_type as usize,
+                signed: false,
+                big_endian: be || self.big,
+            },
             KIND_ARRAY => {
                 let elem = self.layout(t.extra[0], depth + 1)?;
                 let len = t.extra[2] as usize;
@@ -231,7 +250,7 @@ impl Types {
                 Layout::Struct { members, size: t.size_or_type as usize }
             }
             KIND_UNION | KIND_FLOAT => Layout::Opaque { size: t.size_or_type as usize },
-            KIND_PTR => Layout::Int { size: 8, signed: false, big_endian: false },
+            KIND_PTR => Layout::Int { size: 8, signed: false, big_endian: self.big },
             k => return Err(format!("BTF kind {k} has no size")),
         })
     }
