@@ -323,15 +323,22 @@ fn corpus_on_the_kernel_matrix() {
     assert!(problems.is_empty(), "{} problems:\n{}", problems.len(), problems.join("\n"));
 }
 
-/// Every public program (`../shared/public-xdp/objects/`, SKIP when absent)
-/// on the netdevsim cell: the kernel's offload verdict must be the
+/// Every public program (`../shared/public-xdp/objects/`, or the rebuild
+/// `XDPQUAL_PUBLIC_XDP_OBJECTS` names as for `public_corpus`; SKIP when
+/// absent) on the netdevsim cell: the kernel's offload verdict must be the
 /// netdevsim profile's. Runs when the cell's kernel is cached (a cold
 /// build is the corpus test's job).
 #[test]
 fn public_programs_on_netdevsim() {
-    let dir = root().join("../shared/public-xdp/objects");
+    let dir = std::env::var_os("XDPQUAL_PUBLIC_XDP_OBJECTS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("../shared/public-xdp/objects"));
     let Ok(rd) = std::fs::read_dir(&dir) else {
-        xdpqual::util::skip(format_args!("{} not present", dir.display()));
+        xdpqual::util::skip(format_args!(
+            "{} not present (rebuild the public objects with corpus/public/rebuild.sh and set \
+             XDPQUAL_PUBLIC_XDP_OBJECTS)",
+            dir.display()
+        ));
         return;
     };
     let cache = matrix::cache_dir();
