@@ -287,3 +287,46 @@ pub fn reference(
 pub fn calls_nondeterministic(program: &Program) -> bool {
     crate::compare::calls_nondeterministic_helper(&program.insns)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    fn corpus(name: &str) -> Object {
+        let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../corpus/build").join(name);
+        crate::loader::load_object(&p).unwrap()
+    }
+
+    #[test]
+    fn only_objects_with_core_relocations_are_sent_to_the_guests() {
+        let plain = corpus("firewall.v3.o");
+        assert!(core_job(&plain, &LoadOptions::default()).unwrap().is_none());
+        let core = corpus("core.v3.o");
+        let job = core_job(&core, &LoadOptions::default()).unwrap().expect("core.c relocates");
+        assert_eq!(job.object, std::fs::read(&core.path).unwrap());
+        assert!(!job.force_xdp && job.select.is_none());
+        // `--btf FILE`: every cell runs the bytes relocated against FILE.
+        let chosen =
+            LoadOptions { target_btf: TargetBtf::File("/x/vmlinux".into()), ..Default::default() };
+        assert!(core_job(&core, &chosen).unwrap().is_none());
+    }
+
+    #[test]
+    fn a_guest_relocation_replaces_instructions_by_job_order() {
+        let obj = corpus("dispatcher.v3.o");
+        let main = obj.program(None).unwrap().clone();
+        let job = build(&obj, &main, &[], &[], 0, false).unwrap();
+        let mut insns: Vec<Vec<u8>> = job.programs.iter().map(|p| p.insns.clone()).collect();
+        let (same, prog) = relocated(&obj, &main, &insns).unwrap();
+        assert_eq!(prog.insns, main.insns);
+        assert!(same.programs.iter().zip(&obj.programs).all(|(a, b)| a.insns == b.insns));
+        // A changed immediate arrives; a changed length or count is refused.
+        insns[0][4] ^= 1;
+        let (_, prog) = relocated(&obj, &main, &insns).unwrap();
+        assert_ne!(prog.insns, main.insns);
+        insns[0].truncate(insns[0].len() - 8);
+        assert!(relocated(&obj, &main, &insns).is_err());
+        assert!(relocated(&obj, &main, &insns[..1]).is_err());
+    }
+}

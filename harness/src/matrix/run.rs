@@ -219,7 +219,9 @@ pub fn run(
             continue;
         }
         let built = job::build(obj, program, &opts.maps, &inputs, opts.rx_queue_index, big)
-            .map(|j| super::protocol::Job { core: core.clone(), ..j })
+            // Big-endian guests run the host-relocated bytes: the loader
+            // reads little-endian target BTF only (docs/design.md, Limits).
+            .map(|j| super::protocol::Job { core: if big { None } else { core.clone() }, ..j })
             .and_then(|j| {
                 let packets = serde_json::to_vec(&j).context("serialising the guest job")?;
                 let offload_job = super::protocol::Job {
@@ -506,6 +508,14 @@ fn run_cell(p: &Prepared, r: &Ready, accel: Accel) -> CellReport {
         Some(Err(e)) => {
             rep.error = Some(e.clone());
             return rep;
+        }
+        None if p.per_cell_core && r.cell.arch.big_endian() => {
+            rep.notes.push(
+                "CO-RE relocations resolved against the host's BTF, not this kernel's: \
+                 relocating against a big-endian kernel's BTF is not supported"
+                    .into(),
+            );
+            None
         }
         None if p.per_cell_core => {
             rep.error = Some(
