@@ -23,9 +23,9 @@
 //!
 //! Runs the cells whose kernels are cached (all 8 with `XDPQUAL_MATRIX=1`,
 //! which downloads them); prints SKIP without QEMU, clang-19 or cached
-//! kernels. A kernel release not in the table (Debian moved a suite on)
-//! has its values checked by nobody: that cell is named in a SKIP line, and
-//! its agreement with the engine is still required.
+//! kernels. A BTF not in the table (Debian moved a suite on) has its values
+//! checked by nobody: that cell is named in a SKIP line, and its agreement
+//! with the engine is still required.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -39,17 +39,77 @@ fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-/// (uname release prefix, ifindex offset, net_device size, has
-/// xdp_features, xdp_buff has flags), from bpftool over each kernel's BTF.
-const EXPECTED: &[(&str, u32, u32, u8, u8)] = &[
-    ("5.10.0-32-cloud-amd64", 256, 2368, 0, 0),
-    ("5.10.0-32-cloud-arm64", 256, 2368, 0, 0),
-    ("6.1.0-50-cloud-amd64", 216, 2432, 0, 1),
-    ("6.1.0-50-cloud-arm64", 216, 2432, 0, 1),
-    ("6.12.117+deb13-cloud-amd64", 224, 2496, 1, 1),
-    ("6.12.117+deb13-cloud-arm64", 224, 2560, 1, 1),
-    ("7.2.13+deb14-cloud-amd64", 224, 2752, 1, 1),
-    ("7.2.13+deb14-cloud-arm64", 224, 2752, 1, 1),
+/// (kernel release, SHA-256 of its BTF, ifindex offset, net_device size,
+/// has xdp_features, xdp_buff has flags), from bpftool over each kernel's
+/// BTF. The hash is of the `.BTF` section cut from the image; the guests'
+/// `/sys/kernel/btf/vmlinux` hash the same (the report shows it), and a
+/// cell is checked against the row of exactly the BTF it used.
+type Row = (&'static str, &'static str, u32, u32, u8, u8);
+const EXPECTED: &[Row] = &[
+    (
+        "5.10.0-32-cloud-amd64",
+        "b0675525f59b957c8bcdd62e30ba37b088f628c880c88136e460180ab671cdd3",
+        256,
+        2368,
+        0,
+        0,
+    ),
+    (
+        "5.10.0-32-cloud-arm64",
+        "e4dab804f750cdf472b71d7427da1d4f696f04ae4223b7aae49f80968a80af90",
+        256,
+        2368,
+        0,
+        0,
+    ),
+    (
+        "6.1.0-50-cloud-amd64",
+        "74f530e5ff2ba7e0bd078e5cf9d253742c0c091f11ab445947be60365e311550",
+        216,
+        2432,
+        0,
+        1,
+    ),
+    (
+        "6.1.0-50-cloud-arm64",
+        "45314ec2694d1a97397cab7dfff58c2374783d513b0ade2e7fcbfa0f78e32da3",
+        216,
+        2432,
+        0,
+        1,
+    ),
+    (
+        "6.12.117+deb13-cloud-amd64",
+        "58b2686169bafd84ea6b25cbad4426e8fe725effaea3ae9bc3e42bc0fe4dd210",
+        224,
+        2496,
+        1,
+        1,
+    ),
+    (
+        "6.12.117+deb13-cloud-arm64",
+        "0cdcdcd6e6a50aa51d18026e82917b580afa87441b8f2f298a1d4103e4413a08",
+        224,
+        2560,
+        1,
+        1,
+    ),
+    (
+        "7.2.13+deb14-cloud-amd64",
+        "66d40f12f4a29865ce1bceef5489d33209d7ba25f6022ecc7b564004e840b355",
+        224,
+        2752,
+        1,
+        1,
+    ),
+    (
+        "7.2.13+deb14-cloud-arm64",
+        "8763c812826f24d88be62e5f143a19696d014194bbe291715d22b3fc33f19e89",
+        224,
+        2752,
+        1,
+        1,
+    ),
 ];
 
 /// The relocation's final value from its `inspect` line
@@ -160,12 +220,13 @@ fn core_program_resolves_per_cell_kernel() {
                 .push(format!("{}: relocated against {} ({})", c.name, core.btf, core.btf_sha256));
         }
         let release = c.kernel_release.clone().unwrap_or_default();
-        let Some(&(_, ifindex, size, features, flags)) =
-            EXPECTED.iter().find(|(r, ..)| release.starts_with(r))
+        let Some(&(_, _, ifindex, size, features, flags)) =
+            EXPECTED.iter().find(|(_, sha, ..)| *sha == core.btf_sha256)
         else {
             xdpqual::util::skip(format_args!(
-                "cell {}: no worked-out values for kernel {release}; its relocations were not checked",
-                c.name
+                "cell {}: no worked-out values for the BTF of kernel {release} (sha256 {}); its \
+                 relocations were not checked",
+                c.name, core.btf_sha256
             ));
             continue;
         };
@@ -206,13 +267,10 @@ fn core_program_resolves_per_cell_kernel() {
     // (the table has 5 for 4 releases: 6.12 differs by architecture).
     let distinct_rows: std::collections::BTreeSet<_> = EXPECTED
         .iter()
-        .filter(|(r, ..)| {
-            report
-                .cells
-                .iter()
-                .any(|c| c.kernel_release.as_deref().is_some_and(|k| k.starts_with(r)))
+        .filter(|(_, sha, ..)| {
+            report.cells.iter().any(|c| c.core.as_ref().is_some_and(|k| k.btf_sha256 == *sha))
         })
-        .map(|&(_, a, b, c, d)| (Some(a as i64), Some(b as i64), Some(c as i64), Some(d as i64)))
+        .map(|&(_, _, a, b, c, d)| (Some(a as i64), Some(b as i64), Some(c as i64), Some(d as i64)))
         .collect();
     assert_eq!(seen_values, distinct_rows);
 }
