@@ -325,7 +325,8 @@ mod tests {
         insns[0][4] ^= 1;
         let (_, prog) = relocated(&obj, &main, &insns).unwrap();
         assert_ne!(prog.insns, main.insns);
-        insns[0].truncate(insns[0].len() - 8);
+        let n = insns[0].len() - 8;
+        insns[0].truncate(n);
         assert!(relocated(&obj, &main, &insns).is_err());
         assert!(relocated(&obj, &main, &insns[..1]).is_err());
     }
