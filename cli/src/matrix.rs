@@ -109,6 +109,7 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
         rx_queue_index: args.rx_queue,
         max_packets: args.max_packets,
         accel: if args.tcg { AccelChoice::Tcg } else { AccelChoice::Auto },
+        load: args.load.options(section.as_deref()),
     };
     let report = matrix::run(&obj, &program, &args.captures, &opts)?;
     args.report.output.emit(&match format {

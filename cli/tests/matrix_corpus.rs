@@ -268,6 +268,7 @@ fn corpus_on_the_kernel_matrix() {
             rx_queue_index: 0,
             max_packets: Some(1000),
             accel: AccelChoice::Auto,
+            load: Default::default(),
         };
         let report = matrix::run(&obj, &program, &captures, &opts).unwrap();
         println!("{}", render(&report));
@@ -375,6 +376,7 @@ fn public_programs_on_netdevsim() {
                 rx_queue_index: 0,
                 max_packets: Some(1),
                 accel: AccelChoice::Auto,
+                load: Default::default(),
             };
             let captures = [root().join("pcaps/edges.pcap")];
             let what = format!("{}:{}", path.display(), program.section);

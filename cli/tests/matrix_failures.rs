@@ -48,6 +48,7 @@ fn a_kernel_that_is_not_a_kernel_fails_its_cell_only() {
         rx_queue_index: 0,
         max_packets: Some(10),
         accel: AccelChoice::Tcg,
+        load: Default::default(),
     };
     let report =
         matrix::run(&obj, &obj.programs[0], &[root().join("pcaps/edges.pcap")], &opts).unwrap();
@@ -279,6 +280,7 @@ fn a_bad_s390x_guest_fails_its_cell_only() {
         rx_queue_index: 0,
         max_packets: Some(10),
         accel: AccelChoice::Tcg,
+        load: Default::default(),
     };
     let report =
         matrix::run(&obj, &obj.programs[0], &[root().join("pcaps/edges.pcap")], &opts).unwrap();
@@ -343,6 +345,7 @@ fn a_missing_source_package_fails_its_build_cell_only() {
         rx_queue_index: 0,
         max_packets: Some(4),
         accel: AccelChoice::Tcg,
+        load: Default::default(),
     };
     let report =
         matrix::run(&obj, &obj.programs[0], &[root().join("pcaps/edges.pcap")], &opts).unwrap();

@@ -29,6 +29,7 @@ fn main() {
         rx_queue_index: 0,
         max_packets: Some(1000),
         accel,
+        load: Default::default(),
     };
     // Warm-up: builds the agents and fills the caches.
     let all = spec::default_cells();

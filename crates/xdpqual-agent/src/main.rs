@@ -8,12 +8,14 @@
 //!
 //! Sequence: say hello on the console (the host's proof of boot), mount
 //! proc and sysfs (the maps code reads `/sys/devices/system/cpu/possible`),
-//! read the job from the initramfs, create maps, load, test-run every
+//! read the job from the initramfs, resolve CO-RE relocations against
+//! this kernel's BTF when the job carries an object, create maps, load, test-run every
 //! packet, dump the maps, write the report as checksummed frames, wait for
 //! the UART to drain and power off. A panic here kills init, the kernel
 //! panics, and with `panic=-1` and QEMU's `-no-reboot` the VM exits; the
 //! host then reports the console tail.
 
+mod core;
 mod offload;
 mod run;
 

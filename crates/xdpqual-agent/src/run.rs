@@ -20,6 +20,7 @@ pub(crate) fn run_job(path: &str) -> GuestReport {
         notes: Vec::new(),
         ran_without_ctx: false,
         offload: None,
+        core: None,
     };
     match execute(path, &mut report) {
         Ok(()) => {}
@@ -57,8 +58,16 @@ fn object_of(job: &Job) -> Result<Object, String> {
 
 fn execute(path: &str, report: &mut GuestReport) -> Result<(), String> {
     let text = std::fs::read(path).map_err(|e| format!("reading the job {path}: {e}"))?;
-    let job: Job =
+    let mut job: Job =
         serde_json::from_slice(&text).map_err(|e| format!("parsing the job {path}: {e}"))?;
+    if job.core.is_some() {
+        let core = crate::core::relocate(&mut job);
+        let failed = core.as_ref().err().cloned();
+        report.core = Some(core);
+        if let Some(e) = failed {
+            return Err(e);
+        }
+    }
     let obj = object_of(&job)?;
     let main = obj.programs.first().ok_or("the job has no program")?;
     // The offload path first, so that a refusal of the ordinary load

@@ -95,6 +95,48 @@ pub struct Job {
     /// bound to a simulated device and attach it in HW mode.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub offload: Option<OffloadJob>,
+    /// A program with CO-RE relocations: the object, for the agent to
+    /// relocate against the guest kernel's own BTF before loading.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub core: Option<JobCore>,
+}
+
+/// The object a job's programs came from, and how the host loaded it, so
+/// that the agent resolves its CO-RE relocations against the guest
+/// kernel's `/sys/kernel/btf/vmlinux`, as a libbpf loader on that machine
+/// would. The agent replaces each [`JobProgram`]'s instructions with its
+/// own relocation's (same object, same loader: only the relocated values
+/// can differ) and reports them back ([`GuestCore`]), so that the engine
+/// reference runs exactly what the guest kernel ran.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobCore {
+    /// The ELF object file as the user gave it.
+    #[serde(with = "hex::hex_bytes")]
+    pub object: Vec<u8>,
+    /// `PROG.o:SECTION`'s section, when given.
+    pub select: Option<String>,
+    /// `--type xdp` was given.
+    pub force_xdp: bool,
+    /// `--map-size` values (they change no instruction, but the loader
+    /// checks them).
+    pub map_sizes: Vec<(String, u32)>,
+}
+
+/// What the agent's CO-RE relocation against the guest kernel's BTF did.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GuestCore {
+    /// The BTF file relocated against (`/sys/kernel/btf/vmlinux`).
+    pub btf_path: String,
+    pub btf_bytes: u64,
+    /// SHA-256 of the BTF file, hex: which kernel's types were used.
+    pub btf_sha256: String,
+    /// Each relocation, as `inspect` prints it (section, instruction,
+    /// kind, type, access, outcome).
+    pub relocations: Vec<String>,
+    /// The relocated instructions of every job program, in job order
+    /// (`isa::encode_le`, as [`JobProgram::insns`]).
+    #[serde(with = "hex::hex_vec")]
+    pub insns: Vec<Vec<u8>>,
 }
 
 /// Which simulated offload device the agent creates.
@@ -210,6 +252,10 @@ pub struct GuestReport {
     /// when the device could not be set up.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub offload: Option<Result<GuestOffload, String>>,
+    /// For a job with [`Job::core`]: the relocation the guest made, or why
+    /// it could not (then `load` is `Failed` too).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub core: Option<Result<GuestCore, String>>,
 }
 
 /// CRC-32 (IEEE 802.3, reflected, as zlib's `crc32`).

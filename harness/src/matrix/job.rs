@@ -1,13 +1,14 @@
 //! The packets and map contents of a matrix run, turned into the job every
 //! guest runs and into the engine's reference results.
 
-use super::protocol::{Job, JobProgram, MapWrite, TailCall};
+use super::protocol::{Job, JobCore, JobProgram, MapWrite, TailCall};
 use crate::backends::{engine::run_packet, PacketResult, PacketSource};
 use crate::capture::CaptureReader;
 use crate::engine::helpers::ids::NONDETERMINISTIC;
 use crate::engine::maps::entry_writes;
 use crate::engine::{Engine, EngineConfig, KernelRelease, Recorder};
 use crate::isa::{self, ByteOrder};
+use crate::loader::{LoadOptions, ProgType, TargetBtf};
 use crate::mapfile::{self, MapInit};
 use crate::program::{MapType, Object, Program};
 use anyhow::{Context, Result};
@@ -167,7 +168,68 @@ pub fn build(
         rx_queue_index,
         packets: inputs.iter().map(|p| p.data.clone()).collect(),
         offload: None,
+        core: None,
     })
+}
+
+/// The object for the guests to relocate, when the program needs it: the
+/// object's CO-RE relocations are resolved in each cell against that
+/// cell kernel's own BTF (`load` is how the caller loaded `obj`). `None`
+/// when the object has no CO-RE relocations, and when the user chose a
+/// target BTF (`--btf FILE`): every cell then runs the bytes relocated
+/// against that file, as the engine does.
+pub fn core_job(obj: &Object, load: &LoadOptions) -> Result<Option<JobCore>> {
+    if load.target_btf != TargetBtf::Host || obj.path.as_os_str().is_empty() {
+        return Ok(None);
+    }
+    // An object built in memory (assembled) has no file and no relocations.
+    let Ok(bytes) = xdpqual_object::input::read_limited(
+        &obj.path,
+        "BPF object",
+        xdpqual_object::input::MAX_OBJECT_BYTES,
+    ) else {
+        return Ok(None);
+    };
+    let loaded = crate::loader::inspect_object_bytes_with(&bytes, &obj.path, load)
+        .with_context(|| format!("reading the CO-RE relocations of {}", obj.path.display()))?;
+    if loaded.core_relocations.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(JobCore {
+        object: bytes,
+        select: load.select.clone(),
+        force_xdp: load.prog_type == Some(ProgType::Xdp),
+        map_sizes: load.map_sizes.clone(),
+    }))
+}
+
+/// `obj` with the instructions a guest relocated (in job order: the
+/// program under test first, then the others, as [`build`] lists them),
+/// and the program under test in it.
+pub fn relocated(obj: &Object, program: &Program, insns: &[Vec<u8>]) -> Result<(Object, Program)> {
+    let mut order = vec![program.name.clone()];
+    order.extend(obj.programs.iter().filter(|p| p.name != program.name).map(|p| p.name.clone()));
+    anyhow::ensure!(
+        insns.len() == order.len(),
+        "the guest relocated {} programs, the job has {}",
+        insns.len(),
+        order.len()
+    );
+    let mut out = obj.clone();
+    for (name, bytes) in order.iter().zip(insns) {
+        let p = out.programs.iter_mut().find(|p| &p.name == name).expect("named from obj");
+        let decoded = isa::decode_le(bytes)
+            .map_err(|e| anyhow::anyhow!("the guest's relocated program {name}: {e}"))?;
+        anyhow::ensure!(
+            decoded.len() == p.insns.len(),
+            "the guest's relocated program {name} has {} instructions, the host's {}",
+            decoded.len(),
+            p.insns.len()
+        );
+        p.insns = decoded;
+    }
+    let main = out.programs.iter().find(|p| p.name == program.name).expect("kept").clone();
+    Ok((out, main))
 }
 
 /// The engine's result for each input, and whether the packet's result
@@ -226,4 +288,48 @@ pub fn reference(
 /// reproduce.
 pub fn calls_nondeterministic(program: &Program) -> bool {
     crate::compare::calls_nondeterministic_helper(&program.insns)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    fn corpus(name: &str) -> Object {
+        let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../corpus/build").join(name);
+        crate::loader::load_object(&p).unwrap()
+    }
+
+    #[test]
+    fn only_objects_with_core_relocations_are_sent_to_the_guests() {
+        let plain = corpus("firewall.v3.o");
+        assert!(core_job(&plain, &LoadOptions::default()).unwrap().is_none());
+        let core = corpus("core.v3.o");
+        let job = core_job(&core, &LoadOptions::default()).unwrap().expect("core.c relocates");
+        assert_eq!(job.object, std::fs::read(&core.path).unwrap());
+        assert!(!job.force_xdp && job.select.is_none());
+        // `--btf FILE`: every cell runs the bytes relocated against FILE.
+        let chosen =
+            LoadOptions { target_btf: TargetBtf::File("/x/vmlinux".into()), ..Default::default() };
+        assert!(core_job(&core, &chosen).unwrap().is_none());
+    }
+
+    #[test]
+    fn a_guest_relocation_replaces_instructions_by_job_order() {
+        let obj = corpus("dispatcher.v3.o");
+        let main = obj.program(None).unwrap().clone();
+        let job = build(&obj, &main, &[], &[], 0, false).unwrap();
+        let mut insns: Vec<Vec<u8>> = job.programs.iter().map(|p| p.insns.clone()).collect();
+        let (same, prog) = relocated(&obj, &main, &insns).unwrap();
+        assert_eq!(prog.insns, main.insns);
+        assert!(same.programs.iter().zip(&obj.programs).all(|(a, b)| a.insns == b.insns));
+        // A changed immediate arrives; a changed length or count is refused.
+        insns[0][4] ^= 1;
+        let (_, prog) = relocated(&obj, &main, &insns).unwrap();
+        assert_ne!(prog.insns, main.insns);
+        let n = insns[0].len() - 8;
+        insns[0].truncate(n);
+        assert!(relocated(&obj, &main, &insns).is_err());
+        assert!(relocated(&obj, &main, &insns[..1]).is_err());
+    }
 }

@@ -46,6 +46,10 @@ pub struct Options {
     pub rx_queue_index: u32,
     pub max_packets: Option<usize>,
     pub accel: AccelChoice,
+    /// How the caller loaded the object: a guest that resolves the
+    /// program's CO-RE relocations against its own kernel's BTF loads the
+    /// object the same way (`job::core_job`).
+    pub load: crate::loader::LoadOptions,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -86,6 +90,21 @@ pub struct CellReport {
     /// An offload cell's verdicts: the kernel's next to the profile's.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub offload: Option<super::offload::OffloadComparison>,
+    /// A program with CO-RE relocations: the BTF this cell resolved them
+    /// against and what each one became.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub core: Option<CellCore>,
+}
+
+/// The CO-RE relocation a cell made against its own kernel's BTF.
+#[derive(Clone, Debug, Serialize)]
+pub struct CellCore {
+    /// The guest file (`/sys/kernel/btf/vmlinux`).
+    pub btf: String,
+    pub btf_bytes: u64,
+    pub btf_sha256: String,
+    /// Each relocation as `inspect` prints it.
+    pub relocations: Vec<String>,
 }
 
 impl CellReport {
@@ -133,6 +152,7 @@ fn failed(cell: &Cell, kernel: String, error: String) -> CellReport {
         console_tail: None,
         verifier_log_tail: None,
         offload: None,
+        core: None,
     }
 }
 
@@ -159,9 +179,16 @@ struct Prepared<'a> {
     inputs: Vec<Input>,
     opts: &'a Options,
     nondet_prog: bool,
-    /// Engine references, one per guest model (CPUs, release, byte order).
-    references: Mutex<BTreeMap<job::GuestModel, std::sync::Arc<job::Reference>>>,
+    /// The program has CO-RE relocations that each cell resolves itself.
+    per_cell_core: bool,
+    /// Engine references, one per guest model (CPUs, release, byte order)
+    /// and, for a program relocated per cell, per relocated instruction
+    /// stream (empty otherwise): cells whose kernels' BTF resolve the
+    /// program alike share one.
+    references: Mutex<BTreeMap<RefKey, std::sync::Arc<job::Reference>>>,
 }
+
+type RefKey = (job::GuestModel, Vec<u8>);
 
 struct Ready {
     cell: Cell,
@@ -178,6 +205,7 @@ pub fn run(
 ) -> Result<MatrixReport> {
     let start = Instant::now();
     let (inputs, capture_errors) = job::read_inputs(captures, opts.max_packets)?;
+    let core = job::core_job(obj, &opts.load)?;
     // One job per guest byte order: map-file integers become bytes in the
     // guest's order. Offload cells run no packets: each job also comes
     // without them, asking for the offload path.
@@ -191,6 +219,9 @@ pub fn run(
             continue;
         }
         let built = job::build(obj, program, &opts.maps, &inputs, opts.rx_queue_index, big)
+            // Big-endian guests run the host-relocated bytes: the loader
+            // reads little-endian target BTF only (docs/design.md, Limits).
+            .map(|j| super::protocol::Job { core: if big { None } else { core.clone() }, ..j })
             .and_then(|j| {
                 let packets = serde_json::to_vec(&j).context("serialising the guest job")?;
                 let offload_job = super::protocol::Job {
@@ -280,6 +311,7 @@ pub fn run(
         inputs,
         opts,
         nondet_prog: job::calls_nondeterministic(program),
+        per_cell_core: core.is_some(),
         references: Mutex::new(BTreeMap::new()),
     };
 
@@ -379,19 +411,35 @@ pub fn run(
     })
 }
 
-fn reference(p: &Prepared, guest: job::GuestModel) -> Result<std::sync::Arc<job::Reference>> {
-    if let Some(r) = p.references.lock().expect("reference lock").get(&guest) {
+/// The engine's reference for `guest`; `relocated`: the instructions the
+/// guest relocated itself (CO-RE), which the engine then runs instead of
+/// the host's.
+fn reference(
+    p: &Prepared,
+    guest: job::GuestModel,
+    relocated: Option<&[Vec<u8>]>,
+) -> Result<std::sync::Arc<job::Reference>> {
+    let key: RefKey = (guest, relocated.map(|r| r.concat()).unwrap_or_default());
+    if let Some(r) = p.references.lock().expect("reference lock").get(&key) {
         return Ok(r.clone());
     }
+    let own;
+    let (obj, program) = match relocated {
+        Some(insns) => {
+            own = job::relocated(p.obj, p.program, insns)?;
+            (&own.0, &own.1)
+        }
+        None => (p.obj, p.program),
+    };
     let r = std::sync::Arc::new(job::reference(
-        p.obj,
-        p.program,
+        obj,
+        program,
         &p.opts.maps,
         &p.inputs,
         guest,
         p.opts.rx_queue_index,
     )?);
-    p.references.lock().expect("reference lock").insert(guest, r.clone());
+    p.references.lock().expect("reference lock").insert(key, r.clone());
     Ok(r)
 }
 
@@ -447,8 +495,40 @@ fn run_cell(p: &Prepared, r: &Ready, accel: Accel) -> CellReport {
     if matches!(r.cell.kernel, KernelSource::Build { .. }) {
         rep.notes.push(format!("kernel {}", r.kernel.label));
     }
+    let relocated = match &guest.core {
+        Some(Ok(c)) => {
+            rep.core = Some(CellCore {
+                btf: c.btf_path.clone(),
+                btf_bytes: c.btf_bytes,
+                btf_sha256: c.btf_sha256.clone(),
+                relocations: c.relocations.clone(),
+            });
+            Some(c.insns.as_slice())
+        }
+        Some(Err(e)) => {
+            rep.error = Some(e.clone());
+            return rep;
+        }
+        None if p.per_cell_core && r.cell.arch.big_endian() => {
+            rep.notes.push(
+                "CO-RE relocations resolved against the host's BTF, not this kernel's: \
+                 relocating against a big-endian kernel's BTF is not supported"
+                    .into(),
+            );
+            None
+        }
+        None if p.per_cell_core => {
+            rep.error = Some(
+                "the program has CO-RE relocations and the guest agent did not resolve them \
+                 against its kernel's BTF (an older agent?)"
+                    .into(),
+            );
+            return rep;
+        }
+        None => None,
+    };
     if let Some(device) = r.cell.offload {
-        offload_verdict(p, &mut rep, device, &guest, &vm);
+        offload_verdict(p, &mut rep, device, &guest, &vm, relocated);
         return rep;
     }
     match &guest.load {
@@ -501,7 +581,7 @@ fn run_cell(p: &Prepared, r: &Ready, accel: Accel) -> CellReport {
             let kernel = KernelRelease::parse(&guest.kernel_release)
                 .unwrap_or(KernelRelease::NEWEST_MODELLED);
             let arch = r.cell.arch.machine();
-            match reference(p, job::GuestModel { ncpus, kernel, big, arch }) {
+            match reference(p, job::GuestModel { ncpus, kernel, big, arch }, relocated) {
                 Err(e) => rep.error = Some(format!("engine: {e:#}")),
                 Ok(reference) => {
                     let a = compare::compare(
@@ -531,6 +611,7 @@ fn offload_verdict(
     device: super::spec::Offload,
     guest: &GuestReport,
     vm: &qemu::VmResult,
+    relocated: Option<&[Vec<u8>]>,
 ) {
     if let GuestLoad::Loaded { verified_insns, xlated_len, jited_len, .. } = &guest.load {
         rep.verified_insns = *verified_insns;
@@ -550,7 +631,20 @@ fn offload_verdict(
             return;
         }
     };
-    match super::offload::compare(p.obj, p.program, device, guest, offload) {
+    // The profile judges the instructions the guest kernel was offered.
+    let own;
+    let (obj, program) = match relocated.map(|r| job::relocated(p.obj, p.program, r)) {
+        Some(Ok(o)) => {
+            own = o;
+            (&own.0, &own.1)
+        }
+        Some(Err(e)) => {
+            rep.error = Some(format!("{e:#}"));
+            return;
+        }
+        None => (p.obj, p.program),
+    };
+    match super::offload::compare(obj, program, device, guest, offload) {
         Ok(c) => {
             rep.status = if c.agrees { CellStatus::Agrees } else { CellStatus::Disagrees };
             rep.error = None;
@@ -640,6 +734,17 @@ pub fn render(r: &MatrixReport) -> String {
         let mut lines = Vec::new();
         for n in &c.notes {
             lines.push(format!("note: {n}"));
+        }
+        if let Some(core) = &c.core {
+            lines.push(format!(
+                "CO-RE relocated against this kernel's {} ({} bytes, sha256 {}):",
+                core.btf,
+                core.btf_bytes,
+                core.btf_sha256.get(..16).unwrap_or(&core.btf_sha256)
+            ));
+            for r in &core.relocations {
+                lines.push(format!("  {r}"));
+            }
         }
         if let Some(a) = &c.agreement {
             for m in &a.mismatches {

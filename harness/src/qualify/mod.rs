@@ -655,6 +655,13 @@ impl Runner<'_> {
             rx_queue_index: 0,
             max_packets: None,
             accel: AccelChoice::Auto,
+            // As the program was loaded (load_program above).
+            load: crate::loader::LoadOptions {
+                prog_type: p.prog_type,
+                select: p.section.clone(),
+                map_sizes: p.map_sizes.iter().map(|(n, s)| (n.clone(), *s)).collect(),
+                ..Default::default()
+            },
         };
         let outcome =
             match matrix::run(&l.obj, &l.prog, std::slice::from_ref(&self.cfg.captures[ci]), &opts)
