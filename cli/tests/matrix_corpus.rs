@@ -398,7 +398,8 @@ fn public_programs_on_netdevsim() {
         for program in &obj.programs {
             let what = format!("{file}:{}", program.section);
             if let Some(reason) = cannot_run.get(what.as_str()) {
-                xdpqual::util::skip(format_args!("{what}: {reason}"));
+                // Several programs can share a section (Cilium's tails).
+                xdpqual::util::skip(format_args!("{what} (program {}): {reason}", program.name));
                 known += 1;
                 continue;
             }
