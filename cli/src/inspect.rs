@@ -62,6 +62,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
         list_unknown: true,
         target_btf: args.btf.clone().map_or(TargetBtf::Host, TargetBtf::File),
         map_sizes: args.map_size.clone(),
+        kconfig: xdpqual::kconfig::host_kernel_config(),
     };
     let loaded = inspect_object_with(&args.object, &opts)?;
     if let Some(want) = &args.program {
