@@ -11,6 +11,7 @@ pub mod core;
 mod elf;
 mod error;
 pub mod externs;
+pub mod kfuncs;
 mod legacy;
 mod lines;
 mod link;
@@ -19,7 +20,7 @@ pub mod sections;
 mod swap;
 pub mod validate;
 
-pub use self::core::{CoreOutcome, CoreRelocation, TargetBtf};
+pub use self::core::{CoreOutcome, CoreRelocation, TargetBtf, HOST_BTF};
 pub use error::LoadError;
 pub use externs::{kernel_version_code, KernelConfig};
 pub use sections::{LoadOptions, ProgType, SectionType, XdpAttach};
@@ -249,16 +250,23 @@ pub fn inspect_object_bytes_with(
     }
     // Externs (__kconfig variables, __ksym kfuncs): instructions and BTF
     // patched in place, as libbpf patches them before loading.
-    let externs = externs::collect(&file, btf, &opts.kconfig, path)?;
-    if !externs.kfunc_calls.is_empty() {
-        let (_, section, insn, name) = &externs.kfunc_calls[0];
-        return Err(LoadError::Relocation {
+    let mut externs = externs::collect(&file, btf, &opts.kconfig, path)?;
+    let kfunc_ids = if externs.kfuncs.is_empty() {
+        BTreeMap::new()
+    } else {
+        let target = match &core {
+            Some(t) => t.clone(),
+            None => self::core::target(&opts.target_btf, path)?,
+        };
+        let target_types = target.types().map_err(|reason| LoadError::TargetBtf {
             path: path.to_path_buf(),
-            section: section.clone(),
-            insn: *insn,
-            reason: format!("calls kfunc `{name}`; kfunc calls are not supported yet"),
-        });
-    }
+            btf: opts.target_btf.path().to_path_buf(),
+            reason,
+        })?;
+        let local = btf_types::parse(btf.unwrap_or_default())
+            .map_err(|reason| LoadError::Btf { path: path.to_path_buf(), reason })?;
+        kfuncs::resolve(&mut externs, &local, target_types, opts.target_btf.path(), path)?
+    };
     if !externs.patches.is_empty() {
         let owned = aya_bytes.to_mut();
         for (at, bytes) in &externs.patches {
@@ -388,6 +396,7 @@ pub fn inspect_object_bytes_with(
             maps,
             license: linked.obj.license.to_string_lossy().into_owned(),
             byte_order,
+            kfuncs: kfunc_ids,
             btf: linked.btf.map_or_else(ObjectBtf::Unusable, |bytes| {
                 ObjectBtf::Present(std::sync::Arc::new(BtfBlob { bytes, programs: btf_records }))
             }),

@@ -1,0 +1,154 @@
+//! kfunc calls (`__ksym` extern functions): resolved against the target
+//! kernel's BTF, their prototype checked, and the modelled ones run by the
+//! engine. The objects are built from tests/data/loader/kfunc_*.c.
+
+use std::path::PathBuf;
+use std::process::Command;
+use xdpqual::backends::engine::run_packet;
+use xdpqual::compare::PacketSource;
+use xdpqual::engine::{Engine, EngineConfig, NoTrace};
+use xdpqual::loader::{load_object, HOST_BTF};
+
+fn data(name: &str) -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/loader")).join(name)
+}
+
+/// Whether this kernel's BTF has FUNC `name` (read with bpftool, not the loader).
+fn host_has(name: &str) -> Option<bool> {
+    let o = Command::new("bpftool").args(["btf", "dump", "file", HOST_BTF]).output().ok()?;
+    if !o.status.success() {
+        return None;
+    }
+    let want = format!("FUNC '{name}' ");
+    Some(String::from_utf8_lossy(&o.stdout).lines().any(|l| l.contains(&want)))
+}
+
+fn xdpqual(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_xdpqual")).args(args).output().unwrap()
+}
+
+#[test]
+fn metadata_kfuncs_return_eopnotsupp_and_leave_their_arguments() {
+    if host_has("bpf_xdp_metadata_rx_hash") != Some(true) {
+        println!("SKIP: {HOST_BTF} (read with bpftool) has no bpf_xdp_metadata_rx_hash");
+        return;
+    }
+    let obj = load_object(&data("kfunc_hints.o")).unwrap();
+    let names: Vec<&str> = obj.kfuncs.values().map(String::as_str).collect();
+    assert_eq!(
+        names.iter().copied().collect::<std::collections::BTreeSet<_>>(),
+        [
+            "bpf_xdp_metadata_rx_hash",
+            "bpf_xdp_metadata_rx_timestamp",
+            "bpf_xdp_metadata_rx_vlan_tag"
+        ]
+        .into_iter()
+        .collect()
+    );
+    // Each call is a kfunc call of the id the kernel's BTF gives it.
+    let calls: Vec<i32> = obj.programs[0]
+        .insns
+        .iter()
+        .filter(|i| i.code == 0x85 && i.src == 2)
+        .map(|i| i.imm)
+        .collect();
+    assert_eq!(calls.len(), 3);
+    assert!(calls.iter().all(|id| obj.kfuncs.contains_key(id)));
+
+    let mut e = Engine::new(&obj, None, EngineConfig::default()).unwrap();
+    let pkt = PacketSource { data: vec![0; 64], ts_ns: 7, ingress_ifindex: 1, rx_queue_index: 0 };
+    let r = run_packet(&mut e, &pkt, &mut NoTrace);
+    assert_eq!(r.verdict.to_string(), "TX", "{r:?}");
+    // Worked out in kfunc_hints.c: -95 three times, the arguments as set.
+    let mut want = vec![0u8; 64];
+    want[0..4].copy_from_slice(&(-95i32).to_le_bytes());
+    want[4..12].copy_from_slice(&0x1111_1111_1111_1111u64.to_le_bytes());
+    want[12..16].copy_from_slice(&(-95i32).to_le_bytes());
+    want[16..20].copy_from_slice(&0x2222_2222u32.to_le_bytes());
+    want[20..24].copy_from_slice(&0x3333_3333u32.to_le_bytes());
+    want[24..28].copy_from_slice(&(-95i32).to_le_bytes());
+    want[28..30].copy_from_slice(&0x4444u16.to_le_bytes());
+    want[30..32].copy_from_slice(&0x5555u16.to_le_bytes());
+    assert_eq!(r.output, want);
+
+    // The kernel refuses them outside a device-bound program, and test-run
+    // refuses device-bound programs: the diff says the host cannot run.
+    let cap = concat!(env!("CARGO_MANIFEST_DIR"), "/../pcaps/edges.pcap");
+    let o =
+        xdpqual(&["diff", data("kfunc_hints.o").to_str().unwrap(), cap, "--backends", "vm,host"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("metadata kfuncs require device-bound program")
+            || err.contains("could not run"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_prototype_that_does_not_match_is_refused_with_the_instruction() {
+    if host_has("bpf_xdp_metadata_rx_hash") != Some(true) {
+        println!("SKIP: {HOST_BTF} has no bpf_xdp_metadata_rx_hash");
+        return;
+    }
+    let o = xdpqual(&["inspect", data("kfunc_bad_proto.o").to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("instruction 4"), "{err}");
+    assert!(err.contains("bpf_xdp_metadata_rx_hash") && err.contains("does not match"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+}
+
+#[test]
+fn a_kfunc_the_engine_does_not_model_is_refused_with_name_and_instruction() {
+    if host_has("bpf_dynptr_from_xdp") != Some(true) {
+        println!("SKIP: {HOST_BTF} has no bpf_dynptr_from_xdp");
+        return;
+    }
+    let obj = load_object(&data("kfunc_unmodelled.o")).unwrap();
+    let e = Engine::new(&obj, None, EngineConfig::default()).err().unwrap().to_string();
+    assert!(e.contains("kfunc bpf_dynptr_from_xdp is not modelled") && e.contains("insn 3"), "{e}");
+}
+
+#[test]
+fn a_kfunc_missing_from_the_kernel_is_refused() {
+    // nf_flow_table's kfunc; a kernel without CONFIG_NF_FLOW_TABLE built in
+    // lacks it, as libbpf would report ("not found in kernel or module BTFs").
+    match host_has("bpf_xdp_flow_lookup") {
+        Some(false) => {}
+        other => {
+            println!("SKIP: cannot check a missing kfunc here (host has it: {other:?})");
+            return;
+        }
+    }
+    let dir = std::env::temp_dir().join(format!("xdpqual-kfunc-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let src = dir.join("flow.c");
+    std::fs::write(
+        &src,
+        "#include <linux/bpf.h>\n#include <bpf/bpf_helpers.h>\n\
+         struct bpf_flowtable_opts { __s32 error; };\n\
+         extern void *bpf_xdp_flow_lookup(struct xdp_md *, struct bpf_fib_lookup *, struct bpf_flowtable_opts *, __u32) __ksym;\n\
+         SEC(\"xdp\") int f(struct xdp_md *ctx) { struct bpf_fib_lookup t = {}; struct bpf_flowtable_opts o = {};\n\
+         return bpf_xdp_flow_lookup(ctx, &t, &o, sizeof(o)) ? XDP_DROP : XDP_PASS; }\n\
+         char _license[] SEC(\"license\") = \"GPL\";\n",
+    )
+    .unwrap();
+    let obj = dir.join("flow.o");
+    let inc = format!("-I/usr/include/{}-linux-gnu", std::env::consts::ARCH);
+    let cc = Command::new("clang-19")
+        .args(["-O2", "-g", "-target", "bpf", &inc, "-c"])
+        .arg(&src)
+        .arg("-o")
+        .arg(&obj)
+        .status();
+    if !cc.is_ok_and(|s| s.success()) {
+        println!("SKIP: clang-19 cannot build the test program");
+        return;
+    }
+    let o = xdpqual(&["inspect", obj.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("bpf_xdp_flow_lookup") && err.contains("has no such function"), "{err}");
+    std::fs::remove_dir_all(&dir).ok();
+}
