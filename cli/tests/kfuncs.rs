@@ -71,6 +71,19 @@ fn metadata_kfuncs_return_eopnotsupp_and_leave_their_arguments() {
     want[30..32].copy_from_slice(&0x5555u16.to_le_bytes());
     assert_eq!(r.output, want);
 
+    // inspect lists each kfunc with its id and call site.
+    let o = xdpqual(&["inspect", data("kfunc_hints.o").to_str().unwrap(), "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let listed = v["kfuncs"].as_array().unwrap();
+    assert_eq!(listed.len(), 3, "{v}");
+    for k in listed {
+        assert_eq!(k["modelled"], true, "{k}");
+        let id = k["btf_id"].as_i64().unwrap() as i32;
+        assert_eq!(obj.kfuncs.get(&id).map(String::as_str), k["name"].as_str(), "{k}");
+        let pc = k["calls"][0][1].as_u64().unwrap() as usize;
+        assert_eq!(obj.programs[0].insns[pc].imm, id, "{k}");
+    }
+
     // The kernel refuses them outside a device-bound program, and test-run
     // refuses device-bound programs: the diff says the host cannot run.
     let cap = concat!(env!("CARGO_MANIFEST_DIR"), "/../pcaps/edges.pcap");
