@@ -165,3 +165,82 @@ fn a_kfunc_missing_from_the_kernel_is_refused() {
     assert!(err.contains("bpf_xdp_flow_lookup") && err.contains("has no such function"), "{err}");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// bpf_xdp_flow_lookup as net/netfilter/nf_flow_table_bpf.c runs it with no
+/// flowtable: NULL, and opts->error -EINVAL for an opts_len other than 4,
+/// -EAFNOSUPPORT for a family other than AF_INET (2) / AF_INET6 (10), else
+/// -ENOENT. This host's kernel may lack it, so the object is built by hand
+/// with the kfunc's id recorded as the loader records it.
+#[test]
+fn flow_lookup_finds_no_flowtable() {
+    use xdpqual::isa::Insn;
+    use xdpqual::program::{LineTable, Object, Program};
+    let run = |family: i32, opts_len: i32| -> (i32, u64) {
+        let i = Insn::new;
+        let insns = vec![
+            i(0xbf, 6, 1, 0, 0),         // r6 = ctx
+            i(0x72, 10, 0, -64, family), // fib_tuple.family
+            i(0x62, 10, 0, -4, 0x7777),  // opts.error
+            i(0xbf, 1, 6, 0, 0),
+            i(0xbf, 2, 10, 0, 0),
+            i(0x07, 2, 0, 0, -64),
+            i(0xbf, 3, 10, 0, 0),
+            i(0x07, 3, 0, 0, -4),
+            i(0xb7, 4, 0, 0, opts_len),
+            i(0x85, 0, 2, 0, 1234), // call kfunc bpf_xdp_flow_lookup
+            i(0xbf, 7, 0, 0, 0),
+            i(0x61, 8, 10, -4, 0), // r8 = opts.error
+            i(0x61, 2, 6, 0, 0),
+            i(0x61, 3, 6, 4, 0),
+            i(0xbf, 4, 2, 0, 0),
+            i(0x07, 4, 0, 0, 12),
+            i(0x2d, 4, 3, 4, 0),
+            i(0x63, 2, 8, 0, 0), // frame[0..4] = opts.error
+            i(0x7b, 2, 7, 4, 0), // frame[4..12] = returned pointer
+            i(0xb7, 0, 0, 0, 3),
+            i(0x95, 0, 0, 0, 0),
+            i(0xb7, 0, 0, 0, 0),
+            i(0x95, 0, 0, 0, 0),
+        ];
+        let obj = Object {
+            path: "flow_lookup".into(),
+            programs: vec![Program {
+                name: "flow".into(),
+                section: "xdp".into(),
+                frags: false,
+                insns,
+                lines: LineTable::default(),
+                functions: Vec::new(),
+            }],
+            maps: Vec::new(),
+            license: "GPL".into(),
+            byte_order: Default::default(),
+            kfuncs: [(1234, "bpf_xdp_flow_lookup".to_string())].into_iter().collect(),
+            btf: Default::default(),
+        };
+        let results: Vec<(i32, u64)> = [false, true]
+            .into_iter()
+            .map(|jit| {
+                let mut e = Engine::new(&obj, None, EngineConfig::default()).unwrap().with_jit(jit);
+                let pkt = PacketSource {
+                    data: vec![0xff; 64],
+                    ts_ns: 0,
+                    ingress_ifindex: 1,
+                    rx_queue_index: 0,
+                };
+                let r = run_packet(&mut e, &pkt, &mut NoTrace);
+                assert_eq!(r.verdict.to_string(), "TX", "jit {jit}: {r:?}");
+                (
+                    i32::from_le_bytes(r.output[0..4].try_into().unwrap()),
+                    u64::from_le_bytes(r.output[4..12].try_into().unwrap()),
+                )
+            })
+            .collect();
+        assert_eq!(results[0], results[1], "interpreter and JIT differ");
+        results[0]
+    };
+    assert_eq!(run(2, 4), (-2, 0));
+    assert_eq!(run(10, 4), (-2, 0));
+    assert_eq!(run(7, 4), (-97, 0));
+    assert_eq!(run(2, 8), (-22, 0));
+}
