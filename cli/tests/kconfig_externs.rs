@@ -59,7 +59,7 @@ fn a_given_config_is_laid_out_and_read_as_libbpf_does() {
     let kcfg = obj.maps.iter().find(|m| m.name == ".kconfig").unwrap();
     assert_eq!(kcfg.value_size, 33);
     assert!(kcfg.read_only);
-    let mut want = vec![0u8; 33];
+    let mut want = [0u8; 33];
     want[0..4].copy_from_slice(&1000u32.to_le_bytes()); // first CONFIG_HZ line wins
     want[4] = 2; // 'm' is TRI_MODULE
     want[12..16].copy_from_slice(&0x05_0f_07u32.to_le_bytes()); // KERNEL_VERSION(5, 15, 7)
