@@ -244,3 +244,57 @@ fn flow_lookup_finds_no_flowtable() {
     assert_eq!(run(7, 4), (-97, 0));
     assert_eq!(run(2, 8), (-22, 0));
 }
+
+/// A weak kfunc the kernel lacks is poisoned as libbpf poisons it; behind
+/// a __kconfig check that is false it is dead code for the kernel's
+/// verifier and never reached by the engine, and reaching it faults.
+#[test]
+fn a_weak_missing_kfunc_is_poisoned_not_refused() {
+    use std::sync::Arc;
+    use xdpqual::loader::{load_target, KernelConfig, LoadOptions};
+    if host_has("bpf_xdp_flow_lookup") != Some(false) {
+        println!("SKIP: this kernel's BTF has bpf_xdp_flow_lookup (or bpftool cannot read it)");
+        return;
+    }
+    let with = |config: &str| {
+        let cfg = KernelConfig {
+            release: Some("6.18.0".into()),
+            config: Some(Arc::from(config)),
+            source: "test".into(),
+        };
+        load_target(&data("kfunc_weak.o"), &LoadOptions { kconfig: cfg, ..Default::default() })
+            .unwrap()
+    };
+    let run = |obj: &xdpqual::program::Object| {
+        let mut e = Engine::new(obj, None, EngineConfig::default()).unwrap();
+        let pkt =
+            PacketSource { data: vec![0; 64], ts_ns: 0, ingress_ifindex: 1, rx_queue_index: 0 };
+        run_packet(&mut e, &pkt, &mut NoTrace)
+    };
+    let off = with("# CONFIG_NF_FLOW_TABLE is not set\n");
+    // libbpf's poison: helper call 2002000000 + the extern's index.
+    let poisoned: Vec<i32> = off.programs[0]
+        .insns
+        .iter()
+        .filter(|i| i.code == 0x85 && i.src == 0 && i.imm >= 2_002_000_000)
+        .map(|i| i.imm)
+        .collect();
+    assert_eq!(poisoned.len(), 1, "{:?}", off.programs[0].insns);
+    assert!(off.kfuncs.is_empty());
+    assert_eq!(run(&off).verdict.to_string(), "PASS");
+    let on = with("CONFIG_NF_FLOW_TABLE=y\n");
+    let r = run(&on);
+    assert!(format!("{r:?}").contains("weak kfunc"), "{r:?}");
+
+    let cap = concat!(env!("CARGO_MANIFEST_DIR"), "/../pcaps/edges.pcap");
+    let o =
+        xdpqual(&["diff", data("kfunc_weak.o").to_str().unwrap(), cap, "--backends", "vm,host"]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    if o.status.code() == Some(2) && err.contains("could not run") {
+        println!("SKIP: the host backend cannot run here: {err}");
+        return;
+    }
+    assert_eq!(o.status.code(), Some(0), "{err}\n{stdout}");
+    assert!(stdout.contains(" 0 mismatch"), "{stdout}");
+}

@@ -223,6 +223,7 @@ pub fn prepare(prog: &Program, maps: &[MapDef], opts: &Options) -> Result<Vec<In
                             // reachable one (loader/core.rs).
                             if ids::name(ins.imm).is_none()
                                 && ins.imm != xdpqual_isa::helpers::CORE_RELO_POISON
+                                && !xdpqual_isa::helpers::is_kfunc_poison(ins.imm)
                             {
                                 let name = crate::helper_name(ins.imm);
                                 return Err(err(

@@ -463,6 +463,13 @@ impl<T: Tracer> Exec<'_, T> {
             #[cfg(test)]
             TEST_PANIC_HELPER => panic!("test helper panicked with r1 = {:#x}", r[0]),
             xdpqual_isa::helpers::CORE_RELO_POISON => Err(FaultKind::CorePoisoned),
+            id if xdpqual_isa::helpers::is_kfunc_poison(id) => Err(FaultKind::NotModelled {
+                what: format!(
+                    "a call of a weak kfunc the target kernel lacks (poisoned by the loader as \
+                     libbpf does, extern #{}); the kernel rejects a program that can reach one",
+                    id - xdpqual_isa::helpers::KFUNC_POISON_BASE
+                ),
+            }),
             kfuncs::XDP_RX_TIMESTAMP | kfuncs::XDP_RX_HASH | kfuncs::XDP_RX_VLAN_TAG => {
                 // The out-arguments are left untouched, as the default
                 // bodies leave them (net/core/xdp.c).

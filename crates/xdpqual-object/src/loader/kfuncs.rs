@@ -20,7 +20,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 /// libbpf `POISON_CALL_KFUNC_BASE`.
-pub const POISON_CALL_KFUNC_BASE: i32 = 2_002_000_000;
+pub use xdpqual_isa::helpers::KFUNC_POISON_BASE as POISON_CALL_KFUNC_BASE;
 
 /// Resolves every kfunc of `ext` in `target` and adds the call patches.
 /// Returns the resolved kfuncs, target BTF id to name.
