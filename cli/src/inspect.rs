@@ -62,6 +62,7 @@ pub(crate) fn run(args: Args) -> anyhow::Result<()> {
         list_unknown: true,
         target_btf: args.btf.clone().map_or(TargetBtf::Host, TargetBtf::File),
         map_sizes: args.map_size.clone(),
+        kconfig: xdpqual::kconfig::host_kernel_config(),
     };
     let loaded = inspect_object_with(&args.object, &opts)?;
     if let Some(want) = &args.program {
@@ -206,6 +207,27 @@ fn text(loaded: &Loaded, want: Option<&str>) -> String {
             let _ = writeln!(s, "  {}", t(&r.to_string()));
         }
     }
+    let kfuncs = kfunc_calls(loaded);
+    if !kfuncs.is_empty() {
+        let _ = writeln!(
+            s,
+            "\nkfuncs ({}, BTF ids of {}):",
+            kfuncs.len(),
+            t(&loaded.core_target.display().to_string())
+        );
+        for k in &kfuncs {
+            let sites: Vec<String> =
+                k.calls.iter().map(|(p, pc)| format!("{}@{pc}", t(p))).collect();
+            let _ = writeln!(
+                s,
+                "  {:<32} btf id {:<7} {}  called at {}",
+                t(k.name),
+                k.btf_id,
+                if k.modelled { "modelled by the engine" } else { "NOT modelled by the engine" },
+                sites.join(", ")
+            );
+        }
+    }
     let names = map_names(loaded);
     for p in selected(loaded, want) {
         let _ = writeln!(s, "\ndisassembly of {} (section {}):", t(&p.name), t(&p.section));
@@ -245,6 +267,43 @@ struct JsonObject<'a> {
     other_programs: &'a [xdpqual::loader::OtherProgram],
     maps: &'a [MapDef],
     core_relocations: &'a [xdpqual::loader::CoreRelocation],
+    kfuncs: Vec<KfuncUse<'a>>,
+}
+
+/// A kfunc the object calls: its name, the target BTF id in its calls, and
+/// where it is called (program, instruction).
+#[derive(Serialize)]
+struct KfuncUse<'a> {
+    name: &'a str,
+    btf_id: i32,
+    modelled: bool,
+    calls: Vec<(&'a str, usize)>,
+}
+
+fn kfunc_calls(loaded: &Loaded) -> Vec<KfuncUse<'_>> {
+    loaded
+        .object
+        .kfuncs
+        .iter()
+        .map(|(id, name)| KfuncUse {
+            name,
+            btf_id: *id,
+            modelled: xdpqual::engine::helpers::kfuncs::id_of(name).is_some(),
+            calls: loaded
+                .object
+                .programs
+                .iter()
+                .flat_map(|p| {
+                    p.insns.iter().enumerate().filter_map(move |(pc, i)| {
+                        (i.code == xdpqual::isa::opcode::JMP | xdpqual::isa::opcode::CALL
+                            && i.src == xdpqual::isa::opcode::PSEUDO_KFUNC_CALL
+                            && i.imm == *id)
+                            .then_some((p.name.as_str(), pc))
+                    })
+                })
+                .collect(),
+        })
+        .collect()
 }
 
 #[derive(Serialize)]
@@ -320,6 +379,7 @@ fn json<'a>(loaded: &'a Loaded, want: Option<&'a str>) -> JsonObject<'a> {
         programs,
         other_programs: &loaded.other_programs,
         core_relocations: &loaded.core_relocations,
+        kfuncs: kfunc_calls(loaded),
         maps: &loaded.object.maps,
     }
 }

@@ -49,6 +49,7 @@ impl LoadArgs {
             list_unknown: false,
             target_btf: self.btf.clone().map_or(TargetBtf::Host, TargetBtf::File),
             map_sizes: self.map_size.clone(),
+            kconfig: xdpqual::kconfig::host_kernel_config(),
         }
     }
 }

@@ -73,6 +73,7 @@ fn object() -> Object {
         maps: vec![map],
         license: "GPL".into(),
         byte_order: Default::default(),
+        kfuncs: Default::default(),
         btf: Default::default(),
     }
 }

@@ -177,6 +177,7 @@ fn object(programs: Vec<Program>, maps: Vec<MapDef>) -> Object {
         maps,
         license: "GPL".to_string(),
         byte_order: Default::default(),
+        kfuncs: Default::default(),
         btf: Default::default(),
     }
 }

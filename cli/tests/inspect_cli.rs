@@ -101,7 +101,7 @@ fn bad_inputs_exit_2_with_one_paragraph() {
         ("not_elf.o", "is not an ELF file"),
         ("truncated.o", "truncated or malformed ELF"),
         ("host_x86.o", "EM_X86_64"),
-        ("extern_kconfig.o", "extern symbol `LINUX_KERNEL_VERSION`"),
+        ("extern_kconfig.o", "extern `CONFIG_XDPQUAL_NEVER_SET`"),
         ("does_not_exist.o", "cannot read"),
         ("fuzz_btf_ext.o", ".BTF.ext"),
     ];

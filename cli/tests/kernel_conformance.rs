@@ -100,6 +100,7 @@ fn object(insns: Vec<Insn>) -> Object {
         maps: vec![map],
         license: "GPL".into(),
         byte_order: Default::default(),
+        kfuncs: Default::default(),
         btf: Default::default(),
     }
 }

@@ -479,6 +479,7 @@ fn size_classes() -> xdpqual::program::Object {
         maps: vec![],
         license: "GPL".into(),
         byte_order: Default::default(),
+        kfuncs: Default::default(),
         btf: Default::default(),
     }
 }

@@ -270,10 +270,12 @@ fn bad_objects_get_distinct_errors() {
         LoadError::UnknownSection { section, .. } => assert_eq!(section, "xdp_prog"),
         e => panic!("{e}"),
     }
+    // Without a kernel config (LoadOptions::kconfig unset) a strong
+    // CONFIG_ extern cannot be resolved.
     match err("extern_kconfig.o") {
-        LoadError::Relocation { section, reason, .. } => {
-            assert_eq!(section, "xdp");
-            assert!(reason.contains("LINUX_KERNEL_VERSION"), "{reason}");
+        LoadError::Extern { name, reason, .. } => {
+            assert_eq!(name, "CONFIG_XDPQUAL_NEVER_SET");
+            assert!(reason.contains("config is not available"), "{reason}");
         }
         e => panic!("{e}"),
     }

@@ -28,6 +28,7 @@ fn object(insns: Vec<Insn>) -> (Object, Program) {
         maps: Vec::new(),
         license: "GPL".into(),
         byte_order: Default::default(),
+        kfuncs: Default::default(),
         btf: Default::default(),
     };
     (obj, p)

@@ -129,6 +129,7 @@ fn bench_rows(p: &Program) -> (Outcome, String) {
         maps: vec![],
         license: "GPL".into(),
         byte_order: Default::default(),
+        kfuncs: Default::default(),
         btf: Default::default(),
     };
     let r = bench::run(&obj, p, Path::new("frames.pcap"), &frames(40), &opts()).unwrap();
@@ -313,6 +314,7 @@ fn engine_interpreter_and_jit_show_the_same_addresses() {
         maps: vec![],
         license: "GPL".into(),
         byte_order: Default::default(),
+        kfuncs: Default::default(),
         btf: Default::default(),
     };
     let frame = vec![0u8; 64];

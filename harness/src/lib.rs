@@ -26,6 +26,7 @@ pub mod dashboard;
 pub mod diff;
 pub mod fibfile;
 pub mod history;
+pub mod kconfig;
 pub mod mapfile;
 pub mod matrix;
 pub mod offload;

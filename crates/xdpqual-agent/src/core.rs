@@ -23,6 +23,17 @@ pub(crate) fn relocate(job: &mut Job) -> Result<GuestCore, String> {
         list_unknown: false,
         target_btf: TargetBtf::Host,
         map_sizes: core.map_sizes.clone(),
+        // `__kconfig` externs read this kernel's release; its config text
+        // is not in the cell (Debian kernels do not build in
+        // /proc/config.gz), so a strong `CONFIG_*` extern fails here with
+        // the loader's message naming it, and weak ones read 0.
+        kconfig: loader::KernelConfig {
+            release: std::fs::read_to_string("/proc/sys/kernel/osrelease")
+                .ok()
+                .map(|r| r.trim().to_string()),
+            config: None,
+            source: "the cell kernel's config, which the guest does not carry".into(),
+        },
     };
     let loaded = loader::inspect_object_bytes_with(&core.object, Path::new("job.o"), &opts)
         .map_err(|e| format!("CO-RE against this kernel's BTF: {e}"))?;

@@ -52,6 +52,7 @@ fn object_of(job: &Job) -> Result<Object, String> {
         maps: job.maps.clone(),
         license: job.license.clone(),
         byte_order: Default::default(),
+        kfuncs: Default::default(),
         btf: Default::default(),
     })
 }

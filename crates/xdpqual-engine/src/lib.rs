@@ -61,6 +61,9 @@ use xdpqual_object::{MapDef, MapType, Object, Program};
 
 /// Human name of a helper id, for messages.
 pub fn helper_name(id: i32) -> String {
+    if let Some(n) = helpers::kfuncs::name(id) {
+        return format!("kfunc {n}");
+    }
     match helpers::ids::name(id) {
         Some(n) => format!("{n} (#{id})"),
         None => format!("#{id}"),
@@ -345,8 +348,15 @@ impl Engine {
             ));
         }
         let config = EngineConfig { byte_order: obj.byte_order, ..config };
-        let mut engine =
-            Self::build(&obj.programs, entry_idx, &obj.maps, config, HelperMode::Xdp, false)?;
+        let mut engine = Self::build(
+            &obj.programs,
+            entry_idx,
+            &obj.maps,
+            config,
+            HelperMode::Xdp,
+            false,
+            &obj.kfuncs,
+        )?;
         engine.init_prog_arrays().map_err(EngineError::ProgArraySlot)?;
         Ok(engine)
     }
@@ -375,7 +385,15 @@ impl Engine {
         maps: &[MapDef],
         config: EngineConfig,
     ) -> Result<Engine, EngineError> {
-        Self::build(std::slice::from_ref(prog), 0, maps, config, HelperMode::Xdp, false)
+        Self::build(
+            std::slice::from_ref(prog),
+            0,
+            maps,
+            config,
+            HelperMode::Xdp,
+            false,
+            &Default::default(),
+        )
     }
 
     /// A bare instruction sequence under bpf_conformance's runtime: r1 points
@@ -404,6 +422,7 @@ impl Engine {
             EngineConfig { byte_order: order, ..EngineConfig::default() },
             HelperMode::Conformance,
             true,
+            &Default::default(),
         )
     }
 
@@ -414,8 +433,13 @@ impl Engine {
         config: EngineConfig,
         helper_mode: HelperMode,
         allow_callx: bool,
+        kfuncs: &std::collections::BTreeMap<i32, String>,
     ) -> Result<Engine, EngineError> {
-        let opts = prepare::Options { allow_callx, xdp_helpers: helper_mode == HelperMode::Xdp };
+        let opts = prepare::Options {
+            allow_callx,
+            xdp_helpers: helper_mode == HelperMode::Xdp,
+            kfuncs: kfuncs.clone(),
+        };
         // The entry program must prepare. Another program of the object
         // that does not (a tc program loaded with --type xdp, a helper XDP
         // may not call) is left out, as a kernel loader that loads the

@@ -111,6 +111,8 @@ pub struct Options {
     pub allow_callx: bool,
     /// Check helper ids against the engine's XDP helper table.
     pub xdp_helpers: bool,
+    /// The object's kfuncs, by the BTF id in their call's `imm`.
+    pub kfuncs: std::collections::BTreeMap<i32, String>,
 }
 
 /// Validates `prog` and returns the instructions the interpreter runs:
@@ -221,6 +223,7 @@ pub fn prepare(prog: &Program, maps: &[MapDef], opts: &Options) -> Result<Vec<In
                             // reachable one (loader/core.rs).
                             if ids::name(ins.imm).is_none()
                                 && ins.imm != xdpqual_isa::helpers::CORE_RELO_POISON
+                                && !xdpqual_isa::helpers::is_kfunc_poison(ins.imm)
                             {
                                 let name = crate::helper_name(ins.imm);
                                 return Err(err(
@@ -240,10 +243,26 @@ pub fn prepare(prog: &Program, maps: &[MapDef], opts: &Options) -> Result<Vec<In
                             }
                         }
                         PSEUDO_KFUNC_CALL => {
-                            return Err(err(
-                                pc,
-                                format!("kfunc call (BTF id {}) is not modelled", ins.imm),
-                            ))
+                            let Some(name) = opts.kfuncs.get(&ins.imm) else {
+                                return Err(err(
+                                    pc,
+                                    format!(
+                                        "kfunc call (BTF id {}) names no kfunc the loader resolved",
+                                        ins.imm
+                                    ),
+                                ));
+                            };
+                            let Some(id) = crate::helpers::kfuncs::id_of(name) else {
+                                let known: Vec<&str> = crate::helpers::kfuncs::modelled().collect();
+                                return Err(err(
+                                    pc,
+                                    format!(
+                                        "kfunc {name} is not modelled by the engine (it models {})",
+                                        known.join(", ")
+                                    ),
+                                ));
+                            };
+                            out[pc] = Insn { src: CALL_HELPER, off: 0, imm: id, ..ins };
                         }
                         s => return Err(err(pc, format!("call with unknown src {s}"))),
                     }

@@ -242,6 +242,18 @@ pub mod id {
 /// instruction ("invalid func unknown#195896080") and accepts it otherwise.
 pub const CORE_RELO_POISON: i32 = 0x0bad_2310;
 
+/// The first `imm` of the helper call libbpf writes over a call of a weak
+/// kfunc the target kernel lacks (tools/lib/bpf/libbpf.c
+/// `POISON_CALL_KFUNC_BASE`, `poison_kfunc_call`): the base plus the
+/// extern's index. As with [`CORE_RELO_POISON`], the verifier rejects only
+/// a reachable one.
+pub const KFUNC_POISON_BASE: i32 = 2_002_000_000;
+
+/// Whether `imm` is a poisoned kfunc call (extern indices below 65536).
+pub fn is_kfunc_poison(imm: i32) -> bool {
+    (KFUNC_POISON_BASE..KFUNC_POISON_BASE + 65536).contains(&imm)
+}
+
 /// The highest helper id the UAPI defines.
 pub const MAX_HELPER_ID: i32 = HELPERS.len() as i32 - 1;
 

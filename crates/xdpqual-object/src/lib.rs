@@ -268,6 +268,9 @@ pub struct Object {
     /// fields are numbers) whatever this is; the engine runs a `Big` object
     /// with big-endian memory.
     pub byte_order: xdpqual_isa::ByteOrder,
+    /// The kfuncs its programs call (`call` with `src_reg` 2): the target
+    /// kernel BTF id in the instruction's `imm`, and the kfunc's name.
+    pub kfuncs: std::collections::BTreeMap<i32, String>,
     /// The object's BTF as a kernel loader would upload it, or why there is none.
     pub btf: ObjectBtf,
 }

@@ -122,6 +122,7 @@ mod tests {
             }],
             license: "GPL".into(),
             byte_order: Default::default(),
+            kfuncs: Default::default(),
             btf: Default::default(),
         }
     }

@@ -126,6 +126,7 @@ pub fn object(name: &str) -> Result<Object, String> {
         maps: Vec::new(),
         license: "GPL".into(),
         byte_order: Default::default(),
+        kfuncs: Default::default(),
         btf: ObjectBtf::None,
     })
 }

@@ -126,6 +126,7 @@ fn load_program(p: &ProgramConfig, build_dir: &Path) -> Result<Loaded, String> {
             prog_type: p.prog_type,
             select: p.section.clone(),
             map_sizes: p.map_sizes.iter().map(|(n, s)| (n.clone(), *s)).collect(),
+            kconfig: crate::kconfig::host_kernel_config(),
             ..Default::default()
         },
     )

@@ -41,6 +41,7 @@ pub fn reference_object() -> Object {
         maps: vec![],
         license: "GPL".into(),
         byte_order: Default::default(),
+        kfuncs: Default::default(),
         btf: Default::default(),
     }
 }

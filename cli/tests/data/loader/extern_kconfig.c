@@ -1,14 +1,15 @@
-// A __kconfig extern: libbpf fills it from the running kernel's config; the
-// loader has no such source and must refuse the unresolved symbol.
+// A strong __kconfig extern that no kernel config sets: libbpf refuses the
+// object ("extern 'CONFIG_XDPQUAL_NEVER_SET' (strong): not resolved",
+// tools/lib/bpf/libbpf.c bpf_object__resolve_externs), and so does xdpqual.
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
 
-extern int LINUX_KERNEL_VERSION __kconfig;
+extern int CONFIG_XDPQUAL_NEVER_SET __kconfig;
 
 SEC("xdp")
 int xdp_kver(struct xdp_md *ctx)
 {
-	return LINUX_KERNEL_VERSION > 0 ? XDP_PASS : XDP_DROP;
+	return CONFIG_XDPQUAL_NEVER_SET > 0 ? XDP_PASS : XDP_DROP;
 }
 
 char _license[] SEC("license") = "GPL";

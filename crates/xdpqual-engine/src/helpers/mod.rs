@@ -7,6 +7,7 @@
 
 pub mod csum;
 pub mod ids;
+pub mod kfuncs;
 pub mod printk;
 
 use super::budget::Resource;
@@ -462,6 +463,37 @@ impl<T: Tracer> Exec<'_, T> {
             #[cfg(test)]
             TEST_PANIC_HELPER => panic!("test helper panicked with r1 = {:#x}", r[0]),
             xdpqual_isa::helpers::CORE_RELO_POISON => Err(FaultKind::CorePoisoned),
+            id if xdpqual_isa::helpers::is_kfunc_poison(id) => Err(FaultKind::NotModelled {
+                what: format!(
+                    "a call of a weak kfunc the target kernel lacks (poisoned by the loader as \
+                     libbpf does, extern #{}); the kernel rejects a program that can reach one",
+                    id - xdpqual_isa::helpers::KFUNC_POISON_BASE
+                ),
+            }),
+            kfuncs::XDP_RX_TIMESTAMP | kfuncs::XDP_RX_HASH | kfuncs::XDP_RX_VLAN_TAG => {
+                // The out-arguments are left untouched, as the default
+                // bodies leave them (net/core/xdp.c).
+                Ok(Return(kfuncs::EOPNOTSUPP as u64))
+            }
+            kfuncs::XDP_FLOW_LOOKUP => {
+                // net/netfilter/nf_flow_table_bpf.c bpf_xdp_flow_lookup: a
+                // wrong opts_len is -EINVAL; a family other than AF_INET (2)
+                // or AF_INET6 (10) -EAFNOSUPPORT; otherwise the lookup finds
+                // no flowtable on the test-run device (nf_flowtable_by_dev),
+                // -ENOENT. Each stores the error in opts->error and returns
+                // NULL.
+                let error = if r[3] as u32 != kfuncs::FLOWTABLE_OPTS_SZ {
+                    kfuncs::EINVAL
+                } else {
+                    // struct bpf_fib_lookup begins with `__u8 family`.
+                    match self.read_bytes(pc, r[1], 1)?[0] {
+                        2 | 10 => kfuncs::ENOENT,
+                        _ => kfuncs::EAFNOSUPPORT,
+                    }
+                };
+                self.store(pc, r[2], 4, error as u32 as u64)?;
+                Ok(Return(0))
+            }
             _ => Err(FaultKind::NotModelled { what: format!("helper #{id}") }),
         }
     }

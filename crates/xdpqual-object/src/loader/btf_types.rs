@@ -9,36 +9,40 @@
 
 use std::collections::HashMap;
 
-const KIND_INT: u32 = 1;
-const KIND_PTR: u32 = 2;
-const KIND_ARRAY: u32 = 3;
-const KIND_STRUCT: u32 = 4;
-const KIND_UNION: u32 = 5;
-const KIND_ENUM: u32 = 6;
-const KIND_FWD: u32 = 7;
-const KIND_TYPEDEF: u32 = 8;
-const KIND_VOLATILE: u32 = 9;
-const KIND_CONST: u32 = 10;
-const KIND_RESTRICT: u32 = 11;
-const KIND_FUNC: u32 = 12;
-const KIND_FUNC_PROTO: u32 = 13;
-const KIND_VAR: u32 = 14;
-const KIND_DATASEC: u32 = 15;
-const KIND_FLOAT: u32 = 16;
-const KIND_DECL_TAG: u32 = 17;
-const KIND_TYPE_TAG: u32 = 18;
-const KIND_ENUM64: u32 = 19;
+pub(super) const KIND_INT: u32 = 1;
+pub(super) const KIND_PTR: u32 = 2;
+pub(super) const KIND_ARRAY: u32 = 3;
+pub(super) const KIND_STRUCT: u32 = 4;
+pub(super) const KIND_UNION: u32 = 5;
+pub(super) const KIND_ENUM: u32 = 6;
+pub(super) const KIND_FWD: u32 = 7;
+pub(super) const KIND_TYPEDEF: u32 = 8;
+pub(super) const KIND_VOLATILE: u32 = 9;
+pub(super) const KIND_CONST: u32 = 10;
+pub(super) const KIND_RESTRICT: u32 = 11;
+pub(super) const KIND_FUNC: u32 = 12;
+pub(super) const KIND_FUNC_PROTO: u32 = 13;
+pub(super) const KIND_VAR: u32 = 14;
+pub(super) const KIND_DATASEC: u32 = 15;
+pub(super) const KIND_FLOAT: u32 = 16;
+pub(super) const KIND_DECL_TAG: u32 = 17;
+pub(super) const KIND_TYPE_TAG: u32 = 18;
+pub(super) const KIND_ENUM64: u32 = 19;
 
 #[derive(Clone, Debug)]
-struct RawType {
-    name: String,
-    kind: u32,
-    kind_flag: bool,
-    size_or_type: u32,
+pub(super) struct RawType {
+    pub(super) name: String,
+    pub(super) kind: u32,
+    pub(super) kind_flag: bool,
+    /// The `vlen` bits of `info` (for FUNC and VAR: the linkage is elsewhere).
+    pub(super) vlen: u32,
+    pub(super) size_or_type: u32,
     /// Kind-specific data after the common header, as u32 words.
-    extra: Vec<u32>,
+    pub(super) extra: Vec<u32>,
     /// For structs and unions: member names, in order.
     member_names: Vec<String>,
+    /// Byte offset of the type's header in the BTF blob (for patching).
+    pub(super) at: usize,
 }
 
 /// A laid-out type, as a map file sees it.
@@ -87,14 +91,14 @@ impl Layout {
 /// Key and value layouts of every BTF-defined map, by map name.
 pub type MapLayouts = HashMap<String, (Layout, Layout)>;
 
-struct Types {
-    types: Vec<RawType>, // index = type id (0 = void)
+pub(super) struct Types {
+    pub(super) types: Vec<RawType>, // index = type id (0 = void)
     /// The BTF was big-endian (a `bpfeb` object's): the program's memory,
     /// and so every integer of its maps' keys and values, is big-endian.
     big: bool,
 }
 
-fn parse(data: &[u8]) -> Result<Types, String> {
+pub(super) fn parse(data: &[u8]) -> Result<Types, String> {
     // Big-endian BTF (magic bytes eb 9f) is read through its little-endian
     // rewrite (swap.rs `swap_btf`, the same words libbpf's btf_bswap_*
     // swap); its integers are then big-endian in memory.
@@ -137,13 +141,16 @@ fn parse(data: &[u8]) -> Result<Types, String> {
         name: String::new(),
         kind: 0,
         kind_flag: false,
+        vlen: 0,
         size_or_type: 0,
         extra: vec![],
         member_names: vec![],
+        at: 0,
     }];
     let mut at = types_start;
     while at + 12 <= types_end {
         let (name_off, info, st) = (u32_at(at)?, u32_at(at + 4)?, u32_at(at + 8)?);
+        let header = at;
         at += 12;
         let vlen = (info & 0xffff) as usize;
         let kind = (info >> 24) & 0x1f;
@@ -170,22 +177,24 @@ fn parse(data: &[u8]) -> Result<Types, String> {
             name: name(name_off),
             kind,
             kind_flag: info >> 31 == 1,
+            vlen: vlen as u32,
             size_or_type: st,
             extra,
             member_names,
+            at: header,
         });
     }
     Ok(Types { types, big: false })
 }
 
 impl Types {
-    fn get(&self, id: u32) -> Option<&RawType> {
+    pub(super) fn get(&self, id: u32) -> Option<&RawType> {
         self.types.get(id as usize)
     }
 
     /// Follows typedefs and qualifiers; remembers whether a `__be*` typedef
     /// was on the way.
-    fn resolve(&self, mut id: u32, depth: usize) -> Result<(u32, bool), String> {
+    pub(super) fn resolve(&self, mut id: u32, depth: usize) -> Result<(u32, bool), String> {
         let mut be = false;
         for _ in 0..32 {
             let t = self.get(id).ok_or_else(|| format!("BTF type id {id} does not exist"))?;

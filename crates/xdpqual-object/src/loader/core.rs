@@ -62,12 +62,20 @@ pub(crate) type Target = Arc<TargetTypes>;
 
 pub(crate) struct TargetTypes {
     pub btf: aya_obj::btf::Btf,
+    /// The raw file, and its types parsed on first use (kfunc prototypes).
+    raw: Vec<u8>,
+    types: OnceLock<Result<super::btf_types::Types, String>>,
     /// (BTF kind, name without its `___flavor`) of every named type: the
     /// keys libbpf's candidate search (`bpf_core_find_cands`) matches on.
     essential: HashSet<(u32, String)>,
 }
 
 impl TargetTypes {
+    /// Every type of the target BTF, parsed once.
+    pub(super) fn types(&self) -> Result<&super::btf_types::Types, String> {
+        self.types.get_or_init(|| super::btf_types::parse(&self.raw)).as_ref().map_err(Clone::clone)
+    }
+
     fn has_candidate(&self, kind: u32, local_name: &str) -> bool {
         self.essential.contains(&(kind, essential_name(local_name).to_string()))
     }
@@ -96,7 +104,7 @@ pub(crate) fn target(which: &TargetBtf, object: &Path) -> Result<Target, LoadErr
             .filter(|(_, n)| !n.is_empty())
             .map(|(k, n)| (k, essential_name(&n).to_string()))
             .collect();
-        Ok(Arc::new(TargetTypes { btf, essential }))
+        Ok(Arc::new(TargetTypes { btf, essential, raw: bytes, types: OnceLock::new() }))
     };
     let result = match which {
         TargetBtf::Host => HOST.get_or_init(|| parse(Path::new(HOST_BTF))).clone(),

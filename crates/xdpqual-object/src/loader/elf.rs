@@ -119,10 +119,11 @@ pub(crate) fn section_names(file: &object::File<'_>) -> Vec<String> {
 
 /// Checks what aya-obj assumes without checking: zero-filled sections have
 /// a size it can allocate, symbols lie inside their
-/// sections, every relocation in code is one of the two kinds LLVM emits
-/// for instructions and sits on an instruction of the matching shape, and
-/// no relocation points at an undefined (extern) symbol, which aya-obj
-/// would silently leave as the constant 0.
+/// sections, and every relocation in code is one of the two kinds LLVM emits
+/// for instructions and sits on an instruction of the matching shape.
+/// Relocations against undefined (extern) symbols, which aya-obj would
+/// silently leave as the constant 0, are resolved or refused by
+/// `externs::collect`.
 pub(crate) fn check_structure(file: &object::File<'_>, path: &Path) -> Result<(), LoadError> {
     let p = || path.to_path_buf();
     let malformed = |reason: String| LoadError::MalformedElf { path: p(), reason };
@@ -228,13 +229,8 @@ pub(crate) fn check_structure(file: &object::File<'_>, path: &Path) -> Result<()
             let sym = file
                 .symbol_by_index(si)
                 .map_err(|e| err(format!("relocation names a bad symbol: {e}")))?;
-            if sym.is_undefined() {
-                return Err(err(format!(
-                    "refers to extern symbol `{}`, which only libbpf can resolve (__kconfig and \
-                     __ksym externs are not supported)",
-                    sym.name().unwrap_or("?")
-                )));
-            }
+            // Relocations against undefined (extern) symbols are resolved
+            // by externs.rs, which refuses those it cannot resolve.
             // aya-obj handles section symbols only with these relocation
             // sizes and otherwise reaches a `todo!()`.
             if sym.kind() == object::SymbolKind::Section && !matches!(rel.size(), 32 | 64) {

@@ -77,6 +77,9 @@ pub enum LoadError {
     #[error("{path}: --map-size {map}=...: {reason}")]
     MapSize { path: PathBuf, map: String, reason: String },
 
+    #[error("{path}: extern `{name}`: {reason}")]
+    Extern { path: PathBuf, name: String, reason: String },
+
     #[error("{path}: BTF: {reason}")]
     Btf { path: PathBuf, reason: String },
 

@@ -10,6 +10,8 @@ mod btf_info;
 pub mod core;
 mod elf;
 mod error;
+pub mod externs;
+pub mod kfuncs;
 mod legacy;
 mod lines;
 mod link;
@@ -18,8 +20,9 @@ pub mod sections;
 mod swap;
 pub mod validate;
 
-pub use self::core::{CoreOutcome, CoreRelocation, TargetBtf};
+pub use self::core::{CoreOutcome, CoreRelocation, TargetBtf, HOST_BTF};
 pub use error::LoadError;
+pub use externs::{kernel_version_code, KernelConfig};
 pub use sections::{LoadOptions, ProgType, SectionType, XdpAttach};
 pub use swap::swap_btf;
 
@@ -245,6 +248,37 @@ pub fn inspect_object_bytes_with(
             }
         }
     }
+    // Externs (__kconfig variables, __ksym kfuncs): instructions and BTF
+    // patched in place, as libbpf patches them before loading.
+    let mut externs = externs::collect(&file, btf, &opts.kconfig, path)?;
+    let kfunc_ids = if externs.kfuncs.is_empty() {
+        BTreeMap::new()
+    } else {
+        let target = match &core {
+            Some(t) => t.clone(),
+            None => self::core::target(&opts.target_btf, path)?,
+        };
+        let target_types = target.types().map_err(|reason| LoadError::TargetBtf {
+            path: path.to_path_buf(),
+            btf: opts.target_btf.path().to_path_buf(),
+            reason,
+        })?;
+        let local = btf_types::parse(btf.unwrap_or_default())
+            .map_err(|reason| LoadError::Btf { path: path.to_path_buf(), reason })?;
+        kfuncs::resolve(&mut externs, &local, target_types, opts.target_btf.path(), path)?
+    };
+    if !externs.patches.is_empty() {
+        let owned = aya_bytes.to_mut();
+        for (at, bytes) in &externs.patches {
+            let Some(slot) = owned.get_mut(*at..*at + bytes.len()) else {
+                return Err(LoadError::MalformedElf {
+                    path: path.to_path_buf(),
+                    reason: format!("extern patch at byte {at} lies outside the file"),
+                });
+            };
+            slot.copy_from_slice(bytes);
+        }
+    }
     let linked = guarded(path, || aya_link(&aya_bytes, path, core.as_ref().map(|t| &t.btf)))?;
     let type_names = btf.map(btf_types::type_names).unwrap_or_default();
     let core_relocations = describe_core(&core_records, &section_names, &linked, &type_names);
@@ -252,6 +286,24 @@ pub fn inspect_object_bytes_with(
     let map_names: Vec<&str> = linked.maps.iter().map(|(n, _)| n.as_str()).collect();
     let mut maps: Vec<_> = linked.maps.iter().map(|(n, m)| maps::to_def(n, m)).collect();
     maps::attach_values(&file, btf, &linked.maps, &mut maps, path)?;
+    // libbpf's `.kconfig` internal map: one read-only ARRAY entry, created
+    // with BPF_F_RDONLY_PROG and frozen (bpf_object__init_internal_map).
+    let kconfig_index = externs.kconfig.as_ref().map(|data| {
+        maps.push(crate::MapDef {
+            name: ".kconfig".into(),
+            map_type: crate::MapType::Array,
+            key_size: 4,
+            value_size: data.len() as u32,
+            max_entries: 1,
+            flags: 1 << 7,
+            origin: crate::MapOrigin::GlobalData,
+            initial_data: Some(data.clone()),
+            read_only: true,
+            inner: None,
+            init_slots: Vec::new(),
+        });
+        (maps.len() - 1) as i32
+    });
     debug_assert!(map_names.windows(2).all(|w| w[0] <= w[1]));
 
     let program_keys: HashSet<(usize, u64)> =
@@ -283,7 +335,17 @@ pub fn inspect_object_bytes_with(
             path: path.to_path_buf(),
             reason: format!("program `{name}` has no linked code"),
         })?;
-        let insns: Vec<Insn> = func.instructions.iter().map(to_insn).collect();
+        let mut insns: Vec<Insn> = func.instructions.iter().map(to_insn).collect();
+        if let Some(index) = kconfig_index {
+            for i in insns.iter_mut() {
+                if i.is_lddw()
+                    && i.src == xdpqual_isa::opcode::PSEUDO_MAP_VALUE
+                    && i.imm == externs::KCONFIG_PLACEHOLDER
+                {
+                    i.imm = index;
+                }
+            }
+        }
         let mut placements = linked.tags.placements(func);
         if placements.first().map(|pl| pl.start) != Some(0) {
             placements.insert(0, link::Placement { start: 0, key: p.function_key() });
@@ -314,7 +376,7 @@ pub fn inspect_object_bytes_with(
             }
         }
         let lines = lines::table(line_entries);
-        validate::validate(&insns, map_names.len()).map_err(|mut error| {
+        validate::validate(&insns, maps.len()).map_err(|mut error| {
             error.line = lines.lookup(error.insn).cloned();
             LoadError::Invalid {
                 path: path.to_path_buf(),
@@ -334,6 +396,7 @@ pub fn inspect_object_bytes_with(
             maps,
             license: linked.obj.license.to_string_lossy().into_owned(),
             byte_order,
+            kfuncs: kfunc_ids,
             btf: linked.btf.map_or_else(ObjectBtf::Unusable, |bytes| {
                 ObjectBtf::Present(std::sync::Arc::new(BtfBlob { bytes, programs: btf_records }))
             }),

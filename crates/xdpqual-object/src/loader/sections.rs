@@ -234,6 +234,9 @@ pub struct LoadOptions {
     pub target_btf: super::core::TargetBtf,
     /// `--map-size NAME=N`: `max_entries` set before any map is created.
     pub map_sizes: Vec<(String, u32)>,
+    /// The target kernel's release and config, which `__kconfig` externs
+    /// read (`LINUX_KERNEL_VERSION`, `CONFIG_*`).
+    pub kconfig: super::externs::KernelConfig,
 }
 
 /// What the loader does with one code section.
