@@ -58,7 +58,7 @@ pub struct Args {
     #[arg(long)]
     pub jobs: Option<usize>,
     /// Seconds one cell may take, boot to power-off.
-    #[arg(long, default_value_t = 120)]
+    #[arg(long, default_value_t = Options::DEFAULT_TIMEOUT.as_secs())]
     pub timeout: u64,
     /// Prebuilt agents: DIR/<arch>/xdpqual-agent.
     #[arg(long)]

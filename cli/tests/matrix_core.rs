@@ -32,7 +32,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use xdpqual::loader::load_object;
-use xdpqual::matrix::run::{render, AccelChoice};
+use xdpqual::matrix::run::render;
 use xdpqual::matrix::{self, kernel, qemu, sources, spec, CellStatus, Options};
 
 fn root() -> PathBuf {
@@ -186,18 +186,9 @@ fn core_program_resolves_per_cell_kernel() {
     let obj = load_object(&object).unwrap();
     let program = obj.programs[0].clone();
     let opts = Options {
-        cells: cells.clone(),
-        cache: cache.clone(),
-        mirror: None,
-        refresh: false,
-        jobs: None,
         timeout: Duration::from_secs(180),
-        agent_dir: None,
-        maps: vec![],
-        rx_queue_index: 0,
         max_packets: Some(20),
-        accel: AccelChoice::Auto,
-        load: Default::default(),
+        ..Options::new(cells.clone(), cache.clone())
     };
     let report = matrix::run(&obj, &program, &[root().join("pcaps/edges.pcap")], &opts).unwrap();
     std::fs::remove_dir_all(&dir).unwrap();

@@ -25,13 +25,15 @@
 //! qemu-system-s390x or the s390x cross toolchain only the s390x cell is
 //! left out, with a SKIP line saying why.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use xdpqual::isa::opcode as op;
 use xdpqual::loader::load_object;
 use xdpqual::mapfile::MapInit;
-use xdpqual::matrix::run::{render, AccelChoice};
+use xdpqual::matrix::run::render;
 use xdpqual::matrix::{self, kernel, qemu, sources, spec, CellStatus, Options};
 use xdpqual::program::Program;
 
@@ -254,21 +256,13 @@ fn corpus_on_the_kernel_matrix() {
         let obj = load_object(path).unwrap();
         let program = obj.program(*section).unwrap().clone();
         let opts = Options {
-            cells: cells.clone(),
-            cache: cache.clone(),
-            mirror: None,
-            refresh: false,
-            jobs: None,
             timeout: Duration::from_secs(180),
-            agent_dir: None,
             maps: maps
                 .iter()
                 .map(|(m, f)| MapInit { map: m.to_string(), file: root().join(f) })
                 .collect(),
-            rx_queue_index: 0,
             max_packets: Some(1000),
-            accel: AccelChoice::Auto,
-            load: Default::default(),
+            ..Options::new(cells.clone(), cache.clone())
         };
         let report = matrix::run(&obj, &program, &captures, &opts).unwrap();
         println!("{}", render(&report));
@@ -404,21 +398,13 @@ fn public_programs_on_netdevsim() {
                 continue;
             }
             let opts = Options {
-                cells: vec![cell.clone()],
-                cache: cache.clone(),
-                mirror: None,
-                refresh: false,
-                jobs: None,
                 timeout: Duration::from_secs(180),
-                agent_dir: None,
-                maps: Vec::new(),
-                rx_queue_index: 0,
                 max_packets: Some(1),
-                accel: AccelChoice::Auto,
                 load: xdpqual::loader::LoadOptions {
                     select: Some(program.section.clone()),
                     ..load.clone()
                 },
+                ..Options::new(vec![cell.clone()], cache.clone())
             };
             let captures = [root().join("pcaps/edges.pcap")];
             match matrix::run(&obj, program, &captures, &opts) {
@@ -445,17 +431,13 @@ fn public_programs_on_netdevsim() {
 /// `../shared/public-xdp/maps/` or `corpus/public/maps/`), as the public
 /// corpus test reads them.
 fn map_sizes(object: &str) -> Vec<(String, u32)> {
-    let stem = object.trim_end_matches(".o");
-    for dir in [root().join("../shared/public-xdp/maps"), root().join("corpus/public/maps")] {
-        let Ok(text) = std::fs::read_to_string(dir.join(format!("{stem}.args"))) else {
-            continue;
-        };
-        return text
-            .lines()
-            .filter_map(|l| l.strip_prefix("--map-size="))
-            .filter_map(|kv| kv.split_once('='))
-            .map(|(name, n)| (name.to_string(), n.parse().expect("a map size in an .args file")))
-            .collect();
-    }
-    Vec::new()
+    let Some((_, pairs)) = common::public_args::public_args(object) else { return Vec::new() };
+    pairs
+        .into_iter()
+        .filter(|(k, _)| k == "--map-size")
+        .filter_map(|(_, kv)| {
+            let (name, n) = kv.split_once('=')?;
+            Some((name.to_string(), n.parse().expect("a map size in an .args file")))
+        })
+        .collect()
 }

@@ -31,24 +31,19 @@ fn a_kernel_that_is_not_a_kernel_fails_its_cell_only() {
     std::fs::write(&junk, vec![0x5au8; 64 * 1024]).unwrap();
     let obj = load_object(&root().join("corpus/build/firewall.v3.o")).unwrap();
     let opts = Options {
-        cells: vec![Cell {
-            name: "junk".into(),
-            arch: Arch::X86_64,
-            kernel: KernelSource::File(junk),
-            required: true,
-            offload: None,
-        }],
-        cache: dir.join("cache"),
-        mirror: None,
-        refresh: false,
-        jobs: None,
         timeout: Duration::from_secs(30),
-        agent_dir: None,
-        maps: vec![],
-        rx_queue_index: 0,
         max_packets: Some(10),
         accel: AccelChoice::Tcg,
-        load: Default::default(),
+        ..Options::new(
+            vec![Cell {
+                name: "junk".into(),
+                arch: Arch::X86_64,
+                kernel: KernelSource::File(junk),
+                required: true,
+                offload: None,
+            }],
+            dir.join("cache"),
+        )
     };
     let report =
         matrix::run(&obj, &obj.programs[0], &[root().join("pcaps/edges.pcap")], &opts).unwrap();
@@ -259,28 +254,21 @@ fn a_bad_s390x_guest_fails_its_cell_only() {
     let junk = dir.join("vmlinuz");
     std::fs::write(&junk, vec![0x5au8; 64 * 1024]).unwrap();
     let obj = load_object(&root().join("corpus/build/firewall.v3.o")).unwrap();
+    let cells = vec![
+        Cell {
+            name: "junk-s390x".into(),
+            arch: Arch::S390x,
+            kernel: KernelSource::File(junk),
+            required: true,
+            offload: None,
+        },
+        cell,
+    ];
     let opts = Options {
-        cells: vec![
-            Cell {
-                name: "junk-s390x".into(),
-                arch: Arch::S390x,
-                kernel: KernelSource::File(junk),
-                required: true,
-                offload: None,
-            },
-            cell,
-        ],
-        cache,
-        mirror: None,
-        refresh: false,
-        jobs: None,
         timeout: Duration::from_secs(120),
-        agent_dir: None,
-        maps: vec![],
-        rx_queue_index: 0,
         max_packets: Some(10),
         accel: AccelChoice::Tcg,
-        load: Default::default(),
+        ..Options::new(cells, cache)
     };
     let report =
         matrix::run(&obj, &obj.programs[0], &[root().join("pcaps/edges.pcap")], &opts).unwrap();
@@ -314,38 +302,31 @@ fn a_missing_source_package_fails_its_build_cell_only() {
     let fragment = dir.join("f.config");
     std::fs::write(&fragment, "CONFIG_NET=y\n").unwrap();
     let obj = load_object(&root().join("corpus/build/firewall.v3.o")).unwrap();
+    let cells = vec![
+        Cell {
+            name: "nosource".into(),
+            arch: Arch::X86_64,
+            // No Debian release has this package.
+            kernel: KernelSource::Build {
+                source: "linux-source-0.0-xdpqual-test".into(),
+                config: fragment,
+            },
+            required: true,
+            offload: None,
+        },
+        Cell {
+            name: "missing-file".into(),
+            arch: Arch::X86_64,
+            kernel: KernelSource::File(dir.join("no-such-vmlinuz")),
+            required: false,
+            offload: None,
+        },
+    ];
     let opts = Options {
-        cells: vec![
-            Cell {
-                name: "nosource".into(),
-                arch: Arch::X86_64,
-                // No Debian release has this package.
-                kernel: KernelSource::Build {
-                    source: "linux-source-0.0-xdpqual-test".into(),
-                    config: fragment,
-                },
-                required: true,
-                offload: None,
-            },
-            Cell {
-                name: "missing-file".into(),
-                arch: Arch::X86_64,
-                kernel: KernelSource::File(dir.join("no-such-vmlinuz")),
-                required: false,
-                offload: None,
-            },
-        ],
-        cache: dir.join("cache"),
-        mirror: None,
-        refresh: false,
-        jobs: None,
         timeout: Duration::from_secs(30),
-        agent_dir: None,
-        maps: Vec::new(),
-        rx_queue_index: 0,
         max_packets: Some(4),
         accel: AccelChoice::Tcg,
-        load: Default::default(),
+        ..Options::new(cells, dir.join("cache"))
     };
     let report =
         matrix::run(&obj, &obj.programs[0], &[root().join("pcaps/edges.pcap")], &opts).unwrap();

@@ -19,6 +19,8 @@
 //! skips; `corpus/public/rebuild.sh` rebuilds it from source checkouts, and
 //! `XDPQUAL_PUBLIC_XDP_OBJECTS=DIR` points the test at the result.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -113,25 +115,19 @@ fn xdp_sections(path: &Path) -> Vec<(String, bool)> {
 /// a `--fib=FILE` line for the programs that call bpf_fib_lookup, and
 /// `--map-size=NAME=N` lines for maps their project sizes at run time).
 fn map_args(object: &str) -> Vec<String> {
-    let stem = object.trim_end_matches(".o");
-    for maps in [shared().join("maps"), root().join("corpus/public/maps")] {
-        let args = maps.join(format!("{stem}.args"));
-        let Ok(text) = std::fs::read_to_string(&args) else { continue };
-        return text
-            .lines()
-            .filter_map(|l| l.split_once('='))
-            .flat_map(|(m, f)| match m {
-                // A forwarding table for bpf_fib_lookup (xdp-forward, the
-                // tutorial's router, Cilium's NAT tails): `--fib=FILE`.
-                "--fib" => ["--fib".to_string(), maps.join(f).display().to_string()],
-                // `--map-size=NAME=N`: max_entries the project's loader sets
-                // at run time (xdp-tools' xdp_sample maps are built with 0).
-                "--map-size" => ["--map-size".to_string(), f.to_string()],
-                _ => ["--map".to_string(), format!("{m}={}", maps.join(f).display())],
-            })
-            .collect();
-    }
-    Vec::new()
+    let Some((maps, pairs)) = common::public_args::public_args(object) else { return Vec::new() };
+    pairs
+        .into_iter()
+        .flat_map(|(m, f)| match m.as_str() {
+            // A forwarding table for bpf_fib_lookup (xdp-forward, the
+            // tutorial's router, Cilium's NAT tails): `--fib=FILE`.
+            "--fib" => ["--fib".to_string(), maps.join(f).display().to_string()],
+            // `--map-size=NAME=N`: max_entries the project's loader sets
+            // at run time (xdp-tools' xdp_sample maps are built with 0).
+            "--map-size" => ["--map-size".to_string(), f],
+            _ => ["--map".to_string(), format!("{m}={}", maps.join(f).display())],
+        })
+        .collect()
 }
 
 fn run(object: &Path, section: &str, type_xdp: bool, maps: &[String]) -> Outcome {

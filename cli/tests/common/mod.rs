@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub(crate) mod packets;
+pub(crate) mod public_args;
 
 use std::path::PathBuf;
 

@@ -52,6 +52,35 @@ pub struct Options {
     pub load: crate::loader::LoadOptions,
 }
 
+impl Options {
+    /// How long one cell may take, boot to power-off, unless the caller
+    /// says otherwise: a TCG guest boots a Debian kernel in under a minute
+    /// on this machine kind, so twice that is a hang.
+    pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
+
+    /// Runs on `cells` with kernels and agents cached under `cache`, and
+    /// everything else as `xdpqual matrix` does by default: the system's
+    /// Debian mirror, no refresh, one job per core, the default timeout, no
+    /// map files, queue 0, every packet, KVM when it works, and the object
+    /// loaded with default options.
+    pub fn new(cells: Vec<Cell>, cache: PathBuf) -> Options {
+        Options {
+            cells,
+            cache,
+            mirror: None,
+            refresh: false,
+            jobs: None,
+            timeout: Self::DEFAULT_TIMEOUT,
+            agent_dir: None,
+            maps: Vec::new(),
+            rx_queue_index: 0,
+            max_packets: None,
+            accel: AccelChoice::Auto,
+            load: crate::loader::LoadOptions::default(),
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CellStatus {

@@ -629,7 +629,7 @@ impl Runner<'_> {
         kernel: &str,
         report: &mut Report,
     ) {
-        use crate::matrix::run::{AccelChoice, CellStatus, Options};
+        use crate::matrix::run::{CellStatus, Options};
         use crate::matrix::{self, spec};
         let label = p.label();
         let cap = self.cfg.captures[ci].display().to_string();
@@ -645,17 +645,8 @@ impl Runner<'_> {
         let cells: Vec<_> =
             spec::default_cells().into_iter().filter(|c| c.name == kernel).collect();
         let opts = Options {
-            cells,
-            cache: matrix::cache_dir(),
-            mirror: None,
-            refresh: false,
             jobs: Some(1),
-            timeout: std::time::Duration::from_secs(120),
-            agent_dir: None,
             maps: l.maps.clone(),
-            rx_queue_index: 0,
-            max_packets: None,
-            accel: AccelChoice::Auto,
             // As the program was loaded (load_program above).
             load: crate::loader::LoadOptions {
                 prog_type: p.prog_type,
@@ -663,6 +654,7 @@ impl Runner<'_> {
                 map_sizes: p.map_sizes.iter().map(|(n, s)| (n.clone(), *s)).collect(),
                 ..Default::default()
             },
+            ..Options::new(cells, matrix::cache_dir())
         };
         let outcome =
             match matrix::run(&l.obj, &l.prog, std::slice::from_ref(&self.cfg.captures[ci]), &opts)

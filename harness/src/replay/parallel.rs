@@ -272,11 +272,21 @@ impl VerdictCounts {
         add_counts(&mut self.errors, std::mem::take(&mut other.errors));
     }
 
+    /// Counts one packet of `class` that ended as `label`.
+    fn count(&mut self, class: FrameClass, label: Label, truncated: bool) {
+        *self.counts.entry((class, label)).or_default() += 1;
+        self.truncated += u64::from(truncated);
+    }
+
+    /// Counts a FAULT by its reason (the message without its instruction
+    /// detail), whichever way the packet ran.
+    fn count_fault(&mut self, message: &str) {
+        *self.faults.entry(fault_reason(message)).or_default() += 1;
+    }
+
     fn count_problem(&mut self, v: &Verdict) {
         match v {
-            Verdict::Fault { message, .. } => {
-                *self.faults.entry(fault_reason(message)).or_default() += 1
-            }
+            Verdict::Fault { message, .. } => self.count_fault(message),
             Verdict::Error { message } => *self.errors.entry(message.clone()).or_default() += 1,
             _ => {}
         }
@@ -455,11 +465,8 @@ fn run_workers(run: &Run, workers: &mut [Worker], chunk: &Chunk) {
         worker.out.clear();
         for f in chunk.frames.iter().filter(|f| f.queue == w) {
             let r = run_one(run, worker, f, chunk.data(f));
-            *worker.tally.counts.entry((f.class, Label::of(&r.verdict))).or_default() += 1;
+            worker.tally.count(f.class, Label::of(&r.verdict), f.truncated);
             worker.tally.count_problem(&r.verdict);
-            if f.truncated {
-                worker.tally.truncated += 1;
-            }
             if run.ordered_output {
                 worker.out.push(r);
             }
@@ -493,16 +500,13 @@ fn run_batch(run: &Run, worker: &mut Worker, w: usize, chunk: &Chunk) {
             SlotOutcome::Exit { r0 } => Label::Action(XdpAction::from_retval(r0 as u32)),
             SlotOutcome::Fault => {
                 let fault = batch.fault(i).expect("a fault slot has its fault");
-                *worker.tally.faults.entry(fault_reason(&fault.to_string())).or_default() += 1;
+                worker.tally.count_fault(&fault.to_string());
                 Label::Fault
             }
             SlotOutcome::NotRun(_) => Label::NotRun,
         };
         ran += u64::from(label != Label::NotRun);
-        *worker.tally.counts.entry((f.class, label)).or_default() += 1;
-        if f.truncated {
-            worker.tally.truncated += 1;
-        }
+        worker.tally.count(f.class, label, f.truncated);
     }
     match batch.executor() {
         Some(Executor::Interpreter) => worker.interpreted += ran,
