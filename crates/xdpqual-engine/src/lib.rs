@@ -48,7 +48,7 @@ pub use jit::ExecMode;
 pub use maps::{MapEntry, MapError, MapSet};
 pub use prepare::PrepareError;
 pub use release::KernelRelease;
-pub use trace::{NoTrace, Recorder, Tracer};
+pub use trace::{MapOp, NoTrace, Recorder, Tracer};
 pub use xdp::NotRunReason;
 
 use exec::{Exec, Stop};

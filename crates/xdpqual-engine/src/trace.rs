@@ -27,6 +27,30 @@ pub trait Tracer {
     /// can show packet offsets as the program sees them: from `data`.
     #[inline(always)]
     fn packet_data(&mut self, _data: u64) {}
+    /// Called when a map helper consults or changes which elements map
+    /// `map` holds, or writes an element's value (see [`MapOp`]). Reads
+    /// and writes of a value through a pointer the program holds come to
+    /// [`Tracer::mem`] as `Region::MapValue` accesses instead.
+    #[inline(always)]
+    fn map_op(&mut self, _map: usize, _op: MapOp) {}
+}
+
+/// What a map helper did with a map's elements, as far as the outcome
+/// depends on or changes which keys the map holds and what their values
+/// are: what a tracer needs to follow a value from one run into the next.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MapOp {
+    /// A lookup found the element in `slot`.
+    Found { slot: usize },
+    /// A lookup found nothing.
+    Missed,
+    /// An update wrote the element in `slot`; `inserted` when it was not
+    /// there before.
+    Wrote { slot: usize, inserted: bool },
+    /// Anything else whose result depends on, or that changes, which keys
+    /// the map holds: a failed update, a delete, a queue push or pop, an
+    /// iteration.
+    Membership,
 }
 
 /// The no-op tracer.

@@ -8,10 +8,8 @@ use super::{
     Backend, Description, MapContents, MapsCompared, OpenCtx, Opened, PacketResult, PacketSource,
     Ran, Released,
 };
-use crate::engine::helpers::ids::NONDETERMINISTIC;
-use crate::engine::{
-    Engine, EngineConfig, Executor, KernelRelease, Outcome, PacketIn, Recorder, Tracer,
-};
+use crate::compare::carried::CarriedNondeterminism;
+use crate::engine::{Engine, EngineConfig, Executor, KernelRelease, Outcome, PacketIn, Tracer};
 use crate::verdict::{Verdict, XdpAction};
 
 pub fn run_packet<T: Tracer>(
@@ -101,6 +99,8 @@ pub fn possible_cpus() -> usize {
 /// with the kernel's.
 pub struct EngineBackend {
     pub engine: Engine,
+    /// What earlier packets' nondeterministic runs left in the maps.
+    carried: CarriedNondeterminism,
 }
 
 impl EngineBackend {
@@ -116,16 +116,17 @@ impl EngineBackend {
         let mut engine =
             Engine::new(ctx.obj, Some(&ctx.program.name), cfg).context("preparing the engine")?;
         crate::mapfile::apply(&mut engine, ctx.obj, ctx.maps)?;
-        Ok(EngineBackend { engine })
+        let carried = CarriedNondeterminism::new(&engine);
+        Ok(EngineBackend { engine, carried })
     }
 
-    /// Runs one packet; also says whether it called a helper whose result
-    /// the other backends cannot reproduce (time, random numbers).
+    /// Runs one packet; also says whether its result depends on something
+    /// the other backends cannot reproduce: a time or random-number helper
+    /// it called, or a value an earlier such run left in a map
+    /// ([`CarriedNondeterminism`]).
     pub fn run_recorded(&mut self, pkt: &PacketSource) -> (PacketResult, bool) {
-        let mut rec = Recorder::new(0);
-        let r = run_packet(&mut self.engine, pkt, &mut rec);
-        let used_nondet = rec.helpers.iter().any(|(_, id)| NONDETERMINISTIC.contains(id));
-        (r, used_nondet)
+        let r = run_packet(&mut self.engine, pkt, &mut self.carried);
+        (r, self.carried.end_run())
     }
 }
 

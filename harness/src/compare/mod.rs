@@ -11,6 +11,7 @@
 //! [`MapContents`]) are defined here for that reason and re-exported from
 //! `backends`.
 
+pub mod carried;
 pub mod hexdiff;
 
 use serde::Serialize;
@@ -54,7 +55,8 @@ pub struct PacketResult {
 pub struct Tally {
     pub agreed: u64,
     /// Packets the sides disagree on that used a time or random-number
-    /// helper in a program that calls one: reported, not mismatches.
+    /// helper in a program that calls one, or read what such a run left in
+    /// a map (`carried`): reported, not mismatches.
     pub nondeterministic: u64,
     pub mismatch_count: u64,
 }

@@ -4,9 +4,9 @@
 use super::protocol::{Job, JobCore, JobProgram, MapWrite, TailCall};
 use crate::backends::{engine::run_packet, PacketResult, PacketSource};
 use crate::capture::CaptureReader;
-use crate::engine::helpers::ids::NONDETERMINISTIC;
+use crate::compare::carried::CarriedNondeterminism;
 use crate::engine::maps::entry_writes;
-use crate::engine::{Engine, EngineConfig, KernelRelease, Recorder};
+use crate::engine::{Engine, EngineConfig, KernelRelease};
 use crate::isa::{self, ByteOrder};
 use crate::loader::{LoadOptions, ProgType, TargetBtf};
 use crate::mapfile::{self, MapInit};
@@ -270,6 +270,7 @@ pub fn reference(
     mapfile::apply(&mut engine, obj, maps)?;
     let mut results = Vec::with_capacity(inputs.len());
     let mut nondeterministic = Vec::with_capacity(inputs.len());
+    let mut carried = CarriedNondeterminism::new(&engine);
     for p in inputs {
         let src = PacketSource {
             data: p.data.clone(),
@@ -277,9 +278,8 @@ pub fn reference(
             ingress_ifindex: GUEST_IFINDEX,
             rx_queue_index,
         };
-        let mut rec = Recorder::new(0);
-        results.push(run_packet(&mut engine, &src, &mut rec));
-        nondeterministic.push(rec.helpers.iter().any(|(_, id)| NONDETERMINISTIC.contains(id)));
+        results.push(run_packet(&mut engine, &src, &mut carried));
+        nondeterministic.push(carried.end_run());
     }
     Ok(Reference { results, nondeterministic, maps: engine.maps().clone() })
 }

@@ -15,7 +15,7 @@ use super::exec::{Exec, HelperMode, HelperOutcome, Reservation};
 use super::fault::FaultKind;
 use super::maps::Index;
 use super::memory::*;
-use super::trace::Tracer;
+use super::trace::{MapOp, Tracer};
 use super::{Event, RedirectTarget};
 use ids::*;
 use xdpqual_object::MapType;
@@ -243,6 +243,7 @@ impl<T: Tracer> Exec<'_, T> {
                     let key = self.read_bytes(pc, r[1], ks as u64)?;
                     self.maps.maps[m].find(&key)
                 };
+                self.tracer.map_op(m, slot.map_or(MapOp::Missed, |slot| MapOp::Found { slot }));
                 Ok(Return(match slot {
                     // A map-in-map hands out the inner map itself
                     // (arraymap.c `array_of_map_lookup_elem`, hashtab.c
@@ -286,7 +287,15 @@ impl<T: Tracer> Exec<'_, T> {
                 let value = self.read_bytes(pc, r[2], vs)?;
                 let cpu = self.cpu;
                 self.check_map_growth(m, &key)?;
-                Ok(Return(self.maps.maps[m].update(&key, &value, r[3], Some(cpu)) as u64))
+                let done = self.maps.maps[m].update_slot(&key, &value, r[3], Some(cpu));
+                self.tracer.map_op(
+                    m,
+                    match done {
+                        Ok((slot, inserted)) => MapOp::Wrote { slot, inserted },
+                        Err(_) => MapOp::Membership,
+                    },
+                );
+                Ok(Return(done.map_or_else(|e| e as u64, |_| 0)))
             }
             MAP_DELETE_ELEM => {
                 let m = self.map_arg("bpf_map_delete_elem", r[0])?;
@@ -311,6 +320,7 @@ impl<T: Tracer> Exec<'_, T> {
                     ));
                 }
                 let key = self.read_bytes(pc, r[1], def.key_size as u64)?;
+                self.tracer.map_op(m, MapOp::Membership);
                 Ok(Return(self.maps.maps[m].delete(&key) as u64))
             }
             KTIME_GET_NS | KTIME_GET_BOOT_NS | KTIME_GET_COARSE_NS => Ok(Return(self.now_ns)),

@@ -18,7 +18,7 @@ use std::mem::offset_of;
 
 use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::{
-    types, AbiParam, Block, InstBuilder, MemFlags, SigRef, Signature, Type, Value,
+    types, AbiParam, AliasRegion, Block, InstBuilder, MemFlags, SigRef, Signature, Type, Value,
 };
 use cranelift_codegen::settings::{self, Configurable};
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext, Variable};
@@ -153,13 +153,32 @@ struct Tx<'a, 'f> {
     sigs: [SigRef; 6],
 }
 
-fn flags() -> MemFlags {
-    MemFlags::trusted()
+// Memory is split into three alias regions, so that Cranelift's
+// redundant-load elimination (alias_analysis.rs: a load is reused until a
+// store to its own region, a call or a fence) can keep the frame bounds in
+// registers across the program's own loads and stores:
+// - `fixed()`: `JitCtx` fields compiled code only reads and that change
+//   only inside calls out of it (frame bounds after `bpf_xdp_adjust_*`, the
+//   frame of a BPF-to-BPF call, the ctx fields, the slow-path table);
+// - `state()`: `JitCtx` fields compiled code writes (registers spilled for
+//   calls, the instruction count, `stack_dirty`) or a call returns
+//   (`status`);
+// - `bpf_flags()`: the program's own memory (packet, stack), which is never
+//   inside `JitCtx`.
+// Putting a field compiled code stores to in `fixed()` would let a stale
+// value be reused: every store in this file names `state()`.
+
+fn fixed() -> MemFlags {
+    MemFlags::trusted().with_alias_region(Some(AliasRegion::Table))
+}
+
+fn state() -> MemFlags {
+    MemFlags::trusted().with_alias_region(Some(AliasRegion::Vmctx))
 }
 
 /// BPF memory may be unaligned; it never traps (bounds were checked).
 fn bpf_flags() -> MemFlags {
-    MemFlags::new().with_notrap()
+    MemFlags::new().with_notrap().with_alias_region(Some(AliasRegion::Heap))
 }
 
 impl<'a, 'f> Tx<'a, 'f> {
@@ -178,7 +197,7 @@ impl<'a, 'f> Tx<'a, 'f> {
         b.append_block_params_for_function_params(entry);
         b.switch_to_block(entry);
         let ctx = b.block_params(entry)[0];
-        let budget = b.ins().load(I64, flags(), ctx, ctx_off!(budget));
+        let budget = b.ins().load(I64, fixed(), ctx, ctx_off!(budget));
         let abort = b.create_block();
         b.append_block_param(abort, I64);
         b.set_cold_block(abort);
@@ -218,7 +237,7 @@ impl<'a, 'f> Tx<'a, 'f> {
     /// Calls slow path `slot` (an `RtTable` field offset) with `args`
     /// after the context; returns its result.
     fn rt(&mut self, slot: usize, args: &[Value]) -> Value {
-        let f = self.b.ins().load(I64, flags(), self.ctx, rt_off(slot));
+        let f = self.b.ins().load(I64, fixed(), self.ctx, rt_off(slot));
         let mut all = vec![self.ctx];
         all.extend_from_slice(args);
         let call = self.b.ins().call_indirect(self.sigs[all.len()], f, &all);
@@ -228,24 +247,24 @@ impl<'a, 'f> Tx<'a, 'f> {
     fn spill(&mut self, regs: impl IntoIterator<Item = u8>) {
         for r in regs {
             let v = self.reg(r);
-            self.b.ins().store(flags(), v, self.ctx, ctx_off!(regs) + 8 * r as i32);
+            self.b.ins().store(state(), v, self.ctx, ctx_off!(regs) + 8 * r as i32);
         }
     }
 
     fn reload(&mut self, regs: impl IntoIterator<Item = u8>) {
         for r in regs {
-            let v = self.b.ins().load(I64, flags(), self.ctx, ctx_off!(regs) + 8 * r as i32);
+            let v = self.b.ins().load(I64, state(), self.ctx, ctx_off!(regs) + 8 * r as i32);
             self.set(r, v);
         }
     }
 
     fn store_executed(&mut self) {
         let e = self.b.use_var(self.executed);
-        self.b.ins().store(flags(), e, self.ctx, ctx_off!(executed));
+        self.b.ins().store(state(), e, self.ctx, ctx_off!(executed));
     }
 
     fn load_executed(&mut self) {
-        let e = self.b.ins().load(I64, flags(), self.ctx, ctx_off!(executed));
+        let e = self.b.ins().load(I64, state(), self.ctx, ctx_off!(executed));
         self.b.def_var(self.executed, e);
     }
 
@@ -370,7 +389,7 @@ impl<'a, 'f> Tx<'a, 'f> {
         let site = self.site(start);
         let st = self.rt(offset_of!(RtTable, budget), &[site, before]);
         // rt_budget set ctx.executed; abort stores the variable, so match it.
-        let e = self.b.ins().load(I64, flags(), self.ctx, ctx_off!(executed));
+        let e = self.b.ins().load(I64, state(), self.ctx, ctx_off!(executed));
         self.b.def_var(self.executed, e);
         self.b.ins().jump(self.abort, &[st.into()]);
         self.b.switch_to_block(ok);
@@ -628,8 +647,8 @@ impl<'a, 'f> Tx<'a, 'f> {
             // differs from the ctx address in its tag, so the difference
             // is far outside the span.
             self.b.switch_to_block(not_mem);
-            let base = self.b.ins().load(I64, flags(), self.ctx, ctx_off!(ctx_addr));
-            let span = self.b.ins().load(I64, flags(), self.ctx, ctx_off!(ctx_span));
+            let base = self.b.ins().load(I64, fixed(), self.ctx, ctx_off!(ctx_addr));
+            let span = self.b.ins().load(I64, fixed(), self.ctx, ctx_off!(ctx_span));
             let d = self.b.ins().isub(a, base);
             let inside = self.b.ins().icmp(IntCC::UnsignedLessThan, d, span);
             let misaligned = self.b.ins().band_imm(d, 3);
@@ -641,7 +660,7 @@ impl<'a, 'f> Tx<'a, 'f> {
             // Field i (at byte 4i) is the u64 at ctx_fields + 8i = + 2d.
             let at = self.b.ins().ishl_imm(d, 1);
             let p = self.b.ins().iadd(self.ctx, at);
-            let v = self.b.ins().load(I64, flags(), p, ctx_off!(ctx_fields));
+            let v = self.b.ins().load(I64, fixed(), p, ctx_off!(ctx_fields));
             self.b.ins().jump(done, &[v.into()]);
         }
 
@@ -649,7 +668,7 @@ impl<'a, 'f> Tx<'a, 'f> {
         let site = self.site(pc);
         let sz = self.imm(size);
         let v = self.rt(offset_of!(RtTable, load), &[site, a, sz]);
-        let st = self.b.ins().load(I64, flags(), self.ctx, ctx_off!(status));
+        let st = self.b.ins().load(I64, state(), self.ctx, ctx_off!(status));
         self.b.ins().brif(st, self.abort, &[st.into()], done, &[v.into()]);
 
         self.b.switch_to_block(done);
@@ -702,17 +721,17 @@ impl<'a, 'f> Tx<'a, 'f> {
             (stack, ctx_off!(stack_low), ctx_off!(stack_hi), ctx_off!(stack_base)),
         ] {
             self.b.switch_to_block(blk);
-            let lo = self.b.ins().load(I64, flags(), self.ctx, lo);
-            let hi = self.b.ins().load(I64, flags(), self.ctx, hi);
+            let lo = self.b.ins().load(I64, fixed(), self.ctx, lo);
+            let hi = self.b.ins().load(I64, fixed(), self.ctx, hi);
             let ge = self.b.ins().icmp(IntCC::UnsignedGreaterThanOrEqual, off, lo);
             let le = self.b.ins().icmp(IntCC::UnsignedLessThanOrEqual, end, hi);
             let inside = self.b.ins().band(ge, le);
             if write && blk == stack {
-                let d = self.b.ins().load(I64, flags(), self.ctx, ctx_off!(stack_dirty));
+                let d = self.b.ins().load(I64, state(), self.ctx, ctx_off!(stack_dirty));
                 let d = self.b.ins().umin(d, off);
-                self.b.ins().store(flags(), d, self.ctx, ctx_off!(stack_dirty));
+                self.b.ins().store(state(), d, self.ctx, ctx_off!(stack_dirty));
             }
-            let base = self.b.ins().load(I64, flags(), self.ctx, base);
+            let base = self.b.ins().load(I64, fixed(), self.ctx, base);
             let p = self.b.ins().iadd(base, off);
             self.b.ins().brif(inside, ok, &[p.into()], slow, &[]);
         }

@@ -484,8 +484,23 @@ impl MapState {
     /// Inserts or overwrites `key` with `value` (all CPUs' values for per-CPU
     /// maps when `all_cpus`, else the given CPU's). Returns 0 or -errno.
     pub fn update(&mut self, key: &[u8], value: &[u8], flags: u64, cpu: Option<usize>) -> i64 {
+        match self.update_slot(key, value, flags, cpu) {
+            Ok(_) => 0,
+            Err(e) => e,
+        }
+    }
+
+    /// [`MapState::update`], telling which slot it wrote and whether the
+    /// element is new: `Ok((slot, inserted))` or `Err(-errno)`.
+    pub fn update_slot(
+        &mut self,
+        key: &[u8],
+        value: &[u8],
+        flags: u64,
+        cpu: Option<usize>,
+    ) -> Result<(usize, bool), i64> {
         if flags & !BPF_F_LOCK > BPF_EXIST {
-            return -EINVAL;
+            return Err(-EINVAL);
         }
         let flags = flags & !BPF_F_LOCK;
         let order = self.order;
@@ -493,25 +508,19 @@ impl MapState {
             Index::Array { present } => {
                 let i = Self::key_index(order, key).expect("key size checked");
                 if i >= present.len() {
-                    return -E2BIG;
+                    return Err(-E2BIG);
                 }
                 // array_map_update_elem: elements always exist.
                 if flags == BPF_NOEXIST && present[i] {
-                    return -EEXIST;
+                    return Err(-EEXIST);
                 }
                 let fresh = !present[i];
                 present[i] = true;
                 (i, fresh && !matches!(self.def.map_type, MapType::Array | MapType::PercpuArray))
             }
-            Index::Hash(h) => match h.insert(key, flags) {
-                Ok(slot) => slot,
-                Err(e) => return e,
-            },
-            Index::Lpm(l) => match l.insert(key, flags, self.def.max_entries as usize) {
-                Ok(slot) => slot,
-                Err(e) => return e,
-            },
-            Index::Ringbuf { .. } | Index::PerfEvents => return -EINVAL,
+            Index::Hash(h) => h.insert(key, flags)?,
+            Index::Lpm(l) => l.insert(key, flags, self.def.max_entries as usize)?,
+            Index::Ringbuf { .. } | Index::PerfEvents => return Err(-EINVAL),
         };
         let need = (slot + 1) * self.stride;
         if self.values.len() < need {
@@ -528,7 +537,7 @@ impl MapState {
             self.values[base..base + self.stride].iter_mut().for_each(|b| *b = 0);
         }
         self.write_value(slot, value, cpu);
-        0
+        Ok((slot, fresh))
     }
 
     fn write_value(&mut self, slot: usize, value: &[u8], cpu: Option<usize>) {
