@@ -182,6 +182,13 @@ pub(crate) fn render(r: &diff::DiffReport) -> String {
     for sk in &r.skipped {
         s.push_str(&format!("  skipped {}: {}\n", sk.backend.label(), sk.reason));
     }
+    for l in &r.left_out {
+        s.push_str(&format!(
+            "  left out: program {} of the object, which the engine cannot prepare ({}); a tail call into it fails\n",
+            terminal(&l.program),
+            terminal(&l.reason)
+        ));
+    }
     for l in &r.live {
         let how = match (&l.observation_method, &l.observation_fallback) {
             (xdpqual::backends::live::observe::Method::Fexit, _) => {

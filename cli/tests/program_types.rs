@@ -262,5 +262,28 @@ fn another_program_that_cannot_run_as_xdp_is_left_out() {
     let o = xdpqual(&["replay", "--type", "xdp", &tc, cap.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(2));
     let err = text(&o.stderr);
-    assert!(err.contains("push_tag") && err.contains("helper #26"), "{err}");
+    assert!(err.contains("push_tag") && err.contains("helper bpf_skb_load_bytes (#26)"), "{err}");
+}
+
+/// A diff names the other programs of the object that the engine had to
+/// leave out, with why: tests/data/loader/left_out.c's `vlan_push` calls
+/// bpf_skb_vlan_push (18), which the engine does not model (XDP programs
+/// may not call it), so only `keep` is prepared.
+#[test]
+fn a_diff_names_the_programs_it_left_out() {
+    let obj = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/loader/left_out.o"));
+    let cap = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../pcaps/edges.pcap"));
+    let target = format!("{}:keep", obj.display());
+    let o = xdpqual(&["diff", &target, cap.to_str().unwrap(), "--backends", "vm", "--format", "json"]);
+    // Only the engine ran: an incomplete diff (exit 2) that still reports.
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let left = v["left_out"].as_array().expect("left_out");
+    assert_eq!(left.len(), 1, "{v}");
+    assert_eq!(left[0]["program"], "vlan_push");
+    let why = left[0]["reason"].as_str().unwrap();
+    assert!(why.contains("insn 2") && why.contains("bpf_skb_vlan_push (#18)"), "{why}");
+    let o = xdpqual(&["diff", &target, cap.to_str().unwrap(), "--backends", "vm"]);
+    let out = text(&o.stdout);
+    assert!(out.contains("left out: program vlan_push of the object"), "{out}");
 }

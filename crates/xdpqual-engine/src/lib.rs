@@ -64,7 +64,12 @@ pub fn helper_name(id: i32) -> String {
     if let Some(n) = helpers::kfuncs::name(id) {
         return format!("kfunc {n}");
     }
-    match helpers::ids::name(id) {
+    // The engine's own table names what it models; the UAPI list names
+    // the rest, so a refusal says which helper it is.
+    match helpers::ids::name(id)
+        .map(str::to_string)
+        .or_else(|| xdpqual_isa::helpers::helper_name(id))
+    {
         Some(n) => format!("{n} (#{id})"),
         None => format!("#{id}"),
     }

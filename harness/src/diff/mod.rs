@@ -103,6 +103,10 @@ pub struct DiffReport {
     /// Known kernel defects found in the host kernel's rewrite of the
     /// program (see [`kernel_defects`]); mismatches stay mismatches.
     pub kernel_defects: Vec<kernel_defects::KernelDefect>,
+    /// Other programs of the object the engine could not prepare and left
+    /// out, as a loader that loads only the program under test does: a
+    /// tail call into one of them would fail. Each with why.
+    pub left_out: Vec<LeftOut>,
     /// Each `live:` backend's run: how verdicts were observed, frames sent.
     pub live: Vec<live::LiveSummary>,
     /// Per-queue counters of each NIC backend.
@@ -110,6 +114,13 @@ pub struct DiffReport {
     /// SIGINT or SIGTERM stopped the run: the counts cover only the packets
     /// before it and prove nothing about the rest.
     pub interrupted: bool,
+}
+
+/// A program of the object that the diff's engine left out.
+#[derive(Clone, Debug, Serialize)]
+pub struct LeftOut {
+    pub program: String,
+    pub reason: String,
 }
 
 impl DiffReport {
@@ -205,6 +216,12 @@ fn run_here(
     let ctx = OpenCtx { obj, program, maps: &opts.maps, fib: opts.fib.clone() };
     // The engine always runs: it is the one being checked.
     let mut engine = EngineBackend::open(&ctx)?;
+    report.left_out = engine
+        .engine
+        .refused_programs()
+        .iter()
+        .map(|(program, reason)| LeftOut { program: program.clone(), reason: reason.clone() })
+        .collect();
     report.backends.push(BackendKind::Vm);
     let mut others: Vec<Running> = Vec::new();
     let mut with_live = false;
