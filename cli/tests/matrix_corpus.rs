@@ -139,15 +139,8 @@ fn build_blocker(c: &spec::Cell, cache: &Path) -> Option<String> {
             missing.join(", ")
         ));
     }
-    let installed = std::process::Command::new("dpkg-query")
-        .args(["-W", "-f", "${Status}", source])
-        .output()
-        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).ends_with(" installed"));
-    // /proc/self belongs to the process's effective user.
-    let root = std::os::unix::fs::MetadataExt::uid(
-        &std::fs::metadata("/proc/self").expect("procfs is mounted"),
-    ) == 0;
-    (!installed && !root).then(|| {
+    let installed = matrix::build::installed_version(source).is_some();
+    (!installed && !matrix::build::is_root()).then(|| {
         format!("{source} is not installed and only root can install it (ci/setup.sh does)")
     })
 }

@@ -359,11 +359,7 @@ fn a_fragment_option_that_olddefconfig_drops_is_named() {
         xdpqual::util::skip(format_args!("kernel build tools missing: {}", missing.join(", ")));
         return;
     }
-    let installed = std::process::Command::new("dpkg-query")
-        .args(["-W", "-f", "${Status}", package])
-        .output()
-        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).ends_with(" installed"));
-    if !installed {
+    if build::installed_version(package).is_none() {
         xdpqual::util::skip(format_args!("{package} is not installed (ci/setup.sh installs it)"));
         return;
     }

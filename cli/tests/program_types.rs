@@ -274,7 +274,8 @@ fn a_diff_names_the_programs_it_left_out() {
     let obj = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/loader/left_out.o"));
     let cap = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../pcaps/edges.pcap"));
     let target = format!("{}:keep", obj.display());
-    let o = xdpqual(&["diff", &target, cap.to_str().unwrap(), "--backends", "vm", "--format", "json"]);
+    let o =
+        xdpqual(&["diff", &target, cap.to_str().unwrap(), "--backends", "vm", "--format", "json"]);
     // Only the engine ran: an incomplete diff (exit 2) that still reports.
     assert_eq!(o.status.code(), Some(2), "{}", text(&o.stderr));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();

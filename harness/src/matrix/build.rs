@@ -122,7 +122,9 @@ pub fn dropped_options(wanted: &[(String, String)], config: &str) -> Vec<String>
 }
 
 /// The installed version of a Debian package, if installed.
-fn installed_version(package: &str) -> Option<String> {
+/// The installed version of Debian package `package`, if dpkg has it
+/// installed.
+pub fn installed_version(package: &str) -> Option<String> {
     let out = Command::new("dpkg-query")
         .args(["-W", "-f", "${Status}|${Version}", package])
         .stderr(Stdio::null())
@@ -133,7 +135,8 @@ fn installed_version(package: &str) -> Option<String> {
     (out.status.success() && status.ends_with(" installed")).then(|| version.to_string())
 }
 
-fn is_root() -> bool {
+/// Whether this process may install packages through apt.
+pub fn is_root() -> bool {
     nix::unistd::geteuid().is_root()
 }
 
