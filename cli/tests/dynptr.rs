@@ -367,3 +367,67 @@ fn slice_rdwr_writes_through_to_the_frame() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// corpus/hostile/dynptr_forge.c (built into corpus/build/hostile/): each
+/// forged or corrupted dynptr faults, naming the call, or gets the kernel's
+/// error; nothing reads or writes outside the sandbox. hostile_programs.rs
+/// runs the same object through every command; this says what each attack
+/// must come to, in the interpreter and the JIT.
+#[test]
+fn forged_dynptrs_fault_or_get_an_error() {
+    let obj = PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../corpus/build/hostile/dynptr_forge.o"
+    ));
+    let o = load_object(&obj).unwrap();
+    // (selector, what must happen): a fault whose message holds the text,
+    // or TX with this u32 at frame bytes 20..24.
+    enum Want {
+        Fault(&'static str),
+        Ret(u32),
+    }
+    use Want::*;
+    let wants = [
+        (0, Fault("bpf_dynptr_read")),
+        (1, Fault("bpf_dynptr_slice")),
+        // size forced to 2^24 - 1: the range check passes, the frame's
+        // (bpf_xdp_pointer) does not: 60000 + 4 > 64.
+        (2, Ret(EINVAL)),
+        // offset 0xffffff00: bpf_xdp_pointer's 0xffff limit, -EFAULT.
+        (3, Ret(-14i32 as u32)),
+        // offset 0xfffffffc: the same limit, so the slice is NULL and the
+        // write through it never happens.
+        (4, Ret(0)),
+        (5, Fault("bpf_dynptr_size")),
+        (6, Fault("bpf_dynptr_from_xdp")),
+        (7, Fault("")),
+        (8, Fault("")),
+        (9, Fault("")),
+        // A slice kept across adjust_tail(-40) reads past the new end.
+        (10, Fault("packet")),
+        (11, Fault("bpf_dynptr_read")),
+        (12, Fault("bpf_dynptr_size")),
+    ];
+    for jit in [false, true] {
+        let mut e = Engine::new(&o, None, EngineConfig::default()).unwrap().with_jit(jit);
+        for (sel, want) in &wants {
+            let mut data = vec![0u8; 64];
+            data[12..14].copy_from_slice(&[0x08, 0x00]);
+            data[14] = *sel;
+            let pkt = PacketSource { data, ts_ns: 0, ingress_ifindex: 1, rx_queue_index: 0 };
+            let (r, _) = run_packet_executed(&mut e, &pkt, &mut NoTrace);
+            let v = serde_json::to_value(&r.verdict).unwrap();
+            match want {
+                Fault(text) => {
+                    let msg = v.to_string();
+                    assert!(msg.contains("fault") && msg.contains(text), "{sel} (jit {jit}): {v}");
+                }
+                Ret(x) => {
+                    assert_eq!(r.verdict.to_string(), "TX", "{sel} (jit {jit}): {v}");
+                    let got = u32::from_le_bytes(r.output[20..24].try_into().unwrap());
+                    assert_eq!(got, *x, "{sel} (jit {jit})");
+                }
+            }
+        }
+    }
+}

@@ -326,12 +326,13 @@ impl<T: Tracer> Exec<'_, T> {
             return Ok(None);
         }
         if data != self.ctx_addr || self.buff.is_none() || (word >> TYPE_SHIFT) & 7 != TYPE_XDP {
+            // The forged pointer word is not echoed: it is the program's
+            // value, and a report must not carry what looks like an address.
             return Err(arg_err(
                 name,
                 format!(
-                    "the dynptr at {a:#x} is not one bpf_dynptr_from_xdp made (its bytes were \
-                     written by the program: data {data:#x}, size word {word:#x}); the verifier \
-                     forbids that"
+                    "the dynptr at {a:#x} is not one bpf_dynptr_from_xdp made: its bytes were \
+                     written by the program (size word {word:#x}), which the verifier forbids"
                 ),
             ));
         }
