@@ -5,7 +5,9 @@
 // three times: plain; with -DSTALE for the cases that use a dynptr after
 // bpf_xdp_adjust_head/_tail; with -DRDWR for bpf_dynptr_slice_rdwr (kept
 // apart so that a kernel that refuses one of them does not take the other
-// cases down with it: this machine's 6.18 refuses bpf_dynptr_slice_rdwr).
+// cases down with it: this machine's 6.18 refuses bpf_dynptr_slice_rdwr);
+// with -DFRAGS the plain cases are an `xdp.frags` program, for frames
+// longer than the linear area.
 #include <stdbool.h>
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
@@ -41,7 +43,11 @@ static __always_inline __u32 word(const __u8 *s)
 	return s[0] | s[1] << 8 | s[2] << 16 | (__u32)s[3] << 24;
 }
 
+#ifdef FRAGS
+SEC("xdp.frags")
+#else
 SEC("xdp")
+#endif
 int xdp_dynptr(struct xdp_md *ctx)
 {
 	struct bpf_dynptr p, c;
