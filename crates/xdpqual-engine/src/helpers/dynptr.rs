@@ -344,7 +344,7 @@ impl<T: Tracer> Exec<'_, T> {
     /// "dynptr has to be at a constant offset", and the slots are whole
     /// stack slots). The bytes themselves are checked by `slice`.
     fn dynptr_uninit(&self, name: &'static str, a: u64) -> Result<(), FaultKind> {
-        if region_of(a) != Region::Stack || a % 8 != 0 {
+        if region_of(a) != Region::Stack || !a.is_multiple_of(8) {
             return Err(arg_err(
                 name,
                 format!("the dynptr argument {a:#x} is not an 8-byte aligned stack slot"),
