@@ -6,8 +6,9 @@
 // bpf_xdp_adjust_head/_tail; with -DRDWR for bpf_dynptr_slice_rdwr (kept
 // apart so that a kernel that refuses one of them does not take the other
 // cases down with it: this machine's 6.18 refuses bpf_dynptr_slice_rdwr);
-// with -DFRAGS the plain cases are an `xdp.frags` program, for frames
-// longer than the linear area.
+// with -DFRAGS the program is `xdp.frags`, for frames longer than the
+// linear area (with the plain cases, or with -DRDWR or -DSTALE_FRAG: a
+// hostile case the verifier refuses, for the engine alone).
 #include <stdbool.h>
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
@@ -64,7 +65,7 @@ int xdp_dynptr(struct xdp_md *ctx)
 	b = d[18] | d[19] << 8;
 	__builtin_memset(buf, 0xaa, sizeof(buf));
 
-#if !defined(STALE) && !defined(RDWR)
+#if !defined(STALE) && !defined(RDWR) && !defined(STALE_FRAG)
 	switch (what) {
 	case 0: /* flags: -EINVAL and a null dynptr that every call refuses */
 		rc = bpf_dynptr_from_xdp(ctx, a, &p);
@@ -133,6 +134,20 @@ int xdp_dynptr(struct xdp_md *ctx)
 		bpf_dynptr_from_xdp(ctx, 1, &p);
 		OUT(6, bpf_dynptr_clone(&p, &c));
 		OUT(7, bpf_dynptr_is_null(&c));
+		return XDP_TX;
+	}
+	return XDP_PASS;
+#elif defined(STALE_FRAG)
+	switch (what) {
+	case 9: /* ATTACK (the verifier refuses it): a slice kept across
+		 * bpf_xdp_adjust_tail(-B), then read */
+		bpf_dynptr_from_xdp(ctx, 0, &p);
+		s = bpf_dynptr_slice(&p, a, NULL, 8);
+		if (!s)
+			return XDP_PASS;
+		bpf_xdp_adjust_tail(ctx, -(int)b);
+		rc = *(volatile __u32 *)s;
+		OUT(0, rc);
 		return XDP_TX;
 	}
 	return XDP_PASS;

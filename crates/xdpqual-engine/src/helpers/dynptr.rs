@@ -55,15 +55,16 @@
 //! buffer's own (stack or map value) address. The kernel can also hand out
 //! a direct pointer into one fragment of a multi-buffer frame (an
 //! `xdp.frags` program given a frame longer than the linear area); the
-//! engine's address space has no fragment region, so such a slice is
-//! refused as not modelled, naming the case. `bpf_dynptr_read`/`_write` and
-//! slices that cross into or between fragments (copied through the buffer)
-//! are modelled over fragments as the kernel does.
+//! engine gives a fragment address (`TAG_FRAG`: fragment index and byte),
+//! which every access checks against that fragment as it is then (a later
+//! `bpf_xdp_adjust_tail` may shorten or drop it). `bpf_dynptr_read`/`_write`
+//! and slices that cross from one part into the next (copied through the
+//! buffer) work over fragments as the kernel's do.
 
 use super::{arg_err, neg};
 use crate::exec::Exec;
 use crate::fault::{FaultKind, Region};
-use crate::memory::{region_of, TAG_PACKET};
+use crate::memory::{region_of, TAG_FRAG, TAG_PACKET};
 use crate::trace::Tracer;
 
 /// Internal ids of the dynptr kfuncs (see [`super::kfuncs`]): a block of
@@ -286,14 +287,9 @@ impl<T: Tracer> Exec<'_, T> {
         let at = d.offset.wrapping_add(offset);
         if let Ok(Some((part, off))) = self.xdp_pointer(at, len) {
             if part > 0 {
-                return Err(FaultKind::NotModelled {
-                    what: format!(
-                        "{name} of {len} bytes at offset {at}: the range lies inside fragment \
-                         {} of a multi-buffer frame, where the kernel returns a pointer into the \
-                         fragment's page; the engine has no address for fragment memory",
-                        part - 1
-                    ),
-                });
+                // Inside fragment `part - 1`: the kernel's pointer into the
+                // fragment's page is an engine fragment address.
+                return Ok(crate::memory::addr(TAG_FRAG, ((part as u64 - 1) << 16) | off as u64));
             }
             let b = self.buff.as_ref().expect("dynptr_at checked the ctx");
             return Ok(crate::memory::addr(TAG_PACKET, (b.data + off) as u64));
