@@ -210,6 +210,21 @@ impl<T: Tracer> Exec<'_, T> {
                 self.tracer.mem(pc, Region::Ringbuf, inner, len, write);
                 return Ok(&mut self.reservations[id].data[range]);
             }
+            TAG_FRAG => {
+                // Fragment memory (a dynptr slice, helpers/dynptr.rs),
+                // checked against the fragment as it is now: adjust_tail
+                // may have shortened or removed it since.
+                let (i, inner) = ((off >> 16) as usize, off & 0xffff);
+                let Some(f) = self.buff.as_deref().and_then(|b| b.frags.get(i)) else {
+                    return Err(oob(Region::Packet, 0, 0));
+                };
+                let hi = f.len() as u64;
+                let range =
+                    check_range(inner, len, 0, hi).ok_or_else(|| oob(Region::Packet, 0, hi))?;
+                // Tracers see packet offsets in the page; a fragment has
+                // none, so they are not told of these accesses.
+                return Ok(&mut self.buff.as_deref_mut().expect("checked").frags[i][range]);
+            }
             t if t >= TAG_MAP_VALUE_BASE => {
                 let idx = (t - TAG_MAP_VALUE_BASE) as usize;
                 let region = Region::MapValue(idx as u32);

@@ -24,6 +24,10 @@ pub const TAG_RINGBUF: u64 = 5;
 pub const TAG_FUNC: u64 = 6;
 /// A map handle (`lddw` with `BPF_PSEUDO_MAP_FD`); the offset is the map index.
 pub const TAG_MAP: u64 = 7;
+/// A byte of a fragment of a multi-buffer frame, where a dynptr slice can
+/// point (helpers/dynptr.rs): the offset is `fragment index << 16 | byte
+/// in the fragment` (a fragment is at most a page).
+pub const TAG_FRAG: u64 = 8;
 /// Map values: tag `TAG_MAP_VALUE_BASE + map index`.
 pub const TAG_MAP_VALUE_BASE: u64 = 16;
 
@@ -50,7 +54,7 @@ pub const fn offset_of(a: u64) -> u64 {
 
 pub fn region_of(a: u64) -> Region {
     match tag_of(a) {
-        TAG_PACKET => Region::Packet,
+        TAG_PACKET | TAG_FRAG => Region::Packet,
         TAG_STACK => Region::Stack,
         TAG_CTX => Region::Ctx,
         TAG_MEM => Region::Mem,

@@ -28,17 +28,22 @@ const TABLE: &[(&str, i32)] = &[
 
 /// The internal id of a modelled kfunc.
 pub fn id_of(name: &str) -> Option<i32> {
-    TABLE.iter().find(|(n, _)| *n == name).map(|(_, id)| *id)
+    all().find(|(n, _)| *n == name).map(|(_, id)| *id)
 }
 
 /// The name of an internal kfunc id.
 pub fn name(id: i32) -> Option<&'static str> {
-    TABLE.iter().find(|(_, i)| *i == id).map(|(n, _)| *n)
+    all().find(|(_, i)| *i == id).map(|(n, _)| *n)
 }
 
 /// Every kfunc the engine models, by name.
 pub fn modelled() -> impl Iterator<Item = &'static str> {
-    TABLE.iter().map(|(n, _)| *n)
+    all().map(|(n, _)| *n)
+}
+
+/// This table and the dynptr kfuncs' ([`super::dynptr::KFUNCS`]).
+fn all() -> impl Iterator<Item = &'static (&'static str, i32)> {
+    TABLE.iter().chain(super::dynptr::KFUNCS)
 }
 
 /// `-EOPNOTSUPP`: what the XDP metadata kfuncs return on a device whose

@@ -6,6 +6,7 @@
 //! `HelperArgument` naming the rule instead of misbehaving.
 
 pub mod csum;
+pub mod dynptr;
 pub mod ids;
 pub mod kfuncs;
 pub mod printk;
@@ -504,6 +505,8 @@ impl<T: Tracer> Exec<'_, T> {
                 self.store(pc, r[2], 4, error as u32 as u64)?;
                 Ok(Return(0))
             }
+            dynptr::HELPER_READ | dynptr::HELPER_WRITE => self.dynptr_helper(id, pc, r).map(Return),
+            id if dynptr::is_kfunc(id) => self.dynptr_kfunc(id, pc, r).map(Return),
             _ => Err(FaultKind::NotModelled { what: format!("helper #{id}") }),
         }
     }
