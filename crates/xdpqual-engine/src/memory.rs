@@ -24,6 +24,9 @@ pub const TAG_RINGBUF: u64 = 5;
 pub const TAG_FUNC: u64 = 6;
 /// A map handle (`lddw` with `BPF_PSEUDO_MAP_FD`); the offset is the map index.
 pub const TAG_MAP: u64 = 7;
+/// A `struct nf_conn` a conntrack kfunc returned; the offset holds the
+/// run's reference index (bits 24..) and the byte in the struct.
+pub const TAG_CONNTRACK: u64 = 8;
 /// Map values: tag `TAG_MAP_VALUE_BASE + map index`.
 pub const TAG_MAP_VALUE_BASE: u64 = 16;
 
@@ -55,6 +58,7 @@ pub fn region_of(a: u64) -> Region {
         TAG_CTX => Region::Ctx,
         TAG_MEM => Region::Mem,
         TAG_RINGBUF => Region::Ringbuf,
+        TAG_CONNTRACK => Region::Conntrack,
         t if (TAG_MAP_VALUE_BASE..TAG_MAP_VALUE_BASE + (1 << 20)).contains(&t) => {
             Region::MapValue((t - TAG_MAP_VALUE_BASE) as u32)
         }

@@ -5,6 +5,7 @@
 //! helper checks what the verifier would have and faults with a
 //! `HelperArgument` naming the rule instead of misbehaving.
 
+pub mod conntrack;
 pub mod csum;
 pub mod ids;
 pub mod kfuncs;
@@ -494,6 +495,7 @@ impl<T: Tracer> Exec<'_, T> {
                 self.store(pc, r[2], 4, error as u32 as u64)?;
                 Ok(Return(0))
             }
+            id if kfuncs::is_conntrack(id) => self.conntrack_call(id, pc, r).map(Return),
             _ => Err(FaultKind::NotModelled { what: format!("helper #{id}") }),
         }
     }
