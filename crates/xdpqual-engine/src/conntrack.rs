@@ -435,17 +435,15 @@ mod tests {
     use super::*;
 
     fn layout() -> Layout {
-        // The 6.18 x86_64 offsets (worked out from the BTF dump of struct
-        // nf_conn: timeout at 16, zone at 20, tuplehash at 24 with the
-        // tuple 16 bytes into each 56-byte tuple hash, status at 136,
-        // mark at 168), size 256.
+        // Linux 6.18 on x86_64, as harness/src/conntrackfile.rs reads it
+        // from /sys/kernel/btf/vmlinux on this project's machine.
         Layout {
-            size: 256,
-            status: 136,
-            timeout: 16,
+            size: 248,
+            status: 128,
+            timeout: 8,
             mark: Some(168),
-            zone: Some(20),
-            tuples: Some([40, 96]),
+            zone: Some(12),
+            tuples: Some([32, 88]),
         }
     }
 
@@ -470,16 +468,22 @@ mod tests {
         let c = t.new_conn(tuple(), Zone::DEFAULT);
         // Tuples in the image: 10.0.0.1:1234 -> 10.0.0.2:80, dir 0; reply
         // 10.0.0.2:80 -> 10.0.0.1:1234, dir 1.
-        assert_eq!(&c.image[40..44], &[10, 0, 0, 1]);
-        assert_eq!(&c.image[56..58], &[0x04, 0xd2]);
-        assert_eq!(&c.image[58..60], &[2, 0]);
-        assert_eq!(&c.image[60..64], &[10, 0, 0, 2]);
-        assert_eq!(&c.image[76..78], &[0, 80]);
-        assert_eq!(c.image[78], 6);
-        assert_eq!(c.image[79], 0);
-        assert_eq!(&c.image[96..100], &[10, 0, 0, 2]);
-        assert_eq!(c.image[135], 1);
-        assert_eq!(c.image[23], 3);
+        // tuplehash[0].tuple at 32: src.u3 32..48, src.u 48..50, l3num
+        // 50..52, dst.u3 52..68, dst.u 68..70, protonum 70, dir 71.
+        assert_eq!(&c.image[32..36], &[10, 0, 0, 1]);
+        assert_eq!(&c.image[48..50], &[0x04, 0xd2]);
+        assert_eq!(&c.image[50..52], &[2, 0]);
+        assert_eq!(&c.image[52..56], &[10, 0, 0, 2]);
+        assert_eq!(&c.image[68..70], &[0, 80]);
+        assert_eq!(c.image[70], 6);
+        assert_eq!(c.image[71], 0);
+        // tuplehash[1].tuple at 88: the reply, dir 1.
+        assert_eq!(&c.image[88..92], &[10, 0, 0, 2]);
+        assert_eq!(&c.image[104..106], &[0, 80]);
+        assert_eq!(c.image[127], 1);
+        // zone { id 0, flags 0, dir 3 } at 12.
+        assert_eq!(&c.image[12..16], &[0, 0, 0, 3]);
+        assert!(c.image[128..136].iter().all(|&b| b == 0), "status starts at 0");
         t.conns.insert(7, c);
         assert_eq!(t.find(&tuple(), Zone::DEFAULT), Some((7, 0)));
         assert_eq!(t.find(&tuple().reversed(), Zone::DEFAULT), Some((7, 1)));
