@@ -29,22 +29,26 @@ fn host_has(name: &str) -> Option<bool> {
 /// Builds ct.c into a scratch directory; `None` (after a SKIP line) when
 /// the host lacks what it needs.
 fn build(test: &str) -> Option<PathBuf> {
+    build_src(test, "ct.c")
+}
+
+fn build_src(test: &str, src: &str) -> Option<PathBuf> {
     if host_has("bpf_xdp_ct_lookup") != Some(true) {
         println!("SKIP: {HOST_BTF} has no bpf_xdp_ct_lookup (no nf_conntrack in this kernel)");
         return None;
     }
     let dir = std::env::temp_dir().join(format!("xdpqual-ct-{test}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let obj = dir.join("ct.o");
+    let obj = dir.join(src.replace(".c", ".o"));
     let inc = format!("-I/usr/include/{}-linux-gnu", std::env::consts::ARCH);
     let cc = Command::new("clang-19")
         .args(["-O2", "-g", "-target", "bpf", &inc, "-c"])
-        .arg(data("ct.c"))
+        .arg(data(src))
         .arg("-o")
         .arg(&obj)
         .status();
     if !cc.is_ok_and(|s| s.success()) {
-        println!("SKIP: clang-19 cannot build tests/data/conntrack/ct.c");
+        println!("SKIP: clang-19 cannot build tests/data/conntrack/{src}");
         return None;
     }
     Some(obj)
@@ -52,7 +56,12 @@ fn build(test: &str) -> Option<PathBuf> {
 
 /// Packets of ct.pcap (Ethernet + IPv4 + TCP, 54 bytes each).
 fn packets() -> Vec<PacketSource> {
-    let b = std::fs::read(data("ct.pcap")).unwrap();
+    packets_of("ct.pcap")
+}
+
+/// Packets of a little-endian microsecond pcap of tests/data/conntrack.
+fn packets_of(name: &str) -> Vec<PacketSource> {
+    let b = std::fs::read(data(name)).unwrap();
     let mut out = Vec::new();
     let mut at = 24;
     while at + 16 <= b.len() {
@@ -72,10 +81,10 @@ fn packets() -> Vec<PacketSource> {
     out
 }
 
-/// One packet's `struct rec` (16 u32/s32 words, in the order of ct.c).
-fn rec(v: &[u8]) -> [i32; 16] {
-    let mut r = [0i32; 16];
-    for (i, w) in v.chunks_exact(4).take(16).enumerate() {
+/// One packet's record: `N` u32/s32 words, in the order of the C struct.
+fn rec<const N: usize>(v: &[u8]) -> [i32; N] {
+    let mut r = [0i32; N];
+    for (i, w) in v.chunks_exact(4).take(N).enumerate() {
         r[i] = i32::from_le_bytes(w.try_into().unwrap());
     }
     r
@@ -125,7 +134,7 @@ fn the_engine_tracks_connections_as_worked_out_by_hand() {
         let log = e.maps().maps.iter().find(|m| m.def.name == "ct_log").unwrap();
         let entries = log.entries();
         for (i, want) in EXPECTED.iter().enumerate() {
-            let got = rec(&entries[i].values[0]);
+            let got: [i32; 16] = rec(&entries[i].values[0]);
             assert_eq!(&got, want, "jit {jit}: record of packet {i}");
         }
         let table = e.conntrack_entries().unwrap();
@@ -147,36 +156,93 @@ fn the_engine_tracks_connections_as_worked_out_by_hand() {
 #[test]
 fn the_host_kernel_agrees_in_a_fresh_namespace() {
     let Some(obj_path) = build("host") else { return };
+    let Some(v) = host_diff(&obj_path, "ct.pcap", 5) else { return };
+    assert_eq!(v["conntrack"][0]["mark"], 45, "{v}");
+    std::fs::remove_dir_all(obj_path.parent().unwrap()).ok();
+}
+
+/// `xdpqual diff --backends vm,host` in a network namespace of its own;
+/// checks that all `packets` and the maps (the programs' logs of what the
+/// kfuncs answered) agree. `None` after a SKIP line.
+fn host_diff(obj: &Path, capture: &str, packets: u64) -> Option<serde_json::Value> {
     let out = Command::new("unshare")
         .arg("-n")
         .arg(env!("CARGO_BIN_EXE_xdpqual"))
-        .args(["diff", obj_path.to_str().unwrap(), data("ct.pcap").to_str().unwrap()])
+        .args(["diff", obj.to_str().unwrap(), data(capture).to_str().unwrap()])
         .args(["--backends", "vm,host", "--format", "json"])
         .output();
     let Ok(out) = out else {
         println!("SKIP: unshare(1) cannot run here");
-        return;
+        return None;
     };
     let stderr = String::from_utf8_lossy(&out.stderr);
     if !out.status.success() && stderr.contains("unshare") {
         println!("SKIP: cannot make a network namespace here: {stderr}");
-        return;
+        return None;
     }
     let v: serde_json::Value = serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("{e}: {stderr} {}", String::from_utf8_lossy(&out.stdout)));
     if let Some(s) = v["skipped"].as_array().filter(|s| !s.is_empty()) {
         println!("SKIP: the host backend cannot run here: {s:?}");
-        return;
+        return None;
     }
     assert_eq!(v["backends"], serde_json::json!(["vm", "host"]), "{v}");
-    assert_eq!(v["packets"], 5, "{v}");
-    assert_eq!(v["agreed"], 5, "{v}");
+    assert_eq!(v["packets"], packets, "{v}");
+    assert_eq!(v["agreed"], packets, "{v}");
     assert_eq!(v["mismatch_count"], 0, "{v}");
-    // The host's ct_log map holds what the kernel's kfuncs answered.
+    // The host's log map holds what the kernel's kfuncs answered.
     assert_eq!(v["map_mismatches"], serde_json::json!([]), "{v}");
-    assert_eq!(v["conntrack"][0]["mark"], 45, "{v}");
     assert!(v["conntrack_note"].as_str().unwrap().contains("not compared"), "{v}");
     assert_eq!(out.status.code(), Some(0), "{stderr}");
+    Some(v)
+}
+
+/// ct_zones.c over ct_zones.pcap (UDP 192.168.1.1:5000 -> 192.168.1.2:53,
+/// the reply, the first again), worked out by hand:
+/// - packet 0: zone 5 misses (-2) and ct_zone_dir 0 comes back as 3; the
+///   allocation (no set_timeout: its 10 s stand) with ASSURED is inserted
+///   with status ASSURED|CONFIRMED (0xc); the default zone (opts__sz 12)
+///   does not see it (-2): nf_ct_zone_id of zone 5 for the original
+///   direction is 5, not 0; zone 5 for the original direction only
+///   (ct_zone_dir 1) finds it (1, dir 0); the reversed tuple, which matches
+///   the reply direction, with that zone does not (-2: for the reply
+///   direction that zone's id is the default 0); netns_id 0 names no peer
+///   namespace of this fresh one: -ENONET (-64); netns_id -2: -EINVAL;
+///   reserved[1] set: -EINVAL. PASS.
+/// - packet 1 (the reply): zone 5 finds it (status 0xc); the default zone
+///   misses; original-only zone 5 misses (the tuple is the reply
+///   direction's); the reversed tuple (original direction) is found. TX.
+/// - packet 2: found (0xc), nothing inserted; as packet 0 otherwise. TX.
+#[rustfmt::skip]
+const ZONES: [[i32; 12]; 3] = [
+    // z5err z5dir z5st ins ins_st dflt origonly dir replyonly netns0 netns-2 reserved
+    [-2,   3,    0,   1,  0xc,   -2,  1,       0,  -2,       -64,   -22,    -22],
+    [0,    3,    0xc, 0,  0,     -2,  -2,      0,  1,        -64,   -22,    -22],
+    [0,    3,    0xc, 0,  0,     -2,  1,       0,  -2,       -64,   -22,    -22],
+];
+
+#[test]
+fn zones_netns_ids_and_the_default_timeout_as_worked_out_by_hand() {
+    let Some(obj_path) = build_src("zones", "ct_zones.c") else { return };
+    let obj = load_object(&obj_path).expect("load ct_zones.o");
+    let setup = xdpqual::conntrackfile::setup_for(&obj, None, None).unwrap().expect("uses ct");
+    for jit in [false, true] {
+        let cfg = EngineConfig { conntrack: Some(setup.clone()), ..Default::default() };
+        let mut e = Engine::new(&obj, None, cfg).unwrap().with_jit(jit);
+        for (i, p) in packets_of("ct_zones.pcap").iter().enumerate() {
+            let r = run_packet(&mut e, p, &mut NoTrace);
+            assert_eq!(r.verdict.to_string(), ["PASS", "TX", "TX"][i], "jit {jit} {i}: {r:?}");
+        }
+        let log = e.maps().maps.iter().find(|m| m.def.name == "zlog").unwrap();
+        let entries = log.entries();
+        for (i, want) in ZONES.iter().enumerate() {
+            let got: [i32; 12] = rec(&entries[i].values[0]);
+            assert_eq!(&got, want, "jit {jit}: record of packet {i}");
+        }
+        let t = e.conntrack_entries().unwrap();
+        assert_eq!((t.len(), t[0].zone, t[0].status, t[0].proto), (1, 5, 0xc, 17), "{t:?}");
+    }
+    host_diff(&obj_path, "ct_zones.pcap", 3);
     std::fs::remove_dir_all(obj_path.parent().unwrap()).ok();
 }
 
