@@ -141,7 +141,15 @@ pub fn parse(text: &str) -> Result<Vec<Seed>> {
              \"dst\": ..., \"dport\": ..., \"timeout_ms\": ...}}]}})"
         )
     })?;
-    let mut out = Vec::new();
+    if f.connections.len() > crate::engine::conntrack::MAX_ENTRIES {
+        bail!(
+            "{} connections exceed the engine's table of {}",
+            f.connections.len(),
+            crate::engine::conntrack::MAX_ENTRIES
+        );
+    }
+    let mut out: Vec<Seed> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
     for (i, c) in f.connections.iter().enumerate() {
         let n = i + 1;
         let proto = match c.proto.as_str() {
@@ -170,11 +178,11 @@ pub fn parse(text: &str) -> Result<Vec<Seed>> {
             sport: c.sport.to_be_bytes(),
             dport: c.dport.to_be_bytes(),
         };
-        if out.iter().any(|s: &Seed| {
-            s.zone.id == c.zone && (s.tuple == tuple || s.tuple.reversed() == tuple)
-        }) {
+        // A connection is known by the tuple of either direction.
+        if seen.contains(&(c.zone, tuple)) || seen.contains(&(c.zone, tuple.reversed())) {
             bail!("connection {n}: the same connection is given twice");
         }
+        seen.insert((c.zone, tuple));
         out.push(Seed {
             tuple,
             zone: Zone { id: c.zone, dir: crate::engine::conntrack::ZONE_DIR_BOTH },

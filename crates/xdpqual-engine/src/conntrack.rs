@@ -25,7 +25,7 @@
 //! [`Table::entries`] reports it.
 
 use serde::Serialize;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 /// `IPPROTO_TCP`, `IPPROTO_UDP`.
 pub const IPPROTO_TCP: u8 = 6;
@@ -224,6 +224,9 @@ pub struct Table {
     pub(crate) layout: Layout,
     pub(crate) big: bool,
     pub(crate) conns: BTreeMap<u64, Conn>,
+    /// Connection ids by the tuple of either direction, so that a lookup
+    /// costs the same however full the table is.
+    pub(crate) index: HashMap<Tuple, Vec<u64>>,
     pub(crate) next_id: u64,
     /// Seeds not yet placed: they are placed, with their timeouts counted
     /// from then, at the first conntrack kfunc call.
@@ -236,6 +239,7 @@ impl Table {
             layout: setup.layout.clone(),
             big,
             conns: BTreeMap::new(),
+            index: HashMap::new(),
             next_id: 1,
             seeds: Some(setup.seeds.clone()),
         }
@@ -244,7 +248,14 @@ impl Table {
     /// A table with no connections, for reading and writing images with
     /// this layout and byte order.
     pub(crate) fn codec(layout: &Layout, big: bool) -> Table {
-        Table { layout: layout.clone(), big, conns: BTreeMap::new(), next_id: 0, seeds: None }
+        Table {
+            layout: layout.clone(),
+            big,
+            conns: BTreeMap::new(),
+            index: HashMap::new(),
+            next_id: 0,
+            seeds: None,
+        }
     }
 
     pub(crate) fn put(&self, image: &mut [u8], off: usize, len: usize, v: u64) {
@@ -324,23 +335,56 @@ impl Table {
             let t =
                 msecs_to_jiffies(s.timeout_ms.min(u32::MAX as u64) as u32, hz).min(i32::MAX as u64);
             self.set_timeout(&mut c, now.wrapping_add(t as u32));
-            let id = self.next_id;
-            self.next_id += 1;
-            self.conns.insert(id, c);
+            self.add(c);
+        }
+    }
+
+    /// Puts `c` in the table; returns its id.
+    pub(crate) fn add(&mut self, c: Conn) -> u64 {
+        let id = self.next_id;
+        self.next_id += 1;
+        self.index.entry(c.orig).or_default().push(id);
+        self.index.entry(c.orig.reversed()).or_default().push(id);
+        self.conns.insert(id, c);
+        id
+    }
+
+    fn remove(&mut self, id: u64) {
+        let Some(c) = self.conns.remove(&id) else { return };
+        for t in [c.orig, c.orig.reversed()] {
+            if let Some(ids) = self.index.get_mut(&t) {
+                ids.retain(|&i| i != id);
+                if ids.is_empty() {
+                    self.index.remove(&t);
+                }
+            }
         }
     }
 
     /// The connection whose tuple in some direction equals `t` in zone
     /// `zone` (nf_ct_key_equal), with that direction.
     pub(crate) fn find(&self, t: &Tuple, zone: Zone) -> Option<(u64, u8)> {
-        self.conns.iter().find_map(|(id, c)| {
-            for (dir, ct) in [(0u8, c.orig), (1u8, c.orig.reversed())] {
-                if ct == *t && c.zone.id_for(dir) == zone.id_for(dir) {
-                    return Some((*id, dir));
-                }
-            }
-            None
+        self.index.get(t)?.iter().find_map(|id| {
+            let c = self.conns.get(id)?;
+            let dir = if c.orig == *t { 0u8 } else { 1u8 };
+            (c.zone.id_for(dir) == zone.id_for(dir)).then_some((*id, dir))
         })
+    }
+
+    /// Removes the expired connections with tuple `t` that no reference
+    /// holds (`nf_ct_gc_expired` on the lookup's hash chain).
+    pub(crate) fn collect_tuple(&mut self, t: &Tuple, now: u32, held: &[u64]) {
+        let Some(ids) = self.index.get(t) else { return };
+        let dead: Vec<u64> = ids
+            .iter()
+            .filter(|id| {
+                !held.contains(id) && self.conns.get(id).is_some_and(|c| self.expired(c, now))
+            })
+            .copied()
+            .collect();
+        for id in dead {
+            self.remove(id);
+        }
     }
 
     /// Removes expired connections that no reference holds, as the
@@ -353,7 +397,7 @@ impl Table {
             .map(|(id, _)| *id)
             .collect();
         for id in dead {
-            self.conns.remove(&id);
+            self.remove(id);
         }
     }
 
@@ -484,13 +528,13 @@ mod tests {
         // zone { id 0, flags 0, dir 3 } at 12.
         assert_eq!(&c.image[12..16], &[0, 0, 0, 3]);
         assert!(c.image[128..136].iter().all(|&b| b == 0), "status starts at 0");
-        t.conns.insert(7, c);
-        assert_eq!(t.find(&tuple(), Zone::DEFAULT), Some((7, 0)));
-        assert_eq!(t.find(&tuple().reversed(), Zone::DEFAULT), Some((7, 1)));
+        let id = t.add(c);
+        assert_eq!(t.find(&tuple(), Zone::DEFAULT), Some((id, 0)));
+        assert_eq!(t.find(&tuple().reversed(), Zone::DEFAULT), Some((id, 1)));
         assert_eq!(t.find(&tuple(), Zone { id: 5, dir: 3 }), None);
         // A zone that applies only to the reply direction (dir bit 1)
         // leaves the original direction in zone 0.
-        assert_eq!(t.find(&tuple(), Zone { id: 5, dir: 2 }), Some((7, 0)));
+        assert_eq!(t.find(&tuple(), Zone { id: 5, dir: 2 }), Some((id, 0)));
     }
 
     #[test]
@@ -504,11 +548,12 @@ mod tests {
         // before it.
         t.set_timeout(&mut c, 3);
         assert!(!t.expired(&c, 0xffff_fff0));
-        t.conns.insert(1, c);
-        t.collect(3, &[1]);
+        let id = t.add(c);
+        t.collect(3, &[id]);
+        t.collect_tuple(&tuple(), 3, &[id]);
         assert_eq!(t.conns.len(), 1, "a held connection stays");
-        t.collect(3, &[]);
-        assert!(t.conns.is_empty());
+        t.collect_tuple(&tuple().reversed(), 3, &[]);
+        assert!(t.conns.is_empty() && t.index.is_empty());
     }
 
     #[test]

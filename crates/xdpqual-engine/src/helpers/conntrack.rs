@@ -283,7 +283,7 @@ impl<T: Tracer> Exec<'_, T> {
         self.res.work(64)?;
         let held = self.ct_refs.held();
         let table = self.conntrack.as_deref_mut().expect("checked");
-        table.collect(now, &held);
+        table.collect_tuple(&t, now, &held);
         let Some((id, dir)) = table.find(&t, zone) else {
             return self.ct_error(pc, r[3], ENOENT);
         };
@@ -301,10 +301,20 @@ impl<T: Tracer> Exec<'_, T> {
         let hz = self.hz;
         let pending =
             self.ct_refs.refs.iter().filter(|r| matches!(r.target, Target::Pending(_))).count();
-        let (count, size) = {
+        let (mut count, size) = {
             let table = self.conntrack.as_deref().expect("checked");
             (table.conns.len(), table.layout.size)
         };
+        if count + pending >= ct::MAX_ENTRIES {
+            // Full: expired connections go first, as the kernel's garbage
+            // collector and early drop would free them; scanning the whole
+            // table is charged as helper work.
+            self.res.work(count as u64 * 8)?;
+            let (held, now) = (self.ct_refs.held(), self.jiffies32());
+            let table = self.conntrack.as_deref_mut().expect("checked");
+            table.collect(now, &held);
+            count = table.conns.len();
+        }
         if count + pending >= ct::MAX_ENTRIES {
             return self.ct_error(pc, r[3], ENOMEM);
         }
@@ -328,7 +338,8 @@ impl<T: Tracer> Exec<'_, T> {
         let mut c = *c;
         let held = self.ct_refs.held();
         let table = self.conntrack.as_deref_mut().expect("checked");
-        table.collect(now, &held);
+        table.collect_tuple(&c.orig, now, &held);
+        table.collect_tuple(&c.orig.reversed(), now, &held);
         // nf_conntrack_hash_check_insert: -EEXIST when either tuple is in
         // the table already; the connection is freed and NULL returned.
         if table.find(&c.orig, c.zone).is_some() || table.find(&c.orig.reversed(), c.zone).is_some()
@@ -341,9 +352,7 @@ impl<T: Tracer> Exec<'_, T> {
         // insertion.
         let rel = table.timeout(&c);
         table.set_timeout(&mut c, now.wrapping_add(rel));
-        let id = table.next_id;
-        table.next_id += 1;
-        table.conns.insert(id, c);
+        let id = table.add(c);
         self.ct_push(Target::Table(id))
     }
 
