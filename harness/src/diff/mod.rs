@@ -417,7 +417,9 @@ fn run_here(
     if report.conntrack.is_some() && report.backends.len() > 1 {
         report.conntrack_note = Some(
             "conntrack table: only the engine's is reported; the other backends' tables are not \
-             read back, so they are not compared (their effects on verdicts, packets and maps are)"
+             read back, so they are not compared (their effects on verdicts, packets and maps are). \
+             The host's table is this network namespace's and keeps connections between runs: \
+             run under `unshare -n` so that it starts empty, as the engine's does"
                 .into(),
         );
     }
