@@ -65,6 +65,13 @@ pub struct Args {
     /// out with a note, or refused).
     #[arg(long, value_name = "NAME")]
     pub fib_from_netns: Option<String>,
+    /// Connections the engine's conntrack table holds before the first
+    /// packet (JSON, format in the README); without it the table starts
+    /// empty. The host kernel's table is its network namespace's, which
+    /// xdpqual does not fill: run the diff in a fresh namespace (e.g.
+    /// `unshare -n`) so that both start empty.
+    #[arg(long, value_name = "FILE")]
+    pub conntrack: Option<PathBuf>,
     /// `rx_queue_index` the program sees.
     #[arg(long, default_value_t = 0)]
     pub rx_queue: u32,
@@ -126,12 +133,27 @@ pub(crate) fn run(args: Args) -> Result<ExitCode> {
             );
         }
     }
+    let conntrack = xdpqual::conntrackfile::setup_for(
+        &obj,
+        args.load.btf.as_deref(),
+        args.conntrack.as_deref(),
+    )?;
+    if conntrack.as_ref().is_some_and(|c| !c.seeds.is_empty())
+        && backends.iter().any(|b| !matches!(b, BackendKind::Vm))
+    {
+        anyhow::bail!(
+            "a --conntrack file with connections can only be used with --backends vm: xdpqual \
+             fills the engine's table from it but not the kernel's, so another backend would \
+             start from a different table"
+        );
+    }
     let opts = DiffOptions {
         backends,
         maps: args.maps.clone(),
         rx_queue_index: args.rx_queue,
         max_reported: args.max_reported,
         fib,
+        conntrack,
     };
     // From here SIGINT/SIGTERM stop the run between packets; the partial
     // report is still printed (marked as partial) and the exit status is
@@ -214,6 +236,26 @@ pub(crate) fn render(r: &diff::DiffReport) -> String {
     }
     for mm in &r.map_mismatches {
         s.push_str(&format!("MAP MISMATCH {mm}\n"));
+    }
+    if let Some(entries) = &r.conntrack {
+        s.push_str(&format!("engine conntrack table: {} connection(s)\n", entries.len()));
+        for e in entries {
+            s.push_str(&format!(
+                "    proto {} {}:{} -> {}:{} zone {} status {:#x} mark {} timeout {}\n",
+                e.proto,
+                e.src,
+                e.sport,
+                e.dst,
+                e.dport,
+                e.zone,
+                e.status,
+                e.mark,
+                e.timeout_jiffies
+            ));
+        }
+    }
+    if let Some(n) = &r.conntrack_note {
+        s.push_str(&format!("{n}\n"));
     }
     for mm in &r.map_nondeterministic {
         s.push_str(&format!(

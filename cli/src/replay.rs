@@ -77,6 +77,11 @@ pub struct Args {
     /// out with a note, or refused).
     #[arg(long, value_name = "NAME")]
     pub fib_from_netns: Option<String>,
+    /// Connections the conntrack kfuncs' table holds before the first
+    /// packet (JSON, format in the README); without it the table starts
+    /// empty. The table persists across the run's packets, as the kernel's.
+    #[arg(long, value_name = "FILE")]
+    pub conntrack: Option<PathBuf>,
     /// Print the instruction trace of one packet: N (0-based over all
     /// captures in order) or CAPTURE:N (0-based within that capture, named
     /// as on the command line, by file name, or by its 0-based position).
@@ -210,6 +215,22 @@ pub(crate) fn run(mut args: Args) -> Result<ExitCode> {
         0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
         n => n,
     };
+    let conntrack = xdpqual::conntrackfile::setup_for(
+        &obj,
+        args.load.btf.as_deref(),
+        args.conntrack.as_deref(),
+    )?;
+    // The kernel's conntrack table is one for all CPUs; workers would each
+    // hold their own.
+    let threads = if conntrack.is_some() && threads > 1 {
+        eprintln!(
+            "xdpqual: note: running 1 worker, not {threads}: the program uses the conntrack \
+             table, which all packets share"
+        );
+        1
+    } else {
+        threads
+    };
     let plan = plan(&obj, &ParallelOptions { threads, allow_shared_state: args.parallel_unsafe });
     if let Some(why) = &plan.downgraded {
         eprintln!("xdpqual: note: {}", xdpqual::util::escape::terminal(why));
@@ -224,6 +245,7 @@ pub(crate) fn run(mut args: Args) -> Result<ExitCode> {
             ncpus,
             jit,
             fib: fib.clone(),
+            conntrack: conntrack.clone(),
             kernel: xdpqual::backends::engine::host_kernel_release(),
             ..Default::default()
         };

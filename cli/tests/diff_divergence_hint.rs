@@ -165,6 +165,7 @@ fn diff_mismatch_detail_carries_the_hint() {
         rx_queue_index: 5,
         max_reported: 5,
         fib: None,
+        conntrack: None,
     };
     let report = diff::run(&obj, &obj.programs[0], &[pcap], &opts).expect("diff");
     std::fs::remove_dir_all(&dir).ok();

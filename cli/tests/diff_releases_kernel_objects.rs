@@ -53,6 +53,7 @@ fn opts(maps: Vec<MapInit>) -> DiffOptions {
         rx_queue_index: 0,
         max_reported: 5,
         fib: None,
+        conntrack: None,
     }
 }
 

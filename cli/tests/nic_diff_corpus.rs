@@ -75,6 +75,7 @@ fn corpus_nic_differences_are_all_explained() {
             rx_queue_index: 0,
             max_reported: 3,
             fib: None,
+            conntrack: None,
         };
         let r = diff::run(&obj, &program, &captures, &opts).unwrap();
         let label = format!("{object}:{}", section.unwrap_or("-"));

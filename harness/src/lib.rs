@@ -22,6 +22,7 @@ pub mod backends;
 pub mod bench;
 pub mod capture;
 pub mod compare;
+pub mod conntrackfile;
 pub mod dashboard;
 pub mod diff;
 pub mod fibfile;

@@ -182,6 +182,8 @@ impl Engine {
             fib: self.config.fib.as_deref(),
             order: self.config.byte_order,
             big: self.config.byte_order.is_big(),
+            conntrack: self.conntrack.as_mut(),
+            ct_refs: Default::default(),
         };
         for (i, pkt) in packets.iter().enumerate() {
             let laid_out =
@@ -200,6 +202,7 @@ impl Engine {
             ex.tail_calls = 0;
             ex.now_ns = pkt.ts_ns;
             ex.reservations.clear();
+            ex.ct_refs.refs.clear();
             ex.refusals.clear();
             // As in `Engine::exec`: the last line against a panic anywhere
             // in a run, so one packet cannot take the process down.

@@ -89,6 +89,10 @@ pub(crate) struct Exec<'e, T: Tracer> {
     pub order: xdpqual_isa::ByteOrder,
     /// `order.is_big()`, read on every load and store.
     pub big: bool,
+    /// The modelled conntrack table, when the program calls conntrack
+    /// kfuncs ([`crate::conntrack`]), and this run's references into it.
+    pub conntrack: Option<&'e mut crate::conntrack::Table>,
+    pub ct_refs: crate::conntrack::Refs,
 }
 
 impl<T: Tracer> Exec<'_, T> {
@@ -253,6 +257,10 @@ impl<T: Tracer> Exec<'_, T> {
                 }
                 self.tracer.mem(pc, region, off, len, write);
                 return Ok(&mut m.values[o..o + len]);
+            }
+            TAG_CONNTRACK => {
+                self.tracer.mem(pc, Region::Conntrack, off, len, write);
+                return self.conntrack_slice(a, len, write);
             }
             TAG_CTX => {
                 return Err(FaultKind::InvalidCtxAccess {

@@ -20,6 +20,8 @@ pub enum Region {
     Ringbuf,
     /// The flat memory of a conformance test (`-- mem`).
     Mem,
+    /// A `struct nf_conn` of the modelled conntrack table.
+    Conntrack,
     /// Not an address of any region.
     Invalid,
 }
@@ -33,6 +35,7 @@ impl fmt::Display for Region {
             Region::MapValue(m) => write!(f, "value of map #{m}"),
             Region::Ringbuf => f.write_str("ringbuf record"),
             Region::Mem => f.write_str("test memory"),
+            Region::Conntrack => f.write_str("struct nf_conn"),
             Region::Invalid => f.write_str("no region"),
         }
     }

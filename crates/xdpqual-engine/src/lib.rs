@@ -25,6 +25,7 @@ pub mod batch;
 #[cfg(test)]
 mod big_endian_tests;
 pub mod budget;
+pub mod conntrack;
 mod exec;
 pub mod fault;
 pub mod fib;
@@ -116,6 +117,10 @@ pub struct EngineConfig {
     /// The forwarding table `bpf_fib_lookup` consults (`--fib`); without
     /// one the helper faults, naming the option.
     pub fib: Option<std::sync::Arc<fib::Fib>>,
+    /// The target kernel's `struct nf_conn` layout and the connections the
+    /// conntrack kfuncs' table starts with ([`conntrack`]); without it those
+    /// kfuncs fault, naming what is missing.
+    pub conntrack: Option<std::sync::Arc<conntrack::Setup>>,
     /// The kernel release whose helper semantics are modelled where they
     /// changed between releases ([`release`]).
     pub kernel: KernelRelease,
@@ -144,6 +149,7 @@ impl Default for EngineConfig {
             jit_max_insns: jit::MAX_JIT_INSNS,
             hz: 250,
             fib: None,
+            conntrack: None,
             kernel: KernelRelease::NEWEST_MODELLED,
             byte_order: ByteOrder::Little,
             arch: Arch::X86_64,
@@ -329,6 +335,8 @@ pub struct Engine {
     /// Whether laying out a frame must zero the page around it: only when
     /// one of the programs can move the frame's bounds outwards.
     surroundings: xdp::Surroundings,
+    /// The conntrack table ([`EngineConfig::conntrack`]), kept across runs.
+    conntrack: Option<conntrack::Table>,
 }
 
 impl Engine {
@@ -490,7 +498,10 @@ impl Engine {
         } else {
             xdp::Surroundings::Unobservable
         };
+        let big = config.byte_order.is_big();
+        let ct_table = config.conntrack.as_deref().map(|s| conntrack::Table::new(s, big));
         let engine = Engine {
+            conntrack: ct_table,
             programs: prepared,
             entry,
             initial_maps: None,
@@ -585,8 +596,17 @@ impl Engine {
         self.initial_maps = Some(self.maps.clone());
     }
 
-    /// Restores the maps to their initial contents (`--fresh-maps`).
+    /// The conntrack table's connections now; `None` when the engine has
+    /// no table ([`EngineConfig::conntrack`]).
+    pub fn conntrack_entries(&self) -> Option<Vec<conntrack::EntryView>> {
+        self.conntrack.as_ref().map(|t| t.entries())
+    }
+
+    /// Restores the maps to their initial contents (`--fresh-maps`), and
+    /// the conntrack table to its seeds.
     pub fn reset_maps(&mut self) {
+        let big = self.config.byte_order.is_big();
+        self.conntrack = self.config.conntrack.as_deref().map(|s| conntrack::Table::new(s, big));
         self.maps = match &self.initial_maps {
             Some(m) => m.clone(),
             // The same definitions built the current maps under the same
@@ -773,6 +793,8 @@ impl Engine {
             fib: self.config.fib.as_deref(),
             order: self.config.byte_order,
             big: self.config.byte_order.is_big(),
+            conntrack: self.conntrack.as_mut(),
+            ct_refs: Default::default(),
         };
         let entry = self.entry;
         let jit = self.jit.as_deref().filter(|_| use_jit);

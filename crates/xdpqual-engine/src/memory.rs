@@ -28,6 +28,9 @@ pub const TAG_MAP: u64 = 7;
 /// point (helpers/dynptr.rs): the offset is `fragment index << 16 | byte
 /// in the fragment` (a fragment is at most a page).
 pub const TAG_FRAG: u64 = 8;
+/// A `struct nf_conn` a conntrack kfunc returned; the offset holds the
+/// run's reference index (bits 24..) and the byte in the struct.
+pub const TAG_CONNTRACK: u64 = 9;
 /// Map values: tag `TAG_MAP_VALUE_BASE + map index`.
 pub const TAG_MAP_VALUE_BASE: u64 = 16;
 
@@ -59,6 +62,7 @@ pub fn region_of(a: u64) -> Region {
         TAG_CTX => Region::Ctx,
         TAG_MEM => Region::Mem,
         TAG_RINGBUF => Region::Ringbuf,
+        TAG_CONNTRACK => Region::Conntrack,
         t if (TAG_MAP_VALUE_BASE..TAG_MAP_VALUE_BASE + (1 << 20)).contains(&t) => {
             Region::MapValue((t - TAG_MAP_VALUE_BASE) as u32)
         }

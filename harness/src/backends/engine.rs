@@ -110,6 +110,7 @@ impl EngineBackend {
             ncpus: possible_cpus(),
             cpu: 0,
             fib: ctx.fib.clone(),
+            conntrack: ctx.conntrack.clone(),
             kernel: host_kernel_release(),
             ..Default::default()
         };

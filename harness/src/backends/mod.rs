@@ -114,6 +114,8 @@ pub struct OpenCtx<'a> {
     pub maps: &'a [crate::mapfile::MapInit],
     /// `--fib`: the forwarding table of the engine's `bpf_fib_lookup`.
     pub fib: Option<std::sync::Arc<crate::engine::fib::Fib>>,
+    /// The engine's conntrack table setup ([`crate::conntrackfile`]).
+    pub conntrack: Option<std::sync::Arc<crate::engine::conntrack::Setup>>,
 }
 
 /// The outcome of opening a backend.

@@ -159,6 +159,7 @@ mod tests {
             rx_queue_index: 0,
             max_reported: 10,
             fib: None,
+            conntrack: None,
         };
         let report = diff::run(&obj, &obj.programs[0], std::slice::from_ref(&pcap), &opts).unwrap();
         std::fs::remove_dir_all(&dir).unwrap();

@@ -43,6 +43,9 @@ pub struct DiffOptions {
     /// `--fib`: the engine's forwarding table, and the namespace the host
     /// backend runs in.
     pub fib: Option<std::sync::Arc<crate::engine::fib::Fib>>,
+    /// The engine's conntrack table: the target's `struct nf_conn` layout
+    /// and the `--conntrack` connections ([`crate::conntrackfile`]).
+    pub conntrack: Option<std::sync::Arc<crate::engine::conntrack::Setup>>,
 }
 
 /// Why a backend took no part.
@@ -114,6 +117,13 @@ pub struct DiffReport {
     /// SIGINT or SIGTERM stopped the run: the counts cover only the packets
     /// before it and prove nothing about the rest.
     pub interrupted: bool,
+    /// The engine's conntrack table after the run, when the program uses
+    /// one. No other backend's table is compared: the host kernel's is
+    /// not read back (the diff says so in `conntrack_note`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub conntrack: Option<Vec<crate::engine::conntrack::EntryView>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub conntrack_note: Option<String>,
 }
 
 /// A program of the object that the diff's engine left out.
@@ -213,7 +223,13 @@ fn run_here(
     report.skipped.extend(skipped);
     pin_to_cpu0();
     let ingress = XdpCtx::loopback().ingress_ifindex;
-    let ctx = OpenCtx { obj, program, maps: &opts.maps, fib: opts.fib.clone() };
+    let ctx = OpenCtx {
+        obj,
+        program,
+        maps: &opts.maps,
+        fib: opts.fib.clone(),
+        conntrack: opts.conntrack.clone(),
+    };
     // The engine always runs: it is the one being checked.
     let mut engine = EngineBackend::open(&ctx)?;
     report.left_out = engine
@@ -413,6 +429,16 @@ fn run_here(
         .any(|s| matches!(s.backend, BackendKind::Live(_)) && s.reason.starts_with("interrupted"))
     {
         report.interrupted = true;
+    }
+    report.conntrack = engine.engine.conntrack_entries();
+    if report.conntrack.is_some() && report.backends.len() > 1 {
+        report.conntrack_note = Some(
+            "conntrack table: only the engine's is reported; the other backends' tables are not \
+             read back, so they are not compared (their effects on verdicts, packets and maps are). \
+             The host's table is this network namespace's and keeps connections between runs: \
+             run under `unshare -n` so that it starts empty, as the engine's does"
+                .into(),
+        );
     }
     for o in others {
         if o.about.maps == MapsCompared::AtEnd {

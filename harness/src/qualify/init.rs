@@ -189,7 +189,7 @@ fn record_capture(
     for p in &mut packets {
         p.ingress_ifindex = lo;
     }
-    let ctx = OpenCtx { obj, program: prog, maps: &[], fib: None };
+    let ctx = OpenCtx { obj, program: prog, maps: &[], fib: None, conntrack: None };
     let mut backend = match registry::open(&BackendKind::Host, &ctx) {
         Ok(Opened::Ready(b)) => b,
         Ok(Opened::Skipped { reason, .. }) => return Err(reason),

@@ -541,6 +541,7 @@ impl Runner<'_> {
             rx_queue_index: 0,
             max_reported: MAX_PACKET_DETAILS,
             fib: l.fib.clone(),
+            conntrack: None,
         };
         let outcome =
             match diff::run(&l.obj, &l.prog, std::slice::from_ref(&self.cfg.captures[ci]), &opts) {

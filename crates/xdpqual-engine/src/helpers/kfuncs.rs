@@ -19,11 +19,34 @@ pub const XDP_RX_VLAN_TAG: i32 = BASE + 3;
 /// bpf_flowtable_opts *, u32 opts_len)`.
 pub const XDP_FLOW_LOOKUP: i32 = BASE + 4;
 
+/// The conntrack kfuncs ([`super::conntrack`]).
+pub const XDP_CT_LOOKUP: i32 = BASE + 0x40;
+pub const XDP_CT_ALLOC: i32 = BASE + 0x41;
+pub const CT_INSERT_ENTRY: i32 = BASE + 0x42;
+pub const CT_RELEASE: i32 = BASE + 0x43;
+pub const CT_SET_TIMEOUT: i32 = BASE + 0x44;
+pub const CT_CHANGE_TIMEOUT: i32 = BASE + 0x45;
+pub const CT_SET_STATUS: i32 = BASE + 0x46;
+pub const CT_CHANGE_STATUS: i32 = BASE + 0x47;
+
+/// Whether `id` is one of the conntrack kfuncs.
+pub fn is_conntrack(id: i32) -> bool {
+    (XDP_CT_LOOKUP..=CT_CHANGE_STATUS).contains(&id)
+}
+
 const TABLE: &[(&str, i32)] = &[
     ("bpf_xdp_metadata_rx_timestamp", XDP_RX_TIMESTAMP),
     ("bpf_xdp_metadata_rx_hash", XDP_RX_HASH),
     ("bpf_xdp_metadata_rx_vlan_tag", XDP_RX_VLAN_TAG),
     ("bpf_xdp_flow_lookup", XDP_FLOW_LOOKUP),
+    ("bpf_xdp_ct_lookup", XDP_CT_LOOKUP),
+    ("bpf_xdp_ct_alloc", XDP_CT_ALLOC),
+    ("bpf_ct_insert_entry", CT_INSERT_ENTRY),
+    ("bpf_ct_release", CT_RELEASE),
+    ("bpf_ct_set_timeout", CT_SET_TIMEOUT),
+    ("bpf_ct_change_timeout", CT_CHANGE_TIMEOUT),
+    ("bpf_ct_set_status", CT_SET_STATUS),
+    ("bpf_ct_change_status", CT_CHANGE_STATUS),
 ];
 
 /// The internal id of a modelled kfunc.

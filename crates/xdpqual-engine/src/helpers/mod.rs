@@ -5,6 +5,7 @@
 //! helper checks what the verifier would have and faults with a
 //! `HelperArgument` naming the rule instead of misbehaving.
 
+pub mod conntrack;
 pub mod csum;
 pub mod dynptr;
 pub mod ids;
@@ -507,6 +508,7 @@ impl<T: Tracer> Exec<'_, T> {
             }
             dynptr::HELPER_READ | dynptr::HELPER_WRITE => self.dynptr_helper(id, pc, r).map(Return),
             id if dynptr::is_kfunc(id) => self.dynptr_kfunc(id, pc, r).map(Return),
+            id if kfuncs::is_conntrack(id) => self.conntrack_call(id, pc, r).map(Return),
             _ => Err(FaultKind::NotModelled { what: format!("helper #{id}") }),
         }
     }

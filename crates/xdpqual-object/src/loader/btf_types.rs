@@ -315,6 +315,29 @@ pub fn member_offset(btf: &[u8], structure: &str, member: &str) -> Result<usize,
     Ok(bits as usize / 8)
 }
 
+/// Size of the struct named `structure` and the byte offset of each of its
+/// byte-aligned members (bitfields are left out), read from raw BTF such
+/// as `/sys/kernel/btf/vmlinux` with one parse.
+pub fn struct_members(
+    btf: &[u8],
+    structure: &str,
+) -> Result<(usize, Vec<(String, usize)>), String> {
+    let types = parse(btf)?;
+    let t = types
+        .types
+        .iter()
+        .find(|t| t.kind == KIND_STRUCT && t.name == structure)
+        .ok_or_else(|| format!("BTF has no struct {structure}"))?;
+    let mut out = Vec::new();
+    for (m, name) in t.extra.chunks_exact(3).zip(&t.member_names) {
+        let (bits, bitfield) = if t.kind_flag { (m[2] & 0xff_ffff, m[2] >> 24) } else { (m[2], 0) };
+        if bitfield == 0 && bits % 8 == 0 {
+            out.push((name.clone(), bits as usize / 8));
+        }
+    }
+    Ok((t.size_or_type as usize, out))
+}
+
 /// Every type's name, indexed by type id (id 0, `void`, and anonymous types
 /// have empty names); empty when the BTF cannot be parsed.
 pub fn type_names(btf: &[u8]) -> Vec<String> {
