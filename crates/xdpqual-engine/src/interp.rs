@@ -1300,55 +1300,30 @@ impl<T: Tracer> Exec<'_, T> {
                     pc += 2;
                     continue;
                 }
+                // Calls leave the loop's registers: out of line, so that
+                // their state does not weigh on every other instruction.
                 Op::Call { id } => {
-                    self.tracer.helper(pc, id);
                     self.executed = executed;
-                    let res = self.call_helper(id, prog, pc, regs, depth);
+                    let res = self.call_op(id, prog, pc, regs, depth);
                     executed = self.executed;
-                    let mut tail = false;
                     match res {
-                        Ok(HelperOutcome::Return(v)) => regs[0] = v,
-                        Ok(HelperOutcome::TailCall(target)) => {
-                            // The frame is reused; r1 (ctx) is what the
-                            // tail-called program sees.
+                        Ok(None) => {}
+                        Ok(Some(target)) => {
                             prog = target;
                             code = &programs[prog].code[..];
-                            tail = true;
+                            pc = 0;
+                            continue;
                         }
-                        Ok(HelperOutcome::Unwind(v)) => {
-                            regs[0] = v;
-                            leave!(Err(Stop::Unwind));
-                        }
-                        Err(k) => fault!(k),
-                    }
-                    // Helpers clobber the caller-saved registers; the
-                    // verifier marks them unreadable, so any value is
-                    // exact. Zero them for determinism.
-                    regs[1..6].fill(0);
-                    if tail {
-                        // tail call: r1 must still be the ctx.
-                        regs[1] = self.ctx_addr;
-                        pc = 0;
-                        continue;
+                        Err(stop) => leave!(Err(stop)),
                     }
                 }
                 Op::CallLocal { t } => {
-                    if depth + 1 >= MAX_FRAMES {
-                        fault!(FaultKind::CallDepth);
-                    }
-                    let saved = [regs[6], regs[7], regs[8], regs[9], regs[10]];
-                    regs[10] = addr(TAG_STACK, (STACK_SIZE - (depth + 1) * FRAME_SIZE) as u64);
-                    let saved_low = self.stack_low;
-                    self.stack_low = STACK_SIZE - (depth + 2) * FRAME_SIZE;
-                    self.clear_frame(depth + 1);
                     self.executed = executed;
-                    let res = self.run_frame(prog, t as usize, regs, depth + 1);
+                    let res = self.call_local(prog, pc, t as usize, regs, depth);
                     executed = self.executed;
-                    self.stack_low = saved_low;
-                    if let Err(e) = res {
-                        leave!(Err(e));
+                    if let Err(stop) = res {
+                        leave!(Err(stop));
                     }
-                    regs[6..11].copy_from_slice(&saved);
                 }
                 Op::CallOut { t } => {
                     if depth + 1 >= MAX_FRAMES {
@@ -1357,26 +1332,11 @@ impl<T: Tracer> Exec<'_, T> {
                     fault!(FaultKind::PcOutOfRange { pc: t });
                 }
                 Op::Callx { d } => {
-                    // callx: the kernel's verifier refuses it; bpf_conformance
-                    // uses it, with no helper that tail-calls.
-                    let code = JMP | CALL | X;
-                    if !self.allow_callx {
-                        fault!(FaultKind::InvalidInstruction { code });
-                    }
-                    let id = r!(d) as i32;
                     self.executed = executed;
-                    let res = self.call_helper(id, prog, pc, regs, depth);
+                    let res = self.callx_op(r!(d) as i32, prog, pc, regs, depth);
                     executed = self.executed;
-                    match res {
-                        Ok(HelperOutcome::Return(v)) => regs[0] = v,
-                        Ok(HelperOutcome::Unwind(v)) => {
-                            regs[0] = v;
-                            leave!(Err(Stop::Unwind));
-                        }
-                        Ok(HelperOutcome::TailCall(_)) => {
-                            fault!(FaultKind::InvalidInstruction { code })
-                        }
-                        Err(k) => fault!(k),
+                    if let Err(stop) = res {
+                        leave!(Err(stop));
                     }
                 }
                 Op::Exit => leave!(Ok(())),
@@ -1389,6 +1349,91 @@ impl<T: Tracer> Exec<'_, T> {
             }
             pc += 1;
         }
+    }
+
+    /// A helper call at `pc`: `Some(program)` when it tail-called.
+    #[inline(never)]
+    fn call_op(
+        &mut self,
+        id: i32,
+        prog: usize,
+        pc: usize,
+        regs: &mut [u64; 11],
+        depth: usize,
+    ) -> Result<Option<usize>, Stop> {
+        self.tracer.helper(pc, id);
+        let mut tail = None;
+        match self.call_helper(id, prog, pc, regs, depth) {
+            Ok(HelperOutcome::Return(v)) => regs[0] = v,
+            // The frame is reused; r1 (ctx) is what the tail-called
+            // program sees.
+            Ok(HelperOutcome::TailCall(target)) => tail = Some(target),
+            Ok(HelperOutcome::Unwind(v)) => {
+                regs[0] = v;
+                return Err(Stop::Unwind);
+            }
+            Err(k) => return Err(self.fault(prog, pc, k)),
+        }
+        // Helpers clobber the caller-saved registers; the verifier marks
+        // them unreadable, so any value is exact. Zero them for determinism.
+        regs[1..6].fill(0);
+        if tail.is_some() {
+            // tail call: r1 must still be the ctx.
+            regs[1] = self.ctx_addr;
+        }
+        Ok(tail)
+    }
+
+    /// A BPF-to-BPF call at `pc` to `target`, in a fresh frame.
+    #[inline(never)]
+    fn call_local(
+        &mut self,
+        prog: usize,
+        pc: usize,
+        target: usize,
+        regs: &mut [u64; 11],
+        depth: usize,
+    ) -> Result<(), Stop> {
+        if depth + 1 >= MAX_FRAMES {
+            return Err(self.fault(prog, pc, FaultKind::CallDepth));
+        }
+        let saved = [regs[6], regs[7], regs[8], regs[9], regs[10]];
+        regs[10] = addr(TAG_STACK, (STACK_SIZE - (depth + 1) * FRAME_SIZE) as u64);
+        let saved_low = self.stack_low;
+        self.stack_low = STACK_SIZE - (depth + 2) * FRAME_SIZE;
+        self.clear_frame(depth + 1);
+        let res = self.run_frame(prog, target, regs, depth + 1);
+        self.stack_low = saved_low;
+        res?;
+        regs[6..11].copy_from_slice(&saved);
+        Ok(())
+    }
+
+    /// `callx` at `pc` of helper `id`: the kernel's verifier refuses it;
+    /// bpf_conformance uses it, with no helper that tail-calls.
+    #[inline(never)]
+    fn callx_op(
+        &mut self,
+        id: i32,
+        prog: usize,
+        pc: usize,
+        regs: &mut [u64; 11],
+        depth: usize,
+    ) -> Result<(), Stop> {
+        let bad = FaultKind::InvalidInstruction { code: JMP | CALL | X };
+        if !self.allow_callx {
+            return Err(self.fault(prog, pc, bad));
+        }
+        match self.call_helper(id, prog, pc, regs, depth) {
+            Ok(HelperOutcome::Return(v)) => regs[0] = v,
+            Ok(HelperOutcome::Unwind(v)) => {
+                regs[0] = v;
+                return Err(Stop::Unwind);
+            }
+            Ok(HelperOutcome::TailCall(_)) => return Err(self.fault(prog, pc, bad)),
+            Err(k) => return Err(self.fault(prog, pc, k)),
+        }
+        Ok(())
     }
 
     pub(crate) fn atomic(
