@@ -176,6 +176,8 @@ pub struct TargetRules {
 pub struct Prepared {
     pub name: String,
     pub insns: Vec<Insn>,
+    /// `insns` decoded once for the interpreter ([`interp::decode`]).
+    pub(crate) code: Vec<interp::Op>,
     /// BTF line info, so faults can name the source line.
     pub lines: xdpqual_object::LineTable,
 }
@@ -467,7 +469,13 @@ impl Engine {
                     if i == entry {
                         entry_at = prepared.len();
                     }
-                    prepared.push(Prepared { name: p.name.clone(), insns, lines: p.lines.clone() });
+                    let code = interp::decode(&insns, config.byte_order.is_big());
+                    prepared.push(Prepared {
+                        name: p.name.clone(),
+                        insns,
+                        code,
+                        lines: p.lines.clone(),
+                    });
                 }
                 Err(e) if i != entry => refused.push((p.name.clone(), e.to_string())),
                 Err(e) => return Err(e.into()),
