@@ -397,3 +397,30 @@ fn read_pcap(p: &Path) -> Vec<Vec<u8>> {
     }
     out
 }
+
+/// libbpf `parse_btf_map_def`: a PROG_ARRAY with `values` holds 4-byte
+/// program references, so a value size left out becomes 4 (the program
+/// then runs as with `__type(value, __u32)`) and any other is refused.
+#[test]
+fn a_prog_array_with_values_gets_libbpfs_value_size() {
+    let dir = scratch("jmpsize");
+    let cap = capture(&dir.0);
+    let Some(unset) = build(&dir.0, Some("-DJMP_VALUE_UNSET")) else {
+        xdpqual::util::skip("map_in_map: clang-19 is not installed");
+        return;
+    };
+    let o = xdpqual(&["inspect", &unset]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    let jmp = out.lines().find(|l| l.contains(" jmp ")).expect("jmp in the map table");
+    let cols: Vec<&str> = jmp.split_whitespace().collect();
+    // #, name, type, key, value, max_entries, ...
+    assert_eq!(&cols[1..6], ["jmp", "PROG_ARRAY", "4", "4", "1"], "{jmp}");
+    let (v, _) = replay(&unset, &cap, &dir.0.join("dump.json"), &[]);
+    assert_eq!(v, ["PASS", "PASS", "DROP", "PASS"], "the static slot still tail-calls");
+
+    let eight = build(&dir.0, Some("-DJMP_VALUE_8")).unwrap();
+    let o = xdpqual(&["replay", &eight, &cap]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("jmp") && err.contains("value_size 8"), "{err}");
+}

@@ -82,11 +82,18 @@ int xdp_tail(struct xdp_md *ctx)
 	return XDP_DROP;
 }
 
+/* The value size of a PROG_ARRAY with `values`: libbpf fills in 4 when it
+ * is left out (-DJMP_VALUE_UNSET, as Cilium's cilium_calls does) and refuses
+ * any other (-DJMP_VALUE_8). */
 struct {
 	__uint(type, BPF_MAP_TYPE_PROG_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
+#if defined(JMP_VALUE_8)
+	__uint(value_size, 8);
+#elif !defined(JMP_VALUE_UNSET)
 	__type(value, __u32);
+#endif
 	__array(values, int (void *));
 } jmp SEC(".maps") = {
 	.values = { [0] = (void *)&xdp_tail },

@@ -66,7 +66,9 @@ pub(crate) fn attach_values(
         map: map.to_string(),
         reason,
     };
-    let wants = defs.iter().any(|d| d.map_type.is_map_in_map());
+    // A PROG_ARRAY may declare `values` too (static initialisation, and
+    // the value size libbpf fills in).
+    let wants = defs.iter().any(|d| d.map_type.is_map_in_map() || d.map_type == MapType::ProgArray);
     let maps_sec = file.section_by_name(".maps");
     let has_relocs = maps_sec.as_ref().is_some_and(|s| s.relocations().next().is_some());
     if !wants && !has_relocs {
@@ -80,6 +82,26 @@ pub(crate) fn attach_values(
     };
     for v in &values {
         let Some(d) = defs.iter_mut().find(|d| d.name == v.map) else { continue };
+        // libbpf parse_btf_map_def: a map with `values` holds 4-byte map or
+        // program references, whatever size it left unset; any other size
+        // it declared is a conflict.
+        let fits = matches!(
+            (&v.decl, d.map_type),
+            (ValuesDecl::Maps(_), t) if t.is_map_in_map()
+        ) || matches!((&v.decl, d.map_type), (ValuesDecl::Programs, MapType::ProgArray));
+        if fits {
+            if d.value_size != 0 && d.value_size != 4 {
+                return Err(err(
+                    &d.name,
+                    format!(
+                        "declares value_size {} but its 'values' member holds 4-byte \
+                         references (libbpf: conflicting value size)",
+                        d.value_size
+                    ),
+                ));
+            }
+            d.value_size = 4;
+        }
         match &v.decl {
             ValuesDecl::Maps(inner) if d.map_type.is_map_in_map() => {
                 d.inner = Some(Box::new(MapDef {
