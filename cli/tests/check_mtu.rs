@@ -49,7 +49,7 @@ fn engine_and_kernel_agree_on_check_mtu() {
         .unwrap();
     let err = String::from_utf8_lossy(&o.stderr).into_owned();
     if err.contains("could not run") {
-        println!("SKIP: the host backend cannot run this here: {err}");
+        xdpqual::util::skip(format_args!("the host backend cannot run this here: {err}"));
     } else {
         let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
         assert_eq!(o.status.code(), Some(0), "{err}\n{v}");

@@ -34,7 +34,9 @@ fn build(test: &str) -> Option<PathBuf> {
 
 fn build_src(test: &str, src: &str) -> Option<PathBuf> {
     if host_has("bpf_xdp_ct_lookup") != Some(true) {
-        println!("SKIP: {HOST_BTF} has no bpf_xdp_ct_lookup (no nf_conntrack in this kernel)");
+        xdpqual::util::skip(format_args!(
+            "{HOST_BTF} has no bpf_xdp_ct_lookup (no nf_conntrack in this kernel)"
+        ));
         return None;
     }
     let dir = std::env::temp_dir().join(format!("xdpqual-ct-{test}-{}", std::process::id()));
@@ -48,7 +50,7 @@ fn build_src(test: &str, src: &str) -> Option<PathBuf> {
         .arg(&obj)
         .status();
     if !cc.is_ok_and(|s| s.success()) {
-        println!("SKIP: clang-19 cannot build tests/data/conntrack/{src}");
+        xdpqual::util::skip(format_args!("clang-19 cannot build tests/data/conntrack/{src}"));
         return None;
     }
     Some(obj)
@@ -172,18 +174,18 @@ fn host_diff(obj: &Path, capture: &str, packets: u64) -> Option<serde_json::Valu
         .args(["--backends", "vm,host", "--format", "json"])
         .output();
     let Ok(out) = out else {
-        println!("SKIP: unshare(1) cannot run here");
+        xdpqual::util::skip(format_args!("unshare(1) cannot run here"));
         return None;
     };
     let stderr = String::from_utf8_lossy(&out.stderr);
     if !out.status.success() && stderr.contains("unshare") {
-        println!("SKIP: cannot make a network namespace here: {stderr}");
+        xdpqual::util::skip(format_args!("cannot make a network namespace here: {stderr}"));
         return None;
     }
     let v: serde_json::Value = serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("{e}: {stderr} {}", String::from_utf8_lossy(&out.stdout)));
     if let Some(s) = v["skipped"].as_array().filter(|s| !s.is_empty()) {
-        println!("SKIP: the host backend cannot run here: {s:?}");
+        xdpqual::util::skip(format_args!("the host backend cannot run here: {s:?}"));
         return None;
     }
     assert_eq!(v["backends"], serde_json::json!(["vm", "host"]), "{v}");
@@ -291,13 +293,13 @@ fn forged_released_and_read_only_pointers_fault() {
     use xdpqual::isa::Insn;
     use xdpqual::program::{LineTable, Object, Program};
     let Some(btf) = Path::new(HOST_BTF).exists().then_some(HOST_BTF) else {
-        println!("SKIP: {HOST_BTF} is absent");
+        xdpqual::util::skip(format_args!("{HOST_BTF} is absent"));
         return;
     };
     let layout = match xdpqual::conntrackfile::layout_from_btf(Path::new(btf)) {
         Ok(l) => l,
         Err(e) => {
-            println!("SKIP: no struct nf_conn in the host BTF: {e:#}");
+            xdpqual::util::skip(format_args!("no struct nf_conn in the host BTF: {e:#}"));
             return;
         }
     };

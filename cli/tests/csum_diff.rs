@@ -55,7 +55,7 @@ fn host_kernel_agrees_with_the_engine_for_its_release() {
         .unwrap();
     let err = String::from_utf8_lossy(&o.stderr).into_owned();
     if err.contains("could not run") {
-        println!("SKIP: the host backend cannot run here: {err}");
+        xdpqual::util::skip(format_args!("the host backend cannot run here: {err}"));
     } else {
         let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
         assert_eq!(o.status.code(), Some(0), "{err}\n{v}");

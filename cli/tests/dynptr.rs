@@ -402,7 +402,7 @@ fn dynptr_cases_match_the_kernel_code_and_the_host_kernel() {
         let obj = match build(&dir, variant) {
             Ok(o) => o,
             Err(e) => {
-                println!("SKIP: {e}");
+                xdpqual::util::skip(format_args!("{e}"));
                 return;
             }
         };
@@ -410,7 +410,7 @@ fn dynptr_cases_match_the_kernel_code_and_the_host_kernel() {
         match host_agrees(&dir, &obj, &cases) {
             Ok(n) => println!("dynptr{variant}: {n} packets, vm and host agree on all"),
             Err(e) if e.contains("could not run") => {
-                println!("SKIP: the host backend cannot run here: {e}")
+                xdpqual::util::skip(format_args!("the host backend cannot run here: {e}"))
             }
             Err(e) => panic!("dynptr{variant}: diff failed: {e}"),
         }
@@ -429,7 +429,7 @@ fn a_fragment_slice_kept_across_adjust_tail_is_checked_against_the_fragment() {
     let obj = match build(&dir, "FRAGS+STALE_FRAG") {
         Ok(o) => o,
         Err(e) => {
-            println!("SKIP: {e}");
+            xdpqual::util::skip(format_args!("{e}"));
             return;
         }
     };
@@ -473,7 +473,7 @@ fn slice_rdwr_writes_through_to_the_frame() {
     let obj = match build(&dir, "RDWR") {
         Ok(o) => o,
         Err(e) => {
-            println!("SKIP: {e}");
+            xdpqual::util::skip(format_args!("{e}"));
             return;
         }
     };
@@ -502,12 +502,14 @@ fn slice_rdwr_writes_through_to_the_frame() {
     engine_agrees(&frags, &frag_cases);
     match host_agrees(&dir, &obj, &cases) {
         Ok(n) => println!("dynptrRDWR: {n} packets, vm and host agree on all"),
-        Err(e) if e.contains("bpf_dynptr_slice_rdwr() is not allowed") => println!(
-            "SKIP: host comparison: this kernel refuses the program (\"bpf_dynptr_slice_rdwr() \
+        Err(e) if e.contains("bpf_dynptr_slice_rdwr() is not allowed") => {
+            xdpqual::util::skip(format_args!(
+                "host comparison: this kernel refuses the program (\"bpf_dynptr_slice_rdwr() \
              is not allowed\")"
-        ),
+            ))
+        }
         Err(e) if e.contains("could not run") => {
-            println!("SKIP: the host backend cannot run here: {e}")
+            xdpqual::util::skip(format_args!("the host backend cannot run here: {e}"))
         }
         Err(e) => panic!("dynptrRDWR: diff failed: {e}"),
     }

@@ -402,7 +402,7 @@ fn engine_results_match_the_worked_out_ones_and_the_kernel() {
         .unwrap();
     let err = String::from_utf8_lossy(&o.stderr).into_owned();
     if err.contains("could not run") {
-        println!("SKIP: the host backend cannot run this here: {err}");
+        xdpqual::util::skip(format_args!("the host backend cannot run this here: {err}"));
     } else {
         let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
         assert_eq!(o.status.code(), Some(0), "{err}\n{v}");
@@ -501,7 +501,7 @@ fn a_namespace_snapshot_reads_back_as_the_file() {
     let ns = match FibNamespace::create(&want) {
         Ok(ns) => ns,
         Err(e) => {
-            println!("SKIP: cannot build a network namespace here: {e:#}");
+            xdpqual::util::skip(format_args!("cannot build a network namespace here: {e:#}"));
             return;
         }
     };

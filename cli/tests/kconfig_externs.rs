@@ -106,13 +106,18 @@ fn host_value<'a>(config: &'a str, name: &str) -> Option<&'a str> {
 fn the_host_config_is_what_the_engine_and_kernel_read() {
     let cfg = xdpqual::kconfig::host_kernel_config();
     let (Some(release), Some(config)) = (cfg.release.clone(), cfg.config.clone()) else {
-        println!("SKIP: this machine's kernel config is not readable: {}", cfg.source);
+        xdpqual::util::skip(format_args!(
+            "this machine's kernel config is not readable: {}",
+            cfg.source
+        ));
         return;
     };
     let (Some(hz), Some("y")) =
         (host_value(&config, "CONFIG_HZ"), host_value(&config, "CONFIG_BPF_SYSCALL"))
     else {
-        println!("SKIP: the host config lacks CONFIG_HZ or CONFIG_BPF_SYSCALL=y");
+        xdpqual::util::skip(format_args!(
+            "the host config lacks CONFIG_HZ or CONFIG_BPF_SYSCALL=y"
+        ));
         return;
     };
     let nums: Vec<u32> =
@@ -138,7 +143,7 @@ fn the_host_config_is_what_the_engine_and_kernel_read() {
     let err = String::from_utf8_lossy(&o.stderr);
     let stdout = String::from_utf8_lossy(&o.stdout);
     if o.status.code() == Some(2) && err.contains("could not run") {
-        println!("SKIP: the host backend cannot run here: {err}");
+        xdpqual::util::skip(format_args!("the host backend cannot run here: {err}"));
         return;
     }
     assert_eq!(o.status.code(), Some(0), "{err}\n{stdout}");

@@ -30,7 +30,9 @@ fn xdpqual(args: &[&str]) -> std::process::Output {
 #[test]
 fn metadata_kfuncs_return_eopnotsupp_and_leave_their_arguments() {
     if host_has("bpf_xdp_metadata_rx_hash") != Some(true) {
-        println!("SKIP: {HOST_BTF} (read with bpftool) has no bpf_xdp_metadata_rx_hash");
+        xdpqual::util::skip(format_args!(
+            "{HOST_BTF} (read with bpftool) has no bpf_xdp_metadata_rx_hash"
+        ));
         return;
     }
     let obj = load_object(&data("kfunc_hints.o")).unwrap();
@@ -101,7 +103,7 @@ fn metadata_kfuncs_return_eopnotsupp_and_leave_their_arguments() {
 #[test]
 fn a_prototype_that_does_not_match_is_refused_with_the_instruction() {
     if host_has("bpf_xdp_metadata_rx_hash") != Some(true) {
-        println!("SKIP: {HOST_BTF} has no bpf_xdp_metadata_rx_hash");
+        xdpqual::util::skip(format_args!("{HOST_BTF} has no bpf_xdp_metadata_rx_hash"));
         return;
     }
     let o = xdpqual(&["inspect", data("kfunc_bad_proto.o").to_str().unwrap()]);
@@ -115,7 +117,7 @@ fn a_prototype_that_does_not_match_is_refused_with_the_instruction() {
 #[test]
 fn a_kfunc_the_engine_does_not_model_is_refused_with_name_and_instruction() {
     if host_has("bpf_rcu_read_lock") != Some(true) {
-        println!("SKIP: {HOST_BTF} has no bpf_rcu_read_lock");
+        xdpqual::util::skip(format_args!("{HOST_BTF} has no bpf_rcu_read_lock"));
         return;
     }
     let obj = load_object(&data("kfunc_unmodelled.o")).unwrap();
@@ -130,7 +132,9 @@ fn a_kfunc_missing_from_the_kernel_is_refused() {
     match host_has("bpf_xdp_flow_lookup") {
         Some(false) => {}
         other => {
-            println!("SKIP: cannot check a missing kfunc here (host has it: {other:?})");
+            xdpqual::util::skip(format_args!(
+                "cannot check a missing kfunc here (host has it: {other:?})"
+            ));
             return;
         }
     }
@@ -156,7 +160,7 @@ fn a_kfunc_missing_from_the_kernel_is_refused() {
         .arg(&obj)
         .status();
     if !cc.is_ok_and(|s| s.success()) {
-        println!("SKIP: clang-19 cannot build the test program");
+        xdpqual::util::skip(format_args!("clang-19 cannot build the test program"));
         return;
     }
     let o = xdpqual(&["inspect", obj.to_str().unwrap()]);
@@ -253,7 +257,9 @@ fn a_weak_missing_kfunc_is_poisoned_not_refused() {
     use std::sync::Arc;
     use xdpqual::loader::{load_target, KernelConfig, LoadOptions};
     if host_has("bpf_xdp_flow_lookup") != Some(false) {
-        println!("SKIP: this kernel's BTF has bpf_xdp_flow_lookup (or bpftool cannot read it)");
+        xdpqual::util::skip(format_args!(
+            "this kernel's BTF has bpf_xdp_flow_lookup (or bpftool cannot read it)"
+        ));
         return;
     }
     let with = |config: &str| {
@@ -292,7 +298,7 @@ fn a_weak_missing_kfunc_is_poisoned_not_refused() {
     let err = String::from_utf8_lossy(&o.stderr);
     let stdout = String::from_utf8_lossy(&o.stdout);
     if o.status.code() == Some(2) && err.contains("could not run") {
-        println!("SKIP: the host backend cannot run here: {err}");
+        xdpqual::util::skip(format_args!("the host backend cannot run here: {err}"));
         return;
     }
     assert_eq!(o.status.code(), Some(0), "{err}\n{stdout}");

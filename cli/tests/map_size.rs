@@ -33,7 +33,7 @@ fn unsized_map_is_refused_then_runs_once_sized() {
     let o = xdpqual(&["diff", OBJ, CAP, "--map-size", "counts=4", "--backends", "vm,host"]);
     let err = text(&o.stderr);
     if o.status.code() == Some(2) && err.contains("could not run") {
-        println!("SKIP: the host backend cannot run here: {err}");
+        xdpqual::util::skip(format_args!("the host backend cannot run here: {err}"));
     } else {
         assert_eq!(o.status.code(), Some(0), "{err}\n{}", text(&o.stdout));
         assert!(text(&o.stdout).contains("0 mismatch"), "{}", text(&o.stdout));

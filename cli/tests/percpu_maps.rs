@@ -139,7 +139,7 @@ fn host_kernel_takes_one_value_or_one_per_cpu() {
         ]);
         let err = String::from_utf8_lossy(&o.stderr);
         if o.status.code() == Some(2) && err.contains("could not run: unavailable") {
-            println!("SKIP: the host backend is unavailable: {err}");
+            xdpqual::util::skip(format_args!("the host backend is unavailable: {err}"));
             return;
         }
         assert_eq!(o.status.code(), Some(0), "{file}: {err}");

@@ -190,7 +190,7 @@ fn forced_sections_agree_with_the_host_kernel() {
             xdpqual(&["diff", &target, cap.to_str().unwrap(), "--backends", "vm,host", "--json"]);
         let err = text(&o.stderr);
         if o.status.code() == Some(2) && err.contains("could not run") {
-            println!("SKIP: the host backend cannot run here: {err}");
+            xdpqual::util::skip(format_args!("the host backend cannot run here: {err}"));
             return;
         }
         assert_eq!(o.status.code(), Some(0), "{sel}: {err}");
@@ -216,7 +216,7 @@ fn devmap_and_cpumap_programs_get_the_kernels_answer() {
         let o = xdpqual(&["diff", &target, cap.to_str().unwrap(), "--backends", "vm,host"]);
         let err = text(&o.stderr);
         if err.contains("backend host was named but could not run: unavailable") {
-            println!("SKIP: the host backend is unavailable: {err}");
+            xdpqual::util::skip(format_args!("the host backend is unavailable: {err}"));
             return;
         }
         assert_eq!(o.status.code(), Some(2), "{sec}: {err}");
@@ -253,7 +253,7 @@ fn another_program_that_cannot_run_as_xdp_is_left_out() {
         xdpqual(&["diff", "--type", "xdp", &xdp, cap.to_str().unwrap(), "--backends", "vm,host"]);
     let err = text(&o.stderr);
     if o.status.code() == Some(2) && err.contains("could not run") {
-        println!("SKIP: the host backend cannot run here: {err}");
+        xdpqual::util::skip(format_args!("the host backend cannot run here: {err}"));
     } else {
         assert_eq!(o.status.code(), Some(0), "{err}\n{}", text(&o.stdout));
     }

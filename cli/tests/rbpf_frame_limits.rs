@@ -41,7 +41,7 @@ fn rbpf_refuses_frames_test_run_refuses() {
     let o = out("vm,rbpf,host");
     let err = String::from_utf8_lossy(&o.stderr).into_owned();
     if err.contains("could not run: unavailable") {
-        println!("SKIP: the host backend is unavailable: {err}");
+        xdpqual::util::skip(format_args!("the host backend is unavailable: {err}"));
     } else {
         let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
         assert_eq!(o.status.code(), Some(0), "{err}\n{v}");

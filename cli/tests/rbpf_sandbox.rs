@@ -349,7 +349,7 @@ fn xdpqual_bench_survives_a_stack_smashing_object() {
         .into_iter()
         .find(|c| Command::new(c).arg("--version").output().is_ok_and(|o| o.status.success()));
     let Some(clang) = clang else {
-        println!("SKIP: needs clang (clang-19) to assemble the hostile object");
+        xdpqual::util::skip(format_args!("needs clang (clang-19) to assemble the hostile object"));
         return;
     };
     let dir = std::env::temp_dir().join(format!("xdpqual-rbpf-sandbox-{}", std::process::id()));
