@@ -424,3 +424,50 @@ fn a_prog_array_with_values_gets_libbpfs_value_size() {
     assert_eq!(o.status.code(), Some(2), "{err}");
     assert!(err.contains("jmp") && err.contains("value_size 8"), "{err}");
 }
+
+/// iproute2's `struct bpf_elf_map` layout: the template is the map whose
+/// `id` is the outer map's `inner_id`, and `inner` (id 7, inner_idx 0)
+/// fills outer[0] at load. iproute2.c's header gives the counts: every
+/// frame finds outer[0] = inner, counts itself in inner[0] and passes (with
+/// outer[0] empty every frame would be dropped). The samples' layout read
+/// of the same words would take `id` 7 as a position and refuse the object.
+#[test]
+fn iproute2_inner_id_and_inner_idx() {
+    let dir = scratch("iproute2");
+    let Some(obj) = build_src(&dir.0, "iproute2", None) else {
+        xdpqual::util::skip("map_in_map: clang-19 is not installed");
+        return;
+    };
+    let cap = capture(&dir.0);
+    let (v, d) = replay(&obj, &cap, &dir.0.join("dump.json"), &[]);
+    assert_eq!(v, ["PASS"; 4]);
+    assert_eq!(u64_at(dump_map(&d, "inner"), 0), 4);
+    assert_eq!(u64_at(dump_map(&d, "spare"), 0), 0);
+    let slots = dump_map(&d, "outer")["slots"].as_array().unwrap().clone();
+    assert_eq!(slots.len(), 1, "{slots:?}");
+    assert_eq!(slots[0]["map"], "inner");
+
+    for (define, want) in
+        [("-DINNER_ID=0", "needs inner_id"), ("-DINNER_ID=9", "no map of the section has that id")]
+    {
+        let obj = build_src(&dir.0, "iproute2", Some(define)).unwrap();
+        let o = xdpqual(&["inspect", &obj]);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{define}: {err}");
+        assert!(err.contains(want) && err.contains("outer"), "{define}: {err}");
+    }
+
+    // The kernel, given the same maps and slot, agrees on every packet and
+    // on the maps.
+    if xdpqual::backends::host::HostBackend::open().is_err() {
+        xdpqual::util::skip("map_in_map: the host kernel backend is unavailable");
+        return;
+    }
+    let prog = format!("{obj}:xdp");
+    let o = xdpqual(&["diff", "--backends", "vm,host", "--json", &prog, &cap]);
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(j["packets"], 4);
+    assert_eq!(j["agreed"], 4);
+    assert_eq!(j["map_mismatches"].as_array().unwrap().len(), 0);
+}

@@ -179,3 +179,79 @@ fn map_symbols(file: &object::File<'_>, maps: SectionIndex) -> Vec<MapSymbol> {
         .map(|s| MapSymbol { index: s.index().0, value: s.address(), size: s.size() })
         .collect()
 }
+
+/// One definition of a legacy `maps` section, as the words it was built
+/// with (in the object's byte order).
+pub(crate) struct LegacyDef {
+    pub(crate) name: String,
+    pub(crate) words: Vec<u32>,
+}
+
+/// The layout a legacy `maps` section's definitions follow, told apart by
+/// their size, as the loaders that read them did: each loader took the
+/// size from the section (`section size / map symbols`) and read the words
+/// it knew.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum LegacyLayout {
+    /// libbpf's `struct bpf_map_def` (5 words): no inner-map words at all.
+    Libbpf,
+    /// The kernel samples' `struct bpf_load_map_def` (samples/bpf/
+    /// bpf_load.h: 7 words), whose 6th word is `inner_map_idx`: the
+    /// position in the section of the inner-map template.
+    SamplesBpfLoad,
+    /// iproute2's `struct bpf_elf_map` (include/bpf_elf.h: 9 words):
+    /// `id` (6th), `pinning`, `inner_id` (the `id` of the template) and
+    /// `inner_idx` (the outer slot the map fills, or `u32::MAX` for none:
+    /// `bpf_maps_attach_all` in lib/bpf_legacy.c).
+    Iproute2,
+}
+
+/// Size in bytes of iproute2's `struct bpf_elf_map` and of the samples'
+/// `struct bpf_load_map_def` up to and including `inner_map_idx`.
+const BPF_ELF_MAP_SIZE: u64 = 36;
+const SAMPLES_INNER_IDX_END: u64 = 24;
+
+/// The definitions of the legacy `maps` section in section order, with
+/// their layout; `None` when the object has no such section or its
+/// definitions cannot be sized (aya-obj then refuses them first).
+pub(crate) fn definitions(file: &object::File<'_>) -> Option<(LegacyLayout, Vec<LegacyDef>)> {
+    let section = file.section_by_name(LEGACY_MAPS_SECTION)?;
+    let data = section.data().ok()?;
+    let mut symbols = map_symbols(file, section.index());
+    if symbols.is_empty() {
+        return None;
+    }
+    symbols.sort_by_key(|s| s.value);
+    let def_size = match symbols[0].size {
+        0 => data.len() as u64 / symbols.len() as u64,
+        n => n,
+    };
+    let layout = match def_size {
+        s if s >= BPF_ELF_MAP_SIZE => LegacyLayout::Iproute2,
+        s if s >= SAMPLES_INNER_IDX_END => LegacyLayout::SamplesBpfLoad,
+        _ => LegacyLayout::Libbpf,
+    };
+    let little = file.is_little_endian();
+    let defs = symbols
+        .iter()
+        .filter_map(|s| {
+            let name = file.symbol_by_index(object::SymbolIndex(s.index)).ok()?.name().ok()?;
+            let start = usize::try_from(s.value).ok()?;
+            let end = start.checked_add(usize::try_from(def_size).ok()?)?;
+            let words = data
+                .get(start..end)?
+                .chunks_exact(4)
+                .map(|w| {
+                    let w = [w[0], w[1], w[2], w[3]];
+                    if little {
+                        u32::from_le_bytes(w)
+                    } else {
+                        u32::from_be_bytes(w)
+                    }
+                })
+                .collect();
+            Some(LegacyDef { name: name.to_string(), words })
+        })
+        .collect();
+    Some((layout, defs))
+}

@@ -47,16 +47,15 @@ pub(crate) fn to_def(name: &str, map: &Map) -> MapDef {
 /// - BTF-defined maps: the `values` member (`parse_btf_map_def`) and the
 ///   relocations in `.rel.maps` that fill its slots
 ///   (`bpf_object__collect_map_relos`);
-/// - legacy `maps` definitions: the 6th word of `struct bpf_map_def` as the
-///   kernel samples' `bpf_load.c` laid it out, `inner_map_idx`, the index
-///   (in section order) of the legacy map that serves as the template.
+/// - legacy `maps` definitions, by the layout their size shows
+///   ([`legacy_templates`]): the samples' `inner_map_idx` or iproute2's
+///   `inner_id` and `inner_idx`.
 ///
 /// A map-in-map without a template cannot be created (the kernel's
 /// `bpf_map_meta_alloc` needs an inner map fd), so it is refused here.
 pub(crate) fn attach_values(
     file: &object::File<'_>,
     btf: Option<&[u8]>,
-    aya_maps: &[(String, Map)],
     defs: &mut [MapDef],
     path: &std::path::Path,
 ) -> Result<(), LoadError> {
@@ -136,51 +135,7 @@ pub(crate) fn attach_values(
             }
         }
     }
-    // Legacy maps: `inner_map_idx` names a map of the same section by its
-    // position, in symbol-offset order.
-    let sym_addr = |i: Option<usize>| {
-        i.and_then(|i| file.symbol_by_index(object::SymbolIndex(i)).ok()).map(|s| s.address())
-    };
-    for (name, m) in aya_maps {
-        let Map::Legacy(l) = m else { continue };
-        let ty = MapType::from_uapi(l.def.map_type);
-        if !ty.is_map_in_map() {
-            continue;
-        }
-        let mut same: Vec<(u64, &String, &Map)> = aya_maps
-            .iter()
-            .filter(|(_, o)| {
-                matches!(o, Map::Legacy(ol) if ol.section_index == l.section_index)
-                    && o.section_kind() == EbpfSectionKind::Maps
-            })
-            .map(|(n, o)| (sym_addr(o.symbol_index()).unwrap_or(u64::MAX), n, o))
-            .collect();
-        same.sort_by_key(|(a, n, _)| (*a, (*n).clone()));
-        let idx = l.def.id as usize;
-        let Some((_, tname, t)) = same.get(idx).filter(|(_, n, _)| *n != name) else {
-            return Err(err(
-                name,
-                format!(
-                    "a legacy {} definition names map #{idx} of its section as inner_map_idx \
-                     (the word after map_flags), but the section has {} maps{}",
-                    ty.name(),
-                    same.len(),
-                    if same.get(idx).is_some() { " and that one is the map itself" } else { "" }
-                ),
-            ));
-        };
-        let mut inner = to_def(tname, t);
-        inner.name = format!("{name}.inner");
-        if inner.map_type.is_map_in_map() {
-            return Err(err(
-                name,
-                "its inner map is itself a map-in-map (the kernel allows one level)".into(),
-            ));
-        }
-        if let Some(d) = defs.iter_mut().find(|d| &d.name == name) {
-            d.inner = Some(Box::new(inner));
-        }
-    }
+    legacy_templates(file, defs, &err)?;
     if let Some(d) = defs.iter().find(|d| d.map_type.is_map_in_map() && d.inner.is_none()) {
         return Err(err(
             &d.name,
@@ -262,6 +217,128 @@ pub(crate) fn attach_values(
                 format!("slot {slot} is initialised with '{t}', which is not a map of the object"),
             ));
         }
+    }
+    Ok(())
+}
+
+/// Inner-map templates and static slots of a legacy `maps` section, read
+/// the way the loader its layout was written for reads them (see
+/// [`LegacyLayout`]):
+/// - the samples' `inner_map_idx` names the template by its position in
+///   the section (samples/bpf/bpf_load.c `load_maps`);
+/// - iproute2's `inner_id` names it by its `id`, and any map with an `id`,
+///   no `inner_id` and an `inner_idx` other than -1 is put into slot
+///   `inner_idx` of every outer map whose `inner_id` is its `id`
+///   (`bpf_map_attach` and `bpf_maps_attach_all`, iproute2
+///   lib/bpf_legacy.c);
+/// - libbpf's 5-word definition has neither, so such a map-in-map is left
+///   without a template (and refused by the caller).
+fn legacy_templates(
+    file: &object::File<'_>,
+    defs: &mut [MapDef],
+    err: &dyn Fn(&str, String) -> LoadError,
+) -> Result<(), LoadError> {
+    use super::legacy::{definitions, LegacyLayout};
+    let Some((layout, legacy)) = definitions(file) else { return Ok(()) };
+    let def_of = |name: &str| defs.iter().find(|d| d.name == name).cloned();
+    let mut templates: Vec<(String, MapDef)> = Vec::new();
+    let mut slots: Vec<(String, u32, String)> = Vec::new();
+    for (pos, outer) in legacy.iter().enumerate() {
+        let Some(outer_def) = def_of(&outer.name) else { continue };
+        if !outer_def.map_type.is_map_in_map() {
+            continue;
+        }
+        let kind = outer_def.map_type.name();
+        let template =
+            match layout {
+                LegacyLayout::Libbpf => continue,
+                LegacyLayout::SamplesBpfLoad => {
+                    let idx = outer.words[5] as usize;
+                    match legacy.get(idx) {
+                        Some(t) if idx != pos => t,
+                        found => {
+                            return Err(err(
+                                &outer.name,
+                                format!(
+                                "a legacy {kind} definition names map #{idx} of its section as \
+                                 inner_map_idx (the word after map_flags), but the section has \
+                                 {} maps{}",
+                                legacy.len(),
+                                if found.is_some() { " and that one is the map itself" } else { "" }
+                            ),
+                            ))
+                        }
+                    }
+                }
+                LegacyLayout::Iproute2 => {
+                    let inner_id = outer.words[7];
+                    if inner_id == 0 {
+                        return Err(err(
+                            &outer.name,
+                            format!(
+                            "an iproute2 {kind} definition (struct bpf_elf_map) needs inner_id, \
+                             the id of the map that serves as its template; it is 0 (iproute2 \
+                             refuses this too: \"no inner map ID defined\")"
+                        ),
+                        ));
+                    }
+                    match legacy.iter().find(|t| t.words[5] == inner_id) {
+                        Some(t) if t.name != outer.name => t,
+                        found => {
+                            return Err(err(
+                                &outer.name,
+                                format!(
+                                "an iproute2 {kind} definition names inner_id {inner_id}, but {}",
+                                if found.is_some() {
+                                    "that is the map's own id"
+                                } else {
+                                    "no map of the section has that id"
+                                }
+                            ),
+                            ))
+                        }
+                    }
+                }
+            };
+        let Some(mut inner) = def_of(&template.name) else { continue };
+        if inner.map_type.is_map_in_map() {
+            return Err(err(
+                &outer.name,
+                "its inner map is itself a map-in-map (the kernel allows one level)".into(),
+            ));
+        }
+        inner.name = format!("{}.inner", outer.name);
+        templates.push((outer.name.clone(), inner));
+        if layout == LegacyLayout::Iproute2 {
+            let inner_id = outer.words[7];
+            for m in &legacy {
+                let (id, m_inner_id, inner_idx) = (m.words[5], m.words[7], m.words[8]);
+                if id == inner_id && m_inner_id == 0 && inner_idx != u32::MAX {
+                    slots.push((outer.name.clone(), inner_idx, m.name.clone()));
+                }
+            }
+        }
+    }
+    for (outer, inner) in templates {
+        if let Some(d) = defs.iter_mut().find(|d| d.name == outer) {
+            d.inner = Some(Box::new(inner));
+        }
+    }
+    for (outer, slot, map) in slots {
+        let d = defs.iter_mut().find(|d| d.name == outer).expect("outer maps are defs");
+        if d.map_type == MapType::HashOfMaps && d.key_size != 4 {
+            return Err(err(
+                &outer,
+                format!(
+                    "iproute2 fills slot {slot} of this HASH_OF_MAPS with '{map}' using a 4-byte \
+                     key (inner_idx), but its key_size is {}",
+                    d.key_size
+                ),
+            ));
+        }
+        d.init_slots.retain(|(s, _)| *s != slot);
+        d.init_slots.push((slot, map));
+        d.init_slots.sort();
     }
     Ok(())
 }

@@ -285,7 +285,7 @@ pub fn inspect_object_bytes_with(
 
     let map_names: Vec<&str> = linked.maps.iter().map(|(n, _)| n.as_str()).collect();
     let mut maps: Vec<_> = linked.maps.iter().map(|(n, m)| maps::to_def(n, m)).collect();
-    maps::attach_values(&file, btf, &linked.maps, &mut maps, path)?;
+    maps::attach_values(&file, btf, &mut maps, path)?;
     // libbpf's `.kconfig` internal map: one read-only ARRAY entry, created
     // with BPF_F_RDONLY_PROG and frozen (bpf_object__init_internal_map).
     let kconfig_index = externs.kconfig.as_ref().map(|data| {
