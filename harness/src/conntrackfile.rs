@@ -230,17 +230,17 @@ mod tests {
     fn the_host_layout_is_read_from_its_btf() {
         let p = Path::new(HOST_BTF);
         if !p.exists() {
-            println!("SKIP: {HOST_BTF} is absent");
+            crate::util::skip(format_args!("{HOST_BTF} is absent"));
             return;
         }
         let bytes = std::fs::read(p).unwrap();
         if crate::loader::btf_types::struct_members(&bytes, "nf_conn").is_err() {
-            println!("SKIP: the host kernel's BTF has no struct nf_conn (no nf_conntrack)");
+            crate::util::skip("the host kernel's BTF has no struct nf_conn (no nf_conntrack)");
             return;
         }
         let l = layout_from_btf(p).unwrap();
-        // The layout's fields cross-checked with member_offset, a separate
-        // reader of the same BTF.
+        // The layout's fields cross-checked member by member with
+        // member_offset (layout_from_btf reads whole structs).
         let off = |s: &str, m: &str| crate::loader::btf_types::member_offset(&bytes, s, m).unwrap();
         assert_eq!(l.status, off("nf_conn", "status"));
         assert_eq!(l.timeout, off("nf_conn", "timeout"));

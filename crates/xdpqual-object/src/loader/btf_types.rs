@@ -242,17 +242,12 @@ impl Types {
             }
             KIND_STRUCT => {
                 let mut members = Vec::new();
-                for (m, name) in t.extra.chunks_exact(3).zip(&t.member_names) {
-                    // With kind_flag, the offset word packs a bitfield size in
-                    // its top 8 bits; bitfields are not addressable by name here.
-                    let (bits, bitfield) =
-                        if t.kind_flag { (m[2] & 0xff_ffff, m[2] >> 24) } else { (m[2], 0) };
-                    if bitfield != 0 || bits % 8 != 0 {
-                        continue;
-                    }
+                for (at, (m, name)) in t.extra.chunks_exact(3).zip(&t.member_names).enumerate() {
+                    // Bitfields are not addressable by name here.
+                    let Some(offset) = member_byte_offset(t, at) else { continue };
                     members.push(Member {
                         name: name.clone(),
-                        offset: (bits / 8) as usize,
+                        offset,
                         layout: self.layout(m[1], depth + 1)?,
                     });
                 }
@@ -297,22 +292,14 @@ pub fn map_layouts(btf: &[u8]) -> Result<MapLayouts, String> {
 /// set (Documentation/bpf/btf.rst, BTF_KIND_STRUCT).
 pub fn member_offset(btf: &[u8], structure: &str, member: &str) -> Result<usize, String> {
     let types = parse(btf)?;
-    let t = types
-        .types
-        .iter()
-        .find(|t| t.kind == KIND_STRUCT && t.name == structure)
-        .ok_or_else(|| format!("BTF has no struct {structure}"))?;
+    let t = named_struct(&types, structure)?;
     let at = t
         .member_names
         .iter()
         .position(|n| n == member)
         .ok_or_else(|| format!("struct {structure} has no member {member}"))?;
-    let word = t.extra[3 * at + 2];
-    let bits = if t.kind_flag { word & 0x00ff_ffff } else { word };
-    if bits % 8 != 0 {
-        return Err(format!("{structure}.{member} is not byte-aligned"));
-    }
-    Ok(bits as usize / 8)
+    member_byte_offset(t, at)
+        .ok_or_else(|| format!("{structure}.{member} is a bitfield or not byte-aligned"))
 }
 
 /// Size of the struct named `structure` and the byte offset of each of its
@@ -323,19 +310,29 @@ pub fn struct_members(
     structure: &str,
 ) -> Result<(usize, Vec<(String, usize)>), String> {
     let types = parse(btf)?;
-    let t = types
+    let t = named_struct(&types, structure)?;
+    let members = (0..t.member_names.len())
+        .filter_map(|at| Some((t.member_names[at].clone(), member_byte_offset(t, at)?)))
+        .collect();
+    Ok((t.size_or_type as usize, members))
+}
+
+fn named_struct<'a>(types: &'a Types, structure: &str) -> Result<&'a RawType, String> {
+    types
         .types
         .iter()
         .find(|t| t.kind == KIND_STRUCT && t.name == structure)
-        .ok_or_else(|| format!("BTF has no struct {structure}"))?;
-    let mut out = Vec::new();
-    for (m, name) in t.extra.chunks_exact(3).zip(&t.member_names) {
-        let (bits, bitfield) = if t.kind_flag { (m[2] & 0xff_ffff, m[2] >> 24) } else { (m[2], 0) };
-        if bitfield == 0 && bits % 8 == 0 {
-            out.push((name.clone(), bits as usize / 8));
-        }
-    }
-    Ok((t.size_or_type as usize, out))
+        .ok_or_else(|| format!("BTF has no struct {structure}"))
+}
+
+/// Byte offset of member `at` of a struct, `None` for a bitfield or a
+/// member that does not start on a byte. With `kind_flag` set, the member's
+/// offset word holds the bitfield size in its top 8 bits and the bit offset
+/// in the low 24 (the kernel's Documentation/bpf/btf.rst, BTF_KIND_STRUCT).
+fn member_byte_offset(t: &RawType, at: usize) -> Option<usize> {
+    let word = *t.extra.get(3 * at + 2)?;
+    let (bits, bitfield) = if t.kind_flag { (word & 0x00ff_ffff, word >> 24) } else { (word, 0) };
+    (bitfield == 0 && bits % 8 == 0).then_some(bits as usize / 8)
 }
 
 /// Every type's name, indexed by type id (id 0, `void`, and anonymous types
@@ -413,12 +410,16 @@ pub fn values_maps(btf: &[u8]) -> Result<Vec<ValuesMap>, String> {
             if at + 1 != def.member_names.len() {
                 return Err(format!("map '{}': 'values' must be the last member", var.name));
             }
-            let m = &def.extra[3 * at..3 * at + 3];
-            let bits = if def.kind_flag { m[2] & 0xff_ffff } else { m[2] };
+            let values_offset = member_byte_offset(def, at)
+                .ok_or_else(|| format!("map '{}': 'values' is not byte-aligned", var.name))?;
             let decl = types
-                .values_decl(m[1])
+                .values_decl(def.extra[3 * at + 1])
                 .map_err(|e| format!("map '{}': member 'values' {e}", var.name))?;
-            out.push(ValuesMap { map: var.name.clone(), values_offset: bits / 8, decl });
+            out.push(ValuesMap {
+                map: var.name.clone(),
+                values_offset: values_offset as u32,
+                decl,
+            });
         }
     }
     Ok(out)
