@@ -872,3 +872,41 @@ fn sigkill_leftovers_are_removed_by_the_next_run() {
 fn obj_reflector() -> xdpqual::program::Object {
     load_object(&root().join("corpus/build/reflector.v4.o")).unwrap()
 }
+
+/// Randomness carried through a map is classed as in `diff`
+/// (tests/carried_nondeterminism.rs gives the program's rules): flows 1
+/// and 2 draw a number on their first frame and write it into every later
+/// frame they send back (XDP_TX); the engine and the kernel draw their own,
+/// so those four frames differ only because of a number an earlier run
+/// stored. Counted per frame: 4 agree (the two first frames and the two
+/// 0xff frames, all XDP_PASS unchanged), 4 nondeterministic, 0 mismatches.
+/// Classed by "did this run call a random helper" alone, the four would be
+/// mismatches (their runs call none).
+#[test]
+fn randomness_carried_through_a_map_is_nondeterministic_on_a_live_interface() {
+    skip_unless_able!();
+    let dir = std::env::temp_dir().join(format!("xdpqual-live-carried-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let cap = dir.join("in.pcap");
+    let flows = [1u8, 2, 1, 1, 0xff, 2, 1, 0xff];
+    let frames = flows.iter().enumerate().map(|(i, &flow)| {
+        let mut f = vec![0u8; 60];
+        f[0] = flow;
+        // Locally administered unicast source, IPv4 ethertype.
+        f[6..12].copy_from_slice(&[0x02, 0, 0, 0, 0, 0x17]);
+        f[12] = 0x08;
+        (i as u64 * 1_000_000, f)
+    });
+    xdpqual::capture::write_pcap(&cap, xdpqual::capture::TsPrecision::Microsecond, frames).unwrap();
+    let obj = load_object(&root().join("cli/tests/data/loader/carried_random.o")).unwrap();
+    let pair = VethPair::new("carr");
+    let mut o = opts(&pair, XdpMode::Drv);
+    o.max_packets = None;
+    let report = live::run(&obj, &obj.programs[0], std::slice::from_ref(&cap), &o).expect("run");
+    let _ = std::fs::remove_dir_all(&dir);
+    let json = serde_json::to_string_pretty(&report).unwrap();
+    assert_eq!(report.sent, 8, "{json}");
+    assert_eq!(report.tally.agreed, 4, "{json}");
+    assert_eq!(report.tally.nondeterministic, 4, "{json}");
+    assert_eq!(report.tally.mismatch_count, 0, "{json}");
+}

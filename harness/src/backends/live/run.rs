@@ -17,9 +17,9 @@ use crate::backends::engine::run_packet;
 use crate::backends::host::{HostBackend, HostSession, SessionOutcome};
 use crate::backends::{PacketResult, PacketSource};
 use crate::capture::{flow, CaptureReader};
+use crate::compare::carried::CarriedNondeterminism;
 use crate::compare::{Class, Tally};
-use crate::engine::helpers::ids::NONDETERMINISTIC;
-use crate::engine::{Engine, EngineConfig, Recorder, RedirectTarget};
+use crate::engine::{Engine, EngineConfig, RedirectTarget};
 use crate::isa::{self, Insn};
 use crate::mapfile::{self, MapInit};
 use crate::program::{Object, Program};
@@ -183,11 +183,14 @@ fn expect(r: &PacketResult, meta_len: usize, iface_ifindex: u32) -> Option<Expec
 /// The engine's prediction for frames the tool did not send, run as they
 /// are seen entering the interface (which also updates the engine's maps,
 /// as the kernel's run updates its own).
-fn predictor(
-    engine: &mut Engine,
+/// Their runs go through `carried` too: a foreign frame's random or
+/// time-dependent write to a map makes later reads of it nondeterministic.
+fn predictor<'a>(
+    engine: &'a mut Engine,
+    carried: &'a mut CarriedNondeterminism,
     ts_ns: u64,
     iface_ifindex: u32,
-) -> impl FnMut(&[u8]) -> Option<Expect> + '_ {
+) -> impl FnMut(&[u8]) -> Option<Expect> + 'a {
     move |frame: &[u8]| {
         let src = PacketSource {
             data: frame.to_vec(),
@@ -195,8 +198,8 @@ fn predictor(
             ingress_ifindex: iface_ifindex,
             rx_queue_index: 0,
         };
-        let mut rec = Recorder::new(0);
-        let r = run_packet(engine, &src, &mut rec);
+        let r = run_packet(engine, &src, carried);
+        carried.end_run();
         expect(&r, engine.last_meta_len(), iface_ifindex)
     }
 }
@@ -467,6 +470,7 @@ pub fn run(
         .map_err(|e| LiveError::Other(format!("preparing the engine: {e}")))?;
     mapfile::apply(&mut engine, obj, &opts.maps).map_err(|e| LiveError::Other(format!("{e:#}")))?;
     let nondet_prog = crate::compare::calls_nondeterministic_helper(&program.insns);
+    let mut carried = CarriedNondeterminism::new(&engine);
 
     let mut report = LiveReport {
         schema: "xdpqual.live/1",
@@ -511,8 +515,10 @@ pub fn run(
     // Foreign frames that enter the interface run through the engine too,
     // as they are seen entering, so that its maps follow the kernel's.
     let mut last_ts = 0u64;
-    let stray =
-        observer.drain(&mut predictor(&mut engine, last_ts, iface_ifindex)).map_err(io)?.len();
+    let stray = observer
+        .drain(&mut predictor(&mut engine, &mut carried, last_ts, iface_ifindex))
+        .map_err(io)?
+        .len();
     if stray > 0 {
         report.notes.push(format!(
             "{stray} frames were queued before the first was sent and no foreign frame explains them (ignored)"
@@ -524,8 +530,9 @@ pub fn run(
             *report.actions.entry(XdpAction::from_retval(r.action).to_string()).or_default() += 1;
         }
         let problem = judge(&p.engine, p.meta_len, &p.seen, p.run.as_ref(), iface_ifindex);
-        // `p.nondet`: this frame used a nondeterministic helper in a
-        // program that calls one.
+        // `p.nondet`: this frame's run called a nondeterministic helper or
+        // read what such a run left in a map (CarriedNondeterminism), as in
+        // `diff`.
         let class = report.tally.record(&problem, p.nondet, true);
         let keep = report.mismatches.len() < opts.max_reported;
         if let (Class::Mismatch, Some(detail), true) = (class, problem, keep) {
@@ -577,8 +584,9 @@ pub fn run(
             }
             // Anything that arrived since the last frame's window closed
             // belongs to that frame: nothing else was in flight.
-            let late =
-                observer.drain(&mut predictor(&mut engine, last_ts, iface_ifindex)).map_err(io)?;
+            let late = observer
+                .drain(&mut predictor(&mut engine, &mut carried, last_ts, iface_ifindex))
+                .map_err(io)?;
             if let Some(mut p) = pending.take() {
                 if p.seen == Seen::Nowhere && late.len() == 1 {
                     p.seen = late.into_iter().next().expect("one");
@@ -596,13 +604,17 @@ pub fn run(
                 ingress_ifindex: iface.ifindex,
                 rx_queue_index: 0,
             };
-            let mut rec = Recorder::new(0);
-            let engine_result = run_packet(&mut engine, &src, &mut rec);
+            let engine_result = run_packet(&mut engine, &src, &mut carried);
+            let nondet = carried.end_run();
             let meta_len = engine.last_meta_len();
             let ours = expect(&engine_result, meta_len, iface_ifindex);
             last_ts = src.ts_ns;
             let out = observer
-                .send(&src.data, ours.as_ref(), &mut predictor(&mut engine, last_ts, iface_ifindex))
+                .send(
+                    &src.data,
+                    ours.as_ref(),
+                    &mut predictor(&mut engine, &mut carried, last_ts, iface_ifindex),
+                )
                 .map_err(io)?;
             report.sent += 1;
             last_index = Some(pkt.index);
@@ -613,15 +625,16 @@ pub fn run(
                 frame: src.data,
                 engine: engine_result,
                 meta_len,
-                nondet: nondet_prog
-                    && rec.helpers.iter().any(|(_, id)| NONDETERMINISTIC.contains(id)),
+                nondet,
                 seen: out.seen,
                 run: out.run,
             });
         }
     }
     std::thread::sleep(opts.settle);
-    let late = observer.finish(&mut predictor(&mut engine, last_ts, iface_ifindex)).map_err(io)?;
+    let late = observer
+        .finish(&mut predictor(&mut engine, &mut carried, last_ts, iface_ifindex))
+        .map_err(io)?;
     if let Some(mut p) = pending.take() {
         if p.seen == Seen::Nowhere && late.len() == 1 {
             p.seen = late.into_iter().next().expect("one");
