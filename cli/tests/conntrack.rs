@@ -388,3 +388,49 @@ fn forged_released_and_read_only_pointers_fault() {
     assert!(far.contains("struct nf_conn"), "{far}");
     println!("released: {released}\nread-only: {ro}\nforged: {forged}\nfar: {far}");
 }
+
+/// `qualify` gives a conntrack program the same empty table `diff` does:
+/// in a fresh network namespace, ct.c over ct.pcap passes the engine's
+/// own checks and agrees with the host kernel. Before qualify set the table
+/// up, every packet faulted in the engine ("built without the target
+/// kernel's struct nf_conn layout") and the host check failed.
+#[test]
+fn qualify_runs_conntrack_programs() {
+    let Some(obj_path) = build("qualify") else { return };
+    let dir = obj_path.parent().unwrap();
+    let cfg = dir.join("xdpqual.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "captures = [{:?}]\n[[program]]\nobject = {:?}\ncells = [\"vm\", \"host\"]\n",
+            data("ct.pcap").to_str().unwrap(),
+            obj_path.to_str().unwrap()
+        ),
+    )
+    .unwrap();
+    let out = Command::new("unshare")
+        .arg("-n")
+        .arg(env!("CARGO_BIN_EXE_xdpqual"))
+        .args(["qualify", "--quiet", "--no-history", "--config"])
+        .arg(&cfg)
+        .arg("--out")
+        .arg(dir.join("results"))
+        .output();
+    let Ok(out) = out else {
+        xdpqual::util::skip(format_args!("unshare(1) cannot run here"));
+        return;
+    };
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if !out.status.success() && stderr.contains("unshare") {
+        xdpqual::util::skip(format_args!("cannot make a network namespace here: {stderr}"));
+        return;
+    }
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(stdout.contains("2 passed, 0 failed, 0 skipped"), "{stdout}");
+    let run = std::fs::read_dir(dir.join("results")).unwrap().next().unwrap().unwrap().path();
+    let junit = std::fs::read_to_string(run.join("junit.xml")).unwrap();
+    assert!(junit.contains("name=\"engine agrees with host kernel ["), "{junit}");
+    assert!(!junit.contains("<failure") && !junit.contains("<skipped"), "{junit}");
+    std::fs::remove_dir_all(dir).ok();
+}

@@ -49,8 +49,16 @@ fn input(data: &[u8]) -> PacketIn<'_> {
 
 fn new_engine(obj: &Object, program: &Program, mode: EngineMode) -> Result<Engine, String> {
     let jit = mode == EngineMode::Jit;
-    let e = Engine::new(obj, Some(&program.name), EngineConfig { jit, ..Default::default() })
-        .map_err(|e| format!("the engine cannot run '{}': {e}", program.name))?;
+    // Programs that call the conntrack kfuncs get an empty table with the
+    // host kernel's `struct nf_conn` layout, as `diff` and `replay` do.
+    let conntrack = crate::conntrackfile::setup_for(obj, None, None)
+        .map_err(|e| format!("'{}' calls the conntrack kfuncs: {e:#}", program.name))?;
+    let e = Engine::new(
+        obj,
+        Some(&program.name),
+        EngineConfig { jit, conntrack, ..Default::default() },
+    )
+    .map_err(|e| format!("the engine cannot run '{}': {e}", program.name))?;
     if let crate::engine::ExecMode::Fallback { reason } = e.exec_mode() {
         return Err(format!(
             "the JIT cannot compile '{}' ({reason}); the interpreter row measures it",

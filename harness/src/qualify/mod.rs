@@ -111,6 +111,10 @@ struct Loaded {
     prog: Program,
     maps: Vec<MapInit>,
     fib: Option<std::sync::Arc<crate::engine::fib::Fib>>,
+    /// An empty conntrack table with the host kernel's `struct nf_conn`
+    /// layout, for programs that call the conntrack kfuncs (as `diff`
+    /// gives them without `--conntrack`).
+    conntrack: Option<std::sync::Arc<crate::engine::conntrack::Setup>>,
 }
 
 fn load_program(p: &ProgramConfig, build_dir: &Path) -> Result<Loaded, String> {
@@ -142,12 +146,15 @@ fn load_program(p: &ProgramConfig, build_dir: &Path) -> Result<Loaded, String> {
         )),
         None => None,
     };
-    Ok(Loaded { obj, prog, maps, fib })
+    let conntrack =
+        crate::conntrackfile::setup_for(&obj, None, None).map_err(|e| format!("{e:#}"))?;
+    Ok(Loaded { obj, prog, maps, fib, conntrack })
 }
 
 fn fresh_engine(l: &Loaded) -> Result<Engine> {
     let cfg = EngineConfig {
         fib: l.fib.clone(),
+        conntrack: l.conntrack.clone(),
         kernel: crate::backends::engine::host_kernel_release(),
         ..EngineConfig::default()
     };
@@ -541,7 +548,7 @@ impl Runner<'_> {
             rx_queue_index: 0,
             max_reported: MAX_PACKET_DETAILS,
             fib: l.fib.clone(),
-            conntrack: None,
+            conntrack: l.conntrack.clone(),
         };
         let outcome =
             match diff::run(&l.obj, &l.prog, std::slice::from_ref(&self.cfg.captures[ci]), &opts) {

@@ -460,9 +460,12 @@ pub fn run(
     // per-CPU slots may differ from the engine's.
     let _ = sys::pin_to_cpu(0);
 
+    let conntrack = crate::conntrackfile::setup_for(obj, None, None)
+        .map_err(|e| LiveError::Other(format!("{e:#}")))?;
     let cfg = EngineConfig {
         ncpus: crate::backends::engine::possible_cpus(),
         cpu: 0,
+        conntrack,
         kernel: crate::backends::engine::host_kernel_release(),
         ..Default::default()
     };
