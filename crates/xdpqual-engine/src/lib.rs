@@ -339,6 +339,8 @@ pub struct Engine {
     surroundings: xdp::Surroundings,
     /// The conntrack table ([`EngineConfig::conntrack`]), kept across runs.
     conntrack: Option<conntrack::Table>,
+    /// The object's `__ksym` variables (helpers/ksym.rs).
+    ksyms: Vec<xdpqual_object::KsymVar>,
 }
 
 impl Engine {
@@ -371,6 +373,7 @@ impl Engine {
             HelperMode::Xdp,
             false,
             &obj.kfuncs,
+            &obj.ksyms,
         )?;
         engine.init_prog_arrays().map_err(EngineError::ProgArraySlot)?;
         Ok(engine)
@@ -408,6 +411,7 @@ impl Engine {
             HelperMode::Xdp,
             false,
             &Default::default(),
+            &[],
         )
     }
 
@@ -438,6 +442,7 @@ impl Engine {
             HelperMode::Conformance,
             true,
             &Default::default(),
+            &[],
         )
     }
 
@@ -449,11 +454,13 @@ impl Engine {
         helper_mode: HelperMode,
         allow_callx: bool,
         kfuncs: &std::collections::BTreeMap<i32, String>,
+        ksyms: &[xdpqual_object::KsymVar],
     ) -> Result<Engine, EngineError> {
         let opts = prepare::Options {
             allow_callx,
             xdp_helpers: helper_mode == HelperMode::Xdp,
             kfuncs: kfuncs.clone(),
+            ksyms: ksyms.to_vec(),
         };
         // The entry program must prepare. Another program of the object
         // that does not (a tc program loaded with --type xdp, a helper XDP
@@ -510,6 +517,7 @@ impl Engine {
         let ct_table = config.conntrack.as_deref().map(|s| conntrack::Table::new(s, big));
         let engine = Engine {
             conntrack: ct_table,
+            ksyms: opts.ksyms.clone(),
             programs: prepared,
             entry,
             initial_maps: None,
@@ -803,6 +811,8 @@ impl Engine {
             big: self.config.byte_order.is_big(),
             conntrack: self.conntrack.as_mut(),
             ct_refs: Default::default(),
+            ksyms: &self.ksyms,
+            ksym_scratch: Vec::new(),
         };
         let entry = self.entry;
         let jit = self.jit.as_deref().filter(|_| use_jit);
