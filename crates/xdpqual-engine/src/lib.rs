@@ -343,6 +343,20 @@ pub struct Engine {
     ksyms: Vec<xdpqual_object::KsymVar>,
 }
 
+/// The object's externs the engine needs: its kfuncs by BTF id and its
+/// `__ksym` variables.
+#[derive(Clone, Copy)]
+struct Externs<'a> {
+    kfuncs: &'a std::collections::BTreeMap<i32, String>,
+    ksyms: &'a [xdpqual_object::KsymVar],
+}
+
+impl Externs<'static> {
+    const NONE: Externs<'static> = Externs { kfuncs: &NO_KFUNCS, ksyms: &[] };
+}
+
+static NO_KFUNCS: std::collections::BTreeMap<i32, String> = std::collections::BTreeMap::new();
+
 impl Engine {
     /// Prepares every XDP program of `obj` (tail calls may reach any of
     /// them) and runs `entry` (the first program when `None`).
@@ -372,8 +386,7 @@ impl Engine {
             config,
             HelperMode::Xdp,
             false,
-            &obj.kfuncs,
-            &obj.ksyms,
+            Externs { kfuncs: &obj.kfuncs, ksyms: &obj.ksyms },
         )?;
         engine.init_prog_arrays().map_err(EngineError::ProgArraySlot)?;
         Ok(engine)
@@ -410,8 +423,7 @@ impl Engine {
             config,
             HelperMode::Xdp,
             false,
-            &Default::default(),
-            &[],
+            Externs::NONE,
         )
     }
 
@@ -441,8 +453,7 @@ impl Engine {
             EngineConfig { byte_order: order, ..EngineConfig::default() },
             HelperMode::Conformance,
             true,
-            &Default::default(),
-            &[],
+            Externs::NONE,
         )
     }
 
@@ -453,14 +464,13 @@ impl Engine {
         config: EngineConfig,
         helper_mode: HelperMode,
         allow_callx: bool,
-        kfuncs: &std::collections::BTreeMap<i32, String>,
-        ksyms: &[xdpqual_object::KsymVar],
+        externs: Externs<'_>,
     ) -> Result<Engine, EngineError> {
         let opts = prepare::Options {
             allow_callx,
             xdp_helpers: helper_mode == HelperMode::Xdp,
-            kfuncs: kfuncs.clone(),
-            ksyms: ksyms.to_vec(),
+            kfuncs: externs.kfuncs.clone(),
+            ksyms: externs.ksyms.to_vec(),
         };
         // The entry program must prepare. Another program of the object
         // that does not (a tc program loaded with --type xdp, a helper XDP
