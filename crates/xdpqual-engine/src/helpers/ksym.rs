@@ -138,3 +138,136 @@ impl<T: Tracer> Exec<'_, T> {
         Ok(base_addr(index) | ((cpu + 1) << BYTE_BITS))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! Hostile uses of kernel variables, under the interpreter and the JIT:
+    //! each must fault (or be refused) the way the verifier's rules say.
+    use crate::fault::FaultKind;
+    use crate::{Engine, EngineConfig, Outcome, PacketIn};
+    use xdpqual_isa::Insn;
+    use xdpqual_object::{KsymKind, KsymVar, Object, Program};
+
+    const PLAIN_ID: i32 = 40;
+    const PERCPU_ID: i32 = 41;
+
+    fn object(insns: Vec<Insn>) -> Object {
+        let var = |name: &str, btf_id: u32, percpu: bool| KsymVar {
+            name: name.into(),
+            weak: false,
+            kind: KsymKind::Typed { btf_id, type_name: "int64".into(), size: 8, percpu },
+        };
+        Object {
+            path: Default::default(),
+            programs: vec![Program {
+                name: "p".into(),
+                section: "xdp".into(),
+                frags: false,
+                insns,
+                lines: Default::default(),
+                functions: Vec::new(),
+            }],
+            maps: Vec::new(),
+            license: "GPL".into(),
+            byte_order: Default::default(),
+            kfuncs: Default::default(),
+            ksyms: vec![var("plain", PLAIN_ID as u32, false), var("pcpu", PERCPU_ID as u32, true)],
+            btf: Default::default(),
+        }
+    }
+
+    /// `r1 = &var` (lddw with BPF_PSEUDO_BTF_ID).
+    fn ld(id: i32) -> [Insn; 2] {
+        [Insn::new(0x18, 1, 3, 0, id), Insn::new(0, 0, 0, 0, 0)]
+    }
+
+    /// Runs `body` (after `r1 = &var`), then `exit`, under both executors.
+    fn run(id: i32, body: &[Insn]) -> Vec<Outcome> {
+        let mut insns = ld(id).to_vec();
+        insns.extend_from_slice(body);
+        insns.push(Insn::new(0x95, 0, 0, 0, 0));
+        let obj = object(insns);
+        [false, true]
+            .into_iter()
+            .map(|jit| {
+                let cfg = EngineConfig { ncpus: 2, jit, ..EngineConfig::default() };
+                let mut e = Engine::new(&obj, None, cfg).unwrap();
+                let pkt = [0u8; 64];
+                let pin = PacketIn { data: &pkt, ts_ns: 0, ingress_ifindex: 1, rx_queue_index: 0 };
+                e.run_xdp(&pin).outcome
+            })
+            .collect()
+    }
+
+    fn fault(o: &Outcome) -> &FaultKind {
+        match o {
+            Outcome::Fault(f) => &f.kind,
+            o => panic!("expected a fault, got {o:?}"),
+        }
+    }
+
+    #[test]
+    fn a_plain_variable_reads_zero_inside_and_faults_outside_or_on_write() {
+        // r0 = *(u64 *)(r1 + 0): zeros.
+        for o in run(PLAIN_ID, &[Insn::new(0x79, 0, 1, 0, 0)]) {
+            assert!(matches!(o, Outcome::Exit { r0: 0 }), "{o:?}");
+        }
+        // One byte past its 8.
+        for o in run(PLAIN_ID, &[Insn::new(0x71, 0, 1, 8, 0)]) {
+            assert!(matches!(fault(&o), FaultKind::OutOfBounds { valid: (0, 8), .. }), "{o:?}");
+        }
+        // *(u8 *)(r1 + 0) = 1: read-only.
+        for o in run(PLAIN_ID, &[Insn::new(0x72, 1, 0, 0, 1)]) {
+            assert!(matches!(fault(&o), FaultKind::ReadOnly { .. }), "{o:?}");
+        }
+    }
+
+    #[test]
+    fn a_per_cpu_variable_is_reached_only_through_the_helpers() {
+        // Its own address is no memory.
+        for o in run(PERCPU_ID, &[Insn::new(0x79, 0, 1, 0, 0)]) {
+            assert!(matches!(fault(&o), FaultKind::OutOfBounds { valid: (0, 0), .. }), "{o:?}");
+        }
+        // bpf_this_cpu_ptr gives 8 readable, read-only bytes.
+        let this = [Insn::new(0x85, 0, 0, 0, super::THIS_CPU_PTR), Insn::new(0x79, 0, 0, 0, 0)];
+        for o in run(PERCPU_ID, &this) {
+            assert!(matches!(o, Outcome::Exit { r0: 0 }), "{o:?}");
+        }
+        let write = [Insn::new(0x85, 0, 0, 0, super::THIS_CPU_PTR), Insn::new(0x72, 0, 0, 0, 1)];
+        for o in run(PERCPU_ID, &write) {
+            assert!(matches!(fault(&o), FaultKind::ReadOnly { .. }), "{o:?}");
+        }
+        // bpf_per_cpu_ptr: NULL at cpu >= nr_cpu_ids (2 here), as a u32.
+        for (cpu, null) in [(1i32, false), (2, true), (-1, true)] {
+            let body = [
+                Insn::new(0xb7, 2, 0, 0, cpu),
+                Insn::new(0x85, 0, 0, 0, super::PER_CPU_PTR),
+                // r0 = (r0 == 0)
+                Insn::new(0x15, 0, 0, 2, 0),
+                Insn::new(0xb7, 0, 0, 0, 0),
+                Insn::new(0x05, 0, 0, 1, 0),
+                Insn::new(0xb7, 0, 0, 0, 1),
+            ];
+            for o in run(PERCPU_ID, &body) {
+                assert!(matches!(o, Outcome::Exit { r0 } if r0 == u64::from(null)), "{cpu}: {o:?}");
+            }
+        }
+        // The helpers refuse anything but the variable's own address: the
+        // plain variable, and the per-CPU one at an offset.
+        for o in run(PLAIN_ID, &[Insn::new(0x85, 0, 0, 0, super::THIS_CPU_PTR)]) {
+            assert!(matches!(fault(&o), FaultKind::HelperArgument { .. }), "{o:?}");
+        }
+        let off = [Insn::new(0x07, 1, 0, 0, 8), Insn::new(0x85, 0, 0, 0, super::THIS_CPU_PTR)];
+        for o in run(PERCPU_ID, &off) {
+            assert!(matches!(fault(&o), FaultKind::HelperArgument { .. }), "{o:?}");
+        }
+    }
+
+    #[test]
+    fn a_btf_id_no_variable_resolved_to_is_refused_at_load() {
+        let mut insns = ld(999).to_vec();
+        insns.push(Insn::new(0x95, 0, 0, 0, 0));
+        let err = Engine::new(&object(insns), None, EngineConfig::default()).err().unwrap();
+        assert!(err.to_string().contains("kernel BTF id 999"), "{err}");
+    }
+}
