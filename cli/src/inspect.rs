@@ -235,6 +235,21 @@ fn text(loaded: &Loaded, want: Option<&str>) -> String {
             loaded.object.ksyms.len(),
             t(&loaded.core_target.display().to_string())
         );
+        // The verifier also looks a typed variable up in kallsyms
+        // (kernel/bpf/verifier.c __check_pseudo_btf_id); a kernel without
+        // CONFIG_KALLSYMS_ALL lists no data symbols there. Checked only
+        // when the target is this machine's kernel.
+        let host_target = loaded.core_target.as_path() == TargetBtf::Host.path();
+        let kallsyms = if host_target {
+            std::fs::read_to_string(xdpqual::loader::ksyms::KALLSYMS).ok()
+        } else {
+            None
+        };
+        let listed = |name: &str| {
+            kallsyms
+                .as_deref()
+                .is_none_or(|k| k.lines().any(|l| l.split_ascii_whitespace().nth(2) == Some(name)))
+        };
         for k in &loaded.object.ksyms {
             use xdpqual::program::KsymKind;
             let what = match &k.kind {
@@ -248,7 +263,14 @@ fn text(loaded: &Loaded, want: Option<&str>) -> String {
                 KsymKind::Untyped { addr } => format!("untyped, kallsyms address {addr:#x}"),
                 KsymKind::Absent => "weak, absent from the kernel: loads 0".into(),
             };
-            let _ = writeln!(s, "  {:<32} {}", t(&k.name), t(&what));
+            let warn = match k.kind {
+                KsymKind::Typed { .. } if !listed(&k.name) => {
+                    "\n    this kernel's kallsyms does not list it: its verifier will refuse the \
+                     program (built without CONFIG_KALLSYMS_ALL?)"
+                }
+                _ => "",
+            };
+            let _ = writeln!(s, "  {:<32} {}{warn}", t(&k.name), t(&what));
         }
     }
     let names = map_names(loaded);

@@ -102,6 +102,10 @@ fn the_loader_resolves_each_kind_as_libbpf_does() {
     let text = String::from_utf8_lossy(&o.stdout);
     assert!(text.contains("__ksym variables (4;"), "{text}");
     assert!(text.contains(&format!("untyped, kallsyms address {addr:#x}")), "{text}");
+    // A typed variable this kernel's kallsyms lacks is one its verifier
+    // refuses; inspect says so.
+    let in_kallsyms = syms.lines().any(|l| l.ends_with(" this_cpu_off"));
+    assert_eq!(!in_kallsyms, text.contains("kallsyms does not list it"), "{text}");
 }
 
 fn write_capture(name: &str, frames: &[Vec<u8>]) -> (PathBuf, PathBuf) {
