@@ -308,7 +308,7 @@ pub(crate) fn render(r: &diff::DiffReport) -> String {
         ));
     } else {
         s.push_str(&format!(
-            "{} packets: {} agree, {} mismatch, {} nondeterministic (depend on time or random helpers, or on what such runs left in maps)",
+            "{} packets: {} agree, {} mismatch, {} nondeterministic (depend on time or random helpers, kernel variables (__ksym), or on what such runs left in maps)",
             r.packets, r.tally.agreed, r.tally.mismatch_count, r.tally.nondeterministic
         ));
     }

@@ -228,6 +228,51 @@ fn text(loaded: &Loaded, want: Option<&str>) -> String {
             );
         }
     }
+    if !loaded.object.ksyms.is_empty() {
+        let _ = writeln!(
+            s,
+            "\n__ksym variables ({}; typed ones by BTF id of {}):",
+            loaded.object.ksyms.len(),
+            t(&loaded.core_target.display().to_string())
+        );
+        // The verifier also looks a typed variable up in kallsyms
+        // (kernel/bpf/verifier.c __check_pseudo_btf_id); a kernel without
+        // CONFIG_KALLSYMS_ALL lists no data symbols there. Checked only
+        // when the target is this machine's kernel.
+        let host_target = loaded.core_target.as_path() == TargetBtf::Host.path();
+        let kallsyms = if host_target {
+            std::fs::read_to_string(xdpqual::loader::ksyms::KALLSYMS).ok()
+        } else {
+            None
+        };
+        let listed = |name: &str| {
+            kallsyms
+                .as_deref()
+                .is_none_or(|k| k.lines().any(|l| l.split_ascii_whitespace().nth(2) == Some(name)))
+        };
+        for k in &loaded.object.ksyms {
+            use xdpqual::program::KsymKind;
+            let what = match &k.kind {
+                KsymKind::Typed { btf_id, type_name, size, percpu: true } => format!(
+                    "btf id {btf_id:<7} per-CPU {type_name} ({size} bytes; through \
+                     bpf_per_cpu_ptr/bpf_this_cpu_ptr)"
+                ),
+                KsymKind::Typed { btf_id, type_name, size, percpu: false } => {
+                    format!("btf id {btf_id:<7} {type_name} ({size} bytes, read-only)")
+                }
+                KsymKind::Untyped { addr } => format!("untyped, kallsyms address {addr:#x}"),
+                KsymKind::Absent => "weak, absent from the kernel: loads 0".into(),
+            };
+            let warn = match k.kind {
+                KsymKind::Typed { .. } if !listed(&k.name) => {
+                    "\n    this kernel's kallsyms does not list it: its verifier will refuse the \
+                     program (built without CONFIG_KALLSYMS_ALL?)"
+                }
+                _ => "",
+            };
+            let _ = writeln!(s, "  {:<32} {}{warn}", t(&k.name), t(&what));
+        }
+    }
     let names = map_names(loaded);
     for p in selected(loaded, want) {
         let _ = writeln!(s, "\ndisassembly of {} (section {}):", t(&p.name), t(&p.section));
@@ -268,6 +313,8 @@ struct JsonObject<'a> {
     maps: &'a [MapDef],
     core_relocations: &'a [xdpqual::loader::CoreRelocation],
     kfuncs: Vec<KfuncUse<'a>>,
+    /// `__ksym` variables, as resolved.
+    ksyms: &'a [xdpqual::program::KsymVar],
 }
 
 /// A kfunc the object calls: its name, the target BTF id in its calls, and
@@ -380,6 +427,7 @@ fn json<'a>(loaded: &'a Loaded, want: Option<&'a str>) -> JsonObject<'a> {
         other_programs: &loaded.other_programs,
         core_relocations: &loaded.core_relocations,
         kfuncs: kfunc_calls(loaded),
+        ksyms: &loaded.object.ksyms,
         maps: &loaded.object.maps,
     }
 }

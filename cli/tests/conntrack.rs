@@ -357,6 +357,7 @@ fn forged_released_and_read_only_pointers_fault() {
             license: "GPL".into(),
             byte_order: Default::default(),
             kfuncs: kfuncs.into_iter().collect(),
+            ksyms: Vec::new(),
             btf: Default::default(),
         };
         let mut out = Vec::new();

@@ -74,6 +74,7 @@ fn object() -> Object {
         license: "GPL".into(),
         byte_order: Default::default(),
         kfuncs: Default::default(),
+        ksyms: Default::default(),
         btf: Default::default(),
     }
 }

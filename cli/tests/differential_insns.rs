@@ -385,6 +385,7 @@ fn object(insns: Vec<Insn>) -> Object {
         license: "GPL".into(),
         byte_order: Default::default(),
         kfuncs: Default::default(),
+        ksyms: Default::default(),
         btf: Default::default(),
     }
 }

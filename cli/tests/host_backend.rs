@@ -178,6 +178,7 @@ fn object(programs: Vec<Program>, maps: Vec<MapDef>) -> Object {
         license: "GPL".to_string(),
         byte_order: Default::default(),
         kfuncs: Default::default(),
+        ksyms: Default::default(),
         btf: Default::default(),
     }
 }

@@ -220,6 +220,7 @@ fn flow_lookup_finds_no_flowtable() {
             license: "GPL".into(),
             byte_order: Default::default(),
             kfuncs: [(1234, "bpf_xdp_flow_lookup".to_string())].into_iter().collect(),
+            ksyms: Vec::new(),
             btf: Default::default(),
         };
         let results: Vec<(i32, u64)> = [false, true]

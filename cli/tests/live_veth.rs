@@ -480,6 +480,7 @@ fn size_classes() -> xdpqual::program::Object {
         license: "GPL".into(),
         byte_order: Default::default(),
         kfuncs: Default::default(),
+        ksyms: Default::default(),
         btf: Default::default(),
     }
 }

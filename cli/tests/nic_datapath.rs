@@ -29,6 +29,7 @@ fn object(insns: Vec<Insn>) -> (Object, Program) {
         license: "GPL".into(),
         byte_order: Default::default(),
         kfuncs: Default::default(),
+        ksyms: Default::default(),
         btf: Default::default(),
     };
     (obj, p)

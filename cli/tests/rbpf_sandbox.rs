@@ -130,6 +130,7 @@ fn bench_rows(p: &Program) -> (Outcome, String) {
         license: "GPL".into(),
         byte_order: Default::default(),
         kfuncs: Default::default(),
+        ksyms: Default::default(),
         btf: Default::default(),
     };
     let r = bench::run(&obj, p, Path::new("frames.pcap"), &frames(40), &opts()).unwrap();
@@ -315,6 +316,7 @@ fn engine_interpreter_and_jit_show_the_same_addresses() {
         license: "GPL".into(),
         byte_order: Default::default(),
         kfuncs: Default::default(),
+        ksyms: Default::default(),
         btf: Default::default(),
     };
     let frame = vec![0u8; 64];

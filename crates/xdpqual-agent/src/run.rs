@@ -53,6 +53,7 @@ fn object_of(job: &Job) -> Result<Object, String> {
         license: job.license.clone(),
         byte_order: Default::default(),
         kfuncs: Default::default(),
+        ksyms: Default::default(),
         btf: Default::default(),
     })
 }

@@ -184,6 +184,8 @@ impl Engine {
             big: self.config.byte_order.is_big(),
             conntrack: self.conntrack.as_mut(),
             ct_refs: Default::default(),
+            ksyms: &self.ksyms,
+            ksym_scratch: Vec::new(),
         };
         for (i, pkt) in packets.iter().enumerate() {
             let laid_out =

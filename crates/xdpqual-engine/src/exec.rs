@@ -93,6 +93,10 @@ pub(crate) struct Exec<'e, T: Tracer> {
     /// kfuncs ([`crate::conntrack`]), and this run's references into it.
     pub conntrack: Option<&'e mut crate::conntrack::Table>,
     pub ct_refs: crate::conntrack::Refs,
+    /// The object's `__ksym` variables (helpers/ksym.rs).
+    pub ksyms: &'e [xdpqual_object::KsymVar],
+    /// Zeros handed out for reads of them.
+    pub ksym_scratch: Vec<u8>,
 }
 
 impl<T: Tracer> Exec<'_, T> {
@@ -262,6 +266,7 @@ impl<T: Tracer> Exec<'_, T> {
                 self.tracer.mem(pc, Region::Conntrack, off, len, write);
                 return self.conntrack_slice(a, len, write);
             }
+            TAG_KSYM => return self.ksym_slice(pc, a, len, write),
             TAG_CTX => {
                 return Err(FaultKind::InvalidCtxAccess {
                     offset: off as i64,

@@ -22,6 +22,8 @@ pub enum Region {
     Mem,
     /// A `struct nf_conn` of the modelled conntrack table.
     Conntrack,
+    /// A `__ksym` kernel variable (index into `Object::ksyms`).
+    Ksym(u32),
     /// Not an address of any region.
     Invalid,
 }
@@ -36,6 +38,7 @@ impl fmt::Display for Region {
             Region::Ringbuf => f.write_str("ringbuf record"),
             Region::Mem => f.write_str("test memory"),
             Region::Conntrack => f.write_str("struct nf_conn"),
+            Region::Ksym(k) => write!(f, "kernel variable #{k}"),
             Region::Invalid => f.write_str("no region"),
         }
     }

@@ -339,7 +339,23 @@ pub struct Engine {
     surroundings: xdp::Surroundings,
     /// The conntrack table ([`EngineConfig::conntrack`]), kept across runs.
     conntrack: Option<conntrack::Table>,
+    /// The object's `__ksym` variables (helpers/ksym.rs).
+    ksyms: Vec<xdpqual_object::KsymVar>,
 }
+
+/// The object's externs the engine needs: its kfuncs by BTF id and its
+/// `__ksym` variables.
+#[derive(Clone, Copy)]
+struct Externs<'a> {
+    kfuncs: &'a std::collections::BTreeMap<i32, String>,
+    ksyms: &'a [xdpqual_object::KsymVar],
+}
+
+impl Externs<'static> {
+    const NONE: Externs<'static> = Externs { kfuncs: &NO_KFUNCS, ksyms: &[] };
+}
+
+static NO_KFUNCS: std::collections::BTreeMap<i32, String> = std::collections::BTreeMap::new();
 
 impl Engine {
     /// Prepares every XDP program of `obj` (tail calls may reach any of
@@ -370,7 +386,7 @@ impl Engine {
             config,
             HelperMode::Xdp,
             false,
-            &obj.kfuncs,
+            Externs { kfuncs: &obj.kfuncs, ksyms: &obj.ksyms },
         )?;
         engine.init_prog_arrays().map_err(EngineError::ProgArraySlot)?;
         Ok(engine)
@@ -407,7 +423,7 @@ impl Engine {
             config,
             HelperMode::Xdp,
             false,
-            &Default::default(),
+            Externs::NONE,
         )
     }
 
@@ -437,7 +453,7 @@ impl Engine {
             EngineConfig { byte_order: order, ..EngineConfig::default() },
             HelperMode::Conformance,
             true,
-            &Default::default(),
+            Externs::NONE,
         )
     }
 
@@ -448,12 +464,13 @@ impl Engine {
         config: EngineConfig,
         helper_mode: HelperMode,
         allow_callx: bool,
-        kfuncs: &std::collections::BTreeMap<i32, String>,
+        externs: Externs<'_>,
     ) -> Result<Engine, EngineError> {
         let opts = prepare::Options {
             allow_callx,
             xdp_helpers: helper_mode == HelperMode::Xdp,
-            kfuncs: kfuncs.clone(),
+            kfuncs: externs.kfuncs.clone(),
+            ksyms: externs.ksyms.to_vec(),
         };
         // The entry program must prepare. Another program of the object
         // that does not (a tc program loaded with --type xdp, a helper XDP
@@ -510,6 +527,7 @@ impl Engine {
         let ct_table = config.conntrack.as_deref().map(|s| conntrack::Table::new(s, big));
         let engine = Engine {
             conntrack: ct_table,
+            ksyms: opts.ksyms.clone(),
             programs: prepared,
             entry,
             initial_maps: None,
@@ -803,6 +821,8 @@ impl Engine {
             big: self.config.byte_order.is_big(),
             conntrack: self.conntrack.as_mut(),
             ct_refs: Default::default(),
+            ksyms: &self.ksyms,
+            ksym_scratch: Vec::new(),
         };
         let entry = self.entry;
         let jit = self.jit.as_deref().filter(|_| use_jit);

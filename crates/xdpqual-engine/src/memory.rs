@@ -31,6 +31,13 @@ pub const TAG_FRAG: u64 = 8;
 /// A `struct nf_conn` a conntrack kfunc returned; the offset holds the
 /// run's reference index (bits 24..) and the byte in the struct.
 pub const TAG_CONNTRACK: u64 = 9;
+/// A `__ksym` kernel variable (`Object::ksyms`): the offset holds the
+/// variable's index (bits 32..40), the view (bits 20..32: 0 for a plain
+/// variable and for a per-CPU variable's own address, which cannot be
+/// dereferenced; `1 + cpu` for the copy `bpf_per_cpu_ptr` or
+/// `bpf_this_cpu_ptr` returned) and the byte in it (bits 0..20). The
+/// engine has no kernel: reads give zeros, writes fault (helpers/ksym.rs).
+pub const TAG_KSYM: u64 = 10;
 /// Map values: tag `TAG_MAP_VALUE_BASE + map index`.
 pub const TAG_MAP_VALUE_BASE: u64 = 16;
 
@@ -63,6 +70,7 @@ pub fn region_of(a: u64) -> Region {
         TAG_MEM => Region::Mem,
         TAG_RINGBUF => Region::Ringbuf,
         TAG_CONNTRACK => Region::Conntrack,
+        TAG_KSYM => Region::Ksym((offset_of(a) >> 32) as u32),
         t if (TAG_MAP_VALUE_BASE..TAG_MAP_VALUE_BASE + (1 << 20)).contains(&t) => {
             Region::MapValue((t - TAG_MAP_VALUE_BASE) as u32)
         }

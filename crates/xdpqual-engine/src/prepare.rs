@@ -5,7 +5,7 @@ use super::helpers::ids;
 use super::memory::*;
 use xdpqual_isa::opcode::*;
 use xdpqual_isa::{Insn, MAX_INSNS};
-use xdpqual_object::{MapDef, MapType, Program};
+use xdpqual_object::{KsymKind, MapDef, MapType, Program};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("program '{program}', insn {insn}{}: {reason}", line.as_ref().map(|l| format!(" ({l})")).unwrap_or_default())]
@@ -113,6 +113,9 @@ pub struct Options {
     pub xdp_helpers: bool,
     /// The object's kfuncs, by the BTF id in their call's `imm`.
     pub kfuncs: std::collections::BTreeMap<i32, String>,
+    /// The object's `__ksym` variables: a typed one's `lddw` carries its
+    /// BTF id (helpers/ksym.rs).
+    pub ksyms: Vec<xdpqual_object::KsymVar>,
 }
 
 /// Validates `prog` and returns the instructions the interpreter runs:
@@ -189,11 +192,23 @@ pub fn prepare(prog: &Program, maps: &[MapDef], opts: &Options) -> Result<Vec<In
                     Some(addr(TAG_FUNC, target as u64))
                 }
                 PSEUDO_BTF_ID => {
-                    return Err(err(
-                        pc,
-                        "lddw of a kernel BTF id (ksym) is not modelled: the engine has no kernel"
-                            .into(),
-                    ))
+                    let found = opts.ksyms.iter().position(|k| {
+                        matches!(k.kind, KsymKind::Typed { btf_id, .. } if btf_id as i32 == ins.imm)
+                    });
+                    let Some(index) = found.filter(|_| hi.imm == 0) else {
+                        return Err(err(
+                            pc,
+                            format!(
+                                "lddw of kernel BTF id {} (object fd slot {}) that no __ksym \
+                                 variable of the object resolved to: the engine has no kernel \
+                                 to look it up in",
+                                ins.imm, hi.imm
+                            ),
+                        ));
+                    };
+                    crate::helpers::ksym::check(&opts.ksyms[index], index)
+                        .map_err(|r| err(pc, r))?;
+                    Some(crate::helpers::ksym::base_addr(index))
                 }
                 s => return Err(err(pc, format!("lddw pseudo source {s} is not supported"))),
             };

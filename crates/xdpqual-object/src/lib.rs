@@ -271,8 +271,40 @@ pub struct Object {
     /// The kfuncs its programs call (`call` with `src_reg` 2): the target
     /// kernel BTF id in the instruction's `imm`, and the kfunc's name.
     pub kfuncs: std::collections::BTreeMap<i32, String>,
+    /// Its `__ksym` extern variables (kernel data), as the loader resolved
+    /// them; their `lddw` instructions carry what the kernel is handed.
+    pub ksyms: Vec<KsymVar>,
     /// The object's BTF as a kernel loader would upload it, or why there is none.
     pub btf: ObjectBtf,
+}
+
+/// A `__ksym` extern variable: kernel data the program takes the address
+/// of (tools/lib/bpf/libbpf.c `bpf_object__resolve_ksyms`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct KsymVar {
+    pub name: String,
+    /// Declared `__weak`.
+    pub weak: bool,
+    pub kind: KsymKind,
+}
+
+/// How a `__ksym` variable resolved, and so what its `lddw` holds.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum KsymKind {
+    /// Typed, found as a VAR in the target kernel's BTF: the `lddw` has
+    /// `src = BPF_PSEUDO_BTF_ID`, `imm` = `btf_id` and a second `imm` of 0
+    /// (vmlinux). The verifier makes it read-only memory of `size` bytes,
+    /// or, for a VAR in vmlinux's `.data..percpu` DATASEC, a per-CPU
+    /// pointer only `bpf_per_cpu_ptr`/`bpf_this_cpu_ptr` accept
+    /// (kernel/bpf/verifier.c `__check_pseudo_btf_id`).
+    Typed { btf_id: u32, type_name: String, size: u32, percpu: bool },
+    /// `extern const void NAME __ksym`: the address `/proc/kallsyms` gives,
+    /// loaded as a plain 64-bit constant.
+    Untyped { addr: u64 },
+    /// Weak and absent from the kernel: the `lddw` loads 0 (what
+    /// `bpf_ksym_exists` tests).
+    Absent,
 }
 
 /// The object's BTF, sanitised for the kernel, and each program's

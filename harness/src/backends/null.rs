@@ -123,6 +123,7 @@ mod tests {
             license: "GPL".into(),
             byte_order: Default::default(),
             kfuncs: Default::default(),
+            ksyms: Default::default(),
             btf: Default::default(),
         }
     }

@@ -127,6 +127,7 @@ pub fn object(name: &str) -> Result<Object, String> {
         license: "GPL".into(),
         byte_order: Default::default(),
         kfuncs: Default::default(),
+        ksyms: Default::default(),
         btf: ObjectBtf::None,
     })
 }

@@ -9,7 +9,7 @@
 //! follows those values in the engine's run, conservatively:
 //!
 //! - A run is **nondeterministic** when it calls a nondeterministic helper,
-//!   or reads anything a nondeterministic run may have left different: a
+//!   reads a `__ksym` kernel variable (the kernel's live data), or reads anything a nondeterministic run may have left different: a
 //!   value such a run wrote, an element such a run inserted, a lookup miss
 //!   or an insert in a map such a run inserted into, or any access to a map
 //!   such a run deleted from (or evicted from, or failed to update).
@@ -120,6 +120,12 @@ impl Tracer for CarriedNondeterminism {
     }
 
     fn mem(&mut self, _pc: usize, region: Region, offset: u64, _size: usize, write: bool) {
+        // A kernel variable (`__ksym`) holds the kernel's live data, which
+        // the engine reads as zeros (engine helpers/ksym.rs).
+        if let Region::Ksym(_) = region {
+            self.taint_if(true);
+            return;
+        }
         let Region::MapValue(map) = region else { return };
         let map = map as usize;
         // A stride of 0 cannot reach here: the engine faults such accesses.

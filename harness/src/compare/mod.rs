@@ -18,7 +18,7 @@ use serde::Serialize;
 
 use crate::engine::helpers::ids::NONDETERMINISTIC;
 use crate::engine::{Event, RedirectTarget};
-use crate::isa::opcode::{CALL, CALL_HELPER, JMP};
+use crate::isa::opcode::{CALL, CALL_HELPER, JMP, PSEUDO_BTF_ID};
 use crate::isa::Insn;
 use crate::program::MapType;
 use crate::verdict::Verdict;
@@ -100,12 +100,15 @@ impl Tally {
 }
 
 /// Whether the program calls a helper whose result the engine cannot know
-/// (time, random numbers): then disagreements on packets that used one are
+/// (time, random numbers) or loads the address of a typed `__ksym` kernel
+/// variable (`lddw` with `BPF_PSEUDO_BTF_ID`), whose contents are the
+/// kernel's live data: then disagreements on packets that used one are
 /// `nondeterministic`, not mismatches.
 pub fn calls_nondeterministic_helper(insns: &[Insn]) -> bool {
-    insns
-        .iter()
-        .any(|i| i.code == JMP | CALL && i.src == CALL_HELPER && NONDETERMINISTIC.contains(&i.imm))
+    insns.iter().any(|i| {
+        i.code == JMP | CALL && i.src == CALL_HELPER && NONDETERMINISTIC.contains(&i.imm)
+            || i.is_lddw() && i.src == PSEUDO_BTF_ID
+    })
 }
 
 /// Compares two results; `None` when they agree. NOT_RUN agrees with

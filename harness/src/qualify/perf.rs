@@ -42,6 +42,7 @@ pub fn reference_object() -> Object {
         license: "GPL".into(),
         byte_order: Default::default(),
         kfuncs: Default::default(),
+        ksyms: Default::default(),
         btf: Default::default(),
     }
 }

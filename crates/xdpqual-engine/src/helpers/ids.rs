@@ -64,6 +64,8 @@ pub const SUPPORTED: &[(i32, &str)] = &[
     (XDP_GET_BUFF_LEN, "bpf_xdp_get_buff_len"),
     (XDP_LOAD_BYTES, "bpf_xdp_load_bytes"),
     (XDP_STORE_BYTES, "bpf_xdp_store_bytes"),
+    (super::ksym::PER_CPU_PTR, "bpf_per_cpu_ptr"),
+    (super::ksym::THIS_CPU_PTR, "bpf_this_cpu_ptr"),
     (super::dynptr::HELPER_READ, "bpf_dynptr_read"),
     (super::dynptr::HELPER_WRITE, "bpf_dynptr_write"),
 ];

@@ -10,6 +10,7 @@ pub mod csum;
 pub mod dynptr;
 pub mod ids;
 pub mod kfuncs;
+pub mod ksym;
 pub mod printk;
 
 use super::budget::Resource;
@@ -402,6 +403,8 @@ impl<T: Tracer> Exec<'_, T> {
                 self.xdp_bytes(pc, id == XDP_STORE_BYTES, r).map(Return)
             }
             CHECK_MTU => self.check_mtu(pc, r).map(Return),
+            ksym::PER_CPU_PTR => self.cpu_ptr(r[0], Some(r[1])).map(Return),
+            ksym::THIS_CPU_PTR => self.cpu_ptr(r[0], None).map(Return),
             FIB_LOOKUP => self.fib_lookup(pc, r).map(Return),
             SPIN_LOCK | SPIN_UNLOCK => {
                 // Single-threaded: locking is a no-op, but the lock must live

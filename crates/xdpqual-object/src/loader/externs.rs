@@ -17,6 +17,7 @@
 //!   `LINUX_KERNEL_VERSION` from the release; an unset weak extern reads 0,
 //!   an unset strong one is an error.
 //! - `.ksyms` functions are kfunc calls: see [`super::kfuncs`].
+//! - `.ksyms` variables are kernel data addresses: see [`super::ksyms`].
 //!
 //! The instructions and the object's BTF are patched in the bytes handed to
 //! aya-obj, so every backend runs what a libbpf-based loader would hand the
@@ -84,6 +85,17 @@ pub(super) struct KfuncExtern {
     pub(super) index: usize,
 }
 
+/// A `__ksym` variable the object takes the address of.
+#[derive(Clone, Debug)]
+pub(super) struct KsymVarExtern {
+    pub(super) name: String,
+    pub(super) weak: bool,
+    /// The VAR's type with modifiers and typedefs skipped; 0 (void) for an
+    /// untyped `extern const void NAME __ksym` (libbpf
+    /// `bpf_object__collect_externs` sets `ksym.type_id` this way).
+    pub(super) local_type: u32,
+}
+
 /// Everything [`collect`] found, and what to patch.
 #[derive(Clone, Debug, Default)]
 pub(super) struct Externs {
@@ -95,6 +107,22 @@ pub(super) struct Externs {
     pub(super) kfuncs: BTreeMap<String, KfuncExtern>,
     /// Call sites of kfuncs: (file offset of the call, section, insn, name).
     pub(super) kfunc_calls: Vec<(usize, String, usize, String)>,
+    /// `__ksym` variables by ELF symbol name.
+    pub(super) ksym_vars: BTreeMap<String, KsymVarExtern>,
+    /// Their `lddw` sites: (file offset, section, insn, name, dst register).
+    pub(super) ksym_loads: Vec<(usize, String, usize, String, u8)>,
+    /// Where the object's BTF starts in the file, and its `.ksyms` DATASEC
+    /// (for the BTF patch libbpf makes to variables in it).
+    pub(super) btf_start: usize,
+    pub(super) ksyms_sec: Option<u32>,
+}
+
+/// What kind of extern an ELF symbol is.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum ExternKind {
+    Kconfig,
+    Kfunc,
+    KsymVar,
 }
 
 /// Finds the object's externs, lays out and fills `.kconfig`, and lists the
@@ -141,7 +169,8 @@ pub(super) fn collect(
     let btf_start = btf_start as usize;
 
     let mut kcfgs: Vec<Kcfg> = Vec::new();
-    let mut kind_of: BTreeMap<usize, (String, bool)> = BTreeMap::new(); // sym index -> (name, is kcfg)
+    let mut kind_of: BTreeMap<usize, (String, ExternKind)> = BTreeMap::new();
+    out.btf_start = btf_start;
     let mut kcfg_sec: Option<u32> = None;
     for (index, (sym_index, name, weak)) in syms.iter().enumerate() {
         // libbpf find_extern_btf_id: a VAR or FUNC of that name with extern
@@ -192,22 +221,25 @@ pub(super) fn collect(
                     off: 0,
                     set: false,
                 });
-                kind_of.insert(*sym_index, (name.clone(), true));
+                kind_of.insert(*sym_index, (name.clone(), ExternKind::Kconfig));
+            }
+            ".ksyms" if t.kind == KIND_VAR => {
+                // An unresolvable modifier chain counts as untyped: the
+                // variable then resolves through kallsyms by name.
+                let local_type = skip(&types, t.size_or_type).unwrap_or(0);
+                out.ksyms_sec = Some(sec);
+                out.ksym_vars.insert(
+                    name.clone(),
+                    KsymVarExtern { name: name.clone(), weak: *weak, local_type },
+                );
+                kind_of.insert(*sym_index, (name.clone(), ExternKind::KsymVar));
             }
             ".ksyms" => {
-                if t.kind != KIND_FUNC {
-                    return Err(err(
-                        name,
-                        "__ksym variables (kernel data addresses) are not supported; only \
-                         __ksym functions (kfuncs) are"
-                            .into(),
-                    ));
-                }
                 out.kfuncs.insert(
                     name.clone(),
                     KfuncExtern { name: name.clone(), weak: *weak, local_id: id, index },
                 );
-                kind_of.insert(*sym_index, (name.clone(), false));
+                kind_of.insert(*sym_index, (name.clone(), ExternKind::Kfunc));
             }
             other => {
                 return Err(err(name, format!("unrecognized extern section `{other}`")));
@@ -253,7 +285,7 @@ pub(super) fn collect(
         let sec_name = sec.name().unwrap_or("?").to_string();
         for (offset, rel) in sec.relocations() {
             let object::RelocationTarget::Symbol(si) = rel.target() else { continue };
-            let Some((name, is_kcfg)) = kind_of.get(&si.0) else {
+            let Some((name, kind)) = kind_of.get(&si.0) else {
                 if file.symbol_by_index(si).is_ok_and(|s| s.is_undefined()) {
                     let name = file
                         .symbol_by_index(si)
@@ -282,7 +314,14 @@ pub(super) fn collect(
                 insn: o / 8,
                 reason: format!("extern `{name}` is used by {what}"),
             };
-            if *is_kcfg {
+            if *kind == ExternKind::KsymVar {
+                // RELO_EXTERN_LD64 for a ksym: patched once resolved
+                // (ksyms.rs); libbpf relocates data only through lddw.
+                if !insn.is_lddw() || data.len() < o + 16 {
+                    return Err(bad("an instruction other than lddw (a kernel variable)"));
+                }
+                out.ksym_loads.push((at, sec_name.clone(), o / 8, name.clone(), insn.dst));
+            } else if *kind == ExternKind::Kconfig {
                 if !insn.is_lddw() || data.len() < o + 16 {
                     return Err(bad("an instruction other than lddw"));
                 }
@@ -310,6 +349,9 @@ pub(super) fn collect(
 /// Skips typedefs and modifiers (libbpf `skip_mods_and_typedefs`).
 fn skip(types: &Types, mut id: u32) -> Option<u32> {
     for _ in 0..32 {
+        if id == 0 {
+            return Some(0);
+        }
         let t = types.get(id)?;
         match t.kind {
             KIND_TYPEDEF | KIND_VOLATILE | KIND_CONST | KIND_RESTRICT | KIND_TYPE_TAG => {

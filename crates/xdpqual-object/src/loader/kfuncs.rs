@@ -115,7 +115,13 @@ fn skip(types: &Types, mut id: u32) -> Result<u32, String> {
 /// forward declarations match by kind alone; integers unless one is a
 /// bitfield-like integer with a bit offset; pointers and arrays by their
 /// element; prototypes by arity, each parameter and the return type.
-fn compat(local: &Types, lid: u32, target: &Types, tid: u32, depth: u32) -> Result<bool, String> {
+pub(super) fn compat(
+    local: &Types,
+    lid: u32,
+    target: &Types,
+    tid: u32,
+    depth: u32,
+) -> Result<bool, String> {
     if depth == 0 {
         return Err("prototype types nest too deeply".into());
     }
@@ -160,7 +166,7 @@ fn describe(types: &Types, proto: u32) -> String {
     }
 }
 
-fn kind_word(types: &Types, id: u32) -> String {
+pub(super) fn kind_word(types: &Types, id: u32) -> String {
     let Ok(id) = skip(types, id) else { return "?".into() };
     match types.get(id) {
         Some(t) => match t.kind {

@@ -12,6 +12,7 @@ mod elf;
 mod error;
 pub mod externs;
 pub mod kfuncs;
+pub mod ksyms;
 mod legacy;
 mod lines;
 mod link;
@@ -267,6 +268,37 @@ pub fn inspect_object_bytes_with(
             .map_err(|reason| LoadError::Btf { path: path.to_path_buf(), reason })?;
         kfuncs::resolve(&mut externs, &local, target_types, opts.target_btf.path(), path)?
     };
+    // __ksym variables: typed ones against the same target BTF as kfuncs,
+    // untyped ones against kallsyms.
+    let ksyms = if externs.ksym_vars.is_empty() {
+        Vec::new()
+    } else {
+        let local = btf_types::parse(btf.unwrap_or_default())
+            .map_err(|reason| LoadError::Btf { path: path.to_path_buf(), reason })?;
+        let target = if externs.ksym_vars.values().any(|v| v.local_type != 0) {
+            Some(match &core {
+                Some(t) => t.clone(),
+                None => self::core::target(&opts.target_btf, path)?,
+            })
+        } else {
+            None
+        };
+        let target_types = target.as_ref().map(|t| t.types()).transpose().map_err(|reason| {
+            LoadError::TargetBtf {
+                path: path.to_path_buf(),
+                btf: opts.target_btf.path().to_path_buf(),
+                reason,
+            }
+        })?;
+        ksyms::resolve(
+            &mut externs,
+            &local,
+            target_types,
+            opts.target_btf.path(),
+            Path::new(ksyms::KALLSYMS),
+            path,
+        )?
+    };
     if !externs.patches.is_empty() {
         let owned = aya_bytes.to_mut();
         for (at, bytes) in &externs.patches {
@@ -397,6 +429,7 @@ pub fn inspect_object_bytes_with(
             license: linked.obj.license.to_string_lossy().into_owned(),
             byte_order,
             kfuncs: kfunc_ids,
+            ksyms,
             btf: linked.btf.map_or_else(ObjectBtf::Unusable, |bytes| {
                 ObjectBtf::Present(std::sync::Arc::new(BtfBlob { bytes, programs: btf_records }))
             }),

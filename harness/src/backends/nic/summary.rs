@@ -72,7 +72,11 @@ impl Tracer for SummaryTracer {
             Region::Stack => RegionKind::Stack,
             Region::Ctx => RegionKind::Ctx,
             Region::MapValue(_) => RegionKind::MapValue,
-            Region::Ringbuf | Region::Mem | Region::Conntrack | Region::Invalid => return,
+            Region::Ringbuf
+            | Region::Mem
+            | Region::Conntrack
+            | Region::Ksym(_)
+            | Region::Invalid => return,
         };
         *self.packet.mem.entry(kind).or_default() += 1;
     }
