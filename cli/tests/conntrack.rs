@@ -5,6 +5,8 @@
 //! (so that the kernel's table starts empty as the engine's does); and
 //! hostile uses of `struct nf_conn` pointers.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use xdpqual::backends::engine::run_packet;
@@ -16,16 +18,6 @@ fn data(name: &str) -> PathBuf {
     PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/conntrack")).join(name)
 }
 
-/// Whether this kernel's BTF has FUNC `name` (read with bpftool, not the loader).
-fn host_has(name: &str) -> Option<bool> {
-    let o = Command::new("bpftool").args(["btf", "dump", "file", HOST_BTF]).output().ok()?;
-    if !o.status.success() {
-        return None;
-    }
-    let want = format!("FUNC '{name}' ");
-    Some(String::from_utf8_lossy(&o.stdout).lines().any(|l| l.contains(&want)))
-}
-
 /// Builds ct.c into a scratch directory; `None` (after a SKIP line) when
 /// the host lacks what it needs.
 fn build(test: &str) -> Option<PathBuf> {
@@ -33,7 +25,7 @@ fn build(test: &str) -> Option<PathBuf> {
 }
 
 fn build_src(test: &str, src: &str) -> Option<PathBuf> {
-    if host_has("bpf_xdp_ct_lookup") != Some(true) {
+    if common::host_btf_has_func("bpf_xdp_ct_lookup") != Some(true) {
         xdpqual::util::skip(format_args!(
             "{HOST_BTF} has no bpf_xdp_ct_lookup (no nf_conntrack in this kernel)"
         ));

@@ -2,6 +2,8 @@
 //! kernel's BTF, their prototype checked, and the modelled ones run by the
 //! engine. The objects are built from tests/data/loader/kfunc_*.c.
 
+mod common;
+
 use std::path::PathBuf;
 use std::process::Command;
 use xdpqual::backends::engine::run_packet;
@@ -13,23 +15,13 @@ fn data(name: &str) -> PathBuf {
     PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/loader")).join(name)
 }
 
-/// Whether this kernel's BTF has FUNC `name` (read with bpftool, not the loader).
-fn host_has(name: &str) -> Option<bool> {
-    let o = Command::new("bpftool").args(["btf", "dump", "file", HOST_BTF]).output().ok()?;
-    if !o.status.success() {
-        return None;
-    }
-    let want = format!("FUNC '{name}' ");
-    Some(String::from_utf8_lossy(&o.stdout).lines().any(|l| l.contains(&want)))
-}
-
 fn xdpqual(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_xdpqual")).args(args).output().unwrap()
 }
 
 #[test]
 fn metadata_kfuncs_return_eopnotsupp_and_leave_their_arguments() {
-    if host_has("bpf_xdp_metadata_rx_hash") != Some(true) {
+    if common::host_btf_has_func("bpf_xdp_metadata_rx_hash") != Some(true) {
         xdpqual::util::skip(format_args!(
             "{HOST_BTF} (read with bpftool) has no bpf_xdp_metadata_rx_hash"
         ));
@@ -102,7 +94,7 @@ fn metadata_kfuncs_return_eopnotsupp_and_leave_their_arguments() {
 
 #[test]
 fn a_prototype_that_does_not_match_is_refused_with_the_instruction() {
-    if host_has("bpf_xdp_metadata_rx_hash") != Some(true) {
+    if common::host_btf_has_func("bpf_xdp_metadata_rx_hash") != Some(true) {
         xdpqual::util::skip(format_args!("{HOST_BTF} has no bpf_xdp_metadata_rx_hash"));
         return;
     }
@@ -116,7 +108,7 @@ fn a_prototype_that_does_not_match_is_refused_with_the_instruction() {
 
 #[test]
 fn a_kfunc_the_engine_does_not_model_is_refused_with_name_and_instruction() {
-    if host_has("bpf_rcu_read_lock") != Some(true) {
+    if common::host_btf_has_func("bpf_rcu_read_lock") != Some(true) {
         xdpqual::util::skip(format_args!("{HOST_BTF} has no bpf_rcu_read_lock"));
         return;
     }
@@ -129,7 +121,7 @@ fn a_kfunc_the_engine_does_not_model_is_refused_with_name_and_instruction() {
 fn a_kfunc_missing_from_the_kernel_is_refused() {
     // nf_flow_table's kfunc; a kernel without CONFIG_NF_FLOW_TABLE built in
     // lacks it, as libbpf would report ("not found in kernel or module BTFs").
-    match host_has("bpf_xdp_flow_lookup") {
+    match common::host_btf_has_func("bpf_xdp_flow_lookup") {
         Some(false) => {}
         other => {
             xdpqual::util::skip(format_args!(
@@ -257,7 +249,7 @@ fn flow_lookup_finds_no_flowtable() {
 fn a_weak_missing_kfunc_is_poisoned_not_refused() {
     use std::sync::Arc;
     use xdpqual::loader::{load_target, KernelConfig, LoadOptions};
-    if host_has("bpf_xdp_flow_lookup") != Some(false) {
+    if common::host_btf_has_func("bpf_xdp_flow_lookup") != Some(false) {
         xdpqual::util::skip(format_args!(
             "this kernel's BTF has bpf_xdp_flow_lookup (or bpftool cannot read it)"
         ));

@@ -75,3 +75,17 @@ pub(crate) fn corpus_pairs() -> Result<Vec<(String, PairOpen)>, String> {
     }
     Ok(out)
 }
+
+/// Whether the host kernel's BTF has FUNC `name` (a kfunc it offers), read
+/// with bpftool rather than our loader; `None` when bpftool cannot read it.
+pub(crate) fn host_btf_has_func(name: &str) -> Option<bool> {
+    let o = std::process::Command::new("bpftool")
+        .args(["btf", "dump", "file", xdpqual::loader::HOST_BTF])
+        .output()
+        .ok()?;
+    if !o.status.success() {
+        return None;
+    }
+    let want = format!("FUNC '{name}' ");
+    Some(String::from_utf8_lossy(&o.stdout).lines().any(|l| l.contains(&want)))
+}
