@@ -9,6 +9,7 @@
 mod hash;
 pub mod ledger;
 mod lpm;
+mod lru;
 
 pub use hash::HashIndex;
 pub use lpm::LpmIndex;
@@ -146,6 +147,14 @@ pub const HTAB_ELEM_SIZE: u64 = 48;
 const HTAB_BUCKET_SIZE: u64 = 16;
 /// `BPF_F_NO_PREALLOC` (include/uapi/linux/bpf.h).
 pub const BPF_F_NO_PREALLOC: u32 = 1;
+/// `BPF_F_NO_COMMON_LRU` (include/uapi/linux/bpf.h): an LRU map with one
+/// LRU list per CPU instead of a common one.
+pub const BPF_F_NO_COMMON_LRU: u32 = 2;
+/// The CPU updates from user space run on: the diff pins its thread, which
+/// fills the kernel's maps and runs BPF_PROG_TEST_RUN, to CPU 0
+/// (`xdpqual::diff::pin_to_cpu0`), and the live backend pins likewise. An
+/// LRU map's update takes its node on that CPU's lists.
+pub const SYSCALL_CPU: usize = 0;
 /// `BPF_F_INNER_MAP` (include/uapi/linux/bpf.h): an inner ARRAY template
 /// that lets inner arrays differ in max_entries.
 pub const BPF_F_INNER_MAP: u32 = 1 << 12;
@@ -389,8 +398,16 @@ impl MapState {
             | MapType::LruHash
             | MapType::LruPercpuHash
             | MapType::DevmapHash => {
-                let lru = matches!(def.map_type, MapType::LruHash | MapType::LruPercpuHash);
-                Index::Hash(HashIndex::new(n, lru))
+                if matches!(def.map_type, MapType::LruHash | MapType::LruPercpuHash) {
+                    Index::Hash(HashIndex::new_lru(
+                        n,
+                        ncpus,
+                        def.flags & BPF_F_NO_COMMON_LRU != 0,
+                        def.map_type == MapType::LruPercpuHash,
+                    ))
+                } else {
+                    Index::Hash(HashIndex::new(n))
+                }
             }
             MapType::LpmTrie => Index::Lpm(LpmIndex::new((def.key_size - 4) as usize)),
             MapType::Ringbuf => Index::Ringbuf { used: 0 },
@@ -502,6 +519,12 @@ impl MapState {
         if flags & !BPF_F_LOCK > BPF_EXIST {
             return Err(-EINVAL);
         }
+        // htab_lru_map_update_elem / __htab_lru_percpu_map_update_elem
+        // refuse any flag above BPF_EXIST, BPF_F_LOCK included.
+        if flags > BPF_EXIST && matches!(self.def.map_type, MapType::LruHash | MapType::LruPercpuHash)
+        {
+            return Err(-EINVAL);
+        }
         let flags = flags & !BPF_F_LOCK;
         let order = self.order;
         let (slot, fresh) = match &mut self.index {
@@ -518,7 +541,9 @@ impl MapState {
                 present[i] = true;
                 (i, fresh && !matches!(self.def.map_type, MapType::Array | MapType::PercpuArray))
             }
-            Index::Hash(h) => h.insert(key, flags)?,
+            // A program's update runs on its CPU; one from user space on
+            // the loading thread's.
+            Index::Hash(h) => h.insert(key, flags, cpu.unwrap_or(SYSCALL_CPU))?,
             Index::Lpm(l) => l.insert(key, flags, self.def.max_entries as usize)?,
             Index::Ringbuf { .. } | Index::PerfEvents => return Err(-EINVAL),
         };
