@@ -72,10 +72,7 @@ impl HashIndex {
     ) -> HashIndex {
         let capacity = KernelLru::max_entries(max_entries, ncpus, percpu_lists);
         HashIndex {
-            lru: Some(Lru {
-                model: KernelLru::new(capacity, ncpus, percpu_lists),
-                percpu_values,
-            }),
+            lru: Some(Lru { model: KernelLru::new(capacity, ncpus, percpu_lists), percpu_values }),
             ..HashIndex::new(capacity)
         }
     }

@@ -521,7 +521,8 @@ impl MapState {
         }
         // htab_lru_map_update_elem / __htab_lru_percpu_map_update_elem
         // refuse any flag above BPF_EXIST, BPF_F_LOCK included.
-        if flags > BPF_EXIST && matches!(self.def.map_type, MapType::LruHash | MapType::LruPercpuHash)
+        if flags > BPF_EXIST
+            && matches!(self.def.map_type, MapType::LruHash | MapType::LruPercpuHash)
         {
             return Err(-EINVAL);
         }
