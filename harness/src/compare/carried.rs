@@ -12,7 +12,8 @@
 //!   or reads anything a nondeterministic run may have left different: a
 //!   value such a run wrote, an element such a run inserted, a lookup miss
 //!   or an insert in a map such a run inserted into, or any access to a map
-//!   such a run deleted from (or evicted from, or failed to update).
+//!   such a run deleted from (or evicted from, or failed to update; in an
+//!   LRU map any update may evict, see `maps/lru.rs`).
 //! - Everything a nondeterministic run writes to a map is marked: the
 //!   values it wrote, the elements it inserted, the key sets it changed.
 //!
@@ -152,7 +153,15 @@ impl Tracer for CarriedNondeterminism {
         self.taint_if(marked);
         match op {
             MapOp::Wrote { slot, inserted: true } => self.run.inserted.push((map, slot)),
-            MapOp::Wrote { slot, inserted: false } => self.run.wrote.push((map, slot)),
+            MapOp::Wrote { slot, inserted: false } => {
+                self.run.wrote.push((map, slot));
+                // An LRU_HASH update takes a node before it looks for the
+                // key (hashtab.c htab_lru_map_update_elem), so rewriting a
+                // present key can evict others too.
+                if self.lru.get(map).copied().unwrap_or(true) {
+                    self.run.reshaped.push(map);
+                }
+            }
             MapOp::Membership => self.run.reshaped.push(map),
             MapOp::Found { .. } | MapOp::Missed => {}
         }

@@ -77,6 +77,19 @@ impl HashIndex {
         }
     }
 
+    /// An empty index like this one (same capacity, same LRU layout).
+    pub fn emptied(&self) -> HashIndex {
+        match &self.lru {
+            None => HashIndex::new(self.capacity),
+            Some(l) => HashIndex::new_lru(
+                self.capacity,
+                l.model.ncpus(),
+                l.model.percpu_lists(),
+                l.percpu_values,
+            ),
+        }
+    }
+
     /// The slot of `key`, as a program's lookup finds it: in an LRU map
     /// the element is marked referenced.
     pub fn find(&mut self, key: &[u8]) -> Option<usize> {

@@ -174,8 +174,13 @@ impl KernelLru {
         lru
     }
 
-    fn percpu_lists(&self) -> bool {
+    /// Whether the map has one LRU list per CPU (`BPF_F_NO_COMMON_LRU`).
+    pub(super) fn percpu_lists(&self) -> bool {
         self.locals.is_empty()
+    }
+
+    pub(super) fn ncpus(&self) -> usize {
+        self.ncpus
     }
 
     fn head(&mut self) -> usize {

@@ -623,6 +623,36 @@ impl MapState {
         }
     }
 
+    /// Rebuilds an LRU map as if its current entries had been written into
+    /// an empty map from user space in key order: the order in which the
+    /// host backend fills the kernel's copy (`sparse_entries` is sorted),
+    /// so both LRUs start in the same state and later evictions agree.
+    /// Other maps are left as they are.
+    pub fn relist_lru_in_key_order(&mut self) {
+        if !matches!(self.def.map_type, MapType::LruHash | MapType::LruPercpuHash) {
+            return;
+        }
+        let Index::Hash(h) = &self.index else { return };
+        if h.is_empty() {
+            return;
+        }
+        let entries = self.entries();
+        self.index = Index::Hash(h.emptied());
+        self.values.clear();
+        for e in entries {
+            // One value per CPU, each in its rounded slot, as user space
+            // passes a per-CPU value.
+            let mut v = Vec::with_capacity(self.stride);
+            for c in &e.values {
+                let at = v.len();
+                v.extend_from_slice(c);
+                v.resize(at + self.per_cpu, 0);
+            }
+            let rc = self.update(&e.key, &v, BPF_ANY, None);
+            debug_assert_eq!(rc, 0, "an empty map takes back what it held");
+        }
+    }
+
     /// Every entry, sorted by key, with the value bytes of each CPU.
     pub fn entries(&self) -> Vec<MapEntry> {
         self.entries_where(false)
@@ -996,7 +1026,34 @@ mod tests {
     }
 
     #[test]
+    fn an_lru_map_filled_out_of_order_is_relisted_in_key_order() {
+        // 4 entries, 1 CPU (target_free 2). Written d c b a, the inactive
+        // list ends with d at its tail, so e would evict d and c (see
+        // hash.rs `a_refill_evicts_a_batch_of_target_free`, in that order).
+        // Relisted in key order, as the host fills the kernel's copy, the
+        // oldest are a and b: e evicts those.
+        let mut m = MapState::new(&def(MapType::LruHash, 1, 1, 4), 1).unwrap();
+        for k in *b"dcba" {
+            assert_eq!(m.update(&[k], &[k], BPF_ANY, None), 0);
+        }
+        let mut unsorted = m.clone();
+        m.relist_lru_in_key_order();
+        assert_eq!(m.entries().len(), 4);
+        for (map, left) in [(&mut m, b"cde"), (&mut unsorted, b"abe")] {
+            assert_eq!(map.update(b"e", b"e", BPF_ANY, None), 0);
+            let keys: Vec<u8> = map.entries().iter().map(|e| e.key[0]).collect();
+            assert_eq!(keys, left);
+            // Values came along.
+            assert!(map.entries().iter().all(|e| e.values[0] == e.key));
+        }
+    }
+
+    #[test]
     fn lru_evicts_least_recent() {
+        // Here the kernel's LRU agrees with a strict one: with 2 entries on
+        // 1 CPU, target_free is 1; a is flushed to inactive when b is
+        // taken, referenced by the lookup, and moved to active by the
+        // rotation when c needs a node, so the shrink evicts b.
         let mut m = MapState::new(&def(MapType::LruHash, 1, 1, 2), 1).unwrap();
         assert_eq!(m.update(b"a", &[1], BPF_ANY, None), 0);
         assert_eq!(m.update(b"b", &[2], BPF_ANY, None), 0);
