@@ -17,6 +17,7 @@ use xdpqual::loader::load_object;
 const LRU: u8 = 0;
 const NOCOMMON: u8 = 1;
 const PERCPU: u8 = 2;
+const SMALL: u8 = 3;
 
 fn frame(op: u8, map: u8, flags: u8, salt: u8, key: u32) -> Vec<u8> {
     let mut f = vec![0u8; 60];
@@ -93,6 +94,33 @@ fn nocommon_expected(ncpus: usize) -> Option<BTreeSet<u32>> {
     }
 }
 
+fn small_ops() -> Vec<Vec<u8>> {
+    let mut ops: Vec<Vec<u8>> = (1..=16).map(|k| frame(b'U', SMALL, 0, 0, k)).collect();
+    ops.push(frame(b'L', SMALL, 0, 0, 1));
+    ops.push(frame(b'U', SMALL, 0, 0, 17));
+    ops.extend((1..=17).map(|k| frame(b'L', SMALL, 0, 0, k)));
+    ops
+}
+
+/// What `small_ops` leaves in the 16-entry LRU_HASH on CPU 0 of `ncpus`
+/// possible CPUs (1 to 7): the refill batch is target_free = t =
+/// clamp(16 / ncpus / 2, 1, 128), below 16.
+/// - Updates 1..16: refills of t nodes at updates 1, 1 + t, 1 + 2t, ...
+///   each flushing the previous batch to the front of inactive; the last
+///   t keys stay pending, the free lists end empty. Every rotation walks
+///   the whole inactive list (it is shorter than nr_scans = 128), so
+///   next_inactive_rotation is back at the head each time.
+/// - The lookup references 1.
+/// - Update 17: the refill flushes the last batch (inactive: 16 .. 1); the
+///   rotation moves 1 (referenced) to active; the global free list is
+///   empty, so the shrink evicts t nodes from the tail: 2 ..= 1 + t.
+/// Left: 1 and 2 + t ..= 17 (t = 4 on 2 CPUs: 13 keys). A strict LRU
+/// evicts 2 alone.
+fn small_expected(ncpus: usize) -> BTreeSet<u32> {
+    let t = (16 / ncpus as u32 / 2).clamp(1, 128);
+    std::iter::once(1).chain(2 + t..=17).collect()
+}
+
 fn prog() -> PathBuf {
     PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/lru/lru_exact.o"))
 }
@@ -111,6 +139,7 @@ fn all_ops() -> Vec<Vec<u8>> {
     // taking a node, so nothing more is evicted; 500 gets salt 1.
     ops.push(frame(b'U', PERCPU, 2, 1, 500));
     ops.extend(nocommon_ops());
+    ops.extend(small_ops());
     ops
 }
 
@@ -135,11 +164,13 @@ fn keys(engine: &mut Engine, name: &str) -> BTreeSet<u32> {
 
 #[test]
 fn the_engine_keeps_the_hand_worked_contents() {
+    assert_eq!(small_expected(2).len(), 13);
     for ncpus in [1, 2] {
         let mut e = engine_after(ncpus, &all_ops());
         assert_eq!(keys(&mut e, "lru"), common_lru_expected(), "{ncpus} CPUs");
         assert_eq!(keys(&mut e, "lru_percpu"), common_lru_expected(), "{ncpus} CPUs");
         assert_eq!(Some(keys(&mut e, "lru_nocommon")), nocommon_expected(ncpus), "{ncpus} CPUs");
+        assert_eq!(keys(&mut e, "lru_small"), small_expected(ncpus), "{ncpus} CPUs");
         // The BPF_EXIST update of 500 wrote CPU 0's value in place.
         let m = e.maps_mut().by_name("lru_percpu").unwrap();
         let v = m.entries().into_iter().find(|x| x.key == 500u32.to_le_bytes()).unwrap();

@@ -6,6 +6,7 @@
  *   byte 1   map: 0 = lru (LRU_HASH, 1024 entries, common LRU)
  *                 1 = lru_nocommon (LRU_HASH, 8 entries, BPF_F_NO_COMMON_LRU)
  *                 2 = lru_percpu (LRU_PERCPU_HASH, 1024 entries)
+ *                 3 = lru_small (LRU_HASH, 16 entries, like Cilium's example)
  *   byte 2   update flags (BPF_ANY 0, BPF_NOEXIST 1, BPF_EXIST 2)
  *   byte 3   value salt: the value written is key * 16 + salt
  *   4..8     key (u32, little-endian)
@@ -39,6 +40,13 @@ struct {
 	__type(value, __u32);
 } lru_percpu SEC(".maps");
 
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16);
+	__type(key, __u32);
+	__type(value, __u32);
+} lru_small SEC(".maps");
+
 SEC("xdp")
 int lru_exact(struct xdp_md *ctx)
 {
@@ -59,6 +67,9 @@ int lru_exact(struct xdp_md *ctx)
 		break;
 	case 2:
 		map = &lru_percpu;
+		break;
+	case 3:
+		map = &lru_small;
 		break;
 	default:
 		return XDP_PASS;
