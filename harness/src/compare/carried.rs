@@ -202,6 +202,23 @@ mod tests {
     }
 
     #[test]
+    fn a_random_run_rewriting_an_lru_key_may_have_evicted_others() {
+        // Map 0 is an LRU map: the rewrite took a node first and may have
+        // evicted any key, so every later access to map 0 is carried. Map
+        // 1 is a plain hash: a rewrite there touches its own element only.
+        let mut t = tracker(2);
+        t.lru = vec![true, false];
+        t.helper(0, GET_PRANDOM_U32);
+        t.map_op(0, MapOp::Wrote { slot: 1, inserted: false });
+        t.map_op(1, MapOp::Wrote { slot: 1, inserted: false });
+        assert!(t.end_run());
+        t.map_op(0, MapOp::Found { slot: 5 });
+        assert!(t.end_run());
+        t.map_op(1, MapOp::Found { slot: 5 });
+        assert!(!t.end_run());
+    }
+
+    #[test]
     fn writes_of_a_deterministic_run_mark_nothing() {
         let mut t = tracker(1);
         t.map_op(0, MapOp::Wrote { slot: 0, inserted: true });
