@@ -62,6 +62,7 @@ fn common_lru_ops(map: u8) -> Vec<Vec<u8>> {
 ///   shrink walks from the tail for at most nr_scans = 128 nodes: 1..10
 ///   are referenced and move to active, 11..128 (118 nodes) are evicted
 ///   into the local free list; 2001 takes one of them.
+///
 /// So the map holds 1..10, 129..1024 and 2001 (907 keys). A strict LRU
 /// evicts key 11 alone (1024 keys: 1..10, 12..1024, 2001).
 fn common_lru_expected() -> BTreeSet<u32> {
@@ -114,6 +115,7 @@ fn small_ops() -> Vec<Vec<u8>> {
 /// - Update 17: the refill flushes the last batch (inactive: 16 .. 1); the
 ///   rotation moves 1 (referenced) to active; the global free list is
 ///   empty, so the shrink evicts t nodes from the tail: 2 ..= 1 + t.
+///
 /// Left: 1 and 2 + t ..= 17 (t = 4 on 2 CPUs: 13 keys). A strict LRU
 /// evicts 2 alone.
 fn small_expected(ncpus: usize) -> BTreeSet<u32> {
