@@ -117,6 +117,12 @@ impl EngineBackend {
         let mut engine =
             Engine::new(ctx.obj, Some(&ctx.program.name), cfg).context("preparing the engine")?;
         crate::mapfile::apply(&mut engine, ctx.obj, ctx.maps)?;
+        // The host backend writes map files into the kernel in key order
+        // (host_run.rs `apply_maps_to_host`); an LRU map's eviction order
+        // depends on that order, so the engine's LRU maps take it too.
+        for m in &mut engine.maps_mut().maps {
+            m.relist_lru_in_key_order();
+        }
         let carried = CarriedNondeterminism::new(&engine);
         Ok(EngineBackend { engine, carried })
     }

@@ -12,7 +12,8 @@
 //!   reads a `__ksym` kernel variable (the kernel's live data), or reads anything a nondeterministic run may have left different: a
 //!   value such a run wrote, an element such a run inserted, a lookup miss
 //!   or an insert in a map such a run inserted into, or any access to a map
-//!   such a run deleted from (or evicted from, or failed to update).
+//!   such a run deleted from (or evicted from, or failed to update; in an
+//!   LRU map any update may evict, see `maps/lru.rs`).
 //! - Everything a nondeterministic run writes to a map is marked: the
 //!   values it wrote, the elements it inserted, the key sets it changed.
 //!
@@ -158,7 +159,15 @@ impl Tracer for CarriedNondeterminism {
         self.taint_if(marked);
         match op {
             MapOp::Wrote { slot, inserted: true } => self.run.inserted.push((map, slot)),
-            MapOp::Wrote { slot, inserted: false } => self.run.wrote.push((map, slot)),
+            MapOp::Wrote { slot, inserted: false } => {
+                self.run.wrote.push((map, slot));
+                // An LRU_HASH update takes a node before it looks for the
+                // key (hashtab.c htab_lru_map_update_elem), so rewriting a
+                // present key can evict others too.
+                if self.lru.get(map).copied().unwrap_or(true) {
+                    self.run.reshaped.push(map);
+                }
+            }
             MapOp::Membership => self.run.reshaped.push(map),
             MapOp::Found { .. } | MapOp::Missed => {}
         }
@@ -196,6 +205,23 @@ mod tests {
         // Run 4 misses in map 0: the other backend may have the key.
         t.map_op(0, MapOp::Missed);
         assert!(t.end_run());
+    }
+
+    #[test]
+    fn a_random_run_rewriting_an_lru_key_may_have_evicted_others() {
+        // Map 0 is an LRU map: the rewrite took a node first and may have
+        // evicted any key, so every later access to map 0 is carried. Map
+        // 1 is a plain hash: a rewrite there touches its own element only.
+        let mut t = tracker(2);
+        t.lru = vec![true, false];
+        t.helper(0, GET_PRANDOM_U32);
+        t.map_op(0, MapOp::Wrote { slot: 1, inserted: false });
+        t.map_op(1, MapOp::Wrote { slot: 1, inserted: false });
+        assert!(t.end_run());
+        t.map_op(0, MapOp::Found { slot: 5 });
+        assert!(t.end_run());
+        t.map_op(1, MapOp::Found { slot: 5 });
+        assert!(!t.end_run());
     }
 
     #[test]

@@ -9,6 +9,7 @@
 mod hash;
 pub mod ledger;
 mod lpm;
+mod lru;
 
 pub use hash::HashIndex;
 pub use lpm::LpmIndex;
@@ -146,6 +147,14 @@ pub const HTAB_ELEM_SIZE: u64 = 48;
 const HTAB_BUCKET_SIZE: u64 = 16;
 /// `BPF_F_NO_PREALLOC` (include/uapi/linux/bpf.h).
 pub const BPF_F_NO_PREALLOC: u32 = 1;
+/// `BPF_F_NO_COMMON_LRU` (include/uapi/linux/bpf.h): an LRU map with one
+/// LRU list per CPU instead of a common one.
+pub const BPF_F_NO_COMMON_LRU: u32 = 2;
+/// The CPU updates from user space run on: the diff pins its thread, which
+/// fills the kernel's maps and runs BPF_PROG_TEST_RUN, to CPU 0
+/// (`xdpqual::diff::pin_to_cpu0`), and the live backend pins likewise. An
+/// LRU map's update takes its node on that CPU's lists.
+pub const SYSCALL_CPU: usize = 0;
 /// `BPF_F_INNER_MAP` (include/uapi/linux/bpf.h): an inner ARRAY template
 /// that lets inner arrays differ in max_entries.
 pub const BPF_F_INNER_MAP: u32 = 1 << 12;
@@ -389,8 +398,16 @@ impl MapState {
             | MapType::LruHash
             | MapType::LruPercpuHash
             | MapType::DevmapHash => {
-                let lru = matches!(def.map_type, MapType::LruHash | MapType::LruPercpuHash);
-                Index::Hash(HashIndex::new(n, lru))
+                if matches!(def.map_type, MapType::LruHash | MapType::LruPercpuHash) {
+                    Index::Hash(HashIndex::new_lru(
+                        n,
+                        ncpus,
+                        def.flags & BPF_F_NO_COMMON_LRU != 0,
+                        def.map_type == MapType::LruPercpuHash,
+                    ))
+                } else {
+                    Index::Hash(HashIndex::new(n))
+                }
             }
             MapType::LpmTrie => Index::Lpm(LpmIndex::new((def.key_size - 4) as usize)),
             MapType::Ringbuf => Index::Ringbuf { used: 0 },
@@ -502,6 +519,13 @@ impl MapState {
         if flags & !BPF_F_LOCK > BPF_EXIST {
             return Err(-EINVAL);
         }
+        // htab_lru_map_update_elem / __htab_lru_percpu_map_update_elem
+        // refuse any flag above BPF_EXIST, BPF_F_LOCK included.
+        if flags > BPF_EXIST
+            && matches!(self.def.map_type, MapType::LruHash | MapType::LruPercpuHash)
+        {
+            return Err(-EINVAL);
+        }
         let flags = flags & !BPF_F_LOCK;
         let order = self.order;
         let (slot, fresh) = match &mut self.index {
@@ -518,7 +542,9 @@ impl MapState {
                 present[i] = true;
                 (i, fresh && !matches!(self.def.map_type, MapType::Array | MapType::PercpuArray))
             }
-            Index::Hash(h) => h.insert(key, flags)?,
+            // A program's update runs on its CPU; one from user space on
+            // the loading thread's.
+            Index::Hash(h) => h.insert(key, flags, cpu.unwrap_or(SYSCALL_CPU))?,
             Index::Lpm(l) => l.insert(key, flags, self.def.max_entries as usize)?,
             Index::Ringbuf { .. } | Index::PerfEvents => return Err(-EINVAL),
         };
@@ -594,6 +620,36 @@ impl MapState {
                 }
             }
             Index::Ringbuf { .. } | Index::PerfEvents => -EINVAL,
+        }
+    }
+
+    /// Rebuilds an LRU map as if its current entries had been written into
+    /// an empty map from user space in key order: the order in which the
+    /// host backend fills the kernel's copy (`sparse_entries` is sorted),
+    /// so both LRUs start in the same state and later evictions agree.
+    /// Other maps are left as they are.
+    pub fn relist_lru_in_key_order(&mut self) {
+        if !matches!(self.def.map_type, MapType::LruHash | MapType::LruPercpuHash) {
+            return;
+        }
+        let Index::Hash(h) = &self.index else { return };
+        if h.is_empty() {
+            return;
+        }
+        let entries = self.entries();
+        self.index = Index::Hash(h.emptied());
+        self.values.clear();
+        for e in entries {
+            // One value per CPU, each in its rounded slot, as user space
+            // passes a per-CPU value.
+            let mut v = Vec::with_capacity(self.stride);
+            for c in &e.values {
+                let at = v.len();
+                v.extend_from_slice(c);
+                v.resize(at + self.per_cpu, 0);
+            }
+            let rc = self.update(&e.key, &v, BPF_ANY, None);
+            debug_assert_eq!(rc, 0, "an empty map takes back what it held");
         }
     }
 
@@ -970,7 +1026,34 @@ mod tests {
     }
 
     #[test]
+    fn an_lru_map_filled_out_of_order_is_relisted_in_key_order() {
+        // 4 entries, 1 CPU (target_free 2). Written d c b a, the inactive
+        // list ends with d at its tail, so e would evict d and c (see
+        // hash.rs `a_refill_evicts_a_batch_of_target_free`, in that order).
+        // Relisted in key order, as the host fills the kernel's copy, the
+        // oldest are a and b: e evicts those.
+        let mut m = MapState::new(&def(MapType::LruHash, 1, 1, 4), 1).unwrap();
+        for k in *b"dcba" {
+            assert_eq!(m.update(&[k], &[k], BPF_ANY, None), 0);
+        }
+        let mut unsorted = m.clone();
+        m.relist_lru_in_key_order();
+        assert_eq!(m.entries().len(), 4);
+        for (map, left) in [(&mut m, b"cde"), (&mut unsorted, b"abe")] {
+            assert_eq!(map.update(b"e", b"e", BPF_ANY, None), 0);
+            let keys: Vec<u8> = map.entries().iter().map(|e| e.key[0]).collect();
+            assert_eq!(keys, left);
+            // Values came along.
+            assert!(map.entries().iter().all(|e| e.values[0] == e.key));
+        }
+    }
+
+    #[test]
     fn lru_evicts_least_recent() {
+        // Here the kernel's LRU agrees with a strict one: with 2 entries on
+        // 1 CPU, target_free is 1; a is flushed to inactive when b is
+        // taken, referenced by the lookup, and moved to active by the
+        // rotation when c needs a node, so the shrink evicts b.
         let mut m = MapState::new(&def(MapType::LruHash, 1, 1, 2), 1).unwrap();
         assert_eq!(m.update(b"a", &[1], BPF_ANY, None), 0);
         assert_eq!(m.update(b"b", &[2], BPF_ANY, None), 0);
