@@ -22,6 +22,9 @@ mod layout;
 pub(crate) mod runtime;
 mod translate;
 
+#[cfg(test)]
+mod tests;
+
 use std::sync::{Arc, Mutex};
 
 use super::Prepared;
