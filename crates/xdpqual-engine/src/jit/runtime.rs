@@ -3,9 +3,10 @@
 //! the JIT's `unsafe` is in this module.
 //!
 //! Compiled code sees one `#[repr(C)]` [`JitCtx`]. It holds the bounds of
-//! the two regions the code checks inline (packet and stack: base pointer
-//! plus valid offset range, exactly the ranges `Exec::slice` checks) and the
-//! BPF registers at call boundaries. Every other access goes through an
+//! the regions the code checks inline (packet and stack: base pointer
+//! plus valid offset range, exactly the ranges `Exec::slice` checks; map
+//! values, through the [`FastMap`] table, where `Exec::slice`'s check is a
+//! mask and two compares) and the BPF registers at call boundaries. Every other access goes through an
 //! `extern "C"` slow path here, which calls the interpreter's own checked
 //! code (`Exec::load`, `store`, `call_helper`, ...). After every slow path
 //! the bounds are re-read from the `Exec`, so a helper that moves the packet
@@ -150,6 +151,14 @@ fn fast_map<T: Tracer>(exec: &Exec<'_, T>, m: &MapState) -> FastMap {
 
 /// Points each map's entry at its value store as it is now (a helper may
 /// have grown a hash map's), or turns its inline value accesses off.
+///
+/// This is what keeps compiled code's map-value accesses inside the
+/// allocation: it dereferences `values + off` only when `off + size <=
+/// len`, and `len` is the store's length when this last ran. A store
+/// changes size or moves only in a helper (a keyed map's update grows it),
+/// and every helper's slow path (`rt_helper`; `rt_lookup` only looks up)
+/// ends with `refresh`, so the pointer and length always describe live
+/// memory when compiled code reads them.
 fn refresh_maps<T: Tracer>(ctx: &mut JitCtx, exec: &mut Exec<'_, T>) {
     let cpu = exec.cpu;
     let big = exec.big;
@@ -296,8 +305,17 @@ impl std::fmt::Debug for Code {
     }
 }
 
-/// Re-reads the inline-checked bounds from the run's state.
+/// Re-reads the inline-checked bounds from the run's state, after a slow
+/// path that may have changed them (a helper, a call).
 fn refresh<T: Tracer>(ctx: &mut JitCtx, exec: &mut Exec<'_, T>) {
+    refresh_frame(ctx, exec);
+    if ctx.nmaps != 0 {
+        refresh_maps(ctx, exec);
+    }
+}
+
+/// The packet, ctx and stack part of `refresh`.
+fn refresh_frame<T: Tracer>(ctx: &mut JitCtx, exec: &mut Exec<'_, T>) {
     match exec.buff.as_deref_mut() {
         Some(b) => {
             // Clamped to the page so an inconsistent buffer can never let
@@ -324,9 +342,6 @@ fn refresh<T: Tracer>(ctx: &mut JitCtx, exec: &mut Exec<'_, T>) {
     ctx.stack_base = exec.stack.as_mut_ptr();
     ctx.stack_hi = (exec.stack.len() as u64).min(STACK_SIZE as u64);
     ctx.stack_low = exec.stack_low as u64;
-    if ctx.nmaps != 0 {
-        refresh_maps(ctx, exec);
-    }
 }
 
 /// Runs program `entry` as the interpreter's `run_frame(entry, 0, regs, 0)`,
@@ -451,11 +466,16 @@ impl<T: Tracer> Session<T> {
             ctx.map_tab = exec.maps.maps.iter().map(|m| fast_map(exec, m)).collect();
             ctx.maps = ctx.map_tab.as_ptr();
             ctx.nmaps = ctx.map_tab.len() as u64;
+            ctx.work_limit = exec.res.limit(Resource::HelperWork);
             self.maps_for = Some(set);
+            refresh_maps(ctx, exec);
         }
+        // Otherwise the value stores are as the last run's last slow path
+        // left them: between the runs of a session (a batch) nothing but
+        // a run touches the maps. A run's budget is a fresh copy of the
+        // same limits.
         ctx.work_used = exec.res.used(Resource::HelperWork);
-        ctx.work_limit = exec.res.limit(Resource::HelperWork);
-        refresh(ctx, exec);
+        refresh_frame(ctx, exec);
         let mut host = Host { exec, code, fault: None };
         ctx.host = (&mut host as *mut Host<'_, '_, T>).cast();
         let status = dispatch(ctx, code, code.entries[entry]);
