@@ -649,8 +649,9 @@ extern "C" fn rt_helper<T: Tracer>(ctx: *mut JitCtx, site: u64, id: u64, callx: 
 }
 
 /// `bpf_map_lookup_elem(r1, r2)` called directly: the helper's own code
-/// (`Exec::call_helper`, so the same checks, faults, work charge and panic
-/// guard), without spilling the registers, copying them or re-reading the
+/// (`Exec::call_map_lookup`: the same checks, faults, work charge and panic
+/// containment as through `Exec::call_helper`), without spilling the
+/// registers, copying them, dispatching on the helper id or re-reading the
 /// frame bounds, none of which a lookup reads or changes. Returns r0; a
 /// fault sets `JitCtx::status`, as `rt_load` does.
 extern "C" fn rt_lookup<T: Tracer>(ctx: *mut JitCtx, site: u64, r1: u64, r2: u64) -> u64 {
@@ -660,23 +661,12 @@ extern "C" fn rt_lookup<T: Tracer>(ctx: *mut JitCtx, site: u64, r1: u64, r2: u64
         let (prog, pc) = unsite(site);
         h.exec.tracer.helper(pc, MAP_LOOKUP_ELEM);
         h.exec.res.set_used(Resource::HelperWork, c.work_used);
-        let mut regs = [0, r1, r2, 0, 0, 0, 0, 0, 0, 0, 0];
-        let r = h.exec.call_helper(MAP_LOOKUP_ELEM, prog, pc, &mut regs, c.depth as usize);
+        let r = h.exec.call_map_lookup(prog, pc, r1, r2, c.depth as usize);
         c.work_used = h.exec.res.used(Resource::HelperWork);
-        match r {
-            Ok(HelperOutcome::Return(v)) => v,
-            // A lookup neither tail-calls nor unwinds; were it to, the
-            // generic path would have to handle it, so this is a bug.
-            Ok(_) => {
-                let what = "bpf_map_lookup_elem ended the program".into();
-                c.status = fail(h, site, FaultKind::Internal { what });
-                0
-            }
-            Err(k) => {
-                c.status = fail(h, site, k);
-                0
-            }
-        }
+        r.unwrap_or_else(|k| {
+            c.status = fail(h, site, k);
+            0
+        })
     })
 }
 
