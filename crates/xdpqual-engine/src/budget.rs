@@ -134,6 +134,13 @@ impl Budget {
         self.used[r.index()]
     }
 
+    /// Sets what was used of `r`: for the JIT, which counts helper work
+    /// for its inline array lookups in its own context while compiled code
+    /// runs and hands the count back (`jit::runtime`).
+    pub(crate) fn set_used(&mut self, r: Resource, n: u64) {
+        self.used[r.index()] = n;
+    }
+
     /// Charges `n` of `r`; past the limit it is a fault naming `r`. The
     /// check comes before the work it pays for, so an over-limit request
     /// never allocates or copies.

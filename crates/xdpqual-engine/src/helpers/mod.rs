@@ -14,7 +14,7 @@ pub mod ksym;
 pub mod printk;
 
 use super::budget::Resource;
-use super::exec::{Exec, HelperMode, HelperOutcome, Reservation};
+use super::exec::{Exec, HelperMode, HelperOutcome, HelperOutcome::Return, Reservation};
 use super::fault::FaultKind;
 use super::maps::Index;
 use super::memory::*;
@@ -172,6 +172,88 @@ impl<T: Tracer> Exec<'_, T> {
         addr(TAG_MAP_VALUE_BASE + map as u64, (slot * m.stride + cpu_off) as u64)
     }
 
+    /// `bpf_map_lookup_elem(r1 = map, r2 = key)` in the kernel's helper
+    /// table: the element's value address, a map-in-map's inner map, or 0.
+    fn map_lookup(&mut self, pc: usize, r1: u64, r2: u64) -> Result<u64, FaultKind> {
+        let m = self.map_arg("bpf_map_lookup_elem", r1)?;
+        let t = self.maps.maps[m].def.map_type;
+        if matches!(
+            t,
+            MapType::ProgArray | MapType::Cpumap | MapType::Ringbuf | MapType::PerfEventArray
+        ) {
+            return Err(arg_err(
+                "bpf_map_lookup_elem",
+                format!("the verifier refuses lookups in {} maps", t.name()),
+            ));
+        }
+        // Lookups are the hot helper: copy the key onto the stack,
+        // not into a fresh allocation, when it is small.
+        let ks = self.maps.maps[m].def.key_size as usize;
+        let mut small = [0u8; 64];
+        let slot = if ks <= small.len() {
+            // Hashing and comparing the key is the helper's work.
+            self.res.work(ks as u64)?;
+            small[..ks].copy_from_slice(self.slice(pc, r2, ks, false)?);
+            self.maps.maps[m].find(&small[..ks])
+        } else {
+            let key = self.read_bytes(pc, r2, ks as u64)?;
+            self.maps.maps[m].find(&key)
+        };
+        self.tracer.map_op(m, slot.map_or(MapOp::Missed, |slot| MapOp::Found { slot }));
+        Ok(match slot {
+            // A map-in-map hands out the inner map itself
+            // (arraymap.c `array_of_map_lookup_elem`, hashtab.c
+            // `htab_of_map_lookup_elem`), which the program passes
+            // to map helpers like a `lddw` map reference.
+            Some(slot) if t.is_map_in_map() => {
+                let mm = &self.maps.maps[m];
+                let v = &mm.values[slot * mm.stride..][..4];
+                addr(TAG_MAP, mm.order.u32_from(v.try_into().expect("4")) as u64)
+            }
+            Some(slot) => self.value_addr(m, slot),
+            None => 0,
+        })
+    }
+
+    /// `bpf_map_lookup_elem` called directly, as the JIT's lookup slow path
+    /// does: exactly what [`Exec::call_helper`] does for it (the runtime's
+    /// helper table, the same panic containment), without going through
+    /// the generic call.
+    pub(crate) fn call_map_lookup(
+        &mut self,
+        prog: usize,
+        pc: usize,
+        r1: u64,
+        r2: u64,
+        depth: usize,
+    ) -> Result<u64, FaultKind> {
+        if self.helper_mode != HelperMode::Xdp {
+            let mut regs = [0, r1, r2, 0, 0, 0, 0, 0, 0, 0, 0];
+            return match self.call_helper(MAP_LOOKUP_ELEM, prog, pc, &mut regs, depth)? {
+                Return(v) => Ok(v),
+                // The conformance runtime has no lookup helper: it faults.
+                _ => Err(FaultKind::Internal {
+                    what: "bpf_map_lookup_elem ended the program".into(),
+                }),
+            };
+        }
+        Self::contain(MAP_LOOKUP_ELEM, || self.map_lookup(pc, r1, r2))
+    }
+
+    /// Runs helper `id`'s body so that a panic in it (a bug in the engine)
+    /// becomes this packet's fault, at this call, instead of unwinding.
+    fn contain<R>(id: i32, body: impl FnOnce() -> Result<R, FaultKind>) -> Result<R, FaultKind> {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(body)).unwrap_or_else(|payload| {
+            Err(FaultKind::Internal {
+                what: format!(
+                    "helper {}: {}",
+                    super::helper_name(id),
+                    super::panic_message(payload.as_ref())
+                ),
+            })
+        })
+    }
+
     /// Calls helper `id`. A panic inside the helper (a bug in the engine)
     /// becomes this packet's fault, at this call, instead of unwinding: the
     /// interpreter and the JIT (whose `rt_helper` calls this) report it the
@@ -184,18 +266,7 @@ impl<T: Tracer> Exec<'_, T> {
         regs: &mut [u64; 11],
         depth: usize,
     ) -> Result<HelperOutcome, FaultKind> {
-        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            self.call_helper_unguarded(id, prog, pc, regs, depth)
-        }));
-        r.unwrap_or_else(|payload| {
-            Err(FaultKind::Internal {
-                what: format!(
-                    "helper {}: {}",
-                    super::helper_name(id),
-                    super::panic_message(payload.as_ref())
-                ),
-            })
-        })
+        Self::contain(id, || self.call_helper_unguarded(id, prog, pc, regs, depth))
     }
 
     fn call_helper_unguarded(
@@ -218,49 +289,7 @@ impl<T: Tracer> Exec<'_, T> {
             };
         }
         match id {
-            MAP_LOOKUP_ELEM => {
-                let m = self.map_arg("bpf_map_lookup_elem", r[0])?;
-                let t = self.maps.maps[m].def.map_type;
-                if matches!(
-                    t,
-                    MapType::ProgArray
-                        | MapType::Cpumap
-                        | MapType::Ringbuf
-                        | MapType::PerfEventArray
-                ) {
-                    return Err(arg_err(
-                        "bpf_map_lookup_elem",
-                        format!("the verifier refuses lookups in {} maps", t.name()),
-                    ));
-                }
-                // Lookups are the hot helper: copy the key onto the stack,
-                // not into a fresh allocation, when it is small.
-                let ks = self.maps.maps[m].def.key_size as usize;
-                let mut small = [0u8; 64];
-                let slot = if ks <= small.len() {
-                    // Hashing and comparing the key is the helper's work.
-                    self.res.work(ks as u64)?;
-                    small[..ks].copy_from_slice(self.slice(pc, r[1], ks, false)?);
-                    self.maps.maps[m].find(&small[..ks])
-                } else {
-                    let key = self.read_bytes(pc, r[1], ks as u64)?;
-                    self.maps.maps[m].find(&key)
-                };
-                self.tracer.map_op(m, slot.map_or(MapOp::Missed, |slot| MapOp::Found { slot }));
-                Ok(Return(match slot {
-                    // A map-in-map hands out the inner map itself
-                    // (arraymap.c `array_of_map_lookup_elem`, hashtab.c
-                    // `htab_of_map_lookup_elem`), which the program passes
-                    // to map helpers like a `lddw` map reference.
-                    Some(slot) if t.is_map_in_map() => {
-                        let mm = &self.maps.maps[m];
-                        let v = &mm.values[slot * mm.stride..][..4];
-                        addr(TAG_MAP, mm.order.u32_from(v.try_into().expect("4")) as u64)
-                    }
-                    Some(slot) => self.value_addr(m, slot),
-                    None => 0,
-                }))
-            }
+            MAP_LOOKUP_ELEM => self.map_lookup(pc, r[0], r[1]).map(Return),
             MAP_UPDATE_ELEM => {
                 let m = self.map_arg("bpf_map_update_elem", r[0])?;
                 let def = &self.maps.maps[m].def;

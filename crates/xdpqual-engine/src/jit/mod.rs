@@ -8,12 +8,17 @@
 //!   interpreter's checked code, the tail-call dispatcher; all `unsafe`.
 //!
 //! Memory safety is the interpreter's: registers hold the same tagged
-//! engine addresses, packet and stack accesses are checked inline against
-//! exactly the ranges `Exec::slice` uses, and every other access (map
-//! values, ringbuf records, ctx, test memory) goes through `Exec::load` /
-//! `Exec::store` themselves. Faults carry the interpreter's instruction
-//! index, and the instruction count is the interpreter's (charged per
-//! straight-line segment, see `layout`).
+//! engine addresses, packet, stack and (where the check reduces to a mask)
+//! map-value accesses are checked inline against exactly the ranges
+//! `Exec::slice` uses, 4-byte ctx field reads are answered from the
+//! context, and every other access (other map values, ringbuf records,
+//! test memory) goes through `Exec::load` / `Exec::store` themselves.
+//! `bpf_map_lookup_elem` on an `ARRAY` or `PERCPU_ARRAY` is address
+//! arithmetic, other lookups a direct call of the helper; atomics on stack
+//! and map values run in place. Every inline check that fails hands the
+//! whole instruction to the interpreter's code, so faults carry the
+//! interpreter's instruction index and kind, and the instruction count is
+//! the interpreter's (charged per straight-line segment, see `layout`).
 //!
 //! What the JIT does not do: tracing (`run_xdp_traced` always interprets),
 //! and `bpf_loop` callbacks run in the interpreter (inside the helper).
@@ -21,6 +26,9 @@
 mod layout;
 pub(crate) mod runtime;
 mod translate;
+
+#[cfg(test)]
+mod tests;
 
 use std::sync::{Arc, Mutex};
 

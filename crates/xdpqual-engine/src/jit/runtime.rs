@@ -3,9 +3,10 @@
 //! the JIT's `unsafe` is in this module.
 //!
 //! Compiled code sees one `#[repr(C)]` [`JitCtx`]. It holds the bounds of
-//! the two regions the code checks inline (packet and stack: base pointer
-//! plus valid offset range, exactly the ranges `Exec::slice` checks) and the
-//! BPF registers at call boundaries. Every other access goes through an
+//! the regions the code checks inline (packet and stack: base pointer
+//! plus valid offset range, exactly the ranges `Exec::slice` checks; map
+//! values, through the [`FastMap`] table, where `Exec::slice`'s check is a
+//! mask and two compares) and the BPF registers at call boundaries. Every other access goes through an
 //! `extern "C"` slow path here, which calls the interpreter's own checked
 //! code (`Exec::load`, `store`, `call_helper`, ...). After every slow path
 //! the bounds are re-read from the `Exec`, so a helper that moves the packet
@@ -19,12 +20,16 @@ use cranelift_jit::JITModule;
 use cranelift_module::FuncId;
 
 use super::layout::nth_in_segment;
-use crate::exec::{Exec, HelperOutcome, Stop};
+use crate::budget::Resource;
+use crate::exec::{Exec, HelperMode, HelperOutcome, Stop};
 use crate::fault::{Fault, FaultKind};
+use crate::helpers::ids::MAP_LOOKUP_ELEM;
+use crate::maps::{Index, MapSet, MapState};
 use crate::memory::{addr, FRAME_SIZE, MAX_FRAMES, STACK_SIZE, TAG_STACK};
 use crate::panic_message;
 use crate::trace::Tracer;
 use xdpqual_isa::opcode::{CALL, JMP, X};
+use xdpqual_object::MapType;
 
 /// Status a compiled function or slow path returns.
 pub(super) const ST_OK: u64 = 0;
@@ -61,6 +66,7 @@ pub(super) struct RtTable {
     pub store: usize,
     pub atomic: usize,
     pub helper: usize,
+    pub lookup: usize,
     pub call: usize,
     pub budget: usize,
     pub fault: usize,
@@ -73,10 +79,112 @@ impl RtTable {
             store: rt_store::<T> as *const () as usize,
             atomic: rt_atomic::<T> as *const () as usize,
             helper: rt_helper::<T> as *const () as usize,
+            lookup: rt_lookup::<T> as *const () as usize,
             call: rt_call::<T> as *const () as usize,
             budget: rt_budget::<T> as *const () as usize,
             fault: rt_fault::<T> as *const () as usize,
         }
+    }
+}
+
+/// What compiled code knows of one map (`JitCtx::maps[i]` for map `i` of
+/// the run's `MapSet`), for the two map fast paths. Field offsets are
+/// taken with `offset_of!` by the translator; the size is a power of two so
+/// the entry of map `m` is at `m << FAST_MAP_SHIFT`.
+///
+/// - **Array lookups** (`bpf_map_lookup_elem` on an `ARRAY` or
+///   `PERCPU_ARRAY`), as address arithmetic like the kernel's
+///   `array_map_gen_lookup` (kernel/bpf/arraymap.c): index below
+///   `lookup_n`, the value address `slot * stride + cpu_off` in the map's
+///   value region, else NULL. `lookup_n == 0` sends the lookup to the
+///   helper (any other map type, the conformance runtime).
+/// - **Map value loads and stores**: `[off, off + size)` is accessed in
+///   place when `off + size <= len` (`wlen` for a store: 0 for a read-only
+///   map) and `(off & mask) + size <= value_size`, which is `Exec::slice`'s
+///   check when `mask` is the stride less one (a power-of-two stride) or
+///   all ones (a map of one slot), and the per-CPU part is the only one
+///   (one CPU, CPU 0). Every other map has `len == wlen == 0`, so all its
+///   accesses take the slow path (`Exec::slice` with its division).
+#[repr(C)]
+#[derive(Clone, Copy, Default)]
+pub(super) struct FastMap {
+    pub lookup_n: u64,
+    pub stride: u64,
+    pub cpu_off: u64,
+    pub values: usize,
+    pub len: u64,
+    pub wlen: u64,
+    pub mask: u64,
+    pub value_size: u64,
+}
+
+pub(super) const FAST_MAP_SHIFT: i64 = 6;
+const _: () = assert!(std::mem::size_of::<FastMap>() == 1 << FAST_MAP_SHIFT);
+
+/// The static part of `FastMap` for `m` (what cannot change during a
+/// run); `values`, `len`, `wlen` and `mask` are set by `refresh_maps`.
+fn fast_map<T: Tracer>(exec: &Exec<'_, T>, m: &MapState) -> FastMap {
+    let percpu = m.def.map_type.is_percpu();
+    let lookup_inline = matches!(m.def.map_type, MapType::Array | MapType::PercpuArray)
+        && exec.helper_mode == HelperMode::Xdp
+        && !exec.big
+        && m.def.key_size == 4;
+    FastMap {
+        // `Index::Array::present` of an ARRAY or PERCPU_ARRAY is all true
+        // from creation on (`MapState::with_cap`; `delete` refuses them with
+        // -EINVAL), so `find` is `index < present.len()`.
+        lookup_n: match &m.index {
+            Index::Array { present } if lookup_inline => present.len() as u64,
+            _ => 0,
+        },
+        stride: m.stride as u64,
+        // As `Exec::value_addr`.
+        cpu_off: if percpu { (exec.cpu * m.per_cpu) as u64 } else { 0 },
+        value_size: m.def.value_size as u64,
+        // Set when the value store is known (`refresh_maps`).
+        values: 0,
+        len: 0,
+        wlen: 0,
+        mask: 0,
+    }
+}
+
+/// Points each map's entry at its value store as it is now (a helper may
+/// have grown a hash map's), or turns its inline value accesses off.
+///
+/// This is what keeps compiled code's map-value accesses inside the
+/// allocation: it dereferences `values + off` only when `off + size <=
+/// len`, and `len` is the store's length when this last ran. A store
+/// changes size or moves only in a helper (a keyed map's update grows it),
+/// and every helper's slow path (`rt_helper`; `rt_lookup` only looks up)
+/// ends with `refresh`, so the pointer and length always describe live
+/// memory when compiled code reads them.
+fn refresh_maps<T: Tracer>(ctx: &mut JitCtx, exec: &mut Exec<'_, T>) {
+    let cpu = exec.cpu;
+    let big = exec.big;
+    for (e, m) in ctx.map_tab.iter_mut().zip(exec.maps.maps.iter_mut()) {
+        let stride = m.stride;
+        let len = m.values.len();
+        // `Exec::slice`: slot `o / stride`, part `(o % stride) / per_cpu`
+        // (must be the run's CPU), byte `o % per_cpu`. With one part and
+        // CPU 0 the part test always holds; the slot division is a mask.
+        let one_part = m.per_cpu == stride && (!m.def.map_type.is_percpu() || cpu == 0);
+        let mask = if len == stride {
+            u64::MAX
+        } else if stride.is_power_of_two() {
+            stride as u64 - 1
+        } else {
+            0
+        };
+        if stride == 0 || !one_part || mask == 0 || big {
+            e.len = 0;
+            e.wlen = 0;
+            continue;
+        }
+        e.values = m.values.as_mut_ptr() as usize;
+        e.len = len as u64;
+        e.wlen = if m.read_only { 0 } else { len as u64 };
+        e.mask = mask;
     }
 }
 
@@ -117,9 +225,23 @@ pub(super) struct JitCtx {
     /// rx_queue_index. Kept current by `refresh`, like the bounds, since
     /// only a slow path (`bpf_xdp_adjust_*`) moves the frame.
     pub ctx_fields: [u64; 5],
+    /// `map_tab`'s entries, `nmaps` of them (0 when the run's tracer
+    /// observes: compiled code then sends every map access to the slow
+    /// paths, which tell the tracer).
+    pub maps: *const FastMap,
+    pub nmaps: u64,
+    /// Helper work units used in this run and the run's limit: the
+    /// `Resource::HelperWork` part of `Exec::res`, kept here while
+    /// compiled code runs so an inline array lookup charges its key as
+    /// the helper does (`Budget::work(4)`: one unit), and copied to and
+    /// from `Exec::res` around every helper call.
+    pub work_used: u64,
+    pub work_limit: u64,
     pub rt: RtTable,
     /// `*mut Host<T>` of the running `run`.
     host: *mut c_void,
+    /// The entries `maps` points to; built on a session's first run.
+    map_tab: Vec<FastMap>,
 }
 
 struct Host<'a, 'e, T: Tracer> {
@@ -183,8 +305,17 @@ impl std::fmt::Debug for Code {
     }
 }
 
-/// Re-reads the inline-checked bounds from the run's state.
+/// Re-reads the inline-checked bounds from the run's state, after a slow
+/// path that may have changed them (a helper, a call).
 fn refresh<T: Tracer>(ctx: &mut JitCtx, exec: &mut Exec<'_, T>) {
+    refresh_frame(ctx, exec);
+    if ctx.nmaps != 0 {
+        refresh_maps(ctx, exec);
+    }
+}
+
+/// The packet, ctx and stack part of `refresh`.
+fn refresh_frame<T: Tracer>(ctx: &mut JitCtx, exec: &mut Exec<'_, T>) {
     match exec.buff.as_deref_mut() {
         Some(b) => {
             // Clamped to the page so an inconsistent buffer can never let
@@ -233,6 +364,10 @@ pub(crate) fn run<T: Tracer>(
 /// host back to `Host<T>`: a session can only run an `Exec<T>`.
 pub(crate) struct Session<T: Tracer> {
     ctx: JitCtx,
+    /// The `MapSet` (address, map count) `ctx.map_tab` was built for: a
+    /// session normally runs one `Exec`'s maps, whose types and sizes do
+    /// not change during a batch; another set rebuilds it.
+    maps_for: Option<(usize, usize)>,
     _tracer: std::marker::PhantomData<fn(&mut T)>,
 }
 
@@ -257,9 +392,15 @@ impl<T: Tracer> Session<T> {
                 ctx_addr: 0,
                 ctx_span: 0,
                 ctx_fields: [0; 5],
+                maps: std::ptr::null(),
+                nmaps: 0,
+                work_used: 0,
+                work_limit: 0,
                 rt: RtTable::of::<T>(),
                 host: std::ptr::null_mut(),
+                map_tab: Vec::new(),
             },
+            maps_for: None,
         }
     }
 
@@ -320,7 +461,21 @@ impl<T: Tracer> Session<T> {
         ctx.budget = exec.budget;
         ctx.depth = 0;
         ctx.tail_target = 0;
-        refresh(ctx, exec);
+        let set = (&*exec.maps as *const MapSet as usize, exec.maps.maps.len());
+        if !T::OBSERVES && self.maps_for != Some(set) {
+            ctx.map_tab = exec.maps.maps.iter().map(|m| fast_map(exec, m)).collect();
+            ctx.maps = ctx.map_tab.as_ptr();
+            ctx.nmaps = ctx.map_tab.len() as u64;
+            ctx.work_limit = exec.res.limit(Resource::HelperWork);
+            self.maps_for = Some(set);
+            refresh_maps(ctx, exec);
+        }
+        // Otherwise the value stores are as the last run's last slow path
+        // left them: between the runs of a session (a batch) nothing but
+        // a run touches the maps. A run's budget is a fresh copy of the
+        // same limits.
+        ctx.work_used = exec.res.used(Resource::HelperWork);
+        refresh_frame(ctx, exec);
         let mut host = Host { exec, code, fault: None };
         ctx.host = (&mut host as *mut Host<'_, '_, T>).cast();
         let status = dispatch(ctx, code, code.entries[entry]);
@@ -329,6 +484,7 @@ impl<T: Tracer> Session<T> {
         regs[0] = ctx.regs[0];
         host.exec.executed = ctx.executed;
         host.exec.stack_dirty = host.exec.stack_dirty.min(ctx.stack_dirty as usize);
+        host.exec.res.set_used(Resource::HelperWork, ctx.work_used);
         match status {
             ST_OK => Ok(()),
             ST_UNWIND => Err(Stop::Unwind),
@@ -462,9 +618,11 @@ extern "C" fn rt_helper<T: Tracer>(ctx: *mut JitCtx, site: u64, id: u64, callx: 
             h.exec.tracer.helper(pc, id as i32);
         }
         h.exec.executed = c.executed;
+        h.exec.res.set_used(Resource::HelperWork, c.work_used);
         let mut regs = c.regs;
         let r = h.exec.call_helper(id as i32, prog, pc, &mut regs, c.depth as usize);
         c.executed = h.exec.executed;
+        c.work_used = h.exec.res.used(Resource::HelperWork);
         refresh(c, h.exec);
         match r {
             Ok(HelperOutcome::Return(v)) => {
@@ -487,6 +645,28 @@ extern "C" fn rt_helper<T: Tracer>(ctx: *mut JitCtx, site: u64, id: u64, callx: 
             }
             Err(k) => fail(h, site, k),
         }
+    })
+}
+
+/// `bpf_map_lookup_elem(r1, r2)` called directly: the helper's own code
+/// (`Exec::call_map_lookup`: the same checks, faults, work charge and panic
+/// containment as through `Exec::call_helper`), without spilling the
+/// registers, copying them, dispatching on the helper id or re-reading the
+/// frame bounds, none of which a lookup reads or changes. Returns r0; a
+/// fault sets `JitCtx::status`, as `rt_load` does.
+extern "C" fn rt_lookup<T: Tracer>(ctx: *mut JitCtx, site: u64, r1: u64, r2: u64) -> u64 {
+    guarded::<T>(ctx, site, "the JIT's lookup slow path", || {
+        // SAFETY: called only by compiled code with its context (`parts`).
+        let (c, h) = unsafe { parts::<T>(ctx) };
+        let (prog, pc) = unsite(site);
+        h.exec.tracer.helper(pc, MAP_LOOKUP_ELEM);
+        h.exec.res.set_used(Resource::HelperWork, c.work_used);
+        let r = h.exec.call_map_lookup(prog, pc, r1, r2, c.depth as usize);
+        c.work_used = h.exec.res.used(Resource::HelperWork);
+        r.unwrap_or_else(|k| {
+            c.status = fail(h, site, k);
+            0
+        })
     })
 }
 

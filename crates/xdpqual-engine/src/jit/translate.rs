@@ -26,8 +26,11 @@ use cranelift_jit::{JITBuilder, JITModule};
 use cranelift_module::{default_libcall_names, FuncId, Linkage, Module};
 
 use super::layout::{kind, layout, next_pc, segment, Kind};
-use super::runtime::{JitCtx, RtTable, FAULT_INVALID_INSN, FAULT_PC_OUT_OF_RANGE, ST_FAULT};
-use crate::memory::{OFFSET_MASK, TAG_PACKET, TAG_SHIFT, TAG_STACK};
+use super::runtime::{
+    FastMap, JitCtx, RtTable, FAST_MAP_SHIFT, FAULT_INVALID_INSN, FAULT_PC_OUT_OF_RANGE, ST_FAULT,
+};
+use crate::helpers::ids::MAP_LOOKUP_ELEM;
+use crate::memory::{OFFSET_MASK, TAG_MAP, TAG_MAP_VALUE_BASE, TAG_PACKET, TAG_SHIFT, TAG_STACK};
 use crate::Prepared;
 use xdpqual_isa::opcode::*;
 use xdpqual_isa::Insn;
@@ -551,6 +554,12 @@ impl<'a, 'f> Tx<'a, 'f> {
                 let v = self.load(pc, a, size);
                 self.set(ins.dst, v);
             }
+            STX if ins.code & 0xe0 == MODE_ATOMIC
+                && (size == 4 || size == 8)
+                && inline_atomic(ins.imm) =>
+            {
+                self.atomic(pc, size)
+            }
             STX if ins.code & 0xe0 == MODE_ATOMIC && ins.imm != STORE_REL => {
                 let base = self.reg(ins.dst);
                 let a = self.b.ins().iadd_imm(base, ins.off as i64);
@@ -573,6 +582,71 @@ impl<'a, 'f> Tx<'a, 'f> {
         Ok(())
     }
 
+    /// An atomic operation of a known kind and size (`Exec::atomic`) in
+    /// place when the address is stack or a writable map value the inline
+    /// checks admit; anything else (packet or ctx, where it faults; a
+    /// read-only value, where a compare-and-exchange that changes nothing
+    /// does not fault; test memory) takes the slow path, the interpreter's
+    /// own code. The engine is single-threaded per map set, as the
+    /// interpreter's plain read-modify-write assumes.
+    fn atomic(&mut self, pc: usize, size: i64) {
+        let ins = self.insns[pc];
+        let base = self.reg(ins.dst);
+        let a = self.b.ins().iadd_imm(base, ins.off as i64);
+        let done = self.b.create_block();
+        let slow = self.b.create_block();
+        self.b.set_cold_block(slow);
+        let ptr = self.fast_ptr(a, size, slow, true, false);
+        let old = if size == 4 {
+            self.b.ins().uload32(bpf_flags(), ptr, 0)
+        } else {
+            self.b.ins().load(I64, bpf_flags(), ptr, 0)
+        };
+        let s = self.reg(ins.src);
+        let s = if size == 4 { self.b.ins().band_imm(s, u32::MAX as i64) } else { s };
+        let new = match ins.imm {
+            ATOMIC_XCHG => s,
+            ATOMIC_CMPXCHG => {
+                let r0 = self.reg(0);
+                let expected =
+                    if size == 4 { self.b.ins().band_imm(r0, u32::MAX as i64) } else { r0 };
+                let eq = self.b.ins().icmp(IntCC::Equal, old, expected);
+                // Storing `old` back when they differ writes the bytes it
+                // read: nothing changes.
+                self.b.ins().select(eq, s, old)
+            }
+            op => match op & !ATOMIC_FETCH {
+                ATOMIC_ADD => self.b.ins().iadd(old, s),
+                ATOMIC_OR => self.b.ins().bor(old, s),
+                ATOMIC_AND => self.b.ins().band(old, s),
+                _ => self.b.ins().bxor(old, s), // ATOMIC_XOR: the match above admits no other
+            },
+        };
+        if size == 4 {
+            self.b.ins().istore32(bpf_flags(), new, ptr, 0);
+        } else {
+            self.b.ins().store(bpf_flags(), new, ptr, 0);
+        }
+        if ins.imm == ATOMIC_CMPXCHG {
+            self.set(0, old);
+        } else if ins.imm & ATOMIC_FETCH != 0 {
+            self.set(ins.src, old);
+        }
+        self.b.ins().jump(done, &[]);
+
+        self.b.switch_to_block(slow);
+        self.spill([0, ins.src]);
+        let site = self.site(pc);
+        let packed = self.imm(((ins.imm as i64) << 8) | size);
+        let src = self.imm(ins.src as i64);
+        let st = self.rt(offset_of!(RtTable, atomic), &[site, a, packed, src]);
+        self.check_status(st);
+        self.reload([0, ins.src]);
+        self.b.ins().jump(done, &[]);
+
+        self.b.switch_to_block(done);
+    }
+
     fn sext(&mut self, v: Value, size: i64) -> Value {
         let ty = match size {
             1 => types::I8,
@@ -585,6 +659,10 @@ impl<'a, 'f> Tx<'a, 'f> {
 
     fn call(&mut self, pc: usize) -> Result<(), String> {
         let ins = self.insns[pc];
+        if ins.code & X == 0 && ins.src == CALL_HELPER && ins.imm == MAP_LOOKUP_ELEM {
+            self.lookup(pc);
+            return Ok(());
+        }
         let site = self.site(pc);
         self.spill(0..=10);
         self.store_executed();
@@ -623,6 +701,86 @@ impl<'a, 'f> Tx<'a, 'f> {
         Ok(())
     }
 
+    /// `bpf_map_lookup_elem` at `pc`. An `ARRAY` or `PERCPU_ARRAY` lookup
+    /// (`FastMap::lookup_n` non-zero) with a key the inline checks can
+    /// read is address arithmetic, as the kernel's `array_map_gen_lookup`
+    /// (kernel/bpf/arraymap.c) emits it: index below `max_entries`, else
+    /// NULL. The kernel also masks the index (`index_mask`) so that a
+    /// mispredicted bound check cannot read out of the array; here the
+    /// result is an engine address, never dereferenced without the region
+    /// check, so the mask would change nothing. The key's helper work
+    /// (`Budget::work(4)`, one unit) is charged as the helper charges it.
+    /// Nothing is changed until every check has passed: a failed check
+    /// sends the whole call to the helper (`rt_lookup`), which faults, or
+    /// not, exactly as in the interpreter. Every other lookup calls the
+    /// helper directly, without the generic helper path's register spill.
+    fn lookup(&mut self, pc: usize) {
+        let done = self.b.create_block();
+        self.b.append_block_param(done, I64);
+        let slow = self.b.create_block();
+        let r1 = self.reg(1);
+        let r2 = self.reg(2);
+
+        let tag = self.b.ins().ushr_imm(r1, TAG_SHIFT as i64);
+        let m = self.b.ins().band_imm(r1, OFFSET_MASK as i64);
+        let is_map = self.b.ins().icmp_imm(IntCC::Equal, tag, TAG_MAP as i64);
+        let nmaps = self.b.ins().load(I64, fixed(), self.ctx, ctx_off!(nmaps));
+        let known = self.b.ins().icmp(IntCC::UnsignedLessThan, m, nmaps);
+        let ok = self.b.ins().band(is_map, known);
+        let entry = self.b.create_block();
+        self.b.ins().brif(ok, entry, &[], slow, &[]);
+
+        self.b.switch_to_block(entry);
+        let tab = self.b.ins().load(I64, fixed(), self.ctx, ctx_off!(maps));
+        let at = self.b.ins().ishl_imm(m, FAST_MAP_SHIFT);
+        let e = self.b.ins().iadd(tab, at);
+        let n = self.b.ins().load(I64, fixed(), e, offset_of!(FastMap, lookup_n) as i32);
+        let key = self.b.create_block();
+        self.b.ins().brif(n, key, &[], slow, &[]);
+
+        self.b.switch_to_block(key);
+        let ptr = self.fast_ptr(r2, 4, slow, false, true);
+        let used = self.b.ins().load(I64, state(), self.ctx, ctx_off!(work_used));
+        let limit = self.b.ins().load(I64, fixed(), self.ctx, ctx_off!(work_limit));
+        let after = self.b.ins().iadd_imm(used, 1);
+        let over = self.b.ins().icmp(IntCC::UnsignedGreaterThan, after, limit);
+        let charged = self.b.create_block();
+        self.b.ins().brif(over, slow, &[], charged, &[]);
+
+        self.b.switch_to_block(charged);
+        self.b.ins().store(state(), after, self.ctx, ctx_off!(work_used));
+        let idx = self.b.ins().uload32(bpf_flags(), ptr, 0);
+        let stride = self.b.ins().load(I64, fixed(), e, offset_of!(FastMap, stride) as i32);
+        let cpu_off = self.b.ins().load(I64, fixed(), e, offset_of!(FastMap, cpu_off) as i32);
+        // `Exec::value_addr`: `addr(TAG_MAP_VALUE_BASE + m, slot * stride
+        // + cpu_off)`.
+        let o = self.b.ins().imul(idx, stride);
+        let o = self.b.ins().iadd(o, cpu_off);
+        let o = self.b.ins().band_imm(o, OFFSET_MASK as i64);
+        let t = self.b.ins().iadd_imm(m, TAG_MAP_VALUE_BASE as i64);
+        let t = self.b.ins().ishl_imm(t, TAG_SHIFT as i64);
+        let v = self.b.ins().bor(t, o);
+        let inside = self.b.ins().icmp(IntCC::UnsignedLessThan, idx, n);
+        let null = self.imm(0);
+        let v = self.b.ins().select(inside, v, null);
+        self.b.ins().jump(done, &[v.into()]);
+
+        self.b.switch_to_block(slow);
+        let site = self.site(pc);
+        let v = self.rt(offset_of!(RtTable, lookup), &[site, r1, r2]);
+        let st = self.b.ins().load(I64, state(), self.ctx, ctx_off!(status));
+        self.b.ins().brif(st, self.abort, &[st.into()], done, &[v.into()]);
+
+        self.b.switch_to_block(done);
+        let r0 = self.b.block_params(done)[0];
+        self.set(0, r0);
+        // The interpreter zeroes the clobbered r1-r5 (see interp.rs).
+        for r in 1..=5 {
+            let z = self.imm(0);
+            self.set(r, z);
+        }
+    }
+
     /// The inline packet/stack check of `Exec::slice`; anything else, or a
     /// failed check, goes to the interpreter's checked `load`.
     fn load(&mut self, pc: usize, a: Value, size: i64) -> Value {
@@ -632,7 +790,7 @@ impl<'a, 'f> Tx<'a, 'f> {
         self.b.set_cold_block(slow);
         // A 4-byte load may be a ctx field: checked after packet and stack.
         let not_mem = if size == 4 { self.b.create_block() } else { slow };
-        let ptr = self.fast_ptr(a, size, not_mem, false);
+        let ptr = self.fast_ptr(a, size, not_mem, false, true);
         let v = match size {
             1 => self.b.ins().uload8(I64, bpf_flags(), ptr, 0),
             2 => self.b.ins().uload16(I64, bpf_flags(), ptr, 0),
@@ -679,7 +837,7 @@ impl<'a, 'f> Tx<'a, 'f> {
         let done = self.b.create_block();
         let slow = self.b.create_block();
         self.b.set_cold_block(slow);
-        let ptr = self.fast_ptr(a, size, slow, true);
+        let ptr = self.fast_ptr(a, size, slow, true, true);
         match size {
             1 => self.b.ins().istore8(bpf_flags(), v, ptr, 0),
             2 => self.b.ins().istore16(bpf_flags(), v, ptr, 0),
@@ -701,11 +859,12 @@ impl<'a, 'f> Tx<'a, 'f> {
     /// the returned host pointer is valid, or branches to `slow`. A write
     /// to the stack lowers `JitCtx::stack_dirty` (the run clears the entry
     /// frame from there when it ends; lowering it for an access that then
-    /// fails the check only makes that clear longer).
-    fn fast_ptr(&mut self, a: Value, size: i64, slow: Block, write: bool) -> Value {
+    /// fails the check only makes that clear longer). Without `packet`,
+    /// packet addresses go to `slow` (atomics, which fault there).
+    fn fast_ptr(&mut self, a: Value, size: i64, slow: Block, write: bool, packet: bool) -> Value {
         let ok = self.b.create_block();
         self.b.append_block_param(ok, I64);
-        let pkt = self.b.create_block();
+        let pkt = if packet { self.b.create_block() } else { slow };
         let not_pkt = self.b.create_block();
         let stack = self.b.create_block();
 
@@ -714,12 +873,16 @@ impl<'a, 'f> Tx<'a, 'f> {
         // off < 2^40, so off + size cannot wrap.
         let end = self.b.ins().iadd_imm(off, size);
         let is_pkt = self.b.ins().icmp_imm(IntCC::Equal, tag, TAG_PACKET as i64);
-        self.b.ins().brif(is_pkt, pkt, &[], not_pkt, &[]);
+        let mut regions =
+            vec![(stack, ctx_off!(stack_low), ctx_off!(stack_hi), ctx_off!(stack_base))];
+        if packet {
+            self.b.ins().brif(is_pkt, pkt, &[], not_pkt, &[]);
+            regions.push((pkt, ctx_off!(pkt_lo), ctx_off!(pkt_hi), ctx_off!(pkt_base)));
+        } else {
+            self.b.ins().brif(is_pkt, slow, &[], not_pkt, &[]);
+        }
 
-        for (blk, lo, hi, base) in [
-            (pkt, ctx_off!(pkt_lo), ctx_off!(pkt_hi), ctx_off!(pkt_base)),
-            (stack, ctx_off!(stack_low), ctx_off!(stack_hi), ctx_off!(stack_base)),
-        ] {
+        for (blk, lo, hi, base) in regions {
             self.b.switch_to_block(blk);
             let lo = self.b.ins().load(I64, fixed(), self.ctx, lo);
             let hi = self.b.ins().load(I64, fixed(), self.ctx, hi);
@@ -738,11 +901,47 @@ impl<'a, 'f> Tx<'a, 'f> {
 
         self.b.switch_to_block(not_pkt);
         let is_stack = self.b.ins().icmp_imm(IntCC::Equal, tag, TAG_STACK as i64);
-        self.b.ins().brif(is_stack, stack, &[], slow, &[]);
+        let not_stack = self.b.create_block();
+        self.b.ins().brif(is_stack, stack, &[], not_stack, &[]);
+
+        // A map value (`FastMap`): `Exec::slice`'s check where it is a mask
+        // and two compares, else `len` is 0 and the slow path divides.
+        self.b.switch_to_block(not_stack);
+        let m = self.b.ins().iadd_imm(tag, -(TAG_MAP_VALUE_BASE as i64));
+        let nmaps = self.b.ins().load(I64, fixed(), self.ctx, ctx_off!(nmaps));
+        // Tags below the base wrap to huge values.
+        let known = self.b.ins().icmp(IntCC::UnsignedLessThan, m, nmaps);
+        let value = self.b.create_block();
+        self.b.ins().brif(known, value, &[], slow, &[]);
+        self.b.switch_to_block(value);
+        let tab = self.b.ins().load(I64, fixed(), self.ctx, ctx_off!(maps));
+        let at = self.b.ins().ishl_imm(m, FAST_MAP_SHIFT);
+        let e = self.b.ins().iadd(tab, at);
+        let field = |f: usize| f as i32;
+        let len_at = if write { offset_of!(FastMap, wlen) } else { offset_of!(FastMap, len) };
+        let len = self.b.ins().load(I64, fixed(), e, field(len_at));
+        let mask = self.b.ins().load(I64, fixed(), e, field(offset_of!(FastMap, mask)));
+        let vs = self.b.ins().load(I64, fixed(), e, field(offset_of!(FastMap, value_size)));
+        let within = self.b.ins().band(off, mask);
+        let inner_end = self.b.ins().iadd_imm(within, size);
+        let in_store = self.b.ins().icmp(IntCC::UnsignedLessThanOrEqual, end, len);
+        let in_value = self.b.ins().icmp(IntCC::UnsignedLessThanOrEqual, inner_end, vs);
+        let inside = self.b.ins().band(in_store, in_value);
+        let base = self.b.ins().load(I64, fixed(), e, field(offset_of!(FastMap, values)));
+        let p = self.b.ins().iadd(base, off);
+        self.b.ins().brif(inside, ok, &[p.into()], slow, &[]);
 
         self.b.switch_to_block(ok);
         self.b.block_params(ok)[0]
     }
+}
+
+/// The atomic operations `Exec::atomic` performs (add, or, and, xor, each
+/// with or without fetch; exchange; compare-and-exchange); anything else
+/// is the slow path's invalid instruction.
+fn inline_atomic(imm: i32) -> bool {
+    matches!(imm, ATOMIC_XCHG | ATOMIC_CMPXCHG)
+        || matches!(imm & !ATOMIC_FETCH, ATOMIC_ADD | ATOMIC_OR | ATOMIC_AND | ATOMIC_XOR)
 }
 
 // `check_status` and the slow paths branch on "status != 0" meaning abort.
