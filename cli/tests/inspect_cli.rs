@@ -1,5 +1,7 @@
 //! `xdpqual inspect` as a user runs it: exit codes, output, messages.
 
+mod common;
+
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
@@ -137,4 +139,36 @@ fn untyped_section_is_listed_with_the_override() {
         out.contains("xdp_old") && out.contains("type unknown: pass --type xdp or PROG.o:SECTION"),
         "{out}"
     );
+}
+
+/// One program with everything the loader reports (everything.c): the
+/// section's type, its CO-RE relocation, its kfunc, its `__ksym` variable
+/// and its map-in-map's inner-map template and static slot. The relocated
+/// offset is worked out from the UAPI `struct xdp_md` (five u32 fields:
+/// `rx_queue_index`, local offset 0 in `xdp_md___ev`, is at byte 16).
+#[test]
+fn one_program_shows_section_type_core_kfuncs_ksyms_and_inner_maps() {
+    if common::host_btf_has_func("bpf_xdp_metadata_rx_hash") != Some(true) {
+        xdpqual::util::skip("inspect everything.o: the host BTF has no bpf_xdp_metadata_rx_hash");
+        return;
+    }
+    let o = inspect(&[data("everything.o").to_str().unwrap()]);
+    let out = stdout(&o);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let has = |line_start: &str, parts: &[&str]| {
+        out.lines()
+            .any(|l| l.trim_start().starts_with(line_start) && parts.iter().all(|p| l.contains(p)))
+    };
+    assert!(has("xdp_everything", &["section xdp", "type xdp (BPF_XDP)"]), "{out}");
+    assert!(out.contains("CO-RE relocations (1, resolved against"), "{out}");
+    assert!(has("xdp insn 0:", &["byte_off", "xdp_md___ev", "0 -> 16"]), "{out}");
+    assert!(out.contains("kfuncs (1,"), "{out}");
+    assert!(
+        has("bpf_xdp_metadata_rx_hash", &["modelled by the engine", "xdp_everything@"]),
+        "{out}"
+    );
+    assert!(out.contains("__ksym variables (1;"), "{out}");
+    assert!(has("schedule", &["untyped"]), "{out}");
+    assert!(has("ARRAY", &["inner-map template"]), "{out}");
+    assert!(out.contains("initialised slots: [0] = counts"), "{out}");
 }

@@ -6,7 +6,7 @@ cd "$(dirname "$0")"
 CLANG=${CLANG:-clang-19}
 INC="-I/usr/include/$(uname -m)-linux-gnu -fdebug-prefix-map=$(pwd)=."
 BPF="$CLANG -O2 -g -target bpf -mcpu=v3 $INC -c"
-for src in btf_maps legacy_maps global_data subprogs old_section extern_kconfig socket_only mixed_types untyped devmap_prog check_mtu fib_lookup csum_diff untyped_mixed run_time_size kconfig kfunc_hints kfunc_bad_proto kfunc_unmodelled kfunc_weak carried_random left_out ksym_vars ksym_missing ksym_plain ksym_untyped; do
+for src in btf_maps legacy_maps global_data subprogs old_section extern_kconfig socket_only mixed_types untyped devmap_prog check_mtu fib_lookup csum_diff untyped_mixed run_time_size kconfig kfunc_hints kfunc_bad_proto kfunc_unmodelled kfunc_weak carried_random left_out ksym_vars ksym_missing ksym_plain ksym_untyped everything; do
 	$BPF "$src.c" -o "$src.o"
 done
 # A stand-in kernel BTF with a plain (not per-CPU) global variable.
