@@ -563,13 +563,7 @@ impl<'a, 'f> Tx<'a, 'f> {
             STX if ins.code & 0xe0 == MODE_ATOMIC && ins.imm != STORE_REL => {
                 let base = self.reg(ins.dst);
                 let a = self.b.ins().iadd_imm(base, ins.off as i64);
-                self.spill([0, ins.src]);
-                let site = self.site(pc);
-                let packed = self.imm(((ins.imm as i64) << 8) | size);
-                let src = self.imm(ins.src as i64);
-                let st = self.rt(offset_of!(RtTable, atomic), &[site, a, packed, src]);
-                self.check_status(st);
-                self.reload([0, ins.src]);
+                self.atomic_slow(pc, a, size);
             }
             STX => {
                 let base = self.reg(ins.dst);
@@ -635,6 +629,17 @@ impl<'a, 'f> Tx<'a, 'f> {
         self.b.ins().jump(done, &[]);
 
         self.b.switch_to_block(slow);
+        self.atomic_slow(pc, a, size);
+        self.b.ins().jump(done, &[]);
+
+        self.b.switch_to_block(done);
+    }
+
+    /// The atomic at `pc` on address `a` through the interpreter's own
+    /// `Exec::atomic` (`rt_atomic`): r0 and the source register spilled
+    /// and reloaded, since it may write either.
+    fn atomic_slow(&mut self, pc: usize, a: Value, size: i64) {
+        let ins = self.insns[pc];
         self.spill([0, ins.src]);
         let site = self.site(pc);
         let packed = self.imm(((ins.imm as i64) << 8) | size);
@@ -642,9 +647,6 @@ impl<'a, 'f> Tx<'a, 'f> {
         let st = self.rt(offset_of!(RtTable, atomic), &[site, a, packed, src]);
         self.check_status(st);
         self.reload([0, ins.src]);
-        self.b.ins().jump(done, &[]);
-
-        self.b.switch_to_block(done);
     }
 
     fn sext(&mut self, v: Value, size: i64) -> Value {
