@@ -12,32 +12,17 @@
 use crate::budget::{Resource, RunLimits};
 use crate::fault::FaultKind;
 use crate::helpers::ids::MAP_LOOKUP_ELEM;
+use crate::maps::tests::def;
 use crate::memory::{addr, TAG_MAP_VALUE_BASE};
 use crate::{Engine, EngineConfig, ExecMode, Executor, Outcome, PacketIn, RunResult};
 use xdpqual_isa::Insn;
-use xdpqual_object::{MapDef, MapOrigin, MapType, Program};
+use xdpqual_object::{MapDef, MapType, Program};
 
 const R0: u8 = 0;
 const R1: u8 = 1;
 const R2: u8 = 2;
 const R10: u8 = 10;
 const MISS: i32 = 0xdead;
-
-fn def(t: MapType, k: u32, v: u32, n: u32) -> MapDef {
-    MapDef {
-        name: "m".into(),
-        map_type: t,
-        key_size: k,
-        value_size: v,
-        max_entries: n,
-        flags: 0,
-        origin: MapOrigin::BtfMaps,
-        initial_data: None,
-        read_only: false,
-        inner: None,
-        init_slots: Vec::new(),
-    }
-}
 
 fn prog(insns: Vec<Insn>) -> Program {
     Program {

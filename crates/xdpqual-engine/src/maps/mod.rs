@@ -974,7 +974,7 @@ impl MapSet {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use xdpqual_object::MapOrigin;
 
