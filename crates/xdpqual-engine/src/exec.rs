@@ -247,9 +247,27 @@ impl<T: Tracer> Exec<'_, T> {
                     return Err(oob(region, 0, 0));
                 }
                 let o = off as usize;
-                let slot = o / m.stride;
-                let within = o % m.stride;
-                let (part, inner) = (within / m.per_cpu, within % m.per_cpu);
+                // Slot, per-CPU part and byte within it. Two divisions by
+                // run-time values cost tens of cycles on every map-value
+                // access that misses the callers' fast paths (the
+                // interpreter's, all helpers'), and the usual maps need
+                // none: a power-of-two stride is a shift and a mask, and a
+                // map with one part per slot (every non-per-CPU map) has
+                // part 0; an offset inside the first slot (every access to
+                // a map of one slot: `.bss`, `.data`, a totals struct) is
+                // its own remainder. The general case divides.
+                let (slot, within) = if o < m.stride {
+                    (0, o)
+                } else if m.stride.is_power_of_two() {
+                    (o >> m.stride.trailing_zeros(), o & (m.stride - 1))
+                } else {
+                    (o / m.stride, o % m.stride)
+                };
+                let (part, inner) = if m.per_cpu == m.stride {
+                    (0, within)
+                } else {
+                    (within / m.per_cpu, within % m.per_cpu)
+                };
                 let base = (slot * m.stride + part * m.per_cpu) as u64;
                 let vs = m.def.value_size as u64;
                 // Checked sums: `len` can be any helper size argument.

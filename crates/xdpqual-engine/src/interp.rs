@@ -27,8 +27,8 @@
 use super::exec::{Exec, HelperOutcome, Stop};
 use super::fault::{Fault, FaultKind};
 use super::memory::{
-    addr, offset_of, swap_width, tag_of, FRAME_SIZE, MAX_FRAMES, STACK_SIZE, TAG_MEM, TAG_PACKET,
-    TAG_STACK,
+    addr, offset_of, swap_width, tag_of, FRAME_SIZE, MAX_FRAMES, STACK_SIZE, TAG_MAP_VALUE_BASE,
+    TAG_MEM, TAG_PACKET, TAG_STACK,
 };
 use super::trace::Tracer;
 use xdpqual_isa::opcode::*;
@@ -1032,6 +1032,32 @@ impl<T: Tracer> Exec<'_, T> {
                 }
             }
             TAG_MEM => self.mem.as_deref_mut()?.get_mut(off as usize..)?.first_chunk_mut::<N>(),
+            // A map value, where `Exec::slice`'s check is a mask and two
+            // compares (the JIT's `FastMap` condition): one part per slot
+            // (any map but a per-CPU one on a CPU other than 0), a
+            // power-of-two stride or a single slot, a writable map for a
+            // store. Anything else, and every access that would fault, goes
+            // to `slice`.
+            t if t >= TAG_MAP_VALUE_BASE => {
+                let cpu = self.cpu;
+                let m = self.maps.maps.get_mut((t - TAG_MAP_VALUE_BASE) as usize)?;
+                let one_part = m.per_cpu == m.stride && (cpu == 0 || !m.def.map_type.is_percpu());
+                let mask = if m.values.len() == m.stride {
+                    usize::MAX
+                } else if m.stride.is_power_of_two() {
+                    m.stride - 1
+                } else {
+                    return None;
+                };
+                if !one_part || (write && m.read_only) {
+                    return None;
+                }
+                let o = off as usize;
+                if (o & mask).checked_add(N)? > m.def.value_size as usize {
+                    return None;
+                }
+                m.values.get_mut(o..)?.first_chunk_mut::<N>()
+            }
             _ => None,
         }
     }
@@ -1455,30 +1481,77 @@ impl<T: Tracer> Exec<'_, T> {
         }
         self.check_atomic_region(a)?;
         let mask = if size == 4 { u32::MAX as u64 } else { u64::MAX };
-        let old = self.load(pc, a, size)?;
-        let s = regs[src] & mask;
-        let (new, fetch) = match op & !ATOMIC_FETCH {
-            ATOMIC_ADD => (old.wrapping_add(s), op & ATOMIC_FETCH != 0),
-            ATOMIC_OR => (old | s, op & ATOMIC_FETCH != 0),
-            ATOMIC_AND => (old & s, op & ATOMIC_FETCH != 0),
-            ATOMIC_XOR => (old ^ s, op & ATOMIC_FETCH != 0),
-            0xe0 if op == ATOMIC_XCHG => (s, true),
-            0xf0 if op == ATOMIC_CMPXCHG => {
-                let expected = regs[0] & mask;
-                let new = if old == expected { s } else { old };
-                if new != old {
-                    self.store(pc, a, size, new)?;
+        let (s, r0) = (regs[src] & mask, regs[0] & mask);
+        // In place where `fast_bytes` reaches the location for writing
+        // (stack, conformance memory, a writable map value in its fast
+        // form): one bounds check instead of `load` and `store` each
+        // going through `slice`. Anything else, including every access
+        // that faults, takes the two steps below, so a fault is the one
+        // the load or the store gives.
+        if !T::OBSERVES {
+            let big = self.big;
+            let located = if size == 4 {
+                self.fast_bytes::<4>(a, true).map(|b| &mut b[..])
+            } else {
+                self.fast_bytes::<8>(a, true).map(|b| &mut b[..])
+            };
+            if let Some(bytes) = located {
+                let raw = bytes.iter().rev().fold(0u64, |v, &b| v << 8 | b as u64);
+                let old = if big { swap_width(raw, size) } else { raw };
+                let effect = atomic_effect(op, old, s, r0)?;
+                if let Some(new) = effect.store {
+                    let w = if big { swap_width(new & mask, size) } else { new & mask };
+                    bytes.copy_from_slice(&w.to_le_bytes()[..size]);
                 }
-                regs[0] = old;
+                effect.apply(op, old, src, regs);
                 return Ok(());
             }
-            _ => return Err(FaultKind::InvalidInstruction { code: STX | MODE_ATOMIC }),
-        };
-        self.store(pc, a, size, new & mask)?;
-        if fetch {
+        }
+        let old = self.load(pc, a, size)?;
+        let effect = atomic_effect(op, old, s, r0)?;
+        if let Some(new) = effect.store {
+            self.store(pc, a, size, new & mask)?;
+        }
+        effect.apply(op, old, src, regs);
+        Ok(())
+    }
+}
+
+/// What an atomic operation does, given the location's old value `old`
+/// and the source and r0 registers truncated to its size.
+struct AtomicEffect {
+    /// The value to store, if any (cmpxchg stores only on a match).
+    store: Option<u64>,
+    /// Whether the old value goes to the source register (the fetch forms
+    /// and xchg); cmpxchg puts it in r0 instead.
+    fetch: bool,
+}
+
+fn atomic_effect(op: i32, old: u64, s: u64, r0: u64) -> Result<AtomicEffect, FaultKind> {
+    let fetch = op & ATOMIC_FETCH != 0;
+    let new = match op & !ATOMIC_FETCH {
+        ATOMIC_ADD => old.wrapping_add(s),
+        ATOMIC_OR => old | s,
+        ATOMIC_AND => old & s,
+        ATOMIC_XOR => old ^ s,
+        0xe0 if op == ATOMIC_XCHG => return Ok(AtomicEffect { store: Some(s), fetch: true }),
+        0xf0 if op == ATOMIC_CMPXCHG => {
+            let store = (old == r0 && s != old).then_some(s);
+            return Ok(AtomicEffect { store, fetch: false });
+        }
+        _ => return Err(FaultKind::InvalidInstruction { code: STX | MODE_ATOMIC }),
+    };
+    Ok(AtomicEffect { store: Some(new), fetch })
+}
+
+impl AtomicEffect {
+    /// The register half of the operation, after the store succeeded.
+    fn apply(&self, op: i32, old: u64, src: usize, regs: &mut [u64; 11]) {
+        if op == ATOMIC_CMPXCHG {
+            regs[0] = old;
+        } else if self.fetch {
             regs[src] = old;
         }
-        Ok(())
     }
 }
 
