@@ -18,7 +18,7 @@
 //! back out (as replay without ordered output): the next packet is laid
 //! out in its place.
 
-use super::exec::{Exec, Stop};
+use super::exec::Stop;
 use super::memory::*;
 use super::trace::NoTrace;
 use super::xdp::{NotRunReason, XdpBuff};
@@ -141,74 +141,34 @@ impl Engine {
         out.executor = Some(if use_jit { Executor::Jit } else { Executor::Interpreter });
         let mut buff =
             self.buff.take().unwrap_or_else(|| Box::new(XdpBuff::empty_on(self.config.arch)));
-        if self.fresh_budget.limits() != &self.config.limits {
-            self.fresh_budget = super::budget::Budget::new(self.config.limits.clone());
-        }
         let ctx_addr = addr(TAG_CTX, 0);
         let entry = self.entry;
-        let jit = self.jit.clone().filter(|_| use_jit);
+        let surroundings = self.surroundings;
+        // Out of `self` for the batch, as in `Engine::exec`; put back below.
+        let compiled = self.jit.take();
+        let jit = compiled.as_deref().filter(|_| use_jit);
         let mut session = jit::Session::<NoTrace>::new();
         let mut events = Vec::new();
         let mut redirect = None;
         let mut tracer = NoTrace;
-        let mut ex = Exec {
-            programs: &self.programs,
-            maps: &mut self.maps,
-            stack: &mut self.stack,
-            stack_low: STACK_SIZE - FRAME_SIZE,
-            stack_dirty: STACK_SIZE,
-            buff: Some(&mut *buff),
-            mem: None,
+        let mut ex = self.exec_state(
+            Some(&mut *buff),
+            None,
             ctx_addr,
-            ingress_ifindex: 0,
-            rx_queue_index: 0,
-            executed: 0,
-            budget: self.config.insn_budget,
-            res: self.fresh_budget.clone(),
-            tail_calls: 0,
-            allow_callx: self.allow_callx,
-            helper_mode: self.helper_mode,
-            cpu: self.config.cpu,
-            now_ns: 0,
-            hz: self.config.hz,
-            kernel: self.config.kernel,
-            rng: &mut self.rng,
-            events: &mut events,
-            redirect: &mut redirect,
-            reservations: Vec::new(),
-            tracer: &mut tracer,
-            target: self.target.as_ref(),
-            refusals: &mut self.refusals,
-            fib: self.config.fib.as_deref(),
-            order: self.config.byte_order,
-            big: self.config.byte_order.is_big(),
-            conntrack: self.conntrack.as_mut(),
-            ct_refs: Default::default(),
-            ksyms: &self.ksyms,
-            ksym_scratch: Vec::new(),
-        };
+            &mut tracer,
+            &mut events,
+            &mut redirect,
+        );
         for (i, pkt) in packets.iter().enumerate() {
-            let laid_out =
-                ex.buff.as_deref_mut().map(|b| b.reset_with(pkt.data, self.surroundings));
+            let laid_out = ex.buff.as_deref_mut().map(|b| b.reset_with(pkt.data, surroundings));
             if let Some(Err(reason)) = laid_out {
                 out.slots.push(RunSlot { outcome: SlotOutcome::NotRun(reason), insns: 0 });
                 continue;
             }
-            // What a run changes, back to how `Engine::exec` starts one.
-            ex.stack_low = STACK_SIZE - FRAME_SIZE;
-            ex.stack_dirty = STACK_SIZE;
-            ex.ingress_ifindex = pkt.ingress_ifindex;
-            ex.rx_queue_index = pkt.rx_queue_index;
-            ex.executed = 0;
-            ex.res.clone_from(&self.fresh_budget);
-            ex.tail_calls = 0;
-            ex.now_ns = pkt.ts_ns;
-            ex.reservations.clear();
-            ex.ct_refs.refs.clear();
-            ex.refusals.clear();
+            ex.begin_run(pkt);
             // As in `Engine::exec`: the last line against a panic anywhere
             // in a run, so one packet cannot take the process down.
-            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match &jit {
+            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match jit {
                 Some(code) => session.run_entry(
                     code,
                     &mut ex,
@@ -237,12 +197,7 @@ impl Engine {
                     },
                 })))
             });
-            // The entry frame back to all zeros (see `Engine::exec`).
-            let dirty = ex.stack_dirty.max(STACK_SIZE - FRAME_SIZE);
-            // Most runs write no stack: skip the call to memset then.
-            if dirty < STACK_SIZE {
-                ex.stack[dirty..].fill(0);
-            }
+            ex.end_run();
             let outcome = match result {
                 Ok(r0) => SlotOutcome::Exit { r0 },
                 // Both executors turned an unwind into its r0 above.
@@ -261,6 +216,7 @@ impl Engine {
             }
         }
         drop(ex);
+        self.jit = compiled;
         self.buff = Some(buff);
     }
 }

@@ -64,6 +64,8 @@ pub(crate) struct Exec<'e, T: Tracer> {
     pub budget: u64,
     /// Everything else the run may consume ([`super::budget`]).
     pub res: super::budget::Budget,
+    /// The budget every run starts from (the engine's limits, nothing used).
+    pub fresh_res: &'e super::budget::Budget,
     pub tail_calls: u32,
     pub allow_callx: bool,
     pub helper_mode: HelperMode,
@@ -100,6 +102,38 @@ pub(crate) struct Exec<'e, T: Tracer> {
 }
 
 impl<T: Tracer> Exec<'_, T> {
+    /// Sets up the next run, for packet `pkt`: everything a run changes
+    /// back to how a run starts (frame 0 and the counters), with a fresh
+    /// copy of the engine's budget. Maps, the random state and the stack's
+    /// contents carry over, as between two runs in the kernel. The frame
+    /// itself is the caller's to lay out.
+    pub(crate) fn begin_run(&mut self, pkt: &crate::PacketIn) {
+        self.stack_low = STACK_SIZE - FRAME_SIZE;
+        self.stack_dirty = STACK_SIZE;
+        self.ingress_ifindex = pkt.ingress_ifindex;
+        self.rx_queue_index = pkt.rx_queue_index;
+        self.executed = 0;
+        self.res.clone_from(self.fresh_res);
+        self.tail_calls = 0;
+        self.now_ns = pkt.ts_ns;
+        self.reservations.clear();
+        self.ct_refs.refs.clear();
+        self.refusals.clear();
+    }
+
+    /// Ends a run: frame 0 back to all zeros, which is how the next run
+    /// expects it (deeper frames are cleared when a call enters them,
+    /// `clear_frame`, and frame 0 cannot reach them). Only the bytes at or
+    /// above the lowest write can differ from zero: bytes of frame 0 below
+    /// it were not written by this run and were zero before it.
+    pub(crate) fn end_run(&mut self) {
+        let dirty = self.stack_dirty.max(STACK_SIZE - FRAME_SIZE);
+        // Most runs write no stack: skip the call to memset then.
+        if dirty < STACK_SIZE {
+            self.stack[dirty..].fill(0);
+        }
+    }
+
     pub(crate) fn clear_frame(&mut self, depth: usize) {
         let hi = STACK_SIZE - depth * FRAME_SIZE;
         self.stack[hi - FRAME_SIZE..hi].iter_mut().for_each(|b| *b = 0);

@@ -784,48 +784,13 @@ impl Engine {
         regs[10] = addr(TAG_STACK, STACK_SIZE as u64);
         let mut events = Vec::new();
         let mut redirect = None;
-        self.refusals.clear();
-        if self.fresh_budget.limits() != &self.config.limits {
-            self.fresh_budget = budget::Budget::new(self.config.limits.clone());
-        }
-        let mut ex = Exec {
-            programs: &self.programs,
-            maps: &mut self.maps,
-            stack: &mut self.stack,
-            stack_low: STACK_SIZE - FRAME_SIZE,
-            stack_dirty: STACK_SIZE,
-            buff,
-            mem,
-            ctx_addr,
-            ingress_ifindex: pkt.ingress_ifindex,
-            rx_queue_index: pkt.rx_queue_index,
-            executed: 0,
-            budget: self.config.insn_budget,
-            res: self.fresh_budget.clone(),
-            tail_calls: 0,
-            allow_callx: self.allow_callx,
-            helper_mode: self.helper_mode,
-            cpu: self.config.cpu,
-            now_ns: pkt.ts_ns,
-            hz: self.config.hz,
-            kernel: self.config.kernel,
-            rng: &mut self.rng,
-            events: &mut events,
-            redirect: &mut redirect,
-            reservations: Vec::new(),
-            tracer,
-            target: self.target.as_ref(),
-            refusals: &mut self.refusals,
-            fib: self.config.fib.as_deref(),
-            order: self.config.byte_order,
-            big: self.config.byte_order.is_big(),
-            conntrack: self.conntrack.as_mut(),
-            ct_refs: Default::default(),
-            ksyms: &self.ksyms,
-            ksym_scratch: Vec::new(),
-        };
         let entry = self.entry;
-        let jit = self.jit.as_deref().filter(|_| use_jit);
+        // Out of `self` for the run (no run reaches the engine itself), so
+        // the run state can borrow the rest; put back below.
+        let compiled = self.jit.take();
+        let jit = compiled.as_deref().filter(|_| use_jit);
+        let mut ex = self.exec_state(buff, mem, ctx_addr, tracer, &mut events, &mut redirect);
+        ex.begin_run(pkt);
         // Helpers and the JIT's slow paths contain their own panics (at the
         // instruction that called them); this is the last line for a panic
         // anywhere else in a run, so one packet can never take the process
@@ -839,7 +804,7 @@ impl Engine {
             ex.stack_dirty = 0;
             Err(Stop::Fault(Box::new(Fault {
                 pc: 0,
-                program: self.programs[entry].name.clone(),
+                program: ex.programs[entry].name.clone(),
                 line: None,
                 kind: FaultKind::Internal {
                     what: format!("the engine: {}", panic_message(payload.as_ref())),
@@ -847,14 +812,66 @@ impl Engine {
             })))
         });
         let executed = ex.executed;
-        // Back to all zeros for the next run: only the bytes of frame 0 at
-        // or above the lowest write can differ from zero (bytes below it in
-        // frame 0 were not written by this run, and were zero before it).
-        let dirty = ex.stack_dirty.max(STACK_SIZE - FRAME_SIZE);
-        // Most runs write no stack: skip the call to memset then.
-        if dirty < STACK_SIZE {
-            self.stack[dirty..].fill(0);
-        }
+        ex.end_run();
+        self.jit = compiled;
         (result, executed, events, redirect)
+    }
+
+    /// The state of a run over this engine's programs, maps and stack, for
+    /// runs on `buff` (an XDP frame, whose context is at `ctx_addr`) or on
+    /// `mem` (the conformance runtime's memory). [`Exec::begin_run`] then
+    /// sets it up for one packet; a batch builds it once and begins each
+    /// packet's run on it. Also brings the budget template up to date with
+    /// the configured limits and forgets the last run's refusals.
+    pub(crate) fn exec_state<'a, T: Tracer>(
+        &'a mut self,
+        buff: Option<&'a mut XdpBuff>,
+        mem: Option<&'a mut [u8]>,
+        ctx_addr: u64,
+        tracer: &'a mut T,
+        events: &'a mut Vec<Event>,
+        redirect: &'a mut Option<RedirectTarget>,
+    ) -> Exec<'a, T> {
+        self.refusals.clear();
+        if self.fresh_budget.limits() != &self.config.limits {
+            self.fresh_budget = budget::Budget::new(self.config.limits.clone());
+        }
+        Exec {
+            programs: &self.programs,
+            maps: &mut self.maps,
+            stack: &mut self.stack,
+            stack_low: STACK_SIZE - FRAME_SIZE,
+            stack_dirty: STACK_SIZE,
+            buff,
+            mem,
+            ctx_addr,
+            ingress_ifindex: 0,
+            rx_queue_index: 0,
+            executed: 0,
+            budget: self.config.insn_budget,
+            res: self.fresh_budget.clone(),
+            fresh_res: &self.fresh_budget,
+            tail_calls: 0,
+            allow_callx: self.allow_callx,
+            helper_mode: self.helper_mode,
+            cpu: self.config.cpu,
+            now_ns: 0,
+            hz: self.config.hz,
+            kernel: self.config.kernel,
+            rng: &mut self.rng,
+            events,
+            redirect,
+            reservations: Vec::new(),
+            tracer,
+            target: self.target.as_ref(),
+            refusals: &mut self.refusals,
+            fib: self.config.fib.as_deref(),
+            order: self.config.byte_order,
+            big: self.config.byte_order.is_big(),
+            conntrack: self.conntrack.as_mut(),
+            ct_refs: Default::default(),
+            ksyms: &self.ksyms,
+            ksym_scratch: Vec::new(),
+        }
     }
 }
