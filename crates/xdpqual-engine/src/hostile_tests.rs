@@ -305,14 +305,6 @@ fn refusal(maps: &[MapDef], cfg: EngineConfig) -> String {
     }
 }
 
-/// Growth of the process's RSS that a refused map may not cause. The
-/// maps refused here would take 1 GiB or more; RSS is the whole test
-/// process's, and the other tests of this binary run on parallel threads
-/// while these take their readings (one that builds big maps made a 64 MiB
-/// margin fail once), so the margin is well above what they allocate and
-/// well below what the refused maps would.
-const REFUSED_MAP_RSS_MARGIN: u64 = 512 << 20;
-
 fn rss_bytes() -> u64 {
     let statm = std::fs::read_to_string("/proc/self/statm").unwrap();
     let pages: u64 = statm.split_whitespace().nth(1).unwrap().parse().unwrap();
@@ -329,8 +321,16 @@ fn maps_the_kernel_refuses_are_refused_with_its_errno_before_allocating() {
     let before = rss_bytes();
     // 4G entries of 8 bytes: 32 GiB, over the 1 GiB cap.
     let e = refusal(&[def("a", MapType::Array, 4, 8, u32::MAX)], cfg());
-    assert!(e.contains("refused with ENOMEM") && e.contains("map memory cap of 1 GiB"), "{e}");
-    assert!(rss_bytes() < before + REFUSED_MAP_RSS_MARGIN, "the refused array was allocated");
+    // What the cap leaves is not asserted: the cap is also the process's
+    // (the ledger), and this binary's other tests hold part of it while
+    // they run in parallel.
+    assert!(
+        e.contains("refused with ENOMEM")
+            && e.contains("4294967295 entries of 8 bytes need")
+            && e.contains("the map memory cap leaves for this map"),
+        "{e}"
+    );
+    assert!(rss_bytes() < before + (64 << 20), "the refused array was allocated");
     // value_size 0 / max_entries 0 / key_size != 4: EINVAL.
     for d in [
         def("a", MapType::Array, 4, 0, 16),
@@ -363,7 +363,7 @@ fn maps_the_kernel_refuses_are_refused_with_its_errno_before_allocating() {
     // 2^27 * (8 + 8 + 48) bytes = 8 GiB: over the cap.
     let e = refusal(&[def("h", MapType::Hash, 8, 8, 1 << 27)], cfg());
     assert!(e.contains("refused with ENOMEM"), "{e}");
-    assert!(rss_bytes() < before + REFUSED_MAP_RSS_MARGIN, "a refused map was allocated");
+    assert!(rss_bytes() < before + (64 << 20), "a refused map was allocated");
     // The cap covers the object's maps together.
     let big = def("a", MapType::Array, 4, 1 << 20, 400);
     let e = refusal(&[big.clone(), big.clone(), big], cfg());

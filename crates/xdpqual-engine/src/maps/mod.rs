@@ -372,7 +372,7 @@ impl MapState {
                 def,
                 "ENOMEM",
                 format!(
-                    "{n} entries of {stride} bytes need {fixed} bytes, over the engine's map memory cap of {} (EngineConfig::map_memory_cap)",
+                    "{n} entries of {stride} bytes need {fixed} bytes, more than the {} the map memory cap leaves for this map (EngineConfig::map_memory_cap)",
                     crate::budget::show_limit(crate::budget::Resource::AllocBytes, cap)
                 ),
             ));
