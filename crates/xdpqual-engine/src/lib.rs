@@ -321,6 +321,11 @@ pub struct Engine {
     /// Shared with every engine of the process built from the same
     /// programs ([`jit::compile_cached`]).
     jit: Option<std::sync::Arc<jit::Code>>,
+    /// The compiled code's run context, kept from one `run_xdp`/`run_raw`
+    /// call to the next so a run does not build it (its slow-path table,
+    /// its map table's allocation) every time.
+    /// Boxed, so taking it out for a run moves a pointer, not the context.
+    session: Option<Box<jit::Session<NoTrace>>>,
     mode: ExecMode,
     target: Option<TargetRules>,
     refusals: Vec<(usize, i32)>,
@@ -543,6 +548,7 @@ impl Engine {
             mode: ExecMode::Interpreter,
             target: None,
             refusals: Vec::new(),
+            session: Some(Box::default()),
             refused_programs: refused,
             keep_output: true,
             fresh_budget,
@@ -698,7 +704,10 @@ impl Engine {
 
     /// Runs the entry program on one packet.
     pub fn run_xdp(&mut self, pkt: &PacketIn) -> RunResult {
-        self.run_xdp_with(pkt, &mut NoTrace, true)
+        let mut session = self.session.take();
+        let r = self.run_xdp_with(pkt, &mut NoTrace, true, session.as_deref_mut());
+        self.session = session;
+        r
     }
 
     /// Runs with `tracer`'s hooks. A tracer that observes anything
@@ -706,7 +715,7 @@ impl Engine {
     /// no per-instruction hook; [`NoTrace`] gets the compiled code when the
     /// engine has it. [`RunResult::executor`] says which ran.
     pub fn run_xdp_traced<T: Tracer>(&mut self, pkt: &PacketIn, tracer: &mut T) -> RunResult {
-        self.run_xdp_with(pkt, tracer, !T::OBSERVES)
+        self.run_xdp_with(pkt, tracer, !T::OBSERVES, None)
     }
 
     fn run_xdp_with<T: Tracer>(
@@ -714,6 +723,7 @@ impl Engine {
         pkt: &PacketIn,
         tracer: &mut T,
         use_jit: bool,
+        session: Option<&mut jit::Session<T>>,
     ) -> RunResult {
         let arch = self.config.arch;
         let mut buff = self.buff.take().unwrap_or_else(|| Box::new(XdpBuff::empty_on(arch)));
@@ -734,7 +744,7 @@ impl Engine {
         let executor =
             if use_jit && self.jit.is_some() { Executor::Jit } else { Executor::Interpreter };
         let (result, executed, events, redirect) =
-            self.exec(Some(&mut *buff), None, ctx, pkt, &mut regs, tracer, use_jit);
+            self.exec(Some(&mut *buff), None, ctx, pkt, &mut regs, tracer, use_jit, session);
         let output = if self.keep_output { buff.output() } else { Vec::new() };
         self.buff = Some(buff);
         RunResult {
@@ -757,8 +767,18 @@ impl Engine {
         regs[1] = if mem.is_empty() { 0 } else { addr(TAG_MEM, 0) };
         regs[2] = mem.len() as u64;
         let pkt = PacketIn { data: &[], ts_ns: 0, ingress_ifindex: 0, rx_queue_index: 0 };
-        let (result, executed, _, _) =
-            self.exec(None, Some(mem), 0, &pkt, &mut regs, &mut NoTrace, true);
+        let mut session = self.session.take();
+        let (result, executed, _, _) = self.exec(
+            None,
+            Some(mem),
+            0,
+            &pkt,
+            &mut regs,
+            &mut NoTrace,
+            true,
+            session.as_deref_mut(),
+        );
+        self.session = session;
         let outcome = match result {
             Ok(()) | Err(Stop::Unwind) => Outcome::Exit { r0: regs[0] },
             Err(Stop::Fault(f)) => Outcome::Fault(*f),
@@ -776,6 +796,7 @@ impl Engine {
         regs: &mut [u64; 11],
         tracer: &mut T,
         use_jit: bool,
+        session: Option<&mut jit::Session<T>>,
     ) -> (Result<(), Stop>, u64, Vec<Event>, Option<RedirectTarget>) {
         // The entry frame is all zeros here: it starts so, and every run
         // clears what it wrote of it when it ends (below). Deeper frames
@@ -796,7 +817,7 @@ impl Engine {
         // anywhere else in a run, so one packet can never take the process
         // down. The run's state may be half-updated then, as after any fault.
         let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match jit {
-            Some(code) => jit::run(code, &mut ex, entry, regs),
+            Some(code) => jit::run(code, &mut ex, entry, regs, session),
             None => ex.run_frame(entry, 0, regs, 0),
         }))
         .unwrap_or_else(|payload| {

@@ -353,8 +353,15 @@ pub(crate) fn run<T: Tracer>(
     exec: &mut Exec<'_, T>,
     entry: usize,
     regs: &mut [u64; 11],
+    session: Option<&mut Session<T>>,
 ) -> Result<(), Stop> {
-    Session::<T>::new().run(code, exec, entry, regs)
+    match session {
+        Some(s) => {
+            s.forget_maps();
+            s.run(code, exec, entry, regs)
+        }
+        None => Session::<T>::new().run(code, exec, entry, regs),
+    }
 }
 
 /// A context kept from run to run, for a caller that runs many packets
@@ -370,6 +377,23 @@ pub(crate) struct Session<T: Tracer> {
     maps_for: Option<(usize, usize)>,
     _tracer: std::marker::PhantomData<fn(&mut T)>,
 }
+
+impl<T: Tracer> Default for Session<T> {
+    fn default() -> Session<T> {
+        Session::new()
+    }
+}
+
+// SAFETY: a session's raw pointers (the `JitCtx` bounds, its map table's
+// value pointers, the host) are meaningful only during a run: `go` writes
+// the frame and stack bounds from the `Exec` before compiled code starts,
+// rebuilds the map table whenever the session has not just run on the same
+// maps (and `forget_maps` forces that for a session kept across calls),
+// and nulls the host when the run ends. Between runs nothing reads them,
+// so moving a session to another thread (with the engine that keeps it:
+// parallel replay builds engines and hands them to workers) cannot make
+// one thread use another's memory.
+unsafe impl<T: Tracer> Send for Session<T> {}
 
 impl<T: Tracer> Session<T> {
     pub(crate) fn new() -> Session<T> {
@@ -402,6 +426,15 @@ impl<T: Tracer> Session<T> {
             },
             maps_for: None,
         }
+    }
+
+    /// Makes the next run build the map table anew, as a new session's
+    /// first run does. A session kept across calls that may change the
+    /// maps in between (user-space updates, a reset: a value store may
+    /// move) calls this before each run, so compiled code never sees a
+    /// table that describes memory that has gone.
+    pub(crate) fn forget_maps(&mut self) {
+        self.maps_for = None;
     }
 
     /// One run, as [`run`].
@@ -463,7 +496,13 @@ impl<T: Tracer> Session<T> {
         ctx.tail_target = 0;
         let set = (&*exec.maps as *const MapSet as usize, exec.maps.maps.len());
         if !T::OBSERVES && self.maps_for != Some(set) {
-            ctx.map_tab = exec.maps.maps.iter().map(|m| fast_map(exec, m)).collect();
+            // Rebuilt in place: a session kept by the engine for one-shot
+            // runs (`Engine::run_raw`, `run_xdp`) rebuilds it on every run
+            // (`forget_maps`), and a vector collected anew each time cost an
+            // allocation and a store-forwarding stall on every run, most of
+            // a map-free program's run.
+            ctx.map_tab.clear();
+            ctx.map_tab.extend(exec.maps.maps.iter().map(|m| fast_map(exec, m)));
             ctx.maps = ctx.map_tab.as_ptr();
             ctx.nmaps = ctx.map_tab.len() as u64;
             ctx.work_limit = exec.res.limit(Resource::HelperWork);

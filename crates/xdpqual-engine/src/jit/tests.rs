@@ -538,3 +538,34 @@ fn random_map_accesses_agree_with_the_interpreter() {
     // Both kinds of ending were exercised.
     assert!(exits > 50 && faults > 50, "{exits} exits, {faults} faults");
 }
+
+/// The engine keeps the compiled code's run context from one `run_xdp` to
+/// the next (`Engine::session`). Between two calls user space may change
+/// the maps: here an update that grows a hash map's value store until it
+/// moves, then a reset. The next run must see the maps as they are (the
+/// session rebuilds its map table on every one-shot run), never the store
+/// the table pointed to before, which has been freed.
+#[test]
+fn a_kept_run_context_sees_maps_changed_between_runs() {
+    let maps = [def(MapType::Hash, 4, 8, 4096)];
+    let p = prog(lookup_then(7, &read(DW, 0)));
+    let frame = [0u8; 64];
+    let pkt = PacketIn { data: &frame, ts_ns: 0, ingress_ifindex: 1, rx_queue_index: 0 };
+    let put = |e: &mut Engine, k: u32, v: u64| {
+        let m = e.maps_mut().by_name("m").unwrap();
+        assert_eq!(m.update(&k.to_le_bytes(), &v.to_le_bytes(), 0, None), 0);
+    };
+    for jit in [false, true] {
+        let mut e = engine(&p, &maps, &EngineConfig::default(), jit, &|e| put(e, 7, 77));
+        assert_eq!(r0(&e.run_xdp(&pkt)), 77, "jit: {jit}");
+        let store = e.maps().maps[0].values.as_ptr();
+        for k in 100..4000 {
+            put(&mut e, k, k as u64);
+        }
+        put(&mut e, 7, 99);
+        assert_ne!(e.maps().maps[0].values.as_ptr(), store, "the store did not move");
+        assert_eq!(r0(&e.run_xdp(&pkt)), 99, "jit: {jit}");
+        e.reset_maps();
+        assert_eq!(r0(&e.run_xdp(&pkt)), MISS as u64, "jit: {jit}");
+    }
+}
