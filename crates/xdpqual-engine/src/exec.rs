@@ -335,6 +335,34 @@ impl<T: Tracer> Exec<'_, T> {
         })
     }
 
+    /// The bytes `slice(pc, a, len, false)` returns, borrowed in place with
+    /// the maps beside them, for a lookup's key in the stack or the packet
+    /// (where keys are): `None` for any other region, for a range `slice`
+    /// would refuse, and whenever the tracer observes (`slice` tells it of
+    /// the access). The caller then calls `slice`, which decides, and
+    /// faults, exactly as for any access; this only skips the copy of the
+    /// key and lets the map read it where it is.
+    #[inline]
+    pub(crate) fn key_in_place(&mut self, a: u64, len: usize) -> Option<(&[u8], &mut MapSet)> {
+        if T::OBSERVES {
+            return None;
+        }
+        let off = offset_of(a);
+        let key = match tag_of(a) {
+            TAG_STACK => {
+                let range = check_range(off, len, self.stack_low as u64, STACK_SIZE as u64)?;
+                self.stack.get(range)?
+            }
+            TAG_PACKET => {
+                let b = self.buff.as_deref()?;
+                let range = check_range(off, len, b.data_meta as u64, b.data_end as u64)?;
+                b.page.get(range)?
+            }
+            _ => return None,
+        };
+        Some((key, &mut *self.maps))
+    }
+
     /// Copies `len` bytes from an engine address (for helper arguments),
     /// charged as helper work before anything is copied. `len` is the
     /// helper's size argument as the program passed it: a size no region

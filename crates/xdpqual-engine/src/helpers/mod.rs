@@ -23,6 +23,12 @@ use super::{Event, RedirectTarget};
 use ids::*;
 use xdpqual_object::MapType;
 
+/// What a panic in `bpf_map_lookup_elem` is reported as, before the
+/// panic's message: [`Exec::contain`]'s wording for helper 1, for the
+/// JIT's guard around [`Exec::call_map_lookup_uncontained`] (a constant:
+/// the guard is on every lookup's path and must not format it).
+pub(crate) const MAP_LOOKUP_GUARD: &str = "helper bpf_map_lookup_elem (#1)";
+
 /// XDP actions (enum xdp_action).
 pub const XDP_ABORTED: u64 = 0;
 pub const XDP_REDIRECT: u64 = 4;
@@ -186,15 +192,21 @@ impl<T: Tracer> Exec<'_, T> {
                 format!("the verifier refuses lookups in {} maps", t.name()),
             ));
         }
-        // Lookups are the hot helper: copy the key onto the stack,
-        // not into a fresh allocation, when it is small.
+        // Lookups are the hot helper: the map reads a key in the stack or
+        // the packet where it is; any other small key is copied onto the
+        // stack (it may be in this map's own values), not into a fresh
+        // allocation.
         let ks = self.maps.maps[m].def.key_size as usize;
-        let mut small = [0u8; 64];
-        let slot = if ks <= small.len() {
+        let slot = if ks <= 64 {
             // Hashing and comparing the key is the helper's work.
             self.res.work(ks as u64)?;
-            small[..ks].copy_from_slice(self.slice(pc, r2, ks, false)?);
-            self.maps.maps[m].find(&small[..ks])
+            if let Some((key, maps)) = self.key_in_place(r2, ks) {
+                maps.maps[m].find(key)
+            } else {
+                let mut small = [0u8; 64];
+                small[..ks].copy_from_slice(self.slice(pc, r2, ks, false)?);
+                self.maps.maps[m].find(&small[..ks])
+            }
         } else {
             let key = self.read_bytes(pc, r2, ks as u64)?;
             self.maps.maps[m].find(&key)
@@ -216,10 +228,14 @@ impl<T: Tracer> Exec<'_, T> {
     }
 
     /// `bpf_map_lookup_elem` called directly, as the JIT's lookup slow path
-    /// does: exactly what [`Exec::call_helper`] does for it (the runtime's
-    /// helper table, the same panic containment), without going through
-    /// the generic call.
-    pub(crate) fn call_map_lookup(
+    /// does: what [`Exec::call_helper`] does for it (the runtime's helper
+    /// table, the same checks, faults and work charge), without the
+    /// generic call's dispatch and without its panic containment, which
+    /// the caller provides (one guard per call, not two): a panic must
+    /// become the fault `Internal { what: "{MAP_LOOKUP_GUARD}: {panic}" }`
+    /// at this call, as [`Exec::contain`] words it.
+    #[inline]
+    pub(crate) fn call_map_lookup_uncontained(
         &mut self,
         prog: usize,
         pc: usize,
@@ -237,7 +253,7 @@ impl<T: Tracer> Exec<'_, T> {
                 }),
             };
         }
-        Self::contain(MAP_LOOKUP_ELEM, || self.map_lookup(pc, r1, r2))
+        self.map_lookup(pc, r1, r2)
     }
 
     /// Runs helper `id`'s body so that a panic in it (a bug in the engine)
@@ -978,5 +994,15 @@ mod jiffies_tests {
         assert_eq!(super::jiffies64(4_000_000, 250), 4_294_892_297);
         // HZ = 1000: 2^32 - 300000.
         assert_eq!(super::jiffies64(0, 1000), 4_294_667_296);
+    }
+}
+
+#[cfg(test)]
+mod guard_tests {
+    #[test]
+    fn the_jit_words_a_lookup_panic_as_the_helper_containment_does() {
+        // `Exec::contain` formats "helper {helper_name(id)}: {panic}".
+        let contained = format!("helper {}", crate::helper_name(super::ids::MAP_LOOKUP_ELEM));
+        assert_eq!(super::MAP_LOOKUP_GUARD, contained);
     }
 }

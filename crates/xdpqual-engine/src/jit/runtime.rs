@@ -24,6 +24,7 @@ use crate::budget::Resource;
 use crate::exec::{Exec, HelperMode, HelperOutcome, Stop};
 use crate::fault::{Fault, FaultKind};
 use crate::helpers::ids::MAP_LOOKUP_ELEM;
+use crate::helpers::MAP_LOOKUP_GUARD;
 use crate::maps::{Index, MapSet, MapState};
 use crate::memory::{addr, FRAME_SIZE, MAX_FRAMES, STACK_SIZE, TAG_STACK};
 use crate::panic_message;
@@ -688,19 +689,20 @@ extern "C" fn rt_helper<T: Tracer>(ctx: *mut JitCtx, site: u64, id: u64, callx: 
 }
 
 /// `bpf_map_lookup_elem(r1, r2)` called directly: the helper's own code
-/// (`Exec::call_map_lookup`: the same checks, faults, work charge and panic
-/// containment as through `Exec::call_helper`), without spilling the
-/// registers, copying them, dispatching on the helper id or re-reading the
-/// frame bounds, none of which a lookup reads or changes. Returns r0; a
-/// fault sets `JitCtx::status`, as `rt_load` does.
+/// (`Exec::call_map_lookup_uncontained`: the same checks, faults and work
+/// charge as through `Exec::call_helper`), without spilling the registers,
+/// copying them, dispatching on the helper id or re-reading the frame
+/// bounds, none of which a lookup reads or changes, and under one panic
+/// guard, which words a panic as the helper's own containment does.
+/// Returns r0; a fault sets `JitCtx::status`, as `rt_load` does.
 extern "C" fn rt_lookup<T: Tracer>(ctx: *mut JitCtx, site: u64, r1: u64, r2: u64) -> u64 {
-    guarded::<T>(ctx, site, "the JIT's lookup slow path", || {
+    guarded::<T>(ctx, site, MAP_LOOKUP_GUARD, || {
         // SAFETY: called only by compiled code with its context (`parts`).
         let (c, h) = unsafe { parts::<T>(ctx) };
         let (prog, pc) = unsite(site);
         h.exec.tracer.helper(pc, MAP_LOOKUP_ELEM);
         h.exec.res.set_used(Resource::HelperWork, c.work_used);
-        let r = h.exec.call_map_lookup(prog, pc, r1, r2, c.depth as usize);
+        let r = h.exec.call_map_lookup_uncontained(prog, pc, r1, r2, c.depth as usize);
         c.work_used = h.exec.res.used(Resource::HelperWork);
         r.unwrap_or_else(|k| {
             c.status = fail(h, site, k);

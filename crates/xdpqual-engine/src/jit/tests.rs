@@ -238,6 +238,112 @@ fn hash_lookups_through_the_direct_call() {
     assert_eq!(r0(&both(&p, &maps, &cfg, &fill)), MISS as u64);
 }
 
+/// A hash map's key is read where it is when it lies in the stack or the
+/// packet (`Exec::key_in_place`), and through `Exec::slice` otherwise: both
+/// find the same element, and a key `slice` refuses faults at the call
+/// with `slice`'s fault. At depth 0 the frame is the stack's top 512 bytes
+/// (`[STACK_SIZE - FRAME_SIZE, STACK_SIZE)`); the packet is the 64-byte
+/// frame `both` runs, `[data_meta, data_end)` with no metadata.
+#[test]
+fn hash_keys_in_place_and_not_fault_as_slice_does() {
+    use crate::fault::Region;
+    use crate::memory::{offset_of, FRAME_SIZE, STACK_SIZE, TAG_STACK};
+    let maps = [def(MapType::Hash, 4, 8, 8)];
+    let cfg = EngineConfig::default();
+    // Key 0 (the packet's bytes, the stack's) holds 0x55; key 7 holds 77.
+    let fill = |e: &mut Engine| {
+        let m = e.maps_mut().by_name("m").unwrap();
+        assert_eq!(m.update(&0u32.to_le_bytes(), &0x55u64.to_le_bytes(), 0, None), 0);
+        assert_eq!(m.update(&7u32.to_le_bytes(), &77u64.to_le_bytes(), 0, None), 0);
+    };
+    // The stack: r2 moved from r10 - 4 by `delta` before the call (at 6).
+    let stack = |delta: i32| {
+        let mut p = lookup_then(7, &read(DW, 0));
+        p.insert(5, Insn::new(0x07, R2, 0, 0, delta));
+        prog(p)
+    };
+    assert_eq!(r0(&both(&stack(0), &maps, &cfg, &fill)), 77);
+    // r10 - 8: the zeros below the key.
+    assert_eq!(r0(&both(&stack(-4), &maps, &cfg, &fill)), 0x55);
+    let top = STACK_SIZE as u64;
+    let frame = (top - FRAME_SIZE as u64, top);
+    // Straddling the top of the stack, past it, below the frame.
+    for (delta, off) in [(2, top - 2), (4, top), (-512, top - 516)] {
+        let (pc, kind) = fault(&both(&stack(delta), &maps, &cfg, &fill));
+        assert_eq!(pc, 6);
+        assert_eq!(
+            kind,
+            FaultKind::OutOfBounds {
+                addr: addr(TAG_STACK, off),
+                size: 4,
+                write: false,
+                region: Region::Stack,
+                valid: frame
+            }
+        );
+    }
+    // The packet: the key at data + `at` (zeros: key 0), the call at 5.
+    for (at, ok) in [(0, true), (60, true), (61, false), (64, false)] {
+        let mut p = vec![Insn::new(0x61, 6, R1, 0, 0)]; // r6 = ctx->data
+        p.extend(map0(R1));
+        p.push(Insn::new(0xbf, R2, 6, 0, 0));
+        p.push(Insn::new(0x07, R2, 0, 0, at));
+        p.push(Insn::new(0x85, 0, 0, 0, MAP_LOOKUP_ELEM));
+        p.push(Insn::new(0x15, R0, 0, 2, 0));
+        p.extend(read(DW, 0));
+        p.push(Insn::new(0xb7, R0, 0, 0, MISS));
+        p.extend(exit());
+        let r = both(&prog(p), &maps, &cfg, &fill);
+        if ok {
+            assert_eq!(r0(&r), 0x55);
+            continue;
+        }
+        let (pc, kind) = fault(&r);
+        assert_eq!(pc, 5);
+        let FaultKind::OutOfBounds { addr: a, size: 4, write: false, region, valid } = kind else {
+            panic!("{kind:?}")
+        };
+        assert_eq!(region, Region::Packet);
+        assert_eq!(valid.1 - valid.0, 64, "the 64-byte frame");
+        assert_eq!(offset_of(a), valid.0 + at as u64);
+    }
+}
+
+/// A key in a map value (here another map's) is copied, not read in place:
+/// map 0, an ARRAY, holds u64 `0x1000 + slot`; the value of slot 1 read as
+/// a 4-byte key is 0x1001, which map 1, a HASH, holds with value 99.
+#[test]
+fn a_hash_key_in_a_map_value_is_found() {
+    let maps = [
+        MapDef { name: "a".into(), ..def(MapType::Array, 4, 8, 4) },
+        MapDef { name: "h".into(), ..def(MapType::Hash, 4, 8, 4) },
+    ];
+    let fill = |e: &mut Engine| {
+        let a = e.maps_mut().by_name("a").unwrap();
+        for k in 0u32..4 {
+            assert_eq!(a.update(&k.to_le_bytes(), &(0x1000 + k as u64).to_le_bytes(), 0, None), 0);
+        }
+        let h = e.maps_mut().by_name("h").unwrap();
+        assert_eq!(h.update(&0x1001u32.to_le_bytes(), &99u64.to_le_bytes(), 0, None), 0);
+    };
+    // After the array lookup: r1 = map 1; r2 = r0; call; r0 = *r0.
+    let then = [
+        Insn::new(0x18, R1, 1, 0, 1),
+        Insn::new(0, 0, 0, 0, 0),
+        Insn::new(0xbf, R2, R0, 0, 0),
+        Insn::new(0x85, 0, 0, 0, MAP_LOOKUP_ELEM),
+        Insn::new(0x15, R0, 0, 2, 0),
+        read(DW, 0)[0],
+        exit()[0],
+        Insn::new(0xb7, R0, 0, 0, MISS - 1),
+        exit()[0],
+    ];
+    let p = prog(lookup_then(1, &then));
+    assert_eq!(r0(&both(&p, &maps, &EngineConfig::default(), &fill)), 99);
+    let p = prog(lookup_then(2, &then));
+    assert_eq!(r0(&both(&p, &maps, &EngineConfig::default(), &fill)), (MISS - 1) as u64);
+}
+
 /// Lookups the fast path must hand to the helper, which faults at the call
 /// (instruction 5 of `lookup_then`'s layout) as in the interpreter.
 #[test]

@@ -25,6 +25,7 @@
 
 use std::collections::HashMap;
 
+use super::keyhash::KeyHash;
 use super::lru::{KernelLru, NodeId};
 use super::{BPF_EXIST, BPF_NOEXIST, E2BIG, EEXIST, ENOENT, ENOMEM};
 
@@ -37,7 +38,10 @@ struct Elem {
 
 #[derive(Debug, Clone)]
 pub struct HashIndex {
-    slots: HashMap<Box<[u8]>, Elem>,
+    /// Keyed with this map's own secrets ([`super::keyhash`]): a program
+    /// cannot choose keys that collide. Its iteration order depends on
+    /// them, so nothing lists elements in that order ([`HashIndex::iter`]).
+    slots: HashMap<Box<[u8]>, Elem, KeyHash>,
     /// Slots given back by deletes, reused first.
     free: Vec<usize>,
     /// Slots below this have been handed out at least once: slots are
@@ -57,7 +61,13 @@ struct Lru {
 impl HashIndex {
     /// A plain (HASH, PERCPU_HASH, DEVMAP_HASH, HASH_OF_MAPS) index.
     pub fn new(capacity: usize) -> HashIndex {
-        HashIndex { slots: HashMap::new(), free: Vec::new(), next: 0, capacity, lru: None }
+        HashIndex {
+            slots: HashMap::with_hasher(KeyHash::random()),
+            free: Vec::new(),
+            next: 0,
+            capacity,
+            lru: None,
+        }
     }
 
     /// An LRU_HASH (`percpu_values` false) or LRU_PERCPU_HASH index of
@@ -92,6 +102,7 @@ impl HashIndex {
 
     /// The slot of `key`, as a program's lookup finds it: in an LRU map
     /// the element is marked referenced.
+    #[inline]
     pub fn find(&mut self, key: &[u8]) -> Option<usize> {
         let e = *self.slots.get(key)?;
         if let Some(l) = &mut self.lru {
@@ -232,8 +243,14 @@ impl HashIndex {
         self.capacity
     }
 
+    /// Every key with its slot, in slot order: the order the keys' values
+    /// are stored in, which depends only on the operations the map has
+    /// seen, never on the table's hash secrets.
     pub fn iter(&self) -> impl Iterator<Item = (&[u8], usize)> {
-        self.slots.iter().map(|(k, e)| (&k[..], e.slot))
+        let mut all: Vec<(&[u8], usize)> =
+            self.slots.iter().map(|(k, e)| (&k[..], e.slot)).collect();
+        all.sort_unstable_by_key(|&(_, slot)| slot);
+        all.into_iter()
     }
 }
 
@@ -244,6 +261,7 @@ mod tests {
     //! also states what a strict least-recently-used map would have held.
     use super::*;
     use crate::maps::BPF_ANY;
+    use std::hash::BuildHasher;
 
     fn keys(h: &HashIndex) -> Vec<u8> {
         let mut k: Vec<u8> = h.iter().map(|(k, _)| k[0]).collect();
@@ -443,5 +461,80 @@ mod tests {
         assert_eq!(keys(&h), b"e");
         assert_eq!(put(&mut h, b'f', BPF_ANY, 0), Ok(true));
         assert_eq!(keys(&h), b"ef");
+    }
+
+    /// The most keys that share one bucket of a table of `buckets`
+    /// (a power of two) under `hash`: where std's `HashMap` (hashbrown)
+    /// starts a key's probe (`hash & (buckets - 1)`).
+    fn max_bucket_load(keys: &[Vec<u8>], hash: impl Fn(&[u8]) -> u64, buckets: u64) -> usize {
+        let mut load = std::collections::HashMap::<u64, usize>::new();
+        for k in keys {
+            *load.entry(hash(k) & (buckets - 1)).or_default() += 1;
+        }
+        load.into_values().max().unwrap_or(0)
+    }
+
+    /// Keys a hostile program would choose: each set collides completely
+    /// under a simple unkeyed hash. A lookup's cost is the probe run from
+    /// its key's bucket (keys compared: those in the run whose 7-bit tag
+    /// matches), so the bound is on the keys sharing a bucket. 4096 keys in
+    /// the 8192 buckets std's table uses for them: with a hash the program
+    /// cannot predict, the chance that 17 share any bucket is at most
+    /// 8192 * C(4096, 17) / 8192^17 < 2e-13, and every one is found.
+    #[test]
+    fn keys_chosen_to_collide_under_a_simple_hash_spread_out() {
+        const N: usize = 4096;
+        const BUCKETS: u64 = 8192;
+        const BOUND: usize = 16;
+        // IPv6 addresses with a zero interface id, differing in the /64
+        // prefix: the high word is zero, so the same folded multiply
+        // without secrets (both zero) hashes every one of them to 0.
+        let v6: Vec<Vec<u8>> = (0..N as u64)
+            .map(|i| {
+                let mut k = (0x2001_0db8_0000_0000 | i << 8).to_be_bytes().to_vec();
+                k.extend_from_slice(&[0; 8]);
+                k
+            })
+            .collect();
+        // IPv4 addresses 8192 apart: the same bucket under the key taken
+        // as an integer modulo the table size (an identity hash).
+        let v4: Vec<Vec<u8>> =
+            (0..N as u32).map(|i| (i * BUCKETS as u32).to_le_bytes().to_vec()).collect();
+        let unkeyed = KeyHash::with_seeds([0, 0]);
+        assert_eq!(max_bucket_load(&v6, |k| unkeyed.hash_one(k), BUCKETS), N);
+        let identity = |k: &[u8]| u32::from_le_bytes(k.try_into().expect("4")) as u64;
+        assert_eq!(max_bucket_load(&v4, identity, BUCKETS), N);
+
+        for keys in [&v6, &v4] {
+            let mut h = HashIndex::new(N);
+            for k in keys {
+                assert!(matches!(h.insert(k, BPF_ANY, 0), Ok((_, true))));
+            }
+            let secret = h.slots.hasher().clone();
+            let load = max_bucket_load(keys, |k| secret.hash_one(k), BUCKETS);
+            assert!(load <= BOUND, "{load} keys share a bucket");
+            // No two keys share a whole 64-bit hash either.
+            let mut all: Vec<u64> = keys.iter().map(|k| secret.hash_one(k)).collect();
+            all.sort_unstable();
+            all.dedup();
+            assert_eq!(all.len(), N);
+            for (i, k) in keys.iter().enumerate() {
+                assert!(h.find(k).is_some(), "key {i}");
+            }
+        }
+    }
+
+    #[test]
+    fn elements_are_listed_in_slot_order() {
+        // Slots are handed out in insertion order, and a delete's slot is
+        // reused first: the listing follows the slots, whatever the hash.
+        let mut h = HashIndex::new(8);
+        for k in *b"dcba" {
+            assert_eq!(put(&mut h, k, BPF_ANY, 0), Ok(true));
+        }
+        assert!(h.remove(b"c"));
+        assert_eq!(put(&mut h, b'e', BPF_ANY, 0), Ok(true));
+        let listed: Vec<(u8, usize)> = h.iter().map(|(k, s)| (k[0], s)).collect();
+        assert_eq!(listed, [(b'd', 0), (b'e', 1), (b'b', 2), (b'a', 3)]);
     }
 }

@@ -7,6 +7,7 @@
 //! `kernel/bpf/arraymap.c`, `hashtab.c`, `lpm_trie.c` and `devmap.c`.
 
 mod hash;
+mod keyhash;
 pub mod ledger;
 mod lpm;
 mod lru;
@@ -485,6 +486,7 @@ impl MapState {
     }
 
     /// Slot for a key, if present.
+    #[inline]
     pub fn find(&mut self, key: &[u8]) -> Option<usize> {
         let order = self.order;
         match &mut self.index {
