@@ -102,6 +102,27 @@ pub fn engine_insns(obj: &Object, program: &Program, packets: &[Vec<u8>]) -> Opt
     Some(total as f64 / packets.len().max(1) as f64)
 }
 
+/// How many of `packets` the program leaves changed (different bytes or a
+/// different length after the run, in the engine, maps fresh, one pass).
+/// The kernel's in-kernel row repeats each sampled packet on the frame the
+/// previous repeat left (net/bpf/test_run.c: `bpf_test_run` runs the
+/// program `repeat` times on one `xdp_buff` and lays nothing out again in
+/// between), so for such a program it times other work than one run per
+/// packet: a second `bpf_xdp_adjust_head(-4)` on an already grown frame, a
+/// truncation of an already truncated one.
+pub fn frames_changed(obj: &Object, program: &Program, packets: &[Vec<u8>]) -> Option<usize> {
+    let mut e = Engine::new(obj, Some(&program.name), EngineConfig::default()).ok()?;
+    e.set_keep_output(true);
+    let changed = packets
+        .iter()
+        .filter(|p| {
+            let r = e.run_xdp(&input(p));
+            matches!(r.outcome, engine::Outcome::Exit { .. }) && r.output != **p
+        })
+        .count();
+    Some(changed)
+}
+
 /// rbpf's interpreter or JIT, run in a sandboxed child process
 /// (`backends::rbpf::sandbox`): rbpf's JIT checks no bounds and a program
 /// can tell it from the interpreter, so it never runs in this process; the

@@ -382,11 +382,43 @@ fn rows_for(
     if insns_per_packet.is_none() {
         insns_per_packet = measure::engine_insns(obj, program, packets);
     }
+    // A program that changes frames makes the in-kernel row time other
+    // work (`measure::frames_changed`): it says so, and no row is given a
+    // ratio to it.
+    let changed = rows
+        .iter()
+        .any(|r| {
+            r.backend == BackendId::KernelInKernel && matches!(r.outcome, Outcome::Measured(_))
+        })
+        .then(|| measure::frames_changed(obj, program, packets))
+        .flatten()
+        .filter(|&n| n > 0);
+    if let Some(n) = changed {
+        for r in &mut rows {
+            if let (BackendId::KernelInKernel, Outcome::Measured(m)) = (&r.backend, &mut r.outcome)
+            {
+                let why = format!(
+                    "not a reference: the program changes {n} of the {} frames, and the kernel repeats each run on the frame the previous run left (net/bpf/test_run.c), so this times other work than one run per packet",
+                    packets.len()
+                );
+                m.note = Some(match m.note.take() {
+                    Some(old) => format!("{old}; {why}"),
+                    None => why,
+                });
+            }
+        }
+    }
     let kernel_median = rows.iter().find_map(|r| match (&r.backend, &r.outcome) {
-        (BackendId::KernelInKernel, Outcome::Measured(m)) => Some(m.ns_per_packet.median),
+        (BackendId::KernelInKernel, Outcome::Measured(m)) if changed.is_none() => {
+            Some(m.ns_per_packet.median)
+        }
         _ => None,
     });
     for r in &mut rows {
+        // The engine's count is not what the kernel repeated then.
+        if changed.is_some() && r.backend == BackendId::KernelInKernel {
+            continue;
+        }
         if let Outcome::Measured(m) = &mut r.outcome {
             m.insns_per_packet = insns_per_packet;
             m.ns_per_insn =
