@@ -49,9 +49,10 @@
 //! reads is one of the pool's, and it reads and classifies chunk k+1 while
 //! the workers run chunk k.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::io::Write;
 use std::path::PathBuf;
+use std::sync::{Arc, Condvar, Mutex};
 
 use anyhow::{bail, Context, Result};
 use rayon::prelude::*;
@@ -62,7 +63,7 @@ use super::summary::{add_counts, fault_reason, CaptureSummary, Summary};
 use super::{progress_bar, trace, PacketLine, ReplayOptions};
 use crate::backends::engine::run_frame_executed;
 use crate::backends::PacketResult;
-use crate::capture::{FiveTuple, FrameClass, PcapFileWriter, TsPrecision};
+use crate::capture::{FiveTuple, FrameClass, PcapFileWriter, ProtoClass, TsPrecision, VlanTagging};
 use crate::engine::{Batch, Engine, Executor, NoTrace, PacketIn, Recorder, SlotOutcome};
 use crate::program::Object;
 use crate::verdict::{Verdict, XdpAction};
@@ -130,6 +131,76 @@ pub fn rss_queue(flow: Option<&FiveTuple>, table: &IndirectionTable) -> usize {
     }
 }
 
+/// [`rss_queue`] by table: the Toeplitz hash is linear in its input
+/// (XOR of one key window per set input bit), so each input byte's share
+/// can be looked up by its position and value, and the hash of an input is
+/// the XOR of one table entry per byte. Twelve lookups for an IPv4 4-tuple,
+/// against nic-model's 96 bit steps (which stays the definition; test
+/// `rss_table_agrees_with_the_toeplitz_definition`).
+struct Rss {
+    table: IndirectionTable,
+    /// The table's length less one when it is a power of two (the usual
+    /// 128): the entry is then the hash's low bits without a division,
+    /// which was a third of this hash's time in `perf annotate`.
+    mask: Option<usize>,
+    /// `by_byte[i][b]`: the hash of an input whose byte `i` is `b` and
+    /// whose other bytes are 0.
+    by_byte: Box<[[u32; 256]; RSS_INPUT_MAX]>,
+}
+
+/// The longest RSS input: two IPv6 addresses and two ports.
+const RSS_INPUT_MAX: usize = 36;
+
+impl Rss {
+    fn new(table: IndirectionTable) -> Result<Rss> {
+        let mut by_byte = Box::new([[0u32; 256]; RSS_INPUT_MAX]);
+        let mut input = [0u8; RSS_INPUT_MAX];
+        for (i, row) in by_byte.iter_mut().enumerate() {
+            for bit in 0..8 {
+                input[i] = 0x80 >> bit;
+                row[usize::from(input[i])] = toeplitz(&MICROSOFT_KEY, &input[..=i])
+                    .context("the RSS key is shorter than the longest input")?;
+            }
+            input[i] = 0;
+            // Every other value is the XOR of its bits' entries.
+            for b in 1..256usize {
+                let low = b & b.wrapping_neg();
+                row[b] = row[b ^ low] ^ row[low];
+            }
+        }
+        let len = table.entries().len();
+        let mask = len.is_power_of_two().then(|| len - 1);
+        Ok(Rss { table, mask, by_byte })
+    }
+
+    /// The same queue as [`rss_queue`] with this table.
+    fn queue(&self, flow: Option<&FiveTuple>) -> usize {
+        let Some(f) = flow else { return 0 };
+        let mut hash = 0u32;
+        let mut at = 0;
+        let mut add = |bytes: &[u8]| {
+            for &b in bytes {
+                hash ^= self.by_byte[at][usize::from(b)];
+                at += 1;
+            }
+        };
+        for a in [f.src, f.dst] {
+            match a {
+                std::net::IpAddr::V4(a) => add(&a.octets()),
+                std::net::IpAddr::V6(a) => add(&a.octets()),
+            }
+        }
+        if matches!(f.protocol, 6 | 17) {
+            add(&f.src_port.to_be_bytes());
+            add(&f.dst_port.to_be_bytes());
+        }
+        usize::from(match self.mask {
+            Some(mask) => self.table.entries()[hash as usize & mask],
+            None => self.table.queue(hash),
+        })
+    }
+}
+
 /// What a parallel replay produced.
 pub struct ParallelReport {
     pub summary: Summary,
@@ -172,6 +243,21 @@ impl ParallelReport {
         Ok(merged)
     }
 }
+
+/// Every protocol class, for reading counts back from their slots (a
+/// class missing here would have its counts missing from the summary:
+/// test `every_protocol_class_is_listed`).
+const PROTO_CLASSES: [ProtoClass; 9] = [
+    ProtoClass::Tcp,
+    ProtoClass::Udp,
+    ProtoClass::Icmpv4,
+    ProtoClass::Icmpv6,
+    ProtoClass::Ipv4,
+    ProtoClass::Ipv6,
+    ProtoClass::Arp,
+    ProtoClass::Other,
+    ProtoClass::Unparseable,
+];
 
 /// A verdict as counted in the summary, without allocation.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
@@ -225,7 +311,7 @@ struct Run<'a> {
     opts: &'a ReplayOptions,
     /// JSON or pcap output wants each result, with its frame, in capture order.
     ordered_output: bool,
-    table: IndirectionTable,
+    rss: Rss,
     /// The worker pool; `None` with one worker, which runs on the calling
     /// thread.
     pool: Option<&'a rayon::ThreadPool>,
@@ -249,12 +335,15 @@ impl Run<'_> {
 }
 
 /// Per-capture verdict counts (a histogram, not `compare::Tally`'s
-/// agreement counters), keyed without strings until the end. FxHash, not
-/// SipHash: the keys are ours (no flooding risk) and this is touched once
-/// per packet.
-#[derive(Default)]
+/// agreement counters), keyed without strings until the end. This is
+/// touched once per packet, so the usual keys (a class and one of the five
+/// actions, FAULT, NOT_RUN or ERROR) index an array; the rest (actions
+/// outside the enum, classes past the array) go to a map. FxHash, not
+/// SipHash: the keys are ours (no flooding risk).
 struct VerdictCounts {
-    counts: rustc_hash::FxHashMap<(FrameClass, Label), u64>,
+    /// By [`dense_index`].
+    dense: Box<[u64; DENSE]>,
+    rare: rustc_hash::FxHashMap<(FrameClass, Label), u64>,
     truncated: u64,
     /// FAULT reasons and ERROR messages with counts (only faulting packets
     /// pay for the string).
@@ -262,10 +351,47 @@ struct VerdictCounts {
     errors: BTreeMap<String, u64>,
 }
 
+/// VLAN taggings × protocol class slots × labels with a slot.
+const CLASS_SLOTS: usize = 16;
+const LABEL_SLOTS: usize = 8;
+const DENSE: usize = 3 * CLASS_SLOTS * LABEL_SLOTS;
+
+/// Where `(class, label)` counts in [`VerdictCounts::dense`], if it has a slot.
+fn dense_index(class: FrameClass, label: Label) -> Option<usize> {
+    let l = match label {
+        Label::Action(XdpAction::Aborted) => 0,
+        Label::Action(XdpAction::Drop) => 1,
+        Label::Action(XdpAction::Pass) => 2,
+        Label::Action(XdpAction::Tx) => 3,
+        Label::Action(XdpAction::Redirect) => 4,
+        Label::Fault => 5,
+        Label::NotRun => 6,
+        Label::Error => 7,
+        Label::Action(XdpAction::Invalid(_)) => return None,
+    };
+    let (v, p) = (class.vlan as usize, class.proto as usize);
+    (p < CLASS_SLOTS).then_some((v * CLASS_SLOTS + p) * LABEL_SLOTS + l)
+}
+
+impl Default for VerdictCounts {
+    fn default() -> VerdictCounts {
+        VerdictCounts {
+            dense: Box::new([0; DENSE]),
+            rare: Default::default(),
+            truncated: 0,
+            faults: BTreeMap::new(),
+            errors: BTreeMap::new(),
+        }
+    }
+}
+
 impl VerdictCounts {
     fn add(&mut self, other: &mut VerdictCounts) {
-        for (k, n) in other.counts.drain() {
-            *self.counts.entry(k).or_default() += n;
+        for (mine, theirs) in self.dense.iter_mut().zip(other.dense.iter_mut()) {
+            *mine += std::mem::take(theirs);
+        }
+        for (k, n) in other.rare.drain() {
+            *self.rare.entry(k).or_default() += n;
         }
         self.truncated += std::mem::take(&mut other.truncated);
         add_counts(&mut self.faults, std::mem::take(&mut other.faults));
@@ -274,7 +400,10 @@ impl VerdictCounts {
 
     /// Counts one packet of `class` that ended as `label`.
     fn count(&mut self, class: FrameClass, label: Label, truncated: bool) {
-        *self.counts.entry((class, label)).or_default() += 1;
+        match dense_index(class, label) {
+            Some(i) => self.dense[i] += 1,
+            None => *self.rare.entry((class, label)).or_default() += 1,
+        }
         self.truncated += u64::from(truncated);
     }
 
@@ -293,9 +422,33 @@ impl VerdictCounts {
     }
 
     fn into_summary(self, cap: &mut CaptureSummary) {
-        let mut sorted: Vec<_> = self.counts.into_iter().collect();
-        sorted.sort_by_key(|((c, _), _)| *c);
-        for ((class, label), n) in sorted {
+        // Every key a dense slot can stand for, to read the slots back.
+        let mut keys = Vec::new();
+        for vlan in [VlanTagging::Untagged, VlanTagging::Single, VlanTagging::Double] {
+            for proto in PROTO_CLASSES {
+                for label in [
+                    Label::Action(XdpAction::Aborted),
+                    Label::Action(XdpAction::Drop),
+                    Label::Action(XdpAction::Pass),
+                    Label::Action(XdpAction::Tx),
+                    Label::Action(XdpAction::Redirect),
+                    Label::Fault,
+                    Label::NotRun,
+                    Label::Error,
+                ] {
+                    keys.push((FrameClass { vlan, proto }, label));
+                }
+            }
+        }
+        let mut counts = self.rare;
+        for (class, label) in keys {
+            let i = dense_index(class, label).expect("every class and label listed has a slot");
+            if self.dense[i] > 0 {
+                *counts.entry((class, label)).or_default() += self.dense[i];
+            }
+        }
+        // Summaries are maps keyed by strings: the order here is not seen.
+        for ((class, label), n) in counts {
             let l = label.text();
             *cap.counts.by_verdict.entry(l.clone()).or_default() += n;
             cap.counts.total += n;
@@ -321,10 +474,16 @@ pub fn replay_parallel(
     plan: Plan,
 ) -> Result<ParallelReport> {
     let n = plan.workers.max(1);
+    let ordered_output = opts.json.is_some() || !opts.write_pcap.is_empty();
+    // Only counts wanted: workers take chunks at their own pace (see
+    // `count_capture`). Anything that needs packets one at a time or in
+    // capture order goes chunk by chunk, all workers together.
+    let counting = !ordered_output && !opts.fresh_maps && opts.trace.is_none();
     // n workers, n threads: the thread that reads and orders is one of the
     // pool's (everything below runs inside `install`), so no extra thread
-    // competes with the workers for cores. One worker needs no pool.
-    let pool = if n == 1 {
+    // competes with the workers for cores. One worker needs no pool, and
+    // counting runs on threads of its own.
+    let pool = if n == 1 || counting {
         None
     } else {
         Some(
@@ -335,7 +494,6 @@ pub fn replay_parallel(
                 .context("starting the replay worker threads")?,
         )
     };
-    let ordered_output = opts.json.is_some() || !opts.write_pcap.is_empty();
     let mut workers = (0..n)
         .map(|w| {
             let mut engine = build(w, n)?;
@@ -356,7 +514,9 @@ pub fn replay_parallel(
         program,
         opts,
         ordered_output,
-        table: IndirectionTable::round_robin(u16::try_from(n).context("more than 65535 workers")?)?,
+        rss: Rss::new(IndirectionTable::round_robin(
+            u16::try_from(n).context("more than 65535 workers")?,
+        )?)?,
         pool: pool.as_ref(),
     };
     let mut summary = Summary {
@@ -368,7 +528,7 @@ pub fn replay_parallel(
     };
     let mut sink = Sink::open(opts)?;
     let progress = progress_bar(opts.progress);
-    let queue = |flow: Option<&FiveTuple>| if n == 1 { 0 } else { rss_queue(flow, &run.table) };
+    let queue = |flow: Option<&FiveTuple>| if n == 1 { 0 } else { run.rss.queue(flow) };
     let mut body = || -> Result<()> {
         let mut global = 0u64;
         for path in captures {
@@ -377,6 +537,15 @@ pub fn replay_parallel(
             let mut tally = VerdictCounts::default();
             match Source::open(path) {
                 Err(e) => cap.error = Some(e.to_string()),
+                Ok(source) if counting => {
+                    let (error, mut source) =
+                        count_capture(&run, &mut workers, source, &mut global, &queue, &progress)?;
+                    for w in workers.iter_mut() {
+                        tally.add(&mut w.tally);
+                    }
+                    cap.error = error;
+                    cap.notices = source.notices();
+                }
                 Ok(mut source) => {
                     let mut cur = source.next_chunk(global);
                     cur.classify(queue);
@@ -449,6 +618,195 @@ pub fn replay_parallel(
     })
 }
 
+/// Chunks a worker may run ahead of the slowest: each held chunk is one
+/// capture buffer ([`crate::capture::batch::BUFFER_BYTES`]), and a few are
+/// enough that a worker that meets a run of its own packets, or stops to
+/// read, is not waited for chunk by chunk.
+const AHEAD: usize = 4;
+
+/// The chunks of one capture, shared by the workers of a counting replay.
+/// Whichever worker first needs a chunk nobody has read reads and
+/// classifies it, so reading (the one serial part) is done by the worker
+/// that is ahead, and no worker waits at a barrier per chunk: the split of
+/// a chunk's packets between workers follows flows and is uneven chunk by
+/// chunk, but evens out over [`AHEAD`] chunks.
+struct Feed<'a> {
+    state: Mutex<FeedState>,
+    changed: Condvar,
+    workers: usize,
+    queue: &'a (dyn Fn(Option<&FiveTuple>) -> usize + Sync),
+    progress: Option<&'a indicatif::ProgressBar>,
+}
+
+struct FeedState {
+    /// `None` while a worker reads from it.
+    source: Option<Source>,
+    /// Chunks read and not yet run by every worker, oldest first, each
+    /// with the number of workers still to run it.
+    held: VecDeque<(Arc<Chunk>, usize)>,
+    /// Sequence number in the capture of `held[0]`.
+    first: usize,
+    /// The capture's last chunk has been read.
+    ended: bool,
+    /// Global number of the next chunk's first packet.
+    global: u64,
+    /// Why reading stopped early.
+    error: Option<String>,
+    /// Run chunks whose buffers go back to the source when it is returned.
+    spent: Vec<Chunk>,
+    /// A worker stopped by a panic: the others stop rather than wait for it.
+    abandoned: bool,
+}
+
+impl Feed<'_> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, FeedState> {
+        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Chunk `seq` of the capture (the caller has run every chunk before
+    /// it), read now if nobody has; `None` after the last.
+    fn get(&self, seq: usize) -> Option<Arc<Chunk>> {
+        let mut st = self.lock();
+        loop {
+            if st.abandoned {
+                return None;
+            }
+            if let Some((chunk, _)) = st.held.get(seq - st.first) {
+                return Some(Arc::clone(chunk));
+            }
+            if st.ended {
+                return None;
+            }
+            if st.held.len() < AHEAD && st.source.is_some() {
+                let mut source = st.source.take().expect("checked above");
+                for c in st.spent.drain(..) {
+                    source.recycle(c);
+                }
+                let global = st.global;
+                drop(st);
+                let mut chunk = source.next_chunk(global);
+                chunk.classify(self.queue);
+                st = self.lock();
+                st.source = Some(source);
+                st.global += chunk.frames.len() as u64;
+                st.ended = chunk.last;
+                if let Some(e) = chunk.error.take() {
+                    st.error = Some(e);
+                }
+                if chunk.frames.is_empty() {
+                    st.spent.push(chunk);
+                } else {
+                    st.held.push_back((Arc::new(chunk), self.workers));
+                }
+                self.changed.notify_all();
+                continue;
+            }
+            st = self.changed.wait(st).unwrap_or_else(std::sync::PoisonError::into_inner);
+        }
+    }
+
+    /// One worker has run chunk `seq` and dropped its handle to it.
+    fn done(&self, seq: usize) {
+        let mut st = self.lock();
+        let at = seq - st.first;
+        st.held[at].1 -= 1;
+        while st.held.front().is_some_and(|(_, left)| *left == 0) {
+            let (chunk, _) = st.held.pop_front().expect("checked above");
+            st.first += 1;
+            if let Some(p) = self.progress {
+                p.inc(chunk.frames.len() as u64);
+            }
+            if let Ok(chunk) = Arc::try_unwrap(chunk) {
+                st.spent.push(chunk);
+            }
+        }
+        self.changed.notify_all();
+    }
+}
+
+/// Tells the other workers to stop when a worker unwinds, so none of them
+/// waits forever for its chunks to be run.
+struct AbandonOnPanic<'a, 'b>(&'a Feed<'b>);
+
+impl Drop for AbandonOnPanic<'_, '_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.lock().abandoned = true;
+            self.0.changed.notify_all();
+        }
+    }
+}
+
+/// Runs and counts every packet of one capture when only counts are
+/// wanted: worker 0 on this thread, the others on threads of their own,
+/// each taking the chunks in order from a [`Feed`] and running its own
+/// packets of each as one batch. Returns why reading stopped early, and
+/// the source for its notices.
+fn count_capture(
+    run: &Run,
+    workers: &mut [Worker],
+    source: Source,
+    global: &mut u64,
+    queue: &(dyn Fn(Option<&FiveTuple>) -> usize + Sync),
+    progress: &Option<indicatif::ProgressBar>,
+) -> Result<(Option<String>, Source)> {
+    let feed = Feed {
+        state: Mutex::new(FeedState {
+            source: Some(source),
+            held: VecDeque::new(),
+            first: 0,
+            ended: false,
+            global: *global,
+            error: None,
+            spent: Vec::new(),
+            abandoned: false,
+        }),
+        changed: Condvar::new(),
+        workers: workers.len(),
+        queue,
+        progress: progress.as_ref(),
+    };
+    let work = |w: usize, worker: &mut Worker| {
+        let _stop_others = AbandonOnPanic(&feed);
+        let mut seq = 0;
+        while let Some(chunk) = feed.get(seq) {
+            run_batch(run, worker, w, &chunk);
+            drop(chunk);
+            feed.done(seq);
+            seq += 1;
+        }
+    };
+    std::thread::scope(|s| -> Result<()> {
+        let (first, rest) = workers.split_first_mut().expect("at least one worker");
+        let mut threads = Vec::new();
+        for (i, worker) in rest.iter_mut().enumerate() {
+            let work = &work;
+            let spawned = std::thread::Builder::new()
+                .name(format!("xdpqual-replay-{}", i + 1))
+                .spawn_scoped(s, move || work(i + 1, worker));
+            match spawned {
+                Ok(t) => threads.push(t),
+                Err(e) => {
+                    // The workers started cannot finish without this one.
+                    feed.lock().abandoned = true;
+                    feed.changed.notify_all();
+                    return Err(e).context("starting a replay worker thread");
+                }
+            }
+        }
+        work(0, first);
+        for t in threads {
+            if let Err(panic) = t.join() {
+                std::panic::resume_unwind(panic);
+            }
+        }
+        Ok(())
+    })?;
+    let st = feed.state.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
+    *global = st.global;
+    Ok((st.error, st.source.expect("the source is returned after every read")))
+}
+
 /// Every worker runs and counts its own share of the classified chunk, in
 /// parallel when there is a pool.
 fn run_workers(run: &Run, workers: &mut [Worker], chunk: &Chunk) {
@@ -463,7 +821,7 @@ fn run_workers(run: &Run, workers: &mut [Worker], chunk: &Chunk) {
             return run_batch(run, worker, w, chunk);
         }
         worker.out.clear();
-        for f in chunk.frames.iter().filter(|f| f.queue == w) {
+        for f in chunk.frames_of(w) {
             let r = run_one(run, worker, f, chunk.data(f));
             worker.tally.count(f.class, Label::of(&r.verdict), f.truncated);
             worker.tally.count_problem(&r.verdict);
@@ -482,7 +840,7 @@ fn run_workers(run: &Run, workers: &mut [Worker], chunk: &Chunk) {
 /// `run_one`'s results are.
 fn run_batch(run: &Run, worker: &mut Worker, w: usize, chunk: &Chunk) {
     let opts = run.opts;
-    let frames: Vec<&Frame> = chunk.frames.iter().filter(|f| f.queue == w).collect();
+    let frames: Vec<&Frame> = chunk.frames_of(w).collect();
     let inputs: Vec<PacketIn> = frames
         .iter()
         .map(|f| PacketIn {
@@ -811,6 +1169,135 @@ mod tests {
             programs += 1;
         }
         assert!(programs >= 14, "only {programs} corpus programs found");
+    }
+
+    /// Counting (no per-packet output) at any thread count, the workers
+    /// taking chunks at their own pace, gives the serial loop's summary and
+    /// per-CPU counters. The generated capture is large enough (about 40
+    /// capture buffers) that workers run ahead of each other and chunks
+    /// are recycled; the mixed capture brings VLAN tags, ARP and broken
+    /// frames, and the one that cannot be opened an error between the two.
+    #[test]
+    fn counting_at_any_thread_count_equals_the_serial_loop() {
+        let obj = load_object(&root().join("corpus/build/firewall.v3.o")).unwrap();
+        let big = tmp("firewall-120k.pcap");
+        crate::pcapgen::write_profile_pcap(
+            &big,
+            crate::pcapgen::Profile::Firewall,
+            120_000,
+            7,
+            TsPrecision::Nanosecond,
+        )
+        .unwrap();
+        let caps = vec![big.clone(), tmp("no-such.pcap"), root().join("pcaps/mixed-2k.pcap")];
+        let name = obj.programs[0].name.clone();
+        let mut serial_engine = engine_for(&obj, 0, 1);
+        let serial = replay(&mut serial_engine, &obj, &name, &caps, &opts(None)).unwrap();
+        let want = serde_json::to_string(&serial.summary).unwrap();
+        assert!(want.contains("\"DROP\"") && want.contains("\"error\":\""), "{want}");
+        let stats = |e: &Engine| -> Vec<Vec<u8>> {
+            let m = e.maps().maps.iter().find(|m| m.def.name == "stats").unwrap();
+            m.entries().iter().map(|en| en.values.concat()).collect()
+        };
+        for threads in [1, 2, 3, 4] {
+            let p = plan(&obj, &ParallelOptions { threads, allow_shared_state: false });
+            let build = |cpu: usize, n: usize| Ok(engine_for(&obj, cpu, n));
+            let r = replay_parallel(&obj, &name, &build, &caps, &opts(None), p).unwrap();
+            assert_eq!(r.engines.len(), threads);
+            assert_eq!(
+                serde_json::to_string(&r.summary).unwrap(),
+                want,
+                "{threads} threads: summary"
+            );
+            let merged = r.merged_engine().unwrap();
+            // CPU 0 of the serial run saw every packet; the split's CPUs
+            // together saw the same, so the sums per entry agree.
+            let sum = |e: &Engine| -> Vec<u64> {
+                let m = e.maps().maps.iter().find(|m| m.def.name == "stats").unwrap();
+                m.entries()
+                    .iter()
+                    .map(|en| {
+                        en.values
+                            .iter()
+                            .map(|v| u64::from_le_bytes(v[..8].try_into().unwrap()))
+                            .sum()
+                    })
+                    .collect()
+            };
+            assert_eq!(sum(&merged), sum(&serial_engine), "{threads} threads: stats");
+            if threads == 1 {
+                assert_eq!(stats(&merged), stats(&serial_engine));
+            }
+        }
+        std::fs::remove_file(big).unwrap();
+    }
+
+    /// The Toeplitz table gives nic-model's hash (the definition) for IPv4
+    /// and IPv6 flows with and without ports, at several queue counts.
+    #[test]
+    fn rss_table_agrees_with_the_toeplitz_definition() {
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for queues in [2u16, 3, 4, 128] {
+            let table = IndirectionTable::round_robin(queues).unwrap();
+            let rss = Rss::new(table.clone()).unwrap();
+            let mut seen = std::collections::BTreeSet::new();
+            for i in 0..2000 {
+                let (a, b) = (next(), next());
+                let (src, dst) = if i % 2 == 0 {
+                    (
+                        std::net::IpAddr::from((a as u32).to_be_bytes()),
+                        std::net::IpAddr::from(((a >> 32) as u32).to_be_bytes()),
+                    )
+                } else {
+                    let wide = |v: u64, w: u64| {
+                        std::net::IpAddr::from(
+                            ((u128::from(v) << 64) | u128::from(w)).to_be_bytes(),
+                        )
+                    };
+                    (wide(a, b), wide(b, next()))
+                };
+                let t = FiveTuple {
+                    src,
+                    dst,
+                    protocol: [6u8, 17, 1, 58][i % 4],
+                    src_port: b as u16,
+                    dst_port: (b >> 16) as u16,
+                };
+                let q = rss.queue(Some(&t));
+                assert_eq!(q, rss_queue(Some(&t), &table), "{t:?}, {queues} queues");
+                seen.insert(q);
+            }
+            assert_eq!(seen.len(), usize::from(queues), "every queue should be hit");
+            assert_eq!(rss.queue(None), 0);
+        }
+    }
+
+    /// Every protocol class has its counting slots read back: the match
+    /// has no wildcard, so a new class fails to compile here until it is
+    /// given its place in `PROTO_CLASSES`.
+    #[test]
+    fn every_protocol_class_is_listed() {
+        let position = |p: ProtoClass| match p {
+            ProtoClass::Tcp => 0,
+            ProtoClass::Udp => 1,
+            ProtoClass::Icmpv4 => 2,
+            ProtoClass::Icmpv6 => 3,
+            ProtoClass::Ipv4 => 4,
+            ProtoClass::Ipv6 => 5,
+            ProtoClass::Arp => 6,
+            ProtoClass::Other => 7,
+            ProtoClass::Unparseable => 8,
+        };
+        for (i, p) in PROTO_CLASSES.into_iter().enumerate() {
+            assert_eq!(position(p), i, "{p:?}");
+        }
+        assert_eq!(PROTO_CLASSES.len(), 9);
     }
 
     /// counters does atomics on a value of the ARRAY `totals`: shared state,
