@@ -31,8 +31,8 @@
 //!
 //! # Determinism
 //!
-//! Packets are taken in chunks. The reading thread classifies each chunk
-//! and computes every packet's RSS queue as it reads it; then every worker
+//! Packets are taken in chunks. Whoever reads a chunk classifies it and
+//! computes every packet's RSS queue as it reads it; then every worker
 //! runs its own packets of the chunk in capture order and counts them
 //! (counts add up the same in any order). Only what has an order (JSON
 //! lines, pcap output) walks the chunk in capture order afterwards, taking
@@ -45,9 +45,18 @@
 //! Packets come in owned chunks ([`super::chunk`]): classic Ethernet pcap
 //! files are read in large blocks into reusable buffers
 //! ([`PcapBatches`](crate::capture::PcapBatches)) and packets are slices
-//! of them; other captures go through the streaming reader. The thread that
-//! reads is one of the pool's, and it reads and classifies chunk k+1 while
-//! the workers run chunk k.
+//! of them; other captures go through the streaming reader.
+//!
+//! When only counts are wanted (no JSON lines, pcap output, trace or
+//! `--fresh-maps`), the workers share a feed of chunks (`Feed`): each
+//! takes the chunks in order at its own pace, and the first worker to need
+//! a chunk nobody has read reads and classifies it, up to `AHEAD` chunks
+//! ahead of the slowest worker. Reading, the one serial part, is so done by
+//! whichever worker is ahead, and no worker waits for the others chunk by
+//! chunk (an RSS split is uneven within a chunk, and evens out over
+//! several). Otherwise the chunks go in lockstep: one pool thread reads
+//! and classifies chunk k+1 while the workers run chunk k, and the chunk's
+//! results are written in capture order before the next.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::io::Write;
