@@ -183,6 +183,7 @@ impl Rss {
     }
 
     /// The same queue as [`rss_queue`] with this table.
+    #[inline]
     fn queue(&self, flow: Option<&FiveTuple>) -> usize {
         let Some(f) = flow else { return 0 };
         let mut hash = 0u32;
@@ -627,28 +628,37 @@ pub fn replay_parallel(
     })
 }
 
-/// Chunks a worker may run ahead of the slowest: each held chunk is one
+/// Chunks read and not yet run by every worker, at most: each is one
 /// capture buffer ([`crate::capture::batch::BUFFER_BYTES`]), and a few are
-/// enough that a worker that meets a run of its own packets, or stops to
-/// read, is not waited for chunk by chunk.
+/// enough for reading to go on while the workers run the earlier ones, and
+/// for a worker with a run of its own packets not to hold the others up
+/// chunk by chunk.
 const AHEAD: usize = 4;
 
-/// The chunks of one capture, shared by the workers of a counting replay.
-/// Whichever worker first needs a chunk nobody has read reads and
-/// classifies it, so reading (the one serial part) is done by the worker
-/// that is ahead, and no worker waits at a barrier per chunk: the split of
-/// a chunk's packets between workers follows flows and is uneven chunk by
-/// chunk, but evens out over [`AHEAD`] chunks.
-struct Feed<'a> {
-    state: Mutex<FeedState>,
+/// The chunks of one capture and the workers that run them, shared by the
+/// threads of a counting replay. A thread does whatever is there to do:
+/// read and classify the next chunk, or run an idle worker's packets of the
+/// next chunk it has not run. Workers are data (an engine playing one CPU,
+/// its counts), so any thread can run any of them, one thread at a time
+/// and each worker's chunks in order. Threads are not tied to workers
+/// because the work is not even: reading is serial and costs about as much
+/// as a worker's share of a chunk (measured: with each thread tied to its
+/// worker and the one ahead reading, two threads used 0.8-0.9 of the two
+/// cores).
+struct Feed<'a, 'w, Q> {
+    state: Mutex<FeedState<'w>>,
     changed: Condvar,
-    workers: usize,
-    queue: &'a (dyn Fn(Option<&FiveTuple>) -> usize + Sync),
+    /// Read before running when there is room: with one thread, a chunk is
+    /// better run while its bytes are still in cache.
+    read_first: bool,
+    /// A type, not a `dyn`, so that the RSS hash can inline into the
+    /// classification loop.
+    queue: &'a Q,
     progress: Option<&'a indicatif::ProgressBar>,
 }
 
-struct FeedState {
-    /// `None` while a worker reads from it.
+struct FeedState<'w> {
+    /// `None` while a thread reads from it.
     source: Option<Source>,
     /// Chunks read and not yet run by every worker, oldest first, each
     /// with the number of workers still to run it.
@@ -663,60 +673,84 @@ struct FeedState {
     error: Option<String>,
     /// Run chunks whose buffers go back to the source when it is returned.
     spent: Vec<Chunk>,
-    /// A worker stopped by a panic: the others stop rather than wait for it.
+    /// Each worker, `None` while a thread runs it.
+    idle: Vec<Option<&'w mut Worker>>,
+    /// Each worker's next chunk (sequence number).
+    next: Vec<usize>,
+    /// A thread stopped by a panic: the others stop rather than wait for it.
     abandoned: bool,
 }
 
-impl Feed<'_> {
-    fn lock(&self) -> std::sync::MutexGuard<'_, FeedState> {
+impl<'w, Q> Feed<'_, 'w, Q> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, FeedState<'w>> {
         self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
+}
 
-    /// Chunk `seq` of the capture (the caller has run every chunk before
-    /// it), read now if nobody has; `None` after the last.
-    fn get(&self, seq: usize) -> Option<Arc<Chunk>> {
+impl<'w, Q: Fn(Option<&FiveTuple>) -> usize> Feed<'_, 'w, Q> {
+    /// One thread's loop: read or run until every chunk has been run by
+    /// every worker.
+    fn work(&self, run: &Run) {
         let mut st = self.lock();
         loop {
-            if st.abandoned {
-                return None;
+            if st.abandoned || (st.ended && st.held.is_empty()) {
+                return;
             }
-            if let Some((chunk, _)) = st.held.get(seq - st.first) {
-                return Some(Arc::clone(chunk));
-            }
-            if st.ended {
-                return None;
-            }
-            if st.held.len() < AHEAD && st.source.is_some() {
-                let mut source = st.source.take().expect("checked above");
-                for c in st.spent.drain(..) {
-                    source.recycle(c);
-                }
-                let global = st.global;
+            let can_read = !st.ended && st.held.len() < AHEAD && st.source.is_some();
+            let runnable = (0..st.idle.len())
+                .find(|&w| st.idle[w].is_some() && st.next[w] - st.first < st.held.len());
+            if can_read && (self.read_first || runnable.is_none()) {
+                st = self.read(st);
+            } else if let Some(w) = runnable {
+                let worker = st.idle[w].take().expect("checked above");
+                let seq = st.next[w];
+                let chunk = Arc::clone(&st.held[seq - st.first].0);
                 drop(st);
-                let mut chunk = source.next_chunk(global);
-                chunk.classify(self.queue);
+                run_batch(run, worker, w, &chunk);
+                drop(chunk);
                 st = self.lock();
-                st.source = Some(source);
-                st.global += chunk.frames.len() as u64;
-                st.ended = chunk.last;
-                if let Some(e) = chunk.error.take() {
-                    st.error = Some(e);
-                }
-                if chunk.frames.is_empty() {
-                    st.spent.push(chunk);
-                } else {
-                    st.held.push_back((Arc::new(chunk), self.workers));
-                }
-                self.changed.notify_all();
+                st.idle[w] = Some(worker);
+                st.next[w] += 1;
+                self.ran(&mut st, seq);
+            } else {
+                st = self.changed.wait(st).unwrap_or_else(std::sync::PoisonError::into_inner);
                 continue;
             }
-            st = self.changed.wait(st).unwrap_or_else(std::sync::PoisonError::into_inner);
+            self.changed.notify_all();
         }
     }
 
-    /// One worker has run chunk `seq` and dropped its handle to it.
-    fn done(&self, seq: usize) {
+    /// Reads and classifies the next chunk, without the lock meanwhile.
+    fn read<'g>(
+        &'g self,
+        mut st: std::sync::MutexGuard<'g, FeedState<'w>>,
+    ) -> std::sync::MutexGuard<'g, FeedState<'w>> {
+        let mut source = st.source.take().expect("the caller checked it is there");
+        for c in st.spent.drain(..) {
+            source.recycle(c);
+        }
+        let global = st.global;
+        drop(st);
+        let mut chunk = source.next_chunk(global);
+        chunk.classify(self.queue);
         let mut st = self.lock();
+        st.source = Some(source);
+        st.global += chunk.frames.len() as u64;
+        st.ended = chunk.last;
+        if let Some(e) = chunk.error.take() {
+            st.error = Some(e);
+        }
+        if chunk.frames.is_empty() {
+            st.spent.push(chunk);
+        } else {
+            let workers = st.idle.len();
+            st.held.push_back((Arc::new(chunk), workers));
+        }
+        st
+    }
+
+    /// One worker has run chunk `seq` (and its handle to it is dropped).
+    fn ran(&self, st: &mut FeedState<'w>, seq: usize) {
         let at = seq - st.first;
         st.held[at].1 -= 1;
         while st.held.front().is_some_and(|(_, left)| *left == 0) {
@@ -729,15 +763,14 @@ impl Feed<'_> {
                 st.spent.push(chunk);
             }
         }
-        self.changed.notify_all();
     }
 }
 
-/// Tells the other workers to stop when a worker unwinds, so none of them
-/// waits forever for its chunks to be run.
-struct AbandonOnPanic<'a, 'b>(&'a Feed<'b>);
+/// Tells the other threads to stop when one unwinds, so none of them waits
+/// forever for work it holds.
+struct AbandonOnPanic<'a, 'b, 'w, Q>(&'a Feed<'b, 'w, Q>);
 
-impl Drop for AbandonOnPanic<'_, '_> {
+impl<Q> Drop for AbandonOnPanic<'_, '_, '_, Q> {
     fn drop(&mut self) {
         if std::thread::panicking() {
             self.0.lock().abandoned = true;
@@ -747,18 +780,18 @@ impl Drop for AbandonOnPanic<'_, '_> {
 }
 
 /// Runs and counts every packet of one capture when only counts are
-/// wanted: worker 0 on this thread, the others on threads of their own,
-/// each taking the chunks in order from a [`Feed`] and running its own
-/// packets of each as one batch. Returns why reading stopped early, and
-/// the source for its notices.
+/// wanted, on as many threads as workers (this one and the others), each
+/// doing whatever a [`Feed`] has to do. Returns why reading stopped early,
+/// and the source for its notices.
 fn count_capture(
     run: &Run,
     workers: &mut [Worker],
     source: Source,
     global: &mut u64,
-    queue: &(dyn Fn(Option<&FiveTuple>) -> usize + Sync),
+    queue: &(impl Fn(Option<&FiveTuple>) -> usize + Sync),
     progress: &Option<indicatif::ProgressBar>,
 ) -> Result<(Option<String>, Source)> {
+    let threads = workers.len();
     let feed = Feed {
         state: Mutex::new(FeedState {
             source: Some(source),
@@ -768,43 +801,31 @@ fn count_capture(
             global: *global,
             error: None,
             spent: Vec::new(),
+            next: vec![0; workers.len()],
+            idle: workers.iter_mut().map(Some).collect(),
             abandoned: false,
         }),
         changed: Condvar::new(),
-        workers: workers.len(),
+        read_first: threads > 1,
         queue,
         progress: progress.as_ref(),
     };
-    let work = |w: usize, worker: &mut Worker| {
+    let work = || {
         let _stop_others = AbandonOnPanic(&feed);
-        let mut seq = 0;
-        while let Some(chunk) = feed.get(seq) {
-            run_batch(run, worker, w, &chunk);
-            drop(chunk);
-            feed.done(seq);
-            seq += 1;
-        }
+        feed.work(run);
     };
     std::thread::scope(|s| -> Result<()> {
-        let (first, rest) = workers.split_first_mut().expect("at least one worker");
-        let mut threads = Vec::new();
-        for (i, worker) in rest.iter_mut().enumerate() {
-            let work = &work;
+        let mut others = Vec::new();
+        for i in 1..threads {
             let spawned = std::thread::Builder::new()
-                .name(format!("xdpqual-replay-{}", i + 1))
-                .spawn_scoped(s, move || work(i + 1, worker));
-            match spawned {
-                Ok(t) => threads.push(t),
-                Err(e) => {
-                    // The workers started cannot finish without this one.
-                    feed.lock().abandoned = true;
-                    feed.changed.notify_all();
-                    return Err(e).context("starting a replay worker thread");
-                }
-            }
+                .name(format!("xdpqual-replay-{i}"))
+                .spawn_scoped(s, work);
+            // The threads started can do all of the work without the
+            // others, so failing here cannot leave them waiting.
+            others.push(spawned.context("starting a replay thread")?);
         }
-        work(0, first);
-        for t in threads {
+        work();
+        for t in others {
             if let Err(panic) = t.join() {
                 std::panic::resume_unwind(panic);
             }
