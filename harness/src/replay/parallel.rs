@@ -48,11 +48,12 @@
 //! of them; other captures go through the streaming reader.
 //!
 //! When only counts are wanted (no JSON lines, pcap output, trace or
-//! `--fresh-maps`), the workers share a feed of chunks (`Feed`): each
-//! takes the chunks in order at its own pace, and the first worker to need
-//! a chunk nobody has read reads and classifies it, up to `AHEAD` chunks
-//! ahead of the slowest worker. Reading, the one serial part, is so done by
-//! whichever worker is ahead, and no worker waits for the others chunk by
+//! `--fresh-maps`), threads are not tied to workers (`Feed`): each thread
+//! reads and classifies the next chunk when fewer than `AHEAD` are held,
+//! or runs an idle worker's packets of the next chunk that worker has not
+//! run. A worker is run by one thread at a time and takes its chunks in
+//! order, so it sees its packets as above. Reading, the one serial part,
+//! then overlaps with running, and no thread waits for another chunk by
 //! chunk (an RSS split is uneven within a chunk, and evens out over
 //! several). Otherwise the chunks go in lockstep: one pool thread reads
 //! and classifies chunk k+1 while the workers run chunk k, and the chunk's
