@@ -57,10 +57,10 @@ pub struct PcapBatches {
     carry: Vec<u8>,
     /// File offset of `carry[0]` (of the next unread byte when empty).
     carry_offset: u64,
-    /// A buffer handed back with [`PcapBatches::recycle`], reused by the
-    /// next batch (two buffers are then in use: one being read while the
-    /// other's packets run).
-    spare: Option<Box<[u8]>>,
+    /// Buffers handed back with [`PcapBatches::recycle`], reused by the
+    /// next batches (as many buffers are then in use as batches are held
+    /// at once: one being read while the others' packets run).
+    spare: Vec<Box<[u8]>>,
     /// The file has no more bytes than those already read.
     eof: bool,
     /// An error or the end was reached: no further batches.
@@ -175,7 +175,7 @@ impl PcapBatches {
             src,
             carry: Vec::new(),
             carry_offset: FILE_HDR as u64,
-            spare: None,
+            spare: Vec::new(),
             eof: false,
             done: false,
             next_index: 0,
@@ -200,7 +200,7 @@ impl PcapBatches {
             };
         }
         let mut buf =
-            self.spare.take().unwrap_or_else(|| vec![0u8; BUFFER_BYTES].into_boxed_slice());
+            self.spare.pop().unwrap_or_else(|| vec![0u8; BUFFER_BYTES].into_boxed_slice());
         let base = self.carry_offset;
         buf[..self.carry.len()].copy_from_slice(&self.carry);
         let mut end = self.carry.len();
@@ -259,7 +259,7 @@ impl PcapBatches {
     /// Hands a finished batch's buffer back for the next batch to reuse.
     pub fn recycle(&mut self, batch: Batch) {
         if batch.buf.len() == BUFFER_BYTES {
-            self.spare = Some(batch.buf);
+            self.spare.push(batch.buf);
         }
     }
 

@@ -53,6 +53,9 @@ pub(super) struct Chunk {
     pub error: Option<String>,
     /// No chunk follows this one in its capture.
     pub last: bool,
+    /// Positions in `frames` of each worker's frames, in order, so that a
+    /// worker walks only its own (set by [`Chunk::classify`]).
+    by_queue: Vec<Vec<u32>>,
 }
 
 impl Chunk {
@@ -63,10 +66,17 @@ impl Chunk {
         }
     }
 
+    /// Worker `w`'s frames, in capture order.
+    pub(super) fn frames_of(&self, w: usize) -> impl Iterator<Item = &Frame> + '_ {
+        let mine = self.by_queue.get(w).map_or(&[][..], Vec::as_slice);
+        mine.iter().map(|&i| &self.frames[i as usize])
+    }
+
     /// Sets every frame's class and, through `queue`, its worker.
     pub(super) fn classify(&mut self, queue: impl Fn(Option<&FiveTuple>) -> usize) {
-        let Chunk { bytes, frames, .. } = self;
-        for f in frames.iter_mut() {
+        let Chunk { bytes, frames, by_queue, .. } = self;
+        by_queue.clear();
+        for (i, f) in frames.iter_mut().enumerate() {
             let data = match &*bytes {
                 Bytes::Batch(b) => b.bytes(f.from, f.to),
                 Bytes::Owned(v) => &v[f.from..f.to],
@@ -74,6 +84,11 @@ impl Chunk {
             let (class, flow) = classify_with_flow(data);
             f.class = class;
             f.queue = queue(flow.as_ref());
+            if by_queue.len() <= f.queue {
+                by_queue.resize_with(f.queue + 1, Vec::new);
+            }
+            // A chunk holds far fewer frames than 2^32 (one buffer's worth).
+            by_queue[f.queue].push(i as u32);
         }
     }
 }
@@ -115,7 +130,7 @@ impl Source {
                     })
                     .collect();
                 let last = error.is_some() || frames.is_empty();
-                Chunk { bytes: Bytes::Batch(batch), frames, error, last }
+                Chunk { bytes: Bytes::Batch(batch), frames, error, last, by_queue: Vec::new() }
             }
             Source::Stream(reader) => {
                 let mut buf = Vec::new();
@@ -145,7 +160,7 @@ impl Source {
                     }
                 }
                 let last = error.is_some() || frames.len() < STREAM_CHUNK;
-                Chunk { bytes: Bytes::Owned(buf), frames, error, last }
+                Chunk { bytes: Bytes::Owned(buf), frames, error, last, by_queue: Vec::new() }
             }
         }
     }

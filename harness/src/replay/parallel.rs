@@ -31,8 +31,8 @@
 //!
 //! # Determinism
 //!
-//! Packets are taken in chunks. The reading thread classifies each chunk
-//! and computes every packet's RSS queue as it reads it; then every worker
+//! Packets are taken in chunks. Whoever reads a chunk classifies it and
+//! computes every packet's RSS queue as it reads it; then every worker
 //! runs its own packets of the chunk in capture order and counts them
 //! (counts add up the same in any order). Only what has an order (JSON
 //! lines, pcap output) walks the chunk in capture order afterwards, taking
@@ -45,13 +45,24 @@
 //! Packets come in owned chunks ([`super::chunk`]): classic Ethernet pcap
 //! files are read in large blocks into reusable buffers
 //! ([`PcapBatches`](crate::capture::PcapBatches)) and packets are slices
-//! of them; other captures go through the streaming reader. The thread that
-//! reads is one of the pool's, and it reads and classifies chunk k+1 while
-//! the workers run chunk k.
+//! of them; other captures go through the streaming reader.
+//!
+//! When only counts are wanted (no JSON lines, pcap output, trace or
+//! `--fresh-maps`), threads are not tied to workers (`Feed`): each thread
+//! reads and classifies the next chunk when fewer than `AHEAD` are held,
+//! or runs an idle worker's packets of the next chunk that worker has not
+//! run. A worker is run by one thread at a time and takes its chunks in
+//! order, so it sees its packets as above. Reading, the one serial part,
+//! then overlaps with running, and no thread waits for another chunk by
+//! chunk (an RSS split is uneven within a chunk, and evens out over
+//! several). Otherwise the chunks go in lockstep: one pool thread reads
+//! and classifies chunk k+1 while the workers run chunk k, and the chunk's
+//! results are written in capture order before the next.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::io::Write;
 use std::path::PathBuf;
+use std::sync::{Arc, Condvar, Mutex};
 
 use anyhow::{bail, Context, Result};
 use rayon::prelude::*;
@@ -62,7 +73,7 @@ use super::summary::{add_counts, fault_reason, CaptureSummary, Summary};
 use super::{progress_bar, trace, PacketLine, ReplayOptions};
 use crate::backends::engine::run_frame_executed;
 use crate::backends::PacketResult;
-use crate::capture::{FiveTuple, FrameClass, PcapFileWriter, TsPrecision};
+use crate::capture::{FiveTuple, FrameClass, PcapFileWriter, ProtoClass, TsPrecision, VlanTagging};
 use crate::engine::{Batch, Engine, Executor, NoTrace, PacketIn, Recorder, SlotOutcome};
 use crate::program::Object;
 use crate::verdict::{Verdict, XdpAction};
@@ -130,6 +141,77 @@ pub fn rss_queue(flow: Option<&FiveTuple>, table: &IndirectionTable) -> usize {
     }
 }
 
+/// [`rss_queue`] by table: the Toeplitz hash is linear in its input
+/// (XOR of one key window per set input bit), so each input byte's share
+/// can be looked up by its position and value, and the hash of an input is
+/// the XOR of one table entry per byte. Twelve lookups for an IPv4 4-tuple,
+/// against nic-model's 96 bit steps (which stays the definition; test
+/// `rss_table_agrees_with_the_toeplitz_definition`).
+struct Rss {
+    table: IndirectionTable,
+    /// The table's length less one when it is a power of two (the usual
+    /// 128): the entry is then the hash's low bits without a division,
+    /// which was a third of this hash's time in `perf annotate`.
+    mask: Option<usize>,
+    /// `by_byte[i][b]`: the hash of an input whose byte `i` is `b` and
+    /// whose other bytes are 0.
+    by_byte: Box<[[u32; 256]; RSS_INPUT_MAX]>,
+}
+
+/// The longest RSS input: two IPv6 addresses and two ports.
+const RSS_INPUT_MAX: usize = 36;
+
+impl Rss {
+    fn new(table: IndirectionTable) -> Result<Rss> {
+        let mut by_byte = Box::new([[0u32; 256]; RSS_INPUT_MAX]);
+        let mut input = [0u8; RSS_INPUT_MAX];
+        for (i, row) in by_byte.iter_mut().enumerate() {
+            for bit in 0..8 {
+                input[i] = 0x80 >> bit;
+                row[usize::from(input[i])] = toeplitz(&MICROSOFT_KEY, &input[..=i])
+                    .context("the RSS key is shorter than the longest input")?;
+            }
+            input[i] = 0;
+            // Every other value is the XOR of its bits' entries.
+            for b in 1..256usize {
+                let low = b & b.wrapping_neg();
+                row[b] = row[b ^ low] ^ row[low];
+            }
+        }
+        let len = table.entries().len();
+        let mask = len.is_power_of_two().then(|| len - 1);
+        Ok(Rss { table, mask, by_byte })
+    }
+
+    /// The same queue as [`rss_queue`] with this table.
+    #[inline]
+    fn queue(&self, flow: Option<&FiveTuple>) -> usize {
+        let Some(f) = flow else { return 0 };
+        let mut hash = 0u32;
+        let mut at = 0;
+        let mut add = |bytes: &[u8]| {
+            for &b in bytes {
+                hash ^= self.by_byte[at][usize::from(b)];
+                at += 1;
+            }
+        };
+        for a in [f.src, f.dst] {
+            match a {
+                std::net::IpAddr::V4(a) => add(&a.octets()),
+                std::net::IpAddr::V6(a) => add(&a.octets()),
+            }
+        }
+        if matches!(f.protocol, 6 | 17) {
+            add(&f.src_port.to_be_bytes());
+            add(&f.dst_port.to_be_bytes());
+        }
+        usize::from(match self.mask {
+            Some(mask) => self.table.entries()[hash as usize & mask],
+            None => self.table.queue(hash),
+        })
+    }
+}
+
 /// What a parallel replay produced.
 pub struct ParallelReport {
     pub summary: Summary,
@@ -172,6 +254,21 @@ impl ParallelReport {
         Ok(merged)
     }
 }
+
+/// Every protocol class, for reading counts back from their slots (a
+/// class missing here would have its counts missing from the summary:
+/// test `every_protocol_class_is_listed`).
+const PROTO_CLASSES: [ProtoClass; 9] = [
+    ProtoClass::Tcp,
+    ProtoClass::Udp,
+    ProtoClass::Icmpv4,
+    ProtoClass::Icmpv6,
+    ProtoClass::Ipv4,
+    ProtoClass::Ipv6,
+    ProtoClass::Arp,
+    ProtoClass::Other,
+    ProtoClass::Unparseable,
+];
 
 /// A verdict as counted in the summary, without allocation.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
@@ -225,7 +322,7 @@ struct Run<'a> {
     opts: &'a ReplayOptions,
     /// JSON or pcap output wants each result, with its frame, in capture order.
     ordered_output: bool,
-    table: IndirectionTable,
+    rss: Rss,
     /// The worker pool; `None` with one worker, which runs on the calling
     /// thread.
     pool: Option<&'a rayon::ThreadPool>,
@@ -249,12 +346,15 @@ impl Run<'_> {
 }
 
 /// Per-capture verdict counts (a histogram, not `compare::Tally`'s
-/// agreement counters), keyed without strings until the end. FxHash, not
-/// SipHash: the keys are ours (no flooding risk) and this is touched once
-/// per packet.
-#[derive(Default)]
+/// agreement counters), keyed without strings until the end. This is
+/// touched once per packet, so the usual keys (a class and one of the five
+/// actions, FAULT, NOT_RUN or ERROR) index an array; the rest (actions
+/// outside the enum, classes past the array) go to a map. FxHash, not
+/// SipHash: the keys are ours (no flooding risk).
 struct VerdictCounts {
-    counts: rustc_hash::FxHashMap<(FrameClass, Label), u64>,
+    /// By [`dense_index`].
+    dense: Box<[u64; DENSE]>,
+    rare: rustc_hash::FxHashMap<(FrameClass, Label), u64>,
     truncated: u64,
     /// FAULT reasons and ERROR messages with counts (only faulting packets
     /// pay for the string).
@@ -262,10 +362,47 @@ struct VerdictCounts {
     errors: BTreeMap<String, u64>,
 }
 
+/// VLAN taggings × protocol class slots × labels with a slot.
+const CLASS_SLOTS: usize = 16;
+const LABEL_SLOTS: usize = 8;
+const DENSE: usize = 3 * CLASS_SLOTS * LABEL_SLOTS;
+
+/// Where `(class, label)` counts in [`VerdictCounts::dense`], if it has a slot.
+fn dense_index(class: FrameClass, label: Label) -> Option<usize> {
+    let l = match label {
+        Label::Action(XdpAction::Aborted) => 0,
+        Label::Action(XdpAction::Drop) => 1,
+        Label::Action(XdpAction::Pass) => 2,
+        Label::Action(XdpAction::Tx) => 3,
+        Label::Action(XdpAction::Redirect) => 4,
+        Label::Fault => 5,
+        Label::NotRun => 6,
+        Label::Error => 7,
+        Label::Action(XdpAction::Invalid(_)) => return None,
+    };
+    let (v, p) = (class.vlan as usize, class.proto as usize);
+    (p < CLASS_SLOTS).then_some((v * CLASS_SLOTS + p) * LABEL_SLOTS + l)
+}
+
+impl Default for VerdictCounts {
+    fn default() -> VerdictCounts {
+        VerdictCounts {
+            dense: Box::new([0; DENSE]),
+            rare: Default::default(),
+            truncated: 0,
+            faults: BTreeMap::new(),
+            errors: BTreeMap::new(),
+        }
+    }
+}
+
 impl VerdictCounts {
     fn add(&mut self, other: &mut VerdictCounts) {
-        for (k, n) in other.counts.drain() {
-            *self.counts.entry(k).or_default() += n;
+        for (mine, theirs) in self.dense.iter_mut().zip(other.dense.iter_mut()) {
+            *mine += std::mem::take(theirs);
+        }
+        for (k, n) in other.rare.drain() {
+            *self.rare.entry(k).or_default() += n;
         }
         self.truncated += std::mem::take(&mut other.truncated);
         add_counts(&mut self.faults, std::mem::take(&mut other.faults));
@@ -274,7 +411,10 @@ impl VerdictCounts {
 
     /// Counts one packet of `class` that ended as `label`.
     fn count(&mut self, class: FrameClass, label: Label, truncated: bool) {
-        *self.counts.entry((class, label)).or_default() += 1;
+        match dense_index(class, label) {
+            Some(i) => self.dense[i] += 1,
+            None => *self.rare.entry((class, label)).or_default() += 1,
+        }
         self.truncated += u64::from(truncated);
     }
 
@@ -293,9 +433,33 @@ impl VerdictCounts {
     }
 
     fn into_summary(self, cap: &mut CaptureSummary) {
-        let mut sorted: Vec<_> = self.counts.into_iter().collect();
-        sorted.sort_by_key(|((c, _), _)| *c);
-        for ((class, label), n) in sorted {
+        // Every key a dense slot can stand for, to read the slots back.
+        let mut keys = Vec::new();
+        for vlan in [VlanTagging::Untagged, VlanTagging::Single, VlanTagging::Double] {
+            for proto in PROTO_CLASSES {
+                for label in [
+                    Label::Action(XdpAction::Aborted),
+                    Label::Action(XdpAction::Drop),
+                    Label::Action(XdpAction::Pass),
+                    Label::Action(XdpAction::Tx),
+                    Label::Action(XdpAction::Redirect),
+                    Label::Fault,
+                    Label::NotRun,
+                    Label::Error,
+                ] {
+                    keys.push((FrameClass { vlan, proto }, label));
+                }
+            }
+        }
+        let mut counts = self.rare;
+        for (class, label) in keys {
+            let i = dense_index(class, label).expect("every class and label listed has a slot");
+            if self.dense[i] > 0 {
+                *counts.entry((class, label)).or_default() += self.dense[i];
+            }
+        }
+        // Summaries are maps keyed by strings: the order here is not seen.
+        for ((class, label), n) in counts {
             let l = label.text();
             *cap.counts.by_verdict.entry(l.clone()).or_default() += n;
             cap.counts.total += n;
@@ -321,10 +485,16 @@ pub fn replay_parallel(
     plan: Plan,
 ) -> Result<ParallelReport> {
     let n = plan.workers.max(1);
+    let ordered_output = opts.json.is_some() || !opts.write_pcap.is_empty();
+    // Only counts wanted: workers take chunks at their own pace (see
+    // `count_capture`). Anything that needs packets one at a time or in
+    // capture order goes chunk by chunk, all workers together.
+    let counting = !ordered_output && !opts.fresh_maps && opts.trace.is_none();
     // n workers, n threads: the thread that reads and orders is one of the
     // pool's (everything below runs inside `install`), so no extra thread
-    // competes with the workers for cores. One worker needs no pool.
-    let pool = if n == 1 {
+    // competes with the workers for cores. One worker needs no pool, and
+    // counting runs on threads of its own.
+    let pool = if n == 1 || counting {
         None
     } else {
         Some(
@@ -335,7 +505,6 @@ pub fn replay_parallel(
                 .context("starting the replay worker threads")?,
         )
     };
-    let ordered_output = opts.json.is_some() || !opts.write_pcap.is_empty();
     let mut workers = (0..n)
         .map(|w| {
             let mut engine = build(w, n)?;
@@ -356,7 +525,9 @@ pub fn replay_parallel(
         program,
         opts,
         ordered_output,
-        table: IndirectionTable::round_robin(u16::try_from(n).context("more than 65535 workers")?)?,
+        rss: Rss::new(IndirectionTable::round_robin(
+            u16::try_from(n).context("more than 65535 workers")?,
+        )?)?,
         pool: pool.as_ref(),
     };
     let mut summary = Summary {
@@ -368,7 +539,7 @@ pub fn replay_parallel(
     };
     let mut sink = Sink::open(opts)?;
     let progress = progress_bar(opts.progress);
-    let queue = |flow: Option<&FiveTuple>| if n == 1 { 0 } else { rss_queue(flow, &run.table) };
+    let queue = |flow: Option<&FiveTuple>| if n == 1 { 0 } else { run.rss.queue(flow) };
     let mut body = || -> Result<()> {
         let mut global = 0u64;
         for path in captures {
@@ -377,6 +548,15 @@ pub fn replay_parallel(
             let mut tally = VerdictCounts::default();
             match Source::open(path) {
                 Err(e) => cap.error = Some(e.to_string()),
+                Ok(source) if counting => {
+                    let (error, mut source) =
+                        count_capture(&run, &mut workers, source, &mut global, &queue, &progress)?;
+                    for w in workers.iter_mut() {
+                        tally.add(&mut w.tally);
+                    }
+                    cap.error = error;
+                    cap.notices = source.notices();
+                }
                 Ok(mut source) => {
                     let mut cur = source.next_chunk(global);
                     cur.classify(queue);
@@ -449,6 +629,215 @@ pub fn replay_parallel(
     })
 }
 
+/// Chunks read and not yet run by every worker, at most: each is one
+/// capture buffer ([`crate::capture::batch::BUFFER_BYTES`]), and a few are
+/// enough for reading to go on while the workers run the earlier ones, and
+/// for a worker with a run of its own packets not to hold the others up
+/// chunk by chunk.
+const AHEAD: usize = 4;
+
+/// The chunks of one capture and the workers that run them, shared by the
+/// threads of a counting replay. A thread does whatever is there to do:
+/// read and classify the next chunk, or run an idle worker's packets of the
+/// next chunk it has not run. Workers are data (an engine playing one CPU,
+/// its counts), so any thread can run any of them, one thread at a time
+/// and each worker's chunks in order. Threads are not tied to workers
+/// because the work is not even: reading is serial and costs about as much
+/// as a worker's share of a chunk (measured: with each thread tied to its
+/// worker and the one ahead reading, two threads used 0.8-0.9 of the two
+/// cores).
+struct Feed<'a, 'w, Q> {
+    state: Mutex<FeedState<'w>>,
+    changed: Condvar,
+    /// Read before running when there is room: with one thread, a chunk is
+    /// better run while its bytes are still in cache.
+    read_first: bool,
+    /// A type, not a `dyn`, so that the RSS hash can inline into the
+    /// classification loop.
+    queue: &'a Q,
+    progress: Option<&'a indicatif::ProgressBar>,
+}
+
+struct FeedState<'w> {
+    /// `None` while a thread reads from it.
+    source: Option<Source>,
+    /// Chunks read and not yet run by every worker, oldest first, each
+    /// with the number of workers still to run it.
+    held: VecDeque<(Arc<Chunk>, usize)>,
+    /// Sequence number in the capture of `held[0]`.
+    first: usize,
+    /// The capture's last chunk has been read.
+    ended: bool,
+    /// Global number of the next chunk's first packet.
+    global: u64,
+    /// Why reading stopped early.
+    error: Option<String>,
+    /// Run chunks whose buffers go back to the source when it is returned.
+    spent: Vec<Chunk>,
+    /// Each worker, `None` while a thread runs it.
+    idle: Vec<Option<&'w mut Worker>>,
+    /// Each worker's next chunk (sequence number).
+    next: Vec<usize>,
+    /// A thread stopped by a panic: the others stop rather than wait for it.
+    abandoned: bool,
+}
+
+impl<'w, Q> Feed<'_, 'w, Q> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, FeedState<'w>> {
+        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+impl<'w, Q: Fn(Option<&FiveTuple>) -> usize> Feed<'_, 'w, Q> {
+    /// One thread's loop: read or run until every chunk has been run by
+    /// every worker.
+    fn work(&self, run: &Run) {
+        let mut st = self.lock();
+        loop {
+            if st.abandoned || (st.ended && st.held.is_empty()) {
+                return;
+            }
+            let can_read = !st.ended && st.held.len() < AHEAD && st.source.is_some();
+            let runnable = (0..st.idle.len())
+                .find(|&w| st.idle[w].is_some() && st.next[w] - st.first < st.held.len());
+            if can_read && (self.read_first || runnable.is_none()) {
+                st = self.read(st);
+            } else if let Some(w) = runnable {
+                let worker = st.idle[w].take().expect("checked above");
+                let seq = st.next[w];
+                let chunk = Arc::clone(&st.held[seq - st.first].0);
+                drop(st);
+                run_batch(run, worker, w, &chunk);
+                drop(chunk);
+                st = self.lock();
+                st.idle[w] = Some(worker);
+                st.next[w] += 1;
+                self.ran(&mut st, seq);
+            } else {
+                st = self.changed.wait(st).unwrap_or_else(std::sync::PoisonError::into_inner);
+                continue;
+            }
+            self.changed.notify_all();
+        }
+    }
+
+    /// Reads and classifies the next chunk, without the lock meanwhile.
+    fn read<'g>(
+        &'g self,
+        mut st: std::sync::MutexGuard<'g, FeedState<'w>>,
+    ) -> std::sync::MutexGuard<'g, FeedState<'w>> {
+        let mut source = st.source.take().expect("the caller checked it is there");
+        for c in st.spent.drain(..) {
+            source.recycle(c);
+        }
+        let global = st.global;
+        drop(st);
+        let mut chunk = source.next_chunk(global);
+        chunk.classify(self.queue);
+        let mut st = self.lock();
+        st.source = Some(source);
+        st.global += chunk.frames.len() as u64;
+        st.ended = chunk.last;
+        if let Some(e) = chunk.error.take() {
+            st.error = Some(e);
+        }
+        if chunk.frames.is_empty() {
+            st.spent.push(chunk);
+        } else {
+            let workers = st.idle.len();
+            st.held.push_back((Arc::new(chunk), workers));
+        }
+        st
+    }
+
+    /// One worker has run chunk `seq` (and its handle to it is dropped).
+    fn ran(&self, st: &mut FeedState<'w>, seq: usize) {
+        let at = seq - st.first;
+        st.held[at].1 -= 1;
+        while st.held.front().is_some_and(|(_, left)| *left == 0) {
+            let (chunk, _) = st.held.pop_front().expect("checked above");
+            st.first += 1;
+            if let Some(p) = self.progress {
+                p.inc(chunk.frames.len() as u64);
+            }
+            if let Ok(chunk) = Arc::try_unwrap(chunk) {
+                st.spent.push(chunk);
+            }
+        }
+    }
+}
+
+/// Tells the other threads to stop when one unwinds, so none of them waits
+/// forever for work it holds.
+struct AbandonOnPanic<'a, 'b, 'w, Q>(&'a Feed<'b, 'w, Q>);
+
+impl<Q> Drop for AbandonOnPanic<'_, '_, '_, Q> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.lock().abandoned = true;
+            self.0.changed.notify_all();
+        }
+    }
+}
+
+/// Runs and counts every packet of one capture when only counts are
+/// wanted, on as many threads as workers (this one and the others), each
+/// doing whatever a [`Feed`] has to do. Returns why reading stopped early,
+/// and the source for its notices.
+fn count_capture(
+    run: &Run,
+    workers: &mut [Worker],
+    source: Source,
+    global: &mut u64,
+    queue: &(impl Fn(Option<&FiveTuple>) -> usize + Sync),
+    progress: &Option<indicatif::ProgressBar>,
+) -> Result<(Option<String>, Source)> {
+    let threads = workers.len();
+    let feed = Feed {
+        state: Mutex::new(FeedState {
+            source: Some(source),
+            held: VecDeque::new(),
+            first: 0,
+            ended: false,
+            global: *global,
+            error: None,
+            spent: Vec::new(),
+            next: vec![0; workers.len()],
+            idle: workers.iter_mut().map(Some).collect(),
+            abandoned: false,
+        }),
+        changed: Condvar::new(),
+        read_first: threads > 1,
+        queue,
+        progress: progress.as_ref(),
+    };
+    let work = || {
+        let _stop_others = AbandonOnPanic(&feed);
+        feed.work(run);
+    };
+    std::thread::scope(|s| -> Result<()> {
+        let mut others = Vec::new();
+        for i in 1..threads {
+            let spawned = std::thread::Builder::new()
+                .name(format!("xdpqual-replay-{i}"))
+                .spawn_scoped(s, work);
+            // The threads started can do all of the work without the
+            // others, so failing here cannot leave them waiting.
+            others.push(spawned.context("starting a replay thread")?);
+        }
+        work();
+        for t in others {
+            if let Err(panic) = t.join() {
+                std::panic::resume_unwind(panic);
+            }
+        }
+        Ok(())
+    })?;
+    let st = feed.state.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner);
+    *global = st.global;
+    Ok((st.error, st.source.expect("the source is returned after every read")))
+}
+
 /// Every worker runs and counts its own share of the classified chunk, in
 /// parallel when there is a pool.
 fn run_workers(run: &Run, workers: &mut [Worker], chunk: &Chunk) {
@@ -463,7 +852,7 @@ fn run_workers(run: &Run, workers: &mut [Worker], chunk: &Chunk) {
             return run_batch(run, worker, w, chunk);
         }
         worker.out.clear();
-        for f in chunk.frames.iter().filter(|f| f.queue == w) {
+        for f in chunk.frames_of(w) {
             let r = run_one(run, worker, f, chunk.data(f));
             worker.tally.count(f.class, Label::of(&r.verdict), f.truncated);
             worker.tally.count_problem(&r.verdict);
@@ -482,7 +871,7 @@ fn run_workers(run: &Run, workers: &mut [Worker], chunk: &Chunk) {
 /// `run_one`'s results are.
 fn run_batch(run: &Run, worker: &mut Worker, w: usize, chunk: &Chunk) {
     let opts = run.opts;
-    let frames: Vec<&Frame> = chunk.frames.iter().filter(|f| f.queue == w).collect();
+    let frames: Vec<&Frame> = chunk.frames_of(w).collect();
     let inputs: Vec<PacketIn> = frames
         .iter()
         .map(|f| PacketIn {
@@ -811,6 +1200,135 @@ mod tests {
             programs += 1;
         }
         assert!(programs >= 14, "only {programs} corpus programs found");
+    }
+
+    /// Counting (no per-packet output) at any thread count, the workers
+    /// taking chunks at their own pace, gives the serial loop's summary and
+    /// per-CPU counters. The generated capture is large enough (about 40
+    /// capture buffers) that workers run ahead of each other and chunks
+    /// are recycled; the mixed capture brings VLAN tags, ARP and broken
+    /// frames, and the one that cannot be opened an error between the two.
+    #[test]
+    fn counting_at_any_thread_count_equals_the_serial_loop() {
+        let obj = load_object(&root().join("corpus/build/firewall.v3.o")).unwrap();
+        let big = tmp("firewall-120k.pcap");
+        crate::pcapgen::write_profile_pcap(
+            &big,
+            crate::pcapgen::Profile::Firewall,
+            120_000,
+            7,
+            TsPrecision::Nanosecond,
+        )
+        .unwrap();
+        let caps = vec![big.clone(), tmp("no-such.pcap"), root().join("pcaps/mixed-2k.pcap")];
+        let name = obj.programs[0].name.clone();
+        let mut serial_engine = engine_for(&obj, 0, 1);
+        let serial = replay(&mut serial_engine, &obj, &name, &caps, &opts(None)).unwrap();
+        let want = serde_json::to_string(&serial.summary).unwrap();
+        assert!(want.contains("\"DROP\"") && want.contains("\"error\":\""), "{want}");
+        let stats = |e: &Engine| -> Vec<Vec<u8>> {
+            let m = e.maps().maps.iter().find(|m| m.def.name == "stats").unwrap();
+            m.entries().iter().map(|en| en.values.concat()).collect()
+        };
+        for threads in [1, 2, 3, 4] {
+            let p = plan(&obj, &ParallelOptions { threads, allow_shared_state: false });
+            let build = |cpu: usize, n: usize| Ok(engine_for(&obj, cpu, n));
+            let r = replay_parallel(&obj, &name, &build, &caps, &opts(None), p).unwrap();
+            assert_eq!(r.engines.len(), threads);
+            assert_eq!(
+                serde_json::to_string(&r.summary).unwrap(),
+                want,
+                "{threads} threads: summary"
+            );
+            let merged = r.merged_engine().unwrap();
+            // CPU 0 of the serial run saw every packet; the split's CPUs
+            // together saw the same, so the sums per entry agree.
+            let sum = |e: &Engine| -> Vec<u64> {
+                let m = e.maps().maps.iter().find(|m| m.def.name == "stats").unwrap();
+                m.entries()
+                    .iter()
+                    .map(|en| {
+                        en.values
+                            .iter()
+                            .map(|v| u64::from_le_bytes(v[..8].try_into().unwrap()))
+                            .sum()
+                    })
+                    .collect()
+            };
+            assert_eq!(sum(&merged), sum(&serial_engine), "{threads} threads: stats");
+            if threads == 1 {
+                assert_eq!(stats(&merged), stats(&serial_engine));
+            }
+        }
+        std::fs::remove_file(big).unwrap();
+    }
+
+    /// The Toeplitz table gives nic-model's hash (the definition) for IPv4
+    /// and IPv6 flows with and without ports, at several queue counts.
+    #[test]
+    fn rss_table_agrees_with_the_toeplitz_definition() {
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for queues in [2u16, 3, 4, 128] {
+            let table = IndirectionTable::round_robin(queues).unwrap();
+            let rss = Rss::new(table.clone()).unwrap();
+            let mut seen = std::collections::BTreeSet::new();
+            for i in 0..2000 {
+                let (a, b) = (next(), next());
+                let (src, dst) = if i % 2 == 0 {
+                    (
+                        std::net::IpAddr::from((a as u32).to_be_bytes()),
+                        std::net::IpAddr::from(((a >> 32) as u32).to_be_bytes()),
+                    )
+                } else {
+                    let wide = |v: u64, w: u64| {
+                        std::net::IpAddr::from(
+                            ((u128::from(v) << 64) | u128::from(w)).to_be_bytes(),
+                        )
+                    };
+                    (wide(a, b), wide(b, next()))
+                };
+                let t = FiveTuple {
+                    src,
+                    dst,
+                    protocol: [6u8, 17, 1, 58][i % 4],
+                    src_port: b as u16,
+                    dst_port: (b >> 16) as u16,
+                };
+                let q = rss.queue(Some(&t));
+                assert_eq!(q, rss_queue(Some(&t), &table), "{t:?}, {queues} queues");
+                seen.insert(q);
+            }
+            assert_eq!(seen.len(), usize::from(queues), "every queue should be hit");
+            assert_eq!(rss.queue(None), 0);
+        }
+    }
+
+    /// Every protocol class has its counting slots read back: the match
+    /// has no wildcard, so a new class fails to compile here until it is
+    /// given its place in `PROTO_CLASSES`.
+    #[test]
+    fn every_protocol_class_is_listed() {
+        let position = |p: ProtoClass| match p {
+            ProtoClass::Tcp => 0,
+            ProtoClass::Udp => 1,
+            ProtoClass::Icmpv4 => 2,
+            ProtoClass::Icmpv6 => 3,
+            ProtoClass::Ipv4 => 4,
+            ProtoClass::Ipv6 => 5,
+            ProtoClass::Arp => 6,
+            ProtoClass::Other => 7,
+            ProtoClass::Unparseable => 8,
+        };
+        for (i, p) in PROTO_CLASSES.into_iter().enumerate() {
+            assert_eq!(position(p), i, "{p:?}");
+        }
+        assert_eq!(PROTO_CLASSES.len(), 9);
     }
 
     /// counters does atomics on a value of the ARRAY `totals`: shared state,
