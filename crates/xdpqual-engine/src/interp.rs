@@ -1033,15 +1033,22 @@ impl<T: Tracer> Exec<'_, T> {
             }
             TAG_MEM => self.mem.as_deref_mut()?.get_mut(off as usize..)?.first_chunk_mut::<N>(),
             // A map value, where `Exec::slice`'s check is a mask and two
-            // compares (the JIT's `FastMap` condition): one part per slot
-            // (any map but a per-CPU one on a CPU other than 0), a
-            // power-of-two stride or a single slot, a writable map for a
-            // store. Anything else, and every access that would fault, goes
-            // to `slice`.
+            // compares (the JIT's `FastMap` condition): a power-of-two
+            // stride or a single slot, and a writable map for a store. The
+            // offset in the slot less this CPU's part (0 but for a per-CPU
+            // map on a CPU other than 0) must leave room for the access in
+            // the value; before the part it wraps and fails. Anything else,
+            // and every access that would fault, goes to `slice`.
             t if t >= TAG_MAP_VALUE_BASE => {
                 let cpu = self.cpu;
                 let m = self.maps.maps.get_mut((t - TAG_MAP_VALUE_BASE) as usize)?;
-                let one_part = m.per_cpu == m.stride && (cpu == 0 || !m.def.map_type.is_percpu());
+                let part = if m.def.map_type.is_percpu() {
+                    cpu.checked_mul(m.per_cpu).filter(|p| p + m.per_cpu <= m.stride)?
+                } else if m.per_cpu == m.stride {
+                    0
+                } else {
+                    return None;
+                };
                 let mask = if m.values.len() == m.stride {
                     usize::MAX
                 } else if m.stride.is_power_of_two() {
@@ -1049,11 +1056,11 @@ impl<T: Tracer> Exec<'_, T> {
                 } else {
                     return None;
                 };
-                if !one_part || (write && m.read_only) {
+                if write && m.read_only {
                     return None;
                 }
                 let o = off as usize;
-                if (o & mask).checked_add(N)? > m.def.value_size as usize {
+                if (o & mask).wrapping_sub(part).checked_add(N)? > m.def.value_size as usize {
                     return None;
                 }
                 m.values.get_mut(o..)?.first_chunk_mut::<N>()

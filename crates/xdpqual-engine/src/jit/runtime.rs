@@ -101,11 +101,14 @@ impl RtTable {
 ///   helper (any other map type, the conformance runtime).
 /// - **Map value loads and stores**: `[off, off + size)` is accessed in
 ///   place when `off + size <= len` (`wlen` for a store: 0 for a read-only
-///   map) and `(off & mask) + size <= value_size`, which is `Exec::slice`'s
-///   check when `mask` is the stride less one (a power-of-two stride) or
-///   all ones (a map of one slot), and the per-CPU part is the only one
-///   (one CPU, CPU 0). Every other map has `len == wlen == 0`, so all its
-///   accesses take the slow path (`Exec::slice` with its division).
+///   map) and `(off & mask) - cpu_off + size <= value_size` (unsigned, so
+///   an offset before this CPU's part wraps and fails), which is
+///   `Exec::slice`'s check when `mask` is the stride less one (a
+///   power-of-two stride) or all ones (a map of one slot): the access lies
+///   in this CPU's part of its slot (`cpu_off`, 0 but for a per-CPU map on
+///   a CPU other than 0) and inside the value. Every other map has
+///   `len == wlen == 0`, so all its accesses take the slow path
+///   (`Exec::slice` with its division).
 #[repr(C)]
 #[derive(Clone, Copy, Default)]
 pub(super) struct FastMap {
@@ -167,9 +170,16 @@ fn refresh_maps<T: Tracer>(ctx: &mut JitCtx, exec: &mut Exec<'_, T>) {
         let stride = m.stride;
         let len = m.values.len();
         // `Exec::slice`: slot `o / stride`, part `(o % stride) / per_cpu`
-        // (must be the run's CPU), byte `o % per_cpu`. With one part and
-        // CPU 0 the part test always holds; the slot division is a mask.
-        let one_part = m.per_cpu == stride && (!m.def.map_type.is_percpu() || cpu == 0);
+        // (must be the run's CPU), byte `o % per_cpu`. The slot division is
+        // a mask; the part test and the byte's are one compare after
+        // subtracting the run's part (`FastMap::cpu_off`). The part's
+        // offset must be inside the stride: a CPU past the map's parts
+        // gets the slow path, which faults.
+        let parts_ok = if m.def.map_type.is_percpu() {
+            (cpu + 1) * m.per_cpu <= stride
+        } else {
+            m.per_cpu == stride
+        };
         let mask = if len == stride {
             u64::MAX
         } else if stride.is_power_of_two() {
@@ -177,7 +187,7 @@ fn refresh_maps<T: Tracer>(ctx: &mut JitCtx, exec: &mut Exec<'_, T>) {
         } else {
             0
         };
-        if stride == 0 || !one_part || mask == 0 || big {
+        if stride == 0 || !parts_ok || mask == 0 || big {
             e.len = 0;
             e.wlen = 0;
             continue;

@@ -206,8 +206,20 @@ fn percpu_array_lookups_give_this_cpus_part() {
     assert_eq!(r0(&both(&p, &maps, &two, &fill)), 0x301);
     let p = prog(lookup_then(3, &read(W, 0)));
     assert_eq!(r0(&both(&p, &maps, &two, &fill)), MISS as u64);
-    // Back into CPU 0's part of the slot: not this CPU's, a fault.
-    let (pc, _) = fault(&both(&prog(lookup_then(2, &read(W, -8))), &maps, &two, &fill));
+    // Back into CPU 0's part of the slot: not this CPU's, a fault. So is
+    // an 8-byte read that starts in CPU 0's padding and ends inside this
+    // CPU's value (an offset check that subtracted this CPU's part and
+    // then added the size would wrap around to "inside"), and a read of
+    // this CPU's padding.
+    for (size, off) in [(W, -8), (DW, -4), (W, -4), (W, 4), (DW, 0)] {
+        let (pc, _) = fault(&both(&prog(lookup_then(2, &read(size, off))), &maps, &two, &fill));
+        assert_eq!(pc, 7, "size {size:#x} at {off}");
+    }
+    // CPU 0 of two reads its own part, and not CPU 1's.
+    let cpu0 = EngineConfig { ncpus: 2, cpu: 0, ..Default::default() };
+    let p = prog(lookup_then(2, &read(W, 0)));
+    assert_eq!(r0(&both(&p, &maps, &cpu0, &fill)), 0x300);
+    let (pc, _) = fault(&both(&prog(lookup_then(2, &read(W, 8))), &maps, &cpu0, &fill));
     assert_eq!(pc, 7);
 
     // One CPU: slots of 8, the 4 bytes after the value are padding.
@@ -633,7 +645,8 @@ fn random_map_accesses_agree_with_the_interpreter() {
                 ]
             }
         };
-        let cfg = EngineConfig { ncpus: 1 + next(2) as usize, ..Default::default() };
+        let ncpus = 1 + next(2) as usize;
+        let cfg = EngineConfig { ncpus, cpu: next(ncpus as u64) as usize, ..Default::default() };
         let r = both(&prog(lookup_then(key, &then)), &maps, &cfg, &fill);
         match r.outcome {
             Outcome::Exit { .. } => exits += 1,

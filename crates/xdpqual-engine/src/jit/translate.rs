@@ -924,10 +924,19 @@ impl<'a, 'f> Tx<'a, 'f> {
         let len = self.b.ins().load(I64, fixed(), e, field(len_at));
         let mask = self.b.ins().load(I64, fixed(), e, field(offset_of!(FastMap, mask)));
         let vs = self.b.ins().load(I64, fixed(), e, field(offset_of!(FastMap, value_size)));
-        let within = self.b.ins().band(off, mask);
+        let cpu_off = self.b.ins().load(I64, fixed(), e, field(offset_of!(FastMap, cpu_off)));
+        // The offset inside the slot, less this CPU's part: below the value
+        // size exactly when the access lies in this CPU's value (another
+        // part, or the padding after it, wraps or lands past it).
+        let in_slot = self.b.ins().band(off, mask);
+        let within = self.b.ins().isub(in_slot, cpu_off);
         let inner_end = self.b.ins().iadd_imm(within, size);
         let in_store = self.b.ins().icmp(IntCC::UnsignedLessThanOrEqual, end, len);
-        let in_value = self.b.ins().icmp(IntCC::UnsignedLessThanOrEqual, inner_end, vs);
+        // `within <= value_size` first: a wrapped `within` (an offset just
+        // before this CPU's part) would wrap back to a small `inner_end`.
+        let not_before = self.b.ins().icmp(IntCC::UnsignedLessThanOrEqual, within, vs);
+        let fits = self.b.ins().icmp(IntCC::UnsignedLessThanOrEqual, inner_end, vs);
+        let in_value = self.b.ins().band(not_before, fits);
         let inside = self.b.ins().band(in_store, in_value);
         let base = self.b.ins().load(I64, fixed(), e, field(offset_of!(FastMap, values)));
         let p = self.b.ins().iadd(base, off);
