@@ -106,7 +106,10 @@ impl<T: Tracer> Exec<'_, T> {
     /// back to how a run starts (frame 0 and the counters), with a fresh
     /// copy of the engine's budget. Maps, the random state and the stack's
     /// contents carry over, as between two runs in the kernel. The frame
-    /// itself is the caller's to lay out.
+    /// itself is the caller's to lay out. Inlined: it is on every packet's
+    /// path, and as a call it cost the batch's floor 2-3 ns a packet
+    /// (`perf`: 9% of `builtin:floor` in a call of its own).
+    #[inline]
     pub(crate) fn begin_run(&mut self, pkt: &crate::PacketIn) {
         self.stack_low = STACK_SIZE - FRAME_SIZE;
         self.stack_dirty = STACK_SIZE;
@@ -126,6 +129,7 @@ impl<T: Tracer> Exec<'_, T> {
     /// `clear_frame`, and frame 0 cannot reach them). Only the bytes at or
     /// above the lowest write can differ from zero: bytes of frame 0 below
     /// it were not written by this run and were zero before it.
+    #[inline]
     pub(crate) fn end_run(&mut self) {
         let dirty = self.stack_dirty.max(STACK_SIZE - FRAME_SIZE);
         // Most runs write no stack: skip the call to memset then.
