@@ -22,7 +22,7 @@ use super::exec::Stop;
 use super::memory::*;
 use super::trace::NoTrace;
 use super::xdp::{NotRunReason, XdpBuff};
-use super::{jit, panic_message, Engine, Event, Executor, Fault, FaultKind, Outcome};
+use super::{jit, Engine, Event, Executor, Fault, Outcome};
 use super::{PacketIn, RedirectTarget, RunResult};
 
 /// What one packet's run came to.
@@ -186,17 +186,7 @@ impl Engine {
                     }
                 }
             }))
-            .unwrap_or_else(|payload| {
-                ex.stack_dirty = 0;
-                Err(Stop::Fault(Box::new(Fault {
-                    pc: 0,
-                    program: ex.programs[entry].name.clone(),
-                    line: None,
-                    kind: FaultKind::Internal {
-                        what: format!("the engine: {}", panic_message(payload.as_ref())),
-                    },
-                })))
-            });
+            .unwrap_or_else(|payload| Err(ex.engine_panicked(entry, payload.as_ref())));
             ex.end_run();
             let outcome = match result {
                 Ok(r0) => SlotOutcome::Exit { r0 },

@@ -138,6 +138,26 @@ impl<T: Tracer> Exec<'_, T> {
         }
     }
 
+    /// The fault of a run that panicked outside the helpers and slow
+    /// paths (which contain their own): the last line that keeps one packet
+    /// from taking the process down. Where the run wrote is not known then,
+    /// so all of frame 0 is cleared at `end_run`.
+    pub(crate) fn engine_panicked(
+        &mut self,
+        entry: usize,
+        payload: &(dyn std::any::Any + Send),
+    ) -> Stop {
+        self.stack_dirty = 0;
+        Stop::Fault(Box::new(Fault {
+            pc: 0,
+            program: self.programs[entry].name.clone(),
+            line: None,
+            kind: FaultKind::Internal {
+                what: format!("the engine: {}", crate::panic_message(payload)),
+            },
+        }))
+    }
+
     pub(crate) fn clear_frame(&mut self, depth: usize) {
         let hi = STACK_SIZE - depth * FRAME_SIZE;
         self.stack[hi - FRAME_SIZE..hi].iter_mut().for_each(|b| *b = 0);

@@ -820,18 +820,7 @@ impl Engine {
             Some(code) => jit::run(code, &mut ex, entry, regs, session),
             None => ex.run_frame(entry, 0, regs, 0),
         }))
-        .unwrap_or_else(|payload| {
-            // Where the run wrote is not known then: clear all of frame 0.
-            ex.stack_dirty = 0;
-            Err(Stop::Fault(Box::new(Fault {
-                pc: 0,
-                program: ex.programs[entry].name.clone(),
-                line: None,
-                kind: FaultKind::Internal {
-                    what: format!("the engine: {}", panic_message(payload.as_ref())),
-                },
-            })))
-        });
+        .unwrap_or_else(|payload| Err(ex.engine_panicked(entry, payload.as_ref())));
         let executed = ex.executed;
         ex.end_run();
         self.jit = compiled;
