@@ -34,7 +34,7 @@ use std::time::Instant;
 
 use xdpqual::backends::rbpf::{run_raw, RbpfHelpers};
 use xdpqual::engine::{Engine, Outcome};
-use xdpqual::isa::encode_le;
+use xdpqual::isa::{encode_le, Insn};
 use xdpqual_testkit::conformance::{data_files, suite_dir, ConformanceTest};
 
 /// Timed rounds per backend and program; the median is reported.
@@ -80,29 +80,33 @@ fn time(iters: u64, mut f: impl FnMut()) -> f64 {
     t.elapsed().as_nanos() as f64 / iters as f64
 }
 
-fn bench_one(file: &Path) -> Option<Row> {
+/// A conformance file that expects a result and that rbpf's interpreter
+/// runs to it (this also applies the backend's eligibility rules): the
+/// test, its answer and its program. `None` for any other file.
+fn rbpf_answers(file: &Path) -> Option<(ConformanceTest, u64, Vec<Insn>)> {
     let t = ConformanceTest::load(file).ok()?;
     let want = t.result?;
     if t.error.is_some() {
         return None;
     }
     let insns = t.program(file).ok()?;
-    // rbpf must run it and get the file's answer (this also applies the
-    // backend's eligibility rules).
     let mut mem = t.mem.clone();
     if run_raw(&insns, &mut mem, &RbpfHelpers::default()).ok()? != want {
         return None;
     }
-    let mut engine = Engine::conformance(insns.clone()).ok()?;
-    let mut mem = t.mem.clone();
-    if engine.run_raw(&mut mem).0 != (Outcome::Exit { r0: want }) {
-        return None;
-    }
-    let bytes = encode_le(&insns);
-    let vm = rbpf::EbpfVmRaw::new(Some(&bytes)).ok()?;
+    Some((t, want, insns))
+}
 
+/// `engine` if it too gives the file's answer.
+fn answers(mut engine: Engine, t: &ConformanceTest, want: u64) -> Option<Engine> {
     let mut mem = t.mem.clone();
-    let mut run_engine = || {
+    (engine.run_raw(&mut mem).0 == Outcome::Exit { r0: want }).then_some(engine)
+}
+
+/// One timed engine run: a fresh copy of the file's memory, then the run.
+fn engine_run<'a>(engine: &'a mut Engine, t: &'a ConformanceTest) -> impl FnMut() + 'a {
+    let mut mem = t.mem.clone();
+    move || {
         mem.copy_from_slice(&t.mem);
         // By reference: copying the returned (Outcome, u64) into
         // `black_box`'s argument is one 16-byte load of a value the call
@@ -110,7 +114,16 @@ fn bench_one(file: &Path) -> Option<Row> {
         // (`perf annotate`: most of a 2-instruction run) that a caller
         // matching on the outcome does not pay.
         black_box(&engine.run_raw(black_box(&mut mem)));
-    };
+    }
+}
+
+fn bench_one(file: &Path) -> Option<Row> {
+    let (t, want, insns) = rbpf_answers(file)?;
+    let mut engine = answers(Engine::conformance(insns.clone()).ok()?, &t, want)?;
+    let bytes = encode_le(&insns);
+    let vm = rbpf::EbpfVmRaw::new(Some(&bytes)).ok()?;
+
+    let mut run_engine = engine_run(&mut engine, &t);
     let mut mem2 = t.mem.clone();
     let mut run_rbpf = || {
         mem2.copy_from_slice(&t.mem);
@@ -141,25 +154,13 @@ fn bench_one(file: &Path) -> Option<Row> {
 fn bench_jit(file: &Path) -> Option<JitRow> {
     use xdpqual::backends::rbpf::sandbox;
     use xdpqual::engine::ExecMode;
-    let t = ConformanceTest::load(file).ok()?;
-    let want = t.result?;
-    if t.error.is_some() {
-        return None;
-    }
-    let insns = t.program(file).ok()?;
-    let mut mem = t.mem.clone();
-    if run_raw(&insns, &mut mem, &RbpfHelpers::default()).ok()? != want {
-        return None;
-    }
+    let (t, want, insns) = rbpf_answers(file)?;
     xdpqual::backends::rbpf::check(&insns, xdpqual::backends::rbpf::Engine::Jit, &[]).ok()?;
-    let mut engine = Engine::conformance(insns.clone()).ok()?.with_jit(true);
+    let engine = Engine::conformance(insns.clone()).ok()?.with_jit(true);
     if !matches!(engine.exec_mode(), ExecMode::Jit) {
         return None;
     }
-    let mut mem = t.mem.clone();
-    if engine.run_raw(&mut mem).0 != (Outcome::Exit { r0: want }) {
-        return None;
-    }
+    let mut engine = answers(engine, &t, want)?;
     let bytes = encode_le(&insns);
     let inputs: Vec<&[u8]> = vec![&t.mem[..]; JIT_RUNS];
     let job = sandbox::Job {
@@ -182,16 +183,7 @@ fn bench_jit(file: &Path) -> Option<JitRow> {
     }
     let rbpf_jit_ns =
         median(report.rounds_ns.iter().map(|&n| n as f64 / JIT_RUNS as f64).collect());
-    let mut mem = t.mem.clone();
-    let mut run_engine = || {
-        mem.copy_from_slice(&t.mem);
-        // By reference: copying the returned (Outcome, u64) into
-        // `black_box`'s argument is one 16-byte load of a value the call
-        // has just written with narrower stores, a store-forwarding stall
-        // (`perf annotate`: most of a 2-instruction run) that a caller
-        // matching on the outcome does not pay.
-        black_box(&engine.run_raw(black_box(&mut mem)));
-    };
+    let mut run_engine = engine_run(&mut engine, &t);
     let e: Vec<f64> = (0..ROUNDS).map(|_| time(JIT_RUNS as u64, &mut run_engine)).collect();
     let engine_jit_ns = median(e);
     Some(JitRow {
